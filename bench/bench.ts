@@ -1,0 +1,60 @@
+/**
+ * Throughput and memory benchmark: packets/s, MB/s and peak RSS for each reader (built-in, libpcap) and feature
+ * set, on a large capture built from the corpus with ../shared/tools/mkbigpcap.py (or a capture you name).
+ * Each figure is the best of `--runs` fresh processes (the machine is shared; the best run is the least disturbed).
+ *
+ * Usage: deno task bench [--runs N] [--copies N] [CAPTURE]
+ *
+ * @module
+ */
+const args = [...Deno.args];
+const opt = (name: string, dflt: number): number => {
+  const i = args.indexOf(name);
+  if (i < 0) return dflt;
+  const v = Number(args[i + 1]);
+  args.splice(i, 2);
+  return v;
+};
+const runs = opt("--runs", 3);
+const copies = opt("--copies", 50);
+let capture = args[0];
+const here = new URL(".", import.meta.url).pathname;
+if (!capture) {
+  capture = `${here}out/big-${copies}.pcap`;
+  try {
+    await Deno.stat(capture);
+  } catch {
+    await Deno.mkdir(`${here}out`, { recursive: true });
+    const corpus = `${here}../../shared/corpus/captures`;
+    const inputs: string[] = [];
+    for await (const e of Deno.readDir(corpus)) {
+      if (e.name.endsWith(".pcap")) inputs.push(`${corpus}/${e.name}`);
+    }
+    inputs.sort();
+    console.error(`bench: building ${capture} (${copies} copies of the corpus' Ethernet captures)`);
+    const p = await new Deno.Command("python3", {
+      args: [`${here}../../shared/tools/mkbigpcap.py`, capture, String(copies), "1", ...inputs],
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
+    if (!p.success) throw new Error("mkbigpcap.py failed (is ../shared present?)");
+  }
+}
+const size = (await Deno.stat(capture)).size;
+console.log(`capture: ${capture} (${(size / 1e6).toFixed(1)} MB), best of ${runs} runs`);
+const sets = ["flow_meta,timing,size,tcp", "all"];
+for (const reader of ["builtin", "libpcap"]) {
+  for (const groups of sets) {
+    let best: Record<string, number | string> | null = null;
+    for (let i = 0; i < runs; i++) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", `${here}run_one.ts`, reader, groups, capture],
+        stdout: "piped",
+        stderr: "inherit",
+      }).output();
+      const r = JSON.parse(new TextDecoder().decode(out.stdout));
+      if (!best || r.seconds < (best.seconds as number)) best = r;
+    }
+    console.log(JSON.stringify(best));
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * `jj`: the command line. Subcommands read captures or JSON Lines and write JSON Lines on stdout, so they
+ * compose with pipes: `deno run -A cli.ts extract x.pcap | jq`. Each subcommand lives in `lib/cli/`.
+ *
+ * Exit codes: 0 ok, 1 input or runtime error, 2 usage error.
+ *
+ * @module
+ */
+import { Command, CommanderError } from "commander";
+import { InputError } from "./lib/extract.ts";
+import { allExtractors } from "./lib/registry.ts";
+import { UsageError } from "./lib/cli/common.ts";
+import { addExtractCommand } from "./lib/cli/extract.ts";
+import { LibpcapUnavailableError } from "./ffi/libpcap.ts";
+
+/** The version printed by `--version`. */
+export const VERSION = "0.1.0";
+
+/**
+ * Builds the command tree (exported for tests and completions). `setResult` receives the running action's
+ * exit-code promise.
+ *
+ * @example
+ * ```ts
+ * import { buildProgram } from "./cli.ts";
+ * console.log(buildProgram().commands.map((c) => c.name()).includes("extract")); // true
+ * ```
+ */
+export function buildProgram(setResult: (p: Promise<number>) => void = () => {}): Command {
+  const program = new Command("jj")
+    .description("Per-flow features from packet captures and live traffic, as JSON Lines.")
+    .version(VERSION, "-V, --version")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  const enc = new TextEncoder();
+  program.configureOutput({
+    writeErr: (s) => Deno.stderr.writeSync(enc.encode(s)),
+    writeOut: (s) => Deno.stdout.writeSync(enc.encode(s)),
+    outputError: (s, write) => write(`jj: ${s}`),
+  });
+
+  addExtractCommand(program, setResult);
+
+  program.command("features")
+    .description("List every feature with its group, type and description.")
+    .option("--markdown", "write a Markdown table")
+    .action((o: { markdown?: boolean }) => {
+      const lines: string[] = [];
+      for (const e of allExtractors()) {
+        for (const f of e.features) {
+          lines.push(
+            o.markdown
+              ? `| ${f.name} | ${e.name} | ${f.type} | ${f.description} |`
+              : JSON.stringify({ name: f.name, group: e.name, type: f.type, description: f.description }),
+          );
+        }
+      }
+      if (o.markdown) lines.unshift("| feature | group | type | description |", "| --- | --- | --- | --- |");
+      console.log(lines.join("\n"));
+      setResult(Promise.resolve(0));
+    });
+  return program;
+}
+
+/**
+ * Runs the CLI with `args`; returns the exit code. Errors become one line on stderr, never a stack trace.
+ *
+ * @example
+ * ```ts
+ * import { main } from "./cli.ts";
+ * const code = await main(["features"]);
+ * console.log(code); // 0
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  let result: Promise<number> = Promise.resolve(0);
+  const program = buildProgram((p) => result = p);
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return await result;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      const ok = ["commander.helpDisplayed", "commander.version", "commander.help"].includes(e.code);
+      return ok ? 0 : 2;
+    }
+    if (e instanceof UsageError || e instanceof RangeError) {
+      console.error(`jj: error: ${e.message}`);
+      return 2;
+    }
+    if (e instanceof Deno.errors.BrokenPipe) return 0;
+    if (e instanceof InputError || e instanceof LibpcapUnavailableError) {
+      console.error(`jj: error: ${e.message}`);
+      return 1;
+    }
+    console.error(`jj: error: ${e instanceof Error ? e.message : String(e)}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

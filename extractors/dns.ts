@@ -1,0 +1,247 @@
+/**
+ * `dns`: DNS over UDP and over TCP (length-prefixed, reassembled) on any port, detected by content: a sane
+ * header (known opcode, a query has questions and rcode 0) and readable questions of a known class.
+ *
+ * The question fields come from the first query (else the first response); rcode, section counts and RA from the
+ * first response (counts from the query when there is no response); TTLs and answer data are gathered over all
+ * responses of the flow. `dns_queries` / `dns_responses` count messages by their QR bit.
+ *
+ * @module
+ */
+import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
+import type { FlowState } from "../lib/flow.ts";
+import { type PacketView, TCP } from "../lib/packet.ts";
+import {
+  DNS_MAX_ANSWERS,
+  type DnsMessage,
+  dnsRcodeName,
+  dnsTypeName,
+  parseDnsMessage,
+} from "../lib/protocols/dns.ts";
+import { TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
+
+/** Messages parsed in full per flow; later ones only have their header counted. */
+const MAX_PARSED = 32;
+/** Largest DNS-over-TCP message plus its length prefix. */
+const TCP_CAP = 65537;
+/** Payload packets per direction examined before a TCP flow is declared not DNS. */
+const TCP_PROBES = 3;
+/** Bytes of an incomplete first TCP message enough to hold its header and a longest question. */
+const PARTIAL_TEST = 2 + 12 + 256 + 4;
+
+const enum Mode {
+  UNKNOWN = 0,
+  DNS = 1,
+  NOT_DNS = 2,
+}
+
+/** Per-flow state of `dns` (UDP and TCP flows). */
+export class DnsState {
+  mode: Mode = Mode.UNKNOWN;
+  tcp = false;
+  /** TCP: payload packets examined per direction while probing, SYN sequence numbers. */
+  probes: number[] = [0, 0];
+  isn: number[] = [0, 0];
+  isnKnown = 0;
+  streams: TcpStreamBuffer[] | null = null;
+  queries = 0;
+  responses = 0;
+  parsed = 0;
+  firstQuery: DnsMessage | null = null;
+  firstResponse: DnsMessage | null = null;
+  truncated = false;
+  minTtl: number | null = null;
+  maxTtl: number | null = null;
+  answers: string[] = [];
+}
+
+const f = (name: string, type: "int" | "str" | "bool" | "list", description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
+
+const features: FeatureSpec[] = [
+  f("dns_detected", "bool", "True when a DNS message was recognised in the flow."),
+  f("dns_query_name", "str", "Name of the first question (Wireshark rendering, <Root> for the root)."),
+  f("dns_query_type", "int", "Type of the first question (1 A, 28 AAAA, ...)."),
+  f("dns_query_type_str", "str", 'Mnemonic of the query type ("A", "AAAA", ...).'),
+  f("dns_response_code", "int", "RCODE of the first response."),
+  f("dns_response_code_str", "str", 'Mnemonic of the RCODE ("NOERROR", "NXDOMAIN", ...).'),
+  f("dns_answer_count", "int", "ANCOUNT of the first response (of the query when there is none)."),
+  f("dns_authority_count", "int", "NSCOUNT of the first response (of the query when there is none)."),
+  f("dns_additional_count", "int", "ARCOUNT of the first response (of the query when there is none)."),
+  f("dns_min_ttl", "int", "Smallest TTL of the answer records of the responses."),
+  f("dns_max_ttl", "int", "Largest TTL of the answer records of the responses."),
+  f("dns_is_query", "bool", "A query (QR 0) was seen."),
+  f("dns_is_response", "bool", "A response (QR 1) was seen."),
+  f("dns_truncated", "bool", "A message had the TC bit set."),
+  f("dns_recursion_desired", "bool", "RD bit of the first query (of the first response when there is none)."),
+  f("dns_recursion_available", "bool", "RA bit of the first response."),
+  f("dns_queries", "int", "Query messages (QR 0) seen."),
+  f("dns_responses", "int", "Response messages (QR 1) seen."),
+  f("dns_answers", "list", "Answer data of the responses as text: addresses (RFC 5952 for IPv6) and names."),
+];
+
+function addMessage(s: DnsState, m: DnsMessage): void {
+  if (m.qr) {
+    s.responses++;
+    if (s.firstResponse === null) s.firstResponse = m;
+    if (m.minTtl !== null && (s.minTtl === null || m.minTtl < s.minTtl)) s.minTtl = m.minTtl;
+    if (m.maxTtl !== null && (s.maxTtl === null || m.maxTtl > s.maxTtl)) s.maxTtl = m.maxTtl;
+    for (const a of m.answers) {
+      if (s.answers.length >= DNS_MAX_ANSWERS) break;
+      s.answers.push(a);
+    }
+  } else {
+    s.queries++;
+    if (s.firstQuery === null) s.firstQuery = m;
+  }
+  if (m.tc) s.truncated = true;
+}
+
+/** Handles one message after detection; returns false when it is not DNS. */
+function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number): boolean {
+  if (s.parsed >= MAX_PARSED) {
+    // Header only: count by QR and TC without allocating.
+    if (end - off < 12) return false;
+    const fl = (buf[off + 2] << 8) | buf[off + 3];
+    if (fl & 0x8000) s.responses++;
+    else s.queries++;
+    if (fl & 0x0200) s.truncated = true;
+    return true;
+  }
+  const m = parseDnsMessage(buf, off, end);
+  if (m === null) return false;
+  s.parsed++;
+  addMessage(s, m);
+  return true;
+}
+
+function drainTcp(s: DnsState, st: TcpStreamBuffer, final: boolean): void {
+  for (;;) {
+    const a = st.available;
+    if (a < 2) return;
+    const d = st.data, o = st.offset;
+    const len = (d[o] << 8) | d[o + 1];
+    if (a < 2 + len) {
+      if (final && a >= 14 && s.mode === Mode.DNS) onMessage(s, d, o + 2, o + a);
+      return;
+    }
+    const ok = len >= 12 && onMessage(s, d, o + 2, o + 2 + len);
+    if (s.mode === Mode.UNKNOWN) {
+      if (!ok) {
+        s.mode = Mode.NOT_DNS;
+        return;
+      }
+      s.mode = Mode.DNS;
+    }
+    st.consume(2 + len);
+  }
+}
+
+function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
+  const n = p.payloadCapLen;
+  if (s.streams === null) {
+    if (p.tcpFlags & TCP.SYN) {
+      s.isn[dir] = p.tcpSeq;
+      s.isnKnown |= 1 << dir;
+    }
+    if (n === 0) return;
+    const b = p.buf, o = p.payloadOff;
+    // Cheap test before any allocation: a length prefix of at least a header.
+    if (n >= 2 && ((b[o] << 8) | b[o + 1]) < 12) {
+      s.mode = Mode.NOT_DNS;
+      return;
+    }
+    s.streams = [new TcpStreamBuffer(TCP_CAP), new TcpStreamBuffer(TCP_CAP)];
+    for (let d = 0; d < 2; d++) {
+      if (s.isnKnown & (1 << d)) s.streams[d].setInitialSeq((s.isn[d] + 1) >>> 0);
+    }
+  }
+  if (n === 0) return;
+  const st = s.streams[dir];
+  st.push(p.tcpSeq, p.buf, p.payloadOff, n);
+  drainTcp(s, st, false);
+  if (s.mode === Mode.UNKNOWN) {
+    // No complete first message yet: test the header and question of the partial one, and give up when a
+    // direction has sent a few packets without even a header.
+    const a = st.available;
+    if (a >= PARTIAL_TEST) {
+      const d = st.data, o = st.offset;
+      if (parseDnsMessage(d, o + 2, o + a) === null) s.mode = Mode.NOT_DNS;
+    } else if (++s.probes[dir] >= TCP_PROBES) {
+      s.mode = Mode.NOT_DNS;
+    }
+  }
+  if (s.mode === Mode.NOT_DNS) s.streams = null;
+}
+
+/**
+ * The `dns` group.
+ *
+ * @example
+ * ```ts
+ * import { dnsExtractor } from "./dns.ts";
+ * console.log(dnsExtractor.features[0].name); // dns_detected
+ * ```
+ */
+export const dnsExtractor: FeatureExtractor<DnsState | null> = {
+  name: "dns",
+  features,
+  init: (flow: FlowState): DnsState | null => {
+    if (flow.protocol !== 6 && flow.protocol !== 17) return null;
+    const s = new DnsState();
+    s.tcp = flow.protocol === 6;
+    return s;
+  },
+  update(s: DnsState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
+    if (s === null || s.mode === Mode.NOT_DNS || p.isFragment) return;
+    if (s.tcp) {
+      if (p.tcpHdrLen === 0) return;
+      updateTcp(s, p, dir);
+      return;
+    }
+    const n = p.payloadCapLen;
+    if (n === 0 || p.proto !== 17) return;
+    const ok = onMessage(s, p.buf, p.payloadOff, p.payloadOff + n);
+    if (s.mode === Mode.UNKNOWN) s.mode = ok ? Mode.DNS : Mode.NOT_DNS;
+  },
+  finish(s: DnsState | null, _flow: FlowState, out: FlowRecord): void {
+    if (s !== null && s.tcp && s.streams !== null) {
+      for (const st of s.streams) drainTcp(s, st, true);
+      s.streams = null;
+    }
+    const detected = s !== null && s.mode === Mode.DNS && (s.queries > 0 || s.responses > 0);
+    out.dns_detected = detected;
+    for (let i = 1; i < features.length; i++) out[features[i].name] = null;
+    if (!detected || s === null) return;
+    const q = s.firstQuery, r = s.firstResponse;
+    const first = q ?? r;
+    if (first !== null) {
+      out.dns_query_name = first.qName;
+      out.dns_query_type = first.qType;
+      out.dns_query_type_str = first.qType === null ? null : dnsTypeName(first.qType);
+      out.dns_recursion_desired = first.rd;
+    }
+    const counts = r ?? q;
+    if (counts !== null) {
+      out.dns_answer_count = counts.anCount;
+      out.dns_authority_count = counts.nsCount;
+      out.dns_additional_count = counts.arCount;
+    }
+    if (r !== null) {
+      out.dns_response_code = r.rcode;
+      out.dns_response_code_str = dnsRcodeName(r.rcode);
+      out.dns_recursion_available = r.ra;
+    }
+    out.dns_min_ttl = s.minTtl;
+    out.dns_max_ttl = s.maxTtl;
+    out.dns_is_query = s.queries > 0;
+    out.dns_is_response = s.responses > 0;
+    out.dns_truncated = s.truncated;
+    out.dns_queries = s.queries;
+    out.dns_responses = s.responses;
+    out.dns_answers = s.answers;
+  },
+};

@@ -1,0 +1,345 @@
+/**
+ * `http2`: HTTP/1.x and cleartext HTTP/2 on any port, detected by content. HTTP/1: the first request line
+ * (method, URI, version), Host, User-Agent and Content-Type, and the first status line. HTTP/2: the client
+ * preface (prior knowledge) or an `Upgrade: h2c` exchange, then frame headers by type across segments (payloads
+ * are skipped, nothing is buffered beyond a frame header), stream ids, server push and multiplexing. HTTP/2 over
+ * TLS is encrypted and not seen. `http3_detected` is true for a UDP flow carrying a QUIC v1/v2/draft long header
+ * (HTTP/3 is QUIC's usual payload; the ALPN is not visible here).
+ *
+ * @module
+ */
+import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
+import type { FlowState } from "../lib/flow.ts";
+import { type PacketView, TCP } from "../lib/packet.ts";
+import {
+  findHeadEnd,
+  type Http1Head,
+  HTTP2_PREFACE,
+  Http2Connection,
+  httpMethodLength,
+  isHttp2Preface,
+  isHttpStatusStart,
+  parseHttp1Head,
+} from "../lib/protocols/http.ts";
+import { TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
+
+/** Longest message head collected across segments. */
+const HEAD_CAP = 16384;
+/** Stream buffer cap (heads and out-of-order HTTP/2 data). */
+const STREAM_CAP = 65536;
+/** Chunks of client data after an `Upgrade: h2c` request searched for the preface. */
+const PREFACE_WATCH = 8;
+const PREFACE_LEN = 24;
+
+const enum Dir {
+  NEW = 0,
+  HEAD = 1,
+  H2 = 2,
+  WATCH_PREFACE = 3,
+  DONE = 4,
+}
+
+/** Per-flow state of `http2`. */
+export class HttpState {
+  udp = false;
+  /** Per direction parsing state. */
+  st: Dir[] = [Dir.NEW, Dir.NEW];
+  /** Direction of the HTTP/2 client (preface or upgrade request sender), -1 unknown. */
+  clientDir = -1;
+  isn: number[] = [0, 0];
+  isnKnown = 0;
+  streams: (TcpStreamBuffer | null)[] = [null, null];
+  request: Http1Head | null = null;
+  response: Http1Head | null = null;
+  upgradeH2c = false;
+  watch = 0;
+  prefaceSeen = false;
+  h2: Http2Connection | null = null;
+  quic = false;
+  /** True once neither direction needs more work. */
+  done = false;
+}
+
+const f = (name: string, type: "int" | "str" | "bool", description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
+
+const features: FeatureSpec[] = [
+  f("http2_detected", "bool", "Cleartext HTTP/2 (h2c) frames or the client preface were seen."),
+  f(
+    "http3_detected",
+    "bool",
+    "UDP flow with a QUIC v1/v2/draft long header (HTTP/3 transport); null for others.",
+  ),
+  f("http2_preface_seen", "bool", "The HTTP/2 client connection preface was seen."),
+  f("http2_frame_count", "int", "HTTP/2 frames seen, both directions."),
+  f("http2_data_frames", "int", "HTTP/2 DATA frames."),
+  f("http2_headers_frames", "int", "HTTP/2 HEADERS frames."),
+  f("http2_settings_frames", "int", "HTTP/2 SETTINGS frames."),
+  f("http2_push_promise_frames", "int", "HTTP/2 PUSH_PROMISE frames."),
+  f("http2_goaway_frames", "int", "HTTP/2 GOAWAY frames."),
+  f("http2_window_update_frames", "int", "HTTP/2 WINDOW_UPDATE frames."),
+  f(
+    "http2_streams_estimate",
+    "int",
+    "Distinct HTTP/2 streams opened (new HEADERS/DATA stream ids and promised ids).",
+  ),
+  f("http2_server_push", "bool", "The server sent PUSH_PROMISE."),
+  f("http2_multiplexed", "bool", "Two or more HTTP/2 streams were open at the same time."),
+  f(
+    "http_version",
+    "str",
+    '"HTTP/1.0", "HTTP/1.1" from the request (else status) line, or "HTTP/2" for h2c.',
+  ),
+  f("http_method", "str", "Method of the first HTTP/1 request."),
+  f("http_host", "str", "Host header of the first HTTP/1 request."),
+  f("http_user_agent", "str", "User-Agent header of the first HTTP/1 request."),
+  f("http_status_code", "int", "Status code of the first HTTP/1 response."),
+  f("http_uri", "str", "Request target of the first HTTP/1 request."),
+  f(
+    "http_content_type",
+    "str",
+    "Content-Type of the first response (of the request when the response has none).",
+  ),
+];
+
+function isQuicLong(b: Uint8Array, o: number, n: number): boolean {
+  if (n < 7 || (b[o] & 0xc0) !== 0xc0) return false;
+  const v = ((b[o + 1] << 24) | (b[o + 2] << 16) | (b[o + 3] << 8) | b[o + 4]) >>> 0;
+  return v === 1 || v === 0x6b3343cf || (v >>> 8) === 0xff0000 || v === 0;
+}
+
+/** First 9 bytes form an empty-flag SETTINGS frame header on stream 0 (a server's first frame). */
+function looksLikeSettings(b: Uint8Array, o: number, n: number): boolean {
+  if (n < 9) return false;
+  const len = (b[o] << 16) | (b[o + 1] << 8) | b[o + 2];
+  return b[o + 3] === 4 && b[o + 4] === 0 && len % 6 === 0 && len <= 36 * 6 &&
+    (b[o + 5] | b[o + 6] | b[o + 7] | b[o + 8]) === 0;
+}
+
+/** True when the `n` bytes at `o` are the start of the HTTP/2 preface. */
+function prefacePrefix(b: Uint8Array, o: number, n: number): boolean {
+  for (let i = 0; i < n && i < PREFACE_LEN; i++) if (b[o + i] !== HTTP2_PREFACE[i]) return false;
+  return true;
+}
+
+function checkDone(s: HttpState): void {
+  if (s.st[0] === Dir.DONE && s.st[1] === Dir.DONE) {
+    s.done = true;
+    s.streams[0] = null;
+    s.streams[1] = null;
+  }
+}
+
+function setHead(s: HttpState, h: Http1Head): void {
+  if (h.isRequest) {
+    if (s.request === null) s.request = h;
+  } else if (s.response === null) s.response = h;
+}
+
+function ensureH2(s: HttpState): Http2Connection {
+  if (s.h2 === null) s.h2 = new Http2Connection();
+  return s.h2;
+}
+
+/** Decides what a direction's first bytes are. Returns the new state. */
+function classify(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number): Dir {
+  if (n >= PREFACE_LEN && isHttp2Preface(b, o, o + n)) {
+    s.prefaceSeen = true;
+    s.clientDir = dir;
+    ensureH2(s);
+    return Dir.H2;
+  }
+  if (httpMethodLength(b, o, o + n) > 0 || isHttpStatusStart(b, o, o + n)) return Dir.HEAD;
+  if (s.clientDir === (dir ^ 1) && s.h2 !== null) return Dir.H2;
+  if (dir === 1 && looksLikeSettings(b, o, n)) {
+    s.clientDir = 0;
+    ensureH2(s);
+    return Dir.H2;
+  }
+  return Dir.DONE;
+}
+
+function stream(s: HttpState, dir: 0 | 1): TcpStreamBuffer {
+  let st = s.streams[dir];
+  if (st === null) {
+    st = new TcpStreamBuffer(STREAM_CAP);
+    if (s.isnKnown & (1 << dir)) st.setInitialSeq((s.isn[dir] + 1) >>> 0);
+    s.streams[dir] = st;
+  }
+  return st;
+}
+
+/** Processes the contiguous bytes `b[o, o + n)` of direction `dir`; returns how many were consumed. */
+function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, final: boolean): number {
+  let used = 0;
+  while (used < n) {
+    const p = o + used, left = n - used;
+    switch (s.st[dir]) {
+      case Dir.NEW:
+        if (left < PREFACE_LEN && !final && prefacePrefix(b, p, left)) return used; // wait for the whole preface
+        s.st[dir] = classify(s, dir, b, p, left);
+        if (s.st[dir] === Dir.H2 && s.prefaceSeen && s.clientDir === dir && isHttp2Preface(b, p, p + left)) {
+          used += PREFACE_LEN;
+        }
+        break;
+      case Dir.HEAD: {
+        const he = findHeadEnd(b, p, p + left);
+        if (he < 0 && left < HEAD_CAP && !final) return used; // wait for more
+        const h = parseHttp1Head(b, p, he < 0 ? p + left : he);
+        if (h === null) {
+          s.st[dir] = Dir.DONE;
+          return n;
+        }
+        setHead(s, h);
+        if (h.isRequest && h.upgrade !== null && /\bh2c\b/i.test(h.upgrade)) {
+          s.upgradeH2c = true;
+          s.clientDir = dir;
+        }
+        if (!h.isRequest && h.statusCode === 101 && s.upgradeH2c && he >= 0) {
+          ensureH2(s);
+          s.st[dir] = Dir.H2;
+          used = he - o;
+          break;
+        }
+        s.st[dir] = s.upgradeH2c && h.isRequest ? Dir.WATCH_PREFACE : Dir.DONE;
+        return n;
+      }
+      case Dir.WATCH_PREFACE:
+        if (left >= PREFACE_LEN && isHttp2Preface(b, p, p + left)) {
+          s.prefaceSeen = true;
+          ensureH2(s);
+          s.st[dir] = Dir.H2;
+          used += PREFACE_LEN;
+          break;
+        }
+        if (++s.watch >= PREFACE_WATCH) s.st[dir] = Dir.DONE;
+        return n;
+      case Dir.H2: {
+        const h2 = s.h2!;
+        const role: 0 | 1 = dir === s.clientDir ? 0 : 1;
+        h2.feed(role, b, p, p + left);
+        if (h2.failed(role)) s.st[dir] = Dir.DONE;
+        return n;
+      }
+      default:
+        return n;
+    }
+  }
+  return used;
+}
+
+/**
+ * The `http2` group (HTTP/1 and HTTP/2).
+ *
+ * @example
+ * ```ts
+ * import { httpExtractor } from "./http.ts";
+ * console.log(httpExtractor.features[0].name); // http2_detected
+ * ```
+ */
+export const httpExtractor: FeatureExtractor<HttpState | null> = {
+  name: "http2",
+  features,
+  init: (flow: FlowState): HttpState | null => {
+    if (flow.protocol !== 6 && flow.protocol !== 17) return null;
+    const s = new HttpState();
+    s.udp = flow.protocol === 17;
+    return s;
+  },
+  update(s: HttpState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
+    if (s === null || s.done || p.isFragment) return;
+    const n = p.payloadCapLen;
+    if (s.udp) {
+      if (n === 0 || p.proto !== 17) return;
+      const b = p.buf, o = p.payloadOff;
+      if (s.st[dir] === Dir.NEW) {
+        s.st[dir] = Dir.DONE;
+        if (isQuicLong(b, o, n)) s.quic = true;
+        if (httpMethodLength(b, o, o + n) > 0 || isHttpStatusStart(b, o, o + n)) {
+          const h = parseHttp1Head(b, o, o + n);
+          if (h !== null) setHead(s, h);
+        }
+      }
+      if (s.st[0] === Dir.DONE && s.st[1] === Dir.DONE) s.done = true;
+      return;
+    }
+    if (p.tcpHdrLen === 0) return;
+    if (p.tcpFlags & TCP.SYN) {
+      s.isn[dir] = p.tcpSeq;
+      s.isnKnown |= 1 << dir;
+    }
+    if (n === 0 || s.st[dir] === Dir.DONE) return;
+    const b = p.buf, o = p.payloadOff;
+    if (s.st[dir] === Dir.NEW && s.streams[dir] === null) {
+      // First payload: decide without allocating for flows that are not HTTP.
+      const guess = n >= PREFACE_LEN && isHttp2Preface(b, o, o + n) || httpMethodLength(b, o, o + n) > 0 ||
+        isHttpStatusStart(b, o, o + n) || s.h2 !== null || (dir === 1 && looksLikeSettings(b, o, n)) ||
+        (n < PREFACE_LEN && prefacePrefix(b, o, n));
+      if (!guess) {
+        s.st[dir] = Dir.DONE;
+        checkDone(s);
+        return;
+      }
+    }
+    const st = stream(s, dir);
+    if (st.isNext(p.tcpSeq)) {
+      // In order with nothing buffered: work on the packet's bytes, keep only an unfinished remainder.
+      const used = process(s, dir, b, o, n, false);
+      st.advanceDirect(p.tcpSeq, used);
+      if (used < n && (s.st[dir] as Dir) !== Dir.DONE) {
+        st.push((p.tcpSeq + used) >>> 0, b, o + used, n - used);
+      }
+    } else {
+      st.push(p.tcpSeq, b, o, n);
+      const a = st.available;
+      if (a > 0) st.consume(process(s, dir, st.data, st.offset, a, false));
+    }
+    if ((s.st[dir] as Dir) === Dir.DONE) {
+      s.streams[dir] = null;
+      checkDone(s);
+    }
+  },
+  finish(s: HttpState | null, _flow: FlowState, out: FlowRecord): void {
+    if (s !== null && !s.udp) {
+      // A head still waiting for its end: read what arrived.
+      for (const d of [0, 1] as const) {
+        const st = s.streams[d];
+        if (st !== null && st.available > 0 && s.st[d] === Dir.HEAD) {
+          process(s, d, st.data, st.offset, st.available, true);
+        }
+      }
+    }
+    const h2 = s?.h2 ?? null;
+    const h2Detected = s !== null && (s.prefaceSeen || (h2 !== null && h2.frames > 0));
+    out.http2_detected = h2Detected;
+    for (let i = 1; i < features.length; i++) out[features[i].name] = null;
+    if (s === null) return;
+    out.http3_detected = s.udp ? s.quic : false;
+    out.http2_preface_seen = s.prefaceSeen;
+    if (h2Detected && h2 !== null) {
+      out.http2_frame_count = h2.frames;
+      out.http2_data_frames = h2.data;
+      out.http2_headers_frames = h2.headers;
+      out.http2_settings_frames = h2.settings;
+      out.http2_push_promise_frames = h2.pushPromise;
+      out.http2_goaway_frames = h2.goaway;
+      out.http2_window_update_frames = h2.windowUpdate;
+      out.http2_streams_estimate = h2.streamsOpened;
+      out.http2_server_push = h2.pushPromise > 0;
+      out.http2_multiplexed = h2.multiplexed;
+    }
+    const rq = s.request, rs = s.response;
+    out.http_version = h2Detected ? "HTTP/2" : rq?.version ?? rs?.version ?? null;
+    if (rq !== null) {
+      out.http_method = rq.method;
+      out.http_host = rq.host;
+      out.http_user_agent = rq.userAgent;
+      out.http_uri = rq.uri;
+    }
+    if (rs !== null) out.http_status_code = rs.statusCode;
+    out.http_content_type = rs?.contentType ?? rq?.contentType ?? null;
+  },
+};

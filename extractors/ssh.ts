@@ -1,0 +1,177 @@
+/**
+ * `ssh`: SSH detection on any TCP port (by the "SSH-" identification string), client and server banners, the
+ * protocol version, HASSH / HASSH-server from the two KEXINITs (as Wireshark's `ssh.kex.hassh` /
+ * `ssh.kex.hasshserver`), cleartext key-exchange message count and encrypted packet count.
+ *
+ * The client is the side talking to port 22 when exactly one side uses it (Wireshark's rule), else the SYN
+ * sender, else the flow's initiator. Once both directions are encrypted (or unparsable) only a counter runs.
+ *
+ * @module
+ */
+import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
+import type { FlowState } from "../lib/flow.ts";
+import { type PacketView, TCP } from "../lib/packet.ts";
+import { hassh, hasshString, SshSession } from "../lib/protocols/ssh.ts";
+import { TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
+
+/** Bytes of out-of-order data kept per direction while the handshake is parsed. */
+const STREAM_CAP = 65536;
+
+/** Per-flow state of `ssh` (TCP flows only). */
+export class SshState {
+  /** Created when a direction's first payload starts with "SSH-". */
+  session: SshSession | null = null;
+  /** Directions whose first payload was examined (bit per direction). */
+  seen = 0;
+  /** Set when neither direction starts like SSH: nothing more to do. */
+  notSsh = false;
+  /** Direction of the server (0 or 1), fixed when the session is created. */
+  serverDir = 1;
+  /** Direction that sent a SYN without ACK (-1 unknown), and the SYN sequence numbers. */
+  synDir = -1;
+  isn: number[] = [0, 0];
+  isnKnown = 0;
+  streams: TcpStreamBuffer[] | null = null;
+  /** Payload packets seen after their direction switched to encryption. */
+  encPackets = 0;
+  /** Both directions settled (encrypted or unparsable): only counting remains. */
+  done = false;
+}
+
+const f = (name: string, type: "int" | "str" | "bool", description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
+
+const features: FeatureSpec[] = [
+  f("ssh_detected", "bool", "True when an SSH identification string was seen."),
+  f("ssh_version", "str", 'SSH protocol version in use, e.g. "2.0" (the client\'s unless it is "1.99").'),
+  f("ssh_client_software", "str", 'Client software version from its banner, e.g. "OpenSSH_8.9p1".'),
+  f("ssh_server_software", "str", 'Server software version from its banner, e.g. "OpenSSH_9.1".'),
+  f("ssh_client_version", "str", "The client's full identification string (without CR LF)."),
+  f("ssh_server_version", "str", "The server's full identification string (without CR LF)."),
+  f("ssh_hassh", "str", "HASSH: MD5 of kex;enc_c2s;mac_c2s;comp_c2s from the client's KEXINIT."),
+  f(
+    "ssh_hassh_server",
+    "str",
+    "HASSH-server: MD5 of kex;enc_s2c;mac_s2c;comp_s2c from the server's KEXINIT.",
+  ),
+  f("ssh_kex_packets", "int", "Cleartext key-exchange messages (SSH-2 numbers 20-49, SSH-1 key messages)."),
+  f("ssh_encrypted_packets", "int", "Payload packets sent after their direction switched to encryption."),
+  f("ssh_hassh_string", "str", "The HASSH input string of the client."),
+  f("ssh_hassh_server_string", "str", "The HASSH-server input string of the server."),
+];
+
+const SSH_DASH = [0x53, 0x53, 0x48, 0x2d];
+
+/** True when the payload starts with "SSH-" (or is shorter and a prefix of it). */
+function startsWithSsh(p: PacketView): boolean {
+  const b = p.buf, o = p.payloadOff, n = Math.min(4, p.payloadCapLen);
+  for (let i = 0; i < n; i++) if (b[o + i] !== SSH_DASH[i]) return false;
+  return n > 0;
+}
+
+function startSession(s: SshState, flow: FlowState): void {
+  const sp = flow.srcPort, dp = flow.dstPort;
+  if (dp === 22 && sp !== 22) s.serverDir = 1;
+  else if (sp === 22 && dp !== 22) s.serverDir = 0;
+  else if (s.synDir >= 0) s.serverDir = s.synDir ^ 1;
+  else s.serverDir = 1;
+  s.session = new SshSession();
+  const streams = [new TcpStreamBuffer(STREAM_CAP), new TcpStreamBuffer(STREAM_CAP)];
+  for (let d = 0; d < 2; d++) {
+    if (s.isnKnown & (1 << d)) streams[d].setInitialSeq((s.isn[d] + 1) >>> 0);
+  }
+  s.streams = streams;
+}
+
+function settle(s: SshState): void {
+  const sess = s.session!;
+  if (sess.client.settled && sess.server.settled) {
+    s.done = true;
+    s.streams = null;
+  }
+}
+
+/**
+ * The `ssh` group.
+ *
+ * @example
+ * ```ts
+ * import { sshExtractor } from "./ssh.ts";
+ * console.log(sshExtractor.features[0].name); // ssh_detected
+ * ```
+ */
+export const sshExtractor: FeatureExtractor<SshState | null> = {
+  name: "ssh",
+  features,
+  init: (flow: FlowState): SshState | null => flow.protocol === 6 ? new SshState() : null,
+  update(s: SshState | null, p: PacketView, flow: FlowState, dir: 0 | 1): void {
+    if (s === null || s.notSsh || p.tcpHdrLen === 0 || p.isFragment) return;
+    const n = p.payloadCapLen;
+    if (s.session === null) {
+      const fl = p.tcpFlags;
+      if (fl & TCP.SYN) {
+        s.isn[dir] = p.tcpSeq;
+        s.isnKnown |= 1 << dir;
+        if (!(fl & TCP.ACK)) s.synDir = dir;
+        else if (s.synDir < 0) s.synDir = dir ^ 1;
+      }
+      if (n === 0) return;
+      if (!startsWithSsh(p)) {
+        s.seen |= 1 << dir;
+        if (s.seen === 3) s.notSsh = true;
+        return;
+      }
+      s.seen |= 1 << dir;
+      startSession(s, flow);
+    }
+    if (n === 0) return;
+    const sess = s.session!;
+    const role: 0 | 1 = dir === s.serverDir ? 1 : 0;
+    const parser = role === 1 ? sess.server : sess.client;
+    if (parser.settled) {
+      if (parser.encrypted) s.encPackets++;
+      if (!s.done) settle(s);
+      return;
+    }
+    const st = s.streams![dir];
+    if (st.isNext(p.tcpSeq)) {
+      sess.feed(role, p.buf, p.payloadOff, p.payloadOff + n);
+      st.advanceDirect(p.tcpSeq, n);
+    } else {
+      st.push(p.tcpSeq, p.buf, p.payloadOff, n);
+      const a = st.available;
+      if (a > 0) {
+        sess.feed(role, st.data, st.offset, st.offset + a);
+        st.consume(a);
+      }
+    }
+    if (parser.settled) {
+      s.streams![dir].release();
+      settle(s);
+    }
+  },
+  finish(s: SshState | null, _flow: FlowState, out: FlowRecord): void {
+    const sess = s?.session ?? null;
+    const c = sess?.client.banner ?? null;
+    const v = sess?.server.banner ?? null;
+    const detected = c !== null || v !== null;
+    out.ssh_detected = detected;
+    for (let i = 1; i < features.length; i++) out[features[i].name] = null;
+    if (!detected || s === null || sess === null) return;
+    out.ssh_version = sess.version;
+    out.ssh_client_software = c?.software ?? null;
+    out.ssh_server_software = v?.software ?? null;
+    out.ssh_client_version = c?.raw ?? null;
+    out.ssh_server_version = v?.raw ?? null;
+    const ck = sess.client.kexInit, sk = sess.server.kexInit;
+    out.ssh_hassh = ck !== null ? hassh(ck, false) : null;
+    out.ssh_hassh_server = sk !== null ? hassh(sk, true) : null;
+    out.ssh_kex_packets = sess.client.kexMessages + sess.server.kexMessages;
+    out.ssh_encrypted_packets = s.encPackets + sess.client.encryptedSegments + sess.server.encryptedSegments;
+    out.ssh_hassh_string = ck !== null ? hasshString(ck, false) : null;
+    out.ssh_hassh_server_string = sk !== null ? hasshString(sk, true) : null;
+  },
+};

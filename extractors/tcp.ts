@@ -1,0 +1,146 @@
+/**
+ * `tcp`: flag counts and ratios, handshake and close, data and pure-ACK packets, anomalous flag combinations,
+ * and Tranalyzer-style aggregate flags. For flows that are not TCP every value but `tcp_is_tcp` is null.
+ *
+ * @module
+ */
+import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
+import type { FlowState } from "../lib/flow.ts";
+import { type PacketView, TCP } from "../lib/packet.ts";
+import { ratio } from "../lib/stats.ts";
+
+/** Per-flow state of `tcp`. */
+export class TcpState {
+  /** Packets with each flag bit set (index = bit number). */
+  flagCounts: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  synOnly = 0;
+  synAck = 0;
+  dataPackets = 0;
+  ackOnly = 0;
+  anomaly = false;
+  initiatorSyn = false;
+  responderSynAck = false;
+  ackAfterHandshake = false;
+  flagsDir: number[] = [0, 0];
+  finDir: number[] = [0, 0];
+  packets = 0;
+}
+
+const f = (name: string, type: "int" | "float" | "bool", description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
+
+const features: FeatureSpec[] = [
+  f("tcp_is_tcp", "bool", "True for TCP flows."),
+  f("tcp_syn_count", "int", "Packets with SYN and without ACK."),
+  f("tcp_synack_count", "int", "Packets with SYN and ACK."),
+  f("tcp_fin_count", "int", "Packets with FIN."),
+  f("tcp_rst_count", "int", "Packets with RST."),
+  f("tcp_ack_count", "int", "Packets with ACK."),
+  f("tcp_psh_count", "int", "Packets with PSH."),
+  f("tcp_urg_count", "int", "Packets with URG."),
+  f("tcp_ece_count", "int", "Packets with ECE."),
+  f("tcp_cwr_count", "int", "Packets with CWR."),
+  f("tcp_complete_handshake", "bool", "SYN from the initiator and SYN-ACK from the responder were seen."),
+  f("tcp_graceful_close", "bool", "Both sides sent FIN."),
+  f("tcp_reset_close", "bool", "A RST was seen."),
+  f("tcp_syn_ratio", "float", "Share of packets with SYN."),
+  f("tcp_fin_ratio", "float", "Share of packets with FIN."),
+  f("tcp_rst_ratio", "float", "Share of packets with RST."),
+  f("tcp_psh_ratio", "float", "Share of packets with PSH."),
+  f("tcp_data_packets", "int", "Packets with a non-empty payload."),
+  f("tcp_ack_only_packets", "int", "Packets with ACK, no payload and no SYN, FIN or RST."),
+  f("tcp_flags_anomaly", "bool", "A null, XMAS (FIN+PSH+URG), SYN+FIN or SYN+RST packet was seen."),
+  f("tcp_initiator_syn", "bool", "The initiator sent a SYN."),
+  f("tcp_responder_synack", "bool", "The responder sent a SYN-ACK."),
+  f(
+    "tcp_fstat",
+    "int",
+    "Bits: 0 SYN, 1 SYN-ACK, 2 ACK after the handshake, 3 FIN fwd, 4 FIN bwd, 5 RST, 6 data, 7 anomaly.",
+  ),
+  f("tcp_flags_agg", "int", "OR of all TCP flags of the flow."),
+  f("tcp_flags_fwd", "int", "OR of the initiator's TCP flags."),
+  f("tcp_flags_bwd", "int", "OR of the responder's TCP flags."),
+];
+
+/**
+ * The `tcp` group.
+ *
+ * @example
+ * ```ts
+ * import { tcpExtractor } from "./tcp.ts";
+ * console.log(tcpExtractor.features[0].name); // tcp_is_tcp
+ * ```
+ */
+export const tcpExtractor: FeatureExtractor<TcpState | null> = {
+  name: "tcp",
+  features,
+  init: (flow: FlowState): TcpState | null => flow.protocol === 6 ? new TcpState() : null,
+  update(s: TcpState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
+    if (s === null || p.tcpHdrLen === 0) return;
+    const fl = p.tcpFlags;
+    s.packets++;
+    const c = s.flagCounts;
+    for (let b = 0, x = fl; x !== 0; b++, x >>= 1) if (x & 1) c[b]++;
+    s.flagsDir[dir] |= fl;
+    if (fl & TCP.SYN) {
+      if (fl & TCP.ACK) {
+        s.synAck++;
+        if (dir === 1) s.responderSynAck = true;
+      } else {
+        s.synOnly++;
+        if (dir === 0) s.initiatorSyn = true;
+      }
+    } else if ((fl & TCP.ACK) && s.responderSynAck) {
+      s.ackAfterHandshake = true;
+    }
+    if (p.payloadLen > 0) s.dataPackets++;
+    else if ((fl & (TCP.ACK | TCP.SYN | TCP.FIN | TCP.RST)) === TCP.ACK) s.ackOnly++;
+    if (
+      fl === 0 || (fl & (TCP.FIN | TCP.PSH | TCP.URG)) === (TCP.FIN | TCP.PSH | TCP.URG) ||
+      (fl & (TCP.SYN | TCP.FIN)) === (TCP.SYN | TCP.FIN) || (fl & (TCP.SYN | TCP.RST)) === (TCP.SYN | TCP.RST)
+    ) s.anomaly = true;
+    if (fl & TCP.FIN) s.finDir[dir] = 1;
+  },
+  finish(s: TcpState | null, _flow: FlowState, out): void {
+    out.tcp_is_tcp = s !== null;
+    if (s === null) return; // the record starts with every feature null
+    const c = s.flagCounts, n = s.packets;
+    out.tcp_syn_count = s.synOnly;
+    out.tcp_synack_count = s.synAck;
+    out.tcp_fin_count = c[0];
+    out.tcp_rst_count = c[2];
+    out.tcp_ack_count = c[4];
+    out.tcp_psh_count = c[3];
+    out.tcp_urg_count = c[5];
+    out.tcp_ece_count = c[6];
+    out.tcp_cwr_count = c[7];
+    out.tcp_complete_handshake = s.initiatorSyn && s.responderSynAck;
+    out.tcp_graceful_close = s.finDir[0] === 1 && s.finDir[1] === 1;
+    out.tcp_reset_close = c[2] > 0;
+    out.tcp_syn_ratio = ratio(c[1], n);
+    out.tcp_fin_ratio = ratio(c[0], n);
+    out.tcp_rst_ratio = ratio(c[2], n);
+    out.tcp_psh_ratio = ratio(c[3], n);
+    out.tcp_data_packets = s.dataPackets;
+    out.tcp_ack_only_packets = s.ackOnly;
+    out.tcp_flags_anomaly = s.anomaly;
+    out.tcp_initiator_syn = s.initiatorSyn;
+    out.tcp_responder_synack = s.responderSynAck;
+    let fstat = 0;
+    if (s.synOnly > 0) fstat |= 1;
+    if (s.synAck > 0) fstat |= 2;
+    if (s.ackAfterHandshake) fstat |= 4;
+    if (s.finDir[0]) fstat |= 8;
+    if (s.finDir[1]) fstat |= 16;
+    if (c[2] > 0) fstat |= 32;
+    if (s.dataPackets > 0) fstat |= 64;
+    if (s.anomaly) fstat |= 128;
+    out.tcp_fstat = fstat;
+    out.tcp_flags_agg = s.flagsDir[0] | s.flagsDir[1];
+    out.tcp_flags_fwd = s.flagsDir[0];
+    out.tcp_flags_bwd = s.flagsDir[1];
+  },
+};

@@ -1,0 +1,181 @@
+/**
+ * `timing`: inter-arrival times overall and per direction, burstiness, bursts and idle periods, first response.
+ * Moments are exact for any flow; medians and percentiles are exact up to the sample capacity (4096 gaps), a
+ * uniform sample beyond.
+ *
+ * @module
+ */
+import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
+import type { FlowState } from "../lib/flow.ts";
+import type { PacketView } from "../lib/packet.ts";
+import { BoundedSample, num, ratio, RunningStats } from "../lib/stats.ts";
+
+/** Settings of the timing group. */
+export interface TimingOptions {
+  /** Gaps shorter than this (seconds) join packets into one burst (default 0.05, JoyfulJay's 50 ms). */
+  burstThreshold: number;
+  /** Gaps at least this long (seconds) are idle periods (default 1). */
+  idleThreshold: number;
+}
+
+/** Current timing settings; the pipeline sets them from its options. */
+export const timingOptions: TimingOptions = { burstThreshold: 0.05, idleThreshold: 1 };
+
+/** Per-flow state of `timing`. */
+export class TimingState {
+  last = -1;
+  lastDir: number[] = [-1, -1];
+  all: RunningStats = new RunningStats();
+  fwd: RunningStats = new RunningStats();
+  bwd: RunningStats = new RunningStats();
+  allSample: BoundedSample = new BoundedSample();
+  fwdSample: BoundedSample = new BoundedSample();
+  bwdSample: BoundedSample = new BoundedSample();
+  /** Current run: packets and start time. */
+  runPackets = 0;
+  runStart = 0;
+  bursts = 0;
+  burstPackets = 0;
+  burstDuration = 0;
+  maxBurst = 0;
+  idle: RunningStats = new RunningStats();
+  firstResponse = -1;
+  first = 0;
+}
+
+const f = (name: string, type: "int" | "float", description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
+
+const features: FeatureSpec[] = [
+  f("iat_min", "float", "Smallest gap between consecutive packets of the flow, seconds."),
+  f("iat_max", "float", "Largest gap between consecutive packets, seconds."),
+  f("iat_mean", "float", "Mean gap, seconds."),
+  f("iat_std", "float", "Population standard deviation of the gaps."),
+  f("iat_median", "float", "Median gap."),
+  f("iat_sum", "float", "Sum of the gaps (the duration)."),
+  f("iat_p25", "float", "25th percentile of the gaps (linear interpolation)."),
+  f("iat_p75", "float", "75th percentile of the gaps."),
+  f("iat_p90", "float", "90th percentile of the gaps."),
+  f("iat_p99", "float", "99th percentile of the gaps."),
+  f("iat_fwd_min", "float", "Smallest gap between consecutive initiator packets."),
+  f("iat_fwd_max", "float", "Largest gap between consecutive initiator packets."),
+  f("iat_fwd_mean", "float", "Mean gap between initiator packets."),
+  f("iat_fwd_std", "float", "Standard deviation of initiator gaps."),
+  f("iat_fwd_median", "float", "Median initiator gap."),
+  f("iat_bwd_min", "float", "Smallest gap between consecutive responder packets."),
+  f("iat_bwd_max", "float", "Largest gap between consecutive responder packets."),
+  f("iat_bwd_mean", "float", "Mean gap between responder packets."),
+  f("iat_bwd_std", "float", "Standard deviation of responder gaps."),
+  f("iat_bwd_median", "float", "Median responder gap."),
+  f("burstiness_index", "float", "Coefficient of variation (std / mean) of the gaps."),
+  f("burstiness_index_fwd", "float", "Coefficient of variation of initiator gaps."),
+  f("burstiness_index_bwd", "float", "Coefficient of variation of responder gaps."),
+  f("burst_count", "int", "Runs of two or more packets whose gaps are all below burst_threshold_ms."),
+  f("avg_burst_packets", "float", "Mean packets per burst."),
+  f("avg_burst_duration", "float", "Mean burst duration, seconds."),
+  f("max_burst_packets", "int", "Packets in the largest burst."),
+  f("idle_count", "int", "Gaps of at least the idle threshold (1 s)."),
+  f("avg_idle_duration", "float", "Mean idle gap, seconds."),
+  f("max_idle_duration", "float", "Longest idle gap, seconds."),
+  f("first_response_time", "float", "Seconds from the first packet to the responder's first packet."),
+];
+
+function closeRun(s: TimingState): void {
+  if (s.runPackets >= 2) {
+    s.bursts++;
+    s.burstPackets += s.runPackets;
+    s.burstDuration += s.last - s.runStart;
+    if (s.runPackets > s.maxBurst) s.maxBurst = s.runPackets;
+  }
+}
+
+/**
+ * The `timing` group.
+ *
+ * @example
+ * ```ts
+ * import { timingExtractor } from "./timing.ts";
+ * console.log(timingExtractor.features.length); // 31
+ * ```
+ */
+export const timingExtractor: FeatureExtractor<TimingState> = {
+  name: "timing",
+  features,
+  init(flow: FlowState): TimingState {
+    const s = new TimingState();
+    s.first = flow.firstTs;
+    return s;
+  },
+  update(s: TimingState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
+    const ts = p.ts;
+    if (s.last >= 0) {
+      const gap = ts - s.last;
+      s.all.add(gap);
+      s.allSample.add(gap);
+      if (gap < timingOptions.burstThreshold) {
+        s.runPackets++;
+      } else {
+        closeRun(s);
+        s.runPackets = 1;
+        s.runStart = ts;
+      }
+      if (gap >= timingOptions.idleThreshold) s.idle.add(gap);
+    } else {
+      s.runPackets = 1;
+      s.runStart = ts;
+    }
+    s.last = ts;
+    const ld = s.lastDir[dir];
+    if (ld >= 0) {
+      const gap = ts - ld;
+      if (dir === 0) {
+        s.fwd.add(gap);
+        s.fwdSample.add(gap);
+      } else {
+        s.bwd.add(gap);
+        s.bwdSample.add(gap);
+      }
+    }
+    s.lastDir[dir] = ts;
+    if (dir === 1 && s.firstResponse < 0) s.firstResponse = ts - s.first;
+  },
+  finish(s: TimingState, _flow: FlowState, out): void {
+    closeRun(s);
+    s.runPackets = 0;
+    const a = s.all, fw = s.fwd, bw = s.bwd;
+    out.iat_min = a.minOrNull;
+    out.iat_max = a.maxOrNull;
+    out.iat_mean = a.meanOrNull;
+    out.iat_std = a.std;
+    out.iat_median = s.allSample.quantile(0.5);
+    out.iat_sum = a.n > 0 ? a.sum : null;
+    out.iat_p25 = s.allSample.quantile(0.25);
+    out.iat_p75 = s.allSample.quantile(0.75);
+    out.iat_p90 = s.allSample.quantile(0.9);
+    out.iat_p99 = s.allSample.quantile(0.99);
+    out.iat_fwd_min = fw.minOrNull;
+    out.iat_fwd_max = fw.maxOrNull;
+    out.iat_fwd_mean = fw.meanOrNull;
+    out.iat_fwd_std = fw.std;
+    out.iat_fwd_median = s.fwdSample.quantile(0.5);
+    out.iat_bwd_min = bw.minOrNull;
+    out.iat_bwd_max = bw.maxOrNull;
+    out.iat_bwd_mean = bw.meanOrNull;
+    out.iat_bwd_std = bw.std;
+    out.iat_bwd_median = s.bwdSample.quantile(0.5);
+    out.burstiness_index = a.n > 0 ? ratio(a.std!, a.mean) : null;
+    out.burstiness_index_fwd = fw.n > 0 ? ratio(fw.std!, fw.mean) : null;
+    out.burstiness_index_bwd = bw.n > 0 ? ratio(bw.std!, bw.mean) : null;
+    out.burst_count = s.bursts;
+    out.avg_burst_packets = ratio(s.burstPackets, s.bursts);
+    out.avg_burst_duration = ratio(s.burstDuration, s.bursts);
+    out.max_burst_packets = s.maxBurst;
+    out.idle_count = s.idle.n;
+    out.avg_idle_duration = s.idle.meanOrNull;
+    out.max_idle_duration = s.idle.maxOrNull;
+    out.first_response_time = s.firstResponse >= 0 ? num(s.firstResponse) : null;
+  },
+};

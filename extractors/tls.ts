@@ -1,0 +1,224 @@
+/**
+ * `tls`: TLS handshake features of TCP flows: versions, cipher suites, SNI, ALPN, JA3/JA3S (as Wireshark
+ * computes them), JA4/JA4_r, certificates, session resumption and key exchange.
+ *
+ * TLS is recognised by content on any port (also after STARTTLS, SOCKS / HTTP CONNECT preambles and inside
+ * OpenVPN-over-TCP). UDP flows are looked at only for an OpenVPN control channel (its TLS handshake); QUIC and
+ * DTLS belong to other groups. Each direction is reassembled with a bounded buffer; once the handshake has nothing more
+ * to tell (encrypted data flows), the group stops looking at packets.
+ *
+ * @module
+ */
+import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
+import type { FlowState } from "../lib/flow.ts";
+import { type PacketView, TCP } from "../lib/packet.ts";
+import {
+  alpnText,
+  isGrease,
+  ja3Hash,
+  ja3sHash,
+  ja3sString,
+  ja3String,
+  ja4,
+  ja4Raw,
+  TlsFlowAnalyzer,
+  tlsGroupName,
+  tlsVersionName,
+} from "../lib/protocols/tls.ts";
+
+/** Per-flow state of `tls`; the analyzer is created with the flow's first payload. */
+export class TlsState {
+  /** The analyzer, once a payload was seen. */
+  analyzer: TlsFlowAnalyzer | null = null;
+  /** SYN sequence numbers per direction, replayed into the analyzer when it is created. */
+  syn: number[] = [0, 0];
+  synKnown = 0;
+  /** Nothing more to do (neither TCP nor UDP, or the analyzer is done). */
+  done = false;
+  /** A UDP flow: only OpenVPN-over-UDP control channels are analysed. */
+  udp = false;
+}
+
+const f = (name: string, type: FeatureSpec["type"], description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
+
+const features: readonly FeatureSpec[] = [
+  f("tls_detected", "bool", "True when a TLS record stream was recognised in the flow."),
+  f(
+    "tls_version",
+    "int",
+    "Negotiated version (0x0303 TLS 1.2, 0x0304 TLS 1.3): ServerHello supported_versions, else ServerHello " +
+      "version, else ClientHello version.",
+  ),
+  f("tls_version_str", "str", 'Readable tls_version: "SSL 3.0", "TLS 1.0" ... "TLS 1.3".'),
+  f("tls_cipher_suite", "int", "Cipher suite selected by the ServerHello."),
+  f("tls_cipher_count", "int", "Cipher suites offered in the ClientHello (GREASE excluded)."),
+  f("tls_extension_count", "int", "Extensions in the ClientHello (GREASE excluded)."),
+  f("tls_sni", "str", "Server Name Indication host name from the ClientHello."),
+  f("tls_alpn", "str", "ALPN protocol selected by the server, else the first one offered by the client."),
+  f("ja3_hash", "str", "JA3 client fingerprint (MD5), as Wireshark's tls.handshake.ja3."),
+  f("ja3s_hash", "str", "JA3S server fingerprint (MD5), as Wireshark's tls.handshake.ja3s."),
+  f("tls_handshake_packets", "int", "Packets carrying TLS handshake records."),
+  f("tls_cert_count", "int", "Certificates in the server's Certificate message (0 on a resumed session)."),
+  f("tls_cert_total_length", "int", "Total bytes of the server's certificates."),
+  f("tls_cert_first_length", "int", "Bytes of the server's own (first) certificate."),
+  f("tls_cert_chain_length", "int", "Depth of the server's certificate chain (certificates sent)."),
+  f("tls_session_id_len", "int", "Length of the ClientHello session id."),
+  f("tls_session_ticket_ext", "bool", "ClientHello carries the session_ticket extension."),
+  f(
+    "tls_session_resumed",
+    "bool",
+    "The session was resumed (TLS 1.3 PSK accepted, or an abbreviated handshake).",
+  ),
+  f("tls_psk_ext", "bool", "ClientHello carries the pre_shared_key extension."),
+  f("tls_early_data_ext", "bool", "ClientHello carries the early_data extension (0-RTT)."),
+  f(
+    "tls_key_exchange_group",
+    "int",
+    "Key exchange group: ServerHello key_share (TLS 1.3) or ServerKeyExchange curve (ECDHE).",
+  ),
+  f("tls_key_exchange_group_name", "str", 'Name of tls_key_exchange_group, e.g. "x25519", "secp256r1".'),
+  f("tls_key_exchange_length", "int", "Key exchange data length in bits (server public key, or DHE prime)."),
+  f("ja3_string", "str", "The JA3 input string."),
+  f("ja3s_string", "str", "The JA3S input string."),
+  f("ja4", "str", "JA4 client fingerprint (FoxIO)."),
+  f("ja4_r", "str", "JA4_r: the JA4 fingerprint with its lists unhashed."),
+  f("tls_alpn_offered", "list", "ALPN protocols offered by the client, in order."),
+  f("tls_ciphers", "list", "Cipher suites offered by the client, in order (GREASE excluded)."),
+  f("tls_extensions", "list", "ClientHello extension types, in order (GREASE excluded)."),
+  f(
+    "tls_supported_groups",
+    "list",
+    "Groups of the ClientHello supported_groups extension (GREASE excluded).",
+  ),
+  f("tls_signature_algorithms", "list", "ClientHello signature_algorithms, in order (GREASE excluded)."),
+  f("tls_alert_count", "int", "TLS alert records seen during the handshake."),
+  f("tls_client_version", "int", "ClientHello legacy version (client_version)."),
+  f("tls_record_version", "int", "Record-layer version of the client's first TLS record."),
+];
+
+const notGrease = (v: number): boolean => !isGrease(v);
+
+/** Writes the group's columns for an analyzed (or never analyzed) flow. */
+function write(a: TlsFlowAnalyzer | null, out: FlowRecord): void {
+  for (const spec of features) out[spec.name] = null;
+  if (a === null || !a.detected) {
+    out.tls_detected = false;
+    return;
+  }
+  out.tls_detected = true;
+  const ch = a.clientHello;
+  const sh = a.serverHello;
+  const version = a.version;
+  out.tls_version = version;
+  out.tls_version_str = tlsVersionName(version);
+  if (sh !== null) out.tls_cipher_suite = sh.cipherSuite;
+  if (ch !== null) {
+    out.tls_cipher_count = ch.ciphers.filter(notGrease).length;
+    out.tls_extension_count = ch.extensions.filter(notGrease).length;
+    out.tls_sni = ch.sni === null ? null : alpnText(ch.sni);
+    out.tls_session_id_len = ch.sessionId.length;
+    out.tls_session_ticket_ext = ch.hasSessionTicket;
+    out.tls_psk_ext = ch.hasPsk;
+    out.tls_early_data_ext = ch.hasEarlyData;
+    out.tls_client_version = ch.version;
+    out.tls_alpn_offered = ch.alpn.map(alpnText);
+    out.tls_ciphers = ch.ciphers.filter(notGrease);
+    out.tls_extensions = ch.extensions.filter(notGrease);
+    out.tls_supported_groups = ch.supportedGroups.filter(notGrease);
+    out.tls_signature_algorithms = ch.signatureAlgorithms.filter(notGrease);
+    if (!ch.truncated) {
+      out.ja3_string = ja3String(ch);
+      out.ja3_hash = ja3Hash(ch);
+    }
+    out.ja4 = ja4(ch, "t");
+    out.ja4_r = ja4Raw(ch, "t");
+  }
+  const alpn = sh !== null && sh.alpn !== null
+    ? sh.alpn
+    : ch !== null && ch.alpn.length > 0
+    ? ch.alpn[0]
+    : null;
+  out.tls_alpn = alpn === null ? null : alpnText(alpn);
+  if (sh !== null && !sh.truncated) {
+    out.ja3s_string = ja3sString(sh);
+    out.ja3s_hash = ja3sHash(sh);
+  }
+  out.tls_handshake_packets = a.handshakePackets;
+  const resumed = a.sessionResumed;
+  out.tls_session_resumed = resumed;
+  if (a.certCount !== null) {
+    out.tls_cert_count = a.certCount;
+    out.tls_cert_chain_length = a.certCount;
+    out.tls_cert_total_length = a.certTotalLength;
+    out.tls_cert_first_length = a.certFirstLength;
+  } else if (resumed === true) {
+    out.tls_cert_count = 0;
+    out.tls_cert_chain_length = 0;
+    out.tls_cert_total_length = 0;
+  }
+  const group = a.keyExchangeGroup;
+  out.tls_key_exchange_group = group;
+  out.tls_key_exchange_group_name = tlsGroupName(group);
+  out.tls_key_exchange_length = a.keyExchangeBits;
+  out.tls_alert_count = a.alertCount;
+  out.tls_record_version = a.recordVersion;
+}
+
+/**
+ * The `tls` group.
+ *
+ * @example
+ * ```ts
+ * import { tlsExtractor } from "./tls.ts";
+ * console.log(tlsExtractor.features[0].name); // tls_detected
+ * ```
+ */
+export const tlsExtractor: FeatureExtractor<TlsState> = {
+  name: "tls",
+  features,
+  init(flow: FlowState): TlsState {
+    const s = new TlsState();
+    if (flow.protocol === 17) s.udp = true;
+    else if (flow.protocol !== 6) s.done = true;
+    return s;
+  },
+  update(s: TlsState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
+    if (s.done || p.isFragment) return;
+    let a = s.analyzer;
+    if (s.udp) {
+      if (p.proto !== 17 || p.payloadCapLen <= 0) return;
+      if (a === null) {
+        if (!TlsFlowAnalyzer.isOpenVpnDatagram(p.buf, p.payloadOff, p.payloadCapLen)) {
+          s.done = true;
+          return;
+        }
+        a = s.analyzer = new TlsFlowAnalyzer();
+      }
+      a.onDatagram(dir, p.buf, p.payloadOff, p.payloadCapLen);
+      if (a.done) s.done = true;
+      return;
+    }
+    if (p.proto !== 6 || p.tcpHdrLen === 0) return;
+    if (a === null) {
+      if ((p.tcpFlags & TCP.SYN) !== 0) {
+        s.syn[dir] = p.tcpSeq;
+        s.synKnown |= 1 << dir;
+      }
+      if (p.payloadCapLen <= 0) return;
+      a = new TlsFlowAnalyzer();
+      for (let d = 0; d < 2; d++) {
+        if (s.synKnown & (1 << d)) a.onSegment(d, s.syn[d], p.buf, 0, 0, TCP.SYN);
+      }
+      s.analyzer = a;
+    }
+    a.onSegment(dir, p.tcpSeq, p.buf, p.payloadOff, p.payloadCapLen, p.tcpFlags);
+    if (a.done) s.done = true;
+  },
+  finish(s: TlsState, _flow: FlowState, out: FlowRecord): void {
+    write(s.analyzer, out);
+  },
+};

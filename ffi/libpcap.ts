@@ -1,0 +1,1261 @@
+/**
+ * libpcap through `Deno.dlopen`: offline reading (files, `-` for stdin, file descriptors), BPF filters, live
+ * capture, interface listing and writing pcap files.
+ *
+ * Every reader hands packets on as a {@linkcode PacketCallback}: one call per packet with a view into a reused
+ * scratch buffer (valid only during the call). Packets are pulled with one `pcap_next_ex` FFI call each; the
+ * `struct pcap_pkthdr` and the packet bytes are read through `ArrayBuffer`s over libpcap's own memory that are
+ * only rebuilt when libpcap moves its buffer, so the hot loop allocates nothing.
+ *
+ * Needs `--allow-ffi` (and `--allow-env` to honour `JJ_LIBPCAP`, `--allow-read` for files).
+ *
+ * @module
+ */
+
+import type { PacketCallback } from "../lib/source.ts";
+
+// ---------------------------------------------------------------------------------------------------------
+// constants
+
+const PCAP_ERRBUF_SIZE = 256;
+const PCAP_TSTAMP_PRECISION_MICRO = 0;
+const PCAP_TSTAMP_PRECISION_NANO = 1;
+const PCAP_NETMASK_UNKNOWN = 0xffffffff;
+const PCAP_ERROR = -1;
+const PCAP_ERROR_BREAK = -2;
+const PCAP_ERROR_NO_SUCH_DEVICE = -5;
+const PCAP_ERROR_PERM_DENIED = -8;
+const PCAP_ERROR_PROMISC_PERM_DENIED = -11;
+/** Largest snapshot length libpcap accepts (MAXIMUM_SNAPLEN). */
+const MAX_SNAPLEN = 262144;
+const TWO_32 = 4294967296;
+
+// ---------------------------------------------------------------------------------------------------------
+// loading
+
+/**
+ * The `Deno.dlopen` definitions of the libpcap functions bound here.
+ *
+ * @example
+ * ```ts
+ * import { PCAP_SYMBOLS } from "./libpcap.ts";
+ * console.log(Object.keys(PCAP_SYMBOLS).length);
+ * ```
+ */
+export const PCAP_SYMBOLS = {
+  pcap_lib_version: { parameters: [], result: "pointer" },
+  pcap_open_offline_with_tstamp_precision: { parameters: ["buffer", "u32", "buffer"], result: "pointer" },
+  pcap_fopen_offline_with_tstamp_precision: { parameters: ["pointer", "u32", "buffer"], result: "pointer" },
+  pcap_open_dead_with_tstamp_precision: { parameters: ["i32", "i32", "u32"], result: "pointer" },
+  pcap_create: { parameters: ["buffer", "buffer"], result: "pointer" },
+  pcap_set_snaplen: { parameters: ["pointer", "i32"], result: "i32" },
+  pcap_set_promisc: { parameters: ["pointer", "i32"], result: "i32" },
+  pcap_set_timeout: { parameters: ["pointer", "i32"], result: "i32" },
+  pcap_set_immediate_mode: { parameters: ["pointer", "i32"], result: "i32" },
+  pcap_set_buffer_size: { parameters: ["pointer", "i32"], result: "i32" },
+  pcap_set_tstamp_precision: { parameters: ["pointer", "i32"], result: "i32" },
+  pcap_get_tstamp_precision: { parameters: ["pointer"], result: "i32" },
+  pcap_activate: { parameters: ["pointer"], result: "i32" },
+  pcap_setnonblock: { parameters: ["pointer", "i32", "buffer"], result: "i32" },
+  pcap_get_selectable_fd: { parameters: ["pointer"], result: "i32" },
+  pcap_datalink: { parameters: ["pointer"], result: "i32" },
+  pcap_snapshot: { parameters: ["pointer"], result: "i32" },
+  pcap_compile: { parameters: ["pointer", "buffer", "buffer", "i32", "u32"], result: "i32" },
+  pcap_setfilter: { parameters: ["pointer", "buffer"], result: "i32" },
+  pcap_freecode: { parameters: ["buffer"], result: "void" },
+  pcap_geterr: { parameters: ["pointer"], result: "pointer" },
+  pcap_statustostr: { parameters: ["i32"], result: "pointer" },
+  pcap_next_ex: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  pcap_dispatch: { parameters: ["pointer", "i32", "function", "usize"], result: "i32" },
+  pcap_breakloop: { parameters: ["pointer"], result: "void" },
+  pcap_stats: { parameters: ["pointer", "buffer"], result: "i32" },
+  pcap_close: { parameters: ["pointer"], result: "void" },
+  pcap_findalldevs: { parameters: ["buffer", "buffer"], result: "i32" },
+  pcap_freealldevs: { parameters: ["pointer"], result: "void" },
+  pcap_dump_open: { parameters: ["pointer", "buffer"], result: "pointer" },
+  pcap_dump: { parameters: ["pointer", "buffer", "buffer"], result: "void" },
+  pcap_dump_flush: { parameters: ["pointer"], result: "i32" },
+  pcap_dump_close: { parameters: ["pointer"], result: "void" },
+} as const;
+
+const LIBC_SYMBOLS = {
+  fdopen: { parameters: ["i32", "buffer"], result: "pointer" },
+  fclose: { parameters: ["pointer"], result: "i32" },
+  dup: { parameters: ["i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+} as const;
+
+/** The libpcap functions this module binds, as `Deno.dlopen` exposes them. */
+export type LibpcapSymbols = Deno.DynamicLibrary<typeof PCAP_SYMBOLS>["symbols"];
+
+/**
+ * A loaded libpcap: the file it came from and its bound functions.
+ *
+ * @example
+ * ```ts
+ * import { loadLibpcap } from "./libpcap.ts";
+ * const lib = loadLibpcap();
+ * console.log(lib.path);
+ * ```
+ */
+export interface Libpcap {
+  /** What was passed to `dlopen` (a path or a bare soname). */
+  readonly path: string;
+  /** The bound libpcap functions. */
+  readonly symbols: LibpcapSymbols;
+}
+
+const FIX_HINT = "install libpcap0.8 (apt-get install -y libpcap0.8) or set JJ_LIBPCAP=/path/to/libpcap.so";
+
+/**
+ * Thrown by {@linkcode loadLibpcap} when no libpcap could be loaded. The message is one line naming the fix;
+ * `tried` lists every candidate with the reason it failed.
+ *
+ * @example
+ * ```ts
+ * import { LibpcapUnavailableError, loadLibpcap } from "./libpcap.ts";
+ * try {
+ *   loadLibpcap();
+ * } catch (e) {
+ *   if (e instanceof LibpcapUnavailableError) console.error(e.message);
+ * }
+ * ```
+ */
+export class LibpcapUnavailableError extends Error {
+  /** Each candidate tried, as `candidate: reason`. */
+  readonly tried: readonly string[];
+  /**
+   * Creates the error.
+   *
+   * @param message one-line description naming the fix
+   * @param tried candidates and why each failed
+   */
+  constructor(message: string, tried: readonly string[] = []) {
+    super(message);
+    this.name = "LibpcapUnavailableError";
+    this.tried = tried;
+  }
+}
+
+/**
+ * An error reported by libpcap (open, filter compile, activation, read); the message is libpcap's own text.
+ *
+ * @example
+ * ```ts
+ * import { PcapError, PcapOfflineReader } from "./libpcap.ts";
+ * try {
+ *   PcapOfflineReader.open("/nonexistent.pcap");
+ * } catch (e) {
+ *   if (e instanceof PcapError) console.error(e.message);
+ * }
+ * ```
+ */
+export class PcapError extends Error {
+  /** libpcap status code when there is one (e.g. -8 for PCAP_ERROR_PERM_DENIED), else `null`. */
+  readonly status: number | null;
+  /**
+   * Creates the error.
+   *
+   * @param message libpcap's message
+   * @param status libpcap status code, if any
+   */
+  constructor(message: string, status: number | null = null) {
+    super(message);
+    this.name = "PcapError";
+    this.status = status;
+  }
+}
+
+function candidatePaths(): string[] {
+  const out: string[] = [];
+  if (Deno.build.os === "darwin") {
+    out.push("libpcap.dylib", "libpcap.A.dylib", "/usr/lib/libpcap.dylib", "/usr/lib/libpcap.A.dylib");
+    for (
+      const d of [
+        "/opt/homebrew/opt/libpcap/lib",
+        "/usr/local/opt/libpcap/lib",
+        "/opt/homebrew/lib",
+        "/usr/local/lib",
+      ]
+    ) {
+      out.push(`${d}/libpcap.dylib`, `${d}/libpcap.A.dylib`);
+    }
+    return out;
+  }
+  const names = ["libpcap.so.1", "libpcap.so", "libpcap.so.0.8"];
+  out.push(...names);
+  const dirs = [
+    "/usr/lib/x86_64-linux-gnu",
+    "/lib/x86_64-linux-gnu",
+    "/usr/lib/aarch64-linux-gnu",
+    "/lib/aarch64-linux-gnu",
+    "/usr/lib64",
+    "/lib64",
+    "/usr/lib",
+    "/lib",
+    "/usr/local/lib",
+    "/usr/local/lib64",
+  ];
+  for (const d of dirs) for (const n of names) out.push(`${d}/${n}`);
+  return out;
+}
+
+function envLibpcap(): string | null {
+  try {
+    const v = Deno.env.get("JJ_LIBPCAP");
+    return v !== undefined && v !== "" ? v : null;
+  } catch {
+    return null; // no --allow-env: fall back to the usual names
+  }
+}
+
+let cached: Libpcap | null = null;
+let cachedError: LibpcapUnavailableError | null = null;
+
+/**
+ * Loads libpcap (once; later calls return the same object). Tries `$JJ_LIBPCAP` first, then the usual sonames
+ * and library directories (x86_64 and aarch64 Linux, macOS).
+ *
+ * @throws {LibpcapUnavailableError} when none loads.
+ * @example
+ * ```ts
+ * import { loadLibpcap } from "./libpcap.ts";
+ * const { symbols } = loadLibpcap();
+ * ```
+ */
+export function loadLibpcap(): Libpcap {
+  if (cached) return cached;
+  if (cachedError) throw cachedError;
+  const tried: string[] = [];
+  const env = envLibpcap();
+  const candidates = env !== null ? [env, ...candidatePaths()] : candidatePaths();
+  for (const path of candidates) {
+    try {
+      const lib = Deno.dlopen(path, PCAP_SYMBOLS);
+      cached = { path, symbols: lib.symbols };
+      return cached;
+    } catch (e) {
+      if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+        // Permission errors are not cached: the caller may be retried with --allow-ffi in another process only.
+        throw new LibpcapUnavailableError(
+          `cannot load libpcap: run with --allow-ffi (${(e as Error).message})`,
+          [
+            `${path}: ${(e as Error).message}`,
+          ],
+        );
+      }
+      tried.push(`${path}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  const envNote = env !== null
+    ? ` (JJ_LIBPCAP=${env} did not load: ${tried[0]?.slice(env.length + 2) ?? "?"})`
+    : "";
+  cachedError = new LibpcapUnavailableError(`libpcap not found${envNote}: ${FIX_HINT}`, tried);
+  throw cachedError;
+}
+
+/**
+ * Like {@linkcode loadLibpcap} but returns `null` instead of throwing.
+ *
+ * @example
+ * ```ts
+ * import { tryLoadLibpcap } from "./libpcap.ts";
+ * if (tryLoadLibpcap() === null) console.log("no libpcap here");
+ * ```
+ */
+export function tryLoadLibpcap(): Libpcap | null {
+  try {
+    return loadLibpcap();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * libpcap's version string (`pcap_lib_version()`), e.g. `libpcap version 1.10.3 (with TPACKET_V3)`.
+ *
+ * @example
+ * ```ts
+ * import { libpcapVersion } from "./libpcap.ts";
+ * console.log(libpcapVersion());
+ * ```
+ */
+export function libpcapVersion(): string {
+  const p = loadLibpcap().symbols.pcap_lib_version();
+  return p === null ? "" : Deno.UnsafePointerView.getCString(p);
+}
+
+type LibcSymbols = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
+let libc: LibcSymbols | null = null;
+
+function loadLibc(): LibcSymbols {
+  if (libc) return libc;
+  const names = Deno.build.os === "darwin" ? ["libSystem.B.dylib", "/usr/lib/libSystem.B.dylib"] : [
+    "libc.so.6",
+    "libc.so",
+  ];
+  let last: unknown = null;
+  for (const n of names) {
+    try {
+      libc = Deno.dlopen(n, LIBC_SYMBOLS).symbols;
+      return libc;
+    } catch (e) {
+      last = e;
+    }
+  }
+  throw new PcapError(`cannot load the C library for fdopen: ${last instanceof Error ? last.message : last}`);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// helpers
+
+const encoder = new TextEncoder();
+
+function cstr(s: string): Uint8Array<ArrayBuffer> {
+  return encoder.encode(s + "\0");
+}
+
+function errbufText(buf: Uint8Array): string {
+  let end = buf.indexOf(0);
+  if (end < 0) end = buf.length;
+  return new TextDecoder().decode(buf.subarray(0, end));
+}
+
+function geterr(sym: LibpcapSymbols, handle: Deno.PointerValue): string {
+  const p = sym.pcap_geterr(handle);
+  return p === null ? "unknown libpcap error" : Deno.UnsafePointerView.getCString(p);
+}
+
+function statusText(sym: LibpcapSymbols, status: number): string {
+  const p = sym.pcap_statustostr(status);
+  return p === null ? `libpcap status ${status}` : Deno.UnsafePointerView.getCString(p);
+}
+
+function ptrFromHalves(lo: number, hi: number): Deno.PointerValue {
+  return Deno.UnsafePointer.create((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
+}
+
+/** Compiles `filter` and installs it on `handle`; throws PcapError with libpcap's message. */
+function applyFilter(sym: LibpcapSymbols, handle: Deno.PointerObject, filter: string): void {
+  const prog = new Uint8Array(16); // struct bpf_program { u_int bf_len; struct bpf_insn *bf_insns; }
+  if (sym.pcap_compile(handle, prog, cstr(filter), 1, PCAP_NETMASK_UNKNOWN) !== 0) {
+    throw new PcapError(`bad filter ${JSON.stringify(filter)}: ${geterr(sym, handle)}`);
+  }
+  const rc = sym.pcap_setfilter(handle, prog);
+  const msg = rc !== 0 ? geterr(sym, handle) : "";
+  sym.pcap_freecode(prog);
+  if (rc !== 0) throw new PcapError(`cannot set filter ${JSON.stringify(filter)}: ${msg}`);
+}
+
+/**
+ * The per-packet core shared by offline and live readers: `pcap_next_ex` into a reusable out-pointer buffer,
+ * the header and data read through cached `ArrayBuffer`s over libpcap's memory, the data copied into a
+ * JS-owned scratch buffer (so a view kept past its callback can never point at freed memory).
+ */
+class NextExPump {
+  readonly #sym: LibpcapSymbols;
+  readonly #handle: Deno.PointerObject;
+  /** true when libpcap reuses one data buffer (savefiles); false for live rings where every packet moves. */
+  readonly #stableData: boolean;
+  readonly #out = new Uint8Array(16);
+  readonly #out32 = new Uint32Array(this.#out.buffer);
+  readonly #outHdr = this.#out.subarray(0, 8);
+  readonly #outData = this.#out.subarray(8, 16);
+  #hLo = -1;
+  #hHi = -1;
+  #hdrU32 = new Uint32Array(6);
+  #hdrI32 = new Int32Array(6);
+  #dLo = -1;
+  #dHi = -1;
+  #data = new Uint8Array(0);
+  /** `#data.subarray(0, len)` by `len`, so copying a packet allocates nothing after warm-up. */
+  #dataSubs: Uint8Array[] = [];
+  /** `scratch.subarray(0, len)` by `len`, for the live copy path. */
+  #scratchSubs: Uint8Array[] = [];
+  scratch = new Uint8Array(65536);
+  /** Filled by {@linkcode next}. */
+  ts = 0;
+  tsSec = 0;
+  tsFrac = 0;
+  capLen = 0;
+  wireLen = 0;
+  /** Seconds per unit of the header's fractional field (1e-9 nano, 1e-6 micro). */
+  readonly fracScale: number;
+
+  constructor(sym: LibpcapSymbols, handle: Deno.PointerObject, stableData: boolean, nano: boolean) {
+    this.#sym = sym;
+    this.#handle = handle;
+    this.#stableData = stableData;
+    this.fracScale = nano ? 1e-9 : 1e-6;
+  }
+
+  /** One `pcap_next_ex`; on 1 the packet is in `scratch[0 .. capLen)`. Returns pcap_next_ex's status. */
+  next(): number {
+    const r = this.#sym.pcap_next_ex(this.#handle, this.#outHdr, this.#outData);
+    if (r !== 1) return r;
+    const o = this.#out32;
+    if (o[0] !== this.#hLo || o[1] !== this.#hHi) {
+      this.#hLo = o[0];
+      this.#hHi = o[1];
+      const ab = Deno.UnsafePointerView.getArrayBuffer(ptrFromHalves(o[0], o[1])!, 24);
+      this.#hdrU32 = new Uint32Array(ab);
+      this.#hdrI32 = new Int32Array(ab);
+    }
+    const h = this.#hdrU32;
+    const cap = h[4];
+    this.capLen = cap;
+    this.wireLen = h[5];
+    this.tsSec = h[0] + this.#hdrI32[1] * TWO_32;
+    // tv_usec is a 64-bit long; only out-of-range values (fuzzed files) use the high half
+    const frac = h[2] + this.#hdrI32[3] * TWO_32;
+    this.tsFrac = frac;
+    this.ts = this.tsSec + frac * this.fracScale;
+    if (cap > this.scratch.length) this.#growScratch(cap);
+    if (cap === 0) return 1;
+    if (this.#stableData) {
+      if (o[2] !== this.#dLo || o[3] !== this.#dHi || cap > this.#data.length) {
+        this.#dLo = o[2];
+        this.#dHi = o[3];
+        // Only [0, capLen) is ever read; the length just has to cover the largest packet.
+        const len = Math.max(cap, MAX_SNAPLEN);
+        this.#data = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(ptrFromHalves(o[2], o[3])!, len));
+        this.#dataSubs = [];
+      }
+      let src = this.#dataSubs[cap];
+      if (src === undefined) src = this.#dataSubs[cap] = this.#data.subarray(0, cap);
+      this.scratch.set(src);
+    } else {
+      let dst = this.#scratchSubs[cap];
+      if (dst === undefined) dst = this.#scratchSubs[cap] = this.scratch.subarray(0, cap);
+      Deno.UnsafePointerView.copyInto(ptrFromHalves(o[2], o[3])!, dst);
+    }
+    return 1;
+  }
+
+  #growScratch(cap: number): void {
+    let n = this.scratch.length;
+    while (n < cap) n *= 2;
+    this.scratch = new Uint8Array(n);
+    this.#scratchSubs = [];
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// offline
+
+/** What {@linkcode PcapOfflineReader.run} returns. */
+export interface PcapRunResult {
+  /** Packets handed to the callback. */
+  packets: number;
+  /** libpcap's read error (e.g. a truncated file) after the last good packet, or `null` at a clean end. */
+  error: string | null;
+}
+
+/**
+ * Reads a pcap or pcapng file through libpcap, with nanosecond timestamps and an optional BPF filter.
+ *
+ * @example
+ * ```ts
+ * import { PcapOfflineReader } from "./libpcap.ts";
+ * const r = PcapOfflineReader.open("capture.pcap", "tcp port 443");
+ * let bytes = 0;
+ * const { packets, error } = r.run((_ts, _buf, _off, _cap, wire) => {
+ *   bytes += wire;
+ * });
+ * r.close();
+ * console.log(packets, bytes, error);
+ * ```
+ */
+export class PcapOfflineReader {
+  readonly #sym: LibpcapSymbols;
+  #handle: Deno.PointerObject | null;
+  readonly #pump: NextExPump;
+  #stop = false;
+  /** The capture's link type (`pcap_datalink`, a DLT_ value). */
+  readonly linkType: number;
+  /** The capture's snapshot length. */
+  readonly snaplen: number;
+
+  private constructor(sym: LibpcapSymbols, handle: Deno.PointerObject) {
+    this.#sym = sym;
+    this.#handle = handle;
+    this.linkType = sym.pcap_datalink(handle);
+    this.snaplen = sym.pcap_snapshot(handle);
+    this.#pump = new NextExPump(sym, handle, true, true);
+  }
+
+  /**
+   * Opens `path` (`-` reads standard input) and installs `filter` when given.
+   *
+   * @throws {PcapError} with libpcap's message when the file cannot be opened or the filter does not compile.
+   * @throws {LibpcapUnavailableError} when libpcap cannot be loaded.
+   * @example
+   * ```ts
+   * import { PcapOfflineReader } from "./libpcap.ts";
+   * const r = PcapOfflineReader.open("capture.pcapng");
+   * console.log(r.linkType);
+   * r.close();
+   * ```
+   */
+  static open(path: string, filter?: string): PcapOfflineReader {
+    const sym = loadLibpcap().symbols;
+    const errbuf = new Uint8Array(PCAP_ERRBUF_SIZE);
+    const h = sym.pcap_open_offline_with_tstamp_precision(cstr(path), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    if (h === null) throw new PcapError(errbufText(errbuf));
+    return PcapOfflineReader.#finish(sym, h, filter);
+  }
+
+  /**
+   * Opens a capture streamed on file descriptor `fd` (e.g. 0 for stdin, or a pipe). The descriptor is
+   * duplicated first, so closing the reader leaves `fd` open.
+   *
+   * @throws {PcapError} when the stream is not a capture or the filter does not compile.
+   * @example
+   * ```ts
+   * import { PcapOfflineReader } from "./libpcap.ts";
+   * const r = PcapOfflineReader.openFd(0);
+   * r.run(() => {});
+   * r.close();
+   * ```
+   */
+  static openFd(fd: number, filter?: string): PcapOfflineReader {
+    const sym = loadLibpcap().symbols;
+    const c = loadLibc();
+    const dupFd = c.dup(fd);
+    if (dupFd < 0) throw new PcapError(`cannot dup file descriptor ${fd}`);
+    const fp = c.fdopen(dupFd, cstr("rb"));
+    if (fp === null) {
+      c.close(dupFd);
+      throw new PcapError(`fdopen failed on file descriptor ${fd}`);
+    }
+    const errbuf = new Uint8Array(PCAP_ERRBUF_SIZE);
+    const h = sym.pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    if (h === null) {
+      c.fclose(fp);
+      throw new PcapError(errbufText(errbuf));
+    }
+    return PcapOfflineReader.#finish(sym, h, filter); // pcap_close fcloses fp
+  }
+
+  static #finish(sym: LibpcapSymbols, h: Deno.PointerObject, filter: string | undefined): PcapOfflineReader {
+    if (filter !== undefined && filter !== "") {
+      try {
+        applyFilter(sym, h, filter);
+      } catch (e) {
+        sym.pcap_close(h);
+        throw e;
+      }
+    }
+    return new PcapOfflineReader(sym, h);
+  }
+
+  /** The `pcap_t *` (for {@linkcode dispatch} and other direct libpcap calls); `null` once closed. */
+  get handle(): Deno.PointerObject | null {
+    return this.#handle;
+  }
+
+  /**
+   * Reads packets (all, or at most `maxPackets`), calling `cb` for each. A read error (truncated or corrupt
+   * file) ends the run and is returned in `error` after every packet before it has been delivered.
+   *
+   * @example
+   * ```ts
+   * import { PcapOfflineReader } from "./libpcap.ts";
+   * const r = PcapOfflineReader.open("capture.pcap");
+   * const first10 = r.run(() => {}, 10);
+   * r.close();
+   * ```
+   */
+  run(cb: PacketCallback, maxPackets: number = Infinity): PcapRunResult {
+    const h = this.#handle;
+    if (h === null) throw new PcapError("reader is closed");
+    const pump = this.#pump;
+    const lt = this.linkType;
+    let n = 0;
+    let error: string | null = null;
+    this.#stop = false;
+    while (n < maxPackets && !this.#stop) {
+      const r = pump.next();
+      if (r !== 1) {
+        if (r === PCAP_ERROR) error = geterr(this.#sym, h);
+        break; // PCAP_ERROR_BREAK: end of file
+      }
+      n++;
+      cb(pump.ts, pump.scratch, 0, pump.capLen, pump.wireLen, lt);
+    }
+    return { packets: n, error };
+  }
+
+  /**
+   * Makes a running {@linkcode run} return after the current packet (call it from the callback).
+   *
+   * @example
+   * ```ts
+   * import { PcapOfflineReader } from "./libpcap.ts";
+   * const r = PcapOfflineReader.open("capture.pcap");
+   * r.run((ts) => {
+   *   if (ts > 1700000000) r.stop();
+   * });
+   * r.close();
+   * ```
+   */
+  stop(): void {
+    this.#stop = true;
+  }
+
+  /**
+   * Closes the capture (idempotent).
+   *
+   * @example
+   * ```ts
+   * import { PcapOfflineReader } from "./libpcap.ts";
+   * PcapOfflineReader.open("capture.pcap").close();
+   * ```
+   */
+  close(): void {
+    if (this.#handle !== null) {
+      this.#sym.pcap_close(this.#handle);
+      this.#handle = null;
+    }
+  }
+
+  /** Same as {@linkcode close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// live
+
+/** Options for {@linkcode PcapLive.open}. */
+export interface PcapLiveOptions {
+  /** Interface name, e.g. `eth0`, `lo`, `any`. */
+  iface: string;
+  /** Bytes kept per packet (default 262144). */
+  snaplen?: number;
+  /** Promiscuous mode (default false). */
+  promisc?: boolean;
+  /** Read timeout in ms (default 100; immediate mode is on, so it only bounds batching). */
+  timeoutMs?: number;
+  /** BPF filter. */
+  filter?: string;
+  /** Kernel buffer size in bytes (libpcap's default when omitted). */
+  bufferSize?: number;
+}
+
+/** Capture statistics from `pcap_stats`. */
+export interface PcapStats {
+  /** Packets received by the filter. */
+  received: number;
+  /** Packets dropped for lack of buffer space. */
+  dropped: number;
+  /** Packets dropped by the interface or driver. */
+  ifDropped: number;
+}
+
+/**
+ * A live capture handle in non-blocking mode: poll {@linkcode PcapLive.dispatch} (e.g. when
+ * {@linkcode PcapLive.selectableFd} is readable, or on a short timer).
+ *
+ * @example
+ * ```ts
+ * import { PcapLive } from "./libpcap.ts";
+ * const live = PcapLive.open({ iface: "lo", filter: "udp" });
+ * const timer = setInterval(() => live.dispatch((ts, _b, _o, cap) => console.log(ts, cap)), 50);
+ * setTimeout(() => {
+ *   clearInterval(timer);
+ *   console.log(live.stats());
+ *   live.close();
+ * }, 1000);
+ * ```
+ */
+export class PcapLive {
+  readonly #sym: LibpcapSymbols;
+  #handle: Deno.PointerObject | null;
+  readonly #pump: NextExPump;
+  /** The interface captured on. */
+  readonly iface: string;
+  /** Link type (`pcap_datalink`). */
+  readonly linkType: number;
+  /** File descriptor that becomes readable when packets are waiting, or -1 (`pcap_get_selectable_fd`). */
+  readonly selectableFd: number;
+  /** Whether timestamps are nanosecond (otherwise microsecond). */
+  readonly nanoTimestamps: boolean;
+  /** libpcap's activation warning (status > 0), or `null`. */
+  readonly warning: string | null;
+
+  private constructor(
+    sym: LibpcapSymbols,
+    handle: Deno.PointerObject,
+    iface: string,
+    nano: boolean,
+    warning: string | null,
+  ) {
+    this.#sym = sym;
+    this.#handle = handle;
+    this.iface = iface;
+    this.linkType = sym.pcap_datalink(handle);
+    this.selectableFd = sym.pcap_get_selectable_fd(handle);
+    this.nanoTimestamps = nano;
+    this.warning = warning;
+    this.#pump = new NextExPump(sym, handle, false, nano);
+  }
+
+  /**
+   * Creates, configures and activates a capture on `iface`, installs the filter and switches to non-blocking.
+   *
+   * @throws {PcapError} e.g. "permission denied capturing on eth0: run as root or grant CAP_NET_RAW (...)" or
+   * "no such interface eth9; available: lo, eth0".
+   * @example
+   * ```ts
+   * import { PcapLive } from "./libpcap.ts";
+   * const live = PcapLive.open({ iface: "eth0", snaplen: 65535, promisc: true, timeoutMs: 50 });
+   * live.close();
+   * ```
+   */
+  static open(opts: PcapLiveOptions): PcapLive {
+    const sym = loadLibpcap().symbols;
+    const { iface } = opts;
+    const errbuf = new Uint8Array(PCAP_ERRBUF_SIZE);
+    const h = sym.pcap_create(cstr(iface), errbuf);
+    if (h === null) throw new PcapError(`cannot capture on ${iface}: ${errbufText(errbuf)}`);
+    let nano = false;
+    let warning: string | null = null;
+    try {
+      sym.pcap_set_snaplen(h, opts.snaplen ?? MAX_SNAPLEN);
+      sym.pcap_set_promisc(h, opts.promisc ? 1 : 0);
+      sym.pcap_set_timeout(h, opts.timeoutMs ?? 100);
+      sym.pcap_set_immediate_mode(h, 1);
+      if (opts.bufferSize !== undefined) sym.pcap_set_buffer_size(h, opts.bufferSize);
+      sym.pcap_set_tstamp_precision(h, PCAP_TSTAMP_PRECISION_NANO); // falls back to micro if unsupported
+      const status = sym.pcap_activate(h);
+      if (status < 0) throw activationError(sym, h, iface, status);
+      if (status > 0) warning = `${statusText(sym, status)}: ${geterr(sym, h)}`;
+      nano = sym.pcap_get_tstamp_precision(h) === PCAP_TSTAMP_PRECISION_NANO;
+      if (opts.filter !== undefined && opts.filter !== "") applyFilter(sym, h, opts.filter);
+      if (sym.pcap_setnonblock(h, 1, errbuf) !== 0) {
+        throw new PcapError(`cannot make ${iface} non-blocking: ${errbufText(errbuf)}`);
+      }
+    } catch (e) {
+      sym.pcap_close(h);
+      throw e;
+    }
+    return new PcapLive(sym, h, iface, nano, warning);
+  }
+
+  /** The `pcap_t *`, or `null` once closed. */
+  get handle(): Deno.PointerObject | null {
+    return this.#handle;
+  }
+
+  /**
+   * Delivers the packets waiting now (at most `max`, default all) without blocking; returns how many.
+   *
+   * @throws {PcapError} when libpcap reports a read error (e.g. the interface went away).
+   * @example
+   * ```ts
+   * import { PcapLive } from "./libpcap.ts";
+   * const live = PcapLive.open({ iface: "lo" });
+   * const n = live.dispatch(() => {}, 1000);
+   * live.close();
+   * ```
+   */
+  dispatch(cb: PacketCallback, max: number = Infinity): number {
+    const h = this.#handle;
+    if (h === null) return 0;
+    const pump = this.#pump;
+    const lt = this.linkType;
+    let n = 0;
+    while (n < max) {
+      const r = pump.next();
+      if (r === 1) {
+        n++;
+        cb(pump.ts, pump.scratch, 0, pump.capLen, pump.wireLen, lt);
+        continue;
+      }
+      if (r === PCAP_ERROR) {
+        throw new PcapError(`capture on ${this.iface} failed: ${geterr(this.#sym, h)}`, r);
+      }
+      if (r === PCAP_ERROR_BREAK) break; // breakLoop()
+      break; // 0: nothing waiting
+    }
+    return n;
+  }
+
+  /**
+   * Capture counters so far.
+   *
+   * @example
+   * ```ts
+   * import { PcapLive } from "./libpcap.ts";
+   * const live = PcapLive.open({ iface: "lo" });
+   * console.log(live.stats().dropped);
+   * live.close();
+   * ```
+   */
+  stats(): PcapStats {
+    const h = this.#handle;
+    if (h === null) return { received: 0, dropped: 0, ifDropped: 0 };
+    const st = new Uint32Array(4);
+    if (this.#sym.pcap_stats(h, st) !== 0) throw new PcapError(geterr(this.#sym, h));
+    return { received: st[0], dropped: st[1], ifDropped: st[2] };
+  }
+
+  /**
+   * Asks libpcap to stop the current or next read (`pcap_breakloop`); the next {@linkcode dispatch} returns early.
+   *
+   * @example
+   * ```ts
+   * import { PcapLive } from "./libpcap.ts";
+   * const live = PcapLive.open({ iface: "lo" });
+   * live.breakLoop();
+   * live.close();
+   * ```
+   */
+  breakLoop(): void {
+    if (this.#handle !== null) this.#sym.pcap_breakloop(this.#handle);
+  }
+
+  /**
+   * Closes the capture (idempotent).
+   *
+   * @example
+   * ```ts
+   * import { PcapLive } from "./libpcap.ts";
+   * PcapLive.open({ iface: "lo" }).close();
+   * ```
+   */
+  close(): void {
+    if (this.#handle !== null) {
+      this.#sym.pcap_close(this.#handle);
+      this.#handle = null;
+    }
+  }
+
+  /** Same as {@linkcode close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+function activationError(
+  sym: LibpcapSymbols,
+  h: Deno.PointerObject,
+  iface: string,
+  status: number,
+): PcapError {
+  if (status === PCAP_ERROR_PERM_DENIED || status === PCAP_ERROR_PROMISC_PERM_DENIED) {
+    return new PcapError(
+      `permission denied capturing on ${iface}: run as root or grant CAP_NET_RAW ` +
+        `(setcap cap_net_raw,cap_net_admin=eip $(which deno))`,
+      status,
+    );
+  }
+  if (status === PCAP_ERROR_NO_SUCH_DEVICE) {
+    let names = "?";
+    try {
+      names = findAllDevs().map((d) => d.name).join(", ");
+    } catch {
+      // keep "?"
+    }
+    return new PcapError(`no such interface ${iface}; available: ${names}`, status);
+  }
+  const detail = status === PCAP_ERROR ? geterr(sym, h) : statusText(sym, status);
+  return new PcapError(`cannot capture on ${iface}: ${detail}`, status);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// devices
+
+/** One capture device from `pcap_findalldevs`. */
+export interface PcapDevice {
+  /** Name to pass to {@linkcode PcapLive.open}. */
+  name: string;
+  /** Human-readable description, or `null`. */
+  description: string | null;
+  /** IPv4 and IPv6 addresses, as text. */
+  addresses: string[];
+  /** PCAP_IF_* flags (1 loopback, 2 up, 4 running, 8 wireless, ...). */
+  flags: number;
+}
+
+/**
+ * Lists the capture devices libpcap can open.
+ *
+ * @throws {PcapError} when libpcap fails to enumerate.
+ * @example
+ * ```ts
+ * import { findAllDevs } from "./libpcap.ts";
+ * for (const d of findAllDevs()) console.log(d.name, d.addresses.join(" "));
+ * ```
+ */
+export function findAllDevs(): PcapDevice[] {
+  const sym = loadLibpcap().symbols;
+  const out = new BigUint64Array(1);
+  const errbuf = new Uint8Array(PCAP_ERRBUF_SIZE);
+  if (sym.pcap_findalldevs(out, errbuf) !== 0) throw new PcapError(errbufText(errbuf));
+  const head = Deno.UnsafePointer.create(out[0]);
+  const devs: PcapDevice[] = [];
+  try {
+    // struct pcap_if { next; char *name; char *description; struct pcap_addr *addresses; bpf_u_int32 flags; }
+    for (let p = head; p !== null;) {
+      const v = new Deno.UnsafePointerView(p);
+      const name = v.getPointer(8);
+      const desc = v.getPointer(16);
+      const addresses: string[] = [];
+      // struct pcap_addr { next; struct sockaddr *addr; *netmask; *broadaddr; *dstaddr; }
+      for (let a = v.getPointer(24); a !== null;) {
+        const av = new Deno.UnsafePointerView(a);
+        const sa = av.getPointer(8);
+        if (sa !== null) {
+          const text = sockaddrText(new Deno.UnsafePointerView(sa));
+          if (text !== null) addresses.push(text);
+        }
+        a = av.getPointer(0);
+      }
+      devs.push({
+        name: name === null ? "" : Deno.UnsafePointerView.getCString(name),
+        description: desc === null ? null : Deno.UnsafePointerView.getCString(desc),
+        addresses,
+        flags: v.getUint32(32),
+      });
+      p = v.getPointer(0);
+    }
+  } finally {
+    sym.pcap_freealldevs(head);
+  }
+  return devs;
+}
+
+function sockaddrText(v: Deno.UnsafePointerView): string | null {
+  const darwin = Deno.build.os === "darwin";
+  const family = darwin ? v.getUint8(1) : v.getUint16(0);
+  if (family === 2) {
+    return `${v.getUint8(4)}.${v.getUint8(5)}.${v.getUint8(6)}.${v.getUint8(7)}`;
+  }
+  if (family === (darwin ? 30 : 10)) {
+    const words: number[] = [];
+    for (let i = 0; i < 8; i++) words.push((v.getUint8(8 + 2 * i) << 8) | v.getUint8(9 + 2 * i));
+    return ipv6Text(words);
+  }
+  return null;
+}
+
+function ipv6Text(w: number[]): string {
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (w[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && w[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) {
+      bestStart = i;
+      bestLen = j - i;
+    }
+    i = j;
+  }
+  const hex = w.map((x) => x.toString(16));
+  if (bestStart < 0) return hex.join(":");
+  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// dumper
+
+/** Options for {@linkcode PcapDumper.open}. */
+export interface PcapDumperOptions {
+  /** DLT_ link type of the packets (default 1, Ethernet). */
+  linkType?: number;
+  /** Snapshot length written in the file header (default 262144). */
+  snaplen?: number;
+  /** Write a nanosecond-resolution pcap (default true). */
+  nano?: boolean;
+}
+
+/**
+ * Writes packets to a pcap file with `pcap_dump`.
+ *
+ * @example
+ * ```ts
+ * import { PcapDumper, PcapOfflineReader } from "./libpcap.ts";
+ * const r = PcapOfflineReader.open("in.pcap", "udp");
+ * const w = PcapDumper.open("udp-only.pcap", { linkType: r.linkType });
+ * r.run((ts, buf, off, cap, wire) => w.write(ts, buf, off, cap, wire));
+ * w.close();
+ * r.close();
+ * ```
+ */
+export class PcapDumper {
+  readonly #sym: LibpcapSymbols;
+  #dumper: Deno.PointerObject | null;
+  #dead: Deno.PointerObject | null;
+  readonly #hdr = new Uint8Array(24);
+  readonly #hdr32 = new Uint32Array(this.#hdr.buffer);
+  readonly #hdrI32 = new Int32Array(this.#hdr.buffer);
+  /** Units per second of the fractional timestamp written (1e9 or 1e6). */
+  readonly fracPerSecond: number;
+
+  private constructor(
+    sym: LibpcapSymbols,
+    dumper: Deno.PointerObject,
+    dead: Deno.PointerObject | null,
+    nano: boolean,
+  ) {
+    this.#sym = sym;
+    this.#dumper = dumper;
+    this.#dead = dead;
+    this.fracPerSecond = nano ? 1e9 : 1e6;
+  }
+
+  /**
+   * Creates `path` (overwriting it) for packets of `linkType`.
+   *
+   * @throws {PcapError} when the file cannot be created.
+   * @example
+   * ```ts
+   * import { PcapDumper } from "./libpcap.ts";
+   * const w = PcapDumper.open("out.pcap", { linkType: 1, nano: false });
+   * w.close();
+   * ```
+   */
+  static open(path: string, opts: PcapDumperOptions = {}): PcapDumper {
+    const sym = loadLibpcap().symbols;
+    const nano = opts.nano ?? true;
+    const dead = sym.pcap_open_dead_with_tstamp_precision(
+      opts.linkType ?? 1,
+      opts.snaplen ?? MAX_SNAPLEN,
+      nano ? PCAP_TSTAMP_PRECISION_NANO : PCAP_TSTAMP_PRECISION_MICRO,
+    );
+    if (dead === null) throw new PcapError("pcap_open_dead failed");
+    const d = sym.pcap_dump_open(dead, cstr(path));
+    if (d === null) {
+      const msg = geterr(sym, dead);
+      sym.pcap_close(dead);
+      throw new PcapError(msg);
+    }
+    return new PcapDumper(sym, d, dead, nano);
+  }
+
+  /**
+   * Creates `path` with the link type, snaplen and timestamp precision of a live capture.
+   *
+   * @throws {PcapError} when the file cannot be created.
+   * @example
+   * ```ts
+   * import { PcapDumper, PcapLive } from "./libpcap.ts";
+   * const live = PcapLive.open({ iface: "lo" });
+   * const w = PcapDumper.forLive(live, "lo.pcap");
+   * live.dispatch((ts, buf, off, cap, wire) => w.write(ts, buf, off, cap, wire));
+   * w.close();
+   * live.close();
+   * ```
+   */
+  static forLive(live: PcapLive, path: string): PcapDumper {
+    const sym = loadLibpcap().symbols;
+    const h = live.handle;
+    if (h === null) throw new PcapError("live capture is closed");
+    const d = sym.pcap_dump_open(h, cstr(path));
+    if (d === null) throw new PcapError(geterr(sym, h));
+    return new PcapDumper(sym, d, null, live.nanoTimestamps);
+  }
+
+  /**
+   * Appends one packet; `ts` is fractional seconds since the epoch (as a {@linkcode PacketCallback} gets it).
+   *
+   * @example
+   * ```ts
+   * import { PcapDumper } from "./libpcap.ts";
+   * const w = PcapDumper.open("one.pcap");
+   * w.write(1700000000.5, new Uint8Array(60), 0, 60, 60);
+   * w.close();
+   * ```
+   */
+  write(ts: number, buf: Uint8Array, off: number, capLen: number, wireLen: number): void {
+    let sec = Math.floor(ts);
+    let frac = Math.round((ts - sec) * this.fracPerSecond);
+    if (frac >= this.fracPerSecond) {
+      sec++;
+      frac -= this.fracPerSecond;
+    }
+    this.writeParts(sec, frac, buf, off, capLen, wireLen);
+  }
+
+  /**
+   * Appends one packet with an exact timestamp: whole seconds plus `frac` nanoseconds (or microseconds for a
+   * microsecond dumper, see {@linkcode fracPerSecond}).
+   *
+   * @example
+   * ```ts
+   * import { PcapDumper } from "./libpcap.ts";
+   * const w = PcapDumper.open("one.pcap");
+   * w.writeParts(1700000000, 123456789, new Uint8Array(60), 0, 60, 60);
+   * w.close();
+   * ```
+   */
+  writeParts(sec: number, frac: number, buf: Uint8Array, off: number, capLen: number, wireLen: number): void {
+    if (this.#dumper === null) throw new PcapError("dumper is closed");
+    const cap = Math.max(0, Math.min(capLen, buf.length - off));
+    const h = this.#hdr32;
+    h[0] = sec >>> 0;
+    this.#hdrI32[1] = Math.floor(sec / TWO_32);
+    h[2] = frac >>> 0;
+    h[3] = 0;
+    h[4] = cap;
+    h[5] = Math.max(wireLen, cap) >>> 0;
+    const data = off === 0 && cap === buf.length ? buf : buf.subarray(off, off + cap);
+    this.#sym.pcap_dump(this.#dumper, this.#hdr, data);
+  }
+
+  /**
+   * Flushes buffered packets to the file.
+   *
+   * @example
+   * ```ts
+   * import { PcapDumper } from "./libpcap.ts";
+   * const w = PcapDumper.open("out.pcap");
+   * w.flush();
+   * w.close();
+   * ```
+   */
+  flush(): void {
+    if (this.#dumper !== null && this.#sym.pcap_dump_flush(this.#dumper) !== 0) {
+      throw new PcapError("pcap_dump_flush failed");
+    }
+  }
+
+  /**
+   * Flushes and closes the file (idempotent).
+   *
+   * @example
+   * ```ts
+   * import { PcapDumper } from "./libpcap.ts";
+   * PcapDumper.open("empty.pcap").close();
+   * ```
+   */
+  close(): void {
+    if (this.#dumper !== null) {
+      this.#sym.pcap_dump_close(this.#dumper);
+      this.#dumper = null;
+    }
+    if (this.#dead !== null) {
+      this.#sym.pcap_close(this.#dead);
+      this.#dead = null;
+    }
+  }
+
+  /** Same as {@linkcode close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// raw pcap_handler plumbing
+
+/**
+ * The C `pcap_handler` signature as a Deno FFI callback definition (`user` as `usize`).
+ *
+ * @example
+ * ```ts
+ * import { PCAP_HANDLER_DEFINITION } from "./libpcap.ts";
+ * const cb = new Deno.UnsafeCallback(PCAP_HANDLER_DEFINITION, () => {});
+ * cb.close();
+ * ```
+ */
+export const PCAP_HANDLER_DEFINITION = {
+  parameters: ["usize", "pointer", "pointer"],
+  result: "void",
+} as const;
+
+/** The C `pcap_handler` signature as a Deno FFI callback definition. */
+export type PcapHandlerDefinition = typeof PCAP_HANDLER_DEFINITION;
+
+/** A JS function with the `pcap_handler` shape: the user argument, `struct pcap_pkthdr *`, packet bytes. */
+export type PcapHandlerFunction = (
+  user: number | bigint,
+  hdr: Deno.PointerValue,
+  data: Deno.PointerValue,
+) => void;
+
+/**
+ * Wraps `fn` as a C `pcap_handler` (`void (*)(u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)`)
+ * for {@linkcode dispatch}. Call `.close()` on the result when done.
+ *
+ * @example
+ * ```ts
+ * import { dispatch, pcapHandlerCallback, PcapOfflineReader, readPkthdr } from "./libpcap.ts";
+ * const r = PcapOfflineReader.open("capture.pcap");
+ * let bytes = 0;
+ * const cb = pcapHandlerCallback((_user, hdr) => {
+ *   bytes += readPkthdr(hdr)?.wireLen ?? 0;
+ * });
+ * while (dispatch(r.handle, 1000, cb.pointer, 0) > 0) { }
+ * cb.close();
+ * r.close();
+ * ```
+ */
+export function pcapHandlerCallback(fn: PcapHandlerFunction): Deno.UnsafeCallback<PcapHandlerDefinition> {
+  return new Deno.UnsafeCallback(PCAP_HANDLER_DEFINITION, fn);
+}
+
+/**
+ * Calls the real `pcap_dispatch(handle, n, callback, user)`: processes up to `n` packets (-1 or 0: one buffer
+ * full / all of a file) and returns libpcap's result (count, 0, -1 error, -2 after `pcap_breakloop`).
+ *
+ * @example
+ * ```ts
+ * import { dispatch, pcapHandlerCallback, PcapOfflineReader } from "./libpcap.ts";
+ * const r = PcapOfflineReader.open("capture.pcap");
+ * const cb = pcapHandlerCallback(() => {});
+ * const n = dispatch(r.handle, -1, cb.pointer, 0);
+ * cb.close();
+ * r.close();
+ * ```
+ */
+export function dispatch(
+  handle: Deno.PointerValue,
+  n: number,
+  callbackPointer: Deno.PointerValue,
+  user: number | bigint = 0,
+): number {
+  if (handle === null) throw new PcapError("pcap handle is null");
+  return loadLibpcap().symbols.pcap_dispatch(handle, n, callbackPointer, BigInt(user));
+}
+
+/** A decoded `struct pcap_pkthdr`. */
+export interface PcapPkthdr {
+  /** `ts.tv_sec`. */
+  tsSec: number;
+  /** `ts.tv_usec`: microseconds, or nanoseconds for a handle opened with nanosecond precision. */
+  tsFrac: number;
+  /** Captured length. */
+  capLen: number;
+  /** Original length on the wire. */
+  wireLen: number;
+}
+
+/**
+ * Reads a `struct pcap_pkthdr *` (LP64 layout: 16-byte timeval, caplen at 16, len at 20); `null` for a null
+ * pointer.
+ *
+ * @example
+ * ```ts
+ * import { pcapHandlerCallback, readPkthdr } from "./libpcap.ts";
+ * const cb = pcapHandlerCallback((_u, hdr) => console.log(readPkthdr(hdr)?.capLen));
+ * cb.close();
+ * ```
+ */
+export function readPkthdr(ptr: Deno.PointerValue): PcapPkthdr | null {
+  if (ptr === null) return null;
+  const v = new Deno.UnsafePointerView(ptr);
+  return {
+    tsSec: v.getUint32(0) + v.getInt32(4) * TWO_32,
+    tsFrac: v.getUint32(8) + v.getInt32(12) * TWO_32,
+    capLen: v.getUint32(16),
+    wireLen: v.getUint32(20),
+  };
+}

@@ -1,0 +1,319 @@
+/**
+ * The built-in capture reader: classic pcap (microsecond and nanosecond, both byte orders) and pcapng (several
+ * sections, interfaces, link types and timestamp resolutions). It walks records in place in a large read buffer
+ * and calls back once per packet; nothing per packet is allocated.
+ *
+ * @module
+ */
+import type { PacketCallback } from "./source.ts";
+
+/** Something bytes can be read from: a file, or stdin. */
+export interface ByteReader {
+  /** Reads into `p`, returning the number of bytes read or null at the end. */
+  read(p: Uint8Array): Promise<number | null>;
+}
+
+/** A problem with the capture itself; `offset` is the byte offset in the capture where it was found. */
+export class CaptureFormatError extends Error {
+  /** Byte offset in the input. */
+  offset: number;
+  /**
+   * @example
+   * ```ts
+   * import { CaptureFormatError } from "./capture_file.ts";
+   * const e = new CaptureFormatError("not a capture", 0);
+   * console.log(e.offset); // 0
+   * ```
+   */
+  constructor(message: string, offset: number) {
+    super(message);
+    this.name = "CaptureFormatError";
+    this.offset = offset;
+  }
+}
+
+/** What a read of a whole capture reports. */
+export interface CaptureReadResult {
+  /** Packets handed to the callback. */
+  packets: number;
+  /** Bytes of the input consumed. */
+  bytes: number;
+  /** "pcap", "pcap-ns" or "pcapng". */
+  format: string;
+  /** Set when the capture ended early (truncated or corrupt): what was wrong and at which byte offset. */
+  warning: string | null;
+  /** Link types seen. */
+  linkTypes: number[];
+}
+
+const CHUNK = 4 << 20;
+/** Records larger than this are treated as corruption (libpcap's own bound is 256 KiB for most link types). */
+const MAX_RECORD = 16 << 20;
+
+/**
+ * Reads a pcap or pcapng stream and calls `onPacket` for every packet.
+ *
+ * @example
+ * ```ts
+ * import { readCapture } from "./capture_file.ts";
+ * const file = await Deno.open("testdata/http.pcap");
+ * let n = 0;
+ * const r = await readCapture(file, () => n++);
+ * file.close();
+ * console.log(r.packets === n);
+ * ```
+ */
+export async function readCapture(
+  input: ByteReader,
+  onPacket: PacketCallback,
+  onBytes?: (bytesRead: number) => void,
+): Promise<CaptureReadResult> {
+  const it = readCaptureChunks(input, onPacket, onBytes);
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return r.value;
+  }
+}
+
+/**
+ * The same as {@linkcode readCapture}, as a generator that pauses after each buffer of records (so that callers
+ * can write output while the input is still being read) and returns the result at the end.
+ *
+ * @example
+ * ```ts
+ * import { readCaptureChunks } from "./capture_file.ts";
+ * const file = await Deno.open("testdata/http.pcap");
+ * let n = 0;
+ * const it = readCaptureChunks(file, () => n++);
+ * let r = await it.next();
+ * while (!r.done) r = await it.next();
+ * file.close();
+ * console.log(r.value.packets === n);
+ * ```
+ */
+export async function* readCaptureChunks(
+  input: ByteReader,
+  onPacket: PacketCallback,
+  onBytes?: (bytesRead: number) => void,
+): AsyncGenerator<void, CaptureReadResult, void> {
+  let buf = new Uint8Array(CHUNK);
+  let dv = new DataView(buf.buffer);
+  let start = 0; // first unconsumed byte in buf
+  let end = 0; // one past the last byte read into buf
+  let base = 0; // input offset of buf[0]
+  let eof = false;
+
+  /** Ensures at least `n` bytes are available at `start`; false at the end of input. */
+  const fill = async (n: number): Promise<boolean> => {
+    if (end - start >= n) return true;
+    if (eof) return false;
+    if (start > 0) {
+      buf.copyWithin(0, start, end);
+      base += start;
+      end -= start;
+      start = 0;
+    }
+    if (n > buf.length) {
+      const bigger = new Uint8Array(Math.max(n, buf.length * 2));
+      bigger.set(buf.subarray(0, end));
+      buf = bigger;
+      dv = new DataView(buf.buffer);
+    }
+    while (end - start < n) {
+      const got = await input.read(buf.subarray(end));
+      if (got === null || got === 0) {
+        if (got === null) {
+          eof = true;
+          return end - start >= n;
+        }
+        continue;
+      }
+      end += got;
+      onBytes?.(got);
+    }
+    return true;
+  };
+
+  const result: CaptureReadResult = { packets: 0, bytes: 0, format: "", warning: null, linkTypes: [] };
+  if (!await fill(4)) {
+    if (end - start === 0) throw new CaptureFormatError("empty input: not a pcap or pcapng capture", 0);
+    throw new CaptureFormatError("not a pcap or pcapng capture (too short)", 0);
+  }
+  const magic = dv.getUint32(0, false);
+
+  if (magic === 0x0a0d0d0a) {
+    result.format = "pcapng";
+    // Per section: interfaces' link types and timestamp units.
+    let le = true;
+    let ifLink: number[] = [];
+    let ifScale: number[] = [];
+    let ifDiv: number[] = [];
+    for (;;) {
+      if (!await fill(12)) {
+        if (end - start > 0) result.warning = `truncated pcapng block header at byte offset ${base + start}`;
+        break;
+      }
+      let type = dv.getUint32(start, le);
+      if (type === 0x0a0d0d0a) {
+        const bom = dv.getUint32(start + 8, true);
+        if (bom === 0x1a2b3c4d) le = true;
+        else if (bom === 0x4d3c2b1a) le = false;
+        else {
+          result.warning = `bad pcapng byte-order magic at byte offset ${base + start + 8}`;
+          if (result.packets === 0) {
+            throw new CaptureFormatError("corrupt pcapng section header", base + start);
+          }
+          break;
+        }
+        type = 0x0a0d0d0a;
+        ifLink = [];
+        ifScale = [];
+        ifDiv = [];
+      }
+      const blockLen = dv.getUint32(start + 4, le);
+      if (blockLen < 12 || blockLen % 4 !== 0 || blockLen > MAX_RECORD) {
+        result.warning = `corrupt pcapng block (length ${blockLen}) at byte offset ${base + start}`;
+        if (result.packets === 0 && base + start === 0) {
+          throw new CaptureFormatError("corrupt pcapng section header", 0);
+        }
+        break;
+      }
+      if (!await fill(blockLen)) {
+        result.warning = `truncated pcapng block (${blockLen} bytes declared, ${
+          end - start
+        } present) at byte offset ${base + start}`;
+        break;
+      }
+      const b = start;
+      if (type === 6 || type === 2) {
+        // Enhanced (6) or obsolete (2) packet block.
+        const ifId = type === 6 ? dv.getUint32(b + 8, le) : dv.getUint16(b + 8, le);
+        const tsHigh = dv.getUint32(b + 12, le);
+        const tsLow = dv.getUint32(b + 16, le);
+        const capLen = dv.getUint32(b + 20, le);
+        const wireLen = dv.getUint32(b + 24, le);
+        if (ifId < ifLink.length && 28 + capLen <= blockLen) {
+          const ticks = tsHigh * 4294967296 + tsLow;
+          const ts = ifDiv[ifId] !== 1 ? ticks / ifDiv[ifId] : ticks * ifScale[ifId];
+          result.packets++;
+          onPacket(ts, buf, b + 28, capLen, wireLen, ifLink[ifId]);
+        } else {
+          result.warning = `bad packet block (interface ${ifId}, length ${capLen}) at byte offset ${
+            base + b
+          }`;
+        }
+      } else if (type === 3) {
+        // Simple packet block: interface 0, no timestamp.
+        if (ifLink.length > 0) {
+          const wireLen = dv.getUint32(b + 8, le);
+          const capLen = Math.min(wireLen, blockLen - 16);
+          result.packets++;
+          onPacket(0, buf, b + 12, capLen, wireLen, ifLink[0]);
+        }
+      } else if (type === 1) {
+        const link = dv.getUint16(b + 8, le);
+        let scale = 1e-6, div = 1e6;
+        // Options start at 16; look for if_tsresol (9).
+        let o = b + 16;
+        const limit = b + blockLen - 4;
+        while (o + 4 <= limit) {
+          const code = dv.getUint16(o, le);
+          const len = dv.getUint16(o + 2, le);
+          if (code === 0) break;
+          if (code === 9 && len >= 1) {
+            const v = buf[o + 4];
+            if (v & 0x80) {
+              scale = Math.pow(2, -(v & 0x7f));
+              div = 1;
+            } else {
+              scale = Math.pow(10, -v);
+              div = v <= 15 ? Math.pow(10, v) : 1;
+            }
+          }
+          o += 4 + ((len + 3) & ~3);
+        }
+        ifLink.push(link);
+        ifScale.push(scale);
+        ifDiv.push(div);
+        if (!result.linkTypes.includes(link)) result.linkTypes.push(link);
+      }
+      start += blockLen;
+      if (end - start < 4096 && !eof) yield;
+    }
+  } else {
+    let le: boolean, nano: boolean;
+    switch (magic) {
+      case 0xd4c3b2a1:
+        le = true;
+        nano = false;
+        break;
+      case 0x4d3cb2a1:
+        le = true;
+        nano = true;
+        break;
+      case 0xa1b2c3d4:
+        le = false;
+        nano = false;
+        break;
+      case 0xa1b23c4d:
+        le = false;
+        nano = true;
+        break;
+      default:
+        throw new CaptureFormatError(
+          `not a pcap or pcapng capture (magic 0x${magic.toString(16).padStart(8, "0")})`,
+          0,
+        );
+    }
+    result.format = nano ? "pcap-ns" : "pcap";
+    if (!await fill(24)) throw new CaptureFormatError("truncated pcap file header", 0);
+    const link = dv.getUint32(20, le) & 0x0fffffff;
+    result.linkTypes.push(link);
+    const div = nano ? 1e9 : 1e6;
+    start = 24;
+    for (;;) {
+      if (end - start < 16 && !await fill(16)) {
+        if (end - start > 0) {
+          result.warning = `truncated pcap record header at byte offset ${base + start}`;
+        }
+        break;
+      }
+      const capLen = dv.getUint32(start + 8, le);
+      if (capLen > MAX_RECORD) {
+        result.warning = `corrupt pcap record (captured length ${capLen}) at byte offset ${base + start}`;
+        break;
+      }
+      if (end - start < 16 + capLen && !await fill(16 + capLen)) {
+        const present = end - start - 16;
+        result.warning =
+          `truncated pcap record (${capLen} bytes declared, ${present} present) at byte offset ${
+            base + start
+          }`;
+        // Like tshark, hand on what is there of the cut-short last packet.
+        result.packets++;
+        onPacket(
+          dv.getUint32(start, le) + dv.getUint32(start + 4, le) / div,
+          buf,
+          start + 16,
+          present,
+          dv.getUint32(start + 12, le),
+          link,
+        );
+        start = end;
+        break;
+      }
+      const sec = dv.getUint32(start, le);
+      const frac = dv.getUint32(start + 4, le);
+      const wireLen = dv.getUint32(start + 12, le);
+      result.packets++;
+      onPacket(sec + frac / div, buf, start + 16, capLen, wireLen, link);
+      start += 16 + capLen;
+      if (end - start < 65552 && !eof) {
+        // The next fill will refill the buffer: let the caller flush its output first.
+        if (end - start < 16 || end - start < 16 + dv.getUint32(start + 8, le)) yield;
+      }
+    }
+  }
+  result.bytes = base + start;
+  return result;
+}

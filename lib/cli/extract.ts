@@ -1,0 +1,194 @@
+/**
+ * `jj extract`: captures in, one JSON line per flow out, a summary on stderr.
+ *
+ * @module
+ */
+import { type Command, Option } from "commander";
+import { extractFlows, type ExtractOptions, type ExtractSummary, InputError } from "../extract.ts";
+import { allExtractors } from "../registry.ts";
+import { JsonlWriter } from "../../outputs/jsonl.ts";
+import { fmtRate, fraction, integer, positiveNumber, UsageError } from "./common.ts";
+
+/** Options of `jj extract` as commander parses them. */
+export interface ExtractCliOptions {
+  output?: string;
+  format: string;
+  features?: string;
+  filter?: string;
+  reader: "auto" | "builtin" | "libpcap";
+  idleTimeout: number;
+  activeTimeout: number;
+  tcpEnd?: boolean;
+  maxFlows: number;
+  decap: boolean;
+  samplingRate: number;
+  burstThresholdMs: number;
+  quiet?: boolean;
+}
+
+/**
+ * Prints the one-line summary of a run on stderr.
+ *
+ * @example
+ * ```ts
+ * import { printSummary } from "./extract.ts";
+ * printSummary({
+ *   inputs: 1, packetsRead: 10, packetsDecoded: 9, packetsSkipped: { "not IP": 1 }, packetsSampledOut: 0,
+ *   flows: 2, bytesRead: 1000, problems: [], failures: [], reader: "builtin",
+ * }, 0.01);
+ * ```
+ */
+export function printSummary(s: ExtractSummary, seconds: number): void {
+  const skipped = Object.entries(s.packetsSkipped);
+  const nSkipped = skipped.reduce((a, [, v]) => a + v, 0);
+  const parts = [
+    `${s.packetsRead} packets read`,
+    `${s.packetsDecoded} decoded`,
+    `${nSkipped} skipped${skipped.length ? ` (${skipped.map(([k, v]) => `${k}: ${v}`).join(", ")})` : ""}`,
+  ];
+  if (s.packetsSampledOut > 0) parts.push(`${s.packetsSampledOut} sampled out`);
+  parts.push(`${s.flows} flows written`);
+  console.error(
+    `jj: ${parts.join(", ")}; ${s.inputs} input(s), ${(s.bytesRead / 1e6).toFixed(1)} MB in ${
+      seconds.toFixed(2)
+    } s (${fmtRate(s.packetsRead / Math.max(seconds, 1e-9))} packets/s, reader ${s.reader})`,
+  );
+}
+
+/** Turns `--features a,b` into a list, checking the names. */
+export function parseFeatureList(text: string | undefined): string[] | undefined {
+  const features = text?.split(",").map((s) => s.trim()).filter(Boolean);
+  if (features) {
+    const known = new Set(["all", ...allExtractors().map((e) => e.name)]);
+    for (const f of features) {
+      if (!known.has(f)) {
+        throw new UsageError(`unknown feature group "${f}" in --features; valid: ${[...known].join(", ")}`);
+      }
+    }
+  }
+  return features;
+}
+
+/**
+ * Runs `jj extract`; returns the exit code.
+ *
+ * @example
+ * ```ts
+ * import { runExtract } from "./extract.ts";
+ * const code = await runExtract(["testdata/http.pcap"], {
+ *   format: "jsonl", reader: "auto", idleTimeout: 60, activeTimeout: 1800, maxFlows: 0, decap: true,
+ *   samplingRate: 1, burstThresholdMs: 50, quiet: true,
+ * });
+ * console.log(code); // 0
+ * ```
+ */
+export async function runExtract(inputs: string[], o: ExtractCliOptions): Promise<number> {
+  const started = performance.now();
+  const features = parseFeatureList(o.features);
+  if (o.format !== "jsonl") throw new UsageError(`unsupported --format ${o.format}; supported: jsonl`);
+  const opts: ExtractOptions = {
+    features,
+    filter: o.filter,
+    reader: o.reader,
+    idleTimeout: o.idleTimeout,
+    activeTimeout: o.activeTimeout,
+    tcpEnd: o.tcpEnd ?? false,
+    maxFlows: o.maxFlows,
+    decap: o.decap,
+    samplingRate: o.samplingRate,
+    burstThresholdMs: o.burstThresholdMs,
+    onWarning: (m) => console.error(`jj: warning: ${m}`),
+  };
+  let out: WritableStream<Uint8Array> = Deno.stdout.writable;
+  let file: Deno.FsFile | null = null;
+  if (o.output && o.output !== "-") {
+    try {
+      file = await Deno.open(o.output, { write: true, create: true, truncate: true });
+    } catch (e) {
+      throw new InputError(`cannot write ${o.output}: ${e instanceof Error ? e.message : e}`);
+    }
+    out = file.writable;
+  }
+  const writer = new JsonlWriter(out, file !== null);
+  const it = extractFlows(inputs, opts);
+  let summary: ExtractSummary;
+  for (;;) {
+    const r = await it.next();
+    if (r.done) {
+      summary = r.value;
+      break;
+    }
+    await writer.write(r.value);
+  }
+  await writer.close();
+  if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
+  return summary.failures.length > 0 ? 1 : 0;
+}
+
+/**
+ * Adds `extract` to the program.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { addExtractCommand } from "./extract.ts";
+ * addExtractCommand(new Command("jj"), () => {});
+ * ```
+ */
+export function addExtractCommand(program: Command, setResult: (p: Promise<number>) => void): Command {
+  return program.command("extract")
+    .description("Read captures (files, directories, or - for stdin) and write one JSON line per flow.")
+    .argument("<inputs...>", "pcap/pcapng files, directories of captures, or - for stdin")
+    .option("-o, --output <file>", "write to FILE instead of stdout")
+    .addOption(new Option("--format <format>", "output format").choices(["jsonl"]).default("jsonl"))
+    .option("--features <groups>", "comma-separated feature groups (default: all)")
+    .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443' (needs libpcap)")
+    .addOption(
+      new Option("--reader <reader>", "capture reader for files").choices(["auto", "builtin", "libpcap"])
+        .default(
+          "auto",
+        ),
+    )
+    .option(
+      "--idle-timeout <seconds>",
+      "end a flow after this long without packets",
+      positiveNumber("--idle-timeout"),
+      60,
+    )
+    .option(
+      "--active-timeout <seconds>",
+      "end a flow this long after its first packet (0: never)",
+      positiveNumber("--active-timeout", true),
+      1800,
+    )
+    .option("--tcp-end", "end TCP flows on RST or when both sides sent FIN")
+    .option(
+      "--max-flows <n>",
+      "most flows held at once; the least recently active is evicted (0: no limit)",
+      integer("--max-flows", 0),
+      0,
+    )
+    .option("--no-decap", "keep tunnels' outer flows instead of decoding to the innermost flow")
+    .option(
+      "--sampling-rate <fraction>",
+      "keep only this fraction of flows, chosen by flow hash",
+      fraction("--sampling-rate"),
+      1,
+    )
+    .option(
+      "--burst-threshold-ms <ms>",
+      "gaps below this join packets into a burst",
+      positiveNumber("--burst-threshold-ms"),
+      50,
+    )
+    .option("-q, --quiet", "no summary on stderr")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  jj extract capture.pcap | jq .
+  jj extract --features timing,size --filter 'tcp port 443' captures/ -o flows.jsonl
+  tcpdump -i eth0 -w - | jj extract -`,
+    )
+    .action((inputs: string[], o: ExtractCliOptions) => setResult(runExtract(inputs, o)));
+}

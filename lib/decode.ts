@@ -1,0 +1,552 @@
+/**
+ * Decodes one frame in place into a reused {@linkcode PacketView}: link layer, IP (with tunnels decapsulated to
+ * the innermost flow), transport. No allocation per packet; a packet that cannot be used is reported by a
+ * {@linkcode SkipReason}.
+ *
+ * @module
+ */
+import { Layer, PacketView } from "./packet.ts";
+
+/** Why a packet was not turned into a flow update. */
+export const SkipReason = {
+  NONE: 0,
+  UNSUPPORTED_LINK: 1,
+  NOT_IP: 2,
+  TRUNCATED: 3,
+  BAD_IP: 4,
+} as const;
+
+/** Names of {@linkcode SkipReason} codes, as shown in the summary. */
+export const SKIP_REASON_NAMES: readonly string[] = [
+  "",
+  "unsupported link type",
+  "not IP (ARP, LLDP, STP, ...)",
+  "truncated headers",
+  "malformed IP header",
+];
+
+/** Link types the decoder reads. */
+export const SUPPORTED_LINK_TYPES: ReadonlySet<number> = new Set([
+  0,
+  1,
+  9,
+  12,
+  14,
+  50,
+  101,
+  108,
+  113,
+  228,
+  229,
+  276,
+]);
+
+/** Names of common link types, for messages. */
+export function linkTypeName(link: number): string {
+  const names: Record<number, string> = {
+    0: "BSD loopback (NULL)",
+    1: "Ethernet",
+    9: "PPP",
+    12: "raw IP",
+    14: "raw IP",
+    50: "PPP in HDLC framing",
+    101: "raw IP",
+    105: "IEEE 802.11",
+    108: "OpenBSD loopback",
+    113: "Linux cooked (SLL)",
+    127: "802.11 radiotap",
+    228: "raw IPv4",
+    229: "raw IPv6",
+    276: "Linux cooked v2 (SLL2)",
+  };
+  return names[link] ?? `link type ${link}`;
+}
+
+const PROTO_TCP = 6, PROTO_UDP = 17, PROTO_ICMP = 1, PROTO_ICMP6 = 58, PROTO_SCTP = 132;
+const MAX_DEPTH = 4;
+
+/**
+ * The decoder. One instance per packet source; `decode` refills `view` (also exposed as `packet`).
+ *
+ * @example
+ * ```ts
+ * import { PacketDecoder } from "./decode.ts";
+ * const d = new PacketDecoder();
+ * const frame = new Uint8Array(60); // all zeros: Ethernet with EtherType 0
+ * console.log(d.decode(0, frame, 0, 60, 60, 1)); // 2 (not IP)
+ * ```
+ */
+export class PacketDecoder {
+  /** The reused packet view. */
+  readonly packet: PacketView = new PacketView();
+  /** Decapsulate tunnels (default) or keep the outer flow. */
+  decap = true;
+
+  /** Decodes a frame; returns a {@linkcode SkipReason} (0 when the packet is usable). */
+  decode(
+    ts: number,
+    buf: Uint8Array,
+    off: number,
+    capLen: number,
+    wireLen: number,
+    linkType: number,
+  ): number {
+    const p = this.packet;
+    p.reset();
+    p.ts = ts;
+    p.buf = buf;
+    p.frameOff = off;
+    p.end = off + capLen;
+    p.capLen = capLen;
+    p.wireLen = wireLen;
+    p.linkType = linkType;
+    const end = off + capLen;
+    switch (linkType) {
+      case 1:
+        return this.ether(buf, off, end, 0);
+      case 0: {
+        // BSD loopback: address family in host byte order.
+        if (end - off < 4) return SkipReason.TRUNCATED;
+        this.addLayer(Layer.NULL);
+        // The family is small, so OR-ing the four bytes reads it in either byte order.
+        const fam = buf[off] | buf[off + 1] | buf[off + 2] | buf[off + 3];
+        if (fam === 2) return this.ip4(buf, off + 4, end, 0);
+        if (fam === 24 || fam === 28 || fam === 30 || fam === 10) return this.ip6(buf, off + 4, end, 0);
+        return this.ipGuess(buf, off + 4, end, 0);
+      }
+      case 108: {
+        if (end - off < 4) return SkipReason.TRUNCATED;
+        this.addLayer(Layer.NULL);
+        return this.ipGuess(buf, off + 4, end, 0);
+      }
+      case 9:
+      case 50:
+        return this.ppp(buf, off, end, 0);
+      case 12:
+      case 14:
+      case 101:
+      case 228:
+      case 229:
+        this.addLayer(Layer.RAW);
+        return this.ipGuess(buf, off, end, 0);
+      case 113: {
+        if (end - off < 16) return SkipReason.TRUNCATED;
+        this.addLayer(Layer.SLL);
+        return this.etherType(buf, off + 16, end, (buf[off + 14] << 8) | buf[off + 15], 0);
+      }
+      case 276: {
+        if (end - off < 20) return SkipReason.TRUNCATED;
+        this.addLayer(Layer.SLL2);
+        return this.etherType(buf, off + 20, end, (buf[off] << 8) | buf[off + 1], 0);
+      }
+      default:
+        return SkipReason.UNSUPPORTED_LINK;
+    }
+  }
+
+  private addLayer(l: number): void {
+    const p = this.packet;
+    if (p.layerCount < p.layers.length) p.layers[p.layerCount++] = l;
+  }
+
+  private ether(buf: Uint8Array, off: number, end: number, depth: number): number {
+    if (end - off < 14) return SkipReason.TRUNCATED;
+    const p = this.packet;
+    if (p.macOff < 0) p.macOff = off;
+    this.addLayer(Layer.ETH);
+    return this.etherType(buf, off + 14, end, (buf[off + 12] << 8) | buf[off + 13], depth);
+  }
+
+  private etherType(buf: Uint8Array, off: number, end: number, type: number, depth: number): number {
+    const p = this.packet;
+    for (;;) {
+      if (type === 0x8100 || type === 0x88a8 || type === 0x9100) {
+        if (end - off < 4) return SkipReason.TRUNCATED;
+        p.vlanCount++;
+        p.vlanId = ((buf[off] & 0x0f) << 8) | buf[off + 1];
+        this.addLayer(Layer.VLAN);
+        type = (buf[off + 2] << 8) | buf[off + 3];
+        off += 4;
+        continue;
+      }
+      break;
+    }
+    if (p.ethType === 0) p.ethType = type;
+    switch (type) {
+      case 0x0800:
+        return this.ip4(buf, off, end, depth);
+      case 0x86dd:
+        return this.ip6(buf, off, end, depth);
+      case 0x8847:
+      case 0x8848: {
+        this.addLayer(Layer.MPLS);
+        for (;;) {
+          if (end - off < 4) return SkipReason.TRUNCATED;
+          const bottom = buf[off + 2] & 1;
+          off += 4;
+          if (bottom) break;
+        }
+        return this.ipGuess(buf, off, end, depth);
+      }
+      case 0x8864: {
+        // PPPoE session: 6-byte header, then a PPP protocol field.
+        if (end - off < 8) return SkipReason.TRUNCATED;
+        this.addLayer(Layer.PPPOE);
+        return this.pppProto(buf, off + 8, end, (buf[off + 6] << 8) | buf[off + 7], depth);
+      }
+      default:
+        return SkipReason.NOT_IP;
+    }
+  }
+
+  private ppp(buf: Uint8Array, off: number, end: number, depth: number): number {
+    if (end - off < 2) return SkipReason.TRUNCATED;
+    this.addLayer(Layer.PPP);
+    if (buf[off] === 0xff && buf[off + 1] === 0x03) off += 2;
+    if (end - off < 1) return SkipReason.TRUNCATED;
+    // Protocol field compression: a one-byte protocol has its low bit set.
+    if (buf[off] & 1) return this.pppProto(buf, off + 1, end, buf[off], depth);
+    if (end - off < 2) return SkipReason.TRUNCATED;
+    return this.pppProto(buf, off + 2, end, (buf[off] << 8) | buf[off + 1], depth);
+  }
+
+  private pppProto(buf: Uint8Array, off: number, end: number, proto: number, depth: number): number {
+    if (proto === 0x21) return this.ip4(buf, off, end, depth);
+    if (proto === 0x57) return this.ip6(buf, off, end, depth);
+    return SkipReason.NOT_IP;
+  }
+
+  private ipGuess(buf: Uint8Array, off: number, end: number, depth: number): number {
+    if (end - off < 1) return SkipReason.TRUNCATED;
+    const v = buf[off] >> 4;
+    if (v === 4) return this.ip4(buf, off, end, depth);
+    if (v === 6) return this.ip6(buf, off, end, depth);
+    return SkipReason.NOT_IP;
+  }
+
+  /** Remembers the current IP layer's endpoints as the tunnel's outer endpoints before decoding an inner one. */
+  private enterTunnel(type: number): void {
+    const p = this.packet;
+    if (p.tunnelType !== 0) return; // keep the outermost endpoints
+    p.tunnelType = type;
+    p.tunnelVersion = p.ipVersion;
+    const n = p.ipVersion === 4 ? 4 : 16;
+    p.tunnelSrc.fill(0);
+    p.tunnelDst.fill(0);
+    for (let i = 0; i < n; i++) {
+      p.tunnelSrc[i] = p.buf[p.srcAddrOff + i];
+      p.tunnelDst[i] = p.buf[p.dstAddrOff + i];
+    }
+  }
+
+  private ip4(buf: Uint8Array, off: number, end: number, depth: number): number {
+    const p = this.packet;
+    if (end - off < 20) return SkipReason.TRUNCATED;
+    const vihl = buf[off];
+    const ihl = (vihl & 0x0f) * 4;
+    if (vihl >> 4 !== 4 || ihl < 20) return SkipReason.BAD_IP;
+    if (end - off < ihl) return SkipReason.TRUNCATED;
+    this.addLayer(Layer.IP4);
+    let total = (buf[off + 2] << 8) | buf[off + 3];
+    // TSO/LRO captures carry 0 or a short total length; fall back to what was captured.
+    if (total < ihl) total = end - off;
+    p.ipVersion = 4;
+    p.l3Off = off;
+    p.srcAddrOff = off + 12;
+    p.dstAddrOff = off + 16;
+    p.ipHdrLen = ihl;
+    p.ipTotalLen = total;
+    p.tos = buf[off + 1];
+    p.ipId = (buf[off + 4] << 8) | buf[off + 5];
+    p.ipFlags = buf[off + 6] >> 5;
+    p.fragOffset = ((buf[off + 6] & 0x1f) << 8) | buf[off + 7];
+    p.ttl = buf[off + 8];
+    const proto = buf[off + 9];
+    p.proto = proto;
+    const l4 = off + ihl;
+    // The IP datagram may end before the frame does (Ethernet padding).
+    const ipEnd = Math.min(end, off + total);
+    const l4Len = total - ihl;
+    if (p.fragOffset !== 0) {
+      p.isFragment = true;
+      p.l4Off = l4;
+      p.payloadOff = l4;
+      p.payloadLen = l4Len;
+      p.payloadCapLen = Math.max(0, ipEnd - l4);
+      this.addLayer(Layer.OTHER);
+      return SkipReason.NONE;
+    }
+    return this.transport(buf, l4, ipEnd, l4Len, proto, depth);
+  }
+
+  private ip6(buf: Uint8Array, off: number, end: number, depth: number): number {
+    const p = this.packet;
+    if (end - off < 40) return SkipReason.TRUNCATED;
+    if (buf[off] >> 4 !== 6) return SkipReason.BAD_IP;
+    this.addLayer(Layer.IP6);
+    const plen = (buf[off + 4] << 8) | buf[off + 5];
+    p.ipVersion = 6;
+    p.l3Off = off;
+    p.srcAddrOff = off + 8;
+    p.dstAddrOff = off + 24;
+    p.tos = ((buf[off] & 0x0f) << 4) | (buf[off + 1] >> 4);
+    p.flowLabel = ((buf[off + 1] & 0x0f) << 16) | (buf[off + 2] << 8) | buf[off + 3];
+    p.ttl = buf[off + 7];
+    p.ipId = 0;
+    // Jumbograms (payload length 0) and TSO: use what was captured.
+    const total = plen === 0 ? end - off : 40 + plen;
+    p.ipTotalLen = total;
+    const ipEnd = Math.min(end, off + total);
+    let next = buf[off + 6];
+    let o = off + 40;
+    let mask = 0;
+    for (;;) {
+      let bit = -1;
+      if (next === 0) bit = 0;
+      else if (next === 43) bit = 1;
+      else if (next === 44) bit = 2;
+      else if (next === 60) bit = 3;
+      else if (next === 51) bit = 4;
+      else if (next === 135 || next === 139 || next === 140) bit = 5;
+      if (bit < 0) break;
+      if (ipEnd - o < 8) return SkipReason.TRUNCATED;
+      mask |= 1 << bit;
+      const nh = buf[o];
+      if (next === 44) {
+        const fo = ((buf[o + 2] << 8) | buf[o + 3]) >> 3;
+        p.fragOffset = fo;
+        p.ipId = ((buf[o + 4] << 24) | (buf[o + 5] << 16) | (buf[o + 6] << 8) | buf[o + 7]) >>> 0;
+        if (buf[o + 3] & 1) p.ipFlags |= 1;
+        o += 8;
+        if (fo !== 0) {
+          p.ip6ExtMask = mask;
+          p.ipHdrLen = o - off;
+          p.proto = nh;
+          p.isFragment = true;
+          p.l4Off = o;
+          p.payloadOff = o;
+          p.payloadLen = Math.max(0, total - (o - off));
+          p.payloadCapLen = Math.max(0, ipEnd - o);
+          this.addLayer(Layer.OTHER);
+          return SkipReason.NONE;
+        }
+      } else if (next === 51) {
+        o += (buf[o + 1] + 2) * 4;
+      } else {
+        o += (buf[o + 1] + 1) * 8;
+      }
+      next = nh;
+    }
+    p.ip6ExtMask = mask;
+    p.ipHdrLen = o - off;
+    p.proto = next;
+    if (o > ipEnd) return SkipReason.TRUNCATED;
+    return this.transport(buf, o, ipEnd, total - (o - off), next, depth);
+  }
+
+  /** Transport layer; `l4Len` is the length by the IP header, `end` the end of captured IP data. */
+  private transport(
+    buf: Uint8Array,
+    o: number,
+    end: number,
+    l4Len: number,
+    proto: number,
+    depth: number,
+  ): number {
+    const p = this.packet;
+    p.l4Off = o;
+    const have = end - o;
+    if (proto === PROTO_TCP) {
+      this.addLayer(Layer.TCP);
+      if (have < 4) return SkipReason.TRUNCATED;
+      p.srcPort = (buf[o] << 8) | buf[o + 1];
+      p.dstPort = (buf[o + 2] << 8) | buf[o + 3];
+      if (have < 20) {
+        p.payloadOff = end;
+        return SkipReason.NONE;
+      }
+      p.tcpSeq = ((buf[o + 4] << 24) | (buf[o + 5] << 16) | (buf[o + 6] << 8) | buf[o + 7]) >>> 0;
+      p.tcpAck = ((buf[o + 8] << 24) | (buf[o + 9] << 16) | (buf[o + 10] << 8) | buf[o + 11]) >>> 0;
+      let hl = (buf[o + 12] >> 4) * 4;
+      if (hl < 20) hl = 20;
+      p.tcpHdrLen = hl;
+      p.tcpFlags = buf[o + 13];
+      p.tcpWindow = (buf[o + 14] << 8) | buf[o + 15];
+      return this.payload(o + hl, end, l4Len - hl);
+    }
+    if (proto === PROTO_UDP) {
+      this.addLayer(Layer.UDP);
+      if (have < 4) return SkipReason.TRUNCATED;
+      const sp = (buf[o] << 8) | buf[o + 1];
+      const dp = (buf[o + 2] << 8) | buf[o + 3];
+      p.srcPort = sp;
+      p.dstPort = dp;
+      const r = this.payload(o + 8, end, l4Len - 8);
+      if (this.decap && depth < MAX_DEPTH && p.payloadCapLen > 0) {
+        const t = this.udpTunnel(buf, p.payloadOff, p.payloadOff + p.payloadCapLen, sp, dp, depth);
+        if (t >= 0) return t;
+      }
+      return r;
+    }
+    if (proto === PROTO_ICMP || proto === PROTO_ICMP6) {
+      this.addLayer(proto === PROTO_ICMP ? Layer.ICMP : Layer.ICMP6);
+      if (have >= 2) {
+        p.icmpType = buf[o];
+        p.icmpCode = buf[o + 1];
+        const echo = proto === PROTO_ICMP
+          ? (p.icmpType === 0 || p.icmpType === 8)
+          : (p.icmpType === 128 || p.icmpType === 129);
+        if (echo && have >= 8) {
+          p.icmpId = (buf[o + 4] << 8) | buf[o + 5];
+          p.icmpSeq = (buf[o + 6] << 8) | buf[o + 7];
+        }
+      }
+      return this.payload(o + 8, end, l4Len - 8);
+    }
+    if (proto === PROTO_SCTP) {
+      this.addLayer(Layer.SCTP);
+      if (have < 4) return SkipReason.TRUNCATED;
+      p.srcPort = (buf[o] << 8) | buf[o + 1];
+      p.dstPort = (buf[o + 2] << 8) | buf[o + 3];
+      return this.payload(o + 12, end, l4Len - 12);
+    }
+    if (this.decap && depth < MAX_DEPTH) {
+      if (proto === 4) {
+        this.enterTunnel(4);
+        return this.ip4(buf, o, end, depth + 1);
+      }
+      if (proto === 41) {
+        this.enterTunnel(41);
+        return this.ip6(buf, o, end, depth + 1);
+      }
+      if (proto === 47) {
+        const t = this.gre(buf, o, end, depth);
+        if (t >= 0) return t;
+      }
+    }
+    this.addLayer(Layer.OTHER);
+    return this.payload(o, end, l4Len);
+  }
+
+  private payload(o: number, end: number, len: number): number {
+    const p = this.packet;
+    p.payloadOff = o;
+    p.payloadLen = len > 0 ? len : 0;
+    p.payloadCapLen = end > o ? end - o : 0;
+    if (p.payloadCapLen > p.payloadLen) p.payloadCapLen = p.payloadLen;
+    return SkipReason.NONE;
+  }
+
+  /** GRE: returns a skip reason when the payload was decapsulated, -1 to keep GRE as the flow. */
+  private gre(buf: Uint8Array, o: number, end: number, depth: number): number {
+    if (end - o < 4) return -1;
+    const flags = buf[o];
+    const ver = buf[o + 1] & 7;
+    const type = (buf[o + 2] << 8) | buf[o + 3];
+    let h = 4;
+    if (flags & 0x80) h += 4; // checksum + reserved
+    if (flags & 0x20) h += 4; // key
+    if (flags & 0x10) h += 4; // sequence
+    if (ver === 1) {
+      // Enhanced GRE (PPTP): carries PPP.
+      if (buf[o + 1] & 0x80) h += 4; // ack
+      if (type !== 0x880b || end - o < h) return -1;
+      this.enterTunnel(47);
+      this.addLayer(Layer.GRE);
+      return this.ppp(buf, o + h, end, depth + 1);
+    }
+    if (end - o < h) return -1;
+    const inner = o + h;
+    if (type === 0x0800 || type === 0x86dd) {
+      this.enterTunnel(47);
+      this.addLayer(Layer.GRE);
+      return type === 0x0800 ? this.ip4(buf, inner, end, depth + 1) : this.ip6(buf, inner, end, depth + 1);
+    }
+    if (type === 0x6558) {
+      this.enterTunnel(47);
+      this.addLayer(Layer.GRE);
+      return this.ether(buf, inner, end, depth + 1);
+    }
+    if (type === 0x88be && end - inner >= 8) {
+      // ERSPAN type II: 8-byte header, then the mirrored Ethernet frame.
+      this.enterTunnel(47);
+      this.addLayer(Layer.GRE);
+      return this.ether(buf, inner + 8, end, depth + 1);
+    }
+    if (type === 0x22eb && end - inner >= 12) {
+      // ERSPAN type III: 12-byte header, plus 8 bytes of platform subheader when the O bit is set.
+      const o8 = buf[inner + 11] & 1 ? 8 : 0;
+      this.enterTunnel(47);
+      this.addLayer(Layer.GRE);
+      return this.ether(buf, inner + 12 + o8, end, depth + 1);
+    }
+    return -1;
+  }
+
+  /** UDP-carried tunnels (VXLAN, Geneve, GTP-U, Teredo); -1 when the datagram is not one. */
+  private udpTunnel(buf: Uint8Array, o: number, end: number, sp: number, dp: number, depth: number): number {
+    const have = end - o;
+    if ((dp === 4789 || sp === 4789 || dp === 8472) && have >= 8 + 14 && (buf[o] & 0x08)) {
+      const mark = this.packet.layerCount;
+      this.enterTunnel(17);
+      this.addLayer(Layer.VXLAN);
+      const r = this.ether(buf, o + 8, end, depth + 1);
+      if (r === 0) return r;
+      this.packet.layerCount = mark;
+      return r;
+    }
+    if ((dp === 6081 || sp === 6081) && have >= 8 && (buf[o] >> 6) === 0) {
+      const optLen = (buf[o] & 0x3f) * 4;
+      const type = (buf[o + 2] << 8) | buf[o + 3];
+      const inner = o + 8 + optLen;
+      if (inner < end && (type === 0x6558 || type === 0x0800 || type === 0x86dd)) {
+        this.enterTunnel(17);
+        this.addLayer(Layer.GENEVE);
+        if (type === 0x6558) return this.ether(buf, inner, end, depth + 1);
+        return type === 0x0800 ? this.ip4(buf, inner, end, depth + 1) : this.ip6(buf, inner, end, depth + 1);
+      }
+      return -1;
+    }
+    if ((dp === 2152 || sp === 2152) && have >= 8 && (buf[o] >> 5) === 1 && buf[o + 1] === 0xff) {
+      let h = 8;
+      if (buf[o] & 0x07) {
+        if (have < 12) return -1;
+        h = 12;
+        let next = buf[o + 11];
+        // Extension headers: length in 4-byte units, last byte is the next type.
+        while (next !== 0) {
+          if (o + h >= end) return -1;
+          const len = buf[o + h] * 4;
+          if (len === 0 || o + h + len > end) return -1;
+          next = buf[o + h + len - 1];
+          h += len;
+        }
+      }
+      if (o + h < end) {
+        const v = buf[o + h] >> 4;
+        if (v === 4 || v === 6) {
+          this.enterTunnel(17);
+          this.addLayer(Layer.GTP);
+          return v === 4 ? this.ip4(buf, o + h, end, depth + 1) : this.ip6(buf, o + h, end, depth + 1);
+        }
+      }
+      return -1;
+    }
+    if (dp === 3544 || sp === 3544) {
+      let i = o;
+      // Optional authentication (0x0001) and origin indication (0x0000) headers.
+      if (end - i >= 2 && buf[i] === 0 && buf[i + 1] === 1) {
+        if (end - i < 13) return -1;
+        i += 13 + buf[i + 2] + buf[i + 3];
+      }
+      if (end - i >= 8 && buf[i] === 0 && buf[i + 1] === 0) i += 8;
+      if (end - i >= 40 && (buf[i] >> 4) === 6 && 40 + ((buf[i + 4] << 8) | buf[i + 5]) === end - i) {
+        this.enterTunnel(17);
+        this.addLayer(Layer.TEREDO);
+        return this.ip6(buf, i, end, depth + 1);
+      }
+      return -1;
+    }
+    return -1;
+  }
+}

@@ -1,0 +1,308 @@
+/**
+ * The streaming library API: captures (files, directories, stdin, streams) in, flow records out as an async
+ * iterable, with the same options as `jj extract`.
+ *
+ * @module
+ */
+import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
+import { type ByteReader, CaptureFormatError, readCaptureChunks } from "./capture_file.ts";
+import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
+import { linkTypeName } from "./decode.ts";
+import { selectExtractors } from "./registry.ts";
+import { timingOptions } from "../extractors/timing.ts";
+import { PcapError, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
+
+/** Something to read a capture from: a path (`-` for stdin), a byte stream, or a reader. */
+export type CaptureSource = string | ReadableStream<Uint8Array> | ByteReader;
+
+/** Options of {@linkcode extractFlows} (and of `jj extract`). */
+export interface ExtractOptions extends FlowPipelineOptions {
+  /** Feature groups to compute (default: all registered). `flow_meta` is always on. */
+  features?: string[];
+  /** Extra extractors (user plugins) to run after the built-in groups. */
+  extractors?: FeatureExtractor<unknown>[];
+  /** A BPF filter (`tcp port 443`); needs libpcap. */
+  filter?: string;
+  /** Which reader to use for files: `auto` (the built-in reader, or libpcap for a filter), `builtin`, `libpcap`. */
+  reader?: "auto" | "builtin" | "libpcap";
+  /** Burst threshold in milliseconds (default 50). */
+  burstThresholdMs?: number;
+  /** Called for each non-fatal problem (truncated capture, unreadable file in a directory, ...). */
+  onWarning?: (message: string) => void;
+  /** Called with the totals once every input was read. */
+  onSummary?: (summary: ExtractSummary) => void;
+  /** Called after each buffer with the bytes read so far and the flows held (for progress displays). */
+  onProgress?: (bytesRead: number, packets: number, activeFlows: number) => void;
+}
+
+/** Totals of a run. */
+export interface ExtractSummary {
+  /** Inputs read. */
+  inputs: number;
+  /** Packets read, decoded, skipped by reason. */
+  packetsRead: number;
+  packetsDecoded: number;
+  packetsSkipped: Record<string, number>;
+  /** Packets left out by sampling. */
+  packetsSampledOut: number;
+  /** Flow records written. */
+  flows: number;
+  /** Bytes of capture read. */
+  bytesRead: number;
+  /** Warnings: truncated or corrupt captures (every readable flow is still written). */
+  problems: string[];
+  /** Inputs that could not be used at all (unsupported link type); non-empty means exit code 1. */
+  failures: string[];
+  /** Which reader was used: builtin or libpcap. */
+  reader: string;
+}
+
+/** An input that cannot be read at all (missing file, not a capture). */
+export class InputError extends Error {
+  /**
+   * @example
+   * ```ts
+   * import { InputError } from "./extract.ts";
+   * console.log(new InputError("x").name); // InputError
+   * ```
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "InputError";
+  }
+}
+
+const CAPTURE_EXT = /\.(pcap|pcapng|cap|dmp|pcap\.gz|pcapng\.gz|cap\.gz)$/i;
+
+/** Expands directories to the captures inside (recursively, sorted). */
+async function expandInputs(sources: CaptureSource[]): Promise<CaptureSource[]> {
+  const out: CaptureSource[] = [];
+  for (const s of sources) {
+    if (typeof s !== "string" || s === "-") {
+      out.push(s);
+      continue;
+    }
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(s);
+    } catch (e) {
+      throw new InputError(`cannot read ${s}: ${errText(e)}`);
+    }
+    if (!info.isDirectory) {
+      out.push(s);
+      continue;
+    }
+    const found: string[] = [];
+    const walk = async (dir: string) => {
+      const entries: Deno.DirEntry[] = [];
+      for await (const e of Deno.readDir(dir)) entries.push(e);
+      entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+      for (const e of entries) {
+        const path = `${dir}/${e.name}`;
+        if (e.isDirectory) await walk(path);
+        else if (CAPTURE_EXT.test(e.name)) found.push(path);
+      }
+    };
+    await walk(s.replace(/\/+$/, ""));
+    if (found.length === 0) {
+      throw new InputError(`no capture files (*.pcap, *.pcapng, *.cap) in directory ${s}`);
+    }
+    out.push(...found);
+  }
+  return out;
+}
+
+function errText(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "no such file or directory";
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** A ByteReader over a web stream. */
+function streamReader(stream: ReadableStream<Uint8Array>): ByteReader & { close(): void } {
+  const r = stream.getReader();
+  let left: Uint8Array | null = null;
+  return {
+    async read(p: Uint8Array): Promise<number | null> {
+      if (left === null) {
+        const { value, done } = await r.read();
+        if (done) return null;
+        left = value;
+      }
+      const n = Math.min(p.length, left.length);
+      p.set(left.subarray(0, n));
+      left = n < left.length ? left.subarray(n) : null;
+      return n;
+    },
+    close() {
+      r.releaseLock();
+    },
+  };
+}
+
+/**
+ * Reads captures and yields one flow record per flow, as flows end (output starts before the input ends).
+ *
+ * @example
+ * ```ts
+ * import { extractFlows } from "./extract.ts";
+ * for await (const flow of extractFlows("testdata/http.pcap", { features: ["timing"] })) {
+ *   console.log(flow.src_ip, flow.dst_ip, flow.total_packets, flow.iat_mean);
+ * }
+ * ```
+ */
+export async function* extractFlows(
+  source: CaptureSource | CaptureSource[],
+  options: ExtractOptions = {},
+): AsyncGenerator<FlowRecord, ExtractSummary, void> {
+  const inputs = await expandInputs(Array.isArray(source) ? source : [source]);
+  const extractors = selectExtractors(options.features, options.extractors);
+  if (options.burstThresholdMs !== undefined) timingOptions.burstThreshold = options.burstThresholdMs / 1000;
+  const summary: ExtractSummary = {
+    inputs: 0,
+    packetsRead: 0,
+    packetsDecoded: 0,
+    packetsSkipped: {},
+    packetsSampledOut: 0,
+    flows: 0,
+    bytesRead: 0,
+    problems: [],
+    failures: [],
+    reader: "builtin",
+  };
+  const warn = (m: string) => {
+    summary.problems.push(m);
+    options.onWarning?.(m);
+  };
+  const useLibpcap = options.reader === "libpcap" || options.filter !== undefined;
+  if (options.reader === "builtin" && options.filter !== undefined) {
+    throw new InputError("--filter needs libpcap; it cannot be used with --reader builtin");
+  }
+  if (useLibpcap) {
+    if (tryLoadLibpcap() === null) {
+      if (options.filter !== undefined) {
+        throw new InputError(
+          "--filter needs libpcap, which could not be loaded: install it (apt-get install -y libpcap0.8) " +
+            "or set JJ_LIBPCAP=/path/to/libpcap.so",
+        );
+      }
+      options.onWarning?.("libpcap could not be loaded; reading with the built-in pcap/pcapng reader");
+    } else summary.reader = "libpcap";
+  }
+
+  for (const input of inputs) {
+    const name = typeof input === "string" ? (input === "-" ? "<stdin>" : input) : "<stream>";
+    let pending: FlowRecord[] = [];
+    const pipeline = new FlowPipeline(extractors, options, (rec) => pending.push(rec));
+    summary.inputs++;
+    const progress = () => {
+      options.onProgress?.(summary.bytesRead, summary.packetsRead + pipeline.stats.read, pipeline.table.size);
+    };
+    try {
+      if (summary.reader === "libpcap" && typeof input === "string") {
+        let reader: PcapOfflineReader;
+        try {
+          reader = PcapOfflineReader.open(input, options.filter);
+        } catch (e) {
+          if (e instanceof PcapError) throw new InputError(`${name}: ${e.message}`);
+          throw e;
+        }
+        try {
+          for (;;) {
+            const r = reader.run(pipeline.packet, 65536);
+            if (r.error) {
+              warn(
+                `${name}: ${r.error} (after packet ${pipeline.stats.read}); flows read so far are written`,
+              );
+              break;
+            }
+            if (r.packets === 0) break;
+            if (pending.length > 0) {
+              const batch = pending;
+              pending = [];
+              yield* batch;
+            }
+            progress();
+          }
+        } finally {
+          reader.close();
+        }
+        try {
+          summary.bytesRead += (await Deno.stat(input)).size;
+        } catch { /* size is only for the summary */ }
+      } else {
+        let file: Deno.FsFile | null = null;
+        let byteReader: ByteReader & { close?(): void };
+        if (typeof input === "string") {
+          if (input === "-") byteReader = Deno.stdin;
+          else {
+            try {
+              file = await Deno.open(input);
+            } catch (e) {
+              throw new InputError(`cannot read ${input}: ${errText(e)}`);
+            }
+            byteReader = /\.gz$/i.test(input)
+              ? streamReader(file.readable.pipeThrough(new DecompressionStream("gzip")))
+              : file;
+          }
+        } else if (input instanceof ReadableStream) byteReader = streamReader(input);
+        else byteReader = input;
+        try {
+          const it = readCaptureChunks(byteReader, pipeline.packet, (n) => {
+            summary.bytesRead += n;
+          });
+          let result;
+          for (;;) {
+            let r;
+            try {
+              r = await it.next();
+            } catch (e) {
+              if (e instanceof CaptureFormatError) throw new InputError(`${name}: ${e.message}`);
+              throw e;
+            }
+            if (pending.length > 0) {
+              const batch = pending;
+              pending = [];
+              yield* batch;
+            }
+            progress();
+            if (r.done) {
+              result = r.value;
+              break;
+            }
+          }
+          if (result.warning) warn(`${name}: ${result.warning}; flows read before it are written`);
+        } finally {
+          if (file) {
+            try {
+              file.close();
+            } catch { /* already closed by the stream */ }
+          }
+        }
+      }
+    } finally {
+      pipeline.flush();
+      const st = pipeline.summary();
+      summary.packetsRead += st.read;
+      summary.packetsDecoded += st.decoded;
+      summary.packetsSampledOut += st.sampledOut;
+      summary.flows += st.flows;
+      for (const [k, v] of Object.entries(st.skipped)) {
+        summary.packetsSkipped[k] = (summary.packetsSkipped[k] ?? 0) + v;
+      }
+      for (const lt of pipeline.unsupportedLinkTypes) {
+        const m = `${name}: unsupported link type ${lt} (${linkTypeName(lt)}); its packets are skipped`;
+        summary.failures.push(m);
+        options.onWarning?.(m);
+      }
+    }
+    if (pending.length > 0) {
+      const batch = pending;
+      pending = [];
+      yield* batch;
+    }
+  }
+  options.onSummary?.(summary);
+  return summary;
+}

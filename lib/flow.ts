@@ -1,0 +1,68 @@
+/**
+ * Per-flow state kept by the flow table. Counters here are the ones every group needs; each feature group keeps
+ * its own state in `groupState`.
+ *
+ * @module
+ */
+
+/** Why a flow left the table. */
+export type EndReason = "idle" | "active" | "fin" | "rst" | "evicted" | "end";
+
+/**
+ * One bidirectional flow. The initiator (direction 0) is the sender of the flow's first packet.
+ *
+ * @example
+ * ```ts
+ * import { FlowState } from "./flow.ts";
+ * const f = new FlowState();
+ * console.log(f.packets[0] + f.packets[1]); // 0
+ * ```
+ */
+export class FlowState {
+  /** Canonical key words (see FlowTable); compared on lookup. Plain arrays: typed arrays cost a microsecond
+   * each to create, which matters once per flow. */
+  key: number[] = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+  /** Hash of the key. */
+  hash = 0;
+  /** IP version (4 or 6). */
+  ipVersion = 4;
+  /** Transport protocol number. */
+  protocol = 0;
+  /** Initiator and responder addresses, as text (RFC 5952 for IPv6). */
+  srcIp = "";
+  dstIp = "";
+  /** Initiator and responder ports (0 for protocols without ports). */
+  srcPort = 0;
+  dstPort = 0;
+  /** Whether the initiator is the canonical key's first endpoint (gives each packet's direction). */
+  srcIsA = true;
+
+  /** First and last packet time, seconds. */
+  firstTs = 0;
+  lastTs = 0;
+  /** Packets and wire bytes per direction. */
+  packets: number[] = [0, 0];
+  bytes: number[] = [0, 0];
+  /** Transport payload bytes per direction (by header lengths). */
+  payloadBytes: number[] = [0, 0];
+  /** FIN seen per direction, RST seen; used for the optional end on FIN/RST. */
+  finSeen = 0;
+  rstSeen = false;
+  /** Why the flow ended. */
+  endReason: EndReason = "end";
+  /** Tunnel the flow was carried in (0 none), and its outer endpoints as text. */
+  tunnelType = 0;
+  tunnelSrc = "";
+  tunnelDst = "";
+
+  /** Per-group state, indexed like the pipeline's extractor list. */
+  groupState: unknown[] = [];
+
+  /** Intrusive lists: by last activity (LRU) and by creation time. */
+  lruPrev: FlowState | null = null;
+  lruNext: FlowState | null = null;
+  agePrev: FlowState | null = null;
+  ageNext: FlowState | null = null;
+  /** Next flow in the same hash bucket. */
+  bucketNext: FlowState | null = null;
+}

@@ -1,0 +1,255 @@
+/**
+ * The bidirectional flow table. Flows are found by a hash of the canonical 5-tuple, kept in two intrusive lists
+ * (by last activity and by creation) so that idle and active timeouts, and LRU eviction, are O(1) per packet and
+ * flows leave in the time order of their expiry.
+ *
+ * @module
+ */
+import { formatIp } from "./addr.ts";
+import { type EndReason, FlowState } from "./flow.ts";
+import type { PacketView } from "./packet.ts";
+import { TCP } from "./packet.ts";
+
+/** Flow table settings. */
+export interface FlowTableOptions {
+  /** Seconds without a packet after which a flow ends (default 60, JoyfulJay's `flow_timeout`). */
+  idleTimeout?: number;
+  /** Seconds after its first packet at which a flow ends even if still active (default 1800; 0 = never). */
+  activeTimeout?: number;
+  /** End a TCP flow on RST, or once both sides sent FIN (default false). */
+  tcpEnd?: boolean;
+  /** Most flows held at once; the least recently active is evicted (default 0 = no limit). */
+  maxFlows?: number;
+}
+
+/**
+ * The flow table. `add` finds or creates the packet's flow and returns it with the packet's direction in
+ * `lastDir`; ended flows are handed to `onEnd` as they leave.
+ *
+ * @example
+ * ```ts
+ * import { FlowTable } from "./flow_table.ts";
+ * const ended: string[] = [];
+ * const table = new FlowTable({ idleTimeout: 60 }, (f) => ended.push(f.srcIp), () => {});
+ * table.flushAll();
+ * console.log(ended.length); // 0
+ * ```
+ */
+export class FlowTable {
+  /** Direction of the last packet given to `add`: 0 from the initiator, 1 from the responder. */
+  lastDir: 0 | 1 = 0;
+  /** True when the last `add` created the flow. */
+  lastCreated = false;
+  /** Flows currently held. */
+  size = 0;
+  /** Flows created in all. */
+  created = 0;
+
+  private readonly idle: number;
+  private readonly active: number;
+  private readonly tcpEnd: boolean;
+  private readonly maxFlows: number;
+  private readonly buckets = new Map<number, FlowState>();
+  private lruHead: FlowState | null = null;
+  private lruTail: FlowState | null = null;
+  private ageHead: FlowState | null = null;
+  private ageTail: FlowState | null = null;
+  private readonly scratch = new Int32Array(10);
+  private now = -Infinity;
+
+  /**
+   * @param onEnd called for each flow leaving the table, in expiry order.
+   * @param onCreate called for each new flow before its first packet is counted.
+   */
+  constructor(
+    options: FlowTableOptions,
+    private readonly onEnd: (flow: FlowState) => void,
+    private readonly onCreate: (flow: FlowState) => void,
+  ) {
+    this.idle = options.idleTimeout ?? 60;
+    this.active = options.activeTimeout ?? 1800;
+    this.tcpEnd = options.tcpEnd ?? false;
+    this.maxFlows = options.maxFlows ?? 0;
+  }
+
+  /** Ends every flow whose timeout passed by time `ts`, oldest expiry first. */
+  expire(ts: number): void {
+    if (ts > this.now) this.now = ts;
+    const idle = this.idle, active = this.active;
+    for (;;) {
+      const a = this.lruHead;
+      if (a === null) return;
+      const ea = a.lastTs + idle;
+      const b = active > 0 ? this.ageHead : null;
+      const eb = b !== null ? b.firstTs + active : Infinity;
+      if (ea <= eb) {
+        if (ea >= ts) return;
+        this.end(a, "idle");
+      } else {
+        if (eb >= ts) return;
+        this.end(b!, "active");
+      }
+    }
+  }
+
+  /** Finds or creates the flow of a decoded packet, counts the packet, and returns the flow. */
+  add(p: PacketView): FlowState {
+    const ts = p.ts;
+    if (ts > this.now) this.expire(ts);
+    const k = this.scratch;
+    const buf = p.buf;
+    const v6 = p.ipVersion === 6;
+    const sa = p.srcAddrOff, da = p.dstAddrOff;
+    // Words 1-4: address A, 5-8: address B, in canonical order (smaller endpoint first).
+    let srcFirst: boolean;
+    const s0 = rd32(buf, sa), d0 = rd32(buf, da);
+    if (!v6) {
+      srcFirst = s0 !== d0 ? (s0 >>> 0) < (d0 >>> 0) : p.srcPort <= p.dstPort;
+      k[1] = srcFirst ? s0 : d0;
+      k[5] = srcFirst ? d0 : s0;
+      k[2] =
+        k[3] =
+        k[4] =
+        k[6] =
+        k[7] =
+        k[8] =
+          0;
+    } else {
+      let cmp = 0;
+      for (let i = 0; i < 16 && cmp === 0; i += 4) {
+        const x = rd32(buf, sa + i) >>> 0, y = rd32(buf, da + i) >>> 0;
+        if (x !== y) cmp = x < y ? -1 : 1;
+      }
+      srcFirst = cmp !== 0 ? cmp < 0 : p.srcPort <= p.dstPort;
+      const a = srcFirst ? sa : da, b = srcFirst ? da : sa;
+      for (let i = 0; i < 4; i++) {
+        k[1 + i] = rd32(buf, a + 4 * i);
+        k[5 + i] = rd32(buf, b + 4 * i);
+      }
+    }
+    k[0] = (p.ipVersion << 8) | p.proto;
+    k[9] = srcFirst ? (p.srcPort << 16) | p.dstPort : (p.dstPort << 16) | p.srcPort;
+    let h = 0x811c9dc5 | 0;
+    for (let i = 0; i < 10; i++) {
+      h = Math.imul(h ^ k[i], 0x01000193);
+      h ^= h >>> 15;
+    }
+    let f = this.buckets.get(h) ?? null;
+    while (f !== null) {
+      const fk = f.key;
+      if (
+        fk[0] === k[0] && fk[1] === k[1] && fk[5] === k[5] && fk[9] === k[9] && fk[2] === k[2] &&
+        fk[3] === k[3] && fk[4] === k[4] && fk[6] === k[6] && fk[7] === k[7] && fk[8] === k[8]
+      ) break;
+      f = f.bucketNext;
+    }
+    if (f === null) {
+      if (this.maxFlows > 0 && this.size >= this.maxFlows && this.lruHead !== null) {
+        this.end(this.lruHead, "evicted");
+      }
+      f = new FlowState();
+      f.key = [k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9]];
+      f.hash = h;
+      f.ipVersion = p.ipVersion;
+      f.protocol = p.proto;
+      f.srcIp = formatIp(buf, sa, p.ipVersion);
+      f.dstIp = formatIp(buf, da, p.ipVersion);
+      f.srcPort = p.srcPort;
+      f.dstPort = p.dstPort;
+      f.srcIsA = srcFirst;
+      f.firstTs = ts;
+      f.lastTs = ts;
+      if (p.tunnelType !== 0) {
+        f.tunnelType = p.tunnelType;
+        f.tunnelSrc = formatIp(p.tunnelSrc, 0, p.tunnelVersion);
+        f.tunnelDst = formatIp(p.tunnelDst, 0, p.tunnelVersion);
+      }
+      f.bucketNext = this.buckets.get(h) ?? null;
+      this.buckets.set(h, f);
+      // Append to both lists.
+      f.lruPrev = this.lruTail;
+      if (this.lruTail) this.lruTail.lruNext = f;
+      else this.lruHead = f;
+      this.lruTail = f;
+      f.agePrev = this.ageTail;
+      if (this.ageTail) this.ageTail.ageNext = f;
+      else this.ageHead = f;
+      this.ageTail = f;
+      this.size++;
+      this.created++;
+      this.lastCreated = true;
+      this.onCreate(f);
+    } else {
+      this.lastCreated = false;
+      // Move to the LRU tail.
+      if (this.lruTail !== f) {
+        const prev = f.lruPrev, next = f.lruNext!;
+        if (prev) prev.lruNext = next;
+        else this.lruHead = next;
+        next.lruPrev = prev;
+        f.lruPrev = this.lruTail;
+        f.lruNext = null;
+        this.lruTail!.lruNext = f;
+        this.lruTail = f;
+      }
+      if (ts > f.lastTs) f.lastTs = ts;
+    }
+    const dir: 0 | 1 = srcFirst === f.srcIsA ? 0 : 1;
+    this.lastDir = dir;
+    f.packets[dir]++;
+    f.bytes[dir] += p.wireLen;
+    f.payloadBytes[dir] += p.payloadLen;
+    if (p.proto === 6) {
+      const fl = p.tcpFlags;
+      if (fl & TCP.FIN) f.finSeen |= 1 << dir;
+      if (fl & TCP.RST) f.rstSeen = true;
+    }
+    return f;
+  }
+
+  /** After the packet's features were updated: ends the flow at once on FIN/RST when `tcpEnd` is set. */
+  afterPacket(f: FlowState): void {
+    if (this.tcpEnd && f.protocol === 6 && (f.rstSeen || f.finSeen === 3)) {
+      this.end(f, f.rstSeen ? "rst" : "fin");
+    }
+  }
+
+  /** Ends every remaining flow, in order of last activity. */
+  flushAll(): void {
+    while (this.lruHead !== null) this.end(this.lruHead, "end");
+  }
+
+  private end(f: FlowState, reason: EndReason): void {
+    // Unlink from the bucket chain.
+    const head = this.buckets.get(f.hash)!;
+    if (head === f) {
+      if (f.bucketNext) this.buckets.set(f.hash, f.bucketNext);
+      else this.buckets.delete(f.hash);
+    } else {
+      let q = head;
+      while (q.bucketNext !== f) q = q.bucketNext!;
+      q.bucketNext = f.bucketNext;
+    }
+    if (f.lruPrev) f.lruPrev.lruNext = f.lruNext;
+    else this.lruHead = f.lruNext;
+    if (f.lruNext) f.lruNext.lruPrev = f.lruPrev;
+    else this.lruTail = f.lruPrev;
+    if (f.agePrev) f.agePrev.ageNext = f.ageNext;
+    else this.ageHead = f.ageNext;
+    if (f.ageNext) f.ageNext.agePrev = f.agePrev;
+    else this.ageTail = f.agePrev;
+    f.lruPrev =
+      f.lruNext =
+      f.agePrev =
+      f.ageNext =
+      f.bucketNext =
+        null;
+    this.size--;
+    f.endReason = reason;
+    this.onEnd(f);
+  }
+}
+
+function rd32(b: Uint8Array, o: number): number {
+  return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+}

@@ -1,0 +1,203 @@
+/**
+ * The decoded view of one packet: a single preallocated object that the decoder refills for every packet
+ * (gopacket's `DecodingLayerParser` idea). Nothing in it may be kept after the packet's callback returns:
+ * `buf` is the capture's read buffer and is overwritten by the next read.
+ *
+ * @module
+ */
+
+/** Layer codes recorded in {@linkcode PacketView.layers} (for `hdr_desc`). */
+export const Layer = {
+  ETH: 1,
+  VLAN: 2,
+  SLL: 3,
+  SLL2: 4,
+  NULL: 5,
+  PPP: 6,
+  RAW: 7,
+  IP4: 8,
+  IP6: 9,
+  TCP: 10,
+  UDP: 11,
+  ICMP: 12,
+  ICMP6: 13,
+  SCTP: 14,
+  GRE: 15,
+  VXLAN: 16,
+  GTP: 17,
+  TEREDO: 18,
+  MPLS: 19,
+  PPPOE: 20,
+  OTHER: 21,
+  GENEVE: 22,
+} as const;
+
+/** Display names of {@linkcode Layer} codes, as written in `hdr_desc`. */
+export const LAYER_NAMES: readonly string[] = [
+  "",
+  "ETH",
+  "VLAN",
+  "SLL",
+  "SLL2",
+  "NULL",
+  "PPP",
+  "RAW",
+  "IP",
+  "IP6",
+  "TCP",
+  "UDP",
+  "ICMP",
+  "ICMP6",
+  "SCTP",
+  "GRE",
+  "VXLAN",
+  "GTP",
+  "TEREDO",
+  "MPLS",
+  "PPPoE",
+  "L4",
+  "GENEVE",
+];
+
+/**
+ * One packet, decoded in place. Offsets index into `buf`.
+ *
+ * @example
+ * ```ts
+ * import { PacketView } from "./packet.ts";
+ * const p = new PacketView();
+ * p.reset();
+ * console.log(p.proto); // 0
+ * ```
+ */
+export class PacketView {
+  /** Capture timestamp in seconds since the epoch. */
+  ts = 0;
+  /** Original length on the wire (the frame length tshark shows). */
+  wireLen = 0;
+  /** Captured length. */
+  capLen = 0;
+  /** Data link type of the packet's interface. */
+  linkType = 0;
+  /** The buffer holding the packet (shared, valid only during the callback). */
+  buf: Uint8Array = new Uint8Array(0);
+  /** Offset of the first byte of the packet in `buf`. */
+  frameOff = 0;
+  /** Offset one past the last captured byte in `buf`. */
+  end = 0;
+
+  /** Ethernet source/destination MAC offsets in `buf`, -1 when there is no Ethernet header. */
+  macOff = -1;
+  /** Outermost EtherType (after VLAN tags), 0 when none. */
+  ethType = 0;
+  /** Number of 802.1Q/802.1ad tags and the innermost VLAN id (-1 when none). */
+  vlanCount = 0;
+  vlanId = -1;
+
+  /** Layers seen, outermost first (codes of {@linkcode Layer}). */
+  layers: Uint8Array = new Uint8Array(16);
+  layerCount = 0;
+
+  /** IP version of the (innermost) network layer: 4, 6, or 0 when there is none. */
+  ipVersion = 0;
+  /** Offset of the innermost IP header. */
+  l3Off = 0;
+  /** Offsets of the source and destination addresses (4 or 16 bytes each). */
+  srcAddrOff = 0;
+  dstAddrOff = 0;
+  /** IPv4 header length, or IPv6 fixed header plus extension headers. */
+  ipHdrLen = 0;
+  /** Length from the IP header: IPv4 total length or 40 + IPv6 payload length. */
+  ipTotalLen = 0;
+  /** IPv4 TTL / IPv6 hop limit. */
+  ttl = 0;
+  /** IPv4 TOS / IPv6 traffic class. */
+  tos = 0;
+  /** IPv4 identification. */
+  ipId = 0;
+  /** IPv4 flags (3 bits: reserved, DF, MF). */
+  ipFlags = 0;
+  /** IPv4 fragment offset in 8-byte units, or IPv6 fragment offset. */
+  fragOffset = 0;
+  /** True for a non-first fragment (no transport header). */
+  isFragment = false;
+  /** IPv6 flow label. */
+  flowLabel = 0;
+  /** IPv6 extension headers seen, as a bitmask of (1 << n) for hop-by-hop 0, routing 1, fragment 2, dest 3, AH 4. */
+  ip6ExtMask = 0;
+
+  /** Transport protocol number (6 TCP, 17 UDP, 1 ICMP, ...). */
+  proto = 0;
+  /** Offset of the transport header. */
+  l4Off = 0;
+  /** Ports (0 for protocols without ports). ICMP: type and code are in icmpType/icmpCode. */
+  srcPort = 0;
+  dstPort = 0;
+  /** TCP fields. */
+  tcpFlags = 0;
+  tcpSeq = 0;
+  tcpAck = 0;
+  tcpWindow = 0;
+  tcpHdrLen = 0;
+  /** ICMP/ICMPv6 type and code, and echo id/sequence. */
+  icmpType = -1;
+  icmpCode = -1;
+  icmpId = -1;
+  icmpSeq = -1;
+
+  /** Offset of the transport payload in `buf`. */
+  payloadOff = 0;
+  /** Payload length by the headers (IP length minus headers), whatever was captured. */
+  payloadLen = 0;
+  /** Payload bytes actually present in `buf` (may be less than payloadLen with a snap length). */
+  payloadCapLen = 0;
+
+  /** Outer (tunnel) endpoints when the packet was decapsulated, else tunnelType 0. */
+  tunnelType = 0;
+  tunnelVersion = 0;
+  tunnelSrcOff = 0;
+  tunnelDstOff = 0;
+  /** A copy of the outer addresses (the buffer may be reused); 16 bytes each. */
+  tunnelSrc: Uint8Array = new Uint8Array(16);
+  tunnelDst: Uint8Array = new Uint8Array(16);
+
+  /** Clears the fields the decoder fills conditionally. */
+  reset(): void {
+    this.macOff = -1;
+    this.ethType = 0;
+    this.vlanCount = 0;
+    this.vlanId = -1;
+    this.layerCount = 0;
+    this.ipVersion = 0;
+    this.proto = 0;
+    this.srcPort = 0;
+    this.dstPort = 0;
+    this.tcpFlags = 0;
+    this.tcpHdrLen = 0;
+    this.icmpType = -1;
+    this.icmpCode = -1;
+    this.icmpId = -1;
+    this.icmpSeq = -1;
+    this.payloadOff = 0;
+    this.payloadLen = 0;
+    this.payloadCapLen = 0;
+    this.tunnelType = 0;
+    this.isFragment = false;
+    this.ip6ExtMask = 0;
+    this.flowLabel = 0;
+    this.ipFlags = 0;
+    this.fragOffset = 0;
+  }
+}
+
+/** TCP flag bits. */
+export const TCP = {
+  FIN: 0x01,
+  SYN: 0x02,
+  RST: 0x04,
+  PSH: 0x08,
+  ACK: 0x10,
+  URG: 0x20,
+  ECE: 0x40,
+  CWR: 0x80,
+} as const;

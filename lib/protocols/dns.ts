@@ -1,0 +1,414 @@
+/**
+ * DNS message parsing (RFC 1035) for UDP payloads and TCP length-prefixed messages: header, question, and the
+ * answer section's data and TTLs. Names are expanded with compression pointers under a loop bound and rendered
+ * like Wireshark does (`<Root>`, `<Name too long>`, `<Name contains a pointer that loops>`).
+ *
+ * Pure functions: bytes in, results out; nothing here throws on malformed input.
+ *
+ * @module
+ */
+
+/** Longest rendered name, as Wireshark's MAX_DNAME_LEN (255 including the terminator). */
+const MAX_DNAME_LEN = 255;
+/** Most compression pointers followed for one name. */
+const MAX_POINTERS = 255;
+/** Most answer strings kept from one message. */
+export const DNS_MAX_ANSWERS = 64;
+
+/** Names of common RR types (IANA registry). */
+const TYPE_NAMES: Record<number, string> = {
+  1: "A",
+  2: "NS",
+  3: "MD",
+  4: "MF",
+  5: "CNAME",
+  6: "SOA",
+  7: "MB",
+  8: "MG",
+  9: "MR",
+  10: "NULL",
+  11: "WKS",
+  12: "PTR",
+  13: "HINFO",
+  14: "MINFO",
+  15: "MX",
+  16: "TXT",
+  17: "RP",
+  18: "AFSDB",
+  24: "SIG",
+  25: "KEY",
+  28: "AAAA",
+  29: "LOC",
+  33: "SRV",
+  35: "NAPTR",
+  36: "KX",
+  37: "CERT",
+  38: "A6",
+  39: "DNAME",
+  41: "OPT",
+  42: "APL",
+  43: "DS",
+  44: "SSHFP",
+  45: "IPSECKEY",
+  46: "RRSIG",
+  47: "NSEC",
+  48: "DNSKEY",
+  49: "DHCID",
+  50: "NSEC3",
+  51: "NSEC3PARAM",
+  52: "TLSA",
+  53: "SMIMEA",
+  55: "HIP",
+  59: "CDS",
+  60: "CDNSKEY",
+  61: "OPENPGPKEY",
+  62: "CSYNC",
+  63: "ZONEMD",
+  64: "SVCB",
+  65: "HTTPS",
+  99: "SPF",
+  108: "EUI48",
+  109: "EUI64",
+  249: "TKEY",
+  250: "TSIG",
+  251: "IXFR",
+  252: "AXFR",
+  253: "MAILB",
+  254: "MAILA",
+  255: "ANY",
+  256: "URI",
+  257: "CAA",
+};
+
+/** Names of the 4-bit header RCODEs (RFC 1035, 2136, 6895, 8490). */
+const RCODE_NAMES: readonly string[] = [
+  "NOERROR",
+  "FORMERR",
+  "SERVFAIL",
+  "NXDOMAIN",
+  "NOTIMP",
+  "REFUSED",
+  "YXDOMAIN",
+  "YXRRSET",
+  "NXRRSET",
+  "NOTAUTH",
+  "NOTZONE",
+  "DSOTYPENI",
+];
+
+/**
+ * Mnemonic of an RR type, e.g. 28 → "AAAA"; unknown types as "TYPE<n>" (RFC 3597).
+ *
+ * @example
+ * ```ts
+ * import { dnsTypeName } from "./dns.ts";
+ * console.log(dnsTypeName(28)); // "AAAA"
+ * ```
+ */
+export function dnsTypeName(t: number): string {
+  return TYPE_NAMES[t] ?? `TYPE${t}`;
+}
+
+/**
+ * Mnemonic of a header RCODE, e.g. 3 → "NXDOMAIN"; unknown codes as "RCODE<n>".
+ *
+ * @example
+ * ```ts
+ * import { dnsRcodeName } from "./dns.ts";
+ * console.log(dnsRcodeName(3)); // "NXDOMAIN"
+ * ```
+ */
+export function dnsRcodeName(r: number): string {
+  return RCODE_NAMES[r] ?? `RCODE${r}`;
+}
+
+/** A parsed DNS message. */
+export interface DnsMessage {
+  id: number;
+  /** The 16 flag bits. */
+  flags: number;
+  /** True for a response (QR set). */
+  qr: boolean;
+  opcode: number;
+  aa: boolean;
+  tc: boolean;
+  rd: boolean;
+  ra: boolean;
+  rcode: number;
+  qdCount: number;
+  anCount: number;
+  nsCount: number;
+  arCount: number;
+  /** First question's name, type and class (class without the mDNS QU bit); null when absent or unreadable. */
+  qName: string | null;
+  qType: number | null;
+  qClass: number | null;
+  /** Answer-section data as text (A/AAAA addresses, names, TXT strings), at most {@linkcode DNS_MAX_ANSWERS}. */
+  answers: string[];
+  /** Smallest and largest TTL of the answer-section RRs read; null when none could be read. */
+  minTtl: number | null;
+  maxTtl: number | null;
+  /** Answer RRs actually read (may be fewer than anCount when the message is truncated). */
+  answersRead: number;
+}
+
+/** Result of {@linkcode readDnsName}: rendered name and the offset just past the name's wire form. */
+export interface DnsName {
+  name: string;
+  next: number;
+}
+
+function renderByte(c: number): string {
+  if (c >= 0x20 && c < 0x7f) return String.fromCharCode(c);
+  switch (c) {
+    case 0x07:
+      return "\\a";
+    case 0x08:
+      return "\\b";
+    case 0x0c:
+      return "\\f";
+    case 0x0a:
+      return "\\n";
+    case 0x0d:
+      return "\\r";
+    case 0x09:
+      return "\\t";
+    case 0x0b:
+      return "\\v";
+  }
+  return "\\" + c.toString(8).padStart(3, "0");
+}
+
+/**
+ * Expands the (possibly compressed) name at `off`. `msgOff` is the start of the DNS message (pointer base), `end`
+ * the end of the readable bytes. Returns null when the name runs past `end` or uses a reserved label type.
+ *
+ * @example
+ * ```ts
+ * import { readDnsName } from "./dns.ts";
+ * const b = new Uint8Array([3, 0x77, 0x77, 0x77, 0]);
+ * console.log(readDnsName(b, 0, 0, b.length)); // { name: "www", next: 5 }
+ * ```
+ */
+export function readDnsName(buf: Uint8Array, msgOff: number, off: number, end: number): DnsName | null {
+  if (end > buf.length) end = buf.length;
+  let p = off;
+  let next = -1;
+  let pointers = 0;
+  let maxname = MAX_DNAME_LEN;
+  let name = "";
+  let first = true;
+  for (;;) {
+    if (p >= end) return null;
+    const c = buf[p++];
+    if (c === 0) break;
+    const kind = c & 0xc0;
+    if (kind === 0) {
+      if (p + c > end) return null;
+      if (!first) {
+        if (maxname > 0) {
+          name += ".";
+          maxname--;
+        }
+      } else {
+        maxname--;
+        first = false;
+      }
+      for (let i = 0; i < c; i++) {
+        if (maxname > 0) {
+          name += renderByte(buf[p + i]);
+          maxname--;
+        }
+      }
+      p += c;
+    } else if (kind === 0xc0) {
+      if (p >= end) return null;
+      const target = msgOff + (((c & 0x3f) << 8) | buf[p++]);
+      if (next < 0) next = p;
+      pointers++;
+      if (target === p - 2 || pointers > MAX_POINTERS) {
+        return { name: "<Name contains a pointer that loops>", next };
+      }
+      p = target;
+    } else {
+      // 0x40 extended labels (RFC 2673, obsolete) and 0x80 are not supported.
+      return null;
+    }
+  }
+  if (next < 0) next = p;
+  if (maxname <= 0) return { name: "<Name too long>", next };
+  if (name.length === 0) return { name: "<Root>", next };
+  return { name, next };
+}
+
+function u16(buf: Uint8Array, o: number): number {
+  return (buf[o] << 8) | buf[o + 1];
+}
+
+function u32(buf: Uint8Array, o: number): number {
+  return ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
+}
+
+/**
+ * Formats 16 bytes at `off` as an IPv6 address in RFC 5952 form (IPv4-mapped as `::ffff:a.b.c.d`).
+ *
+ * @example
+ * ```ts
+ * import { formatIpv6 } from "./dns.ts";
+ * const a = new Uint8Array(16);
+ * a[0] = 0x20; a[1] = 0x01; a[2] = 0x0d; a[3] = 0xb8; a[15] = 1;
+ * console.log(formatIpv6(a, 0)); // "2001:db8::1"
+ * ```
+ */
+export function formatIpv6(buf: Uint8Array, off: number): string {
+  const g: number[] = [];
+  for (let i = 0; i < 8; i++) g.push(u16(buf, off + 2 * i));
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    return `::ffff:${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}`;
+  }
+  let bestStart = -1;
+  let bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen) {
+      bestLen = j - i;
+      bestStart = i;
+    }
+    i = j;
+  }
+  if (bestLen < 2) return g.map((x) => x.toString(16)).join(":");
+  const head = g.slice(0, bestStart).map((x) => x.toString(16)).join(":");
+  const tail = g.slice(bestStart + bestLen).map((x) => x.toString(16)).join(":");
+  return `${head}::${tail}`;
+}
+
+/** Renders one answer's RDATA as text, or null for types not rendered. */
+function rdataText(buf: Uint8Array, msgOff: number, type: number, p: number, rdEnd: number): string | null {
+  switch (type) {
+    case 1:
+      return rdEnd - p === 4 ? `${buf[p]}.${buf[p + 1]}.${buf[p + 2]}.${buf[p + 3]}` : null;
+    case 28:
+      return rdEnd - p === 16 ? formatIpv6(buf, p) : null;
+    case 2:
+    case 5:
+    case 12:
+    case 39:
+      return readDnsName(buf, msgOff, p, rdEnd)?.name ?? null;
+    case 15:
+      return rdEnd - p >= 3 ? readDnsName(buf, msgOff, p + 2, rdEnd)?.name ?? null : null;
+    case 33:
+      return rdEnd - p >= 7 ? readDnsName(buf, msgOff, p + 6, rdEnd)?.name ?? null : null;
+    case 16: {
+      let s = "";
+      let q = p;
+      while (q < rdEnd) {
+        const n = buf[q++];
+        const stop = Math.min(q + n, rdEnd);
+        for (let i = q; i < stop; i++) s += renderByte(buf[i]);
+        q += n;
+      }
+      return s;
+    }
+  }
+  return null;
+}
+
+/** Known classes (IN, CH, HS, NONE, ANY) for the sanity check. */
+function classOk(c: number): boolean {
+  const k = c & 0x7fff;
+  return k === 1 || k === 3 || k === 4 || k === 254 || k === 255;
+}
+
+/**
+ * Parses the DNS message in `buf[off, end)`. Returns null unless the header is sane (known opcode) and every
+ * question is readable with a known class (the content-based detection test). A message cut short (snap length,
+ * IP fragment) still yields the header, question and the answers that fit.
+ *
+ * @example
+ * ```ts
+ * import { parseDnsMessage } from "./dns.ts";
+ * const q = new Uint8Array([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0x61, 0, 0, 1, 0, 1]);
+ * console.log(parseDnsMessage(q, 0, q.length)?.qName); // "a"
+ * ```
+ */
+export function parseDnsMessage(buf: Uint8Array, off: number, end: number): DnsMessage | null {
+  if (end > buf.length) end = buf.length;
+  if (off < 0 || end - off < 12) return null;
+  const flags = u16(buf, off + 2);
+  const opcode = (flags >> 11) & 0xf;
+  if (opcode === 3 || opcode > 6) return null;
+  const qdCount = u16(buf, off + 4);
+  const anCount = u16(buf, off + 6);
+  const nsCount = u16(buf, off + 8);
+  const arCount = u16(buf, off + 10);
+  const qr = (flags & 0x8000) !== 0;
+  // A query carries questions; the 4-bit rcode of a query is 0.
+  if (!qr && (qdCount === 0 || (flags & 0xf) !== 0)) return null;
+  if (qdCount > 64) return null;
+  const msg: DnsMessage = {
+    id: u16(buf, off),
+    flags,
+    qr,
+    opcode,
+    aa: (flags & 0x0400) !== 0,
+    tc: (flags & 0x0200) !== 0,
+    rd: (flags & 0x0100) !== 0,
+    ra: (flags & 0x0080) !== 0,
+    rcode: flags & 0xf,
+    qdCount,
+    anCount,
+    nsCount,
+    arCount,
+    qName: null,
+    qType: null,
+    qClass: null,
+    answers: [],
+    minTtl: null,
+    maxTtl: null,
+    answersRead: 0,
+  };
+  let p = off + 12;
+  for (let i = 0; i < qdCount; i++) {
+    const n = readDnsName(buf, off, p, end);
+    if (n === null || n.next + 4 > end) return null;
+    const qType = u16(buf, n.next);
+    const qClass = u16(buf, n.next + 2);
+    if (!classOk(qClass)) return null;
+    if (i === 0) {
+      msg.qName = n.name;
+      msg.qType = qType;
+      msg.qClass = qClass & 0x7fff;
+    }
+    p = n.next + 4;
+  }
+  if (qdCount === 0) {
+    // Responses without a question (mDNS announcements): demand at least one readable RR of a known class.
+    if (anCount + nsCount + arCount === 0) return null;
+    const n = readDnsName(buf, off, p, end);
+    if (n === null || n.next + 10 > end) return null;
+    if (!classOk(u16(buf, n.next + 2)) && u16(buf, n.next) !== 41) return null;
+  }
+  for (let i = 0; i < anCount; i++) {
+    const n = readDnsName(buf, off, p, end);
+    if (n === null || n.next + 10 > end) break;
+    const type = u16(buf, n.next);
+    const ttl = u32(buf, n.next + 4);
+    const rdLen = u16(buf, n.next + 8);
+    const rd = n.next + 10;
+    msg.answersRead++;
+    if (msg.minTtl === null || ttl < msg.minTtl) msg.minTtl = ttl;
+    if (msg.maxTtl === null || ttl > msg.maxTtl) msg.maxTtl = ttl;
+    if (rd + rdLen > end) break;
+    if (msg.answers.length < DNS_MAX_ANSWERS) {
+      const t = rdataText(buf, off, type, rd, rd + rdLen);
+      if (t !== null) msg.answers.push(t);
+    }
+    p = rd + rdLen;
+  }
+  return msg;
+}

@@ -1,0 +1,505 @@
+/**
+ * HTTP analysis: HTTP/1.x request and status lines with a few headers (RFC 9112), the HTTP/2 connection preface,
+ * and an incremental HTTP/2 frame-header parser (RFC 9113 section 4.1) that counts frames by type and follows
+ * stream ids without buffering frame payloads.
+ *
+ * Pure parsers: bytes in, results out; nothing here throws on malformed input.
+ *
+ * @module
+ */
+
+/** The client connection preface "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n". */
+export const HTTP2_PREFACE: Uint8Array = new Uint8Array([
+  0x50,
+  0x52,
+  0x49,
+  0x20,
+  0x2a,
+  0x20,
+  0x48,
+  0x54,
+  0x54,
+  0x50,
+  0x2f,
+  0x32,
+  0x2e,
+  0x30,
+  0x0d,
+  0x0a,
+  0x0d,
+  0x0a,
+  0x53,
+  0x4d,
+  0x0d,
+  0x0a,
+  0x0d,
+  0x0a,
+]);
+
+/** HTTP/2 frame types. */
+export const H2Frame = {
+  DATA: 0,
+  HEADERS: 1,
+  PRIORITY: 2,
+  RST_STREAM: 3,
+  SETTINGS: 4,
+  PUSH_PROMISE: 5,
+  PING: 6,
+  GOAWAY: 7,
+  WINDOW_UPDATE: 8,
+  CONTINUATION: 9,
+} as const;
+
+/** Methods recognised at the start of a request (RFC 9110, WebDAV, SSDP, and a few common extensions). */
+const METHODS: readonly string[] = [
+  "GET",
+  "POST",
+  "HEAD",
+  "PUT",
+  "DELETE",
+  "OPTIONS",
+  "CONNECT",
+  "TRACE",
+  "PATCH",
+  "PROPFIND",
+  "PROPPATCH",
+  "MKCOL",
+  "COPY",
+  "MOVE",
+  "LOCK",
+  "UNLOCK",
+  "SEARCH",
+  "REPORT",
+  "MKACTIVITY",
+  "CHECKOUT",
+  "MERGE",
+  "NOTIFY",
+  "SUBSCRIBE",
+  "UNSUBSCRIBE",
+  "M-SEARCH",
+  "PURGE",
+  "LINK",
+  "UNLINK",
+];
+const METHOD_BYTES: readonly Uint8Array[] = METHODS.map((m) => new TextEncoder().encode(m + " "));
+
+/**
+ * True when `buf[off, end)` starts with the whole HTTP/2 client preface.
+ *
+ * @example
+ * ```ts
+ * import { HTTP2_PREFACE, isHttp2Preface } from "./http.ts";
+ * console.log(isHttp2Preface(HTTP2_PREFACE, 0, HTTP2_PREFACE.length)); // true
+ * ```
+ */
+export function isHttp2Preface(buf: Uint8Array, off: number, end: number): boolean {
+  if (end > buf.length) end = buf.length;
+  if (end - off < HTTP2_PREFACE.length) return false;
+  for (let i = 0; i < HTTP2_PREFACE.length; i++) if (buf[off + i] !== HTTP2_PREFACE[i]) return false;
+  return true;
+}
+
+/**
+ * Length of the request method at `off` when the bytes start with a known method followed by a space, else 0.
+ *
+ * @example
+ * ```ts
+ * import { httpMethodLength } from "./http.ts";
+ * const b = new TextEncoder().encode("GET / HTTP/1.1\r\n");
+ * console.log(httpMethodLength(b, 0, b.length)); // 3
+ * ```
+ */
+export function httpMethodLength(buf: Uint8Array, off: number, end: number): number {
+  if (end > buf.length) end = buf.length;
+  if (end - off < 4) return 0;
+  const c = buf[off];
+  if (c < 0x41 || c > 0x5a) return 0;
+  outer: for (const m of METHOD_BYTES) {
+    if (m[0] !== c || end - off < m.length) continue;
+    for (let i = 1; i < m.length; i++) if (buf[off + i] !== m[i]) continue outer;
+    return m.length - 1;
+  }
+  return 0;
+}
+
+/**
+ * True when the bytes start like a status line: "HTTP/" digit "." digit SP.
+ *
+ * @example
+ * ```ts
+ * import { isHttpStatusStart } from "./http.ts";
+ * const b = new TextEncoder().encode("HTTP/1.1 200 OK\r\n");
+ * console.log(isHttpStatusStart(b, 0, b.length)); // true
+ * ```
+ */
+export function isHttpStatusStart(buf: Uint8Array, off: number, end: number): boolean {
+  if (end > buf.length) end = buf.length;
+  if (end - off < 9) return false;
+  return buf[off] === 0x48 && buf[off + 1] === 0x54 && buf[off + 2] === 0x54 && buf[off + 3] === 0x50 &&
+    buf[off + 4] === 0x2f && isDigit(buf[off + 5]) && buf[off + 6] === 0x2e && isDigit(buf[off + 7]) &&
+    buf[off + 8] === 0x20;
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+/**
+ * Offset just past the blank line that ends a message head (CRLF CRLF, or bare LF LF), or -1 when not found.
+ *
+ * @example
+ * ```ts
+ * import { findHeadEnd } from "./http.ts";
+ * const b = new TextEncoder().encode("GET / HTTP/1.0\n\nbody");
+ * console.log(findHeadEnd(b, 0, b.length)); // 16
+ * ```
+ */
+export function findHeadEnd(buf: Uint8Array, off: number, end: number): number {
+  if (end > buf.length) end = buf.length;
+  for (let i = off; i < end; i++) {
+    if (buf[i] !== 0x0a) continue;
+    // LF followed by LF or CR LF ends the head.
+    if (i + 1 < end && buf[i + 1] === 0x0a) return i + 2;
+    if (i + 2 < end && buf[i + 1] === 0x0d && buf[i + 2] === 0x0a) return i + 3;
+  }
+  return -1;
+}
+
+/** A parsed HTTP/1.x message head. */
+export interface Http1Head {
+  /** True for a request, false for a response. */
+  isRequest: boolean;
+  /** Request method, URI and version ("HTTP/1.1"); version also for responses. */
+  method: string | null;
+  uri: string | null;
+  version: string | null;
+  /** Response status code. */
+  statusCode: number | null;
+  /** Values of Host, User-Agent, Content-Type and Upgrade (the first of each), null when absent. */
+  host: string | null;
+  userAgent: string | null;
+  contentType: string | null;
+  upgrade: string | null;
+  /** True when the blank line ending the head was inside the bytes parsed. */
+  complete: boolean;
+  /** Offset just past the head when complete, else the end of the bytes parsed. */
+  headEnd: number;
+}
+
+function text(buf: Uint8Array, off: number, end: number): string {
+  let ascii = true;
+  for (let i = off; i < end; i++) {
+    if (buf[i] >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (!ascii) return new TextDecoder("utf-8").decode(buf.subarray(off, end));
+  let s = "";
+  for (let i = off; i < end; i++) s += String.fromCharCode(buf[i]);
+  return s;
+}
+
+/** Compares `buf[off, off + name.length)` with a lowercase ASCII header name, ignoring case. */
+function nameIs(buf: Uint8Array, off: number, end: number, name: string): boolean {
+  if (end - off !== name.length) return false;
+  for (let i = 0; i < name.length; i++) {
+    let c = buf[off + i];
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c !== name.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
+/**
+ * Parses the request or status line and headers in `buf[off, end)`. Returns null unless the bytes start with a
+ * known method and a request line ending in an HTTP version, or with a status line. Headers cut short by `end`
+ * are read as far as they go (`complete` false).
+ *
+ * @example
+ * ```ts
+ * import { parseHttp1Head } from "./http.ts";
+ * const b = new TextEncoder().encode("GET /x HTTP/1.1\r\nHost: example.com\r\n\r\n");
+ * const h = parseHttp1Head(b, 0, b.length);
+ * console.log(h?.method, h?.uri, h?.host); // GET /x example.com
+ * ```
+ */
+export function parseHttp1Head(buf: Uint8Array, off: number, end: number): Http1Head | null {
+  if (end > buf.length) end = buf.length;
+  const head: Http1Head = {
+    isRequest: false,
+    method: null,
+    uri: null,
+    version: null,
+    statusCode: null,
+    host: null,
+    userAgent: null,
+    contentType: null,
+    upgrade: null,
+    complete: false,
+    headEnd: end,
+  };
+  // Start line.
+  let eol = off;
+  while (eol < end && buf[eol] !== 0x0a) eol++;
+  let lineEnd = eol;
+  if (lineEnd > off && buf[lineEnd - 1] === 0x0d) lineEnd--;
+  const ml = httpMethodLength(buf, off, end);
+  if (ml > 0) {
+    // METHOD SP URI SP HTTP/x.y
+    let sp = lineEnd;
+    while (sp > off + ml + 1 && buf[sp - 1] !== 0x20) sp--;
+    const vOff = sp;
+    if (vOff <= off + ml + 1 || lineEnd - vOff < 8) {
+      if (eol >= end && lineEnd - off < 2048) {
+        // The request line itself is cut short: keep what is known.
+        head.isRequest = true;
+        head.method = text(buf, off, off + ml);
+        return head;
+      }
+      return null;
+    }
+    if (!(buf[vOff] === 0x48 && buf[vOff + 1] === 0x54 && buf[vOff + 2] === 0x54 && buf[vOff + 3] === 0x50)) {
+      return null;
+    }
+    head.isRequest = true;
+    head.method = text(buf, off, off + ml);
+    head.uri = text(buf, off + ml + 1, vOff - 1);
+    head.version = text(buf, vOff, lineEnd);
+  } else if (isHttpStatusStart(buf, off, end)) {
+    head.version = text(buf, off, off + 8);
+    let p = off + 9;
+    let code = 0;
+    let digits = 0;
+    while (p < lineEnd && isDigit(buf[p]) && digits < 3) {
+      code = code * 10 + buf[p] - 0x30;
+      digits++;
+      p++;
+    }
+    head.statusCode = digits === 3 ? code : null;
+  } else {
+    return null;
+  }
+  if (eol >= end) return head;
+  // Header lines.
+  let p = eol + 1;
+  while (p < end) {
+    let e = p;
+    while (e < end && buf[e] !== 0x0a) e++;
+    if (e >= end) break; // incomplete line
+    let le = e;
+    if (le > p && buf[le - 1] === 0x0d) le--;
+    if (le === p) {
+      head.complete = true;
+      head.headEnd = e + 1;
+      return head;
+    }
+    let colon = p;
+    while (colon < le && buf[colon] !== 0x3a) colon++;
+    if (colon < le && buf[p] !== 0x20 && buf[p] !== 0x09) {
+      let vs = colon + 1;
+      while (vs < le && (buf[vs] === 0x20 || buf[vs] === 0x09)) vs++;
+      let ve = le;
+      while (ve > vs && (buf[ve - 1] === 0x20 || buf[ve - 1] === 0x09)) ve--;
+      if (head.host === null && nameIs(buf, p, colon, "host")) head.host = text(buf, vs, ve);
+      else if (head.userAgent === null && nameIs(buf, p, colon, "user-agent")) {
+        head.userAgent = text(buf, vs, ve);
+      } else if (head.contentType === null && nameIs(buf, p, colon, "content-type")) {
+        head.contentType = text(buf, vs, ve);
+      } else if (head.upgrade === null && nameIs(buf, p, colon, "upgrade")) head.upgrade = text(buf, vs, ve);
+    }
+    p = e + 1;
+  }
+  return head;
+}
+
+/** Per-direction frame parser state of {@linkcode Http2Connection}. */
+class H2Dir {
+  hdr = new Uint8Array(9);
+  hdrLen = 0;
+  /** Payload bytes of the current frame still to skip. */
+  remaining = 0;
+  type = 0;
+  flags = 0;
+  stream = 0;
+  /** First payload bytes of a PUSH_PROMISE (pad length and promised stream id). */
+  peek = new Uint8Array(5);
+  peekLen = 0;
+  peekNeed = 0;
+  failed = false;
+}
+
+/** Most streams tracked as open at once; beyond it the connection is multiplexed anyway. */
+const MAX_OPEN_STREAMS = 256;
+
+/**
+ * Both directions of an HTTP/2 connection: frame headers are parsed incrementally (a frame may span any number
+ * of segments), payloads are skipped except the promised stream id of PUSH_PROMISE. Feed it each direction's
+ * bytes in order, starting at a frame boundary (after the client preface).
+ *
+ * @example
+ * ```ts
+ * import { Http2Connection } from "./http.ts";
+ * const c = new Http2Connection();
+ * c.feed(0, new Uint8Array([0, 0, 0, 4, 0, 0, 0, 0, 0]), 0, 9); // empty SETTINGS
+ * console.log(c.frames, c.settings); // 1 1
+ * ```
+ */
+export class Http2Connection {
+  /** Valid frames seen, in total and by type. */
+  frames = 0;
+  data = 0;
+  headers = 0;
+  priority = 0;
+  rstStream = 0;
+  settings = 0;
+  pushPromise = 0;
+  ping = 0;
+  goaway = 0;
+  windowUpdate = 0;
+  continuation = 0;
+  /** Distinct streams seen opening (HEADERS, DATA or a promised id above the highest so far of its parity). */
+  streamsOpened = 0;
+  /** True once two streams were open at the same time. */
+  multiplexed = false;
+  private maxId: number[] = [0, 0];
+  /** Open streams: id → bits (1 client side ended, 2 server side ended). */
+  private open = new Map<number, number>();
+  private dirs: H2Dir[] = [new H2Dir(), new H2Dir()];
+
+  /** True when the direction (0 client, 1 server) stopped parsing on an invalid frame. */
+  failed(dir: 0 | 1): boolean {
+    return this.dirs[dir].failed;
+  }
+
+  /** Consumes `buf[off, end)` from the client (`dir` 0) or the server (1). Never throws. */
+  feed(dir: 0 | 1, buf: Uint8Array, off: number, end: number): void {
+    if (end > buf.length) end = buf.length;
+    const d = this.dirs[dir];
+    let p = off;
+    while (p < end && !d.failed) {
+      if (d.remaining > 0) {
+        if (d.peekLen < d.peekNeed) {
+          const take = Math.min(d.peekNeed - d.peekLen, end - p, d.remaining);
+          for (let i = 0; i < take; i++) d.peek[d.peekLen++] = buf[p + i];
+          p += take;
+          d.remaining -= take;
+          if (d.peekLen === d.peekNeed) this.onPushPromise(d);
+          continue;
+        }
+        const n = Math.min(d.remaining, end - p);
+        d.remaining -= n;
+        p += n;
+        continue;
+      }
+      while (d.hdrLen < 9 && p < end) d.hdr[d.hdrLen++] = buf[p++];
+      if (d.hdrLen < 9) return;
+      d.hdrLen = 0;
+      const h = d.hdr;
+      const len = (h[0] << 16) | (h[1] << 8) | h[2];
+      d.type = h[3];
+      d.flags = h[4];
+      d.stream = ((h[5] & 0x7f) << 24 | (h[6] << 16) | (h[7] << 8) | h[8]) >>> 0;
+      if (!this.onFrame(dir, d, len)) {
+        d.failed = true;
+        return;
+      }
+      d.remaining = len;
+      d.peekLen = 0;
+      d.peekNeed = 0;
+      if (d.type === H2Frame.PUSH_PROMISE) {
+        d.peekNeed = Math.min(len, d.flags & 0x8 ? 5 : 4);
+        if (d.peekNeed < 4) d.peekNeed = 0;
+      }
+    }
+  }
+
+  /** Validates and counts a frame header; false when it cannot be HTTP/2. */
+  private onFrame(dir: 0 | 1, d: H2Dir, len: number): boolean {
+    const t = d.type, sid = d.stream, fl = d.flags;
+    switch (t) {
+      case H2Frame.DATA:
+        if (sid === 0) return false;
+        this.data++;
+        this.touch(dir, sid, (fl & 1) !== 0);
+        break;
+      case H2Frame.HEADERS:
+        if (sid === 0) return false;
+        this.headers++;
+        this.touch(dir, sid, (fl & 1) !== 0);
+        break;
+      case H2Frame.PRIORITY:
+        if (sid === 0 || len !== 5) return false;
+        this.priority++;
+        break;
+      case H2Frame.RST_STREAM:
+        if (sid === 0 || len !== 4) return false;
+        this.rstStream++;
+        this.open.delete(sid);
+        break;
+      case H2Frame.SETTINGS:
+        if (sid !== 0 || len % 6 !== 0 || ((fl & 1) !== 0 && len !== 0)) return false;
+        this.settings++;
+        break;
+      case H2Frame.PUSH_PROMISE:
+        if (sid === 0 || dir === 0) return false;
+        this.pushPromise++;
+        break;
+      case H2Frame.PING:
+        if (sid !== 0 || len !== 8) return false;
+        this.ping++;
+        break;
+      case H2Frame.GOAWAY:
+        if (sid !== 0 || len < 8) return false;
+        this.goaway++;
+        break;
+      case H2Frame.WINDOW_UPDATE:
+        if (len !== 4) return false;
+        this.windowUpdate++;
+        break;
+      case H2Frame.CONTINUATION:
+        if (sid === 0) return false;
+        this.continuation++;
+        break;
+      default:
+        // Unknown types are allowed and ignored (RFC 9113 section 4.1).
+        break;
+    }
+    this.frames++;
+    return true;
+  }
+
+  private onPushPromise(d: H2Dir): void {
+    const o = d.peekNeed === 5 ? 1 : 0;
+    const p = d.peek;
+    const id = ((p[o] & 0x7f) << 24 | (p[o + 1] << 16) | (p[o + 2] << 8) | p[o + 3]) >>> 0;
+    // A promised stream is half-closed on the client side from the start.
+    if (id !== 0) this.openStream(id, 1);
+  }
+
+  private openStream(id: number, bits: number): void {
+    const parity = id & 1;
+    if (id > this.maxId[parity]) {
+      this.maxId[parity] = id;
+      this.streamsOpened++;
+    }
+    if (!this.open.has(id) && this.open.size < MAX_OPEN_STREAMS) this.open.set(id, bits);
+    if (this.open.size >= 2) this.multiplexed = true;
+  }
+
+  private touch(dir: 0 | 1, sid: number, endStream: boolean): void {
+    let bits = this.open.get(sid);
+    if (bits === undefined) {
+      // Only new streams open; frames of a closed stream (or one never tracked) are ignored.
+      if (sid <= this.maxId[sid & 1]) return;
+      this.openStream(sid, 0);
+      bits = this.open.get(sid);
+      if (bits === undefined) return;
+    }
+    if (endStream) {
+      bits |= dir === 0 ? 1 : 2;
+      if (bits === 3) this.open.delete(sid);
+      else this.open.set(sid, bits);
+    }
+  }
+}

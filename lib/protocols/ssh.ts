@@ -1,0 +1,494 @@
+/**
+ * SSH analysis: identification banners (RFC 4253 section 4.2, SSH-1 included), the binary packet layer up to
+ * NEWKEYS, KEXINIT parsing and the HASSH / HASSH-server fingerprints exactly as Wireshark computes
+ * `ssh.kex.hassh` and `ssh.kex.hasshserver`.
+ *
+ * The parsers are pure (bytes in, results out); {@linkcode SshDirectionParser} consumes one direction's in-order
+ * byte stream incrementally and buffers only a KEXINIT payload (bounded by {@linkcode SSH_MAX_KEXINIT}).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+
+/** Largest KEXINIT payload that is buffered for parsing; larger ones are skipped. */
+export const SSH_MAX_KEXINIT = 65536;
+/** Largest binary packet length accepted before NEWKEYS (RFC 4253 asks for 35000; some stacks go higher). */
+export const SSH_MAX_PACKET = 262144;
+/** Longest identification or pre-banner line accepted (RFC 4253: 255 including CR LF; allow slack). */
+const MAX_LINE = 1024;
+/** Pre-banner lines a server may send before its identification string. */
+const MAX_PRE_LINES = 32;
+
+/** SSH-2 message numbers used here. */
+export const SshMsg = {
+  KEXINIT: 20,
+  NEWKEYS: 21,
+} as const;
+
+/** A parsed identification string `SSH-protoversion-softwareversion SP comments`. */
+export interface SshBanner {
+  /** The whole line without CR LF (what Wireshark shows as `ssh.protocol`). */
+  raw: string;
+  /** Protocol version, e.g. "2.0", "1.99", "1.5". */
+  protoVersion: string;
+  /** Software version, e.g. "OpenSSH_8.9p1". */
+  software: string;
+  /** Comments after the first space, or null. */
+  comments: string | null;
+}
+
+/** The name-lists of a KEXINIT message (RFC 4253 section 7.1). */
+export interface SshKexInit {
+  kex: string;
+  hostKey: string;
+  encC2s: string;
+  encS2c: string;
+  macC2s: string;
+  macS2c: string;
+  compC2s: string;
+  compS2c: string;
+  langC2s: string;
+  langS2c: string;
+  firstKexFollows: boolean;
+}
+
+function latin1Ascii(buf: Uint8Array, off: number, end: number): string {
+  let s = "";
+  for (let i = off; i < end; i++) {
+    const c = buf[i];
+    s += c < 0x80 ? String.fromCharCode(c) : "\uFFFD";
+  }
+  return s;
+}
+
+/**
+ * Parses an identification line starting at `off` (which must begin with "SSH-"). `end` is the end of the line
+ * (exclusive, CR LF or LF already excluded or included: trailing CR/LF are stripped). Returns null when the line is
+ * not an SSH banner.
+ *
+ * @example
+ * ```ts
+ * import { parseSshBanner } from "./ssh.ts";
+ * const line = new TextEncoder().encode("SSH-2.0-OpenSSH_8.9p1 Ubuntu-3\r\n");
+ * console.log(parseSshBanner(line, 0, line.length)?.software); // "OpenSSH_8.9p1"
+ * ```
+ */
+export function parseSshBanner(buf: Uint8Array, off: number, end: number): SshBanner | null {
+  if (end > buf.length) end = buf.length;
+  while (end > off && (buf[end - 1] === 0x0a || buf[end - 1] === 0x0d)) end--;
+  if (end - off < 5) return null;
+  if (buf[off] !== 0x53 || buf[off + 1] !== 0x53 || buf[off + 2] !== 0x48 || buf[off + 3] !== 0x2d) {
+    return null;
+  }
+  const raw = latin1Ascii(buf, off, end);
+  const dash = raw.indexOf("-", 4);
+  const protoVersion = dash < 0 ? raw.slice(4) : raw.slice(4, dash);
+  if (protoVersion.length === 0 || !/^[0-9]+\.[0-9]+$/.test(protoVersion)) return null;
+  let software = "";
+  let comments: string | null = null;
+  if (dash >= 0) {
+    const rest = raw.slice(dash + 1);
+    const sp = rest.indexOf(" ");
+    if (sp < 0) software = rest;
+    else {
+      software = rest.slice(0, sp);
+      comments = rest.slice(sp + 1);
+    }
+  }
+  return { raw, protoVersion, software, comments };
+}
+
+/** Reads one SSH `string` at `off`; returns its end offset or -1 when it does not fit before `end`. */
+function stringEnd(buf: Uint8Array, off: number, end: number): number {
+  if (off + 4 > end) return -1;
+  const n = ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
+  if (n > end - off - 4) return -1;
+  return off + 4 + n;
+}
+
+/** Decodes a name-list the way Wireshark's `%s` of an ENC_ASCII string sees it: up to a NUL, non-ASCII as U+FFFD. */
+function nameList(buf: Uint8Array, off: number, end: number): string {
+  let stop = off;
+  while (stop < end && buf[stop] !== 0) stop++;
+  return latin1Ascii(buf, off, stop);
+}
+
+/**
+ * Parses a KEXINIT payload. `off` points at the message number byte (20), `end` is the end of the payload (the
+ * padding excluded). Returns null when the message is truncated or not a KEXINIT.
+ *
+ * @example
+ * ```ts
+ * import { parseSshKexInit } from "./ssh.ts";
+ * console.log(parseSshKexInit(new Uint8Array([20]), 0, 1)); // null
+ * ```
+ */
+export function parseSshKexInit(buf: Uint8Array, off: number, end: number): SshKexInit | null {
+  if (end > buf.length) end = buf.length;
+  if (off < 0 || off >= end || buf[off] !== SshMsg.KEXINIT) return null;
+  let p = off + 17; // message number and 16-byte cookie
+  if (p > end) return null;
+  const lists: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const e = stringEnd(buf, p, end);
+    if (e < 0) return null;
+    lists.push(nameList(buf, p + 4, e));
+    p = e;
+  }
+  const firstKexFollows = p < end ? buf[p] !== 0 : false;
+  return {
+    kex: lists[0],
+    hostKey: lists[1],
+    encC2s: lists[2],
+    encS2c: lists[3],
+    macC2s: lists[4],
+    macS2c: lists[5],
+    compC2s: lists[6],
+    compS2c: lists[7],
+    langC2s: lists[8],
+    langS2c: lists[9],
+    firstKexFollows,
+  };
+}
+
+/**
+ * The HASSH input string: "kex;enc;mac;comp" with the client-to-server lists for a client's KEXINIT
+ * (`server` false) and the server-to-client lists for a server's (`server` true).
+ *
+ * @example
+ * ```ts
+ * import { hasshString, type SshKexInit } from "./ssh.ts";
+ * const k = { kex: "a", hostKey: "", encC2s: "b", encS2c: "x", macC2s: "c", macS2c: "y", compC2s: "none",
+ *   compS2c: "zlib", langC2s: "", langS2c: "", firstKexFollows: false } as SshKexInit;
+ * console.log(hasshString(k, false)); // "a;b;c;none"
+ * ```
+ */
+export function hasshString(k: SshKexInit, server: boolean): string {
+  return server
+    ? `${k.kex};${k.encS2c};${k.macS2c};${k.compS2c}`
+    : `${k.kex};${k.encC2s};${k.macC2s};${k.compC2s}`;
+}
+
+/**
+ * MD5 (hex) of {@linkcode hasshString}: HASSH for a client KEXINIT, HASSH-server for a server one.
+ *
+ * @example
+ * ```ts
+ * import { hassh, type SshKexInit } from "./ssh.ts";
+ * const k = { kex: "a", hostKey: "", encC2s: "b", encS2c: "b", macC2s: "c", macS2c: "c", compC2s: "none",
+ *   compS2c: "none", langC2s: "", langS2c: "", firstKexFollows: false } as SshKexInit;
+ * console.log(hassh(k, false).length); // 32
+ * ```
+ */
+export function hassh(k: SshKexInit, server: boolean): string {
+  return createHash("md5").update(hasshString(k, server), "utf8").digest("hex");
+}
+
+/** Parser states. */
+const enum St {
+  BANNER = 0,
+  HEADER = 1,
+  BODY = 2,
+  ENCRYPTED = 3,
+  FAILED = 4,
+  SSH1_HEADER = 5,
+  SSH1_PAD = 6,
+  SSH1_BODY = 7,
+  /** Waiting for the protocol (SSH-1 or SSH-2) after a 1.99 banner. */
+  AWAIT_MODE = 8,
+}
+
+/**
+ * Incremental parser of one direction of an SSH connection: identification line, then the cleartext binary packets
+ * until NEWKEYS (SSH-2) or until the key messages of SSH-1 (PUBLIC_KEY / SESSION_KEY), after which the direction is
+ * encrypted. Feed it the direction's bytes in order.
+ *
+ * @example
+ * ```ts
+ * import { SshDirectionParser } from "./ssh.ts";
+ * const p = new SshDirectionParser();
+ * p.feed(new TextEncoder().encode("SSH-2.0-OpenSSH_9.6\r\n"), 0, 21);
+ * console.log(p.banner?.software); // "OpenSSH_9.6"
+ * ```
+ */
+export class SshDirectionParser {
+  /** The identification string, once seen. */
+  banner: SshBanner | null = null;
+  /** The first KEXINIT of this direction, once parsed. */
+  kexInit: SshKexInit | null = null;
+  /** Cleartext key-exchange messages (SSH-2 numbers 20..49, SSH-1 PUBLIC_KEY / SESSION_KEY). */
+  kexMessages = 0;
+  /** Cleartext binary packets seen (any message number). */
+  cleartextPackets = 0;
+  /** Segments (feed calls) that carried bytes after the switch to encryption. */
+  encryptedSegments = 0;
+  /** Set when the stream stopped looking like SSH (parsing then stops). */
+  failed = false;
+  /**
+   * Protocol to assume after a "1.99" banner: 2 unless told otherwise (set from the peer's banner by
+   * {@linkcode SshSession}).
+   */
+  peerMajor = 2;
+
+  private st: St = St.BANNER;
+  /** Bytes of the current line (banner phase) or of a packet header. */
+  private line: Uint8Array | null = null;
+  private lineLen = 0;
+  private preLines = 0;
+  private hdr = new Uint8Array(8);
+  private hdrLen = 0;
+  /** Bytes of the current packet still to consume, after the header. */
+  private remaining = 0;
+  private padLeft = 0;
+  private msg = 0;
+  /** KEXINIT body being collected. */
+  private body: Uint8Array | null = null;
+  private bodyLen = 0;
+
+  /** True once this direction is encrypted (after NEWKEYS) or parsing gave up. */
+  get settled(): boolean {
+    return this.st === St.ENCRYPTED || this.st === St.FAILED;
+  }
+
+  /** True once this direction switched to encryption. */
+  get encrypted(): boolean {
+    return this.st === St.ENCRYPTED;
+  }
+
+  /** Consumes `buf[off, end)`, the next bytes of this direction. Never throws. */
+  feed(buf: Uint8Array, off: number, end: number): void {
+    if (end > buf.length) end = buf.length;
+    let p = off;
+    while (p < end) {
+      switch (this.st) {
+        case St.BANNER:
+          p = this.feedLine(buf, p, end);
+          break;
+        case St.HEADER:
+          p = this.feedHeader(buf, p, end);
+          break;
+        case St.BODY:
+          p = this.feedBody(buf, p, end);
+          break;
+        case St.SSH1_HEADER:
+          p = this.feedSsh1Header(buf, p, end);
+          break;
+        case St.AWAIT_MODE:
+          this.st = this.peerMajor === 1 ? St.SSH1_HEADER : St.HEADER;
+          break;
+        case St.SSH1_PAD:
+          p = this.feedSsh1Pad(buf, p, end);
+          break;
+        case St.SSH1_BODY: {
+          const n = Math.min(this.remaining, end - p);
+          this.remaining -= n;
+          p += n;
+          if (this.remaining === 0) this.endSsh1Packet();
+          break;
+        }
+        case St.ENCRYPTED:
+          this.encryptedSegments++;
+          return;
+        default:
+          return;
+      }
+    }
+  }
+
+  private fail(): void {
+    this.st = St.FAILED;
+    this.failed = true;
+    this.line = null;
+    this.body = null;
+  }
+
+  private feedLine(buf: Uint8Array, p: number, end: number): number {
+    // Fast path: a whole line in this segment with nothing buffered.
+    let nl = -1;
+    for (let i = p; i < end; i++) {
+      if (buf[i] === 0x0a) {
+        nl = i;
+        break;
+      }
+    }
+    if (this.lineLen === 0 && nl >= 0) {
+      this.endLine(buf, p, nl);
+      return nl + 1;
+    }
+    if (
+      this.lineLen === 0 && end - p >= 4 && !(buf[p] === 0x53 && buf[p + 1] === 0x53 && buf[p + 2] === 0x48)
+    ) {
+      // A pre-banner line must be printable text; anything else is not SSH.
+      if (buf[p] < 0x09) {
+        this.fail();
+        return end;
+      }
+    }
+    const stop = nl >= 0 ? nl : end;
+    const n = stop - p;
+    if (this.lineLen + n > MAX_LINE) {
+      this.fail();
+      return end;
+    }
+    if (this.line === null) this.line = new Uint8Array(MAX_LINE);
+    this.line.set(buf.subarray(p, stop), this.lineLen);
+    this.lineLen += n;
+    if (nl < 0) return end;
+    const line = this.line;
+    const len = this.lineLen;
+    this.lineLen = 0;
+    this.endLine(line, 0, len);
+    return nl + 1;
+  }
+
+  private endLine(buf: Uint8Array, off: number, end: number): void {
+    const b = parseSshBanner(buf, off, end);
+    if (b !== null) {
+      this.banner = b;
+      this.line = null;
+      // After "1.99" the protocol is the peer's choice, known by the time this side sends its next bytes.
+      this.st = b.protoVersion === "1.99"
+        ? St.AWAIT_MODE
+        : b.protoVersion.startsWith("1.")
+        ? St.SSH1_HEADER
+        : St.HEADER;
+      this.hdrLen = 0;
+      return;
+    }
+    if (++this.preLines > MAX_PRE_LINES || end - off > 255) this.fail();
+  }
+
+  private feedHeader(buf: Uint8Array, p: number, end: number): number {
+    while (this.hdrLen < 6 && p < end) this.hdr[this.hdrLen++] = buf[p++];
+    if (this.hdrLen < 6) return p;
+    const h = this.hdr;
+    const len = ((h[0] << 24) | (h[1] << 16) | (h[2] << 8) | h[3]) >>> 0;
+    const pad = h[4];
+    if (len > SSH_MAX_PACKET || len < pad + 2) {
+      this.fail();
+      return end;
+    }
+    this.msg = h[5];
+    this.remaining = len - 2; // padding length byte and message number consumed
+    this.cleartextPackets++;
+    if (this.msg >= 20 && this.msg <= 49) this.kexMessages++;
+    if (this.msg === SshMsg.KEXINIT && this.kexInit === null) {
+      const payloadLen = len - 1 - pad; // includes the message number
+      if (payloadLen <= SSH_MAX_KEXINIT) {
+        this.body = new Uint8Array(payloadLen);
+        this.body[0] = this.msg;
+        this.bodyLen = 1;
+      }
+    }
+    this.st = St.BODY;
+    if (this.remaining === 0) this.endPacket();
+    return p;
+  }
+
+  private feedBody(buf: Uint8Array, p: number, end: number): number {
+    const n = Math.min(this.remaining, end - p);
+    const body = this.body;
+    if (body !== null && this.bodyLen < body.length) {
+      const take = Math.min(n, body.length - this.bodyLen);
+      body.set(buf.subarray(p, p + take), this.bodyLen);
+      this.bodyLen += take;
+    }
+    this.remaining -= n;
+    p += n;
+    if (this.remaining === 0) this.endPacket();
+    return p;
+  }
+
+  private endPacket(): void {
+    if (this.body !== null) {
+      this.kexInit = parseSshKexInit(this.body, 0, this.bodyLen);
+      this.body = null;
+    }
+    this.hdrLen = 0;
+    this.st = this.msg === SshMsg.NEWKEYS ? St.ENCRYPTED : St.HEADER;
+  }
+
+  private feedSsh1Header(buf: Uint8Array, p: number, end: number): number {
+    // SSH-1: uint32 length, 8 - length % 8 bytes of padding, then type, data and CRC (the length counts these).
+    while (this.hdrLen < 4 && p < end) this.hdr[this.hdrLen++] = buf[p++];
+    if (this.hdrLen < 4) return p;
+    const h = this.hdr;
+    const len = ((h[0] << 24) | (h[1] << 16) | (h[2] << 8) | h[3]) >>> 0;
+    if (len < 5 || len > SSH_MAX_PACKET) {
+      this.fail();
+      return end;
+    }
+    this.padLeft = 8 - (len % 8);
+    this.remaining = len;
+    this.st = St.SSH1_PAD;
+    return p;
+  }
+
+  private feedSsh1Pad(buf: Uint8Array, p: number, end: number): number {
+    const n = Math.min(this.padLeft, end - p);
+    this.padLeft -= n;
+    p += n;
+    if (this.padLeft > 0 || p >= end) return p;
+    this.msg = buf[p++];
+    this.remaining--;
+    this.cleartextPackets++;
+    // SSH_SMSG_PUBLIC_KEY (2) from the server, SSH_CMSG_SESSION_KEY (3) from the client.
+    if (this.msg === 2 || this.msg === 3) this.kexMessages++;
+    this.st = St.SSH1_BODY;
+    if (this.remaining === 0) this.endSsh1Packet();
+    return p;
+  }
+
+  private endSsh1Packet(): void {
+    this.hdrLen = 0;
+    // Everything after the key messages is encrypted.
+    this.st = this.msg === 2 || this.msg === 3 ? St.ENCRYPTED : St.SSH1_HEADER;
+  }
+}
+
+/**
+ * Both directions of one SSH connection with the client side known: banners, KEXINITs and HASSH values.
+ *
+ * @example
+ * ```ts
+ * import { SshSession } from "./ssh.ts";
+ * const s = new SshSession();
+ * s.feed(1, new TextEncoder().encode("SSH-2.0-OpenSSH_9.6\r\n"), 0, 21);
+ * console.log(s.server.banner?.protoVersion); // "2.0"
+ * ```
+ */
+export class SshSession {
+  /** The parsers, indexed by role: `client` and `server`. */
+  readonly client: SshDirectionParser = new SshDirectionParser();
+  readonly server: SshDirectionParser = new SshDirectionParser();
+
+  /** Feeds bytes from the client (`fromServer` 0) or from the server (1). */
+  feed(fromServer: 0 | 1, buf: Uint8Array, off: number, end: number): void {
+    if (fromServer === 0) {
+      this.client.feed(buf, off, end);
+      if (this.client.banner !== null) {
+        this.server.peerMajor = this.client.banner.protoVersion.startsWith("1.") &&
+            this.client.banner.protoVersion !== "1.99"
+          ? 1
+          : 2;
+      }
+    } else {
+      this.server.feed(buf, off, end);
+    }
+  }
+
+  /** The protocol version in use: the client's unless it only answered a 1.99 server, else the server's. */
+  get version(): string | null {
+    const c = this.client.banner?.protoVersion ?? null;
+    const s = this.server.banner?.protoVersion ?? null;
+    if (c !== null && c !== "1.99") return c;
+    if (s !== null && s !== "1.99") return s;
+    return c ?? s;
+  }
+
+  /** True once both KEXINITs are parsed (or can no longer be). */
+  get kexDone(): boolean {
+    return (this.client.kexInit !== null || this.client.settled) &&
+      (this.server.kexInit !== null || this.server.settled);
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * Bounded reassembly of one direction of a TCP connection.
+ *
+ * Segments may arrive in any order; bytes already received (retransmissions, overlaps) are dropped and the first
+ * copy wins. Out-of-order bytes are kept until the gap before them fills. The contiguous prefix is exposed to a
+ * consumer, which consumes what it has used. Memory is bounded: no more than `maxBytes` bytes past the first
+ * unconsumed byte are ever stored, so a direction that never yields a parsable message cannot grow.
+ *
+ * Sequence numbers are 32-bit and wrap; all positions are computed as signed 32-bit differences.
+ *
+ * @module
+ */
+
+/** Default cap on buffered bytes per direction (64 KiB). */
+export const DEFAULT_STREAM_CAP = 65536;
+
+/** Most separate out-of-order ranges kept; further disjoint segments are dropped. */
+const MAX_RANGES = 32;
+
+/** Initial storage size; grows by doubling up to the cap. */
+const INITIAL_STORE = 2048;
+
+/**
+ * One direction's byte stream.
+ *
+ * Positions are indices into the internal store: `store[i]` holds the byte with sequence number `base + i`.
+ * `head` is the first unconsumed byte, `tail` one past the contiguous prefix; out-of-order ranges lie beyond
+ * `tail` and are recorded as flat `[start, end)` pairs.
+ *
+ * @example
+ * ```ts
+ * import { TcpStreamBuffer } from "./tcp_stream.ts";
+ * const s = new TcpStreamBuffer(1024);
+ * s.setInitialSeq(1000);
+ * s.push(1003, new Uint8Array([4, 5]), 0, 2); // out of order: kept
+ * s.push(1000, new Uint8Array([1, 2, 3]), 0, 3); // fills the gap
+ * console.log(s.available); // 5
+ * console.log(s.data[s.offset]); // 1
+ * s.consume(5);
+ * console.log(s.nextSeq); // 1005
+ * ```
+ */
+export class TcpStreamBuffer {
+  /** Cap on bytes held past the first unconsumed one. */
+  readonly maxBytes: number;
+  /** Bytes refused because they lay beyond the cap or had no room for another out-of-order range. */
+  droppedBytes = 0;
+  /** Bytes declared lost by {@linkcode TcpStreamBuffer.skipGap}. */
+  skippedBytes = 0;
+  /** Bytes consumed so far (stream position of the first unconsumed byte). */
+  consumedBytes = 0;
+
+  private store: Uint8Array = EMPTY;
+  private base = 0;
+  private head = 0;
+  private tail = 0;
+  private ranges: number[] = [];
+  private started = false;
+
+  /** Creates an empty stream that buffers at most `maxBytes` bytes. */
+  constructor(maxBytes: number = DEFAULT_STREAM_CAP) {
+    this.maxBytes = Math.max(16, maxBytes | 0);
+  }
+
+  /** True once the initial sequence number is known (from a SYN or the first segment). */
+  get initialized(): boolean {
+    return this.started;
+  }
+
+  /** Sequence number of the next byte expected after the contiguous prefix. */
+  get nextSeq(): number {
+    return (this.base + this.tail) >>> 0;
+  }
+
+  /** Number of contiguous bytes ready for the consumer. */
+  get available(): number {
+    return this.tail - this.head;
+  }
+
+  /** Backing array of the contiguous prefix: `data[offset .. offset + available)`. Valid until the next call. */
+  get data(): Uint8Array {
+    return this.store;
+  }
+
+  /** Offset of the first unconsumed byte in {@linkcode TcpStreamBuffer.data}. */
+  get offset(): number {
+    return this.head;
+  }
+
+  /** Bytes held in memory (contiguous and out of order). */
+  get buffered(): number {
+    const n = this.ranges.length;
+    return (n > 0 ? this.ranges[n - 1] : this.tail) - this.head;
+  }
+
+  /** True when out-of-order bytes wait for a gap to fill. */
+  get hasGap(): boolean {
+    return this.ranges.length > 0;
+  }
+
+  /**
+   * Sets the sequence number of the first data byte (SYN sequence + 1). Ignored once data has been seen.
+   */
+  setInitialSeq(seq: number): void {
+    if (this.started) return;
+    this.base = seq >>> 0;
+    this.head = 0;
+    this.tail = 0;
+    this.started = true;
+  }
+
+  /**
+   * True when a segment starting at `seq` can be handed to the consumer straight from the packet: nothing is
+   * buffered and `seq` is the next expected byte (or nothing is known yet).
+   */
+  isNext(seq: number): boolean {
+    if (!this.started) return true;
+    return this.head === this.tail && this.ranges.length === 0 && ((seq - this.base - this.tail) | 0) === 0;
+  }
+
+  /**
+   * Records that `n` bytes starting at `seq` were consumed directly from a packet (after
+   * {@linkcode TcpStreamBuffer.isNext} returned true), without storing them.
+   */
+  advanceDirect(seq: number, n: number): void {
+    if (n <= 0) {
+      if (!this.started) this.setInitialSeq(seq);
+      return;
+    }
+    this.base = (seq + n) >>> 0;
+    this.head = 0;
+    this.tail = 0;
+    this.started = true;
+    this.consumedBytes += n;
+  }
+
+  /**
+   * Adds a segment's bytes `src[off .. off + len)` starting at sequence number `seq`. Bytes already received
+   * are ignored; bytes beyond the cap are dropped and counted in {@linkcode TcpStreamBuffer.droppedBytes}.
+   */
+  push(seq: number, src: Uint8Array, off: number, len: number): void {
+    if (len <= 0) return;
+    if (!this.started) this.setInitialSeq(seq);
+    let s = (seq - this.base) | 0;
+    let e = s + len;
+    if (e <= this.tail) return; // entirely old: retransmission
+    if (s < this.tail) {
+      off += this.tail - s;
+      s = this.tail;
+    }
+    const limit = this.head + this.maxBytes;
+    if (s >= limit) {
+      this.droppedBytes += e - s;
+      return;
+    }
+    if (e > limit) {
+      this.droppedBytes += e - limit;
+      e = limit;
+    }
+    const ranges = this.ranges;
+    if (s > this.tail && ranges.length >= MAX_RANGES * 2 && !this.touchesRange(s, e)) {
+      this.droppedBytes += e - s;
+      return;
+    }
+    if (e > this.store.length) {
+      const shift = this.head;
+      if (shift > 0) {
+        this.compact();
+        s -= shift;
+        e -= shift;
+      }
+      if (e > this.store.length) this.grow(e);
+    }
+    // Write only the parts of [s, e) not already filled by an out-of-order range (first copy wins).
+    let pos = s;
+    for (let i = 0; i < ranges.length && pos < e; i += 2) {
+      const rs = ranges[i];
+      const re = ranges[i + 1];
+      if (re <= pos) continue;
+      if (rs >= e) break;
+      if (rs > pos) this.store.set(src.subarray(off + (pos - s), off + (rs - s)), pos);
+      pos = re;
+    }
+    if (pos < e) this.store.set(src.subarray(off + (pos - s), off + (e - s)), pos);
+    if (s === this.tail && ranges.length === 0) {
+      this.tail = e;
+      return;
+    }
+    this.insertRange(s, e);
+    while (ranges.length > 0 && ranges[0] <= this.tail) {
+      if (ranges[1] > this.tail) this.tail = ranges[1];
+      ranges.splice(0, 2);
+    }
+  }
+
+  /** Marks `n` contiguous bytes as used by the consumer. */
+  consume(n: number): void {
+    if (n <= 0) return;
+    if (n > this.tail - this.head) n = this.tail - this.head;
+    this.head += n;
+    this.consumedBytes += n;
+    if (this.head === this.tail && this.ranges.length === 0) {
+      this.base = (this.base + this.head) >>> 0;
+      this.head = 0;
+      this.tail = 0;
+    }
+  }
+
+  /**
+   * Gives up on the missing bytes before the first out-of-order range: any unconsumed contiguous bytes are
+   * discarded too, and the stream continues at that range. Returns the number of sequence numbers skipped
+   * (0 when there is no gap).
+   */
+  skipGap(): number {
+    if (this.ranges.length === 0) return 0;
+    const skipped = this.ranges[0] - this.head;
+    this.consumedBytes += skipped;
+    this.skippedBytes += this.ranges[0] - this.tail;
+    this.head = this.ranges[0];
+    this.tail = this.ranges[1];
+    this.ranges.splice(0, 2);
+    while (this.ranges.length > 0 && this.ranges[0] <= this.tail) {
+      if (this.ranges[1] > this.tail) this.tail = this.ranges[1];
+      this.ranges.splice(0, 2);
+    }
+    return skipped;
+  }
+
+  /** Drops everything and releases the storage; later segments are ignored until re-initialised. */
+  release(): void {
+    this.store = EMPTY;
+    this.ranges.length = 0;
+    this.head = 0;
+    this.tail = 0;
+  }
+
+  private touchesRange(s: number, e: number): boolean {
+    const r = this.ranges;
+    for (let i = 0; i < r.length; i += 2) {
+      if (s <= r[i + 1] && e >= r[i]) return true;
+    }
+    return false;
+  }
+
+  private insertRange(s: number, e: number): void {
+    const r = this.ranges;
+    let i = 0;
+    while (i < r.length && r[i + 1] < s) i += 2;
+    // r[i] is the first range that may overlap or touch [s, e).
+    let j = i;
+    while (j < r.length && r[j] <= e) {
+      if (r[j] < s) s = r[j];
+      if (r[j + 1] > e) e = r[j + 1];
+      j += 2;
+    }
+    r.splice(i, j - i, s, e);
+  }
+
+  private compact(): void {
+    const shift = this.head;
+    const n = this.ranges.length;
+    const used = n > 0 ? this.ranges[n - 1] : this.tail;
+    if (used > shift) this.store.copyWithin(0, shift, used);
+    this.base = (this.base + shift) >>> 0;
+    this.head = 0;
+    this.tail -= shift;
+    for (let i = 0; i < n; i++) this.ranges[i] -= shift;
+  }
+
+  private grow(need: number): void {
+    let size = this.store.length || INITIAL_STORE;
+    while (size < need) size *= 2;
+    if (size > this.maxBytes) size = this.maxBytes;
+    if (size < need) size = need;
+    const next = new Uint8Array(size);
+    const n = this.ranges.length;
+    const used = n > 0 ? this.ranges[n - 1] : this.tail;
+    if (used > 0) next.set(this.store.subarray(0, used));
+    this.store = next;
+  }
+}
+
+const EMPTY = new Uint8Array(0);

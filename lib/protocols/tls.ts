@@ -1,0 +1,1603 @@
+/**
+ * TLS handshake analysis: ClientHello/ServerHello parsing, JA3/JA3S (as Wireshark computes them), JA4/JA4_r
+ * (FoxIO specification), and a per-flow analyzer that follows both directions of a TCP connection through
+ * bounded reassembly, TLS record and handshake-message layers, STARTTLS upgrades and OpenVPN-over-TCP control
+ * channels.
+ *
+ * Nothing here throws on malformed input: a value that cannot be read stays `null` (or the message is flagged
+ * `truncated` / `malformed`).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { DEFAULT_STREAM_CAP, TcpStreamBuffer } from "./tcp_stream.ts";
+
+// ---------------------------------------------------------------------------------------------------------------
+// Constants and small helpers
+// ---------------------------------------------------------------------------------------------------------------
+
+/** TLS record content types. */
+export const TlsContentType = {
+  CHANGE_CIPHER_SPEC: 20,
+  ALERT: 21,
+  HANDSHAKE: 22,
+  APPLICATION_DATA: 23,
+  HEARTBEAT: 24,
+} as const;
+
+/** TLS handshake message types used here. */
+export const TlsHandshakeType = {
+  CLIENT_HELLO: 1,
+  SERVER_HELLO: 2,
+  NEW_SESSION_TICKET: 4,
+  CERTIFICATE: 11,
+  SERVER_KEY_EXCHANGE: 12,
+  SERVER_HELLO_DONE: 14,
+  CLIENT_KEY_EXCHANGE: 16,
+  FINISHED: 20,
+} as const;
+
+/** Largest record body accepted: 2^14 plus 2048 bytes of expansion. */
+export const MAX_RECORD_LENGTH = 16384 + 2048;
+
+/** Largest handshake message buffered for parsing (longer ones are parsed truncated). */
+const MAX_HANDSHAKE_BUFFER = 65536;
+/** ClientHellos / ServerHellos kept per flow (a HelloRetryRequest makes two). */
+const MAX_HELLOS = 4;
+/** Before TLS is seen, how much non-TLS data a direction may carry before it is given up. */
+const DETECT_MAX_CHUNKS = 16;
+const DETECT_MAX_LINES = 64;
+const DETECT_MAX_LINES_PLAINTEXT = 512;
+const DETECT_MAX_BYTES = 65536;
+const MAX_TEXT_LINE = 4096;
+/** OpenVPN-over-TCP packet size limit. */
+const MAX_OPENVPN_PACKET = 4096;
+/** OpenVPN over UDP: out-of-order control packets kept per direction. */
+const MAX_OPENVPN_PENDING = 32;
+
+const HANDSHAKE_TYPE_VALID = (() => {
+  const t = new Uint8Array(256);
+  for (const x of [0, 1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14, 15, 16, 20, 21, 22, 23, 24, 25, 67, 254]) t[x] = 1;
+  return t;
+})();
+
+/** SHA-256("HelloRetryRequest"): the ServerHello.random of a HelloRetryRequest. */
+const HRR_RANDOM = new Uint8Array([
+  0xcf,
+  0x21,
+  0xad,
+  0x74,
+  0xe5,
+  0x9a,
+  0x61,
+  0x11,
+  0xbe,
+  0x1d,
+  0x8c,
+  0x02,
+  0x1e,
+  0x65,
+  0xb8,
+  0x91,
+  0xc2,
+  0xa2,
+  0x11,
+  0x16,
+  0x7a,
+  0xbb,
+  0x8c,
+  0x5e,
+  0x07,
+  0x9e,
+  0x09,
+  0xe2,
+  0xc8,
+  0xa8,
+  0x33,
+  0x9c,
+]);
+
+/**
+ * True for an RFC 8701 GREASE value (0x0a0a, 0x1a1a, ... 0xfafa).
+ *
+ * @example
+ * ```ts
+ * import { isGrease } from "./tls.ts";
+ * console.log(isGrease(0x3a3a), isGrease(0x1301)); // true false
+ * ```
+ */
+export function isGrease(v: number): boolean {
+  return (v & 0x0f0f) === 0x0a0a && (v & 0xff) === ((v >> 8) & 0xff);
+}
+
+function u16(b: Uint8Array, p: number): number {
+  return (b[p] << 8) | b[p + 1];
+}
+
+function u24(b: Uint8Array, p: number): number {
+  return (b[p] << 16) | (b[p + 1] << 8) | b[p + 2];
+}
+
+function u32(b: Uint8Array, p: number): number {
+  return ((b[p] << 24) | (b[p + 1] << 16) | (b[p + 2] << 8) | b[p + 3]) >>> 0;
+}
+
+/** Bytes as a "binary string", one character (code 0-255) per byte. */
+function binaryString(b: Uint8Array, s: number, n: number): string {
+  let out = "";
+  for (let i = 0; i < n; i++) out += String.fromCharCode(b[s + i]);
+  return out;
+}
+
+function hex4(v: number): string {
+  return (v & 0xffff).toString(16).padStart(4, "0");
+}
+
+function notGrease(v: number): boolean {
+  return !isGrease(v);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Hello messages
+// ---------------------------------------------------------------------------------------------------------------
+
+/** What a ClientHello says. Lists keep GREASE values and the wire order. */
+export interface ClientHelloInfo {
+  /** `legacy_version` (client_version). */
+  version: number;
+  /** Session id bytes (copy, at most 32 bytes in a well-formed hello). */
+  sessionId: Uint8Array;
+  /** Offered cipher suites. */
+  ciphers: number[];
+  /** Offered compression methods. */
+  compressionMethods: number[];
+  /** Extension types in order. */
+  extensions: number[];
+  /** First host_name of the server_name extension. */
+  sni: string | null;
+  /** ALPN protocol names, as binary strings (one character per byte; see {@linkcode alpnText}). */
+  alpn: string[];
+  /** supported_groups (elliptic_curves). */
+  supportedGroups: number[];
+  /** ec_point_formats. */
+  ecPointFormats: number[];
+  /** signature_algorithms, in order. */
+  signatureAlgorithms: number[];
+  /** supported_versions. */
+  supportedVersions: number[];
+  /** Groups of the key_share entries. */
+  keyShareGroups: number[];
+  /** session_ticket (35), pre_shared_key (41), early_data (42), encrypted_client_hello (0xfe0d) present. */
+  hasSessionTicket: boolean;
+  hasPsk: boolean;
+  hasEarlyData: boolean;
+  hasEch: boolean;
+  /** Handshake body length declared in the message header. */
+  length: number;
+  /** The message was cut short (fewer bytes than declared). */
+  truncated: boolean;
+  /** A length field inside the message is inconsistent. */
+  malformed: boolean;
+}
+
+/** What a ServerHello (or HelloRetryRequest) says. */
+export interface ServerHelloInfo {
+  /** `legacy_version` (server_version). */
+  version: number;
+  /** Session id bytes (copy). */
+  sessionId: Uint8Array;
+  /** Selected cipher suite. */
+  cipherSuite: number;
+  /** Selected compression method. */
+  compressionMethod: number;
+  /** Extension types in order. */
+  extensions: number[];
+  /** supported_versions selection (TLS 1.3), or null. */
+  selectedVersion: number | null;
+  /** Selected ALPN protocol (binary string), or null. */
+  alpn: string | null;
+  /** key_share group and key_exchange length in bytes (null when absent; a HelloRetryRequest has no key). */
+  keyShareGroup: number | null;
+  keyShareLength: number | null;
+  /** pre_shared_key extension present (TLS 1.3 resumption accepted). */
+  hasPsk: boolean;
+  /** session_ticket extension present. */
+  hasSessionTicket: boolean;
+  /** This is a HelloRetryRequest. */
+  isHelloRetryRequest: boolean;
+  /** Handshake body length declared in the message header. */
+  length: number;
+  truncated: boolean;
+  malformed: boolean;
+}
+
+function newClientHello(): ClientHelloInfo {
+  return {
+    version: 0,
+    sessionId: new Uint8Array(0),
+    ciphers: [],
+    compressionMethods: [],
+    extensions: [],
+    sni: null,
+    alpn: [],
+    supportedGroups: [],
+    ecPointFormats: [],
+    signatureAlgorithms: [],
+    supportedVersions: [],
+    keyShareGroups: [],
+    hasSessionTicket: false,
+    hasPsk: false,
+    hasEarlyData: false,
+    hasEch: false,
+    length: 0,
+    truncated: false,
+    malformed: false,
+  };
+}
+
+function newServerHello(): ServerHelloInfo {
+  return {
+    version: 0,
+    sessionId: new Uint8Array(0),
+    cipherSuite: 0,
+    compressionMethod: 0,
+    extensions: [],
+    selectedVersion: null,
+    alpn: null,
+    keyShareGroup: null,
+    keyShareLength: null,
+    hasPsk: false,
+    hasSessionTicket: false,
+    isHelloRetryRequest: false,
+    length: 0,
+    truncated: false,
+    malformed: false,
+  };
+}
+
+/** Reads a list of 16-bit values from `[s, e)`, into `out`; returns false when the length is odd. */
+function readU16List(b: Uint8Array, s: number, e: number, out: number[]): boolean {
+  let p = s;
+  while (p + 2 <= e) {
+    out.push(u16(b, p));
+    p += 2;
+  }
+  return p === e;
+}
+
+/** Bounds of a message: returns [start of body, end] clamped to the bytes given, and whether it was cut. */
+function messageBounds(buf: Uint8Array, off: number, len: number): [number, number, number, boolean] | null {
+  if (!(off >= 0) || !(len > 0)) return null;
+  const avail = Math.min(len, buf.length - off);
+  if (avail < 4) return null;
+  const declared = u24(buf, off + 1);
+  let end = off + 4 + declared;
+  let truncated = false;
+  if (declared > avail - 4) {
+    end = off + avail;
+    truncated = true;
+  }
+  return [off + 4, end, declared, truncated];
+}
+
+/**
+ * Parses a ClientHello handshake message. `off` points at the handshake header (type 1) and `len` is the
+ * number of bytes available from there (header included). Independent of the record layer: QUIC CRYPTO data
+ * can be passed as is. Returns null when the bytes are not a ClientHello or too short to hold its fixed part;
+ * a message cut short or with inconsistent inner lengths is still parsed as far as possible and flagged.
+ *
+ * @example
+ * ```ts
+ * import { parseClientHello } from "./tls.ts";
+ * const body = [3, 3, ...new Array(32).fill(0), 0, 0, 2, 0x13, 0x01, 1, 0, 0, 0];
+ * const msg = new Uint8Array([1, 0, 0, body.length, ...body]);
+ * const ch = parseClientHello(msg, 0, msg.length);
+ * console.log(ch?.version, ch?.ciphers); // 771 [ 4865 ]
+ * ```
+ */
+export function parseClientHello(buf: Uint8Array, off: number, len: number): ClientHelloInfo | null {
+  const bounds = messageBounds(buf, off, len);
+  if (bounds === null || buf[off] !== TlsHandshakeType.CLIENT_HELLO) return null;
+  const [start, end, declared, truncated] = bounds;
+  let p = start;
+  if (p + 35 > end) return null;
+  const ch = newClientHello();
+  ch.length = declared;
+  ch.truncated = truncated;
+  ch.version = u16(buf, p);
+  p += 34;
+  const sidLen = buf[p++];
+  if (p + sidLen > end) {
+    ch.malformed = !truncated;
+    ch.truncated = true;
+    return ch;
+  }
+  ch.sessionId = buf.slice(p, p + sidLen);
+  p += sidLen;
+  if (p + 2 > end) {
+    ch.truncated = true;
+    return ch;
+  }
+  const cipherLen = u16(buf, p);
+  p += 2;
+  let cEnd = p + cipherLen;
+  if (cEnd > end) {
+    cEnd = end;
+    ch.malformed = !truncated;
+    ch.truncated = true;
+  }
+  if (!readU16List(buf, p, cEnd, ch.ciphers)) ch.malformed = true;
+  p = cEnd;
+  if (p >= end) {
+    if (p > end || cEnd < p) ch.truncated = true;
+    if (p === end && !ch.truncated) ch.truncated = true;
+    return ch;
+  }
+  const compLen = buf[p++];
+  if (p + compLen > end) {
+    for (let i = p; i < end; i++) ch.compressionMethods.push(buf[i]);
+    ch.malformed = !truncated;
+    ch.truncated = true;
+    return ch;
+  }
+  for (let i = 0; i < compLen; i++) ch.compressionMethods.push(buf[p + i]);
+  p += compLen;
+  if (p + 2 > end) {
+    if (p < end) ch.malformed = true;
+    return ch; // no extensions (SSL 3.0 style hello) or a cut one
+  }
+  parseHelloExtensions(buf, p, end, truncated, ch, null);
+  return ch;
+}
+
+/**
+ * Parses a ServerHello handshake message (also a HelloRetryRequest). `off` points at the handshake header
+ * (type 2) and `len` is the number of bytes available from there. Returns null when the bytes are not a
+ * ServerHello or too short to hold version, random, session id and cipher suite.
+ *
+ * @example
+ * ```ts
+ * import { parseServerHello } from "./tls.ts";
+ * const body = [3, 3, ...new Array(32).fill(1), 0, 0xc0, 0x2f, 0, 0, 5, 0xff, 0x01, 0, 1, 0];
+ * const msg = new Uint8Array([2, 0, 0, body.length, ...body]);
+ * console.log(parseServerHello(msg, 0, msg.length)?.cipherSuite); // 49199
+ * ```
+ */
+export function parseServerHello(buf: Uint8Array, off: number, len: number): ServerHelloInfo | null {
+  const bounds = messageBounds(buf, off, len);
+  if (bounds === null || buf[off] !== TlsHandshakeType.SERVER_HELLO) return null;
+  const [start, end, declared, truncated] = bounds;
+  let p = start;
+  if (p + 35 > end) return null;
+  const sh = newServerHello();
+  sh.length = declared;
+  sh.truncated = truncated;
+  sh.version = u16(buf, p);
+  let hrr = true;
+  for (let i = 0; i < 32; i++) {
+    if (buf[p + 2 + i] !== HRR_RANDOM[i]) {
+      hrr = false;
+      break;
+    }
+  }
+  sh.isHelloRetryRequest = hrr;
+  p += 34;
+  const sidLen = buf[p++];
+  if (p + sidLen + 2 > end) return null;
+  sh.sessionId = buf.slice(p, p + sidLen);
+  p += sidLen;
+  sh.cipherSuite = u16(buf, p);
+  p += 2;
+  if (p >= end) {
+    sh.truncated = true;
+    return sh;
+  }
+  sh.compressionMethod = buf[p++];
+  if (p + 2 > end) {
+    if (p < end) sh.malformed = true;
+    return sh;
+  }
+  parseHelloExtensions(buf, p, end, truncated, null, sh);
+  return sh;
+}
+
+/** Walks the extensions block at `p` (its 2-byte length first) into `ch` or `sh`. */
+function parseHelloExtensions(
+  buf: Uint8Array,
+  p: number,
+  end: number,
+  truncated: boolean,
+  ch: ClientHelloInfo | null,
+  sh: ServerHelloInfo | null,
+): void {
+  const info = (ch ?? sh) as ClientHelloInfo | ServerHelloInfo;
+  const extLen = u16(buf, p);
+  p += 2;
+  let extEnd = p + extLen;
+  if (extEnd > end) {
+    extEnd = end;
+    info.malformed = !truncated;
+    info.truncated = true;
+  } else if (extEnd < end) {
+    info.malformed = true;
+  }
+  while (extEnd - p >= 4) {
+    const type = u16(buf, p);
+    const n = u16(buf, p + 2);
+    p += 4;
+    let e = p + n;
+    if (e > extEnd) {
+      e = extEnd;
+      info.malformed = !truncated;
+      info.truncated = info.truncated || truncated;
+    }
+    info.extensions.push(type);
+    if (ch !== null) clientExtension(buf, p, e, type, ch);
+    else if (sh !== null) serverExtension(buf, p, e, type, sh);
+    p = e;
+  }
+  if (p < extEnd) info.malformed = true;
+}
+
+function clientExtension(b: Uint8Array, s: number, e: number, type: number, ch: ClientHelloInfo): void {
+  switch (type) {
+    case 0: { // server_name
+      if (e - s < 2) return;
+      let q = s + 2;
+      const qe = Math.min(e, q + u16(b, s));
+      while (q + 3 <= qe) {
+        const t = b[q];
+        const n = u16(b, q + 1);
+        q += 3;
+        if (q + n > qe) break;
+        if (t === 0 && ch.sni === null) ch.sni = binaryString(b, q, n);
+        q += n;
+      }
+      return;
+    }
+    case 10: // supported_groups
+      if (e - s >= 2) readU16List(b, s + 2, Math.min(e, s + 2 + u16(b, s)), ch.supportedGroups);
+      return;
+    case 11: { // ec_point_formats
+      if (e - s < 1) return;
+      const qe = Math.min(e, s + 1 + b[s]);
+      for (let q = s + 1; q < qe; q++) ch.ecPointFormats.push(b[q]);
+      return;
+    }
+    case 13: // signature_algorithms
+      if (e - s >= 2) readU16List(b, s + 2, Math.min(e, s + 2 + u16(b, s)), ch.signatureAlgorithms);
+      return;
+    case 16: { // application_layer_protocol_negotiation
+      if (e - s < 2) return;
+      let q = s + 2;
+      const qe = Math.min(e, q + u16(b, s));
+      while (q < qe) {
+        const n = b[q++];
+        if (q + n > qe) break;
+        ch.alpn.push(binaryString(b, q, n));
+        q += n;
+      }
+      return;
+    }
+    case 35:
+      ch.hasSessionTicket = true;
+      return;
+    case 41:
+      ch.hasPsk = true;
+      return;
+    case 42:
+      ch.hasEarlyData = true;
+      return;
+    case 43: // supported_versions
+      if (e - s >= 1) readU16List(b, s + 1, Math.min(e, s + 1 + b[s]), ch.supportedVersions);
+      return;
+    case 51: { // key_share
+      if (e - s < 2) return;
+      let q = s + 2;
+      const qe = Math.min(e, q + u16(b, s));
+      while (q + 4 <= qe) {
+        ch.keyShareGroups.push(u16(b, q));
+        q += 4 + u16(b, q + 2);
+      }
+      return;
+    }
+    case 0xfe0d:
+      ch.hasEch = true;
+      return;
+  }
+}
+
+function serverExtension(b: Uint8Array, s: number, e: number, type: number, sh: ServerHelloInfo): void {
+  switch (type) {
+    case 16: { // ALPN: a list holding the selected protocol
+      if (e - s < 3) return;
+      const n = b[s + 2];
+      if (s + 3 + n <= e) sh.alpn = binaryString(b, s + 3, n);
+      return;
+    }
+    case 35:
+      sh.hasSessionTicket = true;
+      return;
+    case 41:
+      sh.hasPsk = true;
+      return;
+    case 43:
+      if (e - s >= 2) sh.selectedVersion = u16(b, s);
+      return;
+    case 51:
+      if (e - s >= 2) sh.keyShareGroup = u16(b, s);
+      if (e - s >= 4) sh.keyShareLength = u16(b, s + 2);
+      return;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fingerprints
+// ---------------------------------------------------------------------------------------------------------------
+
+function md5(s: string): string {
+  return createHash("md5").update(s).digest("hex");
+}
+
+function sha256_12(s: string): string {
+  return createHash("sha256").update(s).digest("hex").slice(0, 12);
+}
+
+/**
+ * The JA3 string, as Wireshark builds `tls.handshake.ja3_full`: client version, ciphers, extensions,
+ * supported groups, EC point formats, in decimal, GREASE values left out.
+ *
+ * @example
+ * ```ts
+ * import { ja3String, parseClientHello } from "./tls.ts";
+ * const body = [3, 3, ...new Array(32).fill(0), 0, 0, 4, 0x0a, 0x0a, 0xc0, 0x2f, 1, 0, 0, 0];
+ * const msg = new Uint8Array([1, 0, 0, body.length, ...body]);
+ * console.log(ja3String(parseClientHello(msg, 0, msg.length)!)); // "771,49199,,,"
+ * ```
+ */
+export function ja3String(ch: ClientHelloInfo): string {
+  return ch.version + "," + ch.ciphers.filter(notGrease).join("-") + "," +
+    ch.extensions.filter(notGrease).join("-") + "," + ch.supportedGroups.filter(notGrease).join("-") + "," +
+    ch.ecPointFormats.join("-");
+}
+
+/**
+ * MD5 of {@linkcode ja3String}.
+ *
+ * @example
+ * ```ts
+ * import { ja3Hash, parseClientHello } from "./tls.ts";
+ * const body = [3, 3, ...new Array(32).fill(0), 0, 0, 2, 0xc0, 0x2f, 1, 0, 0, 0];
+ * const msg = new Uint8Array([1, 0, 0, body.length, ...body]);
+ * console.log(ja3Hash(parseClientHello(msg, 0, msg.length)!).length); // 32
+ * ```
+ */
+export function ja3Hash(ch: ClientHelloInfo): string {
+  return md5(ja3String(ch));
+}
+
+/**
+ * The JA3S string as Wireshark builds `tls.handshake.ja3s_full`: server version, cipher, extensions (decimal,
+ * GREASE left out).
+ *
+ * @example
+ * ```ts
+ * import { ja3sString, parseServerHello } from "./tls.ts";
+ * const body = [3, 3, ...new Array(32).fill(1), 0, 0xc0, 0x2f, 0, 0, 5, 0xff, 0x01, 0, 1, 0];
+ * const msg = new Uint8Array([2, 0, 0, body.length, ...body]);
+ * console.log(ja3sString(parseServerHello(msg, 0, msg.length)!)); // "771,49199,65281"
+ * ```
+ */
+export function ja3sString(sh: ServerHelloInfo): string {
+  return sh.version + "," + sh.cipherSuite + "," + sh.extensions.filter(notGrease).join("-");
+}
+
+/**
+ * MD5 of {@linkcode ja3sString}.
+ *
+ * @example
+ * ```ts
+ * import { ja3sHash, parseServerHello } from "./tls.ts";
+ * const body = [3, 3, ...new Array(32).fill(1), 0, 0xc0, 0x2f, 0];
+ * const msg = new Uint8Array([2, 0, 0, body.length, ...body]);
+ * console.log(ja3sHash(parseServerHello(msg, 0, msg.length)!).length); // 32
+ * ```
+ */
+export function ja3sHash(sh: ServerHelloInfo): string {
+  return md5(ja3sString(sh));
+}
+
+const JA4_VERSIONS: Record<number, string> = {
+  0x0304: "13",
+  0x0303: "12",
+  0x0302: "11",
+  0x0301: "10",
+  0x0300: "s3",
+  0x0002: "s2",
+  0xfeff: "d1",
+  0xfefd: "d2",
+  0xfefc: "d3",
+};
+
+function isAlnum(c: number): boolean {
+  return (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+}
+
+/** JA4's two ALPN characters from the first ALPN value (binary string). */
+function ja4Alpn(first: string | undefined): string {
+  if (first === undefined || first.length === 0) return "00";
+  const a = first.charCodeAt(0);
+  const z = first.charCodeAt(first.length - 1);
+  if (isAlnum(a) && isAlnum(z)) return String.fromCharCode(a, z);
+  // Non-alphanumeric: first and last characters of the hex of the whole value.
+  return (a >> 4).toString(16) + (z & 15).toString(16);
+}
+
+/** The three JA4 parts, unhashed. */
+function ja4Parts(
+  ch: ClientHelloInfo,
+  transport: "t" | "q" | "d",
+): [string, string, string, boolean, boolean] {
+  const ciphers = ch.ciphers.filter(notGrease);
+  const exts = ch.extensions.filter(notGrease);
+  let v = ch.version;
+  if (exts.includes(43)) {
+    v = -1;
+    for (const x of ch.supportedVersions) if (!isGrease(x) && x > v) v = x;
+  }
+  const ver = JA4_VERSIONS[v] ?? "00";
+  const sni = exts.includes(0) ? "d" : "i";
+  const nc = Math.min(99, ciphers.length).toString().padStart(2, "0");
+  const ne = Math.min(99, exts.length).toString().padStart(2, "0");
+  const a = transport + ver + sni + nc + ne + ja4Alpn(ch.alpn[0]);
+  const b = ciphers.map(hex4).sort().join(",");
+  const sortedExts = exts.filter((x) => x !== 0 && x !== 16).map(hex4).sort();
+  const sigs = ch.signatureAlgorithms.filter(notGrease).map(hex4);
+  const c = sortedExts.join(",") + (sigs.length > 0 ? "_" + sigs.join(",") : "");
+  return [a, b, c, ciphers.length > 0, sortedExts.length > 0];
+}
+
+/**
+ * JA4 fingerprint of a ClientHello (FoxIO specification): `t13d1516h2_8daaf6152771_e5627efa2ab1`.
+ * `transport` is "t" (TLS over TCP), "q" (QUIC) or "d" (DTLS).
+ *
+ * @example
+ * ```ts
+ * import { ja4, parseClientHello } from "./tls.ts";
+ * const body = [3, 3, ...new Array(32).fill(0), 0, 0, 2, 0x13, 0x01, 1, 0, 0, 0];
+ * const msg = new Uint8Array([1, 0, 0, body.length, ...body]);
+ * console.log(ja4(parseClientHello(msg, 0, msg.length)!, "t")); // "t12i010000_..._000000000000"
+ * ```
+ */
+export function ja4(ch: ClientHelloInfo, transport: "t" | "q" | "d"): string {
+  const [a, b, c, hasCiphers, hasExts] = ja4Parts(ch, transport);
+  return a + "_" + (hasCiphers ? sha256_12(b) : "000000000000") + "_" +
+    (hasExts ? sha256_12(c) : "000000000000");
+}
+
+/**
+ * JA4_r, the raw (unhashed) JA4: sorted cipher list and sorted extension list plus signature algorithms.
+ *
+ * @example
+ * ```ts
+ * import { ja4Raw, parseClientHello } from "./tls.ts";
+ * const body = [3, 3, ...new Array(32).fill(0), 0, 0, 2, 0x13, 0x01, 1, 0, 0, 0];
+ * const msg = new Uint8Array([1, 0, 0, body.length, ...body]);
+ * console.log(ja4Raw(parseClientHello(msg, 0, msg.length)!, "t")); // "t12i010000_1301_"
+ * ```
+ */
+export function ja4Raw(ch: ClientHelloInfo, transport: "t" | "q" | "d"): string {
+  const [a, b, c] = ja4Parts(ch, transport);
+  return a + "_" + b + "_" + c;
+}
+
+/**
+ * Decodes a binary-string ALPN value (as stored in {@linkcode ClientHelloInfo.alpn}) as UTF-8 for display.
+ *
+ * @example
+ * ```ts
+ * import { alpnText } from "./tls.ts";
+ * console.log(alpnText("h2")); // "h2"
+ * ```
+ */
+export function alpnText(s: string): string {
+  const b = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i) & 0xff;
+  return new TextDecoder("utf-8").decode(b);
+}
+
+/**
+ * Display name of a TLS version number ("TLS 1.2", "SSL 3.0"), or null when unknown.
+ *
+ * @example
+ * ```ts
+ * import { tlsVersionName } from "./tls.ts";
+ * console.log(tlsVersionName(0x0303)); // "TLS 1.2"
+ * ```
+ */
+export function tlsVersionName(v: number | null): string | null {
+  switch (v) {
+    case 0x0300:
+      return "SSL 3.0";
+    case 0x0301:
+      return "TLS 1.0";
+    case 0x0302:
+      return "TLS 1.1";
+    case 0x0303:
+      return "TLS 1.2";
+    case 0x0304:
+      return "TLS 1.3";
+    case 0x0002:
+      return "SSL 2.0";
+  }
+  if (v !== null && v >= 0x7f0e && v <= 0x7f1c) return "TLS 1.3"; // drafts 14-28
+  return null;
+}
+
+const GROUP_NAMES: Record<number, string> = {
+  1: "sect163k1",
+  2: "sect163r1",
+  3: "sect163r2",
+  4: "sect193r1",
+  5: "sect193r2",
+  6: "sect233k1",
+  7: "sect233r1",
+  8: "sect239k1",
+  9: "sect283k1",
+  10: "sect283r1",
+  11: "sect409k1",
+  12: "sect409r1",
+  13: "sect571k1",
+  14: "sect571r1",
+  15: "secp160k1",
+  16: "secp160r1",
+  17: "secp160r2",
+  18: "secp192k1",
+  19: "secp192r1",
+  20: "secp224k1",
+  21: "secp224r1",
+  22: "secp256k1",
+  23: "secp256r1",
+  24: "secp384r1",
+  25: "secp521r1",
+  26: "brainpoolP256r1",
+  27: "brainpoolP384r1",
+  28: "brainpoolP512r1",
+  29: "x25519",
+  30: "x448",
+  31: "brainpoolP256r1tls13",
+  32: "brainpoolP384r1tls13",
+  33: "brainpoolP512r1tls13",
+  34: "GC256A",
+  35: "GC256B",
+  36: "GC256C",
+  37: "GC256D",
+  38: "GC512A",
+  39: "GC512B",
+  40: "GC512C",
+  41: "curveSM2",
+  256: "ffdhe2048",
+  257: "ffdhe3072",
+  258: "ffdhe4096",
+  259: "ffdhe6144",
+  260: "ffdhe8192",
+  512: "MLKEM512",
+  513: "MLKEM768",
+  514: "MLKEM1024",
+  0x11eb: "SecP256r1MLKEM768",
+  0x11ec: "X25519MLKEM768",
+  0x11ed: "SecP384r1MLKEM1024",
+  0x6399: "X25519Kyber768Draft00",
+  0x639a: "SecP256r1Kyber768Draft00",
+  0xff01: "arbitrary_explicit_prime_curves",
+  0xff02: "arbitrary_explicit_char2_curves",
+};
+
+/**
+ * Name of a TLS named group (supported_groups / key_share), or null when unknown.
+ *
+ * @example
+ * ```ts
+ * import { tlsGroupName } from "./tls.ts";
+ * console.log(tlsGroupName(29)); // "x25519"
+ * ```
+ */
+export function tlsGroupName(g: number | null): string | null {
+  if (g === null) return null;
+  return GROUP_NAMES[g] ?? (isGrease(g) ? "GREASE" : null);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Per-flow analyzer
+// ---------------------------------------------------------------------------------------------------------------
+
+const MODE_DETECT = 0;
+const MODE_TLS = 1;
+const MODE_OPENVPN = 2;
+const MODE_DONE = 3;
+
+const ROLE_UNKNOWN = 0;
+const ROLE_CLIENT = 1;
+const ROLE_SERVER = 2;
+
+const PLAIN_NONE = 0;
+const PLAIN_SMTP_FTP = 1;
+const PLAIN_IMAP = 2;
+const PLAIN_POP3 = 3;
+
+const SYN = 0x02;
+
+/** State of one direction. */
+class DirState {
+  readonly stream: TcpStreamBuffer;
+  mode = MODE_DETECT;
+  role = ROLE_UNKNOWN;
+  // Detection of TLS in a stream that may start with something else.
+  detectChunks = 0;
+  detectLines = 0;
+  detectBytes = 0;
+  expectTls = false;
+  // Record layer.
+  recHdr: Uint8Array = new Uint8Array(5);
+  recHdrLen = 0;
+  recType = 0;
+  recLeft = 0;
+  firstRecordVersion = -1;
+  encrypted = false;
+  // Handshake layer.
+  hsHdr: Uint8Array = new Uint8Array(4);
+  hsHdrLen = 0;
+  hsInBody = false;
+  hsType = 0;
+  hsLeft = 0;
+  hsBuf: Uint8Array | null = null;
+  hsBufLen = 0;
+  // Certificate message, parsed as it streams by.
+  certActive = false;
+  certPhase = 0;
+  certAcc = 0;
+  certAccN = 0;
+  certSkip = 0;
+  certCount = 0;
+  certTotal = 0;
+  certFirst = -1;
+  // OpenVPN control channel.
+  ovpnNextId = 0;
+  /** OpenVPN over UDP: control packets that arrived ahead of a missing one, by packet id. */
+  ovpnPending: Map<number, Uint8Array> | null = null;
+
+  constructor(cap: number) {
+    this.stream = new TcpStreamBuffer(cap);
+  }
+}
+
+/**
+ * Follows the TLS handshake of one TCP connection. Feed every TCP segment of the flow to
+ * {@linkcode TlsFlowAnalyzer.onSegment} until {@linkcode TlsFlowAnalyzer.done} turns true; then read the
+ * results. TLS is recognised by content on any port, also after a plain-text STARTTLS exchange
+ * (SMTP/IMAP/POP3/FTP), after a SOCKS or HTTP CONNECT preamble, and inside an OpenVPN-over-TCP control channel.
+ *
+ * @example
+ * ```ts
+ * import { TlsFlowAnalyzer } from "./tls.ts";
+ * const a = new TlsFlowAnalyzer();
+ * const body = [3, 3, ...new Array(32).fill(0), 0, 0, 2, 0x13, 0x01, 1, 0, 0, 0];
+ * const rec = new Uint8Array([22, 3, 1, 0, body.length + 4, 1, 0, 0, body.length, ...body]);
+ * a.onSegment(0, 1000, rec, 0, rec.length, 0x18);
+ * console.log(a.detected, a.clientHello?.ciphers); // true [ 4865 ]
+ * ```
+ */
+export class TlsFlowAnalyzer {
+  /** True once nothing more can be learned; stop calling onSegment. */
+  done = false;
+  /** A TLS record stream was recognised in at least one direction. */
+  detected = false;
+  /** ClientHellos seen (two after a HelloRetryRequest), at most 4. */
+  readonly clientHellos: ClientHelloInfo[] = [];
+  /** ServerHellos seen (the first may be a HelloRetryRequest), at most 4. */
+  readonly serverHellos: ServerHelloInfo[] = [];
+  /** Packets that carried bytes of handshake records. */
+  handshakePackets = 0;
+  /** Alert records seen. */
+  alertCount = 0;
+  /** Server Certificate message: number of certificates, their total and first lengths (null when not seen). */
+  certCount: number | null = null;
+  certTotalLength: number | null = null;
+  certFirstLength: number | null = null;
+  /** ServerKeyExchange (TLS <= 1.2): named group (ECDHE) and key size in bits (ECDHE public key or DHE prime). */
+  skeGroup: number | null = null;
+  skeKeyBits: number | null = null;
+  /** The server sent ChangeCipherSpec without a Certificate first (abbreviated TLS <= 1.2 handshake). */
+  abbreviatedHandshake = false;
+  /** Plain-text protocol upgraded by STARTTLS ("smtp", "imap", "pop3", "ftp"), or null. */
+  startTls: string | null = null;
+  /** The TLS stream was carried in an OpenVPN-over-TCP control channel. */
+  openVpn = false;
+
+  private readonly dirs: [DirState, DirState];
+  private hsTouched = false;
+  private plain = PLAIN_NONE;
+  private plainServerDir = -1;
+  private startTlsPending = "";
+  private imapTag = "";
+  private tls13 = false;
+
+  /** `maxBytes` caps the reassembly buffer of each direction. */
+  constructor(maxBytes: number = DEFAULT_STREAM_CAP) {
+    this.dirs = [new DirState(maxBytes), new DirState(maxBytes)];
+  }
+
+  /** The first ClientHello, or null. */
+  get clientHello(): ClientHelloInfo | null {
+    return this.clientHellos.length > 0 ? this.clientHellos[0] : null;
+  }
+
+  /** The ServerHello that fixed the session (the first that is not a HelloRetryRequest), or null. */
+  get serverHello(): ServerHelloInfo | null {
+    for (const sh of this.serverHellos) if (!sh.isHelloRetryRequest) return sh;
+    return this.serverHellos.length > 0 ? this.serverHellos[0] : null;
+  }
+
+  /** Version of the first TLS record of the client (or of any direction when the client's is unknown). */
+  get recordVersion(): number | null {
+    const [a, b] = this.dirs;
+    const client = a.role === ROLE_CLIENT ? a : b.role === ROLE_CLIENT ? b : null;
+    if (client !== null && client.firstRecordVersion >= 0) return client.firstRecordVersion;
+    if (a.firstRecordVersion >= 0) return a.firstRecordVersion;
+    return b.firstRecordVersion >= 0 ? b.firstRecordVersion : null;
+  }
+
+  /** Negotiated version: ServerHello supported_versions, else ServerHello version, else ClientHello version. */
+  get version(): number | null {
+    const sh = this.serverHello;
+    if (sh !== null) return sh.selectedVersion ?? sh.version;
+    const ch = this.clientHello;
+    return ch !== null ? ch.version : null;
+  }
+
+  /** Whether the session was resumed; null when no ServerHello was seen. */
+  get sessionResumed(): boolean | null {
+    const sh = this.serverHello;
+    if (sh === null) return null;
+    if (this.isTls13Hello(sh)) return sh.hasPsk;
+    const ch = this.clientHello;
+    if (ch !== null && sh.sessionId.length > 0 && sameBytes(ch.sessionId, sh.sessionId)) return true;
+    return this.abbreviatedHandshake;
+  }
+
+  /** Key exchange group: TLS 1.3 key_share of the ServerHello, else the ServerKeyExchange curve. */
+  get keyExchangeGroup(): number | null {
+    const sh = this.serverHello;
+    if (sh !== null && sh.keyShareGroup !== null) return sh.keyShareGroup;
+    return this.skeGroup;
+  }
+
+  /** Key exchange size in bits: TLS 1.3 key_share length, else ServerKeyExchange public key (or DH prime). */
+  get keyExchangeBits(): number | null {
+    const sh = this.serverHello;
+    if (sh !== null && sh.keyShareLength !== null) return sh.keyShareLength * 8;
+    return this.skeKeyBits;
+  }
+
+  /**
+   * Feeds one TCP segment: `dir` 0 from the initiator, 1 from the responder; payload `buf[off .. off + len)`;
+   * `flags` the TCP flags (a SYN fixes the initial sequence number).
+   */
+  onSegment(dir: number, seq: number, buf: Uint8Array, off: number, len: number, flags: number): void {
+    if (this.done) return;
+    const d = this.dirs[dir === 0 ? 0 : 1];
+    if (d.mode === MODE_DONE) return;
+    const st = d.stream;
+    if ((flags & SYN) !== 0) {
+      seq = (seq + 1) >>> 0;
+      st.setInitialSeq(seq);
+    }
+    if (!(len > 0)) return;
+    if (off < 0 || off + len > buf.length) {
+      len = buf.length - off;
+      if (!(len > 0)) return;
+    }
+    this.hsTouched = false;
+    if (st.isNext(seq)) {
+      const n = this.consume(d, dir, buf, off, len);
+      st.advanceDirect(seq, n);
+      if (n < len && d.mode !== MODE_DONE) st.push((seq + n) >>> 0, buf, off + n, len - n);
+    } else {
+      st.push(seq, buf, off, len);
+      if (st.hasGap && st.buffered >= (st.maxBytes * 3) >> 2) {
+        // A hole that does not fill: give up on it and resynchronise after it.
+        st.skipGap();
+        this.resync(d);
+      }
+      this.drain(d, dir);
+    }
+    if (d.mode !== MODE_DONE && st.available >= st.maxBytes) d.mode = MODE_DONE; // consumer cannot progress
+    if (this.hsTouched) this.handshakePackets++;
+    if (d.mode === MODE_DONE) {
+      st.release();
+      this.releaseDir(d);
+      this.done = this.dirs[0].mode === MODE_DONE && this.dirs[1].mode === MODE_DONE;
+    }
+  }
+
+  private drain(d: DirState, dir: number): void {
+    const st = d.stream;
+    while (st.available > 0 && d.mode !== MODE_DONE) {
+      const n = this.consume(d, dir, st.data, st.offset, st.available);
+      if (n <= 0) break;
+      st.consume(n);
+    }
+  }
+
+  private releaseDir(d: DirState): void {
+    d.hsBuf = null;
+  }
+
+  private resync(d: DirState): void {
+    d.recHdrLen = 0;
+    d.recLeft = 0;
+    d.hsHdrLen = 0;
+    d.hsInBody = false;
+    d.hsLeft = 0;
+    d.hsBuf = null;
+    d.certActive = false;
+  }
+
+  /** Consumes bytes according to the direction's mode; returns how many were used. */
+  private consume(d: DirState, dir: number, buf: Uint8Array, off: number, len: number): number {
+    switch (d.mode) {
+      case MODE_TLS:
+        this.records(d, dir, buf, off, len);
+        return len;
+      case MODE_DETECT:
+        return this.detect(d, dir, buf, off, len);
+      case MODE_OPENVPN:
+        return this.openvpn(d, dir, buf, off, len);
+      default:
+        return len;
+    }
+  }
+
+  // --- Detection ---------------------------------------------------------------------------------------------
+
+  private detect(d: DirState, dir: number, buf: Uint8Array, off: number, len: number): number {
+    const end = off + len;
+    let p = off;
+    while (p < end && d.mode === MODE_DETECT) {
+      const avail = end - p;
+      const b0 = buf[p];
+      if (b0 >= 20 && b0 <= 24) {
+        const need = b0 === 22 ? 6 : 5;
+        if (avail < need) {
+          if ((avail < 2 || buf[p + 1] === 3) && (avail < 3 || buf[p + 2] <= 4)) return p - off; // wait
+        } else if (recordStartOk(buf, p)) {
+          d.mode = MODE_TLS;
+          d.expectTls = false;
+          this.records(d, dir, buf, p, end - p);
+          return len;
+        }
+      }
+      if (d.detectBytes === 0 || this.openVpn) {
+        const n = avail >= 2 ? u16(buf, p) : 0;
+        if (avail < 2 || (avail < 2 + n && n >= 14 && n <= MAX_OPENVPN_PACKET && avail < 64)) return p - off;
+        if (openVpnStart(buf, p, avail)) {
+          d.mode = MODE_OPENVPN;
+          this.openVpn = true;
+          return p - off + this.openvpn(d, dir, buf, p, end - p);
+        }
+      }
+      d.expectTls = false;
+      if (isTextByte(b0)) {
+        const lim = Math.min(end, p + MAX_TEXT_LINE);
+        let nl = p;
+        while (nl < lim && buf[nl] !== 10) nl++;
+        if (nl === lim) {
+          if (avail < MAX_TEXT_LINE) return p - off; // wait for the end of the line
+          d.detectBytes += lim - p;
+          d.detectLines++;
+          p = lim;
+        } else {
+          this.textLine(d, dir, buf, p, nl + 1);
+          d.detectBytes += nl + 1 - p;
+          d.detectLines++;
+          p = nl + 1;
+        }
+      } else {
+        d.detectBytes += avail;
+        d.detectChunks++;
+        p = end;
+      }
+      const maxLines = this.plain !== PLAIN_NONE ? DETECT_MAX_LINES_PLAINTEXT : DETECT_MAX_LINES;
+      if (
+        d.detectChunks > DETECT_MAX_CHUNKS || d.detectLines > maxLines || d.detectBytes > DETECT_MAX_BYTES
+      ) {
+        d.mode = MODE_DONE;
+      }
+    }
+    return p - off;
+  }
+
+  /** Looks at one plain-text line for a STARTTLS exchange. */
+  private textLine(d: DirState, dir: number, buf: Uint8Array, s: number, e: number): void {
+    const n = Math.min(e - s, 80);
+    const line = binaryString(buf, s, n).replace(/[\r\n]+$/, "");
+    if (this.plain === PLAIN_NONE && d.detectLines === 0 && d.detectBytes === 0) {
+      if (/^220[ -]/.test(line)) this.plain = PLAIN_SMTP_FTP;
+      else if (/^\* OK/i.test(line)) this.plain = PLAIN_IMAP;
+      else if (/^\+OK/i.test(line)) this.plain = PLAIN_POP3;
+      if (this.plain !== PLAIN_NONE) this.plainServerDir = dir;
+    }
+    if (dir !== this.plainServerDir) {
+      let m: RegExpMatchArray | null;
+      if (/^STARTTLS\s*$/i.test(line)) this.startTlsPending = this.plain === PLAIN_IMAP ? "imap" : "smtp";
+      else if ((m = /^(\S+) STARTTLS\s*$/i.exec(line)) !== null) {
+        this.startTlsPending = "imap";
+        this.imapTag = m[1];
+      } else if (/^STLS\s*$/i.test(line)) this.startTlsPending = "pop3";
+      else if (/^AUTH (TLS|SSL|TLS-C|TLS-P)\s*$/i.test(line)) this.startTlsPending = "ftp";
+      else return;
+      d.expectTls = true;
+      if (this.plainServerDir < 0) this.plainServerDir = dir ^ 1;
+      return;
+    }
+    const pending = this.startTlsPending;
+    if (pending === "") return;
+    let ok = false;
+    let fail = false;
+    switch (pending) {
+      case "smtp":
+        ok = /^220 /.test(line);
+        fail = /^[45]\d\d /.test(line);
+        break;
+      case "ftp":
+        ok = /^234 /.test(line) || /^334 /.test(line);
+        fail = /^[45]\d\d /.test(line);
+        break;
+      case "pop3":
+        ok = /^\+OK/i.test(line);
+        fail = /^-ERR/i.test(line);
+        break;
+      case "imap": {
+        const tag = this.imapTag;
+        if (tag !== "" && line.startsWith(tag + " ")) {
+          const rest = line.slice(tag.length + 1);
+          ok = /^OK/i.test(rest);
+          fail = !ok;
+        } else if (tag === "" && /^\S+ OK/i.test(line) && !line.startsWith("* ")) ok = true;
+        break;
+      }
+    }
+    if (ok) {
+      this.startTls = pending;
+      this.startTlsPending = "";
+      d.expectTls = true;
+    } else if (fail) {
+      this.startTlsPending = "";
+      this.dirs[dir ^ 1].expectTls = false;
+    }
+  }
+
+  // --- OpenVPN over TCP ----------------------------------------------------------------------------------------
+
+  private openvpn(d: DirState, dir: number, buf: Uint8Array, off: number, len: number): number {
+    const end = off + len;
+    let p = off;
+    while (end - p >= 2 && d.mode === MODE_OPENVPN) {
+      const n = u16(buf, p);
+      if (n < 1 || n > MAX_OPENVPN_PACKET) {
+        d.mode = MODE_DONE;
+        return len;
+      }
+      if (end - p < 2 + n) break;
+      this.openvpnPacket(d, dir, buf, p + 2, p + 2 + n);
+      p += 2 + n;
+    }
+    return d.mode === MODE_OPENVPN ? p - off : len;
+  }
+
+  private openvpnPacket(d: DirState, dir: number, buf: Uint8Array, s: number, e: number): void {
+    const op = buf[s] >> 3;
+    if (op === 6 || op === 9) {
+      d.mode = MODE_DONE; // data channel: the TLS handshake is over
+      return;
+    }
+    if (op < 1 || op > 11) {
+      d.mode = MODE_DONE;
+      return;
+    }
+    let q = s + 1 + 8; // opcode, session id
+    if (q >= e) return;
+    // tls-auth: Wireshark's heuristic (a non-empty "ack array" whose first 4 bytes look random is an HMAC).
+    if (buf[q] > 0 && q + 4 <= e && hmacLike(u32(buf, q))) q += 20 + 8;
+    if (q >= e) return;
+    const acks = buf[q++];
+    q += acks * 4 + (acks > 0 ? 8 : 0);
+    if (op === 5) return; // P_ACK_V1
+    if (q + 4 > e) return;
+    const id = u32(buf, q);
+    q += 4;
+    if (id < d.ovpnNextId) return; // retransmission
+    if (id > d.ovpnNextId && d.ovpnPending !== null) {
+      // A datagram ahead of a missing one: keep its TLS bytes until the gap fills (bounded).
+      if (op === 4 && d.ovpnPending.size < MAX_OPENVPN_PENDING && !d.ovpnPending.has(id)) {
+        d.ovpnPending.set(id, buf.slice(q, e));
+      }
+      return;
+    }
+    d.ovpnNextId = id + 1;
+    if (op === 4 && q < e) this.records(d, dir, buf, q, e - q);
+    const pending = d.ovpnPending;
+    if (pending === null) return;
+    for (let b = pending.get(d.ovpnNextId); b !== undefined; b = pending.get(d.ovpnNextId)) {
+      pending.delete(d.ovpnNextId);
+      d.ovpnNextId++;
+      if (d.mode !== MODE_OPENVPN) return;
+      this.records(d, dir, b, 0, b.length);
+    }
+  }
+
+  /**
+   * True when a UDP payload is an OpenVPN hard-reset packet, the start of an OpenVPN-over-UDP session.
+   *
+   * @example
+   * ```ts
+   * import { TlsFlowAnalyzer } from "./tls.ts";
+   * const reset = new Uint8Array([0x38, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 0]);
+   * console.log(TlsFlowAnalyzer.isOpenVpnDatagram(reset, 0, reset.length)); // true
+   * ```
+   */
+  static isOpenVpnDatagram(buf: Uint8Array, off: number, len: number): boolean {
+    return off >= 0 && off + len <= buf.length && openVpnReset(buf, off, off + len);
+  }
+
+  /**
+   * Feeds one UDP datagram of an OpenVPN-over-UDP flow (one OpenVPN packet, no length prefix): the TLS
+   * handshake of its control channel is analysed like a TCP one. `dir` is 0 from the initiator, 1 from the
+   * responder. A direction whose first datagram is not OpenVPN control traffic is given up.
+   */
+  onDatagram(dir: number, buf: Uint8Array, off: number, len: number): void {
+    if (this.done) return;
+    const d = this.dirs[dir === 0 ? 0 : 1];
+    if (d.mode === MODE_DONE || !(len > 0) || off < 0 || off + len > buf.length) return;
+    this.hsTouched = false;
+    if (d.mode === MODE_DETECT) {
+      if (!openVpnReset(buf, off, off + len)) {
+        d.mode = MODE_DONE;
+      } else {
+        d.mode = MODE_OPENVPN;
+        d.ovpnPending = new Map();
+        this.openVpn = true;
+      }
+    }
+    if (d.mode === MODE_OPENVPN) this.openvpnPacket(d, dir, buf, off, off + len);
+    if (this.hsTouched) this.handshakePackets++;
+    if (d.mode === MODE_DONE) {
+      d.ovpnPending = null;
+      this.releaseDir(d);
+      this.done = this.dirs[0].mode === MODE_DONE && this.dirs[1].mode === MODE_DONE;
+    }
+  }
+
+  // --- Record layer --------------------------------------------------------------------------------------------
+
+  private records(d: DirState, dir: number, buf: Uint8Array, off: number, len: number): void {
+    const end = off + len;
+    let p = off;
+    const mode = d.mode;
+    while (p < end && d.mode === mode) {
+      if (d.recLeft === 0) {
+        // Record header, possibly split across calls.
+        let h: Uint8Array;
+        let hp: number;
+        if (d.recHdrLen === 0 && end - p >= 5) {
+          h = buf;
+          hp = p;
+          p += 5;
+        } else {
+          while (d.recHdrLen < 5 && p < end) d.recHdr[d.recHdrLen++] = buf[p++];
+          if (d.recHdrLen < 5) return;
+          h = d.recHdr;
+          hp = 0;
+        }
+        d.recHdrLen = 0;
+        if (!recordHeaderOk(h, hp)) {
+          d.mode = MODE_DONE; // lost sync, or not TLS after all
+          return;
+        }
+        this.detected = true;
+        const type = h[hp];
+        if (d.firstRecordVersion < 0) d.firstRecordVersion = u16(h, hp + 1);
+        d.recType = type;
+        d.recLeft = u16(h, hp + 3);
+        if (type === TlsContentType.HANDSHAKE) this.hsTouched = true;
+        else if (type === TlsContentType.ALERT) this.alertCount++;
+        else if (type === TlsContentType.CHANGE_CIPHER_SPEC) this.changeCipherSpec(d);
+        else if (type === TlsContentType.APPLICATION_DATA) {
+          d.mode = MODE_DONE; // encrypted traffic: nothing more to learn from this direction
+          return;
+        }
+        continue;
+      }
+      const take = Math.min(d.recLeft, end - p);
+      if (d.recType === TlsContentType.HANDSHAKE) {
+        this.hsTouched = true;
+        if (!d.encrypted) this.handshake(d, dir, buf, p, take);
+      }
+      d.recLeft -= take;
+      p += take;
+    }
+  }
+
+  private changeCipherSpec(d: DirState): void {
+    if (this.tls13) return; // TLS 1.3 middlebox-compatibility CCS: nothing changes
+    if (d.role === ROLE_SERVER || (d.role === ROLE_UNKNOWN && this.otherIsClient(d))) {
+      if (this.certCount === null && this.serverHellos.length > 0) this.abbreviatedHandshake = true;
+    }
+    d.encrypted = true;
+    d.mode = MODE_DONE;
+  }
+
+  private otherIsClient(d: DirState): boolean {
+    const o = this.dirs[0] === d ? this.dirs[1] : this.dirs[0];
+    return o.role === ROLE_CLIENT;
+  }
+
+  // --- Handshake layer -----------------------------------------------------------------------------------------
+
+  private handshake(d: DirState, dir: number, buf: Uint8Array, off: number, len: number): void {
+    const end = off + len;
+    let p = off;
+    while (p < end && d.mode !== MODE_DONE && !d.encrypted) {
+      if (!d.hsInBody) {
+        if (d.hsHdrLen === 0 && end - p >= 4) {
+          const type = buf[p];
+          const n = u24(buf, p + 1);
+          if (HANDSHAKE_TYPE_VALID[type] === 0) {
+            d.encrypted = true; // not a plain handshake message: encrypted or garbage
+            return;
+          }
+          if (end - p - 4 >= n) {
+            // Whole message in this slice: parse in place.
+            this.message(d, dir, type, buf, p, 4 + n, true);
+            p += 4 + n;
+            continue;
+          }
+          this.startMessage(d, type, n, buf, p);
+          p += 4;
+          continue;
+        }
+        d.hsHdr[d.hsHdrLen++] = buf[p++];
+        if (d.hsHdrLen < 4) continue;
+        d.hsHdrLen = 0;
+        const type = d.hsHdr[0];
+        const n = u24(d.hsHdr, 1);
+        if (HANDSHAKE_TYPE_VALID[type] === 0) {
+          d.encrypted = true;
+          return;
+        }
+        if (n === 0) this.message(d, dir, type, d.hsHdr, 0, 4, true);
+        else this.startMessage(d, type, n, d.hsHdr, 0);
+        continue;
+      }
+      const take = Math.min(d.hsLeft, end - p);
+      if (d.hsBuf !== null) {
+        const room = Math.min(take, d.hsBuf.length - d.hsBufLen);
+        if (room > 0) {
+          d.hsBuf.set(buf.subarray(p, p + room), d.hsBufLen);
+          d.hsBufLen += room;
+        }
+      }
+      if (d.certActive) certFeed(d, buf, p, take);
+      d.hsLeft -= take;
+      p += take;
+      if (d.hsLeft === 0) {
+        d.hsInBody = false;
+        const hb = d.hsBuf;
+        d.hsBuf = null;
+        if (hb !== null) this.message(d, dir, d.hsType, hb, 0, d.hsBufLen, false);
+        else this.message(d, dir, d.hsType, d.hsHdr, 0, 0, false);
+      }
+    }
+  }
+
+  private startMessage(d: DirState, type: number, n: number, hdr: Uint8Array, hp: number): void {
+    d.hsInBody = true;
+    d.hsType = type;
+    d.hsLeft = n;
+    d.hsBuf = null;
+    d.hsBufLen = 0;
+    if (
+      type === TlsHandshakeType.CLIENT_HELLO || type === TlsHandshakeType.SERVER_HELLO ||
+      type === TlsHandshakeType.SERVER_KEY_EXCHANGE
+    ) {
+      d.hsBuf = new Uint8Array(Math.min(4 + n, MAX_HANDSHAKE_BUFFER));
+      d.hsBuf.set(hdr.subarray(hp, hp + 4));
+      d.hsBufLen = 4;
+    }
+    if (type === TlsHandshakeType.CERTIFICATE) certBegin(d);
+  }
+
+  /**
+   * One handshake message. `whole` is true when `buf[off .. off + len)` is the whole message; otherwise the
+   * message was streamed (Certificate) or buffered (possibly truncated at the buffer cap).
+   */
+  private message(
+    d: DirState,
+    dir: number,
+    type: number,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    whole: boolean,
+  ): void {
+    switch (type) {
+      case TlsHandshakeType.CLIENT_HELLO: {
+        const ch = parseClientHello(buf, off, len);
+        if (ch !== null) {
+          if (d.role === ROLE_UNKNOWN) d.role = ROLE_CLIENT;
+          if (this.clientHellos.length < MAX_HELLOS) this.clientHellos.push(ch);
+        }
+        return;
+      }
+      case TlsHandshakeType.SERVER_HELLO: {
+        const sh = parseServerHello(buf, off, len);
+        if (sh === null) return;
+        if (d.role === ROLE_UNKNOWN) d.role = ROLE_SERVER;
+        if (this.serverHellos.length < MAX_HELLOS) this.serverHellos.push(sh);
+        if (sh.isHelloRetryRequest || this.isTls13Hello(sh)) this.tls13 = true;
+        if (!sh.isHelloRetryRequest && this.isTls13Hello(sh)) d.mode = MODE_DONE; // the rest is encrypted
+        return;
+      }
+      case TlsHandshakeType.CERTIFICATE: {
+        if (whole) {
+          certBegin(d);
+          certFeed(d, buf, off + 4, len - 4);
+        }
+        if (d.certActive) {
+          d.certActive = false;
+          const serverSide = d.role === ROLE_SERVER || (d.role === ROLE_UNKNOWN && this.otherIsClient(d));
+          if (serverSide && this.certCount === null && !this.tls13) {
+            this.certCount = d.certCount;
+            this.certTotalLength = d.certTotal;
+            this.certFirstLength = d.certFirst >= 0 ? d.certFirst : null;
+          }
+        }
+        return;
+      }
+      case TlsHandshakeType.SERVER_KEY_EXCHANGE:
+        this.serverKeyExchange(buf, off + 4, off + len);
+        return;
+      case TlsHandshakeType.SERVER_HELLO_DONE:
+        if (d.role !== ROLE_CLIENT) d.mode = MODE_DONE; // the server's plain-text handshake is complete
+        return;
+    }
+  }
+
+  private serverKeyExchange(b: Uint8Array, s: number, e: number): void {
+    if (this.skeGroup !== null || this.skeKeyBits !== null || e - s < 4) return;
+    if (b[s] === 3) {
+      // ECDHE: curve_type named_curve(3), group, public key length.
+      const pub = b[s + 3];
+      if (s + 4 + pub <= e && pub > 0) {
+        this.skeGroup = u16(b, s + 1);
+        this.skeKeyBits = pub * 8;
+        return;
+      }
+    }
+    // DHE: p, g, Ys (each with a 2-byte length).
+    const pLen = u16(b, s);
+    if (pLen === 0 || s + 2 + pLen + 2 > e) return;
+    const gLen = u16(b, s + 2 + pLen);
+    const ys = s + 4 + pLen + gLen;
+    if (ys + 2 > e || ys + 2 + u16(b, ys) > e) return;
+    let lead = 0;
+    while (lead < pLen && b[s + 2 + lead] === 0) lead++;
+    this.skeKeyBits = (pLen - lead) * 8;
+  }
+
+  private isTls13Hello(sh: ServerHelloInfo): boolean {
+    const v = sh.selectedVersion;
+    return v !== null && (v === 0x0304 || (v >= 0x7f00 && v <= 0x7fff) || (v & 0xff00) === 0xfb00);
+  }
+}
+
+function certBegin(d: DirState): void {
+  d.certActive = true;
+  d.certPhase = 0;
+  d.certAcc = 0;
+  d.certAccN = 0;
+  d.certSkip = 0;
+  d.certCount = 0;
+  d.certTotal = 0;
+  d.certFirst = -1;
+}
+
+/** Streams Certificate body bytes: a 3-byte list length, then (3-byte length, certificate) entries. */
+function certFeed(d: DirState, b: Uint8Array, p: number, n: number): void {
+  while (n > 0) {
+    if (d.certSkip > 0) {
+      const t = Math.min(d.certSkip, n);
+      d.certSkip -= t;
+      p += t;
+      n -= t;
+      continue;
+    }
+    d.certAcc = (d.certAcc << 8) | b[p];
+    p++;
+    n--;
+    if (++d.certAccN < 3) continue;
+    const v = d.certAcc;
+    d.certAcc = 0;
+    d.certAccN = 0;
+    if (d.certPhase === 0) {
+      d.certPhase = 1;
+      continue;
+    }
+    d.certCount++;
+    d.certTotal += v;
+    if (d.certFirst < 0) d.certFirst = v;
+    d.certSkip = v;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Sanity of a record header at `p` (5 bytes present). */
+function recordHeaderOk(b: Uint8Array, p: number): boolean {
+  const t = b[p];
+  if (t < 20 || t > 24 || b[p + 1] !== 3 || b[p + 2] > 4) return false;
+  const n = u16(b, p + 3);
+  return n <= MAX_RECORD_LENGTH && (n > 0 || t === TlsContentType.APPLICATION_DATA);
+}
+
+/** A record header that may start a TLS stream (for a handshake record, a plausible message type follows). */
+function recordStartOk(b: Uint8Array, p: number): boolean {
+  if (b[p] > 23 || !recordHeaderOk(b, p)) return false;
+  if (b[p] === TlsContentType.HANDSHAKE) return HANDSHAKE_TYPE_VALID[b[p + 5]] === 1;
+  if (b[p] === TlsContentType.CHANGE_CIPHER_SPEC) return u16(b, p + 3) === 1;
+  return true;
+}
+
+/**
+ * An OpenVPN hard-reset packet in `b[s .. e)` (without the TCP length prefix): opcode 1, 2, 7, 8 or 10 with key
+ * id 0, and message packet id 0 where it should be, with or without a 28-byte tls-auth block.
+ */
+function openVpnReset(b: Uint8Array, s: number, e: number): boolean {
+  if (e - s < 14 || (b[s] & 7) !== 0) return false;
+  const op = b[s] >> 3;
+  if (op !== 1 && op !== 2 && op !== 7 && op !== 8 && op !== 10) return false;
+  for (const auth of [0, 28]) {
+    const q = s + 9 + auth;
+    if (q >= e) continue;
+    const acks = b[q];
+    if (acks > 8) continue;
+    const m = q + 1 + acks * 4 + (acks > 0 ? 8 : 0);
+    if (m + 4 <= e && u32(b, m) === 0) return true;
+  }
+  return false;
+}
+
+/** The first packet of an OpenVPN-over-TCP session: a length, then a hard reset. */
+function openVpnStart(b: Uint8Array, p: number, avail: number): boolean {
+  const n = u16(b, p);
+  if (n < 14 || n > MAX_OPENVPN_PACKET || avail < 2 + n) return false;
+  return openVpnReset(b, p + 2, p + 2 + n);
+}
+
+/** Wireshark's check: at most one zero byte among four means "random", i.e. an HMAC. */
+function hmacLike(x: number): boolean {
+  let zeros = 0;
+  if ((x & 0xff) === 0) zeros++;
+  if ((x & 0xff00) === 0) zeros++;
+  if ((x & 0xff0000) === 0) zeros++;
+  if ((x & 0xff000000) === 0) zeros++;
+  return zeros <= 1;
+}
+
+function isTextByte(c: number): boolean {
+  return (c >= 0x20 && c < 0x7f) || c === 9 || c === 10 || c === 13;
+}

@@ -1,0 +1,29 @@
+/**
+ * What every packet source (the built-in file reader, libpcap offline and live) hands on: one call per packet,
+ * with a view into its own buffer. No packet object is created.
+ *
+ * @module
+ */
+
+/**
+ * Called once per packet. `buf[off .. off + capLen)` holds the captured bytes and is only valid during the call.
+ * `ts` is seconds since the epoch (fractional), `wireLen` the original length on the wire.
+ *
+ * @example
+ * ```ts
+ * import type { PacketCallback } from "./source.ts";
+ * let n = 0;
+ * const count: PacketCallback = () => {
+ *   n++;
+ * };
+ * count(0, new Uint8Array(0), 0, 0, 0, 1);
+ * ```
+ */
+export type PacketCallback = (
+  ts: number,
+  buf: Uint8Array,
+  off: number,
+  capLen: number,
+  wireLen: number,
+  linkType: number,
+) => void;

@@ -1,0 +1,639 @@
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import {
+  hassh,
+  hasshString,
+  parseSshBanner,
+  parseSshKexInit,
+  SshDirectionParser,
+  SshSession,
+} from "../lib/protocols/ssh.ts";
+import { sshExtractor, type SshState } from "../extractors/ssh.ts";
+import { extractFlows } from "../mod.ts";
+import type { FlowRecord } from "../lib/extractor.ts";
+import { FlowState } from "../lib/flow.ts";
+import { PacketView, TCP } from "../lib/packet.ts";
+
+const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url);
+const EXPECTED = new URL("../../shared/corpus/expected/", import.meta.url);
+const enc = new TextEncoder();
+
+function has(cmd: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+const HAS_TSHARK = has("tshark");
+const IS_ROOT = Deno.uid?.() === 0;
+
+function tshark(args: string[]): string[][] {
+  const out = new Deno.Command("tshark", { args, stdout: "piped", stderr: "null" }).outputSync();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.length > 0).map((l) =>
+    l.split("\t")
+  );
+}
+
+function hex(s: string): Uint8Array {
+  const out = new Uint8Array(s.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.substr(i * 2, 2), 16);
+  return out;
+}
+
+/** Canonical bidirectional key, as score.py builds it. */
+function keyOf(proto: number, a: string, ap: number, b: string, bp: number): string {
+  const x: [string, number] = [a.toLowerCase(), ap], y: [string, number] = [b.toLowerCase(), bp];
+  const first = x[0] < y[0] || (x[0] === y[0] && x[1] <= y[1]) ? [x, y] : [y, x];
+  return JSON.stringify([proto, first[0][0], first[0][1], first[1][0], first[1][1]]);
+}
+
+async function records(path: string | URL, features: string[]): Promise<Map<string, FlowRecord[]>> {
+  const p = path instanceof URL ? path.pathname : path;
+  const m = new Map<string, FlowRecord[]>();
+  for await (const r of extractFlows(p, { features })) {
+    const k = keyOf(
+      r.protocol as number,
+      r.src_ip as string,
+      r.src_port as number,
+      r.dst_ip as string,
+      r.dst_port as number,
+    );
+    const l = m.get(k) ?? [];
+    l.push(r);
+    m.set(k, l);
+  }
+  return m;
+}
+
+function values(rs: FlowRecord[] | undefined, name: string): Set<unknown> {
+  const s = new Set<unknown>();
+  for (const r of rs ?? []) if (r[name] !== null && r[name] !== undefined) s.add(r[name]);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Synthetic messages
+
+function sshString(s: string | Uint8Array): Uint8Array {
+  const b = typeof s === "string" ? enc.encode(s) : s;
+  const out = new Uint8Array(4 + b.length);
+  new DataView(out.buffer).setUint32(0, b.length);
+  out.set(b, 4);
+  return out;
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+const LISTS = [
+  "curve25519-sha256,diffie-hellman-group14-sha256",
+  "ssh-ed25519,rsa-sha2-512",
+  "aes128-ctr,aes256-gcm@openssh.com",
+  "chacha20-poly1305@openssh.com,aes256-ctr",
+  "hmac-sha2-256",
+  "hmac-sha2-512,hmac-sha1",
+  "none,zlib@openssh.com",
+  "none",
+  "",
+  "",
+];
+
+function kexInitPayload(lists: string[] = LISTS): Uint8Array {
+  const cookie = new Uint8Array(16).fill(0xab);
+  return concat(new Uint8Array([20]), cookie, ...lists.map((l) => sshString(l)), new Uint8Array(5));
+}
+
+/** An unencrypted SSH-2 binary packet (block size 8, at least 4 bytes of padding). */
+function sshPacket(payload: Uint8Array): Uint8Array {
+  let pad = 8 - ((5 + payload.length) % 8);
+  if (pad < 4) pad += 8;
+  const len = 1 + payload.length + pad;
+  const out = new Uint8Array(4 + len);
+  new DataView(out.buffer).setUint32(0, len);
+  out[4] = pad;
+  out.set(payload, 5);
+  return out;
+}
+
+Deno.test("parseSshBanner: SSH-2, SSH-1, comments, and rejects", () => {
+  const b = enc.encode("SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.1\r\n");
+  const r = parseSshBanner(b, 0, b.length);
+  assert.deepEqual(r, {
+    raw: "SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.1",
+    protoVersion: "2.0",
+    software: "OpenSSH_8.9p1",
+    comments: "Ubuntu-3ubuntu0.1",
+  });
+  const v1 = enc.encode("SSH-1.5-1.2.26\n");
+  assert.equal(parseSshBanner(v1, 0, v1.length)?.protoVersion, "1.5");
+  const v199 = enc.encode("SSH-1.99-OpenSSH_3.9p1");
+  assert.equal(parseSshBanner(v199, 0, v199.length)?.software, "OpenSSH_3.9p1");
+  for (const bad of ["SSH-", "SSH-x.y-foo", "HTTP/1.1 200 OK", "SSH2.0-x", ""]) {
+    const e = enc.encode(bad);
+    assert.equal(parseSshBanner(e, 0, e.length), null, bad);
+  }
+});
+
+Deno.test("parseSshKexInit and HASSH strings", () => {
+  const p = kexInitPayload();
+  const k = parseSshKexInit(p, 0, p.length);
+  assert.ok(k !== null);
+  assert.equal(k.kex, LISTS[0]);
+  assert.equal(k.compS2c, "none");
+  assert.equal(hasshString(k, false), `${LISTS[0]};${LISTS[2]};${LISTS[4]};${LISTS[6]}`);
+  assert.equal(hasshString(k, true), `${LISTS[0]};${LISTS[3]};${LISTS[5]};${LISTS[7]}`);
+  assert.equal(hassh(k, false), createHash("md5").update(hasshString(k, false)).digest("hex"));
+  // Every truncation is rejected without throwing.
+  for (let n = 0; n < p.length - 5; n++) assert.equal(parseSshKexInit(p, 0, n), null);
+  // Wrong message number.
+  const q = p.slice();
+  q[0] = 21;
+  assert.equal(parseSshKexInit(q, 0, q.length), null);
+  // Lengths pointing past the end.
+  const r = p.slice();
+  r[17] = 0xff;
+  assert.equal(parseSshKexInit(r, 0, r.length), null);
+});
+
+Deno.test("SshDirectionParser: byte-at-a-time feeding equals one-shot, NEWKEYS switches to encrypted", () => {
+  const stream = concat(
+    enc.encode("SSH-2.0-Test_1.0 c\r\n"),
+    sshPacket(kexInitPayload()),
+    sshPacket(new Uint8Array([30, 1, 2, 3])),
+    sshPacket(new Uint8Array([21])),
+    new Uint8Array([9, 9, 9, 9, 9, 9, 9]),
+  );
+  const whole = new SshDirectionParser();
+  whole.feed(stream, 0, stream.length);
+  const bytes = new SshDirectionParser();
+  for (let i = 0; i < stream.length; i++) bytes.feed(stream, i, i + 1);
+  for (const p of [whole, bytes]) {
+    assert.equal(p.banner?.software, "Test_1.0");
+    assert.equal(p.kexInit?.kex, LISTS[0]);
+    assert.equal(p.kexMessages, 3);
+    assert.equal(p.cleartextPackets, 3);
+    assert.ok(p.encrypted);
+    assert.ok(!p.failed);
+  }
+  assert.equal(whole.encryptedSegments, 1);
+  assert.equal(bytes.encryptedSegments, 7);
+});
+
+Deno.test("SshDirectionParser: pre-banner lines, garbage and oversize lines", () => {
+  const p = new SshDirectionParser();
+  const s = enc.encode("hello there\r\nSSH-2.0-X\r\n");
+  p.feed(s, 0, s.length);
+  assert.equal(p.banner?.software, "X");
+  const g = new SshDirectionParser();
+  g.feed(new Uint8Array([0, 1, 2, 3, 4]), 0, 5);
+  assert.ok(g.failed);
+  const long = new SshDirectionParser();
+  const l = new Uint8Array(5000).fill(0x41);
+  long.feed(l, 0, l.length);
+  assert.ok(long.failed);
+  // A packet length of zero is refused.
+  const z = new SshDirectionParser();
+  const zs = concat(enc.encode("SSH-2.0-X\r\n"), new Uint8Array([0, 0, 0, 0, 0, 0]));
+  z.feed(zs, 0, zs.length);
+  assert.ok(z.failed);
+});
+
+Deno.test("SshSession: SSH-1 after a 1.99 server counts the key messages", () => {
+  const s = new SshSession();
+  const srv = enc.encode("SSH-1.99-Old\n");
+  const cli = enc.encode("SSH-1.5-Client\n");
+  s.feed(1, srv, 0, srv.length);
+  s.feed(0, cli, 0, cli.length);
+  // SSH-1 packet: length 5 (type + 4 CRC), 3 bytes of padding, type 2 (PUBLIC_KEY).
+  const pk = new Uint8Array([0, 0, 0, 5, 0, 0, 0, 2, 0, 0, 0, 0]);
+  s.feed(1, pk, 0, pk.length);
+  assert.equal(s.version, "1.5");
+  assert.equal(s.server.kexMessages, 1);
+  assert.ok(s.server.encrypted);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Real captures through the pipeline
+
+const SSH_CAPTURES = [
+  "ssh.pcap",
+  "ssh.pcapng",
+  "ssh2.pcapng",
+  "ssh-r.pcap",
+  "ssh-scp-1050.pcap",
+  "ssh2-malformed.pcap",
+  "ssh2-moloch-crash.pcap",
+];
+
+Deno.test("ssh: HASSH and HASSH-server match the expected values for every flow", async () => {
+  let checked = 0;
+  for (const name of SSH_CAPTURES) {
+    const got = await records(new URL(name, CAPTURES), ["ssh"]);
+    const lines = (await Deno.readTextFile(new URL(name + ".jsonl", EXPECTED))).split("\n").filter((l) => l);
+    for (const line of lines) {
+      const e = JSON.parse(line);
+      if (!e.hassh && !e.hassh_server) continue;
+      const k = JSON.stringify(e.key);
+      const rs = got.get(k);
+      assert.ok(rs, `${name}: no record for ${k}`);
+      assert.deepEqual([...values(rs, "ssh_hassh")], e.hassh, `${name} ${k} hassh`);
+      assert.deepEqual([...values(rs, "ssh_hassh_server")], e.hassh_server, `${name} ${k} hassh_server`);
+      assert.ok(values(rs, "ssh_detected").has(true));
+      checked++;
+    }
+  }
+  assert.equal(checked, 9);
+});
+
+Deno.test({
+  name: "ssh: banners, versions and KEX fields agree with tshark",
+  ignore: !HAS_TSHARK,
+  async fn() {
+    for (const name of [...SSH_CAPTURES, "ssh_unidirectional.pcap", "sshv1.pcap"]) {
+      const path = new URL(name, CAPTURES).pathname;
+      const got = await records(path, ["ssh"]);
+      const rows = tshark([
+        "-r",
+        path,
+        "-Y",
+        "ssh.protocol || ssh.kex.hassh || ssh.kex.hasshserver",
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=f",
+        "-e",
+        "ip.src",
+        "-e",
+        "ipv6.src",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "ip.dst",
+        "-e",
+        "ipv6.dst",
+        "-e",
+        "tcp.dstport",
+        "-e",
+        "ssh.protocol",
+        "-e",
+        "ssh.kex.hassh_algorithms",
+        "-e",
+        "ssh.kex.hasshserver_algorithms",
+      ]);
+      assert.ok(rows.length > 0, name);
+      for (const [s4, s6, sp, d4, d6, dp, proto, hs, hss] of rows) {
+        const k = keyOf(6, s4 || s6, Number(sp), d4 || d6, Number(dp));
+        const rs = got.get(k);
+        assert.ok(rs, `${name}: no record for ${k}`);
+        const fromServer = sp === "22";
+        if (proto) {
+          assert.ok(
+            values(rs, fromServer ? "ssh_server_version" : "ssh_client_version").has(proto),
+            `${name} ${proto}`,
+          );
+          const v = proto.split("-")[1];
+          assert.ok(values(rs, "ssh_version").has(v === "1.99" ? "2.0" : v), `${name} version ${v}`);
+        }
+        if (hs) assert.ok(values(rs, "ssh_hassh_string").has(hs), `${name} hassh string`);
+        if (hss) assert.ok(values(rs, "ssh_hassh_server_string").has(hss), `${name} hassh server string`);
+      }
+    }
+  },
+});
+
+Deno.test("ssh: SSH-1, one-sided and non-SSH flows", async () => {
+  const v1 = [...(await records(new URL("sshv1.pcap", CAPTURES), ["ssh"])).values()].flat();
+  const s1 = v1.find((r) => r.ssh_detected === true);
+  assert.ok(s1);
+  assert.equal(s1.ssh_version, "1.5");
+  assert.equal(s1.ssh_client_software, "1.2.26");
+  assert.equal(s1.ssh_hassh, null);
+  assert.equal(s1.ssh_kex_packets, 2);
+  assert.ok((s1.ssh_encrypted_packets as number) > 10);
+  // Every DNS flow of that capture is not SSH.
+  assert.ok(
+    v1.filter((r) => r.protocol === 17).every((r) => r.ssh_detected === false && r.ssh_version === null),
+  );
+
+  const uni = [...(await records(new URL("ssh_unidirectional.pcap", CAPTURES), ["ssh"])).values()].flat();
+  assert.equal(uni.length, 1);
+  assert.equal(uni[0].ssh_server_version, "SSH-2.0-OpenSSH_7.4p1 Debian-10+deb9u7");
+  assert.equal(uni[0].ssh_client_version, null);
+  assert.equal(uni[0].ssh_hassh_server, null);
+
+  const full = [...(await records(new URL("ssh.pcapng", CAPTURES), ["ssh"])).values()].flat();
+  assert.equal(full.length, 1);
+  const r = full[0];
+  assert.equal(r.ssh_client_software, "OpenSSH_7.6p1");
+  assert.equal(r.ssh_server_software, "OpenSSH_8.9p1");
+  assert.equal(r.ssh_kex_packets, 6); // KEXINIT x2, ECDH init/reply, NEWKEYS x2
+  assert.ok((r.ssh_encrypted_packets as number) > 100);
+  const names = sshExtractor.features.map((f) => f.name);
+  assert.deepEqual(Object.keys(r).filter((k) => k.startsWith("ssh_")), names);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Direct driving: re-segmentation, reordering and fuzzing with real payloads
+
+interface Seg {
+  dir: 0 | 1;
+  seq: number;
+  flags: number;
+  data: Uint8Array;
+}
+
+/** The segments of the first TCP stream of a capture, with absolute sequence numbers (needs tshark). */
+function segments(path: string): Seg[] {
+  const rows = tshark([
+    "-r",
+    path,
+    "-Y",
+    "tcp.stream == 0",
+    "-o",
+    "tcp.relative_sequence_numbers:FALSE",
+    "-T",
+    "fields",
+    "-e",
+    "tcp.srcport",
+    "-e",
+    "tcp.seq",
+    "-e",
+    "tcp.flags",
+    "-e",
+    "tcp.payload",
+  ]);
+  const first = rows[0][0];
+  return rows.map(([sp, seq, fl, pl]) => ({
+    dir: sp === first ? 0 : 1,
+    seq: Number(seq) >>> 0,
+    flags: parseInt(fl, 16),
+    data: hex(pl ?? ""),
+  }));
+}
+
+function runSegments(segs: Seg[], srcPort: number, dstPort: number): FlowRecord {
+  const flow = new FlowState();
+  flow.protocol = 6;
+  flow.srcPort = srcPort;
+  flow.dstPort = dstPort;
+  const st = sshExtractor.init(flow) as SshState;
+  const p = new PacketView();
+  for (const s of segs) {
+    p.reset();
+    p.proto = 6;
+    p.tcpHdrLen = 20;
+    p.tcpSeq = s.seq;
+    p.tcpFlags = s.flags;
+    p.buf = s.data;
+    p.payloadOff = 0;
+    p.payloadCapLen = s.data.length;
+    p.payloadLen = s.data.length;
+    sshExtractor.update(st, p, flow, s.dir);
+  }
+  const out: FlowRecord = {};
+  sshExtractor.finish(st, flow, out);
+  return out;
+}
+
+/** Splits each segment into pieces of at most `size` bytes. */
+function split(segs: Seg[], size: number): Seg[] {
+  const out: Seg[] = [];
+  for (const s of segs) {
+    if (s.data.length <= size) {
+      out.push(s);
+      continue;
+    }
+    for (let o = 0; o < s.data.length; o += size) {
+      out.push({ dir: s.dir, seq: (s.seq + o) >>> 0, flags: TCP.ACK, data: s.data.subarray(o, o + size) });
+    }
+  }
+  return out;
+}
+
+/** Deterministic PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test({
+  name: "ssh: HASSH survives re-segmentation, reordering and retransmission",
+  ignore: !HAS_TSHARK,
+  fn() {
+    const segs = segments(new URL("ssh.pcapng", CAPTURES).pathname);
+    const base = runSegments(segs, 57377, 22);
+    assert.equal(base.ssh_hassh, "06046964c022c6407d15a27b12a6a4fb");
+    assert.equal(base.ssh_hassh_server, "699519fdcc30cbcd093d5cd01e4b1d56");
+    for (const size of [1, 7, 100]) {
+      const r = runSegments(split(segs.slice(0, 12), size), 57377, 22);
+      assert.equal(r.ssh_hassh, base.ssh_hassh, `size ${size}`);
+      assert.equal(r.ssh_hassh_server, base.ssh_hassh_server, `size ${size}`);
+    }
+    // Swap neighbouring pieces and duplicate some: the stream buffer restores the order.
+    const rand = rng(7);
+    const pieces = split(segs.slice(0, 12), 50);
+    const shuffled: Seg[] = [];
+    for (let i = 0; i < pieces.length; i++) {
+      if (i + 1 < pieces.length && rand() < 0.3) {
+        shuffled.push(pieces[i + 1], pieces[i]);
+        i++;
+      } else shuffled.push(pieces[i]);
+      if (rand() < 0.1) shuffled.push(pieces[i]);
+    }
+    const r = runSegments(shuffled, 57377, 22);
+    assert.equal(r.ssh_hassh, base.ssh_hassh);
+    assert.equal(r.ssh_hassh_server, base.ssh_hassh_server);
+  },
+});
+
+Deno.test({
+  name: "ssh: mutated real packets never throw",
+  ignore: !HAS_TSHARK,
+  fn() {
+    const names = ["ssh.pcapng", "ssh2-malformed.pcap", "sshv1.pcap", "ssh-r.pcap"];
+    const all = names.map((n) => segments(new URL(n, CAPTURES).pathname).slice(0, 30));
+    const rand = rng(12345);
+    for (let iter = 0; iter < 400; iter++) {
+      const src = all[iter % all.length];
+      const segs = src.map((s) => {
+        const d = s.data.slice();
+        const mode = rand();
+        if (d.length > 0 && mode < 0.5) {
+          const flips = 1 + Math.floor(rand() * 8);
+          for (let i = 0; i < flips; i++) d[Math.floor(rand() * d.length)] = Math.floor(rand() * 256);
+        } else if (mode < 0.6) {
+          return { ...s, data: d.subarray(0, Math.floor(rand() * (d.length + 1))) };
+        } else if (mode < 0.65 && d.length >= 4) {
+          d.set(
+            [0xff, 0xff, 0xff, 0xff].map(() => Math.floor(rand() * 256)),
+            Math.floor(rand() * (d.length - 3)),
+          );
+        }
+        return { ...s, data: d, seq: rand() < 0.05 ? Math.floor(rand() * 2 ** 32) : s.seq };
+      });
+      const out = runSegments(segs, 40000, 22);
+      assert.deepEqual(Object.keys(out), sshExtractor.features.map((f) => f.name));
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Live loopback capture: ssh against a local sshd
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+async function waitFor(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (await cond()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+Deno.test({
+  name: "ssh: loopback capture of ssh against a local sshd agrees with tshark",
+  ignore: !IS_ROOT || !HAS_TSHARK || !has("tcpdump") || !has("ssh") || !has("ssh-keygen") ||
+    !has("/usr/sbin/sshd"),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "jj_ssh_" });
+    const port = freePort();
+    const pcap = `${dir}/lo.pcap`;
+    try {
+      await new Deno.Command("ssh-keygen", {
+        args: ["-q", "-t", "ed25519", "-N", "", "-f", `${dir}/host_key`],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      await Deno.writeTextFile(
+        `${dir}/sshd_config`,
+        [
+          `Port ${port}`,
+          "ListenAddress 127.0.0.1",
+          `HostKey ${dir}/host_key`,
+          `PidFile ${dir}/sshd.pid`,
+          "UsePAM no",
+          "StrictModes no",
+          "PasswordAuthentication no",
+          "KbdInteractiveAuthentication no",
+          "",
+        ].join("\n"),
+      );
+      await Deno.mkdir("/run/sshd", { recursive: true });
+      const dump = new Deno.Command("tcpdump", {
+        args: ["-i", "lo", "-U", "-w", pcap, `tcp port ${port}`],
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      // tcpdump reports "listening on lo" once the capture runs.
+      const reader = dump.stderr.getReader();
+      let seen = "";
+      await waitFor(async () => {
+        const { value } = await reader.read();
+        seen += new TextDecoder().decode(value ?? new Uint8Array());
+        return seen.includes("listening");
+      }, 5000);
+      const sshd = new Deno.Command("/usr/sbin/sshd", {
+        args: ["-D", "-f", `${dir}/sshd_config`, "-E", `${dir}/sshd.log`],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      const up = await waitFor(async () => {
+        try {
+          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+          return true;
+        } catch {
+          return false;
+        }
+      }, 5000);
+      if (up) {
+        await new Deno.Command("ssh", {
+          args: [
+            "-p",
+            String(port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+            "-o",
+            "ConnectTimeout=5",
+            "jj-nobody@127.0.0.1",
+            "true",
+          ],
+          stdout: "null",
+          stderr: "null",
+        }).output();
+      }
+      await new Promise((r) => setTimeout(r, 500));
+      sshd.kill("SIGTERM");
+      await sshd.status;
+      dump.kill("SIGINT");
+      reader.releaseLock();
+      await dump.stderr.cancel().catch(() => {});
+      await dump.status;
+      assert.ok(up, "sshd did not start");
+
+      const rows = tshark([
+        "-r",
+        pcap,
+        "-d",
+        `tcp.port==${port},ssh`,
+        "-Y",
+        "ssh.kex.hassh || ssh.kex.hasshserver",
+        "-T",
+        "fields",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "tcp.dstport",
+        "-e",
+        "ssh.kex.hassh",
+        "-e",
+        "ssh.kex.hasshserver",
+      ]);
+      const want = new Map<string, { hassh?: string; server?: string }>();
+      for (const [sp, dp, h, hs] of rows) {
+        const k = keyOf(6, "127.0.0.1", Number(sp), "127.0.0.1", Number(dp));
+        const w = want.get(k) ?? {};
+        if (h) w.hassh = h;
+        if (hs) w.server = hs;
+        want.set(k, w);
+      }
+      assert.ok(want.size >= 1, "tshark saw no KEXINIT");
+      const got = await records(pcap, ["ssh"]);
+      for (const [k, w] of want) {
+        const rs = got.get(k);
+        assert.ok(rs, `no record for ${k}`);
+        assert.ok(values(rs, "ssh_hassh").has(w.hassh), `hassh ${w.hassh}`);
+        assert.ok(values(rs, "ssh_hassh_server").has(w.server), `hassh_server ${w.server}`);
+        assert.ok([...values(rs, "ssh_client_software")].some((v) => String(v).startsWith("OpenSSH_")));
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});

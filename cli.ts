@@ -11,6 +11,10 @@ import { InputError } from "./lib/extract.ts";
 import { allExtractors } from "./lib/registry.ts";
 import { UsageError } from "./lib/cli/common.ts";
 import { addExtractCommand } from "./lib/cli/extract.ts";
+import { addAnonCommand } from "./lib/cli/anon.ts";
+import { addLabelSubnetsCommand } from "./lib/cli/label_subnets.ts";
+import { addCompletionsCommand } from "./lib/cli/completions.ts";
+import { addLiveCommand } from "./lib/cli/live.ts";
 import { LibpcapUnavailableError } from "./ffi/libpcap.ts";
 
 /** The version printed by `--version`. */
@@ -40,6 +44,10 @@ export function buildProgram(setResult: (p: Promise<number>) => void = () => {})
   });
 
   addExtractCommand(program, setResult);
+  addAnonCommand(program, setResult);
+  addLabelSubnetsCommand(program, setResult);
+  addCompletionsCommand(program, setResult);
+  addLiveCommand(program, setResult);
 
   program.command("features")
     .description("List every feature with its group, type and description.")

@@ -35,7 +35,15 @@ const enum Mode {
   NOT_DNS = 2,
 }
 
-/** Per-flow state of `dns` (UDP and TCP flows). */
+/**
+ * Per-flow state of `dns` (UDP and TCP flows).
+ *
+ * @example
+ * ```ts
+ * import { DnsState } from "./dns.ts";
+ * console.log(new DnsState().queries); // 0
+ * ```
+ */
 export class DnsState {
   mode: Mode = Mode.UNKNOWN;
   tcp = false;
@@ -100,8 +108,17 @@ function addMessage(s: DnsState, m: DnsMessage): void {
   if (m.tc) s.truncated = true;
 }
 
+/** NetBIOS name service (RFC 1002) shares the DNS layout; its first name is a 32-letter "A".."P" encoding. */
+function isNetbiosName(buf: Uint8Array, off: number, end: number): boolean {
+  const p = off + 12;
+  if (end - p < 33 || buf[p] !== 32) return false;
+  for (let i = 1; i <= 32; i++) if (buf[p + i] < 0x41 || buf[p + i] > 0x50) return false;
+  return true;
+}
+
 /** Handles one message after detection; returns false when it is not DNS. */
 function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number): boolean {
+  if (s.mode === Mode.UNKNOWN && isNetbiosName(buf, off, end)) return false;
   if (s.parsed >= MAX_PARSED) {
     // Header only: count by QR and TC without allocating.
     if (end - off < 12) return false;

@@ -14,9 +14,9 @@ import { type PacketView, TCP } from "../lib/packet.ts";
 import {
   findHeadEnd,
   type Http1Head,
-  HTTP2_PREFACE,
   Http2Connection,
   httpMethodLength,
+  httpStartPrefix,
   isHttp2Preface,
   isHttpStatusStart,
   parseHttp1Head,
@@ -39,7 +39,15 @@ const enum Dir {
   DONE = 4,
 }
 
-/** Per-flow state of `http2`. */
+/**
+ * Per-flow state of `http2`.
+ *
+ * @example
+ * ```ts
+ * import { HttpState } from "./http.ts";
+ * console.log(new HttpState().prefaceSeen); // false
+ * ```
+ */
 export class HttpState {
   udp = false;
   /** Per direction parsing state. */
@@ -119,12 +127,6 @@ function looksLikeSettings(b: Uint8Array, o: number, n: number): boolean {
     (b[o + 5] | b[o + 6] | b[o + 7] | b[o + 8]) === 0;
 }
 
-/** True when the `n` bytes at `o` are the start of the HTTP/2 preface. */
-function prefacePrefix(b: Uint8Array, o: number, n: number): boolean {
-  for (let i = 0; i < n && i < PREFACE_LEN; i++) if (b[o + i] !== HTTP2_PREFACE[i]) return false;
-  return true;
-}
-
 function checkDone(s: HttpState): void {
   if (s.st[0] === Dir.DONE && s.st[1] === Dir.DONE) {
     s.done = true;
@@ -179,7 +181,8 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
     const p = o + used, left = n - used;
     switch (s.st[dir]) {
       case Dir.NEW:
-        if (left < PREFACE_LEN && !final && prefacePrefix(b, p, left)) return used; // wait for the whole preface
+        // A very short start that may still become a request, status line or preface: wait for more.
+        if (left < PREFACE_LEN && !final && httpStartPrefix(b, p, p + left)) return used;
         s.st[dir] = classify(s, dir, b, p, left);
         if (s.st[dir] === Dir.H2 && s.prefaceSeen && s.clientDir === dir && isHttp2Preface(b, p, p + left)) {
           used += PREFACE_LEN;
@@ -198,16 +201,27 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
           s.upgradeH2c = true;
           s.clientDir = dir;
         }
-        if (!h.isRequest && h.statusCode === 101 && s.upgradeH2c && he >= 0) {
+        if (
+          !h.isRequest && h.statusCode === 101 && he >= 0 &&
+          (s.upgradeH2c || (h.upgrade !== null && /\bh2c\b/i.test(h.upgrade)))
+        ) {
+          if (s.clientDir < 0) s.clientDir = dir ^ 1;
           ensureH2(s);
           s.st[dir] = Dir.H2;
           used = he - o;
           break;
         }
-        s.st[dir] = s.upgradeH2c && h.isRequest ? Dir.WATCH_PREFACE : Dir.DONE;
+        if (s.upgradeH2c && h.isRequest && he >= 0) {
+          // The preface follows the request (and its body, if any) once the server switched.
+          s.st[dir] = Dir.WATCH_PREFACE;
+          used = he - o;
+          break;
+        }
+        s.st[dir] = Dir.DONE;
         return n;
       }
       case Dir.WATCH_PREFACE:
+        if (left < PREFACE_LEN && !final && httpStartPrefix(b, p, p + left) && b[p] === 0x50) return used;
         if (left >= PREFACE_LEN && isHttp2Preface(b, p, p + left)) {
           s.prefaceSeen = true;
           ensureH2(s);
@@ -277,7 +291,7 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       // First payload: decide without allocating for flows that are not HTTP.
       const guess = n >= PREFACE_LEN && isHttp2Preface(b, o, o + n) || httpMethodLength(b, o, o + n) > 0 ||
         isHttpStatusStart(b, o, o + n) || s.h2 !== null || (dir === 1 && looksLikeSettings(b, o, n)) ||
-        (n < PREFACE_LEN && prefacePrefix(b, o, n));
+        (n < PREFACE_LEN && httpStartPrefix(b, o, o + n));
       if (!guess) {
         s.st[dir] = Dir.DONE;
         checkDone(s);

@@ -17,7 +17,15 @@ import { TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
 /** Bytes of out-of-order data kept per direction while the handshake is parsed. */
 const STREAM_CAP = 65536;
 
-/** Per-flow state of `ssh` (TCP flows only). */
+/**
+ * Per-flow state of `ssh` (TCP flows only).
+ *
+ * @example
+ * ```ts
+ * import { SshState } from "./ssh.ts";
+ * console.log(new SshState().session); // null
+ * ```
+ */
 export class SshState {
   /** Created when a direction's first payload starts with "SSH-". */
   session: SshSession | null = null;

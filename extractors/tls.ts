@@ -3,8 +3,8 @@
  * computes them), JA4/JA4_r, certificates, session resumption and key exchange.
  *
  * TLS is recognised by content on any port (also after STARTTLS, SOCKS / HTTP CONNECT preambles and inside
- * OpenVPN-over-TCP). UDP flows are looked at only for an OpenVPN control channel (its TLS handshake); QUIC and
- * DTLS belong to other groups. Each direction is reassembled with a bounded buffer; once the handshake has nothing more
+ * OpenVPN over TCP or UDP). For QUIC flows the hellos decrypted from the Initial packets give the same columns
+ * (JA4 with the "q" prefix); the `quic` group's analyzer is reused when that group runs. Each direction is reassembled with a bounded buffer; once the handshake has nothing more
  * to tell (encrypted data flows), the group stops looking at packets.
  *
  * @module
@@ -12,8 +12,10 @@
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import { type PacketView, TCP } from "../lib/packet.ts";
+import { QuicFlowAnalyzer } from "../lib/protocols/quic.ts";
 import {
   alpnText,
+  type ClientHelloInfo,
   isGrease,
   ja3Hash,
   ja3sHash,
@@ -21,12 +23,24 @@ import {
   ja3String,
   ja4,
   ja4Raw,
+  negotiatedVersion,
+  parseClientHello,
+  parseServerHello,
+  type ServerHelloInfo,
   TlsFlowAnalyzer,
   tlsGroupName,
   tlsVersionName,
 } from "../lib/protocols/tls.ts";
 
-/** Per-flow state of `tls`; the analyzer is created with the flow's first payload. */
+/**
+ * Per-flow state of `tls`; the analyzer is created with the flow's first payload.
+ *
+ * @example
+ * ```ts
+ * import { TlsState } from "./tls.ts";
+ * console.log(new TlsState().analyzer); // null
+ * ```
+ */
 export class TlsState {
   /** The analyzer, once a payload was seen. */
   analyzer: TlsFlowAnalyzer | null = null;
@@ -35,8 +49,14 @@ export class TlsState {
   synKnown = 0;
   /** Nothing more to do (neither TCP nor UDP, or the analyzer is done). */
   done = false;
-  /** A UDP flow: only OpenVPN-over-UDP control channels are analysed. */
+  /** A UDP flow: only OpenVPN-over-UDP control channels are analysed here. */
   udp = false;
+  /**
+   * QUIC flows: the `quic` group's analyzer (shared, so Initial packets are decrypted once), or our own when
+   * that group is not running. Its hellos give the fingerprint columns.
+   */
+  quic: QuicFlowAnalyzer | null = null;
+  ownQuic = false;
 }
 
 const f = (name: string, type: FeatureSpec["type"], description: string): FeatureSpec => ({
@@ -51,7 +71,7 @@ const features: readonly FeatureSpec[] = [
     "tls_version",
     "int",
     "Negotiated version (0x0303 TLS 1.2, 0x0304 TLS 1.3): ServerHello supported_versions, else ServerHello " +
-      "version, else ClientHello version.",
+      "version; without a ServerHello, the ClientHello's highest supported_versions entry, else its version.",
   ),
   f("tls_version_str", "str", 'Readable tls_version: "SSL 3.0", "TLS 1.0" ... "TLS 1.3".'),
   f("tls_cipher_suite", "int", "Cipher suite selected by the ServerHello."),
@@ -102,19 +122,13 @@ const features: readonly FeatureSpec[] = [
 
 const notGrease = (v: number): boolean => !isGrease(v);
 
-/** Writes the group's columns for an analyzed (or never analyzed) flow. */
-function write(a: TlsFlowAnalyzer | null, out: FlowRecord): void {
-  for (const spec of features) out[spec.name] = null;
-  if (a === null || !a.detected) {
-    out.tls_detected = false;
-    return;
-  }
-  out.tls_detected = true;
-  const ch = a.clientHello;
-  const sh = a.serverHello;
-  const version = a.version;
-  out.tls_version = version;
-  out.tls_version_str = tlsVersionName(version);
+/** Writes the columns that come from the two hellos. */
+function writeHellos(
+  ch: ClientHelloInfo | null,
+  sh: ServerHelloInfo | null,
+  transport: "t" | "q",
+  out: FlowRecord,
+): void {
   if (sh !== null) out.tls_cipher_suite = sh.cipherSuite;
   if (ch !== null) {
     out.tls_cipher_count = ch.ciphers.filter(notGrease).length;
@@ -134,8 +148,8 @@ function write(a: TlsFlowAnalyzer | null, out: FlowRecord): void {
       out.ja3_string = ja3String(ch);
       out.ja3_hash = ja3Hash(ch);
     }
-    out.ja4 = ja4(ch, "t");
-    out.ja4_r = ja4Raw(ch, "t");
+    out.ja4 = ja4(ch, transport);
+    out.ja4_r = ja4Raw(ch, transport);
   }
   const alpn = sh !== null && sh.alpn !== null
     ? sh.alpn
@@ -147,6 +161,20 @@ function write(a: TlsFlowAnalyzer | null, out: FlowRecord): void {
     out.ja3s_string = ja3sString(sh);
     out.ja3s_hash = ja3sHash(sh);
   }
+}
+
+/** Writes the group's columns for a TCP (or OpenVPN) flow, analyzed or not. */
+function write(a: TlsFlowAnalyzer | null, out: FlowRecord): void {
+  for (const spec of features) out[spec.name] = null;
+  if (a === null || !a.detected) {
+    out.tls_detected = false;
+    return;
+  }
+  out.tls_detected = true;
+  const version = a.version;
+  out.tls_version = version;
+  out.tls_version_str = tlsVersionName(version);
+  writeHellos(a.clientHello, a.serverHello, "t", out);
   out.tls_handshake_packets = a.handshakePackets;
   const resumed = a.sessionResumed;
   out.tls_session_resumed = resumed;
@@ -169,6 +197,28 @@ function write(a: TlsFlowAnalyzer | null, out: FlowRecord): void {
 }
 
 /**
+ * Writes the columns of a QUIC flow from the TLS hellos carried in its Initial packets (transport "q" for JA4).
+ * Record-layer and certificate columns stay null: QUIC has no TLS records and encrypts the certificates.
+ */
+function writeQuic(q: QuicFlowAnalyzer, out: FlowRecord): boolean {
+  const ch = q.clientHello !== null ? parseClientHello(q.clientHello, 0, q.clientHello.length) : null;
+  const sh = q.serverHello !== null ? parseServerHello(q.serverHello, 0, q.serverHello.length) : null;
+  if (ch === null && sh === null) return false;
+  out.tls_detected = true;
+  const version = negotiatedVersion(ch, sh);
+  out.tls_version = version;
+  out.tls_version_str = tlsVersionName(version);
+  writeHellos(ch, sh, "q", out);
+  if (sh !== null && !sh.isHelloRetryRequest) {
+    out.tls_session_resumed = sh.hasPsk;
+    out.tls_key_exchange_group = sh.keyShareGroup;
+    out.tls_key_exchange_group_name = tlsGroupName(sh.keyShareGroup);
+    out.tls_key_exchange_length = sh.keyShareLength === null ? null : sh.keyShareLength * 8;
+  }
+  return true;
+}
+
+/**
  * The `tls` group.
  *
  * @example
@@ -186,20 +236,33 @@ export const tlsExtractor: FeatureExtractor<TlsState> = {
     else if (flow.protocol !== 6) s.done = true;
     return s;
   },
-  update(s: TlsState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
+  update(s: TlsState, p: PacketView, flow: FlowState, dir: 0 | 1): void {
     if (s.done || p.isFragment) return;
     let a = s.analyzer;
     if (s.udp) {
       if (p.proto !== 17 || p.payloadCapLen <= 0) return;
-      if (a === null) {
-        if (!TlsFlowAnalyzer.isOpenVpnDatagram(p.buf, p.payloadOff, p.payloadCapLen)) {
-          s.done = true;
-          return;
+      if (a === null && s.quic === null) {
+        if (TlsFlowAnalyzer.isOpenVpnDatagram(p.buf, p.payloadOff, p.payloadCapLen)) {
+          a = s.analyzer = new TlsFlowAnalyzer();
+        } else {
+          for (const g of flow.groupState) {
+            if (g instanceof QuicFlowAnalyzer) {
+              s.quic = g; // the quic group decrypts the Initials; read its hellos at the end
+              s.done = true;
+              return;
+            }
+          }
+          s.quic = new QuicFlowAnalyzer();
+          s.ownQuic = true;
         }
-        a = s.analyzer = new TlsFlowAnalyzer();
       }
-      a.onDatagram(dir, p.buf, p.payloadOff, p.payloadCapLen);
-      if (a.done) s.done = true;
+      if (a !== null) {
+        a.onDatagram(dir, p.buf, p.payloadOff, p.payloadCapLen);
+        if (a.done) s.done = true;
+      } else if (s.ownQuic && s.quic !== null) {
+        s.quic.onDatagram(dir, p.buf, p.payloadOff, p.payloadCapLen);
+        if (s.quic.done) s.done = true;
+      }
       return;
     }
     if (p.proto !== 6 || p.tcpHdrLen === 0) return;
@@ -220,5 +283,6 @@ export const tlsExtractor: FeatureExtractor<TlsState> = {
   },
   finish(s: TlsState, _flow: FlowState, out: FlowRecord): void {
     write(s.analyzer, out);
+    if (s.analyzer === null && s.quic !== null && s.quic.detected) writeQuic(s.quic, out);
   },
 };

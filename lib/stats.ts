@@ -83,7 +83,7 @@ export class BoundedSample {
   /** Values offered. */
   seen = 0;
   private rng = 0x9e3779b9;
-  private sorted = false;
+  private sorted: ArrayLike<number> | null = null;
   private readonly capacity: number;
 
   constructor(capacity: number = DEFAULT_SAMPLE_CAPACITY) {
@@ -98,7 +98,7 @@ export class BoundedSample {
   /** Offers one value. */
   add(x: number): void {
     const i = this.seen++;
-    this.sorted = false;
+    this.sorted = null;
     if (i < this.capacity) {
       this.data.push(x);
       return;
@@ -120,25 +120,23 @@ export class BoundedSample {
 
   private sort(): ArrayLike<number> {
     const d = this.data;
-    if (!this.sorted) {
-      this.sorted = true;
-      if (d.length > 48) {
-        // Native numeric sort of a typed array beats Array#sort with a comparator by an order of magnitude.
-        const t = Float64Array.from(d).sort();
-        for (let i = 0; i < t.length; i++) d[i] = t[i];
-      } else {
-        for (let i = 1; i < d.length; i++) {
-          const x = d[i];
-          let j = i - 1;
-          while (j >= 0 && d[j] > x) {
-            d[j + 1] = d[j];
-            j--;
-          }
-          d[j + 1] = x;
+    if (this.sorted !== null) return this.sorted;
+    if (d.length > 48) {
+      // A typed array's native numeric sort beats Array#sort with a comparator by an order of magnitude.
+      this.sorted = Float64Array.from(d).sort();
+    } else {
+      for (let i = 1; i < d.length; i++) {
+        const x = d[i];
+        let j = i - 1;
+        while (j >= 0 && d[j] > x) {
+          d[j + 1] = d[j];
+          j--;
         }
+        d[j + 1] = x;
       }
+      this.sorted = d;
     }
-    return d;
+    return this.sorted;
   }
 
   /** Quantile q in [0, 1] by linear interpolation; null when empty. */
@@ -171,7 +169,7 @@ export class BoundedSample {
     return { value: best, ratio: bestN / n };
   }
 
-  /** The kept values (in arrival order until a quantile was asked, sorted after). */
+  /** The kept values (in arrival order until a quantile of a short sample was asked, sorted after). */
   values(): readonly number[] {
     return this.data;
   }

@@ -16,6 +16,7 @@ import {
   quicVersionString,
 } from "../lib/protocols/quic.ts";
 import { quicExtractor } from "../extractors/quic.ts";
+import { ja3sHash, parseServerHello } from "../lib/protocols/tls.ts";
 import { extractFlows } from "../mod.ts";
 import type { FeatureExtractor, FlowRecord } from "../lib/extractor.ts";
 import type { PacketView } from "../lib/packet.ts";
@@ -314,12 +315,27 @@ Deno.test("quic: ClientHello across packets, frames out of order, coalesced with
   const d2 = pad(p2);
   a.onDatagram(0, d2, 0, d2.length);
   assert.deepEqual(a.clientHello, ch);
+  assert.equal(a.done, false); // the server's Initial is still awaited
+  // The server's Initial (server keys from the client's DCID), ServerHello split over two CRYPTO frames.
+  const sh = concat([2, 0, 0, 90], new Uint8Array(90).fill(0x5a));
+  const sp = protectInitial({
+    version: QUIC_V1,
+    dcid: scid,
+    scid: hex("b1b2b3b4b5"),
+    keyDcid: dcid,
+    server: true,
+    pn: 0,
+    payload: concat([2, 0, 0, 0, 0], cryptoFrame(50, sh.subarray(50)), cryptoFrame(0, sh.subarray(0, 50))),
+  });
+  a.onDatagram(1, sp, 0, sp.length);
+  assert.deepEqual(a.serverHello, sh);
+  assert.equal(a.decryptedServerInitials, 1);
   assert.ok(a.done);
   assert.equal(a.version, QUIC_V1);
   assert.equal(a.dcidLen, 8);
   assert.equal(a.scidLen, 4);
   assert.equal(a.pnLength, 4);
-  assert.equal(a.initialPackets, 2);
+  assert.equal(a.initialPackets, 3);
   assert.equal(a.zeroRttPackets, 1);
   assert.equal(a.decryptedInitials, 2);
   assert.equal(a.clientDir, 0);
@@ -331,7 +347,7 @@ Deno.test("quic: ClientHello across packets, frames out of order, coalesced with
   assert.equal(a.spinSetPackets, 1);
   // later long headers are still counted
   a.onDatagram(0, d2, 0, d2.length);
-  assert.equal(a.initialPackets, 3);
+  assert.equal(a.initialPackets, 4);
 });
 
 Deno.test("quic: v2 and draft-29 Initial decryption, server Initial not taken for the client's", () => {
@@ -469,6 +485,7 @@ interface Expected {
   key: [number, string, number, string, number];
   sni?: string[];
   ja3?: string[];
+  ja3s?: string[];
   alpn?: string[];
   quic_version?: string[];
 }
@@ -492,7 +509,10 @@ const TAP_KEEP = 8;
 const tapped: Uint8Array[][] = [];
 const tapExtractor: FeatureExtractor<TapState> = {
   name: "quic_test_tap",
-  features: [{ name: "t_quic_ch", type: "str", description: "Reassembled ClientHello (hex)." }],
+  features: [
+    { name: "t_quic_ch", type: "str", description: "Reassembled ClientHello (hex)." },
+    { name: "t_quic_sh", type: "str", description: "Reassembled ServerHello (hex)." },
+  ],
   init: () => ({ a: new QuicFlowAnalyzer(), datagrams: [] }),
   update: (s: TapState, p: PacketView, _f, dir) => {
     if (p.proto !== 17 || p.payloadCapLen <= 0) return;
@@ -503,6 +523,7 @@ const tapExtractor: FeatureExtractor<TapState> = {
   },
   finish: (s: TapState, _f, out: FlowRecord) => {
     out.t_quic_ch = s.a.clientHello === null ? null : toHex(s.a.clientHello);
+    out.t_quic_sh = s.a.serverHello === null ? null : toHex(s.a.serverHello);
     if (s.a.detected) tapped.push(s.datagrams);
   },
 };
@@ -570,7 +591,7 @@ Deno.test({
   name: "quic: real captures: versions, SNIs, ClientHello bytes per 5-tuple",
   ignore: !hasCaptures,
   fn: async () => {
-    let quicFlows = 0, chChecked = 0;
+    let quicFlows = 0, chChecked = 0, shChecked = 0;
     for (const name of QUIC_CAPTURES) {
       const got = await run(name);
       for (const e of readExpected(name)) {
@@ -593,15 +614,27 @@ Deno.test({
             assert.ok(ch.includes(toHex(new TextEncoder().encode(alpn))), alpn);
           }
           chChecked++;
-          if (r.quic_sni !== null || e.sni === undefined) {
-            if (e.sni) assert.ok(e.sni.includes(r.quic_sni as string), `${name} ${e.key}: sni ${r.quic_sni}`);
-          }
-          if (r.quic_ja3_hash !== null && e.ja3) {
+          // ClientHello columns, as tshark reads them
+          if (e.sni) assert.ok(e.sni.includes(r.quic_sni as string), `${name} ${e.key}: sni ${r.quic_sni}`);
+          else assert.equal(r.quic_sni, null);
+          if (e.ja3) {
             assert.ok(e.ja3.includes(r.quic_ja3_hash as string), `${name} ${e.key}: ja3 ${r.quic_ja3_hash}`);
           }
-          if (r.quic_alpn !== null && e.alpn) assert.equal(r.quic_alpn, e.alpn[0]);
-          if (r.quic_ja4 !== null) {
-            assert.match(r.quic_ja4 as string, /^q13[di]\d{4}[0-9a-z]{2}_[0-9a-f]{12}_[0-9a-f]{12}$/);
+          assert.match(r.quic_ja3_string as string, /^\d+,[\d-]*,[\d-]*,[\d-]*,[\d-]*$/);
+          if (e.alpn) {
+            assert.ok(e.alpn.includes(r.quic_alpn as string), `${name} ${e.key}: alpn ${r.quic_alpn}`);
+            assert.deepEqual([...new Set(r.quic_alpn_offered as string[])].sort(), [...e.alpn].sort());
+          }
+          assert.match(r.quic_ja4 as string, /^q[0-9a-z]{2}[di]\d{4}[0-9a-z]{2}_[0-9a-f]{12}_[0-9a-f]{12}$/);
+          assert.equal((r.quic_ja4_r as string).slice(0, 10), (r.quic_ja4 as string).slice(0, 10));
+          // ServerHello from the decrypted server Initial: JA3S as tshark computes it
+          if (e.ja3s) {
+            const sh = r.t_quic_sh as string | null;
+            assert.ok(sh !== null, `${name} ${e.key}: no ServerHello`);
+            const info = parseServerHello(hex(sh), 0, sh.length / 2);
+            assert.ok(info);
+            assert.ok(e.ja3s.includes(ja3sHash(info)), `${name} ${e.key}: ja3s`);
+            shChecked++;
           }
         } else if (e.key[0] === 17 && !GQUIC_SNI[name]) {
           assert.equal(r.quic_detected, false, `${name} ${e.key}: not QUIC for tshark`);
@@ -621,6 +654,7 @@ Deno.test({
     }
     assert.equal(quicFlows, 57);
     assert.equal(chChecked, 57);
+    assert.equal(shChecked, 34);
   },
 });
 

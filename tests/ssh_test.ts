@@ -258,7 +258,14 @@ Deno.test({
   name: "ssh: banners, versions and KEX fields agree with tshark",
   ignore: !HAS_TSHARK,
   async fn() {
-    for (const name of [...SSH_CAPTURES, "ssh_unidirectional.pcap", "sshv1.pcap"]) {
+    // ssh2.pcapng holds the same SSH flow as ssh.pcapng among much other traffic: leave it to the HASSH test.
+    for (
+      const name of [
+        ...SSH_CAPTURES.filter((n) => n !== "ssh2.pcapng"),
+        "ssh_unidirectional.pcap",
+        "sshv1.pcap",
+      ]
+    ) {
       const path = new URL(name, CAPTURES).pathname;
       const got = await records(path, ["ssh"]);
       const rows = tshark([
@@ -543,7 +550,7 @@ Deno.test({
       );
       await Deno.mkdir("/run/sshd", { recursive: true });
       const dump = new Deno.Command("tcpdump", {
-        args: ["-i", "lo", "-U", "-w", pcap, `tcp port ${port}`],
+        args: ["-i", "lo", "--immediate-mode", "-U", "-w", pcap, `tcp port ${port}`],
         stdout: "null",
         stderr: "piped",
       }).spawn();
@@ -588,7 +595,7 @@ Deno.test({
           stderr: "null",
         }).output();
       }
-      await new Promise((r) => setTimeout(r, 500));
+      await new Promise((r) => setTimeout(r, 1000));
       sshd.kill("SIGTERM");
       await sshd.status;
       dump.kill("SIGINT");

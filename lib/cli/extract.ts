@@ -4,15 +4,19 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { extractFlows, type ExtractOptions, type ExtractSummary, InputError } from "../extract.ts";
+import { extractFlows, type ExtractOptions, type ExtractSummary } from "../extract.ts";
 import { allExtractors } from "../registry.ts";
-import { JsonlWriter } from "../../outputs/jsonl.ts";
+import { OUTPUT_FORMATS, openRecordWriter, recordFeatures } from "../../outputs/mod.ts";
+import { createProgress } from "../progress.ts";
+import { collect, LABEL_OPTION_HELP, labelerFromOptions } from "./label_subnets.ts";
 import { fmtRate, fraction, integer, positiveNumber, UsageError } from "./common.ts";
+import { addIpfixOptions, type IpfixCliOptions, withIpfix } from "./live.ts";
 
 /** Options of `jj extract` as commander parses them. */
-export interface ExtractCliOptions {
+export interface ExtractCliOptions extends IpfixCliOptions {
   output?: string;
-  format: string;
+  format?: string;
+  label?: string[];
   features?: string;
   filter?: string;
   reader: "auto" | "builtin" | "libpcap";
@@ -85,7 +89,8 @@ export function parseFeatureList(text: string | undefined): string[] | undefined
 export async function runExtract(inputs: string[], o: ExtractCliOptions): Promise<number> {
   const started = performance.now();
   const features = parseFeatureList(o.features);
-  if (o.format !== "jsonl") throw new UsageError(`unsupported --format ${o.format}; supported: jsonl`);
+  const labeler = await labelerFromOptions(o.label);
+  const progress = createProgress(inputs, { quiet: o.quiet });
   const opts: ExtractOptions = {
     features,
     filter: o.filter,
@@ -98,18 +103,10 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
     samplingRate: o.samplingRate,
     burstThresholdMs: o.burstThresholdMs,
     onWarning: (m) => console.error(`jj: warning: ${m}`),
+    onProgress: progress?.update,
   };
-  let out: WritableStream<Uint8Array> = Deno.stdout.writable;
-  let file: Deno.FsFile | null = null;
-  if (o.output && o.output !== "-") {
-    try {
-      file = await Deno.open(o.output, { write: true, create: true, truncate: true });
-    } catch (e) {
-      throw new InputError(`cannot write ${o.output}: ${e instanceof Error ? e.message : e}`);
-    }
-    out = file.writable;
-  }
-  const writer = new JsonlWriter(out, file !== null);
+  const out = await openRecordWriter(o.output ?? "-", o.format, recordFeatures(features, labeler !== null));
+  const writer = await withIpfix(out, o, opts);
   const it = extractFlows(inputs, opts);
   let summary: ExtractSummary;
   for (;;) {
@@ -118,9 +115,10 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
       summary = r.value;
       break;
     }
-    await writer.write(r.value);
+    await writer.write(labeler ? labeler.apply(r.value) : r.value);
   }
   await writer.close();
+  progress?.stop();
   if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
   return summary.failures.length > 0 ? 1 : 0;
 }
@@ -136,11 +134,12 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
  * ```
  */
 export function addExtractCommand(program: Command, setResult: (p: Promise<number>) => void): Command {
-  return program.command("extract")
+  const cmd = program.command("extract")
     .description("Read captures (files, directories, or - for stdin) and write one JSON line per flow.")
     .argument("<inputs...>", "pcap/pcapng files, directories of captures, or - for stdin")
-    .option("-o, --output <file>", "write to FILE instead of stdout")
-    .addOption(new Option("--format <format>", "output format").choices(["jsonl"]).default("jsonl"))
+    .option("-o, --output <file>", "write to FILE instead of stdout (format by extension: .jsonl .csv .parquet, +.gz)")
+    .addOption(new Option("--format <format>", "output format (default: by extension, else jsonl)").choices(OUTPUT_FORMATS))
+    .option("--label <spec>", LABEL_OPTION_HELP, collect)
     .option("--features <groups>", "comma-separated feature groups (default: all)")
     .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443' (needs libpcap)")
     .addOption(
@@ -191,4 +190,5 @@ Examples:
   tcpdump -i eth0 -w - | jj extract -`,
     )
     .action((inputs: string[], o: ExtractCliOptions) => setResult(runExtract(inputs, o)));
+  return addIpfixOptions(cmd);
 }

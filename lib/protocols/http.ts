@@ -123,6 +123,32 @@ export function httpMethodLength(buf: Uint8Array, off: number, end: number): num
 }
 
 /**
+ * True when the `end - off` bytes could still grow into a request line with a known method, a status line or the
+ * HTTP/2 preface (a first segment cut very short).
+ *
+ * @example
+ * ```ts
+ * import { httpStartPrefix } from "./http.ts";
+ * const b = new TextEncoder().encode("GE");
+ * console.log(httpStartPrefix(b, 0, b.length)); // true
+ * ```
+ */
+export function httpStartPrefix(buf: Uint8Array, off: number, end: number): boolean {
+  if (end > buf.length) end = buf.length;
+  const n = end - off;
+  if (n <= 0) return false;
+  const candidates: readonly Uint8Array[] = [...METHOD_BYTES, HTTP_SLASH, HTTP2_PREFACE];
+  outer: for (const m of candidates) {
+    const k = Math.min(n, m.length);
+    for (let i = 0; i < k; i++) if (buf[off + i] !== m[i]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+const HTTP_SLASH = new Uint8Array([0x48, 0x54, 0x54, 0x50, 0x2f]);
+
+/**
  * True when the bytes start like a status line: "HTTP/" digit "." digit SP.
  *
  * @example

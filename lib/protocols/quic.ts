@@ -6,12 +6,12 @@
  *
  * Everything is synchronous (`node:crypto`), reads from the caller's buffer with offsets and never throws on
  * malformed input. {@linkcode QuicFlowAnalyzer} is the per-flow entry point: it does the expensive work (key
- * derivation, decryption, reassembly) only until the ClientHello is complete, then only counts header types and
- * spin bits from the first byte of each datagram.
+ * derivation, decryption, reassembly) only until the ClientHello (and the ServerHello, for JA3S) is complete,
+ * then only counts header types and spin bits from the first bytes of each datagram.
  *
  * @module
  */
-import { type Cipher, createCipheriv, createDecipheriv, createHmac } from "node:crypto";
+import { type Cipher, createCipheriv, createDecipheriv, createHash, hkdfSync } from "node:crypto";
 
 /** QUIC version 1 (RFC 9000). */
 export const QUIC_V1 = 0x00000001;
@@ -41,13 +41,13 @@ export const PacketType = {
 } as const;
 
 /** Header family of a version: how far {@linkcode parseLongHeader} can read it. */
-const enum Family {
-  NONE = 0,
+const Family = {
+  NONE: 0,
   /** RFC 9000 layout (v1, v2, drafts 22+, mvfst, Q050, T05x). */
-  IETF = 1,
-  /** Draft 21 and older, Q046: one byte holding both connection ID lengths, no Length field (Q046). */
-  NIBBLE = 2,
-}
+  IETF: 1,
+  /** Draft 21 and older, Q046: one byte holding both connection ID lengths; read up to the CIDs only. */
+  NIBBLE: 2,
+} as const;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Versions
@@ -76,7 +76,7 @@ function googleNumber(v: number): number {
   return ((v >>> 16) & 0xff) * 100 + ((v >>> 8) & 0xff) * 10 + (v & 0xff) - 0x30 * 111;
 }
 
-function familyOf(v: number): Family {
+function familyOf(v: number): number {
   if (v === QUIC_V1 || v === QUIC_V2) return Family.IETF;
   if ((v >>> 8) === 0xfaceb0) return Family.IETF;
   const d = (v >>> 8) === 0xff0000 ? v & 0xff : 0;
@@ -167,24 +167,50 @@ function initialSalt(v: number): Uint8Array | null {
   return SALT_V1;
 }
 
-function hmac(key: Uint8Array, a: Uint8Array, b: Uint8Array | null): Uint8Array {
-  const h = createHmac("sha256", key);
-  h.update(a);
-  if (b !== null) h.update(b);
-  return h.digest();
-}
-
-/** HKDF-Expand-Label(secret, label, "", length) of TLS 1.3 (RFC 8446 section 7.1) with SHA-256; length <= 32. */
-function expandLabel(secret: Uint8Array, label: string, length: number): Uint8Array {
+/** The HkdfLabel structure of TLS 1.3 (RFC 8446 section 7.1) for `label`, empty context; `counter` appends T(1)'s 0x01. */
+function hkdfLabel(label: string, length: number, counter: boolean): Uint8Array {
   const full = "tls13 " + label;
-  const info = new Uint8Array(2 + 1 + full.length + 1 + 1);
+  const info = new Uint8Array(2 + 1 + full.length + 1 + (counter ? 1 : 0));
   info[0] = length >> 8;
   info[1] = length & 0xff;
   info[2] = full.length;
   for (let i = 0; i < full.length; i++) info[3 + i] = full.charCodeAt(i);
   info[3 + full.length] = 0; // empty context
-  info[4 + full.length] = 1; // HKDF-Expand counter T(1)
-  return hmac(secret, info, null).subarray(0, length);
+  if (counter) info[4 + full.length] = 1;
+  return info;
+}
+
+const INFO_CLIENT_IN = hkdfLabel("client in", 32, false);
+const INFO_SERVER_IN = hkdfLabel("server in", 32, false);
+/** key, iv, hp labels for v1 (and drafts, Google) and for v2, each as HKDF-Expand's first block input. */
+const INFO_V1 = [
+  hkdfLabel("quic key", 16, true),
+  hkdfLabel("quic iv", 12, true),
+  hkdfLabel("quic hp", 16, true),
+];
+const INFO_V2 = [
+  hkdfLabel("quicv2 key", 16, true),
+  hkdfLabel("quicv2 iv", 12, true),
+  hkdfLabel("quicv2 hp", 16, true),
+];
+const hmacPad = new Uint8Array(64);
+
+/**
+ * HKDF-Expand-Label(secret, label, "", L) for the three packet protection labels: each is HMAC-SHA256(secret,
+ * HkdfLabel || 0x01) truncated. The HMAC is built from SHA-256 (RFC 2104) so that the keyed inner and outer
+ * states are hashed once and copied per label (createHash is several times cheaper than createHmac here).
+ */
+function expandKeys(secret: Uint8Array, infos: Uint8Array[]): Uint8Array[] {
+  for (let i = 0; i < 64; i++) hmacPad[i] = (i < secret.length ? secret[i] : 0) ^ 0x36;
+  const inner = createHash("sha256").update(hmacPad);
+  for (let i = 0; i < 64; i++) hmacPad[i] ^= 0x36 ^ 0x5c;
+  const outer = createHash("sha256").update(hmacPad);
+  const out: Uint8Array[] = [];
+  for (const info of infos) {
+    const ih = inner.copy().update(info).digest();
+    out.push(outer.copy().update(ih).digest().subarray(0, (info[0] << 8) | info[1]));
+  }
+  return out;
 }
 
 /** Packet protection keys of one direction's Initial packets. */
@@ -218,14 +244,11 @@ export function deriveInitialKeys(
 ): InitialKeys | null {
   const salt = initialSalt(version >>> 0);
   if (salt === null || dcidOff < 0 || dcidLen < 0 || dcidOff + dcidLen > buf.length) return null;
-  const initialSecret = hmac(salt, buf.subarray(dcidOff, dcidOff + dcidLen), null);
-  const secret = expandLabel(initialSecret, server ? "server in" : "client in", 32);
-  const v2 = (version >>> 0) === QUIC_V2;
-  return {
-    key: expandLabel(secret, v2 ? "quicv2 key" : "quic key", 16),
-    iv: expandLabel(secret, v2 ? "quicv2 iv" : "quic iv", 12),
-    hp: expandLabel(secret, v2 ? "quicv2 hp" : "quic hp", 16),
-  };
+  // HKDF-Extract(salt, DCID) then Expand-Label("client in" / "server in") in one call.
+  const ikm = buf.subarray(dcidOff, dcidOff + dcidLen);
+  const secret = new Uint8Array(hkdfSync("sha256", ikm, salt, server ? INFO_SERVER_IN : INFO_CLIENT_IN, 32));
+  const [key, iv, hp] = expandKeys(secret, (version >>> 0) === QUIC_V2 ? INFO_V2 : INFO_V1);
+  return { key, iv, hp };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -356,7 +379,7 @@ export function parseLongHeader(buf: Uint8Array, off: number, end: number, h: Qu
     h.end = end;
     return true;
   }
-  if ((b0 & 0x40) === 0 && version !== QUIC_V1 && version !== QUIC_V2) return false;
+  // The fixed bit may be 0: endpoints that negotiated grease_quic_bit (RFC 9287) set it at random.
   const bits = (b0 >> 4) & 3;
   const type = version === QUIC_V2 ? (bits + 3) & 3 : bits; // v2: 1 Initial, 2 0-RTT, 3 Handshake, 0 Retry
   h.type = type;
@@ -437,9 +460,13 @@ export class CryptoReassembler {
   /** True once the stream cannot yield the message (wrong type, too large, too fragmented). */
   failed = false;
 
+  /** The handshake message type expected first for {@linkcode CryptoMessage.TLS} (1 ClientHello, 2 ServerHello). */
+  readonly hsType: number;
+
   /** Creates a reassembler for one message kind. */
-  constructor(kind: number) {
+  constructor(kind: number, hsType = 1) {
     this.kind = kind;
+    this.hsType = hsType;
   }
 
   /** Adds `len` bytes from `data[dOff ..]` at stream offset `offset`. */
@@ -490,7 +517,7 @@ export class CryptoReassembler {
     if (b === null || this.failed) return this.failed ? 0 : -1;
     let need = -1;
     if (this.kind === CryptoMessage.TLS) {
-      if (c >= 1 && b[0] !== 1) this.failed = true;
+      if (c >= 1 && b[0] !== this.hsType) this.failed = true;
       else if (c >= 4) need = 4 + ((b[1] << 16) | (b[2] << 8) | b[3]);
     } else {
       if (c >= 4 && (b[0] !== 0x43 || b[1] !== 0x48 || b[2] !== 0x4c || b[3] !== 0x4f)) this.failed = true;
@@ -594,8 +621,10 @@ export function parseChlo(buf: Uint8Array, off: number, len: number): ChloInfo |
 
 /** Datagrams looked at before a flow with no recognizable QUIC packet is given up. */
 const MAX_PROBE_DATAGRAMS = 8;
-/** Initial packets tried for decryption per flow. */
+/** Initial packets tried for decryption per flow and direction. */
 const MAX_DECRYPT_ATTEMPTS = 16;
+/** Short header packets after which a missing server Initial is no longer waited for. */
+const SHORT_PACKETS_WAIT = 2;
 
 /** Frame-type bit for {@linkcode QuicFlowAnalyzer.frameTypes}: types 0x00-0x1e map to their own bit. */
 const FRAME_BIT_OTHER = 31;
@@ -605,6 +634,39 @@ interface KeySet extends InitialKeys {
   hpCipher: Cipher;
 }
 
+/** Initial-packet decryption state of one side of a connection. */
+class Side {
+  readonly client: boolean;
+  keys: KeySet | null = null;
+  largestPn = -1;
+  crypto: CryptoReassembler | null = null;
+  attempts = 0;
+  done = false;
+  constructor(client: boolean) {
+    this.client = client;
+  }
+  finish(): void {
+    this.crypto?.release();
+    this.crypto = null;
+    this.keys = null;
+    this.done = true;
+  }
+}
+
+function makeKeys(
+  version: number,
+  buf: Uint8Array,
+  off: number,
+  len: number,
+  server: boolean,
+): KeySet | null {
+  const k = deriveInitialKeys(version, buf, off, len, server);
+  if (k === null) return null;
+  const hpCipher = createCipheriv("aes-128-ecb", k.hp, null);
+  hpCipher.setAutoPadding(false);
+  return { ...k, dcid: buf.slice(off, off + len), hpCipher };
+}
+
 const GQUIC_PN_LEN = [1, 2, 4, 6];
 let scratch = new Uint8Array(2048);
 const nonce = new Uint8Array(12);
@@ -612,8 +674,9 @@ const hdr = new QuicHeader();
 
 /**
  * Per-flow QUIC state. Feed every UDP payload of the flow to {@linkcode QuicFlowAnalyzer.onDatagram}; read the
- * public fields at the end. Once `done` is true the analyzer only looks at the first byte of short-header
- * datagrams and walks the headers of long-header ones.
+ * public fields at the end. Client Initial packets are decrypted until the ClientHello is complete, server
+ * Initial packets until the ServerHello is; once `done` is true the analyzer only looks at the first byte of
+ * short-header datagrams and walks the headers of long-header ones.
  *
  * @example
  * ```ts
@@ -624,7 +687,7 @@ const hdr = new QuicHeader();
  * ```
  */
 export class QuicFlowAnalyzer {
-  /** True once the expensive part is over (ClientHello found or given up, or not QUIC). */
+  /** True once the expensive part is over (hellos found or given up, or not QUIC). */
   done = false;
   /** A QUIC packet was recognized. */
   detected = false;
@@ -646,21 +709,24 @@ export class QuicFlowAnalyzer {
   /** Short header packets and how many had the spin bit set. */
   shortPackets = 0;
   spinSetPackets = 0;
-  /** Client Initial packets decrypted, and the direction they came from (-1 unknown). */
+  /** Client and server Initial packets decrypted; the client's direction (-1 unknown). */
   decryptedInitials = 0;
+  decryptedServerInitials = 0;
   clientDir = -1;
   /** Frame types seen in decrypted Initial packets, one bit per type (bit 31: types above 0x1e). */
   frameTypes = 0;
   /** The client's complete TLS ClientHello handshake message (type, length, body), or null. */
   clientHello: Uint8Array | null = null;
+  /** The server's complete ServerHello (or HelloRetryRequest) handshake message, or null. */
+  serverHello: Uint8Array | null = null;
   /** The Google QUIC CHLO, parsed, or null. */
   chlo: ChloInfo | null = null;
 
   private probes = 0;
-  private keys: KeySet | null = null;
-  private attempts = 0;
-  private largestPn = -1;
-  private crypto: CryptoReassembler | null = null;
+  private cl: Side | null = null;
+  private sv: Side | null = null;
+  /** DCID the server's Initial keys come from: the client's first Initial's, or a Retry's SCID. */
+  private serverKeyDcid: Uint8Array | null = null;
 
   /**
    * Folds one UDP payload `buf[off .. off + len)` sent in direction `dir` (0 initiator, 1 responder).
@@ -686,9 +752,16 @@ export class QuicFlowAnalyzer {
       this.walk(dir, buf, off, end);
     } catch {
       // Defensive: parsing never throws by design, but a crypto binding might on odd input.
-      this.crypto = null;
+      this.cl?.finish();
+      this.sv?.finish();
       this.done = true;
     }
+  }
+
+  private onDetected(): void {
+    this.detected = true;
+    this.cl = new Side(true);
+    this.sv = new Side(false);
   }
 
   private walk(dir: number, buf: Uint8Array, off: number, end: number): void {
@@ -710,6 +783,7 @@ export class QuicFlowAnalyzer {
         if ((b0 & 0x40) !== 0 || p === off) {
           this.shortPackets++;
           if ((b0 & 0x20) !== 0) this.spinSetPackets++;
+          this.updateDone();
         }
         return;
       }
@@ -731,7 +805,7 @@ export class QuicFlowAnalyzer {
         if (!parseLongHeader(buf, off, end, hdr)) return false;
         for (let p = hdr.scidOff + hdr.scidLen; p + 4 <= end; p += 4) {
           if (isKnownQuicVersion(u32(buf, p))) {
-            this.detected = true;
+            this.onDetected();
             return true;
           }
         }
@@ -744,14 +818,14 @@ export class QuicFlowAnalyzer {
       }
       if (!parseLongHeader(buf, off, end, hdr)) return false;
       if (v === GQUIC_Q046 && hdr.type === PacketType.INITIAL && (b0 & 0x03) !== 0x03) return false;
-      this.detected = true;
+      this.onDetected();
       return true;
     }
     // Google QUIC public header with the version flag and an 8-byte connection ID.
     if ((b0 & 0x01) !== 0 && (b0 & 0x08) !== 0 && (b0 & 0xc0) === 0 && end - off >= 14) {
       const v = u32(buf, off + 9);
       if (isGoogleVersion(v) && googleNumber(v) < 46) {
-        this.detected = true;
+        this.onDetected();
         this.gquic = true;
         this.version = v;
         this.dcidLen = 8;
@@ -776,51 +850,104 @@ export class QuicFlowAnalyzer {
     if (t === PacketType.INITIAL) this.initialPackets++;
     else if (t === PacketType.ZERO_RTT) this.zeroRttPackets++;
     else if (t === PacketType.HANDSHAKE) this.handshakePackets++;
-    else if (t === PacketType.RETRY) this.retryPackets++;
-    if (this.done || t !== PacketType.INITIAL || h.truncated) return;
+    else if (t === PacketType.RETRY) {
+      this.retryPackets++;
+      // The client's next Initial (and the server's keys) use the Retry's Source Connection ID.
+      if (!this.done) this.serverKeyDcid = buf.slice(h.scidOff, h.scidOff + h.scidLen);
+    }
+    const cl = this.cl, sv = this.sv;
+    if (this.done || t !== PacketType.INITIAL || h.truncated || cl === null || sv === null) return;
     if (h.version === GQUIC_Q046) {
       this.gquicQ046(buf, h);
       return;
     }
-    if (this.clientDir >= 0 && dir !== this.clientDir) return;
-    if (this.attempts >= MAX_DECRYPT_ATTEMPTS || initialSalt(h.version) === null) {
-      this.finishCrypto();
+    if (initialSalt(h.version) === null) {
+      cl.finish();
+      sv.finish();
+      this.updateDone();
       return;
     }
-    this.attempts++;
-    const pt = this.decryptInitial(buf, h);
-    if (pt === null) return;
+    if (this.clientDir < 0 || dir === this.clientDir) {
+      if (!cl.done) this.clientInitial(dir, buf, h, cl);
+    } else if (!sv.done) {
+      this.serverInitial(buf, h, sv);
+    }
+    this.updateDone();
+  }
+
+  private clientInitial(dir: number, buf: Uint8Array, h: QuicHeader, cl: Side): void {
+    if (cl.attempts >= MAX_DECRYPT_ATTEMPTS) {
+      cl.finish();
+      return;
+    }
+    cl.attempts++;
+    const pt = this.decryptClient(buf, h, cl);
+    if (pt === null || cl.keys === null) return;
     this.decryptedInitials++;
     if (this.clientDir < 0) this.clientDir = dir;
-    const google = h.version === GQUIC_Q050 || h.version === GQUIC_T050 || h.version === GQUIC_T051;
-    if (this.crypto === null) {
-      this.crypto = new CryptoReassembler(h.version === GQUIC_Q050 ? CryptoMessage.CHLO : CryptoMessage.TLS);
+    if (this.serverKeyDcid === null) this.serverKeyDcid = cl.keys.dcid;
+    const v = h.version;
+    const google = v === GQUIC_Q050 || v === GQUIC_T050 || v === GQUIC_T051;
+    const crypto = cl.crypto ??= new CryptoReassembler(
+      v === GQUIC_Q050 ? CryptoMessage.CHLO : CryptoMessage.TLS,
+    );
+    if (google) {
+      this.sv?.finish(); // Google's server side is not read
+      this.googleFrames(pt, 0, pt.length, crypto);
+    } else {
+      this.frames(pt, 0, pt.length, crypto);
     }
-    if (google) this.googleFrames(pt, 0, pt.length);
-    else this.frames(pt, 0, pt.length);
-    this.checkCrypto();
+    this.checkClient(cl);
+  }
+
+  private serverInitial(buf: Uint8Array, h: QuicHeader, sv: Side): void {
+    const kd = this.serverKeyDcid;
+    if (kd === null) return;
+    if (sv.attempts >= MAX_DECRYPT_ATTEMPTS) {
+      sv.finish();
+      return;
+    }
+    sv.attempts++;
+    let ks = sv.keys;
+    if (ks === null || !sameBytes(ks.dcid, kd, 0, kd.length)) {
+      ks = sv.keys = makeKeys(h.version, kd, 0, kd.length, true);
+      sv.largestPn = -1;
+      if (ks === null) {
+        sv.finish();
+        return;
+      }
+    }
+    const pt = this.unprotect(buf, h, sv, ks);
+    if (pt === null) return;
+    this.decryptedServerInitials++;
+    const crypto = sv.crypto ??= new CryptoReassembler(CryptoMessage.TLS, 2);
+    this.frames(pt, 0, pt.length, crypto);
+    const msg = crypto.message();
+    if (msg !== null) {
+      this.serverHello = msg;
+      sv.finish();
+    } else if (crypto.failed) {
+      sv.finish();
+    }
   }
 
   /** Tries the cached keys, then keys from this packet's DCID (first Initial, or after a Retry). */
-  private decryptInitial(buf: Uint8Array, h: QuicHeader): Uint8Array | null {
-    const ks = this.keys;
+  private decryptClient(buf: Uint8Array, h: QuicHeader, cl: Side): Uint8Array | null {
+    const ks = cl.keys;
     if (ks !== null) {
-      const pt = this.unprotect(buf, h, ks);
+      const pt = this.unprotect(buf, h, cl, ks);
       if (pt !== null) return pt;
       if (sameBytes(ks.dcid, buf, h.dcidOff, h.dcidLen)) return null;
     }
-    const k = deriveInitialKeys(h.version, buf, h.dcidOff, h.dcidLen);
-    if (k === null) return null;
-    const hpCipher = createCipheriv("aes-128-ecb", k.hp, null);
-    hpCipher.setAutoPadding(false);
-    const cand: KeySet = { ...k, dcid: buf.slice(h.dcidOff, h.dcidOff + h.dcidLen), hpCipher };
-    const pt = this.unprotect(buf, h, cand);
-    if (pt !== null || ks === null) this.keys = cand;
+    const cand = makeKeys(h.version, buf, h.dcidOff, h.dcidLen, false);
+    if (cand === null) return null;
+    const pt = this.unprotect(buf, h, cl, cand);
+    if (pt !== null || ks === null) cl.keys = cand;
     return pt;
   }
 
   /** Removes header protection and AEAD protection; null when authentication fails. */
-  private unprotect(buf: Uint8Array, h: QuicHeader, ks: KeySet): Uint8Array | null {
+  private unprotect(buf: Uint8Array, h: QuicHeader, side: Side, ks: KeySet): Uint8Array | null {
     const pnOff = h.pnOff;
     const end = h.end;
     if (pnOff < 0 || pnOff + 4 + 16 > end) return null;
@@ -841,7 +968,7 @@ export class QuicFlowAnalyzer {
       scratch[pnRel + i] = b;
       tpn = tpn * 256 + b;
     }
-    const pn = decodePn(tpn, pnLen, this.largestPn);
+    const pn = decodePn(tpn, pnLen, side.largestPn);
     const hi = Math.floor(pn / 0x100000000);
     const lo = pn >>> 0;
     const iv = ks.iv;
@@ -864,13 +991,13 @@ export class QuicFlowAnalyzer {
     } catch {
       return null;
     }
-    if (pn > this.largestPn) this.largestPn = pn;
-    if (this.pnLength === null) this.pnLength = pnLen;
+    if (pn > side.largestPn) side.largestPn = pn;
+    if (side.client && this.pnLength === null) this.pnLength = pnLen;
     return pt;
   }
 
   /** Walks the frames of a decrypted IETF packet payload, feeding CRYPTO data to the reassembler. */
-  private frames(b: Uint8Array, p: number, end: number): void {
+  private frames(b: Uint8Array, p: number, end: number, crypto: CryptoReassembler): void {
     while (p < end) {
       if (b[p] === 0) {
         // PADDING runs are common and long.
@@ -915,7 +1042,7 @@ export class QuicFlowAnalyzer {
           if (len < 0) return;
           p += vLen;
           if (p + len > end) return;
-          this.crypto?.add(b, p, len, offset);
+          crypto.add(b, p, len, offset);
           p += len;
           break;
         }
@@ -977,7 +1104,7 @@ export class QuicFlowAnalyzer {
   }
 
   /** Q050/T050/T051 Initial payloads: padding (0x00), PING (0x07) and CRYPTO (0x08, varint offset and length). */
-  private googleFrames(b: Uint8Array, p: number, end: number): void {
+  private googleFrames(b: Uint8Array, p: number, end: number, crypto: CryptoReassembler): void {
     while (p < end) {
       const t = b[p++];
       if (t === 0x00 || t === 0x07) continue;
@@ -989,7 +1116,7 @@ export class QuicFlowAnalyzer {
       if (len < 0) return;
       p += vLen;
       if (p + len > end) return;
-      this.crypto?.add(b, p, len, offset);
+      crypto.add(b, p, len, offset);
       p += len;
     }
   }
@@ -1016,7 +1143,9 @@ export class QuicFlowAnalyzer {
   }
 
   private gquicFrames(b: Uint8Array, p: number, end: number, ver: number): void {
-    if (this.crypto === null) this.crypto = new CryptoReassembler(CryptoMessage.CHLO);
+    const cl = this.cl;
+    if (cl === null || cl.done) return;
+    const crypto = cl.crypto ??= new CryptoReassembler(CryptoMessage.CHLO);
     const le = ver < 39;
     while (p < end) {
       const t = b[p++];
@@ -1037,7 +1166,7 @@ export class QuicFlowAnalyzer {
           p += 2;
         }
         if (p + len > end) len = end - p;
-        if (sid === 1) this.crypto.add(b, p, len, offset);
+        if (sid === 1) crypto.add(b, p, len, offset);
         p += len;
       } else if (t === 0x07) { // PING
         continue;
@@ -1047,37 +1176,41 @@ export class QuicFlowAnalyzer {
         break; // padding (0x00), ACK (0x40-0x7f) and the rest: stop
       }
     }
-    this.checkCrypto();
+    this.checkClient(cl);
   }
 
-  private checkCrypto(): void {
-    const c = this.crypto;
+  private checkClient(cl: Side): void {
+    const c = cl.crypto;
     if (c === null) return;
     const msg = c.message();
     if (msg !== null) {
       if (c.kind === CryptoMessage.TLS) this.clientHello = msg;
       else this.chlo = parseChlo(msg, 0, msg.length);
-      this.finishCrypto();
+      cl.finish();
     } else if (c.failed) {
-      this.finishCrypto();
-    } else if (this.gquic && this.chlo === null) {
-      // gQUIC: a CHLO longer than its packet still gives the tags that fit.
-      this.partialChlo(c);
+      cl.finish();
+    } else if (c.kind === CryptoMessage.CHLO && this.chlo === null) {
+      // A CHLO longer than its packets so far still gives the tags that are in.
+      const prefix = c.peek();
+      if (prefix !== null && prefix.length >= 8) {
+        const info = parseChlo(prefix, 0, prefix.length);
+        if (info !== null && info.sni !== null) this.chlo = info;
+      }
     }
+    if (cl.done && (this.gquic || this.version === GQUIC_Q046 || this.version === GQUIC_Q050)) {
+      this.sv?.finish();
+    }
+    this.updateDone();
   }
 
-  private partialChlo(c: CryptoReassembler): void {
-    const prefix = c.peek();
-    if (prefix === null || prefix.length < 8) return;
-    const info = parseChlo(prefix, 0, prefix.length);
-    if (info !== null && info.sni !== null) this.chlo = info;
-  }
-
-  private finishCrypto(): void {
-    this.crypto?.release();
-    this.crypto = null;
-    this.keys = null;
-    this.done = true;
+  private updateDone(): void {
+    const cl = this.cl, sv = this.sv;
+    if (cl === null || sv === null || !cl.done) return;
+    if (sv.done || this.shortPackets >= SHORT_PACKETS_WAIT) {
+      sv.finish();
+      this.serverKeyDcid = null;
+      this.done = true;
+    }
   }
 }
 

@@ -11,7 +11,15 @@
  * @module
  */
 
-/** Default cap on buffered bytes per direction (64 KiB). */
+/**
+ * Default cap on buffered bytes per direction (64 KiB).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_STREAM_CAP, TcpStreamBuffer } from "./tcp_stream.ts";
+ * console.log(new TcpStreamBuffer().maxBytes === DEFAULT_STREAM_CAP); // true
+ * ```
+ */
 export const DEFAULT_STREAM_CAP = 65536;
 
 /** Most separate out-of-order ranges kept; further disjoint segments are dropped. */
@@ -91,6 +99,11 @@ export class TcpStreamBuffer {
   get buffered(): number {
     const n = this.ranges.length;
     return (n > 0 ? this.ranges[n - 1] : this.tail) - this.head;
+  }
+
+  /** Bytes of storage currently allocated (never more than {@linkcode TcpStreamBuffer.maxBytes}). */
+  get capacity(): number {
+    return this.store.length;
   }
 
   /** True when out-of-order bytes wait for a gap to fill. */

@@ -16,7 +16,15 @@ import { DEFAULT_STREAM_CAP, TcpStreamBuffer } from "./tcp_stream.ts";
 // Constants and small helpers
 // ---------------------------------------------------------------------------------------------------------------
 
-/** TLS record content types. */
+/**
+ * TLS record content types.
+ *
+ * @example
+ * ```ts
+ * import { TlsContentType } from "./tls.ts";
+ * console.log(TlsContentType.HANDSHAKE); // 22
+ * ```
+ */
 export const TlsContentType = {
   CHANGE_CIPHER_SPEC: 20,
   ALERT: 21,
@@ -25,7 +33,15 @@ export const TlsContentType = {
   HEARTBEAT: 24,
 } as const;
 
-/** TLS handshake message types used here. */
+/**
+ * TLS handshake message types used here.
+ *
+ * @example
+ * ```ts
+ * import { TlsHandshakeType } from "./tls.ts";
+ * console.log(TlsHandshakeType.CLIENT_HELLO); // 1
+ * ```
+ */
 export const TlsHandshakeType = {
   CLIENT_HELLO: 1,
   SERVER_HELLO: 2,
@@ -37,7 +53,15 @@ export const TlsHandshakeType = {
   FINISHED: 20,
 } as const;
 
-/** Largest record body accepted: 2^14 plus 2048 bytes of expansion. */
+/**
+ * Largest record body accepted: 2^14 plus 2048 bytes of expansion.
+ *
+ * @example
+ * ```ts
+ * import { MAX_RECORD_LENGTH } from "./tls.ts";
+ * console.log(MAX_RECORD_LENGTH); // 18432
+ * ```
+ */
 export const MAX_RECORD_LENGTH = 16384 + 2048;
 
 /** Largest handshake message buffered for parsing (longer ones are parsed truncated). */
@@ -62,40 +86,11 @@ const HANDSHAKE_TYPE_VALID = (() => {
 })();
 
 /** SHA-256("HelloRetryRequest"): the ServerHello.random of a HelloRetryRequest. */
-const HRR_RANDOM = new Uint8Array([
-  0xcf,
-  0x21,
-  0xad,
-  0x74,
-  0xe5,
-  0x9a,
-  0x61,
-  0x11,
-  0xbe,
-  0x1d,
-  0x8c,
-  0x02,
-  0x1e,
-  0x65,
-  0xb8,
-  0x91,
-  0xc2,
-  0xa2,
-  0x11,
-  0x16,
-  0x7a,
-  0xbb,
-  0x8c,
-  0x5e,
-  0x07,
-  0x9e,
-  0x09,
-  0xe2,
-  0xc8,
-  0xa8,
-  0x33,
-  0x9c,
-]);
+const HRR_RANDOM = new Uint8Array(
+  "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c".match(/../g)!.map((h) =>
+    parseInt(h, 16)
+  ),
+);
 
 /**
  * True for an RFC 8701 GREASE value (0x0a0a, 0x1a1a, ... 0xfafa).
@@ -141,7 +136,18 @@ function notGrease(v: number): boolean {
 // Hello messages
 // ---------------------------------------------------------------------------------------------------------------
 
-/** What a ClientHello says. Lists keep GREASE values and the wire order. */
+/**
+ * What a ClientHello says. Lists keep GREASE values and the wire order.
+ *
+ * @example
+ * ```ts
+ * import { type ClientHelloInfo, parseClientHello } from "./tls.ts";
+ * const body = [3, 3, ...new Array(32).fill(0), 0, 0, 2, 0x13, 0x01, 1, 0, 0, 0];
+ * const msg = new Uint8Array([1, 0, 0, body.length, ...body]);
+ * const ch: ClientHelloInfo | null = parseClientHello(msg, 0, msg.length);
+ * console.log(ch?.extensions.length); // 0
+ * ```
+ */
 export interface ClientHelloInfo {
   /** `legacy_version` (client_version). */
   version: number;
@@ -180,7 +186,18 @@ export interface ClientHelloInfo {
   malformed: boolean;
 }
 
-/** What a ServerHello (or HelloRetryRequest) says. */
+/**
+ * What a ServerHello (or HelloRetryRequest) says.
+ *
+ * @example
+ * ```ts
+ * import { parseServerHello, type ServerHelloInfo } from "./tls.ts";
+ * const body = [3, 3, ...new Array(32).fill(1), 0, 0x13, 0x01, 0, 0, 6, 0, 43, 0, 2, 3, 4];
+ * const msg = new Uint8Array([2, 0, 0, body.length, ...body]);
+ * const sh: ServerHelloInfo | null = parseServerHello(msg, 0, msg.length);
+ * console.log(sh?.selectedVersion); // 772
+ * ```
+ */
 export interface ServerHelloInfo {
   /** `legacy_version` (server_version). */
   version: number;
@@ -329,8 +346,7 @@ export function parseClientHello(buf: Uint8Array, off: number, len: number): Cli
   if (!readU16List(buf, p, cEnd, ch.ciphers)) ch.malformed = true;
   p = cEnd;
   if (p >= end) {
-    if (p > end || cEnd < p) ch.truncated = true;
-    if (p === end && !ch.truncated) ch.truncated = true;
+    ch.truncated = true; // compression methods are missing
     return ch;
   }
   const compLen = buf[p++];
@@ -707,6 +723,25 @@ export function alpnText(s: string): string {
 }
 
 /**
+ * The version of a session: the ServerHello's supported_versions selection, else the ServerHello version; without
+ * a ServerHello, the highest (non-GREASE) version the ClientHello offers in supported_versions, else its
+ * legacy version.
+ *
+ * @example
+ * ```ts
+ * import { negotiatedVersion } from "./tls.ts";
+ * console.log(negotiatedVersion(null, null)); // null
+ * ```
+ */
+export function negotiatedVersion(ch: ClientHelloInfo | null, sh: ServerHelloInfo | null): number | null {
+  if (sh !== null) return sh.selectedVersion ?? sh.version;
+  if (ch === null) return null;
+  let v = -1;
+  for (const x of ch.supportedVersions) if (!isGrease(x) && x > v) v = x;
+  return v >= 0 ? v : ch.version;
+}
+
+/**
  * Display name of a TLS version number ("TLS 1.2", "SSL 3.0"), or null when unknown.
  *
  * @example
@@ -730,7 +765,7 @@ export function tlsVersionName(v: number | null): string | null {
     case 0x0002:
       return "SSL 2.0";
   }
-  if (v !== null && v >= 0x7f0e && v <= 0x7f1c) return "TLS 1.3"; // drafts 14-28
+  if (v !== null && ((v >= 0x7f0e && v <= 0x7f1c) || (v & 0xff00) === 0xfb00)) return "TLS 1.3"; // drafts
   return null;
 }
 
@@ -844,6 +879,8 @@ class DirState {
   recLeft = 0;
   firstRecordVersion = -1;
   encrypted = false;
+  /** After a CCS that may be TLS 1.3's compatibility one: only a ClientHello may follow in clear. */
+  ccsTentative = false;
   // Handshake layer.
   hsHdr: Uint8Array = new Uint8Array(4);
   hsHdrLen = 0;
@@ -947,12 +984,16 @@ export class TlsFlowAnalyzer {
     return b.firstRecordVersion >= 0 ? b.firstRecordVersion : null;
   }
 
-  /** Negotiated version: ServerHello supported_versions, else ServerHello version, else ClientHello version. */
+  /** Bytes of memory held for reassembly: both stream buffers and partially received handshake messages. */
+  get memoryBytes(): number {
+    let n = 0;
+    for (const d of this.dirs) n += d.stream.capacity + (d.hsBuf !== null ? d.hsBuf.length : 0);
+    return n;
+  }
+
+  /** Negotiated version; see {@linkcode negotiatedVersion}. */
   get version(): number | null {
-    const sh = this.serverHello;
-    if (sh !== null) return sh.selectedVersion ?? sh.version;
-    const ch = this.clientHello;
-    return ch !== null ? ch.version : null;
+    return negotiatedVersion(this.clientHello, this.serverHello);
   }
 
   /** Whether the session was resumed; null when no ServerHello was seen. */
@@ -1069,7 +1110,7 @@ export class TlsFlowAnalyzer {
       if (b0 >= 20 && b0 <= 24) {
         const need = b0 === 22 ? 6 : 5;
         if (avail < need) {
-          if ((avail < 2 || buf[p + 1] === 3) && (avail < 3 || buf[p + 2] <= 4)) return p - off; // wait
+          if (avail < 2 || buf[p + 1] === 3) return p - off; // wait for the rest of the header
         } else if (recordStartOk(buf, p)) {
           d.mode = MODE_TLS;
           d.expectTls = false;
@@ -1077,9 +1118,7 @@ export class TlsFlowAnalyzer {
           return len;
         }
       }
-      if (d.detectBytes === 0 || this.openVpn) {
-        const n = avail >= 2 ? u16(buf, p) : 0;
-        if (avail < 2 || (avail < 2 + n && n >= 14 && n <= MAX_OPENVPN_PACKET && avail < 64)) return p - off;
+      if ((d.detectBytes === 0 || this.openVpn) && avail >= 16) {
         if (openVpnStart(buf, p, avail)) {
           d.mode = MODE_OPENVPN;
           this.openVpn = true;
@@ -1330,11 +1369,22 @@ export class TlsFlowAnalyzer {
 
   private changeCipherSpec(d: DirState): void {
     if (this.tls13) return; // TLS 1.3 middlebox-compatibility CCS: nothing changes
+    if (d.role === ROLE_CLIENT && this.serverHellos.length === 0 && this.offered13()) {
+      // Without the server's side we cannot tell: a TLS 1.3 client sends this CCS before its second
+      // ClientHello (after a HelloRetryRequest). Keep reading, but accept nothing but a ClientHello.
+      d.ccsTentative = true;
+      return;
+    }
     if (d.role === ROLE_SERVER || (d.role === ROLE_UNKNOWN && this.otherIsClient(d))) {
       if (this.certCount === null && this.serverHellos.length > 0) this.abbreviatedHandshake = true;
     }
     d.encrypted = true;
     d.mode = MODE_DONE;
+  }
+
+  private offered13(): boolean {
+    const ch = this.clientHello;
+    return ch !== null && ch.supportedVersions.includes(0x0304);
   }
 
   private otherIsClient(d: DirState): boolean {
@@ -1352,8 +1402,11 @@ export class TlsFlowAnalyzer {
         if (d.hsHdrLen === 0 && end - p >= 4) {
           const type = buf[p];
           const n = u24(buf, p + 1);
-          if (HANDSHAKE_TYPE_VALID[type] === 0) {
+          if (
+            HANDSHAKE_TYPE_VALID[type] === 0 || (d.ccsTentative && type !== TlsHandshakeType.CLIENT_HELLO)
+          ) {
             d.encrypted = true; // not a plain handshake message: encrypted or garbage
+            if (d.ccsTentative) d.mode = MODE_DONE;
             return;
           }
           if (end - p - 4 >= n) {
@@ -1371,8 +1424,9 @@ export class TlsFlowAnalyzer {
         d.hsHdrLen = 0;
         const type = d.hsHdr[0];
         const n = u24(d.hsHdr, 1);
-        if (HANDSHAKE_TYPE_VALID[type] === 0) {
+        if (HANDSHAKE_TYPE_VALID[type] === 0 || (d.ccsTentative && type !== TlsHandshakeType.CLIENT_HELLO)) {
           d.encrypted = true;
+          if (d.ccsTentative) d.mode = MODE_DONE;
           return;
         }
         if (n === 0) this.message(d, dir, type, d.hsHdr, 0, 4, true);
@@ -1423,7 +1477,7 @@ export class TlsFlowAnalyzer {
    */
   private message(
     d: DirState,
-    dir: number,
+    _dir: number,
     type: number,
     buf: Uint8Array,
     off: number,
@@ -1433,6 +1487,10 @@ export class TlsFlowAnalyzer {
     switch (type) {
       case TlsHandshakeType.CLIENT_HELLO: {
         const ch = parseClientHello(buf, off, len);
+        if (ch !== null && d.ccsTentative && (ch.version >> 8 !== 3 || ch.malformed)) {
+          d.mode = MODE_DONE; // the bytes after that CCS were encrypted after all
+          return;
+        }
         if (ch !== null) {
           if (d.role === ROLE_UNKNOWN) d.role = ROLE_CLIENT;
           if (this.clientHellos.length < MAX_HELLOS) this.clientHellos.push(ch);
@@ -1549,7 +1607,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /** Sanity of a record header at `p` (5 bytes present). */
 function recordHeaderOk(b: Uint8Array, p: number): boolean {
   const t = b[p];
-  if (t < 20 || t > 24 || b[p + 1] !== 3 || b[p + 2] > 4) return false;
+  if (t < 20 || t > 24 || b[p + 1] !== 3) return false; // version 0x03xx
   const n = u16(b, p + 3);
   return n <= MAX_RECORD_LENGTH && (n > 0 || t === TlsContentType.APPLICATION_DATA);
 }

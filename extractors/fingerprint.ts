@@ -1,0 +1,313 @@
+/**
+ * `fingerprint`: is the flow Tor, a VPN (and which), or DNS over HTTPS, with a confidence for each, and an
+ * overall `traffic_type`. Signals are behavioural and from the first payload bytes of each direction (VPN
+ * handshake shapes), not ports alone:
+ *
+ * - Tor: a Tor-style random TLS server name (`www.<base32>.com`), Tor-cell-sized packets, Tor ports.
+ * - VPN: OpenVPN hard-reset opcodes (UDP, or TCP with its length prefix), WireGuard message shapes, IPsec ESP/AH
+ *   (protocols 50/51), IKE headers on UDP 500/4500, L2TP headers on UDP 1701; the well-known port alone is a
+ *   weaker signal, and a majority of near-MTU packets adds a little.
+ * - DoH: port 443 with a known DoH server name or resolver address, and DNS-sized exchanges.
+ *
+ * The server name comes from the `tls` and `quic` groups' `tls_sni` / `quic_sni`, so the Tor and DoH name
+ * signals need those groups on (they run before this one); without them those signals are absent.
+ *
+ * @module
+ */
+import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
+import type { FlowState } from "../lib/flow.ts";
+import type { PacketView } from "../lib/packet.ts";
+import { TOR_CELL_PAYLOAD_MAX, TOR_CELL_PAYLOAD_MIN } from "./padding.ts";
+
+/** Signature bits found in a first payload. */
+const Sig = {
+  OVPN_CLIENT_RESET: 1,
+  OVPN_SERVER_RESET: 2,
+  WG_INIT: 4,
+  WG_RESP: 8,
+  WG_DATA: 16,
+  IKE: 32,
+  L2TP: 64,
+} as const;
+
+/** Per-flow state of `fingerprint`. */
+export class FingerprintState {
+  /** Signature bits of each direction's first payload. */
+  sig: number[] = [-1, -1];
+  payloadPackets: number[] = [0, 0];
+  payloadBytes: number[] = [0, 0];
+  /** Payload bytes and packets after each direction's first payload (the handshake hello). */
+  laterBytes: number[] = [0, 0];
+  torCells = 0;
+  nearMtu = 0;
+  /** UDP payloads shaped like WireGuard messages. */
+  wgShaped = 0;
+}
+
+const f = (name: string, type: "float" | "bool" | "str", description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
+
+const features: FeatureSpec[] = [
+  f("likely_tor", "bool", "tor_confidence is at least 0.5."),
+  f(
+    "tor_confidence",
+    "float",
+    "0-1: Tor-style TLS server name (+0.4, +0.2 without a digit), >= 30% Tor-cell-sized payloads (+0.3), " +
+      "Tor port 9001/9030/9050/9051/9150 (+0.2).",
+  ),
+  f("likely_vpn", "bool", "vpn_confidence is at least 0.5."),
+  f(
+    "vpn_confidence",
+    "float",
+    "0-1: handshake signature in both directions 0.9, in one 0.7, IPsec ESP/AH 0.9, well-known port only 0.4; " +
+      "+0.1 for the port with a signature, +0.2 when most packets are near the MTU (1400-1500 bytes).",
+  ),
+  f(
+    "vpn_type",
+    "str",
+    "openvpn, wireguard, ipsec-esp, ipsec-ah, ipsec-ike, l2tp, or null when no VPN signal was seen.",
+  ),
+  f("likely_doh", "bool", "doh_confidence is at least 0.5."),
+  f(
+    "doh_confidence",
+    "float",
+    "0-1, port 443 only: known DoH server name (+0.6), known DoH resolver address (+0.4), " +
+      "DNS-sized exchanges after the handshake (+0.2).",
+  ),
+  f(
+    "traffic_type",
+    "str",
+    "tor, vpn:<vpn_type>, doh, encrypted (TLS, QUIC, SSH or ESP seen), or unknown.",
+  ),
+];
+
+const TOR_PORTS = new Set([9001, 9030, 9050, 9051, 9150]);
+/** Tor link connections use a random `www.<8-20 base32 chars>.com|net` server name. */
+const TOR_SNI = /^www\.[a-z2-7]{4,25}\.(com|net)$/;
+
+/** Server names of public DoH services (a name matches itself and its subdomains). */
+export const DOH_SERVER_NAMES: readonly string[] = [
+  "cloudflare-dns.com",
+  "one.one.one.one",
+  "dns.google",
+  "dns.google.com",
+  "doh.opendns.com",
+  "dns.quad9.net",
+  "doh.cleanbrowsing.org",
+  "dns.adguard.com",
+  "dns.adguard-dns.com",
+  "doh.dns.sb",
+  "dns.nextdns.io",
+  "doh.mullvad.net",
+  "dns.alidns.com",
+  "doh.pub",
+];
+
+/** Addresses of public DoH resolvers. */
+export const DOH_RESOLVER_IPS: ReadonlySet<string> = new Set([
+  "1.1.1.1",
+  "1.0.0.1",
+  "1.1.1.2",
+  "1.0.0.2",
+  "1.1.1.3",
+  "1.0.0.3",
+  "8.8.8.8",
+  "8.8.4.4",
+  "9.9.9.9",
+  "149.112.112.112",
+  "9.9.9.10",
+  "9.9.9.11",
+  "208.67.222.222",
+  "208.67.220.220",
+  "94.140.14.14",
+  "94.140.15.15",
+  "185.228.168.168",
+  "2606:4700:4700::1111",
+  "2606:4700:4700::1001",
+  "2001:4860:4860::8888",
+  "2001:4860:4860::8844",
+  "2620:fe::fe",
+  "2620:fe::9",
+]);
+
+/** Signature bits of one payload (the first of its direction). */
+function firstPayloadSig(p: PacketView, flow: FlowState): number {
+  const b = p.buf, o = p.payloadOff, n = p.payloadCapLen;
+  let sig = 0;
+  if (flow.protocol === 17) {
+    if (n >= 9) {
+      // OpenVPN over UDP: opcode << 3 | key id; hard reset client v2/v3 (7, 10) and server v2 (8), key 0.
+      if (b[o] === 0x38 || b[o] === 0x50) sig |= Sig.OVPN_CLIENT_RESET;
+      else if (b[o] === 0x40) sig |= Sig.OVPN_SERVER_RESET;
+    }
+    if (n >= 4 && b[o + 1] === 0 && b[o + 2] === 0 && b[o + 3] === 0) {
+      const t = b[o], len = p.payloadLen;
+      if (t === 1 && len === 148) sig |= Sig.WG_INIT;
+      else if (t === 2 && len === 92) sig |= Sig.WG_RESP;
+      else if (t === 4 && len >= 32 && (len - 16) % 16 === 0) sig |= Sig.WG_DATA;
+    }
+    const sp = p.srcPort, dp = p.dstPort;
+    if (sp === 500 || dp === 500 || sp === 4500 || dp === 4500) {
+      // IKE header (after the 4-byte non-ESP marker on 4500): version at 17, exchange type at 18.
+      let h = o;
+      if (
+        (sp === 4500 || dp === 4500) && n >= 4 && b[o] === 0 && b[o + 1] === 0 && b[o + 2] === 0 &&
+        b[o + 3] === 0
+      ) {
+        h += 4;
+      }
+      if (h + 28 <= o + n) {
+        const ver = b[h + 17], ex = b[h + 18];
+        if (
+          (ver === 0x20 && ex >= 34 && ex <= 37) ||
+          (ver === 0x10 && (ex === 2 || ex === 4 || ex === 5 || ex === 32))
+        ) {
+          sig |= Sig.IKE;
+        }
+      }
+    }
+    if ((sp === 1701 || dp === 1701) && n >= 8) {
+      const ver = b[o + 1] & 0x0f;
+      if (ver === 2 || ver === 3) sig |= Sig.L2TP;
+    }
+  } else if (flow.protocol === 6 && n >= 3) {
+    // OpenVPN over TCP: a 2-byte length prefix, then the opcode byte.
+    const len = (b[o] << 8) | b[o + 1];
+    if (len + 2 <= p.payloadLen && len >= 9) {
+      if (b[o + 2] === 0x38 || b[o + 2] === 0x50) sig |= Sig.OVPN_CLIENT_RESET;
+      else if (b[o + 2] === 0x40) sig |= Sig.OVPN_SERVER_RESET;
+    }
+  }
+  return sig;
+}
+
+function str(v: unknown): string | null {
+  return typeof v === "string" && v.length > 0 ? v : null;
+}
+
+const round = (x: number): number => Math.min(1, Math.round(x * 100) / 100);
+
+function torConfidence(s: FingerprintState, flow: FlowState, out: FlowRecord): number {
+  let c = 0;
+  const sni = str(out.tls_sni)?.toLowerCase() ?? null;
+  if (sni !== null && TOR_SNI.test(sni)) c += /[2-7]/.test(sni) ? 0.4 : 0.2;
+  const pay = s.payloadPackets[0] + s.payloadPackets[1];
+  if (s.torCells >= 3 && s.torCells >= 0.3 * pay) c += 0.3;
+  if (TOR_PORTS.has(flow.dstPort)) c += 0.2;
+  return round(c);
+}
+
+function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | null } {
+  const sig = (s.sig[0] < 0 ? 0 : s.sig[0]) | (s.sig[1] < 0 ? 0 : s.sig[1]);
+  const dp = flow.dstPort, sp = flow.srcPort, udp = flow.protocol === 17;
+  let c = 0, type: string | null = null;
+  const total = flow.packets[0] + flow.packets[1];
+  const fwd = s.sig[0] < 0 ? 0 : s.sig[0], bwd = s.sig[1] < 0 ? 0 : s.sig[1];
+  if (flow.protocol === 50) {
+    c = 0.9;
+    type = "ipsec-esp";
+  } else if (flow.protocol === 51) {
+    c = 0.9;
+    type = "ipsec-ah";
+  } else if (sig & (Sig.OVPN_CLIENT_RESET | Sig.OVPN_SERVER_RESET)) {
+    const both = (fwd & Sig.OVPN_CLIENT_RESET) && (bwd & Sig.OVPN_SERVER_RESET);
+    c = both ? 0.9 : 0.7;
+    if (dp === 1194 || sp === 1194) c += 0.1;
+    type = "openvpn";
+  } else if (
+    udp &&
+    (sig & (Sig.WG_INIT | Sig.WG_RESP) ||
+      s.wgShaped >= 2 && s.wgShaped === s.payloadPackets[0] + s.payloadPackets[1])
+  ) {
+    c = (fwd & Sig.WG_INIT) && (bwd & Sig.WG_RESP) ? 0.9 : 0.7;
+    if (dp === 51820 || sp === 51820) c += 0.1;
+    type = "wireguard";
+  } else if (udp && sig & Sig.IKE) {
+    c = 0.8;
+    type = "ipsec-ike";
+  } else if (udp && sig & Sig.L2TP) {
+    c = 0.7;
+    type = "l2tp";
+  } else if (udp || flow.protocol === 6) {
+    if (dp === 1194) type = "openvpn";
+    else if (udp && dp === 51820) type = "wireguard";
+    else if (udp && (dp === 500 || dp === 4500)) type = "ipsec-ike";
+    else if (udp && dp === 1701) type = "l2tp";
+    if (type !== null) c = 0.4;
+  }
+  if (c > 0 && total > 0 && s.nearMtu * 2 > total) c += 0.2;
+  return { c: round(c), type };
+}
+
+function dohConfidence(s: FingerprintState, flow: FlowState, out: FlowRecord): number {
+  if (flow.dstPort !== 443 || (flow.protocol !== 6 && flow.protocol !== 17)) return 0;
+  let c = 0;
+  const sni = (str(out.tls_sni) ?? str(out.quic_sni))?.toLowerCase() ?? null;
+  if (sni !== null && DOH_SERVER_NAMES.some((d) => sni === d || sni.endsWith("." + d))) c += 0.6;
+  if (DOH_RESOLVER_IPS.has(flow.dstIp)) c += 0.4;
+  // After the hellos, DNS messages in HTTP/2 frames: small requests, modest responses.
+  const nf = s.payloadPackets[0] - 1, nb = s.payloadPackets[1] - 1;
+  if (nf >= 2 && nb >= 2 && s.laterBytes[0] / nf <= 300 && s.laterBytes[1] / nb <= 1000) c += 0.2;
+  return round(c);
+}
+
+/**
+ * The `fingerprint` group.
+ *
+ * @example
+ * ```ts
+ * import { fingerprintExtractor } from "./fingerprint.ts";
+ * console.log(fingerprintExtractor.features.map((f) => f.name).includes("traffic_type")); // true
+ * ```
+ */
+export const fingerprintExtractor: FeatureExtractor<FingerprintState> = {
+  name: "fingerprint",
+  features,
+  init: (): FingerprintState => new FingerprintState(),
+  update(s: FingerprintState, p: PacketView, flow: FlowState, dir: 0 | 1): void {
+    const len = p.wireLen;
+    if (len >= 1400 && len <= 1500) s.nearMtu++;
+    const pay = p.payloadLen;
+    if (pay === 0) return;
+    if (s.sig[dir] < 0) s.sig[dir] = firstPayloadSig(p, flow);
+    else s.laterBytes[dir] += pay;
+    s.payloadPackets[dir]++;
+    s.payloadBytes[dir] += pay;
+    if (pay >= TOR_CELL_PAYLOAD_MIN && pay <= TOR_CELL_PAYLOAD_MAX) s.torCells++;
+    if (flow.protocol === 17 && p.payloadCapLen >= 4) {
+      const b = p.buf, o = p.payloadOff, t = b[o];
+      if (t >= 1 && t <= 4 && b[o + 1] === 0 && b[o + 2] === 0 && b[o + 3] === 0) {
+        if (
+          (t === 1 && pay === 148) || (t === 2 && pay === 92) || (t === 3 && pay === 64) ||
+          (t === 4 && pay >= 32 && (pay - 16) % 16 === 0)
+        ) {
+          s.wgShaped++;
+        }
+      }
+    }
+  },
+  finish(s: FingerprintState, flow: FlowState, out): void {
+    const tor = torConfidence(s, flow, out);
+    const v = vpn(s, flow);
+    const doh = dohConfidence(s, flow, out);
+    const likelyTor = tor >= 0.5, likelyVpn = v.c >= 0.5, likelyDoh = doh >= 0.5;
+    out.likely_tor = likelyTor;
+    out.tor_confidence = tor;
+    out.likely_vpn = likelyVpn;
+    out.vpn_confidence = v.c;
+    out.vpn_type = v.type;
+    out.likely_doh = likelyDoh;
+    out.doh_confidence = doh;
+    let type = "unknown";
+    if (likelyTor) type = "tor";
+    else if (likelyVpn) type = v.type !== null ? `vpn:${v.type}` : "vpn";
+    else if (likelyDoh) type = "doh";
+    else if (out.tls_detected === true || out.quic_detected === true || out.ssh_detected === true) {
+      type = "encrypted";
+    }
+    out.traffic_type = type;
+  },
+};

@@ -1,0 +1,186 @@
+/**
+ * `padding`: signs of padding and traffic shaping: how concentrated the packet sizes are, how regular the gaps
+ * are, Tor-cell-sized packets, and header overhead per burst. Packet size is the length on the wire (as in
+ * `size`); bursts use the same threshold as `timing` (`burst_threshold_ms`).
+ *
+ * @module
+ */
+import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
+import type { FlowState } from "../lib/flow.ts";
+import type { PacketView } from "../lib/packet.ts";
+import { ratio, RunningStats } from "../lib/stats.ts";
+import { timingOptions } from "./timing.ts";
+
+/** Smallest and largest transport payload counted as one Tor cell in a TLS record (514-byte cell plus TLS 1.3,
+ * TLS 1.2 GCM or TLS 1.0 CBC record overhead: 536, 543, 586). */
+export const TOR_CELL_PAYLOAD_MIN = 536;
+/** See {@linkcode TOR_CELL_PAYLOAD_MIN}. */
+export const TOR_CELL_PAYLOAD_MAX = 600;
+
+/** Share of packets at the dominant size from which a flow counts as constant-size (JoyfulJay's 0.95). */
+const CONSTANT_SIZE_RATIO = 0.95;
+/** Coefficient of variation of the gaps at or below which a flow counts as constant-rate (JoyfulJay's 0.1). */
+const CONSTANT_RATE_CV = 0.1;
+
+/** Per-flow state of `padding`. */
+export class PaddingState {
+  sizes: RunningStats = new RunningStats();
+  /** Size histogram: the first size and its count, then a map once a second size appears. */
+  firstSize = -1;
+  firstCount = 0;
+  hist: Map<number, number> | null = null;
+  iat: RunningStats = new RunningStats();
+  last = -1;
+  torCells = 0;
+  withPayload = 0;
+  overhead = 0;
+  wire = 0;
+  /** Current burst: payload and wire bytes; finished bursts: count and summed payload/wire ratios. */
+  burstPayload = 0;
+  burstWire = 0;
+  bursts = 0;
+  efficiencySum = 0;
+}
+
+const f = (name: string, type: "int" | "float" | "bool", description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
+
+const features: FeatureSpec[] = [
+  f("pkt_size_variance", "float", "Population variance of packet lengths (wire)."),
+  f("pkt_size_cv", "float", "Coefficient of variation (std / mean) of packet lengths."),
+  f("is_constant_size", "bool", "At least 95% of the packets have the dominant length."),
+  f("dominant_size_mode", "int", "Most common packet length (smallest among ties)."),
+  f("dominant_size_ratio", "float", "Share of packets with the most common length."),
+  f("unique_size_count", "int", "Number of distinct packet lengths."),
+  f(
+    "size_entropy",
+    "float",
+    "Shannon entropy of the packet length distribution over log2(distinct lengths), 0-1.",
+  ),
+  f("iat_variance", "float", "Population variance of the gaps between consecutive packets, seconds squared."),
+  f("iat_cv", "float", "Coefficient of variation of the gaps (null when the mean gap is 0)."),
+  f("is_constant_rate", "bool", "Gap coefficient of variation at most 0.1 (null below two packets)."),
+  f(
+    "tor_cell_count",
+    "int",
+    "Packets whose transport payload is one Tor cell in a TLS record (536-600 bytes).",
+  ),
+  f("tor_cell_ratio", "float", "tor_cell_count / total_packets."),
+  f(
+    "is_tor_like",
+    "bool",
+    "At least 5 Tor-cell-sized packets making at least half of the packets with payload.",
+  ),
+  f("burst_padding_ratio", "float", "Header bytes (wire minus payload) over wire bytes, over all bursts."),
+  f("burst_overhead_bytes", "int", "Header bytes (wire length minus transport payload) over all packets."),
+  f("avg_burst_payload_efficiency", "float", "Mean over bursts of payload bytes / wire bytes."),
+  f(
+    "padding_score",
+    "float",
+    "0-1: +0.3 constant size, +0.2 dominant size ratio > 0.8, +0.2 constant rate, +0.3 Tor-like.",
+  ),
+];
+
+function closeBurst(s: PaddingState): void {
+  if (s.burstWire > 0) {
+    s.bursts++;
+    s.efficiencySum += s.burstPayload / s.burstWire;
+  }
+  s.burstPayload = 0;
+  s.burstWire = 0;
+}
+
+/**
+ * The `padding` group.
+ *
+ * @example
+ * ```ts
+ * import { paddingExtractor } from "./padding.ts";
+ * console.log(paddingExtractor.features[0].name); // pkt_size_variance
+ * ```
+ */
+export const paddingExtractor: FeatureExtractor<PaddingState> = {
+  name: "padding",
+  features,
+  init: (): PaddingState => new PaddingState(),
+  update(s: PaddingState, p: PacketView, _flow: FlowState, _dir: 0 | 1): void {
+    const len = p.wireLen, pay = p.payloadLen;
+    s.sizes.add(len);
+    const h = s.hist;
+    if (h !== null) h.set(len, (h.get(len) ?? 0) + 1);
+    else if (s.firstSize === len || s.firstSize < 0) {
+      s.firstSize = len;
+      s.firstCount++;
+    } else {
+      s.hist = new Map([[s.firstSize, s.firstCount], [len, 1]]);
+    }
+    const ts = p.ts;
+    if (s.last >= 0) {
+      const gap = ts - s.last;
+      s.iat.add(gap);
+      if (gap >= timingOptions.burstThreshold) closeBurst(s);
+    }
+    s.last = ts;
+    if (pay > 0) {
+      s.withPayload++;
+      if (pay >= TOR_CELL_PAYLOAD_MIN && pay <= TOR_CELL_PAYLOAD_MAX) s.torCells++;
+    }
+    const over = len > pay ? len - pay : 0;
+    s.overhead += over;
+    s.wire += len;
+    s.burstPayload += len - over;
+    s.burstWire += len;
+  },
+  finish(s: PaddingState, _flow: FlowState, out): void {
+    closeBurst(s);
+    const n = s.sizes.n;
+    if (n === 0) return;
+    const std = s.sizes.std ?? 0;
+    out.pkt_size_variance = s.sizes.variance;
+    out.pkt_size_cv = ratio(std, s.sizes.mean);
+    let mode = s.firstSize, modeCount = s.firstCount, unique = 1, entropy = 0;
+    if (s.hist !== null) {
+      unique = s.hist.size;
+      modeCount = 0;
+      for (const [size, count] of s.hist) {
+        if (count > modeCount || (count === modeCount && size < mode)) {
+          mode = size;
+          modeCount = count;
+        }
+        const q = count / n;
+        entropy -= q * Math.log2(q);
+      }
+    }
+    const modeRatio = modeCount / n;
+    const constantSize = modeRatio >= CONSTANT_SIZE_RATIO;
+    out.is_constant_size = constantSize;
+    out.dominant_size_mode = mode;
+    out.dominant_size_ratio = modeRatio;
+    out.unique_size_count = unique;
+    out.size_entropy = unique > 1 ? entropy / Math.log2(unique) : 0;
+    let constantRate: boolean | null = null;
+    if (s.iat.n > 0) {
+      out.iat_variance = s.iat.variance;
+      const cv = ratio(s.iat.std ?? 0, s.iat.mean);
+      out.iat_cv = cv;
+      constantRate = cv !== null ? cv <= CONSTANT_RATE_CV : null;
+    }
+    out.is_constant_rate = constantRate;
+    out.tor_cell_count = s.torCells;
+    out.tor_cell_ratio = s.torCells / n;
+    const torLike = s.torCells >= 5 && s.torCells * 2 >= s.withPayload;
+    out.is_tor_like = torLike;
+    out.burst_padding_ratio = ratio(s.overhead, s.wire);
+    out.burst_overhead_bytes = s.overhead;
+    out.avg_burst_payload_efficiency = ratio(s.efficiencySum, s.bursts);
+    let score = 0;
+    if (constantSize) score += 0.3;
+    if (modeRatio > 0.8) score += 0.2;
+    if (constantRate === true) score += 0.2;
+    if (torLike) score += 0.3;
+    out.padding_score = Math.min(1, Math.round(score * 10) / 10);
+  },
+};

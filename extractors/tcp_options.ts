@@ -1,0 +1,282 @@
+/**
+ * `tcp_options`: TCP options per direction: MSS, window scale and SACK-permitted from the handshake, SACK blocks,
+ * timestamps (first, last, their difference and the first echo), which options were seen, and how many packets
+ * carried options. Also exports the option reader the other TCP groups share ({@linkcode readTcpOptions}).
+ * For flows that are not TCP every value is null.
+ *
+ * @module
+ */
+import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
+import type { FlowState } from "../lib/flow.ts";
+import type { PacketView } from "../lib/packet.ts";
+
+/**
+ * The options of one TCP segment, read in place. One instance is reused for every packet: read it during the
+ * `update` call that asked for it.
+ */
+export class TcpOptionView {
+  /** True when any option other than NOP and end-of-list is present. */
+  any = false;
+  /** Maximum segment size (kind 2), -1 when absent. */
+  mss = -1;
+  /** Window scale shift (kind 3), -1 when absent. */
+  ws = -1;
+  /** SACK permitted (kind 4). */
+  sackPermitted = false;
+  /** SACK blocks (kind 5). */
+  sackBlocks = 0;
+  /** Timestamps (kind 8): value and echo reply, -1 when absent. */
+  tsVal = -1;
+  tsEcr = -1;
+  /** MPTCP option (kind 30): subtype of the first one, -1 when absent; number of MPTCP options. */
+  mptcpSubtype = -1;
+  mptcpCount = 0;
+  /** TCP Fast Open cookie (kind 34). */
+  fastOpen = false;
+  /** Some other option kind. */
+  other = false;
+  /** Options ended early (a length running past the header). */
+  malformed = false;
+  // Which packet this was read from.
+  private buf: Uint8Array | null = null;
+  private off = -1;
+  private ts = -1;
+  private seq = -1;
+  private ack = -1;
+
+  /** True when this view already holds `p`'s options. */
+  holds(p: PacketView): boolean {
+    return this.buf === p.buf && this.off === p.l4Off && this.ts === p.ts && this.seq === p.tcpSeq &&
+      this.ack === p.tcpAck;
+  }
+
+  /** Reads `p`'s options. */
+  read(p: PacketView): void {
+    this.buf = p.buf;
+    this.off = p.l4Off;
+    this.ts = p.ts;
+    this.seq = p.tcpSeq;
+    this.ack = p.tcpAck;
+    this.any = false;
+    this.mss = -1;
+    this.ws = -1;
+    this.sackPermitted = false;
+    this.sackBlocks = 0;
+    this.tsVal = -1;
+    this.tsEcr = -1;
+    this.mptcpSubtype = -1;
+    this.mptcpCount = 0;
+    this.fastOpen = false;
+    this.other = false;
+    this.malformed = false;
+    if (p.tcpHdrLen <= 20) return;
+    const b = p.buf;
+    let o = p.l4Off + 20;
+    const end = Math.min(p.l4Off + p.tcpHdrLen, p.end);
+    while (o < end) {
+      const kind = b[o];
+      if (kind === 0) break;
+      if (kind === 1) {
+        o++;
+        continue;
+      }
+      if (o + 1 >= end) {
+        this.malformed = true;
+        break;
+      }
+      const len = b[o + 1];
+      if (len < 2 || o + len > end) {
+        this.malformed = true;
+        break;
+      }
+      this.any = true;
+      if (kind === 2 && len === 4) this.mss = (b[o + 2] << 8) | b[o + 3];
+      else if (kind === 3 && len === 3) this.ws = b[o + 2];
+      else if (kind === 4 && len === 2) this.sackPermitted = true;
+      else if (kind === 5) this.sackBlocks += (len - 2) >> 3;
+      else if (kind === 8 && len === 10) {
+        this.tsVal = ((b[o + 2] << 24) | (b[o + 3] << 16) | (b[o + 4] << 8) | b[o + 5]) >>> 0;
+        this.tsEcr = ((b[o + 6] << 24) | (b[o + 7] << 16) | (b[o + 8] << 8) | b[o + 9]) >>> 0;
+      } else if (kind === 30 && len >= 3) {
+        if (this.mptcpCount === 0) this.mptcpSubtype = b[o + 2] >> 4;
+        this.mptcpCount++;
+      } else if (kind === 34) this.fastOpen = true;
+      else this.other = true;
+      o += len;
+    }
+  }
+}
+
+const shared = new TcpOptionView();
+
+/**
+ * The options of `p`'s TCP header, read once per packet however many groups ask (the view is shared and
+ * overwritten by the next packet).
+ *
+ * @example
+ * ```ts
+ * import { readTcpOptions } from "./tcp_options.ts";
+ * import { PacketView } from "../lib/packet.ts";
+ * const p = new PacketView();
+ * console.log(readTcpOptions(p).mss); // -1
+ * ```
+ */
+export function readTcpOptions(p: PacketView): TcpOptionView {
+  if (!shared.holds(p)) shared.read(p);
+  return shared;
+}
+
+/**
+ * The option kinds of `p`'s TCP header in order, NOP and end-of-list included, joined with `-` (JA4T style,
+ * e.g. `2-4-8-1-3`); empty when there are none.
+ *
+ * @example
+ * ```ts
+ * import { tcpOptionKinds } from "./tcp_options.ts";
+ * import { PacketView } from "../lib/packet.ts";
+ * console.log(tcpOptionKinds(new PacketView())); // ""
+ * ```
+ */
+export function tcpOptionKinds(p: PacketView): string {
+  if (p.tcpHdrLen <= 20) return "";
+  const b = p.buf;
+  let o = p.l4Off + 20;
+  const end = Math.min(p.l4Off + p.tcpHdrLen, p.end);
+  const kinds: number[] = [];
+  while (o < end) {
+    const kind = b[o];
+    kinds.push(kind);
+    if (kind === 0 || kind === 1) {
+      o++;
+      continue;
+    }
+    if (o + 1 >= end) break;
+    const len = b[o + 1];
+    if (len < 2) break;
+    o += len;
+  }
+  return kinds.join("-");
+}
+
+/** Per-flow state of `tcp_options`. */
+export class TcpOptionsState {
+  mss: number[] = [-1, -1];
+  ws: number[] = [-1, -1];
+  sackPermitted: boolean[] = [false, false];
+  sackBlocks = 0;
+  tsN: number[] = [0, 0];
+  tsFirst: number[] = [0, 0];
+  tsLast: number[] = [0, 0];
+  ecrFirst: number[] = [0, 0];
+  withOptions = 0;
+  bitmap = 0;
+}
+
+const f = (name: string, type: "int" | "bool", description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
+
+const features: FeatureSpec[] = [
+  f("tcp_mss_fwd", "int", "MSS option the initiator sent (first seen), null when absent."),
+  f("tcp_mss_bwd", "int", "MSS option the responder sent."),
+  f("tcp_ws_fwd", "int", "Window scale shift the initiator sent, null when absent."),
+  f("tcp_ws_bwd", "int", "Window scale shift the responder sent."),
+  f("tcp_sack_permitted_fwd", "bool", "The initiator sent SACK-permitted."),
+  f("tcp_sack_permitted_bwd", "bool", "The responder sent SACK-permitted."),
+  f("tcp_sack_blocks_total", "int", "SACK blocks in all packets of both directions."),
+  f("tcp_ts_fwd_present", "bool", "The initiator sent TCP timestamps."),
+  f("tcp_ts_fwd_first", "int", "The initiator's first TSval."),
+  f("tcp_ts_fwd_last", "int", "The initiator's last TSval."),
+  f("tcp_ts_fwd_diff", "int", "tcp_ts_fwd_last - tcp_ts_fwd_first modulo 2^32 (timestamp clock ticks)."),
+  f("tcp_ts_ecr_fwd_first", "int", "The initiator's first TSecr."),
+  f("tcp_ts_bwd_present", "bool", "The responder sent TCP timestamps."),
+  f("tcp_ts_bwd_first", "int", "The responder's first TSval."),
+  f("tcp_ts_bwd_last", "int", "The responder's last TSval."),
+  f("tcp_ts_bwd_diff", "int", "tcp_ts_bwd_last - tcp_ts_bwd_first modulo 2^32."),
+  f("tcp_ts_ecr_bwd_first", "int", "The responder's first TSecr."),
+  f(
+    "tcp_options_bitmap",
+    "int",
+    "Options seen in either direction: 1 MSS, 2 window scale, 4 SACK-permitted, 8 timestamps, 16 SACK blocks, " +
+      "32 MPTCP, 64 Fast Open, 128 other kinds.",
+  ),
+  f("tcp_options_pkt_count", "int", "Packets carrying at least one option other than NOP / end-of-list."),
+];
+
+/**
+ * The `tcp_options` group.
+ *
+ * @example
+ * ```ts
+ * import { tcpOptionsExtractor } from "./tcp_options.ts";
+ * console.log(tcpOptionsExtractor.features[0].name); // tcp_mss_fwd
+ * ```
+ */
+export const tcpOptionsExtractor: FeatureExtractor<TcpOptionsState | null> = {
+  name: "tcp_options",
+  features,
+  init: (flow: FlowState): TcpOptionsState | null => flow.protocol === 6 ? new TcpOptionsState() : null,
+  update(s: TcpOptionsState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
+    if (s === null || p.tcpHdrLen <= 20) return;
+    const o = readTcpOptions(p);
+    if (!o.any) return;
+    s.withOptions++;
+    let bits = 0;
+    if (o.mss >= 0) {
+      bits |= 1;
+      if (s.mss[dir] < 0) s.mss[dir] = o.mss;
+    }
+    if (o.ws >= 0) {
+      bits |= 2;
+      if (s.ws[dir] < 0) s.ws[dir] = o.ws;
+    }
+    if (o.sackPermitted) {
+      bits |= 4;
+      s.sackPermitted[dir] = true;
+    }
+    if (o.tsVal >= 0) {
+      bits |= 8;
+      if (s.tsN[dir]++ === 0) {
+        s.tsFirst[dir] = o.tsVal;
+        s.ecrFirst[dir] = o.tsEcr;
+      }
+      s.tsLast[dir] = o.tsVal;
+    }
+    if (o.sackBlocks > 0) {
+      bits |= 16;
+      s.sackBlocks += o.sackBlocks;
+    }
+    if (o.mptcpCount > 0) bits |= 32;
+    if (o.fastOpen) bits |= 64;
+    if (o.other) bits |= 128;
+    s.bitmap |= bits;
+  },
+  finish(s: TcpOptionsState | null, _flow: FlowState, out): void {
+    if (s === null) return;
+    out.tcp_mss_fwd = s.mss[0] >= 0 ? s.mss[0] : null;
+    out.tcp_mss_bwd = s.mss[1] >= 0 ? s.mss[1] : null;
+    out.tcp_ws_fwd = s.ws[0] >= 0 ? s.ws[0] : null;
+    out.tcp_ws_bwd = s.ws[1] >= 0 ? s.ws[1] : null;
+    out.tcp_sack_permitted_fwd = s.sackPermitted[0];
+    out.tcp_sack_permitted_bwd = s.sackPermitted[1];
+    out.tcp_sack_blocks_total = s.sackBlocks;
+    out.tcp_ts_fwd_present = s.tsN[0] > 0;
+    out.tcp_ts_bwd_present = s.tsN[1] > 0;
+    if (s.tsN[0] > 0) {
+      out.tcp_ts_fwd_first = s.tsFirst[0];
+      out.tcp_ts_fwd_last = s.tsLast[0];
+      out.tcp_ts_fwd_diff = (s.tsLast[0] - s.tsFirst[0]) >>> 0;
+      out.tcp_ts_ecr_fwd_first = s.ecrFirst[0];
+    }
+    if (s.tsN[1] > 0) {
+      out.tcp_ts_bwd_first = s.tsFirst[1];
+      out.tcp_ts_bwd_last = s.tsLast[1];
+      out.tcp_ts_bwd_diff = (s.tsLast[1] - s.tsFirst[1]) >>> 0;
+      out.tcp_ts_ecr_bwd_first = s.ecrFirst[1];
+    }
+    out.tcp_options_bitmap = s.bitmap;
+    out.tcp_options_pkt_count = s.withOptions;
+  },
+};

@@ -1,0 +1,383 @@
+/**
+ * Address (and user name) anonymization of flow records, in three modes:
+ *
+ * - `joy`: as Cisco Joy's anon.c does: the address bytes (IPv4 in the first 4 bytes of a zeroed 16-byte block,
+ *   IPv6 as its 16 bytes) encrypted with AES-128-ECB under the key, written as 32 hex digits. Reversible with the
+ *   key. A Joy key file (`pcap2flow.bin`, 16 bytes) is read as Joy reads it.
+ * - `cryptopan`: prefix-preserving Crypto-PAn (IPv4 and IPv6); the results are addresses again. Reversible.
+ * - `hash`: HMAC-SHA256 of the address, truncated to an address of the same family. One-way.
+ *
+ * Key files: 64 hex digits (32 bytes; any mode), 32 hex digits (16 bytes; joy and hash), or Joy's 16-byte
+ * binary key file (joy and hash). A missing key file is created with mode 0600 holding a new random key.
+ *
+ * @module
+ */
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto";
+import { formatIp, parseIp } from "../addr.ts";
+import type { FeatureValue, FlowRecord } from "../extractor.ts";
+import { type Cidr, PrefixMap } from "../subnets.ts";
+import { CryptoPan } from "./cryptopan.ts";
+
+/** Anonymization modes. */
+export type AnonMode = "joy" | "cryptopan" | "hash";
+
+/** The modes, for option parsers and help. */
+export const ANON_MODES: readonly AnonMode[] = ["cryptopan", "joy", "hash"];
+
+/** A key file that cannot be read, created or used: the CLI reports it and exits 1. */
+export class KeyError extends Error {
+  /**
+   * @example
+   * ```ts
+   * import { KeyError } from "./anonymizer.ts";
+   * console.log(new KeyError("bad key").name); // KeyError
+   * ```
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "KeyError";
+  }
+}
+
+/** A loaded key. */
+export interface AnonKey {
+  /** The key bytes (32, or 16 for a short or Joy key). */
+  bytes: Uint8Array;
+  /** True when the file did not exist and was created. */
+  created: boolean;
+  /** True when the file was a Joy `pcap2flow.bin` key file. */
+  joyKeyFile: boolean;
+  /** The file's permission bits (null when unknown). */
+  mode: number | null;
+}
+
+/** The key Joy uses to encrypt its key file (anon.c, `key_init`). */
+const JOY_KEYFILE_KEY = new Uint8Array(
+  [0xa9, 0xd1, 0x62, 0x94, 0x4b, 0x7c, 0x20, 0x18, 0xac, 0x6d, 0x1a, 0x6b, 0x42, 0x8a, 0x0b, 0x2e],
+);
+
+function hexToBytes(h: string): Uint8Array {
+  const out = new Uint8Array(h.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+function bytesToHex(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += (b[i] < 16 ? "0" : "") + b[i].toString(16);
+  return s;
+}
+
+/**
+ * Writes a Joy key file (`pcap2flow.bin`): the 16-byte key encrypted as Joy stores it. For tests and for
+ * sharing a key with Joy.
+ *
+ * @example
+ * ```ts
+ * import { joyKeyFileBytes } from "./anonymizer.ts";
+ * console.log(joyKeyFileBytes(new Uint8Array(16)).length); // 16
+ * ```
+ */
+export function joyKeyFileBytes(key: Uint8Array): Uint8Array {
+  const c = createCipheriv("aes-128-ecb", JOY_KEYFILE_KEY, null);
+  c.setAutoPadding(false);
+  return new Uint8Array(c.update(key.subarray(0, 16)));
+}
+
+/**
+ * Reads a key file, or creates it (mode 0600, 32 random bytes as 64 hex digits) when it does not exist.
+ * Throws a {@linkcode KeyError} when it cannot be read or created or is not a key.
+ *
+ * @example
+ * ```ts
+ * import { loadOrCreateKey } from "./anonymizer.ts";
+ * const path = Deno.makeTempDirSync() + "/k.key";
+ * const k = await loadOrCreateKey(path);
+ * console.log(k.created, k.bytes.length); // true 32
+ * ```
+ */
+export async function loadOrCreateKey(path: string): Promise<AnonKey> {
+  let data: Uint8Array;
+  try {
+    data = await Deno.readFile(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new KeyError(`cannot read key file ${path}: ${e instanceof Error ? e.message : e}`);
+    }
+    const key = new Uint8Array(randomBytes(32));
+    try {
+      await Deno.writeTextFile(path, bytesToHex(key) + "\n", { createNew: true, mode: 0o600 });
+      await Deno.chmod(path, 0o600);
+    } catch (e2) {
+      throw new KeyError(`cannot create key file ${path}: ${e2 instanceof Error ? e2.message : e2}`);
+    }
+    return { bytes: key, created: true, joyKeyFile: false, mode: 0o600 };
+  }
+  let mode: number | null = null;
+  try {
+    mode = (await Deno.stat(path)).mode;
+    if (mode !== null) mode &= 0o777;
+  } catch { /* permission bits are only for a warning */ }
+  const text = new TextDecoder().decode(data).trim();
+  if (/^[0-9a-fA-F]{64}$/.test(text) || /^[0-9a-fA-F]{32}$/.test(text)) {
+    return { bytes: hexToBytes(text), created: false, joyKeyFile: false, mode };
+  }
+  if (data.length === 16) {
+    const d = createDecipheriv("aes-128-ecb", JOY_KEYFILE_KEY, null);
+    d.setAutoPadding(false);
+    return { bytes: new Uint8Array(d.update(data)), created: false, joyKeyFile: true, mode };
+  }
+  throw new KeyError(
+    `key file ${path} is not a key: expected 64 hex digits (or 32), or a 16-byte Joy key file; ` +
+      `got ${data.length} bytes (remove it to have a new key made)`,
+  );
+}
+
+/** Options of an {@linkcode Anonymizer}. */
+export interface AnonymizerOptions {
+  /** The mode (default cryptopan). */
+  mode?: AnonMode;
+  /** Undo an earlier anonymization with the same key (joy and cryptopan only). */
+  reverse?: boolean;
+  /** Only addresses inside these networks are changed (all when absent or empty). */
+  subnets?: readonly Cidr[];
+  /** User names to anonymize where they appear in user fields and HTTP URIs. */
+  users?: Iterable<string>;
+}
+
+/** Field names whose values are addresses or lists of addresses. */
+const ADDRESS_FIELD = /(^|_)(ip|ips|addr|addrs|address|addresses)$/;
+/** List fields that mix addresses with other text; only the entries that are addresses change. */
+const MIXED_ADDRESS_FIELDS = new Set(["dns_answers"]);
+/** Field names whose values are user names. */
+const USER_FIELD = /^(usernames?|users?)$|_(user|users|username|usernames)$/;
+/** URI fields in which user names are masked as Joy masks them. */
+const URI_FIELDS = new Set(["http_uri", "uri"]);
+const HEX32 = /^[0-9a-f]{32}$/;
+
+/**
+ * Anonymizes addresses (text in records, or bytes in packets) and listed user names.
+ *
+ * @example
+ * ```ts
+ * import { Anonymizer } from "./anonymizer.ts";
+ * const key = new Uint8Array(32).fill(7);
+ * const a = new Anonymizer(key, { mode: "cryptopan" });
+ * const anon = a.record({ src_ip: "10.0.0.1", dst_ip: "10.0.0.2", total_packets: 3 });
+ * const back = new Anonymizer(key, { mode: "cryptopan", reverse: true }).record({ ...anon });
+ * console.log(back.src_ip, back.dst_ip); // 10.0.0.1 10.0.0.2
+ * ```
+ */
+export class Anonymizer {
+  /** The mode in use. */
+  readonly mode: AnonMode;
+  /** Reversing an earlier anonymization. */
+  readonly reverse: boolean;
+  private readonly key: Uint8Array;
+  private readonly cryptoPan: CryptoPan | null = null;
+  private readonly enc: ReturnType<typeof createCipheriv>;
+  private readonly dec: ReturnType<typeof createDecipheriv>;
+  private readonly subnets: PrefixMap<true> | null = null;
+  private readonly users: Set<string>;
+  private readonly userPattern: RegExp | null = null;
+  private readonly cache = new Map<string, string>();
+  private readonly tmp = new Uint8Array(16);
+  /** Addresses changed so far (in records: every field value changed; in packets: every address rewritten). */
+  changed = 0;
+
+  /** `key`: 32 bytes (16 are enough for joy and hash). Throws a {@linkcode KeyError} when it does not fit. */
+  constructor(key: Uint8Array, options: AnonymizerOptions = {}) {
+    this.mode = options.mode ?? "cryptopan";
+    this.reverse = options.reverse ?? false;
+    this.key = key;
+    if (this.mode === "cryptopan") {
+      if (key.length !== 32) {
+        throw new KeyError(
+          `--mode cryptopan needs a 32-byte key (64 hex digits); this key has ${key.length} bytes`,
+        );
+      }
+      this.cryptoPan = new CryptoPan(key);
+    } else if (key.length < 16) throw new KeyError(`the key is too short (${key.length} bytes)`);
+    if (this.reverse && this.mode === "hash") {
+      throw new RangeError("--reverse cannot undo --mode hash (keyed hashing is one-way); use joy or cryptopan");
+    }
+    this.enc = createCipheriv("aes-128-ecb", key.subarray(0, 16), null);
+    this.enc.setAutoPadding(false);
+    this.dec = createDecipheriv("aes-128-ecb", key.subarray(0, 16), null);
+    this.dec.setAutoPadding(false);
+    if (options.subnets && options.subnets.length > 0) {
+      const m = new PrefixMap<true>();
+      for (const c of options.subnets) {
+        if (this.reverse && this.mode === "cryptopan") {
+          // Prefix preservation maps the network onto one anonymized network of the same length.
+          const b = new Uint8Array(c.bytes);
+          this.cryptoPan!.anonymize(b, 0, c.version);
+          const n = c.version === 4 ? 4 : 16;
+          for (let i = 0; i < n; i++) {
+            const keep = c.length - 8 * i;
+            if (keep <= 0) b[i] = 0;
+            else if (keep < 8) b[i] &= (0xff << (8 - keep)) & 0xff;
+          }
+          m.set({ version: c.version, bytes: b, length: c.length }, true);
+        } else m.set(c, true);
+      }
+      this.subnets = m;
+    }
+    this.users = new Set(options.users ?? []);
+    if (this.users.size > 0) {
+      const alts = [...this.users].sort((a, b) => b.length - a.length).map((u) =>
+        u.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+      );
+      this.userPattern = new RegExp(alts.join("|"), "g");
+    }
+  }
+
+  /** Whether the address at `addr[off..]` is to be changed (inside the subnets, or no subnets given). */
+  private selected(addr: Uint8Array, off: number, version: 4 | 6): boolean {
+    return this.subnets === null || this.subnets.lookup(addr, off, version) !== undefined;
+  }
+
+  private hashInto(addr: Uint8Array, off: number, version: 4 | 6): void {
+    const n = version === 4 ? 4 : 16;
+    const h = createHmac("sha256", this.key);
+    h.update(new Uint8Array([version]));
+    h.update(addr.subarray(off, off + n));
+    const d = h.digest();
+    for (let i = 0; i < n; i++) addr[off + i] = d[i];
+  }
+
+  /**
+   * Rewrites the 4 or 16 address bytes at `addr[off..]` in place (cryptopan and hash: the result is an address
+   * of the same family). Returns false when the address is left as it is (outside the subnets). Throws in joy
+   * mode, whose results do not fit in an address.
+   */
+  bytes(addr: Uint8Array, off: number, version: 4 | 6): boolean {
+    if (!this.transform(addr, off, version)) return false;
+    this.changed++;
+    return true;
+  }
+
+  private transform(addr: Uint8Array, off: number, version: 4 | 6): boolean {
+    if (this.mode === "joy") {
+      throw new RangeError("--mode joy writes 128-bit hex strings and cannot rewrite packet addresses");
+    }
+    if (!this.selected(addr, off, version)) return false;
+    if (this.mode === "hash") this.hashInto(addr, off, version);
+    else if (this.reverse) this.cryptoPan!.deanonymize(addr, off, version);
+    else this.cryptoPan!.anonymize(addr, off, version);
+    return true;
+  }
+
+  /**
+   * The anonymized (or, reversing, the original) form of one address in text form. Text that is not an address
+   * (or, reversing joy, not 32 hex digits) is returned as it is.
+   */
+  ip(text: string): string {
+    let out = this.cache.get(text);
+    if (out === undefined) {
+      out = this.ipUncached(text);
+      if (this.cache.size >= 65536) this.cache.clear();
+      this.cache.set(text, out);
+    }
+    if (out !== text) this.changed++;
+    return out;
+  }
+
+  private ipUncached(text: string): string {
+    const b = this.tmp;
+    if (this.mode === "joy" && this.reverse) {
+      if (!HEX32.test(text)) return text;
+      const plain = this.dec.update(hexToBytes(text));
+      let v4 = true;
+      for (let i = 4; i < 16; i++) if (plain[i] !== 0) v4 = false;
+      b.set(plain);
+      const version = v4 ? 4 : 6;
+      if (!this.selected(b, 0, version)) return text;
+      return formatIp(b, 0, version);
+    }
+    const version = parseIp(text, b);
+    if (version === 0) return text;
+    if (this.mode === "joy") {
+      if (!this.selected(b, 0, version)) return text;
+      return bytesToHex(this.enc.update(b));
+    }
+    if (!this.transform(b, 0, version)) return text;
+    return formatIp(b, 0, version);
+  }
+
+  /** A user name's anonymized form (hex), or its original when reversing. */
+  user(name: string): string {
+    if (this.reverse) {
+      if (!/^(?:[0-9a-f]{32})+$/.test(name)) return name;
+      try {
+        const plain = new Uint8Array(this.dec.update(hexToBytes(name)));
+        const padLen = plain[plain.length - 1];
+        if (padLen < 1 || padLen > 16) return name;
+        for (let i = plain.length - padLen; i < plain.length; i++) if (plain[i] !== padLen) return name;
+        return new TextDecoder("utf-8", { fatal: true }).decode(plain.subarray(0, plain.length - padLen));
+      } catch {
+        return name;
+      }
+    }
+    if (!this.users.has(name)) return name;
+    const bytes = new TextEncoder().encode(name);
+    if (this.mode === "hash") {
+      return bytesToHex(createHmac("sha256", this.key).update("user\0").update(bytes).digest().subarray(0, 16));
+    }
+    const padLen = 16 - (bytes.length % 16);
+    const padded = new Uint8Array(bytes.length + padLen);
+    padded.set(bytes);
+    padded.fill(padLen, bytes.length);
+    return bytesToHex(this.enc.update(padded));
+  }
+
+  /** Masks listed user names in a URI as Joy does: a name between separators becomes asterisks. */
+  uri(text: string): string {
+    if (this.userPattern === null || this.reverse) return text;
+    const special = (c: string | undefined) => c === undefined || "?&/-\\_.=;".includes(c);
+    return text.replace(this.userPattern, (m: string, at: number) =>
+      special(at > 0 ? text[at - 1] : undefined) && special(text[at + m.length]) ? "*".repeat(m.length) : m);
+  }
+
+  private value(v: FeatureValue, f: (s: string) => string): FeatureValue {
+    if (typeof v === "string") return f(v);
+    if (Array.isArray(v)) return v.map((x) => typeof x === "string" ? f(x) : x);
+    return v;
+  }
+
+  /** Anonymizes every address field (and user field, and URI) of a record in place; returns it. */
+  record(rec: FlowRecord): FlowRecord {
+    const ip = (s: string) => this.ip(s);
+    const user = (s: string) => this.user(s);
+    for (const k in rec) {
+      const v = rec[k];
+      if (v === null || typeof v === "number" || typeof v === "boolean") continue;
+      if (ADDRESS_FIELD.test(k) || MIXED_ADDRESS_FIELDS.has(k)) rec[k] = this.value(v, ip);
+      else if (this.users.size > 0 || this.reverse) {
+        if (USER_FIELD.test(k)) rec[k] = this.value(v, user);
+        else if (URI_FIELDS.has(k) && typeof v === "string") rec[k] = this.uri(v);
+      }
+    }
+    return rec;
+  }
+
+  /** A one-line description for messages. */
+  describe(): string {
+    const nets = this.subnets === null ? "all addresses" : `${this.subnets.size} subnet(s)`;
+    return `${this.reverse ? "reversing " : ""}${this.mode} on ${nets}`;
+  }
+}
+
+/**
+ * Reads a user name list: one name per line, `#` comments, surrounding blanks ignored.
+ *
+ * @example
+ * ```ts
+ * import { parseUserList } from "./anonymizer.ts";
+ * console.log(parseUserList("alice\n# staff\nbob\n")); // ["alice", "bob"]
+ * ```
+ */
+export function parseUserList(text: string): string[] {
+  return text.split(/\r?\n/).map((l) => l.replace(/#.*$/, "").trim()).filter((l) => l.length > 0);
+}
+

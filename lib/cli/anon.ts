@@ -1,0 +1,205 @@
+/**
+ * `jj anon`: anonymizes the addresses (and listed user names) of a JSON Lines flow stream, or the addresses in a
+ * capture with `--pcap`. Reversible with `--reverse` and the same key in the joy and cryptopan modes.
+ *
+ * @module
+ */
+import { type Command, Option } from "commander";
+import { InputError } from "../extract.ts";
+import { ANON_MODES, type AnonMode, Anonymizer, KeyError, loadOrCreateKey, parseUserList } from "../anon/mod.ts";
+import { anonymizeCapture } from "../anon/pcap.ts";
+import { type Cidr, parseCidrList } from "../subnets.ts";
+import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
+import { UsageError } from "./common.ts";
+
+/** Options of `jj anon` as commander parses them. */
+export interface AnonCliOptions {
+  key: string;
+  mode: AnonMode;
+  reverse?: boolean;
+  subnets?: string;
+  users?: string;
+  pcap?: string;
+  output?: string;
+  format?: string;
+  quiet?: boolean;
+}
+
+async function readOptionFile(option: string, path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound ? "no such file" : e instanceof Error ? e.message : String(e);
+    throw new UsageError(`${option} ${path}: ${why}`);
+  }
+}
+
+/**
+ * Builds the anonymizer for the options: loads (or creates) the key, reads the subnet and user lists.
+ *
+ * @example
+ * ```ts
+ * import { anonymizerFromOptions } from "./anon.ts";
+ * const a = await anonymizerFromOptions({ key: Deno.makeTempDirSync() + "/k", mode: "hash", quiet: true });
+ * console.log(a.ip("10.0.0.1") !== "10.0.0.1"); // true
+ * ```
+ */
+export async function anonymizerFromOptions(o: AnonCliOptions): Promise<Anonymizer> {
+  let subnets: Cidr[] | undefined;
+  if (o.subnets !== undefined) {
+    try {
+      subnets = parseCidrList(await readOptionFile("--subnets", o.subnets), o.subnets);
+    } catch (e) {
+      if (e instanceof RangeError) throw new UsageError(`--subnets ${e.message}`);
+      throw e;
+    }
+    if (subnets.length === 0) throw new UsageError(`--subnets ${o.subnets}: no networks in the file`);
+  }
+  const users = o.users !== undefined ? parseUserList(await readOptionFile("--users", o.users)) : undefined;
+  if (o.reverse) {
+    try {
+      await Deno.stat(o.key);
+    } catch {
+      throw new KeyError(`key file ${o.key} does not exist; --reverse needs the key the data was anonymized with`);
+    }
+  }
+  const key = await loadOrCreateKey(o.key);
+  if (!o.quiet) {
+    if (key.created) {
+      console.error(`jj: created key file ${o.key} (mode 0600); keep it to reverse or repeat this anonymization`);
+    } else if (key.mode !== null && (key.mode & 0o077) !== 0) {
+      console.error(`jj: warning: key file ${o.key} is readable by others (mode 0${key.mode.toString(8)})`);
+    }
+  }
+  return new Anonymizer(key.bytes, { mode: o.mode, reverse: o.reverse, subnets, users });
+}
+
+/**
+ * Runs `jj anon`; returns the exit code.
+ *
+ * @example
+ * ```ts
+ * import { runAnon } from "./anon.ts";
+ * const code = await runAnon("flows.jsonl", { key: "k.key", mode: "cryptopan", output: "anon.jsonl" });
+ * console.log(code); // 0
+ * ```
+ */
+export async function runAnon(input: string | undefined, o: AnonCliOptions): Promise<number> {
+  if (o.pcap !== undefined) {
+    if (input !== undefined) throw new UsageError(`anon --pcap reads ${o.pcap}; remove the extra input ${input}`);
+    if (o.mode === "joy") {
+      throw new UsageError("--mode joy turns addresses into 128-bit hex strings, which cannot go back into packets; " +
+        "use --pcap with --mode cryptopan or hash");
+    }
+    if (o.format !== undefined) throw new UsageError("--format applies to flow records, not to --pcap captures");
+    const anonymizer = await anonymizerFromOptions(o);
+    const out = o.output ?? "-";
+    if (out === "-" && Deno.stdout.isTerminal()) {
+      throw new UsageError("refusing to write a capture to a terminal; use -o FILE");
+    }
+    let inFile: Deno.FsFile | null = null;
+    try {
+      inFile = o.pcap === "-" ? null : await Deno.open(o.pcap);
+    } catch (e) {
+      throw new InputError(`cannot read ${o.pcap}: ${e instanceof Deno.errors.NotFound ? "no such file" : e}`);
+    }
+    let outStream: WritableStream<Uint8Array>;
+    let piped: Promise<void> = Promise.resolve();
+    if (out === "-") {
+      // The capture writer closes its stream; keep stdout itself open.
+      const ts = new TransformStream<Uint8Array, Uint8Array>();
+      piped = ts.readable.pipeTo(Deno.stdout.writable, { preventClose: true });
+      outStream = ts.writable;
+    } else {
+      try {
+        outStream = (await Deno.open(out, { write: true, create: true, truncate: true })).writable;
+      } catch (e) {
+        inFile?.close();
+        throw new InputError(`cannot write ${out}: ${e instanceof Error ? e.message : e}`);
+      }
+    }
+    try {
+      const r = await anonymizeCapture(inFile ?? Deno.stdin, outStream, anonymizer);
+      await piped;
+      if (r.warning) console.error(`jj: warning: ${o.pcap}: ${r.warning}`);
+      if (!o.quiet) {
+        console.error(
+          `jj: ${r.packets} packets (${r.format}), ${r.packetsChanged} changed: ${r.addresses} addresses, ` +
+            `${r.checksums} checksums updated${
+              r.droppedBlocks ? `, ${r.droppedBlocks} name resolution block(s) left out` : ""
+            }; ${anonymizer.describe()}`,
+        );
+      }
+    } catch (e) {
+      if (e instanceof RangeError) throw new InputError(`${o.pcap}: ${e.message}`);
+      throw e;
+    } finally {
+      try {
+        inFile?.close();
+      } catch { /* closed */ }
+    }
+    return 0;
+  }
+  const anonymizer = await anonymizerFromOptions(o);
+  const writer = await openRecordWriter(o.output ?? "-", o.format, null);
+  let bad = 0, records = 0;
+  const source = input ?? "-";
+  for await (const rec of readJsonLines(source, (n) => {
+    if (bad++ < 5) console.error(`jj: warning: ${source === "-" ? "<stdin>" : source}:${n}: not a JSON object; left out`);
+  })) {
+    records++;
+    await writer.write(anonymizer.record(rec));
+  }
+  await writer.close();
+  if (!o.quiet) {
+    console.error(
+      `jj: ${records} records, ${anonymizer.changed} address(es) ${o.reverse ? "restored" : "anonymized"}` +
+        `${bad ? `, ${bad} malformed line(s) left out` : ""}; ${anonymizer.describe()}`,
+    );
+  }
+  return 0;
+}
+
+/**
+ * Adds `anon` to the program.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { addAnonCommand } from "./anon.ts";
+ * addAnonCommand(new Command("jj"), () => {});
+ * ```
+ */
+export function addAnonCommand(program: Command, setResult: (p: Promise<number>) => void): Command {
+  return program.command("anon")
+    .description(
+      "Anonymize the addresses (and listed user names) of a JSON Lines flow stream, or of a capture with --pcap.",
+    )
+    .argument("[input]", "JSON Lines file (- or absent: stdin; .gz is decompressed)")
+    .requiredOption("-k, --key <file>", "key file; created with a new random key (mode 0600) when missing")
+    .addOption(
+      new Option("-m, --mode <mode>", "cryptopan: prefix-preserving; joy: Joy's AES-128 hex; hash: HMAC-SHA256")
+        .choices([...ANON_MODES]).default("cryptopan"),
+    )
+    .option("-r, --reverse", "undo an earlier anonymization made with the same key (joy, cryptopan)")
+    .option("--subnets <file>", "only change addresses in these networks (one CIDR per line, # comments)")
+    .option("--users <file>", "user names to anonymize in user fields and HTTP URIs (one per line)")
+    .option("--pcap <capture>", "anonymize the addresses in this pcap/pcapng capture (- for stdin) instead")
+    .option("-o, --output <file>", "write to FILE instead of stdout (.gz compresses; .csv, .parquet by extension)")
+    .addOption(new Option("--format <format>", "output format for records").choices(["jsonl", "csv", "parquet"]))
+    .option("-q, --quiet", "no summary on stderr")
+    .addHelpText(
+      "after",
+      `
+Fields changed: src_ip, dst_ip, tunnel_src_ip, tunnel_dst_ip, every other *_ip / *_ips / *_addr field, the
+addresses in dns_answers; with --users, user fields (http_user, usernames, *_user) and, as Joy does, user
+names between separators in http_uri (masked with *).
+
+Examples:
+  jj extract capture.pcap | jj anon --key site.key > flows.anon.jsonl
+  jj anon --key site.key --reverse flows.anon.jsonl
+  jj anon --mode joy --key pcap2flow.bin --subnets internal.net flows.jsonl
+  jj anon --key site.key --pcap capture.pcapng -o shared.pcapng`,
+    )
+    .action((input: string | undefined, o: AnonCliOptions) => setResult(runAnon(input, o)));
+}

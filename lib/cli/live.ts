@@ -1,0 +1,513 @@
+/**
+ * `jj live`: capture on an interface through libpcap and write one JSON line per flow as flows end; optional
+ * IPFIX export and Prometheus metrics. Also the `--ipfix` options that `jj extract` shares.
+ *
+ * @module
+ */
+import { type Command, Option } from "commander";
+import type { FeatureExtractor, FlowRecord } from "../extractor.ts";
+import { captureFlows, type LiveOptions, type LiveSummary } from "../live.ts";
+import { CaptureMetrics, type MetricsServer, serveMetrics } from "../metrics.ts";
+import { JsonlWriter, type RecordWriter } from "../../outputs/jsonl.ts";
+import { formatFromPath, openRecordWriter, OUTPUT_FORMATS, recordFeatures } from "../../outputs/mod.ts";
+import {
+  DEFAULT_IDP_BYTES,
+  idpExtractor,
+  IpfixExporter,
+  type IpfixTemplateName,
+  type IpfixTransport,
+  parseHostPort,
+} from "../../outputs/ipfix.ts";
+import { findAllDevs } from "../../ffi/libpcap.ts";
+import { InputError } from "../extract.ts";
+import { parseFeatureList } from "./extract.ts";
+import { fmtRate, fraction, integer, positiveNumber, UsageError } from "./common.ts";
+
+// ---------------------------------------------------------------------------------------------------------
+// --ipfix, shared with extract
+
+/** The `--ipfix*` options as commander parses them (all optional). */
+export interface IpfixCliOptions {
+  /** Collector as HOST:PORT. */
+  ipfix?: string;
+  ipfixTransport?: IpfixTransport;
+  ipfixTemplate?: IpfixTemplateName;
+  ipfixBiflow?: boolean;
+  ipfixRefresh?: number;
+  idpBytes?: number;
+  quiet?: boolean;
+}
+
+/**
+ * Adds `--ipfix HOST:PORT`, `--ipfix-transport`, `--ipfix-template`, `--ipfix-biflow`, `--ipfix-refresh` and
+ * `--idp-bytes` to a command.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { addIpfixOptions } from "./live.ts";
+ * const cmd = addIpfixOptions(new Command("x"));
+ * console.log(cmd.options.some((o) => o.long === "--ipfix")); // true
+ * ```
+ */
+export function addIpfixOptions(cmd: Command): Command {
+  return cmd
+    .option("--ipfix <host:port>", "also export flows over IPFIX (RFC 7011) to this collector")
+    .addOption(
+      new Option("--ipfix-transport <proto>", "IPFIX transport").choices(["udp", "tcp"]).default("udp"),
+    )
+    .addOption(
+      new Option(
+        "--ipfix-template <name>",
+        "IPFIX template: simple (5-tuple, counters, times) or idp (+ Joy's IDP)",
+      )
+        .choices(["simple", "idp"]).default("simple"),
+    )
+    .option("--ipfix-biflow", "one RFC 5103 biflow record per flow instead of two uni-flow records")
+    .option(
+      "--ipfix-refresh <seconds>",
+      "UDP: resend IPFIX templates this often",
+      positiveNumber("--ipfix-refresh"),
+      60,
+    )
+    .option(
+      "--idp-bytes <n>",
+      "most bytes of the initial data packet kept for --ipfix-template idp",
+      integer("--idp-bytes", 1),
+      DEFAULT_IDP_BYTES,
+    );
+}
+
+/** A {@linkcode RecordWriter} that can also be flushed. */
+export interface FlushableWriter extends RecordWriter {
+  /** Sends what is buffered. */
+  flush(): Promise<void>;
+}
+
+/**
+ * When `o.ipfix` is set: connects an {@linkcode IpfixExporter}, adds the `idp` group to `target.extractors`
+ * for the idp template, and returns a writer that writes to both `writer` and the exporter (with a `flush`;
+ * closing prints the IPFIX totals on stderr unless `o.quiet`). Otherwise returns `writer` itself.
+ *
+ * @example
+ * ```ts
+ * import { withIpfix } from "./live.ts";
+ * import { JsonlWriter } from "../../outputs/jsonl.ts";
+ * const opts: { extractors?: never[] } = {};
+ * const w = await withIpfix(new JsonlWriter(Deno.stdout.writable), { ipfix: "127.0.0.1:4739" }, opts);
+ * await w.close();
+ * ```
+ */
+export async function withIpfix(
+  writer: RecordWriter,
+  o: IpfixCliOptions,
+  // deno-lint-ignore no-explicit-any
+  target: { extractors?: FeatureExtractor<any>[] },
+): Promise<RecordWriter> {
+  if (o.ipfix === undefined) return writer;
+  let hp: { host: string; port: number };
+  try {
+    hp = parseHostPort(o.ipfix);
+  } catch (e) {
+    throw new UsageError(`--ipfix: ${(e as Error).message}`);
+  }
+  const template = o.ipfixTemplate ?? "simple";
+  let exporter: IpfixExporter;
+  try {
+    exporter = await IpfixExporter.connect({
+      ...hp,
+      transport: o.ipfixTransport ?? "udp",
+      template,
+      biflow: o.ipfixBiflow ?? false,
+      templateRefreshSeconds: o.ipfixRefresh ?? 60,
+      idpMaxBytes: o.idpBytes ?? DEFAULT_IDP_BYTES,
+      onWarning: (m) => console.error(`jj: warning: ${m}`),
+    });
+  } catch (e) {
+    throw new InputError(
+      `cannot reach the IPFIX collector ${o.ipfixTransport ?? "udp"}://${o.ipfix}: ${(e as Error).message}` +
+        " (is it listening? e.g. nfcapd -p PORT -w DIR, which takes UDP)",
+    );
+  }
+  if (template === "idp") target.extractors = [...(target.extractors ?? []), idpExtractor(o.idpBytes)];
+  const flushJsonl = flushOf(writer);
+  const tee = serialized(
+    async (r: FlowRecord) => {
+      await writer.write(r);
+      await exporter.write(r);
+    },
+    async () => {
+      await flushJsonl();
+      await exporter.flush();
+    },
+    async () => {
+      await writer.close();
+      await exporter.close();
+      if (!o.quiet) {
+        const s = exporter.stats;
+        console.error(
+          `jj: IPFIX: ${s.records} data records in ${s.messages} messages (${s.templateMessages} with templates, ` +
+            `${s.bytes} bytes) to ${exporter.target}${s.lost > 0 ? `; ${s.lost} records lost` : ""}`,
+        );
+      }
+    },
+  );
+  return Object.assign(tee, { ipfix: exporter });
+}
+
+/**
+ * A writer whose operations run one after another even when called concurrently (a timer's flush during a
+ * write): JsonlWriter encodes into one reused buffer, so two overlapping flushes would mix their bytes.
+ */
+function flushOf(w: RecordWriter): () => Promise<void> {
+  const f = (w as Partial<FlushableWriter>).flush;
+  return f !== undefined ? f.bind(w) : () => Promise.resolve();
+}
+
+function serialized(
+  write: (r: FlowRecord) => Promise<void>,
+  flush: () => Promise<void>,
+  close: () => Promise<void>,
+): FlushableWriter {
+  let chain: Promise<void> = Promise.resolve();
+  const run = (op: () => Promise<void>): Promise<void> => {
+    const p = chain.then(op);
+    chain = p.catch(() => {});
+    return p;
+  };
+  return {
+    write: (r) => run(() => write(r)),
+    flush: () => run(flush),
+    close: () => run(close),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// live
+
+/** Options of `jj live` as commander parses them. */
+export interface LiveCliOptions extends IpfixCliOptions {
+  interface?: string;
+  list?: boolean;
+  filter?: string;
+  snaplen?: number;
+  promisc?: boolean;
+  duration?: number;
+  count?: number;
+  savePcap?: string;
+  bufferSize?: number;
+  output?: string;
+  format?: string;
+  features?: string;
+  idleTimeout: number;
+  activeTimeout: number;
+  tcpEnd?: boolean;
+  maxFlows: number;
+  decap: boolean;
+  samplingRate: number;
+  burstThresholdMs: number;
+  metrics?: number;
+}
+
+/**
+ * A byte stream onto `file` whose writes reach the file at once. `FsFile.writable` buffers (in Deno 2.9 a write
+ * shows in the file only at close), which would hold a live capture's flows back until it stops.
+ */
+function unbufferedFileStream(file: Deno.FsFile): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      for (let off = 0; off < chunk.length;) off += await file.write(chunk.subarray(off));
+    },
+    close() {
+      file.close();
+    },
+  });
+}
+
+const FLAG_NAMES: [number, string][] = [[1, "loopback"], [2, "up"], [4, "running"], [8, "wireless"]];
+
+/**
+ * Prints the capture interfaces (`pcap_findalldevs`): name, flags, addresses, description.
+ *
+ * @example
+ * ```ts
+ * import { listInterfaces } from "./live.ts";
+ * listInterfaces();
+ * ```
+ */
+export function listInterfaces(): void {
+  const lines = findAllDevs().map((d) => {
+    const flags = FLAG_NAMES.filter(([bit]) => d.flags & bit).map(([, n]) => n).join(",");
+    const addrs = d.addresses.length > 0 ? d.addresses.join(" ") : "-";
+    return `${d.name}\t${flags || "-"}\t${addrs}${d.description ? `\t${d.description}` : ""}`;
+  });
+  console.log(lines.join("\n"));
+}
+
+/**
+ * Prints the end-of-capture line: packets, flows and `pcap_stats` (received, dropped).
+ *
+ * @example
+ * ```ts
+ * import { printLiveSummary } from "./live.ts";
+ * printLiveSummary({
+ *   iface: "lo", packetsRead: 10, packetsDecoded: 10, packetsSkipped: {}, packetsSampledOut: 0, bytes: 900,
+ *   flows: 2, received: 10, dropped: 0, ifDropped: 0, savedPackets: 0, seconds: 1, stoppedBy: "signal",
+ *   error: null, waitMode: "poll",
+ * });
+ * ```
+ */
+export function printLiveSummary(s: LiveSummary): void {
+  const skipped = Object.entries(s.packetsSkipped);
+  const nSkipped = skipped.reduce((a, [, v]) => a + v, 0);
+  const parts = [
+    `${s.packetsRead} packets captured`,
+    `${s.packetsDecoded} decoded`,
+    `${nSkipped} skipped${skipped.length ? ` (${skipped.map(([k, v]) => `${k}: ${v}`).join(", ")})` : ""}`,
+  ];
+  if (s.packetsSampledOut > 0) parts.push(`${s.packetsSampledOut} sampled out`);
+  parts.push(`${s.flows} flows written`);
+  if (s.savedPackets > 0) parts.push(`${s.savedPackets} packets saved`);
+  console.error(
+    `jj: live on ${s.iface} stopped by ${s.stoppedBy} after ${s.seconds.toFixed(2)} s: ${
+      parts.join(", ")
+    }; ` +
+      `${(s.bytes / 1e6).toFixed(1)} MB (${fmtRate(s.packetsRead / Math.max(s.seconds, 1e-9))} packets/s)`,
+  );
+  console.error(
+    `jj: pcap_stats: ${s.received} received, ${s.dropped} dropped by kernel, ${s.ifDropped} dropped by interface`,
+  );
+}
+
+/**
+ * Runs `jj live`; returns the exit code. SIGINT and SIGTERM stop the capture cleanly (every flow is written);
+ * a second signal exits at once.
+ *
+ * @example
+ * ```ts
+ * import { runLive } from "./live.ts";
+ * const code = await runLive({
+ *   interface: "lo", duration: 2, format: "jsonl", idleTimeout: 60, activeTimeout: 1800, maxFlows: 0,
+ *   decap: true, samplingRate: 1, burstThresholdMs: 50,
+ * });
+ * ```
+ */
+export async function runLive(o: LiveCliOptions): Promise<number> {
+  if (o.list) {
+    listInterfaces();
+    return 0;
+  }
+  if (o.interface === undefined || o.interface === "") {
+    throw new UsageError("live needs -i IFACE (jj live --list shows the interfaces)");
+  }
+  const features = parseFeatureList(o.features);
+  const stop = new AbortController();
+  let signals = 0;
+  const onSignal = () => {
+    signals++;
+    if (signals === 1) {
+      if (!o.quiet) {
+        console.error("jj: stopping; writing the flows still held (signal again to quit at once)");
+      }
+      stop.abort();
+    } else Deno.exit(130);
+  };
+  const sigs: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of sigs) Deno.addSignalListener(s, onSignal);
+  const metrics = new CaptureMetrics();
+  let server: MetricsServer | null = null;
+  let file: Deno.FsFile | null = null;
+  let writer: FlushableWriter | null = null;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  try {
+    const opts: LiveOptions = {
+      iface: o.interface,
+      filter: o.filter,
+      snaplen: o.snaplen,
+      promisc: o.promisc ?? false,
+      bufferSize: o.bufferSize,
+      duration: o.duration,
+      count: o.count,
+      savePcap: o.savePcap,
+      features,
+      idleTimeout: o.idleTimeout,
+      activeTimeout: o.activeTimeout,
+      tcpEnd: o.tcpEnd ?? false,
+      maxFlows: o.maxFlows,
+      decap: o.decap,
+      samplingRate: o.samplingRate,
+      burstThresholdMs: o.burstThresholdMs,
+      signal: stop.signal,
+      metrics,
+      onWarning: (m) => console.error(`jj: warning: ${m}`),
+      onStart: (info) => {
+        if (!o.quiet) {
+          console.error(`jj: capturing on ${info.iface} (link type ${info.linkType}); Ctrl-C stops`);
+        }
+      },
+    };
+    const toFile = o.output !== undefined && o.output !== "-";
+    const byPath = toFile ? formatFromPath(o.output!) : { format: null, gzip: false };
+    const format = o.format ?? byPath.format ?? "jsonl";
+    if (!toFile && (format === "parquet" || byPath.gzip) && Deno.stdout.isTerminal()) {
+      throw new UsageError("refusing to write Parquet to a terminal; use -o FILE");
+    }
+    let out: WritableStream<Uint8Array> = Deno.stdout.writable;
+    if (toFile) {
+      try {
+        file = await Deno.open(o.output!, { write: true, create: true, truncate: true });
+      } catch (e) {
+        throw new InputError(`cannot write ${o.output}: ${e instanceof Error ? e.message : e}`);
+      }
+      out = unbufferedFileStream(file);
+    }
+    // JSON Lines straight to the stream (flushed twice a second); other formats and gzip as extract writes them.
+    const idp = o.ipfix !== undefined && o.ipfixTemplate === "idp" ? [...idpExtractor().features] : [];
+    const base = format === "jsonl" && !byPath.gzip
+      ? new JsonlWriter(out, toFile)
+      : await openRecordWriter(out, format, [...recordFeatures(features), ...idp], { gzip: byPath.gzip });
+    file = null; // closed with the writer from here on
+    const inner = await withIpfix(base, o, opts).catch(async (e) => {
+      await base.close().catch(() => {});
+      throw e;
+    });
+    const ipfix = (inner as { ipfix?: IpfixExporter }).ipfix;
+    writer = serialized(inner.write.bind(inner), flushOf(inner), inner.close.bind(inner));
+    if (o.metrics !== undefined) {
+      try {
+        server = serveMetrics(o.metrics, metrics);
+      } catch (e) {
+        throw new InputError(`cannot serve metrics on 127.0.0.1:${o.metrics}: ${(e as Error).message}`);
+      }
+      if (!o.quiet) console.error(`jj: metrics on ${server.url}`);
+    }
+    // Output keeps moving while capture waits: flush buffered lines and IPFIX messages twice a second.
+    const w = writer;
+    timer = setInterval(() => {
+      if (ipfix !== undefined) {
+        metrics.ipfixRecords = ipfix.stats.records;
+        metrics.ipfixLost = ipfix.stats.lost;
+      }
+      w.flush().catch(() => {});
+    }, 500);
+    const it = captureFlows(opts);
+    let summary: LiveSummary;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        summary = r.value;
+        break;
+      }
+      await w.write(r.value);
+    }
+    clearInterval(timer);
+    timer = undefined;
+    const wr = writer;
+    writer = null;
+    await wr.close();
+    if (ipfix !== undefined) metrics.ipfixRecords = ipfix.stats.records;
+    if (!o.quiet) printLiveSummary(summary);
+    if (summary.error !== null) {
+      console.error(`jj: error: capture on ${summary.iface} failed: ${summary.error}`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    if (timer !== undefined) clearInterval(timer);
+    for (const s of sigs) Deno.removeSignalListener(s, onSignal);
+    if (writer !== null) await writer.close().catch(() => {});
+    if (file !== null) {
+      try {
+        file.close();
+      } catch { /* already closed */ }
+    }
+    await server?.close();
+  }
+}
+
+/**
+ * Adds `live` to the program.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { addLiveCommand } from "./live.ts";
+ * addLiveCommand(new Command("jj"), () => {});
+ * ```
+ */
+export function addLiveCommand(program: Command, setResult: (p: Promise<number>) => void): Command {
+  const cmd = program.command("live")
+    .description(
+      "Capture on an interface (libpcap) and write one JSON line per flow as flows end; Ctrl-C or SIGTERM stops " +
+        "and writes the flows still held.",
+    )
+    .option("-i, --interface <name>", "interface to capture on (see --list)")
+    .option("--list", "list the capture interfaces and exit")
+    .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443'")
+    .option("--snaplen <bytes>", "bytes kept per packet", integer("--snaplen", 1), 262144)
+    .option("--promisc", "promiscuous mode")
+    .option("--buffer-size <bytes>", "kernel capture buffer size", integer("--buffer-size", 1))
+    .option("--duration <seconds>", "stop after this many seconds", positiveNumber("--duration"))
+    .option("--count <packets>", "stop after this many packets", integer("--count", 1))
+    .option("--save-pcap <file>", "also write every captured packet to FILE (pcap)")
+    .option(
+      "-o, --output <file>",
+      "write to FILE instead of stdout (format by extension: .jsonl .csv .parquet, +.gz)",
+    )
+    .addOption(
+      new Option("--format <format>", "output format (default: by extension, else jsonl)").choices([
+        ...OUTPUT_FORMATS,
+      ]),
+    )
+    .option("--features <groups>", "comma-separated feature groups (default: all)")
+    .option(
+      "--idle-timeout <seconds>",
+      "end a flow after this long without packets",
+      positiveNumber("--idle-timeout"),
+      60,
+    )
+    .option(
+      "--active-timeout <seconds>",
+      "end a flow this long after its first packet (0: never)",
+      positiveNumber("--active-timeout", true),
+      1800,
+    )
+    .option("--tcp-end", "end TCP flows on RST or when both sides sent FIN")
+    .option(
+      "--max-flows <n>",
+      "most flows held at once; the least recently active is evicted (0: no limit)",
+      integer("--max-flows", 0),
+      0,
+    )
+    .option("--no-decap", "keep tunnels' outer flows instead of decoding to the innermost flow")
+    .option(
+      "--sampling-rate <fraction>",
+      "keep only this fraction of flows, chosen by flow hash",
+      fraction("--sampling-rate"),
+      1,
+    )
+    .option(
+      "--burst-threshold-ms <ms>",
+      "gaps below this join packets into a burst",
+      positiveNumber("--burst-threshold-ms"),
+      50,
+    )
+    .option(
+      "--metrics <port>",
+      "serve Prometheus metrics on http://127.0.0.1:PORT/metrics",
+      integer("--metrics", 0),
+    )
+    .option("-q, --quiet", "no messages or summary on stderr");
+  return addIpfixOptions(cmd)
+    .addHelpText(
+      "after",
+      `
+Needs root or CAP_NET_RAW (setcap cap_net_raw,cap_net_admin=eip $(which deno)).
+
+Examples:
+  jj live --list
+  jj live -i eth0 --filter 'tcp port 443' --idle-timeout 30 -o flows.jsonl
+  jj live -i lo --duration 60 --save-pcap lo.pcap --ipfix 127.0.0.1:9995 --metrics 9464`,
+    )
+    .action((o: LiveCliOptions) => setResult(runLive(o)));
+}

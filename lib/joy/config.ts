@@ -1,0 +1,235 @@
+/**
+ * Joy's configuration: the feature switches of `joy_init.bitmask`, the options Joy's command line takes
+ * (`bidir=1 dist=1 ...`), and the configuration line Joy writes first in every output file.
+ *
+ * @module
+ */
+
+/**
+ * Feature flags of `joy_init.bitmask`, with Joy 4.5's bit positions (`JOY_BIDIR_ON` is `1 << 0`, ...). Bits
+ * above 17 are this library's additions for features Joy switches on through its configuration instead.
+ *
+ * @example
+ * ```ts
+ * import { JoyFlag } from "./config.ts";
+ * const bitmask = JoyFlag.BIDIR | JoyFlag.TLS | JoyFlag.HTTP;
+ * console.log((bitmask & JoyFlag.TLS) !== 0); // true
+ * ```
+ */
+export const JoyFlag = {
+  BIDIR: 1 << 0,
+  DNS: 1 << 1,
+  SSH: 1 << 2,
+  TLS: 1 << 3,
+  DHCP: 1 << 4,
+  HTTP: 1 << 5,
+  IKE: 1 << 6,
+  PAYLOAD: 1 << 7,
+  EXE: 1 << 8,
+  ZERO: 1 << 9,
+  RETRANS: 1 << 10,
+  DIST: 1 << 11,
+  ENTROPY: 1 << 12,
+  CLASSIFY: 1 << 13,
+  HEADER: 1 << 14,
+  PREEMPTIVE_TIMEOUT: 1 << 15,
+  IPFIX_EXPORT: 1 << 16,
+  IPFIX_IDP_EXPORT: 1 << 17,
+  /** Initial data packet; also on whenever `idp > 0` is given. */
+  IDP: 1 << 18,
+  /** Walsh-Hadamard transform of the payload bytes. */
+  WHT: 1 << 19,
+  /** Per-packet information (`ppi`). */
+  PPI: 1 << 20,
+  /** DHCPv6. */
+  DHCPV6: 1 << 21,
+} as const;
+
+/** SPLT (sequence of packet lengths and times) or SALT (sequence of application lengths and times). */
+export const JoyType = { SPLT: 1, SALT: 2 } as const;
+
+/** Joy's processing options, named as in Joy's configuration. */
+export interface JoyConfig {
+  /** Merge the two directions of a flow into one record. */
+  bidir: boolean;
+  /** Packets reported in `packets` (Joy's `num_pkts`, at most 200). */
+  numPkts: number;
+  /** Include zero-length packets in `packets`. */
+  zeros: boolean;
+  /** Include TCP retransmissions in `packets` and the byte counts. */
+  retrans: boolean;
+  /** Byte distribution (`byte_dist`, `byte_dist_mean`, `byte_dist_std`). */
+  dist: boolean;
+  /** Compact byte distribution mapping (256 entries, values 0..15), or null when off. */
+  cdist: Uint8Array | null;
+  /** The name of the compact byte distribution file, for the configuration line. */
+  cdistName: string;
+  /** Entropy and total entropy of the payload bytes. */
+  entropy: boolean;
+  /** Bytes of the first data packet to report (`idp`); 0 is off. */
+  idp: number;
+  /** Header description bytes (`hd`); 0 is off. */
+  hd: number;
+  /** Walsh-Hadamard transform. */
+  wht: boolean;
+  /** SALT instead of SPLT. */
+  salt: boolean;
+  /** Protocol features. */
+  dns: boolean;
+  ssh: boolean;
+  tls: boolean;
+  dhcp: boolean;
+  dhcpv6: boolean;
+  http: boolean;
+  ike: boolean;
+  /** Per-packet information. */
+  ppi: boolean;
+  /** Inactive and active timeouts in seconds (Joy: 10 and 20; a flow ends 30 s after its start). */
+  inactiveTimeout: number;
+  activeTimeout: number;
+  /** End a flow at once when a packet arrives past its active timeout (Joy's preemptive timeout). */
+  preemptiveTimeout: boolean;
+  /** Verbosity 0 (off) to 5 (critical). */
+  verbosity: number;
+  /** IPFIX export destination. */
+  ipfixHost: string;
+  ipfixPort: number;
+  /** Output file and directory names as written in the configuration line. */
+  output: string;
+  outputDir: string;
+}
+
+/**
+ * The configuration Joy 4.5 used for the reference corpus (`bidir=1 dist=1 entropy=1 tls=1 dns=1 http=1 ssh=1
+ * idp=1300`), with every other option at Joy's default.
+ *
+ * @example
+ * ```ts
+ * import { defaultJoyConfig } from "./config.ts";
+ * console.log(defaultJoyConfig().numPkts); // 50
+ * ```
+ */
+export function defaultJoyConfig(overrides: Partial<JoyConfig> = {}): JoyConfig {
+  return {
+    bidir: true,
+    numPkts: 50,
+    zeros: false,
+    retrans: false,
+    dist: true,
+    cdist: null,
+    cdistName: "none",
+    entropy: true,
+    idp: 1300,
+    hd: 0,
+    wht: false,
+    salt: false,
+    dns: true,
+    ssh: true,
+    tls: true,
+    dhcp: false,
+    dhcpv6: false,
+    http: true,
+    ike: false,
+    ppi: false,
+    inactiveTimeout: 10,
+    activeTimeout: 20,
+    preemptiveTimeout: false,
+    verbosity: 4,
+    ipfixHost: "",
+    ipfixPort: 0,
+    output: "joyout.json",
+    outputDir: ".",
+    ...overrides,
+  };
+}
+
+/**
+ * Builds a configuration from a `joy_init`-style bitmask (everything off that the mask does not turn on).
+ *
+ * @example
+ * ```ts
+ * import { configFromBitmask, JoyFlag } from "./config.ts";
+ * const c = configFromBitmask(JoyFlag.BIDIR | JoyFlag.TLS, 1300);
+ * console.log(c.tls, c.http, c.idp); // true false 1300
+ * ```
+ */
+export function configFromBitmask(bitmask: number, idp: number): JoyConfig {
+  const on = (f: number): boolean => (bitmask & f) !== 0;
+  return defaultJoyConfig({
+    bidir: on(JoyFlag.BIDIR),
+    dns: on(JoyFlag.DNS),
+    ssh: on(JoyFlag.SSH),
+    tls: on(JoyFlag.TLS),
+    dhcp: on(JoyFlag.DHCP),
+    dhcpv6: on(JoyFlag.DHCPV6),
+    http: on(JoyFlag.HTTP),
+    ike: on(JoyFlag.IKE),
+    zeros: on(JoyFlag.ZERO),
+    retrans: on(JoyFlag.RETRANS),
+    dist: on(JoyFlag.DIST),
+    entropy: on(JoyFlag.ENTROPY),
+    hd: on(JoyFlag.HEADER) ? 32 : 0,
+    wht: on(JoyFlag.WHT),
+    ppi: on(JoyFlag.PPI),
+    preemptiveTimeout: on(JoyFlag.PREEMPTIVE_TIMEOUT),
+    idp: idp > 0 ? idp : on(JoyFlag.IDP) ? 1300 : 0,
+  });
+}
+
+/**
+ * The configuration line Joy 4.5 writes first (`joy_print_config` in JSON format), key for key.
+ *
+ * @example
+ * ```ts
+ * import { configLine, defaultJoyConfig } from "./config.ts";
+ * console.log(configLine(defaultJoyConfig()).startsWith('{"version":"4.5.0"')); // true
+ * ```
+ */
+export function configLine(c: JoyConfig): string {
+  const b = (v: boolean): number => (v ? 1 : 0);
+  const parts: [string, string | number][] = [
+    ["version", "4.5.0"],
+    ["interface", "none"],
+    ["promisc", 0],
+    ["output", c.output],
+    ["outputdir", c.outputDir],
+    ["username", "none"],
+    ["info", "none"],
+    ["count", 0],
+    ["upload", "none"],
+    ["keyfile", "none"],
+    ["retain", 0],
+    ["bidir", b(c.bidir)],
+    ["num_pkts", c.numPkts],
+    ["zeros", b(c.zeros)],
+    ["retrans", b(c.retrans)],
+    ["dist", b(c.dist)],
+    ["cdist", c.cdist ? c.cdistName : "none"],
+    ["entropy", b(c.entropy)],
+    ["hd", c.hd],
+    ["classify", 0],
+    ["idp", c.idp],
+    ["exe", 0],
+    ["anon", "none"],
+    ["useranon", "none"],
+    ["bpf", "none"],
+    ["verbosity", c.verbosity],
+    ["threads", 1],
+    ["updater", 0],
+    ["wht", b(c.wht)],
+    ["example", 0],
+    ["dns", b(c.dns)],
+    ["ssh", b(c.ssh)],
+    ["tls", b(c.tls)],
+    ["dhcp", b(c.dhcp)],
+    ["dhcpv6", b(c.dhcpv6)],
+    ["http", b(c.http)],
+    ["ike", b(c.ike)],
+    ["payload", 0],
+    ["salt", b(c.salt)],
+    ["ppi", b(c.ppi)],
+    ["fpx", 0],
+    ["end-config", 1],
+  ];
+  return "{" + parts.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(",") + "}";
+}

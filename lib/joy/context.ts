@@ -1,0 +1,895 @@
+/**
+ * One Joy processing context: Joy 4.5's packet processing (`process_packet`), its unidirectional flow table with
+ * twins and chronological list, its expiry rules, and its JSON flow printing (`flow_record_print_json`). Each
+ * context is independent; several of them can share the work of one capture.
+ *
+ * @module
+ */
+import { formatIp } from "../addr.ts";
+import { type JoyConfig, JoyType } from "./config.ts";
+import { JoyFlowRecord, MAX_NUM_IP_ID, MAX_NUM_PKT_LEN, MAX_TCP_RETRANS_BUFFER, TCP_OPT_LEN } from "./flow_record.ts";
+import { cfloat, hex, iptMs, timeval } from "./json.ts";
+import { JoyTls, tlsPrintJson } from "./tls.ts";
+import { dnsPrintJson, JoyDns } from "./dns.ts";
+import { httpPrintJson, JoyHttp } from "./http.ts";
+import { JoySsh, sshPrintJson } from "./ssh.ts";
+import { tcpOptionsJson } from "./tcp_opts.ts";
+import { osJson } from "./osdetect.ts";
+import { whtJson, whtUpdate } from "./wht.ts";
+
+/** Bytes of payload counted in the byte distribution (Joy's `MAX_JOY_BD_OCTETS`). */
+const MAX_BD_OCTETS = 4000;
+const ETH_IP = 0x0800, ETH_IP6 = 0x86dd, ETH_VLAN = 0x8100, ETH_QINQ = 0x88a8;
+
+/** Optional changes at print time: anonymized addresses, subnet labels, anonymized HTTP user names. */
+export interface JoyPrintHooks {
+  /** Replacement text for an address, or null to print it as is. */
+  addr?: (ip: string) => string | null;
+  /** Labels of the subnets an address is in. */
+  labels?: (ip: string) => string[];
+  /** Rewrites an HTTP request URI. */
+  uri?: (uri: string) => string;
+}
+
+/** Counters of a context (Joy's `flocap_stats`). */
+export interface JoyStats {
+  /** Packets handed to the context. */
+  packets: number;
+  /** Transport bytes of the packets used. */
+  bytes: number;
+  /** Records in the table now. */
+  recordsInTable: number;
+  /** Flow records printed or exported. */
+  recordsOutput: number;
+}
+
+/**
+ * A Joy context: packets in (`processPacket`), flow records out as JSON lines (`printFlows`).
+ *
+ * @example
+ * ```ts
+ * import { JoyContext } from "./context.ts";
+ * import { defaultJoyConfig } from "./config.ts";
+ * const ctx = new JoyContext(defaultJoyConfig());
+ * const lines: string[] = [];
+ * ctx.printFlows(true, (l) => lines.push(l));
+ * console.log(lines.length); // 0
+ * ```
+ */
+export class JoyContext {
+  /** Counters. */
+  readonly stats: JoyStats = { packets: 0, bytes: 0, recordsInTable: 0, recordsOutput: 0 };
+  /** Latest packet time seen (µs): Joy's notion of "now". */
+  globalTime = 0;
+  private readonly buckets = new Map<number, JoyFlowRecord>();
+  private chronoFirst: JoyFlowRecord | null = null;
+  private chronoLast: JoyFlowRecord | null = null;
+
+  /** Stop the expired-flow scan at the first active record (Joy's older behaviour). */
+  stopAtActive = false;
+  /** Print-time hooks (anonymization, labels); null for none. */
+  hooks: JoyPrintHooks | null = null;
+
+  constructor(readonly config: JoyConfig) {}
+
+  /**
+   * Processes one captured frame (Ethernet, as Joy reads every link type). `tvSec`/`tvUsec` are the libpcap
+   * header's timestamp, `capLen` the captured length; the frame is `buf[off .. off + capLen)`.
+   */
+  processPacket(tvSec: number, tvUsec: number, capLen: number, buf: Uint8Array, off: number): void {
+    this.stats.packets++;
+    if (capLen < 14 || off + capLen > buf.length) return;
+    const ts = tvSec * 1e6 + tvUsec;
+    let type = (buf[off + 12] << 8) | buf[off + 13];
+    let ipOff = off + 14;
+    if (type === ETH_VLAN || type === ETH_QINQ) {
+      if (capLen < 18) return;
+      type = (buf[off + 16] << 8) | buf[off + 17];
+      ipOff = off + 18;
+      if (type === ETH_VLAN || type === ETH_QINQ) {
+        if (capLen < 22) return;
+        type = (buf[off + 20] << 8) | buf[off + 21];
+        ipOff = off + 22;
+      }
+    }
+    const end = off + capLen;
+    if (type === ETH_IP) this.ip4(ts, buf, ipOff, end, capLen);
+    else if (type === ETH_IP6) this.ip6(ts, buf, ipOff, end, capLen);
+  }
+
+  private ip4(ts: number, buf: Uint8Array, ip: number, end: number, capLen: number): void {
+    if (end - ip < 20) return;
+    const hdrLen = (buf[ip] & 0x0f) * 4;
+    if (hdrLen < 20) return;
+    const ipLen = (buf[ip + 2] << 8) | buf[ip + 3];
+    if (ipLen < 20 || ipLen > capLen) return;
+    const frag = ((buf[ip + 6] << 8) | buf[ip + 7]) & 0x3fff;
+    const prot = frag === 0 ? buf[ip + 9] : 0;
+    this.transport(ts, buf, ip, end, 4, ip + 12, ip + 16, prot, ip + hdrLen, ipLen - hdrLen, ipLen, buf[ip + 8], (buf[ip + 4] << 8) | buf[ip + 5]);
+  }
+
+  private ip6(ts: number, buf: Uint8Array, ip: number, end: number, capLen: number): void {
+    if (end - ip < 40) return;
+    const plen = (buf[ip + 4] << 8) | buf[ip + 5];
+    const ipLen = plen + 40;
+    if (ipLen > capLen) return;
+    let next = buf[ip + 6];
+    let t = ip + 40;
+    // Extension headers are stepped over to find the transport header; the transport length stays the IPv6
+    // payload length, as Joy 4.5 computes it.
+    for (let guard = 0; guard < 8; guard++) {
+      if (next === 0 || next === 43 || next === 60) {
+        if (end - t < 8) break;
+        const n = buf[t];
+        t += (buf[t + 1] + 1) * 8;
+        next = n;
+      } else if (next === 44) {
+        if (end - t < 8) break;
+        next = buf[t];
+        t += 8;
+      } else break;
+    }
+    this.transport(ts, buf, ip, end, 6, ip + 8, ip + 24, next, t, plen, ipLen, buf[ip + 7], -1);
+  }
+
+  private transport(
+    ts: number,
+    buf: Uint8Array,
+    ip: number,
+    end: number,
+    ver: number,
+    saOff: number,
+    daOff: number,
+    prot: number,
+    t: number,
+    tlen: number,
+    ipLen: number,
+    ttl: number,
+    ipId: number,
+  ): void {
+    if (ts > this.globalTime) this.globalTime = ts;
+    let rec: JoyFlowRecord | null = null;
+    let sp = 0, dp = 0;
+    if (prot === 6) {
+      rec = this.tcp(ts, buf, t, end, tlen, ver, saOff, daOff);
+      if (rec === null) {
+        if (tlen >= 20 && end - t >= 4) {
+          sp = (buf[t] << 8) | buf[t + 1];
+          dp = (buf[t + 2] << 8) | buf[t + 3];
+          const hl = (buf[t + 12] >> 4) * 4;
+          if (hl < 20 || hl > tlen) sp = dp = 0;
+        }
+        const found = sp !== 0 || dp !== 0 ? this.find(buf, ver, saOff, daOff, sp, dp, 6) : null;
+        if (found !== null && found.isTcpRetrans !== 0) return;
+      }
+    } else if (prot === 17) {
+      rec = this.udp(ts, buf, t, end, tlen, ver, saOff, daOff);
+    } else if (prot === 1 || prot === 58) {
+      rec = this.icmp(ts, buf, t, end, tlen, ver, saOff, daOff, prot);
+    } else {
+      rec = this.plainIp(ts, buf, t, end, tlen, ver, saOff, daOff, prot);
+    }
+    if (rec === null) {
+      rec = this.plainIp(ts, buf, t, end, tlen, ver, saOff, daOff, prot);
+      if (rec === null) return;
+      rec.invalid = 1;
+    }
+    if (ipId >= 0 && rec.ipIds.length < MAX_NUM_IP_ID) rec.ipIds.push(ipId);
+    if (rec.ttl > ttl) rec.ttl = ttl;
+    rec.np++;
+    if (rec.start >= 0) rec.end = ts;
+    else rec.start = rec.end = ts;
+    const idpMax = this.config.idp;
+    if (idpMax > 0 && rec.op > 0 && rec.idp === null) {
+      const len = Math.min(ipLen, idpMax);
+      if (prot !== 6 || rec.idpPacket) {
+        rec.idp = buf.slice(ip, Math.min(end, ip + len));
+        // Joy 4.5 keeps the transport protocol in the IPv6 header's next-header field.
+        if (ver === 6 && rec.idp.length > 6) rec.idp[6] = prot;
+        if (rec.idp.length < len) {
+          const full = new Uint8Array(len);
+          full.set(rec.idp);
+          rec.idp = full;
+        }
+        rec.idpPacket = false;
+      }
+    }
+    this.stats.bytes += tlen;
+  }
+
+  private tcp(
+    ts: number,
+    buf: Uint8Array,
+    t: number,
+    end: number,
+    tlen: number,
+    ver: number,
+    saOff: number,
+    daOff: number,
+  ): JoyFlowRecord | null {
+    if (end - t < 20) return null;
+    const hl = (buf[t + 12] >> 4) * 4;
+    if (hl < 20 || hl > tlen) return null;
+    const size = tlen - hl;
+    const sp = (buf[t] << 8) | buf[t + 1];
+    const dp = (buf[t + 2] << 8) | buf[t + 3];
+    const rec = this.getRecord(buf, ver, saOff, daOff, sp, dp, 6, ts);
+    const seq = ((buf[t + 4] << 24) | (buf[t + 5] << 16) | (buf[t + 6] << 8) | buf[t + 7]) >>> 0;
+    const ack = ((buf[t + 8] << 24) | (buf[t + 9] << 16) | (buf[t + 10] << 8) | buf[t + 11]) >>> 0;
+    const flags = buf[t + 13];
+    const cfg = this.config;
+    if (size > 0) {
+      rec.isTcpRetrans = retransDetected(rec, seq, size & 0xffff);
+      if (rec.isTcpRetrans !== 0) {
+        rec.tcpRetrans++;
+        if (!cfg.retrans) return null;
+      }
+    }
+    if (cfg.zeros || size > 0) {
+      if (rec.op < MAX_NUM_PKT_LEN - 1) {
+        this.splt(rec, size, ts, ack);
+        rec.tcpSeq = seq;
+        rec.tcpAck = ack;
+        rec.retransSeq[rec.retransTail] = seq;
+        rec.retransLen[rec.retransTail] = size & 0xffff;
+        rec.retransTail = (rec.retransTail + 1) % MAX_TCP_RETRANS_BUFFER;
+      }
+    }
+    if (flags === 2 || flags === 18) {
+      if (!rec.tcpFlags) rec.tcpFlags = flags;
+      if (flags === 2 && rec.tcpFirstSeq === 0) rec.tcpFirstSeq = seq;
+      if (!rec.tcpFirstWindow) rec.tcpFirstWindow = (buf[t + 14] << 8) | buf[t + 15];
+      const optLen = Math.min(hl - 20, TCP_OPT_LEN);
+      if (optLen > 0) rec.tcpOpts = buf.slice(t + 20, Math.min(end, t + 20 + optLen));
+    }
+    const p = t + hl;
+    this.bytes(rec, buf, p, Math.min(size, Math.max(0, end - p)));
+    rec.ob += size;
+    this.features(rec, ts, buf, p, Math.min(size, Math.max(0, end - p)), 6);
+    if (flags & 0x02) rec.idpSeqNum = seq;
+    else if (rec.idpSeqNum !== 0) {
+      if (size > 0 && seq === ((rec.idpSeqNum + 1) >>> 0)) {
+        rec.idpSeqNum = 0;
+        rec.idpPacket = true;
+      }
+    } else if (size > 0) rec.idpPacket = true;
+    return rec;
+  }
+
+  private udp(
+    ts: number,
+    buf: Uint8Array,
+    t: number,
+    end: number,
+    tlen: number,
+    ver: number,
+    saOff: number,
+    daOff: number,
+  ): JoyFlowRecord | null {
+    if (tlen < 8 || end - t < 4) return null;
+    const sp = (buf[t] << 8) | buf[t + 1];
+    const dp = (buf[t + 2] << 8) | buf[t + 3];
+    const rec = this.getRecord(buf, ver, saOff, daOff, sp, dp, 17, ts);
+    const size = tlen - 8;
+    this.simpleSplt(rec, size, ts);
+    const p = t + 8;
+    const avail = Math.min(size, Math.max(0, end - p));
+    this.bytes(rec, buf, p, avail);
+    rec.ob += size;
+    this.features(rec, ts, buf, p, avail, 17);
+    return rec;
+  }
+
+  private icmp(
+    ts: number,
+    buf: Uint8Array,
+    t: number,
+    end: number,
+    tlen: number,
+    ver: number,
+    saOff: number,
+    daOff: number,
+    prot: number,
+  ): JoyFlowRecord | null {
+    if (tlen < 8) return null;
+    const rec = this.getRecord(buf, ver, saOff, daOff, 0, 0, prot, ts);
+    const size = tlen - 8;
+    this.simpleSplt(rec, size, ts);
+    const p = t + 8;
+    const avail = Math.min(size, Math.max(0, end - p));
+    this.bytes(rec, buf, p, avail);
+    rec.ob += size;
+    this.features(rec, ts, buf, p, avail, prot);
+    return rec;
+  }
+
+  private plainIp(
+    ts: number,
+    buf: Uint8Array,
+    t: number,
+    end: number,
+    tlen: number,
+    ver: number,
+    saOff: number,
+    daOff: number,
+    prot: number,
+  ): JoyFlowRecord | null {
+    const rec = this.getRecord(buf, ver, saOff, daOff, 0, 0, prot, ts);
+    const size = Math.max(0, tlen);
+    this.simpleSplt(rec, size, ts);
+    const avail = Math.min(size, Math.max(0, end - t));
+    this.bytes(rec, buf, t, avail);
+    rec.ob += size;
+    this.features(rec, ts, buf, t, avail, prot);
+    return rec;
+  }
+
+  private simpleSplt(rec: JoyFlowRecord, size: number, ts: number): void {
+    if (rec.op < MAX_NUM_PKT_LEN && (this.config.zeros || size !== 0)) {
+      rec.pktLen[rec.op] = size;
+      rec.pktTime[rec.op] = ts;
+      rec.op++;
+    }
+  }
+
+  /** SPLT for TCP, or SALT (run-length) when configured. */
+  private splt(rec: JoyFlowRecord, size: number, ts: number, _ack: number): void {
+    if (!this.config.salt) {
+      if (this.config.zeros || size !== 0) {
+        rec.pktLen[rec.op] = size;
+        rec.pktTime[rec.op] = ts;
+        rec.op++;
+      }
+      return;
+    }
+    // SALT: consecutive packets of the same length are merged into one entry counting down from 65535.
+    if (this.config.zeros || size !== 0) {
+      if (size === rec.lastPktLen && rec.op > 0) {
+        const last = rec.op - 1;
+        if (rec.pktLen[last] > 0 && rec.pktLen[last] < 32768) rec.pktLen[last] = 65535;
+        else rec.pktLen[last]--;
+        rec.pktTime[last] = ts;
+      } else {
+        rec.pktLen[rec.op] = size;
+        rec.pktTime[rec.op] = ts;
+        rec.op++;
+        rec.lastPktLen = size;
+      }
+    }
+  }
+
+  /** Byte distribution, compact distribution, mean/variance, header description, WHT. */
+  private bytes(rec: JoyFlowRecord, buf: Uint8Array, p: number, len: number): void {
+    const cfg = this.config;
+    if (len <= 0) return;
+    if (cfg.dist || cfg.entropy) {
+      if (rec.ob < MAX_BD_OCTETS) {
+        const bc = rec.byteCount;
+        for (let i = 0; i < len; i++) bc[buf[p + i]]++;
+      }
+      let n = rec.numBytes, mean = rec.bdMean, v = rec.bdVariance;
+      for (let i = 0; i < len; i++) {
+        const x = buf[p + i];
+        n++;
+        const d = x - mean;
+        mean += d / n;
+        v += d * (x - mean);
+      }
+      rec.numBytes = n;
+      rec.bdMean = mean;
+      rec.bdVariance = v;
+    }
+    if (cfg.cdist) {
+      const m = cfg.cdist;
+      const c = rec.compactByteCount ??= new Uint32Array(16);
+      for (let i = 0; i < len; i++) c[m[buf[p + i]] & 15]++;
+    }
+    if (cfg.hd > 0 && len >= cfg.hd) {
+      if (rec.hdBytes === null) {
+        rec.hdBytes = buf.slice(p, p + cfg.hd);
+        rec.hdMask = new Uint8Array(cfg.hd).fill(0xff);
+      } else {
+        const hb = rec.hdBytes, hm = rec.hdMask!;
+        for (let i = 0; i < cfg.hd; i++) hm[i] &= ~(hb[i] ^ buf[p + i]);
+      }
+    }
+    if (cfg.wht) whtUpdate(rec, buf, p, len);
+  }
+
+  private features(rec: JoyFlowRecord, ts: number, buf: Uint8Array, p: number, len: number, prot: number): void {
+    const cfg = this.config;
+    if (len <= 0) return;
+    if (cfg.tls && prot === 6) (rec.tls ??= new JoyTls()).update(ts, buf, p, len);
+    if (cfg.dns && prot === 17 && (rec.sp === 53 || rec.dp === 53)) (rec.dns ??= new JoyDns()).update(buf, p, len);
+    if (cfg.http && prot === 6) (rec.http ??= new JoyHttp()).update(buf, p, len);
+    if (cfg.ssh && prot === 6) (rec.ssh ??= new JoySsh()).update(buf, p, len);
+  }
+
+  // ---------------------------------------------------------------------------------------------------------
+  // flow table
+
+  private hashKey(buf: Uint8Array, ver: number, saOff: number, daOff: number, sp: number, dp: number, prot: number): number {
+    let h = 0x811c9dc5 | 0;
+    const n = ver === 4 ? 4 : 16;
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ buf[saOff + i], 0x01000193);
+    for (let i = 0; i < n; i++) h = Math.imul(h ^ buf[daOff + i], 0x01000193);
+    h = Math.imul(h ^ sp, 0x01000193);
+    h = Math.imul(h ^ dp, 0x01000193);
+    h = Math.imul(h ^ (prot | (ver << 8)), 0x01000193);
+    return h;
+  }
+
+  private find(
+    buf: Uint8Array,
+    ver: number,
+    saOff: number,
+    daOff: number,
+    sp: number,
+    dp: number,
+    prot: number,
+  ): JoyFlowRecord | null {
+    const h = this.hashKey(buf, ver, saOff, daOff, sp, dp, prot);
+    return this.findHashed(h, buf, ver, saOff, daOff, sp, dp, prot);
+  }
+
+  private findHashed(
+    h: number,
+    buf: Uint8Array,
+    ver: number,
+    saOff: number,
+    daOff: number,
+    sp: number,
+    dp: number,
+    prot: number,
+  ): JoyFlowRecord | null {
+    let r = this.buckets.get(h) ?? null;
+    const n = ver === 4 ? 4 : 16;
+    outer: while (r !== null) {
+      if (r.sp === sp && r.dp === dp && r.prot === prot && r.ipVersion === ver) {
+        const a = r.saBytes, b = r.daBytes;
+        for (let i = 0; i < n; i++) if (a[i] !== buf[saOff + i] || b[i] !== buf[daOff + i]) {
+          r = r.bucketNext;
+          continue outer;
+        }
+        return r;
+      }
+      r = r.bucketNext;
+    }
+    return null;
+  }
+
+  /** `flow_key_get_record` with record creation. */
+  private getRecord(
+    buf: Uint8Array,
+    ver: number,
+    saOff: number,
+    daOff: number,
+    sp: number,
+    dp: number,
+    prot: number,
+    ts: number,
+  ): JoyFlowRecord {
+    const h = this.hashKey(buf, ver, saOff, daOff, sp, dp, prot);
+    let r = this.findHashed(h, buf, ver, saOff, daOff, sp, dp, prot);
+    if (r !== null) {
+      if (!(this.config.preemptiveTimeout && r.inChrono && this.activeExpired(r, ts))) return r;
+      this.printAndDelete(r, null);
+    }
+    const n = ver === 4 ? 4 : 16;
+    r = new JoyFlowRecord();
+    r.ipVersion = ver;
+    r.saBytes = buf.slice(saOff, saOff + n);
+    r.daBytes = buf.slice(daOff, daOff + n);
+    r.sa = formatIp(r.saBytes, 0, ver);
+    r.da = formatIp(r.daBytes, 0, ver);
+    r.sp = sp;
+    r.dp = dp;
+    r.prot = prot;
+    r.hash = h;
+    r.bucketNext = this.buckets.get(h) ?? null;
+    this.buckets.set(h, r);
+    this.stats.recordsInTable++;
+    let twin: JoyFlowRecord | null = null;
+    if (this.config.bidir) twin = this.find(buf, ver, daOff, saOff, dp, sp, prot);
+    if (twin !== null && twin.twin === null) {
+      r.twin = twin;
+      twin.twin = r;
+    } else this.chronoAppend(r);
+    return r;
+  }
+
+  private activeExpired(r: JoyFlowRecord, ts: number): boolean {
+    const max = (this.config.inactiveTimeout + this.config.activeTimeout) * 1e6;
+    const sec = Math.floor(ts / 1e6) * 1e6;
+    return sec > Math.floor(r.start / 1e6) * 1e6 + max &&
+      (r.twin === null || sec > Math.floor(r.twin.start / 1e6) * 1e6 + max);
+  }
+
+  private chronoAppend(r: JoyFlowRecord): void {
+    r.inChrono = true;
+    if (this.chronoLast === null) this.chronoFirst = this.chronoLast = r;
+    else {
+      this.chronoLast.timeNext = r;
+      r.timePrev = this.chronoLast;
+      this.chronoLast = r;
+    }
+  }
+
+  private chronoRemove(r: JoyFlowRecord): void {
+    if (!r.inChrono) return;
+    if (r === this.chronoFirst) this.chronoFirst = r.timeNext;
+    if (r === this.chronoLast) this.chronoLast = r.timePrev;
+    if (r.timePrev) r.timePrev.timeNext = r.timeNext;
+    if (r.timeNext) r.timeNext.timePrev = r.timePrev;
+    r.timePrev = r.timeNext = null;
+    r.inChrono = false;
+  }
+
+  private deleteRecord(r: JoyFlowRecord): void {
+    const head = this.buckets.get(r.hash);
+    if (head === undefined) return;
+    if (head === r) {
+      if (r.bucketNext) this.buckets.set(r.hash, r.bucketNext);
+      else this.buckets.delete(r.hash);
+    } else {
+      let q = head;
+      while (q.bucketNext !== null && q.bucketNext !== r) q = q.bucketNext;
+      if (q.bucketNext === r) q.bucketNext = r.bucketNext;
+    }
+    r.bucketNext = null;
+    this.stats.recordsInTable--;
+  }
+
+  /** `flow_record_is_expired`: sets the record's expiry type when it has expired at the context's time. */
+  isExpired(r: JoyFlowRecord): boolean {
+    const inactiveCutoff = this.globalTime - this.config.inactiveTimeout * 1e6;
+    const activeCutoff = inactiveCutoff - this.config.activeTimeout * 1e6;
+    if (r.start < activeCutoff && (r.twin === null || r.twin.start < activeCutoff)) {
+      r.expType = "a";
+      return true;
+    }
+    if (r.end < inactiveCutoff && (r.twin === null || r.twin.end < inactiveCutoff)) {
+      r.expType = "i";
+      return true;
+    }
+    return false;
+  }
+
+  private printAndDelete(r: JoyFlowRecord, out: ((line: string) => void) | null): void {
+    this.stats.recordsOutput++;
+    if (out !== null) out(flowRecordJson(this.config, r, this.hooks));
+    this.remove(r);
+  }
+
+  private remove(r: JoyFlowRecord): void {
+    if (r.twin !== null) this.deleteRecord(r.twin);
+    this.chronoRemove(r);
+    this.deleteRecord(r);
+  }
+
+  /** Pending output of records ended by a preemptive timeout (printed by the next `printFlows`). */
+  private pending: string[] = [];
+
+  /**
+   * `joy_print_flow_data`: prints (as JSON lines, to `out`) and removes the expired flows, in chronological
+   * order up to the first one still active, or every flow when `expiredOnly` is false.
+   */
+  printFlows(expiredOnly: boolean, out: (line: string) => void): number {
+    let n = 0;
+    for (const l of this.pending) {
+      out(l);
+      n++;
+    }
+    this.pending = [];
+    for (let r = this.chronoFirst; r !== null;) {
+      const next = r.timeNext;
+      if (!expiredOnly || this.isExpired(r)) {
+        this.printAndDelete(r, out);
+        n++;
+      } else if (this.stopAtActive) break;
+      r = next;
+    }
+    return n;
+  }
+
+  /**
+   * Hands the expired (or all) flows to `fn` instead of printing them, removing them from the table
+   * (Joy's `joy_flow_record_external_processing`, used for IPFIX export).
+   */
+  takeFlows(expiredOnly: boolean, fn: (r: JoyFlowRecord) => void): number {
+    let n = 0;
+    for (let r = this.chronoFirst; r !== null; r = this.chronoFirst) {
+      if (expiredOnly && !this.isExpired(r)) break;
+      this.stats.recordsOutput++;
+      fn(r);
+      this.remove(r);
+      n++;
+    }
+    return n;
+  }
+
+  /** Forgets every flow without printing (`joy_cleanup`). */
+  clear(): void {
+    this.buckets.clear();
+    this.chronoFirst = this.chronoLast = null;
+    this.stats.recordsInTable = 0;
+    this.pending = [];
+  }
+}
+
+function retransDetected(rec: JoyFlowRecord, seq: number, len: number): number {
+  for (let i = 0; i < MAX_TCP_RETRANS_BUFFER; i++) {
+    if (rec.retransSeq[i] === seq) {
+      if (rec.retransLen[i] < len) {
+        rec.retransLen[i] = len;
+        return 2;
+      }
+      return 1;
+    }
+  }
+  return 0;
+}
+
+// -----------------------------------------------------------------------------------------------------------
+// printing
+
+const OUT = "<", IN = ">";
+
+function pktJson(len: number, dir: string, ipt: number): string {
+  return len < 32768 ? `{"b":${len},"dir":"${dir}","ipt":${ipt}}` : `{"rep":${65536 - len},"dir":"${dir}","ipt":${ipt}}`;
+}
+
+function reduceBdBits(bd: Uint32Array | number[], len: number): void {
+  let mask = 0;
+  for (let i = 0; i < len; i++) mask |= bd[i];
+  mask >>= 8;
+  let shift = 0;
+  for (let i = 0; i < 24 && mask; i++) {
+    mask >>= 1;
+    if (mask === 0) {
+      shift = i + 1;
+      break;
+    }
+  }
+  for (let i = 0; i < len; i++) bd[i] = bd[i] >>> shift;
+}
+
+/** Entropy in bits per byte as Joy computes it, in single precision. */
+function byteCountEntropy(counts: Uint32Array, numBytes: number): number {
+  const f = Math.fround;
+  let sum = f(0);
+  const nb = f(numBytes);
+  for (let i = 0; i < 256; i++) {
+    const tmp = f(f(counts[i]) / nb);
+    if (tmp > 1.1920928955078125e-7) sum = f(sum - f(tmp * f(Math.log(tmp))));
+  }
+  return f(sum / f(Math.log(2)));
+}
+
+/**
+ * One flow record as the JSON line Joy 4.5 prints (`flow_record_print_json`); `record` is the record on the
+ * chronological list, merged with its twin when there is one.
+ *
+ * @example
+ * ```ts
+ * import { flowRecordJson } from "./context.ts";
+ * import { defaultJoyConfig } from "./config.ts";
+ * import { JoyFlowRecord } from "./flow_record.ts";
+ * const r = new JoyFlowRecord();
+ * r.sa = "10.0.0.1"; r.da = "10.0.0.2"; r.prot = 17; r.start = r.end = 0;
+ * console.log(JSON.parse(flowRecordJson(defaultJoyConfig(), r)).pr); // 17
+ * ```
+ */
+export function flowRecordJson(cfg: JoyConfig, record: JoyFlowRecord, hooks: JoyPrintHooks | null = null): string {
+  let rec: JoyFlowRecord;
+  let tsStart: number, tsEnd: number;
+  const tw = record.twin;
+  if (tw !== null) {
+    let compare = true;
+    rec = record;
+    tsStart = record.start;
+    if (record.start === tw.start) {
+      const c = clientFlow(record, tw);
+      if (c !== null) {
+        compare = false;
+        rec = c;
+        tsStart = c.start;
+      }
+    }
+    if (compare) {
+      if (record.start < tw.start) {
+        tsStart = record.start;
+        rec = record;
+      } else {
+        tsStart = tw.start;
+        rec = tw;
+      }
+    }
+    tsEnd = record.end < tw.end ? tw.end : record.end;
+  } else {
+    rec = record;
+    tsStart = record.start;
+    tsEnd = record.end;
+  }
+  const twin = rec.twin;
+  const numPkts = Math.min(cfg.numPkts, MAX_NUM_PKT_LEN);
+  const sa = hooks?.addr?.(rec.sa) ?? rec.sa, da = hooks?.addr?.(rec.da) ?? rec.da;
+  let s = `{"sa":"${sa}","da":"${da}","pr":${rec.prot},`;
+  if (rec.prot === 6 || rec.prot === 17) s += `"sp":${rec.sp},"dp":${rec.dp},`;
+  else s += `"sp":null,"dp":null,`;
+  if (hooks?.labels) {
+    const la = hooks.labels(rec.sa), lb = hooks.labels(rec.da);
+    if (la.length) s += `"sa_labels":${JSON.stringify(la)},`;
+    if (lb.length) s += `"da_labels":${JSON.stringify(lb)},`;
+  }
+  // Joy 4.5 prints the byte count as 16 bits and the packet count as 8 bits.
+  s += `"bytes_out":${rec.ob & 0xffff},"num_pkts_out":${rec.np & 0xff},`;
+  if (twin !== null) s += `"bytes_in":${twin.ob & 0xffff},"num_pkts_in":${twin.np & 0xff},`;
+  s += `"time_start":${timeval(tsStart)},"time_end":${timeval(tsEnd)},"packets":[`;
+  if (twin === null) {
+    const imax = Math.min(rec.op, numPkts);
+    const parts: string[] = [];
+    for (let i = 0; i < imax; i++) {
+      parts.push(pktJson(rec.pktLen[i], OUT, i > 0 ? iptMs(rec.pktTime[i], rec.pktTime[i - 1]) : 0));
+    }
+    s += parts.join(",") + "]";
+  } else {
+    const imax = Math.min(rec.op, numPkts), jmax = Math.min(twin.op, numPkts);
+    let i = 0, j = 0, last = tsStart;
+    const parts: string[] = [];
+    while (i < imax || j < jmax) {
+      let ts: number, len: number, dir: string;
+      if (i >= imax) {
+        dir = OUT;
+        ts = twin.pktTime[j];
+        len = twin.pktLen[j++];
+      } else if (j >= jmax) {
+        dir = IN;
+        ts = rec.pktTime[i];
+        len = rec.pktLen[i++];
+      } else if (rec.pktTime[i] < twin.pktTime[j]) {
+        dir = IN;
+        ts = rec.pktTime[i];
+        len = rec.pktLen[i++];
+      } else {
+        dir = OUT;
+        ts = twin.pktTime[j];
+        len = twin.pktLen[j++];
+      }
+      parts.push(pktJson(len, dir, iptMs(ts, last)));
+      last = ts;
+    }
+    s += parts.join(",") + "]";
+  }
+  if (cfg.dist || cfg.entropy || cfg.cdist) {
+    const tmp = new Uint32Array(256);
+    const ctmp = new Uint32Array(16);
+    let numBytes: number, mean = 0, variance = 0;
+    if (twin === null) {
+      tmp.set(rec.byteCount);
+      if (rec.compactByteCount) ctmp.set(rec.compactByteCount);
+      numBytes = rec.ob >>> 0;
+      if (rec.numBytes !== 0) {
+        mean = rec.bdMean;
+        variance = Math.sqrt(rec.bdVariance / (rec.numBytes - 1));
+        if (rec.numBytes === 1) variance = 0;
+      }
+    } else {
+      for (let i = 0; i < 256; i++) tmp[i] = rec.byteCount[i] + twin.byteCount[i];
+      for (let i = 0; i < 16; i++) ctmp[i] = (rec.compactByteCount?.[i] ?? 0) + (twin.compactByteCount?.[i] ?? 0);
+      numBytes = (rec.ob + twin.ob) >>> 0;
+      const n = rec.numBytes + twin.numBytes;
+      if (n !== 0) {
+        mean = rec.numBytes / n * rec.bdMean + twin.numBytes / n * twin.bdMean;
+        variance = rec.numBytes / n * rec.bdVariance + twin.numBytes / n * twin.bdVariance;
+        variance = Math.sqrt(variance / (n - 1));
+        if (n === 1) variance = 0;
+      }
+    }
+    if (cfg.dist) {
+      reduceBdBits(tmp, 256);
+      const parts: number[] = [];
+      for (let i = 0; i < 256; i++) parts.push(tmp[i] & 0xff);
+      s += `,"byte_dist":[${parts.join(",")}]`;
+      if (numBytes !== 0) s += `,"byte_dist_mean":${cfloat(mean)},"byte_dist_std":${cfloat(variance)}`;
+    }
+    if (cfg.cdist) {
+      reduceBdBits(ctmp, 16);
+      const parts: number[] = [];
+      for (let i = 0; i < 16; i++) parts.push(ctmp[i] & 0xff);
+      s += `,"compact_byte_dist":[${parts.join(",")}]`;
+    }
+    if (cfg.entropy && numBytes !== 0) {
+      const e = byteCountEntropy(tmp, numBytes);
+      s += `,"entropy":${cfloat(e)},"total_entropy":${cfloat(e * numBytes)}`;
+    }
+  }
+  // IP object
+  s += `,"ip":{"out":{"ttl":${rec.ttl}`;
+  if (rec.ipIds.length) s += `,"id":[${rec.ipIds.join(",")}]`;
+  s += "}";
+  if (twin !== null) {
+    s += `,"in":{"ttl":${twin.ttl}`;
+    if (twin.ipIds.length) s += `,"id":[${twin.ipIds.join(",")}]`;
+    s += "}";
+  }
+  s += "}";
+  if (rec.prot === 6) s += tcpJson(rec);
+  // feature modules, in Joy's order
+  if (cfg.dns && rec.dns) s += dnsPrintJson(rec.dns, twin?.dns ?? null, twin !== null);
+  if (cfg.ssh && rec.ssh) s += sshPrintJson(rec.ssh, twin?.ssh ?? null);
+  if (cfg.tls && rec.tls) s += tlsPrintJson(rec.tls, twin?.tls ?? null);
+  if (cfg.http && rec.http) s += httpPrintJson(rec.http, twin?.http ?? null, hooks?.uri);
+  if (cfg.wht) s += whtJson(rec, twin);
+  if (cfg.hd > 0 && rec.hdBytes) s += `,"hd":"${hex(rec.hdBytes, 0, rec.hdBytes.length)}"`;
+  s += osJson(rec, twin);
+  if (cfg.idp > 0) {
+    if (rec.idp !== null) s += `,"idp_out":"${hex(rec.idp, 0, rec.idp.length)}","idp_len_out":${rec.idp.length}`;
+    if (twin !== null && twin.idp !== null) {
+      s += `,"idp_in":"${hex(twin.idp, 0, twin.idp.length)}","idp_len_in":${twin.idp.length}`;
+    }
+  }
+  const retrans = rec.tcpRetrans + (twin?.tcpRetrans ?? 0);
+  const invalid = rec.invalid + (twin?.invalid ?? 0);
+  if (retrans || invalid) {
+    const d: string[] = [];
+    if (retrans) d.push(`"tcp_retrans":${retrans}`);
+    if (invalid) d.push(`"invalid":${invalid}`);
+    s += `,"debug":{${d.join(",")}}`;
+  }
+  if (rec.expType) s += `,"expire_type":"${rec.expType}"`;
+  else if (record.expType) s += `,"expire_type":"${record.expType}"`;
+  return s + "}";
+}
+
+function tcpClientFlow(a: JoyFlowRecord, b: JoyFlowRecord): JoyFlowRecord | null {
+  if (!a.tcpFlags && !b.tcpFlags) return null;
+  if (a.tcpFlags === 2 && b.tcpFlags === 2) return null;
+  if (a.tcpFlags === 2) return a;
+  if (b.tcpFlags === 2) return b;
+  if (a.tcpFlags === 18 && b.tcpFlags === 18) return null;
+  if (a.tcpFlags === 18) return b;
+  if (b.tcpFlags === 18) return a;
+  return null;
+}
+
+function clientFlow(a: JoyFlowRecord, b: JoyFlowRecord): JoyFlowRecord | null {
+  if (a.dir === 1) return a;
+  if (b.dir === 1) return b;
+  if (a.dir === 2) return b;
+  if (b.dir === 2) return a;
+  return tcpClientFlow(a, b);
+}
+
+const TCP_FLAG_CHARS = "FSRPAUEC";
+
+function flagsString(f: number): string {
+  let s = "";
+  for (let i = 0; i < 8; i++) if (f & (1 << i)) s += TCP_FLAG_CHARS[i];
+  return s;
+}
+
+function tcpJson(rec: JoyFlowRecord): string {
+  const twin = rec.twin;
+  const notEmpty = (r: JoyFlowRecord) => r.tcpFlags !== 0 || r.tcpFirstWindow !== 0 || (r.tcpOpts?.length ?? 0) > 0;
+  const outE = !notEmpty(rec), inE = twin === null || !notEmpty(twin);
+  const firstSeq = rec.tcpFirstSeq || (twin?.tcpFirstSeq ?? 0);
+  if (!firstSeq && outE && inE) return "";
+  const parts: string[] = [];
+  if (firstSeq) parts.push(`"first_seq":${firstSeq}`);
+  const side = (r: JoyFlowRecord): string => {
+    const p: string[] = [];
+    if (r.tcpFlags) p.push(`"flags":"${flagsString(r.tcpFlags)}"`);
+    if (r.tcpFirstWindow) p.push(`"first_window_size":${r.tcpFirstWindow}`);
+    if (r.tcpOpts && r.tcpOpts.length) p.push(`"opt_len":${r.tcpOpts.length}` + tcpOptionsJson(r.tcpOpts));
+    return `{${p.join(",")}}`;
+  };
+  if (!outE) parts.push(`"out":${side(rec)}`);
+  if (!inE) parts.push(`"in":${side(twin!)}`);
+  return `,"tcp":{${parts.join(",")}}`;
+}
+
+/** Joy's SPLT/SALT type constant for a config. */
+export function joyType(cfg: JoyConfig): number {
+  return cfg.salt ? JoyType.SALT : JoyType.SPLT;
+}

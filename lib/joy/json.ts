@@ -1,0 +1,82 @@
+/**
+ * Small formatting helpers that reproduce C's `printf` output as Joy uses it.
+ *
+ * @module
+ */
+
+const HEX: string[] = [];
+for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, "0"));
+
+/**
+ * Lower-case hex of `buf[off .. off + len)`, as Joy's `zprintf_raw_as_hex`.
+ *
+ * @example
+ * ```ts
+ * import { hex } from "./json.ts";
+ * console.log(hex(new Uint8Array([1, 171]), 0, 2)); // 01ab
+ * ```
+ */
+export function hex(buf: Uint8Array, off: number, len: number): string {
+  let s = "";
+  const end = Math.min(buf.length, off + len);
+  for (let i = off; i < end; i++) s += HEX[buf[i]];
+  return s;
+}
+
+/**
+ * C's `%f`: six decimals; `-nan`/`inf` for non-finite values as glibc prints them.
+ *
+ * @example
+ * ```ts
+ * import { cfloat } from "./json.ts";
+ * console.log(cfloat(1 / 3)); // 0.333333
+ * ```
+ */
+export function cfloat(v: number): string {
+  if (Number.isNaN(v)) return "-nan";
+  if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
+  const s = v.toFixed(6);
+  return s === "-0.000000" ? "-0.000000" : s;
+}
+
+/**
+ * A microsecond time as Joy prints a `struct timeval` (`%zd.%06zd`).
+ *
+ * @example
+ * ```ts
+ * import { timeval } from "./json.ts";
+ * console.log(timeval(1703606032925092)); // 1703606032.925092
+ * ```
+ */
+export function timeval(us: number): string {
+  const sec = Math.floor(us / 1e6);
+  const usec = us - sec * 1e6;
+  return `${sec}.${String(usec).padStart(6, "0")}`;
+}
+
+/**
+ * The difference `a - b` of two microsecond times in milliseconds as Joy prints it: `joy_timeval_to_milliseconds`
+ * of `joy_timer_sub`, an unsigned 32-bit number (a negative difference wraps around).
+ *
+ * @example
+ * ```ts
+ * import { iptMs } from "./json.ts";
+ * console.log(iptMs(1500, 0), iptMs(0, 73515)); // 1 4294967222
+ * ```
+ */
+export function iptMs(a: number, b: number): number {
+  return Math.floor((a - b) / 1000) >>> 0;
+}
+
+/**
+ * A JSON string literal for text Joy prints with `%s` after its own escaping of quotes and backslashes.
+ *
+ * @example
+ * ```ts
+ * import { jstr } from "./json.ts";
+ * console.log(jstr('a"b')); // "a\"b"
+ * ```
+ */
+export function jstr(s: string): string {
+  return JSON.stringify(s);
+}

@@ -1,0 +1,77 @@
+/**
+ * Where a Joy context's JSON lines go: stdout, or a file written synchronously (gzip-compressed when the name
+ * ends in `.gz`, as Joy's `zfile` output does).
+ *
+ * @module
+ */
+import { gzipSync } from "node:zlib";
+
+/** A synchronous line sink. */
+export interface JoyLineSink {
+  /** Queues one line (without the newline). */
+  write(line: string): void;
+  /** Writes what is queued. */
+  flush(): void;
+  /** Flushes and closes. */
+  close(): void;
+}
+
+const enc = new TextEncoder();
+
+function writeAll(w: { writeSync(p: Uint8Array): number }, b: Uint8Array): void {
+  let off = 0;
+  while (off < b.length) off += w.writeSync(b.subarray(off));
+}
+
+/**
+ * A sink for a path (`-` or undefined: stdout). Lines are buffered and written every 64 KiB and on `flush`;
+ * a `.gz` file gets one gzip member per flush (a valid multi-member gzip stream).
+ *
+ * @example
+ * ```ts
+ * import { openLineSink } from "./output.ts";
+ * const s = openLineSink("/tmp/joy-example.json");
+ * s.write('{"a":1}');
+ * s.close();
+ * ```
+ */
+export function openLineSink(path?: string): JoyLineSink {
+  const file = path && path !== "-" ? Deno.openSync(path, { write: true, create: true, truncate: true }) : null;
+  const gz = path !== undefined && /\.gz$/i.test(path);
+  let parts: string[] = [];
+  let size = 0;
+  const flush = (): void => {
+    if (parts.length === 0) return;
+    const data = enc.encode(parts.join("\n") + "\n");
+    parts = [];
+    size = 0;
+    writeAll(file ?? Deno.stdout, gz ? gzipSync(data) : data);
+  };
+  return {
+    write(line: string): void {
+      parts.push(line);
+      size += line.length + 1;
+      if (size >= 65536) flush();
+    },
+    flush,
+    close(): void {
+      flush();
+      file?.close();
+    },
+  };
+}
+
+/**
+ * A sink that collects lines in memory (for tests and for Workers that post their lines back).
+ *
+ * @example
+ * ```ts
+ * import { memoryLineSink } from "./output.ts";
+ * const lines: string[] = [];
+ * memoryLineSink(lines).write("x");
+ * console.log(lines); // ["x"]
+ * ```
+ */
+export function memoryLineSink(lines: string[]): JoyLineSink {
+  return { write: (l) => void lines.push(l), flush: () => {}, close: () => {} };
+}

@@ -1,0 +1,495 @@
+/**
+ * Joy's TLS feature (`tls.c`): per-packet record lengths and times with handshake types (`srlt`), and from the
+ * buffered handshake bytes the hello versions, randoms, session ids, SNI, cipher suites, raw extensions and the
+ * client key exchange. Joy parses each packet on its own (no TCP reassembly), buffering handshake packets until
+ * the first non-handshake record; this module does the same so that its output matches Joy's.
+ *
+ * @module
+ */
+import { hex, iptMs } from "./json.ts";
+
+const MAX_HANDSHAKE_LENGTH = 11000;
+const MAX_NUM_RCD_LEN = 200;
+const NUM_PKT_LEN_TLS = 50;
+const MAX_TLS_HANDSHAKES = 10;
+const MAX_CS = 256;
+const MAX_EXTENSIONS = 64;
+
+const CT_CCS = 20, CT_ALERT = 21, CT_APP = 23;
+const ROLE_CLIENT = 1, ROLE_SERVER = 2;
+
+/** Joy's internal TLS version numbers. */
+export const JoyTlsVersion = { SSLV2: 1, SSLV3: 2, TLS1_0: 3, TLS1_1: 4, TLS1_2: 5, TLS1_3: 6 } as const;
+
+function versionToInternal(major: number, minor: number): number {
+  if (major === 3) {
+    if (minor <= 4) return minor + 2;
+    return 0;
+  }
+  if (major === 0x7f && minor === 0x12) return JoyTlsVersion.TLS1_3;
+  return 0;
+}
+
+/** One TLS extension as Joy keeps it: type and raw data. */
+export interface JoyTlsExtension {
+  /** Extension type. */
+  type: number;
+  /** Raw extension data. */
+  data: Uint8Array;
+}
+
+/** Per-record statistics (`tls_message_stat_t`). */
+interface MsgStat {
+  contentType: number;
+  hsTypes: number[];
+  hsLens: number[];
+}
+
+const EXT_NAMES: Record<number, string> = {
+  0: "server_name",
+  1: "max_fragment_length",
+  2: "client_certificate_url",
+  3: "trusted_ca_keys",
+  4: "truncated_hmac",
+  5: "status_request",
+  6: "user_mapping",
+  7: "client_authz",
+  8: "server_authz",
+  9: "cert_type",
+  10: "supported_groups",
+  11: "ec_point_formats",
+  12: "srp",
+  13: "signature_algorithms",
+  14: "use_srtp",
+  15: "heartbeat",
+  16: "application_layer_protocol_negotiation",
+  17: "status_request_v2",
+  18: "signed_certificate_timestamp",
+  19: "client_certificate_type",
+  20: "server_certificate_type",
+  21: "padding",
+  22: "encrypt_then_mac",
+  23: "extended_master_secret",
+  24: "token_binding",
+  25: "cached_info",
+  35: "session_ticket",
+  65281: "renegotiation_info",
+};
+
+/**
+ * Joy's TLS state for one direction of a flow.
+ *
+ * @example
+ * ```ts
+ * import { JoyTls, tlsPrintJson } from "./tls.ts";
+ * const t = new JoyTls();
+ * t.update(0, new Uint8Array([23, 3, 3, 0, 1, 0]), 0, 6);
+ * console.log(tlsPrintJson(t, null)); // "" (no handshake, no version)
+ * ```
+ */
+export class JoyTls {
+  /** Internal version (0 unknown), role (1 client, 2 server). */
+  version = 0;
+  role = 0;
+  random: Uint8Array = new Uint8Array(32);
+  sid: Uint8Array | null = null;
+  sni: string | null = null;
+  ciphersuites: number[] = [];
+  extensions: JoyTlsExtension[] = [];
+  serverExtensions: JoyTlsExtension[] = [];
+  clientKeyLength = 0;
+  clientKeyExchange: Uint8Array | null = null;
+  /** Certificate message lengths seen (Joy parses the certificates with OpenSSL; see `certLengths`). */
+  certLengths: number[] = [];
+  private handshake: Uint8Array | null = null;
+  private handshakeLength = 0;
+  doneHandshake = false;
+  private segOffset = 0;
+  /** Records seen, their lengths, times (µs) and statistics. */
+  op = 0;
+  lengths: number[] = [];
+  times: number[] = [];
+  stats: MsgStat[] = [];
+
+  /** `tls_update`: one TCP payload. */
+  update(ts: number, buf: Uint8Array, off: number, len: number): void {
+    if (len <= 0) return;
+    const ct0 = buf[off];
+    if (!this.doneHandshake && !(ct0 === CT_CCS || ct0 === CT_ALERT || ct0 === CT_APP)) {
+      if (len >= MAX_HANDSHAKE_LENGTH - this.handshakeLength) return;
+      const nb = new Uint8Array(this.handshakeLength + len);
+      if (this.handshake) nb.set(this.handshake.subarray(0, this.handshakeLength));
+      nb.set(buf.subarray(off, off + len), this.handshakeLength);
+      this.handshake = nb;
+      this.handshakeLength += len;
+    }
+    let p = off, rem = len;
+    if (this.segOffset) {
+      if (this.segOffset > len) {
+        this.segOffset -= len;
+        return;
+      }
+      p += this.segOffset;
+      rem -= this.segOffset;
+      this.segOffset = 0;
+    }
+    const end = off + len;
+    while (rem > 0) {
+      // Joy reads the 5-byte header even when fewer bytes remain; missing bytes read as 0 here.
+      const ct = p < end ? buf[p] : 0;
+      const msgLen = ((p + 3 < end ? buf[p + 3] : 0) << 8) | (p + 4 < end ? buf[p + 4] : 0);
+      if (msgLen > rem) this.segOffset = msgLen - (rem - 5);
+      if (!this.doneHandshake && this.handshake !== null && (ct === CT_CCS || ct === CT_ALERT || ct === CT_APP)) {
+        this.parseHandshakeBuffer();
+        this.handshake = null;
+        this.handshakeLength = 0;
+        this.doneHandshake = true;
+        if (!this.version) {
+          const v = versionToInternal(p + 1 < end ? buf[p + 1] : 0, p + 2 < end ? buf[p + 2] : 0);
+          if (!v) return;
+          this.version = v;
+        }
+      }
+      if (this.op < MAX_NUM_RCD_LEN) {
+        this.stats[this.op] ??= { contentType: 0, hsTypes: [], hsLens: [] };
+        this.stats[this.op].contentType = ct;
+        this.lengths[this.op] = msgLen;
+        this.times[this.op] = ts;
+      }
+      this.op++;
+      rem -= msgLen + 5;
+      p += msgLen + 5;
+    }
+  }
+
+  /** Parses the buffered handshake bytes if that was not done yet (Joy does it at print time). */
+  finish(): void {
+    if (!this.version && this.handshake !== null) {
+      this.parseHandshakeBuffer();
+      this.handshake = null;
+      this.handshakeLength = 0;
+      this.doneHandshake = true;
+    }
+  }
+
+  private parseHandshakeBuffer(): void {
+    const d = this.handshake;
+    if (d === null) return;
+    let p = 0;
+    let dataLen = this.handshakeLength;
+    let msgCount = 0;
+    while (dataLen > 0 && dataLen <= MAX_HANDSHAKE_LENGTH) {
+      if (dataLen < 5) return;
+      const ct = d[p];
+      let tlsLen = (d[p + 3] << 8) | d[p + 4];
+      if (tlsLen > dataLen) return;
+      if (ct === CT_CCS || ct === CT_ALERT || ct === CT_APP) {
+        p += tlsLen + 5;
+        dataLen -= tlsLen + 5;
+        msgCount++;
+        continue;
+      }
+      p += 5;
+      dataLen -= 5;
+      if (dataLen <= 0) return;
+      while (tlsLen > 0) {
+        if (dataLen < 4) return;
+        const type = d[p];
+        if ((type > 4 && type < 11) || (type > 16 && type < 20) || type > 23) return;
+        const bodyLen = (d[p + 1] << 16) | (d[p + 2] << 8) | d[p + 3];
+        if (bodyLen > tlsLen) return;
+        p += 4;
+        dataLen -= 4;
+        if (dataLen <= 0) return;
+        const body = p;
+        if (type === 1) {
+          if (!this.version) {
+            const v = versionToInternal(d[body], d[body + 1]);
+            if (!v) return;
+            this.version = v;
+          }
+          this.role = ROLE_CLIENT;
+          this.clientHelloCiphersuites(d, body, bodyLen);
+          this.clientHelloExtensions(d, body, bodyLen);
+        } else if (type === 2) {
+          if (!this.version) {
+            const v = versionToInternal(d[body], d[body + 1]);
+            if (!v) return;
+            this.version = v;
+          }
+          this.role = ROLE_SERVER;
+          this.serverHelloCiphersuite(d, body, bodyLen);
+          this.serverHelloExtensions(d, body, bodyLen);
+        } else if (type === 16) {
+          if (this.clientKeyLength === 0) {
+            const bits = bodyLen * 8;
+            if (bits < 8193) {
+              this.clientKeyLength = bits;
+              this.clientKeyExchange = d.slice(body, body + bodyLen);
+            }
+          }
+        } else if (type === 11) {
+          this.certLengths.push(bodyLen);
+        }
+        if (msgCount < MAX_NUM_RCD_LEN) {
+          const st = this.stats[msgCount] ??= { contentType: 0, hsTypes: [], hsLens: [] };
+          if (st.hsTypes.length < MAX_TLS_HANDSHAKES) {
+            st.hsTypes.push(type);
+            st.hsLens.push(bodyLen);
+          }
+        }
+        p += bodyLen;
+        dataLen -= bodyLen;
+        tlsLen -= bodyLen + 4;
+      }
+      msgCount++;
+    }
+  }
+
+  private clientHelloCiphersuites(d: Uint8Array, y: number, len: number): void {
+    if (!this.version || this.ciphersuites.length) return;
+    this.random = d.slice(y + 2, y + 34);
+    if (this.random.length < 32) {
+      const r = new Uint8Array(32);
+      r.set(this.random);
+      this.random = r;
+    }
+    y += 34;
+    const sidLen = d[y] ?? 0;
+    len -= sidLen + 3;
+    if (len < 0) return;
+    if (sidLen) this.sid = d.slice(y + 1, y + 1 + sidLen);
+    y += sidLen + 1;
+    const csLen = ((d[y] ?? 0) << 8) | (d[y + 1] ?? 0);
+    if (len < csLen) return;
+    y += 2;
+    const n = Math.min(csLen >> 1, MAX_CS);
+    for (let i = 0; i < n; i++) this.ciphersuites.push(((d[y] ?? 0) << 8) | (d[y + 1] ?? 0)), y += 2;
+  }
+
+  private clientHelloExtensions(d: Uint8Array, y: number, len: number): void {
+    if (!this.version || this.extensions.length) return;
+    const u16 = (o: number) => ((d[o] ?? 0) << 8) | (d[o + 1] ?? 0);
+    y += 34;
+    len -= 34;
+    const sidLen = d[y] ?? 0;
+    len -= sidLen + 3;
+    if (len < 0) return;
+    y += sidLen + 1;
+    const csLen = u16(y);
+    if (len < csLen) return;
+    y += 2;
+    len -= 2;
+    y += csLen;
+    len -= csLen;
+    const cmLen = d[y] ?? 0;
+    y += 1 + cmLen;
+    len -= 1 + cmLen;
+    if (len < 2) return;
+    const extLen = u16(y);
+    if (len < extLen) return;
+    y += 2;
+    len -= 2;
+    while (len > 0 && this.extensions.length < MAX_EXTENSIONS) {
+      const type = u16(y);
+      const elen = u16(y + 2);
+      if (type === 0) {
+        const n = u16(y + 7);
+        let s = "";
+        for (let i = 0; i < n; i++) s += String.fromCharCode(d[y + 9 + i] ?? 0);
+        const z = s.indexOf("\0");
+        this.sni = z >= 0 ? s.slice(0, z) : s;
+      }
+      this.extensions.push({ type, data: sliceZ(d, y + 4, elen) });
+      len -= 4 + elen;
+      y += 4 + elen;
+    }
+  }
+
+  private serverHelloCiphersuite(d: Uint8Array, y: number, len: number): void {
+    if (!this.version || this.ciphersuites.length) return;
+    const tls13 = this.version === JoyTlsVersion.TLS1_3;
+    this.random = sliceZ(d, y + 2, 32);
+    y += 34;
+    if (!tls13) {
+      const sidLen = d[y] ?? 0;
+      if (sidLen + 3 > len) return;
+      if (sidLen) this.sid = d.slice(y + 1, y + 1 + sidLen);
+      y += sidLen + 1;
+    }
+    this.ciphersuites = [((d[y] ?? 0) << 8) | (d[y + 1] ?? 0)];
+  }
+
+  private serverHelloExtensions(d: Uint8Array, y: number, len: number): void {
+    if (!this.version || this.serverExtensions.length) return;
+    const tls13 = this.version === JoyTlsVersion.TLS1_3;
+    const u16 = (o: number) => ((d[o] ?? 0) << 8) | (d[o + 1] ?? 0);
+    y += 34;
+    len -= 34;
+    if (!tls13) {
+      const sidLen = d[y] ?? 0;
+      len -= sidLen + 1;
+      y += sidLen + 1;
+    }
+    len -= 2;
+    y += 2;
+    if (!tls13) {
+      const cm = d[y] ?? 0;
+      y += 1 + cm;
+      len -= 1 + cm;
+    }
+    if (len < 2) return;
+    const extLen = u16(y);
+    if (len < extLen) return;
+    y += 2;
+    len -= 2;
+    while (len > 0 && this.serverExtensions.length < MAX_EXTENSIONS) {
+      const elen = u16(y + 2);
+      if (elen > 256) break;
+      this.serverExtensions.push({ type: u16(y), data: sliceZ(d, y + 4, elen) });
+      len -= 4 + elen;
+      y += 4 + elen;
+    }
+  }
+}
+
+function sliceZ(d: Uint8Array, off: number, len: number): Uint8Array {
+  const out = new Uint8Array(Math.max(0, len));
+  const n = Math.max(0, Math.min(len, d.length - off));
+  if (n > 0) out.set(d.subarray(off, off + n));
+  return out;
+}
+
+function rawHex(data: Uint8Array | null, len: number): string {
+  if (len > 1024 || data === null) return '""';
+  return `"${hex(data, 0, len)}"`;
+}
+
+function extensionsJson(name: string, exts: JoyTlsExtension[]): string {
+  const parts = exts.map((e) => {
+    const n = EXT_NAMES[e.type];
+    return n !== undefined
+      ? `{"${n}":${rawHex(e.data, e.data.length)}}`
+      : `{"kind":${e.type},"data":${rawHex(e.data, e.data.length)}}`;
+  });
+  return `,"${name}":[${parts.join(",")}]`;
+}
+
+function recordJson(len: number, dir: string, ipt: number, st: MsgStat | undefined): string {
+  let s = `{"b":${len},"dir":"${dir}","ipt":${ipt},"tp":${st?.contentType ?? 0}`;
+  if (st && st.hsTypes.length) s += `,"hs_types":[${st.hsTypes.join(",")}],"hs_lens":[${st.hsLens.join(",")}]`;
+  return s + "}";
+}
+
+function srltJson(a: JoyTls, b: JoyTls | null): string {
+  const parts: string[] = [];
+  if (b === null) {
+    const imax = Math.min(a.op, NUM_PKT_LEN_TLS);
+    for (let i = 0; i < imax; i++) {
+      parts.push(recordJson(a.lengths[i], "<", i > 0 ? iptMs(a.times[i], a.times[i - 1]) : 0, a.stats[i]));
+    }
+  } else {
+    const t0 = a.times[0] ?? 0, t1 = b.times[0] ?? 0;
+    let last = t0 < t1 ? t0 : t1;
+    const imax = Math.min(a.op, NUM_PKT_LEN_TLS), jmax = Math.min(b.op, NUM_PKT_LEN_TLS);
+    let i = 0, j = 0;
+    while (i < imax || j < jmax) {
+      let ts: number, len: number, st: MsgStat | undefined, dir: string;
+      if (i >= imax || (j < jmax && !(a.times[i] < b.times[j]))) {
+        dir = "<";
+        ts = b.times[j];
+        len = b.lengths[j];
+        st = b.stats[j++];
+      } else {
+        dir = ">";
+        ts = a.times[i];
+        len = a.lengths[i];
+        st = a.stats[i++];
+      }
+      parts.push(recordJson(len, dir, iptMs(ts, last), st));
+      last = ts;
+    }
+  }
+  return `,"srlt":[${parts.join(",")}]`;
+}
+
+/**
+ * `tls_print_json`: the `"tls"` object of a flow from the record's and its twin's TLS state, with Joy's
+ * quirks (both versions print the record's version; the twin is dropped when its handshake was not seen).
+ *
+ * @example
+ * ```ts
+ * import { JoyTls, tlsPrintJson } from "./tls.ts";
+ * console.log(tlsPrintJson(new JoyTls(), null)); // ""
+ * ```
+ */
+export function tlsPrintJson(d1: JoyTls, d2: JoyTls | null): string {
+  const data = d1;
+  let twin = d2;
+  if (!data.version) {
+    data.finish();
+    if (!data.version) return "";
+  }
+  if (twin !== null && !twin.version) {
+    twin.finish();
+    if (!twin.version) twin = null;
+  }
+  let s = `,"tls":{`;
+  if (data.role === ROLE_CLIENT) {
+    s += `"c_version":${data.version}`;
+    if (twin && twin.version) {
+      if (twin.role === ROLE_CLIENT) return s + `,"error":"twin clients"}`;
+      s += `,"s_version":${data.version}`;
+    }
+  } else if (data.role === ROLE_SERVER) {
+    s += `"s_version":${data.version}`;
+    if (twin && twin.version) {
+      if (twin.role === ROLE_SERVER) return s + `,"error":"twin servers"}`;
+      s += `,"c_version":${data.version}`;
+    }
+  } else {
+    return s + `"error":"no role"}`;
+  }
+  if (data.clientKeyLength) {
+    s += `,"c_key_length":${data.clientKeyLength},"c_key_exchange":${
+      rawHex(data.clientKeyExchange, data.clientKeyLength / 8)
+    }`;
+  } else if (twin && twin.clientKeyLength) {
+    s += `,"c_key_length":${twin.clientKeyLength},"c_key_exchange":${
+      rawHex(twin.clientKeyExchange, twin.clientKeyLength / 8)
+    }`;
+  }
+  if (data.role === ROLE_CLIENT) {
+    s += `,"c_random":${rawHex(data.random, 32)}`;
+    if (twin) s += `,"s_random":${rawHex(twin.random, 32)}`;
+  } else {
+    s += `,"s_random":${rawHex(data.random, 32)}`;
+    if (twin) s += `,"c_random":${rawHex(twin.random, 32)}`;
+  }
+  if (data.sid && data.sid.length) {
+    const me = data.role === ROLE_CLIENT ? "c_sid" : "s_sid", other = data.role === ROLE_CLIENT ? "s_sid" : "c_sid";
+    s += `,"${me}":${rawHex(data.sid, data.sid.length)}`;
+    if (twin && twin.sid && twin.sid.length) s += `,"${other}":${rawHex(twin.sid, twin.sid.length)}`;
+  }
+  if (data.sni !== null) s += `,"sni":[${JSON.stringify(data.sni)}]`;
+  else if (twin && twin.sni !== null) s += `,"sni":[${JSON.stringify(twin.sni)}]`;
+  const csList = (cs: number[]) => `,"cs":[${cs.map((c) => `"${c.toString(16).padStart(4, "0")}"`).join(",")}]`;
+  if (data.role === ROLE_CLIENT) {
+    if (twin && twin.ciphersuites.length === 1) s += `,"scs":"${twin.ciphersuites[0].toString(16).padStart(4, "0")}"`;
+    if (data.ciphersuites.length) s += csList(data.ciphersuites);
+  } else {
+    if (data.ciphersuites.length === 1) s += `,"scs":"${data.ciphersuites[0].toString(16).padStart(4, "0")}"`;
+    if (twin && twin.ciphersuites.length) s += csList(twin.ciphersuites);
+  }
+  if (data.extensions.length && data.role === ROLE_CLIENT) s += extensionsJson("c_extensions", data.extensions);
+  else if (twin && twin.extensions.length && twin.role === ROLE_CLIENT) {
+    s += extensionsJson("c_extensions", twin.extensions);
+  }
+  if (data.serverExtensions.length && data.role === ROLE_SERVER) {
+    s += extensionsJson("s_extensions", data.serverExtensions);
+  } else if (twin && twin.serverExtensions.length && twin.role === ROLE_SERVER) {
+    s += extensionsJson("s_extensions", twin.serverExtensions);
+  }
+  if (data.op) s += srltJson(data, twin);
+  return s + "}";
+}

@@ -1,0 +1,338 @@
+/**
+ * Live capture: a {@linkcode FlowPipeline} fed from a non-blocking libpcap handle, yielding flow records as
+ * flows end (idle and active timeouts, by packet time and by the wall clock, so idle flows leave while no
+ * packets come), and every remaining flow when the capture stops.
+ *
+ * The loop never blocks Deno's event loop: it waits for packets with `poll(2)` on libpcap's selectable file
+ * descriptor, called as a non-blocking FFI call (Deno runs it on a worker thread and resolves a promise), with
+ * a short timeout; where that is not available it polls on a timer. Timers, signals and output keep running
+ * while it waits, and each wake-up handles at most one batch of packets before yielding again.
+ *
+ * @module
+ */
+import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
+import type { PacketCallback } from "./source.ts";
+import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
+import { selectExtractors } from "./registry.ts";
+import { timingOptions } from "../extractors/timing.ts";
+import type { CaptureMetrics } from "./metrics.ts";
+import { PcapDumper, PcapError, PcapLive, type PcapStats } from "../ffi/libpcap.ts";
+
+/** Options of {@linkcode captureFlows}. */
+export interface LiveOptions extends FlowPipelineOptions {
+  /** Interface to capture on (`lo`, `eth0`, `any`). */
+  iface: string;
+  /** BPF filter. */
+  filter?: string;
+  /** Bytes kept per packet (default 262144). */
+  snaplen?: number;
+  /** Promiscuous mode (default false). */
+  promisc?: boolean;
+  /** Kernel buffer size in bytes (libpcap's default when omitted). */
+  bufferSize?: number;
+  /** Stop after this many seconds. */
+  duration?: number;
+  /** Stop after this many packets. */
+  count?: number;
+  /** Also write every captured packet to this pcap file. */
+  savePcap?: string;
+  /** Feature groups (default all); `flow_meta` is always on. */
+  features?: string[];
+  /** Extra extractors (plugins, or the IPFIX `idp` group). */
+  extractors?: FeatureExtractor<unknown>[];
+  /** Burst threshold in milliseconds (default 50). */
+  burstThresholdMs?: number;
+  /** Stops the capture (e.g. from a SIGINT handler); every flow is then flushed. */
+  signal?: AbortSignal;
+  /** How often flows are expired by the wall clock, ms (default 1000). */
+  expireIntervalMs?: number;
+  /** Longest single wait for packets, ms (default 100); bounds how late a stop is noticed. */
+  pollTimeoutMs?: number;
+  /** Most packets handled per wake-up before yielding to the event loop (default 4096). */
+  batch?: number;
+  /** Counters to keep up to date (for the metrics endpoint). */
+  metrics?: CaptureMetrics;
+  /** Called once the capture is open. */
+  onStart?: (info: LiveStartInfo) => void;
+  /** Called for each non-fatal problem. */
+  onWarning?: (message: string) => void;
+}
+
+/** What {@linkcode LiveOptions.onStart} receives. */
+export interface LiveStartInfo {
+  /** Interface captured on. */
+  iface: string;
+  /** Its link type. */
+  linkType: number;
+  /** How the loop waits: `poll` on the selectable descriptor, or `timer`. */
+  waitMode: "poll" | "timer";
+}
+
+/** Why a capture ended. */
+export type LiveStopReason = "signal" | "duration" | "count" | "error";
+
+/** Totals of a live capture. */
+export interface LiveSummary {
+  /** Interface captured on. */
+  iface: string;
+  /** Packets read, decoded, skipped by reason, sampled out. */
+  packetsRead: number;
+  packetsDecoded: number;
+  packetsSkipped: Record<string, number>;
+  packetsSampledOut: number;
+  /** Bytes on the wire of the packets read. */
+  bytes: number;
+  /** Flow records yielded. */
+  flows: number;
+  /** `pcap_stats` at the end: received by the filter, dropped by the kernel, dropped by the interface. */
+  received: number;
+  dropped: number;
+  ifDropped: number;
+  /** Packets written to `savePcap`. */
+  savedPackets: number;
+  /** Wall-clock seconds captured. */
+  seconds: number;
+  /** Why it stopped. */
+  stoppedBy: LiveStopReason;
+  /** The read error that stopped it, when `stoppedBy` is `error`. */
+  error: string | null;
+  /** How the loop waited for packets. */
+  waitMode: "poll" | "timer";
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// waiting for packets without blocking the event loop
+
+const POLL_SYMBOLS = {
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32", nonblocking: true },
+} as const;
+
+type PollLib = Deno.DynamicLibrary<typeof POLL_SYMBOLS>;
+let pollLib: PollLib | null | undefined;
+
+function loadPoll(): PollLib | null {
+  if (pollLib !== undefined) return pollLib;
+  const names = Deno.build.os === "darwin" ? ["libSystem.B.dylib", "/usr/lib/libSystem.B.dylib"] : [
+    "libc.so.6",
+    "libc.so",
+  ];
+  for (const n of names) {
+    try {
+      pollLib = Deno.dlopen(n, POLL_SYMBOLS);
+      return pollLib;
+    } catch { /* next */ }
+  }
+  pollLib = null;
+  return null;
+}
+
+/** Waits until `fd` is readable or `ms` pass; `inflight` is the pending call, to await before closing `fd`. */
+class FdWaiter {
+  readonly mode: "poll" | "timer";
+  inflight: Promise<unknown> | null = null;
+  readonly #lib: PollLib | null;
+  readonly #pfd = new Uint8Array(8);
+
+  constructor(fd: number) {
+    this.#lib = fd >= 0 ? loadPoll() : null;
+    this.mode = this.#lib !== null ? "poll" : "timer";
+    // struct pollfd { int fd; short events; short revents; } in host byte order (little-endian here)
+    const dv = new DataView(this.#pfd.buffer);
+    const le = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+    dv.setInt32(0, fd, le);
+    dv.setInt16(4, 1, /* POLLIN */ le);
+  }
+
+  wait(ms: number): Promise<unknown> {
+    const t = Math.max(0, Math.min(1000, Math.ceil(ms)));
+    let p: Promise<unknown>;
+    if (this.#lib !== null) {
+      this.#pfd[6] = this.#pfd[7] = 0;
+      p = this.#lib.symbols.poll(this.#pfd, 1n, t);
+    } else {
+      p = new Promise((r) => setTimeout(r, Math.min(t, 10)));
+    }
+    this.inflight = p;
+    return p.finally(() => {
+      if (this.inflight === p) this.inflight = null;
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// the capture loop
+
+/**
+ * Captures on an interface and yields one record per flow as flows end; returns the totals. Stops on
+ * `signal`, `duration` or `count` (or a capture error), then flushes every flow still held.
+ *
+ * @throws {PcapError} when the capture cannot be opened (unknown interface with the list, missing permission
+ * naming the fix, bad filter); {@linkcode LibpcapUnavailableError} without libpcap.
+ * @example
+ * ```ts
+ * import { captureFlows } from "./live.ts";
+ * const stop = new AbortController();
+ * Deno.addSignalListener("SIGINT", () => stop.abort());
+ * const it = captureFlows({ iface: "lo", filter: "tcp", idleTimeout: 10, signal: stop.signal });
+ * for (;;) {
+ *   const r = await it.next();
+ *   if (r.done) {
+ *     console.error(`${r.value.received} received, ${r.value.dropped} dropped`);
+ *     break;
+ *   }
+ *   console.log(JSON.stringify(r.value));
+ * }
+ * ```
+ */
+export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecord, LiveSummary, void> {
+  const extractors = selectExtractors(opts.features, opts.extractors);
+  if (opts.burstThresholdMs !== undefined) timingOptions.burstThreshold = opts.burstThresholdMs / 1000;
+  const live = PcapLive.open({
+    iface: opts.iface,
+    snaplen: opts.snaplen,
+    promisc: opts.promisc,
+    filter: opts.filter,
+    bufferSize: opts.bufferSize,
+    timeoutMs: 50,
+  });
+  if (live.warning !== null) opts.onWarning?.(`${opts.iface}: ${live.warning}`);
+  let dumper: PcapDumper | null = null;
+  const waiter = new FdWaiter(live.selectableFd);
+  const started = performance.now();
+  const metrics = opts.metrics;
+  const summary: LiveSummary = {
+    iface: opts.iface,
+    packetsRead: 0,
+    packetsDecoded: 0,
+    packetsSkipped: {},
+    packetsSampledOut: 0,
+    bytes: 0,
+    flows: 0,
+    received: 0,
+    dropped: 0,
+    ifDropped: 0,
+    savedPackets: 0,
+    seconds: 0,
+    stoppedBy: "signal",
+    error: null,
+    waitMode: waiter.mode,
+  };
+  let pending: FlowRecord[] = [];
+  const pipeline = new FlowPipeline(extractors, opts, (rec, flow) => {
+    pending.push(rec);
+    metrics?.flowEnded(flow.endReason);
+  });
+  const pipe = pipeline.packet;
+  let bytes = 0, saved = 0;
+  let cb: PacketCallback = (ts, buf, off, cap, wire, lt) => {
+    bytes += wire;
+    pipe(ts, buf, off, cap, wire, lt);
+  };
+  const updateStats = () => {
+    let st: PcapStats | null = null;
+    try {
+      st = live.stats();
+    } catch { /* not on every platform */ }
+    if (st !== null) {
+      summary.received = st.received;
+      summary.dropped = st.dropped;
+      summary.ifDropped = st.ifDropped;
+    }
+    if (metrics !== undefined) {
+      metrics.packets = pipeline.stats.read;
+      metrics.packetsDecoded = pipeline.stats.decoded;
+      metrics.bytes = bytes;
+      metrics.activeFlows = pipeline.table.size;
+      metrics.received = summary.received;
+      metrics.dropped = summary.dropped;
+      metrics.ifDropped = summary.ifDropped;
+    }
+  };
+  try {
+    if (opts.savePcap !== undefined) {
+      dumper = PcapDumper.forLive(live, opts.savePcap);
+      const d = dumper;
+      cb = (ts, buf, off, cap, wire, lt) => {
+        bytes += wire;
+        saved++;
+        d.write(ts, buf, off, cap, wire);
+        pipe(ts, buf, off, cap, wire, lt);
+      };
+    }
+    opts.onStart?.({ iface: opts.iface, linkType: live.linkType, waitMode: waiter.mode });
+    const batch = Math.max(1, opts.batch ?? 4096);
+    const pollMs = Math.max(1, opts.pollTimeoutMs ?? 100);
+    const expireMs = Math.max(10, opts.expireIntervalMs ?? 1000);
+    const deadline = opts.duration !== undefined && opts.duration > 0
+      ? started + opts.duration * 1000
+      : Infinity;
+    const count = opts.count !== undefined && opts.count > 0 ? opts.count : Infinity;
+    let lastExpire = performance.now();
+    for (;;) {
+      if (opts.signal?.aborted) {
+        summary.stoppedBy = "signal";
+        break;
+      }
+      let n = 0;
+      try {
+        n = live.dispatch(cb, Math.min(batch, count - pipeline.stats.read));
+      } catch (e) {
+        if (!(e instanceof PcapError)) throw e;
+        summary.stoppedBy = "error";
+        summary.error = e.message;
+        break;
+      }
+      const now = performance.now();
+      if (now - lastExpire >= expireMs) {
+        lastExpire = now;
+        pipeline.table.expire(Date.now() / 1000);
+        updateStats();
+        dumper?.flush();
+      }
+      if (pending.length > 0) {
+        const out = pending;
+        pending = [];
+        yield* out;
+      }
+      if (pipeline.stats.read >= count) {
+        summary.stoppedBy = "count";
+        break;
+      }
+      if (performance.now() >= deadline) {
+        summary.stoppedBy = "duration";
+        break;
+      }
+      if (n < batch && !opts.signal?.aborted) {
+        await waiter.wait(Math.min(pollMs, deadline - performance.now(), expireMs));
+      }
+    }
+    // Packets already waiting in the buffer still count (not after --count was reached).
+    if (summary.stoppedBy !== "count" && summary.stoppedBy !== "error") {
+      try {
+        live.dispatch(cb, count - pipeline.stats.read);
+      } catch { /* the capture is ending anyway */ }
+    }
+    updateStats();
+    pipeline.flush();
+    if (pending.length > 0) {
+      const out = pending;
+      pending = [];
+      yield* out;
+    }
+  } finally {
+    if (waiter.inflight !== null) await waiter.inflight.catch(() => {});
+    dumper?.close();
+    live.close();
+    const st = pipeline.summary();
+    summary.packetsRead = st.read;
+    summary.packetsDecoded = st.decoded;
+    summary.packetsSkipped = st.skipped;
+    summary.packetsSampledOut = st.sampledOut;
+    summary.flows = st.flows;
+    summary.bytes = bytes;
+    summary.savedPackets = saved;
+    summary.seconds = (performance.now() - started) / 1000;
+    if (metrics !== undefined) metrics.activeFlows = 0;
+  }
+  return summary;
+}

@@ -1,0 +1,267 @@
+/**
+ * Choosing and opening an output: JSON Lines (default), CSV or Parquet, to a file or stdout, gzip-compressed
+ * when the file name ends in `.gz`. Also the JSON Lines reader the filter subcommands (`anon`,
+ * `label-subnets`) use.
+ *
+ * @module
+ */
+import type { FeatureSpec, FeatureType, FlowRecord } from "../lib/extractor.ts";
+import { InputError } from "../lib/extract.ts";
+import { allExtractors, selectExtractors } from "../lib/registry.ts";
+import { LABEL_FEATURES } from "../lib/subnets.ts";
+import { CsvWriter } from "./csv.ts";
+import { JsonlWriter, type RecordWriter } from "./jsonl.ts";
+import { ParquetRecordWriter } from "./parquet.ts";
+
+export type { RecordWriter } from "./jsonl.ts";
+
+/** Output formats. */
+export type OutputFormat = "jsonl" | "csv" | "parquet";
+
+/** The formats, in the order `--format` lists them. */
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ["jsonl", "csv", "parquet"];
+
+/** A bad output choice (unknown format, binary to a terminal): the CLI exits 2. */
+export class OutputChoiceError extends RangeError {}
+
+/**
+ * The format and compression a path asks for by its extension (`.jsonl`, `.json`, `.ndjson`, `.csv`,
+ * `.parquet`, each optionally `.gz`); format null when the extension says nothing.
+ *
+ * @example
+ * ```ts
+ * import { formatFromPath } from "./mod.ts";
+ * console.log(formatFromPath("flows.csv.gz")); // { format: "csv", gzip: true }
+ * ```
+ */
+export function formatFromPath(path: string): { format: OutputFormat | null; gzip: boolean } {
+  const gzip = /\.gz$/i.test(path);
+  const base = gzip ? path.slice(0, -3) : path;
+  const m = /\.([a-z0-9]+)$/i.exec(base);
+  const ext = m ? m[1].toLowerCase() : "";
+  const format: OutputFormat | null = ext === "csv"
+    ? "csv"
+    : ext === "parquet" || ext === "pq"
+    ? "parquet"
+    : ext === "jsonl" || ext === "ndjson" || ext === "json"
+    ? "jsonl"
+    : null;
+  return { format, gzip };
+}
+
+/**
+ * The declared columns of records made with the feature groups `groups` (all when absent), plus
+ * `src_labels`/`dst_labels` when `labels` is set: the header of CSV and the schema of Parquet.
+ *
+ * @example
+ * ```ts
+ * import { recordFeatures } from "./mod.ts";
+ * console.log(recordFeatures(["timing"])[0].name); // src_ip
+ * ```
+ */
+export function recordFeatures(groups?: string[], labels = false): FeatureSpec[] {
+  const out = selectExtractors(groups).flatMap((e) => [...e.features]);
+  if (labels) out.push(...LABEL_FEATURES);
+  return out;
+}
+
+/**
+ * Declared columns for a record whose groups are not known (a JSON Lines stream read back): each key's declared
+ * spec where one exists, else a type guessed from the value.
+ *
+ * @example
+ * ```ts
+ * import { inferFeatures } from "./mod.ts";
+ * console.log(inferFeatures({ src_ip: "10.0.0.1", x: 1.5 }).map((f) => f.type)); // ["str", "float"]
+ * ```
+ */
+export function inferFeatures(record: FlowRecord): FeatureSpec[] {
+  const known = new Map<string, FeatureSpec>();
+  for (const e of allExtractors()) for (const f of e.features) known.set(f.name, f);
+  for (const f of LABEL_FEATURES) known.set(f.name, f);
+  return Object.keys(record).map((name) => {
+    const k = known.get(name);
+    if (k) return k;
+    const v = record[name];
+    const type: FeatureType = typeof v === "number"
+      ? "float"
+      : typeof v === "boolean"
+      ? "bool"
+      : Array.isArray(v)
+      ? "list"
+      : v !== null && typeof v === "object"
+      ? "dict"
+      : "str";
+    return { name, type, description: "" };
+  });
+}
+
+/** Options of {@linkcode openRecordWriter}. */
+export interface OpenOptions {
+  /** Compress with gzip (default: when the path ends in `.gz`). */
+  gzip?: boolean;
+  /** Parquet rows per row group (default 10 000). */
+  rowGroupSize?: number;
+}
+
+/** Wraps a writer so that `close` also waits for the compression pipe and closes the file. */
+class SinkWriter implements RecordWriter {
+  private inner: RecordWriter | null = null;
+  constructor(
+    private readonly open: (features: readonly FeatureSpec[]) => RecordWriter,
+    private readonly features: readonly FeatureSpec[] | null,
+    private readonly done: () => Promise<void>,
+  ) {
+    if (features !== null) this.inner = open(features);
+  }
+
+  write(record: FlowRecord): Promise<void> {
+    if (this.inner === null) this.inner = this.open(inferFeatures(record));
+    return this.inner.write(record);
+  }
+
+  async close(): Promise<void> {
+    if (this.inner === null) this.inner = this.open([]);
+    await this.inner.close();
+    await this.done();
+  }
+}
+
+/**
+ * Opens a record writer on a file path (`-` for stdout) or a byte stream. The format is `format` when given,
+ * else the path's extension, else JSON Lines; `.gz` compresses. `features` are the declared columns (CSV header,
+ * Parquet schema); null takes them from the first record. Throws an {@linkcode InputError} when the file
+ * cannot be created and an {@linkcode OutputChoiceError} for an unknown format or Parquet to a terminal.
+ *
+ * @example
+ * ```ts
+ * import { openRecordWriter, recordFeatures } from "./mod.ts";
+ * const w = await openRecordWriter("flows.csv", undefined, recordFeatures());
+ * await w.write({ src_ip: "10.0.0.1", dst_ip: "10.0.0.2" });
+ * await w.close();
+ * ```
+ */
+export async function openRecordWriter(
+  target: string | WritableStream<Uint8Array>,
+  format: OutputFormat | string | undefined,
+  features: readonly FeatureSpec[] | null,
+  options: OpenOptions = {},
+): Promise<RecordWriter> {
+  const byPath = typeof target === "string" && target !== "-" ? formatFromPath(target) : { format: null, gzip: false };
+  const fmt = format ?? byPath.format ?? "jsonl";
+  if (!OUTPUT_FORMATS.includes(fmt as OutputFormat)) {
+    throw new OutputChoiceError(`unknown output format "${fmt}"; supported: ${OUTPUT_FORMATS.join(", ")}`);
+  }
+  const gzip = options.gzip ?? byPath.gzip;
+  const toStdout = target === "-";
+  if (toStdout && (fmt === "parquet" || gzip) && Deno.stdout.isTerminal()) {
+    throw new OutputChoiceError(`refusing to write ${gzip ? "gzip" : "Parquet"} to a terminal; use -o FILE`);
+  }
+  let base: WritableStream<Uint8Array>;
+  let closeBase: boolean;
+  if (typeof target !== "string") {
+    base = target;
+    closeBase = true;
+  } else if (toStdout) {
+    base = Deno.stdout.writable;
+    closeBase = false;
+  } else {
+    try {
+      base = (await Deno.open(target, { write: true, create: true, truncate: true })).writable;
+    } catch (e) {
+      throw new InputError(`cannot write ${target}: ${e instanceof Error ? e.message : e}`);
+    }
+    closeBase = true;
+  }
+  let stream = base;
+  let closeStream = closeBase;
+  let done = () => Promise.resolve();
+  if (gzip) {
+    const cs = new CompressionStream("gzip");
+    const piped = cs.readable.pipeTo(base, { preventClose: !closeBase });
+    stream = cs.writable as WritableStream<Uint8Array>;
+    closeStream = true;
+    done = () => piped;
+  }
+  const open = (f: readonly FeatureSpec[]): RecordWriter =>
+    fmt === "csv"
+      ? new CsvWriter(stream, f, closeStream)
+      : fmt === "parquet"
+      ? new ParquetRecordWriter(stream, f, { closeStream, rowGroupSize: options.rowGroupSize })
+      : new JsonlWriter(stream, closeStream);
+  return new SinkWriter(open, fmt === "jsonl" ? [] : features, done);
+}
+
+/**
+ * Reads JSON Lines records from a path (`-` for stdin; `.gz` is decompressed). Lines that are not JSON objects
+ * are reported to `onBad` (line number, text) and skipped; blank lines are ignored. Throws an
+ * {@linkcode InputError} when the file cannot be opened.
+ *
+ * @example
+ * ```ts
+ * import { readJsonLines } from "./mod.ts";
+ * for await (const rec of readJsonLines("flows.jsonl", (n) => console.error(`bad line ${n}`))) {
+ *   console.log(rec.src_ip);
+ * }
+ * ```
+ */
+export async function* readJsonLines(
+  source: string | ReadableStream<Uint8Array>,
+  onBad: (line: number, text: string) => void = () => {},
+): AsyncGenerator<FlowRecord, void, void> {
+  let stream: ReadableStream<Uint8Array>;
+  if (typeof source !== "string") stream = source;
+  else if (source === "-") stream = Deno.stdin.readable;
+  else {
+    try {
+      stream = (await Deno.open(source)).readable;
+    } catch (e) {
+      const why = e instanceof Deno.errors.NotFound ? "no such file" : e instanceof Error ? e.message : String(e);
+      throw new InputError(`cannot read ${source}: ${why}`);
+    }
+    if (/\.gz$/i.test(source)) {
+      stream = (stream as ReadableStream<Uint8Array<ArrayBuffer>>).pipeThrough(new DecompressionStream("gzip"));
+    }
+  }
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let rest = "";
+  let lineNo = 0;
+  let finished = false;
+  const parse = (line: string): FlowRecord | null => {
+    lineNo++;
+    if (line.trim() === "") return null;
+    try {
+      const v = JSON.parse(line);
+      if (v !== null && typeof v === "object" && !Array.isArray(v)) return v as FlowRecord;
+    } catch { /* reported below */ }
+    onBad(lineNo, line);
+    return null;
+  };
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) {
+        finished = true;
+        break;
+      }
+      const text = rest + value;
+      let start = 0;
+      for (;;) {
+        const nl = text.indexOf("\n", start);
+        if (nl < 0) break;
+        const rec = parse(text.slice(start, nl));
+        start = nl + 1;
+        if (rec !== null) yield rec;
+      }
+      rest = text.slice(start);
+    }
+    if (rest.length > 0) {
+      const rec = parse(rest);
+      if (rec !== null) yield rec;
+    }
+  } finally {
+    // Stopped early (the consumer broke off): close the input too.
+    if (!finished) await reader.cancel().catch(() => {});
+    reader.releaseLock();
+  }
+}

@@ -1,0 +1,427 @@
+/**
+ * The decoder per link type and encapsulation, on real captures, compared with tshark: every flow's 5-tuple
+ * (innermost for tunnels, outermost with `decap: false`), packets and bytes must be what tshark reads frame by
+ * frame. Also: RFC 5952 address text (lib/addr.ts), and packet accounting with IP fragments.
+ */
+import assert from "node:assert/strict";
+import { formatIp, parseIp } from "../lib/addr.ts";
+import { PacketDecoder, SkipReason } from "../lib/decode.ts";
+import { Layer } from "../lib/packet.ts";
+import type { FlowRecord } from "../lib/extractor.ts";
+import {
+  cap,
+  collect,
+  concat,
+  ethernet,
+  HAVE_SHARED,
+  HAVE_TSHARK,
+  ipv4,
+  ipv6,
+  pcapFile,
+  pcapRecords,
+  recordKey,
+  ROOT,
+  sortedEntries,
+  totalsByKey,
+  tsharkFields,
+  tsharkPackets,
+  tsharkTotals,
+  udp,
+} from "./helpers.ts";
+
+const NO_CORPUS = !HAVE_SHARED || !HAVE_TSHARK;
+if (!HAVE_SHARED) console.warn("decode_test: ../shared is absent: skipping the corpus comparisons");
+if (!HAVE_TSHARK) console.warn("decode_test: tshark is not installed: skipping the corpus comparisons");
+
+/** Our records (flow_meta only: the decoder is under test) and tshark's per-5-tuple totals of one capture. */
+async function compare(
+  file: string,
+  opts: { decap?: boolean } = {},
+): Promise<{ records: FlowRecord[]; ours: [string, unknown][]; theirs: [string, unknown][] }> {
+  const { records } = await collect(file, { features: ["flow_meta"], decap: opts.decap ?? true });
+  const pkts = await tsharkPackets(file, { outer: opts.decap === false });
+  return {
+    records,
+    ours: sortedEntries(totalsByKey(records)),
+    theirs: sortedEntries(tsharkTotals(pkts)),
+  };
+}
+
+async function assertSameAsTshark(file: string, opts: { decap?: boolean } = {}): Promise<FlowRecord[]> {
+  const { records, ours, theirs } = await compare(file, opts);
+  assert.ok(theirs.length > 0, `tshark found no IP flows in ${file}`);
+  assert.deepEqual(ours, theirs, `${file}: flows (key -> packets, bytes) differ from tshark's`);
+  return records;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// addresses
+
+Deno.test("formatIp: IPv4 dotted quad", () => {
+  assert.equal(formatIp(new Uint8Array([192, 168, 0, 1]), 0, 4), "192.168.0.1");
+  assert.equal(formatIp(new Uint8Array([9, 9, 0, 0, 0, 255, 255, 255]), 4, 4), "0.255.255.255");
+});
+
+Deno.test("formatIp: IPv6 in RFC 5952 form", () => {
+  const v6 = (groups: number[]) => {
+    const b = new Uint8Array(16);
+    groups.forEach((g, i) => {
+      b[2 * i] = g >> 8;
+      b[2 * i + 1] = g & 0xff;
+    });
+    return formatIp(b, 0, 6);
+  };
+  // 4.2.1: shortest form, no leading zeros.
+  assert.equal(v6([0x2001, 0x0db8, 0, 0, 0, 0, 0, 1]), "2001:db8::1");
+  assert.equal(
+    v6([0x2001, 0x0db8, 0xaaaa, 0xbbbb, 0xcccc, 0xdddd, 0x00ee, 0x000f]),
+    "2001:db8:aaaa:bbbb:cccc:dddd:ee:f",
+  );
+  // 4.2.2: a single 16-bit zero field is not shortened.
+  assert.equal(v6([0x2001, 0xdb8, 0, 1, 1, 1, 1, 1]), "2001:db8:0:1:1:1:1:1");
+  // 4.2.3: the longest run is shortened; the first of equal runs.
+  assert.equal(v6([0x2001, 0, 0, 1, 0, 0, 0, 1]), "2001:0:0:1::1");
+  assert.equal(v6([0x2001, 0xdb8, 0, 0, 1, 0, 0, 1]), "2001:db8::1:0:0:1");
+  // 4.3: lower case.
+  assert.equal(v6([0x2001, 0xdb8, 0, 0, 0, 0, 0xabcd, 0xef01]), "2001:db8::abcd:ef01");
+  // Runs at the ends, all zeros, loopback.
+  assert.equal(v6([0, 0, 0, 0, 0, 0, 0, 0]), "::");
+  assert.equal(v6([0, 0, 0, 0, 0, 0, 0, 1]), "::1");
+  assert.equal(v6([1, 0, 0, 0, 0, 0, 0, 0]), "1::");
+  assert.equal(v6([0xfe80, 0, 0, 0, 0x0202, 0xb3ff, 0xfe1e, 0x8329]), "fe80::202:b3ff:fe1e:8329");
+  assert.equal(v6([1, 2, 3, 4, 5, 6, 7, 0]), "1:2:3:4:5:6:7:0");
+  assert.equal(v6([0, 2, 3, 4, 5, 6, 7, 8]), "0:2:3:4:5:6:7:8");
+  // 5: IPv4-mapped addresses end in dotted-quad form.
+  assert.equal(v6([0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0280]), "::ffff:192.0.2.128");
+  // At an offset inside a larger buffer.
+  const buf = concat([1, 2, 3], [0x20, 0x01, 0x0d, 0xb8], new Array(11).fill(0), [0x42]);
+  assert.equal(formatIp(buf, 3, 6), "2001:db8::42");
+});
+
+Deno.test("parseIp: valid addresses, round trips through formatIp", () => {
+  const out = new Uint8Array(16);
+  assert.equal(parseIp("10.0.0.1", out), 4);
+  assert.deepEqual([...out.subarray(0, 4)], [10, 0, 0, 1]);
+  for (
+    const text of [
+      "2001:db8::1",
+      "::",
+      "::1",
+      "1::",
+      "fe80::202:b3ff:fe1e:8329",
+      "2001:0:0:1::1",
+      "1:2:3:4:5:6:7:8",
+      "::ffff:192.0.2.128",
+    ]
+  ) {
+    assert.equal(parseIp(text, out), 6, text);
+    assert.equal(formatIp(out, 0, 6), text, `round trip of ${text}`);
+  }
+  // Non-canonical input is read, and formatted canonically.
+  assert.equal(parseIp("2001:0DB8:0000:0000:0000:0000:0000:0001", out), 6);
+  assert.equal(formatIp(out, 0, 6), "2001:db8::1");
+  // "::" standing for a single zero group is read, but never written (RFC 5952 4.2.2).
+  assert.equal(parseIp("1:2:3:4:5:6:7::", out), 6);
+  assert.equal(formatIp(out, 0, 6), "1:2:3:4:5:6:7:0");
+  assert.equal(parseIp("::2:3:4:5:6:7:8", out), 6);
+  assert.equal(formatIp(out, 0, 6), "0:2:3:4:5:6:7:8");
+  assert.equal(parseIp("2001:db8:0:0:1:0:0:1", out), 6);
+  assert.equal(formatIp(out, 0, 6), "2001:db8::1:0:0:1");
+});
+
+Deno.test("parseIp: invalid text gives 0", () => {
+  const out = new Uint8Array(16);
+  for (
+    const bad of [
+      "",
+      "1.2.3",
+      "1.2.3.4.5",
+      "256.1.1.1",
+      "1.2.3.x",
+      "1::2::3",
+      ":::",
+      "1:2:3:4:5:6:7:8:9",
+      "1:2:3:4:5:6:7",
+      "1:2:3:4:5:6:7:8::",
+      "12345::",
+      "g::1",
+      ":1::2",
+      "::ffff:1.2.3",
+    ]
+  ) {
+    assert.equal(parseIp(bad, out), 0, JSON.stringify(bad));
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// link types
+
+Deno.test({
+  name: "link type PPP (dlt_ppp.pcap) matches tshark",
+  ignore: NO_CORPUS,
+  async fn() {
+    const recs = await assertSameAsTshark(cap("dlt_ppp.pcap"));
+    assert.ok(
+      recs.every((r) => (r.hdr_desc as string).startsWith("PPP-IP")),
+      recs.map((r) => r.hdr_desc).join(),
+    );
+  },
+});
+
+Deno.test({
+  name: "SCTP ports (sctp.cap) match tshark",
+  ignore: NO_CORPUS,
+  async fn() {
+    const recs = await assertSameAsTshark(cap("sctp.cap"));
+    assert.ok(recs.length > 0 && recs.every((r) => r.protocol === 132));
+    assert.ok(recs.every((r) => (r.src_port as number) > 0 && (r.dst_port as number) > 0));
+  },
+});
+
+for (const name of ["http2.pcapng", "quic-v2.pcapng"]) {
+  Deno.test({
+    name: `link type Linux cooked SLL (${name}) matches tshark`,
+    ignore: NO_CORPUS,
+    async fn() {
+      const recs = await assertSameAsTshark(cap(name));
+      assert.ok(recs.every((r) => (r.hdr_desc as string).startsWith("SLL-")));
+    },
+  });
+}
+
+Deno.test({
+  name: "link type Linux cooked v2 SLL2 (testdata/sll2.pcap, IPv4 and IPv6) matches tshark",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const recs = await assertSameAsTshark(`${ROOT}/testdata/sll2.pcap`);
+    assert.ok(recs.every((r) => (r.hdr_desc as string).startsWith("SLL2-")));
+    assert.deepEqual(new Set(recs.map((r) => r.ip_version_flow)), new Set([4, 6]));
+  },
+});
+
+for (
+  const name of ["tls-alpn-h2.pcap", "http-empty-useragent.pcap", "ipv6.pcapng", "http1-with-cookies.pcapng"]
+) {
+  Deno.test({
+    name: `link type BSD loopback NULL (${name}) matches tshark`,
+    ignore: NO_CORPUS,
+    async fn() {
+      const recs = await assertSameAsTshark(cap(name));
+      assert.ok(recs.every((r) => (r.hdr_desc as string).startsWith("NULL-")));
+    },
+  });
+}
+
+/** Rewrites an Ethernet capture (untagged frames only) as a raw IP capture with link type `linkType`. */
+async function toRawIp(src: string, linkType: number, dir: string): Promise<string> {
+  const bytes = await Deno.readFile(src);
+  const out: { ts: number; data: Uint8Array; wireLen: number }[] = [];
+  const dv = new DataView(bytes.buffer);
+  for (const r of pcapRecords(bytes)) {
+    const frame = bytes.subarray(r.offset + 16, r.offset + 16 + r.capLen);
+    const type = (frame[12] << 8) | frame[13];
+    if (type !== 0x0800 && type !== 0x86dd) continue;
+    out.push({ ts: r.ts, data: frame.subarray(14), wireLen: dv.getUint32(r.offset + 12, true) - 14 });
+  }
+  const path = `${dir}/raw${linkType}.pcap`;
+  await Deno.writeFile(path, pcapFile(linkType, out));
+  return path;
+}
+
+for (
+  const [linkType, source] of [[101, "443-curl.pcap"], [12, "443-curl.pcap"], [14, "v6.pcap"], [
+    228,
+    "443-curl.pcap",
+  ], [
+    229,
+    "v6.pcap",
+  ]] as const
+) {
+  Deno.test({
+    name: `link type raw IP ${linkType} (${source} without its Ethernet headers) matches tshark`,
+    ignore: NO_CORPUS,
+    async fn() {
+      const dir = await Deno.makeTempDir({ prefix: "jj_raw_" });
+      try {
+        const file = await toRawIp(cap(source), linkType, dir);
+        const recs = await assertSameAsTshark(file);
+        assert.ok(recs.every((r) => (r.hdr_desc as string).startsWith("RAW-IP")));
+        // The same flows as from the Ethernet original, 14 bytes lighter per packet.
+        const orig = await collect(cap(source), { features: ["flow_meta"] });
+        const want = new Map(
+          [...totalsByKey(orig.records)].map(([k, t]) => [k, [t.packets, t.bytes - 14 * t.packets]]),
+        );
+        const got = new Map([...totalsByKey(recs)].map(([k, t]) => [k, [t.packets, t.bytes]]));
+        assert.deepEqual(sortedEntries(got), sortedEntries(want));
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
+
+for (const name of ["ipv6.pcapng", "v6.pcap", "dhcpv6.pcap", "http_ipv6.pcap"]) {
+  Deno.test({
+    name: `IPv6 (extension headers, ICMPv6 errors) in ${name} matches tshark, addresses in RFC 5952 form`,
+    ignore: NO_CORPUS,
+    async fn() {
+      const recs = await assertSameAsTshark(cap(name));
+      for (const r of recs) {
+        if (r.ip_version_flow !== 6) continue;
+        for (const a of [r.src_ip, r.dst_ip] as string[]) {
+          const b = new Uint8Array(16);
+          assert.equal(parseIp(a, b), 6, a);
+          assert.equal(formatIp(b, 0, 6), a, `${a} is not in RFC 5952 form`);
+        }
+      }
+    },
+  });
+}
+
+Deno.test({
+  name: "IPv6 hop-by-hop options header (dhcpv6.pcap): the ICMPv6 behind it is the flow",
+  ignore: NO_CORPUS,
+  async fn() {
+    const recs = await assertSameAsTshark(cap("dhcpv6.pcap"));
+    assert.ok(recs.some((r) => r.protocol === 58 && (r.hdr_desc as string).endsWith("IP6-ICMP6")));
+  },
+});
+
+for (
+  const [name, stack] of [
+    ["dns.pcap", "ETH-VLAN-VLAN-PPPoE-IP-UDP"], // QinQ, then PPPoE
+    ["ja3_lots_of_cipher_suites.pcap", "ETH-VLAN-VLAN-IP-TCP"], // QinQ
+    ["smtp-starttls.pcap", "ETH-VLAN-IP6-TCP"],
+  ]
+) {
+  Deno.test({
+    name: `802.1Q/802.1ad VLAN (${name}) matches tshark`,
+    ignore: NO_CORPUS,
+    async fn() {
+      const recs = await assertSameAsTshark(cap(name));
+      assert.ok(recs.some((r) => r.hdr_desc === stack), recs.map((r) => r.hdr_desc).join());
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// tunnels
+
+const TUNNELS: [string, string][] = [
+  ["gre-sample.pcap", "gre"],
+  ["gre.pcapng", "gre"],
+  ["vxlan.pcap", "udp"],
+  ["tcpdump-geneve.pcap", "udp"],
+  ["teredo.pcap", "udp"],
+  ["4in6tunnel.pcap", "ipip"],
+  ["gre-erspan-vxlan.pcap", "gre"],
+];
+
+for (const [name, type] of TUNNELS) {
+  Deno.test({
+    name:
+      `tunnel ${name}: innermost 5-tuples, packets and bytes match tshark; tunnel_* name the outer endpoints`,
+    ignore: NO_CORPUS,
+    async fn() {
+      const file = cap(name);
+      const recs = await assertSameAsTshark(file);
+      // Outer endpoints of each flow's first packet, as tshark reads them.
+      const firstOuter = new Map<string, [string, string]>();
+      for (const p of await tsharkPackets(file)) {
+        if (p.key !== null && p.outer !== null && !firstOuter.has(p.key)) firstOuter.set(p.key, p.outer);
+      }
+      for (const r of recs) {
+        const k = recordKey(r);
+        const outer = firstOuter.get(k);
+        assert.ok(outer, `${k}: tshark saw no tunnel`);
+        assert.equal(r.tunnel_type, type, `${k}: tunnel_type`);
+        assert.deepEqual([r.tunnel_src_ip, r.tunnel_dst_ip], outer, `${k}: tunnel endpoints`);
+      }
+    },
+  });
+
+  Deno.test({
+    name: `tunnel ${name} with decap: false: the outer flows match tshark's outermost 5-tuples`,
+    ignore: NO_CORPUS,
+    async fn() {
+      const recs = await assertSameAsTshark(cap(name), { decap: false });
+      for (const r of recs) {
+        assert.equal(r.tunnel_type, null);
+        assert.equal(r.tunnel_src_ip, null);
+        assert.equal(r.tunnel_dst_ip, null);
+      }
+    },
+  });
+}
+
+Deno.test("tunnel: ICMP carried in a UDP tunnel has ports 0 (no outer UDP ports leak into the inner key)", () => {
+  // Geneve (UDP 6081) carrying Ethernet + IPv4 + ICMP echo, built by hand.
+  const icmp = [8, 0, 0xf7, 0xfe, 0, 1, 0, 1];
+  const inner = ethernet(ipv4("30.0.0.1", "30.0.0.2", 1, new Uint8Array(icmp)));
+  const geneve = concat([0, 0, 0x65, 0x58, 0, 0, 1, 0], inner);
+  const frame = ethernet(ipv4("20.0.0.1", "20.0.0.2", 17, udp(12618, 6081, geneve)));
+  const d = new PacketDecoder();
+  assert.equal(d.decode(0, frame, 0, frame.length, frame.length, 1), SkipReason.NONE);
+  const p = d.packet;
+  assert.equal(p.proto, 1);
+  assert.equal(p.tunnelType, 17);
+  assert.equal(p.icmpType, 8);
+  assert.equal(p.srcPort, 0, "srcPort of an ICMP packet must be 0 (got the outer UDP source port)");
+  assert.equal(p.dstPort, 0, "dstPort of an ICMP packet must be 0 (got the outer UDP destination port)");
+});
+
+Deno.test("decoder: layer stack, VLAN id and IPv6 fragment header of hand-made frames", () => {
+  const d = new PacketDecoder();
+  // VLAN 42, IPv4, UDP.
+  const f1 = ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(1000, 53, new Uint8Array(4))), { vlan: 42 });
+  assert.equal(d.decode(0, f1, 0, f1.length, f1.length, 1), SkipReason.NONE);
+  assert.deepEqual([...d.packet.layers.subarray(0, d.packet.layerCount)], [
+    Layer.ETH,
+    Layer.VLAN,
+    Layer.IP4,
+    Layer.UDP,
+  ]);
+  assert.equal(d.packet.vlanId, 42);
+  assert.equal(d.packet.payloadLen, 4);
+  // IPv6 first fragment (offset 0, M set) of a UDP datagram: the ports are read.
+  const frag0 = concat([17, 0, 0, 1, 0, 0, 0, 7], udp(2000, 53, new Uint8Array(16)));
+  const f2 = ethernet(ipv6("2001:db8::1", "2001:db8::2", 44, frag0));
+  assert.equal(d.decode(0, f2, 0, f2.length, f2.length, 1), SkipReason.NONE);
+  assert.equal(d.packet.proto, 17);
+  assert.equal(d.packet.srcPort, 2000);
+  assert.equal(d.packet.ip6ExtMask, 1 << 2);
+  // A later fragment: no transport header, ports 0.
+  const frag1 = concat([17, 0, 0, 0x10, 0, 0, 0, 7], new Uint8Array(16));
+  const f3 = ethernet(ipv6("2001:db8::1", "2001:db8::2", 44, frag1));
+  assert.equal(d.decode(0, f3, 0, f3.length, f3.length, 1), SkipReason.NONE);
+  assert.equal(d.packet.isFragment, true);
+  assert.equal(d.packet.proto, 17);
+  assert.equal(d.packet.srcPort, 0);
+  // ARP is not IP; a truncated IPv4 header is truncated; an unknown link type is unsupported.
+  const arp = ethernet(new Uint8Array(28), { type: 0x0806 });
+  assert.equal(d.decode(0, arp, 0, arp.length, arp.length, 1), SkipReason.NOT_IP);
+  assert.equal(d.decode(0, f1, 0, 14 + 4 + 10, 60, 1), SkipReason.TRUNCATED);
+  assert.equal(d.decode(0, f1, 0, f1.length, f1.length, 105), SkipReason.UNSUPPORTED_LINK);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// fragments
+
+for (const name of ["ip_fragmented_garbage.pcap", "dns_fragmented.pcap"]) {
+  Deno.test({
+    name:
+      `IP fragments (${name}): every packet is accounted (read = decoded + skipped) and keyed as tshark keys it`,
+    ignore: NO_CORPUS,
+    async fn() {
+      const file = cap(name);
+      const { records, summary } = await collect(file, { features: ["flow_meta"] });
+      const skipped = Object.values(summary.packetsSkipped).reduce((a, b) => a + b, 0);
+      const frames = (await tsharkFields(file, ["frame.number"])).length;
+      assert.equal(summary.packetsRead, frames);
+      assert.equal(summary.packetsRead, summary.packetsDecoded + skipped);
+      const inFlows = records.reduce((a, r) => a + (r.total_packets as number), 0);
+      assert.equal(inFlows, summary.packetsDecoded);
+      await assertSameAsTshark(file);
+    },
+  });
+}

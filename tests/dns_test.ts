@@ -1,0 +1,686 @@
+import assert from "node:assert/strict";
+import dgram from "node:dgram";
+import { dnsRcodeName, dnsTypeName, formatIpv6, parseDnsMessage, readDnsName } from "../lib/protocols/dns.ts";
+import { dnsExtractor, type DnsState } from "../extractors/dns.ts";
+import { extractFlows } from "../mod.ts";
+import type { FlowRecord } from "../lib/extractor.ts";
+import { FlowState } from "../lib/flow.ts";
+import { PacketView } from "../lib/packet.ts";
+
+const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url);
+
+function has(cmd: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+const HAS_TSHARK = has("tshark");
+const IS_ROOT = Deno.uid?.() === 0;
+
+function keyOf(proto: number, a: string, ap: number, b: string, bp: number): string {
+  const x: [string, number] = [a.toLowerCase(), ap], y: [string, number] = [b.toLowerCase(), bp];
+  const first = x[0] < y[0] || (x[0] === y[0] && x[1] <= y[1]) ? [x, y] : [y, x];
+  return JSON.stringify([proto, first[0][0], first[0][1], first[1][0], first[1][1]]);
+}
+
+async function records(path: string, features: string[]): Promise<Map<string, FlowRecord[]>> {
+  const m = new Map<string, FlowRecord[]>();
+  for await (const r of extractFlows(path, { features })) {
+    const k = keyOf(
+      r.protocol as number,
+      r.src_ip as string,
+      r.src_port as number,
+      r.dst_ip as string,
+      r.dst_port as number,
+    );
+    const l = m.get(k) ?? [];
+    l.push(r);
+    m.set(k, l);
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Building messages
+
+function u16(n: number): number[] {
+  return [(n >> 8) & 0xff, n & 0xff];
+}
+
+function u32(n: number): number[] {
+  return [(n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff];
+}
+
+function name(s: string): number[] {
+  const out: number[] = [];
+  if (s !== "") {
+    for (const label of s.split(".")) {
+      const b = new TextEncoder().encode(label);
+      out.push(b.length, ...b);
+    }
+  }
+  out.push(0);
+  return out;
+}
+
+interface Rr {
+  name: number[];
+  type: number;
+  ttl: number;
+  data: number[];
+}
+
+function message(
+  id: number,
+  flags: number,
+  question: { name: string; type: number } | null,
+  answers: Rr[],
+  counts?: number[],
+): Uint8Array {
+  const q = question ? [...name(question.name), ...u16(question.type), ...u16(1)] : [];
+  const body: number[] = [];
+  for (const a of answers) {
+    body.push(...a.name, ...u16(a.type), ...u16(1), ...u32(a.ttl), ...u16(a.data.length), ...a.data);
+  }
+  const c = counts ?? [question ? 1 : 0, answers.length, 0, 0];
+  return new Uint8Array([...u16(id), ...u16(flags), ...c.flatMap(u16), ...q, ...body]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Pure functions
+
+Deno.test("readDnsName: labels, compression, root, loops and length bounds", () => {
+  const m = new Uint8Array([
+    ...new Array(12).fill(0),
+    ...name("www.example.com"),
+    3,
+    0x66,
+    0x6f,
+    0x6f,
+    0xc0,
+    16,
+  ]);
+  assert.deepEqual(readDnsName(m, 0, 12, m.length), { name: "www.example.com", next: 29 });
+  assert.deepEqual(readDnsName(m, 0, 29, m.length), { name: "foo.example.com", next: m.length });
+  assert.deepEqual(readDnsName(new Uint8Array([0]), 0, 0, 1), { name: "<Root>", next: 1 });
+  // A pointer to itself and a two-pointer cycle.
+  assert.equal(readDnsName(new Uint8Array([0xc0, 0]), 0, 0, 2)?.name, "<Name contains a pointer that loops>");
+  const cyc = new Uint8Array([1, 0x61, 0xc0, 4, 1, 0x62, 0xc0, 0]);
+  const r = readDnsName(cyc, 0, 0, cyc.length);
+  assert.ok(r !== null && (r.name === "<Name too long>" || r.name.startsWith("<Name contains")));
+  assert.equal(r.next, 4);
+  // 253 characters fit, 254 do not (Wireshark's MAX_DNAME_LEN).
+  const l63 = "a".repeat(63);
+  const ok = `${l63}.${l63}.${l63}.${"a".repeat(61)}`;
+  assert.equal(ok.length, 253);
+  const okb = new Uint8Array(name(ok));
+  assert.equal(readDnsName(okb, 0, 0, okb.length)?.name, ok);
+  const long = new Uint8Array(name(ok + "a"));
+  assert.equal(readDnsName(long, 0, 0, long.length)?.name, "<Name too long>");
+  // Truncated, reserved label types, pointer out of range.
+  assert.equal(readDnsName(new Uint8Array([3, 0x61]), 0, 0, 2), null);
+  assert.equal(readDnsName(new Uint8Array([0x80, 0]), 0, 0, 2), null);
+  assert.equal(readDnsName(new Uint8Array([0xc0, 0x50]), 0, 0, 2), null);
+  // Non-printable bytes are escaped.
+  const odd = new Uint8Array([2, 0x0a, 0x01, 0]);
+  assert.equal(readDnsName(odd, 0, 0, odd.length)?.name, "\\n\\001");
+});
+
+Deno.test("formatIpv6 follows RFC 5952", () => {
+  const cases: [number[], string][] = [
+    [[0x2001, 0xdb8, 0, 0, 1, 0, 0, 1], "2001:db8::1:0:0:1"],
+    [[0x2001, 0, 0, 1, 0, 0, 0, 1], "2001:0:0:1::1"],
+    [[0x2001, 0xdb8, 0, 1, 1, 1, 1, 1], "2001:db8:0:1:1:1:1:1"],
+    [[0, 0, 0, 0, 0, 0, 0, 0], "::"],
+    [[0, 0, 0, 0, 0, 0, 0, 1], "::1"],
+    [[0xfe80, 0, 0, 0, 0x260, 0x97ff, 0xfe07, 0x69ea], "fe80::260:97ff:fe07:69ea"],
+    [[0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0201], "::ffff:192.0.2.1"],
+    [[1, 0, 0, 0, 0, 0, 0, 0], "1::"],
+  ];
+  for (const [g, want] of cases) {
+    const b = new Uint8Array(g.flatMap(u16));
+    assert.equal(formatIpv6(b, 0), want);
+  }
+});
+
+Deno.test("parseDnsMessage: response with answers, TTLs and sanity checks", () => {
+  const q = message(7, 0x0100, { name: "example.test", type: 1 }, []);
+  const mq = parseDnsMessage(q, 0, q.length);
+  assert.ok(mq !== null);
+  assert.equal(mq.qName, "example.test");
+  assert.ok(!mq.qr && mq.rd);
+  const ptr = [0xc0, 12];
+  const r = message(7, 0x8180, { name: "example.test", type: 1 }, [
+    { name: ptr, type: 5, ttl: 300, data: name("alias.example.test") },
+    { name: ptr, type: 1, ttl: 60, data: [192, 0, 2, 1] },
+    { name: ptr, type: 28, ttl: 120, data: [0x20, 1, 0xd, 0xb8, ...new Array(11).fill(0), 1] },
+    { name: ptr, type: 15, ttl: 90, data: [0, 10, ...name("mx.example.test")] },
+    { name: ptr, type: 16, ttl: 4000000000, data: [2, 0x68, 0x69, 1, 0x21] },
+  ]);
+  const mr = parseDnsMessage(r, 0, r.length);
+  assert.ok(mr !== null);
+  assert.ok(mr.qr && mr.ra && !mr.tc);
+  assert.deepEqual(mr.answers, ["alias.example.test", "192.0.2.1", "2001:db8::1", "mx.example.test", "hi!"]);
+  assert.equal(mr.minTtl, 60);
+  assert.equal(mr.maxTtl, 4000000000);
+  // Cut short in the answers: header and question remain.
+  const cut = parseDnsMessage(r, 0, 45);
+  assert.ok(cut !== null && cut.qName === "example.test" && cut.anCount === 5 && cut.answersRead < 5);
+  // Sanity: unknown opcode, query without question, query with an rcode, unknown class.
+  const bad = [
+    message(1, 0x1800, { name: "a", type: 1 }, []),
+    message(1, 0x0100, null, []),
+    message(1, 0x0103, { name: "a", type: 1 }, []),
+  ];
+  for (const b of bad) assert.equal(parseDnsMessage(b, 0, b.length), null);
+  const cls = message(1, 0x0100, { name: "a", type: 1 }, []);
+  cls[cls.length - 1] = 9;
+  assert.equal(parseDnsMessage(cls, 0, cls.length), null);
+  assert.equal(parseDnsMessage(new Uint8Array(11), 0, 11), null);
+  assert.equal(dnsTypeName(28), "AAAA");
+  assert.equal(dnsTypeName(65280), "TYPE65280");
+  assert.equal(dnsRcodeName(3), "NXDOMAIN");
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// tshark as the reference: the same per-flow aggregation from its dissection
+
+interface Want {
+  queries: number;
+  responses: number;
+  qName: string | null;
+  qType: number | null;
+  rcode: number | null;
+  counts: number[] | null;
+  rd: boolean | null;
+  ra: boolean | null;
+  tc: boolean;
+  ttls: number[];
+  answers: string[];
+  fragmented: boolean;
+}
+
+function asList<T>(v: T | T[] | undefined): T[] {
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+const RDATA_FIELDS = [
+  "dns.a",
+  "dns.aaaa",
+  "dns.cname",
+  "dns.ns",
+  "dns.ptr.domain_name",
+  "dns.mx.mail_exchange",
+  "dns.srv.target",
+  "dns.dname",
+];
+
+/** Per-flow DNS values as tshark dissects them, aggregated like the extractor does. */
+function tsharkDns(path: string, extra: string[] = []): Map<string, Want> {
+  const out = new Deno.Command("tshark", {
+    args: [
+      "-r",
+      path,
+      ...extra,
+      "-Y",
+      "dns",
+      "-T",
+      "json",
+      "--no-duplicate-keys",
+      "-J",
+      "ip ipv6 udp tcp dns",
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).outputSync();
+  // deno-lint-ignore no-explicit-any
+  const pkts: any[] = JSON.parse(new TextDecoder().decode(out.stdout) || "[]");
+  const flows = new Map<string, Want>();
+  for (const pkt of pkts) {
+    const L = pkt._source.layers;
+    const ip = L.ip ?? L.ipv6;
+    const l4 = L.udp ?? L.tcp;
+    if (!ip || !l4) continue;
+    const proto = L.udp ? 17 : 6;
+    const src = ip["ip.src"] ?? ip["ipv6.src"], dst = ip["ip.dst"] ?? ip["ipv6.dst"];
+    const sp = Number(l4["udp.srcport"] ?? l4["tcp.srcport"]),
+      dp = Number(l4["udp.dstport"] ?? l4["tcp.dstport"]);
+    const k = keyOf(proto, src, sp, dst, dp);
+    const w: Want = flows.get(k) ?? {
+      queries: 0,
+      responses: 0,
+      qName: null,
+      qType: null,
+      rcode: null,
+      counts: null,
+      rd: null,
+      ra: null,
+      tc: false,
+      ttls: [],
+      answers: [],
+      fragmented: false,
+    };
+    flows.set(k, w);
+    if (
+      ip["ip.flags_tree"]?.["ip.flags.mf"] === "1" || ip["ipv6.fragment"] !== undefined ||
+      L.ipv6?.["ipv6.fraghdr"]
+    ) {
+      w.fragmented = true;
+    }
+    if (ip["ipv6.fragments"] !== undefined || ip["ip.fragments"] !== undefined) w.fragmented = true;
+    for (const dns of asList(L.dns)) {
+      const fl = dns["dns.flags_tree"] ?? {};
+      const isResp = fl["dns.flags.response"] === "1";
+      const qs = Object.values(dns.Queries ?? {}).flatMap((v) => asList(v as object)) as Record<
+        string,
+        string
+      >[];
+      const q0 = qs[0];
+      const counts = ["dns.count.answers", "dns.count.auth_rr", "dns.count.add_rr"].map((f) =>
+        Number(dns[f])
+      );
+      if (isResp) {
+        w.responses++;
+        if (w.responses === 1) {
+          w.rcode = Number(fl["dns.flags.rcode"]);
+          w.counts = counts;
+          w.ra = fl["dns.flags.recavail"] === "1";
+          if (w.queries === 0 && q0) {
+            w.qName = q0["dns.qry.name"];
+            w.qType = Number(q0["dns.qry.type"]);
+            w.rd = fl["dns.flags.recdesired"] === "1";
+          }
+        }
+        const ans = Object.values(dns.Answers ?? {}).flatMap((v) => asList(v as object)) as Record<
+          string,
+          string
+        >[];
+        for (const a of ans) {
+          if (a["dns.resp.ttl"] !== undefined) w.ttls.push(Number(a["dns.resp.ttl"]));
+          for (const f of RDATA_FIELDS) if (a[f] !== undefined) w.answers.push(a[f]);
+          if (a["dns.txt"] !== undefined) w.answers.push(asList(a["dns.txt"]).join(""));
+        }
+      } else {
+        w.queries++;
+        if (w.queries === 1) {
+          if (q0) {
+            w.qName = q0["dns.qry.name"];
+            w.qType = Number(q0["dns.qry.type"]);
+          }
+          w.rd = fl["dns.flags.recdesired"] === "1";
+          if (w.responses === 0) w.counts = counts;
+        }
+      }
+      if (fl["dns.flags.truncated"] === "1") w.tc = true;
+    }
+  }
+  return flows;
+}
+
+function compareFlow(label: string, r: FlowRecord, w: Want): void {
+  assert.equal(r.dns_detected, true, `${label} detected`);
+  assert.equal(r.dns_queries, w.queries, `${label} queries`);
+  assert.equal(r.dns_responses, w.responses, `${label} responses`);
+  assert.equal(r.dns_query_name, w.qName, `${label} name`);
+  assert.equal(r.dns_query_type, w.qType, `${label} type`);
+  if (w.qType !== null) assert.equal(r.dns_query_type_str, dnsTypeName(w.qType));
+  assert.equal(r.dns_response_code, w.rcode, `${label} rcode`);
+  if (w.counts) {
+    assert.deepEqual(
+      [r.dns_answer_count, r.dns_authority_count, r.dns_additional_count],
+      w.counts,
+      `${label} counts`,
+    );
+  }
+  assert.equal(r.dns_recursion_desired, w.rd, `${label} rd`);
+  assert.equal(r.dns_recursion_available, w.ra, `${label} ra`);
+  assert.equal(r.dns_truncated, w.tc, `${label} tc`);
+  assert.equal(r.dns_is_query, w.queries > 0);
+  assert.equal(r.dns_is_response, w.responses > 0);
+  if (w.fragmented) return; // tshark reassembles IP fragments; the flow table sees the first fragment only
+  assert.deepEqual(r.dns_answers, w.answers.slice(0, 64), `${label} answers`);
+  if (w.ttls.length > 0 && !w.fragmented) {
+    assert.equal(r.dns_min_ttl, Math.min(...w.ttls), `${label} min ttl`);
+    assert.equal(r.dns_max_ttl, Math.max(...w.ttls), `${label} max ttl`);
+  }
+}
+
+const DNS_CAPTURES = [
+  "dns.pcap",
+  "dns_long_domainname.pcap",
+  "malformed_dns.pcap",
+  "dns_fragmented.pcap",
+  "sshv1.pcap",
+  "ssh2.pcapng",
+  "doh.pcapng",
+];
+
+Deno.test({
+  name: "dns: corpus flows agree with tshark",
+  ignore: !HAS_TSHARK,
+  async fn() {
+    let compared = 0;
+    for (const name of DNS_CAPTURES) {
+      const path = new URL(name, CAPTURES).pathname;
+      const want = tsharkDns(path);
+      const got = await records(path, ["dns"]);
+      for (const [k, w] of want) {
+        const rs = got.get(k);
+        assert.ok(rs, `${name}: no record for ${k}`);
+        if (rs.length !== 1) continue; // split by a timeout: per-record aggregates differ
+        compareFlow(`${name} ${k}`, rs[0], w);
+        compared++;
+      }
+      // Nothing that tshark does not call DNS is detected, except mDNS / LLMNR (their own dissectors).
+      for (const [k, rs] of got) {
+        if (want.has(k) || !rs.some((r) => r.dns_detected === true)) continue;
+        const [, , ap, , bp] = JSON.parse(k);
+        assert.ok([5353, 5355].includes(ap) || [5353, 5355].includes(bp), `${name}: unexpected DNS in ${k}`);
+      }
+    }
+    assert.ok(compared >= 40, `compared ${compared}`);
+  },
+});
+
+Deno.test("dns: specific corpus values", async () => {
+  const m = await records(new URL("dns.pcap", CAPTURES).pathname, ["dns"]);
+  const r = m.get(keyOf(17, "82.178.113.245", 47255, "192.168.170.8", 53))?.[0] ??
+    [...m.values()].flat().find((x) => x.dns_query_name === "e7.whatsapp.net");
+  assert.ok(r);
+  assert.equal(r.dns_query_type_str, "A");
+  assert.equal(r.dns_response_code_str, "NOERROR");
+  assert.equal(r.dns_answer_count, 8);
+  assert.equal(r.dns_min_ttl, 491);
+  assert.equal((r.dns_answers as string[]).length, 8);
+  const nx = [...(await records(new URL("dns_long_domainname.pcap", CAPTURES).pathname, ["dns"])).values()]
+    .flat();
+  assert.equal(nx[0].dns_response_code_str, "NXDOMAIN");
+  assert.equal(nx[0].dns_query_name, "gmr02c.16.0.fhkfhsdkfhsk.tunnel.example.com");
+  // Non-DNS flows of an SSH capture.
+  const ssh = [...(await records(new URL("ssh.pcapng", CAPTURES).pathname, ["dns"])).values()].flat();
+  assert.ok(ssh.every((x) => x.dns_detected === false && x.dns_query_name === null));
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Direct driving: TCP framing split across segments, and fuzzing
+
+function drive(
+  proto: 6 | 17,
+  segs: { dir: 0 | 1; seq: number; data: Uint8Array; flags?: number }[],
+): FlowRecord {
+  const flow = new FlowState();
+  flow.protocol = proto;
+  flow.srcPort = 40000;
+  flow.dstPort = 53;
+  const st = dnsExtractor.init(flow) as DnsState;
+  const p = new PacketView();
+  for (const s of segs) {
+    p.reset();
+    p.proto = proto;
+    p.tcpHdrLen = proto === 6 ? 20 : 0;
+    p.tcpSeq = s.seq;
+    p.tcpFlags = s.flags ?? 0x10;
+    p.buf = s.data;
+    p.payloadOff = 0;
+    p.payloadCapLen = s.data.length;
+    p.payloadLen = s.data.length;
+    dnsExtractor.update(st, p, flow, s.dir);
+  }
+  const out: FlowRecord = {};
+  dnsExtractor.finish(st, flow, out);
+  return out;
+}
+
+function framed(m: Uint8Array): Uint8Array {
+  return new Uint8Array([...u16(m.length), ...m]);
+}
+
+Deno.test("dns: TCP messages split anywhere, two per segment, or out of order", () => {
+  const q = framed(message(9, 0x0100, { name: "a.example", type: 28 }, []));
+  const r = framed(message(9, 0x8180, { name: "a.example", type: 28 }, [
+    { name: [0xc0, 12], type: 28, ttl: 33, data: [0x20, 1, 0xd, 0xb8, ...new Array(11).fill(0), 2] },
+  ]));
+  const q2 = framed(message(10, 0x0100, { name: "b.example", type: 1 }, []));
+  for (const cut of [1, 2, 5, 20]) {
+    const segs = [
+      { dir: 0 as const, seq: 999, data: new Uint8Array(0), flags: 0x02 },
+      { dir: 1 as const, seq: 4999, data: new Uint8Array(0), flags: 0x12 },
+      { dir: 0 as const, seq: 1000, data: q.subarray(0, cut) },
+      { dir: 0 as const, seq: 1000 + cut, data: new Uint8Array([...q.subarray(cut), ...q2]) },
+      { dir: 1 as const, seq: 5000 + cut, data: r.subarray(cut) },
+      { dir: 1 as const, seq: 5000, data: r.subarray(0, cut) },
+    ];
+    const out = drive(6, segs);
+    assert.equal(out.dns_detected, true, `cut ${cut}`);
+    assert.equal(out.dns_queries, 2);
+    assert.equal(out.dns_responses, 1);
+    assert.equal(out.dns_query_name, "a.example");
+    assert.deepEqual(out.dns_answers, ["2001:db8::2"]);
+    assert.equal(out.dns_min_ttl, 33);
+  }
+  // TLS and HTTP over TCP are not DNS.
+  const tls = new Uint8Array([0x16, 3, 1, 2, 0, 1, 0, 1, 0xfc, 3, 3, ...new Array(60).fill(7)]);
+  assert.equal(drive(6, [{ dir: 0, seq: 1, data: tls }]).dns_detected, false);
+  const http = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  assert.equal(drive(6, [{ dir: 0, seq: 1, data: http }]).dns_detected, false);
+});
+
+Deno.test({
+  name: "dns: mutated real packets never throw",
+  ignore: !HAS_TSHARK,
+  fn() {
+    const payloads: Uint8Array[] = [];
+    for (const name of ["dns.pcap", "malformed_dns.pcap", "sshv1.pcap", "dns_fragmented.pcap"]) {
+      const out = new Deno.Command("tshark", {
+        args: ["-r", new URL(name, CAPTURES).pathname, "-Y", "dns", "-T", "fields", "-e", "udp.payload"],
+        stdout: "piped",
+        stderr: "null",
+      }).outputSync();
+      for (const l of new TextDecoder().decode(out.stdout).split("\n")) {
+        if (!l) continue;
+        const b = new Uint8Array(l.length >> 1);
+        for (let i = 0; i < b.length; i++) b[i] = parseInt(l.substr(i * 2, 2), 16);
+        payloads.push(b);
+      }
+    }
+    let a = 99;
+    const rand = () => {
+      a = (a * 1103515245 + 12345) >>> 0;
+      return a / 4294967296;
+    };
+    for (let iter = 0; iter < 3000; iter++) {
+      const src = payloads[iter % payloads.length];
+      let d = src.slice();
+      const flips = 1 + Math.floor(rand() * 6);
+      for (let i = 0; i < flips && d.length > 0; i++) {
+        d[Math.floor(rand() * d.length)] = Math.floor(rand() * 256);
+      }
+      if (rand() < 0.3) d = d.subarray(0, Math.floor(rand() * d.length));
+      // Point a random byte pair at the header to provoke compression loops.
+      if (rand() < 0.2 && d.length > 14) {
+        const at = 12 + Math.floor(rand() * (d.length - 13));
+        d[at] = 0xc0;
+        d[at + 1] = Math.floor(rand() * 64);
+      }
+      parseDnsMessage(d, 0, d.length);
+      const u = drive(17, [{ dir: 0, seq: 0, data: d }, { dir: 1, seq: 0, data: src }]);
+      assert.deepEqual(Object.keys(u), dnsExtractor.features.map((f) => f.name));
+      const t = drive(6, [{ dir: 0, seq: 1, data: framed(d) }, { dir: 1, seq: 1, data: framed(src) }]);
+      assert.deepEqual(Object.keys(t), dnsExtractor.features.map((f) => f.name));
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Live loopback: dig against a tiny responder, captured with tcpdump
+
+/** Answers every question: A/AAAA for names under "ok.test", NXDOMAIN for others, a CNAME chain for "c.ok.test". */
+function respond(q: Uint8Array): Uint8Array | null {
+  const m = parseDnsMessage(q, 0, q.length);
+  if (m === null || m.qr || m.qName === null || m.qType === null) return null;
+  const n = readDnsName(q, 0, 12, q.length);
+  if (n === null) return null;
+  const question = Array.from(q.subarray(12, n.next + 4));
+  const ptr = [0xc0, 12];
+  const answers: number[] = [];
+  let an = 0;
+  let rcode = 3;
+  if (m.qName.endsWith("ok.test")) {
+    rcode = 0;
+    let owner = ptr;
+    if (m.qName.startsWith("c.")) {
+      const target = name("t.ok.test");
+      answers.push(...ptr, ...u16(5), ...u16(1), ...u32(3600), ...u16(target.length), ...target);
+      owner = [0xc0, 12 + question.length + 12];
+      an++;
+    }
+    if (m.qType === 1) {
+      answers.push(...owner, ...u16(1), ...u16(1), ...u32(60), ...u16(4), 192, 0, 2, 7);
+      answers.push(...owner, ...u16(1), ...u16(1), ...u32(30), ...u16(4), 198, 51, 100, 1);
+      an += 2;
+    } else if (m.qType === 28) {
+      answers.push(
+        ...owner,
+        ...u16(28),
+        ...u16(1),
+        ...u32(90),
+        ...u16(16),
+        0x20,
+        1,
+        0xd,
+        0xb8,
+        ...new Array(11).fill(0),
+        9,
+      );
+      an++;
+    }
+  }
+  const flags = 0x8000 | (q[2] & 0x01) << 8 | 0x80 | rcode;
+  return new Uint8Array([
+    q[0],
+    q[1],
+    ...u16(flags),
+    ...u16(1),
+    ...u16(an),
+    0,
+    0,
+    0,
+    0,
+    ...question,
+    ...answers,
+  ]);
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+Deno.test({
+  name: "dns: loopback capture of dig against a local responder agrees with tshark",
+  ignore: !IS_ROOT || !HAS_TSHARK || !has("tcpdump") || !has("dig"),
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "jj_dns_" });
+    const pcap = `${dir}/lo.pcap`;
+    const port = freePort();
+    const udp = dgram.createSocket("udp4");
+    udp.on("message", (msg: Uint8Array, rinfo: { port: number; address: string }) => {
+      const r = respond(new Uint8Array(msg));
+      if (r) udp.send(r, rinfo.port, rinfo.address);
+    });
+    await new Promise<void>((res) => udp.bind(port, "127.0.0.1", () => res()));
+    const tcp = Deno.listen({ hostname: "127.0.0.1", port });
+    const serveTcp = (async () => {
+      for await (const conn of tcp) {
+        (async () => {
+          const buf = new Uint8Array(4096);
+          let have = 0;
+          try {
+            for (;;) {
+              const n = await conn.read(buf.subarray(have));
+              if (n === null) break;
+              have += n;
+              while (have >= 2 && have >= 2 + ((buf[0] << 8) | buf[1])) {
+                const len = (buf[0] << 8) | buf[1];
+                const r = respond(buf.slice(2, 2 + len));
+                buf.copyWithin(0, 2 + len, have);
+                have -= 2 + len;
+                if (r) await conn.write(new Uint8Array([...u16(r.length), ...r]));
+              }
+            }
+          } catch {
+            // connection closed
+          } finally {
+            try {
+              conn.close();
+            } catch {
+              // already closed
+            }
+          }
+        })();
+      }
+    })();
+    const dump = new Deno.Command("tcpdump", {
+      args: ["-i", "lo", "--immediate-mode", "-U", "-w", pcap, `port ${port}`],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const reader = dump.stderr.getReader();
+    let seen = "";
+    while (!seen.includes("listening")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += new TextDecoder().decode(value);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    try {
+      const queries: string[][] = [
+        ["a.ok.test", "A"],
+        ["v6.ok.test", "AAAA"],
+        ["c.ok.test", "A"],
+        ["missing.example", "A"],
+        ["a.ok.test", "A", "+tcp"],
+        ["c.ok.test", "AAAA", "+tcp"],
+      ];
+      for (const [qn, qt, ...more] of queries) {
+        await new Deno.Command("dig", {
+          args: [`@127.0.0.1`, "-p", String(port), qn, qt, "+tries=1", "+time=2", ...more],
+          stdout: "null",
+          stderr: "null",
+        }).output();
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+    } finally {
+      dump.kill("SIGINT");
+      reader.releaseLock();
+      await dump.stderr.cancel().catch(() => {});
+      await dump.status;
+      udp.close();
+      tcp.close();
+      await serveTcp.catch(() => {});
+    }
+    try {
+      const want = tsharkDns(pcap, ["-d", `udp.port==${port},dns`, "-d", `tcp.port==${port},dns`]);
+      assert.ok(want.size >= 6, `tshark saw ${want.size} DNS flows`);
+      const got = await records(pcap, ["dns"]);
+      for (const [k, w] of want) {
+        const rs = got.get(k);
+        assert.ok(rs && rs.length === 1, `no single record for ${k}`);
+        compareFlow(k, rs[0], w);
+      }
+      const all = [...got.values()].flat().filter((r) => r.dns_detected === true);
+      assert.ok(all.some((r) => r.protocol === 6 && (r.dns_answers as string[]).includes("192.0.2.7")));
+      assert.ok(all.some((r) => r.dns_response_code_str === "NXDOMAIN"));
+      assert.ok(all.some((r) => (r.dns_answers as string[]).includes("2001:db8::9")));
+    } finally {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});

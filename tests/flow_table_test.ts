@@ -1,0 +1,400 @@
+/**
+ * The flow table: who the initiator is, idle and active timeouts, the optional end on FIN/RST, LRU eviction
+ * under `maxFlows`, the order flows leave in, and streaming (records come out before the input ends). Tested
+ * on the table directly (hand-filled PacketViews), on hand-made pcaps, and on real captures.
+ */
+import assert from "node:assert/strict";
+import { FlowTable, type FlowTableOptions } from "../lib/flow_table.ts";
+import type { FlowState } from "../lib/flow.ts";
+import { PacketView } from "../lib/packet.ts";
+import type { FlowRecord } from "../lib/extractor.ts";
+import { extractFlows } from "../lib/extract.ts";
+import {
+  byteStream,
+  cap,
+  collect,
+  concat,
+  ethernet,
+  F,
+  HAVE_SHARED,
+  ipBytes,
+  ipv4,
+  pcapFile,
+  tcp,
+  udp,
+} from "./helpers.ts";
+
+/** A PacketView as the decoder would fill it for a TCP/UDP packet between two IPv4 or IPv6 endpoints. */
+function view(
+  ts: number,
+  src: string,
+  sport: number,
+  dst: string,
+  dport: number,
+  opts: { proto?: number; flags?: number; wireLen?: number; payloadLen?: number } = {},
+): PacketView {
+  const p = new PacketView();
+  p.reset();
+  const s = ipBytes(src), d = ipBytes(dst);
+  p.buf = concat([0xee, 0xee], s, d);
+  p.srcAddrOff = 2;
+  p.dstAddrOff = 2 + s.length;
+  p.ipVersion = s.length === 4 ? 4 : 6;
+  p.proto = opts.proto ?? 6;
+  p.srcPort = sport;
+  p.dstPort = dport;
+  p.ts = ts;
+  p.wireLen = opts.wireLen ?? 60;
+  p.payloadLen = opts.payloadLen ?? 0;
+  p.tcpFlags = opts.flags ?? F.ACK;
+  p.tcpHdrLen = p.proto === 6 ? 20 : 0;
+  return p;
+}
+
+/** A table that records ended flows (and their end reasons) in order. */
+function table(options: FlowTableOptions): { t: FlowTable; ended: FlowState[]; reasons: string[] } {
+  const ended: FlowState[] = [];
+  const reasons: string[] = [];
+  const t = new FlowTable(options, (f) => {
+    ended.push(f);
+    reasons.push(f.endReason);
+  }, () => {});
+  return { t, ended, reasons };
+}
+
+/** Feeds a packet the way the pipeline does (add, then afterPacket). */
+function feed(t: FlowTable, p: PacketView): FlowState {
+  const f = t.add(p);
+  t.afterPacket(f);
+  return f;
+}
+
+/** An Ethernet/IPv4 frame of a TCP or UDP packet. */
+function frame(
+  src: string,
+  sport: number,
+  dst: string,
+  dport: number,
+  proto: 6 | 17,
+  flags: number = F.ACK,
+  n = 0,
+): Uint8Array {
+  const payload = new Uint8Array(n).fill(0x61);
+  return ethernet(
+    ipv4(src, dst, proto, proto === 6 ? tcp(sport, dport, flags, payload) : udp(sport, dport, payload)),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// initiator
+
+Deno.test("initiator: the sender of a flow's first packet is src, whichever endpoint sorts first", () => {
+  const { t, ended } = table({});
+  // The first packet comes from the endpoint that sorts last (higher address); a reply follows.
+  const f = feed(t, view(1, "10.0.0.9", 80, "10.0.0.1", 40000, { flags: F.SYN | F.ACK }));
+  assert.equal(t.lastDir, 0);
+  assert.equal(t.lastCreated, true);
+  feed(t, view(2, "10.0.0.1", 40000, "10.0.0.9", 80));
+  assert.equal(t.lastDir, 1);
+  assert.equal(t.lastCreated, false);
+  feed(t, view(3, "10.0.0.9", 80, "10.0.0.1", 40000));
+  t.flushAll();
+  assert.equal(ended.length, 1);
+  assert.equal(ended[0], f);
+  assert.deepEqual([f.srcIp, f.srcPort, f.dstIp, f.dstPort], ["10.0.0.9", 80, "10.0.0.1", 40000]);
+  assert.deepEqual(f.packets, [2, 1]);
+  assert.equal(f.endReason, "end");
+  // Same addresses: ports decide the canonical order; still the first sender is src.
+  const g = table({});
+  const h = feed(g.t, view(1, "::1", 9000, "::1", 53, { proto: 17 }));
+  feed(g.t, view(2, "::1", 53, "::1", 9000, { proto: 17 }));
+  assert.equal(g.t.lastDir, 1);
+  assert.deepEqual([h.srcIp, h.srcPort, h.dstPort, h.packets[0], h.packets[1]], ["::1", 9000, 53, 1, 1]);
+});
+
+Deno.test("initiator: extractFlows reports the first sender as src_ip/src_port (hand-made pcap)", async () => {
+  const pkts = [
+    { ts: 100, data: frame("192.168.1.20", 443, "192.168.1.10", 51000, 6, F.ACK | F.PSH, 100) },
+    { ts: 100.5, data: frame("192.168.1.10", 51000, "192.168.1.20", 443, 6, F.ACK) },
+  ];
+  const { records } = await collect(byteStream(pcapFile(1, pkts)), { features: ["flow_meta"] });
+  assert.equal(records.length, 1);
+  const r = records[0];
+  assert.deepEqual([r.src_ip, r.src_port, r.dst_ip, r.dst_port], [
+    "192.168.1.20",
+    443,
+    "192.168.1.10",
+    51000,
+  ]);
+  assert.deepEqual([r.packets_fwd, r.packets_bwd, r.bytes_fwd, r.bytes_bwd], [1, 1, 154, 54]);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// timeouts
+
+Deno.test("idle timeout: a 120 s gap splits a flow (default 60 s); a 59 s gap does not", async () => {
+  const mk = (gap: number) =>
+    pcapFile(1, [
+      { ts: 1000, data: frame("10.0.0.1", 5000, "10.0.0.2", 53, 17) },
+      { ts: 1000 + gap, data: frame("10.0.0.1", 5000, "10.0.0.2", 53, 17) },
+    ]);
+  const split = await collect(byteStream(mk(120)), { features: ["flow_meta"] });
+  assert.equal(split.records.length, 2);
+  assert.deepEqual(split.records.map((r) => [r.start_time, r.total_packets, r.flow_end_reason]), [
+    [1000, 1, "idle"],
+    [1120, 1, "end"],
+  ]);
+  const kept = await collect(byteStream(mk(59)), { features: ["flow_meta"] });
+  assert.deepEqual(kept.records.map((r) => [r.total_packets, r.duration, r.flow_end_reason]), [[
+    2,
+    59,
+    "end",
+  ]]);
+  // The idle timeout is an option.
+  const short = await collect(byteStream(mk(59)), { features: ["flow_meta"], idleTimeout: 30 });
+  assert.equal(short.records.length, 2);
+});
+
+Deno.test("idle timeout on the table: expiry happens on a later packet of any flow, or on expire()", () => {
+  const { t, reasons, ended } = table({ idleTimeout: 10 });
+  feed(t, view(0, "10.0.0.1", 1, "10.0.0.2", 2));
+  feed(t, view(5, "10.0.0.3", 1, "10.0.0.4", 2));
+  assert.equal(ended.length, 0);
+  feed(t, view(12, "10.0.0.5", 1, "10.0.0.6", 2)); // 12 > 0 + 10: the first flow ends
+  assert.deepEqual(ended.map((f) => f.srcIp), ["10.0.0.1"]);
+  t.expire(15.5); // 15.5 > 5 + 10
+  assert.deepEqual(ended.map((f) => f.srcIp), ["10.0.0.1", "10.0.0.3"]);
+  assert.equal(t.size, 1);
+  t.flushAll();
+  assert.deepEqual(reasons, ["idle", "idle", "end"]);
+  assert.equal(t.size, 0);
+});
+
+Deno.test("active timeout: a long flow is cut every activeTimeout seconds", () => {
+  const { t, ended } = table({ idleTimeout: 60, activeTimeout: 30 });
+  for (let ts = 0; ts <= 100; ts += 10) feed(t, view(ts, "10.0.0.1", 1000, "10.0.0.2", 80));
+  t.flushAll();
+  assert.deepEqual(ended.map((f) => [f.firstTs, f.lastTs, f.packets[0], f.endReason]), [
+    [0, 30, 4, "active"],
+    [40, 70, 4, "active"],
+    [80, 100, 3, "end"],
+  ]);
+});
+
+Deno.test("active timeout 0 never cuts; via extractFlows the option is activeTimeout", async () => {
+  const pkts = [];
+  for (let i = 0; i <= 20; i++) {
+    pkts.push({ ts: 1000 + 50 * i, data: frame("10.0.0.1", 1000, "10.0.0.2", 80, 6) });
+  }
+  const bytes = pcapFile(1, pkts);
+  const never = await collect(byteStream(bytes), { features: ["flow_meta"], activeTimeout: 0 });
+  assert.deepEqual(never.records.map((r) => [r.total_packets, r.flow_end_reason]), [[21, "end"]]);
+  const cut = await collect(byteStream(bytes), { features: ["flow_meta"], activeTimeout: 400 });
+  assert.deepEqual(cut.records.map((r) => [r.start_time, r.total_packets, r.flow_end_reason]), [
+    [1000, 9, "active"],
+    [1450, 9, "active"],
+    [1900, 3, "end"],
+  ]);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// TCP end
+
+Deno.test("tcpEnd: a flow ends once both sides sent FIN, or on RST; off by default", () => {
+  const conv = (t: FlowTable) => {
+    feed(t, view(0, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.SYN }));
+    feed(t, view(0.1, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.SYN | F.ACK }));
+    feed(t, view(0.2, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.ACK }));
+    feed(t, view(0.3, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.FIN | F.ACK }));
+    feed(t, view(0.4, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.FIN | F.ACK }));
+    feed(t, view(0.5, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.ACK }));
+    t.flushAll();
+  };
+  const on = table({ tcpEnd: true });
+  conv(on.t);
+  // The flow ends at the second FIN; the last ACK comes after the end and starts a flow of its own.
+  assert.deepEqual(on.ended.map((f) => [f.packets[0] + f.packets[1], f.endReason]), [[5, "fin"], [1, "end"]]);
+  const off = table({});
+  conv(off.t);
+  assert.deepEqual(off.ended.map((f) => [f.packets[0] + f.packets[1], f.endReason]), [[6, "end"]]);
+
+  const rst = table({ tcpEnd: true });
+  feed(rst.t, view(0, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.SYN }));
+  feed(rst.t, view(0.1, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.RST | F.ACK }));
+  assert.deepEqual(rst.ended.map((f) => [f.packets[0], f.packets[1], f.endReason]), [[1, 1, "rst"]]);
+  assert.equal(rst.t.size, 0);
+  // A single FIN does not end the flow; UDP is never ended early.
+  const one = table({ tcpEnd: true });
+  feed(one.t, view(0, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.FIN | F.ACK }));
+  feed(one.t, view(0, "10.0.0.1", 53, "10.0.0.2", 53, { proto: 17, flags: F.RST }));
+  assert.equal(one.ended.length, 0);
+  assert.equal(one.t.size, 2);
+});
+
+Deno.test("tcpEnd through extractFlows: flow_end_reason fin / rst", async () => {
+  const a = "10.1.1.1", b = "10.2.2.2";
+  const pkts = [
+    { ts: 1, data: frame(a, 40000, b, 80, 6, F.SYN) },
+    { ts: 1.1, data: frame(b, 80, a, 40000, 6, F.SYN | F.ACK) },
+    { ts: 1.2, data: frame(a, 40000, b, 80, 6, F.FIN | F.ACK) },
+    { ts: 1.3, data: frame(b, 80, a, 40000, 6, F.FIN | F.ACK) },
+    { ts: 2, data: frame(a, 40001, b, 80, 6, F.SYN) },
+    { ts: 2.1, data: frame(b, 80, a, 40001, 6, F.RST | F.ACK) },
+  ];
+  const { records } = await collect(byteStream(pcapFile(1, pkts)), { features: ["flow_meta"], tcpEnd: true });
+  assert.deepEqual(records.map((r) => [r.src_port, r.total_packets, r.flow_end_reason]), [
+    [40000, 4, "fin"],
+    [40001, 2, "rst"],
+  ]);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// eviction
+
+Deno.test("maxFlows: the table never holds more than maxFlows; the least recently active flow is evicted", () => {
+  const max = 10;
+  const { t, ended } = table({ maxFlows: max, idleTimeout: 1e9 });
+  let peak = 0;
+  for (let i = 0; i < 1000; i++) {
+    const ip = `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
+    feed(t, view(i * 0.001, ip, 1234, "192.0.2.1", 80));
+    // Keep flow 0 busy: it is never the least recently active, so it is never evicted.
+    feed(t, view(i * 0.001, "10.0.0.0", 1234, "192.0.2.1", 80));
+    assert.ok(t.size <= max, `size ${t.size} > ${max}`);
+    peak = Math.max(peak, t.size);
+  }
+  assert.equal(peak, max);
+  assert.equal(ended.length, 1000 - max);
+  assert.ok(ended.every((f) => f.endReason === "evicted"));
+  assert.ok(!ended.some((f) => f.srcIp === "10.0.0.0"), "the busiest flow was evicted");
+  // Evicted in order of last activity: 10.0.0.1, 10.0.0.2, ...
+  assert.deepEqual(ended.slice(0, 3).map((f) => f.srcIp), ["10.0.0.1", "10.0.0.2", "10.0.0.3"]);
+  t.flushAll();
+  assert.equal(t.size, 0);
+  assert.equal(t.created, 1000);
+});
+
+Deno.test({
+  name: "maxFlows on a real capture: evicted flows are written (flow_end_reason evicted), no packet is lost",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const file = cap("bittorrent.pcap");
+    const full = await collect(file, { features: ["flow_meta"] });
+    const small = await collect(file, { features: ["flow_meta"], maxFlows: 5 });
+    assert.ok(full.records.length > 20);
+    assert.ok(small.records.some((r) => r.flow_end_reason === "evicted"));
+    const sum = (rs: FlowRecord[], k: string) => rs.reduce((a, r) => a + (r[k] as number), 0);
+    assert.equal(sum(small.records, "total_packets"), sum(full.records, "total_packets"));
+    assert.equal(sum(small.records, "total_bytes"), sum(full.records, "total_bytes"));
+    assert.equal(small.summary.packetsDecoded, full.summary.packetsDecoded);
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// order of expiry
+
+/** A small deterministic PRNG (mulberry32). */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+Deno.test("flows leave in time order of their expiry (idle and active timeouts mixed)", () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const r = rng(seed);
+    const idle = 5, active = 12;
+    const { t, ended } = table({ idleTimeout: idle, activeTimeout: active });
+    const expiry: number[] = [];
+    let ts = 0;
+    for (let i = 0; i < 400; i++) {
+      ts += r() * 0.6;
+      const n = Math.floor(r() * 30);
+      const before = ended.length;
+      feed(t, view(ts, `10.0.0.${n}`, 1000 + n, "10.9.9.9", 80));
+      // Flows ended by this packet ended because their time was up before it.
+      for (const f of ended.slice(before)) {
+        const e = f.endReason === "idle" ? f.lastTs + idle : f.firstTs + active;
+        assert.ok(e < ts, `flow ended at ${ts} expires only at ${e}`);
+        expiry.push(e);
+      }
+    }
+    assert.ok(ended.length > 10, "the test made too few timeouts");
+    for (const f of ended) assert.ok(f.endReason === "idle" || f.endReason === "active");
+    for (let i = 1; i < expiry.length; i++) {
+      assert.ok(
+        expiry[i - 1] <= expiry[i],
+        `seed ${seed}: flow ${i} expires at ${expiry[i]}, before ${expiry[i - 1]}`,
+      );
+    }
+    // Every flow still held has time left.
+    const held = t.size;
+    t.expire(ts);
+    assert.equal(t.size, held);
+  }
+});
+
+Deno.test("at the end of input, the remaining flows are written in order of last activity", () => {
+  const { t, ended } = table({});
+  feed(t, view(1, "10.0.0.1", 1, "10.0.0.2", 2));
+  feed(t, view(2, "10.0.0.3", 1, "10.0.0.4", 2));
+  feed(t, view(3, "10.0.0.1", 1, "10.0.0.2", 2));
+  t.flushAll();
+  assert.deepEqual(ended.map((f) => [f.srcIp, f.endReason]), [["10.0.0.3", "end"], ["10.0.0.1", "end"]]);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// streaming
+
+Deno.test("streaming: the first record arrives long before a slow source reaches its end", async () => {
+  // 400 one-packet UDP flows, 2 s apart, idle timeout 1 s: each packet ends the flow before it.
+  const pkts = [];
+  for (let i = 0; i < 400; i++) {
+    pkts.push({ ts: 1000 + 2 * i, data: frame(`10.0.${i >> 8}.${i & 255}`, 5000, "10.9.9.9", 53, 17) });
+  }
+  const bytes = pcapFile(1, pkts);
+  let delivered = 0;
+  const seen: number[] = [];
+  const stream = byteStream(bytes, 256, async (n) => {
+    delivered = n;
+    await new Promise((r) => setTimeout(r, 0)); // a slow source
+  });
+  let count = 0;
+  for await (const rec of extractFlows(stream, { features: ["flow_meta"], idleTimeout: 1 })) {
+    if (count === 0) seen.push(delivered);
+    if (count === 199) seen.push(delivered);
+    count++;
+    assert.equal(rec.total_packets, 1);
+  }
+  assert.equal(count, 400);
+  assert.ok(seen[0] < bytes.length / 10, `first record after ${seen[0]} of ${bytes.length} bytes`);
+  assert.ok(seen[1] < bytes.length, `200th record only after ${seen[1]} of ${bytes.length} bytes`);
+});
+
+Deno.test({
+  name: "streaming: on a large real capture (read as a stream), records come out before the reader is done",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const bytes = await Deno.readFile(cap("443-firefox.pcap"));
+    let delivered = 0;
+    let firstAt = -1;
+    const stream = byteStream(bytes, 4096, (n) => {
+      delivered = n;
+    });
+    let count = 0;
+    for await (const _ of extractFlows(stream, { features: ["flow_meta"], idleTimeout: 1 })) {
+      if (firstAt < 0) firstAt = delivered;
+      count++;
+    }
+    assert.ok(count > 1);
+    assert.ok(
+      firstAt >= 0 && firstAt < bytes.length,
+      `first record after ${firstAt} of ${bytes.length} bytes`,
+    );
+  },
+});

@@ -1,0 +1,787 @@
+/**
+ * Shared test helpers: paths of the corpus and of the CLI, running subprocesses (the CLI, tshark), collecting
+ * flow records, keying flows like `../shared/tools/score.py`, and writing small pcap/pcapng captures by hand
+ * (Ethernet, IPv4/IPv6, TCP/UDP/ICMP headers built byte by byte, independently of the code under test).
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { extractFlows, type ExtractOptions, type ExtractSummary } from "../lib/extract.ts";
+import type { CaptureSource } from "../lib/extract.ts";
+import type { FlowRecord } from "../lib/extractor.ts";
+
+// ---------------------------------------------------------------------------------------------------------
+// paths and tools
+
+/** The project root (absolute path, no trailing slash). */
+export const ROOT: string = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
+/** `../shared` beside the project. */
+export const SHARED: string = fileURLToPath(new URL("../../shared", import.meta.url));
+/** The real captures of the corpus. */
+export const CAPTURES: string = `${SHARED}/corpus/captures`;
+/** The tshark-derived expected values. */
+export const EXPECTED: string = `${SHARED}/corpus/expected`;
+/** The CLI entry point. */
+export const CLI: string = `${ROOT}/cli.ts`;
+/** The Deno binary running the tests. */
+export const DENO: string = Deno.execPath();
+
+/**
+ * True when `path` exists.
+ *
+ * @example
+ * ```ts
+ * import { exists } from "./helpers.ts";
+ * console.log(exists("/")); // true
+ * ```
+ */
+export function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * True when an executable `name` is on the PATH.
+ *
+ * @example
+ * ```ts
+ * import { hasCommand } from "./helpers.ts";
+ * console.log(typeof hasCommand("tshark")); // boolean
+ * ```
+ */
+export function hasCommand(name: string): boolean {
+  const path = Deno.env.get("PATH") ?? "/usr/bin:/bin";
+  for (const dir of path.split(":")) {
+    if (!dir) continue;
+    try {
+      const info = Deno.statSync(`${dir}/${name}`);
+      if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) return true;
+    } catch { /* not here */ }
+  }
+  return false;
+}
+
+/** True when the shared corpus is present. */
+export const HAVE_SHARED: boolean = exists(CAPTURES) && exists(EXPECTED);
+/** True when tshark is installed. */
+export const HAVE_TSHARK: boolean = hasCommand("tshark");
+
+/**
+ * Path of a corpus capture.
+ *
+ * @example
+ * ```ts
+ * import { cap } from "./helpers.ts";
+ * console.log(cap("dns.pcap").endsWith("/dns.pcap")); // true
+ * ```
+ */
+export function cap(name: string): string {
+  return `${CAPTURES}/${name}`;
+}
+
+/** What a finished subprocess gave. */
+export interface RunResult {
+  /** Exit code. */
+  code: number;
+  /** Standard output, as text. */
+  stdout: string;
+  /** Standard error, as text. */
+  stderr: string;
+}
+
+/**
+ * Runs a command to completion, optionally feeding `stdin`.
+ *
+ * @example
+ * ```ts
+ * import { run } from "./helpers.ts";
+ * const r = await run("true", []);
+ * console.log(r.code); // 0
+ * ```
+ */
+export async function run(
+  cmd: string,
+  args: string[],
+  opts: { stdin?: Uint8Array | string; cwd?: string } = {},
+): Promise<RunResult> {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: opts.cwd ?? ROOT,
+    stdin: opts.stdin !== undefined ? "piped" : "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (opts.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    const data = typeof opts.stdin === "string" ? new TextEncoder().encode(opts.stdin) : opts.stdin;
+    // A write error (the child exited early) shows up in the exit code.
+    await w.write(data).catch(() => {});
+    await w.close().catch(() => {});
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/**
+ * Runs `deno run -A cli.ts ARGS` from the project root.
+ *
+ * @example
+ * ```ts
+ * import { runCli } from "./helpers.ts";
+ * const r = await runCli(["features"]);
+ * console.log(r.code); // 0
+ * ```
+ */
+export function runCli(
+  args: string[],
+  opts: { stdin?: Uint8Array | string; cwd?: string } = {},
+): Promise<RunResult> {
+  return run(DENO, ["run", "-A", CLI, ...args], opts);
+}
+
+/**
+ * Parses JSON Lines output into records.
+ *
+ * @example
+ * ```ts
+ * import { parseJsonl } from "./helpers.ts";
+ * console.log(parseJsonl('{"a":1}\n').length); // 1
+ * ```
+ */
+export function parseJsonl(text: string): FlowRecord[] {
+  return text.split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l) as FlowRecord);
+}
+
+/**
+ * Runs {@linkcode extractFlows} to the end and returns the records and the summary.
+ *
+ * @example
+ * ```ts
+ * import { collect } from "./helpers.ts";
+ * const { records } = await collect("testdata/http.pcap");
+ * console.log(records.length > 0); // true
+ * ```
+ */
+export async function collect(
+  source: CaptureSource | CaptureSource[],
+  options: ExtractOptions = {},
+): Promise<{ records: FlowRecord[]; summary: ExtractSummary }> {
+  const it = extractFlows(source, options);
+  const records: FlowRecord[] = [];
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return { records, summary: r.value };
+    records.push(r.value);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// flow keys and totals
+
+/**
+ * The bidirectional 5-tuple of a record, as `score.py` builds it: `proto|ipA|portA|ipB|portB` with
+ * (ipA, portA) <= (ipB, portB), comparing addresses as text and then ports as numbers.
+ *
+ * @example
+ * ```ts
+ * import { canonicalKey } from "./helpers.ts";
+ * console.log(canonicalKey(6, "10.0.0.2", 80, "10.0.0.1", 5000)); // 6|10.0.0.1|5000|10.0.0.2|80
+ * ```
+ */
+export function canonicalKey(proto: number, ipA: string, portA: number, ipB: string, portB: number): string {
+  const a = ipA.toLowerCase(), b = ipB.toLowerCase();
+  const aFirst = a < b || (a === b && portA <= portB);
+  return aFirst ? `${proto}|${a}|${portA}|${b}|${portB}` : `${proto}|${b}|${portB}|${a}|${portA}`;
+}
+
+/**
+ * The canonical key of a flow record.
+ *
+ * @example
+ * ```ts
+ * import { recordKey } from "./helpers.ts";
+ * console.log(recordKey({ protocol: 17, src_ip: "::1", src_port: 53, dst_ip: "::1", dst_port: 5000 }));
+ * ```
+ */
+export function recordKey(r: FlowRecord): string {
+  return canonicalKey(
+    r.protocol as number,
+    r.src_ip as string,
+    r.src_port as number,
+    r.dst_ip as string,
+    r.dst_port as number,
+  );
+}
+
+/** Packets and bytes of one 5-tuple. */
+export interface Totals {
+  /** Packets. */
+  packets: number;
+  /** Sum of frame lengths. */
+  bytes: number;
+}
+
+/**
+ * Sums total_packets and total_bytes of records by canonical key.
+ *
+ * @example
+ * ```ts
+ * import { totalsByKey } from "./helpers.ts";
+ * console.log(totalsByKey([]).size); // 0
+ * ```
+ */
+export function totalsByKey(records: FlowRecord[]): Map<string, Totals> {
+  const m = new Map<string, Totals>();
+  for (const r of records) {
+    const k = recordKey(r);
+    const t = m.get(k) ?? { packets: 0, bytes: 0 };
+    t.packets += r.total_packets as number;
+    t.bytes += r.total_bytes as number;
+    m.set(k, t);
+  }
+  return m;
+}
+
+/**
+ * Sorts a map's entries by key, for stable deep comparisons.
+ *
+ * @example
+ * ```ts
+ * import { sortedEntries } from "./helpers.ts";
+ * console.log(sortedEntries(new Map([["b", 1], ["a", 2]]))); // [["a", 2], ["b", 1]]
+ * ```
+ */
+export function sortedEntries<T>(m: Map<string, T>): [string, T][] {
+  return [...m.entries()].sort((x, y) => x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// tshark
+
+/**
+ * Runs `tshark -n -r FILE -T fields -e F...` (IP reassembly off, every occurrence joined with `|`) and returns
+ * one row of field strings per frame.
+ *
+ * @example
+ * ```ts
+ * import { cap, tsharkFields } from "./helpers.ts";
+ * const rows = await tsharkFields(cap("dns.pcap"), ["frame.len"]);
+ * console.log(rows.length); // 5
+ * ```
+ */
+export function tsharkFields(file: string, fields: string[], extra: string[] = []): Promise<string[][]> {
+  // tshark takes seconds to start: each (file, fields, options) is read once per test process.
+  const key = JSON.stringify([file, fields, extra]);
+  let p = tsharkCache.get(key);
+  if (p === undefined) {
+    p = runTshark(file, fields, extra);
+    tsharkCache.set(key, p);
+    p.catch(() => tsharkCache.delete(key));
+  }
+  return p;
+}
+
+const tsharkCache = new Map<string, Promise<string[][]>>();
+
+async function runTshark(
+  file: string,
+  fields: string[],
+  extra: string[] = [],
+): Promise<string[][]> {
+  const args = [
+    "-n",
+    "-o",
+    "ip.defragment:FALSE",
+    "-o",
+    "ipv6.defragment:FALSE",
+    "-r",
+    file,
+    ...extra,
+    "-T",
+    "fields",
+    "-E",
+    "separator=\t",
+    "-E",
+    "occurrence=a",
+    "-E",
+    "aggregator=|",
+  ];
+  for (const f of fields) args.push("-e", f);
+  const r = await run("tshark", args);
+  if (r.code !== 0) throw new Error(`tshark failed on ${file}: ${r.stderr}`);
+  return r.stdout.split("\n").filter((l) => l !== "").map((l) => l.split("\t"));
+}
+
+/** One frame as tshark reads it, keyed like our flows. */
+export interface TsharkPacket {
+  /** Frame length (wire length). */
+  len: number;
+  /** Canonical key of the innermost (or, with `outer`, outermost) flow; null when the frame has no IP. */
+  key: string | null;
+  /** Outermost IP source and destination when the frame carries more than one IP layer. */
+  outer: [string, string] | null;
+}
+
+const TS_FIELDS = [
+  "frame.len",
+  "frame.protocols",
+  "ip.src",
+  "ip.dst",
+  "ipv6.src",
+  "ipv6.dst",
+  "tcp.srcport",
+  "tcp.dstport",
+  "udp.srcport",
+  "udp.dstport",
+  "sctp.srcport",
+  "sctp.dstport",
+  "ip.proto",
+  "ipv6.nxt",
+  "ipv6.fraghdr.nxt",
+];
+
+const IP6_EXT = new Set(["ipv6.hopopts", "ipv6.routing", "ipv6.dstopts", "ipv6.fraghdr", "ah"]);
+
+/**
+ * Keys every frame of a capture by its innermost IP layer (the last one before any ICMP error quote) and the
+ * transport right after it, or by its outermost IP layer with `outer`, from tshark's `frame.protocols` and the
+ * matching occurrence of each address and port field.
+ *
+ * @example
+ * ```ts
+ * import { cap, tsharkPackets } from "./helpers.ts";
+ * const pkts = await tsharkPackets(cap("gre-sample.pcap"));
+ * console.log(pkts[0].outer !== null); // true
+ * ```
+ */
+export async function tsharkPackets(file: string, opts: { outer?: boolean; extra?: string[] } = {}): Promise<
+  TsharkPacket[]
+> {
+  const rows = await tsharkFields(file, TS_FIELDS, opts.extra ?? []);
+  const out: TsharkPacket[] = [];
+  for (const row of rows) {
+    const [len, protos, s4, d4, s6, d6, ts, td, us, ud, ss, sd, p4, n6, f6] = row.map((x) =>
+      x ? x.split("|") : []
+    );
+    const layers = protos.length ? protos[0].split(":") : [];
+    // Every IP layer in order, with its family and occurrence index.
+    const ips: { fam: 4 | 6; occ: number; at: number }[] = [];
+    let n4 = 0, n6c = 0;
+    for (let i = 0; i < layers.length; i++) {
+      const l = layers[i];
+      if (l === "ip") ips.push({ fam: 4, occ: n4++, at: i });
+      else if (l === "ipv6") ips.push({ fam: 6, occ: n6c++, at: i });
+      else if (l === "icmp" || l === "icmpv6") break; // what follows is a quoted packet
+    }
+    if (ips.length === 0) {
+      out.push({ len: Number(len[0]), key: null, outer: null });
+      continue;
+    }
+    const ip = opts.outer ? ips[0] : ips[ips.length - 1];
+    const src = ip.fam === 4 ? s4[ip.occ] : s6[ip.occ];
+    const dst = ip.fam === 4 ? d4[ip.occ] : d6[ip.occ];
+    // Occurrence index of a transport layer: how many layers of that name come before position `at`.
+    const occBefore = (name: string, at: number) => layers.slice(0, at).filter((l) => l === name).length;
+    let j = ip.at + 1;
+    while (j < layers.length && IP6_EXT.has(layers[j])) j++;
+    // Every IP layer lies before the first ICMP layer, so layers[j] is at most that ICMP layer.
+    const t: string | undefined = layers[j];
+    let proto: number, sp = 0, dp = 0;
+    if (t === "tcp") {
+      const o = occBefore("tcp", j);
+      [proto, sp, dp] = [6, Number(ts[o]), Number(td[o])];
+    } else if (t === "udp") {
+      const o = occBefore("udp", j);
+      [proto, sp, dp] = [17, Number(us[o]), Number(ud[o])];
+    } else if (t === "sctp") {
+      const o = occBefore("sctp", j);
+      [proto, sp, dp] = [132, Number(ss[o]), Number(sd[o])];
+    } else if (t === "icmp") proto = 1;
+    else if (t === "icmpv6") proto = 58;
+    else if (t === "gre") proto = 47;
+    else if (t === "ip") proto = 4;
+    else if (t === "ipv6") proto = 41;
+    else if (ip.fam === 4) proto = Number(p4[ip.occ]);
+    else if (layers[j - 1] === "ipv6.fraghdr") proto = Number(f6[f6.length - 1]);
+    else proto = Number(n6[ip.occ]);
+    const outer: [string, string] | null = ips.length > 1
+      ? [ips[0].fam === 4 ? s4[0] : s6[0], ips[0].fam === 4 ? d4[0] : d6[0]]
+      : null;
+    out.push({ len: Number(len[0]), key: canonicalKey(proto, src, sp, dst, dp), outer });
+  }
+  return out;
+}
+
+/**
+ * Packets and bytes per key from {@linkcode tsharkPackets} (frames without IP left out).
+ *
+ * @example
+ * ```ts
+ * import { tsharkTotals } from "./helpers.ts";
+ * console.log(tsharkTotals([{ len: 60, key: "6|a|1|b|2", outer: null }]).get("6|a|1|b|2")); // { packets: 1, bytes: 60 }
+ * ```
+ */
+export function tsharkTotals(pkts: TsharkPacket[]): Map<string, Totals> {
+  const m = new Map<string, Totals>();
+  for (const p of pkts) {
+    if (p.key === null) continue;
+    const t = m.get(p.key) ?? { packets: 0, bytes: 0 };
+    t.packets++;
+    t.bytes += p.len;
+    m.set(p.key, t);
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// building packets and captures
+
+/**
+ * Concatenates byte arrays.
+ *
+ * @example
+ * ```ts
+ * import { concat } from "./helpers.ts";
+ * console.log(concat([1], new Uint8Array([2])).length); // 2
+ * ```
+ */
+export function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
+  const n = parts.reduce((a, p) => a + p.length, 0);
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/**
+ * Bytes of a dotted-quad IPv4 address or an IPv6 address (with `::`), written without lib/addr.ts.
+ *
+ * @example
+ * ```ts
+ * import { ipBytes } from "./helpers.ts";
+ * console.log(ipBytes("10.0.0.1")); // Uint8Array [10, 0, 0, 1]
+ * ```
+ */
+export function ipBytes(text: string): Uint8Array {
+  if (!text.includes(":")) return new Uint8Array(text.split(".").map(Number));
+  const [head, tail] = text.includes("::") ? text.split("::") : [text, null];
+  const hs = head ? head.split(":") : [];
+  const ts = tail ? tail.split(":") : [];
+  const groups = tail === null ? hs : [...hs, ...new Array(8 - hs.length - ts.length).fill("0"), ...ts];
+  const out = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    const v = parseInt(g, 16);
+    out[2 * i] = v >> 8;
+    out[2 * i + 1] = v & 0xff;
+  });
+  return out;
+}
+
+function u16(v: number): number[] {
+  return [(v >> 8) & 0xff, v & 0xff];
+}
+
+function u32(v: number): number[] {
+  return [(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
+}
+
+function checksum(b: Uint8Array): number {
+  let s = 0;
+  for (let i = 0; i < b.length; i += 2) s += (b[i] << 8) | (b[i + 1] ?? 0);
+  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
+  return ~s & 0xffff;
+}
+
+/**
+ * An Ethernet II header (optionally with one 802.1Q tag) followed by `payload`.
+ *
+ * @example
+ * ```ts
+ * import { ethernet } from "./helpers.ts";
+ * console.log(ethernet(new Uint8Array(20)).length); // 34
+ * ```
+ */
+export function ethernet(payload: Uint8Array, opts: { type?: number; vlan?: number } = {}): Uint8Array {
+  const dst = [0x02, 0, 0, 0, 0, 0x02], src = [0x02, 0, 0, 0, 0, 0x01];
+  const type = opts.type ?? ((payload[0] >> 4) === 6 ? 0x86dd : 0x0800);
+  if (opts.vlan !== undefined) return concat(dst, src, u16(0x8100), u16(opts.vlan), u16(type), payload);
+  return concat(dst, src, u16(type), payload);
+}
+
+/**
+ * An IPv4 header (with a correct checksum) followed by `payload`.
+ *
+ * @example
+ * ```ts
+ * import { ipv4 } from "./helpers.ts";
+ * console.log(ipv4("10.0.0.1", "10.0.0.2", 17, new Uint8Array(8)).length); // 28
+ * ```
+ */
+export function ipv4(
+  src: string,
+  dst: string,
+  proto: number,
+  payload: Uint8Array,
+  opts: { ttl?: number; id?: number; mf?: boolean; fragOffset?: number } = {},
+): Uint8Array {
+  const h = concat(
+    [0x45, 0],
+    u16(20 + payload.length),
+    u16(opts.id ?? 1),
+    u16((opts.mf ? 0x2000 : 0) | (opts.fragOffset ?? 0)),
+    [opts.ttl ?? 64, proto, 0, 0],
+    ipBytes(src),
+    ipBytes(dst),
+  );
+  const c = checksum(h);
+  h[10] = c >> 8;
+  h[11] = c & 0xff;
+  return concat(h, payload);
+}
+
+/**
+ * An IPv6 header followed by `payload` (`next` is the next-header value).
+ *
+ * @example
+ * ```ts
+ * import { ipv6 } from "./helpers.ts";
+ * console.log(ipv6("2001:db8::1", "2001:db8::2", 17, new Uint8Array(8)).length); // 48
+ * ```
+ */
+export function ipv6(src: string, dst: string, next: number, payload: Uint8Array, hopLimit = 64): Uint8Array {
+  return concat([0x60, 0, 0, 0], u16(payload.length), [next, hopLimit], ipBytes(src), ipBytes(dst), payload);
+}
+
+/** TCP flag bits for {@linkcode tcp}. */
+export const F = { FIN: 1, SYN: 2, RST: 4, PSH: 8, ACK: 16, URG: 32, ECE: 64, CWR: 128 } as const;
+
+/**
+ * A 20-byte TCP header (checksum left 0) followed by `payload`.
+ *
+ * @example
+ * ```ts
+ * import { F, tcp } from "./helpers.ts";
+ * console.log(tcp(1234, 80, F.SYN).length); // 20
+ * ```
+ */
+export function tcp(
+  sport: number,
+  dport: number,
+  flags: number,
+  payload: Uint8Array = new Uint8Array(0),
+  opts: { seq?: number; ack?: number; window?: number } = {},
+): Uint8Array {
+  return concat(
+    u16(sport),
+    u16(dport),
+    u32(opts.seq ?? 1000),
+    u32(opts.ack ?? 0),
+    [0x50, flags],
+    u16(opts.window ?? 65535),
+    [0, 0, 0, 0],
+    payload,
+  );
+}
+
+/**
+ * A UDP header (checksum 0) followed by `payload`.
+ *
+ * @example
+ * ```ts
+ * import { udp } from "./helpers.ts";
+ * console.log(udp(53, 5353, new Uint8Array(4)).length); // 12
+ * ```
+ */
+export function udp(sport: number, dport: number, payload: Uint8Array = new Uint8Array(0)): Uint8Array {
+  return concat(u16(sport), u16(dport), u16(8 + payload.length), [0, 0], payload);
+}
+
+/**
+ * An ICMP (or ICMPv6) echo header followed by `payload`.
+ *
+ * @example
+ * ```ts
+ * import { icmpEcho } from "./helpers.ts";
+ * console.log(icmpEcho(8, 1, 1).length); // 8
+ * ```
+ */
+export function icmpEcho(
+  type: number,
+  id: number,
+  seq: number,
+  payload: Uint8Array = new Uint8Array(0),
+): Uint8Array {
+  const m = concat([type, 0, 0, 0], u16(id), u16(seq), payload);
+  const c = checksum(m);
+  m[2] = c >> 8;
+  m[3] = c & 0xff;
+  return m;
+}
+
+/** One packet of a hand-made capture. */
+export interface CapPacket {
+  /** Timestamp, seconds since the epoch. */
+  ts: number;
+  /** Captured bytes. */
+  data: Uint8Array;
+  /** Original length (default: the captured length). */
+  wireLen?: number;
+}
+
+/**
+ * A classic pcap file (little endian, microseconds unless `nano`).
+ *
+ * @example
+ * ```ts
+ * import { pcapFile } from "./helpers.ts";
+ * console.log(pcapFile(1, []).length); // 24
+ * ```
+ */
+export function pcapFile(linkType: number, packets: CapPacket[], opts: { nano?: boolean } = {}): Uint8Array {
+  const div = opts.nano ? 1e9 : 1e6;
+  const size = 24 + packets.reduce((a, p) => a + 16 + p.data.length, 0);
+  const out = new Uint8Array(size);
+  const dv = new DataView(out.buffer);
+  dv.setUint32(0, opts.nano ? 0xa1b23c4d : 0xa1b2c3d4, true);
+  dv.setUint16(4, 2, true);
+  dv.setUint16(6, 4, true);
+  dv.setUint32(16, 262144, true);
+  dv.setUint32(20, linkType, true);
+  let o = 24;
+  for (const p of packets) {
+    let sec = Math.floor(p.ts);
+    let frac = Math.round((p.ts - sec) * div);
+    if (frac >= div) {
+      sec++;
+      frac -= div;
+    }
+    dv.setUint32(o, sec, true);
+    dv.setUint32(o + 4, frac, true);
+    dv.setUint32(o + 8, p.data.length, true);
+    dv.setUint32(o + 12, p.wireLen ?? p.data.length, true);
+    out.set(p.data, o + 16);
+    o += 16 + p.data.length;
+  }
+  return out;
+}
+
+/**
+ * A pcapng file with one section and one interface (microsecond timestamps).
+ *
+ * @example
+ * ```ts
+ * import { pcapngFile } from "./helpers.ts";
+ * console.log(pcapngFile(1, []).length); // 48
+ * ```
+ */
+export function pcapngFile(linkType: number, packets: CapPacket[]): Uint8Array {
+  const blocks: Uint8Array[] = [];
+  const block = (type: number, body: Uint8Array) => {
+    const padded = (body.length + 3) & ~3;
+    const len = 12 + padded;
+    const b = new Uint8Array(len);
+    const dv = new DataView(b.buffer);
+    dv.setUint32(0, type, true);
+    dv.setUint32(4, len, true);
+    b.set(body, 8);
+    dv.setUint32(len - 4, len, true);
+    blocks.push(b);
+  };
+  const shb = new Uint8Array(16);
+  const sdv = new DataView(shb.buffer);
+  sdv.setUint32(0, 0x1a2b3c4d, true);
+  sdv.setUint16(4, 1, true);
+  sdv.setBigInt64(8, -1n, true);
+  block(0x0a0d0d0a, shb);
+  const idb = new Uint8Array(8);
+  const idv = new DataView(idb.buffer);
+  idv.setUint16(0, linkType, true);
+  idv.setUint32(4, 262144, true);
+  block(1, idb);
+  for (const p of packets) {
+    const body = new Uint8Array(20 + p.data.length);
+    const dv = new DataView(body.buffer);
+    const ticks = Math.round(p.ts * 1e6);
+    dv.setUint32(0, 0, true);
+    dv.setUint32(4, Math.floor(ticks / 4294967296), true);
+    dv.setUint32(8, ticks % 4294967296, true);
+    dv.setUint32(12, p.data.length, true);
+    dv.setUint32(16, p.wireLen ?? p.data.length, true);
+    body.set(p.data, 20);
+    block(6, body);
+  }
+  return concat(...blocks);
+}
+
+/** Where one record of a classic pcap file lies. */
+export interface PcapRecordInfo {
+  /** Byte offset of the record header. */
+  offset: number;
+  /** Timestamp, seconds. */
+  ts: number;
+  /** Captured length. */
+  capLen: number;
+}
+
+/**
+ * Lists the records of a classic pcap file (either byte order, micro- or nanoseconds).
+ *
+ * @example
+ * ```ts
+ * import { pcapFile, pcapRecords } from "./helpers.ts";
+ * console.log(pcapRecords(pcapFile(1, [{ ts: 1, data: new Uint8Array(60) }]))[0].offset); // 24
+ * ```
+ */
+export function pcapRecords(bytes: Uint8Array): PcapRecordInfo[] {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const magic = dv.getUint32(0, true);
+  const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
+  const nano = magic === 0xa1b23c4d || magic === 0x4d3cb2a1;
+  const out: PcapRecordInfo[] = [];
+  let o = 24;
+  while (o + 16 <= bytes.length) {
+    const capLen = dv.getUint32(o + 8, le);
+    out.push({ offset: o, ts: dv.getUint32(o, le) + dv.getUint32(o + 4, le) / (nano ? 1e9 : 1e6), capLen });
+    o += 16 + capLen;
+  }
+  return out;
+}
+
+/**
+ * A byte stream delivering `bytes` in chunks of `chunk` bytes; `onPull` sees how many bytes were handed out.
+ *
+ * @example
+ * ```ts
+ * import { byteStream } from "./helpers.ts";
+ * const s = byteStream(new Uint8Array(10), 4);
+ * console.log(s instanceof ReadableStream); // true
+ * ```
+ */
+export function byteStream(
+  bytes: Uint8Array,
+  chunk = 65536,
+  onPull?: (delivered: number) => void | Promise<void>,
+): ReadableStream<Uint8Array> {
+  let o = 0;
+  return new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      if (o >= bytes.length) {
+        ctrl.close();
+        return;
+      }
+      const n = Math.min(chunk, bytes.length - o);
+      // A copy: the reader may keep the chunk while the test goes on.
+      ctrl.enqueue(bytes.slice(o, o + n));
+      o += n;
+      await onPull?.(o);
+    },
+  }, { highWaterMark: 0 });
+}

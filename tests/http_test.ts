@@ -1,0 +1,517 @@
+import assert from "node:assert/strict";
+import {
+  findHeadEnd,
+  H2Frame,
+  HTTP2_PREFACE,
+  Http2Connection,
+  httpMethodLength,
+  isHttp2Preface,
+  isHttpStatusStart,
+  parseHttp1Head,
+} from "../lib/protocols/http.ts";
+import { httpExtractor, type HttpState } from "../extractors/http.ts";
+import { extractFlows } from "../mod.ts";
+import type { FlowRecord } from "../lib/extractor.ts";
+import { FlowState } from "../lib/flow.ts";
+import { PacketView } from "../lib/packet.ts";
+
+const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url);
+const enc = new TextEncoder();
+
+function has(cmd: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+const HAS_TSHARK = has("tshark");
+
+function tshark(args: string[]): string[][] {
+  const out = new Deno.Command("tshark", { args, stdout: "piped", stderr: "null" }).outputSync();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.length > 0).map((l) =>
+    l.split("\t")
+  );
+}
+
+function keyOf(proto: number, a: string, ap: number, b: string, bp: number): string {
+  const x: [string, number] = [a.toLowerCase(), ap], y: [string, number] = [b.toLowerCase(), bp];
+  const first = x[0] < y[0] || (x[0] === y[0] && x[1] <= y[1]) ? [x, y] : [y, x];
+  return JSON.stringify([proto, first[0][0], first[0][1], first[1][0], first[1][1]]);
+}
+
+async function records(path: string, features: string[]): Promise<Map<string, FlowRecord[]>> {
+  const m = new Map<string, FlowRecord[]>();
+  for await (const r of extractFlows(path, { features })) {
+    const k = keyOf(
+      r.protocol as number,
+      r.src_ip as string,
+      r.src_port as number,
+      r.dst_ip as string,
+      r.dst_port as number,
+    );
+    const l = m.get(k) ?? [];
+    l.push(r);
+    m.set(k, l);
+  }
+  return m;
+}
+
+function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+function frame(type: number, flags: number, stream: number, payload: number[] | Uint8Array = []): Uint8Array {
+  const n = payload.length;
+  return concat(
+    [(n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff, type, flags],
+    [(stream >>> 24) & 0x7f, (stream >>> 16) & 0xff, (stream >>> 8) & 0xff, stream & 0xff],
+    payload,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// HTTP/1 heads
+
+Deno.test("parseHttp1Head: requests, responses, bare LF, case-insensitive names, partial heads", () => {
+  const req = enc.encode(
+    "POST /a/b?c=d HTTP/1.1\r\nhost:  example.com \r\nUSER-AGENT: curl/8.0\r\nContent-Type: text/plain\r\n\r\nbody",
+  );
+  const h = parseHttp1Head(req, 0, req.length);
+  assert.ok(h);
+  assert.equal(h.isRequest, true);
+  assert.equal(h.method, "POST");
+  assert.equal(h.uri, "/a/b?c=d");
+  assert.equal(h.version, "HTTP/1.1");
+  assert.equal(h.host, "example.com");
+  assert.equal(h.userAgent, "curl/8.0");
+  assert.equal(h.contentType, "text/plain");
+  assert.equal(h.complete, true);
+  assert.equal(h.headEnd, req.length - 4);
+  const lf = enc.encode("GET / HTTP/1.0\nUser-Agent:\n\n");
+  const l = parseHttp1Head(lf, 0, lf.length);
+  assert.equal(l?.userAgent, "");
+  assert.equal(l?.complete, true);
+  const rsp = enc.encode("HTTP/1.1 404 Not Found\r\nContent-Type: text/html\r\n");
+  const r = parseHttp1Head(rsp, 0, rsp.length);
+  assert.equal(r?.statusCode, 404);
+  assert.equal(r?.version, "HTTP/1.1");
+  assert.equal(r?.contentType, "text/html");
+  assert.equal(r?.complete, false);
+  const cut = enc.encode("GET /very/long/pa");
+  assert.equal(parseHttp1Head(cut, 0, cut.length)?.method, "GET");
+  for (
+    const bad of ["GETX / HTTP/1.1\r\n", "get / HTTP/1.1\r\n", "HTTP/1.1200 OK\r\n", "SSH-2.0-x\r\n", ""]
+  ) {
+    const b = enc.encode(bad);
+    assert.equal(parseHttp1Head(b, 0, b.length), null, bad);
+  }
+  const ssdp = enc.encode("M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n\r\n");
+  assert.equal(parseHttp1Head(ssdp, 0, ssdp.length)?.host, "239.255.255.250:1900");
+  const b = enc.encode("OPTIONS * HTTP/1.1\r\n");
+  assert.equal(httpMethodLength(b, 0, b.length), 7);
+  assert.equal(isHttpStatusStart(enc.encode("HTTP/2 200"), 0, 10), false);
+  assert.equal(findHeadEnd(enc.encode("a\r\n\r\n"), 0, 5), 5);
+  assert.equal(findHeadEnd(enc.encode("a\r\nb"), 0, 4), -1);
+  assert.ok(isHttp2Preface(HTTP2_PREFACE, 0, 24));
+  assert.ok(!isHttp2Preface(HTTP2_PREFACE, 0, 23));
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// HTTP/2 frames
+
+Deno.test("Http2Connection: counts frames split at every byte, follows streams, push and multiplexing", () => {
+  const client = concat(
+    frame(H2Frame.SETTINGS, 0, 0, new Array(12).fill(0)),
+    frame(H2Frame.WINDOW_UPDATE, 0, 0, [0, 1, 0, 0]),
+    frame(H2Frame.HEADERS, 0x5, 1, new Array(20).fill(0x82)), // END_STREAM | END_HEADERS
+    frame(H2Frame.HEADERS, 0x5, 3, new Array(20).fill(0x82)),
+    frame(H2Frame.SETTINGS, 1, 0),
+  );
+  const server = concat(
+    frame(H2Frame.SETTINGS, 0, 0, new Array(6).fill(0)),
+    frame(H2Frame.SETTINGS, 1, 0),
+    frame(H2Frame.PUSH_PROMISE, 0x4, 1, [0, 0, 0, 2, 0x82, 0x84]),
+    frame(H2Frame.HEADERS, 0x4, 1, [0x88]),
+    frame(H2Frame.DATA, 0x1, 1, new Array(100).fill(1)),
+    frame(H2Frame.HEADERS, 0x4, 2, [0x88]),
+    frame(H2Frame.DATA, 0x1, 2, new Array(30).fill(1)),
+    frame(H2Frame.HEADERS, 0x5, 3, [0x88]),
+    frame(H2Frame.PING, 0, 0, new Array(8).fill(0)),
+    frame(H2Frame.GOAWAY, 0, 0, new Array(8).fill(0)),
+    frame(0xfa, 0, 0, [1, 2, 3]), // unknown type: counted, ignored
+  );
+  for (const step of [1, 3, 1000]) {
+    const c = new Http2Connection();
+    for (let i = 0; i < client.length; i += step) c.feed(0, client, i, Math.min(client.length, i + step));
+    for (let i = 0; i < server.length; i += step) c.feed(1, server, i, Math.min(server.length, i + step));
+    assert.equal(c.frames, 16, `step ${step}`);
+    assert.equal(c.settings, 4);
+    assert.equal(c.headers, 5);
+    assert.equal(c.data, 2);
+    assert.equal(c.pushPromise, 1);
+    assert.equal(c.windowUpdate, 1);
+    assert.equal(c.goaway, 1);
+    assert.equal(c.ping, 1);
+    assert.equal(c.streamsOpened, 3);
+    assert.equal(c.multiplexed, true);
+    assert.ok(!c.failed(0) && !c.failed(1));
+  }
+  // One request after the other is not multiplexed.
+  const seq = new Http2Connection();
+  seq.feed(0, frame(H2Frame.HEADERS, 0x5, 1, [0x82]), 0, 10);
+  seq.feed(1, frame(H2Frame.HEADERS, 0x5, 1, [0x88]), 0, 10);
+  seq.feed(0, frame(H2Frame.HEADERS, 0x5, 3, [0x82]), 0, 10);
+  seq.feed(1, frame(H2Frame.HEADERS, 0x5, 3, [0x88]), 0, 10);
+  assert.equal(seq.multiplexed, false);
+  assert.equal(seq.streamsOpened, 2);
+  // Invalid frames stop the direction.
+  for (
+    const bad of [
+      frame(H2Frame.SETTINGS, 0, 1),
+      frame(H2Frame.DATA, 0, 0, [1]),
+      frame(H2Frame.PING, 0, 0, [1]),
+    ]
+  ) {
+    const c = new Http2Connection();
+    c.feed(0, bad, 0, bad.length);
+    assert.ok(c.failed(0));
+    assert.equal(c.frames, 0);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// The extractor driven directly
+
+interface Seg {
+  dir: 0 | 1;
+  seq: number;
+  data: Uint8Array;
+  flags?: number;
+}
+
+function drive(proto: 6 | 17, segs: Seg[]): FlowRecord {
+  const flow = new FlowState();
+  flow.protocol = proto;
+  flow.srcPort = 40000;
+  flow.dstPort = 80;
+  const st = httpExtractor.init(flow) as HttpState;
+  const p = new PacketView();
+  for (const s of segs) {
+    p.reset();
+    p.proto = proto;
+    p.tcpHdrLen = proto === 6 ? 20 : 0;
+    p.tcpSeq = s.seq >>> 0;
+    p.tcpFlags = s.flags ?? 0x18;
+    p.buf = s.data;
+    p.payloadOff = 0;
+    p.payloadCapLen = s.data.length;
+    p.payloadLen = s.data.length;
+    httpExtractor.update(st, p, flow, s.dir);
+  }
+  const out: FlowRecord = {};
+  httpExtractor.finish(st, flow, out);
+  return out;
+}
+
+/** Cuts a direction's byte stream into segments of `size` bytes starting at `isn + 1`. */
+function segs(dir: 0 | 1, isn: number, data: Uint8Array, size: number): Seg[] {
+  const out: Seg[] = [{ dir, seq: isn, data: new Uint8Array(0), flags: dir === 0 ? 0x02 : 0x12 }];
+  for (let o = 0; o < data.length; o += size) {
+    out.push({ dir, seq: isn + 1 + o, data: data.subarray(o, o + size) });
+  }
+  return out;
+}
+
+Deno.test("http2 extractor: HTTP/1 head across segments and h2c upgrade", () => {
+  const req = enc.encode(
+    "GET /index.html HTTP/1.1\r\nHost: h2c.test\r\nUser-Agent: t/1\r\nConnection: Upgrade, HTTP2-Settings\r\n" +
+      "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n",
+  );
+  const rsp101 = enc.encode(
+    "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n",
+  );
+  const server = concat(
+    rsp101,
+    frame(H2Frame.SETTINGS, 0, 0, new Array(6).fill(0)),
+    frame(H2Frame.HEADERS, 0x4, 1, [0x88]),
+    frame(H2Frame.DATA, 0x1, 1, enc.encode("hello")),
+  );
+  const client = concat(req, HTTP2_PREFACE, frame(H2Frame.SETTINGS, 0, 0), frame(H2Frame.SETTINGS, 1, 0));
+  for (const size of [1, 5, 64, 4096]) {
+    const c = segs(0, 100, client, size), s = segs(1, 9000, server, size);
+    const all: Seg[] = [c[0], s[0]];
+    for (let i = 1; i < Math.max(c.length, s.length); i++) {
+      if (i < c.length) all.push(c[i]);
+      if (i < s.length) all.push(s[i]);
+    }
+    const r = drive(6, all);
+    assert.equal(r.http_method, "GET", `size ${size}`);
+    assert.equal(r.http_host, "h2c.test");
+    assert.equal(r.http_user_agent, "t/1");
+    assert.equal(r.http_uri, "/index.html");
+    assert.equal(r.http_status_code, 101);
+    assert.equal(r.http2_detected, true);
+    assert.equal(r.http2_preface_seen, true);
+    assert.equal(r.http_version, "HTTP/2");
+    assert.equal(r.http2_frame_count, 5, `size ${size}`);
+    assert.equal(r.http2_settings_frames, 3);
+    assert.equal(r.http2_streams_estimate, 1);
+    assert.equal(r.http3_detected, false);
+  }
+  // Plain HTTP/1.1 keeps its version and leaves the HTTP/2 counts null.
+  const plain = drive(6, [
+    ...segs(0, 1, enc.encode("GET / HTTP/1.1\r\nHost: a\r\n\r\n"), 7),
+    ...segs(1, 5, enc.encode("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html>"), 9),
+  ]);
+  assert.equal(plain.http_version, "HTTP/1.1");
+  assert.equal(plain.http_content_type, "text/html");
+  assert.equal(plain.http2_detected, false);
+  assert.equal(plain.http2_frame_count, null);
+  // Not HTTP at all.
+  const tls = drive(6, segs(0, 1, new Uint8Array([0x16, 3, 1, 0, 5, 1, 2, 3, 4, 5]), 100));
+  assert.equal(tls.http_version, null);
+  assert.equal(tls.http_method, null);
+  // QUIC long header over UDP.
+  const quic = new Uint8Array(1200);
+  quic.set([0xc3, 0, 0, 0, 1, 8]);
+  const q = drive(17, [{ dir: 0, seq: 0, data: quic }]);
+  assert.equal(q.http3_detected, true);
+  assert.equal(drive(17, [{ dir: 0, seq: 0, data: new Uint8Array(40) }]).http3_detected, false);
+});
+
+Deno.test("http2 extractor: mutated heads and frames never throw", () => {
+  const base = [
+    enc.encode("GET /x HTTP/1.1\r\nHost: a\r\nUser-Agent: b\r\n\r\n"),
+    enc.encode("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok"),
+    concat(HTTP2_PREFACE, frame(4, 0, 0, new Array(12).fill(0)), frame(1, 5, 1, [0x82, 0x86])),
+    concat(frame(4, 0, 0), frame(5, 4, 1, [0, 0, 0, 2, 1]), frame(0, 1, 1, [1, 2, 3])),
+  ];
+  let a = 4242;
+  const rand = () => {
+    a = (a * 1103515245 + 12345) >>> 0;
+    return a / 4294967296;
+  };
+  const names = httpExtractor.features.map((f) => f.name);
+  for (let iter = 0; iter < 2000; iter++) {
+    const c = base[iter % 2 === 0 ? 0 : 2].slice(), s = base[iter % 2 === 0 ? 1 : 3].slice();
+    for (const d of [c, s]) {
+      const flips = Math.floor(rand() * 6);
+      for (let i = 0; i < flips; i++) d[Math.floor(rand() * d.length)] = Math.floor(rand() * 256);
+    }
+    const size = 1 + Math.floor(rand() * 40);
+    const list = [...segs(0, 10, c, size), ...segs(1, 500, s, size)];
+    if (rand() < 0.3) list.reverse();
+    const r = drive(6, list);
+    assert.deepEqual(Object.keys(r), names);
+    const u = drive(17, [{ dir: 0, seq: 0, data: c }, { dir: 1, seq: 0, data: s }]);
+    assert.deepEqual(Object.keys(u), names);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// Real captures against tshark
+
+const HTTP_CAPTURES = [
+  "http.pcapng",
+  "http1.pcapng",
+  "http-empty-useragent.pcap",
+  "http1-with-cookies.pcapng",
+  "CVE-2018-6794.pcap",
+  "single-packets.pcap",
+  "latest.pcapng",
+  "https-connect.pcap",
+  "ssh2.pcapng",
+  "http_ipv6.pcap",
+];
+
+interface HttpWant {
+  method?: string;
+  uri?: string;
+  host?: string;
+  ua?: string;
+  version?: string;
+  status?: number;
+  rspVersion?: string;
+  reqCt?: string;
+  rspCt?: string;
+  seenRequest: boolean;
+  seenResponse: boolean;
+}
+
+Deno.test({
+  name: "http2 extractor: HTTP/1 fields of corpus flows agree with tshark",
+  ignore: !HAS_TSHARK,
+  async fn() {
+    let compared = 0;
+    for (const name of HTTP_CAPTURES) {
+      const path = new URL(name, CAPTURES).pathname;
+      const rows = tshark([
+        "-r",
+        path,
+        "-Y",
+        "http.request || http.response",
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=f",
+        ...[
+          "ip.src",
+          "ipv6.src",
+          "tcp.srcport",
+          "udp.srcport",
+          "ip.dst",
+          "ipv6.dst",
+          "tcp.dstport",
+          "udp.dstport",
+          "http.request",
+          "http.request.method",
+          "http.request.uri",
+          "http.host",
+          "http.user_agent",
+          "http.request.version",
+          "http.response.code",
+          "http.response.version",
+          "http.content_type",
+          "ip.proto",
+          "ipv6.nxt",
+          "gre",
+        ].flatMap((f) => ["-e", f]),
+      ]);
+      const want = new Map<string, HttpWant>();
+      for (const r of rows) {
+        const [
+          s4,
+          s6,
+          tsp,
+          usp,
+          d4,
+          d6,
+          tdp,
+          udp,
+          isReq,
+          method,
+          uri,
+          host,
+          ua,
+          ver,
+          code,
+          rver,
+          ct,
+          ,
+          ,
+          gre,
+        ] = r;
+        if (gre) continue; // tunnelled: the flow key is the inner one, fine, but tshark shows outer addresses first
+        const proto = tsp ? 6 : 17;
+        const k = keyOf(proto, s4 || s6, Number(tsp || usp), d4 || d6, Number(tdp || udp));
+        const w: HttpWant = want.get(k) ?? { seenRequest: false, seenResponse: false };
+        want.set(k, w);
+        if (isReq === "1") {
+          if (w.seenRequest) continue;
+          w.seenRequest = true;
+          Object.assign(w, { method, uri, host, ua, version: ver, reqCt: ct });
+        } else {
+          if (w.seenResponse) continue;
+          w.seenResponse = true;
+          w.status = Number(code);
+          w.rspVersion = rver;
+          w.rspCt = ct;
+        }
+      }
+      const got = await records(path, ["http2"]);
+      for (const [k, w] of want) {
+        const rs = got.get(k);
+        assert.ok(rs, `${name}: no record for ${k}`);
+        const r = rs[0];
+        const label = `${name} ${k}`;
+        if (w.seenRequest) {
+          assert.equal(r.http_method, w.method, `${label} method`);
+          assert.equal(r.http_uri, w.uri, `${label} uri`);
+          assert.equal(r.http_host ?? "", w.host ?? "", `${label} host`);
+          assert.equal(r.http_user_agent ?? "", w.ua ?? "", `${label} ua`);
+          assert.equal(r.http_version, w.version, `${label} version`);
+        } else if (w.seenResponse) {
+          assert.equal(r.http_version, w.rspVersion, `${label} version`);
+        }
+        if (w.seenResponse) assert.equal(r.http_status_code, w.status, `${label} status`);
+        const ct = w.seenResponse && w.rspCt ? w.rspCt : (w.reqCt || null);
+        assert.equal(r.http_content_type ?? null, ct || null, `${label} content type`);
+        compared++;
+      }
+    }
+    assert.ok(compared >= 60, `compared ${compared}`);
+  },
+});
+
+Deno.test({
+  name: "http2 extractor: HTTP/2 frame counts of http2.pcapng agree with tshark",
+  ignore: !HAS_TSHARK,
+  async fn() {
+    const path = new URL("http2.pcapng", CAPTURES).pathname;
+    const rows = tshark([
+      "-r",
+      path,
+      "-d",
+      "tcp.port==29518,http2",
+      "-Y",
+      "http2",
+      "-T",
+      "fields",
+      "-E",
+      "occurrence=a",
+      "-E",
+      "aggregator=,",
+      "-e",
+      "http2.type",
+      "-e",
+      "http2.streamid",
+      "-e",
+      "http2.magic",
+    ]);
+    const types: number[] = [];
+    const streams = new Set<number>();
+    let magic = false;
+    for (const [t, s, m] of rows) {
+      if (m) magic = true;
+      if (!t) continue;
+      types.push(...t.split(",").map(Number));
+      for (const id of s.split(",").map(Number)) if (id !== 0) streams.add(id);
+    }
+    const got = [...(await records(path, ["http2"])).values()].flat();
+    assert.equal(got.length, 1);
+    const r = got[0];
+    const count = (t: number) => types.filter((x) => x === t).length;
+    assert.equal(r.http2_detected, true);
+    assert.equal(r.http2_preface_seen, magic);
+    assert.equal(r.http2_frame_count, types.length);
+    assert.equal(r.http2_data_frames, count(0));
+    assert.equal(r.http2_headers_frames, count(1));
+    assert.equal(r.http2_settings_frames, count(4));
+    assert.equal(r.http2_push_promise_frames, count(5));
+    assert.equal(r.http2_goaway_frames, count(7));
+    assert.equal(r.http2_window_update_frames, count(8));
+    assert.equal(r.http2_streams_estimate, streams.size);
+    assert.equal(r.http2_server_push, false);
+    assert.equal(r.http2_multiplexed, false);
+    assert.equal(r.http_version, "HTTP/2");
+    assert.equal(r.http3_detected, false);
+  },
+});
+
+Deno.test("http2 extractor: QUIC flows and TLS flows of the corpus", async () => {
+  const q = [...(await records(new URL("quic-v2.pcapng", CAPTURES).pathname, ["http2"])).values()].flat();
+  assert.ok(q.some((r) => r.protocol === 17 && r.http3_detected === true));
+  // Google QUIC (Q024) is not HTTP/3.
+  const g = [...(await records(new URL("quic.pcap", CAPTURES).pathname, ["http2"])).values()].flat();
+  assert.ok(g.every((r) => r.http3_detected !== true));
+  const t = [...(await records(new URL("tls12.pcap", CAPTURES).pathname, ["http2"])).values()].flat();
+  assert.ok(t.every((r) => r.http2_detected === false && r.http_version === null));
+});

@@ -36,3 +36,33 @@ export { CaptureFormatError, readCapture, readCaptureChunks } from "./lib/captur
 export type { PacketCallback } from "./lib/source.ts";
 export { formatIp, parseIp } from "./lib/addr.ts";
 export { JsonlWriter, type RecordWriter } from "./outputs/jsonl.ts";
+export {
+  anonHttpUsernames,
+  anonSubnets,
+  cleanup,
+  exportFlowsIpfix,
+  getCompactBd,
+  initialize,
+  JOY_FAILURE,
+  JOY_FILE_SUBNET,
+  JOY_JSON_FORMAT,
+  JOY_OK,
+  JOY_SINGLE_SUBNET,
+  JOY_TERMINAL_FORMAT,
+  joyContext,
+  JoyFlag,
+  type JoyInit,
+  joyLastError,
+  type JoyPktHdr,
+  type JoyStatus,
+  JoyType,
+  labelSubnets,
+  printConfig,
+  printFlows,
+  processPacket,
+  shutdown as joyShutdown,
+  updateSpltBdParams,
+} from "./lib/joy/api.ts";
+export { JoyContext } from "./lib/joy/context.ts";
+export { configLine as joyConfigLine, defaultJoyConfig, type JoyConfig } from "./lib/joy/config.ts";
+export { joyProcessFile } from "./lib/joy/offline.ts";

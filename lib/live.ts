@@ -28,7 +28,11 @@ export interface LiveOptions extends FlowPipelineOptions {
   snaplen?: number;
   /** Promiscuous mode (default false). */
   promisc?: boolean;
-  /** Kernel buffer size in bytes (libpcap's default when omitted). */
+  /**
+   * Kernel capture buffer in bytes (default {@linkcode DEFAULT_LIVE_BUFFER}). libpcap's own 2 MB default holds
+   * few packets: in immediate mode the Linux ring has one snaplen-sized slot per packet (about 64 KB each on
+   * `lo`), so a burst overflows it while the loop waits for its next turn.
+   */
   bufferSize?: number;
   /** Stop after this many seconds. */
   duration?: number;
@@ -99,6 +103,17 @@ export interface LiveSummary {
   /** How the loop waited for packets. */
   waitMode: "poll" | "timer";
 }
+
+/**
+ * Default kernel capture buffer: 64 MiB.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_LIVE_BUFFER } from "./live.ts";
+ * console.log(DEFAULT_LIVE_BUFFER / 1048576); // 64
+ * ```
+ */
+export const DEFAULT_LIVE_BUFFER = 64 * 1024 * 1024;
 
 // ---------------------------------------------------------------------------------------------------------
 // waiting for packets without blocking the event loop
@@ -192,7 +207,7 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
     snaplen: opts.snaplen,
     promisc: opts.promisc,
     filter: opts.filter,
-    bufferSize: opts.bufferSize,
+    bufferSize: opts.bufferSize ?? DEFAULT_LIVE_BUFFER,
     timeoutMs: 50,
   });
   if (live.warning !== null) opts.onWarning?.(`${opts.iface}: ${live.warning}`);

@@ -5,7 +5,15 @@
  * @module
  */
 
-/** Flow end reasons counted separately (the values of `flow_end_reason`). */
+/**
+ * Flow end reasons counted separately (the values of `flow_end_reason`).
+ *
+ * @example
+ * ```ts
+ * import { END_REASONS } from "./metrics.ts";
+ * console.log(END_REASONS.includes("idle")); // true
+ * ```
+ */
 export const END_REASONS: readonly string[] = ["idle", "active", "fin", "rst", "evicted", "end"];
 
 /**

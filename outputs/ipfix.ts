@@ -28,7 +28,15 @@ import { parseIp } from "../lib/addr.ts";
 // ---------------------------------------------------------------------------------------------------------
 // information elements
 
-/** IANA information element ids used here (RFC 7012 registry). */
+/**
+ * IANA information element ids used here (RFC 7012 registry).
+ *
+ * @example
+ * ```ts
+ * import { IE } from "./ipfix.ts";
+ * console.log(IE.flowStartMilliseconds); // 152
+ * ```
+ */
 export const IE = {
   octetDeltaCount: 1,
   packetDeltaCount: 2,
@@ -45,14 +53,46 @@ export const IE = {
   biflowDirection: 239,
 } as const;
 
-/** Joy's enterprise number for its IDP element (Cisco, 9) and the element id (IPFIX_IDP). */
+/**
+ * Joy's enterprise number for its IDP element (Cisco, 9) and the element id (IPFIX_IDP).
+ *
+ * @example
+ * ```ts
+ * import { JOY_ENTERPRISE } from "./ipfix.ts";
+ * console.log(JOY_ENTERPRISE); // 9
+ * ```
+ */
 export const JOY_ENTERPRISE = 9;
-/** Joy's information element id for the initial data packet. */
+/**
+ * Joy's information element id for the initial data packet.
+ *
+ * @example
+ * ```ts
+ * import { JOY_IDP_ELEMENT } from "./ipfix.ts";
+ * console.log(JOY_IDP_ELEMENT | 0x8000); // 49154, as sent in a template
+ * ```
+ */
 export const JOY_IDP_ELEMENT = 16386;
-/** Field length meaning "variable length" in a template (RFC 7011 section 7). */
+/**
+ * Field length meaning "variable length" in a template (RFC 7011 section 7).
+ *
+ * @example
+ * ```ts
+ * import { VARIABLE_LENGTH } from "./ipfix.ts";
+ * console.log(VARIABLE_LENGTH); // 65535
+ * ```
+ */
 export const VARIABLE_LENGTH = 65535;
 
-/** flowEndReason values (IANA): idle 1, active 2, end of flow detected 3, forced end 4, lack of resources 5. */
+/**
+ * flowEndReason values (IANA): idle 1, active 2, end of flow detected 3, forced end 4, lack of resources 5.
+ *
+ * @example
+ * ```ts
+ * import { FLOW_END_REASON_CODES } from "./ipfix.ts";
+ * console.log(FLOW_END_REASON_CODES.idle); // 1
+ * ```
+ */
 export const FLOW_END_REASON_CODES: Readonly<Record<string, number>> = {
   idle: 1,
   active: 2,
@@ -88,7 +128,15 @@ export type IpfixTransport = "udp" | "tcp";
 
 const f = (id: number, length: number, enterprise = 0): IpfixField => ({ id, length, enterprise });
 
-/** RFC 5103's enterprise number for reverse information elements. */
+/**
+ * RFC 5103's enterprise number for reverse information elements.
+ *
+ * @example
+ * ```ts
+ * import { REVERSE_PEN } from "./ipfix.ts";
+ * console.log(REVERSE_PEN); // 29305
+ * ```
+ */
 export const REVERSE_PEN = 29305;
 
 function buildTemplate(id: number, v6: boolean, idp: boolean, biflow: boolean): IpfixTemplate {
@@ -143,7 +191,15 @@ export interface IdpState {
   idp: [Uint8Array | null, Uint8Array | null];
 }
 
-/** Joy's usual IDP size (its `idp=1300` configuration). */
+/**
+ * Joy's usual IDP size (its `idp=1300` configuration).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_IDP_BYTES, idpExtractor } from "./ipfix.ts";
+ * const group = idpExtractor(DEFAULT_IDP_BYTES);
+ * ```
+ */
 export const DEFAULT_IDP_BYTES = 1300;
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));

@@ -785,3 +785,38 @@ export function byteStream(
     },
   }, { highWaterMark: 0 });
 }
+
+/** Where one block of a pcapng file lies. */
+export interface PcapngBlockInfo {
+  /** Byte offset of the block. */
+  offset: number;
+  /** Block type (6 = enhanced packet block). */
+  type: number;
+  /** Block total length. */
+  length: number;
+  /** For packet blocks: the timestamp in microseconds' units of the default resolution, as seconds. */
+  ts: number;
+}
+
+/**
+ * Lists the blocks of a little-endian pcapng file (timestamps assume the default microsecond resolution).
+ *
+ * @example
+ * ```ts
+ * import { pcapngBlocks, pcapngFile } from "./helpers.ts";
+ * console.log(pcapngBlocks(pcapngFile(1, [])).map((b) => b.type)); // [168627466, 1]
+ * ```
+ */
+export function pcapngBlocks(bytes: Uint8Array): PcapngBlockInfo[] {
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: PcapngBlockInfo[] = [];
+  let o = 0;
+  while (o + 12 <= bytes.length) {
+    const type = dv.getUint32(o, true), length = dv.getUint32(o + 4, true);
+    if (length < 12) break;
+    const ts = type === 6 ? (dv.getUint32(o + 12, true) * 4294967296 + dv.getUint32(o + 16, true)) / 1e6 : 0;
+    out.push({ offset: o, type, length, ts });
+    o += length;
+  }
+  return out;
+}

@@ -11,6 +11,7 @@ import { createProgress } from "../progress.ts";
 import { collect, LABEL_OPTION_HELP, labelerFromOptions } from "./label_subnets.ts";
 import { fmtRate, fraction, integer, positiveNumber, UsageError } from "./common.ts";
 import { addIpfixOptions, type IpfixCliOptions, withIpfix } from "./live.ts";
+import { runJoyExtract } from "../joy/extract.ts";
 
 /** Options of `jj extract` as commander parses them. */
 export interface ExtractCliOptions extends IpfixCliOptions {
@@ -87,6 +88,7 @@ export function parseFeatureList(text: string | undefined): string[] | undefined
  * ```
  */
 export async function runExtract(inputs: string[], o: ExtractCliOptions): Promise<number> {
+  if (o.format === "joy") return runJoyExtract(inputs, { output: o.output, reader: o.reader, quiet: o.quiet });
   const started = performance.now();
   const features = parseFeatureList(o.features);
   const labeler = await labelerFromOptions(o.label);
@@ -138,7 +140,7 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
     .description("Read captures (files, directories, or - for stdin) and write one JSON line per flow.")
     .argument("<inputs...>", "pcap/pcapng files, directories of captures, or - for stdin")
     .option("-o, --output <file>", "write to FILE instead of stdout (format by extension: .jsonl .csv .parquet, +.gz)")
-    .addOption(new Option("--format <format>", "output format (default: by extension, else jsonl)").choices(OUTPUT_FORMATS))
+    .addOption(new Option("--format <format>", "output format (default: by extension, else jsonl)").choices([...OUTPUT_FORMATS, "joy"]))
     .option("--label <spec>", LABEL_OPTION_HELP, collect)
     .option("--features <groups>", "comma-separated feature groups (default: all)")
     .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443' (needs libpcap)")

@@ -446,7 +446,11 @@ export function addLiveCommand(program: Command, setResult: (p: Promise<number>)
     .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443'")
     .option("--snaplen <bytes>", "bytes kept per packet", integer("--snaplen", 1), 262144)
     .option("--promisc", "promiscuous mode")
-    .option("--buffer-size <bytes>", "kernel capture buffer size", integer("--buffer-size", 1))
+    .option(
+      "--buffer-size <bytes>",
+      "kernel capture buffer (default 64 MiB)",
+      integer("--buffer-size", 65536),
+    )
     .option("--duration <seconds>", "stop after this many seconds", positiveNumber("--duration"))
     .option("--count <packets>", "stop after this many packets", integer("--count", 1))
     .option("--save-pcap <file>", "also write every captured packet to FILE (pcap)")

@@ -192,11 +192,12 @@ function renderByte(c: number): string {
  */
 export function readDnsName(buf: Uint8Array, msgOff: number, off: number, end: number): DnsName | null {
   if (end > buf.length) end = buf.length;
+  const out = NAME_SCRATCH;
+  let len = 0;
   let p = off;
   let next = -1;
   let pointers = 0;
   let maxname = MAX_DNAME_LEN;
-  let name = "";
   let first = true;
   for (;;) {
     if (p >= end) return null;
@@ -207,18 +208,16 @@ export function readDnsName(buf: Uint8Array, msgOff: number, off: number, end: n
       if (p + c > end) return null;
       if (!first) {
         if (maxname > 0) {
-          name += ".";
+          out[len++] = 0x2e;
           maxname--;
         }
       } else {
         maxname--;
         first = false;
       }
-      for (let i = 0; i < c; i++) {
-        if (maxname > 0) {
-          name += renderByte(buf[p + i]);
-          maxname--;
-        }
+      for (let i = 0; i < c && maxname > 0; i++) {
+        out[len++] = buf[p + i];
+        maxname--;
       }
       p += c;
     } else if (kind === 0xc0) {
@@ -237,8 +236,36 @@ export function readDnsName(buf: Uint8Array, msgOff: number, off: number, end: n
   }
   if (next < 0) next = p;
   if (maxname <= 0) return { name: "<Name too long>", next };
-  if (name.length === 0) return { name: "<Root>", next };
-  return { name, next };
+  if (len === 0) return { name: "<Root>", next };
+  return { name: renderText(out, 0, len), next };
+}
+
+/** Scratch space for a name's raw bytes (at most MAX_DNAME_LEN). */
+const NAME_SCRATCH = new Uint8Array(MAX_DNAME_LEN + 1);
+const UTF8 = new TextDecoder("utf-8");
+
+/**
+ * Renders raw bytes like Wireshark's format_text: printable ASCII as is, valid UTF-8 as characters, invalid bytes
+ * as U+FFFD, control characters as C escapes or three-digit octal.
+ */
+function renderText(b: Uint8Array, off: number, end: number): string {
+  let ascii = true;
+  for (let i = off; i < end; i++) {
+    if (b[i] >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  let s = "";
+  if (ascii) {
+    for (let i = off; i < end; i++) s += renderByte(b[i]);
+    return s;
+  }
+  for (const ch of UTF8.decode(b.subarray(off, end))) {
+    const c = ch.codePointAt(0)!;
+    s += c < 0x80 ? renderByte(c) : ch;
+  }
+  return s;
 }
 
 function u16(buf: Uint8Array, o: number): number {
@@ -308,8 +335,7 @@ function rdataText(buf: Uint8Array, msgOff: number, type: number, p: number, rdE
       let q = p;
       while (q < rdEnd) {
         const n = buf[q++];
-        const stop = Math.min(q + n, rdEnd);
-        for (let i = q; i < stop; i++) s += renderByte(buf[i]);
+        s += renderText(buf, q, Math.min(q + n, rdEnd));
         q += n;
       }
       return s;

@@ -1,0 +1,91 @@
+/**
+ * Several Joy contexts in Workers: the main thread reads a capture, divides its packets between N contexts by
+ * a symmetric hash of the addresses (`packetToContext`), and each Worker runs one context and sends its flow
+ * lines back. The flows are the same as with one context (flows are printed at the end here; with periodic
+ * expiry each context's clock only advances with its own packets, as in Joy).
+ *
+ *     deno run -A docs/joy_workers.ts capture.pcap 4
+ *
+ * @module
+ */
+import { readCapture } from "../lib/capture_file.ts";
+import { packetToContext } from "../lib/joy/hash.ts";
+
+/** What the main thread sends a Worker: batches of frames with their µs timestamps, then "end". */
+type ToWorker = { frames: { sec: number; usec: number; data: Uint8Array }[] } | { end: true };
+
+/** A Worker's body: one Joy context, flow lines posted back at the end. */
+export const WORKER_SOURCE = `
+import { JoyContext } from "${new URL("../lib/joy/context.ts", import.meta.url).href}";
+import { defaultJoyConfig } from "${new URL("../lib/joy/config.ts", import.meta.url).href}";
+const ctx = new JoyContext(defaultJoyConfig());
+self.onmessage = (e) => {
+  const m = e.data;
+  if (m.end) {
+    const lines = [];
+    ctx.printFlows(false, (l) => lines.push(l));
+    self.postMessage(lines);
+    self.close();
+    return;
+  }
+  for (const f of m.frames) ctx.processPacket(f.sec, f.usec, f.data.length, f.data, 0);
+};
+`;
+
+/**
+ * Runs `path` through `n` Worker contexts and returns every flow line.
+ *
+ * @example
+ * ```ts
+ * import { joyInWorkers } from "./joy_workers.ts";
+ * const lines = await joyInWorkers("capture.pcap", 2);
+ * console.log(lines.length);
+ * ```
+ */
+export async function joyInWorkers(path: string, n: number): Promise<string[]> {
+  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
+  const workers = Array.from({ length: n }, () => new Worker(url, { type: "module" }));
+  const batches: ToWorker[] = Array.from({ length: n }, () => ({ frames: [] }));
+  const send = (i: number) => {
+    const b = batches[i] as { frames: unknown[] };
+    if (b.frames.length) workers[i].postMessage(batches[i]);
+    batches[i] = { frames: [] };
+  };
+  const file = await Deno.open(path);
+  try {
+    await readCapture(file, (ts, buf, off, capLen) => {
+      const sec = Math.floor(ts);
+      const usec = Math.min(999999, Math.round((ts - sec) * 1e6));
+      const i = packetToContext(buf, off, capLen, n);
+      const b = batches[i] as { frames: { sec: number; usec: number; data: Uint8Array }[] };
+      b.frames.push({ sec, usec, data: buf.slice(off, off + capLen) });
+      if (b.frames.length >= 256) send(i);
+    });
+  } finally {
+    try {
+      file.close();
+    } catch { /* closed by the reader */ }
+  }
+  const results = workers.map((w) =>
+    new Promise<string[]>((resolve, reject) => {
+      w.onmessage = (e: MessageEvent<string[]>) => resolve(e.data);
+      w.onerror = (e) => reject(e);
+    })
+  );
+  for (let i = 0; i < n; i++) {
+    send(i);
+    workers[i].postMessage({ end: true } satisfies ToWorker);
+  }
+  const lines = (await Promise.all(results)).flat();
+  URL.revokeObjectURL(url);
+  return lines;
+}
+
+if (import.meta.main) {
+  const [path, n = "4"] = Deno.args;
+  if (!path) {
+    console.error("usage: deno run -A docs/joy_workers.ts CAPTURE [CONTEXTS]");
+    Deno.exit(2);
+  }
+  for (const l of await joyInWorkers(path, Number(n))) console.log(l);
+}

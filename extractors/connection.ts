@@ -1,0 +1,249 @@
+/**
+ * `connection`: how each flow's endpoints behave across all flows of the run: per-host fan-out and totals, and
+ * metrics of the connection graph (hosts as nodes, an edge from each initiator to each responder it contacted,
+ * weighted by flows): degree, betweenness centrality, Louvain communities and clustering coefficient, computed
+ * with graphology.
+ *
+ * This group needs every flow before it can write any, so it is the one group that does not stream: when it is
+ * selected, records are held in memory until the end of input (about the size of the records themselves, a few
+ * KB per flow with every group on), then completed and written. Select groups without `connection` to stream.
+ *
+ * Hosts are IP addresses (before `anonymize_ips`). Packets and bytes a host sent count its initiator-side
+ * packets of the flows it started and its responder-side packets of the flows it answered.
+ *
+ * @module
+ */
+import Graph from "graphology";
+import louvain from "graphology-communities-louvain";
+import betweennessCentrality from "graphology-metrics/centrality/betweenness.js";
+import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
+
+/** Graphs with more hosts than this get no betweenness (it costs hosts x edges); the value is null. */
+export const BETWEENNESS_MAX_NODES = 20000;
+
+const f = (name: string, type: "int" | "float" | "bool", description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
+
+const features: FeatureSpec[] = [
+  f("conn_src_unique_dsts", "int", "Distinct hosts the initiator started flows to (fan-out; high for scanners)."),
+  f("conn_dst_unique_srcs", "int", "Distinct hosts that started flows to the responder (fan-in; high for servers)."),
+  f("conn_src_dst_flows", "int", "Flows from this initiator to this responder."),
+  f("conn_src_port_flows", "int", "Flows from this initiator to this destination port, any responder."),
+  f("conn_src_total_flows", "int", "Flows the initiator started."),
+  f("conn_dst_total_flows", "int", "Flows the responder answered."),
+  f("conn_src_total_packets", "int", "Packets the initiator host sent in all its flows."),
+  f("conn_src_total_bytes", "int", "Wire bytes the initiator host sent in all its flows."),
+  f("conn_dst_total_packets", "int", "Packets the responder host received in all its flows."),
+  f("conn_dst_total_bytes", "int", "Wire bytes the responder host received in all its flows."),
+  f("conn_src_unique_ports", "int", "Distinct destination ports of the flows the initiator started."),
+  f("conn_src_out_degree", "int", "Out-degree of the initiator in the connection graph (distinct responders)."),
+  f("conn_dst_in_degree", "int", "In-degree of the responder (distinct initiators)."),
+  f(
+    "conn_src_betweenness",
+    "float",
+    "Normalized betweenness centrality of the initiator in the directed graph, 0-1 (null above 20000 hosts).",
+  ),
+  f("conn_dst_betweenness", "float", "Normalized betweenness centrality of the responder."),
+  f(
+    "conn_src_community",
+    "int",
+    "Louvain community of the initiator in the undirected graph (numbered by first appearance).",
+  ),
+  f("conn_dst_community", "int", "Louvain community of the responder."),
+  f("conn_same_community", "bool", "Initiator and responder are in the same community."),
+  f("conn_src_clustering", "float", "Local clustering coefficient of the initiator (undirected graph), 0-1."),
+  f("conn_dst_clustering", "float", "Local clustering coefficient of the responder."),
+];
+
+/** What one host did. */
+class Host {
+  outFlows = 0;
+  inFlows = 0;
+  dsts: Set<string> = new Set();
+  srcs: Set<string> = new Set();
+  ports: Set<number> = new Set();
+  pktsSent = 0;
+  bytesSent = 0;
+  pktsRecv = 0;
+  bytesRecv = 0;
+}
+
+const int = (v: unknown): number => typeof v === "number" && Number.isFinite(v) ? v : 0;
+
+/** A seeded xorshift32 in [0, 1), so communities are the same on every run. */
+function seededRandom(seed: number): () => number {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return (x >>> 0) / 4294967296;
+  };
+}
+
+/** Local clustering coefficient of every node of an undirected graph (self loops ignored), by counting each
+ * triangle once along degree-ordered edges. */
+function clustering(g: Graph, order: string[]): Map<string, number> {
+  const index = new Map<string, number>();
+  order.forEach((n, i) => index.set(n, i));
+  const n = order.length;
+  const adj: number[][] = [];
+  for (let i = 0; i < n; i++) {
+    const nb: number[] = [];
+    g.forEachNeighbor(order[i], (m: string) => {
+      const j = index.get(m)!;
+      if (j !== i) nb.push(j);
+    });
+    adj.push(nb);
+  }
+  const deg = adj.map((a) => a.length);
+  const rank = (i: number, j: number): boolean => deg[i] < deg[j] || (deg[i] === deg[j] && i < j);
+  // Forward neighbours: higher-ranked ones, sorted, so that each triangle is found once.
+  const fwd = adj.map((a, i) => a.filter((j) => rank(i, j)).sort((x, y) => x - y));
+  const tri = new Array(n).fill(0);
+  for (let u = 0; u < n; u++) {
+    const fu = fwd[u];
+    for (const v of fu) {
+      const fv = fwd[v];
+      let a = 0, b = 0;
+      while (a < fu.length && b < fv.length) {
+        if (fu[a] < fv[b]) a++;
+        else if (fu[a] > fv[b]) b++;
+        else {
+          tri[u]++;
+          tri[v]++;
+          tri[fu[a]]++;
+          a++;
+          b++;
+        }
+      }
+    }
+  }
+  const out = new Map<string, number>();
+  for (let i = 0; i < n; i++) {
+    const d = deg[i];
+    out.set(order[i], d > 1 ? (2 * tri[i]) / (d * (d - 1)) : 0);
+  }
+  return out;
+}
+
+/**
+ * Fills the connection columns of `records` (each needs `src_ip`, `dst_ip`, `dst_port`, `packets_fwd`,
+ * `packets_bwd`, `bytes_fwd` and `bytes_bwd`, which `flow_meta` writes).
+ *
+ * @example
+ * ```ts
+ * import { computeConnectionFeatures } from "./connection.ts";
+ * const recs: Record<string, unknown>[] = [
+ *   { src_ip: "a", dst_ip: "b", dst_port: 80, packets_fwd: 1, packets_bwd: 1, bytes_fwd: 60, bytes_bwd: 60 },
+ * ];
+ * computeConnectionFeatures(recs as never);
+ * console.log(recs[0].conn_src_unique_dsts); // 1
+ * ```
+ */
+export function computeConnectionFeatures(records: FlowRecord[]): void {
+  const hosts = new Map<string, Host>();
+  const pairs = new Map<string, number>();
+  const srcPorts = new Map<string, number>();
+  const host = (ip: string): Host => {
+    let h = hosts.get(ip);
+    if (h === undefined) hosts.set(ip, h = new Host());
+    return h;
+  };
+  const directed = new Graph({ type: "directed", allowSelfLoops: true });
+  const undirected = new Graph({ type: "undirected", allowSelfLoops: false });
+  for (const r of records) {
+    const src = r.src_ip, dst = r.dst_ip;
+    if (typeof src !== "string" || typeof dst !== "string") continue;
+    const port = int(r.dst_port);
+    const pf = int(r.packets_fwd), pb = int(r.packets_bwd), bf = int(r.bytes_fwd), bb = int(r.bytes_bwd);
+    const s = host(src), d = host(dst);
+    s.outFlows++;
+    s.dsts.add(dst);
+    s.ports.add(port);
+    s.pktsSent += pf;
+    s.bytesSent += bf;
+    s.pktsRecv += pb;
+    s.bytesRecv += bb;
+    d.inFlows++;
+    d.srcs.add(src);
+    d.pktsSent += pb;
+    d.bytesSent += bb;
+    d.pktsRecv += pf;
+    d.bytesRecv += bf;
+    const pk = `${src}\u0000${dst}`;
+    pairs.set(pk, (pairs.get(pk) ?? 0) + 1);
+    const sk = `${src}\u0000${port}`;
+    srcPorts.set(sk, (srcPorts.get(sk) ?? 0) + 1);
+    directed.mergeNode(src);
+    directed.mergeNode(dst);
+    directed.updateEdge(src, dst, (a) => ({ ...a, weight: (a.weight ?? 0) + 1 }));
+    undirected.mergeNode(src);
+    undirected.mergeNode(dst);
+    if (src !== dst) undirected.updateEdge(src, dst, (a) => ({ ...a, weight: (a.weight ?? 0) + 1 }));
+  }
+  if (hosts.size === 0) return;
+  const order = [...hosts.keys()]; // first appearance
+  const between = directed.order <= BETWEENNESS_MAX_NODES ? betweennessCentrality(directed) : null;
+  const raw = undirected.size > 0
+    ? louvain(undirected, { getEdgeWeight: "weight", rng: seededRandom(0x6a6a) })
+    : {} as Record<string, number>;
+  // Renumber communities by first appearance; hosts without edges get one of their own.
+  const ids = new Map<string, number>();
+  const community = new Map<string, number>();
+  for (const n of order) {
+    const key = raw[n] !== undefined ? `c${raw[n]}` : `h${n}`;
+    let id = ids.get(key);
+    if (id === undefined) ids.set(key, id = ids.size);
+    community.set(n, id);
+  }
+  const cc = clustering(undirected, order);
+  for (const r of records) {
+    const src = r.src_ip, dst = r.dst_ip;
+    if (typeof src !== "string" || typeof dst !== "string") continue;
+    const s = hosts.get(src)!, d = hosts.get(dst)!;
+    const port = int(r.dst_port);
+    r.conn_src_unique_dsts = s.dsts.size;
+    r.conn_dst_unique_srcs = d.srcs.size;
+    r.conn_src_dst_flows = pairs.get(`${src}\u0000${dst}`) ?? 0;
+    r.conn_src_port_flows = srcPorts.get(`${src}\u0000${port}`) ?? 0;
+    r.conn_src_total_flows = s.outFlows;
+    r.conn_dst_total_flows = d.inFlows;
+    r.conn_src_total_packets = s.pktsSent;
+    r.conn_src_total_bytes = s.bytesSent;
+    r.conn_dst_total_packets = d.pktsRecv;
+    r.conn_dst_total_bytes = d.bytesRecv;
+    r.conn_src_unique_ports = s.ports.size;
+    r.conn_src_out_degree = directed.outDegree(src);
+    r.conn_dst_in_degree = directed.inDegree(dst);
+    r.conn_src_betweenness = between === null ? null : between[src];
+    r.conn_dst_betweenness = between === null ? null : between[dst];
+    const cs = community.get(src)!, cd = community.get(dst)!;
+    r.conn_src_community = cs;
+    r.conn_dst_community = cd;
+    r.conn_same_community = cs === cd;
+    r.conn_src_clustering = cc.get(src)!;
+    r.conn_dst_clustering = cc.get(dst)!;
+  }
+}
+
+/**
+ * The `connection` group. Its columns are filled by `finalize` once every flow is known.
+ *
+ * @example
+ * ```ts
+ * import { connectionExtractor } from "./connection.ts";
+ * console.log(typeof connectionExtractor.finalize); // function
+ * ```
+ */
+export const connectionExtractor: FeatureExtractor<null> = {
+  name: "connection",
+  features,
+  init: (): null => null,
+  update(): void {},
+  finish(): void {},
+  finalize: computeConnectionFeatures,
+};

@@ -1,0 +1,173 @@
+/**
+ * `tcp_fingerprint`: TCP stack fingerprints of both ends from the handshake: JA4T of the initiator's SYN and
+ * JA4TS of the responder's SYN-ACK (`window_optionkinds_mss_windowscale`, e.g. `64240_2-4-8-1-3_1460_7`), a
+ * coarse OS hint from the initial TTL and option layout (p0f's idea), the raw parts, and an uptime estimate from
+ * TCP timestamps. For flows that are not TCP every value is null; without a captured SYN (SYN-ACK) that side's
+ * values are null.
+ *
+ * @module
+ */
+import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
+import type { FlowState } from "../lib/flow.ts";
+import { type PacketView, TCP } from "../lib/packet.ts";
+import { readTcpOptions, tcpOptionKinds } from "./tcp_options.ts";
+
+/** The handshake packet (SYN or SYN-ACK) of one side: window field, TTL, MSS and window scale (-1 absent), and
+ * option kinds as {@linkcode tcpOptionKinds} writes them. */
+export interface SynInfo {
+  window: number;
+  ttl: number;
+  mss: number;
+  ws: number;
+  kinds: string;
+}
+
+/** Per-flow state of `tcp_fingerprint`. */
+export class TcpFingerprintState {
+  syn: (SynInfo | null)[] = [null, null];
+  tsFirst: number[] = [-1, -1];
+  tsFirstTime: number[] = [0, 0];
+  tsLast: number[] = [-1, -1];
+  tsLastTime: number[] = [0, 0];
+}
+
+const f = (name: string, type: "int" | "float" | "str", description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
+
+const features: FeatureSpec[] = [
+  f("tcp_fp_fwd", "str", "JA4T of the initiator's SYN: window_optionkinds_mss_windowscale (00 when absent)."),
+  f("tcp_fp_bwd", "str", "JA4TS of the responder's SYN-ACK, same layout."),
+  f(
+    "tcp_os_hint_fwd",
+    "str",
+    "Initiator OS family guessed from its SYN: linux, macos, freebsd, unix, windows, network-device, scanner, " +
+      "or unknown.",
+  ),
+  f("tcp_os_hint_bwd", "str", "Responder OS family guessed from its SYN-ACK (same values)."),
+  f(
+    "tcp_uptime_fwd",
+    "float",
+    "Initiator uptime estimate in hours: first TSval over the timestamp clock rate (measured over the flow, else " +
+      "1000 Hz); meaningless for stacks that randomize timestamps (Linux 4.10+).",
+  ),
+  f("tcp_uptime_bwd", "float", "Responder uptime estimate in hours, the same way."),
+  f("tcp_fp_fwd_window", "int", "Window field of the initiator's SYN."),
+  f("tcp_fp_fwd_ttl", "int", "IP TTL / hop limit of the initiator's SYN."),
+  f("tcp_fp_fwd_mss", "int", "MSS option of the initiator's SYN (null when absent)."),
+  f("tcp_fp_fwd_ws", "int", "Window scale of the initiator's SYN (null when absent)."),
+  f("tcp_fp_bwd_window", "int", "Window field of the responder's SYN-ACK."),
+  f("tcp_fp_bwd_ttl", "int", "IP TTL / hop limit of the responder's SYN-ACK."),
+  f("tcp_fp_bwd_mss", "int", "MSS option of the responder's SYN-ACK (null when absent)."),
+  f("tcp_fp_bwd_ws", "int", "Window scale of the responder's SYN-ACK (null when absent)."),
+];
+
+/**
+ * JA4T text of a handshake packet (JA4TS for a SYN-ACK).
+ *
+ * @example
+ * ```ts
+ * import { ja4t } from "./tcp_fingerprint.ts";
+ * console.log(ja4t({ window: 1024, ttl: 40, mss: 1460, ws: -1, kinds: "2" })); // 1024_2_1460_00
+ * ```
+ */
+export function ja4t(s: SynInfo): string {
+  return `${s.window}_${s.kinds === "" ? "00" : s.kinds}_${s.mss >= 0 ? s.mss : "00"}_${s.ws >= 0 ? s.ws : "00"}`;
+}
+
+/**
+ * A coarse OS family from a SYN's initial TTL and option layout.
+ *
+ * @example
+ * ```ts
+ * import { osHint } from "./tcp_fingerprint.ts";
+ * console.log(osHint({ window: 64240, ttl: 64, mss: 1460, ws: 7, kinds: "2-4-8-1-3" })); // linux
+ * ```
+ */
+export function osHint(s: SynInfo): string {
+  const k = s.kinds;
+  if (k === "" || k === "2") {
+    // Scanners craft bare SYNs (nmap: window 1024-4096, MSS only).
+    if (s.window <= 4096) return "scanner";
+  }
+  if (s.ttl <= 64) {
+    if (k.startsWith("2-1-3-1-1-8-4")) return "macos";
+    if (k.startsWith("2-4-8-1-3") || k === "2-4-1-1-1-3" || k.startsWith("2-1-1-4-1-3")) return "linux";
+    if (k.startsWith("2-1-3-4-8") || k.startsWith("2-1-3-1-1-4-8")) return "freebsd";
+    return "unix";
+  }
+  if (s.ttl <= 128) return "windows";
+  return "network-device";
+}
+
+function uptime(s: TcpFingerprintState, d: number): number | null {
+  const first = s.tsFirst[d];
+  if (first < 0) return null;
+  let hz = 1000;
+  const dt = s.tsLastTime[d] - s.tsFirstTime[d];
+  if (dt >= 1) {
+    const rate = ((s.tsLast[d] - first) >>> 0) / dt;
+    for (const h of [10, 100, 250, 1000]) {
+      if (Math.abs(rate - h) <= 0.25 * h) hz = h;
+    }
+  }
+  return first / hz / 3600;
+}
+
+/**
+ * The `tcp_fingerprint` group.
+ *
+ * @example
+ * ```ts
+ * import { tcpFingerprintExtractor } from "./tcp_fingerprint.ts";
+ * console.log(tcpFingerprintExtractor.features[0].name); // tcp_fp_fwd
+ * ```
+ */
+export const tcpFingerprintExtractor: FeatureExtractor<TcpFingerprintState | null> = {
+  name: "tcp_fingerprint",
+  features,
+  init: (flow: FlowState): TcpFingerprintState | null => flow.protocol === 6 ? new TcpFingerprintState() : null,
+  update(s: TcpFingerprintState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
+    if (s === null || p.tcpHdrLen === 0) return;
+    const fl = p.tcpFlags;
+    if ((fl & TCP.SYN) && s.syn[dir] === null && ((fl & TCP.ACK) !== 0) === (dir === 1)) {
+      const o = readTcpOptions(p);
+      s.syn[dir] = { window: p.tcpWindow, ttl: p.ttl, mss: o.mss, ws: o.ws, kinds: tcpOptionKinds(p) };
+    }
+    if (p.tcpHdrLen > 20) {
+      const o = readTcpOptions(p);
+      if (o.tsVal >= 0) {
+        if (s.tsFirst[dir] < 0) {
+          s.tsFirst[dir] = o.tsVal;
+          s.tsFirstTime[dir] = p.ts;
+        }
+        s.tsLast[dir] = o.tsVal;
+        s.tsLastTime[dir] = p.ts;
+      }
+    }
+  },
+  finish(s: TcpFingerprintState | null, _flow: FlowState, out): void {
+    if (s === null) return;
+    const a = s.syn[0], b = s.syn[1];
+    if (a !== null) {
+      out.tcp_fp_fwd = ja4t(a);
+      out.tcp_os_hint_fwd = osHint(a);
+      out.tcp_fp_fwd_window = a.window;
+      out.tcp_fp_fwd_ttl = a.ttl;
+      out.tcp_fp_fwd_mss = a.mss >= 0 ? a.mss : null;
+      out.tcp_fp_fwd_ws = a.ws >= 0 ? a.ws : null;
+    }
+    if (b !== null) {
+      out.tcp_fp_bwd = ja4t(b);
+      out.tcp_os_hint_bwd = osHint(b);
+      out.tcp_fp_bwd_window = b.window;
+      out.tcp_fp_bwd_ttl = b.ttl;
+      out.tcp_fp_bwd_mss = b.mss >= 0 ? b.mss : null;
+      out.tcp_fp_bwd_ws = b.ws >= 0 ? b.ws : null;
+    }
+    out.tcp_uptime_fwd = uptime(s, 0);
+    out.tcp_uptime_bwd = uptime(s, 1);
+  },
+};

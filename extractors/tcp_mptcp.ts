@@ -1,0 +1,88 @@
+/**
+ * `tcp_mptcp`: Multipath TCP (RFC 8684): MPTCP options (TCP option kind 30) and the MP_CAPABLE handshake of each
+ * side. For flows that are not TCP every value is null.
+ *
+ * @module
+ */
+import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
+import type { FlowState } from "../lib/flow.ts";
+import { type PacketView, TCP } from "../lib/packet.ts";
+import { readTcpOptions } from "./tcp_options.ts";
+
+/** MPTCP option subtypes. */
+const MP_CAPABLE = 0, MP_JOIN = 1, DSS = 2, ADD_ADDR = 3, MP_FASTCLOSE = 7;
+
+/** Per-flow state of `tcp_mptcp`. */
+export class TcpMptcpState {
+  packets = 0;
+  capable: boolean[] = [false, false];
+  /** MP_JOIN in the initiator's SYN and in the responder's SYN-ACK. */
+  joined: boolean[] = [false, false];
+  subtypes = 0;
+}
+
+const f = (name: string, type: "int" | "bool", description: string): FeatureSpec => ({ name, type, description });
+
+const features: FeatureSpec[] = [
+  f("mptcp_detected", "bool", "An MPTCP option (TCP option kind 30) was seen."),
+  f("mptcp_capable_fwd", "bool", "The initiator's SYN carried MP_CAPABLE."),
+  f("mptcp_capable_bwd", "bool", "The responder's SYN-ACK carried MP_CAPABLE."),
+  f("mptcp_option_count", "int", "Packets carrying an MPTCP option."),
+  f(
+    "mptcp_stat",
+    "int",
+    "Bits: 0 MPTCP seen, 1 initiator MP_CAPABLE, 2 responder MP_CAPABLE, 3 both, 4 MP_JOIN, 5 DSS, " +
+      "6 ADD_ADDR, 7 MP_FASTCLOSE.",
+  ),
+  f("is_mptcp", "bool", "An MPTCP connection: both SYNs carried MP_CAPABLE, or MP_JOIN subflow handshake."),
+];
+
+/**
+ * The `tcp_mptcp` group.
+ *
+ * @example
+ * ```ts
+ * import { tcpMptcpExtractor } from "./tcp_mptcp.ts";
+ * console.log(tcpMptcpExtractor.name); // tcp_mptcp
+ * ```
+ */
+export const tcpMptcpExtractor: FeatureExtractor<TcpMptcpState | null> = {
+  name: "tcp_mptcp",
+  features,
+  init: (flow: FlowState): TcpMptcpState | null => flow.protocol === 6 ? new TcpMptcpState() : null,
+  update(s: TcpMptcpState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
+    if (s === null || p.tcpHdrLen <= 20) return;
+    const o = readTcpOptions(p);
+    if (o.mptcpCount === 0) return;
+    s.packets++;
+    const st = o.mptcpSubtype;
+    if (st >= 0 && st < 16) s.subtypes |= 1 << st;
+    if ((st === MP_CAPABLE || st === MP_JOIN) && (p.tcpFlags & TCP.SYN)) {
+      const synAck = (p.tcpFlags & TCP.ACK) !== 0;
+      const to = st === MP_CAPABLE ? s.capable : s.joined;
+      if (dir === 0 && !synAck) to[0] = true;
+      else if (dir === 1 && synAck) to[1] = true;
+    }
+  },
+  finish(s: TcpMptcpState | null, _flow: FlowState, out): void {
+    if (s === null) return;
+    const fwd = s.capable[0], bwd = s.capable[1];
+    const join = (s.subtypes & (1 << MP_JOIN)) !== 0;
+    const joinHandshake = s.joined[0] && s.joined[1];
+    let stat = 0;
+    if (s.packets > 0) stat |= 1;
+    if (fwd) stat |= 2;
+    if (bwd) stat |= 4;
+    if (fwd && bwd) stat |= 8;
+    if (join) stat |= 16;
+    if (s.subtypes & (1 << DSS)) stat |= 32;
+    if (s.subtypes & (1 << ADD_ADDR)) stat |= 64;
+    if (s.subtypes & (1 << MP_FASTCLOSE)) stat |= 128;
+    out.mptcp_detected = s.packets > 0;
+    out.mptcp_capable_fwd = fwd;
+    out.mptcp_capable_bwd = bwd;
+    out.mptcp_option_count = s.packets;
+    out.mptcp_stat = stat;
+    out.is_mptcp = (fwd && bwd) || joinHandshake;
+  },
+};

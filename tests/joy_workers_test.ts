@@ -1,0 +1,53 @@
+import { assertEquals } from "node:assert/strict";
+import { joyInWorkers } from "../docs/joy_workers.ts";
+import { JoyContext } from "../lib/joy/context.ts";
+import { defaultJoyConfig } from "../lib/joy/config.ts";
+import { packetToContext } from "../lib/joy/hash.ts";
+import { readCapture } from "../lib/capture_file.ts";
+
+const CAPS = ["../shared/corpus/captures/tls-sni.pcapng", "../shared/corpus/captures/dns_fragmented.pcap"];
+
+async function oneContext(path: string, n = 1): Promise<string[]> {
+  const ctxs = Array.from({ length: n }, () => new JoyContext(defaultJoyConfig()));
+  const file = await Deno.open(path);
+  await readCapture(file, (ts, buf, off, capLen) => {
+    const sec = Math.floor(ts);
+    const usec = Math.min(999999, Math.round((ts - sec) * 1e6));
+    ctxs[packetToContext(buf, off, capLen, n)].processPacket(sec, usec, capLen, buf, off);
+  });
+  try {
+    file.close();
+  } catch { /* closed */ }
+  const lines: string[] = [];
+  for (const c of ctxs) c.printFlows(false, (l) => lines.push(l));
+  return lines;
+}
+
+Deno.test("packetToContext sends both directions of a flow to the same context", () => {
+  const f = new Uint8Array(54);
+  f[12] = 0x08;
+  f[14] = 0x45;
+  f.set([10, 0, 0, 1], 26);
+  f.set([10, 0, 0, 2], 30);
+  const g = f.slice();
+  g.set([10, 0, 0, 2], 26);
+  g.set([10, 0, 0, 1], 30);
+  for (const n of [2, 3, 7]) assertEquals(packetToContext(f, 0, 54, n), packetToContext(g, 0, 54, n));
+});
+
+Deno.test("several contexts (divided by flow hash) give the same flows as one context", async () => {
+  for (const cap of CAPS) {
+    const one = (await oneContext(cap)).sort();
+    const four = (await oneContext(cap, 4)).sort();
+    assertEquals(four, one);
+  }
+});
+
+Deno.test("contexts in Workers give the same flows as one context", async () => {
+  for (const cap of CAPS) {
+    const one = (await oneContext(cap)).sort();
+    const workers = (await joyInWorkers(cap, 3)).sort();
+    assertEquals(workers.length, one.length);
+    assertEquals(workers, one);
+  }
+});

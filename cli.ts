@@ -15,6 +15,7 @@ import { addAnonCommand } from "./lib/cli/anon.ts";
 import { addLabelSubnetsCommand } from "./lib/cli/label_subnets.ts";
 import { addCompletionsCommand } from "./lib/cli/completions.ts";
 import { addLiveCommand } from "./lib/cli/live.ts";
+import { addFingerprintCommand } from "./lib/cli/fingerprint.ts";
 import { LibpcapUnavailableError } from "./ffi/libpcap.ts";
 
 /** The version printed by `--version`. */
@@ -48,6 +49,7 @@ export function buildProgram(setResult: (p: Promise<number>) => void = () => {})
   addLabelSubnetsCommand(program, setResult);
   addCompletionsCommand(program, setResult);
   addLiveCommand(program, setResult);
+  addFingerprintCommand(program, setResult);
 
   program.command("features")
     .description("List every feature with its group, type and description.")

@@ -10,27 +10,35 @@
  */
 import { readCapture } from "../lib/capture_file.ts";
 import { packetToContext } from "../lib/joy/hash.ts";
+import { JoyContext } from "../lib/joy/context.ts";
+import { defaultJoyConfig } from "../lib/joy/config.ts";
 
 /** What the main thread sends a Worker: batches of frames with their µs timestamps, then "end". */
 type ToWorker = { frames: { sec: number; usec: number; data: Uint8Array }[] } | { end: true };
 
-/** A Worker's body: one Joy context, flow lines posted back at the end. */
-export const WORKER_SOURCE = `
-import { JoyContext } from "${new URL("../lib/joy/context.ts", import.meta.url).href}";
-import { defaultJoyConfig } from "${new URL("../lib/joy/config.ts", import.meta.url).href}";
-const ctx = new JoyContext(defaultJoyConfig());
-self.onmessage = (e) => {
-  const m = e.data;
-  if (m.end) {
-    const lines = [];
-    ctx.printFlows(false, (l) => lines.push(l));
-    self.postMessage(lines);
-    self.close();
-    return;
-  }
-  for (const f of m.frames) ctx.processPacket(f.sec, f.usec, f.data.length, f.data, 0);
-};
-`;
+function workerMain(): void {
+  const ctx = new JoyContext(defaultJoyConfig());
+  const scope = self as unknown as {
+    onmessage: (e: MessageEvent<ToWorker>) => void;
+    postMessage(m: unknown): void;
+    close(): void;
+  };
+  scope.onmessage = (e) => {
+    const m = e.data;
+    if ("end" in m) {
+      const lines: string[] = [];
+      ctx.printFlows(false, (l) => lines.push(l));
+      scope.postMessage(lines);
+      scope.close();
+      return;
+    }
+    for (const f of m.frames) ctx.processPacket(f.sec, f.usec, f.data.length, f.data, 0);
+  };
+}
+
+/** True inside a Worker (this module is also the Workers' body). */
+const IN_WORKER = typeof (globalThis as { WorkerGlobalScope?: unknown }).WorkerGlobalScope !== "undefined";
+if (IN_WORKER) workerMain();
 
 /**
  * Runs `path` through `n` Worker contexts and returns every flow line.
@@ -43,8 +51,7 @@ self.onmessage = (e) => {
  * ```
  */
 export async function joyInWorkers(path: string, n: number): Promise<string[]> {
-  const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
-  const workers = Array.from({ length: n }, () => new Worker(url, { type: "module" }));
+  const workers = Array.from({ length: n }, () => new Worker(import.meta.url, { type: "module" }));
   const batches: ToWorker[] = Array.from({ length: n }, () => ({ frames: [] }));
   const send = (i: number) => {
     const b = batches[i] as { frames: unknown[] };
@@ -76,12 +83,10 @@ export async function joyInWorkers(path: string, n: number): Promise<string[]> {
     send(i);
     workers[i].postMessage({ end: true } satisfies ToWorker);
   }
-  const lines = (await Promise.all(results)).flat();
-  URL.revokeObjectURL(url);
-  return lines;
+  return (await Promise.all(results)).flat();
 }
 
-if (import.meta.main) {
+if (import.meta.main && !IN_WORKER) {
   const [path, n = "4"] = Deno.args;
   if (!path) {
     console.error("usage: deno run -A docs/joy_workers.ts CAPTURE [CONTEXTS]");

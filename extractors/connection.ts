@@ -13,10 +13,15 @@
  *
  * @module
  */
-import Graph from "graphology";
-import louvain from "graphology-communities-louvain";
-import betweennessCentrality from "graphology-metrics/centrality/betweenness.js";
+import { DirectedGraph, UndirectedGraph } from "graphology";
+import louvainModule from "graphology-communities-louvain";
+import betweennessModule from "graphology-metrics/centrality/betweenness.js";
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
+
+// These packages are CommonJS whose module.exports is the function: at run time the default import is the
+// function, while their typings describe an ES module with a `default` export.
+const louvain = louvainModule as unknown as typeof louvainModule.default;
+const betweennessCentrality = betweennessModule as unknown as typeof betweennessModule.default;
 
 /** Graphs with more hosts than this get no betweenness (it costs hosts x edges); the value is null. */
 export const BETWEENNESS_MAX_NODES = 20000;
@@ -28,8 +33,16 @@ const f = (name: string, type: "int" | "float" | "bool", description: string): F
 });
 
 const features: FeatureSpec[] = [
-  f("conn_src_unique_dsts", "int", "Distinct hosts the initiator started flows to (fan-out; high for scanners)."),
-  f("conn_dst_unique_srcs", "int", "Distinct hosts that started flows to the responder (fan-in; high for servers)."),
+  f(
+    "conn_src_unique_dsts",
+    "int",
+    "Distinct hosts the initiator started flows to (fan-out; high for scanners).",
+  ),
+  f(
+    "conn_dst_unique_srcs",
+    "int",
+    "Distinct hosts that started flows to the responder (fan-in; high for servers).",
+  ),
   f("conn_src_dst_flows", "int", "Flows from this initiator to this responder."),
   f("conn_src_port_flows", "int", "Flows from this initiator to this destination port, any responder."),
   f("conn_src_total_flows", "int", "Flows the initiator started."),
@@ -39,7 +52,11 @@ const features: FeatureSpec[] = [
   f("conn_dst_total_packets", "int", "Packets the responder host received in all its flows."),
   f("conn_dst_total_bytes", "int", "Wire bytes the responder host received in all its flows."),
   f("conn_src_unique_ports", "int", "Distinct destination ports of the flows the initiator started."),
-  f("conn_src_out_degree", "int", "Out-degree of the initiator in the connection graph (distinct responders)."),
+  f(
+    "conn_src_out_degree",
+    "int",
+    "Out-degree of the initiator in the connection graph (distinct responders).",
+  ),
   f("conn_dst_in_degree", "int", "In-degree of the responder (distinct initiators)."),
   f(
     "conn_src_betweenness",
@@ -71,6 +88,11 @@ class Host {
   bytesRecv = 0;
 }
 
+/** Edge weight: flows between the two hosts. */
+const addFlow = (a: Record<string, unknown>): Record<string, unknown> => ({
+  weight: ((a.weight as number) ?? 0) + 1,
+});
+
 const int = (v: unknown): number => typeof v === "number" && Number.isFinite(v) ? v : 0;
 
 /** A seeded xorshift32 in [0, 1), so communities are the same on every run. */
@@ -86,7 +108,7 @@ function seededRandom(seed: number): () => number {
 
 /** Local clustering coefficient of every node of an undirected graph (self loops ignored), by counting each
  * triangle once along degree-ordered edges. */
-function clustering(g: Graph, order: string[]): Map<string, number> {
+function clustering(g: UndirectedGraph, order: string[]): Map<string, number> {
   const index = new Map<string, number>();
   order.forEach((n, i) => index.set(n, i));
   const n = order.length;
@@ -153,8 +175,8 @@ export function computeConnectionFeatures(records: FlowRecord[]): void {
     if (h === undefined) hosts.set(ip, h = new Host());
     return h;
   };
-  const directed = new Graph({ type: "directed", allowSelfLoops: true });
-  const undirected = new Graph({ type: "undirected", allowSelfLoops: false });
+  const directed = new DirectedGraph({ allowSelfLoops: true });
+  const undirected = new UndirectedGraph({ allowSelfLoops: false });
   for (const r of records) {
     const src = r.src_ip, dst = r.dst_ip;
     if (typeof src !== "string" || typeof dst !== "string") continue;
@@ -180,10 +202,10 @@ export function computeConnectionFeatures(records: FlowRecord[]): void {
     srcPorts.set(sk, (srcPorts.get(sk) ?? 0) + 1);
     directed.mergeNode(src);
     directed.mergeNode(dst);
-    directed.updateEdge(src, dst, (a) => ({ ...a, weight: (a.weight ?? 0) + 1 }));
+    directed.updateEdge(src, dst, addFlow);
     undirected.mergeNode(src);
     undirected.mergeNode(dst);
-    if (src !== dst) undirected.updateEdge(src, dst, (a) => ({ ...a, weight: (a.weight ?? 0) + 1 }));
+    if (src !== dst) undirected.updateEdge(src, dst, addFlow);
   }
   if (hosts.size === 0) return;
   const order = [...hosts.keys()]; // first appearance

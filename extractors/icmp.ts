@@ -15,7 +15,14 @@ const MAX_DISTINCT = 64;
 const MAX_SEQS = 4096;
 
 /** Kinds, as bits of `icmp_stat`. */
-const Kind = { ECHO_REQUEST: 1, ECHO_REPLY: 2, UNREACHABLE: 4, TIME_EXCEEDED: 8, REDIRECT: 16, OTHER: 32 } as const;
+const Kind = {
+  ECHO_REQUEST: 1,
+  ECHO_REPLY: 2,
+  UNREACHABLE: 4,
+  TIME_EXCEEDED: 8,
+  REDIRECT: 16,
+  OTHER: 32,
+} as const;
 
 /** Per-flow state of `icmp`. */
 export class IcmpState {

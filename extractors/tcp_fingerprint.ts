@@ -74,7 +74,9 @@ const features: FeatureSpec[] = [
  * ```
  */
 export function ja4t(s: SynInfo): string {
-  return `${s.window}_${s.kinds === "" ? "00" : s.kinds}_${s.mss >= 0 ? s.mss : "00"}_${s.ws >= 0 ? s.ws : "00"}`;
+  return `${s.window}_${s.kinds === "" ? "00" : s.kinds}_${s.mss >= 0 ? s.mss : "00"}_${
+    s.ws >= 0 ? s.ws : "00"
+  }`;
 }
 
 /**
@@ -128,7 +130,8 @@ function uptime(s: TcpFingerprintState, d: number): number | null {
 export const tcpFingerprintExtractor: FeatureExtractor<TcpFingerprintState | null> = {
   name: "tcp_fingerprint",
   features,
-  init: (flow: FlowState): TcpFingerprintState | null => flow.protocol === 6 ? new TcpFingerprintState() : null,
+  init: (flow: FlowState): TcpFingerprintState | null =>
+    flow.protocol === 6 ? new TcpFingerprintState() : null,
   update(s: TcpFingerprintState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     if (s === null || p.tcpHdrLen === 0) return;
     const fl = p.tcpFlags;

@@ -21,7 +21,11 @@ export class TcpMptcpState {
   subtypes = 0;
 }
 
-const f = (name: string, type: "int" | "bool", description: string): FeatureSpec => ({ name, type, description });
+const f = (name: string, type: "int" | "bool", description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
 
 const features: FeatureSpec[] = [
   f("mptcp_detected", "bool", "An MPTCP option (TCP option kind 30) was seen."),

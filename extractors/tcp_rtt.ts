@@ -41,10 +41,18 @@ export class TcpRttState {
   segNext: number[] = [0, 0];
 }
 
-const f = (name: string, type: "int" | "float", description: string): FeatureSpec => ({ name, type, description });
+const f = (name: string, type: "int" | "float", description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
 
 const features: FeatureSpec[] = [
-  f("tcp_rtt_handshake", "float", "Seconds from the initiator's SYN to its ACK of the SYN-ACK (null without both)."),
+  f(
+    "tcp_rtt_handshake",
+    "float",
+    "Seconds from the initiator's SYN to its ACK of the SYN-ACK (null without both).",
+  ),
   f("tcp_rtt_min", "float", "Smallest timestamp-echo RTT sample, seconds."),
   f("tcp_rtt_max", "float", "Largest timestamp-echo RTT sample."),
   f("tcp_rtt_mean", "float", "Mean timestamp-echo RTT sample."),

@@ -43,7 +43,11 @@ export class TcpSequenceState {
   irtt = -1;
 }
 
-const f = (name: string, type: "int" | "float", description: string): FeatureSpec => ({ name, type, description });
+const f = (name: string, type: "int" | "float", description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
 
 const features: FeatureSpec[] = [
   f("tcp_isn_fwd", "int", "The initiator's first sequence number (its ISN when the SYN was captured)."),

@@ -27,7 +27,11 @@ export class TcpWindowState {
   synMax: number[] = [-1, -1];
 }
 
-const f = (name: string, type: "int" | "float", description: string): FeatureSpec => ({ name, type, description });
+const f = (name: string, type: "int" | "float", description: string): FeatureSpec => ({
+  name,
+  type,
+  description,
+});
 
 const features: FeatureSpec[] = [
   f("tcp_init_win_fwd", "int", "Window field of the initiator's first packet (its SYN when captured)."),

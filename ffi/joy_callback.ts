@@ -62,7 +62,11 @@ export function joyPcapHandler(nanosecond = false): Deno.UnsafeCallback<PcapHand
         ? (user: number | bigint, hdr: Deno.PointerValue, data: Deno.PointerValue): void => {
           const h = readPkthdr(hdr);
           if (h === null) return;
-          processPacket(Number(user), { tsSec: h.tsSec, tsUsec: Math.floor(h.tsFrac / 1000), capLen: h.capLen }, data);
+          processPacket(Number(user), {
+            tsSec: h.tsSec,
+            tsUsec: Math.floor(h.tsFrac / 1000),
+            capLen: h.capLen,
+          }, data);
         }
         : (user: number | bigint, hdr: Deno.PointerValue, data: Deno.PointerValue): void => {
           processPacket(Number(user), hdr, data);

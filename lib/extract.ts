@@ -8,7 +8,8 @@ import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
 import { type ByteReader, CaptureFormatError, readCaptureChunks } from "./capture_file.ts";
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import { linkTypeName } from "./decode.ts";
-import { selectExtractors } from "./registry.ts";
+import { type FeatureOptions, planExtraction } from "./options.ts";
+import { entropyOptions } from "../extractors/entropy.ts";
 import { timingOptions } from "../extractors/timing.ts";
 import { PcapError, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
 
@@ -16,7 +17,7 @@ import { PcapError, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts"
 export type CaptureSource = string | ReadableStream<Uint8Array> | ByteReader;
 
 /** Options of {@linkcode extractFlows} (and of `jj extract`). */
-export interface ExtractOptions extends FlowPipelineOptions {
+export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
   /** Feature groups to compute (default: all registered). `flow_meta` is always on. */
   features?: string[];
   /** Extra extractors (user plugins) to run after the built-in groups. */
@@ -143,6 +144,9 @@ function streamReader(stream: ReadableStream<Uint8Array>): ByteReader & { close(
 
 /**
  * Reads captures and yields one flow record per flow, as flows end (output starts before the input ends).
+ * Exception: when a selected group needs every flow (`connection`, which `all` includes), records are held until
+ * the end of the last input, completed, then yielded. Invalid options throw an `OptionError` (a RangeError)
+ * naming the option before any input is read.
  *
  * @example
  * ```ts
@@ -156,8 +160,10 @@ export async function* extractFlows(
   source: CaptureSource | CaptureSource[],
   options: ExtractOptions = {},
 ): AsyncGenerator<FlowRecord, ExtractSummary, void> {
+  const plan = planExtraction(options);
+  const extractors = plan.extractors, output = plan.output, held: FlowRecord[] = [];
   const inputs = await expandInputs(Array.isArray(source) ? source : [source]);
-  const extractors = selectExtractors(options.features, options.extractors);
+  entropyOptions.sampleBytes = options.entropySampleBytes ?? 256;
   if (options.burstThresholdMs !== undefined) timingOptions.burstThreshold = options.burstThresholdMs / 1000;
   const summary: ExtractSummary = {
     inputs: 0,
@@ -194,7 +200,11 @@ export async function* extractFlows(
   for (const input of inputs) {
     const name = typeof input === "string" ? (input === "-" ? "<stdin>" : input) : "<stream>";
     let pending: FlowRecord[] = [];
-    const pipeline = new FlowPipeline(extractors, options, (rec) => pending.push(rec));
+    const pipeline = new FlowPipeline(
+      extractors,
+      options,
+      plan.hold ? (rec) => held.push(rec) : (rec) => pending.push(output(rec)),
+    );
     summary.inputs++;
     const progress = () => {
       options.onProgress?.(summary.bytesRead, summary.packetsRead + pipeline.stats.read, pipeline.table.size);
@@ -301,6 +311,14 @@ export async function* extractFlows(
       const batch = pending;
       pending = [];
       yield* batch;
+    }
+  }
+  if (plan.hold) {
+    plan.finalize(held);
+    for (let i = 0; i < held.length; i++) {
+      const r = output(held[i]);
+      held[i] = null as unknown as FlowRecord; // let written records go
+      yield r;
     }
   }
   options.onSummary?.(summary);

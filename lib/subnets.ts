@@ -97,8 +97,9 @@ export function parseCidrList(text: string, source: string): Cidr[] {
 
 /**
  * A path-compressed binary (Patricia) trie from prefixes to values, for one address width (32 bits for IPv4,
- * 128 for IPv6). Nodes live in typed arrays; each insertion adds at most two nodes, so a million prefixes take
- * at most two million nodes.
+ * 128 for IPv6). Each insertion adds at most two nodes, so a million prefixes take at most two million nodes.
+ * A node's key words, prefix length, children and value index sit next to each other in one Int32Array, so a
+ * lookup touches one cache line per node it visits.
  *
  * @example
  * ```ts
@@ -115,25 +116,20 @@ export class BinaryTrie<T> {
   /** Address width in bits (32 or 128). */
   readonly bits: number;
   private readonly words: number;
-  private keys: Uint32Array;
-  private lens: Uint8Array;
-  private child0: Int32Array;
-  private child1: Int32Array;
-  private vals: Int32Array;
-  private nodes = 1;
+  /** Int32s per node: key words, then length, child 0, child 1, value index (-1: none). */
+  private readonly stride: number;
+  private nodes: Int32Array;
+  private count = 1;
   private readonly values: T[] = [];
-  private readonly q: Uint32Array;
+  private readonly q: Int32Array;
 
   constructor(bits: 32 | 128, initialCapacity = 1024) {
     this.bits = bits;
     this.words = bits / 32;
-    const cap = Math.max(2, initialCapacity);
-    this.keys = new Uint32Array(cap * this.words);
-    this.lens = new Uint8Array(cap);
-    this.child0 = new Int32Array(cap).fill(-1);
-    this.child1 = new Int32Array(cap).fill(-1);
-    this.vals = new Int32Array(cap).fill(-1);
-    this.q = new Uint32Array(this.words);
+    this.stride = this.words + 4;
+    this.nodes = new Int32Array(Math.max(2, initialCapacity) * this.stride);
+    this.initNode(0, 0);
+    this.q = new Int32Array(this.words);
   }
 
   /** Number of prefixes stored. */
@@ -143,48 +139,33 @@ export class BinaryTrie<T> {
 
   /** Number of trie nodes (prefixes plus branching nodes). */
   get nodeCount(): number {
-    return this.nodes;
+    return this.count;
   }
 
-  private grow(): void {
-    const cap = this.lens.length * 2;
-    const k = new Uint32Array(cap * this.words);
-    k.set(this.keys);
-    this.keys = k;
-    const l = new Uint8Array(cap);
-    l.set(this.lens);
-    this.lens = l;
-    const grown = (a: Int32Array) => {
-      const b = new Int32Array(cap).fill(-1);
-      b.set(a);
-      return b;
-    };
-    this.child0 = grown(this.child0);
-    this.child1 = grown(this.child1);
-    this.vals = grown(this.vals);
+  private initNode(n: number, len: number): void {
+    const b = n * this.stride + this.words;
+    this.nodes[b] = len;
+    this.nodes[b + 1] = -1;
+    this.nodes[b + 2] = -1;
+    this.nodes[b + 3] = -1;
   }
 
   /** Loads address bytes into the query words. */
-  private load(addr: Uint8Array, off: number): Uint32Array {
+  private load(addr: Uint8Array, off: number): Int32Array {
     const q = this.q;
     for (let w = 0; w < this.words; w++) {
       const o = off + 4 * w;
-      q[w] = ((addr[o] << 24) | (addr[o + 1] << 16) | (addr[o + 2] << 8) | addr[o + 3]) >>> 0;
+      q[w] = (addr[o] << 24) | (addr[o + 1] << 16) | (addr[o + 2] << 8) | addr[o + 3];
     }
     return q;
   }
 
-  /** Bit `i` (0 = most significant) of the query. */
-  private static bit(q: Uint32Array, i: number): number {
-    return (q[i >>> 5] >>> (31 - (i & 31))) & 1;
-  }
-
-  /** Length of the common prefix of the query and node `n`, at most `limit`. */
-  private common(q: Uint32Array, n: number, limit: number): number {
-    const base = n * this.words;
-    const k = this.keys;
+  /** Length of the common prefix of the query and node `n`'s key, at most `limit`. */
+  private common(q: Int32Array, n: number, limit: number): number {
+    const base = n * this.stride;
+    const k = this.nodes;
     for (let w = 0; w * 32 < limit; w++) {
-      const x = (q[w] ^ k[base + w]) >>> 0;
+      const x = q[w] ^ k[base + w];
       if (x !== 0) {
         const l = w * 32 + Math.clz32(x);
         return l < limit ? l : limit;
@@ -193,22 +174,22 @@ export class BinaryTrie<T> {
     return limit;
   }
 
-  private newNode(q: Uint32Array, len: number): number {
-    if (this.nodes >= this.lens.length) this.grow();
-    const n = this.nodes++;
-    const base = n * this.words;
+  private newNode(q: Int32Array, len: number, withValue: boolean): number {
+    if ((this.count + 1) * this.stride > this.nodes.length) {
+      const grown = new Int32Array(this.nodes.length * 2);
+      grown.set(this.nodes);
+      this.nodes = grown;
+    }
+    const n = this.count++;
+    const base = n * this.stride;
     for (let w = 0; w < this.words; w++) {
       const keep = len - w * 32;
-      const mask = keep >= 32 ? 0xffffffff : keep <= 0 ? 0 : (0xffffffff << (32 - keep)) >>> 0;
-      this.keys[base + w] = (q[w] & mask) >>> 0;
+      const mask = keep >= 32 ? -1 : keep <= 0 ? 0 : -1 << (32 - keep);
+      this.nodes[base + w] = q[w] & mask;
     }
-    this.lens[n] = len;
+    this.initNode(n, len);
+    if (withValue) this.nodes[base + this.words + 3] = this.values.length;
     return n;
-  }
-
-  private setChild(parent: number, bit: number, child: number): void {
-    if (bit === 0) this.child0[parent] = child;
-    else this.child1[parent] = child;
   }
 
   /**
@@ -218,27 +199,29 @@ export class BinaryTrie<T> {
   upsert(addr: Uint8Array, length: number, update: (old: T | undefined) => T, off = 0): void {
     if (length < 0 || length > this.bits) throw new RangeError(`prefix length ${length} out of range`);
     const q = this.load(addr, off);
+    const S = this.stride, W = this.words;
     let n = 0;
     for (;;) {
-      if (this.lens[n] === length) {
-        const vi = this.vals[n];
+      const nb = n * S + W;
+      const nlen = this.nodes[nb];
+      if (nlen === length) {
+        const vi = this.nodes[nb + 3];
         if (vi >= 0) this.values[vi] = update(this.values[vi]);
         else {
-          this.vals[n] = this.values.length;
+          this.nodes[nb + 3] = this.values.length;
           this.values.push(update(undefined));
         }
         return;
       }
-      const b = BinaryTrie.bit(q, this.lens[n]);
-      const c = b === 0 ? this.child0[n] : this.child1[n];
+      const b = (q[nlen >>> 5] >>> (31 - (nlen & 31))) & 1;
+      const c = this.nodes[nb + 1 + b];
       if (c < 0) {
-        const leaf = this.newNode(q, length);
-        this.vals[leaf] = this.values.length;
+        const leaf = this.newNode(q, length, true);
         this.values.push(update(undefined));
-        this.setChild(n, b, leaf);
+        this.nodes[n * S + W + 1 + b] = leaf;
         return;
       }
-      const clen = this.lens[c];
+      const clen = this.nodes[c * S + W];
       const l = this.common(q, c, Math.min(length, clen));
       if (l === clen) {
         n = c;
@@ -246,23 +229,21 @@ export class BinaryTrie<T> {
       }
       if (l === length) {
         // The new prefix sits between n and c.
-        const mid = this.newNode(q, length);
-        this.vals[mid] = this.values.length;
+        const mid = this.newNode(q, length, true);
         this.values.push(update(undefined));
-        const cb = (this.keys[c * this.words + (length >>> 5)] >>> (31 - (length & 31))) & 1;
-        this.setChild(mid, cb, c);
-        this.setChild(n, b, mid);
+        const cb = (this.nodes[c * S + (length >>> 5)] >>> (31 - (length & 31))) & 1;
+        this.nodes[mid * S + W + 1 + cb] = c;
+        this.nodes[n * S + W + 1 + b] = mid;
         return;
       }
       // Branch where the new prefix and c part.
-      const glue = this.newNode(q, l);
-      const leaf = this.newNode(q, length);
-      this.vals[leaf] = this.values.length;
+      const glue = this.newNode(q, l, false);
+      const leaf = this.newNode(q, length, true);
       this.values.push(update(undefined));
-      const nb = BinaryTrie.bit(q, l);
-      this.setChild(glue, nb, leaf);
-      this.setChild(glue, nb ^ 1, c);
-      this.setChild(n, b, glue);
+      const lb = (q[l >>> 5] >>> (31 - (l & 31))) & 1;
+      this.nodes[glue * S + W + 1 + lb] = leaf;
+      this.nodes[glue * S + W + 2 - lb] = c;
+      this.nodes[n * S + W + 1 + b] = glue;
       return;
     }
   }
@@ -275,19 +256,31 @@ export class BinaryTrie<T> {
   /** The value of the longest prefix containing the address at `addr[off..]`, or undefined. */
   lookup(addr: Uint8Array, off = 0): T | undefined {
     const q = this.load(addr, off);
+    const nodes = this.nodes;
+    const S = this.stride, W = this.words, bits = this.bits;
+    let best = nodes[W + 3];
+    let len = nodes[W];
     let n = 0;
-    let best = this.vals[0];
     for (;;) {
-      const len = this.lens[n];
-      if (n !== 0) {
-        if (this.common(q, n, len) !== len) break;
-        const v = this.vals[n];
-        if (v >= 0) best = v;
-      }
-      if (len >= this.bits) break;
-      const c = BinaryTrie.bit(q, len) === 0 ? this.child0[n] : this.child1[n];
+      if (len >= bits) break;
+      const c = nodes[n * S + W + 1 + ((q[len >>> 5] >>> (31 - (len & 31))) & 1)];
       if (c < 0) break;
       n = c;
+      const nb = n * S;
+      len = nodes[nb + W];
+      // The node's key must match the query over its whole length (bits were skipped on the way).
+      let ok = true;
+      for (let w = 0; w * 32 < len; w++) {
+        const keep = len - w * 32;
+        const x = (q[w] ^ nodes[nb + w]) & (keep >= 32 ? -1 : -1 << (32 - keep));
+        if (x !== 0) {
+          ok = false;
+          break;
+        }
+      }
+      if (!ok) break;
+      const v = nodes[nb + W + 3];
+      if (v >= 0) best = v;
     }
     return best >= 0 ? this.values[best] : undefined;
   }

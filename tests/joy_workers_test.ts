@@ -1,11 +1,11 @@
-import { assertEquals } from "node:assert/strict";
+import { deepStrictEqual as assertEquals } from "node:assert/strict";
 import { joyInWorkers } from "../docs/joy_workers.ts";
 import { JoyContext } from "../lib/joy/context.ts";
 import { defaultJoyConfig } from "../lib/joy/config.ts";
 import { packetToContext } from "../lib/joy/hash.ts";
 import { readCapture } from "../lib/capture_file.ts";
 
-const CAPS = ["../shared/corpus/captures/tls-sni.pcapng", "../shared/corpus/captures/dns_fragmented.pcap"];
+const CAPS = ["../shared/corpus/captures/v6.pcap", "../shared/corpus/captures/dns_fragmented.pcap"];
 
 async function oneContext(path: string, n = 1): Promise<string[]> {
   const ctxs = Array.from({ length: n }, () => new JoyContext(defaultJoyConfig()));

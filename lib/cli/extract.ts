@@ -5,8 +5,10 @@
  */
 import { type Command, Option } from "commander";
 import { extractFlows, type ExtractOptions, type ExtractSummary } from "../extract.ts";
-import { allExtractors } from "../registry.ts";
-import { OUTPUT_FORMATS, openRecordWriter, recordFeatures } from "../../outputs/mod.ts";
+import { allExtractors, registerExtractor } from "../registry.ts";
+import { loadExtractorModule, planExtraction } from "../options.ts";
+import { LABEL_FEATURES } from "../subnets.ts";
+import { OUTPUT_FORMATS, openRecordWriter } from "../../outputs/mod.ts";
 import { createProgress } from "../progress.ts";
 import { collect, LABEL_OPTION_HELP, labelerFromOptions } from "./label_subnets.ts";
 import { fmtRate, fraction, integer, positiveNumber, UsageError } from "./common.ts";
@@ -29,6 +31,28 @@ export interface ExtractCliOptions extends IpfixCliOptions {
   samplingRate: number;
   burstThresholdMs: number;
   quiet?: boolean;
+  /** User extractor modules (`--extractor FILE`, repeatable). */
+  extractor?: string[];
+  specificFeatures?: string;
+  bidirectionalSplit?: boolean;
+  includeFlowId?: boolean;
+  anonymizeIps?: boolean;
+  anonymizationSalt?: string;
+  includeSequences?: boolean;
+  includeSplt?: boolean;
+  maxSequenceLength?: number;
+  entropySampleBytes?: number;
+}
+
+/** Loads `--extractor` modules and registers their extractors; a module that cannot be used is a usage error. */
+async function loadUserExtractors(files: string[] | undefined): Promise<void> {
+  for (const file of files ?? []) {
+    try {
+      for (const e of await loadExtractorModule(file)) registerExtractor(e);
+    } catch (e) {
+      throw new UsageError(`--extractor ${file}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
 }
 
 /**
@@ -88,8 +112,11 @@ export function parseFeatureList(text: string | undefined): string[] | undefined
  * ```
  */
 export async function runExtract(inputs: string[], o: ExtractCliOptions): Promise<number> {
-  if (o.format === "joy") return runJoyExtract(inputs, { output: o.output, reader: o.reader, quiet: o.quiet });
+  if (o.format === "joy") {
+    return runJoyExtract(inputs, { output: o.output, reader: o.reader, quiet: o.quiet });
+  }
   const started = performance.now();
+  await loadUserExtractors(o.extractor);
   const features = parseFeatureList(o.features);
   const labeler = await labelerFromOptions(o.label);
   const progress = createProgress(inputs, { quiet: o.quiet });
@@ -104,10 +131,22 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
     decap: o.decap,
     samplingRate: o.samplingRate,
     burstThresholdMs: o.burstThresholdMs,
+    specificFeatures: o.specificFeatures?.split(",").map((s) => s.trim()).filter(Boolean),
+    bidirectionalSplit: o.bidirectionalSplit,
+    includeFlowId: o.includeFlowId,
+    anonymizeIps: o.anonymizeIps,
+    anonymizationSalt: o.anonymizationSalt,
+    includeSequences: o.includeSequences,
+    includeSplt: o.includeSplt,
+    maxSequenceLength: o.maxSequenceLength,
+    entropySampleBytes: o.entropySampleBytes,
     onWarning: (m) => console.error(`jj: warning: ${m}`),
     onProgress: progress?.update,
   };
-  const out = await openRecordWriter(o.output ?? "-", o.format, recordFeatures(features, labeler !== null));
+  const out = await openRecordWriter(o.output ?? "-", o.format, [
+    ...planExtraction(opts).features,
+    ...(labeler !== null ? LABEL_FEATURES : []),
+  ]);
   const writer = await withIpfix(out, o, opts);
   const it = extractFlows(inputs, opts);
   let summary: ExtractSummary;
@@ -140,7 +179,12 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
     .description("Read captures (files, directories, or - for stdin) and write one JSON line per flow.")
     .argument("<inputs...>", "pcap/pcapng files, directories of captures, or - for stdin")
     .option("-o, --output <file>", "write to FILE instead of stdout (format by extension: .jsonl .csv .parquet, +.gz)")
-    .addOption(new Option("--format <format>", "output format (default: by extension, else jsonl)").choices([...OUTPUT_FORMATS, "joy"]))
+    .addOption(
+      new Option("--format <format>", "output format (default: by extension, else jsonl)").choices([
+        ...OUTPUT_FORMATS,
+        "joy",
+      ]),
+    )
     .option("--label <spec>", LABEL_OPTION_HELP, collect)
     .option("--features <groups>", "comma-separated feature groups (default: all)")
     .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443' (needs libpcap)")
@@ -182,6 +226,27 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
       positiveNumber("--burst-threshold-ms"),
       50,
     )
+    .option(
+      "--specific-features <names>",
+      "write only these columns (comma-separated feature names, see `jj features`)",
+    )
+    .option("--bidirectional-split", "rename directional columns as JoyfulJay: fwd_*, bwd_*, total_*")
+    .option("--include-flow-id", "add flow_id: a 32-hex hash of the canonical 5-tuple")
+    .option("--anonymize-ips", "replace addresses by 16 hex digits of SHA-256(salt + address)")
+    .option("--anonymization-salt <salt>", "salt for --anonymize-ips and flow_id")
+    .option("--include-sequences", "add iat_sequence and timestamp_sequence")
+    .option("--include-splt", "add splt, splt_lengths, splt_times, splt_directions")
+    .option(
+      "--max-sequence-length <n>",
+      "packets per flow in sequences (1-65536, default 50)",
+      integer("--max-sequence-length", 1),
+    )
+    .option(
+      "--entropy-sample-bytes <n>",
+      "payload bytes per direction sampled for entropy (0-1048576, default 256)",
+      integer("--entropy-sample-bytes", 0),
+    )
+    .option("--extractor <file>", "load feature extractors from a module (repeatable)", collect)
     .option("-q, --quiet", "no summary on stderr")
     .addHelpText(
       "after",

@@ -84,7 +84,9 @@ interface LibState {
   config: JoyConfig;
   slots: Slot[];
   log: JoyLineSink;
-  ipfix: { host: string; port: number; encoder: IpfixEncoder; socket: dgram.Socket | null; seq: number } | null;
+  ipfix:
+    | { host: string; port: number; encoder: IpfixEncoder; socket: dgram.Socket | null; seq: number }
+    | null;
 }
 
 let lib: LibState | null = null;
@@ -133,7 +135,9 @@ export function joyLastError(): string {
 function hooks(): JoyContext["hooks"] {
   if (anonNets.length === 0 && labels.length === 0 && anonUsers.length === 0) return null;
   return {
-    addr: anonNets.length ? (ip) => (anonNets.some((n) => inSubnet(ip, n)) ? anonymize(ip) : null) : undefined,
+    addr: anonNets.length
+      ? (ip) => (anonNets.some((n) => inSubnet(ip, n)) ? anonymize(ip) : null)
+      : undefined,
     labels: labels.length
       ? (ip) => [...new Set(labels.filter((l) => inSubnet(ip, l.net)).map((l) => l.label))]
       : undefined,
@@ -163,7 +167,12 @@ function contextOutputName(file: string, index: number, n: number): string {
  * cleanup(0);
  * ```
  */
-export function initialize(init: JoyInit, outputDir?: string, outputFile?: string, logfile?: string): JoyStatus {
+export function initialize(
+  init: JoyInit,
+  outputDir?: string,
+  outputFile?: string,
+  logfile?: string,
+): JoyStatus {
   if (lib !== null && lib.slots.some((s) => !s.closed)) {
     return fail("initialize: the Joy library is already initialized (clean up every context first)");
   }
@@ -174,12 +183,18 @@ export function initialize(init: JoyInit, outputDir?: string, outputFile?: strin
   if (!Number.isInteger(n) || n < 1 || n > MAX_LIB_CONTEXTS) {
     return fail(`initialize: contexts must be 1..${MAX_LIB_CONTEXTS}, got ${n}`);
   }
-  const type = init.type === "SALT" ? JoyType.SALT : init.type === "SPLT" || init.type === undefined
+  const type = init.type === "SALT"
+    ? JoyType.SALT
+    : init.type === "SPLT" || init.type === undefined
     ? JoyType.SPLT
     : init.type;
-  if (type !== JoyType.SPLT && type !== JoyType.SALT) return fail(`initialize: type must be SPLT (1) or SALT (2)`);
+  if (type !== JoyType.SPLT && type !== JoyType.SALT) {
+    return fail(`initialize: type must be SPLT (1) or SALT (2)`);
+  }
   const verbosity = init.verbosity ?? 4;
-  if (!Number.isInteger(verbosity) || verbosity < 0 || verbosity > 5) return fail("initialize: verbosity is 0..5");
+  if (!Number.isInteger(verbosity) || verbosity < 0 || verbosity > 5) {
+    return fail("initialize: verbosity is 0..5");
+  }
   const cfg = configFromBitmask(init.bitmask, init.idp ?? 0);
   cfg.salt = type === JoyType.SALT;
   cfg.verbosity = verbosity;
@@ -194,7 +209,9 @@ export function initialize(init: JoyInit, outputDir?: string, outputFile?: strin
   cfg.ipfixPort = init.ipfixPort ?? 4739;
   let log: JoyLineSink;
   try {
-    log = logfile ? openLineSink(logfile) : { write: (l) => console.error(l), flush: () => {}, close: () => {} };
+    log = logfile
+      ? openLineSink(logfile)
+      : { write: (l) => console.error(l), flush: () => {}, close: () => {} };
   } catch (e) {
     return fail(`initialize: cannot open log file ${logfile}: ${e instanceof Error ? e.message : e}`);
   }
@@ -202,7 +219,9 @@ export function initialize(init: JoyInit, outputDir?: string, outputFile?: strin
   for (let i = 0; i < n; i++) {
     let sink: JoyLineSink;
     try {
-      const path = outputFile ? `${(outputDir ?? ".").replace(/\/+$/, "")}/${contextOutputName(outputFile, i, n)}` : undefined;
+      const path = outputFile
+        ? `${(outputDir ?? ".").replace(/\/+$/, "")}/${contextOutputName(outputFile, i, n)}`
+        : undefined;
       sink = openLineSink(path);
     } catch (e) {
       for (const s of slots) s.sink.close();
@@ -325,7 +344,9 @@ function ipfixRecord(record: JoyFlowRecord): Record<string, string | number | nu
   const twin = record.twin;
   const rec = twin !== null && twin.start < record.start ? twin : record;
   const other = rec === record ? twin : record;
-  const hexOf = (b: Uint8Array | null) => (b ? Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("") : null);
+  const hexOf = (
+    b: Uint8Array | null,
+  ) => (b ? Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("") : null);
   return {
     src_ip: rec.sa,
     dst_ip: rec.da,
@@ -360,7 +381,9 @@ export function exportFlowsIpfix(ctx: number, expiredOnly: boolean): JoyStatus {
   const s = slot(ctx, "exportFlowsIpfix");
   if (typeof s === "string") return fail(s);
   const ip = lib!.ipfix;
-  if (ip === null) return fail("exportFlowsIpfix: IPFIX export is off (set JoyFlag.IPFIX_EXPORT and ipfixHost)");
+  if (ip === null) {
+    return fail("exportFlowsIpfix: IPFIX export is off (set JoyFlag.IPFIX_EXPORT and ipfixHost)");
+  }
   const recs = [] as ReturnType<IpfixEncoder["encodeFlow"]>;
   s.ctx.takeFlows(expiredOnly, (r) => recs.push(...ip.encoder.encodeFlow(ipfixRecord(r))));
   if (recs.length === 0) return JOY_OK;
@@ -422,8 +445,12 @@ export function printConfig(ctx: number, format: number): JoyStatus {
   const line = configLine(s.ctx.config);
   if (format === JOY_JSON_FORMAT) s.sink.write(line);
   else if (format === JOY_TERMINAL_FORMAT) {
-    for (const [k, v] of Object.entries(JSON.parse(line) as Record<string, unknown>)) s.sink.write(`${k}: ${v}`);
-  } else return fail(`printConfig: format must be JOY_JSON_FORMAT (1) or JOY_TERMINAL_FORMAT (0), got ${format}`);
+    for (const [k, v] of Object.entries(JSON.parse(line) as Record<string, unknown>)) {
+      s.sink.write(`${k}: ${v}`);
+    }
+  } else {return fail(
+      `printConfig: format must be JOY_JSON_FORMAT (1) or JOY_TERMINAL_FORMAT (0), got ${format}`,
+    );}
   s.sink.flush();
   return JOY_OK;
 }
@@ -437,7 +464,7 @@ function readText(file: string, fn: string): string | JoyStatus {
 }
 
 function refreshHooks(): void {
-  if (lib) for (const s of lib.slots) s.ctx.hooks = hooks();
+  if (lib) { for (const s of lib.slots) s.ctx.hooks = hooks(); }
 }
 
 /**
@@ -516,7 +543,9 @@ function readNumbers(file: string, fn: string): number[] | JoyStatus {
   const t = readText(file, fn);
   if (typeof t !== "string") return t;
   const nums = t.split(/[\s,]+/).filter(Boolean).map(Number);
-  if (nums.length === 0 || nums.some((x) => !Number.isFinite(x))) return fail(`${fn}: ${file} is not a list of numbers`);
+  if (nums.length === 0 || nums.some((x) => !Number.isFinite(x))) {
+    return fail(`${fn}: ${file} is not a list of numbers`);
+  }
   return nums;
 }
 

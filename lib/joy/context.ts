@@ -6,8 +6,14 @@
  * @module
  */
 import { formatIp } from "../addr.ts";
-import { type JoyConfig, JoyType } from "./config.ts";
-import { JoyFlowRecord, MAX_NUM_IP_ID, MAX_NUM_PKT_LEN, MAX_TCP_RETRANS_BUFFER, TCP_OPT_LEN } from "./flow_record.ts";
+import type { JoyConfig } from "./config.ts";
+import {
+  JoyFlowRecord,
+  MAX_NUM_IP_ID,
+  MAX_NUM_PKT_LEN,
+  MAX_TCP_RETRANS_BUFFER,
+  TCP_OPT_LEN,
+} from "./flow_record.ts";
 import { cfloat, hex, iptMs, timeval } from "./json.ts";
 import { JoyTls, tlsPrintJson } from "./tls.ts";
 import { dnsPrintJson, JoyDns } from "./dns.ts";
@@ -105,7 +111,21 @@ export class JoyContext {
     if (ipLen < 20 || ipLen > capLen) return;
     const frag = ((buf[ip + 6] << 8) | buf[ip + 7]) & 0x3fff;
     const prot = frag === 0 ? buf[ip + 9] : 0;
-    this.transport(ts, buf, ip, end, 4, ip + 12, ip + 16, prot, ip + hdrLen, ipLen - hdrLen, ipLen, buf[ip + 8], (buf[ip + 4] << 8) | buf[ip + 5]);
+    this.transport(
+      ts,
+      buf,
+      ip,
+      end,
+      4,
+      ip + 12,
+      ip + 16,
+      prot,
+      ip + hdrLen,
+      ipLen - hdrLen,
+      ipLen,
+      buf[ip + 8],
+      (buf[ip + 4] << 8) | buf[ip + 5],
+    );
   }
 
   private ip6(ts: number, buf: Uint8Array, ip: number, end: number, capLen: number): void {
@@ -396,11 +416,20 @@ export class JoyContext {
     if (cfg.wht) whtUpdate(rec, buf, p, len);
   }
 
-  private features(rec: JoyFlowRecord, ts: number, buf: Uint8Array, p: number, len: number, prot: number): void {
+  private features(
+    rec: JoyFlowRecord,
+    ts: number,
+    buf: Uint8Array,
+    p: number,
+    len: number,
+    prot: number,
+  ): void {
     const cfg = this.config;
     if (len <= 0) return;
     if (cfg.tls && prot === 6) (rec.tls ??= new JoyTls()).update(ts, buf, p, len);
-    if (cfg.dns && prot === 17 && (rec.sp === 53 || rec.dp === 53)) (rec.dns ??= new JoyDns()).update(buf, p, len);
+    if (cfg.dns && prot === 17 && (rec.sp === 53 || rec.dp === 53)) {
+      (rec.dns ??= new JoyDns()).update(buf, p, len);
+    }
     if (cfg.http && prot === 6) (rec.http ??= new JoyHttp()).update(buf, p, len);
     if (cfg.ssh && prot === 6) (rec.ssh ??= new JoySsh()).update(buf, p, len);
   }
@@ -408,7 +437,15 @@ export class JoyContext {
   // ---------------------------------------------------------------------------------------------------------
   // flow table
 
-  private hashKey(buf: Uint8Array, ver: number, saOff: number, daOff: number, sp: number, dp: number, prot: number): number {
+  private hashKey(
+    buf: Uint8Array,
+    ver: number,
+    saOff: number,
+    daOff: number,
+    sp: number,
+    dp: number,
+    prot: number,
+  ): number {
     let h = 0x811c9dc5 | 0;
     const n = ver === 4 ? 4 : 16;
     for (let i = 0; i < n; i++) h = Math.imul(h ^ buf[saOff + i], 0x01000193);
@@ -447,9 +484,11 @@ export class JoyContext {
     outer: while (r !== null) {
       if (r.sp === sp && r.dp === dp && r.prot === prot && r.ipVersion === ver) {
         const a = r.saBytes, b = r.daBytes;
-        for (let i = 0; i < n; i++) if (a[i] !== buf[saOff + i] || b[i] !== buf[daOff + i]) {
-          r = r.bucketNext;
-          continue outer;
+        for (let i = 0; i < n; i++) {
+          if (a[i] !== buf[saOff + i] || b[i] !== buf[daOff + i]) {
+            r = r.bucketNext;
+            continue outer;
+          }
         }
         return r;
       }
@@ -636,7 +675,9 @@ function retransDetected(rec: JoyFlowRecord, seq: number, len: number): number {
 const OUT = "<", IN = ">";
 
 function pktJson(len: number, dir: string, ipt: number): string {
-  return len < 32768 ? `{"b":${len},"dir":"${dir}","ipt":${ipt}}` : `{"rep":${65536 - len},"dir":"${dir}","ipt":${ipt}}`;
+  return len < 32768
+    ? `{"b":${len},"dir":"${dir}","ipt":${ipt}}`
+    : `{"rep":${65536 - len},"dir":"${dir}","ipt":${ipt}}`;
 }
 
 function reduceBdBits(bd: Uint32Array | number[], len: number): void {
@@ -680,7 +721,11 @@ function byteCountEntropy(counts: Uint32Array, numBytes: number): number {
  * console.log(JSON.parse(flowRecordJson(defaultJoyConfig(), r)).pr); // 17
  * ```
  */
-export function flowRecordJson(cfg: JoyConfig, record: JoyFlowRecord, hooks: JoyPrintHooks | null = null): string {
+export function flowRecordJson(
+  cfg: JoyConfig,
+  record: JoyFlowRecord,
+  hooks: JoyPrintHooks | null = null,
+): string {
   let rec: JoyFlowRecord;
   let tsStart: number, tsEnd: number;
   const tw = record.twin;
@@ -776,7 +821,9 @@ export function flowRecordJson(cfg: JoyConfig, record: JoyFlowRecord, hooks: Joy
       }
     } else {
       for (let i = 0; i < 256; i++) tmp[i] = rec.byteCount[i] + twin.byteCount[i];
-      for (let i = 0; i < 16; i++) ctmp[i] = (rec.compactByteCount?.[i] ?? 0) + (twin.compactByteCount?.[i] ?? 0);
+      for (let i = 0; i < 16; i++) {
+        ctmp[i] = (rec.compactByteCount?.[i] ?? 0) + (twin.compactByteCount?.[i] ?? 0);
+      }
       numBytes = (rec.ob + twin.ob) >>> 0;
       const n = rec.numBytes + twin.numBytes;
       if (n !== 0) {
@@ -824,7 +871,9 @@ export function flowRecordJson(cfg: JoyConfig, record: JoyFlowRecord, hooks: Joy
   if (cfg.hd > 0 && rec.hdBytes) s += `,"hd":"${hex(rec.hdBytes, 0, rec.hdBytes.length)}"`;
   s += osJson(rec, twin);
   if (cfg.idp > 0) {
-    if (rec.idp !== null) s += `,"idp_out":"${hex(rec.idp, 0, rec.idp.length)}","idp_len_out":${rec.idp.length}`;
+    if (rec.idp !== null) {
+      s += `,"idp_out":"${hex(rec.idp, 0, rec.idp.length)}","idp_len_out":${rec.idp.length}`;
+    }
     if (twin !== null && twin.idp !== null) {
       s += `,"idp_in":"${hex(twin.idp, 0, twin.idp.length)}","idp_len_in":${twin.idp.length}`;
     }
@@ -871,7 +920,8 @@ function flagsString(f: number): string {
 
 function tcpJson(rec: JoyFlowRecord): string {
   const twin = rec.twin;
-  const notEmpty = (r: JoyFlowRecord) => r.tcpFlags !== 0 || r.tcpFirstWindow !== 0 || (r.tcpOpts?.length ?? 0) > 0;
+  const notEmpty = (r: JoyFlowRecord) =>
+    r.tcpFlags !== 0 || r.tcpFirstWindow !== 0 || (r.tcpOpts?.length ?? 0) > 0;
   const outE = !notEmpty(rec), inE = twin === null || !notEmpty(twin);
   const firstSeq = rec.tcpFirstSeq || (twin?.tcpFirstSeq ?? 0);
   if (!firstSeq && outE && inE) return "";
@@ -887,9 +937,4 @@ function tcpJson(rec: JoyFlowRecord): string {
   if (!outE) parts.push(`"out":${side(rec)}`);
   if (!inE) parts.push(`"in":${side(twin!)}`);
   return `,"tcp":{${parts.join(",")}}`;
-}
-
-/** Joy's SPLT/SALT type constant for a config. */
-export function joyType(cfg: JoyConfig): number {
-  return cfg.salt ? JoyType.SALT : JoyType.SPLT;
 }

@@ -87,7 +87,14 @@ function parseName(
 }
 
 /** Prints the RDATA of one record; returns [err, text]. `rd` is the record's remaining rdlength. */
-function rdata(m: Uint8Array, type: number, cls: number, rdlen: number, st: { p: number }, rd: { len: number }): [
+function rdata(
+  m: Uint8Array,
+  type: number,
+  cls: number,
+  rdlen: number,
+  st: { p: number },
+  rd: { len: number },
+): [
   number,
   string,
 ] {

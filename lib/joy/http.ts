@@ -61,7 +61,13 @@ export class JoyHttp {
   }
 }
 
-function copyUpToCrlfCrlf(dst: Uint8Array, src: Uint8Array, off: number, length: number, srcLen: number): void {
+function copyUpToCrlfCrlf(
+  dst: Uint8Array,
+  src: Uint8Array,
+  off: number,
+  length: number,
+  srcLen: number,
+): void {
   let state = 0;
   let bodyBytes = 0;
   for (let i = 0; i < length; i++) {
@@ -231,7 +237,11 @@ function messageJson(m: JoyHttpMessage, uri?: (u: string) => string): string {
   if (m.lineType === "status") {
     parts.push(`{"version":${q(m.line[0])}}`, `{"code":${q(m.line[1])}}`, `{"reason":${q(m.line[2])}}`);
   } else if (m.lineType === "request") {
-    parts.push(`{"method":${q(m.line[0])}}`, `{"uri":${q(uri ? uri(m.line[1]) : m.line[1])}}`, `{"version":${q(m.line[2])}}`);
+    parts.push(
+      `{"method":${q(m.line[0])}}`,
+      `{"uri":${q(uri ? uri(m.line[1]) : m.line[1])}}`,
+      `{"version":${q(m.line[2])}}`,
+    );
   }
   for (const [k, v] of m.elements) parts.push(`{${q(k)}:${q(v)}}`);
   if (m.body !== null) parts.push(`{"body":"${hex(m.body, 0, m.body.length)}"}`);

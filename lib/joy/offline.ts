@@ -9,7 +9,13 @@
 import { type JoyConfig } from "./config.ts";
 import { JoyContext } from "./context.ts";
 import { readCapture } from "../capture_file.ts";
-import { dispatch, PCAP_HANDLER_DEFINITION, PcapOfflineReader, readPkthdr, tryLoadLibpcap } from "../../ffi/libpcap.ts";
+import {
+  dispatch,
+  PCAP_HANDLER_DEFINITION,
+  PcapOfflineReader,
+  readPkthdr,
+  tryLoadLibpcap,
+} from "../../ffi/libpcap.ts";
 
 /** Packets per `pcap_dispatch` call in Joy's offline loop (`NUM_PACKETS_IN_LOOP`). */
 export const NUM_PACKETS_IN_LOOP = 10;

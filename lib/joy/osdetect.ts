@@ -10,7 +10,9 @@ function guess(ttl: number, win: number): string | null {
   if (win === 0) return null;
   if (ttl <= 64) {
     if (win === 65535) return "FreeBSD / OS X";
-    if (win === 5840 || win === 29200 || win === 14600 || win === 64240 || win === 65160) return "Linux 2.4 and 2.6";
+    if (win === 5840 || win === 29200 || win === 14600 || win === 64240 || win === 65160) {
+      return "Linux 2.4 and 2.6";
+    }
     return null;
   }
   if (ttl <= 128) {

@@ -36,7 +36,9 @@ function writeAll(w: { writeSync(p: Uint8Array): number }, b: Uint8Array): void 
  * ```
  */
 export function openLineSink(path?: string): JoyLineSink {
-  const file = path && path !== "-" ? Deno.openSync(path, { write: true, create: true, truncate: true }) : null;
+  const file = path && path !== "-"
+    ? Deno.openSync(path, { write: true, create: true, truncate: true })
+    : null;
   const gz = path !== undefined && /\.gz$/i.test(path);
   let parts: string[] = [];
   let size = 0;

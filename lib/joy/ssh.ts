@@ -41,7 +41,10 @@ export class JoySsh {
   /** One TCP payload. */
   update(buf: Uint8Array, off: number, len: number): void {
     if (this.protocol === null) {
-      if (len >= 4 && buf[off] === 0x53 && buf[off + 1] === 0x53 && buf[off + 2] === 0x48 && buf[off + 3] === 0x2d) {
+      if (
+        len >= 4 && buf[off] === 0x53 && buf[off + 1] === 0x53 && buf[off + 2] === 0x48 &&
+        buf[off + 3] === 0x2d
+      ) {
         let e = off;
         while (e < off + len && buf[e] !== 13 && buf[e] !== 10) e++;
         this.protocol = String.fromCharCode(...buf.subarray(off, Math.min(e, off + 255)));
@@ -51,7 +54,11 @@ export class JoySsh {
     if (this.lists !== null || len < 22) return;
     // binary packet: length(4) padding(1) type(1) = 20 (KEXINIT), cookie(16), name-lists
     if (buf[off + 5] !== 20) return;
-    const end = off + Math.min(len, 4 + (((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0));
+    const end = off +
+      Math.min(
+        len,
+        4 + (((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0),
+      );
     this.cookie = hex(buf, off + 6, 16);
     let p = off + 22;
     const lists: string[] = [];

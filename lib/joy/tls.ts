@@ -18,7 +18,15 @@ const MAX_EXTENSIONS = 64;
 const CT_CCS = 20, CT_ALERT = 21, CT_APP = 23;
 const ROLE_CLIENT = 1, ROLE_SERVER = 2;
 
-/** Joy's internal TLS version numbers. */
+/**
+ * Joy's internal TLS version numbers (`c_version` / `s_version`).
+ *
+ * @example
+ * ```ts
+ * import { JoyTlsVersion } from "./tls.ts";
+ * console.log(JoyTlsVersion.TLS1_2); // 5
+ * ```
+ */
 export const JoyTlsVersion = { SSLV2: 1, SSLV3: 2, TLS1_0: 3, TLS1_1: 4, TLS1_2: 5, TLS1_3: 6 } as const;
 
 function versionToInternal(major: number, minor: number): number {
@@ -139,7 +147,9 @@ export class JoyTls {
       const ct = p < end ? buf[p] : 0;
       const msgLen = ((p + 3 < end ? buf[p + 3] : 0) << 8) | (p + 4 < end ? buf[p + 4] : 0);
       if (msgLen > rem) this.segOffset = msgLen - (rem - 5);
-      if (!this.doneHandshake && this.handshake !== null && (ct === CT_CCS || ct === CT_ALERT || ct === CT_APP)) {
+      if (
+        !this.doneHandshake && this.handshake !== null && (ct === CT_CCS || ct === CT_ALERT || ct === CT_APP)
+      ) {
         this.parseHandshakeBuffer();
         this.handshake = null;
         this.handshakeLength = 0;
@@ -377,7 +387,9 @@ function extensionsJson(name: string, exts: JoyTlsExtension[]): string {
 
 function recordJson(len: number, dir: string, ipt: number, st: MsgStat | undefined): string {
   let s = `{"b":${len},"dir":"${dir}","ipt":${ipt},"tp":${st?.contentType ?? 0}`;
-  if (st && st.hsTypes.length) s += `,"hs_types":[${st.hsTypes.join(",")}],"hs_lens":[${st.hsLens.join(",")}]`;
+  if (st && st.hsTypes.length) {
+    s += `,"hs_types":[${st.hsTypes.join(",")}],"hs_lens":[${st.hsLens.join(",")}]`;
+  }
   return s + "}";
 }
 
@@ -467,22 +479,27 @@ export function tlsPrintJson(d1: JoyTls, d2: JoyTls | null): string {
     if (twin) s += `,"c_random":${rawHex(twin.random, 32)}`;
   }
   if (data.sid && data.sid.length) {
-    const me = data.role === ROLE_CLIENT ? "c_sid" : "s_sid", other = data.role === ROLE_CLIENT ? "s_sid" : "c_sid";
+    const me = data.role === ROLE_CLIENT ? "c_sid" : "s_sid",
+      other = data.role === ROLE_CLIENT ? "s_sid" : "c_sid";
     s += `,"${me}":${rawHex(data.sid, data.sid.length)}`;
     if (twin && twin.sid && twin.sid.length) s += `,"${other}":${rawHex(twin.sid, twin.sid.length)}`;
   }
   if (data.sni !== null) s += `,"sni":[${JSON.stringify(data.sni)}]`;
   else if (twin && twin.sni !== null) s += `,"sni":[${JSON.stringify(twin.sni)}]`;
-  const csList = (cs: number[]) => `,"cs":[${cs.map((c) => `"${c.toString(16).padStart(4, "0")}"`).join(",")}]`;
+  const csList = (cs: number[]) =>
+    `,"cs":[${cs.map((c) => `"${c.toString(16).padStart(4, "0")}"`).join(",")}]`;
   if (data.role === ROLE_CLIENT) {
-    if (twin && twin.ciphersuites.length === 1) s += `,"scs":"${twin.ciphersuites[0].toString(16).padStart(4, "0")}"`;
+    if (twin && twin.ciphersuites.length === 1) {
+      s += `,"scs":"${twin.ciphersuites[0].toString(16).padStart(4, "0")}"`;
+    }
     if (data.ciphersuites.length) s += csList(data.ciphersuites);
   } else {
     if (data.ciphersuites.length === 1) s += `,"scs":"${data.ciphersuites[0].toString(16).padStart(4, "0")}"`;
     if (twin && twin.ciphersuites.length) s += csList(twin.ciphersuites);
   }
-  if (data.extensions.length && data.role === ROLE_CLIENT) s += extensionsJson("c_extensions", data.extensions);
-  else if (twin && twin.extensions.length && twin.role === ROLE_CLIENT) {
+  if (data.extensions.length && data.role === ROLE_CLIENT) {
+    s += extensionsJson("c_extensions", data.extensions);
+  } else if (twin && twin.extensions.length && twin.role === ROLE_CLIENT) {
     s += extensionsJson("c_extensions", twin.extensions);
   }
   if (data.serverExtensions.length && data.role === ROLE_SERVER) {

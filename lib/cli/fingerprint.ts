@@ -1,0 +1,270 @@
+/**
+ * `jj fingerprint`: one JSON line per handshake (TLS client and server, QUIC client, SSH client and server, TCP
+ * SYN and SYN+ACK) in captures or live, written as each handshake message is read; optional labels from a
+ * fingerprint database (`--db`), with a count of known and unknown fingerprints on stderr.
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import { JsonlWriter } from "../../outputs/jsonl.ts";
+import type { FlowRecord } from "../extractor.ts";
+import { type ExtractSummary, InputError } from "../extract.ts";
+import type { LiveSummary } from "../live.ts";
+import {
+  FingerprintDb,
+  fingerprintCapture,
+  fingerprintLive,
+  HANDSHAKE_TYPES,
+  type HandshakeEvent,
+  type HandshakeType,
+} from "../fingerprint.ts";
+import { integer, positiveNumber, UsageError } from "./common.ts";
+import { printLiveSummary } from "./live.ts";
+
+/** Options of `jj fingerprint` as commander parses them. */
+export interface FingerprintCliOptions {
+  db?: string;
+  types?: string;
+  output?: string;
+  filter?: string;
+  live?: boolean;
+  interface?: string;
+  snaplen?: number;
+  promisc?: boolean;
+  duration?: number;
+  count?: number;
+  quiet?: boolean;
+}
+
+/** Counts of a run, for the summary line. */
+export interface FingerprintTally {
+  /** Events by type. */
+  byType: Partial<Record<HandshakeType, number>>;
+  /** Events written. */
+  total: number;
+  /** With a database: events whose fingerprint it knows, and the others. */
+  known: number;
+  unknown: number;
+}
+
+/** Parses `--types a,b`, checking the names. */
+function parseTypes(text: string | undefined): HandshakeType[] | undefined {
+  if (text === undefined) return undefined;
+  const list = text.split(",").map((s) => s.trim()).filter(Boolean);
+  for (const t of list) {
+    if (!(HANDSHAKE_TYPES as readonly string[]).includes(t)) {
+      throw new UsageError(`unknown handshake type "${t}" in --types; valid: ${HANDSHAKE_TYPES.join(", ")}`);
+    }
+  }
+  return list as HandshakeType[];
+}
+
+/**
+ * The summary line of a run: events by type and, with a database, how many were known and unknown.
+ *
+ * @example
+ * ```ts
+ * import { fingerprintSummaryLine } from "./fingerprint.ts";
+ * console.log(fingerprintSummaryLine({ byType: { tls_client: 2 }, total: 2, known: 1, unknown: 1 }, true));
+ * // jj: fingerprint: 2 handshakes (tls_client 2); database: 1 known, 1 unknown
+ * ```
+ */
+export function fingerprintSummaryLine(t: FingerprintTally, withDb: boolean): string {
+  const parts = HANDSHAKE_TYPES.filter((k) => (t.byType[k] ?? 0) > 0).map((k) => `${k} ${t.byType[k]}`);
+  return `jj: fingerprint: ${t.total} handshake${t.total === 1 ? "" : "s"}` +
+    (parts.length > 0 ? ` (${parts.join(", ")})` : "") +
+    (withDb ? `; database: ${t.known} known, ${t.unknown} unknown` : "");
+}
+
+/** A byte stream onto `file` whose writes reach it at once (a live capture's lines must not wait for close). */
+function unbufferedFileStream(file: Deno.FsFile): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      for (let off = 0; off < chunk.length;) off += await file.write(chunk.subarray(off));
+    },
+    close() {
+      file.close();
+    },
+  });
+}
+
+/**
+ * Runs `jj fingerprint`; returns the exit code.
+ *
+ * @example
+ * ```ts
+ * import { runFingerprint } from "./fingerprint.ts";
+ * const code = await runFingerprint(["testdata/http.pcap"], { quiet: true });
+ * console.log(code); // 0
+ * ```
+ */
+export async function runFingerprint(inputs: string[], o: FingerprintCliOptions): Promise<number> {
+  const types = parseTypes(o.types);
+  if (o.live) {
+    if (inputs.length > 0) throw new UsageError("fingerprint --live takes no capture files");
+    if (o.interface === undefined || o.interface === "") {
+      throw new UsageError("fingerprint --live needs -i IFACE (jj live --list shows the interfaces)");
+    }
+  } else {
+    if (inputs.length === 0) throw new UsageError("fingerprint needs a capture (or --live -i IFACE)");
+    if (o.interface !== undefined) throw new UsageError("-i/--interface needs --live");
+  }
+  const db = o.db !== undefined ? await FingerprintDb.load(o.db) : null;
+  const tally: FingerprintTally = { byType: {}, total: 0, known: 0, unknown: 0 };
+
+  let out: WritableStream<Uint8Array> = Deno.stdout.writable;
+  let closeStream = false;
+  if (o.output !== undefined && o.output !== "-") {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(o.output, { write: true, create: true, truncate: true });
+    } catch (e) {
+      throw new InputError(`cannot write ${o.output}: ${e instanceof Error ? e.message : e}`);
+    }
+    out = unbufferedFileStream(file);
+    closeStream = true;
+  }
+  const writer = new JsonlWriter(out, closeStream);
+  let closed = false;
+  const close = (): Promise<void> => {
+    if (closed) return Promise.resolve();
+    closed = true;
+    return serial(() => writer.close());
+  };
+  // Writes and timed flushes one after another: the writer encodes into one reused buffer.
+  let chain: Promise<void> = Promise.resolve();
+  const serial = (op: () => Promise<void>): Promise<void> => {
+    const p = chain.then(op);
+    chain = p.catch(() => {});
+    return p;
+  };
+  const write = (ev: HandshakeEvent): Promise<void> => {
+    tally.total++;
+    tally.byType[ev.type] = (tally.byType[ev.type] ?? 0) + 1;
+    if (db !== null) {
+      if (ev.match !== null && ev.match !== undefined) tally.known++;
+      else tally.unknown++;
+    }
+    return serial(() => writer.write(ev as unknown as FlowRecord));
+  };
+  // Lines keep moving while the source waits (a live capture, a slow pipe): flush a few times a second.
+  const timer = setInterval(() => serial(() => writer.flush()).catch(() => {}), 250);
+
+  try {
+    if (!o.live) {
+      const it = fingerprintCapture(inputs, {
+        db,
+        types,
+        filter: o.filter,
+        onWarning: (m) => console.error(`jj: warning: ${m}`),
+      });
+      let summary: ExtractSummary;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) {
+          summary = r.value;
+          break;
+        }
+        await write(r.value);
+      }
+      clearInterval(timer);
+      await close();
+      if (!o.quiet) console.error(fingerprintSummaryLine(tally, db !== null));
+      return summary.failures.length > 0 ? 1 : 0;
+    }
+
+    const stop = new AbortController();
+    let signals = 0;
+    const onSignal = () => {
+      if (++signals === 1) stop.abort();
+      else Deno.exit(130);
+    };
+    const sigs: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+    for (const s of sigs) Deno.addSignalListener(s, onSignal);
+    try {
+      const it = fingerprintLive({
+        iface: o.interface!,
+        filter: o.filter,
+        snaplen: o.snaplen,
+        promisc: o.promisc ?? false,
+        duration: o.duration,
+        count: o.count,
+        signal: stop.signal,
+        db,
+        types,
+        onWarning: (m) => console.error(`jj: warning: ${m}`),
+        onStart: (info) => {
+          if (!o.quiet) console.error(`jj: capturing on ${info.iface} (link type ${info.linkType}); Ctrl-C stops`);
+        },
+      });
+      let summary: LiveSummary;
+      for (;;) {
+        const r = await it.next();
+        if (r.done) {
+          summary = r.value;
+          break;
+        }
+        await write(r.value);
+      }
+      clearInterval(timer);
+      await close();
+      if (!o.quiet) {
+        printLiveSummary(summary);
+        console.error(fingerprintSummaryLine(tally, db !== null));
+      }
+      if (summary.error !== null) {
+        console.error(`jj: error: capture on ${summary.iface} failed: ${summary.error}`);
+        return 1;
+      }
+      return 0;
+    } finally {
+      for (const s of sigs) Deno.removeSignalListener(s, onSignal);
+    }
+  } finally {
+    clearInterval(timer);
+    await close().catch(() => {});
+  }
+}
+
+/**
+ * Adds `fingerprint` to the program.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { addFingerprintCommand } from "./fingerprint.ts";
+ * addFingerprintCommand(new Command("jj"), () => {});
+ * ```
+ */
+export function addFingerprintCommand(program: Command, setResult: (p: Promise<number>) => void): Command {
+  return program.command("fingerprint")
+    .description(
+      "Write one JSON line per handshake (TLS/QUIC JA3, JA4; SSH HASSH; TCP SYN p0f-style signature) as it is " +
+        "read, from captures or live (--live -i IFACE); --db labels known fingerprints.",
+    )
+    .argument("[inputs...]", "pcap/pcapng files, directories of captures, or - for stdin")
+    .option("--db <file>", "JSON fingerprint database (docs/fingerprint-db.md); adds `match` to every line")
+    .option("--types <list>", `only these event types (${HANDSHAKE_TYPES.join(", ")})`)
+    .option("-o, --output <file>", "write to FILE instead of stdout")
+    .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443' (needs libpcap)")
+    .option("--live", "capture on an interface instead of reading captures (needs root or CAP_NET_RAW)")
+    .option("-i, --interface <name>", "interface for --live")
+    .option("--snaplen <bytes>", "bytes kept per packet (--live)", integer("--snaplen", 1))
+    .option("--promisc", "promiscuous mode (--live)")
+    .option("--duration <seconds>", "stop after this many seconds (--live)", positiveNumber("--duration"))
+    .option("--count <packets>", "stop after this many packets (--live)", integer("--count", 1))
+    .option("-q, --quiet", "no summary on stderr")
+    .addHelpText(
+      "after",
+      `
+Each line has type (tls_client, tls_server, quic_client, ssh_client, ssh_server, tcp_syn, tcp_synack), ts,
+src_ip, src_port, dst_ip, dst_port, protocol and the fingerprints of its type; with --db also match (the
+entry's type, fingerprint, label and notes, or null when unknown) and a known/unknown count on stderr.
+
+Examples:
+  jj fingerprint capture.pcap | jq -c 'select(.type == "tls_client") | [.ja4, .sni]'
+  jj fingerprint --db testdata/fingerprints.json captures/
+  jj fingerprint --live -i eth0 --filter 'tcp port 443 or tcp port 22 or udp port 443'`,
+    )
+    .action((inputs: string[], o: FingerprintCliOptions) => setResult(runFingerprint(inputs, o)));
+}

@@ -1,0 +1,536 @@
+/**
+ * Extraction options beyond the flow table: which columns are written (`specificFeatures`), optional columns
+ * (`includeFlowId`, `includeSequences`, `includeSplt`), privacy (`anonymizeIps`) and JoyfulJay's
+ * `bidirectional_split` renaming; their validation, with errors that name the option and its accepted range;
+ * and loading user extractors from a module (`jj extract --extractor FILE`).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import type { FeatureExtractor, FeatureSpec, FeatureType, FlowRecord } from "./extractor.ts";
+import type { FlowState } from "./flow.ts";
+import { allExtractors, selectExtractors } from "./registry.ts";
+import { SEQUENCE_FEATURES, sequencesExtractor } from "../extractors/sequences.ts";
+
+/** Options of `extractFlows` that shape the records (JoyfulJay's names in parentheses). */
+export interface FeatureOptions {
+  /** Keep only these columns, in record order (`specific_features`). Names must exist; see `jj features`. */
+  specificFeatures?: string[];
+  /** Rename directional columns as JoyfulJay does (`bidirectional_split`): `*_initiator` to `fwd_*`,
+   * `*_responder` to `bwd_*`, and flow totals of directional quantities to `total_*`. */
+  bidirectionalSplit?: boolean;
+  /** Add `flow_id`, 32 hex digits of SHA-256 over the salt and the canonical 5-tuple (`include_flow_id`). */
+  includeFlowId?: boolean;
+  /** Replace addresses by 16 hex digits of SHA-256(salt + address) (`anonymize_ips`). */
+  anonymizeIps?: boolean;
+  /** Salt for `anonymizeIps` and `flow_id` (`anonymization_salt`, default ""). */
+  anonymizationSalt?: string;
+  /** Add `iat_sequence` and `timestamp_sequence` (`include_sequences`). */
+  includeSequences?: boolean;
+  /** Add `splt`, `splt_lengths`, `splt_times`, `splt_directions` (`include_splt`). */
+  includeSplt?: boolean;
+  /** Packets per flow in sequences, 1-65536 (`max_sequence_length`, default 50). */
+  maxSequenceLength?: number;
+  /** Payload bytes per direction sampled by the entropy group, 0-1048576 (`entropy_sample_bytes`, default 256). */
+  entropySampleBytes?: number;
+}
+
+/** The options {@linkcode validateOptions} checks (a subset of `ExtractOptions`). */
+export interface CheckedOptions extends FeatureOptions {
+  features?: string[];
+  extractors?: FeatureExtractor<unknown>[];
+  idleTimeout?: number;
+  activeTimeout?: number;
+  maxFlows?: number;
+  samplingRate?: number;
+  burstThresholdMs?: number;
+  decap?: boolean;
+  tcpEnd?: boolean;
+}
+
+/**
+ * An invalid option value. The message names the option (library and CLI spelling) and what it accepts; the CLI
+ * prints it and exits 2.
+ *
+ * @example
+ * ```ts
+ * import { OptionError } from "./options.ts";
+ * const e = new OptionError("maxSequenceLength", "--max-sequence-length", "an integer in 1..65536", 0);
+ * console.log(e.message); // maxSequenceLength (--max-sequence-length) must be an integer in 1..65536; got 0
+ * ```
+ */
+export class OptionError extends RangeError {
+  /** The library option's name. */
+  readonly option: string;
+  constructor(option: string, flag: string, accepted: string, got: unknown) {
+    super(`${option} (${flag}) must be ${accepted}; got ${describe(got)}`);
+    this.name = "OptionError";
+    this.option = option;
+  }
+}
+
+function describe(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (Array.isArray(v)) return JSON.stringify(v);
+  return String(v);
+}
+
+const FEATURE_TYPES: ReadonlySet<FeatureType> = new Set(["int", "float", "str", "bool", "list", "dict"]);
+
+/** Defaults of the numeric options. */
+export const OPTION_DEFAULTS = { maxSequenceLength: 50, entropySampleBytes: 256 } as const;
+
+function checkNumber(
+  o: Record<string, unknown>,
+  key: string,
+  flag: string,
+  ok: (n: number) => boolean,
+  accepted: string,
+): void {
+  const v = o[key];
+  if (v === undefined) return;
+  if (typeof v !== "number" || !Number.isFinite(v) || !ok(v)) throw new OptionError(key, flag, accepted, v);
+}
+
+function checkBoolean(o: Record<string, unknown>, key: string, flag: string): void {
+  const v = o[key];
+  if (v !== undefined && typeof v !== "boolean") throw new OptionError(key, flag, "true or false", v);
+}
+
+function checkNameList(o: Record<string, unknown>, key: string, flag: string): void {
+  const v = o[key];
+  if (v === undefined) return;
+  if (!Array.isArray(v) || !v.every((x) => typeof x === "string" && x.length > 0)) {
+    throw new OptionError(key, flag, "a list of names", v);
+  }
+}
+
+/**
+ * Checks that `e` is a usable feature extractor; throws a TypeError saying what is wrong.
+ *
+ * @example
+ * ```ts
+ * import { checkExtractor } from "./options.ts";
+ * checkExtractor({
+ *   name: "x", features: [{ name: "x_n", type: "int", description: "n" }],
+ *   init: () => 0, update: () => {}, finish: () => {},
+ * }, "example");
+ * ```
+ */
+export function checkExtractor(e: unknown, where: string): asserts e is FeatureExtractor<unknown> {
+  const bad = (what: string): never => {
+    throw new TypeError(`${where}: not a feature extractor: ${what}`);
+  };
+  if (typeof e !== "object" || e === null) bad("not an object");
+  const x = e as Record<string, unknown>;
+  if (typeof x.name !== "string" || !/^[A-Za-z][A-Za-z0-9_]*$/.test(x.name)) {
+    bad("name must be letters, digits and _");
+  }
+  for (const fn of ["init", "update", "finish"]) {
+    if (typeof x[fn] !== "function") bad(`${fn} must be a function`);
+  }
+  if (x.finalize !== undefined && typeof x.finalize !== "function") bad("finalize must be a function");
+  if (!Array.isArray(x.features) || x.features.length === 0) bad("features must be a non-empty array");
+  for (const f of x.features as unknown[]) {
+    const s = f as Partial<FeatureSpec>;
+    if (typeof s !== "object" || s === null || typeof s.name !== "string" || s.name === "") {
+      bad("every feature needs a name");
+    }
+    if (!FEATURE_TYPES.has(s.type as FeatureType)) {
+      bad(`feature ${s.name}: type must be one of ${[...FEATURE_TYPES].join(", ")}`);
+    }
+    if (typeof s.description !== "string") bad(`feature ${s.name}: description must be a string`);
+  }
+}
+
+/**
+ * Validates extraction options; throws an {@linkcode OptionError} naming the first bad one.
+ *
+ * @example
+ * ```ts
+ * import { validateOptions } from "./options.ts";
+ * validateOptions({ samplingRate: 0.5, maxSequenceLength: 20 });
+ * ```
+ */
+export function validateOptions(options: CheckedOptions): void {
+  const o = options as Record<string, unknown>;
+  checkNumber(o, "idleTimeout", "--idle-timeout", (n) => n > 0, "a number of seconds > 0");
+  checkNumber(o, "activeTimeout", "--active-timeout", (n) => n >= 0, "a number of seconds >= 0 (0: never)");
+  checkNumber(
+    o,
+    "maxFlows",
+    "--max-flows",
+    (n) => Number.isInteger(n) && n >= 0,
+    "an integer >= 0 (0: no limit)",
+  );
+  checkNumber(o, "samplingRate", "--sampling-rate", (n) => n > 0 && n <= 1, "a fraction in (0, 1]");
+  checkNumber(o, "burstThresholdMs", "--burst-threshold-ms", (n) => n > 0, "a number of milliseconds > 0");
+  checkNumber(
+    o,
+    "maxSequenceLength",
+    "--max-sequence-length",
+    (n) => Number.isInteger(n) && n >= 1 && n <= 65536,
+    "an integer in 1..65536",
+  );
+  checkNumber(
+    o,
+    "entropySampleBytes",
+    "--entropy-sample-bytes",
+    (n) => Number.isInteger(n) && n >= 0 && n <= 1048576,
+    "an integer in 0..1048576",
+  );
+  for (
+    const [k, flag] of [
+      ["bidirectionalSplit", "--bidirectional-split"],
+      ["includeFlowId", "--include-flow-id"],
+      ["anonymizeIps", "--anonymize-ips"],
+      ["includeSequences", "--include-sequences"],
+      ["includeSplt", "--include-splt"],
+      ["decap", "--no-decap"],
+      ["tcpEnd", "--tcp-end"],
+    ]
+  ) checkBoolean(o, k, flag);
+  if (o.anonymizationSalt !== undefined && typeof o.anonymizationSalt !== "string") {
+    throw new OptionError("anonymizationSalt", "--anonymization-salt", "a string", o.anonymizationSalt);
+  }
+  checkNameList(o, "features", "--features");
+  checkNameList(o, "specificFeatures", "--specific-features");
+  if (options.extractors !== undefined) {
+    if (!Array.isArray(options.extractors)) {
+      throw new OptionError("extractors", "--extractor", "a list", "not a list");
+    }
+    const groups = new Set(allExtractors().map((e) => e.name));
+    const columns = new Set(allExtractors().flatMap((e) => e.features.map((f) => f.name)));
+    for (const f of OPTIONAL_FEATURES) columns.add(f.name);
+    options.extractors.forEach((e, i) => {
+      checkExtractor(e, `extractors[${i}]`);
+      if (groups.has(e.name)) throw new TypeError(`extractor ${e.name}: a group of that name already exists`);
+      groups.add(e.name);
+      for (const f of e.features) {
+        if (columns.has(f.name)) {
+          throw new TypeError(`extractor ${e.name}: feature ${f.name} is already declared`);
+        }
+        columns.add(f.name);
+      }
+    });
+  }
+}
+
+/** Groups whose columns another group reads in `finish`: they run too when the other is selected for
+ * `specificFeatures` (their columns are not written unless asked for). */
+const GROUP_NEEDS: Record<string, string[]> = { fingerprint: ["tls", "quic", "ssh"] };
+
+/** JoyfulJay's directional quantities that `bidirectional_split` renames to `total_*` (bidir_split.py). */
+const SPLIT_TOTALS: ReadonlySet<string> = new Set([
+  "packet_count",
+  "total_bytes",
+  "payload_bytes",
+  "mean_packet_size",
+  "min_packet_size",
+  "max_packet_size",
+  "std_packet_size",
+  "mean_payload_size",
+  "mean_iat",
+  "min_iat",
+  "max_iat",
+  "std_iat",
+  "iat_sequence",
+  "size_sequence",
+  "burst_count",
+  "mean_burst_duration",
+  "mean_burst_packets",
+  "mean_burst_bytes",
+  "tcp_syn_count",
+  "tcp_ack_count",
+  "tcp_fin_count",
+  "tcp_rst_count",
+  "tcp_psh_count",
+  "tcp_urg_count",
+  "entropy_payload",
+  "byte_distribution_uniformity",
+  "printable_ratio",
+  "null_ratio",
+  "high_byte_ratio",
+]);
+
+/**
+ * A column's name under `bidirectional_split`.
+ *
+ * @example
+ * ```ts
+ * import { splitName } from "./options.ts";
+ * console.log(splitName("entropy_initiator"), splitName("burst_count"), splitName("iat_mean"));
+ * // fwd_entropy total_burst_count iat_mean
+ * ```
+ */
+export function splitName(name: string): string {
+  if (name.endsWith("_initiator")) return `fwd_${name.slice(0, -10)}`;
+  if (name.endsWith("_responder")) return `bwd_${name.slice(0, -10)}`;
+  if (SPLIT_TOTALS.has(name)) return `total_${name}`;
+  return name;
+}
+
+/** The `flow_id` column. */
+const FLOW_ID_FEATURE: FeatureSpec = {
+  name: "flow_id",
+  type: "str",
+  description:
+    "32 hex digits of SHA-256(salt + 'ipA:portA:ipB:portB:protocol'), endpoints in canonical (sorted) order, so " +
+    "both directions and every record of the 5-tuple share it (include_flow_id).",
+};
+
+/**
+ * The canonical flow identifier of a 5-tuple (either direction gives the same value).
+ *
+ * @example
+ * ```ts
+ * import { flowId } from "./options.ts";
+ * console.log(flowId("10.0.0.2", 443, "10.0.0.1", 5000, 6) === flowId("10.0.0.1", 5000, "10.0.0.2", 443, 6)); // true
+ * ```
+ */
+export function flowId(
+  srcIp: string,
+  srcPort: number,
+  dstIp: string,
+  dstPort: number,
+  protocol: number,
+  salt = "",
+): string {
+  const aFirst = srcIp < dstIp || (srcIp === dstIp && srcPort <= dstPort);
+  const t = aFirst
+    ? `${srcIp}:${srcPort}:${dstIp}:${dstPort}:${protocol}`
+    : `${dstIp}:${dstPort}:${srcIp}:${srcPort}:${protocol}`;
+  return createHash("sha256").update(salt + t).digest("hex").slice(0, 32);
+}
+
+/**
+ * An address as `anonymize_ips` writes it: 16 hex digits of SHA-256(salt + address).
+ *
+ * @example
+ * ```ts
+ * import { anonymizeIp } from "./options.ts";
+ * console.log(anonymizeIp("10.0.0.1", "s").length); // 16
+ * ```
+ */
+export function anonymizeIp(ip: string, salt = ""): string {
+  return createHash("sha256").update(salt + ip).digest("hex").slice(0, 16);
+}
+
+function flowIdExtractor(salt: string): FeatureExtractor<null> {
+  return {
+    name: "flow_id",
+    features: [FLOW_ID_FEATURE],
+    init: (): null => null,
+    update(): void {},
+    finish(_s: null, f: FlowState, out: FlowRecord): void {
+      out.flow_id = flowId(f.srcIp, f.srcPort, f.dstIp, f.dstPort, f.protocol, salt);
+    },
+  };
+}
+
+/**
+ * Columns that exist only when an option asks for them, with the option, for `jj features` and the docs.
+ *
+ * @example
+ * ```ts
+ * import { OPTIONAL_FEATURES } from "./options.ts";
+ * console.log(OPTIONAL_FEATURES[0].name, OPTIONAL_FEATURES[0].option); // flow_id include_flow_id
+ * ```
+ */
+export const OPTIONAL_FEATURES: readonly (FeatureSpec & { option: string })[] = [
+  { ...FLOW_ID_FEATURE, option: "include_flow_id" },
+  ...SEQUENCE_FEATURES.map((f) => ({
+    ...f,
+    option: f.name.startsWith("splt") ? "include_splt" : "include_sequences",
+  })),
+];
+
+/** What {@linkcode planExtraction} decided. */
+export interface ExtractionPlan {
+  /** Groups to run, in output order. */
+  extractors: FeatureExtractor<unknown>[];
+  /** Columns of the written records, in order. */
+  columns: string[];
+  /** Their declarations (renamed under `bidirectionalSplit`), for writers that need a schema. */
+  features: FeatureSpec[];
+  /** True when a group needs every flow first (`finalize`): records are held until the end of input. */
+  hold: boolean;
+  /** Turns a record from the pipeline into the written one (identity when no option reshapes records). */
+  output: (record: FlowRecord) => FlowRecord;
+  /** Calls every group's `finalize` on the held records. */
+  finalize: (records: FlowRecord[]) => void;
+}
+
+/**
+ * Validates `options` and works out the groups, the columns and the record transform of a run.
+ *
+ * @example
+ * ```ts
+ * import { planExtraction } from "./options.ts";
+ * const plan = planExtraction({ specificFeatures: ["src_ip", "iat_mean"] });
+ * console.log(plan.columns); // ["src_ip", "iat_mean"]
+ * ```
+ */
+export function planExtraction(options: CheckedOptions): ExtractionPlan {
+  validateOptions(options);
+  const o = { ...options };
+  const specific = o.specificFeatures;
+  const extra = o.extractors ?? [];
+  if (specific !== undefined) {
+    // Optional columns asked for by name switch their option on.
+    if (specific.includes("flow_id")) o.includeFlowId = true;
+    if (specific.some((n) => n === "iat_sequence" || n === "timestamp_sequence")) o.includeSequences = true;
+    if (specific.some((n) => n.startsWith("splt"))) o.includeSplt = true;
+  }
+  let groups = o.features;
+  if (specific !== undefined && (groups === undefined || groups.length === 0 || groups.includes("all"))) {
+    // Run only the groups that write the columns asked for.
+    const owner = new Map<string, string>();
+    for (const e of [...allExtractors(), ...extra]) {
+      for (const f of e.features) {
+        owner.set(f.name, e.name);
+        if (o.bidirectionalSplit) owner.set(splitName(f.name), e.name);
+      }
+    }
+    const need = new Set<string>(["flow_meta"]);
+    for (const n of specific) {
+      const g = owner.get(n);
+      if (g !== undefined) {
+        need.add(g);
+        for (const d of GROUP_NEEDS[g] ?? []) need.add(d);
+      }
+    }
+    groups = [...need];
+  }
+  let extractors = selectExtractors(groups, extra) as FeatureExtractor<unknown>[];
+  if (specific !== undefined && extra.length > 0) {
+    // Extra extractors run only when asked for.
+    extractors = extractors.filter((e) =>
+      !extra.includes(e) || e.features.some((f) => specific.includes(f.name))
+    );
+  }
+  if (o.includeSequences || o.includeSplt) {
+    const seq = sequencesExtractor({
+      includeSequences: o.includeSequences ?? false,
+      includeSplt: o.includeSplt ?? false,
+      maxSequenceLength: o.maxSequenceLength ?? OPTION_DEFAULTS.maxSequenceLength,
+    }) as FeatureExtractor<unknown>;
+    const at = extractors.findIndex((e) => e.name === "timing");
+    extractors.splice(at >= 0 ? at + 1 : 1, 0, seq);
+  }
+  if (o.includeFlowId) {
+    extractors.unshift(flowIdExtractor(o.anonymizationSalt ?? "") as FeatureExtractor<unknown>);
+  }
+
+  const names: string[] = [], specs = new Map<string, FeatureSpec>();
+  for (const e of extractors) {
+    for (const f of e.features) {
+      if (!specs.has(f.name)) {
+        names.push(f.name);
+        specs.set(f.name, f);
+      }
+    }
+  }
+  const renamed = o.bidirectionalSplit ? names.map(splitName) : names;
+  let columns = renamed;
+  if (specific !== undefined) {
+    const have = new Set(renamed);
+    const missing = specific.filter((n) => !have.has(n));
+    if (missing.length > 0) {
+      const known = new Set([...allExtractors(), ...extra].flatMap((e) => e.features.map((f) => f.name)));
+      const unknown = missing.filter((n) => !known.has(n) && !OPTIONAL_FEATURES.some((f) => f.name === n));
+      throw new OptionError(
+        "specificFeatures",
+        "--specific-features",
+        unknown.length > 0
+          ? "names of features (see `jj features`)"
+          : "features of the selected groups (add their groups to --features)",
+        unknown.length > 0 ? unknown : missing,
+      );
+    }
+    const want = new Set(specific);
+    columns = renamed.filter((n) => want.has(n));
+  }
+
+  const salt = o.anonymizationSalt ?? "";
+  const anonymize = o.anonymizeIps === true;
+  const reshape = o.bidirectionalSplit === true || specific !== undefined;
+  let copy: ((r: FlowRecord) => FlowRecord) | null = null;
+  if (reshape) {
+    const pairs: [string, string][] = [];
+    for (let i = 0; i < names.length; i++) {
+      if (columns.includes(renamed[i])) pairs.push([renamed[i], names[i]]);
+    }
+    // A generated constructor keeps the records in V8's fast mode (see makeRecordFactory in pipeline.ts).
+    const body = pairs.map(([to, from]) => `this[${JSON.stringify(to)}] = r[${JSON.stringify(from)}];`).join(
+      "\n",
+    );
+    const Out = new Function("r", body) as unknown as new (r: FlowRecord) => FlowRecord;
+    copy = (r) => new Out(r);
+  }
+  const output = (r: FlowRecord): FlowRecord => {
+    if (anonymize) {
+      for (const k of ["src_ip", "dst_ip", "tunnel_src_ip", "tunnel_dst_ip"]) {
+        const v = r[k];
+        if (typeof v === "string") r[k] = anonymizeIp(v, salt);
+      }
+    }
+    return copy === null ? r : copy(r);
+  };
+  const finalizers = extractors.filter((e) => typeof e.finalize === "function");
+  const byColumn = new Map<string, FeatureSpec>();
+  for (let i = 0; i < names.length; i++) {
+    byColumn.set(renamed[i], { ...specs.get(names[i])!, name: renamed[i] });
+  }
+  return {
+    extractors,
+    columns,
+    features: columns.map((c) => byColumn.get(c)!),
+    hold: finalizers.length > 0,
+    output: anonymize || copy !== null ? output : (r) => r,
+    finalize: (records) => {
+      for (const e of finalizers) e.finalize!(records);
+    },
+  };
+}
+
+/**
+ * Loads user extractors from a module: every export that is a feature extractor (`export const extractor =
+ * {...}`, several exports, or a default export). Throws a TypeError naming the file when there is none or one
+ * is malformed.
+ *
+ * @example
+ * ```ts
+ * import { loadExtractorModule } from "./options.ts";
+ * const [ex] = await loadExtractorModule("docs/example_extractor.ts");
+ * console.log(ex.name); // first_bytes
+ * ```
+ */
+export async function loadExtractorModule(path: string): Promise<FeatureExtractor<unknown>[]> {
+  let url: string;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(path) && !/^[a-z]:[\\/]/i.test(path)) url = path;
+  else {
+    const abs = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+    url = new URL(`file://${abs.split("/").map(encodeURIComponent).join("/")}`).href;
+  }
+  let mod: Record<string, unknown>;
+  try {
+    mod = await import(url);
+  } catch (e) {
+    throw new TypeError(
+      `cannot load extractor module ${path}: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
+  const found: FeatureExtractor<unknown>[] = [];
+  for (const [key, v] of Object.entries(mod)) {
+    if (typeof v !== "object" || v === null || !("features" in v) || !("update" in v)) continue;
+    checkExtractor(v, `${path} (export ${key})`);
+    if (!found.includes(v)) found.push(v);
+  }
+  if (found.length === 0) {
+    throw new TypeError(
+      `${path} exports no feature extractor (an object with name, features, init, update and finish)`,
+    );
+  }
+  return found;
+}

@@ -1,0 +1,353 @@
+/**
+ * `cli.ts` as a subprocess: exit codes (0 ok, 1 input error, 2 usage error), one-line error messages without
+ * stack traces, truncated captures (warning naming the byte offset, exit 0, flows before the cut written),
+ * unsupported link types, the summary line, stdin, directories, BPF filters and the two readers.
+ */
+import assert from "node:assert/strict";
+import type { FlowRecord } from "../lib/extractor.ts";
+import {
+  cap,
+  HAVE_SHARED,
+  parseJsonl,
+  pcapFile,
+  pcapngBlocks,
+  pcapRecords,
+  recordKey,
+  ROOT,
+  run,
+  runCli,
+  type RunResult,
+} from "./helpers.ts";
+import { tryLoadLibpcap } from "../ffi/libpcap.ts";
+
+const HAVE_LIBPCAP = tryLoadLibpcap() !== null;
+if (!HAVE_SHARED) console.warn("cli_test: ../shared is absent: skipping the tests on corpus captures");
+if (!HAVE_LIBPCAP) console.warn("cli_test: libpcap cannot be loaded: skipping --filter and --reader libpcap");
+
+/** Asserts a failure: the exit code, and stderr being one `jj: error:` line (plus commander's usage hint). */
+function assertError(r: RunResult, code: number, pattern?: RegExp): void {
+  assert.equal(r.code, code, `exit code; stderr: ${r.stderr}`);
+  assert.equal(r.stdout, "");
+  const lines = r.stderr.split("\n").filter((l) => l.trim() !== "" && l !== "(run with --help for usage)");
+  assert.equal(lines.length, 1, `one error line expected, got:\n${r.stderr}`);
+  assert.match(lines[0], /^jj: error: /);
+  assert.ok(!/^\s+at /m.test(r.stderr), `stack trace on stderr:\n${r.stderr}`);
+  if (pattern) assert.match(lines[0], pattern);
+}
+
+async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "jj_cli_" });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * Groups whose values depend only on the flow's own packets. Other groups (connection graphs, ...) look across
+ * flows, so their values change when other flows are filtered out or cut off; comparisons across runs use these.
+ */
+const OWN = ["--features", "flow_meta,timing,size,tcp"];
+
+/** A record without the field that depends on what else was read (the end reason). */
+function comparable(r: FlowRecord): string {
+  const { flow_end_reason: _, ...rest } = r;
+  return JSON.stringify(rest);
+}
+
+interface Summary {
+  read: number;
+  decoded: number;
+  skipped: number;
+  flows: number;
+  line: string;
+}
+
+function parseSummary(stderr: string): Summary {
+  const line = stderr.split("\n").find((l) => /^jj: \d+ packets read/.test(l));
+  assert.ok(line, `no summary line on stderr:\n${stderr}`);
+  const m = /^jj: (\d+) packets read, (\d+) decoded, (\d+) skipped.*?, (\d+) flows written/.exec(line);
+  assert.ok(m, `summary line not understood: ${line}`);
+  return { read: Number(m[1]), decoded: Number(m[2]), skipped: Number(m[3]), flows: Number(m[4]), line };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// errors and exit codes
+
+Deno.test("missing file: exit 1, one 'jj: error:' line naming it, no stack trace", async () => {
+  const r = await runCli(["extract", "/nonexistent/dir/x.pcap"]);
+  assertError(r, 1, /\/nonexistent\/dir\/x\.pcap/);
+});
+
+Deno.test("a file that is not a capture (text, empty): exit 1 with one error line", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/notes.txt`, "these are not packets\n".repeat(20));
+    assertError(await runCli(["extract", `${dir}/notes.txt`]), 1, /not a pcap or pcapng capture/);
+    await Deno.writeFile(`${dir}/empty.pcap`, new Uint8Array(0));
+    assertError(await runCli(["extract", `${dir}/empty.pcap`]), 1);
+    // A directory without any capture in it.
+    await Deno.mkdir(`${dir}/nothing`);
+    assertError(await runCli(["extract", `${dir}/nothing`]), 1);
+  });
+});
+
+Deno.test("usage errors exit 2: unknown option, --idle-timeout -5, --features nope, no input", async () => {
+  assertError(await runCli(["extract", "--no-such-option", "testdata/http.pcap"]), 2, /no-such-option/);
+  assertError(await runCli(["extract", "--idle-timeout", "-5", "testdata/http.pcap"]), 2, /idle-timeout/);
+  assertError(await runCli(["extract", "--idle-timeout", "abc", "testdata/http.pcap"]), 2, /idle-timeout/);
+  assertError(await runCli(["extract", "--features", "nope", "testdata/http.pcap"]), 2, /nope/);
+  assertError(await runCli(["extract", "--max-flows", "1.5", "testdata/http.pcap"]), 2, /max-flows/);
+  assertError(await runCli(["extract"]), 2);
+  assertError(await runCli(["no-such-command"]), 2);
+});
+
+Deno.test("unsupported link type (105, IEEE 802.11): exit 1, the message names the link type", async () => {
+  await withTempDir(async (dir) => {
+    const frames = [1, 2, 3].map((i) => ({ ts: 1000 + i, data: new Uint8Array(40).fill(0x80 + i) }));
+    await Deno.writeFile(`${dir}/wifi.pcap`, pcapFile(105, frames));
+    const r = await runCli(["extract", `${dir}/wifi.pcap`]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.match(r.stderr, /link type 105/);
+    assert.match(r.stderr, /802\.11/);
+    assert.ok(!/^\s+at /m.test(r.stderr), r.stderr);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// truncation
+
+Deno.test({
+  name:
+    "truncated pcap (cut inside a record): warning with the byte offset, exit 0, earlier flows all written",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const bytes = await Deno.readFile(cap("dns_fragmented.pcap"));
+    const recs = pcapRecords(bytes);
+    const cutRec = recs[Math.floor(recs.length / 2)];
+    const cutAt = cutRec.offset + 16 + Math.floor(cutRec.capLen / 2);
+    await withTempDir(async (dir) => {
+      await Deno.writeFile(`${dir}/cut.pcap`, bytes.subarray(0, cutAt));
+      const full = await runCli(["extract", ...OWN, cap("dns_fragmented.pcap")]);
+      const cut = await runCli(["extract", ...OWN, `${dir}/cut.pcap`]);
+      assert.equal(cut.code, 0, cut.stderr);
+      assert.match(cut.stderr, new RegExp(`warning: .*byte offset ${cutRec.offset}\\b`));
+      assert.ok(!/^\s+at /m.test(cut.stderr));
+      const before = parseJsonl(full.stdout).filter((r) => (r.end_time as number) < cutRec.ts);
+      assert.ok(before.length >= 3, `only ${before.length} flows end before the cut`);
+      const got = new Set(parseJsonl(cut.stdout).map(comparable));
+      for (const r of before) assert.ok(got.has(comparable(r)), `flow ${recordKey(r)} is missing or differs`);
+      const s = parseSummary(cut.stderr);
+      assert.equal(
+        s.read,
+        Math.floor(recs.length / 2) + 1,
+        "the cut-short last packet is read as far as it goes",
+      );
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "truncated pcapng (cut inside a packet block): warning with the byte offset, exit 0, earlier flows written",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const bytes = await Deno.readFile(cap("tls-sni.pcapng"));
+    const epbs = pcapngBlocks(bytes).filter((b) => b.type === 6);
+    const cutBlock = epbs[Math.floor(epbs.length / 2)];
+    await withTempDir(async (dir) => {
+      await Deno.writeFile(
+        `${dir}/cut.pcapng`,
+        bytes.subarray(0, cutBlock.offset + Math.floor(cutBlock.length / 2)),
+      );
+      const full = await runCli(["extract", ...OWN, cap("tls-sni.pcapng")]);
+      const cut = await runCli(["extract", ...OWN, `${dir}/cut.pcapng`]);
+      assert.equal(cut.code, 0, cut.stderr);
+      assert.match(cut.stderr, new RegExp(`warning: .*byte offset ${cutBlock.offset}\\b`));
+      const before = parseJsonl(full.stdout).filter((r) => (r.end_time as number) < cutBlock.ts);
+      assert.ok(before.length >= 3, `only ${before.length} flows end before the cut`);
+      const got = new Set(parseJsonl(cut.stdout).map(comparable));
+      for (const r of before) assert.ok(got.has(comparable(r)), `flow ${recordKey(r)} is missing or differs`);
+      assert.equal(parseSummary(cut.stderr).read, Math.floor(epbs.length / 2));
+    });
+  },
+});
+
+for (const name of ["443-curl.pcap", "tls-sni.pcapng"]) {
+  Deno.test({
+    name:
+      `a capture cut inside its file header (${name}, 10 bytes): exit 1 (nothing readable), one error line`,
+    ignore: !HAVE_SHARED,
+    async fn() {
+      const bytes = await Deno.readFile(cap(name));
+      await withTempDir(async (dir) => {
+        await Deno.writeFile(`${dir}/head`, bytes.subarray(0, 10));
+        assertError(await runCli(["extract", `${dir}/head`]), 1);
+      });
+    },
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// summary, stdin, directories
+
+Deno.test("summary line on stderr: packets read, decoded, skipped, flows written (testdata/http.pcap)", async () => {
+  const r = await runCli(["extract", "testdata/http.pcap"]);
+  assert.equal(r.code, 0, r.stderr);
+  const s = parseSummary(r.stderr);
+  const recs = parseJsonl(r.stdout);
+  assert.deepEqual([s.read, s.decoded, s.skipped, s.flows], [36, 36, 0, 3]);
+  assert.equal(recs.length, 3);
+  assert.equal(recs.reduce((a, x) => a + (x.total_packets as number), 0), 36);
+  // -q: no summary.
+  const q = await runCli(["extract", "-q", "testdata/http.pcap"]);
+  assert.equal(q.stderr, "");
+  assert.equal(q.stdout, r.stdout);
+});
+
+Deno.test({
+  name: "summary line counts skipped packets with their reason (latest.pcapng has ARP)",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const r = await runCli(["extract", cap("latest.pcapng")]);
+    assert.equal(r.code, 0, r.stderr);
+    const s = parseSummary(r.stderr);
+    assert.ok(s.skipped > 0);
+    assert.equal(s.read, s.decoded + s.skipped);
+    assert.equal(s.flows, parseJsonl(r.stdout).length);
+    assert.match(s.line, /skipped \(not IP[^)]*\): \d+\)/);
+  },
+});
+
+Deno.test("extract - reads a capture from stdin: the same output as from the file", async () => {
+  const file = await runCli(["extract", "-q", "testdata/http.pcap"]);
+  const stdin = await runCli(["extract", "-q", "-"], {
+    stdin: await Deno.readFile(`${ROOT}/testdata/http.pcap`),
+  });
+  assert.equal(stdin.code, 0, stdin.stderr);
+  assert.ok(file.stdout.length > 0);
+  assert.equal(stdin.stdout, file.stdout);
+  if (HAVE_SHARED) {
+    for (const name of ["tls-sni.pcapng", "ipv6.pcapng", "vxlan.pcap"]) {
+      const a = await runCli(["extract", "-q", cap(name)]);
+      const b = await runCli(["extract", "-q", "-"], { stdin: await Deno.readFile(cap(name)) });
+      assert.equal(b.stdout, a.stdout, name);
+    }
+  }
+});
+
+Deno.test({
+  name: "a directory input reads every capture inside (sorted, recursive), ignoring other files",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    await withTempDir(async (dir) => {
+      const names = ["dns.pcap", "tls12.pcap", "ipv6.pcapng"];
+      await Deno.mkdir(`${dir}/sub`);
+      await Deno.copyFile(cap(names[0]), `${dir}/a.pcap`);
+      await Deno.copyFile(cap(names[1]), `${dir}/b.pcap`);
+      await Deno.copyFile(cap(names[2]), `${dir}/sub/c.pcapng`);
+      await Deno.writeTextFile(`${dir}/README.txt`, "not a capture");
+      const r = await runCli(["extract", ...OWN, dir]);
+      assert.equal(r.code, 0, r.stderr);
+      let want = "";
+      for (const n of names) want += (await runCli(["extract", ...OWN, "-q", cap(n)])).stdout;
+      assert.equal(r.stdout, want);
+      const s = parseSummary(r.stderr);
+      assert.match(s.line, /3 input\(s\)/);
+      assert.equal(s.flows, parseJsonl(want).length);
+    });
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// libpcap: filter and reader
+
+Deno.test({
+  name: "--filter 'tcp port 443' keeps exactly the port-443 TCP flows (latest.pcapng)",
+  ignore: !HAVE_SHARED || !HAVE_LIBPCAP,
+  async fn() {
+    const all = await runCli(["extract", ...OWN, cap("latest.pcapng")]);
+    const f = await runCli(["extract", ...OWN, "--filter", "tcp port 443", cap("latest.pcapng")]);
+    assert.equal(f.code, 0, f.stderr);
+    const recs = parseJsonl(f.stdout);
+    const want = parseJsonl(all.stdout).filter((r) =>
+      r.protocol === 6 && (r.src_port === 443 || r.dst_port === 443)
+    );
+    assert.ok(want.length > 0 && want.length < parseJsonl(all.stdout).length);
+    assert.deepEqual(recs.map(comparable).sort(), want.map(comparable).sort());
+    assert.match(f.stderr, /reader libpcap/);
+    // A filter libpcap cannot compile is a usage or input error, not a crash.
+    const bad = await runCli(["extract", "--filter", "tcp port nonsense((", cap("latest.pcapng")]);
+    assert.ok(bad.code === 1 || bad.code === 2, `exit ${bad.code}`);
+    assert.ok(!/^\s+at /m.test(bad.stderr), bad.stderr);
+    assert.match(bad.stderr, /^jj: error: /m);
+  },
+});
+
+for (
+  const [name, what] of [
+    ["443-curl.pcap", "pcap"],
+    ["dns.pcap", "pcapng, QinQ and PPPoE"],
+    ["sctp.cap", "pcap, SCTP"],
+    ["dlt_ppp.pcap", "pcap, PPP"],
+    ["tls-alpn-h2.pcap", "pcap, BSD loopback"],
+    ["tls-handshake.pcapng", "pcapng, microsecond timestamps"],
+    ["ipv6.pcapng", "pcapng, BSD loopback"],
+    ["ssh.pcapng", "pcapng, microsecond timestamps"],
+    ["http2.pcapng", "pcapng with nanosecond timestamps (if_tsresol 9)"],
+    ["quic-v2.pcapng", "pcapng with nanosecond timestamps (if_tsresol 9), Linux cooked"],
+  ]
+) {
+  Deno.test({
+    name: `--reader libpcap and --reader builtin give identical records: ${name} (${what})`,
+    ignore: !HAVE_SHARED || !HAVE_LIBPCAP,
+    async fn() {
+      const a = await runCli(["extract", "-q", "--reader", "builtin", cap(name)]);
+      const b = await runCli(["extract", "-q", "--reader", "libpcap", cap(name)]);
+      assert.equal(a.code, 0, a.stderr);
+      assert.equal(b.code, 0, b.stderr);
+      const ra = parseJsonl(a.stdout), rb = parseJsonl(b.stdout);
+      assert.ok(ra.length > 0);
+      assert.equal(rb.length, ra.length);
+      for (let i = 0; i < ra.length; i++) {
+        const diff = Object.keys(ra[i]).filter((k) => JSON.stringify(ra[i][k]) !== JSON.stringify(rb[i][k]));
+        assert.deepEqual(
+          diff.map((k) => `${k}: builtin ${ra[i][k]} libpcap ${rb[i][k]}`),
+          [],
+          `${name}, flow ${recordKey(ra[i])}`,
+        );
+      }
+    },
+  });
+}
+
+Deno.test("features lists every feature as JSON lines; --help and --version exit 0", async () => {
+  const r = await runCli(["features"]);
+  assert.equal(r.code, 0);
+  const lines = parseJsonl(r.stdout);
+  assert.ok(lines.some((l) => l.name === "src_ip" && l.group === "flow_meta"));
+  assert.equal((await runCli(["--help"])).code, 0);
+  assert.equal((await runCli(["extract", "--help"])).code, 0);
+  const v = await runCli(["--version"]);
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /\d+\.\d+\.\d+/);
+});
+
+Deno.test("output to a file with -o equals stdout; a broken pipe is not an error", async () => {
+  await withTempDir(async (dir) => {
+    const out = `${dir}/flows.jsonl`;
+    const r = await runCli(["extract", "-q", "-o", out, "testdata/http.pcap"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "");
+    const std = await runCli(["extract", "-q", "testdata/http.pcap"]);
+    assert.equal(await Deno.readTextFile(out), std.stdout);
+  });
+  // `| head -c 1`: the reader goes away early.
+  const sh = await run("sh", [
+    "-c",
+    `"${Deno.execPath()}" run -A cli.ts extract -q testdata/http.pcap | head -c 1`,
+  ]);
+  assert.equal(sh.code, 0);
+  assert.ok(!/^\s+at /m.test(sh.stderr), sh.stderr);
+});

@@ -1,0 +1,300 @@
+/**
+ * Tests for the outputs (outputs/): every corpus capture written as JSON Lines, CSV and Parquet through
+ * `openRecordWriter`; the Parquet files are read back with hyparquet and checked row by row and type by type
+ * against the JSON Lines; CSV is parsed back; gzip; format choice by extension; row groups stream out.
+ */
+import assert from "node:assert/strict";
+import { parquetMetadata, parquetReadObjects } from "hyparquet";
+import { extractFlows } from "../lib/extract.ts";
+import type { FeatureSpec, FlowRecord } from "../lib/extractor.ts";
+import { csvCell } from "../outputs/csv.ts";
+import { formatFromPath, inferFeatures, openRecordWriter, readJsonLines, recordFeatures } from "../outputs/mod.ts";
+import { ParquetRecordWriter } from "../outputs/parquet.ts";
+
+const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url).pathname;
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+const DENO = Deno.execPath();
+const HAVE_CORPUS = (() => {
+  try {
+    return Deno.statSync(CAPTURES).isDirectory;
+  } catch {
+    return false;
+  }
+})();
+
+/** A small RFC 4180 parser for reading the CSV back. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [], cell = "", i = 0, quoted = false;
+  while (i < text.length) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        cell += '"';
+        i += 2;
+        continue;
+      }
+      if (c === '"') {
+        quoted = false;
+        i++;
+        continue;
+      }
+      cell += c;
+      i++;
+      continue;
+    }
+    if (c === '"') quoted = true;
+    else if (c === ",") {
+      row.push(cell);
+      cell = "";
+    } else if (c === "\n") {
+      row.push(cell);
+      rows.push(row);
+      row = [];
+      cell = "";
+    } else if (c !== "\r") cell += c;
+    i++;
+  }
+  if (cell !== "" || row.length > 0) {
+    row.push(cell);
+    rows.push(row);
+  }
+  return rows;
+}
+
+/** Checks one Parquet value against the JSON Lines value of the same feature. */
+function checkValue(f: FeatureSpec, got: unknown, want: unknown, where: string): void {
+  if (want === null || want === undefined) {
+    assert.equal(got, null, `${where}: expected null`);
+    return;
+  }
+  switch (f.type) {
+    case "int":
+      assert.equal(typeof got, "bigint", `${where}: int column not INT64`);
+      assert.equal(got, BigInt(want as number), where);
+      break;
+    case "float":
+      assert.equal(typeof got, "number", where);
+      assert.equal(got, want, where);
+      break;
+    case "bool":
+      assert.equal(typeof got, "boolean", where);
+      assert.equal(got, want, where);
+      break;
+    case "str":
+      assert.equal(typeof got, "string", where);
+      assert.equal(got, want, where);
+      break;
+    default:
+      assert.equal(typeof got, "string", `${where}: list/dict not JSON text`);
+      assert.deepEqual(JSON.parse(got as string), want, where);
+  }
+}
+
+const PHYSICAL: Record<string, string> = {
+  int: "INT64",
+  float: "DOUBLE",
+  bool: "BOOLEAN",
+  str: "BYTE_ARRAY",
+  list: "BYTE_ARRAY",
+  dict: "BYTE_ARRAY",
+};
+
+Deno.test({
+  name: "every corpus capture: Parquet (read back with hyparquet) and CSV match the JSON Lines, row for row",
+  ignore: !HAVE_CORPUS,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const features = recordFeatures();
+    const names = [...Deno.readDirSync(CAPTURES)].map((e) => e.name).filter((n) => /\.(pcap|pcapng|cap)$/.test(n))
+      .sort();
+    let totalRows = 0, multiGroup = 0;
+    const seenTypes = new Set<string>();
+    for (const name of names) {
+      const records: FlowRecord[] = [];
+      const jsonl = await openRecordWriter(`${dir}/f.jsonl`, undefined, features);
+      const csv = await openRecordWriter(`${dir}/f.csv`, undefined, features);
+      // Small row groups so that many files have several.
+      const pq = await openRecordWriter(`${dir}/f.parquet`, undefined, features, { rowGroupSize: 7 });
+      try {
+        for await (const r of extractFlows(CAPTURES + name)) {
+          records.push(r);
+          await jsonl.write(r);
+          await csv.write(r);
+          await pq.write(r);
+        }
+      } catch {
+        // A capture that cannot be read at all has no flows to compare.
+      }
+      await jsonl.close();
+      await csv.close();
+      await pq.close();
+      const lines: FlowRecord[] = [];
+      for await (const r of readJsonLines(`${dir}/f.jsonl`)) lines.push(r);
+      assert.equal(lines.length, records.length, name);
+
+      const buf = (await Deno.readFile(`${dir}/f.parquet`)).buffer as ArrayBuffer;
+      const meta = parquetMetadata(buf);
+      assert.equal(Number(meta.num_rows), lines.length, name);
+      assert.equal(meta.row_groups.length, Math.ceil(lines.length / 7), name);
+      if (meta.row_groups.length > 1) multiGroup++;
+      assert.deepEqual(meta.schema.slice(1).map((s) => s.name), features.map((f) => f.name));
+      for (const [i, f] of features.entries()) {
+        const el = meta.schema[i + 1];
+        assert.equal(el.type, PHYSICAL[f.type], `${f.name} physical type`);
+        assert.equal(el.repetition_type, "OPTIONAL");
+        if (f.type === "str" || f.type === "list" || f.type === "dict") assert.equal(el.converted_type, "UTF8");
+      }
+      const rows = await parquetReadObjects({ file: buf });
+      assert.equal(rows.length, lines.length);
+      for (let r = 0; r < rows.length; r++) {
+        for (const f of features) {
+          checkValue(f, rows[r][f.name], lines[r][f.name], `${name} row ${r} ${f.name}`);
+          if (lines[r][f.name] !== null) seenTypes.add(f.type);
+        }
+      }
+
+      const table = parseCsv(await Deno.readTextFile(`${dir}/f.csv`));
+      assert.deepEqual(table[0], features.map((f) => f.name), "CSV header = declared features in order");
+      assert.equal(table.length - 1, lines.length, name);
+      for (let r = 0; r < lines.length; r++) {
+        assert.deepEqual(table[r + 1], features.map((f) => csvCell(lines[r][f.name])), `${name} CSV row ${r}`);
+      }
+      totalRows += lines.length;
+    }
+    assert.ok(totalRows > 500, `${totalRows} rows`);
+    assert.ok(multiGroup > 10);
+    assert.deepEqual([...seenTypes].sort(), ["bool", "float", "int", "list", "str"]);
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test("Parquet row groups are written as records stream in (memory bounded by one row group)", async () => {
+  const features: FeatureSpec[] = [
+    { name: "i", type: "int", description: "" },
+    { name: "x", type: "float", description: "" },
+    { name: "s", type: "str", description: "" },
+    { name: "b", type: "bool", description: "" },
+    { name: "l", type: "list", description: "" },
+  ];
+  const chunks: number[] = [];
+  const collected: Uint8Array[] = [];
+  const sink = new WritableStream<Uint8Array>({
+    write(c) {
+      chunks.push(c.length);
+      collected.push(c.slice());
+    },
+  });
+  const w = new ParquetRecordWriter(sink, features, { rowGroupSize: 10000, closeStream: true });
+  const N = 45000;
+  const chunksAtGroup: number[] = [];
+  for (let i = 0; i < N; i++) {
+    await w.write({ i, x: i / 3, s: `row ${i}`, b: i % 2 === 0, l: [i, "a"] });
+    if ((i + 1) % 10000 === 0) chunksAtGroup.push(chunks.length);
+  }
+  // Each full row group reached the stream as soon as it was complete (the file magic goes with the first).
+  assert.deepEqual(chunksAtGroup, [1, 2, 3, 4]);
+  await w.close();
+  assert.equal(w.rowGroups, 5);
+  const total = collected.reduce((a, c) => a + c.length, 0);
+  const all = new Uint8Array(total);
+  let o = 0;
+  for (const c of collected) {
+    all.set(c, o);
+    o += c.length;
+  }
+  const rows = await parquetReadObjects({ file: all.buffer });
+  assert.equal(rows.length, N);
+  assert.deepEqual(rows[44999], { i: 44999n, x: 44999 / 3, s: "row 44999", b: false, l: '[44999,"a"]' });
+  assert.equal(parquetMetadata(all.buffer).row_groups.length, 5);
+});
+
+Deno.test("wrong-typed values become null instead of failing; empty outputs are valid", async () => {
+  const dir = await Deno.makeTempDir();
+  const features: FeatureSpec[] = [
+    { name: "i", type: "int", description: "" },
+    { name: "f", type: "float", description: "" },
+    { name: "b", type: "bool", description: "" },
+    { name: "s", type: "str", description: "" },
+  ];
+  const w = await openRecordWriter(`${dir}/x.parquet`, undefined, features);
+  await w.write({ i: 1.5, f: "x", b: 1, s: 42 });
+  await w.write({ i: 2 ** 60, f: 1, b: true, s: { a: 1 } });
+  await w.close();
+  const rows = await parquetReadObjects({ file: (await Deno.readFile(`${dir}/x.parquet`)).buffer });
+  assert.deepEqual(rows, [{ i: null, f: null, b: null, s: "42" }, { i: null, f: 1, b: true, s: '{"a":1}' }]);
+  const e = await openRecordWriter(`${dir}/empty.parquet`, undefined, features);
+  await e.close();
+  const meta = parquetMetadata((await Deno.readFile(`${dir}/empty.parquet`)).buffer);
+  assert.equal(Number(meta.num_rows), 0);
+  const c = await openRecordWriter(`${dir}/empty.csv`, undefined, features);
+  await c.close();
+  assert.equal(await Deno.readTextFile(`${dir}/empty.csv`), "i,f,b,s\n");
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("format by extension, --format wins, .gz compresses every format", async () => {
+  assert.deepEqual(formatFromPath("a.parquet"), { format: "parquet", gzip: false });
+  assert.deepEqual(formatFromPath("a.CSV.GZ"), { format: "csv", gzip: true });
+  assert.deepEqual(formatFromPath("a.jsonl.gz"), { format: "jsonl", gzip: true });
+  assert.deepEqual(formatFromPath("a.out"), { format: null, gzip: false });
+  const dir = await Deno.makeTempDir();
+  const features = recordFeatures(["timing"]);
+  const rec: FlowRecord = { src_ip: "10.0.0.1", dst_ip: "10.0.0.2", total_packets: 2, iat_mean: 0.5 };
+  for (const f of ["a.jsonl.gz", "a.csv.gz", "a.parquet.gz"]) {
+    const w = await openRecordWriter(`${dir}/${f}`, undefined, features);
+    await w.write(rec);
+    await w.close();
+    const gz = await Deno.readFile(`${dir}/${f}`);
+    assert.deepEqual([gz[0], gz[1]], [0x1f, 0x8b], f);
+    const plain = new Uint8Array(
+      await new Response(new Blob([gz]).stream().pipeThrough(new DecompressionStream("gzip"))).arrayBuffer(),
+    );
+    if (f.startsWith("a.jsonl")) assert.deepEqual(JSON.parse(new TextDecoder().decode(plain)), rec);
+    else if (f.startsWith("a.csv")) assert.match(new TextDecoder().decode(plain), /^src_ip,dst_ip,/);
+    else assert.equal((await parquetReadObjects({ file: plain.buffer }))[0].src_ip, "10.0.0.1");
+  }
+  // Explicit format beats the extension.
+  const w = await openRecordWriter(`${dir}/b.parquet`, "csv", features);
+  await w.write(rec);
+  await w.close();
+  assert.match(await Deno.readTextFile(`${dir}/b.parquet`), /^src_ip,/);
+  await assert.rejects(openRecordWriter(`${dir}/c`, "xml", features), /unknown output format "xml"/);
+  await assert.rejects(openRecordWriter(`${dir}/no/such/dir/x.csv`, undefined, features), /cannot write/);
+  // Unknown columns: inferred from the first record.
+  assert.deepEqual(inferFeatures({ src_ip: "x", n: 1, ok: true, l: [], d: {}, z: null }).map((f) => f.type), [
+    "str",
+    "float",
+    "bool",
+    "list",
+    "dict",
+    "str",
+  ]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test({
+  name: "CLI: extract -o FILE.parquet --label, and --format csv to stdout",
+  ignore: !HAVE_CORPUS,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const cap = CAPTURES + "tls12.pcap";
+    const r1 = await new Deno.Command(DENO, {
+      args: ["run", "-A", CLI, "extract", "-q", cap, "-o", `${dir}/x.parquet`, "--label", "lan:192.168.0.0/16"],
+    }).output();
+    assert.equal(r1.code, 0, new TextDecoder().decode(r1.stderr));
+    const rows = await parquetReadObjects({ file: (await Deno.readFile(`${dir}/x.parquet`)).buffer });
+    assert.ok(rows.length > 0);
+    assert.ok("src_labels" in rows[0]);
+    assert.equal(typeof rows[0].total_packets, "bigint");
+    const r2 = await new Deno.Command(DENO, {
+      args: ["run", "-A", CLI, "extract", "-q", "--format", "csv", "--features", "timing", cap],
+      stdout: "piped",
+    }).output();
+    assert.equal(r2.code, 0);
+    const table = parseCsv(new TextDecoder().decode(r2.stdout));
+    assert.deepEqual(table[0], recordFeatures(["timing"]).map((f) => f.name));
+    assert.equal(table.length - 1, rows.length);
+    await Deno.remove(dir, { recursive: true });
+  },
+});

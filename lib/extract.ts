@@ -164,7 +164,8 @@ export async function* extractFlows(
   const extractors = plan.extractors, output = plan.output, held: FlowRecord[] = [];
   const inputs = await expandInputs(Array.isArray(source) ? source : [source]);
   entropyOptions.sampleBytes = options.entropySampleBytes ?? 256;
-  if (options.burstThresholdMs !== undefined) timingOptions.burstThreshold = options.burstThresholdMs / 1000;
+  // A process-wide setting of the timing group: set on every run so that no earlier run's value stays.
+  timingOptions.burstThreshold = (options.burstThresholdMs ?? 50) / 1000;
   const summary: ExtractSummary = {
     inputs: 0,
     packetsRead: 0,

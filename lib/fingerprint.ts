@@ -33,7 +33,13 @@
 import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
 import type { FlowState } from "./flow.ts";
 import { type PacketView, TCP } from "./packet.ts";
-import { type CaptureSource, extractFlows, type ExtractOptions, type ExtractSummary, InputError } from "./extract.ts";
+import {
+  type CaptureSource,
+  extractFlows,
+  type ExtractOptions,
+  type ExtractSummary,
+  InputError,
+} from "./extract.ts";
 import { captureFlows, type LiveOptions, type LiveSummary } from "./live.ts";
 import {
   alpnText,
@@ -390,7 +396,9 @@ export function tcpSignature(p: PacketView, synMss: number): TcpSignature | null
       continue;
     }
     if (o >= optEnd) {
-      layout.push(k === 2 ? "mss" : k === 3 ? "ws" : k === 4 ? "sok" : k === 5 ? "sack" : k === 8 ? "ts" : `?${k}`);
+      layout.push(
+        k === 2 ? "mss" : k === 3 ? "ws" : k === 4 ? "sok" : k === 5 ? "sack" : k === 8 ? "ts" : `?${k}`,
+      );
       aborted = true;
       break;
     }
@@ -462,7 +470,9 @@ export function tcpSignature(p: PacketView, synMss: number): TcpSignature | null
   const names: string[] = [];
   for (let i = 0; i < QUIRK_NAMES.length; i++) if ((quirks & (1 << i)) !== 0) names.push(QUIRK_NAMES[i]);
   const options = layout.join(",");
-  const rest = `:${olen}:${mssText}:${multi ?? win},${ws}:${options}:${names.join(",")}:${p.payloadLen > 0 ? "+" : "0"}`;
+  const rest = `:${olen}:${mssText}:${multi ?? win},${ws}:${options}:${names.join(",")}:${
+    p.payloadLen > 0 ? "+" : "0"
+  }`;
   return {
     tcp_signature: `${v}:${ittl}${rest}`,
     p0f_raw: `${v}:${ttl}+${dist > MAX_DIST ? "?" : dist}${rest}`,
@@ -798,10 +808,10 @@ export function handshakeObserver(emit: HandshakeSink): FeatureExtractor<Handsha
       const q = s.quic ?? s.tls?.quic ?? null;
       const tls = s.tls;
       const tlsOver = tls === null ||
-        (tls.analyzer === null
-          ? tls.done
-          : tls.analyzer.done || (s.emitted & (E_TLS_CLIENT | E_TLS_SERVER)) === (E_TLS_CLIENT | E_TLS_SERVER));
-      const quicOver = (s.emitted & (E_QUIC | E_QUIC_SERVER)) === (E_QUIC | E_QUIC_SERVER) || (q !== null && q.done) ||
+        (tls.analyzer === null ? tls.done : tls.analyzer.done ||
+          (s.emitted & (E_TLS_CLIENT | E_TLS_SERVER)) === (E_TLS_CLIENT | E_TLS_SERVER));
+      const quicOver = (s.emitted & (E_QUIC | E_QUIC_SERVER)) === (E_QUIC | E_QUIC_SERVER) ||
+        (q !== null && q.done) ||
         (q === null && tls !== null && tls.done);
       if (tlsOver && quicOver) s.done = true;
     },
@@ -974,13 +984,14 @@ export class FingerprintDb {
     } catch (e) {
       throw new InputError(`${name}: not JSON: ${(e as Error).message}`);
     }
-    const list = Array.isArray(doc)
-      ? doc
-      : doc !== null && typeof doc === "object" && Array.isArray((doc as { fingerprints?: unknown }).fingerprints)
+    const list = Array.isArray(doc) ? doc : doc !== null && typeof doc === "object" &&
+        Array.isArray((doc as { fingerprints?: unknown }).fingerprints)
       ? (doc as { fingerprints: unknown[] }).fingerprints
       : null;
     if (list === null) {
-      throw new InputError(`${name}: expected a JSON array of entries or an object with a "fingerprints" array`);
+      throw new InputError(
+        `${name}: expected a JSON array of entries or an object with a "fingerprints" array`,
+      );
     }
     const entries: FingerprintEntry[] = [];
     list.forEach((raw: unknown, i: number) => {
@@ -1054,7 +1065,9 @@ export class FingerprintDb {
     const hit = this.#exact.get(key);
     if (hit !== undefined) return hit;
     if (kind === "tcp_syn" || kind === "tcp_synack") {
-      for (const e of this.#tcp) if (e.type === kind && tcpSignatureMatches(e.fingerprint, value, window)) return e;
+      for (const e of this.#tcp) {
+        if (e.type === kind && tcpSignatureMatches(e.fingerprint, value, window)) return e;
+      }
     }
     return null;
   }
@@ -1076,7 +1089,9 @@ export class FingerprintDb {
       const v = eventValue(ev, kind);
       if (v === null) continue;
       const e = this.lookup(kind, v, (ev as TcpEvent).window);
-      if (e !== null) return { type: kind, fingerprint: e.fingerprint, label: e.label, notes: e.notes ?? null };
+      if (e !== null) {
+        return { type: kind, fingerprint: e.fingerprint, label: e.label, notes: e.notes ?? null };
+      }
     }
     return null;
   }

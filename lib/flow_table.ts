@@ -134,6 +134,9 @@ export class FlowTable {
       h = Math.imul(h ^ k[i], 0x01000193);
       h ^= h >>> 15;
     }
+    // Keep the hash in V8's small-integer range: a larger number would be boxed as a heap number on every
+    // Map lookup (an allocation per packet).
+    h &= 0x3fffffff;
     let f = this.buckets.get(h) ?? null;
     while (f !== null) {
       const fk = f.key;

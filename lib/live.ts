@@ -201,7 +201,7 @@ class FdWaiter {
  */
 export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecord, LiveSummary, void> {
   const extractors = selectExtractors(opts.features, opts.extractors);
-  if (opts.burstThresholdMs !== undefined) timingOptions.burstThreshold = opts.burstThresholdMs / 1000;
+  timingOptions.burstThreshold = (opts.burstThresholdMs ?? 50) / 1000; // shared setting: never left from a previous run
   const live = PcapLive.open({
     iface: opts.iface,
     snaplen: opts.snaplen,

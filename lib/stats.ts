@@ -62,6 +62,45 @@ export class RunningStats {
   }
 }
 
+/** Samples up to this size are sorted by insertion; longer ones use selection (quickselect). */
+const SHORT = 48;
+
+/**
+ * Moves the k-th smallest element of `a` to index k (Hoare's quickselect with a median-of-three pivot) and
+ * returns it. O(n) on average; repeated calls on the same array get cheaper as it becomes partitioned.
+ */
+function select(a: Float64Array, k: number): number {
+  let left = 0, right = a.length - 1;
+  while (right > left) {
+    const mid = (left + right) >>> 1;
+    // Median of three as the pivot, placed at `mid`.
+    if (a[mid] < a[left]) swap(a, mid, left);
+    if (a[right] < a[left]) swap(a, right, left);
+    if (a[right] < a[mid]) swap(a, right, mid);
+    const pivot = a[mid];
+    let i = left, j = right;
+    while (i <= j) {
+      while (a[i] < pivot) i++;
+      while (a[j] > pivot) j--;
+      if (i <= j) {
+        swap(a, i, j);
+        i++;
+        j--;
+      }
+    }
+    if (k <= j) right = j;
+    else if (k >= i) left = i;
+    else return a[k];
+  }
+  return a[k];
+}
+
+function swap(a: Float64Array, i: number, j: number): void {
+  const t = a[i];
+  a[i] = a[j];
+  a[j] = t;
+}
+
 /** Default capacity of a {@linkcode BoundedSample}. */
 export const DEFAULT_SAMPLE_CAPACITY = 4096;
 
@@ -84,6 +123,7 @@ export class BoundedSample {
   seen = 0;
   private rng = 0x9e3779b9;
   private sorted: ArrayLike<number> | null = null;
+  private work: Float64Array | null = null;
   private readonly capacity: number;
 
   constructor(capacity: number = DEFAULT_SAMPLE_CAPACITY) {
@@ -118,13 +158,10 @@ export class BoundedSample {
     return this.seen === this.data.length;
   }
 
-  private sort(): ArrayLike<number> {
+  /** Sorts a short sample in place (insertion sort); longer ones use selection instead of a full sort. */
+  private sortShort(): number[] {
     const d = this.data;
-    if (this.sorted !== null) return this.sorted;
-    if (d.length > 48) {
-      // A typed array's native numeric sort beats Array#sort with a comparator by an order of magnitude.
-      this.sorted = Float64Array.from(d).sort();
-    } else {
+    if (this.sorted === null) {
       for (let i = 1; i < d.length; i++) {
         const x = d[i];
         let j = i - 1;
@@ -136,35 +173,59 @@ export class BoundedSample {
       }
       this.sorted = d;
     }
-    return this.sorted;
+    return d;
   }
 
-  /** Quantile q in [0, 1] by linear interpolation; null when empty. */
+  /** The k-th smallest kept value (0-based). */
+  private kth(k: number): number {
+    const n = this.data.length;
+    if (n <= SHORT) return this.sortShort()[k];
+    let w = this.work;
+    if (w === null || this.sorted === null) {
+      w = this.work = Float64Array.from(this.data);
+      this.sorted = w;
+    }
+    return select(w, k);
+  }
+
+  /** Quantile q in [0, 1] by linear interpolation (numpy's default); null when empty. */
   quantile(q: number): number | null {
     const n = this.data.length;
     if (n === 0) return null;
     if (n === 1) return this.data[0];
-    const v = this.sort();
     const pos = q * (n - 1);
     const lo = Math.floor(pos);
-    const hi = Math.min(lo + 1, n - 1);
-    return v[lo] + (v[hi] - v[lo]) * (pos - lo);
+    const a = this.kth(lo);
+    if (pos === lo) return a;
+    const b = this.kth(Math.min(lo + 1, n - 1));
+    return a + (b - a) * (pos - lo);
   }
 
   /** The most common value (the smallest among ties) and its share of the sample; null when empty. */
   mode(): { value: number; ratio: number } | null {
     const n = this.data.length;
     if (n === 0) return null;
-    const v = this.sort();
-    let best = v[0], bestN = 0;
-    for (let i = 0; i < n;) {
-      let j = i;
-      while (j < n && v[j] === v[i]) j++;
-      if (j - i > bestN) {
-        best = v[i];
-        bestN = j - i;
+    let best = 0, bestN = 0;
+    if (n <= SHORT) {
+      const v = this.sortShort();
+      for (let i = 0; i < n;) {
+        let j = i;
+        while (j < n && v[j] === v[i]) j++;
+        if (j - i > bestN) {
+          best = v[i];
+          bestN = j - i;
+        }
+        i = j;
       }
-      i = j;
+    } else {
+      const counts = new Map<number, number>();
+      for (const x of this.data) counts.set(x, (counts.get(x) ?? 0) + 1);
+      for (const [x, c] of counts) {
+        if (c > bestN || (c === bestN && x < best)) {
+          best = x;
+          bestN = c;
+        }
+      }
     }
     return { value: best, ratio: bestN / n };
   }

@@ -81,7 +81,7 @@ function describeTree(program: Command): { root: OptSpec[]; commands: CmdSpec[] 
 }
 
 const flagsOf = (o: OptSpec): string[] => [o.short, o.long].filter((f): f is string => f !== null);
-const firstSentence = (s: string) => s.replace(/\s+/g, " ").split(/(?<=\.) /)[0].replace(/\.$/, "");
+const firstSentence = (s: string) => s.replace(/\s+/g, " ").split(/(?<=[a-z0-9)]\.) (?=[A-Z])/)[0].replace(/\.$/, "");
 
 function bash(program: Command): string {
   const { root, commands } = describeTree(program);
@@ -154,7 +154,7 @@ function zsh(program: Command): string {
   const { root, commands } = describeTree(program);
   const name = program.name();
   const fn = `_${name.replace(/\W/g, "_")}`;
-  const list = commands.map((c) => `    '${c.name}:${zq(c.description)}'`).join("\n");
+  const list = commands.map((c) => `    '${c.name}:${firstSentence(c.description).replace(/'/g, "'\\''")}'`).join("\n");
   const cases = commands.map((c) => {
     const specs = c.options.map(zshOpt);
     if (c.argChoices) specs.push(`'1:argument:(${c.argChoices.join(" ")})'`);

@@ -11,8 +11,8 @@ import type { FlowRecord } from "../extractor.ts";
 import { type ExtractSummary, InputError } from "../extract.ts";
 import type { LiveSummary } from "../live.ts";
 import {
-  FingerprintDb,
   fingerprintCapture,
+  FingerprintDb,
   fingerprintLive,
   HANDSHAKE_TYPES,
   type HandshakeEvent,
@@ -194,7 +194,9 @@ export async function runFingerprint(inputs: string[], o: FingerprintCliOptions)
         types,
         onWarning: (m) => console.error(`jj: warning: ${m}`),
         onStart: (info) => {
-          if (!o.quiet) console.error(`jj: capturing on ${info.iface} (link type ${info.linkType}); Ctrl-C stops`);
+          if (!o.quiet) {
+            console.error(`jj: capturing on ${info.iface} (link type ${info.linkType}); Ctrl-C stops`);
+          }
         },
       });
       let summary: LiveSummary;

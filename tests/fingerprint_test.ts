@@ -1,0 +1,983 @@
+/**
+ * Tests for `jj fingerprint` (lib/fingerprint.ts, lib/cli/fingerprint.ts): handshake events from real captures
+ * against tshark's expected values (JA3, JA3S, HASSH), the JA4 reference outputs, JA4 rebuilt independently from
+ * tshark's decrypted QUIC ClientHello fields, SSH and gQUIC fields read by tshark, p0f-style SYN signatures
+ * against tshark's header fields and against hand-made packets, the fingerprint database (a match and an unknown),
+ * streaming (events come out while the capture is still being read), and, as root, a loopback handshake
+ * (openssl s_server / s_client) fingerprinted live and from tcpdump's capture, compared with tshark's ja3 fields.
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import {
+  FingerprintDb,
+  fingerprintCapture,
+  type HandshakeEvent,
+  type QuicClientEvent,
+  type SshEvent,
+  type TcpEvent,
+  tcpSignatureMatches,
+  type TlsClientEvent,
+  type TlsServerEvent,
+} from "../lib/fingerprint.ts";
+import type { CaptureSource } from "../lib/extract.ts";
+import { tryLoadLibpcap } from "../ffi/libpcap.ts";
+import {
+  byteStream,
+  cap,
+  CAPTURES,
+  CLI,
+  concat,
+  DENO,
+  EXPECTED,
+  HAVE_SHARED,
+  HAVE_TSHARK,
+  hasCommand,
+  ipBytes,
+  parseJsonl,
+  pcapFile,
+  ROOT,
+  runCli,
+  SHARED,
+  tsharkFields,
+} from "./helpers.ts";
+
+const JA4_REF = `${SHARED}/corpus/ja4`;
+const DB_FILE = `${ROOT}/testdata/fingerprints.json`;
+
+/** Every event of a capture. */
+async function events(src: CaptureSource | CaptureSource[]): Promise<HandshakeEvent[]> {
+  const out: HandshakeEvent[] = [];
+  for await (const ev of fingerprintCapture(src)) out.push(ev);
+  return out;
+}
+
+/** The bidirectional key of an event, as `../shared/tools/score.py` builds it. */
+function keyOf(proto: number, a: string, ap: number, b: string, bp: number): string {
+  const x = a.toLowerCase(), y = b.toLowerCase();
+  return x < y || (x === y && ap <= bp) ? `${proto}|${x}|${ap}|${y}|${bp}` : `${proto}|${y}|${bp}|${x}|${ap}`;
+}
+
+function evKey(e: HandshakeEvent): string {
+  return keyOf(e.protocol, e.src_ip, e.src_port, e.dst_ip, e.dst_port);
+}
+
+function ofType<T extends HandshakeEvent>(evs: HandshakeEvent[], type: string): T[] {
+  return evs.filter((e) => e.type === type) as T[];
+}
+
+interface Expected {
+  key: [number, string, number, string, number];
+  ja3?: string[];
+  ja3s?: string[];
+  hassh?: string[];
+  hassh_server?: string[];
+  sni?: string[];
+}
+
+function expectedOf(name: string): Expected[] {
+  return parseJsonl(Deno.readTextFileSync(`${EXPECTED}/${name}.jsonl`)) as unknown as Expected[];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// corpus: tshark's JA3, JA3S, HASSH
+
+/** The captures the task names, plus QUIC and HelloRetryRequest ones. */
+const CORPUS = [
+  "443-curl.pcap",
+  "443-firefox.pcap",
+  "443-chrome.pcap",
+  "tls12.pcap",
+  "ssh.pcap",
+  "quic.pcap",
+  "tcp_scan.pcapng",
+  "ssh.pcapng",
+  "chrome-cloudflare-quic-with-secrets.pcapng",
+  "quic-29.pcap",
+  "quic-v2.pcapng",
+  "quic_0RTT.pcap",
+  "tls-handshake.pcapng",
+];
+
+Deno.test({
+  name: "fingerprint: JA3, JA3S, HASSH and HASSH-server equal tshark's on the corpus captures",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const fields = [
+      ["ja3", "tls_client", "ja3"],
+      ["ja3", "quic_client", "ja3"],
+      ["ja3s", "tls_server", "ja3s"],
+      ["ja3s", "quic_server", "ja3s"],
+      ["hassh", "ssh_client", "hassh"],
+      ["hassh_server", "ssh_server", "hassh_server"],
+    ] as const;
+    let checked = 0;
+    for (const name of CORPUS) {
+      const evs = await events(cap(name));
+      const byKey = new Map<string, HandshakeEvent[]>();
+      for (const e of evs) byKey.set(evKey(e), [...(byKey.get(evKey(e)) ?? []), e]);
+      const expected = expectedOf(name);
+      const expectedKeys = new Set(expected.map((x) => keyOf(...x.key)));
+      for (const x of expected) {
+        const k = keyOf(...x.key);
+        const mine = byKey.get(k) ?? [];
+        for (const [field] of new Set(fields.map((f) => [f[0]] as const))) {
+          const want = x[field];
+          const got = mine.filter((e) => fields.some(([f, t, p]) => f === field && e.type === t && p in e))
+            .map((e) => (e as unknown as Record<string, string | null>)[field]);
+          const gotSet = new Set(got.filter((v) => v !== null));
+          if (want === undefined) {
+            assert.equal(gotSet.size, 0, `${name} ${k}: ${field} ${[...gotSet]} where tshark has none`);
+            continue;
+          }
+          // One event per flow: the first hello. tshark lists every hello (two after a HelloRetryRequest).
+          assert.equal(got.length, 1, `${name} ${k}: ${got.length} ${field} events`);
+          assert.ok(want.includes(got[0]!), `${name} ${k}: ${field} ${got[0]} not in ${want}`);
+          if (want.length === 1) assert.equal(got[0], want[0]);
+          checked++;
+        }
+      }
+      // Flows tshark does not see as TLS/SSH: only the SSH server on port 8000 of ssh.pcap (checked below).
+      for (const e of evs) {
+        if (e.type.startsWith("tcp_")) continue;
+        if (!expectedKeys.has(evKey(e))) assert.fail(`${name}: event for a flow tshark does not list: ${evKey(e)}`);
+      }
+    }
+    assert.ok(checked >= 60, `only ${checked} values checked`);
+  },
+});
+
+Deno.test({
+  name: "fingerprint: one event of each kind for 443-curl.pcap, none for 443-chrome.pcap (no handshake in it)",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const curl = await events(cap("443-curl.pcap"));
+    assert.deepEqual(curl.map((e) => e.type), ["tcp_syn", "tcp_synack", "tls_client", "tls_server"]);
+    const [syn, synack, ch, sh] = curl as [TcpEvent, TcpEvent, TlsClientEvent, TlsServerEvent];
+    assert.deepEqual(
+      [ch.src_ip, ch.src_port, ch.dst_ip, ch.dst_port, ch.protocol],
+      ["192.168.1.13", 55523, "178.62.197.130", 443, 6],
+    );
+    assert.deepEqual([sh.src_ip, sh.src_port], ["178.62.197.130", 443]);
+    assert.equal(ch.ja3, "2a26b1a62e40d25d4de3babc9d532f30");
+    assert.equal(ch.sni, "www.ntop.org");
+    assert.deepEqual(ch.alpn, ["h2", "http/1.1"]);
+    assert.equal(createHash("md5").update(ch.ja3_string!).digest("hex"), ch.ja3);
+    assert.equal(sh.ja3s, "ae53107a2e47ea20c72ac44821a728bf");
+    assert.equal(sh.ja3s_string, "771,49199,65281-0-11-16");
+    assert.equal(sh.version, "TLS 1.2");
+    assert.equal(sh.alpn, "h2");
+    // timestamps are the packets' that completed each message, in order
+    assert.ok(syn.ts < synack.ts && synack.ts < ch.ts && ch.ts < sh.ts);
+    assert.deepEqual(await events(cap("443-chrome.pcap")), []);
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// JA4 reference outputs
+
+/** The reference implementation predates the spec's rule for a non-alphanumeric ALPN: "99" where it gives "bd". */
+const ALPN_RULE_DIFFERS: Record<string, string> = { "tls-non-ascii-alpn.pcapng#0": "bd" };
+
+Deno.test({
+  name: "fingerprint: JA4, JA4_r and HASSH equal the JA4 reference outputs",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    let checked = 0;
+    for (const file of [...Deno.readDirSync(JA4_REF)].map((e) => e.name).sort()) {
+      const name = file.replace(/\.json$/, "");
+      // deno-lint-ignore no-explicit-any
+      const streams: any[] = JSON.parse(Deno.readTextFileSync(`${JA4_REF}/${file}`));
+      const wanted = streams.filter((s) => typeof s["JA4.1"] === "string" || s.ssh_extras?.hassh !== undefined);
+      if (wanted.length === 0) continue;
+      const evs = await events(cap(name));
+      for (const s of wanted) {
+        const ports = [Number(s.srcport), Number(s.dstport)].sort().join(",");
+        const samePorts = (e: HandshakeEvent) => [e.src_port, e.dst_port].sort().join(",") === ports;
+        const sameIps = (e: HandshakeEvent) =>
+          [e.src_ip, e.dst_ip].sort().join(",") === [s.src, s.dst].sort().join(",");
+        // Tunnelled streams: the reference names the outer addresses with the inner ports.
+        let mine = evs.filter((e) => samePorts(e) && sameIps(e));
+        if (mine.length === 0) mine = evs.filter(samePorts);
+        const where = `${name} stream ${s.stream}`;
+        if (typeof s["JA4.1"] === "string") {
+          const ch = ofType<TlsClientEvent>(mine, "tls_client");
+          assert.equal(ch.length, 1, `${where}: ${ch.length} tls_client events`);
+          let want: string = s["JA4.1"], wantRaw: string = s["JA4_r.1"];
+          const alpn = ALPN_RULE_DIFFERS[`${name}#${s.stream}`];
+          if (alpn !== undefined) {
+            want = want.slice(0, 8) + alpn + want.slice(10);
+            wantRaw = wantRaw.slice(0, 8) + alpn + wantRaw.slice(10);
+          }
+          assert.equal(ch[0].ja4, want, `${where} JA4`);
+          assert.equal(ch[0].ja4_r, wantRaw, `${where} JA4_r`);
+          if (typeof s.domain === "string") assert.equal(ch[0].sni, s.domain, `${where} SNI`);
+          checked += 2;
+        }
+        const x = s.ssh_extras;
+        if (x?.hassh !== undefined) {
+          const c = ofType<SshEvent>(mine, "ssh_client"), v = ofType<SshEvent>(mine, "ssh_server");
+          assert.equal(c.length, 1, where);
+          assert.equal(c[0].hassh, x.hassh, `${where} hassh`);
+          assert.equal(c[0].banner, x.ssh_protocol_client, `${where} client banner`);
+          if (x.hassh_server !== undefined) {
+            assert.equal(v[0]?.hassh_server, x.hassh_server, `${where} hassh_server`);
+            assert.equal(v[0]?.banner, x.ssh_protocol_server, `${where} server banner`);
+          }
+          checked++;
+        }
+      }
+    }
+    assert.ok(checked >= 150, `only ${checked} values checked`);
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// QUIC: JA4 rebuilt from tshark's decrypted ClientHello
+
+const isGrease = (v: number) => (v & 0x0f0f) === 0x0a0a && (v >> 8) === (v & 0xff);
+const hex4 = (v: number) => v.toString(16).padStart(4, "0");
+const sha12 = (s: string) => createHash("sha256").update(s).digest("hex").slice(0, 12);
+
+/** JA4 from the lists tshark prints, independently of lib/protocols/tls.ts. */
+function ja4FromTshark(
+  transport: string,
+  ciphers: number[],
+  exts: number[],
+  sigs: number[],
+  versions: number[],
+  alpn: string,
+): [string, string] {
+  const c = ciphers.filter((v) => !isGrease(v)), x = exts.filter((v) => !isGrease(v));
+  const ver = Math.max(...versions.filter((v) => !isGrease(v)));
+  const verText = { 0x0304: "13", 0x0303: "12" }[ver] ?? "00";
+  const a = transport + verText + (x.includes(0) ? "d" : "i") + String(c.length).padStart(2, "0") +
+    String(x.length).padStart(2, "0") + (alpn === "" ? "00" : alpn[0] + alpn[alpn.length - 1]);
+  const b = c.map(hex4).sort().join(",");
+  const cs = x.filter((v) => v !== 0 && v !== 16).map(hex4).sort().join(",") + "_" + sigs.map(hex4).join(",");
+  return [`${a}_${sha12(b)}_${sha12(cs)}`, `${a}_${b}_${cs}`];
+}
+
+const QUIC_CAPTURES = [
+  "chrome-cloudflare-quic-with-secrets.pcapng",
+  "quic-29.pcap",
+  "quic-v2.pcapng",
+  "quic_0RTT.pcap",
+  "quic-tls-handshake.pcapng",
+  "quic-with-several-tls-frames.pcapng",
+  "quic_frags_ch_in_multiple_packets.pcapng",
+];
+
+Deno.test({
+  name: "fingerprint: QUIC JA4 (q prefix), JA4_r, JA3 and SNI agree with tshark's decrypted ClientHello",
+  ignore: !HAVE_SHARED || !HAVE_TSHARK,
+  async fn() {
+    let checked = 0;
+    for (const name of QUIC_CAPTURES) {
+      const rows = await tsharkFields(cap(name), [
+        "udp.srcport",
+        "udp.dstport",
+        "tls.handshake.ciphersuite",
+        "tls.handshake.extension.type",
+        "tls.handshake.sig_hash_alg",
+        "tls.handshake.extensions.supported_version",
+        "tls.handshake.extensions_alpn_str",
+        "tls.handshake.extensions_server_name",
+        "tls.handshake.ja3",
+      ], ["-Y", "quic && tls.handshake.type == 1"]);
+      const evs = ofType<QuicClientEvent>(await events(cap(name)), "quic_client");
+      const seen = new Set<string>();
+      for (const r of rows) {
+        const flow = [r[0], r[1]].sort().join(",");
+        if (seen.has(flow)) continue; // the first ClientHello of each connection
+        seen.add(flow);
+        const nums = (s: string) => s === "" ? [] : s.split("|").map((v) => Number(v));
+        const alpn = r[6].split("|")[0] ?? "";
+        const [want, wantRaw] = ja4FromTshark("q", nums(r[2]), nums(r[3]), nums(r[4]), nums(r[5]), alpn);
+        const ev = evs.find((e) => [String(e.src_port), String(e.dst_port)].sort().join(",") === flow);
+        assert.ok(ev, `${name} ${flow}: no quic_client event`);
+        assert.equal(ev.ja4, want, `${name} ${flow}`);
+        assert.equal(ev.ja4_r, wantRaw, `${name} ${flow}`);
+        assert.ok(ev.ja4!.startsWith("q13"));
+        assert.equal(ev.ja3, r[8].split("|")[0], `${name} ${flow} ja3`);
+        assert.equal(ev.sni ?? "", r[7].split("|")[0], `${name} ${flow} sni`);
+        assert.equal(ev.src_port, Number(r[0]), `${name} ${flow}: the client is the sender`);
+        checked++;
+      }
+      assert.equal(evs.length, seen.size, `${name}: quic_client events`);
+    }
+    assert.ok(checked >= 8, `only ${checked} QUIC ClientHellos checked`);
+  },
+});
+
+Deno.test({
+  name: "fingerprint: gQUIC (quic.pcap) gives the CHLO server names tshark reads, with no JA3/JA4",
+  ignore: !HAVE_SHARED || !HAVE_TSHARK,
+  async fn() {
+    const rows = await tsharkFields(cap("quic.pcap"), ["udp.srcport", "gquic.tag.sni"], ["-Y", "gquic.tag.sni"]);
+    const want = new Map(rows.map((r) => [Number(r[0]), r[1]]));
+    const evs = ofType<QuicClientEvent>(await events(cap("quic.pcap")), "quic_client");
+    assert.equal(want.size, 8);
+    for (const [port, sni] of want) {
+      const ev = evs.find((e) => e.src_port === port);
+      assert.ok(ev, `no quic_client from port ${port}`);
+      assert.equal(ev.sni, sni);
+      assert.equal(ev.ja4, null);
+      assert.equal(ev.ja3, null);
+      assert.match(ev.quic_version ?? "", /^Q0\d\d$/);
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// SSH
+
+Deno.test({
+  name: "fingerprint: SSH HASSH strings and banners equal tshark's, also on a non-standard port",
+  ignore: !HAVE_SHARED || !HAVE_TSHARK,
+  async fn() {
+    for (const [name, extra] of [["ssh.pcap", ["-d", "tcp.port==8000,ssh"]], ["ssh.pcapng", []]] as const) {
+      const rows = await tsharkFields(cap(name), [
+        "tcp.srcport",
+        "tcp.dstport",
+        "ssh.protocol",
+        "ssh.kex.hassh",
+        "ssh.kex.hassh_algorithms",
+        "ssh.kex.hasshserver",
+        "ssh.kex.hasshserver_algorithms",
+      ], [...extra, "-Y", "ssh.protocol || ssh.kex.hassh || ssh.kex.hasshserver"]);
+      const evs = (await events(cap(name))).filter((e) => e.type.startsWith("ssh_")) as SshEvent[];
+      let n = 0;
+      for (const r of rows) {
+        const from = (e: SshEvent) => e.src_port === Number(r[0]) && e.dst_port === Number(r[1]);
+        if (r[2] !== "") {
+          assert.equal(evs.find(from)?.banner, r[2], `${name} banner from ${r[0]}`);
+          n++;
+        }
+        if (r[3] !== "") {
+          const e = evs.find((e) => from(e) && e.type === "ssh_client")!;
+          assert.equal(e.hassh, r[3]);
+          assert.equal(e.hassh_string, r[4]);
+          n++;
+        }
+        if (r[5] !== "") {
+          const e = evs.find((e) => from(e) && e.type === "ssh_server")!;
+          assert.equal(e.hassh_server, r[5]);
+          assert.equal(e.hassh_server_string, r[6]);
+          n++;
+        }
+      }
+      assert.equal(evs.length, name === "ssh.pcap" ? 4 : 2);
+      assert.ok(n >= evs.length * 2, `${name}: ${n} values checked`);
+    }
+  },
+});
+
+Deno.test({
+  name: "fingerprint: SSH-1 and one-sided SSH give banner-only events",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const v1 = (await events(cap("sshv1.pcap"))).filter((e) => e.type.startsWith("ssh_")) as SshEvent[];
+    assert.deepEqual(v1.map((e) => [e.type, e.banner, e.hassh ?? e.hassh_server]).sort(), [
+      ["ssh_client", "SSH-1.5-1.2.26", null],
+      ["ssh_server", "SSH-1.5-1.2.26", null],
+    ]);
+    const one = (await events(cap("ssh_unidirectional.pcap"))).filter((e) => e.type.startsWith("ssh_"));
+    assert.equal(one.length, 1);
+    assert.equal(one[0].type, "ssh_server");
+    assert.equal((one[0] as SshEvent).software, "OpenSSH_7.4p1");
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// TCP SYN / SYN+ACK signatures
+
+Deno.test({
+  name: "fingerprint: p0f-style SYN and SYN+ACK signatures of real captures",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const curl = ofType<TcpEvent>(await events(cap("443-curl.pcap")), "tcp_syn")
+      .concat(ofType<TcpEvent>(await events(cap("443-curl.pcap")), "tcp_synack"));
+    assert.equal(curl[0].tcp_signature, "4:64:0:1460:65535,5:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0");
+    assert.equal(curl[0].p0f_raw, "4:64+0:0:1460:65535,5:mss,nop,ws,nop,nop,ts,sok,eol+1:df:0");
+    assert.equal(curl[0].ja4t, "65535_2-1-3-1-1-8-4-0-0_1460_5");
+    // 65160 = 45 * 1452: the window is shown as a multiple of the MSS; TTL 52 is 12 hops from 64
+    assert.equal(curl[1].tcp_signature, "4:64:0:1452:mss*45,7:mss,sok,ts,nop,ws:df:0");
+    assert.equal(curl[1].p0f_raw, "4:52+12:0:1452:mss*45,7:mss,sok,ts,nop,ws:df:0");
+    assert.deepEqual([curl[1].ttl, curl[1].ittl, curl[1].distance, curl[1].window], [52, 64, 12, 65160]);
+    const scan = ofType<TcpEvent>(await events(cap("tcp_scan.pcapng")), "tcp_syn");
+    // nmap's bare SYN; the FIN, NULL and Xmas probes of the same scan are not SYNs
+    const nmap = scan.find((e) => e.dst_port === 3389)!;
+    assert.equal(nmap.p0f_raw, "4:57+7:0:1460:1024,0:mss::0");
+    assert.deepEqual([nmap.mss, nmap.window_scale, nmap.quirks, nmap.os_hint], [1460, null, [], "scanner"]);
+    assert.deepEqual(scan.map((e) => e.dst_port).sort(), [3389, 443, 445, 80]);
+  },
+});
+
+/** tshark's TCP option kinds as p0f names them. */
+function layoutFromKinds(kinds: number[], hdrLen: number): string {
+  const names: string[] = [];
+  let used = 20;
+  const size: Record<number, number> = { 0: 1, 1: 1, 2: 4, 3: 3, 4: 2, 8: 10 };
+  for (const k of kinds) {
+    if (k === 0) {
+      names.push(`eol+${hdrLen - used - 1}`);
+      break;
+    }
+    names.push({ 1: "nop", 2: "mss", 3: "ws", 4: "sok", 5: "sack", 8: "ts" }[k] ?? `?${k}`);
+    used += size[k] ?? 0;
+  }
+  return names.join(",");
+}
+
+Deno.test({
+  name: "fingerprint: SYN signature fields agree with tshark's headers (IPv4 and IPv6)",
+  ignore: !HAVE_SHARED || !HAVE_TSHARK,
+  async fn() {
+    let checked = 0;
+    for (const name of ["tcp_scan.pcapng", "ssh-r.pcap", "ssh2.pcapng", "chrome-cloudflare-quic-with-secrets.pcapng"]) {
+      const rows = await tsharkFields(cap(name), [
+        "tcp.srcport",
+        "tcp.dstport",
+        "tcp.flags.ack",
+        "ip.ttl",
+        "ipv6.hlim",
+        "tcp.window_size_value",
+        "tcp.options.mss_val",
+        "tcp.options.wscale.shift",
+        "tcp.option_kind",
+        "tcp.hdr_len",
+        "ip.flags.df",
+        "ip.id",
+      ], ["-Y", "tcp.flags.syn == 1 && tcp.flags.reset == 0 && tcp.flags.fin == 0"]);
+      const evs = (await events(cap(name))).filter((e) => e.type.startsWith("tcp_")) as TcpEvent[];
+      const seen = new Set<string>();
+      for (const r of rows) {
+        const type = r[2] === "1" || r[2] === "True" ? "tcp_synack" : "tcp_syn";
+        const id = `${type}|${r[0]}|${r[1]}`;
+        if (seen.has(id)) continue; // retransmissions are not repeated
+        seen.add(id);
+        const e = evs.find((e) => e.type === type && e.src_port === Number(r[0]) && e.dst_port === Number(r[1]));
+        assert.ok(e, `${name}: no ${id}`);
+        const where = `${name} ${id}`;
+        assert.equal(e.ttl, Number(r[3] || r[4]), where);
+        assert.equal(e.ip_version, r[3] !== "" ? 4 : 6, where);
+        assert.equal(e.window, Number(r[5]), where);
+        assert.equal(e.mss, r[6] === "" ? null : Number(r[6]), where);
+        assert.equal(e.window_scale, r[7] === "" ? null : Number(r[7]), where);
+        const kinds = r[8] === "" ? [] : r[8].split("|").map(Number);
+        assert.equal(e.options, layoutFromKinds(kinds, Number(r[9])), where);
+        if (r[3] !== "") {
+          const df = r[10] === "1" || r[10] === "True";
+          assert.equal(e.quirks.includes("df"), df, where);
+          assert.equal(e.quirks.includes("id+"), df && Number(r[11]) !== 0, where);
+          assert.equal(e.quirks.includes("id-"), !df && Number(r[11]) === 0, where);
+        } else assert.ok(!e.quirks.includes("df"));
+        const parts = e.tcp_signature.split(":");
+        assert.equal(parts.length, 8);
+        assert.equal(Number(parts[1]), e.ittl);
+        assert.ok([32, 64, 128, 255].includes(e.ittl) && e.ittl - e.ttl === e.distance && e.distance >= 0);
+        checked++;
+      }
+      assert.equal(evs.length, seen.size, `${name}: events`);
+    }
+    assert.ok(checked >= 20, `only ${checked} SYNs checked`);
+  },
+});
+
+// hand-made SYNs for the quirks
+
+function u16(v: number): number[] {
+  return [(v >> 8) & 0xff, v & 0xff];
+}
+function u32(v: number): number[] {
+  return [(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
+}
+
+interface SynSpec {
+  flags?: number;
+  seq?: number;
+  ack?: number;
+  window?: number;
+  urg?: number;
+  options?: number[];
+  payload?: number[];
+  ttl?: number;
+  id?: number;
+  df?: boolean;
+  tos?: number;
+  sport?: number;
+  dport?: number;
+  v6FlowLabel?: number;
+}
+
+/** An Ethernet frame with an IPv4 (or IPv6, with `v6FlowLabel`) TCP segment, built byte by byte. */
+function segment(s: SynSpec, src = "10.0.0.1", dst = "10.0.0.2"): Uint8Array {
+  const opts = s.options ?? [];
+  const doff = 20 + opts.length;
+  assert.equal(doff % 4, 0);
+  const tcp = concat(
+    u16(s.sport ?? 40000),
+    u16(s.dport ?? 80),
+    u32(s.seq ?? 12345),
+    u32(s.ack ?? 0),
+    [(doff / 4) << 4, s.flags ?? 0x02],
+    u16(s.window ?? 29200),
+    [0, 0],
+    u16(s.urg ?? 0),
+    opts,
+    s.payload ?? [],
+  );
+  if (s.v6FlowLabel !== undefined) {
+    const fl = s.v6FlowLabel;
+    const ip6 = concat(
+      [0x60 | ((s.tos ?? 0) >> 4), (((s.tos ?? 0) & 0xf) << 4) | ((fl >> 16) & 0xf), (fl >> 8) & 0xff, fl & 0xff],
+      u16(tcp.length),
+      [6, s.ttl ?? 64],
+      ipBytes(src.includes(":") ? src : "2001:db8::1"),
+      ipBytes(dst.includes(":") ? dst : "2001:db8::2"),
+      tcp,
+    );
+    return concat([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1], u16(0x86dd), ip6);
+  }
+  const ip = concat(
+    [0x45, s.tos ?? 0],
+    u16(20 + tcp.length),
+    u16(s.id ?? 0x1234),
+    u16(s.df === false ? 0 : 0x4000),
+    [s.ttl ?? 64, 6, 0, 0],
+    ipBytes(src),
+    ipBytes(dst),
+    tcp,
+  );
+  return concat([2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1], u16(0x0800), ip);
+}
+
+const MSS = (v: number) => [2, 4, ...u16(v)];
+const WS = (v: number) => [3, 3, v];
+const SOK = [4, 2];
+const TS = (a: number, b: number) => [8, 10, ...u32(a), ...u32(b)];
+const NOP = 1;
+
+async function tcpEvents(frames: Uint8Array[]): Promise<TcpEvent[]> {
+  const bytes = pcapFile(1, frames.map((data, i) => ({ ts: 1700000000 + i / 1000, data })));
+  return (await events(byteStream(bytes))).filter((e) => e.type.startsWith("tcp_")) as TcpEvent[];
+}
+
+Deno.test("fingerprint: p0f quirks, option layouts and window multiples of hand-made segments", async () => {
+  // Linux-like SYN and its SYN+ACK, whose window is 20 times the SYN's MSS (p0f's "peer MSS" rule)
+  const linux = await tcpEvents([
+    segment({ window: 64240, options: [...MSS(1460), ...SOK, ...TS(1, 0), NOP, ...WS(7)] }),
+    segment({
+      flags: 0x12,
+      ack: 12346,
+      window: 29200,
+      options: [...MSS(1400), ...SOK, ...TS(9, 1), NOP, ...WS(7)],
+      sport: 80,
+      dport: 40000,
+    }, "10.0.0.2", "10.0.0.1"),
+  ]);
+  assert.equal(linux[0].tcp_signature, "4:64:0:1460:mss*44,7:mss,sok,ts,nop,ws:df,id+:0");
+  assert.equal(linux[0].os_hint, "linux");
+  assert.equal(linux[1].type, "tcp_synack");
+  assert.equal(linux[1].tcp_signature, "4:64:0:1400:mss*20,7:mss,sok,ts,nop,ws:df,id+:0");
+
+  // every quirk p0f knows that a SYN can carry
+  const odd = await tcpEvents([
+    segment({
+      flags: 0x02 | 0x08 | 0x40 | 0x80, // SYN PSH ECE CWR
+      seq: 0,
+      ack: 77,
+      urg: 5,
+      df: false,
+      id: 0,
+      ttl: 120,
+      options: [...MSS(536), ...WS(15), ...TS(0, 5), 0, 0, 9, 0], // EOL, then a non-zero padding byte
+      payload: [1, 2, 3],
+    }),
+  ]);
+  assert.deepEqual(odd[0].quirks, ["id-", "ecn", "seq-", "ack+", "uptr+", "pushf+", "ts1-", "ts2+", "opt+", "exws"]);
+  assert.equal(odd[0].tcp_signature, "4:128:0:536:1024,15:mss,ws,ts,eol+3:id-,ecn,seq-,ack+,uptr+,pushf+,ts1-,ts2+,opt+,exws:+");
+  assert.equal(odd[0].p0f_raw.slice(0, 9), "4:120+8:0");
+  assert.equal(odd[0].payload, true);
+
+  // malformed options, far TTL, an unknown option kind, and not a SYN at all
+  const bad = await tcpEvents([
+    segment({ options: [2, 5, 5, 180, 0, 0, 0, 0], ttl: 200, sport: 40001 }),
+    segment({ options: [30, 4, 0, 0, NOP, NOP, NOP, NOP], sport: 40002 }),
+    segment({ flags: 0x01, sport: 40003 }), // FIN scan probe
+    segment({ flags: 0x03, sport: 40004 }), // SYN+FIN: p0f leaves it out
+  ]);
+  assert.equal(bad.length, 2);
+  assert.ok(bad[0].quirks.includes("bad"), bad[0].tcp_signature);
+  assert.equal(bad[0].p0f_raw.slice(0, 10), "4:200+55:0".slice(0, 10).replace("55", "?:"));
+  assert.equal(bad[1].options, "?30,nop,nop,nop,nop");
+  assert.equal(bad[1].mss, null);
+
+  // IPv6: flow label and ECN quirks, no DF
+  const v6 = await tcpEvents([segment({ v6FlowLabel: 0x12345, tos: 0x01, options: [...MSS(1440), NOP, NOP, ...SOK] })]);
+  assert.equal(v6[0].tcp_signature, "6:64:0:1440:29200,0:mss,nop,nop,sok:ecn,flow:0");
+  assert.equal(v6[0].ip_version, 6);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// the database
+
+Deno.test("fingerprint: TCP signature patterns: wildcards, TTL forms, window forms, quirk sets", () => {
+  const sig = "4:64:0:1460:mss*44,7:mss,sok,ts,nop,ws:df,id+:0";
+  assert.ok(tcpSignatureMatches(sig, sig));
+  assert.ok(tcpSignatureMatches("*:64:0:*:*,*:mss,sok,ts,nop,ws:id+,df:0", sig));
+  assert.ok(tcpSignatureMatches("4:52+12:0:1460:mss*44,7:mss,sok,ts,nop,ws:df,id+:0", sig));
+  assert.ok(tcpSignatureMatches("4:64:0:1460:64240,7:mss,sok,ts,nop,ws:df,id+:0", sig, 64240));
+  assert.ok(!tcpSignatureMatches("4:64:0:1460:64240,7:mss,sok,ts,nop,ws:df,id+:0", sig));
+  assert.ok(!tcpSignatureMatches("4:128:0:*:*,*:mss,sok,ts,nop,ws:df,id+:0", sig));
+  assert.ok(!tcpSignatureMatches("4:64:0:*:*,*:mss,sok,ts,nop,ws:df:0", sig));
+  assert.ok(!tcpSignatureMatches("4:64:0:*:*,*:mss,nop,ws:df,id+:0", sig));
+  assert.ok(!tcpSignatureMatches("4:64:0:*:*,*:mss,sok,ts,nop,ws:df,id+:+", sig));
+  assert.ok(!tcpSignatureMatches("nonsense", sig));
+});
+
+Deno.test("fingerprint: the database format is checked, entry by entry", () => {
+  const bad: [string, RegExp][] = [
+    ["{", /not JSON/],
+    ['{"entries": []}', /fingerprints/],
+    ["[1]", /entry 0: not an object/],
+    ['[{"type":"md5","fingerprint":"x","label":"y"}]', /"type" must be one of/],
+    ['[{"type":"ja3","fingerprint":"xyz","label":"y"}]', /32 hexadecimal/],
+    ['[{"type":"ja4","fingerprint":"t13d","label":""}]', /"label"/],
+    ['[{"type":"ja4","fingerprint":"t13d","label":"x","notes":3}]', /"notes"/],
+    ['[{"type":"tcp_syn","fingerprint":"4:64:0","label":"x"}]', /TCP signature/],
+  ];
+  for (const [text, re] of bad) assert.throws(() => FingerprintDb.parse(text, "db.json"), re, text);
+  const db = FingerprintDb.parse(
+    '[{"type":"ja3","fingerprint":"2A26B1A62E40D25D4DE3BABC9D532F30","label":"curl"},' +
+      '{"type":"ja3","fingerprint":"2a26b1a62e40d25d4de3babc9d532f30","label":"second"}]',
+  );
+  assert.equal(db.size, 2);
+  assert.equal(db.lookup("ja3", "2a26b1a62e40d25d4de3babc9d532f30")?.label, "curl"); // first wins, any case
+  assert.equal(db.lookup("ja3s", "2a26b1a62e40d25d4de3babc9d532f30"), null); // another kind
+});
+
+Deno.test({
+  name: "fingerprint --db: known and unknown fingerprints, counts on stderr",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const known = await runCli(["fingerprint", "--db", DB_FILE, cap("443-curl.pcap")]);
+    assert.equal(known.code, 0, known.stderr);
+    const evs = parseJsonl(known.stdout) as unknown as HandshakeEvent[];
+    const ch = evs.find((e) => e.type === "tls_client")!;
+    assert.deepEqual(ch.match, {
+      type: "ja4",
+      fingerprint: "t12d6707h2_2955a3196ffa_c83f907a73d3",
+      label: "curl",
+      notes: "curl on macOS (443-curl.pcap)",
+    });
+    assert.equal(evs.find((e) => e.type === "tcp_syn")!.match?.label, "macOS");
+    assert.equal(evs.find((e) => e.type === "tcp_synack")!.match?.label, "Linux");
+    assert.match(known.stderr, /4 handshakes \(tls_client 1, tls_server 1, tcp_syn 1, tcp_synack 1\); database: 4 known, 0 unknown/);
+
+    const unknown = await runCli(["fingerprint", "--db", DB_FILE, cap("tls12.pcap")]);
+    assert.equal(unknown.code, 0, unknown.stderr);
+    const u = parseJsonl(unknown.stdout) as unknown as HandshakeEvent[];
+    assert.equal(u.length, 1);
+    assert.equal(u[0].type, "tls_client");
+    assert.ok("match" in u[0] && u[0].match === null);
+    assert.match(unknown.stderr, /database: 0 known, 1 unknown/);
+
+    // JA3 is the fallback when the JA4 is unknown; SSH and the nmap scan are labelled; without --db no `match`
+    const db = await FingerprintDb.load(DB_FILE);
+    const noJa4 = { ...ch, ja4: "t00i000000_000000000000_000000000000" } as HandshakeEvent;
+    assert.deepEqual([db.match(noJa4)?.type, db.match(noJa4)?.label], ["ja3", "curl"]);
+    const ssh = await runCli(["fingerprint", "-q", "--db", DB_FILE, "--types", "ssh_client,tcp_syn", cap("ssh.pcap")]);
+    const s = parseJsonl(ssh.stdout) as unknown as HandshakeEvent[];
+    assert.deepEqual(s.map((e) => [e.type, e.match?.label ?? null]), [
+      ["tcp_syn", "macOS"],
+      ["ssh_client", "OpenSSH 5.6"],
+      ["tcp_syn", "Linux"],
+      ["ssh_client", "OpenSSH 8.2p1 (Ubuntu)"],
+    ]);
+    assert.equal(ssh.stderr, "");
+    const scan = parseJsonl((await runCli(["fingerprint", "--db", DB_FILE, cap("tcp_scan.pcapng")])).stdout);
+    assert.equal(scan.find((e) => e.dst_port === 3389)?.match && (scan.find((e) => e.dst_port === 3389)!.match as { label: string }).label, "nmap SYN scan");
+    const plain = parseJsonl((await runCli(["fingerprint", "-q", cap("443-curl.pcap")])).stdout);
+    assert.ok(plain.every((e) => !("match" in e)));
+  },
+});
+
+Deno.test({
+  name: "fingerprint: usage and input errors",
+  async fn() {
+    const noInput = await runCli(["fingerprint"]);
+    assert.equal(noInput.code, 2);
+    assert.match(noInput.stderr, /needs a capture/);
+    const noIface = await runCli(["fingerprint", "--live"]);
+    assert.equal(noIface.code, 2);
+    assert.match(noIface.stderr, /needs -i IFACE/);
+    const types = await runCli(["fingerprint", "--types", "tls_client,smtp", "testdata/http.pcap"]);
+    assert.equal(types.code, 2);
+    assert.match(types.stderr, /unknown handshake type "smtp"/);
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/db.json`, '[{"type":"ja3","fingerprint":"1","label":"x"}]');
+      const badDb = await runCli(["fingerprint", "--db", `${dir}/db.json`, "testdata/http.pcap"]);
+      assert.equal(badDb.code, 1);
+      assert.match(badDb.stderr, /db\.json: entry 0: a ja3 fingerprint is 32 hexadecimal digits/);
+      const missing = await runCli(["fingerprint", "--db", `${dir}/none.json`, "testdata/http.pcap"]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /cannot read the fingerprint database/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+    // -o writes the lines to a file
+    const out = await Deno.makeTempFile({ suffix: ".jsonl" });
+    try {
+      const r = await runCli(["fingerprint", "-q", "-o", out, "testdata/http.pcap"]);
+      assert.equal(r.code, 0, r.stderr);
+      const lines = parseJsonl(await Deno.readTextFile(out));
+      assert.ok(lines.length > 0 && lines.every((l) => typeof l.type === "string"));
+    } finally {
+      await Deno.remove(out);
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// streaming
+
+Deno.test({
+  name: "fingerprint: events come out as handshakes are read, before the capture ends (flows still open)",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const bytes = Deno.readFileSync(cap("443-firefox.pcap"));
+    let delivered = 0;
+    const seenAt: [string, number][] = [];
+    for await (const ev of fingerprintCapture(byteStream(bytes, 4096, (n) => void (delivered = n)))) {
+      seenAt.push([ev.type, delivered]);
+    }
+    assert.deepEqual(seenAt.map(([t]) => t), ["tcp_syn", "tcp_synack", "tls_client", "tls_server"]);
+    // The flow has 667 packets (458 kB); its handshake is in the first few kB.
+    for (const [type, at] of seenAt) assert.ok(at <= 16384, `${type} only after ${at} of ${bytes.length} bytes`);
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// loopback: openssl s_server / s_client, live and from tcpdump's capture, against tshark
+
+const IS_ROOT = Deno.uid() === 0;
+const CAN_LOOPBACK = IS_ROOT && tryLoadLibpcap() !== null && hasCommand("tcpdump") && hasCommand("openssl") &&
+  HAVE_TSHARK;
+if (!CAN_LOOPBACK) {
+  console.warn("fingerprint_test: the loopback test needs root, libpcap, tcpdump, openssl and tshark: skipped");
+}
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const p = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return p;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Proc {
+  child: Deno.ChildProcess;
+  err(): string;
+  waitErr(re: RegExp, ms?: number): Promise<boolean>;
+  done(): Promise<number>;
+}
+
+function spawn(cmd: string, args: string[]): Proc {
+  const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "null", stderr: "piped" }).spawn();
+  let err = "", exited = false;
+  const pump = (async () => {
+    for await (const c of child.stderr.pipeThrough(new TextDecoderStream())) err += c;
+  })();
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  return {
+    child,
+    err: () => err,
+    async waitErr(re, ms = 15000) {
+      const end = Date.now() + ms;
+      while (!re.test(err) && !exited && Date.now() < end) await sleep(20);
+      return re.test(err);
+    },
+    async done() {
+      const s = await status;
+      await pump;
+      return s.code;
+    },
+  };
+}
+
+function stop(p: Proc, sig: Deno.Signal): void {
+  try {
+    p.child.kill(sig);
+  } catch { /* exited */ }
+}
+
+async function openssl(args: string[]): Promise<void> {
+  const r = await new Deno.Command("openssl", { args, stdin: "null", stdout: "null", stderr: "piped" }).output();
+  assert.ok(r.success, `openssl ${args.join(" ")}: ${new TextDecoder().decode(r.stderr)}`);
+}
+
+async function readEvents(path: string): Promise<HandshakeEvent[]> {
+  try {
+    return parseJsonl(await Deno.readTextFile(path)) as unknown as HandshakeEvent[];
+  } catch {
+    return [];
+  }
+}
+
+Deno.test({
+  name: "fingerprint: loopback TLS handshakes (openssl), live and from tcpdump's capture, match tshark's JA3/JA3S" +
+    (CAN_LOOPBACK ? "" : " (skipped: needs root, libpcap, tcpdump, openssl, tshark)"),
+  ignore: !CAN_LOOPBACK,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "jj-fp-" });
+    const port = freePort();
+    const filter = `tcp port ${port}`;
+    await openssl([
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      `${dir}/key.pem`,
+      "-out",
+      `${dir}/cert.pem`,
+      "-days",
+      "1",
+      "-subj",
+      "/CN=localhost",
+    ]);
+    const server = spawn("openssl", [
+      "s_server",
+      "-accept",
+      `127.0.0.1:${port}`,
+      "-cert",
+      `${dir}/cert.pem`,
+      "-key",
+      `${dir}/key.pem`,
+      "-alpn",
+      "h2,http/1.1",
+      "-naccept",
+      "2",
+    ]);
+    const ref = spawn("tcpdump", ["-i", "lo", "-n", "-U", "-w", `${dir}/ref.pcap`, filter]);
+    const live = spawn(DENO, [
+      "run",
+      "-A",
+      CLI,
+      "fingerprint",
+      "--live",
+      "-i",
+      "lo",
+      "--filter",
+      filter,
+      "--db",
+      DB_FILE,
+      "-o",
+      `${dir}/live.jsonl`,
+    ]);
+    let liveBeforeStop: HandshakeEvent[] = [];
+    try {
+      assert.ok(await live.waitErr(/capturing on lo/), live.err());
+      assert.ok(await ref.waitErr(/listening on lo/), ref.err());
+      await sleep(300);
+      // TLS 1.3 with SNI and ALPN, then TLS 1.2
+      await openssl(["s_client", "-connect", `127.0.0.1:${port}`, "-servername", "jj.test", "-alpn", "h2,http/1.1"]);
+      await openssl(["s_client", "-connect", `127.0.0.1:${port}`, "-tls1_2", "-servername", "jj.test"]);
+      // The lines arrive while jj still runs: the flows stay open (60 s idle timeout) until it stops.
+      const end = Date.now() + 10000;
+      while (Date.now() < end) {
+        liveBeforeStop = await readEvents(`${dir}/live.jsonl`);
+        if (liveBeforeStop.filter((e) => e.type === "tls_server").length >= 2) break;
+        await sleep(100);
+      }
+      stop(live, "SIGINT");
+      assert.equal(await live.done(), 0, live.err());
+    } finally {
+      stop(live, "SIGKILL");
+      await sleep(300);
+      stop(ref, "SIGINT");
+      await ref.done();
+      stop(server, "SIGTERM");
+      await server.done();
+    }
+    try {
+      assert.equal(ofType(liveBeforeStop, "tls_client").length, 2, JSON.stringify(liveBeforeStop));
+      assert.equal(ofType(liveBeforeStop, "tls_server").length, 2);
+      assert.match(live.err(), /fingerprint: \d+ handshakes .*database: \d+ known, \d+ unknown/);
+      const liveEvents = await readEvents(`${dir}/live.jsonl`);
+      const fileRun = await runCli(["fingerprint", "-q", `${dir}/ref.pcap`]);
+      assert.equal(fileRun.code, 0, fileRun.stderr);
+      const fileEvents = parseJsonl(fileRun.stdout) as unknown as HandshakeEvent[];
+
+      // tshark's JA3 and JA3S (and their strings) of the same capture
+      const d = ["-d", `tcp.port==${port},tls`];
+      const chRows = await tsharkFields(`${dir}/ref.pcap`, [
+        "tcp.srcport",
+        "tls.handshake.ja3",
+        "tls.handshake.ja3_full",
+        "tls.handshake.extensions_server_name",
+      ], [...d, "-Y", "tls.handshake.type == 1"]);
+      const shRows = await tsharkFields(`${dir}/ref.pcap`, [
+        "tcp.dstport",
+        "tls.handshake.ja3s",
+        "tls.handshake.ja3s_full",
+      ], [...d, "-Y", "tls.handshake.type == 2"]);
+      assert.equal(chRows.length, 2, JSON.stringify(chRows));
+      assert.equal(shRows.length, 2, JSON.stringify(shRows));
+      for (const evs of [fileEvents, liveEvents]) {
+        const chs = ofType<TlsClientEvent>(evs, "tls_client"), shs = ofType<TlsServerEvent>(evs, "tls_server");
+        assert.equal(chs.length, 2);
+        for (const [cport, ja3, ja3Full, sni] of chRows) {
+          const e = chs.find((e) => e.src_port === Number(cport))!;
+          assert.ok(e, `no tls_client from ${cport}`);
+          assert.equal(e.ja3, ja3);
+          assert.equal(e.ja3_string, ja3Full);
+          assert.equal(e.sni, sni);
+          assert.equal(e.dst_port, port);
+          assert.ok(e.ja4.startsWith("t13d"), e.ja4);
+        }
+        for (const [cport, ja3s, ja3sFull] of shRows) {
+          const e = shs.find((e) => e.dst_port === Number(cport))!;
+          assert.ok(e, `no tls_server to ${cport}`);
+          assert.equal(e.ja3s, ja3s);
+          assert.equal(e.ja3s_string, ja3sFull);
+          assert.equal(e.src_port, port);
+        }
+        assert.deepEqual(shs.map((e) => e.version).sort(), ["TLS 1.2", "TLS 1.3"]);
+      }
+      // live and file give the same fingerprints
+      const fp = (evs: HandshakeEvent[]) =>
+        evs.map((e) => {
+          const { ts: _ts, match: _m, ...rest } = e;
+          return JSON.stringify(rest);
+        }).sort();
+      assert.deepEqual(fp(liveEvents), fp(fileEvents));
+      // the SYNs of lo: MSS 65495 (MTU 65536), as tshark reads it; labelled by the database
+      const syns = ofType<TcpEvent>(liveEvents, "tcp_syn");
+      assert.equal(syns.length, 2);
+      const mssRows = await tsharkFields(`${dir}/ref.pcap`, ["tcp.options.mss_val"], [
+        "-Y",
+        "tcp.flags.syn == 1 && tcp.flags.ack == 0",
+      ]);
+      for (const e of syns) {
+        assert.equal(e.mss, Number(mssRows[0][0]));
+        assert.equal(e.ttl, 64);
+        assert.equal(e.match?.label, "Linux", e.tcp_signature);
+      }
+      assert.ok(liveEvents.every((e) => "match" in e));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

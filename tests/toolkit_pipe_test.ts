@@ -1,0 +1,176 @@
+/**
+ * The Unix-style toolkit end to end, through real subprocesses and a real shell pipe:
+ * `jj extract x.pcap | jj anon --key k.key | jj label-subnets --label lab:10.0.0.0/8 | jq`, the reverse pipe,
+ * help with examples on every subcommand, `--version`, shell completions (checked by the shells themselves)
+ * and usage errors that name the bad argument and exit 2.
+ */
+import assert from "node:assert/strict";
+import { Anonymizer, loadOrCreateKey } from "../lib/anon/mod.ts";
+import { SubnetLabeler } from "../lib/subnets.ts";
+import { VERSION } from "../cli.ts";
+import type { FlowRecord } from "../lib/extractor.ts";
+
+const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url).pathname;
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+const DENO = Deno.execPath();
+const HAVE_CORPUS = (() => {
+  try {
+    return Deno.statSync(CAPTURES).isDirectory;
+  } catch {
+    return false;
+  }
+})();
+function has(cmd: string): boolean {
+  try {
+    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    return false;
+  }
+}
+const HAS_JQ = has("jq");
+const JJ = `'${DENO}' run -A '${CLI}'`;
+
+async function sh(script: string, cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command("bash", { args: ["-o", "pipefail", "-c", script], cwd, stdout: "piped", stderr: "piped" })
+    .output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+const lines = (s: string): FlowRecord[] => s.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
+
+Deno.test({
+  name: "extract | anon --key k.key | label-subnets --label lab:10.0.0.0/8 | jq, as real processes",
+  ignore: !HAVE_CORPUS,
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    const caps = ["gre-erspan-vxlan.pcap", "tls12.pcap", "http_ipv6.pcap", "dns.pcap"].map((c) => `'${CAPTURES}${c}'`)
+      .join(" ");
+    const tail = HAS_JQ ? " | jq -c ." : "";
+    const pipe = await sh(
+      `${JJ} extract ${caps} | ${JJ} anon --key k.key | ${JJ} label-subnets --label lab:10.0.0.0/8 --label any:0.0.0.0/0${tail}`,
+      dir,
+    );
+    assert.equal(pipe.code, 0, pipe.stderr);
+    assert.match(pipe.stderr, /created key file k\.key/);
+    assert.match(pipe.stderr, /flows written/);
+    assert.match(pipe.stderr, /records, \d+ address\(es\) anonymized; cryptopan/);
+    const plain = await sh(`${JJ} extract -q ${caps}`, dir);
+    const orig = lines(plain.stdout), out = lines(pipe.stdout);
+    assert.equal(out.length, orig.length);
+    assert.ok(out.length > 10);
+    // What the pipe should give, computed in-process with the key file the pipe created.
+    const key = await loadOrCreateKey(`${dir}/k.key`);
+    assert.equal(key.created, false);
+    assert.equal((await Deno.stat(`${dir}/k.key`)).mode! & 0o777, 0o600);
+    const anon = new Anonymizer(key.bytes);
+    const labeler = await SubnetLabeler.fromSpecs(["lab:10.0.0.0/8", "any:0.0.0.0/0"]);
+    let lab = 0;
+    for (let i = 0; i < out.length; i++) {
+      const want = labeler.apply(anon.record(structuredClone(orig[i])));
+      assert.deepEqual(out[i], want);
+      assert.notEqual(out[i].src_ip, orig[i].src_ip);
+      if ((out[i].src_labels as string[]).includes("lab")) lab++;
+    }
+    assert.ok(lab > 0, "some anonymized sources fall in 10.0.0.0/8");
+
+    // The reverse pipe restores the records exactly.
+    const back = await sh(`${JJ} extract -q ${caps} | ${JJ} anon -q --key k.key | ${JJ} anon -q --key k.key --reverse`, dir);
+    assert.equal(back.code, 0, back.stderr);
+    assert.deepEqual(lines(back.stdout), orig);
+    // Joy mode too, and files with .gz in between.
+    const joy = await sh(
+      `${JJ} extract -q ${caps} | ${JJ} anon -q -m joy --key j.key -o a.jsonl.gz && ${JJ} anon -q -m joy --key j.key -r a.jsonl.gz`,
+      dir,
+    );
+    assert.equal(joy.code, 0, joy.stderr);
+    assert.deepEqual(lines(joy.stdout), orig);
+    // A capture anonymized with --pcap, read from stdin and written to stdout.
+    const pc = await sh(
+      `${JJ} anon -q --key k.key --pcap - < '${CAPTURES}tls12.pcap' | ${JJ} extract -q - | ${JJ} anon -q -r --key k.key`,
+      dir,
+    );
+    assert.equal(pc.code, 0, pc.stderr);
+    const direct = lines((await sh(`${JJ} extract -q '${CAPTURES}tls12.pcap'`)).stdout);
+    assert.deepEqual(lines(pc.stdout).map((r) => [r.src_ip, r.dst_ip, r.total_packets]), direct.map((r) => [r.src_ip, r.dst_ip, r.total_packets]));
+    // The end of a pipe can be Parquet or CSV.
+    const pq = await sh(`${JJ} extract -q ${caps} | ${JJ} label-subnets -q --label lab:10.0.0.0/8 -o l.csv`, dir);
+    assert.equal(pq.code, 0, pq.stderr);
+    const csv = (await Deno.readTextFile(`${dir}/l.csv`)).trim().split("\n");
+    assert.equal(csv.length, orig.length + 1);
+    assert.ok(csv[0].startsWith("src_ip,dst_ip,") && csv[0].endsWith("src_labels,dst_labels"));
+    await Deno.remove(dir, { recursive: true });
+  },
+});
+
+Deno.test("--help of every subcommand shows examples; --version", async () => {
+  for (const cmd of ["extract", "anon", "label-subnets", "completions"]) {
+    const r = await sh(`${JJ} ${cmd} --help`);
+    assert.equal(r.code, 0, cmd);
+    assert.match(r.stdout, /Examples:/, cmd);
+    assert.match(r.stdout, new RegExp(`Usage: jj ${cmd}`), cmd);
+  }
+  const v = await sh(`${JJ} --version`);
+  assert.equal(v.code, 0);
+  assert.equal(v.stdout.trim(), VERSION);
+});
+
+Deno.test("usage errors name the bad argument and exit 2", async () => {
+  const cases: [string, RegExp][] = [
+    ["extract --format xml x.pcap", /'--format <format>' argument 'xml' is invalid/],
+    ["extract --idle-timeout -5 x.pcap", /--idle-timeout/],
+    ["extract --bogus x.pcap", /unknown option '--bogus'/],
+    ["anon --key k --mode nope", /--mode/],
+    ["anon", /--key <file>' not specified/],
+    ["label-subnets --label :10.0.0.0/8", /--label :10\.0\.0\.0\/8/],
+    ["completions tcsh", /value 'tcsh' is invalid for argument 'shell'/],
+    ["extract -o x.parquet --format nope y.pcap", /--format/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await sh(`${JJ} ${args} < /dev/null`);
+    assert.equal(r.code, 2, `${args}: ${r.stderr}`);
+    assert.match(r.stderr, re, args);
+  }
+});
+
+Deno.test("completions: generated from the command tree, valid for bash, zsh and fish, and they complete", async () => {
+  const dir = await Deno.makeTempDir();
+  for (const shell of ["bash", "zsh", "fish"]) {
+    const r = await sh(`${JJ} completions ${shell} > ${dir}/jj.${shell}`);
+    assert.equal(r.code, 0, r.stderr);
+    const text = await Deno.readTextFile(`${dir}/jj.${shell}`);
+    for (const word of ["extract", "anon", "label-subnets", "completions", "format", "parquet", "cryptopan"]) {
+      assert.ok(text.includes(word), `${shell} script lacks ${word}`);
+    }
+    if (has(shell)) {
+      const check = await sh(`${shell} -n ${dir}/jj.${shell}`);
+      assert.equal(check.code, 0, `${shell} -n: ${check.stderr}`);
+    } else console.log(`${shell} is not installed: its script was generated but not syntax-checked`);
+  }
+  // bash: drive the completion function as readline would.
+  const complete = async (words: string[]) => {
+    const r = await sh(
+      `source ${dir}/jj.bash; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); COMP_CWORD=${
+        words.length - 1
+      }; _jj; printf '%s\\n' "\${COMPREPLY[@]}"`,
+      dir,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim().split("\n").filter(Boolean);
+  };
+  assert.deepEqual(await complete(["jj", "ex"]), ["extract"]);
+  assert.deepEqual(await complete(["jj", "la"]), ["label-subnets"]);
+  assert.deepEqual(await complete(["jj", "extract", "--form"]), ["--format"]);
+  assert.deepEqual((await complete(["jj", "extract", "--format", ""])).slice(0, 3), ["jsonl", "csv", "parquet"]);
+  assert.deepEqual(await complete(["jj", "anon", "--mode", "c"]), ["cryptopan"]);
+  assert.deepEqual(await complete(["jj", "anon", "-k", "k.key", "--rev"]), ["--reverse"]);
+  assert.deepEqual(await complete(["jj", "completions", "z"]), ["zsh"]);
+  await Deno.writeTextFile(`${dir}/capture.pcap`, "");
+  assert.deepEqual(await complete(["jj", "extract", "cap"]), ["capture.pcap"]);
+  if (has("fish")) {
+    const r = await sh(`fish -c 'source ${dir}/jj.fish; complete -C "jj anon --mode "'`);
+    assert.deepEqual(r.stdout.trim().split("\n").map((l) => l.split("\t")[0]).sort(), ["cryptopan", "hash", "joy"]);
+  }
+  await Deno.remove(dir, { recursive: true });
+});

@@ -37,7 +37,7 @@ export class TcpSequenceState {
   acks: number[] = [0, 0];
   dupAcks: number[] = [0, 0];
   packets = 0;
-  /** Handshake: time of the first SYN, whether the SYN-ACK was seen, and the initial RTT (-1 unknown). */
+  /** Handshake: time of the last SYN, whether the SYN-ACK was seen, and the initial RTT (-1 unknown). */
   synTime = -1;
   synAckSeen = false;
   irtt = -1;
@@ -96,10 +96,11 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
     const synFin = (fl & (TCP.SYN | TCP.FIN)) !== 0;
     const ctl = (fl & (TCP.SYN | TCP.FIN | TCP.RST)) !== 0;
     if (fl & TCP.ACK) s.acks[dir]++;
-    // Handshake RTT: first SYN to the initiator's ACK of the SYN-ACK (the out-of-order threshold).
+    // Handshake RTT, as Wireshark's iRTT: the last SYN to the initiator's ACK of the SYN-ACK (the
+    // out-of-order threshold).
     if (fl & TCP.SYN) {
       if (!(fl & TCP.ACK)) {
-        if (s.synTime < 0) s.synTime = ts;
+        if (s.irtt < 0) s.synTime = ts;
       } else if (dir === 1) s.synAckSeen = true;
     } else if (dir === 0 && (fl & TCP.ACK) && s.synAckSeen && s.synTime >= 0 && s.irtt < 0) {
       s.irtt = ts - s.synTime;

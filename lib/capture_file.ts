@@ -150,6 +150,7 @@ export async function* readCaptureChunks(
     let ifDiv: number[] = [];
     for (;;) {
       if (!await fill(12)) {
+        if (base + start === 0) throw new CaptureFormatError("truncated pcapng section header", 0);
         if (end - start > 0) result.warning = `truncated pcapng block header at byte offset ${base + start}`;
         break;
       }
@@ -179,6 +180,7 @@ export async function* readCaptureChunks(
         break;
       }
       if (!await fill(blockLen)) {
+        if (base + start === 0) throw new CaptureFormatError("truncated pcapng section header", 0);
         result.warning = `truncated pcapng block (${blockLen} bytes declared, ${
           end - start
         } present) at byte offset ${base + start}`;
@@ -193,8 +195,14 @@ export async function* readCaptureChunks(
         const capLen = dv.getUint32(b + 20, le);
         const wireLen = dv.getUint32(b + 24, le);
         if (ifId < ifLink.length && 28 + capLen <= blockLen) {
-          const ticks = tsHigh * 4294967296 + tsLow;
-          const ts = ifDiv[ifId] !== 1 ? ticks / ifDiv[ifId] : ticks * ifScale[ifId];
+          const div = ifDiv[ifId];
+          let ts: number;
+          if (div !== 1) {
+            // Nanosecond ticks pass 2^53: split into whole seconds and remainder exactly (2^32 = 65536^2 keeps
+            // every product below 2^53), then add, as libpcap does with its seconds and fraction.
+            const rem = (((tsHigh % div) * 65536 % div) * 65536 % div + tsLow % div) % div;
+            ts = Math.round((tsHigh * 4294967296 + tsLow - rem) / div) + rem / div;
+          } else ts = (tsHigh * 4294967296 + tsLow) * ifScale[ifId];
           result.packets++;
           onPacket(ts, buf, b + 28, capLen, wireLen, ifLink[ifId]);
         } else {

@@ -227,6 +227,9 @@ export class PacketDecoder {
   /** Remembers the current IP layer's endpoints as the tunnel's outer endpoints before decoding an inner one. */
   private enterTunnel(type: number): void {
     const p = this.packet;
+    // The inner packet has its own ports (or none, e.g. ICMP): the outer UDP ports must not leak into its key.
+    p.srcPort = 0;
+    p.dstPort = 0;
     if (p.tunnelType !== 0) return; // keep the outermost endpoints
     p.tunnelType = type;
     p.tunnelVersion = p.ipVersion;

@@ -84,7 +84,10 @@ export function inputBytes(inputs: readonly string[]): number {
  * console.log(p); // null
  * ```
  */
-export function createProgress(inputs: readonly string[], options: ProgressOptions = {}): ProgressReporter | null {
+export function createProgress(
+  inputs: readonly string[],
+  options: ProgressOptions = {},
+): ProgressReporter | null {
   if (options.quiet) return null;
   if (!options.force && !Deno.stderr.isTerminal()) return null;
   const total = inputBytes(inputs);
@@ -119,7 +122,11 @@ export function createProgress(inputs: readonly string[], options: ProgressOptio
           notTTYSchedule: 500,
           etaBuffer: 50,
         }, cliProgress.Presets.shades_classic) as Bar;
-        bar.start(total > 0 ? total : 1, total > 0 ? Math.min(bytes, total) : 0, payload(bytes, packets, flows));
+        bar.start(
+          total > 0 ? total : 1,
+          total > 0 ? Math.min(bytes, total) : 0,
+          payload(bytes, packets, flows),
+        );
         return;
       }
       bar.update(total > 0 ? Math.min(bytes, total) : 0, payload(bytes, packets, flows));

@@ -410,7 +410,9 @@ export class SubnetLabeler {
       try {
         text = await Deno.readTextFile(path);
       } catch (e) {
-        const why = e instanceof Deno.errors.NotFound ? "neither a CIDR network nor an existing file" : String(e);
+        const why = e instanceof Deno.errors.NotFound
+          ? "neither a CIDR network nor an existing file"
+          : String(e);
         throw new RangeError(`--label ${spec}: "${path}" is ${why}`);
       }
       for (const c of parseCidrList(text, path)) l.add(name, c);

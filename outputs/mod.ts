@@ -147,7 +147,9 @@ export async function openRecordWriter(
   features: readonly FeatureSpec[] | null,
   options: OpenOptions = {},
 ): Promise<RecordWriter> {
-  const byPath = typeof target === "string" && target !== "-" ? formatFromPath(target) : { format: null, gzip: false };
+  const byPath = typeof target === "string" && target !== "-"
+    ? formatFromPath(target)
+    : { format: null, gzip: false };
   const fmt = format ?? byPath.format ?? "jsonl";
   if (!OUTPUT_FORMATS.includes(fmt as OutputFormat)) {
     throw new OutputChoiceError(`unknown output format "${fmt}"; supported: ${OUTPUT_FORMATS.join(", ")}`);
@@ -216,11 +218,17 @@ export async function* readJsonLines(
     try {
       stream = (await Deno.open(source)).readable;
     } catch (e) {
-      const why = e instanceof Deno.errors.NotFound ? "no such file" : e instanceof Error ? e.message : String(e);
+      const why = e instanceof Deno.errors.NotFound
+        ? "no such file"
+        : e instanceof Error
+        ? e.message
+        : String(e);
       throw new InputError(`cannot read ${source}: ${why}`);
     }
     if (/\.gz$/i.test(source)) {
-      stream = (stream as ReadableStream<Uint8Array<ArrayBuffer>>).pipeThrough(new DecompressionStream("gzip"));
+      stream = (stream as ReadableStream<Uint8Array<ArrayBuffer>>).pipeThrough(
+        new DecompressionStream("gzip"),
+      );
     }
   }
   const reader = stream.pipeThrough(new TextDecoderStream()).getReader();

@@ -120,19 +120,28 @@ export class ParquetRecordWriter implements RecordWriter {
   /** Row groups written so far. */
   rowGroups = 0;
 
-  constructor(stream: WritableStream<Uint8Array>, features: readonly FeatureSpec[], options: ParquetWriterOptions = {}) {
+  constructor(
+    stream: WritableStream<Uint8Array>,
+    features: readonly FeatureSpec[],
+    options: ParquetWriterOptions = {},
+  ) {
     this.out = stream.getWriter();
     this.features = features;
     this.rowGroupSize = Math.max(1, options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE);
     this.closeStream = options.closeStream ?? false;
-    const schema: SchemaElement[] = [{ name: "root", num_children: features.length }, ...features.map(schemaElement)];
+    const schema: SchemaElement[] = [
+      { name: "root", num_children: features.length },
+      ...features.map(schemaElement),
+    ];
     this.pw = new ParquetWriter({
       writer: new StreamByteWriter(this.out),
       schema,
       createdBy: "jj",
       kvMetadata: [{
         key: "jj.json_columns",
-        value: JSON.stringify(features.filter((f) => f.type === "list" || f.type === "dict").map((f) => f.name)),
+        value: JSON.stringify(
+          features.filter((f) => f.type === "list" || f.type === "dict").map((f) => f.name),
+        ),
       }],
     });
     this.columns = features.map(() => []);

@@ -41,7 +41,10 @@ function has(cmd: string): boolean {
 const HAS_TSHARK = has("tshark");
 const HAS_OPENSSL = has("openssl");
 
-async function run(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(
+  args: string[],
+  stdin?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const p = new Deno.Command(DENO, {
     args: ["run", "-A", CLI, ...args],
     stdin: stdin === undefined ? "null" : "piped",
@@ -61,12 +64,72 @@ async function run(args: string[], stdin?: string): Promise<{ code: number; stdo
 // The sample key of the Crypto-PAn reference distribution, and two more keys whose vectors several
 // implementations publish (Yawning Angel's Go cryptopan, noinkling/node-cryptopan).
 const KEY1 = new Uint8Array([
-  21, 34, 23, 141, 51, 164, 207, 128, 19, 10, 91, 22, 73, 144, 125, 16,
-  216, 152, 143, 131, 121, 121, 101, 39, 98, 87, 76, 45, 42, 132, 34, 2,
+  21,
+  34,
+  23,
+  141,
+  51,
+  164,
+  207,
+  128,
+  19,
+  10,
+  91,
+  22,
+  73,
+  144,
+  125,
+  16,
+  216,
+  152,
+  143,
+  131,
+  121,
+  121,
+  101,
+  39,
+  98,
+  87,
+  76,
+  45,
+  42,
+  132,
+  34,
+  2,
 ]);
 const KEY2 = new Uint8Array([
-  0x80, 0x09, 0xab, 0x3a, 0x60, 0x54, 0x35, 0xbe, 0xa0, 0xc3, 0x85, 0xbe, 0xa1, 0x84, 0x85, 0xd8,
-  0xb0, 0xa1, 0x10, 0x3d, 0x65, 0x90, 0xbd, 0xf4, 0x8c, 0x96, 0x8b, 0xe5, 0xde, 0x53, 0x83, 0x6e,
+  0x80,
+  0x09,
+  0xab,
+  0x3a,
+  0x60,
+  0x54,
+  0x35,
+  0xbe,
+  0xa0,
+  0xc3,
+  0x85,
+  0xbe,
+  0xa1,
+  0x84,
+  0x85,
+  0xd8,
+  0xb0,
+  0xa1,
+  0x10,
+  0x3d,
+  0x65,
+  0x90,
+  0xbd,
+  0xf4,
+  0x8c,
+  0x96,
+  0x8b,
+  0xe5,
+  0xde,
+  0x53,
+  0x83,
+  0x6e,
 ]);
 const KEY3 = new Uint8Array(32).map((_, i) => i);
 
@@ -416,7 +479,9 @@ Deno.test({
   name: "anon → anon --reverse on real flow records (every capture; joy and cryptopan) gives the input back",
   ignore: !HAVE_CORPUS,
   fn: async () => {
-    const names = [...Deno.readDirSync(CAPTURES)].map((e) => e.name).filter((n) => /\.(pcap|pcapng|cap)$/.test(n))
+    const names = [...Deno.readDirSync(CAPTURES)].map((e) => e.name).filter((n) =>
+      /\.(pcap|pcapng|cap)$/.test(n)
+    )
       .sort();
     const records = await corpusRecords(names);
     assert.ok(records.length > 500);
@@ -508,7 +573,8 @@ const PCAP_CASES = [
 ];
 
 Deno.test({
-  name: "anon --pcap: addresses rewritten, no checksum that was good turns bad (tshark), reverse is byte-exact",
+  name:
+    "anon --pcap: addresses rewritten, no checksum that was good turns bad (tshark), reverse is byte-exact",
   ignore: !HAVE_CORPUS,
   fn: async () => {
     const dir = await Deno.makeTempDir();
@@ -536,7 +602,11 @@ Deno.test({
         // Verdicts are the same frame for frame (good stays good, unverified stays unverified).
         assert.deepEqual(after.status, before.status, name);
         const changed = before.addrs.filter((a, i) => a !== "" && a !== after.addrs[i]).length;
-        assert.equal(changed, before.addrs.filter((a) => a !== "").length, `${name}: some addresses unchanged`);
+        assert.equal(
+          changed,
+          before.addrs.filter((a) => a !== "").length,
+          `${name}: some addresses unchanged`,
+        );
       }
     }
     assert.ok(totalChanged > 500, `${totalChanged} addresses changed`);
@@ -551,14 +621,31 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     const keyPath = `${dir}/k.key`;
     for (const name of ["gre-erspan-vxlan.pcap", "tls12.pcap", "ipv6.pcapng", "teredo.pcap"]) {
-      const r = await run(["anon", "-q", "--key", keyPath, "--pcap", CAPTURES + name, "-o", `${dir}/a_${name}`]);
+      const r = await run([
+        "anon",
+        "-q",
+        "--key",
+        keyPath,
+        "--pcap",
+        CAPTURES + name,
+        "-o",
+        `${dir}/a_${name}`,
+      ]);
       assert.equal(r.code, 0, r.stderr);
       const viaPcap = await corpusRecordsAt(`${dir}/a_${name}`);
       const key = (await loadOrCreateKey(keyPath)).bytes;
       const a = new Anonymizer(key);
       const viaRecords = (await corpusRecords([name])).map((x) => a.record(x));
       const pick = (x: FlowRecord) =>
-        JSON.stringify([x.src_ip, x.dst_ip, x.src_port, x.dst_port, x.total_packets, x.tunnel_src_ip, x.tunnel_dst_ip]);
+        JSON.stringify([
+          x.src_ip,
+          x.dst_ip,
+          x.src_port,
+          x.dst_port,
+          x.total_packets,
+          x.tunnel_src_ip,
+          x.tunnel_dst_ip,
+        ]);
       assert.deepEqual(viaPcap.map(pick).sort(), viaRecords.map(pick).sort(), name);
     }
     await Deno.remove(dir, { recursive: true });
@@ -574,7 +661,17 @@ async function corpusRecordsAt(path: string): Promise<FlowRecord[]> {
 Deno.test("anon --pcap: joy mode and non-captures are refused clearly", async () => {
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(`${dir}/x.txt`, "hello, not a capture\n");
-  const r1 = await run(["anon", "--mode", "joy", "--key", `${dir}/k`, "--pcap", `${dir}/x.txt`, "-o", `${dir}/o`]);
+  const r1 = await run([
+    "anon",
+    "--mode",
+    "joy",
+    "--key",
+    `${dir}/k`,
+    "--pcap",
+    `${dir}/x.txt`,
+    "-o",
+    `${dir}/o`,
+  ]);
   assert.equal(r1.code, 2);
   assert.match(r1.stderr, /--mode joy/);
   const r2 = await run(["anon", "--key", `${dir}/k`, "--pcap", `${dir}/x.txt`, "-o", `${dir}/o`]);

@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import {
-  FingerprintDb,
   fingerprintCapture,
+  FingerprintDb,
   type HandshakeEvent,
   type QuicClientEvent,
   type SshEvent,
@@ -24,14 +24,13 @@ import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 import {
   byteStream,
   cap,
-  CAPTURES,
   CLI,
   concat,
   DENO,
   EXPECTED,
+  hasCommand,
   HAVE_SHARED,
   HAVE_TSHARK,
-  hasCommand,
   ipBytes,
   parseJsonl,
   pcapFile,
@@ -98,6 +97,9 @@ const CORPUS = [
   "tls-handshake.pcapng",
 ];
 
+/** Flows tshark does not decode because of their port; the SSH test checks them with tshark's `-d`. */
+const DETECTED_BY_CONTENT = new Set(["ssh.pcap|6|127.0.0.1|8000|127.0.0.1|58496"]);
+
 Deno.test({
   name: "fingerprint: JA3, JA3S, HASSH and HASSH-server equal tshark's on the corpus captures",
   ignore: !HAVE_SHARED,
@@ -120,12 +122,13 @@ Deno.test({
       for (const x of expected) {
         const k = keyOf(...x.key);
         const mine = byKey.get(k) ?? [];
-        for (const [field] of new Set(fields.map((f) => [f[0]] as const))) {
+        for (const field of ["ja3", "ja3s", "hassh", "hassh_server"] as const) {
           const want = x[field];
           const got = mine.filter((e) => fields.some(([f, t, p]) => f === field && e.type === t && p in e))
             .map((e) => (e as unknown as Record<string, string | null>)[field]);
           const gotSet = new Set(got.filter((v) => v !== null));
           if (want === undefined) {
+            if (DETECTED_BY_CONTENT.has(`${name}|${k}`)) continue;
             assert.equal(gotSet.size, 0, `${name} ${k}: ${field} ${[...gotSet]} where tshark has none`);
             continue;
           }
@@ -136,10 +139,12 @@ Deno.test({
           checked++;
         }
       }
-      // Flows tshark does not see as TLS/SSH: only the SSH server on port 8000 of ssh.pcap (checked below).
+      // No event for a flow tshark does not list.
       for (const e of evs) {
         if (e.type.startsWith("tcp_")) continue;
-        if (!expectedKeys.has(evKey(e))) assert.fail(`${name}: event for a flow tshark does not list: ${evKey(e)}`);
+        if (!expectedKeys.has(evKey(e))) {
+          assert.fail(`${name}: event for a flow tshark does not list: ${evKey(e)}`);
+        }
       }
     }
     assert.ok(checked >= 60, `only ${checked} values checked`);
@@ -147,7 +152,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "fingerprint: one event of each kind for 443-curl.pcap, none for 443-chrome.pcap (no handshake in it)",
+  name:
+    "fingerprint: one event of each kind for 443-curl.pcap, none for 443-chrome.pcap (no handshake in it)",
   ignore: !HAVE_SHARED,
   async fn() {
     const curl = await events(cap("443-curl.pcap"));
@@ -187,7 +193,9 @@ Deno.test({
       const name = file.replace(/\.json$/, "");
       // deno-lint-ignore no-explicit-any
       const streams: any[] = JSON.parse(Deno.readTextFileSync(`${JA4_REF}/${file}`));
-      const wanted = streams.filter((s) => typeof s["JA4.1"] === "string" || s.ssh_extras?.hassh !== undefined);
+      const wanted = streams.filter((s) =>
+        typeof s["JA4.1"] === "string" || s.ssh_extras?.hassh !== undefined
+      );
       if (wanted.length === 0) continue;
       const evs = await events(cap(name));
       for (const s of wanted) {
@@ -217,10 +225,14 @@ Deno.test({
         if (x?.hassh !== undefined) {
           const c = ofType<SshEvent>(mine, "ssh_client"), v = ofType<SshEvent>(mine, "ssh_server");
           assert.equal(c.length, 1, where);
-          assert.equal(c[0].hassh, x.hassh, `${where} hassh`);
+          assert.equal(c[0].hassh, x.hassh === "" ? null : x.hassh, `${where} hassh`); // "" for SSH-1
           assert.equal(c[0].banner, x.ssh_protocol_client, `${where} client banner`);
           if (x.hassh_server !== undefined) {
-            assert.equal(v[0]?.hassh_server, x.hassh_server, `${where} hassh_server`);
+            assert.equal(
+              v[0]?.hassh_server,
+              x.hassh_server === "" ? null : x.hassh_server,
+              `${where} hassh_server`,
+            );
             assert.equal(v[0]?.banner, x.ssh_protocol_server, `${where} server banner`);
           }
           checked++;
@@ -297,7 +309,7 @@ Deno.test({
         assert.ok(ev, `${name} ${flow}: no quic_client event`);
         assert.equal(ev.ja4, want, `${name} ${flow}`);
         assert.equal(ev.ja4_r, wantRaw, `${name} ${flow}`);
-        assert.ok(ev.ja4!.startsWith("q13"));
+        assert.ok(ev.ja4!.startsWith("q")); // "q00" for a draft TLS version in supported_versions
         assert.equal(ev.ja3, r[8].split("|")[0], `${name} ${flow} ja3`);
         assert.equal(ev.sni ?? "", r[7].split("|")[0], `${name} ${flow} sni`);
         assert.equal(ev.src_port, Number(r[0]), `${name} ${flow}: the client is the sender`);
@@ -313,7 +325,10 @@ Deno.test({
   name: "fingerprint: gQUIC (quic.pcap) gives the CHLO server names tshark reads, with no JA3/JA4",
   ignore: !HAVE_SHARED || !HAVE_TSHARK,
   async fn() {
-    const rows = await tsharkFields(cap("quic.pcap"), ["udp.srcport", "gquic.tag.sni"], ["-Y", "gquic.tag.sni"]);
+    const rows = await tsharkFields(cap("quic.pcap"), ["udp.srcport", "gquic.tag.sni"], [
+      "-Y",
+      "gquic.tag.sni",
+    ]);
     const want = new Map(rows.map((r) => [Number(r[0]), r[1]]));
     const evs = ofType<QuicClientEvent>(await events(cap("quic.pcap")), "quic_client");
     assert.equal(want.size, 8);
@@ -377,7 +392,7 @@ Deno.test({
   ignore: !HAVE_SHARED,
   async fn() {
     const v1 = (await events(cap("sshv1.pcap"))).filter((e) => e.type.startsWith("ssh_")) as SshEvent[];
-    assert.deepEqual(v1.map((e) => [e.type, e.banner, e.hassh ?? e.hassh_server]).sort(), [
+    assert.deepEqual(v1.map((e) => [e.type, e.banner, "hassh" in e ? e.hassh : e.hassh_server]).sort(), [
       ["ssh_client", "SSH-1.5-1.2.26", null],
       ["ssh_server", "SSH-1.5-1.2.26", null],
     ]);
@@ -434,7 +449,14 @@ Deno.test({
   ignore: !HAVE_SHARED || !HAVE_TSHARK,
   async fn() {
     let checked = 0;
-    for (const name of ["tcp_scan.pcapng", "ssh-r.pcap", "ssh2.pcapng", "chrome-cloudflare-quic-with-secrets.pcapng"]) {
+    for (
+      const name of [
+        "tcp_scan.pcapng",
+        "ssh-r.pcap",
+        "ssh2.pcapng",
+        "chrome-cloudflare-quic-with-secrets.pcapng",
+      ]
+    ) {
       const rows = await tsharkFields(cap(name), [
         "tcp.srcport",
         "tcp.dstport",
@@ -456,7 +478,9 @@ Deno.test({
         const id = `${type}|${r[0]}|${r[1]}`;
         if (seen.has(id)) continue; // retransmissions are not repeated
         seen.add(id);
-        const e = evs.find((e) => e.type === type && e.src_port === Number(r[0]) && e.dst_port === Number(r[1]));
+        const e = evs.find((e) =>
+          e.type === type && e.src_port === Number(r[0]) && e.dst_port === Number(r[1])
+        );
         assert.ok(e, `${name}: no ${id}`);
         const where = `${name} ${id}`;
         assert.equal(e.ttl, Number(r[3] || r[4]), where);
@@ -530,7 +554,12 @@ function segment(s: SynSpec, src = "10.0.0.1", dst = "10.0.0.2"): Uint8Array {
   if (s.v6FlowLabel !== undefined) {
     const fl = s.v6FlowLabel;
     const ip6 = concat(
-      [0x60 | ((s.tos ?? 0) >> 4), (((s.tos ?? 0) & 0xf) << 4) | ((fl >> 16) & 0xf), (fl >> 8) & 0xff, fl & 0xff],
+      [
+        0x60 | ((s.tos ?? 0) >> 4),
+        (((s.tos ?? 0) & 0xf) << 4) | ((fl >> 16) & 0xf),
+        (fl >> 8) & 0xff,
+        fl & 0xff,
+      ],
       u16(tcp.length),
       [6, s.ttl ?? 64],
       ipBytes(src.includes(":") ? src : "2001:db8::1"),
@@ -566,17 +595,21 @@ async function tcpEvents(frames: Uint8Array[]): Promise<TcpEvent[]> {
 Deno.test("fingerprint: p0f quirks, option layouts and window multiples of hand-made segments", async () => {
   // Linux-like SYN and its SYN+ACK, whose window is 20 times the SYN's MSS (p0f's "peer MSS" rule)
   const linux = await tcpEvents([
-    segment({ window: 64240, options: [...MSS(1460), ...SOK, ...TS(1, 0), NOP, ...WS(7)] }),
-    segment({
-      flags: 0x12,
-      ack: 12346,
-      window: 29200,
-      options: [...MSS(1400), ...SOK, ...TS(9, 1), NOP, ...WS(7)],
-      sport: 80,
-      dport: 40000,
-    }, "10.0.0.2", "10.0.0.1"),
+    segment({ window: 64240, options: [...MSS(1380), ...SOK, ...TS(1, 0), NOP, ...WS(7)] }),
+    segment(
+      {
+        flags: 0x12,
+        ack: 12346,
+        window: 27600,
+        options: [...MSS(1400), ...SOK, ...TS(9, 1), NOP, ...WS(7)],
+        sport: 80,
+        dport: 40000,
+      },
+      "10.0.0.2",
+      "10.0.0.1",
+    ),
   ]);
-  assert.equal(linux[0].tcp_signature, "4:64:0:1460:mss*44,7:mss,sok,ts,nop,ws:df,id+:0");
+  assert.equal(linux[0].tcp_signature, "4:64:0:1380:mss*44,7:mss,sok,ts,nop,ws:df,id+:0"); // 64240 = 44 * 1460
   assert.equal(linux[0].os_hint, "linux");
   assert.equal(linux[1].type, "tcp_synack");
   assert.equal(linux[1].tcp_signature, "4:64:0:1400:mss*20,7:mss,sok,ts,nop,ws:df,id+:0");
@@ -588,15 +621,30 @@ Deno.test("fingerprint: p0f quirks, option layouts and window multiples of hand-
       seq: 0,
       ack: 77,
       urg: 5,
+      window: 1024,
       df: false,
       id: 0,
       ttl: 120,
-      options: [...MSS(536), ...WS(15), ...TS(0, 5), 0, 0, 9, 0], // EOL, then a non-zero padding byte
+      options: [...MSS(536), ...WS(15), ...TS(0, 5), 0, 0, 9, 0, 0, 0, 0], // EOL, then a non-zero padding byte
       payload: [1, 2, 3],
     }),
   ]);
-  assert.deepEqual(odd[0].quirks, ["id-", "ecn", "seq-", "ack+", "uptr+", "pushf+", "ts1-", "ts2+", "opt+", "exws"]);
-  assert.equal(odd[0].tcp_signature, "4:128:0:536:1024,15:mss,ws,ts,eol+3:id-,ecn,seq-,ack+,uptr+,pushf+,ts1-,ts2+,opt+,exws:+");
+  assert.deepEqual(odd[0].quirks, [
+    "id-",
+    "ecn",
+    "seq-",
+    "ack+",
+    "uptr+",
+    "pushf+",
+    "ts1-",
+    "ts2+",
+    "opt+",
+    "exws",
+  ]);
+  assert.equal(
+    odd[0].tcp_signature,
+    "4:128:0:536:1024,15:mss,ws,ts,eol+6:id-,ecn,seq-,ack+,uptr+,pushf+,ts1-,ts2+,opt+,exws:+",
+  );
   assert.equal(odd[0].p0f_raw.slice(0, 9), "4:120+8:0");
   assert.equal(odd[0].payload, true);
 
@@ -609,13 +657,15 @@ Deno.test("fingerprint: p0f quirks, option layouts and window multiples of hand-
   ]);
   assert.equal(bad.length, 2);
   assert.ok(bad[0].quirks.includes("bad"), bad[0].tcp_signature);
-  assert.equal(bad[0].p0f_raw.slice(0, 10), "4:200+55:0".slice(0, 10).replace("55", "?:"));
+  assert.ok(bad[0].p0f_raw.startsWith("4:200+?:0:1460:"), bad[0].p0f_raw); // 55 hops: too far to tell
   assert.equal(bad[1].options, "?30,nop,nop,nop,nop");
   assert.equal(bad[1].mss, null);
 
   // IPv6: flow label and ECN quirks, no DF
-  const v6 = await tcpEvents([segment({ v6FlowLabel: 0x12345, tos: 0x01, options: [...MSS(1440), NOP, NOP, ...SOK] })]);
-  assert.equal(v6[0].tcp_signature, "6:64:0:1440:29200,0:mss,nop,nop,sok:ecn,flow:0");
+  const v6 = await tcpEvents([
+    segment({ v6FlowLabel: 0x12345, tos: 0x01, options: [...MSS(1440), NOP, NOP, ...SOK] }),
+  ]);
+  assert.equal(v6[0].tcp_signature, "6:64:0:1440:mss*20,0:mss,nop,nop,sok:ecn,flow:0"); // 29200 = 20 * 1460
   assert.equal(v6[0].ip_version, 6);
 });
 
@@ -673,7 +723,10 @@ Deno.test({
     });
     assert.equal(evs.find((e) => e.type === "tcp_syn")!.match?.label, "macOS");
     assert.equal(evs.find((e) => e.type === "tcp_synack")!.match?.label, "Linux");
-    assert.match(known.stderr, /4 handshakes \(tls_client 1, tls_server 1, tcp_syn 1, tcp_synack 1\); database: 4 known, 0 unknown/);
+    assert.match(
+      known.stderr,
+      /4 handshakes \(tls_client 1, tls_server 1, tcp_syn 1, tcp_synack 1\); database: 4 known, 0 unknown/,
+    );
 
     const unknown = await runCli(["fingerprint", "--db", DB_FILE, cap("tls12.pcap")]);
     assert.equal(unknown.code, 0, unknown.stderr);
@@ -687,7 +740,15 @@ Deno.test({
     const db = await FingerprintDb.load(DB_FILE);
     const noJa4 = { ...ch, ja4: "t00i000000_000000000000_000000000000" } as HandshakeEvent;
     assert.deepEqual([db.match(noJa4)?.type, db.match(noJa4)?.label], ["ja3", "curl"]);
-    const ssh = await runCli(["fingerprint", "-q", "--db", DB_FILE, "--types", "ssh_client,tcp_syn", cap("ssh.pcap")]);
+    const ssh = await runCli([
+      "fingerprint",
+      "-q",
+      "--db",
+      DB_FILE,
+      "--types",
+      "ssh_client,tcp_syn",
+      cap("ssh.pcap"),
+    ]);
     const s = parseJsonl(ssh.stdout) as unknown as HandshakeEvent[];
     assert.deepEqual(s.map((e) => [e.type, e.match?.label ?? null]), [
       ["tcp_syn", "macOS"],
@@ -697,7 +758,8 @@ Deno.test({
     ]);
     assert.equal(ssh.stderr, "");
     const scan = parseJsonl((await runCli(["fingerprint", "--db", DB_FILE, cap("tcp_scan.pcapng")])).stdout);
-    assert.equal(scan.find((e) => e.dst_port === 3389)?.match && (scan.find((e) => e.dst_port === 3389)!.match as { label: string }).label, "nmap SYN scan");
+    const nmap = scan.find((e) => e.dst_port === 3389) as unknown as TcpEvent;
+    assert.equal(nmap.match?.label, "nmap SYN scan");
     const plain = parseJsonl((await runCli(["fingerprint", "-q", cap("443-curl.pcap")])).stdout);
     assert.ok(plain.every((e) => !("match" in e)));
   },
@@ -755,7 +817,9 @@ Deno.test({
     }
     assert.deepEqual(seenAt.map(([t]) => t), ["tcp_syn", "tcp_synack", "tls_client", "tls_server"]);
     // The flow has 667 packets (458 kB); its handshake is in the first few kB.
-    for (const [type, at] of seenAt) assert.ok(at <= 16384, `${type} only after ${at} of ${bytes.length} bytes`);
+    for (const [type, at] of seenAt) {
+      assert.ok(at <= 16384, `${type} only after ${at} of ${bytes.length} bytes`);
+    }
   },
 });
 
@@ -766,7 +830,9 @@ const IS_ROOT = Deno.uid() === 0;
 const CAN_LOOPBACK = IS_ROOT && tryLoadLibpcap() !== null && hasCommand("tcpdump") && hasCommand("openssl") &&
   HAVE_TSHARK;
 if (!CAN_LOOPBACK) {
-  console.warn("fingerprint_test: the loopback test needs root, libpcap, tcpdump, openssl and tshark: skipped");
+  console.warn(
+    "fingerprint_test: the loopback test needs root, libpcap, tcpdump, openssl and tshark: skipped",
+  );
 }
 
 function freePort(): number {
@@ -818,7 +884,8 @@ function stop(p: Proc, sig: Deno.Signal): void {
 }
 
 async function openssl(args: string[]): Promise<void> {
-  const r = await new Deno.Command("openssl", { args, stdin: "null", stdout: "null", stderr: "piped" }).output();
+  const r = await new Deno.Command("openssl", { args, stdin: "null", stdout: "null", stderr: "piped" })
+    .output();
   assert.ok(r.success, `openssl ${args.join(" ")}: ${new TextDecoder().decode(r.stderr)}`);
 }
 
@@ -831,7 +898,8 @@ async function readEvents(path: string): Promise<HandshakeEvent[]> {
 }
 
 Deno.test({
-  name: "fingerprint: loopback TLS handshakes (openssl), live and from tcpdump's capture, match tshark's JA3/JA3S" +
+  name:
+    "fingerprint: loopback TLS handshakes (openssl), live and from tcpdump's capture, match tshark's JA3/JA3S" +
     (CAN_LOOPBACK ? "" : " (skipped: needs root, libpcap, tcpdump, openssl, tshark)"),
   ignore: !CAN_LOOPBACK,
   sanitizeOps: false,
@@ -869,6 +937,7 @@ Deno.test({
       "h2,http/1.1",
       "-naccept",
       "2",
+      "-www", // answers HTTP; without it s_server stops at the end of its (empty) standard input
     ]);
     const ref = spawn("tcpdump", ["-i", "lo", "-n", "-U", "-w", `${dir}/ref.pcap`, filter]);
     const live = spawn(DENO, [
@@ -892,7 +961,15 @@ Deno.test({
       assert.ok(await ref.waitErr(/listening on lo/), ref.err());
       await sleep(300);
       // TLS 1.3 with SNI and ALPN, then TLS 1.2
-      await openssl(["s_client", "-connect", `127.0.0.1:${port}`, "-servername", "jj.test", "-alpn", "h2,http/1.1"]);
+      await openssl([
+        "s_client",
+        "-connect",
+        `127.0.0.1:${port}`,
+        "-servername",
+        "jj.test",
+        "-alpn",
+        "h2,http/1.1",
+      ]);
       await openssl(["s_client", "-connect", `127.0.0.1:${port}`, "-tls1_2", "-servername", "jj.test"]);
       // The lines arrive while jj still runs: the flows stay open (60 s idle timeout) until it stops.
       const end = Date.now() + 10000;
@@ -933,10 +1010,12 @@ Deno.test({
         "tls.handshake.ja3s",
         "tls.handshake.ja3s_full",
       ], [...d, "-Y", "tls.handshake.type == 2"]);
+      console.log("DEBUG", dir, Deno.statSync(`${dir}/ref.pcap`).size, fileEvents.length, port);
       assert.equal(chRows.length, 2, JSON.stringify(chRows));
       assert.equal(shRows.length, 2, JSON.stringify(shRows));
       for (const evs of [fileEvents, liveEvents]) {
-        const chs = ofType<TlsClientEvent>(evs, "tls_client"), shs = ofType<TlsServerEvent>(evs, "tls_server");
+        const chs = ofType<TlsClientEvent>(evs, "tls_client"),
+          shs = ofType<TlsServerEvent>(evs, "tls_server");
         assert.equal(chs.length, 2);
         for (const [cport, ja3, ja3Full, sni] of chRows) {
           const e = chs.find((e) => e.src_port === Number(cport))!;
@@ -945,7 +1024,7 @@ Deno.test({
           assert.equal(e.ja3_string, ja3Full);
           assert.equal(e.sni, sni);
           assert.equal(e.dst_port, port);
-          assert.ok(e.ja4.startsWith("t13d"), e.ja4);
+          assert.match(e.ja4, /^t1[23]d/);
         }
         for (const [cport, ja3s, ja3sFull] of shRows) {
           const e = shs.find((e) => e.dst_port === Number(cport))!;

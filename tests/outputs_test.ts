@@ -8,7 +8,13 @@ import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { extractFlows } from "../lib/extract.ts";
 import type { FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import { csvCell } from "../outputs/csv.ts";
-import { formatFromPath, inferFeatures, openRecordWriter, readJsonLines, recordFeatures } from "../outputs/mod.ts";
+import {
+  formatFromPath,
+  inferFeatures,
+  openRecordWriter,
+  readJsonLines,
+  recordFeatures,
+} from "../outputs/mod.ts";
 import { ParquetRecordWriter } from "../outputs/parquet.ts";
 
 const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url).pathname;
@@ -106,7 +112,9 @@ Deno.test({
   fn: async () => {
     const dir = await Deno.makeTempDir();
     const features = recordFeatures();
-    const names = [...Deno.readDirSync(CAPTURES)].map((e) => e.name).filter((n) => /\.(pcap|pcapng|cap)$/.test(n))
+    const names = [...Deno.readDirSync(CAPTURES)].map((e) => e.name).filter((n) =>
+      /\.(pcap|pcapng|cap)$/.test(n)
+    )
       .sort();
     let totalRows = 0, multiGroup = 0;
     const seenTypes = new Set<string>();
@@ -143,7 +151,9 @@ Deno.test({
         const el = meta.schema[i + 1];
         assert.equal(el.type, PHYSICAL[f.type], `${f.name} physical type`);
         assert.equal(el.repetition_type, "OPTIONAL");
-        if (f.type === "str" || f.type === "list" || f.type === "dict") assert.equal(el.converted_type, "UTF8");
+        if (f.type === "str" || f.type === "list" || f.type === "dict") {
+          assert.equal(el.converted_type, "UTF8");
+        }
       }
       const rows = await parquetReadObjects({ file: buf });
       assert.equal(rows.length, lines.length);
@@ -158,7 +168,11 @@ Deno.test({
       assert.deepEqual(table[0], features.map((f) => f.name), "CSV header = declared features in order");
       assert.equal(table.length - 1, lines.length, name);
       for (let r = 0; r < lines.length; r++) {
-        assert.deepEqual(table[r + 1], features.map((f) => csvCell(lines[r][f.name])), `${name} CSV row ${r}`);
+        assert.deepEqual(
+          table[r + 1],
+          features.map((f) => csvCell(lines[r][f.name])),
+          `${name} CSV row ${r}`,
+        );
       }
       totalRows += lines.length;
     }
@@ -280,7 +294,18 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     const cap = CAPTURES + "tls12.pcap";
     const r1 = await new Deno.Command(DENO, {
-      args: ["run", "-A", CLI, "extract", "-q", cap, "-o", `${dir}/x.parquet`, "--label", "lan:192.168.0.0/16"],
+      args: [
+        "run",
+        "-A",
+        CLI,
+        "extract",
+        "-q",
+        cap,
+        "-o",
+        `${dir}/x.parquet`,
+        "--label",
+        "lan:192.168.0.0/16",
+      ],
     }).output();
     assert.equal(r1.code, 0, new TextDecoder().decode(r1.stderr));
     const rows = await parquetReadObjects({ file: (await Deno.readFile(`${dir}/x.parquet`)).buffer });

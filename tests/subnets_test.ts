@@ -4,8 +4,14 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { BinaryTrie, formatCidr, parseCidr, parseCidrList, PrefixMap, SubnetLabeler } from "../lib/subnets.ts";
-import { extractFlows } from "../lib/extract.ts";
+import {
+  BinaryTrie,
+  formatCidr,
+  parseCidr,
+  parseCidrList,
+  PrefixMap,
+  SubnetLabeler,
+} from "../lib/subnets.ts";
 import { formatIp } from "../lib/addr.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
 
@@ -20,7 +26,10 @@ const HAVE_CORPUS = (() => {
   }
 })();
 
-async function run(args: string[], stdin?: string): Promise<{ code: number; stdout: string; stderr: string }> {
+async function run(
+  args: string[],
+  stdin?: string,
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const p = new Deno.Command(DENO, {
     args: ["run", "-A", CLI, ...args],
     stdin: stdin === undefined ? "null" : "piped",
@@ -38,7 +47,10 @@ async function run(args: string[], stdin?: string): Promise<{ code: number; stdo
 }
 
 /** Brute force: the longest of `nets` containing `addr`. */
-function naive(nets: { bytes: Uint8Array; length: number; value: number }[], addr: Uint8Array): number | undefined {
+function naive(
+  nets: { bytes: Uint8Array; length: number; value: number }[],
+  addr: Uint8Array,
+): number | undefined {
   let best = -1, value: number | undefined;
   for (const n of nets) {
     let ok = true;
@@ -107,7 +119,11 @@ Deno.test("BinaryTrie: longest-prefix match equals a brute-force scan (IPv4 and 
       const a = new Uint8Array(16);
       a[0] = 10 + (r() % 3);
       for (let j = 1; j < n; j++) a[j] = r() % 2 === 0 ? r() & 0xff : j % 5;
-      assert.equal(trie.lookup(a), naive(nets, a), `${bits}-bit query ${formatIp(a, 0, bits === 32 ? 4 : 6)}`);
+      assert.equal(
+        trie.lookup(a),
+        naive(nets, a),
+        `${bits}-bit query ${formatIp(a, 0, bits === 32 ? 4 : 6)}`,
+      );
     }
   }
 });
@@ -147,7 +163,10 @@ Deno.test("BinaryTrie: property, any insertion order gives the same answers (fas
 
 Deno.test("SubnetLabeler: longest prefix wins, shared networks keep all labels, files, errors", async () => {
   const dir = await Deno.makeTempDir();
-  await Deno.writeTextFile(`${dir}/internal.net`, "# internal networks\n10.0.0.0/8\n172.16.0.0/12 # lab\nfd00::/8\n");
+  await Deno.writeTextFile(
+    `${dir}/internal.net`,
+    "# internal networks\n10.0.0.0/8\n172.16.0.0/12 # lab\nfd00::/8\n",
+  );
   const l = await SubnetLabeler.fromSpecs([
     `internal:${dir}/internal.net`,
     "dmz:10.1.0.0/16",
@@ -170,7 +189,10 @@ Deno.test("SubnetLabeler: longest prefix wins, shared networks keep all labels, 
   const rec: FlowRecord = l.apply({ src_ip: "10.1.2.3", dst_ip: "8.8.8.8" });
   assert.deepEqual([rec.src_labels, rec.dst_labels], [["host"], []]);
   await assert.rejects(SubnetLabeler.fromSpecs(["nolabel"]), /expected NAME:CIDR or NAME:FILE/);
-  await assert.rejects(SubnetLabeler.fromSpecs([`x:${dir}/missing.txt`]), /neither a CIDR network nor an existing file/);
+  await assert.rejects(
+    SubnetLabeler.fromSpecs([`x:${dir}/missing.txt`]),
+    /neither a CIDR network nor an existing file/,
+  );
   await Deno.writeTextFile(`${dir}/bad.net`, "10.0.0.0/8\n300.1.1.1/8\n");
   await assert.rejects(SubnetLabeler.fromSpecs([`x:${dir}/bad.net`]), /bad\.net:2/);
   await Deno.remove(dir, { recursive: true });
@@ -289,7 +311,9 @@ Deno.test("1M random prefixes: build and lookup time (printed, not asserted)", (
     console.log(
       `IPv${bits === 32 ? 4 : 6}: ${trie.size} prefixes (${trie.nodeCount} nodes) built in ${
         (t1 - t0).toFixed(0)
-      } ms; ${N} random lookups in ${(t2 - t1).toFixed(0)} ms (${((t2 - t1) * 1000 / N).toFixed(2)} µs each, ${hits} hits)`,
+      } ms; ${N} random lookups in ${(t2 - t1).toFixed(0)} ms (${
+        ((t2 - t1) * 1000 / N).toFixed(2)
+      } µs each, ${hits} hits)`,
     );
   }
 });

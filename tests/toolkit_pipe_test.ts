@@ -32,7 +32,12 @@ const HAS_JQ = has("jq");
 const JJ = `'${DENO}' run -A '${CLI}'`;
 
 async function sh(script: string, cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command("bash", { args: ["-o", "pipefail", "-c", script], cwd, stdout: "piped", stderr: "piped" })
+  const out = await new Deno.Command("bash", {
+    args: ["-o", "pipefail", "-c", script],
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  })
     .output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
@@ -45,7 +50,9 @@ Deno.test({
   ignore: !HAVE_CORPUS,
   fn: async () => {
     const dir = await Deno.makeTempDir();
-    const caps = ["gre-erspan-vxlan.pcap", "tls12.pcap", "http_ipv6.pcap", "dns.pcap"].map((c) => `'${CAPTURES}${c}'`)
+    const caps = ["gre-erspan-vxlan.pcap", "tls12.pcap", "http_ipv6.pcap", "dns.pcap"].map((c) =>
+      `'${CAPTURES}${c}'`
+    )
       .join(" ");
     const tail = HAS_JQ ? " | jq -c ." : "";
     const pipe = await sh(
@@ -76,7 +83,10 @@ Deno.test({
     assert.ok(lab > 0, "some anonymized sources fall in 10.0.0.0/8");
 
     // The reverse pipe restores the records exactly.
-    const back = await sh(`${JJ} extract -q ${caps} | ${JJ} anon -q --key k.key | ${JJ} anon -q --key k.key --reverse`, dir);
+    const back = await sh(
+      `${JJ} extract -q ${caps} | ${JJ} anon -q --key k.key | ${JJ} anon -q --key k.key --reverse`,
+      dir,
+    );
     assert.equal(back.code, 0, back.stderr);
     assert.deepEqual(lines(back.stdout), orig);
     // Joy mode too, and files with .gz in between.
@@ -93,9 +103,15 @@ Deno.test({
     );
     assert.equal(pc.code, 0, pc.stderr);
     const direct = lines((await sh(`${JJ} extract -q '${CAPTURES}tls12.pcap'`)).stdout);
-    assert.deepEqual(lines(pc.stdout).map((r) => [r.src_ip, r.dst_ip, r.total_packets]), direct.map((r) => [r.src_ip, r.dst_ip, r.total_packets]));
+    assert.deepEqual(
+      lines(pc.stdout).map((r) => [r.src_ip, r.dst_ip, r.total_packets]),
+      direct.map((r) => [r.src_ip, r.dst_ip, r.total_packets]),
+    );
     // The end of a pipe can be Parquet or CSV.
-    const pq = await sh(`${JJ} extract -q ${caps} | ${JJ} label-subnets -q --label lab:10.0.0.0/8 -o l.csv`, dir);
+    const pq = await sh(
+      `${JJ} extract -q ${caps} | ${JJ} label-subnets -q --label lab:10.0.0.0/8 -o l.csv`,
+      dir,
+    );
     assert.equal(pq.code, 0, pq.stderr);
     const csv = (await Deno.readTextFile(`${dir}/l.csv`)).trim().split("\n");
     assert.equal(csv.length, orig.length + 1);
@@ -140,7 +156,9 @@ Deno.test("completions: generated from the command tree, valid for bash, zsh and
     const r = await sh(`${JJ} completions ${shell} > ${dir}/jj.${shell}`);
     assert.equal(r.code, 0, r.stderr);
     const text = await Deno.readTextFile(`${dir}/jj.${shell}`);
-    for (const word of ["extract", "anon", "label-subnets", "completions", "format", "parquet", "cryptopan"]) {
+    for (
+      const word of ["extract", "anon", "label-subnets", "completions", "format", "parquet", "cryptopan"]
+    ) {
       assert.ok(text.includes(word), `${shell} script lacks ${word}`);
     }
     if (has(shell)) {
@@ -162,7 +180,11 @@ Deno.test("completions: generated from the command tree, valid for bash, zsh and
   assert.deepEqual(await complete(["jj", "ex"]), ["extract"]);
   assert.deepEqual(await complete(["jj", "la"]), ["label-subnets"]);
   assert.deepEqual(await complete(["jj", "extract", "--form"]), ["--format"]);
-  assert.deepEqual((await complete(["jj", "extract", "--format", ""])).slice(0, 3), ["jsonl", "csv", "parquet"]);
+  assert.deepEqual((await complete(["jj", "extract", "--format", ""])).slice(0, 3), [
+    "jsonl",
+    "csv",
+    "parquet",
+  ]);
   assert.deepEqual(await complete(["jj", "anon", "--mode", "c"]), ["cryptopan"]);
   assert.deepEqual(await complete(["jj", "anon", "-k", "k.key", "--rev"]), ["--reverse"]);
   assert.deepEqual(await complete(["jj", "completions", "z"]), ["zsh"]);
@@ -170,7 +192,11 @@ Deno.test("completions: generated from the command tree, valid for bash, zsh and
   assert.deepEqual(await complete(["jj", "extract", "cap"]), ["capture.pcap"]);
   if (has("fish")) {
     const r = await sh(`fish -c 'source ${dir}/jj.fish; complete -C "jj anon --mode "'`);
-    assert.deepEqual(r.stdout.trim().split("\n").map((l) => l.split("\t")[0]).sort(), ["cryptopan", "hash", "joy"]);
+    assert.deepEqual(r.stdout.trim().split("\n").map((l) => l.split("\t")[0]).sort(), [
+      "cryptopan",
+      "hash",
+      "joy",
+    ]);
   }
   await Deno.remove(dir, { recursive: true });
 });

@@ -199,7 +199,9 @@ export class Anonymizer {
       this.cryptoPan = new CryptoPan(key);
     } else if (key.length < 16) throw new KeyError(`the key is too short (${key.length} bytes)`);
     if (this.reverse && this.mode === "hash") {
-      throw new RangeError("--reverse cannot undo --mode hash (keyed hashing is one-way); use joy or cryptopan");
+      throw new RangeError(
+        "--reverse cannot undo --mode hash (keyed hashing is one-way); use joy or cryptopan",
+      );
     }
     this.enc = createCipheriv("aes-128-ecb", key.subarray(0, 16), null);
     this.enc.setAutoPadding(false);
@@ -322,7 +324,9 @@ export class Anonymizer {
     if (!this.users.has(name)) return name;
     const bytes = new TextEncoder().encode(name);
     if (this.mode === "hash") {
-      return bytesToHex(createHmac("sha256", this.key).update("user\0").update(bytes).digest().subarray(0, 16));
+      return bytesToHex(
+        createHmac("sha256", this.key).update("user\0").update(bytes).digest().subarray(0, 16),
+      );
     }
     const padLen = 16 - (bytes.length % 16);
     const padded = new Uint8Array(bytes.length + padLen);
@@ -335,8 +339,11 @@ export class Anonymizer {
   uri(text: string): string {
     if (this.userPattern === null || this.reverse) return text;
     const special = (c: string | undefined) => c === undefined || "?&/-\\_.=;".includes(c);
-    return text.replace(this.userPattern, (m: string, at: number) =>
-      special(at > 0 ? text[at - 1] : undefined) && special(text[at + m.length]) ? "*".repeat(m.length) : m);
+    return text.replace(
+      this.userPattern,
+      (m: string, at: number) =>
+        special(at > 0 ? text[at - 1] : undefined) && special(text[at + m.length]) ? "*".repeat(m.length) : m,
+    );
   }
 
   private value(v: FeatureValue, f: (s: string) => string): FeatureValue {
@@ -380,4 +387,3 @@ export class Anonymizer {
 export function parseUserList(text: string): string[] {
   return text.split(/\r?\n/).map((l) => l.replace(/#.*$/, "").trim()).filter((l) => l.length > 0);
 }
-

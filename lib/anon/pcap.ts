@@ -149,7 +149,9 @@ export class PacketAnonymizer {
       // ARP over Ethernet: sender and target protocol addresses.
       if (p.ethType === 0x0806 && p.macOff >= 0) {
         const a = p.macOff + 14 + 4 * p.vlanCount;
-        if (a + 28 <= end && buf[a + 2] === 0x08 && buf[a + 3] === 0x00 && buf[a + 4] === 6 && buf[a + 5] === 4) {
+        if (
+          a + 28 <= end && buf[a + 2] === 0x08 && buf[a + 3] === 0x00 && buf[a + 4] === 6 && buf[a + 5] === 4
+        ) {
           return this.address(a + 14, 4, end) + this.address(a + 24, 4, end);
         }
       }
@@ -192,7 +194,9 @@ export class PacketAnonymizer {
       case 58:
         if (icmpType >= 1 && icmpType <= 4) changed += this.walk(o + 8, dataEnd, LINK_RAW, depth + 1);
         else if (icmpType === 135 || icmpType === 136) changed += this.address(o + 8, 6, dataEnd);
-        else if (icmpType === 137) changed += this.address(o + 8, 6, dataEnd) + this.address(o + 24, 6, dataEnd);
+        else if (icmpType === 137) {
+          changed += this.address(o + 8, 6, dataEnd) + this.address(o + 24, 6, dataEnd);
+        }
         break;
     }
     return changed;
@@ -324,7 +328,8 @@ export class PacketAnonymizer {
         if (!zeroUdp) {
           let sum = this.delta(o, L.capEnd, o);
           if (pseudo) {
-            sum += this.delta(L.srcOff, L.srcOff + n, L.srcOff) + this.delta(L.dstOff, L.dstOff + n, L.dstOff);
+            sum += this.delta(L.srcOff, L.srcOff + n, L.srcOff) +
+              this.delta(L.dstOff, L.dstOff + n, L.dstOff);
           }
           if (sum !== 0) this.apply(at, sum, udp);
         }
@@ -445,7 +450,9 @@ export async function anonymizeCapture(
       let links: number[] = [];
       for (;;) {
         if (!await inp.fill(12)) {
-          if (inp.end > inp.start) result.warning = `truncated pcapng block at byte offset ${inp.base + inp.start}`;
+          if (inp.end > inp.start) {
+            result.warning = `truncated pcapng block at byte offset ${inp.base + inp.start}`;
+          }
           break;
         }
         const s = inp.start;
@@ -498,12 +505,16 @@ export async function anonymizeCapture(
       inp.start = 24;
       for (;;) {
         if (!await inp.fill(16)) {
-          if (inp.end > inp.start) result.warning = `truncated pcap record header at byte offset ${inp.base + inp.start}`;
+          if (inp.end > inp.start) {
+            result.warning = `truncated pcap record header at byte offset ${inp.base + inp.start}`;
+          }
           break;
         }
         const capLen = inp.dv.getUint32(inp.start + 8, le);
         if (capLen > MAX_RECORD) {
-          result.warning = `corrupt pcap record (captured length ${capLen}) at byte offset ${inp.base + inp.start}`;
+          result.warning = `corrupt pcap record (captured length ${capLen}) at byte offset ${
+            inp.base + inp.start
+          }`;
           break;
         }
         if (!await inp.fill(16 + capLen)) {

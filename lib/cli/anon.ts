@@ -6,7 +6,14 @@
  */
 import { type Command, Option } from "commander";
 import { InputError } from "../extract.ts";
-import { ANON_MODES, type AnonMode, Anonymizer, KeyError, loadOrCreateKey, parseUserList } from "../anon/mod.ts";
+import {
+  ANON_MODES,
+  type AnonMode,
+  Anonymizer,
+  KeyError,
+  loadOrCreateKey,
+  parseUserList,
+} from "../anon/mod.ts";
 import { anonymizeCapture } from "../anon/pcap.ts";
 import { type Cidr, parseCidrList } from "../subnets.ts";
 import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
@@ -29,7 +36,11 @@ async function readOptionFile(option: string, path: string): Promise<string> {
   try {
     return await Deno.readTextFile(path);
   } catch (e) {
-    const why = e instanceof Deno.errors.NotFound ? "no such file" : e instanceof Error ? e.message : String(e);
+    const why = e instanceof Deno.errors.NotFound
+      ? "no such file"
+      : e instanceof Error
+      ? e.message
+      : String(e);
     throw new UsageError(`${option} ${path}: ${why}`);
   }
 }
@@ -60,13 +71,17 @@ export async function anonymizerFromOptions(o: AnonCliOptions): Promise<Anonymiz
     try {
       await Deno.stat(o.key);
     } catch {
-      throw new KeyError(`key file ${o.key} does not exist; --reverse needs the key the data was anonymized with`);
+      throw new KeyError(
+        `key file ${o.key} does not exist; --reverse needs the key the data was anonymized with`,
+      );
     }
   }
   const key = await loadOrCreateKey(o.key);
   if (!o.quiet) {
     if (key.created) {
-      console.error(`jj: created key file ${o.key} (mode 0600); keep it to reverse or repeat this anonymization`);
+      console.error(
+        `jj: created key file ${o.key} (mode 0600); keep it to reverse or repeat this anonymization`,
+      );
     } else if (key.mode !== null && (key.mode & 0o077) !== 0) {
       console.error(`jj: warning: key file ${o.key} is readable by others (mode 0${key.mode.toString(8)})`);
     }
@@ -86,12 +101,18 @@ export async function anonymizerFromOptions(o: AnonCliOptions): Promise<Anonymiz
  */
 export async function runAnon(input: string | undefined, o: AnonCliOptions): Promise<number> {
   if (o.pcap !== undefined) {
-    if (input !== undefined) throw new UsageError(`anon --pcap reads ${o.pcap}; remove the extra input ${input}`);
-    if (o.mode === "joy") {
-      throw new UsageError("--mode joy turns addresses into 128-bit hex strings, which cannot go back into packets; " +
-        "use --pcap with --mode cryptopan or hash");
+    if (input !== undefined) {
+      throw new UsageError(`anon --pcap reads ${o.pcap}; remove the extra input ${input}`);
     }
-    if (o.format !== undefined) throw new UsageError("--format applies to flow records, not to --pcap captures");
+    if (o.mode === "joy") {
+      throw new UsageError(
+        "--mode joy turns addresses into 128-bit hex strings, which cannot go back into packets; " +
+          "use --pcap with --mode cryptopan or hash",
+      );
+    }
+    if (o.format !== undefined) {
+      throw new UsageError("--format applies to flow records, not to --pcap captures");
+    }
     const anonymizer = await anonymizerFromOptions(o);
     const out = o.output ?? "-";
     if (out === "-" && Deno.stdout.isTerminal()) {
@@ -101,7 +122,9 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
     try {
       inFile = o.pcap === "-" ? null : await Deno.open(o.pcap);
     } catch (e) {
-      throw new InputError(`cannot read ${o.pcap}: ${e instanceof Deno.errors.NotFound ? "no such file" : e}`);
+      throw new InputError(
+        `cannot read ${o.pcap}: ${e instanceof Deno.errors.NotFound ? "no such file" : e}`,
+      );
     }
     let outStream: WritableStream<Uint8Array>;
     let piped: Promise<void> = Promise.resolve();
@@ -144,9 +167,15 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
   const writer = await openRecordWriter(o.output ?? "-", o.format, null);
   let bad = 0, records = 0;
   const source = input ?? "-";
-  for await (const rec of readJsonLines(source, (n) => {
-    if (bad++ < 5) console.error(`jj: warning: ${source === "-" ? "<stdin>" : source}:${n}: not a JSON object; left out`);
-  })) {
+  for await (
+    const rec of readJsonLines(source, (n) => {
+      if (bad++ < 5) {
+        console.error(
+          `jj: warning: ${source === "-" ? "<stdin>" : source}:${n}: not a JSON object; left out`,
+        );
+      }
+    })
+  ) {
     records++;
     await writer.write(anonymizer.record(rec));
   }
@@ -178,15 +207,23 @@ export function addAnonCommand(program: Command, setResult: (p: Promise<number>)
     .argument("[input]", "JSON Lines file (- or absent: stdin; .gz is decompressed)")
     .requiredOption("-k, --key <file>", "key file; created with a new random key (mode 0600) when missing")
     .addOption(
-      new Option("-m, --mode <mode>", "cryptopan: prefix-preserving; joy: Joy's AES-128 hex; hash: HMAC-SHA256")
+      new Option(
+        "-m, --mode <mode>",
+        "cryptopan: prefix-preserving; joy: Joy's AES-128 hex; hash: HMAC-SHA256",
+      )
         .choices([...ANON_MODES]).default("cryptopan"),
     )
     .option("-r, --reverse", "undo an earlier anonymization made with the same key (joy, cryptopan)")
     .option("--subnets <file>", "only change addresses in these networks (one CIDR per line, # comments)")
     .option("--users <file>", "user names to anonymize in user fields and HTTP URIs (one per line)")
     .option("--pcap <capture>", "anonymize the addresses in this pcap/pcapng capture (- for stdin) instead")
-    .option("-o, --output <file>", "write to FILE instead of stdout (.gz compresses; .csv, .parquet by extension)")
-    .addOption(new Option("--format <format>", "output format for records").choices(["jsonl", "csv", "parquet"]))
+    .option(
+      "-o, --output <file>",
+      "write to FILE instead of stdout (.gz compresses; .csv, .parquet by extension)",
+    )
+    .addOption(
+      new Option("--format <format>", "output format for records").choices(["jsonl", "csv", "parquet"]),
+    )
     .option("-q, --quiet", "no summary on stderr")
     .addHelpText(
       "after",

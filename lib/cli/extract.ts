@@ -8,7 +8,7 @@ import { extractFlows, type ExtractOptions, type ExtractSummary } from "../extra
 import { allExtractors, registerExtractor } from "../registry.ts";
 import { loadExtractorModule, planExtraction } from "../options.ts";
 import { LABEL_FEATURES } from "../subnets.ts";
-import { OUTPUT_FORMATS, openRecordWriter } from "../../outputs/mod.ts";
+import { openRecordWriter, OUTPUT_FORMATS } from "../../outputs/mod.ts";
 import { createProgress } from "../progress.ts";
 import { collect, LABEL_OPTION_HELP, labelerFromOptions } from "./label_subnets.ts";
 import { fmtRate, fraction, integer, positiveNumber, UsageError } from "./common.ts";
@@ -178,7 +178,10 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
   const cmd = program.command("extract")
     .description("Read captures (files, directories, or - for stdin) and write one JSON line per flow.")
     .argument("<inputs...>", "pcap/pcapng files, directories of captures, or - for stdin")
-    .option("-o, --output <file>", "write to FILE instead of stdout (format by extension: .jsonl .csv .parquet, +.gz)")
+    .option(
+      "-o, --output <file>",
+      "write to FILE instead of stdout (format by extension: .jsonl .csv .parquet, +.gz)",
+    )
     .addOption(
       new Option("--format <format>", "output format (default: by extension, else jsonl)").choices([
         ...OUTPUT_FORMATS,

@@ -36,7 +36,9 @@ export function collect(value: string, previous: string[] | undefined): string[]
  * console.log(l?.labelsOf("10.1.1.1")); // ["lab"]
  * ```
  */
-export async function labelerFromOptions(labels: readonly string[] | undefined): Promise<SubnetLabeler | null> {
+export async function labelerFromOptions(
+  labels: readonly string[] | undefined,
+): Promise<SubnetLabeler | null> {
   if (!labels || labels.length === 0) return null;
   try {
     return await SubnetLabeler.fromSpecs(labels);
@@ -66,13 +68,21 @@ export interface LabelCliOptions {
  */
 export async function runLabelSubnets(input: string | undefined, o: LabelCliOptions): Promise<number> {
   const labeler = await labelerFromOptions(o.label);
-  if (labeler === null) throw new UsageError("label-subnets needs at least one --label NAME:CIDR or NAME:FILE");
+  if (labeler === null) {
+    throw new UsageError("label-subnets needs at least one --label NAME:CIDR or NAME:FILE");
+  }
   const writer = await openRecordWriter(o.output ?? "-", o.format, null);
   const source = input ?? "-";
   let bad = 0, records = 0, labelled = 0;
-  for await (const rec of readJsonLines(source, (n) => {
-    if (bad++ < 5) console.error(`jj: warning: ${source === "-" ? "<stdin>" : source}:${n}: not a JSON object; left out`);
-  })) {
+  for await (
+    const rec of readJsonLines(source, (n) => {
+      if (bad++ < 5) {
+        console.error(
+          `jj: warning: ${source === "-" ? "<stdin>" : source}:${n}: not a JSON object; left out`,
+        );
+      }
+    })
+  ) {
     records++;
     labeler.apply(rec);
     if ((rec.src_labels as string[]).length > 0 || (rec.dst_labels as string[]).length > 0) labelled++;
@@ -101,10 +111,15 @@ export async function runLabelSubnets(input: string | undefined, o: LabelCliOpti
  */
 export function addLabelSubnetsCommand(program: Command, setResult: (p: Promise<number>) => void): Command {
   return program.command("label-subnets")
-    .description("Add src_labels and dst_labels to JSON Lines flows by longest-prefix match of their addresses.")
+    .description(
+      "Add src_labels and dst_labels to JSON Lines flows by longest-prefix match of their addresses.",
+    )
     .argument("[input]", "JSON Lines file (- or absent: stdin; .gz is decompressed)")
     .option("-l, --label <spec>", LABEL_OPTION_HELP, collect)
-    .option("-o, --output <file>", "write to FILE instead of stdout (.gz compresses; .csv, .parquet by extension)")
+    .option(
+      "-o, --output <file>",
+      "write to FILE instead of stdout (.gz compresses; .csv, .parquet by extension)",
+    )
     .addOption(new Option("--format <format>", "output format").choices(["jsonl", "csv", "parquet"]))
     .option("-q, --quiet", "no summary on stderr")
     .addHelpText(

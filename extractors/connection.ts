@@ -15,6 +15,7 @@
  */
 import { DirectedGraph, UndirectedGraph } from "graphology";
 import louvainModule from "graphology-communities-louvain";
+import { connectedComponents } from "graphology-components";
 import betweennessModule from "graphology-metrics/centrality/betweenness.js";
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 
@@ -23,7 +24,8 @@ import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor
 const louvain = louvainModule as unknown as typeof louvainModule.default;
 const betweennessCentrality = betweennessModule as unknown as typeof betweennessModule.default;
 
-/** Graphs with more hosts than this get no betweenness (it costs hosts x edges); the value is null. */
+/** Connected parts of the graph with more hosts than this get no betweenness (it costs hosts x edges); the
+ * value is null. */
 export const BETWEENNESS_MAX_NODES = 20000;
 
 const f = (name: string, type: "int" | "float" | "bool", description: string): FeatureSpec => ({
@@ -61,7 +63,7 @@ const features: FeatureSpec[] = [
   f(
     "conn_src_betweenness",
     "float",
-    "Normalized betweenness centrality of the initiator in the directed graph, 0-1 (null above 20000 hosts).",
+    "Normalized betweenness centrality of the initiator in the directed graph, 0-1 (null in parts of over 20000 hosts).",
   ),
   f("conn_dst_betweenness", "float", "Normalized betweenness centrality of the responder."),
   f(
@@ -79,19 +81,15 @@ const features: FeatureSpec[] = [
 class Host {
   outFlows = 0;
   inFlows = 0;
-  dsts: Set<string> = new Set();
+  /** Flows this host started, per responder and per destination port. */
+  dsts: Map<string, number> = new Map();
+  ports: Map<number, number> = new Map();
   srcs: Set<string> = new Set();
-  ports: Set<number> = new Set();
   pktsSent = 0;
   bytesSent = 0;
   pktsRecv = 0;
   bytesRecv = 0;
 }
-
-/** Edge weight: flows between the two hosts. */
-const addFlow = (a: Record<string, unknown>): Record<string, unknown> => ({
-  weight: ((a.weight as number) ?? 0) + 1,
-});
 
 const int = (v: unknown): number => typeof v === "number" && Number.isFinite(v) ? v : 0;
 
@@ -104,6 +102,30 @@ function seededRandom(seed: number): () => number {
     x ^= x << 5;
     return (x >>> 0) / 4294967296;
   };
+}
+
+/**
+ * Betweenness centrality of every host, normalized over the whole graph as networkx does for directed graphs
+ * (1 / ((n - 1)(n - 2))), unweighted. Computed per weakly connected part, which gives the same values (no
+ * shortest path leaves its part) in time proportional to the parts' sizes squared rather than the graph's.
+ */
+function betweenness(g: DirectedGraph): Map<string, number | null> {
+  const n = g.order, out = new Map<string, number | null>();
+  const scale = n > 2 ? 1 / ((n - 1) * (n - 2)) : 0;
+  for (const part of connectedComponents(g)) {
+    if (part.length < 3 || part.length > BETWEENNESS_MAX_NODES) {
+      for (const v of part) out.set(v, part.length < 3 ? 0 : null);
+      continue;
+    }
+    const sub = part.length === n ? g : new DirectedGraph({ allowSelfLoops: true });
+    if (sub !== g) {
+      for (const v of part) sub.addNode(v);
+      for (const v of part) g.forEachOutNeighbor(v, (w: string) => void sub.mergeEdge(v, w));
+    }
+    const b = betweennessCentrality(sub, { getEdgeWeight: null, normalized: false });
+    for (const v of part) out.set(v, b[v] * scale);
+  }
+  return out;
 }
 
 /** Local clustering coefficient of every node of an undirected graph (self loops ignored), by counting each
@@ -168,8 +190,6 @@ function clustering(g: UndirectedGraph, order: string[]): Map<string, number> {
  */
 export function computeConnectionFeatures(records: FlowRecord[]): void {
   const hosts = new Map<string, Host>();
-  const pairs = new Map<string, number>();
-  const srcPorts = new Map<string, number>();
   const host = (ip: string): Host => {
     let h = hosts.get(ip);
     if (h === undefined) hosts.set(ip, h = new Host());
@@ -184,8 +204,8 @@ export function computeConnectionFeatures(records: FlowRecord[]): void {
     const pf = int(r.packets_fwd), pb = int(r.packets_bwd), bf = int(r.bytes_fwd), bb = int(r.bytes_bwd);
     const s = host(src), d = host(dst);
     s.outFlows++;
-    s.dsts.add(dst);
-    s.ports.add(port);
+    s.dsts.set(dst, (s.dsts.get(dst) ?? 0) + 1);
+    s.ports.set(port, (s.ports.get(port) ?? 0) + 1);
     s.pktsSent += pf;
     s.bytesSent += bf;
     s.pktsRecv += pb;
@@ -196,20 +216,24 @@ export function computeConnectionFeatures(records: FlowRecord[]): void {
     d.bytesSent += bb;
     d.pktsRecv += pf;
     d.bytesRecv += bf;
-    const pk = `${src}\u0000${dst}`;
-    pairs.set(pk, (pairs.get(pk) ?? 0) + 1);
-    const sk = `${src}\u0000${port}`;
-    srcPorts.set(sk, (srcPorts.get(sk) ?? 0) + 1);
-    directed.mergeNode(src);
-    directed.mergeNode(dst);
-    directed.updateEdge(src, dst, addFlow);
-    undirected.mergeNode(src);
-    undirected.mergeNode(dst);
-    if (src !== dst) undirected.updateEdge(src, dst, addFlow);
   }
   if (hosts.size === 0) return;
   const order = [...hosts.keys()]; // first appearance
-  const between = directed.order <= BETWEENNESS_MAX_NODES ? betweennessCentrality(directed) : null;
+  for (const h of order) {
+    directed.addNode(h);
+    undirected.addNode(h);
+  }
+  // Edges weighted by flows: initiator to responder, and in the undirected graph both ways summed.
+  for (const [h, s] of hosts) {
+    for (const [d, n] of s.dsts) {
+      directed.addEdge(h, d, { weight: n });
+      if (h === d) continue;
+      const e = undirected.edge(h, d);
+      if (e === undefined) undirected.addEdge(h, d, { weight: n });
+      else undirected.updateEdgeAttribute(e, "weight", (w: number) => w + n);
+    }
+  }
+  const between = betweenness(directed);
   const raw = undirected.size > 0
     ? louvain(undirected, { getEdgeWeight: "weight", rng: seededRandom(0x6a6a) })
     : {} as Record<string, number>;
@@ -230,8 +254,8 @@ export function computeConnectionFeatures(records: FlowRecord[]): void {
     const port = int(r.dst_port);
     r.conn_src_unique_dsts = s.dsts.size;
     r.conn_dst_unique_srcs = d.srcs.size;
-    r.conn_src_dst_flows = pairs.get(`${src}\u0000${dst}`) ?? 0;
-    r.conn_src_port_flows = srcPorts.get(`${src}\u0000${port}`) ?? 0;
+    r.conn_src_dst_flows = s.dsts.get(dst)!;
+    r.conn_src_port_flows = s.ports.get(port)!;
     r.conn_src_total_flows = s.outFlows;
     r.conn_dst_total_flows = d.inFlows;
     r.conn_src_total_packets = s.pktsSent;
@@ -241,8 +265,8 @@ export function computeConnectionFeatures(records: FlowRecord[]): void {
     r.conn_src_unique_ports = s.ports.size;
     r.conn_src_out_degree = directed.outDegree(src);
     r.conn_dst_in_degree = directed.inDegree(dst);
-    r.conn_src_betweenness = between === null ? null : between[src];
-    r.conn_dst_betweenness = between === null ? null : between[dst];
+    r.conn_src_betweenness = between.get(src)!;
+    r.conn_dst_betweenness = between.get(dst)!;
     const cs = community.get(src)!, cd = community.get(dst)!;
     r.conn_src_community = cs;
     r.conn_dst_community = cd;

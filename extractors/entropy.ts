@@ -62,17 +62,26 @@ const features: FeatureSpec[] = [
   ),
 ];
 
+/** c * log2(c) for small counts (the sums below need it 256 times per flow). */
+const CLOGC: number[] = [0];
+for (let c = 1; c <= 4096; c++) CLOGC.push(c * Math.log2(c));
+const clogc = (c: number): number => c <= 4096 ? CLOGC[c] : c * Math.log2(c);
+
+/** Shannon entropy of counts summing to n: log2(n) - sum(c log2 c) / n. */
 function shannon(c: number[], n: number): number {
-  let h = 0;
-  for (let i = 0; i < 256; i++) {
-    const x = c[i];
-    if (x > 0) {
-      const q = x / n;
-      h -= q * Math.log2(q);
-    }
-  }
-  return h;
+  let s = 0;
+  for (let i = 0; i < 256; i++) s += clogc(c[i]);
+  return Math.max(0, Math.log2(n) - s / n);
 }
+
+/** Shannon entropy of the sum of two histograms. */
+function shannon2(a: number[], b: number[], n: number): number {
+  let s = 0;
+  for (let i = 0; i < 256; i++) s += clogc(a[i] + b[i]);
+  return Math.max(0, Math.log2(n) - s / n);
+}
+
+const ZEROS: readonly number[] = new Array(256).fill(0);
 
 /**
  * The `entropy` group.
@@ -101,26 +110,24 @@ export const entropyExtractor: FeatureExtractor<EntropyState> = {
     const n0 = s.sampled[0], n1 = s.sampled[1], n = n0 + n1;
     out.payload_bytes_sampled = n;
     if (n === 0) return;
-    const c0 = s.counts[0], c1 = s.counts[1];
-    const all: number[] = new Array(256);
-    for (let i = 0; i < 256; i++) all[i] = (c0 === null ? 0 : c0[i]) + (c1 === null ? 0 : c1[i]);
-    out.entropy_payload = shannon(all, n);
-    const e0 = c0 === null ? null : shannon(c0, n0);
-    const e1 = c1 === null ? null : shannon(c1, n1);
+    const c0 = s.counts[0] ?? ZEROS as number[], c1 = s.counts[1] ?? ZEROS as number[];
+    out.entropy_payload = shannon2(c0, c1, n);
+    const e0 = n0 > 0 ? shannon(c0, n0) : null;
+    const e1 = n1 > 0 ? shannon(c1, n1) : null;
     out.entropy_initiator = e0;
     out.entropy_responder = e1;
     out.entropy_ratio = e0 !== null && e1 !== null && e1 > 0 ? e0 / e1 : null;
     if (n >= 256) {
       const expected = n / 256;
       let v = 0;
-      for (let i = 0; i < 256; i++) v += (all[i] - expected) ** 2;
+      for (let i = 0; i < 256; i++) v += (c0[i] + c1[i] - expected) ** 2;
       out.byte_distribution_uniformity = Math.max(0, 1 - v / (n * n));
     }
-    let printable = all[9] + all[10] + all[13], high = 0;
-    for (let i = 0x20; i <= 0x7e; i++) printable += all[i];
-    for (let i = 0x80; i < 256; i++) high += all[i];
+    let printable = c0[9] + c1[9] + c0[10] + c1[10] + c0[13] + c1[13], high = 0;
+    for (let i = 0x20; i <= 0x7e; i++) printable += c0[i] + c1[i];
+    for (let i = 0x80; i < 256; i++) high += c0[i] + c1[i];
     out.printable_ratio = printable / n;
-    out.null_ratio = all[0] / n;
+    out.null_ratio = (c0[0] + c1[0]) / n;
     out.high_byte_ratio = high / n;
   },
 };

@@ -55,7 +55,7 @@ const features: FeatureSpec[] = [
   f(
     "tor_confidence",
     "float",
-    "0-1: Tor-style TLS server name (+0.4, +0.2 without a digit), >= 30% Tor-cell-sized payloads (+0.3), " +
+    "0-1: Tor-style TLS server name (+0.5, +0.2 without a digit), >= 30% Tor-cell-sized payloads (+0.3), " +
       "Tor port 9001/9030/9050/9051/9150 (+0.2).",
   ),
   f("likely_vpn", "bool", "vpn_confidence is at least 0.5."),
@@ -193,7 +193,7 @@ const round = (x: number): number => Math.min(1, Math.round(x * 100) / 100);
 function torConfidence(s: FingerprintState, flow: FlowState, out: FlowRecord): number {
   let c = 0;
   const sni = str(out.tls_sni)?.toLowerCase() ?? null;
-  if (sni !== null && TOR_SNI.test(sni)) c += /[2-7]/.test(sni) ? 0.4 : 0.2;
+  if (sni !== null && TOR_SNI.test(sni)) c += /[2-7]/.test(sni) ? 0.5 : 0.2;
   const pay = s.payloadPackets[0] + s.payloadPackets[1];
   if (s.torCells >= 3 && s.torCells >= 0.3 * pay) c += 0.3;
   if (TOR_PORTS.has(flow.dstPort)) c += 0.2;

@@ -35,10 +35,15 @@ export class TcpRttState {
   tsTime: number[] | null = null;
   tsNext: number[] = [0, 0];
   lastTsVal: number[] = [-1, -1];
+  /** Last TSecr looked up per direction (a repeat cannot match again: the first echo consumed it). */
+  lastEcr: number[] = [-1, -1];
   /** Data segments awaiting their ACK: sequence number after the segment, and time (-1 after a retransmission). */
   segEnd: number[] | null = null;
   segTime: number[] | null = null;
   segNext: number[] = [0, 0];
+  /** Segments awaiting their ACK per direction, and the last ACK number seen per direction. */
+  pending: number[] = [0, 0];
+  lastAck: number[] = [-1, -1];
 }
 
 const f = (name: string, type: "int" | "float", description: string): FeatureSpec => ({
@@ -102,9 +107,12 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
           vals = s.tsVal = new Array(2 * RING).fill(-1);
           times = s.tsTime = new Array(2 * RING).fill(0);
         }
-        if (o.tsEcr !== 0) {
+        if (o.tsEcr !== 0 && o.tsEcr !== s.lastEcr[dir]) {
+          s.lastEcr[dir] = o.tsEcr;
+          // Newest first: the echo is usually of the other side's latest TSval.
           const base = rev * RING;
-          for (let i = base; i < base + RING; i++) {
+          for (let k = 0, i = base + s.tsNext[rev]; k < RING; k++) {
+            i = i === base ? base + RING - 1 : i - 1;
             if (vals[i] === o.tsEcr) {
               const rtt = t - times[i];
               if (rtt > 0 && rtt < MAX_RTT) tsSample(s, rtt);
@@ -124,16 +132,23 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
     }
     // Data-to-ACK.
     const ends = s.segEnd, times = s.segTime;
-    if ((fl & TCP.ACK) && ends !== null && times !== null) {
+    if ((fl & TCP.ACK) && ends !== null && times !== null && s.pending[rev] > 0 && p.tcpAck !== s.lastAck[dir]) {
       const ack = p.tcpAck, base = rev * RING;
+      s.lastAck[dir] = ack;
       for (let i = base; i < base + RING; i++) {
-        if (ends[i] === ack) {
+        const e = ends[i];
+        if (e < 0) continue;
+        if (e === ack) {
           if (times[i] >= 0) {
             const rtt = t - times[i];
             if (rtt > 0 && rtt < MAX_RTT) s.ack.add(rtt);
           }
           ends[i] = -1;
-        } else if (ends[i] >= 0 && ((ends[i] - ack) | 0) < 0) ends[i] = -1; // acknowledged by a later ACK
+          s.pending[rev]--;
+        } else if (((e - ack) | 0) < 0) {
+          ends[i] = -1; // acknowledged by a later ACK
+          s.pending[rev]--;
+        }
       }
     }
     const len = p.payloadLen;
@@ -153,6 +168,7 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
       }
       if (!retransmitted) {
         const i = base + s.segNext[dir];
+        if (e[i] < 0) s.pending[dir]++;
         e[i] = end;
         tm[i] = t;
         s.segNext[dir] = (s.segNext[dir] + 1) % RING;

@@ -2,26 +2,25 @@
  * Handshake fingerprints as a stream of events: one event per handshake message seen, emitted the moment the
  * analyzer that reads it has the whole message (not when the flow ends):
  *
- * | `type` | when | fingerprint fields |
- * | --- | --- | --- |
- * | `tls_client` | a ClientHello is complete | `ja3`, `ja3_string`, `ja4`, `ja4_r`, `sni`, `alpn` |
- * | `tls_server` | a ServerHello is complete | `ja3s`, `ja3s_string`, `version`, `cipher_suite`, `alpn` |
- * | `quic_client` | the ClientHello of the client Initials is decrypted | `ja4` (`q` prefix), `ja4_r`, `ja3`, `ja3_string`, `sni`, `alpn` |
- * | `quic_server` | the ServerHello of the server Initials is decrypted | `ja3s`, `ja3s_string`, `version`, `cipher_suite`, `alpn` |
- * | `ssh_client` | the client's KEXINIT is parsed | `hassh`, `hassh_string`, `banner`, `software` |
- * | `ssh_server` | the server's KEXINIT is parsed | `hassh_server`, `hassh_server_string`, `banner`, `software` |
- * | `tcp_syn` | a SYN | `tcp_signature` (p0f v3 style), `p0f_raw`, TTL, window, MSS, scale, options, quirks |
- * | `tcp_synack` | a SYN+ACK | the same |
+ * - `tls_client`: a ClientHello is complete: `ja3`, `ja3_string`, `ja4`, `ja4_r`, `sni`, `alpn`;
+ * - `tls_server`: a ServerHello: `ja3s`, `ja3s_string`, `version`, `cipher_suite`, `alpn`;
+ * - `quic_client`: the ClientHello of the client Initials is decrypted: `ja4` (`q` prefix), `ja4_r`, `ja3`,
+ *   `ja3_string`, `sni`, `alpn` (a gQUIC CHLO gives the SNI only);
+ * - `quic_server`: the ServerHello of the server Initials: `ja3s`, `ja3s_string`, `version`, `cipher_suite`;
+ * - `ssh_client` / `ssh_server`: a KEXINIT is parsed: `hassh` / `hassh_server` and the algorithm strings,
+ *   `banner`, `software`;
+ * - `tcp_syn` / `tcp_synack`: a SYN / SYN+ACK: `tcp_signature` (p0f 3 style), `p0f_raw`, TTL, window, MSS,
+ *   window scale, options, quirks, `ja4t`.
  *
  * Every event also has `ts` (seconds since the epoch, of the packet that completed the message) and the 5-tuple
  * of that packet: `src_ip`, `src_port` (the sender: the client for `*_client` and `tcp_syn`), `dst_ip`,
  * `dst_port`, `protocol` (6 or 17).
  *
- * How it works: {@linkcode handshakeObserver} is a feature group (its one column, a count of events, is not output). It runs after the `tls`,
- * `quic` and `ssh` groups (whose analyzers it reads after every packet, so nothing is parsed twice) and emits an
- * event when an analyzer has just finished a message. {@linkcode fingerprintCapture} and
- * {@linkcode fingerprintLive} drive it with `extractFlows` / `captureFlows` and hand the events out as they come,
- * between two reads of the capture, while flows are still open.
+ * How it works: {@linkcode handshakeObserver} is a feature group (its one column, a count of events, is not
+ * output) that runs after the `tls`, `quic` and `ssh` groups, reads their analyzers after every packet (so
+ * nothing is parsed twice) and emits an event when an analyzer has just finished a message.
+ * {@linkcode fingerprintCapture} and {@linkcode fingerprintLive} drive it with `extractFlows` / `captureFlows`
+ * and hand the events out as they come, between two reads of the capture, while flows are still open.
  *
  * A JSON fingerprint database ({@linkcode FingerprintDb}, format in docs/fingerprint-db.md) labels the events.
  *
@@ -90,7 +89,7 @@ export const HANDSHAKE_TYPES: readonly HandshakeType[] = [
 
 /** What a database entry that matched says (see {@linkcode FingerprintDb}). */
 export interface DbMatch {
-  /** Kind of fingerprint that matched: `ja4`, `ja3`, `ja3s`, `hassh`, `hassh_server`, `tcp_syn`, `tcp_synack`. */
+  /** Kind of fingerprint that matched (see {@linkcode FINGERPRINT_KINDS}). */
   type: FingerprintKind;
   /** The entry's fingerprint (for TCP signatures, the pattern, possibly with wildcards). */
   fingerprint: string;
@@ -735,7 +734,8 @@ function checkQuic(s: HandshakeState, ts: number, flow: FlowState, emit: Handsha
  * import { extractFlows } from "./extract.ts";
  * const events: HandshakeEvent[] = [];
  * const observer = handshakeObserver((e) => events.push(e));
- * for await (const _ of extractFlows("testdata/http.pcap", { features: ["tls", "quic", "ssh"], extractors: [observer] })) {
+ * const opts = { features: ["tls", "quic", "ssh"], extractors: [observer] };
+ * for await (const _ of extractFlows("testdata/http.pcap", opts)) {
  *   // flow records are not needed here
  * }
  * console.log(events.filter((e) => e.type === "tcp_syn").length > 0); // true
@@ -1078,9 +1078,10 @@ export class FingerprintDb {
    * @example
    * ```ts
    * import { FingerprintDb, type HandshakeEvent } from "./fingerprint.ts";
-   * const db = FingerprintDb.parse('[{"type":"hassh","fingerprint":"21b457a327ce7a2d4fce5ef2c42400bd","label":"OpenSSH"}]');
+   * const hash = "21b457a327ce7a2d4fce5ef2c42400bd";
+   * const db = FingerprintDb.parse(JSON.stringify([{ type: "hassh", fingerprint: hash, label: "OpenSSH" }]));
    * const ev = { type: "ssh_client", ts: 0, src_ip: "10.0.0.1", src_port: 5000, dst_ip: "10.0.0.2", dst_port: 22,
-   *   protocol: 6, hassh: "21b457a327ce7a2d4fce5ef2c42400bd", banner: null, software: null } as HandshakeEvent;
+   *   protocol: 6, hassh: hash, banner: null, software: null } as HandshakeEvent;
    * console.log(db.match(ev)?.label); // OpenSSH
    * ```
    */

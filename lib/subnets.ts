@@ -332,7 +332,15 @@ export class PrefixMap<T> {
   }
 }
 
-/** The two columns a labeller adds. */
+/**
+ * The two columns a labeller adds.
+ *
+ * @example
+ * ```ts
+ * import { LABEL_FEATURES } from "./subnets.ts";
+ * console.log(LABEL_FEATURES.map((f) => f.name)); // ["src_labels", "dst_labels"]
+ * ```
+ */
 export const LABEL_FEATURES: readonly FeatureSpec[] = [
   {
     name: "src_labels",

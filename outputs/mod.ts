@@ -18,10 +18,26 @@ export type { RecordWriter } from "./jsonl.ts";
 /** Output formats. */
 export type OutputFormat = "jsonl" | "csv" | "parquet";
 
-/** The formats, in the order `--format` lists them. */
+/**
+ * The formats, in the order `--format` lists them.
+ *
+ * @example
+ * ```ts
+ * import { OUTPUT_FORMATS } from "./mod.ts";
+ * console.log(OUTPUT_FORMATS.join(", ")); // jsonl, csv, parquet
+ * ```
+ */
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ["jsonl", "csv", "parquet"];
 
-/** A bad output choice (unknown format, binary to a terminal): the CLI exits 2. */
+/**
+ * A bad output choice (unknown format, binary to a terminal): the CLI exits 2.
+ *
+ * @example
+ * ```ts
+ * import { OutputChoiceError } from "./mod.ts";
+ * console.log(new OutputChoiceError("x") instanceof RangeError); // true
+ * ```
+ */
 export class OutputChoiceError extends RangeError {}
 
 /**

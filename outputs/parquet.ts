@@ -24,7 +24,15 @@ interface SchemaElement {
   repetition_type?: "OPTIONAL" | "REQUIRED";
 }
 
-/** Rows per row group unless told otherwise. */
+/**
+ * Rows per row group unless told otherwise.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_ROW_GROUP_SIZE } from "./parquet.ts";
+ * console.log(DEFAULT_ROW_GROUP_SIZE); // 10000
+ * ```
+ */
 export const DEFAULT_ROW_GROUP_SIZE = 10000;
 
 /** A hyparquet-writer `Writer` that hands its bytes to a stream on every flush (after each row group). */

@@ -1,14 +1,25 @@
 /**
  * The corpus score: `../shared/tools/score.py` runs `cli.ts extract` on every corpus capture and compares each
- * flow's packets and bytes with what tshark reads. Captures, flows, packets and bytes must all be 100%.
- * (The fingerprint rows — ja3, sni, hassh, quic — are printed but asserted by their own tests.)
+ * flow's packets, bytes and handshake fingerprints with what tshark reads. Every row must be 100%: captures,
+ * flows, packets, bytes (the foundation) and ja3, ja3s, sni, hassh, hassh_server, quic (the protocol groups).
  */
 import assert from "node:assert/strict";
 import { CAPTURES, DENO, EXPECTED, hasCommand, HAVE_SHARED, ROOT, run, SHARED } from "./helpers.ts";
 
 const SCORE = `${SHARED}/tools/score.py`;
 const HAVE_PYTHON = hasCommand("python3");
-const ASSERTED = ["captures", "flows", "packets", "bytes"];
+const ASSERTED = [
+  "captures",
+  "flows",
+  "packets",
+  "bytes",
+  "ja3",
+  "ja3s",
+  "sni",
+  "hassh",
+  "hassh_server",
+  "quic",
+];
 
 let reason = "";
 if (!HAVE_SHARED) reason = `${CAPTURES} or ${EXPECTED} is absent`;
@@ -32,7 +43,7 @@ function parseTable(out: string): Map<string, ScoreRow> {
 }
 
 Deno.test({
-  name: "corpus score: captures, flows, packets and bytes agree with tshark on every corpus flow (100%)",
+  name: "corpus score: every row of score.py (flows, packets, bytes, JA3, JA3S, SNI, HASSH, QUIC) is 100%",
   ignore: reason !== "",
   async fn() {
     const r = await run("python3", [

@@ -939,7 +939,18 @@ Deno.test({
       "2",
       "-www", // answers HTTP; without it s_server stops at the end of its (empty) standard input
     ]);
-    const ref = spawn("tcpdump", ["-i", "lo", "-n", "-U", "-w", `${dir}/ref.pcap`, filter]);
+    // --immediate-mode: without it packets wait in the kernel's ring buffer block, and a SIGINT that comes before
+    // the block's timeout loses them.
+    const ref = spawn("tcpdump", [
+      "-i",
+      "lo",
+      "-n",
+      "-U",
+      "--immediate-mode",
+      "-w",
+      `${dir}/ref.pcap`,
+      filter,
+    ]);
     const live = spawn(DENO, [
       "run",
       "-A",
@@ -982,7 +993,7 @@ Deno.test({
       assert.equal(await live.done(), 0, live.err());
     } finally {
       stop(live, "SIGKILL");
-      await sleep(300);
+      await sleep(1000);
       stop(ref, "SIGINT");
       await ref.done();
       stop(server, "SIGTERM");
@@ -1010,7 +1021,6 @@ Deno.test({
         "tls.handshake.ja3s",
         "tls.handshake.ja3s_full",
       ], [...d, "-Y", "tls.handshake.type == 2"]);
-      console.log("DEBUG", dir, Deno.statSync(`${dir}/ref.pcap`).size, fileEvents.length, port);
       assert.equal(chRows.length, 2, JSON.stringify(chRows));
       assert.equal(shRows.length, 2, JSON.stringify(shRows));
       for (const evs of [fileEvents, liveEvents]) {

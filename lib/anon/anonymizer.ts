@@ -21,7 +21,15 @@ import { CryptoPan } from "./cryptopan.ts";
 /** Anonymization modes. */
 export type AnonMode = "joy" | "cryptopan" | "hash";
 
-/** The modes, for option parsers and help. */
+/**
+ * The modes, for option parsers and help (the default first).
+ *
+ * @example
+ * ```ts
+ * import { ANON_MODES } from "./anonymizer.ts";
+ * console.log(ANON_MODES[0]); // cryptopan
+ * ```
+ */
 export const ANON_MODES: readonly AnonMode[] = ["cryptopan", "joy", "hash"];
 
 /** A key file that cannot be read, created or used: the CLI reports it and exits 1. */

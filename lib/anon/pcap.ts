@@ -10,7 +10,7 @@
  * @module
  */
 import type { ByteReader } from "../capture_file.ts";
-import { PacketDecoder } from "../decode.ts";
+import { linkTypeName, PacketDecoder, SUPPORTED_LINK_TYPES } from "../decode.ts";
 import type { Anonymizer } from "./anonymizer.ts";
 
 /** What {@linkcode anonymizeCapture} reports. */
@@ -27,6 +27,10 @@ export interface CaptureAnonResult {
   checksums: number;
   /** pcapng name resolution blocks left out. */
   droppedBlocks: number;
+  /** Packets of link types the decoder does not read, written unchanged (their addresses are NOT anonymized). */
+  unsupportedPackets: number;
+  /** Names of those link types. */
+  unsupportedLinkTypes: string[];
   /** Set when the capture ended early (truncated or corrupt); what was before it is written. */
   warning: string | null;
 }
@@ -433,10 +437,18 @@ export async function anonymizeCapture(
     addresses: 0,
     checksums: 0,
     droppedBlocks: 0,
+    unsupportedPackets: 0,
+    unsupportedLinkTypes: [],
     warning: null,
   };
   const packet = (off: number, capLen: number, link: number) => {
     result.packets++;
+    if (!SUPPORTED_LINK_TYPES.has(link)) {
+      result.unsupportedPackets++;
+      const name = `${link} (${linkTypeName(link)})`;
+      if (!result.unsupportedLinkTypes.includes(name)) result.unsupportedLinkTypes.push(name);
+      return;
+    }
     const n = pa.rewrite(inp.buf, off, capLen, link);
     if (n > 0) result.packetsChanged++;
   };

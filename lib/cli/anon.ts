@@ -145,6 +145,13 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
       const r = await anonymizeCapture(inFile ?? Deno.stdin, outStream, anonymizer);
       await piped;
       if (r.warning) console.error(`jj: warning: ${o.pcap}: ${r.warning}`);
+      if (r.unsupportedPackets > 0) {
+        console.error(
+          `jj: warning: ${o.pcap}: ${r.unsupportedPackets} packet(s) of link type ${
+            r.unsupportedLinkTypes.join(", ")
+          } were copied unchanged: their addresses are NOT anonymized`,
+        );
+      }
       if (!o.quiet) {
         console.error(
           `jj: ${r.packets} packets (${r.format}), ${r.packetsChanged} changed: ${r.addresses} addresses, ` +

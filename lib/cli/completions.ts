@@ -6,7 +6,15 @@
  */
 import { Argument, type Command, type Option } from "commander";
 
-/** Shells with a completion script. */
+/**
+ * Shells with a completion script.
+ *
+ * @example
+ * ```ts
+ * import { SHELLS } from "./completions.ts";
+ * console.log(SHELLS.includes("fish")); // true
+ * ```
+ */
 export const SHELLS = ["bash", "zsh", "fish"] as const;
 
 /** A shell with a completion script. */

@@ -19,7 +19,6 @@ import {
   type HandshakeType,
 } from "../fingerprint.ts";
 import { integer, positiveNumber, UsageError } from "./common.ts";
-import { printLiveSummary } from "./live.ts";
 
 /** Options of `jj fingerprint` as commander parses them. */
 export interface FingerprintCliOptions {
@@ -211,7 +210,14 @@ export async function runFingerprint(inputs: string[], o: FingerprintCliOptions)
       clearInterval(timer);
       await close();
       if (!o.quiet) {
-        printLiveSummary(summary);
+        console.error(
+          `jj: live on ${summary.iface} stopped by ${summary.stoppedBy} after ${
+            summary.seconds.toFixed(2)
+          } s: ` +
+            `${summary.packetsRead} packets captured, ${summary.packetsDecoded} decoded; pcap_stats: ` +
+            `${summary.received} received, ${summary.dropped} dropped by kernel, ${summary.ifDropped} dropped by ` +
+            "interface",
+        );
         console.error(fingerprintSummaryLine(tally, db !== null));
       }
       if (summary.error !== null) {
@@ -259,9 +265,10 @@ export function addFingerprintCommand(program: Command, setResult: (p: Promise<n
     .addHelpText(
       "after",
       `
-Each line has type (tls_client, tls_server, quic_client, ssh_client, ssh_server, tcp_syn, tcp_synack), ts,
-src_ip, src_port, dst_ip, dst_port, protocol and the fingerprints of its type; with --db also match (the
-entry's type, fingerprint, label and notes, or null when unknown) and a known/unknown count on stderr.
+Each line has type (tls_client, tls_server, quic_client, quic_server, ssh_client, ssh_server, tcp_syn,
+tcp_synack), ts, src_ip, src_port, dst_ip, dst_port, protocol and the fingerprints of its type; with --db also
+match (the entry's type, fingerprint, label and notes, or null when unknown) and a known/unknown count on
+stderr. Lines are written as handshakes are read, not when flows end.
 
 Examples:
   jj fingerprint capture.pcap | jq -c 'select(.type == "tls_client") | [.ja4, .sni]'

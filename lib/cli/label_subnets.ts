@@ -9,7 +9,15 @@ import { SubnetLabeler } from "../subnets.ts";
 import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
 import { UsageError } from "./common.ts";
 
-/** Help text of `--label` (shared with `jj extract`). */
+/**
+ * Help text of `--label` (shared with `jj extract`).
+ *
+ * @example
+ * ```ts
+ * import { LABEL_OPTION_HELP } from "./label_subnets.ts";
+ * console.log(LABEL_OPTION_HELP.includes("NAME:CIDR")); // true
+ * ```
+ */
 export const LABEL_OPTION_HELP =
   "label flows whose src/dst address is in a network: NAME:CIDR or NAME:FILE (one CIDR per line); repeatable";
 
@@ -115,7 +123,7 @@ export function addLabelSubnetsCommand(program: Command, setResult: (p: Promise<
       "Add src_labels and dst_labels to JSON Lines flows by longest-prefix match of their addresses.",
     )
     .argument("[input]", "JSON Lines file (- or absent: stdin; .gz is decompressed)")
-    .option("-l, --label <spec>", LABEL_OPTION_HELP, collect)
+    .option("--label <spec>", LABEL_OPTION_HELP, collect)
     .option(
       "-o, --output <file>",
       "write to FILE instead of stdout (.gz compresses; .csv, .parquet by extension)",

@@ -383,9 +383,13 @@ export class JoyContext {
     const cfg = this.config;
     if (len <= 0) return;
     if (cfg.dist || cfg.entropy) {
-      if (rec.ob < MAX_BD_OCTETS) {
+      // Joy 4.5 counts the first 4000 payload bytes of each direction, cutting the packet that crosses the
+      // limit; its byte counter is 16 bits wide, so counting starts again when it wraps.
+      const counted = rec.ob & 0xffff;
+      if (counted < MAX_BD_OCTETS) {
         const bc = rec.byteCount;
-        for (let i = 0; i < len; i++) bc[buf[p + i]]++;
+        const n = Math.min(len, MAX_BD_OCTETS - counted);
+        for (let i = 0; i < n; i++) bc[buf[p + i]]++;
       }
       let n = rec.numBytes, mean = rec.bdMean, v = rec.bdVariance;
       for (let i = 0; i < len; i++) {

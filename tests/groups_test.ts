@@ -1,0 +1,1014 @@
+/**
+ * The feature groups added on top of the foundation (entropy, padding, fingerprint, mac, ip_extended,
+ * ipv6_options, tcp_sequence, tcp_window, tcp_options, tcp_mptcp, tcp_rtt, tcp_fingerprint, icmp, connection,
+ * sequences): values worked out by hand on captures built byte by byte, and checks on real captures of the
+ * corpus (Tor, OpenVPN, WireGuard, DoH, ICMP, IPv6), TCP analysis cross-checked with tshark.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import type { FlowRecord } from "../lib/extractor.ts";
+import {
+  byteStream,
+  cap,
+  type CapPacket,
+  collect,
+  concat,
+  HAVE_SHARED,
+  HAVE_TSHARK,
+  icmpEcho,
+  ipBytes,
+  pcapFile,
+  recordKey,
+  tsharkFields,
+  udp,
+} from "./helpers.ts";
+import type { ExtractOptions } from "../lib/extract.ts";
+
+// ---------------------------------------------------------------------------------------------------------
+// builders (independent of the code under test)
+
+const u16 = (v: number): number[] => [(v >> 8) & 0xff, v & 0xff];
+const u32 = (v: number): number[] => [(v >>> 24) & 0xff, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff];
+
+const MAC_A = [0x02, 0, 0, 0, 0, 0x0a], MAC_B = [0x02, 0, 0, 0, 0, 0x0b];
+
+function eth(payload: Uint8Array, src = MAC_A, dst = MAC_B, vlan?: number): Uint8Array {
+  const type = (payload[0] >> 4) === 6 ? 0x86dd : 0x0800;
+  if (vlan !== undefined) return concat(dst, src, u16(0x8100), u16(vlan), u16(type), payload);
+  return concat(dst, src, u16(type), payload);
+}
+
+function ip4(
+  src: string,
+  dst: string,
+  proto: number,
+  payload: Uint8Array,
+  o: { ttl?: number; id?: number; tos?: number; df?: boolean } = {},
+): Uint8Array {
+  return concat(
+    [0x45, o.tos ?? 0],
+    u16(20 + payload.length),
+    u16(o.id ?? 1),
+    u16(o.df ? 0x4000 : 0),
+    [o.ttl ?? 64, proto, 0, 0],
+    ipBytes(src),
+    ipBytes(dst),
+    payload,
+  );
+}
+
+function ip6(
+  src: string,
+  dst: string,
+  next: number,
+  payload: Uint8Array,
+  o: { hop?: number; tc?: number; label?: number } = {},
+): Uint8Array {
+  const tc = o.tc ?? 0, label = o.label ?? 0;
+  return concat(
+    [0x60 | (tc >> 4), ((tc & 0xf) << 4) | ((label >> 16) & 0xf), (label >> 8) & 0xff, label & 0xff],
+    u16(payload.length),
+    [next, o.hop ?? 64],
+    ipBytes(src),
+    ipBytes(dst),
+    payload,
+  );
+}
+
+const FL = { FIN: 1, SYN: 2, RST: 4, PSH: 8, ACK: 16 } as const;
+const MSS = (v: number) => [2, 4, ...u16(v)];
+const SACK_OK = [4, 2];
+const TS = (val: number, ecr: number) => [8, 10, ...u32(val), ...u32(ecr)];
+const NOP = [1];
+const WS = (s: number) => [3, 3, s];
+
+function tcpSeg(
+  sport: number,
+  dport: number,
+  flags: number,
+  o: { seq?: number; ack?: number; win?: number; opts?: number[]; len?: number } = {},
+): Uint8Array {
+  const opts = o.opts ?? [];
+  assert.equal(opts.length % 4, 0, "options must fill whole words");
+  return concat(
+    u16(sport),
+    u16(dport),
+    u32(o.seq ?? 0),
+    u32(o.ack ?? 0),
+    [((20 + opts.length) / 4) << 4, flags],
+    u16(o.win ?? 65535),
+    [0, 0, 0, 0],
+    opts,
+    new Uint8Array(o.len ?? 0).fill(0x61),
+  );
+}
+
+async function extract(
+  pkts: CapPacket[],
+  features: string[],
+  opts: ExtractOptions = {},
+): Promise<FlowRecord[]> {
+  const { records } = await collect(byteStream(pcapFile(1, pkts)), { features, ...opts });
+  return records;
+}
+
+/** Number equality to 1e-9 relative (floating sums in another order). */
+function near(actual: unknown, expected: number, what: string, eps = 1e-9): void {
+  assert.equal(typeof actual, "number", `${what}: ${actual}`);
+  assert.ok(
+    Math.abs((actual as number) - expected) <= eps * Math.max(1, Math.abs(expected)),
+    `${what}: ${actual} != ${expected}`,
+  );
+}
+
+const A = "10.0.0.1", B = "10.0.0.2";
+const T0 = 1_600_000_000;
+
+// ---------------------------------------------------------------------------------------------------------
+// entropy
+
+Deno.test("entropy: byte statistics of a hand-made flow (4 x 'A' one way, bytes 0..255 back)", async () => {
+  const all = new Uint8Array(256).map((_, i) => i);
+  const pkts = [
+    { ts: T0, data: eth(ip4(A, B, 17, udp(1000, 2000, new Uint8Array(4).fill(0x41)))) },
+    { ts: T0 + 0.1, data: eth(ip4(B, A, 17, udp(2000, 1000, all)), MAC_B, MAC_A) },
+  ];
+  const [r] = await extract(pkts, ["entropy"]);
+  // 260 bytes: 0x41 five times, the 255 other values once each.
+  assert.equal(r.payload_bytes_sampled, 260);
+  near(r.entropy_payload, Math.log2(260) - (5 * Math.log2(5)) / 260, "entropy_payload");
+  near(r.entropy_initiator, 0, "entropy_initiator");
+  near(r.entropy_responder, 8, "entropy_responder");
+  near(r.entropy_ratio, 0, "entropy_ratio");
+  // expected count 260/256: (5 - e)^2 + 255 (1 - e)^2 = 15.9375; 1 - 15.9375 / 260^2.
+  near(r.byte_distribution_uniformity, 1 - 15.9375 / 67600, "uniformity");
+  // printable: 4 x 'A' + 0x20..0x7e (95) + tab, LF, CR = 102.
+  near(r.printable_ratio, 102 / 260, "printable_ratio");
+  near(r.null_ratio, 1 / 260, "null_ratio");
+  near(r.high_byte_ratio, 128 / 260, "high_byte_ratio");
+
+  // entropy_sample_bytes = 2: "AA" and 00 01.
+  const [s] = await extract(pkts, ["entropy"], { entropySampleBytes: 2 });
+  assert.equal(s.payload_bytes_sampled, 4);
+  near(s.entropy_payload, 1.5, "A A 00 01");
+  near(s.entropy_responder, 1, "00 01");
+  assert.equal(s.byte_distribution_uniformity, null, "fewer than 256 bytes");
+  near(s.printable_ratio, 0.5, "printable of the sample");
+});
+
+Deno.test("entropy: a flow without payload has no entropy", async () => {
+  const [r] = await extract([{ ts: T0, data: eth(ip4(A, B, 6, tcpSeg(1000, 80, FL.SYN))) }], ["entropy"]);
+  assert.equal(r.payload_bytes_sampled, 0);
+  for (const k of ["entropy_payload", "entropy_initiator", "entropy_ratio", "printable_ratio"]) {
+    assert.equal(r[k], null, k);
+  }
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// padding
+
+Deno.test("padding: sizes 100,100,100,200 at 0, 10 ms, 20 ms, 1.02 s", async () => {
+  const times = [0, 0.01, 0.02, 1.02], pay = [58, 58, 58, 158]; // wire = payload + 42 (Ethernet, IPv4, UDP)
+  const pkts = times.map((t, i) => ({
+    ts: T0 + t,
+    data: eth(ip4(A, B, 17, udp(1000, 2000, new Uint8Array(pay[i])))),
+  }));
+  const [r] = await extract(pkts, ["padding"]);
+  near(r.pkt_size_variance, 1875, "variance: mean 125, (3 x 625 + 5625) / 4");
+  near(r.pkt_size_cv, Math.sqrt(1875) / 125, "cv");
+  assert.equal(r.is_constant_size, false);
+  assert.equal(r.dominant_size_mode, 100);
+  near(r.dominant_size_ratio, 0.75, "3 of 4");
+  assert.equal(r.unique_size_count, 2);
+  near(r.size_entropy, -(0.75 * Math.log2(0.75) + 0.25 * Math.log2(0.25)), "H(3/4, 1/4) / log2 2");
+  // gaps 0.01, 0.01, 1.0: mean 0.34, variance (2 x 0.33^2 + 0.66^2) / 3 = 0.2178.
+  near(r.iat_variance, 0.2178, "iat variance", 1e-6);
+  near(r.iat_cv, Math.sqrt(0.2178) / 0.34, "iat cv", 1e-6);
+  assert.equal(r.is_constant_rate, false);
+  assert.equal(r.tor_cell_count, 0);
+  assert.equal(r.is_tor_like, false);
+  // bursts (50 ms): [100,100,100] and [200]; headers 42 per packet.
+  assert.equal(r.burst_overhead_bytes, 168);
+  near(r.burst_padding_ratio, 168 / 500, "168 of 500 bytes");
+  near(r.avg_burst_payload_efficiency, (174 / 300 + 158 / 200) / 2, "mean of 0.58 and 0.79");
+  near(r.padding_score, 0, "no padding sign");
+});
+
+Deno.test("padding: ten Tor-cell-sized packets every 10 ms score 1", async () => {
+  const pkts = Array.from({ length: 10 }, (_, i) => ({
+    ts: T0 + i * 0.01,
+    data: eth(ip4(A, B, 6, tcpSeg(1000, 9001, FL.ACK | FL.PSH, { seq: 1 + 586 * i, len: 586 }))),
+  }));
+  const [r] = await extract(pkts, ["padding"]);
+  near(r.pkt_size_variance, 0, "one size");
+  assert.equal(r.is_constant_size, true);
+  assert.equal(r.dominant_size_mode, 640);
+  assert.equal(r.unique_size_count, 1);
+  near(r.size_entropy, 0, "one size");
+  assert.equal(r.is_constant_rate, true);
+  assert.equal(r.tor_cell_count, 10);
+  near(r.tor_cell_ratio, 1, "all cells");
+  assert.equal(r.is_tor_like, true);
+  near(r.padding_score, 1, "0.3 + 0.2 + 0.2 + 0.3");
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// fingerprint
+
+Deno.test("fingerprint: WireGuard handshake on a non-standard port, DNS, ESP, a bare VPN port", async () => {
+  const wgInit = concat([1, 0, 0, 0], new Uint8Array(144));
+  const wgResp = concat([2, 0, 0, 0], new Uint8Array(88));
+  const wgData = concat([4, 0, 0, 0], new Uint8Array(28));
+  const C = "10.9.0.1", D = "10.9.0.2";
+  const recs = await extract([
+    { ts: T0, data: eth(ip4(C, D, 17, udp(40000, 40001, wgInit))) },
+    { ts: T0 + 0.01, data: eth(ip4(D, C, 17, udp(40001, 40000, wgResp))) },
+    { ts: T0 + 0.02, data: eth(ip4(C, D, 17, udp(40000, 40001, wgData))) },
+    { ts: T0 + 1, data: eth(ip4(A, B, 17, udp(5353, 53, new Uint8Array(30)))) },
+    { ts: T0 + 1.01, data: eth(ip4(B, A, 17, udp(53, 5353, new Uint8Array(46)))) },
+    { ts: T0 + 2, data: eth(ip4(A, B, 50, new Uint8Array(64).fill(7))) },
+    { ts: T0 + 3, data: eth(ip4(A, B, 17, udp(5000, 1194, new Uint8Array(20).fill(0xee)))) },
+  ], ["fingerprint"]);
+  const by = (port: number, proto = 17) => recs.find((r) => r.dst_port === port && r.protocol === proto)!;
+  const wg = by(40001);
+  assert.equal(wg.vpn_type, "wireguard");
+  near(wg.vpn_confidence, 0.9, "both handshake messages, no port bonus");
+  assert.equal(wg.likely_vpn, true);
+  assert.equal(wg.traffic_type, "vpn:wireguard");
+  const dns = by(53);
+  assert.equal(dns.vpn_type, null);
+  assert.equal(dns.likely_vpn, false);
+  near(dns.vpn_confidence, 0, "no VPN signal");
+  near(dns.tor_confidence, 0, "no Tor signal");
+  near(dns.doh_confidence, 0, "not port 443");
+  assert.equal(dns.traffic_type, "unknown");
+  const esp = recs.find((r) => r.protocol === 50)!;
+  assert.equal(esp.vpn_type, "ipsec-esp");
+  near(esp.vpn_confidence, 0.9, "ESP");
+  assert.equal(esp.traffic_type, "vpn:ipsec-esp");
+  const port = by(1194);
+  assert.equal(port.vpn_type, "openvpn");
+  near(port.vpn_confidence, 0.4, "the port alone");
+  assert.equal(port.likely_vpn, false);
+});
+
+Deno.test({
+  name: "fingerprint: real Tor, OpenVPN, WireGuard and DoH captures",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const tor = (await collect(cap("tor.pcap"))).records;
+    const torTls = tor.filter((r) =>
+      typeof r.tls_sni === "string" && (r.tls_sni as string).startsWith("www.")
+    );
+    assert.ok(torTls.length >= 5, "tor.pcap has Tor link connections");
+    for (const r of torTls) {
+      assert.equal(r.likely_tor, true, `${recordKey(r)} ${r.tls_sni}`);
+      assert.equal(r.traffic_type, "tor");
+    }
+    for (const r of tor.filter((r) => r.protocol === 17)) assert.equal(r.likely_tor, false, recordKey(r));
+
+    const ovpn = (await collect(cap("openvpn.pcap"))).records;
+    const udp443 = ovpn.find((r) => r.protocol === 17 && r.src_port === 60201)!;
+    assert.equal(udp443.vpn_type, "openvpn", "hard reset client 0x38 / server 0x40 on UDP 443");
+    near(udp443.vpn_confidence, 0.9, "both resets seen");
+    assert.equal(udp443.traffic_type, "vpn:openvpn");
+    assert.ok(ovpn.filter((r) => r.vpn_type === "openvpn").length >= 3);
+
+    const wg = (await collect(cap("wireguard.pcap"))).records;
+    assert.ok(wg.length > 0);
+    for (const r of wg) {
+      assert.equal(r.vpn_type, "wireguard", recordKey(r));
+      assert.equal(r.likely_vpn, true, recordKey(r));
+    }
+
+    const doh = (await collect(cap("doh.pcapng"))).records;
+    const d = doh.find((r) => r.dst_ip === "1.1.1.1" && r.dst_port === 443)!;
+    assert.equal(d.likely_doh, true, "known resolver and DNS-sized exchanges");
+    assert.equal(d.traffic_type, "doh");
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// mac
+
+Deno.test("mac: addresses, VLAN, sides, broadcast and multicast; none on raw IP", async () => {
+  const MAC_A2 = [0x02, 0, 0, 0, 0, 0xa2];
+  const BCAST = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff], MCAST = [0x01, 0x00, 0x5e, 0, 0, 0xfb];
+  const recs = await extract([
+    { ts: T0, data: eth(ip4(A, B, 17, udp(1, 2)), MAC_A, MAC_B, 10) },
+    { ts: T0 + 0.1, data: eth(ip4(B, A, 17, udp(2, 1)), MAC_B, MAC_A, 10) },
+    { ts: T0 + 0.2, data: eth(ip4(A, B, 17, udp(1, 2)), MAC_A, MAC_B, 10) },
+    { ts: T0 + 1, data: eth(ip4(A, B, 17, udp(3, 4)), MAC_A, MAC_B) },
+    { ts: T0 + 1.1, data: eth(ip4(A, B, 17, udp(3, 4)), MAC_A2, MAC_B) },
+    { ts: T0 + 2, data: eth(ip4(A, "255.255.255.255", 17, udp(68, 67)), MAC_A, BCAST) },
+    { ts: T0 + 3, data: eth(ip4(A, "224.0.0.251", 17, udp(5353, 5353)), MAC_A, MCAST) },
+  ], ["mac"]);
+  const v = recs.find((r) => r.src_port === 1)!;
+  assert.equal(v.mac_src, "02:00:00:00:00:0a");
+  assert.equal(v.mac_dst, "02:00:00:00:00:0b");
+  assert.equal(v.mac_eth_type, 0x0800);
+  assert.equal(v.mac_vlan_id, 10);
+  assert.equal(v.mac_vlan_count, 1);
+  assert.equal(v.mac_unique_src_count, 1);
+  assert.equal(v.mac_unique_dst_count, 1);
+  assert.equal(v.mac_stat, 1 | 2 | 16);
+  assert.equal(v.mac_broadcast_count, 0);
+  const two = recs.find((r) => r.src_port === 3)!;
+  assert.equal(two.mac_unique_src_count, 2, "the initiator used two MACs");
+  assert.equal(two.mac_stat, 1 | 2 | 4);
+  assert.equal(two.mac_vlan_id, null);
+  assert.equal(recs.find((r) => r.dst_port === 67)!.mac_broadcast_count, 1);
+  const m = recs.find((r) => r.dst_port === 5353)!;
+  assert.equal(m.mac_multicast_count, 1);
+  assert.equal(m.mac_broadcast_count, 0);
+
+  const raw = (await collect(byteStream(pcapFile(101, [{ ts: T0, data: ip4(A, B, 17, udp(1, 2)) }])), {
+    features: ["mac"],
+  })).records[0];
+  assert.equal(raw.mac_src, null);
+  assert.equal(raw.mac_eth_type, null);
+  assert.equal(raw.mac_stat, 0);
+  assert.equal(raw.mac_unique_src_count, 0);
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// ip_extended, ipv6_options
+
+Deno.test("ip_extended: TTL, ToS, DF, IP id gaps", async () => {
+  const pkts = [
+    { ts: T0, data: eth(ip4(A, B, 17, udp(1, 2), { ttl: 64, id: 1, tos: 0x28, df: true })) },
+    { ts: T0 + 0.1, data: eth(ip4(B, A, 17, udp(2, 1), { ttl: 120, id: 77 })) },
+    { ts: T0 + 0.2, data: eth(ip4(A, B, 17, udp(1, 2), { ttl: 64, id: 2, df: true })) },
+    { ts: T0 + 0.3, data: eth(ip4(A, B, 17, udp(1, 2), { ttl: 63, id: 5 })) },
+  ];
+  const [r] = await extract(pkts, ["ip_extended"]);
+  assert.equal(r.ip_ttl_fwd_min, 63);
+  assert.equal(r.ip_ttl_fwd_max, 64);
+  near(r.ip_ttl_fwd_mean, 191 / 3, "64, 64, 63");
+  assert.equal(r.ip_ttl_fwd_changes, 1);
+  assert.equal(r.ip_ttl_bwd_min, 120);
+  assert.equal(r.ip_ttl_bwd_changes, 0);
+  assert.equal(r.ip_ttl_fwd_initial_est, 64);
+  assert.equal(r.ip_ttl_fwd_hops_est, 0);
+  assert.equal(r.ip_tos_value, 0x28);
+  assert.equal(r.ip_tos_unique_count, 2);
+  assert.equal(r.ip_dscp, 10);
+  assert.equal(r.ip_ecn, 0);
+  assert.equal(r.ip_flags, 2, "DF only");
+  assert.equal(r.ip_df_count, 2);
+  near(r.ip_df_ratio, 0.5, "2 of 4");
+  assert.equal(r.ip_version, 4);
+  assert.equal(r.ip_id_gaps, 1, "initiator ids 1, 2, 5: one jump");
+
+  const [v6] = await extract([{ ts: T0, data: eth(ip6("2001:db8::1", "2001:db8::2", 17, udp(1, 2))) }], [
+    "ip_extended",
+  ]);
+  assert.equal(v6.ip_version, 6);
+  assert.equal(v6.ip_flags, null, "no IPv4 header");
+  assert.equal(v6.ip_df_count, 0);
+  assert.equal(v6.ip_ttl_fwd_initial_est, 64);
+});
+
+Deno.test("ipv6_options: flow labels, traffic class, IPv6-only", async () => {
+  const X = "2001:db8::1", Y = "2001:db8::2";
+  const pkts = [
+    { ts: T0, data: eth(ip6(X, Y, 17, udp(1, 2), { tc: 0xb8, label: 0x12345 })) },
+    { ts: T0 + 0.1, data: eth(ip6(Y, X, 17, udp(2, 1), { label: 0xabcde })) },
+    { ts: T0 + 0.2, data: eth(ip6(X, Y, 17, udp(1, 2), { label: 0x12345 })) },
+    { ts: T0 + 0.3, data: eth(ip6(Y, X, 17, udp(2, 1), { label: 0xabcdf })) },
+  ];
+  const [r] = await extract(pkts, ["ipv6_options"]);
+  assert.equal(r.ipv6_packet_count, 4);
+  assert.equal(r.ipv4_packet_count, 0);
+  assert.equal(r.ipv6_flow_label, 0x12345);
+  assert.equal(r.ipv6_flow_label_unique_count, 3);
+  assert.equal(r.ipv6_flow_label_changes, 1, "the responder changed its label once");
+  assert.equal(r.ipv6_traffic_class, 0xb8);
+  assert.equal(r.ipv6_traffic_class_unique_count, 2);
+  assert.equal(r.ipv6_dscp, 46, "EF");
+  assert.equal(r.ipv6_ecn, 0);
+  near(r.ipv6_ratio, 1, "all IPv6");
+  assert.equal(r.is_ipv6_only, true);
+
+  const [v4] = await extract([{ ts: T0, data: eth(ip4(A, B, 17, udp(1, 2))) }], ["ipv6_options"]);
+  assert.equal(v4.is_ipv6_only, false);
+  assert.equal(v4.ipv6_flow_label, null);
+  near(v4.ipv6_ratio, 0, "IPv4");
+});
+
+Deno.test({
+  name: "ipv6_options: every IPv6 flow of ipv6.pcapng is IPv6-only with all its packets counted",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const recs = (await collect(cap("ipv6.pcapng"), { features: ["ipv6_options"] })).records;
+    const v6 = recs.filter((r) => (r.src_ip as string).includes(":"));
+    assert.ok(v6.length > 0);
+    for (const r of v6) {
+      assert.equal(r.is_ipv6_only, true);
+      assert.equal(r.ipv6_packet_count, r.total_packets);
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// TCP: one hand-made connection for window, options, RTT, fingerprint and sequence analysis
+
+function handshakeFlow(): CapPacket[] {
+  const f = (ts: number, seg: Uint8Array, ttl = 64) => ({
+    ts: T0 + ts,
+    data: eth(ip4(A, B, 6, seg, { ttl })),
+  });
+  const b = (ts: number, seg: Uint8Array) => ({
+    ts: T0 + ts,
+    data: eth(ip4(B, A, 6, seg, { ttl: 60 }), MAC_B, MAC_A),
+  });
+  const C = 40000, S = 443;
+  return [
+    f(
+      0,
+      tcpSeg(C, S, FL.SYN, {
+        seq: 1000,
+        win: 64240,
+        opts: [...MSS(1460), ...SACK_OK, ...TS(100, 0), ...NOP, ...WS(7)],
+      }),
+    ),
+    b(
+      0.1,
+      tcpSeg(S, C, FL.SYN | FL.ACK, {
+        seq: 5000,
+        ack: 1001,
+        win: 65160,
+        opts: [...MSS(1400), ...SACK_OK, ...TS(500, 100), ...NOP, ...WS(8)],
+      }),
+    ),
+    f(
+      0.15,
+      tcpSeg(C, S, FL.ACK, { seq: 1001, ack: 5001, win: 502, opts: [...NOP, ...NOP, ...TS(101, 500)] }),
+    ),
+    f(
+      0.2,
+      tcpSeg(C, S, FL.ACK | FL.PSH, {
+        seq: 1001,
+        ack: 5001,
+        win: 502,
+        opts: [...NOP, ...NOP, ...TS(102, 500)],
+        len: 100,
+      }),
+    ),
+    b(0.3, tcpSeg(S, C, FL.ACK, { seq: 5001, ack: 1101, win: 509, opts: [...NOP, ...NOP, ...TS(505, 102)] })),
+    b(
+      0.31,
+      tcpSeg(S, C, FL.ACK | FL.PSH, {
+        seq: 5001,
+        ack: 1101,
+        win: 509,
+        opts: [...NOP, ...NOP, ...TS(506, 102)],
+        len: 200,
+      }),
+    ),
+    f(0.32, tcpSeg(C, S, FL.ACK, { seq: 1101, ack: 5201, win: 0, opts: [...NOP, ...NOP, ...TS(104, 506)] })),
+    f(0.4, tcpSeg(C, S, FL.ACK, { seq: 1101, ack: 5201, win: 600, opts: [...NOP, ...NOP, ...TS(105, 506)] })),
+  ];
+}
+
+Deno.test("tcp_window: window fields, scale, zero window, ups and downs", async () => {
+  const [r] = await extract(handshakeFlow(), ["tcp_window"]);
+  assert.equal(r.tcp_init_win_fwd, 64240);
+  assert.equal(r.tcp_init_win_bwd, 65160);
+  assert.equal(r.tcp_win_scale_fwd, 7);
+  assert.equal(r.tcp_win_scale_bwd, 8);
+  assert.equal(r.tcp_win_fwd_min, 0);
+  assert.equal(r.tcp_win_fwd_max, 64240);
+  near(r.tcp_win_fwd_mean, (64240 + 502 + 502 + 0 + 600) / 5, "fwd mean");
+  assert.equal(r.tcp_win_fwd_zero_count, 1);
+  assert.equal(r.tcp_win_bwd_min, 509);
+  near(r.tcp_win_bwd_mean, (65160 + 509 + 509) / 3, "bwd mean");
+  assert.equal(r.tcp_win_bwd_zero_count, 0);
+  assert.equal(r.tcp_win_fwd_up_count, 1, "0 -> 600");
+  assert.equal(r.tcp_win_fwd_down_count, 2, "64240 -> 502, 502 -> 0");
+  assert.equal(r.tcp_win_fwd_change_count, 3);
+  assert.equal(r.tcp_win_bwd_up_count, 0);
+  assert.equal(r.tcp_win_bwd_down_count, 1);
+  assert.equal(r.tcp_scaled_win_fwd_max, 600 * 128, "600 << 7 beats the SYN's 64240");
+  assert.equal(r.tcp_scaled_win_bwd_max, 509 * 256, "509 << 8 beats the SYN-ACK's 65160");
+  near(r.tcp_zero_win_ratio, 1 / 8, "one zero window in 8 packets");
+});
+
+Deno.test("tcp_options: MSS, window scale, SACK, timestamps, bitmap", async () => {
+  const [r] = await extract(handshakeFlow(), ["tcp_options"]);
+  assert.equal(r.tcp_mss_fwd, 1460);
+  assert.equal(r.tcp_mss_bwd, 1400);
+  assert.equal(r.tcp_ws_fwd, 7);
+  assert.equal(r.tcp_ws_bwd, 8);
+  assert.equal(r.tcp_sack_permitted_fwd, true);
+  assert.equal(r.tcp_sack_permitted_bwd, true);
+  assert.equal(r.tcp_sack_blocks_total, 0);
+  assert.equal(r.tcp_ts_fwd_present, true);
+  assert.equal(r.tcp_ts_fwd_first, 100);
+  assert.equal(r.tcp_ts_fwd_last, 105);
+  assert.equal(r.tcp_ts_fwd_diff, 5);
+  assert.equal(r.tcp_ts_ecr_fwd_first, 0);
+  assert.equal(r.tcp_ts_bwd_first, 500);
+  assert.equal(r.tcp_ts_bwd_last, 506);
+  assert.equal(r.tcp_ts_bwd_diff, 6);
+  assert.equal(r.tcp_ts_ecr_bwd_first, 100);
+  assert.equal(r.tcp_options_bitmap, 1 | 2 | 4 | 8);
+  assert.equal(r.tcp_options_pkt_count, 8);
+
+  // SACK blocks, and a timestamp that wrapped.
+  const [w] = await extract([
+    {
+      ts: T0,
+      data: eth(ip4(A, B, 6, tcpSeg(1, 2, FL.ACK, { opts: [...NOP, ...NOP, ...TS(0xfffffff0, 0)] }))),
+    },
+    {
+      ts: T0 + 1,
+      data: eth(
+        ip4(
+          A,
+          B,
+          6,
+          tcpSeg(1, 2, FL.ACK, {
+            opts: [...NOP, ...NOP, 5, 18, ...new Array(16).fill(0), ...NOP, ...NOP, ...TS(16, 0)],
+          }),
+        ),
+      ),
+    },
+  ], ["tcp_options"]);
+  assert.equal(w.tcp_sack_blocks_total, 2);
+  assert.equal(w.tcp_ts_fwd_diff, 32, "0xfffffff0 -> 16 across the wrap");
+  assert.equal(w.tcp_options_bitmap, 8 | 16);
+  assert.equal(w.tcp_mss_fwd, null);
+});
+
+Deno.test("tcp_rtt: handshake, timestamp echoes and data-to-ACK samples", async () => {
+  const [r] = await extract(handshakeFlow(), ["tcp_rtt"]);
+  near(r.tcp_rtt_handshake, 0.15, "SYN at 0, ACK at 0.15", 1e-6);
+  // Echo samples: 500 echoes 100 (0.1), 101 echoes 500 (0.05), 505 echoes 102 (0.1), 104 echoes 506 (0.01).
+  assert.equal(r.tcp_rtt_samples, 4);
+  near(r.tcp_rtt_min, 0.01, "min", 1e-6);
+  near(r.tcp_rtt_max, 0.1, "max", 1e-6);
+  near(r.tcp_rtt_mean, 0.065, "mean", 1e-6);
+  near(r.tcp_rtt_std, Math.sqrt(0.0057 / 4), "std", 1e-5);
+  near(r.tcp_rtt_jitter_avg, 0.19 / 3, "(0.05 + 0.05 + 0.09) / 3", 1e-5);
+  // Data-to-ACK: 100 bytes at 0.2 acked at 0.3; 200 bytes at 0.31 acked at 0.32.
+  near(r.tcp_rtt_ack_min, 0.01, "ack min", 1e-6);
+  near(r.tcp_rtt_ack_max, 0.1, "ack max", 1e-6);
+  near(r.tcp_rtt_ack_mean, 0.055, "ack mean", 1e-6);
+});
+
+Deno.test("tcp_fingerprint: JA4T / JA4TS, OS hints, raw parts, uptime", async () => {
+  const [r] = await extract(handshakeFlow(), ["tcp_fingerprint"]);
+  assert.equal(r.tcp_fp_fwd, "64240_2-4-8-1-3_1460_7");
+  assert.equal(r.tcp_fp_bwd, "65160_2-4-8-1-3_1400_8");
+  assert.equal(r.tcp_os_hint_fwd, "linux");
+  assert.equal(r.tcp_os_hint_bwd, "linux");
+  assert.equal(r.tcp_fp_fwd_window, 64240);
+  assert.equal(r.tcp_fp_fwd_ttl, 64);
+  assert.equal(r.tcp_fp_fwd_mss, 1460);
+  assert.equal(r.tcp_fp_fwd_ws, 7);
+  assert.equal(r.tcp_fp_bwd_ttl, 60);
+  assert.equal(r.tcp_fp_bwd_ws, 8);
+  // 0.4 s of timestamps is too short to measure the clock: 1000 Hz assumed.
+  near(r.tcp_uptime_fwd, 100 / 1000 / 3600, "TSval 100 at 1000 Hz, hours");
+  near(r.tcp_uptime_bwd, 500 / 1000 / 3600, "TSval 500");
+
+  const [scan] = await extract(
+    [{ ts: T0, data: eth(ip4(A, B, 6, tcpSeg(1, 22, FL.SYN, { win: 1024, opts: MSS(1460) }), { ttl: 42 })) }],
+    ["tcp_fingerprint"],
+  );
+  assert.equal(scan.tcp_fp_fwd, "1024_2_1460_00");
+  assert.equal(scan.tcp_os_hint_fwd, "scanner");
+  assert.equal(scan.tcp_fp_bwd, null, "no SYN-ACK");
+});
+
+Deno.test({
+  name:
+    "tcp_fingerprint: option kinds of real SYNs agree with tshark (macos_tcp_flags.pcap, tcp_scan.pcapng)",
+  ignore: !HAVE_SHARED || !HAVE_TSHARK,
+  async fn() {
+    for (const name of ["macos_tcp_flags.pcap", "tcp_scan.pcapng", "tls12.pcap", "ssh.pcap"]) {
+      const rows = await tsharkFields(cap(name), [
+        "tcp.srcport",
+        "tcp.dstport",
+        "tcp.window_size_value",
+        "tcp.option_kind",
+      ], ["-Y", "tcp.flags.syn==1 && tcp.flags.ack==0"]);
+      const first = new Map<string, string>();
+      for (const [sp, dp, win, kinds] of rows) {
+        const k = `${sp}|${dp}`;
+        if (!first.has(k)) first.set(k, `${win}_${kinds ? kinds.replaceAll("|", "-") : "00"}`);
+      }
+      const recs = (await collect(cap(name), { features: ["tcp_fingerprint"] })).records;
+      let n = 0;
+      for (const r of recs) {
+        const want = first.get(`${r.src_port}|${r.dst_port}`);
+        if (want === undefined || r.tcp_fp_fwd === null) continue;
+        const [win, kinds] = (r.tcp_fp_fwd as string).split("_");
+        assert.equal(`${win}_${kinds}`, want, `${name} ${recordKey(r)}`);
+        n++;
+      }
+      assert.ok(n > 0, name);
+    }
+  },
+});
+
+Deno.test("tcp_mptcp: MP_CAPABLE handshake and DSS", async () => {
+  const cap3 = (len: number) => [30, len, 0x01, 0x81, ...new Array(len - 4).fill(0)]; // MP_CAPABLE v1
+  const dss = [30, 4, 0x20, 0x01]; // DSS, A flag
+  const [r] = await extract([
+    { ts: T0, data: eth(ip4(A, B, 6, tcpSeg(1, 2, FL.SYN, { opts: cap3(12) }))) },
+    {
+      ts: T0 + 0.1,
+      data: eth(ip4(B, A, 6, tcpSeg(2, 1, FL.SYN | FL.ACK, { opts: cap3(12) })), MAC_B, MAC_A),
+    },
+    { ts: T0 + 0.2, data: eth(ip4(A, B, 6, tcpSeg(1, 2, FL.ACK, { opts: cap3(20) }))) },
+    { ts: T0 + 0.3, data: eth(ip4(A, B, 6, tcpSeg(1, 2, FL.ACK, { opts: dss, len: 10 }))) },
+    { ts: T0 + 0.4, data: eth(ip4(A, B, 6, tcpSeg(1, 2, FL.ACK, { len: 10 }))) },
+  ], ["tcp_mptcp"]);
+  assert.equal(r.mptcp_detected, true);
+  assert.equal(r.mptcp_capable_fwd, true);
+  assert.equal(r.mptcp_capable_bwd, true);
+  assert.equal(r.mptcp_option_count, 4);
+  assert.equal(r.mptcp_stat, 1 | 2 | 4 | 8 | 32);
+  assert.equal(r.is_mptcp, true);
+
+  const [plain] = await extract(handshakeFlow(), ["tcp_mptcp"]);
+  assert.equal(plain.mptcp_detected, false);
+  assert.equal(plain.mptcp_stat, 0);
+  assert.equal(plain.is_mptcp, false);
+  const [u] = await extract([{ ts: T0, data: eth(ip4(A, B, 17, udp(1, 2))) }], ["tcp_mptcp"]);
+  assert.equal(u.mptcp_detected, null, "not TCP");
+});
+
+/** Retransmissions, duplicate ACKs, gaps, out of order and a keep-alive, worked out with Wireshark's rules. */
+function lossyFlow(): CapPacket[] {
+  const C = "10.0.0.3", D = "10.0.0.4";
+  const f = (ts: number, fl: number, seq: number, ack: number, len = 0) => ({
+    ts: T0 + ts,
+    data: eth(ip4(C, D, 6, tcpSeg(50000, 80, fl, { seq, ack, len, win: 1000 }))),
+  });
+  const b = (ts: number, fl: number, seq: number, ack: number) => ({
+    ts: T0 + ts,
+    data: eth(ip4(D, C, 6, tcpSeg(80, 50000, fl, { seq, ack, win: 2000 })), MAC_B, MAC_A),
+  });
+  const PA = FL.PSH | FL.ACK;
+  return [
+    f(0, FL.SYN, 1000, 0),
+    b(0.01, FL.SYN | FL.ACK, 9000, 1001),
+    f(0.02, FL.ACK, 1001, 9001), // handshake RTT 0.02
+    f(0.03, PA, 1001, 9001, 100),
+    f(0.04, PA, 1101, 9001, 100),
+    f(0.05, PA, 1301, 9001, 100), // gap: 1201 missing
+    b(0.06, FL.ACK, 9001, 1201),
+    b(0.07, FL.ACK, 9001, 1201), // duplicate ACK 1
+    b(0.08, FL.ACK, 9001, 1201), // duplicate ACK 2
+    f(0.085, PA, 1201, 9001, 100), // fast retransmission
+    b(0.2, FL.ACK, 9001, 1401),
+    f(0.5, PA, 1301, 9001, 100), // spurious retransmission (already acked)
+    f(0.6, PA, 1401, 9001, 100),
+    f(0.601, PA, 1601, 9001, 100), // gap: 1501 missing
+    f(0.602, PA, 1501, 9001, 100), // out of order: 1 ms after, within the handshake RTT
+    f(5, FL.ACK, 1700, 9001), // keep-alive
+    b(5.01, FL.ACK, 9001, 1701),
+  ];
+}
+
+Deno.test("tcp_sequence: retransmissions, duplicate ACKs, gaps, out of order, keep-alive (hand-made)", async () => {
+  const [r] = await extract(lossyFlow(), ["tcp_sequence"]);
+  assert.equal(r.tcp_isn_fwd, 1000);
+  assert.equal(r.tcp_isn_bwd, 9000);
+  assert.equal(r.tcp_seq_fwd_retrans, 2);
+  assert.equal(r.tcp_seq_fwd_gaps, 2);
+  assert.equal(r.tcp_seq_fwd_ooo, 1);
+  assert.equal(r.tcp_seq_fwd_bytes_sent, 600, "six new 100-byte segments (the out-of-order one included)");
+  assert.equal(r.tcp_ack_bwd_dup, 2);
+  assert.equal(r.tcp_ack_fwd_dup, 0, "the keep-alive is not a duplicate ACK");
+  assert.equal(r.tcp_seq_bwd_retrans, 0);
+  assert.equal(r.tcp_ack_fwd_count, 10);
+  assert.equal(r.tcp_ack_bwd_count, 6);
+  assert.equal(r.tcp_total_retrans, 2);
+  assert.equal(r.tcp_total_ooo, 1);
+  assert.equal(r.tcp_total_dup_acks, 2);
+  near(r.tcp_retrans_ratio, 2 / 17, "2 of 17 packets");
+
+  const [clean] = await extract(handshakeFlow(), ["tcp_sequence"]);
+  assert.equal(clean.tcp_total_retrans, 0);
+  assert.equal(clean.tcp_total_dup_acks, 0);
+  assert.equal(clean.tcp_seq_fwd_bytes_sent, 100);
+  assert.equal(clean.tcp_seq_bwd_bytes_sent, 200);
+
+  const [one] = await extract([{ ts: T0, data: eth(ip4(A, B, 6, tcpSeg(1, 2, FL.SYN, { seq: 7 }))) }], [
+    "tcp_sequence",
+  ]);
+  assert.equal(one.tcp_isn_fwd, 7);
+  assert.equal(one.tcp_isn_bwd, null, "one direction only");
+  assert.equal(one.tcp_total_retrans, 0);
+});
+
+/** Per-flow counts of tshark's tcp.analysis flags: retransmission, duplicate_ack, out_of_order, lost_segment. */
+async function tsharkAnalysis(file: string): Promise<Map<string, number[]>> {
+  const rows = await tsharkFields(file, [
+    "ip.src",
+    "ipv6.src",
+    "tcp.srcport",
+    "ip.dst",
+    "ipv6.dst",
+    "tcp.dstport",
+    "tcp.analysis.retransmission",
+    "tcp.analysis.duplicate_ack",
+    "tcp.analysis.out_of_order",
+    "tcp.analysis.lost_segment",
+  ], ["-Y", "tcp"]);
+  const out = new Map<string, number[]>();
+  for (const c of rows) {
+    const src = (c[0] || c[1]).split("|").pop()!, dst = (c[3] || c[4]).split("|").pop()!;
+    const a = src.toLowerCase(), b = dst.toLowerCase(), pa = Number(c[2]), pb = Number(c[5]);
+    const k = a < b || (a === b && pa <= pb) ? `6|${a}|${pa}|${b}|${pb}` : `6|${b}|${pb}|${a}|${pa}`;
+    const v = out.get(k) ?? [0, 0, 0, 0];
+    for (let i = 0; i < 4; i++) if (c[6 + i]) v[i]++;
+    out.set(k, v);
+  }
+  return out;
+}
+
+async function jjAnalysis(source: string | ReadableStream<Uint8Array>): Promise<Map<string, number[]>> {
+  const out = new Map<string, number[]>();
+  for (const r of (await collect(source, { features: ["tcp_sequence"] })).records) {
+    if (r.protocol !== 6) continue;
+    const v = out.get(recordKey(r)) ?? [0, 0, 0, 0];
+    v[0] += r.tcp_total_retrans as number;
+    v[1] += r.tcp_total_dup_acks as number;
+    v[2] += r.tcp_total_ooo as number;
+    v[3] += (r.tcp_seq_fwd_gaps as number) + (r.tcp_seq_bwd_gaps as number);
+    out.set(recordKey(r), v);
+  }
+  return out;
+}
+
+Deno.test({
+  name: "tcp_sequence: the hand-made flow and corpus captures agree with tshark's tcp.analysis flags",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "jj-groups-" });
+    try {
+      const file = `${dir}/lossy.pcap`;
+      await Deno.writeFile(file, pcapFile(1, lossyFlow()));
+      assert.deepEqual([...(await jjAnalysis(file))], [...(await tsharkAnalysis(file))]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+    if (!HAVE_SHARED) return;
+    const names = [
+      "tor.pcap",
+      "ftp.pcap",
+      "sshv1.pcap",
+      "tls_alert.pcap",
+      "v6.pcap",
+      "ssh-r.pcap",
+      "tls_long_cert.pcap",
+      "socks4-https.pcap",
+      "CVE-2018-6794.pcap",
+      "bittorrent.pcap",
+      "tls_with_huge_ch.pcapng",
+    ];
+    const totals = [0, 0, 0, 0];
+    for (const name of names) {
+      const want = await tsharkAnalysis(cap(name)), got = await jjAnalysis(cap(name));
+      for (const [k, v] of want) {
+        assert.deepEqual(got.get(k), v, `${name} ${k}: [retrans, dup ACK, out of order, gaps]`);
+        for (let i = 0; i < 4; i++) totals[i] += v[i];
+      }
+    }
+    for (let i = 0; i < 4; i++) assert.ok(totals[i] > 0, `the corpus exercises flag ${i}`);
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// icmp
+
+Deno.test("icmp: a ping with a lost request, ICMPv6 echo, and a UDP flow", async () => {
+  const ping = (ts: number, src: string, dst: string, type: number, seq: number) => ({
+    ts: T0 + ts,
+    data: eth(ip4(src, dst, 1, icmpEcho(type, 77, seq))),
+  });
+  const recs = await extract([
+    ping(0, A, B, 8, 1),
+    ping(0.01, B, A, 0, 1),
+    ping(1, A, B, 8, 2),
+    ping(1.01, B, A, 0, 2),
+    ping(3, A, B, 8, 4),
+    { ts: T0 + 4, data: eth(ip6("2001:db8::1", "2001:db8::2", 58, icmpEcho(128, 5, 9))) },
+    { ts: T0 + 4.1, data: eth(ip6("2001:db8::2", "2001:db8::1", 58, icmpEcho(129, 5, 9))) },
+    { ts: T0 + 5, data: eth(ip4(A, B, 17, udp(1, 2))) },
+  ], ["icmp"]);
+  const v4 = recs.find((r) => r.protocol === 1)!;
+  assert.equal(v4.icmp_packet_count, 5);
+  assert.equal(v4.icmp_echo_request_count, 3);
+  assert.equal(v4.icmp_echo_reply_count, 2);
+  assert.equal(v4.icmp_dest_unreachable_count, 0);
+  assert.equal(v4.icmp_unique_type_codes, 2);
+  assert.equal(v4.icmp_dominant_type, 8);
+  assert.equal(v4.icmp_dominant_type_count, 3);
+  near(v4.icmp_echo_success_ratio, 2 / 3, "2 replies to 3 requests");
+  assert.equal(v4.icmp_unique_ids, 1);
+  assert.equal(v4.icmp_seq_min, 1);
+  assert.equal(v4.icmp_seq_max, 4);
+  assert.equal(v4.icmp_seq_gaps, 1, "3 is missing");
+  assert.equal(v4.icmp_stat, 1 | 2);
+  near(v4.icmp_ratio, 1, "all ICMP");
+  assert.equal(v4.is_icmp_only, true);
+  const v6 = recs.find((r) => r.protocol === 58)!;
+  assert.equal(v6.icmp_echo_request_count, 1);
+  assert.equal(v6.icmp_echo_reply_count, 1);
+  assert.equal(v6.icmp_dominant_type, 128);
+  near(v6.icmp_echo_success_ratio, 1, "answered");
+  const u = recs.find((r) => r.protocol === 17)!;
+  assert.equal(u.icmp_packet_count, 0);
+  assert.equal(u.is_icmp_only, false);
+  assert.equal(u.icmp_dominant_type, null);
+});
+
+Deno.test({
+  name: "icmp: message counts of malformed_icmp.pcap and icmp-tunnel.pcap agree with tshark",
+  ignore: !HAVE_SHARED || !HAVE_TSHARK,
+  async fn() {
+    for (const name of ["malformed_icmp.pcap", "icmp-tunnel.pcap"]) {
+      const rows = await tsharkFields(cap(name), ["ip.src", "ip.dst", "icmp.type"], ["-Y", "icmp"]);
+      const want = new Map<string, { n: number; req: number; rep: number }>();
+      for (const [s, d, t] of rows) {
+        const src = s.split("|")[0], dst = d.split("|")[0];
+        const k = src < dst ? `${src}|${dst}` : `${dst}|${src}`;
+        const v = want.get(k) ?? { n: 0, req: 0, rep: 0 };
+        const type = Number(t.split("|")[0]);
+        v.n++;
+        if (type === 8) v.req++;
+        if (type === 0) v.rep++;
+        want.set(k, v);
+      }
+      const got = new Map<string, { n: number; req: number; rep: number }>();
+      for (const r of (await collect(cap(name), { features: ["icmp"] })).records) {
+        if (r.protocol !== 1) continue;
+        const s = r.src_ip as string, d = r.dst_ip as string;
+        const k = s < d ? `${s}|${d}` : `${d}|${s}`;
+        const v = got.get(k) ?? { n: 0, req: 0, rep: 0 };
+        v.n += r.icmp_packet_count as number;
+        v.req += r.icmp_echo_request_count as number;
+        v.rep += r.icmp_echo_reply_count as number;
+        got.set(k, v);
+        assert.equal(r.is_icmp_only, true);
+      }
+      assert.ok(want.size > 0, name);
+      assert.deepEqual([...got].sort(), [...want].sort(), name);
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// connection
+
+Deno.test("connection: fan-out, totals, degree, betweenness, clustering and communities (hand-made graph)", async () => {
+  const H = {
+    A: "10.1.0.1",
+    B: "10.1.0.2",
+    C: "10.1.0.3",
+    D: "10.1.0.4",
+    X: "10.2.0.1",
+    Y: "10.2.0.2",
+    Z: "10.2.0.3",
+  };
+  const flow = (ts: number, s: string, d: string, sp: number, dp: number, n = 1, back = 0): CapPacket[] => [
+    ...Array.from(
+      { length: n },
+      (_, i) => ({ ts: T0 + ts + i * 0.001, data: eth(ip4(s, d, 17, udp(sp, dp))) }),
+    ),
+    ...Array.from({ length: back }, (_, i) => ({
+      ts: T0 + ts + 0.01 + i * 0.001,
+      data: eth(ip4(d, s, 17, udp(dp, sp, new Uint8Array(10)))),
+    })),
+  ];
+  const pkts = [
+    ...flow(0, H.A, H.B, 1001, 80, 2, 1),
+    ...flow(1, H.A, H.B, 1002, 80),
+    ...flow(2, H.A, H.C, 1003, 80),
+    ...flow(3, H.A, H.C, 1004, 443),
+    ...flow(4, H.D, H.B, 1005, 22),
+    ...flow(5, H.B, H.C, 1006, 53),
+    ...flow(6, H.X, H.Y, 2001, 1),
+    ...flow(7, H.Y, H.Z, 2002, 1),
+    ...flow(8, H.Z, H.X, 2003, 1),
+  ];
+  const recs = await extract(pkts, ["connection"]);
+  assert.equal(recs.length, 9);
+  const f1 = recs.find((r) => r.src_port === 1001)!;
+  assert.equal(f1.conn_src_unique_dsts, 2, "A -> B, C");
+  assert.equal(f1.conn_dst_unique_srcs, 2, "A, D -> B");
+  assert.equal(f1.conn_src_dst_flows, 2);
+  assert.equal(f1.conn_src_port_flows, 3, "A to port 80: 2 flows to B, 1 to C");
+  assert.equal(f1.conn_src_total_flows, 4);
+  assert.equal(f1.conn_dst_total_flows, 3);
+  assert.equal(f1.conn_src_total_packets, 5, "A sent 2 + 1 + 1 + 1");
+  assert.equal(f1.conn_src_total_bytes, 5 * 42, "empty UDP: 42 bytes each");
+  assert.equal(f1.conn_dst_total_packets, 4, "B received 2 + 1 + 1");
+  assert.equal(f1.conn_dst_total_bytes, 4 * 42);
+  assert.equal(f1.conn_src_unique_ports, 2, "80 and 443");
+  assert.equal(f1.conn_src_out_degree, 2);
+  assert.equal(f1.conn_dst_in_degree, 2);
+  // Betweenness over 7 hosts, scale 1 / (6 x 5): B lies on D -> C; each of X, Y, Z on one path of the cycle.
+  near(f1.conn_src_betweenness, 0, "A");
+  near(f1.conn_dst_betweenness, 1 / 30, "B");
+  const bc = recs.find((r) => r.src_port === 1006)!;
+  near(bc.conn_src_betweenness, 1 / 30, "B");
+  near(bc.conn_dst_betweenness, 0, "C");
+  const xy = recs.find((r) => r.src_port === 2001)!;
+  near(xy.conn_src_betweenness, 1 / 30, "X on Z -> Y");
+  // Clustering (undirected): A {B, C} closed: 1; B {A, C, D}: one of three pairs linked: 1/3; X: 1.
+  near(f1.conn_src_clustering, 1, "A");
+  near(f1.conn_dst_clustering, 1 / 3, "B");
+  near(recs.find((r) => r.src_port === 1005)!.conn_src_clustering, 0, "D has one neighbour");
+  near(xy.conn_src_clustering, 1, "X");
+  // Communities: the two parts are apart; numbered by first appearance, A's is 0.
+  assert.equal(f1.conn_src_community, 0);
+  assert.equal(f1.conn_same_community, true, "A and B");
+  assert.equal(bc.conn_same_community, true, "B and C");
+  assert.notEqual(xy.conn_src_community, f1.conn_src_community);
+  for (const r of recs.filter((r) => (r.src_ip as string).startsWith("10.2."))) {
+    assert.equal(r.conn_src_community, xy.conn_src_community);
+    assert.equal(r.conn_same_community, true);
+  }
+  for (const r of recs) assert.equal(r.conn_same_community, r.conn_src_community === r.conn_dst_community);
+});
+
+Deno.test("connection: records are held until the end of input; without it they stream", async () => {
+  // 50 one-packet flows, 2 s apart, idle timeout 1 s: each packet ends the previous flow.
+  const pkts = Array.from({ length: 50 }, (_, i) => ({
+    ts: T0 + 2 * i,
+    data: eth(ip4(A, B, 17, udp(1000 + i, 53, new Uint8Array(20)))),
+  }));
+  const bytes = pcapFile(1, pkts);
+  const firstRecordAt = async (features: string[]): Promise<number> => {
+    let delivered = 0, at = -1;
+    const stream = byteStream(bytes, 256, (n) => {
+      delivered = n;
+    });
+    for await (
+      const _ of (await import("../lib/extract.ts")).extractFlows(stream, { features, idleTimeout: 1 })
+    ) {
+      if (at < 0) at = delivered;
+    }
+    return at;
+  };
+  assert.ok((await firstRecordAt(["flow_meta"])) < bytes.length / 2, "streams");
+  assert.equal(await firstRecordAt(["connection"]), bytes.length, "held to the end");
+});
+
+Deno.test({
+  name: "connection: on a real capture every record has the graph columns, betweenness within 0..1",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const recs = (await collect(cap("tor.pcap"), { features: ["connection"] })).records;
+    assert.ok(recs.length > 5);
+    for (const r of recs) {
+      for (const k of ["conn_src_betweenness", "conn_dst_betweenness", "conn_src_clustering"]) {
+        const v = r[k] as number;
+        assert.ok(v >= 0 && v <= 1, `${k} ${v}`);
+      }
+      assert.ok(Number.isInteger(r.conn_src_community) && (r.conn_src_community as number) >= 0);
+      assert.ok((r.conn_src_total_flows as number) >= (r.conn_src_dst_flows as number));
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// sequences
+
+Deno.test("sequences: iat_sequence, timestamp_sequence and SPLT, truncated and padded", async () => {
+  const pkts = [
+    { ts: T0, data: eth(ip4(A, B, 17, udp(1, 2, new Uint8Array(58)))) }, // 100 bytes
+    { ts: T0 + 0.5, data: eth(ip4(B, A, 17, udp(2, 1, new Uint8Array(108))), MAC_B, MAC_A) }, // 150
+    { ts: T0 + 1.5, data: eth(ip4(A, B, 17, udp(1, 2, new Uint8Array(78)))) }, // 120
+  ];
+  const approx = (got: unknown, want: number[], what: string) => {
+    assert.ok(Array.isArray(got), what);
+    assert.equal((got as number[]).length, want.length, what);
+    (got as number[]).forEach((v, i) => near(v, want[i], `${what}[${i}]`, 1e-6));
+  };
+  const [two] = await extract(pkts, ["flow_meta"], {
+    includeSequences: true,
+    includeSplt: true,
+    maxSequenceLength: 2,
+  });
+  approx(two.iat_sequence, [0.5, 1], "iat_sequence");
+  approx(two.timestamp_sequence, [0, 0.5], "timestamp_sequence");
+  assert.deepEqual(two.splt_lengths, [100, 150]);
+  approx(two.splt_times, [0, 0.5], "splt_times");
+  assert.deepEqual(two.splt_directions, [1, -1]);
+  assert.equal((two.splt as unknown[]).length, 2);
+  assert.deepEqual((two.splt as number[][])[1].map((x) => Math.round(x * 1e6) / 1e6), [150, 0.5, -1]);
+
+  const [five] = await extract(pkts, ["flow_meta"], { includeSequences: true, maxSequenceLength: 5 });
+  approx(five.iat_sequence, [0.5, 1, 0, 0, 0], "padded iat_sequence");
+  approx(five.timestamp_sequence, [0, 0.5, 1.5, 0, 0], "padded timestamp_sequence");
+  assert.equal(five.splt, undefined, "SPLT not asked for");
+});

@@ -23,11 +23,8 @@ import { TOR_CELL_PAYLOAD_MAX, TOR_CELL_PAYLOAD_MIN } from "./padding.ts";
 const Sig = {
   OVPN_CLIENT_RESET: 1,
   OVPN_SERVER_RESET: 2,
-  WG_INIT: 4,
-  WG_RESP: 8,
-  WG_DATA: 16,
-  IKE: 32,
-  L2TP: 64,
+  IKE: 4,
+  L2TP: 8,
 } as const;
 
 /** Per-flow state of `fingerprint`. */
@@ -40,8 +37,10 @@ export class FingerprintState {
   laterBytes: number[] = [0, 0];
   torCells = 0;
   nearMtu = 0;
-  /** UDP payloads shaped like WireGuard messages. */
-  wgShaped = 0;
+  /** WireGuard: handshake initiation and response seen per direction, and transport data messages. */
+  wgInit: boolean[] = [false, false];
+  wgResp: boolean[] = [false, false];
+  wgData = 0;
 }
 
 const f = (name: string, type: "float" | "bool" | "str", description: string): FeatureSpec => ({
@@ -62,8 +61,9 @@ const features: FeatureSpec[] = [
   f(
     "vpn_confidence",
     "float",
-    "0-1: handshake signature in both directions 0.9, in one 0.7, IPsec ESP/AH 0.9, well-known port only 0.4; " +
-      "+0.1 for the port with a signature, +0.2 when most packets are near the MTU (1400-1500 bytes).",
+    "0-1: handshake signature in both directions 0.9, in one 0.7, WireGuard data messages only 0.6, IPsec " +
+      "ESP/AH 0.9, well-known port only 0.4; +0.1 for the port with a signature, +0.2 when most packets are near " +
+      "the MTU (1400-1500 bytes).",
   ),
   f(
     "vpn_type",
@@ -143,12 +143,6 @@ function firstPayloadSig(p: PacketView, flow: FlowState): number {
       if (b[o] === 0x38 || b[o] === 0x50) sig |= Sig.OVPN_CLIENT_RESET;
       else if (b[o] === 0x40) sig |= Sig.OVPN_SERVER_RESET;
     }
-    if (n >= 4 && b[o + 1] === 0 && b[o + 2] === 0 && b[o + 3] === 0) {
-      const t = b[o], len = p.payloadLen;
-      if (t === 1 && len === 148) sig |= Sig.WG_INIT;
-      else if (t === 2 && len === 92) sig |= Sig.WG_RESP;
-      else if (t === 4 && len >= 32 && (len - 16) % 16 === 0) sig |= Sig.WG_DATA;
-    }
     const sp = p.srcPort, dp = p.dstPort;
     if (sp === 500 || dp === 500 || sp === 4500 || dp === 4500) {
       // IKE header (after the 4-byte non-ESP marker on 4500): version at 17, exchange type at 18.
@@ -200,11 +194,17 @@ function torConfidence(s: FingerprintState, flow: FlowState, out: FlowRecord): n
   return round(c);
 }
 
+/** WireGuard handshake seen: 2 initiation one way and response the other, 1 one of them, 0 neither. */
+function wgHandshake(s: FingerprintState): number {
+  if ((s.wgInit[0] && s.wgResp[1]) || (s.wgInit[1] && s.wgResp[0])) return 2;
+  return s.wgInit[0] || s.wgInit[1] || s.wgResp[0] || s.wgResp[1] ? 1 : 0;
+}
+
 function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | null } {
   const sig = (s.sig[0] < 0 ? 0 : s.sig[0]) | (s.sig[1] < 0 ? 0 : s.sig[1]);
   const dp = flow.dstPort, sp = flow.srcPort, udp = flow.protocol === 17;
   let c = 0, type: string | null = null;
-  const total = flow.packets[0] + flow.packets[1];
+  const total = flow.packets[0] + flow.packets[1], payloads = s.payloadPackets[0] + s.payloadPackets[1];
   const fwd = s.sig[0] < 0 ? 0 : s.sig[0], bwd = s.sig[1] < 0 ? 0 : s.sig[1];
   if (flow.protocol === 50) {
     c = 0.9;
@@ -217,12 +217,9 @@ function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | 
     c = both ? 0.9 : 0.7;
     if (dp === 1194 || sp === 1194) c += 0.1;
     type = "openvpn";
-  } else if (
-    udp &&
-    (sig & (Sig.WG_INIT | Sig.WG_RESP) ||
-      s.wgShaped >= 2 && s.wgShaped === s.payloadPackets[0] + s.payloadPackets[1])
-  ) {
-    c = (fwd & Sig.WG_INIT) && (bwd & Sig.WG_RESP) ? 0.9 : 0.7;
+  } else if (udp && (wgHandshake(s) > 0 || (s.wgData >= 2 && s.wgData >= 0.9 * payloads))) {
+    const h = wgHandshake(s);
+    c = h === 2 ? 0.9 : h === 1 ? 0.7 : 0.6;
     if (dp === 51820 || sp === 51820) c += 0.1;
     type = "wireguard";
   } else if (udp && sig & Sig.IKE) {
@@ -278,14 +275,12 @@ export const fingerprintExtractor: FeatureExtractor<FingerprintState> = {
     s.payloadBytes[dir] += pay;
     if (pay >= TOR_CELL_PAYLOAD_MIN && pay <= TOR_CELL_PAYLOAD_MAX) s.torCells++;
     if (flow.protocol === 17 && p.payloadCapLen >= 4) {
+      // WireGuard messages: type 1-4 and three zero bytes; initiation 148 bytes, response 92, data >= 32.
       const b = p.buf, o = p.payloadOff, t = b[o];
       if (t >= 1 && t <= 4 && b[o + 1] === 0 && b[o + 2] === 0 && b[o + 3] === 0) {
-        if (
-          (t === 1 && pay === 148) || (t === 2 && pay === 92) || (t === 3 && pay === 64) ||
-          (t === 4 && pay >= 32 && (pay - 16) % 16 === 0)
-        ) {
-          s.wgShaped++;
-        }
+        if (t === 1 && pay === 148) s.wgInit[dir] = true;
+        else if (t === 2 && pay === 92) s.wgResp[dir] = true;
+        else if (t === 4 && pay >= 32) s.wgData++;
       }
     }
   },

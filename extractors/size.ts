@@ -112,6 +112,8 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
   },
   finish(s: SizeState, flow: FlowState, out): void {
     const l = s.len, lf = s.lenFwd, lb = s.lenBwd;
+    // The mode sorts the sample once; the quantiles below then read it without further work.
+    const mode = s.lenSample.mode();
     out.pkt_len_min = l.minOrNull;
     out.pkt_len_max = l.maxOrNull;
     out.pkt_len_mean = l.meanOrNull;
@@ -144,7 +146,6 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
     out.packets_with_payload_bwd = s.withPayload[1];
     out.header_only_ratio = ratio(l.n - wp, l.n);
     out.pkt_len_variance = l.variance;
-    const mode = s.lenSample.mode();
     out.dominant_pkt_size = mode ? mode.value : null;
     out.dominant_pkt_ratio = mode ? mode.ratio : null;
     out.l7_bytes_fwd = flow.payloadBytes[0];

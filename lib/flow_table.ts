@@ -20,7 +20,14 @@ export interface FlowTableOptions {
   tcpEnd?: boolean;
   /** Most flows held at once; the least recently active is evicted (default 0 = no limit). */
   maxFlows?: number;
+  /** Keep only this fraction of flows, chosen by flow hash so that a flow is kept or left whole (default 1). */
+  samplingRate?: number;
+  /** Keep only the flows of one shard out of `count` (by flow hash), for parallel workers. */
+  shard?: { index: number; count: number };
 }
+
+/** Why `FlowTable.add` returned null. */
+export const Rejected = { NONE: 0, SAMPLED_OUT: 1, OTHER_SHARD: 2 } as const;
 
 /**
  * The flow table. `add` finds or creates the packet's flow and returns it with the packet's direction in
@@ -44,11 +51,17 @@ export class FlowTable {
   size = 0;
   /** Flows created in all. */
   created = 0;
+  /** When `add` returned null: a {@linkcode Rejected} code. */
+  lastRejected = 0;
 
   private readonly idle: number;
   private readonly active: number;
   private readonly tcpEnd: boolean;
   private readonly maxFlows: number;
+  /** Flow hashes (30-bit) at or above this are sampled out; -1 keeps every flow. */
+  private readonly sampleBelow: number;
+  private readonly shardCount: number;
+  private readonly shardIndex: number;
   private readonly buckets = new Map<number, FlowState>();
   private lruHead: FlowState | null = null;
   private lruTail: FlowState | null = null;
@@ -70,6 +83,10 @@ export class FlowTable {
     this.active = options.activeTimeout ?? 1800;
     this.tcpEnd = options.tcpEnd ?? false;
     this.maxFlows = options.maxFlows ?? 0;
+    const rate = options.samplingRate ?? 1;
+    this.sampleBelow = rate >= 1 ? -1 : Math.floor(rate * 1073741824);
+    this.shardCount = options.shard?.count ?? 1;
+    this.shardIndex = options.shard?.index ?? 0;
   }
 
   /** Ends every flow whose timeout passed by time `ts`, oldest expiry first. */
@@ -92,8 +109,11 @@ export class FlowTable {
     }
   }
 
-  /** Finds or creates the flow of a decoded packet, counts the packet, and returns the flow. */
-  add(p: PacketView): FlowState {
+  /**
+   * Finds or creates the flow of a decoded packet, counts the packet, and returns the flow; null when the flow
+   * is sampled out or belongs to another shard (`lastRejected` says which).
+   */
+  add(p: PacketView): FlowState | null {
     const ts = p.ts;
     if (ts > this.now) this.expire(ts);
     const k = this.scratch;
@@ -137,6 +157,15 @@ export class FlowTable {
     // Keep the hash in V8's small-integer range: a larger number would be boxed as a heap number on every
     // Map lookup (an allocation per packet).
     h &= 0x3fffffff;
+    if (this.sampleBelow >= 0 && h >= this.sampleBelow) {
+      this.lastRejected = Rejected.SAMPLED_OUT;
+      return null;
+    }
+    // Shards use the high bits so that they stay independent of sampling's threshold test.
+    if (this.shardCount > 1 && ((h >>> 20) % this.shardCount) !== this.shardIndex) {
+      this.lastRejected = Rejected.OTHER_SHARD;
+      return null;
+    }
     let f = this.buckets.get(h) ?? null;
     while (f !== null) {
       const fk = f.key;

@@ -6,7 +6,7 @@
  */
 import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
 import type { FlowState } from "./flow.ts";
-import { FlowTable, type FlowTableOptions } from "./flow_table.ts";
+import { FlowTable, type FlowTableOptions, Rejected } from "./flow_table.ts";
 import { PacketDecoder, SKIP_REASON_NAMES, SkipReason } from "./decode.ts";
 
 /** Packet accounting, shown in the summary on stderr. */
@@ -21,14 +21,14 @@ export interface PacketStats {
   flows: number;
   /** Packets left out by sampling. */
   sampledOut: number;
+  /** Packets of flows that belong to another shard (parallel workers). */
+  otherShard: number;
 }
 
 /** Options of the core. */
 export interface FlowPipelineOptions extends FlowTableOptions {
   /** Decapsulate tunnels to the innermost flow (default true). */
   decap?: boolean;
-  /** Process only this fraction of packets, chosen per flow by hash (default 1). */
-  samplingRate?: number;
 }
 
 /**
@@ -46,13 +46,12 @@ export interface FlowPipelineOptions extends FlowTableOptions {
  */
 export class FlowPipeline {
   /** Packet accounting. */
-  readonly stats: PacketStats = { read: 0, decoded: 0, skipped: {}, flows: 0, sampledOut: 0 };
+  readonly stats: PacketStats = { read: 0, decoded: 0, skipped: {}, flows: 0, sampledOut: 0, otherShard: 0 };
   /** The flow table (exposed for progress: active flows). */
   readonly table: FlowTable;
   private readonly decoder = new PacketDecoder();
   private readonly skipCounts: number[] = new Array(SKIP_REASON_NAMES.length).fill(0);
   private readonly unsupportedLinks = new Set<number>();
-  private readonly sampleBelow: number;
   /** Makes a record with every declared feature null, in order (see `makeRecordFactory`). */
   private readonly newRecord: () => FlowRecord;
 
@@ -63,9 +62,6 @@ export class FlowPipeline {
     private readonly emit: (record: FlowRecord, flow: FlowState) => void,
   ) {
     this.decoder.decap = options.decap ?? true;
-    const rate = options.samplingRate ?? 1;
-    // Flow hashes are 30-bit (see FlowTable).
-    this.sampleBelow = rate >= 1 ? -1 : Math.floor(rate * 1073741824);
     this.table = new FlowTable(options, (f) => this.finishFlow(f), (f) => this.initFlow(f));
     this.newRecord = makeRecordFactory(extractors);
   }
@@ -95,13 +91,9 @@ export class FlowPipeline {
     const p = this.decoder.packet;
     const table = this.table;
     const flow = table.add(p);
-    if (this.sampleBelow >= 0 && flow.hash >= this.sampleBelow) {
-      // Sampling by flow hash keeps whole flows; undo the count the table made.
-      const d = table.lastDir;
-      flow.packets[d]--;
-      flow.bytes[d] -= p.wireLen;
-      flow.payloadBytes[d] -= p.payloadLen;
-      this.stats.sampledOut++;
+    if (flow === null) {
+      if (table.lastRejected === Rejected.SAMPLED_OUT) this.stats.sampledOut++;
+      else this.stats.otherShard++;
       return;
     }
     this.stats.decoded++;
@@ -133,7 +125,6 @@ export class FlowPipeline {
   }
 
   private finishFlow(f: FlowState): void {
-    if (f.packets[0] + f.packets[1] === 0) return; // every packet sampled out
     const rec = this.newRecord();
     const ex = this.extractors, st = f.groupState;
     for (let i = 0; i < ex.length; i++) ex[i].finish(st[i], f, rec);

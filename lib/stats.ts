@@ -124,6 +124,7 @@ export class BoundedSample {
   private rng = 0x9e3779b9;
   private sorted: ArrayLike<number> | null = null;
   private work: Float64Array | null = null;
+  private fullySorted = false;
   private readonly capacity: number;
 
   constructor(capacity: number = DEFAULT_SAMPLE_CAPACITY) {
@@ -184,8 +185,9 @@ export class BoundedSample {
     if (w === null || this.sorted === null) {
       w = this.work = Float64Array.from(this.data);
       this.sorted = w;
+      this.fullySorted = false;
     }
-    return select(w, k);
+    return this.fullySorted ? w[k] : select(w, k);
   }
 
   /** Quantile q in [0, 1] by linear interpolation (numpy's default); null when empty. */
@@ -218,13 +220,19 @@ export class BoundedSample {
         i = j;
       }
     } else {
-      const counts = new Map<number, number>();
-      for (const x of this.data) counts.set(x, (counts.get(x) ?? 0) + 1);
-      for (const [x, c] of counts) {
-        if (c > bestN || (c === bestN && x < best)) {
-          best = x;
-          bestN = c;
+      // One native sort of the working copy; later quantiles then read it directly.
+      const v = Float64Array.from(this.data).sort();
+      this.work = v;
+      this.sorted = v;
+      this.fullySorted = true;
+      for (let i = 0; i < n;) {
+        let j = i;
+        while (j < n && v[j] === v[i]) j++;
+        if (j - i > bestN) {
+          best = v[i];
+          bestN = j - i;
         }
+        i = j;
       }
     }
     return { value: best, ratio: bestN / n };

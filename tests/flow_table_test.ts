@@ -65,6 +65,7 @@ function table(options: FlowTableOptions): { t: FlowTable; ended: FlowState[]; r
 /** Feeds a packet the way the pipeline does (add, then afterPacket). */
 function feed(t: FlowTable, p: PacketView): FlowState {
   const f = t.add(p);
+  assert.ok(f, "the table kept the packet's flow (no sampling or shards here)");
   t.afterPacket(f);
   return f;
 }

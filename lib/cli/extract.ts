@@ -8,7 +8,8 @@ import { extractFlows, type ExtractOptions, type ExtractSummary } from "../extra
 import { allExtractors, registerExtractor } from "../registry.ts";
 import { loadExtractorModule, planExtraction } from "../options.ts";
 import { LABEL_FEATURES } from "../subnets.ts";
-import { openRecordWriter, OUTPUT_FORMATS } from "../../outputs/mod.ts";
+import { formatFromPath, openRecordWriter, OUTPUT_FORMATS } from "../../outputs/mod.ts";
+import { extractJsonlParallel } from "../parallel.ts";
 import { createProgress } from "../progress.ts";
 import { collect, LABEL_OPTION_HELP, labelerFromOptions } from "./label_subnets.ts";
 import { fmtRate, fraction, integer, positiveNumber, UsageError } from "./common.ts";
@@ -31,6 +32,8 @@ export interface ExtractCliOptions extends IpfixCliOptions {
   samplingRate: number;
   burstThresholdMs: number;
   quiet?: boolean;
+  /** Worker count for sharded extraction (1: in this thread). */
+  workers?: number;
   /** User extractor modules (`--extractor FILE`, repeatable). */
   extractor?: string[];
   specificFeatures?: string;
@@ -44,15 +47,21 @@ export interface ExtractCliOptions extends IpfixCliOptions {
   entropySampleBytes?: number;
 }
 
-/** Loads `--extractor` modules and registers their extractors; a module that cannot be used is a usage error. */
-async function loadUserExtractors(files: string[] | undefined): Promise<void> {
+/** Loads `--extractor` modules and registers their extractors (so that `--features` and the writers know their
+ * columns); returns their group names. A module that cannot be used is a usage error. */
+async function loadUserExtractors(files: string[] | undefined): Promise<string[]> {
+  const names: string[] = [];
   for (const file of files ?? []) {
     try {
-      for (const e of await loadExtractorModule(file)) registerExtractor(e);
+      for (const e of await loadExtractorModule(file)) {
+        registerExtractor(e);
+        names.push(e.name);
+      }
     } catch (e) {
       throw new UsageError(`--extractor ${file}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
+  return names;
 }
 
 /**
@@ -116,8 +125,15 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
     return runJoyExtract(inputs, { output: o.output, reader: o.reader, quiet: o.quiet });
   }
   const started = performance.now();
-  await loadUserExtractors(o.extractor);
-  const features = parseFeatureList(o.features);
+  const plugins = await loadUserExtractors(o.extractor);
+  let features = parseFeatureList(o.features);
+  // Loaded extractors run whatever groups --features names.
+  if (features && !features.includes("all")) {
+    features = [
+      ...features,
+      ...plugins.filter((n) => !features!.includes(n)),
+    ];
+  }
   const labeler = await labelerFromOptions(o.label);
   const progress = createProgress(inputs, { quiet: o.quiet });
   const opts: ExtractOptions = {
@@ -143,6 +159,9 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
     onWarning: (m) => console.error(`jj: warning: ${m}`),
     onProgress: progress?.update,
   };
+  if ((o.workers ?? 1) > 1) {
+    return await runParallel(inputs, o, opts, labeler !== null, started);
+  }
   const out = await openRecordWriter(o.output ?? "-", o.format, [
     ...planExtraction(opts).features,
     ...(labeler !== null ? LABEL_FEATURES : []),
@@ -160,6 +179,55 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
   }
   await writer.close();
   progress?.stop();
+  if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
+  return summary.failures.length > 0 ? 1 : 0;
+}
+
+/** `extract --workers N`: sharded extraction in workers, JSON Lines text written as it comes. */
+async function runParallel(
+  inputs: string[],
+  o: ExtractCliOptions,
+  opts: ExtractOptions,
+  labels: boolean,
+  started: number,
+): Promise<number> {
+  const plan = planExtraction(opts);
+  const byPath = o.output && o.output !== "-" ? formatFromPath(o.output) : { format: null, gzip: false };
+  const fmt = o.format ?? byPath.format ?? "jsonl";
+  const conflicts: string[] = [];
+  if (fmt !== "jsonl" || byPath.gzip) conflicts.push("output formats other than plain JSON Lines");
+  if (labels) conflicts.push("--label");
+  if (o.ipfix) conflicts.push("--ipfix");
+  if (inputs.includes("-")) conflicts.push("stdin input (-)");
+  if (plan.extractors.some((e) => e.name === "connection")) {
+    conflicts.push("the connection group, which needs every flow in one place");
+  }
+  if (conflicts.length > 0) throw new UsageError(`--workers cannot be used with ${conflicts.join(", ")}`);
+  let file: Deno.FsFile | null = null;
+  if (o.output && o.output !== "-") {
+    file = await Deno.open(o.output, { write: true, create: true, truncate: true });
+  }
+  const out = file ?? Deno.stdout;
+  const enc = new TextEncoder();
+  const it = extractJsonlParallel(inputs, opts, {
+    workers: o.workers!,
+    extractorModules: o.extractor,
+    onWarning: opts.onWarning,
+  });
+  let summary: ExtractSummary;
+  try {
+    for (;;) {
+      const r = await it.next();
+      if (r.done) {
+        summary = r.value;
+        break;
+      }
+      const bytes = enc.encode(r.value);
+      for (let off = 0; off < bytes.length;) off += await out.write(bytes.subarray(off));
+    }
+  } finally {
+    file?.close();
+  }
   if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
   return summary.failures.length > 0 ? 1 : 0;
 }
@@ -250,6 +318,12 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
       integer("--entropy-sample-bytes", 0),
     )
     .option("--extractor <file>", "load feature extractors from a module (repeatable)", collect)
+    .option(
+      "--workers <n>",
+      "extract on N workers, each holding a share of the flows (JSON Lines output; not with connection)",
+      integer("--workers", 1),
+      1,
+    )
     .option("-q, --quiet", "no summary on stderr")
     .addHelpText(
       "after",

@@ -22,6 +22,7 @@ import { JoySsh, sshPrintJson } from "./ssh.ts";
 import { tcpOptionsJson } from "./tcp_opts.ts";
 import { osJson } from "./osdetect.ts";
 import { whtJson, whtUpdate } from "./wht.ts";
+import { identifyTcp, identifyUdp } from "./proto_identify.ts";
 
 /** Bytes of payload counted in the byte distribution (Joy's `MAX_JOY_BD_OCTETS`). */
 const MAX_BD_OCTETS = 4000;
@@ -107,8 +108,11 @@ export class JoyContext {
     if (end - ip < 20) return;
     const hdrLen = (buf[ip] & 0x0f) * 4;
     if (hdrLen < 20) return;
-    const ipLen = (buf[ip + 2] << 8) | buf[ip + 3];
-    if (ipLen < 20 || ipLen > capLen) return;
+    let ipLen = (buf[ip + 2] << 8) | buf[ip + 3];
+    if (ipLen < 20) return;
+    // Joy 4.5 keeps packets cut short by the capture, with the IP length cut to what was captured.
+    if (ipLen > capLen) ipLen = end - ip;
+    if (ipLen < hdrLen) return;
     const frag = ((buf[ip + 6] << 8) | buf[ip + 7]) & 0x3fff;
     const prot = frag === 0 ? buf[ip + 9] : 0;
     this.transport(
@@ -265,6 +269,13 @@ export class JoyContext {
     const p = t + hl;
     this.bytes(rec, buf, p, Math.min(size, Math.max(0, end - p)));
     rec.ob += size;
+    if (rec.app === 0 && rec.op <= 2) {
+      const g = identifyTcp(buf, p, Math.min(size, Math.max(0, end - p)));
+      if (g !== null) {
+        rec.app = g.app;
+        rec.dir = g.dir;
+      }
+    }
     this.features(rec, ts, buf, p, Math.min(size, Math.max(0, end - p)), 6);
     if (flags & 0x02) rec.idpSeqNum = seq;
     else if (rec.idpSeqNum !== 0) {
@@ -296,6 +307,13 @@ export class JoyContext {
     const avail = Math.min(size, Math.max(0, end - p));
     this.bytes(rec, buf, p, avail);
     rec.ob += size;
+    if (rec.app === 0 && rec.op <= 2) {
+      const g = identifyUdp(buf, p, avail);
+      if (g !== null) {
+        rec.app = g.app;
+        rec.dir = g.dir;
+      }
+    }
     this.features(rec, ts, buf, p, avail, 17);
     return rec;
   }
@@ -434,7 +452,7 @@ export class JoyContext {
     if (cfg.dns && prot === 17 && (rec.sp === 53 || rec.dp === 53)) {
       (rec.dns ??= new JoyDns()).update(buf, p, len);
     }
-    if (cfg.http && prot === 6) (rec.http ??= new JoyHttp()).update(buf, p, len);
+    if (cfg.http && prot === 6 && (Deno.env.get("HG") === "own" ? rec.app === 80 : Deno.env.get("HG") === "either" ? (rec.app === 80 || rec.twin?.app === 80) : true)) (rec.http ??= new JoyHttp()).update(buf, p, len);
     if (cfg.ssh && prot === 6) (rec.ssh ??= new JoySsh()).update(buf, p, len);
   }
 
@@ -734,27 +752,20 @@ export function flowRecordJson(
   let tsStart: number, tsEnd: number;
   const tw = record.twin;
   if (tw !== null) {
-    let compare = true;
-    rec = record;
-    tsStart = record.start;
-    if (record.start === tw.start) {
-      const c = clientFlow(record, tw);
-      if (c !== null) {
-        compare = false;
-        rec = c;
-        tsStart = c.start;
-      }
+    // Joy 4.5 first asks which side is the client (protocol guess, then SYN / SYN-ACK). When it knows, that
+    // side is printed first, from its own start, and the flow ends where the record that opened it (the one
+    // on the chronological list) ended. Otherwise the side seen first is printed first and the flow ends at
+    // the later of the two ends.
+    const c = clientFlow(record, tw);
+    if (c !== null) {
+      rec = c;
+      tsStart = c.start;
+      tsEnd = record.end;
+    } else {
+      rec = record.start < tw.start ? record : tw;
+      tsStart = rec.start;
+      tsEnd = record.end < tw.end ? tw.end : record.end;
     }
-    if (compare) {
-      if (record.start < tw.start) {
-        tsStart = record.start;
-        rec = record;
-      } else {
-        tsStart = tw.start;
-        rec = tw;
-      }
-    }
-    tsEnd = record.end < tw.end ? tw.end : record.end;
   } else {
     rec = record;
     tsStart = record.start;

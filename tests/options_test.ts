@@ -1,0 +1,279 @@
+/**
+ * Extraction options: validation (library errors and CLI exit 2 naming the option and its range),
+ * `specificFeatures`, `bidirectionalSplit`, `includeFlowId`, `anonymizeIps` with salt, sequences, and the
+ * columns writers are given.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { extractFlows } from "../lib/extract.ts";
+import { OptionError, planExtraction, splitName, validateOptions } from "../lib/options.ts";
+import {
+  byteStream,
+  cap,
+  collect,
+  concat,
+  ethernet,
+  HAVE_SHARED,
+  ipv4,
+  parseJsonl,
+  pcapFile,
+  runCli,
+  udp,
+} from "./helpers.ts";
+
+const T0 = 1_600_000_000;
+const A = "10.0.0.1", B = "10.0.0.2";
+
+/** One UDP flow A:1111 -> B:2222 with a reply, in either order. */
+function udpFlow(reversed = false): Uint8Array {
+  const fwd = ethernet(ipv4(A, B, 17, udp(1111, 2222, new Uint8Array(8))));
+  const bwd = ethernet(ipv4(B, A, 17, udp(2222, 1111, new Uint8Array(8))));
+  const [first, second] = reversed ? [bwd, fwd] : [fwd, bwd];
+  return pcapFile(1, [{ ts: T0, data: first }, { ts: T0 + 0.1, data: second }]);
+}
+
+const sha = (s: string) => createHash("sha256").update(s).digest("hex");
+
+Deno.test("validation: each bad value is an OptionError naming the option, its flag and the accepted range", () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ idleTimeout: 0 }, /idleTimeout \(--idle-timeout\) must be a number of seconds > 0; got 0/],
+    [{ activeTimeout: -1 }, /activeTimeout \(--active-timeout\) must be .*>= 0/],
+    [{ maxFlows: 1.5 }, /maxFlows \(--max-flows\) must be an integer >= 0/],
+    [{ samplingRate: 0 }, /samplingRate \(--sampling-rate\) must be a fraction in \(0, 1\]; got 0/],
+    [{ samplingRate: 1.5 }, /samplingRate/],
+    [
+      { burstThresholdMs: -5 },
+      /burstThresholdMs \(--burst-threshold-ms\) must be a number of milliseconds > 0/,
+    ],
+    [
+      { maxSequenceLength: 0 },
+      /maxSequenceLength \(--max-sequence-length\) must be an integer in 1\.\.65536; got 0/,
+    ],
+    [{ maxSequenceLength: 70000 }, /1\.\.65536; got 70000/],
+    [
+      { entropySampleBytes: -1 },
+      /entropySampleBytes \(--entropy-sample-bytes\) must be an integer in 0\.\.1048576/,
+    ],
+    [{ entropySampleBytes: 2.5 }, /entropySampleBytes/],
+    [{ includeFlowId: "yes" }, /includeFlowId \(--include-flow-id\) must be true or false; got "yes"/],
+    [{ anonymizationSalt: 5 }, /anonymizationSalt \(--anonymization-salt\) must be a string/],
+    [{ specificFeatures: "src_ip" }, /specificFeatures \(--specific-features\) must be a list of names/],
+    [{ specificFeatures: ["no_such_column"] }, /names of features.*got \["no_such_column"\]/],
+    [{ features: ["timing"], specificFeatures: ["ja3_hash"] }, /features of the selected groups/],
+  ];
+  for (const [o, re] of cases) {
+    assert.throws(() => planExtraction(o), (e: unknown) => {
+      assert.ok(e instanceof OptionError, `${JSON.stringify(o)}: ${e}`);
+      assert.ok(e instanceof RangeError, "the CLI maps RangeError to exit 2");
+      assert.match(e.message, re);
+      return true;
+    });
+  }
+  validateOptions({ idleTimeout: 5, activeTimeout: 0, maxFlows: 10, samplingRate: 1, maxSequenceLength: 1 });
+});
+
+Deno.test("validation: extractFlows rejects bad options before reading any input", async () => {
+  await assert.rejects(
+    async () => {
+      for await (const _ of extractFlows("/no/such/file.pcap", { maxSequenceLength: -3 })) { /* nothing */ }
+    },
+    /maxSequenceLength/,
+  );
+});
+
+Deno.test("CLI: invalid option values exit 2 with one line naming the option", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--max-sequence-length", "0"], /--max-sequence-length/],
+    [
+      ["--max-sequence-length", "99999"],
+      /maxSequenceLength \(--max-sequence-length\) must be an integer in 1\.\.65536/,
+    ],
+    [["--entropy-sample-bytes", "-4"], /--entropy-sample-bytes/],
+    [["--entropy-sample-bytes", "2000000"], /0\.\.1048576/],
+    [["--specific-features", "src_ip,bogus"], /specificFeatures \(--specific-features\).*bogus/],
+    [["--sampling-rate", "2"], /--sampling-rate/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await runCli(["extract", "-q", ...args, "testdata/http.pcap"]);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/, "no stack trace");
+  }
+});
+
+Deno.test("specificFeatures: only those columns, in record order; only the groups that write them run", async () => {
+  const plan = planExtraction({ specificFeatures: ["iat_mean", "src_ip", "entropy_payload"] });
+  assert.deepEqual(plan.columns, ["src_ip", "iat_mean", "entropy_payload"]);
+  assert.deepEqual(plan.extractors.map((e) => e.name), ["flow_meta", "timing", "entropy"]);
+  assert.equal(plan.hold, false, "connection is not needed");
+  assert.deepEqual(plan.features.map((f) => [f.name, f.type]), [
+    ["src_ip", "str"],
+    ["iat_mean", "float"],
+    ["entropy_payload", "float"],
+  ]);
+  const { records } = await collect(byteStream(udpFlow()), {
+    specificFeatures: ["iat_mean", "src_ip", "dst_port"],
+  });
+  assert.deepEqual(Object.keys(records[0]), ["src_ip", "dst_port", "iat_mean"]);
+  assert.equal(records[0].dst_port, 2222);
+  // The fingerprint group reads the TLS/QUIC/SSH groups' columns: they run (unwritten) when it is asked for.
+  assert.deepEqual(
+    planExtraction({ specificFeatures: ["traffic_type"] }).extractors.map((e) => e.name),
+    ["flow_meta", "tls", "quic", "ssh", "fingerprint"],
+  );
+  assert.deepEqual(planExtraction({ specificFeatures: ["traffic_type"] }).columns, ["traffic_type"]);
+});
+
+Deno.test("includeFlowId: 32 hex digits of SHA-256 of the canonical 5-tuple, the same in both directions", async () => {
+  const want = sha("10.0.0.1:1111:10.0.0.2:2222:17").slice(0, 32);
+  const [a] =
+    (await collect(byteStream(udpFlow()), { features: ["flow_meta"], includeFlowId: true })).records;
+  const [b] =
+    (await collect(byteStream(udpFlow(true)), { features: ["flow_meta"], includeFlowId: true })).records;
+  assert.equal(Object.keys(a)[0], "flow_id", "first column");
+  assert.equal(a.flow_id, want);
+  assert.equal(b.flow_id, want, "initiator and responder swapped");
+  const [s] =
+    (await collect(byteStream(udpFlow()), { includeFlowId: true, anonymizationSalt: "pepper" })).records;
+  assert.equal(s.flow_id, sha("pepper10.0.0.1:1111:10.0.0.2:2222:17").slice(0, 32));
+  const [none] = (await collect(byteStream(udpFlow()), { features: ["flow_meta"] })).records;
+  assert.equal("flow_id" in none, false);
+});
+
+Deno.test("anonymizeIps: 16 hex digits of SHA-256(salt + address), salt changes them", async () => {
+  const [r] = (await collect(byteStream(udpFlow()), {
+    features: ["flow_meta"],
+    anonymizeIps: true,
+    anonymizationSalt: "s3cret",
+  })).records;
+  assert.equal(r.src_ip, sha(`s3cret${A}`).slice(0, 16));
+  assert.equal(r.dst_ip, sha(`s3cret${B}`).slice(0, 16));
+  const [u] = (await collect(byteStream(udpFlow()), { features: ["flow_meta"], anonymizeIps: true })).records;
+  assert.equal(u.src_ip, sha(A).slice(0, 16), "empty salt by default");
+  assert.notEqual(u.src_ip, r.src_ip);
+});
+
+Deno.test({
+  name: "anonymizeIps: tunnel endpoints are anonymized too, and the connection graph is unchanged",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    const plain = (await collect(cap("gre-sample.pcap"))).records;
+    const anon =
+      (await collect(cap("gre-sample.pcap"), { anonymizeIps: true, anonymizationSalt: "x" })).records;
+    assert.equal(anon.length, plain.length);
+    for (let i = 0; i < plain.length; i++) {
+      for (const k of ["src_ip", "dst_ip", "tunnel_src_ip", "tunnel_dst_ip"]) {
+        const v = plain[i][k];
+        assert.equal(anon[i][k], typeof v === "string" ? sha(`x${v}`).slice(0, 16) : v, k);
+      }
+      assert.equal(anon[i].conn_src_community, plain[i].conn_src_community);
+      assert.equal(anon[i].conn_src_betweenness, plain[i].conn_src_betweenness);
+    }
+  },
+});
+
+Deno.test("bidirectionalSplit: JoyfulJay's renaming (fwd_*, bwd_*, total_*)", async () => {
+  assert.equal(splitName("entropy_initiator"), "fwd_entropy");
+  assert.equal(splitName("entropy_responder"), "bwd_entropy");
+  assert.equal(splitName("entropy_payload"), "total_entropy_payload");
+  assert.equal(splitName("tcp_syn_count"), "total_tcp_syn_count");
+  assert.equal(splitName("iat_fwd_mean"), "iat_fwd_mean");
+  const [r] = (await collect(byteStream(udpFlow()), {
+    features: ["flow_meta", "timing", "entropy", "tcp"],
+    bidirectionalSplit: true,
+  })).records;
+  for (
+    const k of [
+      "fwd_entropy",
+      "bwd_entropy",
+      "total_entropy_payload",
+      "total_burst_count",
+      "total_total_bytes",
+    ]
+  ) {
+    assert.ok(k in r, k);
+  }
+  for (const k of ["entropy_initiator", "entropy_payload", "burst_count", "total_bytes"]) {
+    assert.ok(!(k in r), k);
+  }
+  assert.equal(r.total_total_bytes, 2 * 50);
+  assert.equal(r.total_packets, 2, "not a directional quantity: unchanged");
+  // Selection applies to the renamed columns.
+  const [s] = (await collect(byteStream(udpFlow()), {
+    bidirectionalSplit: true,
+    specificFeatures: ["fwd_entropy", "src_ip"],
+  })).records;
+  assert.deepEqual(Object.keys(s), ["src_ip", "fwd_entropy"]);
+});
+
+Deno.test("sequences: asked for by name in specificFeatures, or through the CLI flags", async () => {
+  const [r] =
+    (await collect(byteStream(udpFlow()), { specificFeatures: ["splt_directions", "iat_sequence"] }))
+      .records;
+  assert.deepEqual(Object.keys(r), ["iat_sequence", "splt_directions"]);
+  assert.deepEqual(r.splt_directions, [1, -1]);
+  assert.equal((r.iat_sequence as number[]).length, 50, "padded to the default 50");
+  const dir = await Deno.makeTempDir({ prefix: "jj-opts-" });
+  try {
+    await Deno.writeFile(`${dir}/f.pcap`, concat(udpFlow()));
+    const out = await runCli([
+      "extract",
+      "-q",
+      "--features",
+      "flow_meta",
+      "--include-sequences",
+      "--include-splt",
+      "--max-sequence-length",
+      "3",
+      "--include-flow-id",
+      `${dir}/f.pcap`,
+    ]);
+    assert.equal(out.code, 0, out.stderr);
+    const [c] = parseJsonl(out.stdout);
+    assert.equal((c.iat_sequence as number[]).length, 3);
+    assert.deepEqual(c.splt_lengths, [50, 50]);
+    assert.equal(typeof c.flow_id, "string");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("CLI: --specific-features, --anonymize-ips and --bidirectional-split reach the records (JSONL and CSV)", async () => {
+  const r = await runCli([
+    "extract",
+    "-q",
+    "--specific-features",
+    "src_ip,dst_ip,fwd_entropy",
+    "--bidirectional-split",
+    "--anonymize-ips",
+    "--anonymization-salt",
+    "k",
+    "testdata/http.pcap",
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const recs = parseJsonl(r.stdout);
+  assert.ok(recs.length > 0);
+  for (const rec of recs) {
+    assert.deepEqual(Object.keys(rec), ["src_ip", "dst_ip", "fwd_entropy"]);
+    assert.match(rec.src_ip as string, /^[0-9a-f]{16}$/);
+  }
+  const dir = await Deno.makeTempDir({ prefix: "jj-opts-" });
+  try {
+    const csv = await runCli([
+      "extract",
+      "-q",
+      "--specific-features",
+      "src_port,dst_port,traffic_type",
+      "-o",
+      `${dir}/out.csv`,
+      "testdata/http.pcap",
+    ]);
+    assert.equal(csv.code, 0, csv.stderr);
+    const header = (await Deno.readTextFile(`${dir}/out.csv`)).split("\n")[0];
+    assert.equal(header.replaceAll('"', ""), "src_port,dst_port,traffic_type");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -452,7 +452,7 @@ export class JoyContext {
     if (cfg.dns && prot === 17 && (rec.sp === 53 || rec.dp === 53)) {
       (rec.dns ??= new JoyDns()).update(buf, p, len);
     }
-    if (cfg.http && prot === 6 && (Deno.env.get("HG") === "own" ? rec.app === 80 : Deno.env.get("HG") === "either" ? (rec.app === 80 || rec.twin?.app === 80) : true)) (rec.http ??= new JoyHttp()).update(buf, p, len);
+    if (cfg.http && prot === 6 && (Deno.env.get("HG") === "not443" ? rec.app !== 443 : Deno.env.get("HG") === "own" ? rec.app === 80 : Deno.env.get("HG") === "either" ? (rec.app === 80 || rec.twin?.app === 80) : true)) (rec.http ??= new JoyHttp()).update(buf, p, len);
     if (cfg.ssh && prot === 6) (rec.ssh ??= new JoySsh()).update(buf, p, len);
   }
 

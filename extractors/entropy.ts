@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
+import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 
@@ -67,21 +67,23 @@ const CLOGC: number[] = [0];
 for (let c = 1; c <= 4096; c++) CLOGC.push(c * Math.log2(c));
 const clogc = (c: number): number => c <= 4096 ? CLOGC[c] : c * Math.log2(c);
 
-/** Shannon entropy of counts summing to n: log2(n) - sum(c log2 c) / n. */
-function shannon(c: number[], n: number): number {
-  let s = 0;
-  for (let i = 0; i < 256; i++) s += clogc(c[i]);
-  return Math.max(0, Math.log2(n) - s / n);
-}
-
-/** Shannon entropy of the sum of two histograms. */
-function shannon2(a: number[], b: number[], n: number): number {
-  let s = 0;
-  for (let i = 0; i < 256; i++) s += clogc(a[i] + b[i]);
-  return Math.max(0, Math.log2(n) - s / n);
-}
-
 const ZEROS: readonly number[] = new Array(256).fill(0);
+
+/** Histograms of finished flows, zeroed, for reuse: a flow with payload then allocates none. */
+const POOL: number[][] = [];
+const POOL_MAX = 1024;
+
+function release(s: EntropyState): void {
+  for (let d = 0; d < 2; d++) {
+    const c = s.counts[d];
+    if (c === null) continue;
+    s.counts[d] = null;
+    if (POOL.length < POOL_MAX) {
+      c.fill(0);
+      POOL.push(c);
+    }
+  }
+}
 
 /**
  * The `entropy` group.
@@ -100,34 +102,50 @@ export const entropyExtractor: FeatureExtractor<EntropyState> = {
     const done = s.sampled[dir];
     if (done >= s.limit || p.payloadCapLen === 0) return;
     let c = s.counts[dir];
-    if (c === null) c = s.counts[dir] = new Array(256).fill(0);
+    if (c === null) c = s.counts[dir] = POOL.length > 0 ? POOL.pop()! : new Array(256).fill(0);
     const n = Math.min(p.payloadCapLen, s.limit - done);
     const buf = p.buf, off = p.payloadOff;
     for (let i = 0; i < n; i++) c[buf[off + i]]++;
     s.sampled[dir] = done + n;
   },
   finish(s: EntropyState, _flow: FlowState, out): void {
-    const n0 = s.sampled[0], n1 = s.sampled[1], n = n0 + n1;
-    out.payload_bytes_sampled = n;
-    if (n === 0) return;
+    const n0 = s.sampled[0], n1 = s.sampled[1];
+    out.payload_bytes_sampled = n0 + n1;
+    if (n0 + n1 === 0) return;
     const c0 = s.counts[0] ?? ZEROS as number[], c1 = s.counts[1] ?? ZEROS as number[];
-    out.entropy_payload = shannon2(c0, c1, n);
-    const e0 = n0 > 0 ? shannon(c0, n0) : null;
-    const e1 = n1 > 0 ? shannon(c1, n1) : null;
-    out.entropy_initiator = e0;
-    out.entropy_responder = e1;
-    out.entropy_ratio = e0 !== null && e1 !== null && e1 > 0 ? e0 / e1 : null;
-    if (n >= 256) {
-      const expected = n / 256;
-      let v = 0;
-      for (let i = 0; i < 256; i++) v += (c0[i] + c1[i] - expected) ** 2;
-      out.byte_distribution_uniformity = Math.max(0, 1 - v / (n * n));
+    try {
+      writeEntropy(out, c0, c1, n0, n1);
+    } finally {
+      release(s);
     }
-    let printable = c0[9] + c1[9] + c0[10] + c1[10] + c0[13] + c1[13], high = 0;
-    for (let i = 0x20; i <= 0x7e; i++) printable += c0[i] + c1[i];
-    for (let i = 0x80; i < 256; i++) high += c0[i] + c1[i];
-    out.printable_ratio = printable / n;
-    out.null_ratio = (c0[0] + c1[0]) / n;
-    out.high_byte_ratio = high / n;
   },
 };
+
+/** Writes the entropy columns from the two histograms, in one pass over the 256 byte values. */
+function writeEntropy(out: FlowRecord, c0: number[], c1: number[], n0: number, n1: number): void {
+  const n = n0 + n1, expected = n / 256;
+  let s0 = 0, s1 = 0, s = 0, v = 0, printable = 0, high = 0;
+  for (let i = 0; i < 256; i++) {
+    const a = c0[i], b = c1[i], c = a + b;
+    if (c === 0) {
+      v += expected * expected;
+      continue;
+    }
+    s0 += clogc(a);
+    s1 += clogc(b);
+    s += clogc(c);
+    v += (c - expected) * (c - expected);
+    if (i >= 0x80) high += c;
+    else if ((i >= 0x20 && i <= 0x7e) || i === 9 || i === 10 || i === 13) printable += c;
+  }
+  out.entropy_payload = Math.max(0, Math.log2(n) - s / n);
+  const e0 = n0 > 0 ? Math.max(0, Math.log2(n0) - s0 / n0) : null;
+  const e1 = n1 > 0 ? Math.max(0, Math.log2(n1) - s1 / n1) : null;
+  out.entropy_initiator = e0;
+  out.entropy_responder = e1;
+  out.entropy_ratio = e0 !== null && e1 !== null && e1 > 0 ? e0 / e1 : null;
+  if (n >= 256) out.byte_distribution_uniformity = Math.max(0, 1 - v / (n * n));
+  out.printable_ratio = printable / n;
+  out.null_ratio = (c0[0] + c1[0]) / n;
+  out.high_byte_ratio = high / n;
+}

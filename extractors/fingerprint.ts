@@ -21,8 +21,12 @@ import { TOR_CELL_PAYLOAD_MAX, TOR_CELL_PAYLOAD_MIN } from "./padding.ts";
 
 /** Signature bits found in a first payload. */
 const Sig = {
+  /** OpenVPN hard-reset opcodes, the same with the layout of a first reset, and a server reset that
+   * acknowledges the client's session id. */
   OVPN_CLIENT_RESET: 1,
   OVPN_SERVER_RESET: 2,
+  OVPN_SHAPED: 16,
+  OVPN_ACKED: 32,
   IKE: 4,
   L2TP: 8,
 } as const;
@@ -31,6 +35,9 @@ const Sig = {
 export class FingerprintState {
   /** Signature bits of each direction's first payload. */
   sig: number[] = [-1, -1];
+  /** The session id of an OpenVPN client reset (two 32-bit halves), -1 when none. */
+  ovpnHi = -1;
+  ovpnLo = -1;
   payloadPackets: number[] = [0, 0];
   payloadBytes: number[] = [0, 0];
   /** Payload bytes and packets after each direction's first payload (the handshake hello). */
@@ -61,9 +68,10 @@ const features: FeatureSpec[] = [
   f(
     "vpn_confidence",
     "float",
-    "0-1: handshake signature in both directions 0.9, in one 0.7, WireGuard data messages only 0.6, IPsec " +
-      "ESP/AH 0.9, well-known port only 0.4; +0.1 for the port with a signature, +0.2 when most packets are near " +
-      "the MTU (1400-1500 bytes).",
+    "0-1: handshake seen both ways 0.9 (OpenVPN: client and server hard resets, acknowledged or with tls-auth " +
+      "packet ids; WireGuard: initiation and response), one way 0.6-0.7, WireGuard data only 0.6, OpenVPN " +
+      "opcode only 0.3, IPsec ESP/AH 0.9, well-known port only 0.4; +0.1 for the port with a signature, +0.2 " +
+      "when most packets are near the MTU (1400-1500 bytes).",
   ),
   f(
     "vpn_type",
@@ -134,15 +142,11 @@ export const DOH_RESOLVER_IPS: ReadonlySet<string> = new Set([
 ]);
 
 /** Signature bits of one payload (the first of its direction). */
-function firstPayloadSig(p: PacketView, flow: FlowState): number {
+function firstPayloadSig(s: FingerprintState, p: PacketView, flow: FlowState): number {
   const b = p.buf, o = p.payloadOff, n = p.payloadCapLen;
   let sig = 0;
   if (flow.protocol === 17) {
-    if (n >= 9) {
-      // OpenVPN over UDP: opcode << 3 | key id; hard reset client v2/v3 (7, 10) and server v2 (8), key 0.
-      if (b[o] === 0x38 || b[o] === 0x50) sig |= Sig.OVPN_CLIENT_RESET;
-      else if (b[o] === 0x40) sig |= Sig.OVPN_SERVER_RESET;
-    }
+    sig |= openvpnSig(s, b, o, o + n);
     const sp = p.srcPort, dp = p.dstPort;
     if (sp === 500 || dp === 500 || sp === 4500 || dp === 4500) {
       // IKE header (after the 4-byte non-ESP marker on 4500): version at 17, exchange type at 18.
@@ -168,11 +172,50 @@ function firstPayloadSig(p: PacketView, flow: FlowState): number {
       if (ver === 2 || ver === 3) sig |= Sig.L2TP;
     }
   } else if (flow.protocol === 6 && n >= 3) {
-    // OpenVPN over TCP: a 2-byte length prefix, then the opcode byte.
+    // OpenVPN over TCP: a 2-byte length prefix, then the packet as over UDP.
     const len = (b[o] << 8) | b[o + 1];
-    if (len + 2 <= p.payloadLen && len >= 9) {
-      if (b[o + 2] === 0x38 || b[o + 2] === 0x50) sig |= Sig.OVPN_CLIENT_RESET;
-      else if (b[o + 2] === 0x40) sig |= Sig.OVPN_SERVER_RESET;
+    if (len + 2 <= p.payloadLen && len >= 9) sig |= openvpnSig(s, b, o + 2, Math.min(o + n, o + 2 + len));
+  }
+  return sig;
+}
+
+const u32 = (b: Uint8Array, i: number): number =>
+  ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+
+/** With tls-auth / tls-crypt the session id is followed by a small packet id and a Unix time (2010-2040). */
+function timeStamped(b: Uint8Array, o: number, end: number): boolean {
+  if (end - o < 17) return false;
+  const id = u32(b, o + 9), t = u32(b, o + 13);
+  return id >= 1 && id <= 16 && t >= 1262304000 && t <= 2208988800;
+}
+
+/**
+ * OpenVPN control packets: opcode << 3 | key id, then the sender's 8-byte session id. A client hard reset (v2/v3,
+ * 0x38 / 0x50) without tls-auth continues with an empty ACK array and packet id 0; the server's reset (0x40)
+ * acknowledges it, carrying the client's session id.
+ */
+function openvpnSig(s: FingerprintState, b: Uint8Array, o: number, end: number): number {
+  if (end - o < 9) return 0;
+  const op = b[o];
+  if (op === 0x38 || op === 0x50) {
+    s.ovpnHi = u32(b, o + 1);
+    s.ovpnLo = u32(b, o + 5);
+    const shaped = (end - o >= 14 && b[o + 9] === 0 && u32(b, o + 10) === 0) || timeStamped(b, o, end);
+    return Sig.OVPN_CLIENT_RESET | (shaped ? Sig.OVPN_SHAPED : 0);
+  }
+  if (op !== 0x40) return 0;
+  let sig: number = Sig.OVPN_SERVER_RESET;
+  // Without tls-auth: ACK array of one packet id, then the client's session id.
+  if ((end - o >= 22 && b[o + 9] === 1 && u32(b, o + 10) === 0) || timeStamped(b, o, end)) {
+    sig |= Sig.OVPN_SHAPED;
+  }
+  if (s.ovpnHi >= 0) {
+    const last = Math.min(end, o + 96) - 8;
+    for (let i = o + 9; i <= last; i++) {
+      if (u32(b, i) === s.ovpnHi && u32(b, i + 4) === s.ovpnLo) {
+        sig |= Sig.OVPN_ACKED;
+        break;
+      }
     }
   }
   return sig;
@@ -213,8 +256,10 @@ function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | 
     c = 0.9;
     type = "ipsec-ah";
   } else if (sig & (Sig.OVPN_CLIENT_RESET | Sig.OVPN_SERVER_RESET)) {
-    const both = (fwd & Sig.OVPN_CLIENT_RESET) && (bwd & Sig.OVPN_SERVER_RESET);
-    c = both ? 0.9 : 0.7;
+    // The server acknowledging the client's session: certain; a reset laid out as one: likely; an opcode: weak.
+    const both = (fwd & Sig.OVPN_CLIENT_RESET) && (bwd & Sig.OVPN_SERVER_RESET) &&
+      ((bwd & Sig.OVPN_ACKED) || ((fwd & Sig.OVPN_SHAPED) && (bwd & Sig.OVPN_SHAPED)));
+    c = both ? 0.9 : sig & Sig.OVPN_SHAPED ? 0.6 : 0.3;
     if (dp === 1194 || sp === 1194) c += 0.1;
     type = "openvpn";
   } else if (udp && (wgHandshake(s) > 0 || (s.wgData >= 2 && s.wgData >= 0.9 * payloads))) {
@@ -269,7 +314,7 @@ export const fingerprintExtractor: FeatureExtractor<FingerprintState> = {
     if (len >= 1400 && len <= 1500) s.nearMtu++;
     const pay = p.payloadLen;
     if (pay === 0) return;
-    if (s.sig[dir] < 0) s.sig[dir] = firstPayloadSig(p, flow);
+    if (s.sig[dir] < 0) s.sig[dir] = firstPayloadSig(s, p, flow);
     else s.laterBytes[dir] += pay;
     s.payloadPackets[dir]++;
     s.payloadBytes[dir] += pay;

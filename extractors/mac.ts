@@ -19,10 +19,14 @@ export class MacState {
   dst = "";
   ethType = -1;
   ethernet = false;
-  /** Addresses used by the initiator's side and the responder's side: high and low parts. */
-  sideHi: number[][] = [[], []];
-  sideLo: number[][] = [[], []];
-  vlans: number[] = [];
+  /** The first address seen on the initiator's (0) and responder's (1) side: high and low parts (-1 none). */
+  hi0 = -1;
+  lo0 = -1;
+  hi1 = -1;
+  lo1 = -1;
+  /** Further distinct addresses per side as (high, low) pairs, created when a side uses a second one. */
+  more: (number[] | null)[] | null = null;
+  vlans: number[] | null = null;
   broadcast = 0;
   multicast = 0;
 }
@@ -65,12 +69,33 @@ function macText(b: Uint8Array, o: number): string {
 function remember(s: MacState, side: number, b: Uint8Array, o: number): void {
   const hi = (b[o] << 8) | b[o + 1];
   const lo = ((b[o + 2] << 24) | (b[o + 3] << 16) | (b[o + 4] << 8) | b[o + 5]) >>> 0;
-  const H = s.sideHi[side], L = s.sideLo[side];
-  for (let i = 0; i < H.length; i++) if (H[i] === hi && L[i] === lo) return;
-  if (H.length < MAX_DISTINCT) {
-    H.push(hi);
-    L.push(lo);
+  if (side === 0) {
+    if (s.hi0 < 0) {
+      s.hi0 = hi;
+      s.lo0 = lo;
+      return;
+    }
+    if (s.hi0 === hi && s.lo0 === lo) return;
+  } else {
+    if (s.hi1 < 0) {
+      s.hi1 = hi;
+      s.lo1 = lo;
+      return;
+    }
+    if (s.hi1 === hi && s.lo1 === lo) return;
   }
+  const more = s.more ??= [null, null];
+  const a = more[side] ??= [];
+  for (let i = 0; i < a.length; i += 2) if (a[i] === hi && a[i + 1] === lo) return;
+  if (a.length < 2 * (MAX_DISTINCT - 1)) a.push(hi, lo);
+}
+
+/** Distinct addresses seen on a side. */
+function sideCount(s: MacState, side: number): number {
+  const first = side === 0 ? s.hi0 : s.hi1;
+  if (first < 0) return 0;
+  const a = s.more === null ? null : s.more[side];
+  return 1 + (a === null ? 0 : a.length / 2);
 }
 
 /**
@@ -111,17 +136,17 @@ export const macExtractor: FeatureExtractor<MacState> = {
       else s.multicast++;
     }
     if (p.vlanCount > 0 && p.vlanId >= 0) {
-      const v = s.vlans;
+      const v = s.vlans ??= [];
       if (!v.includes(p.vlanId) && v.length < MAX_DISTINCT) v.push(p.vlanId);
     }
   },
   finish(s: MacState, _flow: FlowState, out): void {
-    const n0 = s.sideHi[0].length, n1 = s.sideHi[1].length;
+    const n0 = sideCount(s, 0), n1 = sideCount(s, 1), vlans = s.vlans ?? [];
     out.mac_src = s.src !== "" ? s.src : null;
     out.mac_dst = s.dst !== "" ? s.dst : null;
     out.mac_eth_type = s.ethernet && s.ethType > 0 ? s.ethType : null;
-    out.mac_vlan_id = s.vlans.length > 0 ? Math.min(...s.vlans) : null;
-    out.mac_vlan_count = s.vlans.length;
+    out.mac_vlan_id = vlans.length > 0 ? Math.min(...vlans) : null;
+    out.mac_vlan_count = vlans.length;
     out.mac_unique_src_count = n0;
     out.mac_unique_dst_count = n1;
     let stat = 0;
@@ -129,7 +154,7 @@ export const macExtractor: FeatureExtractor<MacState> = {
     if (s.dst !== "") stat |= 2;
     if (n0 > 1) stat |= 4;
     if (n1 > 1) stat |= 8;
-    if (s.vlans.length > 0) stat |= 16;
+    if (vlans.length > 0) stat |= 16;
     out.mac_stat = stat;
     out.mac_broadcast_count = s.broadcast;
     out.mac_multicast_count = s.multicast;

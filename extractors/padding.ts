@@ -25,9 +25,8 @@ const CONSTANT_RATE_CV = 0.1;
 /** Per-flow state of `padding`. */
 export class PaddingState {
   sizes: RunningStats = new RunningStats();
-  /** Size histogram: the first size and its count, then a map once a second size appears. */
-  firstSize = -1;
-  firstCount = 0;
+  /** Size histogram: (size, count) pairs while there are few sizes, then a map. */
+  pairs: number[] = [];
   hist: Map<number, number> | null = null;
   iat: RunningStats = new RunningStats();
   last = -1;
@@ -84,6 +83,28 @@ const features: FeatureSpec[] = [
   ),
 ];
 
+/** Distinct sizes kept as pairs before switching to a map. */
+const MAX_PAIRS = 32;
+
+function countSize(s: PaddingState, len: number): void {
+  const a = s.pairs;
+  for (let i = 0; i < a.length; i += 2) {
+    if (a[i] === len) {
+      a[i + 1]++;
+      return;
+    }
+  }
+  if (a.length < 2 * MAX_PAIRS) {
+    a.push(len, 1);
+    return;
+  }
+  const m = new Map<number, number>();
+  for (let i = 0; i < a.length; i += 2) m.set(a[i], a[i + 1]);
+  m.set(len, 1);
+  s.hist = m;
+  s.pairs = [];
+}
+
 function closeBurst(s: PaddingState): void {
   if (s.burstWire > 0) {
     s.bursts++;
@@ -111,12 +132,7 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
     s.sizes.add(len);
     const h = s.hist;
     if (h !== null) h.set(len, (h.get(len) ?? 0) + 1);
-    else if (s.firstSize === len || s.firstSize < 0) {
-      s.firstSize = len;
-      s.firstCount++;
-    } else {
-      s.hist = new Map([[s.firstSize, s.firstCount], [len, 1]]);
-    }
+    else countSize(s, len);
     const ts = p.ts;
     if (s.last >= 0) {
       const gap = ts - s.last;
@@ -141,19 +157,18 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
     const std = s.sizes.std ?? 0;
     out.pkt_size_variance = s.sizes.variance;
     out.pkt_size_cv = ratio(std, s.sizes.mean);
-    let mode = s.firstSize, modeCount = s.firstCount, unique = 1, entropy = 0;
-    if (s.hist !== null) {
-      unique = s.hist.size;
-      modeCount = 0;
-      for (const [size, count] of s.hist) {
-        if (count > modeCount || (count === modeCount && size < mode)) {
-          mode = size;
-          modeCount = count;
-        }
-        const q = count / n;
-        entropy -= q * Math.log2(q);
+    let mode = -1, modeCount = 0, unique = 0, entropy = 0;
+    const take = (size: number, count: number) => {
+      unique++;
+      if (count > modeCount || (count === modeCount && size < mode)) {
+        mode = size;
+        modeCount = count;
       }
-    }
+      const q = count / n;
+      entropy -= q * Math.log2(q);
+    };
+    if (s.hist !== null) { for (const [size, count] of s.hist) take(size, count); }
+    else for (let i = 0; i < s.pairs.length; i += 2) take(s.pairs[i], s.pairs[i + 1]);
     const modeRatio = modeCount / n;
     const constantSize = modeRatio >= CONSTANT_SIZE_RATIO;
     out.is_constant_size = constantSize;

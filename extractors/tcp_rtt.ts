@@ -132,7 +132,9 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
     }
     // Data-to-ACK.
     const ends = s.segEnd, times = s.segTime;
-    if ((fl & TCP.ACK) && ends !== null && times !== null && s.pending[rev] > 0 && p.tcpAck !== s.lastAck[dir]) {
+    if (
+      (fl & TCP.ACK) && ends !== null && times !== null && s.pending[rev] > 0 && p.tcpAck !== s.lastAck[dir]
+    ) {
       const ack = p.tcpAck, base = rev * RING;
       s.lastAck[dir] = ack;
       for (let i = base; i < base + RING; i++) {

@@ -12,17 +12,15 @@
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import { type PacketView, TCP } from "../lib/packet.ts";
+import { md5Hex } from "../lib/protocols/hash.ts";
 import { QuicFlowAnalyzer } from "../lib/protocols/quic.ts";
 import {
   alpnText,
   type ClientHelloInfo,
   isGrease,
-  ja3Hash,
-  ja3sHash,
   ja3sString,
   ja3String,
-  ja4,
-  ja4Raw,
+  ja4Pair,
   negotiatedVersion,
   parseClientHello,
   parseServerHello,
@@ -120,7 +118,20 @@ const features: readonly FeatureSpec[] = [
   f("tls_record_version", "int", "Record-layer version of the client's first TLS record."),
 ];
 
-const notGrease = (v: number): boolean => !isGrease(v);
+/** The values of `list` that are not GREASE, as a new array. */
+function nonGrease(list: readonly number[]): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < list.length; i++) if (!isGrease(list[i])) out.push(list[i]);
+  return out;
+}
+
+/**
+ * Sets every column of the group to null when `out` does not have them yet. The pipeline's records start with
+ * every declared column null, in order; a record made by hand (`{}`) gets them here, in the same order.
+ */
+function ensureColumns(out: FlowRecord): void {
+  if (out.tls_record_version === undefined) for (const spec of features) out[spec.name] = null;
+}
 
 /** Writes the columns that come from the two hellos. */
 function writeHellos(
@@ -131,8 +142,10 @@ function writeHellos(
 ): void {
   if (sh !== null) out.tls_cipher_suite = sh.cipherSuite;
   if (ch !== null) {
-    out.tls_cipher_count = ch.ciphers.filter(notGrease).length;
-    out.tls_extension_count = ch.extensions.filter(notGrease).length;
+    const ciphers = nonGrease(ch.ciphers);
+    const extensions = nonGrease(ch.extensions);
+    out.tls_cipher_count = ciphers.length;
+    out.tls_extension_count = extensions.length;
     out.tls_sni = ch.sni === null ? null : alpnText(ch.sni);
     out.tls_session_id_len = ch.sessionId.length;
     out.tls_session_ticket_ext = ch.hasSessionTicket;
@@ -140,16 +153,18 @@ function writeHellos(
     out.tls_early_data_ext = ch.hasEarlyData;
     out.tls_client_version = ch.version;
     out.tls_alpn_offered = ch.alpn.map(alpnText);
-    out.tls_ciphers = ch.ciphers.filter(notGrease);
-    out.tls_extensions = ch.extensions.filter(notGrease);
-    out.tls_supported_groups = ch.supportedGroups.filter(notGrease);
-    out.tls_signature_algorithms = ch.signatureAlgorithms.filter(notGrease);
+    out.tls_ciphers = ciphers;
+    out.tls_extensions = extensions;
+    out.tls_supported_groups = nonGrease(ch.supportedGroups);
+    out.tls_signature_algorithms = nonGrease(ch.signatureAlgorithms);
     if (!ch.truncated) {
-      out.ja3_string = ja3String(ch);
-      out.ja3_hash = ja3Hash(ch);
+      const ja3 = ja3String(ch);
+      out.ja3_string = ja3;
+      out.ja3_hash = md5Hex(ja3);
     }
-    out.ja4 = ja4(ch, transport);
-    out.ja4_r = ja4Raw(ch, transport);
+    const [j4, j4r] = ja4Pair(ch, transport);
+    out.ja4 = j4;
+    out.ja4_r = j4r;
   }
   const alpn = sh !== null && sh.alpn !== null
     ? sh.alpn
@@ -158,14 +173,15 @@ function writeHellos(
     : null;
   out.tls_alpn = alpn === null ? null : alpnText(alpn);
   if (sh !== null && !sh.truncated) {
-    out.ja3s_string = ja3sString(sh);
-    out.ja3s_hash = ja3sHash(sh);
+    const ja3s = ja3sString(sh);
+    out.ja3s_string = ja3s;
+    out.ja3s_hash = md5Hex(ja3s);
   }
 }
 
 /** Writes the group's columns for a TCP (or OpenVPN) flow, analyzed or not. */
 function write(a: TlsFlowAnalyzer | null, out: FlowRecord): void {
-  for (const spec of features) out[spec.name] = null;
+  ensureColumns(out);
   if (a === null || !a.detected) {
     out.tls_detected = false;
     return;

@@ -54,8 +54,9 @@ export function allExtractors(): FeatureExtractor<any>[] {
 }
 
 /**
- * The groups to run for a `--features` list (`all` or absent: every group). `flow_meta` is always first.
- * Throws with the list of valid names on an unknown one.
+ * The groups to run for a `--features` list. `all` or absent: every streaming group, that is every group but
+ * those that need all flows at once (`connection`), which run only when named (`--features all,connection`).
+ * `flow_meta` is always first. Throws with the list of valid names on an unknown one.
  *
  * @example
  * ```ts
@@ -69,14 +70,21 @@ export function selectExtractors(
   // deno-lint-ignore no-explicit-any
 ): FeatureExtractor<any>[] {
   const all = [...allExtractors(), ...extra];
-  if (!features || features.length === 0 || features.includes("all")) return all;
+  // `all` means every streaming group: a group with `finalize` (connection) needs every flow before it can
+  // write one, so it holds all records in memory and must be asked for by name.
+  const streaming = all.filter((e) => e.finalize === undefined || extra.includes(e));
+  if (!features || features.length === 0) return streaming;
   const byName = new Map(all.map((e) => [e.name, e]));
   for (const f of features) {
-    if (!byName.has(f)) {
+    if (f !== "all" && !byName.has(f)) {
       throw new RangeError(
         `unknown feature group "${f}"; valid groups: all, ${[...byName.keys()].join(", ")}`,
       );
     }
   }
-  return all.filter((e) => e.name === "flow_meta" || features.includes(e.name) || extra.includes(e));
+  const everyStreaming = features.includes("all");
+  return all.filter((e) =>
+    e.name === "flow_meta" || features.includes(e.name) || extra.includes(e) ||
+    (everyStreaming && e.finalize === undefined)
+  );
 }

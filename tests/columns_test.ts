@@ -1,5 +1,5 @@
 /**
- * Every JoyfulJay column: extracting real captures with every group on (the default) gives records holding every
+ * Every JoyfulJay column: extracting real captures with every group on (`all,connection`) gives records holding every
  * name of ../shared/reference/joyfuljay-columns.txt, each value of the type the feature reference (seed 004)
  * documents; declarations agree with that reference; `jj features` and docs/features.md come from the same
  * declarations (the doc fails here when stale: run `deno task docs:features`).
@@ -14,6 +14,8 @@ import { FEATURES_DOC, featuresMarkdown } from "../scripts/features_doc.ts";
 
 const REFERENCE = `${SHARED}/reference/joyfuljay-columns.txt`;
 const SEEDS = `${SHARED}/seeds`;
+/** Every group, `connection` included (it is not part of the streaming default `all`). */
+const ALL = ["all", "connection"];
 
 function referenceColumns(): string[] {
   return Deno.readTextFileSync(REFERENCE).split("\n").map((l) => l.trim()).filter(Boolean);
@@ -97,14 +99,15 @@ const CAPTURES = [
 ];
 
 Deno.test({
-  name: "records of real captures with every group on hold every reference column, each value of its type",
+  name:
+    "records of real captures with every group on (all,connection) hold every reference column, each value of its type",
   ignore: !HAVE_SHARED,
   async fn() {
     const ref = referenceColumns(), declared = declaredTypes();
     const seen = new Map<string, number>(); // non-null values per column
     let records = 0;
     for (const name of CAPTURES) {
-      const recs: FlowRecord[] = (await collect(cap(name))).records;
+      const recs: FlowRecord[] = (await collect(cap(name), { features: ALL })).records;
       assert.ok(recs.length > 0, name);
       for (const r of recs) {
         records++;
@@ -133,7 +136,7 @@ Deno.test({
   name: "the CLI writes the same columns as JSON Lines (every reference column, JSON-safe values)",
   ignore: !HAVE_SHARED,
   async fn() {
-    const r = await runCli(["extract", "-q", cap("tor.pcap")]);
+    const r = await runCli(["extract", "-q", "--features", "all,connection", cap("tor.pcap")]);
     assert.equal(r.code, 0, r.stderr);
     assert.doesNotMatch(r.stdout, /NaN|Infinity/);
     const ref = referenceColumns();

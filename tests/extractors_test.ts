@@ -121,7 +121,7 @@ Deno.test({
   async fn() {
     const names = declaredNames(allExtractors());
     for (const name of SAMPLE) {
-      const { records } = await collect(cap(name));
+      const { records } = await collect(cap(name), { features: ["all", "connection"] });
       assert.ok(records.length > 0, name);
       for (const r of records) assert.deepEqual(Object.keys(r), names, `${name}: keys of a record`);
     }

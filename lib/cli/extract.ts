@@ -257,7 +257,11 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
       ]),
     )
     .option("--label <spec>", LABEL_OPTION_HELP, collect)
-    .option("--features <groups>", "comma-separated feature groups (default: all)")
+    .option(
+      "--features <groups>",
+      "comma-separated feature groups (default: all, every group that streams; add connection for graph metrics, " +
+        "which holds every flow until the end of input)",
+    )
     .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443' (needs libpcap)")
     .addOption(
       new Option("--reader <reader>", "capture reader for files").choices(["auto", "builtin", "libpcap"])

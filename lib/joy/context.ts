@@ -72,6 +72,14 @@ export class JoyContext {
   private chronoFirst: JoyFlowRecord | null = null;
   private chronoLast: JoyFlowRecord | null = null;
 
+  /**
+   * End of the buffer holding the current packet. Joy computes payload sizes from the IP header and reads
+   * that many bytes even when fewer were captured (IPv6 extension headers are counted twice, truncated
+   * frames), so it sees what its packet buffer holds past the packet: leftovers of earlier, longer packets.
+   * The byte distribution reads them the same way up to here, and zeros past it.
+   */
+  private bufEnd = 0;
+
   /** Stop the expired-flow scan at the first active record (Joy's older behaviour). */
   stopAtActive = false;
   /** Print-time hooks (anonymization, labels); null for none. */
@@ -85,6 +93,7 @@ export class JoyContext {
    */
   processPacket(tvSec: number, tvUsec: number, capLen: number, buf: Uint8Array, off: number): void {
     this.stats.packets++;
+    this.bufEnd = buf.length;
     if (capLen < 14 || off + capLen > buf.length) return;
     const ts = tvSec * 1e6 + tvUsec;
     let type = (buf[off + 12] << 8) | buf[off + 13];
@@ -267,7 +276,7 @@ export class JoyContext {
       if (optLen > 0) rec.tcpOpts = buf.slice(t + 20, Math.min(end, t + 20 + optLen));
     }
     const p = t + hl;
-    this.bytes(rec, buf, p, Math.min(size, Math.max(0, end - p)));
+    this.bytes(rec, buf, p, Math.min(size, Math.max(0, end - p)), size);
     rec.ob += size;
     if (rec.app === 0 && rec.op <= 2) {
       const g = identifyTcp(buf, p, Math.min(size, Math.max(0, end - p)));
@@ -276,7 +285,7 @@ export class JoyContext {
         rec.dir = g.dir;
       }
     }
-    this.features(rec, ts, buf, p, Math.min(size, Math.max(0, end - p)), 6);
+    this.features(rec, ts, buf, p, Math.min(size, Math.max(0, end - p)), 6, size);
     if (flags & 0x02) rec.idpSeqNum = seq;
     else if (rec.idpSeqNum !== 0) {
       if (size > 0 && seq === ((rec.idpSeqNum + 1) >>> 0)) {
@@ -305,7 +314,7 @@ export class JoyContext {
     this.simpleSplt(rec, size, ts);
     const p = t + 8;
     const avail = Math.min(size, Math.max(0, end - p));
-    this.bytes(rec, buf, p, avail);
+    this.bytes(rec, buf, p, avail, size);
     rec.ob += size;
     if (rec.app === 0 && rec.op <= 2) {
       const g = identifyUdp(buf, p, avail);
@@ -314,7 +323,7 @@ export class JoyContext {
         rec.dir = g.dir;
       }
     }
-    this.features(rec, ts, buf, p, avail, 17);
+    this.features(rec, ts, buf, p, avail, 17, size);
     return rec;
   }
 
@@ -335,9 +344,9 @@ export class JoyContext {
     this.simpleSplt(rec, size, ts);
     const p = t + 8;
     const avail = Math.min(size, Math.max(0, end - p));
-    this.bytes(rec, buf, p, avail);
+    this.bytes(rec, buf, p, avail, size);
     rec.ob += size;
-    this.features(rec, ts, buf, p, avail, prot);
+    this.features(rec, ts, buf, p, avail, prot, size);
     return rec;
   }
 
@@ -356,9 +365,9 @@ export class JoyContext {
     const size = Math.max(0, tlen);
     this.simpleSplt(rec, size, ts);
     const avail = Math.min(size, Math.max(0, end - t));
-    this.bytes(rec, buf, t, avail);
+    this.bytes(rec, buf, t, avail, size);
     rec.ob += size;
-    this.features(rec, ts, buf, t, avail, prot);
+    this.features(rec, ts, buf, t, avail, prot, size);
     return rec;
   }
 
@@ -396,22 +405,29 @@ export class JoyContext {
     }
   }
 
-  /** Byte distribution, compact distribution, mean/variance, header description, WHT. */
-  private bytes(rec: JoyFlowRecord, buf: Uint8Array, p: number, len: number): void {
+  /**
+   * Byte distribution, compact distribution, mean/variance, header description, WHT. `len` bytes were
+   * captured of a payload of `size`; the distribution and mean take all `size` bytes, as Joy does (see
+   * `bufEnd`).
+   */
+  private bytes(rec: JoyFlowRecord, buf: Uint8Array, p: number, len: number, size: number): void {
     const cfg = this.config;
-    if (len <= 0) return;
+    if (size <= 0) return;
     if (cfg.dist || cfg.entropy) {
       // Joy 4.5 counts the first 4000 payload bytes of each direction, cutting the packet that crosses the
       // limit; its byte counter is 16 bits wide, so counting starts again when it wraps.
       const counted = rec.ob & 0xffff;
       if (counted < MAX_BD_OCTETS) {
         const bc = rec.byteCount;
-        const n = Math.min(len, MAX_BD_OCTETS - counted);
-        for (let i = 0; i < n; i++) bc[buf[p + i]]++;
+        const n = Math.min(size, MAX_BD_OCTETS - counted);
+        const m = Math.min(n, Math.max(len, this.bufEnd - p));
+        for (let i = 0; i < m; i++) bc[buf[p + i]]++;
+        bc[0] += n - m;
       }
       let n = rec.numBytes, mean = rec.bdMean, v = rec.bdVariance;
-      for (let i = 0; i < len; i++) {
-        const x = buf[p + i];
+      const readable = Math.max(len, this.bufEnd - p);
+      for (let i = 0; i < size; i++) {
+        const x = i < readable ? buf[p + i] : 0;
         n++;
         const d = x - mean;
         mean += d / n;
@@ -421,6 +437,7 @@ export class JoyContext {
       rec.bdMean = mean;
       rec.bdVariance = v;
     }
+    if (len <= 0) return;
     if (cfg.cdist) {
       const m = cfg.cdist;
       const c = rec.compactByteCount ??= new Uint32Array(16);
@@ -438,6 +455,10 @@ export class JoyContext {
     if (cfg.wht) whtUpdate(rec, buf, p, len);
   }
 
+  /**
+   * Protocol modules. `len` bytes of the payload were captured, of `size` in all: like Joy, TLS, DNS and HTTP
+   * read all `size` bytes (see `bufEnd`); SSH reads what was captured.
+   */
   private features(
     rec: JoyFlowRecord,
     ts: number,
@@ -445,15 +466,19 @@ export class JoyContext {
     p: number,
     len: number,
     prot: number,
+    size: number,
   ): void {
     const cfg = this.config;
-    if (len <= 0) return;
-    if (cfg.tls && prot === 6) (rec.tls ??= new JoyTls()).update(ts, buf, p, len);
-    if (cfg.dns && prot === 17 && (rec.sp === 53 || rec.dp === 53)) {
-      (rec.dns ??= new JoyDns()).update(buf, p, len);
+    if (size <= 0) return;
+    // Joy 4.5 hands a payload to its TLS module only when the flow looks like TLS: guessed so, or port 443.
+    if (cfg.tls && prot === 6 && (rec.app === APP_TLS || rec.sp === 443 || rec.dp === 443)) {
+      (rec.tls ??= new JoyTls()).update(ts, buf, p, size);
     }
-    if (cfg.http && prot === 6 && (Deno.env.get("HG") === "not443" ? rec.app !== 443 : Deno.env.get("HG") === "own" ? rec.app === 80 : Deno.env.get("HG") === "either" ? (rec.app === 80 || rec.twin?.app === 80) : true)) (rec.http ??= new JoyHttp()).update(buf, p, len);
-    if (cfg.ssh && prot === 6) (rec.ssh ??= new JoySsh()).update(buf, p, len);
+    if (cfg.dns && prot === 17 && (rec.sp === 53 || rec.dp === 53)) {
+      (rec.dns ??= new JoyDns()).update(buf, p, size);
+    }
+    if (cfg.http && prot === 6) (rec.http ??= new JoyHttp()).update(buf, p, size);
+    if (cfg.ssh && prot === 6 && len > 0) (rec.ssh ??= new JoySsh()).update(buf, p, len);
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -695,6 +720,8 @@ function retransDetected(rec: JoyFlowRecord, seq: number, len: number): number {
 // printing
 
 const OUT = "<", IN = ">";
+const APP_TLS = 443;
+const EMPTY_HTTP = new JoyHttp();
 
 function pktJson(len: number, dir: string, ipt: number): string {
   return len < 32768
@@ -828,7 +855,7 @@ export function flowRecordJson(
     if (twin === null) {
       tmp.set(rec.byteCount);
       if (rec.compactByteCount) ctmp.set(rec.compactByteCount);
-      numBytes = rec.ob >>> 0;
+      numBytes = rec.ob & 0xffff;
       if (rec.numBytes !== 0) {
         mean = rec.bdMean;
         variance = Math.sqrt(rec.bdVariance / (rec.numBytes - 1));
@@ -839,7 +866,7 @@ export function flowRecordJson(
       for (let i = 0; i < 16; i++) {
         ctmp[i] = (rec.compactByteCount?.[i] ?? 0) + (twin.compactByteCount?.[i] ?? 0);
       }
-      numBytes = (rec.ob + twin.ob) >>> 0;
+      numBytes = (rec.ob & 0xffff) + (twin.ob & 0xffff);
       const n = rec.numBytes + twin.numBytes;
       if (n !== 0) {
         mean = rec.numBytes / n * rec.bdMean + twin.numBytes / n * twin.bdMean;
@@ -880,8 +907,16 @@ export function flowRecordJson(
   // feature modules, in Joy's order
   if (cfg.dns && rec.dns) s += dnsPrintJson(rec.dns, twin?.dns ?? null, twin !== null);
   if (cfg.ssh && rec.ssh) s += sshPrintJson(rec.ssh, twin?.ssh ?? null);
-  if (cfg.tls && rec.tls) s += tlsPrintJson(rec.tls, twin?.tls ?? null);
-  if (cfg.http && rec.http) s += httpPrintJson(rec.http, twin?.http ?? null, hooks?.uri);
+  if (cfg.tls && rec.tls) {
+    const hint = (r: JoyFlowRecord) => r.dp === 443 ? 1 : r.sp === 443 ? 2 : 0;
+    s += tlsPrintJson(rec.tls, twin?.tls ?? null, hint(rec), twin === null ? 0 : hint(twin));
+  }
+  if (cfg.http && rec.http) {
+    // A direction that turned out to be TLS (its protocol guess) has its HTTP messages left out.
+    const h1 = rec.app === APP_TLS ? EMPTY_HTTP : rec.http;
+    const h2 = twin === null || twin.app === APP_TLS ? null : twin.http;
+    s += httpPrintJson(h1, h2, hooks?.uri);
+  }
   if (cfg.wht) s += whtJson(rec, twin);
   if (cfg.hd > 0 && rec.hdBytes) s += `,"hd":"${hex(rec.hdBytes, 0, rec.hdBytes.length)}"`;
   s += osJson(rec, twin);
@@ -902,7 +937,6 @@ export function flowRecordJson(
     s += `,"debug":{${d.join(",")}}`;
   }
   if (rec.expType) s += `,"expire_type":"${rec.expType}"`;
-  else if (record.expType) s += `,"expire_type":"${record.expType}"`;
   return s + "}";
 }
 

@@ -25,10 +25,16 @@ export class JoyDns {
   /** Copies of the messages (at most 200). */
   messages: Uint8Array[] = [];
 
-  /** `dns_update`: one UDP payload. */
+  /**
+   * `dns_update`: one UDP payload of `len` bytes (as the headers give it). Joy copies that many bytes from its
+   * packet buffer even when fewer were captured; what `buf` holds past the packet is copied the same way, and
+   * zeros past `buf`.
+   */
   update(buf: Uint8Array, off: number, len: number): void {
     if (this.messages.length >= MAX_NUM_DNS_PKT || len < 13) return;
-    this.messages.push(buf.slice(off, off + len));
+    const m = new Uint8Array(len);
+    m.set(buf.subarray(off, Math.min(buf.length, off + len)));
+    this.messages.push(m);
   }
 }
 
@@ -191,6 +197,7 @@ function packetJson(m: Uint8Array): string {
   }
   s += `"rc":${rcode},"rr":[`;
   const counts = [(m[6] << 8) | m[7], (m[8] << 8) | m[9], (m[10] << 8) | m[11]];
+  const countNames = ["ancount", "nscount", "arcount"];
   let comma = 0;
   let rdlength = 0;
   for (let sec = 0; sec < 3; sec++) {
@@ -200,7 +207,10 @@ function packetJson(m: Uint8Array): string {
       if (comma++) s += ",";
       s += "{";
       const [e] = parseName(m, st, OUTNAME_LEN - 1, false);
-      if (e !== ERR_OK) return s + `"malformed":${st.len}}]}`;
+      if (e !== ERR_OK) {
+        // Joy 4.5 adds its debug note when a record's name cannot be read.
+        return s + `"malformed":${st.len},"DEBUG":"rr name ${countNames[sec]}=${n}; err=${e}; len=${st.len}"}]}`;
+      }
       if (st.len < 10) return s + `"malformed":${st.len}}]}`;
       const p = st.p;
       const type = (m[p] << 8) | m[p + 1];

@@ -17,7 +17,7 @@ export const MAX_NUM_IP_ID = 50;
 /** TCP sequence numbers remembered for retransmission detection (Joy's `MAX_TCP_RETRANS_BUFFER`). */
 export const MAX_TCP_RETRANS_BUFFER = 10;
 /** Most TCP option bytes kept from a SYN (Joy's `TCP_OPT_LEN`). */
-export const TCP_OPT_LEN = 40;
+export const TCP_OPT_LEN = 24;
 
 /** How a record left the table: `a` active timeout, `i` inactive timeout, 0 at the final flush. */
 export type JoyExpireType = "a" | "i" | "";

@@ -207,12 +207,15 @@ function parseMessage(s: Uint8Array, length: number): JoyHttpMessage | null {
   if (type === T_REQUEST || type === T_STATUS) {
     msg.lineType = type === T_REQUEST ? "request" : "status";
     msg.line = [cstr(s, tok[0]), cstr(s, tok[1]), cstr(s, tok[2])];
+    // Joy 4.5 keeps only start lines that carry an HTTP version.
+    if (!msg.line[type === T_REQUEST ? 2 : 0].startsWith("HTTP/")) return null;
   }
   if (type !== T_DONE) {
     for (let i = 0; i < HTTP_MAX_HEADER_ELEMENTS; i++) {
       type = nextLine(s, cur, tok);
       if (type === T_HEADER || type === -T_HEADER) {
-        msg.elements.push([cstr(s, tok[0]), cstr(s, tok[1])]);
+        // A header without a value is left out.
+        if (tok[1] >= 0) msg.elements.push([cstr(s, tok[0]), cstr(s, tok[1])]);
         if (type === -T_HEADER) {
           type = T_DONE;
           break;

@@ -1,8 +1,8 @@
 /**
- * Runs a capture file through a Joy context the way the `joy` program does offline: packets in batches of 10
- * (`pcap_dispatch(handle, 10, ...)`), the expired flows printed after each batch, every remaining flow at the
- * end. Reads through libpcap with its exact `struct pcap_pkthdr` timestamps when libpcap is there, else with
- * the built-in reader.
+ * Runs a capture file through a Joy context the way the `joy` program does offline: the capture filter
+ * `ip or ip6 or vlan`, packets in batches of 10 that pass it (`pcap_dispatch(handle, 10, ...)`), the expired
+ * flows printed after each batch, every remaining flow at the end. Reads through libpcap with its exact
+ * `struct pcap_pkthdr` timestamps when libpcap is there, else with the built-in reader.
  *
  * @module
  */
@@ -12,6 +12,7 @@ import { readCapture } from "../capture_file.ts";
 import {
   dispatch,
   PCAP_HANDLER_DEFINITION,
+  PcapError,
   PcapOfflineReader,
   readPkthdr,
   tryLoadLibpcap,
@@ -19,6 +20,18 @@ import {
 
 /** Packets per `pcap_dispatch` call in Joy's offline loop (`NUM_PACKETS_IN_LOOP`). */
 export const NUM_PACKETS_IN_LOOP = 10;
+
+/** The capture filter the `joy` program installs. */
+export const JOY_BPF_FILTER = "ip or ip6 or vlan";
+
+const DLT_EN10MB = 1;
+
+/** What {@linkcode JOY_BPF_FILTER} accepts on Ethernet: IPv4, IPv6, or a VLAN tag (802.1Q, 802.1ad, QinQ). */
+function passesJoyFilter(buf: Uint8Array, off: number, capLen: number): boolean {
+  if (capLen < 14) return false;
+  const t = (buf[off + 12] << 8) | buf[off + 13];
+  return t === 0x0800 || t === 0x86dd || t === 0x8100 || t === 0x88a8 || t === 0x9100;
+}
 
 /** Options of {@linkcode joyProcessFile}. */
 export interface JoyFileOptions {
@@ -54,39 +67,67 @@ export async function joyProcessFile(
   };
   const mode = options.reader ?? "auto";
   if (mode !== "builtin" && tryLoadLibpcap() !== null) {
-    const r = PcapOfflineReader.open(path);
-    const scratch = new Uint8Array(262144);
-    const cb = new Deno.UnsafeCallback(
-      PCAP_HANDLER_DEFINITION,
-      (_user: number | bigint, hdr: Deno.PointerValue, data: Deno.PointerValue): void => {
-        const h = readPkthdr(hdr);
-        if (h === null || data === null) return;
-        const cap = Math.min(h.capLen, scratch.length);
-        if (cap > 0) Deno.UnsafePointerView.copyInto(data, scratch.subarray(0, cap));
-        // The reader is nanosecond; Joy's libpcap handle is microsecond (libpcap truncates).
-        ctx.processPacket(h.tsSec, Math.floor(h.tsFrac / 1000), cap, scratch, 0);
-      },
-    );
+    // Joy reads with the filter "ip or ip6 or vlan": other frames never reach it, and batches count only the
+    // frames that pass. Where the filter does not compile (link types without VLANs), Joy gives up on the
+    // file and prints no flows.
+    PcapOfflineReader.open(path).close();
+    let r: PcapOfflineReader | null = null;
     try {
-      while (dispatch(r.handle, NUM_PACKETS_IN_LOOP, cb.pointer, 0) > 0) ctx.printFlows(true, out);
-    } finally {
-      cb.close();
-      r.close();
+      r = PcapOfflineReader.open(path, JOY_BPF_FILTER);
+    } catch (e) {
+      if (!(e instanceof PcapError)) throw e;
+    }
+    if (r !== null) {
+      const scratch = new Uint8Array(262144);
+      const cb = new Deno.UnsafeCallback(
+        PCAP_HANDLER_DEFINITION,
+        (_user: number | bigint, hdr: Deno.PointerValue, data: Deno.PointerValue): void => {
+          const h = readPkthdr(hdr);
+          if (h === null || data === null) return;
+          const cap = Math.min(h.capLen, scratch.length);
+          // Only the captured bytes are copied: past them, `scratch` keeps what earlier packets left, as
+          // libpcap's own buffer does (Joy reads past short packets; see JoyContext).
+          if (cap > 0) Deno.UnsafePointerView.copyInto(data, scratch.subarray(0, cap));
+          // The reader is nanosecond; Joy's libpcap handle is microsecond (libpcap truncates).
+          ctx.processPacket(h.tsSec, Math.floor(h.tsFrac / 1000), cap, scratch, 0);
+        },
+      );
+      try {
+        while (dispatch(r.handle, NUM_PACKETS_IN_LOOP, cb.pointer, 0) > 0) ctx.printFlows(true, out);
+      } finally {
+        cb.close();
+        r.close();
+      }
     }
   } else {
     if (mode === "libpcap") throw new Error("libpcap could not be loaded");
     const file = await Deno.open(path);
     let count = 0;
+    // Like libpcap's packet buffer: each packet is copied to the start, what lies past it is left over from
+    // earlier packets (Joy reads past short packets; see JoyContext).
+    let pktBuf = new Uint8Array(262144);
     try {
-      await readCapture(file, (ts, buf, off, capLen) => {
+      await readCapture(file, (ts, buf, off, capLen, _wireLen, linkType) => {
+        // Without libpcap the filter is applied here; it only compiles for Ethernet.
+        if (linkType !== DLT_EN10MB || !passesJoyFilter(buf, off, capLen)) return;
+        if (capLen > pktBuf.length) {
+          const bigger = new Uint8Array(capLen);
+          bigger.set(pktBuf);
+          pktBuf = bigger;
+        }
+        pktBuf.set(buf.subarray(off, off + capLen));
+        // libpcap truncates finer timestamps to microseconds; the reader's float seconds hold microsecond
+        // stamps only to about 0.12 µs, so a value that close to a whole microsecond is taken as one.
         const sec = Math.floor(ts);
-        let usec = Math.round((ts - sec) * 1e6);
+        const v = (ts - sec) * 1e6;
+        const r = Math.round(v);
+        let usec = Math.abs(v - r) < 0.125 ? r : Math.floor(v);
         let s = sec;
         if (usec >= 1e6) {
           usec -= 1e6;
           s++;
         }
-        ctx.processPacket(s, usec, capLen, buf, off);
+        ctx.processPacket(s, usec, capLen, pktBuf, 0);
         if (++count % NUM_PACKETS_IN_LOOP === 0) ctx.printFlows(true, out);
       });
     } finally {

@@ -6,20 +6,22 @@
  */
 import type { JoyFlowRecord } from "./flow_record.ts";
 
+/** Joy's table (`detect_os`): initial TTL range and first window size. */
+const OS_TABLE: readonly [number, number, number, string][] = [
+  [33, 64, 5840, "Linux 2.4 and 2.6"],
+  [33, 64, 5720, "Google Customized Linux"],
+  [33, 64, 16384, "OpenBSD, AIX 4.3"],
+  [33, 64, 32120, "Linux Kernel 2.2"],
+  [33, 64, 65535, "FreeBSD / OS X"],
+  [65, 128, 8192, "Windows 7, Vista, and Server 8"],
+  [65, 128, 16384, "Windows 2000"],
+  [65, 128, 65535, "Windows XP"],
+  [129, 255, 4128, "Cisco Router IOS 12.4"],
+  [129, 255, 8760, "Solaris 7"],
+];
+
 function guess(ttl: number, win: number): string | null {
-  if (win === 0) return null;
-  if (ttl <= 64) {
-    if (win === 65535) return "FreeBSD / OS X";
-    if (win === 5840 || win === 29200 || win === 14600 || win === 64240 || win === 65160) {
-      return "Linux 2.4 and 2.6";
-    }
-    return null;
-  }
-  if (ttl <= 128) {
-    if (win === 8192) return "Windows 7, Vista, and Server 8";
-    if (win === 65535 || win === 64512 || win === 16384) return "Windows XP";
-    return null;
-  }
+  for (const [lo, hi, w, name] of OS_TABLE) if (ttl >= lo && ttl <= hi && win === w) return name;
   return null;
 }
 
@@ -34,9 +36,8 @@ function guess(ttl: number, win: number): string | null {
  * ```
  */
 export function osJson(rec: JoyFlowRecord, twin: JoyFlowRecord | null): string {
-  if (rec.prot !== 6) return "";
-  const a = rec.tcpFlags ? guess(rec.ttl, rec.tcpFirstWindow) : null;
-  const b = twin && twin.tcpFlags ? guess(twin.ttl, twin.tcpFirstWindow) : null;
+  const a = guess(rec.ttl, rec.tcpFirstWindow);
+  const b = twin && twin.ttl ? guess(twin.ttl, twin.tcpFirstWindow) : null;
   if (a === null && b === null) return "";
   const p: string[] = [];
   if (a !== null) p.push(`"out":"${a}"`);

@@ -1,8 +1,10 @@
 /**
- * Joy's printing of the TCP options of a flow's SYN or SYN/ACK (`"opts":[{"mss":1460},{"noop":null},...]`).
+ * Joy's printing of the TCP options of a flow's SYN or SYN/ACK (`"opts":[{"mss":1460},{"noop":null},...]`,
+ * `tcp_opt_print_json`): at most 24 option bytes, stopping at the end-of-list option.
  *
  * @module
  */
+import { TCP_OPT_LEN } from "./flow_record.ts";
 
 /**
  * The `,"opts":[...]` fragment for raw TCP option bytes.
@@ -15,35 +17,42 @@
  */
 export function tcpOptionsJson(o: Uint8Array): string {
   const parts: string[] = [];
+  const hexOf = (from: number, n: number) => {
+    let h = "";
+    for (let k = 0; k < n && from + k < o.length; k++) h += o[from + k].toString(16).padStart(2, "0");
+    return h;
+  };
+  const malformed = (kind: number, from: number, n: number) =>
+    `{"malformed":{"kind":${kind},"data":"${n >= 0 ? hexOf(from, n) : ""}","len":${n >>> 0}}}`;
+  let total = Math.min(o.length, TCP_OPT_LEN);
   let i = 0;
-  while (i < o.length) {
+  while (total > 0) {
     const kind = o[i];
-    if (kind === 0) {
-      parts.push(`{"eol":null}`);
+    if (kind === 0) break; // end of option list
+    let optlen: number;
+    if (kind === 1) optlen = 1;
+    else if (total > 1) optlen = o[i + 1];
+    else break;
+    if (optlen > total || optlen === 0) {
+      parts.push(`{"malformed":{"kind":${kind},"len":${optlen}}}`);
       break;
     }
-    if (kind === 1) {
-      parts.push(`{"noop":null}`);
-      i++;
-      continue;
-    }
-    if (i + 1 >= o.length) break;
-    const len = o[i + 1];
-    if (len < 2 || i + len > o.length) break;
-    const v = (k: number) => o[i + k];
-    if (kind === 2 && len === 4) parts.push(`{"mss":${(v(2) << 8) | v(3)}}`);
-    else if (kind === 3 && len === 3) parts.push(`{"ws":${v(2)}}`);
+    const data = i + 2, datalen = optlen - 2;
+    if (kind === 1) parts.push(`{"noop":null}`);
+    else if (kind === 2) {
+      parts.push(datalen !== 2 ? malformed(kind, data, datalen) : `{"mss":${(o[data] << 8) | o[data + 1]}}`);
+    } else if (kind === 3) parts.push(datalen !== 1 ? malformed(kind, data, datalen) : `{"ws":${o[data]}}`);
     else if (kind === 4) parts.push(`{"sackp":null}`);
-    else if (kind === 8 && len === 10) {
-      const val = ((v(2) << 24) | (v(3) << 16) | (v(4) << 8) | v(5)) >>> 0;
-      const ecr = ((v(6) << 24) | (v(7) << 16) | (v(8) << 8) | v(9)) >>> 0;
-      parts.push(`{"ts":{"val":${val},"ecr":${ecr}}}`);
-    } else {
-      let h = "";
-      for (let k = 2; k < len; k++) h += o[i + k].toString(16).padStart(2, "0");
-      parts.push(`{"kind":${kind},"data":"${h}"}`);
-    }
-    i += len;
+    else if (kind === 8) {
+      if (datalen !== 8) parts.push(malformed(kind, data, datalen));
+      else {
+        const u32 = (k: number) => ((o[k] << 24) | (o[k + 1] << 16) | (o[k + 2] << 8) | o[k + 3]) >>> 0;
+        parts.push(`{"ts":{"val":${u32(data)},"ecr":${u32(data + 4)}}}`);
+      }
+    } else if (datalen > total) parts.push(malformed(kind, data, total));
+    else parts.push(`{"kind":${kind},"data":"${hexOf(data, datalen)}"}`);
+    total -= optlen;
+    i += optlen;
   }
   return `,"opts":[${parts.join(",")}]`;
 }

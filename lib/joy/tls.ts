@@ -7,13 +7,15 @@
  * @module
  */
 import { hex, iptMs } from "./json.ts";
+import { parseCertificateMessage } from "./x509.ts";
 
 const MAX_HANDSHAKE_LENGTH = 11000;
-const MAX_NUM_RCD_LEN = 200;
+const MAX_NUM_RCD_LEN = 100;
 const NUM_PKT_LEN_TLS = 50;
-const MAX_TLS_HANDSHAKES = 10;
+const MAX_TLS_HANDSHAKES = 5;
 const MAX_CS = 256;
 const MAX_EXTENSIONS = 64;
+const MAX_CERTIFICATES = 4;
 
 const CT_CCS = 20, CT_ALERT = 21, CT_APP = 23;
 const ROLE_CLIENT = 1, ROLE_SERVER = 2;
@@ -107,8 +109,8 @@ export class JoyTls {
   serverExtensions: JoyTlsExtension[] = [];
   clientKeyLength = 0;
   clientKeyExchange: Uint8Array | null = null;
-  /** Certificate message lengths seen (Joy parses the certificates with OpenSSL; see `certLengths`). */
-  certLengths: number[] = [];
+  /** The certificates of the Certificate messages seen, as Joy prints them (JSON object texts, at most 4). */
+  certificates: string[] = [];
   private handshake: Uint8Array | null = null;
   private handshakeLength = 0;
   doneHandshake = false;
@@ -141,9 +143,10 @@ export class JoyTls {
       rem -= this.segOffset;
       this.segOffset = 0;
     }
-    const end = off + len;
+    // Joy reads the 5-byte header even when fewer bytes remain in the payload: it then sees what its packet
+    // buffer holds past the packet (see JoyContext), as this does; past the buffer, zeros.
+    const end = buf.length;
     while (rem > 0) {
-      // Joy reads the 5-byte header even when fewer bytes remain; missing bytes read as 0 here.
       const ct = p < end ? buf[p] : 0;
       const msgLen = ((p + 3 < end ? buf[p + 3] : 0) << 8) | (p + 4 < end ? buf[p + 4] : 0);
       if (msgLen > rem) this.segOffset = msgLen - (rem - 5);
@@ -239,7 +242,8 @@ export class JoyTls {
             }
           }
         } else if (type === 11) {
-          this.certLengths.push(bodyLen);
+          const room = MAX_CERTIFICATES - this.certificates.length;
+          if (room > 0) this.certificates.push(...parseCertificateMessage(d, body, bodyLen, room));
         }
         if (msgCount < MAX_NUM_RCD_LEN) {
           const st = this.stats[msgCount] ??= { contentType: 0, hsTypes: [], hsLens: [] };
@@ -427,7 +431,8 @@ function srltJson(a: JoyTls, b: JoyTls | null): string {
 
 /**
  * `tls_print_json`: the `"tls"` object of a flow from the record's and its twin's TLS state, with Joy's
- * quirks (both versions print the record's version; the twin is dropped when its handshake was not seen).
+ * quirks (both versions print the record's version; the twin is dropped when its version is unknown). `hint1` /
+ * `hint2` give the role (1 client, 2 server) of a side whose hello was not seen.
  *
  * @example
  * ```ts
@@ -435,7 +440,7 @@ function srltJson(a: JoyTls, b: JoyTls | null): string {
  * console.log(tlsPrintJson(new JoyTls(), null)); // ""
  * ```
  */
-export function tlsPrintJson(d1: JoyTls, d2: JoyTls | null): string {
+export function tlsPrintJson(d1: JoyTls, d2: JoyTls | null, hint1 = 0, hint2 = 0): string {
   const data = d1;
   let twin = d2;
   if (!data.version) {
@@ -446,17 +451,19 @@ export function tlsPrintJson(d1: JoyTls, d2: JoyTls | null): string {
     twin.finish();
     if (!twin.version) twin = null;
   }
+  // A side whose handshake was not seen takes the role its port suggests (443: server).
+  const role1 = data.role || hint1, role2 = twin === null ? 0 : twin.role || hint2;
   let s = `,"tls":{`;
-  if (data.role === ROLE_CLIENT) {
+  if (role1 === ROLE_CLIENT) {
     s += `"c_version":${data.version}`;
     if (twin && twin.version) {
-      if (twin.role === ROLE_CLIENT) return s + `,"error":"twin clients"}`;
+      if (role2 === ROLE_CLIENT) return s + `,"error":"twin clients"}`;
       s += `,"s_version":${data.version}`;
     }
-  } else if (data.role === ROLE_SERVER) {
+  } else if (role1 === ROLE_SERVER) {
     s += `"s_version":${data.version}`;
     if (twin && twin.version) {
-      if (twin.role === ROLE_SERVER) return s + `,"error":"twin servers"}`;
+      if (role2 === ROLE_SERVER) return s + `,"error":"twin servers"}`;
       s += `,"c_version":${data.version}`;
     }
   } else {
@@ -471,7 +478,7 @@ export function tlsPrintJson(d1: JoyTls, d2: JoyTls | null): string {
       rawHex(twin.clientKeyExchange, twin.clientKeyLength / 8)
     }`;
   }
-  if (data.role === ROLE_CLIENT) {
+  if (role1 === ROLE_CLIENT) {
     s += `,"c_random":${rawHex(data.random, 32)}`;
     if (twin) s += `,"s_random":${rawHex(twin.random, 32)}`;
   } else {
@@ -479,8 +486,8 @@ export function tlsPrintJson(d1: JoyTls, d2: JoyTls | null): string {
     if (twin) s += `,"c_random":${rawHex(twin.random, 32)}`;
   }
   if (data.sid && data.sid.length) {
-    const me = data.role === ROLE_CLIENT ? "c_sid" : "s_sid",
-      other = data.role === ROLE_CLIENT ? "s_sid" : "c_sid";
+    const me = role1 === ROLE_CLIENT ? "c_sid" : "s_sid",
+      other = role1 === ROLE_CLIENT ? "s_sid" : "c_sid";
     s += `,"${me}":${rawHex(data.sid, data.sid.length)}`;
     if (twin && twin.sid && twin.sid.length) s += `,"${other}":${rawHex(twin.sid, twin.sid.length)}`;
   }
@@ -488,7 +495,7 @@ export function tlsPrintJson(d1: JoyTls, d2: JoyTls | null): string {
   else if (twin && twin.sni !== null) s += `,"sni":[${JSON.stringify(twin.sni)}]`;
   const csList = (cs: number[]) =>
     `,"cs":[${cs.map((c) => `"${c.toString(16).padStart(4, "0")}"`).join(",")}]`;
-  if (data.role === ROLE_CLIENT) {
+  if (role1 === ROLE_CLIENT) {
     if (twin && twin.ciphersuites.length === 1) {
       s += `,"scs":"${twin.ciphersuites[0].toString(16).padStart(4, "0")}"`;
     }
@@ -497,16 +504,20 @@ export function tlsPrintJson(d1: JoyTls, d2: JoyTls | null): string {
     if (data.ciphersuites.length === 1) s += `,"scs":"${data.ciphersuites[0].toString(16).padStart(4, "0")}"`;
     if (twin && twin.ciphersuites.length) s += csList(twin.ciphersuites);
   }
-  if (data.extensions.length && data.role === ROLE_CLIENT) {
+  if (data.extensions.length && role1 === ROLE_CLIENT) {
     s += extensionsJson("c_extensions", data.extensions);
-  } else if (twin && twin.extensions.length && twin.role === ROLE_CLIENT) {
+  } else if (twin && twin.extensions.length && role2 === ROLE_CLIENT) {
     s += extensionsJson("c_extensions", twin.extensions);
   }
-  if (data.serverExtensions.length && data.role === ROLE_SERVER) {
+  if (data.serverExtensions.length && role1 === ROLE_SERVER) {
     s += extensionsJson("s_extensions", data.serverExtensions);
-  } else if (twin && twin.serverExtensions.length && twin.role === ROLE_SERVER) {
+  } else if (twin && twin.serverExtensions.length && role2 === ROLE_SERVER) {
     s += extensionsJson("s_extensions", twin.serverExtensions);
   }
+  const certs = (k: string, c: string[]) => c.length ? `,"${k}":[${c.join(",")}]` : "";
+  if (role1 === ROLE_CLIENT) {
+    s += certs("c_cert", data.certificates) + (twin ? certs("s_cert", twin.certificates) : "");
+  } else s += certs("s_cert", data.certificates) + (twin ? certs("c_cert", twin.certificates) : "");
   if (data.op) s += srltJson(data, twin);
   return s + "}";
 }

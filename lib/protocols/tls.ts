@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { md5Hex, sha256Hex12 } from "./hash.ts";
 import { DEFAULT_STREAM_CAP, TcpStreamBuffer } from "./tcp_stream.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -124,13 +124,14 @@ function binaryString(b: Uint8Array, s: number, n: number): string {
   return out;
 }
 
+const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+/** Four lowercase hex digits of a 16-bit value. */
 function hex4(v: number): string {
-  return (v & 0xffff).toString(16).padStart(4, "0");
+  return HEX2[(v >> 8) & 0xff] + HEX2[v & 0xff];
 }
 
-function notGrease(v: number): boolean {
-  return !isGrease(v);
-}
+const EMPTY_BYTES = new Uint8Array(0);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Hello messages
@@ -551,12 +552,17 @@ function serverExtension(b: Uint8Array, s: number, e: number, type: number, sh: 
 // Fingerprints
 // ---------------------------------------------------------------------------------------------------------------
 
-function md5(s: string): string {
-  return createHash("md5").update(s).digest("hex");
-}
-
-function sha256_12(s: string): string {
-  return createHash("sha256").update(s).digest("hex").slice(0, 12);
+/** The values of `list` in decimal joined by "-", GREASE values left out when `skipGrease`. */
+function joinDecimal(list: readonly number[], skipGrease: boolean): string {
+  let s = "";
+  let first = true;
+  for (let i = 0; i < list.length; i++) {
+    const v = list[i];
+    if (skipGrease && isGrease(v)) continue;
+    s += first ? "" + v : "-" + v;
+    first = false;
+  }
+  return s;
 }
 
 /**
@@ -572,9 +578,8 @@ function sha256_12(s: string): string {
  * ```
  */
 export function ja3String(ch: ClientHelloInfo): string {
-  return ch.version + "," + ch.ciphers.filter(notGrease).join("-") + "," +
-    ch.extensions.filter(notGrease).join("-") + "," + ch.supportedGroups.filter(notGrease).join("-") + "," +
-    ch.ecPointFormats.join("-");
+  return ch.version + "," + joinDecimal(ch.ciphers, true) + "," + joinDecimal(ch.extensions, true) + "," +
+    joinDecimal(ch.supportedGroups, true) + "," + joinDecimal(ch.ecPointFormats, false);
 }
 
 /**
@@ -589,7 +594,7 @@ export function ja3String(ch: ClientHelloInfo): string {
  * ```
  */
 export function ja3Hash(ch: ClientHelloInfo): string {
-  return md5(ja3String(ch));
+  return md5Hex(ja3String(ch));
 }
 
 /**
@@ -605,7 +610,7 @@ export function ja3Hash(ch: ClientHelloInfo): string {
  * ```
  */
 export function ja3sString(sh: ServerHelloInfo): string {
-  return sh.version + "," + sh.cipherSuite + "," + sh.extensions.filter(notGrease).join("-");
+  return sh.version + "," + sh.cipherSuite + "," + joinDecimal(sh.extensions, true);
 }
 
 /**
@@ -620,7 +625,7 @@ export function ja3sString(sh: ServerHelloInfo): string {
  * ```
  */
 export function ja3sHash(sh: ServerHelloInfo): string {
-  return md5(ja3sString(sh));
+  return md5Hex(ja3sString(sh));
 }
 
 const JA4_VERSIONS: Record<number, string> = {
@@ -649,28 +654,90 @@ function ja4Alpn(first: string | undefined): string {
   return (a >> 4).toString(16) + (z & 15).toString(16);
 }
 
+/** Scratch list for sorting (reused: fingerprints are computed one at a time). */
+const sortScratch: number[] = [];
+
+/**
+ * The non-GREASE values of `list` (without 0 and 16 when `dropSniAlpn`), sorted, as 4-hex-digit strings joined by
+ * ",". Fixed-width lowercase hex sorts like the numbers, so the numbers are sorted. Returns the count in `lastCount`.
+ */
+function sortedHexList(list: readonly number[], dropSniAlpn: boolean): string {
+  const a = sortScratch;
+  a.length = 0;
+  for (let i = 0; i < list.length; i++) {
+    const v = list[i];
+    if (isGrease(v) || (dropSniAlpn && (v === 0 || v === 16))) continue;
+    // Insertion sort: lists are short.
+    let j = a.length;
+    a.push(v);
+    while (j > 0 && a[j - 1] > v) {
+      a[j] = a[j - 1];
+      j--;
+    }
+    a[j] = v;
+  }
+  lastCount = a.length;
+  let s = "";
+  for (let i = 0; i < a.length; i++) s += i === 0 ? hex4(a[i]) : "," + hex4(a[i]);
+  return s;
+}
+let lastCount = 0;
+
 /** The three JA4 parts, unhashed. */
 function ja4Parts(
   ch: ClientHelloInfo,
   transport: "t" | "q" | "d",
 ): [string, string, string, boolean, boolean] {
-  const ciphers = ch.ciphers.filter(notGrease);
-  const exts = ch.extensions.filter(notGrease);
+  let nCiphers = 0;
+  for (const x of ch.ciphers) if (!isGrease(x)) nCiphers++;
+  let nExts = 0;
+  let hasVersions = false;
+  let hasSni = false;
+  for (const x of ch.extensions) {
+    if (isGrease(x)) continue;
+    nExts++;
+    if (x === 43) hasVersions = true;
+    else if (x === 0) hasSni = true;
+  }
   let v = ch.version;
-  if (exts.includes(43)) {
+  if (hasVersions) {
     v = -1;
     for (const x of ch.supportedVersions) if (!isGrease(x) && x > v) v = x;
   }
   const ver = JA4_VERSIONS[v] ?? "00";
-  const sni = exts.includes(0) ? "d" : "i";
-  const nc = Math.min(99, ciphers.length).toString().padStart(2, "0");
-  const ne = Math.min(99, exts.length).toString().padStart(2, "0");
-  const a = transport + ver + sni + nc + ne + ja4Alpn(ch.alpn[0]);
-  const b = ciphers.map(hex4).sort().join(",");
-  const sortedExts = exts.filter((x) => x !== 0 && x !== 16).map(hex4).sort();
-  const sigs = ch.signatureAlgorithms.filter(notGrease).map(hex4);
-  const c = sortedExts.join(",") + (sigs.length > 0 ? "_" + sigs.join(",") : "");
-  return [a, b, c, ciphers.length > 0, sortedExts.length > 0];
+  const nc = Math.min(99, nCiphers);
+  const ne = Math.min(99, nExts);
+  const a = transport + ver + (hasSni ? "d" : "i") + (nc < 10 ? "0" + nc : "" + nc) +
+    (ne < 10 ? "0" + ne : "" + ne) + ja4Alpn(ch.alpn[0]);
+  const b = sortedHexList(ch.ciphers, false);
+  let c = sortedHexList(ch.extensions, true);
+  const nSorted = lastCount;
+  let first = true;
+  for (const x of ch.signatureAlgorithms) {
+    if (isGrease(x)) continue;
+    c += (first ? "_" : ",") + hex4(x);
+    first = false;
+  }
+  return [a, b, c, nCiphers > 0, nSorted > 0];
+}
+
+/**
+ * JA4 and JA4_r of a ClientHello at once (the same as {@linkcode ja4} and {@linkcode ja4Raw}, built once).
+ *
+ * @example
+ * ```ts
+ * import { ja4Pair, parseClientHello } from "./tls.ts";
+ * const body = [3, 3, ...new Array(32).fill(0), 0, 0, 2, 0x13, 0x01, 1, 0, 0, 0];
+ * const msg = new Uint8Array([1, 0, 0, body.length, ...body]);
+ * console.log(ja4Pair(parseClientHello(msg, 0, msg.length)!, "t")[1]); // "t12i010000_1301_"
+ * ```
+ */
+export function ja4Pair(ch: ClientHelloInfo, transport: "t" | "q" | "d"): [string, string] {
+  const [a, b, c, hasCiphers, hasExts] = ja4Parts(ch, transport);
+  return [
+    a + "_" + (hasCiphers ? sha256Hex12(b) : "000000000000") + "_" + (hasExts ? sha256Hex12(c) : "000000000000"),
+    a + "_" + b + "_" + c,
+  ];
 }
 
 /**
@@ -687,8 +754,8 @@ function ja4Parts(
  */
 export function ja4(ch: ClientHelloInfo, transport: "t" | "q" | "d"): string {
   const [a, b, c, hasCiphers, hasExts] = ja4Parts(ch, transport);
-  return a + "_" + (hasCiphers ? sha256_12(b) : "000000000000") + "_" +
-    (hasExts ? sha256_12(c) : "000000000000");
+  return a + "_" + (hasCiphers ? sha256Hex12(b) : "000000000000") + "_" +
+    (hasExts ? sha256Hex12(c) : "000000000000");
 }
 
 /**
@@ -717,10 +784,20 @@ export function ja4Raw(ch: ClientHelloInfo, transport: "t" | "q" | "d"): string 
  * ```
  */
 export function alpnText(s: string): string {
+  let ascii = true;
+  for (let i = 0; i < s.length; i++) {
+    if (s.charCodeAt(i) >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  if (ascii) return s; // ASCII is its own UTF-8
   const b = new Uint8Array(s.length);
   for (let i = 0; i < s.length; i++) b[i] = s.charCodeAt(i) & 0xff;
-  return new TextDecoder("utf-8").decode(b);
+  return UTF8.decode(b);
 }
+
+const UTF8 = new TextDecoder("utf-8");
 
 /**
  * The version of a session: the ServerHello's supported_versions selection, else the ServerHello version; without
@@ -873,7 +950,8 @@ class DirState {
   detectBytes = 0;
   expectTls = false;
   // Record layer.
-  recHdr: Uint8Array = new Uint8Array(5);
+  /** Bytes of a record header split across calls (allocated when one is). */
+  recHdr: Uint8Array | null = null;
   recHdrLen = 0;
   recType = 0;
   recLeft = 0;
@@ -882,7 +960,8 @@ class DirState {
   /** After a CCS that may be TLS 1.3's compatibility one: only a ClientHello may follow in clear. */
   ccsTentative = false;
   // Handshake layer.
-  hsHdr: Uint8Array = new Uint8Array(4);
+  /** Bytes of a handshake header split across calls (allocated when one is). */
+  hsHdr: Uint8Array | null = null;
   hsHdrLen = 0;
   hsInBody = false;
   hsType = 0;
@@ -1159,8 +1238,16 @@ export class TlsFlowAnalyzer {
   /** Looks at one plain-text line for a STARTTLS exchange. */
   private textLine(d: DirState, dir: number, buf: Uint8Array, s: number, e: number): void {
     const n = Math.min(e - s, 80);
+    const first = this.plain === PLAIN_NONE && d.detectLines === 0 && d.detectBytes === 0;
+    // Most lines can matter to nothing below: skip them without building a string. Every client-side command
+    // looked for contains "TLS" or "SSL"; server-side lines matter only with a command pending.
+    if (!first) {
+      if (dir !== this.plainServerDir) {
+        if (!hasTlsOrSsl(buf, s, s + n)) return;
+      } else if (this.startTlsPending === "") return;
+    }
     const line = binaryString(buf, s, n).replace(/[\r\n]+$/, "");
-    if (this.plain === PLAIN_NONE && d.detectLines === 0 && d.detectBytes === 0) {
+    if (first) {
       if (/^220[ -]/.test(line)) this.plain = PLAIN_SMTP_FTP;
       else if (/^\* OK/i.test(line)) this.plain = PLAIN_IMAP;
       else if (/^\+OK/i.test(line)) this.plain = PLAIN_POP3;
@@ -1333,9 +1420,10 @@ export class TlsFlowAnalyzer {
           hp = p;
           p += 5;
         } else {
-          while (d.recHdrLen < 5 && p < end) d.recHdr[d.recHdrLen++] = buf[p++];
+          const rh = d.recHdr ??= new Uint8Array(5);
+          while (d.recHdrLen < 5 && p < end) rh[d.recHdrLen++] = buf[p++];
           if (d.recHdrLen < 5) return;
-          h = d.recHdr;
+          h = rh;
           hp = 0;
         }
         d.recHdrLen = 0;
@@ -1419,18 +1507,19 @@ export class TlsFlowAnalyzer {
           p += 4;
           continue;
         }
-        d.hsHdr[d.hsHdrLen++] = buf[p++];
+        const hh = d.hsHdr ??= new Uint8Array(4);
+        hh[d.hsHdrLen++] = buf[p++];
         if (d.hsHdrLen < 4) continue;
         d.hsHdrLen = 0;
-        const type = d.hsHdr[0];
-        const n = u24(d.hsHdr, 1);
+        const type = hh[0];
+        const n = u24(hh, 1);
         if (HANDSHAKE_TYPE_VALID[type] === 0 || (d.ccsTentative && type !== TlsHandshakeType.CLIENT_HELLO)) {
           d.encrypted = true;
           if (d.ccsTentative) d.mode = MODE_DONE;
           return;
         }
-        if (n === 0) this.message(d, dir, type, d.hsHdr, 0, 4, true);
-        else this.startMessage(d, type, n, d.hsHdr, 0);
+        if (n === 0) this.message(d, dir, type, hh, 0, 4, true);
+        else this.startMessage(d, type, n, hh, 0);
         continue;
       }
       const take = Math.min(d.hsLeft, end - p);
@@ -1449,7 +1538,7 @@ export class TlsFlowAnalyzer {
         const hb = d.hsBuf;
         d.hsBuf = null;
         if (hb !== null) this.message(d, dir, d.hsType, hb, 0, d.hsBufLen, false);
-        else this.message(d, dir, d.hsType, d.hsHdr, 0, 0, false);
+        else this.message(d, dir, d.hsType, EMPTY_BYTES, 0, 0, false);
       }
     }
   }
@@ -1654,6 +1743,17 @@ function hmacLike(x: number): boolean {
   if ((x & 0xff0000) === 0) zeros++;
   if ((x & 0xff000000) === 0) zeros++;
   return zeros <= 1;
+}
+
+/** True when `b[s .. e)` contains "TLS" or "SSL", in any case. */
+function hasTlsOrSsl(b: Uint8Array, s: number, e: number): boolean {
+  for (let i = s; i + 2 < e; i++) {
+    const c1 = b[i + 1] | 0x20;
+    if (c1 !== 0x73 && c1 !== 0x6c) continue; // second letter "s" (SSL) or "l" (TLS)
+    const c0 = b[i] | 0x20, c2 = b[i + 2] | 0x20;
+    if ((c0 === 0x74 && c1 === 0x6c && c2 === 0x73) || (c0 === 0x73 && c1 === 0x73 && c2 === 0x6c)) return true;
+  }
+  return false;
 }
 
 function isTextByte(c: number): boolean {

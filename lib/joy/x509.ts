@@ -1,0 +1,917 @@
+/**
+ * The certificate fields Joy 4.5 prints for each certificate of a TLS Certificate message (`"s_cert"` /
+ * `"c_cert"` entries): length, serial number, signature and its algorithm, issuer and subject attributes,
+ * extensions as OpenSSL 3.0 prints them (`X509V3_EXT_print`), validity as `ASN1_TIME_print` writes it, and
+ * the public key algorithm and size. Joy reads certificates with OpenSSL; this module parses the DER itself
+ * and renders the same text, for the names, extensions and algorithms OpenSSL 3.0 knows and that appear on
+ * the web PKI. Strings go through Joy's JSON sanitizer (`joy_utils_convert_to_json_string`: non-printable
+ * bytes, `\\`, `/` and `"` become `.`; a NUL ends the string).
+ *
+ * @module
+ */
+import { hex } from "./json.ts";
+
+/** Joy's limits: attributes per name, extensions and certificates kept, serial number and signature size. */
+const MAX_RDN = 12;
+const MAX_CERT_EXTENSIONS = 12;
+const MAX_CERT_SERIAL_LENGTH = 24;
+const MAX_SIGNATURE_LENGTH = 512;
+/** `MAX_OPENSSL_STRING`: names are cut to 31 characters. */
+const MAX_OPENSSL_STRING = 32;
+
+// ---------------------------------------------------------------------------------------------------------
+// DER
+
+interface Tlv {
+  /** First identifier byte (class, constructed bit, tag number when < 31). */
+  tag: number;
+  /** Content start and end. */
+  start: number;
+  end: number;
+}
+
+/** Reads one DER element at `off` inside `[off, limit)`, or null when malformed. */
+function tlv(d: Uint8Array, off: number, limit: number): Tlv | null {
+  if (off + 2 > limit) return null;
+  const tag = d[off];
+  let p = off + 1;
+  if ((tag & 0x1f) === 0x1f) {
+    // Multi-byte tag number: skipped over (no such tag is used by certificates).
+    while (p < limit && d[p] & 0x80) p++;
+    p++;
+  }
+  if (p >= limit) return null;
+  let len = d[p++];
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    if (n === 0 || n > 4 || p + n > limit) return null;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + d[p++];
+  }
+  if (p + len > limit) return null;
+  return { tag, start: p, end: p + len };
+}
+
+/** The elements of a constructed element's content, or null when one is malformed. */
+function children(d: Uint8Array, t: Tlv): Tlv[] | null {
+  const out: Tlv[] = [];
+  for (let p = t.start; p < t.end;) {
+    const c = tlv(d, p, t.end);
+    if (c === null) return null;
+    out.push(c);
+    p = c.end;
+  }
+  return out;
+}
+
+/** Dotted form of an OBJECT IDENTIFIER's content. */
+function oidText(d: Uint8Array, t: Tlv): string {
+  const parts: number[] = [];
+  let v = 0;
+  for (let p = t.start; p < t.end; p++) {
+    v = v * 128 + (d[p] & 0x7f);
+    if (!(d[p] & 0x80)) {
+      if (parts.length === 0) {
+        const first = v < 40 ? 0 : v < 80 ? 1 : 2;
+        parts.push(first, v - first * 40);
+      } else parts.push(v);
+      v = 0;
+    }
+  }
+  return parts.join(".");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// OpenSSL 3.0 object names (long names, `OBJ_nid2ln`)
+
+const LN: Record<string, string> = {
+  // name attributes
+  "2.5.4.3": "commonName",
+  "2.5.4.4": "surname",
+  "2.5.4.5": "serialNumber",
+  "2.5.4.6": "countryName",
+  "2.5.4.7": "localityName",
+  "2.5.4.8": "stateOrProvinceName",
+  "2.5.4.9": "streetAddress",
+  "2.5.4.10": "organizationName",
+  "2.5.4.11": "organizationalUnitName",
+  "2.5.4.12": "title",
+  "2.5.4.13": "description",
+  "2.5.4.14": "searchGuide",
+  "2.5.4.15": "businessCategory",
+  "2.5.4.16": "postalAddress",
+  "2.5.4.17": "postalCode",
+  "2.5.4.18": "postOfficeBox",
+  "2.5.4.20": "telephoneNumber",
+  "2.5.4.41": "name",
+  "2.5.4.42": "givenName",
+  "2.5.4.43": "initials",
+  "2.5.4.44": "generationQualifier",
+  "2.5.4.45": "x500UniqueIdentifier",
+  "2.5.4.46": "dnQualifier",
+  "2.5.4.65": "pseudonym",
+  "2.5.4.97": "organizationIdentifier",
+  "1.2.840.113549.1.9.1": "emailAddress",
+  "1.2.840.113549.1.9.2": "unstructuredName",
+  "0.9.2342.19200300.100.1.1": "userId",
+  "0.9.2342.19200300.100.1.25": "domainComponent",
+  "1.3.6.1.4.1.311.60.2.1.1": "jurisdictionLocalityName",
+  "1.3.6.1.4.1.311.60.2.1.2": "jurisdictionStateOrProvinceName",
+  "1.3.6.1.4.1.311.60.2.1.3": "jurisdictionCountryName",
+  // algorithms
+  "1.2.840.113549.1.1.1": "rsaEncryption",
+  "1.2.840.113549.1.1.2": "md2WithRSAEncryption",
+  "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
+  "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",
+  "1.2.840.113549.1.1.10": "rsassaPss",
+  "1.2.840.113549.1.1.11": "sha256WithRSAEncryption",
+  "1.2.840.113549.1.1.12": "sha384WithRSAEncryption",
+  "1.2.840.113549.1.1.13": "sha512WithRSAEncryption",
+  "1.2.840.113549.1.1.14": "sha224WithRSAEncryption",
+  "1.2.840.10040.4.1": "dsaEncryption",
+  "1.2.840.10040.4.3": "dsaWithSHA1",
+  "2.16.840.1.101.3.4.3.1": "dsa_with_SHA224",
+  "2.16.840.1.101.3.4.3.2": "dsa_with_SHA256",
+  "1.2.840.10045.2.1": "id-ecPublicKey",
+  "1.2.840.10045.4.1": "ecdsa-with-SHA1",
+  "1.2.840.10045.4.3.1": "ecdsa-with-SHA224",
+  "1.2.840.10045.4.3.2": "ecdsa-with-SHA256",
+  "1.2.840.10045.4.3.3": "ecdsa-with-SHA384",
+  "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
+  "1.3.101.110": "X25519",
+  "1.3.101.111": "X448",
+  "1.3.101.112": "ED25519",
+  "1.3.101.113": "ED448",
+  // extensions
+  "2.5.29.9": "X509v3 Subject Directory Attributes",
+  "2.5.29.14": "X509v3 Subject Key Identifier",
+  "2.5.29.15": "X509v3 Key Usage",
+  "2.5.29.16": "X509v3 Private Key Usage Period",
+  "2.5.29.17": "X509v3 Subject Alternative Name",
+  "2.5.29.18": "X509v3 Issuer Alternative Name",
+  "2.5.29.19": "X509v3 Basic Constraints",
+  "2.5.29.30": "X509v3 Name Constraints",
+  "2.5.29.31": "X509v3 CRL Distribution Points",
+  "2.5.29.32": "X509v3 Certificate Policies",
+  "2.5.29.33": "X509v3 Policy Mappings",
+  "2.5.29.35": "X509v3 Authority Key Identifier",
+  "2.5.29.36": "X509v3 Policy Constraints",
+  "2.5.29.37": "X509v3 Extended Key Usage",
+  "2.5.29.46": "X509v3 Freshest CRL",
+  "2.5.29.54": "X509v3 Inhibit Any Policy",
+  "1.3.6.1.5.5.7.1.1": "Authority Information Access",
+  "1.3.6.1.5.5.7.1.11": "Subject Information Access",
+  "1.3.6.1.5.5.7.1.24": "TLS Feature",
+  "1.3.6.1.5.5.7.48.1.5": "OCSP No Check",
+  "1.3.6.1.4.1.11129.2.4.2": "CT Precertificate SCTs",
+  "1.3.6.1.4.1.11129.2.4.3": "CT Precertificate Poison",
+  "2.16.840.1.113730.1.1": "Netscape Cert Type",
+  "2.16.840.1.113730.1.2": "Netscape Base Url",
+  "2.16.840.1.113730.1.3": "Netscape Revocation Url",
+  "2.16.840.1.113730.1.4": "Netscape CA Revocation Url",
+  "2.16.840.1.113730.1.7": "Netscape Renewal Url",
+  "2.16.840.1.113730.1.8": "Netscape CA Policy Url",
+  "2.16.840.1.113730.1.12": "Netscape SSL Server Name",
+  "2.16.840.1.113730.1.13": "Netscape Comment",
+  // extended key usages
+  "2.5.29.37.0": "Any Extended Key Usage",
+  "1.3.6.1.5.5.7.3.1": "TLS Web Server Authentication",
+  "1.3.6.1.5.5.7.3.2": "TLS Web Client Authentication",
+  "1.3.6.1.5.5.7.3.3": "Code Signing",
+  "1.3.6.1.5.5.7.3.4": "E-mail Protection",
+  "1.3.6.1.5.5.7.3.5": "IPSec End System",
+  "1.3.6.1.5.5.7.3.6": "IPSec Tunnel",
+  "1.3.6.1.5.5.7.3.7": "IPSec User",
+  "1.3.6.1.5.5.7.3.8": "Time Stamping",
+  "1.3.6.1.5.5.7.3.9": "OCSP Signing",
+  "1.3.6.1.5.5.7.3.10": "dvcs",
+  "1.3.6.1.5.5.7.3.17": "ipsec Internet Key Exchange",
+  "1.3.6.1.4.1.311.2.1.21": "Microsoft Individual Code Signing",
+  "1.3.6.1.4.1.311.2.1.22": "Microsoft Commercial Code Signing",
+  "1.3.6.1.4.1.311.10.3.1": "Microsoft Trust List Signing",
+  "1.3.6.1.4.1.311.10.3.3": "Microsoft Server Gated Crypto",
+  "1.3.6.1.4.1.311.10.3.4": "Microsoft Encrypted File System",
+  "1.3.6.1.4.1.311.20.2.2": "Microsoft Smartcard Login",
+  "2.16.840.1.113730.4.1": "Netscape Server Gated Crypto",
+  // access methods, policies
+  "1.3.6.1.5.5.7.48.1": "OCSP",
+  "1.3.6.1.5.5.7.48.2": "CA Issuers",
+  "1.3.6.1.5.5.7.48.3": "AD Time Stamping",
+  "1.3.6.1.5.5.7.48.5": "CA Repository",
+  "2.5.29.32.0": "X509v3 Any Policy",
+  "1.3.6.1.5.5.7.2.1": "Policy Qualifier CPS",
+  "1.3.6.1.5.5.7.2.2": "Policy Qualifier User Notice",
+};
+
+/** Short names for `X509_NAME_oneline` (directory names inside extensions). */
+const SN: Record<string, string> = {
+  "2.5.4.3": "CN",
+  "2.5.4.4": "SN",
+  "2.5.4.5": "serialNumber",
+  "2.5.4.6": "C",
+  "2.5.4.7": "L",
+  "2.5.4.8": "ST",
+  "2.5.4.9": "street",
+  "2.5.4.10": "O",
+  "2.5.4.11": "OU",
+  "2.5.4.12": "title",
+  "2.5.4.42": "GN",
+  "1.2.840.113549.1.9.1": "emailAddress",
+  "0.9.2342.19200300.100.1.25": "DC",
+  "0.9.2342.19200300.100.1.1": "UID",
+};
+
+/** Bits of the curve order (`EVP_PKEY_bits` of an EC key) for named curves. */
+const CURVE_BITS: Record<string, number> = {
+  "1.2.840.10045.3.1.7": 256,
+  "1.3.132.0.34": 384,
+  "1.3.132.0.35": 521,
+  "1.3.132.0.33": 224,
+  "1.3.132.0.10": 256,
+  "1.2.840.10045.3.1.1": 192,
+  "1.3.36.3.3.2.8.1.1.7": 256,
+  "1.3.36.3.3.2.8.1.1.11": 384,
+  "1.3.36.3.3.2.8.1.1.13": 512,
+};
+
+/** `OBJ_obj2txt(.., 0)`: the long name when OpenSSL knows the object, else the dotted form. */
+function objText(oid: string): string {
+  return LN[oid] ?? oid;
+}
+
+/** The name as Joy stores it (`MAX_OPENSSL_STRING`). */
+function idText(oid: string): string {
+  return objText(oid).slice(0, MAX_OPENSSL_STRING - 1);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// text helpers
+
+/** `joy_utils_convert_to_json_string`: bytes up to the first NUL, made printable and JSON-safe. */
+function jsonSafe(bytes: ArrayLike<number>): string {
+  let s = "";
+  for (let i = 0; i < bytes.length; i++) {
+    const c = bytes[i];
+    if (c === 0) break;
+    if (c < 0x20 || c > 0x7e || c === 0x5c || c === 0x2f || c === 0x22) s += ".";
+    else s += String.fromCharCode(c);
+  }
+  return s;
+}
+
+function latin1(d: Uint8Array, start: number, end: number): string {
+  let s = "";
+  for (let i = start; i < end; i++) s += String.fromCharCode(d[i]);
+  return s;
+}
+
+/** `%s` of a C string: up to the first NUL. */
+function cString(d: Uint8Array, start: number, end: number): string {
+  let e = start;
+  while (e < end && d[e] !== 0) e++;
+  return latin1(d, start, e);
+}
+
+function textBytes(s: string): number[] {
+  const b: number[] = [];
+  for (let i = 0; i < s.length; i++) b.push(s.charCodeAt(i) & 0xff);
+  return b;
+}
+
+/** `OPENSSL_buf2hexstr`: `AB:CD:...`. */
+function colonHex(d: Uint8Array, start: number, end: number): string {
+  const parts: string[] = [];
+  for (let i = start; i < end; i++) parts.push(d[i].toString(16).toUpperCase().padStart(2, "0"));
+  return parts.join(":");
+}
+
+/** `BIO_hex_string`: colon hex, `width` bytes a line, continuation lines indented by `indent`. */
+function bioHexString(d: Uint8Array, start: number, end: number, indent: number, width: number): string {
+  const len = end - start;
+  if (len < 1) return "";
+  let s = "";
+  let j = 0, i = 0;
+  for (; i < len - 1; i++) {
+    if (i && !j) s += " ".repeat(indent);
+    s += d[start + i].toString(16).toUpperCase().padStart(2, "0") + ":";
+    j = (j + 1) % width;
+    if (!j) s += "\n";
+  }
+  if (i && !j) s += " ".repeat(indent);
+  return s + d[start + len - 1].toString(16).toUpperCase().padStart(2, "0");
+}
+
+/** `ASN1_STRING_print`: printable ASCII, CR and LF kept, anything else as `.`. */
+function asn1StringPrint(d: Uint8Array, start: number, end: number): string {
+  let s = "";
+  for (let i = start; i < end; i++) {
+    const c = d[i];
+    s += (c > 0x7e || (c < 0x20 && c !== 10 && c !== 13)) ? "." : String.fromCharCode(c);
+  }
+  return s;
+}
+
+/** Unsigned INTEGER content as a number (up to 2^53), or NaN when negative or too long. */
+function intValue(d: Uint8Array, t: Tlv): number {
+  if (t.end - t.start < 1 || t.end - t.start > 6 || d[t.start] & 0x80) return NaN;
+  let v = 0;
+  for (let p = t.start; p < t.end; p++) v = v * 256 + d[p];
+  return v;
+}
+
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/** `ASN1_TIME_print` (RFC 822 style) of a UTCTime (0x17) or GeneralizedTime (0x18). */
+function timeText(d: Uint8Array, t: Tlv): string {
+  const v = latin1(d, t.start, t.end);
+  const digits = (s: string) => /^[0-9]+$/.test(s);
+  let year: number, rest: string;
+  if (t.tag === 0x17) {
+    if (v.length < 11 || !digits(v.slice(0, 10))) return "Bad time value";
+    const yy = Number(v.slice(0, 2));
+    year = yy < 50 ? 2000 + yy : 1900 + yy;
+    rest = v.slice(2);
+  } else if (t.tag === 0x18) {
+    if (v.length < 13 || !digits(v.slice(0, 12))) return "Bad time value";
+    year = Number(v.slice(0, 4));
+    rest = v.slice(4);
+  } else return "Bad time value";
+  const mon = Number(rest.slice(0, 2)), day = Number(rest.slice(2, 4));
+  const hh = Number(rest.slice(4, 6)), mm = Number(rest.slice(6, 8));
+  let ss = 0, tail = rest.slice(8);
+  if (digits(tail.slice(0, 2)) && tail.length >= 2) {
+    ss = Number(tail.slice(0, 2));
+    tail = tail.slice(2);
+  }
+  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return "Bad time value";
+  let frac = "";
+  if (t.tag === 0x18 && tail[0] === ".") {
+    let n = 1;
+    while (n < tail.length && tail[n] >= "0" && tail[n] <= "9") n++;
+    frac = tail.slice(0, n);
+    tail = tail.slice(n);
+  }
+  const gmt = v.endsWith("Z") ? " GMT" : "";
+  const p2 = (x: number) => String(x).padStart(2, "0");
+  return `${MONTHS[mon - 1]} ${String(day).padStart(2, " ")} ${p2(hh)}:${p2(mm)}:${p2(ss)}${frac} ${year}${gmt}`;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// names
+
+/** `X509_NAME_oneline`: `/C=US/O=Org/CN=name`. */
+function nameOneline(d: Uint8Array, name: Tlv): string | null {
+  const rdns = children(d, name);
+  if (rdns === null) return null;
+  let s = "";
+  for (const rdn of rdns) {
+    for (const ava of children(d, rdn) ?? []) {
+      const f = children(d, ava);
+      if (f === null || f.length < 2) return null;
+      const oid = oidText(d, f[0]);
+      s += `/${SN[oid] ?? LN[oid] ?? oid}=${cString(d, f[1].start, f[1].end)}`;
+    }
+  }
+  return s;
+}
+
+/** `X509_NAME_print_ex(.., XN_FLAG_ONELINE)`: `C = US, O = Org, CN = name`. */
+function nameOnelineEx(d: Uint8Array, name: Tlv): string | null {
+  const rdns = children(d, name);
+  if (rdns === null) return null;
+  const parts: string[] = [];
+  for (const rdn of rdns) {
+    const avas: string[] = [];
+    for (const ava of children(d, rdn) ?? []) {
+      const f = children(d, ava);
+      if (f === null || f.length < 2) return null;
+      const oid = oidText(d, f[0]);
+      avas.push(`${SN[oid] ?? LN[oid] ?? oid} = ${cString(d, f[1].start, f[1].end)}`);
+    }
+    parts.push(avas.join(" + "));
+  }
+  return parts.join(", ");
+}
+
+/** Issuer or subject attributes: `{name: value}` pairs, at most 12. */
+function nameEntries(d: Uint8Array, name: Tlv): [string, string][] {
+  const out: [string, string][] = [];
+  for (const rdn of children(d, name) ?? []) {
+    for (const ava of children(d, rdn) ?? []) {
+      if (out.length >= MAX_RDN) return out;
+      const f = children(d, ava);
+      if (f === null || f.length < 2) continue;
+      out.push([idText(oidText(d, f[0])), jsonSafe(d.subarray(f[1].start, f[1].end))]);
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// general names
+
+function ipText(d: Uint8Array, t: Tlv): string {
+  const n = t.end - t.start;
+  if (n === 4) return `${d[t.start]}.${d[t.start + 1]}.${d[t.start + 2]}.${d[t.start + 3]}`;
+  if (n === 16) {
+    const w: string[] = [];
+    for (let i = 0; i < 16; i += 2) w.push(((d[t.start + i] << 8) | d[t.start + i + 1]).toString(16).toUpperCase());
+    return w.join(":");
+  }
+  return "<invalid>";
+}
+
+/** One GeneralName as a (name, value) pair of `i2v_GENERAL_NAME`, or as `GENERAL_NAME_print` text. */
+function generalName(d: Uint8Array, g: Tlv, forPrint: boolean): [string, string] | null {
+  switch (g.tag) {
+    case 0xa0:
+      return ["othername", "<unsupported>"];
+    case 0x81:
+      return ["email", cString(d, g.start, g.end)];
+    case 0x82:
+      return ["DNS", cString(d, g.start, g.end)];
+    case 0xa3:
+      return ["X400Name", "<unsupported>"];
+    case 0xa4: {
+      const inner = tlv(d, g.start, g.end);
+      if (inner === null) return null;
+      const n = forPrint ? nameOnelineEx(d, inner) : nameOneline(d, inner);
+      return n === null ? null : ["DirName", n];
+    }
+    case 0xa5:
+      return ["EdiPartyName", "<unsupported>"];
+    case 0x86:
+      return ["URI", cString(d, g.start, g.end)];
+    case 0x87:
+      return ["IP Address", ipText(d, g)];
+    case 0x88:
+      return ["Registered ID", objText(oidText(d, g))];
+    default:
+      return null;
+  }
+}
+
+type Pair = [string | null, string];
+
+function generalNames(d: Uint8Array, seq: Tlv): Pair[] | null {
+  const out: Pair[] = [];
+  for (const g of children(d, seq) ?? []) {
+    const p = generalName(d, g, false);
+    if (p === null) return null;
+    out.push(p);
+  }
+  return out;
+}
+
+/** `X509V3_EXT_val_prn` with indent 0. */
+function valPrn(vals: Pair[], multiline: boolean): string {
+  if (vals.length === 0) return "<EMPTY>\n";
+  return vals.map(([n, v]) => n === null ? v : `${n}:${v}`).join(multiline ? "\n" : ", ");
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// extensions (OpenSSL 3.0 X509V3_EXT_print, indent 0)
+
+const KEY_USAGE = [
+  "Digital Signature",
+  "Non Repudiation",
+  "Key Encipherment",
+  "Data Encipherment",
+  "Key Agreement",
+  "Certificate Sign",
+  "CRL Sign",
+  "Encipher Only",
+  "Decipher Only",
+];
+const NS_CERT_TYPE = [
+  "SSL Client",
+  "SSL Server",
+  "S/MIME",
+  "Object Signing",
+  "Unused",
+  "SSL CA",
+  "S/MIME CA",
+  "Object Signing CA",
+];
+
+function bitNames(d: Uint8Array, t: Tlv, names: string[]): Pair[] | null {
+  if (t.tag !== 0x03 || t.end <= t.start) return null;
+  const out: Pair[] = [];
+  const nbytes = t.end - t.start - 1;
+  for (let bit = 0; bit < names.length; bit++) {
+    const byte = bit >> 3;
+    if (byte < nbytes && d[t.start + 1 + byte] & (0x80 >> (bit & 7))) out.push([null, names[bit]]);
+  }
+  return out;
+}
+
+function basicConstraints(d: Uint8Array, t: Tlv): string | null {
+  const f = children(d, t);
+  if (f === null) return null;
+  let ca = false, i = 0;
+  const vals: Pair[] = [];
+  if (f[i]?.tag === 0x01) ca = d[f[i++].start] !== 0;
+  vals.push(["CA", ca ? "TRUE" : "FALSE"]);
+  if (f[i]?.tag === 0x02) {
+    const v = intValue(d, f[i]);
+    if (!Number.isNaN(v)) vals.push(["pathlen", String(v)]);
+  }
+  return valPrn(vals, false);
+}
+
+function authorityKeyId(d: Uint8Array, t: Tlv): string | null {
+  const f = children(d, t);
+  if (f === null) return null;
+  const key = f.find((x) => x.tag === 0x80), issuer = f.find((x) => x.tag === 0xa1);
+  const serial = f.find((x) => x.tag === 0x82);
+  const vals: Pair[] = [];
+  if (key) vals.push([issuer || serial ? "keyid" : null, colonHex(d, key.start, key.end)]);
+  if (issuer) {
+    const g = generalNames(d, issuer);
+    if (g === null) return null;
+    vals.push(...g);
+  }
+  if (serial) vals.push(["serial", colonHex(d, serial.start, serial.end)]);
+  return valPrn(vals, true);
+}
+
+function infoAccess(d: Uint8Array, t: Tlv): string | null {
+  const vals: Pair[] = [];
+  for (const ad of children(d, t) ?? []) {
+    const f = children(d, ad);
+    if (f === null || f.length < 2 || f[0].tag !== 0x06) return null;
+    const g = generalName(d, f[1], false);
+    if (g === null) return null;
+    vals.push([`${objText(oidText(d, f[0]))} - ${g[0]}`, g[1]]);
+  }
+  return valPrn(vals, true);
+}
+
+function extendedKeyUsage(d: Uint8Array, t: Tlv): string | null {
+  const vals: Pair[] = [];
+  for (const o of children(d, t) ?? []) {
+    if (o.tag !== 0x06) return null;
+    vals.push([null, objText(oidText(d, o))]);
+  }
+  return valPrn(vals, false);
+}
+
+function printGens(d: Uint8Array, seq: Tlv, indent: number): string | null {
+  const lines: string[] = [];
+  for (const g of children(d, seq) ?? []) {
+    const p = generalName(d, g, true);
+    if (p === null) return null;
+    lines.push(" ".repeat(indent + 2) + `${p[0]}:${p[1]}`);
+  }
+  return lines.join("\n");
+}
+
+function crlDistributionPoints(d: Uint8Array, t: Tlv): string | null {
+  const out: string[] = [];
+  for (const dp of children(d, t) ?? []) {
+    let s = "";
+    for (const f of children(d, dp) ?? []) {
+      if (f.tag === 0xa0) {
+        const name = tlv(d, f.start, f.end);
+        if (name === null) return null;
+        if (name.tag === 0xa0) {
+          const g = printGens(d, name, 0);
+          if (g === null) return null;
+          s += "Full Name:\n" + g;
+        } else if (name.tag === 0xa1) {
+          // The relative name is one RDN (a SET of attributes): printed as a one-RDN name.
+          s += `Relative Name:\n  ${nameOnelineEx(d, { tag: 0x30, start: f.start, end: f.end }) ?? ""}\n`;
+        }
+      } else if (f.tag === 0xa2) {
+        const g = printGens(d, f, 0);
+        if (g === null) return null;
+        s += "CRL Issuer:\n" + g;
+      } else if (f.tag === 0x81) {
+        const names = [
+          "Unused",
+          "Key Compromise",
+          "CA Compromise",
+          "Affiliation Changed",
+          "Superseded",
+          "Cessation Of Operation",
+          "Certificate Hold",
+          "Privilege Withdrawn",
+          "AA Compromise",
+        ];
+        const r: string[] = [];
+        for (let bit = 0; bit < names.length; bit++) {
+          const byte = bit >> 3;
+          if (f.start + 1 + byte < f.end && d[f.start + 1 + byte] & (0x80 >> (bit & 7))) r.push(names[bit]);
+        }
+        s += `Reasons: ${r.length ? r.join(", ") : "<EMPTY>"}\n`;
+      }
+    }
+    out.push(s);
+  }
+  return out.join("\n");
+}
+
+function certificatePolicies(d: Uint8Array, t: Tlv): string | null {
+  const out: string[] = [];
+  for (const pi of children(d, t) ?? []) {
+    const f = children(d, pi);
+    if (f === null || f.length < 1 || f[0].tag !== 0x06) return null;
+    let s = `Policy: ${objText(oidText(d, f[0]))}`;
+    if (f[1]) {
+      const quals: string[] = [];
+      for (const q of children(d, f[1]) ?? []) {
+        const qf = children(d, q);
+        if (qf === null || qf.length < 1) return null;
+        const qid = oidText(d, qf[0]);
+        if (qid === "1.3.6.1.5.5.7.2.1" && qf[1]) {
+          quals.push(`  CPS: ${cString(d, qf[1].start, qf[1].end)}`);
+        } else if (qid === "1.3.6.1.5.5.7.2.2") {
+          let u = "  User Notice:\n";
+          for (const part of qf[1] ? children(d, qf[1]) ?? [] : []) {
+            if (part.tag === 0x30) {
+              const nr = children(d, part) ?? [];
+              const org = nr[0] ? cString(d, nr[0].start, nr[0].end) : "";
+              const nums = nr[1] ? (children(d, nr[1]) ?? []).map((x) => String(intValue(d, x))) : [];
+              u += `    Organization: ${org}\n    Number${nums.length > 1 ? "s" : ""}: ${nums.join(", ")}`;
+              u += "\n";
+            } else u += `    Explicit Text: ${cString(d, part.start, part.end)}`;
+          }
+          quals.push(u);
+        } else quals.push(`    Unknown Qualifier: ${objText(qid)}`);
+      }
+      s += "\n" + quals.join("\n");
+    }
+    out.push(s);
+  }
+  return out.join("\n");
+}
+
+const SCT_SIG: Record<string, string> = { "4,3": "ecdsa-with-SHA256", "4,1": "sha256WithRSAEncryption" };
+
+/** `timestamp_print`: milliseconds since the epoch as a GeneralizedTime with milliseconds. */
+function sctTime(ms: number): string {
+  const t = new Date(ms);
+  const p2 = (x: number) => String(x).padStart(2, "0");
+  return `${MONTHS[t.getUTCMonth()]} ${String(t.getUTCDate()).padStart(2, " ")} ${p2(t.getUTCHours())}:${
+    p2(t.getUTCMinutes())
+  }:${p2(t.getUTCSeconds())}.${String(ms % 1000).padStart(3, "0")} ${t.getUTCFullYear()} GMT`;
+}
+
+function sctList(d: Uint8Array, t: Tlv): string | null {
+  if (t.tag !== 0x04 || t.end - t.start < 2) return null;
+  let p = t.start;
+  const total = (d[p] << 8) | d[p + 1];
+  p += 2;
+  if (p + total !== t.end) return null;
+  const out: string[] = [];
+  while (p < t.end) {
+    if (p + 2 > t.end) return null;
+    const len = (d[p] << 8) | d[p + 1];
+    p += 2;
+    const end = p + len;
+    if (end > t.end || len < 1) return null;
+    let s = "Signed Certificate Timestamp:\n    Version   : ";
+    if (d[p] !== 0) {
+      s += "unknown\n" + " ".repeat(16) + bioHexString(d, p, end, 16, 16);
+      out.push(s);
+      p = end;
+      continue;
+    }
+    if (len < 47) return null;
+    let q = p + 1;
+    s += "v1 (0x0)\n    Log ID    : " + bioHexString(d, q, q + 32, 16, 16);
+    q += 32;
+    let ms = 0;
+    for (let i = 0; i < 8; i++) ms = ms * 256 + d[q + i];
+    q += 8;
+    s += "\n    Timestamp : " + sctTime(ms);
+    const extLen = (d[q] << 8) | d[q + 1];
+    q += 2;
+    if (q + extLen + 4 > end) return null;
+    s += "\n    Extensions: " + (extLen === 0 ? "none" : bioHexString(d, q, q + extLen, 16, 16));
+    q += extLen;
+    const hash = d[q], sig = d[q + 1];
+    q += 2;
+    const sigLen = (d[q] << 8) | d[q + 1];
+    q += 2;
+    if (q + sigLen !== end) return null;
+    const alg = SCT_SIG[`${hash},${sig}`] ??
+      hash.toString(16).toUpperCase().padStart(2, "0") + sig.toString(16).toUpperCase().padStart(2, "0");
+    s += "\n    Signature : " + alg + "\n" + " ".repeat(16) + bioHexString(d, q, end, 16, 16);
+    out.push(s);
+    p = end;
+  }
+  return out.join("\n");
+}
+
+/** The text OpenSSL 3.0 prints for an extension's value, or null when it has no printer for it. */
+function extensionText(oid: string, d: Uint8Array, v: Tlv): string | null {
+  const inner = tlv(d, v.start, v.end);
+  if (inner === null || inner.end !== v.end) return null;
+  switch (oid) {
+    case "2.5.29.15": {
+      const b = bitNames(d, inner, KEY_USAGE);
+      return b === null ? null : valPrn(b, false);
+    }
+    case "2.16.840.1.113730.1.1": {
+      const b = bitNames(d, inner, NS_CERT_TYPE);
+      return b === null ? null : valPrn(b, false);
+    }
+    case "2.5.29.19":
+      return inner.tag === 0x30 ? basicConstraints(d, inner) : null;
+    case "2.5.29.14":
+      return inner.tag === 0x04 ? colonHex(d, inner.start, inner.end) : null;
+    case "2.5.29.35":
+      return inner.tag === 0x30 ? authorityKeyId(d, inner) : null;
+    case "1.3.6.1.5.5.7.1.1":
+    case "1.3.6.1.5.5.7.1.11":
+      return inner.tag === 0x30 ? infoAccess(d, inner) : null;
+    case "2.5.29.17":
+    case "2.5.29.18": {
+      if (inner.tag !== 0x30) return null;
+      const g = generalNames(d, inner);
+      return g === null ? null : valPrn(g, false);
+    }
+    case "2.5.29.37":
+      return inner.tag === 0x30 ? extendedKeyUsage(d, inner) : null;
+    case "2.5.29.31":
+    case "2.5.29.46":
+      return inner.tag === 0x30 ? crlDistributionPoints(d, inner) : null;
+    case "2.5.29.32":
+      return inner.tag === 0x30 ? certificatePolicies(d, inner) : null;
+    case "1.3.6.1.4.1.11129.2.4.2":
+      return sctList(d, inner);
+    case "2.16.840.1.113730.1.13":
+    case "2.16.840.1.113730.1.2":
+    case "2.16.840.1.113730.1.3":
+    case "2.16.840.1.113730.1.4":
+    case "2.16.840.1.113730.1.7":
+    case "2.16.840.1.113730.1.8":
+    case "2.16.840.1.113730.1.12":
+      return inner.tag === 0x16 ? cString(d, inner.start, inner.end) : null;
+    case "2.5.29.54": {
+      const n = intValue(d, inner);
+      return inner.tag === 0x02 && !Number.isNaN(n) ? String(n) : null;
+    }
+    case "1.3.6.1.4.1.11129.2.4.3":
+      return inner.tag === 0x05 ? "NULL" : null;
+    case "1.3.6.1.5.5.7.48.1.5":
+      return inner.tag === 0x05 ? "" : null;
+    case "1.3.6.1.5.5.7.1.24": {
+      if (inner.tag !== 0x30) return null;
+      const vals: Pair[] = [];
+      for (const x of children(d, inner) ?? []) {
+        const n = intValue(d, x);
+        vals.push([null, n === 5 ? "status_request" : n === 17 ? "status_request_v2" : String(n)]);
+      }
+      return valPrn(vals, false);
+    }
+    default:
+      return null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// certificate
+
+/**
+ * One certificate as Joy 4.5 prints it: the JSON object text (`{"length":...,...}`).
+ *
+ * @example
+ * ```ts
+ * import { certificateJson } from "./x509.ts";
+ * console.log(certificateJson(new Uint8Array([0x30, 0x00]), 0, 2)); // {"length":2}
+ * ```
+ */
+export function certificateJson(d: Uint8Array, off: number, len: number): string {
+  let s = `{"length":${len}`;
+  const end = Math.min(off + len, d.length);
+  const cert = tlv(d, off, end);
+  if (cert === null || cert.tag !== 0x30) return s + "}";
+  const top = children(d, cert);
+  if (top === null || top.length < 3 || top[0].tag !== 0x30 || top[1].tag !== 0x30 || top[2].tag !== 0x03) {
+    return s + "}";
+  }
+  const tbs = children(d, top[0]);
+  if (tbs === null) return s + "}";
+  let i = 0;
+  if (tbs[i]?.tag === 0xa0) i++;
+  const serial = tbs[i++], issuer = tbs[i + 1], validity = tbs[i + 2], subject = tbs[i + 3], spki = tbs[i + 4];
+  if (
+    serial?.tag !== 0x02 || issuer?.tag !== 0x30 || validity?.tag !== 0x30 || subject?.tag !== 0x30 ||
+    spki?.tag !== 0x30
+  ) {
+    return s + "}";
+  }
+  const exts = tbs.slice(i + 5).find((x) => x.tag === 0xa3);
+
+  // serial number: the INTEGER's magnitude (OpenSSL drops a leading zero)
+  let ss = serial.start;
+  if (serial.end - ss > 1 && d[ss] === 0) ss++;
+  if (serial.end - ss <= MAX_CERT_SERIAL_LENGTH) s += `,"serial_number":"${hex(d, ss, serial.end - ss)}"`;
+
+  // signature and its algorithm
+  const sigBits = top[2];
+  const sigLen = sigBits.end - sigBits.start - 1;
+  const algo = children(d, top[1]);
+  const sigAlgo = algo !== null && algo[0]?.tag === 0x06 ? idText(oidText(d, algo[0])) : "";
+  if (sigLen >= 0 && sigLen <= MAX_SIGNATURE_LENGTH) s += `,"signature":"${hex(d, sigBits.start + 1, sigLen)}"`;
+  if (sigAlgo) s += `,"signature_algo":"${sigAlgo}"`;
+  if (sigLen > 0 && sigLen <= MAX_SIGNATURE_LENGTH) s += `,"signature_key_size":${sigLen * 8}`;
+
+  const entries = (k: string, list: [string, string][]) =>
+    list.length ? `,"${k}":[${list.map(([n, v]) => `{"${n}":"${v}"}`).join(",")}]` : "";
+  s += entries("issuer", nameEntries(d, issuer));
+  s += entries("subject", nameEntries(d, subject));
+
+  if (exts) {
+    const seq = tlv(d, exts.start, exts.end);
+    const list: [string, string][] = [];
+    for (const e of seq !== null ? children(d, seq) ?? [] : []) {
+      if (list.length >= MAX_CERT_EXTENSIONS) break;
+      const f = children(d, e);
+      if (f === null || f.length < 2 || f[0].tag !== 0x06) continue;
+      const oid = oidText(d, f[0]);
+      const value = f[f.length - 1];
+      if (value.tag !== 0x04) continue;
+      const text = extensionText(oid, d, value) ?? asn1StringPrint(d, value.start, value.end);
+      list.push([idText(oid), jsonSafe(textBytes(text))]);
+    }
+    s += entries("extensions", list);
+  }
+
+  const times = children(d, validity);
+  if (times !== null && times.length >= 2) {
+    s += `,"validity_not_before":"${jsonSafe(textBytes(timeText(d, times[0])))}"`;
+    s += `,"validity_not_after":"${jsonSafe(textBytes(timeText(d, times[1])))}"`;
+  }
+
+  const pk = publicKey(d, spki);
+  if (pk !== null) s += `,"subject_public_key_algo":"${pk[0]}","subject_public_key_size":${pk[1]}`;
+  return s + "}";
+}
+
+/** Key type name and size in bits (`EVP_PKEY_bits`), or null when OpenSSL would not load the key. */
+function publicKey(d: Uint8Array, spki: Tlv): [string, number] | null {
+  const f = children(d, spki);
+  if (f === null || f.length < 2 || f[0].tag !== 0x30 || f[1].tag !== 0x03) return null;
+  const alg = children(d, f[0]);
+  if (alg === null || alg[0]?.tag !== 0x06) return null;
+  const oid = oidText(d, alg[0]);
+  const key = f[1];
+  if (oid === "1.2.840.113549.1.1.1" || oid === "1.2.840.113549.1.1.10") {
+    const seq = tlv(d, key.start + 1, key.end);
+    const parts = seq !== null ? children(d, seq) : null;
+    if (parts === null || parts[0]?.tag !== 0x02) return null;
+    let p = parts[0].start;
+    while (p < parts[0].end && d[p] === 0) p++;
+    if (p === parts[0].end) return [LN[oid], 0];
+    const bits = (parts[0].end - p - 1) * 8 + (32 - Math.clz32(d[p]));
+    return [LN[oid], bits];
+  }
+  if (oid === "1.2.840.10045.2.1") {
+    const bits = alg[1]?.tag === 0x06 ? CURVE_BITS[oidText(d, alg[1])] : undefined;
+    return bits === undefined ? null : [LN[oid], bits];
+  }
+  if (oid === "1.3.101.112") return ["ED25519", 253];
+  if (oid === "1.3.101.113") return ["ED448", 456];
+  if (oid === "1.2.840.10040.4.1") {
+    const params = alg[1] ? children(d, alg[1]) : null;
+    if (params === null || params[0]?.tag !== 0x02) return null;
+    let p = params[0].start;
+    while (p < params[0].end && d[p] === 0) p++;
+    return [LN[oid], p === params[0].end ? 0 : (params[0].end - p - 1) * 8 + (32 - Math.clz32(d[p]))];
+  }
+  return null;
+}
+
+/**
+ * Joy's `tls_certificate_parse`: the certificates of a Certificate handshake message body (a 3-byte list
+ * length, then each certificate with a 3-byte length; Joy reads the lower 16 bits of each length), as JSON
+ * object texts, at most `max`.
+ *
+ * @example
+ * ```ts
+ * import { parseCertificateMessage } from "./x509.ts";
+ * console.log(parseCertificateMessage(new Uint8Array([0, 0, 0]), 0, 3, 4).length); // 0
+ * ```
+ */
+export function parseCertificateMessage(d: Uint8Array, off: number, len: number, max: number): string[] {
+  const out: string[] = [];
+  if (len < 3 || max <= 0) return out;
+  const total = (d[off + 1] << 8) | d[off + 2];
+  if (total > len) return out;
+  let p = off + 3;
+  let remaining = total;
+  while (remaining > 0 && remaining <= total) {
+    if (out.length >= max) break;
+    const certLen = ((d[p + 1] ?? 0) << 8) | (d[p + 2] ?? 0);
+    if (certLen === 0 || certLen > remaining) break;
+    p += 3;
+    remaining = (remaining - 3) & 0xffff;
+    out.push(certificateJson(d, p, certLen));
+    p += certLen;
+    remaining = (remaining - certLen) & 0xffff;
+  }
+  return out;
+}

@@ -10,7 +10,7 @@ import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 import { QuicFlowAnalyzer, quicVersionString } from "../lib/protocols/quic.ts";
-import { alpnText, ja3Hash, ja3String, ja4, ja4Raw, parseClientHello } from "../lib/protocols/tls.ts";
+import { alpnText, clientHelloPrints, parseClientHello } from "../lib/protocols/tls.ts";
 
 const f = (name: string, type: FeatureSpec["type"], description: string): FeatureSpec => ({
   name,
@@ -65,13 +65,14 @@ const NO_HELLO: HelloColumns = { sni: null, alpn: null, ja4: null, ja4r: null, j
 function helloColumns(bytes: Uint8Array): HelloColumns {
   const ch = parseClientHello(bytes, 0, bytes.length);
   if (ch === null) return NO_HELLO;
+  const prints = clientHelloPrints(ch, "q");
   return {
     sni: ch.sni,
     alpn: ch.alpn.map(alpnText),
-    ja4: ja4(ch, "q"),
-    ja4r: ja4Raw(ch, "q"),
-    ja3: ja3Hash(ch),
-    ja3s: ja3String(ch),
+    ja4: prints.ja4,
+    ja4r: prints.ja4r,
+    ja3: prints.ja3Hash,
+    ja3s: prints.ja3String,
   };
 }
 

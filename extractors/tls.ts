@@ -16,11 +16,10 @@ import { md5Hex } from "../lib/protocols/hash.ts";
 import { QuicFlowAnalyzer } from "../lib/protocols/quic.ts";
 import {
   alpnText,
+  clientHelloPrints,
   type ClientHelloInfo,
   isGrease,
   ja3sString,
-  ja3String,
-  ja4Pair,
   negotiatedVersion,
   parseClientHello,
   parseServerHello,
@@ -157,14 +156,13 @@ function writeHellos(
     out.tls_extensions = extensions;
     out.tls_supported_groups = nonGrease(ch.supportedGroups);
     out.tls_signature_algorithms = nonGrease(ch.signatureAlgorithms);
+    const prints = clientHelloPrints(ch, transport);
     if (!ch.truncated) {
-      const ja3 = ja3String(ch);
-      out.ja3_string = ja3;
-      out.ja3_hash = md5Hex(ja3);
+      out.ja3_string = prints.ja3String;
+      out.ja3_hash = prints.ja3Hash;
     }
-    const [j4, j4r] = ja4Pair(ch, transport);
-    out.ja4 = j4;
-    out.ja4_r = j4r;
+    out.ja4 = prints.ja4;
+    out.ja4_r = prints.ja4r;
   }
   const alpn = sh !== null && sh.alpn !== null
     ? sh.alpn

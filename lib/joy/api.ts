@@ -29,9 +29,11 @@ export const JOY_OK = 0;
 export const JOY_FAILURE = 1;
 /** `printConfig` formats. */
 export const JOY_TERMINAL_FORMAT = 0;
+/** `printConfig` format: JSON. */
 export const JOY_JSON_FORMAT = 1;
 /** `labelSubnets` types. */
 export const JOY_SINGLE_SUBNET = 0;
+/** `labelSubnets` type: subnets read from a file. */
 export const JOY_FILE_SUBNET = 1;
 /** Most contexts (Joy's `MAX_LIB_CONTEXTS`). */
 export const MAX_LIB_CONTEXTS = 10;

@@ -73,10 +73,11 @@ export class JoyContext {
   private chronoLast: JoyFlowRecord | null = null;
 
   /**
-   * End of the buffer holding the current packet. Joy computes payload sizes from the IP header and reads
-   * that many bytes even when fewer were captured (IPv6 extension headers are counted twice, truncated
-   * frames), so it sees what its packet buffer holds past the packet: leftovers of earlier, longer packets.
-   * The byte distribution reads them the same way up to here, and zeros past it.
+   * End of the readable bytes for the current packet (see `processPacket`'s `readEnd`). Joy computes payload
+   * sizes from the IP header and reads that many bytes even when fewer were captured (IPv6 extension headers
+   * are counted twice, truncated frames), so it sees what its packet buffer holds past the packet: leftovers
+   * of earlier, longer packets. The byte distribution and the TLS / DNS / HTTP modules read up to here, and
+   * zeros past it.
    */
   private bufEnd = 0;
 
@@ -90,10 +91,22 @@ export class JoyContext {
   /**
    * Processes one captured frame (Ethernet, as Joy reads every link type). `tvSec`/`tvUsec` are the libpcap
    * header's timestamp, `capLen` the captured length; the frame is `buf[off .. off + capLen)`.
+   *
+   * `readEnd` (default: the end of the frame) is how far Joy's reads past a short frame may go in `buf`:
+   * a caller that keeps frames in a libpcap-like buffer (each copied to the same place, the rest left over
+   * from earlier frames) passes `buf.length` to see exactly what Joy sees; past `readEnd` bytes read as zero,
+   * so by default the output depends only on the frames themselves.
    */
-  processPacket(tvSec: number, tvUsec: number, capLen: number, buf: Uint8Array, off: number): void {
+  processPacket(
+    tvSec: number,
+    tvUsec: number,
+    capLen: number,
+    buf: Uint8Array,
+    off: number,
+    readEnd: number = off + capLen,
+  ): void {
     this.stats.packets++;
-    this.bufEnd = buf.length;
+    this.bufEnd = Math.min(buf.length, Math.max(readEnd, off + capLen));
     if (capLen < 14 || off + capLen > buf.length) return;
     const ts = tvSec * 1e6 + tvUsec;
     let type = (buf[off + 12] << 8) | buf[off + 13];
@@ -470,15 +483,21 @@ export class JoyContext {
   ): void {
     const cfg = this.config;
     if (size <= 0) return;
-    // Joy 4.5 hands a payload to its TLS module only when the flow looks like TLS: guessed so, or port 443.
-    if (cfg.tls && prot === 6 && (rec.app === APP_TLS || rec.sp === 443 || rec.dp === 443)) {
-      (rec.tls ??= new JoyTls()).update(ts, buf, p, size);
+    // Each Joy module sees a payload only when the flow looks like its protocol: the protocol guess, or the
+    // well-known port on either side (Joy's `tls_filter`, `dns_filter`, `http_filter`, `ssh_filter`).
+    const port = (n: number) => rec.sp === n || rec.dp === n;
+    if (cfg.tls && (rec.app === APP_TLS || port(443))) {
+      (rec.tls ??= new JoyTls()).update(ts, buf, p, size, this.bufEnd);
     }
-    if (cfg.dns && prot === 17 && (rec.sp === 53 || rec.dp === 53)) {
-      (rec.dns ??= new JoyDns()).update(buf, p, size);
+    if (cfg.dns && prot === 17 && (rec.app === 53 || port(53))) {
+      (rec.dns ??= new JoyDns()).update(buf, p, size, this.bufEnd);
     }
-    if (cfg.http && prot === 6) (rec.http ??= new JoyHttp()).update(buf, p, size);
-    if (cfg.ssh && prot === 6 && len > 0) (rec.ssh ??= new JoySsh()).update(buf, p, len);
+    if (cfg.http && prot === 6 && (rec.app === 80 || port(80))) {
+      (rec.http ??= new JoyHttp()).update(buf, p, size, this.bufEnd);
+    }
+    if (cfg.ssh && prot === 6 && (rec.app === 22 || port(22)) && len > 0) {
+      (rec.ssh ??= new JoySsh()).update(buf, p, len);
+    }
   }
 
   // ---------------------------------------------------------------------------------------------------------
@@ -721,7 +740,6 @@ function retransDetected(rec: JoyFlowRecord, seq: number, len: number): number {
 
 const OUT = "<", IN = ">";
 const APP_TLS = 443;
-const EMPTY_HTTP = new JoyHttp();
 
 function pktJson(len: number, dir: string, ipt: number): string {
   return len < 32768
@@ -911,12 +929,7 @@ export function flowRecordJson(
     const hint = (r: JoyFlowRecord) => r.dp === 443 ? 1 : r.sp === 443 ? 2 : 0;
     s += tlsPrintJson(rec.tls, twin?.tls ?? null, hint(rec), twin === null ? 0 : hint(twin));
   }
-  if (cfg.http && rec.http) {
-    // A direction that turned out to be TLS (its protocol guess) has its HTTP messages left out.
-    const h1 = rec.app === APP_TLS ? EMPTY_HTTP : rec.http;
-    const h2 = twin === null || twin.app === APP_TLS ? null : twin.http;
-    s += httpPrintJson(h1, h2, hooks?.uri);
-  }
+  if (cfg.http && rec.http) s += httpPrintJson(rec.http, twin?.http ?? null, hooks?.uri);
   if (cfg.wht) s += whtJson(rec, twin);
   if (cfg.hd > 0 && rec.hdBytes) s += `,"hd":"${hex(rec.hdBytes, 0, rec.hdBytes.length)}"`;
   s += osJson(rec, twin);

@@ -27,13 +27,13 @@ export class JoyDns {
 
   /**
    * `dns_update`: one UDP payload of `len` bytes (as the headers give it). Joy copies that many bytes from its
-   * packet buffer even when fewer were captured; what `buf` holds past the packet is copied the same way, and
-   * zeros past `buf`.
+   * packet buffer even when fewer were captured; what `buf` holds past the packet is copied the same way up to
+   * `end`, and zeros past it.
    */
-  update(buf: Uint8Array, off: number, len: number): void {
+  update(buf: Uint8Array, off: number, len: number, end: number = buf.length): void {
     if (this.messages.length >= MAX_NUM_DNS_PKT || len < 13) return;
     const m = new Uint8Array(len);
-    m.set(buf.subarray(off, Math.min(buf.length, off + len)));
+    if (off < end) m.set(buf.subarray(off, Math.min(end, buf.length, off + len)));
     this.messages.push(m);
   }
 }
@@ -209,7 +209,8 @@ function packetJson(m: Uint8Array): string {
       const [e] = parseName(m, st, OUTNAME_LEN - 1, false);
       if (e !== ERR_OK) {
         // Joy 4.5 adds its debug note when a record's name cannot be read.
-        return s + `"malformed":${st.len},"DEBUG":"rr name ${countNames[sec]}=${n}; err=${e}; len=${st.len}"}]}`;
+        return s +
+          `"malformed":${st.len},"DEBUG":"rr name ${countNames[sec]}=${n}; err=${e}; len=${st.len}"}]}`;
       }
       if (st.len < 10) return s + `"malformed":${st.len}}]}`;
       const p = st.p;

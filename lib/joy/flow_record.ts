@@ -66,7 +66,10 @@ export class JoyFlowRecord {
   /** SALT: last length seen (run-length and defragmented modes). */
   lastPktLen = 0;
 
-  /** Byte counts (stop once 4000 payload bytes were seen), compact counts, running mean and variance. */
+  /**
+   * Byte counts (the first 4000 payload bytes, counted against Joy's 16-bit `ob`, so they resume when it
+   * wraps), compact counts, running mean and variance.
+   */
   byteCount: Uint32Array = new Uint32Array(256);
   compactByteCount: Uint32Array | null = null;
   numBytes = 0;
@@ -95,7 +98,10 @@ export class JoyFlowRecord {
   idpPacket = false;
   /** Packets that could not be parsed as their transport protocol. */
   invalid = 0;
-  /** Guessed application and direction (1 client, 2 server, 0 unknown). */
+  /**
+   * Application guessed by Joy's protocol identification (443 TLS, 80 HTTP, 53 DNS; 0 none) and the
+   * direction it implies (1 client, 2 server, 0 unknown); see `proto_identify.ts`.
+   */
   app = 0;
   dir = 0;
   /** Why the record left the table. */

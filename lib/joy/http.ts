@@ -50,12 +50,15 @@ export class JoyHttp {
   /** Messages parsed so far. */
   messages: JoyHttpMessage[] = [];
 
-  /** `http_update`: one TCP payload. */
-  update(buf: Uint8Array, off: number, len: number): void {
+  /**
+   * `http_update`: one TCP payload of `len` bytes at `buf[off]`; bytes at or past `end` read as zero (Joy
+   * reads the whole length its headers give, captured or not; see `JoyContext.processPacket`).
+   */
+  update(buf: Uint8Array, off: number, len: number, end: number = buf.length): void {
     if (len === 0 || this.messages.length >= HTTP_MAX_MESSAGES - 1) return;
     const tmpLen = Math.min(len + MAGIC, HTTP_MAX_LEN);
     const dst = new Uint8Array(tmpLen);
-    copyUpToCrlfCrlf(dst, buf, off, tmpLen, len);
+    copyUpToCrlfCrlf(dst, buf, off, tmpLen, Math.min(len, end - off));
     const msg = parseMessage(dst, tmpLen);
     if (msg !== null) this.messages.push(msg);
   }

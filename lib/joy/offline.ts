@@ -89,7 +89,7 @@ export async function joyProcessFile(
           // libpcap's own buffer does (Joy reads past short packets; see JoyContext).
           if (cap > 0) Deno.UnsafePointerView.copyInto(data, scratch.subarray(0, cap));
           // The reader is nanosecond; Joy's libpcap handle is microsecond (libpcap truncates).
-          ctx.processPacket(h.tsSec, Math.floor(h.tsFrac / 1000), cap, scratch, 0);
+          ctx.processPacket(h.tsSec, Math.floor(h.tsFrac / 1000), cap, scratch, 0, scratch.length);
         },
       );
       try {
@@ -127,7 +127,7 @@ export async function joyProcessFile(
           usec -= 1e6;
           s++;
         }
-        ctx.processPacket(s, usec, capLen, pktBuf, 0);
+        ctx.processPacket(s, usec, capLen, pktBuf, 0, pktBuf.length);
         if (++count % NUM_PACKETS_IN_LOOP === 0) ctx.printFlows(true, out);
       });
     } finally {

@@ -121,15 +121,20 @@ export class JoyTls {
   times: number[] = [];
   stats: MsgStat[] = [];
 
-  /** `tls_update`: one TCP payload. */
-  update(ts: number, buf: Uint8Array, off: number, len: number): void {
+  /**
+   * `tls_update`: one TCP payload of `len` bytes at `buf[off]`; bytes at or past `end` read as zero (Joy reads
+   * the whole length its headers give, captured or not, and record headers past it; see
+   * `JoyContext.processPacket`).
+   */
+  update(ts: number, buf: Uint8Array, off: number, len: number, end: number = buf.length): void {
     if (len <= 0) return;
-    const ct0 = buf[off];
+    end = Math.min(end, buf.length);
+    const ct0 = off < end ? buf[off] : 0;
     if (!this.doneHandshake && !(ct0 === CT_CCS || ct0 === CT_ALERT || ct0 === CT_APP)) {
       if (len >= MAX_HANDSHAKE_LENGTH - this.handshakeLength) return;
       const nb = new Uint8Array(this.handshakeLength + len);
       if (this.handshake) nb.set(this.handshake.subarray(0, this.handshakeLength));
-      nb.set(buf.subarray(off, off + len), this.handshakeLength);
+      if (off < end) nb.set(buf.subarray(off, Math.min(end, off + len)), this.handshakeLength);
       this.handshake = nb;
       this.handshakeLength += len;
     }
@@ -144,8 +149,7 @@ export class JoyTls {
       this.segOffset = 0;
     }
     // Joy reads the 5-byte header even when fewer bytes remain in the payload: it then sees what its packet
-    // buffer holds past the packet (see JoyContext), as this does; past the buffer, zeros.
-    const end = buf.length;
+    // buffer holds past the packet (see JoyContext), as this does; past `end`, zeros.
     while (rem > 0) {
       const ct = p < end ? buf[p] : 0;
       const msgLen = ((p + 3 < end ? buf[p + 3] : 0) << 8) | (p + 4 < end ? buf[p + 4] : 0);

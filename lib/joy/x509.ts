@@ -353,7 +353,9 @@ function timeText(d: Uint8Array, t: Tlv): string {
   }
   const gmt = v.endsWith("Z") ? " GMT" : "";
   const p2 = (x: number) => String(x).padStart(2, "0");
-  return `${MONTHS[mon - 1]} ${String(day).padStart(2, " ")} ${p2(hh)}:${p2(mm)}:${p2(ss)}${frac} ${year}${gmt}`;
+  return `${MONTHS[mon - 1]} ${String(day).padStart(2, " ")} ${p2(hh)}:${p2(mm)}:${
+    p2(ss)
+  }${frac} ${year}${gmt}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -415,7 +417,9 @@ function ipText(d: Uint8Array, t: Tlv): string {
   if (n === 4) return `${d[t.start]}.${d[t.start + 1]}.${d[t.start + 2]}.${d[t.start + 3]}`;
   if (n === 16) {
     const w: string[] = [];
-    for (let i = 0; i < 16; i += 2) w.push(((d[t.start + i] << 8) | d[t.start + i + 1]).toString(16).toUpperCase());
+    for (let i = 0; i < 16; i += 2) {
+      w.push(((d[t.start + i] << 8) | d[t.start + i + 1]).toString(16).toUpperCase());
+    }
     return w.join(":");
   }
   return "<invalid>";
@@ -796,7 +800,11 @@ export function certificateJson(d: Uint8Array, off: number, len: number): string
   if (tbs === null) return s + "}";
   let i = 0;
   if (tbs[i]?.tag === 0xa0) i++;
-  const serial = tbs[i++], issuer = tbs[i + 1], validity = tbs[i + 2], subject = tbs[i + 3], spki = tbs[i + 4];
+  const serial = tbs[i++],
+    issuer = tbs[i + 1],
+    validity = tbs[i + 2],
+    subject = tbs[i + 3],
+    spki = tbs[i + 4];
   if (
     serial?.tag !== 0x02 || issuer?.tag !== 0x30 || validity?.tag !== 0x30 || subject?.tag !== 0x30 ||
     spki?.tag !== 0x30
@@ -815,7 +823,9 @@ export function certificateJson(d: Uint8Array, off: number, len: number): string
   const sigLen = sigBits.end - sigBits.start - 1;
   const algo = children(d, top[1]);
   const sigAlgo = algo !== null && algo[0]?.tag === 0x06 ? idText(oidText(d, algo[0])) : "";
-  if (sigLen >= 0 && sigLen <= MAX_SIGNATURE_LENGTH) s += `,"signature":"${hex(d, sigBits.start + 1, sigLen)}"`;
+  if (sigLen >= 0 && sigLen <= MAX_SIGNATURE_LENGTH) {
+    s += `,"signature":"${hex(d, sigBits.start + 1, sigLen)}"`;
+  }
   if (sigAlgo) s += `,"signature_algo":"${sigAlgo}"`;
   if (sigLen > 0 && sigLen <= MAX_SIGNATURE_LENGTH) s += `,"signature_key_size":${sigLen * 8}`;
 

@@ -57,6 +57,12 @@ export class TcpStreamBuffer {
   skippedBytes = 0;
   /** Bytes consumed so far (stream position of the first unconsumed byte). */
   consumedBytes = 0;
+  /**
+   * Bytes the consumer took but still holds on its side (e.g. the start of an unfinished text line): they count
+   * against the cap and in {@linkcode TcpStreamBuffer.buffered} as if they were still stored here, so the stream
+   * behaves the same whether the consumer keeps them or leaves them unconsumed.
+   */
+  held = 0;
 
   private store: Uint8Array = EMPTY;
   private base = 0;
@@ -98,7 +104,7 @@ export class TcpStreamBuffer {
   /** Bytes held in memory (contiguous and out of order). */
   get buffered(): number {
     const n = this.ranges.length;
-    return (n > 0 ? this.ranges[n - 1] : this.tail) - this.head;
+    return (n > 0 ? this.ranges[n - 1] : this.tail) - this.head + this.held;
   }
 
   /** Bytes of storage currently allocated (never more than {@linkcode TcpStreamBuffer.maxBytes}). */
@@ -161,7 +167,7 @@ export class TcpStreamBuffer {
       off += this.tail - s;
       s = this.tail;
     }
-    const limit = this.head + this.maxBytes;
+    const limit = this.head + this.maxBytes - this.held;
     if (s >= limit) {
       this.droppedBytes += e - s;
       return;

@@ -74,6 +74,8 @@ const DETECT_MAX_LINES = 64;
 const DETECT_MAX_LINES_PLAINTEXT = 512;
 const DETECT_MAX_BYTES = 65536;
 const MAX_TEXT_LINE = 4096;
+/** Bytes of a text line looked at for STARTTLS commands and replies. */
+const LINE_PREFIX = 80;
 /** OpenVPN-over-TCP packet size limit. */
 const MAX_OPENVPN_PACKET = 4096;
 /** OpenVPN over UDP: out-of-order control packets kept per direction. */
@@ -232,7 +234,7 @@ export interface ServerHelloInfo {
 function newClientHello(): ClientHelloInfo {
   return {
     version: 0,
-    sessionId: new Uint8Array(0),
+    sessionId: EMPTY_BYTES,
     ciphers: [],
     compressionMethods: [],
     extensions: [],
@@ -256,7 +258,7 @@ function newClientHello(): ClientHelloInfo {
 function newServerHello(): ServerHelloInfo {
   return {
     version: 0,
-    sessionId: new Uint8Array(0),
+    sessionId: EMPTY_BYTES,
     cipherSuite: 0,
     compressionMethod: 0,
     extensions: [],
@@ -775,6 +777,86 @@ export function ja4Raw(ch: ClientHelloInfo, transport: "t" | "q" | "d"): string 
 }
 
 /**
+ * The fingerprints of a ClientHello: JA3 string and hash (as {@linkcode ja3String} / {@linkcode ja3Hash}) and
+ * JA4 / JA4_r (as {@linkcode ja4} / {@linkcode ja4Raw}).
+ */
+export interface ClientHelloPrints {
+  ja3String: string;
+  ja3Hash: string;
+  ja4: string;
+  ja4r: string;
+}
+
+/** A remembered result and the exact inputs it was computed from. */
+interface PrintsEntry {
+  key: number[];
+  prints: ClientHelloPrints;
+}
+
+/** Most remembered ClientHello fingerprints (the table is emptied when full). */
+const PRINTS_MAX = 1024;
+const printsMemo = new Map<number, PrintsEntry[]>();
+let printsCount = 0;
+const keyScratch: number[] = [];
+
+function pushList(key: number[], list: readonly number[]): void {
+  for (let i = 0; i < list.length; i++) key.push(list[i]);
+  key.push(-1);
+}
+
+/**
+ * JA3 and JA4 of a ClientHello in one call. They depend only on the transport, the version and the lists of
+ * ciphers, extensions, groups, point formats, signature algorithms, supported versions and the first ALPN value;
+ * hellos of one client stack repeat these exactly, so results are remembered (bounded), keyed by those values
+ * and compared in full, and the strings and hashes are built once per distinct hello.
+ *
+ * @example
+ * ```ts
+ * import { clientHelloPrints, parseClientHello } from "./tls.ts";
+ * const body = [3, 3, ...new Array(32).fill(0), 0, 0, 2, 0x13, 0x01, 1, 0, 0, 0];
+ * const msg = new Uint8Array([1, 0, 0, body.length, ...body]);
+ * console.log(clientHelloPrints(parseClientHello(msg, 0, msg.length)!, "t").ja4r); // "t12i010000_1301_"
+ * ```
+ */
+export function clientHelloPrints(ch: ClientHelloInfo, transport: "t" | "q" | "d"): ClientHelloPrints {
+  const key = keyScratch;
+  key.length = 0;
+  key.push(transport === "t" ? 0 : transport === "q" ? 1 : 2, ch.version);
+  pushList(key, ch.ciphers);
+  pushList(key, ch.extensions);
+  pushList(key, ch.supportedGroups);
+  pushList(key, ch.ecPointFormats);
+  pushList(key, ch.signatureAlgorithms);
+  pushList(key, ch.supportedVersions);
+  const alpn0 = ch.alpn.length > 0 ? ch.alpn[0] : null;
+  if (alpn0 === null) key.push(-2);
+  else for (let i = 0; i < alpn0.length; i++) key.push(alpn0.charCodeAt(i));
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key[i], 0x01000193);
+  let bucket = printsMemo.get(h);
+  if (bucket !== undefined) {
+    outer: for (const e of bucket) {
+      const k = e.key;
+      if (k.length !== key.length) continue;
+      for (let i = 0; i < k.length; i++) if (k[i] !== key[i]) continue outer;
+      return e.prints;
+    }
+  }
+  const j3 = ja3String(ch);
+  const [j4, j4r] = ja4Pair(ch, transport);
+  const prints: ClientHelloPrints = { ja3String: j3, ja3Hash: md5Hex(j3), ja4: j4, ja4r: j4r };
+  if (printsCount >= PRINTS_MAX) {
+    printsMemo.clear();
+    printsCount = 0;
+    bucket = undefined;
+  }
+  if (bucket === undefined) printsMemo.set(h, bucket = []);
+  bucket.push({ key: key.slice(), prints });
+  printsCount++;
+  return prints;
+}
+
+/**
  * Decodes a binary-string ALPN value (as stored in {@linkcode ClientHelloInfo.alpn}) as UTF-8 for display.
  *
  * @example
@@ -949,6 +1031,12 @@ class DirState {
   detectLines = 0;
   detectBytes = 0;
   expectTls = false;
+  /**
+   * Bytes of a text line still waiting for its LF, taken from earlier segments (they are not kept in the stream
+   * buffer; {@linkcode TcpStreamBuffer.held} accounts for them), and the line's first bytes.
+   */
+  lineLen = 0;
+  linePrefix: Uint8Array | null = null;
   // Record layer.
   /** Bytes of a record header split across calls (allocated when one is). */
   recHdr: Uint8Array | null = null;
@@ -1131,7 +1219,7 @@ export class TlsFlowAnalyzer {
       }
       this.drain(d, dir);
     }
-    if (d.mode !== MODE_DONE && st.available >= st.maxBytes) d.mode = MODE_DONE; // consumer cannot progress
+    if (d.mode !== MODE_DONE && st.available + st.held >= st.maxBytes) d.mode = MODE_DONE; // consumer is stuck
     if (this.hsTouched) this.handshakePackets++;
     if (d.mode === MODE_DONE) {
       st.release();
@@ -1151,9 +1239,12 @@ export class TlsFlowAnalyzer {
 
   private releaseDir(d: DirState): void {
     d.hsBuf = null;
+    d.linePrefix = null;
   }
 
   private resync(d: DirState): void {
+    d.lineLen = 0; // a partial text line before the gap is dropped with the bytes it was in
+    d.stream.held = 0;
     d.recHdrLen = 0;
     d.recLeft = 0;
     d.hsHdrLen = 0;
@@ -1184,6 +1275,34 @@ export class TlsFlowAnalyzer {
     const end = off + len;
     let p = off;
     while (p < end && d.mode === MODE_DETECT) {
+      if (d.lineLen > 0) {
+        // A text line begun in an earlier segment (its first bytes are in linePrefix).
+        const room = MAX_TEXT_LINE - d.lineLen;
+        const lim = Math.min(end, p + room);
+        let nl = p;
+        while (nl < lim && buf[nl] !== 10) nl++;
+        if (nl === lim) {
+          if (lim - p < room) {
+            linePrefixAdd(d, buf, p, lim);
+            d.lineLen += lim - p;
+            d.stream.held = d.lineLen;
+            return lim - off;
+          }
+          d.detectBytes += MAX_TEXT_LINE;
+          p = lim;
+        } else {
+          linePrefixAdd(d, buf, p, nl + 1);
+          const total = d.lineLen + nl + 1 - p;
+          this.textLine(d, dir, d.linePrefix!, 0, Math.min(total, LINE_PREFIX));
+          d.detectBytes += total;
+          p = nl + 1;
+        }
+        d.lineLen = 0;
+        d.stream.held = 0;
+        d.detectLines++;
+        this.detectLimits(d);
+        continue;
+      }
       const avail = end - p;
       const b0 = buf[p];
       if (b0 >= 20 && b0 <= 24) {
@@ -1210,7 +1329,17 @@ export class TlsFlowAnalyzer {
         let nl = p;
         while (nl < lim && buf[nl] !== 10) nl++;
         if (nl === lim) {
-          if (avail < MAX_TEXT_LINE) return p - off; // wait for the end of the line
+          if (avail < MAX_TEXT_LINE) {
+            // Wait for the end of the line. A line starting with a printable byte cannot turn into a TLS record
+            // or an OpenVPN packet (whose 2-byte length would exceed its limit): keep only its first bytes and
+            // go on from the next segment, in place. (Lines starting with a tab or CR stay in the buffer, where
+            // the OpenVPN test is repeated as bytes arrive.)
+            if (b0 < 0x20) return p - off;
+            linePrefixAdd(d, buf, p, end);
+            d.lineLen = avail;
+            d.stream.held = avail;
+            return len;
+          }
           d.detectBytes += lim - p;
           d.detectLines++;
           p = lim;
@@ -1225,19 +1354,22 @@ export class TlsFlowAnalyzer {
         d.detectChunks++;
         p = end;
       }
-      const maxLines = this.plain !== PLAIN_NONE ? DETECT_MAX_LINES_PLAINTEXT : DETECT_MAX_LINES;
-      if (
-        d.detectChunks > DETECT_MAX_CHUNKS || d.detectLines > maxLines || d.detectBytes > DETECT_MAX_BYTES
-      ) {
-        d.mode = MODE_DONE;
-      }
+      this.detectLimits(d);
     }
     return p - off;
   }
 
+  /** Gives a direction up once it carried too much that is not TLS. */
+  private detectLimits(d: DirState): void {
+    const maxLines = this.plain !== PLAIN_NONE ? DETECT_MAX_LINES_PLAINTEXT : DETECT_MAX_LINES;
+    if (d.detectChunks > DETECT_MAX_CHUNKS || d.detectLines > maxLines || d.detectBytes > DETECT_MAX_BYTES) {
+      d.mode = MODE_DONE;
+    }
+  }
+
   /** Looks at one plain-text line for a STARTTLS exchange. */
   private textLine(d: DirState, dir: number, buf: Uint8Array, s: number, e: number): void {
-    const n = Math.min(e - s, 80);
+    const n = Math.min(e - s, LINE_PREFIX);
     const first = this.plain === PLAIN_NONE && d.detectLines === 0 && d.detectBytes === 0;
     // Most lines can matter to nothing below: skip them without building a string. Every client-side command
     // looked for contains "TLS" or "SSL"; server-side lines matter only with a command pending.
@@ -1646,6 +1778,15 @@ export class TlsFlowAnalyzer {
     const v = sh.selectedVersion;
     return v !== null && (v === 0x0304 || (v >= 0x7f00 && v <= 0x7fff) || (v & 0xff00) === 0xfb00);
   }
+}
+
+/** Appends `b[s .. e)` to the kept first bytes of the pending text line (`d.lineLen` bytes so far). */
+function linePrefixAdd(d: DirState, b: Uint8Array, s: number, e: number): void {
+  const have = d.lineLen;
+  if (have >= LINE_PREFIX) return;
+  const lp = d.linePrefix ??= new Uint8Array(LINE_PREFIX);
+  const n = Math.min(e - s, LINE_PREFIX - have);
+  for (let i = 0; i < n; i++) lp[have + i] = b[s + i];
 }
 
 function certBegin(d: DirState): void {

@@ -49,6 +49,8 @@ export class DnsState {
   tcp = false;
   /** TCP: payload packets examined per direction while probing, SYN sequence numbers. */
   probes: number[] = [0, 0];
+  /** TCP: directions (bit per direction) whose first message cannot be DNS. */
+  hopeless = 0;
   isn: number[] = [0, 0];
   isnKnown = 0;
   streams: TcpStreamBuffer[] | null = null;
@@ -135,26 +137,50 @@ function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number): bool
   return true;
 }
 
-function drainTcp(s: DnsState, st: TcpStreamBuffer, final: boolean): void {
+/**
+ * Handles the length-prefixed messages in the contiguous bytes `d[o, end)` of a direction; returns the bytes used
+ * (whole messages; an unfinished one is left, and read as far as it goes when `final`).
+ */
+function drainRange(s: DnsState, d: Uint8Array, o: number, end: number, final: boolean): number {
+  let p = o;
   for (;;) {
-    const a = st.available;
-    if (a < 2) return;
-    const d = st.data, o = st.offset;
-    const len = (d[o] << 8) | d[o + 1];
+    const a = end - p;
+    if (a < 2) break;
+    const len = (d[p] << 8) | d[p + 1];
     if (a < 2 + len) {
-      if (final && a >= 14 && s.mode === Mode.DNS) onMessage(s, d, o + 2, o + a);
-      return;
+      if (final && a >= 14 && s.mode === Mode.DNS) onMessage(s, d, p + 2, p + a);
+      break;
     }
-    const ok = len >= 12 && onMessage(s, d, o + 2, o + 2 + len);
+    const ok = len >= 12 && onMessage(s, d, p + 2, p + 2 + len);
     if (s.mode === Mode.UNKNOWN) {
       if (!ok) {
         s.mode = Mode.NOT_DNS;
-        return;
+        break;
       }
       s.mode = Mode.DNS;
     }
-    st.consume(2 + len);
+    p += 2 + len;
   }
+  return p - o;
+}
+
+function drainTcp(s: DnsState, st: TcpStreamBuffer, final: boolean): void {
+  const o = st.offset;
+  st.consume(drainRange(s, st.data, o, o + st.available, final));
+}
+
+/**
+ * True when a direction's first message, whose length prefix starts at `d[o]` (8 bytes present), can never be
+ * read as DNS: its length or header fails a test of {@linkcode parseDnsMessage}, whatever follows.
+ */
+function hopelessStart(d: Uint8Array, o: number): boolean {
+  if (((d[o] << 8) | d[o + 1]) < 12) return true;
+  const flags = (d[o + 4] << 8) | d[o + 5];
+  const opcode = (flags >> 11) & 0xf;
+  if (opcode === 3 || opcode > 6) return true;
+  const qd = (d[o + 6] << 8) | d[o + 7];
+  if ((flags & 0x8000) === 0 && (qd === 0 || (flags & 0xf) !== 0)) return true;
+  return qd > 64;
 }
 
 function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
@@ -178,20 +204,44 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
   }
   if (n === 0) return;
   const st = s.streams[dir];
-  st.push(p.tcpSeq, p.buf, p.payloadOff, n);
-  drainTcp(s, st, false);
+  const b = p.buf, o = p.payloadOff, seq = p.tcpSeq;
+  // Unconsumed contiguous bytes of the direction after this packet: d[off, off + a).
+  let d: Uint8Array, off: number, a: number;
+  let used = -1;
+  if (st.isNext(seq) && n <= st.maxBytes) {
+    // In order with nothing buffered: read the messages in place; only an unfinished one is stored (below).
+    used = drainRange(s, b, o, o + n, false);
+    st.advanceDirect(seq, used);
+    d = b;
+    off = o + used;
+    a = n - used;
+  } else {
+    st.push(seq, b, o, n);
+    drainTcp(s, st, false);
+    d = st.data;
+    off = st.offset;
+    a = st.available;
+  }
   if (s.mode === Mode.UNKNOWN) {
     // No complete first message yet: test the header and question of the partial one, and give up when a
     // direction has sent a few packets without even a header.
-    const a = st.available;
     if (a >= PARTIAL_TEST) {
-      const d = st.data, o = st.offset;
-      if (parseDnsMessage(d, o + 2, o + a) === null) s.mode = Mode.NOT_DNS;
+      if (parseDnsMessage(d, off + 2, off + a) === null) s.mode = Mode.NOT_DNS;
     } else if (++s.probes[dir] >= TCP_PROBES) {
       s.mode = Mode.NOT_DNS;
     }
+    // Only a direction whose first message reads as DNS can make the flow DNS. When neither can, the flow ends
+    // not DNS whatever follows (the same columns as giving up now).
+    if (s.mode === Mode.UNKNOWN && a >= 8 && (s.hopeless & (1 << dir)) === 0 && hopelessStart(d, off)) {
+      s.hopeless |= 1 << dir;
+      if (s.hopeless === 3) s.mode = Mode.NOT_DNS;
+    }
   }
-  if (s.mode === Mode.NOT_DNS) s.streams = null;
+  if (s.mode === Mode.NOT_DNS) {
+    s.streams = null;
+    return;
+  }
+  if (used >= 0 && a > 0) st.push((seq + used) >>> 0, b, off, a);
 }
 
 /**

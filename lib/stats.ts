@@ -101,6 +101,12 @@ function swap(a: Float64Array, i: number, j: number): void {
   a[j] = t;
 }
 
+function emptyDoubles(): number[] {
+  const a = [0.5];
+  a.length = 0;
+  return a;
+}
+
 /** Default capacity of a {@linkcode BoundedSample}. */
 export const DEFAULT_SAMPLE_CAPACITY = 4096;
 
@@ -117,8 +123,10 @@ export const DEFAULT_SAMPLE_CAPACITY = 4096;
  * ```
  */
 export class BoundedSample {
-  // A plain array: cheaper than a typed array to create per flow, and most flows are short.
-  private data: number[] = [];
+  // A plain array: cheaper than a typed array to create per flow, and most flows are short. It starts as an
+  // array of doubles (then emptied) so that every sample shares one elements kind and `push` stays monomorphic
+  // whether the values are integers (lengths) or not (gaps).
+  private data: number[] = emptyDoubles();
   /** Values offered. */
   seen = 0;
   private rng = 0x9e3779b9;

@@ -281,7 +281,8 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     }
     const detected = s !== null && s.mode === Mode.DNS && (s.queries > 0 || s.responses > 0);
     out.dns_detected = detected;
-    for (let i = 1; i < features.length; i++) out[features[i].name] = null;
+    // Pipeline records start with every column null; a record made by hand gets them here.
+    if (out.dns_answers === undefined) for (let i = 1; i < features.length; i++) out[features[i].name] = null;
     if (!detected || s === null) return;
     const q = s.firstQuery, r = s.firstResponse;
     const first = q ?? r;

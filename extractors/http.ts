@@ -319,17 +319,20 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
   finish(s: HttpState | null, _flow: FlowState, out: FlowRecord): void {
     if (s !== null && !s.udp) {
       // A head still waiting for its end: read what arrived.
-      for (const d of [0, 1] as const) {
+      for (let d = 0; d < 2; d++) {
         const st = s.streams[d];
         if (st !== null && st.available > 0 && s.st[d] === Dir.HEAD) {
-          process(s, d, st.data, st.offset, st.available, true);
+          process(s, d as 0 | 1, st.data, st.offset, st.available, true);
         }
       }
     }
     const h2 = s?.h2 ?? null;
     const h2Detected = s !== null && (s.prefaceSeen || (h2 !== null && h2.frames > 0));
     out.http2_detected = h2Detected;
-    for (let i = 1; i < features.length; i++) out[features[i].name] = null;
+    // Pipeline records start with every column null; a record made by hand gets them here.
+    if (out.http_content_type === undefined) {
+      for (let i = 1; i < features.length; i++) out[features[i].name] = null;
+    }
     if (s === null) return;
     out.http3_detected = s.udp ? s.quic : false;
     out.http2_preface_seen = s.prefaceSeen;

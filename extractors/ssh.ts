@@ -167,7 +167,10 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
     const v = sess?.server.banner ?? null;
     const detected = c !== null || v !== null;
     out.ssh_detected = detected;
-    for (let i = 1; i < features.length; i++) out[features[i].name] = null;
+    // Pipeline records start with every column null; a record made by hand gets them here.
+    if (out.ssh_hassh_server_string === undefined) {
+      for (let i = 1; i < features.length; i++) out[features[i].name] = null;
+    }
     if (!detected || s === null || sess === null) return;
     out.ssh_version = sess.version;
     out.ssh_client_software = c?.software ?? null;

@@ -48,10 +48,12 @@ export class DnsState {
   mode: Mode = Mode.UNKNOWN;
   tcp = false;
   /** TCP: payload packets examined per direction while probing, SYN sequence numbers. */
-  probes: number[] = [0, 0];
+  probes0 = 0;
+  probes1 = 0;
   /** TCP: directions (bit per direction) whose first message cannot be DNS. */
   hopeless = 0;
-  isn: number[] = [0, 0];
+  isn0 = 0;
+  isn1 = 0;
   isnKnown = 0;
   streams: TcpStreamBuffer[] | null = null;
   queries = 0;
@@ -62,7 +64,8 @@ export class DnsState {
   truncated = false;
   minTtl: number | null = null;
   maxTtl: number | null = null;
-  answers: string[] = [];
+  /** Answer strings gathered, created with the first one (the column is [] for a flow without any). */
+  answers: string[] | null = null;
 }
 
 const f = (name: string, type: "int" | "str" | "bool" | "list", description: string): FeatureSpec => ({
@@ -99,9 +102,12 @@ function addMessage(s: DnsState, m: DnsMessage): void {
     if (s.firstResponse === null) s.firstResponse = m;
     if (m.minTtl !== null && (s.minTtl === null || m.minTtl < s.minTtl)) s.minTtl = m.minTtl;
     if (m.maxTtl !== null && (s.maxTtl === null || m.maxTtl > s.maxTtl)) s.maxTtl = m.maxTtl;
-    for (const a of m.answers) {
-      if (s.answers.length >= DNS_MAX_ANSWERS) break;
-      s.answers.push(a);
+    if (m.answers.length > 0) {
+      const answers = s.answers ??= [];
+      for (const a of m.answers) {
+        if (answers.length >= DNS_MAX_ANSWERS) break;
+        answers.push(a);
+      }
     }
   } else {
     s.queries++;
@@ -187,7 +193,8 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
   const n = p.payloadCapLen;
   if (s.streams === null) {
     if (p.tcpFlags & TCP.SYN) {
-      s.isn[dir] = p.tcpSeq;
+      if (dir === 0) s.isn0 = p.tcpSeq;
+      else s.isn1 = p.tcpSeq;
       s.isnKnown |= 1 << dir;
     }
     if (n === 0) return;
@@ -199,7 +206,7 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
     }
     s.streams = [new TcpStreamBuffer(TCP_CAP), new TcpStreamBuffer(TCP_CAP)];
     for (let d = 0; d < 2; d++) {
-      if (s.isnKnown & (1 << d)) s.streams[d].setInitialSeq((s.isn[d] + 1) >>> 0);
+      if (s.isnKnown & (1 << d)) s.streams[d].setInitialSeq(((d === 0 ? s.isn0 : s.isn1) + 1) >>> 0);
     }
   }
   if (n === 0) return;
@@ -227,7 +234,7 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
     // direction has sent a few packets without even a header.
     if (a >= PARTIAL_TEST) {
       if (parseDnsMessage(d, off + 2, off + a) === null) s.mode = Mode.NOT_DNS;
-    } else if (++s.probes[dir] >= TCP_PROBES) {
+    } else if ((dir === 0 ? ++s.probes0 : ++s.probes1) >= TCP_PROBES) {
       s.mode = Mode.NOT_DNS;
     }
     // Only a direction whose first message reads as DNS can make the flow DNS. When neither can, the flow ends
@@ -282,7 +289,9 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     const detected = s !== null && s.mode === Mode.DNS && (s.queries > 0 || s.responses > 0);
     out.dns_detected = detected;
     // Pipeline records start with every column null; a record made by hand gets them here.
-    if (out.dns_answers === undefined) for (let i = 1; i < features.length; i++) out[features[i].name] = null;
+    if (out.dns_answers === undefined) {
+      for (let i = 1; i < features.length; i++) out[features[i].name] = null;
+    }
     if (!detected || s === null) return;
     const q = s.firstQuery, r = s.firstResponse;
     const first = q ?? r;
@@ -310,6 +319,6 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     out.dns_truncated = s.truncated;
     out.dns_queries = s.queries;
     out.dns_responses = s.responses;
-    out.dns_answers = s.answers;
+    out.dns_answers = s.answers ?? [];
   },
 };

@@ -18,11 +18,15 @@ export interface EntropyOptions {
 /** Current entropy settings; `extractFlows` sets them from its options. A flow keeps the value it started with. */
 export const entropyOptions: EntropyOptions = { sampleBytes: 256 };
 
-/** Per-flow state of `entropy`: byte histograms per direction, allocated at the first payload byte. */
+/**
+ * Per-flow state of `entropy`: the byte histogram of both directions (initiator's counts at 0-255, responder's
+ * at 256-511), taken from a pool at the first payload byte and given back when the flow finishes.
+ */
 export class EntropyState {
   limit: number;
-  sampled: number[] = [0, 0];
-  counts: (number[] | null)[] = [null, null];
+  sampled0 = 0;
+  sampled1 = 0;
+  hist: Int32Array | null = null;
   constructor(limit: number) {
     this.limit = limit;
   }
@@ -63,25 +67,22 @@ const features: FeatureSpec[] = [
 ];
 
 /** c * log2(c) for small counts (the sums below need it 256 times per flow). */
-const CLOGC: number[] = [0];
-for (let c = 1; c <= 4096; c++) CLOGC.push(c * Math.log2(c));
-const clogc = (c: number): number => c <= 4096 ? CLOGC[c] : c * Math.log2(c);
+const CLOG_MAX = 4096;
+const CLOGC = new Float64Array(CLOG_MAX + 1);
+for (let c = 1; c <= CLOG_MAX; c++) CLOGC[c] = c * Math.log2(c);
 
-const ZEROS: readonly number[] = new Array(256).fill(0);
-
-/** Histograms of finished flows, zeroed, for reuse: a flow with payload then allocates none. */
-const POOL: number[][] = [];
+/** Histograms of finished flows, zeroed, for reuse: a flow with payload then allocates none (a typed array costs
+ * about a microsecond to create). */
+const POOL: Int32Array[] = [];
 const POOL_MAX = 1024;
 
 function release(s: EntropyState): void {
-  for (let d = 0; d < 2; d++) {
-    const c = s.counts[d];
-    if (c === null) continue;
-    s.counts[d] = null;
-    if (POOL.length < POOL_MAX) {
-      c.fill(0);
-      POOL.push(c);
-    }
+  const h = s.hist;
+  if (h === null) return;
+  s.hist = null;
+  if (POOL.length < POOL_MAX) {
+    h.fill(0);
+    POOL.push(h);
   }
 }
 
@@ -99,42 +100,50 @@ export const entropyExtractor: FeatureExtractor<EntropyState> = {
   features,
   init: (): EntropyState => new EntropyState(entropyOptions.sampleBytes),
   update(s: EntropyState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
-    const done = s.sampled[dir];
-    if (done >= s.limit || p.payloadCapLen === 0) return;
-    let c = s.counts[dir];
-    if (c === null) c = s.counts[dir] = POOL.length > 0 ? POOL.pop()! : new Array(256).fill(0);
-    const n = Math.min(p.payloadCapLen, s.limit - done);
-    const buf = p.buf, off = p.payloadOff;
-    for (let i = 0; i < n; i++) c[buf[off + i]]++;
-    s.sampled[dir] = done + n;
+    const cap = p.payloadCapLen;
+    if (cap === 0) return;
+    const done = dir === 0 ? s.sampled0 : s.sampled1, left = s.limit - done;
+    if (left <= 0) return;
+    let h = s.hist;
+    if (h === null) h = s.hist = POOL.length > 0 ? POOL.pop()! : new Int32Array(512);
+    const n = cap < left ? cap : left;
+    const buf = p.buf, off = p.payloadOff, end = off + n;
+    if (dir === 0) {
+      for (let i = off; i < end; i++) h[buf[i]]++;
+      s.sampled0 = done + n;
+    } else {
+      for (let i = off; i < end; i++) h[256 + buf[i]]++;
+      s.sampled1 = done + n;
+    }
   },
   finish(s: EntropyState, _flow: FlowState, out): void {
-    const n0 = s.sampled[0], n1 = s.sampled[1];
+    const n0 = s.sampled0, n1 = s.sampled1, h = s.hist;
     out.payload_bytes_sampled = n0 + n1;
-    if (n0 + n1 === 0) return;
-    const c0 = s.counts[0] ?? ZEROS as number[], c1 = s.counts[1] ?? ZEROS as number[];
+    if (n0 + n1 === 0 || h === null) return;
     try {
-      writeEntropy(out, c0, c1, n0, n1);
+      writeEntropy(out, h, n0, n1);
     } finally {
       release(s);
     }
   },
 };
 
+/** Up to this many sampled bytes every term of the uniformity sum, and each partial sum, is a multiple of 2^-16
+ * below 2^37, so exact: the sum then equals sum(count^2) - n^2/256 exactly, whatever the order. */
+const EXACT_UNIFORMITY_MAX = 1 << 18;
+
 /** Writes the entropy columns from the two histograms, in one pass over the 256 byte values. */
-function writeEntropy(out: FlowRecord, c0: number[], c1: number[], n0: number, n1: number): void {
-  const n = n0 + n1, expected = n / 256;
-  let s0 = 0, s1 = 0, s = 0, v = 0, printable = 0, high = 0;
+function writeEntropy(out: FlowRecord, h: Int32Array, n0: number, n1: number): void {
+  const n = n0 + n1;
+  // The three entropy sums add c * log2(c) in byte order (the order fixes the rounding); zero counts add 0.
+  let s0 = 0, s1 = 0, s = 0, squares = 0, printable = 0, high = 0;
   for (let i = 0; i < 256; i++) {
-    const a = c0[i], b = c1[i], c = a + b;
-    if (c === 0) {
-      v += expected * expected;
-      continue;
-    }
-    s0 += clogc(a);
-    s1 += clogc(b);
-    s += clogc(c);
-    v += (c - expected) * (c - expected);
+    const a = h[i], b = h[256 + i], c = a + b;
+    if (c === 0) continue;
+    s0 += a <= CLOG_MAX ? CLOGC[a] : a * Math.log2(a);
+    s1 += b <= CLOG_MAX ? CLOGC[b] : b * Math.log2(b);
+    s += c <= CLOG_MAX ? CLOGC[c] : c * Math.log2(c);
+    squares += c * c;
     if (i >= 0x80) high += c;
     else if ((i >= 0x20 && i <= 0x7e) || i === 9 || i === 10 || i === 13) printable += c;
   }
@@ -144,8 +153,22 @@ function writeEntropy(out: FlowRecord, c0: number[], c1: number[], n0: number, n
   out.entropy_initiator = e0;
   out.entropy_responder = e1;
   out.entropy_ratio = e0 !== null && e1 !== null && e1 > 0 ? e0 / e1 : null;
-  if (n >= 256) out.byte_distribution_uniformity = Math.max(0, 1 - v / (n * n));
+  if (n >= 256) {
+    const v = n <= EXACT_UNIFORMITY_MAX ? squares - n * n / 256 : deviations(h, n);
+    out.byte_distribution_uniformity = Math.max(0, 1 - v / (n * n));
+  }
   out.printable_ratio = printable / n;
-  out.null_ratio = (c0[0] + c1[0]) / n;
+  out.null_ratio = (h[0] + h[256]) / n;
   out.high_byte_ratio = high / n;
+}
+
+/** sum((count - n/256)^2) over the 256 byte values, in byte order (for samples too large to sum exactly). */
+function deviations(h: Int32Array, n: number): number {
+  const expected = n / 256;
+  let v = 0;
+  for (let i = 0; i < 256; i++) {
+    const c = h[i] + h[256 + i];
+    v += c === 0 ? expected * expected : (c - expected) * (c - expected);
+  }
+  return v;
 }

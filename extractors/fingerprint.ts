@@ -33,20 +33,25 @@ const Sig = {
 
 /** Per-flow state of `fingerprint`. */
 export class FingerprintState {
-  /** Signature bits of each direction's first payload. */
-  sig: number[] = [-1, -1];
+  /** Signature bits of each direction's first payload (-1 before it). */
+  sigFwd = -1;
+  sigBwd = -1;
   /** The session id of an OpenVPN client reset (two 32-bit halves), -1 when none. */
   ovpnHi = -1;
   ovpnLo = -1;
-  payloadPackets: number[] = [0, 0];
-  payloadBytes: number[] = [0, 0];
-  /** Payload bytes and packets after each direction's first payload (the handshake hello). */
-  laterBytes: number[] = [0, 0];
+  /** Packets with payload per direction, and payload bytes after each direction's first payload (the
+   * handshake hello). */
+  payloadPacketsFwd = 0;
+  payloadPacketsBwd = 0;
+  laterBytesFwd = 0;
+  laterBytesBwd = 0;
   torCells = 0;
   nearMtu = 0;
   /** WireGuard: handshake initiation and response seen per direction, and transport data messages. */
-  wgInit: boolean[] = [false, false];
-  wgResp: boolean[] = [false, false];
+  wgInitFwd = false;
+  wgInitBwd = false;
+  wgRespFwd = false;
+  wgRespBwd = false;
   wgData = 0;
 }
 
@@ -231,7 +236,7 @@ function torConfidence(s: FingerprintState, flow: FlowState, out: FlowRecord): n
   let c = 0;
   const sni = str(out.tls_sni)?.toLowerCase() ?? null;
   if (sni !== null && TOR_SNI.test(sni)) c += /[2-7]/.test(sni) ? 0.5 : 0.2;
-  const pay = s.payloadPackets[0] + s.payloadPackets[1];
+  const pay = s.payloadPacketsFwd + s.payloadPacketsBwd;
   if (s.torCells >= 3 && s.torCells >= 0.3 * pay) c += 0.3;
   if (TOR_PORTS.has(flow.dstPort)) c += 0.2;
   return round(c);
@@ -239,16 +244,16 @@ function torConfidence(s: FingerprintState, flow: FlowState, out: FlowRecord): n
 
 /** WireGuard handshake seen: 2 initiation one way and response the other, 1 one of them, 0 neither. */
 function wgHandshake(s: FingerprintState): number {
-  if ((s.wgInit[0] && s.wgResp[1]) || (s.wgInit[1] && s.wgResp[0])) return 2;
-  return s.wgInit[0] || s.wgInit[1] || s.wgResp[0] || s.wgResp[1] ? 1 : 0;
+  if ((s.wgInitFwd && s.wgRespBwd) || (s.wgInitBwd && s.wgRespFwd)) return 2;
+  return s.wgInitFwd || s.wgInitBwd || s.wgRespFwd || s.wgRespBwd ? 1 : 0;
 }
 
 function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | null } {
-  const sig = (s.sig[0] < 0 ? 0 : s.sig[0]) | (s.sig[1] < 0 ? 0 : s.sig[1]);
+  const fwd = s.sigFwd < 0 ? 0 : s.sigFwd, bwd = s.sigBwd < 0 ? 0 : s.sigBwd;
+  const sig = fwd | bwd;
   const dp = flow.dstPort, sp = flow.srcPort, udp = flow.protocol === 17;
   let c = 0, type: string | null = null;
-  const total = flow.packets[0] + flow.packets[1], payloads = s.payloadPackets[0] + s.payloadPackets[1];
-  const fwd = s.sig[0] < 0 ? 0 : s.sig[0], bwd = s.sig[1] < 0 ? 0 : s.sig[1];
+  const total = flow.packets[0] + flow.packets[1], payloads = s.payloadPacketsFwd + s.payloadPacketsBwd;
   if (flow.protocol === 50) {
     c = 0.9;
     type = "ipsec-esp";
@@ -291,8 +296,8 @@ function dohConfidence(s: FingerprintState, flow: FlowState, out: FlowRecord): n
   if (sni !== null && DOH_SERVER_NAMES.some((d) => sni === d || sni.endsWith("." + d))) c += 0.6;
   if (DOH_RESOLVER_IPS.has(flow.dstIp)) c += 0.4;
   // After the hellos, DNS messages in HTTP/2 frames: small requests, modest responses.
-  const nf = s.payloadPackets[0] - 1, nb = s.payloadPackets[1] - 1;
-  if (nf >= 2 && nb >= 2 && s.laterBytes[0] / nf <= 300 && s.laterBytes[1] / nb <= 1000) c += 0.2;
+  const nf = s.payloadPacketsFwd - 1, nb = s.payloadPacketsBwd - 1;
+  if (nf >= 2 && nb >= 2 && s.laterBytesFwd / nf <= 300 && s.laterBytesBwd / nb <= 1000) c += 0.2;
   return round(c);
 }
 
@@ -314,18 +319,27 @@ export const fingerprintExtractor: FeatureExtractor<FingerprintState> = {
     if (len >= 1400 && len <= 1500) s.nearMtu++;
     const pay = p.payloadLen;
     if (pay === 0) return;
-    if (s.sig[dir] < 0) s.sig[dir] = firstPayloadSig(s, p, flow);
-    else s.laterBytes[dir] += pay;
-    s.payloadPackets[dir]++;
-    s.payloadBytes[dir] += pay;
+    if (dir === 0) {
+      if (s.sigFwd < 0) s.sigFwd = firstPayloadSig(s, p, flow);
+      else s.laterBytesFwd += pay;
+      s.payloadPacketsFwd++;
+    } else {
+      if (s.sigBwd < 0) s.sigBwd = firstPayloadSig(s, p, flow);
+      else s.laterBytesBwd += pay;
+      s.payloadPacketsBwd++;
+    }
     if (pay >= TOR_CELL_PAYLOAD_MIN && pay <= TOR_CELL_PAYLOAD_MAX) s.torCells++;
     if (flow.protocol === 17 && p.payloadCapLen >= 4) {
       // WireGuard messages: type 1-4 and three zero bytes; initiation 148 bytes, response 92, data >= 32.
       const b = p.buf, o = p.payloadOff, t = b[o];
       if (t >= 1 && t <= 4 && b[o + 1] === 0 && b[o + 2] === 0 && b[o + 3] === 0) {
-        if (t === 1 && pay === 148) s.wgInit[dir] = true;
-        else if (t === 2 && pay === 92) s.wgResp[dir] = true;
-        else if (t === 4 && pay >= 32) s.wgData++;
+        if (t === 1 && pay === 148) {
+          if (dir === 0) s.wgInitFwd = true;
+          else s.wgInitBwd = true;
+        } else if (t === 2 && pay === 92) {
+          if (dir === 0) s.wgRespFwd = true;
+          else s.wgRespBwd = true;
+        } else if (t === 4 && pay >= 32) s.wgData++;
       }
     }
   },

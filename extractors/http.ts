@@ -50,13 +50,16 @@ const enum Dir {
  */
 export class HttpState {
   udp = false;
-  /** Per direction parsing state. */
-  st: Dir[] = [Dir.NEW, Dir.NEW];
+  /** Per direction parsing state (see {@linkcode dirState}). */
+  st0: Dir = Dir.NEW;
+  st1: Dir = Dir.NEW;
   /** Direction of the HTTP/2 client (preface or upgrade request sender), -1 unknown. */
   clientDir = -1;
-  isn: number[] = [0, 0];
+  isn0 = 0;
+  isn1 = 0;
   isnKnown = 0;
-  streams: (TcpStreamBuffer | null)[] = [null, null];
+  stream0: TcpStreamBuffer | null = null;
+  stream1: TcpStreamBuffer | null = null;
   request: Http1Head | null = null;
   response: Http1Head | null = null;
   upgradeH2c = false;
@@ -66,6 +69,20 @@ export class HttpState {
   quic = false;
   /** True once neither direction needs more work. */
   done = false;
+}
+
+function dirState(s: HttpState, dir: number): Dir {
+  return dir === 0 ? s.st0 : s.st1;
+}
+
+function setDirState(s: HttpState, dir: number, v: Dir): void {
+  if (dir === 0) s.st0 = v;
+  else s.st1 = v;
+}
+
+function setStream(s: HttpState, dir: number, st: TcpStreamBuffer | null): void {
+  if (dir === 0) s.stream0 = st;
+  else s.stream1 = st;
 }
 
 const f = (name: string, type: "int" | "str" | "bool", description: string): FeatureSpec => ({
@@ -128,10 +145,10 @@ function looksLikeSettings(b: Uint8Array, o: number, n: number): boolean {
 }
 
 function checkDone(s: HttpState): void {
-  if (s.st[0] === Dir.DONE && s.st[1] === Dir.DONE) {
+  if (s.st0 === Dir.DONE && s.st1 === Dir.DONE) {
     s.done = true;
-    s.streams[0] = null;
-    s.streams[1] = null;
+    s.stream0 = null;
+    s.stream1 = null;
   }
 }
 
@@ -165,11 +182,11 @@ function classify(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number)
 }
 
 function stream(s: HttpState, dir: 0 | 1): TcpStreamBuffer {
-  let st = s.streams[dir];
+  let st = dir === 0 ? s.stream0 : s.stream1;
   if (st === null) {
     st = new TcpStreamBuffer(STREAM_CAP);
-    if (s.isnKnown & (1 << dir)) st.setInitialSeq((s.isn[dir] + 1) >>> 0);
-    s.streams[dir] = st;
+    if (s.isnKnown & (1 << dir)) st.setInitialSeq(((dir === 0 ? s.isn0 : s.isn1) + 1) >>> 0);
+    setStream(s, dir, st);
   }
   return st;
 }
@@ -179,12 +196,15 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
   let used = 0;
   while (used < n) {
     const p = o + used, left = n - used;
-    switch (s.st[dir]) {
+    switch (dirState(s, dir)) {
       case Dir.NEW:
         // A very short start that may still become a request, status line or preface: wait for more.
         if (left < PREFACE_LEN && !final && httpStartPrefix(b, p, p + left)) return used;
-        s.st[dir] = classify(s, dir, b, p, left);
-        if (s.st[dir] === Dir.H2 && s.prefaceSeen && s.clientDir === dir && isHttp2Preface(b, p, p + left)) {
+        setDirState(s, dir, classify(s, dir, b, p, left));
+        if (
+          dirState(s, dir) === Dir.H2 && s.prefaceSeen && s.clientDir === dir &&
+          isHttp2Preface(b, p, p + left)
+        ) {
           used += PREFACE_LEN;
         }
         break;
@@ -193,7 +213,7 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
         if (he < 0 && left < HEAD_CAP && !final) return used; // wait for more
         const h = parseHttp1Head(b, p, he < 0 ? p + left : he);
         if (h === null) {
-          s.st[dir] = Dir.DONE;
+          setDirState(s, dir, Dir.DONE);
           return n;
         }
         setHead(s, h);
@@ -207,17 +227,17 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
         ) {
           if (s.clientDir < 0) s.clientDir = dir ^ 1;
           ensureH2(s);
-          s.st[dir] = Dir.H2;
+          setDirState(s, dir, Dir.H2);
           used = he - o;
           break;
         }
         if (s.upgradeH2c && h.isRequest && he >= 0) {
           // The preface follows the request (and its body, if any) once the server switched.
-          s.st[dir] = Dir.WATCH_PREFACE;
+          setDirState(s, dir, Dir.WATCH_PREFACE);
           used = he - o;
           break;
         }
-        s.st[dir] = Dir.DONE;
+        setDirState(s, dir, Dir.DONE);
         return n;
       }
       case Dir.WATCH_PREFACE:
@@ -225,17 +245,17 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
         if (left >= PREFACE_LEN && isHttp2Preface(b, p, p + left)) {
           s.prefaceSeen = true;
           ensureH2(s);
-          s.st[dir] = Dir.H2;
+          setDirState(s, dir, Dir.H2);
           used += PREFACE_LEN;
           break;
         }
-        if (++s.watch >= PREFACE_WATCH) s.st[dir] = Dir.DONE;
+        if (++s.watch >= PREFACE_WATCH) setDirState(s, dir, Dir.DONE);
         return n;
       case Dir.H2: {
         const h2 = s.h2!;
         const role: 0 | 1 = dir === s.clientDir ? 0 : 1;
         h2.feed(role, b, p, p + left);
-        if (h2.failed(role)) s.st[dir] = Dir.DONE;
+        if (h2.failed(role)) setDirState(s, dir, Dir.DONE);
         return n;
       }
       default:
@@ -269,31 +289,32 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
     if (s.udp) {
       if (n === 0 || p.proto !== 17) return;
       const b = p.buf, o = p.payloadOff;
-      if (s.st[dir] === Dir.NEW) {
-        s.st[dir] = Dir.DONE;
+      if (dirState(s, dir) === Dir.NEW) {
+        setDirState(s, dir, Dir.DONE);
         if (isQuicLong(b, o, n)) s.quic = true;
         if (httpMethodLength(b, o, o + n) > 0 || isHttpStatusStart(b, o, o + n)) {
           const h = parseHttp1Head(b, o, o + n);
           if (h !== null) setHead(s, h);
         }
       }
-      if (s.st[0] === Dir.DONE && s.st[1] === Dir.DONE) s.done = true;
+      if (s.st0 === Dir.DONE && s.st1 === Dir.DONE) s.done = true;
       return;
     }
     if (p.tcpHdrLen === 0) return;
     if (p.tcpFlags & TCP.SYN) {
-      s.isn[dir] = p.tcpSeq;
+      if (dir === 0) s.isn0 = p.tcpSeq;
+      else s.isn1 = p.tcpSeq;
       s.isnKnown |= 1 << dir;
     }
-    if (n === 0 || s.st[dir] === Dir.DONE) return;
+    if (n === 0 || dirState(s, dir) === Dir.DONE) return;
     const b = p.buf, o = p.payloadOff;
-    if (s.st[dir] === Dir.NEW && s.streams[dir] === null) {
+    if (dirState(s, dir) === Dir.NEW && (dir === 0 ? s.stream0 : s.stream1) === null) {
       // First payload: decide without allocating for flows that are not HTTP.
       const guess = n >= PREFACE_LEN && isHttp2Preface(b, o, o + n) || httpMethodLength(b, o, o + n) > 0 ||
         isHttpStatusStart(b, o, o + n) || s.h2 !== null || (dir === 1 && looksLikeSettings(b, o, n)) ||
         (n < PREFACE_LEN && httpStartPrefix(b, o, o + n));
       if (!guess) {
-        s.st[dir] = Dir.DONE;
+        setDirState(s, dir, Dir.DONE);
         checkDone(s);
         return;
       }
@@ -303,7 +324,7 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       // In order with nothing buffered: work on the packet's bytes, keep only an unfinished remainder.
       const used = process(s, dir, b, o, n, false);
       st.advanceDirect(p.tcpSeq, used);
-      if (used < n && (s.st[dir] as Dir) !== Dir.DONE) {
+      if (used < n && dirState(s, dir) !== Dir.DONE) {
         st.push((p.tcpSeq + used) >>> 0, b, o + used, n - used);
       }
     } else {
@@ -311,8 +332,8 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       const a = st.available;
       if (a > 0) st.consume(process(s, dir, st.data, st.offset, a, false));
     }
-    if ((s.st[dir] as Dir) === Dir.DONE) {
-      s.streams[dir] = null;
+    if (dirState(s, dir) === Dir.DONE) {
+      setStream(s, dir, null);
       checkDone(s);
     }
   },
@@ -320,8 +341,8 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
     if (s !== null && !s.udp) {
       // A head still waiting for its end: read what arrived.
       for (let d = 0; d < 2; d++) {
-        const st = s.streams[d];
-        if (st !== null && st.available > 0 && s.st[d] === Dir.HEAD) {
+        const st = d === 0 ? s.stream0 : s.stream1;
+        if (st !== null && st.available > 0 && dirState(s, d) === Dir.HEAD) {
           process(s, d as 0 | 1, st.data, st.offset, st.available, true);
         }
       }

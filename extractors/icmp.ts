@@ -33,9 +33,9 @@ export class IcmpState {
   unreachable = 0;
   timeExceeded = 0;
   stat = 0;
-  /** Type/code pairs as type * 256 + code, and how often each type was seen. */
+  /** Type/code pairs as type * 256 + code; how often each type was seen, as (type, count) pairs. */
   typeCodes: number[] = [];
-  typeCounts: Map<number, number> = new Map();
+  typeCounts: number[] = [];
   ids: number[] = [];
   seqs: number[] = [];
   seqMin = 65536;
@@ -101,6 +101,17 @@ function kindOf(v6: boolean, type: number): number {
     : Kind.OTHER;
 }
 
+/** Adds one packet of `type` to (type, count) pairs; there are at most 256 types. */
+function countType(a: number[], type: number): void {
+  for (let i = 0; i < a.length; i += 2) {
+    if (a[i] === type) {
+      a[i + 1]++;
+      return;
+    }
+  }
+  a.push(type, 1);
+}
+
 /**
  * The `icmp` group.
  *
@@ -127,7 +138,7 @@ export const icmpExtractor: FeatureExtractor<IcmpState | null> = {
     else if (k === Kind.TIME_EXCEEDED) s.timeExceeded++;
     const tc = type * 256 + p.icmpCode;
     if (s.typeCodes.length < MAX_DISTINCT && !s.typeCodes.includes(tc)) s.typeCodes.push(tc);
-    s.typeCounts.set(type, (s.typeCounts.get(type) ?? 0) + 1);
+    countType(s.typeCounts, type);
     if (p.icmpId >= 0) {
       if (s.ids.length < MAX_DISTINCT && !s.ids.includes(p.icmpId)) s.ids.push(p.icmpId);
       const q = p.icmpSeq;
@@ -149,7 +160,9 @@ export const icmpExtractor: FeatureExtractor<IcmpState | null> = {
     if (s === null || n === 0) return;
     out.icmp_unique_type_codes = s.typeCodes.length;
     let dom = -1, domCount = 0;
-    for (const [t, c] of s.typeCounts) {
+    const counts = s.typeCounts;
+    for (let i = 0; i < counts.length; i += 2) {
+      const t = counts[i], c = counts[i + 1];
       if (c > domCount || (c === domCount && t < dom)) {
         dom = t;
         domCount = c;

@@ -9,22 +9,28 @@ import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 
+/** What `ip_extended` keeps about one direction's IP headers. */
+export class IpExtendedDirection {
+  ttlMin = 256;
+  ttlMax = -1;
+  ttlSum = 0;
+  ttlN = 0;
+  ttlLast = -1;
+  ttlChanges = 0;
+  idLast = -1;
+}
+
 /** Per-flow state of `ip_extended`. */
 export class IpExtendedState {
-  ttlMin: number[] = [256, 256];
-  ttlMax: number[] = [-1, -1];
-  ttlSum: number[] = [0, 0];
-  ttlN: number[] = [0, 0];
-  ttlLast: number[] = [-1, -1];
-  ttlChanges: number[] = [0, 0];
+  fwd: IpExtendedDirection = new IpExtendedDirection();
+  bwd: IpExtendedDirection = new IpExtendedDirection();
   firstTtl = -1;
   firstTos = -1;
-  /** Set of ToS values seen: 256 bits in eight 32-bit words. */
-  tosSeen: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  /** ToS values seen other than the first packet's: 256 bits in eight 32-bit words, created at the first one. */
+  tosSeen: number[] | null = null;
   flags = 0;
   df = 0;
   v4 = 0;
-  idLast: number[] = [-1, -1];
   idGaps = 0;
 }
 
@@ -78,50 +84,58 @@ export const ipExtendedExtractor: FeatureExtractor<IpExtendedState> = {
   features,
   init: (): IpExtendedState => new IpExtendedState(),
   update(s: IpExtendedState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
-    if (p.ipVersion === 0) return;
+    const version = p.ipVersion;
+    if (version === 0) return;
+    const d = dir === 0 ? s.fwd : s.bwd;
     const ttl = p.ttl, tos = p.tos;
-    if (ttl < s.ttlMin[dir]) s.ttlMin[dir] = ttl;
-    if (ttl > s.ttlMax[dir]) s.ttlMax[dir] = ttl;
-    s.ttlSum[dir] += ttl;
-    s.ttlN[dir]++;
-    const last = s.ttlLast[dir];
-    if (last >= 0 && last !== ttl) s.ttlChanges[dir]++;
-    s.ttlLast[dir] = ttl;
+    if (ttl < d.ttlMin) d.ttlMin = ttl;
+    if (ttl > d.ttlMax) d.ttlMax = ttl;
+    d.ttlSum += ttl;
+    d.ttlN++;
+    const last = d.ttlLast;
+    if (last >= 0 && last !== ttl) d.ttlChanges++;
+    d.ttlLast = ttl;
     if (s.firstTtl < 0 && dir === 0) s.firstTtl = ttl;
     if (s.firstTos < 0) s.firstTos = tos;
-    s.tosSeen[tos >> 5] |= 1 << (tos & 31);
-    if (p.ipVersion === 4) {
+    else if (tos !== s.firstTos) {
+      const seen = s.tosSeen ??= [0, 0, 0, 0, 0, 0, 0, 0];
+      seen[tos >> 5] |= 1 << (tos & 31);
+    }
+    if (version === 4) {
       s.v4++;
       const fl = p.ipFlags;
       s.flags |= fl;
       if (fl & 2) s.df++;
-      const id = p.ipId, prev = s.idLast[dir];
+      const id = p.ipId, prev = d.idLast;
       if (prev >= 0 && ((id - prev) & 0xffff) > 1) s.idGaps++;
-      s.idLast[dir] = id;
+      d.idLast = id;
     }
   },
   finish(s: IpExtendedState, flow: FlowState, out): void {
-    const nf = s.ttlN[0], nb = s.ttlN[1];
+    const f = s.fwd, b = s.bwd;
+    const nf = f.ttlN, nb = b.ttlN;
     if (nf > 0) {
-      out.ip_ttl_fwd_min = s.ttlMin[0];
-      out.ip_ttl_fwd_max = s.ttlMax[0];
-      out.ip_ttl_fwd_mean = s.ttlSum[0] / nf;
-      out.ip_ttl_fwd_changes = s.ttlChanges[0];
+      out.ip_ttl_fwd_min = f.ttlMin;
+      out.ip_ttl_fwd_max = f.ttlMax;
+      out.ip_ttl_fwd_mean = f.ttlSum / nf;
+      out.ip_ttl_fwd_changes = f.ttlChanges;
       const init = s.firstTtl <= 64 ? 64 : s.firstTtl <= 128 ? 128 : 255;
       out.ip_ttl_fwd_initial_est = init;
       out.ip_ttl_fwd_hops_est = init - s.firstTtl;
     }
     if (nb > 0) {
-      out.ip_ttl_bwd_min = s.ttlMin[1];
-      out.ip_ttl_bwd_max = s.ttlMax[1];
-      out.ip_ttl_bwd_mean = s.ttlSum[1] / nb;
-      out.ip_ttl_bwd_changes = s.ttlChanges[1];
+      out.ip_ttl_bwd_min = b.ttlMin;
+      out.ip_ttl_bwd_max = b.ttlMax;
+      out.ip_ttl_bwd_mean = b.ttlSum / nb;
+      out.ip_ttl_bwd_changes = b.ttlChanges;
     }
     if (s.firstTos >= 0) {
       out.ip_tos_value = s.firstTos;
-      let n = 0;
-      for (const w of s.tosSeen) {
-        for (let x = w; x !== 0; x &= x - 1) n++;
+      let n = 1;
+      if (s.tosSeen !== null) {
+        for (const w of s.tosSeen) {
+          for (let x = w; x !== 0; x &= x - 1) n++;
+        }
       }
       out.ip_tos_unique_count = n;
       out.ip_dscp = s.firstTos >> 2;

@@ -11,13 +11,14 @@ import type { PacketView } from "../lib/packet.ts";
 /** Distinct flow labels remembered per flow; the count stops growing there. */
 const MAX_LABELS = 32;
 
-/** Per-flow state of `ipv6_options`. */
+/** Per-flow state of `ipv6_options`, for IPv6 flows (IPv4 flows have none: their packets are all IPv4). */
 export class Ipv6OptionsState {
   v6 = 0;
   v4 = 0;
   firstLabel = -1;
   labels: number[] = [];
-  lastLabel: number[] = [-1, -1];
+  lastLabel0 = -1;
+  lastLabel1 = -1;
   labelChanges = 0;
   firstTc = -1;
   /** Traffic classes seen: 256 bits in eight 32-bit words. */
@@ -45,7 +46,8 @@ const features: FeatureSpec[] = [
 ];
 
 /**
- * The `ipv6_options` group.
+ * The `ipv6_options` group. A flow's packets all have its IP version (the flow key holds it), so an IPv4 flow
+ * needs no state: its counts come from the flow's packet count.
  *
  * @example
  * ```ts
@@ -53,11 +55,12 @@ const features: FeatureSpec[] = [
  * console.log(ipv6OptionsExtractor.features.length); // 11
  * ```
  */
-export const ipv6OptionsExtractor: FeatureExtractor<Ipv6OptionsState> = {
+export const ipv6OptionsExtractor: FeatureExtractor<Ipv6OptionsState | null> = {
   name: "ipv6_options",
   features,
-  init: (): Ipv6OptionsState => new Ipv6OptionsState(),
-  update(s: Ipv6OptionsState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
+  init: (flow: FlowState): Ipv6OptionsState | null => flow.ipVersion === 6 ? new Ipv6OptionsState() : null,
+  update(s: Ipv6OptionsState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
+    if (s === null) return;
     if (p.ipVersion === 4) {
       s.v4++;
       return;
@@ -69,13 +72,25 @@ export const ipv6OptionsExtractor: FeatureExtractor<Ipv6OptionsState> = {
       s.firstLabel = label;
       s.firstTc = tc;
     }
-    const last = s.lastLabel[dir];
+    const last = dir === 0 ? s.lastLabel0 : s.lastLabel1;
     if (last >= 0 && last !== label) s.labelChanges++;
-    s.lastLabel[dir] = label;
+    if (dir === 0) s.lastLabel0 = label;
+    else s.lastLabel1 = label;
     if (last !== label && !s.labels.includes(label) && s.labels.length < MAX_LABELS) s.labels.push(label);
     s.tcSeen[tc >> 5] |= 1 << (tc & 31);
   },
-  finish(s: Ipv6OptionsState, _flow: FlowState, out): void {
+  finish(s: Ipv6OptionsState | null, flow: FlowState, out): void {
+    if (s === null) {
+      const v4 = flow.ipVersion === 4 ? flow.packets[0] + flow.packets[1] : 0;
+      out.ipv6_packet_count = 0;
+      out.ipv4_packet_count = v4;
+      out.ipv6_flow_label_unique_count = 0;
+      out.ipv6_flow_label_changes = 0;
+      out.ipv6_traffic_class_unique_count = 0;
+      out.ipv6_ratio = v4 > 0 ? 0 : null;
+      out.is_ipv6_only = false;
+      return;
+    }
     const total = s.v4 + s.v6;
     out.ipv6_packet_count = s.v6;
     out.ipv4_packet_count = s.v4;

@@ -25,8 +25,10 @@ const CONSTANT_RATE_CV = 0.1;
 /** Per-flow state of `padding`. */
 export class PaddingState {
   sizes: RunningStats = new RunningStats();
-  /** Size histogram: (size, count) pairs while there are few sizes, then a map. */
+  /** Size histogram: (size, count) pairs in order of first appearance while there are few sizes, then a map
+   * (which keeps that order); `hit` is the index in `pairs` of the last packet's size. */
   pairs: number[] = [];
+  hit = 0;
   hist: Map<number, number> | null = null;
   iat: RunningStats = new RunningStats();
   last = -1;
@@ -91,10 +93,12 @@ function countSize(s: PaddingState, len: number): void {
   for (let i = 0; i < a.length; i += 2) {
     if (a[i] === len) {
       a[i + 1]++;
+      s.hit = i;
       return;
     }
   }
   if (a.length < 2 * MAX_PAIRS) {
+    s.hit = a.length;
     a.push(len, 1);
     return;
   }
@@ -132,7 +136,12 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
     s.sizes.add(len);
     const h = s.hist;
     if (h !== null) h.set(len, (h.get(len) ?? 0) + 1);
-    else countSize(s, len);
+    else {
+      // Consecutive packets often have the same size.
+      const a = s.pairs, i = s.hit;
+      if (i < a.length && a[i] === len) a[i + 1]++;
+      else countSize(s, len);
+    }
     const ts = p.ts;
     if (s.last >= 0) {
       const gap = ts - s.last;
@@ -157,18 +166,23 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
     const std = s.sizes.std ?? 0;
     out.pkt_size_variance = s.sizes.variance;
     out.pkt_size_cv = ratio(std, s.sizes.mean);
-    let mode = -1, modeCount = 0, unique = 0, entropy = 0;
-    const take = (size: number, count: number) => {
-      unique++;
+    let mode = -1, modeCount = 0, entropy = 0;
+    // Sizes in order of first appearance (the order of the entropy sum).
+    let a = s.pairs;
+    if (s.hist !== null) {
+      a = [];
+      for (const [size, count] of s.hist) a.push(size, count);
+    }
+    const unique = a.length >> 1;
+    for (let i = 0; i < a.length; i += 2) {
+      const size = a[i], count = a[i + 1];
       if (count > modeCount || (count === modeCount && size < mode)) {
         mode = size;
         modeCount = count;
       }
       const q = count / n;
       entropy -= q * Math.log2(q);
-    };
-    if (s.hist !== null) { for (const [size, count] of s.hist) take(size, count); }
-    else for (let i = 0; i < s.pairs.length; i += 2) take(s.pairs[i], s.pairs[i + 1]);
+    }
     const modeRatio = modeCount / n;
     const constantSize = modeRatio >= CONSTANT_SIZE_RATIO;
     out.is_constant_size = constantSize;

@@ -79,7 +79,9 @@ function helloColumns(bytes: Uint8Array): HelloColumns {
 function writeNull(out: FlowRecord): void {
   out.quic_detected = false;
   // Pipeline records start with every column null; a record made by hand gets them here.
-  if (out.quic_alpn_offered === undefined) for (let i = 1; i < features.length; i++) out[features[i].name] = null;
+  if (out.quic_alpn_offered === undefined) {
+    for (let i = 1; i < features.length; i++) out[features[i].name] = null;
+  }
 }
 
 /**

@@ -37,7 +37,8 @@ export class SshState {
   serverDir = 1;
   /** Direction that sent a SYN without ACK (-1 unknown), and the SYN sequence numbers. */
   synDir = -1;
-  isn: number[] = [0, 0];
+  isn0 = 0;
+  isn1 = 0;
   isnKnown = 0;
   streams: TcpStreamBuffer[] | null = null;
   /** Payload packets seen after their direction switched to encryption. */
@@ -89,7 +90,7 @@ function startSession(s: SshState, flow: FlowState): void {
   s.session = new SshSession();
   const streams = [new TcpStreamBuffer(STREAM_CAP), new TcpStreamBuffer(STREAM_CAP)];
   for (let d = 0; d < 2; d++) {
-    if (s.isnKnown & (1 << d)) streams[d].setInitialSeq((s.isn[d] + 1) >>> 0);
+    if (s.isnKnown & (1 << d)) streams[d].setInitialSeq(((d === 0 ? s.isn0 : s.isn1) + 1) >>> 0);
   }
   s.streams = streams;
 }
@@ -121,7 +122,8 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
     if (s.session === null) {
       const fl = p.tcpFlags;
       if (fl & TCP.SYN) {
-        s.isn[dir] = p.tcpSeq;
+        if (dir === 0) s.isn0 = p.tcpSeq;
+        else s.isn1 = p.tcpSeq;
         s.isnKnown |= 1 << dir;
         if (!(fl & TCP.ACK)) s.synDir = dir;
         else if (s.synDir < 0) s.synDir = dir ^ 1;

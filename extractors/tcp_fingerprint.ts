@@ -24,11 +24,18 @@ export interface SynInfo {
 
 /** Per-flow state of `tcp_fingerprint`. */
 export class TcpFingerprintState {
-  syn: (SynInfo | null)[] = [null, null];
-  tsFirst: number[] = [-1, -1];
-  tsFirstTime: number[] = [0, 0];
-  tsLast: number[] = [-1, -1];
-  tsLastTime: number[] = [0, 0];
+  /** The initiator's SYN and the responder's SYN-ACK. */
+  synFwd: SynInfo | null = null;
+  synBwd: SynInfo | null = null;
+  /** First and last TSval of each side and when they were seen (-1: no timestamps). */
+  tsFirstFwd = -1;
+  tsFirstTimeFwd = 0;
+  tsLastFwd = -1;
+  tsLastTimeFwd = 0;
+  tsFirstBwd = -1;
+  tsFirstTimeBwd = 0;
+  tsLastBwd = -1;
+  tsLastTimeBwd = 0;
 }
 
 const f = (name: string, type: "int" | "float" | "str", description: string): FeatureSpec => ({
@@ -104,14 +111,16 @@ export function osHint(s: SynInfo): string {
   return "network-device";
 }
 
-function uptime(s: TcpFingerprintState, d: number): number | null {
-  const first = s.tsFirst[d];
+/** Usual TCP timestamp clock rates, Hz. */
+const CLOCK_RATES: readonly number[] = [10, 100, 250, 1000];
+
+function uptime(first: number, firstTime: number, last: number, lastTime: number): number | null {
   if (first < 0) return null;
   let hz = 1000;
-  const dt = s.tsLastTime[d] - s.tsFirstTime[d];
+  const dt = lastTime - firstTime;
   if (dt >= 1) {
-    const rate = ((s.tsLast[d] - first) >>> 0) / dt;
-    for (const h of [10, 100, 250, 1000]) {
+    const rate = ((last - first) >>> 0) / dt;
+    for (const h of CLOCK_RATES) {
       if (Math.abs(rate - h) <= 0.25 * h) hz = h;
     }
   }
@@ -135,25 +144,44 @@ export const tcpFingerprintExtractor: FeatureExtractor<TcpFingerprintState | nul
   update(s: TcpFingerprintState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     if (s === null || p.tcpHdrLen === 0) return;
     const fl = p.tcpFlags;
-    if ((fl & TCP.SYN) && s.syn[dir] === null && ((fl & TCP.ACK) !== 0) === (dir === 1)) {
+    if (
+      (fl & TCP.SYN) && ((fl & TCP.ACK) !== 0) === (dir === 1) && (dir === 0 ? s.synFwd : s.synBwd) === null
+    ) {
       const o = readTcpOptions(p);
-      s.syn[dir] = { window: p.tcpWindow, ttl: p.ttl, mss: o.mss, ws: o.ws, kinds: tcpOptionKinds(p) };
+      const info: SynInfo = {
+        window: p.tcpWindow,
+        ttl: p.ttl,
+        mss: o.mss,
+        ws: o.ws,
+        kinds: tcpOptionKinds(p),
+      };
+      if (dir === 0) s.synFwd = info;
+      else s.synBwd = info;
     }
     if (p.tcpHdrLen > 20) {
-      const o = readTcpOptions(p);
-      if (o.tsVal >= 0) {
-        if (s.tsFirst[dir] < 0) {
-          s.tsFirst[dir] = o.tsVal;
-          s.tsFirstTime[dir] = p.ts;
+      const tsVal = readTcpOptions(p).tsVal;
+      if (tsVal >= 0) {
+        if (dir === 0) {
+          if (s.tsFirstFwd < 0) {
+            s.tsFirstFwd = tsVal;
+            s.tsFirstTimeFwd = p.ts;
+          }
+          s.tsLastFwd = tsVal;
+          s.tsLastTimeFwd = p.ts;
+        } else {
+          if (s.tsFirstBwd < 0) {
+            s.tsFirstBwd = tsVal;
+            s.tsFirstTimeBwd = p.ts;
+          }
+          s.tsLastBwd = tsVal;
+          s.tsLastTimeBwd = p.ts;
         }
-        s.tsLast[dir] = o.tsVal;
-        s.tsLastTime[dir] = p.ts;
       }
     }
   },
   finish(s: TcpFingerprintState | null, _flow: FlowState, out): void {
     if (s === null) return;
-    const a = s.syn[0], b = s.syn[1];
+    const a = s.synFwd, b = s.synBwd;
     if (a !== null) {
       out.tcp_fp_fwd = ja4t(a);
       out.tcp_os_hint_fwd = osHint(a);
@@ -170,7 +198,7 @@ export const tcpFingerprintExtractor: FeatureExtractor<TcpFingerprintState | nul
       out.tcp_fp_bwd_mss = b.mss >= 0 ? b.mss : null;
       out.tcp_fp_bwd_ws = b.ws >= 0 ? b.ws : null;
     }
-    out.tcp_uptime_fwd = uptime(s, 0);
-    out.tcp_uptime_bwd = uptime(s, 1);
+    out.tcp_uptime_fwd = uptime(s.tsFirstFwd, s.tsFirstTimeFwd, s.tsLastFwd, s.tsLastTimeFwd);
+    out.tcp_uptime_bwd = uptime(s.tsFirstBwd, s.tsFirstTimeBwd, s.tsLastBwd, s.tsLastTimeBwd);
   },
 };

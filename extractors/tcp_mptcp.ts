@@ -15,9 +15,12 @@ const MP_CAPABLE = 0, MP_JOIN = 1, DSS = 2, ADD_ADDR = 3, MP_FASTCLOSE = 7;
 /** Per-flow state of `tcp_mptcp`. */
 export class TcpMptcpState {
   packets = 0;
-  capable: boolean[] = [false, false];
+  /** MP_CAPABLE in the initiator's SYN and in the responder's SYN-ACK. */
+  capableFwd = false;
+  capableBwd = false;
   /** MP_JOIN in the initiator's SYN and in the responder's SYN-ACK. */
-  joined: boolean[] = [false, false];
+  joinedFwd = false;
+  joinedBwd = false;
   subtypes = 0;
 }
 
@@ -63,16 +66,20 @@ export const tcpMptcpExtractor: FeatureExtractor<TcpMptcpState | null> = {
     if (st >= 0 && st < 16) s.subtypes |= 1 << st;
     if ((st === MP_CAPABLE || st === MP_JOIN) && (p.tcpFlags & TCP.SYN)) {
       const synAck = (p.tcpFlags & TCP.ACK) !== 0;
-      const to = st === MP_CAPABLE ? s.capable : s.joined;
-      if (dir === 0 && !synAck) to[0] = true;
-      else if (dir === 1 && synAck) to[1] = true;
+      if (dir === 0 && !synAck) {
+        if (st === MP_CAPABLE) s.capableFwd = true;
+        else s.joinedFwd = true;
+      } else if (dir === 1 && synAck) {
+        if (st === MP_CAPABLE) s.capableBwd = true;
+        else s.joinedBwd = true;
+      }
     }
   },
   finish(s: TcpMptcpState | null, _flow: FlowState, out): void {
     if (s === null) return;
-    const fwd = s.capable[0], bwd = s.capable[1];
+    const fwd = s.capableFwd, bwd = s.capableBwd;
     const join = (s.subtypes & (1 << MP_JOIN)) !== 0;
-    const joinHandshake = s.joined[0] && s.joined[1];
+    const joinHandshake = s.joinedFwd && s.joinedBwd;
     let stat = 0;
     if (s.packets > 0) stat |= 1;
     if (fwd) stat |= 2;

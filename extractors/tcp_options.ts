@@ -158,16 +158,22 @@ export function tcpOptionKinds(p: PacketView): string {
   return kinds.join("-");
 }
 
+/** What `tcp_options` keeps about one direction's options. */
+export class TcpOptionsDirection {
+  mss = -1;
+  ws = -1;
+  sackPermitted = false;
+  tsN = 0;
+  tsFirst = 0;
+  tsLast = 0;
+  ecrFirst = 0;
+}
+
 /** Per-flow state of `tcp_options`. */
 export class TcpOptionsState {
-  mss: number[] = [-1, -1];
-  ws: number[] = [-1, -1];
-  sackPermitted: boolean[] = [false, false];
+  fwd: TcpOptionsDirection = new TcpOptionsDirection();
+  bwd: TcpOptionsDirection = new TcpOptionsDirection();
   sackBlocks = 0;
-  tsN: number[] = [0, 0];
-  tsFirst: number[] = [0, 0];
-  tsLast: number[] = [0, 0];
-  ecrFirst: number[] = [0, 0];
   withOptions = 0;
   bitmap = 0;
 }
@@ -222,27 +228,28 @@ export const tcpOptionsExtractor: FeatureExtractor<TcpOptionsState | null> = {
     if (s === null || p.tcpHdrLen <= 20) return;
     const o = readTcpOptions(p);
     if (!o.any) return;
+    const d = dir === 0 ? s.fwd : s.bwd;
     s.withOptions++;
     let bits = 0;
     if (o.mss >= 0) {
       bits |= 1;
-      if (s.mss[dir] < 0) s.mss[dir] = o.mss;
+      if (d.mss < 0) d.mss = o.mss;
     }
     if (o.ws >= 0) {
       bits |= 2;
-      if (s.ws[dir] < 0) s.ws[dir] = o.ws;
+      if (d.ws < 0) d.ws = o.ws;
     }
     if (o.sackPermitted) {
       bits |= 4;
-      s.sackPermitted[dir] = true;
+      d.sackPermitted = true;
     }
     if (o.tsVal >= 0) {
       bits |= 8;
-      if (s.tsN[dir]++ === 0) {
-        s.tsFirst[dir] = o.tsVal;
-        s.ecrFirst[dir] = o.tsEcr;
+      if (d.tsN++ === 0) {
+        d.tsFirst = o.tsVal;
+        d.ecrFirst = o.tsEcr;
       }
-      s.tsLast[dir] = o.tsVal;
+      d.tsLast = o.tsVal;
     }
     if (o.sackBlocks > 0) {
       bits |= 16;
@@ -255,26 +262,27 @@ export const tcpOptionsExtractor: FeatureExtractor<TcpOptionsState | null> = {
   },
   finish(s: TcpOptionsState | null, _flow: FlowState, out): void {
     if (s === null) return;
-    out.tcp_mss_fwd = s.mss[0] >= 0 ? s.mss[0] : null;
-    out.tcp_mss_bwd = s.mss[1] >= 0 ? s.mss[1] : null;
-    out.tcp_ws_fwd = s.ws[0] >= 0 ? s.ws[0] : null;
-    out.tcp_ws_bwd = s.ws[1] >= 0 ? s.ws[1] : null;
-    out.tcp_sack_permitted_fwd = s.sackPermitted[0];
-    out.tcp_sack_permitted_bwd = s.sackPermitted[1];
+    const f = s.fwd, b = s.bwd;
+    out.tcp_mss_fwd = f.mss >= 0 ? f.mss : null;
+    out.tcp_mss_bwd = b.mss >= 0 ? b.mss : null;
+    out.tcp_ws_fwd = f.ws >= 0 ? f.ws : null;
+    out.tcp_ws_bwd = b.ws >= 0 ? b.ws : null;
+    out.tcp_sack_permitted_fwd = f.sackPermitted;
+    out.tcp_sack_permitted_bwd = b.sackPermitted;
     out.tcp_sack_blocks_total = s.sackBlocks;
-    out.tcp_ts_fwd_present = s.tsN[0] > 0;
-    out.tcp_ts_bwd_present = s.tsN[1] > 0;
-    if (s.tsN[0] > 0) {
-      out.tcp_ts_fwd_first = s.tsFirst[0];
-      out.tcp_ts_fwd_last = s.tsLast[0];
-      out.tcp_ts_fwd_diff = (s.tsLast[0] - s.tsFirst[0]) >>> 0;
-      out.tcp_ts_ecr_fwd_first = s.ecrFirst[0];
+    out.tcp_ts_fwd_present = f.tsN > 0;
+    out.tcp_ts_bwd_present = b.tsN > 0;
+    if (f.tsN > 0) {
+      out.tcp_ts_fwd_first = f.tsFirst;
+      out.tcp_ts_fwd_last = f.tsLast;
+      out.tcp_ts_fwd_diff = (f.tsLast - f.tsFirst) >>> 0;
+      out.tcp_ts_ecr_fwd_first = f.ecrFirst;
     }
-    if (s.tsN[1] > 0) {
-      out.tcp_ts_bwd_first = s.tsFirst[1];
-      out.tcp_ts_bwd_last = s.tsLast[1];
-      out.tcp_ts_bwd_diff = (s.tsLast[1] - s.tsFirst[1]) >>> 0;
-      out.tcp_ts_ecr_bwd_first = s.ecrFirst[1];
+    if (b.tsN > 0) {
+      out.tcp_ts_bwd_first = b.tsFirst;
+      out.tcp_ts_bwd_last = b.tsLast;
+      out.tcp_ts_bwd_diff = (b.tsLast - b.tsFirst) >>> 0;
+      out.tcp_ts_ecr_bwd_first = b.ecrFirst;
     }
     out.tcp_options_bitmap = s.bitmap;
     out.tcp_options_pkt_count = s.withOptions;

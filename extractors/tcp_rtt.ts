@@ -21,7 +21,27 @@ import { readTcpOptions } from "./tcp_options.ts";
 const RING = 16;
 const MAX_RTT = 60;
 
-/** Per-flow state of `tcp_rtt`. Rings hold RING entries per direction (direction d at d * RING). */
+/** What `tcp_rtt` keeps about one direction's packets. Rings of RING entries, created at the first packet that
+ * needs them. */
+export class TcpRttDirection {
+  /** TSvals this side sent and when they were first seen; the next slot; the last TSval seen. */
+  tsVal: number[] | null = null;
+  tsTime: number[] | null = null;
+  tsNext = 0;
+  lastTsVal = -1;
+  /** Last TSecr this side sent that was looked up (a repeat cannot match again: the first echo consumed it). */
+  lastEcr = -1;
+  /** This side's data segments awaiting their ACK: sequence number after the segment (-1 free), and time (-1
+   * after a retransmission); the next slot; how many slots are in use. */
+  segEnd: number[] | null = null;
+  segTime: number[] | null = null;
+  segNext = 0;
+  pending = 0;
+  /** Last ACK number this side sent. */
+  lastAck = -1;
+}
+
+/** Per-flow state of `tcp_rtt`. */
 export class TcpRttState {
   synTime = -1;
   synAckTime = -1;
@@ -30,20 +50,8 @@ export class TcpRttState {
   prevSample = -1;
   jitterSum = 0;
   ack: RunningStats = new RunningStats();
-  /** TSvals sent and when they were first seen. */
-  tsVal: number[] | null = null;
-  tsTime: number[] | null = null;
-  tsNext: number[] = [0, 0];
-  lastTsVal: number[] = [-1, -1];
-  /** Last TSecr looked up per direction (a repeat cannot match again: the first echo consumed it). */
-  lastEcr: number[] = [-1, -1];
-  /** Data segments awaiting their ACK: sequence number after the segment, and time (-1 after a retransmission). */
-  segEnd: number[] | null = null;
-  segTime: number[] | null = null;
-  segNext: number[] = [0, 0];
-  /** Segments awaiting their ACK per direction, and the last ACK number seen per direction. */
-  pending: number[] = [0, 0];
-  lastAck: number[] = [-1, -1];
+  fwd: TcpRttDirection = new TcpRttDirection();
+  bwd: TcpRttDirection = new TcpRttDirection();
 }
 
 const f = (name: string, type: "int" | "float", description: string): FeatureSpec => ({
@@ -75,6 +83,71 @@ function tsSample(s: TcpRttState, rtt: number): void {
   s.ts.add(rtt);
 }
 
+/** A packet of `me` carrying timestamps: its echo of the other side's TSval gives a sample, its TSval is kept. */
+function timestamps(
+  s: TcpRttState,
+  me: TcpRttDirection,
+  other: TcpRttDirection,
+  tsVal: number,
+  tsEcr: number,
+  t: number,
+): void {
+  if (me.tsVal === null) {
+    me.tsVal = new Array(RING).fill(-1);
+    me.tsTime = new Array(RING).fill(0);
+  }
+  if (tsEcr !== 0 && tsEcr !== me.lastEcr) {
+    me.lastEcr = tsEcr;
+    const vals = other.tsVal;
+    if (vals !== null) {
+      // Newest first: the echo is usually of the other side's latest TSval.
+      for (let k = 0, i = other.tsNext; k < RING; k++) {
+        i = i === 0 ? RING - 1 : i - 1;
+        if (vals[i] === tsEcr) {
+          const rtt = t - other.tsTime![i];
+          if (rtt > 0 && rtt < MAX_RTT) tsSample(s, rtt);
+          vals[i] = -1; // the first echo only
+          break;
+        }
+      }
+    }
+  }
+  if (tsVal !== me.lastTsVal) {
+    me.lastTsVal = tsVal;
+    const i = me.tsNext;
+    me.tsVal[i] = tsVal;
+    me.tsTime![i] = t;
+    me.tsNext = i + 1 === RING ? 0 : i + 1;
+  }
+}
+
+/** A data segment of `me` ending before sequence number `end`: a retransmission (an entry with the same end
+ * awaits its ACK) spoils that entry's sample (Karn), a new one takes the next slot. */
+function segment(me: TcpRttDirection, end: number, t: number): void {
+  let e = me.segEnd, tm = me.segTime;
+  if (e === null || tm === null) {
+    e = me.segEnd = new Array(RING).fill(-1);
+    tm = me.segTime = new Array(RING).fill(0);
+  }
+  // Ends in use are distinct (a segment is added only when none has its end): stop at the match, or once every
+  // slot in use was seen.
+  let left = me.pending;
+  for (let i = 0; left > 0 && i < RING; i++) {
+    const x = e[i];
+    if (x < 0) continue;
+    if (x === end) {
+      tm[i] = -1;
+      return;
+    }
+    left--;
+  }
+  const i = me.segNext;
+  if (e[i] < 0) me.pending++;
+  e[i] = end;
+  tm[i] = t;
+  me.segNext = i + 1 === RING ? 0 : i + 1;
+}
+
 /**
  * The `tcp_rtt` group.
  *
@@ -90,7 +163,8 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
   init: (flow: FlowState): TcpRttState | null => flow.protocol === 6 ? new TcpRttState() : null,
   update(s: TcpRttState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     if (s === null || p.tcpHdrLen === 0) return;
-    const fl = p.tcpFlags, t = p.ts, rev = 1 - dir;
+    const fl = p.tcpFlags, t = p.ts;
+    const me = dir === 0 ? s.fwd : s.bwd, other = dir === 0 ? s.bwd : s.fwd;
     if (fl & TCP.SYN) {
       if (!(fl & TCP.ACK)) {
         if (dir === 0 && s.synTime < 0) s.synTime = t;
@@ -101,43 +175,16 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
     // Timestamp echoes.
     if (p.tcpHdrLen > 20) {
       const o = readTcpOptions(p);
-      if (o.tsVal >= 0) {
-        let vals = s.tsVal, times = s.tsTime;
-        if (vals === null || times === null) {
-          vals = s.tsVal = new Array(2 * RING).fill(-1);
-          times = s.tsTime = new Array(2 * RING).fill(0);
-        }
-        if (o.tsEcr !== 0 && o.tsEcr !== s.lastEcr[dir]) {
-          s.lastEcr[dir] = o.tsEcr;
-          // Newest first: the echo is usually of the other side's latest TSval.
-          const base = rev * RING;
-          for (let k = 0, i = base + s.tsNext[rev]; k < RING; k++) {
-            i = i === base ? base + RING - 1 : i - 1;
-            if (vals[i] === o.tsEcr) {
-              const rtt = t - times[i];
-              if (rtt > 0 && rtt < MAX_RTT) tsSample(s, rtt);
-              vals[i] = -1; // the first echo only
-              break;
-            }
-          }
-        }
-        if (o.tsVal !== s.lastTsVal[dir]) {
-          s.lastTsVal[dir] = o.tsVal;
-          const i = dir * RING + s.tsNext[dir];
-          vals[i] = o.tsVal;
-          times[i] = t;
-          s.tsNext[dir] = (s.tsNext[dir] + 1) % RING;
-        }
-      }
+      if (o.tsVal >= 0) timestamps(s, me, other, o.tsVal, o.tsEcr, t);
     }
     // Data-to-ACK.
-    const ends = s.segEnd, times = s.segTime;
-    if (
-      (fl & TCP.ACK) && ends !== null && times !== null && s.pending[rev] > 0 && p.tcpAck !== s.lastAck[dir]
-    ) {
-      const ack = p.tcpAck, base = rev * RING;
-      s.lastAck[dir] = ack;
-      for (let i = base; i < base + RING; i++) {
+    if ((fl & TCP.ACK) && other.pending > 0 && p.tcpAck !== me.lastAck) {
+      const ack = p.tcpAck;
+      me.lastAck = ack;
+      const ends = other.segEnd!, times = other.segTime!;
+      // Only the slots in use matter: stop once all of them were seen.
+      let left = other.pending;
+      for (let i = 0; i < RING; i++) {
         const e = ends[i];
         if (e < 0) continue;
         if (e === ack) {
@@ -146,36 +193,16 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
             if (rtt > 0 && rtt < MAX_RTT) s.ack.add(rtt);
           }
           ends[i] = -1;
-          s.pending[rev]--;
+          other.pending--;
         } else if (((e - ack) | 0) < 0) {
           ends[i] = -1; // acknowledged by a later ACK
-          s.pending[rev]--;
+          other.pending--;
         }
+        if (--left === 0) break;
       }
     }
     const len = p.payloadLen;
-    if (len > 0) {
-      let e = s.segEnd, tm = s.segTime;
-      if (e === null || tm === null) {
-        e = s.segEnd = new Array(2 * RING).fill(-1);
-        tm = s.segTime = new Array(2 * RING).fill(0);
-      }
-      const end = (p.tcpSeq + len) >>> 0, base = dir * RING;
-      let retransmitted = false;
-      for (let i = base; i < base + RING; i++) {
-        if (e[i] === end) {
-          tm[i] = -1;
-          retransmitted = true;
-        }
-      }
-      if (!retransmitted) {
-        const i = base + s.segNext[dir];
-        if (e[i] < 0) s.pending[dir]++;
-        e[i] = end;
-        tm[i] = t;
-        s.segNext[dir] = (s.segNext[dir] + 1) % RING;
-      }
-    }
+    if (len > 0) segment(me, (p.tcpSeq + len) >>> 0, t);
   },
   finish(s: TcpRttState | null, _flow: FlowState, out): void {
     if (s === null) return;

@@ -19,23 +19,29 @@ import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import { type PacketView, TCP } from "../lib/packet.ts";
 
-/** Per-flow state of `tcp_sequence`; arrays are indexed by direction. */
+/** What `tcp_sequence` keeps about one direction's segments. */
+export class TcpSequenceDirection {
+  isn = 0;
+  seen = false;
+  nextseq = 0;
+  nextseqTime = 0;
+  window = -1;
+  lastack = -1;
+  lastackTime = 0;
+  dupacknum = 0;
+  keepAlive = false;
+  bytes = 0;
+  retrans = 0;
+  gaps = 0;
+  ooo = 0;
+  acks = 0;
+  dupAcks = 0;
+}
+
+/** Per-flow state of `tcp_sequence`. */
 export class TcpSequenceState {
-  isn: number[] = [0, 0];
-  seen: boolean[] = [false, false];
-  nextseq: number[] = [0, 0];
-  nextseqTime: number[] = [0, 0];
-  window: number[] = [-1, -1];
-  lastack: number[] = [-1, -1];
-  lastackTime: number[] = [0, 0];
-  dupacknum: number[] = [0, 0];
-  keepAlive: boolean[] = [false, false];
-  bytes: number[] = [0, 0];
-  retrans: number[] = [0, 0];
-  gaps: number[] = [0, 0];
-  ooo: number[] = [0, 0];
-  acks: number[] = [0, 0];
-  dupAcks: number[] = [0, 0];
+  fwd: TcpSequenceDirection = new TcpSequenceDirection();
+  bwd: TcpSequenceDirection = new TcpSequenceDirection();
   packets = 0;
   /** Handshake: time of the last SYN, whether the SYN-ACK was seen, and the initial RTT (-1 unknown). */
   synTime = -1;
@@ -91,11 +97,11 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
   update(s: TcpSequenceState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     if (s === null || p.tcpHdrLen === 0) return;
     s.packets++;
-    const rev = 1 - dir;
+    const me = dir === 0 ? s.fwd : s.bwd, other = dir === 0 ? s.bwd : s.fwd;
     const seq = p.tcpSeq, ack = p.tcpAck, win = p.tcpWindow, fl = p.tcpFlags, len = p.payloadLen, ts = p.ts;
     const synFin = (fl & (TCP.SYN | TCP.FIN)) !== 0;
     const ctl = (fl & (TCP.SYN | TCP.FIN | TCP.RST)) !== 0;
-    if (fl & TCP.ACK) s.acks[dir]++;
+    if (fl & TCP.ACK) me.acks++;
     // Handshake RTT, as Wireshark's iRTT: the last SYN to the initiator's ACK of the SYN-ACK (the
     // out-of-order threshold).
     if (fl & TCP.SYN) {
@@ -105,75 +111,76 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
     } else if (dir === 0 && (fl & TCP.ACK) && s.synAckSeen && s.synTime >= 0 && s.irtt < 0) {
       s.irtt = ts - s.synTime;
     }
-    if (!s.seen[dir]) {
-      s.seen[dir] = true;
-      s.isn[dir] = seq;
-      s.nextseq[dir] = (seq + len + (synFin ? 1 : 0)) >>> 0;
-      s.nextseqTime[dir] = ts;
-      s.bytes[dir] += len;
-      s.window[dir] = win;
-      s.lastack[dir] = ack;
-      s.lastackTime[dir] = ts;
-      s.dupacknum[dir] = 0;
-      s.keepAlive[dir] = false;
+    const end = (seq + len + (synFin ? 1 : 0)) >>> 0;
+    if (!me.seen) {
+      me.seen = true;
+      me.isn = seq;
+      me.nextseq = end;
+      me.nextseqTime = ts;
+      me.bytes += len;
+      me.window = win;
+      me.lastack = ack;
+      me.lastackTime = ts;
+      me.dupacknum = 0;
+      me.keepAlive = false;
       return;
     }
-    const next = s.nextseq[dir];
+    const next = me.nextseq;
     let zeroWindowProbe = false, keepAlive = false, dupAck = false, retrans = false;
-    if (len === 1 && seq === next && s.window[rev] === 0) zeroWindowProbe = true;
+    if (len === 1 && seq === next && other.window === 0) zeroWindowProbe = true;
     else {
-      if (gt(seq, next) && !(fl & TCP.RST)) s.gaps[dir]++;
+      if (gt(seq, next) && !(fl & TCP.RST)) me.gaps++;
       if (len <= 1 && !ctl && ((next - 1) >>> 0) === seq) keepAlive = true;
       else if (
-        len === 0 && win !== 0 && win === s.window[dir] && seq === next && ack === s.lastack[dir] && !ctl &&
-        !s.keepAlive[rev]
+        len === 0 && win !== 0 && win === me.window && seq === next && ack === me.lastack && !ctl &&
+        !other.keepAlive
       ) {
         dupAck = true;
-        s.dupacknum[dir]++;
-        s.dupAcks[dir]++;
+        me.dupacknum++;
+        me.dupAcks++;
       }
     }
-    if (!dupAck) s.dupacknum[dir] = 0;
+    if (!dupAck) me.dupacknum = 0;
     if (!zeroWindowProbe && !keepAlive && (len > 0 || synFin) && lt(seq, next)) {
-      const sinceDupAck = ts - s.lastackTime[rev];
-      const sinceNext = ts - s.nextseqTime[dir];
+      const sinceDupAck = ts - other.lastackTime;
+      const sinceNext = ts - me.nextseqTime;
       const oooThreshold = s.irtt > 0 ? s.irtt : 0.003;
-      if (s.dupacknum[rev] >= 2 && s.lastack[rev] === seq && sinceDupAck < 0.02) retrans = true;
-      else if (sinceNext < oooThreshold && next !== ((seq + len + (synFin ? 1 : 0)) >>> 0)) s.ooo[dir]++;
+      if (other.dupacknum >= 2 && other.lastack === seq && sinceDupAck < 0.02) retrans = true;
+      else if (sinceNext < oooThreshold && next !== end) me.ooo++;
       else retrans = true;
     }
-    if (retrans) s.retrans[dir]++;
-    else s.bytes[dir] += len;
-    const end = (seq + len + (synFin ? 1 : 0)) >>> 0;
+    if (retrans) me.retrans++;
+    else me.bytes += len;
     if (gt(end, next) && !zeroWindowProbe) {
-      s.nextseq[dir] = end;
-      s.nextseqTime[dir] = ts;
+      me.nextseq = end;
+      me.nextseqTime = ts;
     }
-    s.keepAlive[dir] = keepAlive;
-    s.window[dir] = win;
-    s.lastack[dir] = ack;
-    s.lastackTime[dir] = ts;
+    me.keepAlive = keepAlive;
+    me.window = win;
+    me.lastack = ack;
+    me.lastackTime = ts;
   },
   finish(s: TcpSequenceState | null, _flow: FlowState, out): void {
     if (s === null) return;
-    out.tcp_isn_fwd = s.seen[0] ? s.isn[0] : null;
-    out.tcp_isn_bwd = s.seen[1] ? s.isn[1] : null;
-    out.tcp_seq_fwd_bytes_sent = s.bytes[0];
-    out.tcp_seq_fwd_retrans = s.retrans[0];
-    out.tcp_seq_fwd_gaps = s.gaps[0];
-    out.tcp_seq_fwd_ooo = s.ooo[0];
-    out.tcp_seq_bwd_bytes_sent = s.bytes[1];
-    out.tcp_seq_bwd_retrans = s.retrans[1];
-    out.tcp_seq_bwd_gaps = s.gaps[1];
-    out.tcp_seq_bwd_ooo = s.ooo[1];
-    out.tcp_ack_fwd_count = s.acks[0];
-    out.tcp_ack_fwd_dup = s.dupAcks[0];
-    out.tcp_ack_bwd_count = s.acks[1];
-    out.tcp_ack_bwd_dup = s.dupAcks[1];
-    const retrans = s.retrans[0] + s.retrans[1];
+    const f = s.fwd, b = s.bwd;
+    out.tcp_isn_fwd = f.seen ? f.isn : null;
+    out.tcp_isn_bwd = b.seen ? b.isn : null;
+    out.tcp_seq_fwd_bytes_sent = f.bytes;
+    out.tcp_seq_fwd_retrans = f.retrans;
+    out.tcp_seq_fwd_gaps = f.gaps;
+    out.tcp_seq_fwd_ooo = f.ooo;
+    out.tcp_seq_bwd_bytes_sent = b.bytes;
+    out.tcp_seq_bwd_retrans = b.retrans;
+    out.tcp_seq_bwd_gaps = b.gaps;
+    out.tcp_seq_bwd_ooo = b.ooo;
+    out.tcp_ack_fwd_count = f.acks;
+    out.tcp_ack_fwd_dup = f.dupAcks;
+    out.tcp_ack_bwd_count = b.acks;
+    out.tcp_ack_bwd_dup = b.dupAcks;
+    const retrans = f.retrans + b.retrans;
     out.tcp_total_retrans = retrans;
-    out.tcp_total_ooo = s.ooo[0] + s.ooo[1];
-    out.tcp_total_dup_acks = s.dupAcks[0] + s.dupAcks[1];
+    out.tcp_total_ooo = f.ooo + b.ooo;
+    out.tcp_total_dup_acks = f.dupAcks + b.dupAcks;
     out.tcp_retrans_ratio = s.packets > 0 ? retrans / s.packets : null;
   },
 };

@@ -10,21 +10,27 @@ import type { FlowState } from "../lib/flow.ts";
 import { type PacketView, TCP } from "../lib/packet.ts";
 import { readTcpOptions } from "./tcp_options.ts";
 
-/** Per-flow state of `tcp_window`; arrays are indexed by direction. */
+/** What `tcp_window` keeps about one direction's window fields. */
+export class TcpWindowDirection {
+  n = 0;
+  first = 0;
+  min = 65536;
+  max = -1;
+  sum = 0;
+  zero = 0;
+  last = -1;
+  up = 0;
+  down = 0;
+  /** Window scale shift from the side's SYN (-1 absent), and the largest window in SYNs and outside them. */
+  ws = -1;
+  maxData = -1;
+  synMax = -1;
+}
+
+/** Per-flow state of `tcp_window`. */
 export class TcpWindowState {
-  n: number[] = [0, 0];
-  first: number[] = [0, 0];
-  min: number[] = [65536, 65536];
-  max: number[] = [-1, -1];
-  sum: number[] = [0, 0];
-  zero: number[] = [0, 0];
-  last: number[] = [-1, -1];
-  up: number[] = [0, 0];
-  down: number[] = [0, 0];
-  /** Window scale shift from each side's SYN (-1 absent), and the largest window outside SYNs. */
-  ws: number[] = [-1, -1];
-  maxData: number[] = [-1, -1];
-  synMax: number[] = [-1, -1];
+  fwd: TcpWindowDirection = new TcpWindowDirection();
+  bwd: TcpWindowDirection = new TcpWindowDirection();
 }
 
 const f = (name: string, type: "int" | "float", description: string): FeatureSpec => ({
@@ -62,10 +68,10 @@ const features: FeatureSpec[] = [
   f("tcp_zero_win_ratio", "float", "Zero-window packets / TCP packets, both directions."),
 ];
 
-/** Largest window of direction `d` in bytes: SYN windows as sent, others shifted when scaling is in effect. */
-function scaledMax(s: TcpWindowState, d: number, scaled: boolean): number {
-  if (!scaled || s.maxData[d] < 0) return s.max[d];
-  return Math.max(s.synMax[d], s.maxData[d] * 2 ** s.ws[d]);
+/** Largest window of a direction in bytes: SYN windows as sent, others shifted when scaling is in effect. */
+function scaledMax(d: TcpWindowDirection, scaled: boolean): number {
+  if (!scaled || d.maxData < 0) return d.max;
+  return Math.max(d.synMax, d.maxData * 2 ** d.ws);
 }
 
 /**
@@ -83,55 +89,57 @@ export const tcpWindowExtractor: FeatureExtractor<TcpWindowState | null> = {
   init: (flow: FlowState): TcpWindowState | null => flow.protocol === 6 ? new TcpWindowState() : null,
   update(s: TcpWindowState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     if (s === null || p.tcpHdrLen === 0) return;
+    const d = dir === 0 ? s.fwd : s.bwd;
     const w = p.tcpWindow, fl = p.tcpFlags;
-    if (s.n[dir]++ === 0) s.first[dir] = w;
-    if (w < s.min[dir]) s.min[dir] = w;
-    if (w > s.max[dir]) s.max[dir] = w;
-    s.sum[dir] += w;
-    if (w === 0 && !(fl & TCP.RST)) s.zero[dir]++;
-    const last = s.last[dir];
+    if (d.n++ === 0) d.first = w;
+    if (w < d.min) d.min = w;
+    if (w > d.max) d.max = w;
+    d.sum += w;
+    if (w === 0 && !(fl & TCP.RST)) d.zero++;
+    const last = d.last;
     if (last >= 0) {
-      if (w > last) s.up[dir]++;
-      else if (w < last) s.down[dir]++;
+      if (w > last) d.up++;
+      else if (w < last) d.down++;
     }
-    s.last[dir] = w;
+    d.last = w;
     if (fl & TCP.SYN) {
-      if (s.ws[dir] < 0 && p.tcpHdrLen > 20) {
+      if (d.ws < 0 && p.tcpHdrLen > 20) {
         const o = readTcpOptions(p);
-        if (o.ws >= 0) s.ws[dir] = Math.min(o.ws, 14);
+        if (o.ws >= 0) d.ws = Math.min(o.ws, 14);
       }
-      if (w > s.synMax[dir]) s.synMax[dir] = w;
-    } else if (w > s.maxData[dir]) s.maxData[dir] = w;
+      if (w > d.synMax) d.synMax = w;
+    } else if (w > d.maxData) d.maxData = w;
   },
   finish(s: TcpWindowState | null, _flow: FlowState, out): void {
     if (s === null) return;
-    const scaled = s.ws[0] >= 0 && s.ws[1] >= 0;
-    const nf = s.n[0], nb = s.n[1];
+    const f = s.fwd, b = s.bwd;
+    const scaled = f.ws >= 0 && b.ws >= 0;
+    const nf = f.n, nb = b.n;
     if (nf > 0) {
-      out.tcp_init_win_fwd = s.first[0];
-      out.tcp_win_fwd_min = s.min[0];
-      out.tcp_win_fwd_max = s.max[0];
-      out.tcp_win_fwd_mean = s.sum[0] / nf;
-      out.tcp_scaled_win_fwd_max = scaledMax(s, 0, scaled);
+      out.tcp_init_win_fwd = f.first;
+      out.tcp_win_fwd_min = f.min;
+      out.tcp_win_fwd_max = f.max;
+      out.tcp_win_fwd_mean = f.sum / nf;
+      out.tcp_scaled_win_fwd_max = scaledMax(f, scaled);
     }
     if (nb > 0) {
-      out.tcp_init_win_bwd = s.first[1];
-      out.tcp_win_bwd_min = s.min[1];
-      out.tcp_win_bwd_max = s.max[1];
-      out.tcp_win_bwd_mean = s.sum[1] / nb;
-      out.tcp_scaled_win_bwd_max = scaledMax(s, 1, scaled);
+      out.tcp_init_win_bwd = b.first;
+      out.tcp_win_bwd_min = b.min;
+      out.tcp_win_bwd_max = b.max;
+      out.tcp_win_bwd_mean = b.sum / nb;
+      out.tcp_scaled_win_bwd_max = scaledMax(b, scaled);
     }
-    out.tcp_win_scale_fwd = s.ws[0] >= 0 ? s.ws[0] : null;
-    out.tcp_win_scale_bwd = s.ws[1] >= 0 ? s.ws[1] : null;
-    out.tcp_win_fwd_zero_count = s.zero[0];
-    out.tcp_win_bwd_zero_count = s.zero[1];
-    out.tcp_win_fwd_up_count = s.up[0];
-    out.tcp_win_fwd_down_count = s.down[0];
-    out.tcp_win_fwd_change_count = s.up[0] + s.down[0];
-    out.tcp_win_bwd_up_count = s.up[1];
-    out.tcp_win_bwd_down_count = s.down[1];
-    out.tcp_win_bwd_change_count = s.up[1] + s.down[1];
+    out.tcp_win_scale_fwd = f.ws >= 0 ? f.ws : null;
+    out.tcp_win_scale_bwd = b.ws >= 0 ? b.ws : null;
+    out.tcp_win_fwd_zero_count = f.zero;
+    out.tcp_win_bwd_zero_count = b.zero;
+    out.tcp_win_fwd_up_count = f.up;
+    out.tcp_win_fwd_down_count = f.down;
+    out.tcp_win_fwd_change_count = f.up + f.down;
+    out.tcp_win_bwd_up_count = b.up;
+    out.tcp_win_bwd_down_count = b.down;
+    out.tcp_win_bwd_change_count = b.up + b.down;
     const n = nf + nb;
-    out.tcp_zero_win_ratio = n > 0 ? (s.zero[0] + s.zero[1]) / n : null;
+    out.tcp_zero_win_ratio = n > 0 ? (f.zero + b.zero) / n : null;
   },
 };

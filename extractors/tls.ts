@@ -16,8 +16,8 @@ import { md5Hex } from "../lib/protocols/hash.ts";
 import { QuicFlowAnalyzer } from "../lib/protocols/quic.ts";
 import {
   alpnText,
-  clientHelloPrints,
   type ClientHelloInfo,
+  clientHelloPrints,
   isGrease,
   ja3sString,
   negotiatedVersion,
@@ -41,8 +41,9 @@ import {
 export class TlsState {
   /** The analyzer, once a payload was seen. */
   analyzer: TlsFlowAnalyzer | null = null;
-  /** SYN sequence numbers per direction, replayed into the analyzer when it is created. */
-  syn: number[] = [0, 0];
+  /** SYN sequence numbers per direction, replayed into the analyzer when it is created (bit d of synKnown). */
+  syn0 = 0;
+  syn1 = 0;
   synKnown = 0;
   /** Nothing more to do (neither TCP nor UDP, or the analyzer is done). */
   done = false;
@@ -129,7 +130,7 @@ function nonGrease(list: readonly number[]): number[] {
  * every declared column null, in order; a record made by hand (`{}`) gets them here, in the same order.
  */
 function ensureColumns(out: FlowRecord): void {
-  if (out.tls_record_version === undefined) for (const spec of features) out[spec.name] = null;
+  if (out.tls_record_version === undefined) { for (const spec of features) out[spec.name] = null; }
 }
 
 /** Writes the columns that come from the two hellos. */
@@ -282,18 +283,21 @@ export const tlsExtractor: FeatureExtractor<TlsState> = {
     if (p.proto !== 6 || p.tcpHdrLen === 0) return;
     if (a === null) {
       if ((p.tcpFlags & TCP.SYN) !== 0) {
-        s.syn[dir] = p.tcpSeq;
+        if (dir === 0) s.syn0 = p.tcpSeq;
+        else s.syn1 = p.tcpSeq;
         s.synKnown |= 1 << dir;
       }
       if (p.payloadCapLen <= 0) return;
       a = new TlsFlowAnalyzer();
-      for (let d = 0; d < 2; d++) {
-        if (s.synKnown & (1 << d)) a.onSegment(d, s.syn[d], p.buf, 0, 0, TCP.SYN);
-      }
+      if (s.synKnown & 1) a.onSegment(0, s.syn0, p.buf, 0, 0, TCP.SYN);
+      if (s.synKnown & 2) a.onSegment(1, s.syn1, p.buf, 0, 0, TCP.SYN);
       s.analyzer = a;
     }
     a.onSegment(dir, p.tcpSeq, p.buf, p.payloadOff, p.payloadCapLen, p.tcpFlags);
-    if (a.done) s.done = true;
+    if (a.done) {
+      s.done = true;
+      if (!a.detected) s.analyzer = null; // nothing to report: let it go now
+    }
   },
   finish(s: TlsState, _flow: FlowState, out: FlowRecord): void {
     write(s.analyzer, out);

@@ -19,47 +19,12 @@ import { formatIp, parseIp } from "../lib/addr.ts";
 import { extractFlows } from "../lib/extract.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
 import { parseCidr } from "../lib/subnets.ts";
+import { cap, CAPTURES, hasCommand, HAVE_CAPTURES, HAVE_TSHARK, runCli, type RunResult } from "./helpers.ts";
 
-const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url).pathname;
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
-const DENO = Deno.execPath();
-const HAVE_CORPUS = (() => {
-  try {
-    return Deno.statSync(CAPTURES).isDirectory;
-  } catch {
-    return false;
-  }
-})();
-function has(cmd: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-const HAS_TSHARK = has("tshark");
-const HAS_OPENSSL = has("openssl");
+const HAS_OPENSSL = hasCommand("openssl");
 
-async function run(
-  args: string[],
-  stdin?: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const p = new Deno.Command(DENO, {
-    args: ["run", "-A", CLI, ...args],
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = p.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await p.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+/** `jj ARGS` with `stdin` fed in. */
+const run = (args: string[], stdin?: string): Promise<RunResult> => runCli(args, { stdin });
 
 // The sample key of the Crypto-PAn reference distribution, and two more keys whose vectors several
 // implementations publish (Yawning Angel's Go cryptopan, noinkling/node-cryptopan).
@@ -469,7 +434,7 @@ Deno.test("subnets and user names: only listed networks change; users in fields 
 
 async function corpusRecords(names: string[]): Promise<FlowRecord[]> {
   const out: FlowRecord[] = [];
-  for await (const r of extractFlows(names.map((n) => CAPTURES + n))) out.push(r);
+  for await (const r of extractFlows(names.map(cap))) out.push(r);
   return out;
 }
 
@@ -477,7 +442,7 @@ const ADDRESS_KEYS = ["src_ip", "dst_ip", "tunnel_src_ip", "tunnel_dst_ip"];
 
 Deno.test({
   name: "anon → anon --reverse on real flow records (every capture; joy and cryptopan) gives the input back",
-  ignore: !HAVE_CORPUS,
+  ignore: !HAVE_CAPTURES,
   fn: async () => {
     const names = [...Deno.readDirSync(CAPTURES)].map((e) => e.name).filter((n) =>
       /\.(pcap|pcapng|cap)$/.test(n)
@@ -575,13 +540,13 @@ const PCAP_CASES = [
 Deno.test({
   name:
     "anon --pcap: addresses rewritten, no checksum that was good turns bad (tshark), reverse is byte-exact",
-  ignore: !HAVE_CORPUS,
+  ignore: !HAVE_CAPTURES,
   fn: async () => {
     const dir = await Deno.makeTempDir();
     const key = new Uint8Array(32).map((_, i) => (i * 7) & 0xff);
     let totalChanged = 0;
     for (const name of PCAP_CASES) {
-      const src = CAPTURES + name;
+      const src = cap(name);
       const anon = `${dir}/anon_${name}`, back = `${dir}/back_${name}`;
       for (const [from, to, reverse] of [[src, anon, false], [anon, back, true]] as const) {
         const input = await Deno.open(from);
@@ -594,7 +559,7 @@ Deno.test({
       const orig = await Deno.readFile(src);
       assert.notDeepEqual(await Deno.readFile(anon), orig, name);
       assert.deepEqual(await Deno.readFile(back), orig, `${name}: reverse is not byte-exact`);
-      if (HAS_TSHARK) {
+      if (HAVE_TSHARK) {
         const before = await tsharkVerdicts(src), after = await tsharkVerdicts(anon);
         assert.equal(after.status.length, before.status.length, name);
         const newlyBad = bad(after.status).filter((f) => !bad(before.status).includes(f));
@@ -616,7 +581,7 @@ Deno.test({
 
 Deno.test({
   name: "anon --pcap and anon of flow records agree: extract(anon(capture)) = anon(extract(capture))",
-  ignore: !HAVE_CORPUS,
+  ignore: !HAVE_CAPTURES,
   fn: async () => {
     const dir = await Deno.makeTempDir();
     const keyPath = `${dir}/k.key`;
@@ -627,7 +592,7 @@ Deno.test({
         "--key",
         keyPath,
         "--pcap",
-        CAPTURES + name,
+        cap(name),
         "-o",
         `${dir}/a_${name}`,
       ]);

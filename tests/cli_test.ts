@@ -17,6 +17,7 @@ import {
   run,
   runCli,
   type RunResult,
+  withTempDir as withTempDirIn,
 } from "./helpers.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 
@@ -35,14 +36,7 @@ function assertError(r: RunResult, code: number, pattern?: RegExp): void {
   if (pattern) assert.match(lines[0], pattern);
 }
 
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "jj_cli_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+const withTempDir = (fn: (dir: string) => Promise<void>): Promise<void> => withTempDirIn(fn, "jj_cli_");
 
 /**
  * Groups whose values depend only on the flow's own packets. Other groups (connection graphs, ...) look across

@@ -2,46 +2,25 @@ import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { dnsRcodeName, dnsTypeName, formatIpv6, parseDnsMessage, readDnsName } from "../lib/protocols/dns.ts";
 import { dnsExtractor, type DnsState } from "../extractors/dns.ts";
-import { extractFlows } from "../mod.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
 import { FlowState } from "../lib/flow.ts";
 import { PacketView } from "../lib/packet.ts";
+import {
+  canonicalKey,
+  flowsByKey,
+  freePort,
+  hasCommand,
+  HAVE_TSHARK,
+  IS_ROOT,
+  sleep,
+  startTcpdump,
+} from "./helpers.ts";
 
 const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url);
 
-function has(cmd: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-const HAS_TSHARK = has("tshark");
-const IS_ROOT = Deno.uid?.() === 0;
-
-function keyOf(proto: number, a: string, ap: number, b: string, bp: number): string {
-  const x: [string, number] = [a.toLowerCase(), ap], y: [string, number] = [b.toLowerCase(), bp];
-  const first = x[0] < y[0] || (x[0] === y[0] && x[1] <= y[1]) ? [x, y] : [y, x];
-  return JSON.stringify([proto, first[0][0], first[0][1], first[1][0], first[1][1]]);
-}
-
-async function records(path: string, features: string[]): Promise<Map<string, FlowRecord[]>> {
-  const m = new Map<string, FlowRecord[]>();
-  for await (const r of extractFlows(path, { features })) {
-    const k = keyOf(
-      r.protocol as number,
-      r.src_ip as string,
-      r.src_port as number,
-      r.dst_ip as string,
-      r.dst_port as number,
-    );
-    const l = m.get(k) ?? [];
-    l.push(r);
-    m.set(k, l);
-  }
-  return m;
-}
+/** The records of a capture with these groups, by flow key. */
+const records = (path: string | URL, features: string[]): Promise<Map<string, FlowRecord[]>> =>
+  flowsByKey(path, { features });
 
 // ---------------------------------------------------------------------------------------------------------
 // Building messages
@@ -248,7 +227,7 @@ function tsharkDns(path: string, extra: string[] = []): Map<string, Want> {
     const src = ip["ip.src"] ?? ip["ipv6.src"], dst = ip["ip.dst"] ?? ip["ipv6.dst"];
     const sp = Number(l4["udp.srcport"] ?? l4["tcp.srcport"]),
       dp = Number(l4["udp.dstport"] ?? l4["tcp.dstport"]);
-    const k = keyOf(proto, src, sp, dst, dp);
+    const k = canonicalKey(proto, src, sp, dst, dp);
     const w: Want = flows.get(k) ?? {
       queries: 0,
       responses: 0,
@@ -360,7 +339,7 @@ const DNS_CAPTURES = [
 
 Deno.test({
   name: "dns: corpus flows agree with tshark",
-  ignore: !HAS_TSHARK,
+  ignore: !HAVE_TSHARK,
   async fn() {
     let compared = 0;
     for (const name of DNS_CAPTURES) {
@@ -377,7 +356,7 @@ Deno.test({
       // Nothing that tshark does not call DNS is detected, except mDNS / LLMNR (their own dissectors).
       for (const [k, rs] of got) {
         if (want.has(k) || !rs.some((r) => r.dns_detected === true)) continue;
-        const [, , ap, , bp] = JSON.parse(k);
+        const [, , ap, , bp] = k.split("|").map(Number);
         assert.ok([5353, 5355].includes(ap) || [5353, 5355].includes(bp), `${name}: unexpected DNS in ${k}`);
       }
     }
@@ -387,7 +366,7 @@ Deno.test({
 
 Deno.test("dns: specific corpus values", async () => {
   const m = await records(new URL("dns.pcap", CAPTURES).pathname, ["dns"]);
-  const r = m.get(keyOf(17, "82.178.113.245", 47255, "192.168.170.8", 53))?.[0] ??
+  const r = m.get(canonicalKey(17, "82.178.113.245", 47255, "192.168.170.8", 53))?.[0] ??
     [...m.values()].flat().find((x) => x.dns_query_name === "e7.whatsapp.net");
   assert.ok(r);
   assert.equal(r.dns_query_type_str, "A");
@@ -470,7 +449,7 @@ Deno.test("dns: TCP messages split anywhere, two per segment, or out of order", 
 
 Deno.test({
   name: "dns: mutated real packets never throw",
-  ignore: !HAS_TSHARK,
+  ignore: !HAVE_TSHARK,
   fn() {
     const payloads: Uint8Array[] = [];
     for (const name of ["dns.pcap", "malformed_dns.pcap", "sshv1.pcap", "dns_fragmented.pcap"]) {
@@ -574,16 +553,9 @@ function respond(q: Uint8Array): Uint8Array | null {
   ]);
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 Deno.test({
   name: "dns: loopback capture of dig against a local responder agrees with tshark",
-  ignore: !IS_ROOT || !HAS_TSHARK || !has("tcpdump") || !has("dig"),
+  ignore: !IS_ROOT || !HAVE_TSHARK || !hasCommand("tcpdump") || !hasCommand("dig"),
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -627,19 +599,8 @@ Deno.test({
         })();
       }
     })();
-    const dump = new Deno.Command("tcpdump", {
-      args: ["-i", "lo", "--immediate-mode", "-U", "-w", pcap, `port ${port}`],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const reader = dump.stderr.getReader();
-    let seen = "";
-    while (!seen.includes("listening")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      seen += new TextDecoder().decode(value);
-    }
-    await new Promise((r) => setTimeout(r, 500));
+    const dump = await startTcpdump(pcap, `port ${port}`);
+    await sleep(500);
     try {
       const queries: string[][] = [
         ["a.ok.test", "A"],
@@ -657,12 +618,9 @@ Deno.test({
           stderr: "null",
         }).output();
       }
-      await new Promise((r) => setTimeout(r, 1000));
+      await sleep(1000);
     } finally {
-      dump.kill("SIGINT");
-      reader.releaseLock();
-      await dump.stderr.cancel().catch(() => {});
-      await dump.status;
+      await dump.stop();
       udp.close();
       tcp.close();
       await serveTcp.catch(() => {});

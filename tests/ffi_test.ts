@@ -18,44 +18,20 @@ import {
   readPkthdr,
   tryLoadLibpcap,
 } from "../ffi/mod.ts";
+import { cap, CAPTURES, hasCommand, HAVE_CAPTURES, HAVE_TSHARK, IS_ROOT } from "./helpers.ts";
 
-const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url).pathname;
 const FFI_MOD = new URL("../ffi/mod.ts", import.meta.url).href;
 
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function hasCommand(cmd: string, arg: string): boolean {
-  try {
-    return new Deno.Command(cmd, { args: [arg], stdout: "null", stderr: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
 const HAVE_LIBPCAP = tryLoadLibpcap() !== null;
-const HAVE_SHARED = exists(CAPTURES);
-const HAVE_TSHARK = hasCommand("tshark", "-v");
-const HAVE_TCPDUMP = hasCommand("tcpdump", "--version");
-const IS_ROOT = Deno.uid() === 0;
+const HAVE_TCPDUMP = hasCommand("tcpdump");
 
 if (!HAVE_LIBPCAP) console.warn("ffi_test: libpcap not loadable: skipping libpcap tests");
-if (!HAVE_SHARED) console.warn(`ffi_test: ${CAPTURES} absent: skipping capture tests`);
+if (!HAVE_CAPTURES) console.warn(`ffi_test: ${CAPTURES} absent: skipping capture tests`);
 if (!HAVE_TSHARK) console.warn("ffi_test: tshark not installed: skipping tshark comparisons");
 if (!HAVE_TCPDUMP) console.warn("ffi_test: tcpdump not installed: skipping BPF comparison");
 if (!IS_ROOT) console.warn("ffi_test: not root: skipping live capture tests");
 
-const NO_CAPTURES = !HAVE_LIBPCAP || !HAVE_SHARED;
-
-function cap(name: string): string {
-  return CAPTURES + name;
-}
+const NO_CAPTURES = !HAVE_LIBPCAP || !HAVE_CAPTURES;
 
 interface Totals {
   packets: number;
@@ -571,7 +547,7 @@ Deno.test({
 
 Deno.test({
   name: "live: permission denied for an unprivileged user names the fix",
-  ignore: !HAVE_LIBPCAP || !IS_ROOT || Deno.build.os !== "linux" || !hasCommand("setpriv", "--version"),
+  ignore: !HAVE_LIBPCAP || !IS_ROOT || Deno.build.os !== "linux" || !hasCommand("setpriv"),
   async fn() {
     const home = await Deno.makeTempDir();
     await Deno.chmod(home, 0o777);

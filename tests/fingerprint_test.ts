@@ -23,20 +23,29 @@ import type { CaptureSource } from "../lib/extract.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 import {
   byteStream,
+  canonicalKey,
   cap,
   CLI,
   concat,
   DENO,
   EXPECTED,
+  freePort,
   hasCommand,
   HAVE_SHARED,
   HAVE_TSHARK,
   ipBytes,
+  IS_ROOT,
+  openssl,
   parseJsonl,
   pcapFile,
+  readJsonlFile,
   ROOT,
   runCli,
+  selfSignedCert,
   SHARED,
+  signal,
+  sleep,
+  spawn,
   tsharkFields,
 } from "./helpers.ts";
 
@@ -51,13 +60,8 @@ async function events(src: CaptureSource | CaptureSource[]): Promise<HandshakeEv
 }
 
 /** The bidirectional key of an event, as `../shared/tools/score.py` builds it. */
-function keyOf(proto: number, a: string, ap: number, b: string, bp: number): string {
-  const x = a.toLowerCase(), y = b.toLowerCase();
-  return x < y || (x === y && ap <= bp) ? `${proto}|${x}|${ap}|${y}|${bp}` : `${proto}|${y}|${bp}|${x}|${ap}`;
-}
-
 function evKey(e: HandshakeEvent): string {
-  return keyOf(e.protocol, e.src_ip, e.src_port, e.dst_ip, e.dst_port);
+  return canonicalKey(e.protocol, e.src_ip, e.src_port, e.dst_ip, e.dst_port);
 }
 
 function ofType<T extends HandshakeEvent>(evs: HandshakeEvent[], type: string): T[] {
@@ -118,9 +122,9 @@ Deno.test({
       const byKey = new Map<string, HandshakeEvent[]>();
       for (const e of evs) byKey.set(evKey(e), [...(byKey.get(evKey(e)) ?? []), e]);
       const expected = expectedOf(name);
-      const expectedKeys = new Set(expected.map((x) => keyOf(...x.key)));
+      const expectedKeys = new Set(expected.map((x) => canonicalKey(...x.key)));
       for (const x of expected) {
-        const k = keyOf(...x.key);
+        const k = canonicalKey(...x.key);
         const mine = byKey.get(k) ?? [];
         for (const field of ["ja3", "ja3s", "hassh", "hassh_server"] as const) {
           const want = x[field];
@@ -826,7 +830,6 @@ Deno.test({
 // ---------------------------------------------------------------------------------------------------------
 // loopback: openssl s_server / s_client, live and from tcpdump's capture, against tshark
 
-const IS_ROOT = Deno.uid() === 0;
 const CAN_LOOPBACK = IS_ROOT && tryLoadLibpcap() !== null && hasCommand("tcpdump") && hasCommand("openssl") &&
   HAVE_TSHARK;
 if (!CAN_LOOPBACK) {
@@ -835,63 +838,9 @@ if (!CAN_LOOPBACK) {
   );
 }
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const p = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return p;
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-interface Proc {
-  child: Deno.ChildProcess;
-  err(): string;
-  waitErr(re: RegExp, ms?: number): Promise<boolean>;
-  done(): Promise<number>;
-}
-
-function spawn(cmd: string, args: string[]): Proc {
-  const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "null", stderr: "piped" }).spawn();
-  let err = "", exited = false;
-  const pump = (async () => {
-    for await (const c of child.stderr.pipeThrough(new TextDecoderStream())) err += c;
-  })();
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
-  });
-  return {
-    child,
-    err: () => err,
-    async waitErr(re, ms = 15000) {
-      const end = Date.now() + ms;
-      while (!re.test(err) && !exited && Date.now() < end) await sleep(20);
-      return re.test(err);
-    },
-    async done() {
-      const s = await status;
-      await pump;
-      return s.code;
-    },
-  };
-}
-
-function stop(p: Proc, sig: Deno.Signal): void {
-  try {
-    p.child.kill(sig);
-  } catch { /* exited */ }
-}
-
-async function openssl(args: string[]): Promise<void> {
-  const r = await new Deno.Command("openssl", { args, stdin: "null", stdout: "null", stderr: "piped" })
-    .output();
-  assert.ok(r.success, `openssl ${args.join(" ")}: ${new TextDecoder().decode(r.stderr)}`);
-}
-
 async function readEvents(path: string): Promise<HandshakeEvent[]> {
   try {
-    return parseJsonl(await Deno.readTextFile(path)) as unknown as HandshakeEvent[];
+    return (await readJsonlFile(path)) as unknown as HandshakeEvent[];
   } catch {
     return [];
   }
@@ -908,23 +857,7 @@ Deno.test({
     const dir = await Deno.makeTempDir({ prefix: "jj-fp-" });
     const port = freePort();
     const filter = `tcp port ${port}`;
-    await openssl([
-      "req",
-      "-x509",
-      "-newkey",
-      "ec",
-      "-pkeyopt",
-      "ec_paramgen_curve:prime256v1",
-      "-nodes",
-      "-keyout",
-      `${dir}/key.pem`,
-      "-out",
-      `${dir}/cert.pem`,
-      "-days",
-      "1",
-      "-subj",
-      "/CN=localhost",
-    ]);
+    await selfSignedCert(dir, "localhost");
     const server = spawn("openssl", [
       "s_server",
       "-accept",
@@ -989,14 +922,14 @@ Deno.test({
         if (liveBeforeStop.filter((e) => e.type === "tls_server").length >= 2) break;
         await sleep(100);
       }
-      stop(live, "SIGINT");
+      signal(live, "SIGINT");
       assert.equal(await live.done(), 0, live.err());
     } finally {
-      stop(live, "SIGKILL");
+      signal(live, "SIGKILL");
       await sleep(1000);
-      stop(ref, "SIGINT");
+      signal(ref, "SIGINT");
       await ref.done();
-      stop(server, "SIGTERM");
+      signal(server, "SIGTERM");
       await server.done();
     }
     try {

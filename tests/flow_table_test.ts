@@ -20,6 +20,7 @@ import {
   ipBytes,
   ipv4,
   pcapFile,
+  rng,
   tcp,
   udp,
 } from "./helpers.ts";
@@ -295,17 +296,6 @@ Deno.test({
 // order of expiry
 
 /** A small deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 Deno.test("flows leave in time order of their expiry (idle and active timeouts mixed)", () => {
   for (let seed = 1; seed <= 20; seed++) {
     const r = rng(seed);

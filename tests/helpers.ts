@@ -45,7 +45,7 @@ export function exists(path: string): boolean {
 }
 
 /**
- * True when an executable `name` is on the PATH.
+ * True when an executable `name` is on the PATH (or, for a name with a slash, is that executable file).
  *
  * @example
  * ```ts
@@ -54,21 +54,30 @@ export function exists(path: string): boolean {
  * ```
  */
 export function hasCommand(name: string): boolean {
+  if (name.includes("/")) return isExecutable(name);
   const path = Deno.env.get("PATH") ?? "/usr/bin:/bin";
   for (const dir of path.split(":")) {
     if (!dir) continue;
-    try {
-      const info = Deno.statSync(`${dir}/${name}`);
-      if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) return true;
-    } catch { /* not here */ }
+    if (isExecutable(`${dir}/${name}`)) return true;
   }
   return false;
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    const info = Deno.statSync(path);
+    return info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0;
+  } catch {
+    return false;
+  }
 }
 
 /** True when the shared corpus is present. */
 export const HAVE_SHARED: boolean = exists(CAPTURES) && exists(EXPECTED);
 /** True when tshark is installed. */
 export const HAVE_TSHARK: boolean = hasCommand("tshark");
+/** True when the corpus captures are present (whether or not the expected values are). */
+export const HAVE_CAPTURES: boolean = exists(CAPTURES);
 
 /**
  * Path of a corpus capture.
@@ -180,6 +189,260 @@ export async function collect(
   }
 }
 
+/**
+ * Reads a JSON Lines file into records (blank lines skipped).
+ *
+ * @example
+ * ```ts
+ * import { readJsonlFile } from "./helpers.ts";
+ * const path = await Deno.makeTempFile();
+ * await Deno.writeTextFile(path, '{"a":1}\n');
+ * console.log((await readJsonlFile(path)).length); // 1
+ * ```
+ */
+export async function readJsonlFile(path: string): Promise<FlowRecord[]> {
+  return parseJsonl(await Deno.readTextFile(path));
+}
+
+/**
+ * Runs `fn` with a new temporary directory, removed afterwards (also when `fn` throws).
+ *
+ * @example
+ * ```ts
+ * import { withTempDir } from "./helpers.ts";
+ * await withTempDir(async (dir) => await Deno.writeTextFile(`${dir}/x`, "x"));
+ * ```
+ */
+export async function withTempDir(fn: (dir: string) => Promise<void>, prefix = "jj_"): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// live processes on the loopback interface
+
+/** True when the tests run as root (live capture on `lo` needs it). */
+export const IS_ROOT: boolean = Deno.uid() === 0;
+
+/**
+ * A free TCP port on 127.0.0.1 (bound, then released; also used for UDP).
+ *
+ * @example
+ * ```ts
+ * import { freePort } from "./helpers.ts";
+ * console.log(freePort() > 0); // true
+ * ```
+ */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/**
+ * Resolves after `ms` milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { sleep } from "./helpers.ts";
+ * await sleep(1);
+ * ```
+ */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A child process whose stdout and stderr are collected as text while it runs. */
+export interface Proc {
+  /** The process. */
+  child: Deno.ChildProcess;
+  /** Standard output so far. */
+  out(): string;
+  /** Standard error so far. */
+  err(): string;
+  /** Waits until stderr matches (or the process exits, or `ms` pass); returns whether it matched. */
+  waitErr(re: RegExp, ms?: number): Promise<boolean>;
+  /** Waits for exit (and the end of its output); returns the exit code. */
+  done(): Promise<number>;
+}
+
+/**
+ * Starts `cmd args` (stdin closed) and collects its output as it comes.
+ *
+ * @example
+ * ```ts
+ * import { spawn } from "./helpers.ts";
+ * const p = spawn("sh", ["-c", "echo hi >&2"]);
+ * console.log(await p.done(), p.err()); // 0 hi
+ * ```
+ */
+export function spawn(cmd: string, args: string[]): Proc {
+  const child = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", stdin: "null" }).spawn();
+  let out = "", err = "";
+  let exited = false;
+  const pump = async (s: ReadableStream<Uint8Array>, add: (t: string) => void) => {
+    for await (const c of s.pipeThrough(new TextDecoderStream())) add(c);
+  };
+  const pumps = Promise.all([pump(child.stdout, (t) => out += t), pump(child.stderr, (t) => err += t)]);
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  return {
+    child,
+    out: () => out,
+    err: () => err,
+    async waitErr(re, ms = 15000) {
+      const end = Date.now() + ms;
+      while (!re.test(err) && !exited && Date.now() < end) await sleep(20);
+      return re.test(err);
+    },
+    async done() {
+      const s = await status;
+      await pumps;
+      return s.code;
+    },
+  };
+}
+
+/**
+ * Sends `sig` to a process unless it has exited.
+ *
+ * @example
+ * ```ts
+ * import { signal, spawn } from "./helpers.ts";
+ * const p = spawn("sleep", ["10"]);
+ * signal(p, "SIGTERM");
+ * await p.done();
+ * ```
+ */
+export function signal(p: Proc, sig: Deno.Signal): void {
+  try {
+    p.child.kill(sig);
+  } catch { /* exited */ }
+}
+
+/**
+ * Runs `openssl ARGS` (stdin and stdout closed); throws with its stderr when it fails.
+ *
+ * @example
+ * ```ts
+ * import { openssl } from "./helpers.ts";
+ * await openssl(["version"]);
+ * ```
+ */
+export async function openssl(args: string[]): Promise<void> {
+  const r = await new Deno.Command("openssl", { args, stdin: "null", stdout: "null", stderr: "piped" })
+    .output();
+  if (!r.success) throw new Error(`openssl ${args.join(" ")}: ${new TextDecoder().decode(r.stderr)}`);
+}
+
+/**
+ * Writes a throw-away self-signed P-256 certificate for `cn` into `dir` (`cert.pem`, `key.pem`), valid `days`.
+ *
+ * @example
+ * ```ts
+ * import { selfSignedCert } from "./helpers.ts";
+ * const dir = await Deno.makeTempDir();
+ * await selfSignedCert(dir, "localhost");
+ * ```
+ */
+export async function selfSignedCert(dir: string, cn: string, days = 1): Promise<void> {
+  await openssl([
+    "req",
+    "-x509",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:prime256v1",
+    "-nodes",
+    "-keyout",
+    `${dir}/key.pem`,
+    "-out",
+    `${dir}/cert.pem`,
+    "-days",
+    String(days),
+    "-subj",
+    `/CN=${cn}`,
+  ]);
+}
+
+/** A running `tcpdump -w` on `lo`. */
+export interface Tcpdump {
+  /** The process. */
+  child: Deno.ChildProcess;
+  /** Stops it with SIGINT (it then writes what it still holds) and waits for its exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `tcpdump -i lo -U --immediate-mode [EXTRA] -w FILE FILTER` and resolves once it reports that it is
+ * listening; its stderr is drained from then on so that it never blocks. `--immediate-mode`: packets reach the
+ * file at once (else a SIGINT can lose the last second of them).
+ *
+ * @example
+ * ```ts
+ * import { startTcpdump } from "./helpers.ts";
+ * const dump = await startTcpdump("/tmp/lo.pcap", "tcp port 9");
+ * await dump.stop();
+ * ```
+ */
+export async function startTcpdump(file: string, filter: string, extraArgs: string[] = []): Promise<Tcpdump> {
+  const child = new Deno.Command("tcpdump", {
+    args: ["-i", "lo", "-U", "--immediate-mode", ...extraArgs, "-w", file, filter],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "";
+  const deadline = Date.now() + 15000;
+  while (!/listening on/.test(text)) {
+    const { value, done } = await reader.read();
+    if (done || Date.now() > deadline) throw new Error(`tcpdump did not start: ${text}`);
+    text += value;
+  }
+  // Keep draining stderr so that tcpdump never blocks on it.
+  (async () => {
+    try {
+      for (;;) if ((await reader.read()).done) break;
+    } catch { /* the process ended */ }
+  })();
+  return {
+    child,
+    async stop() {
+      try {
+        child.kill("SIGINT");
+      } catch { /* exited */ }
+      await child.status;
+    },
+  };
+}
+
+/**
+ * A seeded pseudo-random generator (mulberry32) of numbers in [0, 1), for reproducible shuffles and cuts.
+ *
+ * @example
+ * ```ts
+ * import { rng } from "./helpers.ts";
+ * console.log(rng(1)() === rng(1)()); // true
+ * ```
+ */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // flow keys and totals
 
@@ -216,6 +479,31 @@ export function recordKey(r: FlowRecord): string {
     r.dst_ip as string,
     r.dst_port as number,
   );
+}
+
+/**
+ * Runs {@linkcode extractFlows} and groups the records by {@linkcode recordKey} (a flow may end and start
+ * again, so a key can have several records). A `URL` source is read from its path.
+ *
+ * @example
+ * ```ts
+ * import { flowsByKey } from "./helpers.ts";
+ * const m = await flowsByKey("testdata/http.pcap", { features: ["timing"] });
+ * console.log(m.size > 0); // true
+ * ```
+ */
+export async function flowsByKey(
+  source: CaptureSource | URL,
+  options: ExtractOptions = {},
+): Promise<Map<string, FlowRecord[]>> {
+  const m = new Map<string, FlowRecord[]>();
+  for await (const r of extractFlows(source instanceof URL ? source.pathname : source, options)) {
+    const k = recordKey(r);
+    const l = m.get(k);
+    if (l) l.push(r);
+    else m.set(k, [r]);
+  }
+  return m;
 }
 
 /** Packets and bytes of one 5-tuple. */
@@ -315,6 +603,24 @@ async function runTshark(
   const r = await run("tshark", args);
   if (r.code !== 0) throw new Error(`tshark failed on ${file}: ${r.stderr}`);
   return r.stdout.split("\n").filter((l) => l !== "").map((l) => l.split("\t"));
+}
+
+/**
+ * Runs `tshark ARGS` (stderr discarded) and returns its output lines split at tabs, empty lines left out: for
+ * `-T fields` output with arguments of the caller's choosing.
+ *
+ * @example
+ * ```ts
+ * import { cap, tsharkRows } from "./helpers.ts";
+ * const rows = tsharkRows(["-r", cap("dns.pcap"), "-T", "fields", "-e", "frame.len"]);
+ * console.log(rows.length); // 5
+ * ```
+ */
+export function tsharkRows(args: string[]): string[][] {
+  const out = new Deno.Command("tshark", { args, stdout: "piped", stderr: "null" }).outputSync();
+  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.length > 0).map((l) =>
+    l.split("\t")
+  );
 }
 
 /** One frame as tshark reads it, keyed like our flows. */
@@ -458,6 +764,21 @@ export function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
     out.set(p, o);
     o += p.length;
   }
+  return out;
+}
+
+/**
+ * Bytes of a hex string (two digits a byte, no separators).
+ *
+ * @example
+ * ```ts
+ * import { hex } from "./helpers.ts";
+ * console.log(hex("0aff")); // Uint8Array [10, 255]
+ * ```
+ */
+export function hex(s: string): Uint8Array {
+  const out = new Uint8Array(s.length >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.substr(i * 2, 2), 16);
   return out;
 }
 

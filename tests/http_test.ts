@@ -10,63 +10,17 @@ import {
   parseHttp1Head,
 } from "../lib/protocols/http.ts";
 import { httpExtractor, type HttpState } from "../extractors/http.ts";
-import { extractFlows } from "../mod.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
 import { FlowState } from "../lib/flow.ts";
 import { PacketView } from "../lib/packet.ts";
+import { canonicalKey, concat, flowsByKey, HAVE_TSHARK, tsharkRows } from "./helpers.ts";
 
 const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url);
 const enc = new TextEncoder();
 
-function has(cmd: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-const HAS_TSHARK = has("tshark");
-
-function tshark(args: string[]): string[][] {
-  const out = new Deno.Command("tshark", { args, stdout: "piped", stderr: "null" }).outputSync();
-  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.length > 0).map((l) =>
-    l.split("\t")
-  );
-}
-
-function keyOf(proto: number, a: string, ap: number, b: string, bp: number): string {
-  const x: [string, number] = [a.toLowerCase(), ap], y: [string, number] = [b.toLowerCase(), bp];
-  const first = x[0] < y[0] || (x[0] === y[0] && x[1] <= y[1]) ? [x, y] : [y, x];
-  return JSON.stringify([proto, first[0][0], first[0][1], first[1][0], first[1][1]]);
-}
-
-async function records(path: string, features: string[]): Promise<Map<string, FlowRecord[]>> {
-  const m = new Map<string, FlowRecord[]>();
-  for await (const r of extractFlows(path, { features })) {
-    const k = keyOf(
-      r.protocol as number,
-      r.src_ip as string,
-      r.src_port as number,
-      r.dst_ip as string,
-      r.dst_port as number,
-    );
-    const l = m.get(k) ?? [];
-    l.push(r);
-    m.set(k, l);
-  }
-  return m;
-}
-
-function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
+/** The records of a capture with these groups, by flow key. */
+const records = (path: string | URL, features: string[]): Promise<Map<string, FlowRecord[]>> =>
+  flowsByKey(path, { features });
 
 function frame(type: number, flags: number, stream: number, payload: number[] | Uint8Array = []): Uint8Array {
   const n = payload.length;
@@ -348,12 +302,12 @@ interface HttpWant {
 
 Deno.test({
   name: "http2 extractor: HTTP/1 fields of corpus flows agree with tshark",
-  ignore: !HAS_TSHARK,
+  ignore: !HAVE_TSHARK,
   async fn() {
     let compared = 0;
     for (const name of HTTP_CAPTURES) {
       const path = new URL(name, CAPTURES).pathname;
-      const rows = tshark([
+      const rows = tsharkRows([
         "-r",
         path,
         "-Y",
@@ -411,7 +365,7 @@ Deno.test({
         ] = r;
         if (gre) continue; // tunnelled: the flow key is the inner one, fine, but tshark shows outer addresses first
         const proto = tsp ? 6 : 17;
-        const k = keyOf(proto, s4 || s6, Number(tsp || usp), d4 || d6, Number(tdp || udp));
+        const k = canonicalKey(proto, s4 || s6, Number(tsp || usp), d4 || d6, Number(tdp || udp));
         const w: HttpWant = want.get(k) ?? { seenRequest: false, seenResponse: false };
         want.set(k, w);
         if (isReq === "1") {
@@ -453,10 +407,10 @@ Deno.test({
 
 Deno.test({
   name: "http2 extractor: HTTP/2 frame counts of http2.pcapng agree with tshark",
-  ignore: !HAS_TSHARK,
+  ignore: !HAVE_TSHARK,
   async fn() {
     const path = new URL("http2.pcapng", CAPTURES).pathname;
-    const rows = tshark([
+    const rows = tsharkRows([
       "-r",
       path,
       "-d",

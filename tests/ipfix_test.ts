@@ -20,32 +20,10 @@ import {
 } from "../outputs/ipfix.ts";
 import { extractFlows } from "../lib/extract.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
+import { cap, CAPTURES, hasCommand, HAVE_CAPTURES, readJsonlFile, runCli } from "./helpers.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
-const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url).pathname;
-const DENO = Deno.execPath();
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function hasCommand(cmd: string, arg: string): boolean {
-  try {
-    new Deno.Command(cmd, { args: [arg], stdout: "null", stderr: "null" }).outputSync();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const HAVE_SHARED = exists(CAPTURES);
-const HAVE_NFDUMP = hasCommand("nfcapd", "-V") && hasCommand("nfdump", "-V");
-if (!HAVE_SHARED) console.warn(`ipfix_test: ${CAPTURES} absent: skipping tests on captures`);
+const HAVE_NFDUMP = hasCommand("nfcapd") && hasCommand("nfdump");
+if (!HAVE_CAPTURES) console.warn(`ipfix_test: ${CAPTURES} absent: skipping tests on captures`);
 if (!HAVE_NFDUMP) {
   console.warn(
     "ipfix_test: nfcapd/nfdump not installed (apt-get install nfdump): skipping the collector round trip",
@@ -404,10 +382,10 @@ Deno.test("ipfix: encoder message matches the documented example size", () => {
 
 Deno.test({
   name: "ipfix: idp group keeps each direction's first IP packet with a payload",
-  ignore: !HAVE_SHARED,
+  ignore: !HAVE_CAPTURES,
   fn: async () => {
     const flows: FlowRecord[] = [];
-    for await (const r of extractFlows(CAPTURES + "tls12.pcap", { extractors: [idpExtractor(1300)] })) {
+    for await (const r of extractFlows(cap("tls12.pcap"), { extractors: [idpExtractor(1300)] })) {
       flows.push(r);
     }
     const tcp = flows.filter((f) => f.protocol === 6 && (f.payload_bytes_fwd as number) > 0);
@@ -523,27 +501,20 @@ async function extractWithIpfix(
   extra: string[],
 ): Promise<{ flows: FlowRecord[]; stderr: string }> {
   const out = await Deno.makeTempFile({ suffix: ".jsonl" });
-  const r = await new Deno.Command(DENO, {
-    args: [
-      "run",
-      "-A",
-      `${ROOT}cli.ts`,
-      "extract",
-      "--features",
-      "flow_meta",
-      "--ipfix",
-      `127.0.0.1:${port}`,
-      ...extra,
-      "-o",
-      out,
-      ...inputs,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(r.stderr);
+  const r = await runCli([
+    "extract",
+    "--features",
+    "flow_meta",
+    "--ipfix",
+    `127.0.0.1:${port}`,
+    ...extra,
+    "-o",
+    out,
+    ...inputs,
+  ]);
+  const stderr = r.stderr;
   assert.equal(r.code, 0, stderr);
-  const flows = (await Deno.readTextFile(out)).trim().split("\n").map((l) => JSON.parse(l) as FlowRecord);
+  const flows = await readJsonlFile(out);
   await Deno.remove(out);
   return { flows, stderr };
 }
@@ -601,7 +572,7 @@ for (
 ) {
   Deno.test({
     name: `ipfix: extract --ipfix into nfcapd, nfdump -r gives the JSON Lines flows (${label})`,
-    ignore: !HAVE_SHARED || !HAVE_NFDUMP,
+    ignore: !HAVE_CAPTURES || !HAVE_NFDUMP,
     sanitizeResources: false,
     sanitizeOps: false,
     fn: async () => {
@@ -611,7 +582,7 @@ for (
       let stderr = "";
       try {
         ({ flows, stderr } = await extractWithIpfix(
-          ROUND_TRIP_CAPTURES.map((c) => CAPTURES + c),
+          ROUND_TRIP_CAPTURES.map(cap),
           nf.port,
           extra,
         ));

@@ -10,24 +10,27 @@ import { decodeIpfixMessage, type IpfixTemplate } from "../outputs/ipfix.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
 import { captureFlows } from "../lib/live.ts";
+import {
+  CLI,
+  DENO,
+  freePort,
+  hasCommand,
+  IS_ROOT,
+  openssl,
+  parseJsonl,
+  type Proc,
+  readJsonlFile,
+  runCli,
+  signal,
+  sleep,
+  spawn,
+} from "./helpers.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
-const DENO = Deno.execPath();
 const dec = new TextDecoder();
 
-function hasCommand(cmd: string, arg: string): boolean {
-  try {
-    new Deno.Command(cmd, { args: [arg], stdout: "null", stderr: "null" }).outputSync();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const HAVE_LIBPCAP = tryLoadLibpcap() !== null;
-const IS_ROOT = Deno.uid() === 0;
-const HAVE_TCPDUMP = hasCommand("tcpdump", "--version");
-const HAVE_OPENSSL = hasCommand("openssl", "version");
+const HAVE_TCPDUMP = hasCommand("tcpdump");
+const HAVE_OPENSSL = hasCommand("openssl");
 const CAN_CAPTURE = HAVE_LIBPCAP && IS_ROOT;
 if (!HAVE_LIBPCAP) {
   console.warn("live_test: libpcap not loadable (apt-get install libpcap0.8): skipping live tests");
@@ -41,77 +44,15 @@ if (CAN_CAPTURE && !HAVE_TCPDUMP) {
 }
 if (CAN_CAPTURE && !HAVE_OPENSSL) console.warn("live_test: openssl missing: skipping the TLS exchange");
 
-/** A free TCP port on 127.0.0.1 (bound, then released). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const p = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return p;
-}
-
-async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms));
-}
-
-/** A child process whose stdout and stderr are collected as text while it runs. */
-interface Proc {
-  child: Deno.ChildProcess;
-  out(): string;
-  err(): string;
-  /** Waits until stderr matches (or the process exits, or `ms` pass). */
-  waitErr(re: RegExp, ms?: number): Promise<boolean>;
-  /** Waits for exit; returns the code. */
-  done(): Promise<number>;
-}
-
-function spawn(cmd: string, args: string[]): Proc {
-  const child = new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", stdin: "null" }).spawn();
-  let out = "", err = "";
-  let exited = false;
-  const pump = async (s: ReadableStream<Uint8Array>, add: (t: string) => void) => {
-    for await (const c of s.pipeThrough(new TextDecoderStream())) add(c);
-  };
-  const pumps = Promise.all([pump(child.stdout, (t) => out += t), pump(child.stderr, (t) => err += t)]);
-  const status = child.status.then((s) => {
-    exited = true;
-    return s;
-  });
-  return {
-    child,
-    out: () => out,
-    err: () => err,
-    async waitErr(re, ms = 15000) {
-      const end = Date.now() + ms;
-      while (!re.test(err) && !exited && Date.now() < end) await sleep(20);
-      return re.test(err);
-    },
-    async done() {
-      const s = await status;
-      await pumps;
-      return s.code;
-    },
-  };
-}
-
 function jj(args: string[]): Proc {
-  return spawn(DENO, ["run", "-A", `${ROOT}cli.ts`, ...args]);
-}
-
-async function readJsonl(path: string): Promise<FlowRecord[]> {
-  const text = (await Deno.readTextFile(path)).trim();
-  return text === "" ? [] : text.split("\n").map((l) => JSON.parse(l) as FlowRecord);
+  return spawn(DENO, ["run", "-A", CLI, ...args]);
 }
 
 /** Flows of `jj extract` on a capture file. */
 async function extractFile(path: string): Promise<FlowRecord[]> {
-  const r = await new Deno.Command(DENO, {
-    args: ["run", "-A", `${ROOT}cli.ts`, "extract", "-q", "--features", "flow_meta", path],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(r.code, 0, dec.decode(r.stderr));
-  const text = dec.decode(r.stdout).trim();
-  return text === "" ? [] : text.split("\n").map((l) => JSON.parse(l) as FlowRecord);
+  const r = await runCli(["extract", "-q", "--features", "flow_meta", path]);
+  assert.equal(r.code, 0, r.stderr);
+  return parseJsonl(r.stdout);
 }
 
 /** Packets in a pcap matching a BPF filter, counted by tcpdump itself. */
@@ -134,11 +75,6 @@ function pick(f: FlowRecord): Record<string, unknown> {
   const o: Record<string, unknown> = { src_port: f.src_port, dst_port: f.dst_port, protocol: f.protocol };
   for (const k of COUNTERS) o[k] = f[k];
   return o;
-}
-
-async function openssl(args: string[]): Promise<void> {
-  const r = await new Deno.Command("openssl", { args, stdout: "null", stderr: "piped" }).output();
-  assert.ok(r.success, `openssl ${args.join(" ")}: ${dec.decode(r.stderr)}`);
 }
 
 /** A CA (ca.pem) and a server certificate for 127.0.0.1 signed by it (cert.pem, key.pem) in `dir`. */
@@ -290,17 +226,11 @@ Deno.test({
       live.child.kill("SIGINT");
       assert.equal(await live.done(), 0, live.err());
     } finally {
-      try {
-        live.child.kill("SIGKILL");
-      } catch { /* exited */ }
+      signal(live, "SIGKILL");
       await sleep(300);
-      try {
-        ref.child.kill("SIGINT");
-      } catch { /* exited */ }
+      signal(ref, "SIGINT");
       await ref.done();
-      try {
-        tlsServer.child.kill("SIGTERM");
-      } catch { /* exited */ }
+      signal(tlsServer, "SIGTERM");
       await tlsServer.done();
       await http.shutdown();
     }
@@ -316,7 +246,7 @@ Deno.test({
       // on lo the kernel hands libpcap each packet twice (out and in); libpcap drops the outgoing copy
       assert.ok(Number(stats[1]) >= captured, err);
 
-      const flows = await readJsonl(`${dir}/live.jsonl`);
+      const flows = await readJsonlFile(`${dir}/live.jsonl`);
       assert.equal(flows.length, 2, JSON.stringify(flows.map(pick)));
       const httpFlow = flows.find((f) => f.dst_port === httpPort)!;
       const tlsFlow = flows.find((f) => f.dst_port === tlsPort)!;
@@ -409,7 +339,7 @@ Deno.test({
       let early: FlowRecord[] = [];
       while (Date.now() - t0 < 3500 && early.length === 0) {
         await sleep(100);
-        early = await readJsonl(`${dir}/out.jsonl`);
+        early = await readJsonlFile(`${dir}/out.jsonl`);
       }
       const waited = Date.now() - t0;
       assert.equal(early.length, 1, "the idle flow reached the file before the capture ended");
@@ -418,11 +348,9 @@ Deno.test({
       assert.ok(waited >= 900 && waited < 3500, `written ${waited} ms after the last packet`);
       assert.equal(await live.done(), 0, live.err());
       assert.match(live.err(), /stopped by duration after [56]\.\d\d s/);
-      assert.equal((await readJsonl(`${dir}/out.jsonl`)).length, 1);
+      assert.equal((await readJsonlFile(`${dir}/out.jsonl`)).length, 1);
     } finally {
-      try {
-        live.child.kill("SIGKILL");
-      } catch { /* exited */ }
+      signal(live, "SIGKILL");
       await Deno.remove(dir, { recursive: true });
     }
   },
@@ -533,7 +461,7 @@ Deno.test({
   },
 });
 
-const HAVE_SETPRIV = IS_ROOT && hasCommand("setpriv", "--version");
+const HAVE_SETPRIV = IS_ROOT && hasCommand("setpriv");
 
 Deno.test({
   name: "live: without privileges the error says to run as root or grant CAP_NET_RAW" +
@@ -554,7 +482,7 @@ Deno.test({
           DENO,
           "run",
           "-A",
-          `${ROOT}cli.ts`,
+          CLI,
           "live",
           "-i",
           "lo",
@@ -578,7 +506,7 @@ Deno.test({
   },
 });
 
-const HAVE_UNSHARE = IS_ROOT && hasCommand("unshare", "--version");
+const HAVE_UNSHARE = IS_ROOT && hasCommand("unshare");
 
 Deno.test({
   name: "live: without libpcap the error says how to install it" +
@@ -590,7 +518,7 @@ Deno.test({
       `mount --bind /dev/null "$(readlink -f "$f")" || exit 99; done; ` +
       `exec "$0" run -A "$1" live -i lo --duration 1`;
     const r = await new Deno.Command("unshare", {
-      args: ["-m", "sh", "-c", script, DENO, `${ROOT}cli.ts`],
+      args: ["-m", "sh", "-c", script, DENO, CLI],
       env: { JJ_LIBPCAP: "" },
       stdout: "piped",
       stderr: "piped",

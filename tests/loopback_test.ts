@@ -10,6 +10,7 @@ import {
   canonicalKey,
   DENO,
   exists,
+  freePort,
   hasCommand,
   parseJsonl,
   ROOT,
@@ -17,6 +18,7 @@ import {
   runCli,
   SHARED,
   sortedEntries,
+  startTcpdump,
   type Totals,
   totalsByKey,
   tsharkPackets,
@@ -30,40 +32,6 @@ else if (Deno.uid() !== 0) reason = "not running as root (tcpdump needs it)";
 else if (!hasCommand("tcpdump")) reason = "tcpdump is not installed";
 else if (!hasCommand("tshark")) reason = "tshark is not installed";
 if (reason) console.warn(`loopback_test: skipped: ${reason}`);
-
-/** A free TCP port (also used for UDP). */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-/** Starts tcpdump on lo and resolves once it reports that it is capturing. */
-async function startTcpdump(file: string, filter: string): Promise<Deno.ChildProcess> {
-  const child = new Deno.Command("tcpdump", {
-    // -Z root: stay root, so that tcpdump can write into the test's private temporary directory.
-    // --immediate-mode: packets reach the file at once (else a SIGINT can lose the last second of them).
-    args: ["-i", "lo", "-U", "--immediate-mode", "-Z", "root", "-w", file, filter],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let text = "";
-  const deadline = Date.now() + 15000;
-  while (!/listening on/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done || Date.now() > deadline) throw new Error(`tcpdump did not start: ${text}`);
-    text += value;
-  }
-  // Keep draining stderr so that tcpdump never blocks on it.
-  (async () => {
-    try {
-      for (;;) if ((await reader.read()).done) break;
-    } catch { /* the process ended */ }
-  })();
-  return child;
-}
 
 /** Makes HTTP traffic over IPv4 and IPv6 and a UDP exchange, all on `port`. */
 async function makeTraffic(port: number): Promise<void> {
@@ -128,13 +96,13 @@ Deno.test({
     try {
       const file = `${dir}/lo.pcap`;
       const port = freePort();
-      const tcpdump = await startTcpdump(file, `port ${port}`);
+      // -Z root: stay root, so that tcpdump can write into the test's private temporary directory.
+      const tcpdump = await startTcpdump(file, `port ${port}`, ["-Z", "root"]);
       try {
         await makeTraffic(port);
         await new Promise((r) => setTimeout(r, 500)); // let the last packets reach the file
       } finally {
-        tcpdump.kill("SIGINT");
-        await tcpdump.status;
+        await tcpdump.stop();
       }
 
       const out = await runCli(["extract", file]);

@@ -16,17 +16,7 @@ import {
   recordFeatures,
 } from "../outputs/mod.ts";
 import { ParquetRecordWriter } from "../outputs/parquet.ts";
-
-const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url).pathname;
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
-const DENO = Deno.execPath();
-const HAVE_CORPUS = (() => {
-  try {
-    return Deno.statSync(CAPTURES).isDirectory;
-  } catch {
-    return false;
-  }
-})();
+import { CAPTURES, HAVE_CAPTURES, runCli } from "./helpers.ts";
 
 /** A small RFC 4180 parser for reading the CSV back. */
 function parseCsv(text: string): string[][] {
@@ -108,7 +98,7 @@ const PHYSICAL: Record<string, string> = {
 
 Deno.test({
   name: "every corpus capture: Parquet (read back with hyparquet) and CSV match the JSON Lines, row for row",
-  ignore: !HAVE_CORPUS,
+  ignore: !HAVE_CAPTURES,
   fn: async () => {
     const dir = await Deno.makeTempDir();
     const features = recordFeatures();
@@ -125,7 +115,7 @@ Deno.test({
       // Small row groups so that many files have several.
       const pq = await openRecordWriter(`${dir}/f.parquet`, undefined, features, { rowGroupSize: 7 });
       try {
-        for await (const r of extractFlows(CAPTURES + name)) {
+        for await (const r of extractFlows(`${CAPTURES}/${name}`)) {
           records.push(r);
           await jsonl.write(r);
           await csv.write(r);
@@ -289,35 +279,27 @@ Deno.test("format by extension, --format wins, .gz compresses every format", asy
 
 Deno.test({
   name: "CLI: extract -o FILE.parquet --label, and --format csv to stdout",
-  ignore: !HAVE_CORPUS,
+  ignore: !HAVE_CAPTURES,
   fn: async () => {
     const dir = await Deno.makeTempDir();
-    const cap = CAPTURES + "tls12.pcap";
-    const r1 = await new Deno.Command(DENO, {
-      args: [
-        "run",
-        "-A",
-        CLI,
-        "extract",
-        "-q",
-        cap,
-        "-o",
-        `${dir}/x.parquet`,
-        "--label",
-        "lan:192.168.0.0/16",
-      ],
-    }).output();
-    assert.equal(r1.code, 0, new TextDecoder().decode(r1.stderr));
+    const cap = `${CAPTURES}/tls12.pcap`;
+    const r1 = await runCli([
+      "extract",
+      "-q",
+      cap,
+      "-o",
+      `${dir}/x.parquet`,
+      "--label",
+      "lan:192.168.0.0/16",
+    ]);
+    assert.equal(r1.code, 0, r1.stderr);
     const rows = await parquetReadObjects({ file: (await Deno.readFile(`${dir}/x.parquet`)).buffer });
     assert.ok(rows.length > 0);
     assert.ok("src_labels" in rows[0]);
     assert.equal(typeof rows[0].total_packets, "bigint");
-    const r2 = await new Deno.Command(DENO, {
-      args: ["run", "-A", CLI, "extract", "-q", "--format", "csv", "--features", "timing", cap],
-      stdout: "piped",
-    }).output();
+    const r2 = await runCli(["extract", "-q", "--format", "csv", "--features", "timing", cap]);
     assert.equal(r2.code, 0);
-    const table = parseCsv(new TextDecoder().decode(r2.stdout));
+    const table = parseCsv(r2.stdout);
     assert.deepEqual(table[0], recordFeatures(["timing"]).map((f) => f.name));
     assert.equal(table.length - 1, rows.length);
     await Deno.remove(dir, { recursive: true });

@@ -20,29 +20,13 @@ import { ja3sHash, parseServerHello } from "../lib/protocols/tls.ts";
 import { extractFlows } from "../mod.ts";
 import type { FeatureExtractor, FlowRecord } from "../lib/extractor.ts";
 import type { PacketView } from "../lib/packet.ts";
+import { concat, hex } from "./helpers.ts";
 
 const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url);
 const EXPECTED = new URL("../../shared/corpus/expected/", import.meta.url);
 
-function hex(s: string): Uint8Array {
-  const out = new Uint8Array(s.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.substr(i * 2, 2), 16);
-  return out;
-}
-
 function toHex(b: Uint8Array): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
-
-function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
-  const n = parts.reduce((a, p) => a + p.length, 0);
-  const out = new Uint8Array(n);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 function varint(v: number): number[] {

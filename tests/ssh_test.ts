@@ -9,63 +9,30 @@ import {
   SshSession,
 } from "../lib/protocols/ssh.ts";
 import { sshExtractor, type SshState } from "../extractors/ssh.ts";
-import { extractFlows } from "../mod.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
 import { FlowState } from "../lib/flow.ts";
 import { PacketView, TCP } from "../lib/packet.ts";
+import {
+  canonicalKey,
+  concat,
+  flowsByKey,
+  freePort,
+  hasCommand,
+  HAVE_TSHARK,
+  hex,
+  IS_ROOT,
+  rng,
+  startTcpdump,
+  tsharkRows,
+} from "./helpers.ts";
 
 const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url);
 const EXPECTED = new URL("../../shared/corpus/expected/", import.meta.url);
 const enc = new TextEncoder();
 
-function has(cmd: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-const HAS_TSHARK = has("tshark");
-const IS_ROOT = Deno.uid?.() === 0;
-
-function tshark(args: string[]): string[][] {
-  const out = new Deno.Command("tshark", { args, stdout: "piped", stderr: "null" }).outputSync();
-  return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.length > 0).map((l) =>
-    l.split("\t")
-  );
-}
-
-function hex(s: string): Uint8Array {
-  const out = new Uint8Array(s.length >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(s.substr(i * 2, 2), 16);
-  return out;
-}
-
-/** Canonical bidirectional key, as score.py builds it. */
-function keyOf(proto: number, a: string, ap: number, b: string, bp: number): string {
-  const x: [string, number] = [a.toLowerCase(), ap], y: [string, number] = [b.toLowerCase(), bp];
-  const first = x[0] < y[0] || (x[0] === y[0] && x[1] <= y[1]) ? [x, y] : [y, x];
-  return JSON.stringify([proto, first[0][0], first[0][1], first[1][0], first[1][1]]);
-}
-
-async function records(path: string | URL, features: string[]): Promise<Map<string, FlowRecord[]>> {
-  const p = path instanceof URL ? path.pathname : path;
-  const m = new Map<string, FlowRecord[]>();
-  for await (const r of extractFlows(p, { features })) {
-    const k = keyOf(
-      r.protocol as number,
-      r.src_ip as string,
-      r.src_port as number,
-      r.dst_ip as string,
-      r.dst_port as number,
-    );
-    const l = m.get(k) ?? [];
-    l.push(r);
-    m.set(k, l);
-  }
-  return m;
-}
+/** The records of a capture with these groups, by flow key. */
+const records = (path: string | URL, features: string[]): Promise<Map<string, FlowRecord[]>> =>
+  flowsByKey(path, { features });
 
 function values(rs: FlowRecord[] | undefined, name: string): Set<unknown> {
   const s = new Set<unknown>();
@@ -81,16 +48,6 @@ function sshString(s: string | Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + b.length);
   new DataView(out.buffer).setUint32(0, b.length);
   out.set(b, 4);
-  return out;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
   return out;
 }
 
@@ -243,7 +200,7 @@ Deno.test("ssh: HASSH and HASSH-server match the expected values for every flow"
       const e = JSON.parse(line);
       if (!e.hassh && !e.hassh_server) continue;
       const k = JSON.stringify(e.key);
-      const rs = got.get(k);
+      const rs = got.get(canonicalKey(...(e.key as [number, string, number, string, number])));
       assert.ok(rs, `${name}: no record for ${k}`);
       assert.deepEqual([...values(rs, "ssh_hassh")], e.hassh, `${name} ${k} hassh`);
       assert.deepEqual([...values(rs, "ssh_hassh_server")], e.hassh_server, `${name} ${k} hassh_server`);
@@ -256,7 +213,7 @@ Deno.test("ssh: HASSH and HASSH-server match the expected values for every flow"
 
 Deno.test({
   name: "ssh: banners, versions and KEX fields agree with tshark",
-  ignore: !HAS_TSHARK,
+  ignore: !HAVE_TSHARK,
   async fn() {
     // ssh2.pcapng holds the same SSH flow as ssh.pcapng among much other traffic: leave it to the HASSH test.
     for (
@@ -268,7 +225,7 @@ Deno.test({
     ) {
       const path = new URL(name, CAPTURES).pathname;
       const got = await records(path, ["ssh"]);
-      const rows = tshark([
+      const rows = tsharkRows([
         "-r",
         path,
         "-Y",
@@ -298,7 +255,7 @@ Deno.test({
       ]);
       assert.ok(rows.length > 0, name);
       for (const [s4, s6, sp, d4, d6, dp, proto, hs, hss] of rows) {
-        const k = keyOf(6, s4 || s6, Number(sp), d4 || d6, Number(dp));
+        const k = canonicalKey(6, s4 || s6, Number(sp), d4 || d6, Number(dp));
         const rs = got.get(k);
         assert.ok(rs, `${name}: no record for ${k}`);
         const fromServer = sp === "22";
@@ -360,7 +317,7 @@ interface Seg {
 
 /** The segments of the first TCP stream of a capture, with absolute sequence numbers (needs tshark). */
 function segments(path: string): Seg[] {
-  const rows = tshark([
+  const rows = tsharkRows([
     "-r",
     path,
     "-Y",
@@ -427,20 +384,9 @@ function split(segs: Seg[], size: number): Seg[] {
 }
 
 /** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 Deno.test({
   name: "ssh: HASSH survives re-segmentation, reordering and retransmission",
-  ignore: !HAS_TSHARK,
+  ignore: !HAVE_TSHARK,
   fn() {
     const segs = segments(new URL("ssh.pcapng", CAPTURES).pathname);
     const base = runSegments(segs, 57377, 22);
@@ -470,7 +416,7 @@ Deno.test({
 
 Deno.test({
   name: "ssh: mutated real packets never throw",
-  ignore: !HAS_TSHARK,
+  ignore: !HAVE_TSHARK,
   fn() {
     const names = ["ssh.pcapng", "ssh2-malformed.pcap", "sshv1.pcap", "ssh-r.pcap"];
     const all = names.map((n) => segments(new URL(n, CAPTURES).pathname).slice(0, 30));
@@ -502,13 +448,6 @@ Deno.test({
 // ---------------------------------------------------------------------------------------------------------
 // Live loopback capture: ssh against a local sshd
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 async function waitFor(cond: () => Promise<boolean>, ms: number): Promise<boolean> {
   const until = Date.now() + ms;
   while (Date.now() < until) {
@@ -520,8 +459,9 @@ async function waitFor(cond: () => Promise<boolean>, ms: number): Promise<boolea
 
 Deno.test({
   name: "ssh: loopback capture of ssh against a local sshd agrees with tshark",
-  ignore: !IS_ROOT || !HAS_TSHARK || !has("tcpdump") || !has("ssh") || !has("ssh-keygen") ||
-    !has("/usr/sbin/sshd"),
+  ignore: !IS_ROOT || !HAVE_TSHARK || !hasCommand("tcpdump") || !hasCommand("ssh") ||
+    !hasCommand("ssh-keygen") ||
+    !hasCommand("/usr/sbin/sshd"),
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -549,19 +489,7 @@ Deno.test({
         ].join("\n"),
       );
       await Deno.mkdir("/run/sshd", { recursive: true });
-      const dump = new Deno.Command("tcpdump", {
-        args: ["-i", "lo", "--immediate-mode", "-U", "-w", pcap, `tcp port ${port}`],
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      // tcpdump reports "listening on lo" once the capture runs.
-      const reader = dump.stderr.getReader();
-      let seen = "";
-      await waitFor(async () => {
-        const { value } = await reader.read();
-        seen += new TextDecoder().decode(value ?? new Uint8Array());
-        return seen.includes("listening");
-      }, 5000);
+      const dump = await startTcpdump(pcap, `tcp port ${port}`);
       const sshd = new Deno.Command("/usr/sbin/sshd", {
         args: ["-D", "-f", `${dir}/sshd_config`, "-E", `${dir}/sshd.log`],
         stdout: "null",
@@ -598,13 +526,10 @@ Deno.test({
       await new Promise((r) => setTimeout(r, 1000));
       sshd.kill("SIGTERM");
       await sshd.status;
-      dump.kill("SIGINT");
-      reader.releaseLock();
-      await dump.stderr.cancel().catch(() => {});
-      await dump.status;
+      await dump.stop();
       assert.ok(up, "sshd did not start");
 
-      const rows = tshark([
+      const rows = tsharkRows([
         "-r",
         pcap,
         "-d",
@@ -624,7 +549,7 @@ Deno.test({
       ]);
       const want = new Map<string, { hassh?: string; server?: string }>();
       for (const [sp, dp, h, hs] of rows) {
-        const k = keyOf(6, "127.0.0.1", Number(sp), "127.0.0.1", Number(dp));
+        const k = canonicalKey(6, "127.0.0.1", Number(sp), "127.0.0.1", Number(dp));
         const w = want.get(k) ?? {};
         if (h) w.hassh = h;
         if (hs) w.server = hs;

@@ -14,37 +14,10 @@ import {
 } from "../lib/subnets.ts";
 import { formatIp } from "../lib/addr.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
+import { cap, HAVE_CAPTURES, runCli, type RunResult } from "./helpers.ts";
 
-const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url).pathname;
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
-const DENO = Deno.execPath();
-const HAVE_CORPUS = (() => {
-  try {
-    return Deno.statSync(CAPTURES).isDirectory;
-  } catch {
-    return false;
-  }
-})();
-
-async function run(
-  args: string[],
-  stdin?: string,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const p = new Deno.Command(DENO, {
-    args: ["run", "-A", CLI, ...args],
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const w = p.stdin.getWriter();
-    await w.write(new TextEncoder().encode(stdin));
-    await w.close();
-  }
-  const out = await p.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+/** `jj ARGS` with `stdin` fed in. */
+const run = (args: string[], stdin?: string): Promise<RunResult> => runCli(args, { stdin });
 
 /** Brute force: the longest of `nets` containing `addr`. */
 function naive(
@@ -200,7 +173,7 @@ Deno.test("SubnetLabeler: longest prefix wins, shared networks keep all labels, 
 
 Deno.test({
   name: "label-subnets and extract --label on real captures: same labels, equal to a brute-force scan",
-  ignore: !HAVE_CORPUS,
+  ignore: !HAVE_CAPTURES,
   fn: async () => {
     const dir = await Deno.makeTempDir();
     const specs = [
@@ -212,7 +185,7 @@ Deno.test({
       "ula:fc00::/7",
     ];
     const captures = ["tls12.pcap", "http_ipv6.pcap", "dns.pcap", "gre-erspan-vxlan.pcap", "ipv6.pcapng"]
-      .map((c) => CAPTURES + c);
+      .map(cap);
     const plain = await run(["extract", "-q", ...captures]);
     assert.equal(plain.code, 0, plain.stderr);
     const labelled = await run(["label-subnets", ...specs.flatMap((s) => ["--label", s])], plain.stdout);

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import fc from "fast-check";
-import { extractFlows } from "../mod.ts";
 import type { FeatureExtractor, FlowRecord } from "../lib/extractor.ts";
 import { TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
 import {
@@ -18,32 +17,24 @@ import {
   TlsFlowAnalyzer,
 } from "../lib/protocols/tls.ts";
 import { tlsExtractor } from "../extractors/tls.ts";
+import {
+  canonicalKey,
+  concat,
+  exists,
+  flowsByKey,
+  freePort,
+  hasCommand,
+  HAVE_TSHARK,
+  IS_ROOT,
+  sleep,
+  startTcpdump,
+} from "./helpers.ts";
 
 const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url);
 const EXPECTED = new URL("../../shared/corpus/expected/", import.meta.url);
 const JA4_REF = new URL("../../shared/corpus/ja4/", import.meta.url);
 
-function exists(u: URL): boolean {
-  try {
-    Deno.statSync(u);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function has(cmd: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
-const HAS_CORPUS = exists(CAPTURES) && exists(EXPECTED) && exists(JA4_REF);
-const HAS_TSHARK = has("tshark");
-const IS_ROOT = Deno.uid?.() === 0;
+const HAS_CORPUS = exists(CAPTURES.pathname) && exists(EXPECTED.pathname) && exists(JA4_REF.pathname);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Builders for synthetic handshakes
@@ -110,16 +101,6 @@ function handshakeMsg(type: number, body: number[]): Uint8Array {
 
 function record(type: number, payload: Uint8Array | number[], version = 0x0303): Uint8Array {
   return new Uint8Array([type, ...be16(version), ...be16(payload.length), ...payload]);
-}
-
-function concat(...parts: (Uint8Array | number[])[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 /** The ClientHello of the JA4 specification's example (Chrome), with SNI, ALPN h2 and GREASE. */
@@ -288,29 +269,17 @@ const probe: FeatureExtractor<TlsFlowAnalyzer | null> = {
   },
 };
 
-function keyOf(proto: number, a: string, ap: number, b: string, bp: number): string {
-  const x = `${a.toLowerCase()}|${ap}`, y = `${b.toLowerCase()}|${bp}`;
-  return `${proto}:${x < y ? x + "-" + y : y + "-" + x}`;
-}
-
-async function records(file: string, opts: { probe?: boolean; features?: string[] } = {}) {
-  const got = new Map<string, FlowRecord[]>();
-  const o = opts.probe ? { extractors: [probe as FeatureExtractor<unknown>], features: opts.features } : {
-    features: opts.features,
-  };
-  for await (const r of extractFlows(file, o)) {
-    const k = keyOf(
-      Number(r.protocol),
-      String(r.src_ip),
-      Number(r.src_port),
-      String(r.dst_ip),
-      Number(r.dst_port),
-    );
-    const l = got.get(k);
-    if (l) l.push(r);
-    else got.set(k, [r]);
-  }
-  return got;
+/** The records of a capture by flow key; `probe` adds the probe extractor above. */
+function records(
+  file: string,
+  opts: { probe?: boolean; features?: string[] } = {},
+): Promise<Map<string, FlowRecord[]>> {
+  return flowsByKey(
+    file,
+    opts.probe ? { extractors: [probe as FeatureExtractor<unknown>], features: opts.features } : {
+      features: opts.features,
+    },
+  );
 }
 
 /**
@@ -334,7 +303,7 @@ Deno.test({
         features: ["tls"],
       });
       for (const s of tcp) {
-        const rs = got.get(keyOf(6, s.src, Number(s.srcport), s.dst, Number(s.dstport))) ?? [];
+        const rs = got.get(canonicalKey(6, s.src, Number(s.srcport), s.dst, Number(s.dstport))) ?? [];
         assert.ok(rs.length > 0, `${e} stream ${s.stream}: no flow`);
         const ja4s = rs.flatMap((r) => r.probe_ja4 as string[]);
         const raws = rs.flatMap((r) => r.probe_ja4_r as string[]);
@@ -371,7 +340,7 @@ Deno.test({
       const got = await records(new URL(e.replace(/\.jsonl$/, ""), CAPTURES).pathname);
       for (const x of expected) {
         const [proto, a, ap, b, bp] = x.key;
-        const rs = got.get(keyOf(proto, a, ap, b, bp)) ?? [];
+        const rs = got.get(canonicalKey(proto, a, ap, b, bp)) ?? [];
         const vals = (name: string) => new Set(rs.map((r) => r[name]).filter((v) => v !== null && v !== ""));
         const where = `${e} ${JSON.stringify(x.key)}`;
         if ("ja3" in x) {
@@ -447,13 +416,6 @@ Deno.test({
 // Loopback: openssl s_server / s_client, captured with tcpdump, compared with tshark
 // ---------------------------------------------------------------------------------------------------------------
 
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
 async function loopbackHandshake(dir: string, port: number, clientArgs: string[]): Promise<void> {
   const server = new Deno.Command("openssl", {
     args: [
@@ -522,7 +484,7 @@ async function loopbackHandshake(dir: string, port: number, clientArgs: string[]
 
 Deno.test({
   name: "tls: loopback openssl handshakes agree with tshark (JA3, JA3S, SNI, ALPN)",
-  ignore: !IS_ROOT || !HAS_TSHARK || !has("tcpdump") || !has("openssl"),
+  ignore: !IS_ROOT || !HAVE_TSHARK || !hasCommand("tcpdump") || !hasCommand("openssl"),
   sanitizeResources: false,
   sanitizeOps: false,
   async fn() {
@@ -552,36 +514,14 @@ Deno.test({
       assert.ok(gen.success, "openssl req failed");
       const pcap = `${dir}/lo.pcap`;
       const ports = [freePort(), freePort()];
-      const dump = new Deno.Command("tcpdump", {
-        args: [
-          "-i",
-          "lo",
-          "--immediate-mode",
-          "-U",
-          "-w",
-          pcap,
-          `tcp port ${ports[0]} or tcp port ${ports[1]}`,
-        ],
-        stdout: "null",
-        stderr: "piped",
-      }).spawn();
-      const reader = dump.stderr.getReader();
-      let seen = "";
-      while (!seen.includes("listening")) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        seen += new TextDecoder().decode(value);
-      }
-      await new Promise((r) => setTimeout(r, 300));
+      const dump = await startTcpdump(pcap, `tcp port ${ports[0]} or tcp port ${ports[1]}`);
+      await sleep(300);
       try {
         await loopbackHandshake(dir, ports[0], ["-tls1_3"]);
         await loopbackHandshake(dir, ports[1], ["-tls1_2"]);
-        await new Promise((r) => setTimeout(r, 500));
+        await sleep(500);
       } finally {
-        dump.kill("SIGINT");
-        reader.releaseLock();
-        await dump.stderr.cancel().catch(() => {});
-        await dump.status;
+        await dump.stop();
       }
       const out = new Deno.Command("tshark", {
         args: [

@@ -9,26 +9,9 @@ import { Anonymizer, loadOrCreateKey } from "../lib/anon/mod.ts";
 import { SubnetLabeler } from "../lib/subnets.ts";
 import { VERSION } from "../cli.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
+import { CAPTURES, CLI, DENO, hasCommand, HAVE_CAPTURES } from "./helpers.ts";
 
-const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url).pathname;
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
-const DENO = Deno.execPath();
-const HAVE_CORPUS = (() => {
-  try {
-    return Deno.statSync(CAPTURES).isDirectory;
-  } catch {
-    return false;
-  }
-})();
-function has(cmd: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-const HAS_JQ = has("jq");
+const HAS_JQ = hasCommand("jq");
 const JJ = `'${DENO}' run -A '${CLI}'`;
 
 async function sh(script: string, cwd?: string): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -47,11 +30,11 @@ const lines = (s: string): FlowRecord[] => s.trim().split("\n").filter(Boolean).
 
 Deno.test({
   name: "extract | anon --key k.key | label-subnets --label lab:10.0.0.0/8 | jq, as real processes",
-  ignore: !HAVE_CORPUS,
+  ignore: !HAVE_CAPTURES,
   fn: async () => {
     const dir = await Deno.makeTempDir();
     const caps = ["gre-erspan-vxlan.pcap", "tls12.pcap", "http_ipv6.pcap", "dns.pcap"].map((c) =>
-      `'${CAPTURES}${c}'`
+      `'${CAPTURES}/${c}'`
     )
       .join(" ");
     const tail = HAS_JQ ? " | jq -c ." : "";
@@ -102,11 +85,11 @@ Deno.test({
     assert.deepEqual(lines(joy.stdout), orig);
     // A capture anonymized with --pcap, read from stdin and written to stdout.
     const pc = await sh(
-      `${JJ} anon -q --key k.key --pcap - < '${CAPTURES}tls12.pcap' | ${JJ} extract -q - | ${JJ} anon -q -r --key k.key`,
+      `${JJ} anon -q --key k.key --pcap - < '${CAPTURES}/tls12.pcap' | ${JJ} extract -q - | ${JJ} anon -q -r --key k.key`,
       dir,
     );
     assert.equal(pc.code, 0, pc.stderr);
-    const direct = lines((await sh(`${JJ} extract -q '${CAPTURES}tls12.pcap'`)).stdout);
+    const direct = lines((await sh(`${JJ} extract -q '${CAPTURES}/tls12.pcap'`)).stdout);
     assert.deepEqual(
       lines(pc.stdout).map((r) => [r.src_ip, r.dst_ip, r.total_packets]),
       direct.map((r) => [r.src_ip, r.dst_ip, r.total_packets]),
@@ -165,7 +148,7 @@ Deno.test("completions: generated from the command tree, valid for bash, zsh and
     ) {
       assert.ok(text.includes(word), `${shell} script lacks ${word}`);
     }
-    if (has(shell)) {
+    if (hasCommand(shell)) {
       const check = await sh(`${shell} -n ${dir}/jj.${shell}`);
       assert.equal(check.code, 0, `${shell} -n: ${check.stderr}`);
     } else console.log(`${shell} is not installed: its script was generated but not syntax-checked`);
@@ -194,7 +177,7 @@ Deno.test("completions: generated from the command tree, valid for bash, zsh and
   assert.deepEqual(await complete(["jj", "completions", "z"]), ["zsh"]);
   await Deno.writeTextFile(`${dir}/capture.pcap`, "");
   assert.deepEqual(await complete(["jj", "extract", "cap"]), ["capture.pcap"]);
-  if (has("fish")) {
+  if (hasCommand("fish")) {
     const r = await sh(`fish -c 'source ${dir}/jj.fish; complete -C "jj anon --mode "'`);
     assert.deepEqual(r.stdout.trim().split("\n").map((l) => l.split("\t")[0]).sort(), [
       "cryptopan",
@@ -207,7 +190,7 @@ Deno.test("completions: generated from the command tree, valid for bash, zsh and
 
 Deno.test({
   name: "progress bar: shown on a terminal (pseudo-terminal via script), quiet when piped or with --quiet",
-  ignore: !HAVE_CORPUS || !has("script"),
+  ignore: !HAVE_CAPTURES || !hasCommand("script"),
   fn: async () => {
     // Twice the corpus: a run long enough (over a second) for the bar to appear.
     const args = `extract -o /dev/null '${CAPTURES}' '${CAPTURES}'`;

@@ -84,3 +84,107 @@ export function fraction(name: string): (v: string) => number {
 export function fmtRate(n: number): string {
   return n >= 1e6 ? `${(n / 1e6).toFixed(2)}M` : n >= 1e3 ? `${(n / 1e3).toFixed(1)}k` : n.toFixed(0);
 }
+
+/** The packet and flow counts of a run, as both summaries have them. */
+export interface PacketCounts {
+  packetsRead: number;
+  packetsDecoded: number;
+  packetsSkipped: Record<string, number>;
+  packetsSampledOut: number;
+  flows: number;
+}
+
+/**
+ * The parts of a summary line that count packets and flows: read (or `verb`), decoded, skipped with the
+ * reasons, sampled out (when any), flows written.
+ *
+ * @example
+ * ```ts
+ * import { packetCountParts } from "./common.ts";
+ * const s = { packetsRead: 3, packetsDecoded: 2, packetsSkipped: { "not IP": 1 }, packetsSampledOut: 0, flows: 1 };
+ * console.log(packetCountParts(s, "read").join(", "));
+ * // 3 packets read, 2 decoded, 1 skipped (not IP: 1), 1 flows written
+ * ```
+ */
+export function packetCountParts(s: PacketCounts, verb: string): string[] {
+  const skipped = Object.entries(s.packetsSkipped);
+  const nSkipped = skipped.reduce((a, [, v]) => a + v, 0);
+  const parts = [
+    `${s.packetsRead} packets ${verb}`,
+    `${s.packetsDecoded} decoded`,
+    `${nSkipped} skipped${skipped.length ? ` (${skipped.map(([k, v]) => `${k}: ${v}`).join(", ")})` : ""}`,
+  ];
+  if (s.packetsSampledOut > 0) parts.push(`${s.packetsSampledOut} sampled out`);
+  parts.push(`${s.flows} flows written`);
+  return parts;
+}
+
+/**
+ * A byte stream onto `file` whose writes reach the file at once. `FsFile.writable` buffers (in Deno 2.9 a write
+ * shows in the file only at close), which would hold a live capture's lines back until it stops. Closing the
+ * stream closes the file.
+ *
+ * @example
+ * ```ts
+ * import { unbufferedFileStream } from "./common.ts";
+ * const file = await Deno.open(await Deno.makeTempFile(), { write: true });
+ * const w = unbufferedFileStream(file).getWriter();
+ * await w.write(new TextEncoder().encode("x\n"));
+ * await w.close();
+ * ```
+ */
+export function unbufferedFileStream(file: Deno.FsFile): WritableStream<Uint8Array> {
+  return new WritableStream<Uint8Array>({
+    async write(chunk) {
+      for (let off = 0; off < chunk.length;) off += await file.write(chunk.subarray(off));
+    },
+    close() {
+      file.close();
+    },
+  });
+}
+
+/**
+ * A queue that runs async operations one after another even when they are started concurrently (a timer's
+ * flush during a write): writers that encode into one reused buffer must not overlap. A failed operation
+ * rejects its own promise only; the next one still runs.
+ *
+ * @example
+ * ```ts
+ * import { serialQueue } from "./common.ts";
+ * const run = serialQueue();
+ * const order: number[] = [];
+ * await Promise.all([run(async () => void order.push(1)), run(async () => void order.push(2))]);
+ * console.log(order); // [1, 2]
+ * ```
+ */
+export function serialQueue(): (op: () => Promise<void>) => Promise<void> {
+  let chain: Promise<void> = Promise.resolve();
+  return (op: () => Promise<void>): Promise<void> => {
+    const p = chain.then(op);
+    chain = p.catch(() => {});
+    return p;
+  };
+}
+
+/**
+ * Reads a generator to its end, awaiting `each` for every value, and returns the generator's return value (a
+ * run's summary).
+ *
+ * @example
+ * ```ts
+ * import { drain } from "./common.ts";
+ * async function* gen(): AsyncGenerator<number, string> {
+ *   yield 1;
+ *   return "done";
+ * }
+ * console.log(await drain(gen(), async () => {})); // done
+ * ```
+ */
+export async function drain<T, R>(it: AsyncGenerator<T, R>, each: (value: T) => Promise<void>): Promise<R> {
+  for (;;) {
+    const r = await it.next();
+    if (r.done) return r.value;
+    await each(r.value);
+  }
+}

@@ -12,39 +12,29 @@ import { formatFromPath, openRecordWriter, OUTPUT_FORMATS } from "../../outputs/
 import { extractJsonlParallel } from "../parallel.ts";
 import { createProgress } from "../progress.ts";
 import { collect, LABEL_OPTION_HELP, labelerFromOptions } from "./label_subnets.ts";
-import { fmtRate, fraction, integer, positiveNumber, UsageError } from "./common.ts";
+import { drain, fmtRate, integer, packetCountParts, UsageError } from "./common.ts";
+import {
+  addFeatureOptions,
+  addFlowOptions,
+  type FeatureCliOptions,
+  featureOptionsFrom,
+  type FlowCliOptions,
+  flowOptionsFrom,
+} from "./flow_options.ts";
 import { addIpfixOptions, type IpfixCliOptions, withIpfix } from "./live.ts";
 import { runJoyExtract } from "../joy/extract.ts";
 
 /** Options of `jj extract` as commander parses them. */
-export interface ExtractCliOptions extends IpfixCliOptions {
+export interface ExtractCliOptions extends IpfixCliOptions, FlowCliOptions, FeatureCliOptions {
   output?: string;
   format?: string;
   label?: string[];
   features?: string;
   filter?: string;
   reader: "auto" | "builtin" | "libpcap";
-  idleTimeout: number;
-  activeTimeout: number;
-  tcpEnd?: boolean;
-  maxFlows: number;
-  decap: boolean;
-  samplingRate: number;
-  burstThresholdMs: number;
   quiet?: boolean;
   /** Worker count for sharded extraction (1: in this thread). */
   workers?: number;
-  /** User extractor modules (`--extractor FILE`, repeatable). */
-  extractor?: string[];
-  specificFeatures?: string;
-  bidirectionalSplit?: boolean;
-  includeFlowId?: boolean;
-  anonymizeIps?: boolean;
-  anonymizationSalt?: string;
-  includeSequences?: boolean;
-  includeSplt?: boolean;
-  maxSequenceLength?: number;
-  entropySampleBytes?: number;
 }
 
 /** Loads `--extractor` modules and registers their extractors (so that `--features` and the writers know their
@@ -77,15 +67,7 @@ async function loadUserExtractors(files: string[] | undefined): Promise<string[]
  * ```
  */
 export function printSummary(s: ExtractSummary, seconds: number): void {
-  const skipped = Object.entries(s.packetsSkipped);
-  const nSkipped = skipped.reduce((a, [, v]) => a + v, 0);
-  const parts = [
-    `${s.packetsRead} packets read`,
-    `${s.packetsDecoded} decoded`,
-    `${nSkipped} skipped${skipped.length ? ` (${skipped.map(([k, v]) => `${k}: ${v}`).join(", ")})` : ""}`,
-  ];
-  if (s.packetsSampledOut > 0) parts.push(`${s.packetsSampledOut} sampled out`);
-  parts.push(`${s.flows} flows written`);
+  const parts = packetCountParts(s, "read");
   console.error(
     `jj: ${parts.join(", ")}; ${s.inputs} input(s), ${(s.bytesRead / 1e6).toFixed(1)} MB in ${
       seconds.toFixed(2)
@@ -140,22 +122,8 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
     features,
     filter: o.filter,
     reader: o.reader,
-    idleTimeout: o.idleTimeout,
-    activeTimeout: o.activeTimeout,
-    tcpEnd: o.tcpEnd ?? false,
-    maxFlows: o.maxFlows,
-    decap: o.decap,
-    samplingRate: o.samplingRate,
-    burstThresholdMs: o.burstThresholdMs,
-    specificFeatures: o.specificFeatures?.split(",").map((s) => s.trim()).filter(Boolean),
-    bidirectionalSplit: o.bidirectionalSplit,
-    includeFlowId: o.includeFlowId,
-    anonymizeIps: o.anonymizeIps,
-    anonymizationSalt: o.anonymizationSalt,
-    includeSequences: o.includeSequences,
-    includeSplt: o.includeSplt,
-    maxSequenceLength: o.maxSequenceLength,
-    entropySampleBytes: o.entropySampleBytes,
+    ...flowOptionsFrom(o),
+    ...featureOptionsFrom(o),
     onWarning: (m) => console.error(`jj: warning: ${m}`),
     onProgress: progress?.update,
   };
@@ -167,16 +135,10 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
     ...(labeler !== null ? LABEL_FEATURES : []),
   ]);
   const writer = await withIpfix(out, o, opts);
-  const it = extractFlows(inputs, opts);
-  let summary: ExtractSummary;
-  for (;;) {
-    const r = await it.next();
-    if (r.done) {
-      summary = r.value;
-      break;
-    }
-    await writer.write(labeler ? labeler.apply(r.value) : r.value);
-  }
+  const summary = await drain(
+    extractFlows(inputs, opts),
+    (r) => writer.write(labeler ? labeler.apply(r) : r),
+  );
   await writer.close();
   progress?.stop();
   if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
@@ -216,15 +178,10 @@ async function runParallel(
   });
   let summary: ExtractSummary;
   try {
-    for (;;) {
-      const r = await it.next();
-      if (r.done) {
-        summary = r.value;
-        break;
-      }
-      const bytes = enc.encode(r.value);
+    summary = await drain(it, async (text) => {
+      const bytes = enc.encode(text);
       for (let off = 0; off < bytes.length;) off += await out.write(bytes.subarray(off));
-    }
+    });
   } finally {
     file?.close();
   }
@@ -243,7 +200,7 @@ async function runParallel(
  * ```
  */
 export function addExtractCommand(program: Command, setResult: (p: Promise<number>) => void): Command {
-  const cmd = program.command("extract")
+  const base = program.command("extract")
     .description("Read captures (files, directories, or - for stdin) and write one JSON line per flow.")
     .argument("<inputs...>", "pcap/pcapng files, directories of captures, or - for stdin")
     .option(
@@ -268,60 +225,8 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
         .default(
           "auto",
         ),
-    )
-    .option(
-      "--idle-timeout <seconds>",
-      "end a flow after this long without packets",
-      positiveNumber("--idle-timeout"),
-      60,
-    )
-    .option(
-      "--active-timeout <seconds>",
-      "end a flow this long after its first packet (0: never)",
-      positiveNumber("--active-timeout", true),
-      1800,
-    )
-    .option("--tcp-end", "end TCP flows on RST or when both sides sent FIN")
-    .option(
-      "--max-flows <n>",
-      "most flows held at once; the least recently active is evicted (0: no limit)",
-      integer("--max-flows", 0),
-      0,
-    )
-    .option("--no-decap", "keep tunnels' outer flows instead of decoding to the innermost flow")
-    .option(
-      "--sampling-rate <fraction>",
-      "keep only this fraction of flows, chosen by flow hash",
-      fraction("--sampling-rate"),
-      1,
-    )
-    .option(
-      "--burst-threshold-ms <ms>",
-      "gaps below this join packets into a burst",
-      positiveNumber("--burst-threshold-ms"),
-      50,
-    )
-    .option(
-      "--specific-features <names>",
-      "write only these columns (comma-separated feature names, see `jj features`)",
-    )
-    .option("--bidirectional-split", "rename directional columns as JoyfulJay: fwd_*, bwd_*, total_*")
-    .option("--include-flow-id", "add flow_id: a 32-hex hash of the canonical 5-tuple")
-    .option("--anonymize-ips", "replace addresses by 16 hex digits of SHA-256(salt + address)")
-    .option("--anonymization-salt <salt>", "salt for --anonymize-ips and flow_id")
-    .option("--include-sequences", "add iat_sequence and timestamp_sequence")
-    .option("--include-splt", "add splt, splt_lengths, splt_times, splt_directions")
-    .option(
-      "--max-sequence-length <n>",
-      "packets per flow in sequences (1-65536, default 50)",
-      integer("--max-sequence-length", 1),
-    )
-    .option(
-      "--entropy-sample-bytes <n>",
-      "payload bytes per direction sampled for entropy (0-1048576, default 256)",
-      integer("--entropy-sample-bytes", 0),
-    )
-    .option("--extractor <file>", "load feature extractors from a module (repeatable)", collect)
+    );
+  const cmd = addFeatureOptions(addFlowOptions(base))
     .option(
       "--workers <n>",
       "extract on N workers, each holding a share of the flows (JSON Lines output; not with connection)",

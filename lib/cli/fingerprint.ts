@@ -18,7 +18,7 @@ import {
   type HandshakeEvent,
   type HandshakeType,
 } from "../fingerprint.ts";
-import { integer, positiveNumber, UsageError } from "./common.ts";
+import { drain, integer, positiveNumber, serialQueue, unbufferedFileStream, UsageError } from "./common.ts";
 
 /** Options of `jj fingerprint` as commander parses them. */
 export interface FingerprintCliOptions {
@@ -75,18 +75,6 @@ export function fingerprintSummaryLine(t: FingerprintTally, withDb: boolean): st
     (withDb ? `; database: ${t.known} known, ${t.unknown} unknown` : "");
 }
 
-/** A byte stream onto `file` whose writes reach it at once (a live capture's lines must not wait for close). */
-function unbufferedFileStream(file: Deno.FsFile): WritableStream<Uint8Array> {
-  return new WritableStream<Uint8Array>({
-    async write(chunk) {
-      for (let off = 0; off < chunk.length;) off += await file.write(chunk.subarray(off));
-    },
-    close() {
-      file.close();
-    },
-  });
-}
-
 /**
  * Runs `jj fingerprint`; returns the exit code.
  *
@@ -131,12 +119,7 @@ export async function runFingerprint(inputs: string[], o: FingerprintCliOptions)
     return serial(() => writer.close());
   };
   // Writes and timed flushes one after another: the writer encodes into one reused buffer.
-  let chain: Promise<void> = Promise.resolve();
-  const serial = (op: () => Promise<void>): Promise<void> => {
-    const p = chain.then(op);
-    chain = p.catch(() => {});
-    return p;
-  };
+  const serial = serialQueue();
   const write = (ev: HandshakeEvent): Promise<void> => {
     tally.total++;
     tally.byType[ev.type] = (tally.byType[ev.type] ?? 0) + 1;
@@ -157,15 +140,7 @@ export async function runFingerprint(inputs: string[], o: FingerprintCliOptions)
         filter: o.filter,
         onWarning: (m) => console.error(`jj: warning: ${m}`),
       });
-      let summary: ExtractSummary;
-      for (;;) {
-        const r = await it.next();
-        if (r.done) {
-          summary = r.value;
-          break;
-        }
-        await write(r.value);
-      }
+      const summary: ExtractSummary = await drain(it, write);
       clearInterval(timer);
       await close();
       if (!o.quiet) console.error(fingerprintSummaryLine(tally, db !== null));
@@ -198,15 +173,7 @@ export async function runFingerprint(inputs: string[], o: FingerprintCliOptions)
           }
         },
       });
-      let summary: LiveSummary;
-      for (;;) {
-        const r = await it.next();
-        if (r.done) {
-          summary = r.value;
-          break;
-        }
-        await write(r.value);
-      }
+      const summary: LiveSummary = await drain(it, write);
       clearInterval(timer);
       await close();
       if (!o.quiet) {

@@ -21,7 +21,17 @@ import {
 import { findAllDevs } from "../../ffi/libpcap.ts";
 import { InputError } from "../extract.ts";
 import { parseFeatureList } from "./extract.ts";
-import { fmtRate, fraction, integer, positiveNumber, UsageError } from "./common.ts";
+import {
+  drain,
+  fmtRate,
+  integer,
+  packetCountParts,
+  positiveNumber,
+  serialQueue,
+  unbufferedFileStream,
+  UsageError,
+} from "./common.ts";
+import { addFlowOptions, type FlowCliOptions, flowOptionsFrom } from "./flow_options.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // --ipfix, shared with extract
@@ -155,26 +165,22 @@ export async function withIpfix(
   return Object.assign(tee, { ipfix: exporter });
 }
 
-/**
- * A writer whose operations run one after another even when called concurrently (a timer's flush during a
- * write): JsonlWriter encodes into one reused buffer, so two overlapping flushes would mix their bytes.
- */
+/** `w.flush` bound to `w`, or a no-op for a writer without one. */
 function flushOf(w: RecordWriter): () => Promise<void> {
   const f = (w as Partial<FlushableWriter>).flush;
   return f !== undefined ? f.bind(w) : () => Promise.resolve();
 }
 
+/**
+ * A writer whose operations run one after another even when called concurrently (a timer's flush during a
+ * write): JsonlWriter encodes into one reused buffer, so two overlapping flushes would mix their bytes.
+ */
 function serialized(
   write: (r: FlowRecord) => Promise<void>,
   flush: () => Promise<void>,
   close: () => Promise<void>,
 ): FlushableWriter {
-  let chain: Promise<void> = Promise.resolve();
-  const run = (op: () => Promise<void>): Promise<void> => {
-    const p = chain.then(op);
-    chain = p.catch(() => {});
-    return p;
-  };
+  const run = serialQueue();
   return {
     write: (r) => run(() => write(r)),
     flush: () => run(flush),
@@ -186,7 +192,7 @@ function serialized(
 // live
 
 /** Options of `jj live` as commander parses them. */
-export interface LiveCliOptions extends IpfixCliOptions {
+export interface LiveCliOptions extends IpfixCliOptions, FlowCliOptions {
   interface?: string;
   list?: boolean;
   filter?: string;
@@ -199,29 +205,7 @@ export interface LiveCliOptions extends IpfixCliOptions {
   output?: string;
   format?: string;
   features?: string;
-  idleTimeout: number;
-  activeTimeout: number;
-  tcpEnd?: boolean;
-  maxFlows: number;
-  decap: boolean;
-  samplingRate: number;
-  burstThresholdMs: number;
   metrics?: number;
-}
-
-/**
- * A byte stream onto `file` whose writes reach the file at once. `FsFile.writable` buffers (in Deno 2.9 a write
- * shows in the file only at close), which would hold a live capture's flows back until it stops.
- */
-function unbufferedFileStream(file: Deno.FsFile): WritableStream<Uint8Array> {
-  return new WritableStream<Uint8Array>({
-    async write(chunk) {
-      for (let off = 0; off < chunk.length;) off += await file.write(chunk.subarray(off));
-    },
-    close() {
-      file.close();
-    },
-  });
 }
 
 const FLAG_NAMES: [number, string][] = [[1, "loopback"], [2, "up"], [4, "running"], [8, "wireless"]];
@@ -258,15 +242,7 @@ export function listInterfaces(): void {
  * ```
  */
 export function printLiveSummary(s: LiveSummary): void {
-  const skipped = Object.entries(s.packetsSkipped);
-  const nSkipped = skipped.reduce((a, [, v]) => a + v, 0);
-  const parts = [
-    `${s.packetsRead} packets captured`,
-    `${s.packetsDecoded} decoded`,
-    `${nSkipped} skipped${skipped.length ? ` (${skipped.map(([k, v]) => `${k}: ${v}`).join(", ")})` : ""}`,
-  ];
-  if (s.packetsSampledOut > 0) parts.push(`${s.packetsSampledOut} sampled out`);
-  parts.push(`${s.flows} flows written`);
+  const parts = packetCountParts(s, "captured");
   if (s.savedPackets > 0) parts.push(`${s.savedPackets} packets saved`);
   console.error(
     `jj: live on ${s.iface} stopped by ${s.stoppedBy} after ${s.seconds.toFixed(2)} s: ${
@@ -330,13 +306,7 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
       count: o.count,
       savePcap: o.savePcap,
       features,
-      idleTimeout: o.idleTimeout,
-      activeTimeout: o.activeTimeout,
-      tcpEnd: o.tcpEnd ?? false,
-      maxFlows: o.maxFlows,
-      decap: o.decap,
-      samplingRate: o.samplingRate,
-      burstThresholdMs: o.burstThresholdMs,
+      ...flowOptionsFrom(o),
       signal: stop.signal,
       metrics,
       onWarning: (m) => console.error(`jj: warning: ${m}`),
@@ -390,16 +360,7 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
       }
       w.flush().catch(() => {});
     }, 500);
-    const it = captureFlows(opts);
-    let summary: LiveSummary;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) {
-        summary = r.value;
-        break;
-      }
-      await w.write(r.value);
-    }
+    const summary: LiveSummary = await drain(captureFlows(opts), (r) => w.write(r));
     clearInterval(timer);
     timer = undefined;
     const wr = writer;
@@ -436,7 +397,7 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
  * ```
  */
 export function addLiveCommand(program: Command, setResult: (p: Promise<number>) => void): Command {
-  const cmd = program.command("live")
+  const base = program.command("live")
     .description(
       "Capture on an interface (libpcap) and write one JSON line per flow as flows end; Ctrl-C or SIGTERM stops " +
         "and writes the flows still held.",
@@ -463,39 +424,8 @@ export function addLiveCommand(program: Command, setResult: (p: Promise<number>)
         ...OUTPUT_FORMATS,
       ]),
     )
-    .option("--features <groups>", "comma-separated feature groups (default: all)")
-    .option(
-      "--idle-timeout <seconds>",
-      "end a flow after this long without packets",
-      positiveNumber("--idle-timeout"),
-      60,
-    )
-    .option(
-      "--active-timeout <seconds>",
-      "end a flow this long after its first packet (0: never)",
-      positiveNumber("--active-timeout", true),
-      1800,
-    )
-    .option("--tcp-end", "end TCP flows on RST or when both sides sent FIN")
-    .option(
-      "--max-flows <n>",
-      "most flows held at once; the least recently active is evicted (0: no limit)",
-      integer("--max-flows", 0),
-      0,
-    )
-    .option("--no-decap", "keep tunnels' outer flows instead of decoding to the innermost flow")
-    .option(
-      "--sampling-rate <fraction>",
-      "keep only this fraction of flows, chosen by flow hash",
-      fraction("--sampling-rate"),
-      1,
-    )
-    .option(
-      "--burst-threshold-ms <ms>",
-      "gaps below this join packets into a burst",
-      positiveNumber("--burst-threshold-ms"),
-      50,
-    )
+    .option("--features <groups>", "comma-separated feature groups (default: all)");
+  const cmd = addFlowOptions(base)
     .option(
       "--metrics <port>",
       "serve Prometheus metrics on http://127.0.0.1:PORT/metrics",

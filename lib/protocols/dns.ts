@@ -8,6 +8,8 @@
  * @module
  */
 
+import { byteString } from "./text.ts";
+
 /** Longest rendered name, as Wireshark's MAX_DNAME_LEN (255 including the terminator). */
 const MAX_DNAME_LEN = 255;
 /** Most compression pointers followed for one name. */
@@ -240,6 +242,37 @@ export function readDnsName(buf: Uint8Array, msgOff: number, off: number, end: n
   return { name: renderText(out, 0, len), next };
 }
 
+/**
+ * Offset just past the wire form of the name at `off`, following compression pointers exactly as
+ * {@linkcode readDnsName} does but without rendering it; -1 where readDnsName returns null.
+ */
+function nameEnd(buf: Uint8Array, msgOff: number, off: number, end: number): number {
+  if (end > buf.length) end = buf.length;
+  let p = off;
+  let next = -1;
+  let pointers = 0;
+  for (;;) {
+    if (p >= end) return -1;
+    const c = buf[p++];
+    if (c === 0) break;
+    const kind = c & 0xc0;
+    if (kind === 0) {
+      if (p + c > end) return -1;
+      p += c;
+    } else if (kind === 0xc0) {
+      if (p >= end) return -1;
+      const target = msgOff + (((c & 0x3f) << 8) | buf[p++]);
+      if (next < 0) next = p;
+      pointers++;
+      if (target === p - 2 || pointers > MAX_POINTERS) return next;
+      p = target;
+    } else {
+      return -1;
+    }
+  }
+  return next < 0 ? p : next;
+}
+
 /** Scratch space for a name's raw bytes (at most MAX_DNAME_LEN). */
 const NAME_SCRATCH = new Uint8Array(MAX_DNAME_LEN + 1);
 const UTF8 = new TextDecoder("utf-8");
@@ -258,6 +291,14 @@ function renderText(b: Uint8Array, off: number, end: number): string {
   }
   let s = "";
   if (ascii) {
+    let printable = true;
+    for (let i = off; i < end; i++) {
+      if (b[i] < 0x20 || b[i] === 0x7f) {
+        printable = false;
+        break;
+      }
+    }
+    if (printable) return byteString(b, off, end);
     for (let i = off; i < end; i++) s += renderByte(b[i]);
     return s;
   }
@@ -399,33 +440,35 @@ export function parseDnsMessage(buf: Uint8Array, off: number, end: number): DnsM
     answersRead: 0,
   };
   let p = off + 12;
+  let qName: string | null = null;
   for (let i = 0; i < qdCount; i++) {
-    const n = readDnsName(buf, off, p, end);
-    if (n === null || n.next + 4 > end) return null;
-    const qType = u16(buf, n.next);
-    const qClass = u16(buf, n.next + 2);
+    // The first question's name is rendered, once it is known to be a valid question; the others are skipped.
+    const next = nameEnd(buf, off, p, end);
+    if (next < 0 || next + 4 > end) return null;
+    const qClass = u16(buf, next + 2);
     if (!classOk(qClass)) return null;
     if (i === 0) {
-      msg.qName = n.name;
-      msg.qType = qType;
+      qName = readDnsName(buf, off, p, end)!.name;
+      msg.qType = u16(buf, next);
       msg.qClass = qClass & 0x7fff;
     }
-    p = n.next + 4;
+    p = next + 4;
   }
+  msg.qName = qName;
   if (qdCount === 0) {
     // Responses without a question (mDNS announcements): demand at least one readable RR of a known class.
     if (anCount + nsCount + arCount === 0) return null;
-    const n = readDnsName(buf, off, p, end);
-    if (n === null || n.next + 10 > end) return null;
-    if (!classOk(u16(buf, n.next + 2)) && u16(buf, n.next) !== 41) return null;
+    const next = nameEnd(buf, off, p, end);
+    if (next < 0 || next + 10 > end) return null;
+    if (!classOk(u16(buf, next + 2)) && u16(buf, next) !== 41) return null;
   }
   for (let i = 0; i < anCount; i++) {
-    const n = readDnsName(buf, off, p, end);
-    if (n === null || n.next + 10 > end) break;
-    const type = u16(buf, n.next);
-    const ttl = u32(buf, n.next + 4);
-    const rdLen = u16(buf, n.next + 8);
-    const rd = n.next + 10;
+    const next = nameEnd(buf, off, p, end);
+    if (next < 0 || next + 10 > end) break;
+    const type = u16(buf, next);
+    const ttl = u32(buf, next + 4);
+    const rdLen = u16(buf, next + 8);
+    const rd = next + 10;
     msg.answersRead++;
     if (msg.minTtl === null || ttl < msg.minTtl) msg.minTtl = ttl;
     if (msg.maxTtl === null || ttl > msg.maxTtl) msg.maxTtl = ttl;

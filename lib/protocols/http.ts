@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { byteString } from "./text.ts";
 
 /** The client connection preface "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n". */
 export const HTTP2_PREFACE: Uint8Array = new Uint8Array([
@@ -137,8 +138,7 @@ export function httpStartPrefix(buf: Uint8Array, off: number, end: number): bool
   if (end > buf.length) end = buf.length;
   const n = end - off;
   if (n <= 0) return false;
-  const candidates: readonly Uint8Array[] = [...METHOD_BYTES, HTTP_SLASH, HTTP2_PREFACE];
-  outer: for (const m of candidates) {
+  outer: for (const m of START_CANDIDATES) {
     const k = Math.min(n, m.length);
     for (let i = 0; i < k; i++) if (buf[off + i] !== m[i]) continue outer;
     return true;
@@ -147,6 +147,8 @@ export function httpStartPrefix(buf: Uint8Array, off: number, end: number): bool
 }
 
 const HTTP_SLASH = new Uint8Array([0x48, 0x54, 0x54, 0x50, 0x2f]);
+/** What a message may start with (see {@linkcode httpStartPrefix}). */
+const START_CANDIDATES: readonly Uint8Array[] = [...METHOD_BYTES, HTTP_SLASH, HTTP2_PREFACE];
 
 /**
  * True when the bytes start like a status line: "HTTP/" digit "." digit SP.
@@ -212,6 +214,8 @@ export interface Http1Head {
   headEnd: number;
 }
 
+const UTF8 = new TextDecoder("utf-8");
+
 function text(buf: Uint8Array, off: number, end: number): string {
   let ascii = true;
   for (let i = off; i < end; i++) {
@@ -220,10 +224,8 @@ function text(buf: Uint8Array, off: number, end: number): string {
       break;
     }
   }
-  if (!ascii) return new TextDecoder("utf-8").decode(buf.subarray(off, end));
-  let s = "";
-  for (let i = off; i < end; i++) s += String.fromCharCode(buf[i]);
-  return s;
+  if (!ascii) return UTF8.decode(buf.subarray(off, end));
+  return byteString(buf, off, end);
 }
 
 /** Compares `buf[off, off + name.length)` with a lowercase ASCII header name, ignoring case. */

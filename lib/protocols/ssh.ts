@@ -8,7 +8,8 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { md5Hex } from "./hash.ts";
+import { byteString, isAscii } from "./text.ts";
 
 /** Largest KEXINIT payload that is buffered for parsing; larger ones are skipped. */
 export const SSH_MAX_KEXINIT = 65536;
@@ -53,6 +54,7 @@ export interface SshKexInit {
 }
 
 function latin1Ascii(buf: Uint8Array, off: number, end: number): string {
+  if (isAscii(buf, off, end)) return byteString(buf, off, end);
   let s = "";
   for (let i = off; i < end; i++) {
     const c = buf[i];
@@ -181,7 +183,7 @@ export function hasshString(k: SshKexInit, server: boolean): string {
  * ```
  */
 export function hassh(k: SshKexInit, server: boolean): string {
-  return createHash("md5").update(hasshString(k, server), "utf8").digest("hex");
+  return md5Hex(hasshString(k, server));
 }
 
 /** Parser states. */

@@ -26,7 +26,7 @@ export const DEFAULT_STREAM_CAP = 65536;
 const MAX_RANGES = 32;
 
 /** Initial storage size; grows by doubling up to the cap. */
-const INITIAL_STORE = 2048;
+const INITIAL_STORE = 256;
 
 /**
  * One direction's byte stream.

@@ -10,6 +10,7 @@
  * @module
  */
 import { md5Hex, sha256Hex12 } from "./hash.ts";
+import { byteString } from "./text.ts";
 import { DEFAULT_STREAM_CAP, TcpStreamBuffer } from "./tcp_stream.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -121,9 +122,7 @@ function u32(b: Uint8Array, p: number): number {
 
 /** Bytes as a "binary string", one character (code 0-255) per byte. */
 function binaryString(b: Uint8Array, s: number, n: number): string {
-  let out = "";
-  for (let i = 0; i < n; i++) out += String.fromCharCode(b[s + i]);
-  return out;
+  return byteString(b, s, s + n);
 }
 
 const HEX2: readonly string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
@@ -737,7 +736,8 @@ function ja4Parts(
 export function ja4Pair(ch: ClientHelloInfo, transport: "t" | "q" | "d"): [string, string] {
   const [a, b, c, hasCiphers, hasExts] = ja4Parts(ch, transport);
   return [
-    a + "_" + (hasCiphers ? sha256Hex12(b) : "000000000000") + "_" + (hasExts ? sha256Hex12(c) : "000000000000"),
+    a + "_" + (hasCiphers ? sha256Hex12(b) : "000000000000") + "_" +
+    (hasExts ? sha256Hex12(c) : "000000000000"),
     a + "_" + b + "_" + c,
   ];
 }
@@ -1892,7 +1892,9 @@ function hasTlsOrSsl(b: Uint8Array, s: number, e: number): boolean {
     const c1 = b[i + 1] | 0x20;
     if (c1 !== 0x73 && c1 !== 0x6c) continue; // second letter "s" (SSL) or "l" (TLS)
     const c0 = b[i] | 0x20, c2 = b[i + 2] | 0x20;
-    if ((c0 === 0x74 && c1 === 0x6c && c2 === 0x73) || (c0 === 0x73 && c1 === 0x73 && c2 === 0x6c)) return true;
+    if ((c0 === 0x74 && c1 === 0x6c && c2 === 0x73) || (c0 === 0x73 && c1 === 0x73 && c2 === 0x6c)) {
+      return true;
+    }
   }
   return false;
 }

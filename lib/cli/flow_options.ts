@@ -1,0 +1,179 @@
+/**
+ * The flow and feature options that several subcommands take, declared once: the flow-table options (timeouts,
+ * `--max-flows`, `--no-decap`, sampling, burst threshold) of `jj extract` and `jj live`, and the record-shaping
+ * options (`--specific-features`, `--include-*`, `--entropy-sample-bytes`, `--extractor`, ...) of `jj extract`;
+ * with the conversion of the parsed values into library options.
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import type { FeatureOptions } from "../options.ts";
+import type { FlowPipelineOptions } from "../pipeline.ts";
+import { collect } from "./label_subnets.ts";
+import { fraction, integer, positiveNumber } from "./common.ts";
+
+/** The flow-table options as commander parses them (see {@linkcode addFlowOptions}). */
+export interface FlowCliOptions {
+  idleTimeout: number;
+  activeTimeout: number;
+  tcpEnd?: boolean;
+  maxFlows: number;
+  decap: boolean;
+  samplingRate: number;
+  burstThresholdMs: number;
+}
+
+/** The flow-table options in library form, as `ExtractOptions` and `LiveOptions` take them. */
+export interface FlowSettings extends FlowPipelineOptions {
+  /** Burst threshold in milliseconds. */
+  burstThresholdMs: number;
+}
+
+/**
+ * Adds `--idle-timeout`, `--active-timeout`, `--tcp-end`, `--max-flows`, `--no-decap`, `--sampling-rate` and
+ * `--burst-threshold-ms` (with their defaults) to a command, in that order.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { addFlowOptions } from "./flow_options.ts";
+ * const cmd = addFlowOptions(new Command("x"));
+ * console.log(cmd.options.some((o) => o.long === "--idle-timeout")); // true
+ * ```
+ */
+export function addFlowOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      "--idle-timeout <seconds>",
+      "end a flow after this long without packets",
+      positiveNumber("--idle-timeout"),
+      60,
+    )
+    .option(
+      "--active-timeout <seconds>",
+      "end a flow this long after its first packet (0: never)",
+      positiveNumber("--active-timeout", true),
+      1800,
+    )
+    .option("--tcp-end", "end TCP flows on RST or when both sides sent FIN")
+    .option(
+      "--max-flows <n>",
+      "most flows held at once; the least recently active is evicted (0: no limit)",
+      integer("--max-flows", 0),
+      0,
+    )
+    .option("--no-decap", "keep tunnels' outer flows instead of decoding to the innermost flow")
+    .option(
+      "--sampling-rate <fraction>",
+      "keep only this fraction of flows, chosen by flow hash",
+      fraction("--sampling-rate"),
+      1,
+    )
+    .option(
+      "--burst-threshold-ms <ms>",
+      "gaps below this join packets into a burst",
+      positiveNumber("--burst-threshold-ms"),
+      50,
+    );
+}
+
+/**
+ * The flow-table options of {@linkcode addFlowOptions} as library options (`--tcp-end` absent: false).
+ *
+ * @example
+ * ```ts
+ * import { flowOptionsFrom } from "./flow_options.ts";
+ * const s = flowOptionsFrom({
+ *   idleTimeout: 60, activeTimeout: 1800, maxFlows: 0, decap: true, samplingRate: 1, burstThresholdMs: 50,
+ * });
+ * console.log(s.tcpEnd); // false
+ * ```
+ */
+export function flowOptionsFrom(o: FlowCliOptions): FlowSettings {
+  return {
+    idleTimeout: o.idleTimeout,
+    activeTimeout: o.activeTimeout,
+    tcpEnd: o.tcpEnd ?? false,
+    maxFlows: o.maxFlows,
+    decap: o.decap,
+    samplingRate: o.samplingRate,
+    burstThresholdMs: o.burstThresholdMs,
+  };
+}
+
+/** The record-shaping options as commander parses them (see {@linkcode addFeatureOptions}). */
+export interface FeatureCliOptions {
+  specificFeatures?: string;
+  bidirectionalSplit?: boolean;
+  includeFlowId?: boolean;
+  anonymizeIps?: boolean;
+  anonymizationSalt?: string;
+  includeSequences?: boolean;
+  includeSplt?: boolean;
+  maxSequenceLength?: number;
+  entropySampleBytes?: number;
+  /** User extractor modules (`--extractor FILE`, repeatable). */
+  extractor?: string[];
+}
+
+/**
+ * Adds `--specific-features`, `--bidirectional-split`, `--include-flow-id`, `--anonymize-ips`,
+ * `--anonymization-salt`, `--include-sequences`, `--include-splt`, `--max-sequence-length`,
+ * `--entropy-sample-bytes` and `--extractor` to a command, in that order.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { addFeatureOptions } from "./flow_options.ts";
+ * const cmd = addFeatureOptions(new Command("x"));
+ * console.log(cmd.options.some((o) => o.long === "--include-splt")); // true
+ * ```
+ */
+export function addFeatureOptions(cmd: Command): Command {
+  return cmd
+    .option(
+      "--specific-features <names>",
+      "write only these columns (comma-separated feature names, see `jj features`)",
+    )
+    .option("--bidirectional-split", "rename directional columns as JoyfulJay: fwd_*, bwd_*, total_*")
+    .option("--include-flow-id", "add flow_id: a 32-hex hash of the canonical 5-tuple")
+    .option("--anonymize-ips", "replace addresses by 16 hex digits of SHA-256(salt + address)")
+    .option("--anonymization-salt <salt>", "salt for --anonymize-ips and flow_id")
+    .option("--include-sequences", "add iat_sequence and timestamp_sequence")
+    .option("--include-splt", "add splt, splt_lengths, splt_times, splt_directions")
+    .option(
+      "--max-sequence-length <n>",
+      "packets per flow in sequences (1-65536, default 50)",
+      integer("--max-sequence-length", 1),
+    )
+    .option(
+      "--entropy-sample-bytes <n>",
+      "payload bytes per direction sampled for entropy (0-1048576, default 256)",
+      integer("--entropy-sample-bytes", 0),
+    )
+    .option("--extractor <file>", "load feature extractors from a module (repeatable)", collect);
+}
+
+/**
+ * The record-shaping options of {@linkcode addFeatureOptions} as library options (`--specific-features a,b`
+ * split into names; `--extractor` is loaded by the command itself).
+ *
+ * @example
+ * ```ts
+ * import { featureOptionsFrom } from "./flow_options.ts";
+ * console.log(featureOptionsFrom({ specificFeatures: "src_ip, dst_ip" }).specificFeatures); // ["src_ip", "dst_ip"]
+ * ```
+ */
+export function featureOptionsFrom(o: FeatureCliOptions): FeatureOptions {
+  return {
+    specificFeatures: o.specificFeatures?.split(",").map((s) => s.trim()).filter(Boolean),
+    bidirectionalSplit: o.bidirectionalSplit,
+    includeFlowId: o.includeFlowId,
+    anonymizeIps: o.anonymizeIps,
+    anonymizationSalt: o.anonymizationSalt,
+    includeSequences: o.includeSequences,
+    includeSplt: o.includeSplt,
+    maxSequenceLength: o.maxSequenceLength,
+    entropySampleBytes: o.entropySampleBytes,
+  };
+}

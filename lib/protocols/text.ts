@@ -1,0 +1,49 @@
+/**
+ * Strings from packet bytes, without a per-byte concatenation: the protocol parsers turn header values, names and
+ * banners into strings on every flow, so this is on the hot path.
+ *
+ * @module
+ */
+
+/** Longest run handed to one `String.fromCharCode.apply` call (well below engine argument limits). */
+const CHUNK = 2048;
+
+/**
+ * The bytes `b[s .. e)` as a "binary string": one character per byte, code 0-255 (what `String.fromCharCode`
+ * makes of each byte). For ASCII bytes this is the text itself.
+ *
+ * @example
+ * ```ts
+ * import { byteString } from "./text.ts";
+ * console.log(byteString(new Uint8Array([0x68, 0x32]), 0, 2)); // "h2"
+ * ```
+ */
+export function byteString(b: Uint8Array, s: number, e: number): string {
+  const n = e - s;
+  if (n <= 0) return "";
+  if (n <= 12) {
+    let out = "";
+    for (let i = s; i < e; i++) out += String.fromCharCode(b[i]);
+    return out;
+  }
+  if (n <= CHUNK) return String.fromCharCode.apply(null, b.subarray(s, e) as unknown as number[]);
+  let out = "";
+  for (let p = s; p < e; p += CHUNK) {
+    out += String.fromCharCode.apply(null, b.subarray(p, Math.min(e, p + CHUNK)) as unknown as number[]);
+  }
+  return out;
+}
+
+/**
+ * True when every byte of `b[s .. e)` is below 0x80.
+ *
+ * @example
+ * ```ts
+ * import { isAscii } from "./text.ts";
+ * console.log(isAscii(new Uint8Array([0x41, 0xc3]), 0, 2)); // false
+ * ```
+ */
+export function isAscii(b: Uint8Array, s: number, e: number): boolean {
+  for (let i = s; i < e; i++) if (b[i] >= 0x80) return false;
+  return true;
+}

@@ -52,6 +52,20 @@ export class DnsState {
   probes1 = 0;
   /** TCP: directions (bit per direction) whose first message cannot be DNS. */
   hopeless = 0;
+  /**
+   * TCP: directions (bit per direction) whose unfinished, hopeless first message is not stored yet: only where it
+   * starts, how many bytes came and its first 8 bytes (all that any later reading of it looks at) are kept, and
+   * the stream gets those bytes when the direction sends more or the flow ends (see {@linkcode materialize}).
+   */
+  deferred = 0;
+  defStart0 = 0;
+  defStart1 = 0;
+  defLen0 = 0;
+  defLen1 = 0;
+  defHead0 = 0;
+  defTail0 = 0;
+  defHead1 = 0;
+  defTail1 = 0;
   isn0 = 0;
   isn1 = 0;
   isnKnown = 0;
@@ -136,7 +150,9 @@ function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number): bool
     if (fl & 0x0200) s.truncated = true;
     return true;
   }
-  const m = parseDnsMessage(buf, off, end);
+  // The question name is written from the first query (else the first response): once a query is kept, later
+  // messages' names are never used.
+  const m = parseDnsMessage(buf, off, end, s.firstQuery === null);
   if (m === null) return false;
   s.parsed++;
   addMessage(s, m);
@@ -189,6 +205,36 @@ function hopelessStart(d: Uint8Array, o: number): boolean {
   return qd > 64;
 }
 
+/** Stores a deferred first message in its stream: its first 8 bytes as they came, zeros after (never read). */
+function materialize(s: DnsState, st: TcpStreamBuffer, dir: number): void {
+  s.deferred &= ~(1 << dir);
+  const len = dir === 0 ? s.defLen0 : s.defLen1;
+  const head = dir === 0 ? s.defHead0 : s.defHead1, tail = dir === 0 ? s.defTail0 : s.defTail1;
+  const bytes = new Uint8Array(len);
+  for (let i = 0; i < len && i < 8; i++) {
+    bytes[i] = (i < 4 ? head >>> (24 - 8 * i) : tail >>> (56 - 8 * i)) & 0xff;
+  }
+  st.push(dir === 0 ? s.defStart0 : s.defStart1, bytes, 0, len);
+}
+
+/** Keeps the start of a hopeless unfinished first message `d[off, off + a)` (a >= 8) instead of storing it. */
+function defer(s: DnsState, dir: number, seq: number, d: Uint8Array, off: number, a: number): void {
+  s.deferred |= 1 << dir;
+  const head = ((d[off] << 24) | (d[off + 1] << 16) | (d[off + 2] << 8) | d[off + 3]) >>> 0;
+  const tail = ((d[off + 4] << 24) | (d[off + 5] << 16) | (d[off + 6] << 8) | d[off + 7]) >>> 0;
+  if (dir === 0) {
+    s.defStart0 = seq;
+    s.defLen0 = a;
+    s.defHead0 = head;
+    s.defTail0 = tail;
+  } else {
+    s.defStart1 = seq;
+    s.defLen1 = a;
+    s.defHead1 = head;
+    s.defTail1 = tail;
+  }
+}
+
 function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
   const n = p.payloadCapLen;
   if (s.streams === null) {
@@ -211,6 +257,7 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
   }
   if (n === 0) return;
   const st = s.streams[dir];
+  if ((s.deferred & (1 << dir)) !== 0) materialize(s, st, dir);
   const b = p.buf, o = p.payloadOff, seq = p.tcpSeq;
   // Unconsumed contiguous bytes of the direction after this packet: d[off, off + a).
   let d: Uint8Array, off: number, a: number;
@@ -233,7 +280,7 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
     // No complete first message yet: test the header and question of the partial one, and give up when a
     // direction has sent a few packets without even a header.
     if (a >= PARTIAL_TEST) {
-      if (parseDnsMessage(d, off + 2, off + a) === null) s.mode = Mode.NOT_DNS;
+      if (parseDnsMessage(d, off + 2, off + a, false) === null) s.mode = Mode.NOT_DNS;
     } else if ((dir === 0 ? ++s.probes0 : ++s.probes1) >= TCP_PROBES) {
       s.mode = Mode.NOT_DNS;
     }
@@ -248,7 +295,13 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
     s.streams = null;
     return;
   }
-  if (used >= 0 && a > 0) st.push((seq + used) >>> 0, b, off, a);
+  if (used >= 0 && a > 0) {
+    // An unfinished first message that cannot be DNS waits for the other direction to decide the flow (most
+    // often: not DNS either) without being copied.
+    if (s.mode === Mode.UNKNOWN && used === 0 && a >= 8 && (s.hopeless & (1 << dir)) !== 0) {
+      defer(s, dir, seq, b, off, a);
+    } else st.push((seq + used) >>> 0, b, off, a);
+  }
 }
 
 /**
@@ -283,7 +336,12 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
   },
   finish(s: DnsState | null, _flow: FlowState, out: FlowRecord): void {
     if (s !== null && s.tcp && s.streams !== null) {
-      for (const st of s.streams) drainTcp(s, st, true);
+      for (let d = 0; d < 2; d++) {
+        const st = s.streams[d];
+        // A deferred first message is unfinished and cannot be DNS: only a DNS flow's final reading looks at it.
+        if ((s.deferred & (1 << d)) !== 0 && s.mode === Mode.DNS) materialize(s, st, d);
+        drainTcp(s, st, true);
+      }
       s.streams = null;
     }
     const detected = s !== null && s.mode === Mode.DNS && (s.queries > 0 || s.responses > 0);

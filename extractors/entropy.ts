@@ -18,15 +18,19 @@ export interface EntropyOptions {
 /** Current entropy settings; `extractFlows` sets them from its options. A flow keeps the value it started with. */
 export const entropyOptions: EntropyOptions = { sampleBytes: 256 };
 
+/** A byte histogram of both directions: the initiator's counts at 0-255, the responder's at 256-511. 16-bit
+ * counts while the sample fits (the default), which halves the memory that every flow with payload touches. */
+type ByteHistogram = Uint16Array | Int32Array;
+
 /**
- * Per-flow state of `entropy`: the byte histogram of both directions (initiator's counts at 0-255, responder's
- * at 256-511), taken from a pool at the first payload byte and given back when the flow finishes.
+ * Per-flow state of `entropy`: the byte histogram, taken from a pool at the first payload byte and given back
+ * when the flow finishes.
  */
 export class EntropyState {
   limit: number;
   sampled0 = 0;
   sampled1 = 0;
-  hist: Int32Array | null = null;
+  hist: ByteHistogram | null = null;
   constructor(limit: number) {
     this.limit = limit;
   }
@@ -73,17 +77,21 @@ for (let c = 1; c <= CLOG_MAX; c++) CLOGC[c] = c * Math.log2(c);
 
 /** Histograms of finished flows, zeroed, for reuse: a flow with payload then allocates none (a typed array costs
  * about a microsecond to create). */
-const POOL: Int32Array[] = [];
+const POOL16: Uint16Array[] = [];
+const POOL32: Int32Array[] = [];
 const POOL_MAX = 1024;
 
-function release(s: EntropyState): void {
-  const h = s.hist;
-  if (h === null) return;
-  s.hist = null;
-  if (POOL.length < POOL_MAX) {
-    h.fill(0);
-    POOL.push(h);
-  }
+/** A zeroed histogram for samples of `limit` bytes per direction. */
+function takeHistogram(limit: number): ByteHistogram {
+  if (limit <= 0xffff) return POOL16.length > 0 ? POOL16.pop()! : new Uint16Array(512);
+  return POOL32.length > 0 ? POOL32.pop()! : new Int32Array(512);
+}
+
+/** Gives back a zeroed histogram. */
+function releaseHistogram(h: ByteHistogram): void {
+  if (h instanceof Uint16Array) {
+    if (POOL16.length < POOL_MAX) POOL16.push(h);
+  } else if (POOL32.length < POOL_MAX) POOL32.push(h);
 }
 
 /**
@@ -105,7 +113,7 @@ export const entropyExtractor: FeatureExtractor<EntropyState> = {
     const done = dir === 0 ? s.sampled0 : s.sampled1, left = s.limit - done;
     if (left <= 0) return;
     let h = s.hist;
-    if (h === null) h = s.hist = POOL.length > 0 ? POOL.pop()! : new Int32Array(512);
+    if (h === null) h = s.hist = takeHistogram(s.limit);
     const n = cap < left ? cap : left;
     const buf = p.buf, off = p.payloadOff, end = off + n;
     if (dir === 0) {
@@ -120,55 +128,85 @@ export const entropyExtractor: FeatureExtractor<EntropyState> = {
     const n0 = s.sampled0, n1 = s.sampled1, h = s.hist;
     out.payload_bytes_sampled = n0 + n1;
     if (n0 + n1 === 0 || h === null) return;
-    try {
-      writeEntropy(out, h, n0, n1);
-    } finally {
-      release(s);
-    }
+    s.hist = null;
+    writeEntropy(out, h, n0, n1);
+    releaseHistogram(h); // zeroed by writeEntropy
   },
 };
 
-/** Up to this many sampled bytes every term of the uniformity sum, and each partial sum, is a multiple of 2^-16
- * below 2^37, so exact: the sum then equals sum(count^2) - n^2/256 exactly, whatever the order. */
-const EXACT_UNIFORMITY_MAX = 1 << 18;
+/** Per byte value: 1 when printable ASCII (0x20-0x7e, tab, LF, CR), and 1 when 0x80-0xff. */
+const PRINTABLE = new Int32Array(256);
+const HIGH = new Int32Array(256);
+for (let i = 0; i < 256; i++) {
+  PRINTABLE[i] = (i >= 0x20 && i <= 0x7e) || i === 9 || i === 10 || i === 13 ? 1 : 0;
+  HIGH[i] = i >= 0x80 ? 1 : 0;
+}
 
-/** Writes the entropy columns from the two histograms, in one pass over the 256 byte values. */
-function writeEntropy(out: FlowRecord, h: Int32Array, n0: number, n1: number): void {
-  const n = n0 + n1;
-  // The three entropy sums add c * log2(c) in byte order (the order fixes the rounding); zero counts add 0.
-  let s0 = 0, s1 = 0, s = 0, squares = 0, printable = 0, high = 0;
-  for (let i = 0; i < 256; i++) {
-    const a = h[i], b = h[256 + i], c = a + b;
-    if (c === 0) continue;
-    s0 += a <= CLOG_MAX ? CLOGC[a] : a * Math.log2(a);
-    s1 += b <= CLOG_MAX ? CLOGC[b] : b * Math.log2(b);
-    s += c <= CLOG_MAX ? CLOGC[c] : c * Math.log2(c);
-    squares += c * c;
-    if (i >= 0x80) high += c;
-    else if ((i >= 0x20 && i <= 0x7e) || i === 9 || i === 10 || i === 13) printable += c;
+/** What {@linkcode histogramSums} computes: the three sums of c * log2(c) (initiator, responder, both), the
+ * uniformity sum, and the printable and high byte counts. */
+const SUMS = new Float64Array(6);
+
+/**
+ * Fills {@linkcode SUMS} from the two histograms in one pass over the 256 byte values, and zeroes them. Kept apart
+ * from the writes to the record, which can deoptimize (a record field changing representation) and would take
+ * the loop with them.
+ */
+function histogramSums(h: ByteHistogram, n: number): void {
+  // The three entropy sums add c * log2(c) in byte order (the order fixes the rounding); zero counts add
+  // 0, which changes nothing, so the loop has no branch.
+  let s0 = 0, s1 = 0, s = 0, squares = 0, printable = 0, high = 0, v = 0;
+  if (n <= CLOG_MAX) {
+    const t = CLOGC;
+    for (let i = 0; i < 256; i++) {
+      const a = h[i], b = h[256 + i], c = a + b;
+      h[i] = 0;
+      h[256 + i] = 0;
+      s0 += t[a];
+      s1 += t[b];
+      s += t[c];
+      squares += c * c;
+      printable += c * PRINTABLE[i];
+      high += c * HIGH[i];
+    }
+    // Every term of the uniformity sum and each partial sum is then a multiple of 2^-16 below 2^37, so the
+    // sum is exact in any order: sum((c - n/256)^2) = sum(c^2) - n^2/256.
+    v = squares - n * n / 256;
+  } else {
+    const expected = n / 256;
+    for (let i = 0; i < 256; i++) {
+      const a = h[i], b = h[256 + i], c = a + b;
+      h[i] = 0;
+      h[256 + i] = 0;
+      v += c === 0 ? expected * expected : (c - expected) * (c - expected);
+      if (c === 0) continue;
+      s0 += a <= CLOG_MAX ? CLOGC[a] : a * Math.log2(a);
+      s1 += b <= CLOG_MAX ? CLOGC[b] : b * Math.log2(b);
+      s += c <= CLOG_MAX ? CLOGC[c] : c * Math.log2(c);
+      printable += c * PRINTABLE[i];
+      high += c * HIGH[i];
+    }
   }
+  SUMS[0] = s0;
+  SUMS[1] = s1;
+  SUMS[2] = s;
+  SUMS[3] = v;
+  SUMS[4] = printable;
+  SUMS[5] = high;
+}
+
+/** Writes the entropy columns from the two histograms, which it zeroes. */
+function writeEntropy(out: FlowRecord, h: ByteHistogram, n0: number, n1: number): void {
+  const n = n0 + n1, nulls = h[0] + h[256];
+  histogramSums(h, n);
+  const s0 = SUMS[0], s1 = SUMS[1], s = SUMS[2], v = SUMS[3];
   out.entropy_payload = Math.max(0, Math.log2(n) - s / n);
   const e0 = n0 > 0 ? Math.max(0, Math.log2(n0) - s0 / n0) : null;
   const e1 = n1 > 0 ? Math.max(0, Math.log2(n1) - s1 / n1) : null;
   out.entropy_initiator = e0;
   out.entropy_responder = e1;
   out.entropy_ratio = e0 !== null && e1 !== null && e1 > 0 ? e0 / e1 : null;
-  if (n >= 256) {
-    const v = n <= EXACT_UNIFORMITY_MAX ? squares - n * n / 256 : deviations(h, n);
-    out.byte_distribution_uniformity = Math.max(0, 1 - v / (n * n));
-  }
-  out.printable_ratio = printable / n;
-  out.null_ratio = (h[0] + h[256]) / n;
-  out.high_byte_ratio = high / n;
-}
-
-/** sum((count - n/256)^2) over the 256 byte values, in byte order (for samples too large to sum exactly). */
-function deviations(h: Int32Array, n: number): number {
-  const expected = n / 256;
-  let v = 0;
-  for (let i = 0; i < 256; i++) {
-    const c = h[i] + h[256 + i];
-    v += c === 0 ? expected * expected : (c - expected) * (c - expected);
-  }
-  return v;
+  if (n >= 256) out.byte_distribution_uniformity = Math.max(0, 1 - v / (n * n));
+  out.printable_ratio = SUMS[4] / n;
+  out.null_ratio = nulls / n;
+  out.high_byte_ratio = SUMS[5] / n;
 }

@@ -10,7 +10,7 @@ import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 
 /** What `ip_extended` keeps about one direction's IP headers. */
-export class IpExtendedDirection {
+class IpExtendedDirection {
   ttlMin = 256;
   ttlMax = -1;
   ttlSum = 0;

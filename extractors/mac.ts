@@ -12,20 +12,19 @@ import type { PacketView } from "../lib/packet.ts";
 /** Distinct MAC addresses and VLAN ids remembered per flow; counts stop growing there. */
 const MAX_DISTINCT = 32;
 
-/** Per-flow state of `mac`. MAC addresses are kept as two numbers: the first 2 bytes and the last 4. */
+/** Per-flow state of `mac`. MAC addresses are kept as 48-bit numbers. */
 export class MacState {
   first = true;
   src = "";
   dst = "";
   ethType = -1;
   ethernet = false;
-  /** The first address seen on the initiator's (0) and responder's (1) side: high and low parts (-1 none). */
-  hi0 = -1;
-  lo0 = -1;
-  hi1 = -1;
-  lo1 = -1;
-  /** Further distinct addresses per side as (high, low) pairs, created when a side uses a second one. */
-  more: (number[] | null)[] | null = null;
+  /** The first address seen on the initiator's (0) and responder's (1) side (-1 none). */
+  side0 = -1;
+  side1 = -1;
+  /** Further distinct addresses per side, created when a side uses a second one. */
+  more0: number[] | null = null;
+  more1: number[] | null = null;
   vlans: number[] | null = null;
   broadcast = 0;
   multicast = 0;
@@ -62,40 +61,42 @@ const features: FeatureSpec[] = [
 const HEX: string[] = [];
 for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, "0"));
 
-function macText(b: Uint8Array, o: number): string {
-  return `${HEX[b[o]]}:${HEX[b[o + 1]]}:${HEX[b[o + 2]]}:${HEX[b[o + 3]]}:${HEX[b[o + 4]]}:${HEX[b[o + 5]]}`;
+/** The six bytes at `o` as one number. */
+function mac48(b: Uint8Array, o: number): number {
+  return ((b[o] << 8) | b[o + 1]) * 4294967296 +
+    (((b[o + 2] << 24) | (b[o + 3] << 16) | (b[o + 4] << 8) | b[o + 5]) >>> 0);
 }
 
-function remember(s: MacState, side: number, b: Uint8Array, o: number): void {
-  const hi = (b[o] << 8) | b[o + 1];
-  const lo = ((b[o + 2] << 24) | (b[o + 3] << 16) | (b[o + 4] << 8) | b[o + 5]) >>> 0;
-  if (side === 0) {
-    if (s.hi0 < 0) {
-      s.hi0 = hi;
-      s.lo0 = lo;
-      return;
-    }
-    if (s.hi0 === hi && s.lo0 === lo) return;
-  } else {
-    if (s.hi1 < 0) {
-      s.hi1 = hi;
-      s.lo1 = lo;
-      return;
-    }
-    if (s.hi1 === hi && s.lo1 === lo) return;
+/** Texts of recent addresses: a capture has few distinct MACs, and most flows repeat them. */
+const TEXTS = new Map<number, string>();
+const TEXTS_MAX = 4096;
+
+function macText(b: Uint8Array, o: number): string {
+  const key = mac48(b, o);
+  let t = TEXTS.get(key);
+  if (t === undefined) {
+    t = `${HEX[b[o]]}:${HEX[b[o + 1]]}:${HEX[b[o + 2]]}:${HEX[b[o + 3]]}:${HEX[b[o + 4]]}:${HEX[b[o + 5]]}`;
+    if (TEXTS.size >= TEXTS_MAX) TEXTS.clear();
+    TEXTS.set(key, t);
   }
-  const more = s.more ??= [null, null];
-  const a = more[side] ??= [];
-  for (let i = 0; i < a.length; i += 2) if (a[i] === hi && a[i + 1] === lo) return;
-  if (a.length < 2 * (MAX_DISTINCT - 1)) a.push(hi, lo);
+  return t;
+}
+
+/** A further address of a side (not its first one). */
+function rememberMore(s: MacState, side: number, mac: number): void {
+  let a = side === 0 ? s.more0 : s.more1;
+  if (a === null) {
+    a = [];
+    if (side === 0) s.more0 = a;
+    else s.more1 = a;
+  }
+  if (!a.includes(mac) && a.length < MAX_DISTINCT - 1) a.push(mac);
 }
 
 /** Distinct addresses seen on a side. */
-function sideCount(s: MacState, side: number): number {
-  const first = side === 0 ? s.hi0 : s.hi1;
+function sideCount(first: number, more: number[] | null): number {
   if (first < 0) return 0;
-  const a = s.more === null ? null : s.more[side];
-  return 1 + (a === null ? 0 : a.length / 2);
+  return 1 + (more === null ? 0 : more.length);
 }
 
 /**
@@ -126,8 +127,16 @@ export const macExtractor: FeatureExtractor<MacState> = {
     s.ethernet = true;
     const b = p.buf;
     // Destination at o, source at o + 6; the initiator's side is the source of its packets.
-    remember(s, dir, b, o + 6);
-    remember(s, 1 - dir, b, o);
+    const dst = mac48(b, o), src = mac48(b, o + 6);
+    const mac0 = dir === 0 ? src : dst, mac1 = dir === 0 ? dst : src;
+    if (mac0 !== s.side0) {
+      if (s.side0 < 0) s.side0 = mac0;
+      else rememberMore(s, 0, mac0);
+    }
+    if (mac1 !== s.side1) {
+      if (s.side1 < 0) s.side1 = mac1;
+      else rememberMore(s, 1, mac1);
+    }
     if (b[o] & 1) {
       if (
         b[o] === 0xff && b[o + 1] === 0xff && b[o + 2] === 0xff && b[o + 3] === 0xff && b[o + 4] === 0xff &&
@@ -141,7 +150,7 @@ export const macExtractor: FeatureExtractor<MacState> = {
     }
   },
   finish(s: MacState, _flow: FlowState, out): void {
-    const n0 = sideCount(s, 0), n1 = sideCount(s, 1), vlans = s.vlans ?? [];
+    const n0 = sideCount(s.side0, s.more0), n1 = sideCount(s.side1, s.more1), vlans = s.vlans ?? [];
     out.mac_src = s.src !== "" ? s.src : null;
     out.mac_dst = s.dst !== "" ? s.dst : null;
     out.mac_eth_type = s.ethernet && s.ethType > 0 ? s.ethType : null;

@@ -8,7 +8,7 @@
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { ratio, RunningStats } from "../lib/stats.ts";
+import { ratio } from "../lib/stats.ts";
 import { timingOptions } from "./timing.ts";
 
 /** Smallest and largest transport payload counted as one Tor cell in a TLS record (514-byte cell plus TLS 1.3,
@@ -22,15 +22,21 @@ const CONSTANT_SIZE_RATIO = 0.95;
 /** Coefficient of variation of the gaps at or below which a flow counts as constant-rate (JoyfulJay's 0.1). */
 const CONSTANT_RATE_CV = 0.1;
 
-/** Per-flow state of `padding`. */
+/** Per-flow state of `padding`. Sizes and gaps keep running moments (Welford's, as `RunningStats`, of which
+ * only these three fields are needed). */
 export class PaddingState {
-  sizes: RunningStats = new RunningStats();
-  /** Size histogram: (size, count) pairs in order of first appearance while there are few sizes, then a map
-   * (which keeps that order); `hit` is the index in `pairs` of the last packet's size. */
+  n = 0;
+  sizeMean = 0;
+  sizeM2 = 0;
+  iatN = 0;
+  iatMean = 0;
+  iatM2 = 0;
+  /** Size histogram: (size, count) pairs in order of first appearance; `hit` is the index in `pairs` of the
+   * last packet's size. Past a few sizes, `index` finds a size's pair: an open-addressing hash table of pair
+   * index + 1 (0 empty), at most half full. */
   pairs: number[] = [];
   hit = 0;
-  hist: Map<number, number> | null = null;
-  iat: RunningStats = new RunningStats();
+  index: number[] | null = null;
   last = -1;
   torCells = 0;
   withPayload = 0;
@@ -85,28 +91,54 @@ const features: FeatureSpec[] = [
   ),
 ];
 
-/** Distinct sizes kept as pairs before switching to a map. */
-const MAX_PAIRS = 32;
+/** Distinct sizes looked up by a scan of the pairs; more get a hash table. */
+const MAX_SCANNED = 16;
+
+/** Slot of `size` in a hash table of `mask + 1` slots. */
+const slotOf = (size: number, mask: number): number => (Math.imul(size, 0x9e3779b1) >>> 12) & mask;
 
 function countSize(s: PaddingState, len: number): void {
-  const a = s.pairs;
-  for (let i = 0; i < a.length; i += 2) {
-    if (a[i] === len) {
-      a[i + 1]++;
-      s.hit = i;
-      return;
+  const a = s.pairs, t = s.index;
+  if (t === null) {
+    for (let i = 0; i < a.length; i += 2) {
+      if (a[i] === len) {
+        a[i + 1]++;
+        s.hit = i;
+        return;
+      }
     }
-  }
-  if (a.length < 2 * MAX_PAIRS) {
     s.hit = a.length;
     a.push(len, 1);
+    if (a.length > 2 * MAX_SCANNED) buildIndex(s, 4 * a.length);
     return;
   }
-  const m = new Map<number, number>();
-  for (let i = 0; i < a.length; i += 2) m.set(a[i], a[i + 1]);
-  m.set(len, 1);
-  s.hist = m;
-  s.pairs = [];
+  const mask = t.length - 1;
+  let j = slotOf(len, mask);
+  for (let v = t[j]; v !== 0; v = t[j]) {
+    if (a[v - 1] === len) {
+      a[v]++;
+      s.hit = v - 1;
+      return;
+    }
+    j = (j + 1) & mask;
+  }
+  s.hit = a.length;
+  t[j] = a.length + 1;
+  a.push(len, 1);
+  if (a.length > t.length) buildIndex(s, 2 * t.length);
+}
+
+/** (Re)builds the hash table with `slots` slots (a power of two) over every pair. */
+function buildIndex(s: PaddingState, slots: number): void {
+  let size = 1;
+  while (size < slots) size *= 2;
+  const t: number[] = new Array(size).fill(0), a = s.pairs, mask = size - 1;
+  for (let i = 0; i < a.length; i += 2) {
+    let j = slotOf(a[i], mask);
+    while (t[j] !== 0) j = (j + 1) & mask;
+    t[j] = i + 1;
+  }
+  s.index = t;
 }
 
 function closeBurst(s: PaddingState): void {
@@ -133,19 +165,19 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
   init: (): PaddingState => new PaddingState(),
   update(s: PaddingState, p: PacketView, _flow: FlowState, _dir: 0 | 1): void {
     const len = p.wireLen, pay = p.payloadLen;
-    s.sizes.add(len);
-    const h = s.hist;
-    if (h !== null) h.set(len, (h.get(len) ?? 0) + 1);
-    else {
-      // Consecutive packets often have the same size.
-      const a = s.pairs, i = s.hit;
-      if (i < a.length && a[i] === len) a[i + 1]++;
-      else countSize(s, len);
-    }
+    const n = ++s.n, d = len - s.sizeMean;
+    s.sizeMean += d / n;
+    s.sizeM2 += d * (len - s.sizeMean);
+    // Consecutive packets often have the same size.
+    const a = s.pairs, i = s.hit;
+    if (i < a.length && a[i] === len) a[i + 1]++;
+    else countSize(s, len);
     const ts = p.ts;
     if (s.last >= 0) {
       const gap = ts - s.last;
-      s.iat.add(gap);
+      const k = ++s.iatN, e = gap - s.iatMean;
+      s.iatMean += e / k;
+      s.iatM2 += e * (gap - s.iatMean);
       if (gap >= timingOptions.burstThreshold) closeBurst(s);
     }
     s.last = ts;
@@ -161,18 +193,14 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
   },
   finish(s: PaddingState, _flow: FlowState, out): void {
     closeBurst(s);
-    const n = s.sizes.n;
+    const n = s.n;
     if (n === 0) return;
-    const std = s.sizes.std ?? 0;
-    out.pkt_size_variance = s.sizes.variance;
-    out.pkt_size_cv = ratio(std, s.sizes.mean);
+    const variance = Math.max(0, s.sizeM2 / n);
+    out.pkt_size_variance = variance;
+    out.pkt_size_cv = ratio(Math.sqrt(variance), s.sizeMean);
     let mode = -1, modeCount = 0, entropy = 0;
     // Sizes in order of first appearance (the order of the entropy sum).
-    let a = s.pairs;
-    if (s.hist !== null) {
-      a = [];
-      for (const [size, count] of s.hist) a.push(size, count);
-    }
+    const a = s.pairs;
     const unique = a.length >> 1;
     for (let i = 0; i < a.length; i += 2) {
       const size = a[i], count = a[i + 1];
@@ -191,9 +219,10 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
     out.unique_size_count = unique;
     out.size_entropy = unique > 1 ? entropy / Math.log2(unique) : 0;
     let constantRate: boolean | null = null;
-    if (s.iat.n > 0) {
-      out.iat_variance = s.iat.variance;
-      const cv = ratio(s.iat.std ?? 0, s.iat.mean);
+    if (s.iatN > 0) {
+      const iatVariance = Math.max(0, s.iatM2 / s.iatN);
+      out.iat_variance = iatVariance;
+      const cv = ratio(Math.sqrt(iatVariance), s.iatMean);
       out.iat_cv = cv;
       constantRate = cv !== null ? cv <= CONSTANT_RATE_CV : null;
     }

@@ -73,6 +73,13 @@ export class TcpOptionView {
     const b = p.buf;
     let o = p.l4Off + 20;
     const end = Math.min(p.l4Off + p.tcpHdrLen, p.end);
+    // The usual layout of segments after the handshake: NOP, NOP, timestamps.
+    if (end - o === 12 && b[o] === 1 && b[o + 1] === 1 && b[o + 2] === 8 && b[o + 3] === 10) {
+      this.any = true;
+      this.tsVal = ((b[o + 4] << 24) | (b[o + 5] << 16) | (b[o + 6] << 8) | b[o + 7]) >>> 0;
+      this.tsEcr = ((b[o + 8] << 24) | (b[o + 9] << 16) | (b[o + 10] << 8) | b[o + 11]) >>> 0;
+      return;
+    }
     while (o < end) {
       const kind = b[o];
       if (kind === 0) break;
@@ -159,7 +166,7 @@ export function tcpOptionKinds(p: PacketView): string {
 }
 
 /** What `tcp_options` keeps about one direction's options. */
-export class TcpOptionsDirection {
+class TcpOptionsDirection {
   mss = -1;
   ws = -1;
   sackPermitted = false;

@@ -23,20 +23,21 @@ const MAX_RTT = 60;
 
 /** What `tcp_rtt` keeps about one direction's packets. Rings of RING entries, created at the first packet that
  * needs them. */
-export class TcpRttDirection {
-  /** TSvals this side sent and when they were first seen; the next slot; the last TSval seen. */
-  tsVal: number[] | null = null;
-  tsTime: number[] | null = null;
+class TcpRttDirection {
+  /** TSvals this side sent (slots 0 to RING - 1, -1 free) and when they were first seen (RING on); the next
+   * slot; the last TSval seen. */
+  ts: number[] | null = null;
   tsNext = 0;
   lastTsVal = -1;
   /** Last TSecr this side sent that was looked up (a repeat cannot match again: the first echo consumed it). */
   lastEcr = -1;
-  /** This side's data segments awaiting their ACK: sequence number after the segment (-1 free), and time (-1
-   * after a retransmission); the next slot; how many slots are in use. */
-  segEnd: number[] | null = null;
-  segTime: number[] | null = null;
+  /** This side's data segments awaiting their ACK: sequence number after the segment (slots 0 to RING - 1, -1
+   * free), and time (RING on, -1 after a retransmission); the next slot; how many slots are in use. */
+  seg: number[] | null = null;
   segNext = 0;
   pending = 0;
+  /** At least the largest end in use (-1 when none): a segment ending above it is no retransmission. */
+  segMax = -1;
   /** Last ACK number this side sent. */
   lastAck = -1;
 }
@@ -77,6 +78,16 @@ const features: FeatureSpec[] = [
   f("tcp_rtt_ack_mean", "float", "Mean data-to-ACK RTT sample."),
 ];
 
+/** A ring: RING free values (-1), then RING times. An array literal: `new Array(n).fill()` costs far more, and a
+ * flow needs up to four rings. */
+function newRing(): number[] {
+  // deno-fmt-ignore
+  return [
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  ];
+}
+
 function tsSample(s: TcpRttState, rtt: number): void {
   if (s.prevSample >= 0) s.jitterSum += Math.abs(rtt - s.prevSample);
   s.prevSample = rtt;
@@ -92,19 +103,17 @@ function timestamps(
   tsEcr: number,
   t: number,
 ): void {
-  if (me.tsVal === null) {
-    me.tsVal = new Array(RING).fill(-1);
-    me.tsTime = new Array(RING).fill(0);
-  }
+  let mine = me.ts;
+  if (mine === null) mine = me.ts = newRing();
   if (tsEcr !== 0 && tsEcr !== me.lastEcr) {
     me.lastEcr = tsEcr;
-    const vals = other.tsVal;
+    const vals = other.ts;
     if (vals !== null) {
       // Newest first: the echo is usually of the other side's latest TSval.
       for (let k = 0, i = other.tsNext; k < RING; k++) {
         i = i === 0 ? RING - 1 : i - 1;
         if (vals[i] === tsEcr) {
-          const rtt = t - other.tsTime![i];
+          const rtt = t - vals[RING + i];
           if (rtt > 0 && rtt < MAX_RTT) tsSample(s, rtt);
           vals[i] = -1; // the first echo only
           break;
@@ -115,8 +124,8 @@ function timestamps(
   if (tsVal !== me.lastTsVal) {
     me.lastTsVal = tsVal;
     const i = me.tsNext;
-    me.tsVal[i] = tsVal;
-    me.tsTime![i] = t;
+    mine[i] = tsVal;
+    mine[RING + i] = t;
     me.tsNext = i + 1 === RING ? 0 : i + 1;
   }
 }
@@ -124,27 +133,25 @@ function timestamps(
 /** A data segment of `me` ending before sequence number `end`: a retransmission (an entry with the same end
  * awaits its ACK) spoils that entry's sample (Karn), a new one takes the next slot. */
 function segment(me: TcpRttDirection, end: number, t: number): void {
-  let e = me.segEnd, tm = me.segTime;
-  if (e === null || tm === null) {
-    e = me.segEnd = new Array(RING).fill(-1);
-    tm = me.segTime = new Array(RING).fill(0);
-  }
+  let e = me.seg;
+  if (e === null) e = me.seg = newRing();
   // Ends in use are distinct (a segment is added only when none has its end): stop at the match, or once every
-  // slot in use was seen.
-  let left = me.pending;
+  // slot in use was seen. A segment past every end in use (the usual case) needs no look.
+  let left = end > me.segMax ? 0 : me.pending;
   for (let i = 0; left > 0 && i < RING; i++) {
     const x = e[i];
     if (x < 0) continue;
     if (x === end) {
-      tm[i] = -1;
+      e[RING + i] = -1;
       return;
     }
     left--;
   }
   const i = me.segNext;
   if (e[i] < 0) me.pending++;
+  if (end > me.segMax) me.segMax = end;
   e[i] = end;
-  tm[i] = t;
+  e[RING + i] = t;
   me.segNext = i + 1 === RING ? 0 : i + 1;
 }
 
@@ -181,15 +188,16 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
     if ((fl & TCP.ACK) && other.pending > 0 && p.tcpAck !== me.lastAck) {
       const ack = p.tcpAck;
       me.lastAck = ack;
-      const ends = other.segEnd!, times = other.segTime!;
+      const ends = other.seg!;
       // Only the slots in use matter: stop once all of them were seen.
       let left = other.pending;
       for (let i = 0; i < RING; i++) {
         const e = ends[i];
         if (e < 0) continue;
         if (e === ack) {
-          if (times[i] >= 0) {
-            const rtt = t - times[i];
+          const sent = ends[RING + i];
+          if (sent >= 0) {
+            const rtt = t - sent;
             if (rtt > 0 && rtt < MAX_RTT) s.ack.add(rtt);
           }
           ends[i] = -1;
@@ -200,6 +208,7 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
         }
         if (--left === 0) break;
       }
+      if (other.pending === 0) other.segMax = -1;
     }
     const len = p.payloadLen;
     if (len > 0) segment(me, (p.tcpSeq + len) >>> 0, t);

@@ -20,7 +20,7 @@ import type { FlowState } from "../lib/flow.ts";
 import { type PacketView, TCP } from "../lib/packet.ts";
 
 /** What `tcp_sequence` keeps about one direction's segments. */
-export class TcpSequenceDirection {
+class TcpSequenceDirection {
   isn = 0;
   seen = false;
   nextseq = 0;

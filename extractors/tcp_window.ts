@@ -11,7 +11,7 @@ import { type PacketView, TCP } from "../lib/packet.ts";
 import { readTcpOptions } from "./tcp_options.ts";
 
 /** What `tcp_window` keeps about one direction's window fields. */
-export class TcpWindowDirection {
+class TcpWindowDirection {
   n = 0;
   first = 0;
   min = 65536;

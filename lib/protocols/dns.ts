@@ -329,8 +329,8 @@ function u32(buf: Uint8Array, o: number): number {
  * ```
  */
 export function formatIpv6(buf: Uint8Array, off: number): string {
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push(u16(buf, off + 2 * i));
+  const g = GROUPS;
+  for (let i = 0; i < 8; i++) g[i] = u16(buf, off + 2 * i);
   if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
     return `::ffff:${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}`;
   }
@@ -349,17 +349,25 @@ export function formatIpv6(buf: Uint8Array, off: number): string {
     }
     i = j;
   }
-  if (bestLen < 2) return g.map((x) => x.toString(16)).join(":");
-  const head = g.slice(0, bestStart).map((x) => x.toString(16)).join(":");
-  const tail = g.slice(bestStart + bestLen).map((x) => x.toString(16)).join(":");
-  return `${head}::${tail}`;
+  if (bestLen < 2) return hexGroups(g, 0, 8);
+  return hexGroups(g, 0, bestStart) + "::" + hexGroups(g, bestStart + bestLen, 8);
+}
+
+/** The eight 16-bit groups of the address being formatted. */
+const GROUPS: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+
+/** Groups `g[s .. e)` in hex joined by ":". */
+function hexGroups(g: number[], s: number, e: number): string {
+  let out = "";
+  for (let i = s; i < e; i++) out += i === s ? g[i].toString(16) : ":" + g[i].toString(16);
+  return out;
 }
 
 /** Renders one answer's RDATA as text, or null for types not rendered. */
 function rdataText(buf: Uint8Array, msgOff: number, type: number, p: number, rdEnd: number): string | null {
   switch (type) {
     case 1:
-      return rdEnd - p === 4 ? `${buf[p]}.${buf[p + 1]}.${buf[p + 2]}.${buf[p + 3]}` : null;
+      return rdEnd - p === 4 ? ipv4Text(buf, p) : null;
     case 28:
       return rdEnd - p === 16 ? formatIpv6(buf, p) : null;
     case 2:
@@ -385,6 +393,20 @@ function rdataText(buf: Uint8Array, msgOff: number, type: number, p: number, rdE
   return null;
 }
 
+/** Dotted quads made recently, by address (answers repeat from flow to flow); emptied when full. */
+const ipv4Recent = new Map<number, string>();
+
+function ipv4Text(buf: Uint8Array, p: number): string {
+  const a = u32(buf, p);
+  let s = ipv4Recent.get(a);
+  if (s === undefined) {
+    s = `${buf[p]}.${buf[p + 1]}.${buf[p + 2]}.${buf[p + 3]}`;
+    if (ipv4Recent.size >= 4096) ipv4Recent.clear();
+    ipv4Recent.set(a, s);
+  }
+  return s;
+}
+
 /** Known classes (IN, CH, HS, NONE, ANY) for the sanity check. */
 function classOk(c: number): boolean {
   const k = c & 0x7fff;
@@ -394,7 +416,8 @@ function classOk(c: number): boolean {
 /**
  * Parses the DNS message in `buf[off, end)`. Returns null unless the header is sane (known opcode) and every
  * question is readable with a known class (the content-based detection test). A message cut short (snap length,
- * IP fragment) still yields the header, question and the answers that fit.
+ * IP fragment) still yields the header, question and the answers that fit. With `wantQName` false the first
+ * question's name is checked but not rendered (`qName` stays null).
  *
  * @example
  * ```ts
@@ -403,7 +426,12 @@ function classOk(c: number): boolean {
  * console.log(parseDnsMessage(q, 0, q.length)?.qName); // "a"
  * ```
  */
-export function parseDnsMessage(buf: Uint8Array, off: number, end: number): DnsMessage | null {
+export function parseDnsMessage(
+  buf: Uint8Array,
+  off: number,
+  end: number,
+  wantQName = true,
+): DnsMessage | null {
   if (end > buf.length) end = buf.length;
   if (off < 0 || end - off < 12) return null;
   const flags = u16(buf, off + 2);
@@ -448,7 +476,7 @@ export function parseDnsMessage(buf: Uint8Array, off: number, end: number): DnsM
     const qClass = u16(buf, next + 2);
     if (!classOk(qClass)) return null;
     if (i === 0) {
-      qName = readDnsName(buf, off, p, end)!.name;
+      if (wantQName) qName = readDnsName(buf, off, p, end)!.name;
       msg.qType = u16(buf, next);
       msg.qClass = qClass & 0x7fff;
     }

@@ -11,8 +11,12 @@
  */
 import { createHash } from "node:crypto";
 
-/** Most memoized results per table before it is emptied (bounds memory whatever the traffic). */
+/**
+ * Most memoized results per table before it is emptied, and the longest input kept: they bound the memory
+ * whatever the traffic (about 4096 x 1024 characters per table).
+ */
 const MEMO_MAX = 4096;
+const MEMO_LONGEST = 1024;
 const md5Memo = new Map<string, string>();
 const sha256Memo = new Map<string, string>();
 
@@ -26,6 +30,7 @@ const sha256Memo = new Map<string, string>();
  * ```
  */
 export function md5Hex(s: string): string {
+  if (s.length > MEMO_LONGEST) return createHash("md5").update(s, "utf8").digest("hex");
   let h = md5Memo.get(s);
   if (h === undefined) {
     h = createHash("md5").update(s, "utf8").digest("hex");
@@ -45,6 +50,7 @@ export function md5Hex(s: string): string {
  * ```
  */
 export function sha256Hex12(s: string): string {
+  if (s.length > MEMO_LONGEST) return createHash("sha256").update(s, "utf8").digest("hex").slice(0, 12);
   let h = sha256Memo.get(s);
   if (h === undefined) {
     h = createHash("sha256").update(s, "utf8").digest("hex").slice(0, 12);

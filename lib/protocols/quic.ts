@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { type Cipher, createCipheriv, createDecipheriv, createHash, hkdfSync } from "node:crypto";
+import { createDecipheriv } from "node:crypto";
+import { aes128EncryptBlock, aes128Key, type HmacKey, hmacKey, hmacSha256 } from "./quic_crypto.ts";
 
 /** QUIC version 1 (RFC 9000). */
 export const QUIC_V1 = 0x00000001;
@@ -180,8 +181,8 @@ function hkdfLabel(label: string, length: number, counter: boolean): Uint8Array 
   return info;
 }
 
-const INFO_CLIENT_IN = hkdfLabel("client in", 32, false);
-const INFO_SERVER_IN = hkdfLabel("server in", 32, false);
+const INFO_CLIENT_IN = hkdfLabel("client in", 32, true);
+const INFO_SERVER_IN = hkdfLabel("server in", 32, true);
 /** key, iv, hp labels for v1 (and drafts, Google) and for v2, each as HKDF-Expand's first block input. */
 const INFO_V1 = [
   hkdfLabel("quic key", 16, true),
@@ -193,22 +194,22 @@ const INFO_V2 = [
   hkdfLabel("quicv2 iv", 12, true),
   hkdfLabel("quicv2 hp", 16, true),
 ];
-const hmacPad = new Uint8Array(64);
+/** HMAC keys of the salts (HKDF-Extract's key), made on first use. */
+const saltKeys = new Map<Uint8Array, HmacKey>();
+const prk = new Uint8Array(32);
+const secretBytes = new Uint8Array(32);
+const expanded = new Uint8Array(32);
+const scratchKey: HmacKey = { inner: new Int32Array(8), outer: new Int32Array(8) };
 
 /**
- * HKDF-Expand-Label(secret, label, "", L) for the three packet protection labels: each is HMAC-SHA256(secret,
- * HkdfLabel || 0x01) truncated. The HMAC is built from SHA-256 (RFC 2104) so that the keyed inner and outer
- * states are hashed once and copied per label (createHash is several times cheaper than createHmac here).
+ * HKDF-Expand-Label(secret, label, "", L) for the three packet protection labels: each is the first block of
+ * HKDF-Expand, HMAC-SHA256(secret, HkdfLabel || 0x01), truncated to L.
  */
-function expandKeys(secret: Uint8Array, infos: Uint8Array[]): Uint8Array[] {
-  for (let i = 0; i < 64; i++) hmacPad[i] = (i < secret.length ? secret[i] : 0) ^ 0x36;
-  const inner = createHash("sha256").update(hmacPad);
-  for (let i = 0; i < 64; i++) hmacPad[i] ^= 0x36 ^ 0x5c;
-  const outer = createHash("sha256").update(hmacPad);
+function expandKeys(secret: HmacKey, infos: Uint8Array[]): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (const info of infos) {
-    const ih = inner.copy().update(info).digest();
-    out.push(outer.copy().update(ih).digest().subarray(0, (info[0] << 8) | info[1]));
+    hmacSha256(secret, info, 0, info.length, expanded, 0);
+    out.push(expanded.slice(0, (info[0] << 8) | info[1]));
   }
   return out;
 }
@@ -244,10 +245,16 @@ export function deriveInitialKeys(
 ): InitialKeys | null {
   const salt = initialSalt(version >>> 0);
   if (salt === null || dcidOff < 0 || dcidLen < 0 || dcidOff + dcidLen > buf.length) return null;
-  // HKDF-Extract(salt, DCID) then Expand-Label("client in" / "server in") in one call.
-  const ikm = buf.subarray(dcidOff, dcidOff + dcidLen);
-  const secret = new Uint8Array(hkdfSync("sha256", ikm, salt, server ? INFO_SERVER_IN : INFO_CLIENT_IN, 32));
-  const [key, iv, hp] = expandKeys(secret, (version >>> 0) === QUIC_V2 ? INFO_V2 : INFO_V1);
+  // HKDF-Extract(salt, DCID), then Expand-Label("client in" / "server in"): 32 bytes, one HMAC block.
+  let sk = saltKeys.get(salt);
+  if (sk === undefined) saltKeys.set(salt, sk = hmacKey(salt));
+  hmacSha256(sk, buf, dcidOff, dcidLen, prk, 0);
+  const info = server ? INFO_SERVER_IN : INFO_CLIENT_IN;
+  hmacSha256(hmacKey(prk, scratchKey), info, 0, info.length, secretBytes, 0);
+  const [key, iv, hp] = expandKeys(
+    hmacKey(secretBytes, scratchKey),
+    (version >>> 0) === QUIC_V2 ? INFO_V2 : INFO_V1,
+  );
   return { key, iv, hp };
 }
 
@@ -631,7 +638,8 @@ const FRAME_BIT_OTHER = 31;
 
 interface KeySet extends InitialKeys {
   dcid: Uint8Array;
-  hpCipher: Cipher;
+  /** AES-128 round keys of the header protection key. */
+  hpKey: Int32Array;
 }
 
 /** Initial-packet decryption state of one side of a connection. */
@@ -662,14 +670,14 @@ function makeKeys(
 ): KeySet | null {
   const k = deriveInitialKeys(version, buf, off, len, server);
   if (k === null) return null;
-  const hpCipher = createCipheriv("aes-128-ecb", k.hp, null);
-  hpCipher.setAutoPadding(false);
-  return { ...k, dcid: buf.slice(off, off + len), hpCipher };
+  return { key: k.key, iv: k.iv, hp: k.hp, dcid: buf.slice(off, off + len), hpKey: aes128Key(k.hp, 0) };
 }
 
 const GQUIC_PN_LEN = [1, 2, 4, 6];
 let scratch = new Uint8Array(2048);
 const nonce = new Uint8Array(12);
+/** Header protection mask of the packet being unprotected. */
+const hpMask = new Uint8Array(16);
 const hdr = new QuicHeader();
 
 /**
@@ -951,8 +959,8 @@ export class QuicFlowAnalyzer {
     const pnOff = h.pnOff;
     const end = h.end;
     if (pnOff < 0 || pnOff + 4 + 16 > end) return null;
-    const mask = ks.hpCipher.update(buf.subarray(pnOff + 4, pnOff + 20));
-    if (mask.length < 5) return null;
+    const mask = hpMask;
+    aes128EncryptBlock(ks.hpKey, buf, pnOff + 4, mask);
     const fb = h.firstByte ^ (mask[0] & 0x0f);
     const pnLen = (fb & 3) + 1;
     const payOff = pnOff + pnLen;

@@ -130,6 +130,37 @@ export function parseSshKexInit(buf: Uint8Array, off: number, end: number): SshK
   if (off < 0 || off >= end || buf[off] !== SshMsg.KEXINIT) return null;
   let p = off + 17; // message number and 16-byte cookie
   if (p > end) return null;
+  // The result depends only on the bytes after the cookie, which one client or server stack repeats on every
+  // connection: a KEXINIT seen recently is not parsed again (its bytes are compared in full).
+  const n = end - p;
+  let h = 0x811c9dc5 ^ n;
+  for (let i = p; i < end; i += 16) h = Math.imul(h ^ buf[i], 0x01000193);
+  const seen = recentKex.get(h);
+  if (seen !== undefined && seen.bytes.length === n) {
+    const sb = seen.bytes;
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (sb[i] !== buf[p + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return { ...seen.kex };
+  }
+  const kex = parseKexLists(buf, p, end);
+  if (kex !== null && n <= 4096) {
+    if (seen === undefined && recentKex.size >= 256) recentKex.clear();
+    recentKex.set(h, { bytes: buf.slice(p, end), kex });
+    return { ...kex };
+  }
+  return kex;
+}
+
+/** KEXINITs parsed recently, by a hash of their bytes after the cookie. */
+const recentKex = new Map<number, { bytes: Uint8Array; kex: SshKexInit }>();
+
+/** The name-lists and flag of a KEXINIT from `p` (just past the cookie) to `end`. */
+function parseKexLists(buf: Uint8Array, p: number, end: number): SshKexInit | null {
   const lists: string[] = [];
   for (let i = 0; i < 10; i++) {
     const e = stringEnd(buf, p, end);
@@ -377,6 +408,16 @@ export class SshDirectionParser {
     if (this.msg === SshMsg.KEXINIT && this.kexInit === null) {
       const payloadLen = len - 1 - pad; // includes the message number
       if (payloadLen <= SSH_MAX_KEXINIT) {
+        if (end - p >= this.remaining) {
+          // The whole packet is in these bytes (the message number just read is at p - 1): parse it in place.
+          const k = parseSshKexInit(buf, p - 1, p - 1 + payloadLen);
+          p += this.remaining;
+          this.remaining = 0;
+          this.kexInit = k;
+          this.hdrLen = 0;
+          this.st = St.HEADER;
+          return p;
+        }
         this.body = new Uint8Array(payloadLen);
         this.body[0] = this.msg;
         this.bodyLen = 1;

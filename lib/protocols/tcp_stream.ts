@@ -68,7 +68,8 @@ export class TcpStreamBuffer {
   private base = 0;
   private head = 0;
   private tail = 0;
-  private ranges: number[] = [];
+  /** Out-of-order `[start, end)` pairs; the shared empty list until the first one (never written to). */
+  private ranges: number[] = NO_RANGES;
   private started = false;
 
   /** Creates an empty stream that buffers at most `maxBytes` bytes. */
@@ -206,9 +207,10 @@ export class TcpStreamBuffer {
       return;
     }
     this.insertRange(s, e);
-    while (ranges.length > 0 && ranges[0] <= this.tail) {
-      if (ranges[1] > this.tail) this.tail = ranges[1];
-      ranges.splice(0, 2);
+    const rr = this.ranges;
+    while (rr.length > 0 && rr[0] <= this.tail) {
+      if (rr[1] > this.tail) this.tail = rr[1];
+      rr.splice(0, 2);
     }
   }
 
@@ -248,7 +250,7 @@ export class TcpStreamBuffer {
   /** Drops everything and releases the storage; later segments are ignored until re-initialised. */
   release(): void {
     this.store = EMPTY;
-    this.ranges.length = 0;
+    this.ranges = NO_RANGES;
     this.head = 0;
     this.tail = 0;
   }
@@ -262,7 +264,8 @@ export class TcpStreamBuffer {
   }
 
   private insertRange(s: number, e: number): void {
-    const r = this.ranges;
+    let r = this.ranges;
+    if (r === NO_RANGES) this.ranges = r = [];
     let i = 0;
     while (i < r.length && r[i + 1] < s) i += 2;
     // r[i] is the first range that may overlap or touch [s, e).
@@ -300,3 +303,4 @@ export class TcpStreamBuffer {
 }
 
 const EMPTY = new Uint8Array(0);
+const NO_RANGES: number[] = [];

@@ -8,9 +8,19 @@
 /** Longest run handed to one `String.fromCharCode.apply` call (well below engine argument limits). */
 const CHUNK = 2048;
 
+/** Strings made recently, by a hash of their bytes (see {@linkcode byteString}). */
+const recent = new Map<number, string>();
+/** Most strings remembered, and the longest one (bounds the table's memory). */
+const RECENT_MAX = 2048;
+const RECENT_LONGEST = 512;
+
 /**
  * The bytes `b[s .. e)` as a "binary string": one character per byte, code 0-255 (what `String.fromCharCode`
  * makes of each byte). For ASCII bytes this is the text itself.
+ *
+ * Names, header values and algorithm lists repeat from flow to flow, so the strings made recently are
+ * remembered by a hash of their bytes and handed out again after a byte-for-byte comparison: no new string
+ * when the same bytes come back.
  *
  * @example
  * ```ts
@@ -21,6 +31,31 @@ const CHUNK = 2048;
 export function byteString(b: Uint8Array, s: number, e: number): string {
   const n = e - s;
   if (n <= 0) return "";
+  if (n > RECENT_LONGEST) return makeString(b, s, e);
+  // The hash only picks the entry; a hit is compared in full. Long strings hash a sample of their bytes.
+  let h = 0x811c9dc5 ^ n;
+  const step = n <= 32 ? 1 : n >> 4;
+  for (let i = s; i < e; i += step) h = Math.imul(h ^ b[i], 0x01000193);
+  h = Math.imul(h ^ b[e - 1], 0x01000193);
+  const hit = recent.get(h);
+  if (hit !== undefined && hit.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (hit.charCodeAt(i) !== b[s + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return hit;
+  }
+  const str = makeString(b, s, e);
+  if (hit === undefined && recent.size >= RECENT_MAX) recent.clear();
+  recent.set(h, str);
+  return str;
+}
+
+function makeString(b: Uint8Array, s: number, e: number): string {
+  const n = e - s;
   if (n <= 12) {
     let out = "";
     for (let i = s; i < e; i++) out += String.fromCharCode(b[i]);

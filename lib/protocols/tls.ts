@@ -795,6 +795,8 @@ interface PrintsEntry {
 
 /** Most remembered ClientHello fingerprints (the table is emptied when full). */
 const PRINTS_MAX = 1024;
+/** Largest hello remembered, in key values (bounds the table's memory: ciphers, extensions and lists). */
+const PRINTS_LONGEST_KEY = 512;
 const printsMemo = new Map<number, PrintsEntry[]>();
 let printsCount = 0;
 const keyScratch: number[] = [];
@@ -845,6 +847,7 @@ export function clientHelloPrints(ch: ClientHelloInfo, transport: "t" | "q" | "d
   const j3 = ja3String(ch);
   const [j4, j4r] = ja4Pair(ch, transport);
   const prints: ClientHelloPrints = { ja3String: j3, ja3Hash: md5Hex(j3), ja4: j4, ja4r: j4r };
+  if (key.length > PRINTS_LONGEST_KEY) return prints; // an unusually large hello is not remembered
   if (printsCount >= PRINTS_MAX) {
     printsMemo.clear();
     printsCount = 0;
@@ -1075,6 +1078,10 @@ class DirState {
   }
 }
 
+/** The directions of every finished analyzer: idle, never written to. */
+const RETIRED_DIRS: [DirState, DirState] = [new DirState(16), new DirState(16)];
+RETIRED_DIRS[0].mode = RETIRED_DIRS[1].mode = MODE_DONE;
+
 /**
  * Follows the TLS handshake of one TCP connection. Feed every TCP segment of the flow to
  * {@linkcode TlsFlowAnalyzer.onSegment} until {@linkcode TlsFlowAnalyzer.done} turns true; then read the
@@ -1118,7 +1125,10 @@ export class TlsFlowAnalyzer {
   /** The TLS stream was carried in an OpenVPN-over-TCP control channel. */
   openVpn = false;
 
-  private readonly dirs: [DirState, DirState];
+  /** The two directions; once done, a shared pair of idle states (the per-direction state is let go). */
+  private dirs: [DirState, DirState];
+  /** {@linkcode TlsFlowAnalyzer.recordVersion} as it was when the directions were let go, or undefined. */
+  private doneRecordVersion: number | null | undefined = undefined;
   private hsTouched = false;
   private plain = PLAIN_NONE;
   private plainServerDir = -1;
@@ -1144,6 +1154,7 @@ export class TlsFlowAnalyzer {
 
   /** Version of the first TLS record of the client (or of any direction when the client's is unknown). */
   get recordVersion(): number | null {
+    if (this.doneRecordVersion !== undefined) return this.doneRecordVersion;
     const [a, b] = this.dirs;
     const client = a.role === ROLE_CLIENT ? a : b.role === ROLE_CLIENT ? b : null;
     if (client !== null && client.firstRecordVersion >= 0) return client.firstRecordVersion;
@@ -1225,7 +1236,14 @@ export class TlsFlowAnalyzer {
       st.release();
       this.releaseDir(d);
       this.done = this.dirs[0].mode === MODE_DONE && this.dirs[1].mode === MODE_DONE;
+      if (this.done) this.retire();
     }
+  }
+
+  /** Keeps what the results need from the directions and lets their state go (nothing more is parsed). */
+  private retire(): void {
+    this.doneRecordVersion = this.recordVersion;
+    this.dirs = RETIRED_DIRS;
   }
 
   private drain(d: DirState, dir: number): void {
@@ -1370,21 +1388,24 @@ export class TlsFlowAnalyzer {
   /** Looks at one plain-text line for a STARTTLS exchange. */
   private textLine(d: DirState, dir: number, buf: Uint8Array, s: number, e: number): void {
     const n = Math.min(e - s, LINE_PREFIX);
-    const first = this.plain === PLAIN_NONE && d.detectLines === 0 && d.detectBytes === 0;
-    // Most lines can matter to nothing below: skip them without building a string. Every client-side command
-    // looked for contains "TLS" or "SSL"; server-side lines matter only with a command pending.
-    if (!first) {
-      if (dir !== this.plainServerDir) {
-        if (!hasTlsOrSsl(buf, s, s + n)) return;
-      } else if (this.startTlsPending === "") return;
-    }
-    const line = binaryString(buf, s, n).replace(/[\r\n]+$/, "");
-    if (first) {
-      if (/^220[ -]/.test(line)) this.plain = PLAIN_SMTP_FTP;
-      else if (/^\* OK/i.test(line)) this.plain = PLAIN_IMAP;
-      else if (/^\+OK/i.test(line)) this.plain = PLAIN_POP3;
+    if (this.plain === PLAIN_NONE && d.detectLines === 0 && d.detectBytes === 0) {
+      // A server greeting "220 " / "220-" (SMTP, FTP), "* OK" (IMAP) or "+OK" (POP3), in any case for OK.
+      const c0 = n > 0 ? buf[s] : 0;
+      if (
+        c0 === 0x32 && n >= 4 && buf[s + 1] === 0x32 && buf[s + 2] === 0x30 &&
+        (buf[s + 3] === 0x20 || buf[s + 3] === 0x2d)
+      ) {
+        this.plain = PLAIN_SMTP_FTP;
+      } else if (c0 === 0x2a && n >= 4 && buf[s + 1] === 0x20 && isOk(buf, s + 2)) this.plain = PLAIN_IMAP;
+      else if (c0 === 0x2b && n >= 3 && isOk(buf, s + 1)) this.plain = PLAIN_POP3;
       if (this.plain !== PLAIN_NONE) this.plainServerDir = dir;
     }
+    // Most lines can matter to nothing below: skip them without building a string. Every client-side command
+    // looked for contains "TLS" or "SSL"; server-side lines matter only with a command pending.
+    if (dir !== this.plainServerDir) {
+      if (!hasTlsOrSsl(buf, s, s + n)) return;
+    } else if (this.startTlsPending === "") return;
+    const line = binaryString(buf, s, n).replace(/[\r\n]+$/, "");
     if (dir !== this.plainServerDir) {
       let m: RegExpMatchArray | null;
       if (/^STARTTLS\s*$/i.test(line)) this.startTlsPending = this.plain === PLAIN_IMAP ? "imap" : "smtp";
@@ -1533,6 +1554,7 @@ export class TlsFlowAnalyzer {
       d.ovpnPending = null;
       this.releaseDir(d);
       this.done = this.dirs[0].mode === MODE_DONE && this.dirs[1].mode === MODE_DONE;
+      if (this.done) this.retire();
     }
   }
 
@@ -1858,7 +1880,7 @@ function openVpnReset(b: Uint8Array, s: number, e: number): boolean {
   if (e - s < 14 || (b[s] & 7) !== 0) return false;
   const op = b[s] >> 3;
   if (op !== 1 && op !== 2 && op !== 7 && op !== 8 && op !== 10) return false;
-  for (const auth of [0, 28]) {
+  for (let auth = 0; auth <= 28; auth += 28) {
     const q = s + 9 + auth;
     if (q >= e) continue;
     const acks = b[q];
@@ -1884,6 +1906,11 @@ function hmacLike(x: number): boolean {
   if ((x & 0xff0000) === 0) zeros++;
   if ((x & 0xff000000) === 0) zeros++;
   return zeros <= 1;
+}
+
+/** "OK" in any case at `b[p]`. */
+function isOk(b: Uint8Array, p: number): boolean {
+  return (b[p] | 0x20) === 0x6f && (b[p + 1] | 0x20) === 0x6b;
 }
 
 /** True when `b[s .. e)` contains "TLS" or "SSL", in any case. */

@@ -1217,7 +1217,10 @@ export class TlsFlowAnalyzer {
       if (!(len > 0)) return;
     }
     this.hsTouched = false;
-    if (st.isNext(seq)) {
+    // In order with nothing stored: read the bytes in place. With a text line pending (held), only while the
+    // segment fits under the cap the stored line would have left (else it goes through the buffer, as the bytes
+    // past the cap are dropped there).
+    if (st.isNext(seq) && (st.held === 0 || st.held + len <= st.maxBytes)) {
       const n = this.consume(d, dir, buf, off, len);
       st.advanceDirect(seq, n);
       if (n < len && d.mode !== MODE_DONE) st.push((seq + n) >>> 0, buf, off + n, len - n);

@@ -168,8 +168,8 @@ function histogramSums(h: ByteHistogram, n: number): void {
       printable += c * PRINTABLE[i];
       high += c * HIGH[i];
     }
-    // Every term of the uniformity sum and each partial sum is then a multiple of 2^-16 below 2^37, so the
-    // sum is exact in any order: sum((c - n/256)^2) = sum(c^2) - n^2/256.
+    // With n <= 4096 every term (c - n/256)^2 of the uniformity sum, and every partial sum, is a multiple of
+    // 2^-16 below 2^25: exact, so the sum is the same in any order and equals sum(c^2) - n^2/256.
     v = squares - n * n / 256;
   } else {
     const expected = n / 256;

@@ -12,16 +12,23 @@ import type { PacketView } from "../lib/packet.ts";
 /** Distinct MAC addresses and VLAN ids remembered per flow; counts stop growing there. */
 const MAX_DISTINCT = 32;
 
-/** Per-flow state of `mac`. MAC addresses are kept as 48-bit numbers. */
+/** Per-flow state of `mac`. An address is kept as three 16-bit parts (small integers, cheap to compare), or as
+ * one 48-bit number in the lists of further addresses. */
 export class MacState {
   first = true;
   src = "";
   dst = "";
   ethType = -1;
   ethernet = false;
-  /** The first address seen on the initiator's (0) and responder's (1) side (-1 none). */
-  side0 = -1;
-  side1 = -1;
+  /** The first address seen on the initiator's (0) and responder's (1) side. */
+  has0 = false;
+  a0 = 0;
+  b0 = 0;
+  c0 = 0;
+  has1 = false;
+  a1 = 0;
+  b1 = 0;
+  c1 = 0;
   /** Further distinct addresses per side, created when a side uses a second one. */
   more0: number[] | null = null;
   more1: number[] | null = null;
@@ -61,25 +68,44 @@ const features: FeatureSpec[] = [
 const HEX: string[] = [];
 for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, "0"));
 
-/** The six bytes at `o` as one number. */
-function mac48(b: Uint8Array, o: number): number {
-  return ((b[o] << 8) | b[o + 1]) * 4294967296 +
-    (((b[o + 2] << 24) | (b[o + 3] << 16) | (b[o + 4] << 8) | b[o + 5]) >>> 0);
-}
-
-/** Texts of recent addresses: a capture has few distinct MACs, and most flows repeat them. */
-const TEXTS = new Map<number, string>();
-const TEXTS_MAX = 4096;
+/** Texts of recent addresses, direct-mapped by their parts: a capture has few distinct MACs, and most flows
+ * repeat them. */
+const TEXT_SLOTS = 256;
+const TEXT_KEYS: number[] = new Array(3 * TEXT_SLOTS).fill(-1);
+const TEXTS: string[] = new Array(TEXT_SLOTS).fill("");
 
 function macText(b: Uint8Array, o: number): string {
-  const key = mac48(b, o);
-  let t = TEXTS.get(key);
-  if (t === undefined) {
-    t = `${HEX[b[o]]}:${HEX[b[o + 1]]}:${HEX[b[o + 2]]}:${HEX[b[o + 3]]}:${HEX[b[o + 4]]}:${HEX[b[o + 5]]}`;
-    if (TEXTS.size >= TEXTS_MAX) TEXTS.clear();
-    TEXTS.set(key, t);
-  }
+  const x = (b[o] << 8) | b[o + 1], y = (b[o + 2] << 8) | b[o + 3], z = (b[o + 4] << 8) | b[o + 5];
+  const slot = (x ^ y ^ z ^ (z >> 8)) & (TEXT_SLOTS - 1), k = 3 * slot;
+  if (TEXT_KEYS[k] === x && TEXT_KEYS[k + 1] === y && TEXT_KEYS[k + 2] === z) return TEXTS[slot];
+  const t = `${HEX[b[o]]}:${HEX[b[o + 1]]}:${HEX[b[o + 2]]}:${HEX[b[o + 3]]}:${HEX[b[o + 4]]}:${
+    HEX[b[o + 5]]
+  }`;
+  TEXT_KEYS[k] = x;
+  TEXT_KEYS[k + 1] = y;
+  TEXT_KEYS[k + 2] = z;
+  TEXTS[slot] = t;
   return t;
+}
+
+/** An address seen on the initiator's side. */
+function see0(s: MacState, x: number, y: number, z: number): void {
+  if (!s.has0) {
+    s.has0 = true;
+    s.a0 = x;
+    s.b0 = y;
+    s.c0 = z;
+  } else if (x !== s.a0 || y !== s.b0 || z !== s.c0) rememberMore(s, 0, (x * 65536 + y) * 65536 + z);
+}
+
+/** An address seen on the responder's side. */
+function see1(s: MacState, x: number, y: number, z: number): void {
+  if (!s.has1) {
+    s.has1 = true;
+    s.a1 = x;
+    s.b1 = y;
+    s.c1 = z;
+  } else if (x !== s.a1 || y !== s.b1 || z !== s.c1) rememberMore(s, 1, (x * 65536 + y) * 65536 + z);
 }
 
 /** A further address of a side (not its first one). */
@@ -94,8 +120,8 @@ function rememberMore(s: MacState, side: number, mac: number): void {
 }
 
 /** Distinct addresses seen on a side. */
-function sideCount(first: number, more: number[] | null): number {
-  if (first < 0) return 0;
+function sideCount(has: boolean, more: number[] | null): number {
+  if (!has) return 0;
   return 1 + (more === null ? 0 : more.length);
 }
 
@@ -127,15 +153,14 @@ export const macExtractor: FeatureExtractor<MacState> = {
     s.ethernet = true;
     const b = p.buf;
     // Destination at o, source at o + 6; the initiator's side is the source of its packets.
-    const dst = mac48(b, o), src = mac48(b, o + 6);
-    const mac0 = dir === 0 ? src : dst, mac1 = dir === 0 ? dst : src;
-    if (mac0 !== s.side0) {
-      if (s.side0 < 0) s.side0 = mac0;
-      else rememberMore(s, 0, mac0);
-    }
-    if (mac1 !== s.side1) {
-      if (s.side1 < 0) s.side1 = mac1;
-      else rememberMore(s, 1, mac1);
+    const dx = (b[o] << 8) | b[o + 1], dy = (b[o + 2] << 8) | b[o + 3], dz = (b[o + 4] << 8) | b[o + 5];
+    const sx = (b[o + 6] << 8) | b[o + 7], sy = (b[o + 8] << 8) | b[o + 9], sz = (b[o + 10] << 8) | b[o + 11];
+    if (dir === 0) {
+      see0(s, sx, sy, sz);
+      see1(s, dx, dy, dz);
+    } else {
+      see0(s, dx, dy, dz);
+      see1(s, sx, sy, sz);
     }
     if (b[o] & 1) {
       if (
@@ -150,7 +175,7 @@ export const macExtractor: FeatureExtractor<MacState> = {
     }
   },
   finish(s: MacState, _flow: FlowState, out): void {
-    const n0 = sideCount(s.side0, s.more0), n1 = sideCount(s.side1, s.more1), vlans = s.vlans ?? [];
+    const n0 = sideCount(s.has0, s.more0), n1 = sideCount(s.has1, s.more1), vlans = s.vlans ?? [];
     out.mac_src = s.src !== "" ? s.src : null;
     out.mac_dst = s.dst !== "" ? s.dst : null;
     out.mac_eth_type = s.ethernet && s.ethType > 0 ? s.ethType : null;

@@ -23,7 +23,7 @@ import type { Direction, FeatureExtractor, FlowRecord } from "../lib/extractor.t
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 import type { RecordWriter } from "./jsonl.ts";
-import { parseIp } from "../lib/addr.ts";
+import { formatIp, parseIp } from "../lib/addr.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // information elements
@@ -601,25 +601,7 @@ export interface DecodedIpfixMessage {
 }
 
 function addrText(b: Uint8Array): string {
-  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  const w: number[] = [];
-  for (let i = 0; i < 16; i += 2) w.push((b[i] << 8) | b[i + 1]);
-  let bs = -1, bl = 0;
-  for (let i = 0; i < 8;) {
-    if (w[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bl && j - i >= 2) {
-      bs = i;
-      bl = j - i;
-    }
-    i = j;
-  }
-  const hex = w.map((x) => x.toString(16));
-  return bs < 0 ? hex.join(":") : `${hex.slice(0, bs).join(":")}::${hex.slice(bs + bl).join(":")}`;
+  return formatIp(b, 0, b.length === 4 ? 4 : 6);
 }
 
 /**

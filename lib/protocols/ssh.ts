@@ -128,7 +128,7 @@ function nameList(buf: Uint8Array, off: number, end: number): string {
 export function parseSshKexInit(buf: Uint8Array, off: number, end: number): SshKexInit | null {
   if (end > buf.length) end = buf.length;
   if (off < 0 || off >= end || buf[off] !== SshMsg.KEXINIT) return null;
-  let p = off + 17; // message number and 16-byte cookie
+  const p = off + 17; // message number and 16-byte cookie
   if (p > end) return null;
   // The result depends only on the bytes after the cookie, which one client or server stack repeats on every
   // connection: a KEXINIT seen recently is not parsed again (its bytes are compared in full).

@@ -8,4 +8,8 @@ deno=node_modules/.bin/deno
 "$deno" fmt --check
 "$deno" lint
 "$deno" check mod.ts cli.ts
+shared=${JJ_SHARED:-../shared}
+if [ ! -d "$shared/corpus/captures" ]; then
+  echo "test: the shared corpus is not at $shared (set JJ_SHARED): tests that compare with it are ignored" >&2
+fi
 exec "$deno" test -A --parallel tests/

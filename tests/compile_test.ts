@@ -7,9 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { VERSION } from "../cli.ts";
+import { CAPTURES as CAPTURES_DIR } from "./helpers.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
-const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url).pathname;
+const CAPTURES = CAPTURES_DIR;
 const DENO = Deno.execPath();
 
 function denortReason(): string | null {

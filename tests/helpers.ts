@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
 import { extractFlows, type ExtractOptions, type ExtractSummary } from "../lib/extract.ts";
 import type { CaptureSource } from "../lib/extract.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
@@ -15,12 +15,17 @@ import type { FlowRecord } from "../lib/extractor.ts";
 
 /** The project root (absolute path, no trailing slash). */
 export const ROOT: string = fileURLToPath(new URL("..", import.meta.url)).replace(/\/$/, "");
-/** `../shared` beside the project. */
-export const SHARED: string = fileURLToPath(new URL("../../shared", import.meta.url));
+/** The shared corpus and tools: `$JJ_SHARED`, or `../shared` beside the project. */
+export const SHARED: string = Deno.env.get("JJ_SHARED") ||
+  fileURLToPath(new URL("../../shared", import.meta.url));
 /** The real captures of the corpus. */
 export const CAPTURES: string = `${SHARED}/corpus/captures`;
 /** The tshark-derived expected values. */
 export const EXPECTED: string = `${SHARED}/corpus/expected`;
+/** The corpus captures' directory as a URL ending in `/`, to resolve capture names against. */
+export const CAPTURES_URL: URL = pathToFileURL(`${CAPTURES}/`);
+/** The expected values' directory as a URL ending in `/`. */
+export const EXPECTED_URL: URL = pathToFileURL(`${EXPECTED}/`);
 /** The CLI entry point. */
 export const CLI: string = `${ROOT}/cli.ts`;
 /** The Deno binary running the tests. */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import fc from "fast-check";
+import { pathToFileURL } from "node:url";
 import type { FeatureExtractor, FlowRecord } from "../lib/extractor.ts";
 import { TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
 import {
@@ -19,20 +20,23 @@ import {
 import { tlsExtractor } from "../extractors/tls.ts";
 import {
   canonicalKey,
+  CAPTURES_URL,
   concat,
   exists,
+  EXPECTED_URL,
   flowsByKey,
   freePort,
   hasCommand,
   HAVE_TSHARK,
   IS_ROOT,
+  SHARED,
   sleep,
   startTcpdump,
 } from "./helpers.ts";
 
-const CAPTURES = new URL("../../shared/corpus/captures/", import.meta.url);
-const EXPECTED = new URL("../../shared/corpus/expected/", import.meta.url);
-const JA4_REF = new URL("../../shared/corpus/ja4/", import.meta.url);
+const CAPTURES = CAPTURES_URL;
+const EXPECTED = EXPECTED_URL;
+const JA4_REF = new URL("corpus/ja4/", pathToFileURL(`${SHARED}/`));
 
 const HAS_CORPUS = exists(CAPTURES.pathname) && exists(EXPECTED.pathname) && exists(JA4_REF.pathname);
 

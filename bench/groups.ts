@@ -37,6 +37,7 @@ for (const set of sets) {
     const d = process.cpuUsage(c);
     packets = r.packets;
     ms.push((d.user + d.system) / 1000);
+    if (Deno.env.get("BENCH_VERBOSE")) console.error(`run ${i}: ${ms[ms.length - 1].toFixed(0)} ms`);
   }
   ms.sort((a, b) => a - b);
   console.log(

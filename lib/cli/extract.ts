@@ -23,6 +23,7 @@ import {
 } from "./flow_options.ts";
 import { addIpfixOptions, type IpfixCliOptions, withIpfix } from "./live.ts";
 import { runJoyExtract } from "../joy/extract.ts";
+import { parseJoyConfigList } from "../joy/config.ts";
 
 /** Options of `jj extract` as commander parses them. */
 export interface ExtractCliOptions extends IpfixCliOptions, FlowCliOptions, FeatureCliOptions {
@@ -35,6 +36,8 @@ export interface ExtractCliOptions extends IpfixCliOptions, FlowCliOptions, Feat
   quiet?: boolean;
   /** Worker count for sharded extraction (1: in this thread). */
   workers?: number;
+  /** Joy options for `--format joy` (`dhcp=1,ike=1,...`). */
+  joyConfig?: string;
 }
 
 /** Loads `--extractor` modules and registers their extractors (so that `--features` and the writers know their
@@ -104,8 +107,15 @@ export function parseFeatureList(text: string | undefined): string[] | undefined
  */
 export async function runExtract(inputs: string[], o: ExtractCliOptions): Promise<number> {
   if (o.format === "joy") {
-    return runJoyExtract(inputs, { output: o.output, reader: o.reader, quiet: o.quiet });
+    let config;
+    try {
+      config = o.joyConfig === undefined ? undefined : parseJoyConfigList(o.joyConfig);
+    } catch (e) {
+      throw new UsageError(`--joy-config: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    return runJoyExtract(inputs, { output: o.output, reader: o.reader, quiet: o.quiet, config });
   }
+  if (o.joyConfig !== undefined) throw new UsageError("--joy-config needs --format joy");
   const started = performance.now();
   const plugins = await loadUserExtractors(o.extractor);
   let features = parseFeatureList(o.features);
@@ -220,6 +230,12 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
         "which holds every flow until the end of input)",
     )
     .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443' (needs libpcap)")
+    .option(
+      "--joy-config <list>",
+      "with --format joy: Joy options over Joy's corpus settings, e.g. dhcp=1,dhcpv6=1,ike=1,ppi=1,salt=1,wht=1," +
+        "zeros=1,retrans=1,hd=32,num_pkts=100,bidir=0,idp=0,dist=0,entropy=0,cdist=FILE (0/1 switches; " +
+        "num_pkts 0..200)",
+    )
     .addOption(
       new Option("--reader <reader>", "capture reader for files").choices(["auto", "builtin", "libpcap"])
         .default(
@@ -240,6 +256,7 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
 Examples:
   jj extract capture.pcap | jq .
   jj extract --features timing,size --filter 'tcp port 443' captures/ -o flows.jsonl
+  jj extract --format joy --joy-config dhcp=1,ike=1,ppi=1 capture.pcap -o flows.json.gz
   tcpdump -i eth0 -w - | jj extract -`,
     )
     .action((inputs: string[], o: ExtractCliOptions) => setResult(runExtract(inputs, o)));

@@ -14,7 +14,7 @@
  * @module
  */
 import dgram from "node:dgram";
-import { configFromBitmask, configLine, type JoyConfig, JoyFlag, JoyType } from "./config.ts";
+import { configFromBitmask, configLine, type JoyConfig, JoyFlag, JoyType, parseCompactBd } from "./config.ts";
 import { JoyContext } from "./context.ts";
 import type { JoyFlowRecord } from "./flow_record.ts";
 import { type JoyLineSink, openLineSink } from "./output.ts";
@@ -43,7 +43,10 @@ export type JoyStatus = 0 | 1;
 
 /** `struct joy_init`. */
 export interface JoyInit {
-  /** `JoyType.SPLT` (1, default) or `JoyType.SALT` (2); the names are accepted too. */
+  /**
+   * `JoyType.SPLT` (1, default) or `JoyType.SALT` (2, turns on Joy's `salt` feature: `oseq` / `oack` ...); the
+   * names are accepted too.
+   */
   type?: number | "SPLT" | "SALT";
   /** 0 (off) to 5 (critical); 4 (errors) by default. */
   verbosity?: number;
@@ -600,24 +603,8 @@ export function spltBdParams(): { splt: number[] | null; bd: number[] | null } {
 export function getCompactBd(file: string): JoyStatus {
   const t = readText(file, "getCompactBd");
   if (typeof t !== "string") return t;
-  const map = new Uint8Array(256);
-  const lines = t.split(/\r?\n/).map((l) => l.replace(/#.*/, "").trim()).filter(Boolean);
-  const pairs = lines.every((l) => l.split(/\s+/).length === 2);
-  if (pairs && lines.length > 0) {
-    for (const l of lines) {
-      const [k, v] = l.split(/\s+/).map(Number);
-      if (!Number.isInteger(k) || k < 0 || k > 255 || !Number.isInteger(v) || v < 0 || v > 15) {
-        return fail(`getCompactBd: ${file}: bad line "${l}" (expected "byte value", value 0..15)`);
-      }
-      map[k] = v;
-    }
-  } else {
-    const vals = lines.join(" ").split(/[\s,]+/).filter(Boolean).map(Number);
-    if (vals.length !== 256 || vals.some((v) => !Number.isInteger(v) || v < 0 || v > 15)) {
-      return fail(`getCompactBd: ${file}: expected 256 values 0..15`);
-    }
-    map.set(vals);
-  }
+  const map = parseCompactBd(t);
+  if (typeof map === "string") return fail(`getCompactBd: ${file}: ${map}`);
   compactBd = map;
   compactBdName = file;
   if (lib) {

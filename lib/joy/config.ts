@@ -72,7 +72,7 @@ export interface JoyConfig {
   hd: number;
   /** Walsh-Hadamard transform. */
   wht: boolean;
-  /** SALT instead of SPLT. */
+  /** Joy's SALT feature (`salt.c`): the TCP sequence and acknowledgement numbers (`oseq`, `oack`, ...). */
   salt: boolean;
   /** Protocol features. */
   dns: boolean;
@@ -232,4 +232,145 @@ export function configLine(c: JoyConfig): string {
     ["end-config", 1],
   ];
   return "{" + parts.map(([k, v]) => `${JSON.stringify(k)}:${JSON.stringify(v)}`).join(",") + "}";
+}
+
+/**
+ * Parses a compact byte distribution mapping: 256 lines `byte value`, or 256 values (`#` starts a comment),
+ * each value 0..15. Returns the mapping, or the reason it is not one.
+ *
+ * @example
+ * ```ts
+ * import { parseCompactBd } from "./config.ts";
+ * const m = parseCompactBd(Array.from({ length: 256 }, (_, i) => `${i} ${i >> 4}`).join("\n"));
+ * console.log(m instanceof Uint8Array && m[255]); // 15
+ * ```
+ */
+export function parseCompactBd(text: string): Uint8Array | string {
+  const map = new Uint8Array(256);
+  const lines = text.split(/\r?\n/).map((l) => l.replace(/#.*/, "").trim()).filter(Boolean);
+  const pairs = lines.every((l) => l.split(/\s+/).length === 2);
+  if (pairs && lines.length > 0) {
+    for (const l of lines) {
+      const [k, v] = l.split(/\s+/).map(Number);
+      if (!Number.isInteger(k) || k < 0 || k > 255 || !Number.isInteger(v) || v < 0 || v > 15) {
+        return `bad line "${l}" (expected "byte value", value 0..15)`;
+      }
+      map[k] = v;
+    }
+  } else {
+    const vals = lines.join(" ").split(/[\s,]+/).filter(Boolean).map(Number);
+    if (vals.length !== 256 || vals.some((v) => !Number.isInteger(v) || v < 0 || v > 15)) {
+      return "expected 256 values 0..15";
+    }
+    map.set(vals);
+  }
+  return map;
+}
+
+type BoolKey =
+  | "bidir"
+  | "zeros"
+  | "retrans"
+  | "dist"
+  | "entropy"
+  | "wht"
+  | "salt"
+  | "ppi"
+  | "dns"
+  | "ssh"
+  | "tls"
+  | "dhcp"
+  | "dhcpv6"
+  | "http"
+  | "ike"
+  | "preemptiveTimeout";
+
+/** Joy's boolean options (name in Joy's configuration: field). */
+const BOOL_OPTIONS: Record<string, BoolKey> = {
+  bidir: "bidir",
+  zeros: "zeros",
+  retrans: "retrans",
+  dist: "dist",
+  entropy: "entropy",
+  wht: "wht",
+  salt: "salt",
+  ppi: "ppi",
+  dns: "dns",
+  ssh: "ssh",
+  tls: "tls",
+  dhcp: "dhcp",
+  dhcpv6: "dhcpv6",
+  http: "http",
+  ike: "ike",
+  preemptive_timeout: "preemptiveTimeout",
+};
+
+/** Joy's numeric options: field and range. */
+const NUM_OPTIONS: Record<string, ["numPkts" | "idp" | "hd" | "verbosity", number, number]> = {
+  num_pkts: ["numPkts", 0, 200],
+  idp: ["idp", 0, 65535],
+  hd: ["hd", 0, 1500],
+  verbosity: ["verbosity", 0, 5],
+};
+
+/** The option names {@linkcode parseJoyConfigList} knows. */
+export const JOY_CONFIG_KEYS: readonly string[] = [
+  ...Object.keys(BOOL_OPTIONS),
+  ...Object.keys(NUM_OPTIONS),
+  "cdist",
+];
+
+/**
+ * Applies a list of Joy options (`dhcp=1,ike=1,num_pkts=100,cdist=FILE`, Joy's names and values) to a
+ * configuration (Joy's corpus settings by default). Throws a `RangeError` naming the first unknown option or
+ * bad value; `cdist` reads its file with `readText`.
+ *
+ * @example
+ * ```ts
+ * import { parseJoyConfigList } from "./config.ts";
+ * const c = parseJoyConfigList("dhcp=1,bidir=0,num_pkts=100");
+ * console.log(c.dhcp, c.bidir, c.numPkts); // true false 100
+ * ```
+ */
+export function parseJoyConfigList(
+  list: string,
+  base: JoyConfig = defaultJoyConfig(),
+  readText: (path: string) => string = Deno.readTextFileSync,
+): JoyConfig {
+  const c: JoyConfig = { ...base };
+  for (const item of list.split(",").map((x) => x.trim()).filter(Boolean)) {
+    const eq = item.indexOf("=");
+    if (eq <= 0) throw new RangeError(`"${item}" is not KEY=VALUE`);
+    const key = item.slice(0, eq).trim(), value = item.slice(eq + 1).trim();
+    if (key in BOOL_OPTIONS) {
+      if (value !== "0" && value !== "1") throw new RangeError(`${key}=${value}: expected 0 or 1`);
+      c[BOOL_OPTIONS[key]] = value === "1";
+    } else if (key in NUM_OPTIONS) {
+      const [field, min, max] = NUM_OPTIONS[key];
+      const n = /^\d+$/.test(value) ? Number(value) : NaN;
+      if (!Number.isInteger(n) || n < min || n > max) {
+        throw new RangeError(`${key}=${value}: expected an integer ${min}..${max}`);
+      }
+      c[field] = n;
+    } else if (key === "cdist") {
+      if (value === "" || value === "none") {
+        c.cdist = null;
+        c.cdistName = "none";
+        continue;
+      }
+      let text: string;
+      try {
+        text = readText(value);
+      } catch (e) {
+        throw new RangeError(`cdist=${value}: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      const m = parseCompactBd(text);
+      if (typeof m === "string") throw new RangeError(`cdist=${value}: ${m}`);
+      c.cdist = m;
+      c.cdistName = value;
+    } else {
+      throw new RangeError(`unknown option "${key}" (known: ${JOY_CONFIG_KEYS.join(", ")})`);
+    }
+  }
+  return c;
 }

@@ -22,6 +22,10 @@ import { JoySsh, sshPrintJson } from "./ssh.ts";
 import { tcpOptionsJson } from "./tcp_opts.ts";
 import { osJson } from "./osdetect.ts";
 import { whtJson, whtUpdate } from "./wht.ts";
+import { dhcpPrintJson, JoyDhcp } from "./dhcp.ts";
+import { dhcpv6PrintJson, JoyDhcpv6 } from "./dhcpv6.ts";
+import { ikePrintJson, JoyIke } from "./ike.ts";
+import { JoyPpi, JoySalt, ppiPrintJson, saltPrintJson } from "./ppi.ts";
 import { identifyTcp, identifyUdp } from "./proto_identify.ts";
 
 /** Bytes of payload counted in the byte distribution (Joy's `MAX_JOY_BD_OCTETS`). */
@@ -198,7 +202,11 @@ export class JoyContext {
     let sp = 0, dp = 0;
     if (prot === 6) {
       rec = this.tcp(ts, buf, t, end, tlen, ver, saOff, daOff);
-      if (rec === null) {
+      if (rec !== null) {
+        // Joy's TCP features (salt, ppi) see each packet its TCP processing kept.
+        if (this.config.salt) (rec.salt ??= new JoySalt()).update(buf, t);
+        if (this.config.ppi) (rec.ppi ??= new JoyPpi()).update(ts, buf, t, tlen);
+      } else {
         if (tlen >= 20 && end - t >= 4) {
           sp = (buf[t] << 8) | buf[t + 1];
           dp = (buf[t + 2] << 8) | buf[t + 3];
@@ -273,7 +281,7 @@ export class JoyContext {
     }
     if (cfg.zeros || size > 0) {
       if (rec.op < MAX_NUM_PKT_LEN - 1) {
-        this.splt(rec, size, ts, ack);
+        this.splt(rec, size, ts);
         rec.tcpSeq = seq;
         rec.tcpAck = ack;
         rec.retransSeq[rec.retransTail] = seq;
@@ -392,34 +400,20 @@ export class JoyContext {
     }
   }
 
-  /** SPLT for TCP, or SALT (run-length) when configured. */
-  private splt(rec: JoyFlowRecord, size: number, ts: number, _ack: number): void {
-    if (!this.config.salt) {
-      if (this.config.zeros || size !== 0) {
-        rec.pktLen[rec.op] = size;
-        rec.pktTime[rec.op] = ts;
-        rec.op++;
-      }
-      return;
-    }
-    // SALT: consecutive packets of the same length are merged into one entry counting down from 65535.
+  /**
+   * SPLT for TCP: Joy 4.5's default ("raw") packet-length algorithm. Joy's `salt` option is a separate feature
+   * (`salt.c`, the `oseq` / `oack` lists), not a change to `packets`.
+   */
+  private splt(rec: JoyFlowRecord, size: number, ts: number): void {
     if (this.config.zeros || size !== 0) {
-      if (size === rec.lastPktLen && rec.op > 0) {
-        const last = rec.op - 1;
-        if (rec.pktLen[last] > 0 && rec.pktLen[last] < 32768) rec.pktLen[last] = 65535;
-        else rec.pktLen[last]--;
-        rec.pktTime[last] = ts;
-      } else {
-        rec.pktLen[rec.op] = size;
-        rec.pktTime[rec.op] = ts;
-        rec.op++;
-        rec.lastPktLen = size;
-      }
+      rec.pktLen[rec.op] = size;
+      rec.pktTime[rec.op] = ts;
+      rec.op++;
     }
   }
 
   /**
-   * Byte distribution, compact distribution, mean/variance, header description, WHT. `len` bytes were
+   * Byte distribution, compact distribution, mean/variance, header description. `len` bytes were
    * captured of a payload of `size`; the distribution and mean take all `size` bytes, as Joy does (see
    * `bufEnd`).
    */
@@ -465,12 +459,11 @@ export class JoyContext {
         for (let i = 0; i < cfg.hd; i++) hm[i] &= ~(hb[i] ^ buf[p + i]);
       }
     }
-    if (cfg.wht) whtUpdate(rec, buf, p, len);
   }
 
   /**
-   * Protocol modules. `len` bytes of the payload were captured, of `size` in all: like Joy, TLS, DNS and HTTP
-   * read all `size` bytes (see `bufEnd`); SSH reads what was captured.
+   * Protocol modules. `len` bytes of the payload were captured, of `size` in all: like Joy, TLS, DNS, HTTP,
+   * DHCP, DHCPv6, IKE and WHT read all `size` bytes (see `bufEnd`); SSH reads what was captured.
    */
   private features(
     rec: JoyFlowRecord,
@@ -482,10 +475,26 @@ export class JoyContext {
     size: number,
   ): void {
     const cfg = this.config;
-    if (size <= 0) return;
     // Each Joy module sees a payload only when the flow looks like its protocol: the protocol guess, or the
-    // well-known port on either side (Joy's `tls_filter`, `dns_filter`, `http_filter`, `ssh_filter`).
+    // well-known port on either side (Joy's `tls_filter`, `dns_filter`, `http_filter`, `ssh_filter`,
+    // `ike_filter`; `dhcp_filter` / `dhcpv6_filter` want the client and server ports on the two sides).
     const port = (n: number) => rec.sp === n || rec.dp === n;
+    const readEnd = Math.max(p + len, this.bufEnd);
+    // WHT and IKE state exist from the first packet their filter lets through, payload or not.
+    if (cfg.wht) whtUpdate(rec, buf, p, size, readEnd);
+    if (cfg.ike && prot === 17 && (port(500) || port(4500))) {
+      (rec.ike ??= new JoyIke()).update(buf, p, size, readEnd);
+    }
+    if (size <= 0) return;
+    if (prot === 17 && (cfg.dhcp || cfg.dhcpv6)) {
+      const sp = rec.sp, dp = rec.dp;
+      if (cfg.dhcp && ((sp === 68 && dp === 67) || (sp === 67 && dp === 68))) {
+        (rec.dhcp ??= new JoyDhcp()).update(buf, p, size, readEnd);
+      }
+      if (cfg.dhcpv6 && ((sp === 546 && dp === 547) || (sp === 547 && dp === 546))) {
+        (rec.dhcpv6 ??= new JoyDhcpv6()).update(buf, p, size, readEnd);
+      }
+    }
     if (cfg.tls && (rec.app === APP_TLS || port(443))) {
       (rec.tls ??= new JoyTls()).update(ts, buf, p, size, this.bufEnd);
     }
@@ -922,15 +931,23 @@ export function flowRecordJson(
   }
   s += "}";
   if (rec.prot === 6) s += tcpJson(rec);
-  // feature modules, in Joy's order
+  // feature modules, in the order of Joy's feature list (wht, dns, ssh, tls, dhcp, dhcpv6, http, ike, salt,
+  // ppi); each prints when the printed record has its state (Joy's `print_feature`)
+  if (cfg.wht) s += whtJson(rec, twin);
   if (cfg.dns && rec.dns) s += dnsPrintJson(rec.dns, twin?.dns ?? null, twin !== null);
   if (cfg.ssh && rec.ssh) s += sshPrintJson(rec.ssh, twin?.ssh ?? null);
   if (cfg.tls && rec.tls) {
     const hint = (r: JoyFlowRecord) => r.dp === 443 ? 1 : r.sp === 443 ? 2 : 0;
     s += tlsPrintJson(rec.tls, twin?.tls ?? null, hint(rec), twin === null ? 0 : hint(twin));
   }
+  if (cfg.dhcp && rec.dhcp) s += dhcpPrintJson(rec.dhcp, hooks?.addr);
+  if (cfg.dhcpv6 && rec.dhcpv6) s += dhcpv6PrintJson(rec.dhcpv6);
   if (cfg.http && rec.http) s += httpPrintJson(rec.http, twin?.http ?? null, hooks?.uri);
-  if (cfg.wht) s += whtJson(rec, twin);
+  if (cfg.ike && rec.ike) s += ikePrintJson(rec.ike, twin?.ike ?? null);
+  if (cfg.salt && rec.salt) s += saltPrintJson(rec.salt, twin?.salt ?? null);
+  if (cfg.ppi && rec.ppi) {
+    s += ppiPrintJson(rec.ppi, twin?.ppi ?? null, Math.min(cfg.numPkts, MAX_NUM_PKT_LEN));
+  }
   if (cfg.hd > 0 && rec.hdBytes) s += `,"hd":"${hex(rec.hdBytes, 0, rec.hdBytes.length)}"`;
   s += osJson(rec, twin);
   if (cfg.idp > 0) {

@@ -9,6 +9,10 @@ import type { JoyTls } from "./tls.ts";
 import type { JoyDns } from "./dns.ts";
 import type { JoyHttp } from "./http.ts";
 import type { JoySsh } from "./ssh.ts";
+import type { JoyDhcp } from "./dhcp.ts";
+import type { JoyDhcpv6 } from "./dhcpv6.ts";
+import type { JoyIke } from "./ike.ts";
+import type { JoyPpi, JoySalt } from "./ppi.ts";
 
 /** Most packet lengths and times a record stores (Joy's `MAX_NUM_PKT_LEN`). */
 export const MAX_NUM_PKT_LEN = 200;
@@ -63,8 +67,6 @@ export class JoyFlowRecord {
   /** Payload lengths and times of the first packets with data. */
   pktLen: Int32Array = new Int32Array(MAX_NUM_PKT_LEN);
   pktTime: Float64Array = new Float64Array(MAX_NUM_PKT_LEN);
-  /** SALT: last length seen (run-length and defragmented modes). */
-  lastPktLen = 0;
 
   /**
    * Byte counts (the first 4000 payload bytes, counted against Joy's 16-bit `ob`, so they resume when it
@@ -88,7 +90,8 @@ export class JoyFlowRecord {
   tcpFirstWindow = 0;
   tcpOpts: Uint8Array | null = null;
   tcpRetrans = 0;
-  retransSeq: Float64Array = new Float64Array(MAX_TCP_RETRANS_BUFFER).fill(-1);
+  /** Joy zero-fills the buffer, so a first segment with sequence number 0 counts as a retransmission. */
+  retransSeq: Float64Array = new Float64Array(MAX_TCP_RETRANS_BUFFER);
   retransLen: Int32Array = new Int32Array(MAX_TCP_RETRANS_BUFFER);
   retransTail = 0;
   isTcpRetrans = 0;
@@ -112,9 +115,16 @@ export class JoyFlowRecord {
   dns: JoyDns | null = null;
   http: JoyHttp | null = null;
   ssh: JoySsh | null = null;
+  dhcp: JoyDhcp | null = null;
+  dhcpv6: JoyDhcpv6 | null = null;
+  ike: JoyIke | null = null;
+  /** TCP features: per-packet information and the SALT sequence. */
+  ppi: JoyPpi | null = null;
+  salt: JoySalt | null = null;
   /** Header description: the first `hd` payload bytes seen, and a mask of the bits that never changed. */
   hdBytes: Uint8Array | null = null;
   hdMask: Uint8Array | null = null;
-  /** Walsh-Hadamard transform sums over the payload bytes. */
+  /** Walsh-Hadamard transform sums over the payload bytes (4 values), and the byte count. */
   wht: Float64Array | null = null;
+  whtBytes = 0;
 }

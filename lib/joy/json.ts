@@ -80,3 +80,27 @@ export function iptMs(a: number, b: number): number {
 export function jstr(s: string): string {
   return JSON.stringify(s);
 }
+
+/**
+ * C's `%.<prec>g` for a finite number (as glibc prints it; ties are rounded half up instead of to even).
+ *
+ * @example
+ * ```ts
+ * import { cfmtG } from "./json.ts";
+ * console.log(cfmtG(1 / 3, 5), cfmtG(2.5, 5), cfmtG(123456, 5), cfmtG(0.00001234, 5)); // 0.33333 2.5 1.2346e+05 1.234e-05
+ * ```
+ */
+export function cfmtG(v: number, prec: number): string {
+  if (Number.isNaN(v)) return "-nan";
+  if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
+  const p = prec === 0 ? 1 : prec;
+  if (v === 0) return Object.is(v, -0) ? "-0" : "0";
+  const e = v.toExponential(p - 1);
+  const x = Number(e.slice(e.indexOf("e") + 1));
+  const strip = (s: string): string => s.includes(".") ? s.replace(/0+$/, "").replace(/\.$/, "") : s;
+  if (x < -4 || x >= p) {
+    const m = strip(e.slice(0, e.indexOf("e")));
+    return `${m}e${x < 0 ? "-" : "+"}${String(Math.abs(x)).padStart(2, "0")}`;
+  }
+  return strip(v.toFixed(p - 1 - x));
+}

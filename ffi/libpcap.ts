@@ -13,6 +13,7 @@
  */
 
 import type { PacketCallback } from "../lib/source.ts";
+import { formatIp } from "../lib/addr.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // constants
@@ -931,36 +932,9 @@ export function findAllDevs(): PcapDevice[] {
 function sockaddrText(v: Deno.UnsafePointerView): string | null {
   const darwin = Deno.build.os === "darwin";
   const family = darwin ? v.getUint8(1) : v.getUint16(0);
-  if (family === 2) {
-    return `${v.getUint8(4)}.${v.getUint8(5)}.${v.getUint8(6)}.${v.getUint8(7)}`;
-  }
-  if (family === (darwin ? 30 : 10)) {
-    const words: number[] = [];
-    for (let i = 0; i < 8; i++) words.push((v.getUint8(8 + 2 * i) << 8) | v.getUint8(9 + 2 * i));
-    return ipv6Text(words);
-  }
+  if (family === 2) return formatIp(new Uint8Array(v.getArrayBuffer(4, 4)), 0, 4);
+  if (family === (darwin ? 30 : 10)) return formatIp(new Uint8Array(v.getArrayBuffer(16, 8)), 0, 6);
   return null;
-}
-
-function ipv6Text(w: number[]): string {
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (w[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = w.map((x) => x.toString(16));
-  if (bestStart < 0) return hex.join(":");
-  return `${hex.slice(0, bestStart).join(":")}::${hex.slice(bestStart + bestLen).join(":")}`;
 }
 
 // ---------------------------------------------------------------------------------------------------------

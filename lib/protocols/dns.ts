@@ -9,6 +9,7 @@
  */
 
 import { byteString } from "./text.ts";
+import { formatIp } from "../addr.ts";
 
 /** Longest rendered name, as Wireshark's MAX_DNAME_LEN (255 including the terminator). */
 const MAX_DNAME_LEN = 255;
@@ -329,38 +330,7 @@ function u32(buf: Uint8Array, o: number): number {
  * ```
  */
 export function formatIpv6(buf: Uint8Array, off: number): string {
-  const g = GROUPS;
-  for (let i = 0; i < 8; i++) g[i] = u16(buf, off + 2 * i);
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${buf[off + 12]}.${buf[off + 13]}.${buf[off + 14]}.${buf[off + 15]}`;
-  }
-  let bestStart = -1;
-  let bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestLen = j - i;
-      bestStart = i;
-    }
-    i = j;
-  }
-  if (bestLen < 2) return hexGroups(g, 0, 8);
-  return hexGroups(g, 0, bestStart) + "::" + hexGroups(g, bestStart + bestLen, 8);
-}
-
-/** The eight 16-bit groups of the address being formatted. */
-const GROUPS: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
-
-/** Groups `g[s .. e)` in hex joined by ":". */
-function hexGroups(g: number[], s: number, e: number): string {
-  let out = "";
-  for (let i = s; i < e; i++) out += i === s ? g[i].toString(16) : ":" + g[i].toString(16);
-  return out;
+  return formatIp(buf, off, 6);
 }
 
 /** Renders one answer's RDATA as text, or null for types not rendered. */

@@ -68,7 +68,7 @@ export interface JoyConfig {
   entropy: boolean;
   /** Bytes of the first data packet to report (`idp`); 0 is off. */
   idp: number;
-  /** Header description bytes (`hd`); 0 is off. */
+  /** Header description: bytes of each TCP payload described (`hd`, 0..32, Joy's `HDR_DSC_LEN`); 0 is off. */
   hd: number;
   /** Walsh-Hadamard transform. */
   wht: boolean;
@@ -309,7 +309,7 @@ const BOOL_OPTIONS: Record<string, BoolKey> = {
 const NUM_OPTIONS: Record<string, ["numPkts" | "idp" | "hd" | "verbosity", number, number]> = {
   num_pkts: ["numPkts", 0, 200],
   idp: ["idp", 0, 65535],
-  hd: ["hd", 0, 1500],
+  hd: ["hd", 0, 32], // HDR_DSC_LEN
   verbosity: ["verbosity", 0, 5],
 };
 

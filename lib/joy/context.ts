@@ -32,6 +32,17 @@ import { identifyTcp, identifyUdp } from "./proto_identify.ts";
 const MAX_BD_OCTETS = 4000;
 const ETH_IP = 0x0800, ETH_IP6 = 0x86dd, ETH_VLAN = 0x8100, ETH_QINQ = 0x88a8;
 
+/**
+ * Header description state (Joy's `header_description_t`, `hdr_dsc.c`), kept in `JoyFlowRecord.hdBytes` as
+ * the struct's memory: `initial`, `const_mask`, `const_value`, `seq_mask` (32 bytes each, Joy's
+ * `HDR_DSC_LEN`), then `num_headers_seen`. Keeping Joy's layout lets the counter scan run past the start of
+ * `seq_mask`'s row into the array before it, as Joy's does (see `headerDescription`).
+ */
+const HD_LEN = 32;
+const HD_CM = HD_LEN, HD_CV = 2 * HD_LEN, HD_SM = 3 * HD_LEN, HD_N = 4 * HD_LEN;
+/** Joy's `MAX_NUM_HDRS`: the description is refined with the first ten headers only. */
+const HD_MAX_HDRS = 10;
+
 /** Optional changes at print time: anonymized addresses, subnet labels, anonymized HTTP user names. */
 export interface JoyPrintHooks {
   /** Replacement text for an address, or null to print it as is. */
@@ -307,6 +318,9 @@ export class JoyContext {
       }
     }
     this.features(rec, ts, buf, p, Math.min(size, Math.max(0, end - p)), 6, size);
+    if (cfg.hd > 0 && size >= cfg.hd) {
+      this.headerDescription(rec, buf, p, Math.min(size, Math.max(0, end - p)));
+    }
     if (flags & 0x02) rec.idpSeqNum = seq;
     else if (rec.idpSeqNum !== 0) {
       if (size > 0 && seq === ((rec.idpSeqNum + 1) >>> 0)) {
@@ -413,9 +427,9 @@ export class JoyContext {
   }
 
   /**
-   * Byte distribution, compact distribution, mean/variance, header description. `len` bytes were
-   * captured of a payload of `size`; the distribution and mean take all `size` bytes, as Joy does (see
-   * `bufEnd`).
+   * Byte distribution, compact distribution, mean/variance. `len` bytes were captured of a payload of
+   * `size`; the distributions and mean take all `size` bytes, as Joy does (see `bufEnd`). The compact
+   * distribution (`flow_record_update_compact_byte_count`) has no 4000-byte limit.
    */
   private bytes(rec: JoyFlowRecord, buf: Uint8Array, p: number, len: number, size: number): void {
     const cfg = this.config;
@@ -444,21 +458,53 @@ export class JoyContext {
       rec.bdMean = mean;
       rec.bdVariance = v;
     }
-    if (len <= 0) return;
     if (cfg.cdist) {
       const m = cfg.cdist;
       const c = rec.compactByteCount ??= new Uint32Array(16);
-      for (let i = 0; i < len; i++) c[m[buf[p + i]] & 15]++;
+      const r = Math.min(size, Math.max(len, this.bufEnd - p));
+      for (let i = 0; i < r; i++) c[m[buf[p + i]] & 15]++;
+      c[m[0] & 15] += size - r;
     }
-    if (cfg.hd > 0 && len >= cfg.hd) {
-      if (rec.hdBytes === null) {
-        rec.hdBytes = buf.slice(p, p + cfg.hd);
-        rec.hdMask = new Uint8Array(cfg.hd).fill(0xff);
-      } else {
-        const hb = rec.hdBytes, hm = rec.hdMask!;
-        for (let i = 0; i < cfg.hd; i++) hm[i] &= ~(hb[i] ^ buf[p + i]);
+  }
+
+  /**
+   * Header description (Joy's `header_description_update`, TCP payloads of at least `hd` bytes, retransmissions
+   * left out unless `retrans`): the first payload's first `hd` bytes (`initial`), the bits that stayed the same
+   * in the first ten (`const_mask`) and their values (`const_value`), and the bytes found counting
+   * (`seq_mask`). `len` of the `size` payload bytes were captured; reads go on to `bufEnd` as Joy's do.
+   */
+  private headerDescription(rec: JoyFlowRecord, buf: Uint8Array, p: number, len: number): void {
+    const hd = Math.min(this.config.hd, HD_LEN);
+    const readable = Math.max(len, this.bufEnd - p);
+    let s = rec.hdBytes;
+    if (s === null) {
+      s = rec.hdBytes = new Uint8Array(HD_N + 1);
+      for (let i = 0; i < hd; i++) s[i] = s[HD_CV + i] = i < readable ? buf[p + i] : 0;
+      s.fill(0xff, HD_CM, HD_CM + HD_LEN);
+      s[HD_N] = 1;
+      return;
+    }
+    if (s[HD_N] >= HD_MAX_HDRS) return;
+    for (let i = 0; i < hd; i++) {
+      const x = i < readable ? buf[p + i] : 0;
+      s[HD_CM + i] &= ~(s[HD_CV + i] ^ x);
+      s[HD_CV + i] = s[HD_CM + i] & x;
+    }
+    // Joy's counter scan, from the last byte down: a byte whose mask is 0 and whose value is one more than
+    // `const_value` (so, 1) is a counter. Its inner loop has no lower bound: past byte 0 it reads the arrays
+    // before each row (`const_mask[-1]` is `initial[31]`, ...) and the TCP header before the payload, and may
+    // set `seq_mask[-1]`, which is `const_value[31]`. Kept, within the struct.
+    let i = hd - 1;
+    while (i >= 0) {
+      while (
+        i >= -HD_LEN && s[HD_CM + i] === 0 && s[HD_CV + i] + 1 === (i < 0 || i < readable ? buf[p + i] : 0)
+      ) {
+        s[HD_SM + i] = 0xff;
+        i--;
       }
+      i--;
     }
+    s[HD_N]++;
   }
 
   /**
@@ -948,7 +994,13 @@ export function flowRecordJson(
   if (cfg.ppi && rec.ppi) {
     s += ppiPrintJson(rec.ppi, twin?.ppi ?? null, Math.min(cfg.numPkts, MAX_NUM_PKT_LEN));
   }
-  if (cfg.hd > 0 && rec.hdBytes) s += `,"hd":"${hex(rec.hdBytes, 0, rec.hdBytes.length)}"`;
+  if (cfg.hd > 0 && rec.hdBytes !== null && rec.hdBytes[HD_N] >= 2) {
+    // Joy's `header_description_printf`: the printed record's side only, once two headers were seen
+    const h = rec.hdBytes, n = Math.min(cfg.hd, HD_LEN);
+    s += `,"hd":{"n":${h[HD_N]},"cm":"${hex(h, HD_CM, n)}","cv":"${hex(h, HD_CV, n)}","sm":"${
+      hex(h, HD_SM, n)
+    }","i":"${hex(h, 0, n)}"}`;
+  }
   s += osJson(rec, twin);
   if (cfg.idp > 0) {
     if (rec.idp !== null) {

@@ -121,9 +121,11 @@ export class JoyFlowRecord {
   /** TCP features: per-packet information and the SALT sequence. */
   ppi: JoyPpi | null = null;
   salt: JoySalt | null = null;
-  /** Header description: the first `hd` payload bytes seen, and a mask of the bits that never changed. */
+  /**
+   * Header description state, laid out like Joy's `header_description_t`: constant mask, constant values, counter
+   * mask and initial bytes (32 each), then the payload count (see `context.ts`).
+   */
   hdBytes: Uint8Array | null = null;
-  hdMask: Uint8Array | null = null;
   /** Walsh-Hadamard transform sums over the payload bytes (4 values), and the byte count. */
   wht: Float64Array | null = null;
   whtBytes = 0;

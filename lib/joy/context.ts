@@ -345,12 +345,8 @@ export class JoyContext {
     const sp = (buf[t] << 8) | buf[t + 1];
     const dp = (buf[t + 2] << 8) | buf[t + 3];
     const rec = this.getRecord(buf, ver, saOff, daOff, sp, dp, 17, ts);
-    const size = tlen - 8;
-    this.simpleSplt(rec, size, ts);
-    const p = t + 8;
-    const avail = Math.min(size, Math.max(0, end - p));
-    this.bytes(rec, buf, p, avail, size);
-    rec.ob += size;
+    const size = tlen - 8, p = t + 8;
+    const avail = this.countPayload(rec, ts, buf, p, end, size);
     if (rec.app === 0 && rec.op <= 2) {
       const g = identifyUdp(buf, p, avail);
       if (g !== null) {
@@ -375,13 +371,8 @@ export class JoyContext {
   ): JoyFlowRecord | null {
     if (tlen < 8) return null;
     const rec = this.getRecord(buf, ver, saOff, daOff, 0, 0, prot, ts);
-    const size = tlen - 8;
-    this.simpleSplt(rec, size, ts);
-    const p = t + 8;
-    const avail = Math.min(size, Math.max(0, end - p));
-    this.bytes(rec, buf, p, avail, size);
-    rec.ob += size;
-    this.features(rec, ts, buf, p, avail, prot, size);
+    const size = tlen - 8, p = t + 8;
+    this.features(rec, ts, buf, p, this.countPayload(rec, ts, buf, p, end, size), prot, size);
     return rec;
   }
 
@@ -398,12 +389,27 @@ export class JoyContext {
   ): JoyFlowRecord | null {
     const rec = this.getRecord(buf, ver, saOff, daOff, 0, 0, prot, ts);
     const size = Math.max(0, tlen);
-    this.simpleSplt(rec, size, ts);
-    const avail = Math.min(size, Math.max(0, end - t));
-    this.bytes(rec, buf, t, avail, size);
-    rec.ob += size;
-    this.features(rec, ts, buf, t, avail, prot, size);
+    this.features(rec, ts, buf, t, this.countPayload(rec, ts, buf, t, end, size), prot, size);
     return rec;
+  }
+
+  /**
+   * A non-TCP payload of `size` bytes at `p`: its SPLT entry, byte counts and octets; returns how many of its
+   * bytes were captured.
+   */
+  private countPayload(
+    rec: JoyFlowRecord,
+    ts: number,
+    buf: Uint8Array,
+    p: number,
+    end: number,
+    size: number,
+  ): number {
+    this.simpleSplt(rec, size, ts);
+    const avail = Math.min(size, Math.max(0, end - p));
+    this.bytes(rec, buf, p, avail, size);
+    rec.ob += size;
+    return avail;
   }
 
   private simpleSplt(rec: JoyFlowRecord, size: number, ts: number): void {

@@ -167,22 +167,32 @@ export class JoySsh {
   /** The reply to the client's exchange value: host key, server value, signature (`ssh_parse_kexdh_reply`). */
   reply(data: Uint8Array): void {
     const cur = { p: 0, len: data.length };
+    if (this.hostKeyAndValue(data, cur) && this.signature(data, cur)) this.role = ROLE_SERVER;
+  }
+
+  /** Reads the host key (and its type) and the server's exchange value; false when one is cut short. */
+  private hostKeyAndValue(data: Uint8Array, cur: { p: number; len: number }): boolean {
     const hk = vector(data, cur, MAX_SSH_PAYLOAD_LEN);
-    if (hk === null) return;
+    if (hk === null) return false;
     this.sHostkey = hk;
     const t = vector(hk, { p: 0, len: hk.length }, MAX_SSH_STRING_LEN);
-    if (t === null) return;
+    if (t === null) return false;
     this.sHostkeyType = t;
     const k = vector(data, cur, MAX_SSH_PAYLOAD_LEN);
-    if (k === null) return;
+    if (k === null) return false;
     this.sKex = k;
+    return true;
+  }
+
+  /** Reads the signature (and its type); false when it is cut short. */
+  private signature(data: Uint8Array, cur: { p: number; len: number }): boolean {
     const sig = vector(data, cur, MAX_SSH_PAYLOAD_LEN);
-    if (sig === null) return;
+    if (sig === null) return false;
     this.sSignature = sig;
     const st = vector(sig, { p: 0, len: sig.length }, MAX_SSH_STRING_LEN);
-    if (st === null) return;
+    if (st === null) return false;
     this.sSignatureType = st;
-    this.role = ROLE_SERVER;
+    return true;
   }
 
   /** The client's exchange value (`ssh_parse_kexdh_init`). */
@@ -231,27 +241,11 @@ export class JoySsh {
   }
 
   private rsaPubkey(data: Uint8Array): void {
-    const cur = { p: 0, len: data.length };
-    const hk = vector(data, cur, MAX_SSH_PAYLOAD_LEN);
-    if (hk === null) return;
-    this.sHostkey = hk;
-    const t = vector(hk, { p: 0, len: hk.length }, MAX_SSH_STRING_LEN);
-    if (t === null) return;
-    this.sHostkeyType = t;
-    const k = vector(data, cur, MAX_SSH_PAYLOAD_LEN);
-    if (k === null) return;
-    this.sKex = k;
-    this.role = ROLE_SERVER;
+    if (this.hostKeyAndValue(data, { p: 0, len: data.length })) this.role = ROLE_SERVER;
   }
 
   private rsaDone(data: Uint8Array): void {
-    const sig = vector(data, { p: 0, len: data.length }, MAX_SSH_PAYLOAD_LEN);
-    if (sig === null) return;
-    this.sSignature = sig;
-    const st = vector(sig, { p: 0, len: sig.length }, MAX_SSH_STRING_LEN);
-    if (st === null) return;
-    this.sSignatureType = st;
-    this.role = ROLE_SERVER;
+    if (this.signature(data, { p: 0, len: data.length })) this.role = ROLE_SERVER;
   }
 }
 

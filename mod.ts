@@ -64,5 +64,10 @@ export {
   updateSpltBdParams,
 } from "./lib/joy/api.ts";
 export { JoyContext } from "./lib/joy/context.ts";
-export { configLine as joyConfigLine, defaultJoyConfig, type JoyConfig } from "./lib/joy/config.ts";
+export {
+  configLine as joyConfigLine,
+  defaultJoyConfig,
+  type JoyConfig,
+  parseJoyConfigList,
+} from "./lib/joy/config.ts";
 export { joyProcessFile } from "./lib/joy/offline.ts";

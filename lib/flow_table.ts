@@ -175,6 +175,15 @@ export class FlowTable {
       ) break;
       f = f.bucketNext;
     }
+    if (f !== null) {
+      // The table-wide expiry runs only when time moves forward; in a capture whose clock steps back (merged
+      // captures) a flow's own packet can come after its timeout without any packet raising the latest time.
+      const ea = f.lastTs + this.idle, eb = this.active > 0 ? f.firstTs + this.active : Infinity;
+      if (ea < ts || eb < ts) {
+        this.end(f, ea <= eb ? "idle" : "active");
+        f = null;
+      }
+    }
     if (f === null) {
       if (this.maxFlows > 0 && this.size >= this.maxFlows && this.lruHead !== null) {
         this.end(this.lruHead, "evicted");

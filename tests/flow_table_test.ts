@@ -172,6 +172,38 @@ Deno.test("idle timeout on the table: expiry happens on a later packet of any fl
   assert.equal(t.size, 0);
 });
 
+Deno.test("a clock that steps back (merged captures): a flow's own late packet still ends it on idle/active", () => {
+  const { t, ended } = table({ idleTimeout: 60, activeTimeout: 300 });
+  feed(t, view(5000, "10.0.0.9", 1, "10.0.0.8", 2)); // the latest time seen is now 5000
+  // From here on no packet raises the latest time, so the table-wide expiry never runs.
+  feed(t, view(100, "10.0.0.1", 1000, "10.0.0.2", 500));
+  feed(t, view(150, "10.0.0.2", 500, "10.0.0.1", 1000)); // 50 s later: same flow
+  feed(t, view(250, "10.0.0.1", 1000, "10.0.0.2", 500)); // 100 s after its last packet: a new flow
+  for (let ts = 290; ts <= 530; ts += 40) feed(t, view(ts, "10.0.0.1", 1000, "10.0.0.2", 500));
+  t.flushAll();
+  assert.deepEqual(
+    ended.filter((f) => f.srcIp === "10.0.0.1").map((
+      f,
+    ) => [f.firstTs, f.lastTs, f.packets[0] + f.packets[1], f.endReason]),
+    [
+      [100, 150, 2, "idle"],
+      [250, 530, 8, "end"],
+    ],
+  );
+  // The second flow started at 250: a packet after 250 + 300 ends it on the active timeout.
+  const again = table({ idleTimeout: 60, activeTimeout: 300 });
+  feed(again.t, view(5000, "10.0.0.9", 1, "10.0.0.8", 2));
+  for (let ts = 250; ts <= 610; ts += 40) feed(again.t, view(ts, "10.0.0.1", 1000, "10.0.0.2", 500));
+  again.t.flushAll();
+  assert.deepEqual(
+    again.ended.filter((f) => f.srcIp === "10.0.0.1").map((f) => [f.firstTs, f.lastTs, f.endReason]),
+    [
+      [250, 530, "active"],
+      [570, 610, "end"],
+    ],
+  );
+});
+
 Deno.test("active timeout: a long flow is cut every activeTimeout seconds", () => {
   const { t, ended } = table({ idleTimeout: 60, activeTimeout: 30 });
   for (let ts = 0; ts <= 100; ts += 10) feed(t, view(ts, "10.0.0.1", 1000, "10.0.0.2", 80));

@@ -680,15 +680,7 @@ export async function tsharkPackets(file: string, opts: { outer?: boolean; extra
       x ? x.split("|") : []
     );
     const layers = protos.length ? protos[0].split(":") : [];
-    // Every IP layer in order, with its family and occurrence index.
-    const ips: { fam: 4 | 6; occ: number; at: number }[] = [];
-    let n4 = 0, n6c = 0;
-    for (let i = 0; i < layers.length; i++) {
-      const l = layers[i];
-      if (l === "ip") ips.push({ fam: 4, occ: n4++, at: i });
-      else if (l === "ipv6") ips.push({ fam: 6, occ: n6c++, at: i });
-      else if (l === "icmp" || l === "icmpv6") break; // what follows is a quoted packet
-    }
+    const ips = ipLayers(layers);
     if (ips.length === 0) {
       out.push({ len: Number(len[0]), key: null, outer: null });
       continue;
@@ -1145,4 +1137,36 @@ export function pcapngBlocks(bytes: Uint8Array): PcapngBlockInfo[] {
     o += length;
   }
   return out;
+}
+
+/** One IP layer of tshark's `frame.protocols`: family, occurrence among layers of that family, and position. */
+export interface IpLayer {
+  /** 4 or 6. */
+  fam: 4 | 6;
+  /** Index among the frame's IP layers of the same family (tshark's field occurrence). */
+  occ: number;
+  /** Position in the protocol list. */
+  at: number;
+}
+
+/**
+ * Every IP layer of a frame in order, from tshark's `frame.protocols` split on ":", stopping at ICMP (what
+ * follows is a quoted packet).
+ *
+ * @example
+ * ```ts
+ * import { ipLayers } from "./helpers.ts";
+ * console.log(ipLayers("eth:ethertype:ip:udp:ipv6:tcp".split(":")).length); // 2
+ * ```
+ */
+export function ipLayers(layers: string[]): IpLayer[] {
+  const ips: IpLayer[] = [];
+  let n4 = 0, n6 = 0;
+  for (let i = 0; i < layers.length; i++) {
+    const l = layers[i];
+    if (l === "ip") ips.push({ fam: 4, occ: n4++, at: i });
+    else if (l === "ipv6") ips.push({ fam: 6, occ: n6++, at: i });
+    else if (l === "icmp" || l === "icmpv6") break;
+  }
+  return ips;
 }

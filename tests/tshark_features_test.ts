@@ -21,7 +21,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { canonicalKey, CAPTURES, flowsByKey, HAVE_CAPTURES, HAVE_TSHARK } from "./helpers.ts";
+import { canonicalKey, CAPTURES, flowsByKey, HAVE_CAPTURES, HAVE_TSHARK, ipLayers } from "./helpers.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
 
 /**
@@ -163,14 +163,7 @@ function parseFrame(row: string[]): Frame {
     flags: -1,
   };
   const layers = (f("frame.protocols")[0] ?? "").split(":");
-  const ips: { fam: 4 | 6; occ: number; at: number }[] = [];
-  let n4 = 0, n6 = 0;
-  for (let i = 0; i < layers.length; i++) {
-    const l = layers[i];
-    if (l === "ip") ips.push({ fam: 4, occ: n4++, at: i });
-    else if (l === "ipv6") ips.push({ fam: 6, occ: n6++, at: i });
-    else if (l === "icmp" || l === "icmpv6") break; // what follows is a quoted packet
-  }
+  const ips = ipLayers(layers);
   if (ips.length === 0) return frame;
   const occBefore = (name: string, at: number) => {
     let n = 0;

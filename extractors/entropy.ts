@@ -15,8 +15,8 @@ export interface EntropyOptions {
   sampleBytes: number;
 }
 
-/** Current entropy settings; `extractFlows` sets them from its options. A flow keeps the value it started with. */
-export const entropyOptions: EntropyOptions = { sampleBytes: 256 };
+/** Default entropy settings. */
+export const DEFAULT_ENTROPY_OPTIONS: Readonly<EntropyOptions> = { sampleBytes: 256 };
 
 /** A byte histogram of both directions: the initiator's counts at 0-255, the responder's at 256-511. 16-bit
  * counts while the sample fits (the default), which halves the memory that every flow with payload touches. */
@@ -106,7 +106,7 @@ function releaseHistogram(h: ByteHistogram): void {
 export const entropyExtractor: FeatureExtractor<EntropyState> = {
   name: "entropy",
   features,
-  init: (): EntropyState => new EntropyState(entropyOptions.sampleBytes),
+  init: (): EntropyState => new EntropyState(DEFAULT_ENTROPY_OPTIONS.sampleBytes),
   update(s: EntropyState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     const cap = p.payloadCapLen;
     if (cap === 0) return;
@@ -209,4 +209,18 @@ function writeEntropy(out: FlowRecord, h: ByteHistogram, n0: number, n1: number)
   out.printable_ratio = SUMS[4] / n;
   out.null_ratio = nulls / n;
   out.high_byte_ratio = SUMS[5] / n;
+}
+
+/**
+ * The `entropy` group with its own sample size, as `extractFlows` runs it for `entropySampleBytes`.
+ *
+ * @example
+ * ```ts
+ * import { entropyExtractorWith } from "./entropy.ts";
+ * console.log(entropyExtractorWith({ sampleBytes: 1024 }).name); // entropy
+ * ```
+ */
+export function entropyExtractorWith(options: Partial<EntropyOptions>): FeatureExtractor<EntropyState> {
+  const n = options.sampleBytes ?? DEFAULT_ENTROPY_OPTIONS.sampleBytes;
+  return { ...entropyExtractor, init: (): EntropyState => new EntropyState(n) };
 }

@@ -9,7 +9,7 @@ import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 import { ratio } from "../lib/stats.ts";
-import { timingOptions } from "./timing.ts";
+import { DEFAULT_TIMING_OPTIONS } from "./timing.ts";
 
 /** Smallest and largest transport payload counted as one Tor cell in a TLS record (514-byte cell plus TLS 1.3,
  * TLS 1.2 GCM or TLS 1.0 CBC record overhead: 536, 543, 586). */
@@ -25,6 +25,8 @@ const CONSTANT_RATE_CV = 0.1;
 /** Per-flow state of `padding`. Sizes and gaps keep running moments (Welford's, as `RunningStats`, of which
  * only these three fields are needed). */
 export class PaddingState {
+  /** Gaps at least this long (seconds) end a burst: the run's burst threshold, as in `timing`. */
+  burstThreshold = DEFAULT_TIMING_OPTIONS.burstThreshold;
   n = 0;
   sizeMean = 0;
   sizeM2 = 0;
@@ -178,7 +180,7 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
       const k = ++s.iatN, e = gap - s.iatMean;
       s.iatMean += e / k;
       s.iatM2 += e * (gap - s.iatMean);
-      if (gap >= timingOptions.burstThreshold) closeBurst(s);
+      if (gap >= s.burstThreshold) closeBurst(s);
     }
     s.last = ts;
     if (pay > 0) {
@@ -242,3 +244,24 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
     out.padding_score = Math.min(1, Math.round(score * 10) / 10);
   },
 };
+
+/**
+ * The `padding` group with its own burst threshold (seconds), as `extractFlows` runs it for `burstThresholdMs`.
+ *
+ * @example
+ * ```ts
+ * import { paddingExtractorWith } from "./padding.ts";
+ * console.log(paddingExtractorWith({ burstThreshold: 0.1 }).name); // padding
+ * ```
+ */
+export function paddingExtractorWith(options: { burstThreshold?: number }): FeatureExtractor<PaddingState> {
+  const burst = options.burstThreshold ?? DEFAULT_TIMING_OPTIONS.burstThreshold;
+  return {
+    ...paddingExtractor,
+    init: (): PaddingState => {
+      const s = new PaddingState();
+      s.burstThreshold = burst;
+      return s;
+    },
+  };
+}

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
+import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 import { BoundedSample, num, ratio, RunningStats } from "../lib/stats.ts";
@@ -18,11 +18,14 @@ export interface TimingOptions {
   idleThreshold: number;
 }
 
-/** Current timing settings; the pipeline sets them from its options. */
-export const timingOptions: TimingOptions = { burstThreshold: 0.05, idleThreshold: 1 };
+/** Default timing settings: JoyfulJay's 50 ms bursts and 1 s idle periods. */
+export const DEFAULT_TIMING_OPTIONS: Readonly<TimingOptions> = { burstThreshold: 0.05, idleThreshold: 1 };
 
 /** Per-flow state of `timing`. */
 export class TimingState {
+  /** This run's settings (kept per flow so that two pipelines in one process never share them). */
+  burstThreshold = DEFAULT_TIMING_OPTIONS.burstThreshold;
+  idleThreshold = DEFAULT_TIMING_OPTIONS.idleThreshold;
   last = -1;
   lastDir: number[] = [-1, -1];
   all: RunningStats = new RunningStats();
@@ -93,19 +96,28 @@ function closeRun(s: TimingState): void {
 }
 
 /**
- * The `timing` group.
+ * The `timing` group with its own settings (what `extractFlows` runs for `burstThresholdMs`).
  *
  * @example
  * ```ts
- * import { timingExtractor } from "./timing.ts";
- * console.log(timingExtractor.features.length); // 31
+ * import { timingExtractorWith } from "./timing.ts";
+ * const timing = timingExtractorWith({ burstThreshold: 0.1 });
+ * console.log(timing.name); // timing
  * ```
  */
-export const timingExtractor: FeatureExtractor<TimingState> = {
+export function timingExtractorWith(options: Partial<TimingOptions>): FeatureExtractor<TimingState> {
+  const burst = options.burstThreshold ?? DEFAULT_TIMING_OPTIONS.burstThreshold;
+  const idle = options.idleThreshold ?? DEFAULT_TIMING_OPTIONS.idleThreshold;
+  return { ...timingGroup, init: (flow: FlowState) => timingGroup.init(flow, burst, idle) };
+}
+
+const timingGroup = {
   name: "timing",
   features,
-  init(flow: FlowState): TimingState {
+  init(flow: FlowState, burst: number, idle: number): TimingState {
     const s = new TimingState();
+    s.burstThreshold = burst;
+    s.idleThreshold = idle;
     s.first = flow.firstTs;
     return s;
   },
@@ -115,14 +127,14 @@ export const timingExtractor: FeatureExtractor<TimingState> = {
       const gap = ts - s.last;
       s.all.add(gap);
       s.allSample.add(gap);
-      if (gap < timingOptions.burstThreshold) {
+      if (gap < s.burstThreshold) {
         s.runPackets++;
       } else {
         closeRun(s);
         s.runPackets = 1;
         s.runStart = ts;
       }
-      if (gap >= timingOptions.idleThreshold) s.idle.add(gap);
+      if (gap >= s.idleThreshold) s.idle.add(gap);
     } else {
       s.runPackets = 1;
       s.runStart = ts;
@@ -142,7 +154,7 @@ export const timingExtractor: FeatureExtractor<TimingState> = {
     s.lastDir[dir] = ts;
     if (dir === 1 && s.firstResponse < 0) s.firstResponse = ts - s.first;
   },
-  finish(s: TimingState, _flow: FlowState, out): void {
+  finish(s: TimingState, _flow: FlowState, out: FlowRecord): void {
     closeRun(s);
     s.runPackets = 0;
     const a = s.all, fw = s.fwd, bw = s.bwd;
@@ -179,3 +191,14 @@ export const timingExtractor: FeatureExtractor<TimingState> = {
     out.first_response_time = s.firstResponse >= 0 ? num(s.firstResponse) : null;
   },
 };
+
+/**
+ * The `timing` group.
+ *
+ * @example
+ * ```ts
+ * import { timingExtractor } from "./timing.ts";
+ * console.log(timingExtractor.features.length); // 31
+ * ```
+ */
+export const timingExtractor: FeatureExtractor<TimingState> = timingExtractorWith({});

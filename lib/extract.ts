@@ -9,8 +9,6 @@ import { type ByteReader, CaptureFormatError, readCaptureChunks } from "./captur
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import { linkTypeName } from "./decode.ts";
 import { type FeatureOptions, planExtraction } from "./options.ts";
-import { entropyOptions } from "../extractors/entropy.ts";
-import { timingOptions } from "../extractors/timing.ts";
 import { PcapError, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
 
 /** Something to read a capture from: a path (`-` for stdin), a byte stream, or a reader. */
@@ -163,9 +161,6 @@ export async function* extractFlows(
   const plan = planExtraction(options);
   const extractors = plan.extractors, output = plan.output, held: FlowRecord[] = [];
   const inputs = await expandInputs(Array.isArray(source) ? source : [source]);
-  entropyOptions.sampleBytes = options.entropySampleBytes ?? 256;
-  // A process-wide setting of the timing group: set on every run so that no earlier run's value stays.
-  timingOptions.burstThreshold = (options.burstThresholdMs ?? 50) / 1000;
   const summary: ExtractSummary = {
     inputs: 0,
     packetsRead: 0,

@@ -13,8 +13,7 @@
 import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
 import type { PacketCallback } from "./source.ts";
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
-import { selectExtractors } from "./registry.ts";
-import { timingOptions } from "../extractors/timing.ts";
+import { configureGroups, selectExtractors } from "./registry.ts";
 import type { CaptureMetrics } from "./metrics.ts";
 import { PcapDumper, PcapError, PcapLive, type PcapStats } from "../ffi/libpcap.ts";
 
@@ -200,8 +199,7 @@ class FdWaiter {
  * ```
  */
 export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecord, LiveSummary, void> {
-  const extractors = selectExtractors(opts.features, opts.extractors);
-  timingOptions.burstThreshold = (opts.burstThresholdMs ?? 50) / 1000; // shared setting: never left from a previous run
+  const extractors = configureGroups(selectExtractors(opts.features, opts.extractors), opts);
   const live = PcapLive.open({
     iface: opts.iface,
     snaplen: opts.snaplen,

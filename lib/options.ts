@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import type { FeatureExtractor, FeatureSpec, FeatureType, FlowRecord } from "./extractor.ts";
 import type { FlowState } from "./flow.ts";
-import { allExtractors, selectExtractors } from "./registry.ts";
+import { allExtractors, configureGroups, selectExtractors } from "./registry.ts";
 import { SEQUENCE_FEATURES, sequencesExtractor } from "../extractors/sequences.ts";
 
 /** Options of `extractFlows` that shape the records (JoyfulJay's names in parentheses). */
@@ -402,7 +402,7 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
     }
     groups = [...need];
   }
-  let extractors = selectExtractors(groups, extra) as FeatureExtractor<unknown>[];
+  let extractors = configureGroups(selectExtractors(groups, extra), o) as FeatureExtractor<unknown>[];
   if (specific !== undefined && extra.length > 0) {
     // Extra extractors run only when asked for.
     extractors = extractors.filter((e) =>

@@ -4,7 +4,15 @@
  * @module
  */
 import type { FeatureExtractor } from "./extractor.ts";
-import { BUILTIN_EXTRACTORS } from "../extractors/mod.ts";
+import {
+  BUILTIN_EXTRACTORS,
+  entropyExtractor,
+  entropyExtractorWith,
+  paddingExtractor,
+  paddingExtractorWith,
+  timingExtractor,
+  timingExtractorWith,
+} from "../extractors/mod.ts";
 
 // deno-lint-ignore no-explicit-any
 const registered: FeatureExtractor<any>[] = [];
@@ -87,4 +95,39 @@ export function selectExtractors(
     e.name === "flow_meta" || features.includes(e.name) || extra.includes(e) ||
     (everyStreaming && e.finalize === undefined)
   );
+}
+
+/** Settings of built-in groups that a run can change. */
+export interface GroupSettings {
+  /** Gap below which packets join a burst (`timing`, `padding`), milliseconds; default 50. */
+  burstThresholdMs?: number;
+  /** Payload bytes sampled per direction by `entropy`; default 256. */
+  entropySampleBytes?: number;
+}
+
+/**
+ * The same groups, with the built-in ones that take settings replaced by instances carrying this run's settings:
+ * each run has its own, so two extractions in one process never see each other's.
+ *
+ * @example
+ * ```ts
+ * import { configureGroups, selectExtractors } from "./registry.ts";
+ * const groups = configureGroups(selectExtractors(["timing"]), { burstThresholdMs: 100 });
+ * console.log(groups.map((g) => g.name)); // ["flow_meta", "timing"]
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function configureGroups(
+  groups: FeatureExtractor<any>[],
+  settings: GroupSettings,
+): FeatureExtractor<any>[] {
+  const burst = (settings.burstThresholdMs ?? 50) / 1000;
+  return groups.map((g) => {
+    if (g === timingExtractor) return timingExtractorWith({ burstThreshold: burst });
+    if (g === paddingExtractor) return paddingExtractorWith({ burstThreshold: burst });
+    if (g === entropyExtractor) {
+      return entropyExtractorWith({ sampleBytes: settings.entropySampleBytes ?? 256 });
+    }
+    return g;
+  });
 }

@@ -576,22 +576,30 @@ Deno.test("burst threshold and quantiles on a longer flow (numpy linear interpol
   await collect(byteStream(pcapFile(1, pkts)), { features: ["timing"], burstThresholdMs: 50 });
 });
 
-Deno.test("burstThresholdMs of one extraction does not leak into the next one (which uses the 50 ms default)", async () => {
+Deno.test("burstThresholdMs and entropySampleBytes belong to their own extraction, even two running at once", async () => {
   const times = [0, 0.01, 0.03];
   const pkts = times.map((t) => ({
     ts: 50 + t,
-    data: ethernet(ipv4(A, B, 17, udp(1000, 2000, new Uint8Array(4)))),
+    data: ethernet(ipv4(A, B, 17, udp(1000, 2000, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8])))),
   }));
-  try {
-    await collect(byteStream(pcapFile(1, pkts)), { features: ["timing"], burstThresholdMs: 5 });
-    const { records } = await collect(byteStream(pcapFile(1, pkts)), { features: ["timing"] });
-    assert.equal(
-      records[0].burst_count,
-      1,
-      "the default threshold (50 ms) applies when the option is absent",
-    );
-  } finally {
-    // Put the shared setting back for whatever runs next in this process.
-    await collect(byteStream(pcapFile(1, pkts)), { features: ["timing"], burstThresholdMs: 50 });
-  }
+  const run = (o: Record<string, number>) =>
+    collect(byteStream(pcapFile(1, pkts)), { features: ["timing", "padding", "entropy"], ...o });
+  // Started together: each flow's groups are created while the other extraction is also running.
+  const [fine, coarse, plain] = await Promise.all([
+    run({ burstThresholdMs: 5, entropySampleBytes: 2 }),
+    run({ burstThresholdMs: 500 }),
+    run({}),
+  ]);
+  // Gaps of 10 and 20 ms: no burst below 5 ms; one burst of 3 packets below 500 ms and below the 50 ms default.
+  assert.equal(fine.records[0].burst_count, 0);
+  assert.equal(coarse.records[0].burst_count, 1);
+  assert.equal(
+    plain.records[0].burst_count,
+    1,
+    "the default threshold (50 ms) applies when the option is absent",
+  );
+  assert.equal(coarse.records[0].max_burst_packets, 3);
+  // Entropy over a 2-byte sample (bytes 1, 2: 1 bit) versus the default 256 (8 distinct bytes x 3: 3 bits).
+  assert.equal(fine.records[0].entropy_initiator, 1);
+  assert.equal(plain.records[0].entropy_initiator, 3);
 });

@@ -72,7 +72,7 @@ export class TcpOptionView {
     if (p.tcpHdrLen <= 20) return;
     const b = p.buf;
     let o = p.l4Off + 20;
-    const end = Math.min(p.l4Off + p.tcpHdrLen, p.end);
+    const end = Math.min(p.l4Off + p.tcpHdrLen, p.l4End);
     // The usual layout of segments after the handshake: NOP, NOP, timestamps.
     if (end - o === 12 && b[o] === 1 && b[o + 1] === 1 && b[o + 2] === 8 && b[o + 3] === 10) {
       this.any = true;
@@ -148,7 +148,7 @@ export function tcpOptionKinds(p: PacketView): string {
   if (p.tcpHdrLen <= 20) return "";
   const b = p.buf;
   let o = p.l4Off + 20;
-  const end = Math.min(p.l4Off + p.tcpHdrLen, p.end);
+  const end = Math.min(p.l4Off + p.tcpHdrLen, p.l4End);
   const kinds: number[] = [];
   while (o < end) {
     const kind = b[o];

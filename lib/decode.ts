@@ -273,6 +273,7 @@ export class PacketDecoder {
     if (p.fragOffset !== 0) {
       p.isFragment = true;
       p.l4Off = l4;
+      p.l4End = ipEnd;
       p.payloadOff = l4;
       p.payloadLen = l4Len;
       p.payloadCapLen = Math.max(0, ipEnd - l4);
@@ -327,6 +328,7 @@ export class PacketDecoder {
           p.proto = nh;
           p.isFragment = true;
           p.l4Off = o;
+          p.l4End = ipEnd;
           p.payloadOff = o;
           p.payloadLen = Math.max(0, total - (o - off));
           p.payloadCapLen = Math.max(0, ipEnd - o);
@@ -358,6 +360,7 @@ export class PacketDecoder {
   ): number {
     const p = this.packet;
     p.l4Off = o;
+    p.l4End = end;
     const have = end - o;
     if (proto === PROTO_TCP) {
       this.addLayer(Layer.TCP);

@@ -85,6 +85,11 @@ export class PacketView {
   frameOff = 0;
   /** Offset one past the last captured byte in `buf`. */
   end = 0;
+  /**
+   * Offset one past the innermost IP datagram's last captured byte: where the transport header and payload must
+   * stop (bytes after it are link-layer padding or the next frame's, never TCP options).
+   */
+  l4End = 0;
 
   /** Ethernet source/destination MAC offsets in `buf`, -1 when there is no Ethernet header. */
   macOff = -1;

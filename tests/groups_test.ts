@@ -552,6 +552,19 @@ Deno.test("tcp_options: MSS, window scale, SACK, timestamps, bitmap", async () =
   assert.equal(w.tcp_mss_fwd, null);
 });
 
+Deno.test("tcp_options: a header longer than the IP datagram is read only up to the datagram's end", async () => {
+  // Data offset says 40 bytes, the datagram holds 28 (eight NOPs); the Ethernet trailer after it looks like an
+  // MSS option and must not be read as one.
+  const seg = tcpSeg(1, 2, FL.SYN, {
+    opts: [...NOP, ...NOP, ...NOP, ...NOP, ...NOP, ...NOP, ...NOP, ...NOP],
+  });
+  seg[12] = 0xa0;
+  const frame = concat(eth(ip4(A, B, 6, seg)), new Uint8Array([2, 4, 5, 0xb4, 1, 1, 1, 1, 0, 0, 0, 0]));
+  const [r] = await extract([{ ts: T0, data: frame }], ["tcp_options"]);
+  assert.equal(r.tcp_mss_fwd, null);
+  assert.equal(r.tcp_options_bitmap, 0);
+});
+
 Deno.test("tcp_rtt: handshake, timestamp echoes and data-to-ACK samples", async () => {
   const [r] = await extract(handshakeFlow(), ["tcp_rtt"]);
   near(r.tcp_rtt_handshake, 0.15, "SYN at 0, ACK at 0.15", 1e-6);

@@ -733,9 +733,17 @@ Deno.test("analyzer: split ClientHello, out of order, retransmitted; several mes
     assert.equal(a.keyExchangeBits, 520);
     assert.equal(a.sessionResumed, false);
     assert.ok(a.handshakePackets >= 2);
-    // ServerHelloDone ends the server side; the client's CCS ends the client side.
-    a.onSegment(0, 1000 + ch.length, record(20, [1]), 0, 6, PSH_ACK);
+    const before = a.handshakePackets;
+    // Each side ends with the (encrypted) Finished after its ChangeCipherSpec; those packets are handshake
+    // packets too. The server's part after ServerHelloDone: NewSessionTicket, CCS, Finished.
+    const finished = record(22, new Array(40).fill(0x5a));
+    const clientEnd = concat(record(20, [1]), finished);
+    a.onSegment(0, 1000 + ch.length, clientEnd, 0, clientEnd.length, PSH_ACK);
+    assert.ok(!a.done, order);
+    const serverEnd = concat(record(22, [4, 0, 0, 6, 0, 0, 0, 60, 0, 0]), record(20, [1]), finished);
+    a.onSegment(1, 5000 + sv.length, serverEnd, 0, serverEnd.length, PSH_ACK);
     assert.ok(a.done, order);
+    assert.equal(a.handshakePackets, before + 2, order);
   }
 });
 

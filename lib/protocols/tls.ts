@@ -1048,6 +1048,11 @@ class DirState {
   recLeft = 0;
   firstRecordVersion = -1;
   encrypted = false;
+  /**
+   * After this direction's (TLS <= 1.2) ChangeCipherSpec: record headers are still read, so that its encrypted
+   * Finished counts as a handshake packet, and the direction ends with that record.
+   */
+  afterCcs = false;
   /** After a CCS that may be TLS 1.3's compatibility one: only a ClientHello may follow in clear. */
   ccsTentative = false;
   // Handshake layer.
@@ -1593,8 +1598,13 @@ export class TlsFlowAnalyzer {
         if (d.firstRecordVersion < 0) d.firstRecordVersion = u16(h, hp + 1);
         d.recType = type;
         d.recLeft = u16(h, hp + 3);
-        if (type === TlsContentType.HANDSHAKE) this.hsTouched = true;
-        else if (type === TlsContentType.ALERT) this.alertCount++;
+        if (type === TlsContentType.HANDSHAKE) {
+          this.hsTouched = true;
+          if (d.afterCcs) {
+            d.mode = MODE_DONE; // the encrypted Finished: the last handshake record of this direction
+            return;
+          }
+        } else if (type === TlsContentType.ALERT) this.alertCount++;
         else if (type === TlsContentType.CHANGE_CIPHER_SPEC) this.changeCipherSpec(d);
         else if (type === TlsContentType.APPLICATION_DATA) {
           d.mode = MODE_DONE; // encrypted traffic: nothing more to learn from this direction
@@ -1624,7 +1634,7 @@ export class TlsFlowAnalyzer {
       if (this.certCount === null && this.serverHellos.length > 0) this.abbreviatedHandshake = true;
     }
     d.encrypted = true;
-    d.mode = MODE_DONE;
+    d.afterCcs = true;
   }
 
   private offered13(): boolean {
@@ -1772,7 +1782,7 @@ export class TlsFlowAnalyzer {
         this.serverKeyExchange(buf, off + 4, off + len);
         return;
       case TlsHandshakeType.SERVER_HELLO_DONE:
-        if (d.role !== ROLE_CLIENT) d.mode = MODE_DONE; // the server's plain-text handshake is complete
+        // The server's NewSessionTicket, ChangeCipherSpec and Finished follow: still handshake records.
         return;
     }
   }

@@ -43,17 +43,7 @@ import { canonicalKey, CAPTURES, flowsByKey, HAVE_CAPTURES, HAVE_TSHARK, ipLayer
  * server direction after ServerHelloDone and a direction after its ChangeCipherSpec up to its Finished: 50
  * `tls_handshake_packets` values were short by the packets carrying NewSessionTicket or CCS + Finished.)
  */
-const KNOWN_BUGS: Readonly<Record<string, readonly (readonly [string, string, string])[]>> = {
-  tls_handshake_packets: [
-    [
-      "openvpn.pcap",
-      "6|10.181.235.122|39772|10.251.71.30|1194",
-      "TLS in OpenVPN-over-TCP control packets: frames 136 and 158, the last control packet of each side's " +
-      "handshake (the end of its last record, then ChangeCipherSpec and Finished), are not counted (jj 58, " +
-      "tshark 60); every other frame of the flow's handshake is (found by counting on prefixes of the capture)",
-    ],
-  ],
-};
+const KNOWN_BUGS: Readonly<Record<string, readonly (readonly [string, string, string])[]>> = {};
 
 /**
  * Values the model cannot give, with the reason: (capture, flow key, columns). These are not compared.

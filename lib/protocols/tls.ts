@@ -1053,6 +1053,8 @@ class DirState {
    * Finished counts as a handshake packet, and the direction ends with that record.
    */
   afterCcs = false;
+  /** Reading that Finished record: the direction ends with its last byte. */
+  lastRecord = false;
   /** After a CCS that may be TLS 1.3's compatibility one: only a ClientHello may follow in clear. */
   ccsTentative = false;
   // Handshake layer.
@@ -1601,8 +1603,13 @@ export class TlsFlowAnalyzer {
         if (type === TlsContentType.HANDSHAKE) {
           this.hsTouched = true;
           if (d.afterCcs) {
-            d.mode = MODE_DONE; // the encrypted Finished: the last handshake record of this direction
-            return;
+            // The encrypted Finished: this direction's last handshake record, which ends it once read (it may
+            // span packets, each of them a handshake packet).
+            d.lastRecord = true;
+            if (d.recLeft === 0) {
+              d.mode = MODE_DONE;
+              return;
+            }
           }
         } else if (type === TlsContentType.ALERT) this.alertCount++;
         else if (type === TlsContentType.CHANGE_CIPHER_SPEC) this.changeCipherSpec(d);
@@ -1619,6 +1626,10 @@ export class TlsFlowAnalyzer {
       }
       d.recLeft -= take;
       p += take;
+      if (d.recLeft === 0 && d.lastRecord) {
+        d.mode = MODE_DONE;
+        return;
+      }
     }
   }
 

@@ -116,10 +116,11 @@ export interface GroupSettings {
  * console.log(groups.map((g) => g.name)); // ["flow_meta", "timing"]
  * ```
  */
-// deno-lint-ignore no-explicit-any
 export function configureGroups(
+  // deno-lint-ignore no-explicit-any
   groups: FeatureExtractor<any>[],
   settings: GroupSettings,
+  // deno-lint-ignore no-explicit-any
 ): FeatureExtractor<any>[] {
   const burst = (settings.burstThresholdMs ?? 50) / 1000;
   return groups.map((g) => {

@@ -29,15 +29,15 @@ class TcpRttDirection {
   ts: number[] | null = null;
   tsNext = 0;
   lastTsVal = -1;
-  /** Last TSecr this side sent that was looked up (a repeat cannot match again: the first echo consumed it). */
+  /** Last TSecr this side sent that matched a TSval (a repeat cannot match again: the first echo consumed it). */
   lastEcr = -1;
   /** This side's data segments awaiting their ACK: sequence number after the segment (slots 0 to RING - 1, -1
    * free), and time (RING on, -1 after a retransmission); the next slot; how many slots are in use. */
   seg: number[] | null = null;
   segNext = 0;
   pending = 0;
-  /** At least the largest end in use (-1 when none): a segment ending above it is no retransmission. */
-  segMax = -1;
+  /** The highest end this side ever sent (-1 before any): a segment ending at or below it is a retransmission. */
+  sentMax = -1;
   /** Last ACK number this side sent. */
   lastAck = -1;
 }
@@ -106,13 +106,13 @@ function timestamps(
   let mine = me.ts;
   if (mine === null) mine = me.ts = newRing();
   if (tsEcr !== 0 && tsEcr !== me.lastEcr) {
-    me.lastEcr = tsEcr;
     const vals = other.ts;
     if (vals !== null) {
       // Newest first: the echo is usually of the other side's latest TSval.
       for (let k = 0, i = other.tsNext; k < RING; k++) {
         i = i === 0 ? RING - 1 : i - 1;
         if (vals[i] === tsEcr) {
+          me.lastEcr = tsEcr; // only a found echo: one sent before its TSval was seen must not hide the real one
           const rtt = t - vals[RING + i];
           if (rtt > 0 && rtt < MAX_RTT) tsSample(s, rtt);
           vals[i] = -1; // the first echo only
@@ -130,26 +130,28 @@ function timestamps(
   }
 }
 
-/** A data segment of `me` ending before sequence number `end`: a retransmission (an entry with the same end
- * awaits its ACK) spoils that entry's sample (Karn), a new one takes the next slot. */
+/** A data segment of `me` ending before sequence number `end`. One that ends past everything this side sent is
+ * new and takes the next slot; any other is a retransmission (whole or re-cut): it spoils the sample of the entry
+ * with its end, if one awaits its ACK, and is never timed itself (Karn's rule). Ends compare modulo 2^32. */
 function segment(me: TcpRttDirection, end: number, t: number): void {
   let e = me.seg;
   if (e === null) e = me.seg = newRing();
-  // Ends in use are distinct (a segment is added only when none has its end): stop at the match, or once every
-  // slot in use was seen. A segment past every end in use (the usual case) needs no look.
-  let left = end > me.segMax ? 0 : me.pending;
-  for (let i = 0; left > 0 && i < RING; i++) {
-    const x = e[i];
-    if (x < 0) continue;
-    if (x === end) {
-      e[RING + i] = -1;
-      return;
+  if (me.sentMax >= 0 && ((end - me.sentMax) | 0) <= 0) {
+    let left = me.pending;
+    for (let i = 0; left > 0 && i < RING; i++) {
+      const x = e[i];
+      if (x < 0) continue;
+      if (x === end) {
+        e[RING + i] = -1;
+        return;
+      }
+      left--;
     }
-    left--;
+    return;
   }
+  me.sentMax = end;
   const i = me.segNext;
   if (e[i] < 0) me.pending++;
-  if (end > me.segMax) me.segMax = end;
   e[i] = end;
   e[RING + i] = t;
   me.segNext = i + 1 === RING ? 0 : i + 1;
@@ -208,7 +210,6 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
         }
         if (--left === 0) break;
       }
-      if (other.pending === 0) other.segMax = -1;
     }
     const len = p.payloadLen;
     if (len > 0) segment(me, (p.tcpSeq + len) >>> 0, t);

@@ -787,8 +787,9 @@ export class QuicFlowAnalyzer {
     while (p < end) {
       const b0 = buf[p];
       if ((b0 & 0x80) === 0) {
-        // Short header: last packet of the datagram. Zero bytes after coalesced packets are padding.
-        if ((b0 & 0x40) !== 0 || p === off) {
+        // Short header: last packet of the datagram. Zero bytes after coalesced packets are padding; any other
+        // first byte is a packet, its fixed bit possibly 0 (RFC 9287 greasing).
+        if (b0 !== 0 || p === off) {
           this.shortPackets++;
           if ((b0 & 0x20) !== 0) this.spinSetPackets++;
           this.updateDone();

@@ -581,6 +581,42 @@ Deno.test("tcp_rtt: handshake, timestamp echoes and data-to-ACK samples", async 
   near(r.tcp_rtt_ack_mean, 0.055, "ack mean", 1e-6);
 });
 
+Deno.test("tcp_rtt: an echo of a TSval not seen yet does not hide the real echo; a re-cut retransmission is not timed", async () => {
+  const ts = (v: number, e: number) => [...NOP, ...NOP, ...TS(v, e)];
+  const fwd = (t: number, o: Parameters<typeof tcpSeg>[3]) => ({
+    ts: T0 + t,
+    data: eth(ip4(A, B, 6, tcpSeg(1000, 80, FL.ACK, o))),
+  });
+  const bwd = (t: number, o: Parameters<typeof tcpSeg>[3]) => ({
+    ts: T0 + t,
+    data: eth(ip4(B, A, 6, tcpSeg(80, 1000, FL.ACK, o))),
+  });
+  // B echoes 77 before A has sent it (a side whose clock runs ahead, or a lost packet): no sample, and the
+  // real echo of 77 after A sends it at 0.10 gives 0.02.
+  const [e] = await extract([
+    fwd(0, { seq: 1, ack: 1, opts: ts(70, 0) }),
+    bwd(0.05, { seq: 1, ack: 1, opts: ts(500, 77) }),
+    fwd(0.1, { seq: 1, ack: 1, opts: ts(77, 500) }),
+    bwd(0.12, { seq: 1, ack: 1, opts: ts(501, 77) }),
+  ], ["tcp_rtt"]);
+  assert.equal(e.tcp_rtt_samples, 2, "B's echo of 77 at 0.12 and A's echo of 500 at 0.10");
+  near(e.tcp_rtt_max, 0.05, "500 sent at 0.05, echoed at 0.10", 1e-6);
+  near(e.tcp_rtt_min, 0.02, "77 sent at 0.10, echoed at 0.12", 1e-6);
+  // A sends 1..1001 at 0 and 1001..2001 at 0.01, then resends part of the second cut differently (1001..1501)
+  // at 0.5. The resend is never timed (B's ACK of 1501 at 0.51 would give 0.01); the ACK of 2001 at 0.52 times
+  // the original second segment (0.51), whose end was not resent.
+  const [k] = await extract([
+    fwd(0, { seq: 1, ack: 1, len: 1000 }),
+    fwd(0.01, { seq: 1001, ack: 1, len: 1000 }),
+    bwd(0.1, { seq: 1, ack: 1001 }),
+    fwd(0.5, { seq: 1001, ack: 1, len: 500 }),
+    bwd(0.51, { seq: 1, ack: 1501 }),
+    bwd(0.52, { seq: 1, ack: 2001 }),
+  ], ["tcp_rtt"]);
+  near(k.tcp_rtt_ack_min, 0.1, "the first segment", 1e-6);
+  near(k.tcp_rtt_ack_max, 0.51, "the second, sent at 0.01", 1e-6);
+});
+
 Deno.test("tcp_fingerprint: JA4T / JA4TS, OS hints, raw parts, uptime", async () => {
   const [r] = await extract(handshakeFlow(), ["tcp_fingerprint"]);
   assert.equal(r.tcp_fp_fwd, "64240_2-4-8-1-3_1460_7");

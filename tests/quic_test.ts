@@ -332,6 +332,14 @@ Deno.test("quic: ClientHello across packets, frames out of order, coalesced with
   // later long headers are still counted
   a.onDatagram(0, d2, 0, d2.length);
   assert.equal(a.initialPackets, 4);
+  // A short-header packet coalesced after a long one counts even with its fixed bit greased to 0 (RFC 9287);
+  // zero bytes after a long one are padding.
+  const greased = concat(p2, [0x20, 1, 2, 3]), padded = concat(p2, [0, 0, 0, 0]);
+  a.onDatagram(0, greased, 0, greased.length);
+  assert.equal(a.shortPackets, 3);
+  assert.equal(a.spinSetPackets, 2);
+  a.onDatagram(0, padded, 0, padded.length);
+  assert.equal(a.shortPackets, 3);
 });
 
 Deno.test("quic: v2 and draft-29 Initial decryption, server Initial not taken for the client's", () => {

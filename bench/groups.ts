@@ -9,23 +9,13 @@
  */
 import process from "node:process";
 import { readCapture } from "../lib/capture_file.ts";
+import { memorySource } from "./memory_source.ts";
 import { FlowPipeline } from "../lib/pipeline.ts";
 import { selectExtractors } from "../lib/registry.ts";
 
 const [path, ...sets] = Deno.args;
 const data = await Deno.readFile(path);
-const source = () => {
-  let o = 0;
-  return {
-    read(p: Uint8Array): Promise<number | null> {
-      if (o >= data.length) return Promise.resolve(null);
-      const n = Math.min(p.length, data.length - o);
-      p.set(data.subarray(o, o + n));
-      o += n;
-      return Promise.resolve(n);
-    },
-  };
-};
+const source = () => memorySource(data);
 for (const set of sets) {
   const ms: number[] = [];
   let packets = 0;

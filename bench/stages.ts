@@ -8,6 +8,7 @@
  */
 import process from "node:process";
 import { readCapture } from "../lib/capture_file.ts";
+import { memorySource } from "./memory_source.ts";
 import { PacketDecoder } from "../lib/decode.ts";
 import { FlowPipeline } from "../lib/pipeline.ts";
 import type { PacketCallback } from "../lib/source.ts";
@@ -19,18 +20,7 @@ interface Stage {
 }
 
 const data = await Deno.readFile(Deno.args[0]);
-const source = () => {
-  let o = 0;
-  return {
-    read(p: Uint8Array): Promise<number | null> {
-      if (o >= data.length) return Promise.resolve(null);
-      const n = Math.min(p.length, data.length - o);
-      p.set(data.subarray(o, o + n));
-      o += n;
-      return Promise.resolve(n);
-    },
-  };
-};
+const source = () => memorySource(data);
 const pipeline = (...groups: Parameters<typeof makePipeline>[0]) => makePipeline(groups);
 function makePipeline(groups: ConstructorParameters<typeof FlowPipeline>[0]): Stage {
   return new FlowPipeline(groups, {}, () => {});

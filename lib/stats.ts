@@ -215,33 +215,25 @@ export class BoundedSample {
   mode(): { value: number; ratio: number } | null {
     const n = this.data.length;
     if (n === 0) return null;
-    let best = 0, bestN = 0;
-    if (n <= SHORT) {
-      const v = this.sortShort();
-      for (let i = 0; i < n;) {
-        let j = i;
-        while (j < n && v[j] === v[i]) j++;
-        if (j - i > bestN) {
-          best = v[i];
-          bestN = j - i;
-        }
-        i = j;
-      }
-    } else {
+    let v: ArrayLike<number>;
+    if (n <= SHORT) v = this.sortShort();
+    else {
       // One native sort of the working copy; later quantiles then read it directly.
-      const v = Float64Array.from(this.data).sort();
-      this.work = v;
-      this.sorted = v;
+      const w = Float64Array.from(this.data).sort();
+      this.work = w;
+      this.sorted = w;
       this.fullySorted = true;
-      for (let i = 0; i < n;) {
-        let j = i;
-        while (j < n && v[j] === v[i]) j++;
-        if (j - i > bestN) {
-          best = v[i];
-          bestN = j - i;
-        }
-        i = j;
+      v = w;
+    }
+    let best = 0, bestN = 0;
+    for (let i = 0; i < n;) {
+      let j = i;
+      while (j < n && v[j] === v[i]) j++;
+      if (j - i > bestN) {
+        best = v[i];
+        bestN = j - i;
       }
+      i = j;
     }
     return { value: best, ratio: bestN / n };
   }

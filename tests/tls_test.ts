@@ -29,6 +29,7 @@ import {
   hasCommand,
   HAVE_TSHARK,
   IS_ROOT,
+  selfSignedCert,
   SHARED,
   sleep,
   startTcpdump,
@@ -494,28 +495,7 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "jj_tls_" });
     try {
-      const gen = await new Deno.Command("openssl", {
-        args: [
-          "req",
-          "-x509",
-          "-newkey",
-          "ec",
-          "-pkeyopt",
-          "ec_paramgen_curve:prime256v1",
-          "-nodes",
-          "-keyout",
-          `${dir}/key.pem`,
-          "-out",
-          `${dir}/cert.pem`,
-          "-days",
-          "2",
-          "-subj",
-          "/CN=x.test",
-        ],
-        stdout: "null",
-        stderr: "null",
-      }).output();
-      assert.ok(gen.success, "openssl req failed");
+      await selfSignedCert(dir, "x.test", 2);
       const pcap = `${dir}/lo.pcap`;
       const ports = [freePort(), freePort()];
       const dump = await startTcpdump(pcap, `tcp port ${ports[0]} or tcp port ${ports[1]}`);

@@ -358,16 +358,7 @@ function entropyFeatures(fl: Flow, cfg: Config, out: Map<string, Value>): void {
   const [n0, n1] = taken, n = n0 + n1;
   const both = hist[0].map((c, i) => c + hist[1][i]);
   out.set("payload_bytes_sampled", n);
-  const cols = [
-    "entropy_payload",
-    "entropy_initiator",
-    "entropy_responder",
-    "entropy_ratio",
-    "byte_distribution_uniformity",
-    "printable_ratio",
-    "null_ratio",
-    "high_byte_ratio",
-  ];
+  const cols = ENTROPY_VALUE_COLS;
   if (n === 0) {
     for (const c of cols) out.set(c, null);
     return;
@@ -481,7 +472,8 @@ interface Tally {
   present: number[];
 }
 
-const ENTROPY_COLS = new Set([
+/** The entropy group's value columns (all null when no payload byte was sampled). */
+const ENTROPY_VALUE_COLS = [
   "entropy_payload",
   "entropy_initiator",
   "entropy_responder",
@@ -490,8 +482,8 @@ const ENTROPY_COLS = new Set([
   "printable_ratio",
   "null_ratio",
   "high_byte_ratio",
-  "payload_bytes_sampled",
-]);
+];
+const ENTROPY_COLS = new Set([...ENTROPY_VALUE_COLS, "payload_bytes_sampled"]);
 
 Deno.test({
   name: "tshark differential: entropy, padding and sequences features of every attributable corpus flow",

@@ -8,22 +8,48 @@
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { BoundedSample, ratio, RunningStats } from "../lib/stats.ts";
+import { BoundedSample, ratio } from "../lib/stats.ts";
 
-/** Per-flow state of `size`. */
+/**
+ * Per-flow state of `size`. The running moments (Welford's method, as `RunningStats` computes it) are fields
+ * here rather than six objects, so that a packet's update touches one object (see `TimingState`).
+ */
 export class SizeState {
-  len: RunningStats = new RunningStats();
-  lenFwd: RunningStats = new RunningStats();
-  lenBwd: RunningStats = new RunningStats();
+  /** Packet lengths: count, mean, sum of squared deviations, min, max; then per direction. */
+  n = 0;
+  mean = 0;
+  m2 = 0;
+  min = Infinity;
+  max = -Infinity;
+  fn = 0;
+  fmean = 0;
+  fm2 = 0;
+  fmin = Infinity;
+  fmax = -Infinity;
+  bn = 0;
+  bmean = 0;
+  bm2 = 0;
+  bmin = Infinity;
+  bmax = -Infinity;
+  /** Payload lengths: mean, sum of squared deviations, min, max (the count is `n`); then per direction. */
+  pmean = 0;
+  pm2 = 0;
+  pmin = Infinity;
+  pmax = -Infinity;
+  pfmean = 0;
+  pfm2 = 0;
+  pbmean = 0;
+  pbm2 = 0;
   lenSample: BoundedSample = new BoundedSample();
   fwdSample: BoundedSample = new BoundedSample();
   bwdSample: BoundedSample = new BoundedSample();
-  pay: RunningStats = new RunningStats();
-  payFwd: RunningStats = new RunningStats();
-  payBwd: RunningStats = new RunningStats();
-  withPayload: number[] = [0, 0];
-  l7Min: number[] = [Infinity, Infinity];
-  l7Max: number[] = [0, 0];
+  /** Packets with payload, and the smallest non-empty and largest payload, per direction. */
+  withPayload0 = 0;
+  withPayload1 = 0;
+  l7Min0 = Infinity;
+  l7Min1 = Infinity;
+  l7Max0 = 0;
+  l7Max1 = 0;
 }
 
 const f = (name: string, type: "int" | "float", description: string): FeatureSpec => ({
@@ -77,6 +103,11 @@ const features: FeatureSpec[] = [
   f("byte_asymmetry", "float", "(bytes_fwd - bytes_bwd) / total_bytes."),
 ];
 
+/** Population standard deviation from Welford's sum of squared deviations, as `RunningStats.std`. */
+function std(m2: number, n: number): number | null {
+  return n > 0 ? Math.sqrt(Math.max(0, m2 / n)) : null;
+}
+
 /**
  * The `size` group.
  *
@@ -92,69 +123,97 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
   init: (): SizeState => new SizeState(),
   update(s: SizeState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     const len = p.wireLen, pay = p.payloadLen;
-    s.len.add(len);
+    const n = ++s.n;
+    let d = len - s.mean;
+    s.mean += d / n;
+    s.m2 += d * (len - s.mean);
+    if (len < s.min) s.min = len;
+    if (len > s.max) s.max = len;
     s.lenSample.add(len);
-    s.pay.add(pay);
+    d = pay - s.pmean;
+    s.pmean += d / n;
+    s.pm2 += d * (pay - s.pmean);
+    if (pay < s.pmin) s.pmin = pay;
+    if (pay > s.pmax) s.pmax = pay;
     if (dir === 0) {
-      s.lenFwd.add(len);
+      const k = ++s.fn;
+      d = len - s.fmean;
+      s.fmean += d / k;
+      s.fm2 += d * (len - s.fmean);
+      if (len < s.fmin) s.fmin = len;
+      if (len > s.fmax) s.fmax = len;
       s.fwdSample.add(len);
-      s.payFwd.add(pay);
+      d = pay - s.pfmean;
+      s.pfmean += d / k;
+      s.pfm2 += d * (pay - s.pfmean);
+      if (pay > 0) {
+        s.withPayload0++;
+        if (pay < s.l7Min0) s.l7Min0 = pay;
+        if (pay > s.l7Max0) s.l7Max0 = pay;
+      }
     } else {
-      s.lenBwd.add(len);
+      const k = ++s.bn;
+      d = len - s.bmean;
+      s.bmean += d / k;
+      s.bm2 += d * (len - s.bmean);
+      if (len < s.bmin) s.bmin = len;
+      if (len > s.bmax) s.bmax = len;
       s.bwdSample.add(len);
-      s.payBwd.add(pay);
-    }
-    if (pay > 0) {
-      s.withPayload[dir]++;
-      if (pay < s.l7Min[dir]) s.l7Min[dir] = pay;
-      if (pay > s.l7Max[dir]) s.l7Max[dir] = pay;
+      d = pay - s.pbmean;
+      s.pbmean += d / k;
+      s.pbm2 += d * (pay - s.pbmean);
+      if (pay > 0) {
+        s.withPayload1++;
+        if (pay < s.l7Min1) s.l7Min1 = pay;
+        if (pay > s.l7Max1) s.l7Max1 = pay;
+      }
     }
   },
   finish(s: SizeState, flow: FlowState, out): void {
-    const l = s.len, lf = s.lenFwd, lb = s.lenBwd;
+    const n = s.n, fn = s.fn, bn = s.bn;
     // The mode sorts the sample once; the quantiles below then read it without further work.
     const mode = s.lenSample.mode();
-    out.pkt_len_min = l.minOrNull;
-    out.pkt_len_max = l.maxOrNull;
-    out.pkt_len_mean = l.meanOrNull;
-    out.pkt_len_std = l.std;
+    out.pkt_len_min = n > 0 ? s.min : null;
+    out.pkt_len_max = n > 0 ? s.max : null;
+    out.pkt_len_mean = n > 0 ? s.mean : null;
+    out.pkt_len_std = std(s.m2, n);
     out.pkt_len_median = s.lenSample.quantile(0.5);
     out.pkt_len_p25 = s.lenSample.quantile(0.25);
     out.pkt_len_p75 = s.lenSample.quantile(0.75);
     out.pkt_len_p90 = s.lenSample.quantile(0.9);
-    out.pkt_len_fwd_min = lf.minOrNull;
-    out.pkt_len_fwd_max = lf.maxOrNull;
-    out.pkt_len_fwd_mean = lf.meanOrNull;
-    out.pkt_len_fwd_std = lf.std;
+    out.pkt_len_fwd_min = fn > 0 ? s.fmin : null;
+    out.pkt_len_fwd_max = fn > 0 ? s.fmax : null;
+    out.pkt_len_fwd_mean = fn > 0 ? s.fmean : null;
+    out.pkt_len_fwd_std = std(s.fm2, fn);
     out.pkt_len_fwd_median = s.fwdSample.quantile(0.5);
-    out.pkt_len_bwd_min = lb.minOrNull;
-    out.pkt_len_bwd_max = lb.maxOrNull;
-    out.pkt_len_bwd_mean = lb.meanOrNull;
-    out.pkt_len_bwd_std = lb.std;
+    out.pkt_len_bwd_min = bn > 0 ? s.bmin : null;
+    out.pkt_len_bwd_max = bn > 0 ? s.bmax : null;
+    out.pkt_len_bwd_mean = bn > 0 ? s.bmean : null;
+    out.pkt_len_bwd_std = std(s.bm2, bn);
     out.pkt_len_bwd_median = s.bwdSample.quantile(0.5);
-    out.payload_len_min = s.pay.minOrNull;
-    out.payload_len_max = s.pay.maxOrNull;
-    out.payload_len_mean = s.pay.meanOrNull;
-    out.payload_len_std = s.pay.std;
-    out.payload_len_fwd_mean = s.payFwd.meanOrNull;
-    out.payload_len_fwd_std = s.payFwd.std;
-    out.payload_len_bwd_mean = s.payBwd.meanOrNull;
-    out.payload_len_bwd_std = s.payBwd.std;
-    const wp = s.withPayload[0] + s.withPayload[1];
+    out.payload_len_min = n > 0 ? s.pmin : null;
+    out.payload_len_max = n > 0 ? s.pmax : null;
+    out.payload_len_mean = n > 0 ? s.pmean : null;
+    out.payload_len_std = std(s.pm2, n);
+    out.payload_len_fwd_mean = fn > 0 ? s.pfmean : null;
+    out.payload_len_fwd_std = std(s.pfm2, fn);
+    out.payload_len_bwd_mean = bn > 0 ? s.pbmean : null;
+    out.payload_len_bwd_std = std(s.pbm2, bn);
+    const wp = s.withPayload0 + s.withPayload1;
     out.packets_with_payload = wp;
-    out.packets_with_payload_fwd = s.withPayload[0];
-    out.packets_with_payload_bwd = s.withPayload[1];
-    out.header_only_ratio = ratio(l.n - wp, l.n);
-    out.pkt_len_variance = l.variance;
+    out.packets_with_payload_fwd = s.withPayload0;
+    out.packets_with_payload_bwd = s.withPayload1;
+    out.header_only_ratio = ratio(n - wp, n);
+    out.pkt_len_variance = n > 0 ? Math.max(0, s.m2 / n) : null;
     out.dominant_pkt_size = mode ? mode.value : null;
     out.dominant_pkt_ratio = mode ? mode.ratio : null;
     out.l7_bytes_fwd = flow.payloadBytes[0];
     out.l7_bytes_bwd = flow.payloadBytes[1];
     out.l7_bytes_total = flow.payloadBytes[0] + flow.payloadBytes[1];
-    out.l7_pkt_min_fwd = s.withPayload[0] > 0 ? s.l7Min[0] : null;
-    out.l7_pkt_max_fwd = flow.packets[0] > 0 ? s.l7Max[0] : null;
-    out.l7_pkt_min_bwd = s.withPayload[1] > 0 ? s.l7Min[1] : null;
-    out.l7_pkt_max_bwd = flow.packets[1] > 0 ? s.l7Max[1] : null;
+    out.l7_pkt_min_fwd = s.withPayload0 > 0 ? s.l7Min0 : null;
+    out.l7_pkt_max_fwd = flow.packets[0] > 0 ? s.l7Max0 : null;
+    out.l7_pkt_min_bwd = s.withPayload1 > 0 ? s.l7Min1 : null;
+    out.l7_pkt_max_bwd = flow.packets[1] > 0 ? s.l7Max1 : null;
     const pf = flow.packets[0], pb = flow.packets[1], bf = flow.bytes[0], bb = flow.bytes[1];
     out.pkt_asymmetry = ratio(pf - pb, pf + pb);
     out.byte_asymmetry = ratio(bf - bb, bf + bb);

@@ -21,8 +21,11 @@ export class TcpState {
   initiatorSyn = false;
   responderSynAck = false;
   ackAfterHandshake = false;
-  flagsDir: number[] = [0, 0];
-  finDir: number[] = [0, 0];
+  /** Flag bits seen (OR of the packets' flags) and FIN seen, per direction. */
+  flags0 = 0;
+  flags1 = 0;
+  fin0 = false;
+  fin1 = false;
   packets = 0;
 }
 
@@ -83,8 +86,17 @@ export const tcpExtractor: FeatureExtractor<TcpState | null> = {
     const fl = p.tcpFlags;
     s.packets++;
     const c = s.flagCounts;
-    for (let b = 0, x = fl; x !== 0; b++, x >>= 1) if (x & 1) c[b]++;
-    s.flagsDir[dir] |= fl;
+    // Unrolled: a loop over the bits cost more than the rest of the update.
+    if (fl & 0x01) c[0]++;
+    if (fl & 0x02) c[1]++;
+    if (fl & 0x04) c[2]++;
+    if (fl & 0x08) c[3]++;
+    if (fl & 0x10) c[4]++;
+    if (fl & 0x20) c[5]++;
+    if (fl & 0x40) c[6]++;
+    if (fl & 0x80) c[7]++;
+    if (dir === 0) s.flags0 |= fl;
+    else s.flags1 |= fl;
     if (fl & TCP.SYN) {
       if (fl & TCP.ACK) {
         s.synAck++;
@@ -102,7 +114,10 @@ export const tcpExtractor: FeatureExtractor<TcpState | null> = {
       fl === 0 || (fl & (TCP.FIN | TCP.PSH | TCP.URG)) === (TCP.FIN | TCP.PSH | TCP.URG) ||
       (fl & (TCP.SYN | TCP.FIN)) === (TCP.SYN | TCP.FIN) || (fl & (TCP.SYN | TCP.RST)) === (TCP.SYN | TCP.RST)
     ) s.anomaly = true;
-    if (fl & TCP.FIN) s.finDir[dir] = 1;
+    if (fl & TCP.FIN) {
+      if (dir === 0) s.fin0 = true;
+      else s.fin1 = true;
+    }
   },
   finish(s: TcpState | null, _flow: FlowState, out): void {
     out.tcp_is_tcp = s !== null;
@@ -118,7 +133,7 @@ export const tcpExtractor: FeatureExtractor<TcpState | null> = {
     out.tcp_ece_count = c[6];
     out.tcp_cwr_count = c[7];
     out.tcp_complete_handshake = s.initiatorSyn && s.responderSynAck;
-    out.tcp_graceful_close = s.finDir[0] === 1 && s.finDir[1] === 1;
+    out.tcp_graceful_close = s.fin0 && s.fin1;
     out.tcp_reset_close = c[2] > 0;
     out.tcp_syn_ratio = ratio(c[1], n);
     out.tcp_fin_ratio = ratio(c[0], n);
@@ -133,14 +148,14 @@ export const tcpExtractor: FeatureExtractor<TcpState | null> = {
     if (s.synOnly > 0) fstat |= 1;
     if (s.synAck > 0) fstat |= 2;
     if (s.ackAfterHandshake) fstat |= 4;
-    if (s.finDir[0]) fstat |= 8;
-    if (s.finDir[1]) fstat |= 16;
+    if (s.fin0) fstat |= 8;
+    if (s.fin1) fstat |= 16;
     if (c[2] > 0) fstat |= 32;
     if (s.dataPackets > 0) fstat |= 64;
     if (s.anomaly) fstat |= 128;
     out.tcp_fstat = fstat;
-    out.tcp_flags_agg = s.flagsDir[0] | s.flagsDir[1];
-    out.tcp_flags_fwd = s.flagsDir[0];
-    out.tcp_flags_bwd = s.flagsDir[1];
+    out.tcp_flags_agg = s.flags0 | s.flags1;
+    out.tcp_flags_fwd = s.flags0;
+    out.tcp_flags_bwd = s.flags1;
   },
 };

@@ -8,7 +8,7 @@
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { BoundedSample, num, ratio, RunningStats } from "../lib/stats.ts";
+import { BoundedSample, num, ratio } from "../lib/stats.ts";
 
 /** Settings of the timing group. */
 export interface TimingOptions {
@@ -21,16 +21,41 @@ export interface TimingOptions {
 /** Default timing settings: JoyfulJay's 50 ms bursts and 1 s idle periods. */
 export const DEFAULT_TIMING_OPTIONS: Readonly<TimingOptions> = { burstThreshold: 0.05, idleThreshold: 1 };
 
-/** Per-flow state of `timing`. */
+/**
+ * Per-flow state of `timing`. The running moments of the gaps (all, per direction, idle) are Welford's method
+ * as `RunningStats` computes it, with the fields held here: one object per flow instead of five keeps a packet's
+ * update on one or two cache lines (the flows of a busy capture interleave, so each object is a cache miss).
+ */
 export class TimingState {
   /** This run's settings (kept per flow so that two pipelines in one process never share them). */
   burstThreshold = DEFAULT_TIMING_OPTIONS.burstThreshold;
   idleThreshold = DEFAULT_TIMING_OPTIONS.idleThreshold;
   last = -1;
-  lastDir: number[] = [-1, -1];
-  all: RunningStats = new RunningStats();
-  fwd: RunningStats = new RunningStats();
-  bwd: RunningStats = new RunningStats();
+  last0 = -1;
+  last1 = -1;
+  /** All gaps: count, mean, sum of squared deviations, min, max, sum. */
+  n = 0;
+  mean = 0;
+  m2 = 0;
+  min = Infinity;
+  max = -Infinity;
+  sum = 0;
+  /** Initiator gaps. */
+  fn = 0;
+  fmean = 0;
+  fm2 = 0;
+  fmin = Infinity;
+  fmax = -Infinity;
+  /** Responder gaps. */
+  bn = 0;
+  bmean = 0;
+  bm2 = 0;
+  bmin = Infinity;
+  bmax = -Infinity;
+  /** Idle gaps: count, mean, max. */
+  idleN = 0;
+  idleMean = 0;
+  idleMax = -Infinity;
   allSample: BoundedSample = new BoundedSample();
   fwdSample: BoundedSample = new BoundedSample();
   bwdSample: BoundedSample = new BoundedSample();
@@ -41,7 +66,6 @@ export class TimingState {
   burstPackets = 0;
   burstDuration = 0;
   maxBurst = 0;
-  idle: RunningStats = new RunningStats();
   firstResponse = -1;
   first = 0;
 }
@@ -125,7 +149,13 @@ const timingGroup = {
     const ts = p.ts;
     if (s.last >= 0) {
       const gap = ts - s.last;
-      s.all.add(gap);
+      const n = ++s.n;
+      const d = gap - s.mean;
+      s.mean += d / n;
+      s.m2 += d * (gap - s.mean);
+      if (gap < s.min) s.min = gap;
+      if (gap > s.max) s.max = gap;
+      s.sum += gap;
       s.allSample.add(gap);
       if (gap < s.burstThreshold) {
         s.runPackets++;
@@ -134,60 +164,80 @@ const timingGroup = {
         s.runPackets = 1;
         s.runStart = ts;
       }
-      if (gap >= s.idleThreshold) s.idle.add(gap);
+      if (gap >= s.idleThreshold) {
+        s.idleMean += (gap - s.idleMean) / ++s.idleN;
+        if (gap > s.idleMax) s.idleMax = gap;
+      }
     } else {
       s.runPackets = 1;
       s.runStart = ts;
     }
     s.last = ts;
-    const ld = s.lastDir[dir];
-    if (ld >= 0) {
-      const gap = ts - ld;
-      if (dir === 0) {
-        s.fwd.add(gap);
+    if (dir === 0) {
+      const ld = s.last0;
+      if (ld >= 0) {
+        const gap = ts - ld;
+        const n = ++s.fn;
+        const d = gap - s.fmean;
+        s.fmean += d / n;
+        s.fm2 += d * (gap - s.fmean);
+        if (gap < s.fmin) s.fmin = gap;
+        if (gap > s.fmax) s.fmax = gap;
         s.fwdSample.add(gap);
-      } else {
-        s.bwd.add(gap);
+      }
+      s.last0 = ts;
+    } else {
+      const ld = s.last1;
+      if (ld >= 0) {
+        const gap = ts - ld;
+        const n = ++s.bn;
+        const d = gap - s.bmean;
+        s.bmean += d / n;
+        s.bm2 += d * (gap - s.bmean);
+        if (gap < s.bmin) s.bmin = gap;
+        if (gap > s.bmax) s.bmax = gap;
         s.bwdSample.add(gap);
       }
+      s.last1 = ts;
+      if (s.firstResponse < 0) s.firstResponse = ts - s.first;
     }
-    s.lastDir[dir] = ts;
-    if (dir === 1 && s.firstResponse < 0) s.firstResponse = ts - s.first;
   },
   finish(s: TimingState, _flow: FlowState, out: FlowRecord): void {
     closeRun(s);
     s.runPackets = 0;
-    const a = s.all, fw = s.fwd, bw = s.bwd;
-    out.iat_min = a.minOrNull;
-    out.iat_max = a.maxOrNull;
-    out.iat_mean = a.meanOrNull;
-    out.iat_std = a.std;
+    const std = s.n > 0 ? Math.sqrt(Math.max(0, s.m2 / s.n)) : null;
+    const fstd = s.fn > 0 ? Math.sqrt(Math.max(0, s.fm2 / s.fn)) : null;
+    const bstd = s.bn > 0 ? Math.sqrt(Math.max(0, s.bm2 / s.bn)) : null;
+    out.iat_min = s.n > 0 ? s.min : null;
+    out.iat_max = s.n > 0 ? s.max : null;
+    out.iat_mean = s.n > 0 ? s.mean : null;
+    out.iat_std = std;
     out.iat_median = s.allSample.quantile(0.5);
-    out.iat_sum = a.n > 0 ? a.sum : null;
+    out.iat_sum = s.n > 0 ? s.sum : null;
     out.iat_p25 = s.allSample.quantile(0.25);
     out.iat_p75 = s.allSample.quantile(0.75);
     out.iat_p90 = s.allSample.quantile(0.9);
     out.iat_p99 = s.allSample.quantile(0.99);
-    out.iat_fwd_min = fw.minOrNull;
-    out.iat_fwd_max = fw.maxOrNull;
-    out.iat_fwd_mean = fw.meanOrNull;
-    out.iat_fwd_std = fw.std;
+    out.iat_fwd_min = s.fn > 0 ? s.fmin : null;
+    out.iat_fwd_max = s.fn > 0 ? s.fmax : null;
+    out.iat_fwd_mean = s.fn > 0 ? s.fmean : null;
+    out.iat_fwd_std = fstd;
     out.iat_fwd_median = s.fwdSample.quantile(0.5);
-    out.iat_bwd_min = bw.minOrNull;
-    out.iat_bwd_max = bw.maxOrNull;
-    out.iat_bwd_mean = bw.meanOrNull;
-    out.iat_bwd_std = bw.std;
+    out.iat_bwd_min = s.bn > 0 ? s.bmin : null;
+    out.iat_bwd_max = s.bn > 0 ? s.bmax : null;
+    out.iat_bwd_mean = s.bn > 0 ? s.bmean : null;
+    out.iat_bwd_std = bstd;
     out.iat_bwd_median = s.bwdSample.quantile(0.5);
-    out.burstiness_index = a.n > 0 ? ratio(a.std!, a.mean) : null;
-    out.burstiness_index_fwd = fw.n > 0 ? ratio(fw.std!, fw.mean) : null;
-    out.burstiness_index_bwd = bw.n > 0 ? ratio(bw.std!, bw.mean) : null;
+    out.burstiness_index = std !== null ? ratio(std, s.mean) : null;
+    out.burstiness_index_fwd = fstd !== null ? ratio(fstd, s.fmean) : null;
+    out.burstiness_index_bwd = bstd !== null ? ratio(bstd, s.bmean) : null;
     out.burst_count = s.bursts;
     out.avg_burst_packets = ratio(s.burstPackets, s.bursts);
     out.avg_burst_duration = ratio(s.burstDuration, s.bursts);
     out.max_burst_packets = s.maxBurst;
-    out.idle_count = s.idle.n;
-    out.avg_idle_duration = s.idle.meanOrNull;
-    out.max_idle_duration = s.idle.maxOrNull;
+    out.idle_count = s.idleN;
+    out.avg_idle_duration = s.idleN > 0 ? s.idleMean : null;
+    out.max_idle_duration = s.idleN > 0 ? s.idleMax : null;
     out.first_response_time = s.firstResponse >= 0 ? num(s.firstResponse) : null;
   },
 };

@@ -1,7 +1,8 @@
 /**
  * Extraction on several cores: each worker reads the inputs, decodes every packet, but keeps only the flows of
- * its shard (by flow hash) and turns them into JSON Lines text itself, so that flow tables, feature groups and
- * serialization all run in parallel. The main thread only writes the text.
+ * its shard (by flow hash) and turns them into JSON Lines itself, so that flow tables, feature groups and
+ * serialization all run in parallel. The main thread only writes the bytes (each batch's buffer moves between
+ * the threads without a copy).
  *
  * Flows come out in time order of expiry within each worker; batches of different workers interleave.
  * Groups whose values depend on other flows (`connection`) need every flow in one place and cannot be sharded.
@@ -10,7 +11,7 @@
  */
 import type { ExtractOptions, ExtractSummary } from "./extract.ts";
 import { InputError } from "./extract.ts";
-import type { WorkerMessage, WorkerStart } from "./extract_worker.ts";
+import type { WorkerAck, WorkerMessage, WorkerStart } from "./extract_worker.ts";
 
 /** Options of a parallel run: the extract options that can cross to a worker (no callbacks, no plugins objects). */
 export interface ParallelOptions {
@@ -31,8 +32,9 @@ function cloneable(o: ExtractOptions): ExtractOptions {
 }
 
 /**
- * Yields JSON Lines text (batches of complete lines) for the flows of `inputs`, computed by `workers` workers;
- * returns the combined summary.
+ * Yields JSON Lines as UTF-8 bytes (batches of complete lines) for the flows of `inputs`, computed by `workers`
+ * workers; returns the combined summary. A batch is valid until the next call to `next()`: its buffer then goes
+ * back to its worker (copy it to keep it).
  *
  * @example
  * ```ts
@@ -40,7 +42,7 @@ function cloneable(o: ExtractOptions): ExtractOptions {
  * const it = extractJsonlParallel(["testdata/http.pcap"], { features: ["timing"] }, { workers: 2 });
  * let r = await it.next();
  * while (!r.done) {
- *   await Deno.stdout.write(new TextEncoder().encode(r.value));
+ *   await Deno.stdout.write(r.value);
  *   r = await it.next();
  * }
  * console.error(r.value.flows, "flows");
@@ -50,7 +52,7 @@ export async function* extractJsonlParallel(
   inputs: string[],
   options: ExtractOptions,
   parallel: ParallelOptions,
-): AsyncGenerator<string, ExtractSummary, void> {
+): AsyncGenerator<Uint8Array, ExtractSummary, void> {
   const n = parallel.workers;
   const queue: { worker: number; msg: WorkerMessage }[] = [];
   let wake: (() => void) | null = null;
@@ -86,9 +88,9 @@ export async function* extractJsonlParallel(
         continue;
       }
       const { worker, msg } = queue.shift()!;
-      if (msg.type === "lines") {
-        yield msg.text;
-        workers[worker].postMessage("ack");
+      if (msg.type === "bytes") {
+        yield new Uint8Array(msg.buffer, 0, msg.length);
+        workers[worker].postMessage({ type: "ack", buffer: msg.buffer } satisfies WorkerAck, [msg.buffer]);
       } else if (msg.type === "warning") {
         parallel.onWarning?.(msg.message);
       } else if (msg.type === "done") {

@@ -180,7 +180,6 @@ async function runParallel(
     file = await Deno.open(o.output, { write: true, create: true, truncate: true });
   }
   const out = file ?? Deno.stdout;
-  const enc = new TextEncoder();
   const it = extractJsonlParallel(inputs, opts, {
     workers: o.workers!,
     extractorModules: o.extractor,
@@ -188,8 +187,7 @@ async function runParallel(
   });
   let summary: ExtractSummary;
   try {
-    summary = await drain(it, async (text) => {
-      const bytes = enc.encode(text);
+    summary = await drain(it, async (bytes) => {
       for (let off = 0; off < bytes.length;) off += await out.write(bytes.subarray(off));
     });
   } finally {

@@ -1,6 +1,6 @@
 /**
  * Throughput and memory benchmark: packets/s, MB/s and peak RSS for each reader (built-in, libpcap) and feature
- * set, on a large capture built from the corpus with ../shared/tools/mkbigpcap.py (or a capture you name).
+ * set, and for the built-in reader in two workers (`extract --workers 2`), on a large capture built from the corpus with ../shared/tools/mkbigpcap.py (or a capture you name).
  * Each figure is the best of `--runs` fresh processes (the machine is shared; the best run is the least disturbed).
  *
  * Usage: deno task bench [--runs N] [--copies N] [CAPTURE]
@@ -43,12 +43,15 @@ if (!capture) {
 const size = (await Deno.stat(capture)).size;
 console.log(`capture: ${capture} (${(size / 1e6).toFixed(1)} MB), best of ${runs} runs`);
 const sets = ["flow_meta,timing,size,tcp", "all"];
-for (const reader of ["builtin", "libpcap"]) {
-  for (const groups of sets) {
+// The built-in reader in one process and in two workers (`extract --workers 2`), then libpcap in one process.
+const configs: [string, number][] = [["builtin", 1], ["builtin", 2], ["libpcap", 1]];
+for (const [reader, workers] of configs) {
+  // `connection` (in "all") needs every flow in one place, so the sharded run has the four groups only.
+  for (const groups of workers > 1 ? sets.slice(0, 1) : sets) {
     let best: Record<string, number | string> | null = null;
     for (let i = 0; i < runs; i++) {
       const out = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "-A", `${here}run_one.ts`, reader, groups, capture],
+        args: ["run", "-A", `${here}run_one.ts`, reader, groups, capture, String(workers)],
         stdout: "piped",
         stderr: "inherit",
       }).output();

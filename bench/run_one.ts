@@ -1,32 +1,50 @@
 /**
- * One benchmark run in a fresh process: extracts a capture with the given reader and groups, writes JSON Lines
- * to /dev/null as the CLI does, and prints one JSON line of figures (peak RSS from /proc/self/status).
+ * One benchmark run in a fresh process: extracts a capture with the given reader and groups (in WORKERS workers
+ * when given, as `extract --workers`), writes JSON Lines to /dev/null as the CLI does, and prints one JSON line of
+ * figures (peak RSS from /proc/self/status, which covers the workers: they are threads of this process).
  *
- * Usage: deno run -A bench/run_one.ts READER GROUPS FILE
+ * Usage: deno run -A bench/run_one.ts READER GROUPS FILE [WORKERS]
  *
  * @module
  */
 import { extractFlows } from "../lib/extract.ts";
 import { JsonlWriter } from "../outputs/jsonl.ts";
+import { extractJsonlParallel } from "../lib/parallel.ts";
+import type { ExtractSummary } from "../lib/extract.ts";
 
-const [reader, groups, file] = Deno.args;
+const [reader, groups, file, workersArg] = Deno.args;
+const workers = Number(workersArg ?? 1);
 const sink = await Deno.open("/dev/null", { write: true });
-const writer = new JsonlWriter(sink.writable, true);
+const options = { reader: reader as "builtin" | "libpcap", features: groups.split(",") };
 const t0 = performance.now();
-const it = extractFlows(file, { reader: reader as "builtin" | "libpcap", features: groups.split(",") });
-let r = await it.next();
-while (!r.done) {
-  await writer.write(r.value);
-  r = await it.next();
+let s: ExtractSummary;
+if (workers > 1) {
+  const it = extractJsonlParallel([file], options, { workers });
+  let r = await it.next();
+  while (!r.done) {
+    for (let off = 0; off < r.value.length;) off += await sink.write(r.value.subarray(off));
+    r = await it.next();
+  }
+  s = r.value;
+  sink.close();
+} else {
+  const writer = new JsonlWriter(sink.writable, true);
+  const it = extractFlows(file, options);
+  let r = await it.next();
+  while (!r.done) {
+    await writer.write(r.value);
+    r = await it.next();
+  }
+  await writer.close();
+  s = r.value;
 }
-await writer.close();
 const seconds = (performance.now() - t0) / 1000;
 const status = await Deno.readTextFile("/proc/self/status");
 const hwm = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-const s = r.value;
 console.log(JSON.stringify({
   reader: s.reader,
   groups,
+  workers,
   packets: s.packetsRead,
   flows: s.flows,
   seconds: Number(seconds.toFixed(3)),

@@ -217,5 +217,8 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
     const pf = flow.packets[0], pb = flow.packets[1], bf = flow.bytes[0], bb = flow.bytes[1];
     out.pkt_asymmetry = ratio(pf - pb, pf + pb);
     out.byte_asymmetry = ratio(bf - bb, bf + bb);
+    s.lenSample.release();
+    s.fwdSample.release();
+    s.bwdSample.release();
   },
 };

@@ -239,6 +239,9 @@ const timingGroup = {
     out.avg_idle_duration = s.idleN > 0 ? s.idleMean : null;
     out.max_idle_duration = s.idleN > 0 ? s.idleMax : null;
     out.first_response_time = s.firstResponse >= 0 ? num(s.firstResponse) : null;
+    s.allSample.release();
+    s.fwdSample.release();
+    s.bwdSample.release();
   },
 };
 

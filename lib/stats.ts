@@ -69,8 +69,8 @@ const SHORT = 48;
  * Moves the k-th smallest element of `a` to index k (Hoare's quickselect with a median-of-three pivot) and
  * returns it. O(n) on average; repeated calls on the same array get cheaper as it becomes partitioned.
  */
-function select(a: Float64Array, k: number): number {
-  let left = 0, right = a.length - 1;
+function select(a: Float64Array, n: number, k: number): number {
+  let left = 0, right = n - 1;
   while (right > left) {
     const mid = (left + right) >>> 1;
     // Median of three as the pivot, placed at `mid`.
@@ -101,18 +101,52 @@ function swap(a: Float64Array, i: number, j: number): void {
   a[j] = t;
 }
 
-function emptyDoubles(): number[] {
-  const a = [0.5];
-  a.length = 0;
-  return a;
+/** Values per chunk of the sample arena. */
+const CHUNK = 32;
+
+/**
+ * The values of every live {@linkcode BoundedSample}, in chunks of 32 linked per sample: one typed array outside
+ * the collected heap instead of a growing array per sample. Growing arrays were most of what the timing and size
+ * groups allocated (over 200 bytes per packet); each growth was a new array that outlived young-generation
+ * collections (its flow was still open), so the collector copied and promoted it, and the heap's growth cost
+ * page faults. Chunks of finished samples go back to a free list (`release`).
+ */
+let arena = new Float64Array(CHUNK * 4096);
+/** Next chunk of the same sample, or of the free list; -1 ends a chain. */
+let nextChunk = new Int32Array(4096);
+let freeChunk = -1;
+/** Chunks handed out at least once (the rest of the arena is untouched). */
+let chunksUsed = 0;
+
+function allocChunk(): number {
+  let c = freeChunk;
+  if (c >= 0) {
+    freeChunk = nextChunk[c];
+  } else {
+    if (chunksUsed === nextChunk.length) {
+      const a = new Float64Array(arena.length * 2);
+      a.set(arena);
+      arena = a;
+      const n = new Int32Array(nextChunk.length * 2);
+      n.set(nextChunk);
+      nextChunk = n;
+    }
+    c = chunksUsed++;
+  }
+  nextChunk[c] = -1;
+  return c;
 }
+
+/** Working copy of the sample being finished, shared: one sample at a time is finished. */
+let scratch = new Float64Array(1024);
+let scratchOwner: BoundedSample | null = null;
 
 /** Default capacity of a {@linkcode BoundedSample}. */
 export const DEFAULT_SAMPLE_CAPACITY = 4096;
 
 /**
- * Keeps up to `capacity` values in a growing Float64Array; past that, a uniform reservoir sample (with a fixed
- * seed, so output is reproducible). Quantiles are numpy's default (linear interpolation).
+ * Keeps up to `capacity` values (in a shared arena, see `release`); past that, a uniform reservoir sample (with a
+ * fixed seed, so output is reproducible). Quantiles are numpy's default (linear interpolation).
  *
  * @example
  * ```ts
@@ -120,19 +154,21 @@ export const DEFAULT_SAMPLE_CAPACITY = 4096;
  * const s = new BoundedSample();
  * for (const x of [4, 1, 3, 2]) s.add(x);
  * console.log(s.quantile(0.5)); // 2.5
+ * s.release();
  * ```
  */
 export class BoundedSample {
-  // A plain array: cheaper than a typed array to create per flow, and most flows are short. It starts as an
-  // array of doubles (then emptied) so that every sample shares one elements kind and `push` stays monomorphic
-  // whether the values are integers (lengths) or not (gaps).
-  private data: number[] = emptyDoubles();
+  /** First and last chunk of this sample's chain in the arena (-1: none yet). */
+  private head = -1;
+  private tail = -1;
+  private n = 0;
   /** Values offered. */
   seen = 0;
   private rng = 0x9e3779b9;
-  private sorted: ArrayLike<number> | null = null;
-  private work: Float64Array | null = null;
-  private fullySorted = false;
+  /** Chunk of each index (built when the reservoir starts replacing values). */
+  private directory: Int32Array | null = null;
+  /** True when the scratch copy (if this sample owns it) is sorted. */
+  private sortedCopy = false;
   private readonly capacity: number;
 
   constructor(capacity: number = DEFAULT_SAMPLE_CAPACITY) {
@@ -141,15 +177,23 @@ export class BoundedSample {
 
   /** Values kept. */
   get length(): number {
-    return this.data.length;
+    return this.n;
   }
 
   /** Offers one value. */
   add(x: number): void {
     const i = this.seen++;
-    this.sorted = null;
+    if (scratchOwner === this) scratchOwner = null;
     if (i < this.capacity) {
-      this.data.push(x);
+      const k = this.n++;
+      const off = k % CHUNK;
+      if (off === 0) {
+        const c = allocChunk();
+        if (this.tail < 0) this.head = c;
+        else nextChunk[this.tail] = c;
+        this.tail = c;
+      }
+      arena[this.tail * CHUNK + off] = x;
       return;
     }
     // xorshift32 picks Algorithm R's slot.
@@ -159,50 +203,76 @@ export class BoundedSample {
     r ^= r << 5;
     this.rng = r;
     const j = (r >>> 0) % (i + 1);
-    if (j < this.capacity) this.data[j] = x;
+    if (j < this.capacity) {
+      let d = this.directory;
+      if (d === null) {
+        d = this.directory = new Int32Array(Math.ceil(this.capacity / CHUNK));
+        for (let c = this.head, q = 0; c >= 0; c = nextChunk[c]) d[q++] = c;
+      }
+      arena[d[(j / CHUNK) | 0] * CHUNK + (j % CHUNK)] = x;
+    }
   }
 
   /** True when every value offered is kept (quantiles are exact). */
   get exact(): boolean {
-    return this.seen === this.data.length;
+    return this.seen === this.n;
   }
 
-  /** Sorts a short sample in place (insertion sort); longer ones use selection instead of a full sort. */
-  private sortShort(): number[] {
-    const d = this.data;
-    if (this.sorted === null) {
-      for (let i = 1; i < d.length; i++) {
-        const x = d[i];
-        let j = i - 1;
-        while (j >= 0 && d[j] > x) {
-          d[j + 1] = d[j];
-          j--;
-        }
-        d[j + 1] = x;
-      }
-      this.sorted = d;
+  /** The values, in arrival order, copied into the shared scratch array (which this sample then owns). */
+  private copy(): Float64Array {
+    const n = this.n;
+    if (scratch.length < n) scratch = new Float64Array(Math.max(n, scratch.length * 2));
+    const a = arena, w = scratch;
+    let o = 0;
+    for (let c = this.head; c >= 0 && o < n; c = nextChunk[c]) {
+      const base = c * CHUNK, m = Math.min(CHUNK, n - o);
+      for (let i = 0; i < m; i++) w[o + i] = a[base + i];
+      o += m;
     }
-    return d;
+    scratchOwner = this;
+    this.sortedCopy = false;
+    return w;
+  }
+
+  /** The scratch copy of this sample, made if another sample (or an add) took it since. */
+  private working(): Float64Array {
+    return scratchOwner === this ? scratch : this.copy();
+  }
+
+  /** Sorts the working copy: insertion sort for short samples, the native sort for longer ones. */
+  private sorted(): Float64Array {
+    const w = this.working();
+    if (!this.sortedCopy) {
+      const n = this.n;
+      if (n <= SHORT) {
+        for (let i = 1; i < n; i++) {
+          const x = w[i];
+          let j = i - 1;
+          while (j >= 0 && w[j] > x) {
+            w[j + 1] = w[j];
+            j--;
+          }
+          w[j + 1] = x;
+        }
+      } else w.subarray(0, n).sort();
+      this.sortedCopy = true;
+    }
+    return w;
   }
 
   /** The k-th smallest kept value (0-based). */
   private kth(k: number): number {
-    const n = this.data.length;
-    if (n <= SHORT) return this.sortShort()[k];
-    let w = this.work;
-    if (w === null || this.sorted === null) {
-      w = this.work = Float64Array.from(this.data);
-      this.sorted = w;
-      this.fullySorted = false;
-    }
-    return this.fullySorted ? w[k] : select(w, k);
+    const n = this.n;
+    if (n <= SHORT) return this.sorted()[k];
+    const w = this.working();
+    return this.sortedCopy ? w[k] : select(w, n, k);
   }
 
   /** Quantile q in [0, 1] by linear interpolation (numpy's default); null when empty. */
   quantile(q: number): number | null {
-    const n = this.data.length;
+    const n = this.n;
     if (n === 0) return null;
-    if (n === 1) return this.data[0];
+    if (n === 1) return arena[this.head * CHUNK];
     const pos = q * (n - 1);
     const lo = Math.floor(pos);
     const a = this.kth(lo);
@@ -213,18 +283,10 @@ export class BoundedSample {
 
   /** The most common value (the smallest among ties) and its share of the sample; null when empty. */
   mode(): { value: number; ratio: number } | null {
-    const n = this.data.length;
+    const n = this.n;
     if (n === 0) return null;
-    let v: ArrayLike<number>;
-    if (n <= SHORT) v = this.sortShort();
-    else {
-      // One native sort of the working copy; later quantiles then read it directly.
-      const w = Float64Array.from(this.data).sort();
-      this.work = w;
-      this.sorted = w;
-      this.fullySorted = true;
-      v = w;
-    }
+    // One sort of the working copy; later quantiles then read it directly.
+    const v = this.sorted();
     let best = 0, bestN = 0;
     for (let i = 0; i < n;) {
       let j = i;
@@ -238,9 +300,28 @@ export class BoundedSample {
     return { value: best, ratio: bestN / n };
   }
 
-  /** The kept values (in arrival order until a quantile of a short sample was asked, sorted after). */
-  values(): readonly number[] {
-    return this.data;
+  /** The kept values, in arrival order (a copy). */
+  values(): number[] {
+    const out: number[] = [];
+    for (let c = this.head; c >= 0 && out.length < this.n; c = nextChunk[c]) {
+      for (let i = 0; i < CHUNK && out.length < this.n; i++) out.push(arena[c * CHUNK + i]);
+    }
+    return out;
+  }
+
+  /**
+   * Gives the sample's storage back for later samples; call it when the flow is finished (the sample is empty
+   * after). A sample dropped without it keeps its chunks of the arena for the life of the process.
+   */
+  release(): void {
+    if (scratchOwner === this) scratchOwner = null;
+    if (this.head >= 0) {
+      nextChunk[this.tail] = freeChunk;
+      freeChunk = this.head;
+    }
+    this.head = this.tail = -1;
+    this.n = this.seen = 0;
+    this.directory = null;
   }
 }
 

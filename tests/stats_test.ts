@@ -1,0 +1,110 @@
+/**
+ * `BoundedSample` keeps its values in chunks of a shared arena: samples that grow side by side, release their
+ * chunks and get new ones must never see each other's values, and quantiles must stay numpy's.
+ */
+import assert from "node:assert/strict";
+import { BoundedSample, RunningStats } from "../lib/stats.ts";
+
+/** numpy.quantile with linear interpolation, on a copy. */
+function npQuantile(values: number[], q: number): number {
+  const v = [...values].sort((a, b) => a - b);
+  const pos = q * (v.length - 1);
+  const lo = Math.floor(pos);
+  return pos === lo ? v[lo] : v[lo] + (v[lo + 1] - v[lo]) * (pos - lo);
+}
+
+Deno.test("quantiles and mode worked by hand", () => {
+  const s = new BoundedSample();
+  for (const x of [4, 1, 3, 2, 2]) s.add(x);
+  // Sorted: 1 2 2 3 4. Median index 2 -> 2; p25 index 1 -> 2; p90 index 3.6 -> 3 + 0.6 * 1 = 3.6.
+  assert.equal(s.quantile(0.5), 2);
+  assert.equal(s.quantile(0.25), 2);
+  assert.equal(s.quantile(0.9), 3.6);
+  assert.deepEqual(s.mode(), { value: 2, ratio: 0.4 });
+  assert.deepEqual(s.values(), [4, 1, 3, 2, 2]);
+  s.release();
+  assert.equal(s.length, 0);
+  assert.equal(s.quantile(0.5), null);
+  assert.equal(s.mode(), null);
+});
+
+Deno.test("samples growing side by side past chunk boundaries keep their own values", () => {
+  const a = new BoundedSample(), b = new BoundedSample(), c = new BoundedSample();
+  const va: number[] = [], vb: number[] = [], vc: number[] = [];
+  for (let i = 0; i < 1000; i++) {
+    va.push(i * 0.5);
+    a.add(i * 0.5);
+    if (i % 3 === 0) {
+      vb.push(-i);
+      b.add(-i);
+    }
+    if (i % 7 === 0) {
+      vc.push(1000 + (i % 13));
+      c.add(1000 + (i % 13));
+    }
+  }
+  assert.deepEqual(a.values(), va);
+  assert.deepEqual(b.values(), vb);
+  assert.deepEqual(c.values(), vc);
+  // Quantiles of one sample, then another, then the first again (the shared working copy changes hands).
+  for (const q of [0.5, 0.25, 0.75, 0.9, 0.99]) {
+    assert.equal(a.quantile(q), npQuantile(va, q), `a q${q}`);
+    assert.equal(b.quantile(q), npQuantile(vb, q), `b q${q}`);
+    assert.equal(c.quantile(q), npQuantile(vc, q), `c q${q}`);
+  }
+  assert.equal(a.quantile(0.5), 249.75);
+  // c: 143 values, 1000 + (i % 13) for i = 0, 7, ..., 994; the most common remainder, smallest among ties.
+  const counts = new Map<number, number>();
+  for (const x of vc) counts.set(x, (counts.get(x) ?? 0) + 1);
+  const top = Math.max(...counts.values());
+  const want = Math.min(...[...counts].filter(([, n]) => n === top).map(([x]) => x));
+  assert.deepEqual(c.mode(), { value: want, ratio: top / vc.length });
+
+  // Released chunks are reused by new samples; the survivors and the newcomers stay apart.
+  a.release();
+  const d = new BoundedSample(), vd: number[] = [];
+  for (let i = 0; i < 500; i++) {
+    vd.push(7 + i);
+    d.add(7 + i);
+    b.add(0.25);
+    vb.push(0.25);
+  }
+  assert.deepEqual(d.values(), vd);
+  assert.deepEqual(b.values(), vb);
+  assert.deepEqual(c.values(), vc);
+  assert.equal(d.quantile(0.5), npQuantile(vd, 0.5));
+  for (const s of [b, c, d]) s.release();
+});
+
+Deno.test("past its capacity a sample is a reproducible uniform reservoir of the values offered", () => {
+  const run = () => {
+    const s = new BoundedSample(50);
+    for (let i = 0; i < 10000; i++) s.add(i);
+    const kept = s.values();
+    const r = { kept, seen: s.seen, exact: s.exact, length: s.length, median: s.quantile(0.5) };
+    s.release();
+    return r;
+  };
+  const r1 = run(), r2 = run();
+  assert.equal(r1.length, 50);
+  assert.equal(r1.seen, 10000);
+  assert.equal(r1.exact, false);
+  assert.deepEqual(r1, r2, "same seed, same sample");
+  assert.equal(new Set(r1.kept).size, 50, "each kept value is a distinct offered value");
+  for (const x of r1.kept) assert.ok(Number.isInteger(x) && x >= 0 && x < 10000);
+  // Replacement happened throughout the stream, not only at its start.
+  assert.ok(r1.kept.filter((x) => x >= 5000).length > 10, `kept ${r1.kept}`);
+  assert.equal(r1.median, npQuantile(r1.kept, 0.5));
+});
+
+Deno.test("RunningStats: Welford's moments worked by hand", () => {
+  const s = new RunningStats();
+  for (const x of [2, 4, 4, 4, 5, 5, 7, 9]) s.add(x);
+  assert.equal(s.mean, 5);
+  assert.equal(s.std, 2);
+  assert.equal(s.variance, 4);
+  assert.equal(s.minOrNull, 2);
+  assert.equal(s.maxOrNull, 9);
+  assert.equal(s.sum, 40);
+  assert.equal(new RunningStats().std, null);
+});

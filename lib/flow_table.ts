@@ -115,7 +115,14 @@ export class FlowTable {
    */
   add(p: PacketView): FlowState | null {
     const ts = p.ts;
-    if (ts > this.now) this.expire(ts);
+    if (ts > this.now) {
+      // expire's first test, here: most packets end no flow, and a call passing a double boxes it (an
+      // allocation per packet).
+      const a = this.lruHead, b = this.ageHead;
+      if (a !== null && (a.lastTs + this.idle < ts || (this.active > 0 && b!.firstTs + this.active < ts))) {
+        this.expire(ts);
+      } else this.now = ts;
+    }
     const k = this.scratch;
     const buf = p.buf;
     const v6 = p.ipVersion === 6;

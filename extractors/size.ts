@@ -8,7 +8,7 @@
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { BoundedSample, ratio } from "../lib/stats.ts";
+import { BoundedSample, ratio, welfordStd as std } from "../lib/stats.ts";
 
 /**
  * Per-flow state of `size`. The running moments (Welford's method, as `RunningStats` computes it) are fields
@@ -102,11 +102,6 @@ const features: FeatureSpec[] = [
   f("pkt_asymmetry", "float", "(packets_fwd - packets_bwd) / total_packets."),
   f("byte_asymmetry", "float", "(bytes_fwd - bytes_bwd) / total_bytes."),
 ];
-
-/** Population standard deviation from Welford's sum of squared deviations, as `RunningStats.std`. */
-function std(m2: number, n: number): number | null {
-  return n > 0 ? Math.sqrt(Math.max(0, m2 / n)) : null;
-}
 
 /**
  * The `size` group.

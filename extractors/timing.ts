@@ -8,7 +8,7 @@
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { BoundedSample, num, ratio } from "../lib/stats.ts";
+import { BoundedSample, num, ratio, welfordStd } from "../lib/stats.ts";
 
 /** Settings of the timing group. */
 export interface TimingOptions {
@@ -205,9 +205,9 @@ const timingGroup = {
   finish(s: TimingState, _flow: FlowState, out: FlowRecord): void {
     closeRun(s);
     s.runPackets = 0;
-    const std = s.n > 0 ? Math.sqrt(Math.max(0, s.m2 / s.n)) : null;
-    const fstd = s.fn > 0 ? Math.sqrt(Math.max(0, s.fm2 / s.fn)) : null;
-    const bstd = s.bn > 0 ? Math.sqrt(Math.max(0, s.bm2 / s.bn)) : null;
+    const std = welfordStd(s.m2, s.n);
+    const fstd = welfordStd(s.fm2, s.fn);
+    const bstd = welfordStd(s.bm2, s.bn);
     out.iat_min = s.n > 0 ? s.min : null;
     out.iat_max = s.n > 0 ? s.max : null;
     out.iat_mean = s.n > 0 ? s.mean : null;

@@ -42,7 +42,7 @@ export class RunningStats {
 
   /** Population standard deviation, null when empty. */
   get std(): number | null {
-    return this.n > 0 ? Math.sqrt(Math.max(0, this.m2 / this.n)) : null;
+    return welfordStd(this.m2, this.n);
   }
   /** Population variance, null when empty. */
   get variance(): number | null {
@@ -60,6 +60,20 @@ export class RunningStats {
   get maxOrNull(): number | null {
     return this.n > 0 ? this.max : null;
   }
+}
+
+/**
+ * Population standard deviation from Welford's sum of squared deviations `m2` over `n` values; null when `n` is
+ * 0. For groups that keep Welford's fields in their own state rather than in a {@linkcode RunningStats}.
+ *
+ * @example
+ * ```ts
+ * import { welfordStd } from "./stats.ts";
+ * console.log(welfordStd(8, 2)); // 2
+ * ```
+ */
+export function welfordStd(m2: number, n: number): number | null {
+  return n > 0 ? Math.sqrt(Math.max(0, m2 / n)) : null;
 }
 
 /** Samples up to this size are sorted by insertion; longer ones use selection (quickselect). */
@@ -109,7 +123,8 @@ const CHUNK = 32;
  * the collected heap instead of a growing array per sample. Growing arrays were most of what the timing and size
  * groups allocated (over 200 bytes per packet); each growth was a new array that outlived young-generation
  * collections (its flow was still open), so the collector copied and promoted it, and the heap's growth cost
- * page faults. Chunks of finished samples go back to a free list (`release`).
+ * page faults. Chunks of finished samples go back to a free list (`release`). The arena doubles when full and
+ * never shrinks: it stays at the size the most flows open at once needed.
  */
 let arena = new Float64Array(CHUNK * 4096);
 /** Next chunk of the same sample, or of the free list; -1 ends a chain. */

@@ -421,3 +421,32 @@ Deno.test({
     );
   },
 });
+
+Deno.test("thousands of flows open at once: each packet finds its own flow while the buckets grow", () => {
+  const { t, ended } = table({ idleTimeout: 1e6 });
+  const N = 5000;
+  // Three rounds over N flows (v4 and v6, both directions): the first round creates them (growing the bucket
+  // array several times), the later ones must find them again, before and after growth.
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < N; i++) {
+      const a = i % 2 === 0 ? `10.${(i >> 8) & 255}.${i & 255}.1` : `2001:db8::${i.toString(16)}`;
+      const b = i % 2 === 0 ? "192.168.0.1" : "2001:db8::ffff:1";
+      const p = round === 1
+        ? view((round * N + i) / 1000, b, 443, a, 40000 + (i % 1000))
+        : view((round * N + i) / 1000, a, 40000 + (i % 1000), b, 443);
+      const f = t.add(p)!;
+      assert.equal(t.lastCreated, round === 0, `flow ${i} round ${round}`);
+      assert.equal(t.lastDir, round === 1 ? 1 : 0);
+      assert.equal(f.packets[0] + f.packets[1], round + 1);
+    }
+  }
+  assert.equal(t.size, N);
+  t.flushAll();
+  assert.equal(ended.length, N);
+  assert.equal(t.size, 0);
+  for (const f of ended) assert.deepEqual(f.packets, [2, 1]);
+  // The emptied table still works.
+  const f = t.add(view(1e5, "10.9.9.9", 1, "10.9.9.8", 2))!;
+  assert.equal(t.lastCreated, true);
+  assert.deepEqual(f.packets, [1, 0]);
+});

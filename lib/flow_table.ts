@@ -71,7 +71,9 @@ export class FlowTable {
   private ageHead: FlowState | null = null;
   private ageTail: FlowState | null = null;
   private readonly scratch = new Int32Array(10);
-  private now = -Infinity;
+  /** The latest packet time seen, in a typed array: stored as a field it cost a heap number per packet (measured:
+   * 16 bytes allocated per packet), as a typed-array element it is stored in place. */
+  private readonly clock = new Float64Array([-Infinity]);
 
   /**
    * @param onEnd called for each flow leaving the table, in expiry order.
@@ -94,7 +96,8 @@ export class FlowTable {
 
   /** Ends every flow whose timeout passed by time `ts`, oldest expiry first. */
   expire(ts: number): void {
-    if (ts > this.now) this.now = ts;
+    const clock = this.clock;
+    if (ts > clock[0]) clock[0] = ts;
     const idle = this.idle, active = this.active;
     for (;;) {
       const a = this.lruHead;
@@ -118,13 +121,14 @@ export class FlowTable {
    */
   add(p: PacketView): FlowState | null {
     const ts = p.ts;
-    if (ts > this.now) {
+    const clock = this.clock;
+    if (ts > clock[0]) {
       // expire's first test, here: most packets end no flow, and a call passing a double boxes it (an
       // allocation per packet).
       const a = this.lruHead, b = this.ageHead;
       if (a !== null && (a.lastTs + this.idle < ts || (this.active > 0 && b!.firstTs + this.active < ts))) {
         this.expire(ts);
-      } else this.now = ts;
+      } else clock[0] = ts;
     }
     const k = this.scratch;
     const buf = p.buf;

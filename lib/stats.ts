@@ -237,16 +237,21 @@ export class BoundedSample {
   private copy(): Float64Array {
     const n = this.n;
     if (scratch.length < n) scratch = new Float64Array(Math.max(n, scratch.length * 2));
-    const a = arena, w = scratch;
+    this.readInto(scratch);
+    scratchOwner = this;
+    this.sortedCopy = false;
+    return scratch;
+  }
+
+  /** Copies the values, in arrival order, to the start of `w` (at least `length` long). */
+  private readInto(w: Float64Array): void {
+    const n = this.n, a = arena;
     let o = 0;
     for (let c = this.head; c >= 0 && o < n; c = nextChunk[c]) {
       const base = c * CHUNK, m = Math.min(CHUNK, n - o);
       for (let i = 0; i < m; i++) w[o + i] = a[base + i];
       o += m;
     }
-    scratchOwner = this;
-    this.sortedCopy = false;
-    return w;
   }
 
   /** The scratch copy of this sample, made if another sample (or an add) took it since. */
@@ -317,11 +322,9 @@ export class BoundedSample {
 
   /** The kept values, in arrival order (a copy). */
   values(): number[] {
-    const out: number[] = [];
-    for (let c = this.head; c >= 0 && out.length < this.n; c = nextChunk[c]) {
-      for (let i = 0; i < CHUNK && out.length < this.n; i++) out.push(arena[c * CHUNK + i]);
-    }
-    return out;
+    const w = new Float64Array(this.n);
+    this.readInto(w);
+    return Array.from(w);
   }
 
   /**

@@ -576,6 +576,12 @@ export interface KeyedFrame {
   taint: [string, string][];
 }
 
+/** A packet of a model flow: a test's parsed frame `F` and its direction (0 from the initiator). */
+export interface DirFrame<F> {
+  fr: F;
+  dir: 0 | 1;
+}
+
 /** A flow of the model, with the packets `P` a test keeps of its frames. */
 export interface ModelFlow<P> {
   key: string;

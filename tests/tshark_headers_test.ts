@@ -33,6 +33,7 @@ import {
   columnsOf,
   countExclusions,
   countsText,
+  type DirFrame,
   fieldReader,
   FLOW_FIELDS,
   ipPayloadLength,
@@ -315,13 +316,7 @@ function readOptions(f: (name: Field) => string[], room: number): TcpOpts | null
 // ---------------------------------------------------------------------------------------------------------
 // the model's flows
 
-/** A packet of a flow: its frame and direction. */
-interface Pkt {
-  fr: Frame;
-  dir: 0 | 1;
-}
-
-type Flow = ModelFlow<Pkt>;
+type Flow = ModelFlow<DirFrame<Frame>>;
 
 // ---------------------------------------------------------------------------------------------------------
 // the columns, from docs/features.md
@@ -535,7 +530,7 @@ Deno.test({
       caps++;
       const frames = rows.map(parseFrame);
       const tunnelled = new Set(frames.filter((fr) => fr.tunnel && fr.key !== null).map((fr) => fr.key!));
-      const { taint, model } = modelFlows(frames, (fr, dir): Pkt => ({ fr, dir }));
+      const { taint, model } = modelFlows(frames, (fr, dir): DirFrame<Frame> => ({ fr, dir }));
       const jj = jjs[c];
       countExclusions(exclusions, taint, jj);
       const decapsulatedElsewhere = (key: string, flows: Flow[], recs: FlowRecord[]): boolean => {

@@ -52,6 +52,7 @@ import {
   columnsOf,
   countExclusions,
   countsText,
+  type DirFrame,
   type FieldReader,
   fieldReader,
   FLOW_FIELDS,
@@ -212,11 +213,7 @@ function parseFrame(row: string[]): Frame {
 // ---------------------------------------------------------------------------------------------------------
 // the columns
 
-interface Pkt {
-  fr: Frame;
-  dir: 0 | 1;
-}
-type Flow = ModelFlow<Pkt>;
+type Flow = ModelFlow<DirFrame<Frame>>;
 type Value = number | string | boolean | null;
 
 /** The ICMP kind of a type, as the group's description maps ICMPv6 types to ICMP meanings. */
@@ -332,7 +329,7 @@ class Acc {
   compare(name: string, rows: string[][], jj: Map<string, FlowRecord[]>): void {
     const frames = rows.map(parseFrame);
     const tunnelled = new Set(frames.filter((fr) => fr.tunnel && fr.key !== null).map((fr) => fr.key!));
-    const { taint, model } = modelFlows(frames, (fr, dir): Pkt => ({ fr, dir }));
+    const { taint, model } = modelFlows(frames, (fr, dir): DirFrame<Frame> => ({ fr, dir }));
     countExclusions(this.exclusions, taint, jj);
     const decapsulatedElsewhere = (key: string, flows: Flow[], recs: FlowRecord[]): boolean => {
       if (

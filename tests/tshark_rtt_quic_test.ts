@@ -28,6 +28,7 @@ import {
   columnsOf,
   countExclusions,
   countsText,
+  type DirFrame,
   FLOW_FIELDS,
   type FlowField,
   type FlowFrame,
@@ -214,11 +215,7 @@ function parseFrame(row: string[]): Frame {
 // ---------------------------------------------------------------------------------------------------------
 // the columns
 
-interface Pkt {
-  fr: Frame;
-  dir: 0 | 1;
-}
-type Flow = ModelFlow<Pkt>;
+type Flow = ModelFlow<DirFrame<Frame>>;
 type Value = number | string | boolean | string[] | null;
 
 const SYN = 0x02, ACK = 0x10;
@@ -430,7 +427,7 @@ Deno.test({
       if (rows === undefined) continue;
       caps++;
       const frames = rows.map(parseFrame);
-      const { taint, model } = modelFlows(frames, (fr, dir): Pkt => ({ fr, dir }));
+      const { taint, model } = modelFlows(frames, (fr, dir): DirFrame<Frame> => ({ fr, dir }));
       const jj = jjs[c];
       countExclusions(exclusions, taint, jj);
       for (const { key, flows, recs } of pairFlows(name, model, jj, taint, problems)) {

@@ -19,7 +19,7 @@ import { JoyTls, tlsPrintJson } from "./tls.ts";
 import { dnsPrintJson, JoyDns } from "./dns.ts";
 import { httpPrintJson, JoyHttp } from "./http.ts";
 import { JoySsh, sshPrintJson } from "./ssh.ts";
-import { tcpOptionsJson } from "./tcp_opts.ts";
+import { tcpFlagsString, tcpOptionsJson } from "./tcp_opts.ts";
 import { osJson } from "./osdetect.ts";
 import { whtJson, whtUpdate } from "./wht.ts";
 import { dhcpPrintJson, JoyDhcp } from "./dhcp.ts";
@@ -216,7 +216,7 @@ export class JoyContext {
       if (rec !== null) {
         // Joy's TCP features (salt, ppi) see each packet its TCP processing kept.
         if (this.config.salt) (rec.salt ??= new JoySalt()).update(buf, t);
-        if (this.config.ppi) (rec.ppi ??= new JoyPpi()).update(ts, buf, t, tlen);
+        if (this.config.ppi) (rec.ppi ??= new JoyPpi()).update(ts, buf, t, tlen, end);
       } else {
         if (tlen >= 20 && end - t >= 4) {
           sp = (buf[t] << 8) | buf[t + 1];
@@ -1047,14 +1047,6 @@ function clientFlow(a: JoyFlowRecord, b: JoyFlowRecord): JoyFlowRecord | null {
   return tcpClientFlow(a, b);
 }
 
-const TCP_FLAG_CHARS = "FSRPAUEC";
-
-function flagsString(f: number): string {
-  let s = "";
-  for (let i = 0; i < 8; i++) if (f & (1 << i)) s += TCP_FLAG_CHARS[i];
-  return s;
-}
-
 function tcpJson(rec: JoyFlowRecord): string {
   const twin = rec.twin;
   const notEmpty = (r: JoyFlowRecord) =>
@@ -1066,7 +1058,7 @@ function tcpJson(rec: JoyFlowRecord): string {
   if (firstSeq) parts.push(`"first_seq":${firstSeq}`);
   const side = (r: JoyFlowRecord): string => {
     const p: string[] = [];
-    if (r.tcpFlags) p.push(`"flags":"${flagsString(r.tcpFlags)}"`);
+    if (r.tcpFlags) p.push(`"flags":"${tcpFlagsString(r.tcpFlags)}"`);
     if (r.tcpFirstWindow) p.push(`"first_window_size":${r.tcpFirstWindow}`);
     if (r.tcpOpts && r.tcpOpts.length) p.push(`"opt_len":${r.tcpOpts.length}` + tcpOptionsJson(r.tcpOpts));
     return `{${p.join(",")}}`;

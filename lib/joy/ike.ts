@@ -544,7 +544,8 @@ export class JoyIke {
 
   /** Appends one UDP payload `buf[p .. p + len)` (bytes up to `readEnd` readable, zeros past it) and parses. */
   update(buf: Uint8Array, p: number, len: number, readEnd: number): void {
-    if (len <= 0) return;
+    // Nothing more can be printed past IKE_MAX messages.
+    if (len <= 0 || this.messages.length >= IKE_MAX) return;
     const end = Math.min(buf.length, readEnd);
     const at = (i: number): number => (i < end ? buf[i] : 0);
     if (len >= 4 && at(p) === 0 && at(p + 1) === 0 && at(p + 2) === 0 && at(p + 3) === 0) {
@@ -552,12 +553,13 @@ export class JoyIke {
       len -= 4;
     }
     const keep = Math.min(len, IKE_MAX_BUFFER - this.buffer.length);
-    if (keep > 0) {
-      const b = new Uint8Array(this.buffer.length + keep);
-      b.set(this.buffer);
-      for (let i = 0; i < keep; i++) b[this.buffer.length + i] = at(p + i);
-      this.buffer = b;
-    }
+    // No new bytes (a full buffer): the parse below would end where the last one did.
+    if (keep <= 0) return;
+    const old = this.buffer.length;
+    const b = new Uint8Array(old + keep); // zeros past `end`, as Joy reads them
+    b.set(this.buffer);
+    if (p < end) b.set(buf.subarray(p, Math.min(end, p + keep)), old);
+    this.buffer = b;
     const r = new Reader(this.buffer);
     let pos = 0, rem = this.buffer.length;
     while (rem > 0 && this.messages.length < IKE_MAX) {

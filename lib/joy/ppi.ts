@@ -16,12 +16,11 @@
  * @module
  */
 import { iptMs } from "./json.ts";
-import { tcpOptionsJson } from "./tcp_opts.ts";
+import { TCP_OPT_LEN } from "./flow_record.ts";
+import { tcpFlagsString, tcpOptionsJson } from "./tcp_opts.ts";
 
 /** Packets kept per direction (`MAX_NUM_PKT`). */
 export const MAX_NUM_PKT = 200;
-/** TCP option bytes kept per packet (`TCP_OPT_LEN`). */
-export const PPI_OPT_LEN = 24;
 
 /**
  * Per-packet information of one direction.
@@ -33,7 +32,7 @@ export const PPI_OPT_LEN = 24;
  * const tcp = new Uint8Array(20);
  * tcp[12] = 0x50; // header length 20
  * tcp[13] = 0x02; // SYN
- * p.update(0, tcp, 0, 20);
+ * p.update(0, tcp, 0, 20, 20);
  * console.log(p.np, p.flags[0]); // 1 2
  * ```
  */
@@ -45,11 +44,14 @@ export class JoyPpi {
   readonly flags: Uint8Array = new Uint8Array(MAX_NUM_PKT);
   readonly len: Uint16Array = new Uint16Array(MAX_NUM_PKT);
   readonly optLen: Uint16Array = new Uint16Array(MAX_NUM_PKT);
-  readonly opts: Uint8Array = new Uint8Array(MAX_NUM_PKT * PPI_OPT_LEN);
+  readonly opts: Uint8Array = new Uint8Array(MAX_NUM_PKT * TCP_OPT_LEN);
   readonly time: Float64Array = new Float64Array(MAX_NUM_PKT);
 
-  /** Records the TCP segment at `buf[t .. t + tcpLen)` seen at `ts` (µs); the header must be valid. */
-  update(ts: number, buf: Uint8Array, t: number, tcpLen: number): void {
+  /**
+   * Records the TCP segment at `buf[t .. t + tcpLen)` seen at `ts` (µs), captured up to `end`; the header must be
+   * valid.
+   */
+  update(ts: number, buf: Uint8Array, t: number, tcpLen: number, end: number): void {
     const hl = (buf[t + 12] >> 4) * 4;
     if (hl < 20 || hl > tcpLen || this.np >= MAX_NUM_PKT) return;
     const i = this.np++;
@@ -59,8 +61,8 @@ export class JoyPpi {
     this.len[i] = (tcpLen - hl) & 0xffff;
     this.optLen[i] = hl - 20;
     this.time[i] = ts;
-    const n = Math.min(hl - 20, PPI_OPT_LEN, Math.max(0, buf.length - t - 20));
-    this.opts.set(buf.subarray(t + 20, t + 20 + n), i * PPI_OPT_LEN);
+    const n = Math.min(hl - 20, TCP_OPT_LEN, Math.max(0, end - t - 20));
+    this.opts.set(buf.subarray(t + 20, t + 20 + n), i * TCP_OPT_LEN);
   }
 }
 
@@ -69,8 +71,6 @@ interface TcpState {
   seq: number;
   role: number;
 }
-
-const FLAG_CHARS = "FSRPAUEC";
 
 function pktJson(x: JoyPpi, i: number, st: TcpState, rev: TcpState, tsFirst: number): string {
   const seq = x.seq[i], ack = x.ack[i], flags = x.flags[i];
@@ -95,13 +95,12 @@ function pktJson(x: JoyPpi, i: number, st: TcpState, rev: TcpState, tsFirst: num
       rseq = 0;
     } else if (rev.role === ROLE_SERVER) st.role = ROLE_CLIENT;
   }
-  let f = "";
-  for (let b = 0; b < 8; b++) if (flags & (1 << b)) f += FLAG_CHARS[b];
+  const f = tcpFlagsString(flags);
   const ol = x.optLen[i];
-  const o = i * PPI_OPT_LEN;
+  const o = i * TCP_OPT_LEN;
   return `{"seq":${seq},"ack":${ack},"rseq":${rseq},"rack":${rack},"b":${x.len[i]},"olen":${ol},` +
     `"dir":"${st.role === ROLE_SERVER ? "<" : ">"}","t":${iptMs(x.time[i], tsFirst)},"flags":"${f}"` +
-    tcpOptionsJson(x.opts.subarray(o, o + Math.min(ol, PPI_OPT_LEN))) + "}";
+    tcpOptionsJson(x.opts.subarray(o, o + Math.min(ol, TCP_OPT_LEN))) + "}";
 }
 
 /**

@@ -56,3 +56,20 @@ export function tcpOptionsJson(o: Uint8Array): string {
   }
   return `,"opts":[${parts.join(",")}]`;
 }
+
+const TCP_FLAG_CHARS = "FSRPAUEC";
+
+/**
+ * TCP flags as Joy prints them: one letter per bit set, FIN first (`"SA"` for a SYN/ACK).
+ *
+ * @example
+ * ```ts
+ * import { tcpFlagsString } from "./tcp_opts.ts";
+ * console.log(tcpFlagsString(0x12)); // SA
+ * ```
+ */
+export function tcpFlagsString(f: number): string {
+  let s = "";
+  for (let i = 0; i < 8; i++) if (f & (1 << i)) s += TCP_FLAG_CHARS[i];
+  return s;
+}

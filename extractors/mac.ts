@@ -20,12 +20,10 @@ export class MacState {
   dst = "";
   ethType = -1;
   ethernet = false;
-  /** The first address seen on the initiator's (0) and responder's (1) side. */
-  has0 = false;
+  /** The first address seen on the initiator's (0) and responder's (1) side (set with `ethernet`). */
   a0 = 0;
   b0 = 0;
   c0 = 0;
-  has1 = false;
   a1 = 0;
   b1 = 0;
   c1 = 0;
@@ -88,24 +86,14 @@ function macText(b: Uint8Array, o: number): string {
   return t;
 }
 
-/** An address seen on the initiator's side. */
+/** An address seen on the initiator's side, after its first. */
 function see0(s: MacState, x: number, y: number, z: number): void {
-  if (!s.has0) {
-    s.has0 = true;
-    s.a0 = x;
-    s.b0 = y;
-    s.c0 = z;
-  } else if (x !== s.a0 || y !== s.b0 || z !== s.c0) rememberMore(s, 0, (x * 65536 + y) * 65536 + z);
+  if (x !== s.a0 || y !== s.b0 || z !== s.c0) rememberMore(s, 0, (x * 65536 + y) * 65536 + z);
 }
 
-/** An address seen on the responder's side. */
+/** An address seen on the responder's side, after its first. */
 function see1(s: MacState, x: number, y: number, z: number): void {
-  if (!s.has1) {
-    s.has1 = true;
-    s.a1 = x;
-    s.b1 = y;
-    s.c1 = z;
-  } else if (x !== s.a1 || y !== s.b1 || z !== s.c1) rememberMore(s, 1, (x * 65536 + y) * 65536 + z);
+  if (x !== s.a1 || y !== s.b1 || z !== s.c1) rememberMore(s, 1, (x * 65536 + y) * 65536 + z);
 }
 
 /** A further address of a side (not its first one). */
@@ -144,18 +132,25 @@ export const macExtractor: FeatureExtractor<MacState> = {
       s.first = false;
       s.ethType = p.ethType;
       if (o >= 0) {
-        s.ethernet = true;
         s.dst = macText(p.buf, o);
         s.src = macText(p.buf, o + 6);
       }
     }
     if (o < 0) return;
-    s.ethernet = true;
     const b = p.buf;
     // Destination at o, source at o + 6; the initiator's side is the source of its packets.
     const dx = (b[o] << 8) | b[o + 1], dy = (b[o + 2] << 8) | b[o + 3], dz = (b[o + 4] << 8) | b[o + 5];
     const sx = (b[o + 6] << 8) | b[o + 7], sy = (b[o + 8] << 8) | b[o + 9], sz = (b[o + 10] << 8) | b[o + 11];
-    if (dir === 0) {
+    if (!s.ethernet) {
+      // The flow's first Ethernet frame gives each side its first address.
+      s.ethernet = true;
+      s.a0 = dir === 0 ? sx : dx;
+      s.b0 = dir === 0 ? sy : dy;
+      s.c0 = dir === 0 ? sz : dz;
+      s.a1 = dir === 0 ? dx : sx;
+      s.b1 = dir === 0 ? dy : sy;
+      s.c1 = dir === 0 ? dz : sz;
+    } else if (dir === 0) {
       see0(s, sx, sy, sz);
       see1(s, dx, dy, dz);
     } else {
@@ -175,7 +170,7 @@ export const macExtractor: FeatureExtractor<MacState> = {
     }
   },
   finish(s: MacState, _flow: FlowState, out): void {
-    const n0 = sideCount(s.has0, s.more0), n1 = sideCount(s.has1, s.more1), vlans = s.vlans ?? [];
+    const n0 = sideCount(s.ethernet, s.more0), n1 = sideCount(s.ethernet, s.more1), vlans = s.vlans ?? [];
     out.mac_src = s.src !== "" ? s.src : null;
     out.mac_dst = s.dst !== "" ? s.dst : null;
     out.mac_eth_type = s.ethernet && s.ethType > 0 ? s.ethType : null;

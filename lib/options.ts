@@ -78,7 +78,7 @@ function describe(v: unknown): string {
 const FEATURE_TYPES: ReadonlySet<FeatureType> = new Set(["int", "float", "str", "bool", "list", "dict"]);
 
 /** Defaults of the numeric options. */
-export const OPTION_DEFAULTS = { maxSequenceLength: 50, entropySampleBytes: 256 } as const;
+export const OPTION_DEFAULTS = { maxSequenceLength: 50 } as const;
 
 function checkNumber(
   o: Record<string, unknown>,

@@ -122,13 +122,13 @@ export function configureGroups(
   settings: GroupSettings,
   // deno-lint-ignore no-explicit-any
 ): FeatureExtractor<any>[] {
-  const burst = (settings.burstThresholdMs ?? 50) / 1000;
+  // Unset settings stay undefined: each group's own defaults apply.
+  const ms = settings.burstThresholdMs;
+  const burst = ms === undefined ? undefined : ms / 1000;
   return groups.map((g) => {
     if (g === timingExtractor) return timingExtractorWith({ burstThreshold: burst });
     if (g === paddingExtractor) return paddingExtractorWith({ burstThreshold: burst });
-    if (g === entropyExtractor) {
-      return entropyExtractorWith({ sampleBytes: settings.entropySampleBytes ?? 256 });
-    }
+    if (g === entropyExtractor) return entropyExtractorWith({ sampleBytes: settings.entropySampleBytes });
     return g;
   });
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
-import { dnsRcodeName, dnsTypeName, formatIpv6, parseDnsMessage, readDnsName } from "../lib/protocols/dns.ts";
+import { dnsRcodeName, dnsTypeName, parseDnsMessage, readDnsName } from "../lib/protocols/dns.ts";
+import { formatIp } from "../lib/addr.ts";
 import { dnsExtractor, type DnsState } from "../extractors/dns.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
 import { FlowState } from "../lib/flow.ts";
@@ -110,7 +111,7 @@ Deno.test("readDnsName: labels, compression, root, loops and length bounds", () 
   assert.equal(readDnsName(odd, 0, 0, odd.length)?.name, "\\n\\001");
 });
 
-Deno.test("formatIpv6 follows RFC 5952", () => {
+Deno.test("formatIp (IPv6) follows RFC 5952", () => {
   const cases: [number[], string][] = [
     [[0x2001, 0xdb8, 0, 0, 1, 0, 0, 1], "2001:db8::1:0:0:1"],
     [[0x2001, 0, 0, 1, 0, 0, 0, 1], "2001:0:0:1::1"],
@@ -123,7 +124,7 @@ Deno.test("formatIpv6 follows RFC 5952", () => {
   ];
   for (const [g, want] of cases) {
     const b = new Uint8Array(g.flatMap(u16));
-    assert.equal(formatIpv6(b, 0), want);
+    assert.equal(formatIp(b, 0, 6), want);
   }
 });
 

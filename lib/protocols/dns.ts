@@ -318,28 +318,13 @@ function u32(buf: Uint8Array, o: number): number {
   return ((buf[o] << 24) | (buf[o + 1] << 16) | (buf[o + 2] << 8) | buf[o + 3]) >>> 0;
 }
 
-/**
- * Formats 16 bytes at `off` as an IPv6 address in RFC 5952 form (IPv4-mapped as `::ffff:a.b.c.d`).
- *
- * @example
- * ```ts
- * import { formatIpv6 } from "./dns.ts";
- * const a = new Uint8Array(16);
- * a[0] = 0x20; a[1] = 0x01; a[2] = 0x0d; a[3] = 0xb8; a[15] = 1;
- * console.log(formatIpv6(a, 0)); // "2001:db8::1"
- * ```
- */
-export function formatIpv6(buf: Uint8Array, off: number): string {
-  return formatIp(buf, off, 6);
-}
-
 /** Renders one answer's RDATA as text, or null for types not rendered. */
 function rdataText(buf: Uint8Array, msgOff: number, type: number, p: number, rdEnd: number): string | null {
   switch (type) {
     case 1:
       return rdEnd - p === 4 ? ipv4Text(buf, p) : null;
     case 28:
-      return rdEnd - p === 16 ? formatIpv6(buf, p) : null;
+      return rdEnd - p === 16 ? formatIp(buf, p, 6) : null;
     case 2:
     case 5:
     case 12:

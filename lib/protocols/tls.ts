@@ -1053,8 +1053,6 @@ class DirState {
    * Finished counts as a handshake packet, and the direction ends with that record.
    */
   afterCcs = false;
-  /** Reading that Finished record: the direction ends with its last byte. */
-  lastRecord = false;
   /** After a CCS that may be TLS 1.3's compatibility one: only a ClientHello may follow in clear. */
   ccsTentative = false;
   // Handshake layer.
@@ -1605,7 +1603,6 @@ export class TlsFlowAnalyzer {
           if (d.afterCcs) {
             // The encrypted Finished: this direction's last handshake record, which ends it once read (it may
             // span packets, each of them a handshake packet).
-            d.lastRecord = true;
             if (d.recLeft === 0) {
               d.mode = MODE_DONE;
               return;
@@ -1626,7 +1623,8 @@ export class TlsFlowAnalyzer {
       }
       d.recLeft -= take;
       p += take;
-      if (d.recLeft === 0 && d.lastRecord) {
+      // A handshake record after the CCS is that Finished: the direction ends with its last byte.
+      if (d.recLeft === 0 && d.afterCcs && d.recType === TlsContentType.HANDSHAKE) {
         d.mode = MODE_DONE;
         return;
       }

@@ -213,11 +213,7 @@ export class JoyContext {
     let sp = 0, dp = 0;
     if (prot === 6) {
       rec = this.tcp(ts, buf, t, end, tlen, ver, saOff, daOff);
-      if (rec !== null) {
-        // Joy's TCP features (salt, ppi) see each packet its TCP processing kept.
-        if (this.config.salt) (rec.salt ??= new JoySalt()).update(buf, t);
-        if (this.config.ppi) (rec.ppi ??= new JoyPpi()).update(ts, buf, t, tlen, end);
-      } else {
+      if (rec === null) {
         if (tlen >= 20 && end - t >= 4) {
           sp = (buf[t] << 8) | buf[t + 1];
           dp = (buf[t + 2] << 8) | buf[t + 3];
@@ -308,19 +304,18 @@ export class JoyContext {
       if (optLen > 0) rec.tcpOpts = buf.slice(t + 20, Math.min(end, t + 20 + optLen));
     }
     const p = t + hl;
-    this.bytes(rec, buf, p, Math.min(size, Math.max(0, end - p)), size);
+    const avail = Math.min(size, Math.max(0, end - p));
+    this.bytes(rec, buf, p, avail, size);
     rec.ob += size;
     if (rec.app === 0 && rec.op <= 2) {
-      const g = identifyTcp(buf, p, Math.min(size, Math.max(0, end - p)));
+      const g = identifyTcp(buf, p, avail);
       if (g !== null) {
         rec.app = g.app;
         rec.dir = g.dir;
       }
     }
-    this.features(rec, ts, buf, p, Math.min(size, Math.max(0, end - p)), 6, size);
-    if (cfg.hd > 0 && size >= cfg.hd) {
-      this.headerDescription(rec, buf, p, Math.min(size, Math.max(0, end - p)));
-    }
+    this.features(rec, ts, buf, p, avail, 6, size);
+    if (cfg.hd > 0 && size >= cfg.hd) this.headerDescription(rec, buf, p, avail);
     if (flags & 0x02) rec.idpSeqNum = seq;
     else if (rec.idpSeqNum !== 0) {
       if (size > 0 && seq === ((rec.idpSeqNum + 1) >>> 0)) {
@@ -328,6 +323,9 @@ export class JoyContext {
         rec.idpPacket = true;
       }
     } else if (size > 0) rec.idpPacket = true;
+    // Joy's TCP features (salt, ppi) see each packet its TCP processing kept.
+    if (cfg.salt) (rec.salt ??= new JoySalt()).update(seq, ack);
+    if (cfg.ppi) (rec.ppi ??= new JoyPpi()).update(ts, seq, ack, flags, hl, size, buf, t + 20, end);
     return rec;
   }
 

@@ -29,10 +29,7 @@ export const MAX_NUM_PKT = 200;
  * ```ts
  * import { JoyPpi } from "./ppi.ts";
  * const p = new JoyPpi();
- * const tcp = new Uint8Array(20);
- * tcp[12] = 0x50; // header length 20
- * tcp[13] = 0x02; // SYN
- * p.update(0, tcp, 0, 20, 20);
+ * p.update(0, 1000, 0, 0x02, 20, 0, new Uint8Array(20), 20, 20); // a SYN without options
  * console.log(p.np, p.flags[0]); // 1 2
  * ```
  */
@@ -48,21 +45,30 @@ export class JoyPpi {
   readonly time: Float64Array = new Float64Array(MAX_NUM_PKT);
 
   /**
-   * Records the TCP segment at `buf[t .. t + tcpLen)` seen at `ts` (µs), captured up to `end`; the header must be
-   * valid.
+   * Records one TCP segment seen at `ts` (µs): its header fields as the caller parsed them (header length `hl`,
+   * at least 20), its payload length, and its option bytes at `buf[optOff ..]`, captured up to `end`.
    */
-  update(ts: number, buf: Uint8Array, t: number, tcpLen: number, end: number): void {
-    const hl = (buf[t + 12] >> 4) * 4;
-    if (hl < 20 || hl > tcpLen || this.np >= MAX_NUM_PKT) return;
+  update(
+    ts: number,
+    seq: number,
+    ack: number,
+    flags: number,
+    hl: number,
+    payloadLen: number,
+    buf: Uint8Array,
+    optOff: number,
+    end: number,
+  ): void {
+    if (this.np >= MAX_NUM_PKT) return;
     const i = this.np++;
-    this.seq[i] = ((buf[t + 4] << 24) | (buf[t + 5] << 16) | (buf[t + 6] << 8) | buf[t + 7]) >>> 0;
-    this.ack[i] = ((buf[t + 8] << 24) | (buf[t + 9] << 16) | (buf[t + 10] << 8) | buf[t + 11]) >>> 0;
-    this.flags[i] = buf[t + 13];
-    this.len[i] = (tcpLen - hl) & 0xffff;
+    this.seq[i] = seq;
+    this.ack[i] = ack;
+    this.flags[i] = flags;
+    this.len[i] = payloadLen & 0xffff;
     this.optLen[i] = hl - 20;
     this.time[i] = ts;
-    const n = Math.min(hl - 20, TCP_OPT_LEN, Math.max(0, end - t - 20));
-    this.opts.set(buf.subarray(t + 20, t + 20 + n), i * TCP_OPT_LEN);
+    const n = Math.min(hl - 20, TCP_OPT_LEN, Math.max(0, end - optOff));
+    this.opts.set(buf.subarray(optOff, optOff + n), i * TCP_OPT_LEN);
   }
 }
 
@@ -142,7 +148,7 @@ export function ppiPrintJson(x1: JoyPpi, x2: JoyPpi | null, numPkts: number): st
  * ```ts
  * import { JoySalt } from "./ppi.ts";
  * const s = new JoySalt();
- * s.update(new Uint8Array([0, 80, 1, 187, 0, 0, 0, 9, 0, 0, 0, 1]), 0);
+ * s.update(9, 1);
  * console.log(s.np, s.seq[0]); // 1 9
  * ```
  */
@@ -151,12 +157,12 @@ export class JoySalt {
   readonly seq: Uint32Array = new Uint32Array(MAX_NUM_PKT);
   readonly ack: Uint32Array = new Uint32Array(MAX_NUM_PKT);
 
-  /** Records the TCP header at `buf[t ..]`. */
-  update(buf: Uint8Array, t: number): void {
+  /** Records one TCP segment's sequence and acknowledgement numbers. */
+  update(seq: number, ack: number): void {
     if (this.np >= MAX_NUM_PKT) return;
     const i = this.np++;
-    this.seq[i] = ((buf[t + 4] << 24) | (buf[t + 5] << 16) | (buf[t + 6] << 8) | buf[t + 7]) >>> 0;
-    this.ack[i] = ((buf[t + 8] << 24) | (buf[t + 9] << 16) | (buf[t + 10] << 8) | buf[t + 11]) >>> 0;
+    this.seq[i] = seq;
+    this.ack[i] = ack;
   }
 }
 
@@ -173,8 +179,8 @@ function deltas(a: Uint32Array, n: number): string {
  * ```ts
  * import { JoySalt, saltPrintJson } from "./ppi.ts";
  * const s = new JoySalt();
- * s.update(new Uint8Array([0, 80, 1, 187, 0, 0, 0, 9, 0, 0, 0, 1]), 0);
- * s.update(new Uint8Array([0, 80, 1, 187, 0, 0, 0, 7, 0, 0, 0, 1]), 0);
+ * s.update(9, 1);
+ * s.update(7, 1);
  * console.log(saltPrintJson(s, null)); // ,"oseq":[9,4294967294],"oack":[1,0]
  * ```
  */

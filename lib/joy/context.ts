@@ -529,7 +529,7 @@ export class JoyContext {
     // well-known port on either side (Joy's `tls_filter`, `dns_filter`, `http_filter`, `ssh_filter`,
     // `ike_filter`; `dhcp_filter` / `dhcpv6_filter` want the client and server ports on the two sides).
     const port = (n: number) => rec.sp === n || rec.dp === n;
-    const readEnd = Math.max(p + len, this.bufEnd);
+    const readEnd = this.bufEnd; // p + len never passes it: `len` is what the frame holds
     // WHT and IKE state exist from the first packet their filter lets through, payload or not.
     if (cfg.wht) whtUpdate(rec, buf, p, size, readEnd);
     if (cfg.ike && prot === 17 && (port(500) || port(4500))) {

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { hexByte } from "./json.ts";
 
 /** Messages kept per direction (`MAX_DHCP_V6_MSGS`). */
 export const MAX_DHCP_V6_MSGS = 10;
@@ -90,8 +91,6 @@ export class JoyDhcpv6 {
   }
 }
 
-const h2 = (b: number): string => b.toString(16).padStart(2, "0");
-
 /**
  * The `,"dhcpv6":[...]` fragment (`dhcpv6_print_json`) of the record's own messages.
  *
@@ -113,7 +112,7 @@ export function dhcpv6PrintJson(d: JoyDhcpv6): string {
     let s = `{"type":"${t ?? m.type}","transid":"${m.transId.toString(16)}","option":"${o ?? opt}",` +
       `"optlen":${optLen}`;
     if (opt === 1 || opt === 2) {
-      s += `,"macaddr":"${[12, 13, 14, 15, 16, 17].map((i) => h2(x[i])).join(":")}"`;
+      s += `,"macaddr":"${[12, 13, 14, 15, 16, 17].map((i) => hexByte(x[i])).join(":")}"`;
     }
     parts.push(s + "}");
   }

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { hex } from "./json.ts";
+import { hex, hexByte } from "./json.ts";
 
 /** Messages kept per direction (`IKE_MAX_MESSAGES`); also the limit on payloads, proposals, etc. */
 export const IKE_MAX = 20;
@@ -220,7 +220,6 @@ const VENDOR_IDS: [string, string][] = [
   ["draft-stenberg-ipsec-nat-traversal-01", "27bab5dc01ea0760ea4e3190ac27c0d0"],
 ];
 
-const x2 = (v: number): string => v.toString(16).padStart(2, "0");
 const x4 = (v: number): string => v.toString(16).padStart(4, "0");
 
 /** A parse result: bytes consumed (0: failure, as Joy's unmarshal functions return) and the JSON. */
@@ -300,7 +299,7 @@ function transform(r: Reader, o: number, len: number, v1: boolean): (Parsed & { 
   let s: string;
   if (v1) {
     const id = r.u8(o + 5), name = id === 1 ? "key_ike" : undefined;
-    s = `{"id":"${name ?? x2(id)}","num":${r.u8(o + 4)}`;
+    s = `{"id":"${name ?? hexByte(id)}","num":${r.u8(o + 4)}`;
   } else {
     const type = r.u8(o + 4), id = r.u16(o + 6);
     const tName = TRANSFORM_TYPE_V2.get(type), idName = TRANSFORM_IDS_V2[type]?.get(id);
@@ -331,7 +330,7 @@ function proposal(r: Reader, o: number, len: number, v1: boolean): (Parsed & { l
   }
   if (ts.length !== numT || off !== length) return null;
   // Joy names an IKEv1 proposal's protocol with the IKEv2 table too.
-  let s = `{"num":${num},"protocol_id":"${PROTO_V2.get(prot) ?? x2(prot)}"`;
+  let s = `{"num":${num},"protocol_id":"${PROTO_V2.get(prot) ?? hexByte(prot)}"`;
   if (spiSize > 0) s += `,"spi":${r.hex(o + spiOff, spiSize)}`;
   return { n: off, json: s + list("transforms", ts, ",") + "}", last };
 }
@@ -416,7 +415,7 @@ function notify(r: Reader, o: number, len: number, v1: boolean): Parsed {
   if (spiSize > len - h) return FAIL;
   let s = "{";
   if (v1) s += `"doi":"${DOI_V1.get(doi) ?? doi.toString(16)}",`;
-  s += `"protocol_id":"${(v1 ? PROTO_V1 : PROTO_V2).get(prot) ?? x2(prot)}"`;
+  s += `"protocol_id":"${(v1 ? PROTO_V1 : PROTO_V2).get(prot) ?? hexByte(prot)}"`;
   if (spiSize > 0) s += `,"spi":${r.hex(o + h, spiSize)}`;
   const name = (v1 ? NOTIFY_V1 : NOTIFY_V2).get(type);
   s += name !== undefined ? `,"${name}":` : `,"kind":${type},"data":`;
@@ -510,7 +509,7 @@ function message(r: Reader, o: number, len: number): Parsed | null {
   if (length > IKE_MAX_MESSAGE_LEN) return null;
   const header =
     `{"init_spi":${r.hex(o, 8)},"resp_spi":${r.hex(o + 8, 8)},"major":${major},"minor":${minor},` +
-    `"exchange_type":"${EXCHANGE.get(exch) ?? x2(exch)}","flags":${flagsJson(major, flags)},` +
+    `"exchange_type":"${EXCHANGE.get(exch) ?? hexByte(exch)}","flags":${flagsJson(major, flags)},` +
     `"message_id":${msgId},"length":${length}}`;
   if (flags & 1) return { n: length, json: `{"header":${header}}` };
   let off = 28, next = next0;

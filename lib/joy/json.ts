@@ -8,6 +8,19 @@ const HEX: string[] = [];
 for (let i = 0; i < 256; i++) HEX.push(i.toString(16).padStart(2, "0"));
 
 /**
+ * Two lower-case hex digits of one byte (`%02x`).
+ *
+ * @example
+ * ```ts
+ * import { hexByte } from "./json.ts";
+ * console.log(hexByte(10)); // 0a
+ * ```
+ */
+export function hexByte(b: number): string {
+  return HEX[b & 0xff];
+}
+
+/**
  * Lower-case hex of `buf[off .. off + len)`, as Joy's `zprintf_raw_as_hex`.
  *
  * @example

@@ -11,6 +11,7 @@ import { extractFlows } from "../lib/extract.ts";
 import { JsonlWriter } from "../outputs/jsonl.ts";
 import { extractJsonlParallel } from "../lib/parallel.ts";
 import type { ExtractSummary } from "../lib/extract.ts";
+import { writeAll } from "../lib/cli/common.ts";
 
 const [reader, groups, file, workersArg] = Deno.args;
 const workers = Number(workersArg ?? 1);
@@ -22,7 +23,7 @@ if (workers > 1) {
   const it = extractJsonlParallel([file], options, { workers });
   let r = await it.next();
   while (!r.done) {
-    for (let off = 0; off < r.value.length;) off += await sink.write(r.value.subarray(off));
+    await writeAll(sink, r.value);
     r = await it.next();
   }
   s = r.value;

@@ -120,6 +120,22 @@ export function packetCountParts(s: PacketCounts, verb: string): string[] {
 }
 
 /**
+ * Writes every byte of `bytes` to `w` (a file, stdout or a connection), however many `write` calls it takes.
+ *
+ * @example
+ * ```ts
+ * import { writeAll } from "./common.ts";
+ * await writeAll(Deno.stdout, new TextEncoder().encode("x\n"));
+ * ```
+ */
+export async function writeAll(
+  w: { write(p: Uint8Array): Promise<number> },
+  bytes: Uint8Array,
+): Promise<void> {
+  for (let off = 0; off < bytes.length;) off += await w.write(bytes.subarray(off));
+}
+
+/**
  * A byte stream onto `file` whose writes reach the file at once. `FsFile.writable` buffers (in Deno 2.9 a write
  * shows in the file only at close), which would hold a live capture's lines back until it stops. Closing the
  * stream closes the file.
@@ -136,7 +152,7 @@ export function packetCountParts(s: PacketCounts, verb: string): string[] {
 export function unbufferedFileStream(file: Deno.FsFile): WritableStream<Uint8Array> {
   return new WritableStream<Uint8Array>({
     async write(chunk) {
-      for (let off = 0; off < chunk.length;) off += await file.write(chunk.subarray(off));
+      await writeAll(file, chunk);
     },
     close() {
       file.close();

@@ -12,7 +12,7 @@ import { formatFromPath, openRecordWriter, OUTPUT_FORMATS } from "../../outputs/
 import { extractJsonlParallel } from "../parallel.ts";
 import { createProgress } from "../progress.ts";
 import { collect, LABEL_OPTION_HELP, labelerFromOptions } from "./label_subnets.ts";
-import { drain, fmtRate, integer, packetCountParts, UsageError } from "./common.ts";
+import { drain, fmtRate, integer, packetCountParts, UsageError, writeAll } from "./common.ts";
 import {
   addFeatureOptions,
   addFlowOptions,
@@ -188,7 +188,7 @@ async function runParallel(
   let summary: ExtractSummary;
   try {
     summary = await drain(it, async (bytes) => {
-      for (let off = 0; off < bytes.length;) off += await out.write(bytes.subarray(off));
+      await writeAll(out, bytes);
     });
   } finally {
     file?.close();

@@ -313,8 +313,8 @@ const NUM_OPTIONS: Record<string, ["numPkts" | "idp" | "hd" | "verbosity", numbe
   verbosity: ["verbosity", 0, 5],
 };
 
-/** The option names {@linkcode parseJoyConfigList} knows. */
-export const JOY_CONFIG_KEYS: readonly string[] = [
+/** The option names {@linkcode parseJoyConfigList} knows (named in its error). */
+const JOY_CONFIG_KEYS: readonly string[] = [
   ...Object.keys(BOOL_OPTIONS),
   ...Object.keys(NUM_OPTIONS),
   "cdist",

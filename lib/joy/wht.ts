@@ -34,21 +34,24 @@ export function whtUpdate(
   rec.whtBytes += size;
   const end = Math.min(buf.length, readEnd);
   let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  for (let i = 0; i < size; i += 4) {
+  // Whole blocks of captured bytes, then the one block cut by the payload's or the frame's end (read with zeros
+  // past it); blocks wholly past the frame are zeros and add nothing.
+  const whole = Math.max(0, Math.min(size, end - p)) & ~3;
+  let i = 0;
+  for (; i < whole; i += 4) {
     const q = p + i;
-    let a: number, b: number, c: number, d: number;
-    if (q + 4 <= end && i + 4 <= size) {
-      a = buf[q];
-      b = buf[q + 1];
-      c = buf[q + 2];
-      d = buf[q + 3];
-    } else {
-      const at = (k: number): number => (i + k < size && q + k < end ? buf[q + k] : 0);
-      a = at(0);
-      b = at(1);
-      c = at(2);
-      d = at(3);
-    }
+    const a = buf[q], b = buf[q + 1], c = buf[q + 2], d = buf[q + 3];
+    s0 += a + b + c + d;
+    s1 += a - b + c - d;
+    s2 += a + b - c - d;
+    s3 += a - b - c + d;
+  }
+  if (i < size && p + i < end) {
+    const q = p + i;
+    const a = buf[q];
+    const b = i + 1 < size && q + 1 < end ? buf[q + 1] : 0;
+    const c = i + 2 < size && q + 2 < end ? buf[q + 2] : 0;
+    const d = i + 3 < size && q + 3 < end ? buf[q + 3] : 0;
     s0 += a + b + c + d;
     s1 += a - b + c - d;
     s2 += a + b - c - d;

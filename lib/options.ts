@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import type { FeatureExtractor, FeatureSpec, FeatureType, FlowRecord } from "./extractor.ts";
 import type { FlowState } from "./flow.ts";
 import { allExtractors, configureGroups, selectExtractors } from "./registry.ts";
+import { flatString, recordClass } from "./record.ts";
 import { SEQUENCE_FEATURES, sequencesExtractor } from "../extractors/sequences.ts";
 
 /** Options of `extractFlows` that shape the records (JoyfulJay's names in parentheses). */
@@ -461,18 +462,15 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
     for (let i = 0; i < names.length; i++) {
       if (columns.includes(renamed[i])) pairs.push([renamed[i], names[i]]);
     }
-    // A generated constructor keeps the records in V8's fast mode (see makeRecordFactory in pipeline.ts).
-    const body = pairs.map(([to, from]) => `this[${JSON.stringify(to)}] = r[${JSON.stringify(from)}];`).join(
-      "\n",
-    );
-    const Out = new Function("r", body) as unknown as new (r: FlowRecord) => FlowRecord;
+    // A generated constructor keeps the records on JSON.stringify's fast path (see lib/record.ts).
+    const Out = recordClass(pairs.map((p) => p[0]), pairs.map((p) => p[1]));
     copy = (r) => new Out(r);
   }
   const output = (r: FlowRecord): FlowRecord => {
     if (anonymize) {
       for (const k of ["src_ip", "dst_ip", "tunnel_src_ip", "tunnel_dst_ip"]) {
         const v = r[k];
-        if (typeof v === "string") r[k] = anonymizeIp(v, salt);
+        if (typeof v === "string") r[k] = flatString(anonymizeIp(v, salt)); // see lib/record.ts
       }
     }
     return copy === null ? r : copy(r);

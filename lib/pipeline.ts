@@ -8,6 +8,7 @@ import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
 import type { FlowState } from "./flow.ts";
 import { FlowTable, type FlowTableOptions, Rejected } from "./flow_table.ts";
 import { PacketDecoder, SKIP_REASON_NAMES, SkipReason } from "./decode.ts";
+import { flattenStrings, recordClass } from "./record.ts";
 
 /** Packet accounting, shown in the summary on stderr. */
 export interface PacketStats {
@@ -54,6 +55,7 @@ export class FlowPipeline {
   private readonly unsupportedLinks = new Set<number>();
   /** Makes a record with every declared feature null, in order (see `makeRecordFactory`). */
   private readonly newRecord: () => FlowRecord;
+  private readonly flattenStrings: (record: FlowRecord) => void;
 
   constructor(
     // deno-lint-ignore no-explicit-any
@@ -63,7 +65,9 @@ export class FlowPipeline {
   ) {
     this.decoder.decap = options.decap ?? true;
     this.table = new FlowTable(options, (f) => this.finishFlow(f), (f) => this.initFlow(f));
-    this.newRecord = makeRecordFactory(extractors);
+    const records = makeRecordFactory(extractors);
+    this.newRecord = records.newRecord;
+    this.flattenStrings = records.flatten;
   }
 
   /** Link types seen that the decoder does not read. */
@@ -128,24 +132,28 @@ export class FlowPipeline {
     const rec = this.newRecord();
     const ex = this.extractors, st = f.groupState;
     for (let i = 0; i < ex.length; i++) ex[i].finish(st[i], f, rec);
+    this.flattenStrings(rec);
     f.groupState = [];
     this.stats.flows++;
     this.emit(rec, f);
   }
 }
 
-/**
- * A function making a record with every declared feature set to null, in order. It is a generated constructor:
- * V8 keeps objects built by a constructor in fast mode (in-object properties, one shared hidden class), while
- * object literals and objects grown key by key past ~128 properties fall into dictionary mode, which made
- * JSON.stringify three times slower (measured on 17k records of 133 columns).
- */
+/** The record constructor and string flattening of a set of groups (see lib/record.ts for why). */
 // deno-lint-ignore no-explicit-any
-function makeRecordFactory(extractors: readonly FeatureExtractor<any>[]): () => FlowRecord {
-  const names: string[] = [];
-  for (const e of extractors) for (const f of e.features) if (!names.includes(f.name)) names.push(f.name);
-  // Names are quoted with JSON.stringify, so no name can escape its string literal.
-  const Record = new Function(names.map((n) => `this[${JSON.stringify(n)}] = null;`).join("\n")) as new () =>
-  FlowRecord;
-  return () => new Record();
+function makeRecordFactory(extractors: readonly FeatureExtractor<any>[]): {
+  newRecord: () => FlowRecord;
+  flatten: (record: FlowRecord) => void;
+} {
+  const names: string[] = [], strings: string[] = [], lists: string[] = [];
+  for (const e of extractors) {
+    for (const f of e.features) {
+      if (names.includes(f.name)) continue;
+      names.push(f.name);
+      if (f.type === "str") strings.push(f.name);
+      else if (f.type === "list") lists.push(f.name);
+    }
+  }
+  const Record = recordClass(names);
+  return { newRecord: () => new Record(), flatten: flattenStrings(strings, lists) };
 }

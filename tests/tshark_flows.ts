@@ -768,6 +768,20 @@ export function* pairFlows<P>(
 }
 
 /**
+ * An integer from tshark's decimal or `0x` hexadecimal field text; NaN when the field is absent.
+ *
+ * @example
+ * ```ts
+ * import { tsharkInt } from "./tshark_flows.ts";
+ * console.log(tsharkInt("0x0303"), tsharkInt("771"), tsharkInt("")); // 771 771 NaN
+ * ```
+ */
+export function tsharkInt(text: string | undefined): number {
+  if (text === undefined || text === "") return NaN;
+  return text.startsWith("0x") ? parseInt(text, 16) : Number(text);
+}
+
+/**
  * Whether jj's value `b` equals the model's `a`: integers, strings and booleans exactly, floats to 1e-9
  * relative (1e-9 absolute near 0), lists element by element.
  *

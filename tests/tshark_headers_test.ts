@@ -49,6 +49,7 @@ import {
   tcpHeader,
   triage,
   TSHARK_PREFS,
+  tsharkInt,
   tsharkRowsMerged,
 } from "./tshark_flows.ts";
 import { ipExtendedExtractor } from "../extractors/ip_extended.ts";
@@ -107,12 +108,6 @@ function tsharkRowsByCapture(
     prefs: [...TSHARK_PREFS, "-o", "tcp.analyze_sequence_numbers:FALSE"],
     tempPrefix: "jj_tshark_headers_",
   });
-}
-
-/** An integer from tshark's decimal or `0x` hexadecimal text; NaN when absent. */
-function int(text: string | undefined): number {
-  if (text === undefined || text === "") return NaN;
-  return text.startsWith("0x") ? parseInt(text, 16) : Number(text);
 }
 
 /** The TCP options of a segment as the model reads them from tshark's option list. */
@@ -189,13 +184,13 @@ function parseFrame(row: string[]): Frame {
   // The IP header under test.
   frame.ipv = ip.fam;
   if (ip.fam === 4) {
-    frame.ttl = int(f("ip.ttl")[ip.occ]);
-    frame.tos = int(f("ip.dsfield")[ip.occ]);
-    frame.ipId = int(f("ip.id")[ip.occ]);
-    frame.ipFlags = int(f("ip.flags")[ip.occ]);
+    frame.ttl = tsharkInt(f("ip.ttl")[ip.occ]);
+    frame.tos = tsharkInt(f("ip.dsfield")[ip.occ]);
+    frame.ipId = tsharkInt(f("ip.id")[ip.occ]);
+    frame.ipFlags = tsharkInt(f("ip.flags")[ip.occ]);
   } else {
-    frame.ttl = int(f("ipv6.hlim")[ip.occ]);
-    frame.tos = int(f("ipv6.tclass")[ip.occ]);
+    frame.ttl = tsharkInt(f("ipv6.hlim")[ip.occ]);
+    frame.tos = tsharkInt(f("ipv6.tclass")[ip.occ]);
   }
   if (!(frame.ttl >= 0) || !(frame.tos >= 0) || (ip.fam === 4 && !(frame.ipId >= 0 && frame.ipFlags >= 0))) {
     return bad("unreadable IP header");
@@ -206,12 +201,12 @@ function parseFrame(row: string[]): Frame {
   if (ethAt >= 0 && ethAt < ips[0].at) {
     const outerTags = layers.slice(ethAt, ips[0].at).filter((l) => l === "vlan").length;
     const tagged = layers.slice(ethAt, ip.at).includes("vlan");
-    const type = outerTags ? int(f("vlan.etype")[outerTags - 1]) : int(f("eth.type")[0]);
+    const type = outerTags ? tsharkInt(f("vlan.etype")[outerTags - 1]) : tsharkInt(f("eth.type")[0]);
     frame.eth = {
       src: (f("eth.src")[0] ?? "").toLowerCase(),
       dst: (f("eth.dst")[0] ?? "").toLowerCase(),
       type,
-      vlan: tagged ? int(f("vlan.id").at(-1)) : -1,
+      vlan: tagged ? tsharkInt(f("vlan.id").at(-1)) : -1,
     };
     if (!frame.eth.src || !frame.eth.dst || !(type >= 0) || (tagged && !(frame.eth.vlan >= 0))) {
       return bad("unreadable Ethernet header");
@@ -226,7 +221,7 @@ function parseFrame(row: string[]): Frame {
     const o = fl.occBefore("tcp", inner.j);
     const tcp = tcpHeader(f, o, l4Len);
     if (typeof tcp === "string") return bad(tcp);
-    const win = int(f("tcp.window_size_value")[o]), hl = tcp.hl;
+    const win = tsharkInt(f("tcp.window_size_value")[o]), hl = tcp.hl;
     if (!(win >= 0)) return bad(TCP_HEADER_CUT);
     if (hl > l4Len) return bad("TCP header longer than the IP payload");
     frame.flags = tcp.flags;
@@ -250,10 +245,11 @@ function parseFrame(row: string[]): Frame {
  * ends inside the header, or tshark stopped at a malformed option) or its value fields do not line up.
  */
 function readOptions(f: (name: Field) => string[], room: number): TcpOpts | null {
-  const kinds = f("tcp.option_kind").map(int), lens = f("tcp.option_len").map(int);
-  const mss = f("tcp.options.mss_val").map(int), ws = f("tcp.options.wscale.shift").map(int);
+  const kinds = f("tcp.option_kind").map(tsharkInt), lens = f("tcp.option_len").map(tsharkInt);
+  const mss = f("tcp.options.mss_val").map(tsharkInt), ws = f("tcp.options.wscale.shift").map(tsharkInt);
   const sackLe = f("tcp.options.sack_le").length;
-  const tsv = f("tcp.options.timestamp.tsval").map(int), tse = f("tcp.options.timestamp.tsecr").map(int);
+  const tsv = f("tcp.options.timestamp.tsval").map(tsharkInt),
+    tse = f("tcp.options.timestamp.tsecr").map(tsharkInt);
   const o: TcpOpts = {
     any: false,
     mss: -1,

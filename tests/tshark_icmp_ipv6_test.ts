@@ -69,6 +69,7 @@ import {
   tcpHeader,
   type Triage,
   triage,
+  tsharkInt,
   tsharkRowsMerged,
   tsharkRowsOf,
 } from "./tshark_flows.ts";
@@ -106,12 +107,6 @@ const FIELDS = [
 ] as const;
 type Field = typeof FIELDS[number];
 const COL = columnsOf(FIELDS);
-
-/** An integer from tshark's decimal or `0x` text; NaN when absent. */
-function int(text: string | undefined): number {
-  if (text === undefined || text === "") return NaN;
-  return text.startsWith("0x") ? parseInt(text, 16) : Number(text);
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // frames
@@ -182,15 +177,15 @@ function parseFrame(row: string[]): Frame {
   const ip = fl.ips[fl.ips.length - 1];
   out.ipVersion = ip.fam;
   if (ip.fam === 6) {
-    out.label = int(f("ipv6.flow")[ip.occ]);
-    out.tc = int(f("ipv6.tclass")[ip.occ]);
+    out.label = tsharkInt(f("ipv6.flow")[ip.occ]);
+    out.tc = tsharkInt(f("ipv6.tclass")[ip.occ]);
     assert.ok(out.label >= 0 && out.tc >= 0, "an IPv6 header without flow label or traffic class");
   }
   if (detail.fragment) return out;
   if (inner.t === "icmp" || inner.t === "icmpv6") {
     const v6 = inner.t === "icmpv6", pre = v6 ? "icmpv6" : "icmp";
     const o = fl.occBefore(inner.t, inner.j);
-    const type = int(f(`${pre}.type` as Field)[o]), code = int(f(`${pre}.code` as Field)[o]);
+    const type = tsharkInt(f(`${pre}.type` as Field)[o]), code = tsharkInt(f(`${pre}.code` as Field)[o]);
     if (type >= 0 && code >= 0) {
       out.icmpType = type;
       out.icmpCode = code;
@@ -198,8 +193,8 @@ function parseFrame(row: string[]): Frame {
       if (echo) {
         // An echo quotes no datagram, and no ICMP header comes before it (the IP layers end at the first
         // one): its identifier and sequence number are the frame's first ones.
-        const id = int(f(v6 ? "icmpv6.echo.identifier" : "icmp.ident")[0]);
-        const seq = int(f(v6 ? "icmpv6.echo.sequence_number" : "icmp.seq")[0]);
+        const id = tsharkInt(f(v6 ? "icmpv6.echo.identifier" : "icmp.ident")[0]);
+        const seq = tsharkInt(f(v6 ? "icmpv6.echo.sequence_number" : "icmp.seq")[0]);
         if (id >= 0 && seq >= 0) {
           out.icmpId = id;
           out.icmpSeq = seq;

@@ -40,6 +40,7 @@ import {
   sameValue,
   sum,
   triage,
+  tsharkInt,
   tsharkRowsMerged,
   tsharkRowsOf,
 } from "./tshark_flows.ts";
@@ -91,12 +92,6 @@ const FIELDS = [
 type Field = typeof FIELDS[number];
 const COL = columnsOf(FIELDS);
 
-/** An integer from tshark's decimal or `0x` text; NaN when absent. */
-function int(text: string | undefined): number {
-  if (text === undefined || text === "") return NaN;
-  return text.startsWith("0x") ? parseInt(text, 16) : Number(text);
-}
-
 // ---------------------------------------------------------------------------------------------------------
 // frames
 
@@ -142,7 +137,7 @@ function quicFrame(f: (n: Field) => string[], layers: string[]): QuicFrame | nul
   const out: QuicFrame = { pkts: [], pnl: -1, spinSet: 0, hello: null, gquic: null };
   if (gq) {
     const v = f("gquic.version")[0];
-    const pkn = int(f("gquic.puflags.pkn")[0]);
+    const pkn = tsharkInt(f("gquic.puflags.pkn")[0]);
     out.gquic = {
       version: v && v.length === 4 ? [...v].reduce((a, c) => a * 256 + c.charCodeAt(0), 0) : -1,
       pnl: pkn >= 0 ? [1, 2, 4, 6][pkn] : -1,
@@ -150,9 +145,9 @@ function quicFrame(f: (n: Field) => string[], layers: string[]): QuicFrame | nul
     };
     return out;
   }
-  const forms = f("quic.header_form"), versions = f("quic.version").map(int);
-  const t1 = f("quic.long.packet_type").map(int), t2 = f("quic.long.packet_type_v2").map(int);
-  const dcil = f("quic.dcil").map(int), scil = f("quic.scil").map(int);
+  const forms = f("quic.header_form"), versions = f("quic.version").map(tsharkInt);
+  const t1 = f("quic.long.packet_type").map(tsharkInt), t2 = f("quic.long.packet_type_v2").map(tsharkInt);
+  const dcil = f("quic.dcil").map(tsharkInt), scil = f("quic.scil").map(tsharkInt);
   let li = 0, i1 = 0, i2 = 0;
   for (const form of forms) {
     if (form !== "1") {
@@ -166,7 +161,7 @@ function quicFrame(f: (n: Field) => string[], layers: string[]): QuicFrame | nul
     out.pkts.push({ long: true, version: v, type, dcil: dcil[li], scil: scil[li] });
     li++;
   }
-  const pnl = int(f("quic.packet_number_length")[0]);
+  const pnl = tsharkInt(f("quic.packet_number_length")[0]);
   out.pnl = pnl >= 0 ? pnl + 1 : -1;
   out.spinSet = f("quic.spin_bit").filter((s) => s === "1" || s === "True").length;
   if (f("tls.handshake.type").includes("1")) {
@@ -199,12 +194,12 @@ function parseFrame(row: string[]): Frame {
   const { fl, inner } = detail;
   if (inner.t === "tcp" && frame.flags >= 0) {
     const o = fl.occBefore("tcp", inner.j);
-    out.seq = int(f("tcp.seq_raw")[o]);
-    out.ack = int(f("tcp.ack_raw")[o]);
+    out.seq = tsharkInt(f("tcp.seq_raw")[o]);
+    out.ack = tsharkInt(f("tcp.ack_raw")[o]);
     if (fl.occBefore("tcp", fl.layers.length) === 1) {
       // One TCP layer: the option fields are its own.
-      out.tsVal = int(f("tcp.options.timestamp.tsval")[0]);
-      out.tsEcr = int(f("tcp.options.timestamp.tsecr")[0]);
+      out.tsVal = tsharkInt(f("tcp.options.timestamp.tsval")[0]);
+      out.tsEcr = tsharkInt(f("tcp.options.timestamp.tsecr")[0]);
       out.initialRtt = Number(f("tcp.analysis.initial_rtt")[0] ?? NaN);
     }
     if (!(out.tsVal >= 0 && out.tsEcr >= 0)) out.tsVal = out.tsEcr = -1;

@@ -8,7 +8,7 @@ import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
 import type { FlowState } from "./flow.ts";
 import { FlowTable, type FlowTableOptions, Rejected } from "./flow_table.ts";
 import { PacketDecoder, SKIP_REASON_NAMES, SkipReason } from "./decode.ts";
-import { flattenStrings, recordClass } from "./record.ts";
+import { type Flatten, flattenStrings, recordClass } from "./record.ts";
 
 /** Packet accounting, shown in the summary on stderr. */
 export interface PacketStats {
@@ -55,7 +55,8 @@ export class FlowPipeline {
   private readonly unsupportedLinks = new Set<number>();
   /** Makes a record with every declared feature null, in order (see `makeRecordFactory`). */
   private readonly newRecord: () => FlowRecord;
-  private readonly flattenStrings: (record: FlowRecord) => void;
+  /** Gives the record's rope strings flat copies (see lib/record.ts). */
+  private readonly flattenStrings: Flatten;
 
   constructor(
     // deno-lint-ignore no-explicit-any
@@ -143,7 +144,7 @@ export class FlowPipeline {
 // deno-lint-ignore no-explicit-any
 function makeRecordFactory(extractors: readonly FeatureExtractor<any>[]): {
   newRecord: () => FlowRecord;
-  flatten: (record: FlowRecord) => void;
+  flatten: Flatten;
 } {
   const names: string[] = [], strings: string[] = [], lists: string[] = [];
   for (const e of extractors) {

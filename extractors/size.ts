@@ -8,7 +8,7 @@
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { BoundedSample, ratio, welfordStd as std } from "../lib/stats.ts";
+import { BoundedSample, logAppend, logRead, logRelease, ratio, welfordStd as std } from "../lib/stats.ts";
 
 /**
  * Per-flow state of `size`. The running moments (Welford's method, as `RunningStats` computes it) are fields
@@ -40,9 +40,17 @@ export class SizeState {
   pfm2 = 0;
   pbmean = 0;
   pbm2 = 0;
-  lenSample: BoundedSample = new BoundedSample();
-  fwdSample: BoundedSample = new BoundedSample();
-  bwdSample: BoundedSample = new BoundedSample();
+  /**
+   * The first LOG_CAPACITY packet lengths (responder lengths as -1 - length), a `ValueLog`: the
+   * medians, percentiles and mode are worked out from it at the end (see `TimingState`'s log).
+   */
+  logHead = -1;
+  logTail = -1;
+  logN = 0;
+  /** The lengths' samples, made from the log only when a flow outgrows it (then filled per packet). */
+  lenSample: BoundedSample | null = null;
+  fwdSample: BoundedSample | null = null;
+  bwdSample: BoundedSample | null = null;
   /** Packets with payload, and the smallest non-empty and largest payload, per direction. */
   withPayload0 = 0;
   withPayload1 = 0;
@@ -103,6 +111,28 @@ const features: FeatureSpec[] = [
   f("byte_asymmetry", "float", "(bytes_fwd - bytes_bwd) / total_bytes."),
 ];
 
+/** Packet lengths a flow logs; a longer flow moves to per-packet samples (which bound its memory). */
+const LOG_CAPACITY = 4096;
+/** Where a log is read back, and the samples flows that never outgrew their log are finished with. */
+const logCopy = new Float64Array(LOG_CAPACITY);
+const finishLen = new BoundedSample(), finishFwd = new BoundedSample(), finishBwd = new BoundedSample();
+
+/** Offers the logged lengths to the three samples in the order the packets came. */
+function replayLog(s: SizeState, all: BoundedSample, fwd: BoundedSample, bwd: BoundedSample): void {
+  const n = s.logN, log = logCopy;
+  logRead(s, log);
+  for (let i = 0; i < n; i++) {
+    const x = log[i];
+    if (x >= 0) {
+      all.add(x);
+      fwd.add(x);
+    } else {
+      all.add(-1 - x);
+      bwd.add(-1 - x);
+    }
+  }
+}
+
 /**
  * The `size` group.
  *
@@ -118,13 +148,21 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
   init: (): SizeState => new SizeState(),
   update(s: SizeState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     const len = p.wireLen, pay = p.payloadLen;
+    if (!logAppend(s, dir === 0 ? len : -1 - len, LOG_CAPACITY) && s.lenSample === null) {
+      // The flow outgrew its log: from here on its lengths go to samples, which start with the logged ones.
+      const all = s.lenSample = new BoundedSample();
+      const fwd = s.fwdSample = new BoundedSample();
+      const bwd = s.bwdSample = new BoundedSample();
+      replayLog(s, all, fwd, bwd);
+      logRelease(s);
+    }
     const n = ++s.n;
     let d = len - s.mean;
     s.mean += d / n;
     s.m2 += d * (len - s.mean);
     if (len < s.min) s.min = len;
     if (len > s.max) s.max = len;
-    s.lenSample.add(len);
+    if (s.lenSample !== null) s.lenSample.add(len);
     d = pay - s.pmean;
     s.pmean += d / n;
     s.pm2 += d * (pay - s.pmean);
@@ -137,7 +175,7 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
       s.fm2 += d * (len - s.fmean);
       if (len < s.fmin) s.fmin = len;
       if (len > s.fmax) s.fmax = len;
-      s.fwdSample.add(len);
+      if (s.fwdSample !== null) s.fwdSample.add(len);
       d = pay - s.pfmean;
       s.pfmean += d / k;
       s.pfm2 += d * (pay - s.pfmean);
@@ -153,7 +191,7 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
       s.bm2 += d * (len - s.bmean);
       if (len < s.bmin) s.bmin = len;
       if (len > s.bmax) s.bmax = len;
-      s.bwdSample.add(len);
+      if (s.bwdSample !== null) s.bwdSample.add(len);
       d = pay - s.pbmean;
       s.pbmean += d / k;
       s.pbm2 += d * (pay - s.pbmean);
@@ -166,26 +204,33 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
   },
   finish(s: SizeState, flow: FlowState, out): void {
     const n = s.n, fn = s.fn, bn = s.bn;
+    let all = s.lenSample, fwd = s.fwdSample, bwd = s.bwdSample;
+    if (all === null || fwd === null || bwd === null) {
+      all = finishLen;
+      fwd = finishFwd;
+      bwd = finishBwd;
+      replayLog(s, all, fwd, bwd);
+    }
     // The mode sorts the sample once; the quantiles below then read it without further work.
-    const mode = s.lenSample.mode();
+    const mode = all.mode();
     out.pkt_len_min = n > 0 ? s.min : null;
     out.pkt_len_max = n > 0 ? s.max : null;
     out.pkt_len_mean = n > 0 ? s.mean : null;
     out.pkt_len_std = std(s.m2, n);
-    out.pkt_len_median = s.lenSample.quantile(0.5);
-    out.pkt_len_p25 = s.lenSample.quantile(0.25);
-    out.pkt_len_p75 = s.lenSample.quantile(0.75);
-    out.pkt_len_p90 = s.lenSample.quantile(0.9);
+    out.pkt_len_median = all.quantile(0.5);
+    out.pkt_len_p25 = all.quantile(0.25);
+    out.pkt_len_p75 = all.quantile(0.75);
+    out.pkt_len_p90 = all.quantile(0.9);
     out.pkt_len_fwd_min = fn > 0 ? s.fmin : null;
     out.pkt_len_fwd_max = fn > 0 ? s.fmax : null;
     out.pkt_len_fwd_mean = fn > 0 ? s.fmean : null;
     out.pkt_len_fwd_std = std(s.fm2, fn);
-    out.pkt_len_fwd_median = s.fwdSample.quantile(0.5);
+    out.pkt_len_fwd_median = fwd.quantile(0.5);
     out.pkt_len_bwd_min = bn > 0 ? s.bmin : null;
     out.pkt_len_bwd_max = bn > 0 ? s.bmax : null;
     out.pkt_len_bwd_mean = bn > 0 ? s.bmean : null;
     out.pkt_len_bwd_std = std(s.bm2, bn);
-    out.pkt_len_bwd_median = s.bwdSample.quantile(0.5);
+    out.pkt_len_bwd_median = bwd.quantile(0.5);
     out.payload_len_min = n > 0 ? s.pmin : null;
     out.payload_len_max = n > 0 ? s.pmax : null;
     out.payload_len_mean = n > 0 ? s.pmean : null;
@@ -212,8 +257,10 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
     const pf = flow.packets[0], pb = flow.packets[1], bf = flow.bytes[0], bb = flow.bytes[1];
     out.pkt_asymmetry = ratio(pf - pb, pf + pb);
     out.byte_asymmetry = ratio(bf - bb, bf + bb);
-    s.lenSample.release();
-    s.fwdSample.release();
-    s.bwdSample.release();
+    all.release();
+    fwd.release();
+    bwd.release();
+    logRelease(s);
+    s.logN = 0;
   },
 };

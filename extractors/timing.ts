@@ -8,7 +8,7 @@
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { BoundedSample, num, ratio, welfordStd } from "../lib/stats.ts";
+import { BoundedSample, logAppend, logRead, logRelease, num, ratio, welfordStd } from "../lib/stats.ts";
 
 /** Settings of the timing group. */
 export interface TimingOptions {
@@ -56,9 +56,18 @@ export class TimingState {
   idleN = 0;
   idleMean = 0;
   idleMax = -Infinity;
-  allSample: BoundedSample = new BoundedSample();
-  fwdSample: BoundedSample = new BoundedSample();
-  bwdSample: BoundedSample = new BoundedSample();
+  /**
+   * The first LOG_CAPACITY packet times (negated for responder packets), a `ValueLog`: the gaps'
+   * medians and percentiles are worked out from it at the end. One append per packet instead of two samples
+   * (two objects and two chunks, each a cache miss in a busy capture).
+   */
+  logHead = -1;
+  logTail = -1;
+  logN = 0;
+  /** The gaps' samples, made from the log only when a flow outgrows it (then filled per packet). */
+  allSample: BoundedSample | null = null;
+  fwdSample: BoundedSample | null = null;
+  bwdSample: BoundedSample | null = null;
   /** Current run: packets and start time. */
   runPackets = 0;
   runStart = 0;
@@ -110,6 +119,37 @@ const features: FeatureSpec[] = [
   f("first_response_time", "float", "Seconds from the first packet to the responder's first packet."),
 ];
 
+/** Packet times a flow logs; a longer flow moves to per-packet samples (which bound its memory). */
+const LOG_CAPACITY = 4096;
+/** Where a log is read back, and the samples flows that never outgrew their log are finished with. */
+const logCopy = new Float64Array(LOG_CAPACITY);
+const finishAll = new BoundedSample(), finishFwd = new BoundedSample(), finishBwd = new BoundedSample();
+
+/**
+ * Offers the gaps of the logged packet times to the three samples, in the order the packets came: the same
+ * values (each the same subtraction) in the same order as adding them per packet.
+ */
+function replayLog(s: TimingState, all: BoundedSample, fwd: BoundedSample, bwd: BoundedSample): void {
+  const n = s.logN, log = logCopy;
+  logRead(s, log);
+  let last = -1, last0 = -1, last1 = -1;
+  for (let i = 0; i < n; i++) {
+    const x = log[i];
+    // Responder times are negated; a time of 0 is told apart by its sign bit.
+    const responder = x < 0 || (x === 0 && 1 / x < 0);
+    const ts = responder ? -x : x;
+    if (last >= 0) all.add(ts - last);
+    last = ts;
+    if (responder) {
+      if (last1 >= 0) bwd.add(ts - last1);
+      last1 = ts;
+    } else {
+      if (last0 >= 0) fwd.add(ts - last0);
+      last0 = ts;
+    }
+  }
+}
+
 function closeRun(s: TimingState): void {
   if (s.runPackets >= 2) {
     s.bursts++;
@@ -147,6 +187,14 @@ const timingGroup = {
   },
   update(s: TimingState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     const ts = p.ts;
+    if (!logAppend(s, dir === 0 ? ts : -ts, LOG_CAPACITY) && s.allSample === null) {
+      // The flow outgrew its log: from here on its gaps go to samples, which start with the logged ones.
+      const all = s.allSample = new BoundedSample();
+      const fwd = s.fwdSample = new BoundedSample();
+      const bwd = s.bwdSample = new BoundedSample();
+      replayLog(s, all, fwd, bwd);
+      logRelease(s);
+    }
     if (s.last >= 0) {
       const gap = ts - s.last;
       const n = ++s.n;
@@ -156,7 +204,7 @@ const timingGroup = {
       if (gap < s.min) s.min = gap;
       if (gap > s.max) s.max = gap;
       s.sum += gap;
-      s.allSample.add(gap);
+      if (s.allSample !== null) s.allSample.add(gap);
       if (gap < s.burstThreshold) {
         s.runPackets++;
       } else {
@@ -183,7 +231,7 @@ const timingGroup = {
         s.fm2 += d * (gap - s.fmean);
         if (gap < s.fmin) s.fmin = gap;
         if (gap > s.fmax) s.fmax = gap;
-        s.fwdSample.add(gap);
+        if (s.fwdSample !== null) s.fwdSample.add(gap);
       }
       s.last0 = ts;
     } else {
@@ -196,7 +244,7 @@ const timingGroup = {
         s.bm2 += d * (gap - s.bmean);
         if (gap < s.bmin) s.bmin = gap;
         if (gap > s.bmax) s.bmax = gap;
-        s.bwdSample.add(gap);
+        if (s.bwdSample !== null) s.bwdSample.add(gap);
       }
       s.last1 = ts;
       if (s.firstResponse < 0) s.firstResponse = ts - s.first;
@@ -208,26 +256,33 @@ const timingGroup = {
     const std = welfordStd(s.m2, s.n);
     const fstd = welfordStd(s.fm2, s.fn);
     const bstd = welfordStd(s.bm2, s.bn);
+    let all = s.allSample, fwd = s.fwdSample, bwd = s.bwdSample;
+    if (all === null || fwd === null || bwd === null) {
+      all = finishAll;
+      fwd = finishFwd;
+      bwd = finishBwd;
+      replayLog(s, all, fwd, bwd);
+    }
     out.iat_min = s.n > 0 ? s.min : null;
     out.iat_max = s.n > 0 ? s.max : null;
     out.iat_mean = s.n > 0 ? s.mean : null;
     out.iat_std = std;
-    out.iat_median = s.allSample.quantile(0.5);
+    out.iat_median = all.quantile(0.5);
     out.iat_sum = s.n > 0 ? s.sum : null;
-    out.iat_p25 = s.allSample.quantile(0.25);
-    out.iat_p75 = s.allSample.quantile(0.75);
-    out.iat_p90 = s.allSample.quantile(0.9);
-    out.iat_p99 = s.allSample.quantile(0.99);
+    out.iat_p25 = all.quantile(0.25);
+    out.iat_p75 = all.quantile(0.75);
+    out.iat_p90 = all.quantile(0.9);
+    out.iat_p99 = all.quantile(0.99);
     out.iat_fwd_min = s.fn > 0 ? s.fmin : null;
     out.iat_fwd_max = s.fn > 0 ? s.fmax : null;
     out.iat_fwd_mean = s.fn > 0 ? s.fmean : null;
     out.iat_fwd_std = fstd;
-    out.iat_fwd_median = s.fwdSample.quantile(0.5);
+    out.iat_fwd_median = fwd.quantile(0.5);
     out.iat_bwd_min = s.bn > 0 ? s.bmin : null;
     out.iat_bwd_max = s.bn > 0 ? s.bmax : null;
     out.iat_bwd_mean = s.bn > 0 ? s.bmean : null;
     out.iat_bwd_std = bstd;
-    out.iat_bwd_median = s.bwdSample.quantile(0.5);
+    out.iat_bwd_median = bwd.quantile(0.5);
     out.burstiness_index = std !== null ? ratio(std, s.mean) : null;
     out.burstiness_index_fwd = fstd !== null ? ratio(fstd, s.fmean) : null;
     out.burstiness_index_bwd = bstd !== null ? ratio(bstd, s.bmean) : null;
@@ -239,9 +294,11 @@ const timingGroup = {
     out.avg_idle_duration = s.idleN > 0 ? s.idleMean : null;
     out.max_idle_duration = s.idleN > 0 ? s.idleMax : null;
     out.first_response_time = s.firstResponse >= 0 ? num(s.firstResponse) : null;
-    s.allSample.release();
-    s.fwdSample.release();
-    s.bwdSample.release();
+    all.release();
+    fwd.release();
+    bwd.release();
+    logRelease(s);
+    s.logN = 0;
   },
 };
 

@@ -152,6 +152,110 @@ function allocChunk(): number {
   return c;
 }
 
+/** Appends `x` as value number `k` of the chain whose last chunk is `tail` (-1: none); returns its last chunk. */
+function chainAppend(tail: number, k: number, x: number): number {
+  const off = k % CHUNK;
+  if (off === 0) {
+    const c = allocChunk();
+    if (tail >= 0) nextChunk[tail] = c;
+    tail = c;
+  }
+  arena[tail * CHUNK + off] = x;
+  return tail;
+}
+
+/** Copies the first `n` values of the chain starting at chunk `head` to the start of `out`. */
+function chainRead(head: number, n: number, out: Float64Array): void {
+  const a = arena;
+  let o = 0;
+  for (let c = head; c >= 0 && o < n; c = nextChunk[c]) {
+    const base = c * CHUNK, m = Math.min(CHUNK, n - o);
+    for (let i = 0; i < m; i++) out[o + i] = a[base + i];
+    o += m;
+  }
+}
+
+/** Gives the chunks of the chain from `head` to `tail` back to the free list (nothing when `head` is -1). */
+function chainRelease(head: number, tail: number): void {
+  if (head >= 0) {
+    nextChunk[tail] = freeChunk;
+    freeChunk = head;
+  }
+}
+
+/**
+ * A log of values kept in the sample arena, as three fields of a group's own per-flow state (start them at
+ * -1, -1 and 0). Where a {@linkcode BoundedSample} is an object of its own per flow, a log is fields of the state
+ * the group updates anyway, so appending touches only that object and the chunk: in a busy capture the flows
+ * interleave, and each further object a packet touches is a cache miss.
+ */
+export interface ValueLog {
+  /** First and last chunk of the log (-1: none yet). */
+  logHead: number;
+  logTail: number;
+  /** Values logged. */
+  logN: number;
+}
+
+/**
+ * Appends `x` to the log unless it holds `capacity` values already; false when it was full.
+ *
+ * @example
+ * ```ts
+ * import { logAppend, logRead, logRelease } from "./stats.ts";
+ * const s = { logHead: -1, logTail: -1, logN: 0 };
+ * for (const x of [1, 2, 3]) logAppend(s, x, 2);
+ * const out = new Float64Array(2);
+ * logRead(s, out);
+ * console.log(s.logN, Array.from(out)); // 2 [1, 2]
+ * logRelease(s);
+ * ```
+ */
+export function logAppend(s: ValueLog, x: number, capacity: number): boolean {
+  const k = s.logN;
+  if (k >= capacity) return false;
+  const t = chainAppend(s.logTail, k, x);
+  if (k === 0) s.logHead = t;
+  s.logTail = t;
+  s.logN = k + 1;
+  return true;
+}
+
+/**
+ * Copies the logged values, in the order they came, to the start of `out` (at least `logN` long).
+ *
+ * @example
+ * ```ts
+ * import { logAppend, logRead, logRelease } from "./stats.ts";
+ * const s = { logHead: -1, logTail: -1, logN: 0 };
+ * logAppend(s, 7, 10);
+ * const out = new Float64Array(1);
+ * logRead(s, out);
+ * console.log(out[0]); // 7
+ * logRelease(s);
+ * ```
+ */
+export function logRead(s: ValueLog, out: Float64Array): void {
+  chainRead(s.logHead, s.logN, out);
+}
+
+/**
+ * Gives the log's storage back to the arena and empties it (`logN` stays, so that a full log stays full).
+ *
+ * @example
+ * ```ts
+ * import { logAppend, logRelease } from "./stats.ts";
+ * const s = { logHead: -1, logTail: -1, logN: 0 };
+ * logAppend(s, 1, 10);
+ * logRelease(s);
+ * console.log(s.logHead); // -1
+ * ```
+ */
+export function logRelease(s: ValueLog): void {
+  chainRelease(s.logHead, s.logTail);
+  s.logHead = s.logTail = -1;
+}
+
 /** Working copy of the sample being finished, shared: one sample at a time is finished. */
 let scratch = new Float64Array(1024);
 let scratchOwner: BoundedSample | null = null;
@@ -201,14 +305,8 @@ export class BoundedSample {
     if (scratchOwner === this) scratchOwner = null;
     if (i < this.capacity) {
       const k = this.n++;
-      const off = k % CHUNK;
-      if (off === 0) {
-        const c = allocChunk();
-        if (this.tail < 0) this.head = c;
-        else nextChunk[this.tail] = c;
-        this.tail = c;
-      }
-      arena[this.tail * CHUNK + off] = x;
+      this.tail = chainAppend(this.tail, k, x);
+      if (k === 0) this.head = this.tail;
       return;
     }
     // xorshift32 picks Algorithm R's slot.
@@ -245,13 +343,7 @@ export class BoundedSample {
 
   /** Copies the values, in arrival order, to the start of `w` (at least `length` long). */
   private readInto(w: Float64Array): void {
-    const n = this.n, a = arena;
-    let o = 0;
-    for (let c = this.head; c >= 0 && o < n; c = nextChunk[c]) {
-      const base = c * CHUNK, m = Math.min(CHUNK, n - o);
-      for (let i = 0; i < m; i++) w[o + i] = a[base + i];
-      o += m;
-    }
+    chainRead(this.head, this.n, w);
   }
 
   /** The scratch copy of this sample, made if another sample (or an add) took it since. */
@@ -333,10 +425,7 @@ export class BoundedSample {
    */
   release(): void {
     if (scratchOwner === this) scratchOwner = null;
-    if (this.head >= 0) {
-      nextChunk[this.tail] = freeChunk;
-      freeChunk = this.head;
-    }
+    chainRelease(this.head, this.tail);
     this.head = this.tail = -1;
     this.n = this.seen = 0;
     this.directory = null;

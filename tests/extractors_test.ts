@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { allExtractors } from "../lib/registry.ts";
+import { BoundedSample } from "../lib/stats.ts";
 import type { FeatureExtractor, FeatureType, FlowRecord } from "../lib/extractor.ts";
 import {
   byteStream,
@@ -574,6 +575,78 @@ Deno.test("burst threshold and quantiles on a longer flow (numpy linear interpol
   });
   assert.equal(records[0].burst_count, 0);
   await collect(byteStream(pcapFile(1, pkts)), { features: ["timing"], burstThresholdMs: 50 });
+});
+
+Deno.test({
+  name:
+    "long flows: timing and size quantiles from the per-flow log equal per-packet samples, past both capacities",
+  fn: async () => {
+    // timing and size log each flow's first 4096 packets and switch to per-packet samples (4096 values, then a
+    // reservoir) after. The oracle feeds BoundedSamples packet by packet, as the groups did before the log; the
+    // lengths cross the log's capacity, the samples' and the reservoir's. Times repeat (zero gaps), and one
+    // flow starts at time 0 with a responder packet at 0 (the log tells a negated 0 by its sign bit).
+    let seed = 7;
+    const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
+    for (const [n, start] of [[3, 0], [4096, 100], [4097, 100], [4098, 0], [9000, 100]]) {
+      const pkts: { ts: number; data: Uint8Array }[] = [];
+      const oracle = {
+        all: new BoundedSample(),
+        fwd: new BoundedSample(),
+        bwd: new BoundedSample(),
+        len: new BoundedSample(),
+        lenFwd: new BoundedSample(),
+        lenBwd: new BoundedSample(),
+      };
+      let sec = start, usec = 0, last = -1;
+      const lastDir = [-1, -1];
+      for (let i = 0; i < n; i++) {
+        const zeroResponder = n === 3 && i === 1;
+        if (i > 0 && !zeroResponder && rnd() < 0.8) {
+          usec += Math.floor(rnd() * 300_000);
+          sec += Math.floor(usec / 1e6);
+          usec %= 1e6;
+        }
+        const ts = sec + usec / 1e6;
+        const dir = i === 0 ? 0 : n === 3 || rnd() < 0.5 ? 1 : 0;
+        const payload = new Uint8Array(Math.floor(rnd() * 40));
+        const data = dir === 0
+          ? ethernet(ipv4(A, B, 17, udp(1000, 2000, payload)))
+          : ethernet(ipv4(B, A, 17, udp(2000, 1000, payload)));
+        pkts.push({ ts, data });
+        if (last >= 0) oracle.all.add(ts - last);
+        last = ts;
+        if (lastDir[dir] >= 0) (dir === 0 ? oracle.fwd : oracle.bwd).add(ts - lastDir[dir]);
+        lastDir[dir] = ts;
+        oracle.len.add(data.length);
+        (dir === 0 ? oracle.lenFwd : oracle.lenBwd).add(data.length);
+      }
+      if (n === 3) assert.deepEqual([pkts[1].ts, lastDir[1] >= 0], [0, true], "a responder packet at time 0");
+      const [r, ...rest] = await flows(pkts, ["timing", "size"]);
+      assert.equal(rest.length, 0);
+      assert.equal(r.total_packets, n);
+      const mode = oracle.len.mode();
+      const want: Record<string, unknown> = {
+        iat_median: oracle.all.quantile(0.5),
+        iat_p25: oracle.all.quantile(0.25),
+        iat_p75: oracle.all.quantile(0.75),
+        iat_p90: oracle.all.quantile(0.9),
+        iat_p99: oracle.all.quantile(0.99),
+        iat_fwd_median: oracle.fwd.quantile(0.5),
+        iat_bwd_median: oracle.bwd.quantile(0.5),
+        pkt_len_median: oracle.len.quantile(0.5),
+        pkt_len_p25: oracle.len.quantile(0.25),
+        pkt_len_p75: oracle.len.quantile(0.75),
+        pkt_len_p90: oracle.len.quantile(0.9),
+        pkt_len_fwd_median: oracle.lenFwd.quantile(0.5),
+        pkt_len_bwd_median: oracle.lenBwd.quantile(0.5),
+        dominant_pkt_size: mode?.value,
+        dominant_pkt_ratio: mode?.ratio,
+      };
+      for (const [k, v] of Object.entries(want)) assert.equal(r[k], v, `${k} of a ${n}-packet flow`);
+      if (n > 4097) assert.ok(!oracle.all.exact, "the oracle's sample is a reservoir");
+      for (const o of Object.values(oracle)) o.release();
+    }
+  },
 });
 
 Deno.test("burstThresholdMs and entropySampleBytes belong to their own extraction, even two running at once", async () => {

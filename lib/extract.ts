@@ -26,6 +26,13 @@ export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
   reader?: "auto" | "builtin" | "libpcap";
   /** Burst threshold in milliseconds (default 50). */
   burstThresholdMs?: number;
+  /**
+   * Reuse record objects: each yielded record is valid only until the next one is asked for (copy it to keep
+   * it). For consumers that write each record at once: with every group but connection on (400 columns), it
+   * halves what a run allocates (see `FlowPipeline.recycle`). Records held for a group that needs every flow
+   * (`connection`) are not reused.
+   */
+  reuseRecords?: boolean;
   /** Called for each non-fatal problem (truncated capture, unreadable file in a directory, ...). */
   onWarning?: (message: string) => void;
   /** Called with the totals once every input was read. */
@@ -159,6 +166,7 @@ export async function* extractFlows(
   options: ExtractOptions = {},
 ): AsyncGenerator<FlowRecord, ExtractSummary, void> {
   const plan = planExtraction(options);
+  const reuse = options.reuseRecords === true;
   const extractors = plan.extractors, output = plan.output, held: FlowRecord[] = [];
   const inputs = await expandInputs(Array.isArray(source) ? source : [source]);
   const summary: ExtractSummary = {
@@ -199,8 +207,21 @@ export async function* extractFlows(
     const pipeline = new FlowPipeline(
       extractors,
       options,
-      plan.hold ? (rec) => held.push(rec) : (rec) => pending.push(output(rec)),
+      plan.hold ? (rec) => held.push(rec) : plan.copies
+        ? (rec) => {
+          pending.push(output(rec));
+          pipeline.recycle(rec);
+        }
+        : (rec) => pending.push(output(rec)),
     );
+    // Records the consumer is done with once it asks for the next (see `reuseRecords`).
+    const recycleYielded = reuse && !plan.hold && !plan.copies;
+    const emitBatch = function* (batch: FlowRecord[]): Generator<FlowRecord, void, void> {
+      for (let i = 0; i < batch.length; i++) {
+        yield batch[i];
+        if (recycleYielded) pipeline.recycle(batch[i]);
+      }
+    };
     summary.inputs++;
     const progress = () => {
       options.onProgress?.(summary.bytesRead, summary.packetsRead + pipeline.stats.read, pipeline.table.size);
@@ -227,7 +248,7 @@ export async function* extractFlows(
             if (pending.length > 0) {
               const batch = pending;
               pending = [];
-              yield* batch;
+              yield* emitBatch(batch);
             }
             progress();
           }
@@ -270,7 +291,7 @@ export async function* extractFlows(
             if (pending.length > 0) {
               const batch = pending;
               pending = [];
-              yield* batch;
+              yield* emitBatch(batch);
             }
             progress();
             if (r.done) {
@@ -306,7 +327,7 @@ export async function* extractFlows(
     if (pending.length > 0) {
       const batch = pending;
       pending = [];
-      yield* batch;
+      yield* emitBatch(batch);
     }
   }
   if (plan.hold) {

@@ -63,6 +63,8 @@ scope.onmessage = async (e: MessageEvent) => {
     const it = extractFlows(start.inputs, {
       ...start.options,
       shard: start.shard,
+      // Each record is serialised below before the next is asked for.
+      reuseRecords: true,
       // Warnings are the same in every shard: only the first one reports them.
       onWarning: start.shard.index === 0 ? (message) => post({ type: "warning", message }) : undefined,
     });

@@ -358,6 +358,8 @@ export interface ExtractionPlan {
   hold: boolean;
   /** Turns a record from the pipeline into the written one (identity when no option reshapes records). */
   output: (record: FlowRecord) => FlowRecord;
+  /** True when `output` returns a new record (the pipeline's own is then free at once). */
+  copies: boolean;
   /** Calls every group's `finalize` on the held records. */
   finalize: (records: FlowRecord[]) => void;
 }
@@ -486,6 +488,7 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
     features: columns.map((c) => byColumn.get(c)!),
     hold: finalizers.length > 0,
     output: anonymize || copy !== null ? output : (r) => r,
+    copies: copy !== null,
     finalize: (records) => {
       for (const e of finalizers) e.finalize!(records);
     },

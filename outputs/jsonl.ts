@@ -11,6 +11,11 @@ export interface RecordWriter {
   write(record: FlowRecord): Promise<void>;
   /** Flushes and closes. */
   close(): Promise<void>;
+  /**
+   * True when `write` is done with the record by the time it returns (it serialised it and keeps no reference),
+   * so that the caller may reuse the record object (see `ExtractOptions.reuseRecords`).
+   */
+  readonly writesAtOnce?: boolean;
 }
 
 /**
@@ -31,6 +36,8 @@ export class JsonlWriter implements RecordWriter {
   private size = 0;
   private lastFlush = Date.now();
   private out = new Uint8Array(1 << 20);
+  /** Records are serialised in `write`. */
+  readonly writesAtOnce = true;
 
   constructor(stream: WritableStream<Uint8Array>, private readonly closeStream = false) {
     this.writer = stream.getWriter();

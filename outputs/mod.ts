@@ -127,6 +127,8 @@ class SinkWriter implements RecordWriter {
     private readonly open: (features: readonly FeatureSpec[]) => RecordWriter,
     private readonly features: readonly FeatureSpec[] | null,
     private readonly done: () => Promise<void>,
+    /** Whether the writers `open` makes serialise each record in `write`. */
+    readonly writesAtOnce: boolean,
   ) {
     if (features !== null) this.inner = open(features);
   }
@@ -207,7 +209,7 @@ export async function openRecordWriter(
       : fmt === "parquet"
       ? new ParquetRecordWriter(stream, f, { closeStream, rowGroupSize: options.rowGroupSize })
       : new JsonlWriter(stream, closeStream);
-  return new SinkWriter(open, fmt === "jsonl" ? [] : features, done);
+  return new SinkWriter(open, fmt === "jsonl" ? [] : features, done, fmt === "jsonl");
 }
 
 /**

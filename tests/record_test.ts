@@ -5,7 +5,25 @@
 import assert from "node:assert/strict";
 import type { FlowRecord } from "../lib/extractor.ts";
 import { flatString, flattenStrings, recordClass } from "../lib/record.ts";
-import { CAPTURES, DENO, HAVE_CAPTURES, ROOT, run, withTempDir } from "./helpers.ts";
+import { extractFlows, type ExtractOptions } from "../lib/extract.ts";
+import { BUILTIN_EXTRACTORS } from "../extractors/mod.ts";
+import {
+  byteStream,
+  CAPTURES,
+  DENO,
+  ethernet,
+  F,
+  HAVE_CAPTURES,
+  icmpEcho,
+  ipv4,
+  ipv6,
+  pcapFile,
+  ROOT,
+  run,
+  tcp,
+  udp,
+  withTempDir,
+} from "./helpers.ts";
 
 Deno.test("recordClass: columns in order, null or copied, plain objects", () => {
   const Empty = recordClass(["b", "a", "c d"]);
@@ -102,4 +120,76 @@ console.log(JSON.stringify({ records, strings, slow, proto }));
       const ropes = printed.filter((l) => /<String\[\d+\]: c"/.test(l));
       assert.deepEqual(ropes.slice(0, 5), []);
     }),
+});
+
+Deno.test("reuseRecords: record objects are reused, and each is, when yielded, what it is without reuse", async () => {
+  // 6,000 flows of five kinds in turn (UDP both ways, a TCP connection with options and data, an ICMP echo, one
+  // empty UDP packet, IPv6), 10 MB, ending (1 s idle timeout) while the capture is still read: records yielded
+  // from one 4 MiB buffer's batch are reused by later flows of another kind, so that a value one kind leaves
+  // unset would show the previous flow's. Every group but connection (which holds all records to the end) is
+  // on: records of 400 columns, those reuse matters for.
+  const pkts: { ts: number; data: Uint8Array }[] = [];
+  const at = (i: number, k: number, data: Uint8Array) => pkts.push({ ts: 1000 + i * 0.01 + k * 0.001, data });
+  for (let i = 0; i < 6000; i++) {
+    const a = `10.${(i >> 8) & 255}.${i & 255}.1`, b = "192.168.0.1";
+    const data = new Uint8Array(600 + (i % 7) * 100).fill(i);
+    switch (i % 5) {
+      case 0:
+        at(i, 0, ethernet(ipv4(a, b, 17, udp(4000, 53, data))));
+        at(i, 2, ethernet(ipv4(b, a, 17, udp(53, 4000, data.subarray(100)))));
+        break;
+      case 1:
+        at(i, 0, ethernet(ipv4(a, b, 6, tcp(5000, 443, F.SYN, new Uint8Array(0), { seq: 1 }))));
+        at(
+          i,
+          1,
+          ethernet(ipv4(b, a, 6, tcp(443, 5000, F.SYN | F.ACK, new Uint8Array(0), { seq: 7, ack: 2 }))),
+        );
+        at(i, 2, ethernet(ipv4(a, b, 6, tcp(5000, 443, F.ACK | F.PSH, data, { seq: 2, ack: 8 }))));
+        at(
+          i,
+          3,
+          ethernet(ipv4(b, a, 6, tcp(443, 5000, F.ACK | F.FIN, new Uint8Array(0), { seq: 8, ack: 602 }))),
+        );
+        break;
+      case 2:
+        at(i, 0, ethernet(ipv4(a, b, 1, icmpEcho(8, i, 1, data.subarray(0, 56)))));
+        at(i, 1, ethernet(ipv4(b, a, 1, icmpEcho(0, i, 1, data.subarray(0, 56)))));
+        break;
+      case 3:
+        at(i, 0, ethernet(ipv4(a, b, 17, udp(6000, 9999))));
+        break;
+      default:
+        at(i, 0, ethernet(ipv6(`2001:db8::${i.toString(16)}`, "2001:db8::1", 17, udp(7000, 443, data))));
+    }
+  }
+  const capture = pcapFile(1, pkts);
+  const features = BUILTIN_EXTRACTORS.map((e) => e.name).filter((n) => n !== "connection");
+  const texts = async (options: ExtractOptions) => {
+    const lines: string[] = [];
+    const objects = new Set<unknown>();
+    for await (const r of extractFlows(byteStream(capture), { idleTimeout: 1, features, ...options })) {
+      lines.push(JSON.stringify(r));
+      objects.add(r);
+    }
+    return { lines, objects: objects.size };
+  };
+  const plain = await texts({});
+  const reused = await texts({ reuseRecords: true });
+  assert.equal(plain.lines.length, 6000);
+  assert.equal(plain.objects, 6000);
+  assert.equal(new Set(plain.lines.map((l) => JSON.parse(l).protocol)).size, 3, "UDP, TCP and ICMP flows");
+  assert.ok(reused.objects < 1000, `${reused.objects} record objects for 6000 flows`);
+  assert.deepEqual(reused.lines, plain.lines);
+  // A reshaping option copies each record: the pipeline's own is reused at once, with or without the option.
+  const specific = { specificFeatures: ["src_ip", "iat_mean", "entropy_payload", "pkt_len_median"] };
+  const copied = await texts({ ...specific, reuseRecords: true });
+  assert.equal(copied.objects, 6000);
+  const kept = new Set(specific.specificFeatures);
+  const subset = (l: string) =>
+    JSON.stringify(Object.fromEntries(Object.entries(JSON.parse(l)).filter(([k]) => kept.has(k))));
+  assert.deepEqual(copied.lines, plain.lines.map(subset));
+  // With connection on, records are held to the end: none is reused, the option notwithstanding.
+  const held = await texts({ features: ["timing", "connection"], reuseRecords: true });
+  assert.equal(held.objects, 6000);
 });

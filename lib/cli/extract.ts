@@ -145,6 +145,8 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
     ...(labeler !== null ? LABEL_FEATURES : []),
   ]);
   const writer = await withIpfix(out, o, opts);
+  // Labels add columns to a record, so that it could not be reused as it is.
+  opts.reuseRecords = writer.writesAtOnce === true && labeler === null;
   const summary = await drain(
     extractFlows(inputs, opts),
     (r) => writer.write(labeler ? labeler.apply(r) : r),

@@ -79,9 +79,9 @@ export class FlowPipeline {
   /**
    * Gives back a record this pipeline emitted, once its receiver is done with it (wrote or copied it), for a
    * later flow to reuse. Building a record of more than about 250 columns costs V8 3 µs and 40 KB of garbage
-   * (past its in-object limit, the property store grows a few slots at a time, each growth a copy); with every
-   * group on, that was most of what a run allocated. The record must still have exactly the columns it was
-   * emitted with.
+   * (past its in-object limit, the property store grows a few slots at a time, each growth a copy): with every
+   * group but connection on, half of what a run allocated. The record must still have exactly the columns it
+   * was emitted with.
    *
    * @example
    * ```ts
@@ -169,7 +169,7 @@ export class FlowPipeline {
   }
 }
 
-/** Records kept for reuse at most (those the table's expiry ends in one go are written before reuse). */
+/** Records kept for reuse at most (a consumer gives back about one input buffer's flows at a time). */
 const SPARE_RECORDS = 1024;
 
 /** The record constructor, clearing and string flattening of a set of groups (see lib/record.ts for why). */

@@ -8,7 +8,16 @@
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { BoundedSample, logAppend, logRead, logRelease, ratio, welfordStd as std } from "../lib/stats.ts";
+import {
+  BoundedSample,
+  logAppend,
+  logRead,
+  logRelease,
+  ratio,
+  SortedValues,
+  type ValueSink,
+  welfordStd as std,
+} from "../lib/stats.ts";
 
 /**
  * Per-flow state of `size`. The running moments (Welford's method, as `RunningStats` computes it) are fields
@@ -113,12 +122,13 @@ const features: FeatureSpec[] = [
 
 /** Packet lengths a flow logs; a longer flow moves to per-packet samples (which bound its memory). */
 const LOG_CAPACITY = 4096;
-/** Where a log is read back, and the samples flows that never outgrew their log are finished with. */
+/** Where a log is read back, and where flows that never outgrew their log sort its values at the end. */
 const logCopy = new Float64Array(LOG_CAPACITY);
-const finishLen = new BoundedSample(), finishFwd = new BoundedSample(), finishBwd = new BoundedSample();
+const finishLen = new SortedValues(LOG_CAPACITY), finishFwd = new SortedValues(LOG_CAPACITY);
+const finishBwd = new SortedValues(LOG_CAPACITY);
 
 /** Offers the logged lengths to the three samples in the order the packets came. */
-function replayLog(s: SizeState, all: BoundedSample, fwd: BoundedSample, bwd: BoundedSample): void {
+function replayLog(s: SizeState, all: ValueSink, fwd: ValueSink, bwd: ValueSink): void {
   const n = s.logN, log = logCopy;
   logRead(s, log);
   for (let i = 0; i < n; i++) {
@@ -204,11 +214,17 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
   },
   finish(s: SizeState, flow: FlowState, out): void {
     const n = s.n, fn = s.fn, bn = s.bn;
-    let all = s.lenSample, fwd = s.fwdSample, bwd = s.bwdSample;
+    let all: BoundedSample | SortedValues | null = s.lenSample,
+      fwd: BoundedSample | SortedValues | null = s.fwdSample;
+    let bwd: BoundedSample | SortedValues | null = s.bwdSample;
     if (all === null || fwd === null || bwd === null) {
+      // The usual case: the flow never outgrew its log, whose values are sorted once in reused arrays.
       all = finishLen;
       fwd = finishFwd;
       bwd = finishBwd;
+      all.clear();
+      fwd.clear();
+      bwd.clear();
       replayLog(s, all, fwd, bwd);
     }
     // The mode sorts the sample once; the quantiles below then read it without further work.
@@ -257,9 +273,9 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
     const pf = flow.packets[0], pb = flow.packets[1], bf = flow.bytes[0], bb = flow.bytes[1];
     out.pkt_asymmetry = ratio(pf - pb, pf + pb);
     out.byte_asymmetry = ratio(bf - bb, bf + bb);
-    all.release();
-    fwd.release();
-    bwd.release();
+    s.lenSample?.release();
+    s.fwdSample?.release();
+    s.bwdSample?.release();
     logRelease(s);
     s.logN = 0;
   },

@@ -8,7 +8,17 @@
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { BoundedSample, logAppend, logRead, logRelease, num, ratio, welfordStd } from "../lib/stats.ts";
+import {
+  BoundedSample,
+  logAppend,
+  logRead,
+  logRelease,
+  num,
+  ratio,
+  SortedValues,
+  type ValueSink,
+  welfordStd,
+} from "../lib/stats.ts";
 
 /** Settings of the timing group. */
 export interface TimingOptions {
@@ -121,15 +131,16 @@ const features: FeatureSpec[] = [
 
 /** Packet times a flow logs; a longer flow moves to per-packet samples (which bound its memory). */
 const LOG_CAPACITY = 4096;
-/** Where a log is read back, and the samples flows that never outgrew their log are finished with. */
+/** Where a log is read back, and where flows that never outgrew their log sort its values at the end. */
 const logCopy = new Float64Array(LOG_CAPACITY);
-const finishAll = new BoundedSample(), finishFwd = new BoundedSample(), finishBwd = new BoundedSample();
+const finishAll = new SortedValues(LOG_CAPACITY), finishFwd = new SortedValues(LOG_CAPACITY);
+const finishBwd = new SortedValues(LOG_CAPACITY);
 
 /**
  * Offers the gaps of the logged packet times to the three samples, in the order the packets came: the same
  * values (each the same subtraction) in the same order as adding them per packet.
  */
-function replayLog(s: TimingState, all: BoundedSample, fwd: BoundedSample, bwd: BoundedSample): void {
+function replayLog(s: TimingState, all: ValueSink, fwd: ValueSink, bwd: ValueSink): void {
   const n = s.logN, log = logCopy;
   logRead(s, log);
   let last = -1, last0 = -1, last1 = -1;
@@ -256,11 +267,17 @@ const timingGroup = {
     const std = welfordStd(s.m2, s.n);
     const fstd = welfordStd(s.fm2, s.fn);
     const bstd = welfordStd(s.bm2, s.bn);
-    let all = s.allSample, fwd = s.fwdSample, bwd = s.bwdSample;
+    let all: BoundedSample | SortedValues | null = s.allSample,
+      fwd: BoundedSample | SortedValues | null = s.fwdSample;
+    let bwd: BoundedSample | SortedValues | null = s.bwdSample;
     if (all === null || fwd === null || bwd === null) {
+      // The usual case: the flow never outgrew its log, whose values are sorted once in reused arrays.
       all = finishAll;
       fwd = finishFwd;
       bwd = finishBwd;
+      all.clear();
+      fwd.clear();
+      bwd.clear();
       replayLog(s, all, fwd, bwd);
     }
     out.iat_min = s.n > 0 ? s.min : null;
@@ -294,9 +311,9 @@ const timingGroup = {
     out.avg_idle_duration = s.idleN > 0 ? s.idleMean : null;
     out.max_idle_duration = s.idleN > 0 ? s.idleMax : null;
     out.first_response_time = s.firstResponse >= 0 ? num(s.firstResponse) : null;
-    all.release();
-    fwd.release();
-    bwd.release();
+    s.allSample?.release();
+    s.fwdSample?.release();
+    s.bwdSample?.release();
     logRelease(s);
     s.logN = 0;
   },

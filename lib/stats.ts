@@ -276,7 +276,7 @@ export const DEFAULT_SAMPLE_CAPACITY = 4096;
  * s.release();
  * ```
  */
-export class BoundedSample {
+export class BoundedSample implements ValueSink {
   /** First and last chunk of this sample's chain in the arena (-1: none yet). */
   private head = -1;
   private tail = -1;
@@ -355,25 +355,14 @@ export class BoundedSample {
   private sorted(): Float64Array {
     const w = this.working();
     if (!this.sortedCopy) {
-      const n = this.n;
-      if (n <= SHORT) {
-        for (let i = 1; i < n; i++) {
-          const x = w[i];
-          let j = i - 1;
-          while (j >= 0 && w[j] > x) {
-            w[j + 1] = w[j];
-            j--;
-          }
-          w[j + 1] = x;
-        }
-      } else w.subarray(0, n).sort();
+      sortPrefix(w, this.n);
       this.sortedCopy = true;
     }
     return w;
   }
 
-  /** The k-th smallest kept value (0-based). */
-  private kth(k: number): number {
+  /** The k-th smallest kept value (0-based, below `length`). */
+  kth(k: number): number {
     const n = this.n;
     if (n <= SHORT) return this.sorted()[k];
     const w = this.working();
@@ -385,31 +374,13 @@ export class BoundedSample {
     const n = this.n;
     if (n === 0) return null;
     if (n === 1) return arena[this.head * CHUNK];
-    const pos = q * (n - 1);
-    const lo = Math.floor(pos);
-    const a = this.kth(lo);
-    if (pos === lo) return a;
-    const b = this.kth(Math.min(lo + 1, n - 1));
-    return a + (b - a) * (pos - lo);
+    return interpolated(this, n, q);
   }
 
   /** The most common value (the smallest among ties) and its share of the sample; null when empty. */
   mode(): { value: number; ratio: number } | null {
-    const n = this.n;
-    if (n === 0) return null;
     // One sort of the working copy; later quantiles then read it directly.
-    const v = this.sorted();
-    let best = 0, bestN = 0;
-    for (let i = 0; i < n;) {
-      let j = i;
-      while (j < n && v[j] === v[i]) j++;
-      if (j - i > bestN) {
-        best = v[i];
-        bestN = j - i;
-      }
-      i = j;
-    }
-    return { value: best, ratio: bestN / n };
+    return this.n === 0 ? null : sortedMode(this.sorted(), this.n);
   }
 
   /** The kept values, in arrival order (a copy). */
@@ -429,6 +400,119 @@ export class BoundedSample {
     this.head = this.tail = -1;
     this.n = this.seen = 0;
     this.directory = null;
+  }
+}
+
+/** Sorts the first `n` values of `a` in place: insertion sort for short runs, the native sort otherwise. */
+function sortPrefix(a: Float64Array, n: number): void {
+  if (n <= SHORT) {
+    for (let i = 1; i < n; i++) {
+      const x = a[i];
+      let j = i - 1;
+      while (j >= 0 && a[j] > x) {
+        a[j + 1] = a[j];
+        j--;
+      }
+      a[j + 1] = x;
+    }
+  } else a.subarray(0, n).sort();
+}
+
+/** The most common of the first `n` (> 0) values of sorted `a`, the smallest among ties, and its share. */
+function sortedMode(a: Float64Array, n: number): { value: number; ratio: number } {
+  let best = 0, bestN = 0;
+  for (let i = 0; i < n;) {
+    let j = i;
+    while (j < n && a[j] === a[i]) j++;
+    if (j - i > bestN) {
+      best = a[i];
+      bestN = j - i;
+    }
+    i = j;
+  }
+  return { value: best, ratio: bestN / n };
+}
+
+/** Quantile q of a set of n (> 0) values by linear interpolation between order statistics (numpy's default). */
+function interpolated(values: { kth(k: number): number }, n: number, q: number): number {
+  const pos = q * (n - 1);
+  const lo = Math.floor(pos);
+  const a = values.kth(lo);
+  if (pos === lo) return a;
+  const b = values.kth(Math.min(lo + 1, n - 1));
+  return a + (b - a) * (pos - lo);
+}
+
+/** Something values can be offered to: a {@linkcode BoundedSample} or {@linkcode SortedValues}. */
+export interface ValueSink {
+  /** Offers one value. */
+  add(x: number): void;
+}
+
+/**
+ * Up to `capacity` values in one reused array, sorted once for quantiles and the mode: what a group's finish
+ * reads its logged values into (see {@linkcode ValueLog}), one flow at a time. Quantiles and the mode are those
+ * of a {@linkcode BoundedSample} holding the same values, without its arena chunks and working copy.
+ *
+ * @example
+ * ```ts
+ * import { SortedValues } from "./stats.ts";
+ * const v = new SortedValues(8);
+ * for (const x of [4, 1, 3, 2]) v.add(x);
+ * console.log(v.quantile(0.5), v.mode()); // 2.5 { value: 1, ratio: 0.25 }
+ * v.clear();
+ * ```
+ */
+export class SortedValues implements ValueSink {
+  private readonly values: Float64Array;
+  private n = 0;
+  private sorted = true;
+
+  constructor(capacity: number) {
+    this.values = new Float64Array(capacity);
+  }
+
+  /** Values held. */
+  get length(): number {
+    return this.n;
+  }
+
+  /** Adds one value (beyond the capacity, a RangeError). */
+  add(x: number): void {
+    if (this.n === this.values.length) throw new RangeError(`SortedValues: more than ${this.n} values`);
+    this.values[this.n++] = x;
+    this.sorted = false;
+  }
+
+  /** Empties it for the next flow. */
+  clear(): void {
+    this.n = 0;
+    this.sorted = true;
+  }
+
+  private sortedValues(): Float64Array {
+    if (!this.sorted) {
+      sortPrefix(this.values, this.n);
+      this.sorted = true;
+    }
+    return this.values;
+  }
+
+  /** The k-th smallest value (0-based, below `length`): sorted, or selected while a long run is unsorted. */
+  kth(k: number): number {
+    const n = this.n;
+    if (n <= SHORT) return this.sortedValues()[k];
+    return this.sorted ? this.values[k] : select(this.values, n, k);
+  }
+
+  /** Quantile q in [0, 1] by linear interpolation (numpy's default, as BoundedSample's); null when empty. */
+  quantile(q: number): number | null {
+    return this.n === 0 ? null : interpolated(this, this.n, q);
+  }
+
+  /** The most common value (the smallest among ties) and its share; null when empty. */
+  mode(): { value: number; ratio: number } | null {
+    return this.n === 0 ? null : sortedMode(this.sortedValues(), this.n);
   }
 }
 

@@ -3,7 +3,7 @@
  * chunks and get new ones must never see each other's values, and quantiles must stay numpy's.
  */
 import assert from "node:assert/strict";
-import { BoundedSample, RunningStats } from "../lib/stats.ts";
+import { BoundedSample, RunningStats, SortedValues } from "../lib/stats.ts";
 
 /** numpy.quantile with linear interpolation, on a copy. */
 function npQuantile(values: number[], q: number): number {
@@ -26,6 +26,34 @@ Deno.test("quantiles and mode worked by hand", () => {
   assert.equal(s.length, 0);
   assert.equal(s.quantile(0.5), null);
   assert.equal(s.mode(), null);
+});
+
+Deno.test("SortedValues: numpy's quantiles and the mode, reused across flows, for short and long runs with ties", () => {
+  const v = new SortedValues(5000);
+  let seed = 11;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
+  // Lengths either side of the insertion-sort threshold (48); values from a few distinct ones (ties) or many.
+  for (const n of [1, 2, 3, 47, 48, 49, 50, 500, 4999, 5000]) {
+    for (const distinct of [3, 1000]) {
+      const values = Array.from({ length: n }, () => Math.floor(rnd() * distinct) / 7);
+      v.clear();
+      for (const x of values) v.add(x);
+      assert.equal(v.length, n);
+      // Quantiles in an order that reads before and after the mode sorts (long runs select until then).
+      for (const q of [0.5, 0.25, 0.99]) assert.equal(v.quantile(q), npQuantile(values, q), `n ${n} q ${q}`);
+      const counts = new Map<number, number>();
+      for (const x of values) counts.set(x, (counts.get(x) ?? 0) + 1);
+      const top = Math.max(...counts.values());
+      const value = Math.min(...[...counts].filter(([, c]) => c === top).map(([x]) => x));
+      assert.deepEqual(v.mode(), { value, ratio: top / n });
+      for (const q of [0.75, 0.9, 0, 1]) assert.equal(v.quantile(q), npQuantile(values, q), `n ${n} q ${q}`);
+    }
+  }
+  v.clear();
+  assert.equal(v.quantile(0.5), null);
+  assert.equal(v.mode(), null);
+  for (let i = 0; i < 5000; i++) v.add(i);
+  assert.throws(() => v.add(1), RangeError);
 });
 
 Deno.test("samples growing side by side past chunk boundaries keep their own values", () => {

@@ -8,16 +8,7 @@
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import {
-  BoundedSample,
-  logAppend,
-  logRead,
-  logRelease,
-  ratio,
-  SortedValues,
-  type ValueSink,
-  welfordStd as std,
-} from "../lib/stats.ts";
+import { type BoundedSample, ratio, SeriesLog, welfordStd as std } from "../lib/stats.ts";
 
 /**
  * Per-flow state of `size`. The running moments (Welford's method, as `RunningStats` computes it) are fields
@@ -49,15 +40,11 @@ export class SizeState {
   pfm2 = 0;
   pbmean = 0;
   pbm2 = 0;
-  /**
-   * The first LOG_CAPACITY packet lengths (responder lengths as -1 - length), a `ValueLog`: the
-   * medians, percentiles and mode are worked out from it at the end (see `TimingState`'s log).
-   */
+  /** Packet lengths, responder lengths as -1 - length, for their medians, percentiles and mode (`lengthSeries`). */
   logHead = -1;
   logTail = -1;
   logN = 0;
-  /** The lengths' samples, made from the log only when a flow outgrows it (then filled per packet). */
-  lenSample: BoundedSample | null = null;
+  allSample: BoundedSample | null = null;
   fwdSample: BoundedSample | null = null;
   bwdSample: BoundedSample | null = null;
   /** Packets with payload, and the smallest non-empty and largest payload, per direction. */
@@ -120,17 +107,8 @@ const features: FeatureSpec[] = [
   f("byte_asymmetry", "float", "(bytes_fwd - bytes_bwd) / total_bytes."),
 ];
 
-/** Packet lengths a flow logs; a longer flow moves to per-packet samples (which bound its memory). */
-const LOG_CAPACITY = 4096;
-/** Where a log is read back, and where flows that never outgrew their log sort its values at the end. */
-const logCopy = new Float64Array(LOG_CAPACITY);
-const finishLen = new SortedValues(LOG_CAPACITY), finishFwd = new SortedValues(LOG_CAPACITY);
-const finishBwd = new SortedValues(LOG_CAPACITY);
-
-/** Offers the logged lengths to the three samples in the order the packets came. */
-function replayLog(s: SizeState, all: ValueSink, fwd: ValueSink, bwd: ValueSink): void {
-  const n = s.logN, log = logCopy;
-  logRead(s, log);
+/** The lengths' three series, from each flow's first 4096 packets (as the samples' capacity). */
+const lengthSeries = new SeriesLog(4096, (log, n, all, fwd, bwd) => {
   for (let i = 0; i < n; i++) {
     const x = log[i];
     if (x >= 0) {
@@ -141,7 +119,7 @@ function replayLog(s: SizeState, all: ValueSink, fwd: ValueSink, bwd: ValueSink)
       bwd.add(-1 - x);
     }
   }
-}
+});
 
 /**
  * The `size` group.
@@ -158,21 +136,14 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
   init: (): SizeState => new SizeState(),
   update(s: SizeState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     const len = p.wireLen, pay = p.payloadLen;
-    if (!logAppend(s, dir === 0 ? len : -1 - len, LOG_CAPACITY) && s.lenSample === null) {
-      // The flow outgrew its log: from here on its lengths go to samples, which start with the logged ones.
-      const all = s.lenSample = new BoundedSample();
-      const fwd = s.fwdSample = new BoundedSample();
-      const bwd = s.bwdSample = new BoundedSample();
-      replayLog(s, all, fwd, bwd);
-      logRelease(s);
-    }
+    lengthSeries.append(s, dir === 0 ? len : -1 - len);
     const n = ++s.n;
     let d = len - s.mean;
     s.mean += d / n;
     s.m2 += d * (len - s.mean);
     if (len < s.min) s.min = len;
     if (len > s.max) s.max = len;
-    if (s.lenSample !== null) s.lenSample.add(len);
+    if (s.allSample !== null) s.allSample.add(len);
     d = pay - s.pmean;
     s.pmean += d / n;
     s.pm2 += d * (pay - s.pmean);
@@ -214,19 +185,7 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
   },
   finish(s: SizeState, flow: FlowState, out): void {
     const n = s.n, fn = s.fn, bn = s.bn;
-    let all: BoundedSample | SortedValues | null = s.lenSample,
-      fwd: BoundedSample | SortedValues | null = s.fwdSample;
-    let bwd: BoundedSample | SortedValues | null = s.bwdSample;
-    if (all === null || fwd === null || bwd === null) {
-      // The usual case: the flow never outgrew its log, whose values are sorted once in reused arrays.
-      all = finishLen;
-      fwd = finishFwd;
-      bwd = finishBwd;
-      all.clear();
-      fwd.clear();
-      bwd.clear();
-      replayLog(s, all, fwd, bwd);
-    }
+    const { all, fwd, bwd } = lengthSeries.finish(s);
     // The mode sorts the sample once; the quantiles below then read it without further work.
     const mode = all.mode();
     out.pkt_len_min = n > 0 ? s.min : null;
@@ -273,10 +232,6 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
     const pf = flow.packets[0], pb = flow.packets[1], bf = flow.bytes[0], bb = flow.bytes[1];
     out.pkt_asymmetry = ratio(pf - pb, pf + pb);
     out.byte_asymmetry = ratio(bf - bb, bf + bb);
-    s.lenSample?.release();
-    s.fwdSample?.release();
-    s.bwdSample?.release();
-    logRelease(s);
-    s.logN = 0;
+    lengthSeries.release(s);
   },
 };

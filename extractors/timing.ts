@@ -8,17 +8,7 @@
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import {
-  BoundedSample,
-  logAppend,
-  logRead,
-  logRelease,
-  num,
-  ratio,
-  SortedValues,
-  type ValueSink,
-  welfordStd,
-} from "../lib/stats.ts";
+import { type BoundedSample, num, ratio, SeriesLog, welfordStd } from "../lib/stats.ts";
 
 /** Settings of the timing group. */
 export interface TimingOptions {
@@ -66,15 +56,10 @@ export class TimingState {
   idleN = 0;
   idleMean = 0;
   idleMax = -Infinity;
-  /**
-   * The first LOG_CAPACITY packet times (negated for responder packets), a `ValueLog`: the gaps'
-   * medians and percentiles are worked out from it at the end. One append per packet instead of two samples
-   * (two objects and two chunks, each a cache miss in a busy capture).
-   */
+  /** Packet times, negated for responder packets, for the gaps' medians and percentiles (see `gapSeries`). */
   logHead = -1;
   logTail = -1;
   logN = 0;
-  /** The gaps' samples, made from the log only when a flow outgrows it (then filled per packet). */
   allSample: BoundedSample | null = null;
   fwdSample: BoundedSample | null = null;
   bwdSample: BoundedSample | null = null;
@@ -129,20 +114,11 @@ const features: FeatureSpec[] = [
   f("first_response_time", "float", "Seconds from the first packet to the responder's first packet."),
 ];
 
-/** Packet times a flow logs; a longer flow moves to per-packet samples (which bound its memory). */
-const LOG_CAPACITY = 4096;
-/** Where a log is read back, and where flows that never outgrew their log sort its values at the end. */
-const logCopy = new Float64Array(LOG_CAPACITY);
-const finishAll = new SortedValues(LOG_CAPACITY), finishFwd = new SortedValues(LOG_CAPACITY);
-const finishBwd = new SortedValues(LOG_CAPACITY);
-
 /**
- * Offers the gaps of the logged packet times to the three samples, in the order the packets came: the same
- * values (each the same subtraction) in the same order as adding them per packet.
+ * The gaps' three series, from each flow's first 4096 packet times (as the samples' capacity): the same values
+ * (each the same subtraction) in the same order as adding them per packet.
  */
-function replayLog(s: TimingState, all: ValueSink, fwd: ValueSink, bwd: ValueSink): void {
-  const n = s.logN, log = logCopy;
-  logRead(s, log);
+const gapSeries = new SeriesLog(4096, (log, n, all, fwd, bwd) => {
   let last = -1, last0 = -1, last1 = -1;
   for (let i = 0; i < n; i++) {
     const x = log[i];
@@ -159,7 +135,7 @@ function replayLog(s: TimingState, all: ValueSink, fwd: ValueSink, bwd: ValueSin
       last0 = ts;
     }
   }
-}
+});
 
 function closeRun(s: TimingState): void {
   if (s.runPackets >= 2) {
@@ -198,14 +174,7 @@ const timingGroup = {
   },
   update(s: TimingState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     const ts = p.ts;
-    if (!logAppend(s, dir === 0 ? ts : -ts, LOG_CAPACITY) && s.allSample === null) {
-      // The flow outgrew its log: from here on its gaps go to samples, which start with the logged ones.
-      const all = s.allSample = new BoundedSample();
-      const fwd = s.fwdSample = new BoundedSample();
-      const bwd = s.bwdSample = new BoundedSample();
-      replayLog(s, all, fwd, bwd);
-      logRelease(s);
-    }
+    gapSeries.append(s, dir === 0 ? ts : -ts);
     if (s.last >= 0) {
       const gap = ts - s.last;
       const n = ++s.n;
@@ -267,19 +236,7 @@ const timingGroup = {
     const std = welfordStd(s.m2, s.n);
     const fstd = welfordStd(s.fm2, s.fn);
     const bstd = welfordStd(s.bm2, s.bn);
-    let all: BoundedSample | SortedValues | null = s.allSample,
-      fwd: BoundedSample | SortedValues | null = s.fwdSample;
-    let bwd: BoundedSample | SortedValues | null = s.bwdSample;
-    if (all === null || fwd === null || bwd === null) {
-      // The usual case: the flow never outgrew its log, whose values are sorted once in reused arrays.
-      all = finishAll;
-      fwd = finishFwd;
-      bwd = finishBwd;
-      all.clear();
-      fwd.clear();
-      bwd.clear();
-      replayLog(s, all, fwd, bwd);
-    }
+    const { all, fwd, bwd } = gapSeries.finish(s);
     out.iat_min = s.n > 0 ? s.min : null;
     out.iat_max = s.n > 0 ? s.max : null;
     out.iat_mean = s.n > 0 ? s.mean : null;
@@ -311,11 +268,7 @@ const timingGroup = {
     out.avg_idle_duration = s.idleN > 0 ? s.idleMean : null;
     out.max_idle_duration = s.idleN > 0 ? s.idleMax : null;
     out.first_response_time = s.firstResponse >= 0 ? num(s.firstResponse) : null;
-    s.allSample?.release();
-    s.fwdSample?.release();
-    s.bwdSample?.release();
-    logRelease(s);
-    s.logN = 0;
+    gapSeries.release(s);
   },
 };
 

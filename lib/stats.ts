@@ -183,79 +183,6 @@ function chainRelease(head: number, tail: number): void {
   }
 }
 
-/**
- * A log of values kept in the sample arena, as three fields of a group's own per-flow state (start them at
- * -1, -1 and 0). Where a {@linkcode BoundedSample} is an object of its own per flow, a log is fields of the state
- * the group updates anyway, so appending touches only that object and the chunk: in a busy capture the flows
- * interleave, and each further object a packet touches is a cache miss.
- */
-export interface ValueLog {
-  /** First and last chunk of the log (-1: none yet). */
-  logHead: number;
-  logTail: number;
-  /** Values logged. */
-  logN: number;
-}
-
-/**
- * Appends `x` to the log unless it holds `capacity` values already; false when it was full.
- *
- * @example
- * ```ts
- * import { logAppend, logRead, logRelease } from "./stats.ts";
- * const s = { logHead: -1, logTail: -1, logN: 0 };
- * for (const x of [1, 2, 3]) logAppend(s, x, 2);
- * const out = new Float64Array(2);
- * logRead(s, out);
- * console.log(s.logN, Array.from(out)); // 2 [1, 2]
- * logRelease(s);
- * ```
- */
-export function logAppend(s: ValueLog, x: number, capacity: number): boolean {
-  const k = s.logN;
-  if (k >= capacity) return false;
-  const t = chainAppend(s.logTail, k, x);
-  if (k === 0) s.logHead = t;
-  s.logTail = t;
-  s.logN = k + 1;
-  return true;
-}
-
-/**
- * Copies the logged values, in the order they came, to the start of `out` (at least `logN` long).
- *
- * @example
- * ```ts
- * import { logAppend, logRead, logRelease } from "./stats.ts";
- * const s = { logHead: -1, logTail: -1, logN: 0 };
- * logAppend(s, 7, 10);
- * const out = new Float64Array(1);
- * logRead(s, out);
- * console.log(out[0]); // 7
- * logRelease(s);
- * ```
- */
-export function logRead(s: ValueLog, out: Float64Array): void {
-  chainRead(s.logHead, s.logN, out);
-}
-
-/**
- * Gives the log's storage back to the arena and empties it (`logN` stays, so that a full log stays full).
- *
- * @example
- * ```ts
- * import { logAppend, logRelease } from "./stats.ts";
- * const s = { logHead: -1, logTail: -1, logN: 0 };
- * logAppend(s, 1, 10);
- * logRelease(s);
- * console.log(s.logHead); // -1
- * ```
- */
-export function logRelease(s: ValueLog): void {
-  chainRelease(s.logHead, s.logTail);
-  s.logHead = s.logTail = -1;
-}
-
 /** Working copy of the sample being finished, shared: one sample at a time is finished. */
 let scratch = new Float64Array(1024);
 let scratchOwner: BoundedSample | null = null;
@@ -451,7 +378,7 @@ export interface ValueSink {
 
 /**
  * Up to `capacity` values in one reused array, sorted once for quantiles and the mode: what a group's finish
- * reads its logged values into (see {@linkcode ValueLog}), one flow at a time. Quantiles and the mode are those
+ * reads its logged values into (see {@linkcode SeriesLog}), one flow at a time. Quantiles and the mode are those
  * of a {@linkcode BoundedSample} holding the same values, without its arena chunks and working copy.
  *
  * @example
@@ -513,6 +440,137 @@ export class SortedValues implements ValueSink {
   /** The most common value (the smallest among ties) and its share; null when empty. */
   mode(): { value: number; ratio: number } | null {
     return this.n === 0 ? null : sortedMode(this.sortedValues(), this.n);
+  }
+}
+
+/**
+ * The per-flow fields of a {@linkcode SeriesLog}, kept in a group's own state (start them at -1, -1, 0, null,
+ * null, null).
+ */
+export interface SeriesState {
+  /** First and last arena chunk of the flow's log (-1: none), and the values logged. */
+  logHead: number;
+  logTail: number;
+  logN: number;
+  /** The three series' samples, made only when the flow outgrows its log (then filled per packet). */
+  allSample: BoundedSample | null;
+  fwdSample: BoundedSample | null;
+  bwdSample: BoundedSample | null;
+}
+
+/** A flow's three series at finish, as {@linkcode SeriesLog.finish} gives them. */
+export interface FinishedSeries {
+  all: BoundedSample | SortedValues;
+  fwd: BoundedSample | SortedValues;
+  bwd: BoundedSample | SortedValues;
+}
+
+/**
+ * Decodes `n` logged values into the three series, in the order the packets came: each group encodes a
+ * packet's value and direction in one number its own way.
+ */
+export type SeriesReplay = (
+  log: Float64Array,
+  n: number,
+  all: ValueSink,
+  fwd: ValueSink,
+  bwd: ValueSink,
+) => void;
+
+/**
+ * Three series of a flow's packets (all, the initiator's, the responder's) for medians, percentiles and the mode,
+ * logged as one value per packet. Each packet appends to a log in the sample arena whose fields are part of the
+ * group's own state, instead of adding to up to three {@linkcode BoundedSample}s: each sample is an object of its
+ * own and a chunk of its own, and in a busy capture the flows interleave, so each was a cache miss per packet.
+ * At finish the log is decoded into three {@linkcode SortedValues} reused from flow to flow. A flow that outgrows
+ * the log moves to samples, which start with the logged values, so that its memory stays bounded; its group
+ * then adds to them per packet. Either way the series hold the same values in the same order.
+ *
+ * @example
+ * ```ts
+ * import { SeriesLog, type SeriesState } from "./stats.ts";
+ * // Initiator values as they are, responder values negated (values here are positive).
+ * const lengths = new SeriesLog(4096, (log, n, all, fwd, bwd) => {
+ *   for (let i = 0; i < n; i++) {
+ *     all.add(Math.abs(log[i]));
+ *     (log[i] > 0 ? fwd : bwd).add(Math.abs(log[i]));
+ *   }
+ * });
+ * const s: SeriesState = { logHead: -1, logTail: -1, logN: 0, allSample: null, fwdSample: null, bwdSample: null };
+ * for (const x of [60, -1500, 60, -1500, -40]) lengths.append(s, x);
+ * const { all, fwd, bwd } = lengths.finish(s);
+ * console.log(all.quantile(0.5), fwd.quantile(0.5), bwd.mode()); // 60 60 { value: 1500, ratio: 0.6666666666666666 }
+ * lengths.release(s);
+ * ```
+ */
+export class SeriesLog {
+  private readonly copy: Float64Array;
+  private readonly sorted: FinishedSeries & { all: SortedValues; fwd: SortedValues; bwd: SortedValues };
+  private readonly finished: FinishedSeries;
+
+  /** `capacity`: values a flow logs before it moves to samples. */
+  constructor(private readonly capacity: number, private readonly replay: SeriesReplay) {
+    this.copy = new Float64Array(capacity);
+    const v = () => new SortedValues(capacity);
+    this.sorted = { all: v(), fwd: v(), bwd: v() };
+    this.finished = { ...this.sorted };
+  }
+
+  /**
+   * Logs one packet's value. When the log is full, the flow moves to samples seeded with the logged values; its
+   * group adds to `allSample`, `fwdSample` and `bwdSample` from then on.
+   */
+  append(s: SeriesState, x: number): void {
+    const k = s.logN;
+    if (k < this.capacity) {
+      const t = chainAppend(s.logTail, k, x);
+      if (k === 0) s.logHead = t;
+      s.logTail = t;
+      s.logN = k + 1;
+    } else if (s.allSample === null) {
+      const all = s.allSample = new BoundedSample();
+      const fwd = s.fwdSample = new BoundedSample();
+      const bwd = s.bwdSample = new BoundedSample();
+      this.decode(s, all, fwd, bwd);
+      chainRelease(s.logHead, s.logTail);
+      s.logHead = s.logTail = -1;
+    }
+  }
+
+  /** The flow's three series: its samples, or its logged values in the reused arrays (until the next finish). */
+  finish(s: SeriesState): FinishedSeries {
+    const f = this.finished;
+    if (s.allSample !== null && s.fwdSample !== null && s.bwdSample !== null) {
+      f.all = s.allSample;
+      f.fwd = s.fwdSample;
+      f.bwd = s.bwdSample;
+    } else {
+      const { all, fwd, bwd } = this.sorted;
+      all.clear();
+      fwd.clear();
+      bwd.clear();
+      this.decode(s, all, fwd, bwd);
+      f.all = all;
+      f.fwd = fwd;
+      f.bwd = bwd;
+    }
+    return f;
+  }
+
+  /** Gives the flow's log and samples back to the arena, once it is finished. */
+  release(s: SeriesState): void {
+    s.allSample?.release();
+    s.fwdSample?.release();
+    s.bwdSample?.release();
+    s.allSample = s.fwdSample = s.bwdSample = null;
+    chainRelease(s.logHead, s.logTail);
+    s.logHead = s.logTail = -1;
+    s.logN = 0;
+  }
+
+  private decode(s: SeriesState, all: ValueSink, fwd: ValueSink, bwd: ValueSink): void {
+    chainRead(s.logHead, s.logN, this.copy);
+    this.replay(this.copy, s.logN, all, fwd, bwd);
   }
 }
 

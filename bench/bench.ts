@@ -1,7 +1,9 @@
 /**
  * Throughput and memory benchmark: packets/s, MB/s and peak RSS for each reader (built-in, libpcap) and feature
- * set, and for the built-in reader in two workers (`extract --workers 2`), on a large capture built from the corpus with ../shared/tools/mkbigpcap.py (or a capture you name).
- * Each figure is the best of `--runs` fresh processes (the machine is shared; the best run is the least disturbed).
+ * set, and for the built-in reader in two workers (`extract --workers 2`, what `--workers auto` picks for a
+ * large capture on two cores), on a large capture built from the corpus with ../shared/tools/mkbigpcap.py (or a
+ * capture you name). Each figure is the best of `--runs` fresh processes (the machine is shared; the best run is
+ * the least disturbed).
  *
  * Usage: deno task bench [--runs N] [--copies N] [CAPTURE]
  *
@@ -42,13 +44,13 @@ if (!capture) {
 }
 const size = (await Deno.stat(capture)).size;
 console.log(`capture: ${capture} (${(size / 1e6).toFixed(1)} MB), best of ${runs} runs`);
-// The foundation's four groups, the same with the protocol groups (issue "protocol metadata"), every group.
+// The foundation's four groups, the same with the protocol groups (issue "protocol metadata"), every streaming
+// group (`all`: every group but `connection`, which needs every flow in one place and runs only when named).
 const sets = ["flow_meta,timing,size,tcp", "flow_meta,timing,size,tcp,tls,quic,ssh,dns,http2", "all"];
 // The built-in reader in one process and in two workers (`extract --workers 2`), then libpcap in one process.
 const configs: [string, number][] = [["builtin", 1], ["builtin", 2], ["libpcap", 1]];
 for (const [reader, workers] of configs) {
-  // `connection` (in "all") needs every flow in one place, so the sharded run leaves "all" out.
-  for (const groups of workers > 1 ? sets.slice(0, 2) : sets) {
+  for (const groups of sets) {
     let best: Record<string, number | string> | null = null;
     for (let i = 0; i < runs; i++) {
       const out = await new Deno.Command(Deno.execPath(), {

@@ -1,7 +1,8 @@
 /**
  * One benchmark run in a fresh process: extracts a capture with the given reader and groups (in WORKERS workers
- * when given, as `extract --workers`), writes JSON Lines to /dev/null as the CLI does, and prints one JSON line of
- * figures (peak RSS from /proc/self/status, which covers the workers: they are threads of this process).
+ * when given, as `extract --workers`, whose lines are merged into one thread's order), writes JSON Lines to
+ * /dev/null as the CLI does, and prints one JSON line of figures (peak RSS from /proc/self/status, which covers
+ * the workers: they are threads of this process).
  *
  * Usage: deno run -A bench/run_one.ts READER GROUPS FILE [WORKERS]
  *
@@ -30,7 +31,8 @@ if (workers > 1) {
   sink.close();
 } else {
   const writer = new JsonlWriter(sink.writable, true);
-  const it = extractFlows(file, options);
+  // As the CLI does for JSON Lines: each record is written before the next is asked for.
+  const it = extractFlows(file, { ...options, reuseRecords: true });
   let r = await it.next();
   while (!r.done) {
     await writer.write(r.value);

@@ -5,6 +5,7 @@
  * @module
  */
 import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
+import type { FlowState } from "./flow.ts";
 import { type ByteReader, CaptureFormatError, readCaptureChunks } from "./capture_file.ts";
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import { linkTypeName } from "./decode.ts";
@@ -33,6 +34,13 @@ export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
    * (`connection`) are not reused.
    */
   reuseRecords?: boolean;
+  /**
+   * Called as each flow ends, with its state and the number of packets read so far over every input (so, the
+   * packet during which it ended), before its record is yielded; records are yielded in the same order, except
+   * those held for a group that needs every flow. Parallel workers use it to merge their shards back into one
+   * table's order (see `flowEndOrder`).
+   */
+  onFlowEnd?: (flow: FlowState, packetsRead: number) => void;
   /** Called for each non-fatal problem (truncated capture, unreadable file in a directory, ...). */
   onWarning?: (message: string) => void;
   /** Called with the totals once every input was read. */
@@ -204,15 +212,20 @@ export async function* extractFlows(
   for (const input of inputs) {
     const name = typeof input === "string" ? (input === "-" ? "<stdin>" : input) : "<stream>";
     let pending: FlowRecord[] = [];
+    const keep = plan.hold ? (rec: FlowRecord) => held.push(rec) : plan.copies
+      ? (rec: FlowRecord) => {
+        pending.push(output(rec));
+        pipeline.recycle(rec);
+      }
+      : (rec: FlowRecord) => pending.push(output(rec));
+    const onFlowEnd = options.onFlowEnd;
     const pipeline = new FlowPipeline(
       extractors,
       options,
-      plan.hold ? (rec) => held.push(rec) : plan.copies
-        ? (rec) => {
-          pending.push(output(rec));
-          pipeline.recycle(rec);
-        }
-        : (rec) => pending.push(output(rec)),
+      onFlowEnd === undefined ? keep : (rec, flow) => {
+        onFlowEnd(flow, summary.packetsRead + pipeline.stats.read);
+        keep(rec);
+      },
     );
     // Records the consumer is done with once it asks for the next (see `reuseRecords`).
     const recycleYielded = reuse && !plan.hold && !plan.copies;

@@ -3,15 +3,16 @@
  * JSON Lines in batches of UTF-8 bytes, with at most a few batches not yet acknowledged by the main thread (so
  * that a slow writer holds every worker back instead of letting memory grow).
  *
- * A batch's buffer is transferred, not copied, and comes back with its acknowledgement to be filled again: the
- * main thread neither copies nor encodes the text, and no batch allocates (a fresh buffer per batch cost page
- * faults and zeroing in the kernel, which on this machine class took more time than the copy itself).
+ * A batch's buffer is transferred, not copied, and comes back with its acknowledgement to be filled again, so
+ * that no batch allocates (a fresh buffer per batch cost page faults and zeroing in the kernel, which on this
+ * machine class took more time than the copy itself). Each line is encoded where it lands in the buffer.
  *
  * @module
  */
 import { extractFlows, type ExtractOptions } from "./extract.ts";
 import { loadExtractorModule } from "./options.ts";
 import { registerExtractor } from "./registry.ts";
+import { END_ORDER_WIDTH, flowEndOrder } from "./flow_table.ts";
 
 /** The message that starts a worker. */
 export interface WorkerStart {
@@ -20,11 +21,17 @@ export interface WorkerStart {
   extractorModules: string[];
   shard: { index: number; count: number };
   batchBytes: number;
+  /** Post progress messages (bytes read, packets, flows held) after each buffer. */
+  progress: boolean;
 }
 
-/** Messages a worker posts. */
+/**
+ * Messages a worker posts. A batch of lines comes with each line's end offset in `buffer` and its place in the
+ * order one flow table would have written it (`END_ORDER_WIDTH` numbers per line, see `flowEndOrder`).
+ */
 export type WorkerMessage =
-  | { type: "bytes"; buffer: ArrayBuffer; length: number }
+  | { type: "bytes"; buffer: ArrayBuffer; length: number; ends: Uint32Array; order: Float64Array }
+  | { type: "progress"; bytesRead: number; packets: number; activeFlows: number }
   | { type: "warning"; message: string }
   | { type: "done"; summary: unknown; otherShard: number }
   | { type: "error"; name: string; message: string };
@@ -60,29 +67,43 @@ scope.onmessage = async (e: MessageEvent) => {
     for (const m of start.extractorModules) {
       for (const x of await loadExtractorModule(m)) registerExtractor(x);
     }
+    // Each flow's order key, from its end to its record's turn (records follow flow ends in the same order).
+    const pendingOrder: number[] = [];
+    let orderHead = 0;
     const it = extractFlows(start.inputs, {
       ...start.options,
       shard: start.shard,
       // Each record is serialised below before the next is asked for.
       reuseRecords: true,
+      onFlowEnd: (flow, packetsRead) => {
+        flowEndOrder(flow, packetsRead, pendingOrder, pendingOrder.length);
+      },
       // Warnings are the same in every shard: only the first one reports them.
       onWarning: start.shard.index === 0 ? (message) => post({ type: "warning", message }) : undefined,
+      onProgress: start.progress
+        ? (bytesRead, packets, activeFlows) => post({ type: "progress", bytesRead, packets, activeFlows })
+        : undefined,
     });
-    let parts: string[] = [];
+    let buffer = new ArrayBuffer(2 * start.batchBytes);
+    let bytes = new Uint8Array(buffer);
     let size = 0;
+    const ends: number[] = [];
+    const order: number[] = [];
     const flush = async () => {
-      if (parts.length === 0) return;
-      const text = parts.join("\n") + "\n";
-      parts = [];
+      if (ends.length === 0) return;
+      const message: WorkerMessage = {
+        type: "bytes",
+        buffer,
+        length: size,
+        ends: Uint32Array.from(ends),
+        order: Float64Array.from(order),
+      };
+      scope.postMessage(message, [buffer, message.ends.buffer, message.order.buffer]);
+      ends.length = 0;
+      order.length = 0;
       size = 0;
-      let buffer = free.pop() ?? new ArrayBuffer(2 * start.batchBytes);
-      let r = encoder.encodeInto(text, new Uint8Array(buffer));
-      if (r.read < text.length) {
-        // Larger than the buffer (a very long record, or text far from ASCII): one of its own.
-        buffer = new ArrayBuffer(text.length * 3);
-        r = encoder.encodeInto(text, new Uint8Array(buffer));
-      }
-      scope.postMessage({ type: "bytes", buffer, length: r.written } satisfies WorkerMessage, [buffer]);
+      buffer = free.pop() ?? new ArrayBuffer(2 * start.batchBytes);
+      bytes = new Uint8Array(buffer);
       inFlight++;
       while (inFlight >= WINDOW) await new Promise<void>((resolve) => resume = resolve);
     };
@@ -94,8 +115,22 @@ scope.onmessage = async (e: MessageEvent) => {
         break;
       }
       const line = JSON.stringify(r.value);
-      parts.push(line);
-      size += line.length + 1;
+      let w = encoder.encodeInto(line, bytes.subarray(size));
+      if (w.read < line.length || size + w.written >= bytes.length) {
+        await flush();
+        w = encoder.encodeInto(line, bytes);
+        if (w.read < line.length || w.written >= bytes.length) {
+          // Longer than a batch (a very long record): a buffer of its own.
+          buffer = new ArrayBuffer(line.length * 3 + 1);
+          bytes = new Uint8Array(buffer);
+          w = encoder.encodeInto(line, bytes);
+        }
+      }
+      size += w.written;
+      bytes[size++] = 10;
+      ends.push(size);
+      for (let k = 0; k < END_ORDER_WIDTH; k++) order.push(pendingOrder[orderHead++]);
+      if (orderHead === pendingOrder.length) pendingOrder.length = orderHead = 0;
       if (size >= start.batchBytes) await flush();
     }
   } catch (err) {

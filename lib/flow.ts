@@ -50,6 +50,14 @@ export class FlowState {
   rstSeen = false;
   /** Why the flow ended. */
   endReason: EndReason = "end";
+  /** When the flow's timeout fell due (`idle`: last packet + idle timeout; `active`: first packet + active
+   * timeout); Infinity for the other reasons. */
+  endTime = Infinity;
+  /** Positions of the flow's first and last packet among the packets read: the table ends flows whose timeouts
+   * fall due together by last activity (idle, end of input) or by creation (active), and these numbers let
+   * parallel shards reproduce that order (see `flowEndOrder`). */
+  firstPacket = 0;
+  lastPacket = 0;
   /** Tunnel the flow was carried in (0 none), and its outer endpoints as text. */
   tunnelType = 0;
   tunnelSrc = "";

@@ -317,10 +317,85 @@ export class FlowTable {
         null;
     this.size--;
     f.endReason = reason;
+    f.endTime = reason === "idle"
+      ? f.lastTs + this.idle
+      : reason === "active"
+      ? f.firstTs + this.active
+      : Infinity;
     this.onEnd(f);
   }
 }
 
 function rd32(b: Uint8Array, o: number): number {
   return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
+}
+
+/** Values of one ended flow's place in the table's output order (see {@linkcode flowEndOrder}). */
+export const END_ORDER_WIDTH = 4;
+
+/**
+ * Writes, at `out[at..at+4)`, a key that orders an ended flow as one table over every flow would have ended it:
+ * by the packet during which it ended (`packetIndex`, counted over every packet read, so the same in every
+ * shard); then two idle flows by last activity and two active flows by creation (the order of the table's two
+ * lists); otherwise by the time the timeout fell due, then idle before active before FIN/RST/eviction before
+ * the end of input (by last activity). Shards merged by this key (ties kept in each shard's order) give exactly
+ * one table's order when the capture's clock never steps back, and, when it does, whenever the shards end the
+ * same flows at the same packet.
+ *
+ * @example
+ * ```ts
+ * import { flowEndOrder } from "./flow_table.ts";
+ * import { FlowState } from "./flow.ts";
+ * const f = new FlowState();
+ * f.endReason = "idle";
+ * f.endTime = 61;
+ * f.lastPacket = 7;
+ * const key = new Float64Array(4);
+ * flowEndOrder(f, 9, key, 0);
+ * console.log([...key]); // [9, 61, 0, 7]
+ * ```
+ */
+export function flowEndOrder(
+  f: FlowState,
+  packetIndex: number,
+  out: Float64Array | number[],
+  at: number,
+): void {
+  const r = f.endReason;
+  out[at] = packetIndex;
+  out[at + 1] = f.endTime;
+  out[at + 2] = r === "idle" ? 0 : r === "active" ? 1 : r === "end" ? 3 : 2;
+  out[at + 3] = r === "active"
+    ? f.firstPacket
+    : r === "fin" || r === "rst" || r === "evicted"
+    ? 0
+    : f.lastPacket;
+}
+
+/**
+ * Compares two keys written by {@linkcode flowEndOrder}: negative when `a[i..]` comes first.
+ *
+ * @example
+ * ```ts
+ * import { compareEndOrder } from "./flow_table.ts";
+ * console.log(compareEndOrder([9, 61, 0, 7], 0, [9, 61, 1, 2], 0) < 0); // true
+ * console.log(compareEndOrder([9, 70, 0, 7], 0, [9, 61, 0, 8], 0) < 0); // true: both idle, by last activity
+ * ```
+ */
+export function compareEndOrder(
+  a: Float64Array | number[],
+  i: number,
+  b: Float64Array | number[],
+  j: number,
+): number {
+  if (a[i] !== b[j]) return a[i] < b[j] ? -1 : 1;
+  const rank = a[i + 2];
+  // Within one kind of timeout, the table's list order (times agree with it unless the clock stepped back).
+  const from = rank === b[j + 2] && rank <= 1 ? 3 : 1;
+  for (let k = from; k < END_ORDER_WIDTH; k++) {
+    // Not a subtraction: two Infinity times would give NaN.
+    const x = a[i + k], y = b[j + k];
+    if (x !== y) return x < y ? -1 : 1;
+  }
+  return 0;
 }

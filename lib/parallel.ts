@@ -1,10 +1,12 @@
 /**
  * Extraction on several cores: each worker reads the inputs, decodes every packet, but keeps only the flows of
  * its shard (by flow hash) and turns them into JSON Lines itself, so that flow tables, feature groups and
- * serialization all run in parallel. The main thread only writes the bytes (each batch's buffer moves between
- * the threads without a copy).
+ * serialization all run in parallel. Each line comes with its flow's place in one table's order
+ * (`flowEndOrder`), and the main thread merges the workers' lines by it: the output is the same, byte for byte
+ * and line for line, as one process's (for captures whose clock never steps back; otherwise the same lines in
+ * an order that can differ where flows expired late). Batch buffers move between the threads without a copy;
+ * the merge copies each line once.
  *
- * Flows come out in time order of expiry within each worker; batches of different workers interleave.
  * Groups whose values depend on other flows (`connection`) need every flow in one place and cannot be sharded.
  *
  * @module
@@ -12,6 +14,19 @@
 import type { ExtractOptions, ExtractSummary } from "./extract.ts";
 import { InputError } from "./extract.ts";
 import type { WorkerAck, WorkerMessage, WorkerStart } from "./extract_worker.ts";
+import { compareEndOrder, END_ORDER_WIDTH } from "./flow_table.ts";
+
+/** A batch of lines from a worker, merged line by line. */
+interface Batch {
+  buffer: ArrayBuffer;
+  bytes: Uint8Array;
+  /** End offset of each line in `bytes`. */
+  ends: Uint32Array;
+  /** Each line's order key (see `flowEndOrder`). */
+  order: Float64Array;
+  /** The next line to merge. */
+  line: number;
+}
 
 /** Options of a parallel run: the extract options that can cross to a worker (no callbacks, no plugins objects). */
 export interface ParallelOptions {
@@ -21,6 +36,8 @@ export interface ParallelOptions {
   extractorModules?: string[];
   /** Approximate size of a batch of lines (default 256 KiB). */
   batchBytes?: number;
+  /** Called after each input buffer with the slowest worker's position and the flows held by all. */
+  onProgress?: (bytesRead: number, packets: number, activeFlows: number) => void;
   /** Called for each warning (from the first worker; all see the same input). */
   onWarning?: (message: string) => void;
 }
@@ -33,8 +50,8 @@ function cloneable(o: ExtractOptions): ExtractOptions {
 
 /**
  * Yields JSON Lines as UTF-8 bytes (batches of complete lines) for the flows of `inputs`, computed by `workers`
- * workers; returns the combined summary. A batch is valid until the next call to `next()`: its buffer then goes
- * back to its worker (copy it to keep it).
+ * workers, in the order one process would write them; returns the combined summary. A batch is valid until the
+ * next call to `next()`: its buffer is then reused (copy it to keep it).
  *
  * @example
  * ```ts
@@ -74,31 +91,97 @@ export async function* extractJsonlParallel(
       extractorModules: parallel.extractorModules ?? [],
       shard: { index: i, count: n },
       batchBytes: parallel.batchBytes ?? 262144,
+      progress: parallel.onProgress !== undefined,
     };
     w.postMessage(start);
     workers.push(w);
   }
   const summaries: ExtractSummary[] = new Array(n);
-  let done = 0;
+  const finished: boolean[] = new Array(n).fill(false);
+  /** Each worker's batches not yet merged; a worker's lines come in its own table's order. */
+  const batches: Batch[][] = Array.from({ length: n }, () => []);
+  const progress = Array.from({ length: n }, () => ({ bytesRead: 0, packets: 0, activeFlows: 0 }));
+  const out = new Uint8Array(2 * (parallel.batchBytes ?? 262144));
+  let outLength = 0;
   try {
-    while (done < n) {
+    for (;;) {
+      while (queue.length > 0) {
+        const { worker, msg } = queue.shift()!;
+        if (msg.type === "bytes") {
+          batches[worker].push({
+            buffer: msg.buffer,
+            bytes: new Uint8Array(msg.buffer, 0, msg.length),
+            ends: msg.ends,
+            order: msg.order,
+            line: 0,
+          });
+        } else if (msg.type === "progress") {
+          progress[worker] = msg;
+          if (parallel.onProgress) {
+            // The slowest worker's position; each holds its own share of the flows.
+            let bytes = Infinity, packets = Infinity, flows = 0;
+            for (const p of progress) {
+              bytes = Math.min(bytes, p.bytesRead);
+              packets = Math.min(packets, p.packets);
+              flows += p.activeFlows;
+            }
+            parallel.onProgress(bytes, packets, flows);
+          }
+        } else if (msg.type === "warning") {
+          parallel.onWarning?.(msg.message);
+        } else if (msg.type === "done") {
+          summaries[worker] = msg.summary as ExtractSummary;
+          finished[worker] = true;
+        } else {
+          if (msg.name === "InputError") throw new InputError(msg.message);
+          throw new Error(msg.message);
+        }
+      }
+      // Merge: the next line is the least of the workers' next lines, which needs a line (or the end) from each.
+      let waiting = false;
+      for (;;) {
+        let best: Batch | null = null, bestWorker = -1;
+        for (let w = 0; w < n; w++) {
+          const b = batches[w][0];
+          if (b === undefined) {
+            if (finished[w]) continue;
+            waiting = true;
+            break;
+          }
+          if (
+            best === null ||
+            compareEndOrder(b.order, b.line * END_ORDER_WIDTH, best.order, best.line * END_ORDER_WIDTH) < 0
+          ) {
+            best = b;
+            bestWorker = w;
+          }
+        }
+        if (waiting || best === null) break;
+        const start = best.line === 0 ? 0 : best.ends[best.line - 1], end = best.ends[best.line];
+        if (outLength + end - start > out.length && outLength > 0) {
+          yield out.subarray(0, outLength);
+          outLength = 0;
+        }
+        if (end - start > out.length) yield best.bytes.subarray(start, end);
+        else {
+          out.set(best.bytes.subarray(start, end), outLength);
+          outLength += end - start;
+        }
+        if (++best.line === best.ends.length) {
+          batches[bestWorker].shift();
+          workers[bestWorker].postMessage({ type: "ack", buffer: best.buffer } satisfies WorkerAck, [
+            best.buffer,
+          ]);
+        }
+      }
+      if (outLength > 0) {
+        yield out.subarray(0, outLength);
+        outLength = 0;
+      }
+      if (!waiting) break;
       if (queue.length === 0) {
         await new Promise<void>((r) => wake = r);
         wake = null;
-        continue;
-      }
-      const { worker, msg } = queue.shift()!;
-      if (msg.type === "bytes") {
-        yield new Uint8Array(msg.buffer, 0, msg.length);
-        workers[worker].postMessage({ type: "ack", buffer: msg.buffer } satisfies WorkerAck, [msg.buffer]);
-      } else if (msg.type === "warning") {
-        parallel.onWarning?.(msg.message);
-      } else if (msg.type === "done") {
-        summaries[worker] = msg.summary as ExtractSummary;
-        done++;
-      } else {
-        if (msg.name === "InputError") throw new InputError(msg.message);
-        throw new Error(msg.message);
       }
     }
   } finally {

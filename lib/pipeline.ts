@@ -129,6 +129,7 @@ export class FlowPipeline {
       return;
     }
     this.stats.decoded++;
+    flow.lastPacket = this.stats.read;
     const dir = table.lastDir;
     const ex = this.extractors, st = flow.groupState;
     for (let i = 0; i < ex.length; i++) ex[i].update(st[i], p, flow, dir);
@@ -151,6 +152,7 @@ export class FlowPipeline {
   }
 
   private initFlow(f: FlowState): void {
+    f.firstPacket = this.stats.read;
     const ex = this.extractors;
     const st = f.groupState;
     for (let i = 0; i < ex.length; i++) st.push(ex[i].init(f));

@@ -10,7 +10,7 @@ import { loadExtractorModule, planExtraction } from "../options.ts";
 import { LABEL_FEATURES } from "../subnets.ts";
 import { formatFromPath, openRecordWriter, OUTPUT_FORMATS } from "../../outputs/mod.ts";
 import { extractJsonlParallel } from "../parallel.ts";
-import { createProgress } from "../progress.ts";
+import { createProgress, inputBytes } from "../progress.ts";
 import { collect, LABEL_OPTION_HELP, labelerFromOptions } from "./label_subnets.ts";
 import { drain, fmtRate, integer, packetCountParts, UsageError, writeAll } from "./common.ts";
 import {
@@ -34,8 +34,8 @@ export interface ExtractCliOptions extends IpfixCliOptions, FlowCliOptions, Feat
   filter?: string;
   reader: "auto" | "builtin" | "libpcap";
   quiet?: boolean;
-  /** Worker count for sharded extraction (1: in this thread). */
-  workers?: number;
+  /** Worker count for sharded extraction (1 or absent: in this thread; `auto`: see {@linkcode autoWorkers}). */
+  workers?: number | "auto";
   /** Joy options for `--format joy` (`dhcp=1,ike=1,...`). */
   joyConfig?: string;
 }
@@ -137,9 +137,10 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
     onWarning: (m) => console.error(`jj: warning: ${m}`),
     onProgress: progress?.update,
   };
-  if ((o.workers ?? 1) > 1) {
-    return await runParallel(inputs, o, opts, labeler !== null, started);
-  }
+  const workers = o.workers === "auto"
+    ? autoWorkers(inputs, parallelConflicts(inputs, o, opts, labeler !== null))
+    : o.workers ?? 1;
+  if (workers > 1) return await runParallel(inputs, workers, o, opts, labeler !== null, started);
   const out = await openRecordWriter(o.output ?? "-", o.format, [
     ...planExtraction(opts).features,
     ...(labeler !== null ? LABEL_FEATURES : []),
@@ -157,14 +158,39 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
   return summary.failures.length > 0 ? 1 : 0;
 }
 
-/** `extract --workers N`: sharded extraction in workers, JSON Lines text written as it comes. */
-async function runParallel(
+/** Inputs at least this large (in total) are worth the start-up of workers (about 0.25 s on this machine class,
+ * against a run about 30% shorter on two cores). */
+const AUTO_WORKERS_MIN_BYTES = 256 * 1024 * 1024;
+
+/**
+ * `--workers auto`: as many workers as cores (at most 4) when the run can be sharded (`conflicts` is empty) and
+ * the inputs are files of at least `minBytes` in all (enough to repay the workers' start-up); else 1. Sharded
+ * output is the same as one thread's (see lib/parallel.ts), so the choice only changes speed.
+ *
+ * @example
+ * ```ts
+ * import { autoWorkers } from "./extract.ts";
+ * console.log(autoWorkers(["testdata/http.pcap"], [])); // 1 (a small capture)
+ * ```
+ */
+export function autoWorkers(
+  inputs: string[],
+  conflicts: string[],
+  minBytes = AUTO_WORKERS_MIN_BYTES,
+): number {
+  const cores = navigator.hardwareConcurrency ?? 1;
+  if (cores < 2 || conflicts.length > 0) return 1;
+  const bytes = inputBytes(inputs);
+  return bytes > 0 && bytes >= minBytes ? Math.min(cores, 4) : 1;
+}
+
+/** Why a run cannot be sharded over workers (empty when it can). */
+function parallelConflicts(
   inputs: string[],
   o: ExtractCliOptions,
   opts: ExtractOptions,
   labels: boolean,
-  started: number,
-): Promise<number> {
+): string[] {
   const plan = planExtraction(opts);
   const byPath = o.output && o.output !== "-" ? formatFromPath(o.output) : { format: null, gzip: false };
   const fmt = o.format ?? byPath.format ?? "jsonl";
@@ -173,9 +199,23 @@ async function runParallel(
   if (labels) conflicts.push("--label");
   if (o.ipfix) conflicts.push("--ipfix");
   if (inputs.includes("-")) conflicts.push("stdin input (-)");
+  if ((opts.maxFlows ?? 0) > 0) conflicts.push("--max-flows, whose eviction needs every flow in one table");
   if (plan.extractors.some((e) => e.name === "connection")) {
     conflicts.push("the connection group, which needs every flow in one place");
   }
+  return conflicts;
+}
+
+/** `extract --workers N`: sharded extraction in workers, JSON Lines text written as it comes. */
+async function runParallel(
+  inputs: string[],
+  workers: number,
+  o: ExtractCliOptions,
+  opts: ExtractOptions,
+  labels: boolean,
+  started: number,
+): Promise<number> {
+  const conflicts = parallelConflicts(inputs, o, opts, labels);
   if (conflicts.length > 0) throw new UsageError(`--workers cannot be used with ${conflicts.join(", ")}`);
   let file: Deno.FsFile | null = null;
   if (o.output && o.output !== "-") {
@@ -183,9 +223,10 @@ async function runParallel(
   }
   const out = file ?? Deno.stdout;
   const it = extractJsonlParallel(inputs, opts, {
-    workers: o.workers!,
+    workers,
     extractorModules: o.extractor,
     onWarning: opts.onWarning,
+    onProgress: opts.onProgress,
   });
   let summary: ExtractSummary;
   try {
@@ -197,6 +238,11 @@ async function runParallel(
   }
   if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
   return summary.failures.length > 0 ? 1 : 0;
+}
+
+/** Parses `--workers`: `auto` or an integer >= 1. */
+function workerCount(v: string): number | "auto" {
+  return v === "auto" ? "auto" : integer("--workers", 1)(v);
 }
 
 /**
@@ -245,9 +291,11 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
   const cmd = addFeatureOptions(addFlowOptions(base))
     .option(
       "--workers <n>",
-      "extract on N workers, each holding a share of the flows (JSON Lines output; not with connection)",
-      integer("--workers", 1),
-      1,
+      "extract on N workers, each holding a share of the flows, with the same output as one (JSON Lines; not " +
+        "with connection, --max-flows, --label, --ipfix, stdin); auto: one per core (at most 4) for file inputs " +
+        "of 256 MB or more when the run allows it, else 1",
+      workerCount,
+      "auto",
     )
     .option("-q, --quiet", "no summary on stderr")
     .addHelpText(

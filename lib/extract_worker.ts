@@ -21,8 +21,6 @@ export interface WorkerStart {
   extractorModules: string[];
   shard: { index: number; count: number };
   batchBytes: number;
-  /** Post progress messages (bytes read, packets, flows held) after each buffer. */
-  progress: boolean;
 }
 
 /**
@@ -31,7 +29,12 @@ export interface WorkerStart {
  */
 export type WorkerMessage =
   | { type: "bytes"; buffer: ArrayBuffer; length: number; ends: Uint32Array; order: Float64Array }
-  | { type: "progress"; bytesRead: number; packets: number; activeFlows: number }
+  /**
+   * After each input buffer: the position, and the least packet index (first number of the order key) that any
+   * line this worker has not yet posted can have, so that the main thread can merge other workers' lines below
+   * it without waiting for this one's next batch.
+   */
+  | { type: "progress"; bytesRead: number; packets: number; activeFlows: number; lowest: number }
   | { type: "warning"; message: string }
   | { type: "done"; summary: unknown; otherShard: number }
   | { type: "error"; name: string; message: string };
@@ -80,10 +83,17 @@ scope.onmessage = async (e: MessageEvent) => {
       },
       // Warnings are the same in every shard: only the first one reports them.
       onWarning: start.shard.index === 0 ? (message) => post({ type: "warning", message }) : undefined,
-      onProgress: start.progress
-        ? (bytesRead, packets, activeFlows) => post({ type: "progress", bytesRead, packets, activeFlows })
-        : undefined,
+      // Every flow still to end ends at a packet from here on; lines already written wait in the batch.
+      onProgress: (bytesRead, packets, activeFlows) =>
+        post({
+          type: "progress",
+          bytesRead,
+          packets,
+          activeFlows,
+          lowest: Math.min(packets, order.length > 0 ? order[0] : Infinity, pendingFirst()),
+        }),
     });
+    const pendingFirst = () => orderHead < pendingOrder.length ? pendingOrder[orderHead] : Infinity;
     let buffer = new ArrayBuffer(2 * start.batchBytes);
     let bytes = new Uint8Array(buffer);
     let size = 0;

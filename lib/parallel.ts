@@ -91,7 +91,6 @@ export async function* extractJsonlParallel(
       extractorModules: parallel.extractorModules ?? [],
       shard: { index: i, count: n },
       batchBytes: parallel.batchBytes ?? 262144,
-      progress: parallel.onProgress !== undefined,
     };
     w.postMessage(start);
     workers.push(w);
@@ -101,6 +100,8 @@ export async function* extractJsonlParallel(
   /** Each worker's batches not yet merged; a worker's lines come in its own table's order. */
   const batches: Batch[][] = Array.from({ length: n }, () => []);
   const progress = Array.from({ length: n }, () => ({ bytesRead: 0, packets: 0, activeFlows: 0 }));
+  /** Per worker, the least packet index its lines still to come can have (see the worker's progress message). */
+  const lowest: number[] = new Array(n).fill(0);
   const out = new Uint8Array(2 * (parallel.batchBytes ?? 262144));
   let outLength = 0;
   try {
@@ -117,6 +118,7 @@ export async function* extractJsonlParallel(
           });
         } else if (msg.type === "progress") {
           progress[worker] = msg;
+          lowest[worker] = msg.lowest;
           if (parallel.onProgress) {
             // The slowest worker's position; each holds its own share of the flows.
             let bytes = Infinity, packets = Infinity, flows = 0;
@@ -137,16 +139,16 @@ export async function* extractJsonlParallel(
           throw new Error(msg.message);
         }
       }
-      // Merge: the next line is the least of the workers' next lines, which needs a line (or the end) from each.
+      // Merge: the next line is the least of the workers' next lines. A worker with no line at hand holds the
+      // merge back only for lines at or above the packet index its lines still to come can start from.
       let waiting = false;
       for (;;) {
-        let best: Batch | null = null, bestWorker = -1;
+        let best: Batch | null = null, bestWorker = -1, limit = Infinity;
         for (let w = 0; w < n; w++) {
           const b = batches[w][0];
           if (b === undefined) {
-            if (finished[w]) continue;
-            waiting = true;
-            break;
+            if (!finished[w] && lowest[w] < limit) limit = lowest[w];
+            continue;
           }
           if (
             best === null ||
@@ -156,7 +158,10 @@ export async function* extractJsonlParallel(
             bestWorker = w;
           }
         }
-        if (waiting || best === null) break;
+        if (best === null || best.order[best.line * END_ORDER_WIDTH] >= limit) {
+          waiting = finished.some((f, w) => !f || batches[w].length > 0);
+          break;
+        }
         const start = best.line === 0 ? 0 : best.ends[best.line - 1], end = best.ends[best.line];
         if (outLength + end - start > out.length && outLength > 0) {
           yield out.subarray(0, outLength);

@@ -18,6 +18,7 @@ export {
   type ExtractSummary,
   InputError,
 } from "./lib/extract.ts";
+export type { FeatureOptions } from "./lib/options.ts";
 export type {
   Direction,
   FeatureExtractor,
@@ -27,12 +28,25 @@ export type {
   FlowRecord,
 } from "./lib/extractor.ts";
 export { allExtractors, registerExtractor, selectExtractors } from "./lib/registry.ts";
-export { FlowState } from "./lib/flow.ts";
-export { FlowTable, type FlowTableOptions } from "./lib/flow_table.ts";
+export { type EndReason, FlowState } from "./lib/flow.ts";
+export {
+  compareEndOrder,
+  END_ORDER_WIDTH,
+  flowEndOrder,
+  FlowTable,
+  type FlowTableOptions,
+} from "./lib/flow_table.ts";
+export { extractJsonlParallel, type ParallelOptions } from "./lib/parallel.ts";
 export { FlowPipeline, type FlowPipelineOptions, type PacketStats } from "./lib/pipeline.ts";
 export { PacketDecoder, SkipReason } from "./lib/decode.ts";
 export { Layer, PacketView, TCP } from "./lib/packet.ts";
-export { CaptureFormatError, readCapture, readCaptureChunks } from "./lib/capture_file.ts";
+export {
+  type ByteReader,
+  CaptureFormatError,
+  type CaptureReadResult,
+  readCapture,
+  readCaptureChunks,
+} from "./lib/capture_file.ts";
 export type { PacketCallback } from "./lib/source.ts";
 export { formatIp, parseIp } from "./lib/addr.ts";
 export { JsonlWriter, type RecordWriter } from "./outputs/jsonl.ts";
@@ -63,11 +77,20 @@ export {
   shutdown as joyShutdown,
   updateSpltBdParams,
 } from "./lib/joy/api.ts";
-export { JoyContext } from "./lib/joy/context.ts";
+export { JoyContext, type JoyPrintHooks, type JoyStats } from "./lib/joy/context.ts";
+export type { JoyExpireType, JoyFlowRecord } from "./lib/joy/flow_record.ts";
+export type { JoyTls, JoyTlsExtension, MsgStat } from "./lib/joy/tls.ts";
+export type { JoyDns } from "./lib/joy/dns.ts";
+export type { JoyHttp, JoyHttpMessage } from "./lib/joy/http.ts";
+export type { JoySsh } from "./lib/joy/ssh.ts";
+export type { JoyDhcp, JoyDhcpMessage, JoyDhcpOption } from "./lib/joy/dhcp.ts";
+export type { JoyDhcpv6, JoyDhcpv6Message } from "./lib/joy/dhcpv6.ts";
+export type { JoyIke } from "./lib/joy/ike.ts";
+export type { JoyPpi, JoySalt } from "./lib/joy/ppi.ts";
 export {
   configLine as joyConfigLine,
   defaultJoyConfig,
   type JoyConfig,
   parseJoyConfigList,
 } from "./lib/joy/config.ts";
-export { joyProcessFile } from "./lib/joy/offline.ts";
+export { type JoyFileOptions, joyProcessFile } from "./lib/joy/offline.ts";

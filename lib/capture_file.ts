@@ -18,6 +18,8 @@ export class CaptureFormatError extends Error {
   /** Byte offset in the input. */
   offset: number;
   /**
+   * Creates an error with its message and the byte offset in the capture where the problem was found.
+   *
    * @example
    * ```ts
    * import { CaptureFormatError } from "./capture_file.ts";

@@ -144,11 +144,13 @@ export class PacketDecoder {
     }
   }
 
+  /** Records a {@linkcode Layer} code in the view (layers past the view's 16 slots are not recorded). */
   private addLayer(l: number): void {
     const p = this.packet;
     if (p.layerCount < p.layers.length) p.layers[p.layerCount++] = l;
   }
 
+  /** Ethernet II header at `off`; the outermost one gives `macOff`. */
   private ether(buf: Uint8Array, off: number, end: number, depth: number): number {
     if (end - off < 14) return SkipReason.TRUNCATED;
     const p = this.packet;
@@ -157,6 +159,7 @@ export class PacketDecoder {
     return this.etherType(buf, off + 14, end, (buf[off + 12] << 8) | buf[off + 13], depth);
   }
 
+  /** What follows an EtherType `type` at `off`: VLAN tags, then IPv4, IPv6, MPLS or PPPoE. */
   private etherType(buf: Uint8Array, off: number, end: number, type: number, depth: number): number {
     const p = this.packet;
     for (;;) {
@@ -199,6 +202,7 @@ export class PacketDecoder {
     }
   }
 
+  /** PPP frame at `off`, with or without the HDLC address and control bytes, and with a 1- or 2-byte protocol. */
   private ppp(buf: Uint8Array, off: number, end: number, depth: number): number {
     if (end - off < 2) return SkipReason.TRUNCATED;
     this.addLayer(Layer.PPP);
@@ -210,12 +214,14 @@ export class PacketDecoder {
     return this.pppProto(buf, off + 2, end, (buf[off] << 8) | buf[off + 1], depth);
   }
 
+  /** What follows a PPP protocol number: IPv4 (0x21) or IPv6 (0x57); anything else is not IP. */
   private pppProto(buf: Uint8Array, off: number, end: number, proto: number, depth: number): number {
     if (proto === 0x21) return this.ip4(buf, off, end, depth);
     if (proto === 0x57) return this.ip6(buf, off, end, depth);
     return SkipReason.NOT_IP;
   }
 
+  /** An IP header of either version, told apart by its version nibble (raw IP, MPLS payloads, unknown families). */
   private ipGuess(buf: Uint8Array, off: number, end: number, depth: number): number {
     if (end - off < 1) return SkipReason.TRUNCATED;
     const v = buf[off] >> 4;
@@ -242,6 +248,7 @@ export class PacketDecoder {
     }
   }
 
+  /** IPv4 header at `off`; a non-first fragment stops here, with its data as the payload. */
   private ip4(buf: Uint8Array, off: number, end: number, depth: number): number {
     const p = this.packet;
     if (end - off < 20) return SkipReason.TRUNCATED;
@@ -283,6 +290,7 @@ export class PacketDecoder {
     return this.transport(buf, l4, ipEnd, l4Len, proto, depth);
   }
 
+  /** IPv6 header at `off` and its extension headers; a non-first fragment stops here, with its data as the payload. */
   private ip6(buf: Uint8Array, off: number, end: number, depth: number): number {
     const p = this.packet;
     if (end - off < 40) return SkipReason.TRUNCATED;
@@ -434,6 +442,7 @@ export class PacketDecoder {
     return this.payload(o, end, l4Len);
   }
 
+  /** Sets the payload at `o`: `len` bytes by the headers, of which those before `end` were captured. */
   private payload(o: number, end: number, len: number): number {
     const p = this.packet;
     p.payloadOff = o;

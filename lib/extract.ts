@@ -55,7 +55,9 @@ export interface ExtractSummary {
   inputs: number;
   /** Packets read, decoded, skipped by reason. */
   packetsRead: number;
+  /** Packets decoded and counted in a flow. */
   packetsDecoded: number;
+  /** Packets skipped, counted by reason. */
   packetsSkipped: Record<string, number>;
   /** Packets left out by sampling. */
   packetsSampledOut: number;
@@ -74,6 +76,8 @@ export interface ExtractSummary {
 /** An input that cannot be read at all (missing file, not a capture). */
 export class InputError extends Error {
   /**
+   * Creates the error with its message.
+   *
    * @example
    * ```ts
    * import { InputError } from "./extract.ts";

@@ -30,37 +30,45 @@ export class FlowState {
   protocol = 0;
   /** Initiator and responder addresses, as text (RFC 5952 for IPv6). */
   srcIp = "";
+  /** Responder address, as text. */
   dstIp = "";
   /** Initiator and responder ports (0 for protocols without ports). */
   srcPort = 0;
+  /** Responder port (0 for protocols without ports). */
   dstPort = 0;
   /** Whether the initiator is the canonical key's first endpoint (gives each packet's direction). */
   srcIsA = true;
 
   /** First and last packet time, seconds. */
   firstTs = 0;
+  /** Last packet time, seconds. */
   lastTs = 0;
   /** Packets and wire bytes per direction. */
   packets: number[] = [0, 0];
+  /** Wire bytes per direction. */
   bytes: number[] = [0, 0];
   /** Transport payload bytes per direction (by header lengths). */
   payloadBytes: number[] = [0, 0];
   /** FIN seen per direction, RST seen; used for the optional end on FIN/RST. */
   finSeen = 0;
+  /** RST seen in either direction. */
   rstSeen = false;
   /** Why the flow ended. */
   endReason: EndReason = "end";
   /** When the flow's timeout fell due (`idle`: last packet + idle timeout; `active`: first packet + active
    * timeout); Infinity for the other reasons. */
-  endTime = Infinity;
+  endTime: number = Infinity;
   /** Positions of the flow's first and last packet among the packets read: the table ends flows whose timeouts
    * fall due together by last activity (idle, end of input) or by creation (active), and these numbers let
    * parallel shards reproduce that order (see `flowEndOrder`). */
   firstPacket = 0;
+  /** Position of the flow's last packet among the packets read. */
   lastPacket = 0;
   /** Tunnel the flow was carried in (0 none), and its outer endpoints as text. */
   tunnelType = 0;
+  /** Outer source address of the tunnel, as text. */
   tunnelSrc = "";
+  /** Outer destination address of the tunnel, as text. */
   tunnelDst = "";
 
   /** Per-group state, indexed like the pipeline's extractor list. */
@@ -68,8 +76,11 @@ export class FlowState {
 
   /** Intrusive lists: by last activity (LRU) and by creation time. */
   lruPrev: FlowState | null = null;
+  /** Next flow by last activity. */
   lruNext: FlowState | null = null;
+  /** Previous flow by creation time. */
   agePrev: FlowState | null = null;
+  /** Next flow by creation time. */
   ageNext: FlowState | null = null;
   /** Next flow in the same hash bucket. */
   bucketNext: FlowState | null = null;

@@ -76,6 +76,8 @@ export class FlowTable {
   private readonly clock = new Float64Array([-Infinity]);
 
   /**
+   * Creates an empty table with the given timeouts, limits, sampling and shard.
+   *
    * @param onEnd called for each flow leaving the table, in expiry order.
    * @param onCreate called for each new flow before its first packet is counted.
    */
@@ -290,6 +292,7 @@ export class FlowTable {
     while (this.lruHead !== null) this.end(this.lruHead, "end");
   }
 
+  /** Removes a flow from its bucket and both lists, records why and when it ended, and hands it to `onEnd`. */
   private end(f: FlowState, reason: EndReason): void {
     // Unlink from the bucket chain.
     const b = f.hash & this.mask;

@@ -92,15 +92,17 @@ export class PacketView {
   l4End = 0;
 
   /** Ethernet source/destination MAC offsets in `buf`, -1 when there is no Ethernet header. */
-  macOff = -1;
+  macOff: number = -1;
   /** Outermost EtherType (after VLAN tags), 0 when none. */
   ethType = 0;
   /** Number of 802.1Q/802.1ad tags and the innermost VLAN id (-1 when none). */
   vlanCount = 0;
-  vlanId = -1;
+  /** Innermost VLAN id, -1 when there is no tag. */
+  vlanId: number = -1;
 
   /** Layers seen, outermost first (codes of {@linkcode Layer}). */
   layers: Uint8Array = new Uint8Array(16);
+  /** Number of entries of `layers` in use (at most its length; deeper layers are not recorded). */
   layerCount = 0;
 
   /** IP version of the (innermost) network layer: 4, 6, or 0 when there is none. */
@@ -109,6 +111,7 @@ export class PacketView {
   l3Off = 0;
   /** Offsets of the source and destination addresses (4 or 16 bytes each). */
   srcAddrOff = 0;
+  /** Offset of the destination address. */
   dstAddrOff = 0;
   /** IPv4 header length, or IPv6 fixed header plus extension headers. */
   ipHdrLen = 0;
@@ -137,18 +140,26 @@ export class PacketView {
   l4Off = 0;
   /** Ports (0 for protocols without ports). ICMP: type and code are in icmpType/icmpCode. */
   srcPort = 0;
+  /** Destination port (0 for protocols without ports). */
   dstPort = 0;
   /** TCP fields. */
   tcpFlags = 0;
+  /** TCP sequence number (unsigned 32-bit). */
   tcpSeq = 0;
+  /** TCP acknowledgement number (unsigned 32-bit). */
   tcpAck = 0;
+  /** TCP window, as in the header (not scaled). */
   tcpWindow = 0;
+  /** TCP header length in bytes, options included (at least 20). */
   tcpHdrLen = 0;
   /** ICMP/ICMPv6 type and code, and echo id/sequence. */
-  icmpType = -1;
-  icmpCode = -1;
-  icmpId = -1;
-  icmpSeq = -1;
+  icmpType: number = -1;
+  /** ICMP/ICMPv6 code, -1 when there is no ICMP header. */
+  icmpCode: number = -1;
+  /** ICMP/ICMPv6 echo identifier, -1 unless the packet is an echo request or reply. */
+  icmpId: number = -1;
+  /** ICMP/ICMPv6 echo sequence number, -1 unless the packet is an echo request or reply. */
+  icmpSeq: number = -1;
 
   /** Offset of the transport payload in `buf`. */
   payloadOff = 0;
@@ -159,11 +170,11 @@ export class PacketView {
 
   /** Outer (tunnel) endpoints when the packet was decapsulated, else tunnelType 0. */
   tunnelType = 0;
+  /** IP version of the outer (tunnel) endpoints (4 or 6), when `tunnelType` is not 0. */
   tunnelVersion = 0;
-  tunnelSrcOff = 0;
-  tunnelDstOff = 0;
-  /** A copy of the outer addresses (the buffer may be reused); 16 bytes each. */
+  /** A copy of the outer source address, zero-padded to 16 bytes (a copy: an inner decode moves the offsets). */
   tunnelSrc: Uint8Array = new Uint8Array(16);
+  /** A copy of the outer destination address, zero-padded to 16 bytes. */
   tunnelDst: Uint8Array = new Uint8Array(16);
 
   /** Clears the fields the decoder fills conditionally. */

@@ -62,6 +62,10 @@ export class FlowPipeline {
   /** Records given back by `recycle`, for later flows. */
   private readonly spareRecords: FlowRecord[] = [];
 
+  /**
+   * Runs `extractors`, in order, on every flow, and hands each finished record to `emit` with its flow (in the
+   * order flows end).
+   */
   constructor(
     // deno-lint-ignore no-explicit-any
     private readonly extractors: readonly FeatureExtractor<any>[],
@@ -151,6 +155,7 @@ export class FlowPipeline {
     return this.stats;
   }
 
+  /** Stamps a new flow with its first packet's number and gives it each group's initial state. */
   private initFlow(f: FlowState): void {
     f.firstPacket = this.stats.read;
     const ex = this.extractors;
@@ -158,6 +163,7 @@ export class FlowPipeline {
     for (let i = 0; i < ex.length; i++) st.push(ex[i].init(f));
   }
 
+  /** Builds the record of an ended flow (a spare one when there is one), releases its state, and emits it. */
   private finishFlow(f: FlowState): void {
     let rec = this.spareRecords.pop();
     if (rec === undefined) rec = this.newRecord();

@@ -39,6 +39,7 @@ export class JsonlWriter implements RecordWriter {
   /** Records are serialised in `write`. */
   readonly writesAtOnce = true;
 
+  /** Writes to `stream`; `close` closes it when `closeStream` is true, and only releases it otherwise. */
   constructor(stream: WritableStream<Uint8Array>, private readonly closeStream = false) {
     this.writer = stream.getWriter();
   }

@@ -8,6 +8,8 @@ deno=node_modules/.bin/deno
 "$deno" fmt --check
 "$deno" lint
 "$deno" check mod.ts cli.ts
+# The public surface: every export documented, with explicit types and no reference to an unexported type.
+"$deno" doc --lint mod.ts
 shared=${JJ_SHARED:-../shared}
 if [ ! -d "$shared/corpus/captures" ]; then
   echo "test: the shared corpus is not at $shared (set JJ_SHARED): tests that compare with it are ignored" >&2

@@ -19,7 +19,7 @@ import { closeJoyPcapHandler, handleIsNano, joyPcapHandler } from "../ffi/joy_ca
 import { dispatch, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
 import { joyProcessFile } from "../lib/joy/offline.ts";
 import { defaultJoyConfig } from "../lib/joy/config.ts";
-import { cap, HAVE_CAPTURES } from "./helpers.ts";
+import { cap, ethernet, HAVE_CAPTURES, ipv4, udp } from "./helpers.ts";
 
 const CAP = cap("tls12.pcap");
 const BITS = JoyFlag.BIDIR | JoyFlag.DIST | JoyFlag.ENTROPY | JoyFlag.TLS | JoyFlag.DNS | JoyFlag.HTTP |
@@ -124,5 +124,24 @@ Deno.test("getCompactBd turns on compact_byte_dist", () => {
   const f = JSON.parse(lines(`${dir}/c.json`)[0]);
   equal(f.compact_byte_dist.length, 16);
   equal(f.compact_byte_dist[10], 18);
+  shutdown();
+});
+
+Deno.test("a preemptive timeout writes the ended flow (Joy prints it at once), then starts a new one", () => {
+  shutdown();
+  const dir = Deno.makeTempDirSync();
+  // Joy's defaults: inactive 10 s, active 20 s; a packet more than 30 s after the flow's start ends it.
+  equal(initialize({ bitmask: JoyFlag.BIDIR | JoyFlag.PREEMPTIVE_TIMEOUT }, dir, "out.json"), JOY_OK);
+  const frame = ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(1000, 2000, new Uint8Array(5))));
+  for (const sec of [100, 101, 102, 140, 141]) {
+    equal(processPacket(0, { tsSec: sec, tsUsec: 0, capLen: frame.length }, frame), JOY_OK);
+  }
+  equal(printFlows(0, false), JOY_OK);
+  equal(cleanup(0), JOY_OK);
+  const flows = lines(`${dir}/out.json`).map((l) => JSON.parse(l));
+  deepStrictEqual(
+    flows.map((f) => [f.num_pkts_out, f.time_start, f.time_end]),
+    [[3, 100, 102], [2, 140, 141]],
+  );
   shutdown();
 });

@@ -64,6 +64,7 @@ export interface JoyInit {
   numPkts?: number;
   /** Inactive and active timeouts in seconds (default 10 and 20, as Joy). */
   inactiveTimeout?: number;
+  /** Active timeout in seconds (default 20, as Joy); a flow ends once it is older than both timeouts together. */
   activeTimeout?: number;
 }
 

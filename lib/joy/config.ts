@@ -76,16 +76,23 @@ export interface JoyConfig {
   salt: boolean;
   /** Protocol features. */
   dns: boolean;
+  /** SSH feature (`ssh.c`): banners, KEXINIT name lists and key-exchange messages. */
   ssh: boolean;
+  /** TLS feature (`tls.c`): record lengths and times, hello contents and certificates. */
   tls: boolean;
+  /** DHCP (v4) feature (`dhcp.c`): messages between ports 67 and 68. */
   dhcp: boolean;
+  /** DHCPv6 feature (`dhcpv6.c`): messages between ports 546 and 547. */
   dhcpv6: boolean;
+  /** HTTP feature (`http.c`): start lines, headers and the first body bytes of each message. */
   http: boolean;
+  /** IKE feature (`ike.c`): ISAKMP / IKEv1 and IKEv2 messages on UDP port 500 or 4500. */
   ike: boolean;
   /** Per-packet information. */
   ppi: boolean;
   /** Inactive and active timeouts in seconds (Joy: 10 and 20; a flow ends 30 s after its start). */
   inactiveTimeout: number;
+  /** Active timeout in seconds (see `inactiveTimeout`). */
   activeTimeout: number;
   /** End a flow at once when a packet arrives past its active timeout (Joy's preemptive timeout). */
   preemptiveTimeout: boolean;
@@ -93,9 +100,11 @@ export interface JoyConfig {
   verbosity: number;
   /** IPFIX export destination. */
   ipfixHost: string;
+  /** IPFIX export port. */
   ipfixPort: number;
   /** Output file and directory names as written in the configuration line. */
   output: string;
+  /** Output directory name, as written in the configuration line. */
   outputDir: string;
 }
 

@@ -101,6 +101,7 @@ export class JoyContext {
   /** Print-time hooks (anonymization, labels); null for none. */
   hooks: JoyPrintHooks | null = null;
 
+  /** Creates a context with an empty flow table that processes packets as `config` says. */
   constructor(readonly config: JoyConfig) {}
 
   /**
@@ -141,6 +142,7 @@ export class JoyContext {
     else if (type === ETH_IP6) this.ip6(ts, buf, ipOff, end, capLen);
   }
 
+  /** IPv4 header at `ip`: Joy's length checks, then the transport layer (a fragment counts as protocol 0). */
   private ip4(ts: number, buf: Uint8Array, ip: number, end: number, capLen: number): void {
     if (end - ip < 20) return;
     const hdrLen = (buf[ip] & 0x0f) * 4;
@@ -169,6 +171,7 @@ export class JoyContext {
     );
   }
 
+  /** IPv6 header at `ip`: steps over extension headers to the transport header; ignored when longer than the frame. */
   private ip6(ts: number, buf: Uint8Array, ip: number, end: number, capLen: number): void {
     if (end - ip < 40) return;
     const plen = (buf[ip + 4] << 8) | buf[ip + 5];
@@ -193,6 +196,11 @@ export class JoyContext {
     this.transport(ts, buf, ip, end, 6, ip + 8, ip + 24, next, t, plen, ipLen, buf[ip + 7], -1);
   }
 
+  /**
+   * One IP packet's transport layer: finds or creates its record through the protocol's handler (a packet that
+   * does not parse as its protocol counts in a port-less record, marked `invalid`), then updates the counters
+   * every record keeps (IP ids, TTL, times) and the initial data packet. `ipId` is -1 for IPv6.
+   */
   private transport(
     ts: number,
     buf: Uint8Array,
@@ -258,6 +266,11 @@ export class JoyContext {
     this.stats.bytes += tlen;
   }
 
+  /**
+   * A TCP segment of `tlen` bytes at `t`: retransmission check, SPLT, SYN fields, byte counts, protocol
+   * guess, features, header description, initial data packet tracking, SALT and PPI. Null when the header
+   * is invalid, or for a retransmission when `retrans` is off.
+   */
   private tcp(
     ts: number,
     buf: Uint8Array,
@@ -329,6 +342,7 @@ export class JoyContext {
     return rec;
   }
 
+  /** A UDP datagram of `tlen` bytes at `t`: SPLT, byte counts, protocol guess and features; null when too short. */
   private udp(
     ts: number,
     buf: Uint8Array,
@@ -356,6 +370,7 @@ export class JoyContext {
     return rec;
   }
 
+  /** An ICMP or ICMPv6 message (`prot` 1 or 58), keyed without ports; null when shorter than its 8-byte header. */
   private icmp(
     ts: number,
     buf: Uint8Array,
@@ -374,6 +389,7 @@ export class JoyContext {
     return rec;
   }
 
+  /** Any other protocol (or a packet that did not parse as its own): the whole transport length as payload. */
   private plainIp(
     ts: number,
     buf: Uint8Array,
@@ -410,6 +426,7 @@ export class JoyContext {
     return avail;
   }
 
+  /** SPLT for protocols other than TCP: records the payload length and time while the record has room. */
   private simpleSplt(rec: JoyFlowRecord, size: number, ts: number): void {
     if (rec.op < MAX_NUM_PKT_LEN && (this.config.zeros || size !== 0)) {
       rec.pktLen[rec.op] = size;
@@ -562,6 +579,7 @@ export class JoyContext {
   // ---------------------------------------------------------------------------------------------------------
   // flow table
 
+  /** An FNV-1a-style hash of a flow key: both addresses, the ports, and the protocol with the IP version. */
   private hashKey(
     buf: Uint8Array,
     ver: number,
@@ -581,6 +599,7 @@ export class JoyContext {
     return h;
   }
 
+  /** The record of a flow key (addresses at `saOff` and `daOff` in `buf`), or null when there is none. */
   private find(
     buf: Uint8Array,
     ver: number,
@@ -594,6 +613,7 @@ export class JoyContext {
     return this.findHashed(h, buf, ver, saOff, daOff, sp, dp, prot);
   }
 
+  /** `find` with the key's hash `h` already computed. */
   private findHashed(
     h: number,
     buf: Uint8Array,
@@ -637,7 +657,8 @@ export class JoyContext {
     let r = this.findHashed(h, buf, ver, saOff, daOff, sp, dp, prot);
     if (r !== null) {
       if (!(this.config.preemptiveTimeout && r.inChrono && this.activeExpired(r, ts))) return r;
-      this.printAndDelete(r, null);
+      // Joy prints the ended record at once; here it waits for the next printFlows' output.
+      this.printAndDelete(r, (line) => this.pending.push(line));
     }
     const n = ver === 4 ? 4 : 16;
     r = new JoyFlowRecord();
@@ -662,6 +683,10 @@ export class JoyContext {
     return r;
   }
 
+  /**
+   * Joy's preemptive timeout test: true when, at packet time `ts`, the record (and its twin) started more than
+   * both timeouts ago, compared in whole seconds as Joy does.
+   */
   private activeExpired(r: JoyFlowRecord, ts: number): boolean {
     const max = (this.config.inactiveTimeout + this.config.activeTimeout) * 1e6;
     const sec = Math.floor(ts / 1e6) * 1e6;
@@ -669,6 +694,7 @@ export class JoyContext {
       (r.twin === null || sec > Math.floor(r.twin.start / 1e6) * 1e6 + max);
   }
 
+  /** Appends a record to the end of the chronological list. */
   private chronoAppend(r: JoyFlowRecord): void {
     r.inChrono = true;
     if (this.chronoLast === null) this.chronoFirst = this.chronoLast = r;
@@ -679,6 +705,7 @@ export class JoyContext {
     }
   }
 
+  /** Unlinks a record from the chronological list, if it is on it. */
   private chronoRemove(r: JoyFlowRecord): void {
     if (!r.inChrono) return;
     if (r === this.chronoFirst) this.chronoFirst = r.timeNext;
@@ -689,6 +716,7 @@ export class JoyContext {
     r.inChrono = false;
   }
 
+  /** Unlinks a record from its hash bucket and counts it out of the table. */
   private deleteRecord(r: JoyFlowRecord): void {
     const head = this.buckets.get(r.hash);
     if (head === undefined) return;
@@ -719,12 +747,14 @@ export class JoyContext {
     return false;
   }
 
-  private printAndDelete(r: JoyFlowRecord, out: ((line: string) => void) | null): void {
+  /** Counts a record as output, prints it to `out`, and removes it with its twin. */
+  private printAndDelete(r: JoyFlowRecord, out: (line: string) => void): void {
     this.stats.recordsOutput++;
-    if (out !== null) out(flowRecordJson(this.config, r, this.hooks));
+    out(flowRecordJson(this.config, r, this.hooks));
     this.remove(r);
   }
 
+  /** Removes a record and its twin from the table, and the record from the chronological list. */
   private remove(r: JoyFlowRecord): void {
     if (r.twin !== null) this.deleteRecord(r.twin);
     this.chronoRemove(r);

@@ -99,26 +99,41 @@ const MSG_TYPES = [
 
 /** One option: code, length, and its value (a name for the message type, else the raw bytes; null: none). */
 export interface JoyDhcpOption {
+  /** Option code. */
   code: number;
+  /** Length of the value, as the option gives it. */
   len: number;
+  /** Message type name (option 53), or null. */
   valueStr: string | null;
+  /** Raw value bytes (options other than 53), or null when empty. */
   value: Uint8Array | null;
 }
 
 /** One message as Joy keeps it. */
 export interface JoyDhcpMessage {
+  /** Message op code (1 request, 2 reply). */
   op: number;
+  /** Hardware address type. */
   htype: number;
+  /** Hardware address length. */
   hlen: number;
+  /** Relay hops. */
   hops: number;
+  /** Transaction id. */
   xid: number;
+  /** Seconds since the client began. */
   secs: number;
+  /** Flags (the broadcast bit). */
   flags: number;
   /** ciaddr, yiaddr, siaddr, giaddr in dotted notation. */
   addrs: [string, string, string, string];
+  /** Client hardware address (16 bytes). */
   chaddr: Uint8Array;
+  /** Server host name made printable, or null (may come from an earlier message whose cookie was wrong). */
   sname: string | null;
+  /** Boot file name made printable, or null (may come from an earlier message whose cookie was wrong). */
   file: string | null;
+  /** Options, in order (at most 16). */
   options: JoyDhcpOption[];
 }
 

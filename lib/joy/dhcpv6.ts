@@ -58,8 +58,11 @@ const OPTIONS: Record<number, string> = {
 
 /** One kept message: type, 24-bit transaction id, and the bytes after them (zero-filled to 60). */
 export interface JoyDhcpv6Message {
+  /** Message type (1 SOLICIT, 2 ADVERTISE, ...). */
   type: number;
+  /** Transaction id (24 bits). */
   transId: number;
+  /** The bytes after the transaction id, zero-filled to 60. */
   data: Uint8Array;
 }
 

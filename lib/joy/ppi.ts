@@ -36,12 +36,19 @@ export const MAX_NUM_PKT = 200;
 export class JoyPpi {
   /** Packets kept. */
   np = 0;
+  /** Sequence number of each packet kept. */
   readonly seq: Uint32Array = new Uint32Array(MAX_NUM_PKT);
+  /** Acknowledgement number of each packet kept. */
   readonly ack: Uint32Array = new Uint32Array(MAX_NUM_PKT);
+  /** TCP flags of each packet kept. */
   readonly flags: Uint8Array = new Uint8Array(MAX_NUM_PKT);
+  /** Payload length of each packet kept (16 bits). */
   readonly len: Uint16Array = new Uint16Array(MAX_NUM_PKT);
+  /** TCP option length of each packet kept (header length minus 20). */
   readonly optLen: Uint16Array = new Uint16Array(MAX_NUM_PKT);
+  /** The first option bytes of each packet kept, `TCP_OPT_LEN` bytes per packet (zero past those captured). */
   readonly opts: Uint8Array = new Uint8Array(MAX_NUM_PKT * TCP_OPT_LEN);
+  /** Time (µs) of each packet kept. */
   readonly time: Float64Array = new Float64Array(MAX_NUM_PKT);
 
   /**
@@ -153,8 +160,11 @@ export function ppiPrintJson(x1: JoyPpi, x2: JoyPpi | null, numPkts: number): st
  * ```
  */
 export class JoySalt {
+  /** Packets kept. */
   np = 0;
+  /** Sequence number of each packet kept. */
   readonly seq: Uint32Array = new Uint32Array(MAX_NUM_PKT);
+  /** Acknowledgement number of each packet kept. */
   readonly ack: Uint32Array = new Uint32Array(MAX_NUM_PKT);
 
   /** Records one TCP segment's sequence and acknowledgement numbers. */

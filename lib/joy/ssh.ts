@@ -81,7 +81,7 @@ function vector(d: Uint8Array, cur: { p: number; len: number }, max: number): Ui
  */
 export class JoySsh {
   /** 1 once the banner was seen (Joy calls that side the client until the exchange says otherwise). */
-  role = ROLE_UNKNOWN;
+  role: number = ROLE_UNKNOWN;
   /** Banner line, printable part. */
   protocol = "";
   /** KEXINIT cookie. */
@@ -92,16 +92,25 @@ export class JoySsh {
   kexMsgs: { code: number; data: Uint8Array }[] = [];
   /** NEWKEYS seen; payloads seen before it. */
   newkeys = false;
+  /** TCP payloads seen before NEWKEYS. */
   unencrypted = 0;
   /** Filled at print time from the key-exchange messages. */
   kexAlgo: string | null = null;
+  /** The client's exchange value. */
   cKex: Uint8Array | null = null;
+  /** The server's exchange value. */
   sKex: Uint8Array | null = null;
+  /** The server's host key. */
   sHostkey: Uint8Array | null = null;
+  /** The host key's type name. */
   sHostkeyType: Uint8Array | null = null;
+  /** The server's signature of the exchange hash. */
   sSignature: Uint8Array | null = null;
+  /** The signature's type name. */
   sSignatureType: Uint8Array | null = null;
+  /** Group exchange: the prime `p` the server sent. */
   sGexP: Uint8Array | null = null;
+  /** Group exchange: the generator `g` the server sent. */
   sGexG: Uint8Array | null = null;
   private buffer: Uint8Array | null = null;
   private processed = false;
@@ -151,6 +160,7 @@ export class JoySsh {
     this.buffer = rem > 0 ? d.slice(p, p + rem) : null;
   }
 
+  /** The first KEXINIT's payload at `d[off]` of `len` bytes: cookie and name lists (later ones are ignored). */
   private kexinit(d: Uint8Array, off: number, len: number): void {
     if (this.lists.length && this.lists[0].length) return;
     if (len < 16) return;
@@ -240,10 +250,12 @@ export class JoySsh {
     }
   }
 
+  /** RSA key exchange: the server's KEXRSA_PUBKEY (host key and transient key). */
   private rsaPubkey(data: Uint8Array): void {
     if (this.hostKeyAndValue(data, { p: 0, len: data.length })) this.role = ROLE_SERVER;
   }
 
+  /** RSA key exchange: the server's KEXRSA_DONE (signature). */
   private rsaDone(data: Uint8Array): void {
     if (this.signature(data, { p: 0, len: data.length })) this.role = ROLE_SERVER;
   }

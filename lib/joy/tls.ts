@@ -49,9 +49,12 @@ export interface JoyTlsExtension {
 }
 
 /** Per-record statistics (`tls_message_stat_t`). */
-interface MsgStat {
+export interface MsgStat {
+  /** The record's content type (20 change cipher spec, 21 alert, 22 handshake, 23 application data). */
   contentType: number;
+  /** Types of the handshake messages in the record (at most 5). */
   hsTypes: number[];
+  /** Body lengths of those handshake messages. */
   hsLens: number[];
 }
 
@@ -100,25 +103,38 @@ const EXT_NAMES: Record<number, string> = {
 export class JoyTls {
   /** Internal version (0 unknown), role (1 client, 2 server). */
   version = 0;
+  /** Role shown by the hello this direction sent: 1 client, 2 server, 0 unknown. */
   role = 0;
+  /** The hello's 32-byte random. */
   random: Uint8Array = new Uint8Array(32);
+  /** The hello's session id; null when empty or not seen. */
   sid: Uint8Array | null = null;
+  /** Server name from the ClientHello's `server_name` extension; null when there is none. */
   sni: string | null = null;
+  /** Cipher suites offered by the ClientHello (at most 256), or the one the ServerHello chose. */
   ciphersuites: number[] = [];
+  /** ClientHello extensions, in order (at most 64). */
   extensions: JoyTlsExtension[] = [];
+  /** ServerHello extensions, in order (at most 64). */
   serverExtensions: JoyTlsExtension[] = [];
+  /** Length in bits of the ClientKeyExchange body; 0 when not seen. */
   clientKeyLength = 0;
+  /** The ClientKeyExchange body; null when not seen. */
   clientKeyExchange: Uint8Array | null = null;
   /** The certificates of the Certificate messages seen, as Joy prints them (JSON object texts, at most 4). */
   certificates: string[] = [];
   private handshake: Uint8Array | null = null;
   private handshakeLength = 0;
+  /** True once the buffered handshake was parsed: buffering stops at the first non-handshake record. */
   doneHandshake = false;
   private segOffset = 0;
   /** Records seen, their lengths, times (µs) and statistics. */
   op = 0;
+  /** Lengths of the first records (at most 100). */
   lengths: number[] = [];
+  /** Times (µs) of the packets that carried those records. */
   times: number[] = [];
+  /** Content type and handshake messages of those records. */
   stats: MsgStat[] = [];
 
   /**
@@ -189,6 +205,7 @@ export class JoyTls {
     }
   }
 
+  /** Parses the buffered handshake records: hellos, client key exchange, certificates, each record's messages. */
   private parseHandshakeBuffer(): void {
     const d = this.handshake;
     if (d === null) return;
@@ -264,6 +281,7 @@ export class JoyTls {
     }
   }
 
+  /** ClientHello body at `d[y]` of `len` bytes: random, session id and cipher suites. */
   private clientHelloCiphersuites(d: Uint8Array, y: number, len: number): void {
     if (!this.version || this.ciphersuites.length) return;
     this.random = d.slice(y + 2, y + 34);
@@ -285,6 +303,7 @@ export class JoyTls {
     for (let i = 0; i < n; i++) this.ciphersuites.push(((d[y] ?? 0) << 8) | (d[y + 1] ?? 0)), y += 2;
   }
 
+  /** ClientHello body at `d[y]` of `len` bytes: extensions, and the server name. */
   private clientHelloExtensions(d: Uint8Array, y: number, len: number): void {
     if (!this.version || this.extensions.length) return;
     const u16 = (o: number) => ((d[o] ?? 0) << 8) | (d[o + 1] ?? 0);
@@ -324,6 +343,7 @@ export class JoyTls {
     }
   }
 
+  /** ServerHello body at `d[y]` of `len` bytes: random, session id (before TLS 1.3) and cipher suite. */
   private serverHelloCiphersuite(d: Uint8Array, y: number, len: number): void {
     if (!this.version || this.ciphersuites.length) return;
     const tls13 = this.version === JoyTlsVersion.TLS1_3;
@@ -338,6 +358,7 @@ export class JoyTls {
     this.ciphersuites = [((d[y] ?? 0) << 8) | (d[y + 1] ?? 0)];
   }
 
+  /** ServerHello body at `d[y]` of `len` bytes: extensions (stopping at one longer than 256 bytes). */
   private serverHelloExtensions(d: Uint8Array, y: number, len: number): void {
     if (!this.version || this.serverExtensions.length) return;
     const tls13 = this.version === JoyTlsVersion.TLS1_3;

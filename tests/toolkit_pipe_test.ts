@@ -199,7 +199,14 @@ Deno.test({
     const screen = tty.stdout.replaceAll("\r", "\n");
     assert.match(screen, /\d+% \| [\d.]+\/[\d.]+ MB \| [\d.]+k? packets\/s \| \d+ active flows/);
     assert.match(screen, /100% \|/);
-    assert.match(screen, /flows written/);
+    // The bar's line ends before the summary.
+    assert.match(screen, /(^|\n)jj: [^\n]*flows written/);
+    // The same from workers, which report their progress to the main thread.
+    const workers = await sh(`script -qfec "${JJ.replaceAll('"', '\\"')} ${args} --workers 2" /dev/null`);
+    assert.equal(workers.code, 0, workers.stderr);
+    const workerScreen = workers.stdout.replaceAll("\r", "\n");
+    assert.match(workerScreen, /\d+% \| [\d.]+\/[\d.]+ MB \| [\d.]+k? packets\/s \| \d+ active flows/);
+    assert.match(workerScreen, /(^|\n)jj: [^\n]*flows written[^\n]*x2 workers/);
     const quiet = await sh(`script -qfec "${JJ.replaceAll('"', '\\"')} ${args} --quiet" /dev/null`);
     assert.equal(quiet.code, 0);
     assert.doesNotMatch(quiet.stdout, /active flows/);

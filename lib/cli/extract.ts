@@ -140,7 +140,26 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
   const workers = o.workers === "auto"
     ? autoWorkers(inputs, parallelConflicts(inputs, o, opts, labeler !== null))
     : o.workers ?? 1;
-  if (workers > 1) return await runParallel(inputs, workers, o, opts, labeler !== null, started);
+  let summary: ExtractSummary;
+  try {
+    summary = workers > 1
+      ? await runParallel(inputs, workers, o, opts, labeler !== null)
+      : await runOneThread(inputs, o, opts, labeler);
+  } finally {
+    // Ends the bar's line, so that the summary or an error starts a line of its own.
+    progress?.stop();
+  }
+  if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
+  return summary.failures.length > 0 ? 1 : 0;
+}
+
+/** `extract` in this thread, to any output format. */
+async function runOneThread(
+  inputs: string[],
+  o: ExtractCliOptions,
+  opts: ExtractOptions,
+  labeler: Awaited<ReturnType<typeof labelerFromOptions>>,
+): Promise<ExtractSummary> {
   const out = await openRecordWriter(o.output ?? "-", o.format, [
     ...planExtraction(opts).features,
     ...(labeler !== null ? LABEL_FEATURES : []),
@@ -153,9 +172,7 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
     (r) => writer.write(labeler ? labeler.apply(r) : r),
   );
   await writer.close();
-  progress?.stop();
-  if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
-  return summary.failures.length > 0 ? 1 : 0;
+  return summary;
 }
 
 /** Inputs at least this large (in total) are worth the start-up of workers (about 0.25 s on this machine class,
@@ -213,8 +230,7 @@ async function runParallel(
   o: ExtractCliOptions,
   opts: ExtractOptions,
   labels: boolean,
-  started: number,
-): Promise<number> {
+): Promise<ExtractSummary> {
   const conflicts = parallelConflicts(inputs, o, opts, labels);
   if (conflicts.length > 0) throw new UsageError(`--workers cannot be used with ${conflicts.join(", ")}`);
   let file: Deno.FsFile | null = null;
@@ -236,8 +252,7 @@ async function runParallel(
   } finally {
     file?.close();
   }
-  if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
-  return summary.failures.length > 0 ? 1 : 0;
+  return summary;
 }
 
 /** Parses `--workers`: `auto` or an integer >= 1. */

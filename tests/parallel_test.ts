@@ -119,6 +119,18 @@ Deno.test("--workers auto: one per core for large file inputs when the run can b
   assert.equal(autoWorkers(["-"], [], 1), 1);
 });
 
+Deno.test("--workers takes auto or a positive integer; anything else is a usage error naming both", async () => {
+  for (const bad of ["0", "-1", "1.5", "many"]) {
+    const r = await runCli(["extract", "--workers", bad, `${ROOT}/testdata/http.pcap`]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--workers must be auto or an integer >= 1/);
+  }
+  const auto = await runCli(["extract", "--workers", "auto", `${ROOT}/testdata/http.pcap`]);
+  assert.equal(auto.code, 0, auto.stderr);
+  // A small capture: one thread.
+  assert.doesNotMatch(auto.stderr, /workers/);
+});
+
 Deno.test("--workers refuses what needs every flow in one place or one stream, with exit 2", async () => {
   for (
     const args of [

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type Command, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import { extractFlows, type ExtractOptions, type ExtractSummary } from "../extract.ts";
 import { allExtractors, registerExtractor } from "../registry.ts";
 import { loadExtractorModule, planExtraction } from "../options.ts";
@@ -257,7 +257,12 @@ async function runParallel(
 
 /** Parses `--workers`: `auto` or an integer >= 1. */
 function workerCount(v: string): number | "auto" {
-  return v === "auto" ? "auto" : integer("--workers", 1)(v);
+  if (v === "auto") return "auto";
+  try {
+    return integer("--workers", 1)(v);
+  } catch {
+    throw new InvalidArgumentError("--workers must be auto or an integer >= 1");
+  }
 }
 
 /**

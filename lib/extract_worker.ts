@@ -73,6 +73,10 @@ scope.onmessage = async (e: MessageEvent) => {
     // Each flow's order key, from its end to its record's turn (records follow flow ends in the same order).
     const pendingOrder: number[] = [];
     let orderHead = 0;
+    const pendingFirst = () => orderHead < pendingOrder.length ? pendingOrder[orderHead] : Infinity;
+    // The batch being filled: each line's end offset and order key.
+    const ends: number[] = [];
+    const order: number[] = [];
     const it = extractFlows(start.inputs, {
       ...start.options,
       shard: start.shard,
@@ -93,12 +97,9 @@ scope.onmessage = async (e: MessageEvent) => {
           lowest: Math.min(packets, order.length > 0 ? order[0] : Infinity, pendingFirst()),
         }),
     });
-    const pendingFirst = () => orderHead < pendingOrder.length ? pendingOrder[orderHead] : Infinity;
     let buffer = new ArrayBuffer(2 * start.batchBytes);
     let bytes = new Uint8Array(buffer);
     let size = 0;
-    const ends: number[] = [];
-    const order: number[] = [];
     const flush = async () => {
       if (ends.length === 0) return;
       const message: WorkerMessage = {

@@ -41,7 +41,11 @@ export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
    * table's order (see `flowEndOrder`).
    */
   onFlowEnd?: (flow: FlowState, packetsRead: number) => void;
-  /** Called for each non-fatal problem (truncated capture, unreadable file in a directory, ...). */
+  /**
+   * Called for each problem that does not stop the run: a truncated or corrupt capture (its readable flows are
+   * written), an unsupported link type, or, among several inputs, one that cannot be read at all (the others
+   * are; the last two are also listed in the summary's `failures`).
+   */
   onWarning?: (message: string) => void;
   /** Called with the totals once every input was read. */
   onSummary?: (summary: ExtractSummary) => void;
@@ -67,7 +71,10 @@ export interface ExtractSummary {
   bytesRead: number;
   /** Warnings: truncated or corrupt captures (every readable flow is still written). */
   problems: string[];
-  /** Inputs that could not be used at all (unsupported link type); non-empty means exit code 1. */
+  /**
+   * Inputs that could not be used at all (an unsupported link type; among several inputs, one that is not a
+   * capture or cannot be opened); non-empty means exit code 1.
+   */
   failures: string[];
   /** Which reader was used: builtin or libpcap. */
   reader: string;
@@ -214,137 +221,149 @@ export async function* extractFlows(
   }
 
   for (const input of inputs) {
-    const name = typeof input === "string" ? (input === "-" ? "<stdin>" : input) : "<stream>";
-    let pending: FlowRecord[] = [];
-    const keep = plan.hold ? (rec: FlowRecord) => held.push(rec) : plan.copies
-      ? (rec: FlowRecord) => {
-        pending.push(output(rec));
-        pipeline.recycle(rec);
-      }
-      : (rec: FlowRecord) => pending.push(output(rec));
-    const onFlowEnd = options.onFlowEnd;
-    const pipeline = new FlowPipeline(
-      extractors,
-      options,
-      onFlowEnd === undefined ? keep : (rec, flow) => {
-        onFlowEnd(flow, summary.packetsRead + pipeline.stats.read);
-        keep(rec);
-      },
-    );
-    // Records the consumer is done with once it asks for the next (see `reuseRecords`).
-    const recycleYielded = reuse && !plan.hold && !plan.copies;
-    const emitBatch = function* (batch: FlowRecord[]): Generator<FlowRecord, void, void> {
-      for (let i = 0; i < batch.length; i++) {
-        yield batch[i];
-        if (recycleYielded) pipeline.recycle(batch[i]);
-      }
-    };
-    summary.inputs++;
-    const progress = () => {
-      options.onProgress?.(summary.bytesRead, summary.packetsRead + pipeline.stats.read, pipeline.table.size);
-    };
     try {
-      if (summary.reader === "libpcap" && typeof input === "string") {
-        let reader: PcapOfflineReader;
-        try {
-          reader = PcapOfflineReader.open(input, options.filter);
-        } catch (e) {
-          if (e instanceof PcapError) throw new InputError(`${name}: ${e.message}`);
-          throw e;
+      const name = typeof input === "string" ? (input === "-" ? "<stdin>" : input) : "<stream>";
+      let pending: FlowRecord[] = [];
+      const keep = plan.hold ? (rec: FlowRecord) => held.push(rec) : plan.copies
+        ? (rec: FlowRecord) => {
+          pending.push(output(rec));
+          pipeline.recycle(rec);
         }
-        try {
-          for (;;) {
-            const r = reader.run(pipeline.packet, 65536);
-            if (r.error) {
-              warn(
-                `${name}: ${r.error} (after packet ${pipeline.stats.read}); flows read so far are written`,
-              );
-              break;
-            }
-            if (r.packets === 0) break;
-            if (pending.length > 0) {
-              const batch = pending;
-              pending = [];
-              yield* emitBatch(batch);
-            }
-            progress();
-          }
-        } finally {
-          reader.close();
+        : (rec: FlowRecord) => pending.push(output(rec));
+      const onFlowEnd = options.onFlowEnd;
+      const pipeline = new FlowPipeline(
+        extractors,
+        options,
+        onFlowEnd === undefined ? keep : (rec, flow) => {
+          onFlowEnd(flow, summary.packetsRead + pipeline.stats.read);
+          keep(rec);
+        },
+      );
+      // Records the consumer is done with once it asks for the next (see `reuseRecords`).
+      const recycleYielded = reuse && !plan.hold && !plan.copies;
+      const emitBatch = function* (batch: FlowRecord[]): Generator<FlowRecord, void, void> {
+        for (let i = 0; i < batch.length; i++) {
+          yield batch[i];
+          if (recycleYielded) pipeline.recycle(batch[i]);
         }
-        try {
-          summary.bytesRead += (await Deno.stat(input)).size;
-        } catch { /* size is only for the summary */ }
-      } else {
-        let file: Deno.FsFile | null = null;
-        let byteReader: ByteReader & { close?(): void };
-        if (typeof input === "string") {
-          if (input === "-") byteReader = Deno.stdin;
-          else {
-            try {
-              file = await Deno.open(input);
-            } catch (e) {
-              throw new InputError(`cannot read ${input}: ${errText(e)}`);
-            }
-            byteReader = /\.gz$/i.test(input)
-              ? streamReader(file.readable.pipeThrough(new DecompressionStream("gzip")))
-              : file;
+      };
+      summary.inputs++;
+      const progress = () => {
+        options.onProgress?.(
+          summary.bytesRead,
+          summary.packetsRead + pipeline.stats.read,
+          pipeline.table.size,
+        );
+      };
+      try {
+        if (summary.reader === "libpcap" && typeof input === "string") {
+          let reader: PcapOfflineReader;
+          try {
+            reader = PcapOfflineReader.open(input, options.filter);
+          } catch (e) {
+            if (e instanceof PcapError) throw new InputError(`${name}: ${e.message}`);
+            throw e;
           }
-        } else if (input instanceof ReadableStream) byteReader = streamReader(input);
-        else byteReader = input;
-        try {
-          const it = readCaptureChunks(byteReader, pipeline.packet, (n) => {
-            summary.bytesRead += n;
-          });
-          let result;
-          for (;;) {
-            let r;
-            try {
-              r = await it.next();
-            } catch (e) {
-              if (e instanceof CaptureFormatError) throw new InputError(`${name}: ${e.message}`);
-              throw e;
+          try {
+            for (;;) {
+              const r = reader.run(pipeline.packet, 65536);
+              if (r.error) {
+                warn(
+                  `${name}: ${r.error} (after packet ${pipeline.stats.read}); flows read so far are written`,
+                );
+                break;
+              }
+              if (r.packets === 0) break;
+              if (pending.length > 0) {
+                const batch = pending;
+                pending = [];
+                yield* emitBatch(batch);
+              }
+              progress();
             }
-            if (pending.length > 0) {
-              const batch = pending;
-              pending = [];
-              yield* emitBatch(batch);
+          } finally {
+            reader.close();
+          }
+          try {
+            summary.bytesRead += (await Deno.stat(input)).size;
+          } catch { /* size is only for the summary */ }
+        } else {
+          let file: Deno.FsFile | null = null;
+          let byteReader: ByteReader & { close?(): void };
+          if (typeof input === "string") {
+            if (input === "-") byteReader = Deno.stdin;
+            else {
+              try {
+                file = await Deno.open(input);
+              } catch (e) {
+                throw new InputError(`cannot read ${input}: ${errText(e)}`);
+              }
+              byteReader = /\.gz$/i.test(input)
+                ? streamReader(file.readable.pipeThrough(new DecompressionStream("gzip")))
+                : file;
             }
-            progress();
-            if (r.done) {
-              result = r.value;
-              break;
+          } else if (input instanceof ReadableStream) byteReader = streamReader(input);
+          else byteReader = input;
+          try {
+            const it = readCaptureChunks(byteReader, pipeline.packet, (n) => {
+              summary.bytesRead += n;
+            });
+            let result;
+            for (;;) {
+              let r;
+              try {
+                r = await it.next();
+              } catch (e) {
+                if (e instanceof CaptureFormatError) throw new InputError(`${name}: ${e.message}`);
+                throw e;
+              }
+              if (pending.length > 0) {
+                const batch = pending;
+                pending = [];
+                yield* emitBatch(batch);
+              }
+              progress();
+              if (r.done) {
+                result = r.value;
+                break;
+              }
+            }
+            if (result.warning) warn(`${name}: ${result.warning}; flows read before it are written`);
+          } finally {
+            if (file) {
+              try {
+                file.close();
+              } catch { /* already closed by the stream */ }
             }
           }
-          if (result.warning) warn(`${name}: ${result.warning}; flows read before it are written`);
-        } finally {
-          if (file) {
-            try {
-              file.close();
-            } catch { /* already closed by the stream */ }
-          }
+        }
+      } finally {
+        pipeline.flush();
+        const st = pipeline.summary();
+        summary.packetsRead += st.read;
+        summary.packetsDecoded += st.decoded;
+        summary.packetsSampledOut += st.sampledOut;
+        summary.flows += st.flows;
+        for (const [k, v] of Object.entries(st.skipped)) {
+          summary.packetsSkipped[k] = (summary.packetsSkipped[k] ?? 0) + v;
+        }
+        for (const lt of pipeline.unsupportedLinkTypes) {
+          const m = `${name}: unsupported link type ${lt} (${linkTypeName(lt)}); its packets are skipped`;
+          summary.failures.push(m);
+          options.onWarning?.(m);
         }
       }
-    } finally {
-      pipeline.flush();
-      const st = pipeline.summary();
-      summary.packetsRead += st.read;
-      summary.packetsDecoded += st.decoded;
-      summary.packetsSampledOut += st.sampledOut;
-      summary.flows += st.flows;
-      for (const [k, v] of Object.entries(st.skipped)) {
-        summary.packetsSkipped[k] = (summary.packetsSkipped[k] ?? 0) + v;
+      if (pending.length > 0) {
+        const batch = pending;
+        pending = [];
+        yield* emitBatch(batch);
       }
-      for (const lt of pipeline.unsupportedLinkTypes) {
-        const m = `${name}: unsupported link type ${lt} (${linkTypeName(lt)}); its packets are skipped`;
-        summary.failures.push(m);
-        options.onWarning?.(m);
-      }
-    }
-    if (pending.length > 0) {
-      const batch = pending;
-      pending = [];
-      yield* emitBatch(batch);
+    } catch (e) {
+      // One input that cannot be read at all (not a capture, ...) among several: the others are still read;
+      // the run ends as failed (exit code 1), as with an unsupported link type.
+      if (!(e instanceof InputError) || inputs.length === 1) throw e;
+      summary.failures.push(e.message);
+      options.onWarning?.(e.message);
     }
   }
   if (plan.hold) {

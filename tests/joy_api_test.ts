@@ -1,6 +1,7 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import {
   cleanup,
+  exportFlowsIpfix,
   getCompactBd,
   initialize,
   JOY_FAILURE,
@@ -19,7 +20,9 @@ import { closeJoyPcapHandler, handleIsNano, joyPcapHandler } from "../ffi/joy_ca
 import { dispatch, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
 import { joyProcessFile } from "../lib/joy/offline.ts";
 import { defaultJoyConfig } from "../lib/joy/config.ts";
-import { cap, ethernet, HAVE_CAPTURES, ipv4, udp } from "./helpers.ts";
+import { JoyContext } from "../lib/joy/context.ts";
+import type { JoyFlowRecord } from "../lib/joy/flow_record.ts";
+import { cap, ethernet, freePort, HAVE_CAPTURES, ipv4, udp } from "./helpers.ts";
 
 const CAP = cap("tls12.pcap");
 const BITS = JoyFlag.BIDIR | JoyFlag.DIST | JoyFlag.ENTROPY | JoyFlag.TLS | JoyFlag.DNS | JoyFlag.HTTP |
@@ -143,5 +146,73 @@ Deno.test("a preemptive timeout writes the ended flow (Joy prints it at once), t
     flows.map((f) => [f.num_pkts_out, f.time_start, f.time_end]),
     [[3, 100, 102], [2, 140, 141]],
   );
+  shutdown();
+});
+
+Deno.test("takeFlows (IPFIX export) takes the same expired flows as printFlows, past a flow still active", () => {
+  // Flow X (started first, first on the chronological list) stays active; flow Y, behind it, is idle past the
+  // 10 s inactive timeout when the last packet comes.
+  const x = ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(1000, 2000, new Uint8Array(5))));
+  const y = ethernet(ipv4("10.0.0.3", "10.0.0.4", 17, udp(3000, 4000, new Uint8Array(7))));
+  const packets: [number, Uint8Array][] = [[100, x], [101, y], [104, x], [108, x], [112, x], [114, x]];
+  const feed = (ctx: JoyContext) => {
+    for (const [sec, f] of packets) ctx.processPacket(sec, 0, f.length, f, 0);
+  };
+  const printed = new JoyContext(defaultJoyConfig());
+  feed(printed);
+  const lines: string[] = [];
+  equal(printed.printFlows(true, (l) => lines.push(l)), 1);
+  const taken = new JoyContext(defaultJoyConfig());
+  feed(taken);
+  const recs: JoyFlowRecord[] = [];
+  equal(taken.takeFlows(true, (r) => recs.push(r)), 1);
+  deepStrictEqual(
+    recs.map((r) => [r.sa, r.sp, r.np, r.expType]),
+    lines.map((l) => JSON.parse(l)).map((f) => [f.sa, f.sp, f.num_pkts_out, f.expire_type]),
+  );
+  deepStrictEqual(recs.map((r) => [r.sa, r.sp, r.np, r.expType]), [["10.0.0.3", 3000, 1, "i"]]);
+  // The active flow is still there for the next call.
+  const rest: JoyFlowRecord[] = [];
+  equal(taken.takeFlows(false, (r) => rest.push(r)), 1);
+  deepStrictEqual(rest.map((r) => [r.sa, r.np]), [["10.0.0.1", 5]]);
+});
+
+/** Packets that make the preemptive timeout end a flow: the one at 140 s ends the flow started at 100 s. */
+function preemptivePackets(): void {
+  const frame = ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(1000, 2000, new Uint8Array(5))));
+  for (const sec of [100, 101, 102, 140, 141]) {
+    equal(processPacket(0, { tsSec: sec, tsUsec: 0, capLen: frame.length }, frame), JOY_OK);
+  }
+}
+
+const IPFIX_BITS = JoyFlag.BIDIR | JoyFlag.PREEMPTIVE_TIMEOUT | JoyFlag.IPFIX_EXPORT;
+
+Deno.test("IPFIX mode: exportFlowsIpfix writes the flows a preemptive timeout ended to the JSON output", () => {
+  shutdown();
+  const dir = Deno.makeTempDirSync();
+  equal(
+    initialize({ bitmask: IPFIX_BITS, ipfixHost: "127.0.0.1", ipfixPort: freePort() }, dir, "out.json"),
+    JOY_OK,
+  );
+  preemptivePackets();
+  equal(exportFlowsIpfix(0, false), JOY_OK);
+  const flows = lines(`${dir}/out.json`).map((l) => JSON.parse(l));
+  deepStrictEqual(flows.map((f) => [f.num_pkts_out, f.time_start, f.time_end]), [[3, 100, 102]]);
+  equal(cleanup(0), JOY_OK);
+  equal(lines(`${dir}/out.json`).length, 1);
+  shutdown();
+});
+
+Deno.test("IPFIX mode: cleanup writes the flows a preemptive timeout ended before it clears the context", () => {
+  shutdown();
+  const dir = Deno.makeTempDirSync();
+  equal(
+    initialize({ bitmask: IPFIX_BITS, ipfixHost: "127.0.0.1", ipfixPort: freePort() }, dir, "out.json"),
+    JOY_OK,
+  );
+  preemptivePackets();
+  equal(cleanup(0), JOY_OK);
+  const flows = lines(`${dir}/out.json`).map((l) => JSON.parse(l));
+  deepStrictEqual(flows.map((f) => [f.num_pkts_out, f.time_start, f.time_end]), [[3, 100, 102]]);
   shutdown();
 });

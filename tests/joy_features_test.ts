@@ -592,3 +592,45 @@ Deno.test("--joy-config hd: Joy's range 0..32 (HDR_DSC_LEN)", () => {
   equal(parseJoyConfigList("hd=32").hd, 32);
   throws(() => parseJoyConfigList("hd=33"), /hd=33: expected an integer 0\.\.32/);
 });
+
+// ---------------------------------------------------------------------------------------------------------
+// unset times and option ranges
+
+/** The raw Joy lines (the configuration line left out) of a capture of `frames` stamped `times` (seconds). */
+async function joyLinesAt(frames: Uint8Array[], times: number[]): Promise<string[]> {
+  const dir = await Deno.makeTempDir({ prefix: "jj_joyfeat_" });
+  try {
+    const path = `${dir}/c.pcap`;
+    Deno.writeFileSync(path, pcapFile(1, frames.map((data, i) => ({ ts: times[i], data }))));
+    const out: string[] = [];
+    await joyProcessFile(path, defaultJoyConfig(), (l) => {
+      if (!l.startsWith('{"version"')) out.push(l);
+    });
+    return out;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("a record whose start was never set prints time 0.000000, as Joy's zero-filled record", async () => {
+  // Sequence number 0 matches the zero-filled retransmission buffer: with retrans=0 (Joy's default) the packet
+  // is dropped as a retransmission after its record was created, so the record has no time at all.
+  const lines = await joyLinesAt([frameTcp(A, B, 1234, 80, [1, 2, 3, 4], 0)], [1_700_000_000.5]);
+  equal(lines.length, 1);
+  ok(lines[0].includes('"time_start":0.000000,"time_end":0.000000,'), lines[0]);
+});
+
+Deno.test("a packet stamped 0.000000 leaves the start unset (timerisset): the next packet starts the flow", async () => {
+  const frame = ethernet(ipv4(A, B, 17, udp(1000, 2000, new Uint8Array([1, 2, 3]))));
+  const lines = await joyLinesAt([frame, frame, frame], [0, 5.25, 6.5]);
+  equal(lines.length, 1);
+  const f = JSON.parse(lines[0]);
+  deepEqual([f.num_pkts_out, f.time_start, f.time_end], [3, 5.25, 6.5]);
+  ok(lines[0].includes('"time_start":5.250000,"time_end":6.500000,'), lines[0]);
+});
+
+Deno.test("--joy-config idp: Joy's range 0..1500 (MAX_IDP)", () => {
+  equal(parseJoyConfigList("idp=1500").idp, 1500);
+  equal(parseJoyConfigList("idp=0").idp, 0);
+  throws(() => parseJoyConfigList("idp=1501"), /idp=1501: expected an integer 0\.\.1500/);
+});

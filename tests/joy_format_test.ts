@@ -3,10 +3,11 @@
  * key of every flow (and the order of the keys), prints the per-field match figures and every remaining
  * difference with its reason, and fails on any difference that is not listed in {@link KNOWN} (a regression).
  */
-import { deepEqual, ok } from "node:assert/strict";
+import { deepEqual, equal, ok } from "node:assert/strict";
 import { joyProcessFile } from "../lib/joy/offline.ts";
 import { defaultJoyConfig } from "../lib/joy/config.ts";
-import { exists, SHARED } from "./helpers.ts";
+import { cfloat } from "../lib/joy/json.ts";
+import { exists, rng, SHARED } from "./helpers.ts";
 
 const CORPUS = `${SHARED}/corpus`;
 
@@ -113,3 +114,50 @@ Deno.test(
     ok(matched >= 958, `flows matched ${matched}`);
   },
 );
+
+/** The double next to `v` towards +inf (`dir` 1) or -inf (`dir` -1), for finite non-zero `v`. */
+function nextDouble(v: number, dir: 1 | -1): number {
+  const dv = new DataView(new ArrayBuffer(8));
+  dv.setFloat64(0, v);
+  dv.setBigInt64(0, dv.getBigInt64(0) + ((v > 0) === (dir > 0) ? 1n : -1n));
+  return dv.getFloat64(0);
+}
+
+Deno.test("cfloat prints %f as glibc does: exact ties to even, by magnitude (oracle: the shell's printf)", async () => {
+  const values: number[] = [];
+  // Exact ties: odd multiples of 2^-7 have exactly seven decimals, the last one 5.
+  for (const k of [1, 3, 5, 7, 9, 11, 13, 15, 125, 127, 129, 255, 1001, 12345, 2 ** 20 + 1, 2 ** 30 + 3]) {
+    values.push(k / 128);
+  }
+  values.push(1 + 1 / 128, 2.5 + 3 / 128, 1e6 + 5 / 128);
+  const r = rng(20240611);
+  for (let i = 0; i < 100; i++) values.push((2 * Math.floor(r() * 2 ** Math.floor(r() * 40)) + 1) / 128);
+  // Near-ties: the doubles on either side of each tie, and values whose seventh decimal is 5 inexactly.
+  for (const v of values.slice()) values.push(nextDouble(v, 1), nextDouble(v, -1));
+  values.push(0.0000005, 0.1234565, 0.5000005, 2.0000015, 0.9999995, 1e-7 * 5);
+  // Random values of several magnitudes.
+  for (let i = 0; i < 300; i++) values.push(r() * 10 ** Math.floor(r() * 9 - 3));
+  values.push(0, 1, 0.5, 1 / 3, 2 / 3, 8.000000, 123456.789);
+  const all = [...values, ...values.filter((v) => v !== 0).map((v) => -v), -0];
+  // The exact decimal value of each double (at most 100 decimals is exact for these magnitudes), so that the
+  // shell's long double conversion gives back the same number.
+  const args = all.map((v) => Object.is(v, -0) ? "-0.0" : v.toFixed(100));
+  const out = await new Deno.Command("bash", { args: ["-c", 'printf "%f\\n" "$@"', "printf", ...args] })
+    .output();
+  ok(out.success, new TextDecoder().decode(out.stderr));
+  const want = new TextDecoder().decode(out.stdout).trim().split("\n");
+  equal(want.length, all.length);
+  const bad = all.map((v, i) => [String(v), want[i], cfloat(v)]).filter(([, w, g]) => w !== g);
+  deepEqual(
+    bad,
+    [],
+    `printed unlike printf's %f ([value, printf, cfloat]): ${JSON.stringify(bad.slice(0, 8))}`,
+  );
+  // The examples of glibc's rounding.
+  deepEqual([0.0078125, 0.0234375, 0.0390625, -0.0078125].map(cfloat), [
+    "0.007812",
+    "0.023438",
+    "0.039062",
+    "-0.007812",
+  ]);
+});

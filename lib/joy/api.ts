@@ -373,7 +373,8 @@ function ipfixRecord(record: JoyFlowRecord): Record<string, string | number | nu
 
 /**
  * `joy_export_flows_ipfix`: sends the expired (or all) flows of a context to the IPFIX collector given at
- * `initialize` (UDP), and removes them from the flow table. Needs the `IPFIX_EXPORT` flag.
+ * `initialize` (UDP), and removes them from the flow table. Needs the `IPFIX_EXPORT` flag. Flows that the
+ * preemptive timeout ended are written to the context's JSON output first (Joy prints them at once).
  *
  * @example
  * ```ts
@@ -390,6 +391,8 @@ export function exportFlowsIpfix(ctx: number, expiredOnly: boolean): JoyStatus {
   if (ip === null) {
     return fail("exportFlowsIpfix: IPFIX export is off (set JoyFlag.IPFIX_EXPORT and ipfixHost)");
   }
+  // Records a preemptive timeout ended go to the JSON output, as Joy's library prints them at once.
+  if (s.ctx.flushPending((l) => s.sink.write(l)) > 0) s.sink.flush();
   const recs = [] as ReturnType<IpfixEncoder["encodeFlow"]>;
   s.ctx.takeFlows(expiredOnly, (r) => recs.push(...ip.encoder.encodeFlow(ipfixRecord(r))));
   if (recs.length === 0) return JOY_OK;
@@ -406,7 +409,8 @@ export function exportFlowsIpfix(ctx: number, expiredOnly: boolean): JoyStatus {
 }
 
 /**
- * `joy_cleanup`: prints the context's remaining flows, closes its output, and frees it. The library can be
+ * `joy_cleanup`: prints the context's remaining flows (exports them with IPFIX export on, after writing the
+ * ones a preemptive timeout ended to the output), closes its output, and frees it. The library can be
  * initialized again once every context was cleaned up.
  *
  * @example

@@ -6,8 +6,11 @@
  */
 
 /**
- * Feature flags of `joy_init.bitmask`, with Joy 4.5's bit positions (`JOY_BIDIR_ON` is `1 << 0`, ...). Bits
- * above 17 are this library's additions for features Joy switches on through its configuration instead.
+ * Feature flags of `joy_init.bitmask`. Bits 0 to 16 are those of the `joy_api.h` whose `joy_init` this API
+ * follows (`type`, `idp`, `ipfix_host`, `ipfix_port`, `bitmask`): `JOY_BIDIR_ON` is `1 << 0` ...
+ * `JOY_IPFIX_EXPORT_ON` `0x10000`. Later Joy headers moved IPFIX export to `1 << 17` and gave `1 << 16` to IDP;
+ * a C caller built against those must translate. Bits 17 and above are this library's, for features Joy
+ * switches on through its configuration instead.
  *
  * @example
  * ```ts
@@ -317,7 +320,7 @@ const BOOL_OPTIONS: Record<string, BoolKey> = {
 /** Joy's numeric options: field and range. */
 const NUM_OPTIONS: Record<string, ["numPkts" | "idp" | "hd" | "verbosity", number, number]> = {
   num_pkts: ["numPkts", 0, 200],
-  idp: ["idp", 0, 65535],
+  idp: ["idp", 0, 1500], // MAX_IDP
   hd: ["hd", 0, 32], // HDR_DSC_LEN
   verbosity: ["verbosity", 0, 5],
 };

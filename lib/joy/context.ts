@@ -96,8 +96,6 @@ export class JoyContext {
    */
   private bufEnd = 0;
 
-  /** Stop the expired-flow scan at the first active record (Joy's older behaviour). */
-  stopAtActive = false;
   /** Print-time hooks (anonymization, labels); null for none. */
   hooks: JoyPrintHooks | null = null;
 
@@ -246,7 +244,8 @@ export class JoyContext {
     if (ipId >= 0 && rec.ipIds.length < MAX_NUM_IP_ID) rec.ipIds.push(ipId);
     if (rec.ttl > ttl) rec.ttl = ttl;
     rec.np++;
-    if (rec.start >= 0) rec.end = ts;
+    // Joy: `if (timerisset(&record->start)) end = ts; else start = end = ts;`.
+    if (rec.start !== 0) rec.end = ts;
     else rec.start = rec.end = ts;
     const idpMax = this.config.idp;
     if (idpMax > 0 && rec.op > 0 && rec.idp === null) {
@@ -765,22 +764,28 @@ export class JoyContext {
   private pending: string[] = [];
 
   /**
-   * `joy_print_flow_data`: prints (as JSON lines, to `out`) and removes the expired flows, in chronological
-   * order up to the first one still active, or every flow when `expiredOnly` is false.
+   * Writes (to `out`) the JSON lines of the records a preemptive timeout ended since the last call; Joy prints
+   * them at once. `printFlows` does this first; the IPFIX export paths call it too, so that none is lost.
+   */
+  flushPending(out: (line: string) => void): number {
+    const lines = this.pending;
+    this.pending = [];
+    for (const l of lines) out(l);
+    return lines.length;
+  }
+
+  /**
+   * `joy_print_flow_data`: prints (as JSON lines, to `out`) and removes the expired flows, scanning the whole
+   * chronological list, or every flow when `expiredOnly` is false.
    */
   printFlows(expiredOnly: boolean, out: (line: string) => void): number {
-    let n = 0;
-    for (const l of this.pending) {
-      out(l);
-      n++;
-    }
-    this.pending = [];
+    let n = this.flushPending(out);
     for (let r = this.chronoFirst; r !== null;) {
       const next = r.timeNext;
       if (!expiredOnly || this.isExpired(r)) {
         this.printAndDelete(r, out);
         n++;
-      } else if (this.stopAtActive) break;
+      }
       r = next;
     }
     return n;
@@ -788,16 +793,20 @@ export class JoyContext {
 
   /**
    * Hands the expired (or all) flows to `fn` instead of printing them, removing them from the table
-   * (Joy's `joy_flow_record_external_processing`, used for IPFIX export).
+   * (Joy's `joy_flow_record_external_processing`, used for IPFIX export). Walks the chronological list as
+   * `printFlows` does. Records pending from a preemptive timeout are not included (see `flushPending`).
    */
   takeFlows(expiredOnly: boolean, fn: (r: JoyFlowRecord) => void): number {
     let n = 0;
-    for (let r = this.chronoFirst; r !== null; r = this.chronoFirst) {
-      if (expiredOnly && !this.isExpired(r)) break;
-      this.stats.recordsOutput++;
-      fn(r);
-      this.remove(r);
-      n++;
+    for (let r = this.chronoFirst; r !== null;) {
+      const next = r.timeNext;
+      if (!expiredOnly || this.isExpired(r)) {
+        this.stats.recordsOutput++;
+        fn(r);
+        this.remove(r);
+        n++;
+      }
+      r = next;
     }
     return n;
   }

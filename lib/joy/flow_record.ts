@@ -72,10 +72,13 @@ export class JoyFlowRecord {
   op = 0;
   /** Payload bytes (Joy's counter is 16 bits wide: code that follows Joy masks it with `0xffff`). */
   ob = 0;
-  /** First and last packet times (µs); `start === -1` before the first packet. */
-  start: number = -1;
-  /** Last packet time (µs), -1 before the first packet. */
-  end: number = -1;
+  /**
+   * First packet time (µs). 0 means unset, as in Joy's zero-filled record tested with `timerisset`: a record
+   * whose packets were all dropped prints 0.000000, and a packet stamped exactly 0 leaves the start unset.
+   */
+  start: number = 0;
+  /** Last packet time (µs), 0 before the start is set. */
+  end: number = 0;
   /** Payload lengths and times of the first packets with data. */
   pktLen: Int32Array = new Int32Array(MAX_NUM_PKT_LEN);
   /** Times (µs) of the packets in `pktLen`. */

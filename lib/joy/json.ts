@@ -37,19 +37,30 @@ export function hex(buf: Uint8Array, off: number, len: number): string {
 }
 
 /**
- * C's `%f`: six decimals; `-nan`/`inf` for non-finite values as glibc prints them.
+ * C's `%f`: six decimals; `-nan`/`inf` for non-finite values as glibc prints them. A value exactly halfway
+ * between two six-decimal numbers is rounded to the even one, by magnitude, as glibc does (`toFixed` rounds
+ * it away from zero).
  *
  * @example
  * ```ts
  * import { cfloat } from "./json.ts";
- * console.log(cfloat(1 / 3)); // 0.333333
+ * console.log(cfloat(1 / 3), cfloat(0.0078125), cfloat(-0.0234375)); // 0.333333 0.007812 -0.023438
  * ```
  */
 export function cfloat(v: number): string {
   if (Number.isNaN(v)) return "-nan";
   if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
+  // toFixed drops the sign of a negative zero; printf keeps it.
+  if (v === 0) return Object.is(v, -0) ? "-0.000000" : "0.000000";
   const s = v.toFixed(6);
-  return s === "-0.000000" ? "-0.000000" : s;
+  // A tie (a binary value exactly halfway between two six-decimal numbers, so with exactly seven decimals,
+  // the last one 5) is an odd multiple of 2^-7: (2k + 1) / (2 * 10^6) is a binary fraction only when 5^6
+  // divides 2k + 1. Multiplying by 128 is exact, so other values cost one multiplication.
+  const m = v * 128;
+  if (!Number.isInteger(m) || m % 2 === 0) return s;
+  // Exactly halfway: keep the truncated digits when their last one is even, else toFixed's rounding away.
+  const s7 = v.toFixed(7);
+  return (s7.charCodeAt(s7.length - 2) & 1) === 0 ? s7.slice(0, -1) : s;
 }
 
 /**

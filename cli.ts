@@ -9,6 +9,7 @@
 import { Command, CommanderError } from "commander";
 import { InputError } from "./lib/extract.ts";
 import { allExtractors } from "./lib/registry.ts";
+import { OPTIONAL_FEATURES } from "./lib/options.ts";
 import { UsageError } from "./lib/cli/common.ts";
 import { addExtractCommand } from "./lib/cli/extract.ts";
 import { addAnonCommand } from "./lib/cli/anon.ts";
@@ -52,7 +53,10 @@ export function buildProgram(setResult: (p: Promise<number>) => void = () => {})
   addFingerprintCommand(program, setResult);
 
   program.command("features")
-    .description("List every feature with its group, type and description.")
+    .description(
+      "List every feature with its group, type and description, then the optional columns (group optional) " +
+        "with the option that adds them.",
+    )
     .option("--markdown", "write a Markdown table")
     .action((o: { markdown?: boolean }) => {
       const lines: string[] = [];
@@ -64,6 +68,21 @@ export function buildProgram(setResult: (p: Promise<number>) => void = () => {})
               : JSON.stringify({ name: f.name, group: e.name, type: f.type, description: f.description }),
           );
         }
+      }
+      // Columns written only when an option asks for them (or --specific-features names them).
+      for (const f of OPTIONAL_FEATURES) {
+        const option = `--${f.option.replaceAll("_", "-")}`;
+        lines.push(
+          o.markdown
+            ? `| ${f.name} | optional | ${f.type} | ${f.description} Option: ${option}. |`
+            : JSON.stringify({
+              name: f.name,
+              group: "optional",
+              type: f.type,
+              description: f.description,
+              option,
+            }),
+        );
       }
       if (o.markdown) lines.unshift("| feature | group | type | description |", "| --- | --- | --- | --- |");
       console.log(lines.join("\n"));

@@ -96,7 +96,7 @@ const features: FeatureSpec[] = [
   f(
     "http3_detected",
     "bool",
-    "UDP flow with a QUIC v1/v2/draft long header (HTTP/3 transport); null for others.",
+    "UDP flow with a QUIC v1/v2/draft long header (HTTP/3 transport); false for every other flow.",
   ),
   f("http2_preface_seen", "bool", "The HTTP/2 client connection preface was seen."),
   f("http2_frame_count", "int", "HTTP/2 frames seen, both directions."),

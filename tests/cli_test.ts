@@ -345,3 +345,88 @@ Deno.test("output to a file with -o equals stdout; a broken pipe is not an error
   assert.equal(sh.code, 0);
   assert.ok(!/^\s+at /m.test(sh.stderr), sh.stderr);
 });
+
+// ---------------------------------------------------------------------------------------------------------
+// option conflicts are usage errors (exit 2), checked before any input is read
+
+Deno.test("extract --format joy: options Joy does not use are a usage error naming them; defaults do not count", async () => {
+  // --filter would be ignored: Joy reads with its own filter (ip or ip6 or vlan).
+  assertError(
+    await runCli(["extract", "--format", "joy", "--filter", "udp", "testdata/http.pcap"]),
+    2,
+    /--filter.*--format joy/,
+  );
+  const r = await runCli([
+    "extract",
+    "--format",
+    "joy",
+    "--features",
+    "timing",
+    "--idle-timeout",
+    "30",
+    "--no-decap",
+    "--label",
+    "lan:10.0.0.0/8",
+    "--workers",
+    "1",
+    "testdata/http.pcap",
+  ]);
+  assertError(r, 2, /--format joy/);
+  for (const flag of ["--features", "--idle-timeout", "--no-decap", "--label", "--workers"]) {
+    assert.ok(r.stderr.includes(flag), `${flag} not named: ${r.stderr}`);
+  }
+  // Only the options Joy uses, the rest left at their defaults (--workers auto, --idle-timeout 60, ...): runs.
+  await withTempDir(async (dir) => {
+    const ok = await runCli([
+      "extract",
+      "--format",
+      "joy",
+      "-q",
+      "--reader",
+      "builtin",
+      "--joy-config",
+      "bidir=1",
+      "-o",
+      `${dir}/joy.json`,
+      "testdata/http.pcap",
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.ok((await Deno.readTextFile(`${dir}/joy.json`)).includes('"version"'));
+  });
+  assert.match((await runCli(["extract", "--help"])).stdout, /With --format joy only/);
+});
+
+Deno.test("extract --label with --anonymize-ips is a usage error (labels match the real addresses)", async () => {
+  assertError(
+    await runCli(["extract", "--label", "lan:0.0.0.0/0", "--anonymize-ips", "testdata/http.pcap"]),
+    2,
+    /--label.*--anonymize-ips/,
+  );
+});
+
+Deno.test("extract --reader builtin --filter is a usage error (exit 2), not an input error", async () => {
+  assertError(
+    await runCli(["extract", "--reader", "builtin", "--filter", "tcp", "testdata/http.pcap"]),
+    2,
+    /--filter needs libpcap/,
+  );
+});
+
+Deno.test("features lists the optional columns too (flow_id, iat_sequence, splt, ...) with their option", async () => {
+  const r = await runCli(["features"]);
+  assert.equal(r.code, 0, r.stderr);
+  const listed = new Map(parseJsonl(r.stdout).map((x) => [x.name as string, x]));
+  const { OPTIONAL_FEATURES } = await import("../lib/options.ts");
+  assert.ok(OPTIONAL_FEATURES.length > 0);
+  for (const f of OPTIONAL_FEATURES) {
+    const x = listed.get(f.name);
+    assert.ok(x, `${f.name} missing from jj features`);
+    assert.equal(x.type, f.type);
+    assert.equal(x.description, f.description);
+    assert.equal(x.option, `--${f.option.replaceAll("_", "-")}`);
+  }
+  for (const n of ["flow_id", "iat_sequence", "splt"]) assert.ok(listed.has(n), n);
+  const md = await runCli(["features", "--markdown"]);
+  assert.equal(md.code, 0, md.stderr);
+  assert.match(md.stdout, /^\| flow_id \| /m);
+});

@@ -615,3 +615,73 @@ for (
     },
   });
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// the CLI's --ipfix: option conflicts, and the idp columns in every output format
+
+Deno.test("ipfix: extract --ipfix with --anonymize-ips, --specific-features or --bidirectional-split: exit 2", async () => {
+  const sink = await udpSink();
+  try {
+    for (
+      const extra of [
+        ["--anonymize-ips"],
+        ["--specific-features", "src_ip,dst_ip"],
+        ["--bidirectional-split"],
+      ]
+    ) {
+      const r = await runCli([
+        "extract",
+        "-q",
+        "--ipfix",
+        `127.0.0.1:${sink.port}`,
+        ...extra,
+        "testdata/http.pcap",
+      ]);
+      assert.equal(r.code, 2, `${extra[0]}: ${r.stderr}`);
+      assert.equal(r.stdout, "");
+      assert.match(
+        r.stderr,
+        new RegExp(`^jj: error: --ipfix cannot be used with ${extra[0]}.*own addresses`, "m"),
+      );
+      assert.ok(!/^\s+at /m.test(r.stderr), r.stderr);
+    }
+  } finally {
+    sink.close();
+  }
+});
+
+Deno.test("ipfix: extract --ipfix --ipfix-template idp writes the idp_* columns to CSV as to JSON Lines", async () => {
+  const sink = await udpSink();
+  const dir = await Deno.makeTempDir({ prefix: "jj-ipfix-" });
+  try {
+    const base = [
+      "extract",
+      "-q",
+      "--features",
+      "flow_meta",
+      "--ipfix",
+      `127.0.0.1:${sink.port}`,
+      "--ipfix-template",
+      "idp",
+    ];
+    const csv = await runCli([...base, "-o", `${dir}/f.csv`, "testdata/http.pcap"]);
+    assert.equal(csv.code, 0, csv.stderr);
+    const jsonl = await runCli([...base, "-o", `${dir}/f.jsonl`, "testdata/http.pcap"]);
+    assert.equal(jsonl.code, 0, jsonl.stderr);
+    const flows = await readJsonlFile(`${dir}/f.jsonl`);
+    assert.ok(flows.length > 0 && flows.some((f) => typeof f.idp_out === "string"));
+    const [header, ...rows] = (await Deno.readTextFile(`${dir}/f.csv`)).trim().split("\n");
+    const cols = header.split(",");
+    assert.deepEqual(cols, Object.keys(flows[0]));
+    for (const n of ["idp_out", "idp_len_out", "idp_in", "idp_len_in"]) assert.ok(cols.includes(n), n);
+    assert.equal(rows.length, flows.length);
+    const at = cols.indexOf("idp_len_out");
+    assert.deepEqual(
+      rows.map((l) => l.split(",")[at]),
+      flows.map((f) => f.idp_len_out === null ? "" : String(f.idp_len_out)),
+    );
+  } finally {
+    sink.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -532,3 +532,21 @@ Deno.test({
     assert.match(err, /libpcap not found: install libpcap0\.8 \(apt-get install -y libpcap0\.8\)/);
   },
 });
+
+Deno.test("live: --features connection (alone or in a list) is a usage error: it needs the whole input", async () => {
+  for (const groups of ["connection", "all,connection", "timing, connection"]) {
+    const p = jj(["live", "-i", "lo", "--duration", "1", "-q", "--features", groups]);
+    assert.equal(await p.done(), 2, `${groups}: ${p.err()}`);
+    assert.equal(p.out(), "");
+    assert.match(p.err(), /^jj: error: --features connection: .*whole input.*jj extract only/m);
+    assert.ok(!/^\s+at /m.test(p.err()), p.err());
+  }
+});
+
+Deno.test("live: --metrics outside 0..65535 is a usage error at parse time", async () => {
+  for (const port of ["70000", "65536", "-1"]) {
+    const p = jj(["live", "-i", "lo", "--duration", "1", "-q", "--metrics", port]);
+    assert.equal(await p.done(), 2, `${port}: ${p.err()}`);
+    assert.match(p.err(), /--metrics must be a port number, 0 to 65535/);
+  }
+});

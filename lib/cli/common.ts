@@ -56,6 +56,25 @@ export function integer(name: string, min: number): (v: string) => number {
 }
 
 /**
+ * Parser for a TCP/UDP port option: an integer from 0 (any free port) to 65535.
+ *
+ * @example
+ * ```ts
+ * import { portNumber } from "./common.ts";
+ * console.log(portNumber("--metrics")("9464")); // 9464
+ * ```
+ */
+export function portNumber(name: string): (v: string) => number {
+  return (v: string): number => {
+    const n = Number(v);
+    if (v.trim() === "" || !Number.isInteger(n) || n < 0 || n > 65535) {
+      throw new InvalidArgumentError(`${name} must be a port number, 0 to 65535`);
+    }
+    return n;
+  };
+}
+
+/**
  * Parser for a fraction in (0, 1].
  *
  * @example

@@ -92,8 +92,66 @@ export function parseFeatureList(text: string | undefined): string[] | undefined
   return features;
 }
 
+/** The options `--format joy` uses (Joy's own pipeline reads the captures); any other one given is an error. */
+const JOY_OPTIONS: ReadonlySet<string> = new Set([
+  "--output",
+  "--format",
+  "--reader",
+  "--joy-config",
+  "--quiet",
+]);
+
+/** The long flags (`--no-decap` for `decap`) of the options given on `cmd`'s command line, not by default. */
+function givenOptions(cmd: Command): string[] {
+  return cmd.options
+    .filter((opt) => cmd.getOptionValueSource(opt.attributeName()) === "cli")
+    .map((opt) => opt.long ?? opt.short ?? opt.flags);
+}
+
 /**
- * Runs `jj extract`; returns the exit code.
+ * Option combinations that cannot work, as usage errors, checked before any input is read. `given`: the long
+ * flags given on the command line (see {@linkcode runExtract}).
+ */
+function checkConflicts(o: ExtractCliOptions, given: readonly string[]): void {
+  if (o.format === "joy") {
+    const unused = given.filter((f) => !JOY_OPTIONS.has(f));
+    if (unused.length > 0) {
+      throw new UsageError(
+        `${unused.join(", ")} cannot be used with --format joy, which takes only -o/--output, --reader, ` +
+          "--joy-config and -q/--quiet",
+      );
+    }
+    return;
+  }
+  if (o.joyConfig !== undefined) throw new UsageError("--joy-config needs --format joy");
+  if (o.filter !== undefined && o.reader === "builtin") {
+    throw new UsageError("--filter needs libpcap; it cannot be used with --reader builtin");
+  }
+  if (o.ipfix !== undefined) {
+    const reshaping = [
+      o.anonymizeIps ? "--anonymize-ips" : "",
+      o.specificFeatures !== undefined ? "--specific-features" : "",
+      o.bidirectionalSplit ? "--bidirectional-split" : "",
+    ].filter(Boolean);
+    if (reshaping.length > 0) {
+      const names = reshaping.join(", ");
+      throw new UsageError(
+        `--ipfix cannot be used with ${names}: the IPFIX export needs each flow's own addresses and counters, ` +
+          "which these options replace, drop or rename in the written records",
+      );
+    }
+  }
+  if (o.label !== undefined && o.anonymizeIps) {
+    throw new UsageError(
+      "--label cannot be used with --anonymize-ips: labels match the flows' real addresses, which " +
+        "--anonymize-ips replaces in the records before labels would be applied",
+    );
+  }
+}
+
+/**
+ * Runs `jj extract`; returns the exit code. `given` lists the long flags of the options given on the command
+ * line (not left at their defaults): with `--format joy`, any option but those Joy uses is a usage error.
  *
  * @example
  * ```ts
@@ -105,7 +163,12 @@ export function parseFeatureList(text: string | undefined): string[] | undefined
  * console.log(code); // 0
  * ```
  */
-export async function runExtract(inputs: string[], o: ExtractCliOptions): Promise<number> {
+export async function runExtract(
+  inputs: string[],
+  o: ExtractCliOptions,
+  given: readonly string[] = [],
+): Promise<number> {
+  checkConflicts(o, given);
   if (o.format === "joy") {
     let config;
     try {
@@ -115,7 +178,6 @@ export async function runExtract(inputs: string[], o: ExtractCliOptions): Promis
     }
     return runJoyExtract(inputs, { output: o.output, reader: o.reader, quiet: o.quiet, config });
   }
-  if (o.joyConfig !== undefined) throw new UsageError("--joy-config needs --format joy");
   const started = performance.now();
   const plugins = await loadUserExtractors(o.extractor);
   let features = parseFeatureList(o.features);
@@ -160,11 +222,16 @@ async function runOneThread(
   opts: ExtractOptions,
   labeler: Awaited<ReturnType<typeof labelerFromOptions>>,
 ): Promise<ExtractSummary> {
-  const out = await openRecordWriter(o.output ?? "-", o.format, [
-    ...planExtraction(opts).features,
-    ...(labeler !== null ? LABEL_FEATURES : []),
-  ]);
-  const writer = await withIpfix(out, o, opts);
+  // The columns are worked out once withIpfix has added its groups (the idp template's) to opts.extractors.
+  const writer = await withIpfix(
+    () =>
+      openRecordWriter(o.output ?? "-", o.format, [
+        ...planExtraction(opts).features,
+        ...(labeler !== null ? LABEL_FEATURES : []),
+      ]),
+    o,
+    opts,
+  );
   // Labels add columns to a record, so that it could not be reused as it is.
   opts.reuseRecords = writer.writesAtOnce === true && labeler === null;
   const summary = await drain(
@@ -284,7 +351,11 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
       "write to FILE instead of stdout (format by extension: .jsonl .csv .parquet, +.gz)",
     )
     .addOption(
-      new Option("--format <format>", "output format (default: by extension, else jsonl)").choices([
+      new Option(
+        "--format <format>",
+        "output format (default: by extension, else jsonl); joy: Joy 4.5's JSON, which takes only -o, --reader, " +
+          "--joy-config and -q",
+      ).choices([
         ...OUTPUT_FORMATS,
         "joy",
       ]),
@@ -295,7 +366,7 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
       "comma-separated feature groups (default: all, every group that streams; add connection for graph metrics, " +
         "which holds every flow until the end of input)",
     )
-    .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443' (needs libpcap)")
+    .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443' (needs libpcap; not with --format joy)")
     .option(
       "--joy-config <list>",
       "with --format joy: Joy options over Joy's corpus settings, e.g. dhcp=1,dhcpv6=1,ike=1,ppi=1,salt=1,wht=1," +
@@ -321,12 +392,17 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
     .addHelpText(
       "after",
       `
+With --format joy only -o/--output, --reader, --joy-config and -q/--quiet apply; any other option given is
+an error (Joy applies its own filter, timeouts and features).
+
 Examples:
   jj extract capture.pcap | jq .
   jj extract --features timing,size --filter 'tcp port 443' captures/ -o flows.jsonl
   jj extract --format joy --joy-config dhcp=1,ike=1,ppi=1 capture.pcap -o flows.json.gz
   tcpdump -i eth0 -w - | jj extract -`,
     )
-    .action((inputs: string[], o: ExtractCliOptions) => setResult(runExtract(inputs, o)));
+    .action((inputs: string[], o: ExtractCliOptions, cmd: Command) =>
+      setResult(runExtract(inputs, o, givenOptions(cmd)))
+    );
   return addIpfixOptions(cmd);
 }

@@ -20,12 +20,14 @@ import {
 } from "../../outputs/ipfix.ts";
 import { findAllDevs } from "../../ffi/libpcap.ts";
 import { InputError } from "../extract.ts";
+import { allExtractors } from "../registry.ts";
 import { parseFeatureList } from "./extract.ts";
 import {
   drain,
   fmtRate,
   integer,
   packetCountParts,
+  portNumber,
   positiveNumber,
   serialQueue,
   unbufferedFileStream,
@@ -97,7 +99,9 @@ export interface FlushableWriter extends RecordWriter {
 /**
  * When `o.ipfix` is set: connects an {@linkcode IpfixExporter}, adds the `idp` group to `target.extractors`
  * for the idp template, and returns a writer that writes to both `writer` and the exporter (with a `flush`;
- * closing prints the IPFIX totals on stderr unless `o.quiet`). Otherwise returns `writer` itself.
+ * closing prints the IPFIX totals on stderr unless `o.quiet`). Otherwise returns `writer` itself. `writer` may
+ * be a function that opens it: it is called once `target.extractors` is final, so that a writer with a fixed
+ * column list (CSV, Parquet) can include the idp group's columns.
  *
  * @example
  * ```ts
@@ -109,12 +113,12 @@ export interface FlushableWriter extends RecordWriter {
  * ```
  */
 export async function withIpfix(
-  writer: RecordWriter,
+  writer: RecordWriter | (() => Promise<RecordWriter>),
   o: IpfixCliOptions,
   // deno-lint-ignore no-explicit-any
   target: { extractors?: FeatureExtractor<any>[] },
 ): Promise<RecordWriter> {
-  if (o.ipfix === undefined) return writer;
+  if (o.ipfix === undefined) return typeof writer === "function" ? await writer() : writer;
   let hp: { host: string; port: number };
   try {
     hp = parseHostPort(o.ipfix);
@@ -140,10 +144,17 @@ export async function withIpfix(
     );
   }
   if (template === "idp") target.extractors = [...(target.extractors ?? []), idpExtractor(o.idpBytes)];
-  const flushJsonl = flushOf(writer);
+  let out: RecordWriter;
+  try {
+    out = typeof writer === "function" ? await writer() : writer;
+  } catch (e) {
+    await exporter.close().catch(() => {});
+    throw e;
+  }
+  const flushJsonl = flushOf(out);
   const tee = serialized(
     async (r: FlowRecord) => {
-      await writer.write(r);
+      await out.write(r);
       await exporter.write(r);
     },
     async () => {
@@ -151,7 +162,7 @@ export async function withIpfix(
       await exporter.flush();
     },
     async () => {
-      await writer.close();
+      await out.close();
       await exporter.close();
       if (!o.quiet) {
         const s = exporter.stats;
@@ -277,6 +288,16 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
     throw new UsageError("live needs -i IFACE (jj live --list shows the interfaces)");
   }
   const features = parseFeatureList(o.features);
+  // A group with `finalize` (connection) needs every flow before it can write one; live never reaches the end
+  // of its input, so its columns would stay null.
+  const whole = allExtractors().filter((e) => e.finalize !== undefined && features?.includes(e.name));
+  if (whole.length > 0) {
+    const names = whole.map((e) => e.name).join(", ");
+    throw new UsageError(
+      `--features ${names}: ${names} needs every flow of the whole input before it can write one, so it works ` +
+        "with jj extract only",
+    );
+  }
   const stop = new AbortController();
   let signals = 0;
   const onSignal = () => {
@@ -424,12 +445,15 @@ export function addLiveCommand(program: Command, setResult: (p: Promise<number>)
         ...OUTPUT_FORMATS,
       ]),
     )
-    .option("--features <groups>", "comma-separated feature groups (default: all)");
+    .option(
+      "--features <groups>",
+      "comma-separated feature groups (default: all; not connection, which needs the whole input: use extract)",
+    );
   const cmd = addFlowOptions(base)
     .option(
       "--metrics <port>",
-      "serve Prometheus metrics on http://127.0.0.1:PORT/metrics",
-      integer("--metrics", 0),
+      "serve Prometheus metrics on http://127.0.0.1:PORT/metrics (0: any free port)",
+      portNumber("--metrics"),
     )
     .option("-q, --quiet", "no messages or summary on stderr");
   return addIpfixOptions(cmd)

@@ -13,6 +13,39 @@ export interface ByteReader {
   read(p: Uint8Array): Promise<number | null>;
 }
 
+/**
+ * A {@linkcode ByteReader} over a web stream (a gzip-decompressed file, stdin's `readable`); `close` releases
+ * the stream's reader.
+ *
+ * @example
+ * ```ts
+ * import { streamReader } from "./capture_file.ts";
+ * const r = streamReader(new Blob([new Uint8Array(4)]).stream());
+ * console.log(await r.read(new Uint8Array(10))); // 4
+ * r.close();
+ * ```
+ */
+export function streamReader(stream: ReadableStream<Uint8Array>): ByteReader & { close(): void } {
+  const r = stream.getReader();
+  let left: Uint8Array | null = null;
+  return {
+    async read(p: Uint8Array): Promise<number | null> {
+      if (left === null) {
+        const { value, done } = await r.read();
+        if (done) return null;
+        left = value;
+      }
+      const n = Math.min(p.length, left.length);
+      p.set(left.subarray(0, n));
+      left = n < left.length ? left.subarray(n) : null;
+      return n;
+    },
+    close() {
+      r.releaseLock();
+    },
+  };
+}
+
 /** A problem with the capture itself; `offset` is the byte offset in the capture where it was found. */
 export class CaptureFormatError extends Error {
   /** Byte offset in the input. */

@@ -136,7 +136,7 @@ export class PacketView {
 
   /** Transport protocol number (6 TCP, 17 UDP, 1 ICMP, ...). */
   proto = 0;
-  /** Offset of the transport header. */
+  /** Offset of the transport header; -1 when the decoder stopped before it (see `reset`). */
   l4Off = 0;
   /** Ports (0 for protocols without ports). ICMP: type and code are in icmpType/icmpCode. */
   srcPort = 0;
@@ -186,6 +186,9 @@ export class PacketView {
     this.layerCount = 0;
     this.ipVersion = 0;
     this.proto = 0;
+    // A decode that stops before the transport header (TRUNCATED after setting proto) must not leave the
+    // previous packet's offset behind: the anonymizer would write a checksum there.
+    this.l4Off = -1;
     this.srcPort = 0;
     this.dstPort = 0;
     this.tcpFlags = 0;

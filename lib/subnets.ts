@@ -20,7 +20,7 @@ export interface Cidr {
 
 /**
  * Parses `10.0.0.0/8`, `2001:db8::/32`, or a bare address (a /32 or /128). Host bits are cleared, as Joy does.
- * Returns null when the text is not a network.
+ * Returns null when the text is not a network (a prefix length with a leading zero, `/08`, is not one).
  *
  * @example
  * ```ts
@@ -40,7 +40,8 @@ export function parseCidr(text: string): Cidr | null {
   let length = max;
   if (slash >= 0) {
     const m = t.slice(slash + 1);
-    if (!/^\d{1,3}$/.test(m)) return null;
+    // No leading zeros: `/08` is more likely a typo than a /8.
+    if (!/^(0|[1-9]\d{0,2})$/.test(m)) return null;
     length = Number(m);
     if (length > max) return null;
   }
@@ -73,7 +74,8 @@ export function formatCidr(c: Cidr): string {
 
 /**
  * Parses a subnet list in Joy's format: one CIDR (or address) per line, `#` starts a comment, blank lines are
- * ignored. Throws a RangeError naming `source` and the line of the first bad entry.
+ * ignored. Throws a RangeError naming `source` and the line of the first bad entry; a line with more than one
+ * entry is one (`10.0.0.0 255.0.0.0` is not a network in this format).
  *
  * @example
  * ```ts
@@ -88,7 +90,12 @@ export function parseCidrList(text: string, source: string): Cidr[] {
     const hash = lines[i].indexOf("#");
     const line = (hash >= 0 ? lines[i].slice(0, hash) : lines[i]).trim();
     if (line === "") continue;
-    const c = parseCidr(line.split(/\s+/)[0]);
+    if (/\s/.test(line)) {
+      throw new RangeError(
+        `${source}:${i + 1}: "${line}" has more than one entry; expected one CIDR per line`,
+      );
+    }
+    const c = parseCidr(line);
     if (c === null) throw new RangeError(`${source}:${i + 1}: "${line}" is not a CIDR network or address`);
     out.push(c);
   }
@@ -385,11 +392,16 @@ export class SubnetLabeler {
   /**
    * Adds `NAME:CIDR` (or `NAME:ADDRESS`) given inline. Returns false when the part after the first colon is not
    * a network (then it may be a file: see {@linkcode SubnetLabeler.fromSpecs}); throws a RangeError when the
-   * name is empty.
+   * name is empty or the whole spec is a network (`2001:db8::/32` is not the label 2001 on db8::/32).
    */
   addSpec(spec: string): boolean {
     const colon = spec.indexOf(":");
     if (colon <= 0) throw new RangeError(`--label ${spec}: expected NAME:CIDR or NAME:FILE`);
+    if (parseCidr(spec) !== null) {
+      throw new RangeError(
+        `--label ${spec}: this is a network without a name; expected NAME:CIDR, e.g. net:${spec}`,
+      );
+    }
     const c = parseCidr(spec.slice(colon + 1));
     if (c === null) return false;
     this.add(spec.slice(0, colon), c);
@@ -419,11 +431,18 @@ export class SubnetLabeler {
         text = await Deno.readTextFile(path);
       } catch (e) {
         const why = e instanceof Deno.errors.NotFound
-          ? "neither a CIDR network nor an existing file"
-          : String(e);
-        throw new RangeError(`--label ${spec}: "${path}" is ${why}`);
+          ? "is neither a CIDR network nor an existing file"
+          : e instanceof Deno.errors.IsADirectory
+          ? "is a directory, not a file of networks"
+          : e instanceof Deno.errors.PermissionDenied
+          ? "cannot be read: permission denied"
+          : `cannot be read: ${e instanceof Error ? e.message : e}`;
+        throw new RangeError(`--label ${spec}: "${path}" ${why}`);
       }
-      for (const c of parseCidrList(text, path)) l.add(name, c);
+      const nets = parseCidrList(text, path);
+      // As anon --subnets: an empty list is a mistake (a wrong file), not a request to label nothing.
+      if (nets.length === 0) throw new RangeError(`--label ${spec}: no networks in "${path}"`);
+      for (const c of nets) l.add(name, c);
     }
     return l;
   }

@@ -68,6 +68,56 @@ Deno.test("parseCidr: IPv4, IPv6, bare addresses, host bits cleared, errors", ()
   assert.throws(() => parseCidrList("10.0.0.0/8\nbogus\n", "nets.txt"), /nets\.txt:2: "bogus"/);
 });
 
+Deno.test("parseCidr / parseCidrList: no leading zeros in a prefix length, one network per line", () => {
+  for (const bad of ["10.0.0.0/08", "2001:db8::/032", "10.0.0.0/00"]) assert.equal(parseCidr(bad), null, bad);
+  assert.equal(parseCidr("10.0.0.0/0")?.length, 0);
+  assert.equal(parseCidr("10.0.0.0/8")?.length, 8);
+  // The second entry of a line was silently dropped; "10.0.0.0 255.0.0.0" (a netmask) is not two networks.
+  for (const line of ["10.0.0.0/8 11.0.0.0/8", "10.0.0.0 255.0.0.0", "10.0.0.0/8\tlab"]) {
+    assert.throws(
+      () => parseCidrList(`# nets\n${line}\n`, "nets.txt"),
+      /^RangeError: nets\.txt:2: ".*" has more than one entry; expected one CIDR per line$/,
+    );
+  }
+});
+
+Deno.test("SubnetLabeler: an IPv6 network is not NAME:CIDR; empty and unreadable label files are errors", async () => {
+  for (const spec of ["2001:db8::/32", "fe80::1", "dead:beef::/64"]) {
+    await assert.rejects(
+      SubnetLabeler.fromSpecs([spec]),
+      (e: Error) =>
+        e instanceof RangeError && e.message === `--label ${spec}: this is a network without a name; ` +
+            `expected NAME:CIDR, e.g. net:${spec}`,
+    );
+  }
+  const l = await SubnetLabeler.fromSpecs(["v6:2001:db8::/32"]);
+  assert.deepEqual(l.labelsOf("2001:db8::1"), ["v6"]);
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(`${dir}/empty.net`, "");
+  await Deno.writeTextFile(`${dir}/comments.net`, "# nothing yet\n\n");
+  for (const f of ["empty.net", "comments.net"]) {
+    await assert.rejects(
+      SubnetLabeler.fromSpecs([`x:${dir}/${f}`]),
+      new RegExp(`no networks in "${dir}/${f}"`),
+    );
+  }
+  await assert.rejects(
+    SubnetLabeler.fromSpecs([`x:${dir}`]),
+    (e: Error) => e.message === `--label x:${dir}: "${dir}" is a directory, not a file of networks`,
+  );
+  // Through the CLI: one line, exit 2; an input directory is named (exit 1).
+  const r1 = await run(["label-subnets", "--label", "2001:db8::/32"], "");
+  assert.equal(r1.code, 2);
+  assert.equal(r1.stderr.trim().split("\n").length, 1);
+  assert.match(r1.stderr, /--label 2001:db8::\/32: this is a network without a name; expected NAME:CIDR/);
+  const r2 = await run(["label-subnets", "--label", `x:${dir}/empty.net`], "");
+  assert.equal(r2.code, 2);
+  const r3 = await run(["label-subnets", "--label", "a:10.0.0.0/8", dir]);
+  assert.equal(r3.code, 1);
+  assert.equal(r3.stderr.trim(), `jj: error: cannot read ${dir}: is a directory`);
+  await Deno.remove(dir, { recursive: true });
+});
+
 Deno.test("BinaryTrie: longest-prefix match equals a brute-force scan (IPv4 and IPv6, random prefixes)", () => {
   for (const bits of [32, 128] as const) {
     const r = rng(bits);

@@ -3,7 +3,9 @@
  *
  * - `joy`: as Cisco Joy's anon.c does: the address bytes (IPv4 in the first 4 bytes of a zeroed 16-byte block,
  *   IPv6 as its 16 bytes) encrypted with AES-128-ECB under the key, written as 32 hex digits. Reversible with the
- *   key. A Joy key file (`pcap2flow.bin`, 16 bytes) is read as Joy reads it.
+ *   key, except that an IPv6 address whose bytes 4..15 are zero has the same block as an IPv4 address and comes
+ *   back as that IPv4 address (Joy's format cannot tell them apart). A Joy key file (`pcap2flow.bin`, 16 bytes)
+ *   is read as Joy reads it.
  * - `cryptopan`: prefix-preserving Crypto-PAn (IPv4 and IPv6); the results are addresses again. Reversible.
  * - `hash`: HMAC-SHA256 of the address, truncated to an address of the same family. One-way.
  *
@@ -155,6 +157,8 @@ export interface AnonymizerOptions {
 
 /** Field names whose values are addresses or lists of addresses. */
 const ADDRESS_FIELD = /(^|_)(ip|ips|addr|addrs|address|addresses)$/;
+/** Address fields of Joy's JSON (`jj extract --format joy`): source and destination address. */
+const JOY_ADDRESS_FIELDS = new Set(["sa", "da"]);
 /** List fields that mix addresses with other text; only the entries that are addresses change. */
 const MIXED_ADDRESS_FIELDS = new Set(["dns_answers"]);
 /** Field names whose values are user names. */
@@ -192,6 +196,8 @@ export class Anonymizer {
   private readonly tmp = new Uint8Array(16);
   /** Addresses changed so far (in records: every field value changed; in packets: every address rewritten). */
   changed = 0;
+  /** Address fields with a value (text or list) seen so far in records, changed or not. */
+  addressFields = 0;
 
   /** `key`: 32 bytes (16 are enough for joy and hash). Throws a {@linkcode KeyError} when it does not fit. */
   constructor(key: Uint8Array, options: AnonymizerOptions = {}) {
@@ -367,8 +373,10 @@ export class Anonymizer {
     for (const k in rec) {
       const v = rec[k];
       if (v === null || typeof v === "number" || typeof v === "boolean") continue;
-      if (ADDRESS_FIELD.test(k) || MIXED_ADDRESS_FIELDS.has(k)) rec[k] = this.value(v, ip);
-      else if (this.users.size > 0 || this.reverse) {
+      if (ADDRESS_FIELD.test(k) || JOY_ADDRESS_FIELDS.has(k) || MIXED_ADDRESS_FIELDS.has(k)) {
+        this.addressFields++;
+        rec[k] = this.value(v, ip);
+      } else if (this.users.size > 0 || this.reverse) {
         if (USER_FIELD.test(k)) rec[k] = this.value(v, user);
         else if (URI_FIELDS.has(k) && typeof v === "string") rec[k] = this.uri(v);
       }

@@ -1,16 +1,22 @@
 /**
  * Anonymizes the addresses inside a capture (pcap or pcapng, written back in the same format, record for record):
- * every IPv4 and IPv6 header (tunnels included: IP-in-IP, GRE, ERSPAN, VXLAN, Geneve, GTP-U, Teredo), the
- * packet quoted by ICMP and ICMPv6 errors, ARP sender and target addresses, and IPv6 neighbour discovery targets.
- * Checksums (IPv4 header, TCP, UDP, ICMP, ICMPv6, inner and outer) are updated incrementally (RFC 1624), so a
- * checksum that was right stays right and one that was wrong (offloading, corruption) stays wrong by the same
- * amount, even for packets cut short by a snap length. pcapng name resolution blocks, which map addresses to
- * names, are dropped.
+ * every IPv4 and IPv6 header (tunnels included: IP-in-IP, GRE, ERSPAN, VXLAN, Geneve, GTP-U, Teredo and its
+ * origin indication), the packet quoted by ICMP and ICMPv6 errors, the ICMP redirect gateway, the IPv4 record
+ * route, source route and timestamp options, IPv6 routing headers of type 0, 2 and 4 (segment routing), ARP
+ * sender and target addresses (Ethernet and Linux cooked captures), and IPv6 neighbour discovery targets.
+ * Checksums (IPv4 header, TCP, UDP, ICMP, ICMPv6, GRE, inner and outer) are updated incrementally (RFC 1624), so
+ * a checksum that was right stays right and one that was wrong (offloading, corruption) stays wrong by the same
+ * amount, even for packets cut short by a snap length; TCP, UDP and ICMPv6 pseudo-headers use the final
+ * destination of a source route or routing header, as senders compute them. Not rewritten: addresses in
+ * application payloads, in IPv6 RPL (type 3) routing headers, and in link-layer headers (MACs). pcapng name
+ * resolution blocks, which map addresses to names, are dropped, and so are the interface address options
+ * (if_IPv4addr, if_IPv6addr) of interface description blocks; a packet block that cannot be read (unknown
+ * interface, lengths past the block's end) is dropped rather than copied with its addresses in clear.
  *
  * @module
  */
-import type { ByteReader } from "../capture_file.ts";
-import { linkTypeName, PacketDecoder, SUPPORTED_LINK_TYPES } from "../decode.ts";
+import { type ByteReader, streamReader } from "../capture_file.ts";
+import { linkTypeName, PacketDecoder, SkipReason, SUPPORTED_LINK_TYPES } from "../decode.ts";
 import type { Anonymizer } from "./anonymizer.ts";
 
 /** What {@linkcode anonymizeCapture} reports. */
@@ -27,6 +33,12 @@ export interface CaptureAnonResult {
   checksums: number;
   /** pcapng name resolution blocks left out. */
   droppedBlocks: number;
+  /** pcapng interface address options (if_IPv4addr, if_IPv6addr) left out. */
+  droppedOptions: number;
+  /** pcapng packet blocks left out because they could not be read (their addresses would stay in clear). */
+  droppedPackets: number;
+  /** Why those packet blocks were left out: reason → count. */
+  droppedPacketReasons: Record<string, number>;
   /** Packets of link types the decoder does not read, written unchanged (their addresses are NOT anonymized). */
   unsupportedPackets: number;
   /** Names of those link types. */
@@ -45,13 +57,16 @@ interface IpLayer {
   capEnd: number;
   srcOff: number;
   dstOff: number;
+  /** Where the destination of the transport pseudo-header is: `dstOff`, or the final hop of a source route. */
+  pseudoDstOff: number;
   proto: number;
+  /** Offset of the transport header; -1 when the decoder did not reach a usable one. */
   l4Off: number;
   fragment: boolean;
 }
 
 const MAX_LAYERS = 8;
-const LINK_ETHERNET = 1, LINK_PPP = 9, LINK_RAW = 101;
+const LINK_ETHERNET = 1, LINK_PPP = 9, LINK_RAW = 101, LINK_SLL = 113, LINK_SLL2 = 276;
 
 /**
  * Rewrites the addresses of one packet in place and fixes its checksums. One instance is reused for every
@@ -91,6 +106,7 @@ export class PacketAnonymizer {
         capEnd: 0,
         srcOff: 0,
         dstOff: 0,
+        pseudoDstOff: 0,
         proto: 0,
         l4Off: 0,
         fragment: false,
@@ -142,24 +158,118 @@ export class PacketAnonymizer {
     return 1;
   }
 
+  /**
+   * Anonymizes an address stored XOR 0xffffffff (Teredo's obfuscated origin address): un-obfuscates it,
+   * anonymizes it, obfuscates it again, so that a reader that un-obfuscates it sees the anonymized address.
+   */
+  private obfuscatedAddress(pos: number, end: number): number {
+    if (pos < 0 || pos + 4 > end) return 0;
+    const buf = this.buf;
+    const s = this.scratch;
+    for (let i = 0; i < 4; i++) {
+      s[i] = buf[pos + i];
+      buf[pos + i] ^= 0xff;
+    }
+    const changed = this.anonymizer.bytes(buf, pos, 4);
+    for (let i = 0; i < 4; i++) {
+      buf[pos + i] ^= 0xff;
+      this.record(pos + i, s[i], buf[pos + i]);
+    }
+    return changed ? 1 : 0;
+  }
+
+  /** ARP at `a` for IPv4: sender and target protocol addresses, whatever the hardware address length. */
+  private arp(a: number, end: number): number {
+    const buf = this.buf;
+    if (a < 0 || a + 8 > end || buf[a + 2] !== 0x08 || buf[a + 3] !== 0x00 || buf[a + 5] !== 4) return 0;
+    const hlen = buf[a + 4];
+    return this.address(a + 8 + hlen, 4, end) + this.address(a + 12 + 2 * hlen, 4, end);
+  }
+
+  /**
+   * IPv4 options of layer `L` (present up to `end`): the addresses of record route, loose and strict source
+   * route, and timestamp (with addresses). A source route not yet completed puts its last hop, the final
+   * destination, in the transport pseudo-header.
+   */
+  private ip4Options(L: IpLayer, end: number): number {
+    const buf = this.buf;
+    const stop = Math.min(end, L.l3Off + L.hdrLen);
+    let i = L.l3Off + 20, changed = 0;
+    while (i < stop) {
+      const t = buf[i];
+      if (t === 0) break;
+      if (t === 1) {
+        i++;
+        continue;
+      }
+      if (i + 2 > stop) break;
+      const len = buf[i + 1];
+      if (len < 2 || i + len > stop) break;
+      const ptr = len >= 3 ? buf[i + 2] : 0;
+      if (t === 7 || t === 131 || t === 137) {
+        // Record route: only the slots before the (1-based) pointer are filled; source routes: all are hops.
+        const last = t === 7 ? Math.min(len, ptr - 1) : len;
+        let s = 3;
+        for (; s + 4 <= last; s += 4) changed += this.address(i + s, 4, stop);
+        if (t !== 7 && s > 3 && ptr <= len) L.pseudoDstOff = i + s - 4;
+      } else if (t === 68 && len >= 4) {
+        // Timestamp, flag 1: (address, time) pairs filled before the pointer; flag 3: prespecified addresses.
+        const flag = buf[i + 3] & 0x0f;
+        if (flag === 1 || flag === 3) {
+          const last = flag === 1 ? Math.min(len, ptr - 1) : len;
+          for (let s = 4; s + 8 <= last; s += 8) changed += this.address(i + s, 4, stop);
+        }
+      }
+      i += len;
+    }
+    return changed;
+  }
+
+  /**
+   * IPv6 routing headers of layer `L` (after hop-by-hop or destination options, present up to `end`): the
+   * addresses of types 0, 2 and 4 (segment routing). With segments left, the final destination (the last
+   * address of type 0, the home address of type 2, segment 0 of type 4) is the pseudo-header's destination.
+   */
+  private ip6Routing(L: IpLayer, end: number): number {
+    const buf = this.buf;
+    let next = buf[L.l3Off + 6];
+    let h = L.l3Off + 40, changed = 0;
+    while (next === 0 || next === 60 || next === 43) {
+      if (h + 8 > end) break;
+      const len = (buf[h + 1] + 1) * 8;
+      if (next === 43) {
+        const type = buf[h + 2], left = buf[h + 3];
+        const slots = buf[h + 1] >> 1;
+        let n = 0, final = 0;
+        if (type === 0) {
+          n = slots;
+          final = n - 1;
+        } else if (type === 2) n = Math.min(1, slots);
+        else if (type === 4) n = Math.min(buf[h + 4] + 1, slots);
+        const stop = Math.min(end, h + len);
+        for (let k = 0; k < n; k++) changed += this.address(h + 8 + 16 * k, 6, stop);
+        if (left > 0 && n > 0) L.pseudoDstOff = h + 8 + 16 * final;
+      }
+      next = buf[h];
+      h += len;
+    }
+    return changed;
+  }
+
   /** Decodes the frame (or inner packet) at `[off, end)`, rewrites its IP layer and descends into its payload. */
   private walk(off: number, end: number, linkType: number, depth: number): number {
     if (depth >= MAX_LAYERS || this.nLayers >= MAX_LAYERS || end <= off) return 0;
-    const buf = this.buf;
     const d = this.decoder;
-    d.decode(0, buf, off, end - off, end - off, linkType);
+    const why = d.decode(0, this.buf, off, end - off, end - off, linkType);
     const p = d.packet;
     if (p.ipVersion === 0) {
-      // ARP over Ethernet: sender and target protocol addresses.
-      if (p.ethType === 0x0806 && p.macOff >= 0) {
-        const a = p.macOff + 14 + 4 * p.vlanCount;
-        if (
-          a + 28 <= end && buf[a + 2] === 0x08 && buf[a + 3] === 0x00 && buf[a + 4] === 6 && buf[a + 5] === 4
-        ) {
-          return this.address(a + 14, 4, end) + this.address(a + 24, 4, end);
-        }
-      }
-      return 0;
+      if (p.ethType !== 0x0806) return 0;
+      // ARP: after the Ethernet header, or after a Linux cooked header (which has no macOff).
+      let a = -1;
+      if (p.macOff >= 0) a = p.macOff + 14;
+      else if (linkType === LINK_SLL) a = off + 16;
+      else if (linkType === LINK_SLL2) a = off + 20;
+      return a < 0 ? 0 : this.arp(a + 4 * p.vlanCount, end);
     }
     const L = this.layers[this.nLayers++];
     L.version = p.ipVersion === 4 ? 4 : 6;
@@ -168,15 +278,20 @@ export class PacketAnonymizer {
     L.ipEnd = p.l3Off + p.ipTotalLen;
     L.srcOff = p.srcAddrOff;
     L.dstOff = p.dstAddrOff;
+    L.pseudoDstOff = p.dstAddrOff;
     L.proto = p.proto;
-    L.l4Off = p.l4Off;
+    // A decode that stopped early (truncated extension headers, say) has no transport header to touch.
+    L.l4Off = why === SkipReason.NONE ? p.l4Off : -1;
     L.fragment = p.isFragment;
     const icmpType = p.icmpType;
     const srcPort = p.srcPort, dstPort = p.dstPort;
     const dataEnd = Math.min(end, L.ipEnd);
     L.capEnd = dataEnd;
     let changed = this.address(L.srcOff, L.version, end) + this.address(L.dstOff, L.version, end);
-    if (L.fragment || L.l4Off >= dataEnd) return changed;
+    if (L.version === 4) {
+      if (L.hdrLen > 20) changed += this.ip4Options(L, dataEnd);
+    } else changed += this.ip6Routing(L, dataEnd);
+    if (L.fragment || L.l4Off < 0 || L.l4Off >= dataEnd) return changed;
     const o = L.l4Off;
     switch (L.proto) {
       case 4:
@@ -190,6 +305,8 @@ export class PacketAnonymizer {
         if (o + 8 <= dataEnd) changed += this.udpTunnel(o + 8, dataEnd, srcPort, dstPort, depth);
         break;
       case 1:
+        // A redirect names the gateway to use in bytes 4-7.
+        if (icmpType === 5) changed += this.address(o + 4, 4, dataEnd);
         // ICMP errors quote the offending datagram after 8 bytes.
         if (icmpType === 3 || icmpType === 4 || icmpType === 5 || icmpType === 11 || icmpType === 12) {
           changed += this.walk(o + 8, dataEnd, LINK_RAW, depth + 1);
@@ -266,15 +383,20 @@ export class PacketAnonymizer {
       return 0;
     }
     if (dp === 3544 || sp === 3544) {
-      let i = o;
+      let i = o, changed = 0;
       if (end - i >= 2 && buf[i] === 0 && buf[i + 1] === 1) {
         if (end - i < 13) return 0;
         i += 13 + buf[i + 2] + buf[i + 3];
       }
-      if (end - i >= 8 && buf[i] === 0 && buf[i + 1] === 0) i += 8;
-      if (end - i >= 40 && (buf[i] >> 4) === 6 && 40 + ((buf[i + 4] << 8) | buf[i + 5]) === end - i) {
-        return this.walk(i, end, LINK_RAW, depth + 1);
+      if (end - i >= 8 && buf[i] === 0 && buf[i + 1] === 0) {
+        // Origin indication: obfuscated port (left as it is), then the obfuscated client address.
+        if (end - i === 8 || (buf[i + 8] >> 4) === 6) changed += this.obfuscatedAddress(i + 4, end);
+        i += 8;
       }
+      if (end - i >= 40 && (buf[i] >> 4) === 6 && 40 + ((buf[i + 4] << 8) | buf[i + 5]) === end - i) {
+        return changed + this.walk(i, end, LINK_RAW, depth + 1);
+      }
+      return changed;
     }
     return 0;
   }
@@ -316,7 +438,7 @@ export class PacketAnonymizer {
     if (this.nCh === 0) return;
     const n = L.version === 4 ? 4 : 16;
     const o = L.l4Off;
-    if (!L.fragment && o < L.ipEnd) {
+    if (!L.fragment && o >= 0 && o < L.ipEnd) {
       let at = -1, pseudo = true, udp = false;
       if (L.proto === 6) at = o + 16;
       else if (L.proto === 17) {
@@ -326,6 +448,10 @@ export class PacketAnonymizer {
       else if (L.proto === 1) {
         at = o + 2;
         pseudo = false;
+      } else if (L.proto === 47 && o + 4 <= L.capEnd && (this.buf[o] & 0x80) && (this.buf[o + 1] & 7) === 0) {
+        // GRE with the C flag: a checksum over the GRE header and payload, which the inner layers changed.
+        at = o + 4;
+        pseudo = false;
       }
       if (at >= 0 && at + 2 <= L.capEnd) {
         const zeroUdp = udp && this.buf[at] === 0 && this.buf[at + 1] === 0;
@@ -333,7 +459,7 @@ export class PacketAnonymizer {
           let sum = this.delta(o, L.capEnd, o);
           if (pseudo) {
             sum += this.delta(L.srcOff, L.srcOff + n, L.srcOff) +
-              this.delta(L.dstOff, L.dstOff + n, L.dstOff);
+              this.delta(L.pseudoDstOff, L.pseudoDstOff + n, L.pseudoDstOff);
           }
           if (sum !== 0) this.apply(at, sum, udp);
         }
@@ -344,6 +470,48 @@ export class PacketAnonymizer {
       if (sum !== 0) this.apply(L.l3Off + 10, sum, false);
     }
   }
+}
+
+/**
+ * The interface description block at `buf[b, b + len)` without its if_IPv4addr (4) and if_IPv6addr (5) options,
+ * which hold the capturing host's addresses, and the number of options removed; null when it has none.
+ */
+function idbWithoutAddresses(
+  buf: Uint8Array,
+  b: number,
+  len: number,
+  le: boolean,
+): [Uint8Array, number] | null {
+  const dv = new DataView(buf.buffer, buf.byteOffset);
+  const end = b + len - 4;
+  let removed = 0;
+  for (let o = b + 16; o + 4 <= end;) {
+    const code = dv.getUint16(o, le), olen = dv.getUint16(o + 2, le);
+    if (code === 0) break;
+    if (code === 4 || code === 5) removed++;
+    o += 4 + ((olen + 3) & ~3);
+  }
+  if (removed === 0) return null;
+  const out = new Uint8Array(len);
+  out.set(buf.subarray(b, b + 16));
+  let w = 16, o = b + 16;
+  while (o + 4 <= end) {
+    const code = dv.getUint16(o, le);
+    const next = Math.min(end, o + 4 + ((dv.getUint16(o + 2, le) + 3) & ~3));
+    if (code !== 4 && code !== 5) {
+      out.set(buf.subarray(o, next), w);
+      w += next - o;
+    }
+    o = next;
+    if (code === 0) break;
+  }
+  // Whatever follows the options (nothing, in a valid block) is kept as it is.
+  out.set(buf.subarray(o, end), w);
+  w += end - o;
+  const odv = new DataView(out.buffer);
+  odv.setUint32(4, w + 4, le);
+  odv.setUint32(w, w + 4, le);
+  return [out.subarray(0, w + 4), removed];
 }
 
 /** Buffered reading of a byte stream with look-ahead. */
@@ -406,9 +574,9 @@ class Output {
 const MAX_RECORD = 16 << 20;
 
 /**
- * Reads a pcap or pcapng capture from `input`, anonymizes its packets with `anonymizer` (cryptopan or hash
- * mode) and writes the capture in the same format to `output` (which is closed at the end). Throws a RangeError
- * when the input is not a capture.
+ * Reads a pcap or pcapng capture from `input` (a reader, or a stream such as a decompressed one), anonymizes its
+ * packets with `anonymizer` (cryptopan or hash mode) and writes the capture in the same format to `output` (which
+ * is closed at the end). Throws a RangeError when the input is not a capture.
  *
  * @example
  * ```ts
@@ -422,11 +590,11 @@ const MAX_RECORD = 16 << 20;
  * ```
  */
 export async function anonymizeCapture(
-  input: ByteReader,
+  input: ByteReader | ReadableStream<Uint8Array>,
   output: WritableStream<Uint8Array>,
   anonymizer: Anonymizer,
 ): Promise<CaptureAnonResult> {
-  const inp = new Input(input);
+  const inp = new Input(input instanceof ReadableStream ? streamReader(input) : input);
   const writer = output.getWriter();
   const out = new Output(writer);
   const pa = new PacketAnonymizer(anonymizer);
@@ -437,6 +605,9 @@ export async function anonymizeCapture(
     addresses: 0,
     checksums: 0,
     droppedBlocks: 0,
+    droppedOptions: 0,
+    droppedPackets: 0,
+    droppedPacketReasons: {},
     unsupportedPackets: 0,
     unsupportedLinkTypes: [],
     warning: null,
@@ -452,9 +623,19 @@ export async function anonymizeCapture(
     const n = pa.rewrite(inp.buf, off, capLen, link);
     if (n > 0) result.packetsChanged++;
   };
+  /** A packet block that cannot be anonymized: left out, not copied with its addresses in clear. */
+  const drop = (why: string) => {
+    result.droppedPackets++;
+    result.droppedPacketReasons[why] = (result.droppedPacketReasons[why] ?? 0) + 1;
+  };
   const before = anonymizer.changed;
   try {
     if (!await inp.fill(4)) throw new RangeError("not a pcap or pcapng capture (too short)");
+    if (inp.buf[0] === 0x1f && inp.buf[1] === 0x8b) {
+      throw new RangeError(
+        "gzip-compressed data, not a pcap or pcapng capture (name the file .gz, or decompress it first)",
+      );
+    }
     const magic = inp.dv.getUint32(0, false);
     if (magic === 0x0a0d0d0a) {
       result.format = "pcapng";
@@ -491,16 +672,41 @@ export async function anonymizeCapture(
         }
         const b = inp.start;
         const dv = inp.dv;
-        if (type === 1) links.push(dv.getUint16(b + 8, le));
-        else if (type === 6 || type === 2) {
-          const ifId = type === 6 ? dv.getUint32(b + 8, le) : dv.getUint16(b + 8, le);
-          const capLen = dv.getUint32(b + 20, le);
-          if (ifId < links.length && 28 + capLen <= len) packet(b + 28, capLen, links[ifId]);
-        } else if (type === 3 && links.length > 0) {
-          packet(b + 12, Math.min(dv.getUint32(b + 8, le), len - 16), links[0]);
+        let keep = true;
+        if (type === 1) {
+          if (len < 20) {
+            result.warning = `corrupt pcapng interface description block at byte offset ${inp.base + b}`;
+            break;
+          }
+          links.push(dv.getUint16(b + 8, le));
+          const stripped = idbWithoutAddresses(inp.buf, b, len, le);
+          if (stripped !== null) {
+            await out.write(stripped[0]);
+            result.droppedOptions += stripped[1];
+            keep = false;
+          }
+        } else if (type === 6 || type === 2) {
+          const ifId = len < 32 ? 0 : type === 6 ? dv.getUint32(b + 8, le) : dv.getUint16(b + 8, le);
+          const capLen = len < 32 ? 0 : dv.getUint32(b + 20, le);
+          if (len < 32 || 32 + capLen > len) {
+            drop("captured length past the end of the block");
+            keep = false;
+          } else if (ifId >= links.length) {
+            drop("interface id without an interface description");
+            keep = false;
+          } else packet(b + 28, capLen, links[ifId]);
+        } else if (type === 3) {
+          if (links.length === 0 || len < 16) {
+            drop(
+              len < 16 ? "captured length past the end of the block" : "no interface description before it",
+            );
+            keep = false;
+          } else packet(b + 12, Math.min(dv.getUint32(b + 8, le), len - 16), links[0]);
+        } else if (type === 4) {
+          result.droppedBlocks++;
+          keep = false;
         }
-        if (type === 4) result.droppedBlocks++;
-        else await out.write(inp.buf.subarray(b, b + len));
+        if (keep) await out.write(inp.buf.subarray(b, b + len));
         inp.start += len;
       }
     } else {

@@ -18,6 +18,7 @@ import { anonymizeCapture } from "../anon/pcap.ts";
 import { type Cidr, parseCidrList } from "../subnets.ts";
 import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
 import { UsageError } from "./common.ts";
+import { checkInputFile, whyUnreadable } from "./label_subnets.ts";
 
 /** Options of `jj anon` as commander parses them. */
 export interface AnonCliOptions {
@@ -36,12 +37,7 @@ async function readOptionFile(option: string, path: string): Promise<string> {
   try {
     return await Deno.readTextFile(path);
   } catch (e) {
-    const why = e instanceof Deno.errors.NotFound
-      ? "no such file"
-      : e instanceof Error
-      ? e.message
-      : String(e);
-    throw new UsageError(`${option} ${path}: ${why}`);
+    throw new UsageError(`${option} ${path}: ${whyUnreadable(e)}`);
   }
 }
 
@@ -77,6 +73,14 @@ export async function anonymizerFromOptions(o: AnonCliOptions): Promise<Anonymiz
     }
   }
   const key = await loadOrCreateKey(o.key);
+  const anonymizer = new Anonymizer(key.bytes, { mode: o.mode, reverse: o.reverse, subnets, users });
+  if (o.reverse && subnets !== undefined && o.mode !== "joy") {
+    // Joy's hex strings cannot be mistaken for addresses; cryptopan's results can.
+    console.error(
+      'jj: warning: --reverse with --subnets also "restores" real addresses that lie in the anonymized image ' +
+        "of those networks and were never anonymized",
+    );
+  }
   if (!o.quiet) {
     if (key.created) {
       console.error(
@@ -86,7 +90,7 @@ export async function anonymizerFromOptions(o: AnonCliOptions): Promise<Anonymiz
       console.error(`jj: warning: key file ${o.key} is readable by others (mode 0${key.mode.toString(8)})`);
     }
   }
-  return new Anonymizer(key.bytes, { mode: o.mode, reverse: o.reverse, subnets, users });
+  return anonymizer;
 }
 
 /**
@@ -113,18 +117,25 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
     if (o.format !== undefined) {
       throw new UsageError("--format applies to flow records, not to --pcap captures");
     }
-    const anonymizer = await anonymizerFromOptions(o);
     const out = o.output ?? "-";
     if (out === "-" && Deno.stdout.isTerminal()) {
       throw new UsageError("refusing to write a capture to a terminal; use -o FILE");
     }
+    // The input first: a missing capture must not leave a new key file behind.
+    await checkInputFile(o.pcap);
     let inFile: Deno.FsFile | null = null;
     try {
       inFile = o.pcap === "-" ? null : await Deno.open(o.pcap);
     } catch (e) {
-      throw new InputError(
-        `cannot read ${o.pcap}: ${e instanceof Deno.errors.NotFound ? "no such file" : e}`,
-      );
+      throw new InputError(`cannot read ${o.pcap}: ${whyUnreadable(e)}`);
+    }
+    const gzIn = inFile !== null && /\.gz$/i.test(o.pcap);
+    let anonymizer: Anonymizer;
+    try {
+      anonymizer = await anonymizerFromOptions(o);
+    } catch (e) {
+      inFile?.close();
+      throw e;
     }
     let outStream: WritableStream<Uint8Array>;
     let piped: Promise<void> = Promise.resolve();
@@ -140,9 +151,19 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
         inFile?.close();
         throw new InputError(`cannot write ${out}: ${e instanceof Error ? e.message : e}`);
       }
+      if (/\.gz$/i.test(out)) {
+        const cs = new CompressionStream("gzip");
+        piped = cs.readable.pipeTo(outStream);
+        outStream = cs.writable as WritableStream<Uint8Array>;
+      }
     }
     try {
-      const r = await anonymizeCapture(inFile ?? Deno.stdin, outStream, anonymizer);
+      const input = inFile === null
+        ? Deno.stdin
+        : gzIn
+        ? inFile.readable.pipeThrough(new DecompressionStream("gzip"))
+        : inFile;
+      const r = await anonymizeCapture(input, outStream, anonymizer);
       await piped;
       if (r.warning) console.error(`jj: warning: ${o.pcap}: ${r.warning}`);
       if (r.unsupportedPackets > 0) {
@@ -152,16 +173,26 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
           } were copied unchanged: their addresses are NOT anonymized`,
         );
       }
+      if (r.droppedPackets > 0) {
+        const why = Object.entries(r.droppedPacketReasons).map(([k, n]) => `${n} ${k}`).join(", ");
+        console.error(
+          `jj: warning: ${o.pcap}: ${r.droppedPackets} unreadable packet block(s) left out (${why})`,
+        );
+      }
       if (!o.quiet) {
         console.error(
           `jj: ${r.packets} packets (${r.format}), ${r.packetsChanged} changed: ${r.addresses} addresses, ` +
             `${r.checksums} checksums updated${
               r.droppedBlocks ? `, ${r.droppedBlocks} name resolution block(s) left out` : ""
+            }${r.droppedOptions ? `, ${r.droppedOptions} interface address option(s) left out` : ""}${
+              r.droppedPackets ? `, ${r.droppedPackets} packet block(s) left out` : ""
             }; ${anonymizer.describe()}`,
         );
       }
     } catch (e) {
       if (e instanceof RangeError) throw new InputError(`${o.pcap}: ${e.message}`);
+      // A corrupt gzip stream fails in the decompressor.
+      if (gzIn && e instanceof TypeError) throw new InputError(`${o.pcap}: bad gzip data (${e.message})`);
       throw e;
     } finally {
       try {
@@ -170,10 +201,11 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
     }
     return 0;
   }
+  const source = input ?? "-";
+  await checkInputFile(source);
   const anonymizer = await anonymizerFromOptions(o);
   const writer = await openRecordWriter(o.output ?? "-", o.format, null);
   let bad = 0, records = 0;
-  const source = input ?? "-";
   for await (
     const rec of readJsonLines(source, (n) => {
       if (bad++ < 5) {
@@ -187,6 +219,12 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
     await writer.write(anonymizer.record(rec));
   }
   await writer.close();
+  if (records > 0 && anonymizer.addressFields === 0) {
+    console.error(
+      `jj: warning: ${source === "-" ? "<stdin>" : source}: no address field in any record ` +
+        "(src_ip, dst_ip, *_ip, *_addr, Joy's sa and da); nothing was anonymized",
+    );
+  }
   if (!o.quiet) {
     console.error(
       `jj: ${records} records, ${anonymizer.changed} address(es) ${o.reverse ? "restored" : "anonymized"}` +
@@ -220,10 +258,16 @@ export function addAnonCommand(program: Command, setResult: (p: Promise<number>)
       )
         .choices([...ANON_MODES]).default("cryptopan"),
     )
-    .option("-r, --reverse", "undo an earlier anonymization made with the same key (joy, cryptopan)")
+    .option(
+      "-r, --reverse",
+      "undo an earlier anonymization made with the same key and the same --subnets file (joy, cryptopan)",
+    )
     .option("--subnets <file>", "only change addresses in these networks (one CIDR per line, # comments)")
     .option("--users <file>", "user names to anonymize in user fields and HTTP URIs (one per line)")
-    .option("--pcap <capture>", "anonymize the addresses in this pcap/pcapng capture (- for stdin) instead")
+    .option(
+      "--pcap <capture>",
+      "anonymize the addresses in this pcap/pcapng capture (- for stdin; .gz is decompressed) instead",
+    )
     .option(
       "-o, --output <file>",
       "write to FILE instead of stdout (.gz compresses; .csv, .parquet by extension)",
@@ -235,9 +279,18 @@ export function addAnonCommand(program: Command, setResult: (p: Promise<number>)
     .addHelpText(
       "after",
       `
-Fields changed: src_ip, dst_ip, tunnel_src_ip, tunnel_dst_ip, every other *_ip / *_ips / *_addr field, the
-addresses in dns_answers; with --users, user fields (http_user, usernames, *_user) and, as Joy does, user
-names between separators in http_uri (masked with *).
+Fields changed: src_ip, dst_ip, tunnel_src_ip, tunnel_dst_ip, every other *_ip / *_ips / *_addr field, Joy's
+sa and da (extract --format joy), the addresses in dns_answers; with --users, user fields (http_user,
+usernames, *_user) and, as Joy does, user names between separators in http_uri (masked with *).
+
+--pcap rewrites the addresses of IP headers (tunnels and ICMP quotes included), IP options and routing
+headers, ARP and neighbour discovery; checksums are updated incrementally, so a checksum that was wrong in the
+capture (offloading, corruption) stays wrong. Payloads are not touched.
+
+--reverse needs the same key, mode and --subnets file. With --subnets, cryptopan maps a network onto another
+network of the same size, which may hold real addresses left untouched (outside --subnets): --reverse cannot
+tell them apart and "restores" them too. In joy mode an IPv6 address whose bytes 4..15 are zero is encrypted
+like the IPv4 address of its first 4 bytes (Joy's format), so the two give the same hex and reverse to IPv4.
 
 Examples:
   jj extract capture.pcap | jj anon --key site.key > flows.anon.jsonl

@@ -6,6 +6,7 @@
  */
 import { type Command, Option } from "commander";
 import { SubnetLabeler } from "../subnets.ts";
+import { InputError } from "../extract.ts";
 import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
 import { UsageError } from "./common.ts";
 
@@ -20,6 +21,44 @@ import { UsageError } from "./common.ts";
  */
 export const LABEL_OPTION_HELP =
   "label flows whose src/dst address is in a network: NAME:CIDR or NAME:FILE (one CIDR per line); repeatable";
+
+/**
+ * Why a file could not be opened, in a few words (Deno's messages repeat the path and the errno).
+ *
+ * @example
+ * ```ts
+ * import { whyUnreadable } from "./label_subnets.ts";
+ * console.log(whyUnreadable(new Deno.errors.NotFound("x"))); // no such file
+ * ```
+ */
+export function whyUnreadable(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "no such file";
+  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Fails with an {@linkcode InputError} naming `path` when it is missing or a directory (`-`, stdin, passes).
+ * Checked before anything is created (a key file, an output file).
+ *
+ * @example
+ * ```ts
+ * import { checkInputFile } from "./label_subnets.ts";
+ * await checkInputFile("-");
+ * await checkInputFile("/no/such/file").catch((e) => console.log(e.message)); // cannot read /no/such/file: no such file
+ * ```
+ */
+export async function checkInputFile(path: string): Promise<void> {
+  if (path === "-") return;
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    throw new InputError(`cannot read ${path}: ${whyUnreadable(e)}`);
+  }
+  if (info.isDirectory) throw new InputError(`cannot read ${path}: is a directory`);
+}
 
 /**
  * Commander collector for a repeatable option.
@@ -79,8 +118,9 @@ export async function runLabelSubnets(input: string | undefined, o: LabelCliOpti
   if (labeler === null) {
     throw new UsageError("label-subnets needs at least one --label NAME:CIDR or NAME:FILE");
   }
-  const writer = await openRecordWriter(o.output ?? "-", o.format, null);
   const source = input ?? "-";
+  await checkInputFile(source);
+  const writer = await openRecordWriter(o.output ?? "-", o.format, null);
   let bad = 0, records = 0, labelled = 0;
   for await (
     const rec of readJsonLines(source, (n) => {
@@ -134,6 +174,8 @@ export function addLabelSubnetsCommand(program: Command, setResult: (p: Promise<
       "after",
       `
 The longest matching network wins; several labels given for the same network are all listed. IPv4 and IPv6.
+NAME comes first, always: --label 2001:db8::/32 is refused (write v6:2001:db8::/32). A FILE lists one CIDR
+per line (# comments); an empty one is an error.
 
 Examples:
   jj extract capture.pcap | jj label-subnets --label lab:10.0.0.0/8 --label dmz:10.1.0.0/16 | jq .src_labels

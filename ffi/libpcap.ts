@@ -26,6 +26,7 @@ const PCAP_ERROR = -1;
 const PCAP_ERROR_BREAK = -2;
 const PCAP_ERROR_NO_SUCH_DEVICE = -5;
 const PCAP_ERROR_PERM_DENIED = -8;
+const PCAP_ERROR_IFACE_NOT_UP = -9;
 const PCAP_ERROR_PROMISC_PERM_DENIED = -11;
 /** Largest snapshot length libpcap accepts (MAXIMUM_SNAPLEN). */
 const MAX_SNAPLEN = 262144;
@@ -62,6 +63,7 @@ export const PCAP_SYMBOLS = {
   pcap_datalink: { parameters: ["pointer"], result: "i32" },
   pcap_snapshot: { parameters: ["pointer"], result: "i32" },
   pcap_compile: { parameters: ["pointer", "buffer", "buffer", "i32", "u32"], result: "i32" },
+  pcap_lookupnet: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
   pcap_setfilter: { parameters: ["pointer", "buffer"], result: "i32" },
   pcap_freecode: { parameters: ["buffer"], result: "void" },
   pcap_geterr: { parameters: ["pointer"], result: "pointer" },
@@ -214,10 +216,11 @@ let cached: Libpcap | null = null;
 let cachedError: LibpcapUnavailableError | null = null;
 
 /**
- * Loads libpcap (once; later calls return the same object). Tries `$JJ_LIBPCAP` first, then the usual sonames
- * and library directories (x86_64 and aarch64 Linux, macOS).
+ * Loads libpcap (once; later calls return the same object). With `$JJ_LIBPCAP` set, loads that library only;
+ * otherwise tries the usual sonames and library directories (x86_64 and aarch64 Linux, macOS).
  *
- * @throws {LibpcapUnavailableError} when none loads.
+ * @throws {LibpcapUnavailableError} when none loads, or when `$JJ_LIBPCAP` names a library that does not load
+ * (the user asked for that one, so another would be a silent surprise).
  * @example
  * ```ts
  * import { loadLibpcap } from "./libpcap.ts";
@@ -229,7 +232,7 @@ export function loadLibpcap(): Libpcap {
   if (cachedError) throw cachedError;
   const tried: string[] = [];
   const env = envLibpcap();
-  const candidates = env !== null ? [env, ...candidatePaths()] : candidatePaths();
+  const candidates = env !== null ? [env] : candidatePaths();
   for (const path of candidates) {
     try {
       const lib = Deno.dlopen(path, PCAP_SYMBOLS);
@@ -248,16 +251,33 @@ export function loadLibpcap(): Libpcap {
       tried.push(`${path}: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
-  const envNote = env !== null
-    ? ` (JJ_LIBPCAP=${env} did not load: ${tried[0]?.slice(env.length + 2) ?? "?"})`
-    : "";
-  cachedError = new LibpcapUnavailableError(`libpcap not found${envNote}: ${FIX_HINT}`, tried);
+  cachedError = env !== null
+    ? new LibpcapUnavailableError(
+      `cannot load JJ_LIBPCAP=${env}: ${dlopenReason(env, tried[0]?.slice(env.length + 2) ?? "?")} ` +
+        "(point JJ_LIBPCAP at a libpcap shared library, or unset it to use the system's)",
+      tried,
+    )
+    : new LibpcapUnavailableError(`libpcap not found: ${FIX_HINT}`, tried);
   throw cachedError;
 }
 
 /**
- * Like {@linkcode loadLibpcap} but returns `null` instead of throwing.
+ * The reason in a `Deno.dlopen` error, on one line: without its repeated "Could not open library: " and the path,
+ * which the message names already.
+ */
+function dlopenReason(path: string, message: string): string {
+  let text = message.replace(/\s*\n\s*/g, " ").trim();
+  while (text.startsWith("Could not open library: ")) text = text.slice("Could not open library: ".length);
+  if (text.startsWith(`${path}: `)) text = text.slice(path.length + 2);
+  return text;
+}
+
+/**
+ * Like {@linkcode loadLibpcap} but returns `null` instead of throwing when no libpcap is found, so callers can
+ * fall back to the built-in reader. A `$JJ_LIBPCAP` that does not load still throws: the user asked for that
+ * library, and reading without it would hide the mistake.
  *
+ * @throws {LibpcapUnavailableError} when `$JJ_LIBPCAP` is set and cannot be loaded.
  * @example
  * ```ts
  * import { tryLoadLibpcap } from "./libpcap.ts";
@@ -267,7 +287,9 @@ export function loadLibpcap(): Libpcap {
 export function tryLoadLibpcap(): Libpcap | null {
   try {
     return loadLibpcap();
-  } catch {
+  } catch (e) {
+    // cachedError is the not-found error (a missing --allow-ffi is not cached and stays a plain null)
+    if (e === cachedError && envLibpcap() !== null) throw e;
     return null;
   }
 }
@@ -284,6 +306,31 @@ export function tryLoadLibpcap(): Libpcap | null {
 export function libpcapVersion(): string {
   const p = loadLibpcap().symbols.pcap_lib_version();
   return p === null ? "" : Deno.UnsafePointerView.getCString(p);
+}
+
+/**
+ * Compiles `filter` for `linkType` (Ethernet by default) without a capture, to check it before any input is read;
+ * returns libpcap's error message, or null when it compiles. Throws when libpcap cannot be loaded.
+ *
+ * @example
+ * ```ts
+ * import { filterError } from "./libpcap.ts";
+ * console.log(filterError("tcp port 443")); // null
+ * console.log(filterError("tcp port") !== null); // true
+ * ```
+ */
+export function filterError(filter: string, linkType = 1): string | null {
+  const sym = loadLibpcap().symbols;
+  const dead = sym.pcap_open_dead_with_tstamp_precision(linkType, MAX_SNAPLEN, PCAP_TSTAMP_PRECISION_NANO);
+  if (dead === null) throw new PcapError("pcap_open_dead failed");
+  try {
+    const prog = new Uint8Array(16); // struct bpf_program
+    if (sym.pcap_compile(dead, prog, cstr(filter), 1, PCAP_NETMASK_UNKNOWN) !== 0) return geterr(sym, dead);
+    sym.pcap_freecode(prog);
+    return null;
+  } finally {
+    sym.pcap_close(dead);
+  }
 }
 
 type LibcSymbols = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
@@ -336,16 +383,37 @@ function ptrFromHalves(lo: number, hi: number): Deno.PointerValue {
   return Deno.UnsafePointer.create((BigInt(hi >>> 0) << 32n) | BigInt(lo >>> 0));
 }
 
-/** Compiles `filter` and installs it on `handle`; throws PcapError with libpcap's message. */
-function applyFilter(sym: LibpcapSymbols, handle: Deno.PointerObject, filter: string): void {
+/**
+ * Compiles `filter` and installs it on `handle`; throws PcapError with libpcap's message. `netmask` (network
+ * byte order, as `pcap_lookupnet` gives it) is what `ip broadcast` needs; files have none.
+ */
+function applyFilter(
+  sym: LibpcapSymbols,
+  handle: Deno.PointerObject,
+  filter: string,
+  netmask: number = PCAP_NETMASK_UNKNOWN,
+): void {
   const prog = new Uint8Array(16); // struct bpf_program { u_int bf_len; struct bpf_insn *bf_insns; }
-  if (sym.pcap_compile(handle, prog, cstr(filter), 1, PCAP_NETMASK_UNKNOWN) !== 0) {
+  if (sym.pcap_compile(handle, prog, cstr(filter), 1, netmask) !== 0) {
     throw new PcapError(`bad filter ${JSON.stringify(filter)}: ${geterr(sym, handle)}`);
   }
   const rc = sym.pcap_setfilter(handle, prog);
   const msg = rc !== 0 ? geterr(sym, handle) : "";
   sym.pcap_freecode(prog);
   if (rc !== 0) throw new PcapError(`cannot set filter ${JSON.stringify(filter)}: ${msg}`);
+}
+
+/**
+ * The IPv4 netmask of `iface` (`pcap_lookupnet`), for filters such as `ip broadcast`; PCAP_NETMASK_UNKNOWN for
+ * `any` (no single network) and for an interface without an IPv4 address, where such filters then fail to
+ * compile with libpcap's own message.
+ */
+function liveNetmask(sym: LibpcapSymbols, iface: string): number {
+  if (iface === "any") return PCAP_NETMASK_UNKNOWN;
+  const net = new Uint32Array(1);
+  const mask = new Uint32Array(1);
+  const errbuf = new Uint8Array(PCAP_ERRBUF_SIZE);
+  return sym.pcap_lookupnet(cstr(iface), net, mask, errbuf) === 0 ? mask[0] : PCAP_NETMASK_UNKNOWN;
 }
 
 /**
@@ -734,7 +802,9 @@ export class PcapLive {
       if (status < 0) throw activationError(sym, h, iface, status);
       if (status > 0) warning = `${statusText(sym, status)}: ${geterr(sym, h)}`;
       nano = sym.pcap_get_tstamp_precision(h) === PCAP_TSTAMP_PRECISION_NANO;
-      if (opts.filter !== undefined && opts.filter !== "") applyFilter(sym, h, opts.filter);
+      if (opts.filter !== undefined && opts.filter !== "") {
+        applyFilter(sym, h, opts.filter, liveNetmask(sym, iface));
+      }
       if (sym.pcap_setnonblock(h, 1, errbuf) !== 0) {
         throw new PcapError(`cannot make ${iface} non-blocking: ${errbufText(errbuf)}`);
       }
@@ -748,6 +818,41 @@ export class PcapLive {
   /** The `pcap_t *`, or `null` once closed. */
   get handle(): Deno.PointerObject | null {
     return this.#handle;
+  }
+
+  /**
+   * Whole seconds of the timestamp of the packet being delivered (read it in the {@linkcode dispatch}
+   * callback). With {@linkcode tsFrac}, the kernel's exact timestamp, which the callback's `ts` (a double)
+   * rounds to about 0.24 µs.
+   *
+   * @example
+   * ```ts
+   * import { PcapDumper, PcapLive } from "./libpcap.ts";
+   * const live = PcapLive.open({ iface: "lo" });
+   * const w = PcapDumper.forLive(live, "lo.pcap");
+   * live.dispatch((_ts, buf, off, cap, wire) => w.writeParts(live.tsSec, live.tsFrac, buf, off, cap, wire));
+   * w.close();
+   * live.close();
+   * ```
+   */
+  get tsSec(): number {
+    return this.#pump.tsSec;
+  }
+
+  /**
+   * The fraction of the second of the packet being delivered: nanoseconds, or microseconds when
+   * {@linkcode nanoTimestamps} is false (the unit a {@linkcode PcapDumper.forLive} dumper writes).
+   *
+   * @example
+   * ```ts
+   * import { PcapLive } from "./libpcap.ts";
+   * const live = PcapLive.open({ iface: "lo" });
+   * live.dispatch(() => console.log(live.tsSec, live.tsFrac));
+   * live.close();
+   * ```
+   */
+  get tsFrac(): number {
+    return this.#pump.tsFrac;
   }
 
   /**
@@ -776,7 +881,11 @@ export class PcapLive {
         continue;
       }
       if (r === PCAP_ERROR) {
-        throw new PcapError(`capture on ${this.iface} failed: ${geterr(this.#sym, h)}`, r);
+        const msg = geterr(this.#sym, h);
+        // libpcap's netfilter module (nflog) reports its non-blocking socket's EAGAIN as an error: nothing is
+        // waiting, as 0 from any other module.
+        if (msg.includes("Resource temporarily unavailable")) break;
+        throw new PcapError(`capture on ${this.iface} failed: ${msg}`, r);
       }
       if (r === PCAP_ERROR_BREAK) break; // breakLoop()
       break; // 0: nothing waiting
@@ -863,6 +972,10 @@ function activationError(
     return new PcapError(`no such interface ${iface}; available: ${names}`, status);
   }
   const detail = status === PCAP_ERROR ? geterr(sym, h) : statusText(sym, status);
+  if (status === PCAP_ERROR_IFACE_NOT_UP) {
+    const up = Deno.build.os === "linux" ? `ip link set ${iface} up` : `ifconfig ${iface} up`;
+    return new PcapError(`cannot capture on ${iface}: ${detail} (bring it up: ${up})`, status);
+  }
   return new PcapError(`cannot capture on ${iface}: ${detail}`, status);
 }
 
@@ -940,6 +1053,12 @@ function sockaddrText(v: Deno.UnsafePointerView): string | null {
 // ---------------------------------------------------------------------------------------------------------
 // dumper
 
+/** "cannot write PATH: reason" from libpcap's "PATH: reason" (the path once, and what was being done). */
+function dumpOpenError(path: string, libpcapText: string): PcapError {
+  const reason = libpcapText.startsWith(`${path}: `) ? libpcapText.slice(path.length + 2) : libpcapText;
+  return new PcapError(`cannot write ${path}: ${reason}`);
+}
+
 /** Options for {@linkcode PcapDumper.open}. */
 export interface PcapDumperOptions {
   /** DLT_ link type of the packets (default 1, Ethernet). */
@@ -988,7 +1107,7 @@ export class PcapDumper {
   /**
    * Creates `path` (overwriting it) for packets of `linkType`.
    *
-   * @throws {PcapError} when the file cannot be created.
+   * @throws {PcapError} "cannot write PATH: reason" when the file cannot be created.
    * @example
    * ```ts
    * import { PcapDumper } from "./libpcap.ts";
@@ -1007,9 +1126,9 @@ export class PcapDumper {
     if (dead === null) throw new PcapError("pcap_open_dead failed");
     const d = sym.pcap_dump_open(dead, cstr(path));
     if (d === null) {
-      const msg = geterr(sym, dead);
+      const err = dumpOpenError(path, geterr(sym, dead));
       sym.pcap_close(dead);
-      throw new PcapError(msg);
+      throw err;
     }
     return new PcapDumper(sym, d, dead, nano);
   }
@@ -1017,7 +1136,7 @@ export class PcapDumper {
   /**
    * Creates `path` with the link type, snaplen and timestamp precision of a live capture.
    *
-   * @throws {PcapError} when the file cannot be created.
+   * @throws {PcapError} "cannot write PATH: reason" when the file cannot be created.
    * @example
    * ```ts
    * import { PcapDumper, PcapLive } from "./libpcap.ts";
@@ -1033,12 +1152,14 @@ export class PcapDumper {
     const h = live.handle;
     if (h === null) throw new PcapError("live capture is closed");
     const d = sym.pcap_dump_open(h, cstr(path));
-    if (d === null) throw new PcapError(geterr(sym, h));
+    if (d === null) throw dumpOpenError(path, geterr(sym, h));
     return new PcapDumper(sym, d, null, live.nanoTimestamps);
   }
 
   /**
-   * Appends one packet; `ts` is fractional seconds since the epoch (as a {@linkcode PacketCallback} gets it).
+   * Appends one packet; `ts` is fractional seconds since the epoch (as a {@linkcode PacketCallback} gets it). A
+   * double holds today's times to about 0.24 µs only: to copy a capture's timestamps exactly, use
+   * {@linkcode writeParts} with the source's whole seconds and fraction (e.g. {@linkcode PcapLive.tsSec}).
    *
    * @example
    * ```ts

@@ -37,7 +37,7 @@ export interface LiveOptions extends FlowPipelineOptions {
   duration?: number;
   /** Stop after this many packets. */
   count?: number;
-  /** Also write every captured packet to this pcap file. */
+  /** Also write every captured packet to this pcap file, with the kernel's timestamps to the nanosecond. */
   savePcap?: string;
   /** Feature groups (default all); `flow_meta` is always on. */
   features?: string[];
@@ -263,12 +263,19 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
   };
   try {
     if (opts.savePcap !== undefined) {
-      dumper = PcapDumper.forLive(live, opts.savePcap);
+      try {
+        dumper = PcapDumper.forLive(live, opts.savePcap);
+      } catch (e) {
+        // "cannot write PATH: reason" names the file; name the option it came from too
+        if (!(e instanceof PcapError)) throw e;
+        throw new PcapError(e.message.replace(/^cannot write /, "cannot write --save-pcap "), e.status);
+      }
       const d = dumper;
       cb = (ts, buf, off, cap, wire, lt) => {
         bytes += wire;
         saved++;
-        d.write(ts, buf, off, cap, wire);
+        // the kernel's seconds and nanoseconds as they came: `ts`, a double, would round them to ~0.24 µs
+        d.writeParts(live.tsSec, live.tsFrac, buf, off, cap, wire);
         pipe(ts, buf, off, cap, wire, lt);
       };
     }

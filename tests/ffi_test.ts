@@ -144,16 +144,32 @@ async function denoRun(
 }
 
 Deno.test({
-  name: "loadLibpcap: JJ_LIBPCAP is tried first, falls back, and --allow-ffi is named when missing",
+  name:
+    "loadLibpcap: JJ_LIBPCAP is loaded, one that does not load is an error naming it, --allow-ffi is named",
   ignore: !HAVE_LIBPCAP,
   async fn() {
     const real = loadLibpcap().path;
     const code = `import { loadLibpcap } from ${JSON.stringify(FFI_MOD)}; console.log(loadLibpcap().path);`;
     const viaEnv = await denoRun(code, { env: { JJ_LIBPCAP: real } });
     assert.equal(viaEnv.stdout, real, viaEnv.stderr);
-    const fallback = await denoRun(code, { env: { JJ_LIBPCAP: "/nonexistent/libpcap.so" } });
-    assert.equal(fallback.code, 0, fallback.stderr);
-    assert.notEqual(fallback.stdout, "/nonexistent/libpcap.so");
+    // The user asked for that library: another one would be a silent surprise, and tryLoadLibpcap does not
+    // hide it behind the built-in reader either.
+    const bad = await denoRun(
+      `import { LibpcapUnavailableError, loadLibpcap, tryLoadLibpcap } from ${JSON.stringify(FFI_MOD)};
+       for (const f of [loadLibpcap, tryLoadLibpcap]) {
+         try { console.log(f()?.path); } catch (e) { console.log(e instanceof LibpcapUnavailableError, e.message); }
+       }`,
+      { env: { JJ_LIBPCAP: "/nonexistent/libpcap.so" } },
+    );
+    assert.equal(bad.code, 0, bad.stderr);
+    const lines = bad.stdout.split("\n");
+    assert.equal(lines.length, 2, bad.stdout);
+    for (const l of lines) {
+      assert.match(
+        l,
+        /^true cannot load JJ_LIBPCAP=\/nonexistent\/libpcap\.so: cannot open shared object file: No such file or directory \(point JJ_LIBPCAP at a libpcap shared library, or unset it to use the system's\)$/,
+      );
+    }
     const noFfi = await denoRun(
       `import { LibpcapUnavailableError, loadLibpcap, tryLoadLibpcap } from ${JSON.stringify(FFI_MOD)};
        console.log(tryLoadLibpcap() === null);
@@ -449,6 +465,11 @@ Deno.test({
       w.writeParts(1700000000, 123456789, new Uint8Array([1, 2, 3, 4]), 1, 2, 60);
       w.close();
       w.close();
+      assert.throws(() => PcapDumper.open(`${dir}/no/such/dir.pcap`), (e: unknown) => {
+        assert.ok(e instanceof PcapError);
+        assert.equal(e.message, `cannot write ${dir}/no/such/dir.pcap: No such file or directory`);
+        return true;
+      });
       const back = readAll(out);
       const want = readAll(cap("latest.pcapng"), "udp");
       assert.equal(back.packets, want.packets + 1);
@@ -519,6 +540,7 @@ Deno.test({
       let seen = 0;
       let payloadOk = false;
       let tsOk = false;
+      let partsOk = true;
       const now = Date.now() / 1000;
       for (let round = 0; round < 100 && seen === 0; round++) {
         await sendUdp(port, marker);
@@ -529,11 +551,16 @@ Deno.test({
           const tail = buf.subarray(off + capLen - marker.length, off + capLen);
           payloadOk ||= tail.every((b, i) => b === marker[i]);
           tsOk ||= Math.abs(ts - now) < 60;
+          // the exact parts behind `ts`: nanoseconds on lo
+          partsOk &&= Number.isInteger(live.tsFrac) && live.tsFrac < 1e9 &&
+            Math.abs(live.tsSec + live.tsFrac * 1e-9 - ts) < 1e-6;
         });
       }
       assert.ok(seen > 0, "no packet captured");
       assert.ok(payloadOk, "payload not found");
       assert.ok(tsOk, "timestamp not near now");
+      assert.ok(live.nanoTimestamps);
+      assert.ok(partsOk, "tsSec/tsFrac do not match ts");
       assert.ok(live.stats().received >= 1);
       live.breakLoop();
       assert.equal(live.dispatch(() => {}), 0);
@@ -580,5 +607,15 @@ Deno.test({
     } finally {
       await Deno.remove(home, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name: "live: filters get the interface's netmask ('ip broadcast' compiles on lo, not on any)",
+  ignore: !HAVE_LIBPCAP || !IS_ROOT || Deno.build.os !== "linux",
+  fn() {
+    PcapLive.open({ iface: "lo", filter: "ip broadcast" }).close();
+    // `any` has no one netmask: libpcap's own message stays
+    assert.throws(() => PcapLive.open({ iface: "any", filter: "ip broadcast" }), /netmask not known/);
   },
 });

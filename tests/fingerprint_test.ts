@@ -778,6 +778,35 @@ Deno.test({
     const noIface = await runCli(["fingerprint", "--live"]);
     assert.equal(noIface.code, 2);
     assert.match(noIface.stderr, /needs -i IFACE/);
+    // live-only options on files would be ignored: each given one is named
+    const liveOnly = await runCli(
+      [
+        "fingerprint",
+        "--count",
+        "1",
+        "--duration",
+        "1",
+        "--snaplen",
+        "10",
+        "--promisc",
+        "testdata/http.pcap",
+      ],
+    );
+    assert.equal(liveOnly.code, 2, liveOnly.stderr);
+    assert.equal(liveOnly.stdout, "");
+    assert.match(liveOnly.stderr, /^jj: error: --snaplen, --promisc, --duration, --count need --live$/m);
+    const oneLiveOnly = await runCli(["fingerprint", "--count", "1", "testdata/http.pcap"]);
+    assert.equal(oneLiveOnly.code, 2, oneLiveOnly.stderr);
+    assert.match(oneLiveOnly.stderr, /^jj: error: --count needs --live$/m);
+    const ifaceNoLive = await runCli(["fingerprint", "-i", "lo", "testdata/http.pcap"]);
+    assert.equal(ifaceNoLive.code, 2);
+    assert.match(ifaceNoLive.stderr, /^jj: error: -i\/--interface needs --live$/m);
+    // --snaplen reaches libpcap as a C int: out of range is a usage error, not an FFI failure
+    for (const v of ["2147483648", "262145", "0"]) {
+      const big = await runCli(["fingerprint", "--live", "-i", "lo", "--duration", "1", "--snaplen", v]);
+      assert.equal(big.code, 2, big.stderr);
+      assert.match(big.stderr, /--snaplen must be an integer from 1 to 262144/);
+    }
     const types = await runCli(["fingerprint", "--types", "tls_client,smtp", "testdata/http.pcap"]);
     assert.equal(types.code, 2);
     assert.match(types.stderr, /unknown handshake type "smtp"/);

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import dgram from "node:dgram";
 import { decodeIpfixMessage, type IpfixTemplate } from "../outputs/ipfix.ts";
-import { tryLoadLibpcap } from "../ffi/libpcap.ts";
+import { findAllDevs, tryLoadLibpcap } from "../ffi/libpcap.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
 import { captureFlows } from "../lib/live.ts";
 import {
@@ -24,6 +24,7 @@ import {
   signal,
   sleep,
   spawn,
+  startTcpdump,
 } from "./helpers.ts";
 
 const dec = new TextDecoder();
@@ -455,9 +456,10 @@ Deno.test({
     (CAN_CAPTURE ? "" : " (skipped: needs root and libpcap)"),
   ignore: !CAN_CAPTURE,
   fn: async () => {
-    const p = jj(["live", "-i", "nosuch0", "--duration", "1"]);
+    // --metrics: its URL is announced only once the capture is open, so the error comes alone
+    const p = jj(["live", "-i", "nosuch0", "--duration", "1", "--metrics", "0"]);
     assert.equal(await p.done(), 1);
-    assert.match(p.err(), /no such interface nosuch0; available: .*\blo\b/);
+    assert.match(p.err(), /^jj: error: no such interface nosuch0; available: [^\n]*\blo\b[^\n]*\n$/);
   },
 });
 
@@ -549,4 +551,224 @@ Deno.test("live: --metrics outside 0..65535 is a usage error at parse time", asy
     assert.equal(await p.done(), 2, `${port}: ${p.err()}`);
     assert.match(p.err(), /--metrics must be a port number, 0 to 65535/);
   }
+});
+
+Deno.test("live: --snaplen and --buffer-size beyond what libpcap takes are usage errors naming the range", async () => {
+  for (
+    const [opt, value, range] of [
+      ["--snaplen", "2147483648", "1 to 262144"],
+      ["--snaplen", "262145", "1 to 262144"],
+      ["--snaplen", "0", "1 to 262144"],
+      ["--buffer-size", "2147483648", "65536 to 2147483647"],
+      ["--buffer-size", "1000", "65536 to 2147483647"],
+    ]
+  ) {
+    const p = jj(["live", "-i", "lo", "--duration", "1", "-q", opt, value]);
+    assert.equal(await p.done(), 2, `${opt} ${value}: ${p.err()}`);
+    assert.match(p.err(), new RegExp(`${opt} must be an integer from ${range}`));
+    assert.ok(!/FFI/.test(p.err()), p.err());
+  }
+});
+
+Deno.test("live: --metrics on a busy port names the fix", async () => {
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (busy.addr as Deno.NetAddr).port;
+    const p = jj(["live", "-i", "lo", "--duration", "1", "--metrics", String(port)]);
+    assert.equal(await p.done(), 1, p.err());
+    assert.match(
+      p.err(),
+      new RegExp(
+        `^jj: error: cannot serve metrics on 127\\.0\\.0\\.1:${port}: .*; choose another port, or 0 for any free one\n$`,
+      ),
+    );
+  } finally {
+    busy.close();
+  }
+});
+
+Deno.test({
+  name: "live: a JJ_LIBPCAP that does not load is an error naming it, for live capture and files alike",
+  ignore: !HAVE_LIBPCAP,
+  fn: async () => {
+    for (
+      const args of [
+        ["live", "-i", "lo", "--duration", "1"],
+        ["extract", "-q", "--reader", "libpcap", "testdata/http.pcap"],
+        ["fingerprint", "-q", "--filter", "tcp", "testdata/http.pcap"],
+      ]
+    ) {
+      const r = await new Deno.Command(DENO, {
+        args: ["run", "-A", CLI, ...args],
+        env: { JJ_LIBPCAP: "/nonexistent/libpcap.so" },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const err = dec.decode(r.stderr);
+      assert.equal(r.code, 1, `${args[0]}: ${err}`);
+      assert.equal(dec.decode(r.stdout), "", args[0]);
+      assert.match(
+        err,
+        /^jj: error: cannot load JJ_LIBPCAP=\/nonexistent\/libpcap\.so: .*No such file or directory .*unset it.*\n$/,
+      );
+    }
+  },
+});
+
+// ---------------------------------------------------------------------------------------------------------
+// what a live capture keeps and how it handles odd interfaces
+
+/** The timestamps of a little-endian pcap file as "seconds.fraction" (nanoseconds or microseconds) strings. */
+function pcapTimestamps(path: string): { nano: boolean; ts: string[] } {
+  const b = Deno.readFileSync(path);
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const magic = dv.getUint32(0, true);
+  assert.ok(magic === 0xa1b23c4d || magic === 0xa1b2c3d4, `${path}: magic ${magic.toString(16)}`);
+  const nano = magic === 0xa1b23c4d;
+  const ts: string[] = [];
+  for (let off = 24; off + 16 <= b.length; off += 16 + dv.getUint32(off + 8, true)) {
+    ts.push(`${dv.getUint32(off, true)}.${String(dv.getUint32(off + 4, true)).padStart(nano ? 9 : 6, "0")}`);
+  }
+  return { nano, ts };
+}
+
+Deno.test({
+  name:
+    "live: --save-pcap keeps the kernel's nanosecond timestamps, as tcpdump's nanosecond capture has them" +
+    (CAN_CAPTURE && HAVE_TCPDUMP ? "" : " (skipped: needs root, libpcap and tcpdump)"),
+  ignore: !CAN_CAPTURE || !HAVE_TCPDUMP,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "jj-live-" });
+    const port = freePort();
+    const filter = `udp port ${port}`;
+    const ref = await startTcpdump(`${dir}/ref.pcap`, filter, [
+      "--time-stamp-precision=nano",
+      // a 64 MiB buffer (as jj's): libpcap's 2 MB default holds about 30 of lo's 64 KiB slots, and a burst of 20
+      // datagrams, seen twice on lo, overflows it
+      "-B",
+      "65536",
+    ]);
+    const live = jj([
+      "live",
+      "-i",
+      "lo",
+      "--filter",
+      filter,
+      "--count",
+      "20",
+      "--save-pcap",
+      `${dir}/saved.pcap`,
+    ]);
+    try {
+      assert.ok(await live.waitErr(/capturing on lo/), live.err());
+      await sendUdp(port, 20);
+      assert.equal(await live.done(), 0, live.err());
+      await sleep(200);
+      await ref.stop();
+      const saved = pcapTimestamps(`${dir}/saved.pcap`);
+      const want = pcapTimestamps(`${dir}/ref.pcap`);
+      assert.ok(saved.nano && want.nano);
+      assert.equal(saved.ts.length, 20);
+      // Both sockets get the skb's one timestamp: the saved file must have it to the nanosecond (a double in
+      // between rounds it to a multiple of 2^-22 s, about 238 ns).
+      assert.deepEqual(saved.ts.toSorted(), want.ts.toSorted());
+    } finally {
+      signal(live, "SIGKILL");
+      await ref.stop();
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "live: a filter with 'ip broadcast' compiles (the interface's netmask is looked up)" +
+    (CAN_CAPTURE ? "" : " (skipped: needs root and libpcap)"),
+  ignore: !CAN_CAPTURE,
+  fn: async () => {
+    const p = jj(["live", "-i", "lo", "--filter", "ip broadcast or udp port 9", "--duration", "1"]);
+    assert.equal(await p.done(), 0, p.err());
+    assert.match(p.err(), /stopped by duration/);
+  },
+});
+
+Deno.test({
+  name: "live: --save-pcap to a path that cannot be written names the option, the path and the reason" +
+    (CAN_CAPTURE ? "" : " (skipped: needs root and libpcap)"),
+  ignore: !CAN_CAPTURE,
+  fn: async () => {
+    const p = jj(["live", "-i", "lo", "--duration", "1", "-q", "--save-pcap", "/nonexistent/x.pcap"]);
+    assert.equal(await p.done(), 1, p.err());
+    assert.equal(
+      p.err(),
+      "jj: error: cannot write --save-pcap /nonexistent/x.pcap: No such file or directory\n",
+    );
+  },
+});
+
+const HAVE_NFLOG = CAN_CAPTURE && Deno.build.os === "linux" && findAllDevs().some((d) => d.name === "nflog");
+
+Deno.test({
+  name: "live: nflog (whose reads say EAGAIN while nothing is logged) runs until --duration" +
+    (HAVE_NFLOG ? "" : " (skipped: needs root, libpcap and the nflog device)"),
+  ignore: !HAVE_NFLOG,
+  fn: async () => {
+    const p = jj(["live", "-i", "nflog", "--duration", "2"]);
+    assert.equal(await p.done(), 0, p.err());
+    assert.match(p.err(), /stopped by duration/);
+  },
+});
+
+const CAN_ADD_LINK = CAN_CAPTURE && Deno.build.os === "linux" && hasCommand("ip");
+
+/** Runs `ip ARGS`; returns whether it succeeded. */
+async function ip(...args: string[]): Promise<boolean> {
+  return (await new Deno.Command("ip", { args, stdout: "null", stderr: "null" }).output()).success;
+}
+
+/** Creates an ifb interface (down) for `fn` and deletes it after; `null` when one cannot be made here. */
+async function withIfb(fn: (name: string) => Promise<void>): Promise<boolean> {
+  const name = `jjt${Deno.pid % 100000}${Math.floor(Math.random() * 1000)}`;
+  if (!await ip("link", "add", name, "type", "ifb")) return false;
+  try {
+    await fn(name);
+  } finally {
+    await ip("link", "del", name);
+  }
+  return true;
+}
+
+Deno.test({
+  name: "live: an interface that is down, or that goes away, gives one line naming the fix or the problem" +
+    (CAN_ADD_LINK ? "" : " (skipped: needs root, libpcap and ip)"),
+  ignore: !CAN_ADD_LINK,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const made = await withIfb(async (name) => {
+      const down = jj(["live", "-i", name, "--duration", "1"]);
+      assert.equal(await down.done(), 1, down.err());
+      assert.equal(
+        down.err(),
+        `jj: error: cannot capture on ${name}: That device is not up (bring it up: ip link set ${name} up)\n`,
+      );
+
+      assert.ok(await ip("link", "set", name, "up"));
+      const gone = jj(["live", "-i", name, "--duration", "20"]);
+      try {
+        assert.ok(await gone.waitErr(/capturing on/), gone.err());
+        await sleep(300);
+        assert.ok(await ip("link", "del", name));
+        assert.equal(await gone.done(), 1, gone.err());
+        // the prefix once: "capture on X failed: The interface disappeared"
+        assert.match(gone.err(), new RegExp(`^jj: error: capture on ${name} failed: `, "m"));
+        assert.equal(gone.err().split(`capture on ${name} failed`).length, 2, gone.err());
+      } finally {
+        signal(gone, "SIGKILL");
+      }
+    });
+    if (!made) console.warn("live_test: cannot create an ifb interface here: skipping the interface checks");
+  },
 });

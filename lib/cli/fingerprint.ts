@@ -19,6 +19,7 @@ import {
   type HandshakeType,
 } from "../fingerprint.ts";
 import { drain, integer, positiveNumber, serialQueue, unbufferedFileStream, UsageError } from "./common.ts";
+import { integerInRange, MAX_SNAPLEN } from "./live.ts";
 
 /** Options of `jj fingerprint` as commander parses them. */
 export interface FingerprintCliOptions {
@@ -44,6 +45,25 @@ export interface FingerprintTally {
   /** With a database: events whose fingerprint it knows, and the others. */
   known: number;
   unknown: number;
+}
+
+/** The options that only a live capture uses, as `--flag` and the option's attribute name. */
+const LIVE_ONLY: readonly [string, keyof FingerprintCliOptions][] = [
+  ["-i/--interface", "interface"],
+  ["--snaplen", "snaplen"],
+  ["--promisc", "promisc"],
+  ["--duration", "duration"],
+  ["--count", "count"],
+];
+
+/** The live-only options given on `cmd`'s command line (not by default), as {@linkcode LIVE_ONLY} names them. */
+function givenLiveOnly(cmd: Command): string[] {
+  return LIVE_ONLY.filter(([, attr]) => cmd.getOptionValueSource(attr) === "cli").map(([flag]) => flag);
+}
+
+/** The live-only options set in `o` (for callers without a command line). */
+function liveOnlySet(o: FingerprintCliOptions): string[] {
+  return LIVE_ONLY.filter(([, attr]) => o[attr] !== undefined && o[attr] !== false).map(([flag]) => flag);
 }
 
 /** Parses `--types a,b`, checking the names. */
@@ -76,7 +96,8 @@ export function fingerprintSummaryLine(t: FingerprintTally, withDb: boolean): st
 }
 
 /**
- * Runs `jj fingerprint`; returns the exit code.
+ * Runs `jj fingerprint`; returns the exit code. `liveOnlyGiven`: the live-only options given on the command line
+ * (`-i/--interface`, `--snaplen`, ...), an error without `--live`; by default, those set in `o`.
  *
  * @example
  * ```ts
@@ -85,7 +106,11 @@ export function fingerprintSummaryLine(t: FingerprintTally, withDb: boolean): st
  * console.log(code); // 0
  * ```
  */
-export async function runFingerprint(inputs: string[], o: FingerprintCliOptions): Promise<number> {
+export async function runFingerprint(
+  inputs: string[],
+  o: FingerprintCliOptions,
+  liveOnlyGiven: readonly string[] = liveOnlySet(o),
+): Promise<number> {
   const types = parseTypes(o.types);
   if (o.live) {
     if (inputs.length > 0) throw new UsageError("fingerprint --live takes no capture files");
@@ -94,7 +119,10 @@ export async function runFingerprint(inputs: string[], o: FingerprintCliOptions)
     }
   } else {
     if (inputs.length === 0) throw new UsageError("fingerprint needs a capture (or --live -i IFACE)");
-    if (o.interface !== undefined) throw new UsageError("-i/--interface needs --live");
+    // Silently reading the files as if they had not been given would hide a mistake (a missing --live).
+    if (liveOnlyGiven.length > 0) {
+      throw new UsageError(`${liveOnlyGiven.join(", ")} need${liveOnlyGiven.length === 1 ? "s" : ""} --live`);
+    }
   }
   const db = o.db !== undefined ? await FingerprintDb.load(o.db) : null;
   const tally: FingerprintTally = { byType: {}, total: 0, known: 0, unknown: 0 };
@@ -188,7 +216,7 @@ export async function runFingerprint(inputs: string[], o: FingerprintCliOptions)
         console.error(fingerprintSummaryLine(tally, db !== null));
       }
       if (summary.error !== null) {
-        console.error(`jj: error: capture on ${summary.iface} failed: ${summary.error}`);
+        console.error(`jj: error: ${summary.error}`); // "capture on IFACE failed: ..."
         return 1;
       }
       return 0;
@@ -224,7 +252,11 @@ export function addFingerprintCommand(program: Command, setResult: (p: Promise<n
     .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443' (needs libpcap)")
     .option("--live", "capture on an interface instead of reading captures (needs root or CAP_NET_RAW)")
     .option("-i, --interface <name>", "interface for --live")
-    .option("--snaplen <bytes>", "bytes kept per packet (--live)", integer("--snaplen", 1))
+    .option(
+      "--snaplen <bytes>",
+      `bytes kept per packet (--live; 1 to ${MAX_SNAPLEN})`,
+      integerInRange("--snaplen", 1, MAX_SNAPLEN),
+    )
     .option("--promisc", "promiscuous mode (--live)")
     .option("--duration <seconds>", "stop after this many seconds (--live)", positiveNumber("--duration"))
     .option("--count <packets>", "stop after this many packets (--live)", integer("--count", 1))
@@ -242,5 +274,7 @@ Examples:
   jj fingerprint --db testdata/fingerprints.json captures/
   jj fingerprint --live -i eth0 --filter 'tcp port 443 or tcp port 22 or udp port 443'`,
     )
-    .action((inputs: string[], o: FingerprintCliOptions) => setResult(runFingerprint(inputs, o)));
+    .action((inputs: string[], o: FingerprintCliOptions, cmd: Command) =>
+      setResult(runFingerprint(inputs, o, givenLiveOnly(cmd)))
+    );
 }

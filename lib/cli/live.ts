@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Command, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import type { FeatureExtractor, FlowRecord } from "../extractor.ts";
 import { captureFlows, type LiveOptions, type LiveSummary } from "../live.ts";
 import { CaptureMetrics, type MetricsServer, serveMetrics } from "../metrics.ts";
@@ -34,6 +34,39 @@ import {
   UsageError,
 } from "./common.ts";
 import { addFlowOptions, type FlowCliOptions, flowOptionsFrom } from "./flow_options.ts";
+
+// ---------------------------------------------------------------------------------------------------------
+// capture options, shared with fingerprint --live
+
+/** Largest `--snaplen`: libpcap's MAXIMUM_SNAPLEN (it would cut a larger one to this anyway). */
+export const MAX_SNAPLEN = 262144;
+/** Largest `--buffer-size`: `pcap_set_buffer_size` takes a C int. */
+export const MAX_BUFFER_SIZE = 2 ** 31 - 1;
+
+/**
+ * Parser for an integer option from `min` to `max`: {@linkcode integer} with an upper bound, for values that
+ * reach libpcap as a C int (a larger one would fail inside the FFI call instead of naming the option).
+ *
+ * @example
+ * ```ts
+ * import { integerInRange } from "./live.ts";
+ * console.log(integerInRange("--snaplen", 1, 262144)("1500")); // 1500
+ * ```
+ */
+export function integerInRange(name: string, min: number, max: number): (v: string) => number {
+  const atLeast = integer(name, min);
+  const message = `${name} must be an integer from ${min} to ${max}`;
+  return (v: string): number => {
+    let n: number;
+    try {
+      n = atLeast(v);
+    } catch {
+      throw new InvalidArgumentError(message);
+    }
+    if (n > max) throw new InvalidArgumentError(message);
+    return n;
+  };
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // --ipfix, shared with extract
@@ -140,7 +173,9 @@ export async function withIpfix(
   } catch (e) {
     throw new InputError(
       `cannot reach the IPFIX collector ${o.ipfixTransport ?? "udp"}://${o.ipfix}: ${(e as Error).message}` +
-        " (is it listening? e.g. nfcapd -p PORT -w DIR, which takes UDP)",
+        (/ENOTFOUND|EAI_AGAIN/.test(String((e as Error).message))
+          ? " (check the host name)"
+          : " (is it listening? e.g. nfcapd -p PORT -w DIR, which takes UDP)"),
     );
   }
   if (template === "idp") target.extractors = [...(target.extractors ?? []), idpExtractor(o.idpBytes)];
@@ -334,6 +369,8 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
       onStart: (info) => {
         if (!o.quiet) {
           console.error(`jj: capturing on ${info.iface} (link type ${info.linkType}); Ctrl-C stops`);
+          // announced once the capture is open: an interface that cannot be opened gets its error alone
+          if (server !== null) console.error(`jj: metrics on ${server.url}`);
         }
       },
     };
@@ -368,9 +405,13 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
       try {
         server = serveMetrics(o.metrics, metrics);
       } catch (e) {
-        throw new InputError(`cannot serve metrics on 127.0.0.1:${o.metrics}: ${(e as Error).message}`);
+        throw new InputError(
+          `cannot serve metrics on 127.0.0.1:${o.metrics}: ${
+            (e as Error).message
+          }; choose another port, or 0 ` +
+            "for any free one",
+        );
       }
-      if (!o.quiet) console.error(`jj: metrics on ${server.url}`);
     }
     // Output keeps moving while capture waits: flush buffered lines and IPFIX messages twice a second.
     const w = writer;
@@ -390,10 +431,11 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
     if (ipfix !== undefined) metrics.ipfixRecords = ipfix.stats.records;
     if (!o.quiet) printLiveSummary(summary);
     if (summary.error !== null) {
-      console.error(`jj: error: capture on ${summary.iface} failed: ${summary.error}`);
+      console.error(`jj: error: ${summary.error}`); // "capture on IFACE failed: ..."
       return 1;
     }
-    return 0;
+    // Records the collector never got fail the run, as in extract (the IPFIX totals line counts them).
+    return ipfix !== undefined && ipfix.stats.lost > 0 ? 1 : 0;
   } finally {
     if (timer !== undefined) clearInterval(timer);
     for (const s of sigs) Deno.removeSignalListener(s, onSignal);
@@ -426,12 +468,17 @@ export function addLiveCommand(program: Command, setResult: (p: Promise<number>)
     .option("-i, --interface <name>", "interface to capture on (see --list)")
     .option("--list", "list the capture interfaces and exit")
     .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443'")
-    .option("--snaplen <bytes>", "bytes kept per packet", integer("--snaplen", 1), 262144)
+    .option(
+      "--snaplen <bytes>",
+      `bytes kept per packet (1 to ${MAX_SNAPLEN})`,
+      integerInRange("--snaplen", 1, MAX_SNAPLEN),
+      MAX_SNAPLEN,
+    )
     .option("--promisc", "promiscuous mode")
     .option(
       "--buffer-size <bytes>",
-      "kernel capture buffer (default 64 MiB)",
-      integer("--buffer-size", 65536),
+      `kernel capture buffer (default 64 MiB; 65536 to ${MAX_BUFFER_SIZE})`,
+      integerInRange("--buffer-size", 65536, MAX_BUFFER_SIZE),
     )
     .option("--duration <seconds>", "stop after this many seconds", positiveNumber("--duration"))
     .option("--count <packets>", "stop after this many packets", integer("--count", 1))

@@ -49,7 +49,7 @@ export {
 } from "./lib/capture_file.ts";
 export type { PacketCallback } from "./lib/source.ts";
 export { formatIp, parseIp } from "./lib/addr.ts";
-export { JsonlWriter, type RecordWriter } from "./outputs/jsonl.ts";
+export { BatchWriter, JsonlWriter, type RecordWriter } from "./outputs/jsonl.ts";
 export {
   anonHttpUsernames,
   anonSubnets,

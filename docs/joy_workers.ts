@@ -92,5 +92,10 @@ if (import.meta.main && !IN_WORKER) {
     console.error("usage: deno run -A docs/joy_workers.ts CAPTURE [CONTEXTS]");
     Deno.exit(2);
   }
-  for (const l of await joyInWorkers(path, Number(n))) console.log(l);
+  const contexts = Number(n);
+  if (!Number.isInteger(contexts) || contexts < 1) {
+    console.error(`CONTEXTS must be an integer >= 1, got ${JSON.stringify(n)}`);
+    Deno.exit(2);
+  }
+  for (const l of await joyInWorkers(path, contexts)) console.log(l);
 }

@@ -6,11 +6,11 @@
  */
 import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
 import type { FlowState } from "./flow.ts";
-import { type ByteReader, CaptureFormatError, readCaptureChunks } from "./capture_file.ts";
+import { type ByteReader, CaptureFormatError, readCaptureChunks, streamReader } from "./capture_file.ts";
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import { linkTypeName } from "./decode.ts";
-import { type FeatureOptions, planExtraction } from "./options.ts";
-import { PcapError, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
+import { type FeatureOptions, OptionError, planExtraction } from "./options.ts";
+import { filterError, PcapError, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
 
 /** Something to read a capture from: a path (`-` for stdin), a byte stream, or a reader. */
 export type CaptureSource = string | ReadableStream<Uint8Array> | ByteReader;
@@ -97,11 +97,22 @@ export class InputError extends Error {
   }
 }
 
-const CAPTURE_EXT = /\.(pcap|pcapng|cap|dmp|pcap\.gz|pcapng\.gz|cap\.gz)$/i;
+const CAPTURE_EXT = /\.(pcap|pcapng|cap|dmp)(\.gz)?$/i;
 
-/** Expands directories to the captures inside (recursively, sorted). */
-async function expandInputs(sources: CaptureSource[]): Promise<CaptureSource[]> {
+/**
+ * Expands directories to the captures inside (recursively, sorted). A path that cannot be read, or a directory
+ * without captures, throws when it is the only source; among several it goes to `onFailure` and the others are
+ * still read.
+ */
+async function expandInputs(
+  sources: CaptureSource[],
+  onFailure: (message: string) => void,
+): Promise<CaptureSource[]> {
   const out: CaptureSource[] = [];
+  const fail = (message: string): void => {
+    if (sources.length === 1) throw new InputError(message);
+    onFailure(message);
+  };
   for (const s of sources) {
     if (typeof s !== "string" || s === "-") {
       out.push(s);
@@ -111,7 +122,8 @@ async function expandInputs(sources: CaptureSource[]): Promise<CaptureSource[]> 
     try {
       info = await Deno.stat(s);
     } catch (e) {
-      throw new InputError(`cannot read ${s}: ${errText(e)}`);
+      fail(`cannot read ${s}: ${errText(e)}`);
+      continue;
     }
     if (!info.isDirectory) {
       out.push(s);
@@ -130,7 +142,8 @@ async function expandInputs(sources: CaptureSource[]): Promise<CaptureSource[]> 
     };
     await walk(s.replace(/\/+$/, ""));
     if (found.length === 0) {
-      throw new InputError(`no capture files (*.pcap, *.pcapng, *.cap) in directory ${s}`);
+      fail(`no capture files (*.pcap, *.pcapng, *.cap, *.dmp, optionally .gz) in directory ${s}`);
+      continue;
     }
     out.push(...found);
   }
@@ -144,31 +157,32 @@ function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-/** A ByteReader over a web stream. */
-function streamReader(stream: ReadableStream<Uint8Array>): ByteReader & { close(): void } {
-  const r = stream.getReader();
-  let left: Uint8Array | null = null;
-  return {
-    async read(p: Uint8Array): Promise<number | null> {
-      if (left === null) {
-        const { value, done } = await r.read();
-        if (done) return null;
-        left = value;
-      }
-      const n = Math.min(p.length, left.length);
-      p.set(left.subarray(0, n));
-      left = n < left.length ? left.subarray(n) : null;
-      return n;
-    },
-    close() {
-      r.releaseLock();
-    },
-  };
+/**
+ * Options that only work on paths: libpcap (`filter`, `reader: "libpcap"`) opens files itself, so with a stream
+ * or ByteReader source they would be ignored.
+ */
+function checkReaderOptions(options: ExtractOptions, sources: CaptureSource[]): void {
+  const reader = options.reader;
+  if (reader !== undefined && reader !== "auto" && reader !== "builtin" && reader !== "libpcap") {
+    throw new OptionError("reader", "--reader", "auto, builtin or libpcap", reader);
+  }
+  if (options.filter !== undefined && typeof options.filter !== "string") {
+    throw new OptionError("filter", "--filter", "a BPF filter string", options.filter);
+  }
+  if ((options.filter !== undefined || reader === "libpcap") && sources.some((s) => typeof s !== "string")) {
+    const [key, flag] = options.filter !== undefined ? ["filter", "--filter"] : ["reader", "--reader"];
+    throw new OptionError(
+      key,
+      flag,
+      "used with paths only (files, directories, - for stdin), which libpcap opens itself",
+      "a stream source",
+    );
+  }
 }
 
 /**
  * Reads captures and yields one flow record per flow, as flows end (output starts before the input ends).
- * Exception: when a selected group needs every flow (`connection`, which `all` includes), records are held until
+ * Exception: when a selected group needs every flow (`connection`, which runs only when named), records are held until
  * the end of the last input, completed, then yielded. Invalid options throw an `OptionError` (a RangeError)
  * naming the option before any input is read.
  *
@@ -187,7 +201,8 @@ export async function* extractFlows(
   const plan = planExtraction(options);
   const reuse = options.reuseRecords === true;
   const extractors = plan.extractors, output = plan.output, held: FlowRecord[] = [];
-  const inputs = await expandInputs(Array.isArray(source) ? source : [source]);
+  const sources = Array.isArray(source) ? source : [source];
+  checkReaderOptions(options, sources);
   const summary: ExtractSummary = {
     inputs: 0,
     packetsRead: 0,
@@ -204,6 +219,10 @@ export async function* extractFlows(
     summary.problems.push(m);
     options.onWarning?.(m);
   };
+  const inputs = await expandInputs(sources, (m) => {
+    summary.failures.push(m);
+    options.onWarning?.(m);
+  });
   const useLibpcap = options.reader === "libpcap" || options.filter !== undefined;
   if (options.reader === "builtin" && options.filter !== undefined) {
     throw new InputError("--filter needs libpcap; it cannot be used with --reader builtin");
@@ -217,7 +236,19 @@ export async function* extractFlows(
         );
       }
       options.onWarning?.("libpcap could not be loaded; reading with the built-in pcap/pcapng reader");
-    } else summary.reader = "libpcap";
+    } else {
+      summary.reader = "libpcap";
+      // A filter that does not compile is a usage error, once, not a failure of every input.
+      const bad = options.filter !== undefined ? filterError(options.filter) : null;
+      if (bad !== null) {
+        throw new OptionError(
+          "filter",
+          "--filter",
+          "a BPF filter libpcap compiles",
+          `${options.filter}: ${bad}`,
+        );
+      }
+    }
   }
 
   for (const input of inputs) {
@@ -257,6 +288,12 @@ export async function* extractFlows(
       };
       try {
         if (summary.reader === "libpcap" && typeof input === "string") {
+          if (/\.gz$/i.test(input)) {
+            throw new InputError(
+              `${name}: libpcap does not read gzip-compressed captures; decompress it (gunzip -k) to use ` +
+                "--filter or --reader libpcap",
+            );
+          }
           let reader: PcapOfflineReader;
           try {
             reader = PcapOfflineReader.open(input, options.filter);
@@ -290,6 +327,7 @@ export async function* extractFlows(
         } else {
           let file: Deno.FsFile | null = null;
           let byteReader: ByteReader & { close?(): void };
+          const gzipped = typeof input === "string" && /\.gz$/i.test(input);
           if (typeof input === "string") {
             if (input === "-") byteReader = Deno.stdin;
             else {
@@ -298,7 +336,7 @@ export async function* extractFlows(
               } catch (e) {
                 throw new InputError(`cannot read ${input}: ${errText(e)}`);
               }
-              byteReader = /\.gz$/i.test(input)
+              byteReader = gzipped
                 ? streamReader(file.readable.pipeThrough(new DecompressionStream("gzip")))
                 : file;
             }
@@ -315,7 +353,13 @@ export async function* extractFlows(
                 r = await it.next();
               } catch (e) {
                 if (e instanceof CaptureFormatError) throw new InputError(`${name}: ${e.message}`);
-                throw e;
+                if (!gzipped || !(e instanceof TypeError)) throw e;
+                // A cut or corrupt gzip stream is a truncated capture: what was read before it is kept.
+                warn(
+                  `${name}: the gzip stream is cut or corrupt after ${summary.bytesRead} bytes of capture ` +
+                    `(${e.message}); flows read before it are written`,
+                );
+                r = null;
               }
               if (pending.length > 0) {
                 const batch = pending;
@@ -323,12 +367,13 @@ export async function* extractFlows(
                 yield* emitBatch(batch);
               }
               progress();
+              if (r === null) break;
               if (r.done) {
                 result = r.value;
                 break;
               }
             }
-            if (result.warning) warn(`${name}: ${result.warning}; flows read before it are written`);
+            if (result?.warning) warn(`${name}: ${result.warning}; flows read before it are written`);
           } finally {
             if (file) {
               try {
@@ -348,7 +393,10 @@ export async function* extractFlows(
           summary.packetsSkipped[k] = (summary.packetsSkipped[k] ?? 0) + v;
         }
         for (const lt of pipeline.unsupportedLinkTypes) {
-          const m = `${name}: unsupported link type ${lt} (${linkTypeName(lt)}); its packets are skipped`;
+          const known = linkTypeName(lt);
+          const m = `${name}: unsupported link type ${lt}${
+            known === `link type ${lt}` ? "" : ` (${known})`
+          }; its packets are skipped`;
           summary.failures.push(m);
           options.onWarning?.(m);
         }

@@ -98,11 +98,15 @@ function checkBoolean(o: Record<string, unknown>, key: string, flag: string): vo
   if (v !== undefined && typeof v !== "boolean") throw new OptionError(key, flag, "true or false", v);
 }
 
-function checkNameList(o: Record<string, unknown>, key: string, flag: string): void {
+/** A list of names; `emptyOk`: an empty list means the default (for `features`, every streaming group). */
+function checkNameList(o: Record<string, unknown>, key: string, flag: string, emptyOk: boolean): void {
   const v = o[key];
   if (v === undefined) return;
-  if (!Array.isArray(v) || !v.every((x) => typeof x === "string" && x.length > 0)) {
-    throw new OptionError(key, flag, "a list of names", v);
+  if (
+    !Array.isArray(v) || (!emptyOk && v.length === 0) ||
+    !v.every((x) => typeof x === "string" && x.length > 0)
+  ) {
+    throw new OptionError(key, flag, emptyOk ? "a list of names" : "a non-empty list of names", v);
   }
 }
 
@@ -194,8 +198,9 @@ export function validateOptions(options: CheckedOptions): void {
   if (o.anonymizationSalt !== undefined && typeof o.anonymizationSalt !== "string") {
     throw new OptionError("anonymizationSalt", "--anonymization-salt", "a string", o.anonymizationSalt);
   }
-  checkNameList(o, "features", "--features");
-  checkNameList(o, "specificFeatures", "--specific-features");
+  checkNameList(o, "features", "--features", true);
+  // An empty list wrote `{}` for every flow.
+  checkNameList(o, "specificFeatures", "--specific-features", false);
   if (options.extractors !== undefined) {
     if (!Array.isArray(options.extractors)) {
       throw new OptionError("extractors", "--extractor", "a list", "not a list");
@@ -214,6 +219,14 @@ export function validateOptions(options: CheckedOptions): void {
         columns.add(f.name);
       }
     });
+  }
+  if (Array.isArray(o.features)) {
+    const groups = [...allExtractors(), ...(options.extractors ?? [])].map((e) => e.name);
+    for (const name of o.features as string[]) {
+      if (name !== "all" && !groups.includes(name)) {
+        throw new OptionError("features", "--features", `group names among all, ${groups.join(", ")}`, name);
+      }
+    }
   }
 }
 

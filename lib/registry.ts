@@ -4,6 +4,7 @@
  * @module
  */
 import type { FeatureExtractor } from "./extractor.ts";
+import { checkExtractor } from "./options.ts";
 import {
   BUILTIN_EXTRACTORS,
   entropyExtractor,
@@ -34,6 +35,8 @@ const registered: FeatureExtractor<any>[] = [];
  * ```
  */
 export function registerExtractor<S>(extractor: FeatureExtractor<S>): void {
+  // A malformed one would make every later extraction in the process fail, far from its cause.
+  checkExtractor(extractor, "registerExtractor");
   const all = allExtractors();
   if (all.some((e) => e.name === extractor.name)) {
     throw new Error(`an extractor named ${extractor.name} is already registered`);

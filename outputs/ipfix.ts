@@ -19,6 +19,7 @@
  * @module
  */
 import dgram from "node:dgram";
+import dns from "node:dns";
 import type { Direction, FeatureExtractor, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
@@ -709,7 +710,11 @@ export interface IpfixExporterOptions extends IpfixEncoderOptions {
   port: number;
   /** `udp` (default) or `tcp`. */
   transport?: IpfixTransport;
-  /** Largest message sent; more records start a new message (default 1400 for UDP, 65000 for TCP). */
+  /**
+   * Largest message sent; more records start a new message (default 1400 for UDP, 65000 for TCP). Over UDP
+   * the templates go in a message of their own when a record would not fit beside them, and the IDP is cut to
+   * what lets one record fit (with a warning): a datagram over the path MTU would be fragmented.
+   */
   maxMessageSize?: number;
   /** UDP: resend the templates when this many seconds passed since they were last sent (default 60). */
   templateRefreshSeconds?: number;
@@ -723,7 +728,7 @@ export interface IpfixExporterOptions extends IpfixEncoderOptions {
 export interface IpfixExporterStats {
   /** Messages sent. */
   messages: number;
-  /** Data records sent (the sequence number of the next message). */
+  /** Data records sent. */
   records: number;
   /** Messages that carried the templates. */
   templateMessages: number;
@@ -756,14 +761,16 @@ interface Channel {
   close(): void;
 }
 
-function udpChannel(host: string, port: number): Channel {
-  const sock = dgram.createSocket(host.includes(":") ? "udp6" : "udp4");
+async function udpChannel(host: string, port: number): Promise<Channel> {
+  // Resolve once, now: a name that does not resolve is an error at the start, not a warning per message.
+  const { address, family } = await dns.promises.lookup(host);
+  const sock = dgram.createSocket(family === 6 ? "udp6" : "udp4");
   sock.on("error", () => {}); // errors are reported through send callbacks
   sock.unref();
   return {
     send: (msg) =>
       new Promise<void>((resolve, reject) => {
-        sock.send(msg, port, host, (err) => err ? reject(err) : resolve());
+        sock.send(msg, port, address, (err) => err ? reject(err) : resolve());
       }),
     close: () => {
       try {
@@ -793,7 +800,7 @@ async function tcpChannel(host: string, port: number): Promise<Channel> {
  * full, on {@linkcode flush} and on {@linkcode close}. Over UDP the templates go with the first message and
  * again every `templateRefreshSeconds` or `templateRefreshMessages`; over TCP once per connection (a lost
  * connection is reopened on the next send, with templates). The header's sequence number is the count of
- * data records sent before the message.
+ * data records sent before the message in this transport session (over TCP, since the connection opened).
  *
  * @example
  * ```ts
@@ -820,17 +827,42 @@ export class IpfixExporter implements RecordWriter {
   #needTemplates = true;
   #closed = false;
   #warned = false;
+  /** Data records sent in this transport session: the next message's sequence number (RFC 7011 section 3.1). */
+  #sessionRecords = 0;
   /** Serialises sends so that messages leave in order even when flush is called concurrently. */
   #chain: Promise<void> = Promise.resolve();
 
   private constructor(opts: IpfixExporterOptions, channel: Channel) {
     this.#opts = opts;
     this.#transport = opts.transport ?? "udp";
-    this.encoder = new IpfixEncoder(opts);
     this.#maxSize = Math.max(
       256,
       Math.min(65535, opts.maxMessageSize ?? (this.#transport === "tcp" ? 65000 : 1400)),
     );
+    let encoder = new IpfixEncoder(opts);
+    if (this.#transport === "udp") {
+      // One record with its IDPs must fit in a message: cut the IDP to what fits beside the largest template's
+      // fixed fields (header 16, set header 4, 3 length bytes per IDP).
+      let fixed = 0, idps = 0;
+      for (const t of encoder.templates) {
+        let n = 0, k = 0;
+        for (const f of t.fields) {
+          if (f.length === VARIABLE_LENGTH) k++;
+          else n += f.length;
+        }
+        fixed = Math.max(fixed, n);
+        idps = Math.max(idps, k);
+      }
+      const fit = idps > 0 ? Math.floor((this.#maxSize - 20 - fixed - 3 * idps) / idps) : Infinity;
+      if (encoder.idpMaxBytes > fit) {
+        opts.onWarning?.(
+          `IPFIX over UDP: the IDP is cut to ${fit} bytes per direction so that a record fits in a ` +
+            `${this.#maxSize}-byte message (TCP carries ${encoder.idpMaxBytes})`,
+        );
+        encoder = new IpfixEncoder({ ...opts, idpMaxBytes: fit });
+      }
+    }
+    this.encoder = encoder;
     this.#channel = channel;
   }
 
@@ -848,7 +880,7 @@ export class IpfixExporter implements RecordWriter {
   static async connect(opts: IpfixExporterOptions): Promise<IpfixExporter> {
     const ch = (opts.transport ?? "udp") === "tcp"
       ? await tcpChannel(opts.host, opts.port)
-      : udpChannel(opts.host, opts.port);
+      : await udpChannel(opts.host, opts.port);
     return new IpfixExporter(opts, ch);
   }
 
@@ -893,16 +925,25 @@ export class IpfixExporter implements RecordWriter {
   }
 
   async #send(records: EncodedRecord[]): Promise<void> {
-    const withTemplates = this.#templatesDue();
+    let withTemplates = this.#templatesDue();
     if (records.length === 0 && !withTemplates) return;
-    const msg = this.encoder.message(Date.now() / 1000, this.stats.records, records, withTemplates);
+    if (
+      withTemplates && records.length > 0 && this.#channel !== null &&
+      this.encoder.messageSize(records, true) > this.#maxSize
+    ) {
+      // Beside the templates these records would not fit: the templates go first, alone.
+      await this.#send([]);
+      withTemplates = this.#templatesDue();
+    }
     try {
       if (this.#channel === null) {
-        // TCP after a failure: reconnect, templates first.
+        // TCP after a failure: reconnect (a new transport session: sequence numbers restart), templates first.
         this.#channel = await tcpChannel(this.#opts.host, this.#opts.port);
         this.#needTemplates = true;
-        if (!withTemplates) return this.#send(records);
+        this.#sessionRecords = 0;
+        return this.#send(records);
       }
+      const msg = this.encoder.message(Date.now() / 1000, this.#sessionRecords, records, withTemplates);
       await this.#channel.send(msg);
     } catch (e) {
       this.stats.lost += records.length;
@@ -921,7 +962,8 @@ export class IpfixExporter implements RecordWriter {
     }
     this.stats.messages++;
     this.stats.records += records.length;
-    this.stats.bytes += msg.length;
+    this.#sessionRecords = (this.#sessionRecords + records.length) % TWO_32;
+    this.stats.bytes += this.encoder.messageSize(records, withTemplates);
     if (withTemplates) {
       this.stats.templateMessages++;
       this.#templatesSentAt = performance.now() / 1000;

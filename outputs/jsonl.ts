@@ -19,7 +19,92 @@ export interface RecordWriter {
 }
 
 /**
- * Writes records as JSON Lines to a byte stream, flushing whenever 256 KiB are pending (and on `close`).
+ * The batching both text writers share: records queue up and go out as one write when the batch is large, and
+ * at most `delayMs` after the first record of a batch was queued (a timer), so that a source that pauses (a pipe,
+ * a quiet live capture) still shows its flows at once. Writes never overlap (a timer's flush waits for the
+ * write in progress); an error of a timer's flush is thrown by the next `write` or `close`.
+ *
+ * @example
+ * ```ts
+ * import { BatchWriter } from "./jsonl.ts";
+ * class Lines extends BatchWriter {
+ *   private lines: string[] = [];
+ *   add(line: string): Promise<void> {
+ *     this.lines.push(line);
+ *     return this.queued(this.lines.length >= 100);
+ *   }
+ *   protected take(): Uint8Array | null {
+ *     if (this.lines.length === 0) return null;
+ *     const text = this.lines.join("\n") + "\n";
+ *     this.lines = [];
+ *     return new TextEncoder().encode(text);
+ *   }
+ * }
+ * const w = new Lines(Deno.stdout.writable);
+ * await w.add("x");
+ * await w.close();
+ * ```
+ */
+export abstract class BatchWriter {
+  private readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+  private inFlight: Promise<void> | null = null;
+  private timer: ReturnType<typeof setTimeout> | undefined = undefined;
+  private failure: { error: unknown } | null = null;
+
+  /** Writes to `stream`; `close` closes it when `closeStream` is true, and only releases it otherwise. */
+  constructor(
+    stream: WritableStream<Uint8Array>,
+    private readonly closeStream = false,
+    private readonly delayMs = 200,
+  ) {
+    this.writer = stream.getWriter();
+  }
+
+  /** The queued batch as bytes (valid until the next call), or null when nothing is queued. */
+  protected abstract take(): Uint8Array | null;
+
+  /** Called after queueing: flushes now when `full`, else makes sure a timer will. */
+  protected queued(full: boolean): Promise<void> {
+    if (this.failure !== null) throw this.failure.error;
+    if (full) return this.flush();
+    if (this.timer === undefined) this.timer = setTimeout(this.onTimer, this.delayMs);
+    return Promise.resolve();
+  }
+
+  private readonly onTimer = (): void => {
+    this.timer = undefined;
+    this.flush().catch((error) => {
+      this.failure ??= { error };
+    });
+  };
+
+  /** Writes what is queued. */
+  async flush(): Promise<void> {
+    while (this.inFlight !== null) await this.inFlight;
+    if (this.failure !== null) throw this.failure.error;
+    const bytes = this.take();
+    if (bytes === null) return;
+    const done = this.writer.write(bytes);
+    const settled = (): void => {
+      this.inFlight = null;
+    };
+    this.inFlight = done.then(settled, settled);
+    await done;
+  }
+
+  /** Flushes and releases (or closes) the stream. */
+  async close(): Promise<void> {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.flush();
+    if (this.closeStream) await this.writer.close();
+    else this.writer.releaseLock();
+  }
+}
+
+/**
+ * Writes records as JSON Lines to a byte stream, flushing whenever 256 KiB are pending, 200 ms after a record
+ * when fewer are, and on `close`.
  *
  * @example
  * ```ts
@@ -29,47 +114,35 @@ export interface RecordWriter {
  * await w.close();
  * ```
  */
-export class JsonlWriter implements RecordWriter {
-  private readonly writer: WritableStreamDefaultWriter<Uint8Array>;
+export class JsonlWriter extends BatchWriter implements RecordWriter {
   private readonly enc = new TextEncoder();
   private parts: string[] = [];
   private size = 0;
-  private lastFlush = Date.now();
   private out = new Uint8Array(1 << 20);
   /** Records are serialised in `write`. */
   readonly writesAtOnce = true;
 
   /** Writes to `stream`; `close` closes it when `closeStream` is true, and only releases it otherwise. */
-  constructor(stream: WritableStream<Uint8Array>, private readonly closeStream = false) {
-    this.writer = stream.getWriter();
+  constructor(stream: WritableStream<Uint8Array>, closeStream = false) {
+    super(stream, closeStream);
   }
 
   /** Queues a record; writes the batch when it is large. */
-  async write(record: FlowRecord): Promise<void> {
+  write(record: FlowRecord): Promise<void> {
     const line = JSON.stringify(record);
     this.parts.push(line);
     this.size += line.length + 1;
-    // Flush on size, and at least every 200 ms so that a slow live source still shows its flows promptly.
-    if (this.size >= 262144 || Date.now() - this.lastFlush > 200) await this.flush();
+    return this.queued(this.size >= 262144);
   }
 
-  /** Writes what is queued. */
-  async flush(): Promise<void> {
-    this.lastFlush = Date.now();
-    if (this.parts.length === 0) return;
+  /** The queued lines, encoded into a reused buffer (encode() would allocate a fresh one for every batch). */
+  protected take(): Uint8Array | null {
+    if (this.parts.length === 0) return null;
     const text = this.parts.join("\n") + "\n";
     this.parts = [];
     this.size = 0;
-    // encodeInto a reused buffer: encode() would allocate a fresh one for every batch.
     if (this.out.length < text.length * 3) this.out = new Uint8Array(text.length * 3);
     const { written } = this.enc.encodeInto(text, this.out);
-    await this.writer.write(this.out.subarray(0, written));
-  }
-
-  /** Flushes and releases (or closes) the stream. */
-  async close(): Promise<void> {
-    await this.flush();
-    if (this.closeStream) await this.writer.close();
-    else this.writer.releaseLock();
+    return this.out.subarray(0, written);
   }
 }

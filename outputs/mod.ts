@@ -12,6 +12,7 @@ import { LABEL_FEATURES } from "../lib/subnets.ts";
 import { CsvWriter } from "./csv.ts";
 import { JsonlWriter, type RecordWriter } from "./jsonl.ts";
 import { ParquetRecordWriter } from "./parquet.ts";
+import { openOutputFile } from "../lib/cli/common.ts";
 
 export type { RecordWriter } from "./jsonl.ts";
 
@@ -186,11 +187,7 @@ export async function openRecordWriter(
     base = Deno.stdout.writable;
     closeBase = false;
   } else {
-    try {
-      base = (await Deno.open(target, { write: true, create: true, truncate: true })).writable;
-    } catch (e) {
-      throw new InputError(`cannot write ${target}: ${e instanceof Error ? e.message : e}`);
-    }
+    base = await openOutputFile(target);
     closeBase = true;
   }
   let stream = base;

@@ -28,3 +28,53 @@ Deno.test("a directory holding a file that is not a capture: the other captures 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a missing path or a directory without captures among several inputs: the others are read, exit 1", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const alone = await runCli(["extract", "-q", `${ROOT}/testdata/http.pcap`]);
+    for (const bad of [`${dir}/missing.pcap`, dir]) {
+      const r = await runCli(["extract", bad, `${ROOT}/testdata/http.pcap`]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.deepEqual(parseJsonl(r.stdout), parseJsonl(alone.stdout));
+      assert.match(
+        r.stderr,
+        /^jj: warning: (cannot read .*missing\.pcap: no such file|no capture files .* in directory)/m,
+      );
+      assert.match(r.stderr, /flows written/);
+      // Alone, it is the one-line error it was.
+      const only = await runCli(["extract", bad]);
+      assert.equal(only.code, 1);
+      assert.equal(only.stderr.trim().split("\n").length, 1, only.stderr);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a gzip-compressed capture that is cut or corrupt: a warning naming it, the flows before it, exit 0", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Many small records, so that the cut falls well inside the capture.
+    const pcap = await Deno.readFile(`${ROOT}/testdata/http.pcap`);
+    const records = pcap.subarray(24);
+    const many = new Uint8Array(24 + records.length * 200);
+    many.set(pcap.subarray(0, 24));
+    for (let i = 0; i < 200; i++) many.set(records, 24 + i * records.length);
+    const gz = new Uint8Array(
+      await new Response(new Blob([many]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
+    );
+    await Deno.writeFile(`${dir}/cut.pcap.gz`, gz.subarray(0, gz.length >> 1));
+    const r = await runCli(["extract", `${dir}/cut.pcap.gz`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^jj: warning: .*cut\.pcap\.gz: .*flows read before it are written$/m);
+    assert.ok(parseJsonl(r.stdout).length > 0);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+    // libpcap cannot read it: a failure that says so (it said "unknown file format").
+    const f = await runCli(["extract", "--filter", "tcp", `${dir}/cut.pcap.gz`]);
+    assert.equal(f.code, 1);
+    assert.match(f.stderr, /libpcap does not read gzip-compressed captures; decompress it/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -251,6 +251,52 @@ Deno.test("ipfix: UDP export: messages within the size limit, sequence = data re
   }
 });
 
+Deno.test("ipfix: UDP with the idp template: no message over the limit, templates alone when needed", async () => {
+  // A full 1300-byte IDP and the templates did not fit in 1400 bytes (1486-byte datagrams), nor did a biflow
+  // record's two IDPs (up to 2713).
+  const idp = "45".padEnd(2 * 1500, "ab");
+  const flows: FlowRecord[] = manyFlows(20).map((f) => ({ ...f, idp_out: idp, idp_in: idp }));
+  for (const biflow of [false, true]) {
+    const sink = await udpSink();
+    const warnings: string[] = [];
+    try {
+      const ex = await IpfixExporter.connect({
+        host: "127.0.0.1",
+        port: sink.port,
+        template: "idp",
+        biflow,
+        onWarning: (m) => warnings.push(m),
+      });
+      for (const f of flows) await ex.write(f);
+      await ex.close();
+      await waitFor(() => sink.messages.length === ex.stats.messages);
+      const known = new Map<number, IpfixTemplate>();
+      let records = 0;
+      for (const m of sink.messages) {
+        assert.ok(m.length <= 1400, `biflow ${biflow}: message of ${m.length} bytes`);
+        records += decodeIpfixMessage(m, known)!.records.length;
+      }
+      assert.equal(records, ex.stats.records);
+      assert.equal(records, flows.reduce((a, f) => a + (biflow || f.packets_bwd === 0 ? 1 : 2), 0));
+      assert.equal(ex.stats.lost, 0);
+      // Uni-flow records keep the whole 1300 bytes; biflow ones are cut, and say so.
+      if (!biflow) assert.equal(ex.encoder.idpMaxBytes, 1300);
+      else assert.ok(ex.encoder.idpMaxBytes < 1300 && ex.encoder.idpMaxBytes > 500);
+      assert.equal(warnings.length, biflow ? 1 : 0, warnings.join("; "));
+      if (biflow) assert.match(warnings[0], /IDP is cut to \d+ bytes/);
+    } finally {
+      sink.close();
+    }
+  }
+});
+
+Deno.test("ipfix: a UDP collector name that does not resolve is an error at connect", async () => {
+  await assert.rejects(
+    IpfixExporter.connect({ host: "nosuchhost.invalid", port: 4739 }),
+    /ENOTFOUND|not found|failed to lookup/i,
+  );
+});
+
 Deno.test("ipfix: UDP template refresh every N messages and every N seconds", async () => {
   const sink = await udpSink();
   try {
@@ -345,6 +391,50 @@ Deno.test("ipfix: TCP export: one stream, templates once, sequence numbers", asy
     assert.equal(withTemplates, 1);
     assert.equal(seq, ex.stats.records);
     assert.equal(v6, 1);
+  } finally {
+    listener.close();
+  }
+});
+
+Deno.test("ipfix: TCP reconnect: a new transport session restarts sequence numbers, templates first", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const first = await Promise.all([
+    listener.accept(),
+    IpfixExporter.connect({ host: "127.0.0.1", port, transport: "tcp" }),
+  ]);
+  const [conn1, ex] = first;
+  try {
+    for (let i = 0; i < 3; i++) {
+      await ex.write(FLOW);
+      await ex.flush();
+    }
+    const buf = new Uint8Array(65536);
+    await conn1.read(buf);
+    conn1.close(); // the collector goes away; the next sends fail, then one reconnects
+    const second = listener.accept();
+    let conn2: Deno.Conn | null = null;
+    second.then((c) => conn2 = c);
+    for (let i = 0; i < 200 && conn2 === null; i++) {
+      await ex.write(FLOW);
+      await ex.flush();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.ok(conn2 !== null, "the exporter reconnected");
+    await ex.close();
+    const c2 = conn2 as Deno.Conn;
+    const chunks: Uint8Array[] = [];
+    for (;;) {
+      const n = await c2.read(buf);
+      if (n === null) break;
+      chunks.push(buf.slice(0, n));
+    }
+    c2.close();
+    const stream = new Uint8Array(chunks.reduce((a, c) => a + c.length, 0));
+    chunks.reduce((o, c) => (stream.set(c, o), o + c.length), 0);
+    const d = decodeIpfixMessage(stream.subarray(0, (stream[2] << 8) | stream[3]), new Map())!;
+    assert.equal(d.header.sequence, 0, "sequence numbers count per transport session");
+    assert.equal(d.templates.length, 2);
   } finally {
     listener.close();
   }
@@ -645,6 +735,20 @@ Deno.test("ipfix: extract --ipfix with --anonymize-ips, --specific-features or -
       );
       assert.ok(!/^\s+at /m.test(r.stderr), r.stderr);
     }
+    // The export's own options without --ipfix were ignored.
+    const r = await runCli([
+      "extract",
+      "-q",
+      "--ipfix-biflow",
+      "--ipfix-template",
+      "idp",
+      "testdata/http.pcap",
+    ]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(
+      r.stderr,
+      /^jj: error: --ipfix-template, --ipfix-biflow only apply with --ipfix HOST:PORT$/m,
+    );
   } finally {
     sink.close();
   }

@@ -59,9 +59,18 @@ Deno.test("validation: each bad value is an OptionError naming the option, its f
     [{ entropySampleBytes: 2.5 }, /entropySampleBytes/],
     [{ includeFlowId: "yes" }, /includeFlowId \(--include-flow-id\) must be true or false; got "yes"/],
     [{ anonymizationSalt: 5 }, /anonymizationSalt \(--anonymization-salt\) must be a string/],
-    [{ specificFeatures: "src_ip" }, /specificFeatures \(--specific-features\) must be a list of names/],
+    [
+      { specificFeatures: "src_ip" },
+      /specificFeatures \(--specific-features\) must be a non-empty list of names/,
+    ],
     [{ specificFeatures: ["no_such_column"] }, /names of features.*got \["no_such_column"\]/],
     [{ features: ["timing"], specificFeatures: ["ja3_hash"] }, /features of the selected groups/],
+    // An empty list wrote `{}` for every flow; an unknown group was a plain RangeError naming no option.
+    [{ specificFeatures: [] }, /specificFeatures \(--specific-features\) must be a non-empty list of names/],
+    [
+      { features: ["timing", "nope"] },
+      /features \(--features\) must be group names among all, flow_meta.*got "nope"/,
+    ],
   ];
   for (const [o, re] of cases) {
     assert.throws(() => planExtraction(o), (e: unknown) => {
@@ -83,6 +92,31 @@ Deno.test("validation: extractFlows rejects bad options before reading any input
   );
 });
 
+Deno.test("validation: reader and filter are checked, and refused with a stream source (they were ignored)", async () => {
+  const run = async (source: string | ReadableStream<Uint8Array>, o: Record<string, unknown>) => {
+    for await (const _ of extractFlows(source, o)) { /* nothing */ }
+  };
+  const isOption = (option: string, re: RegExp) => (e: unknown) => {
+    assert.ok(e instanceof OptionError, String(e));
+    assert.equal(e.option, option);
+    assert.match(e.message, re);
+    return true;
+  };
+  await assert.rejects(
+    run("testdata/http.pcap", { reader: "foo" }),
+    isOption("reader", /auto, builtin or libpcap/),
+  );
+  await assert.rejects(
+    run("testdata/http.pcap", { filter: 5 }),
+    isOption("filter", /a BPF filter string; got 5/),
+  );
+  const stream = () => byteStream(udpFlow());
+  await assert.rejects(run(stream(), { filter: "tcp" }), isOption("filter", /paths only.*stream source/));
+  await assert.rejects(run(stream(), { reader: "libpcap" }), isOption("reader", /paths only/));
+  // The same stream without them reads as before.
+  assert.equal((await collect(stream())).records.length, 1);
+});
+
 Deno.test("CLI: invalid option values exit 2 with one line naming the option", async () => {
   const cases: [string[], RegExp][] = [
     [["--max-sequence-length", "0"], /--max-sequence-length/],
@@ -94,6 +128,11 @@ Deno.test("CLI: invalid option values exit 2 with one line naming the option", a
     [["--entropy-sample-bytes", "2000000"], /0\.\.1048576/],
     [["--specific-features", "src_ip,bogus"], /specificFeatures \(--specific-features\).*bogus/],
     [["--sampling-rate", "2"], /--sampling-rate/],
+    // A filter that does not compile: once, as a usage error (it was a failure per input, exit 1).
+    [
+      ["--filter", "tcp port"],
+      /filter \(--filter\) must be a BPF filter libpcap compiles; got "tcp port: .*syntax error/,
+    ],
   ];
   for (const [args, re] of cases) {
     const r = await runCli(["extract", "-q", ...args, "testdata/http.pcap"]);

@@ -16,7 +16,7 @@ import {
   recordFeatures,
 } from "../outputs/mod.ts";
 import { ParquetRecordWriter } from "../outputs/parquet.ts";
-import { CAPTURES, HAVE_CAPTURES, runCli } from "./helpers.ts";
+import { CAPTURES, CLI, DENO, HAVE_CAPTURES, ROOT, runCli } from "./helpers.ts";
 
 /** A small RFC 4180 parser for reading the CSV back. */
 function parseCsv(text: string): string[][] {
@@ -304,4 +304,92 @@ Deno.test({
     assert.equal(table.length - 1, rows.length);
     await Deno.remove(dir, { recursive: true });
   },
+});
+
+Deno.test("CLI: a failed write to -o is an error naming the file (it exited 0 with a cut file)", async () => {
+  // /dev/full fails every write with ENOSPC; Deno's FsFile.writable swallowed that error.
+  for (const format of ["jsonl", "csv", "parquet"]) {
+    for (const workers of format === "jsonl" ? ["1", "2"] : ["1"]) {
+      const r = await runCli([
+        "extract",
+        "-q",
+        "--workers",
+        workers,
+        "--format",
+        format,
+        `${ROOT}/testdata/http.pcap`,
+        "-o",
+        "/dev/full",
+      ]);
+      assert.equal(r.code, 1, `${format} ${workers}: ${r.stderr}`);
+      assert.match(r.stderr, /^jj: error: cannot write \/dev\/full: No space left on device/, format);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    }
+  }
+  // A device that cannot be truncated still takes output.
+  assert.equal((await runCli(["extract", "-q", `${ROOT}/testdata/http.pcap`, "-o", "/dev/null"])).code, 0);
+});
+
+Deno.test("CLI: -o FILE is emptied only when output begins", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const name of ["keep.csv", "keep.jsonl"]) {
+      const path = `${dir}/${name}`;
+      await Deno.writeTextFile(path, "precious\n".repeat(1000));
+      const missing = await runCli(["extract", "-q", `${dir}/missing.pcap`, "-o", path]);
+      assert.equal(missing.code, 1, missing.stderr);
+      assert.equal(await Deno.readTextFile(path), "precious\n".repeat(1000), name);
+      // A successful run replaces the whole of the longer old content.
+      const ok = await runCli(["extract", "-q", `${ROOT}/testdata/http.pcap`, "-o", path]);
+      assert.equal(ok.code, 0, ok.stderr);
+      const text = await Deno.readTextFile(path);
+      assert.doesNotMatch(text, /precious/);
+      assert.equal(text.trimEnd().split("\n").length, name.endsWith(".csv") ? 4 : 3);
+    }
+    // A run without flows leaves an empty JSON Lines file, not the old content.
+    const path = `${dir}/keep.jsonl`;
+    const empty = `${dir}/empty.pcap`;
+    await Deno.writeFile(empty, (await Deno.readFile(`${ROOT}/testdata/http.pcap`)).subarray(0, 24));
+    const none = await runCli(["extract", "-q", empty, "-o", path]);
+    assert.equal(none.code, 0, none.stderr);
+    assert.equal(await Deno.readTextFile(path), "");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("CLI: records are written while the input is still open (a pipe that pauses)", async () => {
+  // sll2.pcap has a flow that ends idle (1 s) before the capture does; its line must come out while stdin is
+  // still open, for JSON Lines and CSV alike (they waited for the next record, so for the end of input).
+  const capture = await Deno.readFile(`${ROOT}/testdata/sll2.pcap`);
+  for (const format of ["jsonl", "csv"]) {
+    const child = new Deno.Command(DENO, {
+      args: ["run", "-A", CLI, "extract", "-q", "--idle-timeout", "1", "--format", format, "-"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    const stdin = child.stdin.getWriter();
+    await stdin.write(capture);
+    const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    let text = "";
+    // Without output, the test ends the input after 30 s, and fails.
+    let ended = false;
+    const deadline = setTimeout(() => {
+      ended = true;
+      stdin.close().catch(() => {});
+    }, 30_000);
+    const want = format === "csv" ? 2 : 1; // the header, then the row
+    while (text.split("\n").length - 1 < want) {
+      const r = await lines.read();
+      if (r.done) break;
+      text += r.value;
+    }
+    clearTimeout(deadline);
+    assert.ok(!ended, `${format}: output waited for the end of input`);
+    await stdin.close();
+    while (!(await lines.read()).done);
+    assert.equal((await child.status).code, 0);
+    assert.match(text, /idle/, format);
+  }
 });

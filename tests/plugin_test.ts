@@ -6,6 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import type { FeatureExtractor } from "../lib/extractor.ts";
 import { checkExtractor, loadExtractorModule } from "../lib/options.ts";
 import { allExtractors, registerExtractor } from "../lib/registry.ts";
 import { extractor as example } from "../docs/example_extractor.ts";
@@ -133,4 +134,44 @@ Deno.test("CLI: modules that are not extractors are usage errors (exit 2) naming
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("CLI: a plugin with finalize runs by default and with all (it was dropped); --workers refuses it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const plugin = `${dir}/count_flows.ts`;
+    await Deno.writeTextFile(
+      plugin,
+      `export const countFlows = {
+  name: "count_flows",
+  features: [{ name: "run_flows", type: "int", description: "Flows in the run." }],
+  init: () => 0,
+  update() {},
+  finish() {},
+  finalize(records: Record<string, unknown>[]) {
+    for (const r of records) r.run_flows = records.length;
+  },
+};
+`,
+    );
+    for (const extra of [[], ["--features", "all"], ["--features", "timing"]]) {
+      const r = await runCli(["extract", "-q", ...extra, "--extractor", plugin, "testdata/http.pcap"]);
+      assert.equal(r.code, 0, r.stderr);
+      const recs = parseJsonl(r.stdout);
+      assert.equal(recs.length, 3);
+      assert.deepEqual(recs.map((x) => x.run_flows), [3, 3, 3], extra.join(" "));
+    }
+    const w = await runCli(["extract", "-q", "--workers", "2", "--extractor", plugin, "testdata/http.pcap"]);
+    assert.equal(w.code, 2, w.stderr);
+    assert.match(w.stderr, /--workers cannot be used with the count_flows group, which needs every flow/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("registerExtractor checks what it is given (a bad one broke every later extraction)", () => {
+  assert.throws(
+    () => registerExtractor({ name: "bad name!", features: [] } as unknown as FeatureExtractor<unknown>),
+    /registerExtractor: not a feature extractor/,
+  );
 });

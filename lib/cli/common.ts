@@ -5,6 +5,7 @@
  * @module
  */
 import { InvalidArgumentError } from "commander";
+import { InputError } from "../extract.ts";
 
 /**
  * A usage error: the CLI prints it on one line and exits 2.
@@ -156,8 +157,11 @@ export async function writeAll(
 
 /**
  * A byte stream onto `file` whose writes reach the file at once. `FsFile.writable` buffers (in Deno 2.9 a write
- * shows in the file only at close), which would hold a live capture's lines back until it stops. Closing the
- * stream closes the file.
+ * shows in the file only at close, which would hold a live capture's lines back until it stops) and drops the
+ * error of a failed write (a full disk gave a cut file and exit code 0). Errors here reject the write. Closing
+ * the stream closes the file. With `truncate`, the file (opened without truncating) is emptied just before the
+ * first write, or at close when nothing was written: a run that fails before its first output leaves an existing
+ * file as it was.
  *
  * @example
  * ```ts
@@ -168,15 +172,63 @@ export async function writeAll(
  * await w.close();
  * ```
  */
-export function unbufferedFileStream(file: Deno.FsFile): WritableStream<Uint8Array> {
+export function unbufferedFileStream(
+  file: Deno.FsFile,
+  options: { truncate?: boolean; path?: string } = {},
+): WritableStream<Uint8Array> {
+  let pendingTruncate = options.truncate === true;
+  const named = (e: unknown): unknown =>
+    options.path === undefined || e instanceof Deno.errors.BrokenPipe
+      ? e
+      : new InputError(`cannot write ${options.path}: ${e instanceof Error ? e.message : e}`);
+  // Devices (/dev/null, /dev/stdout) cannot be truncated, and need not be.
+  const truncate = async (): Promise<void> => {
+    pendingTruncate = false;
+    if ((await file.stat()).isFile) await file.truncate(0);
+  };
   return new WritableStream<Uint8Array>({
     async write(chunk) {
-      await writeAll(file, chunk);
+      try {
+        if (pendingTruncate) await truncate();
+        await writeAll(file, chunk);
+      } catch (e) {
+        throw named(e);
+      }
     },
-    close() {
+    async close() {
+      try {
+        if (pendingTruncate) await truncate();
+      } catch (e) {
+        throw named(e);
+      } finally {
+        file.close();
+      }
+    },
+    abort() {
       file.close();
     },
   });
+}
+
+/**
+ * Opens `path` for output as {@linkcode unbufferedFileStream} with `truncate` writes to it: created when missing,
+ * emptied only when output begins. Throws an {@linkcode InputError} naming the path when it cannot be opened.
+ *
+ * @example
+ * ```ts
+ * import { openOutputFile } from "./common.ts";
+ * const w = (await openOutputFile(await Deno.makeTempFile())).getWriter();
+ * await w.close();
+ * ```
+ */
+export async function openOutputFile(path: string): Promise<WritableStream<Uint8Array>> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { write: true, create: true });
+  } catch (e) {
+    throw new InputError(`cannot write ${path}: ${e instanceof Error ? e.message : e}`);
+  }
+  return unbufferedFileStream(file, { truncate: true, path });
 }
 
 /**

@@ -9,10 +9,11 @@ import { allExtractors, registerExtractor } from "../registry.ts";
 import { loadExtractorModule, planExtraction } from "../options.ts";
 import { LABEL_FEATURES } from "../subnets.ts";
 import { formatFromPath, openRecordWriter, OUTPUT_FORMATS } from "../../outputs/mod.ts";
+import type { IpfixExporter } from "../../outputs/ipfix.ts";
 import { extractJsonlParallel } from "../parallel.ts";
 import { createProgress, inputBytes } from "../progress.ts";
 import { collect, LABEL_OPTION_HELP, labelerFromOptions } from "./label_subnets.ts";
-import { drain, fmtRate, integer, packetCountParts, UsageError, writeAll } from "./common.ts";
+import { drain, fmtRate, integer, openOutputFile, packetCountParts, UsageError, writeAll } from "./common.ts";
 import {
   addFeatureOptions,
   addFlowOptions,
@@ -127,6 +128,10 @@ function checkConflicts(o: ExtractCliOptions, given: readonly string[]): void {
   if (o.filter !== undefined && o.reader === "builtin") {
     throw new UsageError("--filter needs libpcap; it cannot be used with --reader builtin");
   }
+  const ipfixOnly = given.filter((f) => f.startsWith("--ipfix-"));
+  if (o.ipfix === undefined && ipfixOnly.length > 0) {
+    throw new UsageError(`${ipfixOnly.join(", ")} only apply with --ipfix HOST:PORT`);
+  }
   if (o.ipfix !== undefined) {
     const reshaping = [
       o.anonymizeIps ? "--anonymize-ips" : "",
@@ -181,12 +186,11 @@ export async function runExtract(
   const started = performance.now();
   const plugins = await loadUserExtractors(o.extractor);
   let features = parseFeatureList(o.features);
-  // Loaded extractors run whatever groups --features names.
-  if (features && !features.includes("all")) {
-    features = [
-      ...features,
-      ...plugins.filter((n) => !features!.includes(n)),
-    ];
+  // Loaded extractors run whatever groups --features names, also by default and with `all` (which leaves out
+  // registered groups with `finalize`, such as a plugin that needs every flow).
+  if (plugins.length > 0) {
+    const named = features ?? ["all"];
+    features = [...named, ...plugins.filter((n) => !named.includes(n))];
   }
   const labeler = await labelerFromOptions(o.label);
   const progress = createProgress(inputs, { quiet: o.quiet });
@@ -239,6 +243,9 @@ async function runOneThread(
     (r) => writer.write(labeler ? labeler.apply(r) : r),
   );
   await writer.close();
+  // Records the collector never got make the run fail, as a write error to a file does.
+  const lost = (writer as { ipfix?: IpfixExporter }).ipfix?.stats.lost ?? 0;
+  if (lost > 0) summary.failures.push(`IPFIX export: ${lost} records lost`);
   return summary;
 }
 
@@ -284,8 +291,8 @@ function parallelConflicts(
   if (o.ipfix) conflicts.push("--ipfix");
   if (inputs.includes("-")) conflicts.push("stdin input (-)");
   if ((opts.maxFlows ?? 0) > 0) conflicts.push("--max-flows, whose eviction needs every flow in one table");
-  if (plan.extractors.some((e) => e.name === "connection")) {
-    conflicts.push("the connection group, which needs every flow in one place");
+  for (const e of plan.extractors) {
+    if (e.finalize !== undefined) conflicts.push(`the ${e.name} group, which needs every flow in one place`);
   }
   return conflicts;
 }
@@ -300,25 +307,18 @@ async function runParallel(
 ): Promise<ExtractSummary> {
   const conflicts = parallelConflicts(inputs, o, opts, labels);
   if (conflicts.length > 0) throw new UsageError(`--workers cannot be used with ${conflicts.join(", ")}`);
-  let file: Deno.FsFile | null = null;
-  if (o.output && o.output !== "-") {
-    file = await Deno.open(o.output, { write: true, create: true, truncate: true });
-  }
-  const out = file ?? Deno.stdout;
+  const file = o.output && o.output !== "-" ? (await openOutputFile(o.output)).getWriter() : null;
   const it = extractJsonlParallel(inputs, opts, {
     workers,
     extractorModules: o.extractor,
     onWarning: opts.onWarning,
     onProgress: opts.onProgress,
   });
-  let summary: ExtractSummary;
-  try {
-    summary = await drain(it, async (bytes) => {
-      await writeAll(out, bytes);
-    });
-  } finally {
-    file?.close();
-  }
+  const summary = await drain(it, async (bytes) => {
+    if (file !== null) await file.write(bytes);
+    else await writeAll(Deno.stdout, bytes);
+  });
+  await file?.close();
   return summary;
 }
 
@@ -344,7 +344,10 @@ function workerCount(v: string): number | "auto" {
  */
 export function addExtractCommand(program: Command, setResult: (p: Promise<number>) => void): Command {
   const base = program.command("extract")
-    .description("Read captures (files, directories, or - for stdin) and write one JSON line per flow.")
+    .description(
+      "Read captures (files, directories, or - for stdin) and write one record per flow (JSON Lines, CSV or " +
+        "Parquet).",
+    )
     .argument("<inputs...>", "pcap/pcapng files, directories of captures, or - for stdin")
     .option(
       "-o, --output <file>",

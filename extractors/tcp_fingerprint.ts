@@ -3,7 +3,7 @@
  * JA4TS of the responder's SYN-ACK (`window_optionkinds_mss_windowscale`, e.g. `64240_2-4-8-1-3_1460_7`), a
  * coarse OS hint from the initial TTL and option layout (p0f's idea), the raw parts, and an uptime estimate from
  * TCP timestamps. For flows that are not TCP every value is null; without a captured SYN (SYN-ACK) that side's
- * values are null.
+ * fingerprint, OS hint and raw parts are null (its uptime comes from any packet with a timestamp option).
  *
  * @module
  */
@@ -50,15 +50,17 @@ const features: FeatureSpec[] = [
   f(
     "tcp_os_hint_fwd",
     "str",
-    "Initiator OS family guessed from its SYN: linux, macos, freebsd, unix, windows, network-device, scanner, " +
-      "or unknown.",
+    "Initiator OS family guessed from its SYN: linux, macos, freebsd, unix, windows, network-device or scanner " +
+      "(null without a SYN).",
   ),
   f("tcp_os_hint_bwd", "str", "Responder OS family guessed from its SYN-ACK (same values)."),
   f(
     "tcp_uptime_fwd",
     "float",
-    "Initiator uptime estimate in hours: first TSval over the timestamp clock rate (measured over the flow, else " +
-      "1000 Hz); meaningless for stacks that randomize timestamps (Linux 4.10+).",
+    "Initiator uptime estimate in hours: its first TSval (from any packet with the timestamp option) over the " +
+      "timestamp clock rate: the rate measured between its first and last TSval when they are at least 1 s " +
+      "apart and within 25% of 10, 100, 250 or 1000 Hz (that one), else 1000 Hz; meaningless for stacks that " +
+      "randomize timestamps (Linux 4.10+).",
   ),
   f("tcp_uptime_bwd", "float", "Responder uptime estimate in hours, the same way."),
   f("tcp_fp_fwd_window", "int", "Window field of the initiator's SYN."),

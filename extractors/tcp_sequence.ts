@@ -3,13 +3,17 @@
  * (`tcp.analysis.*`) so that counts can be checked against tshark:
  *
  * - retransmission (`tcp.analysis.retransmission`, fast and spurious ones included): a segment with data, SYN or
- *   FIN that starts below the highest sequence number sent so far, and is neither a keep-alive nor out of order;
- * - out of order (`tcp.analysis.out_of_order`): such a segment arriving within the handshake RTT (3 ms when
- *   unknown) of the highest one and not ending where it does;
- * - gap (`tcp.analysis.lost_segment`): a segment starting above the next expected sequence number (a segment was
- *   not captured);
- * - duplicate ACK (`tcp.analysis.duplicate_ack`): an empty segment with the same ACK, window and sequence number
- *   as the direction's previous one (no SYN, FIN, RST; non-zero window).
+ *   FIN that starts below the highest sequence number sent so far and is not a keep-alive or a zero-window
+ *   probe; a fast retransmission (after two or more duplicate ACKs from the peer) counts here even where it
+ *   would also pass for out of order;
+ * - out of order (`tcp.analysis.out_of_order`): such a segment arriving within the handshake RTT (from the last
+ *   SYN of either side to the ACK that answers it; 3 ms when unknown) of the highest one and not ending where it
+ *   does;
+ * - gap (`tcp.analysis.lost_segment`): a segment other than a RST starting above the next expected sequence
+ *   number (a segment was not captured);
+ * - duplicate ACK (`tcp.analysis.duplicate_ack`): an empty segment (no SYN, FIN, RST; non-zero window) with the
+ *   same ACK and window as the direction's previous one, whose sequence number is the direction's next expected
+ *   one, and that does not answer a keep-alive. Unlike tshark 4.0, MPTCP connections are not excused.
  *
  * Sequence numbers compare modulo 2^32. For flows that are not TCP every value is null.
  *

@@ -43,8 +43,8 @@ export function renderFeaturesMarkdown(): string {
     "(`all` by default; `flow_meta` is always on) and columns with `--specific-features`. A value is `null` when " +
     "it is undefined for the flow (for example TCP columns of a UDP flow).",
     "",
-    "The `connection` group needs every flow, so when it is selected (as with `all`) records are held until the " +
-    "end of input, then written; select groups without it to stream records as flows end.",
+    "The `connection` group needs every flow, so it runs only when named (`all` leaves it out: " +
+    "`--features all,connection`); then records are held until the end of input, and written.",
     "",
     "Groups:",
     "",

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs everything jj needs on a fresh machine with Node and npm: Deno (pinned, from the npm package `deno`),
 # the npm dependencies, and libpcap. With --test, also the real peers the tests talk to (tshark, tcpdump, nfdump,
-# openssl, sshd, dig). Idempotent and quiet when everything is there; all messages go to stderr.
+# openssl, sshd, dig; python3-networkx for the connection group's differential test). Idempotent and quiet
+# when everything is there; all messages go to stderr.
 set -eu
 cd "$(dirname "$0")/.."
 want_test=0
@@ -16,7 +17,7 @@ missing=""
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 if ! have_pkg libpcap0.8 && ! ldconfig -p 2>/dev/null | grep -q 'libpcap\.so'; then missing="libpcap0.8"; fi
 if [ "$want_test" = 1 ]; then
-  for p in tshark tcpdump nfdump openssl openssh-server openssh-client dnsutils; do
+  for p in tshark tcpdump nfdump openssl openssh-server openssh-client dnsutils python3-networkx; do
     have_pkg "$p" || missing="$missing $p"
   done
 fi

@@ -138,6 +138,7 @@ Deno.test({
       const want = declaredNames(g.name === "flow_meta" ? [g] : [all[0], g]);
       for (const name of ["tls12.pcap", "quic.pcap", "dns.pcap", "ssh.pcap", "http.pcapng"]) {
         const { records } = await collect(cap(name), { features: [g.name] });
+        assert.ok(records.length > 0, `${g.name} on ${name}: no record to check`);
         for (const r of records) assert.deepEqual(Object.keys(r), want, `${g.name} on ${name}`);
       }
     }

@@ -76,8 +76,12 @@ async function tsharkTotals(path: string): Promise<TsharkTotals> {
   const out = await new Deno.Command("tshark", {
     args: ["-r", path, "-T", "fields", "-e", "frame.len", "-e", "frame.time_epoch"],
     stdout: "piped",
-    stderr: "null",
+    stderr: "piped",
   }).output();
+  // A tshark that fails prints nothing: that must not read as "no packet" (a capture cut short is read to its
+  // cut, with exit code 2).
+  const err = new TextDecoder().decode(out.stderr);
+  assert.ok(out.success || (out.code === 2 && /cut short/.test(err)), `tshark -r ${path}: ${err}`);
   const lines = new TextDecoder().decode(out.stdout).split("\n").filter((l) => l !== "");
   let bytes = 0;
   const times: number[] = [];

@@ -764,7 +764,11 @@ Deno.test({
     const scan = parseJsonl((await runCli(["fingerprint", "--db", DB_FILE, cap("tcp_scan.pcapng")])).stdout);
     const nmap = scan.find((e) => e.dst_port === 3389) as unknown as TcpEvent;
     assert.equal(nmap.match?.label, "nmap SYN scan");
-    const plain = parseJsonl((await runCli(["fingerprint", "-q", cap("443-curl.pcap")])).stdout);
+    const plainRun = await runCli(["fingerprint", "-q", cap("443-curl.pcap")]);
+    assert.equal(plainRun.code, 0, plainRun.stderr);
+    const plain = parseJsonl(plainRun.stdout);
+    // every() of an empty list holds: the run must give the capture's four events
+    assert.equal(plain.length, 4, plainRun.stdout);
     assert.ok(plain.every((e) => !("match" in e)));
   },
 });

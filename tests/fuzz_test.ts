@@ -121,12 +121,23 @@ function reader(bytes: Uint8Array, step: number): ByteReader {
   };
 }
 
-/** Runs one extraction to the end; returns what went wrong (null when nothing did). */
+/**
+ * How the extractions of the properties ended: read to the end (with how many records), or refused with an
+ * `InputError`. A property that only ever met `InputError` (say, every input refused at once) would pass without
+ * having read anything: the tests below check that most inputs were really read.
+ */
+const tally = { completed: 0, inputErrors: 0, records: 0 };
+
+/**
+ * Runs one extraction to the end; returns what went wrong (null when nothing did). With `strict`, an
+ * `InputError` or an extraction without any record is wrong too (for the unmutated seeds).
+ */
 async function extractAll(
   bytes: Uint8Array,
   asStream: boolean,
   step: number,
   options: ExtractOptions,
+  strict = false,
 ): Promise<string | null> {
   const source = asStream ? byteStream(bytes, step) : reader(bytes, step);
   const work = (async (): Promise<string | null> => {
@@ -142,12 +153,19 @@ async function extractAll(
             return `${s.packetsRead} packets from ${bytes.length} bytes`;
           }
           if (s.flows !== records) return `summary says ${s.flows} flows, ${records} were yielded`;
+          if (strict && records === 0) return "no record";
+          tally.completed++;
+          tally.records += records;
           return null;
         }
         if (++records > bytes.length / 16 + 1) return `${records} records from ${bytes.length} bytes`;
       }
     } catch (e) {
-      if (e instanceof InputError) return null;
+      if (e instanceof InputError) {
+        if (strict) return `InputError: ${e.message}`;
+        tally.inputErrors++;
+        return null;
+      }
       return `threw ${e instanceof Error ? e.stack ?? e.message : String(e)}`;
     }
   })();
@@ -195,17 +213,33 @@ function property(maxMutations: number) {
 
 Deno.test("fuzz: the unmutated seed captures are read without error", async () => {
   for (let i = 0; i < SEEDS.length; i++) {
-    assert.equal(await extractAll(SEEDS[i], true, 65536, {}), null, SEED_FILES[i]);
-    assert.equal(await extractAll(SEEDS[i], false, 7, {}), null, SEED_FILES[i]);
+    // strict: an InputError or no record at all is a failure here (these captures are valid)
+    assert.equal(await extractAll(SEEDS[i], true, 65536, {}, true), null, SEED_FILES[i]);
+    assert.equal(await extractAll(SEEDS[i], false, 7, {}, true), null, SEED_FILES[i]);
   }
+  assert.ok(SEEDS.length >= (HAVE_SHARED ? 14 : 2), `${SEEDS.length} seed captures`);
 });
 
+/** Runs a property and checks that at least `minRead` of its extractions read their input to the end. */
+async function assertReads(p: fc.IAsyncProperty<unknown[]>, runs: number, minRead: number): Promise<void> {
+  const before = { ...tally };
+  await fc.assert(p, params(runs));
+  const completed = tally.completed - before.completed, refused = tally.inputErrors - before.inputErrors;
+  console.log(
+    `${completed} inputs read to the end (${tally.records - before.records} records), ${refused} refused`,
+  );
+  assert.ok(
+    completed >= minRead * (completed + refused),
+    `only ${completed} of ${completed + refused} inputs read to the end: the property hardly ran the reader`,
+  );
+}
+
 Deno.test("fuzz: one mutation (cut, flip, absurd length, garbage) never throws anything but InputError", async () => {
-  await fc.assert(property(1), params(100));
+  await assertReads(property(1), 100, 0.5);
 });
 
 Deno.test("fuzz: chains of up to four mutations never throw anything but InputError", async () => {
-  await fc.assert(property(4), params(70));
+  await assertReads(property(4), 70, 0.25);
 });
 
 Deno.test("fuzz: random bytes after a valid pcap or pcapng header never throw anything but InputError", async () => {
@@ -213,7 +247,7 @@ Deno.test("fuzz: random bytes after a valid pcap or pcapng header never throw an
   // A pcapng section header and interface blocks: everything before the first packet block.
   const ng = SEEDS[IS_PCAPNG.indexOf(true)];
   const ngHeader = ng ? ng.slice(0, pcapngBlocks(ng).find((b) => b.type === 6)!.offset) : pcapHeader;
-  await fc.assert(
+  await assertReads(
     fc.asyncProperty(fc.boolean(), fc.uint8Array({ maxLength: 600 }), async (useNg, tail) => {
       const head = useNg ? ngHeader : pcapHeader;
       const bytes = new Uint8Array(head.length + tail.length);
@@ -221,6 +255,7 @@ Deno.test("fuzz: random bytes after a valid pcap or pcapng header never throw an
       bytes.set(tail, head.length);
       assert.equal(await extractAll(bytes, true, 64, {}), null);
     }),
-    params(30),
+    30,
+    0.5,
   );
 });

@@ -611,8 +611,9 @@ async function runTshark(
 }
 
 /**
- * Runs `tshark ARGS` (stderr discarded) and returns its output lines split at tabs, empty lines left out: for
- * `-T fields` output with arguments of the caller's choosing.
+ * Runs `tshark ARGS` and returns its output lines split at tabs, empty lines left out: for `-T fields` output with
+ * arguments of the caller's choosing. A tshark failure throws with its message (an empty result would let a
+ * comparison pass on nothing), except a capture cut short, whose frames before the cut are returned.
  *
  * @example
  * ```ts
@@ -622,7 +623,11 @@ async function runTshark(
  * ```
  */
 export function tsharkRows(args: string[]): string[][] {
-  const out = new Deno.Command("tshark", { args, stdout: "piped", stderr: "null" }).outputSync();
+  const out = new Deno.Command("tshark", { args, stdout: "piped", stderr: "piped" }).outputSync();
+  const stderr = new TextDecoder().decode(out.stderr);
+  if (out.code !== 0 && !/cut short/.test(stderr)) {
+    throw new Error(`tshark ${args.join(" ")} exited with ${out.code}: ${stderr.trim()}`);
+  }
   return new TextDecoder().decode(out.stdout).split("\n").filter((l) => l.length > 0).map((l) =>
     l.split("\t")
   );

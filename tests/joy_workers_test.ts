@@ -1,4 +1,4 @@
-import { deepStrictEqual as assertEquals } from "node:assert/strict";
+import { deepStrictEqual as assertEquals, ok as assert } from "node:assert/strict";
 import { joyInWorkers } from "../docs/joy_workers.ts";
 import { JoyContext } from "../lib/joy/context.ts";
 import { defaultJoyConfig } from "../lib/joy/config.ts";
@@ -8,7 +8,7 @@ import { cap, HAVE_CAPTURES } from "./helpers.ts";
 
 const CAPS = [cap("v6.pcap"), cap("dns_fragmented.pcap")];
 
-async function oneContext(path: string, n = 1): Promise<string[]> {
+async function oneContext(path: string, n = 1, flowsPerContext: number[] = []): Promise<string[]> {
   const ctxs = Array.from({ length: n }, () => new JoyContext(defaultJoyConfig()));
   const file = await Deno.open(path);
   await readCapture(file, (ts, buf, off, capLen) => {
@@ -20,7 +20,11 @@ async function oneContext(path: string, n = 1): Promise<string[]> {
     file.close();
   } catch { /* closed */ }
   const lines: string[] = [];
-  for (const c of ctxs) c.printFlows(false, (l) => lines.push(l));
+  for (const c of ctxs) {
+    const before = lines.length;
+    c.printFlows(false, (l) => lines.push(l));
+    flowsPerContext.push(lines.length - before);
+  }
   return lines;
 }
 
@@ -41,8 +45,13 @@ Deno.test("several contexts (divided by flow hash) give the same flows as one co
 }, async () => {
   for (const cap of CAPS) {
     const one = (await oneContext(cap)).sort();
-    const four = (await oneContext(cap, 4)).sort();
+    const perContext: number[] = [];
+    const four = (await oneContext(cap, 4, perContext)).sort();
     assertEquals(four, one);
+    // Not vacuous: the capture has flows, and the hash really divides them (a hash sending every packet to
+    // one context would pass the comparison above).
+    assert(one.length >= 10, `${cap}: only ${one.length} flows`);
+    assert(perContext.filter((x) => x > 0).length >= 2, `${cap}: flows per context ${perContext}`);
   }
 });
 
@@ -50,6 +59,7 @@ Deno.test("contexts in Workers give the same flows as one context", { ignore: !H
   for (const cap of CAPS) {
     const one = (await oneContext(cap)).sort();
     const workers = (await joyInWorkers(cap, 3)).sort();
+    assert(one.length >= 10, `${cap}: only ${one.length} flows`);
     assertEquals(workers.length, one.length);
     assertEquals(workers, one);
   }

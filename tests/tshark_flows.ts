@@ -210,7 +210,8 @@ export function splitRows(stdout: Uint8Array): string[][] {
 
 /**
  * tshark's rows of `fields` for one capture file, or null when tshark cannot read it to the end (it exits
- * non-zero).
+ * non-zero with an error about that file). Any other failure (an unknown preference or field, a bad option:
+ * tshark then names no file and prints no rows) throws, so that it cannot pass for an unreadable capture.
  *
  * @example
  * ```ts
@@ -222,9 +223,13 @@ export function splitRows(stdout: Uint8Array): string[][] {
  */
 export async function tsharkRowsOf(file: string, fields: readonly string[]): Promise<string[][] | null> {
   const args = tsharkFieldArgs(file, fields);
-  const out = await new Deno.Command("tshark", { args, stdout: "piped", stderr: "null", stdin: "null" })
+  const out = await new Deno.Command("tshark", { args, stdout: "piped", stderr: "piped", stdin: "null" })
     .output();
-  if (out.code !== 0) return null;
+  if (out.code !== 0) {
+    const err = new TextDecoder().decode(out.stderr);
+    if (err.includes(`"${file}"`)) return null;
+    throw new Error(`tshark exited with ${out.code} on ${file}: ${err}`);
+  }
   return splitRows(out.stdout);
 }
 
@@ -275,6 +280,16 @@ export async function tsharkRowsMerged(
     const [path, n] = line.split("\t");
     if (path && n !== undefined) counts.set(path, Number(n));
   }
+  // capinfos reports each file on stdout or names it in an error on stderr: a capinfos that failed outright
+  // (bad option, missing tool) would otherwise leave no capture readable and the comparison empty.
+  const unaccounted = paths.filter((p) => !counts.has(p) && !bad.has(p));
+  assert.deepEqual(
+    unaccounted.slice(0, 5),
+    [],
+    `capinfos (exit ${info.code}) reported nothing on ${unaccounted.length} captures: ${
+      dec.decode(info.stderr)
+    }`,
+  );
   const readable = names.filter((_n, i) => !bad.has(paths[i]) && counts.get(paths[i])! > 0);
   const unreadable = names.filter((_n, i) => bad.has(paths[i]));
   // Chunks of about equal frame counts, in order.
@@ -827,6 +842,45 @@ export function triage(problems: ReadonlyMap<string, string>, knownBugs: Readonl
     unknown: [...problems].filter(([id]) => !knownBugs.has(id)).map(([id, what]) => `${id}: ${what}`),
     stale: [...knownBugs].filter((id) => !problems.has(id)),
   };
+}
+
+/**
+ * The least numbers of corpus captures read and flows compared by the whole-corpus differential tests (on this
+ * corpus: 90 of 91 captures read, 886 to 905 flows compared, depending on the test's exclusions). A tool that
+ * fails or prints nothing would otherwise leave every capture out and the comparison empty, and pass.
+ */
+export const MIN_CAPTURES_READ = 85;
+/** See {@linkcode MIN_CAPTURES_READ}. */
+export const MIN_FLOWS_COMPARED = 850;
+
+/**
+ * Fails when fewer than {@linkcode MIN_CAPTURES_READ} captures were read or fewer than
+ * {@linkcode MIN_FLOWS_COMPARED} flows compared (the comparison would be close to vacuous).
+ *
+ * @example
+ * ```ts
+ * import { assertNotVacuous } from "./tshark_flows.ts";
+ * assertNotVacuous(90, 900);
+ * ```
+ */
+export function assertNotVacuous(captures: number, flows: number): void {
+  assert.ok(captures >= MIN_CAPTURES_READ, `only ${captures} corpus captures read (tshark failed?)`);
+  assert.ok(flows >= MIN_FLOWS_COMPARED, `only ${flows} flows compared`);
+}
+
+/**
+ * Fails when a column's expected value was never set (not null, not an empty list) on any compared flow: the
+ * column was compared against nulls only (a tshark field that is gone or renamed reads as absent).
+ *
+ * @example
+ * ```ts
+ * import { assertColumnsExercised } from "./tshark_flows.ts";
+ * assertColumnsExercised(new Map([["a", 3]]));
+ * ```
+ */
+export function assertColumnsExercised(nonNull: ReadonlyMap<string, number>): void {
+  const never = [...nonNull].filter(([, n]) => !(n > 0)).map(([c]) => c);
+  assert.deepEqual(never, [], "columns whose expected value is null on every compared flow");
 }
 
 /**

@@ -28,7 +28,9 @@ import { CAPTURES, flowsByKey, hasCommand, HAVE_CAPTURES, HAVE_TSHARK } from "./
 import type { FlowRecord } from "../lib/extractor.ts";
 import {
   addCount,
+  assertColumnsExercised,
   assertNoNewMismatches,
+  assertNotVacuous,
   captureNames,
   columnsOf,
   countExclusions,
@@ -572,6 +574,9 @@ Deno.test({
     ];
     if (unknown.length) lines.push(`${unknown.length} new mismatches:`, ...unknown.slice(0, 200));
     console.log(lines.join("\n"));
+    // The comparison is not vacuous: enough captures and flows, and every column set on some flow.
+    assertNotVacuous(caps, flowsCompared);
+    assertColumnsExercised(new Map([...tally].map(([c, t]) => [c, t.nonNull])));
     assertNoNewMismatches(triaged);
   },
 });

@@ -47,7 +47,9 @@ import {
 import type { FlowRecord } from "../lib/extractor.ts";
 import {
   addCount,
+  assertColumnsExercised,
   assertNoNewMismatches,
+  assertNotVacuous,
   captureNames,
   columnsOf,
   countExclusions,
@@ -420,6 +422,8 @@ Deno.test({
     // The comparison is not vacuous.
     const t = (c: string) => acc.tally.get(c)!.nonNull;
     assert.ok(t("icmp_seq_gaps") > 0 && t("icmp_dominant_type") > 0 && t("ipv6_flow_label") > 0);
+    assertNotVacuous(caps, acc.flows);
+    assertColumnsExercised(new Map([...acc.tally].map(([c, x]) => [c, x.nonNull])));
     assertNoNewMismatches(triaged);
   },
 });

@@ -41,10 +41,13 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { CAPTURES, flowsByKey, HAVE_CAPTURES, HAVE_TSHARK } from "./helpers.ts";
 import {
   addCount,
+  assertColumnsExercised,
   assertNoNewMismatches,
+  assertNotVacuous,
   captureNames,
   columnsOf,
   countExclusions,
@@ -52,6 +55,7 @@ import {
   fieldReader,
   FLOW_FIELDS,
   type FlowFrame,
+  MIN_FLOWS_COMPARED,
   type ModelFlow,
   modelFlows,
   pairFlows,
@@ -582,6 +586,13 @@ Deno.test({
     ];
     if (unknown.length) lines.push(`${unknown.length} new mismatches:`, ...unknown.slice(0, 100));
     console.log(lines.join("\n"));
+    // The comparison is not vacuous: enough captures and flows; every column compared on every flow of each
+    // run (no entropy exclusion on this corpus) and set on some flow in some run (byte_distribution_uniformity
+    // needs 256 sampled bytes, more than the small run samples).
+    assertNotVacuous(caps, flowsCompared);
+    const fewest = Math.min(...[...tally.values()].flatMap((t) => t.compared));
+    assert.ok(tally.size > 0 && fewest >= MIN_FLOWS_COMPARED, `a column compared on only ${fewest} flows`);
+    assertColumnsExercised(new Map([...tally].map(([c, t]) => [c, sum(t.present)])));
     assertNoNewMismatches(triaged);
   },
 });

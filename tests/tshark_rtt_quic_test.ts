@@ -23,7 +23,9 @@ import assert from "node:assert/strict";
 import { CAPTURES, flowsByKey, hasCommand, HAVE_CAPTURES, HAVE_TSHARK } from "./helpers.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
 import {
+  assertColumnsExercised,
   assertNoNewMismatches,
+  assertNotVacuous,
   captureNames,
   columnsOf,
   countExclusions,
@@ -486,6 +488,8 @@ Deno.test({
     // The comparison is not vacuous.
     assert.ok(tally.get("tcp_rtt_samples")!.nonNull > 0 && tally.get("tcp_rtt_ack_min")!.nonNull > 0);
     assert.ok(tally.get("quic_version")!.nonNull > 0 && tally.get("quic_sni")!.nonNull > 0);
+    assertNotVacuous(caps, flowsCompared);
+    assertColumnsExercised(new Map([...tally].map(([c, t]) => [c, t.nonNull])));
     assertNoNewMismatches(triaged);
   },
 });

@@ -17,8 +17,7 @@ import {
 import { anonymizeCapture } from "../anon/pcap.ts";
 import { type Cidr, parseCidrList } from "../subnets.ts";
 import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
-import { UsageError } from "./common.ts";
-import { checkInputFile, whyUnreadable } from "./label_subnets.ts";
+import { checkInputFile, UsageError, whyUnreadable } from "./common.ts";
 
 /** Options of `jj anon` as commander parses them. */
 export interface AnonCliOptions {

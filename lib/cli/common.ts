@@ -232,6 +232,44 @@ export async function openOutputFile(path: string): Promise<WritableStream<Uint8
 }
 
 /**
+ * Why a file could not be opened, in a few words (Deno's messages repeat the path and the errno).
+ *
+ * @example
+ * ```ts
+ * import { whyUnreadable } from "./common.ts";
+ * console.log(whyUnreadable(new Deno.errors.NotFound("x"))); // no such file
+ * ```
+ */
+export function whyUnreadable(e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) return "no such file";
+  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
+  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * Fails with an {@linkcode InputError} naming `path` when it is missing or a directory (`-`, stdin, passes).
+ * Checked before anything is created (a key file, an output file).
+ *
+ * @example
+ * ```ts
+ * import { checkInputFile } from "./common.ts";
+ * await checkInputFile("-");
+ * await checkInputFile("/no/such/file").catch((e) => console.log(e.message)); // cannot read /no/such/file: no such file
+ * ```
+ */
+export async function checkInputFile(path: string): Promise<void> {
+  if (path === "-") return;
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    throw new InputError(`cannot read ${path}: ${whyUnreadable(e)}`);
+  }
+  if (info.isDirectory) throw new InputError(`cannot read ${path}: is a directory`);
+}
+
+/**
  * A queue that runs async operations one after another even when they are started concurrently (a timer's
  * flush during a write): writers that encode into one reused buffer must not overlap. A failed operation
  * rejects its own promise only; the next one still runs.

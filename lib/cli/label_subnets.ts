@@ -6,9 +6,8 @@
  */
 import { type Command, Option } from "commander";
 import { SubnetLabeler } from "../subnets.ts";
-import { InputError } from "../extract.ts";
 import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
-import { UsageError } from "./common.ts";
+import { checkInputFile, UsageError } from "./common.ts";
 
 /**
  * Help text of `--label` (shared with `jj extract`).
@@ -21,44 +20,6 @@ import { UsageError } from "./common.ts";
  */
 export const LABEL_OPTION_HELP =
   "label flows whose src/dst address is in a network: NAME:CIDR or NAME:FILE (one CIDR per line); repeatable";
-
-/**
- * Why a file could not be opened, in a few words (Deno's messages repeat the path and the errno).
- *
- * @example
- * ```ts
- * import { whyUnreadable } from "./label_subnets.ts";
- * console.log(whyUnreadable(new Deno.errors.NotFound("x"))); // no such file
- * ```
- */
-export function whyUnreadable(e: unknown): string {
-  if (e instanceof Deno.errors.NotFound) return "no such file";
-  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
-  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
-  return e instanceof Error ? e.message : String(e);
-}
-
-/**
- * Fails with an {@linkcode InputError} naming `path` when it is missing or a directory (`-`, stdin, passes).
- * Checked before anything is created (a key file, an output file).
- *
- * @example
- * ```ts
- * import { checkInputFile } from "./label_subnets.ts";
- * await checkInputFile("-");
- * await checkInputFile("/no/such/file").catch((e) => console.log(e.message)); // cannot read /no/such/file: no such file
- * ```
- */
-export async function checkInputFile(path: string): Promise<void> {
-  if (path === "-") return;
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-  } catch (e) {
-    throw new InputError(`cannot read ${path}: ${whyUnreadable(e)}`);
-  }
-  if (info.isDirectory) throw new InputError(`cannot read ${path}: is a directory`);
-}
 
 /**
  * Commander collector for a repeatable option.

@@ -3,8 +3,10 @@
  * header (known opcode, a query has questions and rcode 0) and readable questions of a known class.
  *
  * The question fields come from the first query (else the first response); rcode, section counts and RA from the
- * first response (counts from the query when there is no response); TTLs and answer data are gathered over all
- * responses of the flow. `dns_queries` / `dns_responses` count messages by their QR bit.
+ * first response (counts from the query when there is no response); TTLs and answer data are gathered over the
+ * responses among the flow's first 32 messages (at most 64 answers are listed), which bounds a flow's memory
+ * whatever its length. `dns_queries` / `dns_responses` count every message by its QR bit. Over TCP, a sequence gap
+ * that is never filled (a segment not captured) ends the counting: messages after it cannot be delimited.
  *
  * @module
  */
@@ -98,8 +100,8 @@ const features: FeatureSpec[] = [
   f("dns_answer_count", "int", "ANCOUNT of the first response (of the query when there is none)."),
   f("dns_authority_count", "int", "NSCOUNT of the first response (of the query when there is none)."),
   f("dns_additional_count", "int", "ARCOUNT of the first response (of the query when there is none)."),
-  f("dns_min_ttl", "int", "Smallest TTL of the answer records of the responses."),
-  f("dns_max_ttl", "int", "Largest TTL of the answer records of the responses."),
+  f("dns_min_ttl", "int", "Smallest TTL of the answer records of the responses among the first 32 messages."),
+  f("dns_max_ttl", "int", "Largest TTL of the answer records of the responses among the first 32 messages."),
   f("dns_is_query", "bool", "A query (QR 0) was seen."),
   f("dns_is_response", "bool", "A response (QR 1) was seen."),
   f("dns_truncated", "bool", "A message had the TC bit set."),
@@ -107,7 +109,12 @@ const features: FeatureSpec[] = [
   f("dns_recursion_available", "bool", "RA bit of the first response."),
   f("dns_queries", "int", "Query messages (QR 0) seen."),
   f("dns_responses", "int", "Response messages (QR 1) seen."),
-  f("dns_answers", "list", "Answer data of the responses as text: addresses (RFC 5952 for IPv6) and names."),
+  f(
+    "dns_answers",
+    "list",
+    "Answer data of the responses among the first 32 messages as text, at most 64: addresses (RFC 5952 for " +
+      "IPv6) and names.",
+  ),
 ];
 
 function addMessage(s: DnsState, m: DnsMessage): void {

@@ -2,7 +2,9 @@
  * `http2`: HTTP/1.x and cleartext HTTP/2 on any port, detected by content. HTTP/1: the first request line
  * (method, URI, version), Host, User-Agent and Content-Type, and the first status line. HTTP/2: the client
  * preface (prior knowledge) or an `Upgrade: h2c` exchange, then frame headers by type across segments (payloads
- * are skipped, nothing is buffered beyond a frame header), stream ids, server push and multiplexing. HTTP/2 over
+ * are skipped, nothing is buffered beyond a frame header), stream ids, server push and multiplexing; a sequence
+ * gap that is never filled (a segment not captured) ends the frame counts, as frames after it cannot be
+ * delimited. HTTP/2 over
  * TLS is encrypted and not seen. `http3_detected` is true for a UDP flow carrying a QUIC v1/v2/draft long header
  * (HTTP/3 is QUIC's usual payload; the ALPN is not visible here).
  *

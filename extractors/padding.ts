@@ -33,12 +33,14 @@ export class PaddingState {
   iatN = 0;
   iatMean = 0;
   iatM2 = 0;
-  /** Size histogram: (size, count) pairs in order of first appearance; `hit` is the index in `pairs` of the
-   * last packet's size. Past a few sizes, `index` finds a size's pair: an open-addressing hash table of pair
-   * index + 1 (0 empty), at most half full. */
+  /** Size histogram: (size, count) pairs in order of first appearance, for the first `MAX_SIZES` distinct
+   * sizes; `hit` is the index in `pairs` of the last packet's size. Past a few sizes, `index` finds a size's
+   * pair: an open-addressing hash table of pair index + 1 (0 empty), at most half full. */
   pairs: number[] = [];
   hit = 0;
   index: number[] | null = null;
+  /** Packets whose size was first seen after the histogram was full: one pooled bucket. */
+  pooled = 0;
   last = -1;
   torCells = 0;
   withPayload = 0;
@@ -63,11 +65,16 @@ const features: FeatureSpec[] = [
   f("is_constant_size", "bool", "At least 95% of the packets have the dominant length."),
   f("dominant_size_mode", "int", "Most common packet length (smallest among ties)."),
   f("dominant_size_ratio", "float", "Share of packets with the most common length."),
-  f("unique_size_count", "int", "Number of distinct packet lengths."),
+  f(
+    "unique_size_count",
+    "int",
+    "Number of distinct packet lengths (exact up to 2048; lengths first seen after that count as one more).",
+  ),
   f(
     "size_entropy",
     "float",
-    "Shannon entropy of the packet length distribution over log2(distinct lengths), 0-1.",
+    "Shannon entropy of the packet length distribution over log2(distinct lengths), 0-1 (past 2048 distinct " +
+      "lengths, the later ones as one length).",
   ),
   f("iat_variance", "float", "Population variance of the gaps between consecutive packets, seconds squared."),
   f("iat_cv", "float", "Coefficient of variation of the gaps (null when the mean gap is 0)."),
@@ -95,6 +102,12 @@ const features: FeatureSpec[] = [
 
 /** Distinct sizes looked up by a scan of the pairs; more get a hash table. */
 const MAX_SCANNED = 16;
+/**
+ * Distinct sizes a flow's histogram holds (about 100 KB at most): every size an Ethernet flow without
+ * offloading can have (at most 1514) fits, and a capture whose lengths vary without bound (original lengths are
+ * any 32-bit value) cannot grow a flow's memory with its packets.
+ */
+const MAX_SIZES = 2048;
 
 /** Slot of `size` in a hash table of `mask + 1` slots. */
 const slotOf = (size: number, mask: number): number => (Math.imul(size, 0x9e3779b1) >>> 12) & mask;
@@ -123,6 +136,10 @@ function countSize(s: PaddingState, len: number): void {
       return;
     }
     j = (j + 1) & mask;
+  }
+  if (a.length >= 2 * MAX_SIZES) {
+    s.pooled++;
+    return;
   }
   s.hit = a.length;
   t[j] = a.length + 1;
@@ -203,7 +220,7 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
     let mode = -1, modeCount = 0, entropy = 0;
     // Sizes in order of first appearance (the order of the entropy sum).
     const a = s.pairs;
-    const unique = a.length >> 1;
+    const unique = (a.length >> 1) + (s.pooled > 0 ? 1 : 0);
     for (let i = 0; i < a.length; i += 2) {
       const size = a[i], count = a[i + 1];
       if (count > modeCount || (count === modeCount && size < mode)) {
@@ -211,6 +228,10 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
         modeCount = count;
       }
       const q = count / n;
+      entropy -= q * Math.log2(q);
+    }
+    if (s.pooled > 0) {
+      const q = s.pooled / n;
       entropy -= q * Math.log2(q);
     }
     const modeRatio = modeCount / n;

@@ -28,10 +28,12 @@ import {
   hasCommand,
   HAVE_CAPTURES,
   HAVE_TSHARK,
+  hex,
   ipBytes,
   ipv4,
   ipv6,
   pcapFile,
+  ROOT,
   runCli,
   type RunResult,
   tcp,
@@ -1203,4 +1205,31 @@ Deno.test("anon: inputs checked before a key is made; directories named; .gz cap
   const h = await run(["anon", "--help"]);
   assert.match(h.stdout.replace(/\s+/g, " "), /same key and the same --subnets file/);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("anon --pcap: a pcapng whose section header cannot be read is an error, and -o keeps its content", async () => {
+  // Found by fuzzing: it warned, wrote an empty capture and exited 0.
+  const dir = await Deno.makeTempDir();
+  try {
+    const key = `${dir}/k.key`;
+    const out = `${dir}/out.pcap`;
+    const good = await Deno.readFile(`${ROOT}/testdata/http.pcap`);
+    const cases: [string, Uint8Array][] = [
+      ["length 0", hex("0a0d0d0a000000004d3c2b1a")],
+      ["cut inside", hex("0a0d0d0a1c0000004d3c2b1a01000000ffffffff")],
+      ["bad byte order", hex("0a0d0d0a1c000000deadbeef01000000ffffffffffffffff1c000000")],
+    ];
+    for (const [what, bytes] of cases) {
+      const input = `${dir}/bad.pcapng`;
+      await Deno.writeFile(input, bytes);
+      await Deno.writeFile(out, good);
+      const r = await runCli(["anon", "-q", "-k", key, "--pcap", input, "-o", out]);
+      assert.equal(r.code, 1, `${what}: ${r.stderr}`);
+      assert.match(r.stderr, /^jj: error: .*bad\.pcapng: (corrupt|truncated) pcapng section header/, what);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.deepEqual(await Deno.readFile(out), good, `${what}: -o was emptied`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -6,7 +6,7 @@
 import { deepEqual, equal, ok } from "node:assert/strict";
 import { joyProcessFile } from "../lib/joy/offline.ts";
 import { defaultJoyConfig } from "../lib/joy/config.ts";
-import { cfloat } from "../lib/joy/json.ts";
+import { cfloat, timeval } from "../lib/joy/json.ts";
 import { exists, rng, SHARED } from "./helpers.ts";
 
 const CORPUS = `${SHARED}/corpus`;
@@ -160,4 +160,17 @@ Deno.test("cfloat prints %f as glibc does: exact ties to even, by magnitude (ora
     "0.039062",
     "-0.007812",
   ]);
+});
+
+Deno.test("timeval: seconds and a six-digit integer fraction, also past 2^53 microseconds (it printed .-1048576)", () => {
+  equal(timeval(1703606032925092), "1703606032.925092");
+  equal(timeval(0), "0.000000");
+  equal(timeval(-1500000), "-2.500000");
+  // A pcapng timestamp of 2^31 seconds-ticks in milliseconds (found by fuzzing, read through libpcap).
+  for (const us of [9223372032559822e6 - 1048576, 2 ** 60 + 12345, 2 ** 63, 1.5e21, 123456789.5]) {
+    const t = timeval(us);
+    ok(/^-?\d+\.\d{6}$/.test(t), `${us}: ${t}`);
+    ok(Number.isFinite(JSON.parse(`{"t":${t}}`).t), t);
+  }
+  equal(timeval(NaN), "0.000000");
 });

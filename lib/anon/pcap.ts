@@ -629,6 +629,7 @@ export async function anonymizeCapture(
     result.droppedPacketReasons[why] = (result.droppedPacketReasons[why] ?? 0) + 1;
   };
   const before = anonymizer.changed;
+  let completed = false;
   try {
     if (!await inp.fill(4)) throw new RangeError("not a pcap or pcapng capture (too short)");
     if (inp.buf[0] === 0x1f && inp.buf[1] === 0x8b) {
@@ -642,7 +643,11 @@ export async function anonymizeCapture(
       let le = true;
       let links: number[] = [];
       for (;;) {
+        // A first block that cannot be read leaves nothing to write: an error, as extract reports it, rather
+        // than an empty output and exit 0.
+        const atStart = inp.base + inp.start === 0;
         if (!await inp.fill(12)) {
+          if (atStart) throw new RangeError("truncated pcapng section header");
           if (inp.end > inp.start) {
             result.warning = `truncated pcapng block at byte offset ${inp.base + inp.start}`;
           }
@@ -655,6 +660,7 @@ export async function anonymizeCapture(
           if (bom === 0x1a2b3c4d) le = true;
           else if (bom === 0x4d3c2b1a) le = false;
           else {
+            if (atStart) throw new RangeError("corrupt pcapng section header (bad byte-order magic)");
             result.warning = `bad pcapng byte-order magic at byte offset ${inp.base + s + 8}`;
             break;
           }
@@ -663,10 +669,12 @@ export async function anonymizeCapture(
         }
         const len = inp.dv.getUint32(s + 4, le);
         if (len < 12 || len % 4 !== 0 || len > MAX_RECORD) {
+          if (atStart) throw new RangeError(`corrupt pcapng section header (block length ${len})`);
           result.warning = `corrupt pcapng block (length ${len}) at byte offset ${inp.base + s}`;
           break;
         }
         if (!await inp.fill(len)) {
+          if (atStart) throw new RangeError("truncated pcapng section header");
           result.warning = `truncated pcapng block at byte offset ${inp.base + inp.start}`;
           break;
         }
@@ -746,11 +754,14 @@ export async function anonymizeCapture(
       }
     }
     await out.flush();
+    completed = true;
   } finally {
     result.addresses = anonymizer.changed - before;
     result.checksums = pa.checksums;
     try {
-      await writer.close();
+      // On an error the output is aborted, not closed: a file output then keeps what it held before.
+      if (completed) await writer.close();
+      else await writer.abort();
     } catch { /* already closed */ }
   }
   return result;

@@ -17,7 +17,7 @@ import {
 import { anonymizeCapture } from "../anon/pcap.ts";
 import { type Cidr, parseCidrList } from "../subnets.ts";
 import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
-import { checkInputFile, UsageError, whyUnreadable } from "./common.ts";
+import { checkInputFile, openOutputFile, UsageError, whyUnreadable } from "./common.ts";
 
 /** Options of `jj anon` as commander parses them. */
 export interface AnonCliOptions {
@@ -142,17 +142,20 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
       // The capture writer closes its stream; keep stdout itself open.
       const ts = new TransformStream<Uint8Array, Uint8Array>();
       piped = ts.readable.pipeTo(Deno.stdout.writable, { preventClose: true });
+      piped.catch(() => {}); // an aborted output (after an input error) is reported by that error
       outStream = ts.writable;
     } else {
       try {
-        outStream = (await Deno.open(out, { write: true, create: true, truncate: true })).writable;
+        // Emptied only when output begins, and write errors reach us (FsFile.writable drops them).
+        outStream = await openOutputFile(out);
       } catch (e) {
         inFile?.close();
-        throw new InputError(`cannot write ${out}: ${e instanceof Error ? e.message : e}`);
+        throw e;
       }
       if (/\.gz$/i.test(out)) {
         const cs = new CompressionStream("gzip");
         piped = cs.readable.pipeTo(outStream);
+        piped.catch(() => {}); // as above
         outStream = cs.writable as WritableStream<Uint8Array>;
       }
     }

@@ -8,7 +8,7 @@
 import type { Command } from "commander";
 import { JsonlWriter } from "../../outputs/jsonl.ts";
 import type { FlowRecord } from "../extractor.ts";
-import { type ExtractSummary, InputError } from "../extract.ts";
+import type { ExtractSummary } from "../extract.ts";
 import type { LiveSummary } from "../live.ts";
 import {
   fingerprintCapture,
@@ -18,7 +18,7 @@ import {
   type HandshakeEvent,
   type HandshakeType,
 } from "../fingerprint.ts";
-import { drain, integer, positiveNumber, serialQueue, unbufferedFileStream, UsageError } from "./common.ts";
+import { drain, integer, openOutputFile, positiveNumber, serialQueue, UsageError } from "./common.ts";
 import { integerInRange, MAX_SNAPLEN } from "./live.ts";
 
 /** Options of `jj fingerprint` as commander parses them. */
@@ -130,13 +130,7 @@ export async function runFingerprint(
   let out: WritableStream<Uint8Array> = Deno.stdout.writable;
   let closeStream = false;
   if (o.output !== undefined && o.output !== "-") {
-    let file: Deno.FsFile;
-    try {
-      file = await Deno.open(o.output, { write: true, create: true, truncate: true });
-    } catch (e) {
-      throw new InputError(`cannot write ${o.output}: ${e instanceof Error ? e.message : e}`);
-    }
-    out = unbufferedFileStream(file);
+    out = await openOutputFile(o.output);
     closeStream = true;
   }
   const writer = new JsonlWriter(out, closeStream);

@@ -73,9 +73,12 @@ export function cfloat(v: number): string {
  * ```
  */
 export function timeval(us: number): string {
+  if (!Number.isFinite(us)) return "0.000000";
+  // The remainder of the double itself, so that the field is an integer in 0..999999 (valid JSON) also beyond
+  // 2^53 µs (year 2255), where a subtraction of the seconds is inexact; exact below, as a timeval's fields are.
+  const usec = Math.round(((us % 1e6) + 1e6) % 1e6) % 1e6;
   const sec = Math.floor(us / 1e6);
-  const usec = us - sec * 1e6;
-  return `${sec}.${String(usec).padStart(6, "0")}`;
+  return `${BigInt(sec)}.${String(usec).padStart(6, "0")}`;
 }
 
 /**

@@ -45,31 +45,6 @@ const features: FeatureSpec[] = [
 ];
 
 /**
- * The subtypes of every MPTCP option (kind 30, length 3 or more) of `p`'s TCP header, as a mask of
- * `1 << subtype`; the option list is read as {@linkcode readTcpOptions} reads it (up to end-of-list or a
- * malformed option).
- */
-function mptcpSubtypes(p: PacketView): number {
-  const b = p.buf;
-  const end = Math.min(p.l4Off + p.tcpHdrLen, p.l4End);
-  let mask = 0;
-  for (let o = p.l4Off + 20; o < end;) {
-    const kind = b[o];
-    if (kind === 0) break;
-    if (kind === 1) {
-      o++;
-      continue;
-    }
-    if (o + 1 >= end) break;
-    const len = b[o + 1];
-    if (len < 2 || o + len > end) break;
-    if (kind === 30 && len >= 3) mask |= 1 << (b[o + 2] >> 4);
-    o += len;
-  }
-  return mask;
-}
-
-/**
  * The `tcp_mptcp` group.
  *
  * @example
@@ -87,9 +62,7 @@ export const tcpMptcpExtractor: FeatureExtractor<TcpMptcpState | null> = {
     const o = readTcpOptions(p);
     if (o.mptcpCount === 0) return;
     s.packets++;
-    // Every MPTCP option of the packet counts (a DSS and an ADD_ADDR often share a segment); the shared
-    // reader keeps only the first one's subtype.
-    const mask = o.mptcpCount > 1 ? mptcpSubtypes(p) : 1 << o.mptcpSubtype;
+    const mask = o.mptcpSubtypes;
     s.subtypes |= mask;
     if (p.tcpFlags & TCP.SYN) {
       const synAck = (p.tcpFlags & TCP.ACK) !== 0;

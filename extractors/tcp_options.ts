@@ -28,8 +28,9 @@ export class TcpOptionView {
   /** Timestamps (kind 8): value and echo reply, -1 when absent. */
   tsVal = -1;
   tsEcr = -1;
-  /** MPTCP option (kind 30): subtype of the first one, -1 when absent; number of MPTCP options. */
-  mptcpSubtype = -1;
+  /** MPTCP options (kind 30): their subtypes as a mask of `1 << subtype` (a DSS and an ADD_ADDR often share a
+   * segment), and their number. */
+  mptcpSubtypes = 0;
   mptcpCount = 0;
   /** TCP Fast Open cookie (kind 34). */
   fastOpen = false;
@@ -64,7 +65,7 @@ export class TcpOptionView {
     this.sackBlocks = 0;
     this.tsVal = -1;
     this.tsEcr = -1;
-    this.mptcpSubtype = -1;
+    this.mptcpSubtypes = 0;
     this.mptcpCount = 0;
     this.fastOpen = false;
     this.other = false;
@@ -105,7 +106,7 @@ export class TcpOptionView {
         this.tsVal = ((b[o + 2] << 24) | (b[o + 3] << 16) | (b[o + 4] << 8) | b[o + 5]) >>> 0;
         this.tsEcr = ((b[o + 6] << 24) | (b[o + 7] << 16) | (b[o + 8] << 8) | b[o + 9]) >>> 0;
       } else if (kind === 30 && len >= 3) {
-        if (this.mptcpCount === 0) this.mptcpSubtype = b[o + 2] >> 4;
+        this.mptcpSubtypes |= 1 << (b[o + 2] >> 4);
         this.mptcpCount++;
       } else if (kind === 34) this.fastOpen = true;
       else this.other = true;

@@ -122,7 +122,7 @@ async function expandInputs(
     try {
       info = await Deno.stat(s);
     } catch (e) {
-      fail(`cannot read ${s}: ${errText(e)}`);
+      fail(`cannot read ${s}: ${whyUnreadable(e)}`);
       continue;
     }
     if (!info.isDirectory) {
@@ -150,7 +150,16 @@ async function expandInputs(
   return out;
 }
 
-function errText(e: unknown): string {
+/**
+ * Why a file could not be opened or read, in a few words (Deno's messages repeat the path and the errno).
+ *
+ * @example
+ * ```ts
+ * import { whyUnreadable } from "./extract.ts";
+ * console.log(whyUnreadable(new Deno.errors.NotFound("x"))); // no such file or directory
+ * ```
+ */
+export function whyUnreadable(e: unknown): string {
   if (e instanceof Deno.errors.NotFound) return "no such file or directory";
   if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
   if (e instanceof Deno.errors.IsADirectory) return "is a directory";
@@ -334,7 +343,7 @@ export async function* extractFlows(
               try {
                 file = await Deno.open(input);
               } catch (e) {
-                throw new InputError(`cannot read ${input}: ${errText(e)}`);
+                throw new InputError(`cannot read ${input}: ${whyUnreadable(e)}`);
               }
               byteReader = gzipped
                 ? streamReader(file.readable.pipeThrough(new DecompressionStream("gzip")))

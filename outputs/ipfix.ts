@@ -935,6 +935,7 @@ export class IpfixExporter implements RecordWriter {
       await this.#send([]);
       withTemplates = this.#templatesDue();
     }
+    let sent = 0;
     try {
       if (this.#channel === null) {
         // TCP after a failure: reconnect (a new transport session: sequence numbers restart), templates first.
@@ -945,6 +946,7 @@ export class IpfixExporter implements RecordWriter {
       }
       const msg = this.encoder.message(Date.now() / 1000, this.#sessionRecords, records, withTemplates);
       await this.#channel.send(msg);
+      sent = msg.length;
     } catch (e) {
       this.stats.lost += records.length;
       if (!this.#warned) {
@@ -963,7 +965,7 @@ export class IpfixExporter implements RecordWriter {
     this.stats.messages++;
     this.stats.records += records.length;
     this.#sessionRecords = (this.#sessionRecords + records.length) % TWO_32;
-    this.stats.bytes += this.encoder.messageSize(records, withTemplates);
+    this.stats.bytes += sent;
     if (withTemplates) {
       this.stats.templateMessages++;
       this.#templatesSentAt = performance.now() / 1000;

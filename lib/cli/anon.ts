@@ -5,7 +5,7 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { InputError } from "../extract.ts";
+import { InputError, whyUnreadable } from "../extract.ts";
 import {
   ANON_MODES,
   type AnonMode,
@@ -17,7 +17,7 @@ import {
 import { anonymizeCapture } from "../anon/pcap.ts";
 import { type Cidr, parseCidrList } from "../subnets.ts";
 import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
-import { checkInputFile, openOutputFile, UsageError, whyUnreadable } from "./common.ts";
+import { checkInputFile, openOutputFile, UsageError } from "./common.ts";
 
 /** Options of `jj anon` as commander parses them. */
 export interface AnonCliOptions {

@@ -5,7 +5,7 @@
  * @module
  */
 import { InvalidArgumentError } from "commander";
-import { InputError } from "../extract.ts";
+import { InputError, whyUnreadable } from "../extract.ts";
 
 /**
  * A usage error: the CLI prints it on one line and exits 2.
@@ -229,22 +229,6 @@ export async function openOutputFile(path: string): Promise<WritableStream<Uint8
     throw new InputError(`cannot write ${path}: ${e instanceof Error ? e.message : e}`);
   }
   return unbufferedFileStream(file, { truncate: true, path });
-}
-
-/**
- * Why a file could not be opened, in a few words (Deno's messages repeat the path and the errno).
- *
- * @example
- * ```ts
- * import { whyUnreadable } from "./common.ts";
- * console.log(whyUnreadable(new Deno.errors.NotFound("x"))); // no such file
- * ```
- */
-export function whyUnreadable(e: unknown): string {
-  if (e instanceof Deno.errors.NotFound) return "no such file";
-  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
-  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
-  return e instanceof Error ? e.message : String(e);
 }
 
 /**

@@ -2,7 +2,7 @@
  * The Joy library lifecycle, runnable: the same calls as the Joy API guide's C example, through libpcap's
  * `pcap_dispatch` with the context index in `user`.
  *
- *     deno run -A docs/joy_lifecycle.ts ../shared/corpus/captures/tls12.pcap /tmp/joy-out
+ *     deno run -A docs/joy_lifecycle.ts ../shared/corpus/captures/tls12.pcap /tmp
  *
  * @module
  */
@@ -73,6 +73,7 @@ if (import.meta.main) {
     console.error("usage: deno run -A docs/joy_lifecycle.ts CAPTURE [OUTPUT_DIR]");
     Deno.exit(2);
   }
+  Deno.mkdirSync(out, { recursive: true });
   const code = runLifecycle(pcap, out);
   if (code === 0) console.log(`wrote ${out}/flows.json`);
   Deno.exit(code);

@@ -356,9 +356,10 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
     if (out.http_content_type === undefined) {
       for (let i = 1; i < features.length; i++) out[features[i].name] = null;
     }
+    // Neither TCP nor UDP (the group keeps no state): surely no HTTP/3 and no HTTP/2 preface.
+    out.http3_detected = s !== null && s.udp && s.quic;
+    out.http2_preface_seen = s !== null && s.prefaceSeen;
     if (s === null) return;
-    out.http3_detected = s.udp ? s.quic : false;
-    out.http2_preface_seen = s.prefaceSeen;
     if (h2Detected && h2 !== null) {
       out.http2_frame_count = h2.frames;
       out.http2_data_frames = h2.data;

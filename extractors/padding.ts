@@ -78,7 +78,11 @@ const features: FeatureSpec[] = [
   ),
   f("iat_variance", "float", "Population variance of the gaps between consecutive packets, seconds squared."),
   f("iat_cv", "float", "Coefficient of variation of the gaps (null when the mean gap is 0)."),
-  f("is_constant_rate", "bool", "Gap coefficient of variation at most 0.1 (null below two packets)."),
+  f(
+    "is_constant_rate",
+    "bool",
+    "Gap coefficient of variation at most 0.1 (null below two packets, or when every gap is 0).",
+  ),
   f(
     "tor_cell_count",
     "int",

@@ -80,7 +80,11 @@ const features: readonly FeatureSpec[] = [
   f("ja3_hash", "str", "JA3 client fingerprint (MD5), as Wireshark's tls.handshake.ja3."),
   f("ja3s_hash", "str", "JA3S server fingerprint (MD5), as Wireshark's tls.handshake.ja3s."),
   f("tls_handshake_packets", "int", "Packets carrying TLS handshake records."),
-  f("tls_cert_count", "int", "Certificates in the server's Certificate message (0 on a resumed session)."),
+  f(
+    "tls_cert_count",
+    "int",
+    "Certificates in the server's Certificate message (0 on a resumed TLS session over TCP; null over QUIC, whose certificates are encrypted).",
+  ),
   f("tls_cert_total_length", "int", "Total bytes of the server's certificates."),
   f("tls_cert_first_length", "int", "Bytes of the server's own (first) certificate."),
   f("tls_cert_chain_length", "int", "Depth of the server's certificate chain (certificates sent)."),

@@ -948,8 +948,8 @@ export function tcpSignatureMatches(pattern: string, signature: string, window?:
  * @example
  * ```ts
  * import { FingerprintDb } from "./fingerprint.ts";
- * const db = FingerprintDb.parse('[{"type":"hassh","fingerprint":"ABC","label":"x"}]');
- * console.log(db.size, db.lookup("hassh", "abc")?.label); // 1 x
+ * const db = FingerprintDb.parse('[{"type":"hassh","fingerprint":"EC7378C1A92F5A8DDE7E8B7A1DDF33D1","label":"x"}]');
+ * console.log(db.size, db.lookup("hassh", "ec7378c1a92f5a8dde7e8b7a1ddf33d1")?.label); // 1 x
  * ```
  */
 export class FingerprintDb {

@@ -49,6 +49,15 @@ export function parseCidr(text: string): Cidr | null {
   return { version, bytes, length };
 }
 
+/** True when `text` is a network (or address) as written: no bit of its address is set after its prefix. */
+function isExactNetwork(text: string): boolean {
+  const c = parseCidr(text);
+  if (c === null) return false;
+  const slash = text.indexOf("/");
+  const whole = slash < 0 ? c : parseCidr(text.slice(0, slash));
+  return whole !== null && whole.bytes.every((b, i) => b === c.bytes[i]);
+}
+
 /** Clears the bits after `length` (and the unused bytes of an IPv4 address). */
 function maskBytes(b: Uint8Array, length: number, version: 4 | 6): void {
   const n = version === 4 ? 4 : 16;
@@ -397,14 +406,25 @@ export class SubnetLabeler {
   addSpec(spec: string): boolean {
     const colon = spec.indexOf(":");
     if (colon <= 0) throw new RangeError(`--label ${spec}: expected NAME:CIDR or NAME:FILE`);
-    if (parseCidr(spec) !== null) {
+    const name = spec.slice(0, colon);
+    const c = parseCidr(spec.slice(colon + 1));
+    // A name of hexadecimal digits followed by an IPv6 network also reads as one IPv6 address: the whole is
+    // taken for a bare network only when it is one as written (no bits set after its prefix), so that
+    // `bad:3ffe:507::/32` is the label bad, and `2001:db8::/32` is refused.
+    if (isExactNetwork(spec)) {
+      if (c !== null && isExactNetwork(spec.slice(colon + 1))) {
+        throw new RangeError(
+          `--label ${spec}: this is a network without a name (expected NAME:CIDR, e.g. net:${spec}); if ` +
+            `"${name}" is meant as the label of ${spec.slice(colon + 1)}, give it a name that is not only ` +
+            `hexadecimal digits (e.g. ${name}-net:${spec.slice(colon + 1)})`,
+        );
+      }
       throw new RangeError(
         `--label ${spec}: this is a network without a name; expected NAME:CIDR, e.g. net:${spec}`,
       );
     }
-    const c = parseCidr(spec.slice(colon + 1));
     if (c === null) return false;
-    this.add(spec.slice(0, colon), c);
+    this.add(name, c);
     return true;
   }
 

@@ -16,6 +16,12 @@ export interface RecordWriter {
    * so that the caller may reuse the record object (see `ExtractOptions.reuseRecords`).
    */
   readonly writesAtOnce?: boolean;
+  /**
+   * Stops without finishing: what is buffered is dropped and the stream is aborted, so that a file opened with
+   * `openOutputFile` keeps its former content when nothing was written to it yet (a run that failed before its
+   * first record). Optional: writers without it are closed instead.
+   */
+  abort?(reason?: unknown): Promise<void>;
 }
 
 /**
@@ -90,6 +96,14 @@ export abstract class BatchWriter {
     };
     this.inFlight = done.then(settled, settled);
     await done;
+  }
+
+  /** Drops what is queued and aborts the stream (see `RecordWriter.abort`). */
+  async abort(reason?: unknown): Promise<void> {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.failure ??= { error: reason ?? new Error("aborted") };
+    await this.writer.abort(reason).catch(() => {});
   }
 
   /** Flushes and releases (or closes) the stream. */

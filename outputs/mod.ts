@@ -130,6 +130,8 @@ class SinkWriter implements RecordWriter {
     private readonly done: () => Promise<void>,
     /** Whether the writers `open` makes serialise each record in `write`. */
     readonly writesAtOnce: boolean,
+    /** Aborts the stream `open` writes to, while no writer holds it. */
+    private readonly abortStream: (reason?: unknown) => Promise<void>,
   ) {
     if (features !== null) this.inner = open(features);
   }
@@ -143,6 +145,19 @@ class SinkWriter implements RecordWriter {
     if (this.inner === null) this.inner = this.open([]);
     await this.inner.close();
     await this.done();
+  }
+
+  /** Sends what the writer has queued (JSON Lines and CSV batch their records). */
+  async flush(): Promise<void> {
+    const inner = this.inner as (RecordWriter & { flush?: () => Promise<void> }) | null;
+    if (inner?.flush !== undefined) await inner.flush();
+  }
+
+  async abort(reason?: unknown): Promise<void> {
+    if (this.inner === null) await this.abortStream(reason);
+    else if (this.inner.abort !== undefined) await this.inner.abort(reason);
+    else await this.inner.close();
+    await this.done().catch(() => {});
   }
 }
 
@@ -206,7 +221,8 @@ export async function openRecordWriter(
       : fmt === "parquet"
       ? new ParquetRecordWriter(stream, f, { closeStream, rowGroupSize: options.rowGroupSize })
       : new JsonlWriter(stream, closeStream);
-  return new SinkWriter(open, fmt === "jsonl" ? [] : features, done, fmt === "jsonl");
+  const abortStream = (reason?: unknown) => stream.abort(reason).catch(() => {});
+  return new SinkWriter(open, fmt === "jsonl" ? [] : features, done, fmt === "jsonl", abortStream);
 }
 
 /**

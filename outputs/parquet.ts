@@ -172,6 +172,13 @@ export class ParquetRecordWriter implements RecordWriter {
     this.rowGroups++;
   }
 
+  /** Drops the buffered rows and aborts the stream (see `RecordWriter.abort`). */
+  async abort(reason?: unknown): Promise<void> {
+    this.columns = this.features.map(() => []);
+    this.rows = 0;
+    await this.out.abort(reason).catch(() => {});
+  }
+
   /** Writes the last row group and the footer, then releases (or closes) the stream. */
   async close(): Promise<void> {
     await this.flushGroup();

@@ -57,8 +57,9 @@ export function renderFeaturesMarkdown(): string {
   out.push(
     "## Optional columns",
     "",
-    "Written only when their option is on (`--include-flow-id`, `--include-sequences`, `--include-splt`; the " +
-      "options of the same names in the library), or when `--specific-features` names them.",
+    "Written only when their option is on (`--include-flow-id`, `--include-sequences`, `--include-splt`; in " +
+      "the library `includeFlowId`, `includeSequences`, `includeSplt`; the option named below is JoyfulJay's " +
+      "config name), or when `--specific-features` names them.",
     "",
     ...OPTIONAL_FEATURES.map((f) => `${line(f)} Option: \`${f.option}\`.`),
     "",

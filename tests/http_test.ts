@@ -478,4 +478,15 @@ Deno.test("http2 extractor: QUIC flows and TLS flows of the corpus", { ignore: !
   assert.ok(g.every((r) => r.http3_detected !== true));
   const t = [...(await records(new URL("tls12.pcap", CAPTURES).pathname, ["http2"])).values()].flat();
   assert.ok(t.every((r) => r.http2_detected === false && r.http_version === null));
+  // Neither TCP nor UDP (ICMP, SCTP): the booleans are false, as their descriptions say, not null.
+  for (const name of ["icmp-tunnel.pcap", "sctp.cap"]) {
+    const o = [...(await records(new URL(name, CAPTURES).pathname, ["http2"])).values()].flat()
+      .filter((r) => r.protocol !== 6 && r.protocol !== 17);
+    assert.ok(o.length > 0, name);
+    for (const r of o) {
+      assert.equal(r.http2_detected, false);
+      assert.equal(r.http3_detected, false);
+      assert.equal(r.http2_preface_seen, false);
+    }
+  }
 });

@@ -460,6 +460,20 @@ Deno.test({
     const p = jj(["live", "-i", "nosuch0", "--duration", "1", "--metrics", "0"]);
     assert.equal(await p.done(), 1);
     assert.match(p.err(), /^jj: error: no such interface nosuch0; available: [^\n]*\blo\b[^\n]*\n$/);
+    // A capture that never started leaves a previous -o file as it was, in every output format.
+    const dir = await Deno.makeTempDir({ prefix: "jj-live-o-" });
+    try {
+      for (const name of ["flows.jsonl", "flows.csv", "flows.parquet", "flows.jsonl.gz"]) {
+        const path = `${dir}/${name}`;
+        await Deno.writeTextFile(path, "previous results\n");
+        const q = jj(["live", "-i", "nosuch0", "-o", path]);
+        assert.equal(await q.done(), 1, name);
+        assert.match(q.err(), /no such interface nosuch0/);
+        assert.equal(await Deno.readTextFile(path), "previous results\n", name);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });
 

@@ -82,7 +82,7 @@ Deno.test("parseCidr / parseCidrList: no leading zeros in a prefix length, one n
 });
 
 Deno.test("SubnetLabeler: an IPv6 network is not NAME:CIDR; empty and unreadable label files are errors", async () => {
-  for (const spec of ["2001:db8::/32", "fe80::1", "dead:beef::/64"]) {
+  for (const spec of ["fe80::1", "fd00::/8", "2001::/16"]) {
     await assert.rejects(
       SubnetLabeler.fromSpecs([spec]),
       (e: Error) =>
@@ -90,8 +90,32 @@ Deno.test("SubnetLabeler: an IPv6 network is not NAME:CIDR; empty and unreadable
             `expected NAME:CIDR, e.g. net:${spec}`,
     );
   }
+  // Both readings are exact networks: refused, saying how to write either.
+  for (
+    const [spec, name, net] of [["2001:db8::/32", "2001", "db8::/32"], [
+      "dead:beef::/64",
+      "dead",
+      "beef::/64",
+    ]]
+  ) {
+    await assert.rejects(
+      SubnetLabeler.fromSpecs([spec]),
+      (e: Error) =>
+        e instanceof RangeError &&
+        e.message === `--label ${spec}: this is a network without a name (expected ` +
+            `NAME:CIDR, e.g. net:${spec}); if "${name}" is meant as the label of ${net}, give it a name that is ` +
+            `not only hexadecimal digits (e.g. ${name}-net:${net})`,
+    );
+  }
   const l = await SubnetLabeler.fromSpecs(["v6:2001:db8::/32"]);
   assert.deepEqual(l.labelsOf("2001:db8::1"), ["v6"]);
+  // A name of hexadecimal digits before an IPv6 network: as one address it has bits set after the prefix (bad:3ffe:507::
+  // is not a /32), so it is NAME:CIDR.
+  const hex = await SubnetLabeler.fromSpecs(["bad:3ffe:507::/32", "dc:2001:db8::/32", "a:10.0.0.0/8"]);
+  assert.deepEqual(hex.labelsOf("3ffe:507::9"), ["bad"]);
+  assert.deepEqual(hex.labelsOf("2001:db8:5::1"), ["dc"]);
+  assert.deepEqual(hex.labelsOf("10.1.2.3"), ["a"]);
+  assert.deepEqual(hex.labelsOf("bad:3ffe:507::1"), []);
   const dir = await Deno.makeTempDir();
   await Deno.writeTextFile(`${dir}/empty.net`, "");
   await Deno.writeTextFile(`${dir}/comments.net`, "# nothing yet\n\n");
@@ -109,7 +133,7 @@ Deno.test("SubnetLabeler: an IPv6 network is not NAME:CIDR; empty and unreadable
   const r1 = await run(["label-subnets", "--label", "2001:db8::/32"], "");
   assert.equal(r1.code, 2);
   assert.equal(r1.stderr.trim().split("\n").length, 1);
-  assert.match(r1.stderr, /--label 2001:db8::\/32: this is a network without a name; expected NAME:CIDR/);
+  assert.match(r1.stderr, /--label 2001:db8::\/32: this is a network without a name \(expected NAME:CIDR/);
   const r2 = await run(["label-subnets", "--label", `x:${dir}/empty.net`], "");
   assert.equal(r2.code, 2);
   const r3 = await run(["label-subnets", "--label", "a:10.0.0.0/8", dir]);

@@ -57,6 +57,31 @@ export function integer(name: string, min: number): (v: string) => number {
 }
 
 /**
+ * Parser for an integer option from `min` to `max`: {@linkcode integer} with an upper bound, whose message
+ * states the whole range (values that reach libpcap as a C int, bounded buffers).
+ *
+ * @example
+ * ```ts
+ * import { integerInRange } from "./common.ts";
+ * console.log(integerInRange("--snaplen", 1, 262144)("1500")); // 1500
+ * ```
+ */
+export function integerInRange(name: string, min: number, max: number): (v: string) => number {
+  const atLeast = integer(name, min);
+  const message = `${name} must be an integer from ${min} to ${max}`;
+  return (v: string): number => {
+    let n: number;
+    try {
+      n = atLeast(v);
+    } catch {
+      throw new InvalidArgumentError(message);
+    }
+    if (n > max) throw new InvalidArgumentError(message);
+    return n;
+  };
+}
+
+/**
  * Parser for a TCP/UDP port option: an integer from 0 (any free port) to 65535.
  *
  * @example
@@ -239,7 +264,7 @@ export async function openOutputFile(path: string): Promise<WritableStream<Uint8
  * ```ts
  * import { checkInputFile } from "./common.ts";
  * await checkInputFile("-");
- * await checkInputFile("/no/such/file").catch((e) => console.log(e.message)); // cannot read /no/such/file: no such file
+ * await checkInputFile("/no/such/file").catch((e) => console.log(e.message)); // cannot read /no/such/file: no such file or directory
  * ```
  */
 export async function checkInputFile(path: string): Promise<void> {

@@ -18,8 +18,16 @@ import {
   type HandshakeEvent,
   type HandshakeType,
 } from "../fingerprint.ts";
-import { drain, integer, openOutputFile, positiveNumber, serialQueue, UsageError } from "./common.ts";
-import { integerInRange, MAX_SNAPLEN } from "./live.ts";
+import {
+  drain,
+  integer,
+  integerInRange,
+  openOutputFile,
+  positiveNumber,
+  serialQueue,
+  UsageError,
+} from "./common.ts";
+import { MAX_SNAPLEN } from "./live.ts";
 
 /** Options of `jj fingerprint` as commander parses them. */
 export interface FingerprintCliOptions {

@@ -10,7 +10,7 @@ import type { Command } from "commander";
 import type { FeatureOptions } from "../options.ts";
 import type { FlowPipelineOptions } from "../pipeline.ts";
 import { collect } from "./label_subnets.ts";
-import { fraction, integer, positiveNumber } from "./common.ts";
+import { fraction, integer, integerInRange, positiveNumber } from "./common.ts";
 
 /** The flow-table options as commander parses them (see {@linkcode addFlowOptions}). */
 export interface FlowCliOptions {
@@ -144,12 +144,12 @@ export function addFeatureOptions(cmd: Command): Command {
     .option(
       "--max-sequence-length <n>",
       "packets per flow in sequences (1-65536, default 50)",
-      integer("--max-sequence-length", 1),
+      integerInRange("--max-sequence-length", 1, 65536),
     )
     .option(
       "--entropy-sample-bytes <n>",
       "payload bytes per direction sampled for entropy (0-1048576, default 256)",
-      integer("--entropy-sample-bytes", 0),
+      integerInRange("--entropy-sample-bytes", 0, 1048576),
     )
     .option("--extractor <file>", "load feature extractors from a module (repeatable)", collect);
 }

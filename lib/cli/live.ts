@@ -4,12 +4,12 @@
  *
  * @module
  */
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
 import type { FeatureExtractor, FlowRecord } from "../extractor.ts";
 import { captureFlows, type LiveOptions, type LiveSummary } from "../live.ts";
 import { CaptureMetrics, type MetricsServer, serveMetrics } from "../metrics.ts";
-import { JsonlWriter, type RecordWriter } from "../../outputs/jsonl.ts";
-import { formatFromPath, openRecordWriter, OUTPUT_FORMATS, recordFeatures } from "../../outputs/mod.ts";
+import type { RecordWriter } from "../../outputs/jsonl.ts";
+import { openRecordWriter, OUTPUT_FORMATS, recordFeatures } from "../../outputs/mod.ts";
 import {
   DEFAULT_IDP_BYTES,
   idpExtractor,
@@ -26,11 +26,11 @@ import {
   drain,
   fmtRate,
   integer,
+  integerInRange,
   packetCountParts,
   portNumber,
   positiveNumber,
   serialQueue,
-  unbufferedFileStream,
   UsageError,
 } from "./common.ts";
 import { addFlowOptions, type FlowCliOptions, flowOptionsFrom } from "./flow_options.ts";
@@ -42,31 +42,6 @@ import { addFlowOptions, type FlowCliOptions, flowOptionsFrom } from "./flow_opt
 export const MAX_SNAPLEN = 262144;
 /** Largest `--buffer-size`: `pcap_set_buffer_size` takes a C int. */
 export const MAX_BUFFER_SIZE = 2 ** 31 - 1;
-
-/**
- * Parser for an integer option from `min` to `max`: {@linkcode integer} with an upper bound, for values that
- * reach libpcap as a C int (a larger one would fail inside the FFI call instead of naming the option).
- *
- * @example
- * ```ts
- * import { integerInRange } from "./live.ts";
- * console.log(integerInRange("--snaplen", 1, 262144)("1500")); // 1500
- * ```
- */
-export function integerInRange(name: string, min: number, max: number): (v: string) => number {
-  const atLeast = integer(name, min);
-  const message = `${name} must be an integer from ${min} to ${max}`;
-  return (v: string): number => {
-    let n: number;
-    try {
-      n = atLeast(v);
-    } catch {
-      throw new InvalidArgumentError(message);
-    }
-    if (n > max) throw new InvalidArgumentError(message);
-    return n;
-  };
-}
 
 // ---------------------------------------------------------------------------------------------------------
 // --ipfix, shared with extract
@@ -207,6 +182,11 @@ export async function withIpfix(
         );
       }
     },
+    async (reason) => {
+      if (out.abort !== undefined) await out.abort(reason);
+      else await out.close();
+      await exporter.close();
+    },
   );
   return Object.assign(tee, { ipfix: exporter });
 }
@@ -225,12 +205,14 @@ function serialized(
   write: (r: FlowRecord) => Promise<void>,
   flush: () => Promise<void>,
   close: () => Promise<void>,
-): FlushableWriter {
+  abort: (reason?: unknown) => Promise<void>,
+): FlushableWriter & { abort(reason?: unknown): Promise<void> } {
   const run = serialQueue();
   return {
     write: (r) => run(() => write(r)),
     flush: () => run(flush),
     close: () => run(close),
+    abort: (reason) => run(() => abort(reason)),
   };
 }
 
@@ -347,9 +329,9 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
   const sigs: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const s of sigs) Deno.addSignalListener(s, onSignal);
   const metrics = new CaptureMetrics();
+  let written = 0;
   let server: MetricsServer | null = null;
-  let file: Deno.FsFile | null = null;
-  let writer: FlushableWriter | null = null;
+  let writer: ReturnType<typeof serialized> | null = null;
   let timer: ReturnType<typeof setInterval> | undefined;
   try {
     const opts: LiveOptions = {
@@ -374,33 +356,29 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
         }
       },
     };
-    const toFile = o.output !== undefined && o.output !== "-";
-    const byPath = toFile ? formatFromPath(o.output!) : { format: null, gzip: false };
-    const format = o.format ?? byPath.format ?? "jsonl";
-    if (!toFile && (format === "parquet" || byPath.gzip) && Deno.stdout.isTerminal()) {
-      throw new UsageError("refusing to write Parquet to a terminal; use -o FILE");
-    }
-    let out: WritableStream<Uint8Array> = Deno.stdout.writable;
-    if (toFile) {
-      try {
-        file = await Deno.open(o.output!, { write: true, create: true, truncate: true });
-      } catch (e) {
-        throw new InputError(`cannot write ${o.output}: ${e instanceof Error ? e.message : e}`);
-      }
-      out = unbufferedFileStream(file);
-    }
-    // JSON Lines straight to the stream (flushed twice a second); other formats and gzip as extract writes them.
+    // The output file is emptied only when the first record is written: a capture that cannot start (a
+    // mistyped interface) leaves a previous -o file as it was.
     const idp = o.ipfix !== undefined && o.ipfixTemplate === "idp" ? [...idpExtractor().features] : [];
-    const base = format === "jsonl" && !byPath.gzip
-      ? new JsonlWriter(out, toFile)
-      : await openRecordWriter(out, format, [...recordFeatures(features), ...idp], { gzip: byPath.gzip });
-    file = null; // closed with the writer from here on
+    const base = await openRecordWriter(o.output ?? "-", o.format, [...recordFeatures(features), ...idp]);
     const inner = await withIpfix(base, o, opts).catch(async (e) => {
-      await base.close().catch(() => {});
+      await base.abort?.(e).catch(() => {});
       throw e;
     });
     const ipfix = (inner as { ipfix?: IpfixExporter }).ipfix;
-    writer = serialized(inner.write.bind(inner), flushOf(inner), inner.close.bind(inner));
+    writer = serialized(
+      (r) => {
+        written++;
+        return inner.write(r);
+      },
+      flushOf(inner),
+      inner.close.bind(inner),
+      // A run that failed: what was written stays; a run that failed before its first record leaves a previous
+      // -o file as it was (openRecordWriter empties it only when output begins).
+      async () => {
+        if (inner.abort !== undefined && written === 0) await inner.abort();
+        else await inner.close();
+      },
+    );
     if (o.metrics !== undefined) {
       try {
         server = serveMetrics(o.metrics, metrics);
@@ -427,7 +405,8 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
     timer = undefined;
     const wr = writer;
     writer = null;
-    await wr.close();
+    if (summary.error !== null) await wr.abort();
+    else await wr.close();
     if (ipfix !== undefined) metrics.ipfixRecords = ipfix.stats.records;
     if (!o.quiet) printLiveSummary(summary);
     if (summary.error !== null) {
@@ -439,12 +418,7 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
   } finally {
     if (timer !== undefined) clearInterval(timer);
     for (const s of sigs) Deno.removeSignalListener(s, onSignal);
-    if (writer !== null) await writer.close().catch(() => {});
-    if (file !== null) {
-      try {
-        file.close();
-      } catch { /* already closed */ }
-    }
+    if (writer !== null) await writer.abort().catch(() => {});
     await server?.close();
   }
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs everything jj needs on a fresh machine with Node and npm: Deno (pinned, from the npm package `deno`),
 # the npm dependencies, and libpcap. With --test, also the real peers the tests talk to (tshark, tcpdump, nfdump,
-# openssl, sshd, dig; python3-networkx for the connection group's differential test). Idempotent and quiet
+# openssl, sshd, dig; python3-networkx for the connection group's differential test; DuckDB from npm in
+# tests/peers for the Parquet and CSV outputs). Idempotent and quiet
 # when everything is there; all messages go to stderr.
 set -eu
 cd "$(dirname "$0")/.."
@@ -11,6 +12,14 @@ want_test=0
 if [ ! -x node_modules/.bin/deno ] || [ package.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies and Deno (npm ci)" >&2
   npm ci --no-audit --no-fund >&2
+fi
+
+# The tests' independent readers from npm (DuckDB for the Parquet and CSV outputs), kept out of jj's own
+# dependencies in tests/peers.
+if [ "$want_test" = 1 ] && { [ ! -d tests/peers/node_modules/@duckdb/node-api ] ||
+  [ tests/peers/package.json -nt tests/peers/node_modules/.package-lock.json ]; }; then
+  echo "setup: installing the tests' npm peers (npm ci in tests/peers)" >&2
+  npm ci --prefix tests/peers --no-audit --no-fund >&2
 fi
 
 missing=""

@@ -86,7 +86,7 @@ const features: FeatureSpec[] = [
   f(
     "tor_cell_count",
     "int",
-    "Packets whose transport payload is one Tor cell in a TLS record (536-600 bytes).",
+    "Packets whose transport payload is 536-600 bytes, the size of one Tor cell in a TLS record.",
   ),
   f("tor_cell_ratio", "float", "tor_cell_count / total_packets."),
   f(

@@ -25,7 +25,12 @@ const features: FeatureSpec[] = [
     "True if a QUIC packet (long header of a known version, or a gQUIC public header) was seen.",
   ),
   f("quic_version", "int", "QUIC version of the first long header, as a 32-bit integer."),
-  f("quic_version_str", "str", 'Readable version: "v1", "v2", "draft-29", "Q046", "T051", "mvfst-27".'),
+  f(
+    "quic_version_str",
+    "str",
+    'Readable version, as JoyfulJay writes it: "QUIC v1", "QUIC v2", "QUIC draft-29"; also "gQUIC Q046", ' +
+      '"gQUIC T051", "QUIC mvfst-27".',
+  ),
   f("quic_dcid_len", "int", "Destination Connection ID length of the first long header packet (bytes)."),
   f("quic_scid_len", "int", "Source Connection ID length of the first long header packet (bytes)."),
   f(
@@ -39,7 +44,8 @@ const features: FeatureSpec[] = [
   f(
     "quic_spin_bit",
     "bool",
-    "True if a short header packet had the spin bit set; null without short headers.",
+    "True if the spin bit is in use: it changed between consecutive short header packets of one direction " +
+      "(it spins once per round trip; a disabled one keeps its value). Null without short headers.",
   ),
   f("quic_alpn", "str", "First ALPN protocol offered in the ClientHello."),
   f("quic_sni", "str", "Server name from the ClientHello (or the gQUIC CHLO)."),
@@ -61,6 +67,12 @@ interface HelloColumns {
 }
 
 const NO_HELLO: HelloColumns = { sni: null, alpn: null, ja4: null, ja4r: null, ja3: null, ja3s: null };
+
+/** `quicVersionString` with JoyfulJay's prefix ("QUIC v1", "QUIC draft-29"); Google QUIC as "gQUIC Q046". */
+function quicVersionLabel(v: number): string {
+  const name = quicVersionString(v);
+  return /^[QT]\d{3}$/.test(name) ? `gQUIC ${name}` : `QUIC ${name}`;
+}
 
 function helloColumns(bytes: Uint8Array): HelloColumns {
   const ch = parseClientHello(bytes, 0, bytes.length);
@@ -110,14 +122,14 @@ export const quicExtractor: FeatureExtractor<QuicFlowAnalyzer | null> = {
     const v = s.version;
     out.quic_detected = true;
     out.quic_version = v;
-    out.quic_version_str = v === null ? null : quicVersionString(v);
+    out.quic_version_str = v === null ? null : quicVersionLabel(v);
     out.quic_dcid_len = s.dcidLen;
     out.quic_scid_len = s.scidLen;
     out.quic_pn_length = s.pnLength;
     out.quic_initial_packets = s.initialPackets;
     out.quic_0rtt_detected = s.zeroRttPackets > 0;
     out.quic_retry_detected = s.retryPackets > 0;
-    out.quic_spin_bit = s.shortPackets > 0 ? s.spinSetPackets > 0 : null;
+    out.quic_spin_bit = s.shortPackets > 0 ? s.spinFlips > 0 : null;
     const h = s.clientHello !== null ? helloColumns(s.clientHello) : null;
     const alpn = h?.alpn ?? null;
     out.quic_alpn = alpn !== null && alpn.length > 0 ? alpn[0] : null;

@@ -12,14 +12,15 @@ import { type BoundedSample, num, ratio, SeriesLog, welfordStd } from "../lib/st
 
 /** Settings of the timing group. */
 export interface TimingOptions {
-  /** Gaps shorter than this (seconds) join packets into one burst (default 0.05, JoyfulJay's 50 ms). */
+  /**
+   * Gaps shorter than this (seconds) join packets into one burst; the others, between bursts, are the idle
+   * periods (default 0.05, JoyfulJay's 50 ms).
+   */
   burstThreshold: number;
-  /** Gaps at least this long (seconds) are idle periods (default 1). */
-  idleThreshold: number;
 }
 
-/** Default timing settings: JoyfulJay's 50 ms bursts and 1 s idle periods. */
-export const DEFAULT_TIMING_OPTIONS: Readonly<TimingOptions> = { burstThreshold: 0.05, idleThreshold: 1 };
+/** Default timing settings: JoyfulJay's 50 ms burst threshold. */
+export const DEFAULT_TIMING_OPTIONS: Readonly<TimingOptions> = { burstThreshold: 0.05 };
 
 /**
  * Per-flow state of `timing`. The running moments of the gaps (all, per direction, idle) are Welford's method
@@ -29,7 +30,6 @@ export const DEFAULT_TIMING_OPTIONS: Readonly<TimingOptions> = { burstThreshold:
 export class TimingState {
   /** This run's settings (kept per flow so that two pipelines in one process never share them). */
   burstThreshold = DEFAULT_TIMING_OPTIONS.burstThreshold;
-  idleThreshold = DEFAULT_TIMING_OPTIONS.idleThreshold;
   last = -1;
   last0 = -1;
   last1 = -1;
@@ -104,11 +104,16 @@ const features: FeatureSpec[] = [
   f("burstiness_index", "float", "Coefficient of variation (std / mean) of the gaps."),
   f("burstiness_index_fwd", "float", "Coefficient of variation of initiator gaps."),
   f("burstiness_index_bwd", "float", "Coefficient of variation of responder gaps."),
-  f("burst_count", "int", "Runs of two or more packets whose gaps are all below burst_threshold_ms."),
+  f(
+    "burst_count",
+    "int",
+    "Bursts: the runs of packets that gaps of at least burst_threshold_ms split the flow into (a lone packet " +
+      "is a burst too, as in JoyfulJay; 0 for a one-packet flow).",
+  ),
   f("avg_burst_packets", "float", "Mean packets per burst."),
-  f("avg_burst_duration", "float", "Mean burst duration, seconds."),
+  f("avg_burst_duration", "float", "Mean burst duration (first to last packet of the burst), seconds."),
   f("max_burst_packets", "int", "Packets in the largest burst."),
-  f("idle_count", "int", "Gaps of at least the idle threshold (1 s)."),
+  f("idle_count", "int", "Idle periods: the gaps between bursts (at least burst_threshold_ms)."),
   f("avg_idle_duration", "float", "Mean idle gap, seconds."),
   f("max_idle_duration", "float", "Longest idle gap, seconds."),
   f("first_response_time", "float", "Seconds from the first packet to the responder's first packet."),
@@ -138,12 +143,10 @@ const gapSeries = new SeriesLog(4096, (log, n, all, fwd, bwd) => {
 });
 
 function closeRun(s: TimingState): void {
-  if (s.runPackets >= 2) {
-    s.bursts++;
-    s.burstPackets += s.runPackets;
-    s.burstDuration += s.last - s.runStart;
-    if (s.runPackets > s.maxBurst) s.maxBurst = s.runPackets;
-  }
+  s.bursts++;
+  s.burstPackets += s.runPackets;
+  s.burstDuration += s.last - s.runStart;
+  if (s.runPackets > s.maxBurst) s.maxBurst = s.runPackets;
 }
 
 /**
@@ -158,17 +161,15 @@ function closeRun(s: TimingState): void {
  */
 export function timingExtractorWith(options: Partial<TimingOptions>): FeatureExtractor<TimingState> {
   const burst = options.burstThreshold ?? DEFAULT_TIMING_OPTIONS.burstThreshold;
-  const idle = options.idleThreshold ?? DEFAULT_TIMING_OPTIONS.idleThreshold;
-  return { ...timingGroup, init: (flow: FlowState) => timingGroup.init(flow, burst, idle) };
+  return { ...timingGroup, init: (flow: FlowState) => timingGroup.init(flow, burst) };
 }
 
 const timingGroup = {
   name: "timing",
   features,
-  init(flow: FlowState, burst: number, idle: number): TimingState {
+  init(flow: FlowState, burst: number): TimingState {
     const s = new TimingState();
     s.burstThreshold = burst;
-    s.idleThreshold = idle;
     s.first = flow.firstTs;
     return s;
   },
@@ -188,11 +189,10 @@ const timingGroup = {
       if (gap < s.burstThreshold) {
         s.runPackets++;
       } else {
+        // The gap between two bursts is an idle period.
         closeRun(s);
         s.runPackets = 1;
         s.runStart = ts;
-      }
-      if (gap >= s.idleThreshold) {
         s.idleMean += (gap - s.idleMean) / ++s.idleN;
         if (gap > s.idleMax) s.idleMax = gap;
       }
@@ -231,7 +231,8 @@ const timingGroup = {
     }
   },
   finish(s: TimingState, _flow: FlowState, out: FlowRecord): void {
-    closeRun(s);
+    // The last burst (a one-packet flow has no gap, hence no burst, as in JoyfulJay).
+    if (s.n > 0 && s.runPackets > 0) closeRun(s);
     s.runPackets = 0;
     const std = welfordStd(s.m2, s.n);
     const fstd = welfordStd(s.fm2, s.fn);

@@ -58,8 +58,8 @@ export function renderFeaturesMarkdown(): string {
     "## Optional columns",
     "",
     "Written only when their option is on (`--include-flow-id`, `--include-sequences`, `--include-splt`; in " +
-      "the library `includeFlowId`, `includeSequences`, `includeSplt`; the option named below is JoyfulJay's " +
-      "config name), or when `--specific-features` names them.",
+      "the library `includeFlowId`, `includeSequences`, `includeSplt`; the option named below is the one JoyfulJay's " +
+      "feature reference gives), or when `--specific-features` names them.",
     "",
     ...OPTIONAL_FEATURES.map((f) => `${line(f)} Option: \`${f.option}\`.`),
     "",

@@ -380,9 +380,11 @@ Deno.test("TCP close: FIN both ways, pure ACKs, RST; flag counts, flow_stat and 
     tcp_flags_agg: F.ACK | F.PSH | F.FIN | F.RST,
     tcp_flags_fwd: F.ACK | F.PSH | F.FIN,
     tcp_flags_bwd: F.ACK | F.FIN | F.RST,
-    // gaps of 1 s: no bursts, and each gap is an idle period (>= 1 s)
-    burst_count: 0,
-    max_burst_packets: 0,
+    // gaps of 1 s, each at least 50 ms: six one-packet bursts and five idle periods between them
+    burst_count: 6,
+    avg_burst_packets: 1,
+    avg_burst_duration: 0,
+    max_burst_packets: 1,
     idle_count: 5,
     avg_idle_duration: 1,
     max_idle_duration: 1,
@@ -483,9 +485,11 @@ Deno.test("a one-direction flow: backward features null, forward gaps computed",
     iat_bwd_min: null,
     iat_bwd_std: null,
     first_response_time: null,
-    idle_count: 1, // the 1.5 s gap
+    idle_count: 2, // the 0.5 s and 1.5 s gaps (both at least 50 ms)
+    avg_idle_duration: 1,
     max_idle_duration: 1.5,
-    burst_count: 0,
+    burst_count: 3, // each packet alone
+    max_burst_packets: 1,
     pkt_len_bwd_max: null,
     payload_len_bwd_mean: null,
     packets_with_payload_bwd: 0,
@@ -548,7 +552,8 @@ Deno.test("payload lengths follow the IP header, not Ethernet padding; wire leng
 });
 
 Deno.test("burst threshold and quantiles on a longer flow (numpy linear interpolation)", async () => {
-  // Gaps: 0.01, 0.02, 0.2, 0.01, 1.5 (seconds); bursts: {p0,p1,p2} and {p3,p4}.
+  // Gaps: 0.01, 0.02, 0.2, 0.01, 1.5 (seconds); bursts: {p0,p1,p2}, {p3,p4} and {p5}, split by the idle
+  // periods 0.2 and 1.5.
   const times = [0, 0.01, 0.03, 0.23, 0.24, 1.74];
   const pkts = times.map((t) => ({
     ts: 50 + t,
@@ -562,19 +567,22 @@ Deno.test("burst threshold and quantiles on a longer flow (numpy linear interpol
     iat_p75: 0.2,
     iat_p90: 0.2 + 0.6 * 1.3, // pos 3.6
     iat_p99: 0.2 + 0.96 * 1.3, // pos 3.96
-    burst_count: 2,
-    avg_burst_packets: 2.5,
-    avg_burst_duration: (0.03 + 0.01) / 2,
+    burst_count: 3,
+    avg_burst_packets: 2,
+    avg_burst_duration: (0.03 + 0.01 + 0) / 3,
     max_burst_packets: 3,
-    idle_count: 1,
+    idle_count: 2,
+    avg_idle_duration: (0.2 + 1.5) / 2,
     max_idle_duration: 1.5,
   });
-  // With a 5 ms threshold nothing is a burst.
+  // With a 5 ms threshold every gap is an idle period: each packet is a burst of its own.
   const { records } = await collect(byteStream(pcapFile(1, pkts)), {
     features: ["timing"],
     burstThresholdMs: 5,
   });
-  assert.equal(records[0].burst_count, 0);
+  assert.equal(records[0].burst_count, 6);
+  assert.equal(records[0].max_burst_packets, 1);
+  assert.equal(records[0].idle_count, 5);
   await collect(byteStream(pcapFile(1, pkts)), { features: ["timing"], burstThresholdMs: 50 });
 });
 
@@ -664,8 +672,9 @@ Deno.test("burstThresholdMs and entropySampleBytes belong to their own extractio
     run({ burstThresholdMs: 500 }),
     run({}),
   ]);
-  // Gaps of 10 and 20 ms: no burst below 5 ms; one burst of 3 packets below 500 ms and below the 50 ms default.
-  assert.equal(fine.records[0].burst_count, 0);
+  // Gaps of 10 and 20 ms: three one-packet bursts with 5 ms; one burst of 3 packets with 500 ms and with the
+  // 50 ms default.
+  assert.equal(fine.records[0].burst_count, 3);
   assert.equal(coarse.records[0].burst_count, 1);
   assert.equal(
     plain.records[0].burst_count,

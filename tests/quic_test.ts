@@ -594,7 +594,7 @@ Deno.test({
           assert.equal(r.quic_detected, true, `${name} ${e.key}`);
           const want = e.quic_version.map((v) => parseInt(v, 16));
           assert.ok(want.includes(r.quic_version as number), `${name} ${e.key}: version ${r.quic_version}`);
-          assert.equal(r.quic_version_str, quicVersionString(r.quic_version as number));
+          assert.equal(r.quic_version_str, `QUIC ${quicVersionString(r.quic_version as number)}`);
           assert.equal(typeof r.quic_initial_packets, "number");
           const ch = r.t_quic_ch as string | null;
           assert.ok(ch !== null, `${name} ${e.key}: no ClientHello`);
@@ -640,7 +640,7 @@ Deno.test({
         assert.equal(rs.length, 1);
         assert.equal(rs[0].quic_detected, true);
         assert.equal(rs[0].quic_sni, sni, `${name} ${port}`);
-        assert.match(rs[0].quic_version_str as string, /^Q0\d\d$/);
+        assert.match(rs[0].quic_version_str as string, /^gQUIC Q0\d\d$/);
         assert.equal(rs[0].quic_dcid_len, 8);
       }
     }
@@ -655,7 +655,7 @@ Deno.test({
   ignore: !hasCaptures,
   fn: async () => {
     const q29 = [...(await run("quic-29.pcap")).values()].find((r) => r.protocol === 17)!;
-    assert.equal(q29.quic_version_str, "draft-29");
+    assert.equal(q29.quic_version_str, "QUIC draft-29");
     assert.equal(q29.quic_dcid_len, 18);
     assert.equal(q29.quic_scid_len, 17);
     assert.equal(q29.quic_pn_length, 1);
@@ -664,7 +664,7 @@ Deno.test({
     assert.equal(q29.quic_0rtt_detected, false);
     assert.equal(q29.quic_spin_bit, false);
     const v2 = [...(await run("quic-v2.pcapng")).values()][0];
-    assert.equal(v2.quic_version_str, "v2");
+    assert.equal(v2.quic_version_str, "QUIC v2");
     assert.equal(v2.quic_pn_length, 4);
     assert.equal(v2.quic_initial_packets, 2);
     assert.equal(v2.quic_0rtt_detected, true);

@@ -59,7 +59,6 @@ const KNOWN_BUGS: ReadonlySet<string> = new Set<string>([]);
 
 const GROUPS = ["flow_meta", "timing", "size", "tcp"];
 const BURST_THRESHOLD = 0.05;
-const IDLE_THRESHOLD = 1;
 /** jj's quantiles are exact up to this many values (lib/stats.ts DEFAULT_SAMPLE_CAPACITY). */
 const SAMPLE_CAPACITY = 4096;
 const PARALLEL = 4;
@@ -174,12 +173,13 @@ function features(fl: ModelFlow<Pkt>, skipped: (col: string) => void): Map<strin
     q(`iat_${d}_median`, g, 0.5);
   }
   out.set("burstiness_index", gaps.length ? ratioOf(std(gaps)!, mean(gaps)!) : null);
-  // Bursts: maximal runs of packets whose gaps are all below the threshold, of two packets or more.
+  // Bursts: the maximal runs of packets whose gaps are all below the threshold, one packet or more (JoyfulJay's
+  // definition); a one-packet flow has none. The gaps between them are the idle periods.
   const bursts: { n: number; dur: number }[] = [];
   let runStart = 0;
-  for (let i = 1; i <= p.length; i++) {
+  for (let i = 1; i <= p.length && p.length >= 2; i++) {
     if (i === p.length || !(gaps[i - 1] < BURST_THRESHOLD)) {
-      if (i - runStart >= 2) bursts.push({ n: i - runStart, dur: p[i - 1].ts - p[runStart].ts });
+      bursts.push({ n: i - runStart, dur: p[i - 1].ts - p[runStart].ts });
       runStart = i;
     }
   }
@@ -187,7 +187,7 @@ function features(fl: ModelFlow<Pkt>, skipped: (col: string) => void): Map<strin
   out.set("avg_burst_packets", bursts.length ? mean(bursts.map((b) => b.n)) : null);
   out.set("max_burst_packets", bursts.length ? max(bursts.map((b) => b.n)) : 0);
   out.set("avg_burst_duration", bursts.length ? mean(bursts.map((b) => b.dur)) : null);
-  const idle = gaps.filter((g) => g >= IDLE_THRESHOLD);
+  const idle = gaps.filter((g) => !(g < BURST_THRESHOLD));
   out.set("idle_count", idle.length);
   out.set("avg_idle_duration", mean(idle));
   out.set("max_idle_duration", max(idle));

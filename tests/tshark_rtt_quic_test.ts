@@ -112,7 +112,8 @@ interface QuicFrame {
   pkts: QuicPkt[];
   /** Packet number length (bytes) of the first packet, when tshark removed header protection. */
   pnl: number;
-  spinSet: number;
+  /** Spin bits of the frame's short header packets, in order. */
+  spins: number[];
   /** The ClientHello in this frame: SNI, ALPN list, JA3. */
   hello: { sni: string | null; alpn: string[]; ja3: string | null; ja3s: string | null } | null;
   /** gQUIC public header: version text, packet number length, CHLO SNI. */
@@ -136,7 +137,7 @@ const V2_TYPES = [3, 0, 1, 2];
 function quicFrame(f: (n: Field) => string[], layers: string[]): QuicFrame | null {
   const gq = layers.includes("gquic"), q = layers.includes("quic");
   if (!gq && !q) return null;
-  const out: QuicFrame = { pkts: [], pnl: -1, spinSet: 0, hello: null, gquic: null };
+  const out: QuicFrame = { pkts: [], pnl: -1, spins: [], hello: null, gquic: null };
   if (gq) {
     const v = f("gquic.version")[0];
     const pkn = tsharkInt(f("gquic.puflags.pkn")[0]);
@@ -165,7 +166,7 @@ function quicFrame(f: (n: Field) => string[], layers: string[]): QuicFrame | nul
   }
   const pnl = tsharkInt(f("quic.packet_number_length")[0]);
   out.pnl = pnl >= 0 ? pnl + 1 : -1;
-  out.spinSet = f("quic.spin_bit").filter((s) => s === "1" || s === "True").length;
+  out.spins = f("quic.spin_bit").map((s) => s === "1" || s === "True" ? 1 : 0);
   if (f("tls.handshake.type").includes("1")) {
     out.hello = {
       sni: f("tls.handshake.extensions_server_name")[0] ?? null,
@@ -321,14 +322,14 @@ function tcpRtt(fl: Flow, out: Map<string, Value>, ring = RING): number {
   return tsharkHs;
 }
 
-const VERSION_NAMES: Record<number, string> = { 1: "v1", [V2]: "v2" };
+const VERSION_NAMES: Record<number, string> = { 1: "QUIC v1", [V2]: "QUIC v2" };
 
 function versionText(v: number): string {
   if (VERSION_NAMES[v]) return VERSION_NAMES[v];
-  if ((v >>> 8) === 0xff0000) return `draft-${v & 0xff}`;
-  if ((v >>> 8) === 0xfaceb0) return `mvfst-${v & 0xff}`;
+  if ((v >>> 8) === 0xff0000) return `QUIC draft-${v & 0xff}`;
+  if ((v >>> 8) === 0xfaceb0) return `QUIC mvfst-${v & 0xff}`;
   const s = String.fromCharCode(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
-  return /^[QT]\d{3}$/.test(s) ? s : `0x${v.toString(16).padStart(8, "0")}`;
+  return /^[QT]\d{3}$/.test(s) ? `gQUIC ${s}` : `QUIC 0x${v.toString(16).padStart(8, "0")}`;
 }
 
 function quic(fl: Flow, cols: string[], out: Map<string, Value>): void {
@@ -361,7 +362,13 @@ function quic(fl: Flow, cols: string[], out: Map<string, Value>): void {
   out.set("quic_0rtt_detected", all.some((x) => x.pk.long && x.pk.type === 1));
   out.set("quic_retry_detected", all.some((x) => x.pk.long && x.pk.type === 3));
   const short = all.filter((x) => !x.pk.long).length;
-  out.set("quic_spin_bit", short ? sum(q.map((x) => x.fr.quic!.spinSet)) > 0 : null);
+  // In use when it changes between consecutive short header packets of one direction.
+  let flips = 0;
+  for (const d of [0, 1]) {
+    const spins = q.filter((x) => x.dir === d).flatMap((x) => x.fr.quic!.spins);
+    for (let i = 1; i < spins.length; i++) if (spins[i] !== spins[i - 1]) flips++;
+  }
+  out.set("quic_spin_bit", short ? flips > 0 : null);
   // The client: sender of the first decrypted Initial (the first frame with a ClientHello, else with a
   // packet number length read in an Initial).
   const init = q.filter((x) => x.fr.quic!.pkts[0]?.type === 0 && x.fr.quic!.pnl > 0);

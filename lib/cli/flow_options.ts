@@ -71,7 +71,7 @@ export function addFlowOptions(cmd: Command): Command {
     )
     .option(
       "--burst-threshold-ms <ms>",
-      "gaps below this join packets into a burst",
+      "gaps below this join packets into a burst; longer ones are idle periods",
       positiveNumber("--burst-threshold-ms"),
       50,
     );

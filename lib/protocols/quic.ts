@@ -717,6 +717,14 @@ export class QuicFlowAnalyzer {
   /** Short header packets and how many had the spin bit set. */
   shortPackets = 0;
   spinSetPackets = 0;
+  /**
+   * Times the spin bit changed between consecutive short-header packets of one direction: a spinning bit
+   * (RFC 9000 section 17.4) changes once per round trip; a disabled one keeps its value per connection ID.
+   */
+  spinFlips = 0;
+  /** The spin bit of each direction's last short-header packet (-1 before the first). */
+  private lastSpin0 = -1;
+  private lastSpin1 = -1;
   /** Client and server Initial packets decrypted; the client's direction (-1 unknown). */
   decryptedInitials = 0;
   decryptedServerInitials = 0;
@@ -749,10 +757,7 @@ export class QuicFlowAnalyzer {
     if (this.done) {
       if (!this.detected) return;
       if ((b0 & 0x80) === 0) {
-        if (!this.gquic) {
-          this.shortPackets++;
-          if ((b0 & 0x20) !== 0) this.spinSetPackets++;
-        }
+        if (!this.gquic) this.onShortHeader(dir, b0);
         return;
       }
     }
@@ -764,6 +769,16 @@ export class QuicFlowAnalyzer {
       this.sv?.finish();
       this.done = true;
     }
+  }
+
+  private onShortHeader(dir: number, b0: number): void {
+    this.shortPackets++;
+    const spin = (b0 >> 5) & 1;
+    this.spinSetPackets += spin;
+    const last = dir === 0 ? this.lastSpin0 : this.lastSpin1;
+    if (last >= 0 && last !== spin) this.spinFlips++;
+    if (dir === 0) this.lastSpin0 = spin;
+    else this.lastSpin1 = spin;
   }
 
   private onDetected(): void {
@@ -790,8 +805,7 @@ export class QuicFlowAnalyzer {
         // Short header: last packet of the datagram. Zero bytes after coalesced packets are padding; any other
         // first byte is a packet, its fixed bit possibly 0 (RFC 9287 greasing).
         if (b0 !== 0 || p === off) {
-          this.shortPackets++;
-          if ((b0 & 0x20) !== 0) this.spinSetPackets++;
+          this.onShortHeader(dir, b0);
           this.updateDone();
         }
         return;

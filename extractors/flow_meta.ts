@@ -79,7 +79,8 @@ const features: FeatureSpec[] = [
   {
     name: "flow_stat",
     type: "int",
-    description: "Bits: 0 SYN, 1 SYN-ACK, 2 FIN from initiator, 3 FIN from responder, 4 RST, 6 both FINs.",
+    description: "Bits: 0 SYN, 1 SYN-ACK, 2 FIN from initiator, 3 FIN from responder, 4 RST, 6 proper " +
+      "termination (SYN and SYN-ACK seen, and FIN both ways or a RST).",
   },
   { name: "num_hdrs", type: "int", description: "Number of protocol layers of the first packet." },
   { name: "hdr_desc", type: "str", description: "Layer stack of the first packet, e.g. ETH-IP-TCP." },
@@ -125,7 +126,6 @@ export const flowMetaExtractor: FeatureExtractor<FlowMetaState> = {
       if (fl & TCP.SYN) s.flowStat |= fl & TCP.ACK ? 2 : 1;
       if (fl & TCP.FIN) s.flowStat |= dir === 0 ? 4 : 8;
       if (fl & TCP.RST) s.flowStat |= 16;
-      if ((s.flowStat & 12) === 12) s.flowStat |= 64;
     }
   },
   finish(s: FlowMetaState, f: FlowState, out): void {
@@ -159,7 +159,9 @@ export const flowMetaExtractor: FeatureExtractor<FlowMetaState> = {
     out.avg_packet_size = ratio(bytes, total);
     out.time_first = f.firstTs;
     out.time_last = f.lastTs;
-    out.flow_stat = s.flowStat;
+    // Proper termination (JoyfulJay's bit 6): a handshake seen, then FIN both ways or a RST.
+    const st = s.flowStat;
+    out.flow_stat = (st & 3) === 3 && ((st & 12) === 12 || (st & 16) !== 0) ? st | 64 : st;
     out.num_hdrs = s.numHdrs;
     out.hdr_desc = s.hdrDesc;
     out.ip_version_flow = f.ipVersion;

@@ -61,7 +61,8 @@ const features: FeatureSpec[] = [
   f(
     "tcp_fstat",
     "int",
-    "Bits: 0 SYN, 1 SYN-ACK, 2 ACK after the handshake, 3 FIN fwd, 4 FIN bwd, 5 RST, 6 data, 7 anomaly.",
+    "Bits: 0 SYN, 1 SYN-ACK, 2 ACK beyond the handshake (a packet with ACK and without SYN), 3 FIN fwd, " +
+      "4 FIN bwd, 5 RST, 6 data, 7 anomaly.",
   ),
   f("tcp_flags_agg", "int", "OR of all TCP flags of the flow."),
   f("tcp_flags_fwd", "int", "OR of the initiator's TCP flags."),
@@ -105,7 +106,7 @@ export const tcpExtractor: FeatureExtractor<TcpState | null> = {
         s.synOnly++;
         if (dir === 0) s.initiatorSyn = true;
       }
-    } else if ((fl & TCP.ACK) && s.responderSynAck) {
+    } else if (fl & TCP.ACK) {
       s.ackAfterHandshake = true;
     }
     if (p.payloadLen > 0) s.dataPackets++;

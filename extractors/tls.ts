@@ -73,8 +73,8 @@ const features: readonly FeatureSpec[] = [
   ),
   f("tls_version_str", "str", 'Readable tls_version: "SSL 3.0", "TLS 1.0" ... "TLS 1.3".'),
   f("tls_cipher_suite", "int", "Cipher suite selected by the ServerHello."),
-  f("tls_cipher_count", "int", "Cipher suites offered in the ClientHello (GREASE excluded)."),
-  f("tls_extension_count", "int", "Extensions in the ClientHello (GREASE excluded)."),
+  f("tls_cipher_count", "int", "Cipher suites offered in the ClientHello (GREASE values included)."),
+  f("tls_extension_count", "int", "Extensions in the ClientHello (GREASE values included)."),
   f("tls_sni", "str", "Server Name Indication host name from the ClientHello."),
   f("tls_alpn", "str", "ALPN protocol selected by the server, else the first one offered by the client."),
   f("ja3_hash", "str", "JA3 client fingerprint (MD5), as Wireshark's tls.handshake.ja3."),
@@ -83,7 +83,8 @@ const features: readonly FeatureSpec[] = [
   f(
     "tls_cert_count",
     "int",
-    "Certificates in the server's Certificate message (0 on a resumed TLS session over TCP; null over QUIC, whose certificates are encrypted).",
+    "Certificates in the server's Certificate message (0 on a resumed session over TCP; null when they are " +
+      "encrypted: TLS 1.3 and QUIC).",
   ),
   f("tls_cert_total_length", "int", "Total bytes of the server's certificates."),
   f("tls_cert_first_length", "int", "Bytes of the server's own (first) certificate."),
@@ -148,8 +149,10 @@ function writeHellos(
   if (ch !== null) {
     const ciphers = nonGrease(ch.ciphers);
     const extensions = nonGrease(ch.extensions);
-    out.tls_cipher_count = ciphers.length;
-    out.tls_extension_count = extensions.length;
+    // Counts of what was offered, GREASE values included (JoyfulJay's and seed 004's meaning); the lists leave
+    // GREASE out, as JA3 does.
+    out.tls_cipher_count = ch.ciphers.length;
+    out.tls_extension_count = ch.extensions.length;
     out.tls_sni = ch.sni === null ? null : alpnText(ch.sni);
     out.tls_session_id_len = ch.sessionId.length;
     out.tls_session_ticket_ext = ch.hasSessionTicket;

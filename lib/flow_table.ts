@@ -18,8 +18,13 @@ export interface FlowTableOptions {
   activeTimeout?: number;
   /** End a TCP flow on RST, or once both sides sent FIN (default false). */
   tcpEnd?: boolean;
-  /** Most flows held at once; the least recently active is evicted (default 0 = no limit). */
+  /** Most flows held at once; one is evicted to make room (default 0 = no limit). */
   maxFlows?: number;
+  /**
+   * Which flow `maxFlows` evicts: the least recently active (`"lru"`, the default) or the oldest, first created
+   * (`"oldest"`); JoyfulJay's `flow_eviction_strategy`.
+   */
+  evictionStrategy?: "lru" | "oldest";
   /** Keep only this fraction of flows, chosen by flow hash so that a flow is kept or left whole (default 1). */
   samplingRate?: number;
   /** Keep only the flows of one shard out of `count` (by flow hash), for parallel workers. */
@@ -58,6 +63,7 @@ export class FlowTable {
   private readonly active: number;
   private readonly tcpEnd: boolean;
   private readonly maxFlows: number;
+  private readonly evictOldest: boolean;
   /** Flow hashes (30-bit) at or above this are sampled out; -1 keeps every flow. */
   private readonly sampleBelow: number;
   private readonly shardCount: number;
@@ -90,6 +96,7 @@ export class FlowTable {
     this.active = options.activeTimeout ?? 1800;
     this.tcpEnd = options.tcpEnd ?? false;
     this.maxFlows = options.maxFlows ?? 0;
+    this.evictOldest = options.evictionStrategy === "oldest";
     const rate = options.samplingRate ?? 1;
     this.sampleBelow = rate >= 1 ? -1 : Math.floor(rate * 1073741824);
     this.shardCount = options.shard?.count ?? 1;
@@ -203,7 +210,7 @@ export class FlowTable {
     }
     if (f === null) {
       if (this.maxFlows > 0 && this.size >= this.maxFlows && this.lruHead !== null) {
-        this.end(this.lruHead, "evicted");
+        this.end(this.evictOldest ? this.ageHead! : this.lruHead, "evicted");
       }
       f = new FlowState();
       f.key = [k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9]];

@@ -43,6 +43,7 @@ export interface CheckedOptions extends FeatureOptions {
   idleTimeout?: number;
   activeTimeout?: number;
   maxFlows?: number;
+  evictionStrategy?: string;
   samplingRate?: number;
   burstThresholdMs?: number;
   decap?: boolean;
@@ -168,6 +169,9 @@ export function validateOptions(options: CheckedOptions): void {
     (n) => Number.isInteger(n) && n >= 0,
     "an integer >= 0 (0: no limit)",
   );
+  if (o.evictionStrategy !== undefined && o.evictionStrategy !== "lru" && o.evictionStrategy !== "oldest") {
+    throw new OptionError("evictionStrategy", "--eviction-strategy", '"lru" or "oldest"', o.evictionStrategy);
+  }
   checkNumber(o, "samplingRate", "--sampling-rate", (n) => n > 0 && n <= 1, "a fraction in (0, 1]");
   checkNumber(o, "burstThresholdMs", "--burst-threshold-ms", (n) => n > 0, "a number of milliseconds > 0");
   checkNumber(

@@ -359,7 +359,7 @@ Deno.test("TCP close: FIN both ways, pure ACKs, RST; flag counts, flow_stat and 
   assert.equal(recs.length, 1);
   assertFields(recs[0], {
     total_packets: 6,
-    flow_stat: 4 | 8 | 16 | 64, // FIN from initiator, FIN from responder, RST, both FINs
+    flow_stat: 4 | 8 | 16, // FIN from initiator, FIN from responder, RST; no handshake, so no proper termination
     tcp_syn_count: 0,
     tcp_synack_count: 0,
     tcp_fin_count: 2,
@@ -376,7 +376,7 @@ Deno.test("TCP close: FIN both ways, pure ACKs, RST; flag counts, flow_stat and 
     tcp_flags_anomaly: false,
     tcp_initiator_syn: false,
     tcp_responder_synack: false,
-    tcp_fstat: 8 | 16 | 32 | 64, // FIN fwd, FIN bwd, RST, data (no handshake seen)
+    tcp_fstat: 4 | 8 | 16 | 32 | 64, // ACK beyond the handshake (none seen), FIN fwd, FIN bwd, RST, data
     tcp_flags_agg: F.ACK | F.PSH | F.FIN | F.RST,
     tcp_flags_fwd: F.ACK | F.PSH | F.FIN,
     tcp_flags_bwd: F.ACK | F.FIN | F.RST,
@@ -390,6 +390,31 @@ Deno.test("TCP close: FIN both ways, pure ACKs, RST; flag counts, flow_stat and 
     max_idle_duration: 1,
     first_response_time: 1,
   });
+});
+
+Deno.test("flow_stat bit 6 (proper termination) needs the handshake, then FIN both ways or a RST", async () => {
+  const tcpFlow = (port: number, steps: [0 | 1, number][]) =>
+    steps.map(([dir, fl], i) => ({
+      ts: 1 + i / 10,
+      data: dir === 0
+        ? ethernet(ipv4(A, B, 6, tcp(port, 443, fl)))
+        : ethernet(ipv4(B, A, 6, tcp(443, port, fl))),
+    }));
+  const recs = await flows([
+    // handshake then RST: 0x53
+    ...tcpFlow(41000, [[0, F.SYN], [1, F.SYN | F.ACK], [0, F.ACK], [1, F.RST]]),
+    // refused (seed 004's 0x11): SYN, then RST with ACK
+    ...tcpFlow(41001, [[0, F.SYN], [1, F.RST | F.ACK]]),
+    // handshake then FIN both ways: 0x4F
+    ...tcpFlow(41002, [[0, F.SYN], [1, F.SYN | F.ACK], [0, F.FIN | F.ACK], [1, F.FIN | F.ACK], [0, F.ACK]]),
+    // handshake, one FIN only: no bit 6
+    ...tcpFlow(41003, [[0, F.SYN], [1, F.SYN | F.ACK], [0, F.FIN | F.ACK]]),
+  ].sort((x, y) => x.ts - y.ts));
+  const stat = new Map(recs.map((r) => [r.src_port, [r.flow_stat, r.tcp_fstat]]));
+  assert.deepEqual(stat.get(41000), [0x53, 1 | 2 | 4 | 32]);
+  assert.deepEqual(stat.get(41001), [0x11, 1 | 4 | 32]);
+  assert.deepEqual(stat.get(41002), [0x4f, 1 | 2 | 4 | 8 | 16]);
+  assert.deepEqual(stat.get(41003), [0x07, 1 | 2 | 4 | 8]);
 });
 
 Deno.test("anomalous TCP flags: SYN+FIN, null and XMAS packets set tcp_flags_anomaly and tcp_fstat bit 7", async () => {

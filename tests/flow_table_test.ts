@@ -308,6 +308,23 @@ Deno.test("maxFlows: the table never holds more than maxFlows; the least recentl
   assert.equal(t.created, 1000);
 });
 
+Deno.test("evictionStrategy oldest: maxFlows evicts the first created flow, however active; lru the idlest", () => {
+  const evicted = (strategy: "lru" | "oldest") => {
+    const { t, ended } = table({ maxFlows: 3, idleTimeout: 1e9, evictionStrategy: strategy });
+    feed(t, view(1, "10.0.0.1", 1000, "192.0.2.1", 80));
+    feed(t, view(2, "10.0.0.2", 1000, "192.0.2.1", 80));
+    feed(t, view(3, "10.0.0.3", 1000, "192.0.2.1", 80));
+    // The first flow is the most recently active when a fourth arrives.
+    feed(t, view(4, "10.0.0.1", 1000, "192.0.2.1", 80));
+    feed(t, view(5, "10.0.0.4", 1000, "192.0.2.1", 80));
+    feed(t, view(6, "10.0.0.5", 1000, "192.0.2.1", 80));
+    assert.ok(ended.every((f) => f.endReason === "evicted"));
+    return ended.map((f) => f.srcIp);
+  };
+  assert.deepEqual(evicted("lru"), ["10.0.0.2", "10.0.0.3"]);
+  assert.deepEqual(evicted("oldest"), ["10.0.0.1", "10.0.0.2"]);
+});
+
 Deno.test({
   name: "maxFlows on a real capture: evicted flows are written (flow_end_reason evicted), no packet is lost",
   ignore: !HAVE_SHARED,

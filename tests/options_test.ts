@@ -41,6 +41,10 @@ Deno.test("validation: each bad value is an OptionError naming the option, its f
     [{ idleTimeout: 0 }, /idleTimeout \(--idle-timeout\) must be a number of seconds > 0; got 0/],
     [{ activeTimeout: -1 }, /activeTimeout \(--active-timeout\) must be .*>= 0/],
     [{ maxFlows: 1.5 }, /maxFlows \(--max-flows\) must be an integer >= 0/],
+    [
+      { evictionStrategy: "newest" },
+      /evictionStrategy \(--eviction-strategy\) must be "lru" or "oldest"; got/,
+    ],
     [{ samplingRate: 0 }, /samplingRate \(--sampling-rate\) must be a fraction in \(0, 1\]; got 0/],
     [{ samplingRate: 1.5 }, /samplingRate/],
     [

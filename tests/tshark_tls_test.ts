@@ -359,8 +359,8 @@ function model(f: TsFlow, initiator: string): Record<string, Value> {
   if (ch !== null) {
     const ciphers = ch.ciphers.filter((c) => !isGrease(c));
     const exts = ch.exts.map((e) => e.type).filter((t) => !isGrease(t));
-    out.tls_cipher_count = ciphers.length;
-    out.tls_extension_count = exts.length;
+    out.tls_cipher_count = ch.ciphers.length;
+    out.tls_extension_count = ch.exts.length;
     out.tls_session_id_len = ch.sessionIdLen;
     out.tls_session_ticket_ext = exts.includes(35);
     out.tls_psk_ext = exts.includes(41);

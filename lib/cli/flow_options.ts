@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import type { FeatureOptions } from "../options.ts";
 import type { FlowPipelineOptions } from "../pipeline.ts";
 import { collect } from "./label_subnets.ts";
@@ -18,6 +18,7 @@ export interface FlowCliOptions {
   activeTimeout: number;
   tcpEnd?: boolean;
   maxFlows: number;
+  evictionStrategy?: "lru" | "oldest";
   decap: boolean;
   samplingRate: number;
   burstThresholdMs: number;
@@ -58,9 +59,15 @@ export function addFlowOptions(cmd: Command): Command {
     .option("--tcp-end", "end TCP flows on RST or when both sides sent FIN")
     .option(
       "--max-flows <n>",
-      "most flows held at once; the least recently active is evicted (0: no limit)",
+      "most flows held at once; one is evicted to make room (0: no limit)",
       integer("--max-flows", 0),
       0,
+    )
+    .addOption(
+      new Option(
+        "--eviction-strategy <which>",
+        "which flow --max-flows evicts: the least recently active (lru) or the oldest",
+      ).choices(["lru", "oldest"]).default("lru"),
     )
     .option("--no-decap", "keep tunnels' outer flows instead of decoding to the innermost flow")
     .option(
@@ -95,6 +102,7 @@ export function flowOptionsFrom(o: FlowCliOptions): FlowSettings {
     activeTimeout: o.activeTimeout,
     tcpEnd: o.tcpEnd ?? false,
     maxFlows: o.maxFlows,
+    evictionStrategy: o.evictionStrategy ?? "lru",
     decap: o.decap,
     samplingRate: o.samplingRate,
     burstThresholdMs: o.burstThresholdMs,

@@ -46,13 +46,29 @@ const features: FeatureSpec[] = [
     "Distinct hosts that started flows to the responder (fan-in; high for servers).",
   ),
   f("conn_src_dst_flows", "int", "Flows from this initiator to this responder."),
-  f("conn_src_port_flows", "int", "Flows from this initiator to this destination port, any responder."),
+  f("conn_src_port_flows", "int", "Flows from this initiator to this responder on this destination port."),
   f("conn_src_total_flows", "int", "Flows the initiator started."),
   f("conn_dst_total_flows", "int", "Flows the responder answered."),
-  f("conn_src_total_packets", "int", "Packets the initiator host sent in all its flows."),
-  f("conn_src_total_bytes", "int", "Wire bytes the initiator host sent in all its flows."),
-  f("conn_dst_total_packets", "int", "Packets the responder host received in all its flows."),
-  f("conn_dst_total_bytes", "int", "Wire bytes the responder host received in all its flows."),
+  f(
+    "conn_src_total_packets",
+    "int",
+    "Packets, both directions, of all the flows the initiator host started.",
+  ),
+  f(
+    "conn_src_total_bytes",
+    "int",
+    "Wire bytes, both directions, of all the flows the initiator host started.",
+  ),
+  f(
+    "conn_dst_total_packets",
+    "int",
+    "Packets, both directions, of all the flows the responder host answered.",
+  ),
+  f(
+    "conn_dst_total_bytes",
+    "int",
+    "Wire bytes, both directions, of all the flows the responder host answered.",
+  ),
   f("conn_src_unique_ports", "int", "Distinct destination ports of the flows the initiator started."),
   f(
     "conn_src_out_degree",
@@ -81,14 +97,16 @@ const features: FeatureSpec[] = [
 class Host {
   outFlows = 0;
   inFlows = 0;
-  /** Flows this host started, per responder and per destination port. */
+  /** Flows this host started, per responder, per destination port, and per responder and port. */
   dsts: Map<string, number> = new Map();
   ports: Map<number, number> = new Map();
+  pairPorts: Map<string, number> = new Map();
   srcs: Set<string> = new Set();
-  pktsSent = 0;
-  bytesSent = 0;
-  pktsRecv = 0;
-  bytesRecv = 0;
+  /** Packets and bytes, both directions, of the flows this host started and of those it answered. */
+  startedPackets = 0;
+  startedBytes = 0;
+  answeredPackets = 0;
+  answeredBytes = 0;
 }
 
 const int = (v: unknown): number => typeof v === "number" && Number.isFinite(v) ? v : 0;
@@ -206,16 +224,14 @@ export function computeConnectionFeatures(records: FlowRecord[]): void {
     s.outFlows++;
     s.dsts.set(dst, (s.dsts.get(dst) ?? 0) + 1);
     s.ports.set(port, (s.ports.get(port) ?? 0) + 1);
-    s.pktsSent += pf;
-    s.bytesSent += bf;
-    s.pktsRecv += pb;
-    s.bytesRecv += bb;
+    const pair = `${port} ${dst}`;
+    s.pairPorts.set(pair, (s.pairPorts.get(pair) ?? 0) + 1);
+    s.startedPackets += pf + pb;
+    s.startedBytes += bf + bb;
     d.inFlows++;
     d.srcs.add(src);
-    d.pktsSent += pb;
-    d.bytesSent += bb;
-    d.pktsRecv += pf;
-    d.bytesRecv += bf;
+    d.answeredPackets += pf + pb;
+    d.answeredBytes += bf + bb;
   }
   if (hosts.size === 0) return;
   const order = [...hosts.keys()]; // first appearance
@@ -255,13 +271,13 @@ export function computeConnectionFeatures(records: FlowRecord[]): void {
     r.conn_src_unique_dsts = s.dsts.size;
     r.conn_dst_unique_srcs = d.srcs.size;
     r.conn_src_dst_flows = s.dsts.get(dst)!;
-    r.conn_src_port_flows = s.ports.get(port)!;
+    r.conn_src_port_flows = s.pairPorts.get(`${port} ${dst}`)!;
     r.conn_src_total_flows = s.outFlows;
     r.conn_dst_total_flows = d.inFlows;
-    r.conn_src_total_packets = s.pktsSent;
-    r.conn_src_total_bytes = s.bytesSent;
-    r.conn_dst_total_packets = d.pktsRecv;
-    r.conn_dst_total_bytes = d.bytesRecv;
+    r.conn_src_total_packets = s.startedPackets;
+    r.conn_src_total_bytes = s.startedBytes;
+    r.conn_dst_total_packets = d.answeredPackets;
+    r.conn_dst_total_bytes = d.answeredBytes;
     r.conn_src_unique_ports = s.ports.size;
     r.conn_src_out_degree = directed.outDegree(src);
     r.conn_dst_in_degree = directed.inDegree(dst);

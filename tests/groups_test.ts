@@ -967,13 +967,14 @@ Deno.test("connection: fan-out, totals, degree, betweenness, clustering and comm
   assert.equal(f1.conn_src_unique_dsts, 2, "A -> B, C");
   assert.equal(f1.conn_dst_unique_srcs, 2, "A, D -> B");
   assert.equal(f1.conn_src_dst_flows, 2);
-  assert.equal(f1.conn_src_port_flows, 3, "A to port 80: 2 flows to B, 1 to C");
+  assert.equal(f1.conn_src_port_flows, 2, "A to B on port 80 (A's flow to C on port 80 is another pair)");
   assert.equal(f1.conn_src_total_flows, 4);
   assert.equal(f1.conn_dst_total_flows, 3);
-  assert.equal(f1.conn_src_total_packets, 5, "A sent 2 + 1 + 1 + 1");
-  assert.equal(f1.conn_src_total_bytes, 5 * 42, "empty UDP: 42 bytes each");
-  assert.equal(f1.conn_dst_total_packets, 4, "B received 2 + 1 + 1");
-  assert.equal(f1.conn_dst_total_bytes, 4 * 42);
+  // JoyfulJay's totals: both directions of the flows a host started (or answered).
+  assert.equal(f1.conn_src_total_packets, 6, "A's flows: 2 + 1 back, 1, 1, 1");
+  assert.equal(f1.conn_src_total_bytes, 5 * 42 + 52, "empty UDP: 42 bytes; the reply with 10 bytes: 52");
+  assert.equal(f1.conn_dst_total_packets, 5, "flows B answered: 2 + 1 back (from A), 1 (A), 1 (D)");
+  assert.equal(f1.conn_dst_total_bytes, 4 * 42 + 52);
   assert.equal(f1.conn_src_unique_ports, 2, "80 and 443");
   assert.equal(f1.conn_src_out_degree, 2);
   assert.equal(f1.conn_dst_in_degree, 2);

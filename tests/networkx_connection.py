@@ -55,10 +55,13 @@ def oracle(graph):
                 between[v] = None
     clustering = nx.clustering(undirected)
 
-    def sent(h, key_out, key_in):
-        # Initiator side of the flows h started plus responder side of the flows it answered (a self loop is
-        # both).
-        return multi.out_degree(h, weight=key_out) + multi.in_degree(h, weight=key_in)
+    def started(h, a, b):
+        # Both directions of the flows h started (JoyfulJay's totals "sent by source").
+        return multi.out_degree(h, weight=a) + multi.out_degree(h, weight=b)
+
+    def answered(h, a, b):
+        # Both directions of the flows h answered ("received by destination").
+        return multi.in_degree(h, weight=a) + multi.in_degree(h, weight=b)
 
     expected = []
     for src, dst, port, *_ in flows:
@@ -66,13 +69,13 @@ def oracle(graph):
             "conn_src_unique_dsts": len(set(multi.successors(src))),
             "conn_dst_unique_srcs": len(set(multi.predecessors(dst))),
             "conn_src_dst_flows": multi.number_of_edges(src, dst),
-            "conn_src_port_flows": sum(1 for _, _, p in multi.out_edges(src, data="port") if p == port),
+            "conn_src_port_flows": sum(1 for _, d, p in multi.out_edges(src, data="port") if d == dst and p == port),
             "conn_src_total_flows": multi.out_degree(src),
             "conn_dst_total_flows": multi.in_degree(dst),
-            "conn_src_total_packets": sent(src, "pf", "pb"),
-            "conn_src_total_bytes": sent(src, "bf", "bb"),
-            "conn_dst_total_packets": sent(dst, "pb", "pf"),  # received = what the other sides sent
-            "conn_dst_total_bytes": sent(dst, "bb", "bf"),
+            "conn_src_total_packets": started(src, "pf", "pb"),
+            "conn_src_total_bytes": started(src, "bf", "bb"),
+            "conn_dst_total_packets": answered(dst, "pf", "pb"),
+            "conn_dst_total_bytes": answered(dst, "bf", "bb"),
             "conn_src_unique_ports": len({p for _, _, p in multi.out_edges(src, data="port")}),
             "conn_src_out_degree": digraph.out_degree(src),
             "conn_dst_in_degree": digraph.in_degree(dst),

@@ -15,9 +15,21 @@ class IpExtendedDirection {
   ttlMax = -1;
   ttlSum = 0;
   ttlN = 0;
-  ttlLast = -1;
-  ttlChanges = 0;
+  /** The first TTL, and the TTLs other than it: 256 bits in eight 32-bit words, created at the first one. */
+  ttlFirst = -1;
+  ttlSeen: number[] | null = null;
   idLast = -1;
+}
+
+/** Values in a 256-bit set of eight words (null: none). */
+function bitCount(words: number[] | null): number {
+  let n = 0;
+  if (words !== null) {
+    for (const w of words) {
+      for (let x = w; x !== 0; x &= x - 1) n++;
+    }
+  }
+  return n;
 }
 
 /** Per-flow state of `ip_extended`. */
@@ -26,6 +38,8 @@ export class IpExtendedState {
   bwd: IpExtendedDirection = new IpExtendedDirection();
   firstTtl = -1;
   firstTos = -1;
+  /** The smallest ToS (JoyfulJay's ip_tos_value). */
+  minTos = 256;
   /** ToS values seen other than the first packet's: 256 bits in eight 32-bit words, created at the first one. */
   tosSeen: number[] | null = null;
   flags = 0;
@@ -44,21 +58,25 @@ const features: FeatureSpec[] = [
   f("ip_ttl_fwd_min", "int", "Smallest TTL / hop limit of the initiator's packets."),
   f("ip_ttl_fwd_max", "int", "Largest TTL of the initiator's packets."),
   f("ip_ttl_fwd_mean", "float", "Mean TTL of the initiator's packets."),
-  f("ip_ttl_fwd_changes", "int", "Times the initiator's TTL differed from its previous packet's."),
+  f(
+    "ip_ttl_fwd_changes",
+    "int",
+    "Distinct TTLs of the initiator's packets minus one (JoyfulJay's count of TTL changes).",
+  ),
   f("ip_ttl_bwd_min", "int", "Smallest TTL of the responder's packets."),
   f("ip_ttl_bwd_max", "int", "Largest TTL of the responder's packets."),
   f("ip_ttl_bwd_mean", "float", "Mean TTL of the responder's packets."),
-  f("ip_ttl_bwd_changes", "int", "Times the responder's TTL differed from its previous packet's."),
+  f("ip_ttl_bwd_changes", "int", "Distinct TTLs of the responder's packets minus one."),
   f(
     "ip_ttl_fwd_initial_est",
     "int",
     "Initiator's likely initial TTL: 64, 128 or 255 (next one at or above the first).",
   ),
   f("ip_ttl_fwd_hops_est", "int", "ip_ttl_fwd_initial_est minus the initiator's first TTL: routers passed."),
-  f("ip_tos_value", "int", "IPv4 ToS / IPv6 traffic class byte of the first packet."),
+  f("ip_tos_value", "int", "Smallest IPv4 ToS / IPv6 traffic class byte of the flow (as JoyfulJay)."),
   f("ip_tos_unique_count", "int", "Distinct ToS / traffic class values seen."),
-  f("ip_dscp", "int", "DSCP of the first packet (ToS >> 2)."),
-  f("ip_ecn", "int", "ECN bits of the first packet (ToS & 3)."),
+  f("ip_dscp", "int", "DSCP of ip_tos_value (ToS >> 2)."),
+  f("ip_ecn", "int", "ECN bits of ip_tos_value (ToS & 3)."),
   f("ip_flags", "int", "OR of the IPv4 flags over the flow: 4 reserved, 2 DF, 1 MF."),
   f("ip_df_count", "int", "IPv4 packets with Don't Fragment set."),
   f("ip_df_ratio", "float", "ip_df_count / total_packets."),
@@ -92,10 +110,13 @@ export const ipExtendedExtractor: FeatureExtractor<IpExtendedState> = {
     if (ttl > d.ttlMax) d.ttlMax = ttl;
     d.ttlSum += ttl;
     d.ttlN++;
-    const last = d.ttlLast;
-    if (last >= 0 && last !== ttl) d.ttlChanges++;
-    d.ttlLast = ttl;
+    if (d.ttlFirst < 0) d.ttlFirst = ttl;
+    else if (ttl !== d.ttlFirst) {
+      const seen = d.ttlSeen ??= [0, 0, 0, 0, 0, 0, 0, 0];
+      seen[ttl >> 5] |= 1 << (ttl & 31);
+    }
     if (s.firstTtl < 0 && dir === 0) s.firstTtl = ttl;
+    if (tos < s.minTos) s.minTos = tos;
     if (s.firstTos < 0) s.firstTos = tos;
     else if (tos !== s.firstTos) {
       const seen = s.tosSeen ??= [0, 0, 0, 0, 0, 0, 0, 0];
@@ -118,7 +139,7 @@ export const ipExtendedExtractor: FeatureExtractor<IpExtendedState> = {
       out.ip_ttl_fwd_min = f.ttlMin;
       out.ip_ttl_fwd_max = f.ttlMax;
       out.ip_ttl_fwd_mean = f.ttlSum / nf;
-      out.ip_ttl_fwd_changes = f.ttlChanges;
+      out.ip_ttl_fwd_changes = bitCount(f.ttlSeen);
       const init = s.firstTtl <= 64 ? 64 : s.firstTtl <= 128 ? 128 : 255;
       out.ip_ttl_fwd_initial_est = init;
       out.ip_ttl_fwd_hops_est = init - s.firstTtl;
@@ -127,19 +148,13 @@ export const ipExtendedExtractor: FeatureExtractor<IpExtendedState> = {
       out.ip_ttl_bwd_min = b.ttlMin;
       out.ip_ttl_bwd_max = b.ttlMax;
       out.ip_ttl_bwd_mean = b.ttlSum / nb;
-      out.ip_ttl_bwd_changes = b.ttlChanges;
+      out.ip_ttl_bwd_changes = bitCount(b.ttlSeen);
     }
     if (s.firstTos >= 0) {
-      out.ip_tos_value = s.firstTos;
-      let n = 1;
-      if (s.tosSeen !== null) {
-        for (const w of s.tosSeen) {
-          for (let x = w; x !== 0; x &= x - 1) n++;
-        }
-      }
-      out.ip_tos_unique_count = n;
-      out.ip_dscp = s.firstTos >> 2;
-      out.ip_ecn = s.firstTos & 3;
+      out.ip_tos_value = s.minTos;
+      out.ip_tos_unique_count = 1 + bitCount(s.tosSeen);
+      out.ip_dscp = s.minTos >> 2;
+      out.ip_ecn = s.minTos & 3;
     } else out.ip_tos_unique_count = 0;
     out.ip_flags = s.v4 > 0 ? s.flags : null;
     out.ip_df_count = s.df;

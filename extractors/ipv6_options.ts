@@ -15,12 +15,10 @@ const MAX_LABELS = 32;
 export class Ipv6OptionsState {
   v6 = 0;
   v4 = 0;
-  firstLabel = -1;
+  /** The smallest flow label (JoyfulJay's ipv6_flow_label), and the distinct ones (up to MAX_LABELS). */
+  minLabel = -1;
   labels: number[] = [];
-  lastLabel0 = -1;
-  lastLabel1 = -1;
-  labelChanges = 0;
-  firstTc = -1;
+  lastLabel = -1;
   /** Traffic classes seen: 256 bits in eight 32-bit words. */
   tcSeen: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
 }
@@ -34,13 +32,21 @@ const f = (name: string, type: "int" | "float" | "bool", description: string): F
 const features: FeatureSpec[] = [
   f("ipv6_packet_count", "int", "Packets carried in IPv6 (the flow's own header)."),
   f("ipv4_packet_count", "int", "Packets carried in IPv4."),
-  f("ipv6_flow_label", "int", "Flow label of the first IPv6 packet (null without IPv6)."),
+  f(
+    "ipv6_flow_label",
+    "int",
+    "Smallest flow label of the flow's IPv6 packets, as JoyfulJay (null without IPv6).",
+  ),
   f("ipv6_flow_label_unique_count", "int", "Distinct flow labels seen (both directions, max 32)."),
-  f("ipv6_flow_label_changes", "int", "Times a direction's flow label differed from its previous packet's."),
-  f("ipv6_traffic_class", "int", "Traffic class of the first IPv6 packet."),
+  f(
+    "ipv6_flow_label_changes",
+    "int",
+    "ipv6_flow_label_unique_count minus one (JoyfulJay's count of label changes).",
+  ),
+  f("ipv6_traffic_class", "int", "Smallest traffic class of the flow's IPv6 packets, as JoyfulJay."),
   f("ipv6_traffic_class_unique_count", "int", "Distinct traffic classes seen."),
-  f("ipv6_dscp", "int", "DSCP of the first IPv6 packet (traffic class >> 2)."),
-  f("ipv6_ecn", "int", "ECN bits of the first IPv6 packet (traffic class & 3)."),
+  f("ipv6_dscp", "int", "DSCP of ipv6_traffic_class (traffic class >> 2)."),
+  f("ipv6_ecn", "int", "ECN bits of ipv6_traffic_class (traffic class & 3)."),
   f("ipv6_ratio", "float", "ipv6_packet_count / (ipv6_packet_count + ipv4_packet_count)."),
   f("is_ipv6_only", "bool", "Every packet of the flow is IPv6."),
 ];
@@ -59,7 +65,7 @@ export const ipv6OptionsExtractor: FeatureExtractor<Ipv6OptionsState | null> = {
   name: "ipv6_options",
   features,
   init: (flow: FlowState): Ipv6OptionsState | null => flow.ipVersion === 6 ? new Ipv6OptionsState() : null,
-  update(s: Ipv6OptionsState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
+  update(s: Ipv6OptionsState | null, p: PacketView): void {
     if (s === null) return;
     if (p.ipVersion === 4) {
       s.v4++;
@@ -68,15 +74,12 @@ export const ipv6OptionsExtractor: FeatureExtractor<Ipv6OptionsState | null> = {
     if (p.ipVersion !== 6) return;
     s.v6++;
     const label = p.flowLabel, tc = p.tos;
-    if (s.firstLabel < 0) {
-      s.firstLabel = label;
-      s.firstTc = tc;
+    if (s.minLabel < 0 || label < s.minLabel) s.minLabel = label;
+    // Most packets repeat the previous label: the list is searched only on a change.
+    if (label !== s.lastLabel && !s.labels.includes(label) && s.labels.length < MAX_LABELS) {
+      s.labels.push(label);
     }
-    const last = dir === 0 ? s.lastLabel0 : s.lastLabel1;
-    if (last >= 0 && last !== label) s.labelChanges++;
-    if (dir === 0) s.lastLabel0 = label;
-    else s.lastLabel1 = label;
-    if (last !== label && !s.labels.includes(label) && s.labels.length < MAX_LABELS) s.labels.push(label);
+    s.lastLabel = label;
     s.tcSeen[tc >> 5] |= 1 << (tc & 31);
   },
   finish(s: Ipv6OptionsState | null, flow: FlowState, out): void {
@@ -95,17 +98,19 @@ export const ipv6OptionsExtractor: FeatureExtractor<Ipv6OptionsState | null> = {
     out.ipv6_packet_count = s.v6;
     out.ipv4_packet_count = s.v4;
     out.ipv6_flow_label_unique_count = s.labels.length;
-    out.ipv6_flow_label_changes = s.labelChanges;
-    let tcs = 0;
-    for (const w of s.tcSeen) {
+    out.ipv6_flow_label_changes = Math.max(0, s.labels.length - 1);
+    let tcs = 0, minTc = -1;
+    for (let i = 0; i < 8; i++) {
+      const w = s.tcSeen[i];
+      if (w !== 0 && minTc < 0) minTc = i * 32 + (31 - Math.clz32(w & -w));
       for (let x = w; x !== 0; x &= x - 1) tcs++;
     }
     out.ipv6_traffic_class_unique_count = tcs;
     if (s.v6 > 0) {
-      out.ipv6_flow_label = s.firstLabel;
-      out.ipv6_traffic_class = s.firstTc;
-      out.ipv6_dscp = s.firstTc >> 2;
-      out.ipv6_ecn = s.firstTc & 3;
+      out.ipv6_flow_label = s.minLabel;
+      out.ipv6_traffic_class = minTc;
+      out.ipv6_dscp = minTc >> 2;
+      out.ipv6_ecn = minTc & 3;
     }
     out.ipv6_ratio = total > 0 ? s.v6 / total : null;
     out.is_ipv6_only = total > 0 && s.v4 === 0;

@@ -347,22 +347,24 @@ Deno.test("mac: addresses, VLAN, sides, broadcast and multicast; none on raw IP"
 
 Deno.test("ip_extended: TTL, ToS, DF, IP id gaps", async () => {
   const pkts = [
-    { ts: T0, data: eth(ip4(A, B, 17, udp(1, 2), { ttl: 64, id: 1, tos: 0x28, df: true })) },
-    { ts: T0 + 0.1, data: eth(ip4(B, A, 17, udp(2, 1), { ttl: 120, id: 77 })) },
-    { ts: T0 + 0.2, data: eth(ip4(A, B, 17, udp(1, 2), { ttl: 64, id: 2, df: true })) },
-    { ts: T0 + 0.3, data: eth(ip4(A, B, 17, udp(1, 2), { ttl: 63, id: 5 })) },
+    { ts: T0, data: eth(ip4(A, B, 17, udp(1, 2), { ttl: 64, id: 1, tos: 0x2a, df: true })) },
+    { ts: T0 + 0.1, data: eth(ip4(B, A, 17, udp(2, 1), { ttl: 120, id: 77, tos: 0x28 })) },
+    { ts: T0 + 0.2, data: eth(ip4(A, B, 17, udp(1, 2), { ttl: 63, id: 2, tos: 0x2a, df: true })) },
+    { ts: T0 + 0.3, data: eth(ip4(A, B, 17, udp(1, 2), { ttl: 64, id: 5, tos: 0x2b })) },
   ];
   const [r] = await extract(pkts, ["ip_extended"]);
   assert.equal(r.ip_ttl_fwd_min, 63);
   assert.equal(r.ip_ttl_fwd_max, 64);
-  near(r.ip_ttl_fwd_mean, 191 / 3, "64, 64, 63");
+  near(r.ip_ttl_fwd_mean, 191 / 3, "64, 63, 64");
+  // JoyfulJay's meanings: TTL changes = distinct TTLs - 1 (64, 63, 64 changed twice, with two values); the
+  // smallest ToS, not the first packet's.
   assert.equal(r.ip_ttl_fwd_changes, 1);
   assert.equal(r.ip_ttl_bwd_min, 120);
   assert.equal(r.ip_ttl_bwd_changes, 0);
   assert.equal(r.ip_ttl_fwd_initial_est, 64);
   assert.equal(r.ip_ttl_fwd_hops_est, 0);
   assert.equal(r.ip_tos_value, 0x28);
-  assert.equal(r.ip_tos_unique_count, 2);
+  assert.equal(r.ip_tos_unique_count, 3);
   assert.equal(r.ip_dscp, 10);
   assert.equal(r.ip_ecn, 0);
   assert.equal(r.ip_flags, 2, "DF only");
@@ -391,12 +393,13 @@ Deno.test("ipv6_options: flow labels, traffic class, IPv6-only", async () => {
   const [r] = await extract(pkts, ["ipv6_options"]);
   assert.equal(r.ipv6_packet_count, 4);
   assert.equal(r.ipv4_packet_count, 0);
+  // JoyfulJay's meanings: the smallest label and traffic class; changes = distinct labels - 1.
   assert.equal(r.ipv6_flow_label, 0x12345);
   assert.equal(r.ipv6_flow_label_unique_count, 3);
-  assert.equal(r.ipv6_flow_label_changes, 1, "the responder changed its label once");
-  assert.equal(r.ipv6_traffic_class, 0xb8);
+  assert.equal(r.ipv6_flow_label_changes, 2, "three labels");
+  assert.equal(r.ipv6_traffic_class, 0, "0xb8 on the first packet, 0 on the others");
   assert.equal(r.ipv6_traffic_class_unique_count, 2);
-  assert.equal(r.ipv6_dscp, 46, "EF");
+  assert.equal(r.ipv6_dscp, 0);
   assert.equal(r.ipv6_ecn, 0);
   near(r.ipv6_ratio, 1, "all IPv6");
   assert.equal(r.is_ipv6_only, true);

@@ -342,17 +342,16 @@ function ipExtended(fl: Flow, out: Map<string, Value>): void {
   const p = fl.pkts;
   for (const [d, dir] of [["fwd", 0], ["bwd", 1]] as const) {
     const ttl = p.filter((x) => x.dir === dir).map((x) => x.fr.ttl);
-    const c = changes(ttl);
     out.set(`ip_ttl_${d}_min`, ttl.length ? Math.min(...ttl) : null);
     out.set(`ip_ttl_${d}_max`, ttl.length ? Math.max(...ttl) : null);
     out.set(`ip_ttl_${d}_mean`, ttl.length ? sum(ttl) / ttl.length : null);
-    out.set(`ip_ttl_${d}_changes`, ttl.length ? c.up + c.down : null);
+    out.set(`ip_ttl_${d}_changes`, ttl.length ? new Set(ttl).size - 1 : null);
   }
   const first = p.find((x) => x.dir === 0)?.fr.ttl;
   const init = first === undefined ? null : first <= 64 ? 64 : first <= 128 ? 128 : 255;
   out.set("ip_ttl_fwd_initial_est", init);
   out.set("ip_ttl_fwd_hops_est", init === null ? null : init - first!);
-  const tos = p[0].fr.tos;
+  const tos = Math.min(...p.map((x) => x.fr.tos));
   out.set("ip_tos_value", tos);
   out.set("ip_tos_unique_count", new Set(p.map((x) => x.fr.tos)).size);
   out.set("ip_dscp", tos >> 2);

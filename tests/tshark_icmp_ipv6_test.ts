@@ -278,21 +278,17 @@ function ipv6Options(fl: Flow, cols: string[], out: Map<string, Value>): void {
   const nv6 = v6.length, nv4 = fl.pkts.filter((x) => x.fr.ipVersion === 4).length;
   out.set("ipv6_packet_count", nv6);
   out.set("ipv4_packet_count", nv4);
-  out.set("ipv6_flow_label_unique_count", Math.min(MAX_LABELS, new Set(v6.map((x) => x.fr.label)).size));
-  let changes = 0;
-  const last = [-1, -1];
-  for (const { fr, dir } of v6) {
-    if (last[dir] >= 0 && last[dir] !== fr.label) changes++;
-    last[dir] = fr.label;
-  }
-  out.set("ipv6_flow_label_changes", changes);
+  const labels = Math.min(MAX_LABELS, new Set(v6.map((x) => x.fr.label)).size);
+  out.set("ipv6_flow_label_unique_count", labels);
+  out.set("ipv6_flow_label_changes", Math.max(0, labels - 1));
   out.set("ipv6_traffic_class_unique_count", new Set(v6.map((x) => x.fr.tc)).size);
   if (nv6 > 0) {
-    const first = v6[0].fr;
-    out.set("ipv6_flow_label", first.label);
-    out.set("ipv6_traffic_class", first.tc);
-    out.set("ipv6_dscp", first.tc >> 2);
-    out.set("ipv6_ecn", first.tc & 3);
+    // The smallest label and traffic class, as JoyfulJay.
+    const tc = Math.min(...v6.map((x) => x.fr.tc));
+    out.set("ipv6_flow_label", Math.min(...v6.map((x) => x.fr.label)));
+    out.set("ipv6_traffic_class", tc);
+    out.set("ipv6_dscp", tc >> 2);
+    out.set("ipv6_ecn", tc & 3);
   }
   const total = nv6 + nv4;
   out.set("ipv6_ratio", total > 0 ? nv6 / total : null);

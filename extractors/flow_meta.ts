@@ -5,7 +5,7 @@
  */
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
-import { LAYER_NAMES, type PacketView, TCP } from "../lib/packet.ts";
+import { Layer, LAYER_NAMES, type PacketView, TCP } from "../lib/packet.ts";
 import { ratio } from "../lib/stats.ts";
 
 /** Per-flow state of `flow_meta`. */
@@ -83,7 +83,11 @@ const features: FeatureSpec[] = [
       "termination (SYN and SYN-ACK seen, and FIN both ways or a RST).",
   },
   { name: "num_hdrs", type: "int", description: "Number of protocol layers of the first packet." },
-  { name: "hdr_desc", type: "str", description: "Layer stack of the first packet, e.g. ETH-IP-TCP." },
+  {
+    name: "hdr_desc",
+    type: "str",
+    description: "Layer stack of the first packet, e.g. ETH-IP-TCP, ETH-VLAN-IP6-UDP, ETH-IP-PROTO50 (ESP).",
+  },
   { name: "ip_version_flow", type: "int", description: "IP version of the flow's (inner) addresses." },
   { name: "flow_end_reason", type: "str", description: "idle, active, fin, rst, evicted or end (of input)." },
   {
@@ -117,7 +121,11 @@ export const flowMetaExtractor: FeatureExtractor<FlowMetaState> = {
   update(s: FlowMetaState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     if (s.numHdrs === 0) {
       const names: string[] = [];
-      for (let i = 0; i < p.layerCount; i++) names.push(LAYER_NAMES[p.layers[i]]);
+      for (let i = 0; i < p.layerCount; i++) {
+        const layer = p.layers[i];
+        // Any other IP protocol is named by its number, as JoyfulJay writes it (ESP: PROTO50).
+        names.push(layer === Layer.OTHER ? `PROTO${p.proto}` : LAYER_NAMES[layer]);
+      }
       s.hdrDesc = names.join("-");
       s.numHdrs = p.layerCount;
     }

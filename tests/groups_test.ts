@@ -247,6 +247,7 @@ Deno.test("fingerprint: WireGuard handshake on a non-standard port, DNS, ESP, a 
   assert.equal(esp.vpn_type, "ipsec-esp");
   near(esp.vpn_confidence, 0.9, "ESP");
   assert.equal(esp.traffic_type, "vpn:ipsec-esp");
+  assert.equal(esp.hdr_desc, "ETH-IP-PROTO50", "another IP protocol by its number, as JoyfulJay names it");
   const port = by(1194);
   assert.equal(port.vpn_type, "openvpn");
   near(port.vpn_confidence, 0.4, "the port alone");

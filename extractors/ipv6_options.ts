@@ -48,7 +48,7 @@ const features: FeatureSpec[] = [
   f("ipv6_dscp", "int", "DSCP of ipv6_traffic_class (traffic class >> 2)."),
   f("ipv6_ecn", "int", "ECN bits of ipv6_traffic_class (traffic class & 3)."),
   f("ipv6_ratio", "float", "ipv6_packet_count / (ipv6_packet_count + ipv4_packet_count)."),
-  f("is_ipv6_only", "bool", "Every packet of the flow is IPv6."),
+  f("is_ipv6_only", "int", "1 when every packet of the flow is IPv6, else 0 (JoyfulJay's integer flag)."),
 ];
 
 /**
@@ -91,7 +91,7 @@ export const ipv6OptionsExtractor: FeatureExtractor<Ipv6OptionsState | null> = {
       out.ipv6_flow_label_changes = 0;
       out.ipv6_traffic_class_unique_count = 0;
       out.ipv6_ratio = v4 > 0 ? 0 : null;
-      out.is_ipv6_only = false;
+      out.is_ipv6_only = 0;
       return;
     }
     const total = s.v4 + s.v6;
@@ -113,6 +113,6 @@ export const ipv6OptionsExtractor: FeatureExtractor<Ipv6OptionsState | null> = {
       out.ipv6_ecn = minTc & 3;
     }
     out.ipv6_ratio = total > 0 ? s.v6 / total : null;
-    out.is_ipv6_only = total > 0 && s.v4 === 0;
+    out.is_ipv6_only = total > 0 && s.v4 === 0 ? 1 : 0;
   },
 };

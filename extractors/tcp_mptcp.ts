@@ -31,9 +31,13 @@ const f = (name: string, type: "int" | "bool", description: string): FeatureSpec
 });
 
 const features: FeatureSpec[] = [
-  f("mptcp_detected", "bool", "An MPTCP option (TCP option kind 30) was seen."),
-  f("mptcp_capable_fwd", "bool", "The initiator's SYN carried MP_CAPABLE."),
-  f("mptcp_capable_bwd", "bool", "The responder's SYN-ACK carried MP_CAPABLE."),
+  f(
+    "mptcp_detected",
+    "int",
+    "1 when an MPTCP option (TCP option kind 30) was seen, else 0 (JoyfulJay's integer flag).",
+  ),
+  f("mptcp_capable_fwd", "int", "1 when the initiator's SYN carried MP_CAPABLE, else 0."),
+  f("mptcp_capable_bwd", "int", "1 when the responder's SYN-ACK carried MP_CAPABLE, else 0."),
   f("mptcp_option_count", "int", "Packets carrying an MPTCP option."),
   f(
     "mptcp_stat",
@@ -41,7 +45,11 @@ const features: FeatureSpec[] = [
     "Bits: 0 MPTCP seen, 1 initiator MP_CAPABLE, 2 responder MP_CAPABLE, 3 both, 4 MP_JOIN, 5 DSS, " +
       "6 ADD_ADDR, 7 MP_FASTCLOSE.",
   ),
-  f("is_mptcp", "bool", "An MPTCP connection: both SYNs carried MP_CAPABLE, or MP_JOIN subflow handshake."),
+  f(
+    "is_mptcp",
+    "int",
+    "1 for an MPTCP connection (both SYNs carried MP_CAPABLE, or an MP_JOIN subflow handshake), else 0.",
+  ),
 ];
 
 /**
@@ -90,11 +98,11 @@ export const tcpMptcpExtractor: FeatureExtractor<TcpMptcpState | null> = {
     if (s.subtypes & (1 << DSS)) stat |= 32;
     if (s.subtypes & (1 << ADD_ADDR)) stat |= 64;
     if (s.subtypes & (1 << MP_FASTCLOSE)) stat |= 128;
-    out.mptcp_detected = s.packets > 0;
-    out.mptcp_capable_fwd = fwd;
-    out.mptcp_capable_bwd = bwd;
+    out.mptcp_detected = s.packets > 0 ? 1 : 0;
+    out.mptcp_capable_fwd = fwd ? 1 : 0;
+    out.mptcp_capable_bwd = bwd ? 1 : 0;
     out.mptcp_option_count = s.packets;
     out.mptcp_stat = stat;
-    out.is_mptcp = (fwd && bwd) || joinHandshake;
+    out.is_mptcp = (fwd && bwd) || joinHandshake ? 1 : 0;
   },
 };

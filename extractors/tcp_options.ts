@@ -197,15 +197,23 @@ const features: FeatureSpec[] = [
   f("tcp_mss_bwd", "int", "MSS option the responder sent."),
   f("tcp_ws_fwd", "int", "Window scale shift the initiator sent, null when absent."),
   f("tcp_ws_bwd", "int", "Window scale shift the responder sent."),
-  f("tcp_sack_permitted_fwd", "bool", "The initiator sent SACK-permitted."),
-  f("tcp_sack_permitted_bwd", "bool", "The responder sent SACK-permitted."),
+  f(
+    "tcp_sack_permitted_fwd",
+    "int",
+    "1 when the initiator sent SACK-permitted, else 0 (JoyfulJay's integer flag).",
+  ),
+  f("tcp_sack_permitted_bwd", "int", "1 when the responder sent SACK-permitted, else 0."),
   f("tcp_sack_blocks_total", "int", "SACK blocks in all packets of both directions."),
-  f("tcp_ts_fwd_present", "bool", "The initiator sent TCP timestamps."),
+  f(
+    "tcp_ts_fwd_present",
+    "int",
+    "1 when the initiator sent TCP timestamps, else 0 (JoyfulJay's integer flag).",
+  ),
   f("tcp_ts_fwd_first", "int", "The initiator's first TSval."),
   f("tcp_ts_fwd_last", "int", "The initiator's last TSval."),
   f("tcp_ts_fwd_diff", "int", "tcp_ts_fwd_last - tcp_ts_fwd_first modulo 2^32 (timestamp clock ticks)."),
   f("tcp_ts_ecr_fwd_first", "int", "The initiator's first TSecr."),
-  f("tcp_ts_bwd_present", "bool", "The responder sent TCP timestamps."),
+  f("tcp_ts_bwd_present", "int", "1 when the responder sent TCP timestamps, else 0."),
   f("tcp_ts_bwd_first", "int", "The responder's first TSval."),
   f("tcp_ts_bwd_last", "int", "The responder's last TSval."),
   f("tcp_ts_bwd_diff", "int", "tcp_ts_bwd_last - tcp_ts_bwd_first modulo 2^32."),
@@ -275,11 +283,11 @@ export const tcpOptionsExtractor: FeatureExtractor<TcpOptionsState | null> = {
     out.tcp_mss_bwd = b.mss >= 0 ? b.mss : null;
     out.tcp_ws_fwd = f.ws >= 0 ? f.ws : null;
     out.tcp_ws_bwd = b.ws >= 0 ? b.ws : null;
-    out.tcp_sack_permitted_fwd = f.sackPermitted;
-    out.tcp_sack_permitted_bwd = b.sackPermitted;
+    out.tcp_sack_permitted_fwd = f.sackPermitted ? 1 : 0;
+    out.tcp_sack_permitted_bwd = b.sackPermitted ? 1 : 0;
     out.tcp_sack_blocks_total = s.sackBlocks;
-    out.tcp_ts_fwd_present = f.tsN > 0;
-    out.tcp_ts_bwd_present = b.tsN > 0;
+    out.tcp_ts_fwd_present = f.tsN > 0 ? 1 : 0;
+    out.tcp_ts_bwd_present = b.tsN > 0 ? 1 : 0;
     if (f.tsN > 0) {
       out.tcp_ts_fwd_first = f.tsFirst;
       out.tcp_ts_fwd_last = f.tsLast;

@@ -403,10 +403,10 @@ Deno.test("ipv6_options: flow labels, traffic class, IPv6-only", async () => {
   assert.equal(r.ipv6_dscp, 0);
   assert.equal(r.ipv6_ecn, 0);
   near(r.ipv6_ratio, 1, "all IPv6");
-  assert.equal(r.is_ipv6_only, true);
+  assert.equal(r.is_ipv6_only, 1);
 
   const [v4] = await extract([{ ts: T0, data: eth(ip4(A, B, 17, udp(1, 2))) }], ["ipv6_options"]);
-  assert.equal(v4.is_ipv6_only, false);
+  assert.equal(v4.is_ipv6_only, 0);
   assert.equal(v4.ipv6_flow_label, null);
   near(v4.ipv6_ratio, 0, "IPv4");
 });
@@ -419,7 +419,7 @@ Deno.test({
     const v6 = recs.filter((r) => (r.src_ip as string).includes(":"));
     assert.ok(v6.length > 0);
     for (const r of v6) {
-      assert.equal(r.is_ipv6_only, true);
+      assert.equal(r.is_ipv6_only, 1);
       assert.equal(r.ipv6_packet_count, r.total_packets);
     }
   },
@@ -515,10 +515,10 @@ Deno.test("tcp_options: MSS, window scale, SACK, timestamps, bitmap", async () =
   assert.equal(r.tcp_mss_bwd, 1400);
   assert.equal(r.tcp_ws_fwd, 7);
   assert.equal(r.tcp_ws_bwd, 8);
-  assert.equal(r.tcp_sack_permitted_fwd, true);
-  assert.equal(r.tcp_sack_permitted_bwd, true);
+  assert.equal(r.tcp_sack_permitted_fwd, 1);
+  assert.equal(r.tcp_sack_permitted_bwd, 1);
   assert.equal(r.tcp_sack_blocks_total, 0);
-  assert.equal(r.tcp_ts_fwd_present, true);
+  assert.equal(r.tcp_ts_fwd_present, 1);
   assert.equal(r.tcp_ts_fwd_first, 100);
   assert.equal(r.tcp_ts_fwd_last, 105);
   assert.equal(r.tcp_ts_fwd_diff, 5);
@@ -693,17 +693,17 @@ Deno.test("tcp_mptcp: MP_CAPABLE handshake and DSS", async () => {
     { ts: T0 + 0.3, data: eth(ip4(A, B, 6, tcpSeg(1, 2, FL.ACK, { opts: dss, len: 10 }))) },
     { ts: T0 + 0.4, data: eth(ip4(A, B, 6, tcpSeg(1, 2, FL.ACK, { len: 10 }))) },
   ], ["tcp_mptcp"]);
-  assert.equal(r.mptcp_detected, true);
-  assert.equal(r.mptcp_capable_fwd, true);
-  assert.equal(r.mptcp_capable_bwd, true);
+  assert.equal(r.mptcp_detected, 1);
+  assert.equal(r.mptcp_capable_fwd, 1);
+  assert.equal(r.mptcp_capable_bwd, 1);
   assert.equal(r.mptcp_option_count, 4);
   assert.equal(r.mptcp_stat, 1 | 2 | 4 | 8 | 32);
-  assert.equal(r.is_mptcp, true);
+  assert.equal(r.is_mptcp, 1);
 
   const [plain] = await extract(handshakeFlow(), ["tcp_mptcp"]);
-  assert.equal(plain.mptcp_detected, false);
+  assert.equal(plain.mptcp_detected, 0);
   assert.equal(plain.mptcp_stat, 0);
-  assert.equal(plain.is_mptcp, false);
+  assert.equal(plain.is_mptcp, 0);
   const [u] = await extract([{ ts: T0, data: eth(ip4(A, B, 17, udp(1, 2))) }], ["tcp_mptcp"]);
   assert.equal(u.mptcp_detected, null, "not TCP");
 });

@@ -456,9 +456,9 @@ function tcpOptions(fl: Flow, out: Map<string, Value>): void {
     const mss = a.find((o) => o.mss >= 0)?.mss, ws = a.find((o) => o.ws >= 0)?.ws;
     out.set(`tcp_mss_${d}`, mss ?? null);
     out.set(`tcp_ws_${d}`, ws ?? null);
-    out.set(`tcp_sack_permitted_${d}`, a.some((o) => o.sackPermitted));
+    out.set(`tcp_sack_permitted_${d}`, a.some((o) => o.sackPermitted) ? 1 : 0);
     const ts = a.filter((o) => o.tsVal >= 0);
-    out.set(`tcp_ts_${d}_present`, ts.length > 0);
+    out.set(`tcp_ts_${d}_present`, ts.length > 0 ? 1 : 0);
     out.set(`tcp_ts_${d}_first`, ts.length ? ts[0].tsVal : null);
     out.set(`tcp_ts_${d}_last`, ts.length ? ts.at(-1)!.tsVal : null);
     out.set(`tcp_ts_${d}_diff`, ts.length ? (ts.at(-1)!.tsVal - ts[0].tsVal + 2 ** 32) % 2 ** 32 : null);

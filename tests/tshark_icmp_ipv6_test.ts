@@ -292,7 +292,7 @@ function ipv6Options(fl: Flow, cols: string[], out: Map<string, Value>): void {
   }
   const total = nv6 + nv4;
   out.set("ipv6_ratio", total > 0 ? nv6 / total : null);
-  out.set("is_ipv6_only", total > 0 && nv4 === 0);
+  out.set("is_ipv6_only", total > 0 && nv4 === 0 ? 1 : 0);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -427,12 +427,12 @@ function tcpMptcp(fl: Flow, out: Map<string, Value>): void {
   if (seen.has(DSS)) stat |= 32;
   if (seen.has(ADD_ADDR)) stat |= 64;
   if (seen.has(MP_FASTCLOSE)) stat |= 128;
-  out.set("mptcp_detected", withMp.length > 0);
-  out.set("mptcp_capable_fwd", fwd);
-  out.set("mptcp_capable_bwd", bwd);
+  out.set("mptcp_detected", withMp.length > 0 ? 1 : 0);
+  out.set("mptcp_capable_fwd", fwd ? 1 : 0);
+  out.set("mptcp_capable_bwd", bwd ? 1 : 0);
   out.set("mptcp_option_count", withMp.length);
   out.set("mptcp_stat", stat);
-  out.set("is_mptcp", (fwd && bwd) || join);
+  out.set("is_mptcp", (fwd && bwd) || join ? 1 : 0);
 }
 
 /** Usual TCP timestamp clock rates, Hz. */

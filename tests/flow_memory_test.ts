@@ -375,7 +375,8 @@ const CASES: MemoryCase[] = [
         return opts;
       }),
     check: (r) =>
-      expect(n(r, "ip_ttl_fwd_changes") >= SECOND / 2 && n(r, "ip_tos_unique_count") > 1, "TCP varied"),
+      // Many TTL values (the count is a direction's distinct TTLs - 1) and several ToS values were seen.
+      expect(n(r, "ip_ttl_fwd_changes") > 100 && n(r, "ip_tos_unique_count") > 1, "TCP varied"),
   },
   {
     name: "Ethernet/IPv4: source and destination MAC, VLAN id, TTL, ToS and IP id change in every packet",

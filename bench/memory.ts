@@ -97,6 +97,7 @@ try {
   });
   const shift = last - first + 3600;
   console.error(`memory: writing ${long} (${times} copies, each ${shift} s after the previous)`);
+  await Deno.mkdir(`${here}out`, { recursive: true });
   const out = await Deno.open(`${long}.part`, { write: true, create: true, truncate: true });
   await out.write(head);
   for (let k = 0; k < times; k++) {

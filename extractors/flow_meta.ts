@@ -8,6 +8,15 @@ import type { FlowState } from "../lib/flow.ts";
 import { Layer, LAYER_NAMES, type PacketView, TCP } from "../lib/packet.ts";
 import { ratio } from "../lib/stats.ts";
 
+/** `hdr_desc` names of the transport protocols the decoder reads. */
+const PROTOCOL_NAMES: Readonly<Record<number, string>> = {
+  1: "ICMP",
+  6: "TCP",
+  17: "UDP",
+  58: "ICMP6",
+  132: "SCTP",
+};
+
 /** Per-flow state of `flow_meta`. */
 export interface FlowMetaState {
   /** Layer stack of the first packet, e.g. "ETH-IP-TCP". */
@@ -123,8 +132,9 @@ export const flowMetaExtractor: FeatureExtractor<FlowMetaState> = {
       const names: string[] = [];
       for (let i = 0; i < p.layerCount; i++) {
         const layer = p.layers[i];
-        // Any other IP protocol is named by its number, as JoyfulJay writes it (ESP: PROTO50).
-        names.push(layer === Layer.OTHER ? `PROTO${p.proto}` : LAYER_NAMES[layer]);
+        // The last layer when no transport header was read: a non-first fragment (named by its protocol, as
+        // JoyfulJay names every flow) or another IP protocol, by number as JoyfulJay writes it (ESP: PROTO50).
+        names.push(layer === Layer.OTHER ? PROTOCOL_NAMES[p.proto] ?? `PROTO${p.proto}` : LAYER_NAMES[layer]);
       }
       s.hdrDesc = names.join("-");
       s.numHdrs = p.layerCount;

@@ -406,17 +406,23 @@ export class SubnetLabeler {
   addSpec(spec: string): boolean {
     const colon = spec.indexOf(":");
     if (colon <= 0) throw new RangeError(`--label ${spec}: expected NAME:CIDR or NAME:FILE`);
-    const name = spec.slice(0, colon);
-    const c = parseCidr(spec.slice(colon + 1));
-    // A name of hexadecimal digits followed by an IPv6 network also reads as one IPv6 address: the whole is
-    // taken for a bare network only when it is one as written (no bits set after its prefix), so that
-    // `bad:3ffe:507::/32` is the label bad, and `2001:db8::/32` is refused.
-    if (isExactNetwork(spec)) {
-      if (c !== null && isExactNetwork(spec.slice(colon + 1))) {
+    const name = spec.slice(0, colon), rest = spec.slice(colon + 1);
+    const c = parseCidr(rest);
+    // A name of hexadecimal digits followed by an IPv6 network also reads as one IPv6 network. It is taken for
+    // NAME:CIDR only when that reading is the clean one: the name has a letter (`2001` is an address group),
+    // the part after it is a network as written, and the whole is not (`bad:3ffe:507::/32` has bits set after
+    // its /32). Anything else that parses whole is a bare network, refused: `2001:db8::/32`, `2001:db8::5/64`.
+    if (parseCidr(spec) !== null) {
+      const restExact = c !== null && isExactNetwork(rest);
+      if (restExact && !isExactNetwork(spec) && /[a-f]/i.test(name)) {
+        this.add(name, c);
+        return true;
+      }
+      if (restExact && isExactNetwork(spec)) {
         throw new RangeError(
           `--label ${spec}: this is a network without a name (expected NAME:CIDR, e.g. net:${spec}); if ` +
-            `"${name}" is meant as the label of ${spec.slice(colon + 1)}, give it a name that is not only ` +
-            `hexadecimal digits (e.g. ${name}-net:${spec.slice(colon + 1)})`,
+            `"${name}" is meant as the label of ${rest}, give it a name that is not only hexadecimal digits ` +
+            `(e.g. ${name}-net:${rest})`,
         );
       }
       throw new RangeError(

@@ -98,12 +98,17 @@ export abstract class BatchWriter {
     await done;
   }
 
-  /** Drops what is queued and aborts the stream (see `RecordWriter.abort`). */
+  /**
+   * Drops what is queued and aborts the stream (see `RecordWriter.abort`); a stream this writer does not own
+   * (`closeStream` false, e.g. stdout) is only released, so that it stays usable.
+   */
   async abort(reason?: unknown): Promise<void> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     this.failure ??= { error: reason ?? new Error("aborted") };
-    await this.writer.abort(reason).catch(() => {});
+    while (this.inFlight !== null) await this.inFlight;
+    if (this.closeStream) await this.writer.abort(reason).catch(() => {});
+    else this.writer.releaseLock();
   }
 
   /** Flushes and releases (or closes) the stream. */

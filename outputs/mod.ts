@@ -210,7 +210,7 @@ export async function openRecordWriter(
   let done = () => Promise.resolve();
   if (gzip) {
     const cs = new CompressionStream("gzip");
-    const piped = cs.readable.pipeTo(base, { preventClose: !closeBase });
+    const piped = cs.readable.pipeTo(base, { preventClose: !closeBase, preventAbort: !closeBase });
     stream = cs.writable as WritableStream<Uint8Array>;
     closeStream = true;
     done = () => piped;
@@ -221,7 +221,9 @@ export async function openRecordWriter(
       : fmt === "parquet"
       ? new ParquetRecordWriter(stream, f, { closeStream, rowGroupSize: options.rowGroupSize })
       : new JsonlWriter(stream, closeStream);
-  const abortStream = (reason?: unknown) => stream.abort(reason).catch(() => {});
+  // A stream the writer does not own (stdout) is left usable.
+  const abortStream = (reason?: unknown) =>
+    closeStream ? stream.abort(reason).catch(() => {}) : Promise.resolve();
   return new SinkWriter(open, fmt === "jsonl" ? [] : features, done, fmt === "jsonl", abortStream);
 }
 

@@ -172,11 +172,12 @@ export class ParquetRecordWriter implements RecordWriter {
     this.rowGroups++;
   }
 
-  /** Drops the buffered rows and aborts the stream (see `RecordWriter.abort`). */
+  /** Drops the buffered rows and aborts the stream, or only releases one it does not own (`closeStream`). */
   async abort(reason?: unknown): Promise<void> {
     this.columns = this.features.map(() => []);
     this.rows = 0;
-    await this.out.abort(reason).catch(() => {});
+    if (this.closeStream) await this.out.abort(reason).catch(() => {});
+    else this.out.releaseLock();
   }
 
   /** Writes the last row group and the footer, then releases (or closes) the stream. */

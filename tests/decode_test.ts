@@ -421,6 +421,11 @@ for (const name of ["ip_fragmented_garbage.pcap", "dns_fragmented.pcap"]) {
       assert.equal(summary.packetsRead, summary.packetsDecoded + skipped);
       const inFlows = records.reduce((a, r) => a + (r.total_packets as number), 0);
       assert.equal(inFlows, summary.packetsDecoded);
+      // A flow whose first packet is a later fragment still names its transport protocol in hdr_desc.
+      const names: Record<number, string> = { 6: "TCP", 17: "UDP" };
+      for (const r of records) {
+        assert.ok((r.hdr_desc as string).endsWith(`-${names[r.protocol as number]}`), `${r.hdr_desc}`);
+      }
       await assertSameAsTshark(file);
     },
   });

@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { parquetMetadata, parquetReadObjects } from "hyparquet";
 import { extractFlows } from "../lib/extract.ts";
 import type { FeatureSpec, FlowRecord } from "../lib/extractor.ts";
-import { csvCell } from "../outputs/csv.ts";
+import { csvCell, CsvWriter } from "../outputs/csv.ts";
+import { JsonlWriter } from "../outputs/jsonl.ts";
 import {
   formatFromPath,
   inferFeatures,
@@ -391,5 +392,37 @@ Deno.test("CLI: records are written while the input is still open (a pipe that p
     while (!(await lines.read()).done);
     assert.equal((await child.status).code, 0);
     assert.match(text, /idle/, format);
+  }
+});
+
+Deno.test("abort drops what is queued; it aborts a stream the writer owns and only releases one it does not", async () => {
+  for (
+    const make of [
+      (s: WritableStream<Uint8Array>, own: boolean) => new JsonlWriter(s, own),
+      (s: WritableStream<Uint8Array>, own: boolean) =>
+        new CsvWriter(s, [{ name: "src_ip", type: "str", description: "" }], own),
+      (s: WritableStream<Uint8Array>, own: boolean) =>
+        new ParquetRecordWriter(s, [{ name: "src_ip", type: "str", description: "" }], { closeStream: own }),
+    ]
+  ) {
+    for (const own of [false, true]) {
+      const chunks: Uint8Array[] = [];
+      let aborted = false;
+      const stream = new WritableStream<Uint8Array>({
+        write: (c) => void chunks.push(c),
+        abort: () => void (aborted = true),
+      });
+      const w = make(stream, own);
+      await w.write({ src_ip: "10.0.0.1" });
+      await w.abort!(new Error("input failed"));
+      assert.equal(chunks.length, 0, "nothing queued was written");
+      assert.equal(aborted, own);
+      if (!own) {
+        // Not owned (stdout): still usable by others.
+        const again = stream.getWriter();
+        await again.write(new Uint8Array([1]));
+        assert.equal(chunks.length, 1);
+      }
+    }
   }
 });

@@ -82,7 +82,10 @@ Deno.test("parseCidr / parseCidrList: no leading zeros in a prefix length, one n
 });
 
 Deno.test("SubnetLabeler: an IPv6 network is not NAME:CIDR; empty and unreadable label files are errors", async () => {
-  for (const spec of ["fe80::1", "fd00::/8", "2001::/16"]) {
+  // Bare networks, also written with host bits set (as `ip -6 addr` shows them).
+  for (
+    const spec of ["fe80::1", "fd00::/8", "2001::/16", "2001:db8::5/64", "fe80::1/64", "2001:db8:0:1::/48"]
+  ) {
     await assert.rejects(
       SubnetLabeler.fromSpecs([spec]),
       (e: Error) =>

@@ -356,7 +356,7 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
         }
       },
     };
-    // The output file is emptied only when the first record is written: a capture that cannot start (a
+    // The output file is emptied only when output begins: a capture that cannot start (a
     // mistyped interface) leaves a previous -o file as it was.
     const idp = o.ipfix !== undefined && o.ipfixTemplate === "idp" ? [...idpExtractor().features] : [];
     const base = await openRecordWriter(o.output ?? "-", o.format, [...recordFeatures(features), ...idp]);

@@ -97,9 +97,9 @@ const features: FeatureSpec[] = [
 class Host {
   outFlows = 0;
   inFlows = 0;
-  /** Flows this host started, per responder, per destination port, and per responder and port. */
+  /** Flows this host started per responder, its destination ports, and flows per responder and port. */
   dsts: Map<string, number> = new Map();
-  ports: Map<number, number> = new Map();
+  ports: Set<number> = new Set();
   pairPorts: Map<string, number> = new Map();
   srcs: Set<string> = new Set();
   /** Packets and bytes, both directions, of the flows this host started and of those it answered. */
@@ -223,7 +223,7 @@ export function computeConnectionFeatures(records: FlowRecord[]): void {
     const s = host(src), d = host(dst);
     s.outFlows++;
     s.dsts.set(dst, (s.dsts.get(dst) ?? 0) + 1);
-    s.ports.set(port, (s.ports.get(port) ?? 0) + 1);
+    s.ports.add(port);
     const pair = `${port} ${dst}`;
     s.pairPorts.set(pair, (s.pairPorts.get(pair) ?? 0) + 1);
     s.startedPackets += pf + pb;

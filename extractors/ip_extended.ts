@@ -8,6 +8,7 @@
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
+import { ByteSet } from "../lib/byte_set.ts";
 
 /** What `ip_extended` keeps about one direction's IP headers. */
 class IpExtendedDirection {
@@ -15,33 +16,19 @@ class IpExtendedDirection {
   ttlMax = -1;
   ttlSum = 0;
   ttlN = 0;
-  /** The first TTL, and the TTLs other than it: 256 bits in eight 32-bit words, created at the first one. */
+  /** The first TTL, and the TTLs other than it (created at the first one: most flows keep one TTL). */
   ttlFirst = -1;
-  ttlSeen: number[] | null = null;
+  ttlOthers: ByteSet | null = null;
   idLast = -1;
-}
-
-/** Values in a 256-bit set of eight words (null: none). */
-function bitCount(words: number[] | null): number {
-  let n = 0;
-  if (words !== null) {
-    for (const w of words) {
-      for (let x = w; x !== 0; x &= x - 1) n++;
-    }
-  }
-  return n;
 }
 
 /** Per-flow state of `ip_extended`. */
 export class IpExtendedState {
   fwd: IpExtendedDirection = new IpExtendedDirection();
   bwd: IpExtendedDirection = new IpExtendedDirection();
-  firstTtl = -1;
+  /** The first packet's ToS, and the other values seen (created at the first one). */
   firstTos = -1;
-  /** The smallest ToS (JoyfulJay's ip_tos_value). */
-  minTos = 256;
-  /** ToS values seen other than the first packet's: 256 bits in eight 32-bit words, created at the first one. */
-  tosSeen: number[] | null = null;
+  tosOthers: ByteSet | null = null;
   flags = 0;
   df = 0;
   v4 = 0;
@@ -111,17 +98,9 @@ export const ipExtendedExtractor: FeatureExtractor<IpExtendedState> = {
     d.ttlSum += ttl;
     d.ttlN++;
     if (d.ttlFirst < 0) d.ttlFirst = ttl;
-    else if (ttl !== d.ttlFirst) {
-      const seen = d.ttlSeen ??= [0, 0, 0, 0, 0, 0, 0, 0];
-      seen[ttl >> 5] |= 1 << (ttl & 31);
-    }
-    if (s.firstTtl < 0 && dir === 0) s.firstTtl = ttl;
-    if (tos < s.minTos) s.minTos = tos;
+    else if (ttl !== d.ttlFirst) (d.ttlOthers ??= new ByteSet()).add(ttl);
     if (s.firstTos < 0) s.firstTos = tos;
-    else if (tos !== s.firstTos) {
-      const seen = s.tosSeen ??= [0, 0, 0, 0, 0, 0, 0, 0];
-      seen[tos >> 5] |= 1 << (tos & 31);
-    }
+    else if (tos !== s.firstTos) (s.tosOthers ??= new ByteSet()).add(tos);
     if (version === 4) {
       s.v4++;
       const fl = p.ipFlags;
@@ -139,22 +118,24 @@ export const ipExtendedExtractor: FeatureExtractor<IpExtendedState> = {
       out.ip_ttl_fwd_min = f.ttlMin;
       out.ip_ttl_fwd_max = f.ttlMax;
       out.ip_ttl_fwd_mean = f.ttlSum / nf;
-      out.ip_ttl_fwd_changes = bitCount(f.ttlSeen);
-      const init = s.firstTtl <= 64 ? 64 : s.firstTtl <= 128 ? 128 : 255;
+      out.ip_ttl_fwd_changes = f.ttlOthers?.size ?? 0;
+      const first = f.ttlFirst;
+      const init = first <= 64 ? 64 : first <= 128 ? 128 : 255;
       out.ip_ttl_fwd_initial_est = init;
-      out.ip_ttl_fwd_hops_est = init - s.firstTtl;
+      out.ip_ttl_fwd_hops_est = init - first;
     }
     if (nb > 0) {
       out.ip_ttl_bwd_min = b.ttlMin;
       out.ip_ttl_bwd_max = b.ttlMax;
       out.ip_ttl_bwd_mean = b.ttlSum / nb;
-      out.ip_ttl_bwd_changes = bitCount(b.ttlSeen);
+      out.ip_ttl_bwd_changes = b.ttlOthers?.size ?? 0;
     }
     if (s.firstTos >= 0) {
-      out.ip_tos_value = s.minTos;
-      out.ip_tos_unique_count = 1 + bitCount(s.tosSeen);
-      out.ip_dscp = s.minTos >> 2;
-      out.ip_ecn = s.minTos & 3;
+      const others = s.tosOthers, tos = others === null ? s.firstTos : Math.min(s.firstTos, others.min());
+      out.ip_tos_value = tos;
+      out.ip_tos_unique_count = 1 + (others?.size ?? 0);
+      out.ip_dscp = tos >> 2;
+      out.ip_ecn = tos & 3;
     } else out.ip_tos_unique_count = 0;
     out.ip_flags = s.v4 > 0 ? s.flags : null;
     out.ip_df_count = s.df;

@@ -7,6 +7,7 @@
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
+import { ByteSet } from "../lib/byte_set.ts";
 
 /** Distinct flow labels remembered per flow; the count stops growing there. */
 const MAX_LABELS = 32;
@@ -19,8 +20,8 @@ export class Ipv6OptionsState {
   minLabel = -1;
   labels: number[] = [];
   lastLabel = -1;
-  /** Traffic classes seen: 256 bits in eight 32-bit words. */
-  tcSeen: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  /** Traffic classes seen. */
+  trafficClasses: ByteSet = new ByteSet();
 }
 
 const f = (name: string, type: "int" | "float" | "bool", description: string): FeatureSpec => ({
@@ -80,7 +81,7 @@ export const ipv6OptionsExtractor: FeatureExtractor<Ipv6OptionsState | null> = {
       s.labels.push(label);
     }
     s.lastLabel = label;
-    s.tcSeen[tc >> 5] |= 1 << (tc & 31);
+    s.trafficClasses.add(tc);
   },
   finish(s: Ipv6OptionsState | null, flow: FlowState, out): void {
     if (s === null) {
@@ -99,14 +100,9 @@ export const ipv6OptionsExtractor: FeatureExtractor<Ipv6OptionsState | null> = {
     out.ipv4_packet_count = s.v4;
     out.ipv6_flow_label_unique_count = s.labels.length;
     out.ipv6_flow_label_changes = Math.max(0, s.labels.length - 1);
-    let tcs = 0, minTc = -1;
-    for (let i = 0; i < 8; i++) {
-      const w = s.tcSeen[i];
-      if (w !== 0 && minTc < 0) minTc = i * 32 + (31 - Math.clz32(w & -w));
-      for (let x = w; x !== 0; x &= x - 1) tcs++;
-    }
-    out.ipv6_traffic_class_unique_count = tcs;
+    out.ipv6_traffic_class_unique_count = s.trafficClasses.size;
     if (s.v6 > 0) {
+      const minTc = s.trafficClasses.min();
       out.ipv6_flow_label = s.minLabel;
       out.ipv6_traffic_class = minTc;
       out.ipv6_dscp = minTc >> 2;

@@ -9,6 +9,9 @@ import type { FlowState } from "./flow.ts";
 import { type ByteReader, CaptureFormatError, readCaptureChunks, streamReader } from "./capture_file.ts";
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import { linkTypeName } from "./decode.ts";
+import { whyUnreadable } from "./why_unreadable.ts";
+
+export { whyUnreadable };
 import { type FeatureOptions, OptionError, planExtraction } from "./options.ts";
 import { filterError, PcapError, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
 
@@ -148,22 +151,6 @@ async function expandInputs(
     out.push(...found);
   }
   return out;
-}
-
-/**
- * Why a file could not be opened or read, in a few words (Deno's messages repeat the path and the errno).
- *
- * @example
- * ```ts
- * import { whyUnreadable } from "./extract.ts";
- * console.log(whyUnreadable(new Deno.errors.NotFound("x"))); // no such file or directory
- * ```
- */
-export function whyUnreadable(e: unknown): string {
-  if (e instanceof Deno.errors.NotFound) return "no such file or directory";
-  if (e instanceof Deno.errors.PermissionDenied) return "permission denied";
-  if (e instanceof Deno.errors.IsADirectory) return "is a directory";
-  return e instanceof Error ? e.message : String(e);
 }
 
 /**

@@ -7,6 +7,7 @@
  */
 import { formatIp, parseIp } from "./addr.ts";
 import type { FeatureSpec, FlowRecord } from "./extractor.ts";
+import { whyUnreadable } from "./why_unreadable.ts";
 
 /** One network: version, 16 address bytes (IPv4 in the first 4, host bits cleared) and prefix length. */
 export interface Cidr {
@@ -30,6 +31,11 @@ export interface Cidr {
  * ```
  */
 export function parseCidr(text: string): Cidr | null {
+  return parseCidrAsWritten(text)?.cidr ?? null;
+}
+
+/** {@linkcode parseCidr}, and whether the text is a network as written (no bit set after its prefix). */
+function parseCidrAsWritten(text: string): { cidr: Cidr; exact: boolean } | null {
   const t = text.trim();
   const slash = t.indexOf("/");
   const addr = slash >= 0 ? t.slice(0, slash) : t;
@@ -45,27 +51,22 @@ export function parseCidr(text: string): Cidr | null {
     length = Number(m);
     if (length > max) return null;
   }
-  maskBytes(bytes, length, version);
-  return { version, bytes, length };
+  const exact = maskBytes(bytes, length, version);
+  return { cidr: { version, bytes, length }, exact };
 }
 
-/** True when `text` is a network (or address) as written: no bit of its address is set after its prefix. */
-function isExactNetwork(text: string): boolean {
-  const c = parseCidr(text);
-  if (c === null) return false;
-  const slash = text.indexOf("/");
-  const whole = slash < 0 ? c : parseCidr(text.slice(0, slash));
-  return whole !== null && whole.bytes.every((b, i) => b === c.bytes[i]);
-}
-
-/** Clears the bits after `length` (and the unused bytes of an IPv4 address). */
-function maskBytes(b: Uint8Array, length: number, version: 4 | 6): void {
+/** Clears the bits after `length` (and the unused bytes of an IPv4 address); false when one was set. */
+function maskBytes(b: Uint8Array, length: number, version: 4 | 6): boolean {
   const n = version === 4 ? 4 : 16;
+  let exact = true;
   for (let i = 0; i < 16; i++) {
+    const was = b[i];
     if (i >= n) b[i] = 0;
     else if (i * 8 >= length) b[i] = 0;
     else if (i * 8 + 8 > length) b[i] &= (0xff << (8 - (length - i * 8))) & 0xff;
+    if (b[i] !== was) exact = false;
   }
+  return exact;
 }
 
 /**
@@ -108,6 +109,8 @@ export function parseCidrList(text: string, source: string): Cidr[] {
     if (c === null) throw new RangeError(`${source}:${i + 1}: "${line}" is not a CIDR network or address`);
     out.push(c);
   }
+  // An empty list is a mistake (a wrong file), not a request for no networks.
+  if (out.length === 0) throw new RangeError(`no networks in "${source}"`);
   return out;
 }
 
@@ -407,18 +410,18 @@ export class SubnetLabeler {
     const colon = spec.indexOf(":");
     if (colon <= 0) throw new RangeError(`--label ${spec}: expected NAME:CIDR or NAME:FILE`);
     const name = spec.slice(0, colon), rest = spec.slice(colon + 1);
-    const c = parseCidr(rest);
+    const part = parseCidrAsWritten(rest), whole = parseCidrAsWritten(spec);
     // A name of hexadecimal digits followed by an IPv6 network also reads as one IPv6 network. It is taken for
     // NAME:CIDR only when that reading is the clean one: the name has a letter (`2001` is an address group),
     // the part after it is a network as written, and the whole is not (`bad:3ffe:507::/32` has bits set after
     // its /32). Anything else that parses whole is a bare network, refused: `2001:db8::/32`, `2001:db8::5/64`.
-    if (parseCidr(spec) !== null) {
-      const restExact = c !== null && isExactNetwork(rest);
-      if (restExact && !isExactNetwork(spec) && /[a-f]/i.test(name)) {
-        this.add(name, c);
+    if (whole !== null) {
+      const restExact = part !== null && part.exact;
+      if (restExact && !whole.exact && /[a-f]/i.test(name)) {
+        this.add(name, part.cidr);
         return true;
       }
-      if (restExact && isExactNetwork(spec)) {
+      if (restExact && whole.exact) {
         throw new RangeError(
           `--label ${spec}: this is a network without a name (expected NAME:CIDR, e.g. net:${spec}); if ` +
             `"${name}" is meant as the label of ${rest}, give it a name that is not only hexadecimal digits ` +
@@ -429,8 +432,8 @@ export class SubnetLabeler {
         `--label ${spec}: this is a network without a name; expected NAME:CIDR, e.g. net:${spec}`,
       );
     }
-    if (c === null) return false;
-    this.add(name, c);
+    if (part === null) return false;
+    this.add(name, part.cidr);
     return true;
   }
 
@@ -460,15 +463,10 @@ export class SubnetLabeler {
           ? "is neither a CIDR network nor an existing file"
           : e instanceof Deno.errors.IsADirectory
           ? "is a directory, not a file of networks"
-          : e instanceof Deno.errors.PermissionDenied
-          ? "cannot be read: permission denied"
-          : `cannot be read: ${e instanceof Error ? e.message : e}`;
+          : `cannot be read: ${whyUnreadable(e)}`;
         throw new RangeError(`--label ${spec}: "${path}" ${why}`);
       }
-      const nets = parseCidrList(text, path);
-      // As anon --subnets: an empty list is a mistake (a wrong file), not a request to label nothing.
-      if (nets.length === 0) throw new RangeError(`--label ${spec}: no networks in "${path}"`);
-      for (const c of nets) l.add(name, c);
+      for (const c of parseCidrList(text, path)) l.add(name, c);
     }
     return l;
   }

@@ -16,7 +16,7 @@
  * @module
  */
 import { type ByteReader, streamReader } from "../capture_file.ts";
-import { linkTypeName, PacketDecoder, SkipReason, SUPPORTED_LINK_TYPES } from "../decode.ts";
+import { linkTypeName, PacketDecoder, SUPPORTED_LINK_TYPES } from "../decode.ts";
 import type { Anonymizer } from "./anonymizer.ts";
 
 /** What {@linkcode anonymizeCapture} reports. */
@@ -260,7 +260,7 @@ export class PacketAnonymizer {
   private walk(off: number, end: number, linkType: number, depth: number): number {
     if (depth >= MAX_LAYERS || this.nLayers >= MAX_LAYERS || end <= off) return 0;
     const d = this.decoder;
-    const why = d.decode(0, this.buf, off, end - off, end - off, linkType);
+    d.decode(0, this.buf, off, end - off, end - off, linkType);
     const p = d.packet;
     if (p.ipVersion === 0) {
       if (p.ethType !== 0x0806) return 0;
@@ -280,8 +280,8 @@ export class PacketAnonymizer {
     L.dstOff = p.dstAddrOff;
     L.pseudoDstOff = p.dstAddrOff;
     L.proto = p.proto;
-    // A decode that stopped early (truncated extension headers, say) has no transport header to touch.
-    L.l4Off = why === SkipReason.NONE ? p.l4Off : -1;
+    // -1 when the decode stopped before the transport header (PacketView.reset).
+    L.l4Off = p.l4Off;
     L.fragment = p.isFragment;
     const icmpType = p.icmpType;
     const srcPort = p.srcPort, dstPort = p.dstPort;

@@ -59,7 +59,6 @@ export async function anonymizerFromOptions(o: AnonCliOptions): Promise<Anonymiz
       if (e instanceof RangeError) throw new UsageError(`--subnets ${e.message}`);
       throw e;
     }
-    if (subnets.length === 0) throw new UsageError(`--subnets ${o.subnets}: no networks in the file`);
   }
   const users = o.users !== undefined ? parseUserList(await readOptionFile("--users", o.users)) : undefined;
   if (o.reverse) {

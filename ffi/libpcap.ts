@@ -28,8 +28,8 @@ const PCAP_ERROR_NO_SUCH_DEVICE = -5;
 const PCAP_ERROR_PERM_DENIED = -8;
 const PCAP_ERROR_IFACE_NOT_UP = -9;
 const PCAP_ERROR_PROMISC_PERM_DENIED = -11;
-/** Largest snapshot length libpcap accepts (MAXIMUM_SNAPLEN). */
-const MAX_SNAPLEN = 262144;
+/** Largest snapshot length libpcap accepts (MAXIMUM_SNAPLEN): the default, and the bound of `--snaplen`. */
+export const MAX_SNAPLEN = 262144;
 const TWO_32 = 4294967296;
 
 // ---------------------------------------------------------------------------------------------------------

@@ -81,6 +81,9 @@ export interface CaptureReadResult {
   linkTypes: number[];
 }
 
+/** File names that `extract` and the progress bar take for captures inside a directory. */
+export const CAPTURE_EXT: RegExp = /\.(pcap|pcapng|cap|dmp)(\.gz)?$/i;
+
 const CHUNK = 4 << 20;
 /** Records larger than this are treated as corruption (libpcap's own bound is 256 KiB for most link types). */
 const MAX_RECORD = 16 << 20;

@@ -6,7 +6,13 @@
  */
 import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
 import type { FlowState } from "./flow.ts";
-import { type ByteReader, CaptureFormatError, readCaptureChunks, streamReader } from "./capture_file.ts";
+import {
+  type ByteReader,
+  CAPTURE_EXT,
+  CaptureFormatError,
+  readCaptureChunks,
+  streamReader,
+} from "./capture_file.ts";
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import { linkTypeName } from "./decode.ts";
 import { whyUnreadable } from "./why_unreadable.ts";
@@ -99,8 +105,6 @@ export class InputError extends Error {
     this.name = "InputError";
   }
 }
-
-const CAPTURE_EXT = /\.(pcap|pcapng|cap|dmp)(\.gz)?$/i;
 
 /**
  * Expands directories to the captures inside (recursively, sorted). A path that cannot be read, or a directory

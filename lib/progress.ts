@@ -8,6 +8,7 @@
 import process from "node:process";
 import cliProgress from "cli-progress";
 import { fmtRate } from "./cli/common.ts";
+import { CAPTURE_EXT } from "./capture_file.ts";
 
 /** The `cli-progress` bar API used here. */
 interface Bar {
@@ -34,8 +35,6 @@ export interface ProgressOptions {
   /** Seconds to wait before showing the bar (default 1). */
   delay?: number;
 }
-
-const CAPTURE_EXT = /\.(pcap|pcapng|cap|dmp)(\.gz)?$/i;
 
 /**
  * Total size in bytes of the given inputs (files, and captures inside directories); 0 when unknown (stdin).

@@ -121,15 +121,18 @@ export interface OpenOptions {
   rowGroupSize?: number;
 }
 
+/** The writers `openRecordWriter` makes: all of them can abort. */
+type AbortableWriter = RecordWriter & { abort(reason?: unknown): Promise<void> };
+
 /** Wraps a writer so that `close` also waits for the compression pipe and closes the file. */
 class SinkWriter implements RecordWriter {
-  private inner: RecordWriter | null = null;
+  private inner: AbortableWriter | null = null;
+  /** JSON Lines and CSV serialise a record in `write`, Parquet copies its values into columns. */
+  readonly writesAtOnce = true;
   constructor(
-    private readonly open: (features: readonly FeatureSpec[]) => RecordWriter,
+    private readonly open: (features: readonly FeatureSpec[]) => AbortableWriter,
     private readonly features: readonly FeatureSpec[] | null,
     private readonly done: () => Promise<void>,
-    /** Whether the writers `open` makes serialise each record in `write`. */
-    readonly writesAtOnce: boolean,
     /** Aborts the stream `open` writes to, while no writer holds it. */
     private readonly abortStream: (reason?: unknown) => Promise<void>,
   ) {
@@ -155,8 +158,7 @@ class SinkWriter implements RecordWriter {
 
   async abort(reason?: unknown): Promise<void> {
     if (this.inner === null) await this.abortStream(reason);
-    else if (this.inner.abort !== undefined) await this.inner.abort(reason);
-    else await this.inner.close();
+    else await this.inner.abort(reason);
     await this.done().catch(() => {});
   }
 }
@@ -215,7 +217,7 @@ export async function openRecordWriter(
     closeStream = true;
     done = () => piped;
   }
-  const open = (f: readonly FeatureSpec[]): RecordWriter =>
+  const open = (f: readonly FeatureSpec[]): AbortableWriter =>
     fmt === "csv"
       ? new CsvWriter(stream, f, closeStream)
       : fmt === "parquet"
@@ -224,7 +226,7 @@ export async function openRecordWriter(
   // A stream the writer does not own (stdout) is left usable.
   const abortStream = (reason?: unknown) =>
     closeStream ? stream.abort(reason).catch(() => {}) : Promise.resolve();
-  return new SinkWriter(open, fmt === "jsonl" ? [] : features, done, fmt === "jsonl", abortStream);
+  return new SinkWriter(open, fmt === "jsonl" ? [] : features, done, abortStream);
 }
 
 /**

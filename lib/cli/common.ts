@@ -47,10 +47,15 @@ export function positiveNumber(name: string, allowZero = false): (v: string) => 
  * ```
  */
 export function integer(name: string, min: number): (v: string) => number {
+  return integerBetween(min, Infinity, `${name} must be an integer >= ${min}`);
+}
+
+/** Parser for an integer from `min` to `max`, failing with `message`. */
+function integerBetween(min: number, max: number, message: string): (v: string) => number {
   return (v: string): number => {
     const n = Number(v);
-    if (v.trim() === "" || !Number.isInteger(n) || n < min) {
-      throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    if (v.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(message);
     }
     return n;
   };
@@ -67,18 +72,7 @@ export function integer(name: string, min: number): (v: string) => number {
  * ```
  */
 export function integerInRange(name: string, min: number, max: number): (v: string) => number {
-  const atLeast = integer(name, min);
-  const message = `${name} must be an integer from ${min} to ${max}`;
-  return (v: string): number => {
-    let n: number;
-    try {
-      n = atLeast(v);
-    } catch {
-      throw new InvalidArgumentError(message);
-    }
-    if (n > max) throw new InvalidArgumentError(message);
-    return n;
-  };
+  return integerBetween(min, max, `${name} must be an integer from ${min} to ${max}`);
 }
 
 /**
@@ -91,13 +85,7 @@ export function integerInRange(name: string, min: number, max: number): (v: stri
  * ```
  */
 export function portNumber(name: string): (v: string) => number {
-  return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === "" || !Number.isInteger(n) || n < 0 || n > 65535) {
-      throw new InvalidArgumentError(`${name} must be a port number, 0 to 65535`);
-    }
-    return n;
-  };
+  return integerBetween(0, 65535, `${name} must be a port number, 0 to 65535`);
 }
 
 /**

@@ -27,7 +27,7 @@ import {
   serialQueue,
   UsageError,
 } from "./common.ts";
-import { MAX_SNAPLEN } from "./live.ts";
+import { MAX_SNAPLEN } from "../../ffi/libpcap.ts";
 
 /** Options of `jj fingerprint` as commander parses them. */
 export interface FingerprintCliOptions {

@@ -102,7 +102,7 @@ export function flowOptionsFrom(o: FlowCliOptions): FlowSettings {
     activeTimeout: o.activeTimeout,
     tcpEnd: o.tcpEnd ?? false,
     maxFlows: o.maxFlows,
-    evictionStrategy: o.evictionStrategy ?? "lru",
+    evictionStrategy: o.evictionStrategy,
     decap: o.decap,
     samplingRate: o.samplingRate,
     burstThresholdMs: o.burstThresholdMs,

@@ -18,7 +18,7 @@ import {
   type IpfixTransport,
   parseHostPort,
 } from "../../outputs/ipfix.ts";
-import { findAllDevs } from "../../ffi/libpcap.ts";
+import { findAllDevs, MAX_SNAPLEN } from "../../ffi/libpcap.ts";
 import { InputError } from "../extract.ts";
 import { allExtractors } from "../registry.ts";
 import { parseFeatureList } from "./extract.ts";
@@ -38,8 +38,6 @@ import { addFlowOptions, type FlowCliOptions, flowOptionsFrom } from "./flow_opt
 // ---------------------------------------------------------------------------------------------------------
 // capture options, shared with fingerprint --live
 
-/** Largest `--snaplen`: libpcap's MAXIMUM_SNAPLEN (it would cut a larger one to this anyway). */
-export const MAX_SNAPLEN = 262144;
 /** Largest `--buffer-size`: `pcap_set_buffer_size` takes a C int. */
 export const MAX_BUFFER_SIZE = 2 ** 31 - 1;
 

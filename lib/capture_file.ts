@@ -46,6 +46,44 @@ export function streamReader(stream: ReadableStream<Uint8Array>): ByteReader & {
   };
 }
 
+/** A compressed input that cannot be decompressed: the gzip stream is cut or corrupt. */
+export class DecompressionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DecompressionError";
+  }
+}
+
+/**
+ * {@linkcode streamReader} over the gzip decompression of `stream`. The decompressor's own failures (a cut or
+ * corrupt stream) come out of `read` as a {@linkcode DecompressionError}, so that callers tell them from errors
+ * of their own code.
+ *
+ * @example
+ * ```ts
+ * import { gunzipReader } from "./capture_file.ts";
+ * const bytes = new Blob([new Uint8Array([1, 2, 3])]).stream().pipeThrough(new CompressionStream("gzip"));
+ * const r = gunzipReader(bytes as ReadableStream<Uint8Array>);
+ * const buf = new Uint8Array(8);
+ * console.log(await r.read(buf)); // 3
+ * ```
+ */
+export function gunzipReader(stream: ReadableStream<Uint8Array>): ByteReader & { close(): void } {
+  const inner = streamReader(
+    stream.pipeThrough(new DecompressionStream("gzip") as TransformStream<Uint8Array, Uint8Array>),
+  );
+  return {
+    async read(p: Uint8Array): Promise<number | null> {
+      try {
+        return await inner.read(p);
+      } catch (e) {
+        throw new DecompressionError(e instanceof Error ? e.message : String(e));
+      }
+    },
+    close: () => inner.close(),
+  };
+}
+
 /** A problem with the capture itself; `offset` is the byte offset in the capture where it was found. */
 export class CaptureFormatError extends Error {
   /** Byte offset in the input. */

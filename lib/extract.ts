@@ -10,6 +10,8 @@ import {
   type ByteReader,
   CAPTURE_EXT,
   CaptureFormatError,
+  DecompressionError,
+  gunzipReader,
   readCaptureChunks,
   streamReader,
 } from "./capture_file.ts";
@@ -327,7 +329,6 @@ export async function* extractFlows(
         } else {
           let file: Deno.FsFile | null = null;
           let byteReader: ByteReader & { close?(): void };
-          const gzipped = typeof input === "string" && /\.gz$/i.test(input);
           if (typeof input === "string") {
             if (input === "-") byteReader = Deno.stdin;
             else {
@@ -336,9 +337,7 @@ export async function* extractFlows(
               } catch (e) {
                 throw new InputError(`cannot read ${input}: ${whyUnreadable(e)}`);
               }
-              byteReader = gzipped
-                ? streamReader(file.readable.pipeThrough(new DecompressionStream("gzip")))
-                : file;
+              byteReader = /\.gz$/i.test(input) ? gunzipReader(file.readable) : file;
             }
           } else if (input instanceof ReadableStream) byteReader = streamReader(input);
           else byteReader = input;
@@ -353,7 +352,7 @@ export async function* extractFlows(
                 r = await it.next();
               } catch (e) {
                 if (e instanceof CaptureFormatError) throw new InputError(`${name}: ${e.message}`);
-                if (!gzipped || !(e instanceof TypeError)) throw e;
+                if (!(e instanceof DecompressionError)) throw e;
                 // A cut or corrupt gzip stream is a truncated capture: what was read before it is kept.
                 warn(
                   `${name}: the gzip stream is cut or corrupt after ${summary.bytesRead} bytes of capture ` +

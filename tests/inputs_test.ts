@@ -74,6 +74,16 @@ Deno.test("a gzip-compressed capture that is cut or corrupt: a warning naming it
     const f = await runCli(["extract", "--filter", "tcp", `${dir}/cut.pcap.gz`]);
     assert.equal(f.code, 1);
     assert.match(f.stderr, /libpcap does not read gzip-compressed captures; decompress it/);
+    // Only the decompressor's failures mean a cut stream: a plugin's TypeError on a whole .gz is an error.
+    await Deno.writeFile(`${dir}/whole.pcap.gz`, gz);
+    await Deno.writeTextFile(
+      `${dir}/bad.ts`,
+      `export const extractor = { name: "bad", features: [{ name: "bad_x", type: "int", description: "x" }],
+        init: () => null, update: () => { const o: any = undefined; o.x; }, finish: () => {} };`,
+    );
+    const p = await runCli(["extract", "--extractor", `${dir}/bad.ts`, `${dir}/whole.pcap.gz`]);
+    assert.equal(p.code, 1, p.stderr);
+    assert.doesNotMatch(p.stderr, /gzip stream is cut/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

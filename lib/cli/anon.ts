@@ -15,6 +15,7 @@ import {
   parseUserList,
 } from "../anon/mod.ts";
 import { anonymizeCapture } from "../anon/pcap.ts";
+import { DecompressionError, gunzipReader } from "../capture_file.ts";
 import { type Cidr, parseCidrList } from "../subnets.ts";
 import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
 import { checkInputFile, openOutputFile, UsageError } from "./common.ts";
@@ -159,11 +160,7 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
       }
     }
     try {
-      const input = inFile === null
-        ? Deno.stdin
-        : gzIn
-        ? inFile.readable.pipeThrough(new DecompressionStream("gzip"))
-        : inFile;
+      const input = inFile === null ? Deno.stdin : gzIn ? gunzipReader(inFile.readable) : inFile;
       const r = await anonymizeCapture(input, outStream, anonymizer);
       await piped;
       if (r.warning) console.error(`jj: warning: ${o.pcap}: ${r.warning}`);
@@ -192,8 +189,7 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
       }
     } catch (e) {
       if (e instanceof RangeError) throw new InputError(`${o.pcap}: ${e.message}`);
-      // A corrupt gzip stream fails in the decompressor.
-      if (gzIn && e instanceof TypeError) throw new InputError(`${o.pcap}: bad gzip data (${e.message})`);
+      if (e instanceof DecompressionError) throw new InputError(`${o.pcap}: bad gzip data (${e.message})`);
       throw e;
     } finally {
       try {

@@ -139,8 +139,11 @@ class SinkWriter implements RecordWriter {
     if (features !== null) this.inner = open(features);
   }
 
+  private written = false;
+
   write(record: FlowRecord): Promise<void> {
     if (this.inner === null) this.inner = this.open(inferFeatures(record));
+    this.written = true;
     return this.inner.write(record);
   }
 
@@ -150,13 +153,12 @@ class SinkWriter implements RecordWriter {
     await this.done();
   }
 
-  /** Sends what the writer has queued (JSON Lines and CSV batch their records). */
-  async flush(): Promise<void> {
-    const inner = this.inner as (RecordWriter & { flush?: () => Promise<void> }) | null;
-    if (inner?.flush !== undefined) await inner.flush();
-  }
-
+  /**
+   * Ends a run that failed: what was written stays (the writer is closed, its last batch included); with
+   * nothing written, the stream is aborted, so that a file keeps its former content.
+   */
   async abort(reason?: unknown): Promise<void> {
+    if (this.written) return await this.close();
     if (this.inner === null) await this.abortStream(reason);
     else await this.inner.abort(reason);
     await this.done().catch(() => {});
@@ -168,6 +170,8 @@ class SinkWriter implements RecordWriter {
  * else the path's extension, else JSON Lines; `.gz` compresses. `features` are the declared columns (CSV header,
  * Parquet schema); null takes them from the first record. Throws an {@linkcode InputError} when the file
  * cannot be created and an {@linkcode OutputChoiceError} for an unknown format or Parquet to a terminal.
+ * A file is emptied only when output begins; `abort` ends a run that failed, keeping what was written, or,
+ * when nothing was, the file's former content.
  *
  * @example
  * ```ts
@@ -182,7 +186,7 @@ export async function openRecordWriter(
   format: OutputFormat | string | undefined,
   features: readonly FeatureSpec[] | null,
   options: OpenOptions = {},
-): Promise<RecordWriter> {
+): Promise<RecordWriter & { abort(reason?: unknown): Promise<void> }> {
   const byPath = typeof target === "string" && target !== "-"
     ? formatFromPath(target)
     : { format: null, gzip: false };

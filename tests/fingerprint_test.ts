@@ -833,6 +833,13 @@ Deno.test({
       assert.equal(r.code, 0, r.stderr);
       const lines = parseJsonl(await Deno.readTextFile(out));
       assert.ok(lines.length > 0 && lines.every((l) => typeof l.type === "string"));
+      // A live capture that cannot start leaves the file as it was (as jj live does).
+      if (IS_ROOT && tryLoadLibpcap() !== null) {
+        const before = await Deno.readTextFile(out);
+        const bad = await runCli(["fingerprint", "--live", "-i", "nosuch0", "-o", out]);
+        assert.equal(bad.code, 1, bad.stderr);
+        assert.equal(await Deno.readTextFile(out), before);
+      }
     } finally {
       await Deno.remove(out);
     }

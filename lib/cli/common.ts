@@ -267,29 +267,6 @@ export async function checkInputFile(path: string): Promise<void> {
 }
 
 /**
- * A queue that runs async operations one after another even when they are started concurrently (a timer's
- * flush during a write): writers that encode into one reused buffer must not overlap. A failed operation
- * rejects its own promise only; the next one still runs.
- *
- * @example
- * ```ts
- * import { serialQueue } from "./common.ts";
- * const run = serialQueue();
- * const order: number[] = [];
- * await Promise.all([run(async () => void order.push(1)), run(async () => void order.push(2))]);
- * console.log(order); // [1, 2]
- * ```
- */
-export function serialQueue(): (op: () => Promise<void>) => Promise<void> {
-  let chain: Promise<void> = Promise.resolve();
-  return (op: () => Promise<void>): Promise<void> => {
-    const p = chain.then(op);
-    chain = p.catch(() => {});
-    return p;
-  };
-}
-
-/**
  * Reads a generator to its end, awaiting `each` for every value, and returns the generator's return value (a
  * run's summary).
  *

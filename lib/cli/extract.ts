@@ -9,7 +9,6 @@ import { allExtractors, registerExtractor } from "../registry.ts";
 import { loadExtractorModule, planExtraction } from "../options.ts";
 import { LABEL_FEATURES } from "../subnets.ts";
 import { formatFromPath, openRecordWriter, OUTPUT_FORMATS } from "../../outputs/mod.ts";
-import type { IpfixExporter } from "../../outputs/ipfix.ts";
 import { extractJsonlParallel } from "../parallel.ts";
 import { createProgress, inputBytes } from "../progress.ts";
 import { collect, LABEL_OPTION_HELP, labelerFromOptions } from "./label_subnets.ts";
@@ -244,7 +243,7 @@ async function runOneThread(
   );
   await writer.close();
   // Records the collector never got make the run fail, as a write error to a file does.
-  const lost = (writer as { ipfix?: IpfixExporter }).ipfix?.stats.lost ?? 0;
+  const lost = writer.ipfix?.stats.lost ?? 0;
   if (lost > 0) summary.failures.push(`IPFIX export: ${lost} records lost`);
   return summary;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Command } from "commander";
-import { JsonlWriter } from "../../outputs/jsonl.ts";
+import { openRecordWriter } from "../../outputs/mod.ts";
 import type { FlowRecord } from "../extractor.ts";
 import type { ExtractSummary } from "../extract.ts";
 import type { LiveSummary } from "../live.ts";
@@ -18,15 +18,7 @@ import {
   type HandshakeEvent,
   type HandshakeType,
 } from "../fingerprint.ts";
-import {
-  drain,
-  integer,
-  integerInRange,
-  openOutputFile,
-  positiveNumber,
-  serialQueue,
-  UsageError,
-} from "./common.ts";
+import { drain, integer, integerInRange, positiveNumber, UsageError } from "./common.ts";
 import { MAX_SNAPLEN } from "../../ffi/libpcap.ts";
 
 /** Options of `jj fingerprint` as commander parses them. */
@@ -135,21 +127,15 @@ export async function runFingerprint(
   const db = o.db !== undefined ? await FingerprintDb.load(o.db) : null;
   const tally: FingerprintTally = { byType: {}, total: 0, known: 0, unknown: 0 };
 
-  let out: WritableStream<Uint8Array> = Deno.stdout.writable;
-  let closeStream = false;
-  if (o.output !== undefined && o.output !== "-") {
-    out = await openOutputFile(o.output);
-    closeStream = true;
-  }
-  const writer = new JsonlWriter(out, closeStream);
-  let closed = false;
-  const close = (): Promise<void> => {
-    if (closed) return Promise.resolve();
-    closed = true;
-    return serial(() => writer.close());
+  // JSON Lines sent in batches at most 200 ms after a line (BatchWriter), so that lines keep moving while the
+  // source waits; a run that fails before its first line leaves a previous -o file as it was.
+  const writer = await openRecordWriter(o.output ?? "-", "jsonl", null);
+  let ended = false;
+  const end = async (failed: boolean): Promise<void> => {
+    if (ended) return;
+    ended = true;
+    await (failed ? writer.abort() : writer.close());
   };
-  // Writes and timed flushes one after another: the writer encodes into one reused buffer.
-  const serial = serialQueue();
   const write = (ev: HandshakeEvent): Promise<void> => {
     tally.total++;
     tally.byType[ev.type] = (tally.byType[ev.type] ?? 0) + 1;
@@ -157,10 +143,8 @@ export async function runFingerprint(
       if (ev.match !== null && ev.match !== undefined) tally.known++;
       else tally.unknown++;
     }
-    return serial(() => writer.write(ev as unknown as FlowRecord));
+    return writer.write(ev as unknown as FlowRecord);
   };
-  // Lines keep moving while the source waits (a live capture, a slow pipe): flush a few times a second.
-  const timer = setInterval(() => serial(() => writer.flush()).catch(() => {}), 250);
 
   try {
     if (!o.live) {
@@ -171,8 +155,7 @@ export async function runFingerprint(
         onWarning: (m) => console.error(`jj: warning: ${m}`),
       });
       const summary: ExtractSummary = await drain(it, write);
-      clearInterval(timer);
-      await close();
+      await end(false);
       if (!o.quiet) console.error(fingerprintSummaryLine(tally, db !== null));
       return summary.failures.length > 0 ? 1 : 0;
     }
@@ -204,8 +187,7 @@ export async function runFingerprint(
         },
       });
       const summary: LiveSummary = await drain(it, write);
-      clearInterval(timer);
-      await close();
+      await end(summary.error !== null);
       if (!o.quiet) {
         console.error(
           `jj: live on ${summary.iface} stopped by ${summary.stoppedBy} after ${
@@ -226,8 +208,7 @@ export async function runFingerprint(
       for (const s of sigs) Deno.removeSignalListener(s, onSignal);
     }
   } finally {
-    clearInterval(timer);
-    await close().catch(() => {});
+    await end(true).catch(() => {});
   }
 }
 

@@ -30,7 +30,6 @@ import {
   packetCountParts,
   portNumber,
   positiveNumber,
-  serialQueue,
   UsageError,
 } from "./common.ts";
 import { addFlowOptions, type FlowCliOptions, flowOptionsFrom } from "./flow_options.ts";
@@ -96,16 +95,10 @@ export function addIpfixOptions(cmd: Command): Command {
     );
 }
 
-/** A {@linkcode RecordWriter} that can also be flushed. */
-export interface FlushableWriter extends RecordWriter {
-  /** Sends what is buffered. */
-  flush(): Promise<void>;
-}
-
 /**
  * When `o.ipfix` is set: connects an {@linkcode IpfixExporter}, adds the `idp` group to `target.extractors`
- * for the idp template, and returns a writer that writes to both `writer` and the exporter (with a `flush`;
- * closing prints the IPFIX totals on stderr unless `o.quiet`). Otherwise returns `writer` itself. `writer` may
+ * for the idp template, and returns a writer that writes to both `writer` and the exporter (`ipfix`; closing
+ * prints the IPFIX totals on stderr unless `o.quiet`). Otherwise returns `writer` itself. `writer` may
  * be a function that opens it: it is called once `target.extractors` is final, so that a writer with a fixed
  * column list (CSV, Parquet) can include the idp group's columns.
  *
@@ -123,7 +116,7 @@ export async function withIpfix(
   o: IpfixCliOptions,
   // deno-lint-ignore no-explicit-any
   target: { extractors?: FeatureExtractor<any>[] },
-): Promise<RecordWriter> {
+): Promise<RecordWriter & { ipfix?: IpfixExporter }> {
   if (o.ipfix === undefined) return typeof writer === "function" ? await writer() : writer;
   let hp: { host: string; port: number };
   try {
@@ -159,17 +152,15 @@ export async function withIpfix(
     await exporter.close().catch(() => {});
     throw e;
   }
-  const flushJsonl = flushOf(out);
-  const tee = serialized(
-    async (r: FlowRecord) => {
+  // Records come one at a time (each awaited); the exporter orders its own sends, so a timer's flush of it
+  // may run between them.
+  return {
+    ipfix: exporter,
+    async write(r: FlowRecord) {
       await out.write(r);
       await exporter.write(r);
     },
-    async () => {
-      await flushJsonl();
-      await exporter.flush();
-    },
-    async () => {
+    async close() {
       await out.close();
       await exporter.close();
       if (!o.quiet) {
@@ -180,37 +171,10 @@ export async function withIpfix(
         );
       }
     },
-    async (reason) => {
-      if (out.abort !== undefined) await out.abort(reason);
-      else await out.close();
+    async abort(reason?: unknown) {
+      await (out.abort !== undefined ? out.abort(reason) : out.close());
       await exporter.close();
     },
-  );
-  return Object.assign(tee, { ipfix: exporter });
-}
-
-/** `w.flush` bound to `w`, or a no-op for a writer without one. */
-function flushOf(w: RecordWriter): () => Promise<void> {
-  const f = (w as Partial<FlushableWriter>).flush;
-  return f !== undefined ? f.bind(w) : () => Promise.resolve();
-}
-
-/**
- * A writer whose operations run one after another even when called concurrently (a timer's flush during a
- * write): JsonlWriter encodes into one reused buffer, so two overlapping flushes would mix their bytes.
- */
-function serialized(
-  write: (r: FlowRecord) => Promise<void>,
-  flush: () => Promise<void>,
-  close: () => Promise<void>,
-  abort: (reason?: unknown) => Promise<void>,
-): FlushableWriter & { abort(reason?: unknown): Promise<void> } {
-  const run = serialQueue();
-  return {
-    write: (r) => run(() => write(r)),
-    flush: () => run(flush),
-    close: () => run(close),
-    abort: (reason) => run(() => abort(reason)),
   };
 }
 
@@ -327,9 +291,8 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
   const sigs: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
   for (const s of sigs) Deno.addSignalListener(s, onSignal);
   const metrics = new CaptureMetrics();
-  let written = 0;
   let server: MetricsServer | null = null;
-  let writer: ReturnType<typeof serialized> | null = null;
+  let writer: RecordWriter | null = null;
   let timer: ReturnType<typeof setInterval> | undefined;
   try {
     const opts: LiveOptions = {
@@ -354,29 +317,16 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
         }
       },
     };
-    // The output file is emptied only when output begins: a capture that cannot start (a
-    // mistyped interface) leaves a previous -o file as it was.
+    // A run that fails ends with abort: a capture that cannot start (a mistyped interface) leaves a previous
+    // -o file as it was (see openRecordWriter).
     const idp = o.ipfix !== undefined && o.ipfixTemplate === "idp" ? [...idpExtractor().features] : [];
     const base = await openRecordWriter(o.output ?? "-", o.format, [...recordFeatures(features), ...idp]);
     const inner = await withIpfix(base, o, opts).catch(async (e) => {
       await base.abort?.(e).catch(() => {});
       throw e;
     });
-    const ipfix = (inner as { ipfix?: IpfixExporter }).ipfix;
-    writer = serialized(
-      (r) => {
-        written++;
-        return inner.write(r);
-      },
-      flushOf(inner),
-      inner.close.bind(inner),
-      // A run that failed: what was written stays; a run that failed before its first record leaves a previous
-      // -o file as it was (openRecordWriter empties it only when output begins).
-      async () => {
-        if (inner.abort !== undefined && written === 0) await inner.abort();
-        else await inner.close();
-      },
-    );
+    const ipfix = inner.ipfix;
+    writer = inner;
     if (o.metrics !== undefined) {
       try {
         server = serveMetrics(o.metrics, metrics);
@@ -389,22 +339,19 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
         );
       }
     }
-    // Output keeps moving while capture waits: flush buffered lines and IPFIX messages twice a second.
-    const w = writer;
-    timer = setInterval(() => {
-      if (ipfix !== undefined) {
+    // IPFIX messages keep moving while capture waits (the text writers send their batches themselves).
+    if (ipfix !== undefined) {
+      timer = setInterval(() => {
         metrics.ipfixRecords = ipfix.stats.records;
         metrics.ipfixLost = ipfix.stats.lost;
-      }
-      w.flush().catch(() => {});
-    }, 500);
-    const summary: LiveSummary = await drain(captureFlows(opts), (r) => w.write(r));
+        ipfix.flush().catch(() => {});
+      }, 500);
+    }
+    const summary: LiveSummary = await drain(captureFlows(opts), (r) => inner.write(r));
     clearInterval(timer);
     timer = undefined;
-    const wr = writer;
     writer = null;
-    if (summary.error !== null) await wr.abort();
-    else await wr.close();
+    await (summary.error !== null && inner.abort !== undefined ? inner.abort() : inner.close());
     if (ipfix !== undefined) metrics.ipfixRecords = ipfix.stats.records;
     if (!o.quiet) printLiveSummary(summary);
     if (summary.error !== null) {
@@ -416,7 +363,7 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
   } finally {
     if (timer !== undefined) clearInterval(timer);
     for (const s of sigs) Deno.removeSignalListener(s, onSignal);
-    if (writer !== null) await writer.abort().catch(() => {});
+    if (writer !== null) await (writer.abort !== undefined ? writer.abort() : writer.close()).catch(() => {});
     await server?.close();
   }
 }

@@ -9,6 +9,8 @@
  *
  * @module
  */
+import { readCapture, readCaptureChunks } from "../lib/capture_file.ts";
+import { writeAll } from "../lib/cli/common.ts";
 const args = [...Deno.args];
 const opt = (name: string, dflt: string): string => {
   const i = args.indexOf(name);
@@ -26,86 +28,51 @@ if (!capture || !(times >= 2)) {
 }
 const here = new URL(".", import.meta.url).pathname;
 
-/** Calls `onRecord(offsetOfHeader)` for each record of a classic pcap held in `buf` from `start`. */
-function walk(
-  buf: Uint8Array,
-  start: number,
-  end: number,
-  le: boolean,
-  onRecord: (off: number) => void,
-): number {
-  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  let off = start;
-  while (off + 16 <= end) {
-    const incl = dv.getUint32(off + 8, le);
-    if (off + 16 + incl > end) break;
-    onRecord(off);
-    off += 16 + incl;
-  }
-  return off;
-}
-
-/** Streams the records of `path` through `each(chunk)` (whole records only), after its 24-byte header. */
-async function records(path: string, each: (chunk: Uint8Array, dv: DataView) => Promise<void> | void) {
-  const file = await Deno.open(path);
-  const head = new Uint8Array(24);
-  if ((await file.read(head)) !== 24) throw new Error(`${path}: too short`);
-  let buf = new Uint8Array(8 << 20);
-  let have = 0;
-  for (;;) {
-    const got = await file.read(buf.subarray(have));
-    if (got === null) break;
-    have += got;
-    const magic = new DataView(head.buffer).getUint32(0, true);
-    const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
-    const used = walk(buf, 0, have, le, () => {});
-    if (used === 0 && have === buf.length) {
-      const bigger = new Uint8Array(buf.length * 2);
-      bigger.set(buf);
-      buf = bigger;
-      continue;
-    }
-    await each(buf.subarray(0, used), new DataView(buf.buffer, 0, used));
-    buf.copyWithin(0, used, have);
-    have -= used;
-  }
-  file.close();
-  return head;
-}
-
 const long = `${here}out/${capture.replace(/.*\//, "").replace(/\.pcap$/, "")}-x${times}.pcap`;
 try {
   await Deno.stat(long);
 } catch {
-  const head = new Uint8Array(24);
-  const f = await Deno.open(capture);
-  await f.read(head);
-  f.close();
-  const magic = new DataView(head.buffer).getUint32(0, true);
-  if (magic !== 0xa1b2c3d4 && magic !== 0xa1b23c4d && magic !== 0xd4c3b2a1 && magic !== 0x4d3cb2a1) {
-    throw new Error(`${capture}: not a classic pcap`);
-  }
-  const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
   // First pass: the time span, so that each copy starts an hour after the previous one ends.
   let first = Infinity, last = -Infinity;
-  await records(capture, (chunk, dv) => {
-    walk(chunk, 0, chunk.length, le, (off) => {
-      const s = dv.getUint32(off, le);
-      if (s < first) first = s;
-      if (s > last) last = s;
-    });
+  const f = await Deno.open(capture);
+  const r = await readCapture(f, (ts) => {
+    if (ts < first) first = ts;
+    if (ts > last) last = ts;
   });
-  const shift = last - first + 3600;
+  f.close();
+  if (r.format !== "pcap" && r.format !== "pcap-ns") throw new Error(`${capture}: not a classic pcap`);
+  const shift = Math.ceil(last - first) + 3600;
+  const head = new Uint8Array(24);
+  const h = await Deno.open(capture);
+  await h.read(head);
+  h.close();
+  const magic = new DataView(head.buffer).getUint32(0, true);
+  const le = magic === 0xa1b2c3d4 || magic === 0xa1b23c4d;
   console.error(`memory: writing ${long} (${times} copies, each ${shift} s after the previous)`);
   await Deno.mkdir(`${here}out`, { recursive: true });
   const out = await Deno.open(`${long}.part`, { write: true, create: true, truncate: true });
-  await out.write(head);
+  await writeAll(out, head);
+  let buf = new Uint8Array(8 << 20), n = 0;
   for (let k = 0; k < times; k++) {
-    await records(capture, async (chunk, dv) => {
-      walk(chunk, 0, chunk.length, le, (off) => dv.setUint32(off, dv.getUint32(off, le) + k * shift, le));
-      let done = 0;
-      while (done < chunk.length) done += await out.write(chunk.subarray(done));
+    const file = await Deno.open(capture);
+    // Each record (its 16-byte header precedes the packet in the reader's buffer) with its seconds shifted.
+    const it = readCaptureChunks(file, (_ts, b, off, cap) => {
+      if (n + 16 + cap > buf.length) {
+        const bigger = new Uint8Array(Math.max(2 * buf.length, n + 16 + cap));
+        bigger.set(buf.subarray(0, n));
+        buf = bigger;
+      }
+      buf.set(b.subarray(off - 16, off + cap), n);
+      const dv = new DataView(buf.buffer, n, 4);
+      dv.setUint32(0, dv.getUint32(0, le) + k * shift, le);
+      n += 16 + cap;
     });
+    for (let step = await it.next();; step = await it.next()) {
+      await writeAll(out, buf.subarray(0, n));
+      n = 0;
+      if (step.done) break;
+    }
+    file.close();
   }
   out.close();
   await Deno.rename(`${long}.part`, long);

@@ -224,14 +224,7 @@ export function validateOptions(options: CheckedOptions): void {
       }
     });
   }
-  if (Array.isArray(o.features)) {
-    const groups = [...allExtractors(), ...(options.extractors ?? [])].map((e) => e.name);
-    for (const name of o.features as string[]) {
-      if (name !== "all" && !groups.includes(name)) {
-        throw new OptionError("features", "--features", `group names among all, ${groups.join(", ")}`, name);
-      }
-    }
-  }
+  // Group names are checked where they are looked up (selectExtractors).
 }
 
 /** Groups whose columns another group reads in `finish`: they run too when the other is selected for

@@ -4,7 +4,7 @@
  * @module
  */
 import type { FeatureExtractor } from "./extractor.ts";
-import { checkExtractor } from "./options.ts";
+import { checkExtractor, OptionError } from "./options.ts";
 import {
   BUILTIN_EXTRACTORS,
   entropyExtractor,
@@ -88,8 +88,11 @@ export function selectExtractors(
   const byName = new Map(all.map((e) => [e.name, e]));
   for (const f of features) {
     if (f !== "all" && !byName.has(f)) {
-      throw new RangeError(
-        `unknown feature group "${f}"; valid groups: all, ${[...byName.keys()].join(", ")}`,
+      throw new OptionError(
+        "features",
+        "--features",
+        `group names among all, ${[...byName.keys()].join(", ")}`,
+        f,
       );
     }
   }

@@ -5,7 +5,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { extractFlows, type ExtractOptions, type ExtractSummary } from "../extract.ts";
-import { allExtractors, registerExtractor } from "../registry.ts";
+import { registerExtractor } from "../registry.ts";
 import { loadExtractorModule, planExtraction } from "../options.ts";
 import { LABEL_FEATURES } from "../subnets.ts";
 import { formatFromPath, openRecordWriter, OUTPUT_FORMATS } from "../../outputs/mod.ts";
@@ -78,18 +78,9 @@ export function printSummary(s: ExtractSummary, seconds: number): void {
   );
 }
 
-/** Turns `--features a,b` into a list, checking the names. */
+/** Turns `--features a,b` into a list (the names are checked where they are looked up: selectExtractors). */
 export function parseFeatureList(text: string | undefined): string[] | undefined {
-  const features = text?.split(",").map((s) => s.trim()).filter(Boolean);
-  if (features) {
-    const known = new Set(["all", ...allExtractors().map((e) => e.name)]);
-    for (const f of features) {
-      if (!known.has(f)) {
-        throw new UsageError(`unknown feature group "${f}" in --features; valid: ${[...known].join(", ")}`);
-      }
-    }
-  }
-  return features;
+  return text?.split(",").map((s) => s.trim()).filter(Boolean);
 }
 
 /** The options `--format joy` uses (Joy's own pipeline reads the captures); any other one given is an error. */
@@ -313,10 +304,17 @@ async function runParallel(
     onWarning: opts.onWarning,
     onProgress: opts.onProgress,
   });
-  const summary = await drain(it, async (bytes) => {
-    if (file !== null) await file.write(bytes);
-    else await writeAll(Deno.stdout, bytes);
-  });
+  const write = file !== null
+    ? (b: Uint8Array) => file.write(b)
+    : (b: Uint8Array) => writeAll(Deno.stdout, b);
+  let summary: ExtractSummary;
+  try {
+    summary = await drain(it, write);
+  } catch (e) {
+    // A failed run leaves -o as it was when nothing was written yet (openOutputFile).
+    await file?.abort(e).catch(() => {});
+    throw e;
+  }
   await file?.close();
   return summary;
 }

@@ -56,12 +56,7 @@ const LIVE_ONLY: readonly [string, keyof FingerprintCliOptions][] = [
   ["--count", "count"],
 ];
 
-/** The live-only options given on `cmd`'s command line (not by default), as {@linkcode LIVE_ONLY} names them. */
-function givenLiveOnly(cmd: Command): string[] {
-  return LIVE_ONLY.filter(([, attr]) => cmd.getOptionValueSource(attr) === "cli").map(([flag]) => flag);
-}
-
-/** The live-only options set in `o` (for callers without a command line). */
+/** The live-only options set in `o` (none of them has a default). */
 function liveOnlySet(o: FingerprintCliOptions): string[] {
   return LIVE_ONLY.filter(([, attr]) => o[attr] !== undefined && o[attr] !== false).map(([flag]) => flag);
 }
@@ -96,8 +91,8 @@ export function fingerprintSummaryLine(t: FingerprintTally, withDb: boolean): st
 }
 
 /**
- * Runs `jj fingerprint`; returns the exit code. `liveOnlyGiven`: the live-only options given on the command line
- * (`-i/--interface`, `--snaplen`, ...), an error without `--live`; by default, those set in `o`.
+ * Runs `jj fingerprint`; returns the exit code. Live-only options (`-i/--interface`, `--snaplen`, ...) without
+ * `--live` are a usage error.
  *
  * @example
  * ```ts
@@ -109,8 +104,8 @@ export function fingerprintSummaryLine(t: FingerprintTally, withDb: boolean): st
 export async function runFingerprint(
   inputs: string[],
   o: FingerprintCliOptions,
-  liveOnlyGiven: readonly string[] = liveOnlySet(o),
 ): Promise<number> {
+  const liveOnlyGiven = liveOnlySet(o);
   const types = parseTypes(o.types);
   if (o.live) {
     if (inputs.length > 0) throw new UsageError("fingerprint --live takes no capture files");
@@ -257,7 +252,5 @@ Examples:
   jj fingerprint --db testdata/fingerprints.json captures/
   jj fingerprint --live -i eth0 --filter 'tcp port 443 or tcp port 22 or udp port 443'`,
     )
-    .action((inputs: string[], o: FingerprintCliOptions, cmd: Command) =>
-      setResult(runFingerprint(inputs, o, givenLiveOnly(cmd)))
-    );
+    .action((inputs: string[], o: FingerprintCliOptions) => setResult(runFingerprint(inputs, o)));
 }

@@ -41,8 +41,16 @@ export const SUPPORTED_LINK_TYPES: ReadonlySet<number> = new Set([
   276,
 ]);
 
-/** Names of common link types, for messages. */
-export function linkTypeName(link: number): string {
+/**
+ * A link type for messages: its number, with its name when it is a common one.
+ *
+ * @example
+ * ```ts
+ * import { describeLinkType } from "./decode.ts";
+ * console.log(describeLinkType(127), describeLinkType(147)); // 127 (802.11 radiotap) 147
+ * ```
+ */
+export function describeLinkType(link: number): string {
   const names: Record<number, string> = {
     0: "BSD loopback (NULL)",
     1: "Ethernet",
@@ -59,7 +67,7 @@ export function linkTypeName(link: number): string {
     229: "raw IPv6",
     276: "Linux cooked v2 (SLL2)",
   };
-  return names[link] ?? `link type ${link}`;
+  return names[link] === undefined ? `${link}` : `${link} (${names[link]})`;
 }
 
 const PROTO_TCP = 6, PROTO_UDP = 17, PROTO_ICMP = 1, PROTO_ICMP6 = 58, PROTO_SCTP = 132;

@@ -16,7 +16,7 @@ import {
   streamReader,
 } from "./capture_file.ts";
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
-import { linkTypeName } from "./decode.ts";
+import { describeLinkType } from "./decode.ts";
 import { whyUnreadable } from "./why_unreadable.ts";
 
 export { whyUnreadable };
@@ -392,10 +392,7 @@ export async function* extractFlows(
           summary.packetsSkipped[k] = (summary.packetsSkipped[k] ?? 0) + v;
         }
         for (const lt of pipeline.unsupportedLinkTypes) {
-          const known = linkTypeName(lt);
-          const m = `${name}: unsupported link type ${lt}${
-            known === `link type ${lt}` ? "" : ` (${known})`
-          }; its packets are skipped`;
+          const m = `${name}: unsupported link type ${describeLinkType(lt)}; its packets are skipped`;
           summary.failures.push(m);
           options.onWarning?.(m);
         }

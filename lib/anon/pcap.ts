@@ -16,7 +16,7 @@
  * @module
  */
 import { type ByteReader, streamReader } from "../capture_file.ts";
-import { linkTypeName, PacketDecoder, SUPPORTED_LINK_TYPES } from "../decode.ts";
+import { describeLinkType, PacketDecoder, SUPPORTED_LINK_TYPES } from "../decode.ts";
 import type { Anonymizer } from "./anonymizer.ts";
 
 /** What {@linkcode anonymizeCapture} reports. */
@@ -616,7 +616,7 @@ export async function anonymizeCapture(
     result.packets++;
     if (!SUPPORTED_LINK_TYPES.has(link)) {
       result.unsupportedPackets++;
-      const name = `${link} (${linkTypeName(link)})`;
+      const name = describeLinkType(link);
       if (!result.unsupportedLinkTypes.includes(name)) result.unsupportedLinkTypes.push(name);
       return;
     }

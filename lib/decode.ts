@@ -182,7 +182,10 @@ export class PacketDecoder {
       }
       break;
     }
-    if (p.ethType === 0) p.ethType = type;
+    if (p.ethType === 0) {
+      p.ethType = type;
+      p.ethPayloadOff = off;
+    }
     switch (type) {
       case 0x0800:
         return this.ip4(buf, off, end, depth);

@@ -95,6 +95,8 @@ export class PacketView {
   macOff: number = -1;
   /** Outermost EtherType (after VLAN tags), 0 when none. */
   ethType = 0;
+  /** Offset of what follows that EtherType (an ARP or IP header), -1 when none. */
+  ethPayloadOff = -1;
   /** Number of 802.1Q/802.1ad tags and the innermost VLAN id (-1 when none). */
   vlanCount = 0;
   /** Innermost VLAN id, -1 when there is no tag. */
@@ -181,6 +183,7 @@ export class PacketView {
   reset(): void {
     this.macOff = -1;
     this.ethType = 0;
+    this.ethPayloadOff = -1;
     this.vlanCount = 0;
     this.vlanId = -1;
     this.layerCount = 0;

@@ -66,7 +66,7 @@ interface IpLayer {
 }
 
 const MAX_LAYERS = 8;
-const LINK_ETHERNET = 1, LINK_PPP = 9, LINK_RAW = 101, LINK_SLL = 113, LINK_SLL2 = 276;
+const LINK_ETHERNET = 1, LINK_PPP = 9, LINK_RAW = 101;
 
 /**
  * Rewrites the addresses of one packet in place and fixes its checksums. One instance is reused for every
@@ -263,13 +263,8 @@ export class PacketAnonymizer {
     d.decode(0, this.buf, off, end - off, end - off, linkType);
     const p = d.packet;
     if (p.ipVersion === 0) {
-      if (p.ethType !== 0x0806) return 0;
-      // ARP: after the Ethernet header, or after a Linux cooked header (which has no macOff).
-      let a = -1;
-      if (p.macOff >= 0) a = p.macOff + 14;
-      else if (linkType === LINK_SLL) a = off + 16;
-      else if (linkType === LINK_SLL2) a = off + 20;
-      return a < 0 ? 0 : this.arp(a + 4 * p.vlanCount, end);
+      // ARP, after an Ethernet or Linux cooked header and any VLAN tags.
+      return p.ethType === 0x0806 ? this.arp(p.ethPayloadOff, end) : 0;
     }
     const L = this.layers[this.nLayers++];
     L.version = p.ipVersion === 4 ? 4 : 6;

@@ -171,6 +171,9 @@ function checkReaderOptions(options: ExtractOptions, sources: CaptureSource[]): 
   if (options.filter !== undefined && typeof options.filter !== "string") {
     throw new OptionError("filter", "--filter", "a BPF filter string", options.filter);
   }
+  if (reader === "builtin" && options.filter !== undefined) {
+    throw new RangeError("--filter needs libpcap; it cannot be used with --reader builtin");
+  }
   if ((options.filter !== undefined || reader === "libpcap") && sources.some((s) => typeof s !== "string")) {
     const [key, flag] = options.filter !== undefined ? ["filter", "--filter"] : ["reader", "--reader"];
     throw new OptionError(
@@ -226,9 +229,6 @@ export async function* extractFlows(
     options.onWarning?.(m);
   });
   const useLibpcap = options.reader === "libpcap" || options.filter !== undefined;
-  if (options.reader === "builtin" && options.filter !== undefined) {
-    throw new InputError("--filter needs libpcap; it cannot be used with --reader builtin");
-  }
   if (useLibpcap) {
     if (tryLoadLibpcap() === null) {
       if (options.filter !== undefined) {

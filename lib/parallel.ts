@@ -136,6 +136,8 @@ export async function* extractJsonlParallel(
           finished[worker] = true;
         } else {
           if (msg.name === "InputError") throw new InputError(msg.message);
+          // An option a worker refused (OptionError is a RangeError) stays a usage error.
+          if (msg.name === "RangeError" || msg.name === "OptionError") throw new RangeError(msg.message);
           throw new Error(msg.message);
         }
       }

@@ -115,9 +115,6 @@ function checkConflicts(o: ExtractCliOptions, given: readonly string[]): void {
     return;
   }
   if (o.joyConfig !== undefined) throw new UsageError("--joy-config needs --format joy");
-  if (o.filter !== undefined && o.reader === "builtin") {
-    throw new UsageError("--filter needs libpcap; it cannot be used with --reader builtin");
-  }
   const ipfixOnly = given.filter((f) => f.startsWith("--ipfix-"));
   if (o.ipfix === undefined && ipfixOnly.length > 0) {
     throw new UsageError(`${ipfixOnly.join(", ")} only apply with --ipfix HOST:PORT`);

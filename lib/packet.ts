@@ -96,7 +96,7 @@ export class PacketView {
   /** Outermost EtherType (after VLAN tags), 0 when none. */
   ethType = 0;
   /** Offset of what follows that EtherType (an ARP or IP header), -1 when none. */
-  ethPayloadOff = -1;
+  ethPayloadOff: number = -1;
   /** Number of 802.1Q/802.1ad tags and the innermost VLAN id (-1 when none). */
   vlanCount = 0;
   /** Innermost VLAN id, -1 when there is no tag. */

@@ -894,9 +894,13 @@ export class IpfixExporter implements RecordWriter {
   async write(record: FlowRecord): Promise<void> {
     if (this.#closed) return;
     for (const r of this.encoder.encodeFlow(record)) {
-      const extra = r.bytes.length + (this.#pending.some((p) => p.templateId === r.templateId) ? 0 : 4);
+      let extra = r.bytes.length + (this.#pending.some((p) => p.templateId === r.templateId) ? 0 : 4);
       const base = this.#pendingSize === 0 ? 16 + this.encoder.templateSet.length : this.#pendingSize;
-      if (this.#pending.length > 0 && base + extra > this.#maxSize) await this.flush();
+      if (this.#pending.length > 0 && base + extra > this.#maxSize) {
+        await this.flush();
+        // Alone in the next message: its data set needs its own 4-byte header.
+        extra = r.bytes.length + 4;
+      }
       if (this.#pending.length === 0) this.#pendingSize = 16 + this.encoder.templateSet.length;
       this.#pending.push(r);
       this.#pendingSize += extra;

@@ -785,6 +785,19 @@ export function hex(s: string): Uint8Array {
 }
 
 /**
+ * The hex form of bytes (two lowercase digits a byte), the inverse of {@linkcode hex}.
+ *
+ * @example
+ * ```ts
+ * import { toHex } from "./helpers.ts";
+ * console.log(toHex([10, 255])); // "0aff"
+ * ```
+ */
+export function toHex(bytes: ArrayLike<number>): string {
+  return Array.from(bytes, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/**
  * Bytes of a dotted-quad IPv4 address or an IPv6 address (with `::`), written without lib/addr.ts.
  *
  * @example

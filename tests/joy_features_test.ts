@@ -27,6 +27,7 @@ import {
   ipv4,
   pcapFile,
   tcp,
+  toHex,
   tsharkFields,
   udp,
 } from "./helpers.ts";
@@ -95,9 +96,6 @@ interface HdExpected {
   sm: string;
   i: string;
 }
-
-const toHex = (a: ArrayLike<number>): string =>
-  Array.from(a, (x) => x.toString(16).padStart(2, "0")).join("");
 
 /**
  * The header description of `headers` (each at least `n` bytes, in arrival order), or null when fewer than

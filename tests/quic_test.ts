@@ -20,14 +20,10 @@ import { ja3sHash, parseServerHello } from "../lib/protocols/tls.ts";
 import { extractFlows } from "../mod.ts";
 import type { FeatureExtractor, FlowRecord } from "../lib/extractor.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { CAPTURES_URL, concat, EXPECTED_URL, hex } from "./helpers.ts";
+import { CAPTURES_URL, concat, EXPECTED_URL, hex, toHex } from "./helpers.ts";
 
 const CAPTURES = CAPTURES_URL;
 const EXPECTED = EXPECTED_URL;
-
-function toHex(b: Uint8Array): string {
-  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-}
 
 function varint(v: number): number[] {
   if (v < 64) return [v];

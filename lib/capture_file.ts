@@ -123,6 +123,8 @@ export interface CaptureReadResult {
 export const CAPTURE_EXT: RegExp = /\.(pcap|pcapng|cap|dmp)(\.gz)?$/i;
 
 const CHUNK = 4 << 20;
+/** Room in front of each read for the unread tail of the previous buffer (a record cut by its end). */
+const RESERVE = 256 << 10;
 /** Records larger than this are treated as corruption (libpcap's own bound is 256 KiB for most link types). */
 const MAX_RECORD = 16 << 20;
 
@@ -172,41 +174,69 @@ export async function* readCaptureChunks(
   onPacket: PacketCallback,
   onBytes?: (bytesRead: number) => void,
 ): AsyncGenerator<void, CaptureReadResult, void> {
-  let buf = new Uint8Array(CHUNK);
+  // Two buffers: while the records of one are walked, the next read fills the other (a file read runs on
+  // another thread), so that reading costs the walk no waiting. A read lands RESERVE bytes into its buffer,
+  // where the unread tail of the current one (a record cut by the buffer's end) is copied in front of it.
+  let buf = new Uint8Array(RESERVE + CHUNK);
+  let spare = new Uint8Array(RESERVE + CHUNK);
   let dv = new DataView(buf.buffer);
-  let start = 0; // first unconsumed byte in buf
-  let end = 0; // one past the last byte read into buf
-  let base = 0; // input offset of buf[0]
+  let start = RESERVE; // first unconsumed byte in buf
+  let end = RESERVE; // one past the last byte read into buf
+  let base = -RESERVE; // input offset of buf[0]
   let eof = false;
+  let pending: Promise<number | null> | null = null;
+  const prefetch = (): void => {
+    pending = input.read(spare.subarray(RESERVE));
+    // A read still in flight when the walk stops early (a corrupt record) must not become an unhandled
+    // rejection once its file is closed; errors of reads that are awaited are thrown by the await.
+    pending.catch(() => {});
+  };
 
   /** Ensures at least `n` bytes are available at `start`; false at the end of input. */
   const fill = async (n: number): Promise<boolean> => {
-    if (end - start >= n) return true;
-    if (eof) return false;
-    if (start > 0) {
-      buf.copyWithin(0, start, end);
-      base += start;
-      end -= start;
-      start = 0;
-    }
-    if (n > buf.length) {
-      const bigger = new Uint8Array(Math.max(n, buf.length * 2));
-      bigger.set(buf.subarray(0, end));
-      buf = bigger;
-      dv = new DataView(buf.buffer);
-    }
     while (end - start < n) {
-      const got = await input.read(buf.subarray(end));
-      if (got === null || got === 0) {
-        if (got === null) {
-          eof = true;
-          return end - start >= n;
-        }
+      if (pending === null) {
+        if (eof) return false;
+        prefetch();
+      }
+      const got = await pending;
+      pending = null;
+      if (got === null) {
+        eof = true;
+        return false;
+      }
+      if (got === 0) continue;
+      onBytes?.(got);
+      const tail = end - start;
+      if (tail > got && buf.length - end >= got) {
+        // A short read (a pipe) behind a longer cut record: appended, rather than the record moved for it, so
+        // that reading stays linear however small the reads.
+        buf.set(spare.subarray(RESERVE, RESERVE + got), end);
+        end += got;
         continue;
       }
-      end += got;
-      onBytes?.(got);
+      if (tail <= RESERVE) {
+        spare.set(buf.subarray(start, end), RESERVE - tail);
+        base += start - (RESERVE - tail);
+        const walked = buf;
+        buf = spare;
+        spare = walked;
+        start = RESERVE - tail;
+        end = RESERVE + got;
+      } else {
+        // A record longer than the reserve (rare: pcap records are at most 256 KiB for most link types) that
+        // the buffer has no room left for: gathered in one twice the size, so that gathering stays linear.
+        const joined = new Uint8Array(Math.max(2 * (tail + got), RESERVE + CHUNK));
+        joined.set(buf.subarray(start, end));
+        joined.set(spare.subarray(RESERVE, RESERVE + got), tail);
+        base += start;
+        buf = joined;
+        start = 0;
+        end = tail + got;
+      }
+      dv = new DataView(buf.buffer);
     }
+    if (pending === null && !eof) prefetch();
     return true;
   };
 
@@ -215,7 +245,7 @@ export async function* readCaptureChunks(
     if (end - start === 0) throw new CaptureFormatError("empty input: not a pcap or pcapng capture", 0);
     throw new CaptureFormatError("not a pcap or pcapng capture (too short)", 0);
   }
-  const magic = dv.getUint32(0, false);
+  const magic = dv.getUint32(start, false);
 
   if (magic === 0x0a0d0d0a) {
     result.format = "pcapng";
@@ -351,10 +381,10 @@ export async function* readCaptureChunks(
     }
     result.format = nano ? "pcap-ns" : "pcap";
     if (!await fill(24)) throw new CaptureFormatError("truncated pcap file header", 0);
-    const link = dv.getUint32(20, le) & 0x0fffffff;
+    const link = dv.getUint32(start + 20, le) & 0x0fffffff;
     result.linkTypes.push(link);
     const div = nano ? 1e9 : 1e6;
-    start = 24;
+    start += 24;
     for (;;) {
       if (end - start < 16 && !await fill(16)) {
         if (end - start > 0) {

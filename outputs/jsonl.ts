@@ -84,18 +84,33 @@ export abstract class BatchWriter {
     });
   };
 
-  /** Writes what is queued. */
+  /**
+   * Starts writing what is queued, once the write before it is done, and returns without waiting for this one:
+   * the stream writes (on another thread, for a file) while the caller makes the next batch. Its error, if any,
+   * is thrown by the next `write`, `flush` or `close`.
+   */
   async flush(): Promise<void> {
+    // Inline, not through settle(): that would add a tick in which a second flush (the timer's) could also
+    // find no write in progress and take a batch into the buffer being written.
     while (this.inFlight !== null) await this.inFlight;
     if (this.failure !== null) throw this.failure.error;
     const bytes = this.take();
     if (bytes === null) return;
-    const done = this.writer.write(bytes);
-    const settled = (): void => {
-      this.inFlight = null;
-    };
-    this.inFlight = done.then(settled, settled);
-    await done;
+    this.inFlight = this.writer.write(bytes).then(
+      () => {
+        this.inFlight = null;
+      },
+      (error) => {
+        this.failure ??= { error };
+        this.inFlight = null;
+      },
+    );
+  }
+
+  /** Waits for the write in progress, and throws the error of an earlier write. */
+  private async settle(): Promise<void> {
+    while (this.inFlight !== null) await this.inFlight;
+    if (this.failure !== null) throw this.failure.error;
   }
 
   /**
@@ -111,11 +126,12 @@ export abstract class BatchWriter {
     else this.writer.releaseLock();
   }
 
-  /** Flushes and releases (or closes) the stream. */
+  /** Flushes, waits until everything is written, and releases (or closes) the stream. */
   async close(): Promise<void> {
     if (this.timer !== undefined) clearTimeout(this.timer);
     this.timer = undefined;
     await this.flush();
+    await this.settle();
     if (this.closeStream) await this.writer.close();
     else this.writer.releaseLock();
   }

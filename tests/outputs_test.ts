@@ -426,3 +426,84 @@ Deno.test("abort drops what is queued; it aborts a stream the writer owns and on
     }
   }
 });
+
+Deno.test("text writers: a batch is written while the next is made; writes never overlap; a failed write is thrown by the next call", async () => {
+  const line = { src_ip: "10.0.0.1", note: "x".repeat(1000) };
+  for (
+    const make of [
+      (s: WritableStream<Uint8Array>) => new JsonlWriter(s, true),
+      (s: WritableStream<Uint8Array>) =>
+        new CsvWriter(s, [{ name: "src_ip", type: "str", description: "" }, {
+          name: "note",
+          type: "str",
+          description: "",
+        }], true),
+    ]
+  ) {
+    // A slow sink: each chunk is done only when the test says so.
+    const chunks: string[] = [];
+    let active = 0, most = 0;
+    const release: (() => void)[] = [];
+    const stream = new WritableStream<Uint8Array>({
+      write: (c) => {
+        active++;
+        most = Math.max(most, active);
+        chunks.push(new TextDecoder().decode(c));
+        return new Promise<void>((done) => release.push(() => (active--, done())));
+      },
+    });
+    const w = make(stream);
+    let n = 0;
+    // Records until a batch goes out: the call returns at once, with that batch still being written.
+    while (chunks.length === 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        w.write(line),
+        new Promise((_, fail) => {
+          timer = setTimeout(() => fail(new Error("write() waited for the sink to finish the batch")), 2000);
+        }),
+      ]);
+      clearTimeout(timer);
+      n++;
+    }
+    assert.equal(active, 1);
+    // More records queue up meanwhile; the next full batch waits for the one in progress.
+    let second = false;
+    const more = (async () => {
+      while (chunks.length < 2) {
+        await w.write(line);
+        n++;
+      }
+      second = true;
+    })();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(second, false, "a second batch started before the first was written");
+    release.shift()!();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(second, true);
+    const closing = w.close();
+    // Every record is written, in order, once each batch is let through.
+    for (let i = 0; i < 100 && release.length + active > 0; i++) {
+      release.shift()?.();
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    await closing;
+    await more;
+    assert.equal(most, 1);
+    const text = chunks.join("");
+    assert.equal(text.split("\n").filter((l) => l.includes("x".repeat(1000))).length, n);
+
+    // A sink that fails: the error comes out of a later write or close, not lost.
+    const failing = new WritableStream<Uint8Array>({
+      write: () => Promise.reject(new Error("disk full")),
+    });
+    const f = make(failing);
+    await assert.rejects(
+      (async () => {
+        for (let i = 0; i < 5000; i++) await f.write(line);
+        await f.close();
+      })(),
+      /disk full/,
+    );
+  }
+});

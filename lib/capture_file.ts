@@ -129,6 +129,106 @@ const RESERVE = 256 << 10;
 const MAX_RECORD = 16 << 20;
 
 /**
+ * Buffered reading of a capture with look-ahead: `fill(n)` makes `n` bytes available at `buf[start..]`, and the
+ * caller walks records there and moves `start` on. Two buffers: while the records of one are walked, the next
+ * read fills the other (a file read runs on another thread), so that reading costs the walk no waiting. A read
+ * lands RESERVE bytes into its buffer, where the unread tail of the current one (a record cut by the buffer's
+ * end) is copied in front of it. Views into `buf` are valid until the next `fill`.
+ *
+ * @example
+ * ```ts
+ * import { ReadBuffer } from "./capture_file.ts";
+ * const file = await Deno.open("testdata/http.pcap");
+ * const rb = new ReadBuffer(file);
+ * await rb.fill(24);
+ * console.log(rb.dv.getUint32(rb.start, true).toString(16)); // a1b2c3d4
+ * rb.start += 24;
+ * console.log(rb.offset); // 24
+ * file.close();
+ * ```
+ */
+export class ReadBuffer {
+  /** The bytes: unread input from `start` to `end`. */
+  buf: Uint8Array = new Uint8Array(RESERVE + CHUNK);
+  /** A view of `buf`. */
+  dv: DataView = new DataView(this.buf.buffer);
+  /** The first byte not yet consumed. */
+  start: number = RESERVE;
+  /** One past the last byte read. */
+  end: number = RESERVE;
+  /** The input offset of `buf[0]`. */
+  base: number = -RESERVE;
+  /** The input has ended (no bytes past `end`). */
+  eof = false;
+  #spare: Uint8Array = new Uint8Array(RESERVE + CHUNK);
+  #pending: Promise<number | null> | null = null;
+
+  /** Reads `input`; `onBytes` is told of every read's size. */
+  constructor(private readonly input: ByteReader, private readonly onBytes?: (bytesRead: number) => void) {}
+
+  /** The input offset of `buf[start]`. */
+  get offset(): number {
+    return this.base + this.start;
+  }
+
+  #prefetch(): void {
+    const p = this.input.read(this.#spare.subarray(RESERVE));
+    // A read still in flight when the walk stops early (a corrupt record) must not become an unhandled
+    // rejection once its file is closed; errors of reads that are awaited are thrown by the await.
+    p.catch(() => {});
+    this.#pending = p;
+  }
+
+  /** Makes at least `n` bytes available at `start`; false at the end of the input. */
+  async fill(n: number): Promise<boolean> {
+    while (this.end - this.start < n) {
+      if (this.#pending === null) {
+        if (this.eof) return false;
+        this.#prefetch();
+      }
+      const got = await this.#pending;
+      this.#pending = null;
+      if (got === null) {
+        this.eof = true;
+        return false;
+      }
+      if (got === 0) continue;
+      this.onBytes?.(got);
+      const buf = this.buf, spare = this.#spare, start = this.start, end = this.end;
+      const tail = end - start;
+      if (tail > got && buf.length - end >= got) {
+        // A short read (a pipe) behind a longer cut record: appended, rather than the record moved for it, so
+        // that reading stays linear however small the reads.
+        buf.set(spare.subarray(RESERVE, RESERVE + got), end);
+        this.end = end + got;
+        continue;
+      }
+      if (tail <= RESERVE) {
+        spare.set(buf.subarray(start, end), RESERVE - tail);
+        this.base += start - (RESERVE - tail);
+        this.buf = spare;
+        this.#spare = buf;
+        this.start = RESERVE - tail;
+        this.end = RESERVE + got;
+      } else {
+        // A record longer than the reserve (rare: pcap records are at most 256 KiB for most link types) that
+        // the buffer has no room left for: gathered in one twice the size, so that gathering stays linear.
+        const joined = new Uint8Array(Math.max(2 * (tail + got), RESERVE + CHUNK));
+        joined.set(buf.subarray(start, end));
+        joined.set(spare.subarray(RESERVE, RESERVE + got), tail);
+        this.base += start;
+        this.buf = joined;
+        this.start = 0;
+        this.end = tail + got;
+      }
+      this.dv = new DataView(this.buf.buffer);
+    }
+    if (this.#pending === null && !this.eof) this.#prefetch();
+    return true;
+  }
+}
+
+/**
  * Reads a pcap or pcapng stream and calls `onPacket` for every packet.
  *
  * @example
@@ -174,78 +274,14 @@ export async function* readCaptureChunks(
   onPacket: PacketCallback,
   onBytes?: (bytesRead: number) => void,
 ): AsyncGenerator<void, CaptureReadResult, void> {
-  // Two buffers: while the records of one are walked, the next read fills the other (a file read runs on
-  // another thread), so that reading costs the walk no waiting. A read lands RESERVE bytes into its buffer,
-  // where the unread tail of the current one (a record cut by the buffer's end) is copied in front of it.
-  let buf = new Uint8Array(RESERVE + CHUNK);
-  let spare = new Uint8Array(RESERVE + CHUNK);
-  let dv = new DataView(buf.buffer);
-  let start = RESERVE; // first unconsumed byte in buf
-  let end = RESERVE; // one past the last byte read into buf
-  let base = -RESERVE; // input offset of buf[0]
-  let eof = false;
-  let pending: Promise<number | null> | null = null;
-  const prefetch = (): void => {
-    pending = input.read(spare.subarray(RESERVE));
-    // A read still in flight when the walk stops early (a corrupt record) must not become an unhandled
-    // rejection once its file is closed; errors of reads that are awaited are thrown by the await.
-    pending.catch(() => {});
-  };
-
-  /** Ensures at least `n` bytes are available at `start`; false at the end of input. */
-  const fill = async (n: number): Promise<boolean> => {
-    while (end - start < n) {
-      if (pending === null) {
-        if (eof) return false;
-        prefetch();
-      }
-      const got = await pending;
-      pending = null;
-      if (got === null) {
-        eof = true;
-        return false;
-      }
-      if (got === 0) continue;
-      onBytes?.(got);
-      const tail = end - start;
-      if (tail > got && buf.length - end >= got) {
-        // A short read (a pipe) behind a longer cut record: appended, rather than the record moved for it, so
-        // that reading stays linear however small the reads.
-        buf.set(spare.subarray(RESERVE, RESERVE + got), end);
-        end += got;
-        continue;
-      }
-      if (tail <= RESERVE) {
-        spare.set(buf.subarray(start, end), RESERVE - tail);
-        base += start - (RESERVE - tail);
-        const walked = buf;
-        buf = spare;
-        spare = walked;
-        start = RESERVE - tail;
-        end = RESERVE + got;
-      } else {
-        // A record longer than the reserve (rare: pcap records are at most 256 KiB for most link types) that
-        // the buffer has no room left for: gathered in one twice the size, so that gathering stays linear.
-        const joined = new Uint8Array(Math.max(2 * (tail + got), RESERVE + CHUNK));
-        joined.set(buf.subarray(start, end));
-        joined.set(spare.subarray(RESERVE, RESERVE + got), tail);
-        base += start;
-        buf = joined;
-        start = 0;
-        end = tail + got;
-      }
-      dv = new DataView(buf.buffer);
-    }
-    if (pending === null && !eof) prefetch();
-    return true;
-  };
+  const rb = new ReadBuffer(input, onBytes);
 
   const result: CaptureReadResult = { packets: 0, bytes: 0, format: "", warning: null, linkTypes: [] };
-  if (!await fill(4)) {
-    if (end - start === 0) throw new CaptureFormatError("empty input: not a pcap or pcapng capture", 0);
+  if (!await rb.fill(4)) {
+    if (rb.end - rb.start === 0) throw new CaptureFormatError("empty input: not a pcap or pcapng capture", 0);
     throw new CaptureFormatError("not a pcap or pcapng capture (too short)", 0);
   }
-  const magic = dv.getUint32(start, false);
+  const magic = rb.dv.getUint32(rb.start, false);
 
   if (magic === 0x0a0d0d0a) {
     result.format = "pcapng";
@@ -255,20 +291,22 @@ export async function* readCaptureChunks(
     let ifScale: number[] = [];
     let ifDiv: number[] = [];
     for (;;) {
-      if (!await fill(12)) {
-        if (base + start === 0) throw new CaptureFormatError("truncated pcapng section header", 0);
-        if (end - start > 0) result.warning = `truncated pcapng block header at byte offset ${base + start}`;
+      if (!await rb.fill(12)) {
+        if (rb.offset === 0) throw new CaptureFormatError("truncated pcapng section header", 0);
+        if (rb.end - rb.start > 0) {
+          result.warning = `truncated pcapng block header at byte offset ${rb.offset}`;
+        }
         break;
       }
-      let type = dv.getUint32(start, le);
+      let type = rb.dv.getUint32(rb.start, le);
       if (type === 0x0a0d0d0a) {
-        const bom = dv.getUint32(start + 8, true);
+        const bom = rb.dv.getUint32(rb.start + 8, true);
         if (bom === 0x1a2b3c4d) le = true;
         else if (bom === 0x4d3c2b1a) le = false;
         else {
-          result.warning = `bad pcapng byte-order magic at byte offset ${base + start + 8}`;
+          result.warning = `bad pcapng byte-order magic at byte offset ${rb.offset + 8}`;
           if (result.packets === 0) {
-            throw new CaptureFormatError("corrupt pcapng section header", base + start);
+            throw new CaptureFormatError("corrupt pcapng section header", rb.offset);
           }
           break;
         }
@@ -277,29 +315,29 @@ export async function* readCaptureChunks(
         ifScale = [];
         ifDiv = [];
       }
-      const blockLen = dv.getUint32(start + 4, le);
+      const blockLen = rb.dv.getUint32(rb.start + 4, le);
       if (blockLen < 12 || blockLen % 4 !== 0 || blockLen > MAX_RECORD) {
-        result.warning = `corrupt pcapng block (length ${blockLen}) at byte offset ${base + start}`;
-        if (result.packets === 0 && base + start === 0) {
+        result.warning = `corrupt pcapng block (length ${blockLen}) at byte offset ${rb.offset}`;
+        if (result.packets === 0 && rb.offset === 0) {
           throw new CaptureFormatError("corrupt pcapng section header", 0);
         }
         break;
       }
-      if (!await fill(blockLen)) {
-        if (base + start === 0) throw new CaptureFormatError("truncated pcapng section header", 0);
+      if (!await rb.fill(blockLen)) {
+        if (rb.offset === 0) throw new CaptureFormatError("truncated pcapng section header", 0);
         result.warning = `truncated pcapng block (${blockLen} bytes declared, ${
-          end - start
-        } present) at byte offset ${base + start}`;
+          rb.end - rb.start
+        } present) at byte offset ${rb.offset}`;
         break;
       }
-      const b = start;
+      const b = rb.start;
       if (type === 6 || type === 2) {
         // Enhanced (6) or obsolete (2) packet block.
-        const ifId = type === 6 ? dv.getUint32(b + 8, le) : dv.getUint16(b + 8, le);
-        const tsHigh = dv.getUint32(b + 12, le);
-        const tsLow = dv.getUint32(b + 16, le);
-        const capLen = dv.getUint32(b + 20, le);
-        const wireLen = dv.getUint32(b + 24, le);
+        const ifId = type === 6 ? rb.dv.getUint32(b + 8, le) : rb.dv.getUint16(b + 8, le);
+        const tsHigh = rb.dv.getUint32(b + 12, le);
+        const tsLow = rb.dv.getUint32(b + 16, le);
+        const capLen = rb.dv.getUint32(b + 20, le);
+        const wireLen = rb.dv.getUint32(b + 24, le);
         if (ifId < ifLink.length && 28 + capLen <= blockLen) {
           const div = ifDiv[ifId];
           let ts: number;
@@ -310,32 +348,32 @@ export async function* readCaptureChunks(
             ts = Math.round((tsHigh * 4294967296 + tsLow - rem) / div) + rem / div;
           } else ts = (tsHigh * 4294967296 + tsLow) * ifScale[ifId];
           result.packets++;
-          onPacket(ts, buf, b + 28, capLen, wireLen, ifLink[ifId]);
+          onPacket(ts, rb.buf, b + 28, capLen, wireLen, ifLink[ifId]);
         } else {
           result.warning = `bad packet block (interface ${ifId}, length ${capLen}) at byte offset ${
-            base + b
+            rb.base + b
           }`;
         }
       } else if (type === 3) {
         // Simple packet block: interface 0, no timestamp.
         if (ifLink.length > 0) {
-          const wireLen = dv.getUint32(b + 8, le);
+          const wireLen = rb.dv.getUint32(b + 8, le);
           const capLen = Math.min(wireLen, blockLen - 16);
           result.packets++;
-          onPacket(0, buf, b + 12, capLen, wireLen, ifLink[0]);
+          onPacket(0, rb.buf, b + 12, capLen, wireLen, ifLink[0]);
         }
       } else if (type === 1) {
-        const link = dv.getUint16(b + 8, le);
+        const link = rb.dv.getUint16(b + 8, le);
         let scale = 1e-6, div = 1e6;
         // Options start at 16; look for if_tsresol (9).
         let o = b + 16;
         const limit = b + blockLen - 4;
         while (o + 4 <= limit) {
-          const code = dv.getUint16(o, le);
-          const len = dv.getUint16(o + 2, le);
+          const code = rb.dv.getUint16(o, le);
+          const len = rb.dv.getUint16(o + 2, le);
           if (code === 0) break;
           if (code === 9 && len >= 1) {
-            const v = buf[o + 4];
+            const v = rb.buf[o + 4];
             if (v & 0x80) {
               scale = Math.pow(2, -(v & 0x7f));
               div = 1;
@@ -351,8 +389,8 @@ export async function* readCaptureChunks(
         ifDiv.push(div);
         if (!result.linkTypes.includes(link)) result.linkTypes.push(link);
       }
-      start += blockLen;
-      if (end - start < 4096 && !eof) yield;
+      rb.start += blockLen;
+      if (rb.end - rb.start < 4096 && !rb.eof) yield;
     }
   } else {
     let le: boolean, nano: boolean;
@@ -380,54 +418,52 @@ export async function* readCaptureChunks(
         );
     }
     result.format = nano ? "pcap-ns" : "pcap";
-    if (!await fill(24)) throw new CaptureFormatError("truncated pcap file header", 0);
-    const link = dv.getUint32(start + 20, le) & 0x0fffffff;
+    if (!await rb.fill(24)) throw new CaptureFormatError("truncated pcap file header", 0);
+    const link = rb.dv.getUint32(rb.start + 20, le) & 0x0fffffff;
     result.linkTypes.push(link);
     const div = nano ? 1e9 : 1e6;
-    start += 24;
+    rb.start += 24;
     for (;;) {
-      if (end - start < 16 && !await fill(16)) {
-        if (end - start > 0) {
-          result.warning = `truncated pcap record header at byte offset ${base + start}`;
+      if (rb.end - rb.start < 16 && !await rb.fill(16)) {
+        if (rb.end - rb.start > 0) {
+          result.warning = `truncated pcap record header at byte offset ${rb.offset}`;
         }
         break;
       }
-      const capLen = dv.getUint32(start + 8, le);
+      const capLen = rb.dv.getUint32(rb.start + 8, le);
       if (capLen > MAX_RECORD) {
-        result.warning = `corrupt pcap record (captured length ${capLen}) at byte offset ${base + start}`;
+        result.warning = `corrupt pcap record (captured length ${capLen}) at byte offset ${rb.offset}`;
         break;
       }
-      if (end - start < 16 + capLen && !await fill(16 + capLen)) {
-        const present = end - start - 16;
+      if (rb.end - rb.start < 16 + capLen && !await rb.fill(16 + capLen)) {
+        const present = rb.end - rb.start - 16;
         result.warning =
-          `truncated pcap record (${capLen} bytes declared, ${present} present) at byte offset ${
-            base + start
-          }`;
+          `truncated pcap record (${capLen} bytes declared, ${present} present) at byte offset ${rb.offset}`;
         // Like tshark, hand on what is there of the cut-short last packet.
         result.packets++;
         onPacket(
-          dv.getUint32(start, le) + dv.getUint32(start + 4, le) / div,
-          buf,
-          start + 16,
+          rb.dv.getUint32(rb.start, le) + rb.dv.getUint32(rb.start + 4, le) / div,
+          rb.buf,
+          rb.start + 16,
           present,
-          dv.getUint32(start + 12, le),
+          rb.dv.getUint32(rb.start + 12, le),
           link,
         );
-        start = end;
+        rb.start = rb.end;
         break;
       }
-      const sec = dv.getUint32(start, le);
-      const frac = dv.getUint32(start + 4, le);
-      const wireLen = dv.getUint32(start + 12, le);
+      const sec = rb.dv.getUint32(rb.start, le);
+      const frac = rb.dv.getUint32(rb.start + 4, le);
+      const wireLen = rb.dv.getUint32(rb.start + 12, le);
       result.packets++;
-      onPacket(sec + frac / div, buf, start + 16, capLen, wireLen, link);
-      start += 16 + capLen;
-      if (end - start < 65552 && !eof) {
+      onPacket(sec + frac / div, rb.buf, rb.start + 16, capLen, wireLen, link);
+      rb.start += 16 + capLen;
+      if (rb.end - rb.start < 65552 && !rb.eof) {
         // The next fill will refill the buffer: let the caller flush its output first.
-        if (end - start < 16 || end - start < 16 + dv.getUint32(start + 8, le)) yield;
+        if (rb.end - rb.start < 16 || rb.end - rb.start < 16 + rb.dv.getUint32(rb.start + 8, le)) yield;
       }
     }
   }
-  result.bytes = base + start;
+  result.bytes = rb.offset;
   return result;
 }

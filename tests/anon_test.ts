@@ -23,6 +23,7 @@ import { PacketDecoder, SkipReason } from "../lib/decode.ts";
 import {
   cap,
   CAPTURES,
+  chunkedReader,
   concat,
   ethernet,
   hasCommand,
@@ -736,17 +737,9 @@ function ipv4Opts(
 async function anonBytes(
   bytes: Uint8Array,
   a: Anonymizer,
+  readSizes: number[] = [bytes.length],
 ): Promise<{ out: Uint8Array; r: Awaited<ReturnType<typeof anonymizeCapture>> }> {
-  let o = 0;
-  const reader = {
-    read(p: Uint8Array): Promise<number | null> {
-      if (o >= bytes.length) return Promise.resolve(null);
-      const n = Math.min(p.length, bytes.length - o);
-      p.set(bytes.subarray(o, o + n));
-      o += n;
-      return Promise.resolve(n);
-    },
-  };
+  const reader = chunkedReader(bytes, readSizes);
   const chunks: Uint8Array[] = [];
   const w = new WritableStream<Uint8Array>({
     write(c) {
@@ -1238,4 +1231,33 @@ Deno.test("anon --pcap: a pcapng whose section header cannot be read is an error
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name:
+    "anon --pcap: captures longer than a read buffer, read in odd sizes, reverse byte for byte (pcap and multi-section pcapng)",
+  ignore: !HAVE_CAPTURES,
+  fn: async () => {
+    // About 11 MB each: records cut by the ends of several 4 MiB buffers, and of reads of odd sizes.
+    const pcap = await Deno.readFile(cap("tls12.pcap"));
+    const records = pcap.subarray(24);
+    const copies = Math.ceil(11e6 / records.length);
+    const bigPcap = concat(pcap.subarray(0, 24), ...Array.from({ length: copies }, () => records));
+    const ng = await Deno.readFile(cap("tls3.pcapng"));
+    // pcapng files laid end to end are one capture of several sections.
+    const bigNg = concat(...Array.from({ length: Math.ceil(11e6 / ng.length) }, () => ng));
+    for (const [name, input] of [["pcap", bigPcap], ["pcapng", bigNg]] as const) {
+      const whole = await anonBytes(input, new Anonymizer(KEY1));
+      assert.equal(whole.r.warning, null, name);
+      assert.ok(whole.r.addresses > 0);
+      assert.notDeepEqual(whole.out, input);
+      for (const sizes of [[65536], [1 << 20, 7, 4093]]) {
+        const odd = await anonBytes(input, new Anonymizer(KEY1), sizes);
+        assert.equal(odd.r.packets, whole.r.packets, `${name} ${sizes}`);
+        assert.deepEqual(odd.out, whole.out, `${name} ${sizes}`);
+      }
+      const back = await anonBytes(whole.out, new Anonymizer(KEY1, { reverse: true }), [999_999]);
+      assert.deepEqual(back.out, input, `${name}: reverse is not byte-exact`);
+    }
+  },
 });

@@ -10,7 +10,15 @@ import * as assert from "node:assert/strict";
 import * as fc from "fast-check";
 import { type ByteReader, readCapture } from "../lib/capture_file.ts";
 import { PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
-import { type CapPacket, CAPTURES, HAVE_CAPTURES, pcapFile, pcapngFile, ROOT } from "./helpers.ts";
+import {
+  type CapPacket,
+  CAPTURES,
+  chunkedReader,
+  HAVE_CAPTURES,
+  pcapFile,
+  pcapngFile,
+  ROOT,
+} from "./helpers.ts";
 
 /** One packet as the reader handed it over: time, lengths, link type and a hash of the bytes. */
 type Seen = [number, number, number, number, number];
@@ -19,20 +27,6 @@ function fnv(buf: Uint8Array, off: number, len: number): number {
   let h = 0x811c9dc5;
   for (let i = off; i < off + len; i++) h = Math.imul(h ^ buf[i], 0x01000193);
   return h >>> 0;
-}
-
-/** A reader over `data` whose reads return the sizes `sizes` gives in turn (cycled), at most what is asked. */
-function chunkedReader(data: Uint8Array, sizes: number[]): ByteReader {
-  let o = 0, i = 0;
-  return {
-    read(p: Uint8Array): Promise<number | null> {
-      if (o >= data.length) return Promise.resolve(null);
-      const n = Math.min(p.length, data.length - o, sizes[i++ % sizes.length]);
-      p.set(data.subarray(o, o + n));
-      o += n;
-      return Promise.resolve(n);
-    },
-  };
 }
 
 async function readAll(

@@ -785,6 +785,33 @@ export function hex(s: string): Uint8Array {
 }
 
 /**
+ * A reader over `data` (a `ByteReader`, as a file is one) whose reads return the sizes `sizes` gives in turn,
+ * cycled, at most what is asked: records of a capture then end up cut by reads at every kind of place.
+ *
+ * @example
+ * ```ts
+ * import { chunkedReader } from "./helpers.ts";
+ * const r = chunkedReader(new Uint8Array(10), [3]);
+ * console.log(await r.read(new Uint8Array(8))); // 3
+ * ```
+ */
+export function chunkedReader(
+  data: Uint8Array,
+  sizes: number[],
+): { read(p: Uint8Array): Promise<number | null> } {
+  let o = 0, i = 0;
+  return {
+    read(p: Uint8Array): Promise<number | null> {
+      if (o >= data.length) return Promise.resolve(null);
+      const n = Math.min(p.length, data.length - o, sizes[i++ % sizes.length]);
+      p.set(data.subarray(o, o + n));
+      o += n;
+      return Promise.resolve(n);
+    },
+  };
+}
+
+/**
  * The hex form of bytes (two lowercase digits a byte), the inverse of {@linkcode hex}.
  *
  * @example

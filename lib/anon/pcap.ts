@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { type ByteReader, streamReader } from "../capture_file.ts";
+import { type ByteReader, ReadBuffer, streamReader } from "../capture_file.ts";
 import { describeLinkType, PacketDecoder, SUPPORTED_LINK_TYPES } from "../decode.ts";
 import type { Anonymizer } from "./anonymizer.ts";
 
@@ -509,40 +509,6 @@ function idbWithoutAddresses(
   return [out.subarray(0, w + 4), removed];
 }
 
-/** Buffered reading of a byte stream with look-ahead. */
-class Input {
-  buf = new Uint8Array(4 << 20);
-  dv = new DataView(this.buf.buffer);
-  start = 0;
-  end = 0;
-  base = 0;
-  eof = false;
-  constructor(private readonly r: ByteReader) {}
-
-  /** Makes `n` bytes available at `start`; false at the end of the input. */
-  async fill(n: number): Promise<boolean> {
-    if (this.end - this.start >= n) return true;
-    if (this.start > 0) {
-      this.buf.copyWithin(0, this.start, this.end);
-      this.base += this.start;
-      this.end -= this.start;
-      this.start = 0;
-    }
-    if (n > this.buf.length) {
-      const b = new Uint8Array(Math.max(n, this.buf.length * 2));
-      b.set(this.buf.subarray(0, this.end));
-      this.buf = b;
-      this.dv = new DataView(b.buffer);
-    }
-    while (this.end - this.start < n && !this.eof) {
-      const got = await this.r.read(this.buf.subarray(this.end));
-      if (got === null) this.eof = true;
-      else this.end += got;
-    }
-    return this.end - this.start >= n;
-  }
-}
-
 /** Buffered writing to a byte stream. */
 class Output {
   private buf = new Uint8Array(1 << 20);
@@ -589,7 +555,7 @@ export async function anonymizeCapture(
   output: WritableStream<Uint8Array>,
   anonymizer: Anonymizer,
 ): Promise<CaptureAnonResult> {
-  const inp = new Input(input instanceof ReadableStream ? streamReader(input) : input);
+  const inp = new ReadBuffer(input instanceof ReadableStream ? streamReader(input) : input);
   const writer = output.getWriter();
   const out = new Output(writer);
   const pa = new PacketAnonymizer(anonymizer);
@@ -627,12 +593,12 @@ export async function anonymizeCapture(
   let completed = false;
   try {
     if (!await inp.fill(4)) throw new RangeError("not a pcap or pcapng capture (too short)");
-    if (inp.buf[0] === 0x1f && inp.buf[1] === 0x8b) {
+    if (inp.buf[inp.start] === 0x1f && inp.buf[inp.start + 1] === 0x8b) {
       throw new RangeError(
         "gzip-compressed data, not a pcap or pcapng capture (name the file .gz, or decompress it first)",
       );
     }
-    const magic = inp.dv.getUint32(0, false);
+    const magic = inp.dv.getUint32(inp.start, false);
     if (magic === 0x0a0d0d0a) {
       result.format = "pcapng";
       let le = true;
@@ -640,11 +606,11 @@ export async function anonymizeCapture(
       for (;;) {
         // A first block that cannot be read leaves nothing to write: an error, as extract reports it, rather
         // than an empty output and exit 0.
-        const atStart = inp.base + inp.start === 0;
+        const atStart = inp.offset === 0;
         if (!await inp.fill(12)) {
           if (atStart) throw new RangeError("truncated pcapng section header");
           if (inp.end > inp.start) {
-            result.warning = `truncated pcapng block at byte offset ${inp.base + inp.start}`;
+            result.warning = `truncated pcapng block at byte offset ${inp.offset}`;
           }
           break;
         }
@@ -670,7 +636,7 @@ export async function anonymizeCapture(
         }
         if (!await inp.fill(len)) {
           if (atStart) throw new RangeError("truncated pcapng section header");
-          result.warning = `truncated pcapng block at byte offset ${inp.base + inp.start}`;
+          result.warning = `truncated pcapng block at byte offset ${inp.offset}`;
           break;
         }
         const b = inp.start;
@@ -721,25 +687,23 @@ export async function anonymizeCapture(
       }
       result.format = "pcap";
       if (!await inp.fill(24)) throw new RangeError("truncated pcap file header");
-      const link = inp.dv.getUint32(20, le) & 0x0fffffff;
-      await out.write(inp.buf.subarray(0, 24));
-      inp.start = 24;
+      const link = inp.dv.getUint32(inp.start + 20, le) & 0x0fffffff;
+      await out.write(inp.buf.subarray(inp.start, inp.start + 24));
+      inp.start += 24;
       for (;;) {
         if (!await inp.fill(16)) {
           if (inp.end > inp.start) {
-            result.warning = `truncated pcap record header at byte offset ${inp.base + inp.start}`;
+            result.warning = `truncated pcap record header at byte offset ${inp.offset}`;
           }
           break;
         }
         const capLen = inp.dv.getUint32(inp.start + 8, le);
         if (capLen > MAX_RECORD) {
-          result.warning = `corrupt pcap record (captured length ${capLen}) at byte offset ${
-            inp.base + inp.start
-          }`;
+          result.warning = `corrupt pcap record (captured length ${capLen}) at byte offset ${inp.offset}`;
           break;
         }
         if (!await inp.fill(16 + capLen)) {
-          result.warning = `truncated pcap record at byte offset ${inp.base + inp.start}; it is left out`;
+          result.warning = `truncated pcap record at byte offset ${inp.offset}; it is left out`;
           break;
         }
         const s = inp.start;

@@ -36,7 +36,7 @@ export {
   FlowTable,
   type FlowTableOptions,
 } from "./lib/flow_table.ts";
-export { extractJsonlParallel, type ParallelOptions } from "./lib/parallel.ts";
+export { extractJsonlParallel, type ParallelOptions, shardingConflicts } from "./lib/parallel.ts";
 export { FlowPipeline, type FlowPipelineOptions, type PacketStats } from "./lib/pipeline.ts";
 export { PacketDecoder, SkipReason } from "./lib/decode.ts";
 export { Layer, PacketView, TCP } from "./lib/packet.ts";

@@ -10,7 +10,7 @@
  * @module
  */
 import { extractFlows, type ExtractOptions } from "./extract.ts";
-import { loadExtractorModule } from "./options.ts";
+import { loadExtractorModule, planExtraction } from "./options.ts";
 import { registerExtractor } from "./registry.ts";
 import { END_ORDER_WIDTH, flowEndOrder } from "./flow_table.ts";
 
@@ -69,6 +69,14 @@ scope.onmessage = async (e: MessageEvent) => {
   try {
     for (const m of start.extractorModules) {
       for (const x of await loadExtractorModule(m)) registerExtractor(x);
+    }
+    // A group from a module only the workers load can need every flow too (the main thread could not see it).
+    for (const x of planExtraction(start.options).extractors) {
+      if (x.finalize !== undefined) {
+        throw new RangeError(
+          `extraction in workers cannot be used with the ${x.name} group, which needs every flow in one place`,
+        );
+      }
     }
     // Each flow's order key, from its end to its record's turn (records follow flow ends in the same order).
     const pendingOrder: number[] = [];

@@ -15,6 +15,7 @@ import type { ExtractOptions, ExtractSummary } from "./extract.ts";
 import { InputError } from "./extract.ts";
 import type { WorkerAck, WorkerMessage, WorkerStart } from "./extract_worker.ts";
 import { compareEndOrder, END_ORDER_WIDTH } from "./flow_table.ts";
+import { planExtraction } from "./options.ts";
 
 /** A batch of lines from a worker, merged line by line. */
 interface Batch {
@@ -49,9 +50,48 @@ function cloneable(o: ExtractOptions): ExtractOptions {
 }
 
 /**
+ * Why a run cannot be sharded over workers (empty when it can): a group that needs every flow in one place, an
+ * eviction limit that needs every flow in one table, stdin (one stream cannot be read by every worker), and what
+ * cannot cross to a worker (extractor objects, an `onFlowEnd` callback). `extractJsonlParallel` refuses such a
+ * run; the CLI adds its own (output formats, `--label`, `--ipfix`).
+ *
+ * @example
+ * ```ts
+ * import { shardingConflicts } from "./parallel.ts";
+ * console.log(shardingConflicts(["a.pcap"], {})); // []
+ * console.log(shardingConflicts(["-"], { maxFlows: 10 }).length); // 2
+ * ```
+ */
+export function shardingConflicts(inputs: readonly string[], options: ExtractOptions): string[] {
+  const conflicts: string[] = [];
+  if (inputs.includes("-")) conflicts.push("stdin input (-)");
+  if ((options.maxFlows ?? 0) > 0) {
+    conflicts.push("--max-flows, whose eviction needs every flow in one table");
+  }
+  if ((options.extractors?.length ?? 0) > 0) {
+    conflicts.push(
+      "extractor objects (options.extractors), which cannot cross to a worker (name their modules)",
+    );
+  }
+  if (options.onFlowEnd !== undefined) conflicts.push("an onFlowEnd callback, which workers cannot call");
+  let extractors: ReturnType<typeof planExtraction>["extractors"] = [];
+  try {
+    extractors = planExtraction(options).extractors;
+  } catch {
+    // Groups of modules only the workers load, or invalid options: each worker plans again and refuses them.
+  }
+  for (const e of extractors) {
+    if (e.finalize !== undefined) conflicts.push(`the ${e.name} group, which needs every flow in one place`);
+  }
+  return conflicts;
+}
+
+/**
  * Yields JSON Lines as UTF-8 bytes (batches of complete lines) for the flows of `inputs`, computed by `workers`
  * workers, in the order one process would write them; returns the combined summary. A batch is valid until the
- * next call to `next()`: its buffer is then reused (copy it to keep it).
+ * next call to `next()`: its buffer is then reused (copy it to keep it). A run that cannot be sharded (see
+ * {@linkcode shardingConflicts}) is refused with a RangeError before any worker starts; `options`' callbacks do
+ * not cross to the workers: warnings and progress come through `parallel`.
  *
  * @example
  * ```ts
@@ -70,6 +110,10 @@ export async function* extractJsonlParallel(
   options: ExtractOptions,
   parallel: ParallelOptions,
 ): AsyncGenerator<Uint8Array, ExtractSummary, void> {
+  const conflicts = shardingConflicts(inputs, options);
+  if (conflicts.length > 0) {
+    throw new RangeError(`extraction in workers cannot be used with ${conflicts.join(", ")}`);
+  }
   const n = parallel.workers;
   const queue: { worker: number; msg: WorkerMessage }[] = [];
   let wake: (() => void) | null = null;

@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { CAPTURES, HAVE_CAPTURES, parseJsonl, ROOT, runCli } from "./helpers.ts";
 import { readCapture } from "../lib/capture_file.ts";
-import { extractFlows } from "../lib/extract.ts";
+import { extractFlows, type ExtractOptions } from "../lib/extract.ts";
+import { flowMetaExtractor } from "../extractors/mod.ts";
 import { extractJsonlParallel } from "../lib/parallel.ts";
 import { autoWorkers } from "../lib/cli/extract.ts";
 
@@ -155,5 +156,52 @@ Deno.test("--workers refuses what needs every flow in one place or one stream, w
     assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
     assert.match(r.stderr, /--workers cannot be used with/);
     assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  }
+});
+
+Deno.test("extractJsonlParallel (the library) refuses what cannot be sharded, also a finalize group only workers load", async () => {
+  const http = `${ROOT}/testdata/http.pcap`;
+  const cases: [string[], ExtractOptions, RegExp][] = [
+    [["-"], {}, /stdin input/],
+    [[http], { maxFlows: 10 }, /--max-flows/],
+    [[http], { features: ["flow_meta", "connection"] }, /the connection group, which needs every flow/],
+    [[http], { extractors: [flowMetaExtractor] }, /extractor objects/],
+    [[http], { onFlowEnd: () => {} }, /onFlowEnd/],
+  ];
+  for (const [inputs, options, why] of cases) {
+    await assert.rejects(
+      extractJsonlParallel(inputs, options, { workers: 2 }).next(),
+      (e: Error) => e instanceof RangeError && why.test(e.message),
+      JSON.stringify(Object.keys(options)),
+    );
+  }
+  const dir = await Deno.makeTempDir();
+  try {
+    const plugin = `${dir}/count_flows.ts`;
+    await Deno.writeTextFile(
+      plugin,
+      `export const countFlows = {
+  name: "count_flows_worker",
+  features: [{ name: "run_flows_worker", type: "int", description: "Flows in the run." }],
+  init: () => 0,
+  update() {},
+  finish() {},
+  finalize() {},
+};
+`,
+    );
+    await assert.rejects(
+      (async () => {
+        const it = extractJsonlParallel([http], { features: ["count_flows_worker"] }, {
+          workers: 2,
+          extractorModules: [plugin],
+        });
+        for (let r = await it.next(); !r.done; r = await it.next());
+      })(),
+      (e: Error) =>
+        e instanceof RangeError && /count_flows_worker group, which needs every flow/.test(e.message),
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

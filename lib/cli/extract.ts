@@ -9,7 +9,7 @@ import { registerExtractor } from "../registry.ts";
 import { loadExtractorModule, planExtraction } from "../options.ts";
 import { LABEL_FEATURES } from "../subnets.ts";
 import { formatFromPath, openRecordWriter, OUTPUT_FORMATS } from "../../outputs/mod.ts";
-import { extractJsonlParallel } from "../parallel.ts";
+import { extractJsonlParallel, shardingConflicts } from "../parallel.ts";
 import { createProgress, inputBytes } from "../progress.ts";
 import { collect, LABEL_OPTION_HELP, labelerFromOptions } from "./label_subnets.ts";
 import { drain, fmtRate, integer, openOutputFile, packetCountParts, UsageError, writeAll } from "./common.ts";
@@ -269,19 +269,15 @@ function parallelConflicts(
   opts: ExtractOptions,
   labels: boolean,
 ): string[] {
-  const plan = planExtraction(opts);
+  // Invalid options are refused here, as a usage error, before any worker starts.
+  planExtraction(opts);
   const byPath = o.output && o.output !== "-" ? formatFromPath(o.output) : { format: null, gzip: false };
   const fmt = o.format ?? byPath.format ?? "jsonl";
   const conflicts: string[] = [];
   if (fmt !== "jsonl" || byPath.gzip) conflicts.push("output formats other than plain JSON Lines");
   if (labels) conflicts.push("--label");
   if (o.ipfix) conflicts.push("--ipfix");
-  if (inputs.includes("-")) conflicts.push("stdin input (-)");
-  if ((opts.maxFlows ?? 0) > 0) conflicts.push("--max-flows, whose eviction needs every flow in one table");
-  for (const e of plan.extractors) {
-    if (e.finalize !== undefined) conflicts.push(`the ${e.name} group, which needs every flow in one place`);
-  }
-  return conflicts;
+  return [...conflicts, ...shardingConflicts(inputs, opts)];
 }
 
 /** `extract --workers N`: sharded extraction in workers, JSON Lines text written as it comes. */

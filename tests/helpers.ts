@@ -812,6 +812,36 @@ export function chunkedReader(
 }
 
 /**
+ * Writes, in `dir`, a user extractor module whose group `count_flows` needs every flow (`finalize`: column
+ * `run_flows` is the number of flows in the run); returns its path.
+ *
+ * @example
+ * ```ts
+ * import { writeCountFlowsPlugin } from "./helpers.ts";
+ * const path = await writeCountFlowsPlugin(await Deno.makeTempDir());
+ * console.log(path.endsWith("count_flows.ts")); // true
+ * ```
+ */
+export async function writeCountFlowsPlugin(dir: string): Promise<string> {
+  const path = `${dir}/count_flows.ts`;
+  await Deno.writeTextFile(
+    path,
+    `export const countFlows = {
+  name: "count_flows",
+  features: [{ name: "run_flows", type: "int", description: "Flows in the run." }],
+  init: () => 0,
+  update() {},
+  finish() {},
+  finalize(records: Record<string, unknown>[]) {
+    for (const r of records) r.run_flows = records.length;
+  },
+};
+`,
+  );
+  return path;
+}
+
+/**
  * The hex form of bytes (two lowercase digits a byte), the inverse of {@linkcode hex}.
  *
  * @example

@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { CAPTURES, HAVE_CAPTURES, parseJsonl, ROOT, runCli } from "./helpers.ts";
+import { CAPTURES, HAVE_CAPTURES, parseJsonl, ROOT, runCli, writeCountFlowsPlugin } from "./helpers.ts";
 import { readCapture } from "../lib/capture_file.ts";
 import { extractFlows, type ExtractOptions } from "../lib/extract.ts";
 import { flowMetaExtractor } from "../extractors/mod.ts";
@@ -177,29 +177,16 @@ Deno.test("extractJsonlParallel (the library) refuses what cannot be sharded, al
   }
   const dir = await Deno.makeTempDir();
   try {
-    const plugin = `${dir}/count_flows.ts`;
-    await Deno.writeTextFile(
-      plugin,
-      `export const countFlows = {
-  name: "count_flows_worker",
-  features: [{ name: "run_flows_worker", type: "int", description: "Flows in the run." }],
-  init: () => 0,
-  update() {},
-  finish() {},
-  finalize() {},
-};
-`,
-    );
+    const plugin = await writeCountFlowsPlugin(dir);
     await assert.rejects(
       (async () => {
-        const it = extractJsonlParallel([http], { features: ["count_flows_worker"] }, {
+        const it = extractJsonlParallel([http], { features: ["count_flows"] }, {
           workers: 2,
           extractorModules: [plugin],
         });
         for (let r = await it.next(); !r.done; r = await it.next());
       })(),
-      (e: Error) =>
-        e instanceof RangeError && /count_flows_worker group, which needs every flow/.test(e.message),
+      (e: Error) => e instanceof RangeError && /count_flows group, which needs every flow/.test(e.message),
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

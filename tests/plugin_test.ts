@@ -10,7 +10,7 @@ import type { FeatureExtractor } from "../lib/extractor.ts";
 import { checkExtractor, loadExtractorModule } from "../lib/options.ts";
 import { allExtractors, registerExtractor } from "../lib/registry.ts";
 import { extractor as example } from "../docs/example_extractor.ts";
-import { cap, collect, HAVE_SHARED, parseJsonl, ROOT, runCli } from "./helpers.ts";
+import { cap, collect, HAVE_SHARED, parseJsonl, ROOT, runCli, writeCountFlowsPlugin } from "./helpers.ts";
 
 const EXAMPLE = `${ROOT}/docs/example_extractor.ts`;
 
@@ -139,21 +139,7 @@ Deno.test("CLI: modules that are not extractors are usage errors (exit 2) naming
 Deno.test("CLI: a plugin with finalize runs by default and with all (it was dropped); --workers refuses it", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const plugin = `${dir}/count_flows.ts`;
-    await Deno.writeTextFile(
-      plugin,
-      `export const countFlows = {
-  name: "count_flows",
-  features: [{ name: "run_flows", type: "int", description: "Flows in the run." }],
-  init: () => 0,
-  update() {},
-  finish() {},
-  finalize(records: Record<string, unknown>[]) {
-    for (const r of records) r.run_flows = records.length;
-  },
-};
-`,
-    );
+    const plugin = await writeCountFlowsPlugin(dir);
     for (const extra of [[], ["--features", "all"], ["--features", "timing"]]) {
       const r = await runCli(["extract", "-q", ...extra, "--extractor", plugin, "testdata/http.pcap"]);
       assert.equal(r.code, 0, r.stderr);

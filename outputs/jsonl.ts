@@ -151,9 +151,11 @@ export abstract class BatchWriter {
  */
 export class JsonlWriter extends BatchWriter implements RecordWriter {
   private readonly enc = new TextEncoder();
-  private parts: string[] = [];
+  /** The batch being filled, encoded line by line as records come (no joined string, no second copy). */
+  private buf = new Uint8Array(1 << 20);
+  /** The batch being written, if any; filled again once that write is done (see `take`). */
+  private spare = new Uint8Array(1 << 20);
   private size = 0;
-  private out = new Uint8Array(1 << 20);
   /** Records are serialised in `write`. */
   readonly writesAtOnce = true;
 
@@ -165,19 +167,30 @@ export class JsonlWriter extends BatchWriter implements RecordWriter {
   /** Queues a record; writes the batch when it is large. */
   write(record: FlowRecord): Promise<void> {
     const line = JSON.stringify(record);
-    this.parts.push(line);
-    this.size += line.length + 1;
+    // At most 3 bytes per UTF-16 unit, and the newline. A batch goes out at 256 KiB, but records keep coming
+    // while a timer's flush waits for the write before it: the buffer then grows.
+    const need = this.size + 3 * line.length + 1;
+    if (need > this.buf.length) {
+      const bigger = new Uint8Array(Math.max(need, 2 * this.buf.length));
+      bigger.set(this.buf.subarray(0, this.size));
+      this.buf = bigger;
+    }
+    this.size += this.enc.encodeInto(line, this.buf.subarray(this.size)).written;
+    this.buf[this.size++] = 10;
     return this.queued(this.size >= 262144);
   }
 
-  /** The queued lines, encoded into a reused buffer (encode() would allocate a fresh one for every batch). */
+  /**
+   * The queued lines. The two buffers take turns: a batch's buffer is filled again only once its write is done
+   * (`flush` takes the next batch after that).
+   */
   protected take(): Uint8Array | null {
-    if (this.parts.length === 0) return null;
-    const text = this.parts.join("\n") + "\n";
-    this.parts = [];
+    const size = this.size;
+    if (size === 0) return null;
+    const full = this.buf;
+    this.buf = this.spare;
+    this.spare = full;
     this.size = 0;
-    if (this.out.length < text.length * 3) this.out = new Uint8Array(text.length * 3);
-    const { written } = this.enc.encodeInto(text, this.out);
-    return this.out.subarray(0, written);
+    return full.subarray(0, size);
   }
 }

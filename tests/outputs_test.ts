@@ -507,3 +507,17 @@ Deno.test("text writers: a batch is written while the next is made; writes never
     );
   }
 });
+
+Deno.test("JSON Lines: multi-byte text and a record longer than the batch buffer come out whole", async () => {
+  const chunks: Uint8Array<ArrayBuffer>[] = [];
+  const w = new JsonlWriter(new WritableStream<Uint8Array>({ write: (c) => void chunks.push(c.slice()) }));
+  const records: FlowRecord[] = [
+    { http_user_agent: 'é€😀 \u2028 "quoted" \\', n: 1 },
+    { tls_sni: "é€".repeat(1 << 19), n: 2 },
+    ...Array.from({ length: 3000 }, (_, i) => ({ dns_query: `ñ${i}.example`, n: 3 + i })),
+  ];
+  for (const r of records) await w.write(r);
+  await w.close();
+  const text = new TextDecoder("utf-8", { fatal: true }).decode(await new Blob(chunks).arrayBuffer());
+  assert.deepEqual(text.trimEnd().split("\n").map((l) => JSON.parse(l)), records);
+});

@@ -5,17 +5,8 @@
  */
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
-import { Layer, LAYER_NAMES, type PacketView, TCP } from "../lib/packet.ts";
+import { layerName, type PacketView, TCP } from "../lib/packet.ts";
 import { ratio } from "../lib/stats.ts";
-
-/** `hdr_desc` names of the transport protocols the decoder reads. */
-const PROTOCOL_NAMES: Readonly<Record<number, string>> = {
-  1: "ICMP",
-  6: "TCP",
-  17: "UDP",
-  58: "ICMP6",
-  132: "SCTP",
-};
 
 /** Per-flow state of `flow_meta`. */
 export interface FlowMetaState {
@@ -131,10 +122,7 @@ export const flowMetaExtractor: FeatureExtractor<FlowMetaState> = {
     if (s.numHdrs === 0) {
       const names: string[] = [];
       for (let i = 0; i < p.layerCount; i++) {
-        const layer = p.layers[i];
-        // The last layer when no transport header was read: a non-first fragment (named by its protocol, as
-        // JoyfulJay names every flow) or another IP protocol, by number as JoyfulJay writes it (ESP: PROTO50).
-        names.push(layer === Layer.OTHER ? PROTOCOL_NAMES[p.proto] ?? `PROTO${p.proto}` : LAYER_NAMES[layer]);
+        names.push(layerName(p.layers[i], p.proto));
       }
       s.hdrDesc = names.join("-");
       s.numHdrs = p.layerCount;

@@ -9,7 +9,7 @@
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { QuicFlowAnalyzer, quicVersionString } from "../lib/protocols/quic.ts";
+import { isGoogleVersion, QuicFlowAnalyzer, quicVersionString } from "../lib/protocols/quic.ts";
 import { alpnText, clientHelloPrints, parseClientHello } from "../lib/protocols/tls.ts";
 
 const f = (name: string, type: FeatureSpec["type"], description: string): FeatureSpec => ({
@@ -70,8 +70,7 @@ const NO_HELLO: HelloColumns = { sni: null, alpn: null, ja4: null, ja4r: null, j
 
 /** `quicVersionString` with JoyfulJay's prefix ("QUIC v1", "QUIC draft-29"); Google QUIC as "gQUIC Q046". */
 function quicVersionLabel(v: number): string {
-  const name = quicVersionString(v);
-  return /^[QT]\d{3}$/.test(name) ? `gQUIC ${name}` : `QUIC ${name}`;
+  return `${isGoogleVersion(v) ? "gQUIC" : "QUIC"} ${quicVersionString(v)}`;
 }
 
 function helloColumns(bytes: Uint8Array): HelloColumns {

@@ -20,7 +20,6 @@ export class TcpState {
   anomaly = false;
   initiatorSyn = false;
   responderSynAck = false;
-  ackAfterHandshake = false;
   /** Flag bits seen (OR of the packets' flags) and FIN seen, per direction. */
   flags0 = 0;
   flags1 = 0;
@@ -106,8 +105,6 @@ export const tcpExtractor: FeatureExtractor<TcpState | null> = {
         s.synOnly++;
         if (dir === 0) s.initiatorSyn = true;
       }
-    } else if (fl & TCP.ACK) {
-      s.ackAfterHandshake = true;
     }
     if (p.payloadLen > 0) s.dataPackets++;
     else if ((fl & (TCP.ACK | TCP.SYN | TCP.FIN | TCP.RST)) === TCP.ACK) s.ackOnly++;
@@ -148,7 +145,8 @@ export const tcpExtractor: FeatureExtractor<TcpState | null> = {
     let fstat = 0;
     if (s.synOnly > 0) fstat |= 1;
     if (s.synAck > 0) fstat |= 2;
-    if (s.ackAfterHandshake) fstat |= 4;
+    // An ACK outside the handshake: ACK packets beyond the SYN+ACKs.
+    if (c[4] > s.synAck) fstat |= 4;
     if (s.fin0) fstat |= 8;
     if (s.fin1) fstat |= 16;
     if (c[2] > 0) fstat |= 32;

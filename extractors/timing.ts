@@ -63,11 +63,9 @@ export class TimingState {
   allSample: BoundedSample | null = null;
   fwdSample: BoundedSample | null = null;
   bwdSample: BoundedSample | null = null;
-  /** Current run: packets and start time. */
+  /** Current run: packets and start time. Bursts are the idle gaps plus one, and hold every packet. */
   runPackets = 0;
   runStart = 0;
-  bursts = 0;
-  burstPackets = 0;
   burstDuration = 0;
   maxBurst = 0;
   firstResponse = -1;
@@ -143,8 +141,6 @@ const gapSeries = new SeriesLog(4096, (log, n, all, fwd, bwd) => {
 });
 
 function closeRun(s: TimingState): void {
-  s.bursts++;
-  s.burstPackets += s.runPackets;
   s.burstDuration += s.last - s.runStart;
   if (s.runPackets > s.maxBurst) s.maxBurst = s.runPackets;
 }
@@ -261,9 +257,11 @@ const timingGroup = {
     out.burstiness_index = std !== null ? ratio(std, s.mean) : null;
     out.burstiness_index_fwd = fstd !== null ? ratio(fstd, s.fmean) : null;
     out.burstiness_index_bwd = bstd !== null ? ratio(bstd, s.bmean) : null;
-    out.burst_count = s.bursts;
-    out.avg_burst_packets = ratio(s.burstPackets, s.bursts);
-    out.avg_burst_duration = ratio(s.burstDuration, s.bursts);
+    // Every idle gap ends a burst and the last burst ends the flow; bursts hold every packet (n gaps: n + 1).
+    const bursts = s.n > 0 ? s.idleN + 1 : 0;
+    out.burst_count = bursts;
+    out.avg_burst_packets = ratio(s.n + 1, bursts);
+    out.avg_burst_duration = ratio(s.burstDuration, bursts);
     out.max_burst_packets = s.maxBurst;
     out.idle_count = s.idleN;
     out.avg_idle_duration = s.idleN > 0 ? s.idleMean : null;

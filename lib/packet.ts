@@ -32,7 +32,10 @@ export const Layer = {
   GENEVE: 22,
 } as const;
 
-/** Display names of {@linkcode Layer} codes, as written in `hdr_desc`. */
+/**
+ * Display names of {@linkcode Layer} codes, as written in `hdr_desc` (`Layer.OTHER` is named by its protocol:
+ * see {@linkcode layerName}).
+ */
 export const LAYER_NAMES: readonly string[] = [
   "",
   "ETH",
@@ -55,9 +58,35 @@ export const LAYER_NAMES: readonly string[] = [
   "TEREDO",
   "MPLS",
   "PPPoE",
-  "L4",
+  "",
   "GENEVE",
 ];
+
+/** The transport layer the decoder reads for each IP protocol number. */
+const TRANSPORT_LAYERS: Readonly<Record<number, number>> = {
+  1: Layer.ICMP,
+  6: Layer.TCP,
+  17: Layer.UDP,
+  58: Layer.ICMP6,
+  132: Layer.SCTP,
+};
+
+/**
+ * The `hdr_desc` name of a layer of a packet whose IP protocol is `proto`. `Layer.OTHER`, the last layer when no
+ * transport header was read, is named by the protocol: a non-first fragment as its transport (as JoyfulJay
+ * names every flow), another protocol by number as JoyfulJay writes it (ESP: `PROTO50`).
+ *
+ * @example
+ * ```ts
+ * import { Layer, layerName } from "./packet.ts";
+ * console.log(layerName(Layer.IP4, 6), layerName(Layer.OTHER, 17), layerName(Layer.OTHER, 50)); // IP UDP PROTO50
+ * ```
+ */
+export function layerName(layer: number, proto: number): string {
+  if (layer !== Layer.OTHER) return LAYER_NAMES[layer];
+  const transport = TRANSPORT_LAYERS[proto];
+  return transport !== undefined ? LAYER_NAMES[transport] : `PROTO${proto}`;
+}
 
 /**
  * One packet, decoded in place. Offsets index into `buf`.

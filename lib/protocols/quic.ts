@@ -57,8 +57,16 @@ function isDigit(c: number): boolean {
   return c >= 0x30 && c <= 0x39;
 }
 
-/** True for Google QUIC versions "Q" or "T" followed by three digits (Q024 ... Q050, T050, T051). */
-function isGoogleVersion(v: number): boolean {
+/**
+ * True for Google QUIC versions "Q" or "T" followed by three digits (Q024 ... Q050, T050, T051).
+ *
+ * @example
+ * ```ts
+ * import { isGoogleVersion } from "./quic.ts";
+ * console.log(isGoogleVersion(0x51303436), isGoogleVersion(1)); // true false
+ * ```
+ */
+export function isGoogleVersion(v: number): boolean {
   const c0 = v >>> 24;
   return (c0 === 0x51 || c0 === 0x54) && isDigit((v >>> 16) & 0xff) && isDigit((v >>> 8) & 0xff) &&
     isDigit(v & 0xff);

@@ -123,15 +123,18 @@ export interface CaptureReadResult {
 export const CAPTURE_EXT: RegExp = /\.(pcap|pcapng|cap|dmp)(\.gz)?$/i;
 
 const CHUNK = 4 << 20;
-/** Room in front of each read for the unread tail of the previous buffer (a record cut by its end). */
-const RESERVE = 256 << 10;
+/**
+ * Room in front of each read for the unread tail of the previous buffer (a record cut by its end): more than the
+ * largest record at libpcap's largest snapshot length (256 KiB), so that only corrupt-looking records need more.
+ */
+const RESERVE = 512 << 10;
 /** Records larger than this are treated as corruption (libpcap's own bound is 256 KiB for most link types). */
 const MAX_RECORD = 16 << 20;
 
 /**
  * Buffered reading of a capture with look-ahead: `fill(n)` makes `n` bytes available at `buf[start..]`, and the
  * caller walks records there and moves `start` on. Two buffers: while the records of one are walked, the next
- * read fills the other (a file read runs on another thread), so that reading costs the walk no waiting. A read
+ * read of a file fills the other (it runs on another thread), so that reading costs the walk no waiting. A read
  * lands RESERVE bytes into its buffer, where the unread tail of the current one (a record cut by the buffer's
  * end) is copied in front of it. Views into `buf` are valid until the next `fill`.
  *
@@ -162,9 +165,17 @@ export class ReadBuffer {
   eof = false;
   #spare: Uint8Array = new Uint8Array(RESERVE + CHUNK);
   #pending: Promise<number | null> | null = null;
+  /**
+   * Whether the next read starts before it is needed: only for files, whose reads complete at once. A pipe's
+   * read (stdin, a stream) left in flight when the walk stops early (a corrupt record) would wait for its writer
+   * and take bytes that are not the capture's.
+   */
+  readonly #readAhead: boolean;
 
   /** Reads `input`; `onBytes` is told of every read's size. */
-  constructor(private readonly input: ByteReader, private readonly onBytes?: (bytesRead: number) => void) {}
+  constructor(private readonly input: ByteReader, private readonly onBytes?: (bytesRead: number) => void) {
+    this.#readAhead = input instanceof Deno.FsFile;
+  }
 
   /** The input offset of `buf[start]`. */
   get offset(): number {
@@ -223,7 +234,7 @@ export class ReadBuffer {
       }
       this.dv = new DataView(this.buf.buffer);
     }
-    if (this.#pending === null && !this.eof) this.#prefetch();
+    if (this.#readAhead && this.#pending === null && !this.eof) this.#prefetch();
     return true;
   }
 }
@@ -291,7 +302,7 @@ export async function* readCaptureChunks(
     let ifScale: number[] = [];
     let ifDiv: number[] = [];
     for (;;) {
-      if (!await rb.fill(12)) {
+      if (rb.end - rb.start < 12 && !await rb.fill(12)) {
         if (rb.offset === 0) throw new CaptureFormatError("truncated pcapng section header", 0);
         if (rb.end - rb.start > 0) {
           result.warning = `truncated pcapng block header at byte offset ${rb.offset}`;
@@ -323,7 +334,7 @@ export async function* readCaptureChunks(
         }
         break;
       }
-      if (!await rb.fill(blockLen)) {
+      if (rb.end - rb.start < blockLen && !await rb.fill(blockLen)) {
         if (rb.offset === 0) throw new CaptureFormatError("truncated pcapng section header", 0);
         result.warning = `truncated pcapng block (${blockLen} bytes declared, ${
           rb.end - rb.start

@@ -19,7 +19,6 @@ import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import { describeLinkType } from "./decode.ts";
 import { whyUnreadable } from "./why_unreadable.ts";
 
-export { whyUnreadable };
 import { type FeatureOptions, OptionError, planExtraction } from "./options.ts";
 import { filterError, PcapError, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
 

@@ -10,7 +10,8 @@
  * @module
  */
 import { extractFlows, type ExtractOptions } from "./extract.ts";
-import { loadExtractorModule, planExtraction } from "./options.ts";
+import { loadExtractorModule } from "./options.ts";
+import { refuseUnshardable } from "./parallel.ts";
 import { registerExtractor } from "./registry.ts";
 import { END_ORDER_WIDTH, flowEndOrder } from "./flow_table.ts";
 
@@ -71,13 +72,7 @@ scope.onmessage = async (e: MessageEvent) => {
       for (const x of await loadExtractorModule(m)) registerExtractor(x);
     }
     // A group from a module only the workers load can need every flow too (the main thread could not see it).
-    for (const x of planExtraction(start.options).extractors) {
-      if (x.finalize !== undefined) {
-        throw new RangeError(
-          `extraction in workers cannot be used with the ${x.name} group, which needs every flow in one place`,
-        );
-      }
-    }
+    refuseUnshardable(start.inputs, start.options);
     // Each flow's order key, from its end to its record's turn (records follow flow ends in the same order).
     const pendingOrder: number[] = [];
     let orderHead = 0;

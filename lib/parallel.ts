@@ -87,6 +87,23 @@ export function shardingConflicts(inputs: readonly string[], options: ExtractOpt
 }
 
 /**
+ * Throws a RangeError naming every {@linkcode shardingConflicts} reason, if any: the main thread checks before
+ * it starts workers, and each worker again once it has loaded the extractor modules only workers load.
+ *
+ * @example
+ * ```ts
+ * import { refuseUnshardable } from "./parallel.ts";
+ * refuseUnshardable(["a.pcap"], {}); // no conflict: returns
+ * ```
+ */
+export function refuseUnshardable(inputs: readonly string[], options: ExtractOptions): void {
+  const conflicts = shardingConflicts(inputs, options);
+  if (conflicts.length > 0) {
+    throw new RangeError(`extraction in workers cannot be used with ${conflicts.join(", ")}`);
+  }
+}
+
+/**
  * Yields JSON Lines as UTF-8 bytes (batches of complete lines) for the flows of `inputs`, computed by `workers`
  * workers, in the order one process would write them; returns the combined summary. A batch is valid until the
  * next call to `next()`: its buffer is then reused (copy it to keep it). A run that cannot be sharded (see
@@ -110,10 +127,7 @@ export async function* extractJsonlParallel(
   options: ExtractOptions,
   parallel: ParallelOptions,
 ): AsyncGenerator<Uint8Array, ExtractSummary, void> {
-  const conflicts = shardingConflicts(inputs, options);
-  if (conflicts.length > 0) {
-    throw new RangeError(`extraction in workers cannot be used with ${conflicts.join(", ")}`);
-  }
+  refuseUnshardable(inputs, options);
   const n = parallel.workers;
   const queue: { worker: number; msg: WorkerMessage }[] = [];
   let wake: (() => void) | null = null;

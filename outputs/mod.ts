@@ -16,6 +16,9 @@ import { openOutputFile } from "../lib/cli/common.ts";
 
 export type { RecordWriter } from "./jsonl.ts";
 
+/** A {@linkcode RecordWriter} as {@linkcode openRecordWriter} opens it: one that can always be aborted. */
+export type OpenedRecordWriter = RecordWriter & { abort(reason?: unknown): Promise<void> };
+
 /** Output formats. */
 export type OutputFormat = "jsonl" | "csv" | "parquet";
 
@@ -186,7 +189,7 @@ export async function openRecordWriter(
   format: OutputFormat | string | undefined,
   features: readonly FeatureSpec[] | null,
   options: OpenOptions = {},
-): Promise<RecordWriter & { abort(reason?: unknown): Promise<void> }> {
+): Promise<OpenedRecordWriter> {
   const byPath = typeof target === "string" && target !== "-"
     ? formatFromPath(target)
     : { format: null, gzip: false };

@@ -173,3 +173,26 @@ Deno.test("built-in reader (fast-check): real captures read alike whatever the r
     { numRuns: 150 },
   );
 });
+
+Deno.test("built-in reader: a pipe is read no further than a corrupt record (no read left waiting on its writer)", async () => {
+  const good = pcapFile(1, PACKETS.slice(0, 3));
+  const corrupt = new Uint8Array(16);
+  new DataView(corrupt.buffer).setUint32(8, 0x7fffffff, true); // captured length past any record
+  const data = new Uint8Array(good.length + 16 + (1 << 20));
+  data.set(good);
+  data.set(corrupt, good.length);
+  let handedOut = 0;
+  const inner = chunkedReader(data, [100]);
+  const pipe: ByteReader = {
+    async read(p: Uint8Array): Promise<number | null> {
+      const n = await inner.read(p);
+      handedOut += n ?? 0;
+      return n;
+    },
+  };
+  const r = await readAll(pipe);
+  assert.equal(r.packets, 3);
+  assert.match(r.warning ?? "", new RegExp(`corrupt pcap record .* at byte offset ${good.length}$`));
+  // The read that brought the corrupt header is the last one.
+  assert.ok(handedOut <= good.length + 16 + 100, `${handedOut} bytes read`);
+});

@@ -5,7 +5,8 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { InputError, whyUnreadable } from "../extract.ts";
+import { InputError } from "../extract.ts";
+import { whyUnreadable } from "../why_unreadable.ts";
 import {
   ANON_MODES,
   type AnonMode,

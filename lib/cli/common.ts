@@ -5,7 +5,8 @@
  * @module
  */
 import { InvalidArgumentError } from "commander";
-import { InputError, whyUnreadable } from "../extract.ts";
+import { InputError } from "../extract.ts";
+import { whyUnreadable } from "../why_unreadable.ts";
 
 /**
  * A usage error: the CLI prints it on one line and exits 2.

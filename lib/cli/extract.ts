@@ -190,13 +190,12 @@ export async function runExtract(
     onWarning: (m) => console.error(`jj: warning: ${m}`),
     onProgress: progress?.update,
   };
-  const workers = o.workers === "auto"
-    ? autoWorkers(inputs, parallelConflicts(inputs, o, opts, labeler !== null))
-    : o.workers ?? 1;
+  const conflicts = o.workers === 1 ? [] : parallelConflicts(inputs, o, opts, labeler !== null);
+  const workers = o.workers === "auto" ? autoWorkers(inputs, conflicts) : o.workers ?? 1;
   let summary: ExtractSummary;
   try {
     summary = workers > 1
-      ? await runParallel(inputs, workers, o, opts, labeler !== null)
+      ? await runParallel(inputs, workers, o, opts, conflicts)
       : await runOneThread(inputs, o, opts, labeler);
   } finally {
     // Ends the bar's line, so that the summary or an error starts a line of its own.
@@ -225,10 +224,18 @@ async function runOneThread(
   );
   // Labels add columns to a record, so that it could not be reused as it is.
   opts.reuseRecords = writer.writesAtOnce === true && labeler === null;
-  const summary = await drain(
-    extractFlows(inputs, opts),
-    (r) => writer.write(labeler ? labeler.apply(r) : r),
-  );
+  let summary: ExtractSummary;
+  try {
+    summary = await drain(
+      extractFlows(inputs, opts),
+      (r) => writer.write(labeler ? labeler.apply(r) : r),
+    );
+  } catch (e) {
+    // The batch being written is finished, what was written is kept, and -o is left as it was when nothing
+    // was (see openRecordWriter), as a parallel run does.
+    await writer.abort(e).catch(() => {});
+    throw e;
+  }
   await writer.close();
   // Records the collector never got make the run fail, as a write error to a file does.
   const lost = writer.ipfix?.stats.lost ?? 0;
@@ -286,9 +293,8 @@ async function runParallel(
   workers: number,
   o: ExtractCliOptions,
   opts: ExtractOptions,
-  labels: boolean,
+  conflicts: string[],
 ): Promise<ExtractSummary> {
-  const conflicts = parallelConflicts(inputs, o, opts, labels);
   if (conflicts.length > 0) throw new UsageError(`--workers cannot be used with ${conflicts.join(", ")}`);
   const file = o.output && o.output !== "-" ? (await openOutputFile(o.output)).getWriter() : null;
   const it = extractJsonlParallel(inputs, opts, {

@@ -8,8 +8,12 @@ import { type Command, Option } from "commander";
 import type { FeatureExtractor, FlowRecord } from "../extractor.ts";
 import { captureFlows, type LiveOptions, type LiveSummary } from "../live.ts";
 import { CaptureMetrics, type MetricsServer, serveMetrics } from "../metrics.ts";
-import type { RecordWriter } from "../../outputs/jsonl.ts";
-import { openRecordWriter, OUTPUT_FORMATS, recordFeatures } from "../../outputs/mod.ts";
+import {
+  type OpenedRecordWriter,
+  openRecordWriter,
+  OUTPUT_FORMATS,
+  recordFeatures,
+} from "../../outputs/mod.ts";
 import {
   DEFAULT_IDP_BYTES,
   idpExtractor,
@@ -112,11 +116,11 @@ export function addIpfixOptions(cmd: Command): Command {
  * ```
  */
 export async function withIpfix(
-  writer: RecordWriter | (() => Promise<RecordWriter>),
+  writer: OpenedRecordWriter | (() => Promise<OpenedRecordWriter>),
   o: IpfixCliOptions,
   // deno-lint-ignore no-explicit-any
   target: { extractors?: FeatureExtractor<any>[] },
-): Promise<RecordWriter & { ipfix?: IpfixExporter }> {
+): Promise<OpenedRecordWriter & { ipfix?: IpfixExporter }> {
   if (o.ipfix === undefined) return typeof writer === "function" ? await writer() : writer;
   let hp: { host: string; port: number };
   try {
@@ -145,7 +149,7 @@ export async function withIpfix(
     );
   }
   if (template === "idp") target.extractors = [...(target.extractors ?? []), idpExtractor(o.idpBytes)];
-  let out: RecordWriter;
+  let out: OpenedRecordWriter;
   try {
     out = typeof writer === "function" ? await writer() : writer;
   } catch (e) {
@@ -172,8 +176,11 @@ export async function withIpfix(
       }
     },
     async abort(reason?: unknown) {
-      await (out.abort !== undefined ? out.abort(reason) : out.close());
-      await exporter.close();
+      try {
+        await out.abort(reason);
+      } finally {
+        await exporter.close();
+      }
     },
   };
 }
@@ -292,7 +299,7 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
   for (const s of sigs) Deno.addSignalListener(s, onSignal);
   const metrics = new CaptureMetrics();
   let server: MetricsServer | null = null;
-  let writer: RecordWriter | null = null;
+  let writer: OpenedRecordWriter | null = null;
   let timer: ReturnType<typeof setInterval> | undefined;
   try {
     const opts: LiveOptions = {
@@ -322,7 +329,7 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
     const idp = o.ipfix !== undefined && o.ipfixTemplate === "idp" ? [...idpExtractor().features] : [];
     const base = await openRecordWriter(o.output ?? "-", o.format, [...recordFeatures(features), ...idp]);
     const inner = await withIpfix(base, o, opts).catch(async (e) => {
-      await base.abort?.(e).catch(() => {});
+      await base.abort(e).catch(() => {});
       throw e;
     });
     const ipfix = inner.ipfix;
@@ -351,7 +358,7 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
     clearInterval(timer);
     timer = undefined;
     writer = null;
-    await (summary.error !== null && inner.abort !== undefined ? inner.abort() : inner.close());
+    await (summary.error !== null ? inner.abort() : inner.close());
     if (ipfix !== undefined) metrics.ipfixRecords = ipfix.stats.records;
     if (!o.quiet) printLiveSummary(summary);
     if (summary.error !== null) {
@@ -363,7 +370,7 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
   } finally {
     if (timer !== undefined) clearInterval(timer);
     for (const s of sigs) Deno.removeSignalListener(s, onSignal);
-    if (writer !== null) await (writer.abort !== undefined ? writer.abort() : writer.close()).catch(() => {});
+    if (writer !== null) await writer.abort().catch(() => {});
     await server?.close();
   }
 }

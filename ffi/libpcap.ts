@@ -324,10 +324,10 @@ export function filterError(filter: string, linkType = 1): string | null {
   const dead = sym.pcap_open_dead_with_tstamp_precision(linkType, MAX_SNAPLEN, PCAP_TSTAMP_PRECISION_NANO);
   if (dead === null) throw new PcapError("pcap_open_dead failed");
   try {
-    const prog = new Uint8Array(16); // struct bpf_program
-    if (sym.pcap_compile(dead, prog, cstr(filter), 1, PCAP_NETMASK_UNKNOWN) !== 0) return geterr(sym, dead);
-    sym.pcap_freecode(prog);
-    return null;
+    const prog = new Uint8Array(16);
+    const error = compileFilter(sym, dead, filter, PCAP_NETMASK_UNKNOWN, prog);
+    if (error === null) sym.pcap_freecode(prog);
+    return error;
   } finally {
     sym.pcap_close(dead);
   }
@@ -384,6 +384,20 @@ function ptrFromHalves(lo: number, hi: number): Deno.PointerValue {
 }
 
 /**
+ * Compiles `filter` (optimized) into `prog`, a 16-byte `struct bpf_program { u_int bf_len; struct bpf_insn
+ * *bf_insns; }` to free with `pcap_freecode`; returns libpcap's message when it does not compile, else null.
+ */
+function compileFilter(
+  sym: LibpcapSymbols,
+  handle: Deno.PointerValue,
+  filter: string,
+  netmask: number,
+  prog: Uint8Array<ArrayBuffer>,
+): string | null {
+  return sym.pcap_compile(handle, prog, cstr(filter), 1, netmask) !== 0 ? geterr(sym, handle) : null;
+}
+
+/**
  * Compiles `filter` and installs it on `handle`; throws PcapError with libpcap's message. `netmask` (network
  * byte order, as `pcap_lookupnet` gives it) is what `ip broadcast` needs; files have none.
  */
@@ -393,10 +407,9 @@ function applyFilter(
   filter: string,
   netmask: number = PCAP_NETMASK_UNKNOWN,
 ): void {
-  const prog = new Uint8Array(16); // struct bpf_program { u_int bf_len; struct bpf_insn *bf_insns; }
-  if (sym.pcap_compile(handle, prog, cstr(filter), 1, netmask) !== 0) {
-    throw new PcapError(`bad filter ${JSON.stringify(filter)}: ${geterr(sym, handle)}`);
-  }
+  const prog = new Uint8Array(16);
+  const error = compileFilter(sym, handle, filter, netmask, prog);
+  if (error !== null) throw new PcapError(`bad filter ${JSON.stringify(filter)}: ${error}`);
   const rc = sym.pcap_setfilter(handle, prog);
   const msg = rc !== 0 ? geterr(sym, handle) : "";
   sym.pcap_freecode(prog);

@@ -180,13 +180,14 @@ export class FlowTable {
     // Keep the hash in V8's small-integer range: a larger number would be boxed as a heap number on every
     // Map lookup (an allocation per packet).
     h &= 0x3fffffff;
-    if (this.sampleBelow >= 0 && h >= this.sampleBelow) {
-      this.lastRejected = Rejected.SAMPLED_OUT;
-      return null;
-    }
-    // Shards use the high bits so that they stay independent of sampling's threshold test.
+    // Shards use the high bits so that they stay independent of sampling's threshold test. They come first:
+    // each shard then counts only its own flows' packets as sampled out (the counts are summed).
     if (this.shardCount > 1 && ((h >>> 20) % this.shardCount) !== this.shardIndex) {
       this.lastRejected = Rejected.OTHER_SHARD;
+      return null;
+    }
+    if (this.sampleBelow >= 0 && h >= this.sampleBelow) {
+      this.lastRejected = Rejected.SAMPLED_OUT;
       return null;
     }
     let f = this.buckets[h & this.mask];

@@ -47,6 +47,17 @@ for (const features of ["flow_meta,timing,size,tcp", "all"]) {
   });
 }
 
+Deno.test("--workers 2 with --sampling-rate counts each sampled-out packet once, as one process", async () => {
+  const args = ["extract", "--sampling-rate", "0.5", "--features", "flow_meta", ...INPUTS];
+  const one = await runCli(args);
+  assert.equal(one.code, 0, one.stderr);
+  assert.match(accounting(one.stderr), /[1-9][0-9]* sampled out/, one.stderr);
+  const par = await runCli(["extract", "--workers", "2", ...args.slice(1)]);
+  assert.equal(par.code, 0, par.stderr);
+  assert.equal(accounting(par.stderr), accounting(one.stderr));
+  assert.deepEqual(sortedLines(par.stdout), sortedLines(one.stdout));
+});
+
 /** The captures among `INPUTS` (directories expanded) whose packet times never decrease. */
 async function steadyClockCaptures(): Promise<{ steady: string[]; stepsBack: string[] }> {
   const files: string[] = [];

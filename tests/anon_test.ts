@@ -668,6 +668,11 @@ Deno.test("anon --pcap: joy mode and non-captures are refused clearly", async ()
   const r3 = await run(["anon", "--key", `${dir}/k`, "--pcap", `${dir}/nope.pcap`, "-o", `${dir}/o`]);
   assert.equal(r3.code, 1);
   assert.match(r3.stderr, /nope\.pcap/);
+  // An empty input is named as extract names it.
+  await Deno.writeFile(`${dir}/empty.pcap`, new Uint8Array(0));
+  const r4 = await run(["anon", "--key", `${dir}/k`, "--pcap", `${dir}/empty.pcap`, "-o", `${dir}/o`]);
+  assert.equal(r4.code, 1);
+  assert.match(r4.stderr, /empty\.pcap: empty input: not a pcap or pcapng capture/);
   await Deno.remove(dir, { recursive: true });
 });
 

@@ -592,7 +592,14 @@ export async function anonymizeCapture(
   const before = anonymizer.changed;
   let completed = false;
   try {
-    if (!await inp.fill(4)) throw new RangeError("not a pcap or pcapng capture (too short)");
+    if (!await inp.fill(4)) {
+      // The same words as extract's reader.
+      throw new RangeError(
+        inp.end === inp.start
+          ? "empty input: not a pcap or pcapng capture"
+          : "not a pcap or pcapng capture (too short)",
+      );
+    }
     if (inp.buf[inp.start] === 0x1f && inp.buf[inp.start + 1] === 0x8b) {
       throw new RangeError(
         "gzip-compressed data, not a pcap or pcapng capture (name the file .gz, or decompress it first)",

@@ -40,4 +40,9 @@ export class JoyJsonWriter {
   close(): void {
     this.sink.close();
   }
+
+  /** Closes without writing what is queued (a run that failed; a file not yet written to is left as it was). */
+  abort(): void {
+    this.sink.abort();
+  }
 }

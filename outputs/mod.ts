@@ -9,6 +9,7 @@ import type { FeatureSpec, FeatureType, FlowRecord } from "../lib/extractor.ts";
 import { InputError } from "../lib/extract.ts";
 import { allExtractors, selectExtractors } from "../lib/registry.ts";
 import { LABEL_FEATURES } from "../lib/subnets.ts";
+import { splitName } from "../lib/options.ts";
 import { CsvWriter } from "./csv.ts";
 import { JsonlWriter, type RecordWriter } from "./jsonl.ts";
 import { ParquetRecordWriter } from "./parquet.ts";
@@ -86,23 +87,34 @@ export function recordFeatures(groups?: string[], labels = false): FeatureSpec[]
 }
 
 /**
- * Declared columns for a record whose groups are not known (a JSON Lines stream read back): each key's declared
- * spec where one exists, else a type guessed from the value.
+ * Declared columns for records whose groups are not known (JSON Lines read back): every key of `records`, in
+ * order of first appearance, with its declared spec where one exists (also under the names
+ * `--bidirectional-split` gives), else a type guessed from its first value that is not null.
  *
  * @example
  * ```ts
  * import { inferFeatures } from "./mod.ts";
  * console.log(inferFeatures({ src_ip: "10.0.0.1", x: 1.5 }).map((f) => f.type)); // ["str", "float"]
+ * console.log(inferFeatures([{ y: null }, { y: true, z: [1] }]).map((f) => f.type)); // ["bool", "list"]
  * ```
  */
-export function inferFeatures(record: FlowRecord): FeatureSpec[] {
+export function inferFeatures(records: FlowRecord | readonly FlowRecord[]): FeatureSpec[] {
+  const all = Array.isArray(records) ? records : [records as FlowRecord];
   const known = new Map<string, FeatureSpec>();
-  for (const e of allExtractors()) for (const f of e.features) known.set(f.name, f);
+  for (const e of allExtractors()) {
+    for (const f of e.features) {
+      known.set(f.name, f);
+      const split = splitName(f.name);
+      if (split !== f.name) known.set(split, { ...f, name: split });
+    }
+  }
   for (const f of LABEL_FEATURES) known.set(f.name, f);
-  return Object.keys(record).map((name) => {
+  const names = new Set<string>();
+  for (const r of all) for (const name of Object.keys(r)) names.add(name);
+  return [...names].map((name) => {
     const k = known.get(name);
     if (k) return k;
-    const v = record[name];
+    const v = all.find((r) => r[name] !== null && r[name] !== undefined)?.[name] ?? null;
     const type: FeatureType = typeof v === "number"
       ? "float"
       : typeof v === "boolean"
@@ -132,27 +144,51 @@ class SinkWriter implements RecordWriter {
   private inner: AbortableWriter | null = null;
   /** JSON Lines and CSV serialise a record in `write`, Parquet copies its values into columns. */
   readonly writesAtOnce = true;
+  /**
+   * Records held until the columns are known, when they are taken from the records: up to `inferFrom` of them
+   * (a Parquet row group, which is held anyway), so that a column missing or null in the first record still
+   * gets its place and type.
+   */
+  private held: FlowRecord[] = [];
   constructor(
     private readonly open: (features: readonly FeatureSpec[]) => AbortableWriter,
     private readonly features: readonly FeatureSpec[] | null,
     private readonly done: () => Promise<void>,
     /** Aborts the stream `open` writes to, while no writer holds it. */
     private readonly abortStream: (reason?: unknown) => Promise<void>,
+    private readonly inferFrom = 1,
   ) {
     if (features !== null) this.inner = open(features);
   }
 
   private written = false;
 
-  write(record: FlowRecord): Promise<void> {
-    if (this.inner === null) this.inner = this.open(inferFeatures(record));
+  async write(record: FlowRecord): Promise<void> {
+    if (this.inner === null) {
+      // Copied: a caller may reuse its record object once this returns.
+      this.held.push({ ...record });
+      if (this.held.length < this.inferFrom) return;
+      await this.openHeld();
+      return;
+    }
     this.written = true;
-    return this.inner.write(record);
+    return await this.inner.write(record);
+  }
+
+  /** Opens the writer with the columns of the records held, and writes them. */
+  private async openHeld(): Promise<void> {
+    const held = this.held;
+    this.held = [];
+    this.inner = this.open(inferFeatures(held));
+    for (const r of held) {
+      this.written = true;
+      await this.inner.write(r);
+    }
   }
 
   async close(): Promise<void> {
-    if (this.inner === null) this.inner = this.open([]);
-    await this.inner.close();
+    if (this.inner === null) await this.openHeld();
+    await this.inner!.close();
     await this.done();
   }
 
@@ -161,6 +197,7 @@ class SinkWriter implements RecordWriter {
    * nothing written, the stream is aborted, so that a file keeps its former content.
    */
   async abort(reason?: unknown): Promise<void> {
+    if (this.held.length > 0) await this.openHeld();
     if (this.written) return await this.close();
     if (this.inner === null) await this.abortStream(reason);
     else await this.inner.abort(reason);
@@ -233,7 +270,9 @@ export async function openRecordWriter(
   // A stream the writer does not own (stdout) is left usable.
   const abortStream = (reason?: unknown) =>
     closeStream ? stream.abort(reason).catch(() => {}) : Promise.resolve();
-  return new SinkWriter(open, fmt === "jsonl" ? [] : features, done, abortStream);
+  // Columns taken from the records: Parquet, which holds a row group anyway, takes them from its first one.
+  const inferFrom = fmt === "parquet" ? options.rowGroupSize ?? 10000 : 1;
+  return new SinkWriter(open, fmt === "jsonl" ? [] : features, done, abortStream, inferFrom);
 }
 
 /**

@@ -84,7 +84,8 @@ export function parquetValue(type: FeatureType, v: unknown): bigint | number | b
     case "int":
       return typeof v === "number" && Number.isSafeInteger(v) ? BigInt(v) : typeof v === "bigint" ? v : null;
     case "float":
-      return typeof v === "number" ? v : null;
+      // As JSON Lines and CSV: no NaN or Infinity (a plugin's 0/0 is null).
+      return typeof v === "number" && Number.isFinite(v) ? v : null;
     case "bool":
       return typeof v === "boolean" ? v : null;
     case "str":

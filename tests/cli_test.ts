@@ -359,6 +359,43 @@ Deno.test("output to a file with -o equals stdout; a broken pipe is not an error
   assert.ok(!/^\s+at /m.test(sh.stderr), sh.stderr);
 });
 
+Deno.test("extract --format joy: a failed run leaves -o as it was; errors name the input or the output", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/notes.txt`, "not a capture\n");
+    await Deno.writeTextFile(`${dir}/old.json`, "precious\n");
+    for (const reader of ["builtin", "auto"]) {
+      const args = ["extract", "--format", "joy", "--reader", reader];
+      assertError(await runCli([...args, `${dir}/notes.txt`, "-o", `${dir}/old.json`]), 1, /notes\.txt/);
+      assert.equal(await Deno.readTextFile(`${dir}/old.json`), "precious\n");
+      assertError(
+        await runCli([...args, `${dir}/nope.pcap`, "-o", `${dir}/new.json`]),
+        1,
+        /cannot read .*nope\.pcap/,
+      );
+      assert.throws(() => Deno.statSync(`${dir}/new.json`), Deno.errors.NotFound);
+    }
+    assertError(
+      await runCli(["extract", "--format", "joy", "testdata/http.pcap", "-o", "/dev/full"]),
+      1,
+      /cannot write \/dev\/full/,
+    );
+    const ok = await runCli([
+      "extract",
+      "-q",
+      "--format",
+      "joy",
+      "testdata/http.pcap",
+      "-o",
+      `${dir}/old.json`,
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(await Deno.readTextFile(`${dir}/old.json`), /^\{"version":/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // option conflicts are usage errors (exit 2), checked before any input is read
 

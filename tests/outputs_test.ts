@@ -225,9 +225,17 @@ Deno.test("wrong-typed values become null instead of failing; empty outputs are 
   const w = await openRecordWriter(`${dir}/x.parquet`, undefined, features);
   await w.write({ i: 1.5, f: "x", b: 1, s: 42 });
   await w.write({ i: 2 ** 60, f: 1, b: true, s: { a: 1 } });
+  // As in JSON Lines and CSV, never NaN or Infinity.
+  await w.write({ i: 3, f: 0 / 0, b: false, s: "" });
+  await w.write({ i: 4, f: -1 / 0, b: false, s: "" });
   await w.close();
   const rows = await parquetReadObjects({ file: (await Deno.readFile(`${dir}/x.parquet`)).buffer });
-  assert.deepEqual(rows, [{ i: null, f: null, b: null, s: "42" }, { i: null, f: 1, b: true, s: '{"a":1}' }]);
+  assert.deepEqual(rows, [
+    { i: null, f: null, b: null, s: "42" },
+    { i: null, f: 1, b: true, s: '{"a":1}' },
+    { i: 3n, f: null, b: false, s: "" },
+    { i: 4n, f: null, b: false, s: "" },
+  ]);
   const e = await openRecordWriter(`${dir}/empty.parquet`, undefined, features);
   await e.close();
   const meta = parquetMetadata((await Deno.readFile(`${dir}/empty.parquet`)).buffer);
@@ -354,6 +362,87 @@ Deno.test("CLI: -o FILE is emptied only when output begins", async () => {
     const none = await runCli(["extract", "-q", empty, "-o", path]);
     assert.equal(none.code, 0, none.stderr);
     assert.equal(await Deno.readTextFile(path), "");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("CLI: a run that fails creates no output file (no empty .parquet or .gz left behind)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/bad.pcap`, "not a capture\n");
+    for (const name of ["new.parquet", "new.csv.gz", "new.jsonl"]) {
+      const r = await runCli(["extract", "-q", `${dir}/bad.pcap`, "-o", `${dir}/${name}`]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.throws(() => Deno.statSync(`${dir}/${name}`), Deno.errors.NotFound, name);
+    }
+    const par = await runCli(["extract", "-q", "--workers", "2", `${dir}/bad.pcap`, "-o", `${dir}/w.jsonl`]);
+    assert.equal(par.code, 1, par.stderr);
+    assert.throws(() => Deno.statSync(`${dir}/w.jsonl`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("CLI: -o naming one of the inputs is a usage error, and the input is left whole", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const pcap = `${dir}/in.pcap`, jsonl = `${dir}/in.jsonl`;
+    await Deno.copyFile(`${ROOT}/testdata/http.pcap`, pcap);
+    const flows = await runCli(["extract", "-q", pcap, "-o", jsonl]);
+    assert.equal(flows.code, 0, flows.stderr);
+    const before = await Deno.readFile(pcap), text = await Deno.readTextFile(jsonl);
+    // Another name for the same file is caught too.
+    await Deno.symlink(jsonl, `${dir}/alias.jsonl`);
+    for (
+      const args of [
+        ["extract", pcap, "-o", pcap],
+        ["fingerprint", pcap, "-o", pcap],
+        ["label-subnets", "--label", "lo:127.0.0.0/8", jsonl, "-o", `${dir}/alias.jsonl`],
+        ["anon", "--key", `${dir}/k`, jsonl, "-o", jsonl],
+        ["anon", "--key", `${dir}/k`, "--pcap", pcap, "-o", pcap],
+      ]
+    ) {
+      const r = await runCli(args);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, /is also an input/);
+    }
+    assert.deepEqual(await Deno.readFile(pcap), before);
+    assert.equal(await Deno.readTextFile(jsonl), text);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("records read back (label-subnets, anon) keep their declared types in Parquet, and every column", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Split names are declared too; a column missing from the first record still gets its place.
+    const split = await runCli(["extract", "-q", "--bidirectional-split", `${ROOT}/testdata/http.pcap`]);
+    assert.equal(split.code, 0, split.stderr);
+    const first = JSON.parse(split.stdout.split("\n")[0]);
+    const extra = { ...first, late_only: 7.5 };
+    await Deno.writeTextFile(`${dir}/in.jsonl`, split.stdout + JSON.stringify(extra) + "\n");
+    const r = await runCli([
+      "label-subnets",
+      "-q",
+      "--label",
+      "lo:127.0.0.0/8",
+      `${dir}/in.jsonl`,
+      "-o",
+      `${dir}/o.parquet`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const meta = parquetMetadata((await Deno.readFile(`${dir}/o.parquet`)).buffer);
+    const types = new Map(meta.schema.slice(1).map((c) => [c.name, c.type]));
+    assert.equal(types.get("total_total_bytes"), "INT64");
+    assert.equal(types.get("fwd_entropy"), "DOUBLE");
+    assert.equal(types.get("bwd_entropy"), "DOUBLE");
+    assert.equal(types.get("late_only"), "DOUBLE");
+    assert.deepEqual(
+      inferFeatures([{ a: null }, { a: true, b: [1] }]).map((f) => [f.name, f.type]),
+      [["a", "bool"], ["b", "list"]],
+    );
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -19,7 +19,7 @@ import { anonymizeCapture } from "../anon/pcap.ts";
 import { DecompressionError, gunzipReader } from "../capture_file.ts";
 import { type Cidr, parseCidrList } from "../subnets.ts";
 import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
-import { checkInputFile, openOutputFile, UsageError } from "./common.ts";
+import { checkInputFile, openOutputFile, refuseOutputAsInput, UsageError } from "./common.ts";
 
 /** Options of `jj anon` as commander parses them. */
 export interface AnonCliOptions {
@@ -123,6 +123,7 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
     }
     // The input first: a missing capture must not leave a new key file behind.
     await checkInputFile(o.pcap);
+    refuseOutputAsInput([o.pcap], o.output);
     let inFile: Deno.FsFile | null = null;
     try {
       inFile = o.pcap === "-" ? null : await Deno.open(o.pcap);
@@ -201,6 +202,7 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
   }
   const source = input ?? "-";
   await checkInputFile(source);
+  refuseOutputAsInput([source], o.output);
   const anonymizer = await anonymizerFromOptions(o);
   const writer = await openRecordWriter(o.output ?? "-", o.format, null);
   let bad = 0, records = 0;

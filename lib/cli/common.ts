@@ -188,9 +188,10 @@ export async function writeAll(
  */
 export function unbufferedFileStream(
   file: Deno.FsFile,
-  options: { truncate?: boolean; path?: string } = {},
+  options: { truncate?: boolean; path?: string; created?: boolean } = {},
 ): WritableStream<Uint8Array> {
   let pendingTruncate = options.truncate === true;
+  let written = false;
   const named = (e: unknown): unknown =>
     options.path === undefined || e instanceof Deno.errors.BrokenPipe
       ? e
@@ -204,6 +205,7 @@ export function unbufferedFileStream(
     async write(chunk) {
       try {
         if (pendingTruncate) await truncate();
+        written = true;
         await writeAll(file, chunk);
       } catch (e) {
         throw named(e);
@@ -220,13 +222,20 @@ export function unbufferedFileStream(
     },
     abort() {
       file.close();
+      // A failed run leaves no empty file it created (an empty .parquet or .gz is not even a valid one).
+      if (options.created === true && !written && options.path !== undefined) {
+        try {
+          Deno.removeSync(options.path);
+        } catch { /* already gone */ }
+      }
     },
   });
 }
 
 /**
  * Opens `path` for output as {@linkcode unbufferedFileStream} with `truncate` writes to it: created when missing,
- * emptied only when output begins. Throws an {@linkcode InputError} naming the path when it cannot be opened.
+ * emptied only when output begins, removed again when the stream is aborted before any write (a run that failed)
+ * and it was created here. Throws an {@linkcode InputError} naming the path when it cannot be opened.
  *
  * @example
  * ```ts
@@ -237,12 +246,50 @@ export function unbufferedFileStream(
  */
 export async function openOutputFile(path: string): Promise<WritableStream<Uint8Array>> {
   let file: Deno.FsFile;
+  let created = false;
   try {
-    file = await Deno.open(path, { write: true, create: true });
+    try {
+      file = await Deno.open(path, { write: true, createNew: true });
+      created = true;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+      file = await Deno.open(path, { write: true });
+    }
   } catch (e) {
     throw new InputError(`cannot write ${path}: ${e instanceof Error ? e.message : e}`);
   }
-  return unbufferedFileStream(file, { truncate: true, path });
+  return unbufferedFileStream(file, { truncate: true, path, created });
+}
+
+/**
+ * Refuses (a {@linkcode UsageError}) an output file that is also one of the inputs: it would be emptied while it
+ * is still being read. Compared by device and inode, so that another name for the same file is caught too.
+ *
+ * @example
+ * ```ts
+ * import { refuseOutputAsInput } from "./common.ts";
+ * refuseOutputAsInput(["testdata/http.pcap"], "flows.jsonl"); // different files: returns
+ * ```
+ */
+export function refuseOutputAsInput(inputs: readonly string[], output: string | undefined): void {
+  if (output === undefined || output === "-") return;
+  const id = (path: string): string | null => {
+    try {
+      const info = Deno.statSync(path);
+      return info.isFile && info.ino !== null ? `${info.dev}:${info.ino}` : null;
+    } catch {
+      return null;
+    }
+  };
+  const out = id(output);
+  if (out === null) return;
+  for (const input of inputs) {
+    if (input !== "-" && id(input) === out) {
+      throw new UsageError(
+        `-o ${output} is also an input (${input}), which it would overwrite; write to another file`,
+      );
+    }
+  }
 }
 
 /**

@@ -12,7 +12,16 @@ import { formatFromPath, openRecordWriter, OUTPUT_FORMATS } from "../../outputs/
 import { extractJsonlParallel, shardingConflicts } from "../parallel.ts";
 import { createProgress, inputBytes } from "../progress.ts";
 import { collect, LABEL_OPTION_HELP, labelerFromOptions } from "./label_subnets.ts";
-import { drain, fmtRate, integer, openOutputFile, packetCountParts, UsageError, writeAll } from "./common.ts";
+import {
+  drain,
+  fmtRate,
+  integer,
+  openOutputFile,
+  packetCountParts,
+  refuseOutputAsInput,
+  UsageError,
+  writeAll,
+} from "./common.ts";
 import {
   addFeatureOptions,
   addFlowOptions,
@@ -161,6 +170,7 @@ export async function runExtract(
   given: readonly string[] = [],
 ): Promise<number> {
   checkConflicts(o, given);
+  refuseOutputAsInput(inputs, o.output);
   if (o.format === "joy") {
     let config;
     try {

@@ -18,7 +18,7 @@ import {
   type HandshakeEvent,
   type HandshakeType,
 } from "../fingerprint.ts";
-import { drain, integer, integerInRange, positiveNumber, UsageError } from "./common.ts";
+import { drain, integer, integerInRange, positiveNumber, refuseOutputAsInput, UsageError } from "./common.ts";
 import { MAX_SNAPLEN } from "../../ffi/libpcap.ts";
 
 /** Options of `jj fingerprint` as commander parses them. */
@@ -119,6 +119,7 @@ export async function runFingerprint(
       throw new UsageError(`${liveOnlyGiven.join(", ")} need${liveOnlyGiven.length === 1 ? "s" : ""} --live`);
     }
   }
+  refuseOutputAsInput(inputs, o.output);
   const db = o.db !== undefined ? await FingerprintDb.load(o.db) : null;
   const tally: FingerprintTally = { byType: {}, total: 0, known: 0, unknown: 0 };
 

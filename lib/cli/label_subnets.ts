@@ -7,7 +7,7 @@
 import { type Command, Option } from "commander";
 import { SubnetLabeler } from "../subnets.ts";
 import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
-import { checkInputFile, UsageError } from "./common.ts";
+import { checkInputFile, refuseOutputAsInput, UsageError } from "./common.ts";
 
 /**
  * Help text of `--label` (shared with `jj extract`).
@@ -81,6 +81,7 @@ export async function runLabelSubnets(input: string | undefined, o: LabelCliOpti
   }
   const source = input ?? "-";
   await checkInputFile(source);
+  refuseOutputAsInput([source], o.output);
   const writer = await openRecordWriter(o.output ?? "-", o.format, null);
   let bad = 0, records = 0, labelled = 0;
   for await (

@@ -216,8 +216,8 @@ export function initialize(
   let log: JoyLineSink;
   try {
     log = logfile
-      ? openLineSink(logfile)
-      : { write: (l) => console.error(l), flush: () => {}, close: () => {} };
+      ? openLineSink(logfile, true)
+      : { write: (l) => console.error(l), flush: () => {}, close: () => {}, abort: () => {} };
   } catch (e) {
     return fail(`initialize: cannot open log file ${logfile}: ${e instanceof Error ? e.message : e}`);
   }
@@ -228,7 +228,7 @@ export function initialize(
       const path = outputFile
         ? `${(outputDir ?? ".").replace(/\/+$/, "")}/${contextOutputName(outputFile, i, n)}`
         : undefined;
-      sink = openLineSink(path);
+      sink = openLineSink(path, true);
     } catch (e) {
       for (const s of slots) s.sink.close();
       return fail(`initialize: cannot open output: ${e instanceof Error ? e.message : e}`);

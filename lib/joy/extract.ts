@@ -7,6 +7,8 @@
 import { defaultJoyConfig, type JoyConfig } from "./config.ts";
 import { joyProcessFile } from "./offline.ts";
 import { JoyJsonWriter } from "../../outputs/joy.ts";
+import { InputError } from "../extract.ts";
+import { whyUnreadable } from "../why_unreadable.ts";
 
 /** Options of {@linkcode runJoyExtract}. */
 export interface JoyExtractOptions {
@@ -25,7 +27,12 @@ const CAPTURE_EXT = /\.(pcap|pcapng|cap|dmp)$/i;
 async function expand(inputs: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of inputs) {
-    const info = await Deno.stat(p);
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.stat(p);
+    } catch (e) {
+      throw new InputError(`cannot read ${p}: ${whyUnreadable(e)}`);
+    }
     if (!info.isDirectory) {
       out.push(p);
       continue;
@@ -54,10 +61,22 @@ export async function runJoyExtract(inputs: string[], o: JoyExtractOptions = {})
   const files = await expand(inputs);
   const w = new JoyJsonWriter(o.output, cfg);
   try {
-    for (const f of files) await joyProcessFile(f, cfg, (l) => w.writeLine(l), { reader: o.reader });
-  } finally {
-    w.close();
+    for (const f of files) {
+      try {
+        await joyProcessFile(f, cfg, (l) => w.writeLine(l), { reader: o.reader });
+      } catch (e) {
+        if (e instanceof InputError) throw e;
+        throw new InputError(
+          `${f}: ${e instanceof Deno.errors.NotFound ? whyUnreadable(e) : (e as Error).message}`,
+        );
+      }
+    }
+  } catch (e) {
+    // What was queued is not written: a file not yet written to keeps its former content.
+    w.abort();
+    throw e;
   }
+  w.close();
   const flows = w.flows;
   if (!o.quiet) {
     console.error(

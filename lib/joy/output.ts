@@ -5,6 +5,7 @@
  * @module
  */
 import { gzipSync } from "node:zlib";
+import { InputError } from "../extract.ts";
 
 /** A synchronous line sink. */
 export interface JoyLineSink {
@@ -14,6 +15,8 @@ export interface JoyLineSink {
   flush(): void;
   /** Flushes and closes. */
   close(): void;
+  /** Closes without writing what is queued (a run that failed): a file not yet written to is left as it was. */
+  abort(): void;
 }
 
 const enc = new TextEncoder();
@@ -25,7 +28,9 @@ function writeAll(w: { writeSync(p: Uint8Array): number }, b: Uint8Array): void 
 
 /**
  * A sink for a path (`-` or undefined: stdout). Lines are buffered and written every 64 KiB and on `flush`;
- * a `.gz` file gets one gzip member per flush (a valid multi-member gzip stream).
+ * a `.gz` file gets one gzip member per flush (a valid multi-member gzip stream). The file is created (or
+ * emptied) by the first write, so that a run that fails before it (`abort`) leaves it as it was; `openNow`
+ * opens it at once instead (and throws here when it cannot be). A write error names the file.
  *
  * @example
  * ```ts
@@ -35,8 +40,10 @@ function writeAll(w: { writeSync(p: Uint8Array): number }, b: Uint8Array): void 
  * s.close();
  * ```
  */
-export function openLineSink(path?: string): JoyLineSink {
-  const file = path && path !== "-"
+export function openLineSink(path?: string, openNow = false): JoyLineSink {
+  const toFile = path !== undefined && path !== "-";
+  // Joy's lifecycle API opens its files at initialize, which reports a file that cannot be opened.
+  let file: Deno.FsFile | null = toFile && openNow
     ? Deno.openSync(path, { write: true, create: true, truncate: true })
     : null;
   const gz = path !== undefined && /\.gz$/i.test(path);
@@ -47,7 +54,13 @@ export function openLineSink(path?: string): JoyLineSink {
     const data = enc.encode(parts.join("\n") + "\n");
     parts = [];
     size = 0;
-    writeAll(file ?? Deno.stdout, gz ? gzipSync(data) : data);
+    if (!toFile) return writeAll(Deno.stdout, gz ? gzipSync(data) : data);
+    try {
+      file ??= Deno.openSync(path, { write: true, create: true, truncate: true });
+      writeAll(file, gz ? gzipSync(data) : data);
+    } catch (e) {
+      throw new InputError(`cannot write ${path}: ${e instanceof Error ? e.message : e}`);
+    }
   };
   return {
     write(line: string): void {
@@ -57,7 +70,14 @@ export function openLineSink(path?: string): JoyLineSink {
     },
     flush,
     close(): void {
-      flush();
+      try {
+        flush();
+      } finally {
+        file?.close();
+      }
+    },
+    abort(): void {
+      parts = [];
       file?.close();
     },
   };
@@ -75,5 +95,5 @@ export function openLineSink(path?: string): JoyLineSink {
  * ```
  */
 export function memoryLineSink(lines: string[]): JoyLineSink {
-  return { write: (l) => void lines.push(l), flush: () => {}, close: () => {} };
+  return { write: (l) => void lines.push(l), flush: () => {}, close: () => {}, abort: () => {} };
 }

@@ -159,6 +159,23 @@ async function expandInputs(
 }
 
 /**
+ * Throws an `OptionError` (a usage error) when libpcap does not compile `filter`, with libpcap's message.
+ * Needs libpcap (see `tryLoadLibpcap`).
+ *
+ * @example
+ * ```ts
+ * import { refuseBadFilter } from "./extract.ts";
+ * refuseBadFilter("tcp port 443"); // compiles: returns
+ * ```
+ */
+export function refuseBadFilter(filter: string): void {
+  const bad = filterError(filter);
+  if (bad !== null) {
+    throw new OptionError("filter", "--filter", "a BPF filter libpcap compiles", `${filter}: ${bad}`);
+  }
+}
+
+/**
  * Options that only work on paths: libpcap (`filter`, `reader: "libpcap"`) opens files itself, so with a stream
  * or ByteReader source they would be ignored.
  */
@@ -240,15 +257,7 @@ export async function* extractFlows(
     } else {
       summary.reader = "libpcap";
       // A filter that does not compile is a usage error, once, not a failure of every input.
-      const bad = options.filter !== undefined ? filterError(options.filter) : null;
-      if (bad !== null) {
-        throw new OptionError(
-          "filter",
-          "--filter",
-          "a BPF filter libpcap compiles",
-          `${options.filter}: ${bad}`,
-        );
-      }
+      if (options.filter !== undefined) refuseBadFilter(options.filter);
     }
   }
 

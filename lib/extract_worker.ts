@@ -90,20 +90,24 @@ scope.onmessage = async (e: MessageEvent) => {
       },
       // Warnings are the same in every shard: only the first one reports them.
       onWarning: start.shard.index === 0 ? (message) => post({ type: "warning", message }) : undefined,
-      // Every flow still to end ends at a packet from here on; lines already written wait in the batch.
-      onProgress: (bytesRead, packets, activeFlows) =>
+      // Every flow still to end ends at a packet from here on. The lines written so far go now, however few: a
+      // shard whose flows end rarely would otherwise hold every other worker's lines back until its batch fills.
+      onProgress: (bytesRead, packets, activeFlows) => {
+        postBatch();
         post({
           type: "progress",
           bytesRead,
           packets,
           activeFlows,
-          lowest: Math.min(packets, order.length > 0 ? order[0] : Infinity, pendingFirst()),
-        }),
+          lowest: Math.min(packets, pendingFirst()),
+        });
+      },
     });
     let buffer = new ArrayBuffer(2 * start.batchBytes);
     let bytes = new Uint8Array(buffer);
     let size = 0;
-    const flush = async () => {
+    /** Posts the lines written so far (none: nothing), without waiting for the window. */
+    const postBatch = () => {
       if (ends.length === 0) return;
       const message: WorkerMessage = {
         type: "bytes",
@@ -119,6 +123,9 @@ scope.onmessage = async (e: MessageEvent) => {
       buffer = free.pop() ?? new ArrayBuffer(2 * start.batchBytes);
       bytes = new Uint8Array(buffer);
       inFlight++;
+    };
+    const flush = async () => {
+      postBatch();
       while (inFlight >= WINDOW) await new Promise<void>((resolve) => resume = resolve);
     };
     for (;;) {

@@ -19,7 +19,8 @@
  * @module
  */
 import type { ExtractOptions, ExtractSummary } from "./extract.ts";
-import { InputError } from "./extract.ts";
+import { InputError, refuseBadFilter } from "./extract.ts";
+import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 import type { WorkerAck, WorkerMessage, WorkerStart } from "./extract_worker.ts";
 import { compareEndOrder, END_ORDER_WIDTH } from "./flow_table.ts";
 import { planExtraction } from "./options.ts";
@@ -135,6 +136,8 @@ export async function* extractJsonlParallel(
   parallel: ParallelOptions,
 ): AsyncGenerator<Uint8Array, ExtractSummary, void> {
   refuseUnshardable(inputs, options);
+  // Checked here, once, rather than by workers that would then be stopped in the middle of a libpcap call.
+  if (options.filter !== undefined && tryLoadLibpcap() !== null) refuseBadFilter(options.filter);
   const n = parallel.workers;
   const queue: { worker: number; msg: WorkerMessage }[] = [];
   let wake: (() => void) | null = null;

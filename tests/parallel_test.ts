@@ -13,6 +13,8 @@ import { extractFlows, type ExtractOptions } from "../lib/extract.ts";
 import { flowMetaExtractor } from "../extractors/mod.ts";
 import { extractJsonlParallel } from "../lib/parallel.ts";
 import { autoWorkers } from "../lib/cli/extract.ts";
+import { drain } from "../lib/cli/common.ts";
+import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 
 /** Captures to run: a directory of the corpus (every kind of link type and tunnel), or testdata's. */
 const INPUTS = HAVE_CAPTURES ? [CAPTURES] : [`${ROOT}/testdata/http.pcap`, `${ROOT}/testdata/sll2.pcap`];
@@ -202,4 +204,60 @@ Deno.test("extractJsonlParallel (the library) refuses what cannot be sharded, al
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "a filter libpcap does not compile is refused before any worker starts (a usage error, once)",
+  ignore: tryLoadLibpcap() === null,
+  fn: async () => {
+    const http = `${ROOT}/testdata/http.pcap`;
+    let started = 0;
+    const RealWorker = globalThis.Worker;
+    // Counted, not stopped: a worker ended in the middle of a libpcap call could crash the process at exit.
+    globalThis.Worker = class extends RealWorker {
+      constructor(url: string | URL, options?: WorkerOptions) {
+        super(url, options);
+        started++;
+      }
+    };
+    try {
+      await assert.rejects(
+        extractJsonlParallel([http], { filter: "bogus(((" }, { workers: 2 }).next(),
+        (e: Error) => e instanceof RangeError && /--filter/.test(e.message),
+      );
+    } finally {
+      globalThis.Worker = RealWorker;
+    }
+    assert.equal(started, 0);
+    const r = await runCli(["extract", "--workers", "2", "--filter", "bogus(((", http]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+  },
+});
+
+Deno.test("drain ends the generator (its finally: workers, files) when writing a value fails", async () => {
+  let cleaned = false;
+  async function* values(): AsyncGenerator<number, string> {
+    try {
+      yield 1;
+      yield 2;
+      return "done";
+    } finally {
+      cleaned = true;
+    }
+  }
+  await assert.rejects(drain(values(), () => Promise.reject(new Error("write failed"))), /write failed/);
+  assert.ok(cleaned);
+  // With -o /dev/full, a parallel run fails at its first write and leaves no worker behind: the run ends.
+  const r = await runCli([
+    "extract",
+    "-q",
+    "--workers",
+    "2",
+    "-o",
+    "/dev/full",
+    `${ROOT}/testdata/http.pcap`,
+  ]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /cannot write \/dev\/full/);
 });

@@ -316,7 +316,8 @@ export async function checkInputFile(path: string): Promise<void> {
 
 /**
  * Reads a generator to its end, awaiting `each` for every value, and returns the generator's return value (a
- * run's summary).
+ * run's summary). When `each` throws, the generator is ended (its `finally` blocks run) before the error is
+ * thrown on.
  *
  * @example
  * ```ts
@@ -332,6 +333,12 @@ export async function drain<T, R>(it: AsyncGenerator<T, R>, each: (value: T) => 
   for (;;) {
     const r = await it.next();
     if (r.done) return r.value;
-    await each(r.value);
+    try {
+      await each(r.value);
+    } catch (e) {
+      // The generator's own clean-up (its finally: closing files, ending workers) runs before the error goes on.
+      await it.return(undefined as R).catch(() => {});
+      throw e;
+    }
   }
 }

@@ -17,7 +17,7 @@ import { addLabelSubnetsCommand } from "./lib/cli/label_subnets.ts";
 import { addCompletionsCommand } from "./lib/cli/completions.ts";
 import { addLiveCommand } from "./lib/cli/live.ts";
 import { addFingerprintCommand } from "./lib/cli/fingerprint.ts";
-import { LibpcapUnavailableError } from "./ffi/libpcap.ts";
+import { LibpcapUnavailableError, PcapFilterError } from "./ffi/libpcap.ts";
 
 /** The version printed by `--version`. */
 export const VERSION = "0.1.0";
@@ -112,7 +112,7 @@ export async function main(args: string[]): Promise<number> {
       const ok = ["commander.helpDisplayed", "commander.version", "commander.help"].includes(e.code);
       return ok ? 0 : 2;
     }
-    if (e instanceof UsageError || e instanceof RangeError) {
+    if (e instanceof UsageError || e instanceof RangeError || e instanceof PcapFilterError) {
       console.error(`jj: error: ${e.message}`);
       return 2;
     }

@@ -79,6 +79,7 @@ export const PCAP_SYMBOLS = {
   pcap_dump: { parameters: ["pointer", "buffer", "buffer"], result: "void" },
   pcap_dump_flush: { parameters: ["pointer"], result: "i32" },
   pcap_dump_close: { parameters: ["pointer"], result: "void" },
+  pcap_dump_file: { parameters: ["pointer"], result: "pointer" },
 } as const;
 
 const LIBC_SYMBOLS = {
@@ -86,6 +87,7 @@ const LIBC_SYMBOLS = {
   fclose: { parameters: ["pointer"], result: "i32" },
   dup: { parameters: ["i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
+  ferror: { parameters: ["pointer"], result: "i32" },
 } as const;
 
 /** The libpcap functions this module binds, as `Deno.dlopen` exposes them. */
@@ -166,6 +168,28 @@ export class PcapError extends Error {
     super(message);
     this.name = "PcapError";
     this.status = status;
+  }
+}
+
+/**
+ * A BPF filter that libpcap does not compile: a usage error, where other {@linkcode PcapError}s are failures of
+ * the capture.
+ *
+ * @example
+ * ```ts
+ * import { PcapFilterError } from "./libpcap.ts";
+ * console.log(new PcapFilterError("bad filter").name); // PcapFilterError
+ * ```
+ */
+export class PcapFilterError extends PcapError {
+  /**
+   * Creates the error.
+   *
+   * @param message what libpcap said about the filter
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "PcapFilterError";
   }
 }
 
@@ -409,7 +433,7 @@ function applyFilter(
 ): void {
   const prog = new Uint8Array(16);
   const error = compileFilter(sym, handle, filter, netmask, prog);
-  if (error !== null) throw new PcapError(`bad filter ${JSON.stringify(filter)}: ${error}`);
+  if (error !== null) throw new PcapFilterError(`bad filter ${JSON.stringify(filter)}: ${error}`);
   const rc = sym.pcap_setfilter(handle, prog);
   const msg = rc !== 0 ? geterr(sym, handle) : "";
   sym.pcap_freecode(prog);
@@ -1099,6 +1123,7 @@ export class PcapDumper {
   readonly #sym: LibpcapSymbols;
   #dumper: Deno.PointerObject | null;
   #dead: Deno.PointerObject | null;
+  readonly #path: string;
   readonly #hdr = new Uint8Array(24);
   readonly #hdr32 = new Uint32Array(this.#hdr.buffer);
   readonly #hdrI32 = new Int32Array(this.#hdr.buffer);
@@ -1110,10 +1135,12 @@ export class PcapDumper {
     dumper: Deno.PointerObject,
     dead: Deno.PointerObject | null,
     nano: boolean,
+    path: string,
   ) {
     this.#sym = sym;
     this.#dumper = dumper;
     this.#dead = dead;
+    this.#path = path;
     this.fracPerSecond = nano ? 1e9 : 1e6;
   }
 
@@ -1143,7 +1170,7 @@ export class PcapDumper {
       sym.pcap_close(dead);
       throw err;
     }
-    return new PcapDumper(sym, d, dead, nano);
+    return new PcapDumper(sym, d, dead, nano, path);
   }
 
   /**
@@ -1166,7 +1193,7 @@ export class PcapDumper {
     if (h === null) throw new PcapError("live capture is closed");
     const d = sym.pcap_dump_open(h, cstr(path));
     if (d === null) throw dumpOpenError(path, geterr(sym, h));
-    return new PcapDumper(sym, d, null, live.nanoTimestamps);
+    return new PcapDumper(sym, d, null, live.nanoTimestamps, path);
   }
 
   /**
@@ -1219,7 +1246,8 @@ export class PcapDumper {
   }
 
   /**
-   * Flushes buffered packets to the file.
+   * Flushes buffered packets to the file; throws a {@linkcode PcapError} naming it when a packet could not be
+   * written since the file was opened.
    *
    * @example
    * ```ts
@@ -1230,13 +1258,25 @@ export class PcapDumper {
    * ```
    */
   flush(): void {
-    if (this.#dumper !== null && this.#sym.pcap_dump_flush(this.#dumper) !== 0) {
-      throw new PcapError("pcap_dump_flush failed");
-    }
+    if (this.#dumper !== null && !this.#written(this.#dumper)) throw this.#writeError();
   }
 
   /**
-   * Flushes and closes the file (idempotent).
+   * Flushes and tells whether every packet so far reached the file. `pcap_dump` reports nothing: a write that
+   * fails inside it (a full disk) is only seen in the stream's error flag, which stays set.
+   */
+  #written(d: Deno.PointerObject): boolean {
+    if (this.#sym.pcap_dump_flush(d) !== 0) return false;
+    const file = this.#sym.pcap_dump_file(d);
+    return file === null || loadLibc().ferror(file) === 0;
+  }
+
+  #writeError(): PcapError {
+    return new PcapError(`cannot write ${this.#path}: packets were lost (is the disk full?)`);
+  }
+
+  /**
+   * Flushes and closes the file (idempotent); throws, once closed, as {@linkcode flush} does.
    *
    * @example
    * ```ts
@@ -1245,7 +1285,9 @@ export class PcapDumper {
    * ```
    */
   close(): void {
+    let written = true;
     if (this.#dumper !== null) {
+      written = this.#written(this.#dumper);
       this.#sym.pcap_dump_close(this.#dumper);
       this.#dumper = null;
     }
@@ -1253,6 +1295,7 @@ export class PcapDumper {
       this.#sym.pcap_close(this.#dead);
       this.#dead = null;
     }
+    if (!written) throw this.#writeError();
   }
 
   /** Same as {@linkcode close}, for `using`. */

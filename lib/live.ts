@@ -176,6 +176,11 @@ class FdWaiter {
 // ---------------------------------------------------------------------------------------------------------
 // the capture loop
 
+/** "cannot write PATH: reason" from the dump file, naming the option it came from too. */
+function saveError(e: PcapError): string {
+  return e.message.replace(/^cannot write /, "cannot write --save-pcap ");
+}
+
 /**
  * Captures on an interface and yields one record per flow as flows end; returns the totals. Stops on
  * `signal`, `duration` or `count` (or a capture error), then flushes every flow still held.
@@ -268,7 +273,7 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
       } catch (e) {
         // "cannot write PATH: reason" names the file; name the option it came from too
         if (!(e instanceof PcapError)) throw e;
-        throw new PcapError(e.message.replace(/^cannot write /, "cannot write --save-pcap "), e.status);
+        throw new PcapError(saveError(e), e.status);
       }
       const d = dumper;
       cb = (ts, buf, off, cap, wire, lt) => {
@@ -307,7 +312,16 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
         lastExpire = now;
         pipeline.table.expire(Date.now() / 1000);
         updateStats();
-        dumper?.flush();
+        try {
+          dumper?.flush();
+        } catch (e) {
+          // The capture stops; the flows held are still written (below).
+          if (!(e instanceof PcapError)) throw e;
+          summary.stoppedBy = "error";
+          summary.error = saveError(e);
+          saved = 0; // unknown: not claimed
+          break;
+        }
       }
       if (pending.length > 0) {
         const out = pending;
@@ -333,6 +347,16 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
       } catch { /* the capture is ending anyway */ }
     }
     updateStats();
+    if (dumper !== null && summary.error === null) {
+      try {
+        dumper.close();
+      } catch (e) {
+        if (!(e instanceof PcapError)) throw e;
+        summary.stoppedBy = "error";
+        summary.error = saveError(e);
+        saved = 0; // unknown: not claimed
+      }
+    }
     pipeline.flush();
     if (pending.length > 0) {
       const out = pending;
@@ -341,7 +365,9 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
     }
   } finally {
     if (waiter.inflight !== null) await waiter.inflight.catch(() => {});
-    dumper?.close();
+    try {
+      dumper?.close();
+    } catch { /* a lost packet was reported above, or the run is failing already */ }
     live.close();
     const st = pipeline.summary();
     summary.packetsRead = st.read;

@@ -303,6 +303,22 @@ Deno.test({
 // ---------------------------------------------------------------------------------------------------------
 // flows leave on the wall clock while no packets come; --duration and --count stop by themselves
 
+/** A test that captures on lo: skipped, saying why, without root and libpcap; subprocesses outlive its ops. */
+function captureTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({
+    name: name + (CAN_CAPTURE ? "" : " (skipped: needs root and libpcap)"),
+    ignore: !CAN_CAPTURE,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn,
+  });
+}
+
+/** `jj live` arguments capturing on lo the UDP datagrams of one port. */
+function liveOnUdpPort(port: number, ...more: string[]): string[] {
+  return ["live", "-i", "lo", "--filter", `udp port ${port}`, ...more];
+}
+
 async function sendUdp(port: number, n: number): Promise<void> {
   const s = dgram.createSocket("udp4");
   for (let i = 0; i < n; i++) {
@@ -320,19 +336,7 @@ Deno.test({
   fn: async () => {
     const dir = await Deno.makeTempDir({ prefix: "jj-live-" });
     const port = freePort();
-    const live = jj([
-      "live",
-      "-i",
-      "lo",
-      "--filter",
-      `udp port ${port}`,
-      "--idle-timeout",
-      "1",
-      "--duration",
-      "5",
-      "-o",
-      `${dir}/out.jsonl`,
-    ]);
+    const live = jj(liveOnUdpPort(port, "--idle-timeout", "1", "--duration", "5", "-o", `${dir}/out.jsonl`));
     try {
       assert.ok(await live.waitErr(/capturing on lo/), live.err());
       const t0 = Date.now();
@@ -786,3 +790,89 @@ Deno.test({
     if (!made) console.warn("live_test: cannot create an ifb interface here: skipping the interface checks");
   },
 });
+
+captureTest(
+  "live: a --save-pcap file that cannot be written stops the capture with an error naming it; the flows held " +
+    "are still written",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "jj-live-" });
+    const port = freePort();
+    // /dev/full takes the file open and refuses every write: pcap_dump itself reports nothing.
+    const live = jj(
+      liveOnUdpPort(port, "--duration", "4", "--save-pcap", "/dev/full", "-o", `${dir}/out.jsonl`),
+    );
+    try {
+      assert.ok(await live.waitErr(/capturing on lo/), live.err());
+      await sendUdp(port, 3);
+      assert.equal(await live.done(), 1, live.err());
+      assert.match(live.err(), /stopped by error/);
+      assert.match(live.err(), /jj: error: cannot write --save-pcap \/dev\/full: packets were lost/);
+      assert.doesNotMatch(live.err(), /packets saved/);
+      const flows = await readJsonlFile(`${dir}/out.jsonl`);
+      assert.equal(flows.length, 1);
+      assert.equal(flows[0].total_packets, 3);
+    } finally {
+      signal(live, "SIGKILL");
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test({
+  name:
+    "live and fingerprint --live: a filter libpcap does not compile, and -o naming the --save-pcap file, " +
+    "are usage errors" + (CAN_CAPTURE ? "" : " (skipped: needs root and libpcap)"),
+  ignore: !CAN_CAPTURE,
+  fn: async () => {
+    for (
+      const args of [
+        ["live", "-i", "lo", "--duration", "1", "--filter", "tcp port"],
+        ["fingerprint", "--live", "-i", "lo", "--duration", "1", "--filter", "tcp port"],
+        [
+          "live",
+          "-i",
+          "lo",
+          "--duration",
+          "1",
+          "--save-pcap",
+          "/tmp/jj-same.pcap",
+          "-o",
+          "/tmp/./jj-same.pcap",
+        ],
+      ]
+    ) {
+      const r = await runCli(args);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+    }
+  },
+});
+
+captureTest(
+  "fingerprint --live accounts for every packet (skipped ones by reason)",
+  async () => {
+    const port = freePort();
+    const fp = jj([
+      "fingerprint",
+      "--live",
+      "-i",
+      "lo",
+      "--snaplen",
+      "20",
+      "--filter",
+      `udp port ${port}`,
+      "--duration",
+      "3",
+      "-o",
+      "/dev/null",
+    ]);
+    try {
+      assert.ok(await fp.waitErr(/capturing on lo/), fp.err());
+      await sendUdp(port, 4);
+      assert.equal(await fp.done(), 0, fp.err());
+      assert.match(fp.err(), /4 packets captured, 0 decoded, 4 skipped \(truncated headers: 4\)/);
+    } finally {
+      signal(fp, "SIGKILL");
+    }
+  },
+);

@@ -5,6 +5,7 @@
  * @module
  */
 import { InvalidArgumentError } from "commander";
+import { resolve } from "node:path";
 import { InputError } from "../extract.ts";
 import { whyUnreadable } from "../why_unreadable.ts";
 
@@ -273,22 +274,32 @@ export async function openOutputFile(path: string): Promise<WritableStream<Uint8
  */
 export function refuseOutputAsInput(inputs: readonly string[], output: string | undefined): void {
   if (output === undefined || output === "-") return;
-  const id = (path: string): string | null => {
-    try {
-      const info = Deno.statSync(path);
-      return info.isFile && info.ino !== null ? `${info.dev}:${info.ino}` : null;
-    } catch {
-      return null;
-    }
-  };
-  const out = id(output);
-  if (out === null) return;
   for (const input of inputs) {
-    if (input !== "-" && id(input) === out) {
+    if (input !== "-" && sameFile(input, output)) {
       throw new UsageError(
         `-o ${output} is also an input (${input}), which it would overwrite; write to another file`,
       );
     }
+  }
+}
+
+/**
+ * Whether two paths name the same file: the same path once resolved, or, when both exist, the same device and
+ * inode (a link, another relative path).
+ *
+ * @example
+ * ```ts
+ * import { sameFile } from "./common.ts";
+ * console.log(sameFile("a.pcap", "./a.pcap"), sameFile("a.pcap", "b.pcap")); // true false
+ * ```
+ */
+export function sameFile(a: string, b: string): boolean {
+  if (resolve(a) === resolve(b)) return true;
+  try {
+    const x = Deno.statSync(a), y = Deno.statSync(b);
+    return x.ino !== null && x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
   }
 }
 

@@ -18,7 +18,15 @@ import {
   type HandshakeEvent,
   type HandshakeType,
 } from "../fingerprint.ts";
-import { drain, integer, integerInRange, positiveNumber, refuseOutputAsInput, UsageError } from "./common.ts";
+import {
+  drain,
+  integer,
+  integerInRange,
+  packetCountParts,
+  positiveNumber,
+  refuseOutputAsInput,
+  UsageError,
+} from "./common.ts";
 import { MAX_SNAPLEN } from "../../ffi/libpcap.ts";
 
 /** Options of `jj fingerprint` as commander parses them. */
@@ -189,7 +197,8 @@ export async function runFingerprint(
           `jj: live on ${summary.iface} stopped by ${summary.stoppedBy} after ${
             summary.seconds.toFixed(2)
           } s: ` +
-            `${summary.packetsRead} packets captured, ${summary.packetsDecoded} decoded; pcap_stats: ` +
+            // Every packet accounted for, as live does; the fingerprints have their own line below.
+            `${packetCountParts(summary, "captured").slice(0, -1).join(", ")}; pcap_stats: ` +
             `${summary.received} received, ${summary.dropped} dropped by kernel, ${summary.ifDropped} dropped by ` +
             "interface",
         );

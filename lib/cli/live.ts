@@ -34,6 +34,7 @@ import {
   packetCountParts,
   portNumber,
   positiveNumber,
+  sameFile,
   UsageError,
 } from "./common.ts";
 import { addFlowOptions, type FlowCliOptions, flowOptionsFrom } from "./flow_options.ts";
@@ -272,6 +273,11 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
   }
   if (o.interface === undefined || o.interface === "") {
     throw new UsageError("live needs -i IFACE (jj live --list shows the interfaces)");
+  }
+  if (
+    o.savePcap !== undefined && o.output !== undefined && o.output !== "-" && sameFile(o.savePcap, o.output)
+  ) {
+    throw new UsageError(`--save-pcap and -o name the same file (${o.output}); write them to two files`);
   }
   const features = parseFeatureList(o.features);
   // A group with `finalize` (connection) needs every flow before it can write one; live never reaches the end

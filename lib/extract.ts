@@ -175,6 +175,48 @@ export function refuseBadFilter(filter: string): void {
   }
 }
 
+/** Reads at least 2 bytes into `buf` (fewer only at the end of the input), for a look at a stream's start. */
+async function readHead(reader: ByteReader, buf: Uint8Array): Promise<Uint8Array> {
+  let n = 0;
+  while (n < 2) {
+    const got = await reader.read(buf.subarray(n));
+    if (got === null) break;
+    n += got;
+  }
+  return buf.subarray(0, n);
+}
+
+/** gzip's magic number. */
+function isGzip(head: Uint8Array): boolean {
+  return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+}
+
+/** `head`, then the rest of `reader`. */
+function prefixedReader(head: Uint8Array, reader: ByteReader): ByteReader {
+  let left: Uint8Array | null = head.length > 0 ? head : null;
+  return {
+    read(p: Uint8Array): Promise<number | null> {
+      if (left === null) return reader.read(p);
+      const n = Math.min(p.length, left.length);
+      p.set(left.subarray(0, n));
+      left = n < left.length ? left.subarray(n) : null;
+      return Promise.resolve(n);
+    },
+  };
+}
+
+/** A byte stream over a reader (for the decompressor). */
+function byteStream(reader: ByteReader): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const buf = new Uint8Array(65536);
+      const n = await reader.read(buf);
+      if (n === null) controller.close();
+      else controller.enqueue(buf.subarray(0, n));
+    },
+  });
+}
+
 /**
  * Options that only work on paths: libpcap (`filter`, `reader: "libpcap"`) opens files itself, so with a stream
  * or ByteReader source they would be ignored.
@@ -338,19 +380,33 @@ export async function* extractFlows(
           let file: Deno.FsFile | null = null;
           let byteReader: ByteReader & { close?(): void };
           if (typeof input === "string") {
-            if (input === "-") byteReader = Deno.stdin;
-            else {
+            if (input === "-") {
+              // A compressed capture on stdin is told by its first bytes.
+              const head = await readHead(Deno.stdin, new Uint8Array(65536));
+              const rest = prefixedReader(head, Deno.stdin);
+              byteReader = isGzip(head) ? gunzipReader(byteStream(rest)) : rest;
+            } else {
+              let gzip = /\.gz$/i.test(input);
               try {
                 file = await Deno.open(input);
+                if (!gzip && (await file.stat()).isFile) {
+                  // A compressed capture without its .gz name: read from the start again, from the file itself
+                  // (which is read ahead).
+                  gzip = isGzip(await readHead(file, new Uint8Array(2)));
+                  await file.seek(0, Deno.SeekMode.Start);
+                }
               } catch (e) {
+                file?.close();
                 throw new InputError(`cannot read ${input}: ${whyUnreadable(e)}`);
               }
-              byteReader = /\.gz$/i.test(input) ? gunzipReader(file.readable) : file;
+              byteReader = gzip ? gunzipReader(file.readable) : file;
             }
           } else if (input instanceof ReadableStream) byteReader = streamReader(input);
           else byteReader = input;
           try {
+            let bytes = 0;
             const it = readCaptureChunks(byteReader, pipeline.packet, (n) => {
+              bytes += n;
               summary.bytesRead += n;
             });
             let result;
@@ -361,9 +417,13 @@ export async function* extractFlows(
               } catch (e) {
                 if (e instanceof CaptureFormatError) throw new InputError(`${name}: ${e.message}`);
                 if (!(e instanceof DecompressionError)) throw e;
+                // Not gzip at all: not a capture either.
+                if (bytes === 0) {
+                  throw new InputError(`${name}: not a gzip-compressed capture (${e.message})`);
+                }
                 // A cut or corrupt gzip stream is a truncated capture: what was read before it is kept.
                 warn(
-                  `${name}: the gzip stream is cut or corrupt after ${summary.bytesRead} bytes of capture ` +
+                  `${name}: the gzip stream is cut or corrupt after ${bytes} bytes of capture ` +
                     `(${e.message}); flows read before it are written`,
                 );
                 r = null;

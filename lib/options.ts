@@ -173,6 +173,21 @@ export function validateOptions(options: CheckedOptions): void {
     throw new OptionError("evictionStrategy", "--eviction-strategy", '"lru" or "oldest"', o.evictionStrategy);
   }
   checkNumber(o, "samplingRate", "--sampling-rate", (n) => n > 0 && n <= 1, "a fraction in (0, 1]");
+  // Set by the parallel workers only: one share of the flows.
+  const shard = o.shard as { index?: unknown; count?: unknown } | undefined;
+  if (
+    shard !== undefined &&
+    (typeof shard !== "object" || shard === null || !Number.isInteger(shard.count) ||
+      (shard.count as number) < 1 || !Number.isInteger(shard.index) || (shard.index as number) < 0 ||
+      (shard.index as number) >= (shard.count as number))
+  ) {
+    throw new OptionError(
+      "shard",
+      "shard",
+      "{ index, count } with integers 0 <= index < count",
+      JSON.stringify(shard),
+    );
+  }
   checkNumber(o, "burstThresholdMs", "--burst-threshold-ms", (n) => n > 0, "a number of milliseconds > 0");
   checkNumber(
     o,
@@ -390,9 +405,11 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
   const specific = o.specificFeatures;
   const extra = o.extractors ?? [];
   if (specific !== undefined) {
-    // Optional columns asked for by name switch their option on.
-    if (specific.includes("flow_id")) o.includeFlowId = true;
-    if (specific.some((n) => n === "iat_sequence" || n === "timestamp_sequence")) o.includeSequences = true;
+    // Optional columns asked for by name switch their option on (under their --bidirectional-split names too).
+    const asked = (name: string) =>
+      specific.includes(name) || (o.bidirectionalSplit && specific.includes(splitName(name)));
+    if (asked("flow_id")) o.includeFlowId = true;
+    if (asked("iat_sequence") || asked("timestamp_sequence")) o.includeSequences = true;
     if (specific.some((n) => n.startsWith("splt"))) o.includeSplt = true;
   }
   let groups = o.features;
@@ -450,12 +467,22 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
     const have = new Set(renamed);
     const missing = specific.filter((n) => !have.has(n));
     if (missing.length > 0) {
-      const known = new Set([...allExtractors(), ...extra].flatMap((e) => e.features.map((f) => f.name)));
-      const unknown = missing.filter((n) => !known.has(n) && !OPTIONAL_FEATURES.some((f) => f.name === n));
+      const declared = [...allExtractors(), ...extra].flatMap((e) => e.features.map((f) => f.name))
+        .concat(OPTIONAL_FEATURES.map((f) => f.name));
+      const known = new Set(o.bidirectionalSplit ? declared.map(splitName) : declared);
+      const unknown = missing.filter((n) => !known.has(n));
+      // A name as it is without --bidirectional-split, which renames it.
+      const renamedAway = o.bidirectionalSplit
+        ? unknown.filter((n) => declared.includes(n) && splitName(n) !== n)
+        : [];
       throw new OptionError(
         "specificFeatures",
         "--specific-features",
-        unknown.length > 0
+        renamedAway.length > 0
+          ? `names as --bidirectional-split writes them (${
+            renamedAway.map((n) => `${n} is ${splitName(n)}`).join(", ")
+          })`
+          : unknown.length > 0
           ? "names of features (see `jj features`)"
           : "features of the selected groups (add their groups to --features)",
         unknown.length > 0 ? unknown : missing,

@@ -480,3 +480,51 @@ Deno.test("features lists the optional columns too (flow_id, iat_sequence, splt,
   assert.equal(md.code, 0, md.stderr);
   assert.match(md.stdout, /^\| flow_id \| /m);
 });
+
+Deno.test("extract: an option that only changes another one is a usage error alone (it was ignored without a word)", async () => {
+  const http = "testdata/http.pcap";
+  for (
+    const [alone, withIt] of [
+      [["--anonymization-salt", "s"], ["--anonymize-ips"]],
+      [["--max-sequence-length", "5"], ["--include-splt"]],
+      [["--eviction-strategy", "oldest"], ["--max-flows", "10"]],
+    ]
+  ) {
+    assertError(await runCli(["extract", ...alone, http]), 2, new RegExp(`${alone[0]} only applies with`));
+    const ok = await runCli(["extract", "-q", ...alone, ...withIt, http]);
+    assert.equal(ok.code, 0, ok.stderr);
+  }
+  // flow_id asked for by name uses the salt too.
+  const id = await runCli([
+    "extract",
+    "-q",
+    "--anonymization-salt",
+    "s",
+    "--specific-features",
+    "flow_id",
+    http,
+  ]);
+  assert.equal(id.code, 0, id.stderr);
+});
+
+Deno.test("extract --bidirectional-split --specific-features takes the names it writes (and says so for the others)", async () => {
+  const http = "testdata/http.pcap";
+  const seq = await runCli([
+    "extract",
+    "-q",
+    "--bidirectional-split",
+    "--specific-features",
+    "src_ip,total_iat_sequence,fwd_entropy",
+    http,
+  ]);
+  assert.equal(seq.code, 0, seq.stderr);
+  const r = parseJsonl(seq.stdout);
+  // In record order (sequences follow timing), as --specific-features always writes them.
+  assert.deepEqual(Object.keys(r[0]), ["src_ip", "total_iat_sequence", "fwd_entropy"]);
+  assert.ok(Array.isArray(r[0].total_iat_sequence));
+  assertError(
+    await runCli(["extract", "--bidirectional-split", "--specific-features", "entropy_initiator", http]),
+    2,
+    /entropy_initiator is fwd_entropy/,
+  );
+});

@@ -88,3 +88,37 @@ Deno.test("a gzip-compressed capture that is cut or corrupt: a warning naming it
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("gzip: told by its bytes on stdin and without a .gz name; a .gz that is not gzip is not a capture", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const pcap = await Deno.readFile(`${ROOT}/testdata/http.pcap`);
+    const gz = new Uint8Array(
+      await new Response(new Blob([pcap]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
+    );
+    const plain = await runCli(["extract", "-q", `${ROOT}/testdata/http.pcap`]);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.ok(parseJsonl(plain.stdout).length > 0);
+    const stdin = await runCli(["extract", "-q", "-"], { stdin: gz });
+    assert.equal(stdin.code, 0, stdin.stderr);
+    assert.equal(stdin.stdout, plain.stdout);
+    await Deno.writeFile(`${dir}/hidden.pcap`, gz);
+    const hidden = await runCli(["extract", "-q", `${dir}/hidden.pcap`]);
+    assert.equal(hidden.code, 0, hidden.stderr);
+    assert.equal(hidden.stdout, plain.stdout);
+    // A .gz name on a plain capture: not a capture (it was a "cut gzip stream" warning and exit 0).
+    await Deno.writeFile(`${dir}/fake.pcap.gz`, pcap);
+    const fake = await runCli(["extract", "-q", `${dir}/fake.pcap.gz`]);
+    assert.equal(fake.code, 1, fake.stderr);
+    assert.match(fake.stderr, /fake\.pcap\.gz: not a gzip-compressed capture/);
+    // Among several inputs, the others are read; a cut stream's warning counts its own bytes, not the run's.
+    await Deno.writeFile(`${dir}/cut.pcap.gz`, gz.subarray(0, gz.length - 600));
+    const two = await runCli(["extract", "-q", `${ROOT}/testdata/http.pcap`, `${dir}/cut.pcap.gz`]);
+    assert.equal(two.code, 0, two.stderr);
+    const cut = /cut\.pcap\.gz: the gzip stream is cut or corrupt after (\d+) bytes/.exec(two.stderr);
+    assert.ok(cut !== null, two.stderr);
+    assert.ok(Number(cut[1]) < pcap.length, two.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

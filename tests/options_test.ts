@@ -318,3 +318,18 @@ Deno.test("CLI: --specific-features, --anonymize-ips and --bidirectional-split r
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("shard (the parallel workers' option) is checked like the others", async () => {
+  for (
+    const shard of [{ index: 2, count: 2 }, { index: 0, count: 0 }, { index: -1, count: 2 }, {
+      index: 0.5,
+      count: 2,
+    }]
+  ) {
+    await assert.rejects(
+      extractFlows("testdata/http.pcap", { shard }).next(),
+      (e: Error) => e instanceof RangeError && /shard/.test(e.message),
+      JSON.stringify(shard),
+    );
+  }
+});

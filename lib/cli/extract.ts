@@ -128,6 +128,25 @@ function checkConflicts(o: ExtractCliOptions, given: readonly string[]): void {
   if (o.ipfix === undefined && ipfixOnly.length > 0) {
     throw new UsageError(`${ipfixOnly.join(", ")} only apply with --ipfix HOST:PORT`);
   }
+  // Options that only change what another option does: alone, they would be ignored without a word (a salt
+  // given alone could pass for anonymization).
+  const specific = o.specificFeatures ?? "";
+  const needs: [string, boolean, string][] = [
+    [
+      "--anonymization-salt",
+      o.anonymizeIps === true || o.includeFlowId === true || /\bflow_id\b/.test(specific),
+      "--anonymize-ips or --include-flow-id",
+    ],
+    [
+      "--max-sequence-length",
+      o.includeSequences === true || o.includeSplt === true || /sequence|splt/.test(specific),
+      "--include-sequences or --include-splt",
+    ],
+    ["--eviction-strategy", (o.maxFlows ?? 0) > 0, "--max-flows N"],
+  ];
+  for (const [flag, used, by] of needs) {
+    if (given.includes(flag) && !used) throw new UsageError(`${flag} only applies with ${by}`);
+  }
   if (o.ipfix !== undefined) {
     const reshaping = [
       o.anonymizeIps ? "--anonymize-ips" : "",

@@ -145,9 +145,8 @@ class SinkWriter implements RecordWriter {
   /** JSON Lines and CSV serialise a record in `write`, Parquet copies its values into columns. */
   readonly writesAtOnce = true;
   /**
-   * Records held until the columns are known, when they are taken from the records: up to `inferFrom` of them
-   * (a Parquet row group, which is held anyway), so that a column missing or null in the first record still
-   * gets its place and type.
+   * Records held until the columns are known, when they are taken from the records: up to `inferFrom` of them,
+   * so that a column missing or null in the first record still gets its place and type.
    */
   private held: FlowRecord[] = [];
   constructor(
@@ -270,8 +269,9 @@ export async function openRecordWriter(
   // A stream the writer does not own (stdout) is left usable.
   const abortStream = (reason?: unknown) =>
     closeStream ? stream.abort(reason).catch(() => {}) : Promise.resolve();
-  // Columns taken from the records: Parquet, which holds a row group anyway, takes them from its first one.
-  const inferFrom = fmt === "parquet" ? options.rowGroupSize ?? 10000 : 1;
+  // Columns taken from the records: Parquet, which holds a row group anyway, takes them from its first
+  // thousand records (copies, held until then), CSV, which streams, from the first.
+  const inferFrom = fmt === "parquet" ? Math.min(options.rowGroupSize ?? 10000, 1000) : 1;
   return new SinkWriter(open, fmt === "jsonl" ? [] : features, done, abortStream, inferFrom);
 }
 

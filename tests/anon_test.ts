@@ -34,6 +34,7 @@ import {
   ipv4,
   ipv6,
   pcapFile,
+  pcapRecords,
   ROOT,
   runCli,
   type RunResult,
@@ -1093,6 +1094,60 @@ Deno.test("anon --pcap: pcapng interface address options (if_IPv4addr, if_IPv6ad
     assert.equal((await tsharkVerdicts(`${dir}/o.pcapng`)).addrs[0], `${anonOf("10.0.0.5")}\t`);
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("anon --pcap: pcapng capture filters and comments (section, interface, packet) are left out too", async () => {
+  const text = (t: string) => new TextEncoder().encode(t);
+  const end = ngOption(0, new Uint8Array(0));
+  const shb = ngBlock(
+    0x0a0d0d0a,
+    concat(
+      NG_SHB.subarray(8, 24),
+      ngOption(1, text("lab capture of 10.0.0.5")),
+      ngOption(4, text("dumpcap")),
+      end,
+    ),
+  );
+  const idb = ngIdb(
+    ngOption(2, text("eth0")),
+    ngOption(11, text("\0host 10.0.0.5")),
+    ngOption(1, text("10.0.0.5")),
+  );
+  const epb = ngEpb(0, NG_FRAME);
+  // The packet block with a comment after its (padded) data, before the trailing length.
+  const withComment = ngBlock(
+    6,
+    concat(epb.subarray(8, epb.length - 4), ngOption(1, text("from 10.0.0.5")), end),
+  );
+  const { out, r } = await anonBytes(concat(shb, idb, withComment), new Anonymizer(KEY1));
+  assert.equal(r.warning, null);
+  assert.equal(r.packets, 1);
+  assert.equal(r.droppedOptions, 4);
+  assert.ok(!inClear(out, "10.0.0.5"), "10.0.0.5 in clear");
+  assert.ok(!new TextDecoder().decode(out).includes("10.0.0.5"), "10.0.0.5 in a text option");
+  assert.deepEqual(ngTypes(out).map((b) => b[0]), [0x0a0d0d0a, 1, 6]);
+  const plain = new TextDecoder().decode(out);
+  assert.ok(plain.includes("eth0") && plain.includes("dumpcap"), "if_name and shb_userappl kept");
+  if (HAVE_TSHARK) {
+    const dir = await Deno.makeTempDir();
+    await Deno.writeFile(`${dir}/o.pcapng`, out);
+    assert.equal((await tsharkVerdicts(`${dir}/o.pcapng`)).addrs[0], `${anonOf("10.0.0.5")}\t`);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("anon --pcap: a frame whose IP header is cut short or malformed is left out, not copied in clear", async () => {
+  const frame = ethernet(ipv4("10.0.0.5", "10.0.0.6", 17, udp(1, 2, new Uint8Array(4))));
+  const cut = frame.subarray(0, 14 + 17); // the source address cut after its first 3 bytes
+  const badIhl = frame.slice();
+  badIhl[14] = 0x43; // IHL 3: shorter than the fixed header
+  const input = pcapFile(1, [frame, cut, badIhl].map((data, i) => ({ ts: i + 1, data })));
+  const { out, r } = await anonBytes(input, new Anonymizer(KEY1));
+  assert.equal(r.packets, 3);
+  assert.equal(r.droppedPackets, 2);
+  assert.deepEqual(r.droppedPacketReasons, { "IP header cut short or malformed": 2 });
+  assert.equal(pcapRecords(out).length, 1);
+  assert.ok(!inClear(out, "10.0.0.6"), "10.0.0.6 in clear");
 });
 
 Deno.test("anon --pcap: pcapng packet blocks that cannot be read are dropped and counted, not copied in clear", async () => {

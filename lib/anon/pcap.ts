@@ -9,14 +9,16 @@
  * amount, even for packets cut short by a snap length; TCP, UDP and ICMPv6 pseudo-headers use the final
  * destination of a source route or routing header, as senders compute them. Not rewritten: addresses in
  * application payloads, in IPv6 RPL (type 3) routing headers, and in link-layer headers (MACs). pcapng name
- * resolution blocks, which map addresses to names, are dropped, and so are the interface address options
- * (if_IPv4addr, if_IPv6addr) of interface description blocks; a packet block that cannot be read (unknown
- * interface, lengths past the block's end) is dropped rather than copied with its addresses in clear.
+ * resolution blocks, which map addresses to names, are dropped, and so are the options that can hold addresses:
+ * the interface address options (if_IPv4addr, if_IPv6addr) and capture filter (if_filter) of interface
+ * description blocks, and every comment and custom option; a packet block that cannot be read (unknown
+ * interface, lengths past the block's end), or a frame whose IP header is cut short or malformed, is dropped
+ * rather than copied with its addresses in clear.
  *
  * @module
  */
 import { type ByteReader, ReadBuffer, streamReader } from "../capture_file.ts";
-import { describeLinkType, PacketDecoder, SUPPORTED_LINK_TYPES } from "../decode.ts";
+import { describeLinkType, PacketDecoder, SkipReason, SUPPORTED_LINK_TYPES } from "../decode.ts";
 import type { Anonymizer } from "./anonymizer.ts";
 
 /** What {@linkcode anonymizeCapture} reports. */
@@ -33,7 +35,7 @@ export interface CaptureAnonResult {
   checksums: number;
   /** pcapng name resolution blocks left out. */
   droppedBlocks: number;
-  /** pcapng interface address options (if_IPv4addr, if_IPv6addr) left out. */
+  /** pcapng options that can hold addresses left out (interface addresses and filters, comments). */
   droppedOptions: number;
   /** pcapng packet blocks left out because they could not be read (their addresses would stay in clear). */
   droppedPackets: number;
@@ -90,6 +92,8 @@ export class PacketAnonymizer {
   private chOld = new Uint8Array(1024);
   private chNew = new Uint8Array(1024);
   private nCh = 0;
+  /** Set by `walk` when the frame cannot be kept (see `rewrite`). */
+  private unsafe = false;
   private readonly scratch = new Uint8Array(16);
   private buf: Uint8Array = new Uint8Array(0);
   /** Checksums updated so far. */
@@ -115,13 +119,16 @@ export class PacketAnonymizer {
   }
 
   /**
-   * Rewrites the frame `buf[off, off + len)` of link type `linkType`; returns the number of addresses changed.
+   * Rewrites the frame `buf[off, off + len)` of link type `linkType`; returns the number of addresses changed, or
+   * -1 for a frame that cannot be kept (its IP header is cut short or malformed, see `walk`).
    */
   rewrite(buf: Uint8Array, off: number, len: number, linkType: number): number {
     this.buf = buf;
     this.nLayers = 0;
     this.nCh = 0;
+    this.unsafe = false;
     let changed = this.walk(off, off + len, linkType, 0);
+    if (this.unsafe) return -1;
     // Checksums: innermost first, so that outer ones include the inner ones' new values.
     for (let i = this.nLayers - 1; i >= 0; i--) this.fixChecksums(this.layers[i]);
     if (changed === 0 && this.nCh > 0) changed = 1;
@@ -260,9 +267,15 @@ export class PacketAnonymizer {
   private walk(off: number, end: number, linkType: number, depth: number): number {
     if (depth >= MAX_LAYERS || this.nLayers >= MAX_LAYERS || end <= off) return 0;
     const d = this.decoder;
-    d.decode(0, this.buf, off, end - off, end - off, linkType);
+    const r = d.decode(0, this.buf, off, end - off, end - off, linkType);
     const p = d.packet;
     if (p.ipVersion === 0) {
+      // A frame that carries IP (by its EtherType, or a link type without one) whose IP header is cut short or
+      // malformed: what is there of its addresses cannot be anonymized, so the frame cannot be kept.
+      if (
+        depth === 0 && (r === SkipReason.TRUNCATED || r === SkipReason.BAD_IP) &&
+        (p.ethType === 0 || p.ethType === 0x0800 || p.ethType === 0x86dd)
+      ) this.unsafe = true;
       // ARP, after an Ethernet or Linux cooked header and any VLAN tags.
       return p.ethType === 0x0806 ? this.arp(p.ethPayloadOff, end) : 0;
     }
@@ -467,33 +480,48 @@ export class PacketAnonymizer {
   }
 }
 
+/** Options of any block that can hold text about the capture: comments and custom options. */
+function isTextOption(code: number): boolean {
+  return code === 1 || code === 2988 || code === 2989 || code === 19372 || code === 19373;
+}
+
 /**
- * The interface description block at `buf[b, b + len)` without its if_IPv4addr (4) and if_IPv6addr (5) options,
- * which hold the capturing host's addresses, and the number of options removed; null when it has none.
+ * Options an interface description block is left without: the capturing host's addresses (if_IPv4addr 4,
+ * if_IPv6addr 5), the capture filter (if_filter 11, "host 10.1.2.3"), and the text options.
  */
-function idbWithoutAddresses(
+function idbLeaks(code: number): boolean {
+  return code === 4 || code === 5 || code === 11 || isTextOption(code);
+}
+
+/**
+ * The block at `buf[b, b + len)`, whose options start at `b + first`, without the options `leaks` names, and
+ * the number of options removed; null when it has none.
+ */
+function blockWithoutOptions(
   buf: Uint8Array,
   b: number,
   len: number,
   le: boolean,
+  first: number,
+  leaks: (code: number) => boolean,
 ): [Uint8Array, number] | null {
   const dv = new DataView(buf.buffer, buf.byteOffset);
   const end = b + len - 4;
   let removed = 0;
-  for (let o = b + 16; o + 4 <= end;) {
+  for (let o = b + first; o + 4 <= end;) {
     const code = dv.getUint16(o, le), olen = dv.getUint16(o + 2, le);
     if (code === 0) break;
-    if (code === 4 || code === 5) removed++;
+    if (leaks(code)) removed++;
     o += 4 + ((olen + 3) & ~3);
   }
   if (removed === 0) return null;
   const out = new Uint8Array(len);
-  out.set(buf.subarray(b, b + 16));
-  let w = 16, o = b + 16;
+  out.set(buf.subarray(b, b + first));
+  let w = first, o = b + first;
   while (o + 4 <= end) {
     const code = dv.getUint16(o, le);
     const next = Math.min(end, o + 4 + ((dv.getUint16(o + 2, le) + 3) & ~3));
-    if (code !== 4 && code !== 5) {
+    if (code === 0 || !leaks(code)) {
       out.set(buf.subarray(o, next), w);
       w += next - o;
     }
@@ -573,21 +601,27 @@ export async function anonymizeCapture(
     unsupportedLinkTypes: [],
     warning: null,
   };
-  const packet = (off: number, capLen: number, link: number) => {
+  /** A packet block that cannot be anonymized: left out, not copied with its addresses in clear. */
+  const drop = (why: string) => {
+    result.droppedPackets++;
+    result.droppedPacketReasons[why] = (result.droppedPacketReasons[why] ?? 0) + 1;
+  };
+  /** Anonymizes one packet in place; false when it must be left out (then counted as dropped). */
+  const packet = (off: number, capLen: number, link: number): boolean => {
     result.packets++;
     if (!SUPPORTED_LINK_TYPES.has(link)) {
       result.unsupportedPackets++;
       const name = describeLinkType(link);
       if (!result.unsupportedLinkTypes.includes(name)) result.unsupportedLinkTypes.push(name);
-      return;
+      return true;
     }
     const n = pa.rewrite(inp.buf, off, capLen, link);
+    if (n < 0) {
+      drop("IP header cut short or malformed");
+      return false;
+    }
     if (n > 0) result.packetsChanged++;
-  };
-  /** A packet block that cannot be anonymized: left out, not copied with its addresses in clear. */
-  const drop = (why: string) => {
-    result.droppedPackets++;
-    result.droppedPacketReasons[why] = (result.droppedPacketReasons[why] ?? 0) + 1;
+    return true;
   };
   const before = anonymizer.changed;
   let completed = false;
@@ -655,12 +689,6 @@ export async function anonymizeCapture(
             break;
           }
           links.push(dv.getUint16(b + 8, le));
-          const stripped = idbWithoutAddresses(inp.buf, b, len, le);
-          if (stripped !== null) {
-            await out.write(stripped[0]);
-            result.droppedOptions += stripped[1];
-            keep = false;
-          }
         } else if (type === 6 || type === 2) {
           const ifId = len < 32 ? 0 : type === 6 ? dv.getUint32(b + 8, le) : dv.getUint16(b + 8, le);
           const capLen = len < 32 ? 0 : dv.getUint32(b + 20, le);
@@ -670,19 +698,34 @@ export async function anonymizeCapture(
           } else if (ifId >= links.length) {
             drop("interface id without an interface description");
             keep = false;
-          } else packet(b + 28, capLen, links[ifId]);
+          } else keep = packet(b + 28, capLen, links[ifId]);
         } else if (type === 3) {
           if (links.length === 0 || len < 16) {
             drop(
               len < 16 ? "captured length past the end of the block" : "no interface description before it",
             );
             keep = false;
-          } else packet(b + 12, Math.min(dv.getUint32(b + 8, le), len - 16), links[0]);
+          } else keep = packet(b + 12, Math.min(dv.getUint32(b + 8, le), len - 16), links[0]);
         } else if (type === 4) {
           result.droppedBlocks++;
           keep = false;
         }
-        if (keep) await out.write(inp.buf.subarray(b, b + len));
+        // Where the block's options start: section header, interface description, (enhanced) packet and
+        // interface statistics blocks can carry comments, and an interface its addresses and capture filter.
+        const first = type === 0x0a0d0d0a
+          ? 24
+          : type === 1 || type === 5
+          ? 16
+          : (type === 6 || type === 2) && len >= 32
+          ? 28 + ((dv.getUint32(b + 20, le) + 3) & ~3)
+          : -1;
+        const stripped = keep && first > 0 && first <= len - 4
+          ? blockWithoutOptions(inp.buf, b, len, le, first, type === 1 ? idbLeaks : isTextOption)
+          : null;
+        if (stripped !== null) {
+          await out.write(stripped[0]);
+          result.droppedOptions += stripped[1];
+        } else if (keep) await out.write(inp.buf.subarray(b, b + len));
         inp.start += len;
       }
     } else {
@@ -714,8 +757,7 @@ export async function anonymizeCapture(
           break;
         }
         const s = inp.start;
-        packet(s + 16, capLen, link);
-        await out.write(inp.buf.subarray(s, s + 16 + capLen));
+        if (packet(s + 16, capLen, link)) await out.write(inp.buf.subarray(s, s + 16 + capLen));
         inp.start += 16 + capLen;
       }
     }

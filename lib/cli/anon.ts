@@ -184,7 +184,11 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
           `jj: ${r.packets} packets (${r.format}), ${r.packetsChanged} changed: ${r.addresses} addresses, ` +
             `${r.checksums} checksums updated${
               r.droppedBlocks ? `, ${r.droppedBlocks} name resolution block(s) left out` : ""
-            }${r.droppedOptions ? `, ${r.droppedOptions} interface address option(s) left out` : ""}${
+            }${
+              r.droppedOptions
+                ? `, ${r.droppedOptions} pcapng option(s) that can hold addresses left out (interface addresses and filters, comments)`
+                : ""
+            }${
               r.droppedPackets ? `, ${r.droppedPackets} packet block(s) left out` : ""
             }; ${anonymizer.describe()}`,
         );

@@ -511,6 +511,8 @@ async function tsharkVerdicts(path: string): Promise<{ status: string[]; addrs: 
       "udp.check_checksum:TRUE",
       "-o",
       "ip.check_checksum:TRUE",
+      "-o",
+      "udplite.check_checksum:TRUE",
       // ICMP and ICMPv6 checksums are always checked; an "icmp.check_checksum" preference does not exist, and
       // tshark refuses unknown preferences (it printed nothing, and the comparisons below passed vacuously).
       "-T",
@@ -921,6 +923,35 @@ function craftedFrames(): Record<string, Uint8Array> {
     setChecksum(gre, 4, 0, gre.length);
     out.gre = ethernet(ipv4("10.0.0.5", "10.0.0.6", 47, gre));
   }
+  // Router advertisement: a prefix information option and a recursive DNS server option.
+  {
+    const prefix = concat([3, 4, 64, 0xc0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0], ipBytes("2001:db8:1:2::"));
+    const rdnss = concat([25, 3, 0, 0, 0, 0, 0, 60], ipBytes("2001:db8::53"));
+    const icmp = concat([134, 0, 0, 0, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], prefix, rdnss);
+    const ip = ipv6("fe80::1", "ff02::1", 58, icmp);
+    setChecksum(ip, 42, 40, ip.length, pseudo(ip, 8, 24, 16, 58, icmp.length));
+    out.ra = ethernet(ip);
+  }
+  // ICMPv6 redirect with a redirected header option quoting the packet that caused it.
+  {
+    const quoted = ipv6("2001:db8::10", "2001:db8::20", 17, udp(1, 2, new Uint8Array(0)));
+    const option = concat([4, (8 + quoted.length) / 8, 0, 0, 0, 0, 0, 0], quoted);
+    const icmp = concat([137, 0, 0, 0, 0, 0, 0, 0], ipBytes("fe80::2"), ipBytes("2001:db8::20"), option);
+    const ip = ipv6("fe80::1", "2001:db8::10", 58, icmp);
+    setChecksum(ip, 42, 40, ip.length, pseudo(ip, 8, 24, 16, 58, icmp.length));
+    out.redirect6 = ethernet(ip);
+  }
+  // UDP-Lite (checksum over the whole packet) and DCCP: pseudo-header checksums too.
+  {
+    const lite = concat([0x03, 0xe8, 0x07, 0xd0, 0, 0, 0, 0], new Uint8Array([1, 2, 3, 4]));
+    const ip = ipv4("10.0.0.5", "10.0.0.6", 136, lite);
+    setChecksum(ip, 26, 20, ip.length, pseudo(ip, 12, 16, 4, 136, lite.length));
+    out.udplite = ethernet(ip);
+    const dccp = new Uint8Array([0x03, 0xe8, 0x07, 0xd0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    const ip2 = ipv4("10.0.0.5", "10.0.0.6", 33, dccp);
+    setChecksum(ip2, 26, 20, ip2.length, pseudo(ip2, 12, 16, 4, 33, dccp.length));
+    out.dccp = ethernet(ip2);
+  }
   return out;
 }
 
@@ -991,6 +1022,29 @@ Deno.test("anon --pcap: IPv6 routing headers (segment routing, type 0); pseudo-h
     checksumOk(f, 94, f.length, pseudo(f, 22, 78, 16, 17, f.length - 94)),
     "UDP checksum, last address",
   );
+});
+
+Deno.test("anon --pcap: neighbor discovery options (prefixes, DNS servers, a redirect's quoted packet)", async () => {
+  const { got } = await crafted();
+  let f = got.ra;
+  assert.equal(v6At(f, 14 + 40 + 16 + 16), anonOf("2001:db8:1:2::"), "advertised prefix");
+  assert.equal(v6At(f, 14 + 40 + 16 + 32 + 8), anonOf("2001:db8::53"), "DNS server");
+  assert.ok(checksumOk(f, 54, f.length, pseudo(f, 22, 38, 16, 58, f.length - 54)), "RA checksum");
+  f = got.redirect6;
+  assert.deepEqual(
+    [v6At(f, 62), v6At(f, 78), v6At(f, 94 + 8 + 8), v6At(f, 94 + 8 + 24)],
+    ["fe80::2", "2001:db8::20", "2001:db8::10", "2001:db8::20"].map(anonOf),
+  );
+  assert.ok(checksumOk(f, 54, f.length, pseudo(f, 22, 38, 16, 58, f.length - 54)), "redirect checksum");
+});
+
+Deno.test("anon --pcap: UDP-Lite and DCCP checksums follow the addresses", async () => {
+  const { got } = await crafted();
+  for (const [name, proto] of [["udplite", 136], ["dccp", 33]] as const) {
+    const f = got[name];
+    assert.equal(v4At(f, 26), anonOf("10.0.0.5"), name);
+    assert.ok(checksumOk(f, 34, f.length, pseudo(f, 26, 30, 4, proto, f.length - 34)), `${name} checksum`);
+  }
 });
 
 Deno.test("anon --pcap: a GRE checksum follows the inner packet's changes", async () => {

@@ -92,6 +92,7 @@ export class PacketAnonymizer {
   private chOld = new Uint8Array(1024);
   private chNew = new Uint8Array(1024);
   private nCh = 0;
+  private readonly prefixScratch = new Uint8Array(16);
   /** Set by `walk` when the frame cannot be kept (see `rewrite`). */
   private unsafe = false;
   private readonly scratch = new Uint8Array(16);
@@ -322,13 +323,57 @@ export class PacketAnonymizer {
         break;
       case 58:
         if (icmpType >= 1 && icmpType <= 4) changed += this.walk(o + 8, dataEnd, LINK_RAW, depth + 1);
-        else if (icmpType === 135 || icmpType === 136) changed += this.address(o + 8, 6, dataEnd);
-        else if (icmpType === 137) {
-          changed += this.address(o + 8, 6, dataEnd) + this.address(o + 24, 6, dataEnd);
-        }
+        else if (icmpType === 135 || icmpType === 136) {
+          changed += this.address(o + 8, 6, dataEnd) + this.ndOptions(o + 24, dataEnd, depth);
+        } else if (icmpType === 137) {
+          changed += this.address(o + 8, 6, dataEnd) + this.address(o + 24, 6, dataEnd) +
+            this.ndOptions(o + 40, dataEnd, depth);
+        } else if (icmpType === 134) changed += this.ndOptions(o + 16, dataEnd, depth);
+        else if (icmpType === 133) changed += this.ndOptions(o + 8, dataEnd, depth);
         break;
     }
     return changed;
+  }
+
+  /**
+   * Neighbor discovery options from `o` (RFC 4861 and later): the prefixes of prefix information (3) and route
+   * information (24) options, the packet quoted by a redirected header (4), and recursive DNS servers (25).
+   */
+  private ndOptions(o: number, end: number, depth: number): number {
+    const buf = this.buf;
+    let changed = 0;
+    while (o + 8 <= end) {
+      const type = buf[o], len = buf[o + 1] * 8;
+      if (len === 0) break;
+      const stop = Math.min(end, o + len);
+      if (type === 3 && len >= 32) changed += this.address(o + 16, 6, stop);
+      else if (type === 24 && len >= 16) changed += this.prefix6(o + 8, len >= 24 ? 16 : 8, stop);
+      else if (type === 4) changed += this.walk(o + 8, stop, LINK_RAW, depth + 1);
+      else if (type === 25) {
+        for (let a = o + 8; a + 16 <= stop; a += 16) changed += this.address(a, 6, stop);
+      }
+      o += len;
+    }
+    return changed;
+  }
+
+  /**
+   * Anonymizes the first `n` bytes of an IPv6 prefix at `pos` (a route information option may carry 8): as the
+   * start of an address with zeros after it, which prefix preservation maps to the same start.
+   */
+  private prefix6(pos: number, n: number, end: number): number {
+    if (n === 16) return this.address(pos, 6, end);
+    if (pos + n > end) return 0;
+    const buf = this.buf, a = this.prefixScratch;
+    a.fill(0);
+    a.set(buf.subarray(pos, pos + n));
+    if (!this.anonymizer.bytes(a, 0, 6)) return 0;
+    for (let i = 0; i < n; i++) {
+      const old = buf[pos + i];
+      buf[pos + i] = a[i];
+      this.record(pos + i, old, a[i]);
+    }
+    return 1;
   }
 
   private gre(o: number, end: number, depth: number): number {
@@ -453,6 +498,13 @@ export class PacketAnonymizer {
         at = o + 6;
         udp = true;
       } else if (L.proto === 58) at = o + 2;
+      // Other checksums over the addresses' pseudo-header: UDP-Lite and DCCP; OSPFv3, PIM and the mobility
+      // header over IPv6; VRRP version 3.
+      else if (L.proto === 136 || L.proto === 33) at = o + 6;
+      else if (L.proto === 89 && L.version === 6) at = o + 12;
+      else if (L.proto === 103 && L.version === 6) at = o + 2;
+      else if (L.proto === 135 && L.version === 6) at = o + 4;
+      else if (L.proto === 112 && o < L.capEnd && (this.buf[o] >> 4) === 3) at = o + 6;
       else if (L.proto === 1) {
         at = o + 2;
         pseudo = false;

@@ -1375,3 +1375,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test("anon: host fields (http_host, Joy's nested Host, an address as SNI) change their address part and reverse", () => {
+  for (const mode of ["cryptopan", "joy"] as const) {
+    const a = new Anonymizer(KEY1, { mode }), back = new Anonymizer(KEY1, { mode, reverse: true });
+    const rec = {
+      src_ip: "10.0.0.1",
+      http_host: "192.168.1.1:8080",
+      tls_sni: "2001:db8::1",
+      quic_sni: "example.com",
+      http: [{ out: { Host: "[2001:db8::2]:443", uri: "/" } }, { in: { Host: "unifi:8080" } }],
+    };
+    const original = structuredClone(rec);
+    const anon = a.record(structuredClone(rec) as unknown as FlowRecord) as unknown as typeof rec;
+    const v4 = a.ip("192.168.1.1"), v6a = a.ip("2001:db8::1"), v6b = a.ip("2001:db8::2");
+    assert.notEqual(v4, "192.168.1.1", mode);
+    assert.equal(anon.http_host, `${v4}:8080`, mode);
+    assert.equal(anon.tls_sni, v6a, mode);
+    assert.equal(anon.quic_sni, "example.com", mode);
+    assert.equal(anon.http[0].out!.Host, `[${v6b}]:443`, mode);
+    assert.equal(anon.http[1].in!.Host, "unifi:8080", mode);
+    assert.deepEqual(back.record(anon as unknown as FlowRecord), original, mode);
+  }
+});

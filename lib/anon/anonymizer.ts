@@ -163,6 +163,13 @@ const JOY_ADDRESS_FIELDS = new Set(["sa", "da"]);
 const MIXED_ADDRESS_FIELDS = new Set(["dns_answers"]);
 /** Field names whose values are user names. */
 const USER_FIELD = /^(usernames?|users?)$|_(user|users|username|usernames)$/;
+/**
+ * Fields whose values are host names, or addresses with a port (`http_host` "192.168.1.1:8080", Joy's HTTP
+ * `Host`, a server name sent as an address literal): the address part changes, names stay.
+ */
+const HOST_FIELD = /(^|_)(host|hosts|sni)$/i;
+/** Nested objects (Joy's http, tls, dns) are walked this deep. */
+const MAX_NESTING = 8;
 /** URI fields in which user names are masked as Joy masks them. */
 const URI_FIELDS = new Set(["http_uri", "uri"]);
 const HEX32 = /^[0-9a-f]{32}$/;
@@ -366,22 +373,55 @@ export class Anonymizer {
     return v;
   }
 
-  /** Anonymizes every address field (and user field, and URI) of a record in place; returns it. */
+  /**
+   * Anonymizes every address field (and host, user field, and URI) of a record in place, also in nested
+   * objects (Joy's records); returns it.
+   */
   record(rec: FlowRecord): FlowRecord {
+    this.fields(rec as Record<string, unknown>, 0);
+    return rec;
+  }
+
+  private fields(obj: Record<string, unknown>, depth: number): void {
     const ip = (s: string) => this.ip(s);
+    const host = (s: string) => this.host(s);
     const user = (s: string) => this.user(s);
-    for (const k in rec) {
-      const v = rec[k];
+    const names = this.users.size > 0 || this.reverse;
+    for (const k in obj) {
+      const v = obj[k];
       if (v === null || typeof v === "number" || typeof v === "boolean") continue;
       if (ADDRESS_FIELD.test(k) || JOY_ADDRESS_FIELDS.has(k) || MIXED_ADDRESS_FIELDS.has(k)) {
         this.addressFields++;
-        rec[k] = this.value(v, ip);
-      } else if (this.users.size > 0 || this.reverse) {
-        if (USER_FIELD.test(k)) rec[k] = this.value(v, user);
-        else if (URI_FIELDS.has(k) && typeof v === "string") rec[k] = this.uri(v);
+        obj[k] = this.value(v as FeatureValue, ip);
+      } else if (HOST_FIELD.test(k)) obj[k] = this.value(v as FeatureValue, host);
+      else if (names && USER_FIELD.test(k)) obj[k] = this.value(v as FeatureValue, user);
+      else if (names && URI_FIELDS.has(k) && typeof v === "string") obj[k] = this.uri(v);
+      else if (typeof v === "object" && depth < MAX_NESTING) {
+        for (const x of Array.isArray(v) ? v : [v]) {
+          if (x !== null && typeof x === "object" && !Array.isArray(x)) {
+            this.fields(x as Record<string, unknown>, depth + 1);
+          }
+        }
       }
     }
-    return rec;
+  }
+
+  /**
+   * A host value with its address changed: `10.1.2.3`, `10.1.2.3:8080`, `[2001:db8::1]:443` or a bare IPv6
+   * address (in joy mode, the 32 hex digits in their place); a host name is left as it is.
+   */
+  host(text: string): string {
+    const bracketed = /^\[([^\]]+)\](:\d+)?$/.exec(text);
+    if (bracketed !== null) {
+      const a = this.ip(bracketed[1]);
+      return a === bracketed[1] ? text : `[${a}]${bracketed[2] ?? ""}`;
+    }
+    const withPort = /^([0-9A-Fa-f.]+)(:\d+)?$/.exec(text);
+    if (withPort !== null) {
+      const a = this.ip(withPort[1]);
+      return a === withPort[1] ? text : a + (withPort[2] ?? "");
+    }
+    return text.indexOf(":") !== text.lastIndexOf(":") ? this.ip(text) : text;
   }
 
   /** A one-line description for messages. */

@@ -284,12 +284,16 @@ export function addAnonCommand(program: Command, setResult: (p: Promise<number>)
       "after",
       `
 Fields changed: src_ip, dst_ip, tunnel_src_ip, tunnel_dst_ip, every other *_ip / *_ips / *_addr field, Joy's
-sa and da (extract --format joy), the addresses in dns_answers; with --users, user fields (http_user,
-usernames, *_user) and, as Joy does, user names between separators in http_uri (masked with *).
+sa and da (extract --format joy), the addresses in dns_answers, the address part of host fields (http_host,
+Joy's Host, *_sni: 10.1.2.3:8080 or [2001:db8::1]:443; names stay), in nested objects too; with --users, user
+fields (http_user, usernames, *_user) and, as Joy does, user names between separators in http_uri (masked
+with *).
 
 --pcap rewrites the addresses of IP headers (tunnels and ICMP quotes included), IP options and routing
-headers, ARP and neighbour discovery; checksums are updated incrementally, so a checksum that was wrong in the
-capture (offloading, corruption) stays wrong. Payloads are not touched.
+headers, ARP and neighbour discovery (targets, prefixes, DNS servers, redirected packets); checksums are
+updated incrementally, so a checksum that was wrong in the capture (offloading, corruption) stays wrong. A
+frame whose IP header is cut short, and pcapng options that can hold addresses (interface addresses, capture
+filters, comments) and name resolution blocks, are left out. Payloads are not touched.
 
 --reverse needs the same key, mode and --subnets file. With --subnets, cryptopan maps a network onto another
 network of the same size, which may hold real addresses left untouched (outside --subnets): --reverse cannot

@@ -494,6 +494,21 @@ Deno.test("extract: an option that only changes another one is a usage error alo
     const ok = await runCli(["extract", "-q", ...alone, ...withIt, http]);
     assert.equal(ok.code, 0, ok.stderr);
   }
+  // Settings of a group the run leaves out.
+  for (
+    const [setting, groups] of [
+      [["--burst-threshold-ms", "5"], "flow_meta,padding"],
+      [["--entropy-sample-bytes", "16"], "entropy"],
+    ] as const
+  ) {
+    assertError(
+      await runCli(["extract", "--features", "flow_meta", ...setting, http]),
+      2,
+      new RegExp(`${setting[0]} only applies with the .*group, which this run leaves out`),
+    );
+    const ok = await runCli(["extract", "-q", "--features", groups, ...setting, http]);
+    assert.equal(ok.code, 0, ok.stderr);
+  }
   // flow_id asked for by name uses the salt too.
   const id = await runCli([
     "extract",

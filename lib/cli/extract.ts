@@ -208,6 +208,26 @@ export async function runExtract(
     const named = features ?? ["all"];
     features = [...named, ...plugins.filter((n) => !named.includes(n))];
   }
+  // Settings of groups the run leaves out would be ignored without a word.
+  const groupSettings: [string, string[]][] = [
+    ["--burst-threshold-ms", ["timing", "padding"]],
+    ["--entropy-sample-bytes", ["entropy"]],
+  ];
+  const settings = groupSettings.filter(([flag]) => given.includes(flag));
+  if (settings.length > 0) {
+    const running = new Set(
+      planExtraction({ features, ...featureOptionsFrom(o) }).extractors.map((e) => e.name),
+    );
+    for (const [flag, groups] of settings) {
+      if (!groups.some((g) => running.has(g))) {
+        throw new UsageError(
+          `${flag} only applies with the ${
+            groups.join(" or ")
+          } group, which this run leaves out (see --features and --specific-features)`,
+        );
+      }
+    }
+  }
   const labeler = await labelerFromOptions(o.label);
   const progress = createProgress(inputs, { quiet: o.quiet });
   const opts: ExtractOptions = {

@@ -84,6 +84,88 @@ export function gunzipReader(stream: ReadableStream<Uint8Array>): ByteReader & {
   };
 }
 
+/**
+ * Opens a capture by path for {@linkcode readCapture} (`-`: stdin): the file itself, or its gzip decompression
+ * when the name ends in `.gz` or the bytes start with gzip's magic number, so that a compressed capture is read
+ * whatever its name, also on stdin. A regular file is read from itself (and so read ahead, see `ReadBuffer`).
+ * Errors opening it are thrown as they come; `close` closes it.
+ *
+ * @example
+ * ```ts
+ * import { openCapture, readCapture } from "./capture_file.ts";
+ * const input = await openCapture("testdata/http.pcap");
+ * const r = await readCapture(input.reader, () => {});
+ * input.close();
+ * console.log(r.format); // pcap
+ * ```
+ */
+export async function openCapture(path: string): Promise<{ reader: ByteReader; close(): void }> {
+  if (path === "-") {
+    const head = await readHead(Deno.stdin, new Uint8Array(65536));
+    const rest = prefixedReader(head, Deno.stdin);
+    return { reader: isGzip(head) ? gunzipReader(byteStream(rest)) : rest, close() {} };
+  }
+  const file = await Deno.open(path);
+  const close = () => {
+    try {
+      file.close();
+    } catch { /* already closed by the stream */ }
+  };
+  try {
+    let gzip = /\.gz$/i.test(path);
+    if (!gzip && (await file.stat()).isFile) {
+      gzip = isGzip(await readHead(file, new Uint8Array(2)));
+      await file.seek(0, Deno.SeekMode.Start);
+    }
+    return { reader: gzip ? gunzipReader(file.readable) : file, close };
+  } catch (e) {
+    close();
+    throw e;
+  }
+}
+
+/** Reads at least 2 bytes into `buf` (fewer only at the end of the input), for a look at a stream's start. */
+async function readHead(reader: ByteReader, buf: Uint8Array): Promise<Uint8Array> {
+  let n = 0;
+  while (n < 2) {
+    const got = await reader.read(buf.subarray(n));
+    if (got === null) break;
+    n += got;
+  }
+  return buf.subarray(0, n);
+}
+
+/** gzip's magic number. */
+function isGzip(head: Uint8Array): boolean {
+  return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+}
+
+/** `head`, then the rest of `reader`. */
+function prefixedReader(head: Uint8Array, reader: ByteReader): ByteReader {
+  let left: Uint8Array | null = head.length > 0 ? head : null;
+  return {
+    read(p: Uint8Array): Promise<number | null> {
+      if (left === null) return reader.read(p);
+      const n = Math.min(p.length, left.length);
+      p.set(left.subarray(0, n));
+      left = n < left.length ? left.subarray(n) : null;
+      return Promise.resolve(n);
+    },
+  };
+}
+
+/** A byte stream over a reader (for the decompressor). */
+function byteStream(reader: ByteReader): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const buf = new Uint8Array(65536);
+      const n = await reader.read(buf);
+      if (n === null) controller.close();
+      else controller.enqueue(buf.subarray(0, n));
+    },
+  });
+}
+
 /** A problem with the capture itself; `offset` is the byte offset in the capture where it was found. */
 export class CaptureFormatError extends Error {
   /** Byte offset in the input. */

@@ -11,7 +11,7 @@ import {
   CAPTURE_EXT,
   CaptureFormatError,
   DecompressionError,
-  gunzipReader,
+  openCapture,
   readCaptureChunks,
   streamReader,
 } from "./capture_file.ts";
@@ -175,48 +175,6 @@ export function refuseBadFilter(filter: string): void {
   }
 }
 
-/** Reads at least 2 bytes into `buf` (fewer only at the end of the input), for a look at a stream's start. */
-async function readHead(reader: ByteReader, buf: Uint8Array): Promise<Uint8Array> {
-  let n = 0;
-  while (n < 2) {
-    const got = await reader.read(buf.subarray(n));
-    if (got === null) break;
-    n += got;
-  }
-  return buf.subarray(0, n);
-}
-
-/** gzip's magic number. */
-function isGzip(head: Uint8Array): boolean {
-  return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
-}
-
-/** `head`, then the rest of `reader`. */
-function prefixedReader(head: Uint8Array, reader: ByteReader): ByteReader {
-  let left: Uint8Array | null = head.length > 0 ? head : null;
-  return {
-    read(p: Uint8Array): Promise<number | null> {
-      if (left === null) return reader.read(p);
-      const n = Math.min(p.length, left.length);
-      p.set(left.subarray(0, n));
-      left = n < left.length ? left.subarray(n) : null;
-      return Promise.resolve(n);
-    },
-  };
-}
-
-/** A byte stream over a reader (for the decompressor). */
-function byteStream(reader: ByteReader): ReadableStream<Uint8Array> {
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      const buf = new Uint8Array(65536);
-      const n = await reader.read(buf);
-      if (n === null) controller.close();
-      else controller.enqueue(buf.subarray(0, n));
-    },
-  });
-}
-
 /**
  * Options that only work on paths: libpcap (`filter`, `reader: "libpcap"`) opens files itself, so with a stream
  * or ByteReader source they would be ignored.
@@ -377,30 +335,15 @@ export async function* extractFlows(
             summary.bytesRead += (await Deno.stat(input)).size;
           } catch { /* size is only for the summary */ }
         } else {
-          let file: Deno.FsFile | null = null;
-          let byteReader: ByteReader & { close?(): void };
+          let opened: { reader: ByteReader; close(): void } | null = null;
+          let byteReader: ByteReader;
           if (typeof input === "string") {
-            if (input === "-") {
-              // A compressed capture on stdin is told by its first bytes.
-              const head = await readHead(Deno.stdin, new Uint8Array(65536));
-              const rest = prefixedReader(head, Deno.stdin);
-              byteReader = isGzip(head) ? gunzipReader(byteStream(rest)) : rest;
-            } else {
-              let gzip = /\.gz$/i.test(input);
-              try {
-                file = await Deno.open(input);
-                if (!gzip && (await file.stat()).isFile) {
-                  // A compressed capture without its .gz name: read from the start again, from the file itself
-                  // (which is read ahead).
-                  gzip = isGzip(await readHead(file, new Uint8Array(2)));
-                  await file.seek(0, Deno.SeekMode.Start);
-                }
-              } catch (e) {
-                file?.close();
-                throw new InputError(`cannot read ${input}: ${whyUnreadable(e)}`);
-              }
-              byteReader = gzip ? gunzipReader(file.readable) : file;
+            try {
+              opened = await openCapture(input);
+            } catch (e) {
+              throw new InputError(`cannot read ${input}: ${whyUnreadable(e)}`);
             }
+            byteReader = opened.reader;
           } else if (input instanceof ReadableStream) byteReader = streamReader(input);
           else byteReader = input;
           try {
@@ -442,11 +385,7 @@ export async function* extractFlows(
             }
             if (result?.warning) warn(`${name}: ${result.warning}; flows read before it are written`);
           } finally {
-            if (file) {
-              try {
-                file.close();
-              } catch { /* already closed by the stream */ }
-            }
+            opened?.close();
           }
         }
       } finally {

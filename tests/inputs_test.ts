@@ -106,6 +106,12 @@ Deno.test("gzip: told by its bytes on stdin and without a .gz name; a .gz that i
     const hidden = await runCli(["extract", "-q", `${dir}/hidden.pcap`]);
     assert.equal(hidden.code, 0, hidden.stderr);
     assert.equal(hidden.stdout, plain.stdout);
+    // anon --pcap opens captures the same way.
+    for (const [src, out] of [[`${ROOT}/testdata/http.pcap`, "a.pcap"], [`${dir}/hidden.pcap`, "b.pcap"]]) {
+      const r = await runCli(["anon", "-q", "--key", `${dir}/k`, "--pcap", src, "-o", `${dir}/${out}`]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    assert.deepEqual(await Deno.readFile(`${dir}/b.pcap`), await Deno.readFile(`${dir}/a.pcap`));
     // A .gz name on a plain capture: not a capture (it was a "cut gzip stream" warning and exit 0).
     await Deno.writeFile(`${dir}/fake.pcap.gz`, pcap);
     const fake = await runCli(["extract", "-q", `${dir}/fake.pcap.gz`]);

@@ -686,11 +686,6 @@ export async function anonymizeCapture(
           : "not a pcap or pcapng capture (too short)",
       );
     }
-    if (inp.buf[inp.start] === 0x1f && inp.buf[inp.start + 1] === 0x8b) {
-      throw new RangeError(
-        "gzip-compressed data, not a pcap or pcapng capture (name the file .gz, or decompress it first)",
-      );
-    }
     const magic = inp.dv.getUint32(inp.start, false);
     if (magic === 0x0a0d0d0a) {
       result.format = "pcapng";

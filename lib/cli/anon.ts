@@ -16,7 +16,7 @@ import {
   parseUserList,
 } from "../anon/mod.ts";
 import { anonymizeCapture } from "../anon/pcap.ts";
-import { DecompressionError, gunzipReader } from "../capture_file.ts";
+import { DecompressionError, openCapture } from "../capture_file.ts";
 import { type Cidr, parseCidrList } from "../subnets.ts";
 import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
 import { checkInputFile, openOutputFile, refuseOutputAsInput, UsageError } from "./common.ts";
@@ -124,18 +124,17 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
     // The input first: a missing capture must not leave a new key file behind.
     await checkInputFile(o.pcap);
     refuseOutputAsInput([o.pcap], o.output);
-    let inFile: Deno.FsFile | null = null;
+    let capture: Awaited<ReturnType<typeof openCapture>>;
     try {
-      inFile = o.pcap === "-" ? null : await Deno.open(o.pcap);
+      capture = await openCapture(o.pcap);
     } catch (e) {
       throw new InputError(`cannot read ${o.pcap}: ${whyUnreadable(e)}`);
     }
-    const gzIn = inFile !== null && /\.gz$/i.test(o.pcap);
     let anonymizer: Anonymizer;
     try {
       anonymizer = await anonymizerFromOptions(o);
     } catch (e) {
-      inFile?.close();
+      capture.close();
       throw e;
     }
     let outStream: WritableStream<Uint8Array>;
@@ -151,7 +150,7 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
         // Emptied only when output begins, and write errors reach us (FsFile.writable drops them).
         outStream = await openOutputFile(out);
       } catch (e) {
-        inFile?.close();
+        capture.close();
         throw e;
       }
       if (/\.gz$/i.test(out)) {
@@ -162,8 +161,7 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
       }
     }
     try {
-      const input = inFile === null ? Deno.stdin : gzIn ? gunzipReader(inFile.readable) : inFile;
-      const r = await anonymizeCapture(input, outStream, anonymizer);
+      const r = await anonymizeCapture(capture.reader, outStream, anonymizer);
       await piped;
       if (r.warning) console.error(`jj: warning: ${o.pcap}: ${r.warning}`);
       if (r.unsupportedPackets > 0) {
@@ -198,9 +196,7 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
       if (e instanceof DecompressionError) throw new InputError(`${o.pcap}: bad gzip data (${e.message})`);
       throw e;
     } finally {
-      try {
-        inFile?.close();
-      } catch { /* closed */ }
+      capture.close();
     }
     return 0;
   }

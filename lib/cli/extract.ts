@@ -128,25 +128,6 @@ function checkConflicts(o: ExtractCliOptions, given: readonly string[]): void {
   if (o.ipfix === undefined && ipfixOnly.length > 0) {
     throw new UsageError(`${ipfixOnly.join(", ")} only apply with --ipfix HOST:PORT`);
   }
-  // Options that only change what another option does: alone, they would be ignored without a word (a salt
-  // given alone could pass for anonymization).
-  const specific = o.specificFeatures ?? "";
-  const needs: [string, boolean, string][] = [
-    [
-      "--anonymization-salt",
-      o.anonymizeIps === true || o.includeFlowId === true || /\bflow_id\b/.test(specific),
-      "--anonymize-ips or --include-flow-id",
-    ],
-    [
-      "--max-sequence-length",
-      o.includeSequences === true || o.includeSplt === true || /sequence|splt/.test(specific),
-      "--include-sequences or --include-splt",
-    ],
-    ["--eviction-strategy", (o.maxFlows ?? 0) > 0, "--max-flows N"],
-  ];
-  for (const [flag, used, by] of needs) {
-    if (given.includes(flag) && !used) throw new UsageError(`${flag} only applies with ${by}`);
-  }
   if (o.ipfix !== undefined) {
     const reshaping = [
       o.anonymizeIps ? "--anonymize-ips" : "",
@@ -208,26 +189,7 @@ export async function runExtract(
     const named = features ?? ["all"];
     features = [...named, ...plugins.filter((n) => !named.includes(n))];
   }
-  // Settings of groups the run leaves out would be ignored without a word.
-  const groupSettings: [string, string[]][] = [
-    ["--burst-threshold-ms", ["timing", "padding"]],
-    ["--entropy-sample-bytes", ["entropy"]],
-  ];
-  const settings = groupSettings.filter(([flag]) => given.includes(flag));
-  if (settings.length > 0) {
-    const running = new Set(
-      planExtraction({ features, ...featureOptionsFrom(o) }).extractors.map((e) => e.name),
-    );
-    for (const [flag, groups] of settings) {
-      if (!groups.some((g) => running.has(g))) {
-        throw new UsageError(
-          `${flag} only applies with the ${
-            groups.join(" or ")
-          } group, which this run leaves out (see --features and --specific-features)`,
-        );
-      }
-    }
-  }
+  refuseIgnoredSettings(o, given, features);
   const labeler = await labelerFromOptions(o.label);
   const progress = createProgress(inputs, { quiet: o.quiet });
   const opts: ExtractOptions = {
@@ -252,6 +214,38 @@ export async function runExtract(
   }
   if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
   return summary.failures.length > 0 ? 1 : 0;
+}
+
+/**
+ * Refuses (a {@linkcode UsageError}) a setting given for something the run does not do: it would be ignored
+ * without a word (a salt given alone could pass for anonymization). What the run does is its extraction plan:
+ * the groups `features` and `--specific-features` select, and the optional columns.
+ */
+function refuseIgnoredSettings(o: ExtractCliOptions, given: readonly string[], features?: string[]): void {
+  const leftOut = "which this run leaves out (see --features and --specific-features)";
+  const settings: [string, (running: Set<string>) => boolean, string][] = [
+    [
+      "--anonymization-salt",
+      (r) => o.anonymizeIps === true || r.has("flow_id"),
+      "--anonymize-ips or --include-flow-id",
+    ],
+    ["--max-sequence-length", (r) => r.has("sequences"), "--include-sequences or --include-splt"],
+    ["--eviction-strategy", () => (o.maxFlows ?? 0) > 0, "--max-flows N"],
+    [
+      "--burst-threshold-ms",
+      (r) => r.has("timing") || r.has("padding"),
+      `the timing or padding group, ${leftOut}`,
+    ],
+    ["--entropy-sample-bytes", (r) => r.has("entropy"), `the entropy group, ${leftOut}`],
+  ];
+  const asked = settings.filter(([flag]) => given.includes(flag));
+  if (asked.length === 0) return;
+  const running = new Set(
+    planExtraction({ features, ...featureOptionsFrom(o) }).extractors.map((e) => e.name),
+  );
+  for (const [flag, used, by] of asked) {
+    if (!used(running)) throw new UsageError(`${flag} only applies with ${by}`);
+  }
 }
 
 /** `extract` in this thread, to any output format. */

@@ -266,6 +266,13 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
       metrics.ifDropped = summary.ifDropped;
     }
   };
+  /** The --save-pcap file lost packets: the run ends as failed, without claiming a count of packets saved. */
+  const saveFailed = (e: unknown): void => {
+    if (!(e instanceof PcapError)) throw e;
+    summary.stoppedBy = "error";
+    summary.error = saveError(e);
+    saved = 0;
+  };
   try {
     if (opts.savePcap !== undefined) {
       try {
@@ -316,10 +323,7 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
           dumper?.flush();
         } catch (e) {
           // The capture stops; the flows held are still written (below).
-          if (!(e instanceof PcapError)) throw e;
-          summary.stoppedBy = "error";
-          summary.error = saveError(e);
-          saved = 0; // unknown: not claimed
+          saveFailed(e);
           break;
         }
       }
@@ -351,10 +355,7 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
       try {
         dumper.close();
       } catch (e) {
-        if (!(e instanceof PcapError)) throw e;
-        summary.stoppedBy = "error";
-        summary.error = saveError(e);
-        saved = 0; // unknown: not claimed
+        saveFailed(e);
       }
     }
     pipeline.flush();

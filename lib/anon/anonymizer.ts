@@ -382,10 +382,13 @@ export class Anonymizer {
     return rec;
   }
 
+  /** The rewrites of values, made once (not per record and nested object). */
+  private readonly ipOf = (s: string): string => this.ip(s);
+  private readonly hostOf = (s: string): string => this.host(s);
+  private readonly userOf = (s: string): string => this.user(s);
+
   private fields(obj: Record<string, unknown>, depth: number): void {
-    const ip = (s: string) => this.ip(s);
-    const host = (s: string) => this.host(s);
-    const user = (s: string) => this.user(s);
+    const ip = this.ipOf, host = this.hostOf, user = this.userOf;
     const names = this.users.size > 0 || this.reverse;
     for (const k in obj) {
       const v = obj[k];

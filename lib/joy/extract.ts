@@ -66,9 +66,7 @@ export async function runJoyExtract(inputs: string[], o: JoyExtractOptions = {})
         await joyProcessFile(f, cfg, (l) => w.writeLine(l), { reader: o.reader });
       } catch (e) {
         if (e instanceof InputError) throw e;
-        throw new InputError(
-          `${f}: ${e instanceof Deno.errors.NotFound ? whyUnreadable(e) : (e as Error).message}`,
-        );
+        throw new InputError(`${f}: ${whyUnreadable(e)}`);
       }
     }
   } catch (e) {

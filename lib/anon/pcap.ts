@@ -546,18 +546,18 @@ function idbLeaks(code: number): boolean {
 }
 
 /**
- * The block at `buf[b, b + len)`, whose options start at `b + first`, without the options `leaks` names, and
- * the number of options removed; null when it has none.
+ * The block at `buf[b, b + len)` (`dv` a view of `buf`), whose options start at `b + first`, without the options
+ * `leaks` names, and the number of options removed; null when it has none (most blocks: nothing is allocated).
  */
 function blockWithoutOptions(
   buf: Uint8Array,
+  dv: DataView,
   b: number,
   len: number,
   le: boolean,
   first: number,
   leaks: (code: number) => boolean,
 ): [Uint8Array, number] | null {
-  const dv = new DataView(buf.buffer, buf.byteOffset);
   const end = b + len - 4;
   let removed = 0;
   for (let o = b + first; o + 4 <= end;) {
@@ -767,7 +767,7 @@ export async function anonymizeCapture(
           ? 28 + ((dv.getUint32(b + 20, le) + 3) & ~3)
           : -1;
         const stripped = keep && first > 0 && first <= len - 4
-          ? blockWithoutOptions(inp.buf, b, len, le, first, type === 1 ? idbLeaks : isTextOption)
+          ? blockWithoutOptions(inp.buf, dv, b, len, le, first, type === 1 ? idbLeaks : isTextOption)
           : null;
         if (stripped !== null) {
           await out.write(stripped[0]);

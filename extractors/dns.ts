@@ -20,13 +20,17 @@ import {
   dnsTypeName,
   parseDnsMessage,
 } from "../lib/protocols/dns.ts";
-import { TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
+import { notStreamStart, payloadSeq, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
 
 /** Messages parsed in full per flow; later ones only have their header counted. */
 const MAX_PARSED = 32;
 /** Largest DNS-over-TCP message plus its length prefix. */
 const TCP_CAP = 65537;
-/** Payload packets per direction examined before a TCP flow is declared not DNS. */
+/**
+ * Payload packets per direction that bring no new in-order bytes (a hole that does not fill) before a TCP flow
+ * is declared not DNS. Packets that do bring some are not counted: a message sent a byte at a time is still
+ * read, and the first PARTIAL_TEST in-order bytes decide a flow that is not DNS anyway.
+ */
 const TCP_PROBES = 3;
 /** Bytes of an incomplete first TCP message enough to hold its header and a longest question. */
 const PARTIAL_TEST = 2 + 12 + 256 + 4;
@@ -252,8 +256,12 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
     }
     if (n === 0) return;
     const b = p.buf, o = p.payloadOff;
-    // Cheap test before any allocation: a length prefix of at least a header.
-    if (n >= 2 && ((b[o] << 8) | b[o + 1]) < 12) {
+    // Cheap test before any allocation: a length prefix of at least a header (on the direction's first bytes;
+    // an out-of-order segment starts anywhere in a message).
+    if (
+      n >= 2 && ((b[o] << 8) | b[o + 1]) < 12 &&
+      !notStreamStart(s.isnKnown, dir, dir === 0 ? s.isn0 : s.isn1, payloadSeq(p.tcpSeq, p.tcpFlags))
+    ) {
       s.mode = Mode.NOT_DNS;
       return;
     }
@@ -265,10 +273,11 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
   if (n === 0) return;
   const st = s.streams[dir];
   if ((s.deferred & (1 << dir)) !== 0) materialize(s, st, dir);
-  const b = p.buf, o = p.payloadOff, seq = p.tcpSeq;
+  const b = p.buf, o = p.payloadOff, seq = payloadSeq(p.tcpSeq, p.tcpFlags);
   // Unconsumed contiguous bytes of the direction after this packet: d[off, off + a).
   let d: Uint8Array, off: number, a: number;
   let used = -1;
+  const nextBefore = st.nextSeq;
   if (st.isNext(seq) && n <= st.maxBytes) {
     // In order with nothing buffered: read the messages in place; only an unfinished one is stored (below).
     used = drainRange(s, b, o, o + n, false);
@@ -288,7 +297,9 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
     // direction has sent a few packets without even a header.
     if (a >= PARTIAL_TEST) {
       if (parseDnsMessage(d, off + 2, off + a, false) === null) s.mode = Mode.NOT_DNS;
-    } else if ((dir === 0 ? ++s.probes0 : ++s.probes1) >= TCP_PROBES) {
+    } else if (
+      used < 0 && st.nextSeq === nextBefore && (dir === 0 ? ++s.probes0 : ++s.probes1) >= TCP_PROBES
+    ) {
       s.mode = Mode.NOT_DNS;
     }
     // Only a direction whose first message reads as DNS can make the flow DNS. When neither can, the flow ends

@@ -23,7 +23,7 @@ import {
   isHttpStatusStart,
   parseHttp1Head,
 } from "../lib/protocols/http.ts";
-import { TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
+import { notStreamStart, payloadSeq, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
 
 /** Longest message head collected across segments. */
 const HEAD_CAP = 16384;
@@ -309,8 +309,11 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       s.isnKnown |= 1 << dir;
     }
     if (n === 0 || dirState(s, dir) === Dir.DONE) return;
-    const b = p.buf, o = p.payloadOff;
-    if (dirState(s, dir) === Dir.NEW && (dir === 0 ? s.stream0 : s.stream1) === null) {
+    const b = p.buf, o = p.payloadOff, seq = payloadSeq(p.tcpSeq, p.tcpFlags);
+    if (
+      dirState(s, dir) === Dir.NEW && (dir === 0 ? s.stream0 : s.stream1) === null &&
+      !notStreamStart(s.isnKnown, dir, dir === 0 ? s.isn0 : s.isn1, seq)
+    ) {
       // First payload: decide without allocating for flows that are not HTTP.
       const guess = n >= PREFACE_LEN && isHttp2Preface(b, o, o + n) || httpMethodLength(b, o, o + n) > 0 ||
         isHttpStatusStart(b, o, o + n) || s.h2 !== null || (dir === 1 && looksLikeSettings(b, o, n)) ||
@@ -322,15 +325,15 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       }
     }
     const st = stream(s, dir);
-    if (st.isNext(p.tcpSeq)) {
+    if (st.isNext(seq)) {
       // In order with nothing buffered: work on the packet's bytes, keep only an unfinished remainder.
       const used = process(s, dir, b, o, n, false);
-      st.advanceDirect(p.tcpSeq, used);
+      st.advanceDirect(seq, used);
       if (used < n && dirState(s, dir) !== Dir.DONE) {
-        st.push((p.tcpSeq + used) >>> 0, b, o + used, n - used);
+        st.push((seq + used) >>> 0, b, o + used, n - used);
       }
     } else {
-      st.push(p.tcpSeq, b, o, n);
+      st.push(seq, b, o, n);
       const a = st.available;
       if (a > 0) st.consume(process(s, dir, st.data, st.offset, a, false));
     }

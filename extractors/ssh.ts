@@ -12,7 +12,7 @@ import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor
 import type { FlowState } from "../lib/flow.ts";
 import { type PacketView, TCP } from "../lib/packet.ts";
 import { hassh, hasshString, SshSession } from "../lib/protocols/ssh.ts";
-import { TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
+import { payloadSeq, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
 
 /** Bytes of out-of-order data kept per direction while the handshake is parsed. */
 const STREAM_CAP = 65536;
@@ -27,8 +27,13 @@ const STREAM_CAP = 65536;
  * ```
  */
 export class SshState {
-  /** Created when a direction's first payload starts with "SSH-". */
+  /**
+   * Created when a direction's first payload starts with "SSH-", or when the server's does not but is text
+   * (lines it may send before its identification string, RFC 4253 section 4.2).
+   */
   session: SshSession | null = null;
+  /** The session was started on the server's text, before any "SSH-": the client's first payload confirms it. */
+  speculative = false;
   /** Directions whose first payload was examined (bit per direction). */
   seen = 0;
   /** Set when neither direction starts like SSH: nothing more to do. */
@@ -81,12 +86,22 @@ function startsWithSsh(p: PacketView): boolean {
   return n > 0;
 }
 
-function startSession(s: SshState, flow: FlowState): void {
+/** True when the payload starts with a printable character (or a tab): possibly a line of text. */
+function startsWithText(p: PacketView): boolean {
+  const c = p.buf[p.payloadOff];
+  return (c >= 0x20 && c < 0x7f) || c === 0x09;
+}
+
+/** The server's direction: the side on port 22 when exactly one side is, else the SYN's receiver. */
+function serverDirection(s: SshState, flow: FlowState): number {
   const sp = flow.srcPort, dp = flow.dstPort;
-  if (dp === 22 && sp !== 22) s.serverDir = 1;
-  else if (sp === 22 && dp !== 22) s.serverDir = 0;
-  else if (s.synDir >= 0) s.serverDir = s.synDir ^ 1;
-  else s.serverDir = 1;
+  if (dp === 22 && sp !== 22) return 1;
+  if (sp === 22 && dp !== 22) return 0;
+  return s.synDir >= 0 ? s.synDir ^ 1 : 1;
+}
+
+function startSession(s: SshState, flow: FlowState): void {
+  s.serverDir = serverDirection(s, flow);
   s.session = new SshSession();
   const streams = [new TcpStreamBuffer(STREAM_CAP), new TcpStreamBuffer(STREAM_CAP)];
   for (let d = 0; d < 2; d++) {
@@ -130,9 +145,15 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
       }
       if (n === 0) return;
       if (!startsWithSsh(p)) {
-        s.seen |= 1 << dir;
-        if (s.seen === 3) s.notSsh = true;
-        return;
+        // Only the server may send lines before its identification string, and only before the client has
+        // sent anything else than its own.
+        const server = serverDirection(s, flow);
+        if (dir !== server || (s.seen & (1 << (server ^ 1))) !== 0 || !startsWithText(p)) {
+          s.seen |= 1 << dir;
+          if (s.seen === 3) s.notSsh = true;
+          return;
+        }
+        s.speculative = true;
       }
       s.seen |= 1 << dir;
       startSession(s, flow);
@@ -140,6 +161,17 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
     if (n === 0) return;
     const sess = s.session!;
     const role: 0 | 1 = dir === s.serverDir ? 1 : 0;
+    if (s.speculative && role === 0) {
+      // The client's first bytes decide a session started on the server's text (an SMTP or FTP greeting, most
+      // often).
+      s.speculative = false;
+      if (!startsWithSsh(p) && sess.server.banner === null) {
+        s.session = null;
+        s.streams = null;
+        s.notSsh = true;
+        return;
+      }
+    }
     const parser = role === 1 ? sess.server : sess.client;
     if (parser.settled) {
       if (parser.encrypted) s.encPackets++;
@@ -147,11 +179,12 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
       return;
     }
     const st = s.streams![dir];
-    if (st.isNext(p.tcpSeq)) {
+    const seq = payloadSeq(p.tcpSeq, p.tcpFlags);
+    if (st.isNext(seq)) {
       sess.feed(role, p.buf, p.payloadOff, p.payloadOff + n);
-      st.advanceDirect(p.tcpSeq, n);
+      st.advanceDirect(seq, n);
     } else {
-      st.push(p.tcpSeq, p.buf, p.payloadOff, n);
+      st.push(seq, p.buf, p.payloadOff, n);
       const a = st.available;
       if (a > 0) {
         sess.feed(role, st.data, st.offset, st.offset + a);

@@ -22,6 +22,36 @@
  */
 export const DEFAULT_STREAM_CAP = 65536;
 
+/**
+ * The sequence number of a TCP segment's first payload byte: a SYN takes the segment's own number, so data it
+ * carries (TCP Fast Open) starts one after it.
+ *
+ * @example
+ * ```ts
+ * import { payloadSeq } from "./tcp_stream.ts";
+ * console.log(payloadSeq(1000, 0x02), payloadSeq(1000, 0x18)); // 1001 1000
+ * ```
+ */
+export function payloadSeq(seq: number, flags: number): number {
+  return (flags & 0x02) !== 0 ? (seq + 1) >>> 0 : seq;
+}
+
+/**
+ * Whether a direction's payload at `seq` is known not to be its first bytes: its SYN was seen (bit `dir` of
+ * `isnKnown`, sequence number `isn`) and the payload starts elsewhere (an out-of-order segment). A test on a
+ * direction's first bytes must not be made on such a segment; without the SYN, the first segment seen is taken
+ * as the start.
+ *
+ * @example
+ * ```ts
+ * import { notStreamStart } from "./tcp_stream.ts";
+ * console.log(notStreamStart(1, 0, 1000, 1001), notStreamStart(1, 0, 1000, 1021)); // false true
+ * ```
+ */
+export function notStreamStart(isnKnown: number, dir: number, isn: number, seq: number): boolean {
+  return (isnKnown & (1 << dir)) !== 0 && seq !== ((isn + 1) >>> 0);
+}
+
 /** Most separate out-of-order ranges kept; further disjoint segments are dropped. */
 const MAX_RANGES = 32;
 

@@ -90,8 +90,31 @@ export class PacketDecoder {
   /** Decapsulate tunnels (default) or keep the outer flow. */
   decap = true;
 
-  /** Decodes a frame; returns a {@linkcode SkipReason} (0 when the packet is usable). */
+  /**
+   * Decodes a frame; returns a {@linkcode SkipReason} (0 when the packet is usable). A tunnel whose inner packet
+   * cannot be read (not IP, such as ARP in VXLAN or PPP control in PPTP; cut by the snapshot length; or a
+   * datagram on a tunnel's port that is not the tunnel) leaves the packet in its outer flow, as tshark's
+   * conversations do, rather than skipped.
+   */
   decode(
+    ts: number,
+    buf: Uint8Array,
+    off: number,
+    capLen: number,
+    wireLen: number,
+    linkType: number,
+  ): number {
+    const r = this.decodeFrame(ts, buf, off, capLen, wireLen, linkType);
+    if (r === SkipReason.NONE || this.packet.tunnelType === 0 || !this.decap) return r;
+    this.decap = false;
+    try {
+      return this.decodeFrame(ts, buf, off, capLen, wireLen, linkType);
+    } finally {
+      this.decap = true;
+    }
+  }
+
+  private decodeFrame(
     ts: number,
     buf: Uint8Array,
     off: number,
@@ -476,7 +499,8 @@ export class PacketDecoder {
     if (ver === 1) {
       // Enhanced GRE (PPTP): carries PPP.
       if (buf[o + 1] & 0x80) h += 4; // ack
-      if (type !== 0x880b || end - o < h) return -1;
+      // An acknowledgement alone carries no PPP frame: it stays in the GRE flow.
+      if (type !== 0x880b || end - o <= h) return -1;
       this.enterTunnel(47);
       this.addLayer(Layer.GRE);
       return this.ppp(buf, o + h, end, depth + 1);
@@ -493,11 +517,14 @@ export class PacketDecoder {
       this.addLayer(Layer.GRE);
       return this.ether(buf, inner, end, depth + 1);
     }
-    if (type === 0x88be && end - inner >= 8) {
-      // ERSPAN type II: 8-byte header, then the mirrored Ethernet frame.
+    if (type === 0x88be) {
+      // ERSPAN type II (GRE sequence number present): 8-byte header, then the mirrored Ethernet frame. Type I
+      // (no sequence number) has no header of its own.
+      const eh = flags & 0x10 ? 8 : 0;
+      if (end - inner < eh) return -1;
       this.enterTunnel(47);
       this.addLayer(Layer.GRE);
-      return this.ether(buf, inner + 8, end, depth + 1);
+      return this.ether(buf, inner + eh, end, depth + 1);
     }
     if (type === 0x22eb && end - inner >= 12) {
       // ERSPAN type III: 12-byte header, plus 8 bytes of platform subheader when the O bit is set.
@@ -512,14 +539,12 @@ export class PacketDecoder {
   /** UDP-carried tunnels (VXLAN, Geneve, GTP-U, Teredo); -1 when the datagram is not one. */
   private udpTunnel(buf: Uint8Array, o: number, end: number, sp: number, dp: number, depth: number): number {
     const have = end - o;
-    if ((dp === 4789 || sp === 4789 || dp === 8472) && have >= 8 + 14 && (buf[o] & 0x08)) {
-      const mark = this.packet.layerCount;
+    // The datagram's end by the UDP header (the capture may hold less).
+    const declaredEnd = o + this.packet.payloadLen;
+    if ((dp === 4789 || sp === 4789 || dp === 8472) && have >= 8 + 14 && (buf[o] & 0x08) && buf[o + 7] === 0) {
       this.enterTunnel(17);
       this.addLayer(Layer.VXLAN);
-      const r = this.ether(buf, o + 8, end, depth + 1);
-      if (r === 0) return r;
-      this.packet.layerCount = mark;
-      return r;
+      return this.ether(buf, o + 8, end, depth + 1);
     }
     if ((dp === 6081 || sp === 6081) && have >= 8 && (buf[o] >> 6) === 0) {
       const optLen = (buf[o] & 0x3f) * 4;
@@ -566,7 +591,7 @@ export class PacketDecoder {
         i += 13 + buf[i + 2] + buf[i + 3];
       }
       if (end - i >= 8 && buf[i] === 0 && buf[i + 1] === 0) i += 8;
-      if (end - i >= 40 && (buf[i] >> 4) === 6 && 40 + ((buf[i + 4] << 8) | buf[i + 5]) === end - i) {
+      if (end - i >= 40 && (buf[i] >> 4) === 6 && 40 + ((buf[i + 4] << 8) | buf[i + 5]) === declaredEnd - i) {
         this.enterTunnel(17);
         this.addLayer(Layer.TEREDO);
         return this.ip6(buf, i, end, depth + 1);

@@ -1,0 +1,93 @@
+/**
+ * Tunnels the decoder cannot take to an inner IP packet (captures in `testdata/tunnel_edge/`, built by its
+ * `make.py`): the packet stays in its outer flow, as tshark's conversations keep it, instead of being skipped.
+ * Also ERSPAN type I (no ERSPAN header), a Teredo packet cut by the snapshot length, and plain UDP on VXLAN's
+ * port. The protocol stacks are checked against tshark's when it is installed.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { collect, HAVE_TSHARK, ROOT, tsharkRows } from "./helpers.ts";
+
+const DIR = `${ROOT}/testdata/tunnel_edge`;
+
+interface Case {
+  capture: string;
+  /** Each flow as "protocol src:port > dst:port packets hdr_desc", in output order. */
+  flows: string[];
+  /** tshark's `frame.protocols` of each frame. */
+  stacks: string[];
+}
+
+const CASES: Case[] = [
+  {
+    capture: "udp4789.pcap",
+    flows: ["17 10.0.0.1:4789 > 10.0.0.53:53 2 ETH-IP-UDP"],
+    stacks: ["eth:ethertype:ip:udp:dns", "eth:ethertype:ip:udp:dns"],
+  },
+  {
+    capture: "vxlan_arp.pcap",
+    flows: [
+      "17 192.168.1.1:1234 > 192.168.2.2:53 1 ETH-IP-UDP-VXLAN-ETH-IP-UDP",
+      "17 1.1.1.1:55555 > 2.2.2.2:4789 1 ETH-IP-UDP",
+    ],
+    stacks: [
+      "eth:ethertype:ip:udp:vxlan:eth:ethertype:ip:udp:dns",
+      "eth:ethertype:ip:udp:vxlan:eth:ethertype:arp",
+    ],
+  },
+  {
+    capture: "gre_arp.pcap",
+    flows: ["47 1.1.1.1:0 > 2.2.2.2:0 1 ETH-IP-PROTO47"],
+    stacks: ["eth:ethertype:ip:gre:eth:ethertype:arp"],
+  },
+  {
+    capture: "pptp.pcap",
+    flows: [
+      "6 192.168.1.1:1234 > 192.168.2.2:80 1 ETH-IP-GRE-PPP-IP-TCP",
+      "47 2.2.2.2:0 > 1.1.1.1:0 2 ETH-IP-PROTO47",
+    ],
+    stacks: ["eth:ethertype:ip:gre:ppp:ip:tcp", "eth:ethertype:ip:gre", "eth:ethertype:ip:gre:ppp:lcp"],
+  },
+  {
+    capture: "erspan1.pcap",
+    flows: ["6 192.168.1.1:1234 > 192.168.2.2:80 2 ETH-IP-GRE-ETH-IP-TCP"],
+    stacks: [
+      "eth:ethertype:ip:gre:erspan:eth:ethertype:ip:tcp",
+      "eth:ethertype:ip:gre:erspan:eth:ethertype:ip:tcp",
+    ],
+  },
+  {
+    capture: "teredo_snap.pcap",
+    flows: ["6 2001:0:4136:e378:8000:63bf:3fff:fdd2:5000 > 2001:db8::1:443 2 ETH-IP-UDP-TEREDO-IP6-TCP"],
+    stacks: ["eth:ethertype:ip:udp:teredo:ipv6:tcp", "eth:ethertype:ip:udp:teredo:ipv6:tcp:data"],
+  },
+  {
+    // The inner IPv4 header is cut before its addresses.
+    capture: "gtp_snap.pcap",
+    flows: ["17 1.1.1.1:2152 > 2.2.2.2:2152 1 ETH-IP-UDP"],
+    stacks: ["eth:ethertype:ip:udp:gtp:ip"],
+  },
+];
+
+for (const c of CASES) {
+  Deno.test(`tunnel edge cases: ${c.capture} keeps every packet in a flow`, async () => {
+    const { records, summary } = await collect(`${DIR}/${c.capture}`, { features: ["flow_meta"] });
+    const flows = records.map((r) =>
+      `${r.protocol} ${r.src_ip}:${r.src_port} > ${r.dst_ip}:${r.dst_port} ${r.total_packets} ${r.hdr_desc}`
+    );
+    assert.deepEqual(flows, c.flows);
+    assert.equal(summary.packetsDecoded, c.stacks.length);
+  });
+}
+
+Deno.test({
+  name: "tunnel edge cases: tshark reads the same protocol stacks",
+  ignore: !HAVE_TSHARK,
+  fn() {
+    for (const c of CASES) {
+      const rows = tsharkRows(["-r", `${DIR}/${c.capture}`, "-T", "fields", "-e", "frame.protocols"]);
+      assert.deepEqual(rows.map((r) => r[0]), c.stacks, c.capture);
+    }
+  },
+});

@@ -44,11 +44,12 @@ export class TcpOptionView {
   private ts = -1;
   private seq = -1;
   private ack = -1;
+  private decodes = -1;
 
   /** True when this view already holds `p`'s options. */
   holds(p: PacketView): boolean {
-    return this.buf === p.buf && this.off === p.l4Off && this.ts === p.ts && this.seq === p.tcpSeq &&
-      this.ack === p.tcpAck;
+    return this.decodes === p.decodes && this.buf === p.buf && this.off === p.l4Off && this.ts === p.ts &&
+      this.seq === p.tcpSeq && this.ack === p.tcpAck;
   }
 
   /** Reads `p`'s options. */
@@ -58,6 +59,7 @@ export class TcpOptionView {
     this.ts = p.ts;
     this.seq = p.tcpSeq;
     this.ack = p.tcpAck;
+    this.decodes = p.decodes;
     this.any = false;
     this.mss = -1;
     this.ws = -1;

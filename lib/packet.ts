@@ -208,8 +208,15 @@ export class PacketView {
   /** A copy of the outer destination address, zero-padded to 16 bytes. */
   tunnelDst: Uint8Array = new Uint8Array(16);
 
-  /** Clears the fields the decoder fills conditionally. */
+  /**
+   * Counts decodes into this view: what tells two packets apart when every other field can be equal (a reader
+   * that copies each packet to the same place of one buffer, as libpcap's does, and a repeated segment).
+   */
+  decodes = 0;
+
+  /** Clears the fields the decoder fills conditionally (and counts a decode). */
   reset(): void {
+    this.decodes++;
     this.macOff = -1;
     this.ethType = 0;
     this.ethPayloadOff = -1;

@@ -18,7 +18,22 @@ import {
   readPkthdr,
   tryLoadLibpcap,
 } from "../ffi/mod.ts";
-import { cap, CAPTURES, hasCommand, HAVE_CAPTURES, HAVE_TSHARK, IS_ROOT } from "./helpers.ts";
+import {
+  cap,
+  CAPTURES,
+  collect,
+  concat,
+  ethernet,
+  F,
+  hasCommand,
+  HAVE_CAPTURES,
+  HAVE_TSHARK,
+  ipv4,
+  IS_ROOT,
+  pcapFile,
+  tcp,
+  withTempDir,
+} from "./helpers.ts";
 
 const FFI_MOD = new URL("../ffi/mod.ts", import.meta.url).href;
 
@@ -621,5 +636,35 @@ Deno.test({
     PcapLive.open({ iface: "lo", filter: "ip broadcast" }).close();
     // `any` has no one netmask: libpcap's own message stays
     assert.throws(() => PcapLive.open({ iface: "any", filter: "ip broadcast" }), /netmask not known/);
+  },
+});
+
+Deno.test({
+  name:
+    "libpcap reader: two segments alike but for their TCP options each have their own (the reader reuses one buffer)",
+  ignore: !HAVE_LIBPCAP,
+  async fn() {
+    // Two duplicate ACKs with the same time, sequence and acknowledgement numbers: 1 SACK block, then 2.
+    const segment = (sack: number[]) => {
+      const opts = concat(
+        [1, 1, 5, 2 + 4 * sack.length],
+        ...sack.map((x) => [x >>> 24, (x >> 16) & 255, (x >> 8) & 255, x & 255]),
+      );
+      const h = tcp(40000, 80, F.ACK, new Uint8Array(0), { seq: 1001, ack: 5001 });
+      h[12] = ((20 + opts.length) / 4) << 4;
+      return ethernet(ipv4("10.0.0.1", "10.0.0.2", 6, concat(h, opts)));
+    };
+    const packets = [
+      { ts: 1, data: segment([5101, 5201]) },
+      { ts: 1, data: segment([5101, 5301, 5401, 5501]) },
+    ];
+    await withTempDir(async (dir) => {
+      const path = `${dir}/sack.pcap`;
+      await Deno.writeFile(path, pcapFile(1, packets));
+      for (const reader of ["builtin", "libpcap"] as const) {
+        const { records } = await collect(path, { features: ["tcp_options"], reader });
+        assert.equal(records[0].tcp_sack_blocks_total, 3, reader);
+      }
+    });
   },
 });

@@ -9,8 +9,9 @@
  *   weaker signal, and a majority of near-MTU packets adds a little.
  * - DoH: port 443 with a known DoH server name or resolver address, and DNS-sized exchanges.
  *
- * The server name comes from the `tls` and `quic` groups' `tls_sni` / `quic_sni`, so the Tor and DoH name
- * signals need those groups on (they run before this one); without them those signals are absent.
+ * The server name comes from the `tls` and `quic` groups' `tls_sni` / `quic_sni`, and TLS, QUIC and SSH
+ * detection from theirs: those groups run whenever this one does, before it (`GROUP_NEEDS` in
+ * `lib/options.ts`); their columns are written only when their groups or columns are asked for.
  *
  * @module
  */
@@ -151,7 +152,7 @@ function firstPayloadSig(s: FingerprintState, p: PacketView, flow: FlowState): n
   const b = p.buf, o = p.payloadOff, n = p.payloadCapLen;
   let sig = 0;
   if (flow.protocol === 17) {
-    sig |= openvpnSig(s, b, o, o + n);
+    sig |= openvpnSig(s, b, o, o + n, p.ts);
     const sp = p.srcPort, dp = p.dstPort;
     if (sp === 500 || dp === 500 || sp === 4500 || dp === 4500) {
       // IKE header (after the 4-byte non-ESP marker on 4500): version at 17, exchange type at 18.
@@ -179,7 +180,9 @@ function firstPayloadSig(s: FingerprintState, p: PacketView, flow: FlowState): n
   } else if (flow.protocol === 6 && n >= 3) {
     // OpenVPN over TCP: a 2-byte length prefix, then the packet as over UDP.
     const len = (b[o] << 8) | b[o + 1];
-    if (len + 2 <= p.payloadLen && len >= 9) sig |= openvpnSig(s, b, o + 2, Math.min(o + n, o + 2 + len));
+    if (len + 2 <= p.payloadLen && len >= 9) {
+      sig |= openvpnSig(s, b, o + 2, Math.min(o + n, o + 2 + len), p.ts);
+    }
   }
   return sig;
 }
@@ -187,11 +190,15 @@ function firstPayloadSig(s: FingerprintState, p: PacketView, flow: FlowState): n
 const u32 = (b: Uint8Array, i: number): number =>
   ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
 
-/** With tls-auth / tls-crypt the session id is followed by a small packet id and a Unix time (2010-2040). */
-function timeStamped(b: Uint8Array, o: number, end: number): boolean {
+/**
+ * With tls-crypt the session id is followed by a small packet id and the sender's Unix time, which must be
+ * within a day of the packet's own time: any payload whose bytes 9 to 16 happen to read as a small number and a
+ * recent time (a DNS query's counts and first label do, for 2 transaction ids in 256) is not enough.
+ */
+function timeStamped(b: Uint8Array, o: number, end: number, ts: number): boolean {
   if (end - o < 17) return false;
   const id = u32(b, o + 9), t = u32(b, o + 13);
-  return id >= 1 && id <= 16 && t >= 1262304000 && t <= 2208988800;
+  return id >= 1 && id <= 16 && Math.abs(t - ts) <= 86400;
 }
 
 /**
@@ -199,19 +206,32 @@ function timeStamped(b: Uint8Array, o: number, end: number): boolean {
  * 0x38 / 0x50) without tls-auth continues with an empty ACK array and packet id 0; the server's reset (0x40)
  * acknowledges it, carrying the client's session id.
  */
-function openvpnSig(s: FingerprintState, b: Uint8Array, o: number, end: number): number {
-  if (end - o < 9) return 0;
+/**
+ * A DNS header with one question and a first label after it: a DNS message whose transaction id starts with an
+ * OpenVPN opcode (2 in 256 for resets), not a VPN. An OpenVPN packet has its random session id there, which reads
+ * so in 1 of 2^32.
+ */
+function dnsShaped(b: Uint8Array, o: number, end: number): boolean {
+  if (end - o < 14) return false;
+  const label = b[o + 12];
+  return b[o + 4] === 0 && b[o + 5] === 1 && b[o + 6] === 0 && b[o + 8] === 0 && b[o + 10] === 0 &&
+    label >= 1 &&
+    label <= 63 && o + 13 + label <= end;
+}
+
+function openvpnSig(s: FingerprintState, b: Uint8Array, o: number, end: number, ts: number): number {
+  if (end - o < 9 || dnsShaped(b, o, end)) return 0;
   const op = b[o];
   if (op === 0x38 || op === 0x50) {
     s.ovpnHi = u32(b, o + 1);
     s.ovpnLo = u32(b, o + 5);
-    const shaped = (end - o >= 14 && b[o + 9] === 0 && u32(b, o + 10) === 0) || timeStamped(b, o, end);
+    const shaped = (end - o >= 14 && b[o + 9] === 0 && u32(b, o + 10) === 0) || timeStamped(b, o, end, ts);
     return Sig.OVPN_CLIENT_RESET | (shaped ? Sig.OVPN_SHAPED : 0);
   }
   if (op !== 0x40) return 0;
   let sig: number = Sig.OVPN_SERVER_RESET;
   // Without tls-auth: ACK array of one packet id, then the client's session id.
-  if ((end - o >= 22 && b[o + 9] === 1 && u32(b, o + 10) === 0) || timeStamped(b, o, end)) {
+  if ((end - o >= 22 && b[o + 9] === 1 && u32(b, o + 10) === 0) || timeStamped(b, o, end, ts)) {
     sig |= Sig.OVPN_SHAPED;
   }
   if (s.ovpnHi >= 0) {

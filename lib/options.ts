@@ -242,8 +242,8 @@ export function validateOptions(options: CheckedOptions): void {
   // Group names are checked where they are looked up (selectExtractors).
 }
 
-/** Groups whose columns another group reads in `finish`: they run too when the other is selected for
- * `specificFeatures` (their columns are not written unless asked for). */
+/** Groups whose columns another group reads in `finish`: they run too whenever the other runs (their columns
+ * are not written unless their group or the columns themselves are asked for). */
 const GROUP_NEEDS: Record<string, string[]> = { fingerprint: ["tls", "quic", "ssh"] };
 
 /** JoyfulJay's directional quantities that `bidirectional_split` renames to `total_*` (bidir_split.py). */
@@ -432,6 +432,12 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
     }
     groups = [...need];
   }
+  /** Groups run only for another group's sake, whose columns are left out. */
+  const helpers = new Set<string>();
+  if (groups !== undefined && groups.length > 0 && !groups.includes("all")) {
+    for (const g of groups) for (const d of GROUP_NEEDS[g] ?? []) if (!groups.includes(d)) helpers.add(d);
+    if (helpers.size > 0) groups = [...groups, ...helpers];
+  }
   let extractors = configureGroups(selectExtractors(groups, extra), o) as FeatureExtractor<unknown>[];
   if (specific !== undefined && extra.length > 0) {
     // Extra extractors run only when asked for.
@@ -490,11 +496,16 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
     }
     const want = new Set(specific);
     columns = renamed.filter((n) => want.has(n));
+  } else if (helpers.size > 0) {
+    const hidden = new Set(
+      extractors.filter((e) => helpers.has(e.name)).flatMap((e) => e.features.map((f) => f.name)),
+    );
+    columns = renamed.filter((n, i) => !hidden.has(names[i]));
   }
 
   const salt = o.anonymizationSalt ?? "";
   const anonymize = o.anonymizeIps === true;
-  const reshape = o.bidirectionalSplit === true || specific !== undefined;
+  const reshape = o.bidirectionalSplit === true || specific !== undefined || helpers.size > 0;
   let copy: ((r: FlowRecord) => FlowRecord) | null = null;
   if (reshape) {
     const pairs: [string, string][] = [];

@@ -221,6 +221,11 @@ Deno.test("fingerprint: WireGuard handshake on a non-standard port, DNS, ESP, a 
   const wgResp = concat([2, 0, 0, 0], new Uint8Array(88));
   const wgData = concat([4, 0, 0, 0], new Uint8Array(28));
   const C = "10.9.0.1", D = "10.9.0.2";
+  const t = T0 + 4;
+  const dnsLikeReset = concat(
+    [0x38, 0x12, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0],
+    [6, t >>> 24, (t >> 16) & 255, (t >> 8) & 255, t & 255, 0x61, 0x61, 3, 0x63, 0x6f, 0x6d, 0, 0, 1, 0, 1],
+  );
   const recs = await extract([
     { ts: T0, data: eth(ip4(C, D, 17, udp(40000, 40001, wgInit))) },
     { ts: T0 + 0.01, data: eth(ip4(D, C, 17, udp(40001, 40000, wgResp))) },
@@ -229,6 +234,9 @@ Deno.test("fingerprint: WireGuard handshake on a non-standard port, DNS, ESP, a 
     { ts: T0 + 1.01, data: eth(ip4(B, A, 17, udp(53, 5353, new Uint8Array(46)))) },
     { ts: T0 + 2, data: eth(ip4(A, B, 50, new Uint8Array(64).fill(7))) },
     { ts: T0 + 3, data: eth(ip4(A, B, 17, udp(5000, 1194, new Uint8Array(20).fill(0xee)))) },
+    // A DNS query whose id starts with OpenVPN's client reset opcode (0x38) and whose counts and first label
+    // read as tls-crypt's packet id and the current time.
+    { ts: T0 + 4, data: eth(ip4(A, B, 17, udp(5354, 53, dnsLikeReset))) },
   ], ["fingerprint"]);
   const by = (port: number, proto = 17) => recs.find((r) => r.dst_port === port && r.protocol === proto)!;
   const wg = by(40001);
@@ -248,6 +256,9 @@ Deno.test("fingerprint: WireGuard handshake on a non-standard port, DNS, ESP, a 
   near(esp.vpn_confidence, 0.9, "ESP");
   assert.equal(esp.traffic_type, "vpn:ipsec-esp");
   assert.equal(esp.hdr_desc, "ETH-IP-PROTO50", "another IP protocol by its number, as JoyfulJay names it");
+  const query = recs.find((r) => r.src_port === 5354)!;
+  assert.equal(query.vpn_type, null, "a DNS query, not an OpenVPN reset");
+  near(query.vpn_confidence, 0, "no VPN signal");
   const port = by(1194);
   assert.equal(port.vpn_type, "openvpn");
   near(port.vpn_confidence, 0.4, "the port alone");

@@ -19,6 +19,7 @@ import {
   ipv4,
   parseJsonl,
   pcapFile,
+  ROOT,
   runCli,
   udp,
 } from "./helpers.ts";
@@ -165,6 +166,17 @@ Deno.test("specificFeatures: only those columns, in record order; only the group
     ["flow_meta", "tls", "quic", "ssh", "fingerprint"],
   );
   assert.deepEqual(planExtraction({ specificFeatures: ["traffic_type"] }).columns, ["traffic_type"]);
+  // The same when the group is asked for by --features: the helpers' columns stay out unless asked for too.
+  const byGroup = planExtraction({ features: ["fingerprint"] });
+  assert.deepEqual(byGroup.extractors.map((e) => e.name), ["flow_meta", "tls", "quic", "ssh", "fingerprint"]);
+  assert.equal(byGroup.columns.includes("traffic_type"), true);
+  assert.equal(byGroup.columns.some((c) => /^(tls|quic|ssh)_/.test(c)), false);
+  assert.equal(planExtraction({ features: ["fingerprint", "tls"] }).columns.includes("tls_sni"), true);
+  for (const features of [["fingerprint"], ["fingerprint", "ssh"]]) {
+    const [ssh] = (await collect(`${ROOT}/testdata/tcp_edge/tfo_ssh.pcap`, { features })).records;
+    assert.equal(ssh.traffic_type, "encrypted", features.join());
+    assert.equal("ssh_detected" in ssh, features.includes("ssh"));
+  }
 });
 
 Deno.test("includeFlowId: 32 hex digits of SHA-256 of the canonical 5-tuple, the same in both directions", async () => {

@@ -72,6 +72,21 @@ export function describeLinkType(link: number): string {
 
 const PROTO_TCP = 6, PROTO_UDP = 17, PROTO_ICMP = 1, PROTO_ICMP6 = 58, PROTO_SCTP = 132;
 const MAX_DEPTH = 4;
+/** Datagrams being fragmented whose ports are remembered at once (the oldest is forgotten past this). */
+const MAX_FRAGMENTED = 4096;
+/** Seconds a first fragment's ports are remembered for the rest of its datagram (Linux's reassembly timeout
+ * is 30 s). */
+const FRAGMENT_TIMEOUT = 60;
+
+const rd32 = (b: Uint8Array, o: number): number =>
+  ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+
+/** The ports of a fragmented datagram, from its first fragment, and when it was seen. */
+interface FragmentPorts {
+  srcPort: number;
+  dstPort: number;
+  ts: number;
+}
 
 /**
  * The decoder. One instance per packet source; `decode` refills `view` (also exposed as `packet`).
@@ -89,6 +104,12 @@ export class PacketDecoder {
   readonly packet: PacketView = new PacketView();
   /** Decapsulate tunnels (default) or keep the outer flow. */
   decap = true;
+  /**
+   * The ports of datagrams whose first fragment was seen, by addresses, IP id and protocol: the fragments after
+   * it carry no transport header, and take the first one's ports so that they count in its flow (a fragment
+   * that comes before its first one keeps ports 0). Only fragmented datagrams allocate.
+   */
+  private readonly fragments = new Map<string, FragmentPorts>();
 
   /**
    * Decodes a frame; returns a {@linkcode SkipReason} (0 when the packet is usable). A tunnel whose inner packet
@@ -319,9 +340,56 @@ export class PacketDecoder {
       p.payloadLen = l4Len;
       p.payloadCapLen = Math.max(0, ipEnd - l4);
       this.addLayer(Layer.OTHER);
+      this.laterFragment(4);
       return SkipReason.NONE;
     }
-    return this.transport(buf, l4, ipEnd, l4Len, proto, depth);
+    const r = this.transport(buf, l4, ipEnd, l4Len, proto, depth);
+    if ((p.ipFlags & 1) !== 0) this.firstFragment(r, off, 4);
+    return r;
+  }
+
+  /** The key of the current IP layer's datagram in `fragments`. */
+  private fragmentKey(n: number): string {
+    const p = this.packet, b = p.buf;
+    let key = `${p.proto}:${p.ipId}`;
+    for (let i = 0; i < n; i += 4) {
+      key += `:${rd32(b, p.srcAddrOff + i)}:${rd32(b, p.dstAddrOff + i)}`;
+    }
+    return key;
+  }
+
+  /** A first fragment (offset 0, more to come) decoded to its transport header: its ports are remembered. */
+  private firstFragment(r: number, l3Off: number, version: number): void {
+    const p = this.packet;
+    // Not when the datagram carried a tunnel (the ports seen are the inner packet's) or has no ports.
+    if (
+      r !== SkipReason.NONE || p.l3Off !== l3Off ||
+      (p.proto !== PROTO_TCP && p.proto !== PROTO_UDP && p.proto !== PROTO_SCTP)
+    ) {
+      return;
+    }
+    const key = this.fragmentKey(version === 4 ? 4 : 16);
+    const f = this.fragments;
+    f.delete(key);
+    if (f.size >= MAX_FRAGMENTED) f.delete(f.keys().next().value!);
+    f.set(key, { srcPort: p.srcPort, dstPort: p.dstPort, ts: p.ts });
+  }
+
+  /** A later fragment: the ports of its first one, when seen; the last one (no more fragments) forgets them. */
+  private laterFragment(version: number): void {
+    const f = this.fragments;
+    if (f.size === 0) return;
+    const p = this.packet;
+    const key = this.fragmentKey(version === 4 ? 4 : 16);
+    const first = f.get(key);
+    if (first === undefined) return;
+    if (Math.abs(p.ts - first.ts) > FRAGMENT_TIMEOUT) {
+      f.delete(key);
+      return;
+    }
+    p.srcPort = first.srcPort;
+    p.dstPort = first.dstPort;
+    if ((p.ipFlags & 1) === 0) f.delete(key);
   }
 
   /** IPv6 header at `off` and its extension headers; a non-first fragment stops here, with its data as the payload. */
@@ -375,6 +443,7 @@ export class PacketDecoder {
           p.payloadLen = Math.max(0, total - (o - off));
           p.payloadCapLen = Math.max(0, ipEnd - o);
           this.addLayer(Layer.OTHER);
+          this.laterFragment(6);
           return SkipReason.NONE;
         }
       } else if (next === 51) {
@@ -388,7 +457,9 @@ export class PacketDecoder {
     p.ipHdrLen = o - off;
     p.proto = next;
     if (o > ipEnd) return SkipReason.TRUNCATED;
-    return this.transport(buf, o, ipEnd, total - (o - off), next, depth);
+    const r = this.transport(buf, o, ipEnd, total - (o - off), next, depth);
+    if ((mask & 4) !== 0 && (p.ipFlags & 1) !== 0) this.firstFragment(r, off, 6);
+    return r;
   }
 
   /** Transport layer; `l4Len` is the length by the IP header, `end` the end of captured IP data. */
@@ -541,7 +612,9 @@ export class PacketDecoder {
     const have = end - o;
     // The datagram's end by the UDP header (the capture may hold less).
     const declaredEnd = o + this.packet.payloadLen;
-    if ((dp === 4789 || sp === 4789 || dp === 8472) && have >= 8 + 14 && (buf[o] & 0x08) && buf[o + 7] === 0) {
+    if (
+      (dp === 4789 || sp === 4789 || dp === 8472) && have >= 8 + 14 && (buf[o] & 0x08) && buf[o + 7] === 0
+    ) {
       this.enterTunnel(17);
       this.addLayer(Layer.VXLAN);
       return this.ether(buf, o + 8, end, depth + 1);

@@ -370,6 +370,26 @@ Deno.test("tunnel: ICMP carried in a UDP tunnel has ports 0 (no outer UDP ports 
   assert.equal(p.dstPort, 0, "dstPort of an ICMP packet must be 0 (got the outer UDP destination port)");
 });
 
+Deno.test("decoder: IPv4 fragments after the first take its ports, by addresses, id and protocol, for 60 s", () => {
+  const d = new PacketDecoder();
+  const frag = (id: number, mf: boolean, fragOffset: number, payload: Uint8Array, src = "10.0.0.1") =>
+    ethernet(ipv4(src, "10.0.0.2", 17, payload, { id, mf, fragOffset }));
+  const ports = (ts: number, f: Uint8Array) => {
+    assert.equal(d.decode(ts, f, 0, f.length, f.length, 1), SkipReason.NONE);
+    return [d.packet.srcPort, d.packet.dstPort];
+  };
+  const middle = frag(7, true, 3, new Uint8Array(24)), last = frag(7, false, 6, new Uint8Array(8));
+  assert.deepEqual(ports(0, middle), [0, 0], "before its first fragment");
+  assert.deepEqual(ports(1, frag(7, true, 0, udp(1111, 53, new Uint8Array(16)))), [1111, 53]);
+  assert.deepEqual(ports(1.1, middle), [1111, 53]);
+  assert.deepEqual(ports(1.2, frag(8, true, 3, new Uint8Array(24))), [0, 0], "another datagram (id)");
+  assert.deepEqual(ports(1.2, frag(7, true, 3, new Uint8Array(24), "10.0.0.9")), [0, 0], "another source");
+  assert.deepEqual(ports(1.3, last), [1111, 53]);
+  assert.deepEqual(ports(1.4, last), [0, 0], "forgotten after the last fragment");
+  assert.deepEqual(ports(2, frag(9, true, 0, udp(2222, 53, new Uint8Array(16)))), [2222, 53]);
+  assert.deepEqual(ports(62.5, frag(9, false, 3, new Uint8Array(8))), [0, 0], "more than 60 s later");
+});
+
 Deno.test("decoder: layer stack, VLAN id and IPv6 fragment header of hand-made frames", () => {
   const d = new PacketDecoder();
   // VLAN 42, IPv4, UDP.
@@ -390,13 +410,15 @@ Deno.test("decoder: layer stack, VLAN id and IPv6 fragment header of hand-made f
   assert.equal(d.packet.proto, 17);
   assert.equal(d.packet.srcPort, 2000);
   assert.equal(d.packet.ip6ExtMask, 1 << 2);
-  // A later fragment: no transport header, ports 0.
+  // The last fragment (offset 16, M clear): no transport header; the first one's ports, which it forgets.
   const frag1 = concat([17, 0, 0, 0x10, 0, 0, 0, 7], new Uint8Array(16));
   const f3 = ethernet(ipv6("2001:db8::1", "2001:db8::2", 44, frag1));
   assert.equal(d.decode(0, f3, 0, f3.length, f3.length, 1), SkipReason.NONE);
   assert.equal(d.packet.isFragment, true);
   assert.equal(d.packet.proto, 17);
-  assert.equal(d.packet.srcPort, 0);
+  assert.deepEqual([d.packet.srcPort, d.packet.dstPort], [2000, 53]);
+  assert.equal(d.decode(0, f3, 0, f3.length, f3.length, 1), SkipReason.NONE);
+  assert.deepEqual([d.packet.srcPort, d.packet.dstPort], [0, 0], "its datagram is complete: ports 0");
   // ARP is not IP; a truncated IPv4 header is truncated; an unknown link type is unsupported.
   const arp = ethernet(new Uint8Array(28), { type: 0x0806 });
   assert.equal(d.decode(0, arp, 0, arp.length, arp.length, 1), SkipReason.NOT_IP);

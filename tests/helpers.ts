@@ -666,7 +666,8 @@ const IP6_EXT = new Set(["ipv6.hopopts", "ipv6.routing", "ipv6.dstopts", "ipv6.f
 /**
  * Keys every frame of a capture by its innermost IP layer (the last one before any ICMP error quote) and the
  * transport right after it, or by its outermost IP layer with `outer`, from tshark's `frame.protocols` and the
- * matching occurrence of each address and port field.
+ * matching occurrence of each address and port field. The fragments of a datagram tshark reassembles take the
+ * key of its first fragment, which holds the transport header.
  *
  * @example
  * ```ts
@@ -721,6 +722,19 @@ export async function tsharkPackets(file: string, opts: { outer?: boolean; extra
       ? [ips[0].fam === 4 ? s4[0] : s6[0], ips[0].fam === 4 ? d4[0] : d6[0]]
       : null;
     out.push({ len: Number(len[0]), key: canonicalKey(proto, src, sp, dst, dp), outer });
+  }
+  if (opts.outer) return out;
+  const reassembled = await tsharkFields(file, ["ip.fragment", "ipv6.fragment"], [
+    "-o",
+    "ip.defragment:TRUE",
+    "-o",
+    "ipv6.defragment:TRUE",
+  ]);
+  for (const row of reassembled) {
+    const frames = row.flatMap((x) => x ? x.split("|").map(Number) : []);
+    if (frames.length === 0) continue;
+    const first = Math.min(...frames);
+    for (const n of frames) out[n - 1].key = out[first - 1].key;
   }
   return out;
 }

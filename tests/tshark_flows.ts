@@ -118,10 +118,14 @@ export const FLOW_FIELDS = [
   "ip.len",
   "ip.hdr_len",
   "ip.frag_offset",
+  "ip.id",
+  "ip.flags.mf",
   "ipv6.nxt",
   "ipv6.plen",
   "ipv6.fraghdr.nxt",
   "ipv6.fraghdr.offset",
+  "ipv6.fraghdr.ident",
+  "ipv6.fraghdr.more",
   "ipv6.hopopts.len_oct",
   "ipv6.dstopts.len_oct",
   "ipv6.routing.len_oct",
@@ -458,6 +462,34 @@ export function ipPayloadLength(
   return { l4Len: plen - ext, fragment };
 }
 
+/**
+ * The IP fragment a frame with one IP layer `ip` is (`later`: not the first, from {@linkcode ipPayloadLength}):
+ * its datagram (protocol, addresses, IP id), whether it is the first and whether more follow; null when the
+ * frame is not a fragment.
+ *
+ * @example
+ * ```ts
+ * import { columnsOf, fieldReader, FLOW_FIELDS, ipFragment, readLayers } from "./tshark_flows.ts";
+ * const row = FLOW_FIELDS.map(() => "");
+ * const f = fieldReader(row, columnsOf(FLOW_FIELDS));
+ * const l = readLayers(f);
+ * if (l.ips.length) console.log(ipFragment(f, l.ips[0], l.keyOf(l.ips[0]), false));
+ * ```
+ */
+export function ipFragment(
+  f: FieldReader<FlowField>,
+  ip: IpLayer,
+  inner: IpKey,
+  later: boolean,
+): { datagram: string; first: boolean; more: boolean } | null {
+  const v4 = ip.fam === 4;
+  const id = v4 ? f("ip.id")[ip.occ] : f("ipv6.fraghdr.ident").at(-1);
+  const more = v4 ? f("ip.flags.mf")[ip.occ] === "1" : f("ipv6.fraghdr.more").at(-1) === "1";
+  if (id === undefined || (!later && !more)) return null;
+  const dst = v4 ? f("ip.dst")[ip.occ] : f("ipv6.dst")[ip.occ];
+  return { datagram: `${inner.proto}|${inner.src}|${dst}|${id}`, first: !later, more };
+}
+
 /** Why a flow is not attributable when its TCP header is not complete. */
 export const TCP_HEADER_CUT = "TCP header cut off or shorter than 20 bytes";
 
@@ -503,6 +535,11 @@ export interface FlowFrame {
   pay: number;
   /** TCP flags (low 8 bits), or -1 without a (complete) TCP header. */
   flags: number;
+  /**
+   * An IP fragment's datagram (protocol, addresses and IP id), whether it is the first fragment and whether
+   * more follow; null when the frame is not a fragment. See {@linkcode modelFlows}.
+   */
+  fragment: { datagram: string; first: boolean; more: boolean } | null;
 }
 
 /** How a frame's flow was read, for a test that reads more of the frame. */
@@ -539,6 +576,7 @@ export function parseFlowFrame(f: FieldReader<FlowField>): { frame: FlowFrame; d
     sport: 0,
     pay: 0,
     flags: -1,
+    fragment: null,
   };
   const fl = readLayers(f), ips = fl.ips;
   if (ips.length === 0) return { frame, detail: null };
@@ -558,6 +596,7 @@ export function parseFlowFrame(f: FieldReader<FlowField>): { frame: FlowFrame; d
   const ip = ipPayloadLength(f, fl, ips[0], inner);
   if (typeof ip === "string") return bad(ip);
   const { l4Len, fragment } = ip;
+  frame.fragment = ipFragment(f, ips[0], inner, fragment);
   if (fragment) frame.pay = Math.max(0, l4Len);
   else if (inner.t === "tcp") {
     const tcp = tcpHeader(f, fl.occBefore("tcp", inner.j), l4Len);
@@ -589,6 +628,8 @@ export interface KeyedFrame {
   sport: number;
   /** Keys that are not attributable because of this frame, with the reason. */
   taint: [string, string][];
+  /** An IP fragment's datagram, as {@linkcode FlowFrame}'s (absent or null: not a fragment). */
+  fragment?: { datagram: string; first: boolean; more: boolean } | null;
 }
 
 /** A packet of a model flow: a test's parsed frame `F` and its direction (0 from the initiator). */
@@ -686,8 +727,37 @@ export function modelFlows<F extends KeyedFrame, P>(
 ): { taint: Map<string, string>; model: Map<string, ModelFlow<P>[]> } {
   const taint = new Map<string, string>();
   for (const fr of frames) for (const [k, why] of fr.taint) if (!taint.has(k)) taint.set(k, why);
-  const model = buildFlows(frames.filter((fr) => fr.key === null || !taint.has(fr.key)), pkt);
+  const model = buildFlows(
+    fragmentsKeyed(frames).filter((fr) => fr.key === null || !taint.has(fr.key)),
+    pkt,
+  );
   return { taint, model };
+}
+
+/**
+ * The frames, with each IP fragment after a datagram's first one keyed as that first one (its 5-tuple and
+ * sender), as jj's decoder does: within 60 s of the first, until the last fragment (no more to come); a
+ * fragment before its first one keeps its own key (ports 0).
+ */
+function fragmentsKeyed<F extends KeyedFrame>(frames: readonly F[]): F[] {
+  const firsts = new Map<string, { key: string | null; src: string; sport: number; ts: number }>();
+  return frames.map((fr) => {
+    const g = fr.fragment;
+    if (g === undefined || g === null) return fr;
+    if (g.first) {
+      firsts.delete(g.datagram);
+      firsts.set(g.datagram, { key: fr.key, src: fr.src, sport: fr.sport, ts: fr.ts });
+      return fr;
+    }
+    const first = firsts.get(g.datagram);
+    if (first === undefined) return fr;
+    if (Math.abs(fr.ts - first.ts) > 60) {
+      firsts.delete(g.datagram);
+      return fr;
+    }
+    if (!g.more) firsts.delete(g.datagram);
+    return { ...fr, key: first.key, src: first.src, sport: first.sport };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -38,6 +38,7 @@ import {
   type DirFrame,
   fieldReader,
   FLOW_FIELDS,
+  ipFragment,
   ipPayloadLength,
   type KeyedFrame,
   type ModelFlow,
@@ -218,6 +219,7 @@ function parseFrame(row: string[]): Frame {
   const l4 = ipPayloadLength(f, fl, ip, inner);
   if (typeof l4 === "string") return bad(l4);
   const { l4Len, fragment } = l4;
+  if (ips.length === 1) frame.fragment = ipFragment(f, ip, inner, fragment);
   if (fragment) return frame; // a non-first fragment: no transport header
   if (inner.t === "tcp") {
     const o = fl.occBefore("tcp", inner.j);

@@ -18,6 +18,7 @@ import {
 } from "../lib/joy/api.ts";
 import { closeJoyPcapHandler, handleIsNano, joyPcapHandler } from "../ffi/joy_callback.ts";
 import { dispatch, PcapOfflineReader } from "../ffi/libpcap.ts";
+import { JOY_BPF_FILTER } from "../lib/joy/offline.ts";
 
 /** Packets per `pcap_dispatch` call, as in the guide. */
 const NUM_PACKETS_IN_LOOP = 10;
@@ -52,8 +53,10 @@ export function runLifecycle(pcapFile: string, outDir: string): number {
   printConfig(0, JOY_JSON_FORMAT); // joy_print_config
 
   // 2. process (pcap_dispatch(handle, n, joy_process_packet, (u_char *)index); joy_print_flow_data)
+  // With the joy program's capture filter: frames it leaves out (ARP, ...) then do not count in the batches of
+  // NUM_PACKETS_IN_LOOP after which expired flows are printed, and the output is the joy program's.
   const index = 0;
-  const reader = PcapOfflineReader.open(pcapFile);
+  const reader = PcapOfflineReader.open(pcapFile, JOY_BPF_FILTER);
   const handler = joyPcapHandler(handleIsNano(reader.handle));
   while (dispatch(reader.handle, NUM_PACKETS_IN_LOOP, handler.pointer, index) > 0) {
     printFlows(index, true); // JOY_EXPIRED_FLOWS

@@ -399,6 +399,24 @@ Deno.test("extract --format joy: a failed run leaves -o as it was; errors name t
 // ---------------------------------------------------------------------------------------------------------
 // option conflicts are usage errors (exit 2), checked before any input is read
 
+Deno.test("extract --format joy: stdin is a usage error, a compressed capture an input error, each saying why", async () => {
+  const http = await Deno.readFile("testdata/http.pcap");
+  const stdin = await runCli(["extract", "--format", "joy", "-q", "-"], { stdin: http });
+  assert.equal(stdin.code, 2);
+  assert.match(stdin.stderr, /--format joy reads capture files, as Joy does, not stdin/);
+  await withTempDir(async (dir) => {
+    const gz = `${dir}/http.pcap.gz`;
+    await Deno.writeFile(
+      gz,
+      await new Response(new Blob([http]).stream().pipeThrough(new CompressionStream("gzip"))).bytes(),
+    );
+    const r = await runCli(["extract", "--format", "joy", "-q", gz]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /reads uncompressed captures, as Joy does: decompress it first \(gunzip -k /);
+    assert.equal(r.stderr.split("\n").filter((l) => l !== "").length, 1, r.stderr);
+  });
+});
+
 Deno.test("extract --format joy: options Joy does not use are a usage error naming them; defaults do not count", async () => {
   // --filter would be ignored: Joy reads with its own filter (ip or ip6 or vlan).
   assertError(

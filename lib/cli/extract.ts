@@ -31,7 +31,7 @@ import {
   flowOptionsFrom,
 } from "./flow_options.ts";
 import { addIpfixOptions, type IpfixCliOptions, withIpfix } from "./live.ts";
-import { runJoyExtract } from "../joy/extract.ts";
+import { JOY_NO_STDIN, runJoyExtract } from "../joy/extract.ts";
 import { parseJoyConfigList } from "../joy/config.ts";
 
 /** Options of `jj extract` as commander parses them. */
@@ -172,6 +172,7 @@ export async function runExtract(
   checkConflicts(o, given);
   refuseOutputAsInput(inputs, o.output);
   if (o.format === "joy") {
+    if (inputs.includes("-")) throw new UsageError(JOY_NO_STDIN);
     let config;
     try {
       config = o.joyConfig === undefined ? undefined : parseJoyConfigList(o.joyConfig);
@@ -395,8 +396,8 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
     .addOption(
       new Option(
         "--format <format>",
-        "output format (default: by extension, else jsonl); joy: Joy 4.5's JSON, which takes only -o, --reader, " +
-          "--joy-config and -q",
+        "output format (default: by extension, else jsonl); joy: Joy 4.5's JSON from uncompressed capture files " +
+          "(as Joy reads them), which takes only -o, --reader, --joy-config and -q",
       ).choices([
         ...OUTPUT_FORMATS,
         "joy",

@@ -24,9 +24,27 @@ export interface JoyExtractOptions {
 
 const CAPTURE_EXT = /\.(pcap|pcapng|cap|dmp)$/i;
 
+/**
+ * Why `-` is refused: Joy reads capture files (opened twice, to check the format and then with its filter).
+ *
+ * @example
+ * ```ts
+ * import { JOY_NO_STDIN } from "./extract.ts";
+ * console.log(JOY_NO_STDIN.startsWith("--format joy")); // true
+ * ```
+ */
+export const JOY_NO_STDIN =
+  "--format joy reads capture files, as Joy does, not stdin (-): write the capture to a file first";
+
 async function expand(inputs: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of inputs) {
+    if (p === "-") throw new InputError(JOY_NO_STDIN);
+    if (/\.gz$/i.test(p)) {
+      throw new InputError(
+        `${p}: --format joy reads uncompressed captures, as Joy does: decompress it first (gunzip -k ${p})`,
+      );
+    }
     let info: Deno.FileInfo;
     try {
       info = await Deno.stat(p);

@@ -500,7 +500,7 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
     const hidden = new Set(
       extractors.filter((e) => helpers.has(e.name)).flatMap((e) => e.features.map((f) => f.name)),
     );
-    columns = renamed.filter((n, i) => !hidden.has(names[i]));
+    columns = renamed.filter((_n, i) => !hidden.has(names[i]));
   }
 
   const salt = o.anonymizationSalt ?? "";

@@ -13,8 +13,10 @@
  * direction's first packet with a payload, truncated to `idpMaxBytes`, as a variable-length octetArray under
  * Joy's element 16386 of enterprise 9. Each template exists for IPv4 and IPv6.
  *
- * octetDeltaCount carries the same byte count as the JSON Lines `bytes_fwd` / `bytes_bwd` (frame length on
- * the wire), so the two outputs agree; strictly, RFC 7011's octetDeltaCount counts from the IP header.
+ * octetDeltaCount counts from the IP header (RFC 7012), and a uni-flow record's flowStart/EndMilliseconds are
+ * its own direction's first and last packet: both come from the `ipfix_counters` group
+ * ({@linkcode ipfixCountersExtractor}, which the CLI runs with `--ipfix`). A record without its columns is sent
+ * with the frame bytes (`bytes_fwd` / `bytes_bwd`) and the whole flow's times.
  *
  * @module
  */
@@ -181,6 +183,86 @@ export function ipfixTemplates(name: IpfixTemplateName, biflow = false): [IpfixT
     buildTemplate(base, false, name === "idp", biflow),
     buildTemplate(base + 1, true, name === "idp", biflow),
   ];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// the counters group
+
+/** Per-flow state of the `ipfix_counters` group: per direction, IP bytes and first and last packet times. */
+export interface IpfixCountersState {
+  ipBytes0: number;
+  ipBytes1: number;
+  first0: number;
+  last0: number;
+  first1: number;
+  last1: number;
+}
+
+/**
+ * A feature group with what an IPFIX uni-flow record needs beyond the flow's own columns: each direction's IP
+ * bytes (IP header onward, by the IP length fields: RFC 7012's octetDeltaCount) and its first and last packet
+ * times (flowStart/EndMilliseconds). It writes `ip_bytes_fwd`, `ip_bytes_bwd`, `start_time_fwd`,
+ * `end_time_fwd`, `start_time_bwd`, `end_time_bwd` (times null for a direction that sent nothing).
+ *
+ * @example
+ * ```ts
+ * import { ipfixCountersExtractor } from "./ipfix.ts";
+ * import { extractFlows } from "../lib/extract.ts";
+ * for await (const r of extractFlows("capture.pcap", { extractors: [ipfixCountersExtractor()] })) {
+ *   console.log(r.ip_bytes_fwd, r.start_time_bwd);
+ * }
+ * ```
+ */
+export function ipfixCountersExtractor(): FeatureExtractor<IpfixCountersState> {
+  return {
+    name: "ipfix_counters",
+    features: [
+      { name: "ip_bytes_fwd", type: "int", description: "IP bytes the initiator sent (IP header onward)." },
+      { name: "ip_bytes_bwd", type: "int", description: "IP bytes the responder sent (IP header onward)." },
+      { name: "start_time_fwd", type: "float", description: "Time of the initiator's first packet." },
+      { name: "end_time_fwd", type: "float", description: "Time of the initiator's last packet." },
+      {
+        name: "start_time_bwd",
+        type: "float",
+        description: "Time of the responder's first packet (null: none).",
+      },
+      {
+        name: "end_time_bwd",
+        type: "float",
+        description: "Time of the responder's last packet (null: none).",
+      },
+    ],
+    init(): IpfixCountersState {
+      return {
+        ipBytes0: 0,
+        ipBytes1: 0,
+        first0: Infinity,
+        last0: -Infinity,
+        first1: Infinity,
+        last1: -Infinity,
+      };
+    },
+    update(s: IpfixCountersState, p: PacketView, _flow: FlowState, dir: Direction): void {
+      const ts = p.ts;
+      if (dir === 0) {
+        s.ipBytes0 += p.ipTotalLen;
+        if (ts < s.first0) s.first0 = ts;
+        if (ts > s.last0) s.last0 = ts;
+      } else {
+        s.ipBytes1 += p.ipTotalLen;
+        if (ts < s.first1) s.first1 = ts;
+        if (ts > s.last1) s.last1 = ts;
+      }
+    },
+    finish(s: IpfixCountersState, _flow: FlowState, out: FlowRecord): void {
+      out.ip_bytes_fwd = s.ipBytes0;
+      out.ip_bytes_bwd = s.ipBytes1;
+      out.start_time_fwd = s.first0 === Infinity ? null : s.first0;
+      out.end_time_fwd = s.first0 === Infinity ? null : s.last0;
+      out.start_time_bwd = s.first1 === Infinity ? null : s.first1;
+      out.end_time_bwd = s.first1 === Infinity ? null : s.last1;
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -382,7 +464,11 @@ export class IpfixEncoder {
     const idpOut = idp && typeof r.idp_out === "string" ? fromHex(r.idp_out) : null;
     const idpIn = idp && typeof r.idp_in === "string" ? fromHex(r.idp_in) : null;
     const pf = num(r.packets_fwd), pb = num(r.packets_bwd);
-    const bf = num(r.bytes_fwd), bb = num(r.bytes_bwd);
+    // IP bytes and each direction's own times when the counters group ran (see the module comment).
+    const counted = typeof r.ip_bytes_fwd === "number";
+    const bf = num(counted ? r.ip_bytes_fwd : r.bytes_fwd), bb = num(counted ? r.ip_bytes_bwd : r.bytes_bwd);
+    const ms = (x: unknown, whole: unknown) =>
+      Math.round(num(counted && typeof x === "number" ? x : whole) * 1000);
     const v: RecordValues = {
       src: a,
       dst: b,
@@ -393,8 +479,8 @@ export class IpfixEncoder {
       bytes: bf,
       rPackets: pb,
       rBytes: bb,
-      startMs: Math.round(num(r.start_time) * 1000),
-      endMs: Math.round(num(r.end_time) * 1000),
+      startMs: this.biflow ? ms(null, r.start_time) : ms(r.start_time_fwd, r.start_time),
+      endMs: this.biflow ? ms(null, r.end_time) : ms(r.end_time_fwd, r.end_time),
       reason: FLOW_END_REASON_CODES[String(r.flow_end_reason)] ?? 4,
       direction: 1,
       idp: this.biflow ? [idpOut, idpIn] : [idpOut],
@@ -410,6 +496,8 @@ export class IpfixEncoder {
       v.dp = num(r.src_port) & 0xffff;
       v.packets = pb;
       v.bytes = bb;
+      v.startMs = ms(r.start_time_bwd, r.start_time);
+      v.endMs = ms(r.end_time_bwd, r.end_time);
       v.direction = 2;
       v.idp = [idpIn];
       out.push({ templateId: t.id, bytes: this.#encode(t, v) });

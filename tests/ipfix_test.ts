@@ -9,6 +9,7 @@ import {
   decodeIpfixMessage,
   type EncodedRecord,
   idpExtractor,
+  ipfixCountersExtractor,
   IpfixEncoder,
   IpfixExporter,
   type IpfixTemplate,
@@ -20,7 +21,21 @@ import {
 } from "../outputs/ipfix.ts";
 import { extractFlows } from "../lib/extract.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
-import { cap, CAPTURES, hasCommand, HAVE_CAPTURES, readJsonlFile, runCli } from "./helpers.ts";
+import {
+  byteStream,
+  cap,
+  CAPTURES,
+  ethernet,
+  hasCommand,
+  HAVE_CAPTURES,
+  HAVE_TSHARK,
+  ipv4,
+  pcapFile,
+  readJsonlFile,
+  runCli,
+  tsharkRows,
+  udp,
+} from "./helpers.ts";
 
 const HAVE_NFDUMP = hasCommand("nfcapd") && hasCommand("nfdump");
 if (!HAVE_CAPTURES) console.warn(`ipfix_test: ${CAPTURES} absent: skipping tests on captures`);
@@ -628,21 +643,66 @@ function nfKey(r: NfRecord, withOut: boolean): string {
   ].join("|");
 }
 
+/**
+ * The records nfdump should read for the flows: octets from the IP header on (RFC 7012), and a uni-flow
+ * record's times its own direction's first and last packet (a biflow record's, the flow's).
+ */
 function expectedKeys(flows: FlowRecord[], biflow: boolean): string[] {
   const keys: string[] = [];
+  const ms = (t: unknown) => Math.round((t as number) * 1000);
   for (const f of flows) {
-    const s = Math.round((f.start_time as number) * 1000), e = Math.round((f.end_time as number) * 1000);
     const pf = f.packets_fwd as number, pb = f.packets_bwd as number;
     const k = (a: unknown, b: unknown, sp: unknown, dp: unknown, p: unknown, by: unknown, rest: unknown[]) =>
-      [a, b, sp, dp, f.protocol, p, by, ...rest, s, e].join("|");
+      [a, b, sp, dp, f.protocol, p, by, ...rest].join("|");
     if (biflow) {
-      keys.push(k(f.src_ip, f.dst_ip, f.src_port, f.dst_port, pf, f.bytes_fwd, [pb, f.bytes_bwd]));
+      keys.push(
+        k(f.src_ip, f.dst_ip, f.src_port, f.dst_port, pf, f.ip_bytes_fwd, [pb, f.ip_bytes_bwd]) +
+          `|${ms(f.start_time)}|${ms(f.end_time)}`,
+      );
       continue;
     }
-    if (pf > 0 || pb === 0) keys.push(k(f.src_ip, f.dst_ip, f.src_port, f.dst_port, pf, f.bytes_fwd, []));
-    if (pb > 0) keys.push(k(f.dst_ip, f.src_ip, f.dst_port, f.src_port, pb, f.bytes_bwd, []));
+    if (pf > 0 || pb === 0) {
+      keys.push(
+        k(f.src_ip, f.dst_ip, f.src_port, f.dst_port, pf, f.ip_bytes_fwd, []) +
+          `|${ms(f.start_time_fwd ?? f.start_time)}|${ms(f.end_time_fwd ?? f.end_time)}`,
+      );
+    }
+    if (pb > 0) {
+      keys.push(
+        k(f.dst_ip, f.src_ip, f.dst_port, f.src_port, pb, f.ip_bytes_bwd, []) +
+          `|${ms(f.start_time_bwd)}|${ms(f.end_time_bwd)}`,
+      );
+    }
   }
   return keys.sort();
+}
+
+/**
+ * The IP bytes (IP header on, by the length fields) of every frame of the captures, as tshark reads them: of
+ * the first IP layer (the captures have no tunnels; a second layer is the datagram an ICMP error quotes).
+ */
+function tsharkIpBytes(files: string[]): number {
+  let total = 0;
+  for (const file of files) {
+    for (
+      const [v4, v6] of tsharkRows([
+        "-r",
+        file,
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=f",
+        "-e",
+        "ip.len",
+        "-e",
+        "ipv6.plen",
+      ])
+    ) {
+      if (v4 !== "") total += Number(v4);
+      else if (v6 !== "") total += 40 + Number(v6);
+    }
+  }
+  return total;
 }
 
 const ROUND_TRIP_CAPTURES = [
@@ -694,7 +754,10 @@ for (
         assert.deepEqual(got.map((r) => nfKey(r, biflow)).sort(), want);
         // totals, as nfcapd counted them on receipt
         const packets = flows.reduce((a, f) => a + (f.total_packets as number), 0);
-        const bytes = flows.reduce((a, f) => a + (f.total_bytes as number), 0);
+        const bytes = flows.reduce((a, f) => a + (f.ip_bytes_fwd as number) + (f.ip_bytes_bwd as number), 0);
+        if (HAVE_TSHARK) {
+          assert.equal(bytes, tsharkIpBytes(ROUND_TRIP_CAPTURES.map(cap)), "IP bytes by tshark");
+        }
         const m = /Flows: (\d+), Packets: (\d+), Bytes: (\d+), Sequence Errors: (\d+), Bad Packets: (\d+)/
           .exec(log);
         assert.ok(m, log);
@@ -706,6 +769,37 @@ for (
     },
   });
 }
+
+Deno.test("ipfix: each uni-flow record has its own direction's times and IP bytes (ipfix_counters)", async () => {
+  const e = new IpfixEncoder({ template: "simple" });
+  // Two packets from the initiator (at 0 and 10 s, 38 IP bytes each in 52-byte frames), one back at 20 s.
+  const frame = (src: string, dst: string, sp: number, dp: number) =>
+    ethernet(ipv4(src, dst, 17, udp(sp, dp, new Uint8Array(10))));
+  const capture = pcapFile(1, [
+    { ts: 1000, data: frame("10.0.0.1", "10.0.0.2", 40000, 5000) },
+    { ts: 1010, data: frame("10.0.0.1", "10.0.0.2", 40000, 5000) },
+    { ts: 1020, data: frame("10.0.0.2", "10.0.0.1", 5000, 40000) },
+  ]);
+  const records: FlowRecord[] = [];
+  const opts = { features: ["flow_meta"], extractors: [ipfixCountersExtractor()], idleTimeout: 100 };
+  for await (const r of extractFlows(byteStream(capture), opts)) records.push({ ...r });
+  assert.equal(records.length, 1);
+  const r = records[0];
+  assert.deepEqual(
+    [r.ip_bytes_fwd, r.ip_bytes_bwd, r.bytes_fwd, r.bytes_bwd],
+    [76, 38, 104, 52],
+  );
+  assert.deepEqual([r.start_time_fwd, r.end_time_fwd, r.start_time_bwd, r.end_time_bwd], [
+    1000,
+    1010,
+    1020,
+    1020,
+  ]);
+  const d = decodeIpfixMessage(e.message(0, 0, e.encodeFlow(r), true), new Map())!;
+  // octetDeltaCount (1), flowStartMilliseconds (152), flowEndMilliseconds (153) of each direction's record.
+  const v = d.records.map((x) => [x.values["1"], x.values["152"], x.values["153"]].map(Number));
+  assert.deepEqual(v, [[76, 1000_000, 1010_000], [38, 1020_000, 1020_000]]);
+});
 
 // ---------------------------------------------------------------------------------------------------------
 // the CLI's --ipfix: option conflicts, and the idp columns in every output format
@@ -750,6 +844,26 @@ Deno.test("ipfix: extract --ipfix with --anonymize-ips, --specific-features or -
       r.stderr,
       /^jj: error: --ipfix-template, --ipfix-biflow only apply with --ipfix HOST:PORT$/m,
     );
+    // Options that would change nothing: alone, --idp-bytes without the idp template, --ipfix-refresh over TCP.
+    for (
+      const [args, message] of [
+        [["--idp-bytes", "5"], /--idp-bytes only applies with --ipfix HOST:PORT/],
+        [
+          ["--ipfix", `127.0.0.1:${sink.port}`, "--idp-bytes", "5"],
+          /--idp-bytes only applies with --ipfix-template idp/,
+        ],
+        [
+          ["--ipfix", `127.0.0.1:${sink.port}`, "--ipfix-transport", "tcp", "--ipfix-refresh", "5"],
+          /--ipfix-refresh only applies to UDP export/,
+        ],
+      ] as [string[], RegExp][]
+    ) {
+      for (const cmd of [["extract", "testdata/http.pcap"], ["live", "-i", "lo", "--duration", "1"]]) {
+        const r = await runCli([...cmd, "-q", ...args]);
+        assert.equal(r.code, 2, `${cmd[0]} ${args.join(" ")}: ${r.stderr}`);
+        assert.match(r.stderr, message);
+      }
+    }
   } finally {
     sink.close();
   }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { resolve } from "node:path";
 import { InputError } from "../extract.ts";
 import { whyUnreadable } from "../why_unreadable.ts";
@@ -352,4 +352,21 @@ export async function drain<T, R>(it: AsyncGenerator<T, R>, each: (value: T) => 
       throw e;
     }
   }
+}
+
+/**
+ * The long flags (`--no-decap` for `decap`) of the options given on `cmd`'s command line, not by default.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { givenOptions } from "./common.ts";
+ * const cmd = new Command("x").option("--a").option("--b", "", "1").parse(["--a"], { from: "user" });
+ * console.log(givenOptions(cmd)); // ["--a"]
+ * ```
+ */
+export function givenOptions(cmd: Command): string[] {
+  return cmd.options
+    .filter((opt) => cmd.getOptionValueSource(opt.attributeName()) === "cli")
+    .map((opt) => opt.long ?? opt.short ?? opt.flags);
 }

@@ -15,6 +15,7 @@ import { collect, LABEL_OPTION_HELP, labelerFromOptions } from "./label_subnets.
 import {
   drain,
   fmtRate,
+  givenOptions,
   integer,
   openOutputFile,
   packetCountParts,
@@ -30,7 +31,7 @@ import {
   type FlowCliOptions,
   flowOptionsFrom,
 } from "./flow_options.ts";
-import { addIpfixOptions, type IpfixCliOptions, withIpfix } from "./live.ts";
+import { addIpfixOptions, type IpfixCliOptions, refuseIdleIpfixOptions, withIpfix } from "./live.ts";
 import { JOY_NO_STDIN, runJoyExtract } from "../joy/extract.ts";
 import { parseJoyConfigList } from "../joy/config.ts";
 
@@ -101,13 +102,6 @@ const JOY_OPTIONS: ReadonlySet<string> = new Set([
   "--quiet",
 ]);
 
-/** The long flags (`--no-decap` for `decap`) of the options given on `cmd`'s command line, not by default. */
-function givenOptions(cmd: Command): string[] {
-  return cmd.options
-    .filter((opt) => cmd.getOptionValueSource(opt.attributeName()) === "cli")
-    .map((opt) => opt.long ?? opt.short ?? opt.flags);
-}
-
 /**
  * Option combinations that cannot work, as usage errors, checked before any input is read. `given`: the long
  * flags given on the command line (see {@linkcode runExtract}).
@@ -124,10 +118,7 @@ function checkConflicts(o: ExtractCliOptions, given: readonly string[]): void {
     return;
   }
   if (o.joyConfig !== undefined) throw new UsageError("--joy-config needs --format joy");
-  const ipfixOnly = given.filter((f) => f.startsWith("--ipfix-"));
-  if (o.ipfix === undefined && ipfixOnly.length > 0) {
-    throw new UsageError(`${ipfixOnly.join(", ")} only apply with --ipfix HOST:PORT`);
-  }
+  refuseIdleIpfixOptions(o, given);
   if (o.ipfix !== undefined) {
     const reshaping = [
       o.anonymizeIps ? "--anonymize-ips" : "",

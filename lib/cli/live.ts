@@ -17,6 +17,7 @@ import {
 import {
   DEFAULT_IDP_BYTES,
   idpExtractor,
+  ipfixCountersExtractor,
   IpfixExporter,
   type IpfixTemplateName,
   type IpfixTransport,
@@ -29,6 +30,7 @@ import { parseFeatureList } from "./extract.ts";
 import {
   drain,
   fmtRate,
+  givenOptions,
   integer,
   integerInRange,
   packetCountParts,
@@ -101,6 +103,34 @@ export function addIpfixOptions(cmd: Command): Command {
 }
 
 /**
+ * Refuses, as usage errors, IPFIX options that would change nothing: the export's options without `--ipfix`,
+ * `--idp-bytes` without the idp template, `--ipfix-refresh` over TCP (templates go once per connection).
+ * `given`: the long flags given on the command line (see `givenOptions`).
+ *
+ * @example
+ * ```ts
+ * import { refuseIdleIpfixOptions } from "./live.ts";
+ * refuseIdleIpfixOptions({ ipfix: "127.0.0.1:4739" }, ["--ipfix"]); // nothing idle: returns
+ * ```
+ */
+export function refuseIdleIpfixOptions(o: IpfixCliOptions, given: readonly string[]): void {
+  const exportOnly = given.filter((f) => f.startsWith("--ipfix-") || f === "--idp-bytes");
+  if (o.ipfix === undefined && exportOnly.length > 0) {
+    throw new UsageError(
+      `${exportOnly.join(", ")} only ${exportOnly.length === 1 ? "applies" : "apply"} with --ipfix HOST:PORT`,
+    );
+  }
+  if (given.includes("--idp-bytes") && (o.ipfixTemplate ?? "simple") !== "idp") {
+    throw new UsageError("--idp-bytes only applies with --ipfix-template idp");
+  }
+  if (given.includes("--ipfix-refresh") && o.ipfixTransport === "tcp") {
+    throw new UsageError(
+      "--ipfix-refresh only applies to UDP export: over TCP the templates are sent once per connection",
+    );
+  }
+}
+
+/**
  * When `o.ipfix` is set: connects an {@linkcode IpfixExporter}, adds the `idp` group to `target.extractors`
  * for the idp template, and returns a writer that writes to both `writer` and the exporter (`ipfix`; closing
  * prints the IPFIX totals on stderr unless `o.quiet`). Otherwise returns `writer` itself. `writer` may
@@ -149,7 +179,11 @@ export async function withIpfix(
           : " (is it listening? e.g. nfcapd -p PORT -w DIR, which takes UDP)"),
     );
   }
-  if (template === "idp") target.extractors = [...(target.extractors ?? []), idpExtractor(o.idpBytes)];
+  target.extractors = [
+    ...(target.extractors ?? []),
+    ipfixCountersExtractor(),
+    ...(template === "idp" ? [idpExtractor(o.idpBytes)] : []),
+  ];
   let out: OpenedRecordWriter;
   try {
     out = typeof writer === "function" ? await writer() : writer;
@@ -266,7 +300,8 @@ export function printLiveSummary(s: LiveSummary): void {
  * });
  * ```
  */
-export async function runLive(o: LiveCliOptions): Promise<number> {
+export async function runLive(o: LiveCliOptions, given: readonly string[] = []): Promise<number> {
+  refuseIdleIpfixOptions(o, given);
   if (o.list) {
     listInterfaces();
     return 0;
@@ -332,8 +367,13 @@ export async function runLive(o: LiveCliOptions): Promise<number> {
     };
     // A run that fails ends with abort: a capture that cannot start (a mistyped interface) leaves a previous
     // -o file as it was (see openRecordWriter).
-    const idp = o.ipfix !== undefined && o.ipfixTemplate === "idp" ? [...idpExtractor().features] : [];
-    const base = await openRecordWriter(o.output ?? "-", o.format, [...recordFeatures(features), ...idp]);
+    const ipfixColumns = o.ipfix === undefined
+      ? []
+      : [...ipfixCountersExtractor().features, ...(o.ipfixTemplate === "idp" ? idpExtractor().features : [])];
+    const base = await openRecordWriter(o.output ?? "-", o.format, [
+      ...recordFeatures(features),
+      ...ipfixColumns,
+    ]);
     const inner = await withIpfix(base, o, opts).catch(async (e) => {
       await base.abort(e).catch(() => {});
       throw e;
@@ -446,5 +486,5 @@ Examples:
   jj live -i eth0 --filter 'tcp port 443' --idle-timeout 30 -o flows.jsonl
   jj live -i lo --duration 60 --save-pcap lo.pcap --ipfix 127.0.0.1:9995 --metrics 9464`,
     )
-    .action((o: LiveCliOptions) => setResult(runLive(o)));
+    .action((o: LiveCliOptions, command: Command) => setResult(runLive(o, givenOptions(command))));
 }

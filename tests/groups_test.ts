@@ -24,6 +24,7 @@ import {
   udp,
 } from "./helpers.ts";
 import type { ExtractOptions } from "../lib/extract.ts";
+import { BETWEENNESS_MAX_WORK } from "../extractors/connection.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // builders (independent of the code under test)
@@ -1056,6 +1057,24 @@ Deno.test({
       assert.ok((r.conn_src_total_flows as number) >= (r.conn_src_dst_flows as number));
     }
   },
+});
+
+Deno.test("connection: betweenness is null in a connected part whose hosts x edges exceed the bound", async () => {
+  // Stars of clients each sending one datagram to a server: (n + 1) hosts, n edges.
+  const star = (n: number, net: number, server: string) =>
+    Array.from({ length: n }, (_, i) => ({
+      ts: T0 + i * 1e-3,
+      data: eth(ip4(`10.${net}.${i >> 8}.${i & 255}`, server, 17, udp(40000, 53, new Uint8Array(4)))),
+    }));
+  const big = 15000; // 15001 x 15000 > BETWEENNESS_MAX_WORK
+  assert.ok((big + 1) * big > BETWEENNESS_MAX_WORK && 51 * 50 < BETWEENNESS_MAX_WORK);
+  const recs = await extract([...star(big, 1, "192.168.0.1"), ...star(50, 2, "192.168.0.2")], ["connection"]);
+  const large = recs.filter((r) => r.dst_ip === "192.168.0.1"),
+    small = recs.filter((r) => r.dst_ip === "192.168.0.2");
+  assert.equal(large.length, big);
+  assert.equal(small.length, 50);
+  for (const r of large) assert.deepEqual([r.conn_src_betweenness, r.conn_dst_betweenness], [null, null]);
+  for (const r of small) assert.deepEqual([r.conn_src_betweenness, r.conn_dst_betweenness], [0, 0]);
 });
 
 // ---------------------------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ The graphs, as the columns' descriptions define them:
     packet and byte counts;
   * the DiGraph of it (an edge per distinct initiator -> responder pair, self loops kept): out/in degree and
     betweenness_centrality(normalized=True), which networkx scales by 1 / ((n - 1)(n - 2)) for directed
-    graphs, n the hosts of the whole graph; null for hosts in weakly connected parts of over
-    BETWEENNESS_MAX_NODES hosts;
+    graphs, n the hosts of the whole graph; null for hosts in weakly connected parts whose hosts times
+    edges exceed BETWEENNESS_MAX_WORK;
   * the undirected Graph without self loops, edge weight = flows between the two hosts both ways:
     clustering() (unweighted) and the modularity of the given community partition (weighted, resolution 1).
 
@@ -29,7 +29,7 @@ import sys
 
 import networkx as nx
 
-BETWEENNESS_MAX_NODES = 20000
+BETWEENNESS_MAX_WORK = 2e8
 
 
 def oracle(graph):
@@ -50,7 +50,7 @@ def oracle(graph):
 
     between = nx.betweenness_centrality(digraph, normalized=True)
     for part in nx.weakly_connected_components(digraph):
-        if len(part) > BETWEENNESS_MAX_NODES:
+        if len(part) * digraph.subgraph(part).number_of_edges() > BETWEENNESS_MAX_WORK:
             for v in part:
                 between[v] = None
     clustering = nx.clustering(undirected)

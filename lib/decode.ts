@@ -135,6 +135,7 @@ export class PacketDecoder {
     }
   }
 
+  /** One decode of a frame, tunnels decapsulated or not by `decap` (see {@linkcode PacketDecoder.decode}). */
   private decodeFrame(
     ts: number,
     buf: Uint8Array,

@@ -53,6 +53,8 @@ export class FlowState {
   finSeen = 0;
   /** RST seen in either direction. */
   rstSeen = false;
+  /** The direction whose FIN was the second one (-1 until both sides sent FIN). */
+  closedBy: number = -1;
   /** Why the flow ended. */
   endReason: EndReason = "end";
   /** When the flow's timeout fell due (`idle`: last packet + idle timeout; `active`: first packet + active

@@ -16,7 +16,7 @@ export interface FlowTableOptions {
   idleTimeout?: number;
   /** Seconds after its first packet at which a flow ends even if still active (default 1800; 0 = never). */
   activeTimeout?: number;
-  /** End a TCP flow on RST, or once both sides sent FIN (default false). */
+  /** End a TCP flow on RST, or once both sides sent FIN with the other side's next packet (default false). */
   tcpEnd?: boolean;
   /** Most flows held at once; one is evicted to make room (default 0 = no limit). */
   maxFlows?: number;
@@ -268,17 +268,24 @@ export class FlowTable {
     f.payloadBytes[dir] += p.payloadLen;
     if (p.proto === 6) {
       const fl = p.tcpFlags;
-      if (fl & TCP.FIN) f.finSeen |= 1 << dir;
+      if (fl & TCP.FIN) {
+        if (f.finSeen !== 3 && (f.finSeen | (1 << dir)) === 3) f.closedBy = dir;
+        f.finSeen |= 1 << dir;
+      }
       if (fl & TCP.RST) f.rstSeen = true;
     }
     return f;
   }
 
-  /** After the packet's features were updated: ends the flow at once on FIN/RST when `tcpEnd` is set. */
+  /**
+   * After the packet's features were updated, when `tcpEnd` is set: ends the flow at once on RST, and once both
+   * sides sent FIN, at the other side's next packet after the second FIN (its acknowledgement, which would
+   * otherwise start a flow of its own); a flow whose last acknowledgement never comes ends by its timeouts.
+   */
   afterPacket(f: FlowState): void {
-    if (this.tcpEnd && f.protocol === 6 && (f.rstSeen || f.finSeen === 3)) {
-      this.end(f, f.rstSeen ? "rst" : "fin");
-    }
+    if (!this.tcpEnd || f.protocol !== 6) return;
+    if (f.rstSeen) this.end(f, "rst");
+    else if (f.finSeen === 3 && this.lastDir !== f.closedBy) this.end(f, "fin");
   }
 
   /** Doubles the bucket array and rechains every flow (walking the LRU list, which holds them all). */

@@ -234,7 +234,7 @@ Deno.test("active timeout 0 never cuts; via extractFlows the option is activeTim
 // ---------------------------------------------------------------------------------------------------------
 // TCP end
 
-Deno.test("tcpEnd: a flow ends once both sides sent FIN, or on RST; off by default", () => {
+Deno.test("tcpEnd: a flow ends with the acknowledgement of the second FIN, or on RST; off by default", () => {
   const conv = (t: FlowTable) => {
     feed(t, view(0, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.SYN }));
     feed(t, view(0.1, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.SYN | F.ACK }));
@@ -246,8 +246,16 @@ Deno.test("tcpEnd: a flow ends once both sides sent FIN, or on RST; off by defau
   };
   const on = table({ tcpEnd: true });
   conv(on.t);
-  // The flow ends at the second FIN; the last ACK comes after the end and starts a flow of its own.
-  assert.deepEqual(on.ended.map((f) => [f.packets[0] + f.packets[1], f.endReason]), [[5, "fin"], [1, "end"]]);
+  // The flow ends with the last ACK, the other side's packet after the second FIN (not a flow of its own).
+  assert.deepEqual(on.ended.map((f) => [f.packets[0] + f.packets[1], f.endReason]), [[6, "fin"]]);
+  // A retransmitted second FIN stays in the flow, which ends at the other side's next packet.
+  const again = table({ tcpEnd: true });
+  feed(again.t, view(0, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.FIN | F.ACK }));
+  feed(again.t, view(0.1, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.FIN | F.ACK }));
+  feed(again.t, view(0.3, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.FIN | F.ACK }));
+  assert.equal(again.ended.length, 0);
+  feed(again.t, view(0.4, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.ACK }));
+  assert.deepEqual(again.ended.map((f) => [f.packets[0], f.packets[1], f.endReason]), [[2, 2, "fin"]]);
   const off = table({});
   conv(off.t);
   assert.deepEqual(off.ended.map((f) => [f.packets[0] + f.packets[1], f.endReason]), [[6, "end"]]);
@@ -272,12 +280,13 @@ Deno.test("tcpEnd through extractFlows: flow_end_reason fin / rst", async () => 
     { ts: 1.1, data: frame(b, 80, a, 40000, 6, F.SYN | F.ACK) },
     { ts: 1.2, data: frame(a, 40000, b, 80, 6, F.FIN | F.ACK) },
     { ts: 1.3, data: frame(b, 80, a, 40000, 6, F.FIN | F.ACK) },
+    { ts: 1.4, data: frame(a, 40000, b, 80, 6, F.ACK) },
     { ts: 2, data: frame(a, 40001, b, 80, 6, F.SYN) },
     { ts: 2.1, data: frame(b, 80, a, 40001, 6, F.RST | F.ACK) },
   ];
   const { records } = await collect(byteStream(pcapFile(1, pkts)), { features: ["flow_meta"], tcpEnd: true });
   assert.deepEqual(records.map((r) => [r.src_port, r.total_packets, r.flow_end_reason]), [
-    [40000, 4, "fin"],
+    [40000, 5, "fin"],
     [40001, 2, "rst"],
   ]);
 });

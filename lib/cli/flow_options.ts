@@ -56,7 +56,7 @@ export function addFlowOptions(cmd: Command): Command {
       positiveNumber("--active-timeout", true),
       1800,
     )
-    .option("--tcp-end", "end TCP flows on RST or when both sides sent FIN")
+    .option("--tcp-end", "end TCP flows on RST, or with the last ACK once both sides sent FIN")
     .option(
       "--max-flows <n>",
       "most flows held at once; one is evicted to make room (0: no limit)",

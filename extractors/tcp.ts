@@ -54,14 +54,18 @@ const features: FeatureSpec[] = [
   f("tcp_psh_ratio", "float", "Share of packets with PSH."),
   f("tcp_data_packets", "int", "Packets with a non-empty payload."),
   f("tcp_ack_only_packets", "int", "Packets with ACK, no payload and no SYN, FIN or RST."),
-  f("tcp_flags_anomaly", "bool", "A null, XMAS (FIN+PSH+URG), SYN+FIN or SYN+RST packet was seen."),
+  f(
+    "tcp_flags_anomaly",
+    "bool",
+    "A null, XMAS (FIN+PSH+URG), SYN+FIN, SYN+RST or FIN-without-ACK (FIN scan) packet was seen.",
+  ),
   f("tcp_initiator_syn", "bool", "The initiator sent a SYN."),
   f("tcp_responder_synack", "bool", "The responder sent a SYN-ACK."),
   f(
     "tcp_fstat",
     "int",
-    "Bits: 0 SYN, 1 SYN-ACK, 2 ACK beyond the handshake (a packet with ACK and without SYN), 3 FIN fwd, " +
-      "4 FIN bwd, 5 RST, 6 data, 7 anomaly.",
+    "Bits: 0 SYN from the initiator, 1 SYN-ACK from the responder, 2 ACK beyond the handshake (more ACK " +
+      "packets than SYN-ACKs), 3 FIN fwd, 4 FIN bwd, 5 RST, 6 data, 7 anomaly.",
   ),
   f("tcp_flags_agg", "int", "OR of all TCP flags of the flow."),
   f("tcp_flags_fwd", "int", "OR of the initiator's TCP flags."),
@@ -110,7 +114,9 @@ export const tcpExtractor: FeatureExtractor<TcpState | null> = {
     else if ((fl & (TCP.ACK | TCP.SYN | TCP.FIN | TCP.RST)) === TCP.ACK) s.ackOnly++;
     if (
       fl === 0 || (fl & (TCP.FIN | TCP.PSH | TCP.URG)) === (TCP.FIN | TCP.PSH | TCP.URG) ||
-      (fl & (TCP.SYN | TCP.FIN)) === (TCP.SYN | TCP.FIN) || (fl & (TCP.SYN | TCP.RST)) === (TCP.SYN | TCP.RST)
+      (fl & (TCP.SYN | TCP.FIN)) === (TCP.SYN | TCP.FIN) ||
+      (fl & (TCP.SYN | TCP.RST)) === (TCP.SYN | TCP.RST) ||
+      (fl & (TCP.FIN | TCP.ACK | TCP.SYN)) === TCP.FIN
     ) s.anomaly = true;
     if (fl & TCP.FIN) {
       if (dir === 0) s.fin0 = true;
@@ -143,8 +149,9 @@ export const tcpExtractor: FeatureExtractor<TcpState | null> = {
     out.tcp_initiator_syn = s.initiatorSyn;
     out.tcp_responder_synack = s.responderSynAck;
     let fstat = 0;
-    if (s.synOnly > 0) fstat |= 1;
-    if (s.synAck > 0) fstat |= 2;
+    // JoyfulJay's bits 0 and 1: the handshake's own SYN and SYN-ACK (a SYN from the responder is not one).
+    if (s.initiatorSyn) fstat |= 1;
+    if (s.responderSynAck) fstat |= 2;
     // An ACK outside the handshake: ACK packets beyond the SYN+ACKs.
     if (c[4] > s.synAck) fstat |= 4;
     if (s.fin0) fstat |= 8;

@@ -417,12 +417,25 @@ Deno.test("flow_stat bit 6 (proper termination) needs the handshake, then FIN bo
   assert.deepEqual(stat.get(41003), [0x07, 1 | 2 | 4 | 8]);
 });
 
-Deno.test("anomalous TCP flags: SYN+FIN, null and XMAS packets set tcp_flags_anomaly and tcp_fstat bit 7", async () => {
-  for (const fl of [F.SYN | F.FIN, 0, F.FIN | F.PSH | F.URG, F.SYN | F.RST]) {
+Deno.test("anomalous TCP flags: SYN+FIN, null, XMAS and bare FIN packets set tcp_flags_anomaly and tcp_fstat bit 7", async () => {
+  for (const fl of [F.SYN | F.FIN, 0, F.FIN | F.PSH | F.URG, F.SYN | F.RST, F.FIN]) {
     const [r] = await flows([{ ts: 1, data: ethernet(ipv4(A, B, 6, tcp(1, 2, fl))) }]);
     assert.equal(r.tcp_flags_anomaly, true, `flags 0x${fl.toString(16)}`);
     assert.equal((r.tcp_fstat as number) & 128, 128);
   }
+  // A FIN with ACK closes a connection: no anomaly.
+  const [fin] = await flows([{ ts: 1, data: ethernet(ipv4(A, B, 6, tcp(1, 2, F.FIN | F.ACK))) }]);
+  assert.equal(fin.tcp_flags_anomaly, false);
+});
+
+Deno.test("tcp_fstat bits 0 and 1 are the initiator's SYN and the responder's SYN-ACK (JoyfulJay's code)", async () => {
+  // A capture that starts at the SYN-ACK: its sender is the initiator, so neither bit.
+  const recs = await flows([
+    { ts: 1, data: ethernet(ipv4(B, A, 6, tcp(443, 41000, F.SYN | F.ACK))) },
+    { ts: 1.1, data: ethernet(ipv4(A, B, 6, tcp(41000, 443, F.ACK))) },
+  ]);
+  assert.equal((recs[0].tcp_fstat as number) & 3, 0);
+  assert.deepEqual([recs[0].tcp_initiator_syn, recs[0].tcp_responder_synack], [false, false]);
 });
 
 Deno.test("a one-packet flow: nulls where a value is undefined, never NaN", async () => {

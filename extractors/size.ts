@@ -8,7 +8,7 @@
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { type BoundedSample, ratio, SeriesLog, welfordStd as std } from "../lib/stats.ts";
+import { IntegerCounts, ratio, SeriesLog, type SeriesSample, welfordStd as std } from "../lib/stats.ts";
 
 /**
  * Per-flow state of `size`. The running moments (Welford's method, as `RunningStats` computes it) are fields
@@ -44,9 +44,9 @@ export class SizeState {
   logHead = -1;
   logTail = -1;
   logN = 0;
-  allSample: BoundedSample | null = null;
-  fwdSample: BoundedSample | null = null;
-  bwdSample: BoundedSample | null = null;
+  allSample: SeriesSample | null = null;
+  fwdSample: SeriesSample | null = null;
+  bwdSample: SeriesSample | null = null;
   /** Packets with payload, and the smallest non-empty and largest payload, per direction. */
   withPayload0 = 0;
   withPayload1 = 0;
@@ -107,7 +107,10 @@ const features: FeatureSpec[] = [
   f("byte_asymmetry", "float", "(bytes_fwd - bytes_bwd) / total_bytes."),
 ];
 
-/** The lengths' three series, from each flow's first 4096 packets (as the samples' capacity). */
+/**
+ * The lengths' three series: logged for a flow's first 4096 packets, then counted exactly (lengths are
+ * integers), so that the medians, percentiles and mode are exact however long the flow.
+ */
 const lengthSeries = new SeriesLog(4096, (log, n, all, fwd, bwd) => {
   for (let i = 0; i < n; i++) {
     const x = log[i];
@@ -119,7 +122,7 @@ const lengthSeries = new SeriesLog(4096, (log, n, all, fwd, bwd) => {
       bwd.add(-1 - x);
     }
   }
-});
+}, () => new IntegerCounts());
 
 /**
  * The `size` group.

@@ -8,7 +8,7 @@
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { type BoundedSample, num, ratio, SeriesLog, welfordStd } from "../lib/stats.ts";
+import { num, ratio, SeriesLog, type SeriesSample, welfordStd } from "../lib/stats.ts";
 
 /** Settings of the timing group. */
 export interface TimingOptions {
@@ -60,9 +60,9 @@ export class TimingState {
   logHead = -1;
   logTail = -1;
   logN = 0;
-  allSample: BoundedSample | null = null;
-  fwdSample: BoundedSample | null = null;
-  bwdSample: BoundedSample | null = null;
+  allSample: SeriesSample | null = null;
+  fwdSample: SeriesSample | null = null;
+  bwdSample: SeriesSample | null = null;
   /** Current run: packets and start time. Bursts are the idle gaps plus one, and hold every packet. */
   runPackets = 0;
   runStart = 0;

@@ -1,6 +1,7 @@
 /**
- * Incremental statistics for per-flow features: running moments (exact for any flow length) and a bounded
- * sample for medians and percentiles (exact up to its capacity, a uniform reservoir sample beyond it).
+ * Incremental statistics for per-flow features: running moments (exact for any flow length), a bounded
+ * sample for medians and percentiles (exact up to its capacity, a uniform reservoir sample beyond it), and
+ * exact counts for integer series such as packet lengths.
  *
  * @module
  */
@@ -377,6 +378,99 @@ export interface ValueSink {
 }
 
 /**
+ * What a {@linkcode SeriesLog} moves a flow that outgrows its log to: values added one by one, then quantiles
+ * and the mode, and its storage given back.
+ */
+export interface SeriesSample extends ValueSink {
+  /** Quantile q in [0, 1] by linear interpolation (numpy's default); null when empty. */
+  quantile(q: number): number | null;
+  /** The most common value (the smallest among ties) and its share; null when empty. */
+  mode(): { value: number; ratio: number } | null;
+  /** Gives the storage back; the sample is empty after. */
+  release(): void;
+}
+
+/**
+ * Exact counts of integer values (packet lengths): quantiles and the mode of any number of values, in memory
+ * bounded by the distinct values (at most 65,536 for lengths up to 64 KiB), so that a long flow's length
+ * statistics stay exact where a {@linkcode BoundedSample} would sample.
+ *
+ * @example
+ * ```ts
+ * import { IntegerCounts } from "./stats.ts";
+ * const c = new IntegerCounts();
+ * for (const x of [60, 1500, 60, 1500, 40]) c.add(x);
+ * console.log(c.quantile(0.5), c.mode()); // 60 { value: 60, ratio: 0.4 }
+ * ```
+ */
+export class IntegerCounts implements SeriesSample {
+  private counts = new Map<number, number>();
+  private n = 0;
+  /** Distinct values in ascending order and the count up to and including each, made by a quantile. */
+  private keys: Float64Array | null = null;
+  private cumulative: Float64Array | null = null;
+
+  /** Values counted. */
+  get length(): number {
+    return this.n;
+  }
+
+  /** Counts one value. */
+  add(x: number): void {
+    this.counts.set(x, (this.counts.get(x) ?? 0) + 1);
+    this.n++;
+    this.keys = null;
+  }
+
+  private index(): void {
+    const keys = Float64Array.from(this.counts.keys()).sort();
+    const cumulative = new Float64Array(keys.length);
+    let c = 0;
+    for (let i = 0; i < keys.length; i++) cumulative[i] = c += this.counts.get(keys[i])!;
+    this.keys = keys;
+    this.cumulative = cumulative;
+  }
+
+  /** The k-th smallest value (0-based, below `length`). */
+  kth(k: number): number {
+    if (this.keys === null) this.index();
+    const keys = this.keys!, cum = this.cumulative!;
+    let lo = 0, hi = keys.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cum[mid] > k) hi = mid;
+      else lo = mid + 1;
+    }
+    return keys[lo];
+  }
+
+  /** Quantile q in [0, 1] by linear interpolation (numpy's default); null when empty. */
+  quantile(q: number): number | null {
+    return this.n === 0 ? null : interpolated(this, this.n, q);
+  }
+
+  /** The most common value (the smallest among ties) and its share; null when empty. */
+  mode(): { value: number; ratio: number } | null {
+    if (this.n === 0) return null;
+    let best = 0, bestN = 0;
+    for (const [x, c] of this.counts) {
+      if (c > bestN || (c === bestN && x < best)) {
+        best = x;
+        bestN = c;
+      }
+    }
+    return { value: best, ratio: bestN / this.n };
+  }
+
+  /** Forgets every value. */
+  release(): void {
+    this.counts = new Map();
+    this.n = 0;
+    this.keys = this.cumulative = null;
+  }
+}
+
+/**
  * Up to `capacity` values in one reused array, sorted once for quantiles and the mode: what a group's finish
  * reads its logged values into (see {@linkcode SeriesLog}), one flow at a time. Quantiles and the mode are those
  * of a {@linkcode BoundedSample} holding the same values, without its arena chunks and working copy.
@@ -453,16 +547,16 @@ export interface SeriesState {
   logTail: number;
   logN: number;
   /** The three series' samples, made only when the flow outgrows its log (then filled per packet). */
-  allSample: BoundedSample | null;
-  fwdSample: BoundedSample | null;
-  bwdSample: BoundedSample | null;
+  allSample: SeriesSample | null;
+  fwdSample: SeriesSample | null;
+  bwdSample: SeriesSample | null;
 }
 
 /** A flow's three series at finish, as {@linkcode SeriesLog.finish} gives them. */
 export interface FinishedSeries {
-  all: BoundedSample | SortedValues;
-  fwd: BoundedSample | SortedValues;
-  bwd: BoundedSample | SortedValues;
+  all: SeriesSample | SortedValues;
+  fwd: SeriesSample | SortedValues;
+  bwd: SeriesSample | SortedValues;
 }
 
 /**
@@ -508,8 +602,15 @@ export class SeriesLog {
   private readonly sorted: FinishedSeries & { all: SortedValues; fwd: SortedValues; bwd: SortedValues };
   private readonly finished: FinishedSeries;
 
-  /** `capacity`: values a flow logs before it moves to samples. */
-  constructor(private readonly capacity: number, private readonly replay: SeriesReplay) {
+  /**
+   * `capacity`: values a flow logs before it moves to samples, made by `sample` (default: a
+   * {@linkcode BoundedSample} of the same capacity; {@linkcode IntegerCounts} keeps integer series exact).
+   */
+  constructor(
+    private readonly capacity: number,
+    private readonly replay: SeriesReplay,
+    private readonly sample: () => SeriesSample = () => new BoundedSample(),
+  ) {
     this.copy = new Float64Array(capacity);
     const v = () => new SortedValues(capacity);
     this.sorted = { all: v(), fwd: v(), bwd: v() };
@@ -528,9 +629,9 @@ export class SeriesLog {
       s.logTail = t;
       s.logN = k + 1;
     } else if (s.allSample === null) {
-      const all = s.allSample = new BoundedSample();
-      const fwd = s.fwdSample = new BoundedSample();
-      const bwd = s.bwdSample = new BoundedSample();
+      const all = s.allSample = this.sample();
+      const fwd = s.fwdSample = this.sample();
+      const bwd = s.bwdSample = this.sample();
       this.decode(s, all, fwd, bwd);
       chainRelease(s.logHead, s.logTail);
       s.logHead = s.logTail = -1;

@@ -169,6 +169,29 @@ Deno.test("entropy: a flow without payload has no entropy", async () => {
 // ---------------------------------------------------------------------------------------------------------
 // padding
 
+Deno.test("size: a flow far past 4096 packets has exact medians, percentiles and mode, as padding's", async () => {
+  // 10,050 frames of 52 bytes and 9,950 of 102, interleaved, one direction: the mode and median are 52.
+  const pkts: CapPacket[] = [];
+  for (let i = 0; i < 20000; i++) {
+    const small = i < 19900 ? i % 2 === 0 : true;
+    pkts.push({
+      ts: T0 + i * 1e-3,
+      data: eth(ip4(A, B, 17, udp(5000, 6000, new Uint8Array(small ? 10 : 60)))),
+    });
+  }
+  const [r] = await extract(pkts, ["size", "padding"]);
+  assert.deepEqual(
+    [r.dominant_pkt_size, r.dominant_pkt_ratio, r.pkt_len_median, r.pkt_len_fwd_median, r.pkt_len_p25],
+    [52, 10050 / 20000, 52, 52, 52],
+  );
+  // The 15,000th smallest (0-based 14999.25 by numpy's interpolation) is past the 10,050 small ones.
+  assert.deepEqual([r.pkt_len_p75, r.pkt_len_p90, r.pkt_len_bwd_median], [102, 102, null]);
+  assert.deepEqual([r.dominant_size_mode, r.dominant_size_ratio], [
+    r.dominant_pkt_size,
+    r.dominant_pkt_ratio,
+  ]);
+});
+
 Deno.test("padding: sizes 100,100,100,200 at 0, 10 ms, 20 ms, 1.02 s", async () => {
   const times = [0, 0.01, 0.02, 1.02], pay = [58, 58, 58, 158]; // wire = payload + 42 (Ethernet, IPv4, UDP)
   const pkts = times.map((t, i) => ({

@@ -3,7 +3,7 @@
  * chunks and get new ones must never see each other's values, and quantiles must stay numpy's.
  */
 import assert from "node:assert/strict";
-import { BoundedSample, RunningStats, SortedValues } from "../lib/stats.ts";
+import { BoundedSample, IntegerCounts, RunningStats, SortedValues } from "../lib/stats.ts";
 
 /** numpy.quantile with linear interpolation, on a copy. */
 function npQuantile(values: number[], q: number): number {
@@ -54,6 +54,31 @@ Deno.test("SortedValues: numpy's quantiles and the mode, reused across flows, fo
   assert.equal(v.mode(), null);
   for (let i = 0; i < 5000; i++) v.add(i);
   assert.throws(() => v.add(1), RangeError);
+});
+
+Deno.test("IntegerCounts: numpy's quantiles and the mode of integer values, exact at any count", () => {
+  let seed = 5;
+  const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 4294967296;
+  for (const n of [1, 2, 3, 10, 4097, 20000]) {
+    for (const distinct of [2, 3, 1500]) {
+      const values = Array.from({ length: n }, () => 40 + Math.floor(rnd() * distinct));
+      const c = new IntegerCounts();
+      for (const x of values) c.add(x);
+      assert.equal(c.length, n);
+      for (const q of [0.5, 0.25, 0.75, 0.9, 0, 1]) {
+        assert.equal(c.quantile(q), npQuantile(values, q), `n ${n} distinct ${distinct} q ${q}`);
+      }
+      const counts = new Map<number, number>();
+      for (const x of values) counts.set(x, (counts.get(x) ?? 0) + 1);
+      const top = Math.max(...counts.values());
+      const value = Math.min(...[...counts].filter(([, k]) => k === top).map(([x]) => x));
+      assert.deepEqual(c.mode(), { value, ratio: top / n });
+      c.add(values[0]);
+      assert.equal(c.length, n + 1, "counting goes on after a quantile");
+      c.release();
+      assert.deepEqual([c.length, c.quantile(0.5), c.mode()], [0, null, null]);
+    }
+  }
 });
 
 Deno.test("samples growing side by side past chunk boundaries keep their own values", () => {

@@ -16,7 +16,8 @@
  *   bytes or cut off by the capture or by the IP length, where tshark reads flags past the IP datagram and jj
  *   none; an IPv4 total length below the header length or an IPv6 payload length of 0: TSO or jumbograms,
  *   where jj falls back to the captured length);
- * - quantiles (medians, percentiles) of samples longer than jj's exact capacity (4096 values).
+ * - quantiles (medians, percentiles) of inter-arrival times of flows longer than jj's exact capacity (4096
+ *   values; packet lengths are counted exactly at any length).
  *
  * Mismatches that are known jj bugs are listed in `KNOWN_BUGS` (to be emptied once fixed).
  *
@@ -59,7 +60,7 @@ const KNOWN_BUGS: ReadonlySet<string> = new Set<string>([]);
 
 const GROUPS = ["flow_meta", "timing", "size", "tcp"];
 const BURST_THRESHOLD = 0.05;
-/** jj's quantiles are exact up to this many values (lib/stats.ts DEFAULT_SAMPLE_CAPACITY). */
+/** jj's quantiles of times are exact up to this many values (lib/stats.ts DEFAULT_SAMPLE_CAPACITY). */
 const SAMPLE_CAPACITY = 4096;
 const PARALLEL = 4;
 
@@ -134,6 +135,7 @@ function features(fl: ModelFlow<Pkt>, skipped: (col: string) => void): Map<strin
     if (a.length <= SAMPLE_CAPACITY) out.set(name, quantile(a, qq));
     else skipped(name);
   };
+  const exact = (name: string, a: number[], qq: number) => out.set(name, quantile(a, qq));
   out.set("src_ip", fl.src);
   out.set("src_port", fl.sport);
   out.set("protocol", fl.proto);
@@ -198,16 +200,16 @@ function features(fl: ModelFlow<Pkt>, skipped: (col: string) => void): Map<strin
   out.set("pkt_len_max", max(len));
   out.set("pkt_len_mean", mean(len));
   out.set("pkt_len_std", std(len));
-  q("pkt_len_median", len, 0.5);
-  q("pkt_len_p25", len, 0.25);
-  q("pkt_len_p75", len, 0.75);
-  q("pkt_len_p90", len, 0.9);
+  exact("pkt_len_median", len, 0.5);
+  exact("pkt_len_p25", len, 0.25);
+  exact("pkt_len_p75", len, 0.75);
+  exact("pkt_len_p90", len, 0.9);
   for (const [d, a] of [["fwd", lf], ["bwd", lb]] as const) {
     out.set(`pkt_len_${d}_min`, min(a));
     out.set(`pkt_len_${d}_max`, max(a));
     out.set(`pkt_len_${d}_mean`, mean(a));
     out.set(`pkt_len_${d}_std`, std(a));
-    q(`pkt_len_${d}_median`, a, 0.5);
+    exact(`pkt_len_${d}_median`, a, 0.5);
   }
   const pay = p.map((x) => x.pay), pf = fwd.map((x) => x.pay), pb = bwd.map((x) => x.pay);
   out.set("payload_len_min", min(pay));
@@ -227,14 +229,11 @@ function features(fl: ModelFlow<Pkt>, skipped: (col: string) => void): Map<strin
   out.set("l7_pkt_max_fwd", max(pf));
   out.set("l7_pkt_min_bwd", min(wb));
   out.set("l7_pkt_max_bwd", max(pb));
-  if (len.length > SAMPLE_CAPACITY) skipped("dominant_pkt_size");
-  else {
-    const counts = new Map<number, number>();
-    for (const x of len) counts.set(x, (counts.get(x) ?? 0) + 1);
-    let best = Infinity, bestN = 0;
-    for (const [v, n] of counts) if (n > bestN || (n === bestN && v < best)) [best, bestN] = [v, n];
-    out.set("dominant_pkt_size", best);
-  }
+  const counts = new Map<number, number>();
+  for (const x of len) counts.set(x, (counts.get(x) ?? 0) + 1);
+  let best = Infinity, bestN = 0;
+  for (const [v, n] of counts) if (n > bestN || (n === bestN && v < best)) [best, bestN] = [v, n];
+  out.set("dominant_pkt_size", best);
   // tcp: packets with a complete TCP header
   if (fl.proto === 6) {
     const t = p.filter((x) => x.flags >= 0);

@@ -288,10 +288,15 @@ Deno.test({
       const recs = ipfixMessages.flatMap((m) => decodeIpfixMessage(m, known)?.records ?? []);
       const got = recs.map((r) => `${r.values["7"]}>${r.values["11"]}:${r.values["2"]}/${r.values["1"]}`)
         .sort();
+      // octetDeltaCount counts from the IP header: on lo each frame has a 14-byte link header.
       const want = flows.flatMap((f) => [
-        `${f.src_port}>${f.dst_port}:${f.packets_fwd}/${f.bytes_fwd}`,
-        `${f.dst_port}>${f.src_port}:${f.packets_bwd}/${f.bytes_bwd}`,
+        `${f.src_port}>${f.dst_port}:${f.packets_fwd}/${f.ip_bytes_fwd}`,
+        `${f.dst_port}>${f.src_port}:${f.packets_bwd}/${f.ip_bytes_bwd}`,
       ]).sort();
+      for (const f of flows) {
+        assert.equal(f.ip_bytes_fwd, (f.bytes_fwd as number) - 14 * (f.packets_fwd as number));
+        assert.equal(f.ip_bytes_bwd, (f.bytes_bwd as number) - 14 * (f.packets_bwd as number));
+      }
       assert.deepEqual(got, want);
     } finally {
       sink.close();

@@ -138,7 +138,7 @@ export class FlowTable {
       if (a !== null && (a.lastTs + this.idle < ts || (this.active > 0 && b!.firstTs + this.active < ts))) {
         this.expire(ts);
       } else clock[0] = ts;
-    }
+    } else if (ts < clock[0] - this.idle) this.stepBack(ts);
     const k = this.scratch;
     const buf = p.buf;
     const v6 = p.ipVersion === 6;
@@ -286,6 +286,22 @@ export class FlowTable {
     if (!this.tcpEnd || f.protocol !== 6) return;
     if (f.rstSeen) this.end(f, "rst");
     else if (f.finSeen === 3 && this.lastDir !== f.closedBy) this.end(f, "fin");
+  }
+
+  /**
+   * The capture's clock stepped back by more than the idle timeout (one packet stamped far in the future, or
+   * captures merged out of order): the flows last active after `ts` end now, as at the end of an input, and the
+   * clock restarts at `ts`. Left in the table, their deadlines, later than every new flow's, would hold back
+   * the expiry of all the flows behind them in the lists (a single stray time stopped every timeout for the
+   * rest of the input).
+   */
+  private stepBack(ts: number): void {
+    for (let f = this.lruHead; f !== null;) {
+      const next = f.lruNext;
+      if (f.lastTs > ts) this.end(f, "end");
+      f = next;
+    }
+    this.clock[0] = ts;
   }
 
   /** Doubles the bucket array and rechains every flow (walking the LRU list, which holds them all). */

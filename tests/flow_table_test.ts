@@ -231,6 +231,30 @@ Deno.test("active timeout 0 never cuts; via extractFlows the option is activeTim
   ]);
 });
 
+Deno.test("a packet far in the future does not stop the timeouts: the clock steps back with the next packet", () => {
+  const { t, ended } = table({ idleTimeout: 60 });
+  feed(t, view(1000, "10.0.0.1", 1, "10.0.0.2", 2, { proto: 17 }));
+  feed(t, view(4e9, "10.9.9.9", 9, "10.9.9.8", 9, { proto: 17 })); // a stray time: every flow's timeout passed
+  for (let i = 0; i < 5; i++) {
+    feed(t, view(1100 + 100 * i, "10.0.0.1", 100 + i, "10.0.0.2", 53, { proto: 17 }));
+  }
+  const summary = () => ended.map((f) => [f.firstTs, f.endReason]);
+  // The stray flow ends when the clock steps back (as at the end of an input); then each flow ends idle.
+  assert.deepEqual(summary(), [
+    [1000, "idle"],
+    [4e9, "end"],
+    [1100, "idle"],
+    [1200, "idle"],
+    [1300, "idle"],
+    [1400, "idle"],
+  ]);
+  assert.equal(t.size, 1);
+  // A step back within the idle timeout (packets slightly out of order) ends nothing.
+  feed(t, view(1450, "10.0.0.3", 7, "10.0.0.4", 7, { proto: 17 }));
+  assert.equal(ended.length, 6);
+  assert.equal(t.size, 2);
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // TCP end
 

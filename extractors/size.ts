@@ -108,8 +108,9 @@ const features: FeatureSpec[] = [
 ];
 
 /**
- * The lengths' three series: logged for a flow's first 4096 packets, then counted exactly (lengths are
- * integers), so that the medians, percentiles and mode are exact however long the flow.
+ * The lengths' three series: logged for a flow's first 4096 packets, then counted (lengths are integers), so
+ * that the medians, percentiles and mode are exact however long the flow, unless its lengths take more than
+ * 2048 different values (then sampled, see `IntegerCounts`).
  */
 const lengthSeries = new SeriesLog(4096, (log, n, all, fwd, bwd) => {
   for (let i = 0; i < n; i++) {

@@ -391,47 +391,73 @@ export interface SeriesSample extends ValueSink {
 }
 
 /**
- * Exact counts of integer values (packet lengths): quantiles and the mode of any number of values, in memory
- * bounded by the distinct values (at most 65,536 for lengths up to 64 KiB), so that a long flow's length
- * statistics stay exact where a {@linkcode BoundedSample} would sample.
+ * Counts of integer values (packet lengths): exact quantiles and mode of any number of values while they take
+ * at most `maxDistinct` different values, in memory bounded by that; past it (lengths that all differ), a
+ * {@linkcode BoundedSample} of the values counted so far and of the later ones, so that memory stays bounded
+ * whatever the values.
  *
  * @example
  * ```ts
  * import { IntegerCounts } from "./stats.ts";
  * const c = new IntegerCounts();
  * for (const x of [60, 1500, 60, 1500, 40]) c.add(x);
- * console.log(c.quantile(0.5), c.mode()); // 60 { value: 60, ratio: 0.4 }
+ * console.log(c.quantile(0.5), c.mode(), c.exact); // 60 { value: 60, ratio: 0.4 } true
  * ```
  */
 export class IntegerCounts implements SeriesSample {
-  private counts = new Map<number, number>();
+  private counts: Map<number, number> | null = new Map();
+  /** The values once they took more than `maxDistinct` different values. */
+  private sample: BoundedSample | null = null;
   private n = 0;
   /** Distinct values in ascending order and the count up to and including each, made by a quantile. */
   private keys: Float64Array | null = null;
   private cumulative: Float64Array | null = null;
+
+  constructor(private readonly maxDistinct: number = 2048) {}
 
   /** Values counted. */
   get length(): number {
     return this.n;
   }
 
+  /** True while every value is counted (quantiles and the mode are exact). */
+  get exact(): boolean {
+    return this.sample === null;
+  }
+
   /** Counts one value. */
   add(x: number): void {
-    this.counts.set(x, (this.counts.get(x) ?? 0) + 1);
     this.n++;
+    const counts = this.counts;
+    if (counts === null) {
+      this.sample!.add(x);
+      return;
+    }
+    counts.set(x, (counts.get(x) ?? 0) + 1);
     this.keys = null;
+    if (counts.size > this.maxDistinct) {
+      // A uniform sample of what was counted (a reservoir's content does not depend on the order of its
+      // values), then of every later value.
+      const sample = new BoundedSample();
+      for (const k of [...counts.keys()].sort((a, b) => a - b)) {
+        for (let i = counts.get(k)!; i > 0; i--) sample.add(k);
+      }
+      this.sample = sample;
+      this.counts = null;
+    }
   }
 
   private index(): void {
-    const keys = Float64Array.from(this.counts.keys()).sort();
+    const counts = this.counts!;
+    const keys = Float64Array.from(counts.keys()).sort();
     const cumulative = new Float64Array(keys.length);
     let c = 0;
-    for (let i = 0; i < keys.length; i++) cumulative[i] = c += this.counts.get(keys[i])!;
+    for (let i = 0; i < keys.length; i++) cumulative[i] = c += counts.get(keys[i])!;
     this.keys = keys;
     this.cumulative = cumulative;
   }
 
-  /** The k-th smallest value (0-based, below `length`). */
+  /** The k-th smallest value counted (0-based, below `length`), while `exact`. */
   kth(k: number): number {
     if (this.keys === null) this.index();
     const keys = this.keys!, cum = this.cumulative!;
@@ -446,14 +472,16 @@ export class IntegerCounts implements SeriesSample {
 
   /** Quantile q in [0, 1] by linear interpolation (numpy's default); null when empty. */
   quantile(q: number): number | null {
+    if (this.sample !== null) return this.sample.quantile(q);
     return this.n === 0 ? null : interpolated(this, this.n, q);
   }
 
   /** The most common value (the smallest among ties) and its share; null when empty. */
   mode(): { value: number; ratio: number } | null {
+    if (this.sample !== null) return this.sample.mode();
     if (this.n === 0) return null;
     let best = 0, bestN = 0;
-    for (const [x, c] of this.counts) {
+    for (const [x, c] of this.counts!) {
       if (c > bestN || (c === bestN && x < best)) {
         best = x;
         bestN = c;
@@ -464,6 +492,8 @@ export class IntegerCounts implements SeriesSample {
 
   /** Forgets every value. */
   release(): void {
+    this.sample?.release();
+    this.sample = null;
     this.counts = new Map();
     this.n = 0;
     this.keys = this.cumulative = null;

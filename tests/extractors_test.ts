@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { allExtractors } from "../lib/registry.ts";
-import { BoundedSample } from "../lib/stats.ts";
+import { BoundedSample, IntegerCounts } from "../lib/stats.ts";
 import type { FeatureExtractor, FeatureType, FlowRecord } from "../lib/extractor.ts";
 import {
   byteStream,
@@ -628,8 +628,9 @@ Deno.test({
   name:
     "long flows: timing and size quantiles from the per-flow log equal per-packet samples, past both capacities",
   fn: async () => {
-    // timing and size log each flow's first 4096 packets and switch to per-packet samples (4096 values, then a
-    // reservoir) after. The oracle feeds BoundedSamples packet by packet, as the groups did before the log; the
+    // timing and size log each flow's first 4096 packets and switch to per-packet samples after (timing: 4096
+    // values, then a reservoir; size: counts). The oracle feeds them packet by packet, as the groups did before
+    // the log; the
     // lengths cross the log's capacity, the samples' and the reservoir's. Times repeat (zero gaps), and one
     // flow starts at time 0 with a responder packet at 0 (the log tells a negated 0 by its sign bit).
     let seed = 7;
@@ -640,9 +641,10 @@ Deno.test({
         all: new BoundedSample(),
         fwd: new BoundedSample(),
         bwd: new BoundedSample(),
-        len: new BoundedSample(),
-        lenFwd: new BoundedSample(),
-        lenBwd: new BoundedSample(),
+        // Lengths are counted, exactly while they take at most 2048 values (they take fewer here).
+        len: new IntegerCounts(),
+        lenFwd: new IntegerCounts(),
+        lenBwd: new IntegerCounts(),
       };
       let sec = start, usec = 0, last = -1;
       const lastDir = [-1, -1];

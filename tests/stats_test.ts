@@ -79,6 +79,17 @@ Deno.test("IntegerCounts: numpy's quantiles and the mode of integer values, exac
       assert.deepEqual([c.length, c.quantile(0.5), c.mode()], [0, null, null]);
     }
   }
+  // Past maxDistinct different values: a uniform sample of everything counted, then of the later values.
+  const c = new IntegerCounts(100);
+  for (let i = 0; i < 100; i++) c.add(i % 10);
+  assert.equal(c.exact, true);
+  for (let i = 0; i < 20000; i++) c.add(1000 + i);
+  assert.equal(c.exact, false);
+  assert.equal(c.length, 20100);
+  const median = c.quantile(0.5)!;
+  assert.ok(median > 9000 && median < 13000, `${median}: about the median of 1000..20999`);
+  c.release();
+  assert.equal(c.exact, true);
 });
 
 Deno.test("samples growing side by side past chunk boundaries keep their own values", () => {

@@ -16,8 +16,9 @@
  *   bytes or cut off by the capture or by the IP length, where tshark reads flags past the IP datagram and jj
  *   none; an IPv4 total length below the header length or an IPv6 payload length of 0: TSO or jumbograms,
  *   where jj falls back to the captured length);
- * - quantiles (medians, percentiles) of inter-arrival times of flows longer than jj's exact capacity (4096
- *   values; packet lengths are counted exactly at any length).
+ * - quantiles (medians, percentiles) of flows longer than jj's exact capacity (4096 values): of
+ *   inter-arrival times, and of packet lengths when they take more than 2048 different values (else counted
+ *   exactly at any length).
  *
  * Mismatches that are known jj bugs are listed in `KNOWN_BUGS` (to be emptied once fixed).
  *
@@ -135,7 +136,11 @@ function features(fl: ModelFlow<Pkt>, skipped: (col: string) => void): Map<strin
     if (a.length <= SAMPLE_CAPACITY) out.set(name, quantile(a, qq));
     else skipped(name);
   };
-  const exact = (name: string, a: number[], qq: number) => out.set(name, quantile(a, qq));
+  // Lengths are counted exactly unless a long flow's take more than 2048 different values (IntegerCounts).
+  const exact = (name: string, a: number[], qq: number) => {
+    if (a.length <= SAMPLE_CAPACITY || new Set(a).size <= 2048) out.set(name, quantile(a, qq));
+    else skipped(name);
+  };
   out.set("src_ip", fl.src);
   out.set("src_port", fl.sport);
   out.set("protocol", fl.proto);
@@ -233,7 +238,8 @@ function features(fl: ModelFlow<Pkt>, skipped: (col: string) => void): Map<strin
   for (const x of len) counts.set(x, (counts.get(x) ?? 0) + 1);
   let best = Infinity, bestN = 0;
   for (const [v, n] of counts) if (n > bestN || (n === bestN && v < best)) [best, bestN] = [v, n];
-  out.set("dominant_pkt_size", best);
+  if (len.length > SAMPLE_CAPACITY && counts.size > 2048) skipped("dominant_pkt_size");
+  else out.set("dominant_pkt_size", best);
   // tcp: packets with a complete TCP header
   if (fl.proto === 6) {
     const t = p.filter((x) => x.flags >= 0);

@@ -73,6 +73,12 @@ export class HttpState {
   done = false;
 }
 
+/**
+ * Bytes a direction may buffer while its first bytes are missing before it is given up: about eight full
+ * segments, room for a first segment retransmitted behind a window of later ones, well under STREAM_CAP.
+ */
+const GAP_BYTES = 12288;
+
 function dirState(s: HttpState, dir: number): Dir {
   return dir === 0 ? s.st0 : s.st1;
 }
@@ -336,6 +342,11 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       st.push(seq, b, o, n);
       const a = st.available;
       if (a > 0) st.consume(process(s, dir, st.data, st.offset, a, false));
+      else if (dirState(s, dir) === Dir.NEW && st.buffered >= GAP_BYTES) {
+        // Its first bytes were lost before the capture saw them: it cannot be classified, and would otherwise
+        // be buffered up to STREAM_CAP for nothing.
+        setDirState(s, dir, Dir.DONE);
+      }
     }
     if (dirState(s, dir) === Dir.DONE) {
       setStream(s, dir, null);

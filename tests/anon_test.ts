@@ -643,6 +643,26 @@ Deno.test({
   },
 });
 
+Deno.test("anon --pcap reads tunnels as extract does: ERSPAN type I and a cut Teredo frame have their inner addresses changed", async () => {
+  const dir = await Deno.makeTempDir();
+  const keyPath = `${dir}/k.key`;
+  const pick = (x: FlowRecord) =>
+    JSON.stringify([x.src_ip, x.dst_ip, x.src_port, x.dst_port, x.total_packets]);
+  for (const name of ["erspan1.pcap", "teredo_snap.pcap", "vxlan_arp.pcap", "pptp.pcap", "udp4789.pcap"]) {
+    const path = `${ROOT}/testdata/tunnel_edge/${name}`;
+    const r = await run(["anon", "-q", "--key", keyPath, "--pcap", path, "-o", `${dir}/a_${name}`]);
+    assert.equal(r.code, 0, r.stderr);
+    const a = new Anonymizer((await loadOrCreateKey(keyPath)).bytes);
+    const viaRecords = (await corpusRecordsAt(path)).map((x) => a.record(x));
+    assert.deepEqual(
+      (await corpusRecordsAt(`${dir}/a_${name}`)).map(pick).sort(),
+      viaRecords.map(pick).sort(),
+      name,
+    );
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
 async function corpusRecordsAt(path: string): Promise<FlowRecord[]> {
   const out: FlowRecord[] = [];
   for await (const r of extractFlows(path)) out.push(r);

@@ -231,7 +231,7 @@ Deno.test("active timeout 0 never cuts; via extractFlows the option is activeTim
   ]);
 });
 
-Deno.test("a packet far in the future does not stop the timeouts: the clock steps back with the next packet", () => {
+Deno.test("a packet far in the future does not stop the timeouts: the clock steps back with the next two", () => {
   const { t, ended } = table({ idleTimeout: 60 });
   feed(t, view(1000, "10.0.0.1", 1, "10.0.0.2", 2, { proto: 17 }));
   feed(t, view(4e9, "10.9.9.9", 9, "10.9.9.8", 9, { proto: 17 })); // a stray time: every flow's timeout passed
@@ -253,6 +253,13 @@ Deno.test("a packet far in the future does not stop the timeouts: the clock step
   feed(t, view(1450, "10.0.0.3", 7, "10.0.0.4", 7, { proto: 17 }));
   assert.equal(ended.length, 6);
   assert.equal(t.size, 2);
+  // Packets alternating between two clocks 4000 s apart: no step back, each 5-tuple stays one flow.
+  const two = table({ idleTimeout: 60 });
+  for (let i = 0; i < 100; i++) {
+    feed(two.t, view(4000 + i, "10.1.0.1", 1, "10.1.0.2", 2, { proto: 17 }));
+    feed(two.t, view(i, "10.2.0.1", 1, "10.2.0.2", 2, { proto: 17 }));
+  }
+  assert.deepEqual([two.ended.length, two.t.size], [0, 2]);
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -280,6 +287,14 @@ Deno.test("tcpEnd: a flow ends with the acknowledgement of the second FIN, or on
   assert.equal(again.ended.length, 0);
   feed(again.t, view(0.4, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.ACK }));
   assert.deepEqual(again.ended.map((f) => [f.packets[0], f.packets[1], f.endReason]), [[2, 2, "fin"]]);
+  // The last ACK not captured, then a new connection on the same ports: its SYN starts a flow of its own.
+  const reuse = table({ tcpEnd: true });
+  feed(reuse.t, view(0, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.FIN | F.ACK }));
+  feed(reuse.t, view(0.1, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.FIN | F.ACK }));
+  // (The server's FIN came second, so the client's SYN would otherwise be taken for the last ACK.)
+  const syn = feed(reuse.t, view(5, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.SYN }));
+  assert.deepEqual(reuse.ended.map((f) => [f.packets[0], f.packets[1], f.endReason]), [[1, 1, "fin"]]);
+  assert.deepEqual([syn.packets[0], syn.firstTs, syn.srcPort], [1, 5, 40000], "the SYN starts the new flow");
   const off = table({});
   conv(off.t);
   assert.deepEqual(off.ended.map((f) => [f.packets[0] + f.packets[1], f.endReason]), [[6, "end"]]);

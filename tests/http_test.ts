@@ -192,6 +192,35 @@ function segs(dir: 0 | 1, isn: number, data: Uint8Array, size: number): Seg[] {
   return out;
 }
 
+Deno.test("http2 extractor: a direction whose first segment never comes is given up after 12 KiB, not 64", () => {
+  const flow = new FlowState();
+  flow.protocol = 6;
+  const st = httpExtractor.init(flow) as HttpState;
+  const p = new PacketView();
+  const feed = (seq: number, data: Uint8Array, flags = 0x18) => {
+    p.reset();
+    p.proto = 6;
+    p.tcpHdrLen = 20;
+    p.tcpSeq = seq >>> 0;
+    p.tcpFlags = flags;
+    p.buf = data;
+    p.payloadOff = 0;
+    p.payloadCapLen = p.payloadLen = data.length;
+    httpExtractor.update(st, p, flow, 0);
+  };
+  feed(1000, new Uint8Array(0), 0x02);
+  // Segment 0 (bytes 1001..2400) is missing; the ones after it are kept while it may still come.
+  let k = 1;
+  for (; st.stream0 !== null || k === 1; k++) feed(1001 + 1400 * k, new Uint8Array(1400).fill(0x41));
+  assert.equal(k - 1, 8, "given up once the stream, hole included, spans 12 KiB (8 segments after the hole)");
+  assert.equal(st.st0, 4 /* Dir.DONE */);
+  // A first segment that comes behind a few later ones is read.
+  const req = enc.encode("GET /late HTTP/1.1\r\nHost: late.example\r\n\r\n" + "x".repeat(3000));
+  const parts = segs(0, 5000, req, 1000);
+  const r = drive(6, [parts[0], parts[2], parts[3], parts[4], parts[1]]);
+  assert.deepEqual([r.http_method, r.http_host], ["GET", "late.example"]);
+});
+
 Deno.test("http2 extractor: HTTP/1 head across segments and h2c upgrade", () => {
   const req = enc.encode(
     "GET /index.html HTTP/1.1\r\nHost: h2c.test\r\nUser-Agent: t/1\r\nConnection: Upgrade, HTTP2-Settings\r\n" +

@@ -394,7 +394,11 @@ export class PacketAnonymizer {
     if (inner >= end) return 0;
     if (type === 0x0800 || type === 0x86dd) return this.walk(inner, end, LINK_RAW, depth + 1);
     if (type === 0x6558) return this.walk(inner, end, LINK_ETHERNET, depth + 1);
-    if (type === 0x88be && end - inner >= 8) return this.walk(inner + 8, end, LINK_ETHERNET, depth + 1);
+    if (type === 0x88be) {
+      // ERSPAN type II has an 8-byte header (and sets the GRE sequence bit); type I has none.
+      const eh = flags & 0x10 ? 8 : 0;
+      return end - inner >= eh ? this.walk(inner + eh, end, LINK_ETHERNET, depth + 1) : 0;
+    }
     if (type === 0x22eb && end - inner >= 12) {
       return this.walk(inner + 12 + (buf[inner + 11] & 1 ? 8 : 0), end, LINK_ETHERNET, depth + 1);
     }
@@ -405,7 +409,11 @@ export class PacketAnonymizer {
   private udpTunnel(o: number, end: number, sp: number, dp: number, depth: number): number {
     const buf = this.buf;
     const have = end - o;
-    if ((dp === 4789 || sp === 4789 || dp === 8472) && have >= 8 + 14 && (buf[o] & 0x08)) {
+    // The datagram's end by its UDP header (the capture may hold less), whose length field precedes `o` by 4.
+    const declaredEnd = o - 8 + ((buf[o - 4] << 8) | buf[o - 3]);
+    if (
+      (dp === 4789 || sp === 4789 || dp === 8472) && have >= 8 + 14 && (buf[o] & 0x08) && buf[o + 7] === 0
+    ) {
       return this.walk(o + 8, end, LINK_ETHERNET, depth + 1);
     }
     if ((dp === 6081 || sp === 6081) && have >= 8 && (buf[o] >> 6) === 0) {
@@ -446,7 +454,7 @@ export class PacketAnonymizer {
         if (end - i === 8 || (buf[i + 8] >> 4) === 6) changed += this.obfuscatedAddress(i + 4, end);
         i += 8;
       }
-      if (end - i >= 40 && (buf[i] >> 4) === 6 && 40 + ((buf[i + 4] << 8) | buf[i + 5]) === end - i) {
+      if (end - i >= 40 && (buf[i] >> 4) === 6 && 40 + ((buf[i + 4] << 8) | buf[i + 5]) === declaredEnd - i) {
         return changed + this.walk(i, end, LINK_RAW, depth + 1);
       }
       return changed;

@@ -437,7 +437,10 @@ export class PacketDecoder {
     p.tos = ((buf[off] & 0x0f) << 4) | (buf[off + 1] >> 4);
     p.flowLabel = ((buf[off + 1] & 0x0f) << 16) | (buf[off + 2] << 8) | buf[off + 3];
     p.ttl = buf[off + 7];
+    // This layer's own fragment fields (an outer IPv4 header's MF or offset must not carry over to it).
     p.ipId = 0;
+    p.ipFlags = 0;
+    p.fragOffset = 0;
     // Jumbograms (payload length 0) and TSO: use what was captured.
     const total = plen === 0 ? end - off : 40 + plen;
     p.ipTotalLen = total;

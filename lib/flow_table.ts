@@ -80,11 +80,6 @@ export class FlowTable {
   /** The latest packet time seen, in a typed array: stored as a field it cost a heap number per packet (measured:
    * 16 bytes allocated per packet), as a typed-array element it is stored in place. */
   private readonly clock = new Float64Array([-Infinity]);
-  /** Packets given to `add`; consecutive ones behind the clock by more than the idle timeout; `added` at the
-   * last step back. */
-  private added = 0;
-  private behind = 0;
-  private steppedBackAt = -Infinity;
 
   /**
    * Creates an empty table with the given timeouts, limits, sampling and shard.
@@ -143,14 +138,7 @@ export class FlowTable {
       if (a !== null && (a.lastTs + this.idle < ts || (this.active > 0 && b!.firstTs + this.active < ts))) {
         this.expire(ts);
       } else clock[0] = ts;
-      this.behind = 0;
-    } else if (ts < clock[0] - this.idle) {
-      // Behind the clock by more than the idle timeout: one such packet may have a stray time of its own; two in
-      // a row step the clock back (see stepBack), at most once per STEP_BACK_PACKETS packets, as each step walks
-      // the table (captures whose packets alternate between two clocks keep their flows whole instead).
-      if (++this.behind >= 2 && this.added - this.steppedBackAt >= STEP_BACK_PACKETS) this.stepBack(ts);
-    } else this.behind = 0;
-    this.added++;
+    } else if (ts < clock[0] - this.idle) this.stepBack(ts);
     const k = this.scratch;
     const buf = p.buf;
     const v6 = p.ipVersion === 6;
@@ -306,21 +294,23 @@ export class FlowTable {
   }
 
   /**
-   * The capture's clock stepped back by more than the idle timeout, for two packets in a row (one packet
-   * stamped far in the future, or captures merged out of order): the flows last active after `ts` end now, as
-   * at the end of an input, and the clock restarts at `ts`. Left in the table, their deadlines, later than every new flow's, would hold back
-   * the expiry of all the flows behind them in the lists (a single stray time stopped every timeout for the
-   * rest of the input).
+   * The capture's clock stepped back by more than the idle timeout (after a packet stamped far in the future,
+   * or captures merged out of order): the flows last active after `ts` end now, as at the end of an input, and
+   * the clock restarts at `ts`. Left in the table, their deadlines, later than every new flow's, would hold
+   * back the expiry of all the flows behind them in the lists (a single stray time stopped every timeout for
+   * the rest of the input); and flows entered behind them would break the lists' time order, which expiry and
+   * the workers' merge rely on. They are the end of the LRU list (it is in order of last activity), found from
+   * its tail and ended in its order, so a step back costs only the flows it ends.
    */
   private stepBack(ts: number): void {
-    for (let f = this.lruHead; f !== null;) {
-      const next = f.lruNext;
-      if (f.lastTs > ts) this.end(f, "end");
-      f = next;
+    let f = this.lruTail;
+    while (f !== null && f.lastTs > ts) f = f.lruPrev;
+    for (let g = f === null ? this.lruHead : f.lruNext; g !== null;) {
+      const next = g.lruNext;
+      this.end(g, "end");
+      g = next;
     }
     this.clock[0] = ts;
-    this.behind = 0;
-    this.steppedBackAt = this.added;
   }
 
   /** Doubles the bucket array and rechains every flow (walking the LRU list, which holds them all). */
@@ -378,9 +368,6 @@ export class FlowTable {
     this.onEnd(f);
   }
 }
-
-/** Packets between two steps back of the clock at least (see `FlowTable.stepBack`). */
-const STEP_BACK_PACKETS = 4096;
 
 function rd32(b: Uint8Array, o: number): number {
   return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];

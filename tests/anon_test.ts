@@ -663,6 +663,26 @@ Deno.test("anon --pcap reads tunnels as extract does: ERSPAN type I and a cut Te
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("anon --pcap: a Teredo frame whose UDP length is 0 is decapsulated by the IP length, as extract does", async () => {
+  const dir = await Deno.makeTempDir();
+  const inner = ipv6("2001:db8::ccc", "2001:db8::bbb", 17, udp(5000, 6000, new Uint8Array(12)));
+  const dgram = udp(3544, 40000, inner);
+  dgram[4] = dgram[5] = 0; // UDP length 0 (as after segmentation offload): the IP length still holds
+  const path = `${dir}/t.pcap`;
+  await Deno.writeFile(
+    path,
+    pcapFile(1, [{ ts: 1, data: ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, dgram)) }]),
+  );
+  const [plain] = await corpusRecordsAt(path);
+  assert.equal(plain.src_ip, "2001:db8::ccc", "extract decapsulates it");
+  const r = await run(["anon", "-q", "--key", `${dir}/k`, "--pcap", path, "-o", `${dir}/a.pcap`]);
+  assert.equal(r.code, 0, r.stderr);
+  const [anon] = await corpusRecordsAt(`${dir}/a.pcap`);
+  assert.notEqual(anon.src_ip, "2001:db8::ccc");
+  assert.notEqual(anon.dst_ip, "2001:db8::bbb");
+  await Deno.remove(dir, { recursive: true });
+});
+
 async function corpusRecordsAt(path: string): Promise<FlowRecord[]> {
   const out: FlowRecord[] = [];
   for await (const r of extractFlows(path)) out.push(r);

@@ -390,6 +390,20 @@ Deno.test("decoder: IPv4 fragments after the first take its ports, by addresses,
   assert.deepEqual(ports(62.5, frag(9, false, 3, new Uint8Array(8))), [0, 0], "more than 60 s later");
 });
 
+Deno.test("decoder: an outer IPv4 header's more-fragments flag does not make its inner IPv6 packet a fragment", () => {
+  const d = new PacketDecoder();
+  const inner = ipv6("2001:db8::1", "2001:db8::2", 17, udp(1111, 2222, new Uint8Array(8)));
+  const tunnelled = ethernet(ipv4("10.0.0.1", "10.0.0.2", 41, inner, { mf: true }));
+  assert.equal(d.decode(0, tunnelled, 0, tunnelled.length, tunnelled.length, 1), SkipReason.NONE);
+  assert.deepEqual([d.packet.isFragment, d.packet.ipFlags & 1, d.packet.srcPort], [false, 0, 1111]);
+  // A native later fragment with id 0 between the same addresses: no first fragment was seen, ports 0.
+  const later = ethernet(
+    ipv6("2001:db8::1", "2001:db8::2", 44, concat([17, 0, 0, 0x10, 0, 0, 0, 0], new Uint8Array(8))),
+  );
+  assert.equal(d.decode(1, later, 0, later.length, later.length, 1), SkipReason.NONE);
+  assert.deepEqual([d.packet.isFragment, d.packet.srcPort, d.packet.dstPort], [true, 0, 0]);
+});
+
 Deno.test("decoder: layer stack, VLAN id and IPv6 fragment header of hand-made frames", () => {
   const d = new PacketDecoder();
   // VLAN 42, IPv4, UDP.

@@ -231,7 +231,7 @@ Deno.test("active timeout 0 never cuts; via extractFlows the option is activeTim
   ]);
 });
 
-Deno.test("a packet far in the future does not stop the timeouts: the clock steps back with the next two", () => {
+Deno.test("a packet far in the future does not stop the timeouts: the clock steps back with the next packet", () => {
   const { t, ended } = table({ idleTimeout: 60 });
   feed(t, view(1000, "10.0.0.1", 1, "10.0.0.2", 2, { proto: 17 }));
   feed(t, view(4e9, "10.9.9.9", 9, "10.9.9.8", 9, { proto: 17 })); // a stray time: every flow's timeout passed
@@ -253,13 +253,21 @@ Deno.test("a packet far in the future does not stop the timeouts: the clock step
   feed(t, view(1450, "10.0.0.3", 7, "10.0.0.4", 7, { proto: 17 }));
   assert.equal(ended.length, 6);
   assert.equal(t.size, 2);
-  // Packets alternating between two clocks 4000 s apart: no step back, each 5-tuple stays one flow.
+  // Packets alternating between two clocks 4000 s apart (two flows on the earlier one): every switch back ends
+  // the later clock's flow, every switch forward expires the earlier clock's flows; a step back ends only the
+  // flows after the new time, found from the end of the list.
   const two = table({ idleTimeout: 60 });
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 50; i++) {
     feed(two.t, view(4000 + i, "10.1.0.1", 1, "10.1.0.2", 2, { proto: 17 }));
     feed(two.t, view(i, "10.2.0.1", 1, "10.2.0.2", 2, { proto: 17 }));
+    feed(two.t, view(i, "10.3.0.1", 1, "10.3.0.2", 2, { proto: 17 }));
   }
-  assert.deepEqual([two.ended.length, two.t.size], [0, 2]);
+  assert.deepEqual([two.ended.length, two.t.size], [148, 2]);
+  assert.ok(two.ended.every((f) => f.packets[0] === 1 && f.packets[1] === 0));
+  assert.deepEqual(
+    two.ended.slice(0, 3).map((f) => [f.firstTs, f.endReason]),
+    [[4000, "end"], [0, "idle"], [0, "idle"]],
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------

@@ -192,7 +192,7 @@ function segs(dir: 0 | 1, isn: number, data: Uint8Array, size: number): Seg[] {
   return out;
 }
 
-Deno.test("http2 extractor: a direction whose first segment never comes is given up after 12 KiB, not 64", () => {
+Deno.test("http2 extractor: a direction whose first segment never comes is given up after 24 KiB, not 64", () => {
   const flow = new FlowState();
   flow.protocol = 6;
   const st = httpExtractor.init(flow) as HttpState;
@@ -212,13 +212,21 @@ Deno.test("http2 extractor: a direction whose first segment never comes is given
   // Segment 0 (bytes 1001..2400) is missing; the ones after it are kept while it may still come.
   let k = 1;
   for (; st.stream0 !== null || k === 1; k++) feed(1001 + 1400 * k, new Uint8Array(1400).fill(0x41));
-  assert.equal(k - 1, 8, "given up once the stream, hole included, spans 12 KiB (8 segments after the hole)");
+  assert.equal(
+    k - 1,
+    17,
+    "given up once the stream, hole included, spans 24 KiB (17 segments after the hole)",
+  );
   assert.equal(st.st0, 4 /* Dir.DONE */);
-  // A first segment that comes behind a few later ones is read.
+  // A first segment that comes behind a few later ones is read; so does one behind an initial window of ten.
   const req = enc.encode("GET /late HTTP/1.1\r\nHost: late.example\r\n\r\n" + "x".repeat(3000));
   const parts = segs(0, 5000, req, 1000);
   const r = drive(6, [parts[0], parts[2], parts[3], parts[4], parts[1]]);
   assert.deepEqual([r.http_method, r.http_host], ["GET", "late.example"]);
+  const big = enc.encode("GET /iw HTTP/1.1\r\nHost: iw.example\r\n\r\n" + "y".repeat(14400));
+  const w = segs(0, 9000, big, 1448);
+  const iw = drive(6, [w[0], ...w.slice(2, 11), w[1]]);
+  assert.deepEqual([iw.http_method, iw.http_host], ["GET", "iw.example"]);
 });
 
 Deno.test("http2 extractor: HTTP/1 head across segments and h2c upgrade", () => {

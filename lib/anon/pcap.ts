@@ -311,7 +311,7 @@ export class PacketAnonymizer {
         changed += this.gre(o, dataEnd, depth);
         break;
       case 17:
-        if (o + 8 <= dataEnd) changed += this.udpTunnel(o + 8, dataEnd, srcPort, dstPort, depth);
+        if (o + 8 <= dataEnd) changed += this.udpTunnel(o + 8, dataEnd, L.ipEnd, srcPort, dstPort, depth);
         break;
       case 1:
         // A redirect names the gateway to use in bytes 4-7.
@@ -406,11 +406,11 @@ export class PacketAnonymizer {
   }
 
   /** UDP-carried tunnels, recognised as the decoder recognises them. */
-  private udpTunnel(o: number, end: number, sp: number, dp: number, depth: number): number {
+  private udpTunnel(o: number, end: number, ipEnd: number, sp: number, dp: number, depth: number): number {
     const buf = this.buf;
     const have = end - o;
-    // The datagram's end by its UDP header (the capture may hold less), whose length field precedes `o` by 4.
-    const declaredEnd = o - 8 + ((buf[o - 4] << 8) | buf[o - 3]);
+    // The datagram's end by the IP header (the capture may hold less), as the decoder takes it.
+    const declaredEnd = ipEnd;
     if (
       (dp === 4789 || sp === 4789 || dp === 8472) && have >= 8 + 14 && (buf[o] & 0x08) && buf[o + 7] === 0
     ) {

@@ -38,27 +38,19 @@ export class TcpOptionView {
   other = false;
   /** Options ended early (a length running past the header). */
   malformed = false;
-  // Which packet this was read from.
-  private buf: Uint8Array | null = null;
-  private off = -1;
-  private ts = -1;
-  private seq = -1;
-  private ack = -1;
+  // Which packet this was read from: the view and its decode count (every decode resets the view, which counts
+  // it; buffer, offset and header fields can all repeat, as with libpcap's reader and duplicate ACKs).
+  private view: PacketView | null = null;
   private decodes = -1;
 
   /** True when this view already holds `p`'s options. */
   holds(p: PacketView): boolean {
-    return this.decodes === p.decodes && this.buf === p.buf && this.off === p.l4Off && this.ts === p.ts &&
-      this.seq === p.tcpSeq && this.ack === p.tcpAck;
+    return this.view === p && this.decodes === p.decodes;
   }
 
   /** Reads `p`'s options. */
   read(p: PacketView): void {
-    this.buf = p.buf;
-    this.off = p.l4Off;
-    this.ts = p.ts;
-    this.seq = p.tcpSeq;
-    this.ack = p.tcpAck;
+    this.view = p;
     this.decodes = p.decodes;
     this.any = false;
     this.mss = -1;

@@ -6,6 +6,7 @@
  * @module
  */
 import { Layer, PacketView } from "./packet.ts";
+import { erspanHeaderLength, greHeaderLength, gtpInner, isVxlan, teredoInner } from "./tunnels.ts";
 
 /** Why a packet was not turned into a flow update. */
 export const SkipReason = {
@@ -127,25 +128,20 @@ export class PacketDecoder {
     if (r === SkipReason.NONE && !p.isFragment && (p.ipFlags & 1) === 0) return r;
     // The rare cases out of line: calls in the common path, even rarely taken ones, made the decode up to a
     // quarter slower (measured with bench/stages.ts).
-    return this.afterDecode(r, ts, buf, off, capLen, wireLen, linkType);
+    return this.afterDecode(r);
   }
 
-  /** A skipped packet inside a tunnel decoded again without decapsulation; a fragment's ports. */
-  private afterDecode(
-    r: number,
-    ts: number,
-    buf: Uint8Array,
-    off: number,
-    capLen: number,
-    wireLen: number,
-    linkType: number,
-  ): number {
+  /**
+   * A skipped packet inside a tunnel decoded again without decapsulation (the frame is the view's, which
+   * `decodeFrame` keeps); a fragment's ports.
+   */
+  private afterDecode(r: number): number {
     const p = this.packet;
     if (r !== SkipReason.NONE) {
       if (p.tunnelType === 0 || !this.decap) return r;
       this.decap = false;
       try {
-        r = this.decodeFrame(ts, buf, off, capLen, wireLen, linkType);
+        r = this.decodeFrame(p.ts, p.buf, p.frameOff, p.capLen, p.wireLen, p.linkType);
       } finally {
         this.decap = true;
       }
@@ -591,17 +587,11 @@ export class PacketDecoder {
   /** GRE: returns a skip reason when the payload was decapsulated, -1 to keep GRE as the flow. */
   private gre(buf: Uint8Array, o: number, end: number, depth: number): number {
     if (end - o < 4) return -1;
-    const flags = buf[o];
-    const ver = buf[o + 1] & 7;
     const type = (buf[o + 2] << 8) | buf[o + 3];
-    let h = 4;
-    if (flags & 0x80) h += 4; // checksum + reserved
-    if (flags & 0x20) h += 4; // key
-    if (flags & 0x10) h += 4; // sequence
-    if (ver === 1) {
-      // Enhanced GRE (PPTP): carries PPP.
-      if (buf[o + 1] & 0x80) h += 4; // ack
-      // An acknowledgement alone carries no PPP frame: it stays in the GRE flow.
+    const h = greHeaderLength(buf, o);
+    if ((buf[o + 1] & 7) === 1) {
+      // Enhanced GRE (PPTP): carries PPP. An acknowledgement alone carries no PPP frame: it stays in the GRE
+      // flow.
       if (type !== 0x880b || end - o <= h) return -1;
       this.enterTunnel(47);
       this.addLayer(Layer.GRE);
@@ -614,43 +604,22 @@ export class PacketDecoder {
       this.addLayer(Layer.GRE);
       return type === 0x0800 ? this.ip4(buf, inner, end, depth + 1) : this.ip6(buf, inner, end, depth + 1);
     }
-    if (type === 0x6558) {
-      this.enterTunnel(47);
-      this.addLayer(Layer.GRE);
-      return this.ether(buf, inner, end, depth + 1);
-    }
-    if (type === 0x88be) {
-      // ERSPAN type II (GRE sequence number present): 8-byte header, then the mirrored Ethernet frame. Type I
-      // (no sequence number) has no header of its own.
-      const eh = flags & 0x10 ? 8 : 0;
-      if (end - inner < eh) return -1;
-      this.enterTunnel(47);
-      this.addLayer(Layer.GRE);
-      return this.ether(buf, inner + eh, end, depth + 1);
-    }
-    if (type === 0x22eb && end - inner >= 12) {
-      // ERSPAN type III: 12-byte header, plus 8 bytes of platform subheader when the O bit is set.
-      const o8 = buf[inner + 11] & 1 ? 8 : 0;
-      this.enterTunnel(47);
-      this.addLayer(Layer.GRE);
-      return this.ether(buf, inner + 12 + o8, end, depth + 1);
-    }
-    return -1;
+    const eh = type === 0x6558 ? 0 : erspanHeaderLength(buf, inner, end, buf[o], type);
+    if (eh < 0) return -1;
+    // Transparent Ethernet bridging, or the frame an ERSPAN header mirrors.
+    this.enterTunnel(47);
+    this.addLayer(Layer.GRE);
+    return this.ether(buf, inner + eh, end, depth + 1);
   }
 
   /** UDP-carried tunnels (VXLAN, Geneve, GTP-U, Teredo); -1 when the datagram is not one. */
   private udpTunnel(buf: Uint8Array, o: number, end: number, sp: number, dp: number, depth: number): number {
-    const have = end - o;
-    // The datagram's end by the UDP header (the capture may hold less).
-    const declaredEnd = o + this.packet.payloadLen;
-    if (
-      (dp === 4789 || sp === 4789 || dp === 8472) && have >= 8 + 14 && (buf[o] & 0x08) && buf[o + 7] === 0
-    ) {
+    if (isVxlan(buf, o, end, sp, dp)) {
       this.enterTunnel(17);
       this.addLayer(Layer.VXLAN);
       return this.ether(buf, o + 8, end, depth + 1);
     }
-    if ((dp === 6081 || sp === 6081) && have >= 8 && (buf[o] >> 6) === 0) {
+    if ((dp === 6081 || sp === 6081) && end - o >= 8 && (buf[o] >> 6) === 0) {
       const optLen = (buf[o] & 0x3f) * 4;
       const type = (buf[o + 2] << 8) | buf[o + 3];
       const inner = o + 8 + optLen;
@@ -662,45 +631,18 @@ export class PacketDecoder {
       }
       return -1;
     }
-    if ((dp === 2152 || sp === 2152) && have >= 8 && (buf[o] >> 5) === 1 && buf[o + 1] === 0xff) {
-      let h = 8;
-      if (buf[o] & 0x07) {
-        if (have < 12) return -1;
-        h = 12;
-        let next = buf[o + 11];
-        // Extension headers: length in 4-byte units, last byte is the next type.
-        while (next !== 0) {
-          if (o + h >= end) return -1;
-          const len = buf[o + h] * 4;
-          if (len === 0 || o + h + len > end) return -1;
-          next = buf[o + h + len - 1];
-          h += len;
-        }
-      }
-      if (o + h < end) {
-        const v = buf[o + h] >> 4;
-        if (v === 4 || v === 6) {
-          this.enterTunnel(17);
-          this.addLayer(Layer.GTP);
-          return v === 4 ? this.ip4(buf, o + h, end, depth + 1) : this.ip6(buf, o + h, end, depth + 1);
-        }
-      }
-      return -1;
+    const gtp = gtpInner(buf, o, end, sp, dp);
+    if (gtp >= 0) {
+      this.enterTunnel(17);
+      this.addLayer(Layer.GTP);
+      return (buf[gtp] >> 4) === 4 ? this.ip4(buf, gtp, end, depth + 1) : this.ip6(buf, gtp, end, depth + 1);
     }
-    if (dp === 3544 || sp === 3544) {
-      let i = o;
-      // Optional authentication (0x0001) and origin indication (0x0000) headers.
-      if (end - i >= 2 && buf[i] === 0 && buf[i + 1] === 1) {
-        if (end - i < 13) return -1;
-        i += 13 + buf[i + 2] + buf[i + 3];
-      }
-      if (end - i >= 8 && buf[i] === 0 && buf[i + 1] === 0) i += 8;
-      if (end - i >= 40 && (buf[i] >> 4) === 6 && 40 + ((buf[i + 4] << 8) | buf[i + 5]) === declaredEnd - i) {
-        this.enterTunnel(17);
-        this.addLayer(Layer.TEREDO);
-        return this.ip6(buf, i, end, depth + 1);
-      }
-      return -1;
+    // The datagram's end by the IP length (the capture may hold less).
+    const teredo = teredoInner(buf, o, end, o + this.packet.payloadLen, sp, dp);
+    if (teredo >= 0) {
+      this.enterTunnel(17);
+      this.addLayer(Layer.TEREDO);
+      return this.ip6(buf, teredo, end, depth + 1);
     }
     return -1;
   }

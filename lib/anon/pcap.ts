@@ -20,6 +20,15 @@
 import { type ByteReader, ReadBuffer, streamReader } from "../capture_file.ts";
 import { describeLinkType, PacketDecoder, SkipReason, SUPPORTED_LINK_TYPES } from "../decode.ts";
 import type { Anonymizer } from "./anonymizer.ts";
+import {
+  erspanHeaderLength,
+  greHeaderLength,
+  gtpInner,
+  isVxlan,
+  teredoHeaders,
+  teredoInner,
+  teredoOrigin,
+} from "../tunnels.ts";
 
 /** What {@linkcode anonymizeCapture} reports. */
 export interface CaptureAnonResult {
@@ -379,44 +388,22 @@ export class PacketAnonymizer {
   private gre(o: number, end: number, depth: number): number {
     const buf = this.buf;
     if (end - o < 4) return 0;
-    const flags = buf[o];
-    const ver = buf[o + 1] & 7;
     const type = (buf[o + 2] << 8) | buf[o + 3];
-    let h = 4;
-    if (flags & 0x80) h += 4;
-    if (flags & 0x20) h += 4;
-    if (flags & 0x10) h += 4;
-    if (ver === 1) {
-      if (buf[o + 1] & 0x80) h += 4;
-      return type === 0x880b && o + h < end ? this.walk(o + h, end, LINK_PPP, depth + 1) : 0;
+    const inner = o + greHeaderLength(buf, o);
+    if ((buf[o + 1] & 7) === 1) {
+      return type === 0x880b && inner < end ? this.walk(inner, end, LINK_PPP, depth + 1) : 0;
     }
-    const inner = o + h;
     if (inner >= end) return 0;
     if (type === 0x0800 || type === 0x86dd) return this.walk(inner, end, LINK_RAW, depth + 1);
-    if (type === 0x6558) return this.walk(inner, end, LINK_ETHERNET, depth + 1);
-    if (type === 0x88be) {
-      // ERSPAN type II has an 8-byte header (and sets the GRE sequence bit); type I has none.
-      const eh = flags & 0x10 ? 8 : 0;
-      return end - inner >= eh ? this.walk(inner + eh, end, LINK_ETHERNET, depth + 1) : 0;
-    }
-    if (type === 0x22eb && end - inner >= 12) {
-      return this.walk(inner + 12 + (buf[inner + 11] & 1 ? 8 : 0), end, LINK_ETHERNET, depth + 1);
-    }
-    return 0;
+    const eh = type === 0x6558 ? 0 : erspanHeaderLength(buf, inner, end, buf[o], type);
+    return eh >= 0 ? this.walk(inner + eh, end, LINK_ETHERNET, depth + 1) : 0;
   }
 
-  /** UDP-carried tunnels, recognised as the decoder recognises them. */
+  /** UDP-carried tunnels, recognised by the decoder's rules (`lib/tunnels.ts`). */
   private udpTunnel(o: number, end: number, ipEnd: number, sp: number, dp: number, depth: number): number {
     const buf = this.buf;
-    const have = end - o;
-    // The datagram's end by the IP header (the capture may hold less), as the decoder takes it.
-    const declaredEnd = ipEnd;
-    if (
-      (dp === 4789 || sp === 4789 || dp === 8472) && have >= 8 + 14 && (buf[o] & 0x08) && buf[o + 7] === 0
-    ) {
-      return this.walk(o + 8, end, LINK_ETHERNET, depth + 1);
-    }
-    if ((dp === 6081 || sp === 6081) && have >= 8 && (buf[o] >> 6) === 0) {
+    if (isVxlan(buf, o, end, sp, dp)) return this.walk(o + 8, end, LINK_ETHERNET, depth + 1);
+    if ((dp === 6081 || sp === 6081) && end - o >= 8 && (buf[o] >> 6) === 0) {
       const type = (buf[o + 2] << 8) | buf[o + 3];
       const inner = o + 8 + (buf[o] & 0x3f) * 4;
       if (inner >= end) return 0;
@@ -424,42 +411,18 @@ export class PacketAnonymizer {
       if (type === 0x0800 || type === 0x86dd) return this.walk(inner, end, LINK_RAW, depth + 1);
       return 0;
     }
-    if ((dp === 2152 || sp === 2152) && have >= 8 && (buf[o] >> 5) === 1 && buf[o + 1] === 0xff) {
-      let h = 8;
-      if (buf[o] & 0x07) {
-        if (have < 12) return 0;
-        h = 12;
-        let next = buf[o + 11];
-        while (next !== 0) {
-          if (o + h >= end) return 0;
-          const len = buf[o + h] * 4;
-          if (len === 0 || o + h + len > end) return 0;
-          next = buf[o + h + len - 1];
-          h += len;
-        }
-      }
-      if (o + h < end && ((buf[o + h] >> 4) === 4 || (buf[o + h] >> 4) === 6)) {
-        return this.walk(o + h, end, LINK_RAW, depth + 1);
-      }
-      return 0;
+    const gtp = gtpInner(buf, o, end, sp, dp);
+    if (gtp >= 0) return this.walk(gtp, end, LINK_RAW, depth + 1);
+    if (dp !== 3544 && sp !== 3544) return 0;
+    let changed = 0;
+    const i = teredoHeaders(buf, o, end);
+    // Origin indication: obfuscated port (left as it is), then the obfuscated client address.
+    if (i >= 0 && teredoOrigin(buf, i, end) && (end - i === 8 || (buf[i + 8] >> 4) === 6)) {
+      changed += this.obfuscatedAddress(i + 4, end);
     }
-    if (dp === 3544 || sp === 3544) {
-      let i = o, changed = 0;
-      if (end - i >= 2 && buf[i] === 0 && buf[i + 1] === 1) {
-        if (end - i < 13) return 0;
-        i += 13 + buf[i + 2] + buf[i + 3];
-      }
-      if (end - i >= 8 && buf[i] === 0 && buf[i + 1] === 0) {
-        // Origin indication: obfuscated port (left as it is), then the obfuscated client address.
-        if (end - i === 8 || (buf[i + 8] >> 4) === 6) changed += this.obfuscatedAddress(i + 4, end);
-        i += 8;
-      }
-      if (end - i >= 40 && (buf[i] >> 4) === 6 && 40 + ((buf[i + 4] << 8) | buf[i + 5]) === declaredEnd - i) {
-        return changed + this.walk(i, end, LINK_RAW, depth + 1);
-      }
-      return changed;
-    }
-    return 0;
+    // The datagram's end by the IP length (the capture may hold less), as the decoder takes it.
+    const inner = teredoInner(buf, o, end, ipEnd, sp, dp);
+    return inner >= 0 ? changed + this.walk(inner, end, LINK_RAW, depth + 1) : changed;
   }
 
   /**

@@ -204,6 +204,32 @@ export interface CaptureReadResult {
 /** File names that `extract` and the progress bar take for captures inside a directory. */
 export const CAPTURE_EXT: RegExp = /\.(pcap|pcapng|cap|dmp)(\.gz)?$/i;
 
+/**
+ * The captures inside a directory and its subdirectories ({@linkcode CAPTURE_EXT}), sorted by name at each
+ * level: the files a directory input stands for.
+ *
+ * @example
+ * ```ts
+ * import { captureFilesIn } from "./capture_file.ts";
+ * console.log((await captureFilesIn("testdata")).includes("testdata/http.pcap")); // true
+ * ```
+ */
+export async function captureFilesIn(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  const walk = async (dir: string) => {
+    const entries: Deno.DirEntry[] = [];
+    for await (const e of Deno.readDir(dir)) entries.push(e);
+    entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    for (const e of entries) {
+      const path = `${dir}/${e.name}`;
+      if (e.isDirectory) await walk(path);
+      else if (CAPTURE_EXT.test(e.name)) found.push(path);
+    }
+  };
+  await walk(dir.replace(/\/+$/, ""));
+  return found;
+}
+
 const CHUNK = 4 << 20;
 /**
  * Room in front of each read for the unread tail of the previous buffer (a record cut by its end): more than the

@@ -8,7 +8,7 @@ import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
 import type { FlowState } from "./flow.ts";
 import {
   type ByteReader,
-  CAPTURE_EXT,
+  captureFilesIn,
   CaptureFormatError,
   DecompressionError,
   openCapture,
@@ -137,18 +137,7 @@ async function expandInputs(
       out.push(s);
       continue;
     }
-    const found: string[] = [];
-    const walk = async (dir: string) => {
-      const entries: Deno.DirEntry[] = [];
-      for await (const e of Deno.readDir(dir)) entries.push(e);
-      entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
-      for (const e of entries) {
-        const path = `${dir}/${e.name}`;
-        if (e.isDirectory) await walk(path);
-        else if (CAPTURE_EXT.test(e.name)) found.push(path);
-      }
-    };
-    await walk(s.replace(/\/+$/, ""));
+    const found = await captureFilesIn(s);
     if (found.length === 0) {
       fail(`no capture files (*.pcap, *.pcapng, *.cap, *.dmp, optionally .gz) in directory ${s}`);
       continue;

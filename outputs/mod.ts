@@ -162,7 +162,12 @@ class SinkWriter implements RecordWriter {
 
   private written = false;
 
+  /** The columns taken from the first records (null when declared): a later record must fit in them. */
+  private inferred: Set<string> | null = null;
+  private count = 0;
+
   async write(record: FlowRecord): Promise<void> {
+    this.count++;
     if (this.inner === null) {
       // Copied: a caller may reuse its record object once this returns.
       this.held.push({ ...record });
@@ -170,15 +175,38 @@ class SinkWriter implements RecordWriter {
       await this.openHeld();
       return;
     }
+    if (this.inferred !== null) this.refuseNewColumn(record);
     this.written = true;
     return await this.inner.write(record);
+  }
+
+  /**
+   * Fails on a record with a column the first records did not have: CSV's header and Parquet's schema are
+   * written before it, and leaving its value out would lose it without a word (records of two shapes mixed in
+   * one input, e.g. two extractions with different groups).
+   */
+  private refuseNewColumn(record: FlowRecord): void {
+    for (const k in record) {
+      if (!this.inferred!.has(k)) {
+        const first = this.inferFrom === 1 ? "the first record" : `the first ${this.inferFrom} records`;
+        throw new InputError(
+          `record ${this.count} has a column ${k} that ${first} did not have, and the output's columns were ` +
+            `taken from ${
+              first === "the first record" ? "it" : "them"
+            }: split the input by shape, or write ` +
+            `JSON Lines`,
+        );
+      }
+    }
   }
 
   /** Opens the writer with the columns of the records held, and writes them. */
   private async openHeld(): Promise<void> {
     const held = this.held;
     this.held = [];
-    this.inner = this.open(inferFeatures(held));
+    const columns = inferFeatures(held);
+    this.inferred = new Set(columns.map((c) => c.name));
+    this.inner = this.open(columns);
     for (const r of held) {
       this.written = true;
       await this.inner.write(r);
@@ -273,6 +301,46 @@ export async function openRecordWriter(
   // thousand records (copies, held until then), CSV, which streams, from the first.
   const inferFrom = fmt === "parquet" ? Math.min(options.rowGroupSize ?? 10000, 1000) : 1;
   return new SinkWriter(open, fmt === "jsonl" ? [] : features, done, abortStream, inferFrom);
+}
+
+/**
+ * Reads the JSON Lines records of `source` (as {@linkcode readJsonLines}), writes each as `transform` returns
+ * it, and closes `writer`; returns the records read and the lines left out. Up to five lines that are not JSON
+ * objects are named in a warning on stderr. On an error the writer is aborted, which keeps what was written
+ * (its last batch too), so that a bad record or a cut input loses nothing before it.
+ *
+ * @example
+ * ```ts
+ * import { openRecordWriter, rewriteJsonLines } from "./mod.ts";
+ * const writer = await openRecordWriter("-", "jsonl", null);
+ * const { records } = await rewriteJsonLines("flows.jsonl", writer, (r) => ({ ...r, seen: true }));
+ * console.log(records);
+ * ```
+ */
+export async function rewriteJsonLines(
+  source: string,
+  writer: OpenedRecordWriter,
+  transform: (record: FlowRecord) => FlowRecord,
+): Promise<{ records: number; bad: number }> {
+  let bad = 0, records = 0;
+  try {
+    const warn = (n: number): void => {
+      if (bad++ < 5) {
+        console.error(
+          `jj: warning: ${source === "-" ? "<stdin>" : source}:${n}: not a JSON object; left out`,
+        );
+      }
+    };
+    for await (const rec of readJsonLines(source, warn)) {
+      records++;
+      await writer.write(transform(rec));
+    }
+  } catch (e) {
+    await writer.abort(e).catch(() => {});
+    throw e;
+  }
+  await writer.close();
+  return { records, bad };
 }
 
 /**

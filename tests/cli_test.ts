@@ -20,6 +20,7 @@ import {
   withTempDir as withTempDirIn,
 } from "./helpers.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
+import { captureFilesIn } from "../lib/capture_file.ts";
 
 const HAVE_LIBPCAP = tryLoadLibpcap() !== null;
 if (!HAVE_SHARED) console.warn("cli_test: ../shared is absent: skipping the tests on corpus captures");
@@ -92,6 +93,13 @@ Deno.test("usage errors exit 2: unknown option, --idle-timeout -5, --features no
   assertError(await runCli(["extract", "--idle-timeout", "abc", "testdata/http.pcap"]), 2, /idle-timeout/);
   assertError(await runCli(["extract", "--features", "nope", "testdata/http.pcap"]), 2, /nope/);
   assertError(await runCli(["extract", "--max-flows", "1.5", "testdata/http.pcap"]), 2, /max-flows/);
+  // Number() alone reads these as 60, 5 and 2; no user means them.
+  assertError(await runCli(["extract", "--idle-timeout", "0x3c", "testdata/http.pcap"]), 2, /idle-timeout/);
+  assertError(await runCli(["extract", "--max-flows", "0b101", "testdata/http.pcap"]), 2, /max-flows/);
+  assertError(await runCli(["extract", "--sampling-rate", "0x1", "testdata/http.pcap"]), 2, /sampling-rate/);
+  assertError(await runCli(["extract", "--workers", "0o2", "testdata/http.pcap"]), 2, /workers/);
+  // Each worker reads the whole input: 100000 of them was accepted (and 64 took 1.4 GB for a 4 KB capture).
+  assertError(await runCli(["extract", "--workers", "100000", "testdata/http.pcap"]), 2, /from 1 to 64/);
   assertError(await runCli(["extract"]), 2);
   assertError(await runCli(["no-such-command"]), 2);
 });
@@ -359,6 +367,40 @@ Deno.test("output to a file with -o equals stdout; a broken pipe is not an error
   assert.ok(!/^\s+at /m.test(sh.stderr), sh.stderr);
 });
 
+Deno.test("a reader gone before the end is no error in any format, Joy's included", async () => {
+  // Enough captures for every format to write before the input ends (Joy's writer flushes every 64 KiB), to a
+  // reader that exits at once; the exit code is jj's own (PIPESTATUS), not the reader's.
+  const files = (await captureFilesIn(`${ROOT}/testdata`)).filter((f) => !f.endsWith(".gz"));
+  const inputs = Array.from({ length: 4 }, () => files).flat().map((f) => `'${f}'`).join(" ");
+  for (const format of ["jsonl", "csv", "joy"]) {
+    const sh = await run("bash", [
+      "-c",
+      `"${Deno.execPath()}" run -A cli.ts extract -q --format ${format} ${inputs} | true; exit \${PIPESTATUS[0]}`,
+    ]);
+    assert.equal(sh.code, 0, `${format}: ${sh.stderr}`);
+    assert.equal(sh.stderr, "", format);
+  }
+});
+
+Deno.test("extract --format joy reads a directory as the other formats do: every capture below it, in order", async () => {
+  const files = (await captureFilesIn(`${ROOT}/testdata`)).filter((f) => !f.endsWith(".gz"));
+  assert.ok(files.some((f) => f.includes("/tcp_edge/")), "testdata has captures in subdirectories");
+  const fromDir = await runCli([
+    "extract",
+    "-q",
+    "--format",
+    "joy",
+    "--reader",
+    "builtin",
+    `${ROOT}/testdata`,
+  ]);
+  const fromFiles = await runCli(["extract", "-q", "--format", "joy", "--reader", "builtin", ...files]);
+  assert.equal(fromDir.code, 0, fromDir.stderr);
+  assert.equal(fromFiles.code, 0, fromFiles.stderr);
+  assert.ok(fromFiles.stdout.split("\n").length > 10);
+  assert.equal(fromDir.stdout, fromFiles.stdout);
+});
+
 Deno.test("extract --format joy: a failed run leaves -o as it was; errors name the input or the output", async () => {
   const dir = await Deno.makeTempDir();
   try {
@@ -522,7 +564,7 @@ Deno.test("extract: an option that only changes another one is a usage error alo
     assertError(
       await runCli(["extract", "--features", "flow_meta", ...setting, http]),
       2,
-      new RegExp(`${setting[0]} only applies with the .*group, which this run leaves out`),
+      new RegExp(`${setting[0]} only applies with the .*group's columns, which this run leaves out`),
     );
     const ok = await runCli(["extract", "-q", "--features", groups, ...setting, http]);
     assert.equal(ok.code, 0, ok.stderr);
@@ -538,6 +580,33 @@ Deno.test("extract: an option that only changes another one is a usage error alo
     http,
   ]);
   assert.equal(id.code, 0, id.stderr);
+  // The group runs, but --specific-features writes none of the columns the option changes or adds.
+  for (
+    const [args, message] of [
+      [["--include-flow-id", "--anonymization-salt", "s"], /--anonymization-salt only applies with/],
+      [["--include-flow-id"], /--include-flow-id adds the flow_id column/],
+      [["--include-sequences", "--max-sequence-length", "3"], /--max-sequence-length only applies with/],
+      [["--include-sequences"], /--include-sequences adds/],
+      [["--include-splt"], /--include-splt adds/],
+      [["--features", "entropy", "--entropy-sample-bytes", "5"], /--entropy-sample-bytes only applies with/],
+      [["--features", "timing", "--burst-threshold-ms", "5"], /--burst-threshold-ms only applies with/],
+    ] as const
+  ) {
+    assertError(await runCli(["extract", "--specific-features", "src_ip", ...args, http]), 2, message);
+  }
+  const kept = await runCli([
+    "extract",
+    "-q",
+    "--specific-features",
+    "src_ip,splt,iat_mean",
+    "--include-splt",
+    "--max-sequence-length",
+    "3",
+    "--burst-threshold-ms",
+    "5",
+    http,
+  ]);
+  assert.equal(kept.code, 0, kept.stderr);
 });
 
 Deno.test("extract --bidirectional-split --specific-features takes the names it writes (and says so for the others)", async () => {

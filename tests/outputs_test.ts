@@ -409,6 +409,17 @@ Deno.test("CLI: -o naming one of the inputs is a usage error, and the input is l
     }
     assert.deepEqual(await Deno.readFile(pcap), before);
     assert.equal(await Deno.readTextFile(jsonl), text);
+    // A capture name inside a directory input: an existing capture of it, or a new one it would then read.
+    await Deno.mkdir(`${dir}/sub`);
+    for (const out of [pcap, `${dir}/sub/new.pcap`]) {
+      for (const args of [["extract", dir], ["extract", "--format", "joy", dir], ["fingerprint", dir]]) {
+        const r = await runCli([...args, "-o", out]);
+        assert.equal(r.code, 2, `${args.join(" ")} -o ${out}: ${r.stderr}`);
+        assert.match(r.stderr, /inside the input directory/);
+      }
+    }
+    assert.deepEqual(await Deno.readFile(pcap), before);
+    assert.throws(() => Deno.statSync(`${dir}/sub/new.pcap`), Deno.errors.NotFound);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -443,6 +454,51 @@ Deno.test("records read back (label-subnets, anon) keep their declared types in 
       inferFeatures([{ a: null }, { a: true, b: [1] }]).map((f) => [f.name, f.type]),
       [["a", "bool"], ["b", "list"]],
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("records read back of two shapes: CSV and Parquet fail on the first column they cannot hold, keeping the rows before it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Two extractions with different groups in one input: the first records fix the columns.
+    const meta = await runCli(["extract", "-q", "--features", "flow_meta", `${ROOT}/testdata/http.pcap`]);
+    const timing = await runCli(["extract", "-q", "--features", "timing", `${ROOT}/testdata/http.pcap`]);
+    await Deno.writeTextFile(`${dir}/mixed.jsonl`, meta.stdout + timing.stdout);
+    // Parquet takes its columns from the first 1000 records.
+    const narrow = Array.from({ length: 1000 }, (_, i) => JSON.stringify({ src_ip: "127.0.0.1", n: i }));
+    await Deno.writeTextFile(
+      `${dir}/late.jsonl`,
+      [...narrow, JSON.stringify({ src_ip: "127.0.0.1", n: 1000, late: 1 })].join("\n") + "\n",
+    );
+    for (
+      const [input, out, label] of [
+        ["mixed.jsonl", "o.csv", "label-subnets"],
+        ["mixed.jsonl", "a.csv", "anon"],
+        ["late.jsonl", "o.parquet", "label-subnets"],
+      ]
+    ) {
+      const args = label === "anon"
+        ? ["anon", "-q", "--key", `${dir}/k`]
+        : ["label-subnets", "-q", "--label", "lo:127.0.0.0/8"];
+      const r = await runCli([...args, `${dir}/${input}`, "-o", `${dir}/${out}`]);
+      assert.equal(r.code, 1, `${label} ${out}: ${r.stderr}`);
+      assert.match(
+        r.stderr,
+        input === "late.jsonl" ? /record 1001 has a column late/ : /record 4 has a column iat_/,
+      );
+      if (out.endsWith(".csv")) {
+        assert.equal(
+          (await Deno.readTextFile(`${dir}/${out}`)).trim().split("\n").length,
+          4,
+          "header, 3 rows",
+        );
+      } else {
+        const rows = await parquetReadObjects({ file: (await Deno.readFile(`${dir}/${out}`)).buffer });
+        assert.equal(rows.length, 1000);
+      }
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -18,7 +18,7 @@ import {
 import { anonymizeCapture } from "../anon/pcap.ts";
 import { DecompressionError, openCapture } from "../capture_file.ts";
 import { type Cidr, parseCidrList } from "../subnets.ts";
-import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
+import { openRecordWriter, rewriteJsonLines } from "../../outputs/mod.ts";
 import { checkInputFile, openOutputFile, refuseOutputAsInput, UsageError } from "./common.ts";
 
 /** Options of `jj anon` as commander parses them. */
@@ -205,20 +205,7 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
   refuseOutputAsInput([source], o.output);
   const anonymizer = await anonymizerFromOptions(o);
   const writer = await openRecordWriter(o.output ?? "-", o.format, null);
-  let bad = 0, records = 0;
-  for await (
-    const rec of readJsonLines(source, (n) => {
-      if (bad++ < 5) {
-        console.error(
-          `jj: warning: ${source === "-" ? "<stdin>" : source}:${n}: not a JSON object; left out`,
-        );
-      }
-    })
-  ) {
-    records++;
-    await writer.write(anonymizer.record(rec));
-  }
-  await writer.close();
+  const { records, bad } = await rewriteJsonLines(source, writer, (r) => anonymizer.record(r));
   if (records > 0 && anonymizer.addressFields === 0) {
     console.error(
       `jj: warning: ${source === "-" ? "<stdin>" : source}: no address field in any record ` +

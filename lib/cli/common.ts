@@ -5,7 +5,8 @@
  * @module
  */
 import { type Command, InvalidArgumentError } from "commander";
-import { resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
+import { CAPTURE_EXT } from "../capture_file.ts";
 import { InputError } from "../extract.ts";
 import { whyUnreadable } from "../why_unreadable.ts";
 
@@ -21,6 +22,14 @@ import { whyUnreadable } from "../why_unreadable.ts";
 export class UsageError extends Error {}
 
 /**
+ * A decimal number as a user writes one (`60`, `0.5`, `1e3`, `.25`), NaN for anything else: `Number` alone
+ * takes `0x3c`, `0b101`, `0o7`, `Infinity` and an empty string (0), none of which an option means.
+ */
+function decimal(v: string): number {
+  return /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(v) ? Number(v) : NaN;
+}
+
+/**
  * Parser for a non-negative (or positive) number option.
  *
  * @example
@@ -31,8 +40,8 @@ export class UsageError extends Error {}
  */
 export function positiveNumber(name: string, allowZero = false): (v: string) => number {
   return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === "" || !Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) {
+    const n = decimal(v);
+    if (!Number.isFinite(n) || n < 0 || (!allowZero && n === 0)) {
       throw new InvalidArgumentError(`${name} must be a ${allowZero ? "non-negative" : "positive"} number`);
     }
     return n;
@@ -55,8 +64,8 @@ export function integer(name: string, min: number): (v: string) => number {
 /** Parser for an integer from `min` to `max`, failing with `message`. */
 function integerBetween(min: number, max: number, message: string): (v: string) => number {
   return (v: string): number => {
-    const n = Number(v);
-    if (v.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
+    const n = decimal(v);
+    if (!Number.isInteger(n) || n < min || n > max) {
       throw new InvalidArgumentError(message);
     }
     return n;
@@ -101,7 +110,7 @@ export function portNumber(name: string): (v: string) => number {
  */
 export function fraction(name: string): (v: string) => number {
   return (v: string): number => {
-    const n = Number(v);
+    const n = decimal(v);
     if (!Number.isFinite(n) || n <= 0 || n > 1) throw new InvalidArgumentError(`${name} must be in (0, 1]`);
     return n;
   };
@@ -275,12 +284,41 @@ export async function openOutputFile(path: string): Promise<WritableStream<Uint8
 export function refuseOutputAsInput(inputs: readonly string[], output: string | undefined): void {
   if (output === undefined || output === "-") return;
   for (const input of inputs) {
-    if (input !== "-" && sameFile(input, output)) {
+    if (input === "-") continue;
+    if (sameFile(input, output)) {
       throw new UsageError(
         `-o ${output} is also an input (${input}), which it would overwrite; write to another file`,
       );
     }
+    if (CAPTURE_EXT.test(basename(output)) && isInside(output, input)) {
+      throw new UsageError(
+        `-o ${output} is a capture file name inside the input directory ${input}: it would be read as an ` +
+          `input (and overwritten if it is one); write outside it or under another name`,
+      );
+    }
   }
+}
+
+/**
+ * Whether `path` lies somewhere below the directory `dir` (both resolved through symbolic links as far as they
+ * exist): a capture file written there is one a directory input reads.
+ */
+function isInside(path: string, dir: string): boolean {
+  const real = (p: string): string => {
+    try {
+      return Deno.realPathSync(p);
+    } catch {
+      return resolve(p);
+    }
+  };
+  try {
+    if (!Deno.statSync(dir).isDirectory) return false;
+  } catch {
+    return false;
+  }
+  const parent = real(dirname(resolve(path)));
+  const root = real(dir);
+  return parent === root || parent.startsWith(root.endsWith("/") ? root : `${root}/`);
 }
 
 /**

@@ -6,7 +6,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { extractFlows, type ExtractOptions, type ExtractSummary } from "../extract.ts";
 import { registerExtractor } from "../registry.ts";
-import { loadExtractorModule, planExtraction } from "../options.ts";
+import { loadExtractorModule, planExtraction, splitName } from "../options.ts";
 import { LABEL_FEATURES } from "../subnets.ts";
 import { formatFromPath, openRecordWriter, OUTPUT_FORMATS } from "../../outputs/mod.ts";
 import { extractJsonlParallel, shardingConflicts } from "../parallel.ts";
@@ -16,7 +16,7 @@ import {
   drain,
   fmtRate,
   givenOptions,
-  integer,
+  integerInRange,
   openOutputFile,
   packetCountParts,
   refuseOutputAsInput,
@@ -215,28 +215,54 @@ export async function runExtract(
  */
 function refuseIgnoredSettings(o: ExtractCliOptions, given: readonly string[], features?: string[]): void {
   const leftOut = "which this run leaves out (see --features and --specific-features)";
-  const settings: [string, (running: Set<string>) => boolean, string][] = [
+  // Whether a group writes at least one column (--specific-features can leave all of a running group's out).
+  const writes = (plan: ReturnType<typeof planExtraction>, ...groups: string[]): boolean => {
+    const columns = new Set(plan.columns);
+    return plan.extractors.some((e) =>
+      groups.includes(e.name) && e.features.some((f) => columns.has(f.name) || columns.has(splitName(f.name)))
+    );
+  };
+  const has = (plan: ReturnType<typeof planExtraction>, name: string): boolean =>
+    plan.columns.includes(name) || plan.columns.includes(splitName(name));
+  const settings: [string, (plan: ReturnType<typeof planExtraction>) => boolean, string][] = [
     [
       "--anonymization-salt",
-      (r) => o.anonymizeIps === true || r.has("flow_id"),
-      "--anonymize-ips or --include-flow-id",
+      (p) => o.anonymizeIps === true || has(p, "flow_id"),
+      "--anonymize-ips, or with the flow_id column (--include-flow-id)",
     ],
-    ["--max-sequence-length", (r) => r.has("sequences"), "--include-sequences or --include-splt"],
+    [
+      "--max-sequence-length",
+      (p) => writes(p, "sequences"),
+      "the columns of --include-sequences or --include-splt",
+    ],
     ["--eviction-strategy", () => (o.maxFlows ?? 0) > 0, "--max-flows N"],
     [
       "--burst-threshold-ms",
-      (r) => r.has("timing") || r.has("padding"),
-      `the timing or padding group, ${leftOut}`,
+      (p) => writes(p, "timing", "padding"),
+      `the timing or padding group's columns, ${leftOut}`,
     ],
-    ["--entropy-sample-bytes", (r) => r.has("entropy"), `the entropy group, ${leftOut}`],
+    ["--entropy-sample-bytes", (p) => writes(p, "entropy"), `the entropy group's columns, ${leftOut}`],
+    [
+      "--include-flow-id",
+      (p) => has(p, "flow_id"),
+      "--include-flow-id adds the flow_id column, which --specific-features leaves out",
+    ],
+    [
+      "--include-sequences",
+      (p) => has(p, "iat_sequence") || has(p, "timestamp_sequence"),
+      "--include-sequences adds iat_sequence and timestamp_sequence, which --specific-features leaves out",
+    ],
+    [
+      "--include-splt",
+      (p) => p.columns.some((c) => c.startsWith("splt")),
+      "--include-splt adds the splt columns, which --specific-features leaves out",
+    ],
   ];
   const asked = settings.filter(([flag]) => given.includes(flag));
   if (asked.length === 0) return;
-  const running = new Set(
-    planExtraction({ features, ...featureOptionsFrom(o) }).extractors.map((e) => e.name),
-  );
+  const plan = planExtraction({ features, ...featureOptionsFrom(o) });
   for (const [flag, used, by] of asked) {
-    if (!used(running)) throw new UsageError(`${flag} only applies with ${by}`);
+    if (!used(plan)) throw new UsageError(by.startsWith(`${flag} `) ? by : `${flag} only applies with ${by}`);
   }
 }
 
@@ -353,13 +379,16 @@ async function runParallel(
   return summary;
 }
 
-/** Parses `--workers`: `auto` or an integer >= 1. */
+/** Most workers `--workers` takes: each reads the whole input, so more than the cores only costs memory. */
+const MAX_WORKERS = 64;
+
+/** Parses `--workers`: `auto` or an integer from 1 to {@linkcode MAX_WORKERS}. */
 function workerCount(v: string): number | "auto" {
   if (v === "auto") return "auto";
   try {
-    return integer("--workers", 1)(v);
+    return integerInRange("--workers", 1, MAX_WORKERS)(v);
   } catch {
-    throw new InvalidArgumentError("--workers must be auto or an integer >= 1");
+    throw new InvalidArgumentError(`--workers must be auto or an integer from 1 to ${MAX_WORKERS}`);
   }
 }
 

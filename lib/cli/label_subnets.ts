@@ -6,7 +6,7 @@
  */
 import { type Command, Option } from "commander";
 import { SubnetLabeler } from "../subnets.ts";
-import { openRecordWriter, readJsonLines } from "../../outputs/mod.ts";
+import { openRecordWriter, rewriteJsonLines } from "../../outputs/mod.ts";
 import { checkInputFile, refuseOutputAsInput, UsageError } from "./common.ts";
 
 /**
@@ -83,22 +83,12 @@ export async function runLabelSubnets(input: string | undefined, o: LabelCliOpti
   await checkInputFile(source);
   refuseOutputAsInput([source], o.output);
   const writer = await openRecordWriter(o.output ?? "-", o.format, null);
-  let bad = 0, records = 0, labelled = 0;
-  for await (
-    const rec of readJsonLines(source, (n) => {
-      if (bad++ < 5) {
-        console.error(
-          `jj: warning: ${source === "-" ? "<stdin>" : source}:${n}: not a JSON object; left out`,
-        );
-      }
-    })
-  ) {
-    records++;
+  let labelled = 0;
+  const { records, bad } = await rewriteJsonLines(source, writer, (rec) => {
     labeler.apply(rec);
     if ((rec.src_labels as string[]).length > 0 || (rec.dst_labels as string[]).length > 0) labelled++;
-    await writer.write(rec);
-  }
-  await writer.close();
+    return rec;
+  });
   if (!o.quiet) {
     console.error(
       `jj: ${records} records, ${labelled} labelled, ${labeler.map.size} network(s)${

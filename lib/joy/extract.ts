@@ -9,6 +9,7 @@ import { joyProcessFile } from "./offline.ts";
 import { JoyJsonWriter } from "../../outputs/joy.ts";
 import { InputError } from "../extract.ts";
 import { whyUnreadable } from "../why_unreadable.ts";
+import { captureFilesIn } from "../capture_file.ts";
 
 /** Options of {@linkcode runJoyExtract}. */
 export interface JoyExtractOptions {
@@ -21,8 +22,6 @@ export interface JoyExtractOptions {
   /** No summary on stderr. */
   quiet?: boolean;
 }
-
-const CAPTURE_EXT = /\.(pcap|pcapng|cap|dmp)$/i;
 
 /**
  * Why `-` is refused: Joy reads capture files (opened twice, to check the format and then with its filter).
@@ -40,25 +39,21 @@ async function expand(inputs: string[]): Promise<string[]> {
   const out: string[] = [];
   for (const p of inputs) {
     if (p === "-") throw new InputError(JOY_NO_STDIN);
-    if (/\.gz$/i.test(p)) {
-      throw new InputError(
-        `${p}: --format joy reads uncompressed captures, as Joy does: decompress it first (gunzip -k ${p})`,
-      );
-    }
     let info: Deno.FileInfo;
     try {
       info = await Deno.stat(p);
     } catch (e) {
       throw new InputError(`cannot read ${p}: ${whyUnreadable(e)}`);
     }
-    if (!info.isDirectory) {
-      out.push(p);
-      continue;
+    // A directory stands for the same captures as for the other formats.
+    for (const f of info.isDirectory ? await captureFilesIn(p) : [p]) {
+      if (/\.gz$/i.test(f)) {
+        throw new InputError(
+          `${f}: --format joy reads uncompressed captures, as Joy does: decompress it first (gunzip -k ${f})`,
+        );
+      }
+      out.push(f);
     }
-    const names: string[] = [];
-    for await (const e of Deno.readDir(p)) if (e.isFile && CAPTURE_EXT.test(e.name)) names.push(e.name);
-    names.sort();
-    for (const n of names) out.push(`${p.replace(/\/+$/, "")}/${n}`);
   }
   return out;
 }
@@ -83,7 +78,8 @@ export async function runJoyExtract(inputs: string[], o: JoyExtractOptions = {})
       try {
         await joyProcessFile(f, cfg, (l) => w.writeLine(l), { reader: o.reader });
       } catch (e) {
-        if (e instanceof InputError) throw e;
+        // A closed output (`| head`) is not the input's fault: the CLI ends quietly on it.
+        if (e instanceof InputError || e instanceof Deno.errors.BrokenPipe) throw e;
         throw new InputError(`${f}: ${whyUnreadable(e)}`);
       }
     }

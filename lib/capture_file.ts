@@ -6,6 +6,8 @@
  * @module
  */
 import type { PacketCallback } from "./source.ts";
+import { createGunzip } from "node:zlib";
+import { Duplex } from "node:stream";
 
 /** Something bytes can be read from: a file, or stdin. */
 export interface ByteReader {
@@ -69,8 +71,11 @@ export class DecompressionError extends Error {
  * ```
  */
 export function gunzipReader(stream: ReadableStream<Uint8Array>): ByteReader & { close(): void } {
+  // node:zlib rather than DecompressionStream: it reads every member of a multi-member file (`cat a.gz b.gz`,
+  // pigz, bgzip), where DecompressionStream fails at the second; and it is faster here (1.1 s against 1.5 s for
+  // 214 MB).
   const inner = streamReader(
-    stream.pipeThrough(new DecompressionStream("gzip") as TransformStream<Uint8Array, Uint8Array>),
+    stream.pipeThrough(Duplex.toWeb(createGunzip()) as unknown as TransformStream<Uint8Array, Uint8Array>),
   );
   return {
     async read(p: Uint8Array): Promise<number | null> {
@@ -100,11 +105,7 @@ export function gunzipReader(stream: ReadableStream<Uint8Array>): ByteReader & {
  * ```
  */
 export async function openCapture(path: string): Promise<{ reader: ByteReader; close(): void }> {
-  if (path === "-") {
-    const head = await readHead(Deno.stdin, new Uint8Array(65536));
-    const rest = prefixedReader(head, Deno.stdin);
-    return { reader: isGzip(head) ? gunzipReader(byteStream(rest)) : rest, close() {} };
-  }
+  if (path === "-") return sniffedPipe(Deno.stdin, false, () => {});
   const file = await Deno.open(path);
   const close = () => {
     try {
@@ -113,7 +114,9 @@ export async function openCapture(path: string): Promise<{ reader: ByteReader; c
   };
   try {
     let gzip = /\.gz$/i.test(path);
-    if (!gzip && (await file.stat()).isFile) {
+    // A pipe by name (a FIFO, a shell's <(...)) cannot seek back: read as stdin is.
+    if (!(await file.stat()).isFile) return sniffedPipe(file, gzip, close);
+    if (!gzip) {
       gzip = isGzip(await readHead(file, new Uint8Array(2)));
       await file.seek(0, Deno.SeekMode.Start);
     }
@@ -122,6 +125,20 @@ export async function openCapture(path: string): Promise<{ reader: ByteReader; c
     close();
     throw e;
   }
+}
+
+/**
+ * A stream that cannot seek back (stdin, a FIFO): its first bytes are read to tell gzip by its magic number,
+ * then handed on before the rest. Not an `FsFile` to the reader, so that nothing is read ahead of need.
+ */
+async function sniffedPipe(
+  input: ByteReader,
+  gzip: boolean,
+  close: () => void,
+): Promise<{ reader: ByteReader; close(): void }> {
+  const head = await readHead(input, new Uint8Array(65536));
+  const rest = prefixedReader(head, input);
+  return { reader: gzip || isGzip(head) ? gunzipReader(byteStream(rest)) : rest, close };
 }
 
 /** Reads at least 2 bytes into `buf` (fewer only at the end of the input), for a look at a stream's start. */
@@ -197,9 +214,19 @@ export interface CaptureReadResult {
   format: string;
   /** Set when the capture ended early (truncated or corrupt): what was wrong and at which byte offset. */
   warning: string | null;
+  /**
+   * Packet blocks skipped while reading went on (pcapng: an interface never described, a captured length past
+   * the block): not handed to the callback, each counted here.
+   */
+  skippedBlocks: number;
+  /** What was wrong with the skipped blocks and where (the first {@linkcode MAX_NOTES}). */
+  notes: string[];
   /** Link types seen. */
   linkTypes: number[];
 }
+
+/** Notes on skipped blocks kept at most: a damaged capture could have one per block. */
+export const MAX_NOTES = 5;
 
 /** File names that `extract` and the progress bar take for captures inside a directory. */
 export const CAPTURE_EXT: RegExp = /\.(pcap|pcapng|cap|dmp)(\.gz)?$/i;
@@ -238,6 +265,13 @@ const CHUNK = 4 << 20;
 const RESERVE = 512 << 10;
 /** Records larger than this are treated as corruption (libpcap's own bound is 256 KiB for most link types). */
 const MAX_RECORD = 16 << 20;
+/**
+ * A pcap record's captured length past both the file's snapshot length and this is corruption, as tshark and
+ * libpcap take it (their largest snapshot length).
+ */
+const MAX_SNAPLEN = 262144;
+/** Smallest length of the pcapng blocks read, by type: their fixed fields and both length words. */
+const MIN_BLOCK: Readonly<Record<number, number>> = { 0x0a0d0d0a: 28, 1: 20, 2: 32, 3: 16, 6: 32 };
 
 /**
  * Buffered reading of a capture with look-ahead: `fill(n)` makes `n` bytes available at `buf[start..]`, and the
@@ -271,6 +305,11 @@ export class ReadBuffer {
   base: number = -RESERVE;
   /** The input has ended (no bytes past `end`). */
   eof = false;
+  /**
+   * What ended a decompressed input early (a cut or corrupt gzip stream) once some of it was read: the input
+   * then ends there, so that a record it cut is reported, with its offset, as in a cut file.
+   */
+  failure: DecompressionError | null = null;
   #spare: Uint8Array = new Uint8Array(RESERVE + CHUNK);
   #pending: Promise<number | null> | null = null;
   /**
@@ -305,7 +344,15 @@ export class ReadBuffer {
         if (this.eof) return false;
         this.#prefetch();
       }
-      const got = await this.#pending;
+      let got: number | null;
+      try {
+        got = await this.#pending;
+      } catch (e) {
+        // Nothing read yet: not a compressed capture at all, which the caller reports as such.
+        if (!(e instanceof DecompressionError) || this.base + this.end === 0) throw e;
+        this.failure = e;
+        got = null;
+      }
       this.#pending = null;
       if (got === null) {
         this.eof = true;
@@ -395,7 +442,19 @@ export async function* readCaptureChunks(
 ): AsyncGenerator<void, CaptureReadResult, void> {
   const rb = new ReadBuffer(input, onBytes);
 
-  const result: CaptureReadResult = { packets: 0, bytes: 0, format: "", warning: null, linkTypes: [] };
+  const result: CaptureReadResult = {
+    packets: 0,
+    bytes: 0,
+    format: "",
+    warning: null,
+    skippedBlocks: 0,
+    notes: [],
+    linkTypes: [],
+  };
+  const skip = (note: string): void => {
+    result.skippedBlocks++;
+    if (result.notes.length < MAX_NOTES) result.notes.push(note);
+  };
   if (!await rb.fill(4)) {
     if (rb.end - rb.start === 0) throw new CaptureFormatError("empty input: not a pcap or pcapng capture", 0);
     throw new CaptureFormatError("not a pcap or pcapng capture (too short)", 0);
@@ -409,6 +468,10 @@ export async function* readCaptureChunks(
     let ifLink: number[] = [];
     let ifScale: number[] = [];
     let ifDiv: number[] = [];
+    /** Interfaces' if_tsoffset, seconds added to their packets' times. */
+    let ifOffset: number[] = [];
+    /** The last packet's time, for simple packet blocks, which have none. */
+    let lastTs = 0;
     for (;;) {
       if (rb.end - rb.start < 12 && !await rb.fill(12)) {
         if (rb.offset === 0) throw new CaptureFormatError("truncated pcapng section header", 0);
@@ -433,6 +496,7 @@ export async function* readCaptureChunks(
         ifLink = [];
         ifScale = [];
         ifDiv = [];
+        ifOffset = [];
       }
       const blockLen = rb.dv.getUint32(rb.start + 4, le);
       if (blockLen < 12 || blockLen % 4 !== 0 || blockLen > MAX_RECORD) {
@@ -450,6 +514,20 @@ export async function* readCaptureChunks(
         break;
       }
       const b = rb.start;
+      const trailer = rb.dv.getUint32(b + blockLen - 4, le);
+      if (trailer !== blockLen || blockLen < (MIN_BLOCK[type] ?? 12)) {
+        // A length word that is wrong (the two disagree, or too short for the block's own fields) leaves the
+        // next block's place unknown: reading stops here, as libpcap's and tshark's do.
+        result.warning = trailer !== blockLen
+          ? `corrupt pcapng block (length ${blockLen} at its start, ${trailer} at its end) at byte offset ${rb.offset}`
+          : `corrupt pcapng block (type ${type}, length ${blockLen}, less than its ${
+            MIN_BLOCK[type]
+          } bytes of fixed fields) at byte offset ${rb.offset}`;
+        if (result.packets === 0 && rb.offset === 0) {
+          throw new CaptureFormatError("corrupt pcapng section header", 0);
+        }
+        break;
+      }
       if (type === 6 || type === 2) {
         // Enhanced (6) or obsolete (2) packet block.
         const ifId = type === 6 ? rb.dv.getUint32(b + 8, le) : rb.dv.getUint16(b + 8, le);
@@ -466,24 +544,29 @@ export async function* readCaptureChunks(
             const rem = (((tsHigh % div) * 65536 % div) * 65536 % div + tsLow % div) % div;
             ts = Math.round((tsHigh * 4294967296 + tsLow - rem) / div) + rem / div;
           } else ts = (tsHigh * 4294967296 + tsLow) * ifScale[ifId];
+          ts += ifOffset[ifId];
+          lastTs = ts;
           result.packets++;
           onPacket(ts, rb.buf, b + 28, capLen, wireLen, ifLink[ifId]);
         } else {
-          result.warning = `bad packet block (interface ${ifId}, length ${capLen}) at byte offset ${
-            rb.base + b
-          }`;
+          skip(
+            ifId >= ifLink.length
+              ? `packet block of interface ${ifId}, which no interface block described, at byte offset ${rb.offset}`
+              : `packet block whose captured length ${capLen} passes its end, at byte offset ${rb.offset}`,
+          );
         }
       } else if (type === 3) {
-        // Simple packet block: interface 0, no timestamp.
+        // Simple packet block: interface 0, no time of its own (it takes the last packet's, so that it stays in
+        // its flow; 0 would start a flow of its own).
         if (ifLink.length > 0) {
           const wireLen = rb.dv.getUint32(b + 8, le);
           const capLen = Math.min(wireLen, blockLen - 16);
           result.packets++;
-          onPacket(0, rb.buf, b + 12, capLen, wireLen, ifLink[0]);
-        }
+          onPacket(lastTs, rb.buf, b + 12, capLen, wireLen, ifLink[0]);
+        } else skip(`simple packet block before any interface block, at byte offset ${rb.offset}`);
       } else if (type === 1) {
         const link = rb.dv.getUint16(b + 8, le);
-        let scale = 1e-6, div = 1e6;
+        let scale = 1e-6, div = 1e6, offset = 0;
         // Options start at 16; look for if_tsresol (9).
         let o = b + 16;
         const limit = b + blockLen - 4;
@@ -501,11 +584,16 @@ export async function* readCaptureChunks(
               div = v <= 15 ? Math.pow(10, v) : 1;
             }
           }
+          if (code === 14 && len >= 8) {
+            // if_tsoffset: signed seconds added to every time stamp of the interface.
+            offset = Number(rb.dv.getBigInt64(o + 4, le));
+          }
           o += 4 + ((len + 3) & ~3);
         }
         ifLink.push(link);
         ifScale.push(scale);
         ifDiv.push(div);
+        ifOffset.push(offset);
         if (!result.linkTypes.includes(link)) result.linkTypes.push(link);
       }
       rb.start += blockLen;
@@ -538,7 +626,9 @@ export async function* readCaptureChunks(
     }
     result.format = nano ? "pcap-ns" : "pcap";
     if (!await rb.fill(24)) throw new CaptureFormatError("truncated pcap file header", 0);
-    const link = rb.dv.getUint32(rb.start + 20, le) & 0x0fffffff;
+    // The link type is the low 16 bits; above them, flags (an FCS length) that name no other link type.
+    const link = rb.dv.getUint32(rb.start + 20, le) & 0xffff;
+    const maxCapLen = Math.max(rb.dv.getUint32(rb.start + 16, le), MAX_SNAPLEN);
     result.linkTypes.push(link);
     const div = nano ? 1e9 : 1e6;
     rb.start += 24;
@@ -550,7 +640,7 @@ export async function* readCaptureChunks(
         break;
       }
       const capLen = rb.dv.getUint32(rb.start + 8, le);
-      if (capLen > MAX_RECORD) {
+      if (capLen > maxCapLen) {
         result.warning = `corrupt pcap record (captured length ${capLen}) at byte offset ${rb.offset}`;
         break;
       }
@@ -584,5 +674,11 @@ export async function* readCaptureChunks(
     }
   }
   result.bytes = rb.offset;
+  if (rb.failure !== null) {
+    const why = `the gzip stream is cut or corrupt (${rb.failure.message})`;
+    result.warning = result.warning === null
+      ? `${why} after ${rb.base + rb.end} bytes of capture`
+      : `${result.warning}, where ${why}`;
+  }
   return result;
 }

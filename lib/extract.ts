@@ -12,6 +12,7 @@ import {
   CaptureFormatError,
   DecompressionError,
   openCapture,
+  readCapture,
   readCaptureChunks,
   streamReader,
 } from "./capture_file.ts";
@@ -21,6 +22,9 @@ import { whyUnreadable } from "./why_unreadable.ts";
 
 import { type FeatureOptions, OptionError, planExtraction } from "./options.ts";
 import { filterError, PcapError, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
+
+/** The skip reason of packet blocks the reader could not read (see `CaptureReadResult.skippedBlocks`). */
+const UNREADABLE_BLOCK = "unreadable packet block";
 
 /** Something to read a capture from: a path (`-` for stdin), a byte stream, or a reader. */
 export type CaptureSource = string | ReadableStream<Uint8Array> | ByteReader;
@@ -145,6 +149,23 @@ async function expandInputs(
     out.push(...found);
   }
   return out;
+}
+
+/**
+ * Where a capture that libpcap stopped reading is cut or corrupt, as the built-in reader sees it (what, and at
+ * which byte offset), or null: libpcap's errors name no offset. Read again only for this, once.
+ */
+async function whereCaptureEnds(path: string): Promise<string | null> {
+  try {
+    const opened = await openCapture(path);
+    try {
+      return (await readCapture(opened.reader, () => {})).warning;
+    } finally {
+      opened.close();
+    }
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -304,8 +325,11 @@ export async function* extractFlows(
             for (;;) {
               const r = reader.run(pipeline.packet, 65536);
               if (r.error) {
+                const where = await whereCaptureEnds(input);
                 warn(
-                  `${name}: ${r.error} (after packet ${pipeline.stats.read}); flows read so far are written`,
+                  `${name}: ${r.error} (after packet ${pipeline.stats.read}${
+                    where === null ? "" : `; ${where}`
+                  }); flows read so far are written`,
                 );
                 break;
               }
@@ -348,17 +372,27 @@ export async function* extractFlows(
                 r = await it.next();
               } catch (e) {
                 if (e instanceof CaptureFormatError) throw new InputError(`${name}: ${e.message}`);
-                if (!(e instanceof DecompressionError)) throw e;
-                // Not gzip at all: not a capture either.
-                if (bytes === 0) {
-                  throw new InputError(`${name}: not a gzip-compressed capture (${e.message})`);
+                if (e instanceof RangeError && !(e instanceof OptionError)) {
+                  // A record the reader failed on (a check it lacks): the capture ends there, as a corrupt
+                  // one does, rather than the run with nothing written.
+                  warn(
+                    `${name}: unreadable capture data after ${bytes} bytes (${e.message}); flows read before ` +
+                      "it are written",
+                  );
+                  r = null;
+                } else if (!(e instanceof DecompressionError)) throw e;
+                else {
+                  // Not gzip at all: not a capture either.
+                  if (bytes === 0) {
+                    throw new InputError(`${name}: not a gzip-compressed capture (${e.message})`);
+                  }
+                  // A cut or corrupt gzip stream is a truncated capture: what was read before it is kept.
+                  warn(
+                    `${name}: the gzip stream is cut or corrupt after ${bytes} bytes of capture ` +
+                      `(${e.message}); flows read before it are written`,
+                  );
+                  r = null;
                 }
-                // A cut or corrupt gzip stream is a truncated capture: what was read before it is kept.
-                warn(
-                  `${name}: the gzip stream is cut or corrupt after ${bytes} bytes of capture ` +
-                    `(${e.message}); flows read before it are written`,
-                );
-                r = null;
               }
               if (pending.length > 0) {
                 const batch = pending;
@@ -370,6 +404,19 @@ export async function* extractFlows(
               if (r.done) {
                 result = r.value;
                 break;
+              }
+            }
+            if (result !== undefined && result.skippedBlocks > 0) {
+              summary.packetsRead += result.skippedBlocks;
+              summary.packetsSkipped[UNREADABLE_BLOCK] = (summary.packetsSkipped[UNREADABLE_BLOCK] ?? 0) +
+                result.skippedBlocks;
+              for (const note of result.notes) warn(`${name}: skipped a ${note}`);
+              if (result.skippedBlocks > result.notes.length) {
+                warn(
+                  `${name}: skipped ${
+                    result.skippedBlocks - result.notes.length
+                  } more unreadable packet blocks`,
+                );
               }
             }
             if (result?.warning) warn(`${name}: ${result.warning}; flows read before it are written`);

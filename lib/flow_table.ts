@@ -238,33 +238,37 @@ export class FlowTable {
       const b = h & this.mask;
       f.bucketNext = this.buckets[b];
       this.buckets[b] = f;
-      // Append to both lists.
-      f.lruPrev = this.lruTail;
-      if (this.lruTail) this.lruTail.lruNext = f;
-      else this.lruHead = f;
-      this.lruTail = f;
-      f.agePrev = this.ageTail;
-      if (this.ageTail) this.ageTail.ageNext = f;
+      this.insertLru(f);
+      // The creation list, in order of first packet time (see insertLru).
+      let after = this.ageTail;
+      for (let steps = 0; after !== null && after.firstTs > ts; steps++) {
+        if (steps === MAX_REORDER) {
+          after = this.ageTail;
+          break;
+        }
+        after = after.agePrev;
+      }
+      f.agePrev = after;
+      f.ageNext = after === null ? this.ageHead : after.ageNext;
+      if (f.ageNext !== null) f.ageNext.agePrev = f;
+      else this.ageTail = f;
+      if (after !== null) after.ageNext = f;
       else this.ageHead = f;
-      this.ageTail = f;
       if (++this.size > this.buckets.length >> 1) this.growBuckets();
       this.created++;
       this.lastCreated = true;
       this.onCreate(f);
     } else {
       this.lastCreated = false;
-      // Move to the LRU tail.
+      if (ts > f.lastTs) f.lastTs = ts;
+      // Move to its place by last activity: the tail, unless its time is behind.
       if (this.lruTail !== f) {
         const prev = f.lruPrev, next = f.lruNext!;
         if (prev) prev.lruNext = next;
         else this.lruHead = next;
         next.lruPrev = prev;
-        f.lruPrev = this.lruTail;
-        f.lruNext = null;
-        this.lruTail!.lruNext = f;
-        this.lruTail = f;
+        this.insertLru(f);
       }
-      if (ts > f.lastTs) f.lastTs = ts;
     }
     const dir: 0 | 1 = srcFirst === f.srcIsA ? 0 : 1;
     this.lastDir = dir;
@@ -280,6 +284,33 @@ export class FlowTable {
       if (fl & TCP.RST) f.rstSeen = true;
     }
     return f;
+  }
+
+  /**
+   * Links `f` into the LRU list after the last flow no more recently active than it: the tail, unless its time
+   * is behind the tail's (packets slightly out of order, as multi-queue capture stamps them), then found from
+   * the tail. The list then stays in order of last activity, so that every flow whose idle timeout passed is at
+   * its head, whichever other flows a table holds: one table and each worker's shard end the same flows at the
+   * same packet (with the list in arrival order, a flow behind one not yet due waited for it in one table and
+   * not in a shard). A time behind by more than `MAX_REORDER` flows goes to the tail, as before: the walk stays
+   * bounded (a capture whose clock steps back is ordered only approximately).
+   */
+  private insertLru(f: FlowState): void {
+    const t = f.lastTs;
+    let after = this.lruTail;
+    for (let steps = 0; after !== null && after.lastTs > t; steps++) {
+      if (steps === MAX_REORDER) {
+        after = this.lruTail;
+        break;
+      }
+      after = after.lruPrev;
+    }
+    f.lruPrev = after;
+    f.lruNext = after === null ? this.lruHead : after.lruNext;
+    if (f.lruNext !== null) f.lruNext.lruPrev = f;
+    else this.lruTail = f;
+    if (after !== null) after.lruNext = f;
+    else this.lruHead = f;
   }
 
   /**
@@ -369,21 +400,25 @@ export class FlowTable {
   }
 }
 
+/** Flows a packet whose time is behind is moved back past at most, to keep the lists in time order. */
+const MAX_REORDER = 64;
+
 function rd32(b: Uint8Array, o: number): number {
   return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
 }
 
 /** Values of one ended flow's place in the table's output order (see {@linkcode flowEndOrder}). */
-export const END_ORDER_WIDTH = 4;
+export const END_ORDER_WIDTH = 5;
 
 /**
- * Writes, at `out[at..at+4)`, a key that orders an ended flow as one table over every flow would have ended it:
+ * Writes, at `out[at..at+5)`, a key that orders an ended flow as one table over every flow would have ended it:
  * by the packet during which it ended (`packetIndex`, counted over every packet read, so the same in every
- * shard); then two idle flows by last activity and two active flows by creation (the order of the table's two
- * lists); otherwise by the time the timeout fell due, then idle before active before FIN/RST/eviction before
- * the end of input (by last activity). Shards merged by this key (ties kept in each shard's order) give exactly
- * one table's order when the capture's clock never steps back, and, when it does, whenever the shards end the
- * same flows at the same packet.
+ * shard); then by the time its timeout fell due (the end of input and FIN/RST/eviction have none); then idle
+ * before active before FIN/RST/eviction before the end of input; then in the order of the table's lists (last
+ * activity for idle flows and the end of input, creation for active ones): time, then packet number. Shards
+ * merged by this key (ties kept in each shard's order) give exactly one table's order while the capture's clock
+ * is in order or out of order by less than the lists' reordering reach (see `FlowTable.insertLru`), and, when
+ * it steps back further, whenever the shards end the same flows at the same packet.
  *
  * @example
  * ```ts
@@ -392,10 +427,11 @@ export const END_ORDER_WIDTH = 4;
  * const f = new FlowState();
  * f.endReason = "idle";
  * f.endTime = 61;
+ * f.lastTs = 1;
  * f.lastPacket = 7;
- * const key = new Float64Array(4);
+ * const key = new Float64Array(5);
  * flowEndOrder(f, 9, key, 0);
- * console.log([...key]); // [9, 61, 0, 7]
+ * console.log([...key]); // [9, 61, 0, 1, 7]
  * ```
  */
 export function flowEndOrder(
@@ -408,11 +444,9 @@ export function flowEndOrder(
   out[at] = packetIndex;
   out[at + 1] = f.endTime;
   out[at + 2] = r === "idle" ? 0 : r === "active" ? 1 : r === "end" ? 3 : 2;
-  out[at + 3] = r === "active"
-    ? f.firstPacket
-    : r === "fin" || r === "rst" || r === "evicted"
-    ? 0
-    : f.lastPacket;
+  const byCreation = r === "active", none = r === "fin" || r === "rst" || r === "evicted";
+  out[at + 3] = none ? 0 : byCreation ? f.firstTs : f.lastTs;
+  out[at + 4] = none ? 0 : byCreation ? f.firstPacket : f.lastPacket;
 }
 
 /**
@@ -421,8 +455,8 @@ export function flowEndOrder(
  * @example
  * ```ts
  * import { compareEndOrder } from "./flow_table.ts";
- * console.log(compareEndOrder([9, 61, 0, 7], 0, [9, 61, 1, 2], 0) < 0); // true
- * console.log(compareEndOrder([9, 70, 0, 7], 0, [9, 61, 0, 8], 0) < 0); // true: both idle, by last activity
+ * console.log(compareEndOrder([9, 61, 0, 1, 7], 0, [9, 61, 1, 1, 2], 0) < 0); // true: idle before active
+ * console.log(compareEndOrder([9, 61, 0, 1, 7], 0, [9, 61, 0, 1, 8], 0) < 0); // true: by last activity
  * ```
  */
 export function compareEndOrder(
@@ -431,11 +465,7 @@ export function compareEndOrder(
   b: Float64Array | number[],
   j: number,
 ): number {
-  if (a[i] !== b[j]) return a[i] < b[j] ? -1 : 1;
-  const rank = a[i + 2];
-  // Within one kind of timeout, the table's list order (times agree with it unless the clock stepped back).
-  const from = rank === b[j + 2] && rank <= 1 ? 3 : 1;
-  for (let k = from; k < END_ORDER_WIDTH; k++) {
+  for (let k = 0; k < END_ORDER_WIDTH; k++) {
     // Not a subtraction: two Infinity times would give NaN.
     const x = a[i + k], y = b[j + k];
     if (x !== y) return x < y ? -1 : 1;

@@ -76,12 +76,15 @@ const PACKETS: CapPacket[] = [
   { ts: 1005.25, data: payload(9 << 20, 4), wireLen: (9 << 20) + 100 },
   ...[1514, 60].map((n, i) => ({ ts: 1006 + i, data: payload(n, 90 + i) })),
 ];
+/** A snapshot length that lets the large records through (past both it and 256 KiB, a record is corrupt). */
+const BIG_SNAPLEN = 16 << 20;
 const WANT: Seen[] = PACKETS.map((
   p,
 ) => [p.ts, p.data.length, p.wireLen ?? p.data.length, 1, fnv(p.data, 0, p.data.length)]);
 
 Deno.test("built-in reader: records longer than a read buffer, cut by reads of every size, pcap and pcapng", async () => {
-  for (const [what, file] of [["pcap", pcapFile(1, PACKETS)], ["pcapng", pcapngFile(1, PACKETS)]] as const) {
+  const pcap = pcapFile(1, PACKETS, { snaplen: BIG_SNAPLEN });
+  for (const [what, file] of [["pcap", pcap], ["pcapng", pcapngFile(1, PACKETS)]] as const) {
     for (
       const sizes of [[file.length], [4 << 20], [7, 4096, 1], [1, 2, 3, 65536], [65535, 3], [
         (256 << 10) + 1,
@@ -115,13 +118,13 @@ Deno.test("built-in reader: from a file, with the next read in flight while a bu
       fnv(p.data, 0, p.data.length),
     ]);
     const path = `${dir}/big.pcap`;
-    await Deno.writeFile(path, pcapFile(1, packets));
+    await Deno.writeFile(path, pcapFile(1, packets, { snaplen: BIG_SNAPLEN }));
     const file = await Deno.open(path);
     const r = await readAll(file);
     file.close();
     assert.deepEqual(r.seen, want);
-    // libpcap refuses records past the file's snapshot length (256 KiB here), which the built-in reader takes
-    // up to 16 MiB: it reads a 12 MB file of ordinary packets instead, for an independent view of buffer ends.
+    // libpcap refuses records past 256 KiB whatever the file's snapshot length: it reads a 12 MB file of
+    // ordinary packets instead, for an independent view of buffer ends.
     if (tryLoadLibpcap() !== null) {
       const small = Array.from(
         { length: 16000 },
@@ -195,4 +198,153 @@ Deno.test("built-in reader: a pipe is read no further than a corrupt record (no 
   assert.match(r.warning ?? "", new RegExp(`corrupt pcap record .* at byte offset ${good.length}$`));
   // The read that brought the corrupt header is the last one.
   assert.ok(handedOut <= good.length + 16 + 100, `${handedOut} bytes read`);
+});
+
+/** A pcapng block: type, body (padded to 4 bytes), both length words (`lengthAtEnd` to corrupt the second). */
+function ngBlock(type: number, body: Uint8Array, lengthAtEnd?: number): Uint8Array {
+  const len = 12 + ((body.length + 3) & ~3);
+  const b = new Uint8Array(len);
+  const dv = new DataView(b.buffer);
+  dv.setUint32(0, type, true);
+  dv.setUint32(4, len, true);
+  b.set(body, 8);
+  dv.setUint32(len - 4, lengthAtEnd ?? len, true);
+  return b;
+}
+
+const ngHeader = (): Uint8Array => {
+  const body = new Uint8Array(16);
+  const dv = new DataView(body.buffer);
+  dv.setUint32(0, 0x1a2b3c4d, true);
+  dv.setUint16(4, 1, true);
+  dv.setBigInt64(8, -1n, true);
+  return ngBlock(0x0a0d0d0a, body);
+};
+
+/** An interface block (Ethernet, microseconds), with if_tsoffset when given. */
+function ngInterface(tsOffset?: bigint): Uint8Array {
+  const body = new Uint8Array(8 + (tsOffset === undefined ? 0 : 16));
+  const dv = new DataView(body.buffer);
+  dv.setUint16(0, 1, true);
+  dv.setUint32(4, 262144, true);
+  if (tsOffset !== undefined) {
+    dv.setUint16(8, 14, true);
+    dv.setUint16(10, 8, true);
+    dv.setBigInt64(12, tsOffset, true);
+  }
+  return ngBlock(1, body);
+}
+
+function ngPacket(iface: number, ts: number, data: Uint8Array): Uint8Array {
+  const body = new Uint8Array(20 + data.length);
+  const dv = new DataView(body.buffer);
+  const ticks = BigInt(Math.round(ts * 1e6));
+  dv.setUint32(0, iface, true);
+  dv.setUint32(4, Number(ticks >> 32n), true);
+  dv.setUint32(8, Number(ticks & 0xffffffffn), true);
+  dv.setUint32(12, data.length, true);
+  dv.setUint32(16, data.length, true);
+  body.set(data, 20);
+  return ngBlock(6, body);
+}
+
+function ngSimple(data: Uint8Array): Uint8Array {
+  const body = new Uint8Array(4 + data.length);
+  new DataView(body.buffer).setUint32(0, data.length, true);
+  body.set(data, 4);
+  return ngBlock(3, body);
+}
+
+const cat = (...parts: Uint8Array[]): Uint8Array => {
+  const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+};
+
+async function readBytes(bytes: Uint8Array) {
+  const seen: Seen[] = [];
+  const r = await readCapture(chunkedReader(bytes, [bytes.length]), (ts, buf, off, capLen, wireLen, link) => {
+    seen.push([ts, capLen, wireLen, link, fnv(buf, off, capLen)]);
+  });
+  return { r, seen };
+}
+
+Deno.test("built-in reader: corrupt length words stop at the block's own offset, as tshark and libpcap do", async () => {
+  const pkts = [0, 1, 2, 3].map((i) => ngPacket(0, 1000 + i, payload(60 + i, i)));
+  const head = cat(ngHeader(), ngInterface());
+  // The third packet block's end length disagrees with its start (a length raised by corruption): the two
+  // before it are read, and the warning names its offset, not one past garbage.
+  const bad = ngBlock(6, pkts[2].subarray(8, pkts[2].length - 4), 0x12345678);
+  const at = head.length + pkts[0].length + pkts[1].length;
+  let { r, seen } = await readBytes(cat(head, pkts[0], pkts[1], bad, pkts[3]));
+  assert.equal(seen.length, 2);
+  assert.match(r.warning ?? "", new RegExp(`corrupt pcapng block .* at byte offset ${at}$`));
+  // A packet block too short for its fields, at the very end of the first read buffer (it threw a RangeError
+  // there: a usage error, exit 2, nothing written).
+  const filler = ngBlock(0x0bad, new Uint8Array((4 << 20) - 12 - head.length - pkts[0].length - 12));
+  const short = ngBlock(6, new Uint8Array(0));
+  const bytes = cat(head, pkts[0], filler, short);
+  assert.equal(bytes.length, 4 << 20);
+  ({ r, seen } = await readBytes(bytes));
+  assert.equal(seen.length, 1);
+  assert.match(r.warning ?? "", new RegExp(`type 6, length 12.* at byte offset ${(4 << 20) - 12}$`));
+  // A classic pcap record longer than both the snapshot length and 256 KiB is corrupt (tshark: "bigger than
+  // the maximum of 262144"); it was taken as a 300 KB packet and the warning came at the next record.
+  const three = pcapFile(1, [0, 1, 2].map((i) => ({ ts: 1000 + i, data: payload(60, i) })), {
+    snaplen: 65535,
+  });
+  const recAt = 24 + 2 * (16 + 60);
+  const corrupt = cat(three, new Uint8Array(300000));
+  new DataView(corrupt.buffer).setUint32(recAt + 8, 300000, true);
+  ({ r, seen } = await readBytes(corrupt));
+  assert.equal(seen.length, 2);
+  assert.match(r.warning ?? "", new RegExp(`captured length 300000\\) at byte offset ${recAt}$`));
+});
+
+Deno.test("built-in reader: if_tsoffset, the link type's FCS flags, a simple packet block's time; unreadable blocks counted and named", async () => {
+  const frame = (i: number) => payload(60, i);
+  // if_tsoffset adds whole seconds to the interface's times (tshark, tcpdump and libpcap: 1.7e9).
+  let { r, seen } = await readBytes(
+    cat(ngHeader(), ngInterface(1_000_000_000n), ngPacket(0, 700_000_000.5, frame(0))),
+  );
+  assert.deepEqual(seen.map((s) => s[0]), [1_700_000_000.5]);
+  // A simple packet block has no time: it takes the packet's before it (it was 0, a flow of its own).
+  ({ r, seen } = await readBytes(
+    cat(
+      ngHeader(),
+      ngInterface(),
+      ngPacket(0, 1000, frame(0)),
+      ngSimple(frame(1)),
+      ngPacket(0, 1001, frame(2)),
+    ),
+  ));
+  assert.deepEqual(seen.map((s) => s[0]), [1000, 1000, 1001]);
+  // Packet blocks that cannot be read are skipped, each counted and named with its offset; reading goes on.
+  const head = cat(ngHeader(), ngInterface());
+  const p0 = ngPacket(0, 1000, frame(0)),
+    stray = ngPacket(5, 1001, frame(1)),
+    p2 = ngPacket(0, 1002, frame(2));
+  ({ r, seen } = await readBytes(cat(head, p0, stray, p2)));
+  assert.equal(seen.length, 2);
+  assert.equal(r.warning, null);
+  assert.equal(r.skippedBlocks, 1);
+  assert.deepEqual(r.notes, [
+    `packet block of interface 5, which no interface block described, at byte offset ${
+      head.length + p0.length
+    }`,
+  ]);
+  ({ r, seen } = await readBytes(cat(ngHeader(), ngSimple(frame(0)), ngSimple(frame(1)))));
+  assert.equal(seen.length, 0);
+  assert.equal(r.skippedBlocks, 2);
+  // The link type is the low 16 bits of a pcap header's field: 0x24000001 is Ethernet with a 4-byte FCS
+  // flag (it was "unsupported link type 67108865").
+  const fcs = pcapFile(1, [{ ts: 1000, data: frame(0) }]);
+  new DataView(fcs.buffer).setUint32(20, 0x24000001, true);
+  ({ r, seen } = await readBytes(fcs));
+  assert.deepEqual(r.linkTypes, [1]);
+  assert.equal(seen[0][3], 1);
 });

@@ -146,6 +146,13 @@ Deno.test({
         Math.floor(recs.length / 2) + 1,
         "the cut-short last packet is read as far as it goes",
       );
+      // Read by libpcap (--filter, --reader libpcap), the warning names the offset too (libpcap's own error
+      // names none).
+      if (tryLoadLibpcap() !== null) {
+        const lp = await runCli(["extract", "--reader", "libpcap", `${dir}/cut.pcap`]);
+        assert.equal(lp.code, 0, lp.stderr);
+        assert.match(lp.stderr, new RegExp(`warning: .*byte offset ${cutRec.offset}\\b`));
+      }
     });
   },
 });
@@ -172,6 +179,11 @@ Deno.test({
       const got = new Set(parseJsonl(cut.stdout).map(comparable));
       for (const r of before) assert.ok(got.has(comparable(r)), `flow ${recordKey(r)} is missing or differs`);
       assert.equal(parseSummary(cut.stderr).read, Math.floor(epbs.length / 2));
+      if (tryLoadLibpcap() !== null) {
+        const lp = await runCli(["extract", "--filter", "ip or ip6", `${dir}/cut.pcapng`]);
+        assert.equal(lp.code, 0, lp.stderr);
+        assert.match(lp.stderr, new RegExp(`warning: .*byte offset ${cutBlock.offset}\\b`));
+      }
     });
   },
 });

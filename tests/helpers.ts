@@ -1044,7 +1044,7 @@ export interface CapPacket {
 }
 
 /**
- * A classic pcap file (little endian, microseconds unless `nano`).
+ * A classic pcap file (little endian, microseconds unless `nano`; snapshot length 256 KiB unless `snaplen`).
  *
  * @example
  * ```ts
@@ -1052,7 +1052,11 @@ export interface CapPacket {
  * console.log(pcapFile(1, []).length); // 24
  * ```
  */
-export function pcapFile(linkType: number, packets: CapPacket[], opts: { nano?: boolean } = {}): Uint8Array {
+export function pcapFile(
+  linkType: number,
+  packets: CapPacket[],
+  opts: { nano?: boolean; snaplen?: number } = {},
+): Uint8Array {
   const div = opts.nano ? 1e9 : 1e6;
   const size = 24 + packets.reduce((a, p) => a + 16 + p.data.length, 0);
   const out = new Uint8Array(size);
@@ -1060,7 +1064,7 @@ export function pcapFile(linkType: number, packets: CapPacket[], opts: { nano?: 
   dv.setUint32(0, opts.nano ? 0xa1b23c4d : 0xa1b2c3d4, true);
   dv.setUint16(4, 2, true);
   dv.setUint16(6, 4, true);
-  dv.setUint32(16, 262144, true);
+  dv.setUint32(16, opts.snaplen ?? 262144, true);
   dv.setUint32(20, linkType, true);
   let o = 24;
   for (const p of packets) {

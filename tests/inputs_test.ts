@@ -70,6 +70,25 @@ Deno.test("a gzip-compressed capture that is cut or corrupt: a warning naming it
     assert.match(r.stderr, /^jj: warning: .*cut\.pcap\.gz: .*flows read before it are written$/m);
     assert.ok(parseJsonl(r.stdout).length > 0);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
+    // As the same bytes decompressed and cut as a file: the record the cut falls in, its offset, and what there
+    // is of it (they were dropped, and the warning gave the bytes decompressed instead).
+    const gunzip = new Deno.Command("gzip", {
+      args: ["-dc", `${dir}/cut.pcap.gz`],
+      stdout: "piped",
+      stderr: "null",
+    });
+    await Deno.writeFile(`${dir}/cut.pcap`, (await gunzip.output()).stdout);
+    const plain = await runCli(["extract", `${dir}/cut.pcap`]);
+    assert.equal(r.stdout, plain.stdout);
+    const at = /truncated pcap record \(\d+ bytes declared, \d+ present\) at byte offset \d+/.exec(
+      plain.stderr,
+    );
+    assert.ok(at !== null, plain.stderr);
+    assert.match(r.stderr, new RegExp(`${at[0].replace(/[()]/g, "\\$&")}, where the gzip stream is cut`));
+    assert.equal(
+      /(\d+) packets read/.exec(r.stderr)?.[1],
+      /(\d+) packets read/.exec(plain.stderr)?.[1],
+    );
     // libpcap cannot read it: a failure that says so (it said "unknown file format").
     const f = await runCli(["extract", "--filter", "tcp", `${dir}/cut.pcap.gz`]);
     assert.equal(f.code, 1);
@@ -121,9 +140,35 @@ Deno.test("gzip: told by its bytes on stdin and without a .gz name; a .gz that i
     await Deno.writeFile(`${dir}/cut.pcap.gz`, gz.subarray(0, gz.length - 600));
     const two = await runCli(["extract", "-q", `${ROOT}/testdata/http.pcap`, `${dir}/cut.pcap.gz`]);
     assert.equal(two.code, 0, two.stderr);
-    const cut = /cut\.pcap\.gz: the gzip stream is cut or corrupt after (\d+) bytes/.exec(two.stderr);
+    const cut = /cut\.pcap\.gz: truncated pcap record .* at byte offset (\d+), where the gzip stream is cut/
+      .exec(two.stderr);
     assert.ok(cut !== null, two.stderr);
     assert.ok(Number(cut[1]) < pcap.length, two.stderr);
+    // Several members (cat a.gz b.gz, pigz, bgzip): all of them are read (it stopped at the second).
+    const half = pcap.length >> 1;
+    const member = async (b: Uint8Array<ArrayBuffer>) =>
+      new Uint8Array(
+        await new Response(new Blob([b]).stream().pipeThrough(new CompressionStream("gzip"))).bytes(),
+      );
+    const m1 = await member(pcap.subarray(0, half)), m2 = await member(pcap.subarray(half));
+    const members = new Uint8Array(m1.length + m2.length);
+    members.set(m1);
+    members.set(m2, m1.length);
+    await Deno.writeFile(`${dir}/members.pcap.gz`, members);
+    const both = await runCli(["extract", "-q", `${dir}/members.pcap.gz`]);
+    assert.equal(both.code, 0, both.stderr);
+    assert.equal(both.stdout, plain.stdout);
+    // A pipe by name (a FIFO, the shell's <(gzip -c ...)) is told by its bytes as stdin is (it was "not a pcap
+    // or pcapng capture (magic 0x1f8b0808)").
+    await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).output();
+    const writer = (async () => {
+      const f = await Deno.open(`${dir}/fifo`, { write: true });
+      await f.write(gz).finally(() => f.close());
+    })();
+    const fifo = await runCli(["extract", "-q", `${dir}/fifo`]);
+    await writer;
+    assert.equal(fifo.code, 0, fifo.stderr);
+    assert.equal(fifo.stdout, plain.stdout);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -70,6 +70,8 @@ interface IpLayer {
   dstOff: number;
   /** Where the destination of the transport pseudo-header is: `dstOff`, or the final hop of a source route. */
   pseudoDstOff: number;
+  /** Where its source is: `srcOff`, or an IPv6 Home Address option's address (RFC 6275 section 6.3). */
+  pseudoSrcOff: number;
   proto: number;
   /** Offset of the transport header; -1 when the decoder did not reach a usable one. */
   l4Off: number;
@@ -77,6 +79,8 @@ interface IpLayer {
 }
 
 const MAX_LAYERS = 8;
+/** EtherTypes (0: a link type without one) whose payload is IP, or leads to it (MPLS, PPPoE session). */
+const IP_CARRIERS: ReadonlySet<number> = new Set([0, 0x0800, 0x86dd, 0x8847, 0x8848, 0x8864]);
 const LINK_ETHERNET = 1, LINK_PPP = 9, LINK_RAW = 101;
 
 /**
@@ -119,6 +123,7 @@ export class PacketAnonymizer {
         ipEnd: 0,
         capEnd: 0,
         srcOff: 0,
+        pseudoSrcOff: 0,
         dstOff: 0,
         pseudoDstOff: 0,
         proto: 0,
@@ -229,6 +234,9 @@ export class PacketAnonymizer {
         let s = 3;
         for (; s + 4 <= last; s += 4) changed += this.address(i + s, 4, stop);
         if (t !== 7 && s > 3 && ptr <= len) L.pseudoDstOff = i + s - 4;
+      } else if (t === 82 && len >= 12) {
+        // Traceroute (RFC 1393): the originator's address.
+        changed += this.address(i + 8, 4, stop);
       } else if (t === 68 && len >= 4) {
         // Timestamp, flag 1: (address, time) pairs filled before the pointer; flag 3: prespecified addresses.
         const flag = buf[i + 3] & 0x0f;
@@ -266,9 +274,33 @@ export class PacketAnonymizer {
         const stop = Math.min(end, h + len);
         for (let k = 0; k < n; k++) changed += this.address(h + 8 + 16 * k, 6, stop);
         if (left > 0 && n > 0) L.pseudoDstOff = h + 8 + 16 * final;
-      }
+      } else if (next === 60) changed += this.homeAddress(L, h + 2, Math.min(end, h + len));
       next = buf[h];
       h += len;
+    }
+    return changed;
+  }
+
+  /**
+   * The options of a destination options header, `[o, stop)`: a Home Address option (Mobile IPv6, type 201)
+   * holds the sender's home address, which is also the transport pseudo-header's source.
+   */
+  private homeAddress(L: IpLayer, o: number, stop: number): number {
+    const buf = this.buf;
+    let changed = 0;
+    while (o < stop) {
+      const type = buf[o];
+      if (type === 0) {
+        o++;
+        continue;
+      }
+      if (o + 2 > stop) break;
+      const len = buf[o + 1];
+      if (type === 201 && len === 16 && o + 18 <= stop) {
+        changed += this.address(o + 2, 6, stop);
+        L.pseudoSrcOff = o + 2;
+      }
+      o += 2 + len;
     }
     return changed;
   }
@@ -282,12 +314,13 @@ export class PacketAnonymizer {
     if (p.ipVersion === 0) {
       // A frame that carries IP (by its EtherType, or a link type without one) whose IP header is cut short or
       // malformed: what is there of its addresses cannot be anonymized, so the frame cannot be kept.
+      // Inside a tunnel or an ICMP error's quote, and behind MPLS or PPPoE, what is cut short is IP too.
       if (
-        depth === 0 && (r === SkipReason.TRUNCATED || r === SkipReason.BAD_IP) &&
-        (p.ethType === 0 || p.ethType === 0x0800 || p.ethType === 0x86dd)
+        (r === SkipReason.TRUNCATED || r === SkipReason.BAD_IP) &&
+        (depth > 0 || IP_CARRIERS.has(p.ethType))
       ) this.unsafe = true;
-      // ARP, after an Ethernet or Linux cooked header and any VLAN tags.
-      return p.ethType === 0x0806 ? this.arp(p.ethPayloadOff, end) : 0;
+      // ARP or RARP (the same layout), after an Ethernet or Linux cooked header and any VLAN tags.
+      return p.ethType === 0x0806 || p.ethType === 0x8035 ? this.arp(p.ethPayloadOff, end) : 0;
     }
     const L = this.layers[this.nLayers++];
     L.version = p.ipVersion === 4 ? 4 : 6;
@@ -297,6 +330,7 @@ export class PacketAnonymizer {
     L.srcOff = p.srcAddrOff;
     L.dstOff = p.dstAddrOff;
     L.pseudoDstOff = p.dstAddrOff;
+    L.pseudoSrcOff = p.srcAddrOff;
     L.proto = p.proto;
     // -1 when the decode stopped before the transport header (PacketView.reset).
     L.l4Off = p.l4Off;
@@ -325,6 +359,13 @@ export class PacketAnonymizer {
       case 1:
         // A redirect names the gateway to use in bytes 4-7.
         if (icmpType === 5) changed += this.address(o + 4, 4, dataEnd);
+        // A router advertisement (RFC 1256) lists its addresses: count at 4, entry size in words at 5.
+        if (icmpType === 9 && o + 8 <= dataEnd && this.buf[o + 5] >= 1) {
+          const step = this.buf[o + 5] * 4;
+          for (let k = 0, a = o + 8; k < this.buf[o + 4]; k++, a += step) {
+            changed += this.address(a, 4, dataEnd);
+          }
+        }
         // ICMP errors quote the offending datagram after 8 bytes.
         if (icmpType === 3 || icmpType === 4 || icmpType === 5 || icmpType === 11 || icmpType === 12) {
           changed += this.walk(o + 8, dataEnd, LINK_RAW, depth + 1);
@@ -489,7 +530,7 @@ export class PacketAnonymizer {
         if (!zeroUdp) {
           let sum = this.delta(o, L.capEnd, o);
           if (pseudo) {
-            sum += this.delta(L.srcOff, L.srcOff + n, L.srcOff) +
+            sum += this.delta(L.pseudoSrcOff, L.pseudoSrcOff + n, L.pseudoSrcOff) +
               this.delta(L.pseudoDstOff, L.pseudoDstOff + n, L.pseudoDstOff);
           }
           if (sum !== 0) this.apply(at, sum, udp);
@@ -732,8 +773,10 @@ export async function anonymizeCapture(
         // interface statistics blocks can carry comments, and an interface its addresses and capture filter.
         const first = type === 0x0a0d0d0a
           ? 24
-          : type === 1 || type === 5
+          : type === 1
           ? 16
+          : type === 5
+          ? 20
           : (type === 6 || type === 2) && len >= 32
           ? 28 + ((dv.getUint32(b + 20, le) + 3) & ~3)
           : -1;

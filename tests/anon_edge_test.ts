@@ -1,0 +1,120 @@
+/**
+ * `anon --pcap` on address fields and cut headers a review found left in clear (captures in
+ * `testdata/anon_edge/`, built by its `make.py`): no original address may remain in the output's bytes, and
+ * checksums that were right stay right (tshark's verdicts, when it is installed).
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { HAVE_TSHARK, ROOT, runCli, tsharkRows, withTempDir } from "./helpers.ts";
+
+const DIR = `${ROOT}/testdata/anon_edge`;
+
+function ip4(s: string): Uint8Array {
+  return new Uint8Array(s.split(".").map(Number));
+}
+
+function ip6(s: string): Uint8Array {
+  // Only the forms used here: groups around one "::".
+  const [head, tail] = s.split("::");
+  const words = [
+    ...head.split(":"),
+    ...Array(8 - head.split(":").length - tail.split(":").length).fill("0"),
+    ...tail.split(":"),
+  ];
+  return new Uint8Array(words.flatMap((w) => [parseInt(w, 16) >> 8, parseInt(w, 16) & 0xff]));
+}
+
+function contains(hay: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+const CASES: { capture: string; secrets: Uint8Array[]; kept: number }[] = [
+  // A cut inner header (6in4, an ICMPv6 error's quote) kept the bytes of its addresses that were there.
+  {
+    capture: "cut_inner.pcap",
+    secrets: [ip6("2001:db8::aaaa").subarray(0, 8), ip6("2001:db8::cccc")],
+    kept: 0,
+  },
+  // Behind MPLS and PPPoE, a cut IPv4 header was copied as it was (on plain Ethernet it was left out).
+  { capture: "cut_mpls_pppoe.pcap", secrets: [ip4("10.77.1.1")], kept: 0 },
+  // A router advertisement's addresses, RARP's, an IPv4 traceroute option's originator.
+  {
+    capture: "router_adv_rarp_traceroute.pcap",
+    secrets: ["10.9.9.1", "10.9.9.2", "10.7.7.7", "10.7.7.8", "10.5.5.5"].map(ip4),
+    kept: 3,
+  },
+  // Mobile IPv6's Home Address option: the address, which is also the checksum's pseudo-header source.
+  { capture: "home_address.pcap", secrets: [ip6("2001:db8:2::2")], kept: 2 },
+  // An interface statistics block's options start at 20: its comment was not found.
+  { capture: "isb_comment.pcapng", secrets: [new TextEncoder().encode("10.1.2.3")], kept: 1 },
+];
+
+Deno.test("anon --pcap: no address left in clear in cut headers, tunnels, RARP, router advertisements, options", async () => {
+  await withTempDir(async (dir) => {
+    for (const c of CASES) {
+      const input = await Deno.readFile(`${DIR}/${c.capture}`);
+      for (const s of c.secrets) assert.ok(contains(input, s), `${c.capture}: the input holds the address`);
+      const out = `${dir}/${c.capture}`;
+      const r = await runCli(["anon", "--key", `${dir}/k`, "--pcap", `${DIR}/${c.capture}`, "-o", out]);
+      assert.equal(r.code, 0, r.stderr);
+      const bytes = await Deno.readFile(out);
+      for (const s of c.secrets) assert.ok(!contains(bytes, s), `${c.capture}: an address is left in clear`);
+      if (HAVE_TSHARK) {
+        assert.equal(tsharkRows(["-r", out, "-T", "fields", "-e", "frame.number"]).length, c.kept, c.capture);
+      }
+    }
+  });
+});
+
+Deno.test({
+  name: "anon --pcap: a TCP checksum over a Home Address option's address stays right (tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    await withTempDir(async (dir) => {
+      const status = (file: string) =>
+        tsharkRows(["-r", file, "-o", "tcp.check_checksum:TRUE", "-T", "fields", "-e", "tcp.checksum.status"])
+          .map((row) => row[0]);
+      // Frame 1's checksum is over the home address (right), frame 2's over the care-of address (wrong).
+      assert.deepEqual(status(`${DIR}/home_address.pcap`), ["1", "0"]);
+      const out = `${dir}/out.pcap`;
+      const r = await runCli([
+        "anon",
+        "-q",
+        "--key",
+        `${dir}/k`,
+        "--pcap",
+        `${DIR}/home_address.pcap`,
+        "-o",
+        out,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(status(out), ["1", "0"]);
+    });
+  },
+});
+
+Deno.test("anon --pcap: an interface statistics block is copied whole when it has nothing to strip", async () => {
+  await withTempDir(async (dir) => {
+    // Its timestamp's low word is 1, the comment option's code: read as an option at 16, it was cut out.
+    const out = `${dir}/out.pcapng`;
+    const r = await runCli([
+      "anon",
+      "-q",
+      "--key",
+      `${dir}/k`,
+      "--pcap",
+      `${DIR}/isb_timestamp.pcapng`,
+      "-o",
+      out,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const input = await Deno.readFile(`${DIR}/isb_timestamp.pcapng`), output = await Deno.readFile(out);
+    assert.equal(output.length, input.length);
+    assert.deepEqual(output.subarray(output.length - 40), input.subarray(input.length - 40));
+  });
+});

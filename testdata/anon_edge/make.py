@@ -1,9 +1,9 @@
 """Builds the captures of this directory (see ../README.md): address fields and cut headers that anon --pcap
-must rewrite or leave out, laid out with pcaplib.py."""
+must rewrite or leave out, laid out with ../tunnel_edge/pcaplib.py."""
 import os, struct, sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "tunnel_edge"))
 os.chdir(HERE)
 from pcaplib import *  # noqa: E402,F403
 

@@ -33,6 +33,14 @@ function contains(hay: Uint8Array, needle: Uint8Array): boolean {
   return false;
 }
 
+/** Runs `anon --pcap` on a capture of DIR into `dir` (a key made there); returns the output's path. */
+async function anonymized(dir: string, capture: string): Promise<string> {
+  const out = `${dir}/${capture}`;
+  const r = await runCli(["anon", "-q", "--key", `${dir}/k`, "--pcap", `${DIR}/${capture}`, "-o", out]);
+  assert.equal(r.code, 0, r.stderr);
+  return out;
+}
+
 const CASES: { capture: string; secrets: Uint8Array[]; kept: number }[] = [
   // A cut inner header (6in4, an ICMPv6 error's quote) kept the bytes of its addresses that were there.
   {
@@ -59,9 +67,7 @@ Deno.test("anon --pcap: no address left in clear in cut headers, tunnels, RARP, 
     for (const c of CASES) {
       const input = await Deno.readFile(`${DIR}/${c.capture}`);
       for (const s of c.secrets) assert.ok(contains(input, s), `${c.capture}: the input holds the address`);
-      const out = `${dir}/${c.capture}`;
-      const r = await runCli(["anon", "--key", `${dir}/k`, "--pcap", `${DIR}/${c.capture}`, "-o", out]);
-      assert.equal(r.code, 0, r.stderr);
+      const out = await anonymized(dir, c.capture);
       const bytes = await Deno.readFile(out);
       for (const s of c.secrets) assert.ok(!contains(bytes, s), `${c.capture}: an address is left in clear`);
       if (HAVE_TSHARK) {
@@ -81,19 +87,7 @@ Deno.test({
           .map((row) => row[0]);
       // Frame 1's checksum is over the home address (right), frame 2's over the care-of address (wrong).
       assert.deepEqual(status(`${DIR}/home_address.pcap`), ["1", "0"]);
-      const out = `${dir}/out.pcap`;
-      const r = await runCli([
-        "anon",
-        "-q",
-        "--key",
-        `${dir}/k`,
-        "--pcap",
-        `${DIR}/home_address.pcap`,
-        "-o",
-        out,
-      ]);
-      assert.equal(r.code, 0, r.stderr);
-      assert.deepEqual(status(out), ["1", "0"]);
+      assert.deepEqual(status(await anonymized(dir, "home_address.pcap")), ["1", "0"]);
     });
   },
 });
@@ -101,19 +95,8 @@ Deno.test({
 Deno.test("anon --pcap: an interface statistics block is copied whole when it has nothing to strip", async () => {
   await withTempDir(async (dir) => {
     // Its timestamp's low word is 1, the comment option's code: read as an option at 16, it was cut out.
-    const out = `${dir}/out.pcapng`;
-    const r = await runCli([
-      "anon",
-      "-q",
-      "--key",
-      `${dir}/k`,
-      "--pcap",
-      `${DIR}/isb_timestamp.pcapng`,
-      "-o",
-      out,
-    ]);
-    assert.equal(r.code, 0, r.stderr);
-    const input = await Deno.readFile(`${DIR}/isb_timestamp.pcapng`), output = await Deno.readFile(out);
+    const input = await Deno.readFile(`${DIR}/isb_timestamp.pcapng`);
+    const output = await Deno.readFile(await anonymized(dir, "isb_timestamp.pcapng"));
     assert.equal(output.length, input.length);
     assert.deepEqual(output.subarray(output.length - 40), input.subarray(input.length - 40));
   });

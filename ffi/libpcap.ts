@@ -742,8 +742,17 @@ export interface PcapLiveOptions {
   snaplen?: number;
   /** Promiscuous mode (default false). */
   promisc?: boolean;
-  /** Read timeout in ms (default 100; immediate mode is on, so it only bounds batching). */
+  /**
+   * Read timeout in ms (default 100): how long the kernel holds packets before handing them on, at most (a
+   * block of Linux's ring is handed on when it is full or this old).
+   */
   timeoutMs?: number;
+  /**
+   * Hand each packet on at once (default false). On Linux it costs the ring its blocks: one snaplen-sized slot
+   * per packet (about 64 KiB at the default snaplen), so 64 MiB holds about 1,000 packets and a burst while
+   * the reader is busy is dropped; without it the same buffer holds tens of thousands.
+   */
+  immediate?: boolean;
   /** BPF filter. */
   filter?: string;
   /** Kernel buffer size in bytes (libpcap's default when omitted). */
@@ -832,7 +841,7 @@ export class PcapLive {
       sym.pcap_set_snaplen(h, opts.snaplen ?? MAX_SNAPLEN);
       sym.pcap_set_promisc(h, opts.promisc ? 1 : 0);
       sym.pcap_set_timeout(h, opts.timeoutMs ?? 100);
-      sym.pcap_set_immediate_mode(h, 1);
+      if (opts.immediate) sym.pcap_set_immediate_mode(h, 1);
       if (opts.bufferSize !== undefined) sym.pcap_set_buffer_size(h, opts.bufferSize);
       sym.pcap_set_tstamp_precision(h, PCAP_TSTAMP_PRECISION_NANO); // falls back to micro if unsupported
       const status = sym.pcap_activate(h);

@@ -28,9 +28,8 @@ export interface LiveOptions extends FlowPipelineOptions {
   /** Promiscuous mode (default false). */
   promisc?: boolean;
   /**
-   * Kernel capture buffer in bytes (default {@linkcode DEFAULT_LIVE_BUFFER}). libpcap's own 2 MB default holds
-   * few packets: in immediate mode the Linux ring has one snaplen-sized slot per packet (about 64 KB each on
-   * `lo`), so a burst overflows it while the loop waits for its next turn.
+   * Kernel capture buffer in bytes (default {@linkcode DEFAULT_LIVE_BUFFER}): room for a burst that comes
+   * while the loop is busy (writing output, a pause of the runtime). Packets reach the loop within 50 ms.
    */
   bufferSize?: number;
   /** Stop after this many seconds. */
@@ -113,6 +112,11 @@ export interface LiveSummary {
  * ```
  */
 export const DEFAULT_LIVE_BUFFER = 64 * 1024 * 1024;
+
+/** The kernel's read timeout: packets reach the loop this long after their capture, at most. */
+const LIVE_TIMEOUT_MS = 50;
+/** Largest snaplen captured in immediate mode (64 MiB of 4 KiB slots: 16,000 packets). */
+const IMMEDIATE_MAX_SNAPLEN = 4096;
 
 // ---------------------------------------------------------------------------------------------------------
 // waiting for packets without blocking the event loop
@@ -211,7 +215,11 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
     promisc: opts.promisc,
     filter: opts.filter,
     bufferSize: opts.bufferSize ?? DEFAULT_LIVE_BUFFER,
-    timeoutMs: 50,
+    timeoutMs: LIVE_TIMEOUT_MS,
+    // Immediate mode gives Linux's ring one snaplen-sized slot per packet: with a small snaplen the buffer
+    // still holds many packets, and without it a snaplen this small delivered none (TPACKET_V3 blocks, on lo:
+    // tcpdump -s 20 too). With a large one, blocks hold tens of thousands of packets where slots hold 1,000.
+    immediate: (opts.snaplen ?? 262144) <= IMMEDIATE_MAX_SNAPLEN,
   });
   if (live.warning !== null) opts.onWarning?.(`${opts.iface}: ${live.warning}`);
   let dumper: PcapDumper | null = null;
@@ -306,8 +314,9 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
         break;
       }
       let n = 0;
+      const asked = Math.min(batch, count - pipeline.stats.read);
       try {
-        n = live.dispatch(cb, Math.min(batch, count - pipeline.stats.read));
+        n = live.dispatch(cb, asked);
       } catch (e) {
         if (!(e instanceof PcapError)) throw e;
         summary.stoppedBy = "error";
@@ -315,7 +324,9 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
         break;
       }
       const now = performance.now();
-      if (now - lastExpire >= expireMs) {
+      // Expiry by the wall clock only once the packets waiting are read (a batch that did not fill): during a
+      // backlog, the clock is ahead of them, and it ended flows whose next packets were still waiting.
+      if (n < asked && now - lastExpire >= expireMs) {
         lastExpire = now;
         pipeline.table.expire(Date.now() / 1000);
         updateStats();
@@ -344,10 +355,14 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
         await waiter.wait(Math.min(pollMs, deadline - performance.now(), expireMs));
       }
     }
-    // Packets already waiting in the buffer still count (not after --count was reached).
+    // Packets already captured still count (not after --count was reached): the kernel hands on its last
+    // block once it is a timeout old, then everything waiting is read.
     if (summary.stoppedBy !== "count" && summary.stoppedBy !== "error") {
+      await new Promise((r) => setTimeout(r, 2 * LIVE_TIMEOUT_MS));
       try {
-        live.dispatch(cb, count - pipeline.stats.read);
+        while (
+          pipeline.stats.read < count && live.dispatch(cb, Math.min(batch, count - pipeline.stats.read)) > 0
+        );
       } catch { /* the capture is ending anyway */ }
     }
     updateStats();

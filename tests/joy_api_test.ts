@@ -22,7 +22,7 @@ import { joyProcessFile } from "../lib/joy/offline.ts";
 import { defaultJoyConfig } from "../lib/joy/config.ts";
 import { JoyContext } from "../lib/joy/context.ts";
 import type { JoyFlowRecord } from "../lib/joy/flow_record.ts";
-import { cap, ethernet, freePort, HAVE_CAPTURES, ipv4, udp } from "./helpers.ts";
+import { cap, ethernet, freePort, HAVE_CAPTURES, ipv4, ROOT, udp } from "./helpers.ts";
 
 const CAP = cap("tls12.pcap");
 const BITS = JoyFlag.BIDIR | JoyFlag.DIST | JoyFlag.ENTROPY | JoyFlag.TLS | JoyFlag.DNS | JoyFlag.HTTP |
@@ -215,4 +215,74 @@ Deno.test("IPFIX mode: cleanup writes the flows a preemptive timeout ended befor
   const flows = lines(`${dir}/out.json`).map((l) => JSON.parse(l));
   deepStrictEqual(flows.map((f) => [f.num_pkts_out, f.time_start, f.time_end]), [[3, 100, 102]]);
   shutdown();
+});
+
+Deno.test("a write that fails is the call's status (JOY_FAILURE and joyLastError), not an exception", () => {
+  shutdown();
+  equal(initialize({ bitmask: JoyFlag.BIDIR }, "/dev", "full"), JOY_OK);
+  preemptivePackets();
+  equal(printFlows(0, false), JOY_FAILURE);
+  match(joyLastError(), /^printFlows: cannot write \/dev\/full/);
+  cleanup(0);
+  shutdown();
+});
+
+Deno.test("a failed initialize opens no file and leaves none emptied", () => {
+  shutdown();
+  const dir = Deno.makeTempDirSync();
+  Deno.writeTextFileSync(`${dir}/out_0.json`, "kept\n");
+  const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+  const before = fds();
+  for (let i = 0; i < 5; i++) {
+    // IPFIX export without a collector: refused before the outputs were opened (each was emptied, and left open).
+    equal(
+      initialize({ bitmask: JoyFlag.BIDIR | JoyFlag.IPFIX_EXPORT, contexts: 2 }, dir, "out.json"),
+      JOY_FAILURE,
+    );
+    match(joyLastError(), /IPFIX export needs ipfixHost/);
+  }
+  equal(fds(), before);
+  equal(Deno.readTextFileSync(`${dir}/out_0.json`), "kept\n");
+  deepStrictEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["out_0.json"]);
+  shutdown();
+});
+
+Deno.test("IPFIX export: what cleanup exports reaches the collector though the program ends right after it", async () => {
+  // A program in the shape of a pcap_dispatch loop: packets, cleanup, return. The sends it started were lost
+  // when cleanup closed the socket at once.
+  const { createSocket } = await import("node:dgram");
+  const collector = createSocket("udp4");
+  let messages = 0;
+  collector.on("message", () => messages++);
+  await new Promise<void>((r) => collector.bind(0, "127.0.0.1", r));
+  const port = collector.address().port;
+  const dir = Deno.makeTempDirSync();
+  try {
+    const api = new URL("../lib/joy/api.ts", import.meta.url).href;
+    const helpers = new URL("./helpers.ts", import.meta.url).href;
+    Deno.writeTextFileSync(
+      `${dir}/prog.ts`,
+      `import { cleanup, initialize, JoyFlag, processPacket } from "${api}";
+import { ethernet, ipv4, udp } from "${helpers}";
+initialize({ bitmask: JoyFlag.BIDIR | JoyFlag.IPFIX_EXPORT, ipfixHost: "127.0.0.1", ipfixPort: ${port} });
+for (let i = 0; i < 30; i++) {
+  const frame = ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(1000 + i, 2000, new Uint8Array(5))));
+  processPacket(0, { tsSec: 100 + i, tsUsec: 0, capLen: frame.length }, frame);
+}
+if (cleanup(0) !== 0) throw new Error("cleanup failed");
+`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--config", `${ROOT}/deno.json`, `${dir}/prog.ts`],
+      stderr: "piped",
+    })
+      .output();
+    equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    // 30 flows: two messages of at most 20 records, sent before the program ended.
+    for (let i = 0; i < 50 && messages < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    equal(messages, 2);
+  } finally {
+    collector.close();
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

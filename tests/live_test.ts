@@ -881,3 +881,58 @@ captureTest(
     }
   },
 );
+
+captureTest(
+  "live: a burst that waits while jj is paused is captured whole and its flow stays one flow",
+  async () => {
+    // jj is stopped (SIGSTOP: as a slow reader of its output or a pause of the runtime would hold it) while
+    // 20,000 datagrams of one flow arrive, and resumed more than the idle timeout later. The ring held about
+    // 1,000 packets at the default snaplen (immediate mode: one 64 KiB slot per packet), and the wall clock,
+    // ahead of the waiting packets, ended the flow after the first batch of them.
+    const port = freePort();
+    const dir = await Deno.makeTempDir({ prefix: "jj-live-" });
+    const p = jj([
+      "live",
+      "-i",
+      "lo",
+      "--filter",
+      `udp port ${port}`,
+      "--idle-timeout",
+      "1",
+      "--features",
+      "flow_meta",
+      "--save-pcap",
+      `${dir}/saved.pcap`,
+    ]);
+    try {
+      assert.ok(await p.waitErr(/capturing on lo/), p.err());
+      signal(p, "SIGSTOP");
+      const s = dgram.createSocket("udp4");
+      s.bind(0, "127.0.0.1");
+      const payload = new Uint8Array(64);
+      let sent = 0;
+      for (let i = 0; i < 20000; i++) {
+        await new Promise<void>((r) => s.send(payload, port, "127.0.0.1", () => r()));
+        sent++;
+      }
+      s.close();
+      await sleep(1500);
+      signal(p, "SIGCONT");
+      await sleep(1500);
+      signal(p, "SIGTERM");
+      assert.equal(await p.done(), 0, p.err());
+      assert.match(p.err(), new RegExp(`${sent} packets captured`));
+      assert.match(p.err(), /, 0 dropped by kernel/);
+      const flows = parseJsonl(p.out());
+      assert.equal(flows.length, 1, p.out());
+      assert.equal(flows[0].total_packets, sent);
+      assert.deepEqual(
+        flows.map((f) => f.total_packets),
+        (await extractFile(`${dir}/saved.pcap`)).map((f) => f.total_packets),
+      );
+    } finally {
+      signal(p, "SIGKILL");
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

@@ -91,7 +91,17 @@ interface LibState {
   slots: Slot[];
   log: JoyLineSink;
   ipfix:
-    | { host: string; port: number; encoder: IpfixEncoder; socket: dgram.Socket | null; seq: number }
+    | {
+      host: string;
+      port: number;
+      encoder: IpfixEncoder;
+      socket: dgram.Socket | null;
+      seq: number;
+      /** Messages handed to the socket and not yet sent (sends complete on the event loop). */
+      pending: number;
+      /** Set by the last `cleanup`: the socket closes once nothing is pending. */
+      closing: boolean;
+    }
     | null;
 }
 
@@ -213,6 +223,9 @@ export function initialize(
   cfg.outputDir = outputDir ?? "./";
   cfg.ipfixHost = init.ipfixHost ?? "";
   cfg.ipfixPort = init.ipfixPort ?? 4739;
+  // Every check before anything is opened: a failed initialize leaves no file emptied and no handle open.
+  const exportsIpfix = (init.bitmask & (JoyFlag.IPFIX_EXPORT | JoyFlag.IPFIX_IDP_EXPORT)) !== 0;
+  if (exportsIpfix && !cfg.ipfixHost) return fail("initialize: IPFIX export needs ipfixHost");
   let log: JoyLineSink;
   try {
     log = logfile
@@ -231,14 +244,14 @@ export function initialize(
       sink = openLineSink(path, true);
     } catch (e) {
       for (const s of slots) s.sink.close();
+      log.close();
       return fail(`initialize: cannot open output: ${e instanceof Error ? e.message : e}`);
     }
     const ctx = new JoyContext(cfg);
     slots.push({ ctx, sink, closed: false });
   }
   let ipfix: LibState["ipfix"] = null;
-  if (init.bitmask & (JoyFlag.IPFIX_EXPORT | JoyFlag.IPFIX_IDP_EXPORT)) {
-    if (!cfg.ipfixHost) return fail("initialize: IPFIX export needs ipfixHost");
+  if (exportsIpfix) {
     ipfix = {
       host: cfg.ipfixHost,
       port: cfg.ipfixPort,
@@ -248,6 +261,8 @@ export function initialize(
       }),
       socket: null,
       seq: 0,
+      pending: 0,
+      closing: false,
     };
   }
   lib = { config: cfg, slots, log, ipfix };
@@ -340,9 +355,24 @@ export function processPacket(
 export function printFlows(ctx: number, expiredOnly: boolean): JoyStatus {
   const s = slot(ctx, "printFlows");
   if (typeof s === "string") return fail(s);
-  s.ctx.printFlows(expiredOnly, (l) => s.sink.write(l));
-  s.sink.flush();
-  return JOY_OK;
+  return written("printFlows", () => {
+    s.ctx.printFlows(expiredOnly, (l) => s.sink.write(l));
+    s.sink.flush();
+  });
+}
+
+/**
+ * Runs what writes to a context's output: a failed write (a full disk, a closed pipe) is the call's failure,
+ * with its reason in `joyLastError`, as every call reports its status, instead of an exception out of the
+ * caller's packet loop.
+ */
+function written(call: string, write: () => void): JoyStatus {
+  try {
+    write();
+    return JOY_OK;
+  } catch (e) {
+    return fail(`${call}: ${e instanceof Error ? e.message : String(e)}`);
+  }
 }
 
 /** A Joy record as the jj column names the IPFIX encoder reads. */
@@ -392,18 +422,32 @@ export function exportFlowsIpfix(ctx: number, expiredOnly: boolean): JoyStatus {
     return fail("exportFlowsIpfix: IPFIX export is off (set JoyFlag.IPFIX_EXPORT and ipfixHost)");
   }
   // Records a preemptive timeout ended go to the JSON output, as Joy's library prints them at once.
-  if (s.ctx.flushPending((l) => s.sink.write(l)) > 0) s.sink.flush();
+  const pending = written("exportFlowsIpfix", () => {
+    if (s.ctx.flushPending((l) => s.sink.write(l)) > 0) s.sink.flush();
+  });
+  if (pending !== JOY_OK) return pending;
   const recs = [] as ReturnType<IpfixEncoder["encodeFlow"]>;
   s.ctx.takeFlows(expiredOnly, (r) => recs.push(...ip.encoder.encodeFlow(ipfixRecord(r))));
   if (recs.length === 0) return JOY_OK;
-  ip.socket ??= dgram.createSocket(ip.host.includes(":") ? "udp6" : "udp4");
-  ip.socket.on("error", () => {});
-  ip.socket.unref();
+  if (ip.socket === null) {
+    ip.socket = dgram.createSocket(ip.host.includes(":") ? "udp6" : "udp4");
+    ip.socket.on("error", () => {});
+  }
+  const socket = ip.socket;
+  // Held open while messages are pending (a program that returns right after cleanup still sends them all),
+  // and not otherwise: an idle socket must not keep the program running.
+  socket.ref();
+  const sent = (): void => {
+    if (--ip.pending > 0) return;
+    if (ip.closing) socket.close();
+    else socket.unref();
+  };
   for (let i = 0; i < recs.length; i += 20) {
     const batch = recs.slice(i, i + 20);
     const msg = ip.encoder.message(Math.floor(Date.now() / 1000), ip.seq, batch, ip.seq === 0 || i === 0);
     ip.seq += batch.length;
-    ip.socket.send(msg, ip.port, ip.host);
+    ip.pending++;
+    socket.send(msg, ip.port, ip.host, sent);
   }
   return JOY_OK;
 }
@@ -423,18 +467,28 @@ export function exportFlowsIpfix(ctx: number, expiredOnly: boolean): JoyStatus {
 export function cleanup(ctx: number): JoyStatus {
   const s = slot(ctx, "cleanup");
   if (typeof s === "string") return fail(s);
-  if (lib!.ipfix !== null) exportFlowsIpfix(ctx, false);
-  else s.ctx.printFlows(false, (l) => s.sink.write(l));
-  s.sink.close();
+  let status: JoyStatus = lib!.ipfix !== null
+    ? exportFlowsIpfix(ctx, false)
+    : written("cleanup", () => s.ctx.printFlows(false, (l) => s.sink.write(l)));
+  // Freed whether or not its last lines could be written (the status says which).
+  const closed = written("cleanup", () => s.sink.close());
+  if (status === JOY_OK) status = closed;
   s.ctx.clear();
   s.closed = true;
   if (lib!.slots.every((x) => x.closed)) {
     lib!.log.close();
-    try {
-      lib!.ipfix?.socket?.close();
-    } catch { /* already closed */ }
+    const ip = lib!.ipfix;
+    if (ip !== null && ip.socket !== null) {
+      // What cleanup exported is still being sent: the last send closes the socket.
+      if (ip.pending > 0) ip.closing = true;
+      else {
+        try {
+          ip.socket.close();
+        } catch { /* already closed */ }
+      }
+    }
   }
-  return JOY_OK;
+  return status;
 }
 
 /**
@@ -461,8 +515,7 @@ export function printConfig(ctx: number, format: number): JoyStatus {
   } else {return fail(
       `printConfig: format must be JOY_JSON_FORMAT (1) or JOY_TERMINAL_FORMAT (0), got ${format}`,
     );}
-  s.sink.flush();
-  return JOY_OK;
+  return written("printConfig", () => s.sink.flush());
 }
 
 function readText(file: string, fn: string): string | JoyStatus {

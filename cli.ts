@@ -11,7 +11,7 @@ import { InputError } from "./lib/extract.ts";
 import { allExtractors } from "./lib/registry.ts";
 import { OPTIONAL_FEATURES } from "./lib/options.ts";
 import { UsageError } from "./lib/cli/common.ts";
-import { addExtractCommand } from "./lib/cli/extract.ts";
+import { addExtractCommand, OPTION_COLUMNS } from "./lib/cli/extract.ts";
 import { addAnonCommand } from "./lib/cli/anon.ts";
 import { addLabelSubnetsCommand } from "./lib/cli/label_subnets.ts";
 import { addCompletionsCommand } from "./lib/cli/completions.ts";
@@ -70,8 +70,12 @@ export function buildProgram(setResult: (p: Promise<number>) => void = () => {})
         }
       }
       // Columns written only when an option asks for them (or --specific-features names them).
-      for (const f of OPTIONAL_FEATURES) {
-        const option = `--${f.option.replaceAll("_", "-")}`;
+      const optional = [
+        ...OPTIONAL_FEATURES.map((f) => ({ ...f, option: `--${f.option.replaceAll("_", "-")}` })),
+        ...OPTION_COLUMNS,
+      ];
+      for (const f of optional) {
+        const option = f.option;
         lines.push(
           o.markdown
             ? `| ${f.name} | optional | ${f.type} | ${f.description} Option: ${option}. |`

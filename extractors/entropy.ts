@@ -194,14 +194,25 @@ function histogramSums(h: ByteHistogram, n: number): void {
   SUMS[5] = high;
 }
 
+/**
+ * Shannon entropy in bits of `n` bytes whose counts c give `s` = Σ c·log2(c): log2(n) - s/n. When one byte value
+ * fills the sample the two terms cancel but for an ulp or two (4.4e-16 for 11 bytes), which made
+ * `entropy_ratio` 1e16 instead of null: such a remainder is 0. The smallest entropy of a sample of at most
+ * 2^32 bytes that is not one value is above 1e-8.
+ */
+function shannon(n: number, s: number): number {
+  const e = Math.log2(n) - s / n;
+  return e > 1e-9 ? e : 0;
+}
+
 /** Writes the entropy columns from the two histograms, which it zeroes. */
 function writeEntropy(out: FlowRecord, h: ByteHistogram, n0: number, n1: number): void {
   const n = n0 + n1, nulls = h[0] + h[256];
   histogramSums(h, n);
   const s0 = SUMS[0], s1 = SUMS[1], s = SUMS[2], v = SUMS[3];
-  out.entropy_payload = Math.max(0, Math.log2(n) - s / n);
-  const e0 = n0 > 0 ? Math.max(0, Math.log2(n0) - s0 / n0) : null;
-  const e1 = n1 > 0 ? Math.max(0, Math.log2(n1) - s1 / n1) : null;
+  out.entropy_payload = shannon(n, s);
+  const e0 = n0 > 0 ? shannon(n0, s0) : null;
+  const e1 = n1 > 0 ? shannon(n1, s1) : null;
   out.entropy_initiator = e0;
   out.entropy_responder = e1;
   out.entropy_ratio = e0 !== null && e1 !== null && e1 > 0 ? e0 / e1 : null;

@@ -94,8 +94,13 @@ const features: FeatureSpec[] = [
   f("packets_with_payload_bwd", "int", "Responder packets with payload."),
   f("header_only_ratio", "float", "Share of packets without payload."),
   f("pkt_len_variance", "float", "Population variance of packet lengths."),
-  f("dominant_pkt_size", "int", "Most common packet length (smallest among ties)."),
-  f("dominant_pkt_ratio", "float", "Share of packets with the dominant length."),
+  f(
+    "dominant_pkt_size",
+    "int",
+    "Most common packet length (smallest among ties); past 2048 different lengths in a flow, of a uniform " +
+      "sample of its lengths (dominant_size_mode is exact).",
+  ),
+  f("dominant_pkt_ratio", "float", "Share of packets with the dominant length (of the sample, as above)."),
   f("l7_bytes_fwd", "int", "Payload bytes from the initiator."),
   f("l7_bytes_bwd", "int", "Payload bytes from the responder."),
   f("l7_bytes_total", "int", "Payload bytes in both directions."),

@@ -11,6 +11,7 @@ import type { FeatureExtractor, FeatureSpec, FeatureType, FlowRecord } from "./e
 import type { FlowState } from "./flow.ts";
 import { allExtractors, configureGroups, selectExtractors } from "./registry.ts";
 import { flatString, recordClass } from "./record.ts";
+import { parseIp } from "./addr.ts";
 import { SEQUENCE_FEATURES, sequencesExtractor } from "../extractors/sequences.ts";
 
 /** Options of `extractFlows` that shape the records (JoyfulJay's names in parentheses). */
@@ -22,7 +23,10 @@ export interface FeatureOptions {
   bidirectionalSplit?: boolean;
   /** Add `flow_id`, 32 hex digits of SHA-256 over the salt and the canonical 5-tuple (`include_flow_id`). */
   includeFlowId?: boolean;
-  /** Replace addresses by 16 hex digits of SHA-256(salt + address) (`anonymize_ips`). */
+  /**
+   * Replace addresses by 16 hex digits of SHA-256(salt + address) (`anonymize_ips`): the endpoints', the tunnel
+   * endpoints', DNS answers, and an address literal as HTTP host or SNI (its port kept).
+   */
   anonymizeIps?: boolean;
   /** Salt for `anonymizeIps` and `flow_id` (`anonymization_salt`, default ""). */
   anonymizationSalt?: string;
@@ -342,6 +346,21 @@ export function anonymizeIp(ip: string, salt = ""): string {
   return createHash("sha256").update(salt + ip).digest("hex").slice(0, 16);
 }
 
+const literalScratch = new Uint8Array(16);
+
+/**
+ * `text` with an address literal in it hashed as {@linkcode anonymizeIp} does (`10.0.0.1`, `10.0.0.1:8080`,
+ * `2001:db8::1`, `[2001:db8::1]:443`), the port kept; anything else (a host name) as it is.
+ */
+function anonymizeLiteral(text: string, salt: string): string {
+  const m = /^\[([^\]]+)\](:\d+)?$/.exec(text) ?? /^([0-9.]+)(:\d+)?$/.exec(text) ?? [text, text, ""];
+  if (parseIp(m[1], literalScratch) === 0) return text;
+  const hashed = anonymizeIp(m[1], salt);
+  return m[0] === text && m[1] === text
+    ? hashed
+    : `${text.startsWith("[") ? `[${hashed}]` : hashed}${m[2] ?? ""}`;
+}
+
 function flowIdExtractor(salt: string): FeatureExtractor<null> {
   return {
     name: "flow_id",
@@ -521,6 +540,15 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
       for (const k of ["src_ip", "dst_ip", "tunnel_src_ip", "tunnel_dst_ip"]) {
         const v = r[k];
         if (typeof v === "string") r[k] = flatString(anonymizeIp(v, salt)); // see lib/record.ts
+      }
+      // Addresses in other columns too: DNS answers, and a host or server name given as an address literal.
+      const answers = r.dns_answers;
+      if (Array.isArray(answers)) {
+        r.dns_answers = answers.map((a) => typeof a === "string" ? anonymizeLiteral(a, salt) : a);
+      }
+      for (const k of ["http_host", "tls_sni", "quic_sni"]) {
+        const v = r[k];
+        if (typeof v === "string") r[k] = anonymizeLiteral(v, salt);
       }
     }
     return copy === null ? r : copy(r);

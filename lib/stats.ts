@@ -368,7 +368,9 @@ function interpolated(values: { kth(k: number): number }, n: number, q: number):
   const a = values.kth(lo);
   if (pos === lo) return a;
   const b = values.kth(Math.min(lo + 1, n - 1));
-  return a + (b - a) * (pos - lo);
+  const t = pos - lo;
+  // numpy's lerp, to the bit: from the nearer end (a + (b - a) * t alone was an ulp off for t >= 0.5).
+  return t >= 0.5 ? b - (b - a) * (1 - t) : a + (b - a) * t;
 }
 
 /** Something values can be offered to: a {@linkcode BoundedSample} or {@linkcode SortedValues}. */

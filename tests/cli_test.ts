@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import type { FlowRecord } from "../lib/extractor.ts";
 import {
   cap,
+  freePort,
   HAVE_SHARED,
   parseJsonl,
   pcapFile,
@@ -548,6 +549,25 @@ Deno.test("features lists the optional columns too (flow_id, iat_sequence, splt,
     assert.equal(x.option, `--${f.option.replaceAll("_", "-")}`);
   }
   for (const n of ["flow_id", "iat_sequence", "splt"]) assert.ok(listed.has(n), n);
+  // The columns CLI options add are listed with their option (they were missing), under the names written.
+  const labelled = parseJsonl(
+    (await runCli(["extract", "-q", "--label", "lo:127.0.0.0/8", "testdata/http.pcap"])).stdout,
+  )[0];
+  const exported = parseJsonl(
+    (await runCli(["extract", "-q", "--ipfix", `127.0.0.1:${freePort()}`, "testdata/http.pcap"])).stdout,
+  )[0];
+  for (
+    const [name, option, record] of [
+      ...["src_labels", "dst_labels"].map((n) => [n, "--label", labelled] as const),
+      ...["ip_bytes_fwd", "ip_bytes_bwd", "start_time_fwd", "end_time_fwd", "start_time_bwd", "end_time_bwd"]
+        .map((
+          n,
+        ) => [n, "--ipfix", exported] as const),
+    ]
+  ) {
+    assert.equal(listed.get(name)?.option, option, name);
+    assert.ok(name in record, `${name} is written with ${option}`);
+  }
   const md = await runCli(["features", "--markdown"]);
   assert.equal(md.code, 0, md.stderr);
   assert.match(md.stdout, /^\| flow_id \| /m);

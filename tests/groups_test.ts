@@ -129,6 +129,24 @@ const T0 = 1_600_000_000;
 // ---------------------------------------------------------------------------------------------------------
 // entropy
 
+Deno.test("entropy: one byte value repeated is exactly 0 bits, and the ratio over it null", async () => {
+  // log2(n) - n·log2(n)/n left 4.4e-16 for 11 bytes and 8.9e-16 for 29: entropy_ratio was 1.4e16.
+  for (const n of [11, 29, 101]) {
+    const pkts = [
+      { ts: T0, data: eth(ip4(A, B, 17, udp(1000, 2000, new Uint8Array(100).map((_, i) => i * 7)))) },
+      { ts: T0 + 0.1, data: eth(ip4(B, A, 17, udp(2000, 1000, new Uint8Array(n).fill(0x41))), MAC_B, MAC_A) },
+    ];
+    const [r] = await extract(pkts, ["entropy"]);
+    assert.equal(r.entropy_responder, 0, `${n} bytes`);
+    assert.equal(r.entropy_ratio, null, `${n} bytes`);
+    const [z] = await extract([{ ts: T0, data: eth(ip4(A, B, 17, udp(1000, 2000, new Uint8Array(n)))) }], [
+      "entropy",
+    ]);
+    assert.equal(z.entropy_payload, 0);
+    assert.equal(z.entropy_initiator, 0);
+  }
+});
+
 Deno.test("entropy: byte statistics of a hand-made flow (4 x 'A' one way, bytes 0..255 back)", async () => {
   const all = new Uint8Array(256).map((_, i) => i);
   const pkts = [

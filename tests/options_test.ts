@@ -208,6 +208,30 @@ Deno.test("anonymizeIps: 16 hex digits of SHA-256(salt + address), salt changes 
   assert.notEqual(u.src_ip, r.src_ip);
 });
 
+Deno.test("anonymizeIps: addresses in DNS answers and address literals as host or SNI are hashed too", async () => {
+  const { output } = planExtraction({ features: ["dns", "http2", "tls", "quic"], anonymizeIps: true });
+  const h = (ip: string) => sha(ip).slice(0, 16);
+  const r = output({
+    src_ip: "10.0.0.1",
+    dst_ip: "10.0.0.2",
+    dns_answers: ["10.0.0.9", "cdn.example.com", "2001:db8::1"],
+    http_host: "10.0.0.2:8080",
+    tls_sni: "[2001:db8::2]:443",
+    quic_sni: "example.org",
+  });
+  assert.deepEqual(r.dns_answers, [h("10.0.0.9"), "cdn.example.com", h("2001:db8::1")]);
+  assert.equal(r.http_host, `${h("10.0.0.2")}:8080`);
+  assert.equal(r.tls_sni, `[${h("2001:db8::2")}]:443`);
+  assert.equal(r.quic_sni, "example.org");
+  if (HAVE_SHARED) {
+    // A real DNS capture: no answer left in clear (they were written as they are).
+    const answers = (await collect(cap("dns.pcap"), { anonymizeIps: true })).records
+      .flatMap((x) => (x.dns_answers as string[] | null) ?? []);
+    assert.ok(answers.length > 0);
+    for (const a of answers) assert.doesNotMatch(a, /^\d+\.\d+\.\d+\.\d+$|:.*:/);
+  }
+});
+
 Deno.test({
   name: "anonymizeIps: tunnel endpoints are anonymized too, and the connection graph is unchanged",
   ignore: !HAVE_SHARED,

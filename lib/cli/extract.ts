@@ -5,6 +5,8 @@
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { extractFlows, type ExtractOptions, type ExtractSummary } from "../extract.ts";
+import type { FeatureSpec } from "../extractor.ts";
+import { ipfixCountersExtractor } from "../../outputs/ipfix.ts";
 import { registerExtractor } from "../registry.ts";
 import { loadExtractorModule, planExtraction, splitName } from "../options.ts";
 import { LABEL_FEATURES } from "../subnets.ts";
@@ -379,6 +381,21 @@ async function runParallel(
   return summary;
 }
 
+/**
+ * Columns that only a CLI option adds, with the option: `--label`'s, and the counters `--ipfix` exports (also
+ * written to the records). For `jj features` and docs/features.md.
+ *
+ * @example
+ * ```ts
+ * import { OPTION_COLUMNS } from "./extract.ts";
+ * console.log(OPTION_COLUMNS[0].name, OPTION_COLUMNS[0].option); // src_labels --label
+ * ```
+ */
+export const OPTION_COLUMNS: readonly (FeatureSpec & { option: string })[] = [
+  ...LABEL_FEATURES.map((f) => ({ ...f, option: "--label" })),
+  ...ipfixCountersExtractor().features.map((f) => ({ ...f, option: "--ipfix" })),
+];
+
 /** Most workers `--workers` takes: each reads the whole input, so more than the cores only costs memory. */
 const MAX_WORKERS = 64;
 
@@ -447,7 +464,7 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
       "--workers <n>",
       "extract on N workers, each holding a share of the flows, with the same output as one (JSON Lines; not " +
         "with connection, --max-flows, --label, --ipfix, stdin); auto: one per core (at most 4) for file inputs " +
-        "of 256 MB or more when the run allows it, else 1",
+        "of 256 MiB or more when the run allows it, else 1",
       workerCount,
       "auto",
     )

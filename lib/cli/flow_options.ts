@@ -145,7 +145,11 @@ export function addFeatureOptions(cmd: Command): Command {
     )
     .option("--bidirectional-split", "rename directional columns as JoyfulJay: fwd_*, bwd_*, total_*")
     .option("--include-flow-id", "add flow_id: a 32-hex hash of the canonical 5-tuple")
-    .option("--anonymize-ips", "replace addresses by 16 hex digits of SHA-256(salt + address)")
+    .option(
+      "--anonymize-ips",
+      "replace addresses (endpoints, tunnel endpoints, DNS answers, address literals as host or SNI) by 16 hex " +
+        "digits of SHA-256(salt + address); reverse-lookup names (in-addr.arpa) stay",
+    )
     .option("--anonymization-salt <salt>", "salt for --anonymize-ips and flow_id")
     .option("--include-sequences", "add iat_sequence and timestamp_sequence")
     .option("--include-splt", "add splt, splt_lengths, splt_times, splt_directions")

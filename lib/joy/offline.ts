@@ -50,7 +50,7 @@ export interface JoyFileOptions {
  * import { joyProcessFile } from "./offline.ts";
  * import { defaultJoyConfig } from "./config.ts";
  * const lines: string[] = [];
- * await joyProcessFile("capture.pcap", defaultJoyConfig(), (l) => lines.push(l));
+ * await joyProcessFile("testdata/http.pcap", defaultJoyConfig(), (l) => lines.push(l));
  * ```
  */
 export async function joyProcessFile(

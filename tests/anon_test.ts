@@ -34,6 +34,7 @@ import {
   ipv4,
   ipv6,
   pcapFile,
+  pcapngBlocks,
   pcapRecords,
   ROOT,
   runCli,
@@ -782,6 +783,22 @@ function ipv4Opts(
 }
 
 /** A capture anonymized in memory. */
+/** Whether two byte arrays are equal (cheaply, for large ones). */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** A pcapng capture without its blocks of type `type`. */
+function withoutBlocks(bytes: Uint8Array, type: number): Uint8Array {
+  return concat(
+    ...pcapngBlocks(bytes).filter((b) => b.type !== type).map((b) =>
+      bytes.subarray(b.offset, b.offset + b.length)
+    ),
+  );
+}
+
 async function anonBytes(
   bytes: Uint8Array,
   a: Anonymizer,
@@ -1397,7 +1414,9 @@ Deno.test({
     const records = pcap.subarray(24);
     const copies = Math.ceil(11e6 / records.length);
     const bigPcap = concat(pcap.subarray(0, 24), ...Array.from({ length: copies }, () => records));
-    const ng = await Deno.readFile(cap("tls3.pcapng"));
+    // Without its interface statistics block, whose comment ("Counters provided by dumpcap") anon leaves out
+    // as it does every comment: the round trip is then byte for byte.
+    const ng = withoutBlocks(await Deno.readFile(cap("tls3.pcapng")), 5);
     // pcapng files laid end to end are one capture of several sections.
     const bigNg = concat(...Array.from({ length: Math.ceil(11e6 / ng.length) }, () => ng));
     for (const [name, input] of [["pcap", bigPcap], ["pcapng", bigNg]] as const) {
@@ -1408,10 +1427,11 @@ Deno.test({
       for (const sizes of [[65536], [1 << 20, 7, 4093]]) {
         const odd = await anonBytes(input, new Anonymizer(KEY1), sizes);
         assert.equal(odd.r.packets, whole.r.packets, `${name} ${sizes}`);
-        assert.deepEqual(odd.out, whole.out, `${name} ${sizes}`);
+        // Compared without assert.deepEqual: its message for two 11 MB arrays that differ takes gigabytes.
+        assert.ok(sameBytes(odd.out, whole.out), `${name} ${sizes}`);
       }
       const back = await anonBytes(whole.out, new Anonymizer(KEY1, { reverse: true }), [999_999]);
-      assert.deepEqual(back.out, input, `${name}: reverse is not byte-exact`);
+      assert.ok(sameBytes(back.out, input), `${name}: reverse is not byte-exact`);
     }
   },
 });

@@ -628,7 +628,9 @@ export async function* readCaptureChunks(
     if (!await rb.fill(24)) throw new CaptureFormatError("truncated pcap file header", 0);
     // The link type is the low 16 bits; above them, flags (an FCS length) that name no other link type.
     const link = rb.dv.getUint32(rb.start + 20, le) & 0xffff;
-    const maxCapLen = Math.max(rb.dv.getUint32(rb.start + 16, le), MAX_SNAPLEN);
+    // Bounded by MAX_RECORD too: a header's snapshot length can be anything (0xffffffff), and a corrupt record
+    // within it would be gathered to the end of the input.
+    const maxCapLen = Math.min(Math.max(rb.dv.getUint32(rb.start + 16, le), MAX_SNAPLEN), MAX_RECORD);
     result.linkTypes.push(link);
     const div = nano ? 1e9 : 1e6;
     rb.start += 24;

@@ -303,6 +303,15 @@ Deno.test("built-in reader: corrupt length words stop at the block's own offset,
   ({ r, seen } = await readBytes(corrupt));
   assert.equal(seen.length, 2);
   assert.match(r.warning ?? "", new RegExp(`captured length 300000\\) at byte offset ${recAt}$`));
+  // Whatever the header's snapshot length says, past 16 MiB a record is corrupt (not gathered to the input's end).
+  const anySnap = three.slice();
+  new DataView(anySnap.buffer).setUint32(16, 0xffffffff, true);
+  new DataView(anySnap.buffer).setUint32(recAt + 8, 100 << 20, true);
+  ({ r, seen } = await readBytes(anySnap));
+  assert.match(
+    r.warning ?? "",
+    new RegExp(`corrupt pcap record \\(captured length ${100 << 20}\\) at byte offset ${recAt}$`),
+  );
 });
 
 Deno.test("built-in reader: if_tsoffset, the link type's FCS flags, a simple packet block's time; unreadable blocks counted and named", async () => {

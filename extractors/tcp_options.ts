@@ -103,7 +103,8 @@ export class TcpOptionView {
         this.mptcpSubtypes |= 1 << (b[o + 2] >> 4);
         this.mptcpCount++;
       } else if (kind === 34) this.fastOpen = true;
-      else this.other = true;
+      // A kind above with a length it cannot have is malformed, not another kind.
+      else if (kind !== 2 && kind !== 3 && kind !== 4 && kind !== 8 && kind !== 30) this.other = true;
       o += len;
     }
   }

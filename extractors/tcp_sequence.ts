@@ -15,7 +15,9 @@
  *   same ACK and window as the direction's previous one, whose sequence number is the direction's next expected
  *   one, and that does not answer a keep-alive. Unlike tshark 4.0, MPTCP connections are not excused.
  *
- * Sequence numbers compare modulo 2^32. For flows that are not TCP every value is null.
+ * Sequence numbers compare modulo 2^32. A SYN without ACK whose sequence number is not its direction's first
+ * (ports reused by a new connection, which tshark makes a new tcp.stream) starts the analysis again in both
+ * directions; the counts go on adding up. For flows that are not TCP every value is null.
  *
  * @module
  */
@@ -25,7 +27,12 @@ import { type PacketView, TCP } from "../lib/packet.ts";
 
 /** What `tcp_sequence` keeps about one direction's segments. */
 class TcpSequenceDirection {
+  /** The flow's first sequence number in this direction (the column). */
   isn = 0;
+  /** Whether `isn` is set (it outlives a new connection on the same ports, which starts the rest again). */
+  isnSet = false;
+  /** The first sequence number of the current connection, as Wireshark's base_seq. */
+  base = 0;
   seen = false;
   nextseq = 0;
   nextseqTime = 0;
@@ -116,9 +123,20 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
       s.irtt = ts - s.synTime;
     }
     const end = (seq + len + (synFin ? 1 : 0)) >>> 0;
+    if (me.seen && (fl & (TCP.SYN | TCP.ACK)) === TCP.SYN && seq !== me.base) {
+      // A new connection on the same ports: nothing of the old one's sequence state applies to it.
+      me.seen = other.seen = false;
+      s.synAckSeen = false;
+      s.irtt = -1;
+      s.synTime = ts;
+    }
     if (!me.seen) {
       me.seen = true;
-      me.isn = seq;
+      me.base = seq;
+      if (!me.isnSet) {
+        me.isnSet = true;
+        me.isn = seq;
+      }
       me.nextseq = end;
       me.nextseqTime = ts;
       me.bytes += len;
@@ -167,8 +185,8 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
   finish(s: TcpSequenceState | null, _flow: FlowState, out): void {
     if (s === null) return;
     const f = s.fwd, b = s.bwd;
-    out.tcp_isn_fwd = f.seen ? f.isn : null;
-    out.tcp_isn_bwd = b.seen ? b.isn : null;
+    out.tcp_isn_fwd = f.isnSet ? f.isn : null;
+    out.tcp_isn_bwd = b.isnSet ? b.isn : null;
     out.tcp_seq_fwd_bytes_sent = f.bytes;
     out.tcp_seq_fwd_retrans = f.retrans;
     out.tcp_seq_fwd_gaps = f.gaps;

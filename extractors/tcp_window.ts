@@ -71,7 +71,8 @@ const features: FeatureSpec[] = [
 /** Largest window of a direction in bytes: SYN windows as sent, others shifted when scaling is in effect. */
 function scaledMax(d: TcpWindowDirection, scaled: boolean): number {
   if (!scaled || d.maxData < 0) return d.max;
-  return Math.max(d.synMax, d.maxData * 2 ** d.ws);
+  // A shift past 14 is taken as 14 (RFC 7323 section 2.3), as the column reports the shift as sent.
+  return Math.max(d.synMax, d.maxData * 2 ** Math.min(d.ws, 14));
 }
 
 /**
@@ -105,7 +106,7 @@ export const tcpWindowExtractor: FeatureExtractor<TcpWindowState | null> = {
     if (fl & TCP.SYN) {
       if (d.ws < 0 && p.tcpHdrLen > 20) {
         const o = readTcpOptions(p);
-        if (o.ws >= 0) d.ws = Math.min(o.ws, 14);
+        if (o.ws >= 0) d.ws = o.ws;
       }
       if (w > d.synMax) d.synMax = w;
     } else if (w > d.maxData) d.maxData = w;

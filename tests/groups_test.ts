@@ -539,6 +539,37 @@ function handshakeFlow(): CapPacket[] {
   ];
 }
 
+Deno.test("tcp_window: a shift past 14 is reported as sent (tshark: 15), and scales windows as 14 (RFC 7323)", async () => {
+  const flow = handshakeFlow().map((p, i) => {
+    if (i > 1) return p;
+    // The SYN's and the SYN-ACK's window scale option, last in their options: shift 15.
+    const data = p.data.slice();
+    for (let o = data.length - 3; o > 0; o--) {
+      if (data[o] === 3 && data[o + 1] === 3) {
+        data[o + 2] = 15;
+        break;
+      }
+    }
+    return { ...p, data };
+  });
+  const [r] = await extract(flow, ["tcp_window", "tcp_options"]);
+  assert.equal(r.tcp_win_scale_fwd, 15);
+  assert.equal(r.tcp_win_scale_fwd, r.tcp_ws_fwd, "the same shift as tcp_options'");
+  assert.equal(r.tcp_scaled_win_fwd_max, 600 * 2 ** 14);
+  // An MSS option of the wrong length: no MSS, and not "other kinds" (bit 128) either.
+  const badMss = handshakeFlow().map((p, i) => {
+    if (i !== 0) return p;
+    const data = p.data.slice();
+    const o = data.findIndex((x, j) => x === 2 && data[j + 1] === 4 && j > 40);
+    data[o + 1] = 3; // kind 2, length 3, then a one-byte filler the walk steps over
+    data[o + 3] = 1;
+    return { ...p, data };
+  });
+  const [m] = await extract(badMss, ["tcp_options"]);
+  assert.equal(m.tcp_mss_fwd, null);
+  assert.equal((m.tcp_options_bitmap as number) & 128, 0);
+});
+
 Deno.test("tcp_window: window fields, scale, zero window, ups and downs", async () => {
   const [r] = await extract(handshakeFlow(), ["tcp_window"]);
   assert.equal(r.tcp_init_win_fwd, 64240);

@@ -5,7 +5,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { parseJsonl, ROOT, runCli } from "./helpers.ts";
+import { parseJsonl, pcapRecords, ROOT, runCli } from "./helpers.ts";
 
 Deno.test("a directory holding a file that is not a capture: the other captures are read, exit 1", async () => {
   const dir = await Deno.makeTempDir();
@@ -70,24 +70,26 @@ Deno.test("a gzip-compressed capture that is cut or corrupt: a warning naming it
     assert.match(r.stderr, /^jj: warning: .*cut\.pcap\.gz: .*flows read before it are written$/m);
     assert.ok(parseJsonl(r.stdout).length > 0);
     assert.doesNotMatch(r.stderr, /\n\s+at /);
-    // As the same bytes decompressed and cut as a file: the record the cut falls in, its offset, and what there
-    // is of it (they were dropped, and the warning gave the bytes decompressed instead).
+    // The record the decompressed bytes end in is reported with its offset, and what there is of it read, as in
+    // a cut file (they were dropped, and the warning gave only the bytes decompressed). node:zlib withholds the
+    // last of what it decompressed when the stream fails, so it is compared with the bytes gzip -dc gives only
+    // as a bound.
+    const at =
+      /truncated pcap record \(\d+ bytes declared, \d+ present\) at byte offset (\d+), where the gzip stream is cut/
+        .exec(r.stderr);
+    assert.ok(at !== null, r.stderr);
     const gunzip = new Deno.Command("gzip", {
       args: ["-dc", `${dir}/cut.pcap.gz`],
       stdout: "piped",
       stderr: "null",
     });
-    await Deno.writeFile(`${dir}/cut.pcap`, (await gunzip.output()).stdout);
-    const plain = await runCli(["extract", `${dir}/cut.pcap`]);
-    assert.equal(r.stdout, plain.stdout);
-    const at = /truncated pcap record \(\d+ bytes declared, \d+ present\) at byte offset \d+/.exec(
-      plain.stderr,
-    );
-    assert.ok(at !== null, plain.stderr);
-    assert.match(r.stderr, new RegExp(`${at[0].replace(/[()]/g, "\\$&")}, where the gzip stream is cut`));
+    const decompressed = (await gunzip.output()).stdout;
+    assert.ok(Number(at[1]) < decompressed.length);
+    const cutRecords = pcapRecords(decompressed);
+    assert.ok(cutRecords.some((x) => x.offset === Number(at[1])), "the offset is a record's");
     assert.equal(
-      /(\d+) packets read/.exec(r.stderr)?.[1],
-      /(\d+) packets read/.exec(plain.stderr)?.[1],
+      Number(/(\d+) packets read/.exec(r.stderr)?.[1]),
+      cutRecords.findIndex((x) => x.offset === Number(at[1])) + 1,
     );
     // libpcap cannot read it: a failure that says so (it said "unknown file format").
     const f = await runCli(["extract", "--filter", "tcp", `${dir}/cut.pcap.gz`]);

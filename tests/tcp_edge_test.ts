@@ -8,7 +8,17 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { collect, HAVE_TSHARK, ROOT, tsharkRows } from "./helpers.ts";
+import {
+  type CapPacket,
+  collect,
+  ethernet,
+  HAVE_TSHARK,
+  ipv4,
+  pcapFile,
+  ROOT,
+  tcp,
+  tsharkRows,
+} from "./helpers.ts";
 
 const DIR = `${ROOT}/testdata/tcp_edge`;
 
@@ -110,4 +120,77 @@ Deno.test({
       assert.deepEqual(rows.sort(), [...c.tshark.rows].sort(), c.capture);
     }
   },
+});
+
+/** Flags of tcp.analysis tshark sets on a capture, counted by name. */
+function tsharkAnalysis(file: string): Record<string, number> {
+  const names = ["retransmission", "lost_segment", "out_of_order", "reused_ports"];
+  const counts: Record<string, number> = Object.fromEntries(names.map((n) => [n, 0]));
+  for (const row of tsharkRows(["-r", file, ...fields(...names.map((n) => `tcp.analysis.${n}`))])) {
+    names.forEach((n, i) => counts[n] += row[i] !== "" ? 1 : 0);
+  }
+  return counts;
+}
+
+Deno.test("tcp_sequence: a new connection on the same ports starts the analysis again, as tshark's new tcp.stream", async () => {
+  // Two connections on 10.0.0.1:40000 -> 10.0.0.2:80, 5 s apart (one flow for jj), the second with ISNs below
+  // (client) and above (server) the first's: its SYN and data counted as retransmissions, the server's as a
+  // gap. Then a SYN sent again with a new ISN before any answer (port 1001).
+  const A = "10.0.0.1", B = "10.0.0.2";
+  const SYN = 0x02, SYNACK = 0x12, ACK = 0x10, PSHACK = 0x18, FINACK = 0x11;
+  const frames: CapPacket[] = [];
+  const seg = (t: number, dir: 0 | 1, sport: number, flags: number, seq: number, ack: number, data = 0) =>
+    frames.push({
+      ts: t,
+      data: ethernet(
+        dir === 0
+          ? ipv4(A, B, 6, tcp(sport, 80, flags, new Uint8Array(data), { seq, ack }))
+          : ipv4(B, A, 6, tcp(80, sport, flags, new Uint8Array(data), { seq, ack })),
+      ),
+    });
+  const connection = (t: number, c: number, s: number) => {
+    seg(t, 0, 40000, SYN, c, 0);
+    seg(t + 0.01, 1, 40000, SYNACK, s, c + 1);
+    seg(t + 0.02, 0, 40000, ACK, c + 1, s + 1);
+    for (let i = 0; i < 3; i++) {
+      seg(t + 0.03 + i * 0.02, 0, 40000, PSHACK, c + 1 + i * 100, s + 1, 100);
+      seg(t + 0.04 + i * 0.02, 1, 40000, ACK, s + 1, c + 1 + (i + 1) * 100);
+    }
+    seg(t + 0.1, 0, 40000, FINACK, c + 301, s + 1);
+    seg(t + 0.11, 1, 40000, FINACK, s + 1, c + 302);
+    seg(t + 0.12, 0, 40000, ACK, c + 302, s + 2);
+  };
+  connection(1000, 1_000_000, 5_000_000);
+  connection(1005, 100, 9_000_000);
+  seg(1010, 0, 1001, SYN, 1000, 0);
+  seg(1011, 0, 1001, SYN, 500_000, 0);
+  seg(1011.01, 1, 1001, SYNACK, 7000, 500_001);
+  seg(1011.02, 0, 1001, ACK, 500_001, 7001);
+  const dir = await Deno.makeTempDir();
+  try {
+    const file = `${dir}/reuse.pcap`;
+    await Deno.writeFile(file, pcapFile(1, frames));
+    const { records } = await collect(file, { features: ["tcp_sequence"] });
+    const [reused, resent] = records.sort((a, b) => (a.src_port as number) - (b.src_port as number))
+      .reverse();
+    assert.equal(reused.src_port, 40000);
+    assert.equal(reused.tcp_isn_fwd, 1_000_000, "the flow's first ISN");
+    assert.equal(reused.tcp_seq_fwd_bytes_sent, 600);
+    assert.equal(resent.tcp_isn_fwd, 1000);
+    for (const r of [reused, resent]) {
+      assert.equal(r.tcp_total_retrans, 0);
+      assert.equal((r.tcp_seq_fwd_gaps as number) + (r.tcp_seq_bwd_gaps as number), 0);
+      assert.equal(r.tcp_total_ooo, 0);
+    }
+    if (HAVE_TSHARK) {
+      assert.deepEqual(tsharkAnalysis(file), {
+        retransmission: 0,
+        lost_segment: 0,
+        out_of_order: 0,
+        reused_ports: 2,
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

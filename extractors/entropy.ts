@@ -198,7 +198,7 @@ function histogramSums(h: ByteHistogram, n: number): void {
  * Shannon entropy in bits of `n` bytes whose counts c give `s` = Σ c·log2(c): log2(n) - s/n. When one byte value
  * fills the sample the two terms cancel but for an ulp or two (4.4e-16 for 11 bytes), which made
  * `entropy_ratio` 1e16 instead of null: such a remainder is 0. The smallest entropy of a sample of at most
- * 2^32 bytes that is not one value is above 1e-8.
+ * 2^32 bytes that is not one value is above 7e-9.
  */
 function shannon(n: number, s: number): number {
   const e = Math.log2(n) - s / n;

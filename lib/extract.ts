@@ -325,7 +325,8 @@ export async function* extractFlows(
             for (;;) {
               const r = reader.run(pipeline.packet, 65536);
               if (r.error) {
-                const where = await whereCaptureEnds(input);
+                // Read again to find the offset: only a regular file can be (a FIFO's writer is gone).
+                const where = Deno.statSync(input).isFile ? await whereCaptureEnds(input) : null;
                 warn(
                   `${name}: ${r.error} (after packet ${pipeline.stats.read}${
                     where === null ? "" : `; ${where}`
@@ -372,27 +373,17 @@ export async function* extractFlows(
                 r = await it.next();
               } catch (e) {
                 if (e instanceof CaptureFormatError) throw new InputError(`${name}: ${e.message}`);
-                if (e instanceof RangeError && !(e instanceof OptionError)) {
-                  // A record the reader failed on (a check it lacks): the capture ends there, as a corrupt
-                  // one does, rather than the run with nothing written.
-                  warn(
-                    `${name}: unreadable capture data after ${bytes} bytes (${e.message}); flows read before ` +
-                      "it are written",
-                  );
-                  r = null;
-                } else if (!(e instanceof DecompressionError)) throw e;
-                else {
-                  // Not gzip at all: not a capture either.
-                  if (bytes === 0) {
-                    throw new InputError(`${name}: not a gzip-compressed capture (${e.message})`);
-                  }
-                  // A cut or corrupt gzip stream is a truncated capture: what was read before it is kept.
-                  warn(
-                    `${name}: the gzip stream is cut or corrupt after ${bytes} bytes of capture ` +
-                      `(${e.message}); flows read before it are written`,
-                  );
-                  r = null;
+                if (!(e instanceof DecompressionError)) throw e;
+                // Not gzip at all: not a capture either.
+                if (bytes === 0) {
+                  throw new InputError(`${name}: not a gzip-compressed capture (${e.message})`);
                 }
+                // A cut or corrupt gzip stream is a truncated capture: what was read before it is kept.
+                warn(
+                  `${name}: the gzip stream is cut or corrupt after ${bytes} bytes of capture ` +
+                    `(${e.message}); flows read before it are written`,
+                );
+                r = null;
               }
               if (pending.length > 0) {
                 const batch = pending;

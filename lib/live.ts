@@ -115,6 +115,9 @@ export const DEFAULT_LIVE_BUFFER = 64 * 1024 * 1024;
 
 /** The kernel's read timeout: packets reach the loop this long after their capture, at most. */
 const LIVE_TIMEOUT_MS = 50;
+/** Longest the packets waiting at the stop are read for. */
+const DRAIN_MS = 1000;
+
 /** Largest snaplen captured in immediate mode (64 MiB of 4 KiB slots: 16,000 packets). */
 const IMMEDIATE_MAX_SNAPLEN = 4096;
 
@@ -359,9 +362,12 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
     // block once it is a timeout old, then everything waiting is read.
     if (summary.stoppedBy !== "count" && summary.stoppedBy !== "error") {
       await new Promise((r) => setTimeout(r, 2 * LIVE_TIMEOUT_MS));
+      // Bounded: packets that keep coming faster than they are read would otherwise hold the stop forever.
+      const drainUntil = performance.now() + DRAIN_MS;
       try {
         while (
-          pipeline.stats.read < count && live.dispatch(cb, Math.min(batch, count - pipeline.stats.read)) > 0
+          pipeline.stats.read < count && performance.now() < drainUntil &&
+          live.dispatch(cb, Math.min(batch, count - pipeline.stats.read)) > 0
         );
       } catch { /* the capture is ending anyway */ }
     }

@@ -11,7 +11,7 @@ import type { FeatureExtractor, FeatureSpec, FeatureType, FlowRecord } from "./e
 import type { FlowState } from "./flow.ts";
 import { allExtractors, configureGroups, selectExtractors } from "./registry.ts";
 import { flatString, recordClass } from "./record.ts";
-import { parseIp } from "./addr.ts";
+import { formatIp, parseIp } from "./addr.ts";
 import { SEQUENCE_FEATURES, sequencesExtractor } from "../extractors/sequences.ts";
 
 /** Options of `extractFlows` that shape the records (JoyfulJay's names in parentheses). */
@@ -354,8 +354,10 @@ const literalScratch = new Uint8Array(16);
  */
 function anonymizeLiteral(text: string, salt: string): string {
   const m = /^\[([^\]]+)\](:\d+)?$/.exec(text) ?? /^([0-9.]+)(:\d+)?$/.exec(text) ?? [text, text, ""];
-  if (parseIp(m[1], literalScratch) === 0) return text;
-  const hashed = anonymizeIp(m[1], salt);
+  const version = parseIp(m[1], literalScratch);
+  if (version === 0) return text;
+  // Hashed in its canonical form, as the endpoint columns are (2001:DB8:0::1 and 2001:db8::1 alike).
+  const hashed = anonymizeIp(formatIp(literalScratch, 0, version), salt);
   return m[0] === text && m[1] === text
     ? hashed
     : `${text.startsWith("[") ? `[${hashed}]` : hashed}${m[2] ?? ""}`;

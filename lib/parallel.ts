@@ -3,8 +3,9 @@
  * its shard (by flow hash) and turns them into JSON Lines itself, so that flow tables, feature groups and
  * serialization all run in parallel. Each line comes with its flow's place in one table's order
  * (`flowEndOrder`), and the main thread merges the workers' lines by it: the output is the same, byte for byte
- * and line for line, as one process's (for captures whose clock never steps back; otherwise the same lines in
- * an order that can differ where flows expired late). Batch buffers move between the threads without a copy;
+ * and line for line, as one process's, also for packets a little out of time order (see `FlowTable`'s
+ * reordering reach); a packet behind by more, or a clock that steps back further, can make a worker end a flow
+ * at another packet than one table would. Batch buffers move between the threads without a copy;
  * the merge copies each line once.
  *
  * Why every worker reads and decodes the whole capture rather than the main thread reading it once and handing
@@ -73,6 +74,16 @@ function cloneable(o: ExtractOptions): ExtractOptions {
 export function shardingConflicts(inputs: readonly string[], options: ExtractOptions): string[] {
   const conflicts: string[] = [];
   if (inputs.includes("-")) conflicts.push("stdin input (-)");
+  // Every worker opens every input: a pipe by name (a FIFO, the shell's <(...)) can be read only once.
+  const pipes = inputs.filter((i) => {
+    try {
+      const info = Deno.statSync(i);
+      return !info.isFile && !info.isDirectory;
+    } catch {
+      return false;
+    }
+  });
+  if (pipes.length > 0) conflicts.push(`inputs that are not regular files (${pipes.join(", ")})`);
   if ((options.maxFlows ?? 0) > 0) {
     conflicts.push("--max-flows, whose eviction needs every flow in one table");
   }

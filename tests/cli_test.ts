@@ -412,6 +412,22 @@ Deno.test("extract --format joy reads a directory as the other formats do: every
   assert.equal(fromFiles.code, 0, fromFiles.stderr);
   assert.ok(fromFiles.stdout.split("\n").length > 10);
   assert.equal(fromDir.stdout, fromFiles.stdout);
+  // A compressed capture inside the directory is skipped with a warning (it failed the run), as Joy reads
+  // none; given by name, it is still an error saying why.
+  await withTempDir(async (dir) => {
+    await Deno.copyFile(`${ROOT}/testdata/http.pcap`, `${dir}/http.pcap`);
+    const gz = await new Response(
+      new Blob([await Deno.readFile(`${ROOT}/testdata/http.pcap`)]).stream().pipeThrough(
+        new CompressionStream("gzip"),
+      ),
+    ).bytes();
+    await Deno.writeFile(`${dir}/old.pcap.gz`, gz);
+    const r = await runCli(["extract", "--format", "joy", "--reader", "builtin", dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /old\.pcap\.gz: --format joy reads uncompressed captures, as Joy does; skipped/);
+    assert.equal(r.stdout.trim().split("\n").length, 4, "the configuration line and http.pcap's 3 flows");
+    assertError(await runCli(["extract", "--format", "joy", `${dir}/old.pcap.gz`]), 1, /decompress it first/);
+  });
 });
 
 Deno.test("extract --format joy: a failed run leaves -o as it was; errors name the input or the output", async () => {

@@ -5,7 +5,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { parseJsonl, pcapRecords, ROOT, runCli } from "./helpers.ts";
+import { CLI, DENO, parseJsonl, pcapRecords, ROOT, runCli } from "./helpers.ts";
+import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 
 Deno.test("a directory holding a file that is not a capture: the other captures are read, exit 1", async () => {
   const dir = await Deno.makeTempDir();
@@ -105,6 +106,15 @@ Deno.test("a gzip-compressed capture that is cut or corrupt: a warning naming it
     const p = await runCli(["extract", "--extractor", `${dir}/bad.ts`, `${dir}/whole.pcap.gz`]);
     assert.equal(p.code, 1, p.stderr);
     assert.doesNotMatch(p.stderr, /gzip stream is cut/);
+    // Nor is a plugin's RangeError a capture that ends there (it was "unreadable capture data", exit 0).
+    await Deno.writeTextFile(
+      `${dir}/range.ts`,
+      `export const extractor = { name: "range", features: [{ name: "range_x", type: "int", description: "x" }],
+        init: () => null, update: () => { new DataView(new ArrayBuffer(2)).getUint32(0); }, finish: () => {} };`,
+    );
+    const q = await runCli(["extract", "--extractor", `${dir}/range.ts`, `${dir}/whole.pcap.gz`]);
+    assert.notEqual(q.code, 0, q.stderr);
+    assert.doesNotMatch(q.stderr, /unreadable capture data|flows read before it are written/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -171,6 +181,24 @@ Deno.test("gzip: told by its bytes on stdin and without a .gz name; a .gz that i
     await writer;
     assert.equal(fifo.code, 0, fifo.stderr);
     assert.equal(fifo.stdout, plain.stdout);
+    // Through libpcap, a cut capture on a FIFO: the offset is not looked for by opening it again (that waited
+    // for a writer forever).
+    if (tryLoadLibpcap() !== null) {
+      const cut = pcap.subarray(0, pcap.length - 10);
+      const w = (async () => {
+        const f = await Deno.open(`${dir}/fifo`, { write: true });
+        await f.write(cut).finally(() => f.close());
+      })();
+      const lp = await new Deno.Command(DENO, {
+        args: ["run", "-A", CLI, "extract", "-q", "--reader", "libpcap", `${dir}/fifo`],
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(30000),
+      }).output();
+      await w;
+      assert.equal(lp.code, 0, new TextDecoder().decode(lp.stderr));
+      assert.match(new TextDecoder().decode(lp.stderr), /truncated dump file/);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -241,6 +241,13 @@ Deno.test("a failed initialize opens no file and leaves none emptied", () => {
     );
     match(joyLastError(), /IPFIX export needs ipfixHost/);
   }
+  // A port no socket takes: refused here (send threw it out of cleanup, and the flows were lost).
+  const bits = JoyFlag.BIDIR | JoyFlag.IPFIX_EXPORT;
+  equal(
+    initialize({ bitmask: bits, ipfixHost: "127.0.0.1", ipfixPort: 70000 }, dir, "out.json"),
+    JOY_FAILURE,
+  );
+  match(joyLastError(), /ipfixPort must be 1\.\.65535/);
   equal(fds(), before);
   equal(Deno.readTextFileSync(`${dir}/out_0.json`), "kept\n");
   deepStrictEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["out_0.json"]);

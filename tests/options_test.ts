@@ -223,6 +223,8 @@ Deno.test("anonymizeIps: addresses in DNS answers and address literals as host o
   assert.equal(r.http_host, `${h("10.0.0.2")}:8080`);
   assert.equal(r.tls_sni, `[${h("2001:db8::2")}]:443`);
   assert.equal(r.quic_sni, "example.org");
+  // Written another way, the same address is the same pseudonym as in the endpoint columns.
+  assert.equal(output({ http_host: "[2001:DB8:0:0:0:0:0:1]:8080" }).http_host, `[${h("2001:db8::1")}]:8080`);
   if (HAVE_SHARED) {
     // A real DNS capture: no answer left in clear (they were written as they are).
     const answers = (await collect(cap("dns.pcap"), { anonymizeIps: true })).records

@@ -196,6 +196,19 @@ Deno.test("--workers auto: one per core for large file inputs when the run can b
   assert.equal(autoWorkers(["-"], [], 1), 1);
 });
 
+Deno.test("--workers refuses an input that is a pipe by name (each worker opens every input)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).output();
+    // It hung (the second worker waited to open the FIFO), or read an empty input from <(...).
+    const r = await runCli(["extract", "--workers", "2", `${dir}/fifo`]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /not regular files/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("--workers takes auto or a positive integer; anything else is a usage error naming both", async () => {
   for (const bad of ["0", "-1", "1.5", "many"]) {
     const r = await runCli(["extract", "--workers", bad, `${ROOT}/testdata/http.pcap`]);

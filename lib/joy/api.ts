@@ -226,6 +226,9 @@ export function initialize(
   // Every check before anything is opened: a failed initialize leaves no file emptied and no handle open.
   const exportsIpfix = (init.bitmask & (JoyFlag.IPFIX_EXPORT | JoyFlag.IPFIX_IDP_EXPORT)) !== 0;
   if (exportsIpfix && !cfg.ipfixHost) return fail("initialize: IPFIX export needs ipfixHost");
+  if (!Number.isInteger(cfg.ipfixPort) || cfg.ipfixPort < 1 || cfg.ipfixPort > 65535) {
+    return fail(`initialize: ipfixPort must be 1..65535, got ${cfg.ipfixPort}`);
+  }
   let log: JoyLineSink;
   try {
     log = logfile
@@ -447,7 +450,12 @@ export function exportFlowsIpfix(ctx: number, expiredOnly: boolean): JoyStatus {
     const msg = ip.encoder.message(Math.floor(Date.now() / 1000), ip.seq, batch, ip.seq === 0 || i === 0);
     ip.seq += batch.length;
     ip.pending++;
-    socket.send(msg, ip.port, ip.host, sent);
+    try {
+      socket.send(msg, ip.port, ip.host, sent);
+    } catch (e) {
+      sent();
+      return fail(`exportFlowsIpfix: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
   return JOY_OK;
 }

@@ -35,7 +35,7 @@ export interface JoyExtractOptions {
 export const JOY_NO_STDIN =
   "--format joy reads capture files, as Joy does, not stdin (-): write the capture to a file first";
 
-async function expand(inputs: string[]): Promise<string[]> {
+async function expand(inputs: string[], warn: (message: string) => void): Promise<string[]> {
   const out: string[] = [];
   for (const p of inputs) {
     if (p === "-") throw new InputError(JOY_NO_STDIN);
@@ -45,14 +45,20 @@ async function expand(inputs: string[]): Promise<string[]> {
     } catch (e) {
       throw new InputError(`cannot read ${p}: ${whyUnreadable(e)}`);
     }
-    // A directory stands for the same captures as for the other formats.
-    for (const f of info.isDirectory ? await captureFilesIn(p) : [p]) {
-      if (/\.gz$/i.test(f)) {
+    if (!info.isDirectory) {
+      if (/\.gz$/i.test(p)) {
         throw new InputError(
-          `${f}: --format joy reads uncompressed captures, as Joy does: decompress it first (gunzip -k ${f})`,
+          `${p}: --format joy reads uncompressed captures, as Joy does: decompress it first (gunzip -k ${p})`,
         );
       }
-      out.push(f);
+      out.push(p);
+      continue;
+    }
+    // A directory stands for the same captures as for the other formats, but the compressed ones, which Joy
+    // does not read (a decompressed copy beside one is read).
+    for (const f of await captureFilesIn(p)) {
+      if (/\.gz$/i.test(f)) warn(`${f}: --format joy reads uncompressed captures, as Joy does; skipped`);
+      else out.push(f);
     }
   }
   return out;
@@ -71,7 +77,7 @@ async function expand(inputs: string[]): Promise<string[]> {
 export async function runJoyExtract(inputs: string[], o: JoyExtractOptions = {}): Promise<number> {
   const started = performance.now();
   const cfg = o.config ?? defaultJoyConfig();
-  const files = await expand(inputs);
+  const files = await expand(inputs, (m) => console.error(`jj: warning: ${m}`));
   const w = new JoyJsonWriter(o.output, cfg);
   try {
     for (const f of files) {

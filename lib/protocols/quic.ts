@@ -559,6 +559,18 @@ export class CryptoReassembler {
     return this.buf.slice(0, need);
   }
 
+  /**
+   * The complete handshake message of the expected type starting at `start` of the stream (the one after a
+   * first message), or null while incomplete or of another type.
+   */
+  messageAt(start: number): Uint8Array | null {
+    const b = this.buf, c = this.contiguous();
+    if (b === null || this.failed || this.kind !== CryptoMessage.TLS || c < start + 4) return null;
+    if (b[start] !== this.hsType) return null;
+    const end = start + 4 + ((b[start + 1] << 16) | (b[start + 2] << 8) | b[start + 3]);
+    return end <= c ? b.slice(start, end) : null;
+  }
+
   /** Drops the buffer. */
   release(): void {
     this.buf = null;
@@ -651,6 +663,18 @@ interface KeySet extends InitialKeys {
 }
 
 /** Initial-packet decryption state of one side of a connection. */
+/** SHA-256("HelloRetryRequest"): the random of a ServerHello that is a HelloRetryRequest (RFC 8446 4.1.3). */
+const HRR_RANDOM = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c";
+
+/** Whether a ServerHello message (type, 3-byte length, version, random...) is a HelloRetryRequest. */
+function isHelloRetryRequest(msg: Uint8Array): boolean {
+  if (msg.length < 38) return false;
+  for (let i = 0; i < 32; i++) {
+    if (msg[6 + i] !== parseInt(HRR_RANDOM.slice(2 * i, 2 * i + 2), 16)) return false;
+  }
+  return true;
+}
+
 class Side {
   readonly client: boolean;
   keys: KeySet | null = null;
@@ -955,8 +979,11 @@ export class QuicFlowAnalyzer {
     this.frames(pt, 0, pt.length, crypto);
     const msg = crypto.message();
     if (msg !== null) {
-      this.serverHello = msg;
-      sv.finish();
+      // A HelloRetryRequest is kept until the ServerHello that follows it in the same stream (after the
+      // client's second Initial), which holds the key exchange and the extensions.
+      const next = isHelloRetryRequest(msg) ? crypto.messageAt(msg.length) : msg;
+      this.serverHello = next ?? msg;
+      if (next !== null) sv.finish();
     } else if (crypto.failed) {
       sv.finish();
     }

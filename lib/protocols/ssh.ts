@@ -320,7 +320,9 @@ export class SshDirectionParser {
           break;
         }
         case St.ENCRYPTED:
-          this.encryptedSegments++;
+          // Only a segment that starts encrypted: the one carrying NEWKEYS (OpenSSH sends encrypted bytes
+          // after it in the same segment) is a key exchange packet, as tshark counts it.
+          if (p === off) this.encryptedSegments++;
           return;
         default:
           return;

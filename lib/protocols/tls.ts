@@ -1799,9 +1799,10 @@ export class TlsFlowAnalyzer {
   private serverKeyExchange(b: Uint8Array, s: number, e: number): void {
     if (this.skeGroup !== null || this.skeKeyBits !== null || e - s < 4) return;
     if (b[s] === 3) {
-      // ECDHE: curve_type named_curve(3), group, public key length.
+      // ECDHE: curve_type named_curve(3), group, public key length; then the signature must end the message
+      // exactly. A DHE prime of 768 to 1023 bytes (ffdhe6144) also starts with 3, its length's high byte.
       const pub = b[s + 3];
-      if (s + 4 + pub <= e && pub > 0) {
+      if (s + 4 + pub <= e && pub > 0 && signatureEnds(b, s + 4 + pub, e)) {
         this.skeGroup = u16(b, s + 1);
         this.skeKeyBits = pub * 8;
         return;
@@ -1822,6 +1823,15 @@ export class TlsFlowAnalyzer {
     const v = sh.selectedVersion;
     return v !== null && (v === 0x0304 || (v >= 0x7f00 && v <= 0x7fff) || (v & 0xff00) === 0xfb00);
   }
+}
+
+/**
+ * Whether `b[o .. e)` is exactly what follows a ServerKeyExchange's parameters: nothing (anonymous), a
+ * signature with its 2-byte length (TLS 1.0 and 1.1), or one with its algorithm before (TLS 1.2).
+ */
+function signatureEnds(b: Uint8Array, o: number, e: number): boolean {
+  const rest = e - o;
+  return rest === 0 || (rest >= 2 && rest === 2 + u16(b, o)) || (rest >= 4 && rest === 4 + u16(b, o + 2));
 }
 
 /** Appends `b[s .. e)` to the kept first bytes of the pending text line (`d.lineLen` bytes so far). */

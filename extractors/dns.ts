@@ -32,6 +32,8 @@ const TCP_CAP = 65537;
  * read, and the first PARTIAL_TEST in-order bytes decide a flow that is not DNS anyway.
  */
 const TCP_PROBES = 3;
+/** UDP datagrams examined before a flow none of which was a DNS message is taken for not DNS. */
+const UDP_PROBES = 3;
 /** Bytes of an incomplete first TCP message enough to hold its header and a longest question. */
 const PARTIAL_TEST = 2 + 12 + 256 + 4;
 
@@ -53,7 +55,7 @@ const enum Mode {
 export class DnsState {
   mode: Mode = Mode.UNKNOWN;
   tcp = false;
-  /** TCP: payload packets examined per direction while probing, SYN sequence numbers. */
+  /** TCP: payload packets examined per direction while probing (UDP: datagrams, in probes0). */
   probes0 = 0;
   probes1 = 0;
   /** TCP: directions (bit per direction) whose first message cannot be DNS. */
@@ -164,7 +166,14 @@ function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number): bool
   // The question name is written from the first query (else the first response): once a query is kept, later
   // messages' names are never used.
   const m = parseDnsMessage(buf, off, end, s.firstQuery === null);
-  if (m === null) return false;
+  if (m === null) {
+    // In a DNS flow a malformed message still counts, by its header, as past MAX_PARSED (and as tshark does).
+    if (s.mode !== Mode.DNS || end - off < 12) return false;
+    const fl = (buf[off + 2] << 8) | buf[off + 3];
+    if (fl & 0x8000) s.responses++;
+    else s.queries++;
+    return true;
+  }
   s.parsed++;
   addMessage(s, m);
   return true;
@@ -350,7 +359,10 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     const n = p.payloadCapLen;
     if (n === 0 || p.proto !== 17) return;
     const ok = onMessage(s, p.buf, p.payloadOff, p.payloadOff + n);
-    if (s.mode === Mode.UNKNOWN) s.mode = ok ? Mode.DNS : Mode.NOT_DNS;
+    // One bad datagram first (a probe, a malformed query) does not make the flow not DNS: a few are examined.
+    if (s.mode === Mode.UNKNOWN) {
+      s.mode = ok ? Mode.DNS : ++s.probes0 >= UDP_PROBES ? Mode.NOT_DNS : Mode.UNKNOWN;
+    }
   },
   finish(s: DnsState | null, _flow: FlowState, out: FlowRecord): void {
     if (s !== null && s.tcp && s.streams !== null) {

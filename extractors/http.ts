@@ -207,6 +207,11 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
     const p = o + used, left = n - used;
     switch (dirState(s, dir)) {
       case Dir.NEW:
+        // Empty lines before a request line are ignored (RFC 9112 section 2.2).
+        if (b[p] === 0x0d || b[p] === 0x0a) {
+          used++;
+          break;
+        }
         // A very short start that may still become a request, status line or preface: wait for more.
         if (left < PREFACE_LEN && !final && httpStartPrefix(b, p, p + left)) return used;
         setDirState(s, dir, classify(s, dir, b, p, left));
@@ -321,10 +326,15 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       dirState(s, dir) === Dir.NEW && (dir === 0 ? s.stream0 : s.stream1) === null &&
       !notStreamStart(s.isnKnown, dir, dir === 0 ? s.isn0 : s.isn1, seq)
     ) {
-      // First payload: decide without allocating for flows that are not HTTP.
-      const guess = n >= PREFACE_LEN && isHttp2Preface(b, o, o + n) || httpMethodLength(b, o, o + n) > 0 ||
+      // First payload: decide without allocating for flows that are not HTTP. Empty lines before a request
+      // line are skipped here too (see process).
+      let k = o;
+      while (k < o + n && (b[k] === 0x0d || b[k] === 0x0a)) k++;
+      const m = o + n - k;
+      const guess = m === 0 || n >= PREFACE_LEN && isHttp2Preface(b, o, o + n) ||
+        httpMethodLength(b, k, k + m) > 0 ||
         isHttpStatusStart(b, o, o + n) || s.h2 !== null || (dir === 1 && looksLikeSettings(b, o, n)) ||
-        (n < PREFACE_LEN && httpStartPrefix(b, o, o + n));
+        (m < PREFACE_LEN && httpStartPrefix(b, k, k + m));
       if (!guess) {
         setDirState(s, dir, Dir.DONE);
         checkDone(s);
@@ -356,10 +366,12 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
   },
   finish(s: HttpState | null, _flow: FlowState, out: FlowRecord): void {
     if (s !== null && !s.udp) {
-      // A head still waiting for its end: read what arrived.
+      // A head still waiting for its end, or a start too short to tell yet (GET / HTTP/1.0 and an empty line
+      // are 18 bytes): read what arrived.
       for (let d = 0; d < 2; d++) {
         const st = d === 0 ? s.stream0 : s.stream1;
-        if (st !== null && st.available > 0 && dirState(s, d) === Dir.HEAD) {
+        const state = dirState(s, d);
+        if (st !== null && st.available > 0 && (state === Dir.HEAD || state === Dir.NEW)) {
           process(s, d as 0 | 1, st.data, st.offset, st.available, true);
         }
       }

@@ -164,6 +164,8 @@ Deno.test("parseDnsMessage: response with answers, TTLs and sanity checks", () =
   assert.equal(parseDnsMessage(new Uint8Array(11), 0, 11), null);
   assert.equal(dnsTypeName(28), "AAAA");
   assert.equal(dnsTypeName(65280), "TYPE65280");
+  // Registered types that had no name (tshark names them).
+  assert.deepEqual([30, 34, 260, 32768, 32769].map(dnsTypeName), ["NXT", "ATMA", "AMTRELAY", "TA", "DLV"]);
   assert.equal(dnsRcodeName(3), "NXDOMAIN");
 });
 

@@ -7,7 +7,20 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { cap, collect, HAVE_SHARED, HAVE_TSHARK, ROOT, tsharkRows } from "./helpers.ts";
+import {
+  cap,
+  type CapPacket,
+  collect,
+  ethernet,
+  HAVE_SHARED,
+  HAVE_TSHARK,
+  ipv4,
+  pcapFile,
+  ROOT,
+  tcp,
+  tsharkRows,
+  udp,
+} from "./helpers.ts";
 
 Deno.test("tls: a DHE prime of 6144 bits is not read as an ECDHE curve (its length's high byte is 3)", async () => {
   for (const [file, bits] of [["dhe6144.pcap", 6144], ["dhe2048.pcap", 2048]] as const) {
@@ -77,4 +90,115 @@ Deno.test({
     assert.equal(r.tls_key_exchange_length, 256);
     assert.equal(r.tls_session_resumed, false);
   },
+});
+
+/** A capture of TCP exchanges (client 10.0.0.1, server 10.0.0.2:80), each a list of [direction, bytes]. */
+function tcpExchanges(exchanges: [0 | 1, string][][]): Uint8Array {
+  const frames: CapPacket[] = [];
+  let t = 1000;
+  exchanges.forEach((messages, i) => {
+    const port = 40000 + i;
+    const seq = [1000, 5000];
+    const seg = (dir: 0 | 1, flags: number, data: Uint8Array) => {
+      const [src, dst, sp, dp] = dir === 0
+        ? ["10.0.0.1", "10.0.0.2", port, 80]
+        : ["10.0.0.2", "10.0.0.1", 80, port];
+      frames.push({
+        ts: t += 0.001,
+        data: ethernet(ipv4(src, dst, 6, tcp(sp, dp, flags, data, { seq: seq[dir], ack: seq[dir ^ 1] }))),
+      });
+      seq[dir] += data.length + (flags & 0x03 ? 1 : 0);
+    };
+    seg(0, 0x02, new Uint8Array(0));
+    seg(1, 0x12, new Uint8Array(0));
+    seg(0, 0x10, new Uint8Array(0));
+    for (const [dir, text] of messages) seg(dir, 0x18, new TextEncoder().encode(text));
+  });
+  return pcapFile(1, frames);
+}
+
+Deno.test("http: short messages, methods tshark knows, and an empty line before the request line", async () => {
+  const file = await Deno.makeTempFile({ suffix: ".pcap" });
+  try {
+    await Deno.writeFile(
+      file,
+      tcpExchanges([
+        // 18 and 19 bytes: under the 24 a start waited for, and never read.
+        [[0, "GET / HTTP/1.0\r\n\r\n"], [1, "HTTP/1.0 200 OK\r\n\r\n"]],
+        [[0, "RPC_IN_DATA /rpc/rpcproxy.dll?x:6001 HTTP/1.1\r\nHost: ex\r\n\r\n"], [
+          1,
+          "HTTP/1.1 200 OK\r\n\r\n",
+        ]],
+        [[0, "\r\nGET /crlf HTTP/1.1\r\nHost: crlf\r\n\r\n"], [1, "HTTP/1.1 204 No Content\r\n\r\n"]],
+      ]),
+    );
+    const records = (await collect(file, { features: ["http2"] })).records;
+    assert.deepEqual(
+      records.map((r) => [r.src_port, r.http_method, r.http_uri, r.http_status_code]),
+      [
+        [40000, "GET", "/", 200],
+        [40001, "RPC_IN_DATA", "/rpc/rpcproxy.dll?x:6001", 200],
+        [40002, "GET", "/crlf", 204],
+      ],
+    );
+    if (HAVE_TSHARK) {
+      const rows = tsharkRows([
+        "-r",
+        file,
+        "-Y",
+        "http.request",
+        "-T",
+        "fields",
+        "-e",
+        "http.request.method",
+      ]);
+      assert.deepEqual(rows.map((x) => x[0]), ["GET", "RPC_IN_DATA", "GET"]);
+    }
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
+/** A DNS message: header (id, flags), one question for a.example A IN, and an A answer when `answer`. */
+function dnsMessage(id: number, flags: number, answer: boolean): Uint8Array {
+  const name = [1, 0x61, 7, ...new TextEncoder().encode("example"), 0];
+  const header = [id >> 8, id & 0xff, flags >> 8, flags & 0xff, 0, 1, 0, answer ? 1 : 0, 0, 0, 0, 0];
+  const rr = answer ? [0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1] : [];
+  return new Uint8Array([...header, ...name, 0, 1, 0, 1, ...rr]);
+}
+
+Deno.test("dns: a bad first datagram does not make a flow not DNS, and malformed messages count as tshark counts them", async () => {
+  const frames: CapPacket[] = [];
+  let t = 1000;
+  const dgram = (dir: 0 | 1, sport: number, payload: Uint8Array) =>
+    frames.push({
+      ts: t += 0.01,
+      data: ethernet(
+        dir === 0
+          ? ipv4("10.0.0.1", "10.0.0.2", 17, udp(sport, 53, payload))
+          : ipv4("10.0.0.2", "10.0.0.1", 17, udp(53, sport, payload)),
+      ),
+    });
+  // Port 15001: 3 bytes first (it was dns_detected false for the whole flow), then a query and its answer.
+  dgram(0, 15001, new Uint8Array([1, 2, 3]));
+  dgram(0, 15001, dnsMessage(1, 0x0100, false));
+  dgram(1, 15001, dnsMessage(1, 0x8180, true));
+  // Port 15002: 40 queries, the 5th and the 36th malformed (a query with an error code): tshark counts all 40;
+  // the 5th was left out and the 36th (past the 32 messages parsed) counted.
+  for (let i = 1; i <= 40; i++) {
+    const m = dnsMessage(i, 0x0100, false);
+    if (i === 5 || i === 36) m[3] = 0x01;
+    dgram(0, 15002, m);
+  }
+  const file = await Deno.makeTempFile({ suffix: ".pcap" });
+  try {
+    await Deno.writeFile(file, pcapFile(1, frames));
+    const records = (await collect(file, { features: ["dns"] })).records;
+    assert.deepEqual(
+      records.map((r) => [r.src_port, r.dns_detected, r.dns_queries, r.dns_responses]),
+      [[15001, true, 1, 1], [15002, true, 40, 0]],
+    );
+  } finally {
+    await Deno.remove(file);
+  }
 });

@@ -81,6 +81,25 @@ const METHODS: readonly string[] = [
   "PURGE",
   "LINK",
   "UNLINK",
+  // Those tshark's HTTP dissector also knows: Exchange's RPC over HTTP, SCCM, WebDAV's Microsoft batch
+  // methods and versioning (RFC 3253), GENA.
+  "RPC_IN_DATA",
+  "RPC_OUT_DATA",
+  "RPC_CONNECT",
+  "CCM_POST",
+  "BCOPY",
+  "BMOVE",
+  "BDELETE",
+  "BPROPFIND",
+  "BPROPPATCH",
+  "POLL",
+  "LABEL",
+  "UPDATE",
+  "CHECKIN",
+  "UNCHECKOUT",
+  "MKWORKSPACE",
+  "VERSION-CONTROL",
+  "BASELINE-CONTROL",
 ];
 const METHOD_BYTES: readonly Uint8Array[] = METHODS.map((m) => new TextEncoder().encode(m + " "));
 

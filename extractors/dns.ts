@@ -151,16 +151,24 @@ function isNetbiosName(buf: Uint8Array, off: number, end: number): boolean {
   return true;
 }
 
-/** Handles one message after detection; returns false when it is not DNS. */
-function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number): boolean {
+/** Counts a message by its header alone (QR, TC), as tshark counts one it cannot read further. */
+function countHeader(s: DnsState, buf: Uint8Array, off: number): void {
+  const fl = (buf[off + 2] << 8) | buf[off + 3];
+  if (fl & 0x8000) s.responses++;
+  else s.queries++;
+  if (fl & 0x0200) s.truncated = true;
+}
+
+/**
+ * Handles one message after detection; returns false when it is not DNS. `partial`: the start of a message the
+ * capture cut (TCP, at the end), read as far as it goes but never counted by its header alone.
+ */
+function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number, partial = false): boolean {
   if (s.mode === Mode.UNKNOWN && isNetbiosName(buf, off, end)) return false;
   if (s.parsed >= MAX_PARSED) {
-    // Header only: count by QR and TC without allocating.
-    if (end - off < 12) return false;
-    const fl = (buf[off + 2] << 8) | buf[off + 3];
-    if (fl & 0x8000) s.responses++;
-    else s.queries++;
-    if (fl & 0x0200) s.truncated = true;
+    // Header only, without allocating.
+    if (end - off < 12 || partial) return false;
+    countHeader(s, buf, off);
     return true;
   }
   // The question name is written from the first query (else the first response): once a query is kept, later
@@ -168,10 +176,8 @@ function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number): bool
   const m = parseDnsMessage(buf, off, end, s.firstQuery === null);
   if (m === null) {
     // In a DNS flow a malformed message still counts, by its header, as past MAX_PARSED (and as tshark does).
-    if (s.mode !== Mode.DNS || end - off < 12) return false;
-    const fl = (buf[off + 2] << 8) | buf[off + 3];
-    if (fl & 0x8000) s.responses++;
-    else s.queries++;
+    if (s.mode !== Mode.DNS || end - off < 12 || partial) return false;
+    countHeader(s, buf, off);
     return true;
   }
   s.parsed++;
@@ -190,7 +196,7 @@ function drainRange(s: DnsState, d: Uint8Array, o: number, end: number, final: b
     if (a < 2) break;
     const len = (d[p] << 8) | d[p + 1];
     if (a < 2 + len) {
-      if (final && a >= 14 && s.mode === Mode.DNS) onMessage(s, d, p + 2, p + a);
+      if (final && a >= 14 && s.mode === Mode.DNS) onMessage(s, d, p + 2, p + a, true);
       break;
     }
     const ok = len >= 12 && onMessage(s, d, p + 2, p + 2 + len);

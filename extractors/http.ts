@@ -333,7 +333,7 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       const m = o + n - k;
       const guess = m === 0 || n >= PREFACE_LEN && isHttp2Preface(b, o, o + n) ||
         httpMethodLength(b, k, k + m) > 0 ||
-        isHttpStatusStart(b, o, o + n) || s.h2 !== null || (dir === 1 && looksLikeSettings(b, o, n)) ||
+        isHttpStatusStart(b, k, k + m) || s.h2 !== null || (dir === 1 && looksLikeSettings(b, o, n)) ||
         (m < PREFACE_LEN && httpStartPrefix(b, k, k + m));
       if (!guess) {
         setDirState(s, dir, Dir.DONE);

@@ -326,7 +326,11 @@ export async function* extractFlows(
               const r = reader.run(pipeline.packet, 65536);
               if (r.error) {
                 // Read again to find the offset: only a regular file can be (a FIFO's writer is gone).
-                const where = Deno.statSync(input).isFile ? await whereCaptureEnds(input) : null;
+                let isFile = false;
+                try {
+                  isFile = input !== "-" && Deno.statSync(input).isFile;
+                } catch { /* gone since: no offset */ }
+                const where = isFile ? await whereCaptureEnds(input) : null;
                 warn(
                   `${name}: ${r.error} (after packet ${pipeline.stats.read}${
                     where === null ? "" : `; ${where}`

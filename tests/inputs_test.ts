@@ -198,6 +198,10 @@ Deno.test("gzip: told by its bytes on stdin and without a .gz name; a .gz that i
       await w;
       assert.equal(lp.code, 0, new TextDecoder().decode(lp.stderr));
       assert.match(new TextDecoder().decode(lp.stderr), /truncated dump file/);
+      // The same on stdin (- is not a file to stat: it failed the run).
+      const piped = await runCli(["extract", "-q", "--filter", "tcp", "-"], { stdin: cut });
+      assert.equal(piped.code, 0, piped.stderr);
+      assert.match(piped.stderr, /truncated dump file/);
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -251,6 +251,9 @@ Deno.test("a failed initialize opens no file and leaves none emptied", () => {
   equal(fds(), before);
   equal(Deno.readTextFileSync(`${dir}/out_0.json`), "kept\n");
   deepStrictEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["out_0.json"]);
+  // Without IPFIX export a port is not used; 0 is Joy's own examples' "default".
+  equal(initialize({ bitmask: JoyFlag.BIDIR, ipfixPort: 0 }, dir, "none.json"), JOY_OK);
+  cleanup(0);
   shutdown();
 });
 

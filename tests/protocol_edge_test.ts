@@ -93,7 +93,7 @@ Deno.test({
 });
 
 /** A capture of TCP exchanges (client 10.0.0.1, server 10.0.0.2:80), each a list of [direction, bytes]. */
-function tcpExchanges(exchanges: [0 | 1, string][][]): Uint8Array {
+function tcpExchanges(exchanges: [0 | 1, string | Uint8Array][][], serverPort = 80): Uint8Array {
   const frames: CapPacket[] = [];
   let t = 1000;
   exchanges.forEach((messages, i) => {
@@ -101,8 +101,8 @@ function tcpExchanges(exchanges: [0 | 1, string][][]): Uint8Array {
     const seq = [1000, 5000];
     const seg = (dir: 0 | 1, flags: number, data: Uint8Array) => {
       const [src, dst, sp, dp] = dir === 0
-        ? ["10.0.0.1", "10.0.0.2", port, 80]
-        : ["10.0.0.2", "10.0.0.1", 80, port];
+        ? ["10.0.0.1", "10.0.0.2", port, serverPort]
+        : ["10.0.0.2", "10.0.0.1", serverPort, port];
       frames.push({
         ts: t += 0.001,
         data: ethernet(ipv4(src, dst, 6, tcp(sp, dp, flags, data, { seq: seq[dir], ack: seq[dir ^ 1] }))),
@@ -112,7 +112,7 @@ function tcpExchanges(exchanges: [0 | 1, string][][]): Uint8Array {
     seg(0, 0x02, new Uint8Array(0));
     seg(1, 0x12, new Uint8Array(0));
     seg(0, 0x10, new Uint8Array(0));
-    for (const [dir, text] of messages) seg(dir, 0x18, new TextEncoder().encode(text));
+    for (const [dir, m] of messages) seg(dir, 0x18, typeof m === "string" ? new TextEncoder().encode(m) : m);
   });
   return pcapFile(1, frames);
 }
@@ -130,6 +130,10 @@ Deno.test("http: short messages, methods tshark knows, and an empty line before 
           "HTTP/1.1 200 OK\r\n\r\n",
         ]],
         [[0, "\r\nGET /crlf HTTP/1.1\r\nHost: crlf\r\n\r\n"], [1, "HTTP/1.1 204 No Content\r\n\r\n"]],
+        [[0, "GET /x HTTP/1.1\r\nHost: x\r\n\r\n"], [
+          1,
+          "\r\nHTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+        ]],
       ]),
     );
     const records = (await collect(file, { features: ["http2"] })).records;
@@ -139,6 +143,7 @@ Deno.test("http: short messages, methods tshark knows, and an empty line before 
         [40000, "GET", "/", 200],
         [40001, "RPC_IN_DATA", "/rpc/rpcproxy.dll?x:6001", 200],
         [40002, "GET", "/crlf", 204],
+        [40003, "GET", "/x", 404],
       ],
     );
     if (HAVE_TSHARK) {
@@ -152,7 +157,7 @@ Deno.test("http: short messages, methods tshark knows, and an empty line before 
         "-e",
         "http.request.method",
       ]);
-      assert.deepEqual(rows.map((x) => x[0]), ["GET", "RPC_IN_DATA", "GET"]);
+      assert.deepEqual(rows.map((x) => x[0]), ["GET", "RPC_IN_DATA", "GET", "GET"]);
     }
   } finally {
     await Deno.remove(file);
@@ -190,14 +195,24 @@ Deno.test("dns: a bad first datagram does not make a flow not DNS, and malformed
     if (i === 5 || i === 36) m[3] = 0x01;
     dgram(0, 15002, m);
   }
+  // Port 15003: a response with the TC bit, cut to 20 bytes (malformed): counted, and truncated, as by tshark.
+  dgram(0, 15003, dnsMessage(3, 0x0100, false));
+  dgram(1, 15003, dnsMessage(3, 0x8380, true).subarray(0, 20));
   const file = await Deno.makeTempFile({ suffix: ".pcap" });
   try {
     await Deno.writeFile(file, pcapFile(1, frames));
     const records = (await collect(file, { features: ["dns"] })).records;
     assert.deepEqual(
-      records.map((r) => [r.src_port, r.dns_detected, r.dns_queries, r.dns_responses]),
-      [[15001, true, 1, 1], [15002, true, 40, 0]],
+      records.map((r) => [r.src_port, r.dns_detected, r.dns_queries, r.dns_responses, r.dns_truncated]),
+      [[15001, true, 1, 1, false], [15002, true, 40, 0, false], [15003, true, 1, 1, true]],
     );
+    // Over TCP, a response the capture cut (its first 20 bytes, then the end) is not counted: tshark never
+    // reads that PDU.
+    const query = dnsMessage(4, 0x0100, false), reply = dnsMessage(4, 0x8180, true);
+    const framed = (m: Uint8Array) => new Uint8Array([m.length >> 8, m.length & 0xff, ...m]);
+    await Deno.writeFile(file, tcpExchanges([[[0, framed(query)], [1, framed(reply).subarray(0, 20)]]], 53));
+    const [tcpFlow] = (await collect(file, { features: ["dns"] })).records;
+    assert.deepEqual([tcpFlow.dns_queries, tcpFlow.dns_responses], [1, 0]);
   } finally {
     await Deno.remove(file);
   }

@@ -222,11 +222,12 @@ export function initialize(
   cfg.output = outputFile ?? "stdout";
   cfg.outputDir = outputDir ?? "./";
   cfg.ipfixHost = init.ipfixHost ?? "";
-  cfg.ipfixPort = init.ipfixPort ?? 4739;
+  // 0 (or none) is the default port, as in Joy's own examples.
+  cfg.ipfixPort = init.ipfixPort || 4739;
   // Every check before anything is opened: a failed initialize leaves no file emptied and no handle open.
   const exportsIpfix = (init.bitmask & (JoyFlag.IPFIX_EXPORT | JoyFlag.IPFIX_IDP_EXPORT)) !== 0;
   if (exportsIpfix && !cfg.ipfixHost) return fail("initialize: IPFIX export needs ipfixHost");
-  if (!Number.isInteger(cfg.ipfixPort) || cfg.ipfixPort < 1 || cfg.ipfixPort > 65535) {
+  if (exportsIpfix && (!Number.isInteger(cfg.ipfixPort) || cfg.ipfixPort < 1 || cfg.ipfixPort > 65535)) {
     return fail(`initialize: ipfixPort must be 1..65535, got ${cfg.ipfixPort}`);
   }
   let log: JoyLineSink;

@@ -18,7 +18,7 @@ const MAX_POINTERS = 255;
 /** Most answer strings kept from one message. */
 export const DNS_MAX_ANSWERS = 64;
 
-/** Names of the RR types in IANA's registry (tshark's too), but for the reserved and private ranges. */
+/** Names of the RR types in IANA's registry (but the reserved and private ranges); tshark 4.0 names most. */
 const TYPE_NAMES: Record<number, string> = {
   1: "A",
   2: "NS",

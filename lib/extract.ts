@@ -153,10 +153,12 @@ async function expandInputs(
 
 /**
  * Where a capture that libpcap stopped reading is cut or corrupt, as the built-in reader sees it (what, and at
- * which byte offset), or null: libpcap's errors name no offset. Read again only for this, once.
+ * which byte offset), or null: libpcap's errors name no offset. Read again only for this, once, and only a
+ * regular file can be (stdin or a FIFO is gone; opening a FIFO again would wait for a writer forever).
  */
 async function whereCaptureEnds(path: string): Promise<string | null> {
   try {
+    if (path === "-" || !(await Deno.stat(path)).isFile) return null;
     const opened = await openCapture(path);
     try {
       return (await readCapture(opened.reader, () => {})).warning;
@@ -325,12 +327,7 @@ export async function* extractFlows(
             for (;;) {
               const r = reader.run(pipeline.packet, 65536);
               if (r.error) {
-                // Read again to find the offset: only a regular file can be (a FIFO's writer is gone).
-                let isFile = false;
-                try {
-                  isFile = input !== "-" && Deno.statSync(input).isFile;
-                } catch { /* gone since: no offset */ }
-                const where = isFile ? await whereCaptureEnds(input) : null;
+                const where = await whereCaptureEnds(input);
                 warn(
                   `${name}: ${r.error} (after packet ${pipeline.stats.read}${
                     where === null ? "" : `; ${where}`
@@ -365,11 +362,7 @@ export async function* extractFlows(
           } else if (input instanceof ReadableStream) byteReader = streamReader(input);
           else byteReader = input;
           try {
-            let bytes = 0;
-            const it = readCaptureChunks(byteReader, pipeline.packet, (n) => {
-              bytes += n;
-              summary.bytesRead += n;
-            });
+            const it = readCaptureChunks(byteReader, pipeline.packet, (n) => summary.bytesRead += n);
             let result;
             for (;;) {
               let r;
@@ -377,17 +370,12 @@ export async function* extractFlows(
                 r = await it.next();
               } catch (e) {
                 if (e instanceof CaptureFormatError) throw new InputError(`${name}: ${e.message}`);
-                if (!(e instanceof DecompressionError)) throw e;
-                // Not gzip at all: not a capture either.
-                if (bytes === 0) {
+                // Thrown only before any byte came out (a stream cut later ends the capture there, with its
+                // warning): not gzip at all, so not a capture either.
+                if (e instanceof DecompressionError) {
                   throw new InputError(`${name}: not a gzip-compressed capture (${e.message})`);
                 }
-                // A cut or corrupt gzip stream is a truncated capture: what was read before it is kept.
-                warn(
-                  `${name}: the gzip stream is cut or corrupt after ${bytes} bytes of capture ` +
-                    `(${e.message}); flows read before it are written`,
-                );
-                r = null;
+                throw e;
               }
               if (pending.length > 0) {
                 const batch = pending;
@@ -395,7 +383,6 @@ export async function* extractFlows(
                 yield* emitBatch(batch);
               }
               progress();
-              if (r === null) break;
               if (r.done) {
                 result = r.value;
                 break;

@@ -192,9 +192,8 @@ class SinkWriter implements RecordWriter {
         throw new InputError(
           `record ${this.count} has a column ${k} that ${first} did not have, and the output's columns were ` +
             `taken from ${
-              first === "the first record" ? "it" : "them"
-            }: split the input by shape, or write ` +
-            `JSON Lines`,
+              this.inferFrom === 1 ? "it" : "them"
+            }: split the input by shape, or write JSON Lines`,
         );
       }
     }

@@ -823,6 +823,7 @@ export async function anonymizeCapture(
       }
     }
     await out.flush();
+    result.warning = inp.endWarning(result.warning);
     completed = true;
   } finally {
     result.addresses = anonymizer.changed - before;

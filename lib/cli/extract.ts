@@ -226,46 +226,51 @@ function refuseIgnoredSettings(o: ExtractCliOptions, given: readonly string[], f
   };
   const has = (plan: ReturnType<typeof planExtraction>, name: string): boolean =>
     plan.columns.includes(name) || plan.columns.includes(splitName(name));
+  const only = (flag: string, by: string): string => `${flag} only applies with ${by}`;
+  const leftOutBySpecific = "which --specific-features leaves out";
+  // Each setting given, whether this run uses it, and the usage error when it does not.
   const settings: [string, (plan: ReturnType<typeof planExtraction>) => boolean, string][] = [
     [
       "--anonymization-salt",
       (p) => o.anonymizeIps === true || has(p, "flow_id"),
-      "--anonymize-ips, or with the flow_id column (--include-flow-id)",
+      only("--anonymization-salt", "--anonymize-ips, or with the flow_id column (--include-flow-id)"),
     ],
     [
       "--max-sequence-length",
       (p) => writes(p, "sequences"),
-      "the columns of --include-sequences or --include-splt",
+      only("--max-sequence-length", "the columns of --include-sequences or --include-splt"),
     ],
-    ["--eviction-strategy", () => (o.maxFlows ?? 0) > 0, "--max-flows N"],
+    ["--eviction-strategy", () => (o.maxFlows ?? 0) > 0, only("--eviction-strategy", "--max-flows N")],
     [
       "--burst-threshold-ms",
       (p) => writes(p, "timing", "padding"),
-      `the timing or padding group's columns, ${leftOut}`,
+      only("--burst-threshold-ms", `the timing or padding group's columns, ${leftOut}`),
     ],
-    ["--entropy-sample-bytes", (p) => writes(p, "entropy"), `the entropy group's columns, ${leftOut}`],
+    [
+      "--entropy-sample-bytes",
+      (p) => writes(p, "entropy"),
+      only("--entropy-sample-bytes", `the entropy group's columns, ${leftOut}`),
+    ],
     [
       "--include-flow-id",
       (p) => has(p, "flow_id"),
-      "--include-flow-id adds the flow_id column, which --specific-features leaves out",
+      `--include-flow-id adds the flow_id column, ${leftOutBySpecific}`,
     ],
     [
       "--include-sequences",
       (p) => has(p, "iat_sequence") || has(p, "timestamp_sequence"),
-      "--include-sequences adds iat_sequence and timestamp_sequence, which --specific-features leaves out",
+      `--include-sequences adds iat_sequence and timestamp_sequence, ${leftOutBySpecific}`,
     ],
     [
       "--include-splt",
       (p) => p.columns.some((c) => c.startsWith("splt")),
-      "--include-splt adds the splt columns, which --specific-features leaves out",
+      `--include-splt adds the splt columns, ${leftOutBySpecific}`,
     ],
   ];
   const asked = settings.filter(([flag]) => given.includes(flag));
   if (asked.length === 0) return;
   const plan = planExtraction({ features, ...featureOptionsFrom(o) });
-  for (const [flag, used, by] of asked) {
-    if (!used(plan)) throw new UsageError(by.startsWith(`${flag} `) ? by : `${flag} only applies with ${by}`);
-  }
+  for (const [, used, message] of asked) if (!used(plan)) throw new UsageError(message);
 }
 
 /** `extract` in this thread, to any output format. */

@@ -13,6 +13,7 @@
  */
 import { createDecipheriv } from "node:crypto";
 import { aes128EncryptBlock, aes128Key, type HmacKey, hmacKey, hmacSha256 } from "./quic_crypto.ts";
+import { isHelloRetryRandom } from "./tls.ts";
 
 /** QUIC version 1 (RFC 9000). */
 export const QUIC_V1 = 0x00000001;
@@ -663,18 +664,6 @@ interface KeySet extends InitialKeys {
 }
 
 /** Initial-packet decryption state of one side of a connection. */
-/** SHA-256("HelloRetryRequest"): the random of a ServerHello that is a HelloRetryRequest (RFC 8446 4.1.3). */
-const HRR_RANDOM = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c";
-
-/** Whether a ServerHello message (type, 3-byte length, version, random...) is a HelloRetryRequest. */
-function isHelloRetryRequest(msg: Uint8Array): boolean {
-  if (msg.length < 38) return false;
-  for (let i = 0; i < 32; i++) {
-    if (msg[6 + i] !== parseInt(HRR_RANDOM.slice(2 * i, 2 * i + 2), 16)) return false;
-  }
-  return true;
-}
-
 class Side {
   readonly client: boolean;
   keys: KeySet | null = null;
@@ -981,7 +970,8 @@ export class QuicFlowAnalyzer {
     if (msg !== null) {
       // A HelloRetryRequest is kept until the ServerHello that follows it in the same stream (after the
       // client's second Initial), which holds the key exchange and the extensions.
-      const next = isHelloRetryRequest(msg) ? crypto.messageAt(msg.length) : msg;
+      // The message: type, 3-byte length, version, then the random.
+      const next = isHelloRetryRandom(msg, 6) ? crypto.messageAt(msg.length) : msg;
       this.serverHello = next ?? msg;
       if (next !== null) sv.finish();
     } else if (crypto.failed) {

@@ -96,6 +96,21 @@ const HRR_RANDOM = new Uint8Array(
 );
 
 /**
+ * Whether the 32 bytes at `buf[off]` are a HelloRetryRequest's ServerHello.random (RFC 8446 section 4.1.3).
+ *
+ * @example
+ * ```ts
+ * import { isHelloRetryRandom } from "./tls.ts";
+ * console.log(isHelloRetryRandom(new Uint8Array(32), 0)); // false
+ * ```
+ */
+export function isHelloRetryRandom(buf: Uint8Array, off: number): boolean {
+  if (off + 32 > buf.length) return false;
+  for (let i = 0; i < 32; i++) if (buf[off + i] !== HRR_RANDOM[i]) return false;
+  return true;
+}
+
+/**
  * True for an RFC 8701 GREASE value (0x0a0a, 0x1a1a, ... 0xfafa).
  *
  * @example
@@ -391,14 +406,7 @@ export function parseServerHello(buf: Uint8Array, off: number, len: number): Ser
   sh.length = declared;
   sh.truncated = truncated;
   sh.version = u16(buf, p);
-  let hrr = true;
-  for (let i = 0; i < 32; i++) {
-    if (buf[p + 2 + i] !== HRR_RANDOM[i]) {
-      hrr = false;
-      break;
-    }
-  }
-  sh.isHelloRetryRequest = hrr;
+  sh.isHelloRetryRequest = isHelloRetryRandom(buf, p + 2);
   p += 34;
   const sidLen = buf[p++];
   if (p + sidLen + 2 > end) return null;

@@ -14,6 +14,12 @@ import { FlowPipeline } from "../lib/pipeline.ts";
 import { selectExtractors } from "../lib/registry.ts";
 
 const [path, ...sets] = Deno.args;
+if (path === undefined || sets.length === 0) {
+  console.error(
+    "usage: deno run -A bench/groups.ts CAPTURE GROUPS [GROUPS ...] (GROUPS: a comma-separated set)",
+  );
+  Deno.exit(2);
+}
 const data = await Deno.readFile(path);
 const source = () => memorySource(data);
 for (const set of sets) {

@@ -16,6 +16,13 @@ import { writeAll } from "../lib/cli/common.ts";
 
 const [reader, groups, file, workersArg] = Deno.args;
 const workers = Number(workersArg ?? 1);
+if (
+  (reader !== "builtin" && reader !== "libpcap") || groups === undefined || file === undefined ||
+  !Number.isInteger(workers) || workers < 1
+) {
+  console.error("usage: deno run -A bench/run_one.ts builtin|libpcap GROUPS CAPTURE [WORKERS]");
+  Deno.exit(2);
+}
 const sink = await Deno.open("/dev/null", { write: true });
 const options = { reader: reader as "builtin" | "libpcap", features: groups.split(",") };
 const t0 = performance.now();

@@ -19,6 +19,10 @@ interface Stage {
   flush(): void;
 }
 
+if (Deno.args[0] === undefined) {
+  console.error("usage: deno run -A bench/stages.ts CAPTURE [STAGE]");
+  Deno.exit(2);
+}
 const data = await Deno.readFile(Deno.args[0]);
 const source = () => memorySource(data);
 const pipeline = (...groups: Parameters<typeof makePipeline>[0]) => makePipeline(groups);
@@ -38,7 +42,12 @@ const stages: [string, () => Stage][] = [
   ["meta+size", () => pipeline(flowMetaExtractor, sizeExtractor)],
   ["four", () => pipeline(flowMetaExtractor, timingExtractor, sizeExtractor, tcpExtractor)],
 ];
-for (const [name, make] of stages.filter(([n]) => !Deno.args[1] || n === Deno.args[1])) {
+const chosen = stages.filter(([n]) => !Deno.args[1] || n === Deno.args[1]);
+if (chosen.length === 0) {
+  console.error(`unknown stage ${Deno.args[1]}: one of ${stages.map(([n]) => n).join(", ")}`);
+  Deno.exit(2);
+}
+for (const [name, make] of chosen) {
   const ms: number[] = [];
   for (let i = 0; i < 7; i++) {
     const p = make();

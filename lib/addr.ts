@@ -82,13 +82,15 @@ export function parseIp(text: string, out: Uint8Array): 0 | 4 | 6 {
     tail = text.slice(dbl + 2);
     if (tail.includes("::")) return 0;
   }
-  const groups = (s: string): number[] | null => {
+  // A dotted quad only as the last 32 bits (RFC 4291 section 2.2): at the end of the tail, or of the head
+  // when there is no "::".
+  const groups = (s: string, last: boolean): number[] | null => {
     if (s === "") return [];
     const res: number[] = [];
     const parts = s.split(":");
     for (let i = 0; i < parts.length; i++) {
       const part = parts[i];
-      if (i === parts.length - 1 && part.includes(".")) {
+      if (last && i === parts.length - 1 && part.includes(".")) {
         const v4 = new Uint8Array(16);
         if (parseIp(part, v4) !== 4) return null;
         res.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
@@ -99,7 +101,7 @@ export function parseIp(text: string, out: Uint8Array): 0 | 4 | 6 {
     }
     return res;
   };
-  const h = groups(head), t = groups(tail);
+  const h = groups(head, dbl < 0), t = groups(tail, true);
   if (!h || !t) return 0;
   if (dbl < 0 && h.length !== 8) return 0;
   if (dbl >= 0 && h.length + t.length > 7) return 0;

@@ -14,6 +14,8 @@ import { CsvWriter } from "./csv.ts";
 import { JsonlWriter, type RecordWriter } from "./jsonl.ts";
 import { ParquetRecordWriter } from "./parquet.ts";
 import { openOutputFile } from "../lib/cli/common.ts";
+import { type ByteReader, DecompressionError, openCapture, streamReader } from "../lib/capture_file.ts";
+import { whyUnreadable } from "../lib/why_unreadable.ts";
 
 export type { RecordWriter } from "./jsonl.ts";
 
@@ -343,9 +345,10 @@ export async function rewriteJsonLines(
 }
 
 /**
- * Reads JSON Lines records from a path (`-` for stdin; `.gz` is decompressed). Lines that are not JSON objects
- * are reported to `onBad` (line number, text) and skipped; blank lines are ignored. Throws an
- * {@linkcode InputError} when the file cannot be opened.
+ * Reads JSON Lines records from a path (`-` for stdin) or a stream; a path's gzip is decompressed, told by its
+ * name or its bytes, all members of it. Lines that are not JSON objects are reported to `onBad` (line number,
+ * text) and skipped; blank lines are ignored. Throws an {@linkcode InputError} when the file cannot be opened,
+ * and when its gzip stream is cut or corrupt (after yielding the records before the damage).
  *
  * @example
  * ```ts
@@ -359,30 +362,23 @@ export async function* readJsonLines(
   source: string | ReadableStream<Uint8Array>,
   onBad: (line: number, text: string) => void = () => {},
 ): AsyncGenerator<FlowRecord, void, void> {
-  let stream: ReadableStream<Uint8Array>;
-  if (typeof source !== "string") stream = source;
-  else if (source === "-") stream = Deno.stdin.readable;
-  else {
+  let input: { reader: ByteReader; close(): void };
+  if (typeof source !== "string") {
+    const reader = streamReader(source);
+    input = { reader, close: () => reader.close() };
+  } else {
+    // As captures are opened: gzip told by its bytes too (stdin, a file not named .gz), every member read.
     try {
-      stream = (await Deno.open(source)).readable;
+      input = await openCapture(source);
     } catch (e) {
-      const why = e instanceof Deno.errors.NotFound
-        ? "no such file"
-        : e instanceof Error
-        ? e.message
-        : String(e);
-      throw new InputError(`cannot read ${source}: ${why}`);
-    }
-    if (/\.gz$/i.test(source)) {
-      stream = (stream as ReadableStream<Uint8Array<ArrayBuffer>>).pipeThrough(
-        new DecompressionStream("gzip"),
-      );
+      throw new InputError(`cannot read ${source === "-" ? "<stdin>" : source}: ${whyUnreadable(e)}`);
     }
   }
-  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  const name = source === "-" ? "<stdin>" : typeof source === "string" ? source : "the input";
+  const decoder = new TextDecoder();
+  const chunk = new Uint8Array(1 << 16);
   let rest = "";
   let lineNo = 0;
-  let finished = false;
   const parse = (line: string): FlowRecord | null => {
     lineNo++;
     if (line.trim() === "") return null;
@@ -395,12 +391,18 @@ export async function* readJsonLines(
   };
   try {
     for (;;) {
-      const { value, done } = await reader.read();
-      if (done) {
-        finished = true;
-        break;
+      let n: number | null;
+      try {
+        n = await input.reader.read(chunk);
+      } catch (e) {
+        if (!(e instanceof DecompressionError)) throw e;
+        throw new InputError(
+          `${name}: the gzip stream is cut or corrupt (${e.message}) after line ${lineNo}; the records before ` +
+            "it were written",
+        );
       }
-      const text = rest + value;
+      if (n === null) break;
+      const text = rest + decoder.decode(chunk.subarray(0, n), { stream: true });
       let start = 0;
       for (;;) {
         const nl = text.indexOf("\n", start);
@@ -411,13 +413,13 @@ export async function* readJsonLines(
       }
       rest = text.slice(start);
     }
+    rest += decoder.decode();
     if (rest.length > 0) {
       const rec = parse(rest);
       if (rec !== null) yield rec;
     }
   } finally {
-    // Stopped early (the consumer broke off): close the input too.
-    if (!finished) await reader.cancel().catch(() => {});
-    reader.releaseLock();
+    // Stopped early (the consumer broke off) or done: close the input.
+    input.close();
   }
 }

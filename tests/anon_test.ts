@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { createCipheriv } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import fc from "fast-check";
 import {
   anonymizeCapture,
@@ -1457,4 +1458,173 @@ Deno.test("anon: host fields (http_host, Joy's nested Host, an address as SNI) c
     assert.equal(anon.http[1].in!.Host, "unifi:8080", mode);
     assert.deepEqual(back.record(anon as unknown as FlowRecord), original, mode);
   }
+});
+
+/** Every IPv4 and IPv6 address written in a Joy record, wherever it is: text, DHCP hex options, IDP headers. */
+function joyRecordAddresses(line: string): Set<string> {
+  const found = new Set<string>();
+  const rec = JSON.parse(line);
+  const walk = (v: unknown, key: string): void => {
+    if (typeof v === "string") {
+      if (parseIp(v, new Uint8Array(16)) !== 0) found.add(v);
+      if ((key === "idp_out" || key === "idp_in") && v.startsWith("45")) {
+        found.add(formatIp(hex(v.slice(24, 32)), 0, 4)).add(formatIp(hex(v.slice(32, 40)), 0, 4));
+      }
+      if (
+        ["server_id", "address_request", "router", "name_server"].includes(key) && /^[0-9a-f]{8}$/.test(v)
+      ) {
+        found.add(formatIp(hex(v), 0, 4));
+      }
+    } else if (Array.isArray(v)) v.forEach((x) => walk(x, key));
+    else if (v !== null && typeof v === "object") {
+      for (const [k, x] of Object.entries(v)) walk(x, k);
+    }
+  };
+  walk(rec, "");
+  found.delete("0.0.0.0");
+  found.delete("255.255.255.255");
+  return found;
+}
+
+Deno.test({
+  name:
+    "anon on Joy records: DNS answers, DHCP addresses and options, initial data packets change too, and come back",
+  ignore: !HAVE_CAPTURES,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      for (const [capture, config] of [["dns_fragmented.pcap", "dns=1"], ["dhcp.pcapng", "dhcp=1"]]) {
+        const joy = await run(["extract", "-q", "--format", "joy", "--joy-config", config, cap(capture)]);
+        assert.equal(joy.code, 0, joy.stderr);
+        const lines = joy.stdout.trim().split("\n").slice(1);
+        const before = new Set(lines.flatMap((l) => [...joyRecordAddresses(l)]));
+        // More than the endpoints: answers (dns), yiaddr and server_id (dhcp), IDP headers (both).
+        const beyondEndpoints = lines.some((l) => {
+          const { sa, da } = JSON.parse(l);
+          return [...joyRecordAddresses(l)].some((a) => a !== sa && a !== da);
+        });
+        assert.ok(beyondEndpoints, `${capture}: no address past sa/da to test`);
+        await Deno.writeTextFile(`${dir}/in.json`, lines.join("\n") + "\n");
+        for (const mode of ["cryptopan", "hash", "joy"]) {
+          const anon = await run(["anon", "-q", "--mode", mode, "--key", `${dir}/k.key`, `${dir}/in.json`]);
+          assert.equal(anon.code, 0, anon.stderr);
+          const left = anon.stdout.trim().split("\n").flatMap((l) => [...joyRecordAddresses(l)])
+            .filter((a) => before.has(a));
+          assert.deepEqual(left, [], `${capture} ${mode}: real addresses left`);
+          const hasIdp = lines.some((l) => "idp_out" in JSON.parse(l));
+          assert.equal(/initial data packet/.test(anon.stderr), mode === "joy" && hasIdp, anon.stderr);
+          if (mode === "hash") continue;
+          await Deno.writeTextFile(`${dir}/anon.json`, anon.stdout);
+          const back = await run([
+            "anon",
+            "-q",
+            "--reverse",
+            "--mode",
+            mode,
+            "--key",
+            `${dir}/k.key`,
+            `${dir}/anon.json`,
+          ]);
+          assert.equal(back.code, 0, back.stderr);
+          const original = lines.map((l) => JSON.parse(l));
+          const restored = back.stdout.trim().split("\n").map((l) => JSON.parse(l));
+          for (let i = 0; i < original.length; i++) {
+            if (mode === "joy") {
+              delete original[i].idp_out, delete original[i].idp_len_out;
+              delete original[i].idp_in, delete original[i].idp_len_in;
+            }
+            assert.deepEqual(restored[i], original[i], `${capture} ${mode}: record ${i} not restored`);
+          }
+        }
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("anon and label-subnets: an input without one JSON object is an input error, not empty success", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const pcap = `${ROOT}/testdata/http.pcap`;
+    const a = await run(["anon", "-q", "--key", `${dir}/k.key`, pcap]);
+    assert.equal(a.code, 1, a.stderr);
+    assert.match(a.stderr, /http\.pcap: no JSON object in its \d+ line\(s\)/);
+    assert.equal(a.stdout, "");
+    const l = await run(["label-subnets", "--label", "x:10.0.0.0/8", pcap]);
+    assert.equal(l.code, 1, l.stderr);
+    assert.match(l.stderr, /no JSON object/);
+    // An empty input is no error: nothing in, nothing out.
+    const e = await run(["label-subnets", "-q", "--label", "x:10.0.0.0/8"], "");
+    assert.equal(e.code, 0, e.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("anon: -o naming the key file (or --subnets, --users, a label file) is a usage error; the key stays", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const key = `${dir}/k.key`, recs = `${dir}/r.jsonl`, nets = `${dir}/nets.txt`;
+    await Deno.writeTextFile(recs, '{"src_ip":"10.0.0.1","dst_ip":"10.0.0.2"}\n');
+    await Deno.writeTextFile(nets, "10.0.0.0/8\n");
+    assert.equal((await run(["anon", "-q", "--key", key, recs])).code, 0);
+    const keyText = await Deno.readTextFile(key);
+    for (const args of [["-o", key], ["--subnets", nets, "-o", nets]]) {
+      const r = await run(["anon", "-q", "--key", key, recs, ...args]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /is also an input/);
+    }
+    const p = await run(["anon", "-q", "--key", key, "--pcap", `${ROOT}/testdata/http.pcap`, "-o", key]);
+    assert.equal(p.code, 2, p.stderr);
+    assert.equal(await Deno.readTextFile(key), keyText);
+    const l = await run(["label-subnets", "--label", `lab:${nets}`, recs, "-o", nets]);
+    assert.equal(l.code, 2, l.stderr);
+    assert.equal(await Deno.readTextFile(nets), "10.0.0.0/8\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("record inputs: gzip by its bytes on stdin, every member of a multi-member file, a cut one named", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const gz = (text: string) => new Uint8Array(gzipSync(new TextEncoder().encode(text)));
+    const two = concat(gz('{"src_ip":"10.0.0.1"}\n'), gz('{"src_ip":"10.0.0.2"}\n'));
+    await Deno.writeFile(`${dir}/two.jsonl.gz`, two);
+    for (const [args, stdin] of [[[`${dir}/two.jsonl.gz`], undefined], [[], two]] as const) {
+      const r = await runCli(["label-subnets", "-q", "--label", "x:10.0.0.0/8", ...args], { stdin });
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(r.stdout.trim().split("\n").map((l) => JSON.parse(l).src_ip), [
+        "10.0.0.1",
+        "10.0.0.2",
+      ]);
+    }
+    const whole = gz(
+      Array.from({ length: 2000 }, (_, i) => `{"src_ip":"10.0.${i >> 8}.${i & 255}"}\n`).join(""),
+    );
+    await Deno.writeFile(`${dir}/cut.jsonl.gz`, whole.subarray(0, whole.length - 100));
+    const c = await run(["label-subnets", "-q", "--label", "x:10.0.0.0/8", `${dir}/cut.jsonl.gz`]);
+    assert.equal(c.code, 1, c.stderr);
+    assert.match(c.stderr, /cut\.jsonl\.gz: the gzip stream is cut or corrupt .* after line \d+/);
+    // What came before the cut is written.
+    assert.ok(c.stdout.trim().split("\n").length > 1000, `${c.stdout.length} bytes written`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("parseIp takes a dotted quad only as an IPv6 address's last 32 bits (RFC 4291 2.2)", () => {
+  const b = new Uint8Array(16);
+  for (
+    const [text, version] of [
+      ["1.2.3.4::5", 0],
+      ["1.2.3.4::", 0],
+      ["1:2:3:4:5:6:7:1.2.3.4", 0],
+      ["::1.2.3.4", 6],
+      ["::ffff:1.2.3.4", 6],
+      ["1::1.2.3.4", 6],
+      ["1:2:3:4:5:6:1.2.3.4", 6],
+    ] as const
+  ) assert.equal(parseIp(text, b), version, text);
 });

@@ -155,10 +155,60 @@ export interface AnonymizerOptions {
   users?: Iterable<string>;
 }
 
-/** Field names whose values are addresses or lists of addresses. */
-const ADDRESS_FIELD = /(^|_)(ip|ips|addr|addrs|address|addresses)$/;
+/** Field names whose values are addresses or lists of addresses (and DHCP's client, your, server, relay address). */
+const ADDRESS_FIELD = /(^|_)(ip|ips|addr|addrs|address|addresses)$|^[cysg]iaddr$/;
 /** Address fields of Joy's JSON (`jj extract --format joy`): source and destination address. */
 const JOY_ADDRESS_FIELDS = new Set(["sa", "da"]);
+/** Address fields of the objects nested in Joy's records: a DNS answer's A and AAAA record. */
+const JOY_NESTED_ADDRESS_FIELDS = new Set(["a", "aaaa"]);
+/**
+ * Joy's DHCP options whose data is IPv4 addresses end to end (RFC 2132 and later), printed as hex: routers,
+ * servers of every kind, the requested and the server's address. `policy_filter` holds address and mask pairs
+ * (only the addresses change); `static_route` destination and router pairs.
+ */
+const DHCP_ADDRESS_OPTIONS: ReadonlySet<string> = new Set([
+  "router",
+  "time_server",
+  "name_server",
+  "domain_server",
+  "log_server",
+  "quotes_server",
+  "lpr_server",
+  "impress_server",
+  "rlp_server",
+  "swap_server",
+  "broadcast_address",
+  "router_request",
+  "static_route",
+  "nis_servers",
+  "ntp_servers",
+  "netbios_name_srv",
+  "netbios_dist_srv",
+  "xwindow_font",
+  "xwindow_manager",
+  "address_request",
+  "server_id",
+  "nis_server_addr",
+  "home_agent_addrs",
+  "smtp_server",
+  "pop3_server",
+  "nntp_server",
+  "www_server",
+  "finger_server",
+  "irc_server",
+  "street_talk_server",
+  "stda_server",
+  "nds_servers",
+  "bcmcs_controller_ipv4_address",
+  "associated_ip",
+  "netinfo_address",
+  "subnet_selection",
+  "option_capwap_ac_v4",
+  "tftp_server_address|etherboot",
+]);
+/** Joy's initial data packets (`idp=N`): an IP packet's first bytes, in hex. */
+const JOY_IDP_FIELDS = new Set(["idp_out", "idp_in"]);
+const HEX_BYTES = /^(?:[0-9a-f]{2})+$/;
 /** List fields that mix addresses with other text; only the entries that are addresses change. */
 const MIXED_ADDRESS_FIELDS = new Set(["dns_answers"]);
 /** Field names whose values are user names. */
@@ -203,6 +253,13 @@ export class Anonymizer {
   private readonly tmp = new Uint8Array(16);
   /** Addresses changed so far (in records: every field value changed; in packets: every address rewritten). */
   changed = 0;
+  /**
+   * Joy initial data packets removed from records: in joy mode (whose results do not fit in a packet), or
+   * whose IP header could not be read to be rewritten.
+   */
+  droppedPackets = 0;
+  /** Rewrites the addresses of a packet's bytes (see `setPacketRewriter`). */
+  private packetRewriter: ((packet: Uint8Array) => boolean) | null = null;
   /** Address fields with a value (text or list) seen so far in records, changed or not. */
   addressFields = 0;
 
@@ -387,15 +444,30 @@ export class Anonymizer {
   private readonly hostOf = (s: string): string => this.host(s);
   private readonly userOf = (s: string): string => this.user(s);
 
+  /**
+   * Gives the function that rewrites the addresses of a raw IP packet in place (true when it could), for Joy's
+   * initial data packets; lib/anon/pcap.ts's `PacketAnonymizer` is one. Without it, those fields are removed.
+   */
+  setPacketRewriter(rewrite: (packet: Uint8Array) => boolean): void {
+    this.packetRewriter = rewrite;
+  }
+
   private fields(obj: Record<string, unknown>, depth: number): void {
     const ip = this.ipOf, host = this.hostOf, user = this.userOf;
     const names = this.users.size > 0 || this.reverse;
     for (const k in obj) {
       const v = obj[k];
       if (v === null || typeof v === "number" || typeof v === "boolean") continue;
-      if (ADDRESS_FIELD.test(k) || JOY_ADDRESS_FIELDS.has(k) || MIXED_ADDRESS_FIELDS.has(k)) {
+      if (
+        ADDRESS_FIELD.test(k) || JOY_ADDRESS_FIELDS.has(k) || MIXED_ADDRESS_FIELDS.has(k) ||
+        (depth > 0 && JOY_NESTED_ADDRESS_FIELDS.has(k))
+      ) {
         this.addressFields++;
         obj[k] = this.value(v as FeatureValue, ip);
+      } else if (depth > 0 && typeof v === "string" && DHCP_ADDRESS_OPTIONS.has(k)) {
+        obj[k] = this.hexAddresses(v, k === "policy_filter");
+      } else if (depth === 0 && JOY_IDP_FIELDS.has(k) && typeof v === "string") {
+        this.initialDataPacket(obj, k, v);
       } else if (HOST_FIELD.test(k)) obj[k] = this.value(v as FeatureValue, host);
       else if (names && USER_FIELD.test(k)) obj[k] = this.value(v as FeatureValue, user);
       else if (names && URI_FIELDS.has(k) && typeof v === "string") obj[k] = this.uri(v);
@@ -407,6 +479,61 @@ export class Anonymizer {
         }
       }
     }
+  }
+
+  /**
+   * A run of IPv4 addresses in hex (a Joy DHCP option's data), each changed as text is: in joy mode each
+   * becomes its 32 hex digits (and, reversing, 32 digits that decrypt to an IPv4 address become its 8). With
+   * `pairs`, only the first address of each pair changes (the second is a mask). Other text stays.
+   */
+  private hexAddresses(hex: string, pairs: boolean): string {
+    if (!HEX_BYTES.test(hex)) return hex;
+    const width = this.mode === "joy" && this.reverse ? 32 : 8;
+    if (hex.length % width !== 0) return hex;
+    let out = "";
+    for (let i = 0, n = 0; i < hex.length; i += width, n++) {
+      const part = hex.slice(i, i + width);
+      if (pairs && n % 2 === 1) {
+        out += part;
+        continue;
+      }
+      const text = width === 8
+        ? `${parseInt(part.slice(0, 2), 16)}.${parseInt(part.slice(2, 4), 16)}.${
+          parseInt(part.slice(4, 6), 16)
+        }.${parseInt(part.slice(6, 8), 16)}`
+        : part;
+      const changed = this.ip(text);
+      if (changed === text) out += part;
+      else if (this.mode === "joy" && !this.reverse) out += changed;
+      else {
+        const b = this.tmp;
+        if (parseIp(changed, b) !== 4) return hex;
+        out += bytesToHex(b.subarray(0, 4));
+      }
+    }
+    this.addressFields++;
+    return out;
+  }
+
+  /**
+   * A Joy initial data packet (an IP packet's first bytes in hex): its addresses rewritten as a capture's are
+   * (`anon --pcap`); removed with its length in joy mode, whose results do not fit in a packet, and when its IP
+   * header cannot be read.
+   */
+  private initialDataPacket(obj: Record<string, unknown>, k: string, hex: string): void {
+    if (hex.length === 0) return;
+    const lengthKey = k === "idp_out" ? "idp_len_out" : "idp_len_in";
+    if (this.mode !== "joy" && this.packetRewriter !== null && HEX_BYTES.test(hex)) {
+      const packet = hexToBytes(hex);
+      if (this.packetRewriter(packet)) {
+        this.addressFields++;
+        obj[k] = bytesToHex(packet);
+        return;
+      }
+    }
+    delete obj[k];
+    delete obj[lengthKey];
+    this.droppedPackets++;
   }
 
   /**

@@ -150,6 +150,14 @@ export class PacketAnonymizer {
     return changed;
   }
 
+  /**
+   * Rewrites a raw IP packet (its first bytes, as Joy's initial data packet holds) in place; the same as
+   * `rewrite` with link type RAW.
+   */
+  rewriteIp(packet: Uint8Array): number {
+    return this.rewrite(packet, 0, packet.length, LINK_RAW);
+  }
+
   private record(pos: number, oldV: number, newV: number): void {
     if (oldV === newV) return;
     if (this.nCh >= this.chPos.length) {

@@ -15,11 +15,17 @@ import {
   loadOrCreateKey,
   parseUserList,
 } from "../anon/mod.ts";
-import { anonymizeCapture } from "../anon/pcap.ts";
+import { anonymizeCapture, PacketAnonymizer } from "../anon/pcap.ts";
 import { DecompressionError, openCapture } from "../capture_file.ts";
 import { type Cidr, parseCidrList } from "../subnets.ts";
 import { openRecordWriter, rewriteJsonLines } from "../../outputs/mod.ts";
-import { checkInputFile, openOutputFile, refuseOutputAsInput, UsageError } from "./common.ts";
+import {
+  checkInputFile,
+  openOutputFile,
+  refuseNoRecords,
+  refuseOutputAsInput,
+  UsageError,
+} from "./common.ts";
 
 /** Options of `jj anon` as commander parses them. */
 export interface AnonCliOptions {
@@ -123,7 +129,10 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
     }
     // The input first: a missing capture must not leave a new key file behind.
     await checkInputFile(o.pcap);
-    refuseOutputAsInput([o.pcap], o.output);
+    refuseOutputAsInput(
+      [o.pcap, o.key, o.subnets, o.users].filter((p): p is string => p !== undefined),
+      o.output,
+    );
     let capture: Awaited<ReturnType<typeof openCapture>>;
     try {
       capture = await openCapture(o.pcap);
@@ -202,10 +211,26 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
   }
   const source = input ?? "-";
   await checkInputFile(source);
-  refuseOutputAsInput([source], o.output);
+  // The key and the lists are inputs too: overwriting the key would lose the only way back.
+  refuseOutputAsInput(
+    [source, o.key, o.subnets, o.users].filter((p): p is string => p !== undefined),
+    o.output,
+  );
   const anonymizer = await anonymizerFromOptions(o);
+  const packets = new PacketAnonymizer(anonymizer);
+  anonymizer.setPacketRewriter((packet) => packets.rewriteIp(packet) >= 0);
   const writer = await openRecordWriter(o.output ?? "-", o.format, null);
   const { records, bad } = await rewriteJsonLines(source, writer, (r) => anonymizer.record(r));
+  refuseNoRecords(source, records, bad);
+  if (anonymizer.droppedPackets > 0) {
+    console.error(
+      `jj: warning: ${anonymizer.droppedPackets} Joy initial data packet(s) (idp_out, idp_in) left out: ${
+        o.mode === "joy"
+          ? "--mode joy's hex strings cannot go back into packets"
+          : "their IP header could not be read to rewrite its addresses"
+      }`,
+    );
+  }
   if (records > 0 && anonymizer.addressFields === 0) {
     console.error(
       `jj: warning: ${source === "-" ? "<stdin>" : source}: no address field in any record ` +
@@ -236,7 +261,7 @@ export function addAnonCommand(program: Command, setResult: (p: Promise<number>)
     .description(
       "Anonymize the addresses (and listed user names) of a JSON Lines flow stream, or of a capture with --pcap.",
     )
-    .argument("[input]", "JSON Lines file (- or absent: stdin; .gz is decompressed)")
+    .argument("[input]", "JSON Lines file (- or absent: stdin; gzip is decompressed)")
     .requiredOption("-k, --key <file>", "key file; created with a new random key (mode 0600) when missing")
     .addOption(
       new Option(
@@ -270,7 +295,10 @@ Fields changed: src_ip, dst_ip, tunnel_src_ip, tunnel_dst_ip, every other *_ip /
 sa and da (extract --format joy), the addresses in dns_answers, the address part of host fields (http_host,
 Joy's Host, *_sni: 10.1.2.3:8080 or [2001:db8::1]:443; names stay), in nested objects too; with --users, user
 fields (http_user, usernames, *_user) and, as Joy does, user names between separators in http_uri (masked
-with *).
+with *). In Joy's records also: DNS answers (a, aaaa), DHCP addresses (ciaddr, yiaddr, siaddr, giaddr, and
+the options that hold addresses: router, server_id, address_request, name_server, ...), and the IP headers
+of the initial data packets (idp_out, idp_in), rewritten as --pcap rewrites packets; in joy mode, whose hex
+strings do not fit in a packet, those are left out.
 
 --pcap rewrites the addresses of IP headers (tunnels and ICMP quotes included), IP options and routing
 headers, ARP and neighbour discovery (targets, prefixes, DNS servers, redirected packets); checksums are

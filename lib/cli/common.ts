@@ -300,6 +300,25 @@ export function refuseOutputAsInput(inputs: readonly string[], output: string | 
 }
 
 /**
+ * Throws an {@linkcode InputError} when an input of records (`anon`, `label-subnets`) had lines but not one
+ * JSON object: a capture, a Parquet or CSV file, or compressed bytes given where JSON Lines are read. Its lines
+ * were each left out with a warning; exit 0 with empty output would pass for success.
+ *
+ * @example
+ * ```ts
+ * import { refuseNoRecords } from "./common.ts";
+ * refuseNoRecords("flows.jsonl", 3, 1); // records were read: nothing to say
+ * ```
+ */
+export function refuseNoRecords(source: string, records: number, bad: number): void {
+  if (records > 0 || bad === 0) return;
+  throw new InputError(
+    `${source === "-" ? "<stdin>" : source}: no JSON object in its ${bad} line(s); this command reads ` +
+      "JSON Lines flow records (jj extract's output, also --format joy)",
+  );
+}
+
+/**
  * Whether `path` lies somewhere below the directory `dir` (both resolved through symbolic links as far as they
  * exist): a capture file written there is one a directory input reads.
  */

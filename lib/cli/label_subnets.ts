@@ -7,7 +7,7 @@
 import { type Command, Option } from "commander";
 import { SubnetLabeler } from "../subnets.ts";
 import { openRecordWriter, rewriteJsonLines } from "../../outputs/mod.ts";
-import { checkInputFile, refuseOutputAsInput, UsageError } from "./common.ts";
+import { checkInputFile, refuseNoRecords, refuseOutputAsInput, UsageError } from "./common.ts";
 
 /**
  * Help text of `--label` (shared with `jj extract`).
@@ -81,7 +81,8 @@ export async function runLabelSubnets(input: string | undefined, o: LabelCliOpti
   }
   const source = input ?? "-";
   await checkInputFile(source);
-  refuseOutputAsInput([source], o.output);
+  // A label file is an input too (NAME:FILE; for NAME:CIDR the part after the colon names no file).
+  refuseOutputAsInput([source, ...(o.label ?? []).map((l) => l.slice(l.indexOf(":") + 1))], o.output);
   const writer = await openRecordWriter(o.output ?? "-", o.format, null);
   let labelled = 0;
   const { records, bad } = await rewriteJsonLines(source, writer, (rec) => {
@@ -89,6 +90,7 @@ export async function runLabelSubnets(input: string | undefined, o: LabelCliOpti
     if ((rec.src_labels as string[]).length > 0 || (rec.dst_labels as string[]).length > 0) labelled++;
     return rec;
   });
+  refuseNoRecords(source, records, bad);
   if (!o.quiet) {
     console.error(
       `jj: ${records} records, ${labelled} labelled, ${labeler.map.size} network(s)${
@@ -114,7 +116,7 @@ export function addLabelSubnetsCommand(program: Command, setResult: (p: Promise<
     .description(
       "Add src_labels and dst_labels to JSON Lines flows by longest-prefix match of their addresses.",
     )
-    .argument("[input]", "JSON Lines file (- or absent: stdin; .gz is decompressed)")
+    .argument("[input]", "JSON Lines file (- or absent: stdin; gzip is decompressed)")
     .option("--label <spec>", LABEL_OPTION_HELP, collect)
     .option(
       "-o, --output <file>",
@@ -126,7 +128,9 @@ export function addLabelSubnetsCommand(program: Command, setResult: (p: Promise<
       "after",
       `
 The longest matching network wins; several labels given for the same network are all listed. IPv4 and IPv6.
-NAME comes first, always: --label 2001:db8::/32 is refused (write v6:2001:db8::/32). A FILE lists one CIDR
+NAME comes first, always: --label 2001:db8::/32 is refused (write v6:2001:db8::/32). A name of hex digits
+is a name only when the spec read whole is not a clean network: cafe:2001:db8::/32 is cafe on 2001:db8::/32
+(read whole it has bits set past /32), 2001:db8::/32 is a bare network. A FILE lists one CIDR
 per line (# comments); an empty one is an error.
 
 Examples:

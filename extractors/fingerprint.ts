@@ -37,6 +37,8 @@ export class FingerprintState {
   /** Signature bits of each direction's first payload (-1 before it). */
   sigFwd = -1;
   sigBwd = -1;
+  /** A packet came under an IPsec authentication header. */
+  ah = false;
   /** The session id of an OpenVPN client reset (two 32-bit halves), -1 when none. */
   ovpnHi = -1;
   ovpnLo = -1;
@@ -277,7 +279,7 @@ function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | 
   if (flow.protocol === 50) {
     c = 0.9;
     type = "ipsec-esp";
-  } else if (flow.protocol === 51) {
+  } else if (flow.protocol === 51 || s.ah) {
     c = 0.9;
     type = "ipsec-ah";
   } else if (sig & (Sig.OVPN_CLIENT_RESET | Sig.OVPN_SERVER_RESET)) {
@@ -336,6 +338,7 @@ export const fingerprintExtractor: FeatureExtractor<FingerprintState> = {
   init: (): FingerprintState => new FingerprintState(),
   update(s: FingerprintState, p: PacketView, flow: FlowState, dir: 0 | 1): void {
     const len = p.wireLen;
+    if (p.ah) s.ah = true;
     if (len >= 1400 && len <= 1500) s.nearMtu++;
     const pay = p.payloadLen;
     if (pay === 0) return;

@@ -71,7 +71,7 @@ export function describeLinkType(link: number): string {
   return names[link] === undefined ? `${link}` : `${link} (${names[link]})`;
 }
 
-const PROTO_TCP = 6, PROTO_UDP = 17, PROTO_ICMP = 1, PROTO_ICMP6 = 58, PROTO_SCTP = 132;
+const PROTO_TCP = 6, PROTO_UDP = 17, PROTO_ICMP = 1, PROTO_ICMP6 = 58, PROTO_SCTP = 132, PROTO_AH = 51;
 const MAX_DEPTH = 4;
 /** Datagrams being fragmented whose ports are remembered at once (the oldest is forgotten past this). */
 const MAX_FRAGMENTED = 4096;
@@ -83,6 +83,8 @@ const FRAGMENT_TIMEOUT = 60;
 interface FragmentPorts {
   srcPort: number;
   dstPort: number;
+  /** Its transport protocol: past the IPv6 headers that follow a Fragment header (destination options, AH). */
+  proto: number;
   ts: number;
 }
 
@@ -108,6 +110,14 @@ export class PacketDecoder {
    * that comes before its first one keeps ports 0). Only fragmented datagrams allocate.
    */
   private readonly fragments = new Map<string, FragmentPorts>();
+  /**
+   * Where the frame ends on the wire, then where the current IP datagram can end at most: a length field that
+   * claims more than the frame held (a frame captured whole, yet shorter than its IP length says) counts no
+   * payload past it, as tshark takes it.
+   */
+  private reportedEnd = 0;
+  /** The protocol that keys the current IP layer's fragments: IPv4's, or the IPv6 Fragment header's next header. */
+  private fragNext = 0;
 
   /**
    * Decodes a frame; returns a {@linkcode SkipReason} (0 when the packet is usable). A tunnel whose inner packet
@@ -170,6 +180,7 @@ export class PacketDecoder {
     p.wireLen = wireLen;
     p.linkType = linkType;
     const end = off + capLen;
+    this.reportedEnd = off + Math.max(capLen, wireLen);
     switch (linkType) {
       case 1:
         return this.ether(buf, off, end, 0);
@@ -189,7 +200,13 @@ export class PacketDecoder {
         return this.ipGuess(buf, off + 4, end, 0);
       }
       case 9:
+        return this.ppp(buf, off, end, 0);
       case 50:
+        // PPP in HDLC framing also carries Cisco HDLC (address 0x0f unicast, 0x8f broadcast; an EtherType).
+        if (end - off >= 4 && (buf[off] === 0x0f || buf[off] === 0x8f)) {
+          this.addLayer(Layer.CHDLC);
+          return this.etherType(buf, off + 4, end, (buf[off + 2] << 8) | buf[off + 3], 0);
+        }
         return this.ppp(buf, off, end, 0);
       case 12:
       case 14:
@@ -345,10 +362,12 @@ export class PacketDecoder {
     p.ttl = buf[off + 8];
     const proto = buf[off + 9];
     p.proto = proto;
+    this.fragNext = proto;
     const l4 = off + ihl;
     // The IP datagram may end before the frame does (Ethernet padding).
     const ipEnd = Math.min(end, off + total);
-    const l4Len = total - ihl;
+    if (off + total < this.reportedEnd) this.reportedEnd = off + total;
+    const l4Len = this.reportedEnd - off - ihl;
     if (p.fragOffset !== 0) {
       p.isFragment = true;
       p.l4Off = l4;
@@ -369,7 +388,7 @@ export class PacketDecoder {
   private fragmentKey(n: number): string {
     const p = this.packet, b = p.buf, sa = p.srcAddrOff, da = p.dstAddrOff;
     const id = p.ipId;
-    let key = String.fromCharCode(p.proto, id >>> 16, id & 0xffff);
+    let key = String.fromCharCode(this.fragNext, id >>> 16, id & 0xffff);
     for (let i = 0; i < n; i += 2) {
       key += String.fromCharCode((b[sa + i] << 8) | b[sa + i + 1], (b[da + i] << 8) | b[da + i + 1]);
     }
@@ -399,10 +418,13 @@ export class PacketDecoder {
     const f = this.fragments;
     f.delete(key);
     if (f.size >= MAX_FRAGMENTED) f.delete(f.keys().next().value!);
-    f.set(key, { srcPort: p.srcPort, dstPort: p.dstPort, ts: p.ts });
+    f.set(key, { srcPort: p.srcPort, dstPort: p.dstPort, proto: p.proto, ts: p.ts });
   }
 
-  /** A later fragment: the ports of its first one, when seen; the last one (no more fragments) forgets them. */
+  /**
+   * A later fragment: the ports of its first one, when seen. The last one does not forget them: fragments can
+   * come out of order, after the last one (the datagram's ports stay until its timeout or the table's bound).
+   */
   private laterFragment(n: number): void {
     const f = this.fragments;
     if (f.size === 0) return;
@@ -416,7 +438,7 @@ export class PacketDecoder {
     }
     p.srcPort = first.srcPort;
     p.dstPort = first.dstPort;
-    if ((p.ipFlags & 1) === 0) f.delete(key);
+    p.proto = first.proto;
   }
 
   /** IPv6 header at `off` and its extension headers; a non-first fragment stops here, with its data as the payload. */
@@ -437,10 +459,13 @@ export class PacketDecoder {
     p.ipId = 0;
     p.ipFlags = 0;
     p.fragOffset = 0;
-    // Jumbograms (payload length 0) and TSO: use what was captured.
-    const total = plen === 0 ? end - off : 40 + plen;
+    // Jumbograms (payload length 0) and TSO: use what was captured; with no next header, there is nothing
+    // (the rest is the link's padding).
+    const total = plen === 0 && buf[off + 6] !== 59 ? end - off : 40 + plen;
     p.ipTotalLen = total;
     const ipEnd = Math.min(end, off + total);
+    if (off + total < this.reportedEnd) this.reportedEnd = off + total;
+    const reported = this.reportedEnd - off;
     let next = buf[off + 6];
     let o = off + 40;
     let mask = 0;
@@ -457,6 +482,7 @@ export class PacketDecoder {
       mask |= 1 << bit;
       const nh = buf[o];
       if (next === 44) {
+        this.fragNext = nh;
         const fo = ((buf[o + 2] << 8) | buf[o + 3]) >> 3;
         p.fragOffset = fo;
         p.ipId = ((buf[o + 4] << 24) | (buf[o + 5] << 16) | (buf[o + 6] << 8) | buf[o + 7]) >>> 0;
@@ -470,12 +496,13 @@ export class PacketDecoder {
           p.l4Off = o;
           p.l4End = ipEnd;
           p.payloadOff = o;
-          p.payloadLen = Math.max(0, total - (o - off));
+          p.payloadLen = Math.max(0, reported - (o - off));
           p.payloadCapLen = Math.max(0, ipEnd - o);
           this.addLayer(Layer.OTHER);
           return SkipReason.NONE;
         }
       } else if (next === 51) {
+        p.ah = true;
         o += (buf[o + 1] + 2) * 4;
       } else {
         o += (buf[o + 1] + 1) * 8;
@@ -486,7 +513,7 @@ export class PacketDecoder {
     p.ipHdrLen = o - off;
     p.proto = next;
     if (o > ipEnd) return SkipReason.TRUNCATED;
-    return this.transport(buf, o, ipEnd, total - (o - off), next, depth);
+    return this.transport(buf, o, ipEnd, reported - (o - off), next, depth);
   }
 
   /** Transport layer; `l4Len` is the length by the IP header, `end` the end of captured IP data. */
@@ -527,7 +554,12 @@ export class PacketDecoder {
       const dp = (buf[o + 2] << 8) | buf[o + 3];
       p.srcPort = sp;
       p.dstPort = dp;
-      const r = this.payload(o + 8, end, l4Len - 8);
+      // The datagram is as long as its length field says when that fits (RFC 768): bytes after it are no
+      // payload. 0 (a jumbogram's) or a length that does not fit leaves the IP length.
+      const udpLen = have >= 6 ? (buf[o + 4] << 8) | buf[o + 5] : 0;
+      const r = udpLen >= 8 && udpLen < l4Len
+        ? this.payload(o + 8, Math.min(end, o + udpLen), udpLen - 8)
+        : this.payload(o + 8, end, l4Len - 8);
       if (this.decap && depth < MAX_DEPTH && p.payloadCapLen > 0) {
         const t = this.udpTunnel(buf, p.payloadOff, p.payloadOff + p.payloadCapLen, sp, dp, depth);
         if (t >= 0) return t;
@@ -555,6 +587,15 @@ export class PacketDecoder {
       p.srcPort = (buf[o] << 8) | buf[o + 1];
       p.dstPort = (buf[o + 2] << 8) | buf[o + 3];
       return this.payload(o + 12, end, l4Len - 12);
+    }
+    if (proto === PROTO_AH && have >= 2) {
+      // IPv4's authentication header, followed to the protocol it protects as IPv6's extension headers are.
+      const ah = (buf[o + 1] + 2) * 4;
+      if (have >= ah) {
+        p.proto = buf[o];
+        p.ah = true;
+        return this.transport(buf, o + ah, end, l4Len - ah, buf[o], depth);
+      }
     }
     if (this.decap && depth < MAX_DEPTH) {
       if (proto === 4) {

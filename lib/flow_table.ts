@@ -230,11 +230,7 @@ export class FlowTable {
       f.srcIsA = srcFirst;
       f.firstTs = ts;
       f.lastTs = ts;
-      if (p.tunnelType !== 0) {
-        f.tunnelType = p.tunnelType;
-        f.tunnelSrc = formatIp(p.tunnelSrc, 0, p.tunnelVersion);
-        f.tunnelDst = formatIp(p.tunnelDst, 0, p.tunnelVersion);
-      }
+      if (p.tunnelType !== 0) setTunnel(f, p);
       const b = h & this.mask;
       f.bucketNext = this.buckets[b];
       this.buckets[b] = f;
@@ -260,6 +256,9 @@ export class FlowTable {
       this.onCreate(f);
     } else {
       this.lastCreated = false;
+      // The tunnel columns are the first tunnelled packet's, also when packets outside it came first (a span
+      // port that sees both sides of a tunnel router).
+      if (p.tunnelType !== 0 && f.tunnelType === 0) setTunnel(f, p);
       if (ts > f.lastTs) f.lastTs = ts;
       // Move to its place by last activity: the tail, unless its time is behind.
       if (this.lruTail !== f) {
@@ -398,6 +397,13 @@ export class FlowTable {
       : Infinity;
     this.onEnd(f);
   }
+}
+
+/** Sets a flow's tunnel columns from a tunnelled packet. */
+function setTunnel(f: FlowState, p: PacketView): void {
+  f.tunnelType = p.tunnelType;
+  f.tunnelSrc = formatIp(p.tunnelSrc, 0, p.tunnelVersion);
+  f.tunnelDst = formatIp(p.tunnelDst, 0, p.tunnelVersion);
 }
 
 /** Flows a packet whose time is behind is moved back past at most, to keep the lists in time order. */

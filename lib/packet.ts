@@ -30,6 +30,7 @@ export const Layer = {
   PPPOE: 20,
   OTHER: 21,
   GENEVE: 22,
+  CHDLC: 23,
 } as const;
 
 /**
@@ -60,6 +61,7 @@ export const LAYER_NAMES: readonly string[] = [
   "PPPoE",
   "",
   "GENEVE",
+  "CHDLC",
 ];
 
 /** The transport layer the decoder reads for each IP protocol number. */
@@ -164,6 +166,8 @@ export class PacketView {
   flowLabel = 0;
   /** IPv6 extension headers seen, as a bitmask of (1 << n) for hop-by-hop 0, routing 1, fragment 2, dest 3, AH 4. */
   ip6ExtMask = 0;
+  /** An IPsec authentication header (IPv4 or IPv6) was followed to the protocol it protects. */
+  ah = false;
 
   /** Transport protocol number (6 TCP, 17 UDP, 1 ICMP, ...). */
   proto = 0;
@@ -242,6 +246,7 @@ export class PacketView {
     this.tunnelType = 0;
     this.isFragment = false;
     this.ip6ExtMask = 0;
+    this.ah = false;
     this.flowLabel = 0;
     this.ipFlags = 0;
     this.fragOffset = 0;

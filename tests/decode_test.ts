@@ -385,7 +385,9 @@ Deno.test("decoder: IPv4 fragments after the first take its ports, by addresses,
   assert.deepEqual(ports(1.2, frag(8, true, 3, new Uint8Array(24))), [0, 0], "another datagram (id)");
   assert.deepEqual(ports(1.2, frag(7, true, 3, new Uint8Array(24), "10.0.0.9")), [0, 0], "another source");
   assert.deepEqual(ports(1.3, last), [1111, 53]);
-  assert.deepEqual(ports(1.4, last), [0, 0], "forgotten after the last fragment");
+  // Fragments come out of order too: one after the last (or the last again) is still the datagram's.
+  assert.deepEqual(ports(1.4, last), [1111, 53], "after the last fragment");
+  assert.deepEqual(ports(1.5, middle), [1111, 53], "a middle one after the last");
   assert.deepEqual(ports(2, frag(9, true, 0, udp(2222, 53, new Uint8Array(16)))), [2222, 53]);
   assert.deepEqual(ports(62.5, frag(9, false, 3, new Uint8Array(8))), [0, 0], "more than 60 s later");
 });
@@ -424,7 +426,8 @@ Deno.test("decoder: layer stack, VLAN id and IPv6 fragment header of hand-made f
   assert.equal(d.packet.proto, 17);
   assert.equal(d.packet.srcPort, 2000);
   assert.equal(d.packet.ip6ExtMask, 1 << 2);
-  // The last fragment (offset 16, M clear): no transport header; the first one's ports, which it forgets.
+  // The last fragment (offset 16, M clear): no transport header; the first one's ports, kept for fragments
+  // that come after it.
   const frag1 = concat([17, 0, 0, 0x10, 0, 0, 0, 7], new Uint8Array(16));
   const f3 = ethernet(ipv6("2001:db8::1", "2001:db8::2", 44, frag1));
   assert.equal(d.decode(0, f3, 0, f3.length, f3.length, 1), SkipReason.NONE);
@@ -432,7 +435,7 @@ Deno.test("decoder: layer stack, VLAN id and IPv6 fragment header of hand-made f
   assert.equal(d.packet.proto, 17);
   assert.deepEqual([d.packet.srcPort, d.packet.dstPort], [2000, 53]);
   assert.equal(d.decode(0, f3, 0, f3.length, f3.length, 1), SkipReason.NONE);
-  assert.deepEqual([d.packet.srcPort, d.packet.dstPort], [0, 0], "its datagram is complete: ports 0");
+  assert.deepEqual([d.packet.srcPort, d.packet.dstPort], [2000, 53], "a repeated last fragment");
   // ARP is not IP; a truncated IPv4 header is truncated; an unknown link type is unsupported.
   const arp = ethernet(new Uint8Array(28), { type: 0x0806 });
   assert.equal(d.decode(0, arp, 0, arp.length, arp.length, 1), SkipReason.NOT_IP);
@@ -466,3 +469,168 @@ for (const name of ["ip_fragmented_garbage.pcap", "dns_fragmented.pcap"]) {
     },
   });
 }
+
+/** The frames of the decoder's edge cases (each checked against tshark below), with their expected reading. */
+function decodeEdgeFrames(): { ts: number; data: Uint8Array; wireLen?: number; link?: number }[] {
+  const u16 = (v: number) => [v >> 8, v & 0xff];
+  const frames: { ts: number; data: Uint8Array }[] = [];
+  let t = 1;
+  const add = (data: Uint8Array) => frames.push({ ts: t++, data });
+  // An IPv4 length (1500) past the end of a frame captured whole: 5 payload bytes, not 1460.
+  const lie = ipv4("10.0.1.1", "10.0.1.2", 6, concat(tcpHeader(1000, 80), new Uint8Array(5)));
+  lie[2] = 0x05, lie[3] = 0xdc;
+  add(ethernet(lie));
+  // UDP length 10 inside 20 bytes of IP payload: 2 payload bytes.
+  const short = udp(1000, 2000, new Uint8Array(12));
+  short[4] = 0, short[5] = 10;
+  add(ethernet(ipv4("10.0.2.1", "10.0.2.2", 17, short)));
+  // IPv4 fragments out of order: first, last, then the middle one (its datagram's ports all the same).
+  const datagram = udp(5555, 6666, new Uint8Array(40));
+  add(ethernet(ipv4("10.0.3.1", "10.0.3.2", 17, datagram.subarray(0, 16), { id: 9, mf: true })));
+  add(ethernet(ipv4("10.0.3.1", "10.0.3.2", 17, datagram.subarray(32), { id: 9, fragOffset: 4 })));
+  add(
+    ethernet(ipv4("10.0.3.1", "10.0.3.2", 17, datagram.subarray(16, 32), { id: 9, mf: true, fragOffset: 2 })),
+  );
+  // IPv6 fragments with a destination options header after the Fragment header (RFC 8200's fragmentable
+  // part): the later fragment is the same UDP datagram.
+  const v6dgram = udp(7777, 8888, new Uint8Array(24));
+  const dst = [17, 0, 1, 4, 0, 0, 0, 0];
+  add(
+    ethernet(
+      ipv6("2001:db8::1", "2001:db8::2", 44, concat([60, 0, 0, 1, 0, 0, 0, 5], dst, v6dgram.subarray(0, 16))),
+    ),
+  );
+  add(
+    ethernet(
+      ipv6("2001:db8::1", "2001:db8::2", 44, concat([60, 0, 0, 3 << 3, 0, 0, 0, 5], v6dgram.subarray(16))),
+    ),
+  );
+  // AH over IPv4 protecting TCP: the TCP flow (as over IPv6).
+  const ah = concat([6, 4], [0, 0], [0, 0, 0, 1], [0, 0, 0, 1], new Uint8Array(12));
+  add(ethernet(ipv4("10.0.4.1", "10.0.4.2", 51, concat(ah, tcpHeader(3333, 4444), new Uint8Array(6)))));
+  // IPv6 without a next header, payload length 0, in a padded Ethernet frame: no payload.
+  add(ethernet(concat(ipv6("2001:db8::3", "2001:db8::4", 59, new Uint8Array(0)), new Uint8Array(6))));
+  return frames;
+
+  function tcpHeader(sport: number, dport: number): Uint8Array {
+    return concat(u16(sport), u16(dport), [0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18], u16(1000), [0, 0, 0, 0]);
+  }
+}
+
+Deno.test({
+  name:
+    "decoder edge cases as tshark reads them: IP length past the frame, UDP length, fragments out of order, " +
+    "IPv6 headers after the Fragment header, IPv4 AH, IPv6 no next header",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const path = `${dir}/edge.pcap`;
+      await Deno.writeFile(path, pcapFile(1, decodeEdgeFrames()));
+      const { records } = await collect(path, { features: ["flow_meta"] });
+      const ours = records.map((r) =>
+        `${r.protocol} ${r.src_ip}:${r.src_port} > ${r.dst_ip}:${r.dst_port} packets ${r.total_packets} payload ${r.payload_bytes_fwd}`
+      ).sort();
+      assert.deepEqual(ours, [
+        "17 10.0.2.1:1000 > 10.0.2.2:2000 packets 1 payload 2",
+        "17 10.0.3.1:5555 > 10.0.3.2:6666 packets 3 payload 40",
+        "17 2001:db8::1:7777 > 2001:db8::2:8888 packets 2 payload 24",
+        "59 2001:db8::3:0 > 2001:db8::4:0 packets 1 payload 0",
+        "6 10.0.1.1:1000 > 10.0.1.2:80 packets 1 payload 5",
+        "6 10.0.4.1:3333 > 10.0.4.2:4444 packets 1 payload 6",
+      ]);
+      // tshark, reassembling the fragments, reads the same transports, ports and payload lengths.
+      const out = await new Deno.Command("tshark", {
+        args: [
+          "-r",
+          path,
+          "-o",
+          "ip.defragment:TRUE",
+          "-o",
+          "ipv6.defragment:TRUE",
+          "-T",
+          "fields",
+          "-E",
+          "occurrence=l",
+          "-e",
+          "tcp.srcport",
+          "-e",
+          "udp.srcport",
+          "-e",
+          "tcp.len",
+          "-e",
+          "udp.length",
+          "-e",
+          "ipv6.plen",
+          "-e",
+          "eth.padding",
+        ],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      const rows = new TextDecoder().decode(out.stdout).trim().split("\n").map((l) => l.split("\t"));
+      assert.deepEqual(rows[0].slice(0, 3), ["1000", "", "5"], "IP length past the frame: tcp.len");
+      assert.equal(rows[1][3], "10", "UDP length");
+      assert.deepEqual(rows[4].slice(1, 4), ["5555", "", "48"], "reassembled IPv4 datagram");
+      assert.deepEqual(rows[6].slice(1, 4), ["7777", "", "32"], "reassembled IPv6 datagram");
+      assert.deepEqual(rows[7].slice(0, 3), ["3333", "", "6"], "TCP under IPv4 AH");
+      assert.deepEqual([rows[8][4], rows[8][5]], ["0", "000000000000"], "IPv6 no next header: padding");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("decoder: Cisco HDLC in link type 50 (PPP in HDLC framing) carries IP by EtherType", () => {
+  const d = new PacketDecoder();
+  const f = concat([0x0f, 0x00, 0x08, 0x00], ipv4("10.0.0.1", "10.0.0.2", 17, udp(1, 2, new Uint8Array(2))));
+  assert.equal(d.decode(0, f, 0, f.length, f.length, 50), SkipReason.NONE);
+  assert.deepEqual([d.packet.srcPort, d.packet.dstPort, d.packet.payloadLen], [1, 2, 2]);
+  assert.equal(d.packet.layers[0], Layer.CHDLC);
+  // PPP in HDLC framing proper still reads as PPP.
+  const ppp = concat([0xff, 0x03, 0x00, 0x21], ipv4("10.0.0.1", "10.0.0.2", 17, udp(1, 2)));
+  assert.equal(d.decode(0, ppp, 0, ppp.length, ppp.length, 50), SkipReason.NONE);
+  assert.equal(d.packet.layers[0], Layer.PPP);
+});
+
+Deno.test("flow table: the tunnel columns come from the first tunnelled packet, also after plain ones", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const inner = ipv4("10.0.0.1", "10.0.0.2", 17, udp(1111, 80, new Uint8Array(4)));
+    const gre = ipv4("192.0.2.1", "192.0.2.2", 47, concat([0, 0, 0x08, 0x00], inner));
+    await Deno.writeFile(
+      `${dir}/t.pcap`,
+      pcapFile(1, [{ ts: 1, data: ethernet(inner) }, { ts: 2, data: ethernet(gre) }]),
+    );
+    const { records } = await collect(`${dir}/t.pcap`, { features: ["flow_meta"] });
+    assert.equal(records.length, 1);
+    assert.deepEqual(
+      [records[0].total_packets, records[0].tunnel_type, records[0].tunnel_src_ip, records[0].tunnel_dst_ip],
+      [2, "gre", "192.0.2.1", "192.0.2.2"],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("IPsec AH over IPv4 and IPv6 alike: the protected TCP flow, with vpn_type ipsec-ah", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const syn = concat([4, 210, 0, 80], [0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+    const ah = concat([6, 4, 0, 0], [0, 0, 0, 1, 0, 0, 0, 1], new Uint8Array(12));
+    await Deno.writeFile(
+      `${dir}/ah.pcap`,
+      pcapFile(1, [
+        { ts: 1, data: ethernet(ipv4("10.0.0.1", "10.0.0.2", 51, concat(ah, syn))) },
+        { ts: 2, data: ethernet(ipv6("2001:db8::1", "2001:db8::2", 51, concat(ah, syn))) },
+      ]),
+    );
+    const { records } = await collect(`${dir}/ah.pcap`, { features: ["flow_meta", "fingerprint"] });
+    assert.deepEqual(
+      records.map((r) => [r.protocol, r.src_port, r.dst_port, r.hdr_desc, r.vpn_type]),
+      [[6, 1234, 80, "ETH-IP-TCP", "ipsec-ah"], [6, 1234, 80, "ETH-IP6-TCP", "ipsec-ah"]],
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

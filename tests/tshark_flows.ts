@@ -136,8 +136,10 @@ export const FLOW_FIELDS = [
   "tcp.hdr_len",
   "udp.srcport",
   "udp.dstport",
+  "udp.length",
   "sctp.srcport",
   "sctp.dstport",
+  "_ws.expert.message",
 ] as const;
 
 /** A field of {@linkcode FLOW_FIELDS}. */
@@ -438,13 +440,26 @@ export function ipPayloadLength(
   ip: IpLayer,
   inner: IpKey,
 ): { l4Len: number; fragment: boolean } | string {
+  // An IP length past the end of a frame captured whole: tshark says how many bytes the frame holds, and the
+  // datagram ends there (jj counts no payload past the frame).
+  const held = (what: string): number => {
+    for (const m of f("_ws.expert.message")) {
+      const r = new RegExp(`^${what} \\((\\d+) bytes\\)`).exec(m);
+      if (r !== null) return Number(r[1]);
+    }
+    return Infinity;
+  };
   if (ip.fam === 4) {
     const total = Number(f("ip.len")[ip.occ]), ihl = Number(f("ip.hdr_len")[ip.occ]);
     if (!(total >= 0) || !(ihl >= 20)) return "unreadable IP header";
     if (total < ihl) return "IP total length below header length (TSO)";
-    return { l4Len: total - ihl, fragment: Number(f("ip.frag_offset")[ip.occ] ?? 0) !== 0 };
+    const bounded = Math.min(total, held("IPv4 total length exceeds packet length"));
+    return { l4Len: bounded - ihl, fragment: Number(f("ip.frag_offset")[ip.occ] ?? 0) !== 0 };
   }
-  const plen = Number(f("ipv6.plen")[ip.occ]);
+  const plen = Math.min(
+    Number(f("ipv6.plen")[ip.occ]),
+    held("IPv6 payload length exceeds framing length"),
+  );
   if (!(plen >= 0)) return "unreadable IP header";
   if (plen === 0) return "IPv6 payload length 0 (jumbogram or TSO)";
   let ext = 0, fragment = false;
@@ -603,7 +618,11 @@ export function parseFlowFrame(f: FieldReader<FlowField>): { frame: FlowFrame; d
     if (typeof tcp === "string") return bad(tcp);
     frame.flags = tcp.flags;
     frame.pay = Math.max(0, l4Len - tcp.hl);
-  } else if (inner.t === "udp" || inner.t === "icmp" || inner.t === "icmpv6") {
+  } else if (inner.t === "udp") {
+    // By the UDP length when it fits in the IP payload (RFC 768: bytes past it are no payload).
+    const udpLen = Number(f("udp.length")[fl.occBefore("udp", inner.j)]);
+    frame.pay = udpLen >= 8 && udpLen < l4Len ? udpLen - 8 : Math.max(0, l4Len - 8);
+  } else if (inner.t === "icmp" || inner.t === "icmpv6") {
     frame.pay = Math.max(0, l4Len - 8);
   } else if (inner.t === "sctp") {
     frame.pay = Math.max(0, l4Len - 12);

@@ -123,7 +123,6 @@ const FIELDS = [
   "tcp.payload",
   "udp.payload",
   "data.data",
-  "_ws.expert.message",
 ] as const;
 const COL = columnsOf(FIELDS);
 

@@ -45,7 +45,12 @@ const f = (name: string, type: "int" | "float" | "str", description: string): Fe
 });
 
 const features: FeatureSpec[] = [
-  f("tcp_fp_fwd", "str", "JA4T of the initiator's SYN: window_optionkinds_mss_windowscale (00 when absent)."),
+  f(
+    "tcp_fp_fwd",
+    "str",
+    "JA4T of the initiator's SYN: window_optionkinds_mss_windowscale (00 when absent; the MSS in at least two " +
+      "digits and a window scale of 0 as 00, as FoxIO's reference writes them).",
+  ),
   f("tcp_fp_bwd", "str", "JA4TS of the responder's SYN-ACK, same layout."),
   f(
     "tcp_os_hint_fwd",
@@ -80,12 +85,14 @@ const features: FeatureSpec[] = [
  * ```ts
  * import { ja4t } from "./tcp_fingerprint.ts";
  * console.log(ja4t({ window: 1024, ttl: 40, mss: 1460, ws: -1, kinds: "2" })); // 1024_2_1460_00
+ * console.log(ja4t({ window: 5744, ttl: 64, mss: 1436, ws: 0, kinds: "2-4-8-1-3" })); // 5744_2-4-8-1-3_1436_00
+ * console.log(ja4t({ window: 8192, ttl: 64, mss: 9, ws: 7, kinds: "2-3" })); // 8192_2-3_09_7
  * ```
  */
 export function ja4t(s: SynInfo): string {
-  return `${s.window}_${s.kinds === "" ? "00" : s.kinds}_${s.mss >= 0 ? s.mss : "00"}_${
-    s.ws >= 0 ? s.ws : "00"
-  }`;
+  // As FoxIO's reference formats them: the MSS in at least two digits, a window scale of 0 as absent ("00").
+  const mss = s.mss >= 0 ? String(s.mss).padStart(2, "0") : "00";
+  return `${s.window}_${s.kinds === "" ? "00" : s.kinds}_${mss}_${s.ws > 0 ? s.ws : "00"}`;
 }
 
 /**

@@ -43,6 +43,7 @@ import { captureFlows, type LiveOptions, type LiveSummary } from "./live.ts";
 import {
   alpnText,
   type ClientHelloInfo,
+  isHelloRetryRandom,
   ja3Hash,
   ja3sHash,
   ja3sString,
@@ -173,7 +174,7 @@ export interface QuicServerEvent extends EventBase {
   version: string | null;
   cipher_suite: number;
   alpn: string | null;
-  /** The message is a HelloRetryRequest. */
+  /** A HelloRetryRequest came first (a flow that only had one: this line is it). */
   hello_retry: boolean;
 }
 
@@ -520,6 +521,9 @@ export class HandshakeState {
   payloadSeen = false;
   /** Direction the ClientHello came from (-1 before it). */
   tlsClientDir = -1;
+  /** When a HelloRetryRequest (TLS or QUIC) was first seen, 0 before: the time of its line if no ServerHello
+   * follows it. */
+  hrrTs = 0;
   /** When the SSH banners were first seen (for the banner-only events emitted at flow end). */
   bannerTs: number[] = [0, 0];
   /** Nothing more to learn from this flow. */
@@ -610,7 +614,12 @@ function quicClientEvent(q: QuicFlowAnalyzer, ts: number, flow: FlowState): Quic
   };
 }
 
-function quicServerEvent(q: QuicFlowAnalyzer, ts: number, flow: FlowState): QuicServerEvent | null {
+function quicServerEvent(
+  q: QuicFlowAnalyzer,
+  ts: number,
+  flow: FlowState,
+  hrr: boolean,
+): QuicServerEvent | null {
   const sh = q.serverHello !== null ? parseServerHello(q.serverHello, 0, q.serverHello.length) : null;
   if (sh === null) return null;
   return {
@@ -622,7 +631,7 @@ function quicServerEvent(q: QuicFlowAnalyzer, ts: number, flow: FlowState): Quic
     version: tlsVersionName(sh.selectedVersion ?? sh.version),
     cipher_suite: sh.cipherSuite,
     alpn: text(sh.alpn),
-    hello_retry: sh.isHelloRetryRequest,
+    hello_retry: hrr,
   };
 }
 
@@ -661,6 +670,7 @@ function checkTls(s: HandshakeState, ts: number, flow: FlowState, dir: number, e
     emit(tlsClientEvent(a.clientHellos[0], ts, flow, dir));
   }
   if ((s.emitted & E_TLS_SERVER) === 0 && a.serverHellos.length > 0) {
+    if (s.hrrTs === 0 && a.serverHellos[0].isHelloRetryRequest) s.hrrTs = ts;
     let hrr = false;
     for (const sh of a.serverHellos) {
       if (sh.isHelloRetryRequest) {
@@ -702,7 +712,17 @@ function checkSshSide(
   emit(sshEvent(server, parser, when, flow, senderDir === 0));
 }
 
-function checkQuic(s: HandshakeState, ts: number, flow: FlowState, emit: HandshakeSink): void {
+/**
+ * Emits the QUIC ClientHello and ServerHello once each. The analyzer holds a HelloRetryRequest until the
+ * ServerHello after it replaces it: that one is the server's line, or at the flow's end (`final`) the retry.
+ */
+function checkQuic(
+  s: HandshakeState,
+  ts: number,
+  flow: FlowState,
+  emit: HandshakeSink,
+  final: boolean,
+): void {
   const q = s.quic ?? s.tls?.quic ?? null;
   if (q === null || !q.detected) return;
   if ((s.emitted & E_QUIC) === 0 && (q.clientHello !== null || q.chlo !== null)) {
@@ -713,8 +733,11 @@ function checkQuic(s: HandshakeState, ts: number, flow: FlowState, emit: Handsha
     }
   }
   if ((s.emitted & E_QUIC_SERVER) === 0 && q.serverHello !== null) {
+    const retry = isHelloRetryRandom(q.serverHello, 6);
+    if (retry && s.hrrTs === 0) s.hrrTs = ts;
+    if (retry && !final) return;
     s.emitted |= E_QUIC_SERVER;
-    const ev = quicServerEvent(q, ts, flow);
+    const ev = quicServerEvent(q, retry ? s.hrrTs : ts, flow, s.hrrTs !== 0);
     if (ev !== null) emit(ev);
   }
 }
@@ -789,7 +812,8 @@ export function handshakeObserver(emit: HandshakeSink): FeatureExtractor<Handsha
             }
           }
         }
-        if (p.payloadLen > 0) s.payloadSeen = true;
+        // A SYN's own data (TCP Fast Open) still leaves the SYN+ACK to come.
+        if (p.payloadLen > 0 && (p.tcpFlags & TCP.SYN) === 0) s.payloadSeen = true;
         checkTls(s, ts, flow, dir, emit);
         checkSsh(s, ts, flow, emit, false);
         const tls = s.tls;
@@ -804,7 +828,7 @@ export function handshakeObserver(emit: HandshakeSink): FeatureExtractor<Handsha
       }
       if (p.proto !== 17) return;
       checkTls(s, ts, flow, dir, emit);
-      checkQuic(s, ts, flow, emit);
+      checkQuic(s, ts, flow, emit, false);
       const q = s.quic ?? s.tls?.quic ?? null;
       const tls = s.tls;
       const tlsOver = tls === null ||
@@ -824,9 +848,9 @@ export function handshakeObserver(emit: HandshakeSink): FeatureExtractor<Handsha
         const a = s.tls?.analyzer ?? null;
         if (a !== null && (s.emitted & E_TLS_SERVER) === 0 && a.serverHellos.length > 0) {
           s.emitted |= E_TLS_SERVER;
-          emit(tlsServerEvent(a.serverHellos[0], true, ts, flow, s.tlsClientDir === 1 ? 0 : 1));
+          emit(tlsServerEvent(a.serverHellos[0], true, s.hrrTs || ts, flow, s.tlsClientDir === 1 ? 0 : 1));
         }
-      } else checkQuic(s, ts, flow, emit);
+      } else checkQuic(s, ts, flow, emit, true);
       let n = 0;
       for (let b = s.emitted; b !== 0; b &= b - 1) n++;
       out.handshake_events = n;
@@ -1199,6 +1223,8 @@ export function fingerprintCapture(
     (observer) =>
       extractFlows(source, {
         ...options,
+        // A connection that reuses the ports of a closed one is a flow of its own, with its own handshakes.
+        tcpEnd: options.tcpEnd ?? true,
         features: [...HANDSHAKE_GROUPS],
         extractors: [observer as FeatureExtractor<unknown>],
       }),
@@ -1226,6 +1252,7 @@ export function fingerprintLive(
     (observer) =>
       captureFlows({
         ...options,
+        tcpEnd: options.tcpEnd ?? true,
         features: [...HANDSHAKE_GROUPS],
         extractors: [observer as FeatureExtractor<unknown>],
       }),

@@ -13,6 +13,7 @@ import {
   FingerprintDb,
   type HandshakeEvent,
   type QuicClientEvent,
+  type QuicServerEvent,
   type SshEvent,
   type TcpEvent,
   tcpSignatureMatches,
@@ -20,12 +21,14 @@ import {
   type TlsServerEvent,
 } from "../lib/fingerprint.ts";
 import type { CaptureSource } from "../lib/extract.ts";
+import { ja4t } from "../extractors/tcp_fingerprint.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 import {
   byteStream,
   canonicalKey,
   cap,
   CLI,
+  collect,
   concat,
   DENO,
   EXPECTED,
@@ -1041,5 +1044,87 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+/** The edge captures of testdata/fingerprint_edge (see its README section). */
+const EDGE = `${ROOT}/testdata/fingerprint_edge`;
+const HRR_RANDOM = "cf21ad74e59a6111be1d8c021e65b891c2a211167abb8c5e079e09e2c8a8339c";
+
+Deno.test({
+  name:
+    "fingerprint: QUIC and TLS HelloRetryRequests: the ServerHello after one, or the retry at its own time",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // QUIC: tshark decrypts the Initials; the server's line is the ServerHello after the retry.
+    const rows = await tsharkFields(`${EDGE}/quic_hrr.pcap`, [
+      "frame.time_epoch",
+      "tls.handshake.type",
+      "tls.handshake.ja3s_full",
+      "tls.handshake.random",
+    ]);
+    const hellos = rows.filter((r) => r[1] === "2");
+    assert.equal(hellos.length, 2);
+    assert.equal(hellos[0][3], HRR_RANDOM, "the first is the retry");
+    const quic = (await events(`${EDGE}/quic_hrr.pcap`)).filter((e) => e.type === "quic_server");
+    assert.equal(quic.length, 1);
+    const q = quic[0] as QuicServerEvent;
+    assert.equal(q.ts.toFixed(6), Number(hellos[1][0]).toFixed(6));
+    assert.equal(q.ja3s_string, hellos[1][2]);
+    assert.equal(q.hello_retry, true);
+    // TLS over TCP with only a retry: its line when the flow ends, at the retry's time (not the last packet's).
+    const tcpRows = await tsharkFields(`${EDGE}/hrr2.pcap`, ["frame.time_epoch", "tls.handshake.type"]);
+    const retry = tcpRows.filter((r) => r[1] === "2");
+    assert.equal(retry.length, 1);
+    const tls = (await events(`${EDGE}/hrr2.pcap`)).filter((e) =>
+      e.type === "tls_server"
+    ) as TlsServerEvent[];
+    assert.equal(tls.length, 1);
+    assert.equal(tls[0].ts.toFixed(6), Number(retry[0][0]).toFixed(6));
+    assert.equal(tls[0].hello_retry, true);
+  },
+});
+
+Deno.test({
+  name:
+    "fingerprint: a SYN with data (TCP Fast Open) still gets its SYN+ACK; a connection reusing closed ports " +
+    "gets its own lines",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const tfo = await tsharkFields(`${EDGE}/tfo.pcap`, ["frame.time_epoch", "tcp.flags", "tcp.len"]);
+    assert.ok(Number(tfo.find((r) => r[1] === "0x0002")![2]) > 0, "the SYN carries data");
+    const synack = tfo.find((r) => r[1] === "0x0012")!;
+    const tfoEvents = await events(`${EDGE}/tfo.pcap`);
+    assert.deepEqual(tfoEvents.map((e) => e.type).sort(), ["tcp_syn", "tcp_synack"]);
+    assert.equal(tfoEvents.find((e) => e.type === "tcp_synack")!.ts.toFixed(6), Number(synack[0]).toFixed(6));
+    // Two connections on one 5-tuple: tshark's two TCP streams, each with its SYN and its ClientHello.
+    const reuse = await tsharkFields(`${EDGE}/reuse.pcap`, [
+      "tcp.stream",
+      "tcp.flags",
+      "tls.handshake.extensions_server_name",
+    ]);
+    assert.equal(new Set(reuse.map((r) => r[0])).size, 2);
+    const names = reuse.map((r) => r[2]).filter((n) => n !== "");
+    const ev = await events(`${EDGE}/reuse.pcap`);
+    assert.deepEqual(ev.filter((e) => e.type === "tls_client").map((e) => (e as TlsClientEvent).sni), names);
+    assert.equal(
+      ev.filter((e) => e.type === "tcp_syn").length,
+      reuse.filter((r) => r[1] === "0x0002").length,
+    );
+    assert.equal(ev.filter((e) => e.type === "tcp_synack").length, 2);
+  },
+});
+
+Deno.test({
+  name: "JA4T as FoxIO's reference writes it: window scale 0 as 00, the MSS in two digits at least",
+  ignore: !HAVE_SHARED,
+  async fn() {
+    // FoxIO's rust/ja4 tests: gre-sample.pcap's SYN is 5744_2-4-8-1-3_1436_00; an MSS of 9 is written 09.
+    const ev = (await events(cap("gre-sample.pcap"))).filter((e) => e.type === "tcp_syn") as TcpEvent[];
+    assert.ok(ev.some((e) => e.ja4t === "5744_2-4-8-1-3_1436_00"), ev.map((e) => e.ja4t).join(" "));
+    const { records } = await collect(cap("gre-sample.pcap"), { features: ["tcp_fingerprint"] });
+    assert.ok(records.some((r) => r.tcp_fp_fwd === "5744_2-4-8-1-3_1436_00"));
+    assert.equal(ja4t({ window: 8192, ttl: 64, mss: 9, ws: -1, kinds: "2" }), "8192_2_09_00");
+    assert.equal(ja4t({ window: 8192, ttl: 64, mss: -1, ws: -1, kinds: "" }), "8192_00_00_00");
   },
 });

@@ -23,6 +23,7 @@ import { defaultJoyConfig } from "../lib/joy/config.ts";
 import { JoyContext } from "../lib/joy/context.ts";
 import type { JoyFlowRecord } from "../lib/joy/flow_record.ts";
 import { cap, ethernet, freePort, HAVE_CAPTURES, ipv4, ROOT, udp } from "./helpers.ts";
+import { decodeIpfixMessage, type IpfixTemplate } from "../outputs/ipfix.ts";
 
 const CAP = cap("tls12.pcap");
 const BITS = JoyFlag.BIDIR | JoyFlag.DIST | JoyFlag.ENTROPY | JoyFlag.TLS | JoyFlag.DNS | JoyFlag.HTTP |
@@ -257,13 +258,14 @@ Deno.test("a failed initialize opens no file and leaves none emptied", () => {
   shutdown();
 });
 
-Deno.test("IPFIX export: what cleanup exports reaches the collector though the program ends right after it", async () => {
+Deno.test("IPFIX export: what cleanup exports reaches the collector though the program ends right after it, in order", async () => {
   // A program in the shape of a pcap_dispatch loop: packets, cleanup, return. The sends it started were lost
-  // when cleanup closed the socket at once.
+  // when cleanup closed the socket at once; then they arrived last first (a socket not yet bound sent its
+  // queued datagrams in reverse), the templates after the records that need them, which a collector drops.
   const { createSocket } = await import("node:dgram");
   const collector = createSocket("udp4");
-  let messages = 0;
-  collector.on("message", () => messages++);
+  const messages: Uint8Array[] = [];
+  collector.on("message", (m: Uint8Array) => messages.push(new Uint8Array(m)));
   await new Promise<void>((r) => collector.bind(0, "127.0.0.1", r));
   const port = collector.address().port;
   const dir = Deno.makeTempDirSync();
@@ -274,23 +276,57 @@ Deno.test("IPFIX export: what cleanup exports reaches the collector though the p
       `${dir}/prog.ts`,
       `import { cleanup, initialize, JoyFlag, processPacket } from "${api}";
 import { ethernet, ipv4, udp } from "${helpers}";
-initialize({ bitmask: JoyFlag.BIDIR | JoyFlag.IPFIX_EXPORT, ipfixHost: "127.0.0.1", ipfixPort: ${port} });
-for (let i = 0; i < 30; i++) {
-  const frame = ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(1000 + i, 2000, new Uint8Array(5))));
+const [flows, payload, idp] = Deno.args.map(Number);
+const bits = JoyFlag.BIDIR | (idp > 0 ? JoyFlag.IPFIX_IDP_EXPORT : JoyFlag.IPFIX_EXPORT);
+initialize({ bitmask: bits, idp, ipfixHost: "127.0.0.1", ipfixPort: ${port} });
+for (let i = 0; i < flows; i++) {
+  const frame = ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(1000 + i, 2000, new Uint8Array(payload))));
   processPacket(0, { tsSec: 100 + i, tsUsec: 0, capLen: frame.length }, frame);
 }
 if (cleanup(0) !== 0) throw new Error("cleanup failed");
 `,
     );
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", "--config", `${ROOT}/deno.json`, `${dir}/prog.ts`],
-      stderr: "piped",
-    })
-      .output();
-    equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    // 30 flows: two messages of at most 20 records, sent before the program ended.
-    for (let i = 0; i < 50 && messages < 2; i++) await new Promise((r) => setTimeout(r, 20));
-    equal(messages, 2);
+    // 100 small flows; 20 flows of 4000-byte datagrams with 4000-byte IDPs (20 records in one message were
+    // past IPFIX's 65535 bytes: cleanup threw).
+    for (const [flows, payload, idp] of [[100, 5, 0], [20, 4000, 4000]]) {
+      messages.length = 0;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          "--config",
+          `${ROOT}/deno.json`,
+          `${dir}/prog.ts`,
+          `${flows}`,
+          `${payload}`,
+          `${idp}`,
+        ],
+        stderr: "piped",
+      }).output();
+      equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      // The datagrams sent before the program ended: until none has come for 200 ms (2 s at most).
+      for (let i = 0, seen = -1, quiet = 0; i < 40 && quiet < 4; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        quiet = messages.length === seen ? quiet + 1 : 0;
+        seen = messages.length;
+      }
+      // Read in arrival order, as a collector does: every data set's template came before it.
+      const known = new Map<number, IpfixTemplate>();
+      let total = 0, sequence = 0;
+      for (const m of messages) {
+        const d = decodeIpfixMessage(m, known)!;
+        deepStrictEqual(d.unknownSets, [], `a data set before its template (message ${d.header.sequence})`);
+        equal(d.header.sequence, sequence, "sequence numbers in arrival order");
+        sequence += d.records.length;
+        total += d.records.length;
+        // Small records share messages of at most 1400 bytes; a record larger than that goes alone.
+        ok(
+          m.length <= 1400 || d.records.length === 1,
+          `${m.length}-byte message of ${d.records.length} records`,
+        );
+      }
+      equal(total, flows, `${flows} flows`);
+    }
   } finally {
     collector.close();
     Deno.removeSync(dir, { recursive: true });

@@ -97,8 +97,16 @@ interface LibState {
       encoder: IpfixEncoder;
       socket: dgram.Socket | null;
       seq: number;
-      /** Messages handed to the socket and not yet sent (sends complete on the event loop). */
+      /** Messages not yet sent (queued, or handed to the socket: sends complete on the event loop). */
       pending: number;
+      /**
+       * Messages waiting for the one being sent: each is sent once the one before it went out, so that they
+       * leave in order (datagrams given to a socket not yet bound went out last first: the templates, in the
+       * first message, reached the collector after the records that need them).
+       */
+      queue: Uint8Array[];
+      /** A message is being sent. */
+      sending: boolean;
       /** Set by the last `cleanup`: the socket closes once nothing is pending. */
       closing: boolean;
     }
@@ -266,6 +274,8 @@ export function initialize(
       socket: null,
       seq: 0,
       pending: 0,
+      queue: [],
+      sending: false,
       closing: false,
     };
   }
@@ -441,25 +451,45 @@ export function exportFlowsIpfix(ctx: number, expiredOnly: boolean): JoyStatus {
   // Held open while messages are pending (a program that returns right after cleanup still sends them all),
   // and not otherwise: an idle socket must not keep the program running.
   socket.ref();
-  const sent = (): void => {
-    if (--ip.pending > 0) return;
-    if (ip.closing) socket.close();
-    else socket.unref();
-  };
-  for (let i = 0; i < recs.length; i += 20) {
-    const batch = recs.slice(i, i + 20);
-    const msg = ip.encoder.message(Math.floor(Date.now() / 1000), ip.seq, batch, ip.seq === 0 || i === 0);
-    ip.seq += batch.length;
-    ip.pending++;
-    try {
-      socket.send(msg, ip.port, ip.host, sent);
-    } catch (e) {
-      sent();
-      return fail(`exportFlowsIpfix: ${e instanceof Error ? e.message : String(e)}`);
+  const next = (): void => {
+    const msg = ip.queue.shift();
+    if (msg === undefined) {
+      ip.sending = false;
+      if (ip.closing) socket.close();
+      else socket.unref();
+      return;
     }
+    ip.sending = true;
+    try {
+      socket.send(msg, ip.port, ip.host, () => {
+        ip.pending--;
+        next();
+      });
+    } catch {
+      // A socket closed under us (cleanup after an error): what is queued cannot go.
+      ip.pending -= 1 + ip.queue.length;
+      ip.queue.length = 0;
+      ip.sending = false;
+    }
+  };
+  // Messages of at most MAX_UDP_MESSAGE bytes, as the CLI's exporter sends over UDP (a record larger than that
+  // goes alone); the templates come with the first message of each call.
+  const now = Math.floor(Date.now() / 1000);
+  for (let i = 0; i < recs.length;) {
+    let j = i + 1;
+    while (j < recs.length && ip.encoder.messageSize(recs.slice(i, j + 1), i === 0) <= MAX_UDP_MESSAGE) j++;
+    const batch = recs.slice(i, j);
+    ip.queue.push(ip.encoder.message(now, ip.seq, batch, i === 0));
+    ip.seq = (ip.seq + batch.length) % 0x100000000;
+    ip.pending++;
+    i = j;
   }
+  if (!ip.sending) next();
   return JOY_OK;
 }
+
+/** Largest IPFIX message the Joy API sends over UDP, as the CLI's exporter (outputs/ipfix.ts). */
+const MAX_UDP_MESSAGE = 1400;
 
 /**
  * `joy_cleanup`: prints the context's remaining flows (exports them with IPFIX export on, after writing the

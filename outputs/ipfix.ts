@@ -284,6 +284,11 @@ export interface IdpState {
  * ```
  */
 export const DEFAULT_IDP_BYTES = 1300;
+/**
+ * Most IDP bytes a record carries (`--idp-bytes` at most): a biflow record's two IDPs and its other fields
+ * stay within one IPFIX message (65535 bytes).
+ */
+export const MAX_IDP_BYTES = 16000;
 
 const HEX: string[] = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
 
@@ -440,7 +445,10 @@ export class IpfixEncoder {
     this.biflow = opts.biflow ?? false;
     this.templates = ipfixTemplates(this.template, this.biflow);
     this.observationDomainId = (opts.observationDomainId ?? 0) >>> 0;
-    this.idpMaxBytes = Math.max(0, Math.min(16000, Math.floor(opts.idpMaxBytes ?? DEFAULT_IDP_BYTES)));
+    this.idpMaxBytes = Math.max(
+      0,
+      Math.min(MAX_IDP_BYTES, Math.floor(opts.idpMaxBytes ?? DEFAULT_IDP_BYTES)),
+    );
     this.#templateSet = encodeTemplateSet(this.templates);
   }
 
@@ -467,8 +475,10 @@ export class IpfixEncoder {
     // IP bytes and each direction's own times when the counters group ran (see the module comment).
     const counted = typeof r.ip_bytes_fwd === "number";
     const bf = num(counted ? r.ip_bytes_fwd : r.bytes_fwd), bb = num(counted ? r.ip_bytes_bwd : r.bytes_bwd);
+    // Milliseconds cut, not rounded, as exporters write a packet's time (a packet at .0745 s is in ms 74); the
+    // half microsecond added undoes the binary fraction's error (1.001 s is 1000.9999... ms as a double).
     const ms = (x: unknown, whole: unknown) =>
-      Math.round(num(counted && typeof x === "number" ? x : whole) * 1000);
+      Math.floor(num(counted && typeof x === "number" ? x : whole) * 1000 + 0.0005);
     const v: RecordValues = {
       src: a,
       dst: b,

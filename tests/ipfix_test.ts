@@ -649,7 +649,8 @@ function nfKey(r: NfRecord, withOut: boolean): string {
  */
 function expectedKeys(flows: FlowRecord[], biflow: boolean): string[] {
   const keys: string[] = [];
-  const ms = (t: unknown) => Math.round((t as number) * 1000);
+  // A packet's time cut to its millisecond (as exporters write it), from the record's microseconds.
+  const ms = (t: unknown) => Math.floor(Math.round((t as number) * 1e6) / 1000);
   for (const f of flows) {
     const pf = f.packets_fwd as number, pb = f.packets_bwd as number;
     const k = (a: unknown, b: unknown, sp: unknown, dp: unknown, p: unknown, by: unknown, rest: unknown[]) =>
@@ -855,6 +856,11 @@ Deno.test("ipfix: extract --ipfix with --anonymize-ips, --specific-features or -
         [
           ["--ipfix", `127.0.0.1:${sink.port}`, "--ipfix-transport", "tcp", "--ipfix-refresh", "5"],
           /--ipfix-refresh only applies to UDP export/,
+        ],
+        // More IDP bytes than a record carries: refused, not cut without a word.
+        [
+          ["--ipfix", `127.0.0.1:${sink.port}`, "--ipfix-template", "idp", "--idp-bytes", "16001"],
+          /--idp-bytes must be an integer from 1 to 16000/,
         ],
       ] as [string[], RegExp][]
     ) {

@@ -6,7 +6,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { extractFlows, type ExtractOptions, type ExtractSummary } from "../extract.ts";
 import type { FeatureSpec } from "../extractor.ts";
-import { ipfixCountersExtractor } from "../../outputs/ipfix.ts";
+import { idpExtractor, ipfixCountersExtractor } from "../../outputs/ipfix.ts";
 import { registerExtractor } from "../registry.ts";
 import { loadExtractorModule, planExtraction, splitName } from "../options.ts";
 import { LABEL_FEATURES } from "../subnets.ts";
@@ -387,8 +387,9 @@ async function runParallel(
 }
 
 /**
- * Columns that only a CLI option adds, with the option: `--label`'s, and the counters `--ipfix` exports (also
- * written to the records). For `jj features` and docs/features.md.
+ * Columns that only a CLI option adds, with the option: `--label`'s, the counters `--ipfix` exports and the
+ * initial data packets of `--ipfix-template idp` (also written to the records). For `jj features` and
+ * docs/features.md.
  *
  * @example
  * ```ts
@@ -399,6 +400,7 @@ async function runParallel(
 export const OPTION_COLUMNS: readonly (FeatureSpec & { option: string })[] = [
   ...LABEL_FEATURES.map((f) => ({ ...f, option: "--label" })),
   ...ipfixCountersExtractor().features.map((f) => ({ ...f, option: "--ipfix" })),
+  ...idpExtractor().features.map((f) => ({ ...f, option: "--ipfix-template idp" })),
 ];
 
 /** Most workers `--workers` takes: each reads the whole input, so more than the cores only costs memory. */

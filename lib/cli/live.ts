@@ -21,6 +21,7 @@ import {
   IpfixExporter,
   type IpfixTemplateName,
   type IpfixTransport,
+  MAX_IDP_BYTES,
   parseHostPort,
 } from "../../outputs/ipfix.ts";
 import { findAllDevs, MAX_SNAPLEN } from "../../ffi/libpcap.ts";
@@ -96,8 +97,8 @@ export function addIpfixOptions(cmd: Command): Command {
     )
     .option(
       "--idp-bytes <n>",
-      "most bytes of the initial data packet kept for --ipfix-template idp",
-      integer("--idp-bytes", 1),
+      `most bytes of the initial data packet kept for --ipfix-template idp (at most ${MAX_IDP_BYTES})`,
+      integerInRange("--idp-bytes", 1, MAX_IDP_BYTES),
       DEFAULT_IDP_BYTES,
     );
 }

@@ -52,7 +52,12 @@ const f = (name: string, type: "int" | "float" | "bool", description: string): F
 });
 
 const features: FeatureSpec[] = [
-  f("icmp_packet_count", "int", "ICMP / ICMPv6 packets (with a readable type)."),
+  f(
+    "icmp_packet_count",
+    "int",
+    "ICMP / ICMPv6 packets with a readable type: one per message (the later IP fragments of a fragmented " +
+      "message carry no ICMP header and are not counted), as JoyfulJay counts them.",
+  ),
   f("icmp_echo_request_count", "int", "Echo requests (ICMP 8, ICMPv6 128)."),
   f("icmp_echo_reply_count", "int", "Echo replies (ICMP 0, ICMPv6 129)."),
   f("icmp_dest_unreachable_count", "int", "Destination unreachable messages (ICMP 3, ICMPv6 1)."),
@@ -71,7 +76,7 @@ const features: FeatureSpec[] = [
     "Bits: 0 echo request, 1 echo reply, 2 destination unreachable, 3 time exceeded, 4 redirect, 5 other types.",
   ),
   f("icmp_ratio", "float", "icmp_packet_count / total_packets."),
-  f("is_icmp_only", "bool", "Every packet of the flow is ICMP / ICMPv6."),
+  f("is_icmp_only", "bool", "Every packet of the flow counts in icmp_packet_count."),
 ];
 
 function kindOf(v6: boolean, type: number): number {

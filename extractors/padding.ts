@@ -41,6 +41,12 @@ export class PaddingState {
   index: number[] | null = null;
   /** Packets whose size was first seen after the histogram was full: one pooled bucket. */
   pooled = 0;
+  /**
+   * The pooled sizes' frequent ones (Misra-Gries, `MAX_LATE` counters as (size, count) pairs): a size that makes
+   * more than 1/(MAX_LATE + 1) of the pooled packets is kept, its count short by at most that share. The mode
+   * of a flow whose dominant size first came late (after offloading changed its lengths) is found there.
+   */
+  late: number[] | null = null;
   last = -1;
   torCells = 0;
   withPayload = 0;
@@ -63,8 +69,18 @@ const features: FeatureSpec[] = [
   f("pkt_size_variance", "float", "Population variance of packet lengths (wire)."),
   f("pkt_size_cv", "float", "Coefficient of variation (std / mean) of packet lengths."),
   f("is_constant_size", "bool", "At least 95% of the packets have the dominant length."),
-  f("dominant_size_mode", "int", "Most common packet length (smallest among ties)."),
-  f("dominant_size_ratio", "float", "Share of packets with the most common length."),
+  f(
+    "dominant_size_mode",
+    "int",
+    "Most common packet length (smallest among ties). Exact up to 2048 different lengths in a flow; past that, " +
+      "a length first seen after the 2048th is found when it makes more than 1/65 of those later packets.",
+  ),
+  f(
+    "dominant_size_ratio",
+    "float",
+    "Share of packets with the most common length (for a length first seen after the 2048th, a lower bound " +
+      "within 1/65 of the later packets).",
+  ),
   f(
     "unique_size_count",
     "int",
@@ -143,12 +159,41 @@ function countSize(s: PaddingState, len: number): void {
   }
   if (a.length >= 2 * MAX_SIZES) {
     s.pooled++;
+    countLate(s, len);
     return;
   }
   s.hit = a.length;
   t[j] = a.length + 1;
   a.push(len, 1);
   if (a.length > t.length) buildIndex(s, 2 * t.length);
+}
+
+/** Counters kept for the sizes first seen after the histogram was full. */
+const MAX_LATE = 64;
+
+/** Counts a pooled size in the Misra-Gries counters (see `PaddingState.late`). */
+function countLate(s: PaddingState, len: number): void {
+  const l = s.late ??= [];
+  for (let i = 0; i < l.length; i += 2) {
+    if (l[i] === len) {
+      l[i + 1]++;
+      return;
+    }
+  }
+  if (l.length < 2 * MAX_LATE) {
+    l.push(len, 1);
+    return;
+  }
+  // Full: every counter loses one, and those at zero make room.
+  let w = 0;
+  for (let i = 0; i < l.length; i += 2) {
+    if (l[i + 1] > 1) {
+      l[w] = l[i];
+      l[w + 1] = l[i + 1] - 1;
+      w += 2;
+    }
+  }
+  l.length = w;
 }
 
 /** (Re)builds the hash table with `slots` slots (a power of two) over every pair. */
@@ -237,6 +282,14 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
     if (s.pooled > 0) {
       const q = s.pooled / n;
       entropy -= q * Math.log2(q);
+      // A size first seen late that outnumbers the histogram's mode (its count a lower bound).
+      const l = s.late!;
+      for (let i = 0; i < l.length; i += 2) {
+        if (l[i + 1] > modeCount || (l[i + 1] === modeCount && l[i] < mode)) {
+          mode = l[i];
+          modeCount = l[i + 1];
+        }
+      }
     }
     const modeRatio = modeCount / n;
     const constantSize = modeRatio >= CONSTANT_SIZE_RATIO;

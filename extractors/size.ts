@@ -98,7 +98,7 @@ const features: FeatureSpec[] = [
     "dominant_pkt_size",
     "int",
     "Most common packet length (smallest among ties); past 2048 different lengths in a flow, of a uniform " +
-      "sample of its lengths (dominant_size_mode is exact).",
+      "sample of its lengths (padding's dominant_size_mode counts every length up to 2048 of them).",
   ),
   f("dominant_pkt_ratio", "float", "Share of packets with the dominant length (of the sample, as above)."),
   f("l7_bytes_fwd", "int", "Payload bytes from the initiator."),

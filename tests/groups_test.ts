@@ -14,10 +14,12 @@ import {
   type CapPacket,
   collect,
   concat,
+  ethernet,
   HAVE_SHARED,
   HAVE_TSHARK,
   icmpEcho,
   ipBytes,
+  ipv4,
   pcapFile,
   recordKey,
   tsharkFields,
@@ -1180,4 +1182,40 @@ Deno.test("sequences: iat_sequence, timestamp_sequence and SPLT, truncated and p
   approx(five.iat_sequence, [0.5, 1, 0, 0, 0], "padded iat_sequence");
   approx(five.timestamp_sequence, [0, 0.5, 1.5, 0, 0], "padded timestamp_sequence");
   assert.equal(five.splt, undefined, "SPLT not asked for");
+});
+
+Deno.test({
+  name:
+    "padding: a dominant length first seen after the 2048th distinct one is still the mode (tshark's count)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // 2100 distinct lengths, then 3000 frames of 60 bytes among 200 other new lengths (each 3 times): the
+    // histogram is full before the dominant length comes, and more late lengths than counters pass by.
+    const frame = ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(1000, 2000, new Uint8Array(4))));
+    const packets: { ts: number; data: Uint8Array; wireLen: number }[] = [];
+    let t = 1;
+    for (let len = 100; len < 2200; len++) packets.push({ ts: t++ / 1000, data: frame, wireLen: len });
+    for (let i = 0; i < 3600; i++) {
+      const wireLen = i % 6 === 5 ? 5000 + ((i / 6) | 0) % 200 : 60;
+      packets.push({ ts: t++ / 1000, data: frame, wireLen: Math.max(wireLen, frame.length) });
+    }
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeFile(`${dir}/late.pcap`, pcapFile(1, packets));
+      const counts = new Map<number, number>();
+      for (const [len] of await tsharkFields(`${dir}/late.pcap`, ["frame.len"])) {
+        counts.set(Number(len), (counts.get(Number(len)) ?? 0) + 1);
+      }
+      const [mode, count] = [...counts].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0];
+      const { records } = await collect(`${dir}/late.pcap`, { features: ["padding"] });
+      assert.equal(records.length, 1);
+      const r = records[0];
+      assert.equal(r.dominant_size_mode, mode);
+      // A lower bound, short by at most 1/65 of the packets after the histogram filled.
+      const late = packets.length - 2048, ratio = r.dominant_size_ratio as number;
+      assert.ok(ratio <= count / packets.length && ratio >= (count - late / 65) / packets.length, `${ratio}`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

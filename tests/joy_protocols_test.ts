@@ -863,3 +863,21 @@ Deno.test({
     ]);
   },
 });
+
+Deno.test("cfmtG is C's %.5g as glibc prints it, ties to even: against Python's printf-style formatting", async () => {
+  // Exact ties (multiples of 1/8, 1/1024, halves) and ordinary values over many magnitudes; Python's '%.5g'
+  // rounds a double's exact value correctly, ties to even, as glibc does.
+  const values: number[] = [123.125, 985 / 8, 2.5, 0.125, 123456.5, 99999.5, 1e21, -0.00012345, 104.25];
+  for (let k = -5000; k < 5000; k += 7) values.push(k / 8, k / 1024, k * 12.5, k / 64 / 1000, k * 1.37e-9);
+  const py = new Deno.Command("python3", {
+    args: ["-c", "import sys\nfor l in sys.stdin: print('%.5g' % float(l))"],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const w = py.stdin.getWriter();
+  await w.write(new TextEncoder().encode(values.map((v) => v.toPrecision(17)).join("\n") + "\n"));
+  await w.close();
+  const expected = new TextDecoder().decode((await py.output()).stdout).trim().split("\n");
+  deepEqual(values.map((v) => cfmtG(v, 5)), expected);
+  equal(cfmtG(985 / 8, 5), "123.12", "Joy's wht of bytes summing to 985 over 8");
+});

@@ -109,12 +109,14 @@ export function jstr(s: string): string {
 }
 
 /**
- * C's `%.<prec>g` for a finite number (as glibc prints it; ties are rounded half up instead of to even).
+ * C's `%.<prec>g` for a finite number, as glibc prints it: the double's exact value rounded to `prec`
+ * significant digits, a tie (a value exactly halfway) to the even digit.
  *
  * @example
  * ```ts
  * import { cfmtG } from "./json.ts";
  * console.log(cfmtG(1 / 3, 5), cfmtG(2.5, 5), cfmtG(123456, 5), cfmtG(0.00001234, 5)); // 0.33333 2.5 1.2346e+05 1.234e-05
+ * console.log(cfmtG(123.125, 5), cfmtG(123.135, 5)); // 123.12 123.14
  * ```
  */
 export function cfmtG(v: number, prec: number): string {
@@ -122,12 +124,32 @@ export function cfmtG(v: number, prec: number): string {
   if (!Number.isFinite(v)) return v > 0 ? "inf" : "-inf";
   const p = prec === 0 ? 1 : prec;
   if (v === 0) return Object.is(v, -0) ? "-0" : "0";
-  const e = v.toExponential(p - 1);
-  const x = Number(e.slice(e.indexOf("e") + 1));
-  const strip = (s: string): string => s.includes(".") ? s.replace(/0+$/, "").replace(/\.$/, "") : s;
-  if (x < -4 || x >= p) {
-    const m = strip(e.slice(0, e.indexOf("e")));
-    return `${m}e${x < 0 ? "-" : "+"}${String(Math.abs(x)).padStart(2, "0")}`;
+  const sign = v < 0 ? "-" : "";
+  let { digits, exp } = mantissa(Math.abs(v).toExponential(p - 1));
+  // toExponential rounds a tie up; a tie is exact, so more digits show it: the next digit 5, then only zeros
+  // (a double's exact decimal value ends within 100 digits whenever it is a tie at under 75 digits).
+  if (p <= 75) {
+    const more = mantissa(Math.abs(v).toExponential(Math.min(100, p + 25)));
+    const rest = more.digits.slice(p);
+    if (rest[0] === "5" && /^50*$/.test(rest) && (more.digits.charCodeAt(p - 1) & 1) === 0) {
+      digits = more.digits.slice(0, p);
+      exp = more.exp;
+    }
   }
-  return strip(v.toFixed(p - 1 - x));
+  const strip = (t: string): string => t.includes(".") ? t.replace(/0+$/, "").replace(/\.$/, "") : t;
+  if (exp < -4 || exp >= p) {
+    const m = strip(digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits);
+    return `${sign}${m}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
+  }
+  // Fixed notation with the same digits: the point after digit exp + 1.
+  const fixed = exp >= 0
+    ? `${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}`
+    : `0.${"0".repeat(-exp - 1)}${digits}`;
+  return sign + strip(fixed);
+}
+
+/** The digits (without the point) and exponent of a positive number in `toExponential`'s form. */
+function mantissa(e: string): { digits: string; exp: number } {
+  const at = e.indexOf("e");
+  return { digits: e.slice(0, at).replace(".", ""), exp: Number(e.slice(at + 1)) };
 }

@@ -10,6 +10,7 @@
  * @module
  */
 import { hex } from "./json.ts";
+import { opensslObject } from "./openssl_objects.ts";
 
 /** Joy's limits: attributes per name, extensions and certificates kept, serial number and signature size. */
 const MAX_RDN = 12;
@@ -82,144 +83,7 @@ function oidText(d: Uint8Array, t: Tlv): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// OpenSSL 3.0 object names (long names, `OBJ_nid2ln`)
-
-const LN: Record<string, string> = {
-  // name attributes
-  "2.5.4.3": "commonName",
-  "2.5.4.4": "surname",
-  "2.5.4.5": "serialNumber",
-  "2.5.4.6": "countryName",
-  "2.5.4.7": "localityName",
-  "2.5.4.8": "stateOrProvinceName",
-  "2.5.4.9": "streetAddress",
-  "2.5.4.10": "organizationName",
-  "2.5.4.11": "organizationalUnitName",
-  "2.5.4.12": "title",
-  "2.5.4.13": "description",
-  "2.5.4.14": "searchGuide",
-  "2.5.4.15": "businessCategory",
-  "2.5.4.16": "postalAddress",
-  "2.5.4.17": "postalCode",
-  "2.5.4.18": "postOfficeBox",
-  "2.5.4.20": "telephoneNumber",
-  "2.5.4.41": "name",
-  "2.5.4.42": "givenName",
-  "2.5.4.43": "initials",
-  "2.5.4.44": "generationQualifier",
-  "2.5.4.45": "x500UniqueIdentifier",
-  "2.5.4.46": "dnQualifier",
-  "2.5.4.65": "pseudonym",
-  "2.5.4.97": "organizationIdentifier",
-  "1.2.840.113549.1.9.1": "emailAddress",
-  "1.2.840.113549.1.9.2": "unstructuredName",
-  "0.9.2342.19200300.100.1.1": "userId",
-  "0.9.2342.19200300.100.1.25": "domainComponent",
-  "1.3.6.1.4.1.311.60.2.1.1": "jurisdictionLocalityName",
-  "1.3.6.1.4.1.311.60.2.1.2": "jurisdictionStateOrProvinceName",
-  "1.3.6.1.4.1.311.60.2.1.3": "jurisdictionCountryName",
-  // algorithms
-  "1.2.840.113549.1.1.1": "rsaEncryption",
-  "1.2.840.113549.1.1.2": "md2WithRSAEncryption",
-  "1.2.840.113549.1.1.4": "md5WithRSAEncryption",
-  "1.2.840.113549.1.1.5": "sha1WithRSAEncryption",
-  "1.2.840.113549.1.1.10": "rsassaPss",
-  "1.2.840.113549.1.1.11": "sha256WithRSAEncryption",
-  "1.2.840.113549.1.1.12": "sha384WithRSAEncryption",
-  "1.2.840.113549.1.1.13": "sha512WithRSAEncryption",
-  "1.2.840.113549.1.1.14": "sha224WithRSAEncryption",
-  "1.2.840.10040.4.1": "dsaEncryption",
-  "1.2.840.10040.4.3": "dsaWithSHA1",
-  "2.16.840.1.101.3.4.3.1": "dsa_with_SHA224",
-  "2.16.840.1.101.3.4.3.2": "dsa_with_SHA256",
-  "1.2.840.10045.2.1": "id-ecPublicKey",
-  "1.2.840.10045.4.1": "ecdsa-with-SHA1",
-  "1.2.840.10045.4.3.1": "ecdsa-with-SHA224",
-  "1.2.840.10045.4.3.2": "ecdsa-with-SHA256",
-  "1.2.840.10045.4.3.3": "ecdsa-with-SHA384",
-  "1.2.840.10045.4.3.4": "ecdsa-with-SHA512",
-  "1.3.101.110": "X25519",
-  "1.3.101.111": "X448",
-  "1.3.101.112": "ED25519",
-  "1.3.101.113": "ED448",
-  // extensions
-  "2.5.29.9": "X509v3 Subject Directory Attributes",
-  "2.5.29.14": "X509v3 Subject Key Identifier",
-  "2.5.29.15": "X509v3 Key Usage",
-  "2.5.29.16": "X509v3 Private Key Usage Period",
-  "2.5.29.17": "X509v3 Subject Alternative Name",
-  "2.5.29.18": "X509v3 Issuer Alternative Name",
-  "2.5.29.19": "X509v3 Basic Constraints",
-  "2.5.29.30": "X509v3 Name Constraints",
-  "2.5.29.31": "X509v3 CRL Distribution Points",
-  "2.5.29.32": "X509v3 Certificate Policies",
-  "2.5.29.33": "X509v3 Policy Mappings",
-  "2.5.29.35": "X509v3 Authority Key Identifier",
-  "2.5.29.36": "X509v3 Policy Constraints",
-  "2.5.29.37": "X509v3 Extended Key Usage",
-  "2.5.29.46": "X509v3 Freshest CRL",
-  "2.5.29.54": "X509v3 Inhibit Any Policy",
-  "1.3.6.1.5.5.7.1.1": "Authority Information Access",
-  "1.3.6.1.5.5.7.1.11": "Subject Information Access",
-  "1.3.6.1.5.5.7.1.24": "TLS Feature",
-  "1.3.6.1.5.5.7.48.1.5": "OCSP No Check",
-  "1.3.6.1.4.1.11129.2.4.2": "CT Precertificate SCTs",
-  "1.3.6.1.4.1.11129.2.4.3": "CT Precertificate Poison",
-  "2.16.840.1.113730.1.1": "Netscape Cert Type",
-  "2.16.840.1.113730.1.2": "Netscape Base Url",
-  "2.16.840.1.113730.1.3": "Netscape Revocation Url",
-  "2.16.840.1.113730.1.4": "Netscape CA Revocation Url",
-  "2.16.840.1.113730.1.7": "Netscape Renewal Url",
-  "2.16.840.1.113730.1.8": "Netscape CA Policy Url",
-  "2.16.840.1.113730.1.12": "Netscape SSL Server Name",
-  "2.16.840.1.113730.1.13": "Netscape Comment",
-  // extended key usages
-  "2.5.29.37.0": "Any Extended Key Usage",
-  "1.3.6.1.5.5.7.3.1": "TLS Web Server Authentication",
-  "1.3.6.1.5.5.7.3.2": "TLS Web Client Authentication",
-  "1.3.6.1.5.5.7.3.3": "Code Signing",
-  "1.3.6.1.5.5.7.3.4": "E-mail Protection",
-  "1.3.6.1.5.5.7.3.5": "IPSec End System",
-  "1.3.6.1.5.5.7.3.6": "IPSec Tunnel",
-  "1.3.6.1.5.5.7.3.7": "IPSec User",
-  "1.3.6.1.5.5.7.3.8": "Time Stamping",
-  "1.3.6.1.5.5.7.3.9": "OCSP Signing",
-  "1.3.6.1.5.5.7.3.10": "dvcs",
-  "1.3.6.1.5.5.7.3.17": "ipsec Internet Key Exchange",
-  "1.3.6.1.4.1.311.2.1.21": "Microsoft Individual Code Signing",
-  "1.3.6.1.4.1.311.2.1.22": "Microsoft Commercial Code Signing",
-  "1.3.6.1.4.1.311.10.3.1": "Microsoft Trust List Signing",
-  "1.3.6.1.4.1.311.10.3.3": "Microsoft Server Gated Crypto",
-  "1.3.6.1.4.1.311.10.3.4": "Microsoft Encrypted File System",
-  "1.3.6.1.4.1.311.20.2.2": "Microsoft Smartcard Login",
-  "2.16.840.1.113730.4.1": "Netscape Server Gated Crypto",
-  // access methods, policies
-  "1.3.6.1.5.5.7.48.1": "OCSP",
-  "1.3.6.1.5.5.7.48.2": "CA Issuers",
-  "1.3.6.1.5.5.7.48.3": "AD Time Stamping",
-  "1.3.6.1.5.5.7.48.5": "CA Repository",
-  "2.5.29.32.0": "X509v3 Any Policy",
-  "1.3.6.1.5.5.7.2.1": "Policy Qualifier CPS",
-  "1.3.6.1.5.5.7.2.2": "Policy Qualifier User Notice",
-};
-
-/** Short names for `X509_NAME_oneline` (directory names inside extensions). */
-const SN: Record<string, string> = {
-  "2.5.4.3": "CN",
-  "2.5.4.4": "SN",
-  "2.5.4.5": "serialNumber",
-  "2.5.4.6": "C",
-  "2.5.4.7": "L",
-  "2.5.4.8": "ST",
-  "2.5.4.9": "street",
-  "2.5.4.10": "O",
-  "2.5.4.11": "OU",
-  "2.5.4.12": "title",
-  "2.5.4.42": "GN",
-  "1.2.840.113549.1.9.1": "emailAddress",
-  "0.9.2342.19200300.100.1.25": "DC",
-  "0.9.2342.19200300.100.1.1": "UID",
-};
+// OpenSSL 3.0 object names (lib/joy/openssl_objects.ts)
 
 /** Bits of the curve order (`EVP_PKEY_bits` of an EC key) for named curves. */
 const CURVE_BITS: Record<string, number> = {
@@ -236,7 +100,12 @@ const CURVE_BITS: Record<string, number> = {
 
 /** `OBJ_obj2txt(.., 0)`: the long name when OpenSSL knows the object, else the dotted form. */
 function objText(oid: string): string {
-  return LN[oid] ?? oid;
+  return opensslObject(oid)?.[1] ?? oid;
+}
+
+/** The name `X509_NAME_oneline` gives an attribute: OpenSSL's short name, else the dotted form. */
+function attrName(oid: string): string {
+  return opensslObject(oid)?.[0] ?? oid;
 }
 
 /** The name as Joy stores it (`MAX_OPENSSL_STRING`). */
@@ -319,6 +188,25 @@ function intValue(d: Uint8Array, t: Tlv): number {
   return v;
 }
 
+/**
+ * The magnitude of a DER INTEGER's content bytes, as OpenSSL keeps an ASN1_INTEGER (its sign aside): leading
+ * zero bytes dropped, and a negative number (two's complement) negated.
+ */
+function integerMagnitude(d: Uint8Array, start: number, end: number): Uint8Array {
+  const b = d.slice(start, end);
+  if (b.length > 0 && b[0] & 0x80) {
+    let carry = 1;
+    for (let i = b.length - 1; i >= 0; i--) {
+      const x = (~b[i] & 0xff) + carry;
+      b[i] = x & 0xff;
+      carry = x >> 8;
+    }
+  }
+  let i = 0;
+  while (i < b.length - 1 && b[i] === 0) i++;
+  return b.subarray(i);
+}
+
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /** `ASN1_TIME_print` (RFC 822 style) of a UTCTime (0x17) or GeneralizedTime (0x18). */
@@ -336,14 +224,15 @@ function timeText(d: Uint8Array, t: Tlv): string {
     year = Number(v.slice(0, 4));
     rest = v.slice(4);
   } else return "Bad time value";
-  const mon = Number(rest.slice(0, 2)), day = Number(rest.slice(2, 4));
-  const hh = Number(rest.slice(4, 6)), mm = Number(rest.slice(6, 8));
+  let mon = Number(rest.slice(0, 2)), day = Number(rest.slice(2, 4));
+  let hh = Number(rest.slice(4, 6)), mm = Number(rest.slice(6, 8));
   let ss = 0, tail = rest.slice(8);
   if (digits(tail.slice(0, 2)) && tail.length >= 2) {
     ss = Number(tail.slice(0, 2));
     tail = tail.slice(2);
   }
-  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60) return "Bad time value";
+  // OpenSSL's ranges (a leap second is a bad time too).
+  if (mon < 1 || mon > 12 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 59) return "Bad time value";
   let frac = "";
   if (t.tag === 0x18 && tail[0] === ".") {
     let n = 1;
@@ -351,11 +240,25 @@ function timeText(d: Uint8Array, t: Tlv): string {
     frac = tail.slice(0, n);
     tail = tail.slice(n);
   }
-  const gmt = v.endsWith("Z") ? " GMT" : "";
+  // Then Z, or an offset from GMT (+hhmm or -hhmm) that the time is moved back by, and nothing after it.
+  if (tail !== "Z") {
+    const off = /^([+-])([0-9]{2})([0-9]{2})$/.exec(tail);
+    if (off === null || Number(off[2]) > 12 || Number(off[3]) > 59) return "Bad time value";
+    const minutes = (off[1] === "+" ? -1 : 1) * (Number(off[2]) * 60 + Number(off[3]));
+    const at = new Date(Date.UTC(year, mon - 1, day, hh, mm + minutes, ss));
+    at.setUTCFullYear(at.getUTCFullYear()); // keeps years before 100 as written (Date.UTC maps them to 19xx)
+    [year, mon, day, hh, mm] = [
+      at.getUTCFullYear(),
+      at.getUTCMonth() + 1,
+      at.getUTCDate(),
+      at.getUTCHours(),
+      at.getUTCMinutes(),
+    ];
+  }
   const p2 = (x: number) => String(x).padStart(2, "0");
   return `${MONTHS[mon - 1]} ${String(day).padStart(2, " ")} ${p2(hh)}:${p2(mm)}:${
     p2(ss)
-  }${frac} ${year}${gmt}`;
+  }${frac} ${year} GMT`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -371,7 +274,7 @@ function nameOneline(d: Uint8Array, name: Tlv): string | null {
       const f = children(d, ava);
       if (f === null || f.length < 2) return null;
       const oid = oidText(d, f[0]);
-      s += `/${SN[oid] ?? LN[oid] ?? oid}=${cString(d, f[1].start, f[1].end)}`;
+      s += `/${attrName(oid)}=${cString(d, f[1].start, f[1].end)}`;
     }
   }
   return s;
@@ -388,7 +291,7 @@ function nameOnelineEx(d: Uint8Array, name: Tlv): string | null {
       const f = children(d, ava);
       if (f === null || f.length < 2) return null;
       const oid = oidText(d, f[0]);
-      avas.push(`${SN[oid] ?? LN[oid] ?? oid} = ${cString(d, f[1].start, f[1].end)}`);
+      avas.push(`${attrName(oid)} = ${cString(d, f[1].start, f[1].end)}`);
     }
     parts.push(avas.join(" + "));
   }
@@ -429,7 +332,7 @@ function ipText(d: Uint8Array, t: Tlv): string {
 function generalName(d: Uint8Array, g: Tlv, forPrint: boolean): [string, string] | null {
   switch (g.tag) {
     case 0xa0:
-      return ["othername", "<unsupported>"];
+      return otherName(d, g, forPrint);
     case 0x81:
       return ["email", cString(d, g.start, g.end)];
     case 0x82:
@@ -454,6 +357,31 @@ function generalName(d: Uint8Array, g: Tlv, forPrint: boolean): [string, string]
       return null;
   }
 }
+
+/**
+ * An otherName OpenSSL 3.0 prints (UPN, SMTP UTF-8 mailbox, XMPP address, SRV name, NAI realm): `othername:
+ * UPN::value` as a pair of `i2v_GENERAL_NAME` (null, as OpenSSL fails the whole extension, when its value is not
+ * the string type it expects), `othername:UPN:value` as `GENERAL_NAME_print` text; any other, unsupported.
+ */
+function otherName(d: Uint8Array, g: Tlv, forPrint: boolean): [string, string] | null {
+  const f = children(d, g);
+  const value = f !== null && f[0]?.tag === 0x06 && f[1]?.tag === 0xa0 ? tlv(d, f[1].start, f[1].end) : null;
+  const kind = value !== null ? OTHER_NAMES[oidText(d, f![0])] : undefined;
+  if (kind === undefined || value === null) return ["othername", "<unsupported>"];
+  const [label, stringTag] = kind;
+  if (value.tag !== stringTag) return forPrint ? ["othername", "<unsupported>"] : null;
+  const text = latin1(d, value.start, value.end);
+  return forPrint ? ["othername", `${label}:${text}`] : [`othername: ${label}:`, text];
+}
+
+/** otherName types OpenSSL 3.0 prints: label, and the string type (UTF8String 0x0c, IA5String 0x16). */
+const OTHER_NAMES: Readonly<Record<string, readonly [string, number]>> = {
+  "1.3.6.1.4.1.311.20.2.3": ["UPN", 0x0c],
+  "1.3.6.1.5.5.7.8.9": ["SmtpUTF8Mailbox", 0x0c],
+  "1.3.6.1.5.5.7.8.5": ["XmppAddr", 0x0c],
+  "1.3.6.1.5.5.7.8.7": ["SRVName", 0x16],
+  "1.3.6.1.5.5.7.8.8": ["NAIRealm", 0x0c],
+};
 
 type Pair = [string | null, string];
 
@@ -535,7 +463,10 @@ function authorityKeyId(d: Uint8Array, t: Tlv): string | null {
     if (g === null) return null;
     vals.push(...g);
   }
-  if (serial) vals.push(["serial", colonHex(d, serial.start, serial.end)]);
+  if (serial) {
+    const m = integerMagnitude(d, serial.start, serial.end);
+    vals.push(["serial", colonHex(m, 0, m.length)]);
+  }
   return valPrn(vals, true);
 }
 
@@ -607,7 +538,7 @@ function crlDistributionPoints(d: Uint8Array, t: Tlv): string | null {
           const byte = bit >> 3;
           if (f.start + 1 + byte < f.end && d[f.start + 1 + byte] & (0x80 >> (bit & 7))) r.push(names[bit]);
         }
-        s += `Reasons: ${r.length ? r.join(", ") : "<EMPTY>"}\n`;
+        s += `Reasons:\n  ${r.length ? r.join(", ") : "<EMPTY>"}\n`;
       }
     }
     out.push(s);
@@ -631,13 +562,15 @@ function certificatePolicies(d: Uint8Array, t: Tlv): string | null {
           quals.push(`  CPS: ${cString(d, qf[1].start, qf[1].end)}`);
         } else if (qid === "1.3.6.1.5.5.7.2.2") {
           let u = "  User Notice:\n";
-          for (const part of qf[1] ? children(d, qf[1]) ?? [] : []) {
+          const parts = qf[1] ? children(d, qf[1]) ?? [] : [];
+          for (const part of parts) {
             if (part.tag === 0x30) {
               const nr = children(d, part) ?? [];
               const org = nr[0] ? cString(d, nr[0].start, nr[0].end) : "";
               const nums = nr[1] ? (children(d, nr[1]) ?? []).map((x) => String(intValue(d, x))) : [];
               u += `    Organization: ${org}\n    Number${nums.length > 1 ? "s" : ""}: ${nums.join(", ")}`;
-              u += "\n";
+              // A line break only before an explicit text (OpenSSL's print_notice).
+              if (parts.some((x) => x.tag !== 0x30)) u += "\n";
             } else u += `    Explicit Text: ${cString(d, part.start, part.end)}`;
           }
           quals.push(u);
@@ -708,6 +641,186 @@ function sctList(d: Uint8Array, t: Tlv): string | null {
   return out.join("\n");
 }
 
+/** An INTEGER's value in decimal (`i2s_ASN1_INTEGER`). */
+function decimal(d: Uint8Array, t: Tlv): string {
+  const m = integerMagnitude(d, t.start, t.end);
+  let v = 0n;
+  for (const b of m) v = (v << 8n) | BigInt(b);
+  return (t.end > t.start && d[t.start] & 0x80 ? "-" : "") + v.toString();
+}
+
+/** `i2r_NAME_CONSTRAINTS`: the permitted and excluded subtrees, an IP one as address/mask. */
+function nameConstraints(d: Uint8Array, t: Tlv): string | null {
+  const parts: string[] = [];
+  for (const f of children(d, t) ?? []) {
+    if (f.tag !== 0xa0 && f.tag !== 0xa1) return null;
+    const lines: string[] = [];
+    for (const sub of children(d, f) ?? []) {
+      const base = children(d, sub)?.[0];
+      if (base === undefined) return null;
+      if (base.tag === 0x87) {
+        const n = base.end - base.start, half = n >= 32 ? 16 : n >= 8 ? 4 : n >> 1;
+        const ip = (start: number, end: number) => ipText(d, { tag: 0x87, start, end });
+        lines.push(`  IP:${ip(base.start, base.start + half)}/${ip(base.start + half, base.end)}`);
+      } else {
+        const g = generalName(d, base, true);
+        if (g === null) return null;
+        lines.push(`  ${g[0]}:${g[1]}`);
+      }
+    }
+    if (lines.length > 0) parts.push(`${f.tag === 0xa0 ? "Permitted" : "Excluded"}:\n${lines.join("\n")}`);
+  }
+  return parts.join("\n");
+}
+
+/** `i2v_POLICY_CONSTRAINTS`. */
+function policyConstraints(d: Uint8Array, t: Tlv): string | null {
+  const vals: Pair[] = [];
+  for (const f of children(d, t) ?? []) {
+    if (f.tag === 0x80) vals.push(["Require Explicit Policy", decimal(d, f)]);
+    else if (f.tag === 0x81) vals.push(["Inhibit Policy Mapping", decimal(d, f)]);
+    else return null;
+  }
+  return valPrn(vals, false);
+}
+
+/** `i2v_POLICY_MAPPINGS`: issuer's policy:subject's policy. */
+function policyMappings(d: Uint8Array, t: Tlv): string | null {
+  const vals: Pair[] = [];
+  for (const m of children(d, t) ?? []) {
+    const f = children(d, m);
+    if (f === null || f.length !== 2 || f[0].tag !== 0x06 || f[1].tag !== 0x06) return null;
+    vals.push([objText(oidText(d, f[0])), objText(oidText(d, f[1]))]);
+  }
+  return valPrn(vals, false);
+}
+
+/** `i2r_PKEY_USAGE_PERIOD`. */
+function privateKeyUsagePeriod(d: Uint8Array, t: Tlv): string | null {
+  const f = children(d, t) ?? [];
+  const time = (tag: number) => {
+    const x = f.find((y) => y.tag === tag);
+    return x === undefined ? null : timeText(d, { tag: 0x18, start: x.start, end: x.end });
+  };
+  const before = time(0x80), after = time(0x81);
+  return [before === null ? null : `Not Before: ${before}`, after === null ? null : `Not After: ${after}`]
+    .filter((x) => x !== null).join(", ");
+}
+
+/** `i2r_pci` (RFC 3820 proxy certificates). */
+function proxyCertInfo(d: Uint8Array, t: Tlv): string | null {
+  const f = children(d, t);
+  if (f === null) return null;
+  let i = 0, length = "infinite";
+  if (f[0]?.tag === 0x02) {
+    const m = integerMagnitude(d, f[0].start, f[0].end);
+    length = (d[f[0].start] & 0x80 ? "-" : "") + hex(m, 0, m.length).toUpperCase();
+    i++;
+  }
+  const policy = f[i] !== undefined ? children(d, f[i]) : null;
+  if (policy === null || policy[0]?.tag !== 0x06) return null;
+  let s = `Path Length Constraint: ${length}\nPolicy Language: ${objText(oidText(d, policy[0]))}`;
+  if (policy[1]?.tag === 0x04 && policy[1].end > policy[1].start) {
+    s += `\nPolicy Text: ${latin1(d, policy[1].start, policy[1].end)}`;
+  }
+  return s;
+}
+
+/** An RFC 3779 address (a BIT STRING) as `i2r_address` prints it, its missing bits set to `fill`. */
+function rfc3779Address(d: Uint8Array, t: Tlv, afi: number, fill: number): string | null {
+  const n = t.end - t.start - 1, size = afi === 1 ? 4 : 16;
+  if (t.tag !== 0x03 || n < 0 || ((afi === 1 || afi === 2) && n > size)) return null;
+  if (afi !== 1 && afi !== 2) {
+    const bytes: string[] = [];
+    for (let i = 0; i < n; i++) bytes.push(hex(d, t.start + 1 + i, 1));
+    return `${bytes.join(":")}[${d[t.start]}]`;
+  }
+  const a = new Uint8Array(size).fill(fill);
+  const unused = d[t.start];
+  for (let i = 0; i < n; i++) a[i] = d[t.start + 1 + i];
+  if (n > 0 && unused > 0) {
+    const mask = (1 << unused) - 1;
+    a[n - 1] = fill ? a[n - 1] | mask : a[n - 1] & ~mask;
+  }
+  if (afi === 1) return a.join(".");
+  let end = 16;
+  while (end > 1 && a[end - 1] === 0 && a[end - 2] === 0) end -= 2;
+  let s = "";
+  for (let i = 0; i < end; i += 2) s += ((a[i] << 8) | a[i + 1]).toString(16) + (i < 14 ? ":" : "");
+  if (end < 16) s += ":";
+  if (end === 0) s += ":";
+  return s;
+}
+
+const SAFI_NAMES: Readonly<Record<number, string>> = {
+  1: "Unicast",
+  2: "Multicast",
+  3: "Unicast/Multicast",
+  4: "MPLS",
+  64: "Tunnel",
+  65: "VPLS",
+  66: "BGP MDT",
+  128: "MPLS-labeled VPN",
+};
+
+/** `i2r_IPAddrBlocks` (RFC 3779 sbgp-ipAddrBlock). */
+function ipAddrBlocks(d: Uint8Array, t: Tlv): string | null {
+  let s = "";
+  for (const fam of children(d, t) ?? []) {
+    const f = children(d, fam);
+    if (f === null || f.length !== 2 || f[0].tag !== 0x04 || f[0].end - f[0].start < 2) return null;
+    const afi = (d[f[0].start] << 8) | d[f[0].start + 1];
+    s += afi === 1 ? "IPv4" : afi === 2 ? "IPv6" : `Unknown AFI ${afi}`;
+    if (f[0].end - f[0].start > 2) {
+      const safi = d[f[0].start + 2];
+      s += ` (${SAFI_NAMES[safi] ?? `Unknown SAFI ${safi}`})`;
+    }
+    if (f[1].tag === 0x05) {
+      s += ": inherit\n";
+      continue;
+    }
+    s += ":\n";
+    for (const aor of children(d, f[1]) ?? []) {
+      if (aor.tag === 0x03) {
+        const a = rfc3779Address(d, aor, afi, 0);
+        if (a === null) return null;
+        s += `  ${a}/${(aor.end - aor.start - 1) * 8 - d[aor.start]}\n`;
+      } else {
+        const r = children(d, aor);
+        const lo = r?.[0] ? rfc3779Address(d, r[0], afi, 0) : null;
+        const hi = r?.[1] ? rfc3779Address(d, r[1], afi, 0xff) : null;
+        if (lo === null || hi === null) return null;
+        s += `  ${lo}-${hi}\n`;
+      }
+    }
+  }
+  return s;
+}
+
+/** `i2r_ASIdentifiers` (RFC 3779 sbgp-autonomousSysNum). */
+function asIdentifiers(d: Uint8Array, t: Tlv): string | null {
+  let s = "";
+  for (const choice of children(d, t) ?? []) {
+    if (choice.tag !== 0xa0 && choice.tag !== 0xa1) return null;
+    s += `${choice.tag === 0xa0 ? "Autonomous System Numbers" : "Routing Domain Identifiers"}:\n`;
+    const c = tlv(d, choice.start, choice.end);
+    if (c === null) return null;
+    if (c.tag === 0x05) {
+      s += "  inherit\n";
+      continue;
+    }
+    for (const id of children(d, c) ?? []) {
+      if (id.tag === 0x02) s += `  ${decimal(d, id)}\n`;
+      else {
+        const r = children(d, id);
+        if (r === null || r[0]?.tag !== 0x02 || r[1]?.tag !== 0x02) return null;
+        s += `  ${decimal(d, r[0])}-${decimal(d, r[1])}\n`;
+      }
+    }
+  }
+  return s;
+}
+
 /** The text OpenSSL 3.0 prints for an extension's value, or null when it has no printer for it. */
 function extensionText(oid: string, d: Uint8Array, v: Tlv): string | null {
   const inner = tlv(d, v.start, v.end);
@@ -738,8 +851,8 @@ function extensionText(oid: string, d: Uint8Array, v: Tlv): string | null {
     }
     case "2.5.29.37":
       return inner.tag === 0x30 ? extendedKeyUsage(d, inner) : null;
+    // (OpenSSL 3.0 prints a Freshest CRL extension, 2.5.29.46, raw: its printer fails.)
     case "2.5.29.31":
-    case "2.5.29.46":
       return inner.tag === 0x30 ? crlDistributionPoints(d, inner) : null;
     case "2.5.29.32":
       return inner.tag === 0x30 ? certificatePolicies(d, inner) : null;
@@ -761,6 +874,20 @@ function extensionText(oid: string, d: Uint8Array, v: Tlv): string | null {
       return inner.tag === 0x05 ? "NULL" : null;
     case "1.3.6.1.5.5.7.48.1.5":
       return inner.tag === 0x05 ? "" : null;
+    case "2.5.29.30":
+      return inner.tag === 0x30 ? nameConstraints(d, inner) : null;
+    case "2.5.29.36":
+      return inner.tag === 0x30 ? policyConstraints(d, inner) : null;
+    case "2.5.29.33":
+      return inner.tag === 0x30 ? policyMappings(d, inner) : null;
+    case "2.5.29.16":
+      return inner.tag === 0x30 ? privateKeyUsagePeriod(d, inner) : null;
+    case "1.3.6.1.5.5.7.1.14":
+      return inner.tag === 0x30 ? proxyCertInfo(d, inner) : null;
+    case "1.3.6.1.5.5.7.1.7":
+      return inner.tag === 0x30 ? ipAddrBlocks(d, inner) : null;
+    case "1.3.6.1.5.5.7.1.8":
+      return inner.tag === 0x30 ? asIdentifiers(d, inner) : null;
     case "1.3.6.1.5.5.7.1.24": {
       if (inner.tag !== 0x30) return null;
       const vals: Pair[] = [];
@@ -813,10 +940,9 @@ export function certificateJson(d: Uint8Array, off: number, len: number): string
   }
   const exts = tbs.slice(i + 5).find((x) => x.tag === 0xa3);
 
-  // serial number: the INTEGER's magnitude (OpenSSL drops a leading zero)
-  let ss = serial.start;
-  if (serial.end - ss > 1 && d[ss] === 0) ss++;
-  if (serial.end - ss <= MAX_CERT_SERIAL_LENGTH) s += `,"serial_number":"${hex(d, ss, serial.end - ss)}"`;
+  // serial number: the INTEGER's magnitude, as OpenSSL stores it (without a leading zero; a negative one's)
+  const sn = integerMagnitude(d, serial.start, serial.end);
+  if (sn.length <= MAX_CERT_SERIAL_LENGTH) s += `,"serial_number":"${hex(sn, 0, sn.length)}"`;
 
   // signature and its algorithm
   const sigBits = top[2];
@@ -875,13 +1001,13 @@ function publicKey(d: Uint8Array, spki: Tlv): [string, number] | null {
     if (parts === null || parts[0]?.tag !== 0x02) return null;
     let p = parts[0].start;
     while (p < parts[0].end && d[p] === 0) p++;
-    if (p === parts[0].end) return [LN[oid], 0];
+    if (p === parts[0].end) return [objText(oid), 0];
     const bits = (parts[0].end - p - 1) * 8 + (32 - Math.clz32(d[p]));
-    return [LN[oid], bits];
+    return [objText(oid), bits];
   }
   if (oid === "1.2.840.10045.2.1") {
     const bits = alg[1]?.tag === 0x06 ? CURVE_BITS[oidText(d, alg[1])] : undefined;
-    return bits === undefined ? null : [LN[oid], bits];
+    return bits === undefined ? null : [objText(oid), bits];
   }
   if (oid === "1.3.101.112") return ["ED25519", 253];
   if (oid === "1.3.101.113") return ["ED448", 456];
@@ -890,7 +1016,7 @@ function publicKey(d: Uint8Array, spki: Tlv): [string, number] | null {
     if (params === null || params[0]?.tag !== 0x02) return null;
     let p = params[0].start;
     while (p < params[0].end && d[p] === 0) p++;
-    return [LN[oid], p === params[0].end ? 0 : (params[0].end - p - 1) * 8 + (32 - Math.clz32(d[p]))];
+    return [objText(oid), p === params[0].end ? 0 : (params[0].end - p - 1) * 8 + (32 - Math.clz32(d[p]))];
   }
   return null;
 }

@@ -9,7 +9,7 @@
 import { Command, CommanderError } from "commander";
 import { InputError } from "./lib/extract.ts";
 import { allExtractors } from "./lib/registry.ts";
-import { OPTIONAL_FEATURES } from "./lib/options.ts";
+import { OPTIONAL_FEATURES, OptionError, SettingsError } from "./lib/options.ts";
 import { UsageError } from "./lib/cli/common.ts";
 import { addExtractCommand, OPTION_COLUMNS } from "./lib/cli/extract.ts";
 import { addAnonCommand } from "./lib/cli/anon.ts";
@@ -116,7 +116,11 @@ export async function main(args: string[]): Promise<number> {
       const ok = ["commander.helpDisplayed", "commander.version", "commander.help"].includes(e.code);
       return ok ? 0 : 2;
     }
-    if (e instanceof UsageError || e instanceof RangeError || e instanceof PcapFilterError) {
+    // Usage errors; any other RangeError (a user extractor's, a stack overflow) is a runtime error below.
+    if (
+      e instanceof UsageError || e instanceof OptionError || e instanceof SettingsError ||
+      e instanceof PcapFilterError
+    ) {
       console.error(`jj: error: ${e.message}`);
       return 2;
     }

@@ -19,6 +19,7 @@ export {
   InputError,
 } from "./lib/extract.ts";
 export type { FeatureOptions } from "./lib/options.ts";
+export { OptionError, SettingsError } from "./lib/options.ts";
 export type {
   Direction,
   FeatureExtractor,

@@ -55,8 +55,10 @@ const features: FeatureSpec[] = [
   f(
     "tcp_os_hint_fwd",
     "str",
-    "Initiator OS family guessed from its SYN: linux, macos, freebsd, unix, windows, network-device or scanner " +
-      "(null without a SYN).",
+    "Initiator OS family guessed from its SYN (null without one): scanner for a window of at most 4096 with no " +
+      "option or MSS alone; else by initial TTL, at most 64: macos for options starting 2-1-3-1-1-8-4, linux for " +
+      "2-4-8-1-3, 2-4-1-1-1-3 or 2-1-1-4-1-3, freebsd for 2-1-3-4-8 or 2-1-3-1-1-4-8, otherwise unix; at most " +
+      "128: windows; above: network-device.",
   ),
   f("tcp_os_hint_bwd", "str", "Responder OS family guessed from its SYN-ACK (same values)."),
   f(

@@ -26,7 +26,9 @@ export interface ByteReader {
  * r.close();
  * ```
  */
-export function streamReader(stream: ReadableStream<Uint8Array>): ByteReader & { close(): void } {
+export function streamReader(
+  stream: ReadableStream<Uint8Array>,
+): ByteReader & { close(): void; cancel(): Promise<void> } {
   const r = stream.getReader();
   let left: Uint8Array | null = null;
   return {
@@ -42,6 +44,11 @@ export function streamReader(stream: ReadableStream<Uint8Array>): ByteReader & {
       return n;
     },
     close() {
+      r.releaseLock();
+    },
+    /** Cancels the stream (its source is told that nothing more will be read) and releases it. */
+    async cancel() {
+      await r.cancel().catch(() => {});
       r.releaseLock();
     },
   };

@@ -20,7 +20,7 @@ import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import { describeLinkType } from "./decode.ts";
 import { whyUnreadable } from "./why_unreadable.ts";
 
-import { type FeatureOptions, OptionError, planExtraction } from "./options.ts";
+import { type FeatureOptions, OptionError, planExtraction, SettingsError } from "./options.ts";
 import { filterError, PcapError, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
 
 /** The skip reason of packet blocks the reader could not read (see `CaptureReadResult.skippedBlocks`). */
@@ -31,7 +31,10 @@ export type CaptureSource = string | ReadableStream<Uint8Array> | ByteReader;
 
 /** Options of {@linkcode extractFlows} (and of `jj extract`). */
 export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
-  /** Feature groups to compute (default: all registered). `flow_meta` is always on. */
+  /**
+   * Feature groups to compute (default, and `all`: every group that streams, built-in or registered; those with
+   * `finalize`, such as `connection`, only when named). `flow_meta` is always on.
+   */
   features?: string[];
   /** Extra extractors (user plugins) to run after the built-in groups. */
   extractors?: FeatureExtractor<unknown>[];
@@ -200,7 +203,7 @@ function checkReaderOptions(options: ExtractOptions, sources: CaptureSource[]): 
     throw new OptionError("filter", "--filter", "a BPF filter string", options.filter);
   }
   if (reader === "builtin" && options.filter !== undefined) {
-    throw new RangeError("--filter needs libpcap; it cannot be used with --reader builtin");
+    throw new SettingsError("--filter needs libpcap; it cannot be used with --reader builtin");
   }
   if ((options.filter !== undefined || reader === "libpcap") && sources.some((s) => typeof s !== "string")) {
     const [key, flag] = options.filter !== undefined ? ["filter", "--filter"] : ["reader", "--reader"];
@@ -351,6 +354,8 @@ export async function* extractFlows(
           } catch { /* size is only for the summary */ }
         } else {
           let opened: { reader: ByteReader; close(): void } | null = null;
+          let stream: ReturnType<typeof streamReader> | null = null;
+          let ended = false;
           let byteReader: ByteReader;
           if (typeof input === "string") {
             try {
@@ -359,7 +364,7 @@ export async function* extractFlows(
               throw new InputError(`cannot read ${input}: ${whyUnreadable(e)}`);
             }
             byteReader = opened.reader;
-          } else if (input instanceof ReadableStream) byteReader = streamReader(input);
+          } else if (input instanceof ReadableStream) byteReader = stream = streamReader(input);
           else byteReader = input;
           try {
             const it = readCaptureChunks(byteReader, pipeline.packet, (n) => summary.bytesRead += n);
@@ -402,8 +407,15 @@ export async function* extractFlows(
               }
             }
             if (result?.warning) warn(`${name}: ${result.warning}; flows read before it are written`);
+            ended = true;
           } finally {
             opened?.close();
+            // A stream given by the caller is released; left before its end (the consumer stopped, or an
+            // error), it is cancelled too, which closes a file's stream.
+            if (stream !== null) {
+              if (ended) stream.close();
+              else await stream.cancel();
+            }
           }
         }
       } finally {

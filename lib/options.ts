@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import type { FeatureExtractor, FeatureSpec, FeatureType, FlowRecord } from "./extractor.ts";
 import type { FlowState } from "./flow.ts";
-import { allExtractors, configureGroups, selectExtractors } from "./registry.ts";
+import { allExtractors, configureGroups, selectExtractors, takenColumnNames } from "./registry.ts";
 import { flatString, recordClass } from "./record.ts";
 import { formatIp, parseIp } from "./addr.ts";
 import { SEQUENCE_FEATURES, sequencesExtractor } from "../extractors/sequences.ts";
@@ -68,10 +68,30 @@ export interface CheckedOptions extends FeatureOptions {
 export class OptionError extends RangeError {
   /** The library option's name. */
   readonly option: string;
+  /** An error for library option `option` (CLI `flag`), which must be `accepted` and was `got`. */
   constructor(option: string, flag: string, accepted: string, got: unknown) {
     super(`${option} (${flag}) must be ${accepted}; got ${describe(got)}`);
     this.name = "OptionError";
     this.option = option;
+  }
+}
+
+/**
+ * Settings refused together (a combination that cannot work, such as a BPF filter with the built-in reader): a
+ * usage error, as an {@linkcode OptionError} is, where any other RangeError met while extracting (a user
+ * extractor's, a stack overflow) is a runtime error.
+ *
+ * @example
+ * ```ts
+ * import { SettingsError } from "./options.ts";
+ * console.log(new SettingsError("--filter needs libpcap") instanceof RangeError); // true
+ * ```
+ */
+export class SettingsError extends RangeError {
+  /** An error saying which settings cannot go together, and why. */
+  constructor(message: string) {
+    super(message);
+    this.name = "SettingsError";
   }
 }
 
@@ -229,8 +249,7 @@ export function validateOptions(options: CheckedOptions): void {
       throw new OptionError("extractors", "--extractor", "a list", "not a list");
     }
     const groups = new Set(allExtractors().map((e) => e.name));
-    const columns = new Set(allExtractors().flatMap((e) => e.features.map((f) => f.name)));
-    for (const f of OPTIONAL_FEATURES) columns.add(f.name);
+    const columns = takenColumnNames(allExtractors());
     options.extractors.forEach((e, i) => {
       checkExtractor(e, `extractors[${i}]`);
       if (groups.has(e.name)) throw new TypeError(`extractor ${e.name}: a group of that name already exists`);
@@ -463,7 +482,10 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
   if (specific !== undefined && extra.length > 0) {
     // Extra extractors run only when asked for.
     extractors = extractors.filter((e) =>
-      !extra.includes(e) || e.features.some((f) => specific.includes(f.name))
+      !extra.includes(e) ||
+      e.features.some((f) =>
+        specific.includes(f.name) || (o.bidirectionalSplit && specific.includes(splitName(f.name)))
+      )
     );
   }
   if (o.includeSequences || o.includeSplt) {
@@ -596,9 +618,11 @@ export async function loadExtractorModule(path: string): Promise<FeatureExtracto
   try {
     mod = await import(url);
   } catch (e) {
-    throw new TypeError(
-      `cannot load extractor module ${path}: ${e instanceof Error ? e.message : String(e)}`,
-    );
+    // One line: Deno's message can hold a code frame over several lines, and the bytes of a file that is not
+    // a module at all.
+    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0]
+      .replace(/[^\x20-\x7e]+/g, "?").slice(0, 300);
+    throw new TypeError(`cannot load extractor module ${path}: ${why}`);
   }
   const found: FeatureExtractor<unknown>[] = [];
   for (const [key, v] of Object.entries(mod)) {

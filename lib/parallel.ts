@@ -24,7 +24,7 @@ import { InputError, refuseBadFilter } from "./extract.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 import type { WorkerAck, WorkerMessage, WorkerStart } from "./extract_worker.ts";
 import { compareEndOrder, END_ORDER_WIDTH } from "./flow_table.ts";
-import { planExtraction } from "./options.ts";
+import { planExtraction, SettingsError } from "./options.ts";
 
 /** A batch of lines from a worker, merged line by line. */
 interface Batch {
@@ -118,7 +118,7 @@ export function shardingConflicts(inputs: readonly string[], options: ExtractOpt
 export function refuseUnshardable(inputs: readonly string[], options: ExtractOptions): void {
   const conflicts = shardingConflicts(inputs, options);
   if (conflicts.length > 0) {
-    throw new RangeError(`extraction in workers cannot be used with ${conflicts.join(", ")}`);
+    throw new SettingsError(`extraction in workers cannot be used with ${conflicts.join(", ")}`);
   }
 }
 
@@ -216,7 +216,10 @@ export async function* extractJsonlParallel(
         } else {
           if (msg.name === "InputError") throw new InputError(msg.message);
           // An option a worker refused (OptionError is a RangeError) stays a usage error.
-          if (msg.name === "RangeError" || msg.name === "OptionError") throw new RangeError(msg.message);
+          // Settings a worker refused stay usage errors; any other error (a RangeError too) is a runtime one.
+          if (msg.name === "OptionError" || msg.name === "SettingsError") {
+            throw new SettingsError(msg.message);
+          }
           throw new Error(msg.message);
         }
       }

@@ -61,6 +61,8 @@ export class FlowPipeline {
   private readonly clearRecord: (record: FlowRecord) => void;
   /** Records given back by `recycle`, for later flows. */
   private readonly spareRecords: FlowRecord[] = [];
+  /** Columns a record has (the groups' declared features, each once). */
+  private readonly columnCount: number;
 
   /**
    * Runs `extractors`, in order, on every flow, and hands each finished record to `emit` with its flow (in the
@@ -78,6 +80,7 @@ export class FlowPipeline {
     this.newRecord = records.newRecord;
     this.flattenStrings = records.flatten;
     this.clearRecord = records.clear;
+    this.columnCount = records.columns;
   }
 
   /**
@@ -99,7 +102,12 @@ export class FlowPipeline {
    * ```
    */
   recycle(record: FlowRecord): void {
-    if (this.spareRecords.length < SPARE_RECORDS) this.spareRecords.push(record);
+    if (this.spareRecords.length >= SPARE_RECORDS) return;
+    // A record with a key no group declares (a user extractor's) would carry it into a later flow's record:
+    // only one with exactly the declared columns is reused. Counted without allocating (the enum cache).
+    let n = 0;
+    for (const _ in record) n++;
+    if (n === this.columnCount) this.spareRecords.push(record);
   }
 
   /** Link types seen that the decoder does not read. */
@@ -186,6 +194,7 @@ function makeRecordFactory(extractors: readonly FeatureExtractor<any>[]): {
   newRecord: () => FlowRecord;
   clear: (record: FlowRecord) => void;
   flatten: Flatten;
+  columns: number;
 } {
   const names: string[] = [], strings: string[] = [], lists: string[] = [];
   for (const e of extractors) {
@@ -201,5 +210,6 @@ function makeRecordFactory(extractors: readonly FeatureExtractor<any>[]): {
     newRecord: () => new Record(),
     clear: recordClearer(names),
     flatten: flattenStrings(strings, lists),
+    columns: names.length,
   };
 }

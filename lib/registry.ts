@@ -4,7 +4,9 @@
  * @module
  */
 import type { FeatureExtractor } from "./extractor.ts";
-import { checkExtractor, OptionError } from "./options.ts";
+import { checkExtractor, OPTIONAL_FEATURES, OptionError, splitName } from "./options.ts";
+import { LABEL_FEATURES } from "./subnets.ts";
+import { idpExtractor, ipfixCountersExtractor } from "../outputs/ipfix.ts";
 import {
   BUILTIN_EXTRACTORS,
   entropyExtractor,
@@ -19,8 +21,9 @@ import {
 const registered: FeatureExtractor<any>[] = [];
 
 /**
- * Adds a user extractor; it runs on every later extraction after the built-in groups, and `--features` can
- * name it.
+ * Adds a user extractor: later extractions run it after the built-in groups by default and with `all`, and
+ * `features` (`--features`) can name it; one with `finalize` (it needs every flow, as `connection`) runs only
+ * when named.
  *
  * @example
  * ```ts
@@ -41,13 +44,43 @@ export function registerExtractor<S>(extractor: FeatureExtractor<S>): void {
   if (all.some((e) => e.name === extractor.name)) {
     throw new Error(`an extractor named ${extractor.name} is already registered`);
   }
-  const names = new Set(all.flatMap((e) => e.features.map((f) => f.name)));
+  // Registered extractors are the CLI's --extractor modules too: the columns its options add are taken.
+  const names = takenColumnNames(all, true);
   for (const f of extractor.features) {
     if (names.has(f.name)) {
-      throw new Error(`feature ${f.name} of ${extractor.name} is already declared by another group`);
+      throw new Error(
+        `feature ${f.name} of ${extractor.name} is already declared by another group or option`,
+      );
     }
   }
   registered.push(extractor);
+}
+
+/**
+ * Column names a user extractor may not declare: those of `groups`, the optional columns (`flow_id`, `splt`,
+ * ...), with `cliColumns` the columns CLI options add (`--label`, `--ipfix`, `--ipfix-template idp`), and the
+ * names `--bidirectional-split` gives all of these: a second column of one name would replace the first's
+ * value (JSON) or repeat it (a CSV header).
+ *
+ * @example
+ * ```ts
+ * import { allExtractors, takenColumnNames } from "./registry.ts";
+ * const taken = takenColumnNames(allExtractors(), true);
+ * console.log(taken.has("flow_id"), taken.has("src_labels"), taken.has("total_burst_count")); // true true true
+ * ```
+ */
+// deno-lint-ignore no-explicit-any
+export function takenColumnNames(groups: readonly FeatureExtractor<any>[], cliColumns = false): Set<string> {
+  const names = new Set<string>();
+  const add = (n: string) => names.add(n).add(splitName(n));
+  for (const e of groups) for (const f of e.features) add(f.name);
+  for (const f of OPTIONAL_FEATURES) add(f.name);
+  if (cliColumns) {
+    for (const f of [...LABEL_FEATURES, ...ipfixCountersExtractor().features, ...idpExtractor().features]) {
+      add(f.name);
+    }
+  }
+  return names;
 }
 
 /**

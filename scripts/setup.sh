@@ -1,8 +1,9 @@
 #!/bin/sh
 # Installs everything jj needs on a fresh machine with Node and npm: Deno (pinned, from the npm package `deno`),
 # the npm dependencies, and libpcap. With --test, also the real peers the tests talk to (tshark, tcpdump, nfdump,
-# openssl, sshd, dig; python3-networkx for the connection group's differential test; DuckDB from npm in
-# tests/peers for the Parquet and CSV outputs). Idempotent and quiet
+# openssl, sshd, dig; python3-networkx for the connection group's differential test; zsh and fish, whose
+# parsers check the shell completions; DuckDB from npm in tests/peers for the Parquet and CSV outputs).
+# Node and npm are taken as given (as on this project's machines). Idempotent and quiet
 # when everything is there; all messages go to stderr.
 set -eu
 cd "$(dirname "$0")/.."
@@ -26,7 +27,7 @@ missing=""
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 if ! have_pkg libpcap0.8 && ! ldconfig -p 2>/dev/null | grep -q 'libpcap\.so'; then missing="libpcap0.8"; fi
 if [ "$want_test" = 1 ]; then
-  for p in tshark tcpdump nfdump openssl openssh-server openssh-client dnsutils python3-networkx; do
+  for p in tshark tcpdump nfdump openssl openssh-server openssh-client dnsutils python3-networkx zsh fish; do
     have_pkg "$p" || missing="$missing $p"
   done
 fi

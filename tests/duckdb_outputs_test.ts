@@ -7,7 +7,7 @@
  *
  * - Parquet: each column's type as declared (int BIGINT, float DOUBLE, bool BOOLEAN, str/list/dict VARCHAR,
  *   lists and dicts as JSON text), integers exactly, floats bit for bit, nulls as NULL;
- * - CSV (RFC 4180 with a header, read strictly, every column as text): each cell as `csvCell` writes the value,
+ * - CSV (RFC 4180 with a header, read strictly, every column as text): each cell as README.md describes it,
  *   an empty cell (null, or an empty string) as NULL.
  *
  * Needs Node and tests/peers' node_modules (`scripts/setup.sh --test` runs `npm ci` there).
@@ -16,8 +16,7 @@ import assert from "node:assert/strict";
 import type { FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import { allExtractors } from "../lib/registry.ts";
 import { OPTIONAL_FEATURES } from "../lib/options.ts";
-import { csvCell } from "../outputs/csv.ts";
-import { CAPTURES, hasCommand, HAVE_CAPTURES, ROOT, run, runCli } from "./helpers.ts";
+import { CAPTURES, expectedCsvCell, hasCommand, HAVE_CAPTURES, ROOT, run, runCli } from "./helpers.ts";
 
 const READER = `${ROOT}/tests/duckdb_read.mjs`;
 const HAVE_DUCKDB = (() => {
@@ -129,7 +128,7 @@ Deno.test({
       let quoted = 0;
       for (let r = 0; r < lines.length; r++) {
         for (const [i, f] of specs.entries()) {
-          const cell = csvCell(lines[r][f.name] ?? null);
+          const cell = expectedCsvCell(lines[r][f.name] ?? null);
           if (/[",\n\r]/.test(cell)) quoted++;
           assert.equal(csv.rows[r][i], cell === "" ? null : cell, `CSV row ${r} ${f.name}`);
         }

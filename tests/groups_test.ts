@@ -911,7 +911,12 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
-    if (!HAVE_SHARED) return;
+    if (!HAVE_SHARED) {
+      console.warn(
+        "tcp_sequence: ../shared is absent: the corpus captures are not compared (the hand-made flow was)",
+      );
+      return;
+    }
     const names = [
       "tor.pcap",
       "ftp.pcap",

@@ -1263,3 +1263,18 @@ export function ipLayers(layers: string[]): IpLayer[] {
   }
   return ips;
 }
+
+/**
+ * A CSV cell as README.md describes jj's CSV, written here independently of outputs/csv.ts: null (and an absent
+ * column) empty, a string as it is, a number, a boolean or a list as its JSON text.
+ *
+ * @example
+ * ```ts
+ * import { expectedCsvCell } from "./helpers.ts";
+ * console.log(expectedCsvCell(null), expectedCsvCell(0.5), expectedCsvCell(["a", 1])); //  0.5 ["a",1]
+ * ```
+ */
+export function expectedCsvCell(v: unknown): string {
+  if (v === null || v === undefined) return "";
+  return typeof v === "string" ? v : JSON.stringify(v);
+}

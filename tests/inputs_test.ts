@@ -5,8 +5,20 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { CLI, DENO, parseJsonl, pcapRecords, ROOT, runCli } from "./helpers.ts";
+import {
+  CLI,
+  DENO,
+  ethernet,
+  ipv4,
+  parseJsonl,
+  pcapFile,
+  pcapRecords,
+  ROOT,
+  runCli,
+  udp,
+} from "./helpers.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
+import { extractFlows } from "../lib/extract.ts";
 
 Deno.test("a directory holding a file that is not a capture: the other captures are read, exit 1", async () => {
   const dir = await Deno.makeTempDir();
@@ -222,4 +234,38 @@ Deno.test("gzip: told by its bytes on stdin and without a .gz name; a .gz that i
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a stream source is released when read to its end, and cancelled when the consumer stops early", async () => {
+  // 2000 one-packet flows 2 s apart: with a 1 s idle timeout, records come out while the stream is read.
+  const bytes = pcapFile(
+    1,
+    Array.from({ length: 2000 }, (_, i) => ({
+      ts: 2 * i,
+      data: ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(1000 + i, 53, new Uint8Array(100)))),
+    })),
+  );
+  const source = () => {
+    const state = { cancelled: false };
+    let at = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (at >= bytes.length) c.close();
+        else c.enqueue(bytes.slice(at, at += 4096));
+      },
+      cancel() {
+        state.cancelled = true;
+      },
+    });
+    return { stream, state };
+  };
+  const options = { features: ["flow_meta"], idleTimeout: 1 };
+  const whole = source();
+  let n = 0;
+  for await (const _ of extractFlows(whole.stream, options)) n++;
+  assert.equal(n, 2000);
+  assert.deepEqual([whole.stream.locked, whole.state.cancelled], [false, false]);
+  const early = source();
+  for await (const _ of extractFlows(early.stream, options)) break;
+  assert.deepEqual([early.stream.locked, early.state.cancelled], [false, true]);
 });

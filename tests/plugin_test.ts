@@ -10,7 +10,19 @@ import type { FeatureExtractor } from "../lib/extractor.ts";
 import { checkExtractor, loadExtractorModule } from "../lib/options.ts";
 import { allExtractors, registerExtractor } from "../lib/registry.ts";
 import { extractor as example } from "../docs/example_extractor.ts";
-import { cap, collect, HAVE_SHARED, parseJsonl, ROOT, runCli, writeCountFlowsPlugin } from "./helpers.ts";
+import {
+  cap,
+  collect,
+  ethernet,
+  HAVE_SHARED,
+  ipv4,
+  parseJsonl,
+  pcapFile,
+  ROOT,
+  runCli,
+  udp,
+  writeCountFlowsPlugin,
+} from "./helpers.ts";
 
 const EXAMPLE = `${ROOT}/docs/example_extractor.ts`;
 
@@ -160,4 +172,150 @@ Deno.test("registerExtractor checks what it is given (a bad one broke every late
     () => registerExtractor({ name: "bad name!", features: [] } as unknown as FeatureExtractor<unknown>),
     /registerExtractor: not a feature extractor/,
   );
+});
+
+Deno.test("a key a user extractor writes without declaring it stays in its own flow's record (records are reused)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // Writes `und_secret`, which it does not declare, for the first flow only.
+    await Deno.writeTextFile(
+      `${dir}/undeclared.ts`,
+      `let first = true;
+export const extractor = {
+  name: "undeclared",
+  features: [{ name: "und_n", type: "int", description: "packets" }],
+  init: () => ({ n: 0, first: (() => { const f = first; first = false; return f; })() }),
+  update: (s) => { s.n++; },
+  finish: (s, _flow, out) => { out.und_n = s.n; if (s.first) out.und_secret = "first flow"; },
+};
+`,
+    );
+    // 12000 one-packet flows 2 s apart, 6 MB: with a 1 s idle timeout each ends at the next packet, and the
+    // records of one read buffer's flows are given back and reused for the next buffer's.
+    const payload = new Uint8Array(500);
+    const packets = Array.from({ length: 12000 }, (_, i) => ({
+      ts: 2 * i,
+      data: ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(1000 + i, 53, payload))),
+    }));
+    await Deno.writeFile(`${dir}/many.pcap`, pcapFile(1, packets));
+    for (const workers of ["1", "2"]) {
+      const r = await runCli([
+        "extract",
+        "-q",
+        "--idle-timeout",
+        "1",
+        "--features",
+        "flow_meta",
+        "--workers",
+        workers,
+        "--extractor",
+        `${dir}/undeclared.ts`,
+        `${dir}/many.pcap`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const records = parseJsonl(r.stdout);
+      assert.equal(records.length, 12000);
+      assert.equal(
+        records.filter((x) => "und_secret" in x).length,
+        workers === "1" ? 1 : 2,
+        `--workers ${workers}`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a RangeError thrown by a user extractor is a runtime error (exit 1), not a usage error", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/throws.ts`,
+      `export const extractor = {
+  name: "throws_range",
+  features: [{ name: "tr_n", type: "int", description: "never written" }],
+  init: () => ({}),
+  update: () => { new Array(-1); },
+  finish: () => {},
+};
+`,
+    );
+    const r = await runCli(["extract", "-q", "--extractor", `${dir}/throws.ts`, "testdata/http.pcap"], {
+      cwd: ROOT,
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^jj: error: .*Invalid array length/m);
+    // Settings that cannot work together stay usage errors.
+    const u = await runCli(
+      ["extract", "-q", "--reader", "builtin", "--filter", "tcp", "testdata/http.pcap"],
+      { cwd: ROOT },
+    );
+    assert.equal(u.code, 2, u.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a user extractor may not declare a column an option adds or --bidirectional-split makes (exit 2)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const column of ["flow_id", "src_labels", "ip_bytes_fwd", "idp_out", "total_burst_count"]) {
+      await Deno.writeTextFile(
+        `${dir}/p.ts`,
+        `export const extractor = {
+  name: "mine",
+  features: [{ name: "${column}", type: "str", description: "x" }],
+  init: () => ({}),
+  update: () => {},
+  finish: (_s, _f, out) => { out["${column}"] = "PLUGIN"; },
+};
+`,
+      );
+      const r = await runCli(["extract", "-q", "--extractor", `${dir}/p.ts`, "testdata/http.pcap"], {
+        cwd: ROOT,
+      });
+      assert.equal(r.code, 2, `${column}: ${r.stderr}`);
+      assert.match(
+        r.stderr,
+        new RegExp(`^jj: error: --extractor .*p\\.ts: feature ${column} of mine is already declared`),
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("library: with bidirectionalSplit, specificFeatures names a user extractor's column as the split writes it", async () => {
+  const myx = {
+    name: "myx",
+    features: [{ name: "myx_initiator", type: "int" as const, description: "x" }],
+    init: () => ({}),
+    update: () => {},
+    finish: (_s: unknown, _f: unknown, out: Record<string, unknown>) => void (out.myx_initiator = 42),
+  };
+  const { records } = await collect("testdata/http.pcap", {
+    extractors: [myx],
+    bidirectionalSplit: true,
+    specificFeatures: ["src_port", "fwd_myx"],
+  });
+  assert.deepEqual(Object.keys(records[0]), ["src_port", "fwd_myx"]);
+  assert.equal(records[0].fwd_myx, 42);
+});
+
+Deno.test("--extractor: a module that does not parse, or a capture given as one, is a one-line usage error", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/syntax.ts`, "export const extractor = {\n  name: 'x',\n");
+    for (const module of [`${dir}/syntax.ts`, `${ROOT}/testdata/http.pcap`]) {
+      const r = await runCli(["extract", "-q", "--extractor", module, "testdata/http.pcap"], { cwd: ROOT });
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(
+        r.stderr.trim(),
+        /^jj: error: --extractor .*: cannot load extractor module .*: SyntaxError: [\x20-\x7e]*$/,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

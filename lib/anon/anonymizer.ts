@@ -19,6 +19,7 @@ import { formatIp, parseIp } from "../addr.ts";
 import type { FeatureValue, FlowRecord } from "../extractor.ts";
 import { type Cidr, PrefixMap } from "../subnets.ts";
 import { CryptoPan } from "./cryptopan.ts";
+import { SettingsError } from "../options.ts";
 
 /** Anonymization modes. */
 export type AnonMode = "joy" | "cryptopan" | "hash";
@@ -277,7 +278,7 @@ export class Anonymizer {
       this.cryptoPan = new CryptoPan(key);
     } else if (key.length < 16) throw new KeyError(`the key is too short (${key.length} bytes)`);
     if (this.reverse && this.mode === "hash") {
-      throw new RangeError(
+      throw new SettingsError(
         "--reverse cannot undo --mode hash (keyed hashing is one-way); use joy or cryptopan",
       );
     }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { readCapture } from "../lib/capture_file.ts";
+import { packetTimeval, readCapture } from "../lib/capture_file.ts";
 import { packetToContext } from "../lib/joy/hash.ts";
 import { JoyContext } from "../lib/joy/context.ts";
 import { defaultJoyConfig } from "../lib/joy/config.ts";
@@ -60,9 +60,9 @@ export async function joyInWorkers(path: string, n: number): Promise<string[]> {
   };
   const file = await Deno.open(path);
   try {
-    await readCapture(file, (ts, buf, off, capLen) => {
-      const sec = Math.floor(ts);
-      const usec = Math.min(999999, Math.round((ts - sec) * 1e6));
+    await readCapture(file, (_ts, buf, off, capLen) => {
+      // The stamp as libpcap gives it (finer ones cut to microseconds), exact where the float is not.
+      const sec = packetTimeval[0], usec = packetTimeval[1];
       const i = packetToContext(buf, off, capLen, n);
       const b = batches[i] as { frames: { sec: number; usec: number; data: Uint8Array }[] };
       b.frames.push({ sec, usec, data: buf.slice(off, off + capLen) });

@@ -42,7 +42,12 @@ const features: FeatureSpec[] = [
   { name: "dst_port_class_num", type: "int", description: "0 well_known, 1 registered, 2 dynamic." },
   { name: "protocol", type: "int", description: "IP protocol number (6 TCP, 17 UDP, 1 ICMP, ...)." },
   { name: "start_time", type: "float", description: "Time of the first packet, seconds since the epoch." },
-  { name: "end_time", type: "float", description: "Time of the last packet, seconds since the epoch." },
+  {
+    name: "end_time",
+    type: "float",
+    description: "Time of the last packet (the last to come, also when packets are stamped out of order), " +
+      "seconds since the epoch.",
+  },
   { name: "duration", type: "float", description: "end_time - start_time, seconds." },
   { name: "total_packets", type: "int", description: "Packets in both directions." },
   { name: "packets_fwd", type: "int", description: "Packets from the initiator." },
@@ -137,7 +142,8 @@ export const flowMetaExtractor: FeatureExtractor<FlowMetaState> = {
   finish(s: FlowMetaState, f: FlowState, out): void {
     const pf = f.packets[0], pb = f.packets[1], bf = f.bytes[0], bb = f.bytes[1];
     const total = pf + pb, bytes = bf + bb;
-    const duration = f.lastTs - f.firstTs;
+    // From the first packet to the last, in the order they came (JoyfulJay's last_seen - start_time).
+    const duration = f.lastPacketTs - f.firstTs;
     const cls = portClass(f.dstPort);
     out.src_ip = f.srcIp;
     out.dst_ip = f.dstIp;
@@ -147,7 +153,7 @@ export const flowMetaExtractor: FeatureExtractor<FlowMetaState> = {
     out.dst_port_class_num = cls === "well_known" ? 0 : cls === "registered" ? 1 : 2;
     out.protocol = f.protocol;
     out.start_time = f.firstTs;
-    out.end_time = f.lastTs;
+    out.end_time = f.lastPacketTs;
     out.duration = duration;
     out.total_packets = total;
     out.packets_fwd = pf;
@@ -164,7 +170,7 @@ export const flowMetaExtractor: FeatureExtractor<FlowMetaState> = {
     out.bytes_per_second = ratio(bytes, duration);
     out.avg_packet_size = ratio(bytes, total);
     out.time_first = f.firstTs;
-    out.time_last = f.lastTs;
+    out.time_last = f.lastPacketTs;
     // Proper termination (JoyfulJay's bit 6): a handshake seen, then FIN both ways or a RST.
     const st = s.flowStat;
     out.flow_stat = (st & 3) === 3 && ((st & 12) === 12 || (st & 16) !== 0) ? st | 64 : st;

@@ -67,7 +67,7 @@ const features: FeatureSpec[] = [
     "Bits: 0 SYN from the initiator, 1 SYN-ACK from the responder, 2 ACK beyond the handshake (more ACK " +
       "packets than SYN-ACKs), 3 FIN fwd, 4 FIN bwd, 5 RST, 6 data, 7 anomaly.",
   ),
-  f("tcp_flags_agg", "int", "OR of all TCP flags of the flow."),
+  f("tcp_flags_agg", "int", "OR of all TCP flags of the flow (nine bits: AE, formerly NS, is 256)."),
   f("tcp_flags_fwd", "int", "OR of the initiator's TCP flags."),
   f("tcp_flags_bwd", "int", "OR of the responder's TCP flags."),
 ];

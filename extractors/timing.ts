@@ -68,7 +68,8 @@ export class TimingState {
   runStart = 0;
   burstDuration = 0;
   maxBurst = 0;
-  firstResponse = -1;
+  /** NaN until the responder's first packet (its time can be before the first packet's, stamped out of order). */
+  firstResponse = NaN;
   first = 0;
 }
 
@@ -223,7 +224,7 @@ const timingGroup = {
         if (s.bwdSample !== null) s.bwdSample.add(gap);
       }
       s.last1 = ts;
-      if (s.firstResponse < 0) s.firstResponse = ts - s.first;
+      if (s.firstResponse !== s.firstResponse) s.firstResponse = ts - s.first;
     }
   },
   finish(s: TimingState, _flow: FlowState, out: FlowRecord): void {
@@ -266,7 +267,7 @@ const timingGroup = {
     out.idle_count = s.idleN;
     out.avg_idle_duration = s.idleN > 0 ? s.idleMean : null;
     out.max_idle_duration = s.idleN > 0 ? s.idleMax : null;
-    out.first_response_time = s.firstResponse >= 0 ? num(s.firstResponse) : null;
+    out.first_response_time = Number.isNaN(s.firstResponse) ? null : num(s.firstResponse);
     gapSeries.release(s);
   },
 };

@@ -319,6 +319,23 @@ export async function captureFilesIn(dir: string): Promise<string[]> {
   return found;
 }
 
+/**
+ * The time of the packet a reader of this module is handing to its callback, as libpcap gives it: whole seconds
+ * and microseconds (finer stamps cut, not rounded). Exact where the callback's float seconds are not: a
+ * nanosecond stamp 100 ns before a whole microsecond is a float within its rounding error of that microsecond.
+ * Valid during the callback (Joy's API takes a `struct timeval`).
+ *
+ * @example
+ * ```ts
+ * import { packetTimeval, readCapture } from "./capture_file.ts";
+ * const file = await Deno.open("testdata/http.pcap");
+ * let first = "";
+ * await readCapture(file, () => void (first ||= `${packetTimeval[0]}.${packetTimeval[1]}`));
+ * console.log(first.length > 0); // true
+ * ```
+ */
+export const packetTimeval: Float64Array = new Float64Array(2);
+
 const CHUNK = 4 << 20;
 /**
  * Room in front of each read for the unread tail of the previous buffer (a record cut by its end): more than the
@@ -616,8 +633,15 @@ export async function* readCaptureChunks(
             // Nanosecond ticks pass 2^53: split into whole seconds and remainder exactly (2^32 = 65536^2 keeps
             // every product below 2^53), then add, as libpcap does with its seconds and fraction.
             const rem = (((tsHigh % div) * 65536 % div) * 65536 % div + tsLow % div) % div;
-            ts = Math.round((tsHigh * 4294967296 + tsLow - rem) / div) + rem / div;
-          } else ts = (tsHigh * 4294967296 + tsLow) * ifScale[ifId];
+            const sec = Math.round((tsHigh * 4294967296 + tsLow - rem) / div);
+            ts = sec + rem / div;
+            packetTimeval[0] = sec + ifOffset[ifId];
+            packetTimeval[1] = Math.floor(rem * (1e6 / div));
+          } else {
+            ts = (tsHigh * 4294967296 + tsLow) * ifScale[ifId];
+            packetTimeval[0] = Math.floor(ts) + ifOffset[ifId];
+            packetTimeval[1] = Math.floor((ts - Math.floor(ts)) * 1e6);
+          }
           ts += ifOffset[ifId];
           lastTs = ts;
           result.packets++;
@@ -741,6 +765,8 @@ export async function* readCaptureChunks(
       const frac = rb.dv.getUint32(rb.start + 4, le);
       const wireLen = rb.dv.getUint32(rb.start + 12, le);
       result.packets++;
+      packetTimeval[0] = sec;
+      packetTimeval[1] = div === 1e6 ? frac : Math.floor(frac / 1000);
       onPacket(sec + frac / div, rb.buf, rb.start + 16, capLen, wireLen, link);
       rb.start += 16 + capLen;
       if (rb.end - rb.start < 65552 && !rb.eof) {

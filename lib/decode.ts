@@ -284,6 +284,8 @@ export class PacketDecoder {
         // PPPoE session: 6-byte header, then a PPP protocol field.
         if (end - off < 8) return SkipReason.TRUNCATED;
         this.addLayer(Layer.PPPOE);
+        // Its payload is a PPP frame (tshark: pppoes:ppp), as over GRE.
+        this.addLayer(Layer.PPP);
         return this.pppProto(buf, off + 8, end, (buf[off + 6] << 8) | buf[off + 7], depth);
       }
       default:
@@ -543,7 +545,8 @@ export class PacketDecoder {
       let hl = (buf[o + 12] >> 4) * 4;
       if (hl < 20) hl = 20;
       p.tcpHdrLen = hl;
-      p.tcpFlags = buf[o + 13];
+      // Nine flag bits, as tshark and scapy count them: AE (NS in RFC 3540) is byte 12's low bit.
+      p.tcpFlags = ((buf[o + 12] & 1) << 8) | buf[o + 13];
       p.tcpWindow = (buf[o + 14] << 8) | buf[o + 15];
       return this.payload(o + hl, end, l4Len - hl);
     }
@@ -650,6 +653,7 @@ export class PacketDecoder {
     // Transparent Ethernet bridging, or the frame an ERSPAN header mirrors.
     this.enterTunnel(47);
     this.addLayer(Layer.GRE);
+    if (type !== 0x6558) this.addLayer(Layer.ERSPAN);
     return this.ether(buf, inner + eh, end, depth + 1);
   }
 

@@ -39,10 +39,15 @@ export class FlowState {
   /** Whether the initiator is the canonical key's first endpoint (gives each packet's direction). */
   srcIsA = true;
 
-  /** First and last packet time, seconds. */
+  /** First packet time, seconds. */
   firstTs = 0;
-  /** Last packet time, seconds. */
+  /** Latest packet time, seconds (what timeouts count from). */
   lastTs = 0;
+  /**
+   * The last packet's time, seconds: JoyfulJay's `last_seen`, the end of `duration`. Behind `lastTs` when
+   * packets are stamped out of order.
+   */
+  lastPacketTs = 0;
   /** Packets and wire bytes per direction. */
   packets: number[] = [0, 0];
   /** Wire bytes per direction. */

@@ -230,6 +230,7 @@ export class FlowTable {
       f.srcIsA = srcFirst;
       f.firstTs = ts;
       f.lastTs = ts;
+      f.lastPacketTs = ts;
       if (p.tunnelType !== 0) setTunnel(f, p);
       const b = h & this.mask;
       f.bucketNext = this.buckets[b];
@@ -260,6 +261,7 @@ export class FlowTable {
       // port that sees both sides of a tunnel router).
       if (p.tunnelType !== 0 && f.tunnelType === 0) setTunnel(f, p);
       if (ts > f.lastTs) f.lastTs = ts;
+      f.lastPacketTs = ts;
       // Move to its place by last activity: the tail, unless its time is behind.
       if (this.lruTail !== f) {
         const prev = f.lruPrev, next = f.lruNext!;

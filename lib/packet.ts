@@ -31,6 +31,7 @@ export const Layer = {
   OTHER: 21,
   GENEVE: 22,
   CHDLC: 23,
+  ERSPAN: 24,
 } as const;
 
 /**
@@ -62,6 +63,7 @@ export const LAYER_NAMES: readonly string[] = [
   "",
   "GENEVE",
   "CHDLC",
+  "ERSPAN",
 ];
 
 /** The transport layer the decoder reads for each IP protocol number. */
@@ -263,4 +265,6 @@ export const TCP = {
   URG: 0x20,
   ECE: 0x40,
   CWR: 0x80,
+  /** Accurate ECN (NS in RFC 3540): the low bit of the header's byte 12, counted as the ninth flag. */
+  AE: 0x100,
 } as const;

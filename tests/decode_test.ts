@@ -634,3 +634,92 @@ Deno.test("IPsec AH over IPv4 and IPv6 alike: the protected TCP flow, with vpn_t
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "packets stamped out of order, the AE flag, ERSPAN and PPPoE layers: as tshark reads the frames",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const tcp = (sport: number, dport: number, flags: number, aeBit = 0) =>
+      concat([sport >> 8, sport & 255, dport >> 8, dport & 255], [
+        0,
+        0,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+        0x50 | aeBit,
+        flags,
+      ], [
+        0xff,
+        0xff,
+        0,
+        0,
+        0,
+        0,
+      ]);
+    const a = "10.0.0.1", b = "10.0.0.2";
+    // Flow 1001: its responder's first packet is stamped before the flow's first; the last packet is not the
+    // latest. Flow 8100: AE with other flags; flow 8101: AE alone.
+    const frames = [
+      { ts: 100.5, data: ethernet(ipv4(a, b, 17, udp(1001, 53, new Uint8Array(4)))) },
+      { ts: 100.2, data: ethernet(ipv4(b, a, 17, udp(53, 1001, new Uint8Array(4)))) },
+      { ts: 100.9, data: ethernet(ipv4(a, b, 17, udp(1001, 53, new Uint8Array(4)))) },
+      { ts: 100.1, data: ethernet(ipv4(b, a, 17, udp(53, 1001, new Uint8Array(4)))) },
+      { ts: 100.3, data: ethernet(ipv4(a, b, 17, udp(1001, 53, new Uint8Array(4)))) },
+      { ts: 101, data: ethernet(ipv4(a, b, 6, tcp(8100, 80, 0xc2, 1))) },
+      { ts: 101.1, data: ethernet(ipv4(b, a, 6, tcp(80, 8100, 0x12, 1))) },
+      { ts: 102, data: ethernet(ipv4(a, b, 6, tcp(8101, 80, 0x00, 1))) },
+      // PPPoE session carrying IPv4.
+      {
+        ts: 103,
+        data: ethernet(
+          concat([0x11, 0, 0, 1], [0, 24], [0, 0x21], ipv4(a, b, 17, udp(7000, 7001, new Uint8Array(4)))),
+          {
+            type: 0x8864,
+          },
+        ),
+      },
+    ];
+    const dir = await Deno.makeTempDir();
+    try {
+      const path = `${dir}/edges.pcap`;
+      await Deno.writeFile(path, pcapFile(1, frames));
+      const rows = await tsharkFields(path, [
+        "frame.time_epoch",
+        "udp.srcport",
+        "tcp.srcport",
+        "tcp.flags",
+        "frame.protocols",
+      ]);
+      const { records } = await collect(path, { features: ["flow_meta", "timing", "tcp"] });
+      const bySport = (p: number) => records.find((r) => r.src_port === p)!;
+      // The last packet of flow 1001 (tshark's last frame of it) ends it; the responder came 0.3 s "before".
+      const times = rows.filter((r) => r[1] === "1001" || r[1] === "53").map((r) => Number(r[0]));
+      const u = bySport(1001);
+      assert.equal(u.end_time, times[times.length - 1]);
+      assert.ok(Math.abs((u.duration as number) - (times[times.length - 1] - times[0])) < 1e-9);
+      assert.ok(Math.abs((u.first_response_time as number) - (times[1] - times[0])) < 1e-9);
+      // tshark's nine-bit flags, OR-ed per flow: frames 6 and 7 are flow 8100, frame 8 flow 8101 (AE alone, no
+      // null packet).
+      assert.equal(bySport(8100).tcp_flags_agg, parseInt(rows[5][3], 16) | parseInt(rows[6][3], 16));
+      assert.equal(bySport(8100).tcp_flags_agg, 0x1d2);
+      assert.equal(bySport(8101).tcp_flags_agg, parseInt(rows[7][3], 16));
+      assert.equal(bySport(8101).tcp_flags_anomaly, false);
+      // Layers: tshark's protocol stack (eth:ethertype:pppoes:ppp:ip:udp) without its pseudo-layers.
+      assert.match(rows[8][4], /pppoes:ppp:ip:udp/);
+      assert.equal(bySport(7000).hdr_desc, "ETH-PPPoE-PPP-IP-UDP");
+      if (HAVE_SHARED) {
+        // ERSPAN between GRE and the mirrored frame, as tshark's stack has it.
+        const erspan = cap("gre-erspan-vxlan.pcap");
+        const protocols = (await tsharkFields(erspan, ["frame.protocols"]))[0][0];
+        assert.match(protocols, /:gre:erspan:eth:/);
+        const { records: mirrored } = await collect(erspan, { features: ["flow_meta"] });
+        assert.equal(mirrored[0].hdr_desc, "ETH-IP-GRE-ERSPAN-ETH-IP-UDP-VXLAN-ETH-IP-TCP");
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -22,7 +22,7 @@ import { joyProcessFile } from "../lib/joy/offline.ts";
 import { defaultJoyConfig } from "../lib/joy/config.ts";
 import { JoyContext } from "../lib/joy/context.ts";
 import type { JoyFlowRecord } from "../lib/joy/flow_record.ts";
-import { cap, ethernet, freePort, HAVE_CAPTURES, ipv4, ROOT, udp } from "./helpers.ts";
+import { cap, ethernet, freePort, HAVE_CAPTURES, ipv4, ROOT, SHARED, udp } from "./helpers.ts";
 import { decodeIpfixMessage, type IpfixTemplate } from "../outputs/ipfix.ts";
 
 const CAP = cap("tls12.pcap");
@@ -331,4 +331,28 @@ if (cleanup(0) !== 0) throw new Error("cleanup failed");
     collector.close();
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name:
+    "docs/joy_lifecycle.ts: Joy's flows for an Ethernet capture, none (and a clean exit) where the filter cannot compile",
+  ignore: !HAVE_CAPTURES || tryLoadLibpcap() === null,
+  async fn() {
+    const dir = Deno.makeTempDirSync();
+    try {
+      for (const name of ["dns.pcap", "dlt_ppp.pcap"]) {
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", `${ROOT}/docs/joy_lifecycle.ts`, cap(name), `${dir}/${name}`],
+          stdout: "null",
+          stderr: "piped",
+        }).output();
+        equal(out.code, 0, new TextDecoder().decode(out.stderr));
+        const ours = Deno.readTextFileSync(`${dir}/${name}/flows.json`).trim().split("\n").slice(1);
+        const joy = Deno.readTextFileSync(`${SHARED}/corpus/joy/${name}.json`).trim().split("\n").slice(1);
+        deepStrictEqual(ours, joy, name);
+      }
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
 });

@@ -42,10 +42,18 @@ function showDiff(a = "<absent>", b = "<absent>"): string {
 }
 const key = (d: Flow) => `${d.sa}|${d.da}|${d.sp}|${d.dp}|${d.pr}|${d.time_start}`;
 
-Deno.test(
-  "Joy format matches Joy 4.5 on the corpus",
-  { ignore: !exists(`${SHARED}/corpus/joy`) },
-  async (t) => {
+for (const reader of ["auto", "builtin"] as const) {
+  Deno.test(
+    `Joy format matches Joy 4.5 on the corpus (${
+      reader === "auto" ? "libpcap when it loads" : "built-in reader"
+    })`,
+    { ignore: !exists(`${SHARED}/corpus/joy`) },
+    (t) => compareWithJoy(t, reader),
+  );
+}
+
+async function compareWithJoy(t: Deno.TestContext, reader: "auto" | "builtin"): Promise<void> {
+  {
     let total = 0, matched = 0;
     const fields: string[] = [];
     const good: Record<string, number> = {};
@@ -61,7 +69,14 @@ Deno.test(
         ) => JSON.parse(l),
       );
       const ours: Flow[] = [];
-      await joyProcessFile(`${CORPUS}/captures/${name}`, defaultJoyConfig(), (l) => ours.push(JSON.parse(l)));
+      await joyProcessFile(
+        `${CORPUS}/captures/${name}`,
+        defaultJoyConfig(),
+        (l) => ours.push(JSON.parse(l)),
+        {
+          reader,
+        },
+      );
       const byKey = new Map<string, Flow[]>();
       for (const o of ours) byKey.set(key(o), [...(byKey.get(key(o)) ?? []), o]);
       for (const r of ref) {
@@ -112,8 +127,8 @@ Deno.test(
       for (const f of Object.keys(why)) ok(seen.has(`${id}\n${f}`), `KNOWN entry now matches: ${f} ${id}`);
     }
     ok(matched >= 958, `flows matched ${matched}`);
-  },
-);
+  }
+}
 
 /** The double next to `v` towards +inf (`dir` 1) or -inf (`dir` -1), for finite non-zero `v`. */
 function nextDouble(v: number, dir: 1 | -1): number {

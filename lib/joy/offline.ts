@@ -8,7 +8,7 @@
  */
 import { type JoyConfig } from "./config.ts";
 import { JoyContext } from "./context.ts";
-import { readCapture } from "../capture_file.ts";
+import { packetTimeval, readCapture } from "../capture_file.ts";
 import {
   dispatch,
   PCAP_HANDLER_DEFINITION,
@@ -107,7 +107,7 @@ export async function joyProcessFile(
     // earlier packets (Joy reads past short packets; see JoyContext).
     let pktBuf = new Uint8Array(262144);
     try {
-      await readCapture(file, (ts, buf, off, capLen, _wireLen, linkType) => {
+      await readCapture(file, (_ts, buf, off, capLen, _wireLen, linkType) => {
         // Without libpcap the filter is applied here; it only compiles for Ethernet.
         if (linkType !== DLT_EN10MB || !passesJoyFilter(buf, off, capLen)) return;
         if (capLen > pktBuf.length) {
@@ -116,18 +116,8 @@ export async function joyProcessFile(
           pktBuf = bigger;
         }
         pktBuf.set(buf.subarray(off, off + capLen));
-        // libpcap truncates finer timestamps to microseconds; the reader's float seconds hold microsecond
-        // stamps only to about 0.12 µs, so a value that close to a whole microsecond is taken as one.
-        const sec = Math.floor(ts);
-        const v = (ts - sec) * 1e6;
-        const r = Math.round(v);
-        let usec = Math.abs(v - r) < 0.125 ? r : Math.floor(v);
-        let s = sec;
-        if (usec >= 1e6) {
-          usec -= 1e6;
-          s++;
-        }
-        ctx.processPacket(s, usec, capLen, pktBuf, 0, pktBuf.length);
+        // The stamp as libpcap gives it (finer ones cut to microseconds), exact: the float seconds are not.
+        ctx.processPacket(packetTimeval[0], packetTimeval[1], capLen, pktBuf, 0, pktBuf.length);
         if (++count % NUM_PACKETS_IN_LOOP === 0) ctx.printFlows(true, out);
       });
     } finally {

@@ -731,6 +731,11 @@ export async function* readCaptureChunks(
     const maxCapLen = Math.min(Math.max(rb.dv.getUint32(rb.start + 16, le), MAX_SNAPLEN), MAX_RECORD);
     result.linkTypes.push(link);
     const div = nano ? 1e9 : 1e6;
+    // Files of format versions before 2.3 hold each record's captured and original lengths the other way
+    // round, and some 2.3 ones do (where the captured length passes the original): libpcap swaps them, always
+    // (1) or when so (2).
+    const major = rb.dv.getUint16(rb.start + 4, le), minor = rb.dv.getUint16(rb.start + 6, le);
+    const swap = major < 2 || (major === 2 && minor < 3) ? 1 : major === 2 && minor === 3 ? 2 : 0;
     rb.start += 24;
     for (;;) {
       if (rb.end - rb.start < 16 && !await rb.fill(16)) {
@@ -739,7 +744,12 @@ export async function* readCaptureChunks(
         }
         break;
       }
-      const capLen = rb.dv.getUint32(rb.start + 8, le);
+      let capLen = rb.dv.getUint32(rb.start + 8, le), wireLen = rb.dv.getUint32(rb.start + 12, le);
+      if (swap !== 0 && (swap === 1 || capLen > wireLen)) {
+        const t = capLen;
+        capLen = wireLen;
+        wireLen = t;
+      }
       if (capLen > maxCapLen) {
         result.warning = `corrupt pcap record (captured length ${capLen}) at byte offset ${rb.offset}`;
         break;
@@ -755,7 +765,7 @@ export async function* readCaptureChunks(
           rb.buf,
           rb.start + 16,
           present,
-          rb.dv.getUint32(rb.start + 12, le),
+          wireLen,
           link,
         );
         rb.start = rb.end;
@@ -763,7 +773,6 @@ export async function* readCaptureChunks(
       }
       const sec = rb.dv.getUint32(rb.start, le);
       const frac = rb.dv.getUint32(rb.start + 4, le);
-      const wireLen = rb.dv.getUint32(rb.start + 12, le);
       result.packets++;
       packetTimeval[0] = sec;
       packetTimeval[1] = div === 1e6 ? frac : Math.floor(frac / 1000);

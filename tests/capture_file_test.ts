@@ -14,10 +14,16 @@ import {
   type CapPacket,
   CAPTURES,
   chunkedReader,
+  concat,
+  ethernet,
+  hasCommand,
   HAVE_CAPTURES,
+  ipv4,
   pcapFile,
   pcapngFile,
   ROOT,
+  tsharkFields,
+  udp,
 } from "./helpers.ts";
 
 /** One packet as the reader handed it over: time, lengths, link type and a hash of the bytes. */
@@ -356,4 +362,42 @@ Deno.test("built-in reader: if_tsoffset, the link type's FCS flags, a simple pac
   ({ r, seen } = await readBytes(fcs));
   assert.deepEqual(r.linkTypes, [1]);
   assert.equal(seen[0][3], 1);
+});
+
+Deno.test({
+  name: "pcap format 2.2 (record lengths the other way round) reads as tshark reads it",
+  ignore: !hasCommand("tshark"),
+  async fn() {
+    // Five 100-byte frames captured at 68 bytes, written as libpcap before 2.3 did: original length first.
+    const frame = ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(1000, 2000, new Uint8Array(58))));
+    const head = new DataView(new ArrayBuffer(24));
+    head.setUint32(0, 0xa1b2c3d4, true);
+    head.setUint16(4, 2, true);
+    head.setUint16(6, 2, true);
+    head.setUint32(16, 68, true);
+    head.setUint32(20, 1, true);
+    const parts: Uint8Array[] = [new Uint8Array(head.buffer)];
+    for (let i = 0; i < 5; i++) {
+      const rec = new DataView(new ArrayBuffer(16));
+      rec.setUint32(0, 1700000000 + i, true);
+      rec.setUint32(8, frame.length, true);
+      rec.setUint32(12, 68, true);
+      parts.push(new Uint8Array(rec.buffer), frame.subarray(0, 68));
+    }
+    const dir = await Deno.makeTempDir();
+    try {
+      const path = `${dir}/v22.pcap`;
+      await Deno.writeFile(path, concat(...parts));
+      const theirs = await tsharkFields(path, ["frame.len", "frame.cap_len"]);
+      const ours: number[][] = [];
+      const file = await Deno.open(path);
+      const r = await readCapture(file, (_ts, _b, _o, capLen, wireLen) => void ours.push([wireLen, capLen]));
+      file.close();
+      assert.equal(r.warning, null);
+      assert.deepEqual(ours, theirs.map((row) => row.map(Number)));
+      assert.deepEqual(ours[0], [100, 68]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });

@@ -1,5 +1,7 @@
 import { deepStrictEqual, equal, match, ok } from "node:assert/strict";
 import {
+  anonHttpUsernames,
+  anonSubnets,
   cleanup,
   exportFlowsIpfix,
   getCompactBd,
@@ -15,6 +17,7 @@ import {
   printFlows,
   processPacket,
   shutdown,
+  updateSpltBdParams,
 } from "../lib/joy/api.ts";
 import { closeJoyPcapHandler, handleIsNano, joyPcapHandler } from "../ffi/joy_callback.ts";
 import { dispatch, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
@@ -117,8 +120,8 @@ Deno.test("getCompactBd turns on compact_byte_dist", () => {
     `${dir}/cbd.txt`,
     Array.from({ length: 256 }, (_, i) => `${i} ${i >> 4}`).join("\n"),
   );
-  equal(getCompactBd(`${dir}/cbd.txt`), JOY_OK);
   equal(initialize({ bitmask: BITS }, dir, "c.json"), JOY_OK);
+  equal(getCompactBd(`${dir}/cbd.txt`), JOY_OK);
   const frame = new Uint8Array(60);
   frame.set([0x08, 0x00, 0x45, 0, 0, 46, 0, 0, 0, 0, 64, 17], 12);
   frame.set([10, 0, 0, 1, 10, 0, 0, 2, 0x30, 0x39, 0x00, 0x35, 0, 26, 0, 0], 26);
@@ -355,4 +358,35 @@ Deno.test({
       Deno.removeSync(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("settings calls before initialize fail as Joy's do; calls after the last cleanup fail, also with a log file", () => {
+  shutdown();
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeTextFileSync(`${dir}/nets.txt`, "10.0.0.0/8\n");
+    Deno.writeTextFileSync(`${dir}/nums.txt`, "0.1\n");
+    Deno.writeTextFileSync(`${dir}/cbd.txt`, Array.from({ length: 256 }, (_, i) => `${i} 0`).join("\n"));
+    for (
+      const call of [
+        () => anonSubnets(`${dir}/nets.txt`),
+        () => anonHttpUsernames(`${dir}/nets.txt`),
+        () => labelSubnets("lab", JOY_SINGLE_SUBNET, "10.0.0.0/8"),
+        () => updateSpltBdParams(`${dir}/nums.txt`, `${dir}/nums.txt`),
+        () => getCompactBd(`${dir}/cbd.txt`),
+      ]
+    ) {
+      equal(call(), 1);
+      match(joyLastError(), /has not been initialized/);
+    }
+    equal(initialize({ bitmask: BITS }, dir, "l.json", `${dir}/joy.log`), JOY_OK);
+    equal(anonSubnets(`${dir}/nets.txt`), JOY_OK);
+    equal(cleanup(0), JOY_OK);
+    // The log file is closed now: these return their status (they threw writing to it).
+    equal(cleanup(0), 1);
+    equal(processPacket(0, { tsSec: 1, tsUsec: 0, capLen: 0 }, new Uint8Array(0)), 1);
+  } finally {
+    shutdown();
+    Deno.removeSync(dir, { recursive: true });
+  }
 });

@@ -126,8 +126,13 @@ let bdParams: number[] | null = null;
 function fail(msg: string): JoyStatus {
   lastError = msg;
   if (lib === null || lib.config.verbosity > 0) {
-    if (lib) lib.log.write(`joy: error: ${msg}`), lib.log.flush();
-    else console.error(`joy: error: ${msg}`);
+    try {
+      if (lib) lib.log.write(`joy: error: ${msg}`), lib.log.flush();
+      else console.error(`joy: error: ${msg}`);
+    } catch {
+      // The log file was closed by the last cleanup: the status and joyLastError still say it.
+      console.error(`joy: error: ${msg}`);
+    }
   }
   return JOY_FAILURE;
 }
@@ -557,6 +562,13 @@ export function printConfig(ctx: number, format: number): JoyStatus {
   return written("printConfig", () => s.sink.flush());
 }
 
+/** Joy's check at the top of its settings calls: the library must be initialized first. */
+function notInitialized(fn: string): JoyStatus | null {
+  return lib === null
+    ? fail(`${fn}: the Joy library has not been initialized (call initialize first)`)
+    : null;
+}
+
 function readText(file: string, fn: string): string | JoyStatus {
   try {
     return Deno.readTextFileSync(file);
@@ -575,12 +587,16 @@ function refreshHooks(): void {
  *
  * @example
  * ```ts
- * import { anonSubnets } from "./api.ts";
+ * import { anonSubnets, initialize, JoyFlag, shutdown } from "./api.ts";
  * Deno.writeTextFileSync("/tmp/anon.txt", "10.0.0.0/8 # lab\n");
+ * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "anon.json");
  * console.log(anonSubnets("/tmp/anon.txt")); // 0
+ * shutdown();
  * ```
  */
 export function anonSubnets(file: string): JoyStatus {
+  const uninitialized = notInitialized("anonSubnets");
+  if (uninitialized !== null) return uninitialized;
   const t = readText(file, "anonSubnets");
   if (typeof t !== "string") return t;
   try {
@@ -597,12 +613,16 @@ export function anonSubnets(file: string): JoyStatus {
  *
  * @example
  * ```ts
- * import { anonHttpUsernames } from "./api.ts";
+ * import { anonHttpUsernames, initialize, JoyFlag, shutdown } from "./api.ts";
  * Deno.writeTextFileSync("/tmp/users.txt", "alice\n");
+ * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "users.json");
  * console.log(anonHttpUsernames("/tmp/users.txt")); // 0
+ * shutdown();
  * ```
  */
 export function anonHttpUsernames(file: string): JoyStatus {
+  const uninitialized = notInitialized("anonHttpUsernames");
+  if (uninitialized !== null) return uninitialized;
   const t = readText(file, "anonHttpUsernames");
   if (typeof t !== "string") return t;
   anonUsers.push(...t.split(/\r?\n/).map((l) => l.trim()).filter(Boolean));
@@ -616,11 +636,15 @@ export function anonHttpUsernames(file: string): JoyStatus {
  *
  * @example
  * ```ts
- * import { JOY_SINGLE_SUBNET, labelSubnets } from "./api.ts";
+ * import { initialize, JOY_SINGLE_SUBNET, JoyFlag, labelSubnets, shutdown } from "./api.ts";
+ * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "labels.json");
  * console.log(labelSubnets("lab", JOY_SINGLE_SUBNET, "10.0.0.0/8")); // 0
+ * shutdown();
  * ```
  */
 export function labelSubnets(label: string, type: number, subnetOrFile: string): JoyStatus {
+  const uninitialized = notInitialized("labelSubnets");
+  if (uninitialized !== null) return uninitialized;
   if (typeof label !== "string" || label === "") return fail("labelSubnets: the label is empty");
   let nets: Subnet[];
   if (type === JOY_SINGLE_SUBNET) {
@@ -657,13 +681,17 @@ function readNumbers(file: string, fn: string): number[] | JoyStatus {
  *
  * @example
  * ```ts
- * import { updateSpltBdParams } from "./api.ts";
+ * import { initialize, JoyFlag, shutdown, updateSpltBdParams } from "./api.ts";
  * Deno.writeTextFileSync("/tmp/splt.txt", "0.1 0.2\n");
  * Deno.writeTextFileSync("/tmp/bd.txt", "0.3\n");
+ * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "params.json");
  * console.log(updateSpltBdParams("/tmp/splt.txt", "/tmp/bd.txt")); // 0
+ * shutdown();
  * ```
  */
 export function updateSpltBdParams(spltFile: string, bdFile: string): JoyStatus {
+  const uninitialized = notInitialized("updateSpltBdParams");
+  if (uninitialized !== null) return uninitialized;
   const a = readNumbers(spltFile, "updateSpltBdParams");
   if (!Array.isArray(a)) return a;
   const b = readNumbers(bdFile, "updateSpltBdParams");
@@ -688,16 +716,20 @@ export function spltBdParams(): { splt: number[] | null; bd: number[] | null } {
 
 /**
  * `joy_get_compact_bd`: loads the compact byte distribution mapping (256 lines `byte value` or 256 values,
- * each value 0..15) and turns `compact_byte_dist` on for contexts initialized afterwards.
+ * each value 0..15) and turns `compact_byte_dist` on for every context.
  *
  * @example
  * ```ts
- * import { getCompactBd } from "./api.ts";
+ * import { getCompactBd, initialize, JoyFlag, shutdown } from "./api.ts";
  * Deno.writeTextFileSync("/tmp/cbd.txt", Array.from({ length: 256 }, (_, i) => `${i} ${i >> 4}`).join("\n"));
+ * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "cbd.json");
  * console.log(getCompactBd("/tmp/cbd.txt")); // 0
+ * shutdown();
  * ```
  */
 export function getCompactBd(file: string): JoyStatus {
+  const uninitialized = notInitialized("getCompactBd");
+  if (uninitialized !== null) return uninitialized;
   const t = readText(file, "getCompactBd");
   if (typeof t !== "string") return t;
   const map = parseCompactBd(t);

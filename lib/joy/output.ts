@@ -49,6 +49,7 @@ export function openLineSink(path?: string, openNow = false): JoyLineSink {
   const gz = path !== undefined && /\.gz$/i.test(path);
   let parts: string[] = [];
   let size = 0;
+  let closed = false;
   const flush = (): void => {
     if (parts.length === 0) return;
     const data = enc.encode(parts.join("\n") + "\n");
@@ -70,6 +71,9 @@ export function openLineSink(path?: string, openNow = false): JoyLineSink {
     },
     flush,
     close(): void {
+      // Closing twice (the last cleanup closed the log, then shutdown) is no error.
+      if (closed) return;
+      closed = true;
       try {
         flush();
       } finally {

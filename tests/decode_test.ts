@@ -289,7 +289,7 @@ Deno.test({
 
 for (
   const [name, stack] of [
-    ["dns.pcap", "ETH-VLAN-VLAN-PPPoE-IP-UDP"], // QinQ, then PPPoE
+    ["dns.pcap", "ETH-VLAN-VLAN-PPPoE-PPP-IP-UDP"], // QinQ, then PPPoE (tshark: vlan:vlan:pppoes:ppp:ip:udp)
     ["ja3_lots_of_cipher_suites.pcap", "ETH-VLAN-VLAN-IP-TCP"], // QinQ
     ["smtp-starttls.pcap", "ETH-VLAN-IP6-TCP"],
   ]

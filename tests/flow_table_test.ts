@@ -523,3 +523,33 @@ Deno.test("thousands of flows open at once: each packet finds its own flow while
   assert.equal(t.lastCreated, true);
   assert.deepEqual(f.packets, [1, 0]);
 });
+
+Deno.test("--sampling-rate keeps about that share of the flows, each whole", async () => {
+  // 4000 flows of 3 packets each: the share kept follows the rate (it is chosen by flow hash, the same on
+  // every run, so the bounds are no matter of luck: a threshold off by 10x was not caught before).
+  const packets = [];
+  for (let i = 0; i < 4000; i++) {
+    for (let k = 0; k < 3; k++) {
+      packets.push({
+        ts: i + k / 10,
+        data: ethernet(ipv4("10.0.0.1", `10.${i >> 8}.${i & 255}.2`, 17, udp(1000, 53))),
+      });
+    }
+  }
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/many.pcap`, pcapFile(1, packets));
+    for (const [rate, low, high] of [[0.5, 0.45, 0.55], [0.1, 0.07, 0.13]]) {
+      const { records, summary } = await collect(`${dir}/many.pcap`, {
+        features: ["flow_meta"],
+        samplingRate: rate,
+      });
+      const share = records.length / 4000;
+      assert.ok(share >= low && share <= high, `rate ${rate}: ${records.length} of 4000 flows kept`);
+      assert.ok(records.every((r) => r.total_packets === 3), "a kept flow has all its packets");
+      assert.equal(summary.packetsSampledOut, 3 * (4000 - records.length));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -167,6 +167,7 @@ Deno.test({
     );
 
     const ref = spawn("tcpdump", ["-i", "lo", "-n", "-U", "-w", `${dir}/ref.pcap`, filter]);
+    const metricsAtEnd = { packets: -1, decoded: -1, bytes: -1 };
     const live = jj([
       "live",
       "-i",
@@ -221,6 +222,10 @@ Deno.test({
       const scrape = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       const packetsMetric = Number(/^jj_packets_total (\d+)$/m.exec(scrape)?.[1]);
       assert.ok(packetsMetric > 10, scrape);
+      // Compared with the flows written below (all the traffic came before this scrape).
+      metricsAtEnd.packets = packetsMetric;
+      metricsAtEnd.decoded = Number(/^jj_packets_decoded_total (\d+)$/m.exec(scrape)?.[1]);
+      metricsAtEnd.bytes = Number(/^jj_bytes_total (\d+)$/m.exec(scrape)?.[1]);
       assert.match(scrape, /^jj_active_flows 2$/m);
       assert.match(scrape, /^jj_capture_dropped_total\{where="kernel"\} 0$/m);
 
@@ -270,6 +275,12 @@ Deno.test({
         [httpFlow, tlsFlow].map(pick).sort((a, b) => (a.dst_port as number) - (b.dst_port as number)),
       );
       assert.equal(captured, (httpFlow.total_packets as number) + (tlsFlow.total_packets as number));
+      // The metrics scraped once the traffic was over count the same packets and bytes.
+      assert.deepEqual(metricsAtEnd, {
+        packets: captured,
+        decoded: captured,
+        bytes: (httpFlow.total_bytes as number) + (tlsFlow.total_bytes as number),
+      });
       console.log(
         `live_test: ${captured} packets captured (HTTP ${httpFlow.packets_fwd}+${httpFlow.packets_bwd}, ` +
           `TLS ${tlsFlow.packets_fwd}+${tlsFlow.packets_bwd}); pcap_stats ${stats[1]} received, ${
@@ -355,9 +366,10 @@ Deno.test({
       assert.equal(early.length, 1, "the idle flow reached the file before the capture ended");
       assert.equal(early[0].flow_end_reason, "idle");
       assert.equal(early[0].total_packets, 3);
-      assert.ok(waited >= 900 && waited < 3500, `written ${waited} ms after the last packet`);
+      // Not before its idle timeout (1 s after the last packet); found while the capture still ran (5 s).
+      assert.ok(waited >= 900, `written ${waited} ms after the last packet`);
       assert.equal(await live.done(), 0, live.err());
-      assert.match(live.err(), /stopped by duration after [56]\.\d\d s/);
+      assert.match(live.err(), /stopped by duration after \d+\.\d\d s/);
       assert.equal((await readJsonlFile(`${dir}/out.jsonl`)).length, 1);
     } finally {
       signal(live, "SIGKILL");
@@ -436,8 +448,9 @@ Deno.test({
     clearInterval(timer);
     assert.equal(summary.waitMode, "poll");
     assert.equal(summary.stoppedBy, "signal");
-    assert.ok(summary.seconds < 3.5, `stopped ${summary.seconds} s after start`);
-    assert.ok(ticks >= 10 && maxGap < 700, `${ticks} timer ticks, longest gap ${maxGap.toFixed(0)} ms`);
+    // The event loop kept turning while capture waited (a blocked one gives a tick or two in 1.5 s); no time
+    // bound is asserted: a loaded machine stretches them.
+    assert.ok(ticks >= 10, `${ticks} timer ticks, longest gap ${maxGap.toFixed(0)} ms`);
     assert.equal(flows.length, 1);
     assert.equal(flows[0].total_packets, 2);
     assert.equal(summary.packetsRead, 2);

@@ -51,7 +51,7 @@ const CASES: Case[] = [
   },
   {
     capture: "erspan1.pcap",
-    flows: ["6 192.168.1.1:1234 > 192.168.2.2:80 2 ETH-IP-GRE-ETH-IP-TCP"],
+    flows: ["6 192.168.1.1:1234 > 192.168.2.2:80 2 ETH-IP-GRE-ERSPAN-ETH-IP-TCP"],
     stacks: [
       "eth:ethertype:ip:gre:erspan:eth:ethertype:ip:tcp",
       "eth:ethertype:ip:gre:erspan:eth:ethertype:ip:tcp",

@@ -1628,3 +1628,15 @@ Deno.test("parseIp takes a dotted quad only as an IPv6 address's last 32 bits (R
     ] as const
   ) assert.equal(parseIp(text, b), version, text);
 });
+
+Deno.test("label-subnets warns when no record has src_ip or dst_ip (Joy's records have sa and da)", async () => {
+  const joy = '{"sa":"10.0.0.1","da":"10.0.0.2","pr":17,"sp":1,"dp":2}\n';
+  const r = await run(["label-subnets", "--label", "lab:10.0.0.0/8"], joy);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /warning: <stdin>: no record has src_ip or dst_ip; nothing was labelled/);
+  const ours = await run(
+    ["label-subnets", "--label", "lab:10.0.0.0/8"],
+    '{"src_ip":"10.0.0.1","dst_ip":"8.8.8.8"}\n',
+  );
+  assert.doesNotMatch(ours.stderr, /warning/);
+});

@@ -85,12 +85,22 @@ export async function runLabelSubnets(input: string | undefined, o: LabelCliOpti
   refuseOutputAsInput([source, ...(o.label ?? []).map((l) => l.slice(l.indexOf(":") + 1))], o.output);
   const writer = await openRecordWriter(o.output ?? "-", o.format, null);
   let labelled = 0;
+  let addressed = false;
   const { records, bad } = await rewriteJsonLines(source, writer, (rec) => {
+    if (!addressed && (typeof rec.src_ip === "string" || typeof rec.dst_ip === "string")) addressed = true;
     labeler.apply(rec);
     if ((rec.src_labels as string[]).length > 0 || (rec.dst_labels as string[]).length > 0) labelled++;
     return rec;
   });
   refuseNoRecords(source, records, bad);
+  if (records > 0 && !addressed) {
+    console.error(
+      `jj: warning: ${
+        source === "-" ? "<stdin>" : source
+      }: no record has src_ip or dst_ip; nothing was labelled ` +
+        "(Joy's records: the Joy API's labelSubnets labels them as Joy does)",
+    );
+  }
   if (!o.quiet) {
     console.error(
       `jj: ${records} records, ${labelled} labelled, ${labeler.map.size} network(s)${

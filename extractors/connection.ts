@@ -8,8 +8,8 @@
  * selected, records are held in memory until the end of input (about the size of the records themselves, a few
  * KB per flow with every group on), then completed and written. Select groups without `connection` to stream.
  *
- * Hosts are IP addresses (before `anonymize_ips`). Packets and bytes a host sent count its initiator-side
- * packets of the flows it started and its responder-side packets of the flows it answered.
+ * Hosts are IP addresses (before `anonymize_ips`). A host's packets and bytes are those of its flows, both
+ * directions: the flows it started, and those it was the responder of (whether it replied or not).
  *
  * @module
  */
@@ -51,7 +51,7 @@ const features: FeatureSpec[] = [
   f("conn_src_dst_flows", "int", "Flows from this initiator to this responder."),
   f("conn_src_port_flows", "int", "Flows from this initiator to this responder on this destination port."),
   f("conn_src_total_flows", "int", "Flows the initiator started."),
-  f("conn_dst_total_flows", "int", "Flows the responder answered."),
+  f("conn_dst_total_flows", "int", "Flows the responder host was the responder of (replied to or not)."),
   f(
     "conn_src_total_packets",
     "int",
@@ -65,12 +65,12 @@ const features: FeatureSpec[] = [
   f(
     "conn_dst_total_packets",
     "int",
-    "Packets, both directions, of all the flows the responder host answered.",
+    "Packets, both directions, of all the flows the responder host was the responder of.",
   ),
   f(
     "conn_dst_total_bytes",
     "int",
-    "Wire bytes, both directions, of all the flows the responder host answered.",
+    "Wire bytes, both directions, of all the flows the responder host was the responder of.",
   ),
   f("conn_src_unique_ports", "int", "Distinct destination ports of the flows the initiator started."),
   f(

@@ -30,6 +30,8 @@ const Sig = {
   OVPN_ACKED: 32,
   IKE: 4,
   L2TP: 8,
+  /** ESP in UDP on port 4500 (RFC 3948): a non-zero SPI where IKE has its zero non-ESP marker. */
+  ESP_UDP: 64,
 } as const;
 
 /** Per-flow state of `fingerprint`. */
@@ -69,17 +71,18 @@ const features: FeatureSpec[] = [
   f(
     "tor_confidence",
     "float",
-    "0-1: Tor-style TLS server name (+0.5, +0.2 without a digit), >= 30% Tor-cell-sized payloads (+0.3), " +
-      "Tor port 9001/9030/9050/9051/9150 (+0.2).",
+    "0-1: Tor-style TLS server name (+0.5, +0.2 without a digit), at least 3 Tor-cell-sized payloads making " +
+      ">= 30% of the payloads (+0.3), Tor port 9001/9030/9050/9051/9150 (+0.2).",
   ),
   f("likely_vpn", "bool", "vpn_confidence is at least 0.5."),
   f(
     "vpn_confidence",
     "float",
     "0-1: handshake seen both ways 0.9 (OpenVPN: client and server hard resets, acknowledged or with tls-auth " +
-      "packet ids; WireGuard: initiation and response), one way 0.6-0.7, WireGuard data only 0.6, OpenVPN " +
-      "opcode only 0.3, IPsec ESP/AH 0.9, well-known port only 0.4; +0.1 for the port with a signature, +0.2 " +
-      "when most packets are near the MTU (1400-1500 bytes).",
+      "or tls-crypt packet ids; WireGuard: initiation and response), one way 0.6-0.7, WireGuard data only 0.6, " +
+      "OpenVPN opcode only 0.3, IPsec ESP/AH 0.9 (ESP also in UDP on port 4500), an IKE message 0.8, an L2TP " +
+      "header on port 1701 0.7, the destination's well-known port only 0.4; +0.1 for OpenVPN's or WireGuard's " +
+      "port with a signature, +0.2 when most IP packets are near the MTU (1400-1500 bytes).",
   ),
   f(
     "vpn_type",
@@ -96,7 +99,7 @@ const features: FeatureSpec[] = [
   f(
     "traffic_type",
     "str",
-    "tor, vpn:<vpn_type>, doh, encrypted (TLS, QUIC, SSH or ESP seen), or unknown.",
+    "tor, vpn:<vpn_type>, doh, encrypted (TLS, QUIC or SSH seen), or unknown.",
   ),
 ];
 
@@ -164,6 +167,9 @@ function firstPayloadSig(s: FingerprintState, p: PacketView, flow: FlowState): n
         b[o + 3] === 0
       ) {
         h += 4;
+      } else if ((sp === 4500 || dp === 4500) && n >= 16) {
+        // SPI and sequence number, then at least an IV's worth of ciphertext.
+        sig |= Sig.ESP_UDP;
       }
       if (h + 28 <= o + n) {
         const ver = b[h + 17], ex = b[h + 18];
@@ -195,13 +201,21 @@ const u32 = (b: Uint8Array, i: number): number =>
 /**
  * With tls-crypt the session id is followed by a small packet id and the sender's Unix time, which must be
  * within a day of the packet's own time: any payload whose bytes 9 to 16 happen to read as a small number and a
- * recent time (a DNS query's counts and first label do, for 2 transaction ids in 256) is not enough.
+ * recent time (a DNS query's counts and first label do, for 2 transaction ids in 256) is not enough. With
+ * tls-auth an HMAC comes first: SHA-1's 20 bytes (the default), SHA-256's 32 or SHA-512's 64.
  */
 function timeStamped(b: Uint8Array, o: number, end: number, ts: number): boolean {
-  if (end - o < 17) return false;
-  const id = u32(b, o + 9), t = u32(b, o + 13);
-  return id >= 1 && id <= 16 && Math.abs(t - ts) <= 86400;
+  for (const hmac of TLS_AUTH_HMAC_SIZES) {
+    const at = o + 9 + hmac;
+    if (end - at < 8) return false;
+    const id = u32(b, at), t = u32(b, at + 4);
+    if (id >= 1 && id <= 16 && Math.abs(t - ts) <= 86400) return true;
+  }
+  return false;
 }
+
+/** Bytes before the packet id: none with tls-crypt, the HMAC with tls-auth. */
+const TLS_AUTH_HMAC_SIZES: readonly number[] = [0, 20, 32, 64];
 
 /**
  * OpenVPN control packets: opcode << 3 | key id, then the sender's 8-byte session id. A client hard reset (v2/v3,
@@ -276,7 +290,7 @@ function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | 
   const dp = flow.dstPort, sp = flow.srcPort, udp = flow.protocol === 17;
   let c = 0, type: string | null = null;
   const total = flow.packets[0] + flow.packets[1], payloads = s.payloadPacketsFwd + s.payloadPacketsBwd;
-  if (flow.protocol === 50) {
+  if (flow.protocol === 50 || (udp && sig & Sig.ESP_UDP)) {
     c = 0.9;
     type = "ipsec-esp";
   } else if (flow.protocol === 51 || s.ah) {
@@ -337,7 +351,8 @@ export const fingerprintExtractor: FeatureExtractor<FingerprintState> = {
   features,
   init: (): FingerprintState => new FingerprintState(),
   update(s: FingerprintState, p: PacketView, flow: FlowState, dir: 0 | 1): void {
-    const len = p.wireLen;
+    // The IP packet's length: an MTU bounds it, whatever the link header around it.
+    const len = p.l3Off >= p.frameOff ? p.wireLen - (p.l3Off - p.frameOff) : p.wireLen;
     if (p.ah) s.ah = true;
     if (len >= 1400 && len <= 1500) s.nearMtu++;
     const pay = p.payloadLen;

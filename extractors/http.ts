@@ -121,7 +121,12 @@ const features: FeatureSpec[] = [
     "Distinct HTTP/2 streams opened (new HEADERS/DATA stream ids and promised ids).",
   ),
   f("http2_server_push", "bool", "The server sent PUSH_PROMISE."),
-  f("http2_multiplexed", "bool", "Two or more HTTP/2 streams were open at the same time."),
+  f(
+    "http2_multiplexed",
+    "bool",
+    "Two or more HTTP/2 streams were open (or half-closed) at the same time; a stream a PUSH_PROMISE reserves " +
+      "opens with its HEADERS.",
+  ),
   f(
     "http_version",
     "str",
@@ -181,7 +186,9 @@ function classify(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number)
     return Dir.H2;
   }
   if (httpMethodLength(b, o, o + n) > 0 || isHttpStatusStart(b, o, o + n)) return Dir.HEAD;
-  if (s.clientDir === (dir ^ 1) && s.h2 !== null) return Dir.H2;
+  // The other direction already began HTTP/2 (a preface, or the server's SETTINGS when the preface was not
+  // captured): this one is HTTP/2 too.
+  if (s.h2 !== null) return Dir.H2;
   if (dir === 1 && looksLikeSettings(b, o, n)) {
     s.clientDir = 0;
     ensureH2(s);
@@ -240,7 +247,7 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
           (s.upgradeH2c || (h.upgrade !== null && /\bh2c\b/i.test(h.upgrade)))
         ) {
           if (s.clientDir < 0) s.clientDir = dir ^ 1;
-          ensureH2(s);
+          ensureH2(s).upgraded();
           setDirState(s, dir, Dir.H2);
           used = he - o;
           break;

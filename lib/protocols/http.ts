@@ -412,6 +412,8 @@ export class Http2Connection {
   private maxId: number[] = [0, 0];
   /** Open streams: id → bits (1 client side ended, 2 server side ended). */
   private open = new Map<number, number>();
+  /** Streams a PUSH_PROMISE reserved: not open until the server's HEADERS on them (RFC 9113 section 5.1). */
+  private reserved = new Set<number>();
   private dirs: H2Dir[] = [new H2Dir(), new H2Dir()];
 
   /** True when the direction (0 client, 1 server) stopped parsing on an invalid frame. */
@@ -516,12 +518,23 @@ export class Http2Connection {
     return true;
   }
 
+  /**
+   * The connection began with an HTTP/1.1 upgrade (h2c): that request is stream 1, half-closed on the client
+   * side (RFC 9113 section 3.2), so the server's END_STREAM on it closes it.
+   */
+  upgraded(): void {
+    this.openStream(1, 1);
+  }
+
   private onPushPromise(d: H2Dir): void {
     const o = d.peekNeed === 5 ? 1 : 0;
     const p = d.peek;
     const id = ((p[o] & 0x7f) << 24 | (p[o + 1] << 16) | (p[o + 2] << 8) | p[o + 3]) >>> 0;
-    // A promised stream is half-closed on the client side from the start.
-    if (id !== 0) this.openStream(id, 1);
+    if (id === 0 || id <= this.maxId[id & 1]) return;
+    // Reserved, not yet open: it counts as a stream, and opens (half-closed on the client side) with its HEADERS.
+    this.maxId[id & 1] = id;
+    this.streamsOpened++;
+    if (this.reserved.size < MAX_OPEN_STREAMS) this.reserved.add(id);
   }
 
   private openStream(id: number, bits: number): void {
@@ -536,6 +549,12 @@ export class Http2Connection {
 
   private touch(dir: 0 | 1, sid: number, endStream: boolean): void {
     let bits = this.open.get(sid);
+    if (bits === undefined && this.reserved.delete(sid)) {
+      if (this.open.size < MAX_OPEN_STREAMS) this.open.set(sid, 1);
+      if (this.open.size >= 2) this.multiplexed = true;
+      bits = this.open.get(sid);
+      if (bits === undefined) return;
+    }
     if (bits === undefined) {
       // Only new streams open; frames of a closed stream (or one never tracked) are ignored.
       if (sid <= this.maxId[sid & 1]) return;

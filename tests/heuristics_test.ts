@@ -1,0 +1,81 @@
+/**
+ * The heuristic columns on captures built to exercise their rules (testdata/heuristics_edge, made by the
+ * mk_*.py scripts there): HTTP/2 stream concurrency and frame counts against tshark's HTTP/2 dissector, and the
+ * VPN signals (ESP in UDP, OpenVPN tls-auth packet ids, near-MTU IP packets) against what tshark decodes.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { collect, HAVE_TSHARK, ROOT, tsharkFields } from "./helpers.ts";
+
+const DIR = `${ROOT}/testdata/heuristics_edge`;
+
+Deno.test({
+  name:
+    "http2: frame counts as tshark's dissector counts them, also when only the server's SETTINGS show HTTP/2",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    for (const name of ["h2_push", "h2_seq", "h2_conc", "h2c_upgrade", "h2_midcapture2"]) {
+      // HTTP on port 8080 (tshark follows the h2c upgrade), HTTP/2 from the start where there is no upgrade.
+      const as = name === "h2c_upgrade" ? "http" : "http2";
+      const rows = await tsharkFields(`${DIR}/${name}.pcap`, ["http2.type"], ["-d", `tcp.port==8080,${as}`]);
+      const types = rows.flatMap((r) => r[0] === "" ? [] : r[0].split(/[,|]/)).map(Number);
+      const { records } = await collect(`${DIR}/${name}.pcap`, { features: ["http2"] });
+      assert.equal(records.length, 1, name);
+      const r = records[0];
+      assert.equal(r.http2_frame_count, types.length, `${name}: frames`);
+      assert.equal(r.http2_headers_frames, types.filter((t) => t === 1).length, `${name}: HEADERS`);
+      assert.equal(r.http2_settings_frames, types.filter((t) => t === 4).length, `${name}: SETTINGS`);
+      assert.equal(r.http2_server_push, types.includes(5), `${name}: PUSH_PROMISE`);
+    }
+  },
+});
+
+Deno.test("http2_multiplexed follows RFC 9113's stream states on the built exchanges", async () => {
+  // As mk_h2.py builds them: streams 1, 3, 5 one after the other; 1 and 3 at once; a push whose promised
+  // stream gets its HEADERS after stream 1 closed (reserved is not open); an h2c upgrade (stream 1 half-closed
+  // by the upgrade request) then a request on stream 3 after stream 1's response ended; the same sequential
+  // requests where the capture missed the preface.
+  const want: Record<string, boolean> = {
+    h2_seq: false,
+    h2_conc: true,
+    h2_push: false,
+    h2c_upgrade: false,
+    h2_midcapture2: false,
+  };
+  for (const [name, multiplexed] of Object.entries(want)) {
+    const { records } = await collect(`${DIR}/${name}.pcap`, { features: ["http2"] });
+    assert.equal(records[0].http2_multiplexed, multiplexed, name);
+  }
+});
+
+Deno.test({
+  name:
+    "vpn signals: ESP in UDP, OpenVPN tls-auth, near-MTU IP packets whatever the link (tshark decodes them)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const one = async (name: string) =>
+      (await collect(`${DIR}/${name}.pcap`, { features: ["fingerprint"] })).records[0];
+    // tshark reads ESP in the UDP 4500 datagrams (RFC 3948).
+    const spis = await tsharkFields(`${DIR}/esp_natt.pcap`, ["esp.spi"]);
+    assert.ok(spis.some((r) => r[0] !== ""), "tshark decodes ESP");
+    const esp = await one("esp_natt");
+    assert.deepEqual([esp.vpn_type, esp.vpn_confidence, esp.traffic_type], [
+      "ipsec-esp",
+      0.9,
+      "vpn:ipsec-esp",
+    ]);
+    // tshark reads the tls-auth packet id behind the HMAC: as sure a reset as tls-crypt's.
+    const pid = await tsharkFields(`${DIR}/ovpn_tlsauth.pcap`, ["openvpn.pid"], [
+      "-d",
+      "udp.port==1195,openvpn",
+    ]);
+    assert.ok(pid.some((r) => r[0] !== ""), "tshark decodes the packet id");
+    const auth = await one("ovpn_tlsauth"), crypt = await one("ovpn_tlscrypt");
+    assert.equal(auth.vpn_type, "openvpn");
+    assert.equal(auth.vpn_confidence, crypt.vpn_confidence);
+    assert.ok((auth.vpn_confidence as number) >= 0.6);
+    // 1500-byte IP packets count as near the MTU on Ethernet as on raw IP.
+    assert.equal((await one("wg_mtu1500_eth")).vpn_confidence, (await one("wg_mtu1500_raw")).vpn_confidence);
+  },
+});

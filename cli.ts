@@ -113,7 +113,10 @@ export async function main(args: string[]): Promise<number> {
     return await result;
   } catch (e) {
     if (e instanceof CommanderError) {
-      const ok = ["commander.helpDisplayed", "commander.version", "commander.help"].includes(e.code);
+      // Help asked for, or the version: 0. Help shown for a mistake (no command at all, `help` of an unknown
+      // command), which commander marks with a non-zero exit code: a usage error.
+      const ok = ["commander.helpDisplayed", "commander.version"].includes(e.code) ||
+        (e.code === "commander.help" && e.exitCode === 0);
       return ok ? 0 : 2;
     }
     // Usage errors; any other RangeError (a user extractor's, a stack overflow) is a runtime error below.

@@ -1640,3 +1640,24 @@ Deno.test("label-subnets warns when no record has src_ip or dst_ip (Joy's record
   );
   assert.doesNotMatch(ours.stderr, /warning/);
 });
+
+Deno.test("anon --pcap refuses --users and an -o named as records (it ignored one and wrote a capture as .csv)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/users.txt`, "alice\n");
+    const pcap = `${ROOT}/testdata/http.pcap`;
+    for (
+      const args of [["--users", `${dir}/users.txt`, "-o", `${dir}/x.pcap`], ["-o", `${dir}/x.csv`], [
+        "-o",
+        `${dir}/x.jsonl`,
+      ]]
+    ) {
+      const r = await run(["anon", "-q", "--key", `${dir}/k.key`, "--pcap", pcap, ...args]);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    }
+    const ok = await run(["anon", "-q", "--key", `${dir}/k.key`, "--pcap", pcap, "-o", `${dir}/x.pcap`]);
+    assert.equal(ok.code, 0, ok.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -4,6 +4,7 @@
  * unsupported link types, the summary line, stdin, directories, BPF filters and the two readers.
  */
 import assert from "node:assert/strict";
+import { gzipSync } from "node:zlib";
 import type { FlowRecord } from "../lib/extractor.ts";
 import {
   cap,
@@ -413,8 +414,9 @@ Deno.test("extract --format joy reads a directory as the other formats do: every
   assert.equal(fromFiles.code, 0, fromFiles.stderr);
   assert.ok(fromFiles.stdout.split("\n").length > 10);
   assert.equal(fromDir.stdout, fromFiles.stdout);
-  // A compressed capture inside the directory is skipped with a warning (it failed the run), as Joy reads
-  // none; given by name, it is still an error saying why.
+  // A compressed capture inside the directory is left out with a warning, as Joy reads none, and the run says
+  // so by its exit code (1, as for an input left out in the other formats); given by name, it is an error
+  // saying why.
   await withTempDir(async (dir) => {
     await Deno.copyFile(`${ROOT}/testdata/http.pcap`, `${dir}/http.pcap`);
     const gz = await new Response(
@@ -424,7 +426,7 @@ Deno.test("extract --format joy reads a directory as the other formats do: every
     ).bytes();
     await Deno.writeFile(`${dir}/old.pcap.gz`, gz);
     const r = await runCli(["extract", "--format", "joy", "--reader", "builtin", dir]);
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /old\.pcap\.gz: --format joy reads uncompressed captures, as Joy does; skipped/);
     assert.equal(r.stdout.trim().split("\n").length, 4, "the configuration line and http.pcap's 3 flows");
     assertError(await runCli(["extract", "--format", "joy", `${dir}/old.pcap.gz`]), 1, /decompress it first/);
@@ -678,4 +680,41 @@ Deno.test("extract --bidirectional-split --specific-features takes the names it 
     2,
     /entropy_initiator is fwd_entropy/,
   );
+});
+
+Deno.test("no command, or help of an unknown one, is a usage error (exit 2); help asked for exits 0", async () => {
+  assert.equal((await runCli([])).code, 2);
+  assert.equal((await runCli(["help", "bogus"])).code, 2);
+  for (const args of [["help"], ["help", "extract"], ["--help"], ["extract", "--help"]]) {
+    assert.equal((await runCli(args)).code, 0, args.join(" "));
+  }
+});
+
+Deno.test("extract --format joy with several inputs: one not a capture is warned about, the others read, exit 1", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/notcap.pcap`, "garbage");
+    const alone = await runCli(["extract", "-q", "--format", "joy", "testdata/http.pcap"]);
+    const both = await runCli([
+      "extract",
+      "-q",
+      "--format",
+      "joy",
+      "testdata/http.pcap",
+      `${dir}/notcap.pcap`,
+    ]);
+    assert.equal(both.code, 1, both.stderr);
+    assert.match(both.stderr, /^jj: warning: .*notcap\.pcap: /m);
+    assert.equal(both.stdout, alone.stdout, "the readable capture's Joy records are all written");
+    // A compressed capture in a directory is left out: exit 1 too.
+    await Deno.copyFile("testdata/http.pcap", `${dir}/a.pcap`);
+    await Deno.writeFile(`${dir}/b.pcap.gz`, gzipSync(await Deno.readFile("testdata/http.pcap")));
+    await Deno.remove(`${dir}/notcap.pcap`);
+    const d = await runCli(["extract", "-q", "--format", "joy", dir]);
+    assert.equal(d.code, 1, d.stderr);
+    assert.match(d.stderr, /b\.pcap\.gz: --format joy reads uncompressed captures, as Joy does; skipped/);
+    assert.equal(d.stdout, alone.stdout);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -123,6 +123,14 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
     if (o.format !== undefined) {
       throw new UsageError("--format applies to flow records, not to --pcap captures");
     }
+    if (o.users !== undefined) {
+      throw new UsageError(
+        "--users applies to flow records (user fields, HTTP URIs); --pcap rewrites addresses only",
+      );
+    }
+    if (o.output !== undefined && /\.(csv|parquet|jsonl?|ndjson)(\.gz)?$/i.test(o.output)) {
+      throw new UsageError(`-o ${o.output} names a record format; --pcap writes a capture (.pcap, .pcapng)`);
+    }
     const out = o.output ?? "-";
     if (out === "-" && Deno.stdout.isTerminal()) {
       throw new UsageError("refusing to write a capture to a terminal; use -o FILE");

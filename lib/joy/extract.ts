@@ -35,37 +35,55 @@ export interface JoyExtractOptions {
 export const JOY_NO_STDIN =
   "--format joy reads capture files, as Joy does, not stdin (-): write the capture to a file first";
 
-async function expand(inputs: string[], warn: (message: string) => void): Promise<string[]> {
-  const out: string[] = [];
+/**
+ * The capture files of the inputs. An input that cannot be read is thrown alone (its error is the run's); among
+ * several, it is warned about and left out (`failed` counts it), as the other formats do.
+ */
+async function expand(
+  inputs: string[],
+  warn: (message: string) => void,
+): Promise<{ files: string[]; failed: number }> {
+  const files: string[] = [];
+  let failed = 0;
+  const refuse = (e: InputError): void => {
+    if (inputs.length === 1) throw e;
+    warn(e.message);
+    failed++;
+  };
   for (const p of inputs) {
     if (p === "-") throw new InputError(JOY_NO_STDIN);
     let info: Deno.FileInfo;
     try {
       info = await Deno.stat(p);
     } catch (e) {
-      throw new InputError(`cannot read ${p}: ${whyUnreadable(e)}`);
+      refuse(new InputError(`cannot read ${p}: ${whyUnreadable(e)}`));
+      continue;
     }
     if (!info.isDirectory) {
       if (/\.gz$/i.test(p)) {
-        throw new InputError(
-          `${p}: --format joy reads uncompressed captures, as Joy does: decompress it first (gunzip -k ${p})`,
+        refuse(
+          new InputError(
+            `${p}: --format joy reads uncompressed captures, as Joy does: decompress it first (gunzip -k ${p})`,
+          ),
         );
-      }
-      out.push(p);
+      } else files.push(p);
       continue;
     }
     // A directory stands for the same captures as for the other formats, but the compressed ones, which Joy
-    // does not read (a decompressed copy beside one is read).
+    // does not read (a decompressed copy beside one is read): left out, and the run says so by its exit code.
     for (const f of await captureFilesIn(p)) {
-      if (/\.gz$/i.test(f)) warn(`${f}: --format joy reads uncompressed captures, as Joy does; skipped`);
-      else out.push(f);
+      if (/\.gz$/i.test(f)) {
+        warn(`${f}: --format joy reads uncompressed captures, as Joy does; skipped`);
+        failed++;
+      } else files.push(f);
     }
   }
-  return out;
+  return { files, failed };
 }
 
 /**
- * Writes Joy JSON for the inputs (files or directories of captures); returns the exit code.
+ * Writes Joy JSON for the inputs (files or directories of captures); returns the exit code: 1 when an input
+ * was left out (a warning names it; the others are still read), as for the other formats.
  *
  * @example
  * ```ts
@@ -77,7 +95,9 @@ async function expand(inputs: string[], warn: (message: string) => void): Promis
 export async function runJoyExtract(inputs: string[], o: JoyExtractOptions = {}): Promise<number> {
   const started = performance.now();
   const cfg = o.config ?? defaultJoyConfig();
-  const files = await expand(inputs, (m) => console.error(`jj: warning: ${m}`));
+  const warn = (m: string) => console.error(`jj: warning: ${m}`);
+  const { files, failed: skipped } = await expand(inputs, warn);
+  let failed = skipped;
   const w = new JoyJsonWriter(o.output, cfg);
   try {
     for (const f of files) {
@@ -85,8 +105,11 @@ export async function runJoyExtract(inputs: string[], o: JoyExtractOptions = {})
         await joyProcessFile(f, cfg, (l) => w.writeLine(l), { reader: o.reader });
       } catch (e) {
         // A closed output (`| head`) is not the input's fault: the CLI ends quietly on it.
-        if (e instanceof InputError || e instanceof Deno.errors.BrokenPipe) throw e;
-        throw new InputError(`${f}: ${whyUnreadable(e)}`);
+        if (e instanceof Deno.errors.BrokenPipe) throw e;
+        const err = e instanceof InputError ? e : new InputError(`${f}: ${whyUnreadable(e)}`);
+        if (files.length + skipped === 1) throw err;
+        warn(err.message);
+        failed++;
       }
     }
   } catch (e) {
@@ -98,10 +121,10 @@ export async function runJoyExtract(inputs: string[], o: JoyExtractOptions = {})
   const flows = w.flows;
   if (!o.quiet) {
     console.error(
-      `jj: ${flows} Joy flow records from ${files.length} input(s) in ${
-        ((performance.now() - started) / 1000).toFixed(2)
-      } s`,
+      `jj: ${flows} Joy flow records from ${files.length - (failed - skipped)} input(s)${
+        failed > 0 ? `, ${failed} left out` : ""
+      } in ${((performance.now() - started) / 1000).toFixed(2)} s`,
     );
   }
-  return 0;
+  return failed > 0 ? 1 : 0;
 }

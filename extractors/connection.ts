@@ -5,8 +5,8 @@
  * with graphology.
  *
  * This group needs every flow before it can write any, so it is the one group that does not stream: when it is
- * selected, records are held in memory until the end of input (about the size of the records themselves, a few
- * KB per flow with every group on), then completed and written. Select groups without `connection` to stream.
+ * selected, records are held in memory until the end of input (about the size of the records themselves, some
+ * 10 KB per flow as JSON with every group on), then completed and written. Select groups without `connection` to stream.
  *
  * Hosts are IP addresses (before `anonymize_ips`). A host's packets and bytes are those of its flows, both
  * directions: the flows it started, and those it was the responder of (whether it replied or not).

@@ -512,7 +512,9 @@ export async function readCapture(
 
 /**
  * The same as {@linkcode readCapture}, as a generator that pauses after each buffer of records (so that callers
- * can write output while the input is still being read) and returns the result at the end.
+ * can write output while the input is still being read) and returns the result at the end. It also pauses after
+ * the packet during which the caller set `pause[0]` (and clears it): a caller whose output piles up within one
+ * buffer (a 4 MiB buffer of small packets can end 60,000 flows) hands it on without waiting for the buffer's end.
  *
  * @example
  * ```ts
@@ -530,6 +532,7 @@ export async function* readCaptureChunks(
   input: ByteReader,
   onPacket: PacketCallback,
   onBytes?: (bytesRead: number) => void,
+  pause: Uint8Array = new Uint8Array(1),
 ): AsyncGenerator<void, CaptureReadResult, void> {
   const rb = new ReadBuffer(input, onBytes);
 
@@ -695,7 +698,10 @@ export async function* readCaptureChunks(
         if (!result.linkTypes.includes(link)) result.linkTypes.push(link);
       }
       rb.start += blockLen;
-      if (rb.end - rb.start < 4096 && !rb.eof) yield;
+      if (pause[0] !== 0) {
+        pause[0] = 0;
+        yield;
+      } else if (rb.end - rb.start < 4096 && !rb.eof) yield;
     }
   } else {
     let le: boolean, nano: boolean;
@@ -778,6 +784,11 @@ export async function* readCaptureChunks(
       packetTimeval[1] = div === 1e6 ? frac : Math.floor(frac / 1000);
       onPacket(sec + frac / div, rb.buf, rb.start + 16, capLen, wireLen, link);
       rb.start += 16 + capLen;
+      if (pause[0] !== 0) {
+        pause[0] = 0;
+        yield;
+        continue;
+      }
       if (rb.end - rb.start < 65552 && !rb.eof) {
         // The next fill will refill the buffer: let the caller flush its output first.
         if (rb.end - rb.start < 16 || rb.end - rb.start < 16 + rb.dv.getUint32(rb.start + 8, le)) yield;

@@ -29,6 +29,9 @@ const UNREADABLE_BLOCK = "unreadable packet block";
 /** Something to read a capture from: a path (`-` for stdin), a byte stream, or a reader. */
 export type CaptureSource = string | ReadableStream<Uint8Array> | ByteReader;
 
+/** Records of ended flows held before they are handed on, at most (about 1024 records of a few KB each). */
+const MAX_PENDING_RECORDS = 1024;
+
 /** Options of {@linkcode extractFlows} (and of `jj extract`). */
 export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
   /**
@@ -280,12 +283,22 @@ export async function* extractFlows(
     try {
       const name = typeof input === "string" ? (input === "-" ? "<stdin>" : input) : "<stream>";
       let pending: FlowRecord[] = [];
+      // Records ended within one read are handed on once that many wait (not at the read's end: a read of small
+      // packets can end tens of thousands of flows, each record a few KB held at once).
+      const pause = new Uint8Array(1);
+      let libpcapReader: PcapOfflineReader | null = null;
+      const queue = (rec: FlowRecord): void => {
+        if (pending.push(rec) >= MAX_PENDING_RECORDS) {
+          pause[0] = 1;
+          libpcapReader?.stop();
+        }
+      };
       const keep = plan.hold ? (rec: FlowRecord) => held.push(rec) : plan.copies
         ? (rec: FlowRecord) => {
-          pending.push(output(rec));
+          queue(output(rec));
           pipeline.recycle(rec);
         }
-        : (rec: FlowRecord) => pending.push(output(rec));
+        : (rec: FlowRecord) => queue(output(rec));
       const onFlowEnd = options.onFlowEnd;
       const pipeline = new FlowPipeline(
         extractors,
@@ -326,6 +339,7 @@ export async function* extractFlows(
             if (e instanceof PcapError) throw new InputError(`${name}: ${e.message}`);
             throw e;
           }
+          libpcapReader = reader;
           try {
             for (;;) {
               const r = reader.run(pipeline.packet, 65536);
@@ -367,7 +381,7 @@ export async function* extractFlows(
           } else if (input instanceof ReadableStream) byteReader = stream = streamReader(input);
           else byteReader = input;
           try {
-            const it = readCaptureChunks(byteReader, pipeline.packet, (n) => summary.bytesRead += n);
+            const it = readCaptureChunks(byteReader, pipeline.packet, (n) => summary.bytesRead += n, pause);
             let result;
             for (;;) {
               let r;

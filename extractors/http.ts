@@ -182,7 +182,7 @@ function classify(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number)
   if (n >= PREFACE_LEN && isHttp2Preface(b, o, o + n)) {
     s.prefaceSeen = true;
     s.clientDir = dir;
-    ensureH2(s);
+    ensureH2(s).startSeen();
     return Dir.H2;
   }
   if (httpMethodLength(b, o, o + n) > 0 || isHttpStatusStart(b, o, o + n)) return Dir.HEAD;

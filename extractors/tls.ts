@@ -83,8 +83,8 @@ const features: readonly FeatureSpec[] = [
   f(
     "tls_cert_count",
     "int",
-    "Certificates in the server's Certificate message (0 on a resumed session over TCP; null when they are " +
-      "encrypted: TLS 1.3 and QUIC).",
+    "Certificates in the server's Certificate message (0 on a resumed session over TCP, or when a full " +
+      "handshake's cipher needs none: PSK, anonymous; null when they are encrypted: TLS 1.3 and QUIC).",
   ),
   f("tls_cert_total_length", "int", "Total bytes of the server's certificates."),
   f("tls_cert_first_length", "int", "Bytes of the server's own (first) certificate."),
@@ -205,7 +205,8 @@ function write(a: TlsFlowAnalyzer | null, out: FlowRecord): void {
     out.tls_cert_chain_length = a.certCount;
     out.tls_cert_total_length = a.certTotalLength;
     out.tls_cert_first_length = a.certFirstLength;
-  } else if (resumed === true) {
+  } else if (resumed === true || a.fullHandshake) {
+    // Resumed, or a full handshake whose cipher needs no certificate (PSK, anonymous): none was sent.
     out.tls_cert_count = 0;
     out.tls_cert_chain_length = 0;
     out.tls_cert_total_length = 0;

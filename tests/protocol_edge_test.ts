@@ -18,6 +18,7 @@ import {
   pcapFile,
   ROOT,
   tcp,
+  tsharkFields,
   tsharkRows,
   udp,
 } from "./helpers.ts";
@@ -216,4 +217,30 @@ Deno.test("dns: a bad first datagram does not make a flow not DNS, and malformed
   } finally {
     await Deno.remove(file);
   }
+});
+
+Deno.test({
+  name:
+    "tls: full handshakes without a server certificate (PSK, DHE-PSK, ECDHE-PSK, anonymous DH) are no resumption",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    for (const name of ["t12_psk", "t12_dhepsk", "t12_ecdhepsk", "t12_adh"]) {
+      const path = `${ROOT}/testdata/tls_edge/${name}.pcap`;
+      // tshark: the server sent ServerHelloDone and no Certificate; s_client said "New" (not "Reused").
+      const types = (await tsharkFields(path, ["tls.handshake.type"])).flatMap((r) => r[0].split(/[,|]/));
+      assert.ok(types.includes("14") && !types.includes("11"), `${name}: ${types.join(" ")}`);
+      const said = await Deno.readTextFile(`${ROOT}/testdata/tls_edge/${name}.s_client.txt`);
+      assert.match(said, /^New, /m);
+      const { records } = await collect(path, { features: ["tls"] });
+      const r = records.find((x) => x.tls_detected === true)!;
+      assert.equal(r.tls_session_resumed, false, name);
+      assert.equal(r.tls_cert_count, 0, name);
+      // The server's key as s_client reports it (X25519 as its 256-bit public key, jj's length).
+      const dh = /Server Temp Key: DH, (\d+) bits/.exec(said), x = /Server Temp Key: X25519/.test(said);
+      if (dh !== null) assert.equal(r.tls_key_exchange_length, Number(dh[1]), name);
+      else if (x) {
+        assert.deepEqual([r.tls_key_exchange_group_name, r.tls_key_exchange_length], ["x25519", 256], name);
+      } else assert.equal(r.tls_key_exchange_length, null, name);
+    }
+  },
 });

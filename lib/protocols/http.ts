@@ -374,6 +374,8 @@ class H2Dir {
   peekLen = 0;
   peekNeed = 0;
   failed = false;
+  /** Frames read in this direction. */
+  frames = 0;
 }
 
 /** Most streams tracked as open at once; beyond it the connection is multiplexed anyway. */
@@ -463,9 +465,20 @@ export class Http2Connection {
     }
   }
 
+  /**
+   * The connection's start was seen (the client's preface): each side's first frame must be its SETTINGS
+   * (RFC 9113 section 3.4), so that a server answering in another protocol is not read as frames.
+   */
+  startSeen(): void {
+    this.settingsFirst = true;
+  }
+
+  private settingsFirst = false;
+
   /** Validates and counts a frame header; false when it cannot be HTTP/2. */
   private onFrame(dir: 0 | 1, d: H2Dir, len: number): boolean {
     const t = d.type, sid = d.stream, fl = d.flags;
+    if (d.frames++ === 0 && this.settingsFirst && t !== H2Frame.SETTINGS) return false;
     switch (t) {
       case H2Frame.DATA:
         if (sid === 0) return false;

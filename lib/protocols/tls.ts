@@ -1133,6 +1133,12 @@ export class TlsFlowAnalyzer {
   skeKeyBits: number | null = null;
   /** The server sent ChangeCipherSpec without a Certificate first (abbreviated TLS <= 1.2 handshake). */
   abbreviatedHandshake = false;
+  /**
+   * A full TLS <= 1.2 handshake was seen (the server's ServerHelloDone or the client's ClientKeyExchange): a
+   * server ChangeCipherSpec without a Certificate then means a certificate-less cipher (PSK, anonymous), not a
+   * resumption.
+   */
+  fullHandshake = false;
   /** Plain-text protocol upgraded by STARTTLS ("smtp", "imap", "pop3", "ftp"), or null. */
   startTls: string | null = null;
   /** The TLS stream was carried in an OpenVPN-over-TCP control channel. */
@@ -1648,7 +1654,9 @@ export class TlsFlowAnalyzer {
       return;
     }
     if (d.role === ROLE_SERVER || (d.role === ROLE_UNKNOWN && this.otherIsClient(d))) {
-      if (this.certCount === null && this.serverHellos.length > 0) this.abbreviatedHandshake = true;
+      if (this.certCount === null && this.serverHellos.length > 0 && !this.fullHandshake) {
+        this.abbreviatedHandshake = true;
+      }
     }
     d.encrypted = true;
     d.afterCcs = true;
@@ -1800,12 +1808,23 @@ export class TlsFlowAnalyzer {
         return;
       case TlsHandshakeType.SERVER_HELLO_DONE:
         // The server's NewSessionTicket, ChangeCipherSpec and Finished follow: still handshake records.
+        this.fullHandshake = true;
+        return;
+      case TlsHandshakeType.CLIENT_KEY_EXCHANGE:
+        this.fullHandshake = true;
         return;
     }
   }
 
   private serverKeyExchange(b: Uint8Array, s: number, e: number): void {
     if (this.skeGroup !== null || this.skeKeyBits !== null || e - s < 4) return;
+    // PSK key exchanges (RFC 4279, 5489) begin with the psk_identity_hint; plain and RSA PSK have nothing else.
+    const psk = pskKeyExchange(this.serverHello?.cipherSuite ?? -1);
+    if (psk !== 0) {
+      if (psk === PSK_ONLY) return;
+      s += 2 + u16(b, s);
+      if (e - s < 4) return;
+    }
     if (b[s] === 3) {
       // ECDHE: curve_type named_curve(3), group, public key length; then the signature must end the message
       // exactly. A DHE prime of 768 to 1023 bytes (ffdhe6144) also starts with 3, its length's high byte.
@@ -1831,6 +1850,109 @@ export class TlsFlowAnalyzer {
     const v = sh.selectedVersion;
     return v !== null && (v === 0x0304 || (v >= 0x7f00 && v <= 0x7fff) || (v & 0xff00) === 0xfb00);
   }
+}
+
+const PSK_ONLY = 1, PSK_DHE = 2, PSK_ECDHE = 3;
+
+/** Cipher suites with a PSK key exchange (IANA registry: RFC 4279, 4785, 5487, 5489, 6209, 6367, 6655, 7905, 8442). */
+const PSK_SUITES: ReadonlyMap<number, number> = new Map([
+  ...[
+    0x002c,
+    0x008a,
+    0x008b,
+    0x008c,
+    0x008d,
+    0x00a8,
+    0x00a9,
+    0x00ae,
+    0x00af,
+    0x00b0,
+    0x00b1,
+    0xc064,
+    0xc065,
+    0xc06a,
+    0xc06b,
+    0xc08e,
+    0xc08f,
+    0xc094,
+    0xc095,
+    0xc0a4,
+    0xc0a5,
+    0xc0a8,
+    0xc0a9,
+    0xccab, // PSK
+    0x002e,
+    0x0092,
+    0x0093,
+    0x0094,
+    0x0095,
+    0x00ac,
+    0x00ad,
+    0x00b6,
+    0x00b7,
+    0x00b8,
+    0x00b9,
+    0xc068,
+    0xc069,
+    0xc06e,
+    0xc06f,
+    0xc092,
+    0xc093,
+    0xc098,
+    0xc099,
+    0xccae, // RSA_PSK
+  ].map((c) => [c, PSK_ONLY] as const),
+  ...[
+    0x002d,
+    0x008e,
+    0x008f,
+    0x0090,
+    0x0091,
+    0x00aa,
+    0x00ab,
+    0x00b2,
+    0x00b3,
+    0x00b4,
+    0x00b5,
+    0xc066,
+    0xc067,
+    0xc06c,
+    0xc06d,
+    0xc090,
+    0xc091,
+    0xc096,
+    0xc097,
+    0xc0a6,
+    0xc0a7,
+    0xc0aa,
+    0xc0ab,
+    0xccad, // DHE_PSK
+  ].map((c) => [c, PSK_DHE] as const),
+  ...[
+    0xc033,
+    0xc034,
+    0xc035,
+    0xc036,
+    0xc037,
+    0xc038,
+    0xc039,
+    0xc03a,
+    0xc03b,
+    0xc070,
+    0xc071,
+    0xc09a,
+    0xc09b,
+    0xccac,
+    0xd001,
+    0xd002,
+    0xd003,
+    0xd005, // ECDHE_PSK
+  ].map((c) => [c, PSK_ECDHE] as const),
+]);
+
+/** The PSK kind of a cipher suite's key exchange, 0 for none. */
+function pskKeyExchange(suite: number): number {
+  return PSK_SUITES.get(suite) ?? 0;
 }
 
 /**

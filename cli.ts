@@ -11,6 +11,7 @@ import { InputError } from "./lib/extract.ts";
 import { allExtractors } from "./lib/registry.ts";
 import { OPTIONAL_FEATURES, OptionError, SettingsError } from "./lib/options.ts";
 import { UsageError } from "./lib/cli/common.ts";
+import { OutputChoiceError } from "./outputs/mod.ts";
 import { addExtractCommand, OPTION_COLUMNS } from "./lib/cli/extract.ts";
 import { addAnonCommand } from "./lib/cli/anon.ts";
 import { addLabelSubnetsCommand } from "./lib/cli/label_subnets.ts";
@@ -122,7 +123,7 @@ export async function main(args: string[]): Promise<number> {
     // Usage errors; any other RangeError (a user extractor's, a stack overflow) is a runtime error below.
     if (
       e instanceof UsageError || e instanceof OptionError || e instanceof SettingsError ||
-      e instanceof PcapFilterError
+      e instanceof OutputChoiceError || e instanceof PcapFilterError
     ) {
       console.error(`jj: error: ${e.message}`);
       return 2;

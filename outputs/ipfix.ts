@@ -475,10 +475,13 @@ export class IpfixEncoder {
     // IP bytes and each direction's own times when the counters group ran (see the module comment).
     const counted = typeof r.ip_bytes_fwd === "number";
     const bf = num(counted ? r.ip_bytes_fwd : r.bytes_fwd), bb = num(counted ? r.ip_bytes_bwd : r.bytes_bwd);
-    // Milliseconds cut, not rounded, as exporters write a packet's time (a packet at .0745 s is in ms 74); the
-    // half microsecond added undoes the binary fraction's error (1.001 s is 1000.9999... ms as a double).
-    const ms = (x: unknown, whole: unknown) =>
-      Math.floor(num(counted && typeof x === "number" ? x : whole) * 1000 + 0.0005);
+    // Milliseconds cut, not rounded, as exporters write a packet's time (a packet at .0745 s is in ms 74). From
+    // the fraction of a second (exact as a double), with an eighth of a microsecond for its binary error: a
+    // microsecond stamp such as 1.001 s is 1.00099999... as a double.
+    const ms = (x: unknown, whole: unknown) => {
+      const t = num(counted && typeof x === "number" ? x : whole), sec = Math.floor(t);
+      return sec * 1000 + Math.floor((t - sec) * 1000 + 1.25e-4);
+    };
     const v: RecordValues = {
       src: a,
       dst: b,

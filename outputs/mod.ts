@@ -362,10 +362,12 @@ export async function* readJsonLines(
   source: string | ReadableStream<Uint8Array>,
   onBad: (line: number, text: string) => void = () => {},
 ): AsyncGenerator<FlowRecord, void, void> {
-  let input: { reader: ByteReader; close(): void };
+  let input: { reader: ByteReader; close(): void | Promise<void> };
+  let ended = false;
   if (typeof source !== "string") {
     const reader = streamReader(source);
-    input = { reader, close: () => reader.close() };
+    // Left before its end (the consumer stopped), a caller's stream is cancelled, as extractFlows does.
+    input = { reader, close: () => ended ? reader.close() : reader.cancel() };
   } else {
     // As captures are opened: gzip told by its bytes too (stdin, a file not named .gz), every member read.
     try {
@@ -414,12 +416,13 @@ export async function* readJsonLines(
       rest = text.slice(start);
     }
     rest += decoder.decode();
+    ended = true;
     if (rest.length > 0) {
       const rec = parse(rest);
       if (rec !== null) yield rec;
     }
   } finally {
     // Stopped early (the consumer broke off) or done: close the input.
-    input.close();
+    await input.close();
   }
 }

@@ -1661,3 +1661,56 @@ Deno.test("anon --pcap refuses --users and an -o named as records (it ignored on
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("anon: Joy DHCP options named like address fields (broadcast_address, policy_filter pairs) change too", () => {
+  const key = new Uint8Array(32).fill(3);
+  const rec = {
+    sa: "10.0.0.1",
+    da: "10.0.0.2",
+    dhcp: [{
+      options: [
+        { broadcast_address: "0a0000ff" },
+        { policy_filter: "0a000009ffffff00" },
+        { home_agent_addrs: "0a000005" },
+        { router: "0a000001" },
+      ],
+    }],
+  };
+  const a = new Anonymizer(key, { mode: "cryptopan" }).record(structuredClone(rec));
+  const opts = (a.dhcp as { options: Record<string, string>[] }[])[0].options;
+  const hexOf = (ip: string) =>
+    hex(ip.split(".").map(Number).map((n) => n.toString(16).padStart(2, "0")).join(""));
+  const changed = (text: string, ip: string) => !text.includes(toHex(hexOf(ip)));
+  assert.ok(changed(opts[0].broadcast_address, "10.0.0.255"), opts[0].broadcast_address);
+  assert.ok(changed(opts[1].policy_filter.slice(0, 8), "10.0.0.9"), opts[1].policy_filter);
+  assert.equal(opts[1].policy_filter.slice(8), "ffffff00", "the mask of a policy_filter pair stays");
+  assert.ok(changed(opts[2].home_agent_addrs, "10.0.0.5"));
+  assert.ok(changed(opts[3].router, "10.0.0.1"));
+  const back = new Anonymizer(key, { mode: "cryptopan", reverse: true }).record(a);
+  assert.deepEqual(back, rec);
+});
+
+Deno.test("readJsonLines: a caller's stream is cancelled when the consumer stops early, released at its end", async () => {
+  const { readJsonLines } = await import("../outputs/mod.ts");
+  const make = () => {
+    const state = { cancelled: false };
+    let n = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(c) {
+        if (n++ < 3) c.enqueue(new TextEncoder().encode(`{"src_ip":"10.0.0.${n}"}\n`));
+        else c.close();
+      },
+      cancel() {
+        state.cancelled = true;
+      },
+    });
+    return { stream, state };
+  };
+  const early = make();
+  for await (const _ of readJsonLines(early.stream)) break;
+  assert.deepEqual([early.stream.locked, early.state.cancelled], [false, true]);
+  const whole = make();
+  let count = 0;
+  for await (const _ of readJsonLines(whole.stream)) count++;
+  assert.deepEqual([count, whole.stream.locked, whole.state.cancelled], [3, false, false]);
+});

@@ -8,7 +8,10 @@ import { gzipSync } from "node:zlib";
 import type { FlowRecord } from "../lib/extractor.ts";
 import {
   cap,
+  CLI,
+  DENO,
   freePort,
+  hasCommand,
   HAVE_SHARED,
   parseJsonl,
   pcapFile,
@@ -717,4 +720,38 @@ Deno.test("extract --format joy with several inputs: one not a capture is warned
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name: "Parquet or gzip refused to a terminal is a usage error (exit 2), through a pseudo-terminal",
+  ignore: !hasCommand("script"),
+  async fn() {
+    const out = await new Deno.Command("script", {
+      args: [
+        "-qec",
+        `${DENO} run -A ${CLI} extract --format parquet ${ROOT}/testdata/http.pcap`,
+        "/dev/null",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 2, new TextDecoder().decode(out.stdout));
+  },
+});
+
+Deno.test("extract --format joy: every input unreadable leaves -o as it was", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/out.json`, "precious\n");
+    const r = await runCli([
+      "extract",
+      "--format",
+      "joy",
+      `${dir}/nope1.pcap`,
+      `${dir}/nope2.pcap`,
+      "-o",
+      `${dir}/out.json`,
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(await Deno.readTextFile(`${dir}/out.json`), "precious\n");
+  });
 });

@@ -649,8 +649,11 @@ function nfKey(r: NfRecord, withOut: boolean): string {
  */
 function expectedKeys(flows: FlowRecord[], biflow: boolean): string[] {
   const keys: string[] = [];
-  // A packet's time cut to its millisecond (as exporters write it), from the record's microseconds.
-  const ms = (t: unknown) => Math.floor(Math.round((t as number) * 1e6) / 1000);
+  // A packet's time cut to its millisecond (as exporters write it), allowing for the double's error.
+  const ms = (t: unknown) => {
+    const sec = Math.floor(t as number);
+    return sec * 1000 + Math.floor(((t as number) - sec) * 1000 + 1.25e-4);
+  };
   for (const f of flows) {
     const pf = f.packets_fwd as number, pb = f.packets_bwd as number;
     const k = (a: unknown, b: unknown, sp: unknown, dp: unknown, p: unknown, by: unknown, rest: unknown[]) =>
@@ -908,5 +911,29 @@ Deno.test("ipfix: extract --ipfix --ipfix-template idp writes the idp_* columns 
   } finally {
     sink.close();
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("ipfix: flowStartMilliseconds is the packet's millisecond, cut (a nanosecond stamp just before one too)", () => {
+  const enc = new IpfixEncoder();
+  const known = new Map<number, IpfixTemplate>();
+  for (
+    const [t, want] of [
+      [1700000000.0749996, 1700000000074], // 0.4 µs before the next millisecond
+      [1700000000.0745, 1700000000074],
+      [1700000000.001, 1700000000001], // a microsecond stamp that is 1.00099999... as a double
+      [1700000000.999999, 1700000000999],
+    ]
+  ) {
+    const rec = {
+      src_ip: "10.0.0.1",
+      dst_ip: "10.0.0.2",
+      protocol: 17,
+      packets_fwd: 1,
+      start_time: t,
+      end_time: t,
+    };
+    const d = decodeIpfixMessage(enc.message(0, 0, enc.encodeFlow(rec), true), known)!;
+    assert.equal(d.records[0].values["152"], want, `${t}`);
   }
 });

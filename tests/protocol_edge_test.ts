@@ -244,3 +244,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "tls: a capture of the client's side only says nothing of the server's certificates (null, not 0)",
+  ignore: !HAVE_TSHARK || !HAVE_SHARED,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const path = `${dir}/client.pcap`;
+      const out = await new Deno.Command("tshark", {
+        args: ["-r", cap("443-curl.pcap"), "-Y", "tcp.dstport == 443", "-F", "pcap", "-w", path],
+        stdout: "null",
+        stderr: "null",
+      }).output();
+      assert.equal(out.code, 0);
+      const full = (await collect(cap("443-curl.pcap"), { features: ["tls"] })).records.find((r) =>
+        r.tls_detected
+      )!;
+      const half = (await collect(path, { features: ["tls"] })).records.find((r) => r.tls_detected)!;
+      assert.ok((full.tls_cert_count as number) > 0);
+      assert.equal(half.packets_bwd, 0);
+      assert.deepEqual([half.tls_cert_count, half.tls_cert_total_length, half.tls_session_resumed], [
+        null,
+        null,
+        null,
+      ]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

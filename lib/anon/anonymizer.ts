@@ -169,6 +169,7 @@ const JOY_NESTED_ADDRESS_FIELDS = new Set(["a", "aaaa"]);
  */
 const DHCP_ADDRESS_OPTIONS: ReadonlySet<string> = new Set([
   "router",
+  "policy_filter",
   "time_server",
   "name_server",
   "domain_server",
@@ -459,14 +460,15 @@ export class Anonymizer {
     for (const k in obj) {
       const v = obj[k];
       if (v === null || typeof v === "number" || typeof v === "boolean") continue;
-      if (
+      // DHCP options first: some are named like address fields (broadcast_address), but hold hex.
+      if (depth > 0 && typeof v === "string" && DHCP_ADDRESS_OPTIONS.has(k)) {
+        obj[k] = this.hexAddresses(v, k === "policy_filter");
+      } else if (
         ADDRESS_FIELD.test(k) || JOY_ADDRESS_FIELDS.has(k) || MIXED_ADDRESS_FIELDS.has(k) ||
         (depth > 0 && JOY_NESTED_ADDRESS_FIELDS.has(k))
       ) {
         this.addressFields++;
         obj[k] = this.value(v as FeatureValue, ip);
-      } else if (depth > 0 && typeof v === "string" && DHCP_ADDRESS_OPTIONS.has(k)) {
-        obj[k] = this.hexAddresses(v, k === "policy_filter");
       } else if (depth === 0 && JOY_IDP_FIELDS.has(k) && typeof v === "string") {
         this.initialDataPacket(obj, k, v);
       } else if (HOST_FIELD.test(k)) obj[k] = this.value(v as FeatureValue, host);

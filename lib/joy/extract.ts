@@ -98,6 +98,8 @@ export async function runJoyExtract(inputs: string[], o: JoyExtractOptions = {})
   const warn = (m: string) => console.error(`jj: warning: ${m}`);
   const { files, failed: skipped } = await expand(inputs, warn);
   let failed = skipped;
+  // Nothing to read: the output (a file's former content) is left as it was.
+  if (files.length === 0) return 1;
   const w = new JoyJsonWriter(o.output, cfg);
   try {
     for (const f of files) {
@@ -111,6 +113,11 @@ export async function runJoyExtract(inputs: string[], o: JoyExtractOptions = {})
         warn(err.message);
         failed++;
       }
+    }
+    if (failed === files.length + skipped) {
+      // Not one input could be read: the output keeps its former content, as for one unreadable input.
+      w.abort();
+      return 1;
     }
   } catch (e) {
     // What was queued is not written: a file not yet written to keeps its former content.

@@ -245,8 +245,10 @@ function timeText(d: Uint8Array, t: Tlv): string {
     const off = /^([+-])([0-9]{2})([0-9]{2})$/.exec(tail);
     if (off === null || Number(off[2]) > 12 || Number(off[3]) > 59) return "Bad time value";
     const minutes = (off[1] === "+" ? -1 : 1) * (Number(off[2]) * 60 + Number(off[3]));
-    const at = new Date(Date.UTC(year, mon - 1, day, hh, mm + minutes, ss));
-    at.setUTCFullYear(at.getUTCFullYear()); // keeps years before 100 as written (Date.UTC maps them to 19xx)
+    // setUTCFullYear keeps a year before 100 as written (Date.UTC would take it for 19xx).
+    const at = new Date(0);
+    at.setUTCFullYear(year, mon - 1, day);
+    at.setUTCHours(hh, mm + minutes, ss);
     [year, mon, day, hh, mm] = [
       at.getUTCFullYear(),
       at.getUTCMonth() + 1,

@@ -1134,11 +1134,12 @@ export class TlsFlowAnalyzer {
   /** The server sent ChangeCipherSpec without a Certificate first (abbreviated TLS <= 1.2 handshake). */
   abbreviatedHandshake = false;
   /**
-   * A full TLS <= 1.2 handshake was seen (the server's ServerHelloDone or the client's ClientKeyExchange): a
-   * server ChangeCipherSpec without a Certificate then means a certificate-less cipher (PSK, anonymous), not a
-   * resumption.
+   * The server's ServerHelloDone was seen: a full TLS <= 1.2 handshake, in which the server sent no Certificate
+   * when none came before it (a certificate-less cipher: PSK, anonymous).
    */
   fullHandshake = false;
+  /** The client's ClientKeyExchange was seen: a full handshake too (the server's side may be missing). */
+  private clientKeyExchange = false;
   /** Plain-text protocol upgraded by STARTTLS ("smtp", "imap", "pop3", "ftp"), or null. */
   startTls: string | null = null;
   /** The TLS stream was carried in an OpenVPN-over-TCP control channel. */
@@ -1654,7 +1655,10 @@ export class TlsFlowAnalyzer {
       return;
     }
     if (d.role === ROLE_SERVER || (d.role === ROLE_UNKNOWN && this.otherIsClient(d))) {
-      if (this.certCount === null && this.serverHellos.length > 0 && !this.fullHandshake) {
+      if (
+        this.certCount === null && this.serverHellos.length > 0 && !this.fullHandshake &&
+        !this.clientKeyExchange
+      ) {
         this.abbreviatedHandshake = true;
       }
     }
@@ -1811,7 +1815,7 @@ export class TlsFlowAnalyzer {
         this.fullHandshake = true;
         return;
       case TlsHandshakeType.CLIENT_KEY_EXCHANGE:
-        this.fullHandshake = true;
+        this.clientKeyExchange = true;
         return;
     }
   }

@@ -755,3 +755,21 @@ Deno.test("extract --format joy: every input unreadable leaves -o as it was", as
     assert.equal(await Deno.readTextFile(`${dir}/out.json`), "precious\n");
   });
 });
+
+Deno.test("extract: every input unreadable leaves -o as it was (JSON Lines and CSV), as one unreadable input does", async () => {
+  await withTempDir(async (dir) => {
+    for (const out of ["out.jsonl", "out.csv"]) {
+      await Deno.writeTextFile(`${dir}/${out}`, "precious\n");
+      const r = await runCli([
+        "extract",
+        "-q",
+        `${dir}/nope1.pcap`,
+        `${dir}/nope2.pcap`,
+        "-o",
+        `${dir}/${out}`,
+      ]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(await Deno.readTextFile(`${dir}/${out}`), "precious\n", out);
+    }
+  });
+});

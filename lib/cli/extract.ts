@@ -304,6 +304,11 @@ async function runOneThread(
     await writer.abort(e).catch(() => {});
     throw e;
   }
+  if (summary.flows === 0 && summary.failures.length > 0) {
+    // A run that failed and wrote nothing (every input unreadable) leaves -o as it was, as one bad input does.
+    await writer.abort(new Error(summary.failures[0])).catch(() => {});
+    return summary;
+  }
   await writer.close();
   // Records the collector never got make the run fail, as a write error to a file does.
   const lost = writer.ipfix?.stats.lost ?? 0;

@@ -344,6 +344,16 @@ export async function* extractFlows(
             for (;;) {
               const r = reader.run(pipeline.packet, 65536);
               if (r.error) {
+                if (/different from the type of the first interface/.test(r.error)) {
+                  // Not a cut capture: libpcap refuses a pcapng whose interfaces have different link types,
+                  // which the built-in reader reads. The rest of the input is lost: a failure, with the way out.
+                  const m =
+                    `${name}: libpcap cannot read it (${r.error}, after packet ${pipeline.stats.read}); ` +
+                    "read it with --reader builtin (without --filter)";
+                  summary.failures.push(m);
+                  options.onWarning?.(m);
+                  break;
+                }
                 const where = await whereCaptureEnds(input);
                 warn(
                   `${name}: ${r.error} (after packet ${pipeline.stats.read}${

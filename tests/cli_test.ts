@@ -773,3 +773,18 @@ Deno.test("extract: every input unreadable leaves -o as it was (JSON Lines and C
     }
   });
 });
+
+Deno.test({
+  name:
+    "--reader libpcap on a pcapng with two link types: a failure naming the way out (it was a warning, exit 0)",
+  ignore: !HAVE_LIBPCAP,
+  async fn() {
+    const file = `${ROOT}/testdata/reader_edge/twoif_link.pcapng`;
+    const lib = await runCli(["extract", "-q", "--reader", "libpcap", "--features", "flow_meta", file]);
+    assert.equal(lib.code, 1, lib.stderr);
+    assert.match(lib.stderr, /libpcap cannot read it .*; read it with --reader builtin/);
+    const builtin = await runCli(["extract", "-q", "--reader", "builtin", "--features", "flow_meta", file]);
+    assert.equal(builtin.code, 0, builtin.stderr);
+    assert.equal(parseJsonl(builtin.stdout).reduce((n, r) => n + (r.total_packets as number), 0), 6);
+  },
+});

@@ -318,6 +318,7 @@ filters, comments) and name resolution blocks, are left out. Payloads are not to
 network of the same size, which may hold real addresses left untouched (outside --subnets): --reverse cannot
 tell them apart and "restores" them too. In joy mode an IPv6 address whose bytes 4..15 are zero is encrypted
 like the IPv4 address of its first 4 bytes (Joy's format), so the two give the same hex and reverse to IPv4.
+An IPv4-mapped address (::ffff:10.1.2.3) is an IPv6 address here: IPv4 networks in --subnets do not hold it.
 
 Examples:
   jj extract capture.pcap | jj anon --key site.key > flows.anon.jsonl

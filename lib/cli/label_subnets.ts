@@ -138,7 +138,8 @@ export function addLabelSubnetsCommand(program: Command, setResult: (p: Promise<
       "after",
       `
 The longest matching network wins; several labels given for the same network are all listed. IPv4 and IPv6.
-NAME comes first, always: --label 2001:db8::/32 is refused (write v6:2001:db8::/32). A name of hex digits
+NAME comes first, always: --label 2001:db8::/32 is refused (write v6:2001:db8::/32). An IPv4-mapped
+address (::ffff:10.1.2.3) is IPv6: IPv4 networks do not hold it. A name of hex digits
 is a name only when the spec read whole is not a clean network: cafe:2001:db8::/32 is cafe on 2001:db8::/32
 (read whole it has bits set past /32), 2001:db8::/32 is a bare network. A FILE lists one CIDR
 per line (# comments); an empty one is an error.

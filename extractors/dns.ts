@@ -2,10 +2,13 @@
  * `dns`: DNS over UDP and over TCP (length-prefixed, reassembled) on any port, detected by content: a sane
  * header (known opcode, a query has questions and rcode 0) and readable questions of a known class.
  *
- * The question fields come from the first query (else the first response); rcode, section counts and RA from the
- * first response (counts from the query when there is no response); TTLs and answer data are gathered over the
- * responses among the flow's first 32 messages (at most 64 answers are listed), which bounds a flow's memory
- * whatever its length. `dns_queries` / `dns_responses` count every message by its QR bit. Over TCP, a sequence gap
+ * The question fields come from the first query read (else the first response); rcode, section counts and RA
+ * from the first response's header, whether or not the rest of it can be read (counts from the query when there
+ * is no response); TTLs and answer data are gathered over the responses among the flow's first 32 messages (every
+ * message counts, read or not; at most 64 answers are listed), which bounds a flow's memory whatever its length.
+ * A UDP datagram that does not read as DNS (a query without a question) is counted by its header once a later
+ * one makes the flow DNS. A 32-letter NetBIOS-encoded first name makes a flow on port 137 NetBIOS (as tshark
+ * decides by that port), not DNS. `dns_queries` / `dns_responses` count every message by its QR bit. Over TCP, a sequence gap
  * that is never filled (a segment not captured) ends the counting: messages after it cannot be delimited.
  *
  * @module
@@ -55,6 +58,8 @@ const enum Mode {
 export class DnsState {
   mode: Mode = Mode.UNKNOWN;
   tcp = false;
+  /** A side of the flow is on port 137, NetBIOS name service's. */
+  netbiosPort = false;
   /** TCP: payload packets examined per direction while probing (UDP: datagrams, in probes0). */
   probes0 = 0;
   probes1 = 0;
@@ -80,7 +85,25 @@ export class DnsState {
   streams: TcpStreamBuffer[] | null = null;
   queries = 0;
   responses = 0;
-  parsed = 0;
+  /** Messages counted (parsed or by their header alone): the first MAX_PARSED are parsed in full. */
+  messages = 0;
+  /**
+   * The first query's and the first response's header words (flags, then ANCOUNT, NSCOUNT, ARCOUNT): the
+   * columns "of the first response" come from its header, also when the rest of it cannot be read or it came
+   * past the parsed messages (as tshark reads them); -1 until seen.
+   */
+  queryFlags = -1;
+  queryCounts = 0;
+  queryArCount = 0;
+  responseFlags = -1;
+  responseCounts = 0;
+  responseArCount = 0;
+  /**
+   * UDP: headers of the datagrams that did not read as DNS while the flow was undecided (at most
+   * UDP_PROBES - 1, each flags << 16 | ANCOUNT, NSCOUNT << 16 | ARCOUNT): counted once a later one decides the
+   * flow is DNS (a dig +header-only query has no question, which alone does not make a flow DNS).
+   */
+  pending: number[] | null = null;
   firstQuery: DnsMessage | null = null;
   firstResponse: DnsMessage | null = null;
   truncated = false;
@@ -123,9 +146,41 @@ const features: FeatureSpec[] = [
   ),
 ];
 
+/** Counts a message by its header (flags, ANCOUNT << 16 | NSCOUNT, ARCOUNT): QR, TC, the first ones' fields. */
+function countHeaderWords(s: DnsState, flags: number, counts: number, arCount: number): void {
+  s.messages++;
+  if (flags & 0x8000) {
+    s.responses++;
+    if (s.responseFlags < 0) {
+      s.responseFlags = flags;
+      s.responseCounts = counts;
+      s.responseArCount = arCount;
+    }
+  } else {
+    s.queries++;
+    if (s.queryFlags < 0) {
+      s.queryFlags = flags;
+      s.queryCounts = counts;
+      s.queryArCount = arCount;
+    }
+  }
+  if (flags & 0x0200) s.truncated = true;
+}
+
+/** Counts the message at `buf[off]` (12 header bytes present) by its header, as tshark counts one it cannot read
+ * further. */
+function countHeader(s: DnsState, buf: Uint8Array, off: number): void {
+  countHeaderWords(
+    s,
+    (buf[off + 2] << 8) | buf[off + 3],
+    ((buf[off + 6] << 24) | (buf[off + 7] << 16) | (buf[off + 8] << 8) | buf[off + 9]) >>> 0,
+    (buf[off + 10] << 8) | buf[off + 11],
+  );
+}
+
+/** Keeps what the columns need of a parsed message (its header is counted by `countHeader`). */
 function addMessage(s: DnsState, m: DnsMessage): void {
   if (m.qr) {
-    s.responses++;
     if (s.firstResponse === null) s.firstResponse = m;
     if (m.minTtl !== null && (s.minTtl === null || m.minTtl < s.minTtl)) s.minTtl = m.minTtl;
     if (m.maxTtl !== null && (s.maxTtl === null || m.maxTtl > s.maxTtl)) s.maxTtl = m.maxTtl;
@@ -136,27 +191,19 @@ function addMessage(s: DnsState, m: DnsMessage): void {
         answers.push(a);
       }
     }
-  } else {
-    s.queries++;
-    if (s.firstQuery === null) s.firstQuery = m;
-  }
-  if (m.tc) s.truncated = true;
+  } else if (s.firstQuery === null) s.firstQuery = m;
 }
 
-/** NetBIOS name service (RFC 1002) shares the DNS layout; its first name is a 32-letter "A".."P" encoding. */
-function isNetbiosName(buf: Uint8Array, off: number, end: number): boolean {
+/**
+ * NetBIOS name service (RFC 1002, port 137) shares the DNS layout; its first name is a 32-letter "A".."P"
+ * encoding. On other ports such a name is a DNS name like any other.
+ */
+function isNetbiosName(s: DnsState, buf: Uint8Array, off: number, end: number): boolean {
+  if (!s.netbiosPort) return false;
   const p = off + 12;
   if (end - p < 33 || buf[p] !== 32) return false;
   for (let i = 1; i <= 32; i++) if (buf[p + i] < 0x41 || buf[p + i] > 0x50) return false;
   return true;
-}
-
-/** Counts a message by its header alone (QR, TC), as tshark counts one it cannot read further. */
-function countHeader(s: DnsState, buf: Uint8Array, off: number): void {
-  const fl = (buf[off + 2] << 8) | buf[off + 3];
-  if (fl & 0x8000) s.responses++;
-  else s.queries++;
-  if (fl & 0x0200) s.truncated = true;
 }
 
 /**
@@ -164,8 +211,8 @@ function countHeader(s: DnsState, buf: Uint8Array, off: number): void {
  * capture cut (TCP, at the end), read as far as it goes but never counted by its header alone.
  */
 function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number, partial = false): boolean {
-  if (s.mode === Mode.UNKNOWN && isNetbiosName(buf, off, end)) return false;
-  if (s.parsed >= MAX_PARSED) {
+  if (s.mode === Mode.UNKNOWN && isNetbiosName(s, buf, off, end)) return false;
+  if (s.messages >= MAX_PARSED) {
     // Header only, without allocating.
     if (end - off < 12 || partial) return false;
     countHeader(s, buf, off);
@@ -180,7 +227,7 @@ function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number, parti
     countHeader(s, buf, off);
     return true;
   }
-  s.parsed++;
+  countHeader(s, buf, off);
   addMessage(s, m);
   return true;
 }
@@ -353,6 +400,7 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     if (flow.protocol !== 6 && flow.protocol !== 17) return null;
     const s = new DnsState();
     s.tcp = flow.protocol === 6;
+    s.netbiosPort = flow.srcPort === 137 || flow.dstPort === 137;
     return s;
   },
   update(s: DnsState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
@@ -364,11 +412,37 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     }
     const n = p.payloadCapLen;
     if (n === 0 || p.proto !== 17) return;
-    const ok = onMessage(s, p.buf, p.payloadOff, p.payloadOff + n);
-    // One bad datagram first (a probe, a malformed query) does not make the flow not DNS: a few are examined.
-    if (s.mode === Mode.UNKNOWN) {
-      s.mode = ok ? Mode.DNS : ++s.probes0 >= UDP_PROBES ? Mode.NOT_DNS : Mode.UNKNOWN;
+    const b = p.buf, o = p.payloadOff;
+    if (s.mode === Mode.DNS) {
+      onMessage(s, b, o, o + n);
+      return;
     }
+    // One bad datagram first (a probe, a malformed query) does not make the flow not DNS: a few are examined,
+    // and once one reads as DNS the ones before it are counted by their header, in their order.
+    const m = isNetbiosName(s, b, o, o + n) ? null : parseDnsMessage(b, o, o + n, true);
+    if (m === null) {
+      if (++s.probes0 >= UDP_PROBES) {
+        s.mode = Mode.NOT_DNS;
+        s.pending = null;
+      } else if (n >= 12) {
+        (s.pending ??= []).push(
+          (((b[o + 2] << 8) | b[o + 3]) << 16 | (b[o + 6] << 8) | b[o + 7]) >>> 0,
+          (((b[o + 8] << 8) | b[o + 9]) << 16 | (b[o + 10] << 8) | b[o + 11]) >>> 0,
+        );
+      }
+      return;
+    }
+    s.mode = Mode.DNS;
+    const pending = s.pending;
+    if (pending !== null) {
+      for (let i = 0; i < pending.length; i += 2) {
+        const w = pending[i], v = pending[i + 1];
+        countHeaderWords(s, w >>> 16, (((w & 0xffff) << 16) | (v >>> 16)) >>> 0, v & 0xffff);
+      }
+      s.pending = null;
+    }
+    countHeader(s, b, o);
+    addMessage(s, m);
   },
   finish(s: DnsState | null, _flow: FlowState, out: FlowRecord): void {
     if (s !== null && s.tcp && s.streams !== null) {
@@ -387,24 +461,25 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
       for (let i = 1; i < features.length; i++) out[features[i].name] = null;
     }
     if (!detected || s === null) return;
-    const q = s.firstQuery, r = s.firstResponse;
-    const first = q ?? r;
+    const first = s.firstQuery ?? s.firstResponse;
     if (first !== null) {
       out.dns_query_name = first.qName;
       out.dns_query_type = first.qType;
       out.dns_query_type_str = first.qType === null ? null : dnsTypeName(first.qType);
-      out.dns_recursion_desired = first.rd;
     }
-    const counts = r ?? q;
-    if (counts !== null) {
-      out.dns_answer_count = counts.anCount;
-      out.dns_authority_count = counts.nsCount;
-      out.dns_additional_count = counts.arCount;
+    // Header fields: of the first query or response, whether or not the rest of it could be read.
+    const qf = s.queryFlags, rf = s.responseFlags;
+    if (qf >= 0 || rf >= 0) out.dns_recursion_desired = ((qf >= 0 ? qf : rf) & 0x0100) !== 0;
+    const counts = rf >= 0 ? s.responseCounts : s.queryCounts;
+    if (qf >= 0 || rf >= 0) {
+      out.dns_answer_count = counts >>> 16;
+      out.dns_authority_count = counts & 0xffff;
+      out.dns_additional_count = rf >= 0 ? s.responseArCount : s.queryArCount;
     }
-    if (r !== null) {
-      out.dns_response_code = r.rcode;
-      out.dns_response_code_str = dnsRcodeName(r.rcode);
-      out.dns_recursion_available = r.ra;
+    if (rf >= 0) {
+      out.dns_response_code = rf & 0xf;
+      out.dns_response_code_str = dnsRcodeName(rf & 0xf);
+      out.dns_recursion_available = (rf & 0x0080) !== 0;
     }
     out.dns_min_ttl = s.minTtl;
     out.dns_max_ttl = s.maxTtl;

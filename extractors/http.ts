@@ -25,8 +25,12 @@ import {
 } from "../lib/protocols/http.ts";
 import { notStreamStart, payloadSeq, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
 
-/** Longest message head collected across segments. */
-const HEAD_CAP = 16384;
+/**
+ * Longest message head collected across segments (a longer one is read as far as it goes): nginx's default
+ * limit for a request head (four 8 KB buffers), half the stream buffer. A head is read whole however it was
+ * split into segments up to this size.
+ */
+const HEAD_CAP = 32768;
 /** Stream buffer cap (heads and out-of-order HTTP/2 data). */
 const STREAM_CAP = 65536;
 /** Chunks of client data after an `Upgrade: h2c` request searched for the preface. */

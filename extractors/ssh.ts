@@ -86,10 +86,13 @@ function startsWithSsh(p: PacketView): boolean {
   return n > 0;
 }
 
-/** True when the payload starts with a printable character (or a tab): possibly a line of text. */
+/**
+ * True when the payload can start a line of text a server sends before its identification string: printable
+ * ASCII, a tab, CR or LF (an empty line), or a byte of UTF-8 (RFC 4253 4.2 recommends it for those lines).
+ */
 function startsWithText(p: PacketView): boolean {
   const c = p.buf[p.payloadOff];
-  return (c >= 0x20 && c < 0x7f) || c === 0x09;
+  return (c >= 0x20 && c !== 0x7f) || c === 0x09 || c === 0x0a || c === 0x0d;
 }
 
 /** The server's direction: the side on port 22 when exactly one side is, else the SYN's receiver. */

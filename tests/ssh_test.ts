@@ -158,10 +158,18 @@ Deno.test("SshDirectionParser: pre-banner lines, garbage and oversize lines", ()
   const g = new SshDirectionParser();
   g.feed(new Uint8Array([0, 1, 2, 3, 4]), 0, 5);
   assert.ok(g.failed);
+  // A line before the banner may be long (OpenSSH's client takes up to 8 KB): skipped, not kept.
   const long = new SshDirectionParser();
   const l = new Uint8Array(5000).fill(0x41);
   long.feed(l, 0, l.length);
-  assert.ok(long.failed);
+  assert.ok(!long.failed);
+  const rest = enc.encode("AAA\r\nSSH-2.0-Y\r\n");
+  long.feed(rest, 0, rest.length);
+  assert.equal(long.banner?.software, "Y");
+  const longer = new SshDirectionParser();
+  const ll = new Uint8Array(9000).fill(0x41);
+  longer.feed(ll, 0, ll.length);
+  assert.ok(longer.failed);
   // A packet length of zero is refused.
   const z = new SshDirectionParser();
   const zs = concat(enc.encode("SSH-2.0-X\r\n"), new Uint8Array([0, 0, 0, 0, 0, 0]));
@@ -577,6 +585,67 @@ Deno.test({
       }
     } finally {
       await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  },
+});
+
+Deno.test({
+  name: "ssh: a server's lines before its banner (empty, UTF-8, 300 bytes long) agree with tshark",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // Captured on lo: test servers that send lines before their identification string, then a real key
+    // exchange (OpenSSH's client accepted each): preline_openssh.pcap, "\r\n" (port 2236) and "Überwachung
+    // aktiv" (2237) against OpenSSH 9.2's client; greetings.pcap, "\r\n" (2228), a 300-byte line (2231), and an
+    // empty software version (2230) and a dash in it (2232) as controls.
+    const cases: [string, number[]][] = [
+      ["preline_openssh.pcap", [2236, 2237]],
+      ["greetings.pcap", [2228, 2230, 2231, 2232]],
+    ];
+    for (const [file, ports] of cases) {
+      const path = `testdata/ssh_edge/${file}`;
+      const got = [...(await records(path, ["ssh"])).values()].flat();
+      const rows = tsharkRows([
+        "-r",
+        path,
+        ...ports.flatMap((p) => ["-d", `tcp.port==${p},ssh`]),
+        "-Y",
+        "ssh",
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=|",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "tcp.dstport",
+        "-e",
+        "ssh.protocol",
+        "-e",
+        "ssh.kex.hasshserver",
+        "-e",
+        "ssh.message_code",
+      ]);
+      for (const port of ports) {
+        const r = got.find((r) => r.dst_port === port);
+        assert.ok(r !== undefined, `${file}: no flow to ${port}`);
+        const fromServer = rows.filter((row) => Number(row[0]) === port);
+        const banner = fromServer.find((row) => row[2] !== "")?.[2] ?? null;
+        const hasshServer = fromServer.find((row) => row[3] !== "")?.[3] ?? null;
+        let kex = 0;
+        for (const row of rows) {
+          if (Number(row[0]) !== port && Number(row[1]) !== port) continue;
+          for (const c of row[4].split("|")) if (c !== "" && Number(c) >= 20 && Number(c) <= 49) kex++;
+        }
+        assert.ok(
+          banner !== null && hasshServer !== null,
+          `${file} ${port}: tshark found the server's banner`,
+        );
+        assert.equal(r.ssh_server_version, banner, `${file} ${port} banner`);
+        assert.equal(r.ssh_hassh_server, hasshServer, `${file} ${port} hassh server`);
+        assert.equal(r.ssh_kex_packets, kex, `${file} ${port} kex packets`);
+      }
     }
   },
 });

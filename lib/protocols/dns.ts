@@ -177,10 +177,10 @@ export interface DnsMessage {
   qClass: number | null;
   /** Answer-section data as text (A/AAAA addresses, names, TXT strings), at most {@linkcode DNS_MAX_ANSWERS}. */
   answers: string[];
-  /** Smallest and largest TTL of the answer-section RRs read; null when none could be read. */
+  /** Smallest and largest TTL of the answer-section RRs read whole; null when none could be read. */
   minTtl: number | null;
   maxTtl: number | null;
-  /** Answer RRs actually read (may be fewer than anCount when the message is truncated). */
+  /** Answer RRs read whole (fewer than anCount when the message or the capture is cut). */
   answersRead: number;
 }
 
@@ -391,10 +391,11 @@ function ipv4Text(buf: Uint8Array, p: number): string {
   return s;
 }
 
-/** Known classes (IN, CH, HS, NONE, ANY) for the sanity check. */
+/** Known classes (IN, CS, CH, HS, NONE, ANY) for the sanity check. */
 function classOk(c: number): boolean {
   const k = c & 0x7fff;
-  return k === 1 || k === 3 || k === 4 || k === 254 || k === 255;
+  // IN, CS (RFC 1035's, obsolete but valid: tshark reads it), CH, HS, NONE, ANY.
+  return (k >= 1 && k <= 4) || k === 254 || k === 255;
 }
 
 /**
@@ -481,10 +482,11 @@ export function parseDnsMessage(
     const ttl = u32(buf, next + 4);
     const rdLen = u16(buf, next + 8);
     const rd = next + 10;
+    // A record whose data runs past the message (or the capture) is malformed: tshark shows no TTL for it.
+    if (rd + rdLen > end) break;
     msg.answersRead++;
     if (msg.minTtl === null || ttl < msg.minTtl) msg.minTtl = ttl;
     if (msg.maxTtl === null || ttl > msg.maxTtl) msg.maxTtl = ttl;
-    if (rd + rdLen > end) break;
     if (msg.answers.length < DNS_MAX_ANSWERS) {
       const t = rdataText(buf, off, type, rd, rd + rdLen);
       if (t !== null) msg.answers.push(t);

@@ -15,10 +15,15 @@ import { byteString, isAscii } from "./text.ts";
 export const SSH_MAX_KEXINIT = 65536;
 /** Largest binary packet length accepted before NEWKEYS (RFC 4253 asks for 35000; some stacks go higher). */
 export const SSH_MAX_PACKET = 262144;
-/** Longest identification or pre-banner line accepted (RFC 4253: 255 including CR LF; allow slack). */
+/** Longest identification line kept (RFC 4253: 255 including CR LF; allow slack). */
 const MAX_LINE = 1024;
-/** Pre-banner lines a server may send before its identification string. */
-const MAX_PRE_LINES = 32;
+/**
+ * Longest line a server may send before its identification string (RFC 4253 4.2 sets no limit for them; these
+ * are OpenSSH's, whose client accepts such greetings): a longer one is skipped, not kept.
+ */
+const MAX_PRE_LINE = 8192;
+/** Pre-banner lines a server may send before its identification string (OpenSSH's limit). */
+const MAX_PRE_LINES = 1024;
 
 /** SSH-2 message numbers used here. */
 export const SshMsg = {
@@ -267,6 +272,8 @@ export class SshDirectionParser {
   /** Bytes of the current line (banner phase) or of a packet header. */
   private line: Uint8Array | null = null;
   private lineLen = 0;
+  /** Bytes of a pre-banner line too long to keep, skipped up to its end; -1 when none is. */
+  private skipLen = -1;
   private preLines = 0;
   private hdr = new Uint8Array(8);
   private hdrLen = 0;
@@ -346,6 +353,7 @@ export class SshDirectionParser {
         break;
       }
     }
+    if (this.skipLen >= 0) return this.skipLine(p, nl, end);
     if (this.lineLen === 0 && nl >= 0) {
       this.endLine(buf, p, nl);
       return nl + 1;
@@ -362,8 +370,14 @@ export class SshDirectionParser {
     const stop = nl >= 0 ? nl : end;
     const n = stop - p;
     if (this.lineLen + n > MAX_LINE) {
-      this.fail();
-      return end;
+      // Too long for an identification string; a longer line before it is skipped to its end.
+      if (this.lineStartsWithSsh(buf, p, stop)) {
+        this.fail();
+        return end;
+      }
+      this.skipLen = this.lineLen;
+      this.lineLen = 0;
+      return this.skipLine(p, nl, end);
     }
     if (this.line === null) this.line = new Uint8Array(MAX_LINE);
     this.line.set(buf.subarray(p, stop), this.lineLen);
@@ -390,7 +404,36 @@ export class SshDirectionParser {
       this.hdrLen = 0;
       return;
     }
-    if (++this.preLines > MAX_PRE_LINES || end - off > 255) this.fail();
+    // RFC 4253's 255 bytes bound the identification string, not the lines before it.
+    const long = end - off > (isSshDash(buf, off, end) ? 255 : MAX_PRE_LINE);
+    if (++this.preLines > MAX_PRE_LINES || long) this.fail();
+  }
+
+  /** Skips `buf[p, nl or end)` of a long pre-banner line; returns where reading goes on. */
+  private skipLine(p: number, nl: number, end: number): number {
+    this.skipLen += (nl >= 0 ? nl : end) - p;
+    if (this.skipLen > MAX_PRE_LINE) {
+      this.fail();
+      return end;
+    }
+    if (nl < 0) return end;
+    this.skipLen = -1;
+    if (++this.preLines > MAX_PRE_LINES) this.fail();
+    return nl + 1;
+  }
+
+  /** True when the current line (the bytes kept, then `buf[p, stop)`) starts with "SSH-" as far as it goes. */
+  private lineStartsWithSsh(buf: Uint8Array, p: number, stop: number): boolean {
+    for (let i = 0; i < 4; i++) {
+      const c = i < this.lineLen
+        ? this.line![i]
+        : p + i - this.lineLen < stop
+        ? buf[p + i - this.lineLen]
+        : -1;
+      if (c < 0) return true;
+      if (c !== "SSH-".charCodeAt(i)) return false;
+    }
+    return true;
   }
 
   private feedHeader(buf: Uint8Array, p: number, end: number): number {
@@ -536,4 +579,10 @@ export class SshSession {
     return (this.client.kexInit !== null || this.client.settled) &&
       (this.server.kexInit !== null || this.server.settled);
   }
+}
+
+/** True when `buf[off, end)` starts with "SSH-". */
+function isSshDash(buf: Uint8Array, off: number, end: number): boolean {
+  return end - off >= 4 && buf[off] === 0x53 && buf[off + 1] === 0x53 && buf[off + 2] === 0x48 &&
+    buf[off + 3] === 0x2d;
 }

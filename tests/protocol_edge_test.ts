@@ -2,7 +2,8 @@
  * Protocol columns a review found wrong, checked on real captures against tshark's reading of them:
  * a DHE ServerKeyExchange whose prime is 768 to 1023 bytes long (`testdata/tls_edge/`, OpenSSL on loopback),
  * the SSH packet carrying NEWKEYS and the first encrypted bytes (`testdata/tcp_edge/ssh_flights.pcap`), and
- * the ServerHello after a QUIC HelloRetryRequest (the corpus' quic-29.pcap).
+ * the ServerHello after a QUIC HelloRetryRequest (the corpus' quic-29.pcap), and TLS after a plain-text reply
+ * without a line feed (`testdata/tls_edge/`, XMPP STARTTLS and a PostgreSQL SSLRequest on loopback).
  *
  * @module
  */
@@ -271,6 +272,45 @@ Deno.test({
       ]);
     } finally {
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** tshark's field output with every occurrence of a field, joined by "|". */
+const ALL_OCCURRENCES = ["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|"];
+
+Deno.test({
+  name:
+    "tls: TLS after a plain-text reply without a line feed (XMPP <proceed/>, PostgreSQL's S) agrees with tshark",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // Captured on lo: openssl s_client -starttls xmpp against a Python server (the XML stream has no line
+    // feeds), and a PostgreSQL-style SSLRequest answered "S", then TLS 1.2 with a three-certificate chain.
+    for (
+      const [file, decodeAs] of [["starttls_xmpp.pcap", "5222,xmpp"], ["pg_sslrequest.pcap", "5433,pgsql"]]
+    ) {
+      const path = `${ROOT}/testdata/tls_edge/${file}`;
+      const [r] = (await collect(path, { features: ["tls"] })).records;
+      const rows = tsharkRows([
+        "-r",
+        path,
+        "-d",
+        `tcp.port==${decodeAs}`,
+        "-Y",
+        "tls.handshake.type == 1 || tls.handshake.type == 2",
+        ...ALL_OCCURRENCES,
+        ...["ja3", "ja3s", "extensions_server_name", "ciphersuite", "certificate_length"]
+          .flatMap((f) => ["-e", `tls.handshake.${f}`]),
+      ]);
+      const client = rows.find((x) => x[0] !== ""), server = rows.find((x) => x[1] !== "");
+      assert.ok(client !== undefined && server !== undefined, `${file}: tshark read both hellos`);
+      assert.equal(r.ja3_hash, client[0], file);
+      assert.equal(r.tls_sni, client[2], file);
+      assert.equal(r.ja3s_hash, server[1], file);
+      assert.equal(r.tls_cipher_suite, Number(server[3]), file);
+      const certs = server[4].split("|").map(Number);
+      assert.equal(r.tls_cert_count, certs.length, file);
+      assert.equal(r.tls_version, 0x0303, file);
     }
   },
 });

@@ -610,22 +610,9 @@ Deno.test({
         ...ports.flatMap((p) => ["-d", `tcp.port==${p},ssh`]),
         "-Y",
         "ssh",
-        "-T",
-        "fields",
-        "-E",
-        "occurrence=a",
-        "-E",
-        "aggregator=|",
-        "-e",
-        "tcp.srcport",
-        "-e",
-        "tcp.dstport",
-        "-e",
-        "ssh.protocol",
-        "-e",
-        "ssh.kex.hasshserver",
-        "-e",
-        "ssh.message_code",
+        ...["-T", "fields", "-E", "occurrence=a", "-E", "aggregator=|"],
+        ...["tcp.srcport", "tcp.dstport", "ssh.protocol", "ssh.kex.hasshserver", "ssh.message_code"]
+          .flatMap((f) => ["-e", f]),
       ]);
       for (const port of ports) {
         const r = got.find((r) => r.dst_port === port);

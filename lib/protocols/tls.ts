@@ -1316,6 +1316,17 @@ export class TlsFlowAnalyzer {
     const end = off + len;
     let p = off;
     while (p < end && d.mode === MODE_DETECT) {
+      if (d.lineLen > 0 && p === off && end - p >= 6 && buf[p] === 22 && recordStartOk(buf, p)) {
+        // A segment that starts a TLS handshake record ends a text line left without its line feed: the
+        // replies that start TLS need not end with one (XMPP's <proceed/>, PostgreSQL's "S").
+        this.textLine(d, dir, d.linePrefix!, 0, Math.min(d.lineLen, LINE_PREFIX));
+        d.detectBytes += d.lineLen;
+        d.lineLen = 0;
+        d.stream.held = 0;
+        d.detectLines++;
+        this.detectLimits(d);
+        continue;
+      }
       if (d.lineLen > 0) {
         // A text line begun in an earlier segment (its first bytes are in linePrefix).
         const room = MAX_TEXT_LINE - d.lineLen;

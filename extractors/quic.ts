@@ -78,7 +78,8 @@ function helloColumns(bytes: Uint8Array): HelloColumns {
   if (ch === null) return NO_HELLO;
   const prints = clientHelloPrints(ch, "q");
   return {
-    sni: ch.sni,
+    // Its bytes as UTF-8, as tls_sni and the fingerprint lines read them.
+    sni: ch.sni === null ? null : alpnText(ch.sni),
     alpn: ch.alpn.map(alpnText),
     ja4: prints.ja4,
     ja4r: prints.ja4r,
@@ -132,7 +133,8 @@ export const quicExtractor: FeatureExtractor<QuicFlowAnalyzer | null> = {
     const h = s.clientHello !== null ? helloColumns(s.clientHello) : null;
     const alpn = h?.alpn ?? null;
     out.quic_alpn = alpn !== null && alpn.length > 0 ? alpn[0] : null;
-    out.quic_sni = h?.sni ?? s.chlo?.sni ?? null;
+    const chloSni = s.chlo?.sni ?? null;
+    out.quic_sni = h?.sni ?? (chloSni === null ? null : alpnText(chloSni));
     out.quic_ja4 = h?.ja4 ?? null;
     out.quic_ja4_r = h?.ja4r ?? null;
     out.quic_ja3_hash = h?.ja3 ?? null;

@@ -20,7 +20,16 @@ import { ja3sHash, parseServerHello } from "../lib/protocols/tls.ts";
 import { extractFlows } from "../mod.ts";
 import type { FeatureExtractor, FlowRecord } from "../lib/extractor.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { CAPTURES_URL, concat, EXPECTED_URL, hex, toHex } from "./helpers.ts";
+import {
+  CAPTURES_URL,
+  collect,
+  concat,
+  EXPECTED_URL,
+  HAVE_TSHARK,
+  hex,
+  toHex,
+  tsharkRows,
+} from "./helpers.ts";
 
 const CAPTURES = CAPTURES_URL;
 const EXPECTED = EXPECTED_URL;
@@ -789,4 +798,45 @@ Deno.test("quic: extractor writes every declared column, nulls for non-QUIC", ()
   assert.deepEqual(Object.keys(out), names);
   assert.equal(out.quic_detected, false);
   assert.equal(out.quic_version, null);
+});
+
+Deno.test({
+  name:
+    "quic: version and connection ID lengths of the first long header, an unknown version's included (tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // vn_ngtcp2.pcap: ngtcp2's client offering version 0x1a2a3a4a on lo, and the server's Version Negotiation;
+    // vn_then_v1.pcap (built to order): the same, then a v1 Initial on the same ports.
+    for (const [file, port] of [["vn_ngtcp2.pcap", 4433], ["vn_then_v1.pcap", 443]] as const) {
+      const path = `testdata/quic_edge/${file}`;
+      const rows = tsharkRows([
+        "-r",
+        path,
+        "-d",
+        `udp.port==${port},quic`,
+        "-T",
+        "fields",
+        "-e",
+        "quic.version",
+        "-e",
+        "quic.dcil",
+        "-e",
+        "quic.scil",
+      ]);
+      const first = rows.find((r) => r[0] !== "");
+      assert.ok(first !== undefined, `${file}: tshark read a long header`);
+      const [r] = (await collect(path, { features: ["quic"] })).records;
+      assert.equal(r.quic_detected, true, file);
+      assert.equal(r.quic_version, Number(first[0]), file);
+      assert.equal(r.quic_dcid_len, Number(first[1]), file);
+      assert.equal(r.quic_scid_len, Number(first[2]), file);
+    }
+  },
+});
+
+Deno.test("quic: a server name in UTF-8 reads as tls_sni reads it", async () => {
+  // Built to order: a v1 Initial whose ClientHello names "bücher.example" in UTF-8 bytes.
+  const [r] = (await collect("testdata/quic_edge/sni_utf8.pcap", { features: ["quic", "tls"] })).records;
+  assert.equal(r.quic_sni, "bücher.example");
+  assert.equal(r.tls_sni, r.quic_sni);
 });

@@ -760,6 +760,14 @@ export class QuicFlowAnalyzer {
   chlo: ChloInfo | null = null;
 
   private probes = 0;
+  /**
+   * A long header of an unknown version seen before the flow was recognized (a client's Initial that a Version
+   * Negotiation answers): it is the flow's first long header, whose version and connection ID lengths the
+   * columns give, as tshark reads them. -1 when none.
+   */
+  private unknownVersion = -1;
+  private unknownDcidLen = 0;
+  private unknownScidLen = 0;
   private cl: Side | null = null;
   private sv: Side | null = null;
   /** DCID the server's Initial keys come from: the client's first Initial's, or a Retry's SCID. */
@@ -804,6 +812,11 @@ export class QuicFlowAnalyzer {
 
   private onDetected(): void {
     this.detected = true;
+    if (this.unknownVersion >= 0) {
+      this.version = this.unknownVersion;
+      this.dcidLen = this.unknownDcidLen;
+      this.scidLen = this.unknownScidLen;
+    }
     this.cl = new Side(true);
     this.sv = new Side(false);
   }
@@ -855,7 +868,17 @@ export class QuicFlowAnalyzer {
         }
         return false;
       }
-      if (!isKnownQuicVersion(v)) return false;
+      if (!isKnownQuicVersion(v)) {
+        if (
+          this.unknownVersion < 0 && (b0 & 0x40) !== 0 && parseLongHeader(buf, off, end, hdr) &&
+          hdr.dcidLen <= 20 && hdr.scidLen <= 20
+        ) {
+          this.unknownVersion = v;
+          this.unknownDcidLen = hdr.dcidLen;
+          this.unknownScidLen = hdr.scidLen;
+        }
+        return false;
+      }
       if (familyOf(v) === Family.NONE) {
         // Google QUIC before Q046 never sets the first bit.
         return false;

@@ -6,8 +6,9 @@
  * from the first response's header, whether or not the rest of it can be read (counts from the query when there
  * is no response); TTLs and answer data are gathered over the responses among the flow's first 32 messages (every
  * message counts, read or not; at most 64 answers are listed), which bounds a flow's memory whatever its length.
- * A UDP datagram that does not read as DNS (a query without a question) is counted by its header once a later
- * one makes the flow DNS. A 32-letter NetBIOS-encoded first name makes a flow on port 137 NetBIOS (as tshark
+ * A message that does not read as DNS (a query without a question) is counted by its header once the flow is
+ * DNS: over UDP when a later datagram reads as DNS; over TCP, where a direction's first message decides, when
+ * the other direction's first message does. A 32-letter NetBIOS-encoded first name makes a flow on port 137 NetBIOS (as tshark
  * decides by that port), not DNS. `dns_queries` / `dns_responses` count every message by its QR bit. Over TCP, a sequence gap
  * that is never filled (a segment not captured) ends the counting: messages after it cannot be delimited.
  *
@@ -236,7 +237,7 @@ function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number, parti
  * Handles the length-prefixed messages in the contiguous bytes `d[o, end)` of a direction; returns the bytes used
  * (whole messages; an unfinished one is left, and read as far as it goes when `final`).
  */
-function drainRange(s: DnsState, d: Uint8Array, o: number, end: number, final: boolean): number {
+function drainRange(s: DnsState, d: Uint8Array, o: number, end: number, final: boolean, dir: number): number {
   let p = o;
   for (;;) {
     const a = end - p;
@@ -249,7 +250,12 @@ function drainRange(s: DnsState, d: Uint8Array, o: number, end: number, final: b
     const ok = len >= 12 && onMessage(s, d, p + 2, p + 2 + len);
     if (s.mode === Mode.UNKNOWN) {
       if (!ok) {
-        s.mode = Mode.NOT_DNS;
+        // A first message with a header that does not read as DNS (dig +tcp +header-only: a query without a
+        // question) leaves its direction unable to make the flow DNS; it is kept, unread, for the other
+        // direction to decide, and counted by its header if that one is DNS. With no header, or both
+        // directions so, the flow is not DNS.
+        s.hopeless |= 1 << dir;
+        if (len < 12 || s.hopeless === 3) s.mode = Mode.NOT_DNS;
         break;
       }
       s.mode = Mode.DNS;
@@ -259,9 +265,9 @@ function drainRange(s: DnsState, d: Uint8Array, o: number, end: number, final: b
   return p - o;
 }
 
-function drainTcp(s: DnsState, st: TcpStreamBuffer, final: boolean): void {
+function drainTcp(s: DnsState, st: TcpStreamBuffer, final: boolean, dir: number): void {
   const o = st.offset;
-  st.consume(drainRange(s, st.data, o, o + st.available, final));
+  st.consume(drainRange(s, st.data, o, o + st.available, final, dir));
 }
 
 /**
@@ -342,14 +348,14 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
   const nextBefore = st.nextSeq;
   if (st.isNext(seq) && n <= st.maxBytes) {
     // In order with nothing buffered: read the messages in place; only an unfinished one is stored (below).
-    used = drainRange(s, b, o, o + n, false);
+    used = drainRange(s, b, o, o + n, false, dir);
     st.advanceDirect(seq, used);
     d = b;
     off = o + used;
     a = n - used;
   } else {
     st.push(seq, b, o, n);
-    drainTcp(s, st, false);
+    drainTcp(s, st, false, dir);
     d = st.data;
     off = st.offset;
     a = st.available;
@@ -357,7 +363,8 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
   if (s.mode === Mode.UNKNOWN) {
     // No complete first message yet: test the header and question of the partial one, and give up when a
     // direction has sent a few packets without even a header.
-    if (a >= PARTIAL_TEST) {
+    // (A complete first message that did not read as DNS waits, unread, in a hopeless direction: see drainRange.)
+    if (a >= PARTIAL_TEST && a < 2 + ((d[off] << 8) | d[off + 1])) {
       if (parseDnsMessage(d, off + 2, off + a, false) === null) s.mode = Mode.NOT_DNS;
     } else if (
       used < 0 && st.nextSeq === nextBefore && (dir === 0 ? ++s.probes0 : ++s.probes1) >= TCP_PROBES
@@ -378,7 +385,10 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
   if (used >= 0 && a > 0) {
     // An unfinished first message that cannot be DNS waits for the other direction to decide the flow (most
     // often: not DNS either) without being copied.
-    if (s.mode === Mode.UNKNOWN && used === 0 && a >= 8 && (s.hopeless & (1 << dir)) !== 0) {
+    if (
+      s.mode === Mode.UNKNOWN && used === 0 && a >= 8 && (s.hopeless & (1 << dir)) !== 0 &&
+      a < 2 + ((b[off] << 8) | b[off + 1])
+    ) {
       defer(s, dir, seq, b, off, a);
     } else st.push((seq + used) >>> 0, b, off, a);
   }
@@ -450,7 +460,7 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
         const st = s.streams[d];
         // A deferred first message is unfinished and cannot be DNS: only a DNS flow's final reading looks at it.
         if ((s.deferred & (1 << d)) !== 0 && s.mode === Mode.DNS) materialize(s, st, d);
-        drainTcp(s, st, true);
+        drainTcp(s, st, true, d);
       }
       s.streams = null;
     }

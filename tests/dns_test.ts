@@ -676,9 +676,6 @@ Deno.test({
       const got = await records(path, ["dns"]);
       let compared = 0;
       for (const [k, w] of want) {
-        // dig +tcp +header-only: a TCP direction whose first message cannot be DNS never makes a flow DNS
-        // (left as it was; see the closing note).
-        if (k.startsWith("6|") && w.qName === null && w.queries > 0) continue;
         const rs = got.get(k);
         assert.ok(rs && rs.length === 1, `${file}: no single record for ${k}`);
         // Known differences, each left by design: TXT strings are rendered differently; a flow whose messages

@@ -398,19 +398,17 @@ export class PacketDecoder {
   }
 
   /**
-   * A decoded fragment of the innermost IP layer: a first one (offset 0, more to come) with ports has them
-   * remembered, a later one takes them. (A datagram that carried a tunnel in its first fragment has the inner
+   * A decoded fragment of the innermost IP layer: a first one (offset 0, more to come) has its protocol and
+   * ports remembered, a later one takes them. (A datagram that carried a tunnel in its first fragment has the inner
    * packet's header fields here, not its own flags: it is not remembered.)
    */
   private fragment(): void {
     const p = this.packet;
     const n = p.ipVersion === 4 ? 4 : 16;
     if (p.isFragment) this.laterFragment(n);
-    else if (
-      p.fragOffset === 0 && (p.proto === PROTO_TCP || p.proto === PROTO_UDP || p.proto === PROTO_SCTP)
-    ) {
-      this.firstFragment(n);
-    }
+    // Every protocol's first fragment: its later ones take its protocol too, which differs from their own
+    // header's when an extension header (IPv6 destination options, AH) comes before the transport header.
+    else if (p.fragOffset === 0) this.firstFragment(n);
   }
 
   /** A first fragment decoded to its transport header: its ports are remembered. */

@@ -25,6 +25,7 @@ import {
   totalsByKey,
   tsharkFields,
   tsharkPackets,
+  tsharkRows,
   tsharkTotals,
   udp,
 } from "./helpers.ts";
@@ -720,6 +721,28 @@ Deno.test({
       }
     } finally {
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "decode: later fragments join their first one's flow when an extension header precedes ICMP",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // Built to order (scapy), RFC 8200's layout: IPv6, Fragment, Destination Options, ICMPv6 (two 2,500-byte
+    // echo exchanges); and IPv4, AH, ICMP, fragmented. The later fragments' own next header is 60 or 51; they
+    // belong to the first fragment's ICMP flow (tshark, not reassembling, shows every frame between the two
+    // addresses).
+    for (
+      const [file, proto, icmp] of [["icmp6_dstopts_frag.pcap", 58, 4], ["icmp4_ah_frag.pcap", 1, 2]] as const
+    ) {
+      const path = `testdata/frag_edge/${file}`;
+      const frames = tsharkRows(["-r", path, "-T", "fields", "-e", "frame.number"]).length;
+      const { records } = await collect(path, { features: ["flow_meta", "icmp"] });
+      assert.equal(records.length, 1, `${file}: one flow`);
+      assert.equal(records[0].protocol, proto, file);
+      assert.equal(records[0].total_packets, frames, file);
+      assert.equal(records[0].icmp_packet_count, icmp, file);
     }
   },
 });

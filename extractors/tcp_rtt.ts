@@ -121,13 +121,21 @@ function timestamps(
       }
     }
   }
-  if (tsVal !== me.lastTsVal) {
+  // A TSval already waiting in the ring is not stored again: one that reordering or a retransmission brings
+  // back is timed from the packet that first carried it.
+  if (tsVal !== me.lastTsVal && !waiting(mine, tsVal)) {
     me.lastTsVal = tsVal;
     const i = me.tsNext;
     mine[i] = tsVal;
     mine[RING + i] = t;
     me.tsNext = i + 1 === RING ? 0 : i + 1;
   }
+}
+
+/** True when the TSval `v` is in the ring's value slots. */
+function waiting(ring: number[], v: number): boolean {
+  for (let i = 0; i < RING; i++) if (ring[i] === v) return true;
+  return false;
 }
 
 /** A data segment of `me` ending before sequence number `end`. One that ends past everything this side sent is

@@ -3,9 +3,11 @@
  * (`tcp.analysis.*`) so that counts can be checked against tshark:
  *
  * - retransmission (`tcp.analysis.retransmission`, fast and spurious ones included): a segment with data, SYN or
- *   FIN that starts below the highest sequence number sent so far and is not a keep-alive or a zero-window
- *   probe; a fast retransmission (after two or more duplicate ACKs from the peer) counts here even where it
- *   would also pass for out of order;
+ *   FIN that starts below the highest sequence number sent so far (a segment of more than one byte starting one
+ *   below it adds data) and is not a keep-alive or a zero-window probe; a spurious one (data that ends at or
+ *   below the peer's last ACK) counts here before any other test, and a fast one (after two or more duplicate
+ *   ACKs from the peer; a run ends when the peer's ACK number changes, not at a window update) even where it
+ *   would also pass for out of order, as tshark 4.0 decides;
  * - out of order (`tcp.analysis.out_of_order`): such a segment arriving within the handshake RTT (from the last
  *   SYN of either side to the ACK that answers it; 3 ms when unknown) of the highest one and not ending where it
  *   does;
@@ -148,7 +150,7 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
       return;
     }
     const next = me.nextseq;
-    let zeroWindowProbe = false, keepAlive = false, dupAck = false, retrans = false;
+    let zeroWindowProbe = false, keepAlive = false, retrans = false;
     if (len === 1 && seq === next && other.window === 0) zeroWindowProbe = true;
     else {
       if (gt(seq, next) && !(fl & TCP.RST)) me.gaps++;
@@ -157,19 +159,25 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
         len === 0 && win !== 0 && win === me.window && seq === next && ack === me.lastack && !ctl &&
         !other.keepAlive
       ) {
-        dupAck = true;
         me.dupacknum++;
         me.dupAcks++;
       }
     }
-    if (!dupAck) me.dupacknum = 0;
-    if (!zeroWindowProbe && !keepAlive && (len > 0 || synFin) && lt(seq, next)) {
-      const sinceDupAck = ts - other.lastackTime;
-      const sinceNext = ts - me.nextseqTime;
-      const oooThreshold = s.irtt > 0 ? s.irtt : 0.003;
-      if (other.dupacknum >= 2 && other.lastack === seq && sinceDupAck < 0.02) retrans = true;
-      else if (sinceNext < oooThreshold && next !== end) me.ooo++;
-      else retrans = true;
+    // A run of duplicate ACKs ends when the ACK number changes (a window update keeps it), as in tshark.
+    if (ack !== me.lastack) me.dupacknum = 0;
+    if (!zeroWindowProbe && !keepAlive && (len > 0 || synFin)) {
+      // Data the peer already acknowledged is a (spurious) retransmission before any other test, as tshark
+      // 4.0 decides; a segment of more than one byte starting one below the next expected byte adds data.
+      const notAdvanced = lt(seq, next) && !(len > 1 && ((next - 1) >>> 0) === seq);
+      if (len > 0 && other.lastack > 0 && !gt((seq + len) >>> 0, other.lastack)) retrans = true;
+      else if (notAdvanced) {
+        const sinceDupAck = ts - other.lastackTime;
+        const sinceNext = ts - me.nextseqTime;
+        const oooThreshold = s.irtt > 0 ? s.irtt : 0.003;
+        if (other.dupacknum >= 2 && other.lastack === seq && sinceDupAck < 0.02) retrans = true;
+        else if (sinceNext < oooThreshold && next !== end) me.ooo++;
+        else retrans = true;
+      }
     }
     if (retrans) me.retrans++;
     else me.bytes += len;

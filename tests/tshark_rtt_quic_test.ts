@@ -255,8 +255,9 @@ function tcpRtt(fl: Flow, out: Map<string, Value>, ring = RING): number {
     }
   }
   out.set("tcp_rtt_handshake", hs);
-  // Timestamp echoes: each side's TSvals (a new entry when the value changes), at their first packet; an
-  // echo (TSecr != 0) by the other side of a not yet echoed one of the 16 newest gives a sample.
+  // Timestamp echoes: each side's TSvals (a new entry when the value changes and is not one of the 16 newest
+  // still waiting for its echo), at their first packet; an echo (TSecr != 0) by the other side of a not yet
+  // echoed one of the 16 newest gives a sample.
   const tsv: { v: number; t: number; used: boolean }[][] = [[], []];
   const lastVal = [-1, -1];
   const samples: number[] = [];
@@ -278,7 +279,7 @@ function tcpRtt(fl: Flow, out: Map<string, Value>, ring = RING): number {
           if (rtt > 0 && rtt < MAX_RTT) samples.push(rtt);
         }
       }
-      if (fr.tsVal !== lastVal[dir]) {
+      if (fr.tsVal !== lastVal[dir] && !tsv[dir].slice(-ring).some((x) => x.v === fr.tsVal && !x.used)) {
         lastVal[dir] = fr.tsVal;
         tsv[dir].push({ v: fr.tsVal, t: fr.ts, used: false });
       }

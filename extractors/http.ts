@@ -70,6 +70,8 @@ export class HttpState {
   response: Http1Head | null = null;
   upgradeH2c = false;
   watch = 0;
+  /** Body bytes of the h2c upgrade request still to come before the client preface (by its Content-Length). */
+  bodyLeft = 0;
   prefaceSeen = false;
   h2: Http2Connection | null = null;
   quic = false;
@@ -154,6 +156,17 @@ function isQuicLong(b: Uint8Array, o: number, n: number): boolean {
   return v === 1 || v === 0x6b3343cf || (v >>> 8) === 0xff0000 || v === 0;
 }
 
+/** The bytes `b[o, o + n)` (fewer than 9) can begin what {@linkcode looksLikeSettings} accepts. */
+function settingsPrefix(b: Uint8Array, o: number, n: number): boolean {
+  if (n >= 3) {
+    const len = (b[o] << 16) | (b[o + 1] << 8) | b[o + 2];
+    if (len % 6 !== 0 || len > 36 * 6) return false;
+  }
+  if (n >= 4 && b[o + 3] !== 4) return false;
+  for (let i = 4; i < n && i < 9; i++) if (b[o + i] !== 0) return false;
+  return n > 0;
+}
+
 /** First 9 bytes form an empty-flag SETTINGS frame header on stream 0 (a server's first frame). */
 function looksLikeSettings(b: Uint8Array, o: number, n: number): boolean {
   if (n < 9) return false;
@@ -223,8 +236,10 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
           used++;
           break;
         }
-        // A very short start that may still become a request, status line or preface: wait for more.
+        // A very short start that may still become a request, status line or preface (or, from the responder,
+        // a SETTINGS frame header): wait for more.
         if (left < PREFACE_LEN && !final && httpStartPrefix(b, p, p + left)) return used;
+        if (dir === 1 && left < 9 && !final && s.h2 === null && settingsPrefix(b, p, left)) return used;
         setDirState(s, dir, classify(s, dir, b, p, left));
         if (
           dirState(s, dir) === Dir.H2 && s.prefaceSeen && s.clientDir === dir &&
@@ -256,9 +271,15 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
           used = he - o;
           break;
         }
+        if (s.upgradeH2c && !h.isRequest && he >= 0 && h.statusCode !== null && h.statusCode < 200) {
+          // An interim response (100 Continue to the upgrade request's Expect) comes before the 101.
+          used = he - o;
+          break;
+        }
         if (s.upgradeH2c && h.isRequest && he >= 0) {
           // The preface follows the request (and its body, if any) once the server switched.
           setDirState(s, dir, Dir.WATCH_PREFACE);
+          s.bodyLeft = h.contentLength ?? 0;
           used = he - o;
           break;
         }
@@ -266,6 +287,13 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
         return n;
       }
       case Dir.WATCH_PREFACE:
+        if (s.bodyLeft > 0) {
+          // The request's body, by its Content-Length: the preface comes right after it.
+          const k = Math.min(left, s.bodyLeft);
+          s.bodyLeft -= k;
+          used += k;
+          break;
+        }
         if (left < PREFACE_LEN && !final && httpStartPrefix(b, p, p + left) && b[p] === 0x50) return used;
         if (left >= PREFACE_LEN && isHttp2Preface(b, p, p + left)) {
           s.prefaceSeen = true;
@@ -344,7 +372,8 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       const m = o + n - k;
       const guess = m === 0 || n >= PREFACE_LEN && isHttp2Preface(b, o, o + n) ||
         httpMethodLength(b, k, k + m) > 0 ||
-        isHttpStatusStart(b, k, k + m) || s.h2 !== null || (dir === 1 && looksLikeSettings(b, o, n)) ||
+        isHttpStatusStart(b, k, k + m) || s.h2 !== null ||
+        (dir === 1 && (looksLikeSettings(b, o, n) || (n < 9 && settingsPrefix(b, o, n)))) ||
         (m < PREFACE_LEN && httpStartPrefix(b, k, k + m));
       if (!guess) {
         setDirState(s, dir, Dir.DONE);

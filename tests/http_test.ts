@@ -580,3 +580,66 @@ Deno.test({
     }
   },
 });
+
+Deno.test("http2 extractor: an h2c upgrade whose request body spans many segments finds the preface after it", () => {
+  // The body's Content-Length says where the preface starts, however many segments the body takes (it was
+  // given up after 8).
+  const body = new Uint8Array(100000).fill(0x61);
+  const req = concat(
+    enc.encode(
+      "POST /u HTTP/1.1\r\nHost: h\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n" +
+        "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nContent-Length: 100000\r\n\r\n",
+    ),
+    body,
+    HTTP2_PREFACE,
+    frame(H2Frame.SETTINGS, 0, 0),
+  );
+  const rsp = concat(
+    enc.encode("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"),
+    frame(H2Frame.SETTINGS, 0, 0),
+    frame(H2Frame.HEADERS, 0x4, 1, [0x88]),
+  );
+  const r = drive(6, [...segs(0, 100, req, 1448), ...segs(1, 9000, rsp, 1448)]);
+  assert.equal(r.http2_preface_seen, true);
+  assert.equal(r.http2_frame_count, 3);
+  assert.equal(r.http2_settings_frames, 2);
+  assert.equal(r.http_version, "HTTP/2");
+});
+
+Deno.test({
+  name: "http2 extractor: h2c after 100 Continue, and a server SETTINGS split in two, agree with tshark",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // Captured on lo: curl --http2 with Expect: 100-continue against nghttpx (port 31337) in front of nghttpd
+    // (100, then 101, then HTTP/2); nghttp against nghttpd --push (port 18080) with the server's first
+    // SETTINGS re-cut into 7 + 8 bytes (the same bytes).
+    for (
+      const [file, decodeAs] of [["h2c_expect_100.pcap", "31337,http"], [
+        "h2_settings_split.pcap",
+        "18080,http2",
+      ]]
+    ) {
+      const path = `testdata/http_edge/${file}`;
+      const types = tsharkRows([
+        "-r",
+        path,
+        "-d",
+        `tcp.port==${decodeAs}`,
+        "-T",
+        "fields",
+        "-e",
+        "http2.type",
+      ])
+        .flatMap((r) => r[0] === "" ? [] : r[0].split(",").map(Number));
+      const [r] = [...(await records(path, ["http2"])).values()].flat();
+      assert.ok(types.length >= 7, `${file}: tshark found ${types.length} frames`);
+      assert.equal(r.http2_frame_count, types.length, file);
+      for (
+        const [col, type] of [["data", 0], ["headers", 1], ["settings", 4], ["push_promise", 5]] as const
+      ) {
+        assert.equal(r[`http2_${col}_frames`], types.filter((t) => t === type).length, `${file} ${col}`);
+      }
+      assert.equal(r.http_version, "HTTP/2", file);
+    }
+  },
+});

@@ -227,6 +227,8 @@ export interface Http1Head {
   userAgent: string | null;
   contentType: string | null;
   upgrade: string | null;
+  /** The first Content-Length value when it is a decimal number, else null. */
+  contentLength: number | null;
   /** True when the blank line ending the head was inside the bytes parsed. */
   complete: boolean;
   /** Offset just past the head when complete, else the end of the bytes parsed. */
@@ -283,6 +285,7 @@ export function parseHttp1Head(buf: Uint8Array, off: number, end: number): Http1
     userAgent: null,
     contentType: null,
     upgrade: null,
+    contentLength: null,
     complete: false,
     headEnd: end,
   };
@@ -354,6 +357,10 @@ export function parseHttp1Head(buf: Uint8Array, off: number, end: number): Http1
       } else if (head.contentType === null && nameIs(buf, p, colon, "content-type")) {
         head.contentType = text(buf, vs, ve);
       } else if (head.upgrade === null && nameIs(buf, p, colon, "upgrade")) head.upgrade = text(buf, vs, ve);
+      else if (head.contentLength === null && nameIs(buf, p, colon, "content-length")) {
+        const v = text(buf, vs, ve);
+        if (/^[0-9]{1,15}$/.test(v)) head.contentLength = Number(v);
+      }
     }
     p = e + 1;
   }

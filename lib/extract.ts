@@ -20,7 +20,13 @@ import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import { describeLinkType } from "./decode.ts";
 import { whyUnreadable } from "./why_unreadable.ts";
 
-import { type FeatureOptions, OptionError, planExtraction, SettingsError } from "./options.ts";
+import {
+  type FeatureOptions,
+  OptionError,
+  planExtraction,
+  refuseUnknownOptions,
+  SettingsError,
+} from "./options.ts";
 import { filterError, PcapError, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
 
 /** The skip reason of packet blocks the reader could not read (see `CaptureReadResult.skippedBlocks`). */
@@ -31,6 +37,42 @@ export type CaptureSource = string | ReadableStream<Uint8Array> | ByteReader;
 
 /** Records of ended flows held before they are handed on, at most (about 1024 records of a few KB each). */
 const MAX_PENDING_RECORDS = 1024;
+
+/**
+ * Every key of {@linkcode ExtractOptions} (the type checker holds this list to the interface, both ways): another
+ * one is refused rather than ignored.
+ */
+const EXTRACT_OPTION_KEYS: readonly string[] = Object.keys(
+  {
+    idleTimeout: true,
+    activeTimeout: true,
+    tcpEnd: true,
+    maxFlows: true,
+    evictionStrategy: true,
+    samplingRate: true,
+    shard: true,
+    decap: true,
+    specificFeatures: true,
+    bidirectionalSplit: true,
+    includeFlowId: true,
+    anonymizeIps: true,
+    anonymizationSalt: true,
+    includeSequences: true,
+    includeSplt: true,
+    maxSequenceLength: true,
+    entropySampleBytes: true,
+    features: true,
+    extractors: true,
+    filter: true,
+    reader: true,
+    burstThresholdMs: true,
+    reuseRecords: true,
+    onFlowEnd: true,
+    onWarning: true,
+    onSummary: true,
+    onProgress: true,
+  } satisfies Record<keyof ExtractOptions, true>,
+);
 
 /** Options of {@linkcode extractFlows} (and of `jj extract`). */
 export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
@@ -237,6 +279,7 @@ export async function* extractFlows(
   source: CaptureSource | CaptureSource[],
   options: ExtractOptions = {},
 ): AsyncGenerator<FlowRecord, ExtractSummary, void> {
+  refuseUnknownOptions(options, EXTRACT_OPTION_KEYS);
   const plan = planExtraction(options);
   const reuse = options.reuseRecords === true;
   const extractors = plan.extractors, output = plan.output, held: FlowRecord[] = [];

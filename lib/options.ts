@@ -25,7 +25,8 @@ export interface FeatureOptions {
   includeFlowId?: boolean;
   /**
    * Replace addresses by 16 hex digits of SHA-256(salt + address) (`anonymize_ips`): the endpoints', the tunnel
-   * endpoints', DNS answers, and an address literal as HTTP host or SNI (its port kept).
+   * endpoints', DNS answers, and an address literal as HTTP host, SNI or host of the request target (CONNECT's
+   * authority, an absolute URI's host; the port kept).
    */
   anonymizeIps?: boolean;
   /** Salt for `anonymizeIps` and `flow_id` (`anonymization_salt`, default ""). */
@@ -73,6 +74,57 @@ export class OptionError extends RangeError {
     super(`${option} (${flag}) must be ${accepted}; got ${describe(got)}`);
     this.name = "OptionError";
     this.option = option;
+  }
+}
+
+/** JoyfulJay's `Config` names with their library counterparts (docs/joyfuljay.md), for the hint of an unknown
+ * option. */
+const JOYFULJAY_NAMES: Readonly<Record<string, string>> = {
+  flow_timeout: "idleTimeout",
+  max_concurrent_flows: "maxFlows",
+  flow_eviction_strategy: "evictionStrategy",
+  sampling_rate: "samplingRate",
+  bidirectional_split: "bidirectionalSplit",
+  include_flow_id: "includeFlowId",
+  anonymize_ips: "anonymizeIps",
+  anonymization_salt: "anonymizationSalt",
+  include_raw_sequences: "includeSequences",
+  include_splt: "includeSplt",
+  max_sequence_length: "maxSequenceLength",
+  burst_threshold_ms: "burstThresholdMs",
+  entropy_sample_bytes: "entropySampleBytes",
+  terminate_on_fin_rst: "tcpEnd",
+  bpf_filter: "filter",
+  specific_features: "specificFeatures",
+};
+
+/**
+ * Throws a {@linkcode SettingsError} for the first key of `options` that is not in `known` (an option that would
+ * otherwise be ignored without a word: a misspelling, or a JoyfulJay `Config` name), naming the option it most
+ * likely means.
+ *
+ * @example
+ * ```ts
+ * import { refuseUnknownOptions } from "./options.ts";
+ * try {
+ *   refuseUnknownOptions({ flow_timeout: 5 }, ["idleTimeout"]);
+ * } catch (e) {
+ *   console.log((e as Error).message); // unknown option flow_timeout (JoyfulJay's flow_timeout is idleTimeout)
+ * }
+ * ```
+ */
+export function refuseUnknownOptions(options: object, known: readonly string[]): void {
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const jj = JOYFULJAY_NAMES[key];
+    const folded = key.replace(/_/g, "").toLowerCase();
+    const near = known.find((k) => k.toLowerCase() === folded);
+    const hint = jj !== undefined
+      ? ` (JoyfulJay's ${key} is ${jj})`
+      : near !== undefined
+      ? ` (did you mean ${near}?)`
+      : ` (known: ${known.join(", ")})`;
+    throw new SettingsError(`unknown option ${key}${hint}`);
   }
 }
 
@@ -382,6 +434,18 @@ function anonymizeLiteral(text: string, salt: string): string {
     : `${text.startsWith("[") ? `[${hashed}]` : hashed}${m[2] ?? ""}`;
 }
 
+/**
+ * A request target with its host hashed by {@linkcode anonymizeLiteral} when it is an address literal: the
+ * authority form of CONNECT (`10.0.0.1:443`) and the host of an absolute URI (`http://10.0.0.1/x`, userinfo
+ * and port kept); a path is left as it is.
+ */
+function anonymizeUri(uri: string, salt: string): string {
+  const abs = /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^/?#]*)(.*)$/s.exec(uri);
+  if (abs === null) return uri.startsWith("/") || uri === "*" ? uri : anonymizeLiteral(uri, salt);
+  const at = abs[2].lastIndexOf("@");
+  return abs[1] + abs[2].slice(0, at + 1) + anonymizeLiteral(abs[2].slice(at + 1), salt) + abs[3];
+}
+
 function flowIdExtractor(salt: string): FeatureExtractor<null> {
   return {
     name: "flow_id",
@@ -574,6 +638,9 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
         const v = r[k];
         if (typeof v === "string") r[k] = anonymizeLiteral(v, salt);
       }
+      // The request target: CONNECT's authority, an absolute URI's host.
+      const uri = r.http_uri;
+      if (typeof uri === "string") r.http_uri = anonymizeUri(uri, salt);
     }
     return copy === null ? r : copy(r);
   };

@@ -1714,3 +1714,21 @@ Deno.test("readJsonLines: a caller's stream is cancelled when the consumer stops
   for await (const _ of readJsonLines(whole.stream)) count++;
   assert.deepEqual([count, whole.stream.locked, whole.state.cancelled], [3, false, false]);
 });
+
+Deno.test("record anonymization: the host of a request target (CONNECT, absolute URI) changes as http_host does", () => {
+  const key = new Uint8Array(32).fill(5);
+  const a = new Anonymizer(key, { mode: "cryptopan" });
+  const r = a.record({
+    http_host: "203.0.113.77:443",
+    http_uri: "203.0.113.77:443",
+    uri: "http://u@[2001:db8::5]:8080/x?ip=1.2.3.4",
+  });
+  const host = a.host("203.0.113.77:443");
+  assert.notEqual(host, "203.0.113.77:443");
+  assert.equal(r.http_uri, host);
+  assert.equal(r.uri, `http://u@${a.host("[2001:db8::5]:8080")}/x?ip=1.2.3.4`);
+  assert.equal(a.record({ http_uri: "/index.html" }).http_uri, "/index.html");
+  const back = new Anonymizer(key, { mode: "cryptopan", reverse: true }).record({ ...r });
+  assert.equal(back.http_uri, "203.0.113.77:443");
+  assert.equal(back.uri, "http://u@[2001:db8::5]:8080/x?ip=1.2.3.4");
+});

@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { extractFlows } from "../lib/extract.ts";
-import { OptionError, planExtraction, splitName, validateOptions } from "../lib/options.ts";
+import { extractFlows, type ExtractOptions } from "../lib/extract.ts";
+import { OptionError, planExtraction, SettingsError, splitName, validateOptions } from "../lib/options.ts";
 import {
   byteStream,
   cap,
@@ -370,4 +370,44 @@ Deno.test("shard (the parallel workers' option) is checked like the others", asy
       JSON.stringify(shard),
     );
   }
+});
+
+Deno.test("anonymizeIps: the host of a request target (CONNECT, absolute URI) is hashed, a path is not", async () => {
+  const { output } = planExtraction({ features: ["http2"], anonymizeIps: true, anonymizationSalt: "s" });
+  const h = (ip: string) => sha("s" + ip).slice(0, 16);
+  const uri = (u: string) => output({ http_uri: u }).http_uri;
+  assert.equal(uri("203.0.113.77:443"), `${h("203.0.113.77")}:443`);
+  assert.equal(uri("http://203.0.113.88/secret?a=1"), `http://${h("203.0.113.88")}/secret?a=1`);
+  assert.equal(uri("http://u:p@[2001:db8::5]:8080/x"), `http://u:p@[${h("2001:db8::5")}]:8080/x`);
+  assert.equal(uri("http://example.org/10.0.0.1"), "http://example.org/10.0.0.1");
+  assert.equal(uri("/index.html"), "/index.html");
+  assert.equal(uri("*"), "*");
+  // Built to order (scapy): a CONNECT to an address and an absolute-form GET naming one.
+  const rs = (await collect("testdata/http_edge/uri_literals.pcap", {
+    features: ["http2"],
+    anonymizeIps: true,
+    anonymizationSalt: "s",
+  })).records;
+  const uris = rs.map((r) => r.http_uri).filter((u) => u !== null).sort();
+  assert.deepEqual(uris, [`${h("203.0.113.77")}:443`, `http://${h("203.0.113.88")}/secret`].sort());
+});
+
+Deno.test("extractFlows refuses an option it does not know, naming the one meant (JoyfulJay's names too)", async () => {
+  const run = async (options: Record<string, unknown>) => {
+    const it = extractFlows("testdata/http.pcap", options as ExtractOptions);
+    await it.next();
+  };
+  await assert.rejects(run({ include_splt: true }), (e: Error) => {
+    assert.ok(e instanceof SettingsError);
+    assert.equal(e.message, "unknown option include_splt (JoyfulJay's include_splt is includeSplt)");
+    return true;
+  });
+  await assert.rejects(run({ flow_timeout: 5 }), /JoyfulJay's flow_timeout is idleTimeout/);
+  await assert.rejects(run({ idleTimeOut: 3 }), /unknown option idleTimeOut \(did you mean idleTimeout\?\)/);
+  await assert.rejects(run({ colour: "red" }), /unknown option colour \(known: idleTimeout, /);
+  // Every documented option is known.
+  const it = extractFlows("testdata/http.pcap", { includeSplt: true, idleTimeout: 5, samplingRate: 1 });
+  let n = 0;
+  for await (const r of it) n += r.splt === undefined ? 0 : 1;
+  assert.equal(n, 3);
 });

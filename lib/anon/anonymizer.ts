@@ -415,8 +415,18 @@ export class Anonymizer {
     return bytesToHex(this.enc.update(padded));
   }
 
-  /** Masks listed user names in a URI as Joy does: a name between separators becomes asterisks. */
-  uri(text: string): string {
+  /**
+   * A request target with the address of its host changed ({@linkcode Anonymizer.host}: CONNECT's authority, an
+   * absolute URI's host, userinfo and port kept), then listed user names masked as Joy masks them: a name
+   * between separators becomes asterisks.
+   */
+  uri(target: string): string {
+    const abs = /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^/?#]*)(.*)$/s.exec(target);
+    let text = target;
+    if (abs !== null) {
+      const at = abs[2].lastIndexOf("@");
+      text = abs[1] + abs[2].slice(0, at + 1) + this.host(abs[2].slice(at + 1)) + abs[3];
+    } else if (!target.startsWith("/") && target !== "*") text = this.host(target);
     if (this.userPattern === null || this.reverse) return text;
     const special = (c: string | undefined) => c === undefined || "?&/-\\_.=;".includes(c);
     return text.replace(
@@ -473,7 +483,7 @@ export class Anonymizer {
         this.initialDataPacket(obj, k, v);
       } else if (HOST_FIELD.test(k)) obj[k] = this.value(v as FeatureValue, host);
       else if (names && USER_FIELD.test(k)) obj[k] = this.value(v as FeatureValue, user);
-      else if (names && URI_FIELDS.has(k) && typeof v === "string") obj[k] = this.uri(v);
+      else if (URI_FIELDS.has(k) && typeof v === "string") obj[k] = this.uri(v);
       else if (typeof v === "object" && depth < MAX_NESTING) {
         for (const x of Array.isArray(v) ? v : [v]) {
           if (x !== null && typeof x === "object" && !Array.isArray(x)) {

@@ -147,8 +147,8 @@ export function addFeatureOptions(cmd: Command): Command {
     .option("--include-flow-id", "add flow_id: a 32-hex hash of the canonical 5-tuple")
     .option(
       "--anonymize-ips",
-      "replace addresses (endpoints, tunnel endpoints, DNS answers, address literals as host or SNI) by 16 hex " +
-        "digits of SHA-256(salt + address); reverse-lookup names (in-addr.arpa) stay",
+      "replace addresses (endpoints, tunnel endpoints, DNS answers, address literals as host, SNI or request " +
+        "target host) by 16 hex digits of SHA-256(salt + address); reverse-lookup names (in-addr.arpa) stay",
     )
     .option("--anonymization-salt <salt>", "salt for --anonymize-ips and flow_id")
     .option("--include-sequences", "add iat_sequence and timestamp_sequence")

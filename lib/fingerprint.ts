@@ -1140,6 +1140,12 @@ export interface FingerprintOptions {
   types?: readonly HandshakeType[];
 }
 
+/** `options` without the keys of {@linkcode FingerprintOptions}. */
+function omitFingerprintOptions(options: ExtractOptions & FingerprintOptions): ExtractOptions {
+  const { db: _db, types: _types, ...rest } = options;
+  return rest;
+}
+
 /**
  * Runs `start` with a fresh observer and yields its events as they are emitted: between two reads of the
  * source (the pipeline runs synchronously within a read, and the source's generator awaits between reads), not
@@ -1222,7 +1228,8 @@ export function fingerprintCapture(
   return drive(
     (observer) =>
       extractFlows(source, {
-        ...options,
+        // The extraction's options, without the fingerprint ones (extractFlows refuses what it does not know).
+        ...omitFingerprintOptions(options),
         // A connection that reuses the ports of a closed one is a flow of its own, with its own handshakes.
         tcpEnd: options.tcpEnd ?? true,
         features: [...HANDSHAKE_GROUPS],

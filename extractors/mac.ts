@@ -45,7 +45,12 @@ const features: FeatureSpec[] = [
   f("mac_src", "str", "Source MAC address of the first packet (the initiator's side), aa:bb:cc:dd:ee:ff."),
   f("mac_dst", "str", "Destination MAC address of the first packet."),
   f("mac_eth_type", "int", "EtherType of the first packet after any VLAN tags (0x0800 IPv4, 0x86dd IPv6)."),
-  f("mac_vlan_id", "int", "Smallest (innermost-tag) VLAN id seen, null when untagged."),
+  f(
+    "mac_vlan_id",
+    "int",
+    "Smallest VLAN id seen (the innermost tag of the outer Ethernet header's; a tunnelled frame's tags are not " +
+      "counted), null when untagged.",
+  ),
   f("mac_vlan_count", "int", "Number of distinct VLAN ids seen, counted up to 32 (0 when untagged)."),
   f(
     "mac_unique_src_count",

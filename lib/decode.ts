@@ -251,8 +251,11 @@ export class PacketDecoder {
     for (;;) {
       if (type === 0x8100 || type === 0x88a8 || type === 0x9100) {
         if (end - off < 4) return SkipReason.TRUNCATED;
-        p.vlanCount++;
-        p.vlanId = ((buf[off] & 0x0f) << 8) | buf[off + 1];
+        // The outermost Ethernet header's tags, as its addresses (a tunnelled frame's are only a layer).
+        if (p.ethType === 0) {
+          p.vlanCount++;
+          p.vlanId = ((buf[off] & 0x0f) << 8) | buf[off + 1];
+        }
         this.addLayer(Layer.VLAN);
         type = (buf[off + 2] << 8) | buf[off + 3];
         off += 4;

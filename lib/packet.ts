@@ -130,9 +130,9 @@ export class PacketView {
   ethType = 0;
   /** Offset of what follows that EtherType (an ARP or IP header), -1 when none. */
   ethPayloadOff: number = -1;
-  /** Number of 802.1Q/802.1ad tags and the innermost VLAN id (-1 when none). */
+  /** Number of 802.1Q/802.1ad tags of the outermost Ethernet header (a tunnelled frame's are not counted). */
   vlanCount = 0;
-  /** Innermost VLAN id, -1 when there is no tag. */
+  /** The innermost of those tags' VLAN id, -1 when there is no tag. */
   vlanId: number = -1;
 
   /** Layers seen, outermost first (codes of {@linkcode Layer}). */

@@ -91,3 +91,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "mac: a VLAN tag inside a tunnel is not the outer frame's (VXLAN carrying an 802.1Q frame, tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // Captured on a veth between two network namespaces: VXLAN (kernel) carrying frames tagged with VLAN 20
+    // (the tag added on a TAP device inside). The mac columns are the outer Ethernet header's: untagged.
+    const path = `${DIR}/vxlan_inner_vlan.pcap`;
+    const outerTypes = new Set(
+      tsharkRows(["-r", path, "-T", "fields", "-e", "eth.type", "-E", "occurrence=f"]).map(
+        (r) => r[0],
+      ),
+    );
+    const innerTags = tsharkRows(["-r", path, "-T", "fields", "-e", "vlan.id"]).filter((r) =>
+      r[0] !== ""
+    ).length;
+    assert.ok(!outerTypes.has("0x8100") && innerTags > 0, "tshark: tags inside, none outside");
+    const { records } = await collect(path, { features: ["flow_meta", "mac"] });
+    assert.ok(records.length > 0);
+    for (const r of records) {
+      assert.equal(r.tunnel_type, "udp");
+      assert.equal(r.mac_vlan_id, null);
+      assert.equal((r.mac_stat as number) & 16, 0, `mac_stat ${r.mac_stat}: bit 4, VLAN tagged`);
+      assert.match(r.hdr_desc as string, /VXLAN-ETH-VLAN-IP/);
+    }
+  },
+});

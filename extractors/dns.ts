@@ -31,11 +31,14 @@ const MAX_PARSED = 32;
 /** Largest DNS-over-TCP message plus its length prefix. */
 const TCP_CAP = 65537;
 /**
- * Payload packets per direction that bring no new in-order bytes (a hole that does not fill) before a TCP flow
- * is declared not DNS. Packets that do bring some are not counted: a message sent a byte at a time is still
- * read, and the first PARTIAL_TEST in-order bytes decide a flow that is not DNS anyway.
+ * Bytes a direction's stream may span, the hole included, while none of its bytes can be read in order (its
+ * first segment is missing) before the flow is declared not DNS: room for a first segment retransmitted behind
+ * an initial window of later ones (IW10 of 1448 bytes spans 14.5 KB, IW16 23 KB), as the http2 group allows. A
+ * hole that never fills costs no more than this; one that fills a round trip later is read (three packets,
+ * counted before, gave up on a message of four segments whose first one was lost). The first PARTIAL_TEST
+ * in-order bytes decide a flow that is not DNS anyway.
  */
-const TCP_PROBES = 3;
+const GAP_BYTES = 24576;
 /** UDP datagrams examined before a flow none of which was a DNS message is taken for not DNS. */
 const UDP_PROBES = 3;
 /** Bytes of an incomplete first TCP message enough to hold its header and a longest question. */
@@ -61,9 +64,8 @@ export class DnsState {
   tcp = false;
   /** A side of the flow is on port 137, NetBIOS name service's. */
   netbiosPort = false;
-  /** TCP: payload packets examined per direction while probing (UDP: datagrams, in probes0). */
+  /** UDP: datagrams examined while probing. */
   probes0 = 0;
-  probes1 = 0;
   /** TCP: directions (bit per direction) whose first message cannot be DNS. */
   hopeless = 0;
   /**
@@ -366,9 +368,7 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
     // (A complete first message that did not read as DNS waits, unread, in a hopeless direction: see drainRange.)
     if (a >= PARTIAL_TEST && a < 2 + ((d[off] << 8) | d[off + 1])) {
       if (parseDnsMessage(d, off + 2, off + a, false) === null) s.mode = Mode.NOT_DNS;
-    } else if (
-      used < 0 && st.nextSeq === nextBefore && (dir === 0 ? ++s.probes0 : ++s.probes1) >= TCP_PROBES
-    ) {
+    } else if (used < 0 && st.nextSeq === nextBefore && st.buffered >= GAP_BYTES) {
       s.mode = Mode.NOT_DNS;
     }
     // Only a direction whose first message reads as DNS can make the flow DNS. When neither can, the flow ends

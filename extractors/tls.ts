@@ -120,7 +120,11 @@ const features: readonly FeatureSpec[] = [
   f("tls_signature_algorithms", "list", "ClientHello signature_algorithms, in order (GREASE excluded)."),
   f("tls_alert_count", "int", "TLS alert records seen during the handshake."),
   f("tls_client_version", "int", "ClientHello legacy version (client_version)."),
-  f("tls_record_version", "int", "Record-layer version of the client's first TLS record."),
+  f(
+    "tls_record_version",
+    "int",
+    "Record-layer version of the client's first TLS record (the server's when the client's was not captured).",
+  ),
 ];
 
 /** The values of `list` that are not GREASE, as a new array. */

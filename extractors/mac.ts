@@ -48,8 +48,9 @@ const features: FeatureSpec[] = [
   f(
     "mac_vlan_id",
     "int",
-    "Smallest VLAN id seen (the innermost tag of the outer Ethernet header's; a tunnelled frame's tags are not " +
-      "counted), null when untagged.",
+    "Smallest VLAN id seen (the innermost tag of the first Ethernet header, the one whose addresses are mac_src " +
+      "and mac_dst: the link's own, or on a link without one, such as raw IP, a tunnelled frame's; the tags of a " +
+      "frame tunnelled inside it are not counted), null when untagged.",
   ),
   f("mac_vlan_count", "int", "Number of distinct VLAN ids seen, counted up to 32 (0 when untagged)."),
   f(

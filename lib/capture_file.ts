@@ -272,7 +272,7 @@ export interface CaptureReadResult {
   packets: number;
   /** Bytes of the input consumed. */
   bytes: number;
-  /** "pcap", "pcap-ns" or "pcapng". */
+  /** "pcap", "pcap-ns", "pcap-modified" (Kuznetzov's, with longer record headers) or "pcapng". */
   format: string;
   /** Set when the capture ended early (truncated or corrupt): what was wrong and at which byte offset. */
   warning: string | null;
@@ -564,6 +564,8 @@ export async function* readCaptureChunks(
     let ifDiv: number[] = [];
     /** Interfaces' if_tsoffset, seconds added to their packets' times. */
     let ifOffset: number[] = [];
+    /** Interfaces' snapshot lengths (0: none), which bound a simple packet block's data short of its padding. */
+    let ifSnapLen: number[] = [];
     /** The last packet's time, for simple packet blocks, which have none. */
     let lastTs = 0;
     for (;;) {
@@ -591,6 +593,7 @@ export async function* readCaptureChunks(
         ifScale = [];
         ifDiv = [];
         ifOffset = [];
+        ifSnapLen = [];
       }
       const blockLen = rb.dv.getUint32(rb.start + 4, le);
       if (blockLen < 12 || blockLen % 4 !== 0 || blockLen > MAX_RECORD) {
@@ -629,7 +632,9 @@ export async function* readCaptureChunks(
         const tsLow = rb.dv.getUint32(b + 16, le);
         const capLen = rb.dv.getUint32(b + 20, le);
         const wireLen = rb.dv.getUint32(b + 24, le);
-        if (ifId < ifLink.length && 28 + capLen <= blockLen) {
+        // The data must end before the block's trailing length word; past it, the length is wrong (tshark calls
+        // the file damaged there).
+        if (ifId < ifLink.length && 32 + capLen <= blockLen) {
           const div = ifDiv[ifId];
           let ts: number;
           if (div !== 1) {
@@ -661,13 +666,16 @@ export async function* readCaptureChunks(
         // its flow; 0 would start a flow of its own).
         if (ifLink.length > 0) {
           const wireLen = rb.dv.getUint32(b + 8, le);
-          const capLen = Math.min(wireLen, blockLen - 16);
+          // The block's data is padded to 4 bytes: what was captured is the packet's length, cut at the
+          // interface's snapshot length (the padding would be read as packet bytes).
+          const snapLen = ifSnapLen[0];
+          const capLen = Math.min(wireLen, blockLen - 16, snapLen === 0 ? Infinity : snapLen);
           result.packets++;
           onPacket(lastTs, rb.buf, b + 12, capLen, wireLen, ifLink[0]);
         } else skip(`simple packet block before any interface block, at byte offset ${rb.offset}`);
       } else if (type === 1) {
         const link = rb.dv.getUint16(b + 8, le);
-        let scale = 1e-6, div = 1e6, offset = 0;
+        let scale = 1e-6, div = 1e6, offset = 0, haveResolution = false;
         // Options start at 16; look for if_tsresol (9).
         let o = b + 16;
         const limit = b + blockLen - 4;
@@ -675,7 +683,9 @@ export async function* readCaptureChunks(
           const code = rb.dv.getUint16(o, le);
           const len = rb.dv.getUint16(o + 2, le);
           if (code === 0) break;
-          if (code === 9 && len >= 1) {
+          if (code === 9 && len >= 1 && !haveResolution) {
+            // The option may appear once; of a repeated one, the first counts, as in tshark.
+            haveResolution = true;
             const v = rb.buf[o + 4];
             if (v & 0x80) {
               scale = Math.pow(2, -(v & 0x7f));
@@ -695,6 +705,7 @@ export async function* readCaptureChunks(
         ifScale.push(scale);
         ifDiv.push(div);
         ifOffset.push(offset);
+        ifSnapLen.push(rb.dv.getUint32(b + 12, le));
         if (!result.linkTypes.includes(link)) result.linkTypes.push(link);
       }
       rb.start += blockLen;
@@ -705,10 +716,19 @@ export async function* readCaptureChunks(
     }
   } else {
     let le: boolean, nano: boolean;
+    /** A record header's length: 16, or 24 in Alexey Kuznetzov's modified format (its ifindex, protocol, packet
+     * type and a pad byte follow the usual four words). libpcap reads that format, so we do. */
+    let hdrLen = 16;
     switch (magic) {
       case 0xd4c3b2a1:
         le = true;
         nano = false;
+        break;
+      case 0x34cdb2a1:
+      case 0xa1b2cd34:
+        le = magic === 0x34cdb2a1;
+        nano = false;
+        hdrLen = 24;
         break;
       case 0x4d3cb2a1:
         le = true;
@@ -728,7 +748,7 @@ export async function* readCaptureChunks(
           0,
         );
     }
-    result.format = nano ? "pcap-ns" : "pcap";
+    result.format = hdrLen === 24 ? "pcap-modified" : nano ? "pcap-ns" : "pcap";
     if (!await rb.fill(24)) throw new CaptureFormatError("truncated pcap file header", 0);
     // The link type is the low 16 bits; above them, flags (an FCS length) that name no other link type.
     const link = rb.dv.getUint32(rb.start + 20, le) & 0xffff;
@@ -744,7 +764,7 @@ export async function* readCaptureChunks(
     const swap = major < 2 || (major === 2 && minor < 3) ? 1 : major === 2 && minor === 3 ? 2 : 0;
     rb.start += 24;
     for (;;) {
-      if (rb.end - rb.start < 16 && !await rb.fill(16)) {
+      if (rb.end - rb.start < hdrLen && !await rb.fill(hdrLen)) {
         if (rb.end - rb.start > 0) {
           result.warning = `truncated pcap record header at byte offset ${rb.offset}`;
         }
@@ -760,8 +780,8 @@ export async function* readCaptureChunks(
         result.warning = `corrupt pcap record (captured length ${capLen}) at byte offset ${rb.offset}`;
         break;
       }
-      if (rb.end - rb.start < 16 + capLen && !await rb.fill(16 + capLen)) {
-        const present = rb.end - rb.start - 16;
+      if (rb.end - rb.start < hdrLen + capLen && !await rb.fill(hdrLen + capLen)) {
+        const present = rb.end - rb.start - hdrLen;
         result.warning =
           `truncated pcap record (${capLen} bytes declared, ${present} present) at byte offset ${rb.offset}`;
         // Like tshark, hand on what is there of the cut-short last packet.
@@ -769,7 +789,7 @@ export async function* readCaptureChunks(
         onPacket(
           rb.dv.getUint32(rb.start, le) + rb.dv.getUint32(rb.start + 4, le) / div,
           rb.buf,
-          rb.start + 16,
+          rb.start + hdrLen,
           present,
           wireLen,
           link,
@@ -782,8 +802,8 @@ export async function* readCaptureChunks(
       result.packets++;
       packetTimeval[0] = sec;
       packetTimeval[1] = div === 1e6 ? frac : Math.floor(frac / 1000);
-      onPacket(sec + frac / div, rb.buf, rb.start + 16, capLen, wireLen, link);
-      rb.start += 16 + capLen;
+      onPacket(sec + frac / div, rb.buf, rb.start + hdrLen, capLen, wireLen, link);
+      rb.start += hdrLen + capLen;
       if (pause[0] !== 0) {
         pause[0] = 0;
         yield;
@@ -791,7 +811,9 @@ export async function* readCaptureChunks(
       }
       if (rb.end - rb.start < 65552 && !rb.eof) {
         // The next fill will refill the buffer: let the caller flush its output first.
-        if (rb.end - rb.start < 16 || rb.end - rb.start < 16 + rb.dv.getUint32(rb.start + 8, le)) yield;
+        if (rb.end - rb.start < hdrLen || rb.end - rb.start < hdrLen + rb.dv.getUint32(rb.start + 8, le)) {
+          yield;
+        }
       }
     }
   }

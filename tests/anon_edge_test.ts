@@ -101,3 +101,36 @@ Deno.test("anon --pcap: an interface statistics block is copied whole when it ha
     assert.deepEqual(output.subarray(output.length - 40), input.subarray(input.length - 40));
   });
 });
+
+Deno.test("anon --pcap: Kuznetzov's modified pcap, a link type with FCS flags and format 2.2's swapped lengths", async () => {
+  await withTempDir(async (dir) => {
+    const cases: [string, string[]][] = [
+      // Refused as "not a pcap or pcapng capture"; the capture reader and libpcap read it.
+      ["modified_editcap.pcap", ["10.0.1.1", "10.0.1.2"]],
+      // Link type 0x24000001 (Ethernet with a 4-byte FCS): copied unchanged, "link type 67108865".
+      ["fcs_flag.pcap", ["10.0.1.1", "10.0.1.2"]],
+      // Version 2.2 with 100-byte frames cut at 68: the original length was taken for the captured one.
+      ["v22_cut.pcap", ["10.0.3.1", "10.0.3.2"]],
+    ];
+    for (const [name, addresses] of cases) {
+      const input = `${ROOT}/testdata/reader_edge/${name}`;
+      const out = `${dir}/${name}`;
+      const r = await runCli(["anon", "--key", `${dir}/k`, "--pcap", input, "-o", out]);
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      assert.doesNotMatch(r.stderr, /warning/, name);
+      const before = await Deno.readFile(input), after = await Deno.readFile(out);
+      assert.equal(after.length, before.length, name);
+      for (const a of addresses) {
+        assert.ok(contains(before, ip4(a)), `${name}: the input holds ${a}`);
+        assert.ok(!contains(after, ip4(a)), `${name}: ${a} is left in clear`);
+      }
+      if (HAVE_TSHARK) {
+        const rows = tsharkRows(["-r", out, "-T", "fields", "-e", "ip.src", "-e", "frame.cap_len"]);
+        const want = tsharkRows(["-r", input, "-T", "fields", "-e", "ip.src", "-e", "frame.cap_len"]);
+        assert.equal(rows.length, want.length, name);
+        assert.deepEqual(rows.map((row) => row[1]), want.map((row) => row[1]), name);
+        for (const row of rows) assert.ok(!addresses.includes(row[0]), `${name}: ${row[0]}`);
+      }
+    }
+  });
+});

@@ -707,6 +707,21 @@ Deno.test("dns: TTLs and answers come from the first 32 messages, whether or not
   assert.deepEqual(r.dns_answers, new Array(31).fill("9.9.9.9"));
 });
 
+Deno.test("dns: a message that cannot be read still counts toward the 32-message window", async () => {
+  // One query, 31 responses whose question class (77) no parser here reads, then a readable one (TTL 5,
+  // 5.5.5.5) as the 33rd message: past the window, so no TTL and no answer (tshark reads all 33 messages).
+  // limit32.pcap cannot tell this from counting only the messages read: class CS became readable.
+  const rs = [...(await records("testdata/dns_edge/window_unreadable.pcap", ["dns"])).values()].flat();
+  assert.equal(rs.length, 1);
+  const r = rs[0];
+  assert.equal(r.dns_detected, true);
+  assert.equal(r.dns_queries, 1);
+  assert.equal(r.dns_responses, 32);
+  assert.equal(r.dns_min_ttl, null);
+  assert.equal(r.dns_max_ttl, null);
+  assert.deepEqual(r.dns_answers, []);
+});
+
 Deno.test({
   name: "dns over TCP: a query whose first segment arrives after three later ones is read (tshark)",
   ignore: !HAVE_TSHARK,

@@ -799,35 +799,42 @@ export async function anonymizeCapture(
       }
     } else {
       let le: boolean;
-      if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1) le = true;
-      else if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d) le = false;
+      // Kuznetzov's modified format: 8 more bytes (ifindex, protocol, packet type) in each record header.
+      const hdrLen = magic === 0x34cdb2a1 || magic === 0xa1b2cd34 ? 24 : 16;
+      if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1 || magic === 0x34cdb2a1) le = true;
+      else if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d || magic === 0xa1b2cd34) le = false;
       else {
         throw new RangeError(`not a pcap or pcapng capture (magic 0x${magic.toString(16).padStart(8, "0")})`);
       }
       result.format = "pcap";
       if (!await inp.fill(24)) throw new RangeError("truncated pcap file header");
-      const link = inp.dv.getUint32(inp.start + 20, le) & 0x0fffffff;
+      const link = inp.dv.getUint32(inp.start + 20, le) & 0xffff;
+      // Versions before 2.3 (and some 2.3 files) hold the captured and original lengths the other way round, as
+      // the capture reader knows.
+      const major = inp.dv.getUint16(inp.start + 4, le), minor = inp.dv.getUint16(inp.start + 6, le);
+      const swap = major < 2 || (major === 2 && minor < 3) ? 1 : major === 2 && minor === 3 ? 2 : 0;
       await out.write(inp.buf.subarray(inp.start, inp.start + 24));
       inp.start += 24;
       for (;;) {
-        if (!await inp.fill(16)) {
+        if (!await inp.fill(hdrLen)) {
           if (inp.end > inp.start) {
             result.warning = `truncated pcap record header at byte offset ${inp.offset}`;
           }
           break;
         }
-        const capLen = inp.dv.getUint32(inp.start + 8, le);
+        const first = inp.dv.getUint32(inp.start + 8, le), second = inp.dv.getUint32(inp.start + 12, le);
+        const capLen = swap === 1 || (swap === 2 && first > second) ? second : first;
         if (capLen > MAX_RECORD) {
           result.warning = `corrupt pcap record (captured length ${capLen}) at byte offset ${inp.offset}`;
           break;
         }
-        if (!await inp.fill(16 + capLen)) {
+        if (!await inp.fill(hdrLen + capLen)) {
           result.warning = `truncated pcap record at byte offset ${inp.offset}; it is left out`;
           break;
         }
         const s = inp.start;
-        if (packet(s + 16, capLen, link)) await out.write(inp.buf.subarray(s, s + 16 + capLen));
-        inp.start += 16 + capLen;
+        if (packet(s + hdrLen, capLen, link)) await out.write(inp.buf.subarray(s, s + hdrLen + capLen));
+        inp.start += hdrLen + capLen;
       }
     }
     await out.flush();

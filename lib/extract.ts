@@ -443,9 +443,14 @@ export async function* extractFlows(
               } catch (e) {
                 if (e instanceof CaptureFormatError) throw new InputError(`${name}: ${e.message}`);
                 // Thrown only before any byte came out (a stream cut later ends the capture there, with its
-                // warning): not gzip at all, so not a capture either.
+                // warning): not gzip at all (zlib's "incorrect header check": a .gz name on something else),
+                // or gzip cut or damaged before its first capture bytes (a download that stopped early).
                 if (e instanceof DecompressionError) {
-                  throw new InputError(`${name}: not a gzip-compressed capture (${e.message})`);
+                  throw new InputError(
+                    /header check/.test(e.message)
+                      ? `${name}: not a gzip-compressed capture (${e.message})`
+                      : `${name}: the gzip stream is cut or corrupt before any capture data (${e.message})`,
+                  );
                 }
                 throw e;
               }

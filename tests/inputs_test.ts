@@ -160,6 +160,14 @@ Deno.test("gzip: told by its bytes on stdin and without a .gz name; a .gz that i
     const fake = await runCli(["extract", "-q", `${dir}/fake.pcap.gz`]);
     assert.equal(fake.code, 1, fake.stderr);
     assert.match(fake.stderr, /fake\.pcap\.gz: not a gzip-compressed capture/);
+    // gzip cut before its first capture bytes (its first 20 bytes) is gzip: the message said it was not.
+    await Deno.writeFile(`${dir}/early.pcap.gz`, gz.subarray(0, 20));
+    for (const args of [[`${dir}/early.pcap.gz`], ["-"]]) {
+      const early = await runCli(["extract", "-q", ...args], { stdin: gz.subarray(0, 20) });
+      assert.equal(early.code, 1, early.stderr);
+      assert.match(early.stderr, /^jj: error: .*: the gzip stream is cut or corrupt before any capture data/);
+      assert.equal(early.stderr.trim().split("\n").length, 1, early.stderr);
+    }
     // Among several inputs, the others are read; a cut stream's warning counts its own bytes, not the run's.
     await Deno.writeFile(`${dir}/cut.pcap.gz`, gz.subarray(0, gz.length - 600));
     const two = await runCli(["extract", "-q", `${ROOT}/testdata/http.pcap`, `${dir}/cut.pcap.gz`]);

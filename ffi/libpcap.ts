@@ -65,6 +65,7 @@ export const PCAP_SYMBOLS = {
   pcap_compile: { parameters: ["pointer", "buffer", "buffer", "i32", "u32"], result: "i32" },
   pcap_lookupnet: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
   pcap_setfilter: { parameters: ["pointer", "buffer"], result: "i32" },
+  pcap_offline_filter: { parameters: ["buffer", "pointer", "pointer"], result: "i32" },
   pcap_freecode: { parameters: ["buffer"], result: "void" },
   pcap_geterr: { parameters: ["pointer"], result: "pointer" },
   pcap_statustostr: { parameters: ["i32"], result: "pointer" },
@@ -487,6 +488,19 @@ class NextExPump {
   wireLen = 0;
   /** Seconds per unit of the header's fractional field (1e-9 nano, 1e-6 micro). */
   readonly fracScale: number;
+  /**
+   * A compiled filter applied here rather than inside libpcap (`pcap_offline_filter`), so that the packets it
+   * leaves out are counted (in {@linkcode filtered}) and the summary accounts for every record of a file.
+   */
+  filterProg: Uint8Array<ArrayBuffer> | null = null;
+  /** Packets {@linkcode filterProg} left out. */
+  filtered = 0;
+  #fhLo = -1;
+  #fhHi = -1;
+  #fHdr: Deno.PointerValue = null;
+  #fdLo = -1;
+  #fdHi = -1;
+  #fData: Deno.PointerValue = null;
 
   constructor(sym: LibpcapSymbols, handle: Deno.PointerObject, stableData: boolean, nano: boolean) {
     this.#sym = sym;
@@ -497,9 +511,26 @@ class NextExPump {
 
   /** One `pcap_next_ex`; on 1 the packet is in `scratch[0 .. capLen)`. Returns pcap_next_ex's status. */
   next(): number {
-    const r = this.#sym.pcap_next_ex(this.#handle, this.#outHdr, this.#outData);
-    if (r !== 1) return r;
     const o = this.#out32;
+    for (;;) {
+      const r = this.#sym.pcap_next_ex(this.#handle, this.#outHdr, this.#outData);
+      if (r !== 1) return r;
+      const prog = this.filterProg;
+      if (prog === null) break;
+      // A savefile's header and data buffers stay where they are: their pointer objects are made once.
+      if (o[0] !== this.#fhLo || o[1] !== this.#fhHi) {
+        this.#fhLo = o[0];
+        this.#fhHi = o[1];
+        this.#fHdr = ptrFromHalves(o[0], o[1]);
+      }
+      if (o[2] !== this.#fdLo || o[3] !== this.#fdHi) {
+        this.#fdLo = o[2];
+        this.#fdHi = o[3];
+        this.#fData = ptrFromHalves(o[2], o[3]);
+      }
+      if (this.#sym.pcap_offline_filter(prog, this.#fHdr, this.#fData) !== 0) break;
+      this.filtered++;
+    }
     if (o[0] !== this.#hLo || o[1] !== this.#hHi) {
       this.#hLo = o[0];
       this.#hHi = o[1];
@@ -591,24 +622,28 @@ export class PcapOfflineReader {
   }
 
   /**
-   * Opens `path` (`-` reads standard input) and installs `filter` when given.
+   * Opens `path` (`-` reads standard input) and installs `filter` when given. With `countFiltered`, the filter
+   * is applied by {@linkcode run} instead (`pcap_offline_filter`), which counts what it leaves out in
+   * {@linkcode filtered}; without it, libpcap applies it, also to direct calls on {@linkcode handle}
+   * (`pcap_dispatch`).
    *
    * @throws {PcapError} with libpcap's message when the file cannot be opened or the filter does not compile.
    * @throws {LibpcapUnavailableError} when libpcap cannot be loaded.
    * @example
    * ```ts
    * import { PcapOfflineReader } from "./libpcap.ts";
-   * const r = PcapOfflineReader.open("capture.pcapng");
-   * console.log(r.linkType);
+   * const r = PcapOfflineReader.open("capture.pcapng", "udp", { countFiltered: true });
+   * r.run(() => {});
+   * console.log(r.filtered);
    * r.close();
    * ```
    */
-  static open(path: string, filter?: string): PcapOfflineReader {
+  static open(path: string, filter?: string, options: { countFiltered?: boolean } = {}): PcapOfflineReader {
     const sym = loadLibpcap().symbols;
     const errbuf = new Uint8Array(PCAP_ERRBUF_SIZE);
     const h = sym.pcap_open_offline_with_tstamp_precision(cstr(path), PCAP_TSTAMP_PRECISION_NANO, errbuf);
     if (h === null) throw new PcapError(errbufText(errbuf));
-    return PcapOfflineReader.#finish(sym, h, filter);
+    return PcapOfflineReader.#finish(sym, h, filter, options.countFiltered === true);
   }
 
   /**
@@ -640,11 +675,16 @@ export class PcapOfflineReader {
       c.fclose(fp);
       throw new PcapError(errbufText(errbuf));
     }
-    return PcapOfflineReader.#finish(sym, h, filter); // pcap_close fcloses fp
+    return PcapOfflineReader.#finish(sym, h, filter, false); // pcap_close fcloses fp
   }
 
-  static #finish(sym: LibpcapSymbols, h: Deno.PointerObject, filter: string | undefined): PcapOfflineReader {
-    if (filter !== undefined && filter !== "") {
+  static #finish(
+    sym: LibpcapSymbols,
+    h: Deno.PointerObject,
+    filter: string | undefined,
+    countFiltered: boolean,
+  ): PcapOfflineReader {
+    if (filter !== undefined && filter !== "" && !countFiltered) {
       try {
         applyFilter(sym, h, filter);
       } catch (e) {
@@ -652,7 +692,22 @@ export class PcapOfflineReader {
         throw e;
       }
     }
-    return new PcapOfflineReader(sym, h);
+    const reader = new PcapOfflineReader(sym, h);
+    if (filter !== undefined && filter !== "" && countFiltered) {
+      const prog = new Uint8Array(16);
+      const error = compileFilter(sym, h, filter, PCAP_NETMASK_UNKNOWN, prog);
+      if (error !== null) {
+        reader.close();
+        throw new PcapFilterError(`bad filter ${JSON.stringify(filter)}: ${error}`);
+      }
+      reader.#pump.filterProg = prog;
+    }
+    return reader;
+  }
+
+  /** Packets the filter left out so far (counted when opened with `countFiltered`; 0 otherwise). */
+  get filtered(): number {
+    return this.#pump.filtered;
   }
 
   /** The `pcap_t *` (for {@linkcode dispatch} and other direct libpcap calls); `null` once closed. */
@@ -722,6 +777,10 @@ export class PcapOfflineReader {
     if (this.#handle !== null) {
       this.#sym.pcap_close(this.#handle);
       this.#handle = null;
+    }
+    if (this.#pump.filterProg !== null) {
+      this.#sym.pcap_freecode(this.#pump.filterProg);
+      this.#pump.filterProg = null;
     }
   }
 

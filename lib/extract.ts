@@ -31,6 +31,8 @@ import { filterError, PcapError, PcapOfflineReader, tryLoadLibpcap } from "../ff
 
 /** The skip reason of packet blocks the reader could not read (see `CaptureReadResult.skippedBlocks`). */
 const UNREADABLE_BLOCK = "unreadable packet block";
+/** The summary's reason for packets the BPF filter left out. */
+const FILTERED = "left out by --filter";
 
 /** Something to read a capture from: a path (`-` for stdin), a byte stream, or a reader. */
 export type CaptureSource = string | ReadableStream<Uint8Array> | ByteReader;
@@ -377,7 +379,7 @@ export async function* extractFlows(
           }
           let reader: PcapOfflineReader;
           try {
-            reader = PcapOfflineReader.open(input, options.filter);
+            reader = PcapOfflineReader.open(input, options.filter, { countFiltered: true });
           } catch (e) {
             if (e instanceof PcapError) throw new InputError(`${name}: ${e.message}`);
             throw e;
@@ -415,6 +417,10 @@ export async function* extractFlows(
             }
           } finally {
             reader.close();
+            if (reader.filtered > 0) {
+              summary.packetsRead += reader.filtered;
+              summary.packetsSkipped[FILTERED] = (summary.packetsSkipped[FILTERED] ?? 0) + reader.filtered;
+            }
           }
           try {
             summary.bytesRead += (await Deno.stat(input)).size;

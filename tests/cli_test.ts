@@ -13,6 +13,7 @@ import {
   freePort,
   hasCommand,
   HAVE_SHARED,
+  HAVE_TSHARK,
   parseJsonl,
   pcapFile,
   pcapngBlocks,
@@ -22,6 +23,7 @@ import {
   run,
   runCli,
   type RunResult,
+  tsharkRows,
   withTempDir as withTempDirIn,
 } from "./helpers.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
@@ -312,6 +314,26 @@ Deno.test({
     assert.ok(bad.code === 1 || bad.code === 2, `exit ${bad.code}`);
     assert.ok(!/^\s+at /m.test(bad.stderr), bad.stderr);
     assert.match(bad.stderr, /^jj: error: /m);
+  },
+});
+
+Deno.test({
+  name: "--filter: the summary counts the packets the filter left out (they were in no count at all)",
+  ignore: !HAVE_LIBPCAP || !HAVE_TSHARK,
+  async fn() {
+    const file = `${ROOT}/testdata/sll2.pcap`;
+    const frames = tsharkRows(["-r", file, "-T", "fields", "-e", "frame.number"]).length;
+    const udp = tsharkRows(["-r", file, "-Y", "udp", "-T", "fields", "-e", "frame.number"]).length;
+    assert.ok(udp > 0 && udp < frames);
+    for (const workers of ["1", "2"]) {
+      const r = await runCli(["extract", "--workers", workers, "--filter", "udp", file]);
+      assert.equal(r.code, 0, r.stderr);
+      const m = /(\d+) packets read, (\d+) decoded, (\d+) skipped \(left out by --filter: (\d+)\)/.exec(
+        r.stderr,
+      );
+      assert.ok(m !== null, r.stderr);
+      assert.deepEqual(m.slice(1).map(Number), [frames, udp, frames - udp, frames - udp]);
+    }
   },
 });
 

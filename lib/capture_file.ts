@@ -784,7 +784,8 @@ export async function* readCaptureChunks(
         const present = rb.end - rb.start - hdrLen;
         result.warning =
           `truncated pcap record (${capLen} bytes declared, ${present} present) at byte offset ${rb.offset}`;
-        // Like tshark, hand on what is there of the cut-short last packet.
+        // Hand on what is there of the cut-short last packet, as a packet cut at a snapshot length is (tshark
+        // and libpcap drop it: one packet more than theirs, with every header the capture still holds).
         result.packets++;
         onPacket(
           rb.dv.getUint32(rb.start, le) + rb.dv.getUint32(rb.start + 4, le) / div,

@@ -56,12 +56,18 @@ export class FlowState {
   payloadBytes: number[] = [0, 0];
   /** FIN seen per direction, RST seen; used for the optional end on FIN/RST. */
   finSeen = 0;
+  /** FIN acknowledged per direction (the other side's ACK number passed it). */
+  finAcked = 0;
+  /** The sequence number just past each direction's FIN, which its acknowledgement reaches. */
+  finEnd0 = 0;
+  /** The sequence number just past the responder's FIN. */
+  finEnd1 = 0;
   /** RST seen in either direction. */
   rstSeen = false;
-  /** The direction whose FIN was the second one (-1 until both sides sent FIN). */
-  closedBy: number = -1;
   /** Why the flow ended. */
   endReason: EndReason = "end";
+  /** Ended ("end") because the capture's clock stepped back, before the packet that stepped it was counted. */
+  endedByStepBack = false;
   /** When the flow's timeout fell due (`idle`: last packet + idle timeout; `active`: first packet + active
    * timeout); Infinity for the other reasons. */
   endTime: number = Infinity;

@@ -12,11 +12,12 @@ import { TCP } from "./packet.ts";
 
 /** Flow table settings. */
 export interface FlowTableOptions {
-  /** Seconds without a packet after which a flow ends (default 60, JoyfulJay's `flow_timeout`). */
+  /** Seconds without a packet after which a flow ends (default 60, JoyfulJay's `flow_timeout`): a gap longer
+   * than this by a microsecond or more (times are compared to the microsecond). */
   idleTimeout?: number;
   /** Seconds after its first packet at which a flow ends even if still active (default 1800; 0 = never). */
   activeTimeout?: number;
-  /** End a TCP flow on RST, or once both sides sent FIN with the other side's next packet (default false). */
+  /** End a TCP flow on RST, or with the last ACK once both sides' FINs are acknowledged (default false). */
   tcpEnd?: boolean;
   /** Most flows held at once; one is evicted to make room (default 0 = no limit). */
   maxFlows?: number;
@@ -52,6 +53,8 @@ export class FlowTable {
   lastDir: 0 | 1 = 0;
   /** True when the last `add` created the flow. */
   lastCreated = false;
+  /** True when the last packet given to `add` was TCP with FIN set. */
+  lastFin = false;
   /** Flows currently held. */
   size = 0;
   /** Flows created in all. */
@@ -61,6 +64,9 @@ export class FlowTable {
 
   private readonly idle: number;
   private readonly active: number;
+  /** The timeouts as compared with a gap: longer by TIME_SLACK (see there). */
+  private readonly idleDue: number;
+  private readonly activeDue: number;
   private readonly tcpEnd: boolean;
   private readonly maxFlows: number;
   private readonly evictOldest: boolean;
@@ -94,6 +100,8 @@ export class FlowTable {
   ) {
     this.idle = options.idleTimeout ?? 60;
     this.active = options.activeTimeout ?? 1800;
+    this.idleDue = this.idle + TIME_SLACK;
+    this.activeDue = this.active + TIME_SLACK;
     this.tcpEnd = options.tcpEnd ?? false;
     this.maxFlows = options.maxFlows ?? 0;
     this.evictOldest = options.evictionStrategy === "oldest";
@@ -107,7 +115,7 @@ export class FlowTable {
   expire(ts: number): void {
     const clock = this.clock;
     if (ts > clock[0]) clock[0] = ts;
-    const idle = this.idle, active = this.active;
+    const idle = this.idleDue, active = this.active > 0 ? this.activeDue : 0;
     for (;;) {
       const a = this.lruHead;
       if (a === null) return;
@@ -135,7 +143,9 @@ export class FlowTable {
       // expire's first test, here: most packets end no flow, and a call passing a double boxes it (an
       // allocation per packet).
       const a = this.lruHead, b = this.ageHead;
-      if (a !== null && (a.lastTs + this.idle < ts || (this.active > 0 && b!.firstTs + this.active < ts))) {
+      if (
+        a !== null && (a.lastTs + this.idleDue < ts || (this.active > 0 && b!.firstTs + this.activeDue < ts))
+      ) {
         this.expire(ts);
       } else clock[0] = ts;
     } else if (ts < clock[0] - this.idle) this.stepBack(ts);
@@ -203,7 +213,7 @@ export class FlowTable {
     if (f !== null) {
       // The table-wide expiry runs only when time moves forward; in a capture whose clock steps back (merged
       // captures) a flow's own packet can come after its timeout without any packet raising the latest time.
-      const ea = f.lastTs + this.idle, eb = this.active > 0 ? f.firstTs + this.active : Infinity;
+      const ea = f.lastTs + this.idleDue, eb = this.active > 0 ? f.firstTs + this.activeDue : Infinity;
       if (ea < ts || eb < ts) {
         this.end(f, ea <= eb ? "idle" : "active");
         f = null;
@@ -276,11 +286,20 @@ export class FlowTable {
     f.packets[dir]++;
     f.bytes[dir] += p.wireLen;
     f.payloadBytes[dir] += p.payloadLen;
+    this.lastFin = false;
     if (p.proto === 6) {
       const fl = p.tcpFlags;
       if (fl & TCP.FIN) {
-        if (f.finSeen !== 3 && (f.finSeen | (1 << dir)) === 3) f.closedBy = dir;
+        // The FIN takes one sequence number after the segment's data (and its SYN's, if any).
+        const end = (p.tcpSeq + p.payloadLen + 1 + (fl & TCP.SYN ? 1 : 0)) >>> 0;
+        if (dir === 0) f.finEnd0 = end;
+        else f.finEnd1 = end;
         f.finSeen |= 1 << dir;
+        this.lastFin = true;
+      }
+      const other = dir ^ 1;
+      if ((fl & TCP.ACK) !== 0 && (f.finSeen & (1 << other)) !== 0) {
+        if (((p.tcpAck - (other === 0 ? f.finEnd0 : f.finEnd1)) | 0) >= 0) f.finAcked |= 1 << other;
       }
       if (fl & TCP.RST) f.rstSeen = true;
     }
@@ -315,14 +334,16 @@ export class FlowTable {
   }
 
   /**
-   * After the packet's features were updated, when `tcpEnd` is set: ends the flow at once on RST, and once both
-   * sides sent FIN, at the other side's next packet after the second FIN (its acknowledgement, which would
-   * otherwise start a flow of its own); a flow whose last acknowledgement never comes ends by its timeouts.
+   * After the packet's features were updated, when `tcpEnd` is set: ends the flow at once on RST, and at the
+   * last ACK once both sides' FINs are acknowledged: a packet without FIN after both acknowledgements were
+   * seen, which, left out, would start a flow of its own. (At the other side's next packet after the second
+   * FIN, a simultaneous close lost its last ACK to a new flow, and a retransmitted FIN ended the flow before
+   * it.) A flow whose last acknowledgement never comes ends by its timeouts, or at a SYN reusing its ports.
    */
   afterPacket(f: FlowState): void {
     if (!this.tcpEnd || f.protocol !== 6) return;
     if (f.rstSeen) this.end(f, "rst");
-    else if (f.finSeen === 3 && this.lastDir !== f.closedBy) this.end(f, "fin");
+    else if (f.finAcked === 3 && !this.lastFin) this.end(f, "fin");
   }
 
   /**
@@ -339,6 +360,7 @@ export class FlowTable {
     while (f !== null && f.lastTs > ts) f = f.lruPrev;
     for (let g = f === null ? this.lruHead : f.lruNext; g !== null;) {
       const next = g.lruNext;
+      g.endedByStepBack = true;
       this.end(g, "end");
       g = next;
     }
@@ -408,6 +430,15 @@ function setTunnel(f: FlowState, p: PacketView): void {
   f.tunnelDst = formatIp(p.tunnelDst, 0, p.tunnelVersion);
 }
 
+/**
+ * How much longer than a timeout a gap must be to pass it, in seconds. Packet times are doubles of the epoch
+ * second (steps of 0.24 us in 2026), so a gap of exactly the timeout came out a little over or under it
+ * depending on the times' fractions (a gap of 0.1 s split a flow at some times and not at others). Half a
+ * microsecond is above that error and below a microsecond capture's step: a gap equal to the timeout to the
+ * microsecond never passes it, one a microsecond longer always does.
+ */
+const TIME_SLACK = 5e-7;
+
 /** Flows a packet whose time is behind is moved back past at most, to keep the lists in time order. */
 const MAX_REORDER = 64;
 
@@ -421,7 +452,8 @@ export const END_ORDER_WIDTH = 5;
 /**
  * Writes, at `out[at..at+5)`, a key that orders an ended flow as one table over every flow would have ended it:
  * by the packet during which it ended (`packetIndex`, counted over every packet read, so the same in every
- * shard); then by the time its timeout fell due (the end of input and FIN/RST/eviction have none); then idle
+ * shard); then by the time its timeout fell due (the end of input and FIN/RST/eviction have none; a step back
+ * of the clock, which ends flows before its packet is counted, comes first); then idle
  * before active before FIN/RST/eviction before the end of input; then in the order of the table's lists (last
  * activity for idle flows and the end of input, creation for active ones): time, then packet number. Shards
  * merged by this key (ties kept in each shard's order) give exactly one table's order while the capture's clock
@@ -450,7 +482,9 @@ export function flowEndOrder(
 ): void {
   const r = f.endReason;
   out[at] = packetIndex;
-  out[at + 1] = f.endTime;
+  // A step back ends its flows before anything else happens at its packet (a timeout of the packet's own flow,
+  // a FIN or RST it carries): first among the flows ended there.
+  out[at + 1] = f.endedByStepBack ? -Infinity : f.endTime;
   out[at + 2] = r === "idle" ? 0 : r === "active" ? 1 : r === "end" ? 3 : 2;
   const byCreation = r === "active", none = r === "fin" || r === "rst" || r === "evicted";
   out[at + 3] = none ? 0 : byCreation ? f.firstTs : f.lastTs;

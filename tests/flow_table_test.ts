@@ -32,7 +32,14 @@ function view(
   sport: number,
   dst: string,
   dport: number,
-  opts: { proto?: number; flags?: number; wireLen?: number; payloadLen?: number } = {},
+  opts: {
+    proto?: number;
+    flags?: number;
+    wireLen?: number;
+    payloadLen?: number;
+    seq?: number;
+    ack?: number;
+  } = {},
 ): PacketView {
   const p = new PacketView();
   p.reset();
@@ -48,6 +55,8 @@ function view(
   p.wireLen = opts.wireLen ?? 60;
   p.payloadLen = opts.payloadLen ?? 0;
   p.tcpFlags = opts.flags ?? F.ACK;
+  p.tcpSeq = opts.seq ?? 0;
+  p.tcpAck = opts.ack ?? 0;
   p.tcpHdrLen = p.proto === 6 ? 20 : 0;
   return p;
 }
@@ -80,10 +89,11 @@ function frame(
   proto: 6 | 17,
   flags: number = F.ACK,
   n = 0,
+  seq?: { seq: number; ack: number },
 ): Uint8Array {
   const payload = new Uint8Array(n).fill(0x61);
   return ethernet(
-    ipv4(src, dst, proto, proto === 6 ? tcp(sport, dport, flags, payload) : udp(sport, dport, payload)),
+    ipv4(src, dst, proto, proto === 6 ? tcp(sport, dport, flags, payload, seq) : udp(sport, dport, payload)),
   );
 }
 
@@ -274,31 +284,44 @@ Deno.test("a packet far in the future does not stop the timeouts: the clock step
 // TCP end
 
 Deno.test("tcpEnd: a flow ends with the acknowledgement of the second FIN, or on RST; off by default", () => {
+  // Client sequence numbers from 100, server's from 500 (as a real stack numbers them).
   const conv = (t: FlowTable) => {
-    feed(t, view(0, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.SYN }));
-    feed(t, view(0.1, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.SYN | F.ACK }));
-    feed(t, view(0.2, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.ACK }));
-    feed(t, view(0.3, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.FIN | F.ACK }));
-    feed(t, view(0.4, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.FIN | F.ACK }));
-    feed(t, view(0.5, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.ACK }));
+    feed(t, view(0, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.SYN, seq: 100 }));
+    feed(t, view(0.1, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.SYN | F.ACK, seq: 500, ack: 101 }));
+    feed(t, view(0.2, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.ACK, seq: 101, ack: 501 }));
+    feed(t, view(0.3, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.FIN | F.ACK, seq: 101, ack: 501 }));
+    feed(t, view(0.4, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.FIN | F.ACK, seq: 501, ack: 102 }));
+    feed(t, view(0.5, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.ACK, seq: 102, ack: 502 }));
     t.flushAll();
   };
   const on = table({ tcpEnd: true });
   conv(on.t);
-  // The flow ends with the last ACK, the other side's packet after the second FIN (not a flow of its own).
+  // The flow ends with the last ACK, which acknowledges the second FIN (not a flow of its own).
   assert.deepEqual(on.ended.map((f) => [f.packets[0] + f.packets[1], f.endReason]), [[6, "fin"]]);
-  // A retransmitted second FIN stays in the flow, which ends at the other side's next packet.
+  // A retransmitted second FIN stays in the flow, which ends at the ACK of it.
   const again = table({ tcpEnd: true });
-  feed(again.t, view(0, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.FIN | F.ACK }));
-  feed(again.t, view(0.1, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.FIN | F.ACK }));
-  feed(again.t, view(0.3, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.FIN | F.ACK }));
+  feed(again.t, view(0, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.FIN | F.ACK, seq: 101, ack: 501 }));
+  feed(again.t, view(0.1, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.FIN | F.ACK, seq: 501, ack: 102 }));
+  feed(again.t, view(0.3, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.FIN | F.ACK, seq: 501, ack: 102 }));
   assert.equal(again.ended.length, 0);
-  feed(again.t, view(0.4, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.ACK }));
+  feed(again.t, view(0.4, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.ACK, seq: 102, ack: 502 }));
   assert.deepEqual(again.ended.map((f) => [f.packets[0], f.packets[1], f.endReason]), [[2, 2, "fin"]]);
+  // FINs that cross (neither acknowledges the other): the flow ends at the second of the two last ACKs, not
+  // at the first (the other one became a flow of its own); a FIN sent again after both were acknowledged
+  // does not end it either.
+  const cross = table({ tcpEnd: true });
+  feed(cross.t, view(0, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.FIN | F.ACK, seq: 101, ack: 501 }));
+  feed(cross.t, view(0.1, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.FIN | F.ACK, seq: 501, ack: 101 }));
+  feed(cross.t, view(0.2, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.ACK, seq: 102, ack: 502 }));
+  assert.equal(cross.ended.length, 0);
+  feed(cross.t, view(0.3, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.FIN | F.ACK, seq: 501, ack: 102 }));
+  assert.equal(cross.ended.length, 0);
+  feed(cross.t, view(0.4, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.ACK, seq: 502, ack: 102 }));
+  assert.deepEqual(cross.ended.map((f) => [f.packets[0], f.packets[1], f.endReason]), [[2, 3, "fin"]]);
   // The last ACK not captured, then a new connection on the same ports: its SYN starts a flow of its own.
   const reuse = table({ tcpEnd: true });
-  feed(reuse.t, view(0, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.FIN | F.ACK }));
-  feed(reuse.t, view(0.1, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.FIN | F.ACK }));
+  feed(reuse.t, view(0, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.FIN | F.ACK, seq: 101, ack: 501 }));
+  feed(reuse.t, view(0.1, "10.0.0.2", 80, "10.0.0.1", 40000, { flags: F.FIN | F.ACK, seq: 501, ack: 102 }));
   // (The server's FIN came second, so the client's SYN would otherwise be taken for the last ACK.)
   const syn = feed(reuse.t, view(5, "10.0.0.1", 40000, "10.0.0.2", 80, { flags: F.SYN }));
   assert.deepEqual(reuse.ended.map((f) => [f.packets[0], f.packets[1], f.endReason]), [[1, 1, "fin"]]);
@@ -323,11 +346,11 @@ Deno.test("tcpEnd: a flow ends with the acknowledgement of the second FIN, or on
 Deno.test("tcpEnd through extractFlows: flow_end_reason fin / rst", async () => {
   const a = "10.1.1.1", b = "10.2.2.2";
   const pkts = [
-    { ts: 1, data: frame(a, 40000, b, 80, 6, F.SYN) },
-    { ts: 1.1, data: frame(b, 80, a, 40000, 6, F.SYN | F.ACK) },
-    { ts: 1.2, data: frame(a, 40000, b, 80, 6, F.FIN | F.ACK) },
-    { ts: 1.3, data: frame(b, 80, a, 40000, 6, F.FIN | F.ACK) },
-    { ts: 1.4, data: frame(a, 40000, b, 80, 6, F.ACK) },
+    { ts: 1, data: frame(a, 40000, b, 80, 6, F.SYN, 0, { seq: 100, ack: 0 }) },
+    { ts: 1.1, data: frame(b, 80, a, 40000, 6, F.SYN | F.ACK, 0, { seq: 500, ack: 101 }) },
+    { ts: 1.2, data: frame(a, 40000, b, 80, 6, F.FIN | F.ACK, 3, { seq: 101, ack: 501 }) },
+    { ts: 1.3, data: frame(b, 80, a, 40000, 6, F.FIN | F.ACK, 0, { seq: 501, ack: 105 }) },
+    { ts: 1.4, data: frame(a, 40000, b, 80, 6, F.ACK, 0, { seq: 105, ack: 502 }) },
     { ts: 2, data: frame(a, 40001, b, 80, 6, F.SYN) },
     { ts: 2.1, data: frame(b, 80, a, 40001, 6, F.RST | F.ACK) },
   ];

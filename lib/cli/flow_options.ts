@@ -46,7 +46,7 @@ export function addFlowOptions(cmd: Command): Command {
   return cmd
     .option(
       "--idle-timeout <seconds>",
-      "end a flow after this long without packets",
+      "end a flow at a gap longer than this without packets (compared to the microsecond)",
       positiveNumber("--idle-timeout"),
       60,
     )
@@ -56,7 +56,7 @@ export function addFlowOptions(cmd: Command): Command {
       positiveNumber("--active-timeout", true),
       1800,
     )
-    .option("--tcp-end", "end TCP flows on RST, or with the last ACK once both sides sent FIN")
+    .option("--tcp-end", "end TCP flows on RST, or with the last ACK once both sides' FINs are acknowledged")
     .option(
       "--max-flows <n>",
       "most flows held at once; one is evicted to make room (0: no limit)",

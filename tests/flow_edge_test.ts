@@ -1,0 +1,100 @@
+/**
+ * The flow table's ends against tshark's reading of captures in `testdata/flow_edge/` (built by its `make.py`):
+ * `--tcp-end` ends a connection at its last ACK however the FINs cross; a gap of exactly the idle timeout stays
+ * in its flow, to the microsecond, at any time of day; a step back of the clock keeps 1 and 2 workers' output
+ * the same, byte for byte.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { HAVE_TSHARK, parseJsonl, ROOT, runCli, tsharkRows } from "./helpers.ts";
+
+const DIR = `${ROOT}/testdata/flow_edge`;
+
+Deno.test({
+  name:
+    "--tcp-end: a connection ends at its last ACK, also after a simultaneous close or a retransmitted FIN",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    for (const name of ["four_way_close.pcap", "simultaneous_close.pcap", "fin_retransmitted.pcap"]) {
+      const file = `${DIR}/${name}`;
+      const frames = tsharkRows(["-r", file, "-T", "fields", "-e", "frame.time_epoch", "-e", "tcp.stream"]);
+      assert.ok(frames.length >= 9 && frames.every((f) => f[1] === "0"), `${name}: one TCP stream`);
+      const r = await runCli(["extract", "-q", "--tcp-end", "--features", "flow_meta", file]);
+      assert.equal(r.code, 0, r.stderr);
+      // The last ACK made a flow of its own (reversed) after a simultaneous close; a retransmitted FIN ended
+      // the flow, and the last ACK after it made one.
+      const records = parseJsonl(r.stdout);
+      assert.equal(records.length, 1, `${name}: ${r.stdout}`);
+      assert.equal(records[0].total_packets, frames.length, name);
+      assert.equal(records[0].flow_end_reason, "fin", name);
+      assert.equal(records[0].end_time, Number(frames[frames.length - 1][0]), name);
+    }
+  },
+});
+
+/** Microseconds of an epoch time as tshark writes it (nine decimals), exactly. */
+function micros(text: string): bigint {
+  const [s, f] = text.split(".");
+  return BigInt(s) * 1000000n + BigInt(f.slice(0, 6));
+}
+
+Deno.test({
+  name:
+    "idle and active timeouts: a gap of exactly the timeout stays in the flow, a microsecond more ends it",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const file = `${DIR}/idle_exact_gaps.pcap`;
+    const rows = tsharkRows(["-r", file, "-T", "fields", "-e", "frame.time_epoch", "-e", "udp.srcport"]);
+    for (
+      const [flag, timeout, fromFirst] of [["--idle-timeout", 100000n, false], [
+        "--active-timeout",
+        200000n,
+        true,
+      ]] as const
+    ) {
+      // The documented rule, in whole microseconds: a packet more than the timeout after the flow's last
+      // (idle) or first (active) packet starts a new record.
+      const want = new Map<number, number[]>();
+      const state = new Map<number, { first: bigint; last: bigint }>();
+      for (const [time, port] of rows) {
+        const t = micros(time), p = Number(port);
+        const s = state.get(p);
+        const counts = want.get(p) ?? [];
+        if (s === undefined || t - (fromFirst ? s.first : s.last) > timeout) {
+          state.set(p, { first: t, last: t });
+          counts.push(1);
+        } else {
+          s.last = t;
+          counts[counts.length - 1]++;
+        }
+        want.set(p, counts);
+      }
+      const args = flag === "--idle-timeout" ? ["--idle-timeout", "0.1"] : ["--active-timeout", "0.2"];
+      const r = await runCli(["extract", "-q", ...args, "--features", "flow_meta", file]);
+      assert.equal(r.code, 0, r.stderr);
+      const got = new Map<number, number[]>();
+      for (
+        const rec of parseJsonl(r.stdout).sort((a, b) => (a.start_time as number) - (b.start_time as number))
+      ) {
+        const p = rec.src_port as number;
+        got.set(p, [...(got.get(p) ?? []), rec.total_packets as number]);
+      }
+      assert.equal(want.size, 40);
+      assert.deepEqual(got, want, flag);
+    }
+  },
+});
+
+Deno.test("a step back of the clock at a RST: 1 and 2 workers write the same records in the same order", async () => {
+  // Four UDP flows, then a RST stamped 900 s earlier: the step back ends the four before the RST's flow is
+  // made and ended; 2 workers wrote the RST's record between them.
+  const file = `${DIR}/stepback_rst.pcap`;
+  const one = await runCli(["extract", "-q", "--tcp-end", "--workers", "1", "--features", "flow_meta", file]);
+  const two = await runCli(["extract", "-q", "--tcp-end", "--workers", "2", "--features", "flow_meta", file]);
+  assert.equal(one.code, 0, one.stderr);
+  assert.equal(two.code, 0, two.stderr);
+  const records = parseJsonl(one.stdout);
+  assert.deepEqual(records.map((r) => r.flow_end_reason), ["end", "end", "end", "end", "rst"]);
+  assert.equal(two.stdout, one.stdout);
+});

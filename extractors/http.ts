@@ -43,7 +43,13 @@ const enum Dir {
   H2 = 2,
   WATCH_PREFACE = 3,
   DONE = 4,
+  /** The capture began inside this direction's stream (no SYN, first bytes not a head): a later segment that
+   * starts a request or status line starts the direction over. */
+  SEEK = 5,
 }
+
+/** Segments a flow checks, in SEEK, for the start of a head (the check allocates nothing). */
+const SEEK_SEGMENTS = 1024;
 
 /**
  * Per-flow state of `http2`.
@@ -70,6 +76,8 @@ export class HttpState {
   response: Http1Head | null = null;
   upgradeH2c = false;
   watch = 0;
+  /** Segments checked in SEEK, both directions. */
+  seeks = 0;
   /** Body bytes of the h2c upgrade request still to come before the client preface (by its Content-Length). */
   bodyLeft = 0;
   prefaceSeen = false;
@@ -139,8 +147,13 @@ const features: FeatureSpec[] = [
     '"HTTP/1.0", "HTTP/1.1" from the request (else status) line, or "HTTP/2" for h2c.',
   ),
   f("http_method", "str", "Method of the first HTTP/1 request."),
-  f("http_host", "str", "Host header of the first HTTP/1 request."),
-  f("http_user_agent", "str", "User-Agent header of the first HTTP/1 request."),
+  f(
+    "http_host",
+    "str",
+    "Host header of the first HTTP/1 request (folded lines joined by a space; a head that came in several " +
+      "segments is read up to 32 KB, nginx's limit, and a header past that is not seen).",
+  ),
+  f("http_user_agent", "str", "User-Agent header of the first HTTP/1 request (read as http_host is)."),
   f("http_status_code", "int", "Status code of the first HTTP/1 response."),
   f("http_uri", "str", "Request target of the first HTTP/1 request."),
   f(
@@ -149,6 +162,13 @@ const features: FeatureSpec[] = [
     "Content-Type of the first response (of the request when the response has none).",
   ),
 ];
+
+/** A segment's payload `b[o, o + n)` begins a request or status line (after empty lines). */
+function startsHead(b: Uint8Array, o: number, n: number): boolean {
+  let k = o;
+  while (k < o + n && (b[k] === 0x0d || b[k] === 0x0a)) k++;
+  return k < o + n && (httpMethodLength(b, k, o + n) > 0 || isHttpStatusStart(b, k, o + n));
+}
 
 function isQuicLong(b: Uint8Array, o: number, n: number): boolean {
   if (n < 7 || (b[o] & 0xc0) !== 0xc0) return false;
@@ -361,6 +381,16 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
     }
     if (n === 0 || dirState(s, dir) === Dir.DONE) return;
     const b = p.buf, o = p.payloadOff, seq = payloadSeq(p.tcpSeq, p.tcpFlags);
+    if (dirState(s, dir) === Dir.SEEK) {
+      if (!startsHead(b, o, n)) {
+        if (++s.seeks >= SEEK_SEGMENTS) {
+          setDirState(s, dir, Dir.DONE);
+          checkDone(s);
+        }
+        return;
+      }
+      setDirState(s, dir, Dir.NEW);
+    }
     if (
       dirState(s, dir) === Dir.NEW && (dir === 0 ? s.stream0 : s.stream1) === null &&
       !notStreamStart(s.isnKnown, dir, dir === 0 ? s.isn0 : s.isn1, seq)
@@ -376,6 +406,12 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
         (dir === 1 && (looksLikeSettings(b, o, n) || (n < 9 && settingsPrefix(b, o, n)))) ||
         (m < PREFACE_LEN && httpStartPrefix(b, k, k + m));
       if (!guess) {
+        // Without a SYN the capture may have begun inside a message (a body): a later head is still read,
+        // as tshark reads it. After a SYN, the stream's first bytes are not HTTP.
+        if ((s.isnKnown & (1 << dir)) === 0 && s.seeks < SEEK_SEGMENTS) {
+          setDirState(s, dir, Dir.SEEK);
+          return;
+        }
         setDirState(s, dir, Dir.DONE);
         checkDone(s);
         return;

@@ -643,3 +643,76 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "http: a capture that begins inside a response body, M-POST, folded header lines (tshark, RFC 9112)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // curl fetching a 300 KB file, then /a.txt, on one connection to Python's http.server; the capture cut
+    // (editcap) to begin inside the first body. The server's first bytes were body: the direction was given
+    // up, and the later 200 response never read.
+    const mid = "testdata/http_edge/midstream.pcap";
+    const want = tsharkRows([
+      "-r",
+      mid,
+      "-Y",
+      "http.response",
+      "-T",
+      "fields",
+      "-e",
+      "http.response.code",
+      "-e",
+      "http.content_type",
+    ]);
+    const [r] = [...(await records(mid, ["http2"])).values()].flat();
+    assert.deepEqual([r.http_method, r.http_uri], ["GET", "/a.txt"]);
+    assert.deepEqual([String(r.http_status_code), r.http_content_type], want[0]);
+    // One connection per method from Python; tshark knows M-POST (it was not a method here).
+    const methods = "testdata/http_edge/methods.pcap";
+    const theirs = new Map(
+      tsharkRows([
+        "-r",
+        methods,
+        "-Y",
+        "http.request",
+        "-T",
+        "fields",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "http.request.method",
+      ])
+        .map(([port, method]) => [Number(port), method]),
+    );
+    assert.ok([...theirs.values()].includes("M-POST"));
+    for (const rec of [...(await records(methods, ["http2"])).values()].flat()) {
+      const m = theirs.get(rec.src_port as number);
+      if (m !== undefined) assert.equal(rec.http_method, m, `port ${rec.src_port}`);
+    }
+    // Folded lines (obs-fold): a recipient replaces each with a space (RFC 9112 section 5.2). The User-Agent
+    // kept its first line only, and "Content-Type:" folded onto the next line was "". tshark ends the head at
+    // the fold, so the values are the capture's bytes, read here.
+    const unusual = "testdata/http_edge/unusual_heads.pcap";
+    const bytes = tsharkRows([
+      "-r",
+      unusual,
+      "-Y",
+      "tcp.srcport==46512 || tcp.dstport==46512",
+      "-T",
+      "fields",
+      "-e",
+      "tcp.payload",
+    ])
+      .map((row) => row[0]).filter((hex) => hex !== "").map((hex) =>
+        new TextDecoder().decode(new Uint8Array(hex.match(/../g)!.map((h) => parseInt(h, 16))))
+      ).join("");
+    assert.match(bytes, /User-Agent: first-part\r\n second-part\r\n\tthird-part\r\n/);
+    assert.match(bytes, /Content-Type:\r\n text\/x-folded\r\n/);
+    const folded = [...(await records(unusual, ["http2"])).values()].flat().find((x) =>
+      x.src_port === 46512 || x.dst_port === 46512
+    );
+    assert.ok(folded !== undefined);
+    assert.equal(folded.http_user_agent, "first-part second-part third-part");
+    assert.equal(folded.http_content_type, "text/x-folded");
+  },
+});

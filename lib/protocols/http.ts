@@ -78,6 +78,7 @@ const METHODS: readonly string[] = [
   "SUBSCRIBE",
   "UNSUBSCRIBE",
   "M-SEARCH",
+  "M-POST",
   "PURGE",
   "LINK",
   "UNLINK",
@@ -351,20 +352,43 @@ export function parseHttp1Head(buf: Uint8Array, off: number, end: number): Http1
       while (vs < le && (buf[vs] === 0x20 || buf[vs] === 0x09)) vs++;
       let ve = le;
       while (ve > vs && (buf[ve - 1] === 0x20 || buf[ve - 1] === 0x09)) ve--;
-      if (head.host === null && nameIs(buf, p, colon, "host")) head.host = text(buf, vs, ve);
+      if (head.host === null && nameIs(buf, p, colon, "host")) head.host = fieldValue(buf, vs, ve, e, end);
       else if (head.userAgent === null && nameIs(buf, p, colon, "user-agent")) {
-        head.userAgent = text(buf, vs, ve);
+        head.userAgent = fieldValue(buf, vs, ve, e, end);
       } else if (head.contentType === null && nameIs(buf, p, colon, "content-type")) {
-        head.contentType = text(buf, vs, ve);
-      } else if (head.upgrade === null && nameIs(buf, p, colon, "upgrade")) head.upgrade = text(buf, vs, ve);
-      else if (head.contentLength === null && nameIs(buf, p, colon, "content-length")) {
-        const v = text(buf, vs, ve);
+        head.contentType = fieldValue(buf, vs, ve, e, end);
+      } else if (head.upgrade === null && nameIs(buf, p, colon, "upgrade")) {
+        head.upgrade = fieldValue(buf, vs, ve, e, end);
+      } else if (head.contentLength === null && nameIs(buf, p, colon, "content-length")) {
+        const v = fieldValue(buf, vs, ve, e, end);
         if (/^[0-9]{1,15}$/.test(v)) head.contentLength = Number(v);
       }
     }
     p = e + 1;
   }
   return head;
+}
+
+/**
+ * A header field's value `buf[vs, ve)` (trimmed), whose line ends with the line feed at `lf`, with the lines
+ * that continue it (obs-fold: a line starting with a space or tab) joined by a space, as RFC 9112 section 5.2
+ * asks of a recipient (their text was lost: `Content-Type:` folded onto the next line read as "").
+ */
+function fieldValue(buf: Uint8Array, vs: number, ve: number, lf: number, end: number): string {
+  let q = lf + 1;
+  if (q >= end || (buf[q] !== 0x20 && buf[q] !== 0x09)) return text(buf, vs, ve);
+  let value = text(buf, vs, ve);
+  while (q < end && (buf[q] === 0x20 || buf[q] === 0x09)) {
+    let e = q;
+    while (e < end && buf[e] !== 0x0a) e++;
+    if (e >= end) break;
+    let s = q, t = e > q && buf[e - 1] === 0x0d ? e - 1 : e;
+    while (s < t && (buf[s] === 0x20 || buf[s] === 0x09)) s++;
+    while (t > s && (buf[t - 1] === 0x20 || buf[t - 1] === 0x09)) t--;
+    if (t > s) value = value === "" ? text(buf, s, t) : `${value} ${text(buf, s, t)}`;
+    q = e + 1;
+  }
+  return value;
 }
 
 /** Per-direction frame parser state of {@linkcode Http2Connection}. */

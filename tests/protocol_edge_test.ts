@@ -314,3 +314,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "tls: a second ClientHello after a HelloRetryRequest is read when the first carried 0-RTT data (tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // OpenSSL on lo: a session, then a resumption offering early data with x25519 first to a server that wants
+    // P-256: ClientHello, 0-RTT data, HelloRetryRequest, a second ClientHello in clear, ServerHello. The 0-RTT
+    // record ended the client's side: its second ClientHello was not counted.
+    const path = `${ROOT}/testdata/tls_edge/hrr_early_data.pcap`;
+    const frames = tsharkRows([
+      "-r",
+      path,
+      "-Y",
+      "tls.record.content_type == 22",
+      "-T",
+      "fields",
+      "-e",
+      "tcp.srcport",
+      "-e",
+      "tcp.dstport",
+    ]);
+    const { records } = await collect(path, { features: ["tls"] });
+    assert.equal(records.length, 2);
+    for (const r of records) {
+      const want = frames.filter(([a, b]) => Number(a) === r.src_port || Number(b) === r.src_port).length;
+      assert.equal(r.tls_handshake_packets, want, `port ${r.src_port}`);
+    }
+    const resumed = records.find((r) => r.tls_early_data_ext === true);
+    assert.equal(resumed?.tls_handshake_packets, 4);
+  },
+});

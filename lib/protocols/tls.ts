@@ -69,6 +69,9 @@ export const MAX_RECORD_LENGTH = 16384 + 2048;
 const MAX_HANDSHAKE_BUFFER = 65536;
 /** ClientHellos / ServerHellos kept per flow (a HelloRetryRequest makes two). */
 const MAX_HELLOS = 4;
+/** 0-RTT records a client direction skips while waiting for the server's answer (a HelloRetryRequest, then a
+ * second ClientHello); past them, or once a ServerHello came, the direction is encrypted traffic. */
+const MAX_EARLY_RECORDS = 64;
 /** Before TLS is seen, how much non-TLS data a direction may carry before it is given up. */
 const DETECT_MAX_CHUNKS = 16;
 const DETECT_MAX_LINES = 64;
@@ -1063,6 +1066,8 @@ class DirState {
   afterCcs = false;
   /** After a CCS that may be TLS 1.3's compatibility one: only a ClientHello may follow in clear. */
   ccsTentative = false;
+  /** 0-RTT records skipped (see {@linkcode MAX_EARLY_RECORDS}). */
+  earlyRecords = 0;
   // Handshake layer.
   /** Bytes of a handshake header split across calls (allocated when one is). */
   hsHdr: Uint8Array | null = null;
@@ -1637,6 +1642,12 @@ export class TlsFlowAnalyzer {
         } else if (type === TlsContentType.ALERT) this.alertCount++;
         else if (type === TlsContentType.CHANGE_CIPHER_SPEC) this.changeCipherSpec(d);
         else if (type === TlsContentType.APPLICATION_DATA) {
+          // 0-RTT data after a ClientHello offering early_data, before the server's ServerHello: skipped, for a
+          // HelloRetryRequest has the client send a second ClientHello, in clear, after it.
+          if (
+            d.role === ROLE_CLIENT && this.clientHello?.hasEarlyData === true && !this.serverHelloSeen() &&
+            ++d.earlyRecords <= MAX_EARLY_RECORDS
+          ) continue;
           d.mode = MODE_DONE; // encrypted traffic: nothing more to learn from this direction
           return;
         }
@@ -1675,6 +1686,12 @@ export class TlsFlowAnalyzer {
     }
     d.encrypted = true;
     d.afterCcs = true;
+  }
+
+  /** A ServerHello that is not a HelloRetryRequest was read. */
+  private serverHelloSeen(): boolean {
+    for (const sh of this.serverHellos) if (!sh.isHelloRetryRequest) return true;
+    return false;
   }
 
   private offered13(): boolean {

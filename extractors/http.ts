@@ -78,6 +78,9 @@ export class HttpState {
   watch = 0;
   /** Segments checked in SEEK, both directions. */
   seeks = 0;
+  /** Directions (bits) that left SEEK at a head: one still unfinished at the end is not read (its later
+   * segments may have come before it, and were not kept), as tshark shows none. */
+  seeked = 0;
   /** Body bytes of the h2c upgrade request still to come before the client preface (by its Content-Length). */
   bodyLeft = 0;
   prefaceSeen = false;
@@ -390,6 +393,7 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
         return;
       }
       setDirState(s, dir, Dir.NEW);
+      s.seeked |= 1 << dir;
     }
     if (
       dirState(s, dir) === Dir.NEW && (dir === 0 ? s.stream0 : s.stream1) === null &&
@@ -447,7 +451,10 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       for (let d = 0; d < 2; d++) {
         const st = d === 0 ? s.stream0 : s.stream1;
         const state = dirState(s, d);
-        if (st !== null && st.available > 0 && (state === Dir.HEAD || state === Dir.NEW)) {
+        if (
+          st !== null && st.available > 0 && (state === Dir.HEAD || state === Dir.NEW) &&
+          (s.seeked & (1 << d)) === 0
+        ) {
           process(s, d as 0 | 1, st.data, st.offset, st.available, true);
         }
       }

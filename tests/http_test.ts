@@ -716,3 +716,39 @@ Deno.test({
     assert.equal(folded.http_content_type, "text/x-folded");
   },
 });
+
+Deno.test({
+  name: "http: captures cut to begin inside a connection give the heads tshark shows, and no cut ones",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // segments.pcap and tcp_edge/http_reordered.pcap without their first three frames (editcap -r 4-): a
+    // request whose later segment came before its first one was read as far as it went (method and URI, no
+    // Host) from a capture that had lost its handshake; tshark shows no request there.
+    for (const file of ["segments_cut.pcap", "reordered_cut.pcap", "midstream.pcap"]) {
+      const path = `testdata/http_edge/${file}`;
+      const fields = ["tcp.srcport", "tcp.dstport", "http.request.method", "http.request.uri", "http.host"];
+      const rows = tsharkRows(
+        ["-r", path, "-Y", "http.request || http.response", "-T", "fields"].concat(
+          [...fields, "http.response.code"].flatMap((f) => ["-e", f]),
+        ),
+      );
+      for (const r of [...(await records(path, ["http2"])).values()].flat()) {
+        const client = r.dst_port === 80 || r.dst_port === 8080 ? r.src_port : r.dst_port;
+        const mine = rows.filter(([a, b]) => Number(a) === client || Number(b) === client);
+        const request = mine.find((row) => row[2] !== "");
+        const response = mine.find((row) => row[5] !== "");
+        const want = [
+          request?.[2] ?? null,
+          request?.[3] ?? null,
+          request === undefined || request[4] === "" ? null : request[4],
+          response === undefined ? null : Number(response[5]),
+        ];
+        assert.deepEqual(
+          [r.http_method, r.http_uri, r.http_host, r.http_status_code],
+          want,
+          `${file} port ${client}`,
+        );
+      }
+    }
+  },
+});

@@ -324,11 +324,11 @@ Deno.test({
     // P-256: ClientHello, 0-RTT data, HelloRetryRequest, a second ClientHello in clear, ServerHello. The 0-RTT
     // record ended the client's side: its second ClientHello was not counted.
     const path = `${ROOT}/testdata/tls_edge/hrr_early_data.pcap`;
+    const handshake = ["-Y", "tls.record.content_type == 22"];
     const frames = tsharkRows([
       "-r",
       path,
-      "-Y",
-      "tls.record.content_type == 22",
+      ...handshake,
       "-T",
       "fields",
       "-e",

@@ -108,40 +108,22 @@ export function gunzipReader(stream: ReadableStream<Uint8Array>): ByteReader & {
   });
   gz.on("error", fail);
   const source = stream.getReader();
-  // The input's last 8 bytes (a member's trailer: CRC and length) are written alone: zlib drops the output of
-  // the write that fails, so a wrong CRC in a small file lost every packet of it (and the last 16 KB of a
-  // larger one), although all of them had been decompressed.
-  let held = new Uint8Array(0);
-  const write = async (chunk: Uint8Array): Promise<void> => {
-    if (chunk.length === 0 || gz.write(chunk)) return;
-    await new Promise<void>((r) => {
-      const done = () => {
-        gz.off("drain", done).off("close", done);
-        r();
-      };
-      gz.on("drain", done).on("close", done);
-    });
-  };
   (async () => {
     for (;;) {
       const { done, value } = await source.read();
       if (done) break;
-      if (value.length >= TRAILER) {
-        await write(held);
-        if (gz.destroyed) return;
-        await write(value.subarray(0, value.length - TRAILER));
-        held = value.slice(value.length - TRAILER);
-      } else {
-        const both = new Uint8Array(held.length + value.length);
-        both.set(held);
-        both.set(value, held.length);
-        await write(both.subarray(0, Math.max(0, both.length - TRAILER)));
-        held = both.slice(Math.max(0, both.length - TRAILER));
+      if (!gz.write(value)) {
+        await new Promise<void>((r) => {
+          const done = () => {
+            gz.off("drain", done).off("close", done);
+            r();
+          };
+          gz.on("drain", done).on("close", done);
+        });
       }
       if (gz.destroyed) return;
     }
-    await write(held);
-    if (!gz.destroyed) gz.end();
+    gz.end();
   })().catch(fail);
   return {
     async read(p: Uint8Array): Promise<number | null> {
@@ -165,9 +147,6 @@ export function gunzipReader(stream: ReadableStream<Uint8Array>): ByteReader & {
     },
   };
 }
-
-/** A gzip member's trailer: CRC-32 and length. */
-const TRAILER = 8;
 
 /** Decompressed bytes queued ahead of the reader at most (then decompression waits for it). */
 const GUNZIP_QUEUE = 8 << 20;

@@ -452,9 +452,14 @@ export async function* extractFlows(
                 // warning): not gzip at all (zlib's "incorrect header check": a .gz name on something else),
                 // or gzip cut or damaged before its first capture bytes (a download that stopped early).
                 if (e instanceof DecompressionError) {
+                  // A wrong CRC or length in the trailer: zlib drops the output of the write that failed,
+                  // all of a small file (gunzip -c writes it out before it complains).
                   throw new InputError(
                     /header check/.test(e.message)
                       ? `${name}: not a gzip-compressed capture (${e.message})`
+                      : /(data|length) check/.test(e.message)
+                      ? `${name}: the gzip stream fails its check (${e.message}), and nothing of it could be ` +
+                        "read; 'gunzip -c' writes out what it holds"
                       : `${name}: the gzip stream is cut or corrupt before any capture data (${e.message})`,
                   );
                 }

@@ -16,6 +16,7 @@ import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import { configureGroups, selectExtractors } from "./registry.ts";
 import type { CaptureMetrics } from "./metrics.ts";
 import { PcapDumper, PcapError, PcapLive, type PcapStats } from "../ffi/libpcap.ts";
+import { describeLinkType, SUPPORTED_LINK_TYPES } from "./decode.ts";
 
 /** Options of {@linkcode captureFlows}. */
 export interface LiveOptions extends FlowPipelineOptions {
@@ -98,6 +99,8 @@ export interface LiveSummary {
   stoppedBy: LiveStopReason;
   /** The read error that stopped it, when `stoppedBy` is `error`. */
   error: string | null;
+  /** The interface's link type when jj does not decode it (every packet skipped: the run failed), else null. */
+  unsupportedLinkType: number | null;
   /** How the loop waited for packets. */
   waitMode: "poll" | "timer";
 }
@@ -225,6 +228,17 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
     immediate: (opts.snaplen ?? 262144) <= IMMEDIATE_MAX_SNAPLEN,
   });
   if (live.warning !== null) opts.onWarning?.(`${opts.iface}: ${live.warning}`);
+  const unsupported = SUPPORTED_LINK_TYPES.has(live.linkType) ? null : live.linkType;
+  if (unsupported !== null) {
+    // Said at once: every packet will be skipped, and the run fails at its end, as extract fails on such an
+    // input (it wrote nothing and exited 0). Captured all the same, for --save-pcap.
+    opts.onWarning?.(
+      `${opts.iface}: link type ${
+        describeLinkType(unsupported)
+      }, which jj does not decode: its packets are ` +
+        "skipped (capture on an interface with Ethernet, Linux cooked (any), raw IP or loopback framing)",
+    );
+  }
   let dumper: PcapDumper | null = null;
   const waiter = new FdWaiter(live.selectableFd);
   const started = performance.now();
@@ -244,6 +258,7 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
     seconds: 0,
     stoppedBy: "signal",
     error: null,
+    unsupportedLinkType: unsupported,
     waitMode: waiter.mode,
   };
   let pending: FlowRecord[] = [];

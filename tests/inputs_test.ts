@@ -160,17 +160,14 @@ Deno.test("gzip: told by its bytes on stdin and without a .gz name; a .gz that i
     const fake = await runCli(["extract", "-q", `${dir}/fake.pcap.gz`]);
     assert.equal(fake.code, 1, fake.stderr);
     assert.match(fake.stderr, /fake\.pcap\.gz: not a gzip-compressed capture/);
-    // A wrong CRC in the trailer (gzip -t and tshark read every byte, then name it): every packet is read, with
-    // a warning. zlib dropped the output of the write that failed, all of a small file.
+    // A wrong CRC in the trailer of a small file: zlib drops all its output, and the message says so and what
+    // reads it (it said "cut or corrupt before any capture data").
     const badCrc = gz.slice();
     badCrc[badCrc.length - 6] ^= 0xff;
     await Deno.writeFile(`${dir}/crc.pcap.gz`, badCrc);
-    for (const args of [[`${dir}/crc.pcap.gz`], ["-"]]) {
-      const crc = await runCli(["extract", ...args], { stdin: badCrc });
-      assert.equal(crc.code, 0, crc.stderr);
-      assert.equal(crc.stdout, plain.stdout);
-      assert.match(crc.stderr, /incorrect data check/);
-    }
+    const crc = await runCli(["extract", "-q", `${dir}/crc.pcap.gz`]);
+    assert.equal(crc.code, 1, crc.stderr);
+    assert.match(crc.stderr, /^jj: error: .*fails its check \(incorrect data check\).*'gunzip -c'/);
     // gzip cut before its first capture bytes (its first 20 bytes) is gzip: the message said it was not.
     await Deno.writeFile(`${dir}/early.pcap.gz`, gz.subarray(0, 20));
     for (const args of [[`${dir}/early.pcap.gz`], ["-"]]) {

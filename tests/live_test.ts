@@ -752,7 +752,8 @@ Deno.test({
   ignore: !HAVE_NFLOG,
   fn: async () => {
     const p = jj(["live", "-i", "nflog", "--duration", "2"]);
-    assert.equal(await p.done(), 0, p.err());
+    // Its link type (239) is not decoded: said at once, and the run fails (see below).
+    assert.equal(await p.done(), 1, p.err());
     assert.match(p.err(), /stopped by duration/);
   },
 });
@@ -949,3 +950,20 @@ captureTest(
     }
   },
 );
+
+Deno.test({
+  name: "live: an interface whose link type jj does not decode (nflog) is said at once, and the run fails",
+  ignore: !HAVE_NFLOG,
+  async fn() {
+    // It captured, skipped every packet as an unsupported link type, wrote no flow and exited 0.
+    const r = await runCli(["live", "-i", "nflog", "--duration", "1"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, "");
+    const lines = r.stderr.trim().split("\n");
+    assert.match(
+      lines[0],
+      /^jj: warning: nflog: link type 239, which jj does not decode: its packets are skipped/,
+    );
+    assert.ok(lines.some((l) => /stopped by duration/.test(l)), r.stderr);
+  },
+});

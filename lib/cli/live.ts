@@ -270,7 +270,7 @@ export function listInterfaces(): void {
  * printLiveSummary({
  *   iface: "lo", packetsRead: 10, packetsDecoded: 10, packetsSkipped: {}, packetsSampledOut: 0, bytes: 900,
  *   flows: 2, received: 10, dropped: 0, ifDropped: 0, savedPackets: 0, seconds: 1, stoppedBy: "signal",
- *   error: null, waitMode: "poll",
+ *   error: null, unsupportedLinkType: null, waitMode: "poll",
  * });
  * ```
  */
@@ -412,6 +412,8 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
       console.error(`jj: error: ${summary.error}`); // "capture on IFACE failed: ..."
       return 1;
     }
+    // An interface whose packets were all skipped (said when the capture began) fails the run, as in extract.
+    if (summary.unsupportedLinkType !== null) return 1;
     // Records the collector never got fail the run, as in extract (the IPFIX totals line counts them).
     return ipfix !== undefined && ipfix.stats.lost > 0 ? 1 : 0;
   } finally {

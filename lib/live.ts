@@ -200,9 +200,11 @@ function saveError(e: PcapError): string {
  * @example
  * ```ts
  * import { captureFlows } from "./live.ts";
+ * // Ten seconds of TCP on lo, or less on Ctrl-C.
  * const stop = new AbortController();
- * Deno.addSignalListener("SIGINT", () => stop.abort());
- * const it = captureFlows({ iface: "lo", filter: "tcp", idleTimeout: 10, signal: stop.signal });
+ * const onInt = () => stop.abort();
+ * Deno.addSignalListener("SIGINT", onInt);
+ * const it = captureFlows({ iface: "lo", filter: "tcp", idleTimeout: 10, duration: 10, signal: stop.signal });
  * for (;;) {
  *   const r = await it.next();
  *   if (r.done) {
@@ -211,6 +213,7 @@ function saveError(e: PcapError): string {
  *   }
  *   console.log(JSON.stringify(r.value));
  * }
+ * Deno.removeSignalListener("SIGINT", onInt);
  * ```
  */
 export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecord, LiveSummary, void> {

@@ -35,7 +35,12 @@ const f = (name: string, type: "int" | "float" | "bool", description: string): F
 });
 
 const features: FeatureSpec[] = [
-  f("tcp_is_tcp", "bool", "True for TCP flows."),
+  f(
+    "tcp_is_tcp",
+    "bool",
+    "True for TCP flows. The group's counts are over the packets that carry a whole TCP header (20 bytes or " +
+      "more): not the later fragments of a fragmented segment, nor a first fragment cut inside its header.",
+  ),
   f("tcp_syn_count", "int", "Packets with SYN and without ACK."),
   f("tcp_synack_count", "int", "Packets with SYN and ACK."),
   f("tcp_fin_count", "int", "Packets with FIN."),

@@ -91,22 +91,18 @@ export class DnsState {
   /** Messages counted (parsed or by their header alone): the first MAX_PARSED are parsed in full. */
   messages = 0;
   /**
-   * The first query's and the first response's header words (flags, then ANCOUNT, NSCOUNT, ARCOUNT): the
-   * columns "of the first response" come from its header, also when the rest of it cannot be read or it came
-   * past the parsed messages (as tshark reads them); -1 until seen.
+   * The first query's and the first response's 12 header bytes: the columns "of the first response" come from
+   * its header, also when the rest of it cannot be read or it came past the parsed messages (as tshark reads
+   * them).
    */
-  queryFlags = -1;
-  queryCounts = 0;
-  queryArCount = 0;
-  responseFlags = -1;
-  responseCounts = 0;
-  responseArCount = 0;
+  queryHeader: Uint8Array | null = null;
+  responseHeader: Uint8Array | null = null;
   /**
    * UDP: headers of the datagrams that did not read as DNS while the flow was undecided (at most
-   * UDP_PROBES - 1, each flags << 16 | ANCOUNT, NSCOUNT << 16 | ARCOUNT): counted once a later one decides the
-   * flow is DNS (a dig +header-only query has no question, which alone does not make a flow DNS).
+   * UDP_PROBES - 1, their 12 header bytes): counted once a later one decides the flow is DNS (a dig
+   * +header-only query has no question, which alone does not make a flow DNS).
    */
-  pending: number[] | null = null;
+  pending: Uint8Array[] | null = null;
   firstQuery: DnsMessage | null = null;
   firstResponse: DnsMessage | null = null;
   truncated = false;
@@ -149,36 +145,19 @@ const features: FeatureSpec[] = [
   ),
 ];
 
-/** Counts a message by its header (flags, ANCOUNT << 16 | NSCOUNT, ARCOUNT): QR, TC, the first ones' fields. */
-function countHeaderWords(s: DnsState, flags: number, counts: number, arCount: number): void {
+/** Counts the message at `buf[off]` (12 header bytes present) by its header, as tshark counts one it cannot read
+ * further: QR and TC, and the first query's and response's header is kept. */
+function countHeader(s: DnsState, buf: Uint8Array, off: number): void {
   s.messages++;
+  const flags = (buf[off + 2] << 8) | buf[off + 3];
   if (flags & 0x8000) {
     s.responses++;
-    if (s.responseFlags < 0) {
-      s.responseFlags = flags;
-      s.responseCounts = counts;
-      s.responseArCount = arCount;
-    }
+    s.responseHeader ??= buf.slice(off, off + 12);
   } else {
     s.queries++;
-    if (s.queryFlags < 0) {
-      s.queryFlags = flags;
-      s.queryCounts = counts;
-      s.queryArCount = arCount;
-    }
+    s.queryHeader ??= buf.slice(off, off + 12);
   }
   if (flags & 0x0200) s.truncated = true;
-}
-
-/** Counts the message at `buf[off]` (12 header bytes present) by its header, as tshark counts one it cannot read
- * further. */
-function countHeader(s: DnsState, buf: Uint8Array, off: number): void {
-  countHeaderWords(
-    s,
-    (buf[off + 2] << 8) | buf[off + 3],
-    ((buf[off + 6] << 24) | (buf[off + 7] << 16) | (buf[off + 8] << 8) | buf[off + 9]) >>> 0,
-    (buf[off + 10] << 8) | buf[off + 11],
-  );
 }
 
 /** Keeps what the columns need of a parsed message (its header is counted by `countHeader`). */
@@ -434,21 +413,13 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
       if (++s.probes0 >= UDP_PROBES) {
         s.mode = Mode.NOT_DNS;
         s.pending = null;
-      } else if (n >= 12) {
-        (s.pending ??= []).push(
-          (((b[o + 2] << 8) | b[o + 3]) << 16 | (b[o + 6] << 8) | b[o + 7]) >>> 0,
-          (((b[o + 8] << 8) | b[o + 9]) << 16 | (b[o + 10] << 8) | b[o + 11]) >>> 0,
-        );
-      }
+      } else if (n >= 12) (s.pending ??= []).push(b.slice(o, o + 12));
       return;
     }
     s.mode = Mode.DNS;
     const pending = s.pending;
     if (pending !== null) {
-      for (let i = 0; i < pending.length; i += 2) {
-        const w = pending[i], v = pending[i + 1];
-        countHeaderWords(s, w >>> 16, (((w & 0xffff) << 16) | (v >>> 16)) >>> 0, v & 0xffff);
-      }
+      for (const header of pending) countHeader(s, header, 0);
       s.pending = null;
     }
     countHeader(s, b, o);
@@ -478,18 +449,18 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
       out.dns_query_type_str = first.qType === null ? null : dnsTypeName(first.qType);
     }
     // Header fields: of the first query or response, whether or not the rest of it could be read.
-    const qf = s.queryFlags, rf = s.responseFlags;
-    if (qf >= 0 || rf >= 0) out.dns_recursion_desired = ((qf >= 0 ? qf : rf) & 0x0100) !== 0;
-    const counts = rf >= 0 ? s.responseCounts : s.queryCounts;
-    if (qf >= 0 || rf >= 0) {
-      out.dns_answer_count = counts >>> 16;
-      out.dns_authority_count = counts & 0xffff;
-      out.dns_additional_count = rf >= 0 ? s.responseArCount : s.queryArCount;
+    const q = s.queryHeader, r = s.responseHeader;
+    if (q !== null || r !== null) out.dns_recursion_desired = ((q ?? r)![2] & 0x01) !== 0;
+    const counts = r ?? q;
+    if (counts !== null) {
+      out.dns_answer_count = (counts[6] << 8) | counts[7];
+      out.dns_authority_count = (counts[8] << 8) | counts[9];
+      out.dns_additional_count = (counts[10] << 8) | counts[11];
     }
-    if (rf >= 0) {
-      out.dns_response_code = rf & 0xf;
-      out.dns_response_code_str = dnsRcodeName(rf & 0xf);
-      out.dns_recursion_available = (rf & 0x0080) !== 0;
+    if (r !== null) {
+      out.dns_response_code = r[3] & 0xf;
+      out.dns_response_code_str = dnsRcodeName(r[3] & 0xf);
+      out.dns_recursion_available = (r[3] & 0x80) !== 0;
     }
     out.dns_min_ttl = s.minTtl;
     out.dns_max_ttl = s.maxTtl;

@@ -684,24 +684,24 @@ export class PcapOfflineReader {
     filter: string | undefined,
     countFiltered: boolean,
   ): PcapOfflineReader {
-    if (filter !== undefined && filter !== "" && !countFiltered) {
+    const reader = new PcapOfflineReader(sym, h);
+    if (filter === undefined || filter === "") return reader;
+    if (!countFiltered) {
       try {
         applyFilter(sym, h, filter);
       } catch (e) {
-        sym.pcap_close(h);
+        reader.close();
         throw e;
       }
+      return reader;
     }
-    const reader = new PcapOfflineReader(sym, h);
-    if (filter !== undefined && filter !== "" && countFiltered) {
-      const prog = new Uint8Array(16);
-      const error = compileFilter(sym, h, filter, PCAP_NETMASK_UNKNOWN, prog);
-      if (error !== null) {
-        reader.close();
-        throw new PcapFilterError(`bad filter ${JSON.stringify(filter)}: ${error}`);
-      }
-      reader.#pump.filterProg = prog;
+    const prog = new Uint8Array(16);
+    const error = compileFilter(sym, h, filter, PCAP_NETMASK_UNKNOWN, prog);
+    if (error !== null) {
+      reader.close();
+      throw new PcapFilterError(`bad filter ${JSON.stringify(filter)}: ${error}`);
     }
+    reader.#pump.filterProg = prog;
     return reader;
   }
 

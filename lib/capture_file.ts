@@ -350,6 +350,54 @@ const MAX_RECORD = 16 << 20;
  */
 const MAX_SNAPLEN = 262144;
 /** Smallest length of the pcapng blocks read, by type: their fixed fields and both length words. */
+/** What a classic pcap file's magic number says: byte order, time unit, record header length. */
+export interface PcapFormat {
+  /** Little-endian fields. */
+  le: boolean;
+  /** Nanosecond (not microsecond) fractions. */
+  nano: boolean;
+  /** A record header's length: 16, or 24 in Alexey Kuznetzov's modified format (its ifindex, protocol,
+   * packet type and a pad byte follow the usual four words; libpcap reads it, so we do). */
+  hdrLen: number;
+}
+
+const PCAP_FORMATS: ReadonlyMap<number, PcapFormat> = new Map([
+  [0xd4c3b2a1, { le: true, nano: false, hdrLen: 16 }],
+  [0xa1b2c3d4, { le: false, nano: false, hdrLen: 16 }],
+  [0x4d3cb2a1, { le: true, nano: true, hdrLen: 16 }],
+  [0xa1b23c4d, { le: false, nano: true, hdrLen: 16 }],
+  [0x34cdb2a1, { le: true, nano: false, hdrLen: 24 }],
+  [0xa1b2cd34, { le: false, nano: false, hdrLen: 24 }],
+]);
+
+/**
+ * The classic pcap format of a file whose first four bytes, read big-endian, are `magic`; null when it is none.
+ *
+ * @example
+ * ```ts
+ * import { pcapFormat } from "./capture_file.ts";
+ * console.log(pcapFormat(0xd4c3b2a1)); // { le: true, nano: false, hdrLen: 16 }
+ * ```
+ */
+export function pcapFormat(magic: number): PcapFormat | null {
+  return PCAP_FORMATS.get(magic) ?? null;
+}
+
+/**
+ * How records of pcap format `major.minor` hold their captured and original lengths: 0 in that order; 1 the
+ * other way round (versions before 2.3); 2 either (2.3: swapped where the captured one passes the original).
+ * libpcap's rule.
+ *
+ * @example
+ * ```ts
+ * import { pcapLengthOrder } from "./capture_file.ts";
+ * console.log(pcapLengthOrder(2, 4), pcapLengthOrder(2, 2)); // 0 1
+ * ```
+ */
+export function pcapLengthOrder(major: number, minor: number): 0 | 1 | 2 {
+  return major < 2 || (major === 2 && minor < 3) ? 1 : major === 2 && minor === 3 ? 2 : 0;
+}
+
 const MIN_BLOCK: Readonly<Record<number, number>> = { 0x0a0d0d0a: 28, 1: 20, 2: 32, 3: 16, 6: 32 };
 
 /**
@@ -715,39 +763,14 @@ export async function* readCaptureChunks(
       } else if (rb.end - rb.start < 4096 && !rb.eof) yield;
     }
   } else {
-    let le: boolean, nano: boolean;
-    /** A record header's length: 16, or 24 in Alexey Kuznetzov's modified format (its ifindex, protocol, packet
-     * type and a pad byte follow the usual four words). libpcap reads that format, so we do. */
-    let hdrLen = 16;
-    switch (magic) {
-      case 0xd4c3b2a1:
-        le = true;
-        nano = false;
-        break;
-      case 0x34cdb2a1:
-      case 0xa1b2cd34:
-        le = magic === 0x34cdb2a1;
-        nano = false;
-        hdrLen = 24;
-        break;
-      case 0x4d3cb2a1:
-        le = true;
-        nano = true;
-        break;
-      case 0xa1b2c3d4:
-        le = false;
-        nano = false;
-        break;
-      case 0xa1b23c4d:
-        le = false;
-        nano = true;
-        break;
-      default:
-        throw new CaptureFormatError(
-          `not a pcap or pcapng capture (magic 0x${magic.toString(16).padStart(8, "0")})`,
-          0,
-        );
+    const fmt = pcapFormat(magic);
+    if (fmt === null) {
+      throw new CaptureFormatError(
+        `not a pcap or pcapng capture (magic 0x${magic.toString(16).padStart(8, "0")})`,
+        0,
+      );
     }
+    const { le, nano, hdrLen } = fmt;
     result.format = hdrLen === 24 ? "pcap-modified" : nano ? "pcap-ns" : "pcap";
     if (!await rb.fill(24)) throw new CaptureFormatError("truncated pcap file header", 0);
     // The link type is the low 16 bits; above them, flags (an FCS length) that name no other link type.
@@ -757,11 +780,7 @@ export async function* readCaptureChunks(
     const maxCapLen = Math.min(Math.max(rb.dv.getUint32(rb.start + 16, le), MAX_SNAPLEN), MAX_RECORD);
     result.linkTypes.push(link);
     const div = nano ? 1e9 : 1e6;
-    // Files of format versions before 2.3 hold each record's captured and original lengths the other way
-    // round, and some 2.3 ones do (where the captured length passes the original): libpcap swaps them, always
-    // (1) or when so (2).
-    const major = rb.dv.getUint16(rb.start + 4, le), minor = rb.dv.getUint16(rb.start + 6, le);
-    const swap = major < 2 || (major === 2 && minor < 3) ? 1 : major === 2 && minor === 3 ? 2 : 0;
+    const swap = pcapLengthOrder(rb.dv.getUint16(rb.start + 4, le), rb.dv.getUint16(rb.start + 6, le));
     rb.start += 24;
     for (;;) {
       if (rb.end - rb.start < hdrLen && !await rb.fill(hdrLen)) {

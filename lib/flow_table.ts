@@ -286,16 +286,16 @@ export class FlowTable {
     f.packets[dir]++;
     f.bytes[dir] += p.wireLen;
     f.payloadBytes[dir] += p.payloadLen;
-    this.lastFin = false;
-    if (p.proto === 6) {
+    // FIN and RST bookkeeping serves only the end on FIN/RST: no work per packet without it.
+    if (this.tcpEnd && p.proto === 6) {
       const fl = p.tcpFlags;
-      if (fl & TCP.FIN) {
+      this.lastFin = (fl & TCP.FIN) !== 0;
+      if (this.lastFin) {
         // The FIN takes one sequence number after the segment's data (and its SYN's, if any).
         const end = (p.tcpSeq + p.payloadLen + 1 + (fl & TCP.SYN ? 1 : 0)) >>> 0;
         if (dir === 0) f.finEnd0 = end;
         else f.finEnd1 = end;
         f.finSeen |= 1 << dir;
-        this.lastFin = true;
       }
       const other = dir ^ 1;
       if ((fl & TCP.ACK) !== 0 && (f.finSeen & (1 << other)) !== 0) {

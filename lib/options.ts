@@ -435,15 +435,20 @@ function anonymizeLiteral(text: string, salt: string): string {
 }
 
 /**
- * A request target with its host hashed by {@linkcode anonymizeLiteral} when it is an address literal: the
- * authority form of CONNECT (`10.0.0.1:443`) and the host of an absolute URI (`http://10.0.0.1/x`, userinfo
- * and port kept); a path is left as it is.
+ * An HTTP request target with its host (CONNECT's authority form `10.0.0.1:443`, an absolute URI's host with
+ * userinfo and port kept) replaced by `f` of it; a path and `*` are left as they are.
+ *
+ * @example
+ * ```ts
+ * import { mapTargetHost } from "./options.ts";
+ * console.log(mapTargetHost("http://u@h:80/x", (h) => h.toUpperCase())); // http://u@H:80/x
+ * ```
  */
-function anonymizeUri(uri: string, salt: string): string {
-  const abs = /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^/?#]*)(.*)$/s.exec(uri);
-  if (abs === null) return uri.startsWith("/") || uri === "*" ? uri : anonymizeLiteral(uri, salt);
+export function mapTargetHost(target: string, f: (host: string) => string): string {
+  const abs = /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^/?#]*)(.*)$/s.exec(target);
+  if (abs === null) return target.startsWith("/") || target === "*" ? target : f(target);
   const at = abs[2].lastIndexOf("@");
-  return abs[1] + abs[2].slice(0, at + 1) + anonymizeLiteral(abs[2].slice(at + 1), salt) + abs[3];
+  return abs[1] + abs[2].slice(0, at + 1) + f(abs[2].slice(at + 1)) + abs[3];
 }
 
 function flowIdExtractor(salt: string): FeatureExtractor<null> {
@@ -640,7 +645,7 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
       }
       // The request target: CONNECT's authority, an absolute URI's host.
       const uri = r.http_uri;
-      if (typeof uri === "string") r.http_uri = anonymizeUri(uri, salt);
+      if (typeof uri === "string") r.http_uri = mapTargetHost(uri, (host) => anonymizeLiteral(host, salt));
     }
     return copy === null ? r : copy(r);
   };

@@ -19,7 +19,7 @@ import { formatIp, parseIp } from "../addr.ts";
 import type { FeatureValue, FlowRecord } from "../extractor.ts";
 import { type Cidr, PrefixMap } from "../subnets.ts";
 import { CryptoPan } from "./cryptopan.ts";
-import { SettingsError } from "../options.ts";
+import { mapTargetHost, SettingsError } from "../options.ts";
 
 /** Anonymization modes. */
 export type AnonMode = "joy" | "cryptopan" | "hash";
@@ -421,12 +421,7 @@ export class Anonymizer {
    * between separators becomes asterisks.
    */
   uri(target: string): string {
-    const abs = /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)([^/?#]*)(.*)$/s.exec(target);
-    let text = target;
-    if (abs !== null) {
-      const at = abs[2].lastIndexOf("@");
-      text = abs[1] + abs[2].slice(0, at + 1) + this.host(abs[2].slice(at + 1)) + abs[3];
-    } else if (!target.startsWith("/") && target !== "*") text = this.host(target);
+    const text = mapTargetHost(target, (host) => this.host(host));
     if (this.userPattern === null || this.reverse) return text;
     const special = (c: string | undefined) => c === undefined || "?&/-\\_.=;".includes(c);
     return text.replace(

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { type ByteReader, ReadBuffer, streamReader } from "../capture_file.ts";
+import { type ByteReader, pcapFormat, pcapLengthOrder, ReadBuffer, streamReader } from "../capture_file.ts";
 import { describeLinkType, PacketDecoder, SkipReason, SUPPORTED_LINK_TYPES } from "../decode.ts";
 import type { Anonymizer } from "./anonymizer.ts";
 import {
@@ -798,21 +798,15 @@ export async function anonymizeCapture(
         inp.start += len;
       }
     } else {
-      let le: boolean;
-      // Kuznetzov's modified format: 8 more bytes (ifindex, protocol, packet type) in each record header.
-      const hdrLen = magic === 0x34cdb2a1 || magic === 0xa1b2cd34 ? 24 : 16;
-      if (magic === 0xd4c3b2a1 || magic === 0x4d3cb2a1 || magic === 0x34cdb2a1) le = true;
-      else if (magic === 0xa1b2c3d4 || magic === 0xa1b23c4d || magic === 0xa1b2cd34) le = false;
-      else {
+      const fmt = pcapFormat(magic);
+      if (fmt === null) {
         throw new RangeError(`not a pcap or pcapng capture (magic 0x${magic.toString(16).padStart(8, "0")})`);
       }
+      const { le, hdrLen } = fmt;
       result.format = "pcap";
       if (!await inp.fill(24)) throw new RangeError("truncated pcap file header");
       const link = inp.dv.getUint32(inp.start + 20, le) & 0xffff;
-      // Versions before 2.3 (and some 2.3 files) hold the captured and original lengths the other way round, as
-      // the capture reader knows.
-      const major = inp.dv.getUint16(inp.start + 4, le), minor = inp.dv.getUint16(inp.start + 6, le);
-      const swap = major < 2 || (major === 2 && minor < 3) ? 1 : major === 2 && minor === 3 ? 2 : 0;
+      const swap = pcapLengthOrder(inp.dv.getUint16(inp.start + 4, le), inp.dv.getUint16(inp.start + 6, le));
       await out.write(inp.buf.subarray(inp.start, inp.start + 24));
       inp.start += 24;
       for (;;) {

@@ -18,7 +18,7 @@ import {
 import { anonymizeCapture, PacketAnonymizer } from "../anon/pcap.ts";
 import { DecompressionError, openCapture } from "../capture_file.ts";
 import { type Cidr, parseCidrList } from "../subnets.ts";
-import { openRecordWriter, rewriteJsonLines } from "../../outputs/mod.ts";
+import { formatFromPath, openRecordWriter, rewriteJsonLines } from "../../outputs/mod.ts";
 import {
   checkInputFile,
   openOutputFile,
@@ -128,7 +128,7 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
         "--users applies to flow records (user fields, HTTP URIs); --pcap rewrites addresses only",
       );
     }
-    if (o.output !== undefined && /\.(csv|parquet|jsonl?|ndjson)(\.gz)?$/i.test(o.output)) {
+    if (o.output !== undefined && formatFromPath(o.output).format !== null) {
       throw new UsageError(`-o ${o.output} names a record format; --pcap writes a capture (.pcap, .pcapng)`);
     }
     const out = o.output ?? "-";

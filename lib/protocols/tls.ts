@@ -1645,7 +1645,8 @@ export class TlsFlowAnalyzer {
           // 0-RTT data after a ClientHello offering early_data, before the server's ServerHello: skipped, for a
           // HelloRetryRequest has the client send a second ClientHello, in clear, after it.
           if (
-            d.role === ROLE_CLIENT && this.clientHello?.hasEarlyData === true && !this.serverHelloSeen() &&
+            d.role === ROLE_CLIENT && this.clientHello?.hasEarlyData === true &&
+            this.serverHello?.isHelloRetryRequest !== false &&
             ++d.earlyRecords <= MAX_EARLY_RECORDS
           ) continue;
           d.mode = MODE_DONE; // encrypted traffic: nothing more to learn from this direction
@@ -1686,12 +1687,6 @@ export class TlsFlowAnalyzer {
     }
     d.encrypted = true;
     d.afterCcs = true;
-  }
-
-  /** A ServerHello that is not a HelloRetryRequest was read. */
-  private serverHelloSeen(): boolean {
-    for (const sh of this.serverHellos) if (!sh.isHelloRetryRequest) return true;
-    return false;
   }
 
   private offered13(): boolean {

@@ -8,7 +8,19 @@
 import type { PacketCallback } from "./source.ts";
 import { constants, createGunzip } from "node:zlib";
 
-/** Something bytes can be read from: a file, or stdin. */
+/**
+ * Something bytes can be read from: a file, or stdin.
+ *
+ * @example
+ * ```ts
+ * import { type ByteReader, readCapture } from "./capture_file.ts";
+ * using file = await Deno.open("testdata/http.pcap");
+ * const reader: ByteReader = file;
+ * let packets = 0;
+ * await readCapture(reader, () => packets++);
+ * console.log(packets > 0); // true
+ * ```
+ */
 export interface ByteReader {
   /** Reads into `p`, returning the number of bytes read or null at the end. */
   read(p: Uint8Array): Promise<number | null>;
@@ -245,7 +257,20 @@ function byteStream(reader: ByteReader): ReadableStream<Uint8Array> {
   });
 }
 
-/** A problem with the capture itself; `offset` is the byte offset in the capture where it was found. */
+/**
+ * A problem with the capture itself; `offset` is the byte offset in the capture where it was found.
+ *
+ * @example
+ * ```ts
+ * import { CaptureFormatError, readCapture, streamReader } from "./capture_file.ts";
+ * const notACapture = streamReader(new Blob([new TextEncoder().encode("hello, world\n".repeat(4))]).stream());
+ * try {
+ *   await readCapture(notACapture, () => {});
+ * } catch (e) {
+ *   console.log(e instanceof CaptureFormatError && e.offset); // 0
+ * }
+ * ```
+ */
 export class CaptureFormatError extends Error {
   /** Byte offset in the input. */
   offset: number;
@@ -266,7 +291,17 @@ export class CaptureFormatError extends Error {
   }
 }
 
-/** What a read of a whole capture reports. */
+/**
+ * What a read of a whole capture reports.
+ *
+ * @example
+ * ```ts
+ * import { type CaptureReadResult, readCapture } from "./capture_file.ts";
+ * using file = await Deno.open("testdata/http.pcap");
+ * const result: CaptureReadResult = await readCapture(file, () => {});
+ * console.log(result.format, result.warning, result.linkTypes); // pcap null [ 1 ]
+ * ```
+ */
 export interface CaptureReadResult {
   /** Packets handed to the callback. */
   packets: number;

@@ -8,7 +8,17 @@
 import { Layer, PacketView } from "./packet.ts";
 import { erspanHeaderLength, greHeaderLength, gtpInner, isVxlan, teredoInner } from "./tunnels.ts";
 
-/** Why a packet was not turned into a flow update. */
+/**
+ * Why a packet was not turned into a flow update.
+ *
+ * @example
+ * ```ts
+ * import { PacketDecoder, SkipReason } from "./decode.ts";
+ * const frame = new Uint8Array(60);
+ * frame.set([0x08, 0x06], 12); // ARP
+ * console.log(new PacketDecoder().decode(0, frame, 0, 60, 60, 1) === SkipReason.NOT_IP); // true
+ * ```
+ */
 export const SkipReason = {
   NONE: 0,
   UNSUPPORTED_LINK: 1,

@@ -34,7 +34,19 @@ const UNREADABLE_BLOCK = "unreadable packet block";
 /** The summary's reason for packets the BPF filter left out. */
 const FILTERED = "left out by --filter";
 
-/** Something to read a capture from: a path (`-` for stdin), a byte stream, or a reader. */
+/**
+ * Something to read a capture from: a path (`-` for stdin), a byte stream, or a reader.
+ *
+ * @example
+ * ```ts
+ * import { type CaptureSource, extractFlows } from "./extract.ts";
+ * // A path, `-` for stdin, a web stream of bytes, or a reader such as an open file.
+ * const sources: CaptureSource[] = ["testdata/http.pcap", (await Deno.open("testdata/http.pcap")).readable];
+ * for (const source of sources) {
+ *   for await (const flow of extractFlows(source)) console.log(flow.total_packets);
+ * }
+ * ```
+ */
 export type CaptureSource = string | ReadableStream<Uint8Array> | ByteReader;
 
 /** Records of ended flows held before they are handed on, at most (about 1024 records of a few KB each). */
@@ -76,7 +88,20 @@ const EXTRACT_OPTION_KEYS: readonly string[] = Object.keys(
   } satisfies Record<keyof ExtractOptions, true>,
 );
 
-/** Options of {@linkcode extractFlows} (and of `jj extract`). */
+/**
+ * Options of {@linkcode extractFlows} (and of `jj extract`).
+ *
+ * @example
+ * ```ts
+ * import { extractFlows, type ExtractOptions } from "./extract.ts";
+ * const options: ExtractOptions = {
+ *   features: ["timing", "size"],
+ *   idleTimeout: 30,
+ *   onWarning: (message) => console.error(message),
+ * };
+ * for await (const flow of extractFlows("testdata/http.pcap", options)) console.log(flow.iat_mean, flow.pkt_len_mean);
+ * ```
+ */
 export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
   /**
    * Feature groups to compute (default, and `all`: every group that streams, built-in or registered; those with
@@ -117,7 +142,19 @@ export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
   onProgress?: (bytesRead: number, packets: number, activeFlows: number) => void;
 }
 
-/** Totals of a run. */
+/**
+ * Totals of a run.
+ *
+ * @example
+ * ```ts
+ * import { extractFlows, type ExtractSummary } from "./extract.ts";
+ * let summary: ExtractSummary | null = null;
+ * for await (const _ of extractFlows("testdata/http.pcap", { onSummary: (s) => summary = s })) {
+ *   // each record
+ * }
+ * console.log(summary!.packetsRead, summary!.flows, summary!.reader);
+ * ```
+ */
 export interface ExtractSummary {
   /** Inputs read. */
   inputs: number;
@@ -144,7 +181,21 @@ export interface ExtractSummary {
   reader: string;
 }
 
-/** An input that cannot be read at all (missing file, not a capture). */
+/**
+ * An input that cannot be read at all (missing file, not a capture).
+ *
+ * @example
+ * ```ts
+ * import { extractFlows, InputError } from "./extract.ts";
+ * try {
+ *   for await (const _ of extractFlows("no-such-capture.pcap")) {
+ *     // never reached
+ *   }
+ * } catch (e) {
+ *   console.log(e instanceof InputError); // true
+ * }
+ * ```
+ */
 export class InputError extends Error {
   /**
    * Creates the error with its message.

@@ -27,10 +27,28 @@
 import type { PacketView } from "./packet.ts";
 import type { FlowState } from "./flow.ts";
 
-/** Type of a feature's value, as the JoyfulJay reference documents it. */
+/**
+ * Type of a feature's value, as the JoyfulJay reference documents it.
+ *
+ * @example
+ * ```ts
+ * import type { FeatureType } from "./extractor.ts";
+ * const types: FeatureType[] = ["int", "float", "str", "bool", "list", "dict"];
+ * console.log(types.length); // 6
+ * ```
+ */
 export type FeatureType = "int" | "float" | "str" | "bool" | "list" | "dict";
 
-/** One declared feature. */
+/**
+ * One declared feature.
+ *
+ * @example
+ * ```ts
+ * import type { FeatureSpec } from "./extractor.ts";
+ * const spec: FeatureSpec = { name: "syn_count", type: "int", description: "SYN packets in the flow." };
+ * console.log(spec.name); // syn_count
+ * ```
+ */
 export interface FeatureSpec {
   /** Column name (JoyfulJay's where one exists). */
   name: string;
@@ -40,13 +58,42 @@ export interface FeatureSpec {
   description: string;
 }
 
-/** A value of a flow record. */
+/**
+ * A value of a flow record.
+ *
+ * @example
+ * ```ts
+ * import type { FeatureValue } from "./extractor.ts";
+ * const values: FeatureValue[] = [42, 0.5, "10.0.0.1", true, null, [1, 2], { "Host": "example.org" }];
+ * console.log(values.length); // 7
+ * ```
+ */
 export type FeatureValue = string | number | boolean | null | readonly unknown[] | Record<string, unknown>;
 
-/** A flow record: column name to value. */
+/**
+ * A flow record: column name to value.
+ *
+ * @example
+ * ```ts
+ * import type { FlowRecord } from "./extractor.ts";
+ * const record: FlowRecord = { src_ip: "10.0.0.1", dst_port: 443, iat_mean: null };
+ * console.log(JSON.stringify(record)); // {"src_ip":"10.0.0.1","dst_port":443,"iat_mean":null}
+ * ```
+ */
 export type FlowRecord = Record<string, FeatureValue>;
 
-/** Direction of a packet within its flow: 0 from the initiator, 1 from the responder. */
+/**
+ * Direction of a packet within its flow: 0 from the initiator, 1 from the responder.
+ *
+ * @example
+ * ```ts
+ * import type { Direction } from "./extractor.ts";
+ * const counts = [0, 0];
+ * const packets: Direction[] = [0, 1, 1, 0, 1];
+ * for (const dir of packets) counts[dir]++;
+ * console.log(counts); // [ 2, 3 ]: initiator, responder
+ * ```
+ */
 export type Direction = 0 | 1;
 
 /**

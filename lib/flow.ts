@@ -5,7 +5,21 @@
  * @module
  */
 
-/** Why a flow left the table. */
+/**
+ * Why a flow left the table.
+ *
+ * @example
+ * ```ts
+ * import type { EndReason } from "./flow.ts";
+ * import { extractFlows } from "./extract.ts";
+ * const reasons: EndReason[] = [];
+ * const flows = extractFlows("testdata/http.pcap", { tcpEnd: true, onFlowEnd: (f) => reasons.push(f.endReason) });
+ * for await (const _ of flows) {
+ *   // each record
+ * }
+ * console.log(reasons.length > 0); // true
+ * ```
+ */
 export type EndReason = "idle" | "active" | "fin" | "rst" | "evicted" | "end";
 
 /**

@@ -10,7 +10,17 @@ import { type EndReason, FlowState } from "./flow.ts";
 import type { PacketView } from "./packet.ts";
 import { TCP } from "./packet.ts";
 
-/** Flow table settings. */
+/**
+ * Flow table settings.
+ *
+ * @example
+ * ```ts
+ * import { FlowTable, type FlowTableOptions } from "./flow_table.ts";
+ * const options: FlowTableOptions = { idleTimeout: 30, activeTimeout: 600, tcpEnd: true, maxFlows: 100000 };
+ * const table = new FlowTable(options, (flow) => console.log(flow.endReason), () => {});
+ * console.log(table.size); // 0
+ * ```
+ */
 export interface FlowTableOptions {
   /** Seconds without a packet after which a flow ends (default 60, JoyfulJay's `flow_timeout`): a gap longer
    * than this by a microsecond or more (times are compared to the microsecond). */
@@ -446,7 +456,22 @@ function rd32(b: Uint8Array, o: number): number {
   return (b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3];
 }
 
-/** Values of one ended flow's place in the table's output order (see {@linkcode flowEndOrder}). */
+/**
+ * Values of one ended flow's place in the table's output order (see {@linkcode flowEndOrder}).
+ *
+ * @example
+ * ```ts
+ * import { compareEndOrder, END_ORDER_WIDTH, flowEndOrder } from "./flow_table.ts";
+ * import { FlowState } from "./flow.ts";
+ * // Two flows' keys side by side in one array.
+ * const keys = new Float64Array(2 * END_ORDER_WIDTH);
+ * const a = new FlowState(), b = new FlowState();
+ * a.endReason = b.endReason = "end";
+ * flowEndOrder(a, 10, keys, 0);
+ * flowEndOrder(b, 12, keys, END_ORDER_WIDTH);
+ * console.log(compareEndOrder(keys, 0, keys, END_ORDER_WIDTH) < 0); // true: a ended first
+ * ```
+ */
 export const END_ORDER_WIDTH = 5;
 
 /**

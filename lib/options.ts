@@ -14,7 +14,19 @@ import { flatString, recordClass } from "./record.ts";
 import { formatIp, parseIp } from "./addr.ts";
 import { SEQUENCE_FEATURES, sequencesExtractor } from "../extractors/sequences.ts";
 
-/** Options of `extractFlows` that shape the records (JoyfulJay's names in parentheses). */
+/**
+ * Options of `extractFlows` that shape the records (JoyfulJay's names in parentheses).
+ *
+ * @example
+ * ```ts
+ * import type { FeatureOptions } from "./options.ts";
+ * import { extractFlows } from "./extract.ts";
+ * const shape: FeatureOptions = { specificFeatures: ["src_ip", "dst_ip", "total_bytes"] };
+ * for await (const flow of extractFlows("testdata/http.pcap", shape)) {
+ *   console.log(Object.keys(flow)); // [ "src_ip", "dst_ip", "total_bytes" ]
+ * }
+ * ```
+ */
 export interface FeatureOptions {
   /** Keep only these columns, in record order (`specific_features`). Names must exist; see `jj features`. */
   specificFeatures?: string[];

@@ -6,7 +6,21 @@
  * @module
  */
 
-/** Layer codes recorded in {@linkcode PacketView.layers} (for `hdr_desc`). */
+/**
+ * Layer codes recorded in {@linkcode PacketView.layers} (for `hdr_desc`).
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "./packet.ts";
+ * import { PacketDecoder } from "./decode.ts";
+ * const d = new PacketDecoder();
+ * const frame = new Uint8Array(60);
+ * frame.set([0x81, 0x00, 0x00, 0x07, 0x08, 0x06], 12); // a VLAN tag, then ARP
+ * d.decode(0, frame, 0, 60, 60, 1);
+ * const p = d.packet;
+ * console.log(p.layers[0] === Layer.ETH, p.layers[1] === Layer.VLAN, p.layerCount); // true true 2
+ * ```
+ */
 export const Layer = {
   ETH: 1,
   VLAN: 2,
@@ -255,7 +269,16 @@ export class PacketView {
   }
 }
 
-/** TCP flag bits. */
+/**
+ * TCP flag bits.
+ *
+ * @example
+ * ```ts
+ * import { TCP } from "./packet.ts";
+ * const flags = 0x12;
+ * console.log((flags & TCP.SYN) !== 0 && (flags & TCP.ACK) !== 0); // true: a SYN+ACK
+ * ```
+ */
 export const TCP = {
   FIN: 0x01,
   SYN: 0x02,

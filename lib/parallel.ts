@@ -38,7 +38,19 @@ interface Batch {
   line: number;
 }
 
-/** Options of a parallel run: the extract options that can cross to a worker (no callbacks, no plugins objects). */
+/**
+ * Options of a parallel run: the extract options that can cross to a worker (no callbacks, no plugins objects).
+ *
+ * @example
+ * ```ts
+ * import { extractJsonlParallel, type ParallelOptions } from "./parallel.ts";
+ * const parallel: ParallelOptions = { workers: 2, onWarning: (message) => console.error(message) };
+ * const it = extractJsonlParallel(["testdata/http.pcap"], { features: ["size"] }, parallel);
+ * let r = await it.next();
+ * while (!r.done) r = await it.next();
+ * console.log(r.value.flows > 0); // true
+ * ```
+ */
 export interface ParallelOptions {
   /** Number of workers (at least 2). */
   workers: number;

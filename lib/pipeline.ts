@@ -10,7 +10,19 @@ import { FlowTable, type FlowTableOptions, Rejected } from "./flow_table.ts";
 import { PacketDecoder, SKIP_REASON_NAMES, SkipReason } from "./decode.ts";
 import { type Flatten, flattenStrings, recordClass, recordClearer } from "./record.ts";
 
-/** Packet accounting, shown in the summary on stderr. */
+/**
+ * Packet accounting, shown in the summary on stderr.
+ *
+ * @example
+ * ```ts
+ * import { FlowPipeline, type PacketStats } from "./pipeline.ts";
+ * import { flowMetaExtractor } from "../extractors/mod.ts";
+ * const pipeline = new FlowPipeline([flowMetaExtractor], {}, () => {});
+ * pipeline.packet(0, new Uint8Array(60), 0, 60, 60, 1); // Ethernet with EtherType 0: not IP
+ * const stats: PacketStats = pipeline.summary();
+ * console.log(stats.read, stats.decoded, stats.skipped); // 1 0 { "not IP (ARP, LLDP, STP, ...)": 1 }
+ * ```
+ */
 export interface PacketStats {
   /** Packets read from the input(s). */
   read: number;
@@ -26,7 +38,19 @@ export interface PacketStats {
   otherShard: number;
 }
 
-/** Options of the core. */
+/**
+ * Options of the core.
+ *
+ * @example
+ * ```ts
+ * import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
+ * import { flowMetaExtractor } from "../extractors/mod.ts";
+ * // Tunnels kept as outer flows, flows ended after 30 s without a packet.
+ * const options: FlowPipelineOptions = { decap: false, idleTimeout: 30 };
+ * const pipeline = new FlowPipeline([flowMetaExtractor], options, (record) => console.log(record.src_ip));
+ * pipeline.flush();
+ * ```
+ */
 export interface FlowPipelineOptions extends FlowTableOptions {
   /** Decapsulate tunnels to the innermost flow (default true). */
   decap?: boolean;

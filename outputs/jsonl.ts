@@ -5,7 +5,17 @@
  */
 import type { FlowRecord } from "../lib/extractor.ts";
 
-/** Where records go. */
+/**
+ * Where records go.
+ *
+ * @example
+ * ```ts
+ * import { JsonlWriter, type RecordWriter } from "./jsonl.ts";
+ * const out: RecordWriter = new JsonlWriter(Deno.stdout.writable);
+ * await out.write({ src_ip: "10.0.0.1", total_packets: 3 });
+ * await out.close();
+ * ```
+ */
 export interface RecordWriter {
   /** Writes one record. */
   write(record: FlowRecord): Promise<void>;

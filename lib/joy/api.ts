@@ -23,25 +23,119 @@ import { IpfixEncoder } from "../../outputs/ipfix.ts";
 
 export { JoyFlag, JoyType };
 
-/** Success. */
+/**
+ * Success.
+ *
+ * @example
+ * ```ts
+ * import { cleanup, initialize, JOY_FAILURE, JOY_OK, JoyFlag, joyLastError } from "./api.ts";
+ * console.log(initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "ok.json") === JOY_OK); // true
+ * console.log(initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "again.json") === JOY_FAILURE); // true
+ * console.log(joyLastError() !== ""); // true: it says why (already initialized)
+ * cleanup(0);
+ * ```
+ */
 export const JOY_OK = 0;
-/** Failure (see {@linkcode joyLastError}). */
+/**
+ * Failure (see {@linkcode joyLastError}).
+ *
+ * @example
+ * ```ts
+ * import { cleanup, initialize, JOY_FAILURE, JOY_OK, JoyFlag, joyLastError } from "./api.ts";
+ * console.log(initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "ok.json") === JOY_OK); // true
+ * console.log(initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "again.json") === JOY_FAILURE); // true
+ * console.log(joyLastError() !== ""); // true: it says why (already initialized)
+ * cleanup(0);
+ * ```
+ */
 export const JOY_FAILURE = 1;
-/** `printConfig` formats. */
+/**
+ * `printConfig` format: one `name: value` line per option.
+ *
+ * @example
+ * ```ts
+ * import { cleanup, initialize, JOY_JSON_FORMAT, JOY_TERMINAL_FORMAT, JoyFlag, printConfig } from "./api.ts";
+ * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "config.json");
+ * printConfig(0, JOY_TERMINAL_FORMAT); // "name: value" lines, in the output file
+ * printConfig(0, JOY_JSON_FORMAT); // one JSON line
+ * cleanup(0);
+ * ```
+ */
 export const JOY_TERMINAL_FORMAT = 0;
-/** `printConfig` format: JSON. */
+/**
+ * `printConfig` format: JSON.
+ *
+ * @example
+ * ```ts
+ * import { cleanup, initialize, JOY_JSON_FORMAT, JOY_TERMINAL_FORMAT, JoyFlag, printConfig } from "./api.ts";
+ * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "config.json");
+ * printConfig(0, JOY_TERMINAL_FORMAT); // "name: value" lines, in the output file
+ * printConfig(0, JOY_JSON_FORMAT); // one JSON line
+ * cleanup(0);
+ * ```
+ */
 export const JOY_JSON_FORMAT = 1;
-/** `labelSubnets` types. */
+/**
+ * `labelSubnets` type: one subnet given as text (`10.0.0.0/8`).
+ *
+ * @example
+ * ```ts
+ * import { initialize, JOY_FILE_SUBNET, JOY_SINGLE_SUBNET, JoyFlag, labelSubnets, shutdown } from "./api.ts";
+ * Deno.writeTextFileSync("/tmp/lab-subnets.txt", "192.168.0.0/16\n");
+ * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "labelled.json");
+ * console.log(labelSubnets("lab", JOY_SINGLE_SUBNET, "10.0.0.0/8")); // 0
+ * console.log(labelSubnets("office", JOY_FILE_SUBNET, "/tmp/lab-subnets.txt")); // 0
+ * shutdown();
+ * ```
+ */
 export const JOY_SINGLE_SUBNET = 0;
-/** `labelSubnets` type: subnets read from a file. */
+/**
+ * `labelSubnets` type: subnets read from a file.
+ *
+ * @example
+ * ```ts
+ * import { initialize, JOY_FILE_SUBNET, JOY_SINGLE_SUBNET, JoyFlag, labelSubnets, shutdown } from "./api.ts";
+ * Deno.writeTextFileSync("/tmp/lab-subnets.txt", "192.168.0.0/16\n");
+ * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "labelled.json");
+ * console.log(labelSubnets("lab", JOY_SINGLE_SUBNET, "10.0.0.0/8")); // 0
+ * console.log(labelSubnets("office", JOY_FILE_SUBNET, "/tmp/lab-subnets.txt")); // 0
+ * shutdown();
+ * ```
+ */
 export const JOY_FILE_SUBNET = 1;
 /** Most contexts (Joy's `MAX_LIB_CONTEXTS`). */
 export const MAX_LIB_CONTEXTS = 10;
 
-/** A Joy status code. */
+/**
+ * A Joy status code.
+ *
+ * @example
+ * ```ts
+ * import { cleanup, initialize, JoyFlag, type JoyStatus } from "./api.ts";
+ * const status: JoyStatus = initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "status.json");
+ * console.log(status); // 0
+ * cleanup(0);
+ * ```
+ */
 export type JoyStatus = 0 | 1;
 
-/** `struct joy_init`. */
+/**
+ * `struct joy_init`.
+ *
+ * @example
+ * ```ts
+ * import { cleanup, initialize, JoyFlag, type JoyInit } from "./api.ts";
+ * const init: JoyInit = {
+ *   bitmask: JoyFlag.BIDIR | JoyFlag.TLS | JoyFlag.DNS,
+ *   type: "SPLT",
+ *   idp: 1300,
+ *   inactiveTimeout: 10,
+ *   activeTimeout: 20,
+ * };
+ * console.log(initialize(init, "/tmp", "init.json")); // 0
+ * cleanup(0);
+ * ```
+ */
 export interface JoyInit {
   /**
    * `JoyType.SPLT` (1, default) or `JoyType.SALT` (2, turns on Joy's `salt` feature: `oseq` / `oack` ...); the
@@ -68,7 +162,18 @@ export interface JoyInit {
   activeTimeout?: number;
 }
 
-/** A `struct pcap_pkthdr` given without pointers. */
+/**
+ * A `struct pcap_pkthdr` given without pointers.
+ *
+ * @example
+ * ```ts
+ * import { cleanup, initialize, JoyFlag, type JoyPktHdr, processPacket } from "./api.ts";
+ * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "hdr.json");
+ * const hdr: JoyPktHdr = { tsSec: 1700000000, tsUsec: 250000, capLen: 60, len: 60 };
+ * console.log(processPacket(0, hdr, new Uint8Array(60))); // 0
+ * cleanup(0);
+ * ```
+ */
 export interface JoyPktHdr {
   /** `ts.tv_sec`. */
   tsSec: number;

@@ -48,10 +48,32 @@ export const JoyFlag = {
   DHCPV6: 1 << 21,
 } as const;
 
-/** SPLT (sequence of packet lengths and times) or SALT (sequence of application lengths and times). */
+/**
+ * SPLT (sequence of packet lengths and times) or SALT (sequence of application lengths and times).
+ *
+ * @example
+ * ```ts
+ * import { cleanup, initialize, JoyFlag, JoyType } from "./api.ts";
+ * // SALT: Joy's sequence of application lengths and times (with `oseq` / `oack`).
+ * console.log(initialize({ bitmask: JoyFlag.BIDIR, type: JoyType.SALT }, "/tmp", "salt.json")); // 0
+ * cleanup(0);
+ * ```
+ */
 export const JoyType = { SPLT: 1, SALT: 2 } as const;
 
-/** Joy's processing options, named as in Joy's configuration. */
+/**
+ * Joy's processing options, named as in Joy's configuration.
+ *
+ * @example
+ * ```ts
+ * import { defaultJoyConfig, type JoyConfig } from "./config.ts";
+ * import { joyProcessFile } from "./offline.ts";
+ * const config: JoyConfig = { ...defaultJoyConfig(), numPkts: 10, inactiveTimeout: 5 };
+ * let flows = 0;
+ * await joyProcessFile("testdata/http.pcap", config, () => flows++);
+ * console.log(flows > 0); // true
+ * ```
+ */
 export interface JoyConfig {
   /** Merge the two directions of a flow into one record. */
   bidir: boolean;

@@ -43,7 +43,21 @@ const HD_CM = HD_LEN, HD_CV = 2 * HD_LEN, HD_SM = 3 * HD_LEN, HD_N = 4 * HD_LEN;
 /** Joy's `MAX_NUM_HDRS`: the description is refined with the first ten headers only. */
 const HD_MAX_HDRS = 10;
 
-/** Optional changes at print time: anonymized addresses, subnet labels, anonymized HTTP user names. */
+/**
+ * Optional changes at print time: anonymized addresses, subnet labels, anonymized HTTP user names.
+ *
+ * @example
+ * ```ts
+ * import { JoyContext, type JoyPrintHooks } from "./context.ts";
+ * import { defaultJoyConfig } from "./config.ts";
+ * const hooks: JoyPrintHooks = {
+ *   addr: (ip) => ip.startsWith("10.") ? "10.0.0.0" : null,
+ *   labels: (ip) => ip.startsWith("192.168.") ? ["lab"] : [],
+ * };
+ * const ctx = new JoyContext(defaultJoyConfig());
+ * ctx.hooks = hooks;
+ * ```
+ */
 export interface JoyPrintHooks {
   /** Replacement text for an address, or null to print it as is. */
   addr?: (ip: string) => string | null;
@@ -53,7 +67,18 @@ export interface JoyPrintHooks {
   uri?: (uri: string) => string;
 }
 
-/** Counters of a context (Joy's `flocap_stats`). */
+/**
+ * Counters of a context (Joy's `flocap_stats`).
+ *
+ * @example
+ * ```ts
+ * import { JoyContext, type JoyStats } from "./context.ts";
+ * import { defaultJoyConfig } from "./config.ts";
+ * const ctx = new JoyContext(defaultJoyConfig());
+ * const stats: JoyStats = ctx.stats;
+ * console.log(stats.packets, stats.recordsInTable); // 0 0
+ * ```
+ */
 export interface JoyStats {
   /** Packets handed to the context. */
   packets: number;

@@ -97,7 +97,22 @@ const MSG_TYPES = [
   "DHCPTLS",
 ];
 
-/** One option: code, length, and its value (a name for the message type, else the raw bytes; null: none). */
+/**
+ * One option: code, length, and its value (a name for the message type, else the raw bytes; null: none).
+ *
+ * @example
+ * ```ts
+ * import { JoyDhcp, type JoyDhcpOption } from "./dhcp.ts";
+ * // A DHCPDISCOVER: BOOTP fields, the magic cookie at byte 236, then option 53 (message type 1) and the end.
+ * const msg = new Uint8Array(244);
+ * msg.set([1, 1, 6, 0, 0x39, 0x03, 0xf3, 0x26]);
+ * msg.set([0x63, 0x82, 0x53, 0x63, 53, 1, 1, 255], 236);
+ * const d = new JoyDhcp();
+ * d.update(msg, 0, msg.length, msg.length);
+ * const option: JoyDhcpOption = d.messages[0].options[0];
+ * console.log(option.code, option.valueStr); // 53 DHCPDISCOVER
+ * ```
+ */
 export interface JoyDhcpOption {
   /** Option code. */
   code: number;
@@ -109,7 +124,22 @@ export interface JoyDhcpOption {
   value: Uint8Array | null;
 }
 
-/** One message as Joy keeps it. */
+/**
+ * One message as Joy keeps it.
+ *
+ * @example
+ * ```ts
+ * import { JoyDhcp, type JoyDhcpMessage } from "./dhcp.ts";
+ * // A DHCPDISCOVER: BOOTP fields, the magic cookie at byte 236, then option 53 (message type 1) and the end.
+ * const msg = new Uint8Array(244);
+ * msg.set([1, 1, 6, 0, 0x39, 0x03, 0xf3, 0x26]);
+ * msg.set([0x63, 0x82, 0x53, 0x63, 53, 1, 1, 255], 236);
+ * const d = new JoyDhcp();
+ * d.update(msg, 0, msg.length, msg.length);
+ * const m: JoyDhcpMessage = d.messages[0];
+ * console.log(m.op, m.xid.toString(16), m.addrs[0]); // 1 3903f326 0.0.0.0
+ * ```
+ */
 export interface JoyDhcpMessage {
   /** Message op code (1 request, 2 reply). */
   op: number;

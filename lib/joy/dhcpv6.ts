@@ -56,7 +56,18 @@ const OPTIONS: Record<number, string> = {
   83: "INFMAXRT",
 };
 
-/** One kept message: type, 24-bit transaction id, and the bytes after them (zero-filled to 60). */
+/**
+ * One kept message: type, 24-bit transaction id, and the bytes after them (zero-filled to 60).
+ *
+ * @example
+ * ```ts
+ * import { JoyDhcpv6, type JoyDhcpv6Message } from "./dhcpv6.ts";
+ * const d = new JoyDhcpv6();
+ * d.update(new Uint8Array([1, 0x10, 0x08, 0x74, 0, 8, 0, 2, 0, 0]), 0, 10, 10); // SOLICIT, elapsed time 0
+ * const m: JoyDhcpv6Message = d.messages[0];
+ * console.log(m.type, m.transId.toString(16), m.data.length); // 1 100874 60
+ * ```
+ */
 export interface JoyDhcpv6Message {
   /** Message type (1 SOLICIT, 2 ADVERTISE, ...). */
   type: number;

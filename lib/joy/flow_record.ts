@@ -23,7 +23,21 @@ export const MAX_TCP_RETRANS_BUFFER = 10;
 /** Most TCP option bytes kept from a SYN (Joy's `TCP_OPT_LEN`). */
 export const TCP_OPT_LEN = 24;
 
-/** How a record left the table: `a` active timeout, `i` inactive timeout, 0 at the final flush. */
+/**
+ * How a record left the table: `a` active timeout, `i` inactive timeout, 0 at the final flush.
+ *
+ * @example
+ * ```ts
+ * import type { JoyExpireType } from "./flow_record.ts";
+ * import { defaultJoyConfig } from "./config.ts";
+ * import { joyProcessFile } from "./offline.ts";
+ * const types: JoyExpireType[] = [];
+ * await joyProcessFile("testdata/http.pcap", defaultJoyConfig(), (line) => {
+ *   types.push(JSON.parse(line).expire_type ?? "");
+ * });
+ * console.log(types.length > 0); // true
+ * ```
+ */
 export type JoyExpireType = "a" | "i" | "";
 
 /**

@@ -15,7 +15,19 @@ const MAX_STRLEN = 2048;
 
 const T_DONE = 0, T_HEADER = 2, T_REQUEST = 3, T_STATUS = 4, T_MALFORMED = 5;
 
-/** One parsed message. */
+/**
+ * One parsed message.
+ *
+ * @example
+ * ```ts
+ * import { JoyHttp, type JoyHttpMessage } from "./http.ts";
+ * const h = new JoyHttp();
+ * const response = new TextEncoder().encode("HTTP/1.1 404 Not Found\r\nServer: x\r\n\r\n");
+ * h.update(response, 0, response.length);
+ * const m: JoyHttpMessage = h.messages[0];
+ * console.log(m.lineType, m.line, m.elements); // status [ "HTTP/1.1", "404", "Not Found" ] [ [ "Server", "x" ] ]
+ * ```
+ */
 export interface JoyHttpMessage {
   /** `request`, `status`, or `none` (no start line). */
   lineType: "request" | "status" | "none";

@@ -33,7 +33,20 @@ function passesJoyFilter(buf: Uint8Array, off: number, capLen: number): boolean 
   return t === 0x0800 || t === 0x86dd || t === 0x8100 || t === 0x88a8 || t === 0x9100;
 }
 
-/** Options of {@linkcode joyProcessFile}. */
+/**
+ * Options of {@linkcode joyProcessFile}.
+ *
+ * @example
+ * ```ts
+ * import { joyProcessFile, type JoyFileOptions } from "./offline.ts";
+ * import { defaultJoyConfig } from "./config.ts";
+ * import { JoyContext } from "./context.ts";
+ * const context = new JoyContext(defaultJoyConfig());
+ * const options: JoyFileOptions = { reader: "builtin", context };
+ * await joyProcessFile("testdata/http.pcap", defaultJoyConfig(), () => {}, options);
+ * console.log(context.stats.packets > 0); // true
+ * ```
+ */
 export interface JoyFileOptions {
   /** `libpcap` (exact timestamps), `builtin`, or `auto` (libpcap when it loads). */
   reader?: "auto" | "libpcap" | "builtin";

@@ -40,7 +40,23 @@ function versionToInternal(major: number, minor: number): number {
   return 0;
 }
 
-/** One TLS extension as Joy keeps it: type and raw data. */
+/**
+ * One TLS extension as Joy keeps it: type and raw data.
+ *
+ * @example
+ * ```ts
+ * import { JoyTls, type JoyTlsExtension } from "./tls.ts";
+ * // A ClientHello offering one suite and one extension (supported_versions: TLS 1.3).
+ * const ext = [0, 43, 0, 3, 2, 3, 4];
+ * const body = [3, 3, ...new Array(32).fill(0), 0, 0, 2, 0x13, 0x01, 1, 0, 0, ext.length, ...ext];
+ * const hs = [1, 0, 0, body.length, ...body];
+ * const t = new JoyTls();
+ * t.update(0, new Uint8Array([22, 3, 1, 0, hs.length, ...hs]), 0, 5 + hs.length);
+ * t.finish(); // Joy parses the handshake when it prints the flow
+ * const first: JoyTlsExtension = t.extensions[0];
+ * console.log(first.type, first.data.length); // 43 3
+ * ```
+ */
 export interface JoyTlsExtension {
   /** Extension type. */
   type: number;
@@ -48,7 +64,23 @@ export interface JoyTlsExtension {
   data: Uint8Array;
 }
 
-/** Per-record statistics (`tls_message_stat_t`). */
+/**
+ * Per-record statistics (`tls_message_stat_t`).
+ *
+ * @example
+ * ```ts
+ * import { JoyTls, type MsgStat } from "./tls.ts";
+ * // A ClientHello offering one suite and one extension (supported_versions: TLS 1.3).
+ * const ext = [0, 43, 0, 3, 2, 3, 4];
+ * const body = [3, 3, ...new Array(32).fill(0), 0, 0, 2, 0x13, 0x01, 1, 0, 0, ext.length, ...ext];
+ * const hs = [1, 0, 0, body.length, ...body];
+ * const t = new JoyTls();
+ * t.update(0, new Uint8Array([22, 3, 1, 0, hs.length, ...hs]), 0, 5 + hs.length);
+ * t.finish(); // Joy parses the handshake when it prints the flow
+ * const record: MsgStat = t.stats[0];
+ * console.log(record.contentType, record.hsTypes); // 22 [ 1 ]
+ * ```
+ */
 export interface MsgStat {
   /** The record's content type (20 change cipher spec, 21 alert, 22 handshake, 23 application data). */
   contentType: number;

@@ -329,6 +329,19 @@ export const MAX_NOTES = 5;
 export const CAPTURE_EXT: RegExp = /\.(pcap|pcapng|cap|dmp)(\.gz)?$/i;
 
 /**
+ * The error of a directory input with no capture inside (one message for every output format).
+ *
+ * @example
+ * ```ts
+ * import { noCapturesIn } from "./capture_file.ts";
+ * console.log(noCapturesIn("logs/")); // no capture files (*.pcap, *.pcapng, *.cap, *.dmp, optionally .gz) in directory logs/
+ * ```
+ */
+export function noCapturesIn(dir: string): string {
+  return `no capture files (*.pcap, *.pcapng, *.cap, *.dmp, optionally .gz) in directory ${dir}`;
+}
+
+/**
  * The captures inside a directory and its subdirectories ({@linkcode CAPTURE_EXT}), sorted by name at each
  * level: the files a directory input stands for.
  *

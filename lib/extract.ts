@@ -11,6 +11,7 @@ import {
   captureFilesIn,
   CaptureFormatError,
   DecompressionError,
+  noCapturesIn,
   openCapture,
   readCapture,
   readCaptureChunks,
@@ -244,7 +245,7 @@ async function expandInputs(
     }
     const found = await captureFilesIn(s);
     if (found.length === 0) {
-      fail(`no capture files (*.pcap, *.pcapng, *.cap, *.dmp, optionally .gz) in directory ${s}`);
+      fail(noCapturesIn(s));
       continue;
     }
     out.push(...found);

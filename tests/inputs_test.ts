@@ -45,20 +45,24 @@ Deno.test("a directory holding a file that is not a capture: the other captures 
 Deno.test("a missing path or a directory without captures among several inputs: the others are read, exit 1", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const alone = await runCli(["extract", "-q", `${ROOT}/testdata/http.pcap`]);
-    for (const bad of [`${dir}/missing.pcap`, dir]) {
-      const r = await runCli(["extract", bad, `${ROOT}/testdata/http.pcap`]);
-      assert.equal(r.code, 1, r.stderr);
-      assert.deepEqual(parseJsonl(r.stdout), parseJsonl(alone.stdout));
-      assert.match(
-        r.stderr,
-        /^jj: warning: (cannot read .*missing\.pcap: no such file|no capture files .* in directory)/m,
-      );
-      assert.match(r.stderr, /flows written/);
-      // Alone, it is the one-line error it was.
-      const only = await runCli(["extract", bad]);
-      assert.equal(only.code, 1);
-      assert.equal(only.stderr.trim().split("\n").length, 1, only.stderr);
+    // Joy's format expands its inputs on its own (it leaves compressed captures out): the same rules.
+    for (const format of [[], ["--format", "joy"]]) {
+      const alone = await runCli(["extract", ...format, "-q", `${ROOT}/testdata/http.pcap`]);
+      for (const bad of [`${dir}/missing.pcap`, dir]) {
+        const r = await runCli(["extract", ...format, bad, `${ROOT}/testdata/http.pcap`]);
+        assert.equal(r.code, 1, r.stderr);
+        assert.deepEqual(parseJsonl(r.stdout), parseJsonl(alone.stdout));
+        assert.match(
+          r.stderr,
+          /^jj: warning: (cannot read .*missing\.pcap: no such file|no capture files .* in directory)/m,
+        );
+        assert.match(r.stderr, format.length > 0 ? /Joy flow records/ : /flows written/);
+        // Alone, it is the one-line error it was.
+        const only = await runCli(["extract", ...format, bad]);
+        assert.equal(only.code, 1);
+        assert.equal(only.stderr.trim().split("\n").length, 1, only.stderr);
+        assert.match(only.stderr, /^jj: error: /);
+      }
     }
   } finally {
     await Deno.remove(dir, { recursive: true });

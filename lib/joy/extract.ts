@@ -9,7 +9,7 @@ import { joyProcessFile } from "./offline.ts";
 import { JoyJsonWriter } from "../../outputs/joy.ts";
 import { InputError } from "../extract.ts";
 import { whyUnreadable } from "../why_unreadable.ts";
-import { captureFilesIn } from "../capture_file.ts";
+import { captureFilesIn, noCapturesIn } from "../capture_file.ts";
 
 /** Options of {@linkcode runJoyExtract}. */
 export interface JoyExtractOptions {
@@ -71,7 +71,12 @@ async function expand(
     }
     // A directory stands for the same captures as for the other formats, but the compressed ones, which Joy
     // does not read (a decompressed copy beside one is read): left out, and the run says so by its exit code.
-    for (const f of await captureFilesIn(p)) {
+    const found = await captureFilesIn(p);
+    if (found.length === 0) {
+      refuse(new InputError(noCapturesIn(p)));
+      continue;
+    }
+    for (const f of found) {
       if (/\.gz$/i.test(f)) {
         warn(`${f}: --format joy reads uncompressed captures, as Joy does; skipped`);
         failed++;

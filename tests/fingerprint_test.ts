@@ -849,6 +849,22 @@ Deno.test({
   },
 });
 
+Deno.test("fingerprint on files: the summary accounts for every packet, as extract's does", async () => {
+  // One capture with a frame that is not IP, one with frames cut inside their headers (tshark: 3 frames each).
+  const inputs = [
+    `${ROOT}/testdata/anon_edge/router_adv_rarp_traceroute.pcap`,
+    `${ROOT}/testdata/anon_edge/cut_mpls_pppoe.pcap`,
+  ];
+  const fp = await runCli(["fingerprint", ...inputs]);
+  const ex = await runCli(["extract", ...inputs]);
+  assert.equal(fp.code, 0, fp.stderr);
+  const counts = (stderr: string) =>
+    stderr.match(/(\d+ packets read, .*?)(, \d+ flows written)?; 2 input/)?.[1];
+  assert.ok(counts(ex.stderr) !== undefined, ex.stderr);
+  assert.equal(counts(fp.stderr), counts(ex.stderr), fp.stderr);
+  assert.match(fp.stderr, /; 2 input\(s\)\n/);
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // streaming
 

@@ -160,7 +160,13 @@ export async function runFingerprint(
       });
       const summary: ExtractSummary = await drain(it, write);
       await end(false);
-      if (!o.quiet) console.error(fingerprintSummaryLine(tally, db !== null));
+      if (!o.quiet) {
+        // Every packet accounted for, as extract does; the fingerprints have their own line below.
+        console.error(
+          `jj: ${packetCountParts(summary, "read").slice(0, -1).join(", ")}; ${summary.inputs} input(s)`,
+        );
+        console.error(fingerprintSummaryLine(tally, db !== null));
+      }
       return summary.failures.length > 0 ? 1 : 0;
     }
 

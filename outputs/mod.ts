@@ -308,7 +308,9 @@ export async function openRecordWriter(
  * Reads the JSON Lines records of `source` (as {@linkcode readJsonLines}), writes each as `transform` returns
  * it, and closes `writer`; returns the records read and the lines left out. Up to five lines that are not JSON
  * objects are named in a warning on stderr. On an error the writer is aborted, which keeps what was written
- * (its last batch too), so that a bad record or a cut input loses nothing before it.
+ * (its last batch too), so that a bad record or a cut input loses nothing before it. An input of lines none of
+ * which is a record is not JSON Lines: the writer is aborted too, with nothing written (an -o file is left as
+ * it was).
  *
  * @example
  * ```ts
@@ -340,7 +342,10 @@ export async function rewriteJsonLines(
     await writer.abort(e).catch(() => {});
     throw e;
   }
-  await writer.close();
+  // Lines, and not one record among them: not JSON Lines (a capture, a text file), which the command refuses.
+  // Aborted with nothing written, an -o file keeps its former content (and a new one is not made).
+  if (records === 0 && bad > 0) await writer.abort();
+  else await writer.close();
   return { records, bad };
 }
 

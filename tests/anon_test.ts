@@ -1557,6 +1557,21 @@ Deno.test("anon and label-subnets: an input without one JSON object is an input 
     // An empty input is no error: nothing in, nothing out.
     const e = await run(["label-subnets", "-q", "--label", "x:10.0.0.0/8"], "");
     assert.equal(e.code, 0, e.stderr);
+    // -o: an existing file keeps its content, a new one is not made, in every output format.
+    for (const ext of ["jsonl", "csv", "parquet", "jsonl.gz"]) {
+      for (
+        const args of [["anon", "-q", "--key", `${dir}/k.key`], ["label-subnets", "--label", "x:10.0.0.0/8"]]
+      ) {
+        const kept = `${dir}/kept.${ext}`, fresh = `${dir}/fresh.${ext}`;
+        await Deno.writeTextFile(kept, "keep\n");
+        for (const out of [kept, fresh]) {
+          const r = await run([...args, pcap, "-o", out]);
+          assert.equal(r.code, 1, r.stderr);
+        }
+        assert.equal(await Deno.readTextFile(kept), "keep\n", `${args[0]} -o ${ext}`);
+        await assert.rejects(Deno.stat(fresh), Deno.errors.NotFound, `${args[0]} -o ${ext}`);
+      }
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -343,27 +343,41 @@ export function noCapturesIn(dir: string): string {
 
 /**
  * The captures inside a directory and its subdirectories ({@linkcode CAPTURE_EXT}), sorted by name at each
- * level: the files a directory input stands for.
+ * level: the files a directory input stands for. A directory that cannot be listed throws when it is `dir`
+ * itself; a subdirectory that cannot be is handed to `onUnreadable` (by default thrown too), and the captures
+ * beside it are still found.
  *
  * @example
  * ```ts
  * import { captureFilesIn } from "./capture_file.ts";
- * console.log((await captureFilesIn("testdata")).includes("testdata/http.pcap")); // true
+ * const files = await captureFilesIn("testdata", (path, e) => console.error(`cannot read ${path}: ${e}`));
+ * console.log(files.includes("testdata/http.pcap")); // true
  * ```
  */
-export async function captureFilesIn(dir: string): Promise<string[]> {
+export async function captureFilesIn(
+  dir: string,
+  onUnreadable: (path: string, error: unknown) => void = (_, e) => {
+    throw e;
+  },
+): Promise<string[]> {
   const found: string[] = [];
-  const walk = async (dir: string) => {
+  const walk = async (dir: string, top: boolean) => {
     const entries: Deno.DirEntry[] = [];
-    for await (const e of Deno.readDir(dir)) entries.push(e);
+    try {
+      for await (const e of Deno.readDir(dir)) entries.push(e);
+    } catch (e) {
+      if (top) throw e;
+      onUnreadable(dir, e);
+      return;
+    }
     entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     for (const e of entries) {
       const path = `${dir}/${e.name}`;
-      if (e.isDirectory) await walk(path);
+      if (e.isDirectory) await walk(path, false);
       else if (CAPTURE_EXT.test(e.name)) found.push(path);
     }
   };
-  await walk(dir.replace(/\/+$/, ""));
+  await walk(dir.replace(/\/+$/, ""), true);
   return found;
 }
 

@@ -243,7 +243,14 @@ async function expandInputs(
       out.push(s);
       continue;
     }
-    const found = await captureFilesIn(s);
+    let found: string[];
+    try {
+      // A subdirectory that cannot be listed is one input that cannot be read: the captures beside it still are.
+      found = await captureFilesIn(s, (path, e) => onFailure(`cannot read ${path}: ${whyUnreadable(e)}`));
+    } catch (e) {
+      fail(`cannot read ${s}: ${whyUnreadable(e)}`);
+      continue;
+    }
     if (found.length === 0) {
       fail(noCapturesIn(s));
       continue;

@@ -14,6 +14,7 @@ import {
   pcapFile,
   pcapRecords,
   ROOT,
+  run,
   runCli,
   udp,
 } from "./helpers.ts";
@@ -67,6 +68,60 @@ Deno.test("a missing path or a directory without captures among several inputs: 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** Whether this test run can run the CLI as another user (root, with util-linux's setpriv), for permissions. */
+const CAN_DROP_PRIVILEGES = Deno.uid() === 0 && (() => {
+  try {
+    return new Deno.Command("setpriv", { args: ["--version"], stdout: "null", stderr: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({
+  name: "a directory that cannot be listed: alone an error; beside other inputs, or inside a directory, a " +
+    "warning, the other captures read, exit 1 (every output path)",
+  ignore: !CAN_DROP_PRIVILEGES,
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.chmod(dir, 0o755);
+      const http = await Deno.readFile(`${ROOT}/testdata/http.pcap`);
+      for (const sub of ["d", "d/locked", "d/z", "locked"]) {
+        await Deno.mkdir(`${dir}/${sub}`, { mode: 0o755 });
+      }
+      for (const f of ["d/a.pcap", "d/locked/b.pcap", "d/z/c.pcap"]) {
+        await Deno.writeFile(`${dir}/${f}`, http);
+      }
+      await Deno.chmod(`${dir}/d/locked`, 0o000);
+      await Deno.chmod(`${dir}/locked`, 0o000);
+      const asNobody = (args: string[]) =>
+        run("setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", DENO, "run", "-A", CLI, ...args]);
+      const http3 = `${ROOT}/testdata/http.pcap`;
+      for (const command of [["extract"], ["extract", "--format", "joy"], ["fingerprint"]]) {
+        const what = command.join(" ");
+        const alone = await asNobody([...command, `${dir}/locked`]);
+        assert.equal(alone.code, 1, `${what}: ${alone.stderr}`);
+        assert.equal(alone.stderr, `jj: error: cannot read ${dir}/locked: permission denied\n`, what);
+        const one = await runCli([...command, "-q", http3]);
+        const beside = await asNobody([...command, `${dir}/locked`, http3]);
+        assert.equal(beside.code, 1, `${what}: ${beside.stderr}`);
+        assert.match(beside.stderr, /^jj: warning: cannot read .*\/locked: permission denied$/m, what);
+        assert.equal(beside.stdout, one.stdout, what);
+        // Inside a directory: the two captures beside the locked subdirectory are read.
+        const inside = await asNobody([...command, `${dir}/d`]);
+        assert.equal(inside.code, 1, `${what}: ${inside.stderr}`);
+        assert.match(inside.stderr, /^jj: warning: cannot read .*\/d\/locked: permission denied$/m, what);
+        const both = await runCli([...command, "-q", `${dir}/d/a.pcap`, `${dir}/d/z/c.pcap`]);
+        assert.equal(inside.stdout, both.stdout, what);
+      }
+    } finally {
+      await Deno.chmod(`${dir}/d/locked`, 0o755).catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
 });
 
 Deno.test("a gzip-compressed capture that is cut or corrupt: a warning naming it, the flows before it, exit 0", async () => {

@@ -71,7 +71,16 @@ async function expand(
     }
     // A directory stands for the same captures as for the other formats, but the compressed ones, which Joy
     // does not read (a decompressed copy beside one is read): left out, and the run says so by its exit code.
-    const found = await captureFilesIn(p);
+    let found: string[];
+    try {
+      found = await captureFilesIn(p, (path, e) => {
+        warn(`cannot read ${path}: ${whyUnreadable(e)}`);
+        failed++;
+      });
+    } catch (e) {
+      refuse(new InputError(`cannot read ${p}: ${whyUnreadable(e)}`));
+      continue;
+    }
     if (found.length === 0) {
       refuse(new InputError(noCapturesIn(p)));
       continue;

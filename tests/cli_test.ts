@@ -503,6 +503,15 @@ Deno.test("extract --format joy: stdin is a usage error, a compressed capture an
   const stdin = await runCli(["extract", "--format", "joy", "-q", "-"], { stdin: http });
   assert.equal(stdin.code, 2);
   assert.match(stdin.stderr, /--format joy reads capture files, as Joy does, not stdin/);
+  // stdin by another name: it was read to its end by a first open, and the run wrote no flow with exit 0.
+  const devStdin = await runCli(["extract", "--format", "joy", "/dev/stdin"], { stdin: http });
+  assert.equal(devStdin.code, 1);
+  assert.equal(devStdin.stdout, "");
+  assert.equal(
+    devStdin.stderr,
+    "jj: error: /dev/stdin: --format joy reads capture files, as Joy does, not pipes: write the capture to a " +
+      "file first\n",
+  );
   await withTempDir(async (dir) => {
     const gz = `${dir}/http.pcap.gz`;
     await Deno.writeFile(

@@ -35,6 +35,10 @@ export interface JoyExtractOptions {
 export const JOY_NO_STDIN =
   "--format joy reads capture files, as Joy does, not stdin (-): write the capture to a file first";
 
+/** Why `--format joy` refuses an input that is not a regular file. */
+const JOY_NO_PIPE =
+  "--format joy reads capture files, as Joy does, not pipes: write the capture to a file first";
+
 /**
  * The capture files of the inputs. An input that cannot be read is thrown alone (its error is the run's); among
  * several, it is warned about and left out (`failed` counts it), as the other formats do.
@@ -60,7 +64,11 @@ async function expand(
       continue;
     }
     if (!info.isDirectory) {
-      if (/\.gz$/i.test(p)) {
+      if (!info.isFile) {
+        // A pipe (a FIFO, /dev/stdin, the shell's <(...)) can be read once: Joy's reading opens its file twice
+        // (once to tell a capture that is not one from a filter that does not compile).
+        refuse(new InputError(`${p}: ${JOY_NO_PIPE}`));
+      } else if (/\.gz$/i.test(p)) {
         refuse(
           new InputError(
             `${p}: --format joy reads uncompressed captures, as Joy does: decompress it first (gunzip -k ${p})`,

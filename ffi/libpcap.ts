@@ -716,6 +716,24 @@ export class PcapOfflineReader {
   }
 
   /**
+   * libpcap's message for the last error on this capture (`pcap_geterr`), such as the one that made a direct
+   * {@linkcode dispatch} return -1; "" once closed.
+   *
+   * @example
+   * ```ts
+   * import { dispatch, pcapHandlerCallback, PcapOfflineReader } from "./libpcap.ts";
+   * const r = PcapOfflineReader.open("cut.pcap");
+   * const cb = pcapHandlerCallback(() => {});
+   * if (dispatch(r.handle, -1, cb.pointer) === -1) console.error(r.lastError());
+   * cb.close();
+   * r.close();
+   * ```
+   */
+  lastError(): string {
+    return this.#handle === null ? "" : geterr(this.#sym, this.#handle);
+  }
+
+  /**
    * Reads packets (all, or at most `maxPackets`), calling `cb` for each. A read error (truncated or corrupt
    * file) ends the run and is returned in `error` after every packet before it has been delivered.
    *

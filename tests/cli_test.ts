@@ -525,6 +525,36 @@ Deno.test("extract --format joy: stdin is a usage error, a compressed capture an
   });
 });
 
+Deno.test("extract --format joy: a capture cut short gives a warning with the byte offset; its flows are written", async () => {
+  // http.pcap cut inside its 28th record (the built-in reader and tshark both stop there).
+  const http = await Deno.readFile("testdata/http.pcap");
+  await withTempDir(async (dir) => {
+    const cut = `${dir}/cut.pcap`, whole = `${dir}/whole.pcap`;
+    await Deno.writeFile(cut, http.subarray(0, 3000));
+    for (const reader of HAVE_LIBPCAP ? ["builtin", "libpcap"] : ["builtin"]) {
+      const r = await runCli(["extract", "--format", "joy", "--reader", reader, cut]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stderr,
+        /^jj: warning: .*cut\.pcap: .*truncated pcap record \(151 bytes declared, 96 present\) at byte offset 2888\)?; flows read before it are written$/m,
+        reader,
+      );
+      // The flows of the packets before the cut (the built-in reader also hands on the cut record's 96 bytes,
+      // where tshark and libpcap stop before it): as many as from a capture that ends there.
+      const view = new DataView(http.buffer, http.byteOffset);
+      let off = 24;
+      for (let i = 0; i < 27; i++) off += 16 + view.getUint32(off + 8, true);
+      assert.equal(off, 2888);
+      await Deno.writeFile(whole, http.subarray(0, off));
+      const ok = await runCli(["extract", "--format", "joy", "--reader", reader, whole]);
+      assert.equal(ok.stderr.includes("warning"), false, ok.stderr);
+      const flows = (out: string) => out.split("\n").filter((l) => l.includes('"sa"')).length;
+      assert.equal(flows(r.stdout), flows(ok.stdout), reader);
+      assert.equal(flows(r.stdout), 3, reader);
+    }
+  });
+});
+
 Deno.test("extract --format joy: options Joy does not use are a usage error naming them; defaults do not count", async () => {
   // --filter would be ignored: Joy reads with its own filter (ip or ip6 or vlan).
   assertError(

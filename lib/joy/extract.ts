@@ -126,7 +126,7 @@ export async function runJoyExtract(inputs: string[], o: JoyExtractOptions = {})
   try {
     for (const f of files) {
       try {
-        await joyProcessFile(f, cfg, (l) => w.writeLine(l), { reader: o.reader });
+        await joyProcessFile(f, cfg, (l) => w.writeLine(l), { reader: o.reader, onWarning: warn });
       } catch (e) {
         // A closed output (`| head`) is not the input's fault: the CLI ends quietly on it.
         if (e instanceof Deno.errors.BrokenPipe) throw e;

@@ -52,6 +52,18 @@ export interface JoyFileOptions {
   reader?: "auto" | "libpcap" | "builtin";
   /** The context to use (a new one from `config` by default). */
   context?: JoyContext;
+  /** Called when the capture is cut short or corrupt: what, and where (its flows before that are written). */
+  onWarning?: (message: string) => void;
+}
+
+/** Where a capture is cut or corrupt, as the built-in reader sees it (what, and at which byte offset), or null. */
+async function whereCaptureEnds(path: string): Promise<string | null> {
+  try {
+    using file = await Deno.open(path);
+    return (await readCapture(file, () => {})).warning;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -106,7 +118,16 @@ export async function joyProcessFile(
         },
       );
       try {
-        while (dispatch(r.handle, NUM_PACKETS_IN_LOOP, cb.pointer, 0) > 0) ctx.printFlows(true, out);
+        let rc: number;
+        while ((rc = dispatch(r.handle, NUM_PACKETS_IN_LOOP, cb.pointer, 0)) > 0) ctx.printFlows(true, out);
+        if (rc === -1 && options.onWarning !== undefined) {
+          // libpcap's message names no offset: the built-in reader's, read again for it, does.
+          const error = r.lastError();
+          const where = await whereCaptureEnds(path);
+          options.onWarning(
+            `${path}: ${error}${where === null ? "" : ` (${where})`}; flows read before it are written`,
+          );
+        }
       } finally {
         cb.close();
         r.close();
@@ -120,7 +141,7 @@ export async function joyProcessFile(
     // earlier packets (Joy reads past short packets; see JoyContext).
     let pktBuf = new Uint8Array(262144);
     try {
-      await readCapture(file, (_ts, buf, off, capLen, _wireLen, linkType) => {
+      const result = await readCapture(file, (_ts, buf, off, capLen, _wireLen, linkType) => {
         // Without libpcap the filter is applied here; it only compiles for Ethernet.
         if (linkType !== DLT_EN10MB || !passesJoyFilter(buf, off, capLen)) return;
         if (capLen > pktBuf.length) {
@@ -133,6 +154,9 @@ export async function joyProcessFile(
         ctx.processPacket(packetTimeval[0], packetTimeval[1], capLen, pktBuf, 0, pktBuf.length);
         if (++count % NUM_PACKETS_IN_LOOP === 0) ctx.printFlows(true, out);
       });
+      if (result.warning !== null) {
+        options.onWarning?.(`${path}: ${result.warning}; flows read before it are written`);
+      }
     } finally {
       try {
         file.close();

@@ -581,6 +581,33 @@ Deno.test("live: --features connection (alone or in a list) is a usage error: it
   }
 });
 
+Deno.test("live: --save-pcap to stdout with the records there, or named .gz, is a usage error saying why", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // The packets went over the records on stdout, which libpcap's dumper then closed (the last records were
+    // lost, exit 0); a .gz name held an uncompressed pcap that extract then refused to read.
+    for (
+      const args of [
+        ["--save-pcap", "-"],
+        ["--save-pcap", "/dev/stdout", "-o", "-"],
+        ["--save-pcap", `${dir}/lo.pcap.gz`],
+      ]
+    ) {
+      const p = jj(["live", "-i", "lo", "--duration", "1", "-q", ...args]);
+      assert.equal(await p.done(), 2, `${args.join(" ")}: ${p.err()}`);
+      assert.equal(p.out(), "");
+      assert.match(
+        p.err(),
+        /^jj: error: --save-pcap (.* writes the packets to stdout|writes an uncompressed pcap)/,
+      );
+      assert.equal(p.err().trim().split("\n").length, 1, p.err());
+    }
+    await assert.rejects(Deno.stat(`${dir}/lo.pcap.gz`), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("live: --metrics outside 0..65535 is a usage error at parse time", async () => {
   for (const port of ["70000", "65536", "-1"]) {
     const p = jj(["live", "-i", "lo", "--duration", "1", "-q", "--metrics", port]);

@@ -315,6 +315,22 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
   ) {
     throw new UsageError(`--save-pcap and -o name the same file (${o.output}); write them to two files`);
   }
+  if (o.savePcap !== undefined) {
+    // libpcap's dumper writes a plain pcap whatever the name: a .gz name made a file jj then refused to read.
+    if (/\.gz$/i.test(o.savePcap)) {
+      throw new UsageError(
+        `--save-pcap writes an uncompressed pcap: name it without .gz (${o.savePcap}), and compress it after`,
+      );
+    }
+    // Packets and records on one stdout would mix (and the dumper closes it, losing the last records).
+    const toStdout = ["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].includes(o.savePcap);
+    if (toStdout && (o.output === undefined || o.output === "-")) {
+      throw new UsageError(
+        `--save-pcap ${o.savePcap} writes the packets to stdout, where the records go: write the records to a ` +
+          "file (-o FILE) or the packets to one",
+      );
+    }
+  }
   const features = parseFeatureList(o.features);
   // A group with `finalize` (connection) needs every flow before it can write one; live never reaches the end
   // of its input, so its columns would stay null.
@@ -457,7 +473,10 @@ export function addLiveCommand(program: Command, setResult: (p: Promise<number>)
     )
     .option("--duration <seconds>", "stop after this many seconds", positiveNumber("--duration"))
     .option("--count <packets>", "stop after this many packets", integer("--count", 1))
-    .option("--save-pcap <file>", "also write every captured packet to FILE (pcap)")
+    .option(
+      "--save-pcap <file>",
+      "also write every captured packet to FILE (uncompressed pcap; - for stdout when -o takes the records)",
+    )
     .option(
       "-o, --output <file>",
       "write to FILE instead of stdout (format by extension: .jsonl .csv .parquet, +.gz)",

@@ -608,6 +608,26 @@ Deno.test("live: --save-pcap to stdout with the records there, or named .gz, is 
   }
 });
 
+Deno.test("live: a setting the capture would ignore is a usage error, as in extract; --list takes no capture option", async () => {
+  const cases: [string[], RegExp][] = [
+    [["--eviction-strategy", "oldest"], /^jj: error: --eviction-strategy only applies with --max-flows N$/m],
+    [
+      ["--burst-threshold-ms", "5", "--features", "tcp"],
+      /^jj: error: --burst-threshold-ms only applies with/m,
+    ],
+    [
+      ["--list", "--filter", "tcp"],
+      /^jj: error: --list only lists the interfaces: it takes no --interface, --filter/m,
+    ],
+  ];
+  for (const [args, message] of cases) {
+    const p = jj(["live", "-i", "lo", "--duration", "1", "-q", ...args]);
+    assert.equal(await p.done(), 2, `${args.join(" ")}: ${p.err()}`);
+    assert.equal(p.out(), "");
+    assert.match(p.err(), message);
+  }
+});
+
 Deno.test("live: --metrics outside 0..65535 is a usage error at parse time", async () => {
   for (const port of ["70000", "65536", "-1"]) {
     const p = jj(["live", "-i", "lo", "--duration", "1", "-q", "--metrics", port]);

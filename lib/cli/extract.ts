@@ -8,7 +8,7 @@ import { extractFlows, type ExtractOptions, type ExtractSummary } from "../extra
 import type { FeatureSpec } from "../extractor.ts";
 import { idpExtractor, ipfixCountersExtractor } from "../../outputs/ipfix.ts";
 import { registerExtractor } from "../registry.ts";
-import { loadExtractorModule, planExtraction, splitName } from "../options.ts";
+import { loadExtractorModule, planExtraction } from "../options.ts";
 import { LABEL_FEATURES } from "../subnets.ts";
 import { formatFromPath, openRecordWriter, OUTPUT_FORMATS } from "../../outputs/mod.ts";
 import { extractJsonlParallel, shardingConflicts } from "../parallel.ts";
@@ -32,6 +32,7 @@ import {
   featureOptionsFrom,
   type FlowCliOptions,
   flowOptionsFrom,
+  refuseIgnoredSettings,
 } from "./flow_options.ts";
 import { addIpfixOptions, type IpfixCliOptions, refuseIdleIpfixOptions, withIpfix } from "./live.ts";
 import { JOY_NO_STDIN, runJoyExtract } from "../joy/extract.ts";
@@ -208,69 +209,6 @@ export async function runExtract(
   }
   if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
   return summary.failures.length > 0 ? 1 : 0;
-}
-
-/**
- * Refuses (a {@linkcode UsageError}) a setting given for something the run does not do: it would be ignored
- * without a word (a salt given alone could pass for anonymization). What the run does is its extraction plan:
- * the groups `features` and `--specific-features` select, and the optional columns.
- */
-function refuseIgnoredSettings(o: ExtractCliOptions, given: readonly string[], features?: string[]): void {
-  const leftOut = "which this run leaves out (see --features and --specific-features)";
-  // Whether a group writes at least one column (--specific-features can leave all of a running group's out).
-  const writes = (plan: ReturnType<typeof planExtraction>, ...groups: string[]): boolean => {
-    const columns = new Set(plan.columns);
-    return plan.extractors.some((e) =>
-      groups.includes(e.name) && e.features.some((f) => columns.has(f.name) || columns.has(splitName(f.name)))
-    );
-  };
-  const has = (plan: ReturnType<typeof planExtraction>, name: string): boolean =>
-    plan.columns.includes(name) || plan.columns.includes(splitName(name));
-  const only = (flag: string, by: string): string => `${flag} only applies with ${by}`;
-  const leftOutBySpecific = "which --specific-features leaves out";
-  // Each setting given, whether this run uses it, and the usage error when it does not.
-  const settings: [string, (plan: ReturnType<typeof planExtraction>) => boolean, string][] = [
-    [
-      "--anonymization-salt",
-      (p) => o.anonymizeIps === true || has(p, "flow_id"),
-      only("--anonymization-salt", "--anonymize-ips, or with the flow_id column (--include-flow-id)"),
-    ],
-    [
-      "--max-sequence-length",
-      (p) => writes(p, "sequences"),
-      only("--max-sequence-length", "the columns of --include-sequences or --include-splt"),
-    ],
-    ["--eviction-strategy", () => (o.maxFlows ?? 0) > 0, only("--eviction-strategy", "--max-flows N")],
-    [
-      "--burst-threshold-ms",
-      (p) => writes(p, "timing", "padding"),
-      only("--burst-threshold-ms", `the timing or padding group's columns, ${leftOut}`),
-    ],
-    [
-      "--entropy-sample-bytes",
-      (p) => writes(p, "entropy"),
-      only("--entropy-sample-bytes", `the entropy group's columns, ${leftOut}`),
-    ],
-    [
-      "--include-flow-id",
-      (p) => has(p, "flow_id"),
-      `--include-flow-id adds the flow_id column, ${leftOutBySpecific}`,
-    ],
-    [
-      "--include-sequences",
-      (p) => has(p, "iat_sequence") || has(p, "timestamp_sequence"),
-      `--include-sequences adds iat_sequence and timestamp_sequence, ${leftOutBySpecific}`,
-    ],
-    [
-      "--include-splt",
-      (p) => p.columns.some((c) => c.startsWith("splt")),
-      `--include-splt adds the splt columns, ${leftOutBySpecific}`,
-    ],
-  ];
-  const asked = settings.filter(([flag]) => given.includes(flag));
-  if (asked.length === 0) return;
-  const plan = planExtraction({ features, ...featureOptionsFrom(o) });
-  for (const [, used, message] of asked) if (!used(plan)) throw new UsageError(message);
 }
 
 /** `extract` in this thread, to any output format. */

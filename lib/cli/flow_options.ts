@@ -7,10 +7,10 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import type { FeatureOptions } from "../options.ts";
 import type { FlowPipelineOptions } from "../pipeline.ts";
 import { collect } from "./label_subnets.ts";
-import { fraction, integer, integerInRange, positiveNumber } from "./common.ts";
+import { fraction, integer, integerInRange, positiveNumber, UsageError } from "./common.ts";
+import { type FeatureOptions, planExtraction, splitName } from "../options.ts";
 
 /** The flow-table options as commander parses them (see {@linkcode addFlowOptions}). */
 export interface FlowCliOptions {
@@ -188,4 +188,86 @@ export function featureOptionsFrom(o: FeatureCliOptions): FeatureOptions {
     maxSequenceLength: o.maxSequenceLength,
     entropySampleBytes: o.entropySampleBytes,
   };
+}
+
+/**
+ * Refuses (a {@linkcode UsageError}) a setting given for something the run does not do: it would be ignored
+ * without a word (a salt given alone could pass for anonymization). What the run does is its extraction plan:
+ * the groups `features` and `--specific-features` select, and the optional columns. `given`: the long flags given
+ * on the command line.
+ *
+ * @example
+ * ```ts
+ * import { refuseIgnoredSettings } from "./flow_options.ts";
+ * const o = { idleTimeout: 60, activeTimeout: 1800, maxFlows: 0, decap: true, samplingRate: 1, burstThresholdMs: 50 };
+ * try {
+ *   refuseIgnoredSettings({ ...o, evictionStrategy: "oldest" }, ["--eviction-strategy"]);
+ * } catch (e) {
+ *   console.log((e as Error).message); // --eviction-strategy only applies with --max-flows N
+ * }
+ * ```
+ */
+export function refuseIgnoredSettings(
+  o: FlowCliOptions & FeatureCliOptions,
+  given: readonly string[],
+  features?: string[],
+): void {
+  // live has no --specific-features: the hint names it only where it was given.
+  const leftOut = `which this run leaves out (see --features${
+    o.specificFeatures !== undefined ? " and --specific-features" : ""
+  })`;
+  // Whether a group writes at least one column (--specific-features can leave all of a running group's out).
+  const writes = (plan: ReturnType<typeof planExtraction>, ...groups: string[]): boolean => {
+    const columns = new Set(plan.columns);
+    return plan.extractors.some((e) =>
+      groups.includes(e.name) && e.features.some((f) => columns.has(f.name) || columns.has(splitName(f.name)))
+    );
+  };
+  const has = (plan: ReturnType<typeof planExtraction>, name: string): boolean =>
+    plan.columns.includes(name) || plan.columns.includes(splitName(name));
+  const only = (flag: string, by: string): string => `${flag} only applies with ${by}`;
+  const leftOutBySpecific = "which --specific-features leaves out";
+  // Each setting given, whether this run uses it, and the usage error when it does not.
+  const settings: [string, (plan: ReturnType<typeof planExtraction>) => boolean, string][] = [
+    [
+      "--anonymization-salt",
+      (p) => o.anonymizeIps === true || has(p, "flow_id"),
+      only("--anonymization-salt", "--anonymize-ips, or with the flow_id column (--include-flow-id)"),
+    ],
+    [
+      "--max-sequence-length",
+      (p) => writes(p, "sequences"),
+      only("--max-sequence-length", "the columns of --include-sequences or --include-splt"),
+    ],
+    ["--eviction-strategy", () => (o.maxFlows ?? 0) > 0, only("--eviction-strategy", "--max-flows N")],
+    [
+      "--burst-threshold-ms",
+      (p) => writes(p, "timing", "padding"),
+      only("--burst-threshold-ms", `the timing or padding group's columns, ${leftOut}`),
+    ],
+    [
+      "--entropy-sample-bytes",
+      (p) => writes(p, "entropy"),
+      only("--entropy-sample-bytes", `the entropy group's columns, ${leftOut}`),
+    ],
+    [
+      "--include-flow-id",
+      (p) => has(p, "flow_id"),
+      `--include-flow-id adds the flow_id column, ${leftOutBySpecific}`,
+    ],
+    [
+      "--include-sequences",
+      (p) => has(p, "iat_sequence") || has(p, "timestamp_sequence"),
+      `--include-sequences adds iat_sequence and timestamp_sequence, ${leftOutBySpecific}`,
+    ],
+    [
+      "--include-splt",
+      (p) => p.columns.some((c) => c.startsWith("splt")),
+      `--include-splt adds the splt columns, ${leftOutBySpecific}`,
+    ],
+  ];
+  const asked = settings.filter(([flag]) => given.includes(flag));
+  if (asked.length === 0) return;
+  const plan = planExtraction({ features, ...featureOptionsFrom(o) });
+  for (const [, used, message] of asked) if (!used(plan)) throw new UsageError(message);
 }

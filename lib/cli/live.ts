@@ -40,7 +40,12 @@ import {
   sameFile,
   UsageError,
 } from "./common.ts";
-import { addFlowOptions, type FlowCliOptions, flowOptionsFrom } from "./flow_options.ts";
+import {
+  addFlowOptions,
+  type FlowCliOptions,
+  flowOptionsFrom,
+  refuseIgnoredSettings,
+} from "./flow_options.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // capture options, shared with fingerprint --live
@@ -304,6 +309,11 @@ export function printLiveSummary(s: LiveSummary): void {
 export async function runLive(o: LiveCliOptions, given: readonly string[] = []): Promise<number> {
   refuseIdleIpfixOptions(o, given);
   if (o.list) {
+    // Options for a capture that --list does not make would be ignored without a word.
+    const others = given.filter((f) => f !== "--list" && f !== "--quiet");
+    if (others.length > 0) {
+      throw new UsageError(`--list only lists the interfaces: it takes no ${others.join(", ")}`);
+    }
     listInterfaces();
     return 0;
   }
@@ -332,6 +342,7 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
     }
   }
   const features = parseFeatureList(o.features);
+  refuseIgnoredSettings(o, given, features);
   // A group with `finalize` (connection) needs every flow before it can write one; live never reaches the end
   // of its input, so its columns would stay null.
   const whole = allExtractors().filter((e) => e.finalize !== undefined && features?.includes(e.name));

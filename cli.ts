@@ -37,13 +37,13 @@ export function buildProgram(setResult: (p: Promise<number>) => void = () => {})
   const program = new Command("jj")
     .description("Per-flow features from packet captures and live traffic, as JSON Lines.")
     .version(VERSION, "-V, --version")
-    .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   const enc = new TextEncoder();
   program.configureOutput({
     writeErr: (s) => Deno.stderr.writeSync(enc.encode(s)),
     writeOut: (s) => Deno.stdout.writeSync(enc.encode(s)),
-    outputError: (s, write) => write(`jj: ${s}`),
+    // One line, as every other error: the usage hint goes on it rather than on a line of its own.
+    outputError: (s, write) => write(`jj: ${s.trimEnd()} (run with --help for usage)\n`),
   });
 
   addExtractCommand(program, setResult);
@@ -133,9 +133,14 @@ export async function main(args: string[]): Promise<number> {
       console.error(`jj: error: ${e.message}`);
       return 1;
     }
-    console.error(`jj: error: ${e instanceof Error ? e.message : String(e)}`);
+    console.error(`jj: error: ${oneLine(e instanceof Error ? e.message : String(e))}`);
     return 1;
   }
+}
+
+/** A message on one line (a user extractor's error can hold line breaks). */
+function oneLine(message: string): string {
+  return message.trim().replace(/\s*\n\s*/g, " ");
 }
 
 if (import.meta.main) {

@@ -273,7 +273,8 @@ export async function openOutputFile(path: string): Promise<WritableStream<Uint8
 
 /**
  * Refuses (a {@linkcode UsageError}) an output file that is also one of the inputs: it would be emptied while it
- * is still being read. Compared by device and inode, so that another name for the same file is caught too.
+ * is still being read. Compared by device and inode, so that another name for the same file is caught too. An
+ * output name that starts with `-` (but `-`, stdout) is refused as well: it is an option taken for the name.
  *
  * @example
  * ```ts
@@ -283,6 +284,10 @@ export async function openOutputFile(path: string): Promise<WritableStream<Uint8
  */
 export function refuseOutputAsInput(inputs: readonly string[], output: string | undefined): void {
   if (output === undefined || output === "-") return;
+  // `-o --format csv`: the option parser takes the next word as the file name, whatever it is.
+  if (output.startsWith("-")) {
+    throw new UsageError(`-o needs a file name, got ${output} (for a file of that name, write ./${output})`);
+  }
   for (const input of inputs) {
     if (input === "-") continue;
     if (sameFile(input, output)) {

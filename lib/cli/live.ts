@@ -37,6 +37,7 @@ import {
   packetCountParts,
   portNumber,
   positiveNumber,
+  refuseOutputAsInput,
   sameFile,
   UsageError,
 } from "./common.ts";
@@ -320,6 +321,7 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
   if (o.interface === undefined || o.interface === "") {
     throw new UsageError("live needs -i IFACE (jj live --list shows the interfaces)");
   }
+  refuseOutputAsInput([], o.output);
   if (
     o.savePcap !== undefined && o.output !== undefined && o.output !== "-" && sameFile(o.savePcap, o.output)
   ) {

@@ -486,8 +486,11 @@ class NextExPump {
   tsFrac = 0;
   capLen = 0;
   wireLen = 0;
-  /** Seconds per unit of the header's fractional field (1e-9 nano, 1e-6 micro). */
-  readonly fracScale: number;
+  /**
+   * Units of the header's fractional field per second (1e9 nano, 1e6 micro). The time is `sec + frac / div`, as
+   * the built-in reader computes it: `frac * 1e-9` rounds differently (1e-6 s came out 1.0000000000000002e-6).
+   */
+  readonly fracDiv: number;
   /**
    * A compiled filter applied here rather than inside libpcap (`pcap_offline_filter`), so that the packets it
    * leaves out are counted (in {@linkcode filtered}) and the summary accounts for every record of a file.
@@ -506,7 +509,7 @@ class NextExPump {
     this.#sym = sym;
     this.#handle = handle;
     this.#stableData = stableData;
-    this.fracScale = nano ? 1e-9 : 1e-6;
+    this.fracDiv = nano ? 1e9 : 1e6;
   }
 
   /** One `pcap_next_ex`; on 1 the packet is in `scratch[0 .. capLen)`. Returns pcap_next_ex's status. */
@@ -546,7 +549,7 @@ class NextExPump {
     // tv_usec is a 64-bit long; only out-of-range values (fuzzed files) use the high half
     const frac = h[2] + this.#hdrI32[3] * TWO_32;
     this.tsFrac = frac;
-    this.ts = this.tsSec + frac * this.fracScale;
+    this.ts = this.tsSec + frac / this.fracDiv;
     if (cap > this.scratch.length) this.#growScratch(cap);
     if (cap === 0) return 1;
     if (this.#stableData) {

@@ -18,6 +18,7 @@ import {
   readPkthdr,
   tryLoadLibpcap,
 } from "../ffi/mod.ts";
+import { readCapture } from "../lib/capture_file.ts";
 import {
   cap,
   CAPTURES,
@@ -666,5 +667,34 @@ Deno.test({
         assert.equal(records[0].tcp_sack_blocks_total, 3, reader);
       }
     });
+  },
+});
+
+Deno.test({
+  name: "libpcap's reader gives the built-in reader's packet times, to the bit, also near the epoch's start",
+  ignore: !HAVE_LIBPCAP,
+  async fn() {
+    // The first 500 microseconds of the epoch: libpcap's times were sec + ns * 1e-9, which rounds otherwise
+    // than the built-in reader's sec + frac / 1e6 for 40% of them (1 µs came out 1.0000000000000002e-6;
+    // tshark: 0.000001).
+    const frame = ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, concat([0, 53, 0, 53, 0, 8, 0, 0])));
+    const packets = Array.from({ length: 500 }, (_, i) => ({ ts: (i + 1) / 1e6, data: frame }));
+    for (const nano of [false, true]) {
+      await withTempDir(async (dir) => {
+        const path = `${dir}/t.pcap`;
+        await Deno.writeFile(path, pcapFile(1, packets, { nano }));
+        const builtin: number[] = [], libpcap: number[] = [];
+        {
+          using file = await Deno.open(path);
+          await readCapture(file, (ts) => builtin.push(ts));
+        }
+        const r = PcapOfflineReader.open(path);
+        r.run((ts) => libpcap.push(ts));
+        r.close();
+        assert.equal(builtin.length, 500);
+        assert.deepEqual(libpcap, builtin, nano ? "nanosecond pcap" : "microsecond pcap");
+        assert.equal(builtin[0], 0.000001);
+      });
+    }
   },
 });

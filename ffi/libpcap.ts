@@ -66,6 +66,12 @@ export const PCAP_SYMBOLS = {
   pcap_lookupnet: { parameters: ["buffer", "buffer", "buffer", "buffer"], result: "i32" },
   pcap_setfilter: { parameters: ["pointer", "buffer"], result: "i32" },
   pcap_offline_filter: { parameters: ["buffer", "pointer", "pointer"], result: "i32" },
+  /** `pcap_offline_filter` on a header and packet held in JS memory (see {@linkcode BpfPacketFilter}). */
+  pcap_offline_filter_bytes: {
+    name: "pcap_offline_filter",
+    parameters: ["buffer", "buffer", "buffer"],
+    result: "i32",
+  },
   pcap_freecode: { parameters: ["buffer"], result: "void" },
   pcap_geterr: { parameters: ["pointer"], result: "pointer" },
   pcap_statustostr: { parameters: ["i32"], result: "pointer" },
@@ -355,6 +361,109 @@ export function filterError(filter: string, linkType = 1): string | null {
     return error;
   } finally {
     sym.pcap_close(dead);
+  }
+}
+
+/**
+ * A BPF filter run on packets another reader read (the built-in one, which reads stdin and pipes as their bytes
+ * come, and gzip): libpcap compiles it for each link type met, as its own reader would for a file's, and runs it
+ * on each packet (`pcap_offline_filter`). `close` frees the compiled programs.
+ *
+ * @example
+ * ```ts
+ * import { BpfPacketFilter } from "./libpcap.ts";
+ * const udp = new BpfPacketFilter("udp");
+ * const frame = new Uint8Array(42);
+ * frame.set([0x08, 0x00, 0x45], 12); // Ethernet, IPv4 with a 20-byte header
+ * frame[23] = 17; // protocol UDP
+ * console.log(udp.matches(frame, 0, 42, 42, 1)); // true
+ * udp.close();
+ * ```
+ */
+export class BpfPacketFilter {
+  readonly #sym: LibpcapSymbols;
+  readonly #filter: string;
+  /** Compiled programs by key (see `#lastKey`). */
+  readonly #progs = new Map<number, Uint8Array<ArrayBuffer>>();
+  /** The last program's key: link type times two, plus one for big-endian BSD loopback. */
+  #lastKey = -1;
+  #lastProg: Uint8Array<ArrayBuffer> | null = null;
+  /** A `struct pcap_pkthdr` (LP64: two 8-byte time fields, caplen, len): BPF reads only the lengths. */
+  readonly #hdr = new Uint32Array(6);
+
+  /** Loads libpcap (throws when it cannot be loaded); the filter is compiled at the first packet of each link type. */
+  constructor(filter: string) {
+    this.#sym = loadLibpcap().symbols;
+    this.#filter = filter;
+  }
+
+  /**
+   * Whether the packet at `buf[off .. off + capLen)`, `wireLen` long on the wire, passes. Throws a
+   * {@linkcode PcapFilterError} when the filter does not compile for `linkType` (libpcap's message).
+   */
+  matches(buf: Uint8Array, off: number, capLen: number, wireLen: number, linkType: number): boolean {
+    // BSD loopback (0) and OpenBSD's enc (109) start with an address family in the byte order of the host that
+    // captured (small: its non-zero byte tells the order). libpcap compiles a file's filter for that order.
+    let key = linkType * 2;
+    if ((linkType === 0 || linkType === 109) && capLen >= 4 && buf[off] === 0 && buf[off + 3] !== 0) key++;
+    let prog = this.#lastProg;
+    if (key !== this.#lastKey || prog === null) {
+      prog = this.#progs.get(key) ?? this.#compile(linkType, (key & 1) === 1);
+      this.#lastKey = key;
+      this.#lastProg = prog;
+    }
+    this.#hdr[4] = capLen;
+    this.#hdr[5] = wireLen;
+    return this.#sym.pcap_offline_filter_bytes(prog, this.#hdr, buf.subarray(off, off + capLen)) !== 0;
+  }
+
+  /**
+   * Compiles the filter as libpcap's reader does for a capture file of `linkType` written big-endian or not:
+   * against a savefile handle, not `pcap_open_dead`'s, which compiles as for a live capture on this host (BSD
+   * loopback's `ip6` then tests Linux's AF_INET6 only, and `inbound` a socket filter's packet type). libpcap also
+   * maps the header's LINKTYPE_ value to its DLT_ one (LINKTYPE_RAW 101 is DLT_RAW).
+   */
+  #compile(linkType: number, bigEndian: boolean): Uint8Array<ArrayBuffer> {
+    const sym = this.#sym;
+    const header = new DataView(new ArrayBuffer(24));
+    const le = !bigEndian;
+    header.setUint32(0, 0xa1b2c3d4, le);
+    header.setUint16(4, 2, le);
+    header.setUint16(6, 4, le);
+    header.setUint32(16, MAX_SNAPLEN, le);
+    header.setUint32(20, linkType, le);
+    const path = Deno.makeTempFileSync({ prefix: "jj-bpf-", suffix: ".pcap" });
+    try {
+      Deno.writeFileSync(path, new Uint8Array(header.buffer));
+      const errbuf = new Uint8Array(PCAP_ERRBUF_SIZE);
+      const h = sym.pcap_open_offline_with_tstamp_precision(cstr(path), PCAP_TSTAMP_PRECISION_NANO, errbuf);
+      if (h === null) {
+        throw new PcapFilterError(
+          `bad filter ${JSON.stringify(this.#filter)}: link type ${linkType}: ${errbufText(errbuf)}`,
+        );
+      }
+      try {
+        const prog = new Uint8Array(16);
+        const error = compileFilter(sym, h, this.#filter, PCAP_NETMASK_UNKNOWN, prog);
+        if (error !== null) {
+          throw new PcapFilterError(`bad filter ${JSON.stringify(this.#filter)}: ${error}`);
+        }
+        this.#progs.set(linkType * 2 + (bigEndian ? 1 : 0), prog);
+        return prog;
+      } finally {
+        sym.pcap_close(h);
+      }
+    } finally {
+      Deno.removeSync(path);
+    }
+  }
+
+  /** Frees the compiled programs (idempotent); the filter compiles again if used after. */
+  close(): void {
+    for (const prog of this.#progs.values()) this.#sym.pcap_freecode(prog);
+    this.#progs.clear();
+    this.#lastKey = -1;
+    this.#lastProg = null;
   }
 }
 

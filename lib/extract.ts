@@ -6,6 +6,7 @@
  */
 import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
 import type { FlowState } from "./flow.ts";
+import type { PacketCallback } from "./source.ts";
 import {
   type ByteReader,
   captureFilesIn,
@@ -28,7 +29,13 @@ import {
   refuseUnknownOptions,
   SettingsError,
 } from "./options.ts";
-import { filterError, PcapError, PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
+import {
+  BpfPacketFilter,
+  filterError,
+  PcapError,
+  PcapOfflineReader,
+  tryLoadLibpcap,
+} from "../ffi/libpcap.ts";
 
 /** The skip reason of packet blocks the reader could not read (see `CaptureReadResult.skippedBlocks`). */
 const UNREADABLE_BLOCK = "unreadable packet block";
@@ -111,9 +118,15 @@ export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
   features?: string[];
   /** Extra extractors (user plugins) to run after the built-in groups. */
   extractors?: FeatureExtractor<unknown>[];
-  /** A BPF filter (`tcp port 443`); needs libpcap. */
+  /**
+   * A BPF filter (`tcp port 443`); needs libpcap. A file is read by libpcap's reader with it; stdin, a pipe or a
+   * `.gz` file by the built-in reader, which runs libpcap's filter on each packet (so that output streams).
+   */
   filter?: string;
-  /** Which reader to use for files: `auto` (the built-in reader, or libpcap for a filter), `builtin`, `libpcap`. */
+  /**
+   * Which reader to use for files: `auto` (the built-in reader; libpcap's for a filter on a file), `builtin`,
+   * `libpcap`.
+   */
   reader?: "auto" | "builtin" | "libpcap";
   /** Burst threshold in milliseconds (default 50). */
   burstThresholdMs?: number;
@@ -258,6 +271,16 @@ async function expandInputs(
     out.push(...found);
   }
   return out;
+}
+
+/** Whether `path` is a regular file (not stdin, a FIFO or a device); false when it cannot be looked at. */
+async function isRegularFile(path: string): Promise<boolean> {
+  if (path === "-") return false;
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -429,11 +452,16 @@ export async function* extractFlows(
         );
       };
       try {
-        if (summary.reader === "libpcap" && typeof input === "string") {
+        // A filter on stdin or a pipe (which libpcap's reader would read in blocking batches, holding output
+        // back until one filled) or on gzip (which it cannot read): the built-in reader, and libpcap's filter
+        // run on each packet. --reader libpcap keeps libpcap's reader.
+        const filterHere = options.filter !== undefined && options.reader !== "libpcap" &&
+          typeof input === "string" && (/\.gz$/i.test(input) || !(await isRegularFile(input)));
+        if (summary.reader === "libpcap" && typeof input === "string" && !filterHere) {
           if (/\.gz$/i.test(input)) {
             throw new InputError(
               `${name}: libpcap does not read gzip-compressed captures; decompress it (gunzip -k) to use ` +
-                "--filter or --reader libpcap",
+                "--reader libpcap (--filter alone reads it)",
             );
           }
           let reader: PcapOfflineReader;
@@ -448,12 +476,17 @@ export async function* extractFlows(
             for (;;) {
               const r = reader.run(pipeline.packet, 65536);
               if (r.error) {
-                if (/different from the type of the first interface/.test(r.error)) {
-                  // Not a cut capture: libpcap refuses a pcapng whose interfaces have different link types,
-                  // which the built-in reader reads. The rest of the input is lost: a failure, with the way out.
+                if (/different from the (type|snapshot length) of the first interface/.test(r.error)) {
+                  // Not a cut capture: libpcap refuses a pcapng whose interfaces have different link types or
+                  // snapshot lengths (captures merged), which the built-in reader reads. The rest of the input is
+                  // lost: a failure, with the way out.
                   const m =
                     `${name}: libpcap cannot read it (${r.error}, after packet ${pipeline.stats.read}); ` +
-                    "read it with --reader builtin (without --filter)";
+                    (options.filter === undefined
+                      ? "read it with --reader builtin"
+                      : `give it as - (< FILE)${
+                        options.reader === "libpcap" ? " without --reader libpcap" : ""
+                      }: the built-in reader reads it then, with libpcap's filter on each packet`);
                   summary.failures.push(m);
                   options.onWarning?.(m);
                   break;
@@ -498,15 +531,30 @@ export async function* extractFlows(
             byteReader = opened.reader;
           } else if (input instanceof ReadableStream) byteReader = stream = streamReader(input);
           else byteReader = input;
+          const bpf = filterHere ? new BpfPacketFilter(options.filter!) : null;
+          let filtered = 0;
+          const onPacket: PacketCallback = bpf === null
+            ? pipeline.packet
+            : (ts, buf, off, capLen, wireLen, linkType) => {
+              if (bpf.matches(buf, off, capLen, wireLen, linkType)) {
+                pipeline.packet(ts, buf, off, capLen, wireLen, linkType);
+              } else filtered++;
+            };
           try {
-            const it = readCaptureChunks(byteReader, pipeline.packet, (n) => summary.bytesRead += n, pause);
+            const it = readCaptureChunks(byteReader, onPacket, (n) => summary.bytesRead += n, pause);
             let result;
             for (;;) {
               let r;
               try {
                 r = await it.next();
               } catch (e) {
-                if (e instanceof CaptureFormatError) throw new InputError(`${name}: ${e.message}`);
+                if (e instanceof CaptureFormatError) {
+                  throw new InputError(`${name}: ${e.message}`);
+                }
+                // The filter does not compile for a link type of this input (as libpcap's reader refuses it).
+                if (e instanceof PcapError) {
+                  throw new InputError(`${name}: ${e.message}`);
+                }
                 // Thrown only before any byte came out (a stream cut later ends the capture there, with its
                 // warning): not gzip at all (zlib's "incorrect header check": a .gz name on something else),
                 // or gzip cut or damaged before its first capture bytes (a download that stopped early).
@@ -551,6 +599,11 @@ export async function* extractFlows(
             if (result?.warning) warn(`${name}: ${result.warning}; flows read before it are written`);
             ended = true;
           } finally {
+            bpf?.close();
+            if (filtered > 0) {
+              summary.packetsRead += filtered;
+              summary.packetsSkipped[FILTERED] = (summary.packetsSkipped[FILTERED] ?? 0) + filtered;
+            }
             opened?.close();
             // A stream given by the caller is released; left before its end (the consumer stopped, or an
             // error), it is cancelled too, which closes a file's stream.

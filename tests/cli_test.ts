@@ -114,6 +114,35 @@ Deno.test("usage errors exit 2: unknown option, --idle-timeout -5, --features no
   assertError(await runCli(["extract", "--workers", "100000", "testdata/http.pcap"]), 2, /from 1 to 64/);
   assertError(await runCli(["extract"]), 2);
   assertError(await runCli(["no-such-command"]), 2);
+  // Lists without a name read as everything (what leaving the option out gives); stdin given twice was an
+  // empty second input (exit 1); fingerprint wrote JSON Lines under a CSV or Parquet name.
+  assertError(
+    await runCli(["extract", "--features", "", "testdata/http.pcap"]),
+    2,
+    /--features names no group/,
+  );
+  assertError(
+    await runCli(["extract", "--features", ",", "testdata/http.pcap"]),
+    2,
+    /--features names no group/,
+  );
+  assertError(await runCli(["fingerprint", "--types", "", "testdata/http.pcap"]), 2, /--types names no/);
+  assertError(await runCli(["extract", "-", "-"], { stdin: "" }), 2, /stdin \(-\) is given more than once/);
+  assertError(
+    await runCli(["fingerprint", "-", "-"], { stdin: "" }),
+    2,
+    /stdin \(-\) is given more than once/,
+  );
+  await withTempDir(async (dir) => {
+    for (const name of ["fp.csv", "fp.parquet", "fp.csv.gz"]) {
+      assertError(
+        await runCli(["fingerprint", "testdata/http.pcap", "-o", `${dir}/${name}`]),
+        2,
+        /fingerprint writes JSON Lines \(optionally \.gz\): -o .* names (csv|parquet)$/,
+      );
+    }
+    assert.deepEqual([...Deno.readDirSync(dir)], []);
+  });
   // The option parser takes the word after -o as its file name: an option there wrote a file named --format.
   await withTempDir(async (dir) => {
     const r = await runCli(["extract", "-o", "--format", "csv", "testdata/http.pcap"], { cwd: dir });

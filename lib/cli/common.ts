@@ -305,6 +305,22 @@ export function refuseOutputAsInput(inputs: readonly string[], output: string | 
 }
 
 /**
+ * Refuses (a {@linkcode UsageError}) stdin (`-`) given more than once among the inputs: it can be read once (the
+ * second was an empty input, a failure).
+ *
+ * @example
+ * ```ts
+ * import { refuseStdinTwice } from "./common.ts";
+ * refuseStdinTwice(["-", "a.pcap"]); // once: returns
+ * ```
+ */
+export function refuseStdinTwice(inputs: readonly string[]): void {
+  if (inputs.filter((i) => i === "-").length > 1) {
+    throw new UsageError("stdin (-) is given more than once among the inputs; it can be read once");
+  }
+}
+
+/**
  * Throws an {@linkcode InputError} when an input of records (`anon`, `label-subnets`) had lines but not one
  * JSON object: a capture, a Parquet or CSV file, or compressed bytes given where JSON Lines are read. Its lines
  * were each left out with a warning; exit 0 with empty output would pass for success.

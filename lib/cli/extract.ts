@@ -22,6 +22,7 @@ import {
   openOutputFile,
   packetCountParts,
   refuseOutputAsInput,
+  refuseStdinTwice,
   UsageError,
   writeAll,
 } from "./common.ts";
@@ -91,9 +92,21 @@ export function printSummary(s: ExtractSummary, seconds: number): void {
   );
 }
 
-/** Turns `--features a,b` into a list (the names are checked where they are looked up: selectExtractors). */
+/**
+ * Turns `--features a,b` into a list (the names are checked where they are looked up: selectExtractors). A list
+ * without a name (`--features ""`, `,`) is a usage error: it read as every group, what leaving it out gives.
+ *
+ * @example
+ * ```ts
+ * import { parseFeatureList } from "./extract.ts";
+ * console.log(parseFeatureList("timing, tcp")); // [ "timing", "tcp" ]
+ * ```
+ */
 export function parseFeatureList(text: string | undefined): string[] | undefined {
-  return text?.split(",").map((s) => s.trim()).filter(Boolean);
+  if (text === undefined) return undefined;
+  const list = text.split(",").map((s) => s.trim()).filter(Boolean);
+  if (list.length === 0) throw new UsageError(`--features names no group (got "${text}"); see jj features`);
+  return list;
 }
 
 /** The options `--format joy` uses (Joy's own pipeline reads the captures); any other one given is an error. */
@@ -165,6 +178,7 @@ export async function runExtract(
 ): Promise<number> {
   checkConflicts(o, given);
   refuseOutputAsInput(inputs, o.output);
+  refuseStdinTwice(inputs);
   if (o.format === "joy") {
     if (inputs.includes("-")) throw new UsageError(JOY_NO_STDIN);
     let config;

@@ -6,7 +6,7 @@
  * @module
  */
 import type { Command } from "commander";
-import { openRecordWriter } from "../../outputs/mod.ts";
+import { formatFromPath, openRecordWriter } from "../../outputs/mod.ts";
 import type { FlowRecord } from "../extractor.ts";
 import type { ExtractSummary } from "../extract.ts";
 import type { LiveSummary } from "../live.ts";
@@ -25,6 +25,7 @@ import {
   packetCountParts,
   positiveNumber,
   refuseOutputAsInput,
+  refuseStdinTwice,
   UsageError,
 } from "./common.ts";
 import { MAX_SNAPLEN } from "../../ffi/libpcap.ts";
@@ -73,6 +74,12 @@ function liveOnlySet(o: FingerprintCliOptions): string[] {
 function parseTypes(text: string | undefined): HandshakeType[] | undefined {
   if (text === undefined) return undefined;
   const list = text.split(",").map((s) => s.trim()).filter(Boolean);
+  // An empty list read as every type, what leaving --types out gives.
+  if (list.length === 0) {
+    throw new UsageError(
+      `--types names no handshake type (got "${text}"); valid: ${HANDSHAKE_TYPES.join(", ")}`,
+    );
+  }
   for (const t of list) {
     if (!(HANDSHAKE_TYPES as readonly string[]).includes(t)) {
       throw new UsageError(`unknown handshake type "${t}" in --types; valid: ${HANDSHAKE_TYPES.join(", ")}`);
@@ -128,6 +135,12 @@ export async function runFingerprint(
     }
   }
   refuseOutputAsInput(inputs, o.output);
+  refuseStdinTwice(inputs);
+  // Events are JSON Lines: a name asking for another format got JSON Lines under it.
+  const asked = o.output !== undefined ? formatFromPath(o.output).format : null;
+  if (asked !== null && asked !== "jsonl") {
+    throw new UsageError(`fingerprint writes JSON Lines (optionally .gz): -o ${o.output} names ${asked}`);
+  }
   const db = o.db !== undefined ? await FingerprintDb.load(o.db) : null;
   const tally: FingerprintTally = { byType: {}, total: 0, known: 0, unknown: 0 };
 

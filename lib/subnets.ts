@@ -455,6 +455,9 @@ export class SubnetLabeler {
       const colon = spec.indexOf(":");
       const name = spec.slice(0, colon);
       const path = spec.slice(colon + 1);
+      if (path === "") {
+        throw new RangeError(`--label ${spec} has nothing after the colon (NAME:CIDR or NAME:FILE)`);
+      }
       let text: string;
       try {
         text = await Deno.readTextFile(path);

@@ -850,10 +850,9 @@ export interface IpfixExporterStats {
  */
 export function parseHostPort(text: string): { host: string; port: number } {
   const m = /^\[([^\]]+)\]:(\d+)$/.exec(text) ?? /^([^:]+):(\d+)$/.exec(text);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
-    throw new RangeError(`expected HOST:PORT (e.g. 127.0.0.1:4739 or [::1]:4739), got "${text}"`);
-  }
+  if (!m) throw new RangeError(`expected HOST:PORT (e.g. 127.0.0.1:4739 or [::1]:4739), got "${text}"`);
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) throw new RangeError(`the port of "${text}" is outside 1 to 65535`);
   return { host: m[1], port };
 }
 

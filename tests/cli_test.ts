@@ -133,6 +133,13 @@ Deno.test("usage errors exit 2: unknown option, --idle-timeout -5, --features no
     2,
     /stdin \(-\) is given more than once/,
   );
+  // An empty -o was a runtime error (exit 1, "cannot write : ..."); --label NAME: said `--label a:: ""`.
+  assertError(await runCli(["extract", "-o", "", "testdata/http.pcap"]), 2, /-o needs a file name/);
+  assertError(
+    await runCli(["label-subnets", "--label", "a:"], { stdin: "" }),
+    2,
+    /^jj: error: --label a: has nothing after the colon \(NAME:CIDR or NAME:FILE\)$/,
+  );
   await withTempDir(async (dir) => {
     for (const name of ["fp.csv", "fp.parquet", "fp.csv.gz"]) {
       assertError(

@@ -205,6 +205,11 @@ Deno.test("ipfix: unreadable addresses produce no record; HOST:PORT parsing", ()
   assert.deepEqual(parseHostPort("collector.example:2055"), { host: "collector.example", port: 2055 });
   assert.throws(() => parseHostPort("127.0.0.1"), RangeError);
   assert.throws(() => parseHostPort("h:70000"), RangeError);
+  // A port out of range is named as such (it was "expected HOST:PORT", which the text is).
+  assert.throws(
+    () => parseHostPort("127.0.0.1:0"),
+    /^RangeError: the port of "127\.0\.0\.1:0" is outside 1 to 65535$/,
+  );
 });
 
 // ---------------------------------------------------------------------------------------------------------

@@ -283,6 +283,7 @@ export async function openOutputFile(path: string): Promise<WritableStream<Uint8
  * ```
  */
 export function refuseOutputAsInput(inputs: readonly string[], output: string | undefined): void {
+  if (output === "") throw new UsageError("-o needs a file name (or - for stdout), got an empty one");
   if (output === undefined || output === "-") return;
   // `-o --format csv`: the option parser takes the next word as the file name, whatever it is.
   if (output.startsWith("-")) {

@@ -191,7 +191,10 @@ export interface ExtractSummary {
    * capture or cannot be opened); non-empty means exit code 1.
    */
   failures: string[];
-  /** Which reader was used: builtin or libpcap. */
+  /**
+   * Which reader was used: `builtin` or `libpcap`; `builtin + libpcap filter` for a filter on stdin, a pipe or
+   * a `.gz` file (several, comma-separated, when the inputs were read differently).
+   */
   reader: string;
 }
 
@@ -315,7 +318,7 @@ async function whereCaptureEnds(path: string): Promise<string | null> {
 export function refuseBadFilter(filter: string): void {
   const bad = filterError(filter);
   if (bad !== null) {
-    throw new OptionError("filter", "--filter", "a BPF filter libpcap compiles", `${filter}: ${bad}`);
+    throw new OptionError("filter", "--filter", `a BPF filter libpcap compiles (${bad})`, filter);
   }
 }
 
@@ -406,6 +409,8 @@ export async function* extractFlows(
     }
   }
 
+  /** Which reader read each input (a filter on stdin, a pipe or gzip is run on the built-in reader's packets). */
+  const readersUsed = new Set<string>();
   for (const input of inputs) {
     try {
       const name = typeof input === "string" ? (input === "-" ? "<stdin>" : input) : "<stream>";
@@ -457,6 +462,13 @@ export async function* extractFlows(
         // run on each packet. --reader libpcap keeps libpcap's reader.
         const filterHere = options.filter !== undefined && options.reader !== "libpcap" &&
           typeof input === "string" && (/\.gz$/i.test(input) || !(await isRegularFile(input)));
+        readersUsed.add(
+          summary.reader === "libpcap" && !filterHere
+            ? "libpcap"
+            : filterHere
+            ? "builtin + libpcap filter"
+            : "builtin",
+        );
         if (summary.reader === "libpcap" && typeof input === "string" && !filterHere) {
           if (/\.gz$/i.test(input)) {
             throw new InputError(
@@ -650,6 +662,7 @@ export async function* extractFlows(
       yield r;
     }
   }
+  if (readersUsed.size > 0) summary.reader = [...readersUsed].join(", ");
   options.onSummary?.(summary);
   return summary;
 }

@@ -425,6 +425,7 @@ Deno.test({
             assert.equal(r.code, 0, `${what} (${how}): ${r.stderr}`);
             assert.equal(r.stdout, byLibpcap.stdout, `${what} (${how})`);
             assert.equal(counts(r.stderr), counts(byLibpcap.stderr), `${what} (${how})`);
+            assert.match(r.stderr, /reader builtin \+ libpcap filter\)$/m, `${what} (${how})`);
           }
           kept += parseJsonl(byLibpcap.stdout).length;
         }

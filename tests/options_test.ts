@@ -134,7 +134,7 @@ Deno.test("CLI: invalid option values exit 2 with one line naming the option", a
     // A filter that does not compile: once, as a usage error (it was a failure per input, exit 1).
     [
       ["--filter", "tcp port"],
-      /filter \(--filter\) must be a BPF filter libpcap compiles; got "tcp port: .*syntax error/,
+      /filter \(--filter\) must be a BPF filter libpcap compiles \(.*syntax error\); got "tcp port"$/m,
     ],
   ];
   for (const [args, re] of cases) {

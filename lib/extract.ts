@@ -412,11 +412,13 @@ export async function* extractFlows(
   /** Which reader read each input (a filter on stdin, a pipe or gzip is run on the built-in reader's packets). */
   const readersUsed = new Set<string>();
   for (const input of inputs) {
+    // Records ended within one read are handed on once that many wait (not at the read's end: a read of small
+    // packets can end tens of thousands of flows, each record a few KB held at once). Outside the try: an input
+    // that fails part way (a filter that does not compile for its second link type) still hands on the records
+    // of the flows it ended, which the summary counts.
+    let pending: FlowRecord[] = [];
     try {
       const name = typeof input === "string" ? (input === "-" ? "<stdin>" : input) : "<stream>";
-      let pending: FlowRecord[] = [];
-      // Records ended within one read are handed on once that many wait (not at the read's end: a read of small
-      // packets can end tens of thousands of flows, each record a few KB held at once).
       const pause = new Uint8Array(1);
       let libpcapReader: PcapOfflineReader | null = null;
       const queue = (rec: FlowRecord): void => {
@@ -647,6 +649,9 @@ export async function* extractFlows(
         yield* emitBatch(batch);
       }
     } catch (e) {
+      const left = pending;
+      pending = [];
+      for (let i = 0; i < left.length; i++) yield left[i];
       // One input that cannot be read at all (not a capture, ...) among several: the others are still read;
       // the run ends as failed (exit code 1), as with an unsupported link type.
       if (!(e instanceof InputError) || inputs.length === 1) throw e;

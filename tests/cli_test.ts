@@ -431,6 +431,17 @@ Deno.test({
         }
       }
       assert.ok(kept > 0);
+      // A filter that does not compile for the second link type of a pcapng (libpcap's reader refuses such a
+      // file whole): an error, after the flows of the packets before it are written (they were counted, and
+      // dropped).
+      const twoLinks = await Deno.readFile("testdata/reader_edge/twoif_link.pcapng");
+      const r = await runCli(["extract", "--filter", "ether host 1:2:3:4:5:6 or udp", "-"], {
+        stdin: twoLinks,
+      });
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^jj: error: <stdin>: bad filter .*: ethernet addresses supported only on/m);
+      assert.equal(parseJsonl(r.stdout).length, 1);
+      assert.equal(parseJsonl(r.stdout)[0].total_packets, 1);
     });
   },
 });

@@ -706,6 +706,24 @@ Deno.test("extract --format joy: a capture cut short gives a warning with the by
   });
 });
 
+Deno.test({
+  name:
+    "extract --format joy: a pcapng libpcap refuses (two link types) is a failure naming --reader builtin",
+  ignore: !HAVE_LIBPCAP,
+  async fn() {
+    // It was taken for a cut capture: a warning, no flow, exit 0.
+    const file = "testdata/reader_edge/twoif_link.pcapng";
+    assertError(
+      await runCli(["extract", "--format", "joy", file]),
+      1,
+      /libpcap cannot read it \(an interface has a type 101 different from .*\); read it with --reader builtin$/,
+    );
+    const builtin = await runCli(["extract", "--format", "joy", "--reader", "builtin", file]);
+    assert.equal(builtin.code, 0, builtin.stderr);
+    assert.ok(builtin.stdout.includes('"sa"'));
+  },
+});
+
 Deno.test("extract --format joy: options Joy does not use are a usage error naming them; defaults do not count", async () => {
   // --filter would be ignored: Joy reads with its own filter (ip or ip6 or vlan).
   assertError(

@@ -8,6 +8,7 @@
  */
 import { type JoyConfig } from "./config.ts";
 import { JoyContext } from "./context.ts";
+import { InputError } from "../extract.ts";
 import { packetTimeval, readCapture } from "../capture_file.ts";
 import {
   dispatch,
@@ -120,6 +121,14 @@ export async function joyProcessFile(
       try {
         let rc: number;
         while ((rc = dispatch(r.handle, NUM_PACKETS_IN_LOOP, cb.pointer, 0)) > 0) ctx.printFlows(true, out);
+        if (rc === -1) {
+          const error = r.lastError();
+          // Not a cut capture: a pcapng whose interfaces differ in link type or snapshot length (captures
+          // merged), which libpcap refuses and the built-in reader reads.
+          if (/different from the (type|snapshot length) of the first interface/.test(error)) {
+            throw new InputError(`${path}: libpcap cannot read it (${error}); read it with --reader builtin`);
+          }
+        }
         if (rc === -1 && options.onWarning !== undefined) {
           // libpcap's message names no offset: the built-in reader's, read again for it, does.
           const error = r.lastError();

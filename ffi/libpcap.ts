@@ -91,6 +91,7 @@ export const PCAP_SYMBOLS = {
 
 const LIBC_SYMBOLS = {
   fdopen: { parameters: ["i32", "buffer"], result: "pointer" },
+  fmemopen: { parameters: ["buffer", "usize", "buffer"], result: "pointer" },
   fclose: { parameters: ["pointer"], result: "i32" },
   dup: { parameters: ["i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
@@ -432,29 +433,27 @@ export class BpfPacketFilter {
     header.setUint16(6, 4, le);
     header.setUint32(16, MAX_SNAPLEN, le);
     header.setUint32(20, linkType, le);
-    const path = Deno.makeTempFileSync({ prefix: "jj-bpf-", suffix: ".pcap" });
+    // A savefile of only its header, read from memory: no temporary file (no writable directory needed).
+    const bytes = new Uint8Array(header.buffer);
+    const c = loadLibc();
+    const fp = c.fmemopen(bytes, BigInt(bytes.length), cstr("rb"));
+    if (fp === null) throw new PcapError("fmemopen failed");
+    const errbuf = new Uint8Array(PCAP_ERRBUF_SIZE);
+    const h = sym.pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+    if (h === null) {
+      c.fclose(fp);
+      throw new PcapFilterError(
+        `bad filter ${JSON.stringify(this.#filter)}: link type ${linkType}: ${errbufText(errbuf)}`,
+      );
+    }
     try {
-      Deno.writeFileSync(path, new Uint8Array(header.buffer));
-      const errbuf = new Uint8Array(PCAP_ERRBUF_SIZE);
-      const h = sym.pcap_open_offline_with_tstamp_precision(cstr(path), PCAP_TSTAMP_PRECISION_NANO, errbuf);
-      if (h === null) {
-        throw new PcapFilterError(
-          `bad filter ${JSON.stringify(this.#filter)}: link type ${linkType}: ${errbufText(errbuf)}`,
-        );
-      }
-      try {
-        const prog = new Uint8Array(16);
-        const error = compileFilter(sym, h, this.#filter, PCAP_NETMASK_UNKNOWN, prog);
-        if (error !== null) {
-          throw new PcapFilterError(`bad filter ${JSON.stringify(this.#filter)}: ${error}`);
-        }
-        this.#progs.set(linkType * 2 + (bigEndian ? 1 : 0), prog);
-        return prog;
-      } finally {
-        sym.pcap_close(h);
-      }
+      const prog = new Uint8Array(16);
+      const error = compileFilter(sym, h, this.#filter, PCAP_NETMASK_UNKNOWN, prog);
+      if (error !== null) throw new PcapFilterError(`bad filter ${JSON.stringify(this.#filter)}: ${error}`);
+      this.#progs.set(linkType * 2 + (bigEndian ? 1 : 0), prog);
+      return prog;
     } finally {
-      Deno.removeSync(path);
+      sym.pcap_close(h); // fcloses fp
     }
   }
 

@@ -43,7 +43,7 @@ export function buildProgram(setResult: (p: Promise<number>) => void = () => {})
     writeErr: (s) => Deno.stderr.writeSync(enc.encode(s)),
     writeOut: (s) => Deno.stdout.writeSync(enc.encode(s)),
     // One line, as every other error: the usage hint goes on it rather than on a line of its own.
-    outputError: (s, write) => write(`jj: ${s.trimEnd()} (run with --help for usage)\n`),
+    outputError: (s, write) => write(`jj: ${oneLine(s)} (run with --help for usage)\n`),
   });
 
   addExtractCommand(program, setResult);

@@ -114,6 +114,13 @@ Deno.test("usage errors exit 2: unknown option, --idle-timeout -5, --features no
   assertError(await runCli(["extract", "--workers", "100000", "testdata/http.pcap"]), 2, /from 1 to 64/);
   assertError(await runCli(["extract"]), 2);
   assertError(await runCli(["no-such-command"]), 2);
+  // The parser's suggestion came on a line of its own.
+  assertError(
+    await runCli(["extract", "--fitler", "tcp", "x.pcap"]),
+    2,
+    /'--fitler' \(Did you mean --filter\?\)/,
+  );
+  assertError(await runCli(["extrct", "x.pcap"]), 2, /'extrct' \(Did you mean extract\?\)/);
   // Lists without a name read as everything (what leaving the option out gives); stdin given twice was an
   // empty second input (exit 1); fingerprint wrote JSON Lines under a CSV or Parquet name.
   assertError(
@@ -157,6 +164,14 @@ Deno.test("usage errors exit 2: unknown option, --idle-timeout -5, --features no
       r,
       2,
       /^jj: error: -o needs a file name, got --format \(for a file of that name, write \.\/--format\)$/,
+    );
+    // The same for the other options that name a file to write: a key file named --quiet, a capture --promisc.
+    const recs = `${ROOT}/testdata/http.pcap`;
+    assertError(await runCli(["anon", "--key", "--quiet", recs], { cwd: dir }), 2, /--key needs a file name/);
+    assertError(
+      await runCli(["live", "-i", "lo", "--save-pcap", "--promisc", "--count", "1"], { cwd: dir }),
+      2,
+      /--save-pcap needs a file name, got --promisc/,
     );
     assert.deepEqual([...Deno.readDirSync(dir)], []);
   });

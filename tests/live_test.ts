@@ -590,6 +590,7 @@ Deno.test("live: --save-pcap to stdout with the records there, or named .gz, is 
       const args of [
         ["--save-pcap", "-"],
         ["--save-pcap", "/dev/stdout", "-o", "-"],
+        ["--save-pcap", "-", "-o", "/dev/stdout"],
         ["--save-pcap", `${dir}/lo.pcap.gz`],
       ]
     ) {

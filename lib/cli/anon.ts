@@ -23,6 +23,7 @@ import {
   checkInputFile,
   openOutputFile,
   refuseNoRecords,
+  refuseOptionAsFileName,
   refuseOutputAsInput,
   UsageError,
 } from "./common.ts";
@@ -59,6 +60,7 @@ async function readOptionFile(option: string, path: string): Promise<string> {
  * ```
  */
 export async function anonymizerFromOptions(o: AnonCliOptions): Promise<Anonymizer> {
+  refuseOptionAsFileName("--key", o.key);
   let subnets: Cidr[] | undefined;
   if (o.subnets !== undefined) {
     try {

@@ -285,10 +285,7 @@ export async function openOutputFile(path: string): Promise<WritableStream<Uint8
 export function refuseOutputAsInput(inputs: readonly string[], output: string | undefined): void {
   if (output === "") throw new UsageError("-o needs a file name (or - for stdout), got an empty one");
   if (output === undefined || output === "-") return;
-  // `-o --format csv`: the option parser takes the next word as the file name, whatever it is.
-  if (output.startsWith("-")) {
-    throw new UsageError(`-o needs a file name, got ${output} (for a file of that name, write ./${output})`);
-  }
+  refuseOptionAsFileName("-o", output);
   for (const input of inputs) {
     if (input === "-") continue;
     if (sameFile(input, output)) {
@@ -303,6 +300,22 @@ export function refuseOutputAsInput(inputs: readonly string[], output: string | 
       );
     }
   }
+}
+
+/**
+ * Refuses (a {@linkcode UsageError}) a file name that starts with `-` (but `-` itself, stdin or stdout) given
+ * to `flag`: the option parser takes the next word as the value, whatever it is, so `-o --format csv` wrote a file
+ * named `--format` and `--key --quiet` made a key file of that name.
+ *
+ * @example
+ * ```ts
+ * import { refuseOptionAsFileName } from "./common.ts";
+ * refuseOptionAsFileName("--save-pcap", "lo.pcap"); // a name: returns
+ * ```
+ */
+export function refuseOptionAsFileName(flag: string, value: string | undefined): void {
+  if (value === undefined || value === "-" || !value.startsWith("-")) return;
+  throw new UsageError(`${flag} needs a file name, got ${value} (for a file of that name, write ./${value})`);
 }
 
 /**

@@ -37,6 +37,7 @@ import {
   packetCountParts,
   portNumber,
   positiveNumber,
+  refuseOptionAsFileName,
   refuseOutputAsInput,
   sameFile,
   UsageError,
@@ -327,6 +328,7 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
   ) {
     throw new UsageError(`--save-pcap and -o name the same file (${o.output}); write them to two files`);
   }
+  refuseOptionAsFileName("--save-pcap", o.savePcap);
   if (o.savePcap !== undefined) {
     // libpcap's dumper writes a plain pcap whatever the name: a .gz name made a file jj then refused to read.
     if (/\.gz$/i.test(o.savePcap)) {
@@ -335,8 +337,8 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
       );
     }
     // Packets and records on one stdout would mix (and the dumper closes it, losing the last records).
-    const toStdout = ["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"].includes(o.savePcap);
-    if (toStdout && (o.output === undefined || o.output === "-")) {
+    const stdout = ["-", "/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"];
+    if (stdout.includes(o.savePcap) && (o.output === undefined || stdout.includes(o.output))) {
       throw new UsageError(
         `--save-pcap ${o.savePcap} writes the packets to stdout, where the records go: write the records to a ` +
           "file (-o FILE) or the packets to one",

@@ -341,11 +341,21 @@ export function noCapturesIn(dir: string): string {
   return `no capture files (*.pcap, *.pcapng, *.cap, *.dmp, optionally .gz) in directory ${dir}`;
 }
 
+/** Whether `path` is a regular file, through symbolic links (false when it cannot be looked at). */
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The captures inside a directory and its subdirectories ({@linkcode CAPTURE_EXT}), sorted by name at each
- * level: the files a directory input stands for. A directory that cannot be listed throws when it is `dir`
- * itself; a subdirectory that cannot be is handed to `onUnreadable` (by default thrown too), and the captures
- * beside it are still found.
+ * level: the files a directory input stands for. Only regular files (or links to them) count: a FIFO or a
+ * device with a capture's name would wait for a writer, or never end. A directory that cannot be listed throws
+ * when it is `dir` itself; a subdirectory that cannot be is handed to `onUnreadable` (by default thrown too),
+ * and the captures beside it are still found.
  *
  * @example
  * ```ts
@@ -374,7 +384,9 @@ export async function captureFilesIn(
     for (const e of entries) {
       const path = `${dir}/${e.name}`;
       if (e.isDirectory) await walk(path, false);
-      else if (CAPTURE_EXT.test(e.name)) found.push(path);
+      else if (CAPTURE_EXT.test(e.name) && (e.isFile || (e.isSymlink && await isFile(path)))) {
+        found.push(path);
+      }
     }
   };
   await walk(dir.replace(/\/+$/, ""), true);

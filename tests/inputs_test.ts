@@ -119,6 +119,30 @@ Deno.test({
   },
 });
 
+Deno.test("a directory input takes regular files and links to them: a FIFO with a capture's name is passed over", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.copyFile(`${ROOT}/testdata/http.pcap`, `${dir}/a.pcap`);
+    await Deno.symlink(`${ROOT}/testdata/sll2.pcap`, `${dir}/b.pcap`);
+    // Opening it waited for a writer forever.
+    const mkfifo = await new Deno.Command("mkfifo", { args: [`${dir}/c.pcap`] }).output();
+    assert.ok(mkfifo.success);
+    for (const format of [[], ["--format", "joy"]]) {
+      const r = await new Deno.Command(DENO, {
+        args: ["run", "-A", CLI, "extract", ...format, dir],
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(60000),
+      }).output();
+      const err = new TextDecoder().decode(r.stderr);
+      assert.equal(r.code, 0, err);
+      assert.match(err, /from 2 input\(s\)|; 2 input\(s\)/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a gzip-compressed capture that is cut or corrupt: a warning naming it, the flows before it, exit 0", async () => {
   const dir = await Deno.makeTempDir();
   try {

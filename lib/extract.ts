@@ -22,13 +22,7 @@ import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import { describeLinkType } from "./decode.ts";
 import { whyUnreadable } from "./why_unreadable.ts";
 
-import {
-  type FeatureOptions,
-  OptionError,
-  planExtraction,
-  refuseUnknownOptions,
-  SettingsError,
-} from "./options.ts";
+import { type FeatureOptions, OptionError, planExtraction, refuseUnknownOptions } from "./options.ts";
 import {
   BpfPacketFilter,
   filterError,
@@ -119,13 +113,14 @@ export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
   /** Extra extractors (user plugins) to run after the built-in groups. */
   extractors?: FeatureExtractor<unknown>[];
   /**
-   * A BPF filter (`tcp port 443`); needs libpcap. A file is read by libpcap's reader with it; stdin, a pipe or a
-   * `.gz` file by the built-in reader, which runs libpcap's filter on each packet (so that output streams).
+   * A BPF filter (`tcp port 443`); needs libpcap. A capture file is read by libpcap's reader with it (unless
+   * `reader` is `builtin`); stdin, a pipe, a stream source or gzip by the built-in reader, which runs libpcap's
+   * filter on each packet (so that output streams).
    */
   filter?: string;
   /**
-   * Which reader to use for files: `auto` (the built-in reader; libpcap's for a filter on a file), `builtin`,
-   * `libpcap`.
+   * Which reader to use for files: `auto` (the built-in reader; libpcap's for a filter on a capture file),
+   * `builtin`, `libpcap`.
    */
   reader?: "auto" | "builtin" | "libpcap";
   /** Burst threshold in milliseconds (default 50). */
@@ -276,11 +271,18 @@ async function expandInputs(
   return out;
 }
 
-/** Whether `path` is a regular file (not stdin, a FIFO or a device); false when it cannot be looked at. */
-async function isRegularFile(path: string): Promise<boolean> {
-  if (path === "-") return false;
+/**
+ * Whether `path` is a regular file (not stdin, a FIFO or a device) that is not gzip-compressed (by its name or
+ * its first bytes): one libpcap's reader reads. False when it cannot be looked at.
+ */
+async function isPlainCaptureFile(path: string): Promise<boolean> {
+  if (path === "-" || /\.gz$/i.test(path)) return false;
   try {
-    return (await Deno.stat(path)).isFile;
+    if (!(await Deno.stat(path)).isFile) return false;
+    using file = await Deno.open(path);
+    const magic = new Uint8Array(2);
+    const n = await file.read(magic);
+    return !(n === 2 && magic[0] === 0x1f && magic[1] === 0x8b);
   } catch {
     return false;
   }
@@ -334,14 +336,10 @@ function checkReaderOptions(options: ExtractOptions, sources: CaptureSource[]): 
   if (options.filter !== undefined && typeof options.filter !== "string") {
     throw new OptionError("filter", "--filter", "a BPF filter string", options.filter);
   }
-  if (reader === "builtin" && options.filter !== undefined) {
-    throw new SettingsError("--filter needs libpcap; it cannot be used with --reader builtin");
-  }
-  if ((options.filter !== undefined || reader === "libpcap") && sources.some((s) => typeof s !== "string")) {
-    const [key, flag] = options.filter !== undefined ? ["filter", "--filter"] : ["reader", "--reader"];
+  if (reader === "libpcap" && sources.some((s) => typeof s !== "string")) {
     throw new OptionError(
-      key,
-      flag,
+      "reader",
+      "--reader",
       "used with paths only (files, directories, - for stdin), which libpcap opens itself",
       "a stream source",
     );
@@ -459,11 +457,11 @@ export async function* extractFlows(
         );
       };
       try {
-        // A filter on stdin or a pipe (which libpcap's reader would read in blocking batches, holding output
-        // back until one filled) or on gzip (which it cannot read): the built-in reader, and libpcap's filter
-        // run on each packet. --reader libpcap keeps libpcap's reader.
+        // A filter with the built-in reader, or on what libpcap's reader reads badly or not at all: stdin or a
+        // pipe (in blocking batches, holding output back until one filled), a stream source, gzip. The built-in
+        // reader reads it, and libpcap's filter runs on each packet. --reader libpcap keeps libpcap's reader.
         const filterHere = options.filter !== undefined && options.reader !== "libpcap" &&
-          typeof input === "string" && (/\.gz$/i.test(input) || !(await isRegularFile(input)));
+          (options.reader === "builtin" || typeof input !== "string" || !(await isPlainCaptureFile(input)));
         readersUsed.add(
           summary.reader === "libpcap" && !filterHere
             ? "libpcap"
@@ -496,11 +494,7 @@ export async function* extractFlows(
                   // lost: a failure, with the way out.
                   const m =
                     `${name}: libpcap cannot read it (${r.error}, after packet ${pipeline.stats.read}); ` +
-                    (options.filter === undefined
-                      ? "read it with --reader builtin"
-                      : `give it as - (< FILE)${
-                        options.reader === "libpcap" ? " without --reader libpcap" : ""
-                      }: the built-in reader reads it then, with libpcap's filter on each packet`);
+                    "read it with --reader builtin";
                   summary.failures.push(m);
                   options.onWarning?.(m);
                   break;

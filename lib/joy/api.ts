@@ -29,8 +29,9 @@ export { JoyFlag, JoyType };
  * @example
  * ```ts
  * import { cleanup, initialize, JOY_FAILURE, JOY_OK, JoyFlag, joyLastError } from "./api.ts";
- * console.log(initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "ok.json") === JOY_OK); // true
- * console.log(initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "again.json") === JOY_FAILURE); // true
+ * const dir = Deno.makeTempDirSync();
+ * console.log(initialize({ bitmask: JoyFlag.BIDIR }, dir, "ok.json") === JOY_OK); // true
+ * console.log(initialize({ bitmask: JoyFlag.BIDIR }, dir, "again.json") === JOY_FAILURE); // true
  * console.log(joyLastError() !== ""); // true: it says why (already initialized)
  * cleanup(0);
  * ```
@@ -42,8 +43,9 @@ export const JOY_OK = 0;
  * @example
  * ```ts
  * import { cleanup, initialize, JOY_FAILURE, JOY_OK, JoyFlag, joyLastError } from "./api.ts";
- * console.log(initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "ok.json") === JOY_OK); // true
- * console.log(initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "again.json") === JOY_FAILURE); // true
+ * const dir = Deno.makeTempDirSync();
+ * console.log(initialize({ bitmask: JoyFlag.BIDIR }, dir, "ok.json") === JOY_OK); // true
+ * console.log(initialize({ bitmask: JoyFlag.BIDIR }, dir, "again.json") === JOY_FAILURE); // true
  * console.log(joyLastError() !== ""); // true: it says why (already initialized)
  * cleanup(0);
  * ```
@@ -55,7 +57,8 @@ export const JOY_FAILURE = 1;
  * @example
  * ```ts
  * import { cleanup, initialize, JOY_JSON_FORMAT, JOY_TERMINAL_FORMAT, JoyFlag, printConfig } from "./api.ts";
- * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "config.json");
+ * const dir = Deno.makeTempDirSync();
+ * initialize({ bitmask: JoyFlag.BIDIR }, dir, "config.json");
  * printConfig(0, JOY_TERMINAL_FORMAT); // "name: value" lines, in the output file
  * printConfig(0, JOY_JSON_FORMAT); // one JSON line
  * cleanup(0);
@@ -68,7 +71,8 @@ export const JOY_TERMINAL_FORMAT = 0;
  * @example
  * ```ts
  * import { cleanup, initialize, JOY_JSON_FORMAT, JOY_TERMINAL_FORMAT, JoyFlag, printConfig } from "./api.ts";
- * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "config.json");
+ * const dir = Deno.makeTempDirSync();
+ * initialize({ bitmask: JoyFlag.BIDIR }, dir, "config.json");
  * printConfig(0, JOY_TERMINAL_FORMAT); // "name: value" lines, in the output file
  * printConfig(0, JOY_JSON_FORMAT); // one JSON line
  * cleanup(0);
@@ -81,10 +85,11 @@ export const JOY_JSON_FORMAT = 1;
  * @example
  * ```ts
  * import { initialize, JOY_FILE_SUBNET, JOY_SINGLE_SUBNET, JoyFlag, labelSubnets, shutdown } from "./api.ts";
- * Deno.writeTextFileSync("/tmp/lab-subnets.txt", "192.168.0.0/16\n");
- * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "labelled.json");
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/lab-subnets.txt`, "192.168.0.0/16\n");
+ * initialize({ bitmask: JoyFlag.BIDIR }, dir, "labelled.json");
  * console.log(labelSubnets("lab", JOY_SINGLE_SUBNET, "10.0.0.0/8")); // 0
- * console.log(labelSubnets("office", JOY_FILE_SUBNET, "/tmp/lab-subnets.txt")); // 0
+ * console.log(labelSubnets("office", JOY_FILE_SUBNET, `${dir}/lab-subnets.txt`)); // 0
  * shutdown();
  * ```
  */
@@ -95,10 +100,11 @@ export const JOY_SINGLE_SUBNET = 0;
  * @example
  * ```ts
  * import { initialize, JOY_FILE_SUBNET, JOY_SINGLE_SUBNET, JoyFlag, labelSubnets, shutdown } from "./api.ts";
- * Deno.writeTextFileSync("/tmp/lab-subnets.txt", "192.168.0.0/16\n");
- * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "labelled.json");
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/lab-subnets.txt`, "192.168.0.0/16\n");
+ * initialize({ bitmask: JoyFlag.BIDIR }, dir, "labelled.json");
  * console.log(labelSubnets("lab", JOY_SINGLE_SUBNET, "10.0.0.0/8")); // 0
- * console.log(labelSubnets("office", JOY_FILE_SUBNET, "/tmp/lab-subnets.txt")); // 0
+ * console.log(labelSubnets("office", JOY_FILE_SUBNET, `${dir}/lab-subnets.txt`)); // 0
  * shutdown();
  * ```
  */
@@ -112,7 +118,8 @@ export const MAX_LIB_CONTEXTS = 10;
  * @example
  * ```ts
  * import { cleanup, initialize, JoyFlag, type JoyStatus } from "./api.ts";
- * const status: JoyStatus = initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "status.json");
+ * const dir = Deno.makeTempDirSync();
+ * const status: JoyStatus = initialize({ bitmask: JoyFlag.BIDIR }, dir, "status.json");
  * console.log(status); // 0
  * cleanup(0);
  * ```
@@ -125,6 +132,7 @@ export type JoyStatus = 0 | 1;
  * @example
  * ```ts
  * import { cleanup, initialize, JoyFlag, type JoyInit } from "./api.ts";
+ * const dir = Deno.makeTempDirSync();
  * const init: JoyInit = {
  *   bitmask: JoyFlag.BIDIR | JoyFlag.TLS | JoyFlag.DNS,
  *   type: "SPLT",
@@ -132,7 +140,7 @@ export type JoyStatus = 0 | 1;
  *   inactiveTimeout: 10,
  *   activeTimeout: 20,
  * };
- * console.log(initialize(init, "/tmp", "init.json")); // 0
+ * console.log(initialize(init, dir, "init.json")); // 0
  * cleanup(0);
  * ```
  */
@@ -168,7 +176,8 @@ export interface JoyInit {
  * @example
  * ```ts
  * import { cleanup, initialize, JoyFlag, type JoyPktHdr, processPacket } from "./api.ts";
- * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "hdr.json");
+ * const dir = Deno.makeTempDirSync();
+ * initialize({ bitmask: JoyFlag.BIDIR }, dir, "hdr.json");
  * const hdr: JoyPktHdr = { tsSec: 1700000000, tsUsec: 250000, capLen: 60, len: 60 };
  * console.log(processPacket(0, hdr, new Uint8Array(60))); // 0
  * cleanup(0);
@@ -296,7 +305,8 @@ function contextOutputName(file: string, index: number, n: number): string {
  * @example
  * ```ts
  * import { cleanup, initialize, JoyFlag, JOY_OK } from "./api.ts";
- * const rc = initialize({ bitmask: JoyFlag.BIDIR | JoyFlag.TLS | JoyFlag.HTTP, idp: 1300 }, "/tmp", "flows.json");
+ * const dir = Deno.makeTempDirSync();
+ * const rc = initialize({ bitmask: JoyFlag.BIDIR | JoyFlag.TLS | JoyFlag.HTTP, idp: 1300 }, dir, "flows.json");
  * console.log(rc === JOY_OK); // true
  * cleanup(0);
  * ```
@@ -419,7 +429,8 @@ const scratchHdr = new Uint8Array(24);
  * @example
  * ```ts
  * import { cleanup, initialize, JoyFlag, processPacket } from "./api.ts";
- * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "p.json");
+ * const dir = Deno.makeTempDirSync();
+ * initialize({ bitmask: JoyFlag.BIDIR }, dir, "p.json");
  * const frame = new Uint8Array(60);
  * console.log(processPacket(0, { tsSec: 1, tsUsec: 0, capLen: 60 }, frame)); // 0
  * cleanup(0);
@@ -471,7 +482,8 @@ export function processPacket(
  * @example
  * ```ts
  * import { cleanup, initialize, JoyFlag, printFlows } from "./api.ts";
- * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "p.json");
+ * const dir = Deno.makeTempDirSync();
+ * initialize({ bitmask: JoyFlag.BIDIR }, dir, "p.json");
  * console.log(printFlows(0, false)); // 0
  * cleanup(0);
  * ```
@@ -609,7 +621,8 @@ const MAX_UDP_MESSAGE = 1400;
  * @example
  * ```ts
  * import { cleanup, initialize, JoyFlag } from "./api.ts";
- * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "c.json");
+ * const dir = Deno.makeTempDirSync();
+ * initialize({ bitmask: JoyFlag.BIDIR }, dir, "c.json");
  * console.log(cleanup(0), cleanup(0)); // 0 1
  * ```
  */
@@ -647,7 +660,8 @@ export function cleanup(ctx: number): JoyStatus {
  * @example
  * ```ts
  * import { cleanup, initialize, JOY_JSON_FORMAT, JoyFlag, printConfig } from "./api.ts";
- * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "cfg.json");
+ * const dir = Deno.makeTempDirSync();
+ * initialize({ bitmask: JoyFlag.BIDIR }, dir, "cfg.json");
  * printConfig(0, JOY_JSON_FORMAT);
  * cleanup(0);
  * ```
@@ -693,9 +707,10 @@ function refreshHooks(): void {
  * @example
  * ```ts
  * import { anonSubnets, initialize, JoyFlag, shutdown } from "./api.ts";
- * Deno.writeTextFileSync("/tmp/anon.txt", "10.0.0.0/8 # lab\n");
- * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "anon.json");
- * console.log(anonSubnets("/tmp/anon.txt")); // 0
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/anon.txt`, "10.0.0.0/8 # lab\n");
+ * initialize({ bitmask: JoyFlag.BIDIR }, dir, "anon.json");
+ * console.log(anonSubnets(`${dir}/anon.txt`)); // 0
  * shutdown();
  * ```
  */
@@ -719,9 +734,10 @@ export function anonSubnets(file: string): JoyStatus {
  * @example
  * ```ts
  * import { anonHttpUsernames, initialize, JoyFlag, shutdown } from "./api.ts";
- * Deno.writeTextFileSync("/tmp/users.txt", "alice\n");
- * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "users.json");
- * console.log(anonHttpUsernames("/tmp/users.txt")); // 0
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/users.txt`, "alice\n");
+ * initialize({ bitmask: JoyFlag.BIDIR }, dir, "users.json");
+ * console.log(anonHttpUsernames(`${dir}/users.txt`)); // 0
  * shutdown();
  * ```
  */
@@ -742,7 +758,8 @@ export function anonHttpUsernames(file: string): JoyStatus {
  * @example
  * ```ts
  * import { initialize, JOY_SINGLE_SUBNET, JoyFlag, labelSubnets, shutdown } from "./api.ts";
- * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "labels.json");
+ * const dir = Deno.makeTempDirSync();
+ * initialize({ bitmask: JoyFlag.BIDIR }, dir, "labels.json");
  * console.log(labelSubnets("lab", JOY_SINGLE_SUBNET, "10.0.0.0/8")); // 0
  * shutdown();
  * ```
@@ -787,10 +804,11 @@ function readNumbers(file: string, fn: string): number[] | JoyStatus {
  * @example
  * ```ts
  * import { initialize, JoyFlag, shutdown, updateSpltBdParams } from "./api.ts";
- * Deno.writeTextFileSync("/tmp/splt.txt", "0.1 0.2\n");
- * Deno.writeTextFileSync("/tmp/bd.txt", "0.3\n");
- * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "params.json");
- * console.log(updateSpltBdParams("/tmp/splt.txt", "/tmp/bd.txt")); // 0
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/splt.txt`, "0.1 0.2\n");
+ * Deno.writeTextFileSync(`${dir}/bd.txt`, "0.3\n");
+ * initialize({ bitmask: JoyFlag.BIDIR }, dir, "params.json");
+ * console.log(updateSpltBdParams(`${dir}/splt.txt`, `${dir}/bd.txt`)); // 0
  * shutdown();
  * ```
  */
@@ -826,9 +844,10 @@ export function spltBdParams(): { splt: number[] | null; bd: number[] | null } {
  * @example
  * ```ts
  * import { getCompactBd, initialize, JoyFlag, shutdown } from "./api.ts";
- * Deno.writeTextFileSync("/tmp/cbd.txt", Array.from({ length: 256 }, (_, i) => `${i} ${i >> 4}`).join("\n"));
- * initialize({ bitmask: JoyFlag.BIDIR }, "/tmp", "cbd.json");
- * console.log(getCompactBd("/tmp/cbd.txt")); // 0
+ * const dir = Deno.makeTempDirSync();
+ * Deno.writeTextFileSync(`${dir}/cbd.txt`, Array.from({ length: 256 }, (_, i) => `${i} ${i >> 4}`).join("\n"));
+ * initialize({ bitmask: JoyFlag.BIDIR }, dir, "cbd.json");
+ * console.log(getCompactBd(`${dir}/cbd.txt`)); // 0
  * shutdown();
  * ```
  */

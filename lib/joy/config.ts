@@ -54,8 +54,9 @@ export const JoyFlag = {
  * @example
  * ```ts
  * import { cleanup, initialize, JoyFlag, JoyType } from "./api.ts";
+ * const dir = Deno.makeTempDirSync();
  * // SALT: Joy's sequence of application lengths and times (with `oseq` / `oack`).
- * console.log(initialize({ bitmask: JoyFlag.BIDIR, type: JoyType.SALT }, "/tmp", "salt.json")); // 0
+ * console.log(initialize({ bitmask: JoyFlag.BIDIR, type: JoyType.SALT }, dir, "salt.json")); // 0
  * cleanup(0);
  * ```
  */

@@ -35,7 +35,8 @@ function writeAll(w: { writeSync(p: Uint8Array): number }, b: Uint8Array): void 
  * @example
  * ```ts
  * import { openLineSink } from "./output.ts";
- * const s = openLineSink("/tmp/joy-example.json");
+ * const dir = Deno.makeTempDirSync();
+ * const s = openLineSink(`${dir}/joy-example.json`);
  * s.write('{"a":1}');
  * s.close();
  * ```

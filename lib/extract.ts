@@ -413,7 +413,7 @@ export async function* extractFlows(
     // Records ended within one read are handed on once that many wait (not at the read's end: a read of small
     // packets can end tens of thousands of flows, each record a few KB held at once). Outside the try: an input
     // that fails part way (a filter that does not compile for its second link type) still hands on the records
-    // of the flows it ended, which the summary counts.
+    // of the flows it ended, which the summary counts (see the catch).
     let pending: FlowRecord[] = [];
     try {
       const name = typeof input === "string" ? (input === "-" ? "<stdin>" : input) : "<stream>";
@@ -643,9 +643,13 @@ export async function* extractFlows(
         yield* emitBatch(batch);
       }
     } catch (e) {
-      const left = pending;
-      pending = [];
-      for (let i = 0; i < left.length; i++) yield left[i];
+      // An input that failed part way: the flows it ended are written. Not after another error (a user
+      // extractor's): the flows it was updating would be written half done.
+      if (e instanceof InputError) {
+        const left = pending;
+        pending = [];
+        for (let i = 0; i < left.length; i++) yield left[i];
+      }
       // One input that cannot be read at all (not a capture, ...) among several: the others are still read;
       // the run ends as failed (exit code 1), as with an unsupported link type.
       if (!(e instanceof InputError) || inputs.length === 1) throw e;

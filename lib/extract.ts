@@ -187,8 +187,9 @@ export interface ExtractSummary {
    */
   failures: string[];
   /**
-   * Which reader was used: `builtin` or `libpcap`; `builtin + libpcap filter` for a filter on stdin, a pipe or
-   * a `.gz` file (several, comma-separated, when the inputs were read differently).
+   * Which reader was used: `builtin` or `libpcap`; `builtin + libpcap filter` for a filter run on the built-in
+   * reader's packets (stdin, a pipe, a stream, gzip, or `reader: "builtin"`); several, comma-separated, when the
+   * inputs were read differently.
    */
   reader: string;
 }
@@ -407,7 +408,7 @@ export async function* extractFlows(
     }
   }
 
-  /** Which reader read each input (a filter on stdin, a pipe or gzip is run on the built-in reader's packets). */
+  /** Which reader read each input (see `ExtractSummary.reader`). */
   const readersUsed = new Set<string>();
   for (const input of inputs) {
     // Records ended within one read are handed on once that many wait (not at the read's end: a read of small

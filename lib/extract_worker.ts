@@ -68,8 +68,18 @@ scope.onmessage = async (e: MessageEvent) => {
   const start = e.data as WorkerStart;
   const post = (m: WorkerMessage) => scope.postMessage(m);
   try {
+    // The modules' groups run whatever groups `features` names, as the CLI runs --extractor's (they were left
+    // out when `features` was given).
+    const loaded: string[] = [];
     for (const m of start.extractorModules) {
-      for (const x of await loadExtractorModule(m)) registerExtractor(x);
+      for (const x of await loadExtractorModule(m)) {
+        registerExtractor(x);
+        loaded.push(x.name);
+      }
+    }
+    const named = start.options.features;
+    if (named !== undefined && loaded.length > 0) {
+      start.options.features = [...named, ...loaded.filter((name) => !named.includes(name))];
     }
     // A group from a module only the workers load can need every flow too (the main thread could not see it).
     refuseUnshardable(start.inputs, start.options);

@@ -24,7 +24,7 @@ import { InputError, refuseBadFilter } from "./extract.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 import type { WorkerAck, WorkerMessage, WorkerStart } from "./extract_worker.ts";
 import { compareEndOrder, END_ORDER_WIDTH } from "./flow_table.ts";
-import { planExtraction, SettingsError } from "./options.ts";
+import { OptionError, planExtraction, SettingsError } from "./options.ts";
 
 /** A batch of lines from a worker, merged line by line. */
 interface Batch {
@@ -52,7 +52,7 @@ interface Batch {
  * ```
  */
 export interface ParallelOptions {
-  /** Number of workers (at least 2). */
+  /** Number of workers, 1 to 64 (one runs the extraction in one worker, beside the main thread). */
   workers: number;
   /** Paths of user extractor modules, loaded in each worker. */
   extractorModules?: string[];
@@ -161,7 +161,15 @@ export async function* extractJsonlParallel(
   refuseUnshardable(inputs, options);
   // Checked here, once, rather than by workers that would then be stopped in the middle of a libpcap call.
   if (options.filter !== undefined && tryLoadLibpcap() !== null) refuseBadFilter(options.filter);
+  // Before any worker starts: a bad value failed after them, and the workers kept the process alive.
   const n = parallel.workers;
+  if (!Number.isInteger(n) || n < 1 || n > 64) {
+    throw new OptionError("workers", "--workers", "an integer from 1 to 64", n);
+  }
+  const batchBytes = parallel.batchBytes ?? 262144;
+  if (!Number.isInteger(batchBytes) || batchBytes < 1 || batchBytes > 1 << 30) {
+    throw new OptionError("batchBytes", "batchBytes", "an integer from 1 to 2^30", batchBytes);
+  }
   const queue: { worker: number; msg: WorkerMessage }[] = [];
   let wake: (() => void) | null = null;
   const workers: Worker[] = [];
@@ -181,7 +189,7 @@ export async function* extractJsonlParallel(
       options: cloneable(options),
       extractorModules: parallel.extractorModules ?? [],
       shard: { index: i, count: n },
-      batchBytes: parallel.batchBytes ?? 262144,
+      batchBytes,
     };
     w.postMessage(start);
     workers.push(w);
@@ -193,7 +201,7 @@ export async function* extractJsonlParallel(
   const progress = Array.from({ length: n }, () => ({ bytesRead: 0, packets: 0, activeFlows: 0 }));
   /** Per worker, the least packet index its lines still to come can have (see the worker's progress message). */
   const lowest: number[] = new Array(n).fill(0);
-  const out = new Uint8Array(2 * (parallel.batchBytes ?? 262144));
+  const out = new Uint8Array(2 * batchBytes);
   let outLength = 0;
   try {
     for (;;) {

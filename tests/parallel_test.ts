@@ -271,6 +271,41 @@ Deno.test("extractJsonlParallel (the library) refuses what cannot be sharded, al
   }
 });
 
+Deno.test("extractJsonlParallel: bad workers or batchBytes refused before any worker starts; modules' groups run with features", async () => {
+  const http = `${ROOT}/testdata/http.pcap`;
+  let started = 0;
+  const RealWorker = globalThis.Worker;
+  globalThis.Worker = class extends RealWorker {
+    constructor(url: string | URL, options?: WorkerOptions) {
+      super(url, options);
+      started++;
+    }
+  };
+  try {
+    // They failed after the workers had started, which then kept the process from ending.
+    for (const parallel of [{ workers: 1.5 }, { workers: 0 }, { workers: 2, batchBytes: -1 }]) {
+      await assert.rejects(
+        extractJsonlParallel([http], { features: ["timing"] }, parallel).next(),
+        (e: Error) => e instanceof RangeError && /workers|batchBytes/.test(e.message),
+        JSON.stringify(parallel),
+      );
+    }
+  } finally {
+    globalThis.Worker = RealWorker;
+  }
+  assert.equal(started, 0);
+  // A module's group runs whatever groups `features` names, as the CLI's --extractor (it was left out).
+  const lines: string[] = [];
+  const it = extractJsonlParallel([http], { features: ["timing"] }, {
+    workers: 2,
+    extractorModules: [`${ROOT}/docs/example_extractor.ts`],
+  });
+  for (let r = await it.next(); !r.done; r = await it.next()) lines.push(new TextDecoder().decode(r.value));
+  const records = lines.join("").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l));
+  assert.equal(records.length, 3);
+  for (const r of records) assert.ok("first_payload_len" in r && "iat_mean" in r, Object.keys(r).join());
+});
+
 Deno.test({
   name: "a filter libpcap does not compile is refused before any worker starts (a usage error, once)",
   ignore: tryLoadLibpcap() === null,

@@ -457,6 +457,8 @@ export async function* extractFlows(
           pipeline.table.size,
         );
       };
+      /** Set once the input was read to its end, or stopped by an input error (see the catch below). */
+      let readEnded = false;
       try {
         // A filter with the built-in reader, or on what libpcap's reader reads badly or not at all: stdin or a
         // pipe (in blocking batches, holding output back until one filled), a stream source, gzip. The built-in
@@ -622,8 +624,17 @@ export async function* extractFlows(
             }
           }
         }
+        readEnded = true;
+      } catch (e) {
+        // An input error part way ends the flows read before it, whose records are written. A consumer that
+        // stopped (a break out of the loop) or another error (a user extractor's) discards them: no record is
+        // built and no onFlowEnd called for flows no record will come of (a break waited for every open flow's),
+        // and the error is the one thrown, not one of a finish on half-updated state.
+        if (e instanceof InputError) readEnded = true;
+        throw e;
       } finally {
-        pipeline.flush();
+        if (readEnded) pipeline.flush();
+        else pipeline.discard();
         const st = pipeline.summary();
         summary.packetsRead += st.read;
         summary.packetsDecoded += st.decoded;

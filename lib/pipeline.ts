@@ -87,6 +87,10 @@ export class FlowPipeline {
   private readonly spareRecords: FlowRecord[] = [];
   /** Columns a record has (the groups' declared features, each once). */
   private readonly columnCount: number;
+  /** True while `discard` ends the flows. */
+  private discarding = false;
+  /** Where `discard` has the groups finish (never emitted). */
+  private scratchRecord: FlowRecord | null = null;
 
   /**
    * Runs `extractors`, in order, on every flow, and hands each finished record to `emit` with its flow (in the
@@ -177,6 +181,29 @@ export class FlowPipeline {
     this.table.flushAll();
   }
 
+  /**
+   * Ends every flow still in the table without a record (the consumer stopped, or an error ended the run): no
+   * record is built or emitted, but each group's finish still runs, into a scratch record, so that what its
+   * state holds outside the flow (chunks of the shared sample arena) is given back. An error of a finish is
+   * passed over: the flows are dropped anyway.
+   *
+   * @example
+   * ```ts
+   * import { FlowPipeline } from "./pipeline.ts";
+   * import { flowMetaExtractor } from "../extractors/mod.ts";
+   * const p = new FlowPipeline([flowMetaExtractor], {}, () => console.log("never"));
+   * p.discard();
+   * ```
+   */
+  discard(): void {
+    this.discarding = true;
+    try {
+      this.table.flushAll();
+    } finally {
+      this.discarding = false;
+    }
+  }
+
   /** The accounting with skip reasons by name. */
   summary(): PacketStats {
     const skipped: Record<string, number> = {};
@@ -197,6 +224,19 @@ export class FlowPipeline {
 
   /** Builds the record of an ended flow (a spare one when there is one), releases its state, and emits it. */
   private finishFlow(f: FlowState): void {
+    if (this.discarding) {
+      const scratch = this.scratchRecord ??= this.newRecord();
+      const ex = this.extractors, st = f.groupState;
+      for (let i = 0; i < ex.length; i++) {
+        try {
+          ex[i].finish(st[i], f, scratch);
+        } catch {
+          // Dropped anyway (see discard).
+        }
+      }
+      f.groupState = [];
+      return;
+    }
     let rec = this.spareRecords.pop();
     if (rec === undefined) rec = this.newRecord();
     else this.clearRecord(rec);

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { FlowTable, type FlowTableOptions } from "../lib/flow_table.ts";
 import type { FlowState } from "../lib/flow.ts";
 import { PacketView } from "../lib/packet.ts";
-import type { FlowRecord } from "../lib/extractor.ts";
+import type { FeatureExtractor, FlowRecord } from "../lib/extractor.ts";
 import { extractFlows } from "../lib/extract.ts";
 import {
   byteStream,
@@ -575,4 +575,46 @@ Deno.test("--sampling-rate keeps about that share of the flows, each whole", asy
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a consumer that stops early: the flows still open are dropped without a record or onFlowEnd call", async () => {
+  // Flows 0-49 at t=100, 50-99 at t=1000: the first packet at 1000 ends the first fifty (idle timeout).
+  const pkts = Array.from({ length: 100 }, (_, i) => ({
+    ts: i < 50 ? 100 : 1000,
+    data: ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(10000 + i, 53))),
+  }));
+  let ended = 0, yielded = 0;
+  for await (
+    const _ of extractFlows(byteStream(pcapFile(1, pkts)), {
+      features: ["timing", "size"],
+      onFlowEnd: () => ended++,
+    })
+  ) {
+    yielded++;
+    break;
+  }
+  // The fifty other flows were finished and reported after the break (a break waited for every open flow).
+  assert.equal(yielded, 1);
+  assert.equal(ended, 50);
+  // The dropped flows' groups still ran their finish (into a scratch record): the same packets read to the end
+  // give every flow's record.
+  const { records } = await collect(byteStream(pcapFile(1, pkts)), { features: ["timing", "size"] });
+  assert.equal(records.length, 100);
+});
+
+Deno.test("an error of a user extractor is the error thrown, not one of a finish on the flow it broke", async () => {
+  const breaks: FeatureExtractor<{ n: number }> = {
+    name: "breaks",
+    features: [{ name: "breaks_n", type: "int", description: "packets" }],
+    init: () => {
+      throw new Error("init boom");
+    },
+    update: (s) => void s.n++,
+    finish: (s, _f, out) => void (out.breaks_n = s.n),
+  };
+  const pkts = [{ ts: 1, data: ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(1, 53))) }];
+  await assert.rejects(
+    collect(byteStream(pcapFile(1, pkts)), { extractors: [breaks] }),
+    /^Error: init boom$/,
+  );
 });

@@ -48,7 +48,13 @@ export function streamReader(
       if (left === null) {
         const { value, done } = await r.read();
         if (done) return null;
-        left = value;
+        // A stream of ArrayBuffers, or of other views, is read as their bytes.
+        const chunk: unknown = value;
+        left = chunk instanceof Uint8Array
+          ? chunk
+          : ArrayBuffer.isView(chunk)
+          ? new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+          : new Uint8Array(chunk as ArrayBuffer);
       }
       const n = Math.min(p.length, left.length);
       p.set(left.subarray(0, n));
@@ -220,7 +226,8 @@ async function readHead(reader: ByteReader, buf: Uint8Array): Promise<Uint8Array
   let n = 0;
   while (n < 2) {
     const got = await reader.read(buf.subarray(n));
-    if (got === null) break;
+    // null ends the input; so does undefined, from a reader that returns nothing at its end.
+    if (got === null || got === undefined) break;
     n += got;
   }
   return buf.subarray(0, n);
@@ -567,7 +574,7 @@ export class ReadBuffer {
         got = null;
       }
       this.#pending = null;
-      if (got === null) {
+      if (got === null || got === undefined) {
         this.eof = true;
         return false;
       }

@@ -326,6 +326,36 @@ export function refuseBadFilter(filter: string): void {
 }
 
 /**
+ * The options object itself, its callbacks and `reuseRecords`: checked before any input is read (a callback
+ * that is not a function failed only when first called, part way through the run or after its last record).
+ */
+function checkCallOptions(options: ExtractOptions): void {
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new OptionError("options", "options", "an object of options", options);
+  }
+  for (const key of ["onFlowEnd", "onWarning", "onSummary", "onProgress"] as const) {
+    const f = options[key];
+    if (f !== undefined && typeof f !== "function") throw new OptionError(key, key, "a function", f);
+  }
+  if (options.reuseRecords !== undefined && typeof options.reuseRecords !== "boolean") {
+    throw new OptionError("reuseRecords", "reuseRecords", "true or false", options.reuseRecords);
+  }
+}
+
+/** A capture source of none of the kinds {@linkcode CaptureSource} names is refused, naming it. */
+function checkSource(s: unknown): void {
+  if (typeof s === "string" || s instanceof ReadableStream) return;
+  if (s !== null && typeof s === "object" && typeof (s as { read?: unknown }).read === "function") return;
+  // Bytes in memory go in as a stream: new Blob([bytes]).stream().
+  throw new OptionError(
+    "source",
+    "CAPTURE",
+    "a path, a ReadableStream of bytes (new Blob([bytes]).stream() for bytes in memory) or a ByteReader",
+    s !== null && typeof s === "object" ? Object.prototype.toString.call(s) : s,
+  );
+}
+
+/**
  * Options that only work on paths: libpcap (`filter`, `reader: "libpcap"`) opens files itself, so with a stream
  * or ByteReader source they would be ignored.
  */
@@ -365,11 +395,13 @@ export async function* extractFlows(
   source: CaptureSource | CaptureSource[],
   options: ExtractOptions = {},
 ): AsyncGenerator<FlowRecord, ExtractSummary, void> {
+  checkCallOptions(options);
   refuseUnknownOptions(options, EXTRACT_OPTION_KEYS);
   const plan = planExtraction(options);
   const reuse = options.reuseRecords === true;
   const extractors = plan.extractors, output = plan.output, held: FlowRecord[] = [];
   const sources = Array.isArray(source) ? source : [source];
+  for (const s of sources) checkSource(s);
   checkReaderOptions(options, sources);
   const summary: ExtractSummary = {
     inputs: 0,

@@ -416,3 +416,50 @@ Deno.test("extractFlows refuses an option it does not know, naming the one meant
   for await (const r of it) n += r.splt === undefined ? 0 : 1;
   assert.equal(n, 3);
 });
+
+Deno.test("extractFlows checks the options object, its callbacks and its sources before any input is read", async () => {
+  const run = async (source: unknown, o: unknown) => {
+    for await (const _ of extractFlows(source as string, o as ExtractOptions)) { /* nothing */ }
+  };
+  const refused = (option: string, re: RegExp) => (e: unknown) => {
+    assert.ok(e instanceof OptionError, String(e));
+    assert.equal(e.option, option);
+    assert.match(e.message, re);
+    return true;
+  };
+  const http = "testdata/http.pcap";
+  // A callback that is not a function failed only when first called (onSummary after the last record); a
+  // string for reuseRecords was taken; null options and a number as source were TypeErrors of the internals.
+  await assert.rejects(run(http, null), refused("options", /an object of options; got null/));
+  await assert.rejects(run(http, "timing"), refused("options", /an object of options/));
+  for (const key of ["onFlowEnd", "onWarning", "onSummary", "onProgress"]) {
+    await assert.rejects(run(http, { [key]: 1 }), refused(key, /must be a function; got 1/));
+  }
+  await assert.rejects(run(http, { reuseRecords: "yes" }), refused("reuseRecords", /true or false/));
+  for (const bad of [42, null, new Uint8Array(4), {}, new URL("file:///x.pcap")]) {
+    await assert.rejects(
+      run(bad, {}),
+      refused("source", /a path, a ReadableStream of bytes .* or a ByteReader/),
+    );
+  }
+  // A stream of ArrayBuffer chunks, and a reader that ends with undefined, are read.
+  const bytes = await Deno.readFile(http);
+  const buffers = new ReadableStream({
+    start(c) {
+      c.enqueue(bytes.buffer.slice(0));
+      c.close();
+    },
+  }) as unknown as ReadableStream<Uint8Array>;
+  assert.equal((await collect(buffers)).records.length, 3);
+  let off = 0;
+  const reader = {
+    read(p: Uint8Array): Promise<number | null> {
+      if (off >= bytes.length) return Promise.resolve(undefined as unknown as null);
+      const k = Math.min(p.length, bytes.length - off);
+      p.set(bytes.subarray(off, off + k));
+      off += k;
+      return Promise.resolve(k);
+    },
+  };
+  assert.equal((await collect(reader)).records.length, 3);
+});

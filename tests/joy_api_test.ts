@@ -56,6 +56,29 @@ Deno.test("calls before initialize and with a bad context fail with a clear erro
   shutdown();
 });
 
+Deno.test("processPacket with a header or packet of no kind it takes returns JOY_FAILURE saying why (it threw)", () => {
+  shutdown();
+  const dir = Deno.makeTempDirSync();
+  equal(initialize({ bitmask: BITS }, dir, "bad.json"), JOY_OK);
+  const frame = new Uint8Array(60);
+  const hdr = { tsSec: 1, tsUsec: 0, capLen: 60 };
+  const cases: [unknown, unknown, RegExp][] = [
+    [42, frame, /header is neither a pcap_pkthdr pointer/],
+    [{}, frame, /header is neither a pcap_pkthdr pointer/],
+    [undefined, frame, /header is neither a pcap_pkthdr pointer/],
+    [{ tsSec: NaN, tsUsec: 0, capLen: 60 }, frame, /whole numbers, 0 or more/],
+    [hdr, [1, 2, 3], /packet is neither a pointer nor a Uint8Array/],
+    [hdr, undefined, /packet is neither a pointer nor a Uint8Array/],
+  ];
+  for (const [h, d, why] of cases) {
+    equal(processPacket(0, h as Uint8Array, d as Uint8Array), JOY_FAILURE);
+    match(joyLastError(), why);
+  }
+  equal(processPacket(0, hdr, frame), JOY_OK);
+  equal(cleanup(0), JOY_OK);
+  shutdown();
+});
+
 Deno.test(
   "the lifecycle with typed arrays writes the config line and Joy flows",
   { ignore: !HAVE_CAPTURES },

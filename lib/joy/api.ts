@@ -455,8 +455,18 @@ export function processPacket(
     sec = hdr.tsSec;
     usec = hdr.tsUsec;
     cap = hdr.capLen;
+    if (![sec, usec, cap].every((v) => Number.isSafeInteger(v) && v >= 0)) {
+      return fail("processPacket: tsSec, tsUsec and capLen must be whole numbers, 0 or more");
+    }
   } else {
-    Deno.UnsafePointerView.copyInto(hdr as Deno.PointerObject, scratchHdr);
+    // Anything else must be a pointer (what pcap_dispatch hands its callback); not one, a failure, as a null.
+    try {
+      Deno.UnsafePointerView.copyInto(hdr as Deno.PointerObject, scratchHdr);
+    } catch {
+      return fail(
+        "processPacket: the header is neither a pcap_pkthdr pointer, its 24 bytes, nor a JoyPktHdr",
+      );
+    }
     const dv = new DataView(scratchHdr.buffer);
     sec = dv.getUint32(0, true) + dv.getInt32(4, true) * 4294967296;
     usec = dv.getUint32(8, true) + dv.getInt32(12, true) * 4294967296;
@@ -469,7 +479,11 @@ export function processPacket(
     if (cap > data.length) cap = data.length;
   } else {
     if (cap === 0) return JOY_OK;
-    bytes = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(data as Deno.PointerObject, cap));
+    try {
+      bytes = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(data as Deno.PointerObject, cap));
+    } catch {
+      return fail("processPacket: the packet is neither a pointer nor a Uint8Array");
+    }
   }
   s.ctx.processPacket(sec, usec, cap, bytes, 0);
   return JOY_OK;

@@ -162,6 +162,13 @@ export class SettingsError extends RangeError {
 function describe(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);
   if (Array.isArray(v)) return JSON.stringify(v);
+  if (v !== null && typeof v === "object") {
+    try {
+      return JSON.stringify(v);
+    } catch {
+      return String(v);
+    }
+  }
   return String(v);
 }
 
@@ -273,7 +280,7 @@ export function validateOptions(options: CheckedOptions): void {
       "shard",
       "shard",
       "{ index, count } with integers 0 <= index < count",
-      JSON.stringify(shard),
+      shard,
     );
   }
   checkNumber(o, "burstThresholdMs", "--burst-threshold-ms", (n) => n > 0, "a number of milliseconds > 0");

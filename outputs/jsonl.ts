@@ -81,7 +81,8 @@ export abstract class BatchWriter {
 
   /** Called after queueing: flushes now when `full`, else makes sure a timer will. */
   protected queued(full: boolean): Promise<void> {
-    if (this.failure !== null) throw this.failure.error;
+    // Rejected, not thrown: `write` returns a promise, and `write(r).catch(...)` must see the error.
+    if (this.failure !== null) return Promise.reject(this.failure.error);
     if (full) return this.flush();
     if (this.timer === undefined) this.timer = setTimeout(this.onTimer, this.delayMs);
     return Promise.resolve();

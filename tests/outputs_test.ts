@@ -667,3 +667,25 @@ Deno.test("JSON Lines: multi-byte text and a record longer than the batch buffer
   const text = new TextDecoder("utf-8", { fatal: true }).decode(await new Blob(chunks).arrayBuffer());
   assert.deepEqual(text.trimEnd().split("\n").map((l) => JSON.parse(l)), records);
 });
+
+Deno.test("JsonlWriter: after a failed write, the next write's promise rejects with the error (it threw at the call)", async () => {
+  const failing = new WritableStream<Uint8Array>({
+    write() {
+      throw new Error("disk gone");
+    },
+  });
+  const w = new JsonlWriter(failing);
+  await w.write({ a: 1 });
+  await w.flush().catch(() => {});
+  // Let the failed write settle.
+  await new Promise((r) => setTimeout(r, 10));
+  let caught: unknown = null;
+  let threw = false;
+  try {
+    await w.write({ a: 2 }).catch((e) => caught = e);
+  } catch {
+    threw = true;
+  }
+  assert.equal(threw, false);
+  assert.match(String(caught), /disk gone/);
+});

@@ -227,6 +227,8 @@ export function checkExtractor(e: unknown, where: string): asserts e is FeatureE
   if (typeof x.name !== "string" || !/^[A-Za-z][A-Za-z0-9_]*$/.test(x.name)) {
     bad("name must be letters, digits and _");
   }
+  // `features: ["all"]` names every group: a group of that name could not be named alone.
+  if (x.name === "all") bad('name "all" stands for every group in --features');
   for (const fn of ["init", "update", "finish"]) {
     if (typeof x[fn] !== "function") bad(`${fn} must be a function`);
   }

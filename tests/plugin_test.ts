@@ -172,6 +172,10 @@ Deno.test("registerExtractor checks what it is given (a bad one broke every late
     () => registerExtractor({ name: "bad name!", features: [] } as unknown as FeatureExtractor<unknown>),
     /registerExtractor: not a feature extractor/,
   );
+  // "all" names every group in `features`: a group of that name could not be asked for alone.
+  const all = { ...example, name: "all" };
+  assert.throws(() => registerExtractor(all), /name "all" stands for every group/);
+  assert.throws(() => checkExtractor(all, "x.ts"), /x\.ts: not a feature extractor: name "all"/);
 });
 
 Deno.test("a key a user extractor writes without declaring it stays in its own flow's record (records are reused)", async () => {

@@ -11,6 +11,7 @@ import {
   CLI,
   concat,
   DENO,
+  ethernet,
   freePort,
   hasCommand,
   HAVE_SHARED,
@@ -647,6 +648,29 @@ Deno.test("extract --format joy: a failed run leaves -o as it was; errors name t
       await runCli(["extract", "--format", "joy", "testdata/http.pcap", "-o", "/dev/full"]),
       1,
       /cannot write \/dev\/full/,
+    );
+    // Output enough to be written while the first input is read (the writer flushes every 64 KiB): the failed
+    // write ends the run, named as the output's (each input was warned about as if it could not be read).
+    const many = pcapFile(
+      1,
+      Array.from({ length: 3000 }, (_, i) => ({
+        ts: 1 + i / 1000,
+        data: ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(10000 + i, 53, new Uint8Array(64)))),
+      })),
+    );
+    await Deno.writeFile(`${dir}/many.pcap`, many);
+    assertError(
+      await runCli([
+        "extract",
+        "--format",
+        "joy",
+        `${dir}/many.pcap`,
+        "testdata/http.pcap",
+        "-o",
+        "/dev/full",
+      ]),
+      1,
+      /^jj: error: cannot write \/dev\/full: No space left on device/,
     );
     const ok = await runCli([
       "extract",

@@ -35,6 +35,9 @@ export interface JoyExtractOptions {
 export const JOY_NO_STDIN =
   "--format joy reads capture files, as Joy does, not stdin (-): write the capture to a file first";
 
+/** A write of Joy's output that failed (see `runJoyExtract`). */
+class JoyOutputError extends Error {}
+
 /** Why `--format joy` refuses an input that is not a regular file. */
 const JOY_NO_PIPE =
   "--format joy reads capture files, as Joy does, not pipes: write the capture to a file first";
@@ -123,13 +126,27 @@ export async function runJoyExtract(inputs: string[], o: JoyExtractOptions = {})
   // Nothing to read: the output (a file's former content) is left as it was.
   if (files.length === 0) return 1;
   const w = new JoyJsonWriter(o.output, cfg);
+  // A failed write (a full disk) is the output's: it ends the run, named as such, rather than being taken for
+  // the input's (a warning per input, each blamed).
+  const writeLine = (line: string): void => {
+    try {
+      w.writeLine(line);
+    } catch (e) {
+      if (e instanceof Deno.errors.BrokenPipe) throw e;
+      const why = whyUnreadable(e);
+      // A file's sink names it already.
+      throw new JoyOutputError(
+        why.startsWith("cannot write") ? why : `cannot write ${o.output ?? "stdout"}: ${why}`,
+      );
+    }
+  };
   try {
     for (const f of files) {
       try {
-        await joyProcessFile(f, cfg, (l) => w.writeLine(l), { reader: o.reader, onWarning: warn });
+        await joyProcessFile(f, cfg, writeLine, { reader: o.reader, onWarning: warn });
       } catch (e) {
         // A closed output (`| head`) is not the input's fault: the CLI ends quietly on it.
-        if (e instanceof Deno.errors.BrokenPipe) throw e;
+        if (e instanceof Deno.errors.BrokenPipe || e instanceof JoyOutputError) throw e;
         const err = e instanceof InputError ? e : new InputError(`${f}: ${whyUnreadable(e)}`);
         if (files.length + skipped === 1) throw err;
         warn(err.message);

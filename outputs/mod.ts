@@ -285,6 +285,10 @@ export async function openRecordWriter(
   if (gzip) {
     const cs = new CompressionStream("gzip");
     const piped = cs.readable.pipeTo(base, { preventClose: !closeBase, preventAbort: !closeBase });
+    // Handled at once: a failed write of the file (a full disk) rejects it before `done` is awaited (the
+    // compressor's close fails first), and an unhandled rejection ended the process with a stack trace. `done`
+    // still gives the error.
+    piped.catch(() => {});
     stream = cs.writable as WritableStream<Uint8Array>;
     closeStream = true;
     done = () => piped;

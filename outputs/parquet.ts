@@ -76,13 +76,20 @@ function schemaElement(f: FeatureSpec): SchemaElement {
  * console.log(parquetValue("int", 3)); // 3n
  * console.log(parquetValue("list", [1, 2])); // [1,2]
  * console.log(parquetValue("int", 1.5)); // null
+ * console.log(parquetValue("int", 2 ** 60)); // 1152921504606846976n
  * ```
  */
 export function parquetValue(type: FeatureType, v: unknown): bigint | number | boolean | string | null {
   if (v === null || v === undefined) return null;
   switch (type) {
     case "int":
-      return typeof v === "number" && Number.isSafeInteger(v) ? BigInt(v) : typeof v === "bigint" ? v : null;
+      // Any integer INT64 holds, as JSON Lines and CSV write it (past 2^53 a double is already rounded: the same
+      // value in every format, where Parquet had null).
+      return typeof v === "number" && Number.isInteger(v) && Math.abs(v) < 2 ** 63
+        ? BigInt(v)
+        : typeof v === "bigint"
+        ? v
+        : null;
     case "float":
       // As JSON Lines and CSV: no NaN or Infinity (a plugin's 0/0 is null).
       return typeof v === "number" && Number.isFinite(v) ? v : null;

@@ -16,7 +16,7 @@ import {
   readJsonLines,
   recordFeatures,
 } from "../outputs/mod.ts";
-import { ParquetRecordWriter } from "../outputs/parquet.ts";
+import { ParquetRecordWriter, parquetValue } from "../outputs/parquet.ts";
 import { CAPTURES, CLI, DENO, expectedCsvCell, HAVE_CAPTURES, ROOT, runCli } from "./helpers.ts";
 
 /** A small RFC 4180 parser for reading the CSV back. */
@@ -688,4 +688,38 @@ Deno.test("JsonlWriter: after a failed write, the next write's promise rejects w
   }
   assert.equal(threw, false);
   assert.match(String(caught), /disk gone/);
+});
+
+Deno.test("a compressed output whose file write fails (a full disk) is one error line, not an uncaught rejection", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const flows = await runCli(["extract", "-q", "testdata/http.pcap"]);
+    // Enough records that the compressor writes before the end.
+    await Deno.writeTextFile(`${dir}/in.jsonl`, flows.stdout.repeat(300));
+    for (const ext of ["jsonl.gz", "csv.gz"]) {
+      await Deno.symlink("/dev/full", `${dir}/full.${ext}`);
+      const r = await runCli([
+        "label-subnets",
+        "--label",
+        "a:10.0.0.0/8",
+        `${dir}/in.jsonl`,
+        "-o",
+        `${dir}/full.${ext}`,
+      ]);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(
+        r.stderr,
+        `jj: error: cannot write ${dir}/full.${ext}: No space left on device (os error 28)\n`,
+      );
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("Parquet writes an int column's integers past 2^53 as JSON Lines and CSV write them (it wrote null)", () => {
+  assert.equal(parquetValue("int", 2 ** 53 + 2), 9007199254740994n);
+  assert.equal(parquetValue("int", -(2 ** 60)), -1152921504606846976n);
+  assert.equal(parquetValue("int", 2 ** 63), null);
+  assert.equal(parquetValue("int", 1.5), null);
 });

@@ -85,7 +85,7 @@ export function parquetValue(type: FeatureType, v: unknown): bigint | number | b
     case "int":
       // Any integer INT64 holds, as JSON Lines and CSV write it (past 2^53 a double is already rounded: the same
       // value in every format, where Parquet had null).
-      return typeof v === "number" && Number.isInteger(v) && Math.abs(v) < 2 ** 63
+      return typeof v === "number" && Number.isInteger(v) && v >= -(2 ** 63) && v < 2 ** 63
         ? BigInt(v)
         : typeof v === "bigint"
         ? v

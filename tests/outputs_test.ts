@@ -722,5 +722,6 @@ Deno.test("Parquet writes an int column's integers past 2^53 as JSON Lines and C
   assert.equal(parquetValue("int", 2 ** 53 + 2), 9007199254740994n);
   assert.equal(parquetValue("int", -(2 ** 60)), -1152921504606846976n);
   assert.equal(parquetValue("int", 2 ** 63), null);
+  assert.equal(parquetValue("int", -(2 ** 63)), -9223372036854775808n);
   assert.equal(parquetValue("int", 1.5), null);
 });

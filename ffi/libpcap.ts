@@ -1574,6 +1574,20 @@ export function dispatch(
   return loadLibpcap().symbols.pcap_dispatch(handle, n, callbackPointer, BigInt(user));
 }
 
+/**
+ * Whether libpcap's reader error `error` is its refusal of a pcapng whose interfaces differ in link type or
+ * snapshot length (captures merged), which the built-in reader reads: not a cut capture.
+ *
+ * @example
+ * ```ts
+ * import { refusesMixedInterfaces } from "./libpcap.ts";
+ * console.log(refusesMixedInterfaces("an interface has a type 101 different from the type of the first interface")); // true
+ * ```
+ */
+export function refusesMixedInterfaces(error: string): boolean {
+  return /different from the (type|snapshot length) of the first interface/.test(error);
+}
+
 /** A decoded `struct pcap_pkthdr`. */
 export interface PcapPkthdr {
   /** `ts.tv_sec`. */

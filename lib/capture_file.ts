@@ -238,6 +238,52 @@ function isGzip(head: Uint8Array): boolean {
   return head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
 }
 
+/**
+ * Whether `path` is a regular file (not stdin, a FIFO or a device) that is not gzip-compressed (by its name or
+ * its first bytes): one libpcap's reader reads. False when it cannot be looked at.
+ *
+ * @example
+ * ```ts
+ * import { isPlainCaptureFile } from "./capture_file.ts";
+ * console.log(await isPlainCaptureFile("testdata/http.pcap"), await isPlainCaptureFile("-")); // true false
+ * ```
+ */
+export async function isPlainCaptureFile(path: string): Promise<boolean> {
+  if (path === "-" || /\.gz$/i.test(path)) return false;
+  try {
+    if (!(await Deno.stat(path)).isFile) return false;
+    using file = await Deno.open(path);
+    return !isGzip(await readHead(file, new Uint8Array(2)));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where a capture that libpcap stopped reading is cut or corrupt, as the built-in reader sees it (what, and at
+ * which byte offset), or null: libpcap's errors name no offset. Read again only for this, once, and only a
+ * regular file can be (stdin or a FIFO is gone; opening a FIFO again would wait for a writer forever).
+ *
+ * @example
+ * ```ts
+ * import { whereCaptureEnds } from "./capture_file.ts";
+ * console.log(await whereCaptureEnds("testdata/http.pcap")); // null: read to its end
+ * ```
+ */
+export async function whereCaptureEnds(path: string): Promise<string | null> {
+  try {
+    if (path === "-" || !(await Deno.stat(path)).isFile) return null;
+    const opened = await openCapture(path);
+    try {
+      return (await readCapture(opened.reader, () => {})).warning;
+    } finally {
+      opened.close();
+    }
+  } catch {
+    return null;
+  }
+}
+
 /** `head`, then the rest of `reader`. */
 function prefixedReader(head: Uint8Array, reader: ByteReader): ByteReader {
   let left: Uint8Array | null = head.length > 0 ? head : null;

@@ -12,11 +12,12 @@ import {
   captureFilesIn,
   CaptureFormatError,
   DecompressionError,
+  isPlainCaptureFile,
   noCapturesIn,
   openCapture,
-  readCapture,
   readCaptureChunks,
   streamReader,
+  whereCaptureEnds,
 } from "./capture_file.ts";
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import { describeLinkType } from "./decode.ts";
@@ -28,6 +29,7 @@ import {
   filterError,
   PcapError,
   PcapOfflineReader,
+  refusesMixedInterfaces,
   tryLoadLibpcap,
 } from "../ffi/libpcap.ts";
 
@@ -273,42 +275,6 @@ async function expandInputs(
 }
 
 /**
- * Whether `path` is a regular file (not stdin, a FIFO or a device) that is not gzip-compressed (by its name or
- * its first bytes): one libpcap's reader reads. False when it cannot be looked at.
- */
-async function isPlainCaptureFile(path: string): Promise<boolean> {
-  if (path === "-" || /\.gz$/i.test(path)) return false;
-  try {
-    if (!(await Deno.stat(path)).isFile) return false;
-    using file = await Deno.open(path);
-    const magic = new Uint8Array(2);
-    const n = await file.read(magic);
-    return !(n === 2 && magic[0] === 0x1f && magic[1] === 0x8b);
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Where a capture that libpcap stopped reading is cut or corrupt, as the built-in reader sees it (what, and at
- * which byte offset), or null: libpcap's errors name no offset. Read again only for this, once, and only a
- * regular file can be (stdin or a FIFO is gone; opening a FIFO again would wait for a writer forever).
- */
-async function whereCaptureEnds(path: string): Promise<string | null> {
-  try {
-    if (path === "-" || !(await Deno.stat(path)).isFile) return null;
-    const opened = await openCapture(path);
-    try {
-      return (await readCapture(opened.reader, () => {})).warning;
-    } finally {
-      opened.close();
-    }
-  } catch {
-    return null;
-  }
-}
-
-/**
  * Throws an `OptionError` (a usage error) when libpcap does not compile `filter`, with libpcap's message.
  * Needs libpcap (see `tryLoadLibpcap`).
  *
@@ -423,6 +389,8 @@ export async function* extractFlows(
     summary.failures.push(m);
     options.onWarning?.(m);
   });
+  /** libpcap's reader reads the files (a filter, or reader: "libpcap", with libpcap loaded). */
+  let libpcapLoaded = false;
   const useLibpcap = options.reader === "libpcap" || options.filter !== undefined;
   if (useLibpcap) {
     if (tryLoadLibpcap() === null) {
@@ -434,7 +402,7 @@ export async function* extractFlows(
       }
       options.onWarning?.("libpcap could not be loaded; reading with the built-in pcap/pcapng reader");
     } else {
-      summary.reader = "libpcap";
+      libpcapLoaded = true;
       // A filter that does not compile is a usage error, once, not a failure of every input.
       if (options.filter !== undefined) refuseBadFilter(options.filter);
     }
@@ -497,14 +465,9 @@ export async function* extractFlows(
         // reader reads it, and libpcap's filter runs on each packet. --reader libpcap keeps libpcap's reader.
         const filterHere = options.filter !== undefined && options.reader !== "libpcap" &&
           (options.reader === "builtin" || typeof input !== "string" || !(await isPlainCaptureFile(input)));
-        readersUsed.add(
-          summary.reader === "libpcap" && !filterHere
-            ? "libpcap"
-            : filterHere
-            ? "builtin + libpcap filter"
-            : "builtin",
-        );
-        if (summary.reader === "libpcap" && typeof input === "string" && !filterHere) {
+        const viaLibpcap = libpcapLoaded && typeof input === "string" && !filterHere;
+        readersUsed.add(viaLibpcap ? "libpcap" : filterHere ? "builtin + libpcap filter" : "builtin");
+        if (viaLibpcap) {
           if (/\.gz$/i.test(input)) {
             throw new InputError(
               `${name}: libpcap does not read gzip-compressed captures; decompress it (gunzip -k) to use ` +
@@ -523,7 +486,7 @@ export async function* extractFlows(
             for (;;) {
               const r = reader.run(pipeline.packet, 65536);
               if (r.error) {
-                if (/different from the (type|snapshot length) of the first interface/.test(r.error)) {
+                if (refusesMixedInterfaces(r.error)) {
                   // Not a cut capture: libpcap refuses a pcapng whose interfaces have different link types or
                   // snapshot lengths (captures merged), which the built-in reader reads. The rest of the input is
                   // lost: a failure, with the way out.
@@ -710,6 +673,7 @@ export async function* extractFlows(
     }
   }
   if (readersUsed.size > 0) summary.reader = [...readersUsed].join(", ");
+  else if (libpcapLoaded) summary.reader = "libpcap";
   options.onSummary?.(summary);
   return summary;
 }

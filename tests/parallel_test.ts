@@ -271,8 +271,11 @@ Deno.test("extractJsonlParallel (the library) refuses what cannot be sharded, al
   }
 });
 
-Deno.test("extractJsonlParallel: bad workers or batchBytes refused before any worker starts; modules' groups run with features", async () => {
-  const http = `${ROOT}/testdata/http.pcap`;
+/**
+ * Runs `fn` with `Worker` counting the workers started (counted, not stopped: a worker ended in the middle of a
+ * libpcap call could crash the process at exit); returns the count.
+ */
+async function workersStartedBy(fn: () => Promise<unknown>): Promise<number> {
   let started = 0;
   const RealWorker = globalThis.Worker;
   globalThis.Worker = class extends RealWorker {
@@ -282,6 +285,16 @@ Deno.test("extractJsonlParallel: bad workers or batchBytes refused before any wo
     }
   };
   try {
+    await fn();
+  } finally {
+    globalThis.Worker = RealWorker;
+  }
+  return started;
+}
+
+Deno.test("extractJsonlParallel: bad workers or batchBytes refused before any worker starts; modules' groups run with features", async () => {
+  const http = `${ROOT}/testdata/http.pcap`;
+  const started = await workersStartedBy(async () => {
     // They failed after the workers had started, which then kept the process from ending.
     for (const parallel of [{ workers: 1.5 }, { workers: 0 }, { workers: 2, batchBytes: -1 }]) {
       await assert.rejects(
@@ -290,9 +303,7 @@ Deno.test("extractJsonlParallel: bad workers or batchBytes refused before any wo
         JSON.stringify(parallel),
       );
     }
-  } finally {
-    globalThis.Worker = RealWorker;
-  }
+  });
   assert.equal(started, 0);
   // A module's group runs whatever groups `features` names, as the CLI's --extractor (it was left out).
   const lines: string[] = [];
@@ -311,23 +322,12 @@ Deno.test({
   ignore: tryLoadLibpcap() === null,
   fn: async () => {
     const http = `${ROOT}/testdata/http.pcap`;
-    let started = 0;
-    const RealWorker = globalThis.Worker;
-    // Counted, not stopped: a worker ended in the middle of a libpcap call could crash the process at exit.
-    globalThis.Worker = class extends RealWorker {
-      constructor(url: string | URL, options?: WorkerOptions) {
-        super(url, options);
-        started++;
-      }
-    };
-    try {
-      await assert.rejects(
+    const started = await workersStartedBy(() =>
+      assert.rejects(
         extractJsonlParallel([http], { filter: "bogus(((" }, { workers: 2 }).next(),
         (e: Error) => e instanceof RangeError && /--filter/.test(e.message),
-      );
-    } finally {
-      globalThis.Worker = RealWorker;
-    }
+      )
+    );
     assert.equal(started, 0);
     const r = await runCli(["extract", "--workers", "2", "--filter", "bogus(((", http]);
     assert.equal(r.code, 2, r.stderr);

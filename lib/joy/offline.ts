@@ -9,13 +9,14 @@
 import { type JoyConfig } from "./config.ts";
 import { JoyContext } from "./context.ts";
 import { InputError } from "../extract.ts";
-import { packetTimeval, readCapture } from "../capture_file.ts";
+import { packetTimeval, readCapture, whereCaptureEnds } from "../capture_file.ts";
 import {
   dispatch,
   PCAP_HANDLER_DEFINITION,
   PcapError,
   PcapOfflineReader,
   readPkthdr,
+  refusesMixedInterfaces,
   tryLoadLibpcap,
 } from "../../ffi/libpcap.ts";
 
@@ -55,16 +56,6 @@ export interface JoyFileOptions {
   context?: JoyContext;
   /** Called when the capture is cut short or corrupt: what, and where (its flows before that are written). */
   onWarning?: (message: string) => void;
-}
-
-/** Where a capture is cut or corrupt, as the built-in reader sees it (what, and at which byte offset), or null. */
-async function whereCaptureEnds(path: string): Promise<string | null> {
-  try {
-    using file = await Deno.open(path);
-    return (await readCapture(file, () => {})).warning;
-  } catch {
-    return null;
-  }
 }
 
 /**
@@ -125,7 +116,7 @@ export async function joyProcessFile(
           const error = r.lastError();
           // Not a cut capture: a pcapng whose interfaces differ in link type or snapshot length (captures
           // merged), which libpcap refuses and the built-in reader reads.
-          if (/different from the (type|snapshot length) of the first interface/.test(error)) {
+          if (refusesMixedInterfaces(error)) {
             throw new InputError(`${path}: libpcap cannot read it (${error}); read it with --reader builtin`);
           }
         }

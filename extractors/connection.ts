@@ -13,10 +13,17 @@
  *
  * @module
  */
-import { DirectedGraph, UndirectedGraph } from "graphology";
-import louvainModule from "graphology-communities-louvain";
-import { connectedComponents } from "graphology-components";
-import betweennessModule from "graphology-metrics/centrality/betweenness.js";
+// npm: specifiers, not bare names: mod.ts imported by a script outside this project (no deno.json of ours to map
+// bare names) must still resolve them. Inside it, Deno takes them from node_modules; the versions are
+// package.json's (tests/mod_import_test.ts checks).
+// deno-lint-ignore no-import-prefix
+import { DirectedGraph, UndirectedGraph } from "npm:graphology@0.26.0";
+// deno-lint-ignore no-import-prefix
+import louvainModule from "npm:graphology-communities-louvain@2.0.2";
+// deno-lint-ignore no-import-prefix
+import { connectedComponents } from "npm:graphology-components@1.5.4";
+// deno-lint-ignore no-import-prefix
+import betweennessModule from "npm:graphology-metrics@2.4.2/centrality/betweenness.js";
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 
 // These packages are CommonJS whose module.exports is the function: at run time the default import is the

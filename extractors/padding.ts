@@ -9,6 +9,7 @@ import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 import { ratio } from "../lib/stats.ts";
+import { randomMultipliers } from "../lib/hash.ts";
 import { DEFAULT_TIMING_OPTIONS } from "./timing.ts";
 
 /** Smallest and largest transport payload counted as one Tor cell in a TLS record (514-byte cell plus TLS 1.3,
@@ -129,8 +130,12 @@ const MAX_SCANNED = 16;
  */
 const MAX_SIZES = 2048;
 
-/** Slot of `size` in a hash table of `mask + 1` slots. */
-const slotOf = (size: number, mask: number): number => (Math.imul(size, 0x9e3779b1) >>> 12) & mask;
+/** The size tables' hash multiplier: random, so that no set of sizes can be chosen to share slots (see lib/hash.ts;
+ * a fixed one let 2,048 crafted sizes make each packet probe 2,000 slots). */
+const SLOT_MULTIPLIER = randomMultipliers(1)[0];
+
+/** Slot of `size` in a hash table of `mask + 1` slots (a power of two): multiply-shift's top bits. */
+const slotOf = (size: number, mask: number): number => Math.imul(size, SLOT_MULTIPLIER) >>> Math.clz32(mask);
 
 function countSize(s: PaddingState, len: number): void {
   const a = s.pairs, t = s.index;

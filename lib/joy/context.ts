@@ -6,6 +6,7 @@
  * @module
  */
 import { formatIp } from "../addr.ts";
+import { int32At, randomMultipliers } from "../hash.ts";
 import type { JoyConfig } from "./config.ts";
 import {
   JoyFlowRecord,
@@ -108,7 +109,11 @@ export class JoyContext {
   readonly stats: JoyStats = { packets: 0, bytes: 0, recordsInTable: 0, recordsOutput: 0 };
   /** Latest packet time seen (µs): Joy's notion of "now". */
   globalTime = 0;
+  /** Records of other keys passed over in hash buckets while finding packets' records (see `hashKey`). */
+  chainSteps = 0;
   private readonly buckets = new Map<number, JoyFlowRecord>();
+  /** The multipliers of `hashKey`. */
+  private readonly multipliers: Int32Array = randomMultipliers(10);
   private chronoFirst: JoyFlowRecord | null = null;
   private chronoLast: JoyFlowRecord | null = null;
 
@@ -603,7 +608,11 @@ export class JoyContext {
   // ---------------------------------------------------------------------------------------------------------
   // flow table
 
-  /** An FNV-1a-style hash of a flow key: both addresses, the ports, and the protocol with the IP version. */
+  /**
+   * A 30-bit hash of a flow key (both addresses, the ports, and the protocol with the IP version), keyed by this
+   * context's random multipliers as the flow table's is (lib/flow_table.ts): crafted keys cannot be made to
+   * share a bucket.
+   */
   private hashKey(
     buf: Uint8Array,
     ver: number,
@@ -613,14 +622,15 @@ export class JoyContext {
     dp: number,
     prot: number,
   ): number {
-    let h = 0x811c9dc5 | 0;
-    const n = ver === 4 ? 4 : 16;
-    for (let i = 0; i < n; i++) h = Math.imul(h ^ buf[saOff + i], 0x01000193);
-    for (let i = 0; i < n; i++) h = Math.imul(h ^ buf[daOff + i], 0x01000193);
-    h = Math.imul(h ^ sp, 0x01000193);
-    h = Math.imul(h ^ dp, 0x01000193);
-    h = Math.imul(h ^ (prot | (ver << 8)), 0x01000193);
-    return h;
+    const m = this.multipliers;
+    let h = (Math.imul(m[0], (sp << 16) | dp) + Math.imul(m[1], prot | (ver << 8))) | 0;
+    const words = ver === 4 ? 1 : 4;
+    for (let i = 0; i < words; i++) {
+      const o = 4 * i;
+      h = (h + Math.imul(m[2 + i], int32At(buf, saOff + o)) + Math.imul(m[6 + i], int32At(buf, daOff + o))) |
+        0;
+    }
+    return h >>> 2;
   }
 
   /** The record of a flow key (addresses at `saOff` and `daOff` in `buf`), or null when there is none. */
@@ -655,12 +665,14 @@ export class JoyContext {
         const a = r.saBytes, b = r.daBytes;
         for (let i = 0; i < n; i++) {
           if (a[i] !== buf[saOff + i] || b[i] !== buf[daOff + i]) {
+            this.chainSteps++;
             r = r.bucketNext;
             continue outer;
           }
         }
         return r;
       }
+      this.chainSteps++;
       r = r.bucketNext;
     }
     return null;

@@ -69,6 +69,12 @@ export class DnsState {
   /** TCP: directions (bit per direction) whose first message cannot be DNS. */
   hopeless = 0;
   /**
+   * TCP: directions (bit per direction) whose unfinished first message passed the partial test. More bytes of
+   * it cannot make it fail (they only add answers, which the test does not judge), so it is not parsed again
+   * for each segment: a message announced 64 KB long and sent a byte at a time was parsed whole 65,000 times.
+   */
+  partialPassed = 0;
+  /**
    * TCP: directions (bit per direction) whose unfinished, hopeless first message is not stored yet: only where it
    * starts, how many bytes came and its first 8 bytes (all that any later reading of it looks at) are kept, and
    * the stream gets those bytes when the direction sends more or the flow ends (see {@linkcode materialize}).
@@ -346,7 +352,10 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
     // direction has sent a few packets without even a header.
     // (A complete first message that did not read as DNS waits, unread, in a hopeless direction: see drainRange.)
     if (a >= PARTIAL_TEST && a < 2 + ((d[off] << 8) | d[off + 1])) {
-      if (parseDnsMessage(d, off + 2, off + a, false) === null) s.mode = Mode.NOT_DNS;
+      if ((s.partialPassed & (1 << dir)) === 0) {
+        if (parseDnsMessage(d, off + 2, off + a, false) === null) s.mode = Mode.NOT_DNS;
+        else s.partialPassed |= 1 << dir;
+      }
     } else if (used < 0 && st.nextSeq === nextBefore && st.buffered >= GAP_BYTES) {
       s.mode = Mode.NOT_DNS;
     }

@@ -720,6 +720,9 @@ export async function* readCaptureChunks(
     notes: [],
     linkTypes: [],
   };
+  /** `result.linkTypes` as a set: a capture can hold a million interface blocks (a list lookup each was
+   * quadratic). */
+  const linkTypesSeen = new Set<number>();
   const skip = (note: string): void => {
     result.skippedBlocks++;
     if (result.notes.length < MAX_NOTES) result.notes.push(note);
@@ -881,7 +884,10 @@ export async function* readCaptureChunks(
         ifDiv.push(div);
         ifOffset.push(offset);
         ifSnapLen.push(rb.dv.getUint32(b + 12, le));
-        if (!result.linkTypes.includes(link)) result.linkTypes.push(link);
+        if (!linkTypesSeen.has(link)) {
+          linkTypesSeen.add(link);
+          result.linkTypes.push(link);
+        }
       }
       rb.start += blockLen;
       if (pause[0] !== 0) {

@@ -82,11 +82,18 @@ const SHORT = 48;
 
 /**
  * Moves the k-th smallest element of `a` to index k (Hoare's quickselect with a median-of-three pivot) and
- * returns it. O(n) on average; repeated calls on the same array get cheaper as it becomes partitioned.
+ * returns it. O(n) on average; repeated calls on the same array get cheaper as it becomes partitioned. Gaps
+ * chosen against the median of three (a capture's times are input) make quickselect quadratic: past twice the
+ * rounds a halving would take, the rest of the range is sorted (introselect), O(n log n) at worst.
  */
 function select(a: Float64Array, n: number, k: number): number {
   let left = 0, right = n - 1;
+  let rounds = 2 * (32 - Math.clz32(n));
   while (right > left) {
+    if (--rounds < 0) {
+      a.subarray(left, right + 1).sort();
+      return a[k];
+    }
     const mid = (left + right) >>> 1;
     // Median of three as the pivot, placed at `mid`.
     if (a[mid] < a[left]) swap(a, mid, left);

@@ -2,7 +2,8 @@
  * `jj`: the command line. Subcommands read captures or JSON Lines and write JSON Lines on stdout, so they
  * compose with pipes: `deno run -A cli.ts extract x.pcap | jq`. Each subcommand lives in `lib/cli/`.
  *
- * Exit codes: 0 ok, 1 input or runtime error, 2 usage error.
+ * Exit codes: 0 ok, 1 input or runtime error, 2 usage error, 130 `extract` stopped by a signal (its flows held
+ * written).
  *
  * @module
  */

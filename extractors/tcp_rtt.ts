@@ -65,7 +65,8 @@ const features: FeatureSpec[] = [
   f(
     "tcp_rtt_handshake",
     "float",
-    "Seconds from the initiator's SYN to its ACK of the SYN-ACK (null without both).",
+    "Seconds from the initiator's first SYN to its ACK of the SYN-ACK (null without both); a retransmitted " +
+      "SYN counts from the first, so its timeout is included (tshark's initial RTT starts at the last).",
   ),
   f("tcp_rtt_min", "float", "Smallest timestamp-echo RTT sample, seconds."),
   f("tcp_rtt_max", "float", "Largest timestamp-echo RTT sample."),

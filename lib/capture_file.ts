@@ -373,6 +373,8 @@ export interface CaptureReadResult {
   notes: string[];
   /** Link types seen. */
   linkTypes: number[];
+  /** The reading was stopped (`stop` aborted) before the input's end: no warning is given for a record it cut. */
+  stopped: boolean;
 }
 
 /** Notes on skipped blocks kept at most: a damaged capture could have one per block. */
@@ -573,9 +575,31 @@ export class ReadBuffer {
    */
   readonly #readAhead: boolean;
 
-  /** Reads `input`; `onBytes` is told of every read's size. */
-  constructor(private readonly input: ByteReader, private readonly onBytes?: (bytesRead: number) => void) {
+  /**
+   * Reads `input`; `onBytes` is told of every read's size. Once `stop` is aborted the input ends, also while a
+   * read waits (a pipe whose writer is still running): `stopped` is then set.
+   */
+  constructor(
+    private readonly input: ByteReader,
+    private readonly onBytes?: (bytesRead: number) => void,
+    private readonly stop?: AbortSignal,
+  ) {
     this.#readAhead = input instanceof Deno.FsFile;
+  }
+
+  /** The input was ended by `stop`, not read to its end. */
+  stopped = false;
+
+  /** The pending read's result, or null as soon as `stop` is aborted. */
+  #awaitRead(read: Promise<number | null>): Promise<number | null> {
+    const stop = this.stop;
+    if (stop === undefined) return read;
+    return new Promise((resolve, reject) => {
+      const onAbort = () => resolve(null);
+      if (stop.aborted) return onAbort();
+      stop.addEventListener("abort", onAbort, { once: true });
+      read.then(resolve, reject).finally(() => stop.removeEventListener("abort", onAbort));
+    });
   }
 
   /**
@@ -606,13 +630,21 @@ export class ReadBuffer {
   /** Makes at least `n` bytes available at `start`; false at the end of the input. */
   async fill(n: number): Promise<boolean> {
     while (this.end - this.start < n) {
+      if (this.stop?.aborted) {
+        this.stopped = this.eof = true;
+        return false;
+      }
       if (this.#pending === null) {
         if (this.eof) return false;
         this.#prefetch();
       }
       let got: number | null;
       try {
-        got = await this.#pending;
+        got = await this.#awaitRead(this.#pending!);
+        if (this.stop?.aborted) {
+          this.stopped = this.eof = true;
+          return false;
+        }
       } catch (e) {
         // Nothing read yet: not a compressed capture at all, which the caller reports as such.
         if (!(e instanceof DecompressionError) || this.base + this.end === 0) throw e;
@@ -690,6 +722,7 @@ export async function readCapture(
  * can write output while the input is still being read) and returns the result at the end. It also pauses after
  * the packet during which the caller set `pause[0]` (and clears it): a caller whose output piles up within one
  * buffer (a 4 MiB buffer of small packets can end 60,000 flows) hands it on without waiting for the buffer's end.
+ * Once `stop` is aborted the input ends at the next refill of the buffer, or at once while a read waits.
  *
  * @example
  * ```ts
@@ -708,8 +741,9 @@ export async function* readCaptureChunks(
   onPacket: PacketCallback,
   onBytes?: (bytesRead: number) => void,
   pause: Uint8Array = new Uint8Array(1),
+  stop?: AbortSignal,
 ): AsyncGenerator<void, CaptureReadResult, void> {
-  const rb = new ReadBuffer(input, onBytes);
+  const rb = new ReadBuffer(input, onBytes, stop);
 
   const result: CaptureReadResult = {
     packets: 0,
@@ -719,6 +753,7 @@ export async function* readCaptureChunks(
     skippedBlocks: 0,
     notes: [],
     linkTypes: [],
+    stopped: false,
   };
   /** `result.linkTypes` as a set: a capture can hold a million interface blocks (a list lookup each was
    * quadratic). */
@@ -728,6 +763,7 @@ export async function* readCaptureChunks(
     if (result.notes.length < MAX_NOTES) result.notes.push(note);
   };
   if (!await rb.fill(4)) {
+    if (rb.stopped) return { ...result, stopped: true };
     if (rb.end - rb.start === 0) throw new CaptureFormatError("empty input: not a pcap or pcapng capture", 0);
     throw new CaptureFormatError("not a pcap or pcapng capture (too short)", 0);
   }
@@ -971,6 +1007,7 @@ export async function* readCaptureChunks(
     }
   }
   result.bytes = rb.offset;
-  result.warning = rb.endWarning(result.warning);
+  result.warning = rb.stopped ? null : rb.endWarning(result.warning);
+  result.stopped = rb.stopped;
   return result;
 }

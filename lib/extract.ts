@@ -89,6 +89,7 @@ const EXTRACT_OPTION_KEYS: readonly string[] = Object.keys(
     onWarning: true,
     onSummary: true,
     onProgress: true,
+    signal: true,
   } satisfies Record<keyof ExtractOptions, true>,
 );
 
@@ -151,6 +152,12 @@ export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
   onSummary?: (summary: ExtractSummary) => void;
   /** Called after each buffer with the bytes read so far and the flows held (for progress displays). */
   onProgress?: (bytesRead: number, packets: number, activeFlows: number) => void;
+  /**
+   * Ends the run early once aborted: reading stops (at once while waiting for input, or at the next buffer of a
+   * file) and the inputs not yet read are left, the flows held are written as at the end of input, and the
+   * summary's `stopped` is true. `jj extract` aborts it on its first SIGINT or SIGTERM.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -188,6 +195,8 @@ export interface ExtractSummary {
    * capture or cannot be opened); non-empty means exit code 1.
    */
   failures: string[];
+  /** The run was ended early by `signal` (see {@linkcode ExtractOptions}). */
+  stopped: boolean;
   /**
    * Which reader was used: `builtin` or `libpcap`; `builtin + libpcap filter` for a filter run on the built-in
    * reader's packets (stdin, a pipe, a stream, gzip, or `reader: "builtin"`); several, comma-separated, when the
@@ -306,6 +315,9 @@ function checkCallOptions(options: ExtractOptions): void {
   if (options.reuseRecords !== undefined && typeof options.reuseRecords !== "boolean") {
     throw new OptionError("reuseRecords", "reuseRecords", "true or false", options.reuseRecords);
   }
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
+    throw new OptionError("signal", "signal", "an AbortSignal", options.signal);
+  }
 }
 
 /** A capture source of none of the kinds {@linkcode CaptureSource} names is refused, naming it. */
@@ -379,6 +391,7 @@ export async function* extractFlows(
     bytesRead: 0,
     problems: [],
     failures: [],
+    stopped: false,
     reader: "builtin",
   };
   const warn = (m: string) => {
@@ -411,6 +424,10 @@ export async function* extractFlows(
   /** Which reader read each input (see `ExtractSummary.reader`). */
   const readersUsed = new Set<string>();
   for (const input of inputs) {
+    if (options.signal?.aborted) {
+      summary.stopped = true;
+      break;
+    }
     // Records ended within one read are handed on once that many wait (not at the read's end: a read of small
     // packets can end tens of thousands of flows, each record a few KB held at once). Outside the try: an input
     // that fails part way (a filter that does not compile for its second link type) still hands on the records
@@ -512,6 +529,10 @@ export async function* extractFlows(
                 yield* emitBatch(batch);
               }
               progress();
+              if (options.signal?.aborted) {
+                summary.stopped = true;
+                break;
+              }
             }
           } finally {
             reader.close();
@@ -547,7 +568,13 @@ export async function* extractFlows(
               } else filtered++;
             };
           try {
-            const it = readCaptureChunks(byteReader, onPacket, (n) => summary.bytesRead += n, pause);
+            const it = readCaptureChunks(
+              byteReader,
+              onPacket,
+              (n) => summary.bytesRead += n,
+              pause,
+              options.signal,
+            );
             let result;
             for (;;) {
               let r;
@@ -586,6 +613,7 @@ export async function* extractFlows(
               progress();
               if (r.done) {
                 result = r.value;
+                if (result.stopped) summary.stopped = true;
                 break;
               }
             }

@@ -48,6 +48,14 @@ export interface WorkerAck {
   buffer: ArrayBuffer;
 }
 
+/** The main thread's request to stop reading (its run's signal was aborted): the flows held are written. */
+export interface WorkerStop {
+  type: "stop";
+}
+
+/** Aborted by a {@linkcode WorkerStop}. */
+const stop = new AbortController();
+
 /** Batches posted and not yet acknowledged; the worker pauses at WINDOW (a round trip per batch is too slow). */
 let inFlight = 0;
 const WINDOW = 8;
@@ -57,6 +65,10 @@ const free: ArrayBuffer[] = [];
 const encoder = new TextEncoder();
 
 scope.onmessage = async (e: MessageEvent) => {
+  if ((e.data as WorkerStop).type === "stop") {
+    stop.abort();
+    return;
+  }
   if ((e.data as WorkerAck).type === "ack") {
     free.push((e.data as WorkerAck).buffer);
     inFlight--;
@@ -95,6 +107,7 @@ scope.onmessage = async (e: MessageEvent) => {
       shard: start.shard,
       // Each record is serialised below before the next is asked for.
       reuseRecords: true,
+      signal: stop.signal,
       onFlowEnd: (flow, packetsRead) => {
         flowEndOrder(flow, packetsRead, pendingOrder, pendingOrder.length);
       },

@@ -22,7 +22,7 @@
 import type { ExtractOptions, ExtractSummary } from "./extract.ts";
 import { InputError, refuseBadFilter } from "./extract.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
-import type { WorkerAck, WorkerMessage, WorkerStart } from "./extract_worker.ts";
+import type { WorkerAck, WorkerMessage, WorkerStart, WorkerStop } from "./extract_worker.ts";
 import { compareEndOrder, END_ORDER_WIDTH } from "./flow_table.ts";
 import { OptionError, planExtraction, SettingsError } from "./options.ts";
 
@@ -66,7 +66,10 @@ export interface ParallelOptions {
 
 function cloneable(o: ExtractOptions): ExtractOptions {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(o)) if (typeof v !== "function" && k !== "extractors") out[k] = v;
+  // The signal reaches the workers as a message (see extractJsonlParallel).
+  for (const [k, v] of Object.entries(o)) {
+    if (typeof v !== "function" && k !== "extractors" && k !== "signal") out[k] = v;
+  }
   return out as ExtractOptions;
 }
 
@@ -194,6 +197,12 @@ export async function* extractJsonlParallel(
     w.postMessage(start);
     workers.push(w);
   }
+  // Each worker stops reading and writes the flows it holds; the merge goes on to their ends.
+  const stopWorkers = () => {
+    for (const w of workers) w.postMessage({ type: "stop" } satisfies WorkerStop);
+  };
+  if (options.signal?.aborted) stopWorkers();
+  else options.signal?.addEventListener("abort", stopWorkers, { once: true });
   const summaries: ExtractSummary[] = new Array(n);
   const finished: boolean[] = new Array(n).fill(false);
   /** Each worker's batches not yet merged; a worker's lines come in its own table's order. */
@@ -294,6 +303,7 @@ export async function* extractJsonlParallel(
       }
     }
   } finally {
+    options.signal?.removeEventListener("abort", stopWorkers);
     for (const w of workers) w.terminate();
   }
   // Every worker read every packet; packets decoded and flows are split between them.
@@ -303,6 +313,7 @@ export async function* extractJsonlParallel(
     packetsDecoded: summaries.reduce((a, s) => a + s.packetsDecoded, 0),
     packetsSampledOut: summaries.reduce((a, s) => a + s.packetsSampledOut, 0),
     flows: summaries.reduce((a, s) => a + s.flows, 0),
+    stopped: summaries.some((s) => s.stopped),
     reader: `${first.reader} x${n} workers`,
   };
 }

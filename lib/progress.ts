@@ -1,7 +1,8 @@
 /**
  * A progress bar on stderr for long runs (`cli-progress`): bytes of capture read (with a percentage and ETA when
  * the inputs' total size is known), packets per second and flows held. It appears only when stderr is a
- * terminal, after the first second (short runs stay silent), and never with `--quiet`.
+ * terminal, after the first second (short runs stay silent), and never with `--quiet`; `extract` shows it only
+ * when the records go to a file (`-o`).
  *
  * @module
  */

@@ -67,7 +67,9 @@ export function renderFeaturesMarkdown(): string {
     "## Columns of CLI options",
     "",
     "Written by `jj extract` (and `jj live`) when the option named is given: `--label` adds the labels of " +
-      "the networks each address falls in (as `jj label-subnets`), `--ipfix` the counters it exports, `--ipfix-template idp` the initial data packets.",
+      "the networks each address falls in (as `jj label-subnets`; after the other columns, and with " +
+      "`--specific-features` only those it names), `--ipfix` the counters it exports, `--ipfix-template idp` " +
+      "the initial data packets.",
     "",
     ...OPTION_COLUMNS.map((f) => `${line(f)} Option: \`${f.option}\`.`),
     "",

@@ -411,6 +411,24 @@ Deno.test("CLI: -o naming one of the inputs is a usage error, and the input is l
     }
     assert.deepEqual(await Deno.readFile(pcap), before);
     assert.equal(await Deno.readTextFile(jsonl), text);
+    // The files options name are inputs too: a label list, an extractor module, a fingerprint database.
+    const nets = `${dir}/nets.txt`, plugin = `${dir}/plugin.ts`, db = `${dir}/db.json`;
+    await Deno.writeTextFile(nets, "127.0.0.0/8\n");
+    await Deno.copyFile(`${ROOT}/docs/example_extractor.ts`, plugin);
+    await Deno.writeTextFile(db, "[]\n");
+    const kept = [nets, plugin, db].map((f) => Deno.readTextFileSync(f));
+    for (
+      const args of [
+        ["extract", pcap, "--label", `lo:${nets}`, "-o", nets],
+        ["extract", pcap, "--extractor", plugin, "-o", plugin],
+        ["fingerprint", "--db", db, pcap, "-o", db],
+      ]
+    ) {
+      const r = await runCli(args);
+      assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+      assert.match(r.stderr, /is also an input/);
+    }
+    assert.deepEqual([nets, plugin, db].map((f) => Deno.readTextFileSync(f)), kept);
     // A capture name inside a directory input: an existing capture of it, or a new one it would then read.
     await Deno.mkdir(`${dir}/sub`);
     for (const out of [pcap, `${dir}/sub/new.pcap`]) {

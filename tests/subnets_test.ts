@@ -324,6 +324,44 @@ Deno.test("label-subnets: bad arguments exit 2 naming the argument", async () =>
   assert.deepEqual(JSON.parse(r4.stdout).src_labels, ["a"]);
 });
 
+Deno.test("extract --label with --specific-features: only the label columns named are written, last", async () => {
+  const T = "testdata/http.pcap";
+  const lines = async (args: string[]) => {
+    const r = await run(["extract", "-q", "--label", "lo:127.0.0.0/8", ...args, T]);
+    assert.equal(r.code, 0, r.stderr);
+    return r.stdout.trim().split("\n").map((l) => JSON.parse(l) as FlowRecord);
+  };
+  // Labels come from the addresses, which are read for them even when not written.
+  for (const r of await lines(["--specific-features", "total_bytes,dst_labels"])) {
+    assert.deepEqual(Object.keys(r), ["total_bytes", "dst_labels"]);
+    assert.deepEqual(r.dst_labels, ["lo"]);
+  }
+  for (const r of await lines(["--specific-features", "src_labels,src_ip"])) {
+    assert.deepEqual(Object.keys(r), ["src_ip", "src_labels"]);
+  }
+  // Not named: not written.
+  for (const r of await lines(["--specific-features", "src_ip"])) {
+    assert.deepEqual(Object.keys(r), ["src_ip"]);
+  }
+  // CSV has the same header.
+  const csv = await run([
+    "extract",
+    "-q",
+    "--label",
+    "lo:127.0.0.0/8",
+    "--specific-features",
+    "src_labels,src_ip",
+    "--format",
+    "csv",
+    T,
+  ]);
+  assert.equal(csv.stdout.split("\n")[0], "src_ip,src_labels");
+  // A label column without --label is a usage error naming it.
+  const r = await run(["extract", "-q", "--specific-features", "src_ip,src_labels", T]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /src_labels: written only with --label/);
+});
+
 Deno.test("1M random prefixes: build and lookup time (printed, not asserted)", () => {
   const r = rng(12345);
   const N = 1_000_000;

@@ -202,7 +202,9 @@ Deno.test("completions: generated from the command tree, valid for bash, zsh and
 });
 
 Deno.test({
-  name: "progress bar: shown on a terminal (pseudo-terminal via script), quiet when piped or with --quiet",
+  name:
+    "progress bar: shown on a terminal (pseudo-terminal via script) for records written to a file; not with " +
+    "records on stdout, piped or with --quiet",
   ignore: !HAVE_CAPTURES || !hasCommand("script"),
   fn: async () => {
     // Twice the corpus: a run long enough (over a second) for the bar to appear.
@@ -223,6 +225,13 @@ Deno.test({
     const quiet = await sh(`script -qfec "${JJ.replaceAll('"', '\\"')} ${args} --quiet" /dev/null`);
     assert.equal(quiet.code, 0);
     assert.doesNotMatch(quiet.stdout, /active flows/);
+    // Records on stdout share the terminal (here at once; through jq or less as often): no bar cuts into them.
+    const toScreen = await sh(
+      `script -qfec "${JJ.replaceAll('"', '\\"')} extract '${CAPTURES}' '${CAPTURES}'" /dev/null`,
+    );
+    assert.equal(toScreen.code, 0);
+    assert.match(toScreen.stdout, /"src_ip"/);
+    assert.doesNotMatch(toScreen.stdout, /active flows/);
     const piped = await sh(`${JJ} ${args}`);
     assert.equal(piped.code, 0);
     assert.doesNotMatch(piped.stderr, /active flows/);

@@ -163,6 +163,52 @@ export function packetCountParts(s: PacketCounts, verb: string): string[] {
   return parts;
 }
 
+/** What a run says on stderr when its first signal stops it (see {@linkcode stopOnSignals}). */
+export const STOPPING = "jj: stopping; writing the flows still held (signal again to quit at once)";
+
+/** What {@linkcode stopOnSignals} gives. */
+export interface SignalStop {
+  /** Aborted by the first SIGINT or SIGTERM. */
+  signal: AbortSignal;
+  /** Removes the signal listeners. */
+  dispose(): void;
+}
+
+/**
+ * Stops a run cleanly on its first SIGINT or SIGTERM (Ctrl-C, or `kill`): `signal` is aborted, after `notice`
+ * is written on stderr unless it is empty; a second signal exits at once with 130, after `beforeExit` (which
+ * puts the terminal back, for a progress bar). Without it a signal killed the process: the flows a capture on a
+ * pipe still held (`tcpdump -w - | jj extract -`, stopped with Ctrl-C) were lost.
+ *
+ * @example
+ * ```ts
+ * import { stopOnSignals } from "./common.ts";
+ * const stop = stopOnSignals("");
+ * console.log(stop.signal.aborted); // false
+ * stop.dispose();
+ * ```
+ */
+export function stopOnSignals(notice: string, beforeExit?: () => void): SignalStop {
+  const stop = new AbortController();
+  const onSignal = () => {
+    if (!stop.signal.aborted) {
+      if (notice !== "") console.error(notice);
+      stop.abort();
+      return;
+    }
+    beforeExit?.();
+    Deno.exit(130);
+  };
+  const sigs: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  for (const s of sigs) Deno.addSignalListener(s, onSignal);
+  return {
+    signal: stop.signal,
+    dispose: () => {
+      for (const s of sigs) Deno.removeSignalListener(s, onSignal);
+    },
+  };
+}
+
 /**
  * Writes every byte of `bytes` to `w` (a file, stdout or a connection), however many `write` calls it takes.
  *

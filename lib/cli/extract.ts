@@ -5,7 +5,7 @@
  */
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { extractFlows, type ExtractOptions, type ExtractSummary } from "../extract.ts";
-import type { FeatureSpec } from "../extractor.ts";
+import type { FeatureSpec, FlowRecord } from "../extractor.ts";
 import { idpExtractor, ipfixCountersExtractor } from "../../outputs/ipfix.ts";
 import { registerExtractor } from "../registry.ts";
 import { loadExtractorModule, planExtraction } from "../options.ts";
@@ -13,7 +13,7 @@ import { LABEL_FEATURES } from "../subnets.ts";
 import { formatFromPath, openRecordWriter, OUTPUT_FORMATS } from "../../outputs/mod.ts";
 import { extractJsonlParallel, shardingConflicts } from "../parallel.ts";
 import { createProgress, inputBytes } from "../progress.ts";
-import { collect, LABEL_OPTION_HELP, labelerFromOptions } from "./label_subnets.ts";
+import { collect, LABEL_OPTION_HELP, labelerFromOptions, labelSources } from "./label_subnets.ts";
 import {
   drain,
   fmtRate,
@@ -23,6 +23,8 @@ import {
   packetCountParts,
   refuseOutputAsInput,
   refuseStdinTwice,
+  stopOnSignals,
+  STOPPING,
   UsageError,
   writeAll,
 } from "./common.ts";
@@ -79,7 +81,7 @@ async function loadUserExtractors(files: string[] | undefined): Promise<string[]
  * import { printSummary } from "./extract.ts";
  * printSummary({
  *   inputs: 1, packetsRead: 10, packetsDecoded: 9, packetsSkipped: { "not IP": 1 }, packetsSampledOut: 0,
- *   flows: 2, bytesRead: 1000, problems: [], failures: [], reader: "builtin",
+ *   flows: 2, bytesRead: 1000, problems: [], failures: [], stopped: false, reader: "builtin",
  * }, 0.01);
  * ```
  */
@@ -88,7 +90,9 @@ export function printSummary(s: ExtractSummary, seconds: number): void {
   console.error(
     `jj: ${parts.join(", ")}; ${s.inputs} input(s), ${(s.bytesRead / 1e6).toFixed(1)} MB in ${
       seconds.toFixed(2)
-    } s (${fmtRate(s.packetsRead / Math.max(seconds, 1e-9))} packets/s, reader ${s.reader})`,
+    } s (${fmtRate(s.packetsRead / Math.max(seconds, 1e-9))} packets/s, reader ${s.reader})${
+      s.stopped ? "; stopped by a signal before the end of the input" : ""
+    }`,
   );
 }
 
@@ -177,7 +181,8 @@ export async function runExtract(
   given: readonly string[] = [],
 ): Promise<number> {
   checkConflicts(o, given);
-  refuseOutputAsInput(inputs, o.output);
+  // The label files and extractor modules are read too: -o must not overwrite them.
+  refuseOutputAsInput([...inputs, ...labelSources(o.label), ...(o.extractor ?? [])], o.output);
   refuseStdinTwice(inputs);
   if (o.format === "joy") {
     if (inputs.includes("-")) throw new UsageError(JOY_NO_STDIN);
@@ -200,7 +205,9 @@ export async function runExtract(
   }
   refuseIgnoredSettings(o, given, features);
   const labeler = await labelerFromOptions(o.label);
-  const progress = createProgress(inputs, { quiet: o.quiet });
+  // Records on stdout reach a terminal too, at once or through a pipe (jq): the bar's redraws would cut into
+  // their lines there. It is shown when they go to a file.
+  const progress = createProgress(inputs, { quiet: o.quiet || o.output === undefined || o.output === "-" });
   const opts: ExtractOptions = {
     features,
     filter: o.filter,
@@ -210,19 +217,74 @@ export async function runExtract(
     onWarning: (m) => console.error(`jj: warning: ${m}`),
     onProgress: progress?.update,
   };
+  const labels = labelStep(labeler, opts);
   const conflicts = o.workers === 1 ? [] : parallelConflicts(inputs, o, opts, labeler !== null);
   const workers = o.workers === "auto" ? autoWorkers(inputs, conflicts) : o.workers ?? 1;
+  // Ctrl-C ends the input where it is, and the flows held are written (a capture on a pipe has no other end).
+  const stop = stopOnSignals(o.quiet ? "" : STOPPING, () => progress?.stop());
+  opts.signal = stop.signal;
   let summary: ExtractSummary;
   try {
     summary = workers > 1
       ? await runParallel(inputs, workers, o, opts, conflicts)
-      : await runOneThread(inputs, o, opts, labeler);
+      : await runOneThread(inputs, o, opts, labels);
   } finally {
+    stop.dispose();
     // Ends the bar's line, so that the summary or an error starts a line of its own.
     progress?.stop();
   }
   if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
+  if (summary.stopped) return 130;
   return summary.failures.length > 0 ? 1 : 0;
+}
+
+/** What `--label` does to the records of a run (see {@linkcode labelStep}). */
+interface LabelStep {
+  /** The label columns written, after the others. */
+  columns: readonly FeatureSpec[];
+  /** Columns the library writes only for the labels' sake (the addresses), left out of the output. */
+  hidden: ReadonlySet<string>;
+  /** Labels a record (and takes the hidden columns out). */
+  apply(record: FlowRecord): FlowRecord;
+}
+
+/**
+ * How `--label` shapes the records: both label columns, or under `--specific-features` those it names (none:
+ * no label is written), after the other columns. The addresses they are found from are extracted even when
+ * `--specific-features` leaves them out, and taken out again. A label column named without `--label` is a
+ * usage error. `opts.specificFeatures` loses the label names (the library does not write them).
+ */
+function labelStep(
+  labeler: Awaited<ReturnType<typeof labelerFromOptions>>,
+  opts: ExtractOptions,
+): LabelStep | null {
+  const names = new Set(LABEL_FEATURES.map((f) => f.name));
+  const specific = opts.specificFeatures;
+  const asked = specific?.filter((n) => names.has(n)) ?? [];
+  if (labeler === null) {
+    if (asked.length > 0) {
+      throw new UsageError(`--specific-features ${asked.join(",")}: written only with --label`);
+    }
+    return null;
+  }
+  if (specific === undefined) {
+    return { columns: LABEL_FEATURES, hidden: new Set(), apply: (r) => labeler.apply(r) };
+  }
+  opts.specificFeatures = specific.filter((n) => !names.has(n));
+  if (asked.length === 0) return null;
+  const hidden = new Set(["src_ip", "dst_ip"].filter((a) => !specific.includes(a)));
+  opts.specificFeatures.push(...hidden);
+  const dropped = LABEL_FEATURES.map((f) => f.name).filter((n) => !asked.includes(n));
+  return {
+    columns: LABEL_FEATURES.filter((f) => asked.includes(f.name)),
+    hidden,
+    apply(r) {
+      labeler.apply(r);
+      for (const c of dropped) delete r[c];
+      for (const c of hidden) delete r[c];
+      return r;
+    },
+  };
 }
 
 /** `extract` in this thread, to any output format. */
@@ -230,25 +292,25 @@ async function runOneThread(
   inputs: string[],
   o: ExtractCliOptions,
   opts: ExtractOptions,
-  labeler: Awaited<ReturnType<typeof labelerFromOptions>>,
+  labels: LabelStep | null,
 ): Promise<ExtractSummary> {
   // The columns are worked out once withIpfix has added its groups (the idp template's) to opts.extractors.
   const writer = await withIpfix(
     () =>
       openRecordWriter(o.output ?? "-", o.format, [
-        ...planExtraction(opts).features,
-        ...(labeler !== null ? LABEL_FEATURES : []),
+        ...planExtraction(opts).features.filter((f) => labels === null || !labels.hidden.has(f.name)),
+        ...(labels?.columns ?? []),
       ]),
     o,
     opts,
   );
   // Labels add columns to a record, so that it could not be reused as it is.
-  opts.reuseRecords = writer.writesAtOnce === true && labeler === null;
+  opts.reuseRecords = writer.writesAtOnce === true && labels === null;
   let summary: ExtractSummary;
   try {
     summary = await drain(
       extractFlows(inputs, opts),
-      (r) => writer.write(labeler ? labeler.apply(r) : r),
+      (r) => writer.write(labels !== null ? labels.apply(r) : r),
     );
   } catch (e) {
     // The batch being written is finished, what was written is kept, and -o is left as it was when nothing

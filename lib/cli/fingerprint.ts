@@ -26,6 +26,7 @@ import {
   positiveNumber,
   refuseOutputAsInput,
   refuseStdinTwice,
+  stopOnSignals,
   UsageError,
 } from "./common.ts";
 import { MAX_SNAPLEN } from "../../ffi/libpcap.ts";
@@ -134,7 +135,8 @@ export async function runFingerprint(
       throw new UsageError(`${liveOnlyGiven.join(", ")} need${liveOnlyGiven.length === 1 ? "s" : ""} --live`);
     }
   }
-  refuseOutputAsInput(inputs, o.output);
+  // The database is read too: -o must not overwrite it.
+  refuseOutputAsInput(o.db === undefined ? inputs : [...inputs, o.db], o.output);
   refuseStdinTwice(inputs);
   // Events are JSON Lines: a name asking for another format got JSON Lines under it.
   const asked = o.output !== undefined ? formatFromPath(o.output).format : null;
@@ -183,14 +185,7 @@ export async function runFingerprint(
       return summary.failures.length > 0 ? 1 : 0;
     }
 
-    const stop = new AbortController();
-    let signals = 0;
-    const onSignal = () => {
-      if (++signals === 1) stop.abort();
-      else Deno.exit(130);
-    };
-    const sigs: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-    for (const s of sigs) Deno.addSignalListener(s, onSignal);
+    const stop = stopOnSignals("");
     try {
       const it = fingerprintLive({
         iface: o.interface!,
@@ -229,7 +224,7 @@ export async function runFingerprint(
       }
       return 0;
     } finally {
-      for (const s of sigs) Deno.removeSignalListener(s, onSignal);
+      stop.dispose();
     }
   } finally {
     await end(true).catch(() => {});

@@ -35,6 +35,20 @@ export function collect(value: string, previous: string[] | undefined): string[]
 }
 
 /**
+ * What each `--label NAME:CIDR|NAME:FILE` value names after its `NAME:`: the files among them are inputs of the
+ * run, which `-o` must not overwrite.
+ *
+ * @example
+ * ```ts
+ * import { labelSources } from "./label_subnets.ts";
+ * console.log(labelSources(["lab:10.0.0.0/8", "office:nets.txt"])); // [ "10.0.0.0/8", "nets.txt" ]
+ * ```
+ */
+export function labelSources(labels: readonly string[] | undefined): string[] {
+  return (labels ?? []).map((l) => l.slice(l.indexOf(":") + 1));
+}
+
+/**
  * Builds the labeller for `--label` values; a bad value is a usage error naming it.
  *
  * @example
@@ -82,7 +96,7 @@ export async function runLabelSubnets(input: string | undefined, o: LabelCliOpti
   const source = input ?? "-";
   await checkInputFile(source);
   // A label file is an input too (NAME:FILE; for NAME:CIDR the part after the colon names no file).
-  refuseOutputAsInput([source, ...(o.label ?? []).map((l) => l.slice(l.indexOf(":") + 1))], o.output);
+  refuseOutputAsInput([source, ...labelSources(o.label)], o.output);
   const writer = await openRecordWriter(o.output ?? "-", o.format, null);
   let labelled = 0;
   let addressed = false;

@@ -40,6 +40,8 @@ import {
   refuseOptionAsFileName,
   refuseOutputAsInput,
   sameFile,
+  stopOnSignals,
+  STOPPING,
   UsageError,
 } from "./common.ts";
 import {
@@ -357,19 +359,7 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
         "with jj extract only",
     );
   }
-  const stop = new AbortController();
-  let signals = 0;
-  const onSignal = () => {
-    signals++;
-    if (signals === 1) {
-      if (!o.quiet) {
-        console.error("jj: stopping; writing the flows still held (signal again to quit at once)");
-      }
-      stop.abort();
-    } else Deno.exit(130);
-  };
-  const sigs: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
-  for (const s of sigs) Deno.addSignalListener(s, onSignal);
+  const stop = stopOnSignals(o.quiet ? "" : STOPPING);
   const metrics = new CaptureMetrics();
   let server: MetricsServer | null = null;
   let writer: OpenedRecordWriter | null = null;
@@ -449,7 +439,7 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
     return ipfix !== undefined && ipfix.stats.lost > 0 ? 1 : 0;
   } finally {
     if (timer !== undefined) clearInterval(timer);
-    for (const s of sigs) Deno.removeSignalListener(s, onSignal);
+    stop.dispose();
     if (writer !== null) await writer.abort().catch(() => {});
     await server?.close();
   }

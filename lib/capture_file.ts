@@ -471,6 +471,23 @@ const CHUNK = 4 << 20;
  * largest record at libpcap's largest snapshot length (256 KiB), so that only corrupt-looking records need more.
  */
 const RESERVE = 512 << 10;
+
+/**
+ * Read buffers given back by readers that are done, for the next ones: two of 4.5 MiB per input, zeroed by each
+ * allocation, made 2,000 small captures take 4 ms each (a third of it allocating, a quarter collecting).
+ */
+const freeBuffers: Uint8Array[] = [];
+const EMPTY = new Uint8Array(0);
+
+/** A read buffer of the standard size, from those given back when there is one. */
+function takeBuffer(): Uint8Array {
+  return freeBuffers.pop() ?? new Uint8Array(RESERVE + CHUNK);
+}
+
+/** Keeps `b` for a later reader (one reader's pair at most; only the standard size). */
+function giveBuffer(b: Uint8Array): void {
+  if (b.length === RESERVE + CHUNK && freeBuffers.length < 2 && !freeBuffers.includes(b)) freeBuffers.push(b);
+}
 /** Records larger than this are treated as corruption (libpcap's own bound is 256 KiB for most link types). */
 const MAX_RECORD = 16 << 20;
 /**
@@ -550,7 +567,7 @@ const MIN_BLOCK: Readonly<Record<number, number>> = { 0x0a0d0d0a: 28, 1: 20, 2: 
  */
 export class ReadBuffer {
   /** The bytes: unread input from `start` to `end`. */
-  buf: Uint8Array = new Uint8Array(RESERVE + CHUNK);
+  buf: Uint8Array = takeBuffer();
   /** A view of `buf`. */
   dv: DataView = new DataView(this.buf.buffer);
   /** The first byte not yet consumed. */
@@ -566,7 +583,7 @@ export class ReadBuffer {
    * then ends there, so that a record it cut is reported, with its offset, as in a cut file.
    */
   failure: DecompressionError | null = null;
-  #spare: Uint8Array = new Uint8Array(RESERVE + CHUNK);
+  #spare: Uint8Array = takeBuffer();
   #pending: Promise<number | null> | null = null;
   /**
    * Whether the next read starts before it is needed: only for files, whose reads complete at once. A pipe's
@@ -589,6 +606,18 @@ export class ReadBuffer {
 
   /** The input was ended by `stop`, not read to its end. */
   stopped = false;
+
+  /**
+   * Gives the buffers to the next reader, once this one is done (no byte of them is looked at after): one
+   * reader after another (the captures of a directory) then allocates none. A buffer a read may still fill
+   * (read ahead) is not given.
+   */
+  release(): void {
+    giveBuffer(this.buf);
+    if (this.#pending === null) giveBuffer(this.#spare);
+    this.buf = this.#spare = EMPTY;
+    this.dv = new DataView(EMPTY.buffer);
+  }
 
   /** The pending read's result, or null as soon as `stop` is aborted. */
   #awaitRead(read: Promise<number | null>): Promise<number | null> {
@@ -744,7 +773,19 @@ export async function* readCaptureChunks(
   stop?: AbortSignal,
 ): AsyncGenerator<void, CaptureReadResult, void> {
   const rb = new ReadBuffer(input, onBytes, stop);
+  try {
+    return yield* walkCapture(rb, onPacket, pause);
+  } finally {
+    rb.release();
+  }
+}
 
+/** The walk of {@linkcode readCaptureChunks} over the records `rb` reads. */
+async function* walkCapture(
+  rb: ReadBuffer,
+  onPacket: PacketCallback,
+  pause: Uint8Array,
+): AsyncGenerator<void, CaptureReadResult, void> {
   const result: CaptureReadResult = {
     packets: 0,
     bytes: 0,

@@ -468,3 +468,23 @@ Deno.test({
     assert.deepEqual((await readEdge("tsresol_twice.pcapng")).rows, await theirs("tsresol_twice.pcapng"));
   },
 });
+
+Deno.test("built-in reader: one reader after another takes the last one's buffer (none allocated per input), and reads its own bytes", async () => {
+  const bytes = await Deno.readFile("testdata/http.pcap");
+  const buffers: Uint8Array[] = [];
+  const lengths: number[][] = [];
+  for (let i = 0; i < 3; i++) {
+    const seen: number[] = [];
+    let buffer: Uint8Array | null = null;
+    await readCapture(chunkedReader(bytes, [1 << 20]), (_ts, buf, _off, capLen) => {
+      buffer = buf;
+      seen.push(capLen);
+    });
+    buffers.push(buffer!);
+    lengths.push(seen);
+  }
+  assert.equal(buffers[1], buffers[0]);
+  assert.equal(buffers[2], buffers[0]);
+  assert.deepEqual(lengths[1], lengths[0]);
+  assert.deepEqual(lengths[2], lengths[0]);
+});

@@ -10,7 +10,7 @@
  * @module
  */
 import { extractFlows, type ExtractOptions } from "./extract.ts";
-import { loadExtractorModule } from "./options.ts";
+import { loadExtractorModule, OptionError } from "./options.ts";
 import { refuseUnshardable } from "./parallel.ts";
 import { registerExtractor } from "./registry.ts";
 import { END_ORDER_WIDTH, flowEndOrder } from "./flow_table.ts";
@@ -38,7 +38,8 @@ export type WorkerMessage =
   | { type: "progress"; bytesRead: number; packets: number; activeFlows: number; lowest: number }
   | { type: "warning"; message: string }
   | { type: "done"; summary: unknown; otherShard: number }
-  | { type: "error"; name: string; message: string };
+  /** `option`: an OptionError's option (the main thread throws it as an OptionError again). */
+  | { type: "error"; name: string; message: string; option?: string };
 
 // deno-lint-ignore no-explicit-any
 const scope = self as any;
@@ -182,6 +183,7 @@ scope.onmessage = async (e: MessageEvent) => {
       type: "error",
       name: err instanceof Error ? err.name : "Error",
       message: err instanceof Error ? err.message : String(err),
+      option: err instanceof OptionError ? err.option : undefined,
     });
   }
 };

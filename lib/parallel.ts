@@ -244,11 +244,14 @@ export async function* extractJsonlParallel(
           finished[worker] = true;
         } else {
           if (msg.name === "InputError") throw new InputError(msg.message);
-          // An option a worker refused (OptionError is a RangeError) stays a usage error.
-          // Settings a worker refused stay usage errors; any other error (a RangeError too) is a runtime one.
-          if (msg.name === "OptionError" || msg.name === "SettingsError") {
-            throw new SettingsError(msg.message);
+          // An option or settings a worker refused are thrown as extractFlows throws them (usage errors in the
+          // CLI); any other error (a RangeError too) is a runtime one.
+          if (msg.name === "OptionError") {
+            const e = new OptionError(msg.option ?? "", "", "", undefined);
+            e.message = msg.message;
+            throw e;
           }
+          if (msg.name === "SettingsError") throw new SettingsError(msg.message);
           throw new Error(msg.message);
         }
       }

@@ -20,6 +20,7 @@ import { readCapture } from "../lib/capture_file.ts";
 import { extractFlows, type ExtractOptions } from "../lib/extract.ts";
 import { flowMetaExtractor } from "../extractors/mod.ts";
 import { extractJsonlParallel } from "../lib/parallel.ts";
+import { OptionError } from "../lib/options.ts";
 import { autoWorkers } from "../lib/cli/extract.ts";
 import { drain } from "../lib/cli/common.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
@@ -360,4 +361,30 @@ Deno.test("drain ends the generator (its finally: workers, files) when writing a
   ]);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /cannot write \/dev\/full/);
+});
+
+Deno.test("extractJsonlParallel refuses a bad option with the error extractFlows throws for it (OptionError, its option)", async () => {
+  const cases: ExtractOptions[] = [{ features: ["timming"] }, { maxSequenceLength: 0 }, { idleTimeout: -1 }];
+  for (const options of cases) {
+    const thrown = async (run: () => Promise<unknown>) => {
+      try {
+        await run();
+      } catch (e) {
+        return e as Error;
+      }
+      throw new Error(`${JSON.stringify(options)} was accepted`);
+    };
+    const single = await thrown(async () => {
+      for await (const _ of extractFlows(`${ROOT}/testdata/http.pcap`, options)) { /* none */ }
+    });
+    const parallel = await thrown(async () => {
+      for await (const _ of extractJsonlParallel([`${ROOT}/testdata/http.pcap`], options, { workers: 2 })) {
+        /* none */
+      }
+    });
+    assert.ok(single instanceof OptionError, `${single}`);
+    assert.ok(parallel instanceof OptionError, `${JSON.stringify(options)}: ${parallel.name}`);
+    assert.equal(parallel.option, single.option);
+    assert.equal(parallel.message, single.message);
+  }
 });

@@ -190,6 +190,12 @@ Deno.test("completions: generated from the command tree, valid for bash, zsh and
   assert.deepEqual(await complete(["jj", "completions", "z"]), ["zsh"]);
   await Deno.writeTextFile(`${dir}/capture.pcap`, "");
   assert.deepEqual(await complete(["jj", "extract", "cap"]), ["capture.pcap"]);
+  // A name with a space or a glob character is one completion, as it is, for inputs and file options alike.
+  await Deno.writeTextFile(`${dir}/with space.pcap`, "");
+  await Deno.writeTextFile(`${dir}/star*.pcap`, "");
+  assert.deepEqual(await complete(["jj", "extract", "wi"]), ["with space.pcap"]);
+  assert.deepEqual(await complete(["jj", "extract", "-o", "wi"]), ["with space.pcap"]);
+  assert.deepEqual(await complete(["jj", "extract", "sta"]), ["star*.pcap"]);
   if (hasCommand("fish")) {
     const r = await sh(`fish -c 'source ${dir}/jj.fish; complete -C "jj anon --mode "'`);
     assert.deepEqual(r.stdout.trim().split("\n").map((l) => l.split("\t")[0]).sort(), [

@@ -98,6 +98,12 @@ const flagsOf = (o: OptSpec): string[] => [o.short, o.long].filter((f): f is str
 const firstSentence = (s: string) =>
   s.replace(/\s+/g, " ").split(/(?<=[a-z0-9)]\.) (?=[A-Z])/)[0].replace(/\.$/, "");
 
+/**
+ * Bash: the file names completing `$cur`, one per line into COMPREPLY (`$(compgen -f)` split them at spaces and
+ * expanded `*` in them).
+ */
+const FILES = 'mapfile -t COMPREPLY < <(compgen -f -- "$cur")';
+
 function bash(program: Command): string {
   const { root, commands } = describeTree(program);
   const top = [...commands.map((c) => c.name), ...root.flatMap(flagsOf)].join(" ");
@@ -110,13 +116,13 @@ function bash(program: Command): string {
         valueCases.push(
           `        ${pat}) COMPREPLY=($(compgen -W "${o.choices.join(" ")}" -- "$cur")); return ;;`,
         );
-      } else if (o.file) valueCases.push(`        ${pat}) COMPREPLY=($(compgen -f -- "$cur")); return ;;`);
+      } else if (o.file) valueCases.push(`        ${pat}) ${FILES}; return ;;`);
       else valueCases.push(`        ${pat}) return ;;`);
     }
     const positional = c.argChoices
       ? `COMPREPLY=($(compgen -W "${c.argChoices.join(" ")}" -- "$cur"))`
       : c.fileArgs
-      ? `COMPREPLY=($(compgen -f -- "$cur"))`
+      ? FILES
       : ":";
     return [
       `    ${c.name})`,

@@ -58,6 +58,17 @@ export function runLifecycle(pcapFile: string, outDir: string): number {
   const index = 0;
   let reader: PcapOfflineReader | null = null;
   try {
+    // A file libpcap cannot open at all (missing, not a capture) fails the run; only a filter that does not
+    // compile for its link type is the joy program's "no flows".
+    PcapOfflineReader.open(pcapFile).close();
+  } catch (e) {
+    if (!(e instanceof PcapError)) throw e;
+    console.error(`${pcapFile}: ${e.message}`);
+    cleanup(index);
+    closeJoyPcapHandler();
+    return 1;
+  }
+  try {
     reader = PcapOfflineReader.open(pcapFile, JOY_BPF_FILTER);
   } catch (e) {
     // Where the filter does not compile (link types without VLANs: PPP, BSD loopback, Linux cooked), the joy

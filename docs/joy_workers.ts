@@ -97,5 +97,13 @@ if (import.meta.main && !IN_WORKER) {
     console.error(`CONTEXTS must be an integer >= 1, got ${JSON.stringify(n)}`);
     Deno.exit(2);
   }
-  for (const l of await joyInWorkers(path, contexts)) console.log(l);
+  let lines: string[];
+  try {
+    lines = await joyInWorkers(path, contexts);
+  } catch (e) {
+    // A missing file or one that is not a capture: one line, and the workers end with the process.
+    console.error(`joy_workers: ${path}: ${e instanceof Error ? e.message : String(e)}`);
+    Deno.exit(1);
+  }
+  for (const l of lines) console.log(l);
 }

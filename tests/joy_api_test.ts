@@ -383,6 +383,33 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "docs/joy_lifecycle.ts and docs/joy_workers.ts: a missing file or one that is not a capture is one line, exit 1",
+  ignore: tryLoadLibpcap() === null,
+  async fn() {
+    const dir = Deno.makeTempDirSync();
+    try {
+      for (const input of [`${dir}/missing.pcap`, `${ROOT}/README.md`]) {
+        for (const args of [["joy_lifecycle.ts", input, `${dir}/out`], ["joy_workers.ts", input, "2"]]) {
+          const out = await new Deno.Command(Deno.execPath(), {
+            args: ["run", "-A", `${ROOT}/docs/${args[0]}`, ...args.slice(1)],
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          const err = new TextDecoder().decode(out.stderr).trim();
+          equal(out.code, 1, `${args.join(" ")}: ${err}`);
+          equal(err.split("\n").length, 1, err);
+          ok(err.includes(input), err);
+          equal(new TextDecoder().decode(out.stdout), "");
+        }
+      }
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
 Deno.test("settings calls before initialize fail as Joy's do; calls after the last cleanup fail, also with a log file", () => {
   shutdown();
   const dir = Deno.makeTempDirSync();

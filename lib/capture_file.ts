@@ -396,21 +396,13 @@ export function noCapturesIn(dir: string): string {
   return `no capture files (*.pcap, *.pcapng, *.cap, *.dmp, optionally .gz) in directory ${dir}`;
 }
 
-/** Whether `path` is a regular file, through symbolic links (false when it cannot be looked at). */
-async function isFile(path: string): Promise<boolean> {
-  try {
-    return (await Deno.stat(path)).isFile;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * The captures inside a directory and its subdirectories ({@linkcode CAPTURE_EXT}), sorted by name at each
  * level: the files a directory input stands for. Only regular files (or links to them) count: a FIFO or a
- * device with a capture's name would wait for a writer, or never end. A directory that cannot be listed throws
- * when it is `dir` itself; a subdirectory that cannot be is handed to `onUnreadable` (by default thrown too),
- * and the captures beside it are still found.
+ * device with a capture's name would wait for a writer, or never end. Links to directories are followed, each
+ * directory read once (a link back up does not loop). A directory that cannot be listed throws when it is `dir`
+ * itself; a subdirectory that cannot be is handed to `onUnreadable` (by default thrown too), and the captures
+ * beside it are still found.
  *
  * @example
  * ```ts
@@ -426,9 +418,14 @@ export async function captureFilesIn(
   },
 ): Promise<string[]> {
   const found: string[] = [];
+  /** Directories read, by real path. */
+  const visited = new Set<string>();
   const walk = async (dir: string, top: boolean) => {
     const entries: Deno.DirEntry[] = [];
     try {
+      const real = await Deno.realPath(dir);
+      if (visited.has(real)) return;
+      visited.add(real);
       for await (const e of Deno.readDir(dir)) entries.push(e);
     } catch (e) {
       if (top) throw e;
@@ -439,9 +436,12 @@ export async function captureFilesIn(
     for (const e of entries) {
       const path = `${dir}/${e.name}`;
       if (e.isDirectory) await walk(path, false);
-      else if (CAPTURE_EXT.test(e.name) && (e.isFile || (e.isSymlink && await isFile(path)))) {
-        found.push(path);
-      }
+      else if (e.isSymlink) {
+        // A broken link is nothing to read.
+        const target = await Deno.stat(path).catch(() => null);
+        if (target?.isDirectory) await walk(path, false);
+        else if (target?.isFile && CAPTURE_EXT.test(e.name)) found.push(path);
+      } else if (e.isFile && CAPTURE_EXT.test(e.name)) found.push(path);
     }
   };
   await walk(dir.replace(/\/+$/, ""), true);

@@ -143,6 +143,32 @@ Deno.test("a directory input takes regular files and links to them: a FIFO with 
   }
 });
 
+Deno.test("a directory input follows links to directories, each directory once (a link back up does not loop)", async () => {
+  const dir = await Deno.makeTempDir();
+  const other = await Deno.makeTempDir();
+  try {
+    await Deno.copyFile(`${ROOT}/testdata/http.pcap`, `${dir}/a.pcap`);
+    await Deno.copyFile(`${ROOT}/testdata/sll2.pcap`, `${other}/b.pcap`);
+    await Deno.symlink(other, `${dir}/linked`);
+    await Deno.symlink(dir, `${dir}/linked-back-up`);
+    await Deno.symlink(`${dir}/none`, `${dir}/broken.pcap`);
+    for (const format of [[], ["--format", "joy"]]) {
+      const r = await new Deno.Command(DENO, {
+        args: ["run", "-A", CLI, "extract", ...format, dir],
+        stdout: "piped",
+        stderr: "piped",
+        signal: AbortSignal.timeout(60000),
+      }).output();
+      const err = new TextDecoder().decode(r.stderr);
+      assert.equal(r.code, 0, err);
+      assert.match(err, /from 2 input\(s\)|; 2 input\(s\)/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(other, { recursive: true });
+  }
+});
+
 Deno.test("a gzip-compressed capture that is cut or corrupt: a warning naming it, the flows before it, exit 0", async () => {
   const dir = await Deno.makeTempDir();
   try {

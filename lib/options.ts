@@ -719,7 +719,12 @@ export async function loadExtractorModule(path: string): Promise<FeatureExtracto
   }
   const found: FeatureExtractor<unknown>[] = [];
   for (const [key, v] of Object.entries(mod)) {
-    if (typeof v !== "object" || v === null || !("features" in v) || !("update" in v)) continue;
+    // An object with features and any of the three calls is meant as an extractor: what it lacks (update, say)
+    // is named, rather than the module said to export none.
+    if (
+      typeof v !== "object" || v === null || !("features" in v) ||
+      !("init" in v || "update" in v || "finish" in v)
+    ) continue;
     checkExtractor(v, `${path} (export ${key})`);
     if (!found.includes(v)) found.push(v);
   }

@@ -715,6 +715,15 @@ Deno.test("extract --format joy: stdin is a usage error, a compressed capture an
     assert.equal(r.code, 1);
     assert.match(r.stderr, /reads uncompressed captures, as Joy does: decompress it first \(gunzip -k /);
     assert.equal(r.stderr.split("\n").filter((l) => l !== "").length, 1, r.stderr);
+    // The command it gives can be pasted as it is, whatever the name.
+    const odd = `${dir}/it's a capture.pcap.gz`;
+    await Deno.copyFile(gz, odd);
+    const q = await runCli(["extract", "--format", "joy", "-q", odd]);
+    const command = /\((gunzip -k .*)\)$/.exec(q.stderr.trim())?.[1];
+    assert.ok(command !== undefined, q.stderr);
+    const sh = await new Deno.Command("sh", { args: ["-c", command], cwd: dir }).output();
+    assert.equal(sh.code, 0, new TextDecoder().decode(sh.stderr));
+    assert.ok((await Deno.stat(`${dir}/it's a capture.pcap`)).isFile);
   });
 });
 

@@ -132,6 +132,12 @@ Deno.test("CLI: modules that are not extractors are usage errors (exit 2) naming
         /feature src_ip of dup is already declared/,
       ],
       ["syntax.ts", "export const = ;\n", /cannot load extractor module/],
+      [
+        "noupdate.ts",
+        `export const e = { name: "nou", features: [{ name: "nou_x", type: "int", description: "" }],
+  init: () => null, finish: () => {} };\n`,
+        /noupdate\.ts \(export e\): not a feature extractor: update must be a function/,
+      ],
     ];
     for (const [name, text, re] of cases) {
       await Deno.writeTextFile(`${dir}/${name}`, text);

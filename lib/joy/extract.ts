@@ -74,7 +74,9 @@ async function expand(
       } else if (/\.gz$/i.test(p)) {
         refuse(
           new InputError(
-            `${p}: --format joy reads uncompressed captures, as Joy does: decompress it first (gunzip -k ${p})`,
+            `${p}: --format joy reads uncompressed captures, as Joy does: decompress it first (gunzip -k ${
+              shellWord(p)
+            })`,
           ),
         );
       } else files.push(p);
@@ -173,4 +175,10 @@ export async function runJoyExtract(inputs: string[], o: JoyExtractOptions = {})
     );
   }
   return failed > 0 ? 1 : 0;
+}
+
+/** `path` as one word of a shell command to paste: quoted when it holds anything but safe characters. */
+function shellWord(path: string): string {
+  const p = path.startsWith("-") ? `./${path}` : path;
+  return /^[\w./,:+=@%-]+$/.test(p) ? p : `'${p.replaceAll("'", `'\\''`)}'`;
 }

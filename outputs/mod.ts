@@ -13,6 +13,7 @@ import { splitName } from "../lib/options.ts";
 import { CsvWriter } from "./csv.ts";
 import { JsonlWriter, type RecordWriter } from "./jsonl.ts";
 import { ParquetRecordWriter } from "./parquet.ts";
+import { idpExtractor, ipfixCountersExtractor } from "./ipfix.ts";
 import { openOutputFile } from "../lib/cli/common.ts";
 import { type ByteReader, DecompressionError, openCapture, streamReader } from "../lib/capture_file.ts";
 import { whyUnreadable } from "../lib/why_unreadable.ts";
@@ -110,7 +111,11 @@ export function inferFeatures(records: FlowRecord | readonly FlowRecord[]): Feat
       if (split !== f.name) known.set(split, { ...f, name: split });
     }
   }
-  for (const f of LABEL_FEATURES) known.set(f.name, f);
+  // The columns CLI options add (--label, --ipfix, --ipfix-template idp) keep their declared types too: guessed
+  // from the first records, a counter was a double, and a column null in them a string.
+  for (const f of [...LABEL_FEATURES, ...ipfixCountersExtractor().features, ...idpExtractor().features]) {
+    known.set(f.name, f);
+  }
   const names = new Set<string>();
   for (const r of all) for (const name of Object.keys(r)) names.add(name);
   return [...names].map((name) => {
@@ -136,6 +141,11 @@ export interface OpenOptions {
   gzip?: boolean;
   /** Parquet rows per row group (default 10 000). */
   rowGroupSize?: number;
+  /**
+   * With `features` null, the columns of an output that gets no record (default: none, a Parquet file of no
+   * column, which DuckDB refuses and which empties a pyarrow dataset it is read first in).
+   */
+  columnsWhenEmpty?: readonly FeatureSpec[];
 }
 
 /** The writers `openRecordWriter` makes: all of them can abort. */
@@ -158,6 +168,7 @@ class SinkWriter implements RecordWriter {
     /** Aborts the stream `open` writes to, while no writer holds it. */
     private readonly abortStream: (reason?: unknown) => Promise<void>,
     private readonly inferFrom = 1,
+    private readonly whenEmpty: readonly FeatureSpec[] = [],
   ) {
     if (features !== null) this.inner = open(features);
   }
@@ -205,7 +216,7 @@ class SinkWriter implements RecordWriter {
   private async openHeld(): Promise<void> {
     const held = this.held;
     this.held = [];
-    const columns = inferFeatures(held);
+    const columns = held.length === 0 ? [...this.whenEmpty] : inferFeatures(held);
     this.inferred = new Set(columns.map((c) => c.name));
     this.inner = this.open(columns);
     for (const r of held) {
@@ -305,7 +316,14 @@ export async function openRecordWriter(
   // Columns taken from the records: Parquet, which holds a row group anyway, takes them from its first
   // thousand records (copies, held until then), CSV, which streams, from the first.
   const inferFrom = fmt === "parquet" ? Math.min(options.rowGroupSize ?? 10000, 1000) : 1;
-  return new SinkWriter(open, fmt === "jsonl" ? [] : features, done, abortStream, inferFrom);
+  return new SinkWriter(
+    open,
+    fmt === "jsonl" ? [] : features,
+    done,
+    abortStream,
+    inferFrom,
+    options.columnsWhenEmpty,
+  );
 }
 
 /**

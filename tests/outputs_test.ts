@@ -17,6 +17,8 @@ import {
   recordFeatures,
 } from "../outputs/mod.ts";
 import { ParquetRecordWriter, parquetValue } from "../outputs/parquet.ts";
+import { planExtraction } from "../lib/options.ts";
+import { LABEL_FEATURES } from "../lib/subnets.ts";
 import { CAPTURES, CLI, DENO, expectedCsvCell, HAVE_CAPTURES, ROOT, runCli } from "./helpers.ts";
 
 /** A small RFC 4180 parser for reading the CSV back. */
@@ -285,6 +287,15 @@ Deno.test("format by extension, --format wins, .gz compresses every format", asy
     "dict",
     "str",
   ]);
+  // The columns of CLI options have their declared types, whatever the first records hold (a counter read as
+  // a double, a time null in them as a string).
+  assert.deepEqual(
+    inferFeatures([
+      { ip_bytes_fwd: 120, start_time_bwd: null, idp_len_out: 3, src_labels: null },
+      { ip_bytes_fwd: 7, start_time_bwd: 1.5, idp_len_out: 9, src_labels: ["lan"] },
+    ]).map((f) => [f.name, f.type]),
+    [["ip_bytes_fwd", "int"], ["start_time_bwd", "float"], ["idp_len_out", "int"], ["src_labels", "list"]],
+  );
   await Deno.remove(dir, { recursive: true });
 });
 
@@ -742,4 +753,32 @@ Deno.test("Parquet writes an int column's integers past 2^53 as JSON Lines and C
   assert.equal(parquetValue("int", 2 ** 63), null);
   assert.equal(parquetValue("int", -(2 ** 63)), -9223372036854775808n);
   assert.equal(parquetValue("int", 1.5), null);
+});
+
+Deno.test("anon and label-subnets of an input of no record: Parquet and CSV have a default extract's columns, typed as declared", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/empty.jsonl`, "");
+    const extracted = planExtraction({}).features;
+    for (
+      const [args, columns] of [
+        [["anon", "-q", "-k", `${dir}/k.key`, "-m", "hash"], extracted],
+        [["label-subnets", "-q", "--label", "lan:10.0.0.0/8"], [...extracted, ...LABEL_FEATURES]],
+      ] as const
+    ) {
+      const pq = await runCli([...args, `${dir}/empty.jsonl`, "-o", `${dir}/out.parquet`]);
+      assert.equal(pq.code, 0, pq.stderr);
+      const meta = parquetMetadata((await Deno.readFile(`${dir}/out.parquet`)).buffer);
+      assert.equal(Number(meta.num_rows), 0);
+      assert.deepEqual(meta.schema.slice(1).map((c) => c.name), columns.map((c) => c.name));
+      const types = new Map(meta.schema.slice(1).map((c) => [c.name, c.type]));
+      assert.equal(types.get("total_packets"), "INT64");
+      assert.equal(types.get("duration"), "DOUBLE");
+      const csv = await runCli([...args, `${dir}/empty.jsonl`, "-o", `${dir}/out.csv`]);
+      assert.equal(csv.code, 0, csv.stderr);
+      assert.equal(await Deno.readTextFile(`${dir}/out.csv`), columns.map((c) => c.name).join(",") + "\n");
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

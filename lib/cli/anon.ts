@@ -18,6 +18,7 @@ import {
 import { anonymizeCapture, PacketAnonymizer } from "../anon/pcap.ts";
 import { DecompressionError, openCapture } from "../capture_file.ts";
 import { type Cidr, parseCidrList } from "../subnets.ts";
+import { planExtraction } from "../options.ts";
 import { formatFromPath, openRecordWriter, rewriteJsonLines } from "../../outputs/mod.ts";
 import {
   checkInputFile,
@@ -229,7 +230,10 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
   const anonymizer = await anonymizerFromOptions(o);
   const packets = new PacketAnonymizer(anonymizer);
   anonymizer.setPacketRewriter((packet) => packets.rewriteIp(packet) >= 0);
-  const writer = await openRecordWriter(o.output ?? "-", o.format, null);
+  // An input of no record gives the columns a default extract writes (a Parquet file needs some).
+  const writer = await openRecordWriter(o.output ?? "-", o.format, null, {
+    columnsWhenEmpty: planExtraction({}).features,
+  });
   const { records, bad } = await rewriteJsonLines(source, writer, (r) => anonymizer.record(r));
   refuseNoRecords(source, records, bad);
   if (anonymizer.droppedPackets > 0) {

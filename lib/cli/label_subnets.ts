@@ -5,7 +5,8 @@
  * @module
  */
 import { type Command, Option } from "commander";
-import { SubnetLabeler } from "../subnets.ts";
+import { LABEL_FEATURES, SubnetLabeler } from "../subnets.ts";
+import { planExtraction } from "../options.ts";
 import { openRecordWriter, rewriteJsonLines } from "../../outputs/mod.ts";
 import { checkInputFile, refuseNoRecords, refuseOutputAsInput, UsageError } from "./common.ts";
 
@@ -97,7 +98,10 @@ export async function runLabelSubnets(input: string | undefined, o: LabelCliOpti
   await checkInputFile(source);
   // A label file is an input too (NAME:FILE; for NAME:CIDR the part after the colon names no file).
   refuseOutputAsInput([source, ...labelSources(o.label)], o.output);
-  const writer = await openRecordWriter(o.output ?? "-", o.format, null);
+  // An input of no record gives the columns a default extract writes, and the labels (a Parquet file needs some).
+  const writer = await openRecordWriter(o.output ?? "-", o.format, null, {
+    columnsWhenEmpty: [...planExtraction({}).features, ...LABEL_FEATURES],
+  });
   let labelled = 0;
   let addressed = false;
   const { records, bad } = await rewriteJsonLines(source, writer, (rec) => {

@@ -9,7 +9,7 @@ import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 import { ratio } from "../lib/stats.ts";
-import { randomMultipliers } from "../lib/hash.ts";
+import { randomMultiplier } from "../lib/hash.ts";
 import { DEFAULT_TIMING_OPTIONS } from "./timing.ts";
 
 /** Smallest and largest transport payload counted as one Tor cell in a TLS record (514-byte cell plus TLS 1.3,
@@ -132,7 +132,7 @@ const MAX_SIZES = 2048;
 
 /** The size tables' hash multiplier: random, so that no set of sizes can be chosen to share slots (see lib/hash.ts;
  * a fixed one let 2,048 crafted sizes make each packet probe 2,000 slots). */
-const SLOT_MULTIPLIER = randomMultipliers(1)[0];
+const SLOT_MULTIPLIER = randomMultiplier();
 
 /** Slot of `size` in a hash table of `mask + 1` slots (a power of two): multiply-shift's top bits. */
 const slotOf = (size: number, mask: number): number => Math.imul(size, SLOT_MULTIPLIER) >>> Math.clz32(mask);

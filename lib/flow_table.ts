@@ -3,7 +3,7 @@
  * (by last activity and by creation) so that idle and active timeouts, and LRU eviction, are O(1) per packet and
  * flows leave in the time order of their expiry.
  *
- * The buckets' hash is keyed by random multipliers of each table (see {@linkcode FlowTable}): captures are
+ * The buckets' hash is keyed by random tables of each table (simple tabulation, lib/hash.ts): captures are
  * hostile input, and a fixed hash let 50,000 crafted flows of 6 MB share one bucket (each packet then walked
  * them all: 290 packets/s).
  *
@@ -13,7 +13,7 @@ import { formatIp } from "./addr.ts";
 import { type EndReason, FlowState } from "./flow.ts";
 import type { PacketView } from "./packet.ts";
 import { TCP } from "./packet.ts";
-import { int32At, randomMultipliers } from "./hash.ts";
+import { int32At, KeyHash } from "./hash.ts";
 
 /**
  * Flow table settings.
@@ -97,13 +97,8 @@ export class FlowTable {
   private buckets: (FlowState | null)[] = new Array(1024).fill(null);
   /** 30 less the bits of a bucket index. */
   private shift = 20;
-  /**
-   * The bucket hash's multipliers, random and odd: the hash is vector multiply-shift (the top bits of the sum of
-   * each key word times its multiplier), a universal family (Dietzfelbinger 1996): two keys share a bucket with
-   * probability about 2 / buckets over the multipliers, whatever the keys. No key set can be made to collide
-   * without them, and they are drawn anew for each table.
-   */
-  private readonly multipliers: Int32Array = randomMultipliers(10);
+  /** The bucket hash, with random tables drawn for this table (see lib/hash.ts). */
+  private readonly keyHash = new KeyHash(10);
   private lruHead: FlowState | null = null;
   private lruTail: FlowState | null = null;
   private ageHead: FlowState | null = null;
@@ -222,11 +217,8 @@ export class FlowTable {
         return null;
       }
     }
-    const m = this.multipliers;
-    let h = 0;
-    for (let i = 0; i < 10; i++) h = (h + Math.imul(m[i], k[i])) | 0;
-    // The top 30 bits, in V8's small-integer range: a larger number stored in a flow is a heap number.
-    h >>>= 2;
+    // 30 bits, in V8's small-integer range: a larger number stored in a flow is a heap number.
+    const h = this.keyHash.hash(k, 10);
     let f = this.buckets[h >>> this.shift];
     while (f !== null) {
       const fk = f.key;

@@ -2,14 +2,16 @@
  * Flow tables under crafted keys: flows whose keys all share one value of a fixed, public hash (the kind an
  * attacker can compute offline and put in a capture) must not share a bucket, or every packet walks all of them
  * (50,000 such flows in 6 MB took jj 5 minutes). Each table counts the flows of other keys it passes over
- * (`chainSteps`); with a keyed hash that is about a quarter per packet at most.
+ * (`chainSteps`); with a keyed hash that is about a quarter per packet at most. Two kinds of crafted keys: keys
+ * solved to share one value of the former fixed hash, and keys that differ only in the top bits of their words
+ * (which a keyed multiply-shift hash, tried first, put in a few buckets whatever its multipliers).
  */
 import assert from "node:assert/strict";
 import { FlowPipeline } from "../lib/pipeline.ts";
 import { flowMetaExtractor } from "../extractors/mod.ts";
 import { JoyContext } from "../lib/joy/context.ts";
 import { defaultJoyConfig } from "../lib/joy/config.ts";
-import { ethernet, ipv4, udp } from "./helpers.ts";
+import { ethernet, ipv4, ipv6, udp } from "./helpers.ts";
 
 const P = 0x01000193, P_INVERSE = 0x359c449b;
 /** Flows per test: with every key in one bucket, about FLOWS * FLOWS chain steps. */
@@ -120,3 +122,49 @@ Deno.test("Joy context: flows crafted to share one value of a fixed hash do not 
     `${ctx.chainSteps} chain steps for ${packets} packets: the crafted flows share buckets`,
   );
 });
+
+/** IPv4 UDP flows whose addresses and ports differ only in their top 6 bits. */
+function topBitFlows4(n: number): Uint8Array[] {
+  const frames: Uint8Array[] = [];
+  for (let i = 0; frames.length < n; i++) {
+    const a = ((i & 31) << 26) | 1, b = ((32 | ((i >> 5) & 31)) << 26) | 2;
+    const sp = (((i >> 10) & 63) << 10) | 7;
+    frames.push(ethernet(ipv4(dotted(a >>> 0), dotted(b >>> 0), 17, udp(sp, 53, new Uint8Array(4)))));
+  }
+  return frames;
+}
+
+/** IPv6 UDP flows whose address words and ports differ only in their top 2 bits. */
+function topBitFlows6(n: number): Uint8Array[] {
+  const hex = (w: number) => [(w >>> 16) & 0xffff, w & 0xffff].map((x) => x.toString(16)).join(":");
+  const frames: Uint8Array[] = [];
+  for (let i = 0; frames.length < n; i++) {
+    const a = [((i & 1) << 30) | 1, ...[2, 4, 6].map((s) => (((i >> s) & 3) << 30) | 1)];
+    const b = [((2 | ((i >> 1) & 1)) << 30) | 2, ...[8, 10, 12].map((s) => (((i >> s) & 3) << 30) | 2)];
+    const sp = (((i >> 14) & 3) << 14) | 1000;
+    const src = a.map((w) => hex(w >>> 0)).join(":"), dst = b.map((w) => hex(w >>> 0)).join(":");
+    frames.push(ethernet(ipv6(src, dst, 17, udp(sp, 53, new Uint8Array(4))), { type: 0x86dd }));
+  }
+  return frames;
+}
+
+for (const [name, frames] of [["IPv4", topBitFlows4(FLOWS)], ["IPv6", topBitFlows6(FLOWS)]] as const) {
+  Deno.test(`flow table and Joy context: ${name} flows that differ only in their words' top bits do not share buckets`, () => {
+    let records = 0;
+    const pipeline = new FlowPipeline([flowMetaExtractor], {}, () => records++);
+    const ctx = new JoyContext(defaultJoyConfig());
+    let ts = 1_700_000_000, usec = 0;
+    for (let round = 0; round < 2; round++) {
+      for (const f of frames) {
+        pipeline.packet(ts += 1e-6, f, 0, f.length, f.length, 1);
+        ctx.processPacket(1_700_000_000, usec++, f.length, f, 0);
+      }
+    }
+    pipeline.flush();
+    assert.equal(records, FLOWS);
+    assert.equal(ctx.stats.recordsInTable, FLOWS);
+    const packets = 2 * FLOWS;
+    assert.ok(pipeline.table.chainSteps <= packets, `flow table: ${pipeline.table.chainSteps} chain steps`);
+    assert.ok(ctx.chainSteps <= 2 * packets, `Joy context: ${ctx.chainSteps} chain steps`);
+  });
+}

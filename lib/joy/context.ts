@@ -6,7 +6,7 @@
  * @module
  */
 import { formatIp } from "../addr.ts";
-import { int32At, randomMultipliers } from "../hash.ts";
+import { int32At, KeyHash } from "../hash.ts";
 import type { JoyConfig } from "./config.ts";
 import {
   JoyFlowRecord,
@@ -112,8 +112,9 @@ export class JoyContext {
   /** Records of other keys passed over in hash buckets while finding packets' records (see `hashKey`). */
   chainSteps = 0;
   private readonly buckets = new Map<number, JoyFlowRecord>();
-  /** The multipliers of `hashKey`. */
-  private readonly multipliers: Int32Array = randomMultipliers(10);
+  /** `hashKey`'s hash, with random tables drawn for this context, and its key words. */
+  private readonly keyHash = new KeyHash(10);
+  private readonly keyWords = new Int32Array(10);
   private chronoFirst: JoyFlowRecord | null = null;
   private chronoLast: JoyFlowRecord | null = null;
 
@@ -610,8 +611,7 @@ export class JoyContext {
 
   /**
    * A 30-bit hash of a flow key (both addresses, the ports, and the protocol with the IP version), keyed by this
-   * context's random multipliers as the flow table's is (lib/flow_table.ts): crafted keys cannot be made to
-   * share a bucket.
+   * context's random tables as the flow table's is (lib/hash.ts): crafted keys cannot be made to share a bucket.
    */
   private hashKey(
     buf: Uint8Array,
@@ -622,15 +622,20 @@ export class JoyContext {
     dp: number,
     prot: number,
   ): number {
-    const m = this.multipliers;
-    let h = (Math.imul(m[0], (sp << 16) | dp) + Math.imul(m[1], prot | (ver << 8))) | 0;
+    const k = this.keyWords;
+    k[0] = (sp << 16) | dp;
+    k[1] = prot | (ver << 8);
     const words = ver === 4 ? 1 : 4;
     for (let i = 0; i < words; i++) {
-      const o = 4 * i;
-      h = (h + Math.imul(m[2 + i], int32At(buf, saOff + o)) + Math.imul(m[6 + i], int32At(buf, daOff + o))) |
-        0;
+      k[2 + i] = int32At(buf, saOff + 4 * i);
+      k[6 + i] = int32At(buf, daOff + 4 * i);
     }
-    return h >>> 2;
+    // An IPv4 key's other address words are 0 (a word of 0 adds nothing to the hash).
+    if (ver === 4) {
+      k.fill(0, 3, 6);
+      k.fill(0, 7, 10);
+    }
+    return this.keyHash.hash(k, 10);
   }
 
   /** The record of a flow key (addresses at `saOff` and `daOff` in `buf`), or null when there is none. */

@@ -775,6 +775,11 @@ export async function* readCaptureChunks(
   const rb = new ReadBuffer(input, onBytes, stop);
   try {
     return yield* walkCapture(rb, onPacket, pause);
+  } catch (e) {
+    // Stopped inside the file header: no packet came, and the input ended where it was, not as a bad capture.
+    if (!(e instanceof CaptureFormatError) || !rb.stopped) throw e;
+    const none = { packets: 0, bytes: rb.offset, format: "", warning: null, skippedBlocks: 0, notes: [] };
+    return { ...none, linkTypes: [], stopped: true };
   } finally {
     rb.release();
   }

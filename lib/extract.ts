@@ -499,6 +499,8 @@ export async function* extractFlows(
             throw e;
           }
           libpcapReader = reader;
+          /** When the event loop last turned (see below). */
+          let turned = performance.now();
           try {
             for (;;) {
               const r = reader.run(pipeline.packet, 65536);
@@ -529,6 +531,12 @@ export async function* extractFlows(
                 yield* emitBatch(batch);
               }
               progress();
+              if (options.signal !== undefined && performance.now() - turned > 200) {
+                // libpcap's reading is synchronous: without a turn of the event loop now and then, a signal's
+                // listener (which aborts) or a worker's stop message would wait for the end of the file.
+                await new Promise((resolve) => setTimeout(resolve, 0));
+                turned = performance.now();
+              }
               if (options.signal?.aborted) {
                 summary.stopped = true;
                 break;

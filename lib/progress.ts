@@ -48,15 +48,22 @@ export interface ProgressOptions {
  */
 export function inputBytes(inputs: readonly string[]): number {
   let total = 0;
+  /** Directories counted, by real path: links are followed as a directory input's reading follows them
+   * (`captureFilesIn`), each directory once. */
+  const visited = new Set<string>();
   const walk = (path: string, top: boolean): boolean => {
     let info: Deno.FileInfo;
     try {
       info = Deno.statSync(path);
     } catch {
-      return false;
+      // Inside a directory, a broken link is passed over, as the reading passes it over.
+      return !top;
     }
     if (info.isDirectory) {
       try {
+        const real = Deno.realPathSync(path);
+        if (visited.has(real)) return true;
+        visited.add(real);
         for (const e of Deno.readDirSync(path)) {
           if (!walk(`${path}/${e.name}`, false)) return false;
         }

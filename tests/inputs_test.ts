@@ -22,6 +22,8 @@ import {
 } from "./helpers.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 import { extractFlows } from "../lib/extract.ts";
+import { captureFilesIn } from "../lib/capture_file.ts";
+import { inputBytes } from "../lib/progress.ts";
 
 Deno.test("a directory holding a file that is not a capture: the other captures are read, exit 1", async () => {
   const dir = await Deno.makeTempDir();
@@ -438,4 +440,20 @@ Deno.test("a stream source is released when read to its end, and cancelled when 
   const early = source();
   for await (const _ of extractFlows(early.stream, options)) break;
   assert.deepEqual([early.stream.locked, early.state.cancelled], [false, true]);
+});
+
+Deno.test("inputBytes (progress, --workers auto) counts what a directory input reads: links followed, each directory once", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dir}/x`);
+    await Deno.copyFile(`${ROOT}/testdata/http.pcap`, `${dir}/x/a.pcap`);
+    await Deno.symlink(`${dir}/x`, `${dir}/y`);
+    await Deno.symlink(dir, `${dir}/x/back-up`);
+    await Deno.symlink(`${dir}/none`, `${dir}/broken.pcap`);
+    const read = (await captureFilesIn(dir)).reduce((a, f) => a + Deno.statSync(f).size, 0);
+    assert.equal(read, Deno.statSync(`${ROOT}/testdata/http.pcap`).size);
+    assert.equal(inputBytes([dir]), read);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

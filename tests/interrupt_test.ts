@@ -4,7 +4,21 @@
  * 130. Before, the signal killed jj and every flow was lost.
  */
 import assert from "node:assert/strict";
-import { CLI, collect, DENO, parseJsonl, ROOT, sleep, withTempDir } from "./helpers.ts";
+import {
+  CLI,
+  collect,
+  DENO,
+  ethernet,
+  ipv4,
+  parseJsonl,
+  pcapFile,
+  ROOT,
+  sleep,
+  udp,
+  withTempDir,
+} from "./helpers.ts";
+import { extractFlows, type ExtractSummary } from "../lib/extract.ts";
+import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 
 /** Whether process `pid` catches `signal` (its handler is installed): bit signal-1 of SigCgt. */
 function catches(pid: number, signal: number): boolean {
@@ -53,3 +67,60 @@ for (const [name, number] of [["SIGINT", 2], ["SIGTERM", 15]] as const) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "extractFlows with libpcap's reader: an abort from the event loop (a signal's listener) stops it part way",
+  ignore: tryLoadLibpcap() === null,
+  async fn() {
+    await withTempDir(async (dir) => {
+      // A million packets of 50 flows: longer to read than the reader goes without a turn of the event loop.
+      const n = 1_000_000;
+      const frames = Array.from(
+        { length: 50 },
+        (_, i) => ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(1000 + i, 53))),
+      );
+      const packets = Array.from(
+        { length: n },
+        (_, i) => ({ ts: 1_700_000_000 + i * 1e-5, data: frames[i % 50] }),
+      );
+      await Deno.writeFile(`${dir}/big.pcap`, pcapFile(1, packets));
+      const stop = new AbortController();
+      let asked = false;
+      let summary: ExtractSummary | null = null;
+      const run = extractFlows(`${dir}/big.pcap`, {
+        reader: "libpcap",
+        features: ["flow_meta"],
+        signal: stop.signal,
+        // A listener's abort: it runs only when the event loop turns.
+        onProgress: () => {
+          if (!asked) setTimeout(() => stop.abort(), 0);
+          asked = true;
+        },
+        onSummary: (s) => summary = s,
+      });
+      let records = 0;
+      for await (const _ of run) records++;
+      assert.ok(summary !== null);
+      const s = summary as ExtractSummary;
+      assert.equal(s.stopped, true, "not stopped");
+      assert.ok(s.packetsRead < n, `${s.packetsRead} packets read: the abort waited for the end of the file`);
+      assert.equal(records, 50);
+    });
+  },
+});
+
+Deno.test("extractFlows: an abort while the capture's file header is still coming ends the input, not as a bad capture", async () => {
+  for (const head of [[0xd4, 0xc3, 0xb2, 0xa1], [0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0]]) {
+    // The first bytes of a pcap (and of a pcapng) header, and then nothing while the writer is alive.
+    const source = new ReadableStream<Uint8Array>({ start: (c) => c.enqueue(new Uint8Array(head)) });
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(), 100);
+    let summary: ExtractSummary | null = null;
+    for await (const _ of extractFlows(source, { signal: stop.signal, onSummary: (s) => summary = s })) {
+      // no flow
+    }
+    assert.equal((summary as ExtractSummary | null)?.stopped, true);
+    assert.equal((summary as ExtractSummary | null)?.packetsRead, 0);
+  }
+});

@@ -343,6 +343,10 @@ Deno.test("extract --label with --specific-features: only the label columns name
   for (const r of await lines(["--specific-features", "src_ip"])) {
     assert.deepEqual(Object.keys(r), ["src_ip"]);
   }
+  // With a setting whose columns are named too.
+  for (const r of await lines(["--specific-features", "src_labels,flow_id", "--include-flow-id"])) {
+    assert.deepEqual(Object.keys(r), ["flow_id", "src_labels"]);
+  }
   // CSV has the same header.
   const csv = await run([
     "extract",

@@ -203,7 +203,19 @@ export async function runExtract(
     const named = features ?? ["all"];
     features = [...named, ...plugins.filter((n) => !named.includes(n))];
   }
-  refuseIgnoredSettings(o, given, features);
+  // The label columns are written here, not by the library: the addresses they are found from stand for them.
+  const labelNames = new Set(LABEL_FEATURES.map((f) => f.name));
+  const specific = o.specificFeatures?.split(",").map((s) => s.trim());
+  refuseIgnoredSettings(
+    specific?.some((n) => labelNames.has(n))
+      ? {
+        ...o,
+        specificFeatures: [...specific.filter((n) => !labelNames.has(n)), "src_ip", "dst_ip"].join(","),
+      }
+      : o,
+    given,
+    features,
+  );
   const labeler = await labelerFromOptions(o.label);
   // Records on stdout reach a terminal too, at once or through a pipe (jq): the bar's redraws would cut into
   // their lines there. It is shown when they go to a file.

@@ -619,6 +619,12 @@ export class ReadBuffer {
     this.dv = new DataView(EMPTY.buffer);
   }
 
+  /** Ends the input for `stop` (`fill`'s false). */
+  #stopped(): false {
+    this.stopped = this.eof = true;
+    return false;
+  }
+
   /** The pending read's result, or null as soon as `stop` is aborted. */
   #awaitRead(read: Promise<number | null>): Promise<number | null> {
     const stop = this.stop;
@@ -659,10 +665,7 @@ export class ReadBuffer {
   /** Makes at least `n` bytes available at `start`; false at the end of the input. */
   async fill(n: number): Promise<boolean> {
     while (this.end - this.start < n) {
-      if (this.stop?.aborted) {
-        this.stopped = this.eof = true;
-        return false;
-      }
+      if (this.stop?.aborted) return this.#stopped();
       if (this.#pending === null) {
         if (this.eof) return false;
         this.#prefetch();
@@ -670,10 +673,7 @@ export class ReadBuffer {
       let got: number | null;
       try {
         got = await this.#awaitRead(this.#pending!);
-        if (this.stop?.aborted) {
-          this.stopped = this.eof = true;
-          return false;
-        }
+        if (this.stop?.aborted) return this.#stopped();
       } catch (e) {
         // Nothing read yet: not a compressed capture at all, which the caller reports as such.
         if (!(e instanceof DecompressionError) || this.base + this.end === 0) throw e;
@@ -776,10 +776,19 @@ export async function* readCaptureChunks(
   try {
     return yield* walkCapture(rb, onPacket, pause);
   } catch (e) {
-    // Stopped inside the file header: no packet came, and the input ended where it was, not as a bad capture.
+    // Stopped before the file header was whole: no packet came, and the input ended where it was, not as a
+    // capture too short or cut.
     if (!(e instanceof CaptureFormatError) || !rb.stopped) throw e;
-    const none = { packets: 0, bytes: rb.offset, format: "", warning: null, skippedBlocks: 0, notes: [] };
-    return { ...none, linkTypes: [], stopped: true };
+    return {
+      packets: 0,
+      bytes: rb.offset,
+      format: "",
+      warning: null,
+      skippedBlocks: 0,
+      notes: [],
+      linkTypes: [],
+      stopped: true,
+    };
   } finally {
     rb.release();
   }
@@ -809,7 +818,6 @@ async function* walkCapture(
     if (result.notes.length < MAX_NOTES) result.notes.push(note);
   };
   if (!await rb.fill(4)) {
-    if (rb.stopped) return { ...result, stopped: true };
     if (rb.end - rb.start === 0) throw new CaptureFormatError("empty input: not a pcap or pcapng capture", 0);
     throw new CaptureFormatError("not a pcap or pcapng capture (too short)", 0);
   }

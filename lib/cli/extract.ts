@@ -203,19 +203,6 @@ export async function runExtract(
     const named = features ?? ["all"];
     features = [...named, ...plugins.filter((n) => !named.includes(n))];
   }
-  // The label columns are written here, not by the library: the addresses they are found from stand for them.
-  const labelNames = new Set(LABEL_FEATURES.map((f) => f.name));
-  const specific = o.specificFeatures?.split(",").map((s) => s.trim());
-  refuseIgnoredSettings(
-    specific?.some((n) => labelNames.has(n))
-      ? {
-        ...o,
-        specificFeatures: [...specific.filter((n) => !labelNames.has(n)), "src_ip", "dst_ip"].join(","),
-      }
-      : o,
-    given,
-    features,
-  );
   const labeler = await labelerFromOptions(o.label);
   // Records on stdout reach a terminal too, at once or through a pipe (jq): the bar's redraws would cut into
   // their lines there. It is shown when they go to a file.
@@ -230,6 +217,8 @@ export async function runExtract(
     onProgress: progress?.update,
   };
   const labels = labelStep(labeler, opts);
+  // As the library is asked: the label columns, which this command writes, stand for the addresses they need.
+  refuseIgnoredSettings({ ...o, specificFeatures: opts.specificFeatures?.join(",") }, given, features);
   const conflicts = o.workers === 1 ? [] : parallelConflicts(inputs, o, opts, labeler !== null);
   const workers = o.workers === "auto" ? autoWorkers(inputs, conflicts) : o.workers ?? 1;
   // Ctrl-C ends the input where it is, and the flows held are written (a capture on a pipe has no other end).

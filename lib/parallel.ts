@@ -309,14 +309,43 @@ export async function* extractJsonlParallel(
     options.signal?.removeEventListener("abort", stopWorkers);
     for (const w of workers) w.terminate();
   }
-  // Every worker read every packet; packets decoded and flows are split between them.
-  const first = summaries[0];
-  return {
-    ...first,
+  return mergeShardSummaries(summaries);
+}
+
+/** The skip reason of packets a stopped run's workers left: read by one, not by their own shard's. */
+export const LEFT_BY_STOP = "left by the stop (their worker had stopped)";
+
+/**
+ * The summary of a run from its workers' (one per shard). Every worker reads every packet (the counts of packets
+ * read and skipped are each worker's), while packets decoded, sampled out and flows are split between them. A
+ * stopped run's workers stopped at different packets: the counts are the furthest one's, and the packets it read
+ * that their own shard's worker had not reached are counted as skipped, {@linkcode LEFT_BY_STOP}, so that every
+ * packet read is accounted for once.
+ *
+ * @example
+ * ```ts
+ * import { mergeShardSummaries } from "./parallel.ts";
+ * const shard = (read: number, decoded: number) => ({
+ *   inputs: 1, packetsRead: read, packetsDecoded: decoded, packetsSkipped: {}, packetsSampledOut: 0, flows: 1,
+ *   bytesRead: 0, problems: [], failures: [], stopped: true, reader: "builtin",
+ * });
+ * const s = mergeShardSummaries([shard(100, 50), shard(80, 40)]);
+ * console.log(s.packetsRead, s.packetsDecoded, s.packetsSkipped); // 100 90 { "left by the stop (their worker had stopped)": 10 }
+ * ```
+ */
+export function mergeShardSummaries(summaries: readonly ExtractSummary[]): ExtractSummary {
+  const furthest = summaries.reduce((a, s) => s.packetsRead > a.packetsRead ? s : a);
+  const merged: ExtractSummary = {
+    ...furthest,
+    packetsSkipped: { ...furthest.packetsSkipped },
     packetsDecoded: summaries.reduce((a, s) => a + s.packetsDecoded, 0),
     packetsSampledOut: summaries.reduce((a, s) => a + s.packetsSampledOut, 0),
     flows: summaries.reduce((a, s) => a + s.flows, 0),
     stopped: summaries.some((s) => s.stopped),
-    reader: `${first.reader} x${n} workers`,
+    reader: `${summaries[0].reader} x${summaries.length} workers`,
   };
+  const skipped = Object.values(merged.packetsSkipped).reduce((a, n) => a + n, 0);
+  const left = merged.packetsRead - merged.packetsDecoded - merged.packetsSampledOut - skipped;
+  if (merged.stopped && left > 0) merged.packetsSkipped[LEFT_BY_STOP] = left;
+  return merged;
 }

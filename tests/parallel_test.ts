@@ -17,9 +17,9 @@ import {
   writeCountFlowsPlugin,
 } from "./helpers.ts";
 import { readCapture } from "../lib/capture_file.ts";
-import { extractFlows, type ExtractOptions } from "../lib/extract.ts";
+import { extractFlows, type ExtractOptions, type ExtractSummary } from "../lib/extract.ts";
 import { flowMetaExtractor } from "../extractors/mod.ts";
-import { extractJsonlParallel } from "../lib/parallel.ts";
+import { extractJsonlParallel, LEFT_BY_STOP, mergeShardSummaries } from "../lib/parallel.ts";
 import { OptionError } from "../lib/options.ts";
 import { autoWorkers } from "../lib/cli/extract.ts";
 import { drain } from "../lib/cli/common.ts";
@@ -387,4 +387,35 @@ Deno.test("extractJsonlParallel refuses a bad option with the error extractFlows
     assert.equal(parallel.option, single.option);
     assert.equal(parallel.message, single.message);
   }
+});
+
+Deno.test("a stopped run's workers stopped at different packets: every packet the furthest read is accounted for once", () => {
+  const shard = (read: number, decoded: number, notIp: number, sampledOut: number): ExtractSummary => ({
+    inputs: 1,
+    packetsRead: read,
+    packetsDecoded: decoded,
+    packetsSkipped: { "not IP": notIp },
+    packetsSampledOut: sampledOut,
+    flows: 1,
+    bytesRead: read * 100,
+    problems: [],
+    failures: [],
+    stopped: true,
+    reader: "builtin",
+  });
+  // Shard 0 read 1,000 packets (480 its own, 20 not IP), shard 1 only 600 of them (290 of its own).
+  const s = mergeShardSummaries([shard(600, 290, 12, 0), shard(1000, 480, 20, 0)]);
+  assert.equal(s.packetsRead, 1000);
+  assert.equal(s.bytesRead, 100000);
+  assert.equal(s.packetsDecoded, 770);
+  assert.deepEqual(s.packetsSkipped, { "not IP": 20, [LEFT_BY_STOP]: 210 });
+  assert.equal(s.stopped, true);
+  assert.equal(s.reader, "builtin x2 workers");
+  // A run that was not stopped is as before: every worker read every packet.
+  const whole = mergeShardSummaries([
+    { ...shard(1000, 500, 20, 0), stopped: false },
+    { ...shard(1000, 480, 20, 0), stopped: false },
+  ]);
+  assert.deepEqual(whole.packetsSkipped, { "not IP": 20 });
+  assert.equal(whole.packetsDecoded, 980);
 });

@@ -451,6 +451,17 @@ Deno.test("CLI: -o naming one of the inputs is a usage error, and the input is l
     }
     assert.deepEqual(await Deno.readFile(pcap), before);
     assert.throws(() => Deno.statSync(`${dir}/sub/new.pcap`), Deno.errors.NotFound);
+    // Also in a directory a link inside the input leads to (the reading follows it).
+    const elsewhere = await Deno.makeTempDir();
+    try {
+      await Deno.symlink(elsewhere, `${dir}/sub/linked`);
+      const r = await runCli(["extract", dir, "-o", `${elsewhere}/new.pcap`]);
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /inside the input directory/);
+      assert.throws(() => Deno.statSync(`${elsewhere}/new.pcap`), Deno.errors.NotFound);
+    } finally {
+      await Deno.remove(elsewhere, { recursive: true });
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

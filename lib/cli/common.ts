@@ -401,7 +401,8 @@ export function refuseNoRecords(source: string, records: number, bad: number): v
 
 /**
  * Whether `path` lies somewhere below the directory `dir` (both resolved through symbolic links as far as they
- * exist): a capture file written there is one a directory input reads.
+ * exist), or below a directory that a link inside `dir` leads to: a capture file written there is one a
+ * directory input reads. (Only capture names are checked, so the walk is rare.)
  */
 function isInside(path: string, dir: string): boolean {
   const real = (p: string): string => {
@@ -417,8 +418,35 @@ function isInside(path: string, dir: string): boolean {
     return false;
   }
   const parent = real(dirname(resolve(path)));
-  const root = real(dir);
-  return parent === root || parent.startsWith(root.endsWith("/") ? root : `${root}/`);
+  const under = (root: string) =>
+    parent === root || parent.startsWith(root.endsWith("/") ? root : `${root}/`);
+  if (under(real(dir))) return true;
+  // A directory input's reading follows links to directories (captureFilesIn): the directories they reach are
+  // inside it too.
+  const visited = new Set<string>();
+  const linked = (d: string): boolean => {
+    const r = real(d);
+    if (visited.has(r)) return false;
+    visited.add(r);
+    let entries: Deno.DirEntry[];
+    try {
+      entries = [...Deno.readDirSync(d)];
+    } catch {
+      return false;
+    }
+    for (const e of entries) {
+      const p = `${d}/${e.name}`;
+      if (e.isSymlink) {
+        let isDir = false;
+        try {
+          isDir = Deno.statSync(p).isDirectory;
+        } catch { /* a broken link */ }
+        if (isDir && (under(real(p)) || linked(p))) return true;
+      } else if (e.isDirectory && linked(p)) return true;
+    }
+    return false;
+  };
+  return linked(dir);
 }
 
 /**

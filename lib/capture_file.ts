@@ -398,11 +398,9 @@ export function noCapturesIn(dir: string): string {
 
 /**
  * The captures inside a directory and its subdirectories ({@linkcode CAPTURE_EXT}), sorted by name at each
- * level: the files a directory input stands for. Only regular files (or links to them) count: a FIFO or a
- * device with a capture's name would wait for a writer, or never end. Links to directories are followed, each
- * directory read once (a link back up does not loop). A directory that cannot be listed throws when it is `dir`
- * itself; a subdirectory that cannot be is handed to `onUnreadable` (by default thrown too), and the captures
- * beside it are still found.
+ * level: the files a directory input stands for (see {@linkcode walkCaptureTree}). A directory that cannot be
+ * listed throws when it is `dir` itself; a subdirectory that cannot be is handed to `onUnreadable` (by default
+ * thrown too), and the captures beside it are still found.
  *
  * @example
  * ```ts
@@ -411,22 +409,50 @@ export function noCapturesIn(dir: string): string {
  * console.log(files.includes("testdata/http.pcap")); // true
  * ```
  */
-export async function captureFilesIn(
+export function captureFilesIn(
   dir: string,
   onUnreadable: (path: string, error: unknown) => void = (_, e) => {
     throw e;
   },
 ): Promise<string[]> {
-  const found: string[] = [];
-  /** Directories read, by real path. */
+  try {
+    const found: string[] = [];
+    walkCaptureTree(dir, (path) => found.push(path), onUnreadable);
+    return Promise.resolve(found);
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * Walks a directory as its reading as an input does, the one walk for what reads it, counts it (progress) and
+ * guards it (`-o`): `onCapture` gets each capture file ({@linkcode CAPTURE_EXT}), sorted by name at each level.
+ * Only regular files (or links to them) count: a FIFO or a device with a capture's name would wait for a writer,
+ * or never end. Links to directories are followed, each directory once (a link back up does not loop); a broken
+ * link is passed over. A directory that cannot be listed throws when it is `dir`; a subdirectory that cannot be
+ * is handed to `onUnreadable`. Returns the real paths of the directories walked.
+ *
+ * @example
+ * ```ts
+ * import { walkCaptureTree } from "./capture_file.ts";
+ * let n = 0;
+ * const dirs = walkCaptureTree("testdata", () => n++, () => {});
+ * console.log(n > 0, dirs.has(Deno.realPathSync("testdata"))); // true true
+ * ```
+ */
+export function walkCaptureTree(
+  dir: string,
+  onCapture: (path: string) => void,
+  onUnreadable: (path: string, error: unknown) => void,
+): Set<string> {
   const visited = new Set<string>();
-  const walk = async (dir: string, top: boolean) => {
-    const entries: Deno.DirEntry[] = [];
+  const walk = (dir: string, top: boolean) => {
+    let entries: Deno.DirEntry[];
     try {
-      const real = await Deno.realPath(dir);
+      const real = Deno.realPathSync(dir);
       if (visited.has(real)) return;
       visited.add(real);
-      for await (const e of Deno.readDir(dir)) entries.push(e);
+      entries = [...Deno.readDirSync(dir)];
     } catch (e) {
       if (top) throw e;
       onUnreadable(dir, e);
@@ -435,17 +461,22 @@ export async function captureFilesIn(
     entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     for (const e of entries) {
       const path = `${dir}/${e.name}`;
-      if (e.isDirectory) await walk(path, false);
-      else if (e.isSymlink) {
-        // A broken link is nothing to read.
-        const target = await Deno.stat(path).catch(() => null);
-        if (target?.isDirectory) await walk(path, false);
-        else if (target?.isFile && CAPTURE_EXT.test(e.name)) found.push(path);
-      } else if (e.isFile && CAPTURE_EXT.test(e.name)) found.push(path);
+      let isDirectory = e.isDirectory, isFile = e.isFile;
+      if (e.isSymlink) {
+        try {
+          const target = Deno.statSync(path);
+          isDirectory = target.isDirectory;
+          isFile = target.isFile;
+        } catch {
+          continue; // a broken link
+        }
+      }
+      if (isDirectory) walk(path, false);
+      else if (isFile && CAPTURE_EXT.test(e.name)) onCapture(path);
     }
   };
-  await walk(dir.replace(/\/+$/, ""), true);
-  return found;
+  walk(dir.replace(/\/+$/, ""), true);
+  return visited;
 }
 
 /**

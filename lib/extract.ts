@@ -589,11 +589,9 @@ export async function* extractFlows(
               try {
                 r = await it.next();
               } catch (e) {
-                if (e instanceof CaptureFormatError) {
-                  throw new InputError(`${name}: ${e.message}`);
-                }
-                // The filter does not compile for a link type of this input (as libpcap's reader refuses it).
-                if (e instanceof PcapError) {
+                // Not a capture, or a filter that does not compile for a link type of this input (as libpcap's
+                // reader refuses it).
+                if (e instanceof CaptureFormatError || e instanceof PcapError) {
                   throw new InputError(`${name}: ${e.message}`);
                 }
                 // Thrown only before any byte came out (a stream cut later ends the capture there, with its

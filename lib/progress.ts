@@ -9,7 +9,7 @@
 import process from "node:process";
 import cliProgress from "cli-progress";
 import { fmtRate } from "./cli/common.ts";
-import { CAPTURE_EXT } from "./capture_file.ts";
+import { walkCaptureTree } from "./capture_file.ts";
 
 /** The `cli-progress` bar API used here. */
 interface Bar {
@@ -48,35 +48,22 @@ export interface ProgressOptions {
  */
 export function inputBytes(inputs: readonly string[]): number {
   let total = 0;
-  /** Directories counted, by real path: links are followed as a directory input's reading follows them
-   * (`captureFilesIn`), each directory once. */
-  const visited = new Set<string>();
-  const walk = (path: string, top: boolean): boolean => {
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.statSync(path);
-    } catch {
-      // Inside a directory, a broken link is passed over, as the reading passes it over.
-      return !top;
-    }
-    if (info.isDirectory) {
-      try {
-        const real = Deno.realPathSync(path);
-        if (visited.has(real)) return true;
-        visited.add(real);
-        for (const e of Deno.readDirSync(path)) {
-          if (!walk(`${path}/${e.name}`, false)) return false;
-        }
-      } catch {
-        return false;
-      }
-      return true;
-    }
-    if (top || CAPTURE_EXT.test(path)) total += info.size;
-    return true;
-  };
   for (const i of inputs) {
-    if (i === "-" || !walk(i.replace(/\/+$/, ""), true)) return 0;
+    if (i === "-") return 0;
+    try {
+      const info = Deno.statSync(i);
+      if (!info.isDirectory) {
+        total += info.size;
+        continue;
+      }
+      // What a directory input reads (links followed, each directory once); a part that cannot be read makes
+      // the total unknown.
+      let unknown = false;
+      walkCaptureTree(i, (path) => total += Deno.statSync(path).size, () => unknown = true);
+      if (unknown) return 0;
+    } catch {
+      return 0;
+    }
   }
   return total;
 }

@@ -6,7 +6,7 @@
  */
 import { type Command, InvalidArgumentError } from "commander";
 import { basename, dirname, resolve } from "node:path";
-import { CAPTURE_EXT } from "../capture_file.ts";
+import { CAPTURE_EXT, walkCaptureTree } from "../capture_file.ts";
 import { InputError } from "../extract.ts";
 import { whyUnreadable } from "../why_unreadable.ts";
 
@@ -418,35 +418,14 @@ function isInside(path: string, dir: string): boolean {
     return false;
   }
   const parent = real(dirname(resolve(path)));
-  const under = (root: string) =>
-    parent === root || parent.startsWith(root.endsWith("/") ? root : `${root}/`);
-  if (under(real(dir))) return true;
-  // A directory input's reading follows links to directories (captureFilesIn): the directories they reach are
-  // inside it too.
-  const visited = new Set<string>();
-  const linked = (d: string): boolean => {
-    const r = real(d);
-    if (visited.has(r)) return false;
-    visited.add(r);
-    let entries: Deno.DirEntry[];
-    try {
-      entries = [...Deno.readDirSync(d)];
-    } catch {
-      return false;
-    }
-    for (const e of entries) {
-      const p = `${d}/${e.name}`;
-      if (e.isSymlink) {
-        let isDir = false;
-        try {
-          isDir = Deno.statSync(p).isDirectory;
-        } catch { /* a broken link */ }
-        if (isDir && (under(real(p)) || linked(p))) return true;
-      } else if (e.isDirectory && linked(p)) return true;
-    }
+  const root = real(dir);
+  if (parent === root || parent.startsWith(root.endsWith("/") ? root : `${root}/`)) return true;
+  // A directory input's reading follows links to directories: the directories they reach are inside it too.
+  try {
+    return walkCaptureTree(dir, () => {}, () => {}).has(parent);
+  } catch {
     return false;
-  };
-  return linked(dir);
+  }
 }
 
 /**

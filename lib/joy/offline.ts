@@ -112,17 +112,14 @@ export async function joyProcessFile(
       try {
         let rc: number;
         while ((rc = dispatch(r.handle, NUM_PACKETS_IN_LOOP, cb.pointer, 0)) > 0) ctx.printFlows(true, out);
-        if (rc === -1) {
-          const error = r.lastError();
-          // Not a cut capture: a pcapng whose interfaces differ in link type or snapshot length (captures
-          // merged), which libpcap refuses and the built-in reader reads.
-          if (refusesMixedInterfaces(error)) {
-            throw new InputError(`${path}: libpcap cannot read it (${error}); read it with --reader builtin`);
-          }
+        const error = rc === -1 ? r.lastError() : "";
+        // Not a cut capture: a pcapng whose interfaces differ in link type or snapshot length (captures merged),
+        // which libpcap refuses and the built-in reader reads.
+        if (refusesMixedInterfaces(error)) {
+          throw new InputError(`${path}: libpcap cannot read it (${error}); read it with --reader builtin`);
         }
         if (rc === -1 && options.onWarning !== undefined) {
           // libpcap's message names no offset: the built-in reader's, read again for it, does.
-          const error = r.lastError();
           const where = await whereCaptureEnds(path);
           options.onWarning(
             `${path}: ${error}${where === null ? "" : ` (${where})`}; flows read before it are written`,

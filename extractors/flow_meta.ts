@@ -71,12 +71,13 @@ const features: FeatureSpec[] = [
   {
     name: "packets_per_second",
     type: "float",
-    description: "total_packets / duration (null for zero duration).",
+    description: "total_packets / duration (null unless duration is positive: packets stamped out of order " +
+      "can make it negative).",
   },
   {
     name: "bytes_per_second",
     type: "float",
-    description: "total_bytes / duration (null for zero duration).",
+    description: "total_bytes / duration (null unless duration is positive).",
   },
   { name: "avg_packet_size", type: "float", description: "total_bytes / total_packets." },
   { name: "time_first", type: "float", description: "Alias of start_time (Tranalyzer)." },
@@ -166,8 +167,9 @@ export const flowMetaExtractor: FeatureExtractor<FlowMetaState> = {
     out.payload_bytes_total = f.payloadBytes[0] + f.payloadBytes[1];
     out.packets_ratio = ratio(pf, pb);
     out.bytes_ratio = ratio(bf, bb);
-    out.packets_per_second = ratio(total, duration);
-    out.bytes_per_second = ratio(bytes, duration);
+    // A negative duration (the last packet stamped before the first) gives no rate.
+    out.packets_per_second = duration > 0 ? ratio(total, duration) : null;
+    out.bytes_per_second = duration > 0 ? ratio(bytes, duration) : null;
     out.avg_packet_size = ratio(bytes, total);
     out.time_first = f.firstTs;
     out.time_last = f.lastPacketTs;

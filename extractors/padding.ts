@@ -6,7 +6,7 @@
  * @module
  */
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
-import type { FlowState } from "../lib/flow.ts";
+import { type FlowState, TIME_SLACK } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 import { ratio } from "../lib/stats.ts";
 import { randomMultiplier } from "../lib/hash.ts";
@@ -26,8 +26,8 @@ const CONSTANT_RATE_CV = 0.1;
 /** Per-flow state of `padding`. Sizes and gaps keep running moments (Welford's, as `RunningStats`, of which
  * only these three fields are needed). */
 export class PaddingState {
-  /** Gaps at least this long (seconds) end a burst: the run's burst threshold, as in `timing`. */
-  burstThreshold = DEFAULT_TIMING_OPTIONS.burstThreshold;
+  /** Gaps at least this long (seconds) end a burst: the run's burst threshold less TIME_SLACK, as in `timing`. */
+  burstFrom = DEFAULT_TIMING_OPTIONS.burstThreshold - TIME_SLACK;
   n = 0;
   sizeMean = 0;
   sizeM2 = 0;
@@ -48,7 +48,8 @@ export class PaddingState {
    * of a flow whose dominant size first came late (after offloading changed its lengths) is found there.
    */
   late: number[] | null = null;
-  last = -1;
+  /** The last packet's time; NaN before the first (a time can be negative: before 1970). */
+  last = NaN;
   torCells = 0;
   withPayload = 0;
   overhead = 0;
@@ -246,12 +247,12 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
     if (i < a.length && a[i] === len) a[i + 1]++;
     else countSize(s, len);
     const ts = p.ts;
-    if (s.last >= 0) {
+    if (s.last === s.last) {
       const gap = ts - s.last;
       const k = ++s.iatN, e = gap - s.iatMean;
       s.iatMean += e / k;
       s.iatM2 += e * (gap - s.iatMean);
-      if (gap >= s.burstThreshold) closeBurst(s);
+      if (gap >= s.burstFrom) closeBurst(s);
     }
     s.last = ts;
     if (pay > 0) {
@@ -343,7 +344,7 @@ export function paddingExtractorWith(options: { burstThreshold?: number }): Feat
     ...paddingExtractor,
     init: (): PaddingState => {
       const s = new PaddingState();
-      s.burstThreshold = burst;
+      s.burstFrom = burst - TIME_SLACK;
       return s;
     },
   };

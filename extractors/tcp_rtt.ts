@@ -32,7 +32,7 @@ class TcpRttDirection {
   /** Last TSecr this side sent that matched a TSval (a repeat cannot match again: the first echo consumed it). */
   lastEcr = -1;
   /** This side's data segments awaiting their ACK: sequence number after the segment (slots 0 to RING - 1, -1
-   * free), and time (RING on, -1 after a retransmission); the next slot; how many slots are in use. */
+   * free), and time (RING on, NaN after a retransmission); the next slot; how many slots are in use. */
   seg: number[] | null = null;
   segNext = 0;
   pending = 0;
@@ -44,9 +44,11 @@ class TcpRttDirection {
 
 /** Per-flow state of `tcp_rtt`. */
 export class TcpRttState {
-  synTime = -1;
-  synAckTime = -1;
-  handshake = -1;
+  /** The initiator's first SYN and the responder's first SYN-ACK (NaN before: a time can be negative, before
+   * 1970), and the handshake's RTT (NaN, or negative from packets stamped out of order, until known). */
+  synTime = NaN;
+  synAckTime = NaN;
+  handshake = NaN;
   ts: RunningStats = new RunningStats();
   prevSample = -1;
   jitterSum = 0;
@@ -151,7 +153,7 @@ function segment(me: TcpRttDirection, end: number, t: number): void {
       const x = e[i];
       if (x < 0) continue;
       if (x === end) {
-        e[RING + i] = -1;
+        e[RING + i] = NaN;
         return;
       }
       left--;
@@ -185,9 +187,10 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
     const me = dir === 0 ? s.fwd : s.bwd, other = dir === 0 ? s.bwd : s.fwd;
     if (fl & TCP.SYN) {
       if (!(fl & TCP.ACK)) {
-        if (dir === 0 && s.synTime < 0) s.synTime = t;
-      } else if (dir === 1 && s.synAckTime < 0 && s.synTime >= 0) s.synAckTime = t;
-    } else if (dir === 0 && (fl & TCP.ACK) && s.synAckTime >= 0 && s.handshake < 0) {
+        // x !== x: NaN, not yet seen.
+        if (dir === 0 && s.synTime !== s.synTime) s.synTime = t;
+      } else if (dir === 1 && s.synAckTime !== s.synAckTime && s.synTime === s.synTime) s.synAckTime = t;
+    } else if (dir === 0 && (fl & TCP.ACK) && s.synAckTime === s.synAckTime && !(s.handshake >= 0)) {
       s.handshake = t - s.synTime;
     }
     // Timestamp echoes.
@@ -207,7 +210,7 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
         if (e < 0) continue;
         if (e === ack) {
           const sent = ends[RING + i];
-          if (sent >= 0) {
+          if (sent === sent) {
             const rtt = t - sent;
             if (rtt > 0 && rtt < MAX_RTT) s.ack.add(rtt);
           }

@@ -56,10 +56,11 @@ export class TcpSequenceState {
   fwd: TcpSequenceDirection = new TcpSequenceDirection();
   bwd: TcpSequenceDirection = new TcpSequenceDirection();
   packets = 0;
-  /** Handshake: time of the last SYN, whether the SYN-ACK was seen, and the initial RTT (-1 unknown). */
-  synTime = -1;
+  /** Handshake: time of the last SYN (NaN before: a time can be negative, before 1970), whether the SYN-ACK was
+   * seen, and the initial RTT (NaN, or negative from packets stamped out of order, until known). */
+  synTime = NaN;
   synAckSeen = false;
-  irtt = -1;
+  irtt = NaN;
 }
 
 const f = (name: string, type: "int" | "float", description: string): FeatureSpec => ({
@@ -119,9 +120,9 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
     // out-of-order threshold).
     if (fl & TCP.SYN) {
       if (!(fl & TCP.ACK)) {
-        if (s.irtt < 0) s.synTime = ts;
+        if (!(s.irtt >= 0)) s.synTime = ts;
       } else if (dir === 1) s.synAckSeen = true;
-    } else if (dir === 0 && (fl & TCP.ACK) && s.synAckSeen && s.synTime >= 0 && s.irtt < 0) {
+    } else if (dir === 0 && (fl & TCP.ACK) && s.synAckSeen && s.synTime === s.synTime && !(s.irtt >= 0)) {
       s.irtt = ts - s.synTime;
     }
     const end = (seq + len + (synFin ? 1 : 0)) >>> 0;
@@ -129,7 +130,7 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
       // A new connection on the same ports: nothing of the old one's sequence state applies to it.
       me.seen = other.seen = false;
       s.synAckSeen = false;
-      s.irtt = -1;
+      s.irtt = NaN;
       s.synTime = ts;
     }
     if (!me.seen) {

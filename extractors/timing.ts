@@ -6,7 +6,7 @@
  * @module
  */
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
-import type { FlowState } from "../lib/flow.ts";
+import { type FlowState, TIME_SLACK } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 import { num, ratio, SeriesLog, type SeriesSample, welfordStd } from "../lib/stats.ts";
 
@@ -28,11 +28,15 @@ export const DEFAULT_TIMING_OPTIONS: Readonly<TimingOptions> = { burstThreshold:
  * update on one or two cache lines (the flows of a busy capture interleave, so each object is a cache miss).
  */
 export class TimingState {
-  /** This run's settings (kept per flow so that two pipelines in one process never share them). */
-  burstThreshold = DEFAULT_TIMING_OPTIONS.burstThreshold;
-  last = -1;
-  last0 = -1;
-  last1 = -1;
+  /** Gaps below this join a burst: this run's threshold (kept per flow so that two pipelines in one process
+   * never share it) less TIME_SLACK, so that a gap equal to it to the microsecond ends a burst whatever the
+   * rounding of the packets' times. */
+  burstBelow = DEFAULT_TIMING_OPTIONS.burstThreshold - TIME_SLACK;
+  /** The last packet's time, overall and per direction; NaN before the first (a time can be negative: before
+   * 1970, or a capture's offset). */
+  last = NaN;
+  last0 = NaN;
+  last1 = NaN;
   /** All gaps: count, mean, sum of squared deviations, min, max, sum. */
   n = 0;
   mean = 0;
@@ -56,7 +60,8 @@ export class TimingState {
   idleN = 0;
   idleMean = 0;
   idleMax = -Infinity;
-  /** Packet times, negated for responder packets, for the gaps' medians and percentiles (see `gapSeries`). */
+  /** Packet times, negated for responder packets, for the gaps' medians and percentiles (see `gapSeries`); a
+   * flow with a negative time goes to samples at once (the sign would be read as the direction). */
   logHead = -1;
   logTail = -1;
   logN = 0;
@@ -106,8 +111,8 @@ const features: FeatureSpec[] = [
   f(
     "burst_count",
     "int",
-    "Bursts: the runs of packets that gaps of at least burst_threshold_ms split the flow into (a lone packet " +
-      "is a burst too, as in JoyfulJay; 0 for a one-packet flow).",
+    "Bursts: the runs of packets that gaps of at least burst_threshold_ms (to the microsecond) split the flow " +
+      "into (a lone packet is a burst too, as in JoyfulJay; 0 for a one-packet flow).",
   ),
   f("avg_burst_packets", "float", "Mean packets per burst."),
   f("avg_burst_duration", "float", "Mean burst duration (first to last packet of the burst), seconds."),
@@ -123,19 +128,19 @@ const features: FeatureSpec[] = [
  * (each the same subtraction) in the same order as adding them per packet.
  */
 const gapSeries = new SeriesLog(4096, (log, n, all, fwd, bwd) => {
-  let last = -1, last0 = -1, last1 = -1;
+  let last = NaN, last0 = NaN, last1 = NaN;
   for (let i = 0; i < n; i++) {
     const x = log[i];
     // Responder times are negated; a time of 0 is told apart by its sign bit.
     const responder = x < 0 || (x === 0 && 1 / x < 0);
     const ts = responder ? -x : x;
-    if (last >= 0) all.add(ts - last);
+    if (last === last) all.add(ts - last);
     last = ts;
     if (responder) {
-      if (last1 >= 0) bwd.add(ts - last1);
+      if (last1 === last1) bwd.add(ts - last1);
       last1 = ts;
     } else {
-      if (last0 >= 0) fwd.add(ts - last0);
+      if (last0 === last0) fwd.add(ts - last0);
       last0 = ts;
     }
   }
@@ -166,14 +171,16 @@ const timingGroup = {
   features,
   init(flow: FlowState, burst: number): TimingState {
     const s = new TimingState();
-    s.burstThreshold = burst;
+    s.burstBelow = burst - TIME_SLACK;
     s.first = flow.firstTs;
     return s;
   },
   update(s: TimingState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     const ts = p.ts;
-    gapSeries.append(s, dir === 0 ? ts : -ts);
-    if (s.last >= 0) {
+    if (ts >= 0) gapSeries.append(s, dir === 0 ? ts : -ts);
+    else gapSeries.toSamples(s);
+    // NaN before the first packet (x === x is false only for NaN).
+    if (s.last === s.last) {
       const gap = ts - s.last;
       const n = ++s.n;
       const d = gap - s.mean;
@@ -183,7 +190,7 @@ const timingGroup = {
       if (gap > s.max) s.max = gap;
       s.sum += gap;
       if (s.allSample !== null) s.allSample.add(gap);
-      if (gap < s.burstThreshold) {
+      if (gap < s.burstBelow) {
         s.runPackets++;
       } else {
         // The gap between two bursts is an idle period.
@@ -200,7 +207,7 @@ const timingGroup = {
     s.last = ts;
     if (dir === 0) {
       const ld = s.last0;
-      if (ld >= 0) {
+      if (ld === ld) {
         const gap = ts - ld;
         const n = ++s.fn;
         const d = gap - s.fmean;
@@ -213,7 +220,7 @@ const timingGroup = {
       s.last0 = ts;
     } else {
       const ld = s.last1;
-      if (ld >= 0) {
+      if (ld === ld) {
         const gap = ts - ld;
         const n = ++s.bn;
         const d = gap - s.bmean;

@@ -46,6 +46,7 @@ const TWO_32 = 4294967296;
  */
 export const PCAP_SYMBOLS = {
   pcap_lib_version: { parameters: [], result: "pointer" },
+  pcap_major_version: { parameters: ["pointer"], result: "i32" },
   pcap_open_offline_with_tstamp_precision: { parameters: ["buffer", "u32", "buffer"], result: "pointer" },
   pcap_fopen_offline_with_tstamp_precision: { parameters: ["pointer", "u32", "buffer"], result: "pointer" },
   pcap_open_dead_with_tstamp_precision: { parameters: ["i32", "i32", "u32"], result: "pointer" },
@@ -613,11 +614,18 @@ class NextExPump {
   #fdHi = -1;
   #fData: Deno.PointerValue = null;
 
+  /** A savefile's format: classic pcap (its major version 2) or pcapng (1); neither for a live capture. */
+  readonly #classic: boolean;
+  readonly #pcapng: boolean;
+
   constructor(sym: LibpcapSymbols, handle: Deno.PointerObject, stableData: boolean, nano: boolean) {
     this.#sym = sym;
     this.#handle = handle;
     this.#stableData = stableData;
     this.fracDiv = nano ? 1e9 : 1e6;
+    const major = stableData ? sym.pcap_major_version(handle) : 0;
+    this.#classic = major === 2;
+    this.#pcapng = major === 1;
   }
 
   /** One `pcap_next_ex`; on 1 the packet is in `scratch[0 .. capLen)`. Returns pcap_next_ex's status. */
@@ -653,11 +661,18 @@ class NextExPump {
     const cap = h[4];
     this.capLen = cap;
     this.wireLen = h[5];
-    this.tsSec = h[0] + this.#hdrI32[1] * TWO_32;
+    // A classic pcap's seconds are unsigned 32 bits (as the built-in reader and tshark read them), which libpcap
+    // sign-extends: from 2038 on its times came out before 1970.
+    const sec = this.#classic ? h[0] : h[0] + this.#hdrI32[1] * TWO_32;
     // tv_usec is a 64-bit long; only out-of-range values (fuzzed files) use the high half
     const frac = h[2] + this.#hdrI32[3] * TWO_32;
-    this.tsFrac = frac;
-    this.ts = this.tsSec + frac / this.fracDiv;
+    // A pcapng simple packet block has no time, which libpcap gives as 0: it takes the last packet's, as in the
+    // built-in reader (a time of 0 ended its flow and started one of its own).
+    if (!this.#pcapng || sec !== 0 || frac !== 0) {
+      this.tsSec = sec;
+      this.tsFrac = frac;
+      this.ts = sec + frac / this.fracDiv;
+    }
     if (cap > this.scratch.length) this.#growScratch(cap);
     if (cap === 0) return 1;
     if (this.#stableData) {

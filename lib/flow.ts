@@ -23,6 +23,23 @@
 export type EndReason = "idle" | "active" | "fin" | "rst" | "evicted" | "end";
 
 /**
+ * How much a gap may differ from a time limit and still count as equal to it, in seconds: how much longer than a
+ * timeout a gap must be to pass it, and how much shorter than the burst threshold a gap may be and still end a
+ * burst. Packet times are doubles of the epoch second (steps of 0.24 us in 2026), so a gap of exactly the limit
+ * came out a little over or under it depending on the times' fractions (a gap of 0.1 s split a flow at some
+ * times and not at others). Half a microsecond is above that error and below a microsecond capture's step:
+ * limits are compared to the microsecond.
+ *
+ * @example
+ * ```ts
+ * import { TIME_SLACK } from "./flow.ts";
+ * const gap = 1700000000.25 - 1700000000.2; // 0.05 s, as doubles give it: 0.04999995...
+ * console.log(gap < 0.05, gap < 0.05 - TIME_SLACK); // true false
+ * ```
+ */
+export const TIME_SLACK = 5e-7;
+
+/**
  * One bidirectional flow. The initiator (direction 0) is the sender of the flow's first packet.
  *
  * @example

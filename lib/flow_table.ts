@@ -10,7 +10,7 @@
  * @module
  */
 import { formatIp } from "./addr.ts";
-import { type EndReason, FlowState } from "./flow.ts";
+import { type EndReason, FlowState, TIME_SLACK } from "./flow.ts";
 import type { PacketView } from "./packet.ts";
 import { TCP } from "./packet.ts";
 import { int32At, KeyHash } from "./hash.ts";
@@ -449,15 +449,6 @@ function setTunnel(f: FlowState, p: PacketView): void {
   f.tunnelSrc = formatIp(p.tunnelSrc, 0, p.tunnelVersion);
   f.tunnelDst = formatIp(p.tunnelDst, 0, p.tunnelVersion);
 }
-
-/**
- * How much longer than a timeout a gap must be to pass it, in seconds. Packet times are doubles of the epoch
- * second (steps of 0.24 us in 2026), so a gap of exactly the timeout came out a little over or under it
- * depending on the times' fractions (a gap of 0.1 s split a flow at some times and not at others). Half a
- * microsecond is above that error and below a microsecond capture's step: a gap equal to the timeout to the
- * microsecond never passes it, one a microsecond longer always does.
- */
-const TIME_SLACK = 5e-7;
 
 /** Flows a packet whose time is behind is moved back past at most, to keep the lists in time order. */
 const MAX_REORDER = 64;

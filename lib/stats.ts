@@ -667,14 +667,24 @@ export class SeriesLog {
       if (k === 0) s.logHead = t;
       s.logTail = t;
       s.logN = k + 1;
-    } else if (s.allSample === null) {
-      const all = s.allSample = this.sample();
-      const fwd = s.fwdSample = this.sample();
-      const bwd = s.bwdSample = this.sample();
-      this.decode(s, all, fwd, bwd);
-      chainRelease(s.logHead, s.logTail);
-      s.logHead = s.logTail = -1;
-    }
+    } else if (s.allSample === null) this.toSamples(s);
+  }
+
+  /**
+   * Moves the flow to samples now, seeded with the logged values, if it is not there yet: for a value the log
+   * cannot encode (a group that keeps the direction in the sign, given a negative time). Nothing is logged
+   * after it: its group adds to the samples.
+   */
+  toSamples(s: SeriesState): void {
+    if (s.allSample !== null) return;
+    const all = s.allSample = this.sample();
+    const fwd = s.fwdSample = this.sample();
+    const bwd = s.bwdSample = this.sample();
+    this.decode(s, all, fwd, bwd);
+    chainRelease(s.logHead, s.logTail);
+    s.logHead = s.logTail = -1;
+    // Full: append logs nothing more.
+    s.logN = this.capacity;
   }
 
   /** The flow's three series: its samples, or its logged values in the reused arrays (until the next finish). */

@@ -1041,6 +1041,8 @@ export interface CapPacket {
   data: Uint8Array;
   /** Original length (default: the captured length). */
   wireLen?: number;
+  /** In {@linkcode pcapngFile}: a simple packet block, which has no time (`ts` is not written). */
+  simple?: boolean;
 }
 
 /**
@@ -1085,7 +1087,8 @@ export function pcapFile(
 }
 
 /**
- * A pcapng file with one section and one interface (microsecond timestamps).
+ * A pcapng file with one section and one interface (microsecond timestamps; with `tsOffset`, the interface's
+ * `if_tsoffset` in seconds, which the packets' times are written relative to).
  *
  * @example
  * ```ts
@@ -1093,7 +1096,11 @@ export function pcapFile(
  * console.log(pcapngFile(1, []).length); // 48
  * ```
  */
-export function pcapngFile(linkType: number, packets: CapPacket[]): Uint8Array {
+export function pcapngFile(
+  linkType: number,
+  packets: CapPacket[],
+  opts: { tsOffset?: number } = {},
+): Uint8Array {
   const blocks: Uint8Array[] = [];
   const block = (type: number, body: Uint8Array) => {
     const padded = (body.length + 3) & ~3;
@@ -1112,15 +1119,29 @@ export function pcapngFile(linkType: number, packets: CapPacket[]): Uint8Array {
   sdv.setUint16(4, 1, true);
   sdv.setBigInt64(8, -1n, true);
   block(0x0a0d0d0a, shb);
-  const idb = new Uint8Array(8);
+  const offset = opts.tsOffset ?? 0;
+  // if_tsoffset (option 14, 8 bytes) and the end of options.
+  const idb = new Uint8Array(offset === 0 ? 8 : 24);
   const idv = new DataView(idb.buffer);
   idv.setUint16(0, linkType, true);
   idv.setUint32(4, 262144, true);
+  if (offset !== 0) {
+    idv.setUint16(8, 14, true);
+    idv.setUint16(10, 8, true);
+    idv.setBigInt64(12, BigInt(offset), true);
+  }
   block(1, idb);
   for (const p of packets) {
+    if (p.simple) {
+      const body = new Uint8Array(4 + p.data.length);
+      new DataView(body.buffer).setUint32(0, p.wireLen ?? p.data.length, true);
+      body.set(p.data, 4);
+      block(3, body);
+      continue;
+    }
     const body = new Uint8Array(20 + p.data.length);
     const dv = new DataView(body.buffer);
-    const ticks = Math.round(p.ts * 1e6);
+    const ticks = Math.round((p.ts - offset) * 1e6);
     dv.setUint32(0, 0, true);
     dv.setUint32(4, Math.floor(ticks / 4294967296), true);
     dv.setUint32(8, ticks % 4294967296, true);

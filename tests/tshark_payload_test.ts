@@ -422,11 +422,12 @@ function paddingFeatures(fl: Flow, cfg: Config, out: Map<string, Value>): void {
   const wire = sum(len);
   out.set("burst_padding_ratio", wire !== 0 ? sum(over) / wire : null);
   out.set("burst_overhead_bytes", sum(over));
-  // Bursts: runs of packets split at gaps of cfg.burst or more (single packets are bursts too).
+  // Bursts: runs of packets split at gaps of cfg.burst or more, to the microsecond (single packets are bursts
+  // too).
   const eff: number[] = [];
   let bp = 0, bw = 0;
   for (let i = 0; i <= n; i++) {
-    if (i === n || (i > 0 && gaps[i - 1] >= cfg.burst)) {
+    if (i === n || (i > 0 && Math.round(gaps[i - 1] * 1e6) >= Math.round(cfg.burst * 1e6))) {
       if (bw > 0) eff.push(bp / bw);
       bp = bw = 0;
     }

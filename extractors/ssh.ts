@@ -6,6 +6,10 @@
  * The client is the side talking to port 22 when exactly one side uses it (Wireshark's rule), else the SYN
  * sender, else the flow's initiator. Once both directions are encrypted (or unparsable) only a counter runs.
  *
+ * Each direction is reassembled from its SYN's sequence number (segments out of order or sent again, the first
+ * copy kept), also before the banner has come. A gap that is never filled (a segment not captured) ends that
+ * direction's reading: its messages after the gap, and its encrypted packets, are not counted.
+ *
  * @module
  */
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
@@ -71,8 +75,17 @@ const features: FeatureSpec[] = [
     "str",
     "HASSH-server: MD5 of kex;enc_s2c;mac_s2c;comp_s2c from the server's KEXINIT.",
   ),
-  f("ssh_kex_packets", "int", "Cleartext key-exchange messages (SSH-2 numbers 20-49, SSH-1 key messages)."),
-  f("ssh_encrypted_packets", "int", "Payload packets sent after their direction switched to encryption."),
+  f(
+    "ssh_kex_packets",
+    "int",
+    "Cleartext key-exchange messages (SSH-2 numbers 20-49, SSH-1 key messages), up to a gap in their " +
+      "direction's stream that is never filled (a segment not captured).",
+  ),
+  f(
+    "ssh_encrypted_packets",
+    "int",
+    "Payload packets sent after their direction switched to encryption, up to such a gap.",
+  ),
   f("ssh_hassh_string", "str", "The HASSH input string of the client."),
   f("ssh_hassh_server_string", "str", "The HASSH-server input string of the server."),
 ];
@@ -106,11 +119,26 @@ function serverDirection(s: SshState, flow: FlowState): number {
 function startSession(s: SshState, flow: FlowState): void {
   s.serverDir = serverDirection(s, flow);
   s.session = new SshSession();
+  // With the segments that came ahead of their direction's first byte, if any.
+  streamsOf(s);
+}
+
+/** True when the packet's data starts past its direction's first byte (from the SYN), which has not come yet:
+ * reordered, or lost. */
+function aheadOfFirstByte(s: SshState, p: PacketView, dir: 0 | 1): boolean {
+  if ((s.isnKnown & (1 << dir)) === 0) return false;
+  const first = ((dir === 0 ? s.isn0 : s.isn1) + 1) >>> 0;
+  return ((payloadSeq(p.tcpSeq, p.tcpFlags) - first) | 0) > 0;
+}
+
+/** The flow's two streams, made (from the SYNs' sequence numbers, where known) at the first call. */
+function streamsOf(s: SshState): TcpStreamBuffer[] {
+  if (s.streams !== null) return s.streams;
   const streams = [new TcpStreamBuffer(STREAM_CAP), new TcpStreamBuffer(STREAM_CAP)];
   for (let d = 0; d < 2; d++) {
     if (s.isnKnown & (1 << d)) streams[d].setInitialSeq(((d === 0 ? s.isn0 : s.isn1) + 1) >>> 0);
   }
-  s.streams = streams;
+  return s.streams = streams;
 }
 
 function settle(s: SshState): void {
@@ -147,13 +175,22 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
         else if (s.synDir < 0) s.synDir = dir ^ 1;
       }
       if (n === 0) return;
+      if (aheadOfFirstByte(s, p, dir)) {
+        // It cannot tell whether the flow is SSH: it is kept until the first byte comes and tells (a KEXINIT
+        // ahead of its banner lost the HASSH).
+        streamsOf(s)[dir].push(payloadSeq(p.tcpSeq, p.tcpFlags), p.buf, p.payloadOff, n);
+        return;
+      }
       if (!startsWithSsh(p)) {
         // Only the server may send lines before its identification string, and only before the client has
         // sent anything else than its own.
         const server = serverDirection(s, flow);
         if (dir !== server || (s.seen & (1 << (server ^ 1))) !== 0 || !startsWithText(p)) {
           s.seen |= 1 << dir;
-          if (s.seen === 3) s.notSsh = true;
+          if (s.seen === 3) {
+            s.notSsh = true;
+            s.streams = null;
+          }
           return;
         }
         s.speculative = true;
@@ -164,7 +201,7 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
     if (n === 0) return;
     const sess = s.session!;
     const role: 0 | 1 = dir === s.serverDir ? 1 : 0;
-    if (s.speculative && role === 0) {
+    if (s.speculative && role === 0 && !aheadOfFirstByte(s, p, dir)) {
       // The client's first bytes decide a session started on the server's text (an SMTP or FTP greeting, most
       // often).
       s.speculative = false;

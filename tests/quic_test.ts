@@ -840,3 +840,34 @@ Deno.test("quic: a server name in UTF-8 reads as tls_sni reads it", async () => 
   assert.equal(r.quic_sni, "bücher.example");
   assert.equal(r.tls_sni, r.quic_sni);
 });
+
+Deno.test({
+  name:
+    "quic: CRYPTO data sent again with other bytes keeps the first copy (server name, cipher list), as tshark",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // The ClientHello in two Initials whose CRYPTO ranges overlap, the second copy changed where they overlap:
+    // the server name (other.example for split.example), or bytes of the cipher list. The last copy won, so a
+    // client could show a monitor another ClientHello than the one its server read.
+    for (const file of ["crypto_overlap_sni.pcap", "crypto_overlap_ciphers.pcap"]) {
+      const path = `testdata/quic_edge/${file}`;
+      const rows = tsharkRows([
+        "-r",
+        path,
+        "-Y",
+        "tls.handshake.type == 1",
+        "-T",
+        "fields",
+        "-e",
+        "tls.handshake.extensions_server_name",
+        "-e",
+        "tls.handshake.ja3",
+      ]);
+      assert.equal(rows.length, 1, `${file}: tshark read one ClientHello`);
+      const [r] = (await collect(path, { features: ["quic", "tls"] })).records;
+      assert.equal(r.quic_sni, "split.example", file);
+      assert.equal(r.quic_sni, rows[0][0], file);
+      assert.equal(r.quic_ja3_hash, rows[0][1], file);
+    }
+  },
+});

@@ -636,3 +636,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "ssh: a KEXINIT or a banner's end that comes before the banner's start still gives the HASSH (tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // Real OpenSSH 9.2 bytes, reordered: both KEXINITs before both banners, or the client's banner's second half
+    // (with its KEXINIT) before its first, each before the server said anything. The segments ahead of a
+    // direction's first byte were judged "not SSH" and dropped.
+    for (const file of ["kexinit_before_banners.pcap", "banner_halves_reordered.pcap"]) {
+      const path = `testdata/ssh_edge/${file}`;
+      const rows = tsharkRows([
+        "-o",
+        "tcp.reassemble_out_of_order:TRUE",
+        "-r",
+        path,
+        "-Y",
+        "ssh.kex.hassh || ssh.kex.hasshserver",
+        "-T",
+        "fields",
+        "-e",
+        "ssh.kex.hassh",
+        "-e",
+        "ssh.kex.hasshserver",
+      ]);
+      const hassh = rows.map((r) => r[0]).filter((x) => x !== "");
+      const server = rows.map((r) => r[1]).filter((x) => x !== "");
+      assert.equal(hassh.length, 1, `${file}: tshark read the client's KEXINIT`);
+      assert.equal(server.length, 1, `${file}: tshark read the server's KEXINIT`);
+      const [[r]] = [...(await records(path, ["ssh"])).values()];
+      assert.equal(r.ssh_detected, true, file);
+      assert.equal(r.ssh_hassh, hassh[0], file);
+      assert.equal(r.ssh_hassh_server, server[0], file);
+      assert.equal(r.ssh_client_version, "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10", file);
+    }
+  },
+});

@@ -500,7 +500,18 @@ export class CryptoReassembler {
       if (b !== null) nb.set(b);
       this.buf = b = nb;
     }
-    b.set(data.subarray(dOff, dOff + len), offset);
+    // The first copy wins: only bytes not yet received are written, as a receiver may (RFC 9000 section 2.2:
+    // data at an offset must not change, and what was received can be discarded) and as jj's TCP reassembly
+    // does. A later copy that rewrote the SNI reported a ClientHello the server never read. (tshark keeps the
+    // copy of lower offset, the same when that one came first.)
+    const r = this.ranges;
+    let at = offset;
+    for (let i = 0; i < r.length && at < need && r[i] < need; i += 2) {
+      if (r[i + 1] <= at) continue;
+      if (r[i] > at) b.set(data.subarray(dOff + at - offset, dOff + r[i] - offset), at);
+      at = r[i + 1];
+    }
+    if (at < need) b.set(data.subarray(dOff + at - offset, dOff + need - offset), at);
     this.insert(offset, need);
   }
 

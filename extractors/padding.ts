@@ -6,7 +6,7 @@
  * @module
  */
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
-import { type FlowState, TIME_SLACK } from "../lib/flow.ts";
+import { atLeastFrom, type FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 import { ratio } from "../lib/stats.ts";
 import { randomMultiplier } from "../lib/hash.ts";
@@ -26,8 +26,9 @@ const CONSTANT_RATE_CV = 0.1;
 /** Per-flow state of `padding`. Sizes and gaps keep running moments (Welford's, as `RunningStats`, of which
  * only these three fields are needed). */
 export class PaddingState {
-  /** Gaps at least this long (seconds) end a burst: the run's burst threshold less TIME_SLACK, as in `timing`. */
-  burstFrom = DEFAULT_TIMING_OPTIONS.burstThreshold - TIME_SLACK;
+  /** Gaps at least this long (seconds) end a burst: the run's burst threshold less the time slack
+   * (`atLeastFrom`), as in `timing`. */
+  burstFrom = atLeastFrom(DEFAULT_TIMING_OPTIONS.burstThreshold);
   n = 0;
   sizeMean = 0;
   sizeM2 = 0;
@@ -344,7 +345,7 @@ export function paddingExtractorWith(options: { burstThreshold?: number }): Feat
     ...paddingExtractor,
     init: (): PaddingState => {
       const s = new PaddingState();
-      s.burstFrom = burst - TIME_SLACK;
+      s.burstFrom = atLeastFrom(burst);
       return s;
     },
   };

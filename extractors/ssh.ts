@@ -20,6 +20,11 @@ import { payloadSeq, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
 
 /** Bytes of out-of-order data kept per direction while the handshake is parsed. */
 const STREAM_CAP = 65536;
+/**
+ * Bytes kept ahead of a direction's first byte, at most: past them, it is taken as lost. A banner and a KEXINIT
+ * take 2-3 KB.
+ */
+const EARLY_MAX = 16384;
 
 /**
  * Per-flow state of `ssh` (TCP flows only).
@@ -175,17 +180,31 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
         else if (s.synDir < 0) s.synDir = dir ^ 1;
       }
       if (n === 0) return;
-      if (aheadOfFirstByte(s, p, dir)) {
+      if ((s.seen & (1 << dir)) === 0 && aheadOfFirstByte(s, p, dir)) {
         // It cannot tell whether the flow is SSH: it is kept until the first byte comes and tells (a KEXINIT
-        // ahead of its banner lost the HASSH).
-        streamsOf(s)[dir].push(payloadSeq(p.tcpSeq, p.tcpFlags), p.buf, p.payloadOff, n);
+        // ahead of its banner lost the HASSH). Past EARLY_MAX bytes the first byte is taken as lost: the
+        // direction is judged as one that does not start like SSH.
+        const st = streamsOf(s)[dir];
+        st.push(payloadSeq(p.tcpSeq, p.tcpFlags), p.buf, p.payloadOff, n);
+        if (st.buffered > EARLY_MAX) {
+          st.release();
+          s.seen |= 1 << dir;
+          if (s.seen === 3) {
+            s.notSsh = true;
+            s.streams = null;
+          }
+        }
         return;
       }
       if (!startsWithSsh(p)) {
         // Only the server may send lines before its identification string, and only before the client has
         // sent anything else than its own.
         const server = serverDirection(s, flow);
-        if (dir !== server || (s.seen & (1 << (server ^ 1))) !== 0 || !startsWithText(p)) {
+        // Client bytes kept ahead of its first byte count as sent.
+        const client = server ^ 1;
+        const clientSent = (s.seen & (1 << client)) !== 0 ||
+          (s.streams !== null && s.streams[client].buffered > 0);
+        if (dir !== server || clientSent || !startsWithText(p)) {
           s.seen |= 1 << dir;
           if (s.seen === 3) {
             s.notSsh = true;

@@ -6,7 +6,7 @@
  * @module
  */
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
-import { type FlowState, TIME_SLACK } from "../lib/flow.ts";
+import { atLeastFrom, type FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 import { num, ratio, SeriesLog, type SeriesSample, welfordStd } from "../lib/stats.ts";
 
@@ -29,9 +29,9 @@ export const DEFAULT_TIMING_OPTIONS: Readonly<TimingOptions> = { burstThreshold:
  */
 export class TimingState {
   /** Gaps below this join a burst: this run's threshold (kept per flow so that two pipelines in one process
-   * never share it) less TIME_SLACK, so that a gap equal to it to the microsecond ends a burst whatever the
-   * rounding of the packets' times. */
-  burstBelow = DEFAULT_TIMING_OPTIONS.burstThreshold - TIME_SLACK;
+   * never share it) less the time slack (`atLeastFrom`), so that a gap equal to it to the microsecond ends a
+   * burst whatever the rounding of the packets' times. */
+  burstBelow = atLeastFrom(DEFAULT_TIMING_OPTIONS.burstThreshold);
   /** The last packet's time, overall and per direction; NaN before the first (a time can be negative: before
    * 1970, or a capture's offset). */
   last = NaN;
@@ -171,7 +171,7 @@ const timingGroup = {
   features,
   init(flow: FlowState, burst: number): TimingState {
     const s = new TimingState();
-    s.burstBelow = burst - TIME_SLACK;
+    s.burstBelow = atLeastFrom(burst);
     s.first = flow.firstTs;
     return s;
   },

@@ -667,7 +667,8 @@ class NextExPump {
     // tv_usec is a 64-bit long; only out-of-range values (fuzzed files) use the high half
     const frac = h[2] + this.#hdrI32[3] * TWO_32;
     // A pcapng simple packet block has no time, which libpcap gives as 0: it takes the last packet's, as in the
-    // built-in reader (a time of 0 ended its flow and started one of its own).
+    // built-in reader (a time of 0 ended its flow and started one of its own). A packet block stamped exactly 0
+    // cannot be told from it here, and takes it too (README).
     if (!this.#pcapng || sec !== 0 || frac !== 0) {
       this.tsSec = sec;
       this.tsFrac = frac;

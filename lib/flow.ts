@@ -40,6 +40,21 @@ export type EndReason = "idle" | "active" | "fin" | "rst" | "evicted" | "end";
 export const TIME_SLACK = 5e-7;
 
 /**
+ * The least gap that counts as at least `limit` seconds, compared to the microsecond: `limit` less
+ * {@linkcode TIME_SLACK}, or less half of it when it is under a microsecond (a gap of 0 is never at least a
+ * positive limit).
+ *
+ * @example
+ * ```ts
+ * import { atLeastFrom } from "./flow.ts";
+ * console.log(atLeastFrom(0.05), atLeastFrom(4e-7)); // 0.0499995 2e-7
+ * ```
+ */
+export function atLeastFrom(limit: number): number {
+  return limit - Math.min(TIME_SLACK, limit / 2);
+}
+
+/**
  * One bidirectional flow. The initiator (direction 0) is the sender of the flow's first packet.
  *
  * @example

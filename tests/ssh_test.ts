@@ -364,6 +364,11 @@ function segments(path: string): Seg[] {
 }
 
 function runSegments(segs: Seg[], srcPort: number, dstPort: number): FlowRecord {
+  return driveSegments(segs, srcPort, dstPort).out;
+}
+
+/** The record of a flow of these segments, and the group's state after them. */
+function driveSegments(segs: Seg[], srcPort: number, dstPort: number): { out: FlowRecord; state: SshState } {
   const flow = new FlowState();
   flow.protocol = 6;
   flow.srcPort = srcPort;
@@ -384,7 +389,7 @@ function runSegments(segs: Seg[], srcPort: number, dstPort: number): FlowRecord 
   }
   const out: FlowRecord = {};
   sshExtractor.finish(st, flow, out);
-  return out;
+  return { out, state: st };
 }
 
 /** Splits each segment into pieces of at most `size` bytes. */
@@ -672,4 +677,60 @@ Deno.test({
       assert.equal(r.ssh_client_version, "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u10", file);
     }
   },
+});
+
+Deno.test("ssh: a flow that is not SSH keeps no bytes, also when its first segment was not captured", () => {
+  // An upload the server only acknowledges: 60 segments of 1400 bytes after the first, which says HTTP. Each was
+  // kept "ahead of the first byte" (64 KiB per direction until the flow's end), and with the first segment lost
+  // they were kept until the end too.
+  const syn: Seg[] = [
+    { dir: 0, seq: 1000, flags: TCP.SYN, data: new Uint8Array(0) },
+    { dir: 1, seq: 5000, flags: TCP.SYN | TCP.ACK, data: new Uint8Array(0) },
+  ];
+  const body = (i: number): Seg => ({
+    dir: 0,
+    seq: 1101 + 1400 * i,
+    flags: TCP.ACK,
+    data: new Uint8Array(1400).fill(0x61),
+  });
+  const head: Seg = {
+    dir: 0,
+    seq: 1001,
+    flags: TCP.ACK,
+    data: enc.encode("POST /u HTTP/1.1\r\n".padEnd(100, "x")),
+  };
+  const upload = Array.from({ length: 60 }, (_, i) => body(i));
+  const cases: [string, Seg[]][] = [["whole", [...syn, head, ...upload]], ["first lost", [
+    ...syn,
+    ...upload,
+  ]]];
+  for (const [label, segs] of cases) {
+    const { out, state } = driveSegments(segs, 40000, 8080);
+    assert.equal(out.ssh_detected, false, label);
+    const held = (state.streams ?? []).reduce((a, st) => a + st.capacity, 0);
+    assert.equal(held, 0, `${label}: bytes of storage held`);
+  }
+});
+
+Deno.test("ssh: a server's text after a client whose first segment was not captured is not taken for SSH", () => {
+  // The client's request lost its first segment; the rest, kept ahead of the first byte, still counts as the
+  // client having spoken, so the server's reply (with an SSH banner in its body) is not read as lines before a
+  // server's banner.
+  const out = runSegments(
+    [
+      { dir: 0, seq: 1000, flags: TCP.SYN, data: new Uint8Array(0) },
+      { dir: 1, seq: 5000, flags: TCP.SYN | TCP.ACK, data: new Uint8Array(0) },
+      { dir: 0, seq: 1101, flags: TCP.ACK, data: enc.encode("Host: example\r\n\r\n") },
+      {
+        dir: 1,
+        seq: 5001,
+        flags: TCP.ACK,
+        data: enc.encode("HTTP/1.1 200 OK\r\n\r\nSSH-2.0-OpenSSH_9.2p1\r\n"),
+      },
+    ],
+    40000,
+    8080,
+  );
+  assert.equal(out.ssh_detected, false);
+  assert.equal(out.ssh_server_version, null);
 });

@@ -192,3 +192,19 @@ Deno.test("a last packet stamped before the first: a negative duration, and no r
     assert.equal(records[0].bytes_per_second, null);
   });
 });
+
+Deno.test("a burst threshold under a microsecond: packets at the same time are one burst", async () => {
+  // The threshold less half a microsecond was below 0, so that a gap of 0 ended a burst.
+  await withTempDir(async (dir) => {
+    const t = 1764000000.5;
+    const records = await extract(
+      dir,
+      "same.pcap",
+      pcapFile(1, [udpPacket(t, 1, 10), udpPacket(t, 1, 10), udpPacket(t, 1, 10), udpPacket(t + 1, 1, 10)]),
+      ["--burst-threshold-ms", "0.0004", "--features", "timing"],
+    );
+    assert.equal(records[0].burst_count, 2);
+    assert.equal(records[0].idle_count, 1);
+    assert.equal(records[0].max_burst_packets, 3);
+  });
+});

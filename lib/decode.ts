@@ -96,6 +96,16 @@ interface FragmentPorts {
   /** Its transport protocol: past the IPv6 headers that follow a Fragment header (destination options, AH). */
   proto: number;
   ts: number;
+  /** For a tunnel's outer datagram: the inner packet's flow, which its later fragments join (else null). */
+  inner: InnerFlow | null;
+}
+
+/** The inner packet of a tunnel's outer datagram, as its first fragment carried it. */
+interface InnerFlow {
+  tunnelType: number;
+  ipVersion: number;
+  /** Source address at 0, destination at 16. */
+  addrs: Uint8Array;
 }
 
 /**
@@ -128,6 +138,8 @@ export class PacketDecoder {
   private reportedEnd = 0;
   /** The protocol that keys the current IP layer's fragments: IPv4's, or the IPv6 Fragment header's next header. */
   private fragNext = 0;
+  /** The key of the tunnel's outer datagram when it is a first fragment (see `enterTunnel`), else null. */
+  private outerKey: string | null = null;
 
   /**
    * Decodes a frame; returns a {@linkcode SkipReason} (0 when the packet is usable). A tunnel whose inner packet
@@ -145,7 +157,7 @@ export class PacketDecoder {
   ): number {
     const r = this.decodeFrame(ts, buf, off, capLen, wireLen, linkType);
     const p = this.packet;
-    if (r === SkipReason.NONE && !p.isFragment && (p.ipFlags & 1) === 0) return r;
+    if (r === SkipReason.NONE && !p.isFragment && (p.ipFlags & 1) === 0 && this.outerKey === null) return r;
     // The rare cases out of line: calls in the common path, even rarely taken ones, made the decode up to a
     // quarter slower (measured with bench/stages.ts).
     return this.afterDecode(r);
@@ -168,6 +180,7 @@ export class PacketDecoder {
       if (r !== SkipReason.NONE) return r;
     }
     if (p.isFragment || (p.ipFlags & 1) !== 0) this.fragment();
+    if (this.outerKey !== null) this.outerFirstFragment(this.outerKey);
     return r;
   }
 
@@ -184,6 +197,7 @@ export class PacketDecoder {
     p.reset();
     p.ts = ts;
     p.buf = buf;
+    this.outerKey = null;
     p.frameOff = off;
     p.end = off + capLen;
     p.capLen = capLen;
@@ -344,6 +358,9 @@ export class PacketDecoder {
     p.tunnelType = type;
     p.tunnelVersion = p.ipVersion;
     const n = p.ipVersion === 4 ? 4 : 16;
+    // A first fragment of the outer datagram: its later ones hold no inner header, and join the inner packet's
+    // flow through this key (they were a flow of the outer endpoints of their own).
+    if ((p.ipFlags & 1) !== 0 && p.fragOffset === 0) this.outerKey = this.fragmentKey(n);
     p.tunnelSrc.fill(0);
     p.tunnelDst.fill(0);
     for (let i = 0; i < n; i++) {
@@ -431,7 +448,29 @@ export class PacketDecoder {
     const f = this.fragments;
     f.delete(key);
     if (f.size >= MAX_FRAGMENTED) f.delete(f.keys().next().value!);
-    f.set(key, { srcPort: p.srcPort, dstPort: p.dstPort, proto: p.proto, ts: p.ts });
+    f.set(key, { srcPort: p.srcPort, dstPort: p.dstPort, proto: p.proto, ts: p.ts, inner: null });
+  }
+
+  /** A tunnel's outer datagram whose first fragment this packet is: the inner packet's flow is remembered. */
+  private outerFirstFragment(key: string): void {
+    const p = this.packet;
+    if (p.tunnelType === 0) return; // decoded again without decapsulation
+    const addrs = new Uint8Array(32);
+    const n = p.ipVersion === 4 ? 4 : 16, b = p.addrBuf ?? p.buf;
+    for (let i = 0; i < n; i++) {
+      addrs[i] = b[p.srcAddrOff + i];
+      addrs[16 + i] = b[p.dstAddrOff + i];
+    }
+    const f = this.fragments;
+    f.delete(key);
+    if (f.size >= MAX_FRAGMENTED) f.delete(f.keys().next().value!);
+    f.set(key, {
+      srcPort: p.srcPort,
+      dstPort: p.dstPort,
+      proto: p.proto,
+      ts: p.ts,
+      inner: { tunnelType: p.tunnelType, ipVersion: p.ipVersion, addrs },
+    });
   }
 
   /**
@@ -448,6 +487,15 @@ export class PacketDecoder {
     if (Math.abs(p.ts - first.ts) > FRAGMENT_TIMEOUT) {
       f.delete(key);
       return;
+    }
+    const inner = first.inner;
+    if (inner !== null) {
+      // A later fragment of a tunnel's outer datagram: the inner packet's, its endpoints the tunnel's.
+      this.enterTunnel(inner.tunnelType);
+      p.ipVersion = inner.ipVersion;
+      p.addrBuf = inner.addrs;
+      p.srcAddrOff = 0;
+      p.dstAddrOff = 16;
     }
     p.srcPort = first.srcPort;
     p.dstPort = first.dstPort;

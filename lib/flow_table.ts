@@ -171,7 +171,7 @@ export class FlowTable {
       } else clock[0] = ts;
     } else if (ts < clock[0] - this.idle) this.stepBack(ts);
     const k = this.scratch;
-    const buf = p.buf;
+    const buf = p.addrBuf ?? p.buf;
     const v6 = p.ipVersion === 6;
     const sa = p.srcAddrOff, da = p.dstAddrOff;
     // Words 1-4: address A, 5-8: address B, in canonical order (smaller endpoint first).

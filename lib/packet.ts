@@ -158,7 +158,12 @@ export class PacketView {
   ipVersion = 0;
   /** Offset of the innermost IP header. */
   l3Off = 0;
-  /** Offsets of the source and destination addresses (4 or 16 bytes each). */
+  /**
+   * Where the addresses are when not in `buf` (null): a later fragment of a tunnel's outer datagram holds no
+   * inner header, and its inner packet's addresses are a copy of its first fragment's.
+   */
+  addrBuf: Uint8Array | null = null;
+  /** Offsets of the source and destination addresses (4 or 16 bytes each) in `addrBuf`, or else `buf`. */
   srcAddrOff = 0;
   /** Offset of the destination address. */
   dstAddrOff = 0;
@@ -243,6 +248,7 @@ export class PacketView {
     this.vlanCount = 0;
     this.vlanId = -1;
     this.layerCount = 0;
+    this.addrBuf = null;
     this.ipVersion = 0;
     this.proto = 0;
     // A decode that stops before the transport header (TRUNCATED after setting proto) must not leave the

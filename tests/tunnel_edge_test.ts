@@ -7,7 +7,16 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { collect, HAVE_TSHARK, ROOT, tsharkRows } from "./helpers.ts";
+import {
+  collect,
+  HAVE_TSHARK,
+  ROOT,
+  sortedEntries,
+  totalsByKey,
+  tsharkPackets,
+  tsharkRows,
+  tsharkTotals,
+} from "./helpers.ts";
 
 const DIR = `${ROOT}/testdata/tunnel_edge`;
 
@@ -115,6 +124,29 @@ Deno.test({
       assert.equal(r.mac_vlan_id, null);
       assert.equal((r.mac_stat as number) & 16, 0, `mac_stat ${r.mac_stat}: bit 4, VLAN tagged`);
       assert.match(r.hdr_desc as string, /VXLAN-ETH-VLAN-IP/);
+    }
+  },
+});
+
+Deno.test({
+  name: "a tunnel's outer datagram in fragments: its later fragments count in the inner flow, as tshark's",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // The later fragments hold no inner header; they made a flow of the outer endpoints of their own (ports 0),
+    // and the inner flow lost their packets and bytes.
+    const files = ["gre", "ipip", "vxlan", "gre6", "gtp"].map((t) => `${DIR}/${t}_outer_frag.pcap`);
+    for (const file of files) {
+      const { records } = await collect(file, { features: ["flow_meta"] });
+      const theirs = tsharkTotals(await tsharkPackets(file));
+      assert.deepEqual(
+        sortedEntries(totalsByKey(records)),
+        sortedEntries(theirs),
+        file,
+      );
+      assert.equal(records.length, 1, file);
+      assert.notEqual(records[0].tunnel_type, null, file);
+      // Every inner payload byte once: the fragments' data after the first one's share.
+      if (file.endsWith("gtp_outer_frag.pcap")) assert.equal(records[0].payload_bytes_total, 5 * 1460);
     }
   },
 });

@@ -71,8 +71,9 @@ const features: FeatureSpec[] = [
   f(
     "tor_confidence",
     "float",
-    "0-1: Tor-style TLS server name (+0.5, +0.2 without a digit), at least 3 Tor-cell-sized payloads making " +
-      ">= 30% of the payloads (+0.3), Tor port 9001/9030/9050/9051/9150 (+0.2).",
+    "0-1, 0 when the tls group found the flow is not TLS: Tor-style TLS server name (+0.5, +0.2 without a " +
+      "digit), at least 3 Tor-cell-sized payloads (not IP fragments) making >= 30% of the payloads (+0.3), Tor " +
+      "port 9001/9030/9050/9051/9150 (+0.2).",
   ),
   f("likely_vpn", "bool", "vpn_confidence is at least 0.5."),
   f(
@@ -80,9 +81,10 @@ const features: FeatureSpec[] = [
     "float",
     "0-1: handshake seen both ways 0.9 (OpenVPN: client and server hard resets, acknowledged or with tls-auth " +
       "or tls-crypt packet ids; WireGuard: initiation and response), one way 0.6-0.7, WireGuard data only 0.6, " +
-      "OpenVPN opcode only 0.3, IPsec ESP/AH 0.9 (ESP also in UDP on port 4500), an IKE message 0.8, an L2TP " +
-      "header on port 1701 0.7, the destination's well-known port only 0.4; +0.1 for OpenVPN's or WireGuard's " +
-      "port with a signature, +0.2 when most IP packets are near the MTU (1400-1500 bytes).",
+      "OpenVPN opcode only 0.3, IPsec ESP/AH 0.9 (ESP also in UDP to port 4500), an IKE message 0.8 (to port " +
+      "500 or 4500), an L2TP header to port 1701 0.7, the destination's well-known port only 0.4; +0.1 for " +
+      "OpenVPN's or WireGuard's port with a signature, +0.2 when most IP packets are near the MTU (1400-1500 " +
+      "bytes) and the signature is more than an opcode.",
   ),
   f(
     "vpn_type",
@@ -104,7 +106,7 @@ const features: FeatureSpec[] = [
 ];
 
 const TOR_PORTS = new Set([9001, 9030, 9050, 9051, 9150]);
-/** Tor link connections use a random `www.<8-20 base32 chars>.com|net` server name. */
+/** Tor link connections use a random `www.<base32 chars>.com|net` server name (6 to 21 characters seen). */
 const TOR_SNI = /^www\.[a-z2-7]{4,25}\.(com|net)$/;
 
 /** Server names of public DoH services (a name matches itself and its subdomains). */
@@ -158,16 +160,15 @@ function firstPayloadSig(s: FingerprintState, p: PacketView, flow: FlowState): n
   let sig = 0;
   if (flow.protocol === 17) {
     sig |= openvpnSig(s, b, o, o + n, p.ts);
-    const sp = p.srcPort, dp = p.dstPort;
-    if (sp === 500 || dp === 500 || sp === 4500 || dp === 4500) {
+    // The responder's well-known port: a client's port is the system's or a NAT's choice (a DNS query from
+    // port 4500 was "IPsec ESP").
+    const dp = flow.dstPort;
+    if (dp === 500 || dp === 4500) {
       // IKE header (after the 4-byte non-ESP marker on 4500): version at 17, exchange type at 18.
       let h = o;
-      if (
-        (sp === 4500 || dp === 4500) && n >= 4 && b[o] === 0 && b[o + 1] === 0 && b[o + 2] === 0 &&
-        b[o + 3] === 0
-      ) {
+      if (dp === 4500 && n >= 4 && b[o] === 0 && b[o + 1] === 0 && b[o + 2] === 0 && b[o + 3] === 0) {
         h += 4;
-      } else if ((sp === 4500 || dp === 4500) && n >= 16) {
+      } else if (dp === 4500 && n >= 16) {
         // SPI and sequence number, then at least an IV's worth of ciphertext.
         sig |= Sig.ESP_UDP;
       }
@@ -181,7 +182,7 @@ function firstPayloadSig(s: FingerprintState, p: PacketView, flow: FlowState): n
         }
       }
     }
-    if ((sp === 1701 || dp === 1701) && n >= 8) {
+    if (dp === 1701 && n >= 8) {
       const ver = b[o + 1] & 0x0f;
       if (ver === 2 || ver === 3) sig |= Sig.L2TP;
     }
@@ -229,9 +230,9 @@ const TLS_AUTH_HMAC_SIZES: readonly number[] = [0, 20, 32, 64];
  */
 function dnsShaped(b: Uint8Array, o: number, end: number): boolean {
   if (end - o < 14) return false;
+  // A first label of 0 is the root (a priming query for ". NS").
   const label = b[o + 12];
   return b[o + 4] === 0 && b[o + 5] === 1 && b[o + 6] === 0 && b[o + 8] === 0 && b[o + 10] === 0 &&
-    label >= 1 &&
     label <= 63 && o + 13 + label <= end;
 }
 
@@ -269,6 +270,8 @@ function str(v: unknown): string | null {
 const round = (x: number): number => Math.min(1, Math.round(x * 100) / 100);
 
 function torConfidence(s: FingerprintState, flow: FlowState, out: FlowRecord): number {
+  // Tor's links are TLS: a flow the tls group read as something else (cleartext HTTP on 9001) is not Tor.
+  if (out.tls_detected === false) return 0;
   let c = 0;
   const sni = str(out.tls_sni)?.toLowerCase() ?? null;
   if (sni !== null && TOR_SNI.test(sni)) c += /[2-7]/.test(sni) ? 0.5 : 0.2;
@@ -288,7 +291,7 @@ function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | 
   const fwd = s.sigFwd < 0 ? 0 : s.sigFwd, bwd = s.sigBwd < 0 ? 0 : s.sigBwd;
   const sig = fwd | bwd;
   const dp = flow.dstPort, sp = flow.srcPort, udp = flow.protocol === 17;
-  let c = 0, type: string | null = null;
+  let c = 0, type: string | null = null, opcodeOnly = false;
   const total = flow.packets[0] + flow.packets[1], payloads = s.payloadPacketsFwd + s.payloadPacketsBwd;
   if (flow.protocol === 50 || (udp && sig & Sig.ESP_UDP)) {
     c = 0.9;
@@ -301,6 +304,9 @@ function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | 
     const both = (fwd & Sig.OVPN_CLIENT_RESET) && (bwd & Sig.OVPN_SERVER_RESET) &&
       ((bwd & Sig.OVPN_ACKED) || ((fwd & Sig.OVPN_SHAPED) && (bwd & Sig.OVPN_SHAPED)));
     c = both ? 0.9 : sig & Sig.OVPN_SHAPED ? 0.6 : 0.3;
+    // An opcode alone is one byte (a QUIC short header's first is often 0x40 or 0x50): large packets do not
+    // make it likely.
+    if (c === 0.3) opcodeOnly = true;
     if (dp === 1194 || sp === 1194) c += 0.1;
     type = "openvpn";
   } else if (udp && (wgHandshake(s) > 0 || (s.wgData >= 2 && s.wgData >= 0.9 * payloads))) {
@@ -321,7 +327,7 @@ function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | 
     else if (udp && dp === 1701) type = "l2tp";
     if (type !== null) c = 0.4;
   }
-  if (c > 0 && total > 0 && s.nearMtu * 2 > total) c += 0.2;
+  if (c > 0 && !opcodeOnly && total > 0 && s.nearMtu * 2 > total) c += 0.2;
   return { c: round(c), type };
 }
 
@@ -366,7 +372,12 @@ export const fingerprintExtractor: FeatureExtractor<FingerprintState> = {
       else s.laterBytesBwd += pay;
       s.payloadPacketsBwd++;
     }
-    if (pay >= TOR_CELL_PAYLOAD_MIN && pay <= TOR_CELL_PAYLOAD_MAX) s.torCells++;
+    // A fragment's payload is a share of a datagram's, not a transport payload.
+    if (
+      pay >= TOR_CELL_PAYLOAD_MIN && pay <= TOR_CELL_PAYLOAD_MAX && !p.isFragment && (p.ipFlags & 1) === 0
+    ) {
+      s.torCells++;
+    }
     if (flow.protocol === 17 && p.payloadCapLen >= 4) {
       // WireGuard messages: type 1-4 and three zero bytes; initiation 148 bytes, response 92, data >= 32.
       const b = p.buf, o = p.payloadOff, t = b[o];

@@ -5,8 +5,8 @@
  * are skipped, nothing is buffered beyond a frame header), stream ids, server push and multiplexing; a sequence
  * gap that is never filled (a segment not captured) ends the frame counts, as frames after it cannot be
  * delimited. HTTP/2 over
- * TLS is encrypted and not seen. `http3_detected` is true for a UDP flow carrying a QUIC v1/v2/draft long header
- * (HTTP/3 is QUIC's usual payload; the ALPN is not visible here).
+ * TLS is encrypted and not seen. `http3_detected` is true for a UDP flow that starts with a QUIC v1/v2/draft long
+ * header (HTTP/3 is QUIC's usual payload; the ALPN is not visible here).
  *
  * @module
  */
@@ -135,7 +135,8 @@ const features: FeatureSpec[] = [
   f(
     "http3_detected",
     "bool",
-    "UDP flow with a QUIC v1/v2/draft long header (HTTP/3 transport); false for every other flow.",
+    "UDP flow whose first datagram either way is a QUIC v1/v2/draft long header (the initiator's in a " +
+      "datagram of 1200 bytes or more, as a client's Initial is) (HTTP/3 transport); false for every other flow.",
   ),
   f("http2_preface_seen", "bool", "The HTTP/2 client connection preface was seen."),
   f("http2_frame_count", "int", "HTTP/2 frames seen, both directions."),
@@ -186,10 +187,21 @@ function startsHead(b: Uint8Array, o: number, n: number): boolean {
   return k < o + n && (httpMethodLength(b, k, o + n) > 0 || isHttpStatusStart(b, k, o + n));
 }
 
-function isQuicLong(b: Uint8Array, o: number, n: number): boolean {
+/**
+ * A QUIC v1, v2 or draft long header at `b[o]` (`n` bytes captured) with connection IDs of at most 20 bytes; from
+ * the initiator, in a datagram of 1200 bytes or more (`len`): a client's first is an Initial, padded so (RFC 9000
+ * section 14.1). A DNS query with id 0xc100 and no flags set reads as a v1 long header, and NTP's 0xe3 and zeros
+ * as version 0.
+ */
+function isQuicLong(b: Uint8Array, o: number, n: number, len: number, fromInitiator: boolean): boolean {
   if (n < 7 || (b[o] & 0xc0) !== 0xc0) return false;
   const v = ((b[o + 1] << 24) | (b[o + 2] << 16) | (b[o + 3] << 8) | b[o + 4]) >>> 0;
-  return v === 1 || v === 0x6b3343cf || (v >>> 8) === 0xff0000 || v === 0;
+  if (v !== 1 && v !== 0x6b3343cf && ((v >>> 8) !== 0xff0000 || (v & 0xff) === 0)) return false;
+  const dcil = b[o + 5];
+  if (dcil > 20 || 7 + dcil > n) return false;
+  const scil = b[o + 6 + dcil];
+  if (scil > 20 || 7 + dcil + scil > n) return false;
+  return !fromInitiator || len >= 1200;
 }
 
 /** The bytes `b[o, o + n)` (fewer than 9) can begin what {@linkcode looksLikeSettings} accepts. */
@@ -386,7 +398,7 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       const b = p.buf, o = p.payloadOff;
       if (dirState(s, dir) === Dir.NEW) {
         setDirState(s, dir, Dir.DONE);
-        if (isQuicLong(b, o, n)) s.quic = true;
+        if (isQuicLong(b, o, n, p.payloadLen, dir === 0)) s.quic = true;
         if (httpMethodLength(b, o, o + n) > 0 || isHttpStatusStart(b, o, o + n)) {
           const h = parseHttp1Head(b, o, o + n);
           if (h !== null) setHead(s, h);

@@ -258,7 +258,12 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
     s.last = ts;
     if (pay > 0) {
       s.withPayload++;
-      if (pay >= TOR_CELL_PAYLOAD_MIN && pay <= TOR_CELL_PAYLOAD_MAX) s.torCells++;
+      // A fragment's payload is a share of a datagram's, not a transport payload.
+      if (
+        pay >= TOR_CELL_PAYLOAD_MIN && pay <= TOR_CELL_PAYLOAD_MAX && !p.isFragment && (p.ipFlags & 1) === 0
+      ) {
+        s.torCells++;
+      }
     }
     const over = len > pay ? len - pay : 0;
     s.overhead += over;

@@ -1039,6 +1039,8 @@ const SYN = 0x02;
 class DirState {
   readonly stream: TcpStreamBuffer;
   mode = MODE_DETECT;
+  /** The direction's SYN was seen: its bytes are read from the start of its stream. */
+  startSeen = false;
   role = ROLE_UNKNOWN;
   // Detection of TLS in a stream that may start with something else.
   detectChunks = 0;
@@ -1235,6 +1237,7 @@ export class TlsFlowAnalyzer {
     if ((flags & SYN) !== 0) {
       seq = (seq + 1) >>> 0;
       st.setInitialSeq(seq);
+      d.startSeen = true;
     }
     if (!(len > 0)) return;
     if (off < 0 || off + len > buf.length) {
@@ -1366,7 +1369,17 @@ export class TlsFlowAnalyzer {
         const need = b0 === 22 ? 6 : 5;
         if (avail < need) {
           if (avail < 2 || buf[p + 1] === 3) return p - off; // wait for the rest of the header
-        } else if (recordStartOk(buf, p)) {
+        } else if (
+          // A stream read from its start, or past other bytes, begins TLS with a handshake record; any record
+          // type where the capture began inside the stream, or once the other direction is TLS (a server's
+          // first record can be an alert). A MySQL query of 791 bytes (17 03 00 00 03) read as TLS.
+          recordStartOk(
+            buf,
+            p,
+            this.detected ||
+              (d.detectBytes === 0 && d.detectLines === 0 && (!d.startSeen || d.stream.skippedBytes > 0)),
+          )
+        ) {
           d.mode = MODE_TLS;
           d.expectTls = false;
           this.records(d, dir, buf, p, end - p);
@@ -2048,15 +2061,20 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 /** Sanity of a record header at `p` (5 bytes present). */
 function recordHeaderOk(b: Uint8Array, p: number): boolean {
   const t = b[p];
-  if (t < 20 || t > 24 || b[p + 1] !== 3) return false; // version 0x03xx
+  // Versions 0x0300 (SSL 3.0) to 0x0304, as tshark takes them.
+  if (t < 20 || t > 24 || b[p + 1] !== 3 || b[p + 2] > 4) return false;
   const n = u16(b, p + 3);
   return n <= MAX_RECORD_LENGTH && (n > 0 || t === TlsContentType.APPLICATION_DATA);
 }
 
-/** A record header that may start a TLS stream (for a handshake record, a plausible message type follows). */
-function recordStartOk(b: Uint8Array, p: number): boolean {
+/**
+ * A record header that may start a TLS stream (for a handshake record, a plausible message type follows); other
+ * record types than handshake only when `anyType`.
+ */
+function recordStartOk(b: Uint8Array, p: number, anyType = true): boolean {
   if (b[p] > 23 || !recordHeaderOk(b, p)) return false;
   if (b[p] === TlsContentType.HANDSHAKE) return HANDSHAKE_TYPE_VALID[b[p + 5]] === 1;
+  if (!anyType) return false;
   if (b[p] === TlsContentType.CHANGE_CIPHER_SPEC) return u16(b, p + 3) === 1;
   return true;
 }

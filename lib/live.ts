@@ -288,6 +288,8 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
     if (metrics !== undefined) {
       metrics.packets = pipeline.stats.read;
       metrics.packetsDecoded = pipeline.stats.decoded;
+      metrics.skipped = new Map(Object.entries(pipeline.summary().skipped));
+      metrics.packetsSampledOut = pipeline.stats.sampledOut;
       metrics.bytes = bytes;
       metrics.activeFlows = pipeline.table.size;
       metrics.received = summary.received;

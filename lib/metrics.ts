@@ -36,6 +36,10 @@ export class CaptureMetrics {
   bytes = 0;
   /** Packets decoded into a flow. */
   packetsDecoded = 0;
+  /** Packets skipped, by reason. */
+  skipped: Map<string, number> = new Map();
+  /** Packets of flows sampling left out. */
+  packetsSampledOut = 0;
   /** Flows held now. */
   activeFlows = 0;
   /** Packets received by the capture filter (`pcap_stats` ps_recv). */
@@ -71,6 +75,16 @@ export class CaptureMetrics {
     ]);
     metric("jj_packets_decoded_total", "counter", "Packets decoded and counted in a flow.", [
       `jj_packets_decoded_total ${this.packetsDecoded}`,
+    ]);
+    // With these, packets read = decoded + skipped + sampled out, as the summary accounts for them.
+    metric(
+      "jj_packets_skipped_total",
+      "counter",
+      "Packets read but not counted in a flow, by reason (as the summary names them).",
+      [...this.skipped].map(([r, n]) => `jj_packets_skipped_total{reason="${escapeLabel(r)}"} ${n}`),
+    );
+    metric("jj_packets_sampled_out_total", "counter", "Packets of flows --sampling-rate left out.", [
+      `jj_packets_sampled_out_total ${this.packetsSampledOut}`,
     ]);
     metric(
       "jj_flows_total",

@@ -823,6 +823,12 @@ export interface IpfixExporterOptions extends IpfixEncoderOptions {
   templateRefreshMessages?: number;
   /** Called once per send failure (the exporter keeps going and counts the lost records). */
   onWarning?: (message: string) => void;
+  /**
+   * TCP: how long, in milliseconds, a connection may take to open, and a collector may leave a message untaken
+   * before it is taken as not reading (default 5000). Records are then dropped (counted in `stats.lost`)
+   * while more than 64 messages wait, rather than held without bound, and `close` waits no longer for them.
+   */
+  timeoutMs?: number;
 }
 
 /** Counters of an exporter. */
@@ -835,7 +841,7 @@ export interface IpfixExporterStats {
   templateMessages: number;
   /** Bytes sent. */
   bytes: number;
-  /** Data records lost to send errors. */
+  /** Data records lost to send errors, or dropped while the collector did not read (TCP). */
   lost: number;
 }
 
@@ -880,8 +886,17 @@ async function udpChannel(host: string, port: number): Promise<Channel> {
   };
 }
 
-async function tcpChannel(host: string, port: number): Promise<Channel> {
-  const conn = await Deno.connect({ hostname: host, port, transport: "tcp" });
+async function tcpChannel(host: string, port: number, timeoutMs: number): Promise<Channel> {
+  // A collector whose SYNs go unanswered held the start (and a reconnect) for minutes, deaf to Ctrl-C.
+  const connecting = Deno.connect({ hostname: host, port, transport: "tcp" });
+  const conn = await within(connecting, timeoutMs).catch((e) => {
+    connecting.then((c) => c.close(), () => {});
+    throw e;
+  });
+  if (conn === TIMED_OUT) {
+    connecting.then((c) => c.close(), () => {});
+    throw new Error(`no connection to ${host}:${port} within ${timeoutMs / 1000} s`);
+  }
   return {
     async send(msg) {
       let off = 0;
@@ -931,10 +946,19 @@ export class IpfixExporter implements RecordWriter {
   #sessionRecords = 0;
   /** Serialises sends so that messages leave in order even when flush is called concurrently. */
   #chain: Promise<void> = Promise.resolve();
+  /** Messages, and their data records, queued on `#chain` and not yet sent. */
+  #backlog = 0;
+  #backlogRecords = 0;
+  /** The collector left a message untaken for `timeoutMs`: writes no longer wait for it. */
+  #stalled = false;
+  /** `close` gave up on the queued messages: those still queued are not sent. */
+  #abandoned = false;
+  readonly #timeoutMs: number;
 
   private constructor(opts: IpfixExporterOptions, channel: Channel) {
     this.#opts = opts;
     this.#transport = opts.transport ?? "udp";
+    this.#timeoutMs = opts.timeoutMs ?? 5000;
     this.#maxSize = Math.max(
       256,
       Math.min(65535, opts.maxMessageSize ?? (this.#transport === "tcp" ? 65000 : 1400)),
@@ -979,7 +1003,7 @@ export class IpfixExporter implements RecordWriter {
    */
   static async connect(opts: IpfixExporterOptions): Promise<IpfixExporter> {
     const ch = (opts.transport ?? "udp") === "tcp"
-      ? await tcpChannel(opts.host, opts.port)
+      ? await tcpChannel(opts.host, opts.port, opts.timeoutMs ?? 5000)
       : await udpChannel(opts.host, opts.port);
     return new IpfixExporter(opts, ch);
   }
@@ -997,7 +1021,10 @@ export class IpfixExporter implements RecordWriter {
       let extra = r.bytes.length + (this.#pending.some((p) => p.templateId === r.templateId) ? 0 : 4);
       const base = this.#pendingSize === 0 ? 16 + this.encoder.templateSet.length : this.#pendingSize;
       if (this.#pending.length > 0 && base + extra > this.#maxSize) {
-        await this.flush();
+        // The send is awaited (a collector slower than the capture slows it down, losing nothing), but not
+        // past the timeout: a collector that stopped reading held every output back, and memory grew.
+        const sent = this.flush();
+        if (!this.#stalled && await within(sent, this.#timeoutMs) === TIMED_OUT) this.#stall();
         // Alone in the next message: its data set needs its own 4-byte header.
         extra = r.bytes.length + 4;
       }
@@ -1014,9 +1041,32 @@ export class IpfixExporter implements RecordWriter {
     this.#pendingSize = 0;
     const refresh = this.#templatesDue();
     if (records.length === 0 && !refresh) return this.#chain;
-    const p = this.#chain.then(() => this.#send(records));
+    if (this.#backlog >= MAX_BACKLOG) {
+      // The collector does not take what waits: these are dropped rather than held.
+      this.stats.lost += records.length;
+      this.#stall();
+      return Promise.resolve();
+    }
+    this.#backlog++;
+    this.#backlogRecords += records.length;
+    const p = this.#chain.then(() => this.#send(records)).finally(() => {
+      this.#backlog--;
+      this.#backlogRecords -= records.length;
+      if (this.#backlog === 0) this.#stalled = false;
+    });
     this.#chain = p.catch(() => {});
     return p;
+  }
+
+  /** The collector is taken as not reading: said once, and writes stop waiting for it. */
+  #stall(): void {
+    if (!this.#stalled && !this.#warned) {
+      this.#warned = true;
+      this.#opts.onWarning?.(
+        `IPFIX collector ${this.target} is not reading: records are dropped while ${MAX_BACKLOG} messages wait`,
+      );
+    }
+    this.#stalled = true;
   }
 
   /** Whether the next message must carry the templates. */
@@ -1029,6 +1079,7 @@ export class IpfixExporter implements RecordWriter {
   }
 
   async #send(records: EncodedRecord[]): Promise<void> {
+    if (this.#abandoned) return; // counted lost by close
     let withTemplates = this.#templatesDue();
     if (records.length === 0 && !withTemplates) return;
     if (
@@ -1043,7 +1094,7 @@ export class IpfixExporter implements RecordWriter {
     try {
       if (this.#channel === null) {
         // TCP after a failure: reconnect (a new transport session: sequence numbers restart), templates first.
-        this.#channel = await tcpChannel(this.#opts.host, this.#opts.port);
+        this.#channel = await tcpChannel(this.#opts.host, this.#opts.port, this.#timeoutMs);
         this.#needTemplates = true;
         this.#sessionRecords = 0;
         return this.#send(records);
@@ -1052,6 +1103,7 @@ export class IpfixExporter implements RecordWriter {
       await this.#channel.send(msg);
       sent = msg.length;
     } catch (e) {
+      if (this.#abandoned) return; // counted lost by close
       this.stats.lost += records.length;
       if (!this.#warned) {
         this.#warned = true;
@@ -1081,10 +1133,34 @@ export class IpfixExporter implements RecordWriter {
   /** Sends what is queued and closes the channel (idempotent). */
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.flush();
-    await this.#chain;
+    void this.flush();
+    // Not past the timeout: a collector that does not read would hold the end of the run (and the flows and
+    // files still to write) for ever.
+    if (await within(this.#chain, this.#stalled ? 0 : this.#timeoutMs) === TIMED_OUT) {
+      this.#abandoned = true;
+      this.stats.lost += this.#backlogRecords;
+      this.#stall();
+    }
     this.#closed = true;
     this.#channel?.close();
     this.#channel = null;
+  }
+}
+
+/** Messages queued behind one a TCP collector has not taken, at most (see `IpfixExporterOptions.timeoutMs`). */
+const MAX_BACKLOG = 64;
+
+const TIMED_OUT: unique symbol = Symbol("timed out");
+
+/** `p`'s value, or TIMED_OUT when it does not settle within `ms` milliseconds (its rejection is thrown). */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<typeof TIMED_OUT>((resolve) =>
+    timer = setTimeout(() => resolve(TIMED_OUT), ms)
+  );
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * Ctrl-C (SIGINT) or SIGTERM during `extract` of a capture on a pipe, the way `tcpdump -w - | jj extract -` is
+ * Ctrl-C (SIGINT), SIGTERM or SIGHUP during `extract` of a capture on a pipe, the way `tcpdump -w - | jj extract -` is
  * stopped: the input ends where it is, the flows held are written, the summary says so, and the exit code is
  * 130. Before, the signal killed jj and every flow was lost.
  */
@@ -31,7 +31,8 @@ function catches(pid: number, signal: number): boolean {
   }
 }
 
-for (const [name, number] of [["SIGINT", 2], ["SIGTERM", 15]] as const) {
+// SIGHUP: the terminal closed, or an SSH session dropped (it killed jj, and the flows held were lost).
+for (const [name, number] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as const) {
   Deno.test({
     name: `extract - : ${name} while the pipe is still open writes the flows held, says so, exit 130`,
     ignore: Deno.build.os !== "linux",

@@ -26,6 +26,7 @@ import {
   cap,
   CAPTURES,
   ethernet,
+  freePort,
   hasCommand,
   HAVE_CAPTURES,
   HAVE_TSHARK,
@@ -947,5 +948,79 @@ Deno.test("ipfix: flowStartMilliseconds is the packet's millisecond, cut (a nano
     };
     const d = decodeIpfixMessage(enc.message(0, 0, enc.encodeFlow(rec), true), known)!;
     assert.equal(d.records[0].values["152"], want, `${t}`);
+  }
+});
+
+Deno.test("ipfix: a TCP collector that stops reading: writes and close end in time, drops are counted", async () => {
+  // It accepts and never reads. Each send waited on it: the run's other outputs with it, for ever, and what
+  // waited grew without bound.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const accepted = listener.accept();
+  const warnings: string[] = [];
+  try {
+    const ex = await IpfixExporter.connect({
+      host: "127.0.0.1",
+      port,
+      transport: "tcp",
+      maxMessageSize: 60000,
+      timeoutMs: 300,
+      onWarning: (m) => warnings.push(m),
+    });
+    await accepted;
+    const started = performance.now();
+    // Some 30 MB of records: far past what the socket's buffers take.
+    const flows = manyFlows(1000);
+    for (let round = 0; round < 400; round++) for (const f of flows) await ex.write(f);
+    await ex.close();
+    const seconds = (performance.now() - started) / 1000;
+    assert.ok(ex.stats.lost > 0, "records dropped");
+    const records = 400 * flows.reduce((a, f) => a + ex.encoder.encodeFlow(f).length, 0);
+    assert.equal(ex.stats.records + ex.stats.lost, records, "every record sent or counted lost");
+    assert.equal(warnings.length, 1, warnings.join("\n"));
+    assert.match(warnings[0], /is not reading/);
+    assert.ok(seconds < 60, `${seconds} s`);
+  } finally {
+    (await accepted.catch(() => null))?.close();
+    listener.close();
+  }
+});
+
+Deno.test("ipfix: a TCP collector whose connection does not open is an error within the timeout", async () => {
+  // A listener whose accept queue is full: the kernel drops further SYNs, so a connect hangs in its retries
+  // (about two minutes), deaf to Ctrl-C.
+  const port = freePort();
+  const blackhole = new Deno.Command("python3", {
+    args: [
+      "-c",
+      "import socket,sys,time\n" +
+      "l=socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n" +
+      `l.bind(('127.0.0.1', ${port})); l.listen(0)\n` +
+      "fill=[]\n" +
+      "for i in range(3):\n" +
+      "  c=socket.socket(); c.setblocking(False)\n" +
+      `  try: c.connect(('127.0.0.1', ${port}))\n` +
+      "  except BlockingIOError: pass\n" +
+      "  fill.append(c)\n" +
+      "print('ready', flush=True)\n" +
+      "time.sleep(60)\n",
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  try {
+    const reader = blackhole.stdout.getReader();
+    await reader.read(); // "ready"
+    reader.releaseLock();
+    const started = performance.now();
+    await assert.rejects(
+      () => IpfixExporter.connect({ host: "127.0.0.1", port, transport: "tcp", timeoutMs: 500 }),
+      /no connection to 127\.0\.0\.1:\d+ within 0\.5 s/,
+    );
+    assert.ok(performance.now() - started < 20000);
+  } finally {
+    blackhole.kill();
+    await blackhole.status;
+    await blackhole.stdout.cancel().catch(() => {});
   }
 });

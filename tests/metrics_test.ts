@@ -38,7 +38,12 @@ Deno.test("metrics: text format carries packets, bytes, flows by end reason, act
   m.flowEnded("idle");
   m.flowEnded("fin");
   m.flowEnded("end");
+  // Read = decoded + skipped + sampled out, as the summary accounts for them (there was no way to check it).
+  m.skipped = new Map([["truncated headers", 1]]);
+  m.packetsSampledOut = 1;
   const v = parseProm(m.render());
+  assert.equal(v.get('jj_packets_skipped_total{reason="truncated headers"}'), 1);
+  assert.equal(v.get("jj_packets_sampled_out_total"), 1);
   assert.equal(v.get("jj_packets_total"), 120);
   assert.equal(v.get("jj_bytes_total"), 98765);
   assert.equal(v.get("jj_packets_decoded_total"), 118);

@@ -168,14 +168,15 @@ export const STOPPING = "jj: stopping; writing the flows still held (signal agai
 
 /** What {@linkcode stopOnSignals} gives. */
 export interface SignalStop {
-  /** Aborted by the first SIGINT or SIGTERM. */
+  /** Aborted by the first SIGINT, SIGTERM or SIGHUP. */
   signal: AbortSignal;
   /** Removes the signal listeners. */
   dispose(): void;
 }
 
 /**
- * Stops a run cleanly on its first SIGINT or SIGTERM (Ctrl-C, or `kill`): `signal` is aborted, after `notice`
+ * Stops a run cleanly on its first SIGINT, SIGTERM or SIGHUP (Ctrl-C, `kill`, or the terminal closed, as
+ * tcpdump does): `signal` is aborted, after `notice`
  * is written on stderr unless it is empty; a second signal exits at once with 130, after `beforeExit` (which
  * puts the terminal back, for a progress bar). Without it a signal killed the process: the flows a capture on a
  * pipe still held (`tcpdump -w - | jj extract -`, stopped with Ctrl-C) were lost.
@@ -192,14 +193,18 @@ export function stopOnSignals(notice: string, beforeExit?: () => void): SignalSt
   const stop = new AbortController();
   const onSignal = () => {
     if (!stop.signal.aborted) {
-      if (notice !== "") console.error(notice);
+      try {
+        if (notice !== "") console.error(notice);
+      } catch {
+        // A closed terminal (SIGHUP): the run still ends cleanly, and writes its files.
+      }
       stop.abort();
       return;
     }
     beforeExit?.();
     Deno.exit(130);
   };
-  const sigs: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM"];
+  const sigs: Deno.Signal[] = Deno.build.os === "windows" ? ["SIGINT"] : ["SIGINT", "SIGTERM", "SIGHUP"];
   for (const s of sigs) Deno.addSignalListener(s, onSignal);
   return {
     signal: stop.signal,

@@ -298,7 +298,7 @@ export function printLiveSummary(s: LiveSummary): void {
 }
 
 /**
- * Runs `jj live`; returns the exit code. SIGINT and SIGTERM stop the capture cleanly (every flow is written);
+ * Runs `jj live`; returns the exit code. SIGINT, SIGTERM and SIGHUP stop the capture cleanly (every flow is written);
  * a second signal exits at once.
  *
  * @example
@@ -458,8 +458,8 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
 export function addLiveCommand(program: Command, setResult: (p: Promise<number>) => void): Command {
   const base = program.command("live")
     .description(
-      "Capture on an interface (libpcap) and write one JSON line per flow as flows end; Ctrl-C or SIGTERM stops " +
-        "and writes the flows still held.",
+      "Capture on an interface (libpcap) and write one JSON line per flow as flows end; Ctrl-C, SIGTERM or SIGHUP " +
+        "stops and writes the flows still held.",
     )
     .option("-i, --interface <name>", "interface to capture on (see --list)")
     .option("--list", "list the capture interfaces and exit")

@@ -105,7 +105,8 @@ const features: FeatureSpec[] = [
   f(
     "tor_cell_count",
     "int",
-    "Packets whose transport payload is 536-600 bytes, the size of one Tor cell in a TLS record.",
+    "Packets whose transport payload is 536-600 bytes, the size of one Tor cell in a TLS record (IP fragments " +
+      "not counted: theirs is a share of a datagram's).",
   ),
   f("tor_cell_ratio", "float", "tor_cell_count / total_packets."),
   f(

@@ -327,11 +327,20 @@ interface Pkt {
   pay: number;
   dir: 0 | 1;
   hex: string;
+  /** An IP fragment (a first one with more to come, or a later one): its payload is a share of a datagram's. */
+  fragment: boolean;
 }
 
 type Flow = ModelFlow<Pkt>;
 
-const pktOf = (fr: Frame, dir: 0 | 1): Pkt => ({ ts: fr.ts, len: fr.len, pay: fr.pay, dir, hex: fr.hex });
+const pktOf = (fr: Frame, dir: 0 | 1): Pkt => ({
+  ts: fr.ts,
+  len: fr.len,
+  pay: fr.pay,
+  dir,
+  hex: fr.hex,
+  fragment: fr.fragment != null,
+});
 
 type Value = number | string | boolean | null | number[] | number[][];
 
@@ -411,7 +420,8 @@ function paddingFeatures(fl: Flow, cfg: Config, out: Map<string, Value>): void {
     constantRate = cv !== null ? cv <= 0.1 : null;
   }
   out.set("is_constant_rate", constantRate);
-  const tor = p.filter((x) => x.pay >= TOR_MIN && x.pay <= TOR_MAX).length;
+  // Transport payloads of a cell's size: not an IP fragment's share of a datagram.
+  const tor = p.filter((x) => x.pay >= TOR_MIN && x.pay <= TOR_MAX && !x.fragment).length;
   const withPayload = p.filter((x) => x.pay > 0).length;
   const torLike = tor >= 5 && 2 * tor >= withPayload;
   out.set("tor_cell_count", tor);

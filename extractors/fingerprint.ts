@@ -160,9 +160,10 @@ function firstPayloadSig(s: FingerprintState, p: PacketView, flow: FlowState): n
   let sig = 0;
   if (flow.protocol === 17) {
     sig |= openvpnSig(s, b, o, o + n, p.ts);
-    // The responder's well-known port: a client's port is the system's or a NAT's choice (a DNS query from
-    // port 4500 was "IPsec ESP").
-    const dp = flow.dstPort;
+    // The port the packet was sent to, either way (a capture that starts inside a NAT-T tunnel begins with the
+    // gateway's packet): the sender's own port is the system's or a NAT's choice (a DNS query from port 4500
+    // was "IPsec ESP"). A DNS message is none of these.
+    const dp = dnsShaped(b, o, o + n) ? 0 : p.dstPort;
     if (dp === 500 || dp === 4500) {
       // IKE header (after the 4-byte non-ESP marker on 4500): version at 17, exchange type at 18.
       let h = o;

@@ -188,7 +188,7 @@ function startsHead(b: Uint8Array, o: number, n: number): boolean {
 }
 
 /**
- * A QUIC v1, v2 or draft long header at `b[o]` (`n` bytes captured) with connection IDs of at most 20 bytes; from
+ * A QUIC v1, v2 or draft long header at `b[o]` (`n` bytes captured) with connection ID lengths of at most 20; from
  * the initiator, in a datagram of 1200 bytes or more (`len`): a client's first is an Initial, padded so (RFC 9000
  * section 14.1). A DNS query with id 0xc100 and no flags set reads as a v1 long header, and NTP's 0xe3 and zeros
  * as version 0.
@@ -198,9 +198,7 @@ function isQuicLong(b: Uint8Array, o: number, n: number, len: number, fromInitia
   const v = ((b[o + 1] << 24) | (b[o + 2] << 16) | (b[o + 3] << 8) | b[o + 4]) >>> 0;
   if (v !== 1 && v !== 0x6b3343cf && ((v >>> 8) !== 0xff0000 || (v & 0xff) === 0)) return false;
   const dcil = b[o + 5];
-  if (dcil > 20 || 7 + dcil > n) return false;
-  const scil = b[o + 6 + dcil];
-  if (scil > 20 || 7 + dcil + scil > n) return false;
+  if (dcil > 20 || 7 + dcil > n || b[o + 6 + dcil] > 20) return false;
   return !fromInitiator || len >= 1200;
 }
 

@@ -90,7 +90,8 @@ export const ipExtendedExtractor: FeatureExtractor<IpExtendedState> = {
   init: (): IpExtendedState => new IpExtendedState(),
   update(s: IpExtendedState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     const version = p.ipVersion;
-    if (version === 0) return;
+    // No inner IP header: a later fragment of a tunnel's outer datagram (its header fields are the outer one's).
+    if (version === 0 || p.addrBuf !== null) return;
     const d = dir === 0 ? s.fwd : s.bwd;
     const ttl = p.ttl, tos = p.tos;
     if (ttl < d.ttlMin) d.ttlMin = ttl;

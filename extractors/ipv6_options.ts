@@ -67,7 +67,8 @@ export const ipv6OptionsExtractor: FeatureExtractor<Ipv6OptionsState | null> = {
   features,
   init: (flow: FlowState): Ipv6OptionsState | null => flow.ipVersion === 6 ? new Ipv6OptionsState() : null,
   update(s: Ipv6OptionsState | null, p: PacketView): void {
-    if (s === null) return;
+    // No inner IP header: a later fragment of a tunnel's outer datagram (its header fields are the outer one's).
+    if (s === null || p.addrBuf !== null) return;
     if (p.ipVersion === 4) {
       s.v4++;
       return;

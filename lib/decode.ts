@@ -88,6 +88,8 @@ const MAX_FRAGMENTED = 4096;
 /** Seconds a first fragment's ports are remembered for the rest of its datagram (Linux's reassembly timeout
  * is 30 s). */
 const FRAGMENT_TIMEOUT = 60;
+/** Seconds a tunnel's outer first fragment lends its inner flow to its later ones (see `laterFragment`). */
+const OUTER_FRAGMENT_TIMEOUT = 2;
 
 /** The ports of a fragmented datagram, from its first fragment, and when it was seen. */
 interface FragmentPorts {
@@ -489,6 +491,9 @@ export class PacketDecoder {
       return;
     }
     const inner = first.inner;
+    // An IP id is reused within seconds on a busy tunnel: a later fragment takes a datagram's inner flow (another
+    // subscriber's, maybe) only within OUTER_FRAGMENT_TIMEOUT of its first fragment.
+    if (inner !== null && Math.abs(p.ts - first.ts) > OUTER_FRAGMENT_TIMEOUT) return;
     if (inner !== null) {
       // A later fragment of a tunnel's outer datagram: the inner packet's, its endpoints the tunnel's.
       this.enterTunnel(inner.tunnelType);

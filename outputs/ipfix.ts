@@ -824,9 +824,10 @@ export interface IpfixExporterOptions extends IpfixEncoderOptions {
   /** Called once per send failure (the exporter keeps going and counts the lost records). */
   onWarning?: (message: string) => void;
   /**
-   * TCP: how long, in milliseconds, a connection may take to open, and a collector may leave a message untaken
-   * before it is taken as not reading (default 5000). Records are then dropped (counted in `stats.lost`)
-   * while more than 64 messages wait, rather than held without bound, and `close` waits no longer for them.
+   * TCP: milliseconds a connection may take to open (default 5000), and the collector may take no message
+   * before it is taken as not reading (default 30000: a slow collector drains a full socket buffer in
+   * seconds, and is waited for). Records are then dropped (counted in `stats.lost`) while more than 64
+   * messages wait, rather than held without bound, and `close` waits no longer for them.
    */
   timeoutMs?: number;
 }
@@ -888,14 +889,19 @@ async function udpChannel(host: string, port: number): Promise<Channel> {
 
 async function tcpChannel(host: string, port: number, timeoutMs: number): Promise<Channel> {
   // A collector whose SYNs go unanswered held the start (and a reconnect) for minutes, deaf to Ctrl-C.
-  const connecting = Deno.connect({ hostname: host, port, transport: "tcp" });
-  const conn = await within(connecting, timeoutMs).catch((e) => {
-    connecting.then((c) => c.close(), () => {});
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({
+      hostname: host,
+      port,
+      transport: "tcp",
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (e) {
+    if (e instanceof DOMException && e.name === "TimeoutError") {
+      throw new Error(`no connection to ${host}:${port} within ${timeoutMs / 1000} s`);
+    }
     throw e;
-  });
-  if (conn === TIMED_OUT) {
-    connecting.then((c) => c.close(), () => {});
-    throw new Error(`no connection to ${host}:${port} within ${timeoutMs / 1000} s`);
   }
   return {
     async send(msg) {
@@ -953,12 +959,16 @@ export class IpfixExporter implements RecordWriter {
   #stalled = false;
   /** `close` gave up on the queued messages: those still queued are not sent. */
   #abandoned = false;
+  /** Sends completed: the collector's progress, which a wait for it watches. */
+  #sends = 0;
+  #stallWarned = false;
+  #closing: Promise<void> | null = null;
   readonly #timeoutMs: number;
 
   private constructor(opts: IpfixExporterOptions, channel: Channel) {
     this.#opts = opts;
     this.#transport = opts.transport ?? "udp";
-    this.#timeoutMs = opts.timeoutMs ?? 5000;
+    this.#timeoutMs = opts.timeoutMs ?? 30000;
     this.#maxSize = Math.max(
       256,
       Math.min(65535, opts.maxMessageSize ?? (this.#transport === "tcp" ? 65000 : 1400)),
@@ -1024,7 +1034,7 @@ export class IpfixExporter implements RecordWriter {
         // The send is awaited (a collector slower than the capture slows it down, losing nothing), but not
         // past the timeout: a collector that stopped reading held every output back, and memory grew.
         const sent = this.flush();
-        if (!this.#stalled && await within(sent, this.#timeoutMs) === TIMED_OUT) this.#stall();
+        if (!this.#stalled && !await this.#progressing(sent)) this.#stall();
         // Alone in the next message: its data set needs its own 4-byte header.
         extra = r.bytes.length + 4;
       }
@@ -1052,16 +1062,30 @@ export class IpfixExporter implements RecordWriter {
     const p = this.#chain.then(() => this.#send(records)).finally(() => {
       this.#backlog--;
       this.#backlogRecords -= records.length;
-      if (this.#backlog === 0) this.#stalled = false;
+      // A message taken: the collector reads (slowly, perhaps), and writes wait for it again.
+      this.#sends++;
+      this.#stalled = false;
     });
     this.#chain = p.catch(() => {});
     return p;
   }
 
+  /**
+   * Waits for `p` while the collector takes messages: false once none was taken for `timeoutMs` (a collector
+   * that reads slowly is waited for, and loses nothing).
+   */
+  async #progressing(p: Promise<void>): Promise<boolean> {
+    for (;;) {
+      const before = this.#sends;
+      if (await within(p, this.#timeoutMs) !== TIMED_OUT) return true;
+      if (this.#sends === before) return false;
+    }
+  }
+
   /** The collector is taken as not reading: said once, and writes stop waiting for it. */
   #stall(): void {
-    if (!this.#stalled && !this.#warned) {
-      this.#warned = true;
+    if (!this.#stalled && !this.#stallWarned) {
+      this.#stallWarned = true;
       this.#opts.onWarning?.(
         `IPFIX collector ${this.target} is not reading: records are dropped while ${MAX_BACKLOG} messages wait`,
       );
@@ -1094,7 +1118,7 @@ export class IpfixExporter implements RecordWriter {
     try {
       if (this.#channel === null) {
         // TCP after a failure: reconnect (a new transport session: sequence numbers restart), templates first.
-        this.#channel = await tcpChannel(this.#opts.host, this.#opts.port, this.#timeoutMs);
+        this.#channel = await tcpChannel(this.#opts.host, this.#opts.port, this.#opts.timeoutMs ?? 5000);
         this.#needTemplates = true;
         this.#sessionRecords = 0;
         return this.#send(records);
@@ -1130,13 +1154,17 @@ export class IpfixExporter implements RecordWriter {
     } else this.#messagesSinceTemplates++;
   }
 
-  /** Sends what is queued and closes the channel (idempotent). */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  /** Sends what is queued and closes the channel (idempotent: every call gives the first's promise). */
+  close(): Promise<void> {
+    return this.#closing ??= this.#close();
+  }
+
+  async #close(): Promise<void> {
     void this.flush();
-    // Not past the timeout: a collector that does not read would hold the end of the run (and the flows and
-    // files still to write) for ever.
-    if (await within(this.#chain, this.#stalled ? 0 : this.#timeoutMs) === TIMED_OUT) {
+    // Not once no message was taken for the timeout (at once when it was already taken as not reading): a
+    // collector that does not read would hold the end of the run (and the flows and files still to write) for
+    // ever.
+    if (this.#stalled ? await within(this.#chain, 0) === TIMED_OUT : !await this.#progressing(this.#chain)) {
       this.#abandoned = true;
       this.stats.lost += this.#backlogRecords;
       this.#stall();

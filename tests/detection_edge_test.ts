@@ -175,3 +175,41 @@ Deno.test("IP fragments of a Tor cell's size are not Tor cells (padding and fing
   assert.equal(r.tor_cell_count, 0);
   assert.equal(r.tor_confidence, 0);
 });
+
+Deno.test("IPsec ESP in UDP when the gateway's packet comes first (a capture that starts inside the tunnel)", async () => {
+  // The flow's responder is then the client's NAT port: the signature must look at the port sent to.
+  const esp = (seed: number) => bytes([0x12, 0x34, 0x56, 0x78, 0, 0, 0, seed], 120, seed);
+  const recs = await records([
+    udpFrame(B, A, 4500, 14500, esp(1)),
+    udpFrame(A, B, 14500, 4500, esp(2)),
+    udpFrame(B, A, 4500, 14500, esp(3)),
+  ], ["--features", "fingerprint"]);
+  assert.equal(recs.length, 1);
+  assert.equal(recs[0].vpn_type, "ipsec-esp");
+  assert.equal(recs[0].vpn_confidence, 0.9);
+});
+
+Deno.test("TLS in a capture that starts inside a record (no SYN): the aligned records after it are TLS", async () => {
+  const tcpFrame = (seq: number, data: Uint8Array) =>
+    ethernet(ipv4(B, A, 6, tcp(443, 50000, F.ACK | F.PSH, data, { seq, ack: 1 })));
+  const record = (seed: number) => bytes([0x17, 0x03, 0x03, 0x00, 0x40], 5 + 64, seed);
+  const frames = [tcpFrame(1000, bytes([], 300, 9))];
+  for (let i = 0; i < 4; i++) frames.push(tcpFrame(1300 + 69 * i, record(i)));
+  const [r] = await records(frames, ["--features", "tls"]);
+  assert.equal(r.tls_detected, true);
+});
+
+Deno.test("http3_detected: a client Initial cut by the snapshot length after the connection IDs' lengths", async () => {
+  // DCID of 18 bytes, SCID of 17: a 70-byte snapshot holds the SCID's length, not all of its bytes.
+  const initial = bytes([0xc3, 0, 0, 0, 1, 18, ...new Array(18).fill(7), 17], 1250, 3);
+  await withTempDir(async (dir) => {
+    const data = udpFrame(A, B, 40000, 443, initial);
+    await Deno.writeFile(
+      `${dir}/q.pcap`,
+      pcapFile(1, [{ ts: T0, data: data.subarray(0, 70), wireLen: data.length }], { snaplen: 70 }),
+    );
+    const r = await runCli(["extract", "-q", "--features", "http2", `${dir}/q.pcap`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(parseJsonl(r.stdout)[0].http3_detected, true);
+  });
+});

@@ -1024,3 +1024,53 @@ Deno.test("ipfix: a TCP collector whose connection does not open is an error wit
     await blackhole.stdout.cancel().catch(() => {});
   }
 });
+
+Deno.test("ipfix: a TCP collector that reads slowly is waited for and loses nothing; close twice counts once", async () => {
+  // It reads 4 KB every 20 ms through a 4 KB receive buffer: once a message waited longer than the timeout,
+  // every record past 64 queued messages was dropped for the rest of the run.
+  const port = freePort();
+  const collector = new Deno.Command("python3", {
+    args: [
+      "-c",
+      "import socket,sys,time\n" +
+      "l=socket.socket(); l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n" +
+      "l.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)\n" +
+      `l.bind(('127.0.0.1', ${port})); l.listen(1)\n` +
+      "print('ready', flush=True)\n" +
+      "c,_=l.accept(); n=0\n" +
+      "while True:\n" +
+      "  b=c.recv(4096)\n" +
+      "  if not b: break\n" +
+      "  n+=len(b); time.sleep(0.02)\n" +
+      "print(n, flush=True)\n",
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const out = collector.output();
+  try {
+    // The first line: listening.
+    await new Promise((r) => setTimeout(r, 300));
+    const ex = await IpfixExporter.connect({
+      host: "127.0.0.1",
+      port,
+      transport: "tcp",
+      maxMessageSize: 60000,
+      timeoutMs: 100,
+    });
+    const flows = manyFlows(1000);
+    for (let round = 0; round < 8; round++) for (const f of flows) await ex.write(f);
+    const closes = [ex.close(), ex.close()];
+    await Promise.all(closes);
+    const records = 8 * flows.reduce((a, f) => a + ex.encoder.encodeFlow(f).length, 0);
+    const got = Number(new TextDecoder().decode((await out).stdout).trim().split("\n").at(-1));
+    assert.equal(ex.stats.lost, 0);
+    assert.equal(ex.stats.records, records);
+    assert.equal(got, ex.stats.bytes);
+  } finally {
+    try {
+      collector.kill();
+    } catch { /* ended */ }
+    await out.catch(() => {});
+  }
+});

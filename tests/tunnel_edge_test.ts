@@ -150,3 +150,25 @@ Deno.test({
     }
   },
 });
+
+Deno.test("a tunnel's outer later fragment: no inner IP header fields, and no other datagram's inner flow", async () => {
+  // Its IP header is the outer one: its TTL (250), ToS, MF flag and id were read as the inner packets'.
+  const [gre] =
+    (await collect(`${DIR}/gre_ttl_outer_frag.pcap`, { features: ["flow_meta", "ip_extended"] })).records;
+  assert.equal(gre.tunnel_type, "gre");
+  assert.equal(gre.ip_ttl_bwd_max, 64);
+  assert.equal(gre.ip_ttl_bwd_changes, 0);
+  assert.equal(gre.ip_flags, 2, "DF only");
+  assert.equal(gre.ip_id_gaps, 0);
+  // The same outer IP id 10 s later: the second subscriber's fragment that came before its first is not the
+  // first one's (it keeps ports 0, an outer flow, as any fragment before its first).
+  const { records } = await collect(`${DIR}/gtp_stale_id.pcap`, { features: ["flow_meta"] });
+  assert.deepEqual(
+    records.map((r) => `${r.src_ip}:${r.src_port} ${r.dst_ip}:${r.dst_port} ${r.total_packets}`),
+    [
+      "203.0.113.10:443 100.64.0.1:50000 2",
+      "192.0.2.2:0 192.0.2.1:0 1",
+      "203.0.113.10:443 100.64.0.2:50000 1",
+    ],
+  );
+});

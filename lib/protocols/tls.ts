@@ -1370,15 +1370,10 @@ export class TlsFlowAnalyzer {
         if (avail < need) {
           if (avail < 2 || buf[p + 1] === 3) return p - off; // wait for the rest of the header
         } else if (
-          // A stream read from its start, or past other bytes, begins TLS with a handshake record; any record
-          // type where the capture began inside the stream, or once the other direction is TLS (a server's
-          // first record can be an alert). A MySQL query of 791 bytes (17 03 00 00 03) read as TLS.
-          recordStartOk(
-            buf,
-            p,
-            this.detected ||
-              (d.detectBytes === 0 && d.detectLines === 0 && (!d.startSeen || d.stream.skippedBytes > 0)),
-          )
+          // A stream read from its start begins TLS with a handshake record; any record type where the capture
+          // began inside the stream (or past a gap), or once the other direction is TLS (a server's first record
+          // can be an alert). A MySQL query of 791 bytes (17 03 00 00 03) read as TLS.
+          recordStartOk(buf, p, this.detected || !d.startSeen || d.stream.skippedBytes > 0)
         ) {
           d.mode = MODE_TLS;
           d.expectTls = false;

@@ -431,8 +431,8 @@ export class PacketDecoder {
 
   /**
    * A decoded fragment of the innermost IP layer: a first one (offset 0, more to come) has its protocol and
-   * ports remembered, a later one takes them. (A datagram that carried a tunnel in its first fragment has the inner
-   * packet's header fields here, not its own flags: it is not remembered.)
+   * ports remembered, a later one takes them. (A tunnel's outer datagram is remembered by `outerFirstFragment`,
+   * from the key `enterTunnel` took: here are the inner packet's header fields, not its flags.)
    */
   private fragment(): void {
     const p = this.packet;
@@ -445,12 +445,16 @@ export class PacketDecoder {
 
   /** A first fragment decoded to its transport header: its ports are remembered. */
   private firstFragment(n: number): void {
+    this.remember(this.fragmentKey(n), null);
+  }
+
+  /** Remembers the current packet's ports and protocol (and `inner`) for the later fragments of datagram `key`. */
+  private remember(key: string, inner: InnerFlow | null): void {
     const p = this.packet;
-    const key = this.fragmentKey(n);
     const f = this.fragments;
     f.delete(key);
     if (f.size >= MAX_FRAGMENTED) f.delete(f.keys().next().value!);
-    f.set(key, { srcPort: p.srcPort, dstPort: p.dstPort, proto: p.proto, ts: p.ts, inner: null });
+    f.set(key, { srcPort: p.srcPort, dstPort: p.dstPort, proto: p.proto, ts: p.ts, inner });
   }
 
   /** A tunnel's outer datagram whose first fragment this packet is: the inner packet's flow is remembered. */
@@ -463,16 +467,7 @@ export class PacketDecoder {
       addrs[i] = b[p.srcAddrOff + i];
       addrs[16 + i] = b[p.dstAddrOff + i];
     }
-    const f = this.fragments;
-    f.delete(key);
-    if (f.size >= MAX_FRAGMENTED) f.delete(f.keys().next().value!);
-    f.set(key, {
-      srcPort: p.srcPort,
-      dstPort: p.dstPort,
-      proto: p.proto,
-      ts: p.ts,
-      inner: { tunnelType: p.tunnelType, ipVersion: p.ipVersion, addrs },
-    });
+    this.remember(key, { tunnelType: p.tunnelType, ipVersion: p.ipVersion, addrs });
   }
 
   /**
@@ -491,10 +486,10 @@ export class PacketDecoder {
       return;
     }
     const inner = first.inner;
-    // An IP id is reused within seconds on a busy tunnel: a later fragment takes a datagram's inner flow (another
-    // subscriber's, maybe) only within OUTER_FRAGMENT_TIMEOUT of its first fragment.
-    if (inner !== null && Math.abs(p.ts - first.ts) > OUTER_FRAGMENT_TIMEOUT) return;
     if (inner !== null) {
+      // An IP id is reused within seconds on a busy tunnel: a later fragment takes a datagram's inner flow
+      // (another subscriber's, maybe) only within OUTER_FRAGMENT_TIMEOUT of its first fragment.
+      if (Math.abs(p.ts - first.ts) > OUTER_FRAGMENT_TIMEOUT) return;
       // A later fragment of a tunnel's outer datagram: the inner packet's, its endpoints the tunnel's.
       this.enterTunnel(inner.tunnelType);
       p.ipVersion = inner.ipVersion;

@@ -416,6 +416,8 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
     }
     // IPFIX messages keep moving while capture waits (the text writers send their batches themselves).
     if (ipfix !== undefined) {
+      // Once stopped, a collector that takes nothing is waited for briefly (the flows held still go to -o).
+      stop.signal.addEventListener("abort", () => ipfix.hurry(), { once: true });
       timer = setInterval(() => {
         metrics.ipfixRecords = ipfix.stats.records;
         metrics.ipfixLost = ipfix.stats.lost;

@@ -588,7 +588,13 @@ Deno.test("a reader gone before the end is no error in any format, Joy's include
       `"${Deno.execPath()}" run -A cli.ts extract -q --format ${format} ${inputs} | true; exit \${PIPESTATUS[0]}`,
     ]);
     assert.equal(sh.code, 0, `${format}: ${sh.stderr}`);
-    assert.equal(sh.stderr, "", format);
+    // Nothing but the warnings of the captures read before the reader went (testdata's reader_edge holds a
+    // damaged one: how far jj gets first depends on timing).
+    assert.equal(
+      sh.stderr.split("\n").filter((l) => l !== "" && !l.startsWith("jj: warning: ")).join("\n"),
+      "",
+      format,
+    );
   }
 });
 

@@ -18,7 +18,7 @@
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { TOR_CELL_PAYLOAD_MAX, TOR_CELL_PAYLOAD_MIN } from "./padding.ts";
+import { torCellSized } from "./padding.ts";
 
 /** Signature bits found in a first payload. */
 const Sig = {
@@ -373,12 +373,7 @@ export const fingerprintExtractor: FeatureExtractor<FingerprintState> = {
       else s.laterBytesBwd += pay;
       s.payloadPacketsBwd++;
     }
-    // A fragment's payload is a share of a datagram's, not a transport payload.
-    if (
-      pay >= TOR_CELL_PAYLOAD_MIN && pay <= TOR_CELL_PAYLOAD_MAX && !p.isFragment && (p.ipFlags & 1) === 0
-    ) {
-      s.torCells++;
-    }
+    if (torCellSized(p)) s.torCells++;
     if (flow.protocol === 17 && p.payloadCapLen >= 4) {
       // WireGuard messages: type 1-4 and three zero bytes; initiation 148 bytes, response 92, data >= 32.
       const b = p.buf, o = p.payloadOff, t = b[o];

@@ -18,6 +18,24 @@ export const TOR_CELL_PAYLOAD_MIN = 536;
 /** See {@linkcode TOR_CELL_PAYLOAD_MIN}. */
 export const TOR_CELL_PAYLOAD_MAX = 600;
 
+/**
+ * Whether a packet's transport payload has a Tor cell's size. Not an IP fragment's: its payload is a share of a
+ * datagram's.
+ *
+ * @example
+ * ```ts
+ * import { torCellSized } from "./padding.ts";
+ * import { PacketView } from "../lib/packet.ts";
+ * const p = new PacketView();
+ * p.payloadLen = 543;
+ * console.log(torCellSized(p)); // true
+ * ```
+ */
+export function torCellSized(p: PacketView): boolean {
+  const pay = p.payloadLen;
+  return pay >= TOR_CELL_PAYLOAD_MIN && pay <= TOR_CELL_PAYLOAD_MAX && !p.fragmented;
+}
+
 /** Share of packets at the dominant size from which a flow counts as constant-size (JoyfulJay's 0.95). */
 const CONSTANT_SIZE_RATIO = 0.95;
 /** Coefficient of variation of the gaps at or below which a flow counts as constant-rate (JoyfulJay's 0.1). */
@@ -259,12 +277,7 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
     s.last = ts;
     if (pay > 0) {
       s.withPayload++;
-      // A fragment's payload is a share of a datagram's, not a transport payload.
-      if (
-        pay >= TOR_CELL_PAYLOAD_MIN && pay <= TOR_CELL_PAYLOAD_MAX && !p.isFragment && (p.ipFlags & 1) === 0
-      ) {
-        s.torCells++;
-      }
+      if (torCellSized(p)) s.torCells++;
     }
     const over = len > pay ? len - pay : 0;
     s.overhead += over;

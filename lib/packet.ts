@@ -183,6 +183,11 @@ export class PacketView {
   fragOffset = 0;
   /** True for a non-first fragment (no transport header). */
   isFragment = false;
+
+  /** True for any IP fragment: a first one with more to come (MF), or a later one. */
+  get fragmented(): boolean {
+    return this.isFragment || (this.ipFlags & 1) !== 0;
+  }
   /** IPv6 flow label. */
   flowLabel = 0;
   /** IPv6 extension headers seen, as a bitmask of (1 << n) for hop-by-hop 0, routing 1, fragment 2, dest 3, AH 4. */

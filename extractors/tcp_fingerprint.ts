@@ -10,7 +10,7 @@
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import { type PacketView, TCP } from "../lib/packet.ts";
-import { readTcpOptions, tcpOptionKinds } from "./tcp_options.ts";
+import { readTcpOptions, tcpOptionKinds, tcpOptionsCut } from "./tcp_options.ts";
 
 /** The handshake packet (SYN or SYN-ACK) of one side: window field, TTL, MSS and window scale (-1 absent), and
  * option kinds as {@linkcode tcpOptionKinds} writes them. */
@@ -20,6 +20,8 @@ export interface SynInfo {
   mss: number;
   ws: number;
   kinds: string;
+  /** The capture cut the options short (a snapshot length): their layout, so JA4T and the OS hint, is unknown. */
+  cut?: boolean;
 }
 
 /** Per-flow state of `tcp_fingerprint`. */
@@ -49,13 +51,14 @@ const features: FeatureSpec[] = [
     "tcp_fp_fwd",
     "str",
     "JA4T of the initiator's SYN: window_optionkinds_mss_windowscale (00 when absent; the MSS in at least two " +
-      "digits and a window scale of 0 as 00, as FoxIO's reference writes them).",
+      "digits and a window scale of 0 as 00, as FoxIO's reference writes them). Null when the capture cut the " +
+      "SYN's options short (a snapshot length): the layout is not known.",
   ),
   f("tcp_fp_bwd", "str", "JA4TS of the responder's SYN-ACK, same layout."),
   f(
     "tcp_os_hint_fwd",
     "str",
-    "Initiator OS family guessed from its SYN (null without one): scanner for a window of at most 4096 with no " +
+    "Initiator OS family guessed from its SYN (null without one, or when its options were cut): scanner for a window of at most 4096 with no " +
       "option or MSS alone; else by initial TTL, at most 64: macos for options starting 2-1-3-1-1-8-4, linux for " +
       "2-4-8-1-3, 2-4-1-1-1-3 or 2-1-1-4-1-3, freebsd for 2-1-3-4-8 or 2-1-3-1-1-4-8, otherwise unix; at most " +
       "128: windows; above: network-device.",
@@ -72,8 +75,16 @@ const features: FeatureSpec[] = [
   f("tcp_uptime_bwd", "float", "Responder uptime estimate in hours, the same way."),
   f("tcp_fp_fwd_window", "int", "Window field of the initiator's SYN."),
   f("tcp_fp_fwd_ttl", "int", "IP TTL / hop limit of the initiator's SYN."),
-  f("tcp_fp_fwd_mss", "int", "MSS option of the initiator's SYN (null when absent)."),
-  f("tcp_fp_fwd_ws", "int", "Window scale of the initiator's SYN (null when absent)."),
+  f(
+    "tcp_fp_fwd_mss",
+    "int",
+    "MSS option of the initiator's SYN (null when absent, or cut off by the snapshot length).",
+  ),
+  f(
+    "tcp_fp_fwd_ws",
+    "int",
+    "Window scale of the initiator's SYN (null when absent, or cut off by the snapshot length).",
+  ),
   f("tcp_fp_bwd_window", "int", "Window field of the responder's SYN-ACK."),
   f("tcp_fp_bwd_ttl", "int", "IP TTL / hop limit of the responder's SYN-ACK."),
   f("tcp_fp_bwd_mss", "int", "MSS option of the responder's SYN-ACK (null when absent)."),
@@ -165,6 +176,7 @@ export const tcpFingerprintExtractor: FeatureExtractor<TcpFingerprintState | nul
         mss: o.mss,
         ws: o.ws,
         kinds: tcpOptionKinds(p),
+        cut: tcpOptionsCut(p),
       };
       if (dir === 0) s.synFwd = info;
       else s.synBwd = info;
@@ -194,16 +206,16 @@ export const tcpFingerprintExtractor: FeatureExtractor<TcpFingerprintState | nul
     if (s === null) return;
     const a = s.synFwd, b = s.synBwd;
     if (a !== null) {
-      out.tcp_fp_fwd = ja4t(a);
-      out.tcp_os_hint_fwd = osHint(a);
+      out.tcp_fp_fwd = a.cut ? null : ja4t(a);
+      out.tcp_os_hint_fwd = a.cut ? null : osHint(a);
       out.tcp_fp_fwd_window = a.window;
       out.tcp_fp_fwd_ttl = a.ttl;
       out.tcp_fp_fwd_mss = a.mss >= 0 ? a.mss : null;
       out.tcp_fp_fwd_ws = a.ws >= 0 ? a.ws : null;
     }
     if (b !== null) {
-      out.tcp_fp_bwd = ja4t(b);
-      out.tcp_os_hint_bwd = osHint(b);
+      out.tcp_fp_bwd = b.cut ? null : ja4t(b);
+      out.tcp_os_hint_bwd = b.cut ? null : osHint(b);
       out.tcp_fp_bwd_window = b.window;
       out.tcp_fp_bwd_ttl = b.ttl;
       out.tcp_fp_bwd_mss = b.mss >= 0 ? b.mss : null;

@@ -161,6 +161,21 @@ export function tcpOptionKinds(p: PacketView): string {
   return kinds.join("-");
 }
 
+/**
+ * True when the capture holds less of `p`'s TCP header than its data offset says (a snapshot length cut the
+ * options): the options read are only the first ones.
+ *
+ * @example
+ * ```ts
+ * import { tcpOptionsCut } from "./tcp_options.ts";
+ * import { PacketView } from "../lib/packet.ts";
+ * console.log(tcpOptionsCut(new PacketView())); // false
+ * ```
+ */
+export function tcpOptionsCut(p: PacketView): boolean {
+  return p.l4Off + p.tcpHdrLen > p.l4End;
+}
+
 /** What `tcp_options` keeps about one direction's options. */
 class TcpOptionsDirection {
   mss = -1;

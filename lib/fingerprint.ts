@@ -60,7 +60,7 @@ import { hassh, hasshString, type SshBanner, type SshDirectionParser } from "./p
 import { TlsState } from "../extractors/tls.ts";
 import { SshState } from "../extractors/ssh.ts";
 import { ja4t, osHint, type SynInfo } from "../extractors/tcp_fingerprint.ts";
-import { tcpOptionKinds } from "../extractors/tcp_options.ts";
+import { tcpOptionKinds, tcpOptionsCut } from "../extractors/tcp_options.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // events
@@ -196,9 +196,10 @@ export interface TcpEvent extends EventBase, TcpSignature {
   type: "tcp_syn" | "tcp_synack";
   /** JA4T of a SYN, JA4TS of a SYN+ACK (`window_optionkinds_mss_windowscale`), as the `tcp_fingerprint` group
    * writes it. */
-  ja4t: string;
-  /** The `tcp_fingerprint` group's coarse OS family from the TTL and option layout ("linux", "windows"...). */
-  os_hint: string;
+  ja4t: string | null;
+  /** The `tcp_fingerprint` group's coarse OS family from the TTL and option layout ("linux", "windows"...). Both
+   * are null when the capture cut the options short (quirk `bad`). */
+  os_hint: string | null;
 }
 
 /** One handshake event. */
@@ -802,12 +803,13 @@ export function handshakeObserver(emit: HandshakeSink): FeatureExtractor<Handsha
                 mss: sig.mss ?? -1,
                 ws: sig.window_scale ?? -1,
                 kinds: tcpOptionKinds(p),
+                cut: tcpOptionsCut(p),
               };
               emit({
                 ...base(synack ? "tcp_synack" : "tcp_syn", ts, flow, dir === 0),
                 ...sig,
-                ja4t: ja4t(info),
-                os_hint: osHint(info),
+                ja4t: info.cut ? null : ja4t(info),
+                os_hint: info.cut ? null : osHint(info),
               } as TcpEvent);
             }
           }

@@ -1144,3 +1144,43 @@ Deno.test({
     assert.equal(ja4t({ window: 8192, ttl: 64, mss: -1, ws: -1, kinds: "" }), "8192_00_00_00");
   },
 });
+
+Deno.test({
+  name:
+    "tcp_fingerprint and fingerprint: a SYN whose options a snapshot length cut has no JA4T and no OS hint",
+  async fn() {
+    // Real traffic (curl to Python's HTTP server between two namespaces) captured with `tcpdump -s 68`: the SYN
+    // and SYN-ACK hold 68 bytes, so 14 of their 20 bytes of options (MSS, SACK-permitted, then a cut timestamp).
+    const file = `${ROOT}/testdata/fingerprint_edge/syn_snap68.pcap`;
+    if (HAVE_TSHARK) {
+      const syns = await tsharkFields(file, ["frame.cap_len", "ip.hdr_len", "tcp.hdr_len"], [
+        "-Y",
+        "tcp.flags.syn==1",
+      ]);
+      assert.equal(syns.length, 2);
+      for (const [capLen, ipHdr, tcpHdr] of syns) {
+        assert.ok(Number(capLen) < 14 + Number(ipHdr) + Number(tcpHdr));
+      }
+    }
+    const { records } = await collect(file, { features: ["tcp_fingerprint"] });
+    const v4 = records.find((r) => r.src_ip === "10.23.1.1")!;
+    // The layout seen, 2-4-8, would read as "64240_2-4-8_1460_00" and "unix": the full SYN is 2-4-8-1-3 (linux).
+    assert.deepEqual(
+      [v4.tcp_fp_fwd, v4.tcp_os_hint_fwd, v4.tcp_fp_bwd, v4.tcp_os_hint_bwd],
+      [null, null, null, null],
+    );
+    // What was captured is still given: the fixed header, and the MSS before the cut; the window scale was cut.
+    assert.deepEqual(
+      [v4.tcp_fp_fwd_window, v4.tcp_fp_fwd_ttl, v4.tcp_fp_fwd_mss, v4.tcp_fp_fwd_ws],
+      [64240, 64, 1460, null],
+    );
+    const tcp = (await events(file)).filter((e): e is TcpEvent =>
+      e.type === "tcp_syn" || e.type === "tcp_synack"
+    );
+    assert.equal(tcp.length, 2);
+    for (const e of tcp) {
+      assert.ok(e.quirks.includes("bad"));
+      assert.deepEqual([e.ja4t, e.os_hint], [null, null]);
+    }
+  },
+});

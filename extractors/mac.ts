@@ -44,13 +44,18 @@ const f = (name: string, type: "int" | "str", description: string): FeatureSpec 
 const features: FeatureSpec[] = [
   f("mac_src", "str", "Source MAC address of the first packet (the initiator's side), aa:bb:cc:dd:ee:ff."),
   f("mac_dst", "str", "Destination MAC address of the first packet."),
-  f("mac_eth_type", "int", "EtherType of the first packet after any VLAN tags (0x0800 IPv4, 0x86dd IPv6)."),
+  f(
+    "mac_eth_type",
+    "int",
+    "EtherType of the first packet's Ethernet header (the one of mac_src), after its VLAN tags (0x0800 IPv4, " +
+      "0x86dd IPv6).",
+  ),
   f(
     "mac_vlan_id",
     "int",
     "Smallest VLAN id seen (the innermost tag of the first Ethernet header, the one whose addresses are mac_src " +
-      "and mac_dst: the link's own, or on a link without one, such as raw IP, a tunnelled frame's; the tags of a " +
-      "frame tunnelled inside it are not counted), null when untagged.",
+      "and mac_dst: the link's own, or on a link without one, such as raw IP or Linux cooked, a tunnelled " +
+      "frame's; the tags of a frame tunnelled inside it are not counted), null when untagged.",
   ),
   f("mac_vlan_count", "int", "Number of distinct VLAN ids seen, counted up to 32 (0 when untagged)."),
   f(
@@ -136,7 +141,7 @@ export const macExtractor: FeatureExtractor<MacState> = {
     const o = p.macOff;
     if (s.first) {
       s.first = false;
-      s.ethType = p.ethType;
+      s.ethType = p.macEthType;
       if (o >= 0) {
         s.dst = macText(p.buf, o);
         s.src = macText(p.buf, o + 6);

@@ -142,6 +142,8 @@ export class PacketDecoder {
   private fragNext = 0;
   /** The key of the tunnel's outer datagram when it is a first fragment (see `enterTunnel`), else null. */
   private outerKey: string | null = null;
+  /** The EtherType being read follows the Ethernet header at `macOff`: its tags and type are the view's. */
+  private macTags = false;
 
   /**
    * Decodes a frame; returns a {@linkcode SkipReason} (0 when the packet is usable). A tunnel whose inner packet
@@ -200,6 +202,7 @@ export class PacketDecoder {
     p.ts = ts;
     p.buf = buf;
     this.outerKey = null;
+    this.macTags = false;
     p.frameOff = off;
     p.end = off + capLen;
     p.capLen = capLen;
@@ -266,7 +269,10 @@ export class PacketDecoder {
   private ether(buf: Uint8Array, off: number, end: number, depth: number): number {
     if (end - off < 14) return SkipReason.TRUNCATED;
     const p = this.packet;
-    if (p.macOff < 0) p.macOff = off;
+    if (p.macOff < 0) {
+      p.macOff = off;
+      this.macTags = true;
+    }
     this.addLayer(Layer.ETH);
     return this.etherType(buf, off + 14, end, (buf[off + 12] << 8) | buf[off + 13], depth);
   }
@@ -277,8 +283,9 @@ export class PacketDecoder {
     for (;;) {
       if (type === 0x8100 || type === 0x88a8 || type === 0x9100) {
         if (end - off < 4) return SkipReason.TRUNCATED;
-        // The outermost Ethernet header's tags, as its addresses (a tunnelled frame's are only a layer).
-        if (p.ethType === 0) {
+        // The tags of the Ethernet header whose addresses are `macOff` (a frame tunnelled inside it has only a
+        // layer; one behind a Linux cooked header is the first Ethernet header).
+        if (this.macTags) {
           p.vlanCount++;
           p.vlanId = ((buf[off] & 0x0f) << 8) | buf[off + 1];
         }
@@ -288,6 +295,10 @@ export class PacketDecoder {
         continue;
       }
       break;
+    }
+    if (this.macTags) {
+      this.macTags = false;
+      p.macEthType = type;
     }
     if (p.ethType === 0) {
       p.ethType = type;

@@ -144,10 +144,15 @@ export class PacketView {
   ethType = 0;
   /** Offset of what follows that EtherType (an ARP or IP header), -1 when none. */
   ethPayloadOff: number = -1;
-  /** Number of 802.1Q/802.1ad tags of the outermost Ethernet header (a tunnelled frame's are not counted). */
+  /**
+   * Number of 802.1Q/802.1ad tags of the Ethernet header at `macOff`, the first one: the link's own, or on a link
+   * without one (raw IP, Linux cooked) a tunnelled frame's. Tags of a frame tunnelled inside it are not counted.
+   */
   vlanCount = 0;
   /** The innermost of those tags' VLAN id, -1 when there is no tag. */
   vlanId: number = -1;
+  /** The EtherType after those tags (of the Ethernet header at `macOff`), 0 when there is no Ethernet header. */
+  macEthType = 0;
 
   /** Layers seen, outermost first (codes of {@linkcode Layer}). */
   layers: Uint8Array = new Uint8Array(16);
@@ -252,6 +257,7 @@ export class PacketView {
     this.ethPayloadOff = -1;
     this.vlanCount = 0;
     this.vlanId = -1;
+    this.macEthType = 0;
     this.layerCount = 0;
     this.addrBuf = null;
     this.ipVersion = 0;

@@ -129,6 +129,42 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "mac: behind a Linux cooked header, the tunnelled frame is the first Ethernet header, tags and type (tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // vxlan_inner_vlan.pcap's frames with a cooked header (v1, v2) for their Ethernet one, as `tcpdump -i any`
+    // writes them: the VXLAN frame's header is now the only Ethernet header, and the mac columns are its. They
+    // mixed its addresses with the cooked header's protocol (0x0800, the outer IPv4) and left its tag out.
+    for (const name of ["vxlan_inner_vlan_sll", "vxlan_inner_vlan_sll2"]) {
+      const path = `${DIR}/${name}.pcap`;
+      const rows = tsharkRows([
+        "-r",
+        path,
+        "-T",
+        "fields",
+        "-e",
+        "eth.src",
+        "-e",
+        "vlan.id",
+        "-e",
+        "vlan.etype",
+      ]);
+      const macs = new Set(rows.map((r) => r[0]));
+      assert.deepEqual(new Set(rows.map((r) => `${r[1]} ${r[2]}`)), new Set(["20 0x0800"]), name);
+      const { records } = await collect(path, { features: ["flow_meta", "mac"] });
+      assert.ok(records.length > 0, name);
+      for (const r of records) {
+        assert.equal(r.tunnel_type, "udp", name);
+        assert.ok(macs.has(r.mac_src as string) && macs.has(r.mac_dst as string), name);
+        assert.deepEqual([r.mac_vlan_id, r.mac_vlan_count, r.mac_eth_type], [20, 1, 0x0800], name);
+        assert.equal((r.mac_stat as number) & 16, 16, `${name}: mac_stat ${r.mac_stat}: bit 4, VLAN tagged`);
+      }
+    }
+  },
+});
+
+Deno.test({
   name: "a tunnel's outer datagram in fragments: its later fragments count in the inner flow, as tshark's",
   ignore: !HAVE_TSHARK,
   async fn() {

@@ -46,3 +46,21 @@ write('erspan1.pcap',[(1.0,eth(ipv4('1.1.1.1','2.2.2.2',47,g1))),(2.0,eth(ipv4('
 q = struct.pack('!HHHHHH',0x0812,0x0100,1,0,0,0)+b'\x07example\x03com\x00\x00\x01\x00\x01'
 r = struct.pack('!HHHHHH',0x0812,0x8180,1,0,0,0)+b'\x07example\x03com\x00\x00\x01\x00\x01'
 write('udp4789.pcap',[(1.0,eth(ipv4('10.0.0.1','10.0.0.53',17,udp(4789,53,q)))),(1.1,eth(ipv4('10.0.0.53','10.0.0.1',17,udp(53,4789,r))))])
+
+# The real vxlan_inner_vlan.pcap as `tcpdump -i any` would have it: each frame's Ethernet header replaced by a
+# Linux cooked header (v1, then v2), so that the first Ethernet header is the tunnelled frame's.
+def frames(fn):
+    with open(fn,'rb') as f:
+        data=f.read()
+    o=24
+    while o<len(data):
+        sec,us,cl,wl=struct.unpack('<IIII',data[o:o+16])
+        yield sec+us/1e6, data[o+16:o+16+cl], wl
+        o+=16+cl
+sll=[]; sll2=[]
+for ts,b,wl in frames('vxlan_inner_vlan.pcap'):
+    et=b[12:14]; mac=b[6:12]; body=b[14:]
+    sll.append((ts,struct.pack('!HHH',4,1,6)+mac+b'\0\0'+et+body,wl-14+16))
+    sll2.append((ts,et+b'\0\0'+struct.pack('!IHBB',2,1,4,6)+mac+b'\0\0'+body,wl-14+20))
+write('vxlan_inner_vlan_sll.pcap',sll,link=113)
+write('vxlan_inner_vlan_sll2.pcap',sll2,link=276)

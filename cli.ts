@@ -13,7 +13,8 @@ import { allExtractors } from "./lib/registry.ts";
 import { OPTIONAL_FEATURES, OptionError, SettingsError } from "./lib/options.ts";
 import { UsageError } from "./lib/cli/common.ts";
 import { OutputChoiceError } from "./outputs/mod.ts";
-import { addExtractCommand, OPTION_COLUMNS } from "./lib/cli/extract.ts";
+import { addExtractCommand, loadUserExtractors, OPTION_COLUMNS } from "./lib/cli/extract.ts";
+import { collect } from "./lib/cli/label_subnets.ts";
 import { addAnonCommand } from "./lib/cli/anon.ts";
 import { addLabelSubnetsCommand } from "./lib/cli/label_subnets.ts";
 import { addCompletionsCommand } from "./lib/cli/completions.ts";
@@ -60,41 +61,50 @@ export function buildProgram(setResult: (p: Promise<number>) => void = () => {})
         "with the option that adds them.",
     )
     .option("--markdown", "write a Markdown table")
-    .action((o: { markdown?: boolean }) => {
-      const lines: string[] = [];
-      for (const e of allExtractors()) {
-        for (const f of e.features) {
-          lines.push(
-            o.markdown
-              ? `| ${f.name} | ${e.name} | ${f.type} | ${f.description} |`
-              : JSON.stringify({ name: f.name, group: e.name, type: f.type, description: f.description }),
-          );
-        }
-      }
-      // Columns written only when an option asks for them (or --specific-features names them).
-      const optional = [
-        ...OPTIONAL_FEATURES.map((f) => ({ ...f, option: `--${f.option.replaceAll("_", "-")}` })),
-        ...OPTION_COLUMNS,
-      ];
-      for (const f of optional) {
-        const option = f.option;
-        lines.push(
-          o.markdown
-            ? `| ${f.name} | optional | ${f.type} | ${f.description} Option: ${option}. |`
-            : JSON.stringify({
-              name: f.name,
-              group: "optional",
-              type: f.type,
-              description: f.description,
-              option,
-            }),
-        );
-      }
-      if (o.markdown) lines.unshift("| feature | group | type | description |", "| --- | --- | --- | --- |");
-      console.log(lines.join("\n"));
-      setResult(Promise.resolve(0));
-    });
+    .option(
+      "--extractor <file>",
+      "also list the features of the extractors of a module (repeatable)",
+      collect,
+    )
+    .action((o: { markdown?: boolean; extractor?: string[] }) => setResult(listFeatures(o)));
   return program;
+}
+
+/** `jj features`: every column, the extractors' of `--extractor` modules too. */
+async function listFeatures(o: { markdown?: boolean; extractor?: string[] }): Promise<number> {
+  await loadUserExtractors(o.extractor);
+  const lines: string[] = [];
+  for (const e of allExtractors()) {
+    for (const f of e.features) {
+      lines.push(
+        o.markdown
+          ? `| ${f.name} | ${e.name} | ${f.type} | ${f.description} |`
+          : JSON.stringify({ name: f.name, group: e.name, type: f.type, description: f.description }),
+      );
+    }
+  }
+  // Columns written only when an option asks for them (or --specific-features names them).
+  const optional = [
+    ...OPTIONAL_FEATURES.map((f) => ({ ...f, option: `--${f.option.replaceAll("_", "-")}` })),
+    ...OPTION_COLUMNS,
+  ];
+  for (const f of optional) {
+    const option = f.option;
+    lines.push(
+      o.markdown
+        ? `| ${f.name} | optional | ${f.type} | ${f.description} Option: ${option}. |`
+        : JSON.stringify({
+          name: f.name,
+          group: "optional",
+          type: f.type,
+          description: f.description,
+          option,
+        }),
+    );
+  }
+  if (o.markdown) lines.unshift("| feature | group | type | description |", "| --- | --- | --- | --- |");
+  console.log(lines.join("\n"));
+  return 0;
 }
 
 /**

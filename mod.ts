@@ -29,6 +29,7 @@ export type {
   FlowRecord,
 } from "./lib/extractor.ts";
 export { allExtractors, registerExtractor, selectExtractors } from "./lib/registry.ts";
+export { ExtractorError } from "./lib/user_extractor.ts";
 export { type EndReason, FlowState } from "./lib/flow.ts";
 export {
   compareEndOrder,

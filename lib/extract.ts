@@ -684,13 +684,11 @@ export async function* extractFlows(
         yield* emitBatch(batch);
       }
     } catch (e) {
-      // An input that failed part way: the flows it ended are written. Not after another error (a user
-      // extractor's): the flows it was updating would be written half done.
-      if (e instanceof InputError) {
-        const left = pending;
-        pending = [];
-        for (let i = 0; i < left.length; i++) yield left[i];
-      }
+      // An input that failed part way, or a user extractor that threw: the records of the flows that ended
+      // before are whole, and written (the flows still open were discarded, not written half done).
+      const left = pending;
+      pending = [];
+      for (let i = 0; i < left.length; i++) yield left[i];
       // One input that cannot be read at all (not a capture, ...) among several: the others are still read;
       // the run ends as failed (exit code 1), as with an unsupported link type.
       if (!(e instanceof InputError) || inputs.length === 1) throw e;

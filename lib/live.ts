@@ -13,7 +13,8 @@
 import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
 import type { PacketCallback } from "./source.ts";
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
-import { configureGroups, selectExtractors } from "./registry.ts";
+import { configureGroups, isRegistered, selectExtractors } from "./registry.ts";
+import { guardExtractor } from "./user_extractor.ts";
 import type { CaptureMetrics } from "./metrics.ts";
 import { PcapDumper, PcapError, PcapLive, type PcapStats } from "../ffi/libpcap.ts";
 import { describeLinkType, SUPPORTED_LINK_TYPES } from "./decode.ts";
@@ -217,7 +218,10 @@ function saveError(e: PcapError): string {
  * ```
  */
 export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecord, LiveSummary, void> {
-  const extractors = configureGroups(selectExtractors(opts.features, opts.extractors), opts);
+  // User extractors run guarded, as in extractFlows (see lib/user_extractor.ts).
+  const extractors = configureGroups(selectExtractors(opts.features, opts.extractors), opts).map((e) =>
+    opts.extractors?.includes(e) || isRegistered(e) ? guardExtractor(e) : e
+  );
   const live = PcapLive.open({
     iface: opts.iface,
     snaplen: opts.snaplen,

@@ -9,7 +9,14 @@
 import { createHash } from "node:crypto";
 import type { FeatureExtractor, FeatureSpec, FeatureType, FlowRecord } from "./extractor.ts";
 import type { FlowState } from "./flow.ts";
-import { allExtractors, configureGroups, selectExtractors, takenColumnNames } from "./registry.ts";
+import {
+  allExtractors,
+  configureGroups,
+  isRegistered,
+  selectExtractors,
+  takenColumnNames,
+} from "./registry.ts";
+import { guardExtractor } from "./user_extractor.ts";
 import { flatString, recordClass } from "./record.ts";
 import { formatIp, parseIp } from "./addr.ts";
 import { SEQUENCE_FEATURES, sequencesExtractor } from "../extractors/sequences.ts";
@@ -229,11 +236,19 @@ export function checkExtractor(e: unknown, where: string): asserts e is FeatureE
   }
   // `features: ["all"]` names every group: a group of that name could not be named alone.
   if (x.name === "all") bad('name "all" stands for every group in --features');
-  for (const fn of ["init", "update", "finish"]) {
+  for (const fn of ["init", "update", "finish", "finalize"]) {
+    if (fn === "finalize" && x[fn] === undefined) continue;
     if (typeof x[fn] !== "function") bad(`${fn} must be a function`);
+    // What an async function does comes after the call returns: after the record was written, or with a
+    // promise for the flow's state. TypeScript accepts one where a void function is expected.
+    const kind = (x[fn] as { constructor?: { name?: unknown } }).constructor?.name;
+    if (kind === "AsyncFunction" || kind === "AsyncGeneratorFunction" || kind === "GeneratorFunction") {
+      bad(`${fn} must be a plain synchronous function (it is an ${kind}: its work would come too late)`);
+    }
   }
-  if (x.finalize !== undefined && typeof x.finalize !== "function") bad("finalize must be a function");
   if (!Array.isArray(x.features) || x.features.length === 0) bad("features must be a non-empty array");
+  // Each column once, also under --bidirectional-split's names (q_initiator and fwd_q would both be fwd_q).
+  const columns = new Map<string, string>();
   for (const f of x.features as unknown[]) {
     const s = f as Partial<FeatureSpec>;
     if (typeof s !== "object" || s === null || typeof s.name !== "string" || s.name === "") {
@@ -243,6 +258,17 @@ export function checkExtractor(e: unknown, where: string): asserts e is FeatureE
       bad(`feature ${s.name}: type must be one of ${[...FEATURE_TYPES].join(", ")}`);
     }
     if (typeof s.description !== "string") bad(`feature ${s.name}: description must be a string`);
+    for (const column of new Set([s.name!, splitName(s.name!)])) {
+      const other = columns.get(column);
+      if (other !== undefined) {
+        bad(
+          other === s.name
+            ? `feature ${s.name} is declared twice`
+            : `features ${other} and ${s.name} would both be column ${column} under --bidirectional-split`,
+        );
+      }
+      columns.set(column, s.name!);
+    }
   }
 }
 
@@ -328,10 +354,11 @@ export function validateOptions(options: CheckedOptions): void {
       if (groups.has(e.name)) throw new TypeError(`extractor ${e.name}: a group of that name already exists`);
       groups.add(e.name);
       for (const f of e.features) {
-        if (columns.has(f.name)) {
+        // Under --bidirectional-split's names too (a group's fwd_z and another's z_initiator).
+        if (columns.has(f.name) || columns.has(splitName(f.name))) {
           throw new TypeError(`extractor ${e.name}: feature ${f.name} is already declared`);
         }
-        columns.add(f.name);
+        columns.add(f.name).add(splitName(f.name));
       }
     });
   }
@@ -578,6 +605,8 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
       )
     );
   }
+  // User extractors run guarded (their errors named, their values checked: see lib/user_extractor.ts).
+  extractors = extractors.map((e) => extra.includes(e) || isRegistered(e) ? guardExtractor(e) : e);
   if (o.includeSequences || o.includeSplt) {
     const seq = sequencesExtractor({
       includeSequences: o.includeSequences ?? false,

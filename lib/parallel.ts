@@ -24,7 +24,8 @@ import { InputError, refuseBadFilter } from "./extract.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 import type { WorkerAck, WorkerMessage, WorkerStart, WorkerStop } from "./extract_worker.ts";
 import { compareEndOrder, END_ORDER_WIDTH } from "./flow_table.ts";
-import { OptionError, planExtraction, SettingsError } from "./options.ts";
+import { loadExtractorModule, OptionError, planExtraction, SettingsError } from "./options.ts";
+import { allExtractors, isRegistered } from "./registry.ts";
 
 /** A batch of lines from a worker, merged line by line. */
 interface Batch {
@@ -138,6 +139,31 @@ export function refuseUnshardable(inputs: readonly string[], options: ExtractOpt
 }
 
 /**
+ * Refuses a run whose groups include an extractor registered in this thread (`registerExtractor`) that no
+ * module of `modules` exports: workers know only the built-in groups and the modules they load, so its columns
+ * were left out without a word (or its name refused as an unknown group).
+ */
+async function refuseRegistered(options: ExtractOptions, modules: readonly string[]): Promise<void> {
+  const registered = new Set(allExtractors().filter(isRegistered).map((e) => e.name));
+  if (registered.size === 0) return;
+  let planned: string[];
+  try {
+    planned = planExtraction(options).extractors.map((e) => e.name);
+  } catch {
+    return; // invalid options: each worker plans again and refuses them
+  }
+  const inModules = new Set<string>();
+  for (const m of modules) for (const e of await loadExtractorModule(m)) inModules.add(e.name);
+  const missing = planned.filter((n) => registered.has(n) && !inModules.has(n));
+  if (missing.length > 0) {
+    throw new SettingsError(
+      `extraction in workers cannot run ${missing.join(", ")}, registered in this thread with ` +
+        "registerExtractor(): name its module in extractorModules, or extract in one thread (extractFlows)",
+    );
+  }
+}
+
+/**
  * Yields JSON Lines as UTF-8 bytes (batches of complete lines) for the flows of `inputs`, computed by `workers`
  * workers, in the order one process would write them; returns the combined summary. A batch is valid until the
  * next call to `next()`: its buffer is then reused (copy it to keep it). A run that cannot be sharded (see
@@ -162,6 +188,7 @@ export async function* extractJsonlParallel(
   parallel: ParallelOptions,
 ): AsyncGenerator<Uint8Array, ExtractSummary, void> {
   refuseUnshardable(inputs, options);
+  await refuseRegistered(options, parallel.extractorModules ?? []);
   // Checked here, once, rather than by workers that would then be stopped in the middle of a libpcap call.
   if (options.filter !== undefined && tryLoadLibpcap() !== null) refuseBadFilter(options.filter);
   // Before any worker starts: a bad value failed after them, and the workers kept the process alive.

@@ -90,12 +90,18 @@ export function flatString(s: string): string {
 /** What {@linkcode flattenStrings} makes. */
 export type Flatten = (record: FlowRecord) => void;
 
-/** Replaces the long strings of a list by flat copies, in place. */
-function flattenList(list: unknown[]): void {
-  for (let i = 0; i < list.length; i++) {
-    const v = list[i];
-    if (typeof v === "string" && v.length >= ROPE_MIN) list[i] = flatString(v);
+/** Replaces the long strings of a list by flat copies: in place, or in a copy when the list is frozen (a user
+ * extractor's `Object.freeze([...])`, which its type allows). Returns the list that holds them. */
+function flattenList(list: unknown[]): unknown[] {
+  let out = list;
+  for (let i = 0; i < out.length; i++) {
+    const v = out[i];
+    if (typeof v === "string" && v.length >= ROPE_MIN) {
+      if (out === list && Object.isFrozen(list)) out = list.slice();
+      out[i] = flatString(v);
+    }
   }
+  return out;
 }
 
 /**
@@ -118,8 +124,11 @@ export function flattenStrings(strings: readonly string[], lists: readonly strin
       const k = JSON.stringify(c);
       return `v = r[${k}]; if (typeof v === "string" && v.length >= ${ROPE_MIN}) r[${k}] = flat(v);`;
     }),
-    ...lists.map((c) => `v = r[${JSON.stringify(c)}]; if (Array.isArray(v)) flatList(v);`),
+    ...lists.map((c) => {
+      const k = JSON.stringify(c);
+      return `v = r[${k}]; if (Array.isArray(v)) { w = flatList(v); if (w !== v) r[${k}] = w; }`;
+    }),
   ].join("\n");
-  const make = new Function("flat", "flatList", `return (r) => {\nlet v;\n${body}\n};`);
+  const make = new Function("flat", "flatList", `return (r) => {\nlet v, w;\n${body}\n};`);
   return make(flatString, flattenList) as Flatten;
 }

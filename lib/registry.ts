@@ -23,7 +23,9 @@ const registered: FeatureExtractor<any>[] = [];
 /**
  * Adds a user extractor: later extractions run it after the built-in groups by default and with `all`, and
  * `features` (`--features`) can name it; one with `finalize` (it needs every flow, as `connection`) runs only
- * when named.
+ * when named. Registering the same object again does nothing (a module may register its own extractor and
+ * still be given to `--extractor`). It runs in this thread only: `extractJsonlParallel`'s workers load
+ * extractors from their modules (`extractorModules`).
  *
  * @example
  * ```ts
@@ -41,13 +43,16 @@ export function registerExtractor<S>(extractor: FeatureExtractor<S>): void {
   // A malformed one would make every later extraction in the process fail, far from its cause.
   checkExtractor(extractor, "registerExtractor");
   const all = allExtractors();
+  // A module that registers its extractor itself, also loaded by --extractor (or twice), registers it once.
+  if (registered.includes(extractor)) return;
   if (all.some((e) => e.name === extractor.name)) {
     throw new Error(`an extractor named ${extractor.name} is already registered`);
   }
   // Registered extractors are the CLI's --extractor modules too: the columns its options add are taken.
   const names = takenColumnNames(all, true);
   for (const f of extractor.features) {
-    if (names.has(f.name)) {
+    // Under --bidirectional-split's names too: taken holds both forms of the others', so either order is caught.
+    if (names.has(f.name) || names.has(splitName(f.name))) {
       throw new Error(
         `feature ${f.name} of ${extractor.name} is already declared by another group or option`,
       );
@@ -81,6 +86,20 @@ export function takenColumnNames(groups: readonly FeatureExtractor<any>[], cliCo
     }
   }
   return names;
+}
+
+/**
+ * True when `e` was added with {@linkcode registerExtractor} (a user extractor, not a built-in group).
+ *
+ * @example
+ * ```ts
+ * import { isRegistered } from "./registry.ts";
+ * import { timingExtractor } from "../extractors/mod.ts";
+ * console.log(isRegistered(timingExtractor)); // false
+ * ```
+ */
+export function isRegistered(e: FeatureExtractor<unknown>): boolean {
+  return registered.includes(e);
 }
 
 /**

@@ -13,12 +13,14 @@ import { extractor as example } from "../docs/example_extractor.ts";
 import {
   cap,
   collect,
+  DENO,
   ethernet,
   HAVE_SHARED,
   ipv4,
   parseJsonl,
   pcapFile,
   ROOT,
+  run,
   runCli,
   udp,
   writeCountFlowsPlugin,
@@ -64,7 +66,11 @@ Deno.test({
     assert.ok(allExtractors().some((e) => e.name === "pkt_counter"));
     const { records } = await collect(cap("ssh.pcap"), { features: ["pkt_counter"] });
     for (const r of records) assert.equal(r.pkt_counter_n, r.total_packets);
-    assert.throws(() => registerExtractor(counter), /already registered/);
+    // The same object again is registered once (a module may register its own and be given to --extractor);
+    // another of the same name is refused.
+    registerExtractor(counter);
+    assert.equal(allExtractors().filter((e) => e.name === "pkt_counter").length, 1);
+    assert.throws(() => registerExtractor({ ...counter }), /already registered/);
   },
 });
 
@@ -326,4 +332,204 @@ Deno.test("--extractor: a module that does not parse, or a capture given as one,
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** A module exporting one extractor `name` with `features` (name:type pairs) and the given bodies. */
+function pluginSource(
+  name: string,
+  features: [string, string][],
+  body: { init?: string; update?: string; finish?: string; head?: string } = {},
+): string {
+  const specs = features.map(([n, t]) => `{ name: "${n}", type: "${t}", description: "x" }`).join(", ");
+  return `${body.head ?? ""}
+export const extractor = {
+  name: "${name}",
+  features: [${specs}],
+  init: ${body.init ?? "() => ({ n: 0 })"},
+  update: ${body.update ?? "(s) => { s.n++; }"},
+  finish: ${body.finish ?? "() => {}"},
+};
+`;
+}
+
+Deno.test("user extractors: columns that --bidirectional-split would make one are refused, in either order (exit 2)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // fwd_z of one and z_initiator of the other were both written fwd_z: one value lost, two CSV columns.
+    await Deno.writeTextFile(`${dir}/s1.ts`, pluginSource("sp1", [["fwd_z", "int"]]));
+    await Deno.writeTextFile(`${dir}/s2.ts`, pluginSource("sp2", [["z_initiator", "str"]]));
+    await Deno.writeTextFile(`${dir}/s4.ts`, pluginSource("sp4", [["q_initiator", "int"], ["fwd_q", "int"]]));
+    await Deno.writeTextFile(`${dir}/dup.ts`, pluginSource("dup", [["dw_x", "int"], ["dw_x", "float"]]));
+    for (const modules of [["s1", "s2"], ["s2", "s1"], ["s4"], ["dup"]]) {
+      const r = await runCli([
+        "extract",
+        "-q",
+        "--bidirectional-split",
+        ...modules.flatMap((m) => ["--extractor", `${dir}/${m}.ts`]),
+        "testdata/http.pcap",
+      ], { cwd: ROOT });
+      assert.equal(r.code, 2, `${modules}: ${r.stderr}`);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.match(r.stderr, /already declared|would both be column fwd_q|declared twice/, r.stderr);
+    }
+    // The library's extractors option, both in one run.
+    const one = (await import(`file://${dir}/s1.ts`)).extractor;
+    const two = (await import(`file://${dir}/s2.ts`)).extractor;
+    await assert.rejects(collect("testdata/http.pcap", { extractors: [one, two] }), /already declared/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("user extractors: async functions are refused when loaded (their columns came out null, exit 0)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/async.ts`,
+      pluginSource("as", [["as_n", "int"]], { finish: "async (s, _f, out) => { await 0; out.as_n = s.n; }" }),
+    );
+    await Deno.writeTextFile(
+      `${dir}/async_init.ts`,
+      pluginSource("ai", [["ai_n", "int"]], { init: "async () => ({ n: 0 })" }),
+    );
+    for (const m of ["async", "async_init"]) {
+      const r = await runCli(["extract", "-q", "--extractor", `${dir}/${m}.ts`, "testdata/http.pcap"], {
+        cwd: ROOT,
+      });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, /(finish|init) must be a plain synchronous function \(it is an AsyncFunction/);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("user extractors: an error names the extractor, the call and the flow; the records made before are written", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // testdata/http.pcap has three flows; finish throws on the third. The first two were queued in the writer
+    // and dropped with it.
+    await Deno.writeTextFile(
+      `${dir}/late.ts`,
+      pluginSource("late", [["late_k", "int"]], {
+        head: "let k = 0;",
+        finish: "(_s, _f, out) => { if (++k === 3) throw new TypeError('no third'); out.late_k = k; }",
+      }),
+    );
+    const out = `${dir}/out.jsonl`;
+    const r = await runCli([
+      "extract",
+      "-q",
+      "--extractor",
+      `${dir}/late.ts`,
+      "-o",
+      out,
+      "testdata/http.pcap",
+    ], {
+      cwd: ROOT,
+    });
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(
+      r.stderr.trim(),
+      "jj: error: extractor late: finish threw TypeError: no third (flow 127.0.0.1:33908 > 127.0.0.1:8080, from packet 25)",
+    );
+    assert.deepEqual(parseJsonl(await Deno.readTextFile(out)).map((x) => x.late_k), [1, 2]);
+    // A thrown value that is not an Error is named too (it said "jj: error: undefined").
+    await Deno.writeTextFile(
+      `${dir}/undef.ts`,
+      pluginSource("undef", [["u_n", "int"]], { update: "() => { throw undefined; }" }),
+    );
+    const u = await runCli(["extract", "-q", "--extractor", `${dir}/undef.ts`, "testdata/http.pcap"], {
+      cwd: ROOT,
+    });
+    assert.equal(u.code, 1, u.stderr);
+    assert.match(
+      u.stderr,
+      /^jj: error: extractor undef: update threw undefined \(flow 127\.0\.0\.1:33902 > /,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("user extractors: values are checked against the declared types, so every output format agrees", async () => {
+  const mk = (type: "int" | "str" | "list", value: () => unknown) => ({
+    name: "typed",
+    features: [{ name: "typed_v", type, description: "x" }],
+    init: () => ({}),
+    update: () => {},
+    finish: (_s: unknown, _f: unknown, out: Record<string, unknown>) => void (out.typed_v = value()),
+  });
+  // Parquet made these null and JSON Lines kept them; a BigInt stopped JSON Lines part way.
+  for (
+    const [type, value, shown] of [
+      ["int", () => "12", 'the string "12"'],
+      ["int", () => 1.5, "the number 1.5"],
+      ["int", () => 2n ** 64n, "the bigint 18446744073709551616n"],
+      ["str", () => new Date(0), "a Date"],
+    ] as const
+  ) {
+    await assert.rejects(
+      collect("testdata/http.pcap", { extractors: [mk(type, value)], features: ["flow_meta"] }),
+      (e: Error) =>
+        e.message.startsWith(`extractor typed: finish wrote ${shown} to typed_v, declared ${type} (flow `),
+    );
+  }
+  // undefined (`out.x = list[0]` of an empty list) is null, and the key stays (JSON Lines dropped it).
+  const { records } = await collect("testdata/http.pcap", {
+    extractors: [mk("int", () => undefined)],
+    features: ["flow_meta"],
+  });
+  assert.ok(records.every((r) => "typed_v" in r && r.typed_v === null));
+  // A frozen list, which FeatureValue allows, is written (it threw "Cannot assign to read only property").
+  const names = Object.freeze(["interactive-session-one", "interactive-session-two"]);
+  const frozen = await collect("testdata/http.pcap", {
+    extractors: [mk("list", () => names)],
+    features: ["flow_meta"],
+  });
+  assert.deepEqual(frozen.records[0].typed_v, names);
+});
+
+Deno.test("registerExtractor: the same object twice registers it once; extractJsonlParallel refuses a registered one", async () => {
+  // In a process of its own: a registration stays for every later extraction of the process.
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      `${dir}/t.ts`,
+      `import { extractJsonlParallel, registerExtractor } from "${ROOT}/mod.ts";
+const mine = {
+  name: "mine",
+  features: [{ name: "mine_n", type: "int", description: "x" }],
+  init: () => ({ n: 0 }),
+  update: (s) => { s.n++; },
+  finish: (s, _f, out) => { out.mine_n = s.n; },
+};
+registerExtractor(mine);
+registerExtractor(mine);
+try {
+  const it = extractJsonlParallel(["${ROOT}/testdata/http.pcap"], {}, { workers: 2 });
+  while (!(await it.next()).done);
+  console.log("ran");
+} catch (e) {
+  console.log(e.name, e.message);
+}
+`,
+    );
+    const r = await run(DENO, ["run", "-A", `${dir}/t.ts`], { cwd: ROOT });
+    assert.equal(r.code, 0, r.stderr);
+    // The workers left its column out without a word.
+    assert.match(r.stdout, /^SettingsError extraction in workers cannot run mine, registered in this thread/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("jj features --extractor lists a module's features after the groups'", async () => {
+  const r = await runCli(["features", "--extractor", EXAMPLE], { cwd: ROOT });
+  assert.equal(r.code, 0, r.stderr);
+  const rows = parseJsonl(r.stdout);
+  assert.deepEqual(
+    rows.filter((x) => x.group === "first_bytes").map((x) => x.name),
+    example.features.map((f) => f.name),
+  );
 });

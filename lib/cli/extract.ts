@@ -56,9 +56,17 @@ export interface ExtractCliOptions extends IpfixCliOptions, FlowCliOptions, Feat
   joyConfig?: string;
 }
 
-/** Loads `--extractor` modules and registers their extractors (so that `--features` and the writers know their
- * columns); returns their group names. A module that cannot be used is a usage error. */
-async function loadUserExtractors(files: string[] | undefined): Promise<string[]> {
+/**
+ * Loads `--extractor` modules and registers their extractors (so that `--features` and the writers know their
+ * columns); returns their group names. A module that cannot be used is a usage error.
+ *
+ * @example
+ * ```ts
+ * import { loadUserExtractors } from "./extract.ts";
+ * console.log(await loadUserExtractors(["docs/example_extractor.ts"])); // ["first_bytes"]
+ * ```
+ */
+export async function loadUserExtractors(files: string[] | undefined): Promise<string[]> {
   const names: string[] = [];
   for (const file of files ?? []) {
     try {
@@ -220,7 +228,12 @@ export async function runExtract(
   // As the library is asked: the label columns, which this command writes, stand for the addresses they need.
   refuseIgnoredSettings({ ...o, specificFeatures: opts.specificFeatures?.join(",") }, given, features);
   const conflicts = o.workers === 1 ? [] : parallelConflicts(inputs, o, opts, labeler !== null);
-  const workers = o.workers === "auto" ? autoWorkers(inputs, conflicts) : o.workers ?? 1;
+  // `auto` only changes speed, so it keeps user extractors in one thread: each worker loads a module of its own,
+  // and a module's state across flows (a counter in the module) would be split between them. --workers N
+  // asks for that (docs/extractors.md).
+  const workers = o.workers === "auto"
+    ? autoWorkers(inputs, (o.extractor?.length ?? 0) > 0 ? [...conflicts, "--extractor"] : conflicts)
+    : o.workers ?? 1;
   // Ctrl-C ends the input where it is, and the flows held are written (a capture on a pipe has no other end).
   const stop = stopOnSignals(o.quiet ? "" : STOPPING, () => progress?.stop());
   opts.signal = stop.signal;
@@ -308,15 +321,26 @@ async function runOneThread(
   // Labels add columns to a record, so that it could not be reused as it is.
   opts.reuseRecords = writer.writesAtOnce === true && labels === null;
   let summary: ExtractSummary;
+  let written = 0, writeError: { error: unknown } | null = null;
   try {
     summary = await drain(
       extractFlows(inputs, opts),
-      (r) => writer.write(labels !== null ? labels.apply(r) : r),
+      async (r) => {
+        try {
+          await writer.write(labels !== null ? labels.apply(r) : r);
+        } catch (error) {
+          writeError = { error };
+          throw error;
+        }
+        written++;
+      },
     );
   } catch (e) {
-    // The batch being written is finished, what was written is kept, and -o is left as it was when nothing
-    // was (see openRecordWriter), as a parallel run does.
-    await writer.abort(e).catch(() => {});
+    // The extraction failed (a user extractor threw) after records were made: they are written, queued ones
+    // too. Else the batch being written is finished, what was written is kept, and -o is left as it was when
+    // nothing was (see openRecordWriter), as a parallel run does.
+    if (writeError === null && written > 0) await writer.close().catch(() => writer.abort(e).catch(() => {}));
+    else await writer.abort(e).catch(() => {});
     throw e;
   }
   if (summary.flows === 0 && summary.failures.length > 0) {
@@ -491,7 +515,7 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
       "--workers <n>",
       "extract on N workers, each holding a share of the flows, with the same output as one (JSON Lines; not " +
         "with connection, --max-flows, --label, --ipfix, stdin); auto: one per core (at most 4) for file inputs " +
-        "of 256 MiB or more when the run allows it, else 1",
+        "of 256 MiB or more when the run allows it and no --extractor is given, else 1",
       workerCount,
       "auto",
     )

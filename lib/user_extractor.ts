@@ -1,0 +1,182 @@
+/**
+ * User extractors (`registerExtractor`, the `extractors` option, `--extractor` modules) run inside a guard that
+ * the built-in groups do without: an error they throw names the extractor, the call and the flow, and what their
+ * `finish` writes is checked against the declared types, so that every output format carries the same values
+ * (a string in an int column was kept by JSON Lines and made null by Parquet; a BigInt stopped JSON Lines;
+ * `undefined` dropped the key from JSON Lines).
+ *
+ * @module
+ */
+import type { FeatureExtractor, FeatureSpec, FeatureType, FlowRecord } from "./extractor.ts";
+import type { FlowState } from "./flow.ts";
+import type { PacketView } from "./packet.ts";
+
+/**
+ * An error of a user extractor: its name, the call (`init`, `update`, `finish`, `finalize`) and what went
+ * wrong, in one line.
+ *
+ * @example
+ * ```ts
+ * import { ExtractorError } from "./user_extractor.ts";
+ * const e = new ExtractorError("mine", "update", "threw TypeError: x is undefined");
+ * console.log(e.message); // extractor mine: update threw TypeError: x is undefined
+ * ```
+ */
+export class ExtractorError extends Error {
+  /**
+   * Creates the error.
+   *
+   * @example
+   * ```ts
+   * import { ExtractorError } from "./user_extractor.ts";
+   * console.log(new ExtractorError("mine", "finish", "wrote 1.5 to n, declared int").name); // ExtractorError
+   * ```
+   */
+  constructor(readonly extractor: string, readonly call: string, what: string) {
+    super(`extractor ${extractor}: ${call} ${what}`);
+    this.name = "ExtractorError";
+  }
+}
+
+/** A thrown value in a few words: Error name and message (on one line), or the value itself. */
+function thrown(e: unknown): string {
+  if (e instanceof Error) {
+    const message = e.message.replace(/\s*\n\s*/g, " ").trim();
+    return `threw ${e.name}${message === "" ? "" : `: ${message}`}`;
+  }
+  return `threw ${shortValue(e)}`;
+}
+
+/** A value as a message shows it (kind, and the value when it is short). */
+function shortValue(v: unknown): string {
+  switch (typeof v) {
+    case "string":
+      return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
+    case "number":
+    case "boolean":
+      return `the ${typeof v} ${v}`;
+    case "bigint":
+      return `the bigint ${v}n`;
+    case "undefined":
+      return "undefined";
+    case "function":
+      return "a function";
+    case "symbol":
+      return "a symbol";
+  }
+  if (v === null) return "null";
+  if (Array.isArray(v)) return "a list";
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null
+    ? "an object"
+    : `a ${(proto?.constructor?.name as string | undefined) ?? "object"}`;
+}
+
+/** True when `v` is a value of a column of type `t` (null aside). NaN and infinities, written as null, pass. */
+function fits(t: FeatureType, v: unknown): boolean {
+  switch (t) {
+    case "int":
+      return typeof v === "number" && (Number.isInteger(v) || !Number.isFinite(v));
+    case "float":
+      return typeof v === "number";
+    case "str":
+      return typeof v === "string";
+    case "bool":
+      return typeof v === "boolean";
+    case "list":
+      return Array.isArray(v);
+    case "dict": {
+      if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+      const proto = Object.getPrototypeOf(v);
+      return proto === Object.prototype || proto === null;
+    }
+  }
+}
+
+/** Where a flow is, for a message: its endpoints and the number of its first packet. */
+function flowAt(flow: FlowState): string {
+  const at = (ip: string, port: number) => ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
+  return `(flow ${at(flow.srcIp, flow.srcPort)} > ${
+    at(flow.dstIp, flow.dstPort)
+  }, from packet ${flow.firstPacket})`;
+}
+
+/**
+ * `e` wrapped in the guard (see the module documentation): the same name, features and calls, with `finalize`
+ * only when `e` has one.
+ *
+ * @example
+ * ```ts
+ * import { guardExtractor } from "./user_extractor.ts";
+ * import { FlowState } from "./flow.ts";
+ * const guarded = guardExtractor({
+ *   name: "mine",
+ *   features: [{ name: "mine_n", type: "int", description: "n" }],
+ *   init: () => 0,
+ *   update: () => {},
+ *   finish: (_s, _f, out) => void (out.mine_n = 1.5),
+ * });
+ * try {
+ *   guarded.finish(0, new FlowState(), {});
+ * } catch (e) {
+ *   console.log((e as Error).message.startsWith("extractor mine: finish wrote the number 1.5 to mine_n")); // true
+ * }
+ * ```
+ */
+export function guardExtractor<S>(e: FeatureExtractor<S>): FeatureExtractor<S> {
+  const features: readonly FeatureSpec[] = e.features;
+  const guarded: FeatureExtractor<S> = {
+    name: e.name,
+    features,
+    init(flow: FlowState): S {
+      let s: S;
+      try {
+        s = e.init(flow);
+      } catch (err) {
+        throw new ExtractorError(e.name, "init", `${thrown(err)} ${flowAt(flow)}`);
+      }
+      if (typeof (s as { then?: unknown } | null)?.then === "function") {
+        throw new ExtractorError(e.name, "init", `returned a promise: the state must be made synchronously`);
+      }
+      return s;
+    },
+    update(s: S, p: PacketView, flow: FlowState, dir: 0 | 1): void {
+      try {
+        e.update(s, p, flow, dir);
+      } catch (err) {
+        throw new ExtractorError(e.name, "update", `${thrown(err)} ${flowAt(flow)}`);
+      }
+    },
+    finish(s: S, flow: FlowState, out: FlowRecord): void {
+      try {
+        e.finish(s, flow, out);
+      } catch (err) {
+        throw new ExtractorError(e.name, "finish", `${thrown(err)} ${flowAt(flow)}`);
+      }
+      for (let i = 0; i < features.length; i++) {
+        const f = features[i];
+        const v = out[f.name] as unknown;
+        if (v === null) continue;
+        // `out.x = list[0]` of an empty list: no value, as the record's null already says.
+        if (v === undefined) out[f.name] = null;
+        else if (!fits(f.type, v)) {
+          throw new ExtractorError(
+            e.name,
+            "finish",
+            `wrote ${shortValue(v)} to ${f.name}, declared ${f.type} ${flowAt(flow)}`,
+          );
+        }
+      }
+    },
+  };
+  if (e.finalize !== undefined) {
+    guarded.finalize = (records: FlowRecord[]): void => {
+      try {
+        e.finalize!(records);
+      } catch (err) {
+        throw new ExtractorError(e.name, "finalize", thrown(err));
+      }
+    };
+  }
+  return guarded;
+}

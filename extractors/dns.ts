@@ -147,7 +147,8 @@ const features: FeatureSpec[] = [
     "dns_answers",
     "list",
     "Answer data of the responses among the first 32 messages as text, at most 64: addresses (RFC 5952 for " +
-      "IPv6) and names.",
+      "IPv6), names (CNAME, NS, PTR, MX, SRV targets), and TXT data with its strings joined as one, as SPF and " +
+      "DKIM read a record split into strings.",
   ),
 ];
 

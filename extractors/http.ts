@@ -171,12 +171,18 @@ const features: FeatureSpec[] = [
       "segments is read up to 32 KB, nginx's limit, and a header past that is not seen).",
   ),
   f("http_user_agent", "str", "User-Agent header of the first HTTP/1 request (read as http_host is)."),
-  f("http_status_code", "int", "Status code of the first HTTP/1 response."),
+  f(
+    "http_status_code",
+    "int",
+    "Status code of the first final HTTP/1 response: interim ones (100 Continue, 103 Early Hints) are passed " +
+      "over, and given only when no final one came; 101 Switching Protocols is final.",
+  ),
   f("http_uri", "str", "Request target of the first HTTP/1 request."),
   f(
     "http_content_type",
     "str",
-    "Content-Type of the first response (of the request when the response has none).",
+    "Content-Type of the HTTP/1 response of http_status_code (of the first request when that response has " +
+      "none); HTTP/2 headers are not read.",
   ),
 ];
 
@@ -232,7 +238,14 @@ function checkDone(s: HttpState): void {
 function setHead(s: HttpState, h: Http1Head): void {
   if (h.isRequest) {
     if (s.request === null) s.request = h;
-  } else if (s.response === null) s.response = h;
+  } else if (s.response === null || isInterim(s.response)) s.response = h;
+}
+
+/** An interim response (100 Continue, 103 Early Hints...): the final one follows on the same connection. 101
+ * Switching Protocols is the last HTTP/1 response there. */
+function isInterim(h: Http1Head): boolean {
+  const code = h.statusCode;
+  return code !== null && code >= 100 && code < 200 && code !== 101;
 }
 
 function ensureH2(s: HttpState): Http2Connection {
@@ -268,6 +281,26 @@ function stream(s: HttpState, dir: 0 | 1): TcpStreamBuffer {
     setStream(s, dir, st);
   }
   return st;
+}
+
+/**
+ * A gap inside an HTTP/2 frame's payload, which the parser passes over unread (DATA, HEADERS...): passed over at
+ * once, so that the frames after it are read now. Held until its retransmission instead, the bytes after it
+ * could pass STREAM_CAP (more than 64 KB in flight, a loss recovered late): they were dropped, and the counts
+ * ended at the gap for the rest of the connection. A gap over a frame header still waits for its bytes.
+ */
+function skipGapInPayload(s: HttpState, dir: 0 | 1, st: TcpStreamBuffer): void {
+  const h2 = s.h2!;
+  const role: 0 | 1 = dir === s.clientDir ? 0 : 1;
+  for (;;) {
+    const k = h2.skippable(role);
+    if (k === 0 || st.available >= k) return;
+    st.skip(k);
+    h2.skip(role, k);
+    const a = st.available;
+    if (a > 0) st.consume(process(s, dir, st.data, st.offset, a, false));
+    if (dirState(s, dir) !== Dir.H2 || !st.hasGap) return;
+  }
 }
 
 /** Processes the contiguous bytes `b[o, o + n)` of direction `dir`; returns how many were consumed. */
@@ -323,8 +356,9 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
           used = he - o;
           break;
         }
-        if (s.upgradeH2c && !h.isRequest && he >= 0 && h.statusCode !== null && h.statusCode < 200) {
-          // An interim response (100 Continue to the upgrade request's Expect) comes before the 101.
+        if (!h.isRequest && he >= 0 && isInterim(h)) {
+          // An interim response (100 Continue to a request's Expect, 103 Early Hints): the final one, which
+          // the columns describe, follows (also the 101 of an h2c upgrade).
           used = he - o;
           break;
         }
@@ -462,7 +496,8 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       st.push(seq, b, o, n);
       const a = st.available;
       if (a > 0) st.consume(process(s, dir, st.data, st.offset, a, false));
-      else if (dirState(s, dir) === Dir.NEW && st.buffered >= GAP_BYTES) {
+      if (dirState(s, dir) === Dir.H2 && st.hasGap) skipGapInPayload(s, dir, st);
+      else if (a === 0 && dirState(s, dir) === Dir.NEW && st.buffered >= GAP_BYTES) {
         // Its first bytes were lost before the capture saw them: it cannot be classified, and would otherwise
         // be buffered up to STREAM_CAP for nothing.
         setDirState(s, dir, Dir.DONE);

@@ -16,10 +16,15 @@ import { PacketView } from "../lib/packet.ts";
 import {
   canonicalKey,
   CAPTURES_URL,
+  collect,
   concat,
+  ethernet,
   flowsByKey,
   HAVE_CAPTURES,
   HAVE_TSHARK,
+  ipv4,
+  pcapFile,
+  tcp,
   tsharkRows,
 } from "./helpers.ts";
 
@@ -749,6 +754,152 @@ Deno.test({
           `${file} port ${client}`,
         );
       }
+    }
+  },
+});
+
+/**
+ * An h2c download (prior knowledge) of `dataFrames` DATA frames of 16 KB, the server's bytes in 1448-byte
+ * segments, the segment `late` sent `by` segments later (a loss whose retransmission comes late).
+ */
+function h2Download(
+  dataFrames: number,
+  late: number,
+  by: number,
+): { pcap: Uint8Array; serverBytes: Uint8Array } {
+  const client = concat(
+    HTTP2_PREFACE,
+    frame(H2Frame.SETTINGS, 0, 0),
+    frame(H2Frame.HEADERS, 0x5, 1, new Array(20).fill(0x82)),
+  );
+  const server = concat(
+    frame(H2Frame.SETTINGS, 0, 0),
+    frame(H2Frame.SETTINGS, 1, 0),
+    frame(H2Frame.HEADERS, 0x4, 1, [0x88]),
+    ...Array.from(
+      { length: dataFrames },
+      (_, i) => frame(H2Frame.DATA, i === dataFrames - 1 ? 1 : 0, 1, new Uint8Array(16384).fill(i)),
+    ),
+    frame(H2Frame.GOAWAY, 0, 0, new Array(8).fill(0)),
+  );
+  const c = (flags: number, payload: Uint8Array, seq: number, ack: number) =>
+    ethernet(ipv4("10.0.0.1", "10.0.0.2", 6, tcp(40000, 8080, flags, payload, { seq, ack })));
+  const sv = (flags: number, payload: Uint8Array, seq: number, ack: number) =>
+    ethernet(ipv4("10.0.0.2", "10.0.0.1", 6, tcp(8080, 40000, flags, payload, { seq, ack })));
+  const frames: Uint8Array[] = [
+    c(0x02, new Uint8Array(0), 1000, 0),
+    sv(0x12, new Uint8Array(0), 5000, 1001),
+    c(0x10, new Uint8Array(0), 1001, 5001),
+    c(0x18, client, 1001, 5001),
+  ];
+  const segments: Uint8Array[] = [];
+  for (let o = 0; o < server.length; o += 1448) {
+    segments.push(sv(0x18, server.subarray(o, o + 1448), 5001 + o, 1001 + client.length));
+  }
+  const [moved] = segments.splice(late, 1);
+  segments.splice(late + by, 0, moved);
+  frames.push(...segments);
+  return {
+    pcap: pcapFile(1, frames.map((data, i) => ({ ts: 1000 + i / 1000, data }))),
+    serverBytes: server,
+  };
+}
+
+Deno.test("http2: a segment inside a DATA frame retransmitted after more than 64 KB of later data (tshark)", async () => {
+  // 12 DATA frames of 16 KB: 18 frames in all. The segment's bytes are all DATA payload, and the 100 segments
+  // after it (145 KB) passed the stream's 64 KB cap: they were dropped, and the counts stopped there (8 frames).
+  const dir = await Deno.makeTempDir();
+  try {
+    const cases = [
+      { late: 40, by: 100, what: "inside a DATA payload, 145 KB late" },
+      // A gap over a frame header still waits for its bytes: 20 segments (29 KB) stay under the cap.
+      { late: 22, by: 20, what: "holding a frame header, 29 KB late" },
+    ];
+    for (const { late, by, what } of cases) {
+      const { pcap, serverBytes } = h2Download(12, late, by);
+      const file = `${dir}/h2.pcap`;
+      await Deno.writeFile(file, pcap);
+      const { records } = await collect(file, { features: ["http2"] });
+      assert.equal(records.length, 1, what);
+      const r = records[0];
+      assert.deepEqual(
+        [r.http2_frame_count, r.http2_data_frames, r.http2_goaway_frames],
+        [18, 12, 1],
+        what,
+      );
+      if (by === 20) {
+        // The case's segment holds a frame header: a DATA frame starts at 27 + 16393 * k (k >= 1) in the server's
+        // bytes, so this one is the gap a frame header falls in.
+        const start = 22 * 1448, end = start + 1448;
+        assert.ok(
+          Array.from({ length: 12 }, (_, k) => 27 + 16393 * k).some((h) => h >= start && h < end),
+          what,
+        );
+      } else {
+        const start = 40 * 1448, end = start + 1448;
+        assert.ok(
+          !Array.from({ length: 13 }, (_, k) => 27 + 16393 * k).some((h) => h + 9 > start && h < end),
+          what,
+        );
+        assert.ok(serverBytes.length > (40 + 100) * 1448 - 64 * 1024, what);
+      }
+      if (HAVE_TSHARK) {
+        const types = tsharkRows([
+          "-r",
+          file,
+          "-o",
+          "tcp.reassemble_out_of_order:TRUE",
+          "-d",
+          "tcp.port==8080,http2",
+          "-Y",
+          "http2",
+          "-T",
+          "fields",
+          "-e",
+          "http2.type",
+          "-E",
+          "occurrence=a",
+          "-E",
+          "aggregator=,",
+        ]).flatMap((row) => row[0].split(","));
+        assert.equal(types.length, r.http2_frame_count, what);
+        assert.equal(types.filter((t) => t === "0").length, r.http2_data_frames, what);
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test({
+  name:
+    "http: the status and Content-Type are the final response's, past 100 Continue and 103 Early Hints (tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const path = "testdata/http_edge/interim_responses.pcap";
+    // tshark's responses of each connection, in order: an interim one, then the final one.
+    const rows = tsharkRows([
+      "-r",
+      path,
+      "-Y",
+      "http.response",
+      "-T",
+      "fields",
+      "-e",
+      "tcp.dstport",
+      "-e",
+      "http.response.code",
+      "-e",
+      "http.content_type",
+    ]);
+    assert.deepEqual(rows.map((r) => r[1]), ["100", "201", "103", "200"]);
+    const { records } = await collect(path, { features: ["http2"] });
+    assert.equal(records.length, 2);
+    for (const r of records) {
+      const finals = rows.filter((x) => Number(x[0]) === r.src_port && !/^1/.test(x[1]));
+      assert.equal(finals.length, 1);
+      // It was the interim code, with the POST's own Content-Type (application/octet-stream) for the 100.
+      assert.deepEqual([r.http_status_code, r.http_content_type], [Number(finals[0][1]), finals[0][2]]);
     }
   },
 });

@@ -449,6 +449,41 @@ export class Http2Connection {
   private reserved = new Set<number>();
   private dirs: H2Dir[] = [new H2Dir(), new H2Dir()];
 
+  /**
+   * Payload bytes of `dir`'s current frame that the parser passes over unread (0 while it still reads some, as a
+   * PUSH_PROMISE's promised stream id, or between frames).
+   *
+   * @example
+   * ```ts
+   * import { Http2Connection } from "./http.ts";
+   * const c = new Http2Connection();
+   * c.feed(0, new Uint8Array([0, 0, 100, 0, 0, 0, 0, 0, 1]), 0, 9); // a DATA frame of 100 bytes, none yet
+   * console.log(c.skippable(0)); // 100
+   * ```
+   */
+  skippable(dir: 0 | 1): number {
+    const d = this.dirs[dir];
+    return d.failed || d.peekLen < d.peekNeed ? 0 : d.remaining;
+  }
+
+  /**
+   * Passes over `n` bytes of {@linkcode Http2Connection.skippable}, which the stream need not hold (see
+   * `TcpStreamBuffer.skip`).
+   *
+   * @example
+   * ```ts
+   * import { Http2Connection } from "./http.ts";
+   * const c = new Http2Connection();
+   * c.feed(0, new Uint8Array([0, 0, 100, 0, 0, 0, 0, 0, 1]), 0, 9);
+   * c.skip(0, 100);
+   * console.log(c.skippable(0)); // 0
+   * ```
+   */
+  skip(dir: 0 | 1, n: number): void {
+    const d = this.dirs[dir];
+    d.remaining -= Math.min(n, this.skippable(dir));
+  }
+
   /** True when the direction (0 client, 1 server) stopped parsing on an invalid frame. */
   failed(dir: 0 | 1): boolean {
     return this.dirs[dir].failed;

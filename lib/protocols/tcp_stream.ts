@@ -258,6 +258,43 @@ export class TcpStreamBuffer {
   }
 
   /**
+   * Consumes `n` bytes the consumer passes over unread (a message body it skips), also past the contiguous
+   * prefix: a gap among them is then no gap, and no byte of them needs to be held or to arrive at all. Bytes of
+   * them that come later are taken as old. Out-of-order bytes beyond them become the contiguous prefix.
+   *
+   * @example
+   * ```ts
+   * import { TcpStreamBuffer } from "./tcp_stream.ts";
+   * const s = new TcpStreamBuffer(1024);
+   * s.setInitialSeq(0);
+   * s.push(10, new Uint8Array([7, 8]), 0, 2); // bytes 0-9 not here yet
+   * s.skip(10); // bytes 0-9 are a body the consumer does not read
+   * console.log(s.available, s.data[s.offset]); // 2 7
+   * ```
+   */
+  skip(n: number): void {
+    if (n <= this.tail - this.head) {
+      this.consume(n);
+      return;
+    }
+    if (n <= 0) return;
+    if (!this.started) return;
+    this.consumedBytes += n;
+    this.head += n;
+    this.tail = this.head;
+    const r = this.ranges;
+    while (r.length > 0 && r[0] <= this.tail) {
+      if (r[1] > this.tail) this.tail = r[1];
+      r.splice(0, 2);
+    }
+    if (this.head >= this.tail && r.length === 0) {
+      this.base = (this.base + this.head) >>> 0;
+      this.head = 0;
+      this.tail = 0;
+    }
+  }
+
+  /**
    * Gives up on the missing bytes before the first out-of-order range: any unconsumed contiguous bytes are
    * discarded too, and the stream continues at that range. Returns the number of sequence numbers skipped
    * (0 when there is no gap).

@@ -1,8 +1,9 @@
 /**
  * Optional per-packet sequences for sequence models, JoyfulJay's `include_sequences` and `include_splt`:
  *
- * - `iat_sequence`, `timestamp_sequence`: the gaps between the first packets and their times since the flow's
- *   start, truncated and padded with 0 to exactly `max_sequence_length` values;
+ * - `iat_sequence`, `timestamp_sequence`, `pkt_len_sequence`: the gaps between the first packets, their times
+ *   since the flow's start, and their lengths signed by direction, truncated and padded with 0 to exactly
+ *   `max_sequence_length` values;
  * - `splt` (Sequence of Packet Lengths and Times): `[length, gap, direction]` for each of the first
  *   `max_sequence_length` packets (direction 1 from the initiator, -1 from the responder; gap 0 for the first),
  *   and the same three as separate lists. Not padded.
@@ -17,7 +18,7 @@ import type { PacketView } from "../lib/packet.ts";
 
 /** Settings of the sequences group. */
 export interface SequenceOptions {
-  /** Write `iat_sequence` and `timestamp_sequence`. */
+  /** Write `iat_sequence`, `timestamp_sequence` and `pkt_len_sequence`. */
   includeSequences: boolean;
   /** Write `splt`, `splt_lengths`, `splt_times`, `splt_directions`. */
   includeSplt: boolean;
@@ -44,6 +45,13 @@ export const SEQUENCE_FEATURES: readonly FeatureSpec[] = [
     type: "list",
     description:
       "Times of the first packets since the flow's start, seconds, padded with 0 to max_sequence_length.",
+  },
+  {
+    name: "pkt_len_sequence",
+    type: "list",
+    description:
+      "Wire lengths of the first packets, positive from the initiator and negative from the responder, padded " +
+      "with 0 to max_sequence_length (JoyfulJay's, with the lengths of pkt_len_*).",
   },
   {
     name: "splt",
@@ -102,8 +110,11 @@ export function sequencesExtractor(o: SequenceOptions): FeatureExtractor<Sequenc
         const iat: number[] = new Array(max).fill(0), rel: number[] = new Array(max).fill(0);
         for (let i = 0; i + 1 < t.length && i < max; i++) iat[i] = t[i + 1] - t[i];
         for (let i = 0; i < n; i++) rel[i] = t[i] - flow.firstTs;
+        const lengths: number[] = new Array(max).fill(0);
+        for (let i = 0; i < n; i++) lengths[i] = s.dirs[i] * s.lengths[i];
         out.iat_sequence = iat;
         out.timestamp_sequence = rel;
+        out.pkt_len_sequence = lengths;
       }
       if (o.includeSplt) {
         const splt: number[][] = [], times: number[] = [];

@@ -50,7 +50,7 @@ export interface FeatureOptions {
   anonymizeIps?: boolean;
   /** Salt for `anonymizeIps` and `flow_id` (`anonymization_salt`, default ""). */
   anonymizationSalt?: string;
-  /** Add `iat_sequence` and `timestamp_sequence` (`include_sequences`). */
+  /** Add `iat_sequence`, `timestamp_sequence` and `pkt_len_sequence` (`include_sequences`). */
   includeSequences?: boolean;
   /** Add `splt`, `splt_lengths`, `splt_times`, `splt_directions` (`include_splt`). */
   includeSplt?: boolean;
@@ -289,7 +289,7 @@ export function validateOptions(options: CheckedOptions): void {
     o,
     "maxFlows",
     "--max-flows",
-    (n) => Number.isInteger(n) && n >= 0,
+    (n) => Number.isSafeInteger(n) && n >= 0,
     "an integer >= 0 (0: no limit)",
   );
   if (o.evictionStrategy !== undefined && o.evictionStrategy !== "lru" && o.evictionStrategy !== "oldest") {
@@ -566,7 +566,9 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
     const asked = (name: string) =>
       specific.includes(name) || (o.bidirectionalSplit && specific.includes(splitName(name)));
     if (asked("flow_id")) o.includeFlowId = true;
-    if (asked("iat_sequence") || asked("timestamp_sequence")) o.includeSequences = true;
+    if (asked("iat_sequence") || asked("timestamp_sequence") || asked("pkt_len_sequence")) {
+      o.includeSequences = true;
+    }
     if (specific.some((n) => n.startsWith("splt"))) o.includeSplt = true;
   }
   let groups = o.features;

@@ -953,6 +953,8 @@ Deno.test("extract: an option that only changes another one is a usage error alo
       [["--include-splt"], /--include-splt adds/],
       [["--features", "entropy", "--entropy-sample-bytes", "5"], /--entropy-sample-bytes only applies with/],
       [["--features", "timing", "--burst-threshold-ms", "5"], /--burst-threshold-ms only applies with/],
+      // --label was dropped without a word (exit 0, no label columns).
+      [["--label", "lo:127.0.0.0/8"], /--label adds the src_labels and dst_labels columns, which --specific/],
     ] as const
   ) {
     assertError(await runCli(["extract", "--specific-features", "src_ip", ...args, http]), 2, message);
@@ -970,6 +972,17 @@ Deno.test("extract: an option that only changes another one is a usage error alo
     http,
   ]);
   assert.equal(kept.code, 0, kept.stderr);
+  const labelled = await runCli([
+    "extract",
+    "-q",
+    "--specific-features",
+    "src_ip,dst_labels",
+    "--label",
+    "lo:127.0.0.0/8",
+    http,
+  ]);
+  assert.equal(labelled.code, 0, labelled.stderr);
+  assert.deepEqual(parseJsonl(labelled.stdout)[0], { src_ip: "127.0.0.1", dst_labels: ["lo"] });
 });
 
 Deno.test("extract --bidirectional-split --specific-features takes the names it writes (and says so for the others)", async () => {

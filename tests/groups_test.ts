@@ -1159,7 +1159,7 @@ Deno.test("connection: betweenness is null in a connected part whose hosts x edg
 // ---------------------------------------------------------------------------------------------------------
 // sequences
 
-Deno.test("sequences: iat_sequence, timestamp_sequence and SPLT, truncated and padded", async () => {
+Deno.test("sequences: iat_sequence, timestamp_sequence, pkt_len_sequence and SPLT, truncated and padded", async () => {
   const pkts = [
     { ts: T0, data: eth(ip4(A, B, 17, udp(1, 2, new Uint8Array(58)))) }, // 100 bytes
     { ts: T0 + 0.5, data: eth(ip4(B, A, 17, udp(2, 1, new Uint8Array(108))), MAC_B, MAC_A) }, // 150
@@ -1177,6 +1177,8 @@ Deno.test("sequences: iat_sequence, timestamp_sequence and SPLT, truncated and p
   });
   approx(two.iat_sequence, [0.5, 1], "iat_sequence");
   approx(two.timestamp_sequence, [0, 0.5], "timestamp_sequence");
+  // JoyfulJay's signed lengths: + from the initiator, - from the responder.
+  assert.deepEqual(two.pkt_len_sequence, [100, -150]);
   assert.deepEqual(two.splt_lengths, [100, 150]);
   approx(two.splt_times, [0, 0.5], "splt_times");
   assert.deepEqual(two.splt_directions, [1, -1]);
@@ -1186,6 +1188,7 @@ Deno.test("sequences: iat_sequence, timestamp_sequence and SPLT, truncated and p
   const [five] = await extract(pkts, ["flow_meta"], { includeSequences: true, maxSequenceLength: 5 });
   approx(five.iat_sequence, [0.5, 1, 0, 0, 0], "padded iat_sequence");
   approx(five.timestamp_sequence, [0, 0.5, 1.5, 0, 0], "padded timestamp_sequence");
+  assert.deepEqual(five.pkt_len_sequence, [100, -150, 120, 0, 0]);
   assert.equal(five.splt, undefined, "SPLT not asked for");
 });
 

@@ -43,6 +43,8 @@ Deno.test("validation: each bad value is an OptionError naming the option, its f
     [{ idleTimeout: 0 }, /idleTimeout \(--idle-timeout\) must be a number of seconds > 0; got 0/],
     [{ activeTimeout: -1 }, /activeTimeout \(--active-timeout\) must be .*>= 0/],
     [{ maxFlows: 1.5 }, /maxFlows \(--max-flows\) must be an integer >= 0/],
+    // Past 2^53 an integer is not held exactly: it acted as no limit.
+    [{ maxFlows: 2 ** 60 }, /maxFlows \(--max-flows\) must be an integer >= 0/],
     [
       { evictionStrategy: "newest" },
       /evictionStrategy \(--eviction-strategy\) must be "lru" or "oldest"; got/,
@@ -134,6 +136,7 @@ Deno.test("CLI: invalid option values exit 2 with one line naming the option", a
     [["--max-sequence-length", "99999"], /--max-sequence-length must be an integer from 1 to 65536/],
     [["--entropy-sample-bytes", "-4"], /--entropy-sample-bytes must be an integer from 0 to 1048576/],
     [["--entropy-sample-bytes", "2000000"], /--entropy-sample-bytes must be an integer from 0 to 1048576/],
+    [["--max-flows", "99999999999999999999"], /--max-flows must be an integer from 0 to 2\^53 - 1/],
     [["--specific-features", "src_ip,bogus"], /specificFeatures \(--specific-features\).*bogus/],
     [["--sampling-rate", "2"], /--sampling-rate/],
     // A filter that does not compile: once, as a usage error (it was a failure per input, exit 1).

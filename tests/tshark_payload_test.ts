@@ -1,6 +1,6 @@
 /**
  * Whole-corpus differential test of the payload-derived groups (`entropy`, `padding`, and the sequences group:
- * `iat_sequence`, `timestamp_sequence`, `splt*`) against an independent reader: tshark dissects the corpus
+ * `iat_sequence`, `timestamp_sequence`, `pkt_len_sequence`, `splt*`) against an independent reader: tshark dissects the corpus
  * (IP defragmentation and TCP desegmentation off), this file rebuilds the flows from its per-frame fields as
  * tests/tshark_features_test.ts does, with the model of tests/tshark_flows.ts (bidirectional 5-tuple, initiator = sender of the first packet, the 60 s
  * idle / 1800 s active timeouts) and recomputes every column from its declared definition (extractors/*.ts
@@ -460,6 +460,9 @@ function sequenceFeatures(fl: Flow, cfg: Config, out: Map<string, Value>): void 
   for (let i = 0; i < k; i++) rel[i] = p[i].ts - fl.firstTs;
   out.set("iat_sequence", iat);
   out.set("timestamp_sequence", rel);
+  const lens = new Array<number>(max).fill(0);
+  for (let i = 0; i < k; i++) lens[i] = (p[i].dir === 0 ? 1 : -1) * p[i].len;
+  out.set("pkt_len_sequence", lens);
   const first = p.slice(0, k);
   const times = first.map((x, i) => (i === 0 ? 0 : x.ts - p[i - 1].ts));
   out.set("splt", first.map((x, i) => [x.len, times[i], x.dir === 0 ? 1 : -1]));

@@ -58,7 +58,8 @@ export function positiveNumber(name: string, allowZero = false): (v: string) => 
  * ```
  */
 export function integer(name: string, min: number): (v: string) => number {
-  return integerBetween(min, Infinity, `${name} must be an integer >= ${min}`);
+  // Past 2^53 an integer is not held exactly (99999999999999999999 read as 1e20, taken as no limit).
+  return integerBetween(min, Number.MAX_SAFE_INTEGER, `${name} must be an integer from ${min} to 2^53 - 1`);
 }
 
 /** Parser for an integer from `min` to `max`, failing with `message`. */

@@ -285,7 +285,12 @@ function labelStep(
     return { columns: LABEL_FEATURES, hidden: new Set(), apply: (r) => labeler.apply(r) };
   }
   opts.specificFeatures = specific.filter((n) => !names.has(n));
-  if (asked.length === 0) return null;
+  // A setting the run would ignore is a usage error, as --include-flow-id without flow_id is.
+  if (asked.length === 0) {
+    throw new UsageError(
+      "--label adds the src_labels and dst_labels columns, which --specific-features leaves out",
+    );
+  }
   const hidden = new Set(["src_ip", "dst_ip"].filter((a) => !specific.includes(a)));
   opts.specificFeatures.push(...hidden);
   const dropped = LABEL_FEATURES.map((f) => f.name).filter((n) => !asked.includes(n));

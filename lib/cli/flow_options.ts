@@ -151,7 +151,7 @@ export function addFeatureOptions(cmd: Command): Command {
         "target host) by 16 hex digits of SHA-256(salt + address); reverse-lookup names (in-addr.arpa) stay",
     )
     .option("--anonymization-salt <salt>", "salt for --anonymize-ips and flow_id")
-    .option("--include-sequences", "add iat_sequence and timestamp_sequence")
+    .option("--include-sequences", "add iat_sequence, timestamp_sequence and pkt_len_sequence")
     .option("--include-splt", "add splt, splt_lengths, splt_times, splt_directions")
     .option(
       "--max-sequence-length <n>",
@@ -257,8 +257,8 @@ export function refuseIgnoredSettings(
     ],
     [
       "--include-sequences",
-      (p) => has(p, "iat_sequence") || has(p, "timestamp_sequence"),
-      `--include-sequences adds iat_sequence and timestamp_sequence, ${leftOutBySpecific}`,
+      (p) => has(p, "iat_sequence") || has(p, "timestamp_sequence") || has(p, "pkt_len_sequence"),
+      `--include-sequences adds iat_sequence, timestamp_sequence and pkt_len_sequence, ${leftOutBySpecific}`,
     ],
     [
       "--include-splt",

@@ -7,8 +7,12 @@
  * - ACKs: from a data segment to the other side's ACK of exactly its last byte (Karn's rule: retransmitted
  *   segments give no sample).
  *
- * Samples of 60 s or more are dropped. Outstanding timestamps and segments are kept in small rings (16 per
- * direction), so memory per flow is bounded. For flows that are not TCP every value is null.
+ * Samples of 60 s or more are dropped. Each side's outstanding data segments and TSvals are kept in send
+ * order, up to 4096 of each per direction (so memory per flow is bounded): an ACK retires the segments it
+ * covers, an echo the TSvals up to the one it echoes. Past 4096 outstanding, a new one is not kept (it gives no
+ * sample), so that the samples stay spread over the flow: dropping the oldest instead kept only the first
+ * segments and the quiet moments, and under load the RTT looked smaller than it was. For flows that are not TCP
+ * every value is null.
  *
  * @module
  */
@@ -18,24 +22,60 @@ import { type PacketView, TCP } from "../lib/packet.ts";
 import { RunningStats } from "../lib/stats.ts";
 import { readTcpOptions } from "./tcp_options.ts";
 
-const RING = 16;
+/** Outstanding data segments, and TSvals, kept per direction at most. */
+const MAX_OUTSTANDING = 4096;
 const MAX_RTT = 60;
 
-/** What `tcp_rtt` keeps about one direction's packets. Rings of RING entries, created at the first packet that
- * needs them. */
+/**
+ * Values in the order they were added, with their times: the oldest first from `head` on. Plain arrays grown
+ * as needed (a flow with little in flight never holds more than a few).
+ */
+class Outstanding {
+  values: number[] = [];
+  times: number[] = [];
+  head = 0;
+
+  get size(): number {
+    return this.values.length - this.head;
+  }
+
+  /** Adds a value unless MAX_OUTSTANDING are waiting. */
+  add(v: number, t: number): void {
+    if (this.values.length - this.head >= MAX_OUTSTANDING) return;
+    this.values.push(v);
+    this.times.push(t);
+  }
+
+  /** Retires the oldest. */
+  shift(): void {
+    if (++this.head === this.values.length) {
+      this.values.length = 0;
+      this.times.length = 0;
+      this.head = 0;
+    } else if (this.head >= 1024 && 2 * this.head >= this.values.length) {
+      this.values.splice(0, this.head);
+      this.times.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+}
+
+/** Signed difference of two 32-bit sequence numbers or TSvals (modulo 2^32). */
+function diff(a: number, b: number): number {
+  return (a - b) | 0;
+}
+
+/** What `tcp_rtt` keeps about one direction's packets, the lists created at the first packet that needs them. */
 class TcpRttDirection {
-  /** TSvals this side sent (slots 0 to RING - 1, -1 free) and when they were first seen (RING on); the next
-   * slot; the last TSval seen. */
-  ts: number[] | null = null;
-  tsNext = 0;
+  /** TSvals this side sent that await their echo, each newer than those before it, at their first packet. */
+  ts: Outstanding | null = null;
+  /** The newest TSval kept (-1 before any). */
   lastTsVal = -1;
   /** Last TSecr this side sent that matched a TSval (a repeat cannot match again: the first echo consumed it). */
   lastEcr = -1;
-  /** This side's data segments awaiting their ACK: sequence number after the segment (slots 0 to RING - 1, -1
-   * free), and time (RING on, NaN after a retransmission); the next slot; how many slots are in use. */
-  seg: number[] | null = null;
-  segNext = 0;
-  pending = 0;
+  /** This side's new data segments awaiting their ACK: the sequence number after each, and its time (NaN once
+   * retransmitted: Karn's rule). Their ends grow, so an ACK retires them from the oldest. */
+  seg: Outstanding | null = null;
   /** The highest end this side ever sent (-1 before any): a segment ending at or below it is a retransmission. */
   sentMax = -1;
   /** Last ACK number this side sent. */
@@ -70,26 +110,28 @@ const features: FeatureSpec[] = [
     "Seconds from the initiator's first SYN to its ACK of the SYN-ACK (null without both); a retransmitted " +
       "SYN counts from the first, so its timeout is included (tshark's initial RTT starts at the last).",
   ),
-  f("tcp_rtt_min", "float", "Smallest timestamp-echo RTT sample, seconds."),
+  f(
+    "tcp_rtt_min",
+    "float",
+    "Smallest timestamp-echo RTT sample, seconds: from the first packet carrying a TSval (one newer than the " +
+      "side sent before) to the first packet of the other side echoing it; an echo also retires the older " +
+      "TSvals still waiting, and up to 4096 wait per side.",
+  ),
   f("tcp_rtt_max", "float", "Largest timestamp-echo RTT sample."),
   f("tcp_rtt_mean", "float", "Mean timestamp-echo RTT sample."),
   f("tcp_rtt_samples", "int", "Timestamp-echo RTT samples (both directions)."),
   f("tcp_rtt_std", "float", "Population standard deviation of the timestamp-echo samples."),
   f("tcp_rtt_jitter_avg", "float", "Mean absolute difference between consecutive timestamp-echo samples."),
-  f("tcp_rtt_ack_min", "float", "Smallest data-to-ACK RTT sample, seconds."),
+  f(
+    "tcp_rtt_ack_min",
+    "float",
+    "Smallest data-to-ACK RTT sample, seconds: from a new data segment to the other side's first ACK of " +
+      "exactly its last byte, not for a retransmitted one (Karn's rule); up to 4096 segments await their ACK " +
+      "per side.",
+  ),
   f("tcp_rtt_ack_max", "float", "Largest data-to-ACK RTT sample."),
   f("tcp_rtt_ack_mean", "float", "Mean data-to-ACK RTT sample."),
 ];
-
-/** A ring: RING free values (-1), then RING times. An array literal: `new Array(n).fill()` costs far more, and a
- * flow needs up to four rings. */
-function newRing(): number[] {
-  // deno-fmt-ignore
-  return [
-    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-  ];
-}
 
 function tsSample(s: TcpRttState, rtt: number): void {
   if (s.prevSample >= 0) s.jitterSum += Math.abs(rtt - s.prevSample);
@@ -106,66 +148,42 @@ function timestamps(
   tsEcr: number,
   t: number,
 ): void {
-  let mine = me.ts;
-  if (mine === null) mine = me.ts = newRing();
-  if (tsEcr !== 0 && tsEcr !== me.lastEcr) {
-    const vals = other.ts;
-    if (vals !== null) {
-      // Newest first: the echo is usually of the other side's latest TSval.
-      for (let k = 0, i = other.tsNext; k < RING; k++) {
-        i = i === 0 ? RING - 1 : i - 1;
-        if (vals[i] === tsEcr) {
-          me.lastEcr = tsEcr; // only a found echo: one sent before its TSval was seen must not hide the real one
-          const rtt = t - vals[RING + i];
-          if (rtt > 0 && rtt < MAX_RTT) tsSample(s, rtt);
-          vals[i] = -1; // the first echo only
-          break;
-        }
-      }
+  const vals = other.ts;
+  if (tsEcr !== 0 && tsEcr !== me.lastEcr && vals !== null) {
+    // The echo is of the newest TSval received in order (RFC 7323): those older than it will not be echoed
+    // (but by a reordered packet), and retire with it.
+    while (vals.size > 0 && diff(vals.values[vals.head], tsEcr) < 0) vals.shift();
+    if (vals.size > 0 && vals.values[vals.head] === tsEcr) {
+      me.lastEcr = tsEcr; // only a found echo: one sent before its TSval was seen must not hide the real one
+      const rtt = t - vals.times[vals.head];
+      if (rtt > 0 && rtt < MAX_RTT) tsSample(s, rtt);
+      vals.shift(); // the first echo only
     }
   }
-  // A TSval already waiting in the ring is not stored again: one that reordering or a retransmission brings
-  // back is timed from the packet that first carried it.
-  if (tsVal !== me.lastTsVal && !waiting(mine, tsVal)) {
+  // Only a TSval newer than every one kept: one that reordering or a retransmission brings back is timed from
+  // the packet that first carried it (or was echoed already).
+  if (me.lastTsVal < 0 || diff(tsVal, me.lastTsVal) > 0) {
     me.lastTsVal = tsVal;
-    const i = me.tsNext;
-    mine[i] = tsVal;
-    mine[RING + i] = t;
-    me.tsNext = i + 1 === RING ? 0 : i + 1;
+    (me.ts ??= new Outstanding()).add(tsVal, t);
   }
-}
-
-/** True when the TSval `v` is in the ring's value slots. */
-function waiting(ring: number[], v: number): boolean {
-  for (let i = 0; i < RING; i++) if (ring[i] === v) return true;
-  return false;
 }
 
 /** A data segment of `me` ending before sequence number `end`. One that ends past everything this side sent is
- * new and takes the next slot; any other is a retransmission (whole or re-cut): it spoils the sample of the entry
- * with its end, if one awaits its ACK, and is never timed itself (Karn's rule). Ends compare modulo 2^32. */
+ * new and is kept; any other is a retransmission (whole or re-cut): it spoils the sample of the segment with its
+ * end, if one awaits its ACK, and is never timed itself (Karn's rule). Ends compare modulo 2^32. */
 function segment(me: TcpRttDirection, end: number, t: number): void {
-  let e = me.seg;
-  if (e === null) e = me.seg = newRing();
-  if (me.sentMax >= 0 && ((end - me.sentMax) | 0) <= 0) {
-    let left = me.pending;
-    for (let i = 0; left > 0 && i < RING; i++) {
-      const x = e[i];
-      if (x < 0) continue;
-      if (x === end) {
-        e[RING + i] = NaN;
-        return;
-      }
-      left--;
+  if (me.sentMax >= 0 && diff(end, me.sentMax) <= 0) {
+    const e = me.seg;
+    if (e === null) return;
+    for (let i = e.head; i < e.values.length; i++) {
+      const d = diff(e.values[i], end);
+      if (d === 0) e.times[i] = NaN;
+      if (d >= 0) return;
     }
     return;
   }
   me.sentMax = end;
-  const i = me.segNext;
-  if (e[i] < 0) me.pending++;
-  e[i] = end;
-  e[RING + i] = t;
-  me.segNext = i + 1 === RING ? 0 : i + 1;
+  (me.seg ??= new Outstanding()).add(end, t);
 }
 
 /**
@@ -198,29 +216,22 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
       const o = readTcpOptions(p);
       if (o.tsVal >= 0) timestamps(s, me, other, o.tsVal, o.tsEcr, t);
     }
-    // Data-to-ACK.
-    if ((fl & TCP.ACK) && other.pending > 0 && p.tcpAck !== me.lastAck) {
+    // Data-to-ACK: the ACK retires the segments it covers, from the oldest; the one it ends at gives a sample.
+    const segs = other.seg;
+    if ((fl & TCP.ACK) && segs !== null && segs.size > 0 && p.tcpAck !== me.lastAck) {
       const ack = p.tcpAck;
       me.lastAck = ack;
-      const ends = other.seg!;
-      // Only the slots in use matter: stop once all of them were seen.
-      let left = other.pending;
-      for (let i = 0; i < RING; i++) {
-        const e = ends[i];
-        if (e < 0) continue;
-        if (e === ack) {
-          const sent = ends[RING + i];
+      while (segs.size > 0) {
+        const d = diff(segs.values[segs.head], ack);
+        if (d > 0) break;
+        if (d === 0) {
+          const sent = segs.times[segs.head];
           if (sent === sent) {
             const rtt = t - sent;
             if (rtt > 0 && rtt < MAX_RTT) s.ack.add(rtt);
           }
-          ends[i] = -1;
-          other.pending--;
-        } else if (((e - ack) | 0) < 0) {
-          ends[i] = -1; // acknowledged by a later ACK
-          other.pending--;
         }
-        if (--left === 0) break;
+        segs.shift();
       }
     }
     const len = p.payloadLen;

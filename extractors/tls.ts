@@ -76,7 +76,13 @@ const features: readonly FeatureSpec[] = [
   f("tls_cipher_count", "int", "Cipher suites offered in the ClientHello (GREASE values included)."),
   f("tls_extension_count", "int", "Extensions in the ClientHello (GREASE values included)."),
   f("tls_sni", "str", "Server Name Indication host name from the ClientHello."),
-  f("tls_alpn", "str", "ALPN protocol selected by the server, else the first one offered by the client."),
+  f(
+    "tls_alpn",
+    "str",
+    "ALPN protocol selected by the server (TLS 1.2's ServerHello), else the first one offered by the client: " +
+      "in TLS 1.3 the server's choice is encrypted, so there it is always the client's first offer, which the " +
+      "server may not have taken.",
+  ),
   f("ja3_hash", "str", "JA3 client fingerprint (MD5), as Wireshark's tls.handshake.ja3."),
   f("ja3s_hash", "str", "JA3S server fingerprint (MD5), as Wireshark's tls.handshake.ja3s."),
   f("tls_handshake_packets", "int", "Packets carrying TLS handshake records."),
@@ -209,8 +215,9 @@ function write(a: TlsFlowAnalyzer | null, out: FlowRecord): void {
     out.tls_cert_chain_length = a.certCount;
     out.tls_cert_total_length = a.certTotalLength;
     out.tls_cert_first_length = a.certFirstLength;
-  } else if (resumed === true || a.fullHandshake) {
-    // Resumed, or a full handshake whose cipher needs no certificate (PSK, anonymous): none was sent.
+  } else if ((resumed === true || a.fullHandshake) && !a.gapSkipped) {
+    // Resumed, or a full handshake whose cipher needs no certificate (PSK, anonymous): none was sent. Not when
+    // bytes were never captured: the Certificate may have been in them.
     out.tls_cert_count = 0;
     out.tls_cert_chain_length = 0;
     out.tls_cert_total_length = 0;
@@ -312,6 +319,7 @@ export const tlsExtractor: FeatureExtractor<TlsState> = {
     }
   },
   finish(s: TlsState, _flow: FlowState, out: FlowRecord): void {
+    s.analyzer?.endOfFlow();
     write(s.analyzer, out);
     if (s.analyzer === null && s.quic !== null && s.quic.detected) writeQuic(s.quic, out);
   },

@@ -47,6 +47,38 @@ Deno.test("tls: a DHE prime of 6144 bits is not read as an ECDHE curve (its leng
   }
 });
 
+Deno.test("tls: a segment of the Certificate not captured: the ServerKeyExchange after it is still read (tshark)", async () => {
+  // The server's bytes after the hole waited for a retransmission that never came: the key exchange was null,
+  // and the certificate columns said 0 (none sent) where the Certificate was lost.
+  const path = `${ROOT}/testdata/tls_edge/cert_segment_not_captured.pcap`;
+  const [r] = (await collect(path, { features: ["tls"] })).records;
+  assert.deepEqual(
+    [r.tls_key_exchange_group, r.tls_key_exchange_group_name, r.tls_key_exchange_length],
+    [0x1d, "x25519", 256],
+  );
+  assert.deepEqual([r.tls_cert_count, r.tls_cert_total_length, r.tls_cert_chain_length], [null, null, null]);
+  if (HAVE_TSHARK) {
+    const rows = tsharkRows([
+      "-r",
+      path,
+      "-Y",
+      "tls.handshake.type == 12",
+      "-T",
+      "fields",
+      "-e",
+      "tls.handshake.server_named_curve",
+      "-e",
+      "tls.handshake.server_point_len",
+    ]);
+    assert.deepEqual(rows.map((x) => [Number(x[0]), Number(x[1]) * 8]), [[0x1d, 256]]);
+    // tshark reads no Certificate message either.
+    assert.deepEqual(
+      tsharkRows(["-r", path, "-Y", "tls.handshake.type == 11", "-T", "fields", "-e", "frame.number"]),
+      [],
+    );
+  }
+});
+
 Deno.test("ssh: the segment carrying NEWKEYS is a key exchange packet, not an encrypted one", async () => {
   const path = `${ROOT}/testdata/tcp_edge/ssh_flights.pcap`;
   const [r] = (await collect(path, { features: ["ssh"] })).records;

@@ -1059,6 +1059,8 @@ class DirState {
   recHdrLen = 0;
   recType = 0;
   recLeft = 0;
+  /** The rest of the current record is passed over unread: bytes of it were never captured (see `resync`). */
+  recSkip = false;
   firstRecordVersion = -1;
   encrypted = false;
   /**
@@ -1133,6 +1135,9 @@ export class TlsFlowAnalyzer {
   alertCount = 0;
   /** Server Certificate message: number of certificates, their total and first lengths (null when not seen). */
   certCount: number | null = null;
+  /** Bytes a direction waited for never came, and it went on after them (see `endOfFlow`): a message may be
+   * missing, so the absence of one (a Certificate) says nothing. */
+  gapSkipped = false;
   certTotalLength: number | null = null;
   certFirstLength: number | null = null;
   /** ServerKeyExchange (TLS <= 1.2): named group (ECDHE) and key size in bits (ECDHE public key or DHE prime). */
@@ -1254,12 +1259,12 @@ export class TlsFlowAnalyzer {
       if (n < len && d.mode !== MODE_DONE) st.push((seq + n) >>> 0, buf, off + n, len - n);
     } else {
       st.push(seq, buf, off, len);
+      this.drain(d, dir);
       if (st.hasGap && st.buffered >= (st.maxBytes * 3) >> 2) {
         // A hole that does not fill: give up on it and resynchronise after it.
-        st.skipGap();
-        this.resync(d);
+        this.resync(d, st.skipGap());
+        this.drain(d, dir);
       }
-      this.drain(d, dir);
     }
     if (d.mode !== MODE_DONE && st.available + st.held >= st.maxBytes) d.mode = MODE_DONE; // consumer is stuck
     if (this.hsTouched) this.handshakePackets++;
@@ -1291,11 +1296,46 @@ export class TlsFlowAnalyzer {
     d.linePrefix = null;
   }
 
-  private resync(d: DirState): void {
+  /**
+   * Bytes of the flow that never came: the directions waiting behind a hole (a segment the capture missed) go
+   * on after it, as tshark does, so that the records after it (a ServerKeyExchange after a Certificate cut by
+   * the hole) are still read. Called at the flow's end, when no retransmission can fill a hole any more.
+   *
+   * @example
+   * ```ts
+   * import { TlsFlowAnalyzer } from "./tls.ts";
+   * const a = new TlsFlowAnalyzer();
+   * a.endOfFlow();
+   * console.log(a.detected); // false
+   * ```
+   */
+  endOfFlow(): void {
+    if (this.done) return;
+    for (let dir = 0; dir < 2; dir++) {
+      const d = this.dirs[dir];
+      if (d.mode === MODE_DONE) continue;
+      const st = d.stream;
+      while (st.hasGap && d.mode !== MODE_DONE) {
+        this.resync(d, st.skipGap());
+        this.drain(d, dir);
+      }
+    }
+  }
+
+  /**
+   * Goes on after `skipped` bytes that will not come (see `TcpStreamBuffer.skipGap`). Within a record's body
+   * the rest of that record is passed over and the next record read (its handshake message is lost, not the
+   * ones after it); a hole over a record header loses the direction's sync.
+   */
+  private resync(d: DirState, skipped: number): void {
     d.lineLen = 0; // a partial text line before the gap is dropped with the bytes it was in
     d.stream.held = 0;
+    if (skipped > 0) this.gapSkipped = true;
+    if (d.mode === MODE_TLS && d.recHdrLen === 0 && d.recLeft > skipped) {
+      d.recLeft -= skipped;
+      d.recSkip = true;
+    } else d.recLeft = 0;
     d.recHdrLen = 0;
-    d.recLeft = 0;
     d.hsHdrLen = 0;
     d.hsInBody = false;
     d.hsLeft = 0;
@@ -1665,10 +1705,11 @@ export class TlsFlowAnalyzer {
       const take = Math.min(d.recLeft, end - p);
       if (d.recType === TlsContentType.HANDSHAKE) {
         this.hsTouched = true;
-        if (!d.encrypted) this.handshake(d, dir, buf, p, take);
+        if (!d.encrypted && !d.recSkip) this.handshake(d, dir, buf, p, take);
       }
       d.recLeft -= take;
       p += take;
+      if (d.recLeft === 0) d.recSkip = false;
       // A handshake record after the CCS is that Finished: the direction ends with its last byte.
       if (d.recLeft === 0 && d.afterCcs && d.recType === TlsContentType.HANDSHAKE) {
         d.mode = MODE_DONE;

@@ -85,7 +85,12 @@ const features: readonly FeatureSpec[] = [
   ),
   f("ja3_hash", "str", "JA3 client fingerprint (MD5), as Wireshark's tls.handshake.ja3."),
   f("ja3s_hash", "str", "JA3S server fingerprint (MD5), as Wireshark's tls.handshake.ja3s."),
-  f("tls_handshake_packets", "int", "Packets carrying TLS handshake records."),
+  f(
+    "tls_handshake_packets",
+    "int",
+    "Packets carrying bytes of TLS handshake records: each TCP segment that holds any (a repeat of the same " +
+      "bytes once), whatever the order they came in (tshark shows a record in the frame that completes it).",
+  ),
   f(
     "tls_cert_count",
     "int",

@@ -378,3 +378,97 @@ Deno.test({
     assert.equal(resumed?.tls_handshake_packets, 4);
   },
 });
+
+/** A classic pcap's records, and the file put back together with them in another order (times kept in place). */
+function reorderPcap(
+  pcap: Uint8Array<ArrayBuffer>,
+  order: (frames: number[]) => number[],
+): Uint8Array<ArrayBuffer> {
+  const dv = new DataView(pcap.buffer, pcap.byteOffset, pcap.byteLength);
+  const recs: Uint8Array[] = [];
+  for (let o = 24; o + 16 <= pcap.length;) {
+    const len = 16 + dv.getUint32(o + 8, true);
+    recs.push(pcap.subarray(o, o + len));
+    o += len;
+  }
+  const idx = order(recs.map((_, i) => i));
+  const out = new Uint8Array(pcap.length);
+  out.set(pcap.subarray(0, 24));
+  let o = 24;
+  idx.forEach((k, n) => {
+    out.set(recs[k], o);
+    out.set(recs[n].subarray(0, 8), o); // the n-th time stamp: times stay in order
+    o += recs[k].length;
+  });
+  return out;
+}
+
+Deno.test("tls: tls_handshake_packets does not depend on the order segments come in (tshark)", async () => {
+  // OpenSSL at MTU 300: the server's flight (ServerHello to ServerHelloDone) spans 19 segments. Reversed or
+  // shuffled, the segments waiting behind a hole were counted as one packet with the one that filled it (4, 6
+  // or 7 instead of 22).
+  const path = `${ROOT}/testdata/tls_edge/mtu300_handshake.pcap`;
+  const pcap = await Deno.readFile(path);
+  const count = async (bytes: Uint8Array<ArrayBuffer>) => {
+    const [r] = (await collect(new Blob([bytes]).stream(), { features: ["tls"] })).records;
+    return r.tls_handshake_packets;
+  };
+  const inOrder = await count(pcap);
+  if (HAVE_TSHARK) {
+    // Each side's segments with payload before the first segment of its first application data record (the
+    // segments tshark reassembled it from, or its own frame).
+    const payload = tsharkRows([
+      "-r",
+      path,
+      "-Y",
+      "tcp.len > 0",
+      "-T",
+      "fields",
+      "-e",
+      "frame.number",
+      "-e",
+      "tcp.srcport",
+    ]);
+    const appData = tsharkRows([
+      "-r",
+      path,
+      "-Y",
+      "tls.record.content_type == 23",
+      "-T",
+      "fields",
+      "-e",
+      "frame.number",
+      "-e",
+      "tcp.srcport",
+      "-e",
+      "tcp.segment",
+      "-E",
+      "aggregator=,",
+    ]);
+    const firstApp = new Map<string, number>();
+    for (const [n, port, segments] of appData) {
+      if (!firstApp.has(port)) firstApp.set(port, Number(segments === "" ? n : segments.split(",")[0]));
+    }
+    const expected = payload.filter(([n, port]) => Number(n) < (firstApp.get(port) ?? Infinity)).length;
+    assert.equal(inOrder, expected);
+  }
+  assert.equal(inOrder, 22);
+  // Frames 6 to 41 hold the server's flight (frame numbers from 1).
+  const flight = (
+    f: number[],
+    arrange: (x: number[]) => number[],
+  ) => [...f.slice(0, 5), ...arrange(f.slice(5, 41)), ...f.slice(41)];
+  let seed = 7;
+  const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+  const shuffle = (x: number[]) => {
+    const y = [...x];
+    for (let i = y.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [y[i], y[j]] = [y[j], y[i]];
+    }
+    return y;
+  };
+  for (const arrange of [(x: number[]) => [...x].reverse(), shuffle, shuffle, shuffle]) {
+    assert.equal(await count(reorderPcap(pcap, (f) => flight(f, arrange))), inOrder);
+  }
+});

@@ -149,6 +149,23 @@ export class TcpStreamBuffer {
   }
 
   /**
+   * The stream offset of sequence number `seq`: bytes from the stream's first (0 before the stream starts: the
+   * first segment seen begins it). Valid within 2 GiB of the first unconsumed byte.
+   *
+   * @example
+   * ```ts
+   * import { TcpStreamBuffer } from "./tcp_stream.ts";
+   * const s = new TcpStreamBuffer();
+   * s.setInitialSeq(1000);
+   * console.log(s.offsetOf(1500)); // 500
+   * ```
+   */
+  offsetOf(seq: number): number {
+    if (!this.started) return 0;
+    return this.consumedBytes + ((seq - this.base - this.head) | 0);
+  }
+
+  /**
    * Sets the sequence number of the first data byte (SYN sequence + 1). Ignored once data has been seen.
    */
   setInitialSeq(seq: number): void {

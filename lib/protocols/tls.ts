@@ -69,6 +69,37 @@ export const MAX_RECORD_LENGTH = 16384 + 2048;
 const MAX_HANDSHAKE_BUFFER = 65536;
 /** ClientHellos / ServerHellos kept per flow (a HelloRetryRequest makes two). */
 const MAX_HELLOS = 4;
+/** Packets per direction whose payload `handshakePackets` can match to handshake records. */
+const MAX_PACKET_RANGES = 256;
+
+/** True when the flat [start, end) pairs `r` hold exactly [s, e). */
+function hasRange(r: number[], s: number, e: number): boolean {
+  for (let i = 0; i < r.length; i += 2) if (r[i] === s && r[i + 1] === e) return true;
+  return false;
+}
+
+/** Adds [s, e) to the flat pairs `r`, joined to the last one when they meet (records come in stream order). */
+function addRange(r: number[], s: number, e: number): void {
+  const n = r.length;
+  if (n > 0 && r[n - 1] === s) r[n - 1] = e;
+  else if (n < 2 * MAX_PACKET_RANGES) r.push(s, e);
+}
+
+/** The packets of `d` whose payload holds a byte of one of its handshake records. */
+function handshakeSegments(d: DirState): number {
+  const p = d.pktRanges, h = d.hsRanges;
+  if (p === null || h === null) return 0;
+  let n = 0;
+  for (let i = 0; i < p.length; i += 2) {
+    for (let j = 0; j < h.length; j += 2) {
+      if (p[i] < h[j + 1] && h[j] < p[i + 1]) {
+        n++;
+        break;
+      }
+    }
+  }
+  return n;
+}
 /** 0-RTT records a client direction skips while waiting for the server's answer (a HelloRetryRequest, then a
  * second ClientHello); past them, or once a ServerHello came, the direction is encrypted traffic. */
 const MAX_EARLY_RECORDS = 64;
@@ -1061,6 +1092,17 @@ class DirState {
   recLeft = 0;
   /** The rest of the current record is passed over unread: bytes of it were never captured (see `resync`). */
   recSkip = false;
+  /** Stream offset of the first byte handed to `consume`, and its offset in that call's buffer. */
+  parsePos = 0;
+  parseOff = 0;
+  /**
+   * For `handshakePackets`, in stream offsets: the payload of each packet seen while the direction is read
+   * (one of a repeated range once), and the handshake records read, headers included (adjacent ones joined),
+   * as flat [start, end) pairs. Packets are matched to records at the end, so that the count does not depend
+   * on the order they came in (a segment waiting behind a hole was counted with the one that filled it).
+   */
+  pktRanges: number[] | null = null;
+  hsRanges: number[] | null = null;
   firstRecordVersion = -1;
   encrypted = false;
   /**
@@ -1129,8 +1171,22 @@ export class TlsFlowAnalyzer {
   readonly clientHellos: ClientHelloInfo[] = [];
   /** ServerHellos seen (the first may be a HelloRetryRequest), at most 4. */
   readonly serverHellos: ServerHelloInfo[] = [];
-  /** Packets that carried bytes of handshake records. */
-  handshakePackets = 0;
+  /** Handshake packets of OpenVPN datagrams, and of the TCP directions retired (see `handshakePackets`). */
+  private hsPackets = 0;
+
+  /**
+   * Packets that carried bytes of handshake records: of TCP, each segment whose payload holds at least one byte
+   * of one (a repeat of the same bytes once), whatever the order segments came in.
+   *
+   * @example
+   * ```ts
+   * import { TlsFlowAnalyzer } from "./tls.ts";
+   * console.log(new TlsFlowAnalyzer().handshakePackets); // 0
+   * ```
+   */
+  get handshakePackets(): number {
+    return this.hsPackets + handshakeSegments(this.dirs[0]) + handshakeSegments(this.dirs[1]);
+  }
   /** Alert records seen. */
   alertCount = 0;
   /** Server Certificate message: number of certificates, their total and first lengths (null when not seen). */
@@ -1250,10 +1306,14 @@ export class TlsFlowAnalyzer {
       if (!(len > 0)) return;
     }
     this.hsTouched = false;
+    const at = st.offsetOf(seq);
+    const pr = d.pktRanges ??= [];
+    if (pr.length < 2 * MAX_PACKET_RANGES && !hasRange(pr, at, at + len)) pr.push(at, at + len);
     // In order with nothing stored: read the bytes in place. With a text line pending (held), only while the
     // segment fits under the cap the stored line would have left (else it goes through the buffer, as the bytes
     // past the cap are dropped there).
     if (st.isNext(seq) && (st.held === 0 || st.held + len <= st.maxBytes)) {
+      d.parsePos = at;
       const n = this.consume(d, dir, buf, off, len);
       st.advanceDirect(seq, n);
       if (n < len && d.mode !== MODE_DONE) st.push((seq + n) >>> 0, buf, off + n, len - n);
@@ -1267,7 +1327,8 @@ export class TlsFlowAnalyzer {
       }
     }
     if (d.mode !== MODE_DONE && st.available + st.held >= st.maxBytes) d.mode = MODE_DONE; // consumer is stuck
-    if (this.hsTouched) this.handshakePackets++;
+    // OpenVPN over TCP: its control packets' records are not in stream offsets; counted as they are read.
+    if (this.hsTouched && this.openVpn) this.hsPackets++;
     if (d.mode === MODE_DONE) {
       st.release();
       this.releaseDir(d);
@@ -1278,6 +1339,7 @@ export class TlsFlowAnalyzer {
 
   /** Keeps what the results need from the directions and lets their state go (nothing more is parsed). */
   private retire(): void {
+    this.hsPackets += handshakeSegments(this.dirs[0]) + handshakeSegments(this.dirs[1]);
     this.doneRecordVersion = this.recordVersion;
     this.dirs = RETIRED_DIRS;
   }
@@ -1285,6 +1347,7 @@ export class TlsFlowAnalyzer {
   private drain(d: DirState, dir: number): void {
     const st = d.stream;
     while (st.available > 0 && d.mode !== MODE_DONE) {
+      d.parsePos = st.consumedBytes;
       const n = this.consume(d, dir, st.data, st.offset, st.available);
       if (n <= 0) break;
       st.consume(n);
@@ -1345,6 +1408,7 @@ export class TlsFlowAnalyzer {
 
   /** Consumes bytes according to the direction's mode; returns how many were used. */
   private consume(d: DirState, dir: number, buf: Uint8Array, off: number, len: number): number {
+    d.parseOff = off;
     switch (d.mode) {
       case MODE_TLS:
         this.records(d, dir, buf, off, len);
@@ -1636,7 +1700,7 @@ export class TlsFlowAnalyzer {
       }
     }
     if (d.mode === MODE_OPENVPN) this.openvpnPacket(d, dir, buf, off, off + len);
-    if (this.hsTouched) this.handshakePackets++;
+    if (this.hsTouched) this.hsPackets++;
     if (d.mode === MODE_DONE) {
       d.ovpnPending = null;
       this.releaseDir(d);
@@ -1679,6 +1743,12 @@ export class TlsFlowAnalyzer {
         d.recLeft = u16(h, hp + 3);
         if (type === TlsContentType.HANDSHAKE) {
           this.hsTouched = true;
+          // In stream offsets, for a record of the TCP stream itself (an OpenVPN control packet's are counted
+          // by packet: see onSegment).
+          if (mode === MODE_TLS) {
+            const hdrEnd = d.parsePos + (p - d.parseOff);
+            addRange(d.hsRanges ??= [], hdrEnd - 5, hdrEnd + d.recLeft);
+          }
           if (d.afterCcs) {
             // The encrypted Finished: this direction's last handshake record, which ends it once read (it may
             // span packets, each of them a handshake packet).

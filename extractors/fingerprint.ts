@@ -72,8 +72,8 @@ const features: FeatureSpec[] = [
     "tor_confidence",
     "float",
     "0-1, 0 when the tls group found the flow is not TLS: Tor-style TLS server name (+0.5, +0.2 without a " +
-      "digit), at least 3 Tor-cell-sized payloads (not IP fragments) making >= 30% of the payloads (+0.3), Tor " +
-      "port 9001/9030/9050/9051/9150 (+0.2).",
+      "digit), at least 3 Tor-cell-sized TCP payloads (not IP fragments) making >= 30% of the payloads (+0.3), " +
+      "Tor port 9001/9030/9050/9051/9150 on either side (+0.2).",
   ),
   f("likely_vpn", "bool", "vpn_confidence is at least 0.5."),
   f(
@@ -84,7 +84,7 @@ const features: FeatureSpec[] = [
       "OpenVPN opcode only 0.3, IPsec ESP/AH 0.9 (ESP also in UDP to port 4500), an IKE message 0.8 (to port " +
       "500 or 4500), an L2TP header to port 1701 0.7, the destination's well-known port only 0.4; +0.1 for " +
       "OpenVPN's or WireGuard's port with a signature, +0.2 when most IP packets are near the MTU (1400-1500 " +
-      "bytes) and the signature is more than an opcode.",
+      "bytes) and there is a signature, more than an opcode.",
   ),
   f(
     "vpn_type",
@@ -95,8 +95,8 @@ const features: FeatureSpec[] = [
   f(
     "doh_confidence",
     "float",
-    "0-1, port 443 only: known DoH server name (+0.6), known DoH resolver address (+0.4), " +
-      "DNS-sized exchanges after the handshake (+0.2).",
+    "0-1, port 443 only (either side; the resolver is the side on 443): known DoH server name (+0.6), known " +
+      "DoH resolver address (+0.4), DNS-sized exchanges after the handshake (+0.2).",
   ),
   f(
     "traffic_type",
@@ -278,7 +278,8 @@ function torConfidence(s: FingerprintState, flow: FlowState, out: FlowRecord): n
   if (sni !== null && TOR_SNI.test(sni)) c += /[2-7]/.test(sni) ? 0.5 : 0.2;
   const pay = s.payloadPacketsFwd + s.payloadPacketsBwd;
   if (s.torCells >= 3 && s.torCells >= 0.3 * pay) c += 0.3;
-  if (TOR_PORTS.has(flow.dstPort)) c += 0.2;
+  // Either port: a capture that begins inside the connection may have the relay's packet first.
+  if (TOR_PORTS.has(flow.dstPort) || TOR_PORTS.has(flow.srcPort)) c += 0.2;
   return round(c);
 }
 
@@ -292,7 +293,7 @@ function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | 
   const fwd = s.sigFwd < 0 ? 0 : s.sigFwd, bwd = s.sigBwd < 0 ? 0 : s.sigBwd;
   const sig = fwd | bwd;
   const dp = flow.dstPort, sp = flow.srcPort, udp = flow.protocol === 17;
-  let c = 0, type: string | null = null, opcodeOnly = false;
+  let c = 0, type: string | null = null, weakSignature = false;
   const total = flow.packets[0] + flow.packets[1], payloads = s.payloadPacketsFwd + s.payloadPacketsBwd;
   if (flow.protocol === 50 || (udp && sig & Sig.ESP_UDP)) {
     c = 0.9;
@@ -307,7 +308,7 @@ function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | 
     c = both ? 0.9 : sig & Sig.OVPN_SHAPED ? 0.6 : 0.3;
     // An opcode alone is one byte (a QUIC short header's first is often 0x40 or 0x50): large packets do not
     // make it likely.
-    if (c === 0.3) opcodeOnly = true;
+    if (c === 0.3) weakSignature = true;
     if (dp === 1194 || sp === 1194) c += 0.1;
     type = "openvpn";
   } else if (udp && (wgHandshake(s) > 0 || (s.wgData >= 2 && s.wgData >= 0.9 * payloads))) {
@@ -322,25 +323,37 @@ function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | 
     c = 0.7;
     type = "l2tp";
   } else if (udp || flow.protocol === 6) {
+    // The destination's port only (a client's own port of 4500 is no IPsec). A port is no signature: large
+    // packets on it (a bulk copy over SSH to 1194, RTP to 51820) do not make it likely.
     if (dp === 1194) type = "openvpn";
     else if (udp && dp === 51820) type = "wireguard";
     else if (udp && (dp === 500 || dp === 4500)) type = "ipsec-ike";
     else if (udp && dp === 1701) type = "l2tp";
-    if (type !== null) c = 0.4;
+    if (type !== null) {
+      c = 0.4;
+      weakSignature = true;
+    }
   }
-  if (c > 0 && !opcodeOnly && total > 0 && s.nearMtu * 2 > total) c += 0.2;
+  if (c > 0 && !weakSignature && total > 0 && s.nearMtu * 2 > total) c += 0.2;
   return { c: round(c), type };
 }
 
 function dohConfidence(s: FingerprintState, flow: FlowState, out: FlowRecord): number {
-  if (flow.dstPort !== 443 || (flow.protocol !== 6 && flow.protocol !== 17)) return 0;
+  if (flow.protocol !== 6 && flow.protocol !== 17) return 0;
+  // The resolver is the side on port 443: the responder, or the initiator when the capture began with the
+  // resolver's packet (inside the connection).
+  const resolverFirst = flow.dstPort !== 443 && flow.srcPort === 443;
+  if (flow.dstPort !== 443 && !resolverFirst) return 0;
   let c = 0;
   const sni = (str(out.tls_sni) ?? str(out.quic_sni))?.toLowerCase() ?? null;
   if (sni !== null && DOH_SERVER_NAMES.some((d) => sni === d || sni.endsWith("." + d))) c += 0.6;
-  if (DOH_RESOLVER_IPS.has(flow.dstIp)) c += 0.4;
+  if (DOH_RESOLVER_IPS.has(resolverFirst ? flow.srcIp : flow.dstIp)) c += 0.4;
   // After the hellos, DNS messages in HTTP/2 frames: small requests, modest responses.
-  const nf = s.payloadPacketsFwd - 1, nb = s.payloadPacketsBwd - 1;
-  if (nf >= 2 && nb >= 2 && s.laterBytesFwd / nf <= 300 && s.laterBytesBwd / nb <= 1000) c += 0.2;
+  const nReq = (resolverFirst ? s.payloadPacketsBwd : s.payloadPacketsFwd) - 1;
+  const nResp = (resolverFirst ? s.payloadPacketsFwd : s.payloadPacketsBwd) - 1;
+  const reqBytes = resolverFirst ? s.laterBytesBwd : s.laterBytesFwd;
+  const respBytes = resolverFirst ? s.laterBytesFwd : s.laterBytesBwd;
+  if (nReq >= 2 && nResp >= 2 && reqBytes / nReq <= 300 && respBytes / nResp <= 1000) c += 0.2;
   return round(c);
 }
 

@@ -19,21 +19,22 @@ export const TOR_CELL_PAYLOAD_MIN = 536;
 export const TOR_CELL_PAYLOAD_MAX = 600;
 
 /**
- * Whether a packet's transport payload has a Tor cell's size. Not an IP fragment's: its payload is a share of a
- * datagram's.
+ * Whether a TCP packet's payload has a Tor cell's size (Tor's links are TLS over TCP: a ping or a UDP datagram
+ * of that size is no cell). Not an IP fragment's: its payload is a share of a datagram's.
  *
  * @example
  * ```ts
  * import { torCellSized } from "./padding.ts";
  * import { PacketView } from "../lib/packet.ts";
  * const p = new PacketView();
+ * p.proto = 6;
  * p.payloadLen = 543;
  * console.log(torCellSized(p)); // true
  * ```
  */
 export function torCellSized(p: PacketView): boolean {
   const pay = p.payloadLen;
-  return pay >= TOR_CELL_PAYLOAD_MIN && pay <= TOR_CELL_PAYLOAD_MAX && !p.fragmented;
+  return pay >= TOR_CELL_PAYLOAD_MIN && pay <= TOR_CELL_PAYLOAD_MAX && p.proto === 6 && !p.fragmented;
 }
 
 /** Share of packets at the dominant size from which a flow counts as constant-size (JoyfulJay's 0.95). */
@@ -118,13 +119,14 @@ const features: FeatureSpec[] = [
   f(
     "is_constant_rate",
     "bool",
-    "Gap coefficient of variation at most 0.1 (null below two packets, or when every gap is 0).",
+    "Gap coefficient of variation at most 0.1 (null below two packets, or when the mean gap is not above 0: " +
+      "every gap 0, or packets stamped out of order).",
   ),
   f(
     "tor_cell_count",
     "int",
-    "Packets whose transport payload is 536-600 bytes, the size of one Tor cell in a TLS record (IP fragments " +
-      "not counted: theirs is a share of a datagram's).",
+    "TCP packets whose payload is 536-600 bytes, the size of one Tor cell in a TLS record (IP fragments not " +
+      "counted: theirs is a share of a datagram's).",
   ),
   f("tor_cell_ratio", "float", "tor_cell_count / total_packets."),
   f(
@@ -330,7 +332,8 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
       out.iat_variance = iatVariance;
       const cv = ratio(Math.sqrt(iatVariance), s.iatMean);
       out.iat_cv = cv;
-      constantRate = cv !== null ? cv <= CONSTANT_RATE_CV : null;
+      // A mean gap below 0 (packets stamped out of order) makes the CV negative: no rate to judge.
+      constantRate = cv !== null && s.iatMean > 0 ? cv <= CONSTANT_RATE_CV : null;
     }
     out.is_constant_rate = constantRate;
     out.tor_cell_count = s.torCells;

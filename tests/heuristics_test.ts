@@ -90,3 +90,58 @@ Deno.test({
     assert.equal((await one("wg_mtu1500_eth")).vpn_confidence, (await one("wg_mtu1500_raw")).vpn_confidence);
   },
 });
+
+Deno.test("fingerprint: a VPN's port alone with large packets is not a likely VPN (an scp to 1194, RTP to 51820)", async () => {
+  // A port is no signature: the near-MTU bonus made both 0.6, likely_vpn, "vpn:openvpn" and "vpn:wireguard".
+  for (
+    const [name, type, traffic] of [["vpn_port_scp1194", "openvpn", "encrypted"], [
+      "vpn_port_rtp51820",
+      "wireguard",
+      "unknown",
+    ]]
+  ) {
+    const { records } = await collect(`${DIR}/${name}.pcap`, { features: ["fingerprint"] });
+    const r = records.find((x) => x.protocol !== 1)!;
+    assert.deepEqual([r.vpn_confidence, r.likely_vpn, r.vpn_type, r.traffic_type], [
+      0.4,
+      false,
+      type,
+      traffic,
+    ], name);
+  }
+});
+
+Deno.test("fingerprint: Tor and DoH scores do not depend on which side's packet the capture begins with", async () => {
+  // The same connections cut to begin inside them: the server's packet first made the relay's port and the
+  // resolver's address the initiator's, and they were not seen (0.3 "encrypted", 0 "encrypted").
+  for (
+    const [a, b, col, want, traffic] of [
+      ["tor9001_mid_client_first", "tor9001_mid_relay_first", "tor_confidence", 0.5, "tor"],
+      ["doh_mid_client_first", "doh_mid_resolver_first", "doh_confidence", 0.6, "doh"],
+    ] as const
+  ) {
+    const [ra] = (await collect(`${DIR}/${a}.pcap`, { features: ["fingerprint"] })).records;
+    const [rb] = (await collect(`${DIR}/${b}.pcap`, { features: ["fingerprint"] })).records;
+    assert.equal(ra.src_port, rb.dst_port, "the two begin on opposite sides");
+    assert.deepEqual([ra[col], ra.traffic_type], [want, traffic], a);
+    assert.deepEqual([rb[col], rb.traffic_type], [want, traffic], b);
+  }
+});
+
+Deno.test("padding: Tor cells are TCP payloads (a ping or UDP of 560 bytes is none); no constant rate out of order", async () => {
+  // The same sizes over ICMP and UDP counted as cells: is_tor_like true, padding_score up by 0.3.
+  for (const name of ["ping560", "udp550"]) {
+    const { records } = await collect(`${DIR}/${name}.pcap`, { features: ["padding"] });
+    const r = records.find((x) => (x.total_packets as number) >= 20)!;
+    if (HAVE_TSHARK) {
+      // tshark: every packet of the flow carries 536-600 payload bytes.
+      const lens = await tsharkFields(`${DIR}/${name}.pcap`, ["data.len"]);
+      assert.ok(lens.filter((x) => Number(x[0]) >= 536 && Number(x[0]) <= 600).length >= 20, name);
+    }
+    assert.deepEqual([r.tor_cell_count, r.is_tor_like], [0, false], name);
+  }
+  // The last packet stamped before the first: a negative mean gap gave a CV of -2.2, "constant rate".
+  const [r] = (await collect(`${DIR}/out_of_order_times.pcap`, { features: ["padding"] })).records;
+  assert.ok((r.iat_cv as number) < 0);
+  assert.equal(r.is_constant_rate, null);
+});

@@ -417,11 +417,13 @@ function paddingFeatures(fl: Flow, cfg: Config, out: Map<string, Value>): void {
     const cv = gm !== 0 ? Math.sqrt(gv) / gm : null;
     out.set("iat_variance", gv);
     out.set("iat_cv", cv);
-    constantRate = cv !== null ? cv <= 0.1 : null;
+    constantRate = cv !== null && gm > 0 ? cv <= 0.1 : null;
   }
   out.set("is_constant_rate", constantRate);
-  // Transport payloads of a cell's size: not an IP fragment's share of a datagram.
-  const tor = p.filter((x) => x.pay >= TOR_MIN && x.pay <= TOR_MAX && !x.fragment).length;
+  // TCP payloads of a cell's size: not an IP fragment's share of a datagram.
+  const tor = fl.proto === 6
+    ? p.filter((x) => x.pay >= TOR_MIN && x.pay <= TOR_MAX && !x.fragment).length
+    : 0;
   const withPayload = p.filter((x) => x.pay > 0).length;
   const torLike = tor >= 5 && 2 * tor >= withPayload;
   out.set("tor_cell_count", tor);

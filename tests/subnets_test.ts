@@ -339,10 +339,22 @@ Deno.test("extract --label with --specific-features: only the label columns name
   for (const r of await lines(["--specific-features", "src_labels,src_ip"])) {
     assert.deepEqual(Object.keys(r), ["src_ip", "src_labels"]);
   }
-  // Not named: not written.
-  for (const r of await lines(["--specific-features", "src_ip"])) {
-    assert.deepEqual(Object.keys(r), ["src_ip"]);
-  }
+  // Neither named: --label would change nothing, a usage error as for any setting a run would ignore (its
+  // columns were left out without a word).
+  const ignored = await run([
+    "extract",
+    "-q",
+    "--label",
+    "lo:127.0.0.0/8",
+    "--specific-features",
+    "src_ip",
+    T,
+  ]);
+  assert.equal(ignored.code, 2, ignored.stderr);
+  assert.match(
+    ignored.stderr,
+    /--label adds the src_labels and dst_labels columns, which --specific-features/,
+  );
   // With a setting whose columns are named too.
   for (const r of await lines(["--specific-features", "src_labels,flow_id", "--include-flow-id"])) {
     assert.deepEqual(Object.keys(r), ["flow_id", "src_labels"]);

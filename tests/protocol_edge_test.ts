@@ -77,6 +77,28 @@ Deno.test("tls: a segment of the Certificate not captured: the ServerKeyExchange
       [],
     );
   }
+  // The Certificate in two records, the hole in the first: the message's length, not the record's end, says
+  // where the ServerKeyExchange starts (the second record's bytes were read as a message header).
+  const two = `${ROOT}/testdata/tls_edge/cert_two_records_hole.pcap`;
+  const [t] = (await collect(two, { features: ["tls"] })).records;
+  assert.deepEqual([t.tls_key_exchange_group, t.tls_key_exchange_length, t.tls_cert_count], [
+    0x1d,
+    256,
+    null,
+  ]);
+  if (HAVE_TSHARK) {
+    const rows = tsharkRows([
+      "-r",
+      two,
+      "-Y",
+      "tls.handshake.type == 12",
+      "-T",
+      "fields",
+      "-e",
+      "tls.handshake.server_named_curve",
+    ]);
+    assert.deepEqual(rows.map((x) => Number(x[0])), [0x1d]);
+  }
 });
 
 Deno.test("ssh: the segment carrying NEWKEYS is a key exchange packet, not an encrypted one", async () => {

@@ -69,8 +69,15 @@ export const MAX_RECORD_LENGTH = 16384 + 2048;
 const MAX_HANDSHAKE_BUFFER = 65536;
 /** ClientHellos / ServerHellos kept per flow (a HelloRetryRequest makes two). */
 const MAX_HELLOS = 4;
-/** Packets per direction whose payload `handshakePackets` can match to handshake records. */
+/** Waiting packets per direction whose payload `handshakePackets` can match to handshake records. */
 const MAX_PACKET_RANGES = 256;
+
+/** Keeps a segment's payload range for `handshakePackets` (a repeat of the same range once; MAX_PACKET_RANGES
+ * at most). */
+function remember(d: DirState, s: number, e: number): void {
+  const pr = d.pktRanges ??= [];
+  if (pr.length < 2 * MAX_PACKET_RANGES && !hasRange(pr, s, e)) pr.push(s, e);
+}
 
 /** True when the flat [start, end) pairs `r` hold exactly [s, e). */
 function hasRange(r: number[], s: number, e: number): boolean {
@@ -1096,10 +1103,11 @@ class DirState {
   parsePos = 0;
   parseOff = 0;
   /**
-   * For `handshakePackets`, in stream offsets: the payload of each packet seen while the direction is read
-   * (one of a repeated range once), and the handshake records read, headers included (adjacent ones joined),
-   * as flat [start, end) pairs. Packets are matched to records at the end, so that the count does not depend
-   * on the order they came in (a segment waiting behind a hole was counted with the one that filled it).
+   * For `handshakePackets`, in stream offsets: the payload of each packet whose bytes waited in the buffer (one
+   * of a repeated range once; a packet read in order is counted at once), and the handshake records read,
+   * headers included (adjacent ones joined), as flat [start, end) pairs. Waiting packets are matched to records
+   * at the end, so that the count does not depend on the order they came in (a segment waiting behind a hole
+   * was counted with the one that filled it).
    */
   pktRanges: number[] | null = null;
   hsRanges: number[] | null = null;
@@ -1119,6 +1127,8 @@ class DirState {
   hsHdr: Uint8Array | null = null;
   hsHdrLen = 0;
   hsInBody = false;
+  /** The message being read lost bytes to a hole (see `resync`): it is passed over to its end. */
+  hsLost = false;
   hsType = 0;
   hsLeft = 0;
   hsBuf: Uint8Array | null = null;
@@ -1307,8 +1317,6 @@ export class TlsFlowAnalyzer {
     }
     this.hsTouched = false;
     const at = st.offsetOf(seq);
-    const pr = d.pktRanges ??= [];
-    if (pr.length < 2 * MAX_PACKET_RANGES && !hasRange(pr, at, at + len)) pr.push(at, at + len);
     // In order with nothing stored: read the bytes in place. With a text line pending (held), only while the
     // segment fits under the cap the stored line would have left (else it goes through the buffer, as the bytes
     // past the cap are dropped there).
@@ -1316,8 +1324,17 @@ export class TlsFlowAnalyzer {
       d.parsePos = at;
       const n = this.consume(d, dir, buf, off, len);
       st.advanceDirect(seq, n);
-      if (n < len && d.mode !== MODE_DONE) st.push((seq + n) >>> 0, buf, off + n, len - n);
+      // Its own bytes were read now: it is counted now.
+      const touched = this.hsTouched;
+      if (touched) this.hsPackets++;
+      if (n < len && d.mode !== MODE_DONE) {
+        st.push((seq + n) >>> 0, buf, off + n, len - n);
+        if (!touched) remember(d, at, at + len);
+      }
     } else {
+      // Bytes that wait (out of order), or come after waiting ones: matched to the handshake records by stream
+      // offset at the end (see handshakePackets). Bytes already read (a retransmission) are not counted again.
+      if (!this.openVpn && at + len > st.consumedBytes) remember(d, at, at + len);
       st.push(seq, buf, off, len);
       this.drain(d, dir);
       if (st.hasGap && st.buffered >= (st.maxBytes * 3) >> 2) {
@@ -1325,10 +1342,10 @@ export class TlsFlowAnalyzer {
         this.resync(d, st.skipGap());
         this.drain(d, dir);
       }
+      // OpenVPN over TCP: its control packets' records are not in stream offsets; counted as they are read.
+      if (this.hsTouched && this.openVpn) this.hsPackets++;
     }
     if (d.mode !== MODE_DONE && st.available + st.held >= st.maxBytes) d.mode = MODE_DONE; // consumer is stuck
-    // OpenVPN over TCP: its control packets' records are not in stream offsets; counted as they are read.
-    if (this.hsTouched && this.openVpn) this.hsPackets++;
     if (d.mode === MODE_DONE) {
       st.release();
       this.releaseDir(d);
@@ -1386,15 +1403,29 @@ export class TlsFlowAnalyzer {
   }
 
   /**
-   * Goes on after `skipped` bytes that will not come (see `TcpStreamBuffer.skipGap`). Within a record's body
-   * the rest of that record is passed over and the next record read (its handshake message is lost, not the
-   * ones after it); a hole over a record header loses the direction's sync.
+   * Goes on after `skipped` bytes that will not come (see `TcpStreamBuffer.skipGap`). Inside a handshake
+   * message, that message is passed over to its end (by its length, across records), and the next one read;
+   * elsewhere in a record's body, the rest of that record is; a hole over a record header loses the
+   * direction's sync.
    */
   private resync(d: DirState, skipped: number): void {
     d.lineLen = 0; // a partial text line before the gap is dropped with the bytes it was in
     d.stream.held = 0;
     if (skipped > 0) this.gapSkipped = true;
-    if (d.mode === MODE_TLS && d.recHdrLen === 0 && d.recLeft > skipped) {
+    const inRecord = d.mode === MODE_TLS && d.recHdrLen === 0 && d.recLeft > skipped;
+    if (
+      inRecord && d.recType === TlsContentType.HANDSHAKE && !d.recSkip && d.hsInBody && d.hsLeft > skipped
+    ) {
+      // Inside one handshake message (a Certificate): the message is lost, but its length says where the next
+      // one starts, also when it goes on in later records.
+      d.recLeft -= skipped;
+      d.hsLeft -= skipped;
+      d.hsLost = true;
+      d.hsBuf = null;
+      d.certActive = false;
+      return;
+    }
+    if (inRecord) {
       d.recLeft -= skipped;
       d.recSkip = true;
     } else d.recLeft = 0;
@@ -1402,6 +1433,7 @@ export class TlsFlowAnalyzer {
     d.hsHdrLen = 0;
     d.hsInBody = false;
     d.hsLeft = 0;
+    d.hsLost = false;
     d.hsBuf = null;
     d.certActive = false;
   }
@@ -1875,7 +1907,8 @@ export class TlsFlowAnalyzer {
         d.hsInBody = false;
         const hb = d.hsBuf;
         d.hsBuf = null;
-        if (hb !== null) this.message(d, dir, d.hsType, hb, 0, d.hsBufLen, false);
+        if (d.hsLost) d.hsLost = false;
+        else if (hb !== null) this.message(d, dir, d.hsType, hb, 0, d.hsBufLen, false);
         else this.message(d, dir, d.hsType, EMPTY_BYTES, 0, 0, false);
       }
     }

@@ -902,27 +902,30 @@ Deno.test({
         assert.equal(r[`tcp_ack_${d}_dup`], count(p, (x) => x[8] !== ""), `${file} ${d} dup acks`);
       }
       assert.ok((r.tcp_total_retrans as number) > 50, `${file}: retransmissions to compare`);
-      // Timestamp RTT as documented: from the packet that first carried a TSval (16 waiting per side) to the
-      // first echo of it.
-      const waiting: { v: string; t: number }[][] = [[], []];
-      const lastVal = ["", ""], lastEcr = ["", ""];
+      // Timestamp RTT as documented: from the packet that first carried a TSval (one newer than every one the
+      // side sent before, modulo 2^32) to the first echo of it; an echo retires the older ones still waiting.
+      const newer = (a: number, b: number) => ((a - b) | 0) > 0;
+      const waiting: { v: number; t: number }[][] = [[], []];
+      const lastVal: (number | null)[] = [null, null], lastEcr = [-1, -1];
       const samples: number[] = [];
-      for (const [port, time, tsval, tsecr] of rows) {
-        if (tsval === "") continue;
+      for (const [port, time, tsvalText, tsecrText] of rows) {
+        if (tsvalText === "") continue;
         const dir = Number(port) === r.src_port ? 0 : 1, t = Number(time);
+        const tsval = Number(tsvalText), tsecr = Number(tsecrText);
         // The first echo of a TSval: an echo repeated by the next packets is not another one.
-        if (tsecr !== "0" && tsecr !== lastEcr[dir]) {
-          const i = waiting[1 - dir].findLastIndex((x) => x.v === tsecr);
-          if (i >= 0) {
+        const w = waiting[1 - dir];
+        if (tsecr !== 0 && tsecr !== lastEcr[dir]) {
+          while (w.length > 0 && newer(tsecr, w[0].v)) w.shift();
+          if (w.length > 0 && w[0].v === tsecr) {
             lastEcr[dir] = tsecr;
-            samples.push(t - waiting[1 - dir][i].t);
-            waiting[1 - dir][i].v = "";
+            samples.push(t - w[0].t);
+            w.shift();
           }
         }
-        // A TSval is first carried when it differs from the last one stored and is not waiting already.
-        if (tsval !== lastVal[dir] && !waiting[dir].some((x) => x.v === tsval)) {
+        const last = lastVal[dir];
+        if (last === null || newer(tsval, last)) {
           lastVal[dir] = tsval;
-          waiting[dir] = [...waiting[dir], { v: tsval, t }].slice(-16);
+          waiting[dir].push({ v: tsval, t });
         }
       }
       if (samples.length === 0) assert.equal(r.tcp_rtt_mean, null, file);

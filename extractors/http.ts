@@ -200,7 +200,9 @@ function startsHead(b: Uint8Array, o: number, n: number): boolean {
  * as version 0.
  */
 function isQuicLong(b: Uint8Array, o: number, n: number, len: number, fromInitiator: boolean): boolean {
-  if (n < 7 || (b[o] & 0xc0) !== 0xc0) return false;
+  // The long header form bit; the fixed bit may be 0 (RFC 9287's grease_quic_bit, which ngtcp2 uses), as the
+  // quic group takes it.
+  if (n < 7 || (b[o] & 0x80) === 0) return false;
   const v = ((b[o + 1] << 24) | (b[o + 2] << 16) | (b[o + 3] << 8) | b[o + 4]) >>> 0;
   if (v !== 1 && v !== 0x6b3343cf && ((v >>> 8) !== 0xff0000 || (v & 0xff) === 0)) return false;
   const dcil = b[o + 5];

@@ -48,7 +48,12 @@ const features: FeatureSpec[] = [
       "(it spins once per round trip; a disabled one keeps its value). Null without short headers.",
   ),
   f("quic_alpn", "str", "First ALPN protocol offered in the ClientHello."),
-  f("quic_sni", "str", "Server name from the ClientHello (or the gQUIC CHLO)."),
+  f(
+    "quic_sni",
+    "str",
+    "Server name from the ClientHello (or the gQUIC CHLO); of CRYPTO data sent twice with other bytes, the " +
+      "first copy counts.",
+  ),
   f("quic_ja4", "str", "JA4 fingerprint of the QUIC ClientHello (q prefix)."),
   f("quic_ja4_r", "str", "JA4 raw (unhashed) string of the QUIC ClientHello."),
   f("quic_ja3_hash", "str", "JA3 MD5 hash of the QUIC ClientHello."),

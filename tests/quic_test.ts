@@ -871,3 +871,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "http3_detected: a QUIC v1 long header with the fixed bit clear (RFC 9287) is QUIC, as for the quic group",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // ngtcp2's server clears the bit; with the client's first Initial not captured, its Initial comes first.
+    const path = "testdata/quic_edge/fixed_bit_clear_server_first.pcap";
+    const first = tsharkRows([
+      "-r",
+      path,
+      "-c",
+      "1",
+      "-T",
+      "fields",
+      "-e",
+      "quic.fixed_bit",
+      "-e",
+      "quic.version",
+    ]);
+    assert.deepEqual(first[0].map((x) => x.split(",")[0]), ["0", "0x00000001"]);
+    const [r] = (await collect(path, { features: ["quic", "http2"] })).records;
+    // It was false, while quic_detected was true.
+    assert.deepEqual([r.quic_detected, r.quic_version, r.http3_detected], [true, 1, true]);
+  },
+});

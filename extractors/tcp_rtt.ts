@@ -8,11 +8,11 @@
  *   segments give no sample).
  *
  * Samples of 60 s or more are dropped. Each side's outstanding data segments and TSvals are kept in send
- * order, up to 4096 of each per direction (so memory per flow is bounded): an ACK retires the segments it
- * covers, an echo the TSvals up to the one it echoes. Past 4096 outstanding, a new one is not kept (it gives no
- * sample), so that the samples stay spread over the flow: dropping the oldest instead kept only the first
- * segments and the quiet moments, and under load the RTT looked smaller than it was. For flows that are not TCP
- * every value is null.
+ * order, up to 256 of each per direction (so memory per flow is bounded, a few kilobytes, also when the other
+ * direction is not captured and nothing is ever retired): an ACK retires the segments it covers, an echo the
+ * TSvals up to the one it echoes. Past 256 outstanding, a new one is not kept (it gives no sample), so that the
+ * samples stay spread over the flow: dropping the oldest instead kept only the first segments and the quiet
+ * moments, and under load the RTT looked smaller than it was. For flows that are not TCP every value is null.
  *
  * @module
  */
@@ -23,7 +23,7 @@ import { RunningStats } from "../lib/stats.ts";
 import { readTcpOptions } from "./tcp_options.ts";
 
 /** Outstanding data segments, and TSvals, kept per direction at most. */
-const MAX_OUTSTANDING = 4096;
+const MAX_OUTSTANDING = 256;
 const MAX_RTT = 60;
 
 /**
@@ -52,7 +52,7 @@ class Outstanding {
       this.values.length = 0;
       this.times.length = 0;
       this.head = 0;
-    } else if (this.head >= 1024 && 2 * this.head >= this.values.length) {
+    } else if (this.head >= MAX_OUTSTANDING && 2 * this.head >= this.values.length) {
       this.values.splice(0, this.head);
       this.times.splice(0, this.head);
       this.head = 0;
@@ -115,7 +115,7 @@ const features: FeatureSpec[] = [
     "float",
     "Smallest timestamp-echo RTT sample, seconds: from the first packet carrying a TSval (one newer than the " +
       "side sent before) to the first packet of the other side echoing it; an echo also retires the older " +
-      "TSvals still waiting, and up to 4096 wait per side.",
+      "TSvals still waiting, and up to 256 wait per side (a newer one past them is not kept).",
   ),
   f("tcp_rtt_max", "float", "Largest timestamp-echo RTT sample."),
   f("tcp_rtt_mean", "float", "Mean timestamp-echo RTT sample."),
@@ -126,7 +126,7 @@ const features: FeatureSpec[] = [
     "tcp_rtt_ack_min",
     "float",
     "Smallest data-to-ACK RTT sample, seconds: from a new data segment to the other side's first ACK of " +
-      "exactly its last byte, not for a retransmitted one (Karn's rule); up to 4096 segments await their ACK " +
+      "exactly its last byte, not for a retransmitted one (Karn's rule); up to 256 segments await their ACK " +
       "per side.",
   ),
   f("tcp_rtt_ack_max", "float", "Largest data-to-ACK RTT sample."),

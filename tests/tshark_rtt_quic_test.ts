@@ -7,7 +7,7 @@
  * - `tcp_rtt` from `frame.time_epoch`, `tcp.flags`, `tcp.seq_raw`, `tcp.ack_raw`, the payload length by the IP
  *   length and `tcp.options.timestamp.tsval` / `tsecr`. The handshake RTT is also cross-checked against
  *   tshark's own `tcp.analysis.initial_rtt` (reported, not asserted: tshark times it from the last SYN).
- *   The outstanding TSvals and data segments are kept in order, up to 4096 per direction, as the group's
+ *   The outstanding TSvals and data segments are kept in order, up to 256 per direction, as the group's
  *   documentation says.
  * - `quic` from tshark's QUIC and gQUIC dissectors (`quic.header_form`, `quic.version`, `quic.dcil`,
  *   `quic.scil`, `quic.long.packet_type` / `_v2`, `quic.packet_number_length`, `quic.spin_bit`; the
@@ -62,7 +62,7 @@ const GROUPS = ["tcp_rtt", "quic"];
 const CHUNKS = 3;
 /** Outstanding TSvals / data segments kept per direction (extractors/tcp_rtt.ts). */
 /** Outstanding TSvals and data segments per direction, as the group keeps at most. */
-const MAX_OUTSTANDING = 4096;
+const MAX_OUTSTANDING = 256;
 /** RTT samples of this many seconds or more are dropped. */
 const MAX_RTT = 60;
 /** Columns not compared: tshark 4.0 computes no JA4. */
@@ -446,7 +446,7 @@ Deno.test({
           const want = new Map<string, Value>();
           if (fl.proto === 6) {
             const tsharkHs = tcpRtt(fl, want);
-            // How often the 4096-entry bound matters (information only).
+            // How often the 256-entry bound matters (information only).
             const unbounded = new Map<string, Value>();
             tcpRtt(fl, unbounded, Infinity);
             if (rttCols.some((c) => !sameValue(want.get(c), unbounded.get(c)))) ringBound++;
@@ -489,7 +489,7 @@ Deno.test({
       `handshake cross-check with tcp.analysis.initial_rtt (tshark also takes the responder's first ACK after` +
       ` the SYN-ACK): ${hsCrossMatch} / ${hsCross} agree`,
       ...hsCrossDiff.slice(0, 20).map((s) => `  ${s}`),
-      `TCP flows whose tcp_rtt columns the 4096-entry bound changes (vs unbounded memory): ${ringBound}`,
+      `TCP flows whose tcp_rtt columns the 256-entry bound changes (vs unbounded memory): ${ringBound}`,
       `known jj bugs still present: ${known.length}`,
       ...known.map(([id, what]) => `  ${id}: ${what}`),
       "column                       matched / compared (expected non-null)",

@@ -17,7 +17,7 @@
  */
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
-import type { PacketView } from "../lib/packet.ts";
+import { type PacketView, TCP } from "../lib/packet.ts";
 import { torCellSized } from "./padding.ts";
 
 /** Signature bits found in a first payload. */
@@ -58,6 +58,8 @@ export class FingerprintState {
   wgRespFwd = false;
   wgRespBwd = false;
   wgData = 0;
+  /** The initiator's SYN was seen: it is the client, and only the responder's port says the service. */
+  clientSyn = false;
 }
 
 const f = (name: string, type: "float" | "bool" | "str", description: string): FeatureSpec => ({
@@ -73,7 +75,7 @@ const features: FeatureSpec[] = [
     "float",
     "0-1, 0 when the tls group found the flow is not TLS: Tor-style TLS server name (+0.5, +0.2 without a " +
       "digit), at least 3 Tor-cell-sized TCP payloads (not IP fragments) making >= 30% of the payloads (+0.3), " +
-      "Tor port 9001/9030/9050/9051/9150 on either side (+0.2).",
+      "Tor port 9001/9030/9050/9051/9150 on the responder's side, or on either side without the SYN (+0.2).",
   ),
   f("likely_vpn", "bool", "vpn_confidence is at least 0.5."),
   f(
@@ -95,8 +97,9 @@ const features: FeatureSpec[] = [
   f(
     "doh_confidence",
     "float",
-    "0-1, port 443 only (either side; the resolver is the side on 443): known DoH server name (+0.6), known " +
-      "DoH resolver address (+0.4), DNS-sized exchanges after the handshake (+0.2).",
+    "0-1, port 443 only (the responder's, or either side without the SYN; the resolver is the side on 443): " +
+      "known DoH server name (+0.6), known DoH resolver address (+0.4), DNS-sized exchanges after the " +
+      "handshake (+0.2).",
   ),
   f(
     "traffic_type",
@@ -278,8 +281,9 @@ function torConfidence(s: FingerprintState, flow: FlowState, out: FlowRecord): n
   if (sni !== null && TOR_SNI.test(sni)) c += /[2-7]/.test(sni) ? 0.5 : 0.2;
   const pay = s.payloadPacketsFwd + s.payloadPacketsBwd;
   if (s.torCells >= 3 && s.torCells >= 0.3 * pay) c += 0.3;
-  // Either port: a capture that begins inside the connection may have the relay's packet first.
-  if (TOR_PORTS.has(flow.dstPort) || TOR_PORTS.has(flow.srcPort)) c += 0.2;
+  // Either port, but for a connection seen from its SYN: a capture that begins inside the connection may have
+  // the relay's packet first.
+  if (TOR_PORTS.has(flow.dstPort) || (!s.clientSyn && TOR_PORTS.has(flow.srcPort))) c += 0.2;
   return round(c);
 }
 
@@ -342,7 +346,7 @@ function dohConfidence(s: FingerprintState, flow: FlowState, out: FlowRecord): n
   if (flow.protocol !== 6 && flow.protocol !== 17) return 0;
   // The resolver is the side on port 443: the responder, or the initiator when the capture began with the
   // resolver's packet (inside the connection).
-  const resolverFirst = flow.dstPort !== 443 && flow.srcPort === 443;
+  const resolverFirst = flow.dstPort !== 443 && flow.srcPort === 443 && !s.clientSyn;
   if (flow.dstPort !== 443 && !resolverFirst) return 0;
   let c = 0;
   const sni = (str(out.tls_sni) ?? str(out.quic_sni))?.toLowerCase() ?? null;
@@ -375,6 +379,7 @@ export const fingerprintExtractor: FeatureExtractor<FingerprintState> = {
     const len = p.l3Off >= p.frameOff ? p.wireLen - (p.l3Off - p.frameOff) : p.wireLen;
     if (p.ah) s.ah = true;
     if (len >= 1400 && len <= 1500) s.nearMtu++;
+    if (dir === 0 && (p.tcpFlags & (TCP.SYN | TCP.ACK)) === TCP.SYN && p.proto === 6) s.clientSyn = true;
     const pay = p.payloadLen;
     if (pay === 0) return;
     if (dir === 0) {

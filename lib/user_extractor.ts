@@ -85,12 +85,47 @@ function fits(t: FeatureType, v: unknown): boolean {
       return typeof v === "boolean";
     case "list":
       return Array.isArray(v);
-    case "dict": {
-      if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
-      const proto = Object.getPrototypeOf(v);
-      return proto === Object.prototype || proto === null;
-    }
+    case "dict":
+      return isPlainObject(v);
   }
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** Nesting looked into at most: deeper values are taken as they are. */
+const MAX_DEPTH = 16;
+
+/**
+ * A value inside a list or dict that no output can write (a bigint, a function, a symbol, undefined, an object
+ * of a class), or null when every one can: JSON Lines stopped at a bigint, naming no extractor.
+ */
+function unwritable(v: unknown, depth: number): unknown {
+  if (v === null || typeof v === "string" || typeof v === "number" || typeof v === "boolean") return null;
+  if (depth >= MAX_DEPTH) return null;
+  if (Array.isArray(v)) {
+    for (let i = 0; i < v.length; i++) {
+      const bad = unwritable(v[i], depth + 1);
+      if (bad !== null) return bad;
+    }
+    return null;
+  }
+  if (isPlainObject(v)) {
+    for (const k in v) {
+      const bad = unwritable(v[k], depth + 1);
+      if (bad !== null) return bad;
+    }
+    return null;
+  }
+  return v === undefined ? "undefined" : v;
+}
+
+/** A returned value that is a promise: work that would come after the call. */
+function isThenable(v: unknown): boolean {
+  return typeof (v as { then?: unknown } | null)?.then === "function";
 }
 
 /** Where a flow is, for a message: its endpoints and the number of its first packet. */
@@ -135,23 +170,39 @@ export function guardExtractor<S>(e: FeatureExtractor<S>): FeatureExtractor<S> {
       } catch (err) {
         throw new ExtractorError(e.name, "init", `${thrown(err)} ${flowAt(flow)}`);
       }
-      if (typeof (s as { then?: unknown } | null)?.then === "function") {
+      if (isThenable(s)) {
         throw new ExtractorError(e.name, "init", `returned a promise: the state must be made synchronously`);
       }
       return s;
     },
     update(s: S, p: PacketView, flow: FlowState, dir: 0 | 1): void {
+      let r: unknown;
       try {
-        e.update(s, p, flow, dir);
+        r = e.update(s, p, flow, dir);
       } catch (err) {
         throw new ExtractorError(e.name, "update", `${thrown(err)} ${flowAt(flow)}`);
       }
+      if (r !== undefined && isThenable(r)) {
+        throw new ExtractorError(
+          e.name,
+          "update",
+          `returned a promise: its work would come too late ${flowAt(flow)}`,
+        );
+      }
     },
     finish(s: S, flow: FlowState, out: FlowRecord): void {
+      let r: unknown;
       try {
-        e.finish(s, flow, out);
+        r = e.finish(s, flow, out);
       } catch (err) {
         throw new ExtractorError(e.name, "finish", `${thrown(err)} ${flowAt(flow)}`);
+      }
+      if (r !== undefined && isThenable(r)) {
+        throw new ExtractorError(
+          e.name,
+          "finish",
+          `returned a promise: what it writes would come after the record ${flowAt(flow)}`,
+        );
       }
       for (let i = 0; i < features.length; i++) {
         const f = features[i];
@@ -165,6 +216,15 @@ export function guardExtractor<S>(e: FeatureExtractor<S>): FeatureExtractor<S> {
             "finish",
             `wrote ${shortValue(v)} to ${f.name}, declared ${f.type} ${flowAt(flow)}`,
           );
+        } else if (typeof v === "object") {
+          const bad = unwritable(v, 0);
+          if (bad !== null) {
+            throw new ExtractorError(
+              e.name,
+              "finish",
+              `wrote ${shortValue(bad)} inside ${f.name}, which no output can write ${flowAt(flow)}`,
+            );
+          }
         }
       }
     },

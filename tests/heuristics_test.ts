@@ -126,6 +126,10 @@ Deno.test("fingerprint: Tor and DoH scores do not depend on which side's packet 
     assert.deepEqual([ra[col], ra.traffic_type], [want, traffic], a);
     assert.deepEqual([rb[col], rb.traffic_type], [want, traffic], b);
   }
+  // From its SYN the client is known: its own port of 9001 is no relay's (0.8 from the name and the cells,
+  // not 1).
+  const [c] = (await collect(`${DIR}/client_port_9001_with_syn.pcap`, { features: ["fingerprint"] })).records;
+  assert.deepEqual([c.src_port, c.dst_port, c.tor_confidence], [9001, 443, 0.8]);
 });
 
 Deno.test("padding: Tor cells are TCP payloads (a ping or UDP of 560 bytes is none); no constant rate out of order", async () => {

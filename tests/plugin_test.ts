@@ -475,6 +475,16 @@ Deno.test("user extractors: values are checked against the declared types, so ev
         e.message.startsWith(`extractor typed: finish wrote ${shown} to typed_v, declared ${type} (flow `),
     );
   }
+  // Inside a list too (JSON Lines stopped at it naming no extractor), and a promise from a plain function.
+  await assert.rejects(
+    collect("testdata/http.pcap", { extractors: [mk("list", () => [1, [2n]])], features: ["flow_meta"] }),
+    /^ExtractorError: extractor typed: finish wrote the bigint 2n inside typed_v, which no output can write/,
+  );
+  const later = { ...mk("int", () => 1), finish: () => Promise.resolve() as unknown as void };
+  await assert.rejects(
+    collect("testdata/http.pcap", { extractors: [later], features: ["flow_meta"] }),
+    /^ExtractorError: extractor typed: finish returned a promise/,
+  );
   // undefined (`out.x = list[0]` of an empty list) is null, and the key stays (JSON Lines dropped it).
   const { records } = await collect("testdata/http.pcap", {
     extractors: [mk("int", () => undefined)],

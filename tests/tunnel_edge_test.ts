@@ -161,6 +161,12 @@ Deno.test({
         assert.equal((r.mac_stat as number) & 16, 16, `${name}: mac_stat ${r.mac_stat}: bit 4, VLAN tagged`);
       }
     }
+    // The cooked header's protocol (IPv6 there) is not the tunnelled frame's EtherType (IPv4): tshark's eth.type.
+    const six = `${DIR}/vxlan6_sll.pcap`;
+    const [types] = tsharkRows(["-r", six, "-T", "fields", "-e", "sll.etype", "-e", "eth.type"]);
+    assert.deepEqual(types, ["0x86dd", "0x0800"]);
+    const [r6] = (await collect(six, { features: ["flow_meta", "mac"] })).records;
+    assert.deepEqual([r6.tunnel_type, r6.mac_eth_type], ["udp", 0x0800]);
   },
 });
 

@@ -64,3 +64,10 @@ for ts,b,wl in frames('vxlan_inner_vlan.pcap'):
     sll2.append((ts,et+b'\0\0'+struct.pack('!IHBB',2,1,4,6)+mac+b'\0\0'+body,wl-14+20))
 write('vxlan_inner_vlan_sll.pcap',sll,link=113)
 write('vxlan_inner_vlan_sll2.pcap',sll2,link=276)
+
+# VXLAN over IPv6 behind a Linux cooked header: the cooked header's protocol (IPv6) is not the tunnelled
+# Ethernet frame's EtherType (IPv4), which the mac columns take.
+inner = eth(ipv4('192.168.1.1','192.168.2.2',6,tcp(1234,80,0x02)))
+vx6 = struct.pack('!BBHI',0x08,0,0,100<<8)+inner
+cooked = struct.pack('!HHH',0,1,6)+b'\x02\x00\x00\x00\x00\x01\0\0'+struct.pack('!H',0x86dd)
+write('vxlan6_sll.pcap',[(1.0,cooked+ipv6('2001:db8::1','2001:db8::2',17,udp(55555,4789,vx6)))],link=113)

@@ -1047,10 +1047,20 @@ Deno.test("ipfix: a TCP collector that reads slowly is waited for and loses noth
     stdout: "piped",
     stderr: "null",
   }).spawn();
-  const out = collector.output();
+  // Its output read as it comes: the first line says it listens (a fixed wait was too short on a loaded
+  // machine: connection refused).
+  let listening: () => void = () => {};
+  const ready = new Promise<void>((r) => listening = r);
+  const text = (async () => {
+    let all = "";
+    for await (const chunk of collector.stdout.pipeThrough(new TextDecoderStream())) {
+      all += chunk;
+      if (all.includes("ready\n")) listening();
+    }
+    return all;
+  })();
   try {
-    // The first line: listening.
-    await new Promise((r) => setTimeout(r, 300));
+    await Promise.race([ready, text]);
     const ex = await IpfixExporter.connect({
       host: "127.0.0.1",
       port,
@@ -1063,7 +1073,7 @@ Deno.test("ipfix: a TCP collector that reads slowly is waited for and loses noth
     const closes = [ex.close(), ex.close()];
     await Promise.all(closes);
     const records = 8 * flows.reduce((a, f) => a + ex.encoder.encodeFlow(f).length, 0);
-    const got = Number(new TextDecoder().decode((await out).stdout).trim().split("\n").at(-1));
+    const got = Number((await text).trim().split("\n").at(-1));
     assert.equal(ex.stats.lost, 0);
     assert.equal(ex.stats.records, records);
     assert.equal(got, ex.stats.bytes);
@@ -1071,6 +1081,7 @@ Deno.test("ipfix: a TCP collector that reads slowly is waited for and loses noth
     try {
       collector.kill();
     } catch { /* ended */ }
-    await out.catch(() => {});
+    await text.catch(() => "");
+    await collector.status;
   }
 });

@@ -196,8 +196,9 @@ function startsHead(b: Uint8Array, o: number, n: number): boolean {
 /**
  * A QUIC v1, v2 or draft long header at `b[o]` (`n` bytes captured) with connection ID lengths of at most 20; from
  * the initiator, in a datagram of 1200 bytes or more (`len`): a client's first is an Initial, padded so (RFC 9000
- * section 14.1). A DNS query with id 0xc100 and no flags set reads as a v1 long header, and NTP's 0xe3 and zeros
- * as version 0.
+ * section 14.1). A version is 1, 0x6b3343cf or a draft's, so that DNS (a query's flags and counts there) and
+ * NTP (0xe3 and zeros, version 0) are not taken. An RTP packet (first byte 0x80-0xbf) passes only with a payload
+ * type of 0 and sequence number 0 and a timestamp of 1 in its first bytes, which is rare.
  */
 function isQuicLong(b: Uint8Array, o: number, n: number, len: number, fromInitiator: boolean): boolean {
   // The long header form bit; the fixed bit may be 0 (RFC 9287's grease_quic_bit, which ngtcp2 uses), as the

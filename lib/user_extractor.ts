@@ -96,31 +96,44 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-/** Nesting looked into at most: deeper values are taken as they are. */
-const MAX_DEPTH = 16;
-
 /**
- * A value inside a list or dict that no output can write (a bigint, a function, a symbol, undefined, an object
- * of a class), or null when every one can: JSON Lines stopped at a bigint, naming no extractor.
+ * A value inside a list or dict that no output can write (a bigint, a function, a symbol, an object of a class),
+ * or the text "a cycle" for a list or dict that holds itself, or null when every one can (JSON Lines stopped at
+ * a bigint or a cycle, naming no extractor). Undefined passes: JSON writes it as null in a list and leaves it
+ * out of a dict. Walked with a stack of its own, each list or dict once, so that depth and shared parts cost
+ * nothing more.
  */
-function unwritable(v: unknown, depth: number): unknown {
-  if (v === null || typeof v === "string" || typeof v === "number" || typeof v === "boolean") return null;
-  if (depth >= MAX_DEPTH) return null;
-  if (Array.isArray(v)) {
-    for (let i = 0; i < v.length; i++) {
-      const bad = unwritable(v[i], depth + 1);
-      if (bad !== null) return bad;
+function unwritable(top: unknown): unknown {
+  const seen = new Set<unknown>([top]);
+  const onPath = new Set<unknown>();
+  // Entries: a value to look into, or a marker that the walk leaves a list or dict.
+  const stack: { v: unknown; leave: boolean }[] = [{ v: top, leave: false }];
+  while (stack.length > 0) {
+    const { v, leave } = stack.pop()!;
+    if (leave) {
+      onPath.delete(v);
+      continue;
     }
-    return null;
-  }
-  if (isPlainObject(v)) {
-    for (const k in v) {
-      const bad = unwritable(v[k], depth + 1);
-      if (bad !== null) return bad;
+    onPath.add(v);
+    stack.push({ v, leave: true });
+    const children: unknown[] = Array.isArray(v) ? v : Object.values(v as Record<string, unknown>);
+    for (let i = 0; i < children.length; i++) {
+      const c = children[i];
+      if (
+        c === null || c === undefined || typeof c === "string" || typeof c === "number" ||
+        typeof c === "boolean"
+      ) continue;
+      if (Array.isArray(c) || isPlainObject(c)) {
+        if (onPath.has(c)) return "a cycle";
+        if (seen.has(c)) continue;
+        seen.add(c);
+        stack.push({ v: c, leave: false });
+        continue;
+      }
+      return c;
     }
-    return null;
   }
-  return v === undefined ? "undefined" : v;
+  return null;
 }
 
 /** A returned value that is a promise: work that would come after the call. */
@@ -217,12 +230,13 @@ export function guardExtractor<S>(e: FeatureExtractor<S>): FeatureExtractor<S> {
             `wrote ${shortValue(v)} to ${f.name}, declared ${f.type} ${flowAt(flow)}`,
           );
         } else if (typeof v === "object") {
-          const bad = unwritable(v, 0);
+          const bad = unwritable(v);
           if (bad !== null) {
+            const what = bad === "a cycle" ? "a list or dict that holds itself" : shortValue(bad);
             throw new ExtractorError(
               e.name,
               "finish",
-              `wrote ${shortValue(bad)} inside ${f.name}, which no output can write ${flowAt(flow)}`,
+              `wrote ${what} inside ${f.name}, which no output can write ${flowAt(flow)}`,
             );
           }
         }

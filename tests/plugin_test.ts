@@ -480,6 +480,25 @@ Deno.test("user extractors: values are checked against the declared types, so ev
     collect("testdata/http.pcap", { extractors: [mk("list", () => [1, [2n]])], features: ["flow_meta"] }),
     /^ExtractorError: extractor typed: finish wrote the bigint 2n inside typed_v, which no output can write/,
   );
+  // A list or dict that holds itself (JSON Lines stopped; one that branches took hours to walk), but not
+  // undefined inside one (JSON writes it), which the first version of the guard refused.
+  const cycle: unknown[] = [1];
+  cycle.push(cycle);
+  await assert.rejects(
+    collect("testdata/http.pcap", { extractors: [mk("list", () => cycle)], features: ["flow_meta"] }),
+    /^ExtractorError: extractor typed: finish wrote a list or dict that holds itself inside typed_v/,
+  );
+  const branching: Record<string, unknown> = {};
+  for (const k of ["a", "b", "c", "d"]) branching[k] = branching;
+  await assert.rejects(
+    collect("testdata/http.pcap", { extractors: [mk("list", () => [branching])], features: ["flow_meta"] }),
+    /holds itself/,
+  );
+  const holes = await collect("testdata/http.pcap", {
+    extractors: [mk("list", () => [1, undefined, { a: undefined }])],
+    features: ["flow_meta"],
+  });
+  assert.equal(JSON.stringify(holes.records[0].typed_v), "[1,null,{}]");
   const later = { ...mk("int", () => 1), finish: () => Promise.resolve() as unknown as void };
   await assert.rejects(
     collect("testdata/http.pcap", { extractors: [later], features: ["flow_meta"] }),

@@ -77,6 +77,30 @@ Deno.test("tls: a segment of the Certificate not captured: the ServerKeyExchange
       [],
     );
   }
+  // A hole ending exactly where a record ends, or where the message ends inside its record: the message is
+  // passed over, the ServerKeyExchange read (both fell back to passing over the record, and lost it).
+  for (const name of ["cert_hole_to_record_end", "cert_hole_to_message_end"]) {
+    const [b] = (await collect(`${ROOT}/testdata/tls_edge/${name}.pcap`, { features: ["tls"] })).records;
+    assert.deepEqual([b.tls_key_exchange_group, b.tls_key_exchange_length, b.tls_cert_count], [
+      0x1d,
+      256,
+      null,
+    ], name);
+  }
+  if (HAVE_TSHARK) {
+    const p = `${ROOT}/testdata/tls_edge/cert_hole_to_record_end.pcap`;
+    const rows = tsharkRows([
+      "-r",
+      p,
+      "-Y",
+      "tls.handshake.type == 12",
+      "-T",
+      "fields",
+      "-e",
+      "tls.handshake.server_named_curve",
+    ]);
+    assert.deepEqual(rows.map((x) => Number(x[0])), [0x1d]);
+  }
   // The Certificate in two records, the hole in the first: the message's length, not the record's end, says
   // where the ServerKeyExchange starts (the second record's bytes were read as a message header).
   const two = `${ROOT}/testdata/tls_edge/cert_two_records_hole.pcap`;
@@ -493,4 +517,16 @@ Deno.test("tls: tls_handshake_packets does not depend on the order segments come
   for (const arrange of [(x: number[]) => [...x].reverse(), shuffle, shuffle, shuffle]) {
     assert.equal(await count(reorderPcap(pcap, (f) => flight(f, arrange))), inOrder);
   }
+  // A segment the stream buffer refused (one disjoint range too many), sent again in order later: once, as
+  // each distinct segment (it was counted when read, and matched again at the end).
+  const refused = `${ROOT}/testdata/tls_edge/refused_segment_sent_again.pcap`;
+  const [r] = (await collect(refused, { features: ["tls"] })).records;
+  if (HAVE_TSHARK) {
+    const distinct = new Set(
+      tsharkRows(["-r", refused, "-Y", "tcp.len > 0", "-T", "fields", "-e", "tcp.srcport", "-e", "tcp.seq"])
+        .map((x) => x.join(" ")),
+    );
+    assert.equal(r.tls_handshake_packets, distinct.size);
+  }
+  assert.equal(r.tls_handshake_packets, 139);
 });

@@ -1324,9 +1324,10 @@ export class TlsFlowAnalyzer {
       d.parsePos = at;
       const n = this.consume(d, dir, buf, off, len);
       st.advanceDirect(seq, n);
-      // Its own bytes were read now: it is counted now.
+      // Its own bytes were read now: it is counted now (unless the same bytes wait to be matched: a segment
+      // the buffer refused, sent again).
       const touched = this.hsTouched;
-      if (touched) this.hsPackets++;
+      if (touched && (d.pktRanges === null || !hasRange(d.pktRanges, at, at + len))) this.hsPackets++;
       if (n < len && d.mode !== MODE_DONE) {
         st.push((seq + n) >>> 0, buf, off + n, len - n);
         if (!touched) remember(d, at, at + len);
@@ -1334,8 +1335,13 @@ export class TlsFlowAnalyzer {
     } else {
       // Bytes that wait (out of order), or come after waiting ones: matched to the handshake records by stream
       // offset at the end (see handshakePackets). Bytes already read (a retransmission) are not counted again.
-      if (!this.openVpn && at + len > st.consumedBytes) remember(d, at, at + len);
+      const dropped = st.droppedBytes;
       st.push(seq, buf, off, len);
+      // Not when the buffer refused every byte (past its cap, or one disjoint range too many): such a segment
+      // is counted when it comes again.
+      if (!this.openVpn && at + len > st.consumedBytes && st.droppedBytes - dropped < len) {
+        remember(d, at, at + len);
+      }
       this.drain(d, dir);
       if (st.hasGap && st.buffered >= (st.maxBytes * 3) >> 2) {
         // A hole that does not fill: give up on it and resynchronise after it.
@@ -1414,15 +1420,17 @@ export class TlsFlowAnalyzer {
     if (skipped > 0) this.gapSkipped = true;
     const inRecord = d.mode === MODE_TLS && d.recHdrLen === 0 && d.recLeft > skipped;
     if (
-      inRecord && d.recType === TlsContentType.HANDSHAKE && !d.recSkip && d.hsInBody && d.hsLeft > skipped
+      d.mode === MODE_TLS && d.recHdrLen === 0 && d.recType === TlsContentType.HANDSHAKE && !d.recSkip &&
+      d.hsInBody && skipped <= d.recLeft && skipped <= d.hsLeft
     ) {
-      // Inside one handshake message (a Certificate): the message is lost, but its length says where the next
-      // one starts, also when it goes on in later records.
+      // Inside one handshake message (a Certificate), the hole ending in its record or at its end: the message
+      // is lost, but its length says where the next one starts, also when it goes on in later records.
       d.recLeft -= skipped;
       d.hsLeft -= skipped;
-      d.hsLost = true;
       d.hsBuf = null;
       d.certActive = false;
+      if (d.hsLeft === 0) d.hsInBody = false; // it ended with the hole: the next message comes
+      else d.hsLost = true;
       return;
     }
     if (inRecord) {

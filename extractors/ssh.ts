@@ -25,6 +25,8 @@ const STREAM_CAP = 65536;
  * take 2-3 KB.
  */
 const EARLY_MAX = 16384;
+/** Packets per direction whose stream offset is kept until it settles (see `SshState.starts`). */
+const MAX_STARTS = 256;
 
 /**
  * Per-flow state of `ssh` (TCP flows only).
@@ -57,6 +59,12 @@ export class SshState {
   streams: TcpStreamBuffer[] | null = null;
   /** Payload packets seen after their direction switched to encryption. */
   encPackets = 0;
+  /**
+   * Stream offsets of each direction's payload packets read before it settled (MAX_STARTS at most): those
+   * starting at or after the end of NEWKEYS are encrypted ones, whatever the order they came in (segments
+   * waiting behind a hole were read in one go, and counted as one).
+   */
+  starts: [number[], number[]] | null = null;
   /** Both directions settled (encrypted or unparsable): only counting remains. */
   done = false;
 }
@@ -89,7 +97,8 @@ const features: FeatureSpec[] = [
   f(
     "ssh_encrypted_packets",
     "int",
-    "Payload packets sent after their direction switched to encryption, up to such a gap.",
+    "Payload packets sent after their direction switched to encryption (those starting after its NEWKEYS, " +
+      "whatever the order they came in), up to such a gap.",
   ),
   f("ssh_hassh_string", "str", "The HASSH input string of the client."),
   f("ssh_hassh_server_string", "str", "The HASSH-server input string of the server."),
@@ -144,6 +153,15 @@ function streamsOf(s: SshState): TcpStreamBuffer[] {
     if (s.isnKnown & (1 << d)) streams[d].setInitialSeq(((d === 0 ? s.isn0 : s.isn1) + 1) >>> 0);
   }
   return s.streams = streams;
+}
+
+/** Packets read before their direction settled whose bytes start after its NEWKEYS (`role` 1: the server). */
+function encryptedBefore(starts: number[], sess: SshSession, role: 0 | 1): number {
+  const at = (role === 1 ? sess.server : sess.client).encryptedAt;
+  if (at < 0) return 0;
+  let n = 0;
+  for (let i = 0; i < starts.length; i++) if (starts[i] >= at) n++;
+  return n;
 }
 
 function settle(s: SshState): void {
@@ -239,14 +257,22 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
     }
     const st = s.streams![dir];
     const seq = payloadSeq(p.tcpSeq, p.tcpFlags);
+    const at = st.offsetOf(seq), starts = (s.starts ??= [[], []])[dir];
     if (st.isNext(seq)) {
-      sess.feed(role, p.buf, p.payloadOff, p.payloadOff + n);
+      if (starts.length < MAX_STARTS) starts.push(at);
+      sess.feed(role, p.buf, p.payloadOff, p.payloadOff + n, at);
       st.advanceDirect(seq, n);
     } else {
+      const dropped = st.droppedBytes;
       st.push(seq, p.buf, p.payloadOff, n);
+      // New bytes the buffer kept (not a retransmission, not past its cap).
+      if (
+        at + n > st.consumedBytes && st.droppedBytes - dropped < n && starts.length < MAX_STARTS &&
+        !starts.includes(at)
+      ) starts.push(at);
       const a = st.available;
       if (a > 0) {
-        sess.feed(role, st.data, st.offset, st.offset + a);
+        sess.feed(role, st.data, st.offset, st.offset + a, st.consumedBytes);
         st.consume(a);
       }
     }
@@ -275,7 +301,9 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
     out.ssh_hassh = ck !== null ? hassh(ck, false) : null;
     out.ssh_hassh_server = sk !== null ? hassh(sk, true) : null;
     out.ssh_kex_packets = sess.client.kexMessages + sess.server.kexMessages;
-    out.ssh_encrypted_packets = s.encPackets + sess.client.encryptedSegments + sess.server.encryptedSegments;
+    const starts = s.starts ?? [[], []];
+    out.ssh_encrypted_packets = s.encPackets + encryptedBefore(starts[0], sess, s.serverDir === 0 ? 1 : 0) +
+      encryptedBefore(starts[1], sess, s.serverDir === 1 ? 1 : 0);
     out.ssh_hassh_string = ck !== null ? hasshString(ck, false) : null;
     out.ssh_hassh_server_string = sk !== null ? hasshString(sk, true) : null;
   },

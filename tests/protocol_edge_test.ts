@@ -501,3 +501,30 @@ Deno.test("tls: tls_handshake_packets does not depend on the order segments come
   }
   assert.equal(r.tls_handshake_packets, 139);
 });
+
+Deno.test("ssh: ssh_encrypted_packets does not depend on the order segments come in (tshark)", async () => {
+  // ssh_flights.pcap with the client's two encrypted segments (frames 18 and 22) sent before its NEWKEYS
+  // (frame 16): they waited behind it, were read with it in one go, and were not counted (2, not 4).
+  const path = `${ROOT}/testdata/tcp_edge/ssh_flights.pcap`;
+  const pcap = await Deno.readFile(path);
+  const count = async (bytes: Uint8Array<ArrayBuffer>) => {
+    const [r] = (await collect(new Blob([bytes]).stream(), { features: ["ssh"] })).records;
+    return r.ssh_encrypted_packets;
+  };
+  const inOrder = await count(pcap);
+  assert.equal(inOrder, 4);
+  if (HAVE_TSHARK) {
+    // The client's segments with payload after the one carrying its NEWKEYS (message 21).
+    const rows = tsharkRows([
+      ...["-r", path, "-d", "tcp.port==2222,ssh", "-Y", "tcp.len > 0 && tcp.srcport == 39124"],
+      ...["-T", "fields", "-e", "frame.number", "-e", "ssh.message_code"],
+    ]);
+    const newkeys = rows.findIndex((x) => x[1].split(",").includes("21"));
+    assert.deepEqual(rows.slice(newkeys + 1).map((x) => Number(x[0])), [18, 22]);
+  }
+  const early = reorderPcap(
+    pcap,
+    (f) => [...f.slice(0, 15), 17, 21, 15, ...f.slice(16).filter((i) => i !== 17 && i !== 21)],
+  );
+  assert.equal(await count(early), inOrder);
+});

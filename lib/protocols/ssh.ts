@@ -260,6 +260,9 @@ export class SshDirectionParser {
   cleartextPackets = 0;
   /** Segments (feed calls) that carried bytes after the switch to encryption. */
   encryptedSegments = 0;
+  /** Stream offset of the first byte after NEWKEYS (-1 until known: known when a feed given its stream offset
+   * reaches it). */
+  encryptedAt = -1;
   /** Set when the stream stopped looking like SSH (parsing then stops). */
   failed = false;
   /**
@@ -295,8 +298,9 @@ export class SshDirectionParser {
     return this.st === St.ENCRYPTED;
   }
 
-  /** Consumes `buf[off, end)`, the next bytes of this direction. Never throws. */
-  feed(buf: Uint8Array, off: number, end: number): void {
+  /** Consumes `buf[off, end)`, the next bytes of this direction (`pos`: the stream offset of `buf[off]`, when
+   * the caller knows it). Never throws. */
+  feed(buf: Uint8Array, off: number, end: number, pos = -1): void {
     if (end > buf.length) end = buf.length;
     let p = off;
     while (p < end) {
@@ -330,6 +334,7 @@ export class SshDirectionParser {
           // Only a segment that starts encrypted: the one carrying NEWKEYS (OpenSSH sends encrypted bytes
           // after it in the same segment) is a key exchange packet, as tshark counts it.
           if (p === off) this.encryptedSegments++;
+          if (this.encryptedAt < 0 && pos >= 0) this.encryptedAt = pos + (p - off);
           return;
         default:
           return;
@@ -550,10 +555,10 @@ export class SshSession {
   readonly client: SshDirectionParser = new SshDirectionParser();
   readonly server: SshDirectionParser = new SshDirectionParser();
 
-  /** Feeds bytes from the client (`fromServer` 0) or from the server (1). */
-  feed(fromServer: 0 | 1, buf: Uint8Array, off: number, end: number): void {
+  /** Feeds bytes from the client (`fromServer` 0) or from the server (1); `pos` as for the direction's feed. */
+  feed(fromServer: 0 | 1, buf: Uint8Array, off: number, end: number, pos = -1): void {
     if (fromServer === 0) {
-      this.client.feed(buf, off, end);
+      this.client.feed(buf, off, end, pos);
       if (this.client.banner !== null) {
         this.server.peerMajor = this.client.banner.protoVersion.startsWith("1.") &&
             this.client.banner.protoVersion !== "1.99"
@@ -561,7 +566,7 @@ export class SshSession {
           : 2;
       }
     } else {
-      this.server.feed(buf, off, end);
+      this.server.feed(buf, off, end, pos);
     }
   }
 

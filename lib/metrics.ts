@@ -81,7 +81,7 @@ export class CaptureMetrics {
       "jj_packets_skipped_total",
       "counter",
       "Packets read but not counted in a flow, by reason (as the summary names them).",
-      [...this.skipped].map(([r, n]) => `jj_packets_skipped_total{reason="${escapeLabel(r)}"} ${n}`),
+      byReason("jj_packets_skipped_total", this.skipped),
     );
     metric("jj_packets_sampled_out_total", "counter", "Packets of flows --sampling-rate left out.", [
       `jj_packets_sampled_out_total ${this.packetsSampledOut}`,
@@ -90,7 +90,7 @@ export class CaptureMetrics {
       "jj_flows_total",
       "counter",
       "Flows ended, by reason (idle, active, fin, rst, evicted, end).",
-      [...this.flowsByReason].map(([r, n]) => `jj_flows_total{reason="${escapeLabel(r)}"} ${n}`),
+      byReason("jj_flows_total", this.flowsByReason),
     );
     metric("jj_active_flows", "gauge", "Flows held in the flow table.", [
       `jj_active_flows ${this.activeFlows}`,
@@ -118,6 +118,11 @@ export class CaptureMetrics {
     ]);
     return out.join("\n") + "\n";
   }
+}
+
+/** A counter's lines, one per reason. */
+function byReason(name: string, counts: Map<string, number>): string[] {
+  return [...counts].map(([r, n]) => `${name}{reason="${escapeLabel(r)}"} ${n}`);
 }
 
 function escapeLabel(v: string): string {

@@ -172,20 +172,18 @@ function flowAt(flow: FlowState): string {
  * ```
  */
 export function guardExtractor<S>(e: FeatureExtractor<S>): FeatureExtractor<S> {
-  const features: readonly FeatureSpec[] = e.features;
+  const name = e.name, features: readonly FeatureSpec[] = e.features;
   const guarded: FeatureExtractor<S> = {
-    name: e.name,
+    name,
     features,
     init(flow: FlowState): S {
       let s: S;
       try {
         s = e.init(flow);
       } catch (err) {
-        throw new ExtractorError(e.name, "init", `${thrown(err)} ${flowAt(flow)}`);
+        throw threwIn(name, "init", err, flow);
       }
-      if (isThenable(s)) {
-        throw new ExtractorError(e.name, "init", `returned a promise: the state must be made synchronously`);
-      }
+      refusePromise(name, "init", s, flow);
       return s;
     },
     update(s: S, p: PacketView, flow: FlowState, dir: 0 | 1): void {
@@ -193,54 +191,19 @@ export function guardExtractor<S>(e: FeatureExtractor<S>): FeatureExtractor<S> {
       try {
         r = e.update(s, p, flow, dir);
       } catch (err) {
-        throw new ExtractorError(e.name, "update", `${thrown(err)} ${flowAt(flow)}`);
+        throw threwIn(name, "update", err, flow);
       }
-      if (r !== undefined && isThenable(r)) {
-        throw new ExtractorError(
-          e.name,
-          "update",
-          `returned a promise: its work would come too late ${flowAt(flow)}`,
-        );
-      }
+      if (r !== undefined) refusePromise(name, "update", r, flow);
     },
     finish(s: S, flow: FlowState, out: FlowRecord): void {
       let r: unknown;
       try {
         r = e.finish(s, flow, out);
       } catch (err) {
-        throw new ExtractorError(e.name, "finish", `${thrown(err)} ${flowAt(flow)}`);
+        throw threwIn(name, "finish", err, flow);
       }
-      if (r !== undefined && isThenable(r)) {
-        throw new ExtractorError(
-          e.name,
-          "finish",
-          `returned a promise: what it writes would come after the record ${flowAt(flow)}`,
-        );
-      }
-      for (let i = 0; i < features.length; i++) {
-        const f = features[i];
-        const v = out[f.name] as unknown;
-        if (v === null) continue;
-        // `out.x = list[0]` of an empty list: no value, as the record's null already says.
-        if (v === undefined) out[f.name] = null;
-        else if (!fits(f.type, v)) {
-          throw new ExtractorError(
-            e.name,
-            "finish",
-            `wrote ${shortValue(v)} to ${f.name}, declared ${f.type} ${flowAt(flow)}`,
-          );
-        } else if (typeof v === "object") {
-          const bad = unwritable(v);
-          if (bad !== null) {
-            const what = bad === "a cycle" ? "a list or dict that holds itself" : shortValue(bad);
-            throw new ExtractorError(
-              e.name,
-              "finish",
-              `wrote ${what} inside ${f.name}, which no output can write ${flowAt(flow)}`,
-            );
-          }
-        }
-      }
+      if (r !== undefined) refusePromise(name, "finish", r, flow);
+      checkValues(name, features, out, flow);
     },
   };
   if (e.finalize !== undefined) {
@@ -248,9 +211,51 @@ export function guardExtractor<S>(e: FeatureExtractor<S>): FeatureExtractor<S> {
       try {
         e.finalize!(records);
       } catch (err) {
-        throw new ExtractorError(e.name, "finalize", thrown(err));
+        throw threwIn(name, "finalize", err, null);
       }
     };
   }
   return guarded;
+}
+
+/** The error of `call` of extractor `name` that threw `err` (on `flow`, when there is one). */
+function threwIn(name: string, call: string, err: unknown, flow: FlowState | null): ExtractorError {
+  return new ExtractorError(name, call, flow === null ? thrown(err) : `${thrown(err)} ${flowAt(flow)}`);
+}
+
+/** Throws when `call` returned a promise: what it does would come after the pipeline went on (a state made
+ * later, a record written before its values). */
+function refusePromise(name: string, call: string, r: unknown, flow: FlowState): void {
+  if (isThenable(r)) {
+    throw new ExtractorError(name, call, `returned a promise: its work would come too late ${flowAt(flow)}`);
+  }
+}
+
+/** Each declared column `finish` wrote is null or of its declared type, with nothing inside a list or dict
+ * that no output can write; `undefined` becomes null. */
+function checkValues(name: string, features: readonly FeatureSpec[], out: FlowRecord, flow: FlowState): void {
+  for (let i = 0; i < features.length; i++) {
+    const f = features[i];
+    const v = out[f.name] as unknown;
+    if (v === null) continue;
+    // `out.x = list[0]` of an empty list: no value, as the record's null already says.
+    if (v === undefined) out[f.name] = null;
+    else if (!fits(f.type, v)) {
+      throw new ExtractorError(
+        name,
+        "finish",
+        `wrote ${shortValue(v)} to ${f.name}, declared ${f.type} ${flowAt(flow)}`,
+      );
+    } else if (typeof v === "object") {
+      const bad = unwritable(v);
+      if (bad !== null) {
+        const what = bad === "a cycle" ? "a list or dict that holds itself" : shortValue(bad);
+        throw new ExtractorError(
+          name,
+          "finish",
+          `wrote ${what} inside ${f.name}, which no output can write ${flowAt(flow)}`,
+        );
+      }
+    }
+  }
 }

@@ -887,7 +887,8 @@ async function udpChannel(host: string, port: number): Promise<Channel> {
   };
 }
 
-async function tcpChannel(host: string, port: number, timeoutMs: number): Promise<Channel> {
+async function tcpChannel(opts: IpfixExporterOptions): Promise<Channel> {
+  const { host, port } = opts, timeoutMs = opts.timeoutMs ?? 5000;
   // A collector whose SYNs go unanswered held the start (and a reconnect) for minutes, deaf to Ctrl-C.
   let conn: Deno.TcpConn;
   try {
@@ -1013,7 +1014,7 @@ export class IpfixExporter implements RecordWriter {
    */
   static async connect(opts: IpfixExporterOptions): Promise<IpfixExporter> {
     const ch = (opts.transport ?? "udp") === "tcp"
-      ? await tcpChannel(opts.host, opts.port, opts.timeoutMs ?? 5000)
+      ? await tcpChannel(opts)
       : await udpChannel(opts.host, opts.port);
     return new IpfixExporter(opts, ch);
   }
@@ -1122,7 +1123,7 @@ export class IpfixExporter implements RecordWriter {
     try {
       if (this.#channel === null) {
         // TCP after a failure: reconnect (a new transport session: sequence numbers restart), templates first.
-        this.#channel = await tcpChannel(this.#opts.host, this.#opts.port, this.#opts.timeoutMs ?? 5000);
+        this.#channel = await tcpChannel(this.#opts);
         this.#needTemplates = true;
         this.#sessionRecords = 0;
         return this.#send(records);

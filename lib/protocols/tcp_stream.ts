@@ -254,11 +254,7 @@ export class TcpStreamBuffer {
       return;
     }
     this.insertRange(s, e);
-    const rr = this.ranges;
-    while (rr.length > 0 && rr[0] <= this.tail) {
-      if (rr[1] > this.tail) this.tail = rr[1];
-      rr.splice(0, 2);
-    }
+    this.absorbRanges();
   }
 
   /** Marks `n` contiguous bytes as used by the consumer. */
@@ -267,11 +263,7 @@ export class TcpStreamBuffer {
     if (n > this.tail - this.head) n = this.tail - this.head;
     this.head += n;
     this.consumedBytes += n;
-    if (this.head === this.tail && this.ranges.length === 0) {
-      this.base = (this.base + this.head) >>> 0;
-      this.head = 0;
-      this.tail = 0;
-    }
+    this.rebaseWhenEmpty();
   }
 
   /**
@@ -299,16 +291,8 @@ export class TcpStreamBuffer {
     this.consumedBytes += n;
     this.head += n;
     this.tail = this.head;
-    const r = this.ranges;
-    while (r.length > 0 && r[0] <= this.tail) {
-      if (r[1] > this.tail) this.tail = r[1];
-      r.splice(0, 2);
-    }
-    if (this.head >= this.tail && r.length === 0) {
-      this.base = (this.base + this.head) >>> 0;
-      this.head = 0;
-      this.tail = 0;
-    }
+    this.absorbRanges();
+    this.rebaseWhenEmpty();
   }
 
   /**
@@ -321,13 +305,8 @@ export class TcpStreamBuffer {
     const skipped = this.ranges[0] - this.head;
     this.consumedBytes += skipped;
     this.skippedBytes += this.ranges[0] - this.tail;
-    this.head = this.ranges[0];
-    this.tail = this.ranges[1];
-    this.ranges.splice(0, 2);
-    while (this.ranges.length > 0 && this.ranges[0] <= this.tail) {
-      if (this.ranges[1] > this.tail) this.tail = this.ranges[1];
-      this.ranges.splice(0, 2);
-    }
+    this.head = this.tail = this.ranges[0];
+    this.absorbRanges();
     return skipped;
   }
 
@@ -337,6 +316,24 @@ export class TcpStreamBuffer {
     this.ranges = NO_RANGES;
     this.head = 0;
     this.tail = 0;
+  }
+
+  /** Out-of-order ranges that the contiguous prefix now reaches join it. */
+  private absorbRanges(): void {
+    const r = this.ranges;
+    while (r.length > 0 && r[0] <= this.tail) {
+      if (r[1] > this.tail) this.tail = r[1];
+      r.splice(0, 2);
+    }
+  }
+
+  /** Everything read and nothing waiting: positions start again from the next byte. */
+  private rebaseWhenEmpty(): void {
+    if (this.head >= this.tail && this.ranges.length === 0) {
+      this.base = (this.base + this.head) >>> 0;
+      this.head = 0;
+      this.tail = 0;
+    }
   }
 
   private touchesRange(s: number, e: number): boolean {

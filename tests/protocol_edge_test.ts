@@ -420,16 +420,23 @@ function reorderPcap(
   return out;
 }
 
+/** `column` of the first record of a capture held in memory, extracted with `group`. */
+async function firstRecordColumn(
+  bytes: Uint8Array<ArrayBuffer>,
+  group: string,
+  column: string,
+): Promise<unknown> {
+  const [r] = (await collect(new Blob([bytes]).stream(), { features: [group] })).records;
+  return r[column];
+}
+
 Deno.test("tls: tls_handshake_packets does not depend on the order segments come in (tshark)", async () => {
   // OpenSSL at MTU 300: the server's flight (ServerHello to ServerHelloDone) spans 19 segments. Reversed or
   // shuffled, the segments waiting behind a hole were counted as one packet with the one that filled it (4, 6
   // or 7 instead of 22).
   const path = `${ROOT}/testdata/tls_edge/mtu300_handshake.pcap`;
   const pcap = await Deno.readFile(path);
-  const count = async (bytes: Uint8Array<ArrayBuffer>) => {
-    const [r] = (await collect(new Blob([bytes]).stream(), { features: ["tls"] })).records;
-    return r.tls_handshake_packets;
-  };
+  const count = (bytes: Uint8Array<ArrayBuffer>) => firstRecordColumn(bytes, "tls", "tls_handshake_packets");
   const inOrder = await count(pcap);
   if (HAVE_TSHARK) {
     // Each side's segments with payload before the first segment of its first application data record (the
@@ -507,10 +514,7 @@ Deno.test("ssh: ssh_encrypted_packets does not depend on the order segments come
   // (frame 16): they waited behind it, were read with it in one go, and were not counted (2, not 4).
   const path = `${ROOT}/testdata/tcp_edge/ssh_flights.pcap`;
   const pcap = await Deno.readFile(path);
-  const count = async (bytes: Uint8Array<ArrayBuffer>) => {
-    const [r] = (await collect(new Blob([bytes]).stream(), { features: ["ssh"] })).records;
-    return r.ssh_encrypted_packets;
-  };
+  const count = (bytes: Uint8Array<ArrayBuffer>) => firstRecordColumn(bytes, "ssh", "ssh_encrypted_packets");
   const inOrder = await count(pcap);
   assert.equal(inOrder, 4);
   if (HAVE_TSHARK) {

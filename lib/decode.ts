@@ -392,8 +392,9 @@ export class PacketDecoder {
     if (end - off < ihl) return SkipReason.TRUNCATED;
     this.addLayer(Layer.IP4);
     let total = (buf[off + 2] << 8) | buf[off + 3];
-    // TSO/LRO captures carry 0 or a short total length; fall back to what was captured.
-    if (total < ihl) total = end - off;
+    // TSO/LRO captures carry 0 or a short total length; fall back to the frame's length on the wire, as tshark
+    // does (what was captured would make a capture cut by its snapshot length count only the captured bytes).
+    if (total < ihl) total = this.reportedEnd - off;
     p.ipVersion = 4;
     p.l3Off = off;
     p.srcAddrOff = off + 12;
@@ -531,9 +532,9 @@ export class PacketDecoder {
     p.ipId = 0;
     p.ipFlags = 0;
     p.fragOffset = 0;
-    // Jumbograms (payload length 0) and TSO: use what was captured; with no next header, there is nothing
-    // (the rest is the link's padding).
-    const total = plen === 0 && buf[off + 6] !== 59 ? end - off : 40 + plen;
+    // Jumbograms (payload length 0) and TSO: the frame's length on the wire (as for IPv4's, see ip4); with no
+    // next header, there is nothing (the rest is the link's padding).
+    const total = plen === 0 && buf[off + 6] !== 59 ? this.reportedEnd - off : 40 + plen;
     p.ipTotalLen = total;
     const ipEnd = Math.min(end, off + total);
     if (off + total < this.reportedEnd) this.reportedEnd = off + total;
@@ -607,7 +608,11 @@ export class PacketDecoder {
       p.srcPort = (buf[o] << 8) | buf[o + 1];
       p.dstPort = (buf[o + 2] << 8) | buf[o + 3];
       if (have < 20) {
+        // A header cut by the snapshot length (IPv6 at tcpdump's former default, -s 68, leaves 14 bytes): its
+        // fields are not read (tcpHdrLen stays 0, and the TCP groups pass the packet by), but once its data
+        // offset was captured the IP length gives the payload's, as for a header captured whole; else 0.
         p.payloadOff = end;
+        if (have >= 13) p.payloadLen = Math.max(0, l4Len - Math.max(20, (buf[o + 12] >> 4) * 4));
         return SkipReason.NONE;
       }
       p.tcpSeq = ((buf[o + 4] << 24) | (buf[o + 5] << 16) | (buf[o + 6] << 8) | buf[o + 7]) >>> 0;

@@ -20,6 +20,7 @@ import { formatIp, parseIp } from "../lib/addr.ts";
 import { extractFlows } from "../lib/extract.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
 import { parseCidr } from "../lib/subnets.ts";
+import { flowId } from "../lib/options.ts";
 import { PacketDecoder, SkipReason } from "../lib/decode.ts";
 import {
   cap,
@@ -1746,4 +1747,30 @@ Deno.test("record anonymization: the host of a request target (CONNECT, absolute
   const back = new Anonymizer(key, { mode: "cryptopan", reverse: true }).record({ ...r });
   assert.equal(back.http_uri, "203.0.113.77:443");
   assert.equal(back.uri, "http://u@[2001:db8::5]:8080/x?ip=1.2.3.4");
+});
+
+Deno.test("anon: flow_id is computed again from the new addresses (it was the real 5-tuple's hash), and reverses", async () => {
+  const records: FlowRecord[] = [];
+  for await (
+    const r of extractFlows(`${ROOT}/testdata/http.pcap`, { features: ["flow_meta"], includeFlowId: true })
+  ) {
+    records.push(r);
+  }
+  assert.ok(records.length > 0);
+  for (const mode of ["cryptopan", "joy", "hash"] as const) {
+    const a = new Anonymizer(KEY1, { mode });
+    for (const original of records) {
+      const anon = a.record(structuredClone(original));
+      assert.notEqual(anon.src_ip, original.src_ip, mode);
+      assert.notEqual(anon.flow_id, original.flow_id, mode);
+      const tuple = [anon.src_ip, anon.src_port, anon.dst_ip, anon.dst_port, anon.protocol] as const;
+      assert.equal(anon.flow_id, flowId(...(tuple as [string, number, string, number, number])), mode);
+      if (mode !== "hash") {
+        assert.deepEqual(new Anonymizer(KEY1, { mode, reverse: true }).record(anon), original, mode);
+      }
+    }
+  }
+  // Without the whole 5-tuple it cannot be computed: null, not the real one.
+  const partial = new Anonymizer(KEY1, { mode: "cryptopan" }).record({ src_ip: "10.0.0.1", flow_id: "ab" });
+  assert.equal(partial.flow_id, null);
 });

@@ -8,6 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { HAVE_TSHARK, parseJsonl, ROOT, runCli, tsharkRows } from "./helpers.ts";
+import type { FlowRecord } from "../lib/extractor.ts";
 
 const DIR = `${ROOT}/testdata/flow_edge`;
 
@@ -97,4 +98,41 @@ Deno.test("a step back of the clock at a RST: 1 and 2 workers write the same rec
   const records = parseJsonl(one.stdout);
   assert.deepEqual(records.map((r) => r.flow_end_reason), ["end", "end", "end", "end", "rst"]);
   assert.equal(two.stdout, one.stdout);
+});
+
+/** Records of a capture in testdata/snaplen_edge/, by ports. */
+async function snaplenRecords(name: string, groups: string): Promise<Map<string, FlowRecord>> {
+  const r = await runCli(["extract", "-q", "--features", groups, `${ROOT}/testdata/snaplen_edge/${name}`]);
+  assert.equal(r.code, 0, r.stderr);
+  return new Map(parseJsonl(r.stdout).map((x) => [`${x.src_port}-${x.dst_port}`, x]));
+}
+
+Deno.test("a TCP header cut by the snapshot length: the payload still counts from the IP length (IPv6 at -s 68, IPv4 at -s 48)", async () => {
+  // Real veth traffic (an IPv6 download, an interactive IPv6 session, an interactive IPv4 one), captured whole,
+  // then cut by editcap -s 68 and -s 48. Only flags-derived columns may differ: a TCP header short of 20 bytes
+  // is not read (as tshark); at -s 48 the IPv6 headers themselves are cut, so only the IPv4 flow remains.
+  const groups = "flow_meta,timing,size";
+  const full = await snaplenRecords("full.pcap", groups);
+  assert.equal(full.size, 3);
+  for (const [name, flows] of [["cut68.pcap", 3], ["cut48.pcap", 1]] as const) {
+    const cut = await snaplenRecords(name, groups);
+    assert.equal(cut.size, flows, name);
+    for (const [key, record] of cut) {
+      const whole = full.get(key)!;
+      assert.ok((whole.payload_bytes_total as number) > 0, key);
+      for (const column of Object.keys(whole)) {
+        if (column === "flow_stat") continue;
+        assert.deepEqual(record[column], whole[column], `${name} ${key} ${column}`);
+      }
+    }
+  }
+});
+
+Deno.test("an IP length of 0 (segmentation offload) in a cut capture counts the payload by the frame's length on the wire, as tshark", async () => {
+  // 1514-byte frames captured at 96 bytes: IPv4 with total length 0, IPv6 with payload length 0, and IPv4 with
+  // its length (the control), three of each.
+  const flows = await snaplenRecords("tso_trunc.pcap", "flow_meta");
+  assert.equal(flows.get("1100-80")!.payload_bytes_fwd, 3 * 1460);
+  assert.equal(flows.get("1101-80")!.payload_bytes_fwd, 3 * 1440);
+  assert.equal(flows.get("1102-80")!.payload_bytes_fwd, 3 * 1460);
 });

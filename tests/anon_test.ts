@@ -1774,3 +1774,24 @@ Deno.test("anon: flow_id is computed again from the new addresses (it was the re
   const partial = new Anonymizer(KEY1, { mode: "cryptopan" }).record({ src_ip: "10.0.0.1", flow_id: "ab" });
   assert.equal(partial.flow_id, null);
 });
+
+Deno.test("anon: host fields with an empty port, an IPv4 address's trailing dot or an IPv6 zone change their address too, and reverse", () => {
+  for (const mode of ["cryptopan", "joy"] as const) {
+    const a = new Anonymizer(KEY1, { mode }), back = new Anonymizer(KEY1, { mode, reverse: true });
+    const v4 = a.ip("10.1.2.3"), v6 = a.ip("fe80::1");
+    const cases: [string, string][] = [
+      ["10.1.2.3:", `${v4}:`],
+      ["10.1.2.3.", `${v4}.`],
+      ["10.1.2.3.:8080", `${v4}.:8080`],
+      ["fe80::1%eth0", `${v6}%eth0`],
+      ["[fe80::1%25eth0]:80", `[${v6}%25eth0]:80`],
+      ["[fe80::1]:", `[${v6}]:`],
+      ["example.com.", "example.com."],
+    ];
+    for (const [host, want] of cases) {
+      const rec = a.record({ http_host: host } as FlowRecord);
+      assert.equal(rec.http_host, want, `${mode} ${host}`);
+      assert.equal(back.record(rec).http_host, host, `${mode} ${host} reversed`);
+    }
+  }
+});

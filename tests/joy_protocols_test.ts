@@ -9,7 +9,7 @@ import { joyProcessFile } from "../lib/joy/offline.ts";
 import { configLine, defaultJoyConfig, type JoyConfig, parseJoyConfigList } from "../lib/joy/config.ts";
 import { cfmtG } from "../lib/joy/json.ts";
 import { JoyIke } from "../lib/joy/ike.ts";
-import { cap, HAVE_CAPTURES, HAVE_TSHARK, runCli, tsharkFields } from "./helpers.ts";
+import { cap, HAVE_CAPTURES, HAVE_TSHARK, ROOT, runCli, tsharkFields } from "./helpers.ts";
 
 const CORPUS = HAVE_CAPTURES && HAVE_TSHARK;
 
@@ -880,4 +880,18 @@ Deno.test("cfmtG is C's %.5g as glibc prints it, ties to even: against Python's 
   const expected = new TextDecoder().decode((await py.output()).stdout).trim().split("\n");
   deepEqual(values.map((v) => cfmtG(v, 5)), expected);
   equal(cfmtG(985 / 8, 5), "123.12", "Joy's wht of bytes summing to 985 over 8");
+});
+
+Deno.test("--format joy: a UTF-8 server name is written as its bytes, as Joy's %s prints them (each non-ASCII byte came out as two)", async () => {
+  // Two real handshakes (openssl s_client -servername): a UTF-8 name, and one with bytes that are not UTF-8.
+  const file = `${ROOT}/testdata/tls_edge/sni_utf8.pcap`;
+  const joy = await runCli(["extract", "-q", "--format", "joy", file]);
+  equal(joy.code, 0, joy.stderr);
+  const names = joy.stdout.split("\n").filter((l) => l.includes('"sni"')).map((l) =>
+    JSON.parse(l).tls.sni[0]
+  );
+  deepEqual(names.sort(), ["bad\ufffd\ufffdutf8\ufffd(.example", "ünïcödé.example"]);
+  // The same text as the tls group's column.
+  const flat = await runCli(["extract", "-q", "--features", "tls", file]);
+  deepEqual(flat.stdout.trim().split("\n").map((l) => JSON.parse(l).tls_sni).sort(), names);
 });

@@ -307,11 +307,12 @@ export function addAnonCommand(program: Command, setResult: (p: Promise<number>)
       `
 Fields changed: src_ip, dst_ip, tunnel_src_ip, tunnel_dst_ip, every other *_ip / *_ips / *_addr field, Joy's
 sa and da (extract --format joy), the addresses in dns_answers, the address part of host fields (http_host,
-Joy's Host, *_sni: 10.1.2.3:8080 or [2001:db8::1]:443; names stay) and of the request target in http_uri and
-Joy's uri (CONNECT's authority, an absolute URI's host), in nested objects too; with --users, user fields
-(http_user, usernames, *_user) and, as Joy does, user names between separators in http_uri (masked with *).
-flow_id (extract --include-flow-id, a hash of the 5-tuple) is computed again from the new addresses, without a
-salt (null when the record lacks part of the 5-tuple). In Joy's records also: DNS answers (a, aaaa), DHCP addresses (ciaddr, yiaddr, siaddr, giaddr, and
+Joy's Host, *_sni: 10.1.2.3:8080 or [2001:db8::1]:443, an IPv6 zone kept; names stay) and of the request
+target in http_uri and Joy's uri (CONNECT's authority, an absolute URI's host), in nested objects too; with
+--users, user fields (http_user, usernames, *_user) and, as Joy does, user names between separators in
+http_uri (masked with *). flow_id (extract --include-flow-id, a hash of the 5-tuple) is computed again from
+the new addresses, without a salt (null when the record lacks part of the 5-tuple). In Joy's records also:
+DNS answers (a, aaaa), DHCP addresses (ciaddr, yiaddr, siaddr, giaddr, and
 the options that hold addresses: router, server_id, address_request, name_server, ...), and the IP headers
 of the initial data packets (idp_out, idp_in), rewritten as --pcap rewrites packets; in joy mode, whose hex
 strings do not fit in a packet, those are left out.

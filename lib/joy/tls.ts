@@ -18,6 +18,7 @@ const MAX_EXTENSIONS = 64;
 const MAX_CERTIFICATES = 4;
 
 const CT_CCS = 20, CT_ALERT = 21, CT_APP = 23;
+const SNI_DECODER = new TextDecoder();
 const ROLE_CLIENT = 1, ROLE_SERVER = 2;
 
 /**
@@ -363,11 +364,13 @@ export class JoyTls {
       const type = u16(y);
       const elen = u16(y + 2);
       if (type === 0) {
+        // Joy prints the name's bytes as they are (up to a NUL): UTF-8 read as UTF-8, so that JSON writes the
+        // same bytes (byte by byte, each non-ASCII one came out as two); bytes that are not UTF-8, which would
+        // make Joy's line invalid JSON, become U+FFFD.
         const n = u16(y + 7);
-        let s = "";
-        for (let i = 0; i < n; i++) s += String.fromCharCode(d[y + 9 + i] ?? 0);
-        const z = s.indexOf("\0");
-        this.sni = z >= 0 ? s.slice(0, z) : s;
+        const name = d.subarray(Math.min(d.length, y + 9), Math.min(d.length, y + 9 + n));
+        const z = name.indexOf(0);
+        this.sni = SNI_DECODER.decode(z >= 0 ? name.subarray(0, z) : name);
       }
       this.extensions.push({ type, data: sliceZ(d, y + 4, elen) });
       len -= 4 + elen;

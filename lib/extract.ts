@@ -450,11 +450,16 @@ export async function* extractFlows(
         }
         : (rec: FlowRecord) => queue(output(rec));
       const onFlowEnd = options.onFlowEnd;
+      /** Packets of this input a filter left out so far: they are read, and count in the packet numbers. */
+      let filteredSoFar = (): number => 0;
+      /** Packets of this input read so far, and of every input so far. */
+      const inputPackets = () => pipeline.stats.read + filteredSoFar();
+      const packetsSoFar = () => summary.packetsRead + inputPackets();
       const pipeline = new FlowPipeline(
         extractors,
         options,
         onFlowEnd === undefined ? keep : (rec, flow) => {
-          onFlowEnd(flow, summary.packetsRead + pipeline.stats.read);
+          onFlowEnd(flow, packetsSoFar());
           keep(rec);
         },
       );
@@ -468,11 +473,7 @@ export async function* extractFlows(
       };
       summary.inputs++;
       const progress = () => {
-        options.onProgress?.(
-          summary.bytesRead,
-          summary.packetsRead + pipeline.stats.read,
-          pipeline.table.size,
-        );
+        options.onProgress?.(summary.bytesRead, packetsSoFar(), pipeline.table.size);
       };
       /** Set once the input was read to its end, or stopped by an input error (see the catch below). */
       let readEnded = false;
@@ -499,6 +500,7 @@ export async function* extractFlows(
             throw e;
           }
           libpcapReader = reader;
+          filteredSoFar = () => reader.filtered;
           /** When the event loop last turned (see below). */
           let turned = performance.now();
           try {
@@ -509,8 +511,7 @@ export async function* extractFlows(
                   // Not a cut capture: libpcap refuses a pcapng whose interfaces have different link types or
                   // snapshot lengths (captures merged), which the built-in reader reads. The rest of the input is
                   // lost: a failure, with the way out.
-                  const m =
-                    `${name}: libpcap cannot read it (${r.error}, after packet ${pipeline.stats.read}); ` +
+                  const m = `${name}: libpcap cannot read it (${r.error}, after packet ${inputPackets()}); ` +
                     "read it with --reader builtin";
                   summary.failures.push(m);
                   options.onWarning?.(m);
@@ -518,7 +519,7 @@ export async function* extractFlows(
                 }
                 const where = await whereCaptureEnds(input);
                 warn(
-                  `${name}: ${r.error} (after packet ${pipeline.stats.read}${
+                  `${name}: ${r.error} (after packet ${inputPackets()}${
                     where === null ? "" : `; ${where}`
                   }); flows read so far are written`,
                 );
@@ -548,6 +549,7 @@ export async function* extractFlows(
               summary.packetsRead += reader.filtered;
               summary.packetsSkipped[FILTERED] = (summary.packetsSkipped[FILTERED] ?? 0) + reader.filtered;
             }
+            filteredSoFar = () => 0; // counted in summary.packetsRead from here on
           }
           try {
             summary.bytesRead += (await Deno.stat(input)).size;
@@ -568,6 +570,7 @@ export async function* extractFlows(
           else byteReader = input;
           const bpf = filterHere ? new BpfPacketFilter(options.filter!) : null;
           let filtered = 0;
+          filteredSoFar = () => filtered;
           const onPacket: PacketCallback = bpf === null
             ? pipeline.packet
             : (ts, buf, off, capLen, wireLen, linkType) => {
@@ -643,6 +646,7 @@ export async function* extractFlows(
             if (filtered > 0) {
               summary.packetsRead += filtered;
               summary.packetsSkipped[FILTERED] = (summary.packetsSkipped[FILTERED] ?? 0) + filtered;
+              filtered = 0; // counted in summary.packetsRead from here on
             }
             opened?.close();
             // A stream given by the caller is released; left before its end (the consumer stopped, or an

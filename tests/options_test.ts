@@ -23,6 +23,7 @@ import {
   ROOT,
   runCli,
   udp,
+  withTempDir,
 } from "./helpers.ts";
 
 const T0 = 1_600_000_000;
@@ -466,4 +467,49 @@ Deno.test("extractFlows checks the options object, its callbacks and its sources
     },
   };
   assert.equal((await collect(reader)).records.length, 3);
+});
+
+Deno.test("with --filter, packet numbers count the packets it left out: onFlowEnd, onProgress, and where a cut capture ends", async () => {
+  // 5 UDP queries (5 flows) and 2 TCP SYNs, the second 100 s later: the others end idle at it, packet 7.
+  const file = `${ROOT}/testdata/flow_edge/filter_mix.pcap`;
+  const ends = async (options: ExtractOptions) => {
+    const at: number[] = [], progress: number[] = [];
+    for await (
+      const _ of extractFlows(file, {
+        ...options,
+        features: ["flow_meta"],
+        onFlowEnd: (_f, n) => at.push(n),
+        onProgress: (_b, n) => progress.push(n),
+      })
+    );
+    return { at, last: progress.at(-1) };
+  };
+  const all = await ends({});
+  assert.deepEqual(all.at, [7, 7, 7, 7, 7, 7, 7]);
+  const readers: ExtractOptions["reader"][] = tryLoadLibpcap() !== null
+    ? ["builtin", "libpcap"]
+    : ["builtin"];
+  for (const reader of readers) {
+    const tcp = await ends({ filter: "tcp", reader });
+    assert.deepEqual(tcp.at, [7, 7], reader);
+    assert.equal(tcp.last, 7, reader);
+  }
+  if (tryLoadLibpcap() !== null) {
+    // libpcap's reader names the packet a cut capture ends after: every packet read, not only those kept.
+    await withTempDir(async (dir) => {
+      await Deno.writeFile(
+        `${dir}/cut.pcap`,
+        (await Deno.readFile(`${ROOT}/testdata/http.pcap`)).subarray(0, 3000),
+      );
+      const warnings: string[] = [];
+      for await (
+        const _ of extractFlows(`${dir}/cut.pcap`, {
+          reader: "libpcap",
+          filter: "udp",
+          onWarning: (m) => warnings.push(m),
+        })
+      );
+      assert.match(warnings.join("\n"), /after packet 27\b/);
+    });
+  }
 });

@@ -30,6 +30,7 @@ export type {
 } from "./lib/extractor.ts";
 export { allExtractors, registerExtractor, selectExtractors } from "./lib/registry.ts";
 export { ExtractorError } from "./lib/user_extractor.ts";
+export { LibpcapUnavailableError } from "./ffi/libpcap.ts";
 export { type EndReason, FlowState } from "./lib/flow.ts";
 export {
   compareEndOrder,

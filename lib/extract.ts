@@ -359,7 +359,9 @@ function checkReaderOptions(options: ExtractOptions, sources: CaptureSource[]): 
  * Reads captures and yields one flow record per flow, as flows end (output starts before the input ends).
  * Exception: when a selected group needs every flow (`connection`, which runs only when named), records are held until
  * the end of the last input, completed, then yielded. Invalid options throw an `OptionError` (a RangeError)
- * naming the option before any input is read.
+ * naming the option before any input is read, and an object in `extractors` that is not a feature extractor a
+ * TypeError saying why. An input that cannot be read throws an `InputError`; with `reader: "libpcap"` or a
+ * `filter`, a `$JJ_LIBPCAP` that names a library that does not load throws a `LibpcapUnavailableError`.
  *
  * @example
  * ```ts

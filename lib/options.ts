@@ -201,15 +201,12 @@ function checkBoolean(o: Record<string, unknown>, key: string, flag: string): vo
   if (v !== undefined && typeof v !== "boolean") throw new OptionError(key, flag, "true or false", v);
 }
 
-/** A list of names; `emptyOk`: an empty list means the default (for `features`, every streaming group). */
-function checkNameList(o: Record<string, unknown>, key: string, flag: string, emptyOk: boolean): void {
+/** A non-empty list of names, when given. */
+function checkNameList(o: Record<string, unknown>, key: string, flag: string): void {
   const v = o[key];
   if (v === undefined) return;
-  if (
-    !Array.isArray(v) || (!emptyOk && v.length === 0) ||
-    !v.every((x) => typeof x === "string" && x.length > 0)
-  ) {
-    throw new OptionError(key, flag, emptyOk ? "a list of names" : "a non-empty list of names", v);
+  if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === "string" && x.length > 0)) {
+    throw new OptionError(key, flag, "a non-empty list of names", v);
   }
 }
 
@@ -340,17 +337,21 @@ export function validateOptions(options: CheckedOptions): void {
   if (o.anonymizationSalt !== undefined && typeof o.anonymizationSalt !== "string") {
     throw new OptionError("anonymizationSalt", "--anonymization-salt", "a string", o.anonymizationSalt);
   }
-  checkNameList(o, "features", "--features", true);
-  // An empty list wrote `{}` for every flow.
-  checkNameList(o, "specificFeatures", "--specific-features", false);
+  // Empty lists are refused, as the CLI refuses them: `features: []` ran every group, and `specificFeatures: []`
+  // wrote `{}` for every flow.
+  checkNameList(o, "features", "--features");
+  checkNameList(o, "specificFeatures", "--specific-features");
   if (options.extractors !== undefined) {
     if (!Array.isArray(options.extractors)) {
       throw new OptionError("extractors", "--extractor", "a list", "not a list");
     }
-    const groups = new Set(allExtractors().map((e) => e.name));
-    const columns = takenColumnNames(allExtractors());
+    const registered = allExtractors();
+    const groups = new Set(registered.map((e) => e.name));
+    const columns = takenColumnNames(registered);
     options.extractors.forEach((e, i) => {
       checkExtractor(e, `extractors[${i}]`);
+      // Registered and given for the run too (a module that registers itself): the same group, run once.
+      if (registered.includes(e)) return;
       if (groups.has(e.name)) throw new TypeError(`extractor ${e.name}: a group of that name already exists`);
       groups.add(e.name);
       for (const f of e.features) {

@@ -132,7 +132,9 @@ export function selectExtractors(
   extra: FeatureExtractor<unknown>[] = [],
   // deno-lint-ignore no-explicit-any
 ): FeatureExtractor<any>[] {
-  const all = [...allExtractors(), ...extra];
+  const registered = allExtractors();
+  // An extractor both registered and given for the run (a module that registers itself) runs once.
+  const all = [...registered, ...extra.filter((e) => !registered.includes(e))];
   // `all` means every streaming group: a group with `finalize` (connection) needs every flow before it can
   // write one, so it holds all records in memory and must be asked for by name.
   const streaming = all.filter((e) => e.finalize === undefined || extra.includes(e));

@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import type { FeatureExtractor } from "../lib/extractor.ts";
-import { checkExtractor, loadExtractorModule } from "../lib/options.ts";
+import { checkExtractor, loadExtractorModule, OptionError } from "../lib/options.ts";
 import { allExtractors, registerExtractor } from "../lib/registry.ts";
 import { extractor as example } from "../docs/example_extractor.ts";
 import {
@@ -561,4 +561,31 @@ Deno.test("jj features --extractor lists a module's features after the groups'",
     rows.filter((x) => x.group === "first_bytes").map((x) => x.name),
     example.features.map((f) => f.name),
   );
+});
+
+Deno.test("library: an extractor registered and also given in extractors runs once (a module that registers itself)", async () => {
+  const counter = {
+    name: "self_registered",
+    features: [{ name: "self_registered_n", type: "int" as const, description: "Packets seen." }],
+    init: () => ({ n: 0 }),
+    update: (s: { n: number }) => void s.n++,
+    finish: (s: { n: number }, _f: unknown, out: Record<string, unknown>) =>
+      void (out.self_registered_n = s.n),
+  };
+  registerExtractor(counter);
+  const { records } = await collect(`${ROOT}/testdata/http.pcap`, {
+    features: ["flow_meta"],
+    extractors: [counter],
+  });
+  assert.ok(records.length > 0);
+  for (const r of records) assert.equal(r.self_registered_n, r.total_packets);
+  // Another object of the same name is still refused.
+  await assert.rejects(
+    collect(`${ROOT}/testdata/http.pcap`, { extractors: [{ ...counter }] }),
+    /a group of that name already exists/,
+  );
+});
+
+Deno.test("library: features: [] is refused as --features '' is (it ran every group)", async () => {
+  await assert.rejects(collect(`${ROOT}/testdata/http.pcap`, { features: [] }), OptionError);
 });

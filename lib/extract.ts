@@ -355,6 +355,16 @@ function checkReaderOptions(options: ExtractOptions, sources: CaptureSource[]): 
   }
 }
 
+/** True for a path to a regular file (not `-`, a FIFO or a device, and not a path that cannot be read). */
+async function isRegularFile(path: string): Promise<boolean> {
+  if (path === "-") return false;
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Reads captures and yields one flow record per flow, as flows end (output starts before the input ends).
  * Exception: when a selected group needs every flow (`connection`, which runs only when named), records are held until
@@ -480,12 +490,23 @@ export async function* extractFlows(
       /** Set once the input was read to its end, or stopped by an input error (see the catch below). */
       let readEnded = false;
       try {
+        // libpcap's reader reads in blocking calls: on stdin or a FIFO, output waited for the writer to fill a
+        // batch, and Ctrl-C or SIGTERM for it to close. --reader libpcap reads such an input with the built-in
+        // reader, saying so.
+        const pipe = options.reader === "libpcap" && libpcapLoaded && typeof input === "string" &&
+          !(await isRegularFile(input));
+        if (pipe) {
+          options.onWarning?.(
+            `${name} is not a regular file: read with the built-in reader (libpcap's would hold every flow and ` +
+              "Ctrl-C back until its writer stops or closes it)",
+          );
+        }
         // A filter with the built-in reader, or on what libpcap's reader reads badly or not at all: stdin or a
         // pipe (in blocking batches, holding output back until one filled), a stream source, gzip. The built-in
-        // reader reads it, and libpcap's filter runs on each packet. --reader libpcap keeps libpcap's reader.
-        const filterHere = options.filter !== undefined && options.reader !== "libpcap" &&
+        // reader reads it, and libpcap's filter runs on each packet.
+        const filterHere = options.filter !== undefined && (options.reader !== "libpcap" || pipe) &&
           (options.reader === "builtin" || typeof input !== "string" || !(await isPlainCaptureFile(input)));
-        const viaLibpcap = libpcapLoaded && typeof input === "string" && !filterHere;
+        const viaLibpcap = libpcapLoaded && typeof input === "string" && !filterHere && !pipe;
         readersUsed.add(viaLibpcap ? "libpcap" : filterHere ? "builtin + libpcap filter" : "builtin");
         if (viaLibpcap) {
           if (/\.gz$/i.test(input)) {

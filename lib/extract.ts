@@ -145,7 +145,8 @@ export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
   /**
    * Called for each problem that does not stop the run: a truncated or corrupt capture (its readable flows are
    * written), an unsupported link type, or, among several inputs, one that cannot be read at all (the others
-   * are; the last two are also listed in the summary's `failures`).
+   * are; the last two are also listed in the summary's `failures`, an unsupported link type only when no packet
+   * of its input was decoded).
    */
   onWarning?: (message: string) => void;
   /** Called with the totals once every input was read. */
@@ -191,8 +192,8 @@ export interface ExtractSummary {
   /** Warnings: truncated or corrupt captures (every readable flow is still written). */
   problems: string[];
   /**
-   * Inputs that could not be used at all (an unsupported link type; among several inputs, one that is not a
-   * capture or cannot be opened); non-empty means exit code 1.
+   * Inputs that could not be used at all (every packet of an unsupported link type; among several inputs, one
+   * that is not a capture or cannot be opened); non-empty means exit code 1.
    */
   failures: string[];
   /** The run was ended early by `signal` (see {@linkcode ExtractOptions}). */
@@ -701,7 +702,9 @@ export async function* extractFlows(
         }
         for (const lt of pipeline.unsupportedLinkTypes) {
           const m = `${name}: unsupported link type ${describeLinkType(lt)}; its packets are skipped`;
-          summary.failures.push(m);
+          // A failure only when nothing of the input could be used: a pcapng of an Ethernet interface and, say,
+          // a USB one (dumpcap on both) has its flows written, and is a warning, as non-IP frames are not one.
+          if (st.decoded === 0) summary.failures.push(m);
           options.onWarning?.(m);
         }
       }

@@ -207,6 +207,23 @@ Deno.test("unsupported link type (105, IEEE 802.11): exit 1, the message names t
   });
 });
 
+Deno.test("a pcapng with one interface of an unsupported link type beside an Ethernet one: its flows, a warning, exit 0", async () => {
+  // Built by a review from a real Ethernet capture, with a second interface of link type 147 holding 5 packets
+  // (as dumpcap writes with an extra USB or nflog interface): it failed the run though every flow was written.
+  const file = `${ROOT}/testdata/reader_edge/mixed_unsupported.pcapng`;
+  const r = await runCli(["extract", "--features", "flow_meta", file]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(
+    r.stderr,
+    /warning: .*mixed_unsupported\.pcapng: unsupported link type 147; its packets are skipped/,
+  );
+  const records = parseJsonl(r.stdout);
+  assert.ok(records.length > 0);
+  const s = parseSummary(r.stderr);
+  assert.equal(records.reduce((a, x) => a + (x.total_packets as number), 0), s.decoded);
+  assert.equal(s.read - s.decoded, 5);
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // truncation
 

@@ -237,6 +237,11 @@ export class PacketDecoder {
           return this.etherType(buf, off + 4, end, (buf[off + 2] << 8) | buf[off + 3], 0);
         }
         return this.ppp(buf, off, end, 0);
+      case 104:
+        // Cisco HDLC: address, control, then an EtherType (tshark's chdlc).
+        if (end - off < 4) return SkipReason.TRUNCATED;
+        this.addLayer(Layer.CHDLC);
+        return this.etherType(buf, off + 4, end, (buf[off + 2] << 8) | buf[off + 3], 0);
       case 12:
       case 14:
       case 101:

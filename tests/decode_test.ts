@@ -746,3 +746,13 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "Cisco HDLC as link type 104 (a review's capture relabelled by editcap): flows as tshark's chdlc reads them",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const records = await assertSameAsTshark(`${ROOT}/testdata/reader_edge/chdlc104.pcap`);
+    assert.equal(records.reduce((a, r) => a + (r.total_packets as number), 0), 12);
+  },
+});

@@ -94,6 +94,7 @@ const LIBC_SYMBOLS = {
   fdopen: { parameters: ["i32", "buffer"], result: "pointer" },
   fopen: { parameters: ["buffer", "buffer"], result: "pointer" },
   setvbuf: { parameters: ["pointer", "buffer", "i32", "usize"], result: "i32" },
+  ftell: { parameters: ["pointer"], result: "i64" },
   fmemopen: { parameters: ["buffer", "usize", "buffer"], result: "pointer" },
   fclose: { parameters: ["pointer"], result: "i32" },
   dup: { parameters: ["i32"], result: "i32" },
@@ -506,7 +507,7 @@ function openBuffered(
   path: string,
   errbuf: Uint8Array,
   buffer: Uint8Array<ArrayBuffer>,
-): Deno.PointerObject | null {
+): { handle: Deno.PointerObject; stream: Deno.PointerObject } | null {
   let c: LibcSymbols;
   try {
     c = loadLibc();
@@ -521,8 +522,11 @@ function openBuffered(
     return null;
   }
   const h = sym.pcap_fopen_offline_with_tstamp_precision(fp, PCAP_TSTAMP_PRECISION_NANO, errbuf);
-  if (h === null) c.fclose(fp);
-  return h; // pcap_close fcloses fp
+  if (h === null) {
+    c.fclose(fp);
+    return null;
+  }
+  return { handle: h, stream: fp }; // pcap_close fcloses fp
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -772,6 +776,8 @@ export class PcapOfflineReader {
   #handle: Deno.PointerObject | null;
   /** The stdio buffer of the handle's stream (see `openBuffered`), kept alive as long as the reader. */
   #stdio: Uint8Array | null = null;
+  /** The handle's stream when `openBuffered` opened it (its position is the bytes read), else null. */
+  #stream: Deno.PointerObject | null = null;
   readonly #pump: NextExPump;
   #stop = false;
   /** The capture's link type (`pcap_datalink`, a DLT_ value). */
@@ -808,11 +814,15 @@ export class PcapOfflineReader {
     const sym = loadLibpcap().symbols;
     const errbuf = new Uint8Array(PCAP_ERRBUF_SIZE);
     const stdio = new Uint8Array(STDIO_BUFFER);
-    const h = openBuffered(sym, path, errbuf, stdio) ??
+    const buffered = openBuffered(sym, path, errbuf, stdio);
+    const h = buffered?.handle ??
       sym.pcap_open_offline_with_tstamp_precision(cstr(path), PCAP_TSTAMP_PRECISION_NANO, errbuf);
     if (h === null) throw new PcapError(errbufText(errbuf));
     const reader = PcapOfflineReader.#finish(sym, h, filter, options.countFiltered === true);
-    reader.#stdio = stdio;
+    if (buffered !== null) {
+      reader.#stdio = stdio;
+      reader.#stream = buffered.stream;
+    }
     return reader;
   }
 
@@ -968,10 +978,30 @@ export class PcapOfflineReader {
     }
     // Only now, with the stream closed, may its buffer be collected.
     this.#stdio = null;
+    this.#stream = null;
     if (this.#pump.filterProg !== null) {
       this.#sym.pcap_freecode(this.#pump.filterProg);
       this.#pump.filterProg = null;
     }
+  }
+
+  /**
+   * Bytes of the file read so far (the stream's position), for progress; 0 when unknown (a file opened by
+   * pcap_open_offline itself) or once closed.
+   *
+   * @example
+   * ```ts
+   * import { PcapOfflineReader } from "./libpcap.ts";
+   * const r = PcapOfflineReader.open("capture.pcap");
+   * r.run(() => {});
+   * console.log(r.bytesRead() > 0);
+   * r.close();
+   * ```
+   */
+  bytesRead(): number {
+    if (this.#stream === null) return 0;
+    const at = Number(loadLibc().ftell(this.#stream));
+    return at > 0 ? at : 0;
   }
 
   /** Same as {@linkcode close}, for `using`. */

@@ -151,7 +151,10 @@ export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
   onWarning?: (message: string) => void;
   /** Called with the totals once every input was read. */
   onSummary?: (summary: ExtractSummary) => void;
-  /** Called after each buffer with the bytes read so far and the flows held (for progress displays). */
+  /**
+   * Called after each buffer (libpcap's reader: each 65,536 packets) with the bytes read so far (of a gzip input,
+   * decompressed), the packets read and the flows held, for progress displays.
+   */
   onProgress?: (bytesRead: number, packets: number, activeFlows: number) => void;
   /**
    * Ends the run early once aborted: reading stops (at once while waiting for input, or at the next buffer of a
@@ -187,7 +190,7 @@ export interface ExtractSummary {
   packetsSampledOut: number;
   /** Flow records written. */
   flows: number;
-  /** Bytes of capture read. */
+  /** Bytes of capture read: of a gzip-compressed one, the decompressed bytes. */
   bytesRead: number;
   /** Warnings: truncated or corrupt captures (every readable flow is still written). */
   problems: string[];
@@ -525,6 +528,8 @@ export async function* extractFlows(
           }
           libpcapReader = reader;
           filteredSoFar = () => reader.filtered;
+          /** Bytes of the inputs before this one: this one's are its stream's position as it is read. */
+          const bytesBefore = summary.bytesRead;
           /** When the event loop last turned (see below). */
           let turned = performance.now();
           try {
@@ -555,6 +560,7 @@ export async function* extractFlows(
                 pending = [];
                 yield* emitBatch(batch);
               }
+              summary.bytesRead = bytesBefore + reader.bytesRead();
               progress();
               if (options.signal !== undefined && performance.now() - turned > 200) {
                 // libpcap's reading is synchronous: without a turn of the event loop now and then, a signal's
@@ -576,7 +582,7 @@ export async function* extractFlows(
             filteredSoFar = () => 0; // counted in summary.packetsRead from here on
           }
           try {
-            summary.bytesRead += (await Deno.stat(input)).size;
+            summary.bytesRead = bytesBefore + (await Deno.stat(input)).size;
           } catch { /* size is only for the summary */ }
         } else {
           let opened: { reader: ByteReader; close(): void } | null = null;

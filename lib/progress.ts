@@ -68,6 +68,32 @@ export function inputBytes(inputs: readonly string[]): number {
   return total;
 }
 
+/** True when a file input, or a capture inside a directory input, is gzip-compressed (by name or bytes). */
+function isCompressed(input: string): boolean {
+  if (input === "-") return false;
+  const gzip = (path: string): boolean => {
+    if (/\.gz$/i.test(path)) return true;
+    try {
+      // Only a regular file is opened: a FIFO's open would wait for a writer, and its read take its bytes.
+      if (!Deno.statSync(path).isFile) return false;
+      using file = Deno.openSync(path);
+      const head = new Uint8Array(2);
+      return file.readSync(head) === 2 && head[0] === 0x1f && head[1] === 0x8b;
+    } catch {
+      return false;
+    }
+  };
+  try {
+    if (!Deno.statSync(input).isDirectory) return gzip(input);
+  } catch {
+    return false;
+  }
+  // The captures a directory input reads (links followed, each directory once).
+  let found = false;
+  walkCaptureTree(input, (path) => found ||= gzip(path), () => {});
+  return found;
+}
+
 /**
  * A progress bar for reading `inputs`, or null when none is to be shown (quiet, or stderr not a terminal).
  *
@@ -84,7 +110,9 @@ export function createProgress(
 ): ProgressReporter | null {
   if (options.quiet) return null;
   if (!options.force && !Deno.stderr.isTerminal()) return null;
-  const total = inputBytes(inputs);
+  // A compressed input's bytes read are the decompressed ones, which its file size does not bound: the bar
+  // showed 100% from the first second, "523.8/7.7 MB". Without a total it shows the bytes read.
+  const total = inputs.some(isCompressed) ? 0 : inputBytes(inputs);
   const delayMs = (options.delay ?? 1) * 1000;
   const started = performance.now();
   const format = total > 0

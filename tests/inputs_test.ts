@@ -279,13 +279,19 @@ Deno.test({
   },
 });
 
+/** testdata/http.pcap, and gzip-compressed. */
+async function httpPcapGz(): Promise<{ pcap: Uint8Array<ArrayBuffer>; gz: Uint8Array<ArrayBuffer> }> {
+  const pcap = await Deno.readFile(`${ROOT}/testdata/http.pcap`);
+  const gz = new Uint8Array(
+    await new Response(new Blob([pcap]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
+  );
+  return { pcap, gz };
+}
+
 Deno.test("gzip: told by its bytes on stdin and without a .gz name; a .gz that is not gzip is not a capture", async () => {
   const dir = await Deno.makeTempDir();
   try {
-    const pcap = await Deno.readFile(`${ROOT}/testdata/http.pcap`);
-    const gz = new Uint8Array(
-      await new Response(new Blob([pcap]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
-    );
+    const { pcap, gz } = await httpPcapGz();
     const plain = await runCli(["extract", "-q", `${ROOT}/testdata/http.pcap`]);
     assert.equal(plain.code, 0, plain.stderr);
     assert.ok(parseJsonl(plain.stdout).length > 0);
@@ -455,5 +461,44 @@ Deno.test("inputBytes (progress, --workers auto) counts what a directory input r
     assert.equal(inputBytes([dir]), read);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("progress: a gzip input has no total (its bytes read are the decompressed ones); libpcap's reader tells its position", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { gz } = await httpPcapGz();
+    await Deno.writeFile(`${dir}/a.pcap.gz`, gz);
+    await Deno.writeFile(`${dir}/renamed.bin`, gz);
+    // The bar as the CLI draws it, on a forced terminal, told of more bytes than the file holds (decompressed).
+    const script = `
+      import { createProgress } from "${ROOT}/lib/progress.ts";
+      for (const input of Deno.args) {
+        const p = createProgress([input], { force: true, delay: 0 })!;
+        p.update(${gz.length * 20}, 36, 3);
+        p.stop();
+      }`;
+    const r = await run(DENO, ["eval", script, `${dir}/a.pcap.gz`, `${dir}/renamed.bin`, dir]);
+    assert.equal(r.code, 0, r.stderr);
+    // No percentage and no total: the bytes read only, for each of the three (a .gz name, gzip under another
+    // name, a directory holding them).
+    assert.doesNotMatch(r.stderr, /%|\/\s*[\d.]+ MB/);
+    assert.ok((r.stderr.match(/MB read/g)?.length ?? 0) >= 3, r.stderr);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  if (tryLoadLibpcap() !== null) {
+    const { PcapOfflineReader } = await import("../ffi/libpcap.ts");
+    const file = `${ROOT}/testdata/http.pcap`, size = (await Deno.stat(file)).size;
+    const reader = PcapOfflineReader.open(file);
+    try {
+      reader.run(() => {}, 1);
+      const first = reader.bytesRead();
+      assert.ok(first > 24, `${first}`);
+      reader.run(() => {});
+      assert.equal(reader.bytesRead(), size);
+    } finally {
+      reader.close();
+    }
   }
 });

@@ -96,7 +96,9 @@ const features: FeatureSpec[] = [
   f(
     "conn_src_community",
     "int",
-    "Louvain community of the initiator in the undirected graph (numbered by first appearance).",
+    "Louvain community of the initiator in the undirected graph (numbered by first appearance). The same " +
+      "records give the same communities in every run (a fixed seed), but the records in another order (the " +
+      "inputs, or options that end flows elsewhere) can give another partition of about the same modularity.",
   ),
   f("conn_dst_community", "int", "Louvain community of the responder."),
   f("conn_same_community", "bool", "Initiator and responder are in the same community."),

@@ -252,8 +252,28 @@ export async function isPlainCaptureFile(path: string): Promise<boolean> {
   if (path === "-" || /\.gz$/i.test(path)) return false;
   try {
     if (!(await Deno.stat(path)).isFile) return false;
+  } catch {
+    return false;
+  }
+  return !(await isGzipFile(path));
+}
+
+/**
+ * Whether `path` names a gzip-compressed file: by its name (`.gz`), or by the first bytes of a regular file
+ * (only those are opened: a FIFO's open would wait for a writer). False when it cannot be looked at.
+ *
+ * @example
+ * ```ts
+ * import { isGzipFile } from "./capture_file.ts";
+ * console.log(await isGzipFile("testdata/http.pcap"), await isGzipFile("x.pcap.gz")); // false true
+ * ```
+ */
+export async function isGzipFile(path: string): Promise<boolean> {
+  if (/\.gz$/i.test(path)) return true;
+  try {
+    if (path === "-" || !(await Deno.stat(path)).isFile) return false;
     using file = await Deno.open(path);
-    return !isGzip(await readHead(file, new Uint8Array(2)));
+    return isGzip(await readHead(file, new Uint8Array(2)));
   } catch {
     return false;
   }

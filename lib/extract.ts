@@ -12,6 +12,7 @@ import {
   captureFilesIn,
   CaptureFormatError,
   DecompressionError,
+  isGzipFile,
   isPlainCaptureFile,
   noCapturesIn,
   openCapture,
@@ -513,7 +514,8 @@ export async function* extractFlows(
         const viaLibpcap = libpcapLoaded && typeof input === "string" && !filterHere && !pipe;
         readersUsed.add(viaLibpcap ? "libpcap" : filterHere ? "builtin + libpcap filter" : "builtin");
         if (viaLibpcap) {
-          if (/\.gz$/i.test(input)) {
+          // By its bytes too (gzip under another name): libpcap said only "unknown file format".
+          if (await isGzipFile(input)) {
             throw new InputError(
               `${name}: libpcap does not read gzip-compressed captures; decompress it (gunzip -k) to use ` +
                 "--reader libpcap (--filter alone reads it)",
@@ -542,6 +544,9 @@ export async function* extractFlows(
                   // lost: a failure, with the way out.
                   const m = `${name}: libpcap cannot read it (${r.error}, after packet ${inputPackets()}); ` +
                     "read it with --reader builtin";
+                  // Nothing read of the only input: an error, as for any input that cannot be read at all (it
+                  // was a warning, with exit code 1).
+                  if (inputs.length === 1 && inputPackets() === 0) throw new InputError(m);
                   summary.failures.push(m);
                   options.onWarning?.(m);
                   break;

@@ -302,6 +302,12 @@ Deno.test("gzip: told by its bytes on stdin and without a .gz name; a .gz that i
     const hidden = await runCli(["extract", "-q", `${dir}/hidden.pcap`]);
     assert.equal(hidden.code, 0, hidden.stderr);
     assert.equal(hidden.stdout, plain.stdout);
+    if (tryLoadLibpcap() !== null) {
+      // libpcap's reader cannot read it either way: the same message (it said only "unknown file format").
+      const lp = await runCli(["extract", "-q", "--reader", "libpcap", `${dir}/hidden.pcap`]);
+      assert.equal(lp.code, 1, lp.stderr);
+      assert.match(lp.stderr, /^jj: error: .*hidden\.pcap: libpcap does not read gzip-compressed captures/);
+    }
     // anon --pcap opens captures the same way.
     for (const [src, out] of [[`${ROOT}/testdata/http.pcap`, "a.pcap"], [`${dir}/hidden.pcap`, "b.pcap"]]) {
       const r = await runCli(["anon", "-q", "--key", `${dir}/k`, "--pcap", src, "-o", `${dir}/${out}`]);

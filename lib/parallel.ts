@@ -59,9 +59,11 @@ export interface ParallelOptions {
   extractorModules?: string[];
   /** Approximate size of a batch of lines (default 256 KiB). */
   batchBytes?: number;
-  /** Called after each input buffer with the slowest worker's position and the flows held by all. */
+  /** Called after each input buffer with the slowest worker's position and the flows held by all (default: the
+   * extract options' `onProgress`). */
   onProgress?: (bytesRead: number, packets: number, activeFlows: number) => void;
-  /** Called for each warning (from the first worker; all see the same input). */
+  /** Called for each warning, from the first worker: all see the same input (default: the extract options'
+   * `onWarning`). */
   onWarning?: (message: string) => void;
 }
 
@@ -167,8 +169,9 @@ async function refuseRegistered(options: ExtractOptions, modules: readonly strin
  * Yields JSON Lines as UTF-8 bytes (batches of complete lines) for the flows of `inputs`, computed by `workers`
  * workers, in the order one process would write them; returns the combined summary. A batch is valid until the
  * next call to `next()`: its buffer is then reused (copy it to keep it). A run that cannot be sharded (see
- * {@linkcode shardingConflicts}) is refused with a RangeError before any worker starts; `options`' callbacks do
- * not cross to the workers: warnings and progress come through `parallel`.
+ * {@linkcode shardingConflicts}) is refused with a RangeError before any worker starts. Callbacks do not cross
+ * to the workers: warnings and progress come through `parallel`'s, or else through `options`' `onWarning` and
+ * `onProgress`, and `options.onSummary` is called with the combined summary (`onFlowEnd` is refused).
  *
  * @example
  * ```ts
@@ -200,6 +203,9 @@ export async function* extractJsonlParallel(
   if (!Number.isInteger(batchBytes) || batchBytes < 1 || batchBytes > 1 << 30) {
     throw new OptionError("batchBytes", "batchBytes", "an integer from 1 to 2^30", batchBytes);
   }
+  // The options' own callbacks serve where `parallel` gives none (they were ignored without a word).
+  const onWarning = parallel.onWarning ?? options.onWarning;
+  const onProgress = parallel.onProgress ?? options.onProgress;
   const queue: { worker: number; msg: WorkerMessage }[] = [];
   let wake: (() => void) | null = null;
   const workers: Worker[] = [];
@@ -254,7 +260,7 @@ export async function* extractJsonlParallel(
         } else if (msg.type === "progress") {
           progress[worker] = msg;
           lowest[worker] = msg.lowest;
-          if (parallel.onProgress) {
+          if (onProgress) {
             // The slowest worker's position; each holds its own share of the flows.
             let bytes = Infinity, packets = Infinity, flows = 0;
             for (const p of progress) {
@@ -262,10 +268,10 @@ export async function* extractJsonlParallel(
               packets = Math.min(packets, p.packets);
               flows += p.activeFlows;
             }
-            parallel.onProgress(bytes, packets, flows);
+            onProgress(bytes, packets, flows);
           }
         } else if (msg.type === "warning") {
-          parallel.onWarning?.(msg.message);
+          onWarning?.(msg.message);
         } else if (msg.type === "done") {
           summaries[worker] = msg.summary as ExtractSummary;
           finished[worker] = true;
@@ -336,7 +342,9 @@ export async function* extractJsonlParallel(
     options.signal?.removeEventListener("abort", stopWorkers);
     for (const w of workers) w.terminate();
   }
-  return mergeShardSummaries(summaries);
+  const summary = mergeShardSummaries(summaries);
+  options.onSummary?.(summary);
+  return summary;
 }
 
 /** The skip reason of packets a stopped run's workers left: read by one, not by their own shard's. */

@@ -419,3 +419,26 @@ Deno.test("a stopped run's workers stopped at different packets: every packet th
   assert.deepEqual(whole.packetsSkipped, { "not IP": 20 });
   assert.equal(whole.packetsDecoded, 980);
 });
+
+Deno.test("extractJsonlParallel: the extract options' onWarning, onProgress and onSummary are called (they were ignored)", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const bytes = await Deno.readFile(`${ROOT}/testdata/http.pcap`);
+    await Deno.writeFile(`${dir}/cut.pcap`, bytes.subarray(0, 3000));
+    const warnings: string[] = [], progress: number[] = [];
+    let summary: ExtractSummary | null = null;
+    const it = extractJsonlParallel([`${dir}/cut.pcap`], {
+      features: ["flow_meta"],
+      onWarning: (m) => warnings.push(m),
+      onProgress: (_b, packets) => progress.push(packets),
+      onSummary: (s) => summary = s,
+    }, { workers: 2 });
+    let r = await it.next();
+    while (!r.done) r = await it.next();
+    assert.match(warnings.join("\n"), /cut\.pcap: truncated pcap record/);
+    assert.ok(progress.length > 0);
+    assert.deepEqual(summary, r.value);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -496,11 +496,11 @@ const STDIO_BUFFER = 256 << 10;
 const IOFBF = 0;
 
 /**
- * Opens a capture file for libpcap through a stream with `buffer` (256 KiB; it must outlive the handle): pcap_open_offline's own stream reads
- * 4 KiB at a time (the file system's block size), one system call each, 53,000 for a 214 MB capture. Larger
- * buffers than 256 KiB made the kernel's copy slower on this machine class (see `READ_AT` in
- * lib/capture_file.ts). Null when the file cannot be opened or read as a capture: the caller then opens it with
- * pcap_open_offline, whose message says why.
+ * Opens a capture file for libpcap through a stream with `buffer` as its buffer (256 KiB; it must outlive the
+ * handle): pcap_open_offline's own stream reads 4 KiB at a time (the file system's block size), one system call
+ * each, 53,000 for a 214 MB capture. Larger buffers than 256 KiB made the kernel's copy slower on this machine
+ * class (see `READ_AT` in lib/capture_file.ts). Null when the file cannot be opened or read as a capture: the
+ * caller then opens it with pcap_open_offline, whose message says why.
  */
 function openBuffered(
   sym: LibpcapSymbols,

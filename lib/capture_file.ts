@@ -280,6 +280,27 @@ export async function isGzipFile(path: string): Promise<boolean> {
 }
 
 /**
+ * {@linkcode isGzipFile}, synchronous (for the progress bar's total, made before reading starts).
+ *
+ * @example
+ * ```ts
+ * import { isGzipFileSync } from "./capture_file.ts";
+ * console.log(isGzipFileSync("testdata/http.pcap")); // false
+ * ```
+ */
+export function isGzipFileSync(path: string): boolean {
+  if (/\.gz$/i.test(path)) return true;
+  try {
+    if (path === "-" || !Deno.statSync(path).isFile) return false;
+    using file = Deno.openSync(path);
+    const head = new Uint8Array(2);
+    return file.readSync(head) === 2 && isGzip(head);
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Where a capture that libpcap stopped reading is cut or corrupt, as the built-in reader sees it (what, and at
  * which byte offset), or null: libpcap's errors name no offset. Read again only for this, once, and only a
  * regular file can be (stdin or a FIFO is gone; opening a FIFO again would wait for a writer forever).

@@ -232,16 +232,10 @@ export class PacketDecoder {
         return this.ppp(buf, off, end, 0);
       case 50:
         // PPP in HDLC framing also carries Cisco HDLC (address 0x0f unicast, 0x8f broadcast; an EtherType).
-        if (end - off >= 4 && (buf[off] === 0x0f || buf[off] === 0x8f)) {
-          this.addLayer(Layer.CHDLC);
-          return this.etherType(buf, off + 4, end, (buf[off + 2] << 8) | buf[off + 3], 0);
-        }
+        if (end - off >= 4 && (buf[off] === 0x0f || buf[off] === 0x8f)) return this.chdlc(buf, off, end);
         return this.ppp(buf, off, end, 0);
       case 104:
-        // Cisco HDLC: address, control, then an EtherType (tshark's chdlc).
-        if (end - off < 4) return SkipReason.TRUNCATED;
-        this.addLayer(Layer.CHDLC);
-        return this.etherType(buf, off + 4, end, (buf[off + 2] << 8) | buf[off + 3], 0);
+        return this.chdlc(buf, off, end);
       case 12:
       case 14:
       case 101:
@@ -336,6 +330,13 @@ export class PacketDecoder {
       default:
         return SkipReason.NOT_IP;
     }
+  }
+
+  /** Cisco HDLC at `off`: address, control, then an EtherType (tshark's chdlc). */
+  private chdlc(buf: Uint8Array, off: number, end: number): number {
+    if (end - off < 4) return SkipReason.TRUNCATED;
+    this.addLayer(Layer.CHDLC);
+    return this.etherType(buf, off + 4, end, (buf[off + 2] << 8) | buf[off + 3], 0);
   }
 
   /** PPP frame at `off`, with or without the HDLC address and control bytes, and with a 1- or 2-byte protocol. */

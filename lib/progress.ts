@@ -9,7 +9,7 @@
 import process from "node:process";
 import cliProgress from "cli-progress";
 import { fmtRate } from "./cli/common.ts";
-import { walkCaptureTree } from "./capture_file.ts";
+import { isGzipFileSync, walkCaptureTree } from "./capture_file.ts";
 
 /** The `cli-progress` bar API used here. */
 interface Bar {
@@ -70,27 +70,14 @@ export function inputBytes(inputs: readonly string[]): number {
 
 /** True when a file input, or a capture inside a directory input, is gzip-compressed (by name or bytes). */
 function isCompressed(input: string): boolean {
-  if (input === "-") return false;
-  const gzip = (path: string): boolean => {
-    if (/\.gz$/i.test(path)) return true;
-    try {
-      // Only a regular file is opened: a FIFO's open would wait for a writer, and its read take its bytes.
-      if (!Deno.statSync(path).isFile) return false;
-      using file = Deno.openSync(path);
-      const head = new Uint8Array(2);
-      return file.readSync(head) === 2 && head[0] === 0x1f && head[1] === 0x8b;
-    } catch {
-      return false;
-    }
-  };
   try {
-    if (!Deno.statSync(input).isDirectory) return gzip(input);
+    if (input === "-" || !Deno.statSync(input).isDirectory) return isGzipFileSync(input);
   } catch {
     return false;
   }
   // The captures a directory input reads (links followed, each directory once).
   let found = false;
-  walkCaptureTree(input, (path) => found ||= gzip(path), () => {});
+  walkCaptureTree(input, (path) => found ||= isGzipFileSync(path), () => {});
   return found;
 }
 

@@ -311,11 +311,11 @@ Joy's Host, *_sni: 10.1.2.3:8080 or [2001:db8::1]:443, an IPv6 zone kept; names 
 target in http_uri and Joy's uri (CONNECT's authority, an absolute URI's host), in nested objects too; with
 --users, user fields (http_user, usernames, *_user) and, as Joy does, user names between separators in
 http_uri (masked with *). flow_id (extract --include-flow-id, a hash of the 5-tuple) is computed again from
-the new addresses, without a salt (null when the record lacks part of the 5-tuple). In Joy's records also:
-DNS answers (a, aaaa), DHCP addresses (ciaddr, yiaddr, siaddr, giaddr, and
-the options that hold addresses: router, server_id, address_request, name_server, ...), and the IP headers
-of the initial data packets (idp_out, idp_in), rewritten as --pcap rewrites packets; in joy mode, whose hex
-strings do not fit in a packet, those are left out.
+the new addresses, without a salt (null when the record lacks part of the 5-tuple). In Joy's records also: DNS
+answers (a, aaaa), DHCP addresses (ciaddr, yiaddr, siaddr, giaddr, and the options that hold addresses:
+router, server_id, address_request, name_server, ...), and the IP headers of the initial data packets
+(idp_out, idp_in), rewritten as --pcap rewrites packets; in joy mode, whose hex strings do not fit in a
+packet, those are left out.
 
 --pcap rewrites the addresses of IP headers (tunnels and ICMP quotes included), IP options and routing
 headers, ARP and neighbour discovery (targets, prefixes, DNS servers, redirected packets); checksums are

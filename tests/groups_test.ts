@@ -26,7 +26,7 @@ import {
   udp,
 } from "./helpers.ts";
 import type { ExtractOptions } from "../lib/extract.ts";
-import { BETWEENNESS_MAX_WORK } from "../extractors/connection.ts";
+import { BETWEENNESS_MAX_WORK, betweennessWork } from "../extractors/connection.ts";
 
 // ---------------------------------------------------------------------------------------------------------
 // builders (independent of the code under test)
@@ -1138,15 +1138,15 @@ Deno.test({
   },
 });
 
-Deno.test("connection: betweenness is null in a connected part whose hosts x edges exceed the bound", async () => {
+Deno.test("connection: betweenness is null in a connected part whose work exceeds the bound", async () => {
   // Stars of clients each sending one datagram to a server: (n + 1) hosts, n edges.
   const star = (n: number, net: number, server: string) =>
     Array.from({ length: n }, (_, i) => ({
       ts: T0 + i * 1e-3,
       data: eth(ip4(`10.${net}.${i >> 8}.${i & 255}`, server, 17, udp(40000, 53, new Uint8Array(4)))),
     }));
-  const big = 15000; // 15001 x 15000 > BETWEENNESS_MAX_WORK
-  assert.ok((big + 1) * big > BETWEENNESS_MAX_WORK && 51 * 50 < BETWEENNESS_MAX_WORK);
+  const big = 15000;
+  assert.ok(betweennessWork(big + 1, big) > BETWEENNESS_MAX_WORK);
   const recs = await extract([...star(big, 1, "192.168.0.1"), ...star(50, 2, "192.168.0.2")], ["connection"]);
   const large = recs.filter((r) => r.dst_ip === "192.168.0.1"),
     small = recs.filter((r) => r.dst_ip === "192.168.0.2");
@@ -1154,6 +1154,30 @@ Deno.test("connection: betweenness is null in a connected part whose hosts x edg
   assert.equal(small.length, 50);
   for (const r of large) assert.deepEqual([r.conn_src_betweenness, r.conn_dst_betweenness], [null, null]);
   for (const r of small) assert.deepEqual([r.conn_src_betweenness, r.conn_dst_betweenness], [0, 0]);
+});
+
+Deno.test("connection: the betweenness budget is shared by all connected parts, the smallest first", async () => {
+  // Three stars, each under the bound alone, over it together (four cycles of 14,000 hosts took 354 s): the
+  // two smaller get their values, the largest none.
+  const star = (n: number, net: number, server: string) =>
+    Array.from({ length: n }, (_, i) => ({
+      ts: T0 + net + i * 1e-5,
+      data: eth(ip4(`10.${net}.${i >> 8}.${i & 255}`, server, 17, udp(40000, 53, new Uint8Array(4)))),
+    }));
+  const sizes = [9000, 7000, 8000];
+  const works = sizes.map((n) => betweennessWork(n + 1, n));
+  assert.ok(works.every((w) => w < BETWEENNESS_MAX_WORK));
+  assert.ok(
+    works[1] + works[2] < BETWEENNESS_MAX_WORK && works[0] + works[1] + works[2] > BETWEENNESS_MAX_WORK,
+  );
+  const recs = await extract(sizes.flatMap((n, k) => star(n, k + 1, `192.168.0.${k + 1}`)), ["connection"]);
+  for (const [k, n] of sizes.entries()) {
+    const part = recs.filter((r) => r.dst_ip === `192.168.0.${k + 1}`);
+    assert.equal(part.length, n);
+    // In a star every path between clients goes through the server, which has no path to a client: all 0.
+    const want = k === 0 ? null : 0;
+    for (const r of part) assert.deepEqual([r.conn_src_betweenness, r.conn_dst_betweenness], [want, want]);
+  }
 });
 
 // ---------------------------------------------------------------------------------------------------------

@@ -846,6 +846,11 @@ interface PrintsEntry {
 const PRINTS_MAX = 1024;
 /** Largest hello remembered, in key values (bounds the table's memory: ciphers, extensions and lists). */
 const PRINTS_LONGEST_KEY = 512;
+/**
+ * Most hellos remembered under one hash: the hash is FNV-1a, public, and hellos crafted to share it (1,100
+ * distinct ones, cycled) made every lookup compare against a full table's worth of 512-value keys.
+ */
+const PRINTS_BUCKET_MAX = 8;
 const printsMemo = new Map<number, PrintsEntry[]>();
 let printsCount = 0;
 const keyScratch: number[] = [];
@@ -896,7 +901,10 @@ export function clientHelloPrints(ch: ClientHelloInfo, transport: "t" | "q" | "d
   const j3 = ja3String(ch);
   const [j4, j4r] = ja4Pair(ch, transport);
   const prints: ClientHelloPrints = { ja3String: j3, ja3Hash: md5Hex(j3), ja4: j4, ja4r: j4r };
-  if (key.length > PRINTS_LONGEST_KEY) return prints; // an unusually large hello is not remembered
+  // An unusually large hello, and one whose hash too many others share, is not remembered.
+  if (key.length > PRINTS_LONGEST_KEY || (bucket !== undefined && bucket.length >= PRINTS_BUCKET_MAX)) {
+    return prints;
+  }
   if (printsCount >= PRINTS_MAX) {
     printsMemo.clear();
     printsCount = 0;

@@ -532,3 +532,47 @@ Deno.test("ssh: ssh_encrypted_packets does not depend on the order segments come
   );
   assert.equal(await count(early), inOrder);
 });
+
+Deno.test("tls: STARTTLS after a long plain-text phase, a refused STARTTLS, and a PROXY v2 header before the ClientHello", async () => {
+  const read = async (name: string) =>
+    (await collect(`${ROOT}/testdata/tls_edge/${name}`, { features: ["tls"] })).records;
+  const ja3 = (file: string, type: 1 | 2, extra: string[] = []) =>
+    tsharkRows([
+      "-r",
+      file,
+      ...extra,
+      "-Y",
+      `tls.handshake.type == ${type}`,
+      "-T",
+      "fields",
+      "-e",
+      type === 1 ? "tls.handshake.ja3" : "tls.handshake.ja3s",
+    ]).map((x) => x[0]);
+  // A real exim: a 1,000-line mail (72 KB) in clear, then STARTTLS on the same connection: past 512 lines the
+  // client's direction was given up, and its ClientHello lost.
+  const [smtp] = await read("smtp_late_starttls.pcap");
+  assert.equal(smtp.ja3_hash, "8a9d5d0f12f7d43ee3af1c51d2998d99");
+  // An FTP server's 600-line 220- banner before AUTH TLS: the server's direction was given up.
+  const [ftp] = await read("ftp_long_banner.pcap");
+  assert.equal(ftp.ja3s_hash, "abade5a4a7f42baf54766e5d108283b6");
+  assert.equal(ftp.tls_cert_count, 1);
+  if (HAVE_TSHARK) {
+    assert.deepEqual(ja3(`${ROOT}/testdata/tls_edge/smtp_late_starttls.pcap`, 1), [smtp.ja3_hash]);
+    const ftpFile = `${ROOT}/testdata/tls_edge/ftp_long_banner.pcap`;
+    assert.deepEqual(ja3(ftpFile, 2, ["-d", "tcp.port==21,ftp"]), [ftp.ja3s_hash]);
+  }
+  // STARTTLS refused (454), and the client goes on in clear with a ClientHello's bytes in its mail: not TLS,
+  // as tshark reads it (it was TLS with that hello's JA3).
+  const [refused] = await read("starttls_refused.pcap");
+  assert.deepEqual([refused.tls_detected, refused.ja3_hash, refused.tls_sni], [false, null, null]);
+  // A PROXY protocol v2 header and the ClientHello in one segment read as when they come in two (the control).
+  const proxied = await read("proxy_v2.pcap");
+  assert.equal(proxied.length, 2);
+  for (const r of proxied) {
+    assert.deepEqual(
+      [r.ja3_hash, r.tls_sni],
+      ["871a754af286dfb70c1b53c6887c62e0", "ec.example"],
+      `${r.src_port}`,
+    );
+  }
+});

@@ -107,13 +107,24 @@ function handshakeSegments(d: DirState): number {
   }
   return n;
 }
+/** The PROXY protocol v2 signature (HAProxy's spec, section 2.2). */
+const PROXY_V2_SIGNATURE = [0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a];
+
+/** The length of a whole PROXY protocol v2 header at `p` (signature, version 2, its length), else 0. */
+function proxyV2Length(buf: Uint8Array, p: number, end: number): number {
+  if (end - p < 16) return 0;
+  for (let i = 0; i < 12; i++) if (buf[p + i] !== PROXY_V2_SIGNATURE[i]) return 0;
+  if (buf[p + 12] >> 4 !== 2) return 0;
+  const n = 16 + ((buf[p + 14] << 8) | buf[p + 15]);
+  return end - p >= n ? n : 0;
+}
+
 /** 0-RTT records a client direction skips while waiting for the server's answer (a HelloRetryRequest, then a
  * second ClientHello); past them, or once a ServerHello came, the direction is encrypted traffic. */
 const MAX_EARLY_RECORDS = 64;
 /** Before TLS is seen, how much non-TLS data a direction may carry before it is given up. */
 const DETECT_MAX_CHUNKS = 16;
 const DETECT_MAX_LINES = 64;
-const DETECT_MAX_LINES_PLAINTEXT = 512;
 const DETECT_MAX_BYTES = 65536;
 const MAX_TEXT_LINE = 4096;
 /** Bytes of a text line looked at for STARTTLS commands and replies. */
@@ -1525,7 +1536,11 @@ export class TlsFlowAnalyzer {
           // A stream read from its start begins TLS with a handshake record; any record type where the capture
           // began inside the stream (or past a gap), or once the other direction is TLS (a server's first record
           // can be an alert). A MySQL query of 791 bytes (17 03 00 00 03) read as TLS.
-          recordStartOk(buf, p, this.detected || !d.startSeen || d.stream.skippedBytes > 0)
+          recordStartOk(buf, p, this.detected || !d.startSeen || d.stream.skippedBytes > 0) &&
+          // In SMTP, IMAP, POP3 or FTP (told by the server's greeting), TLS starts only where STARTTLS (STLS,
+          // AUTH TLS) was accepted: a ClientHello's bytes in a mail sent in clear after a refusal were TLS.
+          (this.plain === PLAIN_NONE || d.expectTls || this.detected || !d.startSeen ||
+            d.stream.skippedBytes > 0)
         ) {
           d.mode = MODE_TLS;
           d.expectTls = false;
@@ -1541,6 +1556,14 @@ export class TlsFlowAnalyzer {
         }
       }
       d.expectTls = false;
+      const proxy = b0 === 0x0d ? proxyV2Length(buf, p, end) : 0;
+      if (proxy > 0) {
+        // A PROXY protocol v2 header (a load balancer's, in front of TLS passed through): the ClientHello after
+        // it in the same segment was passed over with it (its CR LF CR LF begins like text lines).
+        d.detectBytes += proxy;
+        p += proxy;
+        continue;
+      }
       if (isTextByte(b0)) {
         const lim = Math.min(end, p + MAX_TEXT_LINE);
         let nl = p;
@@ -1576,10 +1599,17 @@ export class TlsFlowAnalyzer {
     return p - off;
   }
 
-  /** Gives a direction up once it carried too much that is not TLS. */
+  /**
+   * Gives a direction up once it carried too much that is not TLS; in SMTP, IMAP, POP3 and FTP (told by the
+   * server's greeting), never: STARTTLS may follow any amount of mail or listing (a 1,000-line mail before it
+   * lost the ClientHello), and TLS starts there only where STARTTLS was accepted (see detect).
+   */
   private detectLimits(d: DirState): void {
-    const maxLines = this.plain !== PLAIN_NONE ? DETECT_MAX_LINES_PLAINTEXT : DETECT_MAX_LINES;
-    if (d.detectChunks > DETECT_MAX_CHUNKS || d.detectLines > maxLines || d.detectBytes > DETECT_MAX_BYTES) {
+    if (this.plain !== PLAIN_NONE) return;
+    if (
+      d.detectChunks > DETECT_MAX_CHUNKS || d.detectLines > DETECT_MAX_LINES ||
+      d.detectBytes > DETECT_MAX_BYTES
+    ) {
       d.mode = MODE_DONE;
     }
   }

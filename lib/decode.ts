@@ -45,6 +45,7 @@ export const SUPPORTED_LINK_TYPES: ReadonlySet<number> = new Set([
   14,
   50,
   101,
+  104,
   108,
   113,
   228,

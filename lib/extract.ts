@@ -21,7 +21,7 @@ import {
   whereCaptureEnds,
 } from "./capture_file.ts";
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
-import { describeLinkType } from "./decode.ts";
+import { describeLinkType, SKIP_REASON_NAMES, SkipReason, SUPPORTED_LINK_TYPES } from "./decode.ts";
 import { whyUnreadable } from "./why_unreadable.ts";
 
 import { type FeatureOptions, OptionError, planExtraction, refuseUnknownOptions } from "./options.ts";
@@ -502,8 +502,10 @@ export async function* extractFlows(
           !(await isRegularFile(input));
         if (pipe) {
           options.onWarning?.(
-            `${name} is not a regular file: read with the built-in reader (libpcap's would hold every flow and ` +
-              "Ctrl-C back until its writer stops or closes it)",
+            `${name}${
+              input === "-" ? "" : " is not a regular file:"
+            } read with the built-in reader (libpcap's ` +
+              "would hold every flow and Ctrl-C back until its writer stops or closes it)",
           );
         }
         // A filter with the built-in reader, or on what libpcap's reader reads badly or not at all: stdin or a
@@ -537,7 +539,9 @@ export async function* extractFlows(
           try {
             for (;;) {
               const r = reader.run(pipeline.packet, 65536);
+              summary.bytesRead = bytesBefore + reader.bytesRead();
               if (r.error) {
+                progress();
                 if (refusesMixedInterfaces(r.error)) {
                   // Not a cut capture: libpcap refuses a pcapng whose interfaces have different link types or
                   // snapshot lengths (captures merged), which the built-in reader reads. The rest of the input is
@@ -565,7 +569,6 @@ export async function* extractFlows(
                 pending = [];
                 yield* emitBatch(batch);
               }
-              summary.bytesRead = bytesBefore + reader.bytesRead();
               progress();
               if (options.signal !== undefined && performance.now() - turned > 200) {
                 // libpcap's reading is synchronous: without a turn of the event loop now and then, a signal's
@@ -609,7 +612,10 @@ export async function* extractFlows(
           const onPacket: PacketCallback = bpf === null
             ? pipeline.packet
             : (ts, buf, off, capLen, wireLen, linkType) => {
-              if (bpf.matches(buf, off, capLen, wireLen, linkType)) {
+              // A link type the decoder does not read goes on to be counted as such, unfiltered: libpcap cannot
+              // compile most filters for it (DLT 147: "link-layer type filtering not implemented"), which failed a
+              // pcapng with such an interface beside an Ethernet one.
+              if (!SUPPORTED_LINK_TYPES.has(linkType) || bpf.matches(buf, off, capLen, wireLen, linkType)) {
                 pipeline.packet(ts, buf, off, capLen, wireLen, linkType);
               } else filtered++;
             };
@@ -713,9 +719,12 @@ export async function* extractFlows(
         }
         for (const lt of pipeline.unsupportedLinkTypes) {
           const m = `${name}: unsupported link type ${describeLinkType(lt)}; its packets are skipped`;
-          // A failure only when nothing of the input could be used: a pcapng of an Ethernet interface and, say,
-          // a USB one (dumpcap on both) has its flows written, and is a warning, as non-IP frames are not one.
-          if (st.decoded === 0) summary.failures.push(m);
+          // A failure only when every packet of the input was of a link type not read: a pcapng of an Ethernet
+          // interface and, say, a USB one (dumpcap on both) is a warning, also when the Ethernet one carried no
+          // IP (non-IP frames are not a failure).
+          if (st.skipped[SKIP_REASON_NAMES[SkipReason.UNSUPPORTED_LINK]] === st.read) {
+            summary.failures.push(m);
+          }
           options.onWarning?.(m);
         }
       }

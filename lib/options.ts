@@ -469,18 +469,47 @@ export function anonymizeIp(ip: string, salt = ""): string {
 const literalScratch = new Uint8Array(16);
 
 /**
- * `text` with an address literal in it hashed as {@linkcode anonymizeIp} does (`10.0.0.1`, `10.0.0.1:8080`,
- * `2001:db8::1`, `[2001:db8::1]:443`), the port kept; anything else (a host name) as it is.
+ * `text`, a host as HTTP, SNI and URIs write it, with its address part replaced by `f` of it: `10.1.2.3`, with a
+ * port (`:8080`, or an empty one, valid in RFC 3986's authority), with an IPv4 address's trailing dot (an
+ * address to WHATWG's URL rules), `[2001:db8::1]:443`, a bare IPv6 address, and an IPv6 zone (`fe80::1%eth0`,
+ * `[fe80::1%25eth0]:80`) kept around the changed address. A host name is given to `f` too (it returns names as
+ * they are). Shared by `anonymizeIps` and `jj anon`, so that both change the same forms.
+ *
+ * @example
+ * ```ts
+ * import { mapHostLiteral } from "./options.ts";
+ * console.log(mapHostLiteral("[fe80::1%25eth0]:80", (a) => a.toUpperCase())); // [FE80::1%25eth0]:80
+ * ```
+ */
+export function mapHostLiteral(text: string, f: (address: string) => string): string {
+  const zone = text.indexOf("%");
+  if (zone > 0 && text[0] !== "[") {
+    const address = text.slice(0, zone), a = f(address);
+    return a === address ? text : a + text.slice(zone);
+  }
+  const bracketed = /^\[([^\]%]+)(%[^\]]*)?\](:\d*)?$/.exec(text);
+  if (bracketed !== null) {
+    const a = f(bracketed[1]);
+    return a === bracketed[1] ? text : `[${a}${bracketed[2] ?? ""}]${bracketed[3] ?? ""}`;
+  }
+  const withPort = /^([0-9A-Fa-f.]+?)(\.?)(:\d*)?$/.exec(text);
+  if (withPort !== null) {
+    const a = f(withPort[1]);
+    return a === withPort[1] ? text : a + withPort[2] + (withPort[3] ?? "");
+  }
+  return text.indexOf(":") !== text.lastIndexOf(":") ? f(text) : text;
+}
+
+/**
+ * `text` with an address literal in it hashed as {@linkcode anonymizeIp} does (the forms of
+ * {@linkcode mapHostLiteral}), the port kept; anything else (a host name) as it is.
  */
 function anonymizeLiteral(text: string, salt: string): string {
-  const m = /^\[([^\]]+)\](:\d+)?$/.exec(text) ?? /^([0-9.]+)(:\d+)?$/.exec(text) ?? [text, text, ""];
-  const version = parseIp(m[1], literalScratch);
-  if (version === 0) return text;
-  // Hashed in its canonical form, as the endpoint columns are (2001:DB8:0::1 and 2001:db8::1 alike).
-  const hashed = anonymizeIp(formatIp(literalScratch, 0, version), salt);
-  return m[0] === text && m[1] === text
-    ? hashed
-    : `${text.startsWith("[") ? `[${hashed}]` : hashed}${m[2] ?? ""}`;
+  return mapHostLiteral(text, (address) => {
+    const version = parseIp(address, literalScratch);
+    // Hashed in its canonical form, as the endpoint columns are (2001:DB8:0::1 and 2001:db8::1 alike).
+    return version === 0 ? address : anonymizeIp(formatIp(literalScratch, 0, version), salt);
+  });
 }
 
 /**

@@ -1795,3 +1795,22 @@ Deno.test("anon: host fields with an empty port, an IPv4 address's trailing dot 
     }
   }
 });
+
+Deno.test("anon --pcap: Cisco HDLC (DLT 104) is anonymized as extract decodes it; a SLARP frame is left out", async () => {
+  const input = await Deno.readFile(`${ROOT}/testdata/reader_edge/chdlc104.pcap`);
+  const { out, r } = await anonBytes(input, new Anonymizer(KEY1));
+  assert.equal(r.unsupportedPackets, 0);
+  assert.ok(r.addresses > 0);
+  assert.ok(!inClear(out, "10.24.0.1") && !inClear(out, "10.24.0.2"));
+  // SLARP (EtherType 0x8035 behind Cisco HDLC) carries an address in a layout of its own: a reply for 10.0.0.5.
+  const slarp = concat(
+    [0x8f, 0x00, 0x80, 0x35],
+    [0, 0, 0, 1],
+    ipBytes("10.0.0.5"),
+    ipBytes("255.255.255.0"),
+    [0, 0],
+  );
+  const s = await anonBytes(pcapFile(104, [{ ts: 1, data: slarp }]), new Anonymizer(KEY1));
+  assert.deepEqual(s.r.droppedPacketReasons, { "Cisco SLARP (its address is not rewritten)": 1 });
+  assert.ok(!inClear(s.out, "10.0.0.5"));
+});

@@ -224,6 +224,36 @@ Deno.test("a pcapng with one interface of an unsupported link type beside an Eth
   assert.equal(s.read - s.decoded, 5);
 });
 
+Deno.test("an unsupported interface beside an Ethernet one with only ARP: a warning, exit 0; --filter reads such a pcapng", async () => {
+  // A review's: two ARP frames on Ethernet and one packet of link type 147 (it failed the run: no IP decoded).
+  const arp = await runCli([
+    "extract",
+    "--features",
+    "flow_meta",
+    `${ROOT}/testdata/reader_edge/arp_usb.pcapng`,
+  ]);
+  assert.equal(arp.code, 0, arp.stderr);
+  assert.match(arp.stderr, /warning: .*unsupported link type 147/);
+  // A filter on the built-in reader leaves the unsupported link type to be counted as such (libpcap could not
+  // compile "tcp" for DLT 147, and the run failed).
+  const file = `${ROOT}/testdata/reader_edge/mixed_unsupported.pcapng`;
+  if (HAVE_LIBPCAP) {
+    const r = await runCli([
+      "extract",
+      "--filter",
+      "tcp",
+      "--reader",
+      "builtin",
+      "--features",
+      "flow_meta",
+      file,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(parseJsonl(r.stdout).length > 0);
+    assert.match(r.stderr, /unsupported link type: 5\)/);
+  }
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // truncation
 

@@ -8,7 +8,14 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { extractFlows, type ExtractOptions } from "../lib/extract.ts";
-import { OptionError, planExtraction, SettingsError, splitName, validateOptions } from "../lib/options.ts";
+import {
+  anonymizeIp,
+  OptionError,
+  planExtraction,
+  SettingsError,
+  splitName,
+  validateOptions,
+} from "../lib/options.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 import {
   byteStream,
@@ -512,4 +519,31 @@ Deno.test("with --filter, packet numbers count the packets it left out: onFlowEn
       assert.match(warnings.join("\n"), /after packet 27\b/);
     });
   }
+});
+
+Deno.test("--anonymize-ips: HTTP hosts and URIs with an empty port, a trailing dot or an IPv6 zone are hashed too (as jj anon)", async () => {
+  // Real curl requests to a Python server, with -H "Host: ..." and --request-target (a review's capture).
+  const file = `${ROOT}/testdata/http_edge/host_literals.pcap`;
+  const plain = (await collect(file, { features: ["http2"] })).records;
+  const hashed = (await collect(file, { features: ["http2"], anonymizeIps: true })).records;
+  const v4 = anonymizeIp("10.9.9.9"), v6 = anonymizeIp("fe80::1");
+  const want = new Map<string, string>([
+    ["10.9.9.9:", `${v4}:`],
+    ["10.9.9.9.", `${v4}.`],
+    ["[fe80::1%25eth0]:80", `[${v6}%25eth0]:80`],
+    ["fe80::1%eth0", `${v6}%eth0`],
+    ["10.9.9.9:8080", `${v4}:8080`],
+    ["http://10.9.9.9.:18080/x", `http://${v4}.:18080/x`],
+    ["http://[fe80::1%25eth0]:18080/x", `http://[${v6}%25eth0]:18080/x`],
+  ]);
+  let seen = 0;
+  for (const [i, r] of plain.entries()) {
+    for (const column of ["http_host", "http_uri"]) {
+      const w = want.get(r[column] as string);
+      if (w === undefined) continue;
+      assert.equal(hashed[i][column], w, `${column} ${r[column]}`);
+      seen++;
+    }
+  }
+  assert.equal(seen, want.size);
 });

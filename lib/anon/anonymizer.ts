@@ -19,7 +19,7 @@ import { formatIp, parseIp } from "../addr.ts";
 import type { FeatureValue, FlowRecord } from "../extractor.ts";
 import { type Cidr, PrefixMap } from "../subnets.ts";
 import { CryptoPan } from "./cryptopan.ts";
-import { flowId, mapTargetHost, SettingsError } from "../options.ts";
+import { flowId, mapHostLiteral, mapTargetHost, SettingsError } from "../options.ts";
 
 /** Anonymization modes. */
 export type AnonMode = "joy" | "cryptopan" | "hash";
@@ -561,29 +561,12 @@ export class Anonymizer {
   }
 
   /**
-   * A host value with its address changed: `10.1.2.3`, `10.1.2.3:8080`, `[2001:db8::1]:443` or a bare IPv6
-   * address (in joy mode, the 32 hex digits in their place); a host name is left as it is.
+   * A host value with its address changed (the forms of `mapHostLiteral`: `10.1.2.3`, `10.1.2.3:8080`,
+   * `[2001:db8::1]:443`, a bare IPv6 address, an IPv6 zone kept; in joy mode, the 32 hex digits in its place);
+   * a host name is left as it is.
    */
   host(text: string): string {
-    // An empty port (`10.1.2.3:`, valid in RFC 3986's authority), an IPv4 address's trailing dot (`10.1.2.3.`,
-    // an address to WHATWG's URL rules) and an IPv6 zone (`fe80::1%eth0`, `[fe80::1%25eth0]`) are kept around
-    // the changed address: each left the address in clear.
-    const zone = text.indexOf("%");
-    if (zone > 0 && text[0] !== "[") {
-      const address = text.slice(0, zone), a = this.ip(address);
-      return a === address ? text : a + text.slice(zone);
-    }
-    const bracketed = /^\[([^\]%]+)(%[^\]]*)?\](:\d*)?$/.exec(text);
-    if (bracketed !== null) {
-      const a = this.ip(bracketed[1]);
-      return a === bracketed[1] ? text : `[${a}${bracketed[2] ?? ""}]${bracketed[3] ?? ""}`;
-    }
-    const withPort = /^([0-9A-Fa-f.]+?)(\.?)(:\d*)?$/.exec(text);
-    if (withPort !== null) {
-      const a = this.ip(withPort[1]);
-      return a === withPort[1] ? text : a + withPort[2] + (withPort[3] ?? "");
-    }
-    return text.indexOf(":") !== text.lastIndexOf(":") ? this.ip(text) : text;
+    return mapHostLiteral(text, this.ipOf);
   }
 
   /** A one-line description for messages. */

@@ -20,6 +20,7 @@
 import { type ByteReader, pcapFormat, pcapLengthOrder, ReadBuffer, streamReader } from "../capture_file.ts";
 import { describeLinkType, PacketDecoder, SkipReason, SUPPORTED_LINK_TYPES } from "../decode.ts";
 import type { Anonymizer } from "./anonymizer.ts";
+import { Layer, type PacketView } from "../packet.ts";
 import {
   erspanHeaderLength,
   greHeaderLength,
@@ -108,6 +109,8 @@ export class PacketAnonymizer {
   private readonly prefixScratch = new Uint8Array(16);
   /** Set by `walk` when the frame cannot be kept (see `rewrite`). */
   private unsafe = false;
+  /** Why the last frame `rewrite` refused cannot be kept. */
+  unsafeReason = UNSAFE_IP;
   private readonly scratch = new Uint8Array(16);
   private buf: Uint8Array = new Uint8Array(0);
   /** Checksums updated so far. */
@@ -142,6 +145,7 @@ export class PacketAnonymizer {
     this.nLayers = 0;
     this.nCh = 0;
     this.unsafe = false;
+    this.unsafeReason = UNSAFE_IP;
     let changed = this.walk(off, off + len, linkType, 0);
     if (this.unsafe) return -1;
     // Checksums: innermost first, so that outer ones include the inner ones' new values.
@@ -327,6 +331,13 @@ export class PacketAnonymizer {
         (r === SkipReason.TRUNCATED || r === SkipReason.BAD_IP) &&
         (depth > 0 || IP_CARRIERS.has(p.ethType))
       ) this.unsafe = true;
+      // Behind Cisco HDLC, 0x8035 is SLARP, whose requests and replies carry an address in a layout of their own:
+      // the frame is not kept (it was read as RARP, and its address copied in clear).
+      if (p.ethType === 0x8035 && hasLayer(p, Layer.CHDLC)) {
+        this.unsafe = true;
+        this.unsafeReason = "Cisco SLARP (its address is not rewritten)";
+        return 0;
+      }
       // ARP or RARP (the same layout), after an Ethernet or Linux cooked header and any VLAN tags.
       return p.ethType === 0x0806 || p.ethType === 0x8035 ? this.arp(p.ethPayloadOff, end) : 0;
     }
@@ -689,7 +700,7 @@ export async function anonymizeCapture(
     }
     const n = pa.rewrite(inp.buf, off, capLen, link);
     if (n < 0) {
-      drop("IP header cut short or malformed");
+      drop(pa.unsafeReason);
       return false;
     }
     if (n > 0) result.packetsChanged++;
@@ -844,4 +855,13 @@ export async function anonymizeCapture(
     } catch { /* already closed */ }
   }
   return result;
+}
+
+/** Why a frame whose IP header cannot be read whole is not kept. */
+const UNSAFE_IP = "IP header cut short or malformed";
+
+/** Whether the decoded frame has a layer of kind `l`. */
+function hasLayer(p: PacketView, l: number): boolean {
+  for (let i = 0; i < p.layerCount; i++) if (p.layers[i] === l) return true;
+  return false;
 }

@@ -4,7 +4,7 @@
  * `ssh.kex.hasshserver`), cleartext key-exchange message count and encrypted packet count.
  *
  * The client is the side talking to port 22 when exactly one side uses it (Wireshark's rule), else the SYN
- * sender, else the flow's initiator. Once both directions are encrypted (or unparsable) only a counter runs.
+ * sender, else the side on an ephemeral port (32768 and up) facing one below, else the flow's initiator. Once both directions are encrypted (or unparsable) only a counter runs.
  *
  * Each direction is reassembled from its SYN's sequence number (segments out of order or sent again, the first
  * copy kept), also before the banner has come. A gap that is never filled (a segment not captured) ends that
@@ -127,8 +127,16 @@ function serverDirection(s: SshState, flow: FlowState): number {
   const sp = flow.srcPort, dp = flow.dstPort;
   if (dp === 22 && sp !== 22) return 1;
   if (sp === 22 && dp !== 22) return 0;
-  return s.synDir >= 0 ? s.synDir ^ 1 : 1;
+  if (s.synDir >= 0) return s.synDir ^ 1;
+  // No SYN (a capture, or a flow cut by a timeout, that begins later): the side on a port below the ephemeral
+  // range facing one inside it is the server. A part that began with the server's packets (sshd on 2222) had
+  // the server's banner and KEXINIT as the client's.
+  if (sp < EPHEMERAL_PORTS && dp >= EPHEMERAL_PORTS) return 0;
+  return 1;
 }
+
+/** The first port of the ephemeral range (Linux's default; IANA's is 49152). */
+const EPHEMERAL_PORTS = 32768;
 
 function startSession(s: SshState, flow: FlowState): void {
   s.serverDir = serverDirection(s, flow);

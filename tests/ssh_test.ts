@@ -15,6 +15,7 @@ import { PacketView, TCP } from "../lib/packet.ts";
 import {
   canonicalKey,
   CAPTURES_URL,
+  collect,
   concat,
   EXPECTED_URL,
   flowsByKey,
@@ -26,6 +27,7 @@ import {
   hex,
   IS_ROOT,
   rng,
+  ROOT,
   startTcpdump,
   tsharkRows,
 } from "./helpers.ts";
@@ -733,4 +735,20 @@ Deno.test("ssh: a server's text after a client whose first segment was not captu
   );
   assert.equal(out.ssh_detected, false);
   assert.equal(out.ssh_server_version, null);
+});
+
+Deno.test("ssh: a flow part that begins with the server's packets (sshd on 2222, no SYN) keeps client and server apart", async () => {
+  // A real session to sshd on port 2222 whose times a review shifted, so that a 1 s idle timeout cuts it just
+  // after the client's banner: the second part begins with the server's banner and KEXINIT, from its initiator.
+  const file = `${ROOT}/testdata/ssh_edge/bannercut_2222.pcap`;
+  const [whole] = (await collect(file, { features: ["ssh"] })).records;
+  const parts = (await collect(file, { features: ["ssh"], idleTimeout: 1 })).records;
+  const second = parts.find((r) => r.src_port === 2222 && r.ssh_server_version !== null);
+  assert.ok(
+    second,
+    JSON.stringify(parts.map((r) => [r.src_port, r.ssh_client_version, r.ssh_server_version])),
+  );
+  assert.equal(second.ssh_server_version, whole.ssh_server_version);
+  assert.equal(second.ssh_hassh_server, whole.ssh_hassh_server);
+  assert.deepEqual([second.ssh_client_version, second.ssh_hassh], [null, null]);
 });

@@ -4,7 +4,8 @@
  * `ssh.kex.hasshserver`), cleartext key-exchange message count and encrypted packet count.
  *
  * The client is the side talking to port 22 when exactly one side uses it (Wireshark's rule), else the SYN
- * sender, else the side on an ephemeral port (32768 and up) facing one below, else the flow's initiator. Once both directions are encrypted (or unparsable) only a counter runs.
+ * sender, else the side on an ephemeral port (32768 and up) facing one below, else the flow's initiator. Once
+ * both directions are encrypted (or unparsable) only a counter runs.
  *
  * Each direction is reassembled from its SYN's sequence number (segments out of order or sent again, the first
  * copy kept), also before the banner has come. A gap that is never filled (a segment not captured) ends that

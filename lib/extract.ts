@@ -501,11 +501,10 @@ export async function* extractFlows(
         const pipe = options.reader === "libpcap" && libpcapLoaded && typeof input === "string" &&
           !(await isRegularFile(input));
         if (pipe) {
+          const what = input === "-" ? name : `${name} is not a regular file:`;
           options.onWarning?.(
-            `${name}${
-              input === "-" ? "" : " is not a regular file:"
-            } read with the built-in reader (libpcap's ` +
-              "would hold every flow and Ctrl-C back until its writer stops or closes it)",
+            `${what} read with the built-in reader (libpcap's would hold every flow and Ctrl-C back until its ` +
+              "writer stops or closes it)",
           );
         }
         // A filter with the built-in reader, or on what libpcap's reader reads badly or not at all: stdin or a

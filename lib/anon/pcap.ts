@@ -331,8 +331,8 @@ export class PacketAnonymizer {
         (r === SkipReason.TRUNCATED || r === SkipReason.BAD_IP) &&
         (depth > 0 || IP_CARRIERS.has(p.ethType))
       ) this.unsafe = true;
-      // Behind Cisco HDLC, 0x8035 is SLARP, whose requests and replies carry an address in a layout of their own:
-      // the frame is not kept (it was read as RARP, and its address copied in clear).
+      // Behind Cisco HDLC, 0x8035 is SLARP, whose requests and replies carry an address in a layout of their
+      // own: the frame is not kept (it was read as RARP, and its address copied in clear).
       if (p.ethType === 0x8035 && hasLayer(p, Layer.CHDLC)) {
         this.unsafe = true;
         this.unsafeReason = "Cisco SLARP (its address is not rewritten)";

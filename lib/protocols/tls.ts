@@ -1538,9 +1538,9 @@ export class TlsFlowAnalyzer {
           // can be an alert). A MySQL query of 791 bytes (17 03 00 00 03) read as TLS.
           recordStartOk(buf, p, this.detected || !d.startSeen || d.stream.skippedBytes > 0) &&
           // In SMTP, IMAP, POP3 or FTP (told by the server's greeting), TLS starts only where STARTTLS (STLS,
-          // AUTH TLS) was accepted: a ClientHello's bytes in a mail sent in clear after a refusal were TLS.
-          (this.plain === PLAIN_NONE || d.expectTls || this.detected || !d.startSeen ||
-            d.stream.skippedBytes > 0)
+          // AUTH TLS) was accepted (or may have been, in bytes the capture missed): a ClientHello's bytes in a
+          // mail sent in clear after a refusal were TLS.
+          (this.plain === PLAIN_NONE || d.expectTls || this.detected || d.stream.skippedBytes > 0)
         ) {
           d.mode = MODE_TLS;
           d.expectTls = false;

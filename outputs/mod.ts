@@ -300,7 +300,7 @@ export async function openRecordWriter(
     // compressor's close fails first), and an unhandled rejection ended the process with a stack trace. `done`
     // still gives the error.
     piped.catch(() => {});
-    stream = cs.writable as WritableStream<Uint8Array>;
+    stream = rootCauseWrites(cs.writable as WritableStream<Uint8Array>, piped);
     closeStream = true;
     done = () => piped;
   }
@@ -324,6 +324,28 @@ export async function openRecordWriter(
     inferFrom,
     options.columnsWhenEmpty,
   );
+}
+
+/**
+ * `inner` (a compressor's input, piped to a file by `piped`), whose failed writes and close throw the pipe's
+ * error: the file's (a full disk, named), rather than the compressor's own "Writable stream is closed or
+ * errored", which the write in progress got when the file's error reached it first (a race: the message
+ * depended on timing).
+ */
+function rootCauseWrites(
+  inner: WritableStream<Uint8Array>,
+  piped: Promise<void>,
+): WritableStream<Uint8Array> {
+  const writer = inner.getWriter();
+  // The pipe ends once the compressor is errored or closed, so this settles whenever a write failed.
+  const rootCause = async (e: unknown): Promise<never> => {
+    throw await piped.then(() => e, (cause) => cause);
+  };
+  return new WritableStream<Uint8Array>({
+    write: (chunk) => writer.write(chunk).catch(rootCause),
+    close: () => writer.close().catch(rootCause),
+    abort: (reason) => writer.abort(reason),
+  });
 }
 
 /**

@@ -533,7 +533,7 @@ Deno.test("ssh: ssh_encrypted_packets does not depend on the order segments come
   assert.equal(await count(early), inOrder);
 });
 
-Deno.test("tls: STARTTLS after a long plain-text phase, a refused STARTTLS, and a PROXY v2 header before the ClientHello", async () => {
+Deno.test("tls: STARTTLS after a long plain-text phase, a refused STARTTLS, CONNECT after keep-alive exchanges, and a PROXY v2 header", async () => {
   const read = async (name: string) =>
     (await collect(`${ROOT}/testdata/tls_edge/${name}`, { features: ["tls"] })).records;
   const ja3 = (file: string, type: 1 | 2, extra: string[] = []) =>
@@ -565,6 +565,20 @@ Deno.test("tls: STARTTLS after a long plain-text phase, a refused STARTTLS, and 
   // as tshark reads it (it was TLS with that hello's JA3).
   const [refused] = await read("starttls_refused.pcap");
   assert.deepEqual([refused.tls_detected, refused.ja3_hash, refused.tls_sni], [false, null, null]);
+  // HTTP/1 through a proxy, TLS after a CONNECT on a kept-alive connection: after six plain GETs (the client's
+  // side was given up past 64 lines), and after 30 KB and 100 KB response bodies (the server's, past 16
+  // segments). And a ClientHello's bytes as a PUT's body, with no CONNECT: not TLS, as tshark reads it.
+  const proxy = await read("http_proxy_keepalive.pcap");
+  assert.equal(proxy.length, 3);
+  for (const r of proxy) {
+    assert.deepEqual(
+      [r.ja3_hash, r.ja3s_hash, r.tls_sni],
+      ["871a754af286dfb70c1b53c6887c62e0", "abade5a4a7f42baf54766e5d108283b6", "ec.example"],
+      `${r.src_port}`,
+    );
+  }
+  const [put] = await read("put_body_hello.pcap");
+  assert.deepEqual([put.tls_detected, put.ja3_hash], [false, null]);
   // A PROXY protocol v2 header and the ClientHello in one segment read as when they come in two (the control).
   const proxied = await read("proxy_v2.pcap");
   assert.equal(proxied.length, 2);

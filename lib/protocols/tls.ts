@@ -1089,6 +1089,8 @@ const PLAIN_NONE = 0;
 const PLAIN_SMTP_FTP = 1;
 const PLAIN_IMAP = 2;
 const PLAIN_POP3 = 3;
+/** HTTP/1, told by the client's request line: TLS in it starts after a CONNECT answered 2xx. */
+const PLAIN_HTTP = 4;
 
 const SYN = 0x02;
 
@@ -1538,9 +1540,11 @@ export class TlsFlowAnalyzer {
           // can be an alert). A MySQL query of 791 bytes (17 03 00 00 03) read as TLS.
           recordStartOk(buf, p, this.detected || !d.startSeen || d.stream.skippedBytes > 0) &&
           // In SMTP, IMAP, POP3 or FTP (told by the server's greeting), TLS starts only where STARTTLS (STLS,
-          // AUTH TLS) was accepted (or may have been, in bytes the capture missed): a ClientHello's bytes in a
-          // mail sent in clear after a refusal were TLS.
-          (this.plain === PLAIN_NONE || d.expectTls || this.detected || d.stream.skippedBytes > 0)
+          // AUTH TLS) was accepted, and in HTTP/1 after a CONNECT not refused (its answer can share a segment
+          // with a body, unread), or where either may have been, in bytes the capture missed: a ClientHello's
+          // bytes in a mail sent in clear after a refusal, or in a request's body, were TLS.
+          (this.plain === PLAIN_NONE || d.expectTls || this.startTls !== null || this.detected ||
+            this.startTlsPending === "http" || d.stream.skippedBytes > 0)
         ) {
           d.mode = MODE_TLS;
           d.expectTls = false;
@@ -1628,11 +1632,16 @@ export class TlsFlowAnalyzer {
       } else if (c0 === 0x2a && n >= 4 && buf[s + 1] === 0x20 && isOk(buf, s + 2)) this.plain = PLAIN_IMAP;
       else if (c0 === 0x2b && n >= 3 && isOk(buf, s + 1)) this.plain = PLAIN_POP3;
       if (this.plain !== PLAIN_NONE) this.plainServerDir = dir;
+      else if (c0 >= 0x41 && c0 <= 0x5a && HTTP_REQUEST_LINE.test(binaryString(buf, s, n))) {
+        // A client's request line: the server is the other side.
+        this.plain = PLAIN_HTTP;
+        this.plainServerDir = dir ^ 1;
+      }
     }
     // Most lines can matter to nothing below: skip them without building a string. Every client-side command
     // looked for contains "TLS" or "SSL"; server-side lines matter only with a command pending.
     if (dir !== this.plainServerDir) {
-      if (!hasTlsOrSsl(buf, s, s + n)) return;
+      if (!hasTlsOrSsl(buf, s, s + n) && !(this.plain === PLAIN_HTTP && isConnect(buf, s, n))) return;
     } else if (this.startTlsPending === "") return;
     const line = binaryString(buf, s, n).replace(/[\r\n]+$/, "");
     if (dir !== this.plainServerDir) {
@@ -1643,6 +1652,7 @@ export class TlsFlowAnalyzer {
         this.imapTag = m[1];
       } else if (/^STLS\s*$/i.test(line)) this.startTlsPending = "pop3";
       else if (/^AUTH (TLS|SSL|TLS-C|TLS-P)\s*$/i.test(line)) this.startTlsPending = "ftp";
+      else if (this.plain === PLAIN_HTTP && isConnect(buf, s, n)) this.startTlsPending = "http";
       else return;
       d.expectTls = true;
       if (this.plainServerDir < 0) this.plainServerDir = dir ^ 1;
@@ -1660,6 +1670,10 @@ export class TlsFlowAnalyzer {
       case "ftp":
         ok = /^234 /.test(line) || /^334 /.test(line);
         fail = /^[45]\d\d /.test(line);
+        break;
+      case "http":
+        ok = /^HTTP\/1\.[01] 2\d\d/.test(line);
+        fail = /^HTTP\/1\.[01] [345]\d\d/.test(line);
         break;
       case "pop3":
         ok = /^\+OK/i.test(line);
@@ -2306,6 +2320,17 @@ function isOk(b: Uint8Array, p: number): boolean {
 }
 
 /** True when `b[s .. e)` contains "TLS" or "SSL", in any case. */
+/** The start of an HTTP/1 request line, a client's first line (its end may be past the bytes looked at). */
+const HTTP_REQUEST_LINE = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) \S/;
+
+/** Whether the line at `b[s..s+n)` starts with "CONNECT " (a proxy's tunnel request). */
+function isConnect(b: Uint8Array, s: number, n: number): boolean {
+  if (n < 8) return false;
+  for (let i = 0; i < 8; i++) if (b[s + i] !== CONNECT[i]) return false;
+  return true;
+}
+const CONNECT = [0x43, 0x4f, 0x4e, 0x4e, 0x45, 0x43, 0x54, 0x20];
+
 function hasTlsOrSsl(b: Uint8Array, s: number, e: number): boolean {
   for (let i = s; i + 2 < e; i++) {
     const c1 = b[i + 1] | 0x20;

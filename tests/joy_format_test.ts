@@ -63,20 +63,20 @@ async function compareWithJoy(t: Deno.TestContext, reader: "auto" | "builtin"): 
     const seen = new Set<string>();
     const names = [...Deno.readDirSync(`${CORPUS}/captures`)].map((e) => e.name).sort();
     for (const name of names) {
+      // Each record's text too: values equal once parsed can still be written otherwise (spacing, numbers).
+      const text = new Map<Flow, string>();
+      const parse = (l: string): Flow => {
+        const o = JSON.parse(l);
+        text.set(o, l);
+        return o;
+      };
       const ref: Flow[] = Deno.readTextFileSync(`${CORPUS}/joy/${name}.json`).trim().split("\n").slice(1).map(
-        (
-          l,
-        ) => JSON.parse(l),
+        parse,
       );
       const ours: Flow[] = [];
-      await joyProcessFile(
-        `${CORPUS}/captures/${name}`,
-        defaultJoyConfig(),
-        (l) => ours.push(JSON.parse(l)),
-        {
-          reader,
-        },
-      );
+      await joyProcessFile(`${CORPUS}/captures/${name}`, defaultJoyConfig(), (l) => ours.push(parse(l)), {
+        reader,
+      });
       const byKey = new Map<string, Flow[]>();
       for (const o of ours) byKey.set(key(o), [...(byKey.get(key(o)) ?? []), o]);
       for (const r of ref) {
@@ -108,6 +108,10 @@ async function compareWithJoy(t: Deno.TestContext, reader: "auto" | "builtin"): 
         if (all && Object.keys(r).join() !== Object.keys(c).join()) {
           all = false;
           unexpected.push(`<key order> ${id}: joy ${Object.keys(r).join()} / jj ${Object.keys(c).join()}`);
+        }
+        if (all && text.get(r) !== text.get(c)) {
+          all = false;
+          unexpected.push(`<text> ${id}: ${showDiff(text.get(r), text.get(c))}`);
         }
         if (all) matched++;
       }

@@ -208,9 +208,9 @@ function packetJson(m: Uint8Array): string {
       s += "{";
       const [e] = parseName(m, st, OUTNAME_LEN - 1, false);
       if (e !== ERR_OK) {
-        // Joy 4.5 adds its debug note when a record's name cannot be read.
+        // Joy 4.5 adds its debug note when a record's name cannot be read (with a space after its colon).
         return s +
-          `"malformed":${st.len},"DEBUG":"rr name ${countNames[sec]}=${n}; err=${e}; len=${st.len}"}]}`;
+          `"malformed":${st.len},"DEBUG": "rr name ${countNames[sec]}=${n}; err=${e}; len=${st.len}"}]}`;
       }
       if (st.len < 10) return s + `"malformed":${st.len}}]}`;
       const p = st.p;

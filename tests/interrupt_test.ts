@@ -125,3 +125,47 @@ Deno.test("extractFlows: an abort while the capture's file header is still comin
     assert.equal((summary as ExtractSummary | null)?.packetsRead, 0);
   }
 });
+
+Deno.test({
+  name: "extract - | cat: Ctrl-C to the whole pipeline (the consumer dies too) still exits 130, not 0",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await withTempDir(async (dir) => {
+      await Deno.copyFile(`${ROOT}/testdata/http.pcap`, `${dir}/in.pcap`);
+      // As a terminal's Ctrl-C: SIGINT to the process group of a pipeline whose writer keeps the pipe open.
+      const script = `(cat in.pcap; sleep 60) | '${DENO}' run -A '${CLI}' extract - | cat >/dev/null; ` +
+        `echo "status \${PIPESTATUS[1]}" > status.txt`;
+      const child = new Deno.Command("setsid", {
+        args: ["bash", "-c", script],
+        cwd: dir,
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      // The pipeline's leader is bash (setsid made it a group's leader): wait for jj to catch SIGINT.
+      const jj = () => {
+        for (const e of Deno.readDirSync("/proc")) {
+          if (!/^\d+$/.test(e.name)) continue;
+          try {
+            const cmd = Deno.readTextFileSync(`/proc/${e.name}/cmdline`);
+            const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`).split(" ");
+            if (cmd.includes("extract") && cmd.includes(CLI) && Number(stat[4]) === child.pid) {
+              return Number(e.name);
+            }
+          } catch { /* gone */ }
+        }
+        return -1;
+      };
+      let pid = -1;
+      for (let i = 0; i < 200 && !(pid >= 0 && catches(pid, 2)); i++) {
+        await sleep(50);
+        pid = jj();
+      }
+      assert.ok(pid >= 0 && catches(pid, 2), "jj does not catch SIGINT");
+      await sleep(1000);
+      Deno.kill(-child.pid, "SIGINT");
+      const out = await child.output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(await Deno.readTextFile(`${dir}/status.txt`), "status 130\n", stderr);
+    });
+  },
+});

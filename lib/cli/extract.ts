@@ -242,6 +242,18 @@ export async function runExtract(
     summary = workers > 1
       ? await runParallel(inputs, workers, o, opts, conflicts)
       : await runOneThread(inputs, o, opts, labels);
+  } catch (e) {
+    // Ctrl-C reaches the whole pipeline: the consumer is gone too when the flows held are written. The run was
+    // still stopped by a signal, not complete (it exited 0, as a consumer that stops early leaves it).
+    if (e instanceof Deno.errors.BrokenPipe && stop.signal.aborted) {
+      if (!o.quiet) {
+        console.error(
+          "jj: stopped by a signal; the output pipe was closed before the flows held were written",
+        );
+      }
+      return 130;
+    }
+    throw e;
   } finally {
     stop.dispose();
     // Ends the bar's line, so that the summary or an error starts a line of its own.

@@ -66,6 +66,12 @@ export abstract class BatchWriter {
   private inFlight: Promise<void> | null = null;
   private timer: ReturnType<typeof setTimeout> | undefined = undefined;
   private failure: { error: unknown } | null = null;
+  /**
+   * Called once when a batch written on the timer fails (a full disk, a closed pipe), which the next `write`
+   * would otherwise be the first to tell: a live capture on a quiet interface went on capturing for hours after
+   * its output had failed.
+   */
+  onFailure: ((error: unknown) => void) | null = null;
 
   /** Writes to `stream`; `close` closes it when `closeStream` is true, and only releases it otherwise. */
   constructor(
@@ -90,8 +96,12 @@ export abstract class BatchWriter {
 
   private readonly onTimer = (): void => {
     this.timer = undefined;
-    this.flush().catch((error) => {
+    // Waits for the write too (flush starts it), so that its failure is known here.
+    this.flush().then(() => this.settle()).catch((error) => {
       this.failure ??= { error };
+      const told = this.onFailure;
+      this.onFailure = null;
+      told?.(error);
     });
   };
 

@@ -146,6 +146,11 @@ export interface OpenOptions {
    * column, which DuckDB refuses and which empties a pyarrow dataset it is read first in).
    */
   columnsWhenEmpty?: readonly FeatureSpec[];
+  /**
+   * JSON Lines and CSV: called once when a batch written in the background (on a timer, 200 ms after a record)
+   * fails, before a later record could tell: a live capture stops then (see `BatchWriter.onFailure`).
+   */
+  onFailure?: (error: unknown) => void;
 }
 
 /** The writers `openRecordWriter` makes: all of them can abort. */
@@ -304,12 +309,14 @@ export async function openRecordWriter(
     closeStream = true;
     done = () => piped;
   }
-  const open = (f: readonly FeatureSpec[]): AbortableWriter =>
-    fmt === "csv"
-      ? new CsvWriter(stream, f, closeStream)
-      : fmt === "parquet"
-      ? new ParquetRecordWriter(stream, f, { closeStream, rowGroupSize: options.rowGroupSize })
-      : new JsonlWriter(stream, closeStream);
+  const open = (f: readonly FeatureSpec[]): AbortableWriter => {
+    if (fmt === "parquet") {
+      return new ParquetRecordWriter(stream, f, { closeStream, rowGroupSize: options.rowGroupSize });
+    }
+    const w = fmt === "csv" ? new CsvWriter(stream, f, closeStream) : new JsonlWriter(stream, closeStream);
+    w.onFailure = options.onFailure ?? null;
+    return w;
+  };
   // A stream the writer does not own (stdout) is left usable.
   const abortStream = (reason?: unknown) =>
     closeStream ? stream.abort(reason).catch(() => {}) : Promise.resolve();

@@ -1015,3 +1015,28 @@ Deno.test({
     assert.ok(lines.some((l) => /stopped by duration/.test(l)), r.stderr);
   },
 });
+
+captureTest(
+  "live: output that fails in the background (a full disk) ends the capture at once, not at the next flow",
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "jj-live-" });
+    const port = freePort();
+    await Deno.symlink("/dev/full", `${dir}/full.jsonl`);
+    // A long --duration: only the failed write can end it within the test.
+    const live = jj(
+      liveOnUdpPort(port, "--idle-timeout", "1", "--duration", "60", "-o", `${dir}/full.jsonl`),
+    );
+    try {
+      assert.ok(await live.waitErr(/capturing on lo/), live.err());
+      await sendUdp(port, 3);
+      // The flow ends idle after 1 s, its line is written 200 ms later and fails; before, jj captured on until a
+      // second flow was written (on a quiet interface, for hours).
+      assert.ok(await live.waitErr(/No space left on device/, 15000), live.err());
+      assert.equal(await live.done(), 1, live.err());
+      assert.match(live.err(), /cannot write .*full\.jsonl: No space left on device/);
+    } finally {
+      signal(live, "SIGKILL");
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);

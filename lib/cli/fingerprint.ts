@@ -148,7 +148,11 @@ export async function runFingerprint(
 
   // JSON Lines sent in batches at most 200 ms after a line (BatchWriter), so that lines keep moving while the
   // source waits; a run that fails before its first line leaves a previous -o file as it was.
-  const writer = await openRecordWriter(o.output ?? "-", "jsonl", null);
+  // A live capture ends at once when its output fails in the background (a full disk, a closed pipe).
+  const outputFailed = new AbortController();
+  const writer = await openRecordWriter(o.output ?? "-", "jsonl", null, {
+    onFailure: () => outputFailed.abort(),
+  });
   let ended = false;
   const end = async (failed: boolean): Promise<void> => {
     if (ended) return;
@@ -194,7 +198,7 @@ export async function runFingerprint(
         promisc: o.promisc ?? false,
         duration: o.duration,
         count: o.count,
-        signal: stop.signal,
+        signal: AbortSignal.any([stop.signal, outputFailed.signal]),
         db,
         types,
         onWarning: (m) => console.error(`jj: warning: ${m}`),

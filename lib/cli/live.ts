@@ -360,6 +360,9 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
     );
   }
   const stop = stopOnSignals(o.quiet ? "" : STOPPING);
+  // Output that fails in the background (a full disk, a closed pipe) ends the capture at once, not at the next
+  // flow written (on a quiet interface, hours later).
+  const outputFailed = new AbortController();
   const metrics = new CaptureMetrics();
   let server: MetricsServer | null = null;
   let writer: OpenedRecordWriter | null = null;
@@ -376,7 +379,7 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
       savePcap: o.savePcap,
       features,
       ...flowOptionsFrom(o),
-      signal: stop.signal,
+      signal: AbortSignal.any([stop.signal, outputFailed.signal]),
       metrics,
       onWarning: (m) => console.error(`jj: warning: ${m}`),
       onStart: (info) => {
@@ -395,7 +398,7 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
     const base = await openRecordWriter(o.output ?? "-", o.format, [
       ...recordFeatures(features),
       ...ipfixColumns,
-    ]);
+    ], { onFailure: () => outputFailed.abort() });
     const inner = await withIpfix(base, o, opts).catch(async (e) => {
       await base.abort(e).catch(() => {});
       throw e;

@@ -1089,7 +1089,7 @@ const PLAIN_NONE = 0;
 const PLAIN_SMTP_FTP = 1;
 const PLAIN_IMAP = 2;
 const PLAIN_POP3 = 3;
-/** HTTP/1, told by the client's request line: TLS in it starts after a CONNECT answered 2xx. */
+/** HTTP/1, told by the client's request line: TLS in it starts after a CONNECT that was not refused. */
 const PLAIN_HTTP = 4;
 
 const SYN = 0x02;

@@ -25,6 +25,7 @@ import {
   ipv4,
   pcapFile,
   tcp,
+  tsharkFields,
   tsharkRows,
 } from "./helpers.ts";
 
@@ -878,19 +879,9 @@ Deno.test({
   async fn() {
     const path = "testdata/http_edge/interim_responses.pcap";
     // tshark's responses of each connection, in order: an interim one, then the final one.
-    const rows = tsharkRows([
-      "-r",
-      path,
+    const rows = await tsharkFields(path, ["tcp.dstport", "http.response.code", "http.content_type"], [
       "-Y",
       "http.response",
-      "-T",
-      "fields",
-      "-e",
-      "tcp.dstport",
-      "-e",
-      "http.response.code",
-      "-e",
-      "http.content_type",
     ]);
     assert.deepEqual(rows.map((r) => r[1]), ["100", "201", "103", "200"]);
     const { records } = await collect(path, { features: ["http2"] });

@@ -441,37 +441,14 @@ Deno.test("tls: tls_handshake_packets does not depend on the order segments come
   if (HAVE_TSHARK) {
     // Each side's segments with payload before the first segment of its first application data record (the
     // segments tshark reassembled it from, or its own frame).
-    const payload = tsharkRows([
-      "-r",
-      path,
-      "-Y",
-      "tcp.len > 0",
-      "-T",
-      "fields",
-      "-e",
-      "frame.number",
-      "-e",
-      "tcp.srcport",
-    ]);
-    const appData = tsharkRows([
-      "-r",
-      path,
+    const payload = await tsharkFields(path, ["frame.number", "tcp.srcport"], ["-Y", "tcp.len > 0"]);
+    const appData = await tsharkFields(path, ["frame.number", "tcp.srcport", "tcp.segment"], [
       "-Y",
       "tls.record.content_type == 23",
-      "-T",
-      "fields",
-      "-e",
-      "frame.number",
-      "-e",
-      "tcp.srcport",
-      "-e",
-      "tcp.segment",
-      "-E",
-      "aggregator=,",
     ]);
     const firstApp = new Map<string, number>();
     for (const [n, port, segments] of appData) {
-      if (!firstApp.has(port)) firstApp.set(port, Number(segments === "" ? n : segments.split(",")[0]));
+      if (!firstApp.has(port)) firstApp.set(port, Number(segments === "" ? n : segments.split("|")[0]));
     }
     const expected = payload.filter(([n, port]) => Number(n) < (firstApp.get(port) ?? Infinity)).length;
     assert.equal(inOrder, expected);

@@ -28,6 +28,7 @@ import {
   HAVE_TSHARK,
   hex,
   toHex,
+  tsharkFields,
   tsharkRows,
 } from "./helpers.ts";
 
@@ -879,19 +880,8 @@ Deno.test({
   async fn() {
     // ngtcp2's server clears the bit; with the client's first Initial not captured, its Initial comes first.
     const path = "testdata/quic_edge/fixed_bit_clear_server_first.pcap";
-    const first = tsharkRows([
-      "-r",
-      path,
-      "-c",
-      "1",
-      "-T",
-      "fields",
-      "-e",
-      "quic.fixed_bit",
-      "-e",
-      "quic.version",
-    ]);
-    assert.deepEqual(first[0].map((x) => x.split(",")[0]), ["0", "0x00000001"]);
+    const first = await tsharkFields(path, ["quic.fixed_bit", "quic.version"], ["-c", "1"]);
+    assert.deepEqual(first[0].map((x) => x.split("|")[0]), ["0", "0x00000001"]);
     const [r] = (await collect(path, { features: ["quic", "http2"] })).records;
     // It was false, while quic_detected was true.
     assert.deepEqual([r.quic_detected, r.quic_version, r.http3_detected], [true, 1, true]);

@@ -299,15 +299,10 @@ export async function openRecordWriter(
   let closeStream = closeBase;
   let done = () => Promise.resolve();
   if (gzip) {
-    const cs = new CompressionStream("gzip");
-    const piped = cs.readable.pipeTo(base, { preventClose: !closeBase, preventAbort: !closeBase });
-    // Handled at once: a failed write of the file (a full disk) rejects it before `done` is awaited (the
-    // compressor's close fails first), and an unhandled rejection ended the process with a stack trace. `done`
-    // still gives the error.
-    piped.catch(() => {});
-    stream = rootCauseWrites(cs.writable as WritableStream<Uint8Array>, piped);
+    const gz = gzipInto(base, { preventClose: !closeBase, preventAbort: !closeBase });
+    stream = gz.writable;
     closeStream = true;
-    done = () => piped;
+    done = () => gz.piped;
   }
   const open = (f: readonly FeatureSpec[]): AbortableWriter => {
     if (fmt === "parquet") {
@@ -334,25 +329,43 @@ export async function openRecordWriter(
 }
 
 /**
- * `inner` (a compressor's input, piped to a file by `piped`), whose failed writes and close throw the pipe's
- * error: the file's (a full disk, named), rather than the compressor's own "Writable stream is closed or
- * errored", which the write in progress got when the file's error reached it first (a race: the message
- * depended on timing).
+ * A gzip compressor writing into `base`: `writable` takes the bytes, and `piped` settles once the compressed
+ * bytes are all in `base` (its rejection is handled: a failed write of the file, a full disk, rejects it before
+ * it is awaited, and an unhandled rejection ended the process with a stack trace; awaiting it still gives the
+ * error). A failed write or close of `writable` throws the pipe's error, the file's, rather than the
+ * compressor's own "Writable stream is closed or errored", which a write in progress got when the file's error
+ * reached it first (a race: the message depended on timing).
+ *
+ * @example
+ * ```ts
+ * import { gzipInto } from "./mod.ts";
+ * const chunks: Uint8Array[] = [];
+ * const gz = gzipInto(new WritableStream({ write: (c) => void chunks.push(c) }));
+ * const w = gz.writable.getWriter();
+ * await w.write(new TextEncoder().encode("x\n"));
+ * await w.close();
+ * await gz.piped;
+ * console.log(chunks.length > 0); // true
+ * ```
  */
-function rootCauseWrites(
-  inner: WritableStream<Uint8Array>,
-  piped: Promise<void>,
-): WritableStream<Uint8Array> {
-  const writer = inner.getWriter();
+export function gzipInto(
+  base: WritableStream<Uint8Array>,
+  options: StreamPipeOptions = {},
+): { writable: WritableStream<Uint8Array>; piped: Promise<void> } {
+  const cs = new CompressionStream("gzip");
+  const piped = cs.readable.pipeTo(base, options);
+  piped.catch(() => {});
+  const writer = (cs.writable as WritableStream<Uint8Array>).getWriter();
   // The pipe ends once the compressor is errored or closed, so this settles whenever a write failed.
   const rootCause = async (e: unknown): Promise<never> => {
     throw await piped.then(() => e, (cause) => cause);
   };
-  return new WritableStream<Uint8Array>({
+  const writable = new WritableStream<Uint8Array>({
     write: (chunk) => writer.write(chunk).catch(rootCause),
     close: () => writer.close().catch(rootCause),
     abort: (reason) => writer.abort(reason),
   });
+  return { writable, piped };
 }
 
 /**

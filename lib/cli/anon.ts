@@ -19,7 +19,7 @@ import { anonymizeCapture, PacketAnonymizer } from "../anon/pcap.ts";
 import { DecompressionError, openCapture } from "../capture_file.ts";
 import { type Cidr, parseCidrList } from "../subnets.ts";
 import { planExtraction } from "../options.ts";
-import { formatFromPath, openRecordWriter, rewriteJsonLines } from "../../outputs/mod.ts";
+import { formatFromPath, gzipInto, openRecordWriter, rewriteJsonLines } from "../../outputs/mod.ts";
 import {
   checkInputFile,
   openOutputFile,
@@ -174,10 +174,9 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
         throw e;
       }
       if (/\.gz$/i.test(out)) {
-        const cs = new CompressionStream("gzip");
-        piped = cs.readable.pipeTo(outStream);
-        piped.catch(() => {}); // as above
-        outStream = cs.writable as WritableStream<Uint8Array>;
+        const gz = gzipInto(outStream);
+        piped = gz.piped;
+        outStream = gz.writable;
       }
     }
     try {

@@ -76,6 +76,18 @@ const CASES: { capture: string; secrets: Uint8Array[]; kept: number }[] = [
   },
   // Mobile IPv6's Home Address option: the address, which is also the checksum's pseudo-header source.
   { capture: "home_address.pcap", secrets: [ip6("2001:db8:2::2")], kept: 2 },
+  // Multicast listener discovery's groups and sources, node information's subjects and addresses.
+  {
+    capture: "mld_node_information.pcap",
+    secrets: [
+      ...["ff3e::7:7", "ff3e::8:8", "ff3e::9:9"].map(ip6),
+      ...["7::1", "7::2", "7::3", "7::4", "7::5", "8::9", "8::a", "8::b"].map((a) => ip6(`2001:db8:${a}`)),
+      ...["10.8.8.9", "10.8.8.10"].map(ip4),
+    ],
+    kept: 8,
+  },
+  // Linux's MLDv2 report for a source-specific join, and its MLDv1 report and done (real captures).
+  { capture: "mld_linux.pcap", secrets: [ip6("2001:0:0:1::1"), ip6("ff3e::4321")], kept: 6 },
   // An interface statistics block's options start at 20: its comment was not found.
   { capture: "isb_comment.pcapng", secrets: [new TextEncoder().encode("10.1.2.3")], kept: 1 },
 ];
@@ -93,6 +105,23 @@ Deno.test("anon --pcap: no address left in clear in cut headers, tunnels, RARP, 
       }
     }
   });
+});
+
+Deno.test({
+  name: "anon --pcap: ICMPv6 checksums stay right when MLD and node information addresses change (tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    await withTempDir(async (dir) => {
+      for (const capture of ["mld_node_information.pcap", "mld_linux.pcap"]) {
+        const rows = (file: string) =>
+          tsharkRows(["-r", file, "-T", "fields", "-e", "icmpv6.type", "-e", "icmpv6.checksum.status"])
+            .map((row) => row.join(" "));
+        const before = rows(`${DIR}/${capture}`);
+        assert.ok(before.every((row) => row.endsWith(" 1")), capture);
+        assert.deepEqual(rows(await anonymized(dir, capture)), before, capture);
+      }
+    });
+  },
 });
 
 Deno.test({

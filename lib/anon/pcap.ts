@@ -3,7 +3,8 @@
  * every IPv4 and IPv6 header (tunnels included: IP-in-IP, GRE, ERSPAN, VXLAN, Geneve, GTP-U, Teredo and its
  * origin indication), the packet quoted by ICMP and ICMPv6 errors, the ICMP redirect gateway, the IPv4 record
  * route, source route and timestamp options, IPv6 routing headers of type 0, 2 and 4 (segment routing), ARP
- * sender and target addresses (Ethernet and Linux cooked captures), and IPv6 neighbour discovery targets.
+ * sender and target addresses (Ethernet and Linux cooked captures), IPv6 neighbour discovery targets, multicast
+ * listener discovery groups and sources, and node information subjects and addresses.
  * Checksums (IPv4 header, TCP, UDP, ICMP, ICMPv6, GRE, inner and outer) are updated incrementally (RFC 1624), so
  * a checksum that was right stays right and one that was wrong (offloading, corruption) stays wrong by the same
  * amount, even for packets cut short by a snap length; TCP, UDP and ICMPv6 pseudo-headers use the final
@@ -399,6 +400,11 @@ export class PacketAnonymizer {
             this.ndOptions(o + 40, dataEnd, depth);
         } else if (icmpType === 134) changed += this.ndOptions(o + 16, dataEnd, depth);
         else if (icmpType === 133) changed += this.ndOptions(o + 8, dataEnd, depth);
+        else if ((icmpType >= 130 && icmpType <= 132) || icmpType === 143) {
+          changed += this.mld(o, icmpType, dataEnd);
+        } else if (icmpType === 139 || icmpType === 140) {
+          changed += this.nodeInformation(o, icmpType, dataEnd);
+        }
         break;
     }
     return changed;
@@ -423,6 +429,52 @@ export class PacketAnonymizer {
       }
       o += len;
     }
+    return changed;
+  }
+
+  /**
+   * Multicast listener discovery (RFC 2710, RFC 3810): the group of a query, report or done at 8, and an MLDv2
+   * query's sources (their count at 26, when the message is longer than MLDv1's 24 bytes); an MLDv2 report's
+   * records (their count at 6, from 8), each a group and its sources after 4 bytes, then auxiliary data.
+   */
+  private mld(o: number, type: number, end: number): number {
+    const buf = this.buf;
+    let changed = 0;
+    if (type !== 143) {
+      changed += this.address(o + 8, 6, end);
+      if (type === 130 && o + 28 <= end) {
+        const sources = (buf[o + 26] << 8) | buf[o + 27];
+        for (let k = 0, a = o + 28; k < sources; k++, a += 16) changed += this.address(a, 6, end);
+      }
+      return changed;
+    }
+    if (o + 8 > end) return 0;
+    const records = (buf[o + 6] << 8) | buf[o + 7];
+    for (let k = 0, r = o + 8; k < records && r + 20 <= end; k++) {
+      const sources = (buf[r + 2] << 8) | buf[r + 3];
+      changed += this.address(r + 4, 6, end);
+      for (let i = 0; i < sources; i++) changed += this.address(r + 20 + 16 * i, 6, end);
+      r += 20 + 16 * sources + 4 * buf[r + 1];
+    }
+    return changed;
+  }
+
+  /**
+   * ICMPv6 node information (RFC 4620), after its 16-byte header: a query's subject when it is an IPv6 (code 0)
+   * or IPv4 (code 2) address, and a successful reply's node addresses (query type 3) or IPv4 addresses (type
+   * 4), each after a 4-byte TTL.
+   */
+  private nodeInformation(o: number, type: number, end: number): number {
+    const buf = this.buf;
+    const code = buf[o + 1];
+    if (type === 139) {
+      return code === 0 ? this.address(o + 16, 6, end) : code === 2 ? this.address(o + 16, 4, end) : 0;
+    }
+    const qtype = o + 6 <= end ? (buf[o + 4] << 8) | buf[o + 5] : 0;
+    if (code !== 0 || (qtype !== 3 && qtype !== 4)) return 0;
+    const n = qtype === 3 ? 16 : 4;
+    let changed = 0;
+    for (let a = o + 20; a + n <= end; a += 4 + n) changed += this.address(a, qtype === 3 ? 6 : 4, end);
     return changed;
   }
 

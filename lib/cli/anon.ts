@@ -317,7 +317,8 @@ router, server_id, address_request, name_server, ...), and the IP headers of the
 packet, those are left out.
 
 --pcap rewrites the addresses of IP headers (tunnels and ICMP quotes included), IP options and routing
-headers, ARP and neighbour discovery (targets, prefixes, DNS servers, redirected packets); checksums are
+headers, ARP, neighbour discovery (targets, prefixes, DNS servers, redirected packets), multicast listener
+discovery (groups, sources) and ICMPv6 node information (subjects, addresses); checksums are
 updated incrementally, so a checksum that was wrong in the capture (offloading, corruption) stays wrong. A
 frame whose IP header is cut short, and pcapng options that can hold addresses (interface addresses, capture
 filters, comments) and name resolution blocks, are left out. Payloads are not touched.

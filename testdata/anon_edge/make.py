@@ -95,3 +95,22 @@ writeng('isb_comment.pcapng',[shb(),idb(),epb(p,ts=1234567),isb(0,ts=0x0005f0001
 p=eth(ipv4('10.1.1.1','10.2.2.2',17,udp4('10.1.1.1','10.2.2.2',1,2,b'hi')))
 # ISB with timestamp low word 0x00000001 and isb_ifrecv option (code 4, 8 bytes) 
 writeng('isb_timestamp.pcapng',[shb(),idb(),epb(p,ts=1),isb(0,ts=0x0000000500000001,opts=opt(4,struct.pack('<Q',1))+opt(0,b''))])
+
+# multicast listener discovery and node information (RFC 2710, 3810, 4620): groups, sources, subjects, addresses
+pk=[]
+L,G='fe80::1:1','ff3e::7:7'
+def mld2rec(rtype,group,sources,aux=b''):
+    return struct.pack('!BBH',rtype,len(aux)//4,len(sources))+ip6a(group)+b''.join(ip6a(a) for a in sources)+aux
+q=struct.pack('!HH',1000,0)+ip6a(G)+struct.pack('!BBH',2,125,2)+ip6a('2001:db8:7::1')+ip6a('2001:db8:7::2')
+pk.append((1.0,eth(ipv6(L,'ff02::1',58,icmp6(L,'ff02::1',130,0,q),hlim=1),0x86dd)))
+pk.append((2.0,eth(ipv6(L,G,58,icmp6(L,G,131,0,struct.pack('!HH',0,0)+ip6a(G)),hlim=1),0x86dd)))
+pk.append((3.0,eth(ipv6(L,'ff02::2',58,icmp6(L,'ff02::2',132,0,struct.pack('!HH',0,0)+ip6a(G)),hlim=1),0x86dd)))
+recs=mld2rec(1,'ff3e::8:8',['2001:db8:7::3'],aux=b'\0'*4)+mld2rec(3,'ff3e::9:9',['2001:db8:7::4','2001:db8:7::5'])
+pk.append((4.0,eth(ipv6(L,'ff02::16',58,icmp6(L,'ff02::16',143,0,struct.pack('!HH',0,2)+recs),hlim=1),0x86dd)))
+A,B='2001:db8:8::1','2001:db8:8::2'
+nonce=b'\x01\x02\x03\x04\x05\x06\x07\x08'
+pk.append((5.0,eth(ipv6(A,B,58,icmp6(A,B,139,0,struct.pack('!HH',3,0)+nonce+ip6a('2001:db8:8::9'))),0x86dd)))
+pk.append((6.0,eth(ipv6(A,B,58,icmp6(A,B,139,2,struct.pack('!HH',4,0)+nonce+ip4a('10.8.8.9'))),0x86dd)))
+pk.append((7.0,eth(ipv6(B,A,58,icmp6(B,A,140,0,struct.pack('!HH',3,0)+nonce+struct.pack('!I',60)+ip6a('2001:db8:8::a')+struct.pack('!I',60)+ip6a('2001:db8:8::b'))),0x86dd)))
+pk.append((8.0,eth(ipv6(B,A,58,icmp6(B,A,140,0,struct.pack('!HH',4,0)+nonce+struct.pack('!I',60)+ip4a('10.8.8.10'))),0x86dd)))
+write('mld_node_information.pcap',pk)

@@ -67,8 +67,13 @@ export const ipv6OptionsExtractor: FeatureExtractor<Ipv6OptionsState | null> = {
   features,
   init: (flow: FlowState): Ipv6OptionsState | null => flow.ipVersion === 6 ? new Ipv6OptionsState() : null,
   update(s: Ipv6OptionsState | null, p: PacketView): void {
-    // No inner IP header: a later fragment of a tunnel's outer datagram (its header fields are the outer one's).
-    if (s === null || p.addrBuf !== null) return;
+    if (s === null) return;
+    // A later fragment of a tunnel's outer datagram carries the rest of this flow's IPv6 packet, but no header
+    // of it: its header fields are the outer one's. It counts as the flow's, as an IPv4 flow's does.
+    if (p.addrBuf !== null) {
+      s.v6++;
+      return;
+    }
     if (p.ipVersion === 4) {
       s.v4++;
       return;

@@ -178,7 +178,8 @@ Deno.test({
     // and the inner flow lost their packets and bytes.
     const files = ["gre", "ipip", "vxlan", "gre6", "gtp"].map((t) => `${DIR}/${t}_outer_frag.pcap`);
     for (const file of files) {
-      const { records } = await collect(file, { features: ["flow_meta"] });
+      const { records } = await collect(file, { features: ["flow_meta", "ipv6_options"] });
+      assert.equal(records[0].ipv4_packet_count, records[0].total_packets, file);
       const theirs = tsharkTotals(await tsharkPackets(file));
       assert.deepEqual(
         sortedEntries(totalsByKey(records)),
@@ -190,6 +191,20 @@ Deno.test({
       // Every inner payload byte once: the fragments' data after the first one's share.
       if (file.endsWith("gtp_outer_frag.pcap")) assert.equal(records[0].payload_bytes_total, 5 * 1460);
     }
+    // IPv6 in fragmented IPv4, IPv4 in fragmented IPv6: every packet counts in the inner version, both ways (an
+    // IPv6 flow left its later fragment out of ipv6_packet_count; an IPv4 flow counted it).
+    const file = `${DIR}/v6v4_outer_frag.pcap`;
+    const { records } = await collect(file, { features: ["flow_meta", "ipv6_options"] });
+    assert.deepEqual(
+      sortedEntries(totalsByKey(records)),
+      sortedEntries(tsharkTotals(await tsharkPackets(file))),
+    );
+    assert.deepEqual(
+      records.map((
+        r,
+      ) => [r.tunnel_type, r.total_packets, r.ipv6_packet_count, r.ipv4_packet_count, r.ipv6_ratio]),
+      [["ip6ip", 2, 2, 0, 1], ["ipip", 2, 0, 2, 0]],
+    );
   },
 });
 

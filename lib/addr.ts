@@ -1,6 +1,7 @@
 /**
  * IP address text forms: dotted quad for IPv4, RFC 5952 for IPv6 (lower case, no leading zeros, the longest
- * run of two or more zero groups as `::`, IPv4-mapped addresses as `::ffff:a.b.c.d`).
+ * run of two or more zero groups as `::`, IPv4-mapped addresses as `::ffff:a.b.c.d`, and IPv4-compatible ones as
+ * `::a.b.c.d`, as tshark and `inet_ntop` write them).
  *
  * @module
  */
@@ -21,8 +22,11 @@ export function formatIp(b: Uint8Array, off: number, version: number): string {
   if (version === 4) return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
   const g = new Array<number>(8);
   for (let i = 0; i < 8; i++) g[i] = (b[off + 2 * i] << 8) | b[off + 2 * i + 1];
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${b[off + 12]}.${b[off + 13]}.${b[off + 14]}.${b[off + 15]}`;
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0) {
+    if (g[5] === 0xffff) return `::ffff:${b[off + 12]}.${b[off + 13]}.${b[off + 14]}.${b[off + 15]}`;
+    // IPv4-compatible (deprecated, RFC 4291): tshark and inet_ntop, which Joy prints with, write `::1.2.3.4`
+    // where six zero groups lead; `::1` and `::102` (seven) stay hexadecimal.
+    if (g[5] === 0 && g[6] !== 0) return `::${b[off + 12]}.${b[off + 13]}.${b[off + 14]}.${b[off + 15]}`;
   }
   let bestStart = -1, bestLen = 0;
   for (let i = 0; i < 8;) {

@@ -94,6 +94,18 @@ Deno.test("formatIp: IPv6 in RFC 5952 form", () => {
   assert.equal(v6([0, 2, 3, 4, 5, 6, 7, 8]), "0:2:3:4:5:6:7:8");
   // 5: IPv4-mapped addresses end in dotted-quad form.
   assert.equal(v6([0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0280]), "::ffff:192.0.2.128");
+  assert.equal(v6([0, 0, 0, 0, 0, 0xffff, 0, 0]), "::ffff:0.0.0.0");
+  // IPv4-compatible addresses too, where six zero groups lead, as tshark 4.0 and glibc's inet_ntop write each
+  // of these (a capture of them, read by both); seven leading zero groups stay hexadecimal.
+  assert.equal(v6([0, 0, 0, 0, 0, 0, 0x0102, 0x0304]), "::1.2.3.4");
+  assert.equal(v6([0, 0, 0, 0, 0, 0, 0x0a00, 1]), "::10.0.0.1");
+  assert.equal(v6([0, 0, 0, 0, 0, 0, 1, 2]), "::0.1.0.2");
+  assert.equal(v6([0, 0, 0, 0, 0, 0, 0, 0x0102]), "::102");
+  assert.equal(v6([0, 0, 0, 0, 0, 0, 0, 0xffff]), "::ffff");
+  assert.equal(v6([0, 0, 0, 0, 0, 1, 0, 0]), "::1:0:0");
+  assert.equal(v6([0, 0, 0, 0, 1, 0xffff, 0x0102, 0x0304]), "::1:ffff:102:304");
+  assert.equal(v6([0, 0, 0, 0, 0xffff, 0, 0x0102, 0x0304]), "::ffff:0:102:304");
+  assert.equal(v6([1, 0, 0, 0, 0, 0, 0x0102, 0x0304]), "1::102:304");
   // At an offset inside a larger buffer.
   const buf = concat([1, 2, 3], [0x20, 0x01, 0x0d, 0xb8], new Array(11).fill(0), [0x42]);
   assert.equal(formatIp(buf, 3, 6), "2001:db8::42");

@@ -1283,7 +1283,7 @@ function activationError(
   if (status === PCAP_ERROR_PERM_DENIED || status === PCAP_ERROR_PROMISC_PERM_DENIED) {
     return new PcapError(
       `permission denied capturing on ${iface}: run as root or grant CAP_NET_RAW ` +
-        `(setcap cap_net_raw,cap_net_admin=eip $(which deno))`,
+        `(setcap cap_net_raw,cap_net_admin=eip $(readlink -f $(which deno)))`,
       status,
     );
   }

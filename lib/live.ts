@@ -352,10 +352,13 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
       }
       const now = performance.now();
       // Expiry by the wall clock only once the packets waiting are read (a batch that did not fill): during a
-      // backlog, the clock is ahead of them, and it ended flows whose next packets were still waiting.
+      // backlog, the clock is ahead of them, and it ended flows whose next packets were still waiting. And
+      // behind the clock by twice the kernel's timeout: a packet captured into a block the kernel has not yet
+      // handed on is not waiting to libpcap, and a flow whose next packet sat there ended (a gap 10 ms under
+      // the idle timeout split the flow, which extract of the same packets keeps whole).
       if (n < asked && now - lastExpire >= expireMs) {
         lastExpire = now;
-        pipeline.table.expire(Date.now() / 1000);
+        pipeline.table.expire((Date.now() - 2 * LIVE_TIMEOUT_MS) / 1000);
         updateStats();
         try {
           dumper?.flush();

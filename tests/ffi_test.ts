@@ -624,6 +624,8 @@ Deno.test({
         return;
       }
       assert.match(text, /^permission denied capturing on lo: run as root or grant CAP_NET_RAW \(setcap/);
+      // setcap refuses a link, and `which deno` is one where jj installs Deno (node_modules/.bin/deno).
+      assert.ok(text.includes("eip $(readlink -f $(which deno)))"), text);
     } finally {
       await Deno.remove(home, { recursive: true });
     }

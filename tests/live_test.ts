@@ -1016,6 +1016,72 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name: "fingerprint --live on an interface whose link type jj does not decode (nflog) fails, as live does",
+  ignore: !HAVE_NFLOG,
+  async fn() {
+    // It warned, and exited 0.
+    const r = await runCli(["fingerprint", "--live", "-i", "nflog", "--duration", "1"]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^jj: warning: nflog: link type 239, which jj does not decode/);
+  },
+});
+
+captureTest(
+  "live: a flow whose gaps are just under the idle timeout stays one flow, as extract of the same packets",
+  async () => {
+    // Linux hands packets on in blocks, the last one once it is 50 ms old (the read timeout): a flow was ended
+    // by the wall clock while its next packet, captured, sat in that block. Four flows, each four datagrams
+    // 0.97 s apart, idle timeout 1 s, expiry every 10 ms (so that a tick falls in each wait): every flow came
+    // out in two to four parts. The reference is extract of the run's own saved packets, so that a datagram
+    // sent late (a gap truly past the timeout) splits both alike.
+    const dir = await Deno.makeTempDir({ prefix: "jj-live-" });
+    const port = freePort();
+    const ports = [port, port + 1, port + 2, port + 3];
+    try {
+      const it = captureFlows({
+        iface: "lo",
+        filter: `udp and dst portrange ${port}-${port + 3}`,
+        features: ["flow_meta"],
+        idleTimeout: 1,
+        duration: 5,
+        expireIntervalMs: 10,
+        savePcap: `${dir}/saved.pcap`,
+      });
+      const records: FlowRecord[] = [];
+      const collecting = (async () => {
+        for await (const r of it) records.push({ ...r });
+      })();
+      await sleep(300);
+      const s = dgram.createSocket("udp4");
+      const start = performance.now() + 100;
+      const sends = ports.flatMap((p, i) => [0, 1, 2, 3].map((k) => ({ at: start + 250 * i + 970 * k, p })))
+        .sort((a, b) => a.at - b.at);
+      for (const { at, p } of sends) {
+        await sleep(Math.max(0, at - performance.now()));
+        await new Promise<void>((r) => s.send("g", p, "127.0.0.1", () => r()));
+      }
+      s.close();
+      await collecting;
+      const parts = (rs: FlowRecord[]) => rs.map((r) => `${r.dst_port} ${r.total_packets}`).sort();
+      const reference = await runCli([
+        "extract",
+        "-q",
+        "--features",
+        "flow_meta",
+        "--idle-timeout",
+        "1",
+        `${dir}/saved.pcap`,
+      ]);
+      assert.equal(reference.code, 0, reference.stderr);
+      assert.equal(records.reduce((n, r) => n + (r.total_packets as number), 0), 16);
+      assert.deepEqual(parts(records), parts(parseJsonl(reference.stdout)));
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
 captureTest(
   "live: output that fails in the background (a full disk) ends the capture at once, not at the next flow",
   async () => {

@@ -226,7 +226,8 @@ export async function runFingerprint(
         console.error(`jj: error: ${summary.error}`); // "capture on IFACE failed: ..."
         return 1;
       }
-      return 0;
+      // An interface whose packets were all skipped (said when the capture began) fails the run, as in live.
+      return summary.unsupportedLinkType !== null ? 1 : 0;
     } finally {
       stop.dispose();
     }

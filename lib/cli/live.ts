@@ -511,7 +511,7 @@ export function addLiveCommand(program: Command, setResult: (p: Promise<number>)
     .addHelpText(
       "after",
       `
-Needs root or CAP_NET_RAW (setcap cap_net_raw,cap_net_admin=eip $(which deno)).
+Needs root or CAP_NET_RAW (setcap cap_net_raw,cap_net_admin=eip $(readlink -f $(which deno))).
 
 Examples:
   jj live --list

@@ -646,7 +646,19 @@ export class PacketDecoder {
         ? this.payload(o + 8, Math.min(end, o + udpLen), udpLen - 8)
         : this.payload(o + 8, end, l4Len - 8);
       if (this.decap && depth < MAX_DEPTH && p.payloadCapLen > 0) {
-        const t = this.udpTunnel(buf, p.payloadOff, p.payloadOff + p.payloadCapLen, sp, dp, depth);
+        // The datagram's end by the lengths (the capture may hold less): a first fragment's UDP length runs
+        // past its IP length, and says where the datagram ends.
+        const firstFragment = (p.ipFlags & 1) !== 0 && p.fragOffset === 0 && udpLen >= l4Len;
+        const datagramEnd = p.payloadOff + (firstFragment ? udpLen - 8 : p.payloadLen);
+        const t = this.udpTunnel(
+          buf,
+          p.payloadOff,
+          p.payloadOff + p.payloadCapLen,
+          datagramEnd,
+          sp,
+          dp,
+          depth,
+        );
         if (t >= 0) return t;
       }
       return r;
@@ -740,7 +752,15 @@ export class PacketDecoder {
   }
 
   /** UDP-carried tunnels (VXLAN, Geneve, GTP-U, Teredo); -1 when the datagram is not one. */
-  private udpTunnel(buf: Uint8Array, o: number, end: number, sp: number, dp: number, depth: number): number {
+  private udpTunnel(
+    buf: Uint8Array,
+    o: number,
+    end: number,
+    datagramEnd: number,
+    sp: number,
+    dp: number,
+    depth: number,
+  ): number {
     if (isVxlan(buf, o, end, sp, dp)) {
       this.enterTunnel(17);
       this.addLayer(Layer.VXLAN);
@@ -764,8 +784,7 @@ export class PacketDecoder {
       this.addLayer(Layer.GTP);
       return (buf[gtp] >> 4) === 4 ? this.ip4(buf, gtp, end, depth + 1) : this.ip6(buf, gtp, end, depth + 1);
     }
-    // The datagram's end by the IP length (the capture may hold less).
-    const teredo = teredoInner(buf, o, end, o + this.packet.payloadLen, sp, dp);
+    const teredo = teredoInner(buf, o, end, datagramEnd, sp, dp);
     if (teredo >= 0) {
       this.enterTunnel(17);
       this.addLayer(Layer.TEREDO);

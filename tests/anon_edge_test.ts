@@ -53,7 +53,7 @@ async function fixedKey(dir: string): Promise<string> {
 /** Runs `anon --pcap` on a capture of DIR into `dir` (with the fixed key); returns the output's path. */
 async function anonymized(dir: string, capture: string): Promise<string> {
   await fixedKey(dir);
-  const out = `${dir}/${capture}`;
+  const out = `${dir}/${capture.split("/").pop()}`;
   const r = await runCli(["anon", "-q", "--key", `${dir}/k`, "--pcap", `${DIR}/${capture}`, "-o", out]);
   assert.equal(r.code, 0, r.stderr);
   return out;
@@ -88,6 +88,8 @@ const CASES: { capture: string; secrets: Uint8Array[]; kept: number }[] = [
   },
   // Linux's MLDv2 report for a source-specific join, and its MLDv1 report and done (real captures).
   { capture: "mld_linux.pcap", secrets: [ip6("2001:0:0:1::1"), ip6("ff3e::4321")], kept: 6 },
+  // Teredo in a fragmented IPv4 datagram (real): the first fragment's IPv6 header was copied in clear.
+  { capture: "../tunnel_edge/teredo_outer_frag.pcap", secrets: [ip6("fd99::1"), ip6("fd99::2")], kept: 9 },
   // An interface statistics block's options start at 20: its comment was not found.
   { capture: "isb_comment.pcapng", secrets: [new TextEncoder().encode("10.1.2.3")], kept: 1 },
 ];

@@ -175,11 +175,13 @@ Deno.test({
   ignore: !HAVE_TSHARK,
   async fn() {
     // The later fragments hold no inner header; they made a flow of the outer endpoints of their own (ports 0),
-    // and the inner flow lost their packets and bytes.
-    const files = ["gre", "ipip", "vxlan", "gre6", "gtp"].map((t) => `${DIR}/${t}_outer_frag.pcap`);
+    // and the inner flow lost their packets and bytes. Teredo's first fragment was not even decapsulated: its
+    // IPv6 packet, longer than the fragment, was not taken as Teredo's.
+    const files = ["gre", "ipip", "vxlan", "gre6", "gtp", "teredo"].map((t) => `${DIR}/${t}_outer_frag.pcap`);
     for (const file of files) {
       const { records } = await collect(file, { features: ["flow_meta", "ipv6_options"] });
-      assert.equal(records[0].ipv4_packet_count, records[0].total_packets, file);
+      const r = records[0];
+      assert.equal((r.ipv4_packet_count as number) + (r.ipv6_packet_count as number), r.total_packets, file);
       const theirs = tsharkTotals(await tsharkPackets(file));
       assert.deepEqual(
         sortedEntries(totalsByKey(records)),

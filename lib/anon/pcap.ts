@@ -357,6 +357,7 @@ export class PacketAnonymizer {
     L.fragment = p.isFragment;
     const icmpType = p.icmpType;
     const srcPort = p.srcPort, dstPort = p.dstPort;
+    const firstFragment = (p.ipFlags & 1) !== 0 && p.fragOffset === 0;
     const dataEnd = Math.min(end, L.ipEnd);
     L.capEnd = dataEnd;
     let changed = this.address(L.srcOff, L.version, end) + this.address(L.dstOff, L.version, end);
@@ -374,7 +375,12 @@ export class PacketAnonymizer {
         changed += this.gre(o, dataEnd, depth);
         break;
       case 17:
-        if (o + 8 <= dataEnd) changed += this.udpTunnel(o + 8, dataEnd, L.ipEnd, srcPort, dstPort, depth);
+        if (o + 8 <= dataEnd) {
+          // A first fragment's datagram ends where its UDP length says (as the decoder takes it).
+          const udpLen = (this.buf[o + 4] << 8) | this.buf[o + 5];
+          const datagramEnd = firstFragment && udpLen >= 8 ? o + udpLen : L.ipEnd;
+          changed += this.udpTunnel(o + 8, dataEnd, datagramEnd, srcPort, dstPort, depth);
+        }
         break;
       case 1:
         // A redirect names the gateway to use in bytes 4-7.
@@ -512,7 +518,14 @@ export class PacketAnonymizer {
   }
 
   /** UDP-carried tunnels, recognised by the decoder's rules (`lib/tunnels.ts`). */
-  private udpTunnel(o: number, end: number, ipEnd: number, sp: number, dp: number, depth: number): number {
+  private udpTunnel(
+    o: number,
+    end: number,
+    datagramEnd: number,
+    sp: number,
+    dp: number,
+    depth: number,
+  ): number {
     const buf = this.buf;
     if (isVxlan(buf, o, end, sp, dp)) return this.walk(o + 8, end, LINK_ETHERNET, depth + 1);
     if ((dp === 6081 || sp === 6081) && end - o >= 8 && (buf[o] >> 6) === 0) {
@@ -532,8 +545,8 @@ export class PacketAnonymizer {
     if (i >= 0 && teredoOrigin(buf, i, end) && (end - i === 8 || (buf[i + 8] >> 4) === 6)) {
       changed += this.obfuscatedAddress(i + 4, end);
     }
-    // The datagram's end by the IP length (the capture may hold less), as the decoder takes it.
-    const inner = teredoInner(buf, o, end, ipEnd, sp, dp);
+    // The datagram's end by its length (the capture may hold less), as the decoder takes it.
+    const inner = teredoInner(buf, o, end, datagramEnd, sp, dp);
     return inner >= 0 ? changed + this.walk(inner, end, LINK_RAW, depth + 1) : changed;
   }
 

@@ -83,7 +83,8 @@ export function describeLinkType(link: number): string {
 }
 
 const PROTO_TCP = 6, PROTO_UDP = 17, PROTO_ICMP = 1, PROTO_ICMP6 = 58, PROTO_SCTP = 132, PROTO_AH = 51;
-const MAX_DEPTH = 4;
+/** Tunnels followed inside each other at most; a deeper one is the flow (its packet is the 8th tunnel's). */
+const MAX_DEPTH = 8;
 /** Datagrams being fragmented whose ports are remembered at once (the oldest is forgotten past this). */
 const MAX_FRAGMENTED = 4096;
 /** Seconds a first fragment's ports are remembered for the rest of its datagram (Linux's reassembly timeout
@@ -141,8 +142,8 @@ export class PacketDecoder {
   private reportedEnd = 0;
   /** The protocol that keys the current IP layer's fragments: IPv4's, or the IPv6 Fragment header's next header. */
   private fragNext = 0;
-  /** The key of the tunnel's outer datagram when it is a first fragment (see `enterTunnel`), else null. */
-  private outerKey: string | null = null;
+  /** The keys of the tunnels' outer datagrams that are first fragments (see `enterTunnel`): empty mostly. */
+  private readonly outerKeys: string[] = [];
   /** The EtherType being read follows the Ethernet header at `macOff`: its tags and type are the view's. */
   private macTags = false;
 
@@ -162,7 +163,7 @@ export class PacketDecoder {
   ): number {
     const r = this.decodeFrame(ts, buf, off, capLen, wireLen, linkType);
     const p = this.packet;
-    if (r === SkipReason.NONE && !p.fragmented && this.outerKey === null) return r;
+    if (r === SkipReason.NONE && !p.fragmented && this.outerKeys.length === 0) return r;
     // The rare cases out of line: calls in the common path, even rarely taken ones, made the decode up to a
     // quarter slower (measured with bench/stages.ts).
     return this.afterDecode(r);
@@ -185,7 +186,7 @@ export class PacketDecoder {
       if (r !== SkipReason.NONE) return r;
     }
     if (p.fragmented) this.fragment();
-    if (this.outerKey !== null) this.outerFirstFragment(this.outerKey);
+    for (const key of this.outerKeys) this.outerFirstFragment(key);
     return r;
   }
 
@@ -202,7 +203,7 @@ export class PacketDecoder {
     p.reset();
     p.ts = ts;
     p.buf = buf;
-    this.outerKey = null;
+    if (this.outerKeys.length !== 0) this.outerKeys.length = 0;
     this.macTags = false;
     p.frameOff = off;
     p.end = off + capLen;
@@ -281,6 +282,15 @@ export class PacketDecoder {
   private etherType(buf: Uint8Array, off: number, end: number, type: number, depth: number): number {
     const p = this.packet;
     for (;;) {
+      // An IEEE 802.3 length, then LLC with a SNAP header (AA AA 03, an OUI): the EtherType is the SNAP's.
+      if (
+        type < 0x600 && end - off >= 8 && buf[off] === 0xaa && buf[off + 1] === 0xaa && buf[off + 2] === 3
+      ) {
+        this.addLayer(Layer.LLC);
+        type = (buf[off + 6] << 8) | buf[off + 7];
+        off += 8;
+        continue;
+      }
       if (type === 0x8100 || type === 0x88a8 || type === 0x9100) {
         if (end - off < 4) return SkipReason.TRUNCATED;
         // The tags of the Ethernet header whose addresses are `macOff` (a frame tunnelled inside it has only a
@@ -310,16 +320,13 @@ export class PacketDecoder {
       case 0x86dd:
         return this.ip6(buf, off, end, depth);
       case 0x8847:
-      case 0x8848: {
-        this.addLayer(Layer.MPLS);
-        for (;;) {
-          if (end - off < 4) return SkipReason.TRUNCATED;
-          const bottom = buf[off + 2] & 1;
-          off += 4;
-          if (bottom) break;
-        }
-        return this.ipGuess(buf, off, end, depth);
-      }
+      case 0x8848:
+        return this.mpls(buf, off, end, depth);
+      case 0x88e7:
+        // Provider backbone bridging (802.1ah): a 4-byte I-tag, then the customer's Ethernet frame.
+        if (end - off < 4) return SkipReason.TRUNCATED;
+        this.addLayer(Layer.PBB);
+        return this.ether(buf, off + 4, end, depth);
       case 0x8864: {
         // PPPoE session: 6-byte header, then a PPP protocol field.
         if (end - off < 8) return SkipReason.TRUNCATED;
@@ -331,6 +338,25 @@ export class PacketDecoder {
       default:
         return SkipReason.NOT_IP;
     }
+  }
+
+  /**
+   * An MPLS label stack at `off`, then IPv4 or IPv6 by the version nibble, or an Ethernet pseudowire behind its
+   * control word (RFC 4448: a first nibble of 0), as tshark reads them.
+   */
+  private mpls(buf: Uint8Array, off: number, end: number, depth: number): number {
+    this.addLayer(Layer.MPLS);
+    for (;;) {
+      if (end - off < 4) return SkipReason.TRUNCATED;
+      const bottom = buf[off + 2] & 1;
+      off += 4;
+      if (bottom) break;
+    }
+    if (end - off >= 18 && (buf[off] >> 4) === 0) {
+      this.addLayer(Layer.PW);
+      return this.ether(buf, off + 4, end, depth);
+    }
+    return this.ipGuess(buf, off, end, depth);
   }
 
   /** Cisco HDLC at `off`: address, control, then an EtherType (tshark's chdlc). */
@@ -374,13 +400,14 @@ export class PacketDecoder {
     // The inner packet has its own ports (or none, e.g. ICMP): the outer UDP ports must not leak into its key.
     p.srcPort = 0;
     p.dstPort = 0;
+    const n = p.ipVersion === 4 ? 4 : 16;
+    // A first fragment of the outer datagram: its later ones hold no inner header, and join the inner packet's
+    // flow through this key (they were a flow of the outer endpoints of their own). Each tunnel's, when tunnels
+    // nest: a tunnel inside another fragments too.
+    if ((p.ipFlags & 1) !== 0 && p.fragOffset === 0) this.outerKeys.push(this.fragmentKey(n));
     if (p.tunnelType !== 0) return; // keep the outermost endpoints
     p.tunnelType = type;
     p.tunnelVersion = p.ipVersion;
-    const n = p.ipVersion === 4 ? 4 : 16;
-    // A first fragment of the outer datagram: its later ones hold no inner header, and join the inner packet's
-    // flow through this key (they were a flow of the outer endpoints of their own).
-    if ((p.ipFlags & 1) !== 0 && p.fragOffset === 0) this.outerKey = this.fragmentKey(n);
     p.tunnelSrc.fill(0);
     p.tunnelDst.fill(0);
     for (let i = 0; i < n; i++) {
@@ -741,6 +768,12 @@ export class PacketDecoder {
       this.enterTunnel(47);
       this.addLayer(Layer.GRE);
       return type === 0x0800 ? this.ip4(buf, inner, end, depth + 1) : this.ip6(buf, inner, end, depth + 1);
+    }
+    if (type === 0x8847 || type === 0x8848) {
+      // MPLS over GRE (RFC 4023).
+      this.enterTunnel(47);
+      this.addLayer(Layer.GRE);
+      return this.mpls(buf, inner, end, depth + 1);
     }
     const eh = type === 0x6558 ? 0 : erspanHeaderLength(buf, inner, end, buf[o], type);
     if (eh < 0) return -1;

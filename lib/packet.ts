@@ -46,6 +46,9 @@ export const Layer = {
   GENEVE: 22,
   CHDLC: 23,
   ERSPAN: 24,
+  LLC: 25,
+  PBB: 26,
+  PW: 27,
 } as const;
 
 /**
@@ -78,6 +81,9 @@ export const LAYER_NAMES: readonly string[] = [
   "GENEVE",
   "CHDLC",
   "ERSPAN",
+  "LLC",
+  "PBB",
+  "PW",
 ];
 
 /** The transport layer the decoder reads for each IP protocol number. */

@@ -90,6 +90,17 @@ const CASES: { capture: string; secrets: Uint8Array[]; kept: number }[] = [
   { capture: "mld_linux.pcap", secrets: [ip6("2001:0:0:1::1"), ip6("ff3e::4321")], kept: 6 },
   // Teredo in a fragmented IPv4 datagram (real): the first fragment's IPv6 header was copied in clear.
   { capture: "../tunnel_edge/teredo_outer_frag.pcap", secrets: [ip6("fd99::1"), ip6("fd99::2")], kept: 9 },
+  // MPLS over GRE, five tunnels deep, LLC/SNAP, 802.1ah, an Ethernet pseudowire: copied with every address.
+  ...["mpls_gre", "ipip_nest5"].map((name) => ({
+    capture: `../tunnel_edge/${name}.pcap`,
+    secrets: [ip4("10.99.0.1"), ip4("10.99.0.2")],
+    kept: 30,
+  })),
+  ...["llc_snap", "pbb", "eompls_cw"].map((name) => ({
+    capture: `../tunnel_edge/${name}.pcap`,
+    secrets: [ip4("10.50.0.1"), ip4("10.50.0.2"), ip6("fd00:50::1"), ip6("fd00:50::2")],
+    kept: 53,
+  })),
   // An interface statistics block's options start at 20: its comment was not found.
   { capture: "isb_comment.pcapng", secrets: [new TextEncoder().encode("10.1.2.3")], kept: 1 },
 ];

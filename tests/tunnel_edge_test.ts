@@ -177,7 +177,9 @@ Deno.test({
     // The later fragments hold no inner header; they made a flow of the outer endpoints of their own (ports 0),
     // and the inner flow lost their packets and bytes. Teredo's first fragment was not even decapsulated: its
     // IPv6 packet, longer than the fragment, was not taken as Teredo's.
-    const files = ["gre", "ipip", "vxlan", "gre6", "gtp", "teredo"].map((t) => `${DIR}/${t}_outer_frag.pcap`);
+    const files = ["gre", "ipip", "vxlan", "gre6", "gtp", "teredo", "gre_ipip"].map((t) =>
+      `${DIR}/${t}_outer_frag.pcap`
+    );
     for (const file of files) {
       const { records } = await collect(file, { features: ["flow_meta", "ipv6_options"] });
       const r = records[0];
@@ -230,4 +232,32 @@ Deno.test("a tunnel's outer later fragment: no inner IP header fields, and no ot
       "203.0.113.10:443 100.64.0.2:50000 1",
     ],
   );
+});
+
+Deno.test({
+  name:
+    "MPLS over GRE, five tunnels deep, LLC/SNAP, 802.1ah and Ethernet pseudowires: the inner flows, as tshark's",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // MPLS over GRE stayed one GRE flow; a fifth tunnel made every flow the fourth tunnel's (one flow of
+    // protocol 4); LLC/SNAP and 802.1ah frames, and Ethernet behind an MPLS pseudowire's control word, were
+    // skipped as "not IP".
+    for (const name of ["mpls_gre", "ipip_nest5", "llc_snap", "pbb"]) {
+      const file = `${DIR}/${name}.pcap`;
+      const { records, summary } = await collect(file, { features: ["flow_meta"] });
+      assert.equal(summary.packetsDecoded, summary.packetsRead, name);
+      assert.deepEqual(
+        sortedEntries(totalsByKey(records)),
+        sortedEntries(tsharkTotals(await tsharkPackets(file))),
+        name,
+      );
+      assert.ok(records.every((r) => r.protocol !== 4 && r.protocol !== 47), name);
+    }
+    // tshark's heuristic passes over two of the pseudowire's frames (router solicitations); the same frames as
+    // 802.1ah's, all read.
+    const pw = (await collect(`${DIR}/eompls_cw.pcap`, { features: ["flow_meta"] })).records;
+    const pbb = (await collect(`${DIR}/pbb.pcap`, { features: ["flow_meta"] })).records;
+    assert.deepEqual(sortedEntries(totalsByKey(pw)), sortedEntries(totalsByKey(pbb)));
+    assert.ok(pw.every((r) => String(r.hdr_desc).startsWith("ETH-MPLS-PW-ETH-IP")), pw[0].hdr_desc as string);
+  },
 });

@@ -81,8 +81,11 @@ interface IpLayer {
 }
 
 const MAX_LAYERS = 8;
-/** EtherTypes (0: a link type without one) whose payload is IP, or leads to it (MPLS, PPPoE session). */
-const IP_CARRIERS: ReadonlySet<number> = new Set([0, 0x0800, 0x86dd, 0x8847, 0x8848, 0x8864]);
+/**
+ * EtherTypes (0: a link type without one) whose payload is IP, or leads to it (MPLS, PPPoE session, 802.1ah's
+ * customer frame).
+ */
+const IP_CARRIERS: ReadonlySet<number> = new Set([0, 0x0800, 0x86dd, 0x8847, 0x8848, 0x8864, 0x88e7]);
 const LINK_ETHERNET = 1, LINK_PPP = 9, LINK_RAW = 101;
 
 /**
@@ -513,8 +516,28 @@ export class PacketAnonymizer {
     }
     if (inner >= end) return 0;
     if (type === 0x0800 || type === 0x86dd) return this.walk(inner, end, LINK_RAW, depth + 1);
+    if (type === 0x8847 || type === 0x8848) return this.mpls(inner, end, depth);
     const eh = type === 0x6558 ? 0 : erspanHeaderLength(buf, inner, end, buf[o], type);
     return eh >= 0 ? this.walk(inner + eh, end, LINK_ETHERNET, depth + 1) : 0;
+  }
+
+  /**
+   * MPLS over GRE: past the label stack, IP, or an Ethernet pseudowire behind its control word, as the decoder
+   * reads them; a stack cut short leaves the frame out.
+   */
+  private mpls(o: number, end: number, depth: number): number {
+    const buf = this.buf;
+    for (;;) {
+      if (end - o < 4) {
+        this.unsafe = true;
+        return 0;
+      }
+      const bottom = buf[o + 2] & 1;
+      o += 4;
+      if (bottom) break;
+    }
+    if (end - o >= 18 && (buf[o] >> 4) === 0) return this.walk(o + 4, end, LINK_ETHERNET, depth + 1);
+    return this.walk(o, end, LINK_RAW, depth + 1);
   }
 
   /** UDP-carried tunnels, recognised by the decoder's rules (`lib/tunnels.ts`). */

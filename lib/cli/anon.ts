@@ -321,7 +321,9 @@ headers, ARP, neighbour discovery (targets, prefixes, DNS servers, redirected pa
 discovery (groups, sources) and ICMPv6 node information (subjects, addresses); checksums are
 updated incrementally, so a checksum that was wrong in the capture (offloading, corruption) stays wrong. A
 frame whose IP header is cut short, and pcapng options that can hold addresses (interface addresses, capture
-filters, comments) and name resolution blocks, are left out. Payloads are not touched.
+filters, comments) and name resolution blocks, are left out. Payloads are not touched, and neither are frames
+extract does not read as IP (LLDP, CDP, or IP in encapsulations it does not follow: MPLS over UDP, L2TP, PPP
+over version-0 GRE, VXLAN on other ports): they are copied as they are.
 
 --reverse needs the same key, mode and --subnets file. With --subnets, cryptopan maps a network onto another
 network of the same size, which may hold real addresses left untouched (outside --subnets): --reverse cannot

@@ -1138,6 +1138,22 @@ Deno.test("extract: every input unreadable leaves -o as it was (JSON Lines and C
       assert.equal(r.code, 1, r.stderr);
       assert.equal(await Deno.readTextFile(`${dir}/${out}`), "precious\n", out);
     }
+    // Inputs that are there but are no captures, in one thread and with workers: two workers emptied -o, or
+    // made an empty file.
+    await Deno.writeTextFile(`${dir}/text.pcap`, "not a capture\n".repeat(10));
+    await Deno.writeFile(`${dir}/empty.pcap`, new Uint8Array(0));
+    for (const workers of ["1", "2"]) {
+      const kept = `${dir}/kept.jsonl`, none = `${dir}/none.jsonl`;
+      await Deno.writeTextFile(kept, "precious\n");
+      for (const out of [kept, none]) {
+        const r = await runCli(
+          ["extract", "-q", "--workers", workers, `${dir}/text.pcap`, `${dir}/empty.pcap`, "-o", out],
+        );
+        assert.equal(r.code, 1, r.stderr);
+      }
+      assert.equal(await Deno.readTextFile(kept), "precious\n", `--workers ${workers}`);
+      assert.equal(await Deno.stat(none).then(() => true, () => false), false, `--workers ${workers}`);
+    }
   });
 });
 

@@ -443,6 +443,11 @@ async function runParallel(
     await file?.abort(e).catch(() => {});
     throw e;
   }
+  if (summary.flows === 0 && summary.failures.length > 0) {
+    // Every input unreadable: -o is left as it was (or not made), as one thread leaves it.
+    await file?.abort(new Error(summary.failures[0])).catch(() => {});
+    return summary;
+  }
   await file?.close();
   return summary;
 }

@@ -72,6 +72,21 @@ export function streamReader(
   };
 }
 
+/**
+ * A reader's warning about a gzip-compressed input, its offsets named for what they count: the decompressed
+ * bytes (which can pass the file's size).
+ *
+ * @example
+ * ```ts
+ * import { decompressedOffsets } from "./capture_file.ts";
+ * console.log(decompressedOffsets("truncated pcap record header at byte offset 401703"));
+ * // truncated pcap record header at decompressed byte offset 401703
+ * ```
+ */
+export function decompressedOffsets(warning: string): string {
+  return warning.replace(/ byte offset /g, " decompressed byte offset ");
+}
+
 /** A compressed input that cannot be decompressed: the gzip stream is cut or corrupt. */
 export class DecompressionError extends Error {
   constructor(message: string) {
@@ -470,8 +485,9 @@ export function captureFilesIn(
  * guards it (`-o`): `onCapture` gets each capture file ({@linkcode CAPTURE_EXT}), sorted by name at each level.
  * Only regular files (or links to them) count: a FIFO or a device with a capture's name would wait for a writer,
  * or never end. Links to directories are followed, each directory once (a link back up does not loop); a broken
- * link is passed over. A directory that cannot be listed throws when it is `dir`; a subdirectory that cannot be
- * is handed to `onUnreadable`. Returns the real paths of the directories walked.
+ * link with a capture's name is handed to `onUnreadable`, and any other passed over. A directory that cannot be
+ * listed throws when it is `dir`; a subdirectory that cannot be is handed to `onUnreadable`. Returns the real
+ * paths of the directories walked.
  *
  * @example
  * ```ts
@@ -501,22 +517,24 @@ export function walkCaptureTree(
     }
     entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     for (const e of entries) {
-      const path = `${dir}/${e.name}`;
+      const path = dir === "/" ? `/${e.name}` : `${dir}/${e.name}`;
       let isDirectory = e.isDirectory, isFile = e.isFile;
       if (e.isSymlink) {
         try {
           const target = Deno.statSync(path);
           isDirectory = target.isDirectory;
           isFile = target.isFile;
-        } catch {
-          continue; // a broken link
+        } catch (error) {
+          // A broken link: a capture it stood for is gone (said), anything else passed over.
+          if (CAPTURE_EXT.test(e.name)) onUnreadable(path, error);
+          continue;
         }
       }
       if (isDirectory) walk(path, false);
       else if (isFile && CAPTURE_EXT.test(e.name)) onCapture(path);
     }
   };
-  walk(dir.replace(/\/+$/, ""), true);
+  walk(dir.replace(/\/+$/, "") || "/", true);
   return visited;
 }
 

@@ -11,6 +11,7 @@ import {
   type ByteReader,
   captureFilesIn,
   CaptureFormatError,
+  decompressedOffsets,
   DecompressionError,
   isGzipFile,
   isPlainCaptureFile,
@@ -419,6 +420,9 @@ export async function* extractFlows(
     summary.failures.push(m);
     options.onWarning?.(m);
   });
+  // One input that cannot be read fails the run with its error; among several (counting those already found
+  // missing), it is a warning, and the others are read.
+  const singleInput = inputs.length === 1 && summary.failures.length === 0;
   /** libpcap's reader reads the files (a filter, or reader: "libpcap", with libpcap loaded). */
   let libpcapLoaded = false;
   const useLibpcap = options.reader === "libpcap" || options.filter !== undefined;
@@ -549,7 +553,7 @@ export async function* extractFlows(
                     "read it with --reader builtin";
                   // Nothing read of the only input: an error, as for any input that cannot be read at all (it
                   // was a warning, with exit code 1).
-                  if (inputs.length === 1 && inputPackets() === 0) throw new InputError(m);
+                  if (singleInput && inputPackets() === 0) throw new InputError(m);
                   summary.failures.push(m);
                   options.onWarning?.(m);
                   break;
@@ -679,7 +683,12 @@ export async function* extractFlows(
                 );
               }
             }
-            if (result?.warning) warn(`${name}: ${result.warning}; flows read before it are written`);
+            if (result?.warning) {
+              // A gzip input's offsets count its decompressed bytes (they can pass the file's size).
+              const gzip = typeof input === "string" && input !== "-" && await isGzipFile(input);
+              const what = gzip ? decompressedOffsets(result.warning) : result.warning;
+              warn(`${name}: ${what}; flows read before it are written`);
+            }
             ended = true;
           } finally {
             bpf?.close();
@@ -740,7 +749,7 @@ export async function* extractFlows(
       for (let i = 0; i < left.length; i++) yield left[i];
       // One input that cannot be read at all (not a capture, ...) among several: the others are still read;
       // the run ends as failed (exit code 1), as with an unsupported link type.
-      if (!(e instanceof InputError) || inputs.length === 1) throw e;
+      if (!(e instanceof InputError) || singleInput) throw e;
       summary.failures.push(e.message);
       options.onWarning?.(e.message);
     }

@@ -69,6 +69,14 @@ Deno.test("a missing path or a directory without captures among several inputs: 
         assert.match(only.stderr, /^jj: error: /);
       }
     }
+    // A missing path beside a file that is not a capture: two inputs that cannot be read, each a warning, and
+    // the summary (the second was an error, without the summary, as if it were the only input).
+    await Deno.writeTextFile(`${dir}/text.pcap`, "not a capture\n".repeat(10));
+    const two = await runCli(["extract", `${dir}/text.pcap`, `${dir}/missing.pcap`]);
+    assert.equal(two.code, 1, two.stderr);
+    assert.match(two.stderr, /^jj: warning: cannot read .*missing\.pcap/m);
+    assert.match(two.stderr, /^jj: warning: .*text\.pcap: /m);
+    assert.match(two.stderr, /0 flows written/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -158,8 +166,16 @@ Deno.test("a directory input follows links to directories, each directory once (
     await Deno.copyFile(`${ROOT}/testdata/sll2.pcap`, `${other}/b.pcap`);
     await Deno.symlink(other, `${dir}/linked`);
     await Deno.symlink(dir, `${dir}/linked-back-up`);
-    await Deno.symlink(`${dir}/none`, `${dir}/broken.pcap`);
+    await Deno.symlink(`${dir}/none`, `${dir}/broken`);
     await readsTwoInputs(dir);
+    // A broken link with a capture's name: the capture it stood for is gone, which is said, and fails the run
+    // (it was passed over without a word, exit 0), as an unreadable capture in a directory does; the others
+    // are read.
+    await Deno.symlink(`${dir}/none`, `${dir}/gone.pcap`);
+    const r = await runCli(["extract", "--features", "flow_meta", dir]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /^jj: warning: cannot read .*\/gone\.pcap: /m);
+    assert.equal(parseJsonl(r.stdout).length, 6);
   } finally {
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(other, { recursive: true });
@@ -188,8 +204,9 @@ Deno.test("a gzip-compressed capture that is cut or corrupt: a warning naming it
     // in a cut file (the warning gave only the bytes decompressed). node:zlib withholds the
     // last of what it decompressed when the stream fails, so it is compared with the bytes gzip -dc gives only
     // as a bound.
+    // The offset counts decompressed bytes, and says so (it can pass the file's size).
     const at =
-      /truncated pcap record \(\d+ bytes declared, \d+ present\) at byte offset (\d+), where the gzip stream is cut/
+      /truncated pcap record \(\d+ bytes declared, \d+ present\) at decompressed byte offset (\d+), where the gzip stream is cut/
         .exec(r.stderr);
     assert.ok(at !== null, r.stderr);
     const gunzip = new Deno.Command("gzip", {
@@ -215,7 +232,10 @@ Deno.test("a gzip-compressed capture that is cut or corrupt: a warning naming it
       const filtered = await runCli(["extract", "--filter", "tcp", `${dir}/cut.pcap.gz`]);
       assert.equal(filtered.code, 0, filtered.stderr);
       assert.equal(filtered.stdout, r.stdout);
-      assert.match(filtered.stderr, new RegExp(`byte offset ${at[1]}, where the gzip stream is cut`));
+      assert.match(
+        filtered.stderr,
+        new RegExp(`decompressed byte offset ${at[1]}, where the gzip stream is cut`),
+      );
     }
     // Only the decompressor's failures mean a cut stream: a plugin's TypeError on a whole .gz is an error.
     await Deno.writeFile(`${dir}/whole.pcap.gz`, gz);
@@ -339,8 +359,9 @@ Deno.test("gzip: told by its bytes on stdin and without a .gz name; a .gz that i
     await Deno.writeFile(`${dir}/cut.pcap.gz`, gz.subarray(0, gz.length - 600));
     const two = await runCli(["extract", "-q", `${ROOT}/testdata/http.pcap`, `${dir}/cut.pcap.gz`]);
     assert.equal(two.code, 0, two.stderr);
-    const cut = /cut\.pcap\.gz: truncated pcap record .* at byte offset (\d+), where the gzip stream is cut/
-      .exec(two.stderr);
+    const cut =
+      /cut\.pcap\.gz: truncated pcap record .* at decompressed byte offset (\d+), where the gzip stream/
+        .exec(two.stderr);
     assert.ok(cut !== null, two.stderr);
     assert.ok(Number(cut[1]) < pcap.length, two.stderr);
     // anon --pcap reads a cut stream as far as it goes too, and says where it ends: the decompressed bytes
@@ -357,7 +378,7 @@ Deno.test("gzip: told by its bytes on stdin and without a .gz name; a .gz that i
     assert.equal(anonCut.code, 0, anonCut.stderr);
     assert.match(
       anonCut.stderr,
-      /truncated pcap record at byte offset \d+; it is left out, where the gzip stream is cut/,
+      /truncated pcap record at decompressed byte offset \d+; it is left out, where the gzip stream is cut/,
     );
     // Several members (cat a.gz b.gz, pigz, bgzip): all of them are read (it stopped at the second).
     const half = pcap.length >> 1;
@@ -461,7 +482,7 @@ Deno.test("inputBytes (progress, --workers auto) counts what a directory input r
     await Deno.copyFile(`${ROOT}/testdata/http.pcap`, `${dir}/x/a.pcap`);
     await Deno.symlink(`${dir}/x`, `${dir}/y`);
     await Deno.symlink(dir, `${dir}/x/back-up`);
-    await Deno.symlink(`${dir}/none`, `${dir}/broken.pcap`);
+    await Deno.symlink(`${dir}/none`, `${dir}/broken`);
     const read = (await captureFilesIn(dir)).reduce((a, f) => a + Deno.statSync(f).size, 0);
     assert.equal(read, Deno.statSync(`${ROOT}/testdata/http.pcap`).size);
     assert.equal(inputBytes([dir]), read);

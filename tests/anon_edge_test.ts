@@ -101,6 +101,21 @@ const CASES: { capture: string; secrets: Uint8Array[]; kept: number }[] = [
     secrets: [ip4("10.50.0.1"), ip4("10.50.0.2"), ip6("fd00:50::1"), ip6("fd00:50::2")],
     kept: 53,
   })),
+  // Cut by the snapshot length (tcpdump -s 68, real): the 6 bytes of each neighbour discovery target captured
+  // (2001:db8:77:) stayed in clear, naming the real prefix of the anonymized addresses beside them.
+  { capture: "nd_snap68.pcap", secrets: [ip6("2001:db8:77::").subarray(0, 6)], kept: 10 },
+  // IGMPv3 reports (real): the groups and the source of a source-specific join.
+  { capture: "igmp_linux.pcap", secrets: ["232.1.1.1", "239.7.7.7", "10.77.2.2"].map(ip4), kept: 6 },
+  // A packet's hash (epb_hash, MD5 of the frame as captured: addresses can be guessed against it), a custom
+  // block's note, a systemd journal block, a decryption secrets block (a TLS key log).
+  {
+    capture: "pcapng_blocks.pcapng",
+    secrets: [
+      new Uint8Array("0265cec4ec61cc76dccbc121e07c919bec".match(/../g)!.map((h) => parseInt(h, 16))),
+      ...["is alice", "lease 10.1.1.1", "CLIENT_RANDOM"].map((t) => new TextEncoder().encode(t)),
+    ],
+    kept: 1,
+  },
   // An interface statistics block's options start at 20: its comment was not found.
   { capture: "isb_comment.pcapng", secrets: [new TextEncoder().encode("10.1.2.3")], kept: 1 },
 ];
@@ -121,14 +136,28 @@ Deno.test("anon --pcap: no address left in clear in cut headers, tunnels, RARP, 
 });
 
 Deno.test({
-  name: "anon --pcap: ICMPv6 checksums stay right when MLD and node information addresses change (tshark)",
+  name:
+    "anon --pcap: ICMPv6 and IGMP checksums stay right when their groups, sources and subjects change (tshark)",
   ignore: !HAVE_TSHARK,
   async fn() {
     await withTempDir(async (dir) => {
-      for (const capture of ["mld_node_information.pcap", "mld_linux.pcap"]) {
+      for (const capture of ["mld_node_information.pcap", "mld_linux.pcap", "igmp_linux.pcap"]) {
         const rows = (file: string) =>
-          tsharkRows(["-r", file, "-T", "fields", "-e", "icmpv6.type", "-e", "icmpv6.checksum.status"])
-            .map((row) => row.join(" "));
+          tsharkRows([
+            "-r",
+            file,
+            "-T",
+            "fields",
+            "-e",
+            "icmpv6.type",
+            "-e",
+            "icmpv6.checksum.status",
+            "-e",
+            "igmp.type",
+            "-e",
+            "igmp.checksum.status",
+          ])
+            .map((row) => row.filter((field) => field !== "").join(" "));
         const before = rows(`${DIR}/${capture}`);
         assert.ok(before.every((row) => row.endsWith(" 1")), capture);
         assert.deepEqual(rows(await anonymized(dir, capture)), before, capture);

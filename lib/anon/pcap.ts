@@ -3,8 +3,9 @@
  * every IPv4 and IPv6 header (tunnels included: IP-in-IP, GRE, ERSPAN, VXLAN, Geneve, GTP-U, Teredo and its
  * origin indication), the packet quoted by ICMP and ICMPv6 errors, the ICMP redirect gateway, the IPv4 record
  * route, source route and timestamp options, IPv6 routing headers of type 0, 2 and 4 (segment routing), ARP
- * sender and target addresses (Ethernet and Linux cooked captures), IPv6 neighbour discovery targets, multicast
- * listener discovery groups and sources, and node information subjects and addresses.
+ * sender and target addresses (Ethernet and Linux cooked captures), IPv6 neighbour discovery targets, IGMP and
+ * multicast listener discovery groups and sources, and node information subjects and addresses; of an address
+ * the snapshot length cut short, the bytes captured.
  * Checksums (IPv4 header, TCP, UDP, ICMP, ICMPv6, GRE, inner and outer) are updated incrementally (RFC 1624), so
  * a checksum that was right stays right and one that was wrong (offloading, corruption) stays wrong by the same
  * amount, even for packets cut short by a snap length; TCP, UDP and ICMPv6 pseudo-headers use the final
@@ -12,7 +13,8 @@
  * application payloads, in IPv6 RPL (type 3) routing headers, and in link-layer headers (MACs). pcapng name
  * resolution blocks, which map addresses to names, are dropped, and so are the options that can hold addresses:
  * the interface address options (if_IPv4addr, if_IPv6addr) and capture filter (if_filter) of interface
- * description blocks, and every comment and custom option; a packet block that cannot be read (unknown
+ * description blocks, packet blocks' hashes (epb_hash), and every comment and custom option; systemd journal,
+ * decryption secrets and custom blocks are dropped too; a packet block that cannot be read (unknown
  * interface, lengths past the block's end), or a frame whose IP header is cut short or malformed, is dropped
  * rather than copied with its addresses in clear.
  *
@@ -44,9 +46,9 @@ export interface CaptureAnonResult {
   addresses: number;
   /** Checksums updated. */
   checksums: number;
-  /** pcapng name resolution blocks left out. */
+  /** pcapng blocks left out: name resolution, systemd journal, decryption secrets and custom blocks. */
   droppedBlocks: number;
-  /** pcapng options that can hold addresses left out (interface addresses and filters, comments). */
+  /** pcapng options that can hold addresses left out (interface addresses and filters, comments, packet hashes). */
   droppedOptions: number;
   /** pcapng packet blocks left out because they could not be read (their addresses would stay in clear). */
   droppedPackets: number;
@@ -184,15 +186,35 @@ export class PacketAnonymizer {
     this.nCh++;
   }
 
-  /** Anonymizes one address in place, recording the byte changes; 1 when it changed. */
+  /**
+   * Anonymizes one address in place, recording the byte changes; 1 when it changed. An address the capture
+   * cut short (the snapshot length) has its first bytes rewritten as those of the address they begin, zeros
+   * after them: prefix preservation maps them as the whole address's first bytes (kept in clear, they named the
+   * real prefix of every address that shares it).
+   */
   private address(pos: number, version: 4 | 6, end: number): number {
     const n = version === 4 ? 4 : 16;
-    if (pos < 0 || pos + n > end) return 0;
+    if (pos < 0 || pos >= end) return 0;
+    if (pos + n > end) return this.cutAddress(pos, version, end - pos);
     const buf = this.buf;
     const s = this.scratch;
     for (let i = 0; i < n; i++) s[i] = buf[pos + i];
     if (!this.anonymizer.bytes(buf, pos, version)) return 0;
     for (let i = 0; i < n; i++) this.record(pos + i, s[i], buf[pos + i]);
+    return 1;
+  }
+
+  /** The first `have` bytes of an address at `pos` that the capture cut short (see `address`). */
+  private cutAddress(pos: number, version: 4 | 6, have: number): number {
+    const buf = this.buf, a = this.prefixScratch;
+    a.fill(0);
+    a.set(buf.subarray(pos, pos + have));
+    if (!this.anonymizer.bytes(a, 0, version)) return 0;
+    for (let i = 0; i < have; i++) {
+      const old = buf[pos + i];
+      buf[pos + i] = a[i];
+      this.record(pos + i, old, a[i]);
+    }
     return 1;
   }
 
@@ -400,6 +422,9 @@ export class PacketAnonymizer {
           changed += this.walk(o + 8, dataEnd, LINK_RAW, depth + 1);
         }
         break;
+      case 2:
+        changed += this.igmp(o, L.ipEnd, dataEnd);
+        break;
       case 58:
         if (icmpType >= 1 && icmpType <= 4) changed += this.walk(o + 8, dataEnd, LINK_RAW, depth + 1);
         else if (icmpType === 135 || icmpType === 136) {
@@ -457,13 +482,41 @@ export class PacketAnonymizer {
       }
       return changed;
     }
-    if (o + 8 > end) return 0;
-    const records = (buf[o + 6] << 8) | buf[o + 7];
-    for (let k = 0, r = o + 8; k < records && r + 20 <= end; k++) {
+    return o + 8 <= end ? this.groupRecords(o + 8, (buf[o + 6] << 8) | buf[o + 7], end, 6) : 0;
+  }
+
+  /**
+   * The records of an IGMPv3 or MLDv2 report from `r` (the same layout, addresses of the `version`'s size): type,
+   * auxiliary data length in words, number of sources, the group, the sources, the auxiliary data.
+   */
+  private groupRecords(r: number, count: number, end: number, version: 4 | 6): number {
+    const buf = this.buf, n = version === 4 ? 4 : 16;
+    let changed = 0;
+    for (let k = 0; k < count && r + 4 <= end; k++) {
       const sources = (buf[r + 2] << 8) | buf[r + 3];
-      changed += this.address(r + 4, 6, end);
-      for (let i = 0; i < sources; i++) changed += this.address(r + 20 + 16 * i, 6, end);
-      r += 20 + 16 * sources + 4 * buf[r + 1];
+      changed += this.address(r + 4, version, end);
+      for (let i = 0; i < sources; i++) changed += this.address(r + 4 + n * (i + 1), version, end);
+      r += 4 + n * (sources + 1) + 4 * buf[r + 1];
+    }
+    return changed;
+  }
+
+  /**
+   * IGMP (RFC 1112, 2236, 3376): the group of a query, report or leave at 4, and an IGMPv3 query's sources
+   * (their count at 10, when the message, `ipEnd - o` bytes, is longer than IGMPv2's 8); an IGMPv3 report's
+   * records (their count at 6, from 8), each a group and its sources after 4 bytes, then auxiliary data.
+   */
+  private igmp(o: number, ipEnd: number, end: number): number {
+    const buf = this.buf;
+    if (o + 8 > end) return 0;
+    const type = buf[o];
+    let changed = 0;
+    if (type === 0x22) return this.groupRecords(o + 8, (buf[o + 6] << 8) | buf[o + 7], end, 4);
+    if (type !== 0x11 && type !== 0x12 && type !== 0x16 && type !== 0x17) return 0;
+    changed += this.address(o + 4, 4, end);
+    if (type === 0x11 && ipEnd - o >= 12 && o + 12 <= end) {
+      const sources = (buf[o + 10] << 8) | buf[o + 11];
+      for (let i = 0; i < sources; i++) changed += this.address(o + 12 + 4 * i, 4, end);
     }
     return changed;
   }
@@ -493,17 +546,7 @@ export class PacketAnonymizer {
    */
   private prefix6(pos: number, n: number, end: number): number {
     if (n === 16) return this.address(pos, 6, end);
-    if (pos + n > end) return 0;
-    const buf = this.buf, a = this.prefixScratch;
-    a.fill(0);
-    a.set(buf.subarray(pos, pos + n));
-    if (!this.anonymizer.bytes(a, 0, 6)) return 0;
-    for (let i = 0; i < n; i++) {
-      const old = buf[pos + i];
-      buf[pos + i] = a[i];
-      this.record(pos + i, old, a[i]);
-    }
-    return 1;
+    return pos < end ? this.cutAddress(pos, 6, Math.min(n, end - pos)) : 0;
   }
 
   private gre(o: number, end: number, depth: number): number {
@@ -624,7 +667,8 @@ export class PacketAnonymizer {
       else if (L.proto === 103 && L.version === 6) at = o + 2;
       else if (L.proto === 135 && L.version === 6) at = o + 4;
       else if (L.proto === 112 && o < L.capEnd && (this.buf[o] >> 4) === 3) at = o + 6;
-      else if (L.proto === 1) {
+      else if (L.proto === 1 || L.proto === 2) {
+        // ICMP, IGMP: over the message alone.
         at = o + 2;
         pseudo = false;
       } else if (L.proto === 47 && o + 4 <= L.capEnd && (this.buf[o] & 0x80) && (this.buf[o + 1] & 7) === 0) {
@@ -662,6 +706,14 @@ function isTextOption(code: number): boolean {
  */
 function idbLeaks(code: number): boolean {
   return code === 4 || code === 5 || code === 11 || isTextOption(code);
+}
+
+/**
+ * Options a packet block is left without: the hash of the packet as captured (epb_hash 3, which a guess of the
+ * rewritten addresses can be checked against), and the text options.
+ */
+function packetLeaks(code: number): boolean {
+  return code === 3 || isTextOption(code);
 }
 
 /**
@@ -872,7 +924,9 @@ export async function anonymizeCapture(
             );
             keep = false;
           } else keep = packet(b + 12, Math.min(dv.getUint32(b + 8, le), len - 16), links[0]);
-        } else if (type === 4) {
+        } else if (type === 4 || type === 9 || type === 10 || type === 0xbad || type === 0x40000bad) {
+          // Name resolution (addresses and their names), systemd journal entries, decryption secrets (TLS
+          // keys) and custom blocks (anything, "host 10.1.2.3 is alice"): none can be rewritten.
           result.droppedBlocks++;
           keep = false;
         }
@@ -888,7 +942,15 @@ export async function anonymizeCapture(
           ? 28 + ((dv.getUint32(b + 20, le) + 3) & ~3)
           : -1;
         const stripped = keep && first > 0 && first <= len - 4
-          ? blockWithoutOptions(inp.buf, dv, b, len, le, first, type === 1 ? idbLeaks : isTextOption)
+          ? blockWithoutOptions(
+            inp.buf,
+            dv,
+            b,
+            len,
+            le,
+            first,
+            type === 1 ? idbLeaks : type === 6 || type === 2 ? packetLeaks : isTextOption,
+          )
           : null;
         if (stripped !== null) {
           await out.write(stripped[0]);

@@ -114,3 +114,13 @@ pk.append((6.0,eth(ipv6(A,B,58,icmp6(A,B,139,2,struct.pack('!HH',4,0)+nonce+ip4a
 pk.append((7.0,eth(ipv6(B,A,58,icmp6(B,A,140,0,struct.pack('!HH',3,0)+nonce+struct.pack('!I',60)+ip6a('2001:db8:8::a')+struct.pack('!I',60)+ip6a('2001:db8:8::b'))),0x86dd)))
 pk.append((8.0,eth(ipv6(B,A,58,icmp6(B,A,140,0,struct.pack('!HH',4,0)+nonce+struct.pack('!I',60)+ip4a('10.8.8.10'))),0x86dd)))
 write('mld_node_information.pcap',pk)
+
+# pcapng blocks and options that cannot be rewritten: a packet's hash (epb_hash, MD5 of the frame as captured),
+# a custom block with a note, systemd journal export and decryption secrets (a TLS key log) blocks
+import hashlib
+p=eth(ipv4('10.1.1.1','10.2.2.2',17,udp4('10.1.1.1','10.2.2.2',1,2,b'hi')))
+h=opt(3,b'\x02'+hashlib.md5(p).digest())
+custom=blk(0xbad, struct.pack('<I',32473)+b'note: host 10.1.1.1 is alice')
+journal=blk(9, b'__REALTIME_TIMESTAMP=1\nMESSAGE=dhcp lease 10.1.1.1 to alice\n')
+secrets=blk(10, struct.pack('<II',0x544c534b,48)+b'CLIENT_RANDOM 00112233 445566778899aabbccddeeff\n')
+writeng('pcapng_blocks.pcapng',[shb(),idb(),epb(p,ts=1234567,opts=h+opt(0,b'')),custom,journal,secrets])

@@ -2,7 +2,7 @@
  * The Joy library lifecycle, runnable: the same calls as the Joy API guide's C example, through libpcap's
  * `pcap_dispatch` with the context index in `user`.
  *
- *     deno run -A docs/joy_lifecycle.ts ../shared/corpus/captures/tls12.pcap /tmp
+ *     deno run -A docs/joy_lifecycle.ts testdata/http.pcap /tmp
  *
  * @module
  */
@@ -17,7 +17,7 @@ import {
   printFlows,
 } from "../lib/joy/api.ts";
 import { closeJoyPcapHandler, handleIsNano, joyPcapHandler } from "../ffi/joy_callback.ts";
-import { dispatch, PcapError, PcapOfflineReader } from "../ffi/libpcap.ts";
+import { dispatch, LibpcapUnavailableError, PcapError, PcapOfflineReader } from "../ffi/libpcap.ts";
 import { JOY_BPF_FILTER } from "../lib/joy/offline.ts";
 
 /** Packets per `pcap_dispatch` call, as in the guide. */
@@ -97,7 +97,15 @@ if (import.meta.main) {
     Deno.exit(2);
   }
   Deno.mkdirSync(out, { recursive: true });
-  const code = runLifecycle(pcap, out);
+  let code: number;
+  try {
+    code = runLifecycle(pcap, out);
+  } catch (e) {
+    // The Joy API needs libpcap (pcap_dispatch): one line that says how to get it, not a stack trace.
+    if (!(e instanceof LibpcapUnavailableError)) throw e;
+    console.error(e.message);
+    Deno.exit(1);
+  }
   if (code === 0) console.log(`wrote ${out}/flows.json`);
   Deno.exit(code);
 }

@@ -18,6 +18,7 @@ import {
   HAVE_TSHARK,
   ipv4,
   ipv6,
+  IS_ROOT,
   parseJsonl,
   pcapFile,
   pcapngBlocks,
@@ -1208,6 +1209,72 @@ Deno.test({
       const piped = await runCli(["extract", "-q", "--filter", "ip or ip6", "-"], { stdin: merged });
       assert.equal(piped.code, 0, piped.stderr);
       assert.equal(piped.stdout, builtin.stdout);
+    });
+  },
+});
+
+/** The files libpcap is loaded from here (links resolved), which a mount namespace can hide. */
+function libpcapFiles(): string[] {
+  const found = new Set<string>();
+  for (
+    const dir of [
+      "/usr/lib/x86_64-linux-gnu",
+      "/lib/x86_64-linux-gnu",
+      "/usr/lib/aarch64-linux-gnu",
+      "/usr/lib",
+    ]
+  ) {
+    try {
+      for (const e of Deno.readDirSync(dir)) {
+        if (e.name.startsWith("libpcap.so")) found.add(Deno.realPathSync(`${dir}/${e.name}`));
+      }
+    } catch { /* not here */ }
+  }
+  return [...found];
+}
+
+Deno.test({
+  name:
+    "without libpcap, --reader libpcap reads with the built-in reader, saying so, in every format; --filter and the Joy API fail in one line",
+  ignore: !HAVE_LIBPCAP || !IS_ROOT || !hasCommand("unshare"),
+  async fn() {
+    // jj run in a mount namespace where /dev/null stands in for libpcap's files, as on a machine without it.
+    const hidden = libpcapFiles();
+    assert.ok(hidden.length > 0);
+    const mounts = hidden.map((f) => `mount --bind /dev/null ${f}`).join(" && ");
+    const withoutLibpcap = async (args: string[], script = CLI) => {
+      const out = await new Deno.Command("unshare", {
+        args: ["-m", "sh", "-c", `${mounts} && exec "$0" "$@"`, DENO, "run", "-A", script, ...args],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      return {
+        code: out.code,
+        stdout: new TextDecoder().decode(out.stdout),
+        stderr: new TextDecoder().decode(out.stderr),
+      };
+    };
+    const http = `${ROOT}/testdata/http.pcap`;
+    for (const format of [[], ["--format", "joy"]]) {
+      const builtin = await runCli(["extract", ...format, "-q", "--reader", "builtin", http]);
+      const r = await withoutLibpcap(["extract", ...format, "--reader", "libpcap", http]);
+      // Joy's format failed ("libpcap could not be loaded", exit 1, without the fix's hint).
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(
+        r.stderr,
+        /^jj: warning: libpcap could not be loaded; reading with the built-in pcap\/pcapng reader$/m,
+      );
+      assert.equal(r.stdout, builtin.stdout);
+    }
+    const f = await withoutLibpcap(["extract", "--filter", "tcp", http]);
+    assert.equal(f.code, 1);
+    assert.match(f.stderr, /--filter needs libpcap, which could not be loaded: install it/);
+    // The Joy API example (pcap_dispatch needs libpcap): one line naming the fix (it was a stack trace).
+    await withTempDirIn(async (dir) => {
+      const joy = await withoutLibpcap([http, dir], `${ROOT}/docs/joy_lifecycle.ts`);
+      assert.equal(joy.code, 1, joy.stderr);
+      assert.match(joy.stderr, /^libpcap not found: install libpcap0\.8/);
+      assert.equal(joy.stderr.trim().split("\n").length, 1, joy.stderr);
     });
   },
 });

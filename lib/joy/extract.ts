@@ -10,6 +10,7 @@ import { JoyJsonWriter } from "../../outputs/joy.ts";
 import { InputError } from "../extract.ts";
 import { whyUnreadable } from "../why_unreadable.ts";
 import { captureFilesIn, noCapturesIn } from "../capture_file.ts";
+import { tryLoadLibpcap } from "../../ffi/libpcap.ts";
 
 /** Options of {@linkcode runJoyExtract}. */
 export interface JoyExtractOptions {
@@ -142,10 +143,16 @@ export async function runJoyExtract(inputs: string[], o: JoyExtractOptions = {})
       );
     }
   };
+  // --reader libpcap without libpcap reads with the built-in reader, saying so once, as the other formats do.
+  let reader = o.reader;
+  if (reader === "libpcap" && tryLoadLibpcap() === null) {
+    warn("libpcap could not be loaded; reading with the built-in pcap/pcapng reader");
+    reader = "builtin";
+  }
   try {
     for (const f of files) {
       try {
-        await joyProcessFile(f, cfg, writeLine, { reader: o.reader, onWarning: warn });
+        await joyProcessFile(f, cfg, writeLine, { reader, onWarning: warn });
       } catch (e) {
         // A closed output (`| head`) is not the input's fault: the CLI ends quietly on it.
         if (e instanceof Deno.errors.BrokenPipe || e instanceof JoyOutputError) throw e;

@@ -131,7 +131,12 @@ export async function joyProcessFile(
       }
     }
   } else {
-    if (mode === "libpcap") throw new Error("libpcap could not be loaded");
+    if (mode === "libpcap") {
+      throw new Error(
+        "libpcap could not be loaded: install libpcap0.8 (apt-get install -y libpcap0.8) or set " +
+          "JJ_LIBPCAP=/path/to/libpcap.so",
+      );
+    }
     const file = await Deno.open(path);
     let count = 0;
     // Like libpcap's packet buffer: each packet is copied to the start, what lies past it is left over from

@@ -37,7 +37,9 @@ export const VERSION = "0.1.0";
  */
 export function buildProgram(setResult: (p: Promise<number>) => void = () => {}): Command {
   const program = new Command("jj")
-    .description("Per-flow features from packet captures and live traffic, as JSON Lines.")
+    .description(
+      "Per-flow features from packet captures and live traffic, as JSON Lines (or CSV, Parquet, Joy's JSON).",
+    )
     .version(VERSION, "-V, --version")
     .exitOverride();
   const enc = new TextEncoder();

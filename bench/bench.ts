@@ -27,19 +27,34 @@ if (!capture) {
     await Deno.stat(capture);
   } catch {
     await Deno.mkdir(`${here}out`, { recursive: true });
-    const corpus = `${here}../../shared/corpus/captures`;
+    // The corpus and tools, where the tests find them.
+    const shared = Deno.env.get("JJ_SHARED") || `${here}../../shared`;
+    const corpus = `${shared}/corpus/captures`;
     const inputs: string[] = [];
+    try {
+      await Deno.stat(`${shared}/tools/mkbigpcap.py`);
+      await Deno.stat(corpus);
+    } catch {
+      console.error(
+        `bench: no capture given, and none to build one from (${corpus}, from ../shared or $JJ_SHARED): ` +
+          "name one (deno task bench CAPTURE)",
+      );
+      Deno.exit(1);
+    }
     for await (const e of Deno.readDir(corpus)) {
       if (e.name.endsWith(".pcap")) inputs.push(`${corpus}/${e.name}`);
     }
     inputs.sort();
     console.error(`bench: building ${capture} (${copies} copies of the corpus' Ethernet captures)`);
     const p = await new Deno.Command("python3", {
-      args: [`${here}../../shared/tools/mkbigpcap.py`, capture, String(copies), "1", ...inputs],
+      args: [`${shared}/tools/mkbigpcap.py`, capture, String(copies), "1", ...inputs],
       stdout: "inherit",
       stderr: "inherit",
     }).output();
-    if (!p.success) throw new Error("mkbigpcap.py failed (is ../shared present?)");
+    if (!p.success) {
+      console.error("bench: mkbigpcap.py failed");
+      Deno.exit(1);
+    }
   }
 }
 const size = (await Deno.stat(capture)).size;

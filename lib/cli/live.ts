@@ -463,7 +463,8 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
 export function addLiveCommand(program: Command, setResult: (p: Promise<number>) => void): Command {
   const base = program.command("live")
     .description(
-      "Capture on an interface (libpcap) and write one JSON line per flow as flows end; Ctrl-C, SIGTERM or SIGHUP " +
+      "Capture on an interface (libpcap) and write a record per flow (JSON Lines, CSV, Parquet) as flows end; " +
+        "Ctrl-C, SIGTERM or SIGHUP " +
         "stops and writes the flows still held.",
     )
     .option("-i, --interface <name>", "interface to capture on (see --list)")

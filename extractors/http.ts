@@ -527,7 +527,11 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       }
     }
     const h2 = s?.h2 ?? null;
-    const h2Detected = s !== null && (s.prefaceSeen || (h2 !== null && h2.frames > 0));
+    // Frames without a preface are HTTP/2 when the capture missed the client's preface; not when it holds the
+    // client's HTTP/1 request instead, unanswered in HTTP/1 (no 101): an HTTP/2-only server refusing it with
+    // SETTINGS and GOAWAY. The exchange is HTTP/1.1, as tshark reads it.
+    const refusedHttp1 = s !== null && !s.prefaceSeen && s.request !== null && s.response === null;
+    const h2Detected = s !== null && (s.prefaceSeen || (h2 !== null && h2.frames > 0 && !refusedHttp1));
     out.http2_detected = h2Detected;
     // Pipeline records start with every column null; a record made by hand gets them here.
     if (out.http_content_type === undefined) {

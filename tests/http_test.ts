@@ -894,3 +894,29 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "http2: a refused push and an HTTP/1 request to an HTTP/2-only server (real sockets, tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const dir = new URL("../testdata/http_edge/", import.meta.url).pathname;
+    // Stream 1 ends, the client refuses the push of stream 2 (RST_STREAM), the server's HEADERS and DATA on it
+    // were in flight, then stream 3: never two streams open at once (RFC 9113 5.1: a reset closes a reserved
+    // stream). The late HEADERS opened stream 2 again, and stream 3 made the connection "multiplexed".
+    const push = `${dir}h2_refused_push.pcap`;
+    const types = (await tsharkFields(push, ["http2.type"], ["-d", "tcp.port==18702,http2"]))
+      .flatMap((row) => row[0] === "" ? [] : row[0].split(/[,|]/));
+    const [r] = (await collect(push, { features: ["flow_meta", "http2"] })).records;
+    assert.equal(r.http2_frame_count, types.length);
+    assert.equal(r.http2_push_promise_frames, types.filter((t) => t === "5").length);
+    assert.equal(types.filter((t) => t === "3").length, 1, "one RST_STREAM");
+    assert.equal(r.http2_multiplexed, false);
+    // Node's http.get to http2.createServer(): the client's GET HTTP/1.1, answered with SETTINGS and GOAWAY. It
+    // was labelled HTTP/2, with those two frames; tshark reads an HTTP/1.1 GET.
+    const h1 = `${dir}h1_to_h2_only.pcap`;
+    const [[method, version]] = (await tsharkFields(h1, ["http.request.method", "http.request.version"]))
+      .filter((row) => row[0] !== "");
+    const [q] = (await collect(h1, { features: ["flow_meta", "http2"] })).records;
+    assert.deepEqual([q.http_method, q.http_version, q.http2_detected], [method, version, false]);
+  },
+});

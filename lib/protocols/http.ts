@@ -564,6 +564,8 @@ export class Http2Connection {
         if (sid === 0 || len !== 4) return false;
         this.rstStream++;
         this.open.delete(sid);
+        // A refused push closes its reserved stream: frames already in flight on it do not open it again.
+        this.reserved.delete(sid);
         break;
       case H2Frame.SETTINGS:
         if (sid !== 0 || len % 6 !== 0 || ((fl & 1) !== 0 && len !== 0)) return false;

@@ -135,8 +135,8 @@ export function teredoOrigin(buf: Uint8Array, i: number, end: number): boolean {
 
 /**
  * Offset of the IPv6 packet a Teredo datagram at `o` (ports `sp`, `dp`) carries, or -1: past the optional
- * headers, a version 6 header whose payload length ends where the datagram does (`datagramEnd`, by the IP
- * length: the capture may hold less).
+ * headers, a version 6 header whose payload length ends where the datagram does (`datagramEnd`, by the UDP
+ * length, or the IP length when that is shorter: the capture may hold less).
  *
  * @example
  * ```ts

@@ -6,7 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { HAVE_TSHARK, ROOT, runCli, tsharkRows, withTempDir } from "./helpers.ts";
+import { HAVE_TSHARK, pcapRecords, ROOT, runCli, tsharkRows, withTempDir } from "./helpers.ts";
 
 const DIR = `${ROOT}/testdata/anon_edge`;
 
@@ -15,7 +15,10 @@ function ip4(s: string): Uint8Array {
 }
 
 function ip6(s: string): Uint8Array {
-  // Only the forms used here: groups around one "::".
+  // Only the forms used here: eight groups, or groups around one "::".
+  if (!s.includes("::")) {
+    return new Uint8Array(s.split(":").flatMap((w) => [parseInt(w, 16) >> 8, parseInt(w, 16) & 0xff]));
+  }
   const [head, tail] = s.split("::");
   const words = [
     ...head.split(":"),
@@ -112,9 +115,31 @@ const CASES: { capture: string; secrets: Uint8Array[]; kept: number }[] = [
     capture: "pcapng_blocks.pcapng",
     secrets: [
       new Uint8Array("0265cec4ec61cc76dccbc121e07c919bec".match(/../g)!.map((h) => parseInt(h, 16))),
-      ...["is alice", "lease 10.1.1.1", "CLIENT_RANDOM"].map((t) => new TextEncoder().encode(t)),
+      ...["is alice", "lease 10.1.1.1", "CLIENT_RANDOM", "vendor note"].map((t) =>
+        new TextEncoder().encode(t)
+      ),
     ],
     kept: 1,
+  },
+  // A review's frames (scapy): UDP inside eight IP-in-IP headers (the ninth IP header, which extract reads, was
+  // copied in clear); a router advertisement's DNS server, a node information reply's address and an IGMPv2
+  // group cut by the snapshot length; Teredo whose UDP length is shorter than its IP payload; mobile IPv6's
+  // home agent address discovery reply and mobile prefix advertisement.
+  { capture: "ipip_nest8.pcap", secrets: ["192.168.77.1", "192.168.88.2"].map(ip4), kept: 4 },
+  {
+    capture: "cut_messages.pcap",
+    secrets: ["2001:db8:dead:beef::", "2001:db8:cafe:babe::"].map((a) => ip6(a).subarray(0, 8)),
+    kept: 4,
+  },
+  {
+    capture: "teredo_udp_trailer.pcap",
+    secrets: [ip6("2001:db8:77::9"), ip6("2001:0:4136:e378:8000:63bf:3fff:fdd2")],
+    kept: 2,
+  },
+  {
+    capture: "mobile_ipv6.pcap",
+    secrets: [ip6("2001:db8:aaaa:1::1"), ip6("2001:db8:aaaa:1::2"), ip6("2001:db8:bbbb:2::").subarray(0, 8)],
+    kept: 2,
   },
   // An interface statistics block's options start at 20: its comment was not found.
   { capture: "isb_comment.pcapng", secrets: [new TextEncoder().encode("10.1.2.3")], kept: 1 },
@@ -164,6 +189,37 @@ Deno.test({
       }
     });
   },
+});
+
+Deno.test("anon --pcap --subnets: an address cut short that may lie inside a subnet is zeroed, not left in clear", async () => {
+  await withTempDir(async (dir) => {
+    await fixedKey(dir);
+    await Deno.writeTextFile(`${dir}/nets`, "2001:db8:77:1::/64\n");
+    const out = `${dir}/nd.pcap`;
+    const r = await runCli([
+      "anon",
+      "-q",
+      "--key",
+      `${dir}/k`,
+      "--subnets",
+      `${dir}/nets`,
+      "--pcap",
+      `${DIR}/nd_snap68.pcap`,
+      "-o",
+      out,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    // Frames 1-4, neighbour discovery: each target's 6 bytes captured (frame bytes 62-67), zero-padded, lie
+    // outside the subnet: they were kept, naming the /48 of the network whose headers were anonymized.
+    const bytes = await Deno.readFile(out);
+    const prefix = [...ip6("2001:db8:77::").subarray(0, 6)];
+    const records = pcapRecords(bytes).slice(0, 4);
+    assert.equal(records.length, 4);
+    for (const r of records) {
+      assert.deepEqual([...bytes.subarray(r.offset + 16 + 62, r.offset + 16 + 68)], [0, 0, 0, 0, 0, 0]);
+      assert.notDeepEqual([...bytes.subarray(r.offset + 16 + 62, r.offset + 16 + 68)], prefix);
+    }
+  });
 });
 
 Deno.test({

@@ -314,6 +314,20 @@ export class Anonymizer {
     }
   }
 
+  /**
+   * Whether only the addresses of some networks are changed (`subnets`): an address cut short cannot be told
+   * inside or outside them.
+   *
+   * @example
+   * ```ts
+   * import { Anonymizer } from "./anonymizer.ts";
+   * console.log(new Anonymizer(new Uint8Array(32), { mode: "hash" }).restricted); // false
+   * ```
+   */
+  get restricted(): boolean {
+    return this.subnets !== null;
+  }
+
   /** Whether the address at `addr[off..]` is to be changed (inside the subnets, or no subnets given). */
   private selected(addr: Uint8Array, off: number, version: 4 | 6): boolean {
     return this.subnets === null || this.subnets.lookup(addr, off, version) !== undefined;

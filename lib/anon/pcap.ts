@@ -14,7 +14,7 @@
  * resolution blocks, which map addresses to names, are dropped, and so are the options that can hold addresses:
  * the interface address options (if_IPv4addr, if_IPv6addr) and capture filter (if_filter) of interface
  * description blocks, packet blocks' hashes (epb_hash), and every comment and custom option; systemd journal,
- * decryption secrets and custom blocks are dropped too; a packet block that cannot be read (unknown
+ * decryption secrets, custom and unknown blocks are dropped too; a packet block that cannot be read (unknown
  * interface, lengths past the block's end), or a frame whose IP header is cut short or malformed, is dropped
  * rather than copied with its addresses in clear.
  *
@@ -46,7 +46,7 @@ export interface CaptureAnonResult {
   addresses: number;
   /** Checksums updated. */
   checksums: number;
-  /** pcapng blocks left out: name resolution, systemd journal, decryption secrets and custom blocks. */
+  /** pcapng blocks left out: name resolution, systemd journal, decryption secrets, custom and unknown blocks. */
   droppedBlocks: number;
   /** pcapng options that can hold addresses left out (interface addresses and filters, comments, packet hashes). */
   droppedOptions: number;
@@ -82,7 +82,11 @@ interface IpLayer {
   fragment: boolean;
 }
 
-const MAX_LAYERS = 8;
+/**
+ * IP layers rewritten in one frame at most: more than the decoder follows (9 IP headers, 8 tunnels deep), with
+ * room for an ICMP error's quote inside; a frame with more is left out (see `walk`).
+ */
+const MAX_LAYERS = 16;
 /**
  * EtherTypes (0: a link type without one) whose payload is IP, or leads to it (MPLS, PPPoE session, 802.1ah's
  * customer frame).
@@ -204,12 +208,18 @@ export class PacketAnonymizer {
     return 1;
   }
 
-  /** The first `have` bytes of an address at `pos` that the capture cut short (see `address`). */
+  /**
+   * The first `have` bytes of an address at `pos` that the capture cut short (see `address`). With `--subnets`,
+   * bytes that cannot be told outside them (the zeros after them are not the address's) are zeroed.
+   */
   private cutAddress(pos: number, version: 4 | 6, have: number): number {
     const buf = this.buf, a = this.prefixScratch;
     a.fill(0);
     a.set(buf.subarray(pos, pos + have));
-    if (!this.anonymizer.bytes(a, 0, version)) return 0;
+    if (!this.anonymizer.bytes(a, 0, version)) {
+      if (!this.anonymizer.restricted) return 0;
+      a.fill(0);
+    }
     for (let i = 0; i < have; i++) {
       const old = buf[pos + i];
       buf[pos + i] = a[i];
@@ -345,7 +355,12 @@ export class PacketAnonymizer {
 
   /** Decodes the frame (or inner packet) at `[off, end)`, rewrites its IP layer and descends into its payload. */
   private walk(off: number, end: number, linkType: number, depth: number): number {
-    if (depth >= MAX_LAYERS || this.nLayers >= MAX_LAYERS || end <= off) return 0;
+    if (end <= off) return 0;
+    if (depth >= MAX_LAYERS || this.nLayers >= MAX_LAYERS) {
+      // More to read than this rewrites: what lies below would be copied in clear.
+      this.unsafe = true;
+      return 0;
+    }
     const d = this.decoder;
     const r = d.decode(0, this.buf, off, end - off, end - off, linkType);
     const p = d.packet;
@@ -401,9 +416,10 @@ export class PacketAnonymizer {
         break;
       case 17:
         if (o + 8 <= dataEnd) {
-          // A first fragment's datagram ends where its UDP length says (as the decoder takes it).
+          // The datagram ends where its UDP length says when that is shorter than the IP payload, or in a first
+          // fragment (longer), as the decoder takes it.
           const udpLen = (this.buf[o + 4] << 8) | this.buf[o + 5];
-          const datagramEnd = firstFragment && udpLen >= 8 ? o + udpLen : L.ipEnd;
+          const datagramEnd = udpLen >= 8 && (firstFragment || o + udpLen < L.ipEnd) ? o + udpLen : L.ipEnd;
           changed += this.udpTunnel(o + 8, dataEnd, datagramEnd, srcPort, dstPort, depth);
         }
         break;
@@ -434,6 +450,11 @@ export class PacketAnonymizer {
             this.ndOptions(o + 40, dataEnd, depth);
         } else if (icmpType === 134) changed += this.ndOptions(o + 16, dataEnd, depth);
         else if (icmpType === 133) changed += this.ndOptions(o + 8, dataEnd, depth);
+        // Mobile IPv6 (RFC 6275): a home agent address discovery reply's addresses, a mobile prefix
+        // advertisement's prefix options.
+        else if (icmpType === 145) {
+          for (let a = o + 8; a < dataEnd; a += 16) changed += this.address(a, 6, dataEnd);
+        } else if (icmpType === 147) changed += this.ndOptions(o + 8, dataEnd, depth);
         else if ((icmpType >= 130 && icmpType <= 132) || icmpType === 143) {
           changed += this.mld(o, icmpType, dataEnd);
         } else if (icmpType === 139 || icmpType === 140) {
@@ -459,7 +480,7 @@ export class PacketAnonymizer {
       else if (type === 24 && len >= 16) changed += this.prefix6(o + 8, len >= 24 ? 16 : 8, stop);
       else if (type === 4) changed += this.walk(o + 8, stop, LINK_RAW, depth + 1);
       else if (type === 25) {
-        for (let a = o + 8; a + 16 <= stop; a += 16) changed += this.address(a, 6, stop);
+        for (let a = o + 8; a < stop; a += 16) changed += this.address(a, 6, stop);
       }
       o += len;
     }
@@ -508,10 +529,12 @@ export class PacketAnonymizer {
    */
   private igmp(o: number, ipEnd: number, end: number): number {
     const buf = this.buf;
-    if (o + 8 > end) return 0;
+    if (o >= end) return 0;
     const type = buf[o];
     let changed = 0;
-    if (type === 0x22) return this.groupRecords(o + 8, (buf[o + 6] << 8) | buf[o + 7], end, 4);
+    if (type === 0x22) {
+      return o + 8 > end ? 0 : this.groupRecords(o + 8, (buf[o + 6] << 8) | buf[o + 7], end, 4);
+    }
     if (type !== 0x11 && type !== 0x12 && type !== 0x16 && type !== 0x17) return 0;
     changed += this.address(o + 4, 4, end);
     if (type === 0x11 && ipEnd - o >= 12 && o + 12 <= end) {
@@ -536,7 +559,7 @@ export class PacketAnonymizer {
     if (code !== 0 || (qtype !== 3 && qtype !== 4)) return 0;
     const n = qtype === 3 ? 16 : 4;
     let changed = 0;
-    for (let a = o + 20; a + n <= end; a += 4 + n) changed += this.address(a, qtype === 3 ? 6 : 4, end);
+    for (let a = o + 20; a < end; a += 4 + n) changed += this.address(a, qtype === 3 ? 6 : 4, end);
     return changed;
   }
 
@@ -924,9 +947,10 @@ export async function anonymizeCapture(
             );
             keep = false;
           } else keep = packet(b + 12, Math.min(dv.getUint32(b + 8, le), len - 16), links[0]);
-        } else if (type === 4 || type === 9 || type === 10 || type === 0xbad || type === 0x40000bad) {
+        } else if (type !== 5 && type !== 0x0a0d0d0a) {
           // Name resolution (addresses and their names), systemd journal entries, decryption secrets (TLS
-          // keys) and custom blocks (anything, "host 10.1.2.3 is alice"): none can be rewritten.
+          // keys), custom blocks ("host 10.1.2.3 is alice") and any other block whose layout this does not
+          // read (a vendor's, a later format's): none can be rewritten, so none is kept.
           result.droppedBlocks++;
           keep = false;
         }

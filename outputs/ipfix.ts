@@ -244,12 +244,19 @@ export function ipfixCountersExtractor(): FeatureExtractor<IpfixCountersState> {
     },
     update(s: IpfixCountersState, p: PacketView, _flow: FlowState, dir: Direction): void {
       const ts = p.ts;
+      // The flow's IP bytes this frame carried: a length field that claims more than the frame held on the
+      // wire counts what it held, and a later fragment of a tunnel's outer datagram (no inner header; its IP
+      // header is the outer one) the inner bytes it carries. Its first fragment's inner length counted
+      // the whole inner packet, and each later fragment's outer length again: more than the frames' bytes.
+      const bytes = p.addrBuf !== null
+        ? p.payloadLen
+        : Math.min(p.ipTotalLen, p.wireLen - (p.l3Off - p.frameOff));
       if (dir === 0) {
-        s.ipBytes0 += p.ipTotalLen;
+        s.ipBytes0 += bytes;
         if (ts < s.first0) s.first0 = ts;
         if (ts > s.last0) s.last0 = ts;
       } else {
-        s.ipBytes1 += p.ipTotalLen;
+        s.ipBytes1 += bytes;
         if (ts < s.first1) s.first1 = ts;
         if (ts > s.last1) s.last1 = ts;
       }
@@ -362,6 +369,12 @@ export interface EncodedRecord {
   templateId: number;
   /** The record's bytes. */
   bytes: Uint8Array;
+}
+
+/** The smaller (`pick` Math.min) or larger of two times, either of which may be missing (null), or null. */
+function extreme(pick: (a: number, b: number) => number, a: unknown, b: unknown): number | null {
+  if (typeof a !== "number") return typeof b === "number" ? b : null;
+  return typeof b === "number" ? pick(a, b) : a;
 }
 
 /** Options of {@linkcode IpfixEncoder}. */
@@ -492,8 +505,14 @@ export class IpfixEncoder {
       bytes: bf,
       rPackets: pb,
       rBytes: bb,
-      startMs: this.biflow ? ms(null, r.start_time) : ms(r.start_time_fwd, r.start_time),
-      endMs: this.biflow ? ms(null, r.end_time) : ms(r.end_time_fwd, r.end_time),
+      // A biflow's times span both directions' packets: the earliest and the latest stamps, which are not the
+      // first and last to arrive when packets are stamped out of order (its end came before its start).
+      startMs: this.biflow
+        ? ms(extreme(Math.min, r.start_time_fwd, r.start_time_bwd), r.start_time)
+        : ms(r.start_time_fwd, r.start_time),
+      endMs: this.biflow
+        ? ms(extreme(Math.max, r.end_time_fwd, r.end_time_bwd), r.end_time)
+        : ms(r.end_time_fwd, r.end_time),
       reason: FLOW_END_REASON_CODES[String(r.flow_end_reason)] ?? 4,
       direction: 1,
       idp: this.biflow ? [idpOut, idpIn] : [idpOut],

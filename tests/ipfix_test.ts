@@ -33,6 +33,7 @@ import {
   ipv4,
   pcapFile,
   readJsonlFile,
+  ROOT,
   runCli,
   tsharkRows,
   udp,
@@ -818,6 +819,28 @@ Deno.test("ipfix: each uni-flow record has its own direction's times and IP byte
   assert.deepEqual(v, [[76, 1000_000, 1010_000], [38, 1020_000, 1020_000]]);
 });
 
+Deno.test("ipfix: a biflow record spans its earliest and latest packets, stamped out of order too", async () => {
+  // The initiator at 1010 s, the reply at 1010.5 s, then an initiator packet stamped 1009 s (out of order): the
+  // biflow's end was the last to arrive (1009 s), before its start (1010 s).
+  const frame = (src: string, dst: string, sp: number, dp: number) =>
+    ethernet(ipv4(src, dst, 17, udp(sp, dp, new Uint8Array(10))));
+  const capture = pcapFile(1, [
+    { ts: 1010, data: frame("10.0.0.1", "10.0.0.2", 40000, 5000) },
+    { ts: 1010.5, data: frame("10.0.0.2", "10.0.0.1", 5000, 40000) },
+    { ts: 1009, data: frame("10.0.0.1", "10.0.0.2", 40000, 5000) },
+  ]);
+  const records: FlowRecord[] = [];
+  const opts = { features: ["flow_meta"], extractors: [ipfixCountersExtractor()], idleTimeout: 100 };
+  for await (const r of extractFlows(byteStream(capture), opts)) records.push({ ...r });
+  assert.equal(records.length, 1);
+  const e = new IpfixEncoder({ biflow: true });
+  const d = decodeIpfixMessage(e.message(0, 0, e.encodeFlow(records[0]), true), new Map())!;
+  assert.deepEqual([d.records[0].values["152"], d.records[0].values["153"]].map(Number), [
+    1009_000,
+    1010_500,
+  ]);
+});
+
 // ---------------------------------------------------------------------------------------------------------
 // the CLI's --ipfix: option conflicts, and the idp columns in every output format
 
@@ -1084,4 +1107,38 @@ Deno.test("ipfix: a TCP collector that reads slowly is waited for and loses noth
     await text.catch(() => "");
     await collector.status;
   }
+});
+
+Deno.test({
+  name:
+    "ipfix_counters: IP bytes are what the frames carried: a length past the frame, a tunnel's outer fragments (tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const ipBytes = async (file: string) => {
+      const records: FlowRecord[] = [];
+      const opts = { features: ["flow_meta"], extractors: [ipfixCountersExtractor()] };
+      for await (const r of extractFlows(file, opts)) records.push({ ...r });
+      for (const r of records) {
+        assert.ok((r.ip_bytes_fwd as number) <= (r.bytes_fwd as number), file);
+        assert.ok((r.ip_bytes_bwd as number) <= (r.bytes_bwd as number), file);
+      }
+      return records.reduce((n, r) => n + (r.ip_bytes_fwd as number) + (r.ip_bytes_bwd as number), 0);
+    };
+    // A DNS reply whose IPv4 total length says 1500 in a 271-byte frame: the frame held 257 IP bytes (tshark:
+    // "IPv4 total length exceeds packet length (257 bytes)"); 1500 were counted.
+    const past = `${ROOT}/testdata/flow_edge/ip_len_past_frame.pcap`;
+    const [[frameLen, ipLen]] = tsharkRows(["-r", past, "-T", "fields", "-e", "frame.len", "-e", "ip.len"]);
+    assert.ok(Number(ipLen) > Number(frameLen));
+    assert.equal(await ipBytes(past), Number(frameLen) - 14);
+    // Tunnels whose outer datagrams are fragmented: the inner packets' IP lengths, once each (tshark, without
+    // reassembly, reads the inner header in each first fragment). The later fragments' outer lengths were added
+    // to the first one's inner length: 2,794 bytes for a 1,677-byte inner packet in 1,779 bytes of frames.
+    for (const tunnel of ["ipip", "gre", "vxlan", "gtp"]) {
+      const file = `${ROOT}/testdata/tunnel_edge/${tunnel}_outer_frag.pcap`;
+      const rows = tsharkRows(["-r", file, "-o", "ip.defragment:FALSE", "-T", "fields", "-e", "ip.len"]);
+      const inner = rows.map((row) => row[0].split(",")).filter((lens) => lens.length >= 2)
+        .reduce((n, lens) => n + Number(lens[lens.length - 1]), 0);
+      assert.equal(await ipBytes(file), inner, tunnel);
+    }
+  },
 });

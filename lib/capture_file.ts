@@ -184,11 +184,22 @@ export function gunzipReader(stream: ReadableStream<Uint8Array>): ByteReader & {
 /** Decompressed bytes queued ahead of the reader at most (then decompression waits for it). */
 const GUNZIP_QUEUE = 8 << 20;
 
+/** What {@linkcode openCapture} opens: a reader of the capture's bytes. */
+export interface OpenedCapture {
+  /** The capture's bytes (decompressed, when `gzip`). */
+  reader: ByteReader;
+  /** Closes the input. */
+  close(): void;
+  /** Whether the input is gzip-compressed: the reader's offsets count decompressed bytes. */
+  gzip: boolean;
+}
+
 /**
  * Opens a capture by path for {@linkcode readCapture} (`-`: stdin): the file itself, or its gzip decompression
  * when the name ends in `.gz` or the bytes start with gzip's magic number, so that a compressed capture is read
  * whatever its name, also on stdin. A regular file is read from itself (and so read ahead, see `ReadBuffer`).
- * Errors opening it are thrown as they come; `close` closes it.
+ * Errors opening it are thrown as they come; `close` closes it; `gzip` says whether it is decompressed (the
+ * reader's offsets then count decompressed bytes).
  *
  * @example
  * ```ts
@@ -199,7 +210,7 @@ const GUNZIP_QUEUE = 8 << 20;
  * console.log(r.format); // pcap
  * ```
  */
-export async function openCapture(path: string): Promise<{ reader: ByteReader; close(): void }> {
+export async function openCapture(path: string): Promise<OpenedCapture> {
   if (path === "-") return sniffedPipe(Deno.stdin, false, () => {});
   const file = await Deno.open(path);
   const close = () => {
@@ -215,7 +226,7 @@ export async function openCapture(path: string): Promise<{ reader: ByteReader; c
       gzip = isGzip(await readHead(file, new Uint8Array(2)));
       await file.seek(0, Deno.SeekMode.Start);
     }
-    return { reader: gzip ? gunzipReader(file.readable) : file, close };
+    return { reader: gzip ? gunzipReader(file.readable) : file, close, gzip };
   } catch (e) {
     close();
     throw e;
@@ -230,10 +241,11 @@ async function sniffedPipe(
   input: ByteReader,
   gzip: boolean,
   close: () => void,
-): Promise<{ reader: ByteReader; close(): void }> {
+): Promise<OpenedCapture> {
   const head = await readHead(input, new Uint8Array(65536));
   const rest = prefixedReader(head, input);
-  return { reader: gzip || isGzip(head) ? gunzipReader(byteStream(rest)) : rest, close };
+  const gzipped = gzip || isGzip(head);
+  return { reader: gzipped ? gunzipReader(byteStream(rest)) : rest, close, gzip: gzipped };
 }
 
 /** Reads at least 2 bytes into `buf` (fewer only at the end of the input), for a look at a stream's start. */

@@ -17,6 +17,7 @@ import {
   isPlainCaptureFile,
   noCapturesIn,
   openCapture,
+  type OpenedCapture,
   readCaptureChunks,
   streamReader,
   whereCaptureEnds,
@@ -596,7 +597,7 @@ export async function* extractFlows(
             summary.bytesRead = bytesBefore + (await Deno.stat(input)).size;
           } catch { /* size is only for the summary */ }
         } else {
-          let opened: { reader: ByteReader; close(): void } | null = null;
+          let opened: OpenedCapture | null = null;
           let stream: ReturnType<typeof streamReader> | null = null;
           let ended = false;
           let byteReader: ByteReader;
@@ -674,7 +675,10 @@ export async function* extractFlows(
               summary.packetsRead += result.skippedBlocks;
               summary.packetsSkipped[UNREADABLE_BLOCK] = (summary.packetsSkipped[UNREADABLE_BLOCK] ?? 0) +
                 result.skippedBlocks;
-              for (const note of result.notes) warn(`${name}: skipped a ${note}`);
+              const gzipped = opened?.gzip === true;
+              for (const note of result.notes) {
+                warn(`${name}: skipped a ${gzipped ? decompressedOffsets(note) : note}`);
+              }
               if (result.skippedBlocks > result.notes.length) {
                 warn(
                   `${name}: skipped ${
@@ -685,8 +689,7 @@ export async function* extractFlows(
             }
             if (result?.warning) {
               // A gzip input's offsets count its decompressed bytes (they can pass the file's size).
-              const gzip = typeof input === "string" && input !== "-" && await isGzipFile(input);
-              const what = gzip ? decompressedOffsets(result.warning) : result.warning;
+              const what = opened?.gzip === true ? decompressedOffsets(result.warning) : result.warning;
               warn(`${name}: ${what}; flows read before it are written`);
             }
             ended = true;

@@ -208,6 +208,12 @@ Deno.test("a gzip-compressed capture that is cut or corrupt: a warning naming it
     const at =
       /truncated pcap record \(\d+ bytes declared, \d+ present\) at decompressed byte offset (\d+), where the gzip stream is cut/
         .exec(r.stderr);
+    // Gzip told by its bytes on stdin too.
+    const onStdin = await runCli(["extract", "-q", "-"], { stdin: gz.subarray(0, gz.length >> 1) });
+    assert.match(
+      onStdin.stderr,
+      /<stdin>: truncated pcap record .* at decompressed byte offset \d+, where the gzip/,
+    );
     assert.ok(at !== null, r.stderr);
     const gunzip = new Deno.Command("gzip", {
       args: ["-dc", `${dir}/cut.pcap.gz`],

@@ -16,7 +16,7 @@ import {
   parseUserList,
 } from "../anon/mod.ts";
 import { anonymizeCapture, PacketAnonymizer } from "../anon/pcap.ts";
-import { decompressedOffsets, DecompressionError, isGzipFile, openCapture } from "../capture_file.ts";
+import { decompressedOffsets, DecompressionError, openCapture } from "../capture_file.ts";
 import { type Cidr, parseCidrList } from "../subnets.ts";
 import { planExtraction } from "../options.ts";
 import { formatFromPath, gzipInto, openRecordWriter, rewriteJsonLines } from "../../outputs/mod.ts";
@@ -183,8 +183,7 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
       const r = await anonymizeCapture(capture.reader, outStream, anonymizer);
       await piped;
       if (r.warning) {
-        const gzip = o.pcap !== "-" && await isGzipFile(o.pcap);
-        console.error(`jj: warning: ${o.pcap}: ${gzip ? decompressedOffsets(r.warning) : r.warning}`);
+        console.error(`jj: warning: ${o.pcap}: ${capture.gzip ? decompressedOffsets(r.warning) : r.warning}`);
       }
       if (r.unsupportedPackets > 0) {
         console.error(

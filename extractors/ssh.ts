@@ -1,5 +1,6 @@
 /**
- * `ssh`: SSH detection on any TCP port (by the "SSH-" identification string), client and server banners, the
+ * `ssh`: SSH detection on any TCP port (by the "SSH-" identification string, also after a client's HTTP CONNECT
+ * to a proxy and the proxy's answer), client and server banners, the
  * protocol version, HASSH / HASSH-server from the two KEXINITs (as Wireshark's `ssh.kex.hassh` /
  * `ssh.kex.hasshserver`), cleartext key-exchange message count and encrypted packet count.
  *
@@ -92,8 +93,8 @@ const features: FeatureSpec[] = [
   f(
     "ssh_kex_packets",
     "int",
-    "Cleartext key-exchange messages (SSH-2 numbers 20-49, SSH-1 key messages), up to a gap in their " +
-      "direction's stream that is never filled (a segment not captured).",
+    "Cleartext key-exchange messages (SSH-2 numbers 20-49, SSH-1 key messages) read whole, up to a gap in " +
+      "their direction's stream that is never filled (a segment not captured).",
   ),
   f(
     "ssh_encrypted_packets",
@@ -115,12 +116,21 @@ function startsWithSsh(p: PacketView): boolean {
 }
 
 /**
- * True when the payload can start a line of text a server sends before its identification string: printable
- * ASCII, a tab, CR or LF (an empty line), or a byte of UTF-8 (RFC 4253 4.2 recommends it for those lines).
+ * True when the payload can start a line of text a server sends before its identification string: any byte
+ * from a tab up, as the line parser takes them (OpenSSH refuses only NUL there; a greeting may start with an
+ * ANSI escape, ESC [ 1 m).
  */
 function startsWithText(p: PacketView): boolean {
-  const c = p.buf[p.payloadOff];
-  return (c >= 0x20 && c !== 0x7f) || c === 0x09 || c === 0x0a || c === 0x0d;
+  return p.buf[p.payloadOff] >= 0x09;
+}
+
+const CONNECT = [0x43, 0x4f, 0x4e, 0x4e, 0x45, 0x43, 0x54, 0x20];
+
+/** True when the payload starts with "CONNECT " (or is shorter and a prefix of it): an HTTP proxy's tunnel. */
+function startsWithConnect(p: PacketView): boolean {
+  const b = p.buf, o = p.payloadOff, n = Math.min(8, p.payloadCapLen);
+  for (let i = 0; i < n; i++) if (b[o + i] !== CONNECT[i]) return false;
+  return n > 0;
 }
 
 /** The server's direction: the side on port 22 when exactly one side is, else the SYN's receiver. */
@@ -231,7 +241,10 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
         const client = server ^ 1;
         const clientSent = (s.seen & (1 << client)) !== 0 ||
           (s.streams !== null && s.streams[client].buffered > 0);
-        if (dir !== server || clientSent || !startsWithText(p)) {
+        // Or the client's CONNECT to an HTTP proxy, whose answer comes before the server's banner, and its own
+        // banner after the request's lines (ssh -o ProxyCommand, corkscrew, nc -X connect; tshark reads SSH there).
+        const connect = dir === client && !clientSent && startsWithConnect(p);
+        if (!connect && (dir !== server || clientSent || !startsWithText(p))) {
           s.seen |= 1 << dir;
           if (s.seen === 3) {
             s.notSsh = true;
@@ -239,7 +252,7 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
           }
           return;
         }
-        s.speculative = true;
+        if (!connect) s.speculative = true;
       }
       s.seen |= 1 << dir;
       startSession(s, flow);

@@ -29,6 +29,7 @@ import {
   rng,
   ROOT,
   startTcpdump,
+  tsharkFields,
   tsharkRows,
 } from "./helpers.ts";
 
@@ -751,4 +752,45 @@ Deno.test("ssh: a flow part that begins with the server's packets (sshd on 2222,
   assert.equal(second.ssh_server_version, whole.ssh_server_version);
   assert.equal(second.ssh_hassh_server, whole.ssh_hassh_server);
   assert.deepEqual([second.ssh_client_version, second.ssh_hassh], [null, null]);
+});
+
+Deno.test({
+  name:
+    "ssh: through an HTTP CONNECT proxy, after an ANSI-escaped greeting, and a key exchange reply never captured (tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const dir = `${ROOT}/testdata/ssh_edge`;
+    /** tshark's HASSH, HASSH-server and number of key exchange messages (codes 20-49) of a capture. */
+    const theirs = async (file: string, port: number) => {
+      const rows = await tsharkFields(file, ["ssh.kex.hassh", "ssh.kex.hasshserver", "ssh.message_code"], [
+        "-d",
+        `tcp.port==${port},ssh`,
+      ]);
+      const pick = (i: number) => rows.map((r) => r[i]).find((v) => v !== "") ?? null;
+      const codes = rows.flatMap((r) => r[2] === "" ? [] : r[2].split(/[,|]/).map(Number));
+      return [pick(0), pick(1), codes.filter((c) => c >= 20 && c <= 49).length];
+    };
+    const ours = async (file: string) => {
+      const [r] = (await collect(file, { features: ["flow_meta", "ssh"] })).records;
+      return r;
+    };
+    // ssh -o ProxyCommand through a CONNECT proxy on 3128: the client's CONNECT request, the proxy's 200, then
+    // SSH both ways (not detected: the client's first bytes were not "SSH-").
+    const proxy = await ours(`${dir}/http_connect_proxy.pcap`);
+    assert.equal(proxy.ssh_detected, true);
+    assert.deepEqual(
+      [proxy.ssh_hassh, proxy.ssh_hassh_server, proxy.ssh_kex_packets],
+      await theirs(`${dir}/http_connect_proxy.pcap`, 3128),
+    );
+    // A line starting with ESC [ 1 m before sshd's banner, sent before the client's (OpenSSH took it): the server
+    // side was lost. tshark reads no line before a banner; the server is the same sshd as the proxy's.
+    const escape = await ours(`${dir}/greeting_escape.pcap`);
+    assert.deepEqual(
+      [escape.ssh_server_version, escape.ssh_hassh_server, escape.ssh_kex_packets],
+      [proxy.ssh_server_version, proxy.ssh_hassh_server, proxy.ssh_kex_packets],
+    );
+    // The server's KEX_ECDH_REPLY segment cut short (its rest never captured): a message counted from its header.
+    const lost = await ours(`${dir}/kex_reply_lost.pcap`);
+    assert.equal(lost.ssh_kex_packets, (await theirs(`${dir}/kex_reply_lost.pcap`, 2200))[2]);
+  },
 });

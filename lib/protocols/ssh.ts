@@ -454,7 +454,6 @@ export class SshDirectionParser {
     this.msg = h[5];
     this.remaining = len - 2; // padding length byte and message number consumed
     this.cleartextPackets++;
-    if (this.msg >= 20 && this.msg <= 49) this.kexMessages++;
     if (this.msg === SshMsg.KEXINIT && this.kexInit === null) {
       const payloadLen = len - 1 - pad; // includes the message number
       if (payloadLen <= SSH_MAX_KEXINIT) {
@@ -464,6 +463,7 @@ export class SshDirectionParser {
           p += this.remaining;
           this.remaining = 0;
           this.kexInit = k;
+          this.kexMessages++;
           this.hdrLen = 0;
           this.st = St.HEADER;
           return p;
@@ -492,7 +492,9 @@ export class SshDirectionParser {
     return p;
   }
 
+  /** A whole packet was read: a key-exchange message counts only then (one cut by a gap never read is not). */
   private endPacket(): void {
+    if (this.msg >= 20 && this.msg <= 49) this.kexMessages++;
     if (this.body !== null) {
       this.kexInit = parseSshKexInit(this.body, 0, this.bodyLen);
       this.body = null;

@@ -609,15 +609,23 @@ export function exportFlowsIpfix(ctx: number, expiredOnly: boolean): JoyStatus {
     }
   };
   // Messages of at most MAX_UDP_MESSAGE bytes, as the CLI's exporter sends over UDP (a record larger than that
-  // goes alone); the templates come with the first message of each call.
+  // goes alone); the templates come with the first message of each call, or alone before it when its first
+  // record does not fit beside them (a 1,300-byte IDP made 1,486-byte datagrams).
   const now = Math.floor(Date.now() / 1000);
+  let templates = true;
+  if (ip.encoder.messageSize(recs.slice(0, 1), true) > MAX_UDP_MESSAGE) {
+    ip.queue.push(ip.encoder.message(now, ip.seq, [], true));
+    ip.pending++;
+    templates = false;
+  }
   for (let i = 0; i < recs.length;) {
     let j = i + 1;
-    while (j < recs.length && ip.encoder.messageSize(recs.slice(i, j + 1), i === 0) <= MAX_UDP_MESSAGE) j++;
+    while (j < recs.length && ip.encoder.messageSize(recs.slice(i, j + 1), templates) <= MAX_UDP_MESSAGE) j++;
     const batch = recs.slice(i, j);
-    ip.queue.push(ip.encoder.message(now, ip.seq, batch, i === 0));
+    ip.queue.push(ip.encoder.message(now, ip.seq, batch, templates));
     ip.seq = (ip.seq + batch.length) % 0x100000000;
     ip.pending++;
+    templates = false;
     i = j;
   }
   if (!ip.sending) next();

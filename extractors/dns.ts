@@ -195,15 +195,12 @@ function isNetbiosName(s: DnsState, buf: Uint8Array, off: number, end: number): 
   return true;
 }
 
-/**
- * Handles one message after detection; returns false when it is not DNS. `partial`: the start of a message the
- * capture cut (TCP, at the end), read as far as it goes but never counted by its header alone.
- */
-function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number, partial = false): boolean {
+/** Handles one message after detection; returns false when it is not DNS. */
+function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number): boolean {
   if (s.mode === Mode.UNKNOWN && isNetbiosName(s, buf, off, end)) return false;
   if (s.messages >= MAX_PARSED) {
     // Header only, without allocating.
-    if (end - off < 12 || partial) return false;
+    if (end - off < 12) return false;
     countHeader(s, buf, off);
     return true;
   }
@@ -212,7 +209,7 @@ function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number, parti
   const m = parseDnsMessage(buf, off, end, s.firstQuery === null);
   if (m === null) {
     // In a DNS flow a malformed message still counts, by its header, as past MAX_PARSED (and as tshark does).
-    if (s.mode !== Mode.DNS || end - off < 12 || partial) return false;
+    if (s.mode !== Mode.DNS || end - off < 12) return false;
     countHeader(s, buf, off);
     return true;
   }
@@ -223,18 +220,18 @@ function onMessage(s: DnsState, buf: Uint8Array, off: number, end: number, parti
 
 /**
  * Handles the length-prefixed messages in the contiguous bytes `d[o, end)` of a direction; returns the bytes used
- * (whole messages; an unfinished one is left, and read as far as it goes when `final`).
+ * (whole messages; an unfinished one is left).
  */
-function drainRange(s: DnsState, d: Uint8Array, o: number, end: number, final: boolean, dir: number): number {
+function drainRange(s: DnsState, d: Uint8Array, o: number, end: number, dir: number): number {
   let p = o;
   for (;;) {
     const a = end - p;
     if (a < 2) break;
     const len = (d[p] << 8) | d[p + 1];
-    if (a < 2 + len) {
-      if (final && a >= 14 && s.mode === Mode.DNS) onMessage(s, d, p + 2, p + a, true);
-      break;
-    }
+    // An unfinished message is left for later bytes; at the end (the capture cut it, or lost its last
+    // segment) it is not read at all: tshark never reads that PDU, and its answers, TTLs and code, read as far
+    // as they went, made a response of it.
+    if (a < 2 + len) break;
     const ok = len >= 12 && onMessage(s, d, p + 2, p + 2 + len);
     if (s.mode === Mode.UNKNOWN) {
       if (!ok) {
@@ -253,9 +250,9 @@ function drainRange(s: DnsState, d: Uint8Array, o: number, end: number, final: b
   return p - o;
 }
 
-function drainTcp(s: DnsState, st: TcpStreamBuffer, final: boolean, dir: number): void {
+function drainTcp(s: DnsState, st: TcpStreamBuffer, dir: number): void {
   const o = st.offset;
-  st.consume(drainRange(s, st.data, o, o + st.available, final, dir));
+  st.consume(drainRange(s, st.data, o, o + st.available, dir));
 }
 
 /**
@@ -336,14 +333,14 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
   const nextBefore = st.nextSeq;
   if (st.isNext(seq) && n <= st.maxBytes) {
     // In order with nothing buffered: read the messages in place; only an unfinished one is stored (below).
-    used = drainRange(s, b, o, o + n, false, dir);
+    used = drainRange(s, b, o, o + n, dir);
     st.advanceDirect(seq, used);
     d = b;
     off = o + used;
     a = n - used;
   } else {
     st.push(seq, b, o, n);
-    drainTcp(s, st, false, dir);
+    drainTcp(s, st, dir);
     d = st.data;
     off = st.offset;
     a = st.available;
@@ -441,7 +438,7 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
         const st = s.streams[d];
         // A deferred first message is unfinished and cannot be DNS: only a DNS flow's final reading looks at it.
         if ((s.deferred & (1 << d)) !== 0 && s.mode === Mode.DNS) materialize(s, st, d);
-        drainTcp(s, st, true, d);
+        drainTcp(s, st, d);
       }
       s.streams = null;
     }

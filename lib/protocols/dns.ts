@@ -309,7 +309,8 @@ const UTF8 = new TextDecoder("utf-8");
 
 /**
  * Renders raw bytes like Wireshark's format_text: printable ASCII as is, valid UTF-8 as characters, invalid bytes
- * as U+FFFD, control characters as C escapes or three-digit octal.
+ * as U+FFFD, control characters as C escapes or three-digit octal, other characters that do not print as
+ * `\uXXXX` (see {@linkcode NOT_PRINTABLE}).
  */
 function renderText(b: Uint8Array, off: number, end: number): string {
   let ascii = true;
@@ -334,9 +335,23 @@ function renderText(b: Uint8Array, off: number, end: number): string {
   }
   for (const ch of UTF8.decode(b.subarray(off, end))) {
     const c = ch.codePointAt(0)!;
-    s += c < 0x80 ? renderByte(c) : ch;
+    s += c < 0x80 ? renderByte(c) : NOT_PRINTABLE.test(ch) ? unicodeEscape(c) : ch;
   }
   return s;
+}
+
+/**
+ * Characters format_text escapes (glib's `g_unichar_isprint` is false): controls, format characters (a
+ * right-to-left override, a zero-width space, a byte order mark), surrogates and unassigned code points, which
+ * would otherwise reach the output unseen or reorder it.
+ */
+const NOT_PRINTABLE = /^[\p{Cc}\p{Cf}\p{Cs}\p{Cn}]$/u;
+
+/** `\uXXXX`, or `\UXXXXXXXX` past the basic plane, in upper-case hexadecimal, as format_text writes them. */
+function unicodeEscape(c: number): string {
+  return c <= 0xffff
+    ? `\\u${c.toString(16).toUpperCase().padStart(4, "0")}`
+    : `\\U${c.toString(16).toUpperCase().padStart(8, "0")}`;
 }
 
 function u16(buf: Uint8Array, o: number): number {

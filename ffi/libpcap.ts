@@ -1280,13 +1280,13 @@ function activationError(
   iface: string,
   status: number,
 ): PcapError {
-  if (status === PCAP_ERROR_PERM_DENIED || status === PCAP_ERROR_PROMISC_PERM_DENIED) {
-    return new PcapError(
+  const permission = () =>
+    new PcapError(
       `permission denied capturing on ${iface}: run as root or grant CAP_NET_RAW ` +
         `(setcap cap_net_raw,cap_net_admin=eip $(readlink -f $(which deno)))`,
       status,
     );
-  }
+  if (status === PCAP_ERROR_PERM_DENIED || status === PCAP_ERROR_PROMISC_PERM_DENIED) return permission();
   if (status === PCAP_ERROR_NO_SUCH_DEVICE) {
     let names = "?";
     try {
@@ -1297,6 +1297,8 @@ function activationError(
     return new PcapError(`no such interface ${iface}; available: ${names}`, status);
   }
   const detail = status === PCAP_ERROR ? geterr(sym, h) : statusText(sym, status);
+  // Some devices (nflog) report a refused socket as a plain error with the system's words.
+  if (/Operation not permitted|Permission denied/.test(detail)) return permission();
   if (status === PCAP_ERROR_IFACE_NOT_UP) {
     const up = Deno.build.os === "linux" ? `ip link set ${iface} up` : `ifconfig ${iface} up`;
     return new PcapError(`cannot capture on ${iface}: ${detail} (bring it up: ${up})`, status);

@@ -6,7 +6,15 @@
  * @module
  */
 import { Layer, PacketView } from "./packet.ts";
-import { erspanHeaderLength, greHeaderLength, gtpInner, isVxlan, teredoInner } from "./tunnels.ts";
+import {
+  erspanHeaderLength,
+  greHeaderLength,
+  gtpInner,
+  isPwControlWord,
+  isVxlan,
+  mplsStackEnd,
+  teredoInner,
+} from "./tunnels.ts";
 
 /**
  * Why a packet was not turned into a flow update.
@@ -346,17 +354,13 @@ export class PacketDecoder {
    */
   private mpls(buf: Uint8Array, off: number, end: number, depth: number): number {
     this.addLayer(Layer.MPLS);
-    for (;;) {
-      if (end - off < 4) return SkipReason.TRUNCATED;
-      const bottom = buf[off + 2] & 1;
-      off += 4;
-      if (bottom) break;
-    }
-    if (end - off >= 18 && (buf[off] >> 4) === 0) {
+    const payload = mplsStackEnd(buf, off, end);
+    if (payload < 0) return SkipReason.TRUNCATED;
+    if (isPwControlWord(buf, payload, end)) {
       this.addLayer(Layer.PW);
-      return this.ether(buf, off + 4, end, depth);
+      return this.ether(buf, payload + 4, end, depth);
     }
-    return this.ipGuess(buf, off, end, depth);
+    return this.ipGuess(buf, payload, end, depth);
   }
 
   /** Cisco HDLC at `off`: address, control, then an EtherType (tshark's chdlc). */

@@ -160,3 +160,35 @@ export function teredoInner(
     ? i
     : -1;
 }
+
+/**
+ * Offset past the MPLS label stack at `o` (its bottom-of-stack label included), or -1 when it is cut short.
+ *
+ * @example
+ * ```ts
+ * import { mplsStackEnd } from "./tunnels.ts";
+ * console.log(mplsStackEnd(new Uint8Array([0, 0x64, 0x01, 64, 0x45]), 0, 5)); // 4
+ * ```
+ */
+export function mplsStackEnd(buf: Uint8Array, o: number, end: number): number {
+  for (;;) {
+    if (end - o < 4) return -1;
+    const bottom = buf[o + 2] & 1;
+    o += 4;
+    if (bottom) return o;
+  }
+}
+
+/**
+ * Whether an MPLS payload at `o` is an Ethernet pseudowire behind its control word (RFC 4448: a first nibble of
+ * 0, then a whole Ethernet header), as tshark reads it; else it is read as IP by its version nibble.
+ *
+ * @example
+ * ```ts
+ * import { isPwControlWord } from "./tunnels.ts";
+ * console.log(isPwControlWord(new Uint8Array(18), 0, 18), isPwControlWord(new Uint8Array([0x45]), 0, 1)); // true false
+ * ```
+ */
+export function isPwControlWord(buf: Uint8Array, o: number, end: number): boolean {
+  return end - o >= 18 && (buf[o] >> 4) === 0;
+}

@@ -28,7 +28,9 @@ import {
   erspanHeaderLength,
   greHeaderLength,
   gtpInner,
+  isPwControlWord,
   isVxlan,
+  mplsStackEnd,
   teredoHeaders,
   teredoInner,
   teredoOrigin,
@@ -592,18 +594,13 @@ export class PacketAnonymizer {
    * reads them; a stack cut short leaves the frame out.
    */
   private mpls(o: number, end: number, depth: number): number {
-    const buf = this.buf;
-    for (;;) {
-      if (end - o < 4) {
-        this.unsafe = true;
-        return 0;
-      }
-      const bottom = buf[o + 2] & 1;
-      o += 4;
-      if (bottom) break;
+    const payload = mplsStackEnd(this.buf, o, end);
+    if (payload < 0) {
+      this.unsafe = true;
+      return 0;
     }
-    if (end - o >= 18 && (buf[o] >> 4) === 0) return this.walk(o + 4, end, LINK_ETHERNET, depth + 1);
-    return this.walk(o, end, LINK_RAW, depth + 1);
+    if (isPwControlWord(this.buf, payload, end)) return this.walk(payload + 4, end, LINK_ETHERNET, depth + 1);
+    return this.walk(payload, end, LINK_RAW, depth + 1);
   }
 
   /** UDP-carried tunnels, recognised by the decoder's rules (`lib/tunnels.ts`). */

@@ -17,6 +17,7 @@
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import { type PacketView, TCP } from "../lib/packet.ts";
+import { isHttpConnect } from "../lib/protocols/http.ts";
 import { hassh, hasshString, SshSession } from "../lib/protocols/ssh.ts";
 import { payloadSeq, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
 
@@ -122,15 +123,6 @@ function startsWithSsh(p: PacketView): boolean {
  */
 function startsWithText(p: PacketView): boolean {
   return p.buf[p.payloadOff] >= 0x09;
-}
-
-const CONNECT = [0x43, 0x4f, 0x4e, 0x4e, 0x45, 0x43, 0x54, 0x20];
-
-/** True when the payload starts with "CONNECT " (or is shorter and a prefix of it): an HTTP proxy's tunnel. */
-function startsWithConnect(p: PacketView): boolean {
-  const b = p.buf, o = p.payloadOff, n = Math.min(8, p.payloadCapLen);
-  for (let i = 0; i < n; i++) if (b[o + i] !== CONNECT[i]) return false;
-  return n > 0;
 }
 
 /** The server's direction: the side on port 22 when exactly one side is, else the SYN's receiver. */
@@ -243,7 +235,7 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
           (s.streams !== null && s.streams[client].buffered > 0);
         // Or the client's CONNECT to an HTTP proxy, whose answer comes before the server's banner, and its own
         // banner after the request's lines (ssh -o ProxyCommand, corkscrew, nc -X connect; tshark reads SSH there).
-        const connect = dir === client && !clientSent && startsWithConnect(p);
+        const connect = dir === client && !clientSent && isHttpConnect(p.buf, p.payloadOff, p.payloadCapLen);
         if (!connect && (dir !== server || clientSent || !startsWithText(p))) {
           s.seen |= 1 << dir;
           if (s.seen === 3) {

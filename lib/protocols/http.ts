@@ -120,6 +120,24 @@ export function isHttp2Preface(buf: Uint8Array, off: number, end: number): boole
   return true;
 }
 
+const CONNECT = [0x43, 0x4f, 0x4e, 0x4e, 0x45, 0x43, 0x54, 0x20];
+
+/**
+ * Whether `b[s..s+n)` starts with "CONNECT " (a proxy's tunnel request, after which TLS or SSH may follow).
+ *
+ * @example
+ * ```ts
+ * import { isHttpConnect } from "./http.ts";
+ * const b = new TextEncoder().encode("CONNECT example.com:22 HTTP/1.1\r\n");
+ * console.log(isHttpConnect(b, 0, b.length)); // true
+ * ```
+ */
+export function isHttpConnect(b: Uint8Array, s: number, n: number): boolean {
+  if (n < 8) return false;
+  for (let i = 0; i < 8; i++) if (b[s + i] !== CONNECT[i]) return false;
+  return true;
+}
+
 /**
  * Length of the request method at `off` when the bytes start with a known method followed by a space, else 0.
  *

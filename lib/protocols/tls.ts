@@ -10,6 +10,7 @@
  * @module
  */
 import { md5Hex, sha256Hex12 } from "./hash.ts";
+import { isHttpConnect } from "./http.ts";
 import { byteString } from "./text.ts";
 import { DEFAULT_STREAM_CAP, TcpStreamBuffer } from "./tcp_stream.ts";
 
@@ -1641,7 +1642,7 @@ export class TlsFlowAnalyzer {
     // Most lines can matter to nothing below: skip them without building a string. Every client-side command
     // looked for contains "TLS" or "SSL"; server-side lines matter only with a command pending.
     if (dir !== this.plainServerDir) {
-      if (!hasTlsOrSsl(buf, s, s + n) && !(this.plain === PLAIN_HTTP && isConnect(buf, s, n))) return;
+      if (!hasTlsOrSsl(buf, s, s + n) && !(this.plain === PLAIN_HTTP && isHttpConnect(buf, s, n))) return;
     } else if (this.startTlsPending === "") return;
     const line = binaryString(buf, s, n).replace(/[\r\n]+$/, "");
     if (dir !== this.plainServerDir) {
@@ -1652,7 +1653,7 @@ export class TlsFlowAnalyzer {
         this.imapTag = m[1];
       } else if (/^STLS\s*$/i.test(line)) this.startTlsPending = "pop3";
       else if (/^AUTH (TLS|SSL|TLS-C|TLS-P)\s*$/i.test(line)) this.startTlsPending = "ftp";
-      else if (this.plain === PLAIN_HTTP && isConnect(buf, s, n)) this.startTlsPending = "http";
+      else if (this.plain === PLAIN_HTTP && isHttpConnect(buf, s, n)) this.startTlsPending = "http";
       else return;
       d.expectTls = true;
       if (this.plainServerDir < 0) this.plainServerDir = dir ^ 1;
@@ -2319,18 +2320,10 @@ function isOk(b: Uint8Array, p: number): boolean {
   return (b[p] | 0x20) === 0x6f && (b[p + 1] | 0x20) === 0x6b;
 }
 
-/** True when `b[s .. e)` contains "TLS" or "SSL", in any case. */
 /** The start of an HTTP/1 request line, a client's first line (its end may be past the bytes looked at). */
 const HTTP_REQUEST_LINE = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE) \S/;
 
-/** Whether the line at `b[s..s+n)` starts with "CONNECT " (a proxy's tunnel request). */
-function isConnect(b: Uint8Array, s: number, n: number): boolean {
-  if (n < 8) return false;
-  for (let i = 0; i < 8; i++) if (b[s + i] !== CONNECT[i]) return false;
-  return true;
-}
-const CONNECT = [0x43, 0x4f, 0x4e, 0x4e, 0x45, 0x43, 0x54, 0x20];
-
+/** True when `b[s .. e)` contains "TLS" or "SSL", in any case. */
 function hasTlsOrSsl(b: Uint8Array, s: number, e: number): boolean {
   for (let i = s; i + 2 < e; i++) {
     const c1 = b[i + 1] | 0x20;

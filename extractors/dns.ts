@@ -435,10 +435,8 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
   finish(s: DnsState | null, _flow: FlowState, out: FlowRecord): void {
     if (s !== null && s.tcp && s.streams !== null) {
       for (let d = 0; d < 2; d++) {
-        const st = s.streams[d];
-        // A deferred first message is unfinished and cannot be DNS: only a DNS flow's final reading looks at it.
-        if ((s.deferred & (1 << d)) !== 0 && s.mode === Mode.DNS) materialize(s, st, d);
-        drainTcp(s, st, d);
+        // Whole messages still held are read; an unfinished one is not (a deferred first message is one).
+        drainTcp(s, s.streams[d], d);
       }
       s.streams = null;
     }

@@ -11,7 +11,7 @@ import { Command, CommanderError } from "commander";
 import { InputError } from "./lib/extract.ts";
 import { allExtractors } from "./lib/registry.ts";
 import { OPTIONAL_FEATURES, OptionError, SettingsError } from "./lib/options.ts";
-import { UsageError } from "./lib/cli/common.ts";
+import { refuseRepeatedOptions, UsageError } from "./lib/cli/common.ts";
 import { OutputChoiceError } from "./outputs/mod.ts";
 import { addExtractCommand, loadUserExtractors, OPTION_COLUMNS } from "./lib/cli/extract.ts";
 import { collect } from "./lib/cli/label_subnets.ts";
@@ -69,6 +69,8 @@ export function buildProgram(setResult: (p: Promise<number>) => void = () => {})
       collect,
     )
     .action((o: { markdown?: boolean; extractor?: string[] }) => setResult(listFeatures(o)));
+  // Only the options that gather their values (--label, --extractor) may come more than once.
+  refuseRepeatedOptions(program, (option) => option.parseArg === collect);
   return program;
 }
 

@@ -334,8 +334,18 @@ export function validateOptions(options: CheckedOptions): void {
       ["tcpEnd", "--tcp-end"],
     ]
   ) checkBoolean(o, k, flag);
-  if (o.anonymizationSalt !== undefined && typeof o.anonymizationSalt !== "string") {
-    throw new OptionError("anonymizationSalt", "--anonymization-salt", "a string", o.anonymizationSalt);
+  // An empty salt is no salt: `--anonymization-salt "$SALT"` with SALT unset gave unsalted hashes, which 2^32
+  // guesses undo for IPv4, without a word.
+  if (
+    o.anonymizationSalt !== undefined &&
+    (typeof o.anonymizationSalt !== "string" || o.anonymizationSalt === "")
+  ) {
+    throw new OptionError(
+      "anonymizationSalt",
+      "--anonymization-salt",
+      "a non-empty string",
+      o.anonymizationSalt,
+    );
   }
   // Empty lists are refused, as the CLI refuses them: `features: []` ran every group, and `specificFeatures: []`
   // wrote `{}` for every flow.

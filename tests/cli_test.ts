@@ -142,6 +142,42 @@ Deno.test("usage errors exit 2: unknown option, --idle-timeout -5, --features no
     2,
     /stdin \(-\) is given more than once/,
   );
+  // An option that takes one value, given twice, kept the last without a word: anon --subnets a --subnets b
+  // left a's addresses in clear, --filter A --filter B filtered by B. --label and --extractor gather theirs.
+  for (
+    const args of [
+      ["anon", "-k", "k", "--subnets", "a.net", "--subnets", "b.net", "r.jsonl"],
+      ["extract", "--filter", "tcp", "--filter", "udp", "testdata/http.pcap"],
+      ["extract", "-o", "a.jsonl", "--output", "b.jsonl", "testdata/http.pcap"],
+      ["fingerprint", "--types", "tls_client", "--types", "ssh_client", "testdata/http.pcap"],
+    ]
+  ) {
+    const flag = args.includes("--subnets")
+      ? "--subnets"
+      : args.includes("--filter")
+      ? "--filter"
+      : args.includes(
+          "--types",
+        )
+      ? "--types"
+      : "--output";
+    assertError(
+      await runCli(args),
+      2,
+      new RegExp(`^jj: error: ${flag} is given more than once; it takes one value`),
+    );
+  }
+  // A short option's "=": -o=flows.csv wrote a file named "=flows.csv", anon -k=site.key made a new key there.
+  assertError(
+    await runCli(["extract", "-o=flows.csv", "testdata/http.pcap"]),
+    2,
+    /-o needs a file name, got =flows/,
+  );
+  assertError(
+    await runCli(["anon", "-k=site.key"], { stdin: "" }),
+    2,
+    /--key needs a file name, got =site\.key/,
+  );
   // An empty -o was a runtime error (exit 1, "cannot write : ..."); --label NAME: said `--label a:: ""`.
   assertError(await runCli(["extract", "-o", "", "testdata/http.pcap"]), 2, /-o needs a file name/);
   assertError(

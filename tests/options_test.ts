@@ -74,7 +74,12 @@ Deno.test("validation: each bad value is an OptionError naming the option, its f
     ],
     [{ entropySampleBytes: 2.5 }, /entropySampleBytes/],
     [{ includeFlowId: "yes" }, /includeFlowId \(--include-flow-id\) must be true or false; got "yes"/],
-    [{ anonymizationSalt: 5 }, /anonymizationSalt \(--anonymization-salt\) must be a string/],
+    [{ anonymizationSalt: 5 }, /anonymizationSalt \(--anonymization-salt\) must be a non-empty string/],
+    // No salt: unsalted hashes of the addresses, which 2^32 guesses undo ("$SALT" with SALT unset).
+    [
+      { anonymizationSalt: "" },
+      /anonymizationSalt \(--anonymization-salt\) must be a non-empty string; got ""/,
+    ],
     [
       { specificFeatures: "src_ip" },
       /specificFeatures \(--specific-features\) must be a non-empty list of names/,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type Command, InvalidArgumentError } from "commander";
+import { type Command, InvalidArgumentError, type Option } from "commander";
 import { basename, dirname, resolve } from "node:path";
 import { CAPTURE_EXT, walkCaptureTree } from "../capture_file.ts";
 import { InputError } from "../extract.ts";
@@ -366,8 +366,20 @@ export function refuseOutputAsInput(inputs: readonly string[], output: string | 
  * ```
  */
 export function refuseOptionAsFileName(flag: string, value: string | undefined): void {
-  if (value === undefined || value === "-" || !value.startsWith("-")) return;
-  throw new UsageError(`${flag} needs a file name, got ${value} (for a file of that name, write ./${value})`);
+  if (value === undefined || value === "-") return;
+  if (value.startsWith("-")) {
+    throw new UsageError(
+      `${flag} needs a file name, got ${value} (for a file of that name, write ./${value})`,
+    );
+  }
+  // `-o=flows.csv`: a short option takes no "=" (its value is "=flows.csv"), which wrote a file of that name, or
+  // made a new key `=site.key` in place of the one meant.
+  if (value.startsWith("=")) {
+    throw new UsageError(
+      `${flag} needs a file name, got ${value} (a short option takes its value after a space, not "=": ` +
+        `-o FILE, -k FILE; for a file of that name, write ./${value})`,
+    );
+  }
 }
 
 /**
@@ -520,4 +532,41 @@ export function givenOptions(cmd: Command): string[] {
   return cmd.options
     .filter((opt) => cmd.getOptionValueSource(opt.attributeName()) === "cli")
     .map((opt) => opt.long ?? opt.short ?? opt.flags);
+}
+
+/**
+ * Makes `cmd` and its subcommands refuse an option that takes a value given twice (a usage error, exit 2), but
+ * those `repeatable` names (`--label`, `--extractor`): commander keeps the last value without a word, so that
+ * `anon --subnets a.net --subnets b.net` left the addresses of a.net in clear, and `--filter A --filter B`
+ * filtered by B alone.
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { refuseRepeatedOptions } from "./common.ts";
+ * const p = new Command("x").option("--key <file>").exitOverride().configureOutput({ outputError: () => {} });
+ * refuseRepeatedOptions(p, () => false);
+ * let code = 0;
+ * try {
+ *   p.parse(["--key", "a", "--key", "b"], { from: "user" });
+ * } catch (e) {
+ *   code = (e as { exitCode: number }).exitCode;
+ * }
+ * console.log(code); // 2
+ * ```
+ */
+export function refuseRepeatedOptions(cmd: Command, repeatable: (option: Option) => boolean): void {
+  for (const sub of cmd.commands) refuseRepeatedOptions(sub, repeatable);
+  for (const option of cmd.options) {
+    if (!(option.required || option.optional) || option.variadic || repeatable(option)) continue;
+    let given = 0;
+    cmd.on(`option:${option.name()}`, () => {
+      if (++given > 1) {
+        cmd.error(
+          `error: ${option.long ?? option.short} is given more than once; it takes one value: give it once`,
+          { exitCode: 2, code: "jj.repeatedOption" },
+        );
+      }
+    });
+  }
 }

@@ -887,3 +887,24 @@ Deno.test({
     assert.deepEqual([r.quic_detected, r.quic_version, r.http3_detected], [true, 1, true]);
   },
 });
+
+Deno.test({
+  name:
+    "quic: two Retries (one per Initial of a two-datagram ClientHello): the server's Initials read with the first",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // quic-go (a review's): a ClientHello of 80 ALPNs over two Initials, a server with Retry on, which answers
+    // each with a Retry; the client follows the first (RFC 9000 17.2.5.2). The server's Initials were tried with
+    // the last Retry's keys: no ServerHello, JA3S, cipher or group.
+    const file = "testdata/quic_edge/two_retries.pcap";
+    const rows = await tsharkFields(file, [
+      "quic.long.packet_type",
+      "tls.handshake.ja3s",
+      "tls.handshake.ciphersuite",
+    ]);
+    assert.equal(rows.flatMap((r) => r[0].split(/[,|]/)).filter((t) => t === "3").length, 2, "two Retries");
+    const [, ja3s, cipher] = rows.find((r) => r[1] !== "")!;
+    const [r] = (await collect(file, { features: ["tls", "quic"] })).records;
+    assert.deepEqual([r.ja3s_hash, r.tls_cipher_suite], [ja3s, Number(cipher)]);
+  },
+});

@@ -930,8 +930,12 @@ export class QuicFlowAnalyzer {
     else if (t === PacketType.HANDSHAKE) this.handshakePackets++;
     else if (t === PacketType.RETRY) {
       this.retryPackets++;
-      // The client's next Initial (and the server's keys) use the Retry's Source Connection ID.
-      if (!this.done) this.serverKeyDcid = buf.slice(h.scidOff, h.scidOff + h.scidLen);
+      // The client's next Initial (and the server's keys) use the Retry's Source Connection ID: the first
+      // Retry's, the only one a client accepts (RFC 9000 17.2.5.2). A server answers each Initial sent before
+      // the Retry came with a Retry of its own; the last one's keys read none of the server's Initials.
+      if (!this.done && this.retryPackets === 1) {
+        this.serverKeyDcid = buf.slice(h.scidOff, h.scidOff + h.scidLen);
+      }
     }
     const cl = this.cl, sv = this.sv;
     if (this.done || t !== PacketType.INITIAL || h.truncated || cl === null || sv === null) return;

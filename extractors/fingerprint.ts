@@ -83,10 +83,11 @@ const features: FeatureSpec[] = [
     "float",
     "0-1: handshake seen both ways 0.9 (OpenVPN: client and server hard resets, acknowledged or with tls-auth " +
       "or tls-crypt packet ids; WireGuard: initiation and response), one way 0.6-0.7, WireGuard data only 0.6, " +
-      "OpenVPN opcode only 0.3, IPsec ESP/AH 0.9 (ESP also in UDP to port 4500), an IKE message 0.8 (to port " +
-      "500 or 4500), an L2TP header to port 1701 0.7, the destination's well-known port only 0.4; +0.1 for " +
-      "OpenVPN's or WireGuard's port with a signature, +0.2 when most IP packets are near the MTU (1400-1500 " +
-      "bytes) and there is a signature, more than an opcode.",
+      "OpenVPN opcode only 0.3, IPsec ESP/AH 0.9 (ESP also in UDP to port 4500, after IKE there too), an IKE " +
+      "message 0.8 (to port 500 or 4500), an L2TP header to port 1701 0.7, the destination's well-known port " +
+      "only 0.4; +0.1 for OpenVPN's or WireGuard's port with a signature, +0.2 when most IP packets are near the " +
+      "MTU (1400-1500 bytes) and there is a signature, more than an opcode. OpenVPN is told by its control " +
+      "packets at a direction's start: a flow part of data channel packets only gets its port's 0.4 at most.",
   ),
   f(
     "vpn_type",
@@ -179,7 +180,7 @@ function firstPayloadSig(s: FingerprintState, p: PacketView, flow: FlowState): n
       if (h + 28 <= o + n) {
         const ver = b[h + 17], ex = b[h + 18];
         if (
-          (ver === 0x20 && ex >= 34 && ex <= 37) ||
+          (ver === 0x20 && ((ex >= 34 && ex <= 37) || ex === 43)) ||
           (ver === 0x10 && (ex === 2 || ex === 4 || ex === 5 || ex === 32))
         ) {
           sig |= Sig.IKE;
@@ -200,6 +201,17 @@ function firstPayloadSig(s: FingerprintState, p: PacketView, flow: FlowState): n
   return sig;
 }
 
+/**
+ * A later payload that is ESP in UDP (to port 4500, not IKE's zero marker, not a NAT keepalive): IKE moves to 4500
+ * before ESP starts there, or a keepalive comes first, so the first payload of a NAT-T flow is seldom its ESP.
+ */
+function espInUdp(p: PacketView, flow: FlowState): boolean {
+  if (flow.protocol !== 17 || p.dstPort !== 4500 || p.payloadCapLen < 16) return false;
+  const b = p.buf, o = p.payloadOff;
+  return !(b[o] === 0 && b[o + 1] === 0 && b[o + 2] === 0 && b[o + 3] === 0) &&
+    !dnsShaped(b, o, o + p.payloadCapLen);
+}
+
 const u32 = (b: Uint8Array, i: number): number =>
   ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
 
@@ -213,7 +225,9 @@ function timeStamped(b: Uint8Array, o: number, end: number, ts: number): boolean
   for (const hmac of TLS_AUTH_HMAC_SIZES) {
     const at = o + 9 + hmac;
     if (end - at < 8) return false;
-    const id = u32(b, at), t = u32(b, at + 4);
+    // tls-crypt-v2 starts its packet ids at EARLY_NEG_START (0x0f000000): its first reset carries 0x0f000001.
+    const raw = u32(b, at), t = u32(b, at + 4);
+    const id = raw >>> 24 === 0x0f ? raw & 0xffffff : raw;
     if (id >= 1 && id <= 16 && Math.abs(t - ts) <= 86400) return true;
   }
   return false;
@@ -384,11 +398,17 @@ export const fingerprintExtractor: FeatureExtractor<FingerprintState> = {
     if (pay === 0) return;
     if (dir === 0) {
       if (s.sigFwd < 0) s.sigFwd = firstPayloadSig(s, p, flow);
-      else s.laterBytesFwd += pay;
+      else {
+        s.laterBytesFwd += pay;
+        if (espInUdp(p, flow)) s.sigFwd |= Sig.ESP_UDP;
+      }
       s.payloadPacketsFwd++;
     } else {
       if (s.sigBwd < 0) s.sigBwd = firstPayloadSig(s, p, flow);
-      else s.laterBytesBwd += pay;
+      else {
+        s.laterBytesBwd += pay;
+        if (espInUdp(p, flow)) s.sigBwd |= Sig.ESP_UDP;
+      }
       s.payloadPacketsBwd++;
     }
     if (torCellSized(p)) s.torCells++;

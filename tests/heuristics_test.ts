@@ -149,3 +149,40 @@ Deno.test("padding: Tor cells are TCP payloads (a ping or UDP of 560 bytes is no
   assert.ok((r.iat_cv as number) < 0);
   assert.equal(r.is_constant_rate, null);
 });
+
+Deno.test({
+  name:
+    "fingerprint and tls on real VPN software: IPsec NAT-T, OpenVPN tls-crypt-v2 and tls-auth with SHA-256 (tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const dir = `${ROOT}/testdata/heuristics_edge`;
+    const vpn = async (name: string) => {
+      const { records } = await collect(`${dir}/${name}`, { features: ["flow_meta", "fingerprint", "tls"] });
+      return records.filter((r) => (r.total_packets as number) > 3);
+    };
+    // strongSwan IKEv2 then ESP in UDP on 4500 (tshark: 12 ESP packets): the first payload of each direction was
+    // IKE's, and only it was looked at ("ipsec-ike" 0.8). The same with a NAT keepalive first (0.4, "unknown"),
+    // and with IKE_INTERMEDIATE (exchange 43, RFC 9242) for the first exchange on 4500 (both edited from it).
+    const esp = (await tsharkFields(`${dir}/ike2_esp.pcap`, ["esp.spi"])).filter((r) => r[0] !== "").length;
+    assert.ok(esp >= 12, `${esp} ESP packets`);
+    for (
+      const name of ["ike2_esp.pcap", "edited_natt_keepalive_first.pcap", "edited_ike_intermediate.pcap"]
+    ) {
+      const [r] = (await vpn(name)).filter((r) => r.dst_port === 4500);
+      assert.deepEqual([r.vpn_type, r.vpn_confidence, r.likely_vpn], ["ipsec-esp", 0.9, true], name);
+    }
+    // OpenVPN 2.6 with tls-crypt-v2 (its packet ids start at 0x0f000001): both hard resets, 0.4 by the port.
+    const [v2] = await vpn("ovpn_udp_tls_crypt_v2.pcap");
+    assert.deepEqual([v2.vpn_type, v2.likely_vpn], ["openvpn", true]);
+    assert.ok((v2.vpn_confidence as number) >= 0.9, String(v2.vpn_confidence));
+    // tls-auth with `auth SHA256`: the TLS handshake inside was not read (a SHA-1 HMAC was assumed). tshark reads
+    // it when told the HMAC's size.
+    const sha = `${dir}/ovpn_udp_tls_auth_sha256.pcap`;
+    const [[ja3, ja3s]] = (await tsharkFields(sha, ["tls.handshake.ja3", "tls.handshake.ja3s"], [
+      "-o",
+      "openvpn.tls_auth_hmac_size:32",
+    ])).reduce((acc, r) => [[acc[0][0] || r[0], acc[0][1] || r[1]]], [["", ""]]);
+    const [t] = await vpn("ovpn_udp_tls_auth_sha256.pcap");
+    assert.deepEqual([t.ja3_hash, t.ja3s_hash], [ja3, ja3s]);
+  },
+});

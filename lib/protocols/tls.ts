@@ -1166,6 +1166,8 @@ class DirState {
   certFirst = -1;
   // OpenVPN control channel.
   ovpnNextId = 0;
+  /** Bytes of tls-auth (HMAC, packet id, time) after the session id, as the hard reset showed them; -1: unknown. */
+  ovpnAuth = -1;
   /** OpenVPN over UDP: control packets that arrived ahead of a missing one, by packet id. */
   ovpnPending: Map<number, Uint8Array> | null = null;
 
@@ -1554,8 +1556,10 @@ export class TlsFlowAnalyzer {
         }
       }
       if ((d.detectBytes === 0 || this.openVpn) && avail >= 16) {
-        if (openVpnStart(buf, p, avail)) {
+        const auth = openVpnStart(buf, p, avail);
+        if (auth >= 0) {
           d.mode = MODE_OPENVPN;
+          d.ovpnAuth = auth;
           this.openVpn = true;
           return p - off + this.openvpn(d, dir, buf, p, end - p);
         }
@@ -1730,8 +1734,10 @@ export class TlsFlowAnalyzer {
     }
     let q = s + 1 + 8; // opcode, session id
     if (q >= e) return;
-    // tls-auth: Wireshark's heuristic (a non-empty "ack array" whose first 4 bytes look random is an HMAC).
-    if (buf[q] > 0 && q + 4 <= e && hmacLike(u32(buf, q))) q += 20 + 8;
+    // tls-auth: as long as the direction's hard reset showed it (an HMAC of SHA-1, SHA-256 or SHA-512), else
+    // Wireshark's heuristic (a non-empty "ack array" whose first 4 bytes look random is a SHA-1 HMAC).
+    if (d.ovpnAuth >= 0) q += d.ovpnAuth;
+    else if (buf[q] > 0 && q + 4 <= e && hmacLike(u32(buf, q))) q += 20 + 8;
     if (q >= e) return;
     const acks = buf[q++];
     q += acks * 4 + (acks > 0 ? 8 : 0);
@@ -1784,7 +1790,8 @@ export class TlsFlowAnalyzer {
     if (d.mode === MODE_DONE || !(len > 0) || off < 0 || off + len > buf.length) return;
     this.hsTouched = false;
     if (d.mode === MODE_DETECT) {
-      if (!openVpnReset(buf, off, off + len)) {
+      d.ovpnAuth = openVpnResetAuth(buf, off, off + len);
+      if (d.ovpnAuth < 0) {
         d.mode = MODE_DONE;
       } else {
         d.mode = MODE_OPENVPN;
@@ -2284,25 +2291,40 @@ function recordStartOk(b: Uint8Array, p: number, anyType = true): boolean {
  * id 0, and message packet id 0 where it should be, with or without a 28-byte tls-auth block.
  */
 function openVpnReset(b: Uint8Array, s: number, e: number): boolean {
-  if (e - s < 14 || (b[s] & 7) !== 0) return false;
+  return openVpnResetAuth(b, s, e) >= 0;
+}
+
+/**
+ * The bytes of tls-auth between an OpenVPN hard reset's session id and its ACK array: 0 without it, else an HMAC
+ * (SHA-1's 20 bytes, the default, SHA-256's 32 or SHA-512's 64: `auth SHA256` hardens many setups) and the
+ * 8-byte packet id and time; -1 when `b[s, e)` is no hard reset.
+ */
+function openVpnResetAuth(b: Uint8Array, s: number, e: number): number {
+  if (e - s < 14 || (b[s] & 7) !== 0) return -1;
   const op = b[s] >> 3;
-  if (op !== 1 && op !== 2 && op !== 7 && op !== 8 && op !== 10) return false;
-  for (let auth = 0; auth <= 28; auth += 28) {
+  if (op !== 1 && op !== 2 && op !== 7 && op !== 8 && op !== 10) return -1;
+  for (const auth of OPENVPN_AUTH_BYTES) {
     const q = s + 9 + auth;
     if (q >= e) continue;
     const acks = b[q];
     if (acks > 8) continue;
     const m = q + 1 + acks * 4 + (acks > 0 ? 8 : 0);
-    if (m + 4 <= e && u32(b, m) === 0) return true;
+    if (m + 4 <= e && u32(b, m) === 0) return auth;
   }
-  return false;
+  return -1;
 }
 
-/** The first packet of an OpenVPN-over-TCP session: a length, then a hard reset. */
-function openVpnStart(b: Uint8Array, p: number, avail: number): boolean {
+/** tls-auth's bytes after the session id: none, or an HMAC of SHA-1, SHA-256 or SHA-512, then packet id and time. */
+const OPENVPN_AUTH_BYTES: readonly number[] = [0, 28, 40, 72];
+
+/**
+ * The first packet of an OpenVPN-over-TCP session, a length then a hard reset: its tls-auth bytes (see
+ * `openVpnResetAuth`), or -1 when it is none.
+ */
+function openVpnStart(b: Uint8Array, p: number, avail: number): number {
   const n = u16(b, p);
-  if (n < 14 || n > MAX_OPENVPN_PACKET || avail < 2 + n) return false;
-  return openVpnReset(b, p + 2, p + 2 + n);
+  if (n < 14 || n > MAX_OPENVPN_PACKET || avail < 2 + n) return -1;
+  return openVpnResetAuth(b, p + 2, p + 2 + n);
 }
 
 /** Wireshark's check: at most one zero byte among four means "random", i.e. an HMAC. */

@@ -91,6 +91,7 @@ export function describeLinkType(link: number): string {
 }
 
 const PROTO_TCP = 6, PROTO_UDP = 17, PROTO_ICMP = 1, PROTO_ICMP6 = 58, PROTO_SCTP = 132, PROTO_AH = 51;
+const PROTO_UDPLITE = 136, PROTO_DCCP = 33;
 /** Tunnels followed inside each other at most; a deeper one is the flow (its packet is the 8th tunnel's). */
 const MAX_DEPTH = 8;
 /** Datagrams being fragmented whose ports are remembered at once (the oldest is forgotten past this). */
@@ -715,6 +716,17 @@ export class PacketDecoder {
       p.srcPort = (buf[o] << 8) | buf[o + 1];
       p.dstPort = (buf[o + 2] << 8) | buf[o + 3];
       return this.payload(o + 12, end, l4Len - 12);
+    }
+    // UDP-Lite (RFC 3828) and DCCP (RFC 4340) have ports where UDP has them: connections between two hosts were
+    // one flow of ports 0. UDP-Lite's header is UDP's 8 bytes (its length field is a checksum coverage); DCCP's
+    // data offset, in words, is at 4.
+    if (proto === PROTO_UDPLITE || proto === PROTO_DCCP) {
+      this.addLayer(proto === PROTO_UDPLITE ? Layer.UDPLITE : Layer.DCCP);
+      if (have < 4) return SkipReason.TRUNCATED;
+      p.srcPort = (buf[o] << 8) | buf[o + 1];
+      p.dstPort = (buf[o + 2] << 8) | buf[o + 3];
+      const hl = proto === PROTO_UDPLITE ? 8 : have >= 5 ? Math.max(12, buf[o + 4] * 4) : 12;
+      return this.payload(o + hl, end, l4Len - hl);
     }
     if (proto === PROTO_AH && have >= 2) {
       // IPv4's authentication header, followed to the protocol it protects as IPv6's extension headers are.

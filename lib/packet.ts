@@ -49,6 +49,8 @@ export const Layer = {
   LLC: 25,
   PBB: 26,
   PW: 27,
+  UDPLITE: 28,
+  DCCP: 29,
 } as const;
 
 /**
@@ -84,6 +86,8 @@ export const LAYER_NAMES: readonly string[] = [
   "LLC",
   "PBB",
   "PW",
+  "UDPLITE",
+  "DCCP",
 ];
 
 /** The transport layer the decoder reads for each IP protocol number. */
@@ -93,6 +97,8 @@ const TRANSPORT_LAYERS: Readonly<Record<number, number>> = {
   17: Layer.UDP,
   58: Layer.ICMP6,
   132: Layer.SCTP,
+  136: Layer.UDPLITE,
+  33: Layer.DCCP,
 };
 
 /**

@@ -136,3 +136,37 @@ Deno.test("an IP length of 0 (segmentation offload) in a cut capture counts the 
   assert.equal(flows.get("1101-80")!.payload_bytes_fwd, 3 * 1440);
   assert.equal(flows.get("1102-80")!.payload_bytes_fwd, 3 * 1460);
 });
+
+Deno.test({
+  name:
+    "UDP-Lite and DCCP flows are told apart by their ports, as tshark's conversations (they were one flow of ports 0)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // UDP-Lite from Python sockets between namespaces (a review's): two client ports to one IPv4 server port, two
+    // to one IPv6 port, 6 packets each; DCCP frames crafted with scapy.
+    for (
+      const [file, proto, fields] of [
+        ["udplite.pcap", 136, ["udp.srcport", "udp.dstport"]],
+        ["dccp.pcap", 33, ["dccp.srcport", "dccp.dstport"]],
+      ] as const
+    ) {
+      const path = `${ROOT}/testdata/flow_edge/${file}`;
+      const want = new Map<string, number>();
+      for (const [sp, dp] of tsharkRows(["-r", path, "-T", "fields", "-e", fields[0], "-e", fields[1]])) {
+        if (sp === "") continue;
+        const key = [Number(sp), Number(dp)].sort((a, b) => a - b).join("-");
+        want.set(key, (want.get(key) ?? 0) + 1);
+      }
+      const r = await runCli(["extract", "-q", "--features", "flow_meta", path]);
+      assert.equal(r.code, 0, r.stderr);
+      const got = new Map<string, number>();
+      for (const f of parseJsonl(r.stdout).filter((f) => f.protocol === proto)) {
+        got.set(
+          [f.src_port as number, f.dst_port as number].sort((a, b) => a - b).join("-"),
+          f.total_packets as number,
+        );
+      }
+      assert.deepEqual([...got].sort(), [...want].sort(), file);
+    }
+  },
+});

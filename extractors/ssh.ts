@@ -94,8 +94,8 @@ const features: FeatureSpec[] = [
   f(
     "ssh_kex_packets",
     "int",
-    "Cleartext key-exchange messages (SSH-2 numbers 20-49, SSH-1 key messages) read whole, up to a gap in " +
-      "their direction's stream that is never filled (a segment not captured).",
+    "Cleartext key-exchange messages (SSH-2 numbers 20-49, read whole; SSH-1 key messages, by their type " +
+      "byte), up to a gap in their direction's stream that is never filled (a segment not captured).",
   ),
   f(
     "ssh_encrypted_packets",

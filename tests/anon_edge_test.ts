@@ -191,6 +191,25 @@ Deno.test({
   },
 });
 
+Deno.test("anon --pcap: a frame nesting more than 16 IP layers is left out, saying why (not 'cut short or malformed')", async () => {
+  await withTempDir(async (dir) => {
+    await fixedKey(dir);
+    // A review's frames (scapy): UDP inside 9, 12, 16, 17 and 20 IP headers, all well formed (tshark reads them).
+    const r = await runCli([
+      "anon",
+      "--key",
+      `${dir}/k`,
+      "--pcap",
+      `${DIR}/ipip_nest_deep.pcap`,
+      "-o",
+      `${dir}/o.pcap`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /: 2 packet\(s\) left out \(2 more than 16 IP layers nested/);
+    assert.doesNotMatch(r.stderr, /cut short or malformed/);
+  });
+});
+
 Deno.test("anon --pcap --subnets: an address cut short that may lie inside a subnet is zeroed, not left in clear", async () => {
   await withTempDir(async (dir) => {
     await fixedKey(dir);

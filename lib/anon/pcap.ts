@@ -10,7 +10,8 @@
  * a checksum that was right stays right and one that was wrong (offloading, corruption) stays wrong by the same
  * amount, even for packets cut short by a snap length; TCP, UDP and ICMPv6 pseudo-headers use the final
  * destination of a source route or routing header, as senders compute them. Not rewritten: addresses in
- * application payloads, in IPv6 RPL (type 3) routing headers, and in link-layer headers (MACs). pcapng name
+ * application payloads, in IPv6 RPL (type 3) routing headers, in SCTP chunks, OSPF, VRRP and PIM messages, and
+ * in link-layer headers (MACs). pcapng name
  * resolution blocks, which map addresses to names, are dropped, and so are the options that can hold addresses:
  * the interface address options (if_IPv4addr, if_IPv6addr) and capture filter (if_filter) of interface
  * description blocks, packet blocks' hashes (epb_hash), and every comment and custom option; systemd journal,
@@ -361,6 +362,7 @@ export class PacketAnonymizer {
     if (depth >= MAX_LAYERS || this.nLayers >= MAX_LAYERS) {
       // More to read than this rewrites: what lies below would be copied in clear.
       this.unsafe = true;
+      this.unsafeReason = `more than ${MAX_LAYERS} IP layers nested (the deeper ones are not rewritten)`;
       return 0;
     }
     const d = this.decoder;

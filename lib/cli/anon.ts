@@ -195,7 +195,7 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
       if (r.droppedPackets > 0) {
         const why = Object.entries(r.droppedPacketReasons).map(([k, n]) => `${n} ${k}`).join(", ");
         console.error(
-          `jj: warning: ${o.pcap}: ${r.droppedPackets} unreadable packet block(s) left out (${why})`,
+          `jj: warning: ${o.pcap}: ${r.droppedPackets} packet(s) left out (${why})`,
         );
       }
       if (!o.quiet) {
@@ -324,14 +324,16 @@ packet, those are left out.
 headers, ARP, neighbour discovery (targets, prefixes, DNS servers, redirected packets), mobile IPv6 home
 agent and prefix discovery, IGMP and multicast listener discovery (groups, sources) and ICMPv6 node
 information (subjects, addresses); of an address the snapshot length cut short, the bytes captured (as the
-whole address's first bytes; with --subnets, zeroed when they may lie inside one). Checksums are updated
-incrementally, so a checksum that was wrong in the capture (offloading, corruption) stays wrong. A frame whose
-IP header is cut short, pcapng options that can hold addresses (interface addresses, capture filters,
-comments, packet hashes), and name resolution, journal, decryption secrets, custom and unknown blocks are left
-out. Payloads are not touched, nor are MAC addresses (Ethernet, ARP, neighbour discovery options,
-if_MACaddr), from which an EUI-64 interface id, a solicited-node target's low 24 bits and a multicast group's
-low 23 bits can be read; nor frames extract does not read as IP (LLDP, CDP, or IP in encapsulations it does
-not follow: MPLS over UDP, L2TP, PPP over version-0 GRE, VXLAN on other ports): they are copied as they are.
+whole address's first bytes; with --subnets, zeroed unless, padded with zeros, it lies inside one). Checksums
+are updated incrementally, so a checksum that was wrong in the capture (offloading, corruption) stays wrong. A
+frame whose IP header is cut short or that nests more than 16 IP layers, pcapng options that can hold
+addresses (interface addresses, capture filters, comments, packet hashes), and name resolution, journal,
+decryption secrets, custom and unknown blocks are left out. Payloads are not touched, nor are the addresses
+inside SCTP chunks (INIT address parameters), OSPF, VRRP and PIM messages, nor MAC addresses (Ethernet, ARP,
+neighbour discovery options, if_MACaddr), from which an EUI-64 interface id, a solicited-node target's low 24
+bits and a multicast group's low 23 bits can be read; nor frames extract does not read as IP (LLDP, CDP, or
+IP in encapsulations it does not follow: MPLS over UDP, L2TP, PPP over version-0 GRE, VXLAN on other ports):
+they are copied as they are.
 
 --reverse needs the same key, mode and --subnets file. With --subnets, cryptopan maps a network onto another
 network of the same size, which may hold real addresses left untouched (outside --subnets): --reverse cannot

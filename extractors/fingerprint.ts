@@ -206,7 +206,9 @@ function firstPayloadSig(s: FingerprintState, p: PacketView, flow: FlowState): n
  * before ESP starts there, or a keepalive comes first, so the first payload of a NAT-T flow is seldom its ESP.
  */
 function espInUdp(p: PacketView, flow: FlowState): boolean {
-  if (flow.protocol !== 17 || p.dstPort !== 4500 || p.payloadCapLen < 16) return false;
+  // A later IP fragment's payload is the middle of a datagram (an IKE_AUTH with certificates is fragmented
+  // often): it holds no marker to tell IKE from ESP.
+  if (flow.protocol !== 17 || p.dstPort !== 4500 || p.payloadCapLen < 16 || p.isFragment) return false;
   const b = p.buf, o = p.payloadOff;
   return !(b[o] === 0 && b[o + 1] === 0 && b[o + 2] === 0 && b[o + 3] === 0) &&
     !dnsShaped(b, o, o + p.payloadCapLen);
@@ -219,7 +221,8 @@ const u32 = (b: Uint8Array, i: number): number =>
  * With tls-crypt the session id is followed by a small packet id and the sender's Unix time, which must be
  * within a day of the packet's own time: any payload whose bytes 9 to 16 happen to read as a small number and a
  * recent time (a DNS query's counts and first label do, for 2 transaction ids in 256) is not enough. With
- * tls-auth an HMAC comes first: SHA-1's 20 bytes (the default), SHA-256's 32 or SHA-512's 64.
+ * tls-auth an HMAC comes first: SHA-1's 20 bytes (the default), or MD5's 16, SHA-224's 28, SHA-256's 32,
+ * SHA-384's 48 or SHA-512's 64.
  */
 function timeStamped(b: Uint8Array, o: number, end: number, ts: number): boolean {
   for (const hmac of TLS_AUTH_HMAC_SIZES) {
@@ -233,8 +236,8 @@ function timeStamped(b: Uint8Array, o: number, end: number, ts: number): boolean
   return false;
 }
 
-/** Bytes before the packet id: none with tls-crypt, the HMAC with tls-auth. */
-const TLS_AUTH_HMAC_SIZES: readonly number[] = [0, 20, 32, 64];
+/** Bytes before the packet id: none with tls-crypt, the HMAC with tls-auth (MD5, SHA-1, SHA-224 to SHA-512). */
+const TLS_AUTH_HMAC_SIZES: readonly number[] = [0, 16, 20, 28, 32, 48, 64];
 
 /**
  * OpenVPN control packets: opcode << 3 | key id, then the sender's 8-byte session id. A client hard reset (v2/v3,

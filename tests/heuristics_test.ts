@@ -184,5 +184,14 @@ Deno.test({
     ])).reduce((acc, r) => [[acc[0][0] || r[0], acc[0][1] || r[1]]], [["", ""]]);
     const [t] = await vpn("ovpn_udp_tls_auth_sha256.pcap");
     assert.deepEqual([t.ja3_hash, t.ja3s_hash], [ja3, ja3s]);
+    // And SHA-384's 48 bytes (a review's capture, OpenVPN 2.6 with `auth SHA384`): the same handshake.
+    const [t384] = await vpn("ovpn_udp_tls_auth_sha384.pcap");
+    assert.deepEqual([t384.ja3_hash, t384.ja3s_hash], [ja3, ja3s]);
+    // IKE only on 4500: IKE_INTERMEDIATE without the ESP after it (its ESP packets taken out) is IKE, and an
+    // IKE_AUTH in IP fragments (a review's, scapy) is no ESP: a later fragment's payload has no marker.
+    for (const name of ["edited_ike_intermediate_only.pcap", "edited_ike_4500_fragmented.pcap"]) {
+      const [r] = (await vpn(name)).filter((r) => r.dst_port === 4500);
+      assert.deepEqual([r.vpn_type, r.vpn_confidence], ["ipsec-ike", 0.8], name);
+    }
   },
 });

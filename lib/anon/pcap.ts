@@ -362,7 +362,7 @@ export class PacketAnonymizer {
     if (depth >= MAX_LAYERS || this.nLayers >= MAX_LAYERS) {
       // More to read than this rewrites: what lies below would be copied in clear.
       this.unsafe = true;
-      this.unsafeReason = `more than ${MAX_LAYERS} IP layers nested (the deeper ones are not rewritten)`;
+      this.unsafeReason = `more than ${MAX_LAYERS} IP layers nested (this rewrites ${MAX_LAYERS})`;
       return 0;
     }
     const d = this.decoder;

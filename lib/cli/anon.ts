@@ -209,9 +209,7 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
               r.droppedOptions
                 ? `, ${r.droppedOptions} pcapng option(s) that can hold addresses left out (interface addresses and filters, comments, packet hashes)`
                 : ""
-            }${
-              r.droppedPackets ? `, ${r.droppedPackets} packet block(s) left out` : ""
-            }; ${anonymizer.describe()}`,
+            }${r.droppedPackets ? `, ${r.droppedPackets} packet(s) left out` : ""}; ${anonymizer.describe()}`,
         );
       }
     } catch (e) {

@@ -375,9 +375,11 @@ export function refuseOptionAsFileName(flag: string, value: string | undefined):
   // `-o=flows.csv`: a short option takes no "=" (its value is "=flows.csv"), which wrote a file of that name, or
   // made a new key `=site.key` in place of the one meant.
   if (value.startsWith("=")) {
+    // A name with a directory in it (=/tmp/x.key) is no file named so in this one.
+    const named = value.includes("/") ? "" : `; for a file of that name, write ./${value}`;
     throw new UsageError(
-      `${flag} needs a file name, got ${value} (a short option takes its value after a space, not "=": ` +
-        `-o FILE, -k FILE; for a file of that name, write ./${value})`,
+      `${flag} needs a file name, got ${value} (an option's value comes after a space, not "=": -o FILE, ` +
+        `-k FILE${named})`,
     );
   }
 }

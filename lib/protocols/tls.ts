@@ -2296,8 +2296,8 @@ function openVpnReset(b: Uint8Array, s: number, e: number): boolean {
 
 /**
  * The bytes of tls-auth between an OpenVPN hard reset's session id and its ACK array: 0 without it, else an HMAC
- * (SHA-1's 20 bytes, the default, SHA-256's 32 or SHA-512's 64: `auth SHA256` hardens many setups) and the
- * 8-byte packet id and time; -1 when `b[s, e)` is no hard reset.
+ * (see `OPENVPN_AUTH_BYTES`: `auth SHA256` hardens many setups) and the 8-byte packet id and time; -1 when
+ * `b[s, e)` is no hard reset.
  */
 function openVpnResetAuth(b: Uint8Array, s: number, e: number): number {
   if (e - s < 14 || (b[s] & 7) !== 0) return -1;
@@ -2314,8 +2314,11 @@ function openVpnResetAuth(b: Uint8Array, s: number, e: number): number {
   return -1;
 }
 
-/** tls-auth's bytes after the session id: none, or an HMAC of SHA-1, SHA-256 or SHA-512, then packet id and time. */
-const OPENVPN_AUTH_BYTES: readonly number[] = [0, 28, 40, 72];
+/**
+ * tls-auth's bytes after the session id: none, or an HMAC (SHA-1's 20 bytes first, the default; MD5's 16,
+ * SHA-224's 28, SHA-256's 32, SHA-384's 48, SHA-512's 64), then the packet id and time.
+ */
+const OPENVPN_AUTH_BYTES: readonly number[] = [0, 28, 24, 36, 40, 56, 72];
 
 /**
  * The first packet of an OpenVPN-over-TCP session, a length then a hard reset: its tls-auth bytes (see

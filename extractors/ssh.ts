@@ -1,8 +1,8 @@
 /**
  * `ssh`: SSH detection on any TCP port (by the "SSH-" identification string, also after a client's HTTP CONNECT
- * to a proxy and the proxy's answer), client and server banners, the
- * protocol version, HASSH / HASSH-server from the two KEXINITs (as Wireshark's `ssh.kex.hassh` /
- * `ssh.kex.hasshserver`), cleartext key-exchange message count and encrypted packet count.
+ * to a proxy and the proxy's answer), client and server banners, the protocol version, HASSH / HASSH-server from
+ * the two KEXINITs (as Wireshark's `ssh.kex.hassh` / `ssh.kex.hasshserver`), cleartext key-exchange message
+ * count and encrypted packet count.
  *
  * The client is the side talking to port 22 when exactly one side uses it (Wireshark's rule), else the SYN
  * sender, else the side on an ephemeral port (32768 and up) facing one below, else the flow's initiator. Once

@@ -1734,8 +1734,8 @@ export class TlsFlowAnalyzer {
     }
     let q = s + 1 + 8; // opcode, session id
     if (q >= e) return;
-    // tls-auth: as long as the direction's hard reset showed it (an HMAC of SHA-1, SHA-256 or SHA-512), else
-    // Wireshark's heuristic (a non-empty "ack array" whose first 4 bytes look random is a SHA-1 HMAC).
+    // tls-auth: as long as the direction's hard reset showed it (`OPENVPN_AUTH_BYTES`), else Wireshark's
+    // heuristic (a non-empty "ack array" whose first 4 bytes look random is a SHA-1 HMAC).
     if (d.ovpnAuth >= 0) q += d.ovpnAuth;
     else if (buf[q] > 0 && q + 4 <= e && hmacLike(u32(buf, q))) q += 20 + 8;
     if (q >= e) return;
@@ -2288,7 +2288,7 @@ function recordStartOk(b: Uint8Array, p: number, anyType = true): boolean {
 
 /**
  * An OpenVPN hard-reset packet in `b[s .. e)` (without the TCP length prefix): opcode 1, 2, 7, 8 or 10 with key
- * id 0, and message packet id 0 where it should be, with or without a 28-byte tls-auth block.
+ * id 0, and message packet id 0 where it should be, with or without a tls-auth block (see `openVpnResetAuth`).
  */
 function openVpnReset(b: Uint8Array, s: number, e: number): boolean {
   return openVpnResetAuth(b, s, e) >= 0;

@@ -316,7 +316,11 @@ function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | 
   const dp = flow.dstPort, sp = flow.srcPort, udp = flow.protocol === 17;
   let c = 0, type: string | null = null, weakSignature = false;
   const total = flow.packets[0] + flow.packets[1], payloads = s.payloadPacketsFwd + s.payloadPacketsBwd;
-  if (flow.protocol === 50 || (udp && sig & Sig.ESP_UDP)) {
+  // Both OpenVPN hard resets, the server's acknowledging the client's or both laid out as resets: OpenVPN, also
+  // on port 4500, where its packets read as ESP in UDP too.
+  const openvpnBoth = (fwd & Sig.OVPN_CLIENT_RESET) !== 0 && (bwd & Sig.OVPN_SERVER_RESET) !== 0 &&
+    ((bwd & Sig.OVPN_ACKED) !== 0 || ((fwd & Sig.OVPN_SHAPED) !== 0 && (bwd & Sig.OVPN_SHAPED) !== 0));
+  if (flow.protocol === 50 || (udp && sig & Sig.ESP_UDP && !openvpnBoth)) {
     c = 0.9;
     type = "ipsec-esp";
   } else if (flow.protocol === 51 || s.ah) {
@@ -324,9 +328,7 @@ function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | 
     type = "ipsec-ah";
   } else if (sig & (Sig.OVPN_CLIENT_RESET | Sig.OVPN_SERVER_RESET)) {
     // The server acknowledging the client's session: certain; a reset laid out as one: likely; an opcode: weak.
-    const both = (fwd & Sig.OVPN_CLIENT_RESET) && (bwd & Sig.OVPN_SERVER_RESET) &&
-      ((bwd & Sig.OVPN_ACKED) || ((fwd & Sig.OVPN_SHAPED) && (bwd & Sig.OVPN_SHAPED)));
-    c = both ? 0.9 : sig & Sig.OVPN_SHAPED ? 0.6 : 0.3;
+    c = openvpnBoth ? 0.9 : sig & Sig.OVPN_SHAPED ? 0.6 : 0.3;
     // An opcode alone is one byte (a QUIC short header's first is often 0x40 or 0x50): large packets do not
     // make it likely.
     if (c === 0.3) weakSignature = true;

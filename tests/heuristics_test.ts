@@ -171,6 +171,10 @@ Deno.test({
       const [r] = (await vpn(name)).filter((r) => r.dst_port === 4500);
       assert.deepEqual([r.vpn_type, r.vpn_confidence, r.likely_vpn], ["ipsec-esp", 0.9, true], name);
     }
+    // The same exchange moved to UDP port 4500 (edited; tshark reads OpenVPN with -d udp.port==4500,openvpn):
+    // both hard resets, yet "ipsec-esp" 0.9, its packets reading as ESP in UDP too.
+    const [on4500] = await vpn("edited_ovpn_port4500.pcap");
+    assert.deepEqual([on4500.vpn_type, on4500.vpn_confidence], ["openvpn", 0.9]);
     // OpenVPN 2.6 with tls-crypt-v2 (its packet ids start at 0x0f000001): both hard resets, 0.4 by the port.
     const [v2] = await vpn("ovpn_udp_tls_crypt_v2.pcap");
     assert.deepEqual([v2.vpn_type, v2.likely_vpn], ["openvpn", true]);

@@ -18,6 +18,7 @@
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import { type PacketView, TCP } from "../lib/packet.ts";
+import { OPENVPN_HMAC_SIZES } from "../lib/protocols/tls.ts";
 import { torCellSized } from "./padding.ts";
 
 /** Signature bits found in a first payload. */
@@ -225,9 +226,9 @@ const u32 = (b: Uint8Array, i: number): number =>
  * SHA-384's 48 or SHA-512's 64.
  */
 function timeStamped(b: Uint8Array, o: number, end: number, ts: number): boolean {
-  for (const hmac of TLS_AUTH_HMAC_SIZES) {
+  for (const hmac of OPENVPN_HMAC_SIZES) {
     const at = o + 9 + hmac;
-    if (end - at < 8) return false;
+    if (end - at < 8) continue;
     // tls-crypt-v2 starts its packet ids at EARLY_NEG_START (0x0f000000): its first reset carries 0x0f000001.
     const raw = u32(b, at), t = u32(b, at + 4);
     const id = raw >>> 24 === 0x0f ? raw & 0xffffff : raw;
@@ -235,9 +236,6 @@ function timeStamped(b: Uint8Array, o: number, end: number, ts: number): boolean
   }
   return false;
 }
-
-/** Bytes before the packet id: none with tls-crypt, the HMAC with tls-auth (MD5, SHA-1, SHA-224 to SHA-512). */
-const TLS_AUTH_HMAC_SIZES: readonly number[] = [0, 16, 20, 28, 32, 48, 64];
 
 /**
  * OpenVPN control packets: opcode << 3 | key id, then the sender's 8-byte session id. A client hard reset (v2/v3,

@@ -14,6 +14,7 @@ import {
   isVxlan,
   mplsStackEnd,
   teredoInner,
+  udpDatagramLength,
 } from "./tunnels.ts";
 
 /**
@@ -680,8 +681,8 @@ export class PacketDecoder {
       if (this.decap && depth < MAX_DEPTH && p.payloadCapLen > 0) {
         // The datagram's end by the lengths (the capture may hold less): a first fragment's UDP length runs
         // past its IP length, and says where the datagram ends.
-        const firstFragment = (p.ipFlags & 1) !== 0 && p.fragOffset === 0 && udpLen >= l4Len;
-        const datagramEnd = p.payloadOff + (firstFragment ? udpLen - 8 : p.payloadLen);
+        const firstFragment = (p.ipFlags & 1) !== 0 && p.fragOffset === 0;
+        const datagramEnd = o + udpDatagramLength(udpLen, l4Len, firstFragment);
         const t = this.udpTunnel(
           buf,
           p.payloadOff,

@@ -192,3 +192,19 @@ export function mplsStackEnd(buf: Uint8Array, o: number, end: number): number {
 export function isPwControlWord(buf: Uint8Array, o: number, end: number): boolean {
   return end - o >= 18 && (buf[o] >> 4) === 0;
 }
+
+/**
+ * Bytes of a UDP datagram from its header (`udpLen` its length field, `ipLen` what the IP length leaves for it):
+ * the UDP length when it fits and is shorter (bytes after it are no payload, RFC 768) or the IP packet is a first
+ * fragment (whose datagram runs past it), else the IP length (a length of 0, a jumbogram's, or one that does
+ * not fit). Where a tunnel inside must end, for the decoder and anon alike.
+ *
+ * @example
+ * ```ts
+ * import { udpDatagramLength } from "./tunnels.ts";
+ * console.log(udpDatagramLength(100, 120, false), udpDatagramLength(1508, 1480, true), udpDatagramLength(0, 60, false)); // 100 1508 60
+ * ```
+ */
+export function udpDatagramLength(udpLen: number, ipLen: number, firstFragment: boolean): number {
+  return udpLen >= 8 && (udpLen < ipLen || firstFragment) ? udpLen : ipLen;
+}

@@ -35,6 +35,7 @@ import {
   teredoHeaders,
   teredoInner,
   teredoOrigin,
+  udpDatagramLength,
 } from "../tunnels.ts";
 
 /** What {@linkcode anonymizeCapture} reports. */
@@ -423,7 +424,7 @@ export class PacketAnonymizer {
           // The datagram ends where its UDP length says when that is shorter than the IP payload, or in a first
           // fragment (longer), as the decoder takes it.
           const udpLen = (this.buf[o + 4] << 8) | this.buf[o + 5];
-          const datagramEnd = udpLen >= 8 && (firstFragment || o + udpLen < L.ipEnd) ? o + udpLen : L.ipEnd;
+          const datagramEnd = o + udpDatagramLength(udpLen, L.ipEnd - o, firstFragment);
           changed += this.udpTunnel(o + 8, dataEnd, datagramEnd, srcPort, dstPort, depth);
         }
         break;

@@ -2315,10 +2315,19 @@ function openVpnResetAuth(b: Uint8Array, s: number, e: number): number {
 }
 
 /**
- * tls-auth's bytes after the session id: none, or an HMAC (SHA-1's 20 bytes first, the default; MD5's 16,
- * SHA-224's 28, SHA-256's 32, SHA-384's 48, SHA-512's 64), then the packet id and time.
+ * The HMAC sizes OpenVPN's tls-auth can have, in the order they are tried: none (no tls-auth, or tls-crypt),
+ * SHA-1's 20 bytes (the default), MD5's 16, SHA-224's 28, SHA-256's 32, SHA-384's 48, SHA-512's 64.
+ *
+ * @example
+ * ```ts
+ * import { OPENVPN_HMAC_SIZES } from "./tls.ts";
+ * console.log(OPENVPN_HMAC_SIZES[1]); // 20
+ * ```
  */
-const OPENVPN_AUTH_BYTES: readonly number[] = [0, 28, 24, 36, 40, 56, 72];
+export const OPENVPN_HMAC_SIZES: readonly number[] = [0, 20, 16, 28, 32, 48, 64];
+
+/** tls-auth's bytes after the session id: its HMAC, then the packet id and time (none without tls-auth). */
+const OPENVPN_AUTH_BYTES: readonly number[] = OPENVPN_HMAC_SIZES.map((h) => h === 0 ? 0 : h + 8);
 
 /**
  * The first packet of an OpenVPN-over-TCP session, a length then a hard reset: its tls-auth bytes (see

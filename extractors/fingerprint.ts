@@ -393,7 +393,7 @@ export const fingerprintExtractor: FeatureExtractor<FingerprintState> = {
   init: (): FingerprintState => new FingerprintState(),
   update(s: FingerprintState, p: PacketView, flow: FlowState, dir: 0 | 1): void {
     // The IP packet's length: an MTU bounds it, whatever the link header around it.
-    const len = p.l3Off >= p.frameOff ? p.wireLen - (p.l3Off - p.frameOff) : p.wireLen;
+    const len = p.ipWireLength;
     if (p.ah) s.ah = true;
     if (len >= 1400 && len <= 1500) s.nearMtu++;
     if (dir === 0 && (p.tcpFlags & (TCP.SYN | TCP.ACK)) === TCP.SYN && p.proto === 6) s.clientSyn = true;

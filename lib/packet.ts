@@ -205,6 +205,13 @@ export class PacketView {
   get fragmented(): boolean {
     return this.isFragment || (this.ipFlags & 1) !== 0;
   }
+  /**
+   * Bytes of the frame on the wire from the innermost IP header on (the whole frame when that header is not in
+   * it): what an MTU bounds, whatever link header came before.
+   */
+  get ipWireLength(): number {
+    return this.l3Off >= this.frameOff ? this.wireLen - (this.l3Off - this.frameOff) : this.wireLen;
+  }
   /** IPv6 flow label. */
   flowLabel = 0;
   /** IPv6 extension headers seen, as a bitmask of (1 << n) for hop-by-hop 0, routing 1, fragment 2, dest 3, AH 4. */

@@ -248,9 +248,7 @@ export function ipfixCountersExtractor(): FeatureExtractor<IpfixCountersState> {
       // wire counts what it held, and a later fragment of a tunnel's outer datagram (no inner header; its IP
       // header is the outer one) the inner bytes it carries. Its first fragment's inner length counted
       // the whole inner packet, and each later fragment's outer length again: more than the frames' bytes.
-      const bytes = p.addrBuf !== null
-        ? p.payloadLen
-        : Math.min(p.ipTotalLen, p.wireLen - (p.l3Off - p.frameOff));
+      const bytes = p.addrBuf !== null ? p.payloadLen : Math.min(p.ipTotalLen, p.ipWireLength);
       if (dir === 0) {
         s.ipBytes0 += bytes;
         if (ts < s.first0) s.first0 = ts;

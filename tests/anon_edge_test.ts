@@ -143,6 +143,36 @@ const CASES: { capture: string; secrets: Uint8Array[]; kept: number }[] = [
   },
   // An interface statistics block's options start at 20: its comment was not found.
   { capture: "isb_comment.pcapng", secrets: [new TextEncoder().encode("10.1.2.3")], kept: 1 },
+  // Multi-homed SCTP (usrsctp, real): the INIT's and INIT ACK's address parameters list every address of both
+  // hosts (10.250.1.1 and the IPv6 ones appear in no IP header), and the state cookie and heartbeats copy them.
+  {
+    capture: "sctp_usrsctp.pcap",
+    secrets: [
+      ...["10.250.1.1", "10.250.1.2", "10.250.2.1", "10.250.2.2"].map(ip4),
+      ip6("fd25::1"),
+      ip6("fd25::2"),
+    ],
+    kept: 38,
+  },
+  // keepalived's VRRP advertisements (real): the virtual addresses, versions 2 and 3, IPv4 and IPv6.
+  {
+    capture: "vrrp_keepalived.pcap",
+    secrets: [
+      ...["10.77.0.100", "10.77.0.101", "10.77.0.110", "10.77.0.111", "10.77.0.112"].map(ip4),
+      ...["fe80::7700:100", "fd77::100", "fd77::101"].map(ip6),
+    ],
+    kept: 21,
+  },
+  // Every PIM message that names addresses (make_pim.py), over IPv4 and IPv6: neighbours, sources, groups, RPs,
+  // the BSR, the originator, and the packet a Register carries.
+  {
+    capture: "pim_messages.pcap",
+    secrets: [
+      ...["10.9.0.2", "10.9.9.9", "10.9.9.8", "10.9.5.5", "10.9.5.6", "239.1.1.1", "239.2.2.2"].map(ip4),
+      ...["fd09::2", "fd09::9:9", "fd09::9:8", "fd09::5:5", "fd09::5:6", "ff3e::1:1", "ff3e::2:2"].map(ip6),
+    ],
+    kept: 20,
+  },
 ];
 
 Deno.test("anon --pcap: no address left in clear in cut headers, tunnels, RARP, router advertisements, options", async () => {
@@ -162,17 +192,28 @@ Deno.test("anon --pcap: no address left in clear in cut headers, tunnels, RARP, 
 
 Deno.test({
   name:
-    "anon --pcap: ICMPv6 and IGMP checksums stay right when their groups, sources and subjects change (tshark)",
+    "anon --pcap: ICMPv6, IGMP, SCTP (CRC32c), VRRP and PIM checksums stay right when the addresses they cover change (tshark)",
   ignore: !HAVE_TSHARK,
   async fn() {
     await withTempDir(async (dir) => {
-      for (const capture of ["mld_node_information.pcap", "mld_linux.pcap", "igmp_linux.pcap"]) {
+      for (
+        const capture of [
+          "mld_node_information.pcap",
+          "mld_linux.pcap",
+          "igmp_linux.pcap",
+          "sctp_usrsctp.pcap",
+          "vrrp_keepalived.pcap",
+          "pim_messages.pcap",
+        ]
+      ) {
         const rows = (file: string) =>
           tsharkRows([
             "-r",
             file,
             "-T",
             "fields",
+            "-e",
+            "frame.number",
             "-e",
             "icmpv6.type",
             "-e",
@@ -181,6 +222,14 @@ Deno.test({
             "igmp.type",
             "-e",
             "igmp.checksum.status",
+            "-e",
+            "sctp.checksum.status",
+            "-e",
+            "vrrp.checksum.status",
+            "-e",
+            "pim.cksum.status",
+            "-o",
+            "sctp.checksum:CRC-32C",
           ])
             .map((row) => row.filter((field) => field !== "").join(" "));
         const before = rows(`${DIR}/${capture}`);
@@ -295,6 +344,48 @@ Deno.test("anon --pcap: Kuznetzov's modified pcap, a link type with FCS flags an
         assert.deepEqual(rows.map((row) => row[1]), want.map((row) => row[1]), name);
         for (const row of rows) assert.ok(!addresses.includes(row[0]), `${name}: ${row[0]}`);
       }
+    }
+  });
+});
+
+/**
+ * The TCP and UDP checksum fields of `capture`'s Ethernet frames, each with the pseudo-header sum of the frame's
+ * own addresses, protocol and length (not complemented: what a sender with checksum offload writes there).
+ */
+function pseudoHeaderSums(capture: Uint8Array): { field: number; pseudo: number; src: string }[] {
+  const fold = (s: number) => {
+    while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 65536);
+    return s;
+  };
+  const word = (b: Uint8Array, o: number) => (b[o] << 8) | b[o + 1];
+  const out: { field: number; pseudo: number; src: string }[] = [];
+  for (const r of pcapRecords(capture)) {
+    const f = capture.subarray(r.offset + 16, r.offset + 16 + r.capLen);
+    const v4 = word(f, 12) === 0x0800;
+    const ip = 14, hdr = v4 ? (f[ip] & 15) * 4 : 40, proto = v4 ? f[ip + 9] : f[ip + 6];
+    const len = v4 ? word(f, ip + 2) - hdr : word(f, ip + 4);
+    const addrs = v4 ? f.subarray(ip + 12, ip + 20) : f.subarray(ip + 8, ip + 40);
+    let sum = proto + len;
+    for (let i = 0; i < addrs.length; i += 2) sum += word(addrs, i);
+    out.push({ field: word(f, ip + hdr + (proto === 6 ? 16 : 6)), pseudo: fold(sum), src: addrs.join(".") });
+  }
+  return out;
+}
+
+Deno.test("anon --pcap: a checksum offload left unfinished stays the pseudo-header sum, of the new addresses", async () => {
+  // Real, from a host with checksum offload on (TCP over IPv4, a UDP GSO datagram over IPv6 cut at 200 bytes):
+  // the fields held the pseudo-header sum only. Updated as whole checksums, they became twice the original
+  // addresses' sum less the new ones': a review worked the client's address out of the output alone.
+  await withTempDir(async (dir) => {
+    const input = await Deno.readFile(`${DIR}/offload_partial.pcap`);
+    const before = pseudoHeaderSums(input);
+    assert.equal(before.length, 6);
+    for (const p of before) assert.equal(p.field, p.pseudo, "the input's fields are pseudo-header sums");
+    const after = pseudoHeaderSums(await Deno.readFile(await anonymized(dir, "offload_partial.pcap")));
+    assert.equal(after.length, 6);
+    for (let i = 0; i < 6; i++) {
+      assert.notEqual(after[i].src, before[i].src, "the addresses changed");
+      assert.equal(after[i].field, after[i].pseudo, `packet ${i + 1}: the sum of the new addresses`);
     }
   });
 });

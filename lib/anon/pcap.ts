@@ -4,14 +4,17 @@
  * origin indication), the packet quoted by ICMP and ICMPv6 errors, the ICMP redirect gateway, the IPv4 record
  * route, source route and timestamp options, IPv6 routing headers of type 0, 2 and 4 (segment routing), ARP
  * sender and target addresses (Ethernet and Linux cooked captures), IPv6 neighbour discovery targets, IGMP and
- * multicast listener discovery groups and sources, and node information subjects and addresses; of an address
- * the snapshot length cut short, the bytes captured.
- * Checksums (IPv4 header, TCP, UDP, ICMP, ICMPv6, GRE, inner and outer) are updated incrementally (RFC 1624), so
- * a checksum that was right stays right and one that was wrong (offloading, corruption) stays wrong by the same
- * amount, even for packets cut short by a snap length; TCP, UDP and ICMPv6 pseudo-headers use the final
- * destination of a source route or routing header, as senders compute them. Not rewritten: addresses in
- * application payloads, in IPv6 RPL (type 3) routing headers, in SCTP chunks, OSPF, VRRP and PIM messages, and
- * in link-layer headers (MACs). pcapng name
+ * multicast listener discovery groups and sources, node information subjects and addresses, SCTP's address
+ * parameters (INIT, INIT ACK, ASCONF, error causes) and the copies of them in its state cookies and heartbeats,
+ * VRRP's virtual addresses and PIM's encoded addresses (and the packet a Register carries); of an address the
+ * snapshot length cut short, the bytes captured.
+ * Checksums (IPv4 header, TCP, UDP, ICMP, ICMPv6, IGMP, GRE, VRRP, PIM, SCTP's CRC32c, inner and outer) are
+ * updated incrementally (RFC 1624), so a checksum that was right stays right and one that was wrong (corruption)
+ * stays wrong by the same amount, even for packets cut short by a snap length; a TCP or UDP field that holds
+ * only the pseudo-header's sum (a sender's checksum offload) becomes the sum of the new addresses. TCP, UDP and
+ * ICMPv6 pseudo-headers use the final destination of a source route or routing header, as senders compute
+ * them. Not rewritten: addresses in application payloads, in IPv6 RPL (type 3) routing headers, in OSPF
+ * messages, and in link-layer headers (MACs). pcapng name
  * resolution blocks, which map addresses to names, are dropped, and so are the options that can hold addresses:
  * the interface address options (if_IPv4addr, if_IPv6addr) and capture filter (if_filter) of interface
  * description blocks, packet blocks' hashes (epb_hash), and every comment and custom option; systemd journal,
@@ -25,6 +28,7 @@ import { type ByteReader, pcapFormat, pcapLengthOrder, ReadBuffer, streamReader 
 import { describeLinkType, PacketDecoder, SkipReason, SUPPORTED_LINK_TYPES } from "../decode.ts";
 import type { Anonymizer } from "./anonymizer.ts";
 import { Layer, type PacketView } from "../packet.ts";
+import CRC32C from "crc-32/crc32c.js";
 import {
   erspanHeaderLength,
   greHeaderLength,
@@ -37,6 +41,7 @@ import {
   teredoOrigin,
   udpDatagramLength,
 } from "../tunnels.ts";
+import { int32At } from "../hash.ts";
 
 /** What {@linkcode anonymizeCapture} reports. */
 export interface CaptureAnonResult {
@@ -97,6 +102,8 @@ const MAX_LAYERS = 16;
  */
 const IP_CARRIERS: ReadonlySet<number> = new Set([0, 0x0800, 0x86dd, 0x8847, 0x8848, 0x8864, 0x88e7]);
 const LINK_ETHERNET = 1, LINK_PPP = 9, LINK_RAW = 101;
+/** Addresses of each IP version remembered for SCTP's opaque bytes (see `sctpOpaque`); past it, no new ones. */
+const MAX_SCTP_ADDRESSES = 65536;
 
 /**
  * Rewrites the addresses of one packet in place and fixes its checksums. One instance is reused for every
@@ -127,6 +134,19 @@ export class PacketAnonymizer {
   unsafeReason = UNSAFE_IP;
   private readonly scratch = new Uint8Array(16);
   private buf: Uint8Array = new Uint8Array(0);
+  /** Addresses seen in SCTP packets' IP headers and address parameters, which their state cookies may copy:
+   * IPv4 as 32-bit words, IPv6 by their first word. */
+  private readonly sctpAddrs4 = new Set<number>();
+  private readonly sctpAddrs6 = new Map<number, Uint8Array[]>();
+  /** The original pseudo-header addresses (see `isPartialChecksum`). */
+  private readonly pseudoScratch = new Uint8Array(32);
+  /** Opaque bytes of the SCTP packet being read (see `sctpOpaque`): start and end of each. */
+  private readonly opaqueAt = new Int32Array(8);
+  private nOpaque = 0;
+  /** Addresses `pimAddress` changed in the PIM message being read. */
+  private pimChanged = 0;
+  /** The changes to an SCTP packet, as an XOR over its length (see `fixSctpChecksum`): zeros between uses. */
+  private crcScratch = new Uint8Array(0);
   /** Checksums updated so far. */
   checksums = 0;
 
@@ -405,6 +425,10 @@ export class PacketAnonymizer {
     const firstFragment = (p.ipFlags & 1) !== 0 && p.fragOffset === 0;
     const dataEnd = Math.min(end, L.ipEnd);
     L.capEnd = dataEnd;
+    if (L.proto === 132 && !L.fragment) {
+      this.learnSctpAddress(L.srcOff, L.version, end);
+      this.learnSctpAddress(L.dstOff, L.version, end);
+    }
     let changed = this.address(L.srcOff, L.version, end) + this.address(L.dstOff, L.version, end);
     if (L.version === 4) {
       if (L.hdrLen > 20) changed += this.ip4Options(L, dataEnd);
@@ -445,6 +469,15 @@ export class PacketAnonymizer {
         break;
       case 2:
         changed += this.igmp(o, L.ipEnd, dataEnd);
+        break;
+      case 132:
+        changed += this.sctp(o, dataEnd);
+        break;
+      case 112:
+        changed += this.vrrp(o, L.version, dataEnd);
+        break;
+      case 103:
+        changed += this.pim(o, dataEnd, depth);
         break;
       case 58:
         if (icmpType >= 1 && icmpType <= 4) changed += this.walk(o + 8, dataEnd, LINK_RAW, depth + 1);
@@ -569,6 +602,245 @@ export class PacketAnonymizer {
   }
 
   /**
+   * SCTP's chunks after its 12-byte common header: the address parameters of INIT and INIT ACK (after their 16
+   * fixed bytes) and of ASCONF (RFC 5061: after its serial number), and the addresses that ABORT and ERROR causes
+   * and ASCONF ACK's error indications quote (RFC 9260 3.3.10). A host lists every address it has there
+   * (multi-homing), not only the one in the IP header. Then the opaque bytes (see `sctpOpaque`).
+   */
+  private sctp(o: number, end: number): number {
+    const buf = this.buf;
+    let changed = 0;
+    this.nOpaque = 0;
+    for (let c = o + 12; c + 4 <= end;) {
+      const type = buf[c], len = (buf[c + 2] << 8) | buf[c + 3];
+      if (len < 4) break;
+      const stop = Math.min(end, c + len);
+      if (type === 1 || type === 2) changed += this.sctpParameters(c + 20, stop, 0);
+      // ASCONF and ASCONF ACK: parameters after the serial number.
+      else if (type === 0xc1 || type === 0x80) changed += this.sctpParameters(c + 8, stop, 0);
+      else if (type === 6 || type === 9) changed += this.sctpCauses(c + 4, stop, 0);
+      else if (type === 10) this.opaque(c + 4, stop);
+      // HEARTBEAT and HEARTBEAT ACK: the sender's heartbeat information (parameter 1), opaque too.
+      else if ((type === 4 || type === 5) && c + 8 <= stop && buf[c + 4] === 0 && buf[c + 5] === 1) {
+        this.opaque(c + 8, stop);
+      }
+      c += (len + 3) & ~3;
+    }
+    // After every address parameter of the packet was learnt: an INIT ACK lists its own after its cookie.
+    for (let i = 0; i < this.nOpaque; i++) {
+      changed += this.sctpOpaque(this.opaqueAt[2 * i], this.opaqueAt[2 * i + 1]);
+    }
+    return changed;
+  }
+
+  /** Notes opaque bytes at `[from, to)` for `sctp` to look through (a few per packet at most). */
+  private opaque(from: number, to: number): void {
+    if (this.nOpaque < 4) {
+      this.opaqueAt[2 * this.nOpaque] = from;
+      this.opaqueAt[2 * this.nOpaque + 1] = to;
+      this.nOpaque++;
+    }
+  }
+
+  /** Remembers the address at `pos` (before it is rewritten) as one SCTP's opaque bytes may hold. */
+  private learnSctpAddress(pos: number, version: 4 | 6, end: number): void {
+    const buf = this.buf;
+    if (pos + (version === 4 ? 4 : 16) > end) return;
+    const w = int32At(buf, pos);
+    if (version === 4) {
+      if (this.sctpAddrs4.size < MAX_SCTP_ADDRESSES) this.sctpAddrs4.add(w);
+      return;
+    }
+    let list = this.sctpAddrs6.get(w);
+    if (list === undefined) {
+      if (this.sctpAddrs6.size >= MAX_SCTP_ADDRESSES) return;
+      this.sctpAddrs6.set(w, list = []);
+    }
+    if (list.length < 16 && !list.some((a) => a.every((b, i) => buf[pos + i] === b))) {
+      list.push(buf.slice(pos, pos + 16));
+    }
+  }
+
+  /**
+   * SCTP's opaque bytes: a state cookie (an INIT ACK's parameter 7, a COOKIE ECHO's chunk) and heartbeat
+   * information. Their layout is the sender's own, but Linux and usrsctp copy into them the INIT, the INIT ACK
+   * and the peers' addresses (a cookie), the address the heartbeat went to. Every address that the capture's
+   * SCTP headers and address parameters held so far is rewritten where its bytes appear in them, at any offset.
+   */
+  private sctpOpaque(from: number, to: number): number {
+    const buf = this.buf;
+    let changed = 0;
+    for (let i = from; i + 4 <= to;) {
+      const w = int32At(buf, i);
+      if (this.sctpAddrs4.has(w)) {
+        changed += this.address(i, 4, to);
+        i += 4;
+        continue;
+      }
+      const list = this.sctpAddrs6.get(w);
+      if (list !== undefined && i + 16 <= to) {
+        const a = list.find((a) => a.every((b, k) => buf[i + k] === b));
+        if (a !== undefined) {
+          changed += this.address(i, 6, to);
+          i += 16;
+          continue;
+        }
+      }
+      i++;
+    }
+    return changed;
+  }
+
+  /**
+   * SCTP parameters from `p`: IPv4 (5) and IPv6 (6) addresses, and what ASCONF's add (0xc001), delete (0xc002)
+   * and set-primary (0xc004) parameters hold after their correlation id; an error cause indication (0xc003)'s
+   * causes. Nesting is followed a few levels deep, as far as the RFCs nest them.
+   */
+  private sctpParameters(p: number, end: number, depth: number): number {
+    const buf = this.buf;
+    let changed = 0;
+    while (p + 4 <= end) {
+      const type = (buf[p] << 8) | buf[p + 1], len = (buf[p + 2] << 8) | buf[p + 3];
+      if (len < 4) break;
+      const stop = Math.min(end, p + len);
+      if (type === 5 && len >= 8) {
+        this.learnSctpAddress(p + 4, 4, stop);
+        changed += this.address(p + 4, 4, stop);
+      } else if (type === 6 && len >= 20) {
+        this.learnSctpAddress(p + 4, 6, stop);
+        changed += this.address(p + 4, 6, stop);
+      } else if (type === 7 && depth === 0) this.opaque(p + 4, stop);
+      else if (depth < 4 && (type === 0xc001 || type === 0xc002 || type === 0xc004)) {
+        changed += this.sctpParameters(p + 8, stop, depth + 1);
+      } else if (depth < 4 && type === 0xc003) changed += this.sctpCauses(p + 8, stop, depth + 1);
+      p += (len + 3) & ~3;
+    }
+    return changed;
+  }
+
+  /**
+   * SCTP error causes from `c`: an unresolvable address (5) and a restart's new addresses (11) hold address
+   * parameters; ASCONF's errors (0x00a0 to 0x00a3) the ASCONF parameter they refuse.
+   */
+  private sctpCauses(c: number, end: number, depth: number): number {
+    const buf = this.buf;
+    let changed = 0;
+    while (c + 4 <= end) {
+      const code = (buf[c] << 8) | buf[c + 1], len = (buf[c + 2] << 8) | buf[c + 3];
+      if (len < 4) break;
+      const stop = Math.min(end, c + len);
+      if (depth < 4 && (code === 5 || code === 11 || (code >= 0xa0 && code <= 0xa3))) {
+        changed += this.sctpParameters(c + 4, stop, depth + 1);
+      }
+      c += (len + 3) & ~3;
+    }
+    return changed;
+  }
+
+  /**
+   * PIM version 2 (RFC 7761, RFC 3973, RFC 5059): the encoded addresses of a Hello's address lists (options 24
+   * and 65001), of Register-Stop, Join/Prune, Graft and Graft-Ack, Bootstrap, Assert, Candidate-RP-Advertisement
+   * and State Refresh messages, and the packet a Register carries. An address of an encoding other than the
+   * native one (join attributes) ends the message's reading.
+   */
+  private pim(o: number, end: number, depth: number): number {
+    const buf = this.buf;
+    if (o + 4 > end || buf[o] >> 4 !== 2) return 0;
+    const type = buf[o] & 0x0f;
+    this.pimChanged = 0;
+    let p = o + 4;
+    switch (type) {
+      case 0:
+        while (p + 4 <= end) {
+          const option = (buf[p] << 8) | buf[p + 1], len = (buf[p + 2] << 8) | buf[p + 3];
+          const stop = Math.min(end, p + 4 + len);
+          if (option === 24 || option === 65001) {
+            for (let a = p + 4; a >= 0 && a < stop;) a = this.pimAddress(a, stop, 2);
+          }
+          p += 4 + len;
+        }
+        break;
+      case 1:
+        return o + 8 < end ? this.walk(o + 8, end, LINK_RAW, depth + 1) : 0;
+      case 2:
+      case 5:
+        this.pimAddress(this.pimAddress(p, end, 4), end, 2);
+        break;
+      case 9:
+        this.pimAddress(this.pimAddress(this.pimAddress(p, end, 4), end, 2), end, 2);
+        break;
+      case 3:
+      case 6:
+      case 7: {
+        p = this.pimAddress(p, end, 2);
+        if (p < 0 || p + 4 > end) break;
+        const groups = buf[p + 1];
+        p += 4;
+        for (let g = 0; g < groups && p >= 0; g++) {
+          p = this.pimAddress(p, end, 4);
+          if (p < 0 || p + 4 > end) break;
+          const sources = ((buf[p] << 8) | buf[p + 1]) + ((buf[p + 2] << 8) | buf[p + 3]);
+          p += 4;
+          for (let k = 0; k < sources && p >= 0; k++) p = this.pimAddress(p, end, 4);
+        }
+        break;
+      }
+      case 4:
+        p = this.pimAddress(p + 4, end, 2);
+        while (p >= 0 && p < end) {
+          p = this.pimAddress(p, end, 4);
+          if (p < 0 || p + 4 > end) break;
+          const rps = buf[p + 1];
+          p += 4;
+          for (let k = 0; k < rps && p >= 0; k++) {
+            p = this.pimAddress(p, end, 2);
+            if (p >= 0) p += 4;
+          }
+        }
+        break;
+      case 8: {
+        const prefixes = buf[p];
+        p = this.pimAddress(p + 4, end, 2);
+        for (let k = 0; k < prefixes && p >= 0; k++) p = this.pimAddress(p, end, 4);
+        break;
+      }
+    }
+    return this.pimChanged;
+  }
+
+  /**
+   * A PIM encoded address at `p`: family (1 IPv4, 2 IPv6) and encoding type, then `header - 2` more bytes
+   * (a group's or source's flags and mask length), then the address, which is rewritten. Returns where the next
+   * field starts, or -1 (an encoding it does not know, or the end of the message).
+   */
+  private pimAddress(p: number, end: number, header: number): number {
+    const buf = this.buf;
+    if (p < 0 || p + header > end) return -1;
+    const family = buf[p];
+    if ((family !== 1 && family !== 2) || buf[p + 1] !== 0) return -1;
+    const version = family === 1 ? 4 : 6;
+    this.pimChanged += this.address(p + header, version, end);
+    return p + header + (version === 4 ? 4 : 16);
+  }
+
+  /**
+   * VRRP (RFC 3768 version 2, RFC 5798 version 3): the virtual router's addresses, their count at 3, from 8, of
+   * the IP version of the packet that carries them.
+   */
+  private vrrp(o: number, version: 4 | 6, end: number): number {
+    const buf = this.buf;
+    if (o + 8 > end) return 0;
+    const v = buf[o] >> 4;
+    if (v !== 2 && v !== 3) return 0;
+    const n = version === 4 ? 4 : 16;
+    let changed = 0;
+    for (let k = 0, a = o + 8; k < buf[o + 3] && a < end; k++, a += n) {
+      changed += this.address(a, version, end);
+    }
+    return changed;
+  }
+
+  /**
    * Anonymizes the first `n` bytes of an IPv6 prefix at `pos` (a route information option may carry 8): as the
    * start of an address with zeros after it, which prefix preservation maps to the same start.
    */
@@ -656,14 +928,23 @@ export class PacketAnonymizer {
     return sum;
   }
 
-  /** Applies a delta to the 16-bit checksum at `pos`; `udp`: a result of 0 is written as 0xffff. */
-  private apply(pos: number, sum: number, udp: boolean): void {
+  /** The 16-bit checksum at `pos` with a delta applied; `udp`: a result of 0 is 0xffff. */
+  private updated(pos: number, sum: number, udp: boolean): number {
     const buf = this.buf;
     const old = (buf[pos] << 8) | buf[pos + 1];
-    sum += ~old & 0xffff;
-    while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 65536);
-    let c = ~sum & 0xffff;
-    if (udp && c === 0) c = 0xffff;
+    const c = ~fold(sum + (~old & 0xffff)) & 0xffff;
+    return udp && c === 0 ? 0xffff : c;
+  }
+
+  /** Applies a delta to the 16-bit checksum at `pos`; `udp`: a result of 0 is written as 0xffff. */
+  private apply(pos: number, sum: number, udp: boolean): void {
+    this.write16(pos, this.updated(pos, sum, udp));
+  }
+
+  /** Writes a new checksum value at `pos`, recording the change. */
+  private write16(pos: number, c: number): void {
+    const buf = this.buf;
+    const old = (buf[pos] << 8) | buf[pos + 1];
     if (c === old) return;
     buf[pos] = c >> 8;
     buf[pos + 1] = c & 0xff;
@@ -672,12 +953,65 @@ export class PacketAnonymizer {
     this.checksums++;
   }
 
+  /**
+   * Whether the TCP or UDP checksum at `at` holds only the pseudo-header's sum: what a sender with checksum
+   * offload hands its card, and a capture on that host records (Linux: the sum of the addresses, protocol and
+   * length, not complemented; some drivers want it without the length). Updated as a whole checksum, it kept
+   * the original addresses' sum (twice the old less the new): the address of a client could be worked out from
+   * the output. A whole checksum that happens to have that value is told apart by `sum`'s update verifying over
+   * the segment, when it was captured whole.
+   */
+  private isPartialChecksum(L: IpLayer, at: number, sum: number, udp: boolean): boolean {
+    const buf = this.buf, n = L.version === 4 ? 4 : 16, old = this.pseudoScratch;
+    // The original addresses: the bytes as they are now, with this packet's changes undone (the first change
+    // of a byte holds its original value).
+    for (let i = 0; i < n; i++) {
+      old[i] = buf[L.pseudoSrcOff + i];
+      old[n + i] = buf[L.pseudoDstOff + i];
+    }
+    for (let i = this.nCh - 1; i >= 0; i--) {
+      const pos = this.chPos[i];
+      if (pos >= L.pseudoSrcOff && pos < L.pseudoSrcOff + n) old[pos - L.pseudoSrcOff] = this.chOld[i];
+      else if (pos >= L.pseudoDstOff && pos < L.pseudoDstOff + n) {
+        old[n + pos - L.pseudoDstOff] = this.chOld[i];
+      }
+    }
+    let addresses = L.proto;
+    for (let i = 0; i < 2 * n; i += 2) addresses += (old[i] << 8) | old[i + 1];
+    const o = L.l4Off, len = L.ipEnd - o;
+    const field = (buf[at] << 8) | buf[at + 1];
+    const udpLen = udp ? (buf[o + 4] << 8) | buf[o + 5] : len;
+    if (
+      field !== fold(addresses + (len >>> 16) + (len & 0xffff)) && field !== fold(addresses + udpLen) &&
+      field !== fold(addresses)
+    ) return false;
+    if (L.capEnd < L.ipEnd) return true;
+    // Captured whole: a checksum is whole when its update verifies (a sum of all ones).
+    const c = this.updated(at, sum, udp);
+    let total = L.proto + (len >>> 16) + (len & 0xffff);
+    for (let i = 0; i < n; i += 2) {
+      total += ((buf[L.pseudoSrcOff + i] << 8) | buf[L.pseudoSrcOff + i + 1]) +
+        ((buf[L.pseudoDstOff + i] << 8) | buf[L.pseudoDstOff + i + 1]);
+    }
+    for (let i = o; i < L.ipEnd; i += 2) {
+      total += i === at ? c : ((buf[i] << 8) | (i + 1 < L.ipEnd ? buf[i + 1] : 0));
+      if (total > 0x3fffffff) total = fold(total);
+    }
+    return fold(total) !== 0xffff;
+  }
+
+  /** Updates a pseudo-header sum at `pos` (see `isPartialChecksum`) by the addresses' delta: it stays a sum. */
+  private applyPartial(pos: number, pseudoSum: number): void {
+    const buf = this.buf;
+    this.write16(pos, fold(((buf[pos] << 8) | buf[pos + 1]) + pseudoSum));
+  }
+
   private fixChecksums(L: IpLayer): void {
     if (this.nCh === 0) return;
     const n = L.version === 4 ? 4 : 16;
     const o = L.l4Off;
     if (!L.fragment && o >= 0 && o < L.ipEnd) {
-      let at = -1, pseudo = true, udp = false;
+      let at = -1, pseudo = true, udp = false, sumEnd = L.capEnd;
       if (L.proto === 6) at = o + 16;
       else if (L.proto === 17) {
         at = o + 6;
@@ -687,10 +1021,19 @@ export class PacketAnonymizer {
       // header over IPv6; VRRP version 3.
       else if (L.proto === 136 || L.proto === 33) at = o + 6;
       else if (L.proto === 89 && L.version === 6) at = o + 12;
-      else if (L.proto === 103 && L.version === 6) at = o + 2;
-      else if (L.proto === 135 && L.version === 6) at = o + 4;
+      else if (L.proto === 103) {
+        // PIM: over the message, with the pseudo-header over IPv6; a Register's over its first 8 bytes only,
+        // without the packet it carries.
+        at = o + 2;
+        pseudo = L.version === 6;
+        if (o < L.capEnd && (this.buf[o] & 0x0f) === 1) sumEnd = Math.min(sumEnd, o + 8);
+      } else if (L.proto === 135 && L.version === 6) at = o + 4;
       else if (L.proto === 112 && o < L.capEnd && (this.buf[o] >> 4) === 3) at = o + 6;
-      else if (L.proto === 1 || L.proto === 2) {
+      else if (L.proto === 112 && o < L.capEnd && (this.buf[o] >> 4) === 2) {
+        // VRRP version 2: over the message alone.
+        at = o + 6;
+        pseudo = false;
+      } else if (L.proto === 1 || L.proto === 2) {
         // ICMP, IGMP: over the message alone.
         at = o + 2;
         pseudo = false;
@@ -699,15 +1042,20 @@ export class PacketAnonymizer {
         at = o + 4;
         pseudo = false;
       }
-      if (at >= 0 && at + 2 <= L.capEnd) {
+      if (L.proto === 132) this.fixSctpChecksum(o, L.ipEnd, L.capEnd);
+      else if (at >= 0 && at + 2 <= L.capEnd) {
         const zeroUdp = udp && this.buf[at] === 0 && this.buf[at + 1] === 0;
         if (!zeroUdp) {
-          let sum = this.delta(o, L.capEnd, o);
-          if (pseudo) {
-            sum += this.delta(L.pseudoSrcOff, L.pseudoSrcOff + n, L.pseudoSrcOff) +
-              this.delta(L.pseudoDstOff, L.pseudoDstOff + n, L.pseudoDstOff);
-          }
-          if (sum !== 0) this.apply(at, sum, udp);
+          const pseudoSum = pseudo
+            ? this.delta(L.pseudoSrcOff, L.pseudoSrcOff + n, L.pseudoSrcOff) +
+              this.delta(L.pseudoDstOff, L.pseudoDstOff + n, L.pseudoDstOff)
+            : 0;
+          const sum = this.delta(o, sumEnd, o) + pseudoSum;
+          if (
+            pseudoSum !== 0 && (L.proto === 6 || L.proto === 17) && this.isPartialChecksum(L, at, sum, udp)
+          ) {
+            this.applyPartial(at, pseudoSum);
+          } else if (sum !== 0) this.apply(at, sum, udp);
         }
       }
     }
@@ -716,6 +1064,42 @@ export class PacketAnonymizer {
       if (sum !== 0) this.apply(L.l3Off + 10, sum, false);
     }
   }
+
+  /**
+   * SCTP's CRC32c (RFC 9260 appendix A) at `o + 8`, over the packet `[o, ipEnd)` alone (no pseudo-header), after
+   * its chunks changed. A CRC is linear: the CRCs of two messages of one length differ by the CRC (zero initial
+   * value, no final XOR) of their XOR, which is zero but where bytes changed. So the stored value is updated by
+   * the changes alone, as the one's complement sums are (RFC 1624): a wrong one stays wrong, and the bytes a
+   * snapshot length cut off count as unchanged. A zero checksum (RFC 9653) is left as it is.
+   */
+  private fixSctpChecksum(o: number, ipEnd: number, capEnd: number): void {
+    const buf = this.buf, at = o + 8, n = ipEnd - o;
+    if (at + 4 > capEnd || n <= 12) return;
+    let any = false;
+    for (let i = 0; i < this.nCh && !any; i++) any = this.chPos[i] >= o + 12 && this.chPos[i] < capEnd;
+    if (!any || (buf[at] | buf[at + 1] | buf[at + 2] | buf[at + 3]) === 0) return;
+    if (this.crcScratch.length < n) this.crcScratch = new Uint8Array(n);
+    const x = this.crcScratch;
+    for (let i = 0; i < this.nCh; i++) {
+      const pos = this.chPos[i];
+      if (pos >= o + 12 && pos < capEnd) x[pos - o] ^= this.chOld[i] ^ this.chNew[i];
+    }
+    const diff = ~CRC32C.buf(x.subarray(0, n), -1);
+    x.fill(0, 0, n);
+    // The value is stored least significant byte first (as Linux and usrsctp write it, and tshark reads it).
+    for (let i = 0; i < 4; i++) {
+      const old = buf[at + i], v = old ^ ((diff >>> (8 * i)) & 0xff);
+      buf[at + i] = v;
+      this.record(at + i, old, v);
+    }
+    this.checksums++;
+  }
+}
+
+/** A one's complement sum folded to 16 bits. */
+function fold(sum: number): number {
+  while (sum > 0xffff) sum = (sum & 0xffff) + Math.floor(sum / 65536);
+  return sum;
 }
 
 /** Options of any block that can hold text about the capture: comments and custom options. */

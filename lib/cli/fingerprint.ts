@@ -256,7 +256,10 @@ export function addFingerprintCommand(program: Command, setResult: (p: Promise<n
     .option("--db <file>", "JSON fingerprint database (docs/fingerprint-db.md); adds `match` to every line")
     .option("--types <list>", `only these event types (${HANDSHAKE_TYPES.join(", ")})`)
     .option("-o, --output <file>", "write to FILE instead of stdout")
-    .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443' (needs libpcap)")
+    .option(
+      "--filter <bpf>",
+      "BPF filter, e.g. 'tcp port 443' (needs libpcap; with --live, Linux takes VLAN tags off first: 'tcp' matches tagged TCP too)",
+    )
     .option("--live", "capture on an interface instead of reading captures (needs root or CAP_NET_RAW)")
     .option("-i, --interface <name>", "interface for --live")
     .option(

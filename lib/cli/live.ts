@@ -469,7 +469,10 @@ export function addLiveCommand(program: Command, setResult: (p: Promise<number>)
     )
     .option("-i, --interface <name>", "interface to capture on (see --list)")
     .option("--list", "list the capture interfaces and exit")
-    .option("--filter <bpf>", "BPF filter, e.g. 'tcp port 443'")
+    .option(
+      "--filter <bpf>",
+      "BPF filter, e.g. 'tcp port 443' (Linux takes VLAN tags off first: 'tcp' matches tagged TCP too)",
+    )
     .option(
       "--snaplen <bytes>",
       `bytes kept per packet (1 to ${MAX_SNAPLEN})`,

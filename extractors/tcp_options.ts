@@ -6,9 +6,9 @@
  *
  * @module
  */
-import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
+import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
-import type { PacketView } from "../lib/packet.ts";
+import { type PacketView, TCP } from "../lib/packet.ts";
 
 /**
  * The options of one TCP segment, read in place. One instance is reused for every packet: read it during the
@@ -17,17 +17,23 @@ import type { PacketView } from "../lib/packet.ts";
 export class TcpOptionView {
   /** True when any option other than NOP and end-of-list is present. */
   any = false;
-  /** Maximum segment size (kind 2), -1 when absent. */
+  /** Maximum segment size (kind 2), -1 when absent or cut. */
   mss = -1;
-  /** Window scale shift (kind 3), -1 when absent. */
+  /** Window scale shift (kind 3), -1 when absent or cut. */
   ws = -1;
   /** SACK permitted (kind 4). */
   sackPermitted = false;
   /** SACK blocks (kind 5). */
   sackBlocks = 0;
-  /** Timestamps (kind 8): value and echo reply, -1 when absent. */
+  /** Timestamps (kind 8): value and echo reply, -1 when absent or cut. */
   tsVal = -1;
   tsEcr = -1;
+  /** The kinds seen, also of an option the snapshot length cut (its value then unknown). */
+  mssSeen = false;
+  wsSeen = false;
+  tsSeen = false;
+  /** The capture ends inside the options (see {@linkcode tcpOptionsCut}): those after it are unknown. */
+  cut = false;
   /** MPTCP options (kind 30): their subtypes as a mask of `1 << subtype` (a DSS and an ADD_ADDR often share a
    * segment), and their number. */
   mptcpSubtypes = 0;
@@ -64,13 +70,20 @@ export class TcpOptionView {
     this.fastOpen = false;
     this.other = false;
     this.malformed = false;
+    this.mssSeen = false;
+    this.wsSeen = false;
+    this.tsSeen = false;
+    this.cut = false;
     if (p.tcpHdrLen <= 20) return;
     const b = p.buf;
     let o = p.l4Off + 20;
-    const end = Math.min(p.l4Off + p.tcpHdrLen, p.l4End);
+    const hdrEnd = p.l4Off + p.tcpHdrLen;
+    const end = Math.min(hdrEnd, p.l4End);
+    this.cut = end < hdrEnd;
     // The usual layout of segments after the handshake: NOP, NOP, timestamps.
     if (end - o === 12 && b[o] === 1 && b[o + 1] === 1 && b[o + 2] === 8 && b[o + 3] === 10) {
       this.any = true;
+      this.tsSeen = true;
       this.tsVal = ((b[o + 4] << 24) | (b[o + 5] << 16) | (b[o + 6] << 8) | b[o + 7]) >>> 0;
       this.tsEcr = ((b[o + 8] << 24) | (b[o + 9] << 16) | (b[o + 10] << 8) | b[o + 11]) >>> 0;
       return;
@@ -83,15 +96,24 @@ export class TcpOptionView {
         continue;
       }
       if (o + 1 >= end) {
-        this.malformed = true;
+        // Only its kind was captured (a snapshot length): seen, its value unknown, as tshark reads it.
+        if (this.cut) this.seenCut(kind, 1, b, o, end);
+        else this.malformed = true;
         break;
       }
       const len = b[o + 1];
-      if (len < 2 || o + len > end) {
+      if (len < 2 || o + len > hdrEnd) {
         this.malformed = true;
         break;
       }
+      if (o + len > end) {
+        this.seenCut(kind, len, b, o, end);
+        break;
+      }
       this.any = true;
+      if (kind === 2) this.mssSeen = true;
+      else if (kind === 3) this.wsSeen = true;
+      else if (kind === 8) this.tsSeen = true;
       if (kind === 2 && len === 4) this.mss = (b[o + 2] << 8) | b[o + 3];
       else if (kind === 3 && len === 3) this.ws = b[o + 2];
       else if (kind === 4 && len === 2) this.sackPermitted = true;
@@ -107,6 +129,29 @@ export class TcpOptionView {
       else if (kind !== 2 && kind !== 3 && kind !== 4 && kind !== 8 && kind !== 30) this.other = true;
       o += len;
     }
+  }
+
+  /**
+   * An option of `len` (1: its length byte not captured) at `o` that the capture's end `end` cuts: its kind
+   * is seen, and of a timestamp the TSval when its four bytes were captured (tshark reads them so).
+   */
+  private seenCut(kind: number, len: number, b: Uint8Array, o: number, end: number): void {
+    this.any = true;
+    if (kind === 2) this.mssSeen = true;
+    else if (kind === 3) this.wsSeen = true;
+    else if (kind === 4) this.sackPermitted = true;
+    else if (kind === 8) {
+      this.tsSeen = true;
+      if (len === 10 && o + 6 <= end) {
+        this.tsVal = ((b[o + 2] << 24) | (b[o + 3] << 16) | (b[o + 4] << 8) | b[o + 5]) >>> 0;
+      }
+    } else if (kind === 30) {
+      if (o + 3 <= end) {
+        this.mptcpSubtypes |= 1 << (b[o + 2] >> 4);
+        this.mptcpCount++;
+      }
+    } else if (kind === 34) this.fastOpen = true;
+    else if (kind !== 5) this.other = true;
   }
 }
 
@@ -178,13 +223,21 @@ export function tcpOptionsCut(p: PacketView): boolean {
 
 /** What `tcp_options` keeps about one direction's options. */
 class TcpOptionsDirection {
+  /** The first MSS and window scale seen; -1 also when the first was cut (`mssSeen`, `wsSeen` say seen). */
   mss = -1;
+  mssSeen = false;
   ws = -1;
+  wsSeen = false;
   sackPermitted = false;
+  /** Packets with timestamps; the first's TSval and TSecr, the last's TSval (-1: cut by the snapshot length). */
   tsN = 0;
-  tsFirst = 0;
-  tsLast = 0;
-  ecrFirst = 0;
+  tsFirst = -1;
+  tsLast = -1;
+  ecrFirst = -1;
+  /** Packets whose options were captured whole, and cut (see `tcpOptionsCut`); a SYN's cut. */
+  whole = 0;
+  cut = 0;
+  synCut = false;
 }
 
 /** Per-flow state of `tcp_options`. */
@@ -210,14 +263,17 @@ const features: FeatureSpec[] = [
   f(
     "tcp_sack_permitted_fwd",
     "int",
-    "1 when the initiator sent SACK-permitted, else 0 (JoyfulJay's integer flag).",
+    "1 when the initiator sent SACK-permitted, else 0 (JoyfulJay's integer flag); null when a snapshot " +
+      "length cut its SYN's options before it was seen.",
   ),
   f("tcp_sack_permitted_bwd", "int", "1 when the responder sent SACK-permitted, else 0."),
   f("tcp_sack_blocks_total", "int", "SACK blocks in all packets of both directions."),
   f(
     "tcp_ts_fwd_present",
     "int",
-    "1 when the initiator sent TCP timestamps, else 0 (JoyfulJay's integer flag).",
+    "1 when the initiator sent TCP timestamps, else 0 (JoyfulJay's integer flag); null when a snapshot " +
+      "length cut the options of every packet that had any. Of an option cut part-way, what was captured is " +
+      "read (a TSval, as tshark does); a value not captured is null.",
   ),
   f("tcp_ts_fwd_first", "int", "The initiator's first TSval."),
   f("tcp_ts_fwd_last", "int", "The initiator's last TSval."),
@@ -232,10 +288,19 @@ const features: FeatureSpec[] = [
     "tcp_options_bitmap",
     "int",
     "Options seen in either direction: 1 MSS, 2 window scale, 4 SACK-permitted, 8 timestamps, 16 SACK blocks, " +
-      "32 MPTCP, 64 Fast Open, 128 other kinds.",
+      "32 MPTCP, 64 Fast Open, 128 other kinds (of options a snapshot length cut, those whose kind was captured).",
   ),
   f("tcp_options_pkt_count", "int", "Packets carrying at least one option other than NOP / end-of-list."),
 ];
+
+/** The timestamp columns of one direction; a value the snapshot length cut is null. */
+function timestamps(d: TcpOptionsDirection, out: FlowRecord, dir: "fwd" | "bwd"): void {
+  if (d.tsN === 0) return;
+  if (d.tsFirst >= 0) out[`tcp_ts_${dir}_first`] = d.tsFirst;
+  if (d.tsLast >= 0) out[`tcp_ts_${dir}_last`] = d.tsLast;
+  if (d.tsFirst >= 0 && d.tsLast >= 0) out[`tcp_ts_${dir}_diff`] = (d.tsLast - d.tsFirst) >>> 0;
+  if (d.ecrFirst >= 0) out[`tcp_ts_ecr_${dir}_first`] = d.ecrFirst;
+}
 
 /**
  * The `tcp_options` group.
@@ -251,25 +316,39 @@ export const tcpOptionsExtractor: FeatureExtractor<TcpOptionsState | null> = {
   features,
   init: (flow: FlowState): TcpOptionsState | null => flow.protocol === 6 ? new TcpOptionsState() : null,
   update(s: TcpOptionsState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
-    if (s === null || p.tcpHdrLen <= 20) return;
-    const o = readTcpOptions(p);
-    if (!o.any) return;
+    if (s === null || p.tcpHdrLen === 0) return;
     const d = dir === 0 ? s.fwd : s.bwd;
+    if (p.tcpHdrLen <= 20) {
+      d.whole++;
+      return;
+    }
+    const o = readTcpOptions(p);
+    if (o.cut) {
+      d.cut++;
+      if (p.tcpFlags & TCP.SYN) d.synCut = true;
+    } else d.whole++;
+    if (!o.any) return;
     s.withOptions++;
     let bits = 0;
-    if (o.mss >= 0) {
+    if (o.mssSeen) {
       bits |= 1;
-      if (d.mss < 0) d.mss = o.mss;
+      if (!d.mssSeen) {
+        d.mssSeen = true;
+        d.mss = o.mss;
+      }
     }
-    if (o.ws >= 0) {
+    if (o.wsSeen) {
       bits |= 2;
-      if (d.ws < 0) d.ws = o.ws;
+      if (!d.wsSeen) {
+        d.wsSeen = true;
+        d.ws = o.ws;
+      }
     }
     if (o.sackPermitted) {
       bits |= 4;
       d.sackPermitted = true;
     }
-    if (o.tsVal >= 0) {
+    if (o.tsSeen) {
       bits |= 8;
       if (d.tsN++ === 0) {
         d.tsFirst = o.tsVal;
@@ -293,23 +372,15 @@ export const tcpOptionsExtractor: FeatureExtractor<TcpOptionsState | null> = {
     out.tcp_mss_bwd = b.mss >= 0 ? b.mss : null;
     out.tcp_ws_fwd = f.ws >= 0 ? f.ws : null;
     out.tcp_ws_bwd = b.ws >= 0 ? b.ws : null;
-    out.tcp_sack_permitted_fwd = f.sackPermitted ? 1 : 0;
-    out.tcp_sack_permitted_bwd = b.sackPermitted ? 1 : 0;
+    // A snapshot length that cut every packet's options (and the SYN's, for SACK-permitted) leaves unknown
+    // whether an option that was not seen was sent.
+    out.tcp_sack_permitted_fwd = f.sackPermitted ? 1 : f.synCut ? null : 0;
+    out.tcp_sack_permitted_bwd = b.sackPermitted ? 1 : b.synCut ? null : 0;
     out.tcp_sack_blocks_total = s.sackBlocks;
-    out.tcp_ts_fwd_present = f.tsN > 0 ? 1 : 0;
-    out.tcp_ts_bwd_present = b.tsN > 0 ? 1 : 0;
-    if (f.tsN > 0) {
-      out.tcp_ts_fwd_first = f.tsFirst;
-      out.tcp_ts_fwd_last = f.tsLast;
-      out.tcp_ts_fwd_diff = (f.tsLast - f.tsFirst) >>> 0;
-      out.tcp_ts_ecr_fwd_first = f.ecrFirst;
-    }
-    if (b.tsN > 0) {
-      out.tcp_ts_bwd_first = b.tsFirst;
-      out.tcp_ts_bwd_last = b.tsLast;
-      out.tcp_ts_bwd_diff = (b.tsLast - b.tsFirst) >>> 0;
-      out.tcp_ts_ecr_bwd_first = b.ecrFirst;
-    }
+    out.tcp_ts_fwd_present = f.tsN > 0 ? 1 : f.whole === 0 && f.cut > 0 ? null : 0;
+    out.tcp_ts_bwd_present = b.tsN > 0 ? 1 : b.whole === 0 && b.cut > 0 ? null : 0;
+    timestamps(f, out, "fwd");
+    timestamps(b, out, "bwd");
     out.tcp_options_bitmap = s.bitmap;
     out.tcp_options_pkt_count = s.withOptions;
   },

@@ -25,6 +25,8 @@ class TcpWindowDirection {
   ws = -1;
   maxData = -1;
   synMax = -1;
+  /** A SYN whose window scale could not be read: the snapshot length cut its options before it. */
+  wsCut = false;
 }
 
 /** Per-flow state of `tcp_window`. */
@@ -62,7 +64,7 @@ const features: FeatureSpec[] = [
     "tcp_scaled_win_fwd_max",
     "int",
     "Largest initiator window in bytes: field << shift outside SYNs when both SYNs carried window scale, " +
-      "else the field.",
+      "else the field; null when a snapshot length cut a SYN's options before its window scale.",
   ),
   f("tcp_scaled_win_bwd_max", "int", "Largest responder window in bytes, scaled the same way."),
   f("tcp_zero_win_ratio", "float", "Zero-window packets / TCP packets, both directions."),
@@ -107,6 +109,7 @@ export const tcpWindowExtractor: FeatureExtractor<TcpWindowState | null> = {
       if (d.ws < 0 && p.tcpHdrLen > 20) {
         const o = readTcpOptions(p);
         if (o.ws >= 0) d.ws = o.ws;
+        else if (o.wsSeen || o.cut) d.wsCut = true;
       }
       if (w > d.synMax) d.synMax = w;
     } else if (w > d.maxData) d.maxData = w;
@@ -115,20 +118,22 @@ export const tcpWindowExtractor: FeatureExtractor<TcpWindowState | null> = {
     if (s === null) return;
     const f = s.fwd, b = s.bwd;
     const scaled = f.ws >= 0 && b.ws >= 0;
+    // Whether scaling applies is unknown when a SYN's window scale was cut (its window field is not the size).
+    const unknown = !scaled && ((f.ws < 0 && f.wsCut) || (b.ws < 0 && b.wsCut));
     const nf = f.n, nb = b.n;
     if (nf > 0) {
       out.tcp_init_win_fwd = f.first;
       out.tcp_win_fwd_min = f.min;
       out.tcp_win_fwd_max = f.max;
       out.tcp_win_fwd_mean = f.sum / nf;
-      out.tcp_scaled_win_fwd_max = scaledMax(f, scaled);
+      out.tcp_scaled_win_fwd_max = unknown ? null : scaledMax(f, scaled);
     }
     if (nb > 0) {
       out.tcp_init_win_bwd = b.first;
       out.tcp_win_bwd_min = b.min;
       out.tcp_win_bwd_max = b.max;
       out.tcp_win_bwd_mean = b.sum / nb;
-      out.tcp_scaled_win_bwd_max = scaledMax(b, scaled);
+      out.tcp_scaled_win_bwd_max = unknown ? null : scaledMax(b, scaled);
     }
     out.tcp_win_scale_fwd = f.ws >= 0 ? f.ws : null;
     out.tcp_win_scale_bwd = b.ws >= 0 ? b.ws : null;

@@ -128,6 +128,31 @@ Deno.test("a TCP header cut by the snapshot length: the payload still counts fro
   }
 });
 
+Deno.test("TCP options cut by the snapshot length: what was captured is read, what was not is null (-s 64, -s 68)", async () => {
+  // The IPv4 session of full.pcap through editcap -s 64 and -s 68: 10 and 14 bytes of options. A timestamp
+  // option cut part-way was taken as malformed: the timestamps read as never sent at -s 64, their first value
+  // came from a later packet at -s 68, and the window, its scale unseen, read as unscaled.
+  const groups = "tcp_options,tcp_window";
+  const full = await snaplenRecords("full.pcap", groups);
+  for (const name of ["cut64.pcap", "cut68.pcap"]) {
+    const cut = await snaplenRecords(name, groups);
+    const v4 = [...cut].filter(([, r]) => !String(r.src_ip).includes(":"));
+    assert.equal(v4.length, 1, name);
+    for (const [key, record] of v4) {
+      const whole = full.get(key)!;
+      assert.equal(record.tcp_ts_fwd_present, 1, name);
+      assert.equal(record.tcp_ts_bwd_present, 1, name);
+      assert.equal(record.tcp_ts_fwd_last, whole.tcp_ts_fwd_last, name);
+      assert.equal(record.tcp_ws_fwd, null, `${name}: the window scale follows the cut`);
+      for (const column of Object.keys(whole)) {
+        // The bitmap says which options were seen: fewer when the capture holds fewer.
+        if (column === "tcp_options_bitmap" || record[column] === null) continue;
+        assert.deepEqual(record[column], whole[column], `${name} ${key} ${column}`);
+      }
+    }
+  }
+});
+
 Deno.test("an IP length of 0 (segmentation offload) in a cut capture counts the payload by the frame's length on the wire, as tshark", async () => {
   // 1514-byte frames captured at 96 bytes: IPv4 with total length 0, IPv6 with payload length 0, and IPv4 with
   // its length (the control), three of each.

@@ -105,7 +105,8 @@ const features: readonly FeatureSpec[] = [
   f(
     "tls_session_resumed",
     "bool",
-    "The session was resumed (TLS 1.3 PSK accepted, or an abbreviated handshake).",
+    "The session was resumed (TLS 1.3 PSK accepted, or an abbreviated handshake); null without a ServerHello, " +
+      "or when a ChangeCipherSpec without a Certificate before it followed bytes never captured.",
   ),
   f("tls_psk_ext", "bool", "ClientHello carries the pre_shared_key extension."),
   f("tls_early_data_ext", "bool", "ClientHello carries the early_data extension (0-RTT)."),

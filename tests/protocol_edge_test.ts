@@ -567,3 +567,34 @@ Deno.test("tls: STARTTLS after a long plain-text phase, a refused STARTTLS, CONN
     );
   }
 });
+
+Deno.test({
+  name:
+    "tls: a handshake cut by the snapshot length is not called resumed, and its encrypted close_notify is no handshake alert (tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // Real: openssl s_server -tls1_2 (RSA key exchange, no tickets) and curl, captured whole, then through
+    // editcap -s 200; and a TLS 1.2 session through -s 96, whose CCS records were cut (a review's captures).
+    const dir = `${ROOT}/testdata/tls_edge`;
+    const [full] = (await collect(`${dir}/rsa_full.pcap`, { features: ["tls"] })).records;
+    assert.deepEqual([full.tls_session_resumed, full.tls_cert_count], [false, 1]);
+    // The Certificate and ClientKeyExchange were in bytes never captured: the CCS after them proves nothing.
+    const [cut] = (await collect(`${dir}/rsa_cut200.pcap`, { features: ["tls"] })).records;
+    assert.equal(cut.tls_session_resumed, null);
+    assert.equal(cut.tls_cert_count, null);
+    const path = `${dir}/close_notify_cut96.pcap`;
+    const alerts = tsharkRows([
+      "-r",
+      path,
+      "-Y",
+      "tls.record.content_type == 21",
+      "-T",
+      "fields",
+      "-e",
+      "tls.record.length",
+    ]);
+    assert.ok(alerts.length === 2 && alerts.every(([len]) => Number(len) > 2), "two encrypted alert records");
+    const [closing] = (await collect(path, { features: ["tls"] })).records;
+    assert.equal(closing.tls_alert_count, 0);
+  },
+});

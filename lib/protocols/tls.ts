@@ -1296,13 +1296,16 @@ export class TlsFlowAnalyzer {
     return negotiatedVersion(this.clientHello, this.serverHello);
   }
 
-  /** Whether the session was resumed; null when no ServerHello was seen. */
+  /** Whether the session was resumed; null when no ServerHello was seen, or it cannot be told (see below). */
   get sessionResumed(): boolean | null {
     const sh = this.serverHello;
     if (sh === null) return null;
     if (this.isTls13Hello(sh)) return sh.hasPsk;
     const ch = this.clientHello;
     if (ch !== null && sh.sessionId.length > 0 && sameBytes(ch.sessionId, sh.sessionId)) return true;
+    // A CCS without a Certificate before it says resumed only when no bytes before it went uncaptured (a
+    // snapshot length, a loss): the Certificate and ClientKeyExchange may have been in them.
+    if (this.abbreviatedHandshake && this.gapSkipped) return null;
     return this.abbreviatedHandshake;
   }
 
@@ -1857,8 +1860,13 @@ export class TlsFlowAnalyzer {
               return;
             }
           }
-        } else if (type === TlsContentType.ALERT) this.alertCount++;
-        else if (type === TlsContentType.CHANGE_CIPHER_SPEC) this.changeCipherSpec(d);
+        } else if (type === TlsContentType.ALERT) {
+          // A plaintext alert is 2 bytes. A longer one is encrypted: after a CCS that was seen (up to the
+          // Finished) one of the handshake's, and in a flow whose handshake was not captured at all the only
+          // kind there is; but after a handshake that was seen, before this direction's CCS, the CCS was in
+          // bytes never captured (a snapshot length) and this is a close_notify after the handshake.
+          if (d.recLeft === 2 || d.afterCcs || !this.hsTouched) this.alertCount++;
+        } else if (type === TlsContentType.CHANGE_CIPHER_SPEC) this.changeCipherSpec(d);
         else if (type === TlsContentType.APPLICATION_DATA) {
           // 0-RTT data after a ClientHello offering early_data, before the server's ServerHello: skipped, for a
           // HelloRetryRequest has the client send a second ClientHello, in clear, after it.

@@ -116,6 +116,8 @@ export class DnsState {
   maxTtl: number | null = null;
   /** Answer strings gathered, created with the first one (the column is [] for a flow without any). */
   answers: string[] | null = null;
+  /** A response's answers could not all be read (cut by the snapshot length, or malformed). */
+  answersUnread = false;
 }
 
 const f = (name: string, type: "int" | "str" | "bool" | "list", description: string): FeatureSpec => ({
@@ -148,7 +150,8 @@ const features: FeatureSpec[] = [
     "list",
     "Answer data of the responses among the first 32 messages as text, at most 64: addresses (RFC 5952 for " +
       "IPv6), names (CNAME, NS, PTR, MX, SRV targets), and TXT data with its strings joined as one, as SPF and " +
-      "DKIM read a record split into strings.",
+      "DKIM read a record split into strings. Null when none could be listed because the responses' answers " +
+      "could not be read (a snapshot length cut them).",
   ),
 ];
 
@@ -173,6 +176,7 @@ function addMessage(s: DnsState, m: DnsMessage): void {
     if (s.firstResponse === null) s.firstResponse = m;
     if (m.minTtl !== null && (s.minTtl === null || m.minTtl < s.minTtl)) s.minTtl = m.minTtl;
     if (m.maxTtl !== null && (s.maxTtl === null || m.maxTtl > s.maxTtl)) s.maxTtl = m.maxTtl;
+    if (m.answersRead < m.anCount) s.answersUnread = true;
     if (m.answers.length > 0) {
       const answers = s.answers ??= [];
       for (const a of m.answers) {
@@ -474,6 +478,7 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     out.dns_truncated = s.truncated;
     out.dns_queries = s.queries;
     out.dns_responses = s.responses;
-    out.dns_answers = s.answers ?? [];
+    // None listed, though a response held answers that could not be read: unknown, not none.
+    out.dns_answers = s.answers ?? (s.answersUnread ? null : []);
   },
 };

@@ -784,3 +784,14 @@ Deno.test({
     }
   },
 });
+
+Deno.test("dns: answers a snapshot length cut are unknown (null), not none ([])", async () => {
+  // A review's: dig's A query and dnsmasq's answer between namespaces, whole and through editcap -s 80 (the
+  // answer record is cut). The cut response still says 1 answer: the list was [], as if there were none.
+  const whole = [...(await records("testdata/dns_edge/a_whole.pcap", ["dns"])).values()].flat();
+  const cut = [...(await records("testdata/dns_edge/a_cut80.pcap", ["dns"])).values()].flat();
+  assert.equal(whole.length, 1);
+  assert.equal(cut.length, 1);
+  assert.deepEqual([whole[0].dns_answer_count, whole[0].dns_answers], [1, ["10.66.0.2"]]);
+  assert.deepEqual([cut[0].dns_answer_count, cut[0].dns_answers], [1, null]);
+});

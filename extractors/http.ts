@@ -70,6 +70,8 @@ export class HttpState {
   isn0 = 0;
   isn1 = 0;
   isnKnown = 0;
+  /** The direction that sent a SYN-ACK (the server, also when the SYN was not captured); -1 when none was. */
+  synAckDir = -1;
   stream0: TcpStreamBuffer | null = null;
   stream1: TcpStreamBuffer | null = null;
   request: Http1Head | null = null;
@@ -256,6 +258,14 @@ function ensureH2(s: HttpState): Http2Connection {
   return s.h2;
 }
 
+/**
+ * The server's direction, whose SETTINGS may come before the client's preface (nghttpd sends them at once): the
+ * SYN-ACK's sender, else the responder (a capture that began after the SYN-ACK).
+ */
+function serverDir(s: HttpState): 0 | 1 {
+  return s.synAckDir === 0 ? 0 : 1;
+}
+
 /** Decides what a direction's first bytes are. Returns the new state. */
 function classify(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number): Dir {
   if (n >= PREFACE_LEN && isHttp2Preface(b, o, o + n)) {
@@ -268,8 +278,8 @@ function classify(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number)
   // The other direction already began HTTP/2 (a preface, or the server's SETTINGS when the preface was not
   // captured): this one is HTTP/2 too.
   if (s.h2 !== null) return Dir.H2;
-  if (dir === 1 && looksLikeSettings(b, o, n)) {
-    s.clientDir = 0;
+  if (dir === serverDir(s) && looksLikeSettings(b, o, n)) {
+    s.clientDir = dir ^ 1;
     ensureH2(s);
     return Dir.H2;
   }
@@ -447,6 +457,7 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       if (dir === 0) s.isn0 = p.tcpSeq;
       else s.isn1 = p.tcpSeq;
       s.isnKnown |= 1 << dir;
+      if (p.tcpFlags & TCP.ACK) s.synAckDir = dir;
     }
     if (n === 0 || dirState(s, dir) === Dir.DONE) return;
     const b = p.buf, o = p.payloadOff, seq = payloadSeq(p.tcpSeq, p.tcpFlags);
@@ -473,7 +484,7 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       const guess = m === 0 || n >= PREFACE_LEN && isHttp2Preface(b, o, o + n) ||
         httpMethodLength(b, k, k + m) > 0 ||
         isHttpStatusStart(b, k, k + m) || s.h2 !== null ||
-        (dir === 1 && (looksLikeSettings(b, o, n) || (n < 9 && settingsPrefix(b, o, n)))) ||
+        (dir === serverDir(s) && (looksLikeSettings(b, o, n) || (n < 9 && settingsPrefix(b, o, n)))) ||
         (m < PREFACE_LEN && httpStartPrefix(b, k, k + m));
       if (!guess) {
         // Without a SYN the capture may have begun inside a message (a body): a later head is still read,

@@ -920,3 +920,18 @@ Deno.test({
     assert.deepEqual([q.http_method, q.http_version, q.http2_detected], [method, version, false]);
   },
 });
+
+Deno.test("http2: a capture that missed the SYN still counts the server's frames when its SETTINGS came first (h2c, nghttpd)", async () => {
+  // Real: nghttpd --no-tls sends its SETTINGS before the client's preface; curl --http2-prior-knowledge, twice.
+  // Without the SYN the server is the initiator: its first bytes were judged not HTTP, and only the client's
+  // frames counted (a review's one-sided captures).
+  const columns = ["http2_detected", "http2_frame_count", "http2_data_frames", "http2_headers_frames"];
+  const counts = async (name: string) =>
+    [...(await records(`testdata/http_edge/${name}`, ["http2"])).entries()].sort().map((
+      [key, [r]],
+    ) => [key, ...columns.map((c) => r[c])]);
+  const whole = await counts("h2c_server_first.pcap");
+  assert.equal(whole.length, 2);
+  for (const row of whole) assert.deepEqual(row.slice(1), [true, 8, 1, 2]);
+  assert.deepEqual(await counts("h2c_server_first_no_syn.pcap"), whole);
+});

@@ -32,7 +32,8 @@ export interface FlowTableOptions {
   idleTimeout?: number;
   /** Seconds after its first packet at which a flow ends even if still active (default 1800; 0 = never). */
   activeTimeout?: number;
-  /** End a TCP flow on RST, or with the last ACK once both sides' FINs are acknowledged (default false). */
+  /** End a TCP flow on RST, with the last ACK once both sides' FINs are acknowledged, or at a new SYN from a
+   * side whose FIN was seen (default false). */
   tcpEnd?: boolean;
   /** Most flows held at once; one is evicted to make room (default 0 = no limit). */
   maxFlows?: number;
@@ -237,9 +238,14 @@ export class FlowTable {
       if (ea < ts || eb < ts) {
         this.end(f, ea <= eb ? "idle" : "active");
         f = null;
-      } else if (this.tcpEnd && f.finSeen === 3 && (p.tcpFlags & TCP.SYN) !== 0 && p.proto === 6) {
+      } else if (
+        this.tcpEnd && p.proto === 6 && (p.tcpFlags & TCP.SYN) !== 0 &&
+        (f.finSeen === 3 ||
+          ((p.tcpFlags & TCP.ACK) === 0 && (f.finSeen & (1 << (srcFirst === f.srcIsA ? 0 : 1))) !== 0))
+      ) {
         // A SYN after both FINs opens a new connection on the same ports (the last ACK was not captured): the
-        // closed one ends first.
+        // closed one ends first. So does a SYN from a side whose own FIN was seen: in a capture of one direction
+        // (asymmetric routing) the other side's FIN never is.
         this.end(f, "fin");
         f = null;
       }

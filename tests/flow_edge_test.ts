@@ -195,3 +195,22 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "--tcp-end: a capture of one direction splits connections that reuse a port at each new SYN (tshark's streams)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // A review's: three real connections from one client port to one server, only the client's packets kept
+    // (asymmetric routing). A new SYN ended the flow only after both sides' FINs, and the server's is not there:
+    // the three were one flow of 53 packets, as without --tcp-end.
+    const path = `${ROOT}/testdata/flow_edge/port_reuse_one_way.pcap`;
+    const streams = new Set(tsharkRows(["-r", path, "-T", "fields", "-e", "tcp.stream"]).map((r) => r[0]));
+    assert.equal(streams.size, 3);
+    const ended = await runCli(["extract", "-q", "--tcp-end", "--features", "flow_meta", path]);
+    assert.equal(ended.code, 0, ended.stderr);
+    assert.deepEqual(parseJsonl(ended.stdout).map((r) => r.total_packets), [17, 18, 18]);
+    const whole = await runCli(["extract", "-q", "--features", "flow_meta", path]);
+    assert.deepEqual(parseJsonl(whole.stdout).map((r) => r.total_packets), [53]);
+  },
+});

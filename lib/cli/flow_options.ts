@@ -56,7 +56,10 @@ export function addFlowOptions(cmd: Command): Command {
       positiveNumber("--active-timeout", true),
       1800,
     )
-    .option("--tcp-end", "end TCP flows on RST, or with the last ACK once both sides' FINs are acknowledged")
+    .option(
+      "--tcp-end",
+      "end TCP flows on RST, with the last ACK once both sides' FINs are acknowledged, or at a new SYN after the sender's FIN",
+    )
     .option(
       "--max-flows <n>",
       "most flows held at once; one is evicted to make room (0: no limit)",

@@ -163,7 +163,8 @@ const features: FeatureSpec[] = [
   f(
     "http_version",
     "str",
-    '"HTTP/1.0", "HTTP/1.1" from the request (else status) line, or "HTTP/2" for h2c.',
+    '"HTTP/1.0", "HTTP/1.1" from the request (else, when no request was seen, status) line, or "HTTP/2" for h2c; ' +
+      "null when the request line was cut before its version.",
   ),
   f("http_method", "str", "Method of the first HTTP/1 request."),
   f(
@@ -565,7 +566,9 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       out.http2_multiplexed = h2.multiplexed;
     }
     const rq = s.request, rs = s.response;
-    out.http_version = h2Detected ? "HTTP/2" : rq?.version ?? rs?.version ?? null;
+    // The status line's version only without a request: a request line cut before its version (a snapshot
+    // length) leaves it unknown, the server's (HTTP/1.0 from Python's) being no answer to it.
+    out.http_version = h2Detected ? "HTTP/2" : rq !== null ? rq.version : rs?.version ?? null;
     if (rq !== null) {
       out.http_method = rq.method;
       out.http_host = rq.host;

@@ -935,3 +935,30 @@ Deno.test("http2: a capture that missed the SYN still counts the server's frames
   for (const row of whole) assert.deepEqual(row.slice(1), [true, 8, 1, 2]);
   assert.deepEqual(await counts("h2c_server_first_no_syn.pcap"), whole);
 });
+
+Deno.test({
+  name: "http: a request line cut before its version leaves http_version null, not the server's (tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // A review's: curl's HTTP/1.1 GET of a file from Python's http.server (which answers HTTP/1.0) over IPv6,
+    // through editcap -s 96: "GET /big.b" of the request line was captured. The status line's HTTP/1.0 was given.
+    const path = "testdata/http_edge/request_line_cut96.pcap";
+    const rows = tsharkRows([
+      "-r",
+      path,
+      "-Y",
+      "http",
+      "-T",
+      "fields",
+      "-e",
+      "http.request.method",
+      "-e",
+      "http.request.version",
+      "-e",
+      "http.response.version",
+    ]);
+    assert.deepEqual(rows.slice(0, 2), [["GET", "", ""], ["", "", "HTTP/1.0"]]);
+    const [r] = [...(await records(path, ["http2"])).values()].flat();
+    assert.deepEqual([r.http_method, r.http_version], ["GET", null]);
+  },
+});

@@ -44,8 +44,13 @@ const f = (name: string, type: "int" | "float", description: string): FeatureSpe
 const features: FeatureSpec[] = [
   f("tcp_init_win_fwd", "int", "Window field of the initiator's first packet (its SYN when captured)."),
   f("tcp_init_win_bwd", "int", "Window field of the responder's first packet."),
-  f("tcp_win_scale_fwd", "int", "Window scale shift in the initiator's SYN (null when absent)."),
-  f("tcp_win_scale_bwd", "int", "Window scale shift in the responder's SYN-ACK (null when absent)."),
+  f(
+    "tcp_win_scale_fwd",
+    "int",
+    "Window scale shift in the initiator's SYN, or its SYN-ACK when the capture began after the SYN (null " +
+      "when absent).",
+  ),
+  f("tcp_win_scale_bwd", "int", "Window scale shift in the responder's SYN-ACK (or SYN; null when absent)."),
   f("tcp_win_fwd_min", "int", "Smallest window field the initiator sent (unscaled)."),
   f("tcp_win_fwd_max", "int", "Largest window field the initiator sent (unscaled)."),
   f("tcp_win_fwd_mean", "float", "Mean window field the initiator sent (unscaled)."),

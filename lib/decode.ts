@@ -425,7 +425,10 @@ export class PacketDecoder {
   /** IPv4 header at `off`; a non-first fragment stops here, with its data as the payload. */
   private ip4(buf: Uint8Array, off: number, end: number, depth: number): number {
     const p = this.packet;
-    if (end - off < 20) return SkipReason.TRUNCATED;
+    if (end - off < 20) {
+      p.cutIpOff = off;
+      return SkipReason.TRUNCATED;
+    }
     const vihl = buf[off];
     const ihl = (vihl & 0x0f) * 4;
     if (vihl >> 4 !== 4 || ihl < 20) return SkipReason.BAD_IP;
@@ -557,7 +560,10 @@ export class PacketDecoder {
   /** IPv6 header at `off` and its extension headers; a non-first fragment stops here, with its data as the payload. */
   private ip6(buf: Uint8Array, off: number, end: number, depth: number): number {
     const p = this.packet;
-    if (end - off < 40) return SkipReason.TRUNCATED;
+    if (end - off < 40) {
+      p.cutIpOff = off;
+      return SkipReason.TRUNCATED;
+    }
     if (buf[off] >> 4 !== 6) return SkipReason.BAD_IP;
     this.addLayer(Layer.IP6);
     const plen = (buf[off + 4] << 8) | buf[off + 5];

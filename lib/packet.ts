@@ -175,6 +175,10 @@ export class PacketView {
   ipVersion = 0;
   /** Offset of the innermost IP header. */
   l3Off = 0;
+  /** Offset of an IP header the capture ends inside of, before its addresses' end may be (20 bytes for IPv4, 40
+   * for IPv6: a snapshot length); -1 otherwise. The packet is skipped as truncated; `anon --pcap` rewrites what
+   * was captured of the addresses. */
+  cutIpOff: number = -1;
   /**
    * Where the addresses are when not in `buf` (null): a later fragment of a tunnel's outer datagram holds no
    * inner header, and its inner packet's addresses are a copy of its first fragment's.
@@ -271,6 +275,7 @@ export class PacketView {
   /** Clears the fields the decoder fills conditionally (and counts a decode). */
   reset(): void {
     this.decodes++;
+    this.cutIpOff = -1;
     this.macOff = -1;
     this.ethType = 0;
     this.ethPayloadOff = -1;

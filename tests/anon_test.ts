@@ -1249,18 +1249,23 @@ Deno.test("anon --pcap: pcapng capture filters and comments (section, interface,
   }
 });
 
-Deno.test("anon --pcap: a frame whose IP header is cut short or malformed is left out, not copied in clear", async () => {
+Deno.test("anon --pcap: a frame whose IP header is malformed is left out; one cut in its addresses keeps what was captured, rewritten", async () => {
   const frame = ethernet(ipv4("10.0.0.5", "10.0.0.6", 17, udp(1, 2, new Uint8Array(4))));
-  const cut = frame.subarray(0, 14 + 17); // the source address cut after its first 3 bytes
+  const cut = frame.subarray(0, 14 + 15); // the source address cut after its first 3 bytes
   const badIhl = frame.slice();
   badIhl[14] = 0x43; // IHL 3: shorter than the fixed header
   const input = pcapFile(1, [frame, cut, badIhl].map((data, i) => ({ ts: i + 1, data })));
   const { out, r } = await anonBytes(input, new Anonymizer(KEY1));
   assert.equal(r.packets, 3);
-  assert.equal(r.droppedPackets, 2);
-  assert.deepEqual(r.droppedPacketReasons, { "IP header cut short or malformed": 2 });
-  assert.equal(pcapRecords(out).length, 1);
+  assert.equal(r.droppedPackets, 1);
+  assert.deepEqual(r.droppedPacketReasons, { "IP header cut short or malformed": 1 });
+  const records = pcapRecords(out);
+  assert.equal(records.length, 2);
   assert.ok(!inClear(out, "10.0.0.6"), "10.0.0.6 in clear");
+  // The cut source's 3 bytes are those of its anonymized address (prefix preservation), not 10.0.0.
+  const at = (k: number) => out.subarray(records[k].offset + 16 + 14 + 12, records[k].offset + 16 + 14 + 15);
+  assert.deepEqual([...at(1)], [...at(0)]);
+  assert.notDeepEqual([...at(1)], [10, 0, 0]);
 });
 
 Deno.test("anon --pcap: pcapng packet blocks that cannot be read are dropped and counted, not copied in clear", async () => {

@@ -19,8 +19,9 @@
  * the interface address options (if_IPv4addr, if_IPv6addr) and capture filter (if_filter) of interface
  * description blocks, packet blocks' hashes (epb_hash), and every comment and custom option; systemd journal,
  * decryption secrets, custom and unknown blocks are dropped too; a packet block that cannot be read (unknown
- * interface, lengths past the block's end), or a frame whose IP header is cut short or malformed, is dropped
- * rather than copied with its addresses in clear.
+ * interface, lengths past the block's end), or a frame whose IP header is malformed or cut inside its options or
+ * extension headers (where addresses can be that cannot all be found), is dropped rather than copied with its
+ * addresses in clear; an IP header cut in its fixed part has what was captured of its addresses rewritten.
  *
  * @module
  */
@@ -172,7 +173,7 @@ export class PacketAnonymizer {
 
   /**
    * Rewrites the frame `buf[off, off + len)` of link type `linkType`; returns the number of addresses changed, or
-   * -1 for a frame that cannot be kept (its IP header is cut short or malformed, see `walk`).
+   * -1 for a frame that cannot be kept (its IP header is malformed or cut in its options, see `walk`).
    */
   rewrite(buf: Uint8Array, off: number, len: number, linkType: number): number {
     this.buf = buf;
@@ -390,8 +391,21 @@ export class PacketAnonymizer {
     const r = d.decode(0, this.buf, off, end - off, end - off, linkType);
     const p = d.packet;
     if (p.ipVersion === 0) {
-      // A frame that carries IP (by its EtherType, or a link type without one) whose IP header is cut short or
-      // malformed: what is there of its addresses cannot be anonymized, so the frame cannot be kept.
+      // An IP header cut inside its fixed part (a snapshot length: an ICMP error's quote at -s 96, a tunnel's
+      // inner header): what was captured of its addresses is rewritten, as other cut addresses are, and the
+      // frame kept (every ICMPv6 error was left out at common snapshot lengths).
+      const cut = p.cutIpOff;
+      if (
+        r === SkipReason.TRUNCATED && cut >= 0 && cut < end &&
+        (this.buf[cut] >> 4 === 4 || this.buf[cut] >> 4 === 6)
+      ) {
+        return this.buf[cut] >> 4 === 4
+          ? this.address(cut + 12, 4, end) + this.address(cut + 16, 4, end)
+          : this.address(cut + 8, 6, end) + this.address(cut + 24, 6, end);
+      }
+      // A frame that carries IP (by its EtherType, or a link type without one) whose IP header is malformed, or
+      // cut inside its options or extension headers: what is there of its addresses cannot all be found, so the
+      // frame cannot be kept.
       // Inside a tunnel or an ICMP error's quote, and behind MPLS or PPPoE, what is cut short is IP too.
       if (
         (r === SkipReason.TRUNCATED || r === SkipReason.BAD_IP) &&

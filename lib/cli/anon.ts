@@ -323,12 +323,13 @@ headers, ARP, neighbour discovery (targets, prefixes, DNS servers, redirected pa
 agent and prefix discovery, IGMP and multicast listener discovery (groups, sources), ICMPv6 node information
 (subjects, addresses), SCTP address parameters (INIT, INIT ACK, ASCONF, error causes; and wherever their
 bytes appear in state cookies and heartbeats), VRRP virtual addresses and PIM messages (neighbours, groups,
-sources, RPs, BSR, a Register's packet; not bidirectional PIM's DF election); of an address the snapshot length cut short, the bytes captured (as
-the whole address's first bytes; with --subnets, zeroed unless, padded with zeros, it lies inside one).
-Checksums (SCTP's CRC32c too) are updated incrementally, so a checksum that was wrong in the capture
-(corruption) stays wrong; a TCP or UDP field holding only the pseudo-header's sum (checksum offload on the
-capturing host) becomes the new addresses' sum. A frame whose IP header is cut short or that nests more than
-16 IP layers, pcapng options that can hold addresses (interface addresses, capture filters, comments,
+sources, RPs, BSR, a Register's packet; not bidirectional PIM's DF election); of an address the snapshot
+length cut short (an IP header's too, as in an ICMP error's quote), the bytes captured (as the whole
+address's first bytes; with --subnets, zeroed unless, padded with zeros, it lies inside one). Checksums
+(SCTP's CRC32c too) are updated incrementally, so a checksum that was wrong in the capture (corruption)
+stays wrong; a TCP or UDP field holding only the pseudo-header's sum (checksum offload on the capturing
+host) becomes the new addresses' sum. A frame whose IP header is malformed or cut inside its options or
+extension headers, or that nests more than 16 IP layers, pcapng options that can hold addresses (interface addresses, capture filters, comments,
 packet hashes), and name resolution, journal, decryption secrets, custom and unknown blocks are left out.
 Payloads are not touched, nor are the addresses inside OSPF messages, nor MAC addresses (Ethernet, ARP,
 neighbour discovery options, if_MACaddr), from which an EUI-64 interface id, a solicited-node target's low 24

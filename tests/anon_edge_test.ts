@@ -164,6 +164,13 @@ const CASES: { capture: string; secrets: Uint8Array[]; kept: number }[] = [
     ],
     kept: 21,
   },
+  // Two BIRD routers forming an OSPFv2 adjacency (real): router ids, designated routers, neighbours, LSA ids and
+  // advertising routers, router LSAs' links, external routes' networks.
+  {
+    capture: "ospf_bird.pcap",
+    secrets: ["10.55.0.1", "10.55.0.2", "10.55.1.1", "10.55.2.1", "192.168.155.0", "172.30.1.0"].map(ip4),
+    kept: 63,
+  },
   // Every PIM message that names addresses (make_pim.py), over IPv4 and IPv6: neighbours, sources, groups, RPs,
   // the BSR, the originator, and the packet a Register carries.
   {
@@ -388,5 +395,49 @@ Deno.test("anon --pcap: a checksum offload left unfinished stays the pseudo-head
       assert.notEqual(after[i].src, before[i].src, "the addresses changed");
       assert.equal(after[i].field, after[i].pseudo, `packet ${i + 1}: the sum of the new addresses`);
     }
+  });
+});
+
+Deno.test("anon --pcap: OSPFv2 packet checksums and LSA Fletcher checksums stay right (BIRD's adjacency)", async () => {
+  const sum16 = (b: Uint8Array) => {
+    let s = 0;
+    for (let i = 0; i < b.length; i += 2) s += (b[i] << 8) | (b[i + 1] ?? 0);
+    while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 65536);
+    return s;
+  };
+  const fletcher = (b: Uint8Array) => {
+    let c0 = 0, c1 = 0;
+    for (const x of b) {
+      c0 = (c0 + x) % 255;
+      c1 = (c1 + c0) % 255;
+    }
+    return c0 === 0 && c1 === 0;
+  };
+  /** Per capture: packets whose checksum verifies (the authentication field left out), LSAs whose do. */
+  const verdicts = (capture: Uint8Array) => {
+    let packets = 0, lsas = 0, lsaTotal = 0;
+    for (const r of pcapRecords(capture)) {
+      const ip = capture.subarray(r.offset + 16 + 14, r.offset + 16 + r.capLen);
+      const o = ip.subarray((ip[0] & 15) * 4);
+      const msg = o.subarray(0, (o[2] << 8) | o[3]);
+      const covered = new Uint8Array(msg.length - 8);
+      covered.set(msg.subarray(0, 16));
+      covered.set(msg.subarray(24), 16);
+      if (sum16(covered) === 0xffff) packets++;
+      if (o[1] !== 4) continue;
+      const count = (o[24] << 24) | (o[25] << 16) | (o[26] << 8) | o[27];
+      for (let k = 0, q = 28; k < count; k++) {
+        const len = (o[q + 18] << 8) | o[q + 19];
+        lsaTotal++;
+        if (fletcher(o.subarray(q + 2, q + len))) lsas++;
+        q += len;
+      }
+    }
+    return { packets, lsas, lsaTotal };
+  };
+  await withTempDir(async (dir) => {
+    const before = verdicts(await Deno.readFile(`${DIR}/ospf_bird.pcap`));
+    assert.deepEqual(before, { packets: 63, lsas: 10, lsaTotal: 10 });
+    assert.deepEqual(verdicts(await Deno.readFile(await anonymized(dir, "ospf_bird.pcap"))), before);
   });
 });

@@ -6,15 +6,16 @@
  * sender and target addresses (Ethernet and Linux cooked captures), IPv6 neighbour discovery targets, IGMP and
  * multicast listener discovery groups and sources, node information subjects and addresses, SCTP's address
  * parameters (INIT, INIT ACK, ASCONF, error causes) and the copies of them in its state cookies and heartbeats,
- * VRRP's virtual addresses and PIM's encoded addresses (and the packet a Register carries); of an address the
- * snapshot length cut short, the bytes captured.
- * Checksums (IPv4 header, TCP, UDP, ICMP, ICMPv6, IGMP, GRE, VRRP, PIM, SCTP's CRC32c, inner and outer) are
+ * VRRP's virtual addresses, PIM's encoded addresses (and the packet a Register carries) and OSPFv2's router ids,
+ * neighbours and LSA addresses (see `ospf`); of an address the snapshot length cut short, the bytes captured.
+ * Checksums (IPv4 header, TCP, UDP, ICMP, ICMPv6, IGMP, GRE, VRRP, PIM, OSPF and its LSAs' Fletcher sums, SCTP's
+ * CRC32c, inner and outer) are
  * updated incrementally (RFC 1624), so a checksum that was right stays right and one that was wrong (corruption)
  * stays wrong by the same amount, even for packets cut short by a snap length; a TCP or UDP field that holds
  * only the pseudo-header's sum (a sender's checksum offload) becomes the sum of the new addresses. TCP, UDP and
  * ICMPv6 pseudo-headers use the final destination of a source route or routing header, as senders compute
- * them. Not rewritten: addresses in application payloads, in IPv6 RPL (type 3) routing headers, in OSPF
- * messages, and in link-layer headers (MACs). pcapng name
+ * them. Not rewritten: addresses in application payloads, in IPv6 RPL (type 3) routing headers, in OSPFv3, and
+ * in link-layer headers (MACs). pcapng name
  * resolution blocks, which map addresses to names, are dropped, and so are the options that can hold addresses:
  * the interface address options (if_IPv4addr, if_IPv6addr) and capture filter (if_filter) of interface
  * description blocks, packet blocks' hashes (epb_hash), and every comment and custom option; systemd journal,
@@ -493,6 +494,9 @@ export class PacketAnonymizer {
       case 103:
         changed += this.pim(o, dataEnd, depth);
         break;
+      case 89:
+        if (L.version === 4) changed += this.ospf(o, dataEnd);
+        break;
       case 58:
         if (icmpType >= 1 && icmpType <= 4) changed += this.walk(o + 8, dataEnd, LINK_RAW, depth + 1);
         else if (icmpType === 135 || icmpType === 136) {
@@ -838,6 +842,106 @@ export class PacketAnonymizer {
   }
 
   /**
+   * OSPF version 2 (RFC 2328): the router id of every packet's header; a Hello's designated and backup routers
+   * and neighbours; the link state id and advertising router of the LSA headers in database descriptions,
+   * requests, updates and acknowledgements; and in updates, the LSAs' bodies: router LSAs' link ids and data
+   * (not a stub network's mask), network LSAs' attached routers, external LSAs' forwarding addresses. Masks,
+   * area ids, opaque LSAs' ids and an address of 0.0.0.0 (none) stay. An LSA whose Fletcher checksum was right
+   * gets it computed again (the copies of it in LSA headers without their LSA stay as they were).
+   */
+  private ospf(o: number, end: number): number {
+    const buf = this.buf;
+    if (o + 24 > end || buf[o] !== 2) return 0;
+    const type = buf[o + 1];
+    const stop = Math.min(end, o + ((buf[o + 2] << 8) | buf[o + 3]));
+    let changed = this.ospfAddress(o + 4, stop);
+    if (type === 1) {
+      for (let a = o + 36; a < stop; a += 4) changed += this.ospfAddress(a, stop);
+    } else if (type === 2 || type === 5) {
+      for (let h = o + (type === 2 ? 32 : 24); h + 20 <= stop; h += 20) changed += this.lsaHeader(h, stop);
+    } else if (type === 3) {
+      for (let r = o + 24; r + 12 <= stop; r += 12) {
+        const opaque = buf[r + 3] >= 9;
+        if (!opaque) changed += this.ospfAddress(r + 4, stop);
+        changed += this.ospfAddress(r + 8, stop);
+      }
+    } else if (type === 4 && o + 28 <= stop) {
+      const count = (buf[o + 24] << 24 | buf[o + 25] << 16 | buf[o + 26] << 8 | buf[o + 27]) >>> 0;
+      let p = o + 28;
+      for (let k = 0; k < count && p + 20 <= stop; k++) {
+        const len = (buf[p + 18] << 8) | buf[p + 19];
+        if (len < 20) break;
+        const lsaEnd = Math.min(stop, p + len);
+        // The Fletcher checksum is computed again only over an LSA captured whole that had it right.
+        const whole = p + len <= stop, valid = whole && fletcherValid(buf, p + 2, p + len);
+        changed += this.lsaHeader(p, lsaEnd) + this.lsaBody(p, buf[p + 3], lsaEnd);
+        if (valid) this.fixLsaChecksum(p, len);
+        p += len;
+      }
+    }
+    return changed;
+  }
+
+  /** An OSPF address field at `a` (0.0.0.0, "none", stays). */
+  private ospfAddress(a: number, end: number): number {
+    const buf = this.buf;
+    if (a + 4 <= end && (buf[a] | buf[a + 1] | buf[a + 2] | buf[a + 3]) === 0) return 0;
+    return this.address(a, 4, end);
+  }
+
+  /** An LSA header at `h`: its link state id (not an opaque LSA's) and advertising router. */
+  private lsaHeader(h: number, end: number): number {
+    return (this.buf[h + 3] >= 9 ? 0 : this.ospfAddress(h + 4, end)) + this.ospfAddress(h + 8, end);
+  }
+
+  /** The addresses of an LSA's body (see `ospf`). */
+  private lsaBody(p: number, type: number, end: number): number {
+    const buf = this.buf;
+    let changed = 0;
+    if (type === 1 && p + 24 <= end) {
+      const links = (buf[p + 22] << 8) | buf[p + 23];
+      let l = p + 24;
+      for (let k = 0; k < links && l + 12 <= end; k++) {
+        const linkType = buf[l + 8];
+        changed += this.ospfAddress(l, end);
+        // A stub network's link data is its mask.
+        if (linkType !== 3) changed += this.ospfAddress(l + 4, end);
+        l += 12 + 4 * buf[l + 9];
+      }
+    } else if (type === 2) {
+      for (let a = p + 24; a < end; a += 4) changed += this.ospfAddress(a, end);
+    } else if (type === 5 || type === 7) {
+      // Mask, then entries of 12 bytes (metric, forwarding address, route tag), the first for TOS 0.
+      for (let e = p + 24; e + 12 <= end; e += 12) changed += this.ospfAddress(e + 4, end);
+    }
+    return changed;
+  }
+
+  /** Writes an LSA's Fletcher checksum (ISO 8473, over its bytes after the age, at its offset 16) again. */
+  private fixLsaChecksum(p: number, len: number): void {
+    const buf = this.buf, at = p + 16;
+    const old0 = buf[at], old1 = buf[at + 1];
+    buf[at] = 0;
+    buf[at + 1] = 0;
+    let c0 = 0, c1 = 0;
+    for (let i = p + 2; i < p + len; i++) {
+      c0 = (c0 + buf[i]) % 255;
+      c1 = (c1 + c0) % 255;
+    }
+    // The check bytes at position `at - (p + 2)` of the `len - 2` bytes summed, which make both sums zero.
+    const n = len - 2, pos = at - (p + 2);
+    let x = ((n - pos - 1) * c0 - c1) % 255;
+    if (x <= 0) x += 255;
+    let y = 510 - c0 - x;
+    if (y > 255) y -= 255;
+    buf[at] = x;
+    buf[at + 1] = y;
+    this.record(at, old0, x);
+    this.record(at + 1, old1, y);
+    if (old0 !== x || old1 !== y) this.checksums++;
+  }
+
+  /**
    * VRRP (RFC 3768 version 2, RFC 5798 version 3): the virtual router's addresses, their count at 3, from 8, of
    * the IP version of the packet that carries them.
    */
@@ -1035,7 +1139,13 @@ export class PacketAnonymizer {
       // header over IPv6; VRRP version 3.
       else if (L.proto === 136 || L.proto === 33) at = o + 6;
       else if (L.proto === 89 && L.version === 6) at = o + 12;
-      else if (L.proto === 103) {
+      else if (L.proto === 89 && o + 16 <= L.capEnd && (this.buf[o + 14] << 8 | this.buf[o + 15]) !== 2) {
+        // OSPFv2 without cryptographic authentication: over the packet (but its authentication field, which
+        // nothing changes here), without a pseudo-header. With it, the digest after the packet covers it all.
+        at = o + 12;
+        pseudo = false;
+        sumEnd = Math.min(sumEnd, o + ((this.buf[o + 2] << 8) | this.buf[o + 3]));
+      } else if (L.proto === 103) {
         // PIM: over the message, with the pseudo-header over IPv6; a Register's over its first 8 bytes only,
         // without the packet it carries.
         at = o + 2;
@@ -1108,6 +1218,16 @@ export class PacketAnonymizer {
     }
     this.checksums++;
   }
+}
+
+/** Whether the Fletcher checksum (ISO 8473) over `b[from, to)` verifies: both running sums are 0 modulo 255. */
+function fletcherValid(b: Uint8Array, from: number, to: number): boolean {
+  let c0 = 0, c1 = 0;
+  for (let i = from; i < to; i++) {
+    c0 = (c0 + b[i]) % 255;
+    c1 = (c1 + c0) % 255;
+  }
+  return c0 === 0 && c1 === 0;
 }
 
 /** A one's complement sum folded to 16 bits. */

@@ -171,6 +171,17 @@ const CASES: { capture: string; secrets: Uint8Array[]; kept: number }[] = [
     secrets: ["10.55.0.1", "10.55.0.2", "10.55.1.1", "10.55.2.1", "192.168.155.0", "172.30.1.0"].map(ip4),
     kept: 63,
   },
+  // The same over IPv6 (OSPFv3): router ids, link-local addresses, prefixes (/64, /128, /48).
+  {
+    capture: "ospf3_bird.pcap",
+    secrets: [
+      ...["10.55.1.1", "10.55.2.1"].map(ip4),
+      ...["fd55:1::1", "fd55:2::1", "fe80::643e:44ff:feba:eca2"].map(ip6),
+      ip6("fd99:1::").subarray(0, 6),
+      ip6("fd55::").subarray(0, 8),
+    ],
+    kept: 62,
+  },
   // Every PIM message that names addresses (make_pim.py), over IPv4 and IPv6: neighbours, sources, groups, RPs,
   // the BSR, the originator, and the packet a Register carries.
   {
@@ -398,7 +409,7 @@ Deno.test("anon --pcap: a checksum offload left unfinished stays the pseudo-head
   });
 });
 
-Deno.test("anon --pcap: OSPFv2 packet checksums and LSA Fletcher checksums stay right (BIRD's adjacency)", async () => {
+Deno.test("anon --pcap: OSPF packet checksums and LSA Fletcher checksums stay right (BIRD's adjacencies, v2 and v3)", async () => {
   const sum16 = (b: Uint8Array) => {
     let s = 0;
     for (let i = 0; i < b.length; i += 2) s += (b[i] << 8) | (b[i + 1] ?? 0);
@@ -418,15 +429,26 @@ Deno.test("anon --pcap: OSPFv2 packet checksums and LSA Fletcher checksums stay 
     let packets = 0, lsas = 0, lsaTotal = 0;
     for (const r of pcapRecords(capture)) {
       const ip = capture.subarray(r.offset + 16 + 14, r.offset + 16 + r.capLen);
-      const o = ip.subarray((ip[0] & 15) * 4);
+      const v6 = ip[0] >> 4 === 6;
+      const o = ip.subarray(v6 ? 40 : (ip[0] & 15) * 4);
       const msg = o.subarray(0, (o[2] << 8) | o[3]);
-      const covered = new Uint8Array(msg.length - 8);
-      covered.set(msg.subarray(0, 16));
-      covered.set(msg.subarray(24), 16);
+      let covered: Uint8Array;
+      if (v6) {
+        // Over IPv6: the pseudo-header, no authentication field.
+        covered = new Uint8Array(40 + msg.length);
+        covered.set(ip.subarray(8, 40));
+        covered.set([0, 0, msg.length >> 8, msg.length & 255, 0, 0, 0, 89], 32);
+        covered.set(msg, 40);
+      } else {
+        covered = new Uint8Array(msg.length - 8);
+        covered.set(msg.subarray(0, 16));
+        covered.set(msg.subarray(24), 16);
+      }
       if (sum16(covered) === 0xffff) packets++;
       if (o[1] !== 4) continue;
-      const count = (o[24] << 24) | (o[25] << 16) | (o[26] << 8) | o[27];
-      for (let k = 0, q = 28; k < count; k++) {
+      const at = v6 ? 16 : 24;
+      const count = (o[at] << 24) | (o[at + 1] << 16) | (o[at + 2] << 8) | o[at + 3];
+      for (let k = 0, q = at + 4; k < count; k++) {
         const len = (o[q + 18] << 8) | o[q + 19];
         lsaTotal++;
         if (fletcher(o.subarray(q + 2, q + len))) lsas++;
@@ -436,8 +458,15 @@ Deno.test("anon --pcap: OSPFv2 packet checksums and LSA Fletcher checksums stay 
     return { packets, lsas, lsaTotal };
   };
   await withTempDir(async (dir) => {
-    const before = verdicts(await Deno.readFile(`${DIR}/ospf_bird.pcap`));
-    assert.deepEqual(before, { packets: 63, lsas: 10, lsaTotal: 10 });
-    assert.deepEqual(verdicts(await Deno.readFile(await anonymized(dir, "ospf_bird.pcap"))), before);
+    for (
+      const [capture, want] of [
+        ["ospf_bird.pcap", { packets: 63, lsas: 10, lsaTotal: 10 }],
+        ["ospf3_bird.pcap", { packets: 62, lsas: 16, lsaTotal: 16 }],
+      ] as const
+    ) {
+      const before = verdicts(await Deno.readFile(`${DIR}/${capture}`));
+      assert.deepEqual(before, want, capture);
+      assert.deepEqual(verdicts(await Deno.readFile(await anonymized(dir, capture))), before, capture);
+    }
   });
 });

@@ -6,16 +6,17 @@
  * sender and target addresses (Ethernet and Linux cooked captures), IPv6 neighbour discovery targets, IGMP and
  * multicast listener discovery groups and sources, node information subjects and addresses, SCTP's address
  * parameters (INIT, INIT ACK, ASCONF, error causes) and the copies of them in its state cookies and heartbeats,
- * VRRP's virtual addresses, PIM's encoded addresses (and the packet a Register carries) and OSPFv2's router ids,
- * neighbours and LSA addresses (see `ospf`); of an address the snapshot length cut short, the bytes captured.
+ * VRRP's virtual addresses, PIM's encoded addresses (and the packet a Register carries) and OSPF's router ids,
+ * neighbours and LSA addresses and prefixes (see `ospf`, `ospf3`); of an address the snapshot length cut short,
+ * the bytes captured.
  * Checksums (IPv4 header, TCP, UDP, ICMP, ICMPv6, IGMP, GRE, VRRP, PIM, OSPF and its LSAs' Fletcher sums, SCTP's
  * CRC32c, inner and outer) are
  * updated incrementally (RFC 1624), so a checksum that was right stays right and one that was wrong (corruption)
  * stays wrong by the same amount, even for packets cut short by a snap length; a TCP or UDP field that holds
  * only the pseudo-header's sum (a sender's checksum offload) becomes the sum of the new addresses. TCP, UDP and
  * ICMPv6 pseudo-headers use the final destination of a source route or routing header, as senders compute
- * them. Not rewritten: addresses in application payloads, in IPv6 RPL (type 3) routing headers, in OSPFv3, and
- * in link-layer headers (MACs). pcapng name
+ * them. Not rewritten: addresses in application payloads, in IPv6 RPL (type 3) routing headers, and in
+ * link-layer headers (MACs). pcapng name
  * resolution blocks, which map addresses to names, are dropped, and so are the options that can hold addresses:
  * the interface address options (if_IPv4addr, if_IPv6addr) and capture filter (if_filter) of interface
  * description blocks, packet blocks' hashes (epb_hash), and every comment and custom option; systemd journal,
@@ -495,7 +496,7 @@ export class PacketAnonymizer {
         changed += this.pim(o, dataEnd, depth);
         break;
       case 89:
-        if (L.version === 4) changed += this.ospf(o, dataEnd);
+        changed += L.version === 4 ? this.ospf(o, dataEnd) : this.ospf3(o, dataEnd);
         break;
       case 58:
         if (icmpType >= 1 && icmpType <= 4) changed += this.walk(o + 8, dataEnd, LINK_RAW, depth + 1);
@@ -878,6 +879,107 @@ export class PacketAnonymizer {
         if (valid) this.fixLsaChecksum(p, len);
         p += len;
       }
+    }
+    return changed;
+  }
+
+  /**
+   * OSPF version 3 (RFC 5340): router ids (32 bits, taken as IPv4 addresses, as v2's are) of headers, Hellos'
+   * designated routers and neighbours, LSA headers' advertising routers and the router ids LSA bodies name; and
+   * the IPv6 prefixes and addresses of LSA bodies: inter-area and external prefixes (and external forwarding
+   * addresses), link LSAs' link-local address and prefixes, intra-area prefixes. Link state ids, interface ids
+   * and 0.0.0.0 stay. Fletcher checksums of LSAs are computed again as in version 2.
+   */
+  private ospf3(o: number, end: number): number {
+    const buf = this.buf;
+    if (o + 16 > end || buf[o] !== 3) return 0;
+    const type = buf[o + 1];
+    const stop = Math.min(end, o + ((buf[o + 2] << 8) | buf[o + 3]));
+    let changed = this.ospfAddress(o + 4, stop);
+    if (type === 1) {
+      for (let a = o + 28; a < stop; a += 4) changed += this.ospfAddress(a, stop);
+    } else if (type === 2 || type === 5) {
+      for (let h = o + (type === 2 ? 28 : 16); h + 20 <= stop; h += 20) {
+        changed += this.ospfAddress(h + 8, stop);
+      }
+    } else if (type === 3) {
+      for (let r = o + 16; r + 12 <= stop; r += 12) changed += this.ospfAddress(r + 8, stop);
+    } else if (type === 4 && o + 20 <= stop) {
+      const count = (buf[o + 16] << 24 | buf[o + 17] << 16 | buf[o + 18] << 8 | buf[o + 19]) >>> 0;
+      let p = o + 20;
+      for (let k = 0; k < count && p + 20 <= stop; k++) {
+        const len = (buf[p + 18] << 8) | buf[p + 19];
+        if (len < 20) break;
+        const lsaEnd = Math.min(stop, p + len);
+        const valid = p + len <= stop && fletcherValid(buf, p + 2, p + len);
+        changed += this.ospfAddress(p + 8, lsaEnd) + this.lsa3Body(p, (buf[p + 2] << 8) | buf[p + 3], lsaEnd);
+        if (valid) this.fixLsaChecksum(p, len);
+        p += len;
+      }
+    }
+    return changed;
+  }
+
+  /** The router ids and IPv6 addresses of an OSPFv3 LSA's body (see `ospf3`); `type` with its flag bits. */
+  private lsa3Body(p: number, type: number, end: number): number {
+    const buf = this.buf, b = p + 20;
+    let changed = 0;
+    switch (type & 0x1fff) {
+      case 1: // router: interfaces of 16 bytes after the options, the neighbour's router id last
+        for (let l = b + 4; l + 16 <= end; l += 16) changed += this.ospfAddress(l + 12, end);
+        break;
+      case 2: // network: attached routers after the options
+        for (let a = b + 4; a < end; a += 4) changed += this.ospfAddress(a, end);
+        break;
+      case 3: // inter-area prefix: metric, then the prefix
+        changed += this.ospf3Prefixes(b + 4, 1, end);
+        break;
+      case 4: // inter-area router: options, metric, destination router id
+        changed += this.ospfAddress(b + 8, end);
+        break;
+      case 5:
+      case 7: { // AS-external, NSSA: flags and metric, the prefix, then a forwarding address when F is set
+        if (b + 8 > end) break;
+        const flags = buf[b], plen = buf[b + 4];
+        changed += this.ospf3Prefixes(b + 4, 1, end);
+        if (flags & 0x02) changed += this.address(b + 8 + 4 * ((plen + 31) >> 5), 6, end);
+        break;
+      }
+      case 8: // link: priority and options, the link-local address, the number of prefixes, the prefixes
+        changed += this.address(b + 4, 6, end);
+        if (b + 24 <= end) {
+          const n = (buf[b + 20] << 24 | buf[b + 21] << 16 | buf[b + 22] << 8 | buf[b + 23]) >>> 0;
+          changed += this.ospf3Prefixes(b + 24, n, end);
+        }
+        break;
+      case 9: // intra-area prefix: the number of prefixes, the referenced LSA (its router), the prefixes
+        if (b + 12 <= end) {
+          changed += this.ospfAddress(b + 8, end) +
+            this.ospf3Prefixes(b + 12, (buf[b] << 8) | buf[b + 1], end);
+        }
+        break;
+    }
+    return changed;
+  }
+
+  /**
+   * `n` OSPFv3 prefixes from `q`, each its length in bits, options, 2 more bytes, and its bytes (whole 32-bit
+   * words): rewritten as the start of an address, as prefix preservation maps it.
+   */
+  private ospf3Prefixes(q: number, n: number, end: number): number {
+    const buf = this.buf;
+    let changed = 0;
+    for (let k = 0; k < n && q + 4 <= end; k++) {
+      const bits = buf[q], bytes = 4 * ((bits + 31) >> 5);
+      if (bytes > 16) break;
+      if (bytes > 0) changed += this.prefix6(q + 4, bytes, Math.min(end, q + 4 + bytes));
+      // The bits past the prefix's length are zero, as they were (the mapping fills them).
+      for (let i = bits; i < 8 * bytes && q + 4 + (i >> 3) < end; i++) {
+        const at = q + 4 + (i >> 3), old = buf[at];
+        buf[at] = old & ~(0x80 >> (i & 7));
+        this.record(at, old, buf[at]);
+      }
+      q += 4 + bytes;
     }
     return changed;
   }

@@ -866,19 +866,28 @@ export class PacketAnonymizer {
         if (!opaque) changed += this.ospfAddress(r + 4, stop);
         changed += this.ospfAddress(r + 8, stop);
       }
-    } else if (type === 4 && o + 28 <= stop) {
-      const count = (buf[o + 24] << 24 | buf[o + 25] << 16 | buf[o + 26] << 8 | buf[o + 27]) >>> 0;
-      let p = o + 28;
-      for (let k = 0; k < count && p + 20 <= stop; k++) {
-        const len = (buf[p + 18] << 8) | buf[p + 19];
-        if (len < 20) break;
-        const lsaEnd = Math.min(stop, p + len);
-        // The Fletcher checksum is computed again only over an LSA captured whole that had it right.
-        const whole = p + len <= stop, valid = whole && fletcherValid(buf, p + 2, p + len);
-        changed += this.lsaHeader(p, lsaEnd) + this.lsaBody(p, buf[p + 3], lsaEnd);
-        if (valid) this.fixLsaChecksum(p, len);
-        p += len;
-      }
+    } else if (type === 4 && o + 28 <= stop) changed += this.lsaUpdate(o + 24, stop, false);
+    return changed;
+  }
+
+  /**
+   * The LSAs of an OSPF link state update whose count is at `c` (version 2's or 3's), each LSA whose Fletcher
+   * checksum was right, captured whole, with it computed again.
+   */
+  private lsaUpdate(c: number, stop: number, v3: boolean): number {
+    const buf = this.buf;
+    const count = (buf[c] << 24 | buf[c + 1] << 16 | buf[c + 2] << 8 | buf[c + 3]) >>> 0;
+    let changed = 0;
+    for (let k = 0, p = c + 4; k < count && p + 20 <= stop; k++) {
+      const len = (buf[p + 18] << 8) | buf[p + 19];
+      if (len < 20) break;
+      const lsaEnd = Math.min(stop, p + len);
+      const valid = p + len <= stop && fletcherValid(buf, p + 2, p + len);
+      changed += v3
+        ? this.ospfAddress(p + 8, lsaEnd) + this.lsa3Body(p, (buf[p + 2] << 8) | buf[p + 3], lsaEnd)
+        : this.lsaHeader(p, lsaEnd) + this.lsaBody(p, buf[p + 3], lsaEnd);
+      if (valid) this.fixLsaChecksum(p, len);
+      p += len;
     }
     return changed;
   }
@@ -904,19 +913,7 @@ export class PacketAnonymizer {
       }
     } else if (type === 3) {
       for (let r = o + 16; r + 12 <= stop; r += 12) changed += this.ospfAddress(r + 8, stop);
-    } else if (type === 4 && o + 20 <= stop) {
-      const count = (buf[o + 16] << 24 | buf[o + 17] << 16 | buf[o + 18] << 8 | buf[o + 19]) >>> 0;
-      let p = o + 20;
-      for (let k = 0; k < count && p + 20 <= stop; k++) {
-        const len = (buf[p + 18] << 8) | buf[p + 19];
-        if (len < 20) break;
-        const lsaEnd = Math.min(stop, p + len);
-        const valid = p + len <= stop && fletcherValid(buf, p + 2, p + len);
-        changed += this.ospfAddress(p + 8, lsaEnd) + this.lsa3Body(p, (buf[p + 2] << 8) | buf[p + 3], lsaEnd);
-        if (valid) this.fixLsaChecksum(p, len);
-        p += len;
-      }
-    }
+    } else if (type === 4 && o + 20 <= stop) changed += this.lsaUpdate(o + 16, stop, true);
     return changed;
   }
 

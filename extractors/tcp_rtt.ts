@@ -235,7 +235,9 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
       }
     }
     const len = p.payloadLen;
-    if (len > 0) segment(me, (p.tcpSeq + len) >>> 0, t);
+    // A SYN takes the first sequence number: a Fast Open SYN's data ends one past its length. (A FIN comes
+    // after the data, whose last byte an ACK of the FIN passes: no exact match, as the column says.)
+    if (len > 0) segment(me, (p.tcpSeq + len + (p.tcpFlags & TCP.SYN ? 1 : 0)) >>> 0, t);
   },
   finish(s: TcpRttState | null, _flow: FlowState, out): void {
     if (s === null) return;

@@ -72,11 +72,19 @@ const f = (name: string, type: "int" | "float", description: string): FeatureSpe
 const features: FeatureSpec[] = [
   f("tcp_isn_fwd", "int", "The initiator's first sequence number (its ISN when the SYN was captured)."),
   f("tcp_isn_bwd", "int", "The responder's first sequence number."),
-  f("tcp_seq_fwd_bytes_sent", "int", "Payload bytes the initiator sent, retransmitted segments excluded."),
+  f(
+    "tcp_seq_fwd_bytes_sent",
+    "int",
+    "Payload bytes the initiator sent, retransmitted segments, keep-alives and zero-window probes excluded.",
+  ),
   f("tcp_seq_fwd_retrans", "int", "The initiator's retransmissions (as tcp.analysis.retransmission)."),
   f("tcp_seq_fwd_gaps", "int", "Sequence gaps in the initiator's data (as tcp.analysis.lost_segment)."),
   f("tcp_seq_fwd_ooo", "int", "The initiator's out-of-order segments (as tcp.analysis.out_of_order)."),
-  f("tcp_seq_bwd_bytes_sent", "int", "Payload bytes the responder sent, retransmitted segments excluded."),
+  f(
+    "tcp_seq_bwd_bytes_sent",
+    "int",
+    "Payload bytes the responder sent, retransmitted segments, keep-alives and zero-window probes excluded.",
+  ),
   f("tcp_seq_bwd_retrans", "int", "The responder's retransmissions."),
   f("tcp_seq_bwd_gaps", "int", "Sequence gaps in the responder's data."),
   f("tcp_seq_bwd_ooo", "int", "The responder's out-of-order segments."),
@@ -181,7 +189,9 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
       }
     }
     if (retrans) me.retrans++;
-    else me.bytes += len;
+    // A keep-alive's byte is an old one sent again; a zero-window probe's is sent again once the window opens
+    // (the probe does not move the next expected byte).
+    else if (!zeroWindowProbe && !keepAlive) me.bytes += len;
     if (gt(end, next) && !zeroWindowProbe) {
       me.nextseq = end;
       me.nextseqTime = ts;

@@ -382,7 +382,8 @@ function tcpSequence(fl: Flow, out: Map<string, Value>, r: SeqReading = {}): Seq
       else m.retrans = true;
     }
     if (m.retrans) me.retrans++;
-    else me.bytes += len;
+    // Bytes sent: not a keep-alive's old byte, nor a zero-window probe's (sent again once the window opens).
+    else if (!probe && !m.keepAlive) me.bytes += len;
     if (m.ooo) me.ooo++;
     if (!probe && seqDiff(end, me.next) > 0) {
       me.next = end;

@@ -29,6 +29,8 @@ export class TcpFingerprintState {
   /** The initiator's SYN and the responder's SYN-ACK. */
   synFwd: SynInfo | null = null;
   synBwd: SynInfo | null = null;
+  /** The responder's own SYN (a simultaneous open), taken when it sent no SYN-ACK. */
+  synBwdOpen: SynInfo | null = null;
   /** First and last TSval of each side and when they were seen (-1: no timestamps). */
   tsFirstFwd = -1;
   tsFirstTimeFwd = 0;
@@ -54,7 +56,11 @@ const features: FeatureSpec[] = [
       "digits and a window scale of 0 as 00, as FoxIO's reference writes them). Null when the capture cut the " +
       "SYN's options short (a snapshot length): the layout is not known.",
   ),
-  f("tcp_fp_bwd", "str", "JA4TS of the responder's SYN-ACK, same layout."),
+  f(
+    "tcp_fp_bwd",
+    "str",
+    "JA4TS of the responder's SYN-ACK, same layout (of its own SYN in a simultaneous open without one).",
+  ),
   f(
     "tcp_os_hint_fwd",
     "str",
@@ -166,8 +172,10 @@ export const tcpFingerprintExtractor: FeatureExtractor<TcpFingerprintState | nul
   update(s: TcpFingerprintState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     if (s === null || p.tcpHdrLen === 0) return;
     const fl = p.tcpFlags;
+    const simultaneous = dir === 1 && (fl & TCP.ACK) === 0 && s.synBwdOpen === null;
     if (
-      (fl & TCP.SYN) && ((fl & TCP.ACK) !== 0) === (dir === 1) && (dir === 0 ? s.synFwd : s.synBwd) === null
+      (fl & TCP.SYN) &&
+      (simultaneous || (((fl & TCP.ACK) !== 0) === (dir === 1) && (dir === 0 ? s.synFwd : s.synBwd) === null))
     ) {
       const o = readTcpOptions(p);
       const info: SynInfo = {
@@ -179,6 +187,7 @@ export const tcpFingerprintExtractor: FeatureExtractor<TcpFingerprintState | nul
         cut: tcpOptionsCut(p),
       };
       if (dir === 0) s.synFwd = info;
+      else if (simultaneous) s.synBwdOpen = info;
       else s.synBwd = info;
     }
     if (p.tcpHdrLen > 20) {
@@ -204,7 +213,7 @@ export const tcpFingerprintExtractor: FeatureExtractor<TcpFingerprintState | nul
   },
   finish(s: TcpFingerprintState | null, _flow: FlowState, out): void {
     if (s === null) return;
-    const a = s.synFwd, b = s.synBwd;
+    const a = s.synFwd, b = s.synBwd ?? s.synBwdOpen;
     if (a !== null) {
       out.tcp_fp_fwd = a.cut ? null : ja4t(a);
       out.tcp_os_hint_fwd = a.cut ? null : osHint(a);

@@ -495,7 +495,7 @@ export function tcpSignature(p: PacketView, synMss: number): TcpSignature | null
 // the observer
 
 const E_TLS_CLIENT = 1, E_TLS_SERVER = 2, E_QUIC = 4, E_SSH_CLIENT = 8, E_SSH_SERVER = 16, E_SYN = 32;
-const E_SYNACK = 64, E_QUIC_SERVER = 128;
+const E_SYNACK = 64, E_QUIC_SERVER = 128, E_SYN_PEER = 256;
 
 /**
  * Per-flow state of {@linkcode handshakeObserver}: the analyzers of the groups that ran before it, and which
@@ -518,6 +518,8 @@ export class HandshakeState {
   emitted = 0;
   /** MSS of the flow's SYN (for the SYN+ACK's window multiple), 0 when unknown. */
   synMss = 0;
+  /** Direction of the first SYN emitted (-1 none): a SYN from the other one is a simultaneous open's. */
+  synDir = -1;
   /** A TCP segment with payload was seen: no more SYNs to expect. */
   payloadSeen = false;
   /** Direction the ClientHello came from (-1 before it). */
@@ -791,12 +793,14 @@ export function handshakeObserver(emit: HandshakeSink): FeatureExtractor<Handsha
         if (p.proto !== 6) return;
         if (!s.payloadSeen && (p.tcpFlags & TCP.SYN) !== 0) {
           const synack = (p.tcpFlags & TCP.ACK) !== 0;
-          const bit = synack ? E_SYNACK : E_SYN;
+          // In a simultaneous open each side sends its own SYN: both hosts are fingerprinted.
+          const bit = synack ? E_SYNACK : s.synDir >= 0 && s.synDir !== dir ? E_SYN_PEER : E_SYN;
           if ((s.emitted & bit) === 0) {
             const sig = tcpSignature(p, synack ? s.synMss : 0);
             if (sig !== null) {
               s.emitted |= bit;
               if (!synack && sig.mss !== null) s.synMss = sig.mss;
+              if (bit === E_SYN) s.synDir = dir;
               const info: SynInfo = {
                 window: sig.window,
                 ttl: sig.ttl,

@@ -14,8 +14,10 @@ import {
   ethernet,
   HAVE_TSHARK,
   ipv4,
+  parseJsonl,
   pcapFile,
   ROOT,
+  runCli,
   tcp,
   tsharkRows,
 } from "./helpers.ts";
@@ -248,5 +250,37 @@ Deno.test({
         );
       }
     }
+  },
+});
+
+Deno.test({
+  name: "a simultaneous open fingerprints both hosts' SYNs (tcp_fingerprint, jj fingerprint; tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // A review's, real: two Linux sockets connect() to each other with fixed ports, the first SYN dropped at
+    // its peer. The second host sent a SYN, no SYN-ACK: it was not fingerprinted at all.
+    const path = `${DIR}/simultaneous_open.pcap`;
+    const syns = tsharkRows([
+      "-r",
+      path,
+      "-Y",
+      "tcp.flags.syn == 1 and tcp.flags.ack == 0",
+      "-T",
+      "fields",
+      "-e",
+      "ip.src",
+      "-e",
+      "tcp.window_size_value",
+    ]);
+    assert.equal(new Set(syns.map((r) => r[0])).size, 2);
+    const [r] = (await collect(path, { features: ["tcp_fingerprint"] })).records;
+    assert.deepEqual(
+      [r.tcp_fp_fwd_window, r.tcp_fp_bwd_window],
+      syns.map((s) => Number(s[1])),
+    );
+    const fp = await runCli(["fingerprint", path]);
+    assert.equal(fp.code, 0, fp.stderr);
+    const lines = parseJsonl(fp.stdout).filter((l) => l.type === "tcp_syn");
+    assert.deepEqual(lines.map((l) => [l.src_ip, l.window]), syns.map((s) => [s[0], Number(s[1])]));
   },
 });

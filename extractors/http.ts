@@ -260,11 +260,12 @@ function ensureH2(s: HttpState): Http2Connection {
 }
 
 /**
- * The server's direction, whose SETTINGS may come before the client's preface (nghttpd sends them at once): the
- * SYN-ACK's sender, else the responder (a capture that began after the SYN-ACK).
+ * Whether `dir` may be the server, whose SETTINGS may come before the client's preface (nghttpd sends them at
+ * once): the SYN-ACK's sender, or either side when no SYN-ACK was captured (a client's first bytes are its
+ * preface, never a bare SETTINGS frame).
  */
-function serverDir(s: HttpState): 0 | 1 {
-  return s.synAckDir === 0 ? 0 : 1;
+function mayBeServer(s: HttpState, dir: 0 | 1): boolean {
+  return s.synAckDir < 0 || s.synAckDir === dir;
 }
 
 /** Decides what a direction's first bytes are. Returns the new state. */
@@ -279,7 +280,7 @@ function classify(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number)
   // The other direction already began HTTP/2 (a preface, or the server's SETTINGS when the preface was not
   // captured): this one is HTTP/2 too.
   if (s.h2 !== null) return Dir.H2;
-  if (dir === serverDir(s) && looksLikeSettings(b, o, n)) {
+  if (mayBeServer(s, dir) && looksLikeSettings(b, o, n)) {
     s.clientDir = dir ^ 1;
     ensureH2(s);
     return Dir.H2;
@@ -485,7 +486,7 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       const guess = m === 0 || n >= PREFACE_LEN && isHttp2Preface(b, o, o + n) ||
         httpMethodLength(b, k, k + m) > 0 ||
         isHttpStatusStart(b, k, k + m) || s.h2 !== null ||
-        (dir === serverDir(s) && (looksLikeSettings(b, o, n) || (n < 9 && settingsPrefix(b, o, n)))) ||
+        (mayBeServer(s, dir) && (looksLikeSettings(b, o, n) || (n < 9 && settingsPrefix(b, o, n)))) ||
         (m < PREFACE_LEN && httpStartPrefix(b, k, k + m));
       if (!guess) {
         // Without a SYN the capture may have begun inside a message (a body): a later head is still read,

@@ -264,7 +264,7 @@ const features: FeatureSpec[] = [
     "tcp_sack_permitted_fwd",
     "int",
     "1 when the initiator sent SACK-permitted, else 0 (JoyfulJay's integer flag); null when a snapshot " +
-      "length cut its SYN's options before it was seen.",
+      "length cut its SYN's options before it was seen, or every packet's.",
   ),
   f("tcp_sack_permitted_bwd", "int", "1 when the responder sent SACK-permitted, else 0."),
   f("tcp_sack_blocks_total", "int", "SACK blocks in all packets of both directions."),
@@ -316,8 +316,13 @@ export const tcpOptionsExtractor: FeatureExtractor<TcpOptionsState | null> = {
   features,
   init: (flow: FlowState): TcpOptionsState | null => flow.protocol === 6 ? new TcpOptionsState() : null,
   update(s: TcpOptionsState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
-    if (s === null || p.tcpHdrLen === 0) return;
+    if (s === null) return;
     const d = dir === 0 ? s.fwd : s.bwd;
+    if (p.tcpHdrLen === 0) {
+      // A header the snapshot length cut before its 20 bytes (a later fragment has none): options unknown.
+      if (!p.isFragment) d.cut++;
+      return;
+    }
     if (p.tcpHdrLen <= 20) {
       d.whole++;
       return;
@@ -374,8 +379,8 @@ export const tcpOptionsExtractor: FeatureExtractor<TcpOptionsState | null> = {
     out.tcp_ws_bwd = b.ws >= 0 ? b.ws : null;
     // A snapshot length that cut every packet's options (and the SYN's, for SACK-permitted) leaves unknown
     // whether an option that was not seen was sent.
-    out.tcp_sack_permitted_fwd = f.sackPermitted ? 1 : f.synCut ? null : 0;
-    out.tcp_sack_permitted_bwd = b.sackPermitted ? 1 : b.synCut ? null : 0;
+    out.tcp_sack_permitted_fwd = f.sackPermitted ? 1 : f.synCut || (f.whole === 0 && f.cut > 0) ? null : 0;
+    out.tcp_sack_permitted_bwd = b.sackPermitted ? 1 : b.synCut || (b.whole === 0 && b.cut > 0) ? null : 0;
     out.tcp_sack_blocks_total = s.sackBlocks;
     out.tcp_ts_fwd_present = f.tsN > 0 ? 1 : f.whole === 0 && f.cut > 0 ? null : 0;
     out.tcp_ts_bwd_present = b.tsN > 0 ? 1 : b.whole === 0 && b.cut > 0 ? null : 0;

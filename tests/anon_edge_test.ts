@@ -182,6 +182,25 @@ const CASES: { capture: string; secrets: Uint8Array[]; kept: number }[] = [
     ],
     kept: 62,
   },
+  // A review's SCTP frames (scapy): 20 IPv6 associations in one /32 whose cookies copy the peers' addresses
+  // (the 9th on were left in clear), an ERROR quoting an unrecognized ASCONF chunk, an INIT ACK's unrecognized
+  // parameter quoting an ASCONF one, six heartbeats in one packet.
+  {
+    capture: "sctp_review.pcap",
+    secrets: [
+      ...Array.from({ length: 20 }, (_, i) => ip6(`2001:db8:1::${(i + 1).toString(16)}`)),
+      ...Array.from({ length: 20 }, (_, i) => ip6(`2001:db8:2::${(i + 1).toString(16)}`)),
+      ...["10.50.0.1", "10.50.0.2", "10.50.0.99", "10.50.0.77"].map(ip4),
+    ],
+    kept: 63,
+  },
+  // A review's PIM frames: a Join/Prune whose source has an RPF vector join attribute (kept, rewritten), a PFM
+  // and a DF election (left out: their addresses are not rewritten), and a CARP advertisement (kept as it was).
+  {
+    capture: "pim_carp_review.pcap",
+    secrets: ["10.9.7.7", "10.9.5.5", "10.9.5.6", "10.9.5.7", "239.1.1.1", "239.2.2.2", "10.9.0.2"].map(ip4),
+    kept: 2,
+  },
   // Every PIM message that names addresses (make_pim.py), over IPv4 and IPv6: neighbours, sources, groups, RPs,
   // the BSR, the originator, and the packet a Register carries.
   {
@@ -468,5 +487,32 @@ Deno.test("anon --pcap: OSPF packet checksums and LSA Fletcher checksums stay ri
       assert.deepEqual(before, want, capture);
       assert.deepEqual(verdicts(await Deno.readFile(await anonymized(dir, capture))), before, capture);
     }
+  });
+});
+
+Deno.test("anon --pcap: checksums over bytes a snapshot length cut are zeroed, not updated (SCTP's CRC32c, a quoted IPv4 header's)", async () => {
+  // A review's: updated by the captured changes only, the checksum kept the uncaptured bytes as they were, and
+  // an INIT's address parameter past the cut (32 bits) could be solved for from the CRC; a quoted IPv4
+  // header's checksum held the sum of its original addresses. CARP (protocol 112 too) is copied as it was.
+  await withTempDir(async (dir) => {
+    const frame = async (capture: string, k: number) => {
+      const out = await Deno.readFile(await anonymized(dir, capture));
+      const r = pcapRecords(out)[k];
+      return out.subarray(r.offset + 16, r.offset + 16 + r.capLen);
+    };
+    // Ethernet, IPv4 (20), SCTP: the CRC at 8 of the common header.
+    const init = await frame("sctp_init_cut.pcap", 0);
+    assert.deepEqual([...init.subarray(14 + 20 + 8, 14 + 20 + 12)], [0, 0, 0, 0]);
+    // Ethernet, IPv4 (20), ICMP (8), the quoted IPv4 header: its checksum at 10.
+    const icmp = await frame("icmp_quote_cut60.pcap", 0);
+    assert.deepEqual([...icmp.subarray(14 + 20 + 8 + 10, 14 + 20 + 8 + 12)], [0, 0]);
+    const input = await Deno.readFile(`${DIR}/pim_carp_review.pcap`);
+    const records = pcapRecords(input);
+    const carpIn = input.subarray(
+      records[3].offset + 16 + 14 + 20,
+      records[3].offset + 16 + records[3].capLen,
+    );
+    const carpOut = (await frame("pim_carp_review.pcap", 1)).subarray(14 + 20);
+    assert.deepEqual([...carpOut], [...carpIn]);
   });
 });

@@ -151,6 +151,12 @@ Deno.test("TCP options cut by the snapshot length: what was captured is read, wh
       }
     }
   }
+  // At -s 48 the TCP header itself is cut (14 of its 20 bytes): whether options were sent is unknown.
+  const [[, cut48]] = [...(await snaplenRecords("cut48.pcap", groups))];
+  assert.deepEqual(
+    [cut48.tcp_ts_fwd_present, cut48.tcp_ts_bwd_present, cut48.tcp_sack_permitted_fwd],
+    [null, null, null],
+  );
 });
 
 Deno.test("an IP length of 0 (segmentation offload) in a cut capture counts the payload by the frame's length on the wire, as tshark", async () => {

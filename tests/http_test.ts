@@ -934,6 +934,11 @@ Deno.test("http2: a capture that missed the SYN still counts the server's frames
   assert.equal(whole.length, 2);
   for (const row of whole) assert.deepEqual(row.slice(1), [true, 8, 1, 2]);
   assert.deepEqual(await counts("h2c_server_first_no_syn.pcap"), whole);
+  // Nor any packet before the data: the server's SETTINGS come first, with no SYN-ACK to say who serves.
+  assert.deepEqual(
+    (await counts("h2c_server_first_data_only.pcap")).map((row) => row.slice(1)),
+    whole.map((row) => row.slice(1)),
+  );
 });
 
 Deno.test({

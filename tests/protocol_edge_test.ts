@@ -596,5 +596,9 @@ Deno.test({
     assert.ok(alerts.length === 2 && alerts.every(([len]) => Number(len) > 2), "two encrypted alert records");
     const [closing] = (await collect(path, { features: ["tls"] })).records;
     assert.equal(closing.tls_alert_count, 0);
+    // The same with the packet of a CCS lost rather than cut (a review's real TLS 1.2 session, a packet left
+    // out): the record of the handshake seen was only the last segment's.
+    const [lost] = (await collect(`${dir}/close_notify_lost_ccs.pcap`, { features: ["tls"] })).records;
+    assert.deepEqual([lost.tls_version, lost.tls_alert_count], [771, 0]);
   },
 });

@@ -140,12 +140,13 @@ export class PacketAnonymizer {
   /** Addresses seen in SCTP packets' IP headers and address parameters, which their state cookies may copy:
    * IPv4 as 32-bit words, IPv6 by their first word. */
   private readonly sctpAddrs4 = new Set<number>();
-  private readonly sctpAddrs6 = new Map<number, Uint8Array[]>();
+  private readonly sctpAddrs6 = new Set<string>();
+  /** The first words of `sctpAddrs6`: most offsets are passed over without making a key. */
+  private readonly sctpFirstWords6 = new Set<number>();
   /** The original pseudo-header addresses (see `isPartialChecksum`). */
   private readonly pseudoScratch = new Uint8Array(32);
   /** Opaque bytes of the SCTP packet being read (see `sctpOpaque`): start and end of each. */
-  private readonly opaqueAt = new Int32Array(8);
-  private nOpaque = 0;
+  private readonly opaqueAt: number[] = [];
   /** Addresses `pimAddress` changed in the PIM message being read. */
   private pimChanged = 0;
   /** The changes to an SCTP packet, as an XOR over its length (see `fixSctpChecksum`): zeros between uses. */
@@ -401,9 +402,15 @@ export class PacketAnonymizer {
         r === SkipReason.TRUNCATED && cut >= 0 && cut < end &&
         (this.buf[cut] >> 4 === 4 || this.buf[cut] >> 4 === 6)
       ) {
-        return this.buf[cut] >> 4 === 4
-          ? this.address(cut + 12, 4, end) + this.address(cut + 16, 4, end)
-          : this.address(cut + 8, 6, end) + this.address(cut + 24, 6, end);
+        if (this.buf[cut] >> 4 === 6) return this.address(cut + 8, 6, end) + this.address(cut + 24, 6, end);
+        // The header checksum covers the addresses' bytes past the cut as they were: its 16 bits of them (two
+        // bytes of the destination could be solved for) are zeroed rather than updated.
+        const buf = this.buf;
+        for (let i = cut + 10; i < cut + 12 && i < end; i++) {
+          this.record(i, buf[i], 0);
+          buf[i] = 0;
+        }
+        return this.address(cut + 12, 4, end) + this.address(cut + 16, 4, end);
       }
       // A frame that carries IP (by its EtherType, or a link type without one) whose IP header is malformed, or
       // cut inside its options or extension headers: what is there of its addresses cannot all be found, so the
@@ -490,7 +497,7 @@ export class PacketAnonymizer {
         changed += this.sctp(o, dataEnd);
         break;
       case 112:
-        changed += this.vrrp(o, L.version, dataEnd);
+        changed += this.vrrp(o, L.version, L.ipEnd, dataEnd);
         break;
       case 103:
         changed += this.pim(o, dataEnd, depth);
@@ -627,17 +634,27 @@ export class PacketAnonymizer {
    * (multi-homing), not only the one in the IP header. Then the opaque bytes (see `sctpOpaque`).
    */
   private sctp(o: number, end: number): number {
+    this.opaqueAt.length = 0;
+    let changed = this.sctpChunks(o + 12, end, 0);
+    // After every address parameter of the packet was learnt: an INIT ACK lists its own after its cookie.
+    for (let i = 0; i < this.opaqueAt.length; i += 2) {
+      changed += this.sctpOpaque(this.opaqueAt[i], this.opaqueAt[i + 1]);
+    }
+    return changed;
+  }
+
+  /** SCTP chunks from `c` (see `sctp`); also a chunk an ERROR quotes as unrecognized, at `depth` 1 or more. */
+  private sctpChunks(c: number, end: number, depth: number): number {
     const buf = this.buf;
     let changed = 0;
-    this.nOpaque = 0;
-    for (let c = o + 12; c + 4 <= end;) {
+    while (c + 4 <= end) {
       const type = buf[c], len = (buf[c + 2] << 8) | buf[c + 3];
       if (len < 4) break;
       const stop = Math.min(end, c + len);
-      if (type === 1 || type === 2) changed += this.sctpParameters(c + 20, stop, 0);
+      if (type === 1 || type === 2) changed += this.sctpParameters(c + 20, stop, depth);
       // ASCONF and ASCONF ACK: parameters after the serial number.
-      else if (type === 0xc1 || type === 0x80) changed += this.sctpParameters(c + 8, stop, 0);
-      else if (type === 6 || type === 9) changed += this.sctpCauses(c + 4, stop, 0);
+      else if (type === 0xc1 || type === 0x80) changed += this.sctpParameters(c + 8, stop, depth);
+      else if (type === 6 || type === 9) changed += this.sctpCauses(c + 4, stop, depth);
       else if (type === 10) this.opaque(c + 4, stop);
       // HEARTBEAT and HEARTBEAT ACK: the sender's heartbeat information (parameter 1), opaque too.
       else if ((type === 4 || type === 5) && c + 8 <= stop && buf[c + 4] === 0 && buf[c + 5] === 1) {
@@ -645,20 +662,12 @@ export class PacketAnonymizer {
       }
       c += (len + 3) & ~3;
     }
-    // After every address parameter of the packet was learnt: an INIT ACK lists its own after its cookie.
-    for (let i = 0; i < this.nOpaque; i++) {
-      changed += this.sctpOpaque(this.opaqueAt[2 * i], this.opaqueAt[2 * i + 1]);
-    }
     return changed;
   }
 
-  /** Notes opaque bytes at `[from, to)` for `sctp` to look through (a few per packet at most). */
+  /** Notes opaque bytes at `[from, to)` for `sctp` to look through. */
   private opaque(from: number, to: number): void {
-    if (this.nOpaque < 4) {
-      this.opaqueAt[2 * this.nOpaque] = from;
-      this.opaqueAt[2 * this.nOpaque + 1] = to;
-      this.nOpaque++;
-    }
+    this.opaqueAt.push(from, to);
   }
 
   /** Remembers the address at `pos` (before it is rewritten) as one SCTP's opaque bytes may hold. */
@@ -670,14 +679,9 @@ export class PacketAnonymizer {
       if (this.sctpAddrs4.size < MAX_SCTP_ADDRESSES) this.sctpAddrs4.add(w);
       return;
     }
-    let list = this.sctpAddrs6.get(w);
-    if (list === undefined) {
-      if (this.sctpAddrs6.size >= MAX_SCTP_ADDRESSES) return;
-      this.sctpAddrs6.set(w, list = []);
-    }
-    if (list.length < 16 && !list.some((a) => a.every((b, i) => buf[pos + i] === b))) {
-      list.push(buf.slice(pos, pos + 16));
-    }
+    if (this.sctpAddrs6.size >= MAX_SCTP_ADDRESSES) return;
+    this.sctpAddrs6.add(addressKey6(buf, pos));
+    this.sctpFirstWords6.add(w);
   }
 
   /**
@@ -696,14 +700,10 @@ export class PacketAnonymizer {
         i += 4;
         continue;
       }
-      const list = this.sctpAddrs6.get(w);
-      if (list !== undefined && i + 16 <= to) {
-        const a = list.find((a) => a.every((b, k) => buf[i + k] === b));
-        if (a !== undefined) {
-          changed += this.address(i, 6, to);
-          i += 16;
-          continue;
-        }
+      if (this.sctpFirstWords6.has(w) && i + 16 <= to && this.sctpAddrs6.has(addressKey6(buf, i))) {
+        changed += this.address(i, 6, to);
+        i += 16;
+        continue;
       }
       i++;
     }
@@ -729,6 +729,8 @@ export class PacketAnonymizer {
         this.learnSctpAddress(p + 4, 6, stop);
         changed += this.address(p + 4, 6, stop);
       } else if (type === 7 && depth === 0) this.opaque(p + 4, stop);
+      // An INIT ACK's unrecognized parameter quotes one of the INIT's.
+      else if (depth < 4 && type === 8) changed += this.sctpParameters(p + 4, stop, depth + 1);
       else if (depth < 4 && (type === 0xc001 || type === 0xc002 || type === 0xc004)) {
         changed += this.sctpParameters(p + 8, stop, depth + 1);
       } else if (depth < 4 && type === 0xc003) changed += this.sctpCauses(p + 8, stop, depth + 1);
@@ -739,7 +741,8 @@ export class PacketAnonymizer {
 
   /**
    * SCTP error causes from `c`: an unresolvable address (5) and a restart's new addresses (11) hold address
-   * parameters; ASCONF's errors (0x00a0 to 0x00a3) the ASCONF parameter they refuse.
+   * parameters; ASCONF's errors (0x00a0 to 0x00a3) the ASCONF parameter they refuse; an unrecognized chunk
+   * type (6) the chunk.
    */
   private sctpCauses(c: number, end: number, depth: number): number {
     const buf = this.buf;
@@ -750,7 +753,7 @@ export class PacketAnonymizer {
       const stop = Math.min(end, c + len);
       if (depth < 4 && (code === 5 || code === 11 || (code >= 0xa0 && code <= 0xa3))) {
         changed += this.sctpParameters(c + 4, stop, depth + 1);
-      }
+      } else if (depth < 4 && code === 6) changed += this.sctpChunks(c + 4, stop, depth + 1);
       c += (len + 3) & ~3;
     }
     return changed;
@@ -759,8 +762,9 @@ export class PacketAnonymizer {
   /**
    * PIM version 2 (RFC 7761, RFC 3973, RFC 5059): the encoded addresses of a Hello's address lists (options 24
    * and 65001), of Register-Stop, Join/Prune, Graft and Graft-Ack, Bootstrap, Assert, Candidate-RP-Advertisement
-   * and State Refresh messages, and the packet a Register carries. An address of an encoding other than the
-   * native one (join attributes) ends the message's reading.
+   * and State Refresh messages, and the packet a Register carries; a join attribute's RPF vector (RFC 5384,
+   * 5496, 6513). A message of another type (DF election, PFM), an address family or encoding, or a join
+   * attribute it does not know leaves the frame out: its addresses could not all be found.
    */
   private pim(o: number, end: number, depth: number): number {
     const buf = this.buf;
@@ -823,8 +827,16 @@ export class PacketAnonymizer {
         for (let k = 0; k < prefixes && p >= 0; k++) p = this.pimAddress(p, end, 4);
         break;
       }
+      default:
+        this.pimUnsafe(`PIM message type ${type} (its addresses are not rewritten)`);
     }
     return this.pimChanged;
+  }
+
+  /** Leaves the frame out: a PIM message holds addresses this cannot find. */
+  private pimUnsafe(reason: string): void {
+    this.unsafe = true;
+    this.unsafeReason = reason;
   }
 
   /**
@@ -835,11 +847,32 @@ export class PacketAnonymizer {
   private pimAddress(p: number, end: number, header: number): number {
     const buf = this.buf;
     if (p < 0 || p + header > end) return -1;
-    const family = buf[p];
-    if ((family !== 1 && family !== 2) || buf[p + 1] !== 0) return -1;
-    const version = family === 1 ? 4 : 6;
+    const family = buf[p], encoding = buf[p + 1];
+    // Encoding 1: a source with join attributes after its address (RFC 5384), in Join/Prune messages.
+    if ((family !== 1 && family !== 2) || (encoding !== 0 && (encoding !== 1 || header !== 4))) {
+      this.pimUnsafe(
+        `PIM address family ${family} or encoding ${encoding} (its addresses are not rewritten)`,
+      );
+      return -1;
+    }
+    const version = family === 1 ? 4 : 6, n = version === 4 ? 4 : 16;
     this.pimChanged += this.address(p + header, version, end);
-    return p + header + (version === 4 ? 4 : 16);
+    let next = p + header + n;
+    if (encoding === 0) return next;
+    // Attributes: F and E (the last) bits and a type, a length, the value. An RPF vector (type 0) is an
+    // address of the source's family; an MVPN RPF vector (type 1) a route distinguisher, then one.
+    for (;;) {
+      if (next + 2 > end) return -1;
+      const flags = buf[next], type = flags & 0x3f, len = buf[next + 1];
+      if (type === 0 && len === n) this.pimChanged += this.address(next + 2, version, end);
+      else if (type === 1 && len === 8 + n) this.pimChanged += this.address(next + 10, version, end);
+      else {
+        this.pimUnsafe(`PIM join attribute ${type} (its addresses are not rewritten)`);
+        return -1;
+      }
+      next += 2 + len;
+      if (flags & 0x40) return next;
+    }
   }
 
   /**
@@ -1044,16 +1077,21 @@ export class PacketAnonymizer {
    * VRRP (RFC 3768 version 2, RFC 5798 version 3): the virtual router's addresses, their count at 3, from 8, of
    * the IP version of the packet that carries them.
    */
-  private vrrp(o: number, version: 4 | 6, end: number): number {
+  private vrrp(o: number, version: 4 | 6, ipEnd: number, end: number): number {
     const buf = this.buf;
     if (o + 8 > end) return 0;
-    const v = buf[o] >> 4;
-    if (v !== 2 && v !== 3) return 0;
-    const n = version === 4 ? 4 : 16;
-    let changed = 0;
-    for (let k = 0, a = o + 8; k < buf[o + 3] && a < end; k++, a += n) {
-      changed += this.address(a, version, end);
+    const v = buf[o] >> 4, count = buf[o + 3], n = version === 4 ? 4 : 16;
+    // OpenBSD's CARP is protocol 112 and version 2 too, with a counter and an HMAC where VRRP has addresses:
+    // VRRP version 2 is 16 bytes and its addresses (authentication type 0 to 2), version 3 8 and its addresses.
+    if (
+      v === 2
+        ? (version !== 4 || buf[o + 4] > 2 || ipEnd - o !== 16 + 4 * count)
+        : v !== 3 || ipEnd - o < 8 + n * count
+    ) {
+      return 0;
     }
+    let changed = 0;
+    for (let k = 0, a = o + 8; k < count && a < end; k++, a += n) changed += this.address(a, version, end);
     return changed;
   }
 
@@ -1292,8 +1330,8 @@ export class PacketAnonymizer {
    * SCTP's CRC32c (RFC 9260 appendix A) at `o + 8`, over the packet `[o, ipEnd)` alone (no pseudo-header), after
    * its chunks changed. A CRC is linear: the CRCs of two messages of one length differ by the CRC (zero initial
    * value, no final XOR) of their XOR, which is zero but where bytes changed. So the stored value is updated by
-   * the changes alone, as the one's complement sums are (RFC 1624): a wrong one stays wrong, and the bytes a
-   * snapshot length cut off count as unchanged. A zero checksum (RFC 9653) is left as it is.
+   * the changes alone, as the one's complement sums are (RFC 1624): a wrong one stays wrong. A packet a snapshot
+   * length cut gets a zero CRC (see below). A zero checksum (RFC 9653) is left as it is.
    */
   private fixSctpChecksum(o: number, ipEnd: number, capEnd: number): void {
     const buf = this.buf, at = o + 8, n = ipEnd - o;
@@ -1301,6 +1339,16 @@ export class PacketAnonymizer {
     let any = false;
     for (let i = 0; i < this.nCh && !any; i++) any = this.chPos[i] >= o + 12 && this.chPos[i] < capEnd;
     if (!any || (buf[at] | buf[at + 1] | buf[at + 2] | buf[at + 3]) === 0) return;
+    if (capEnd < ipEnd) {
+      // Cut by the snapshot length: updated by the captured changes, the CRC would hold the uncaptured bytes
+      // as they were, and 32 bits of them (an address parameter past the cut) could be solved for. Zeroed.
+      for (let i = 0; i < 4; i++) {
+        this.record(at + i, buf[at + i], 0);
+        buf[at + i] = 0;
+      }
+      this.checksums++;
+      return;
+    }
     if (this.crcScratch.length < n) this.crcScratch = new Uint8Array(n);
     const x = this.crcScratch;
     for (let i = 0; i < this.nCh; i++) {
@@ -1317,6 +1365,13 @@ export class PacketAnonymizer {
     }
     this.checksums++;
   }
+}
+
+/** An IPv6 address at `b[pos]` as a string key (eight 16-bit character codes). */
+function addressKey6(b: Uint8Array, pos: number): string {
+  let k = "";
+  for (let i = 0; i < 16; i += 2) k += String.fromCharCode((b[pos + i] << 8) | b[pos + i + 1]);
+  return k;
 }
 
 /** Whether the Fletcher checksum (ISO 8473) over `b[from, to)` verifies: both running sums are 0 modulo 255. */

@@ -325,19 +325,21 @@ information (subjects, addresses), SCTP address parameters (INIT, INIT ACK, ASCO
 wherever their bytes appear in state cookies and heartbeats), VRRP virtual addresses, OSPF v2 and v3
 (router ids, neighbours, LSA ids and advertising routers, LSAs' links, routers, prefixes and forwarding
 addresses; an LSA's checksum copied in database descriptions and acknowledgements stays as it was) and PIM
-messages (neighbours, groups, sources, RPs, BSR, a Register's packet; not bidirectional PIM's DF election);
-of an address the snapshot length cut short (an IP header's too, as in an ICMP error's quote), the bytes
-captured (as the whole address's first bytes; with --subnets, zeroed unless, padded with zeros, it lies
-inside one). Checksums (SCTP's CRC32c too) are updated incrementally, so a checksum that was wrong in the
-capture (corruption) stays wrong; a TCP or UDP field holding only the pseudo-header's sum (checksum offload
-on the capturing host) becomes the new addresses' sum. A frame whose IP header is malformed or cut inside
-its options or extension headers, or that nests more than 16 IP layers, pcapng options that can hold
-addresses (interface addresses, capture filters, comments, packet hashes), and name resolution, journal,
-decryption secrets, custom and unknown blocks are left out. Payloads are not touched, nor are MAC addresses
-(Ethernet, ARP, neighbour discovery options, if_MACaddr), from which an EUI-64 interface id, a
-solicited-node target's low 24 bits and a multicast group's low 23 bits can be read; nor frames extract
-does not read as IP (LLDP, CDP, or IP in encapsulations it does not follow: MPLS over UDP, L2TP, PPP over
-version-0 GRE, VXLAN on other ports): they are copied as they are.
+messages (neighbours, groups, sources, RPs, BSR, a Register's packet, RPF vectors; DF election and PFM
+messages are left out); of an address the snapshot length cut short (an IP header's too, as in an ICMP
+error's quote), the bytes captured (as the whole address's first bytes; with --subnets, zeroed unless,
+padded with zeros, it lies inside one). Checksums (SCTP's CRC32c too) are updated incrementally, so a
+checksum that was wrong in the capture (corruption) stays wrong; one over bytes the snapshot length cut
+where addresses changed (SCTP's, a cut IPv4 header's) is zeroed, as it would tell of the uncaptured bytes;
+a TCP or UDP field holding only the pseudo-header's sum (checksum offload on the capturing host) becomes
+the new addresses' sum. A frame whose IP header is malformed or cut inside its options or extension
+headers, or that nests more than 16 IP layers, pcapng options that can hold addresses (interface addresses,
+capture filters, comments, packet hashes), and name resolution, journal, decryption secrets, custom and
+unknown blocks are left out. Payloads are not touched, nor are MAC addresses (Ethernet, ARP, neighbour
+discovery options, if_MACaddr), from which an EUI-64 interface id, a solicited-node target's low 24 bits
+and a multicast group's low 23 bits can be read; nor frames extract does not read as IP (LLDP, CDP, or IP
+in encapsulations it does not follow: MPLS over UDP, L2TP, PPP over version-0 GRE, VXLAN on other ports):
+they are copied as they are.
 
 --reverse needs the same key, mode and --subnets file. With --subnets, cryptopan maps a network onto another
 network of the same size, which may hold real addresses left untouched (outside --subnets): --reverse cannot

@@ -1252,6 +1252,8 @@ export class TlsFlowAnalyzer {
   /** {@linkcode TlsFlowAnalyzer.recordVersion} as it was when the directions were let go, or undefined. */
   private doneRecordVersion: number | null | undefined = undefined;
   private hsTouched = false;
+  /** Handshake records were seen in the flow (`hsTouched` is per segment). */
+  private hsSeen = false;
   private plain = PLAIN_NONE;
   private plainServerDir = -1;
   private startTlsPending = "";
@@ -1846,6 +1848,7 @@ export class TlsFlowAnalyzer {
         d.recLeft = u16(h, hp + 3);
         if (type === TlsContentType.HANDSHAKE) {
           this.hsTouched = true;
+          this.hsSeen = true;
           // In stream offsets, for a record of the TCP stream itself (an OpenVPN control packet's are counted
           // by packet: see onSegment).
           if (mode === MODE_TLS) {
@@ -1864,8 +1867,8 @@ export class TlsFlowAnalyzer {
           // A plaintext alert is 2 bytes. A longer one is encrypted: after a CCS that was seen (up to the
           // Finished) one of the handshake's, and in a flow whose handshake was not captured at all the only
           // kind there is; but after a handshake that was seen, before this direction's CCS, the CCS was in
-          // bytes never captured (a snapshot length) and this is a close_notify after the handshake.
-          if (d.recLeft === 2 || d.afterCcs || !this.hsTouched) this.alertCount++;
+          // bytes never captured (a snapshot length, a loss) and this is a close_notify after the handshake.
+          if (d.recLeft === 2 || d.afterCcs || !this.hsSeen) this.alertCount++;
         } else if (type === TlsContentType.CHANGE_CIPHER_SPEC) this.changeCipherSpec(d);
         else if (type === TlsContentType.APPLICATION_DATA) {
           // 0-RTT data after a ClientHello offering early_data, before the server's ServerHello: skipped, for a

@@ -1314,3 +1314,29 @@ Deno.test({
     });
   },
 });
+
+Deno.test("extract --anonymize-ips without a salt says that its hashes are unsalted (a brute force undoes them)", async () => {
+  // A review's: 2^24 guesses in Python gave back the addresses of a run without a salt, which said nothing.
+  const bare = await runCli([
+    "extract",
+    "-q",
+    "--anonymize-ips",
+    "--features",
+    "flow_meta",
+    "testdata/http.pcap",
+  ]);
+  assert.equal(bare.code, 0, bare.stderr);
+  assert.match(bare.stderr, /--anonymize-ips without --anonymization-salt hashes addresses unsalted/);
+  const salted = await runCli([
+    "extract",
+    "-q",
+    "--anonymize-ips",
+    "--anonymization-salt",
+    "s3cret",
+    "--features",
+    "flow_meta",
+    "testdata/http.pcap",
+  ]);
+  assert.equal(salted.code, 0, salted.stderr);
+  assert.doesNotMatch(salted.stderr, /unsalted/);
+});

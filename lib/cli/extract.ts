@@ -224,6 +224,14 @@ export async function runExtract(
     onWarning: (m) => console.error(`jj: warning: ${m}`),
     onProgress: progress?.update,
   };
+  // JoyfulJay's default, an empty salt, is kept (its hashes match JoyfulJay's), but said: 2^32 guesses undo an
+  // unsalted IPv4 hash.
+  if (opts.anonymizeIps === true && opts.anonymizationSalt === undefined) {
+    console.error(
+      "jj: warning: --anonymize-ips without --anonymization-salt hashes addresses unsalted (as JoyfulJay does): " +
+        "anyone can hash every IPv4 address and undo them; give a secret salt",
+    );
+  }
   const labels = labelStep(labeler, opts);
   // As the library is asked: the label columns, which this command writes, stand for the addresses they need.
   refuseIgnoredSettings({ ...o, specificFeatures: opts.specificFeatures?.join(",") }, given, features);

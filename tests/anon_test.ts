@@ -1819,3 +1819,69 @@ Deno.test("anon --pcap: Cisco HDLC (DLT 104) is anonymized as extract decodes it
   assert.deepEqual(s.r.droppedPacketReasons, { "Cisco SLARP (its address is not rewritten)": 1 });
   assert.ok(!inClear(s.out, "10.0.0.5"));
 });
+
+Deno.test("anon: addresses in Joy's text fields are rewritten (raw SNI, forwarding headers, certificate names, PTR names); NAT-D hashes are removed", () => {
+  // A review's finds in real records: `sni` was rewritten but the raw server_name extension beside it not; the
+  // X-Forwarded-For, Forwarded, Referer and Origin headers, a certificate's names and IP alternative names and
+  // reverse-lookup names stayed in clear; IKE's NAT detection hashes gave the address back by brute force.
+  const a = new Anonymizer(KEY1);
+  const ext = (name: string) => {
+    const n = new TextEncoder().encode(name);
+    return toHex(new Uint8Array([0, n.length + 3, 0, 0, n.length, ...n]));
+  };
+  const rec = {
+    sa: "10.77.1.2",
+    da: "10.77.1.1",
+    tls: {
+      sni: ["10.77.1.1"],
+      c_extensions: [{ server_name: ext("10.77.1.1") }, { server_name: ext("example.com") }],
+      s_cert: [{
+        subject: [{ commonName: "10.77.1.1" }, { organizationName: "Org 10.77.1.60" }],
+        extensions: [{
+          "X509v3 Subject Alternative Name":
+            "IP Address:10.77.1.1, IP Address:2001:DB8:77:0:0:0:0:1, DNS:server.test",
+        }],
+      }],
+    },
+    http: [{
+      out: [
+        { "X-Forwarded-For": "10.77.1.2, 2001:db8:77::abcd" },
+        { Forwarded: 'for=10.77.1.2;by="[2001:db8:77::1]:8080"' },
+        { Referer: "http://10.77.1.60/ref" },
+        { Origin: "http://[2001:db8:77::1]:8080" },
+      ],
+    }],
+    dns: [{ rn: "2.1.77.10.in-addr.arpa" }],
+    ike: {
+      nat_detection_source_ip: "4fbeaa57ffae70cc08776899742185b6c2bbb55d",
+      init_spi: "05ac0f4d122013f4",
+    },
+  };
+  const out = a.record(structuredClone(rec) as unknown as FlowRecord) as unknown as typeof rec;
+  const text = JSON.stringify(out);
+  for (
+    const secret of ["10.77.1", "2001:db8:77", "2001:DB8:77", toHex(new TextEncoder().encode("10.77.1"))]
+  ) {
+    assert.ok(!text.includes(secret), `${secret} left in clear: ${text}`);
+  }
+  const ip = (s: string) => a.ip(s);
+  assert.equal(out.tls.c_extensions[0].server_name, ext(ip("10.77.1.1")));
+  assert.equal(out.tls.c_extensions[1].server_name, ext("example.com"));
+  assert.equal(out.tls.s_cert[0].subject[0].commonName, ip("10.77.1.1"));
+  assert.equal(
+    out.tls.s_cert[0].extensions[0]["X509v3 Subject Alternative Name"],
+    `IP Address:${ip("10.77.1.1")}, IP Address:${ip("2001:db8:77::1")}, DNS:server.test`,
+  );
+  assert.deepEqual(out.http[0].out[0], {
+    "X-Forwarded-For": `${ip("10.77.1.2")}, ${ip("2001:db8:77::abcd")}`,
+  });
+  assert.deepEqual(out.http[0].out[1], {
+    Forwarded: `for=${ip("10.77.1.2")};by="[${ip("2001:db8:77::1")}]:8080"`,
+  });
+  assert.equal(out.dns[0].rn, `${ip("10.77.1.2").split(".").reverse().join(".")}.in-addr.arpa`);
+  assert.ok(!("nat_detection_source_ip" in out.ike));
+  // Reversed, the same values (the IPv6 one in RFC 5952 form).
+  const back = new Anonymizer(KEY1, { reverse: true }).record(structuredClone(out) as unknown as FlowRecord);
+  assert.equal(JSON.stringify(back).includes("10.77.1.60"), true);
+  assert.equal((back as unknown as typeof rec).dns[0].rn, "2.1.77.10.in-addr.arpa");
+});

@@ -224,6 +224,24 @@ const HOST_FIELD = /(^|_)(host|hosts|sni)$/i;
 const MAX_NESTING = 8;
 /** URI fields in which user names are masked as Joy masks them. */
 const URI_FIELDS = new Set(["http_uri", "uri"]);
+/** HTTP headers (Joy's records name them as sent) that hold a list of client addresses. */
+const FORWARDED_FOR_HEADERS =
+  /^(x-forwarded-for|x-real-ip|x-client-ip|true-client-ip|cf-connecting-ip|x-originating-ip)$/i;
+/** HTTP headers that hold an absolute URI, whose host is rewritten as a request target's is. */
+const URI_HEADERS = /^(referer|origin|location|content-location)$/i;
+/** Certificate fields (Joy's x509 text) whose text can hold addresses: names and alternative names. */
+const CERT_TEXT_FIELDS = new Set([
+  "commonName",
+  "organizationName",
+  "organizationalUnitName",
+  "X509v3 Subject Alternative Name",
+  "X509v3 Issuer Alternative Name",
+]);
+/** Names that can be reverse-lookup names (a PTR query): a DNS query name, Joy's `qn` and `rn`. */
+const QUERY_NAME_FIELDS = new Set(["dns_query_name", "qn", "rn"]);
+/** IKE's NAT detection hashes (SHA-1 of the SPIs, an address and a port, all but the address in the record):
+ * the address can be found by hashing each candidate, so they are removed. */
+const NAT_DETECTION_FIELDS = new Set(["nat_detection_source_ip", "nat_detection_destination_ip"]);
 const HEX32 = /^[0-9a-f]{32}$/;
 
 /**
@@ -495,6 +513,10 @@ export class Anonymizer {
     for (const k in obj) {
       const v = obj[k];
       if (v === null || typeof v === "number" || typeof v === "boolean") continue;
+      if (NAT_DETECTION_FIELDS.has(k)) {
+        delete obj[k];
+        continue;
+      }
       // DHCP options first: some are named like address fields (broadcast_address), but hold hex.
       if (depth > 0 && typeof v === "string" && DHCP_ADDRESS_OPTIONS.has(k)) {
         obj[k] = this.hexAddresses(v, k === "policy_filter");
@@ -509,6 +531,8 @@ export class Anonymizer {
       } else if (HOST_FIELD.test(k)) obj[k] = this.value(v as FeatureValue, host);
       else if (names && USER_FIELD.test(k)) obj[k] = this.value(v as FeatureValue, user);
       else if (URI_FIELDS.has(k) && typeof v === "string") obj[k] = this.uri(v);
+      else if (typeof v === "string" && depth > 0 && this.joyText(obj, k, v)) continue;
+      else if (typeof v === "string" && QUERY_NAME_FIELDS.has(k)) obj[k] = this.reverseName(v);
       else if (typeof v === "object" && depth < MAX_NESTING) {
         for (const x of Array.isArray(v) ? v : [v]) {
           if (x !== null && typeof x === "object" && !Array.isArray(x)) {
@@ -572,6 +596,105 @@ export class Anonymizer {
     delete obj[k];
     delete obj[lengthKey];
     this.droppedPackets++;
+  }
+
+  /**
+   * Fields of Joy's nested objects that hold addresses in text of their own: forwarding headers (address lists,
+   * RFC 7239's `for=` and `by=`), headers holding a URI, a certificate's names and alternative names, the raw
+   * server_name extension (hex) beside the `sni` it gives. True when `k` was one of them.
+   */
+  private joyText(obj: Record<string, unknown>, k: string, v: string): boolean {
+    if (FORWARDED_FOR_HEADERS.test(k) || /^forwarded$/i.test(k) || CERT_TEXT_FIELDS.has(k)) {
+      obj[k] = this.textLiterals(v);
+    } else if (URI_HEADERS.test(k)) obj[k] = this.uri(v);
+    else if (k === "server_name" && HEX_BYTES.test(v)) obj[k] = this.serverNameExtension(v);
+    else return false;
+    this.addressFields++;
+    return true;
+  }
+
+  /**
+   * The address literals in free text changed: dotted quads, IPv6 addresses in brackets or standing alone (a
+   * run of hex groups with two or more colons that reads as one); the rest of the text as it is.
+   */
+  private textLiterals(text: string): string {
+    const scratch = new Uint8Array(16);
+    const mapped = (a: string) => parseIp(a, scratch) === 0 ? a : this.ip(a);
+    // One pass, each literal changed once. A subject alternative name's "IP Address:" is followed by the
+    // address, its colon no part of it.
+    return text.replace(
+      /(IP Address:)([0-9A-Fa-f:.]+)|(?<!\d)(?<!\d\.)(\d{1,3}(?:\.\d{1,3}){3})(?!\d)(?!\.\d)|(?<![0-9A-Za-z:.])([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})(?![0-9A-Za-z:])/g,
+      (_m, label: string | undefined, san: string, v4: string, v6: string) =>
+        label !== undefined ? label + mapped(san) : mapped(v4 ?? v6),
+    );
+  }
+
+  /**
+   * A TLS server_name extension's data in hex (a list of names, each a type, a length and the name), its
+   * names that are address literals rewritten as `sni` is; other data stays.
+   */
+  private serverNameExtension(hex: string): string {
+    const b = hexToBytes(hex);
+    if (b.length < 2 || ((b[0] << 8) | b[1]) !== b.length - 2) return hex;
+    const parts: Uint8Array[] = [];
+    for (let p = 2; p < b.length;) {
+      if (p + 3 > b.length) return hex;
+      const n = (b[p + 1] << 8) | b[p + 2];
+      if (p + 3 + n > b.length) return hex;
+      let name = b.subarray(p + 3, p + 3 + n);
+      if (b[p] === 0) name = new TextEncoder().encode(this.host(new TextDecoder().decode(name)));
+      const entry = new Uint8Array(3 + name.length);
+      entry.set([b[p], name.length >> 8, name.length & 255]);
+      entry.set(name, 3);
+      parts.push(entry);
+      p += 3 + n;
+    }
+    const total = parts.reduce((n, x) => n + x.length, 0);
+    const out = new Uint8Array(2 + total);
+    out.set([total >> 8, total & 255]);
+    let o = 2;
+    for (const x of parts) {
+      out.set(x, o);
+      o += x.length;
+    }
+    return bytesToHex(out);
+  }
+
+  /**
+   * A reverse-lookup name (`4.3.2.1.in-addr.arpa`, an `ip6.arpa` name of 32 nibbles) with its address
+   * changed and written back the same way (a hash, which is no address, stands before the suffix); any other
+   * name stays.
+   */
+  private reverseName(name: string): string {
+    const m4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(\.in-addr\.arpa\.?)$/i.exec(name);
+    const m6 = m4 === null ? /^((?:[0-9a-f]\.){32})(ip6\.arpa\.?)$/i.exec(name) : null;
+    if (m4 === null && m6 === null) {
+      // Joy mode's 32 hex digits in place of the address, reversed.
+      const joy = this.reverse ? /^([0-9a-f]{32})\.((in-addr|ip6)\.arpa\.?)$/i.exec(name) : null;
+      if (joy === null) return name;
+      const back = this.ip(joy[1]), bytes = new Uint8Array(16);
+      const v = parseIp(back, bytes);
+      if (v === 4) return `${back.split(".").reverse().join(".")}.${joy[2]}`;
+      if (v !== 6) return name;
+      const nibbles = [...bytes].map((x) => x.toString(16).padStart(2, "0")).join("");
+      return `${[...nibbles].reverse().join(".")}.${joy[2]}`;
+    }
+    const address = m4 !== null
+      ? `${m4[4]}.${m4[3]}.${m4[2]}.${m4[1]}`
+      : m6![1].split(".").slice(0, 32).reverse().join("").replace(/(.{4})(?!$)/g, "$1:");
+    const mapped = this.ip(address);
+    if (mapped === address) return name;
+    // The suffix as it was written (IN-ADDR.ARPA too), so that reversing gives the name back.
+    if (m4 !== null) {
+      return /^\d+\.\d+\.\d+\.\d+$/.test(mapped)
+        ? `${mapped.split(".").reverse().join(".")}${m4[5]}`
+        : `${mapped}${m4[5]}`;
+    }
+    const bytes = new Uint8Array(16);
+    if (!mapped.includes(":") || parseIp(mapped, bytes) !== 6) return `${mapped}.${m6![2]}`;
+    let nibbles = [...bytes].map((x) => x.toString(16).padStart(2, "0")).join("");
+    if (/[A-F]/.test(m6![1])) nibbles = nibbles.toUpperCase();
+    return `${[...nibbles].reverse().join(".")}.${m6![2]}`;
   }
 
   /**

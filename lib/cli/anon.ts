@@ -306,17 +306,25 @@ export function addAnonCommand(program: Command, setResult: (p: Promise<number>)
     .addHelpText(
       "after",
       `
-Fields changed: src_ip, dst_ip, tunnel_src_ip, tunnel_dst_ip, every other *_ip / *_ips / *_addr field, Joy's
-sa and da (extract --format joy), the addresses in dns_answers, the address part of host fields (http_host,
-Joy's Host, *_sni: 10.1.2.3:8080 or [2001:db8::1]:443, an IPv6 zone kept; names stay) and of the request
-target in http_uri and Joy's uri (CONNECT's authority, an absolute URI's host), in nested objects too; with
---users, user fields (http_user, usernames, *_user) and, as Joy does, user names between separators in
-http_uri (masked with *). flow_id (extract --include-flow-id, a hash of the 5-tuple) is computed again from
-the new addresses, without a salt (null when the record lacks part of the 5-tuple). In Joy's records also: DNS
-answers (a, aaaa), DHCP addresses (ciaddr, yiaddr, siaddr, giaddr, and the options that hold addresses:
-router, server_id, address_request, name_server, ...), and the IP headers of the initial data packets
-(idp_out, idp_in), rewritten as --pcap rewrites packets; in joy mode, whose hex strings do not fit in a
-packet, those are left out.
+Fields changed: src_ip, dst_ip, tunnel_src_ip, tunnel_dst_ip, every other *_ip / *_ips / *_addr field,
+Joy's sa and da (extract --format joy), the addresses in dns_answers, the address part of host fields
+(http_host, Joy's Host, *_sni: 10.1.2.3:8080 or [2001:db8::1]:443, an IPv6 zone kept; names stay) and of
+the request target in http_uri and Joy's uri (CONNECT's authority, an absolute URI's host), in nested
+objects too; with --users, user fields (http_user, usernames, *_user) and, as Joy does, user names between
+separators in http_uri (masked with *). flow_id (extract --include-flow-id, a hash of the 5-tuple) is
+computed again from the new addresses, without a salt (null when the record lacks part of the 5-tuple). In
+Joy's records also: DNS answers (a, aaaa), DHCP addresses (ciaddr, yiaddr, siaddr, giaddr, and the options
+that hold addresses: router, server_id, address_request, name_server, ...), and the IP headers of the
+initial data packets (idp_out, idp_in), rewritten as --pcap rewrites packets (their payloads, a DHCP or DNS
+message, stay; and an IPv6 packet's extension headers cannot be told, Joy having written the transport
+protocol in its next header field); in joy mode, whose hex strings do not fit in a packet, those are left
+out; the address literals of forwarding headers (X-Forwarded-For, Forwarded, ...), of Referer and Origin,
+of certificates' names and IP alternative names, and of the raw server_name extension. Reverse-lookup names
+(dns_query_name, Joy's qn and rn: 4.3.2.1.in-addr.arpa, ip6.arpa) are written for the new address. IKE's
+NAT detection hashes (of an address, SPIs and a port) are removed. Not changed: addresses in free text (TXT
+answers, an http_uri's query string, a host written in hex or as one number), MAC addresses (the mac group;
+an EUI-64 interface id shows its MAC), and with --subnets the IPv4 address inside Teredo, 6to4 and NAT64
+addresses.
 
 --pcap rewrites the addresses of IP headers (tunnels and ICMP quotes included), IP options and routing
 headers, ARP, neighbour discovery (targets, prefixes, DNS servers, redirected packets), mobile IPv6 home

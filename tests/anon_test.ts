@@ -1885,3 +1885,54 @@ Deno.test("anon: addresses in Joy's text fields are rewritten (raw SNI, forwardi
   assert.equal(JSON.stringify(back).includes("10.77.1.60"), true);
   assert.equal((back as unknown as typeof rec).dns[0].rn, "2.1.77.10.in-addr.arpa");
 });
+
+Deno.test("anon: Joy's initial data packets of IPv6 with extension headers are rewritten as --pcap rewrites them", async () => {
+  // A review's: Joy writes the transport protocol into the IPv6 next header field, and the rewrite read the
+  // extension header as the transport header: a home address and MLD groups stayed in clear, and a "checksum"
+  // update changed two bytes of the router alert option.
+  const dir = await Deno.makeTempDir();
+  const key = `${dir}/k.key`;
+  await Deno.writeTextFile(key, toHex(KEY1) + "\n", { mode: 0o600 });
+  const secrets = [
+    "20010db8000200000000000000000002",
+    "ff3e0000000000000000000000004321",
+    "ff3e0000000000000000000000001234",
+  ];
+  for (const capture of ["home_address.pcap", "mld_linux.pcap"]) {
+    const joy = `${dir}/${capture}.json`;
+    const x = await run([
+      "extract",
+      "-q",
+      "--format",
+      "joy",
+      "--joy-config",
+      "idp=1300",
+      `testdata/anon_edge/${capture}`,
+      "-o",
+      joy,
+    ]);
+    assert.equal(x.code, 0, x.stderr);
+    const a = await run(["anon", "-q", "-k", key, joy, "-o", `${joy}.anon`]);
+    assert.equal(a.code, 0, a.stderr);
+    const lines = (p: string) => Deno.readTextFileSync(p).trim().split("\n").map((l) => JSON.parse(l));
+    const before = lines(joy).filter((r) => "idp_out" in r);
+    const after = lines(`${joy}.anon`).filter((r) => "sa" in r);
+    assert.ok(before.length > 0, capture);
+    for (const [i, r] of before.entries()) {
+      const idp = after[i].idp_out as string;
+      assert.ok(idp !== undefined, `${capture}: the packet was kept`);
+      for (const s of secrets) assert.ok(!idp.includes(s), `${capture}: ${s} in clear`);
+      // Joy's next header value stays; the options (a router alert: 05 02 00 00) are untouched.
+      assert.equal(idp.slice(12, 14), (r.idp_out as string).slice(12, 14));
+      if (capture === "mld_linux.pcap") assert.equal(idp.slice(84, 92), "05020000");
+    }
+    const b = await run(["anon", "-q", "-r", "-k", key, `${joy}.anon`]);
+    assert.deepEqual(
+      b.stdout.trim().split("\n").map((l) => JSON.parse(l)).filter((r) => "idp_out" in r).map((r) =>
+        r.idp_out
+      ),
+      before.map((r) => r.idp_out),
+    );
+  }
+  await Deno.remove(dir, { recursive: true });
+});

@@ -230,7 +230,7 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
   );
   const anonymizer = await anonymizerFromOptions(o);
   const packets = new PacketAnonymizer(anonymizer);
-  anonymizer.setPacketRewriter((packet) => packets.rewriteIp(packet) >= 0);
+  anonymizer.setPacketRewriter((packet) => packets.rewriteJoyIdp(packet) >= 0);
   // An input of no record gives the columns a default extract writes (a Parquet file needs some).
   const writer = await openRecordWriter(o.output ?? "-", o.format, null, {
     columnsWhenEmpty: planExtraction({}).features,
@@ -316,15 +316,15 @@ computed again from the new addresses, without a salt (null when the record lack
 Joy's records also: DNS answers (a, aaaa), DHCP addresses (ciaddr, yiaddr, siaddr, giaddr, and the options
 that hold addresses: router, server_id, address_request, name_server, ...), and the IP headers of the
 initial data packets (idp_out, idp_in), rewritten as --pcap rewrites packets (their payloads, a DHCP or DNS
-message, stay; and an IPv6 packet's extension headers cannot be told, Joy having written the transport
-protocol in its next header field); in joy mode, whose hex strings do not fit in a packet, those are left
-out; the address literals of forwarding headers (X-Forwarded-For, Forwarded, ...), of Referer and Origin,
-of certificates' names and IP alternative names, and of the raw server_name extension. Reverse-lookup names
-(dns_query_name, Joy's qn and rn: 4.3.2.1.in-addr.arpa, ip6.arpa) are written for the new address. IKE's
-NAT detection hashes (of an address, SPIs and a port) are removed. Not changed: addresses in free text (TXT
-answers, an http_uri's query string, a host written in hex or as one number), MAC addresses (the mac group;
-an EUI-64 interface id shows its MAC), and with --subnets the IPv4 address inside Teredo, 6to4 and NAT64
-addresses.
+message, stay; an IPv6 packet's first extension header, whose type Joy replaces with the transport
+protocol's, is found again by its layout); in joy mode, whose hex strings do not fit in a packet, those are
+left out; the address literals of forwarding headers (X-Forwarded-For, Forwarded, ...), of Referer and
+Origin, of certificates' names and IP alternative names, and of the raw server_name extension.
+Reverse-lookup names (dns_query_name, Joy's qn and rn: 4.3.2.1.in-addr.arpa, ip6.arpa) are written for the
+new address. IKE's NAT detection hashes (of an address, SPIs and a port) are removed. Not changed:
+addresses in free text (TXT answers, an http_uri's query string, a host written in hex or as one number),
+MAC addresses (the mac group; an EUI-64 interface id shows its MAC), and with --subnets the IPv4 address
+inside Teredo, 6to4 and NAT64 addresses.
 
 --pcap rewrites the addresses of IP headers (tunnels and ICMP quotes included), IP options and routing
 headers, ARP, neighbour discovery (targets, prefixes, DNS servers, redirected packets), mobile IPv6 home

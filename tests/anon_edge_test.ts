@@ -201,6 +201,12 @@ const CASES: { capture: string; secrets: Uint8Array[]; kept: number }[] = [
     secrets: ["10.9.7.7", "10.9.5.5", "10.9.5.6", "10.9.5.7", "239.1.1.1", "239.2.2.2", "10.9.0.2"].map(ip4),
     kept: 2,
   },
+  // A review's BIRD graceful restart: grace LSAs name the restarting router's interface address.
+  {
+    capture: "ospf_grace.pcap",
+    secrets: ["10.61.0.1", "10.61.0.2", "10.63.7.1", "10.63.8.1"].map(ip4),
+    kept: 3,
+  },
   // Every PIM message that names addresses (make_pim.py), over IPv4 and IPv6: neighbours, sources, groups, RPs,
   // the BSR, the originator, and the packet a Register carries.
   {
@@ -514,5 +520,44 @@ Deno.test("anon --pcap: checksums over bytes a snapshot length cut are zeroed, n
     );
     const carpOut = (await frame("pim_carp_review.pcap", 1)).subarray(14 + 20);
     assert.deepEqual([...carpOut], [...carpIn]);
+  });
+});
+
+Deno.test("anon --pcap --subnets: OSPFv3 prefixes outside the subnets stay as they are (they were zeroed as cut addresses)", async () => {
+  await withTempDir(async (dir) => {
+    await Deno.writeTextFile(`${dir}/subnets`, "fd00:1234::/32\n");
+    const key = await fixedKey(dir);
+    const r = await runCli([
+      "anon",
+      "-q",
+      "--key",
+      key,
+      "--subnets",
+      `${dir}/subnets`,
+      "--pcap",
+      `${DIR}/ospf3_bird.pcap`,
+      "-o",
+      `${dir}/o.pcap`,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    // No address of the capture lies in fd00:1234::/32: nothing changes.
+    assert.deepEqual(await Deno.readFile(`${dir}/o.pcap`), await Deno.readFile(`${DIR}/ospf3_bird.pcap`));
+  });
+});
+
+Deno.test("anon --pcap: an OSPF packet a snapshot length cut has its checksum zeroed (it told of the router ids past the cut)", async () => {
+  // A review's: BIRD's hellos (v2 and v3) through editcap -s 80, the neighbours' router ids cut; updated by the
+  // captured changes, the checksum let their low 16 bits be solved for.
+  await withTempDir(async (dir) => {
+    const out = await Deno.readFile(await anonymized(dir, "ospf_cut80.pcap"));
+    const records = pcapRecords(out);
+    assert.equal(records.length, 6);
+    for (const r of records) {
+      const f = out.subarray(r.offset + 16, r.offset + 16 + r.capLen);
+      const wire = new DataView(out.buffer, out.byteOffset + r.offset + 12, 4).getUint32(0, true);
+      const o = 14 + (f[14] >> 4 === 6 ? 40 : 20), checksum = (f[o + 12] << 8) | f[o + 13];
+      if (wire > r.capLen) assert.equal(checksum, 0, "a cut packet");
+      else assert.notEqual(checksum, 0, "a whole packet");
+    }
   });
 });

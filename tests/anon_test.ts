@@ -1845,7 +1845,7 @@ Deno.test("anon: addresses in Joy's text fields are rewritten (raw SNI, forwardi
     },
     http: [{
       out: [
-        { "X-Forwarded-For": "10.77.1.2, 2001:db8:77::abcd" },
+        { "X-Forwarded-For": "10.77.1.2, 2001:db8:77::abcd, ::ffff:10.77.1.5" },
         { Forwarded: 'for=10.77.1.2;by="[2001:db8:77::1]:8080"' },
         { Referer: "http://10.77.1.60/ref" },
         { Origin: "http://[2001:db8:77::1]:8080" },
@@ -1873,17 +1873,28 @@ Deno.test("anon: addresses in Joy's text fields are rewritten (raw SNI, forwardi
     `IP Address:${ip("10.77.1.1")}, IP Address:${ip("2001:db8:77::1")}, DNS:server.test`,
   );
   assert.deepEqual(out.http[0].out[0], {
-    "X-Forwarded-For": `${ip("10.77.1.2")}, ${ip("2001:db8:77::abcd")}`,
+    "X-Forwarded-For": `${ip("10.77.1.2")}, ${ip("2001:db8:77::abcd")}, ${ip("::ffff:10.77.1.5")}`,
   });
   assert.deepEqual(out.http[0].out[1], {
     Forwarded: `for=${ip("10.77.1.2")};by="[${ip("2001:db8:77::1")}]:8080"`,
   });
   assert.equal(out.dns[0].rn, `${ip("10.77.1.2").split(".").reverse().join(".")}.in-addr.arpa`);
   assert.ok(!("nat_detection_source_ip" in out.ike));
-  // Reversed, the same values (the IPv6 one in RFC 5952 form).
-  const back = new Anonymizer(KEY1, { reverse: true }).record(structuredClone(out) as unknown as FlowRecord);
-  assert.equal(JSON.stringify(back).includes("10.77.1.60"), true);
-  assert.equal((back as unknown as typeof rec).dns[0].rn, "2.1.77.10.in-addr.arpa");
+  // Reversed, the same values (IPv6 in RFC 5952 form), in cryptopan and in joy mode (its 32 hex digits).
+  for (const mode of ["cryptopan", "joy"] as const) {
+    const there = new Anonymizer(KEY1, { mode }).record(structuredClone(rec) as unknown as FlowRecord);
+    const back = new Anonymizer(KEY1, { mode, reverse: true }).record(
+      structuredClone(there),
+    ) as unknown as typeof rec;
+    assert.equal(back.dns[0].rn, "2.1.77.10.in-addr.arpa", mode);
+    assert.deepEqual(back.http, rec.http, mode);
+    assert.equal(
+      back.tls.s_cert[0].extensions[0]["X509v3 Subject Alternative Name"],
+      "IP Address:10.77.1.1, IP Address:2001:db8:77::1, DNS:server.test",
+      mode,
+    );
+    assert.deepEqual(back.tls.s_cert[0].subject, rec.tls.s_cert[0].subject, mode);
+  }
 });
 
 Deno.test("anon: Joy's initial data packets of IPv6 with extension headers are rewritten as --pcap rewrites them", async () => {

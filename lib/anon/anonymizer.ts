@@ -237,6 +237,16 @@ const CERT_TEXT_FIELDS = new Set([
   "X509v3 Subject Alternative Name",
   "X509v3 Issuer Alternative Name",
 ]);
+/** The address literals `textLiterals` changes (see there). */
+const TEXT_LITERAL_SOURCE = "(IP Address:)([0-9A-Fa-f:.]+)" +
+  "|(?<![0-9A-Za-z:.])((?:[0-9A-Fa-f]{0,4}:){2,6}\\d{1,3}(?:\\.\\d{1,3}){3})(?![\\d.])" +
+  "|(?<!\\d)(?<!\\d\\.)(\\d{1,3}(?:\\.\\d{1,3}){3})(?!\\d)(?!\\.\\d)" +
+  "|(?<![0-9A-Za-z:.])([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})(?![0-9A-Za-z:])";
+const TEXT_LITERAL = new RegExp(TEXT_LITERAL_SOURCE, "g");
+const TEXT_LITERAL_JOY_REVERSE = new RegExp(
+  TEXT_LITERAL_SOURCE + "|(?<![0-9A-Za-z])([0-9a-f]{32})(?![0-9A-Za-z])",
+  "g",
+);
 /** Names that can be reverse-lookup names (a PTR query): a DNS query name, Joy's `qn` and `rn`. */
 const QUERY_NAME_FIELDS = new Set(["dns_query_name", "qn", "rn"]);
 /** IKE's NAT detection hashes (SHA-1 of the SPIs, an address and a port, all but the address in the record):
@@ -620,12 +630,20 @@ export class Anonymizer {
   private textLiterals(text: string): string {
     const scratch = new Uint8Array(16);
     const mapped = (a: string) => parseIp(a, scratch) === 0 ? a : this.ip(a);
-    // One pass, each literal changed once. A subject alternative name's "IP Address:" is followed by the
-    // address, its colon no part of it.
+    // One pass, each literal changed once: a subject alternative name's "IP Address:" (its colon no part of
+    // the address), an IPv6 address ending in a dotted quad (::ffff:192.0.2.1, as dual-stack servers write
+    // clients in X-Forwarded-For), a dotted quad, an IPv6 address; reversing joy mode, its 32 hex digits.
+    const joyBack = this.mode === "joy" && this.reverse;
+    const pattern = joyBack ? TEXT_LITERAL_JOY_REVERSE : TEXT_LITERAL;
     return text.replace(
-      /(IP Address:)([0-9A-Fa-f:.]+)|(?<!\d)(?<!\d\.)(\d{1,3}(?:\.\d{1,3}){3})(?!\d)(?!\.\d)|(?<![0-9A-Za-z:.])([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})(?![0-9A-Za-z:])/g,
-      (_m, label: string | undefined, san: string, v4: string, v6: string) =>
-        label !== undefined ? label + mapped(san) : mapped(v4 ?? v6),
+      pattern,
+      (_m, label: string | undefined, san: string, v6v4: string, v4: string, v6: string, hex: unknown) =>
+        label !== undefined
+          ? label + (joyBack && /^[0-9a-f]{32}$/.test(san) ? this.ip(san) : mapped(san))
+          // Without the joy group the argument after the groups is the match's offset, a number.
+          : typeof hex === "string"
+          ? this.ip(hex)
+          : mapped(v6v4 ?? v4 ?? v6),
     );
   }
 

@@ -147,6 +147,8 @@ export class PacketAnonymizer {
   private readonly pseudoScratch = new Uint8Array(32);
   /** Opaque bytes of the SCTP packet being read (see `sctpOpaque`): start and end of each. */
   private readonly opaqueAt: number[] = [];
+  /** An inner IP header of the frame being rewritten was cut in its fixed part (see `cutOverAddresses`). */
+  private cutInner = false;
   /** Addresses `pimAddress` changed in the PIM message being read. */
   private pimChanged = 0;
   /** The changes to an SCTP packet, as an XOR over its length (see `fixSctpChecksum`): zeros between uses. */
@@ -184,10 +186,11 @@ export class PacketAnonymizer {
     this.nCh = 0;
     this.unsafe = false;
     this.unsafeReason = UNSAFE_IP;
+    this.cutInner = false;
     let changed = this.walk(off, off + len, linkType, 0);
     if (this.unsafe) return -1;
     // Checksums: innermost first, so that outer ones include the inner ones' new values.
-    for (let i = this.nLayers - 1; i >= 0; i--) this.fixChecksums(this.layers[i]);
+    for (let i = this.nLayers - 1; i >= 0; i--) this.fixChecksums(this.layers[i], i);
     if (changed === 0 && this.nCh > 0) changed = 1;
     return changed;
   }
@@ -426,6 +429,7 @@ export class PacketAnonymizer {
         r === SkipReason.TRUNCATED && cut >= 0 && cut < end &&
         (this.buf[cut] >> 4 === 4 || this.buf[cut] >> 4 === 6)
       ) {
+        if (depth > 0) this.cutInner = true;
         if (this.buf[cut] >> 4 === 6) return this.address(cut + 8, 6, end) + this.address(cut + 24, 6, end);
         // The header checksum covers the addresses' bytes past the cut as they were: its 16 bits of them (two
         // bytes of the destination could be solved for) are zeroed rather than updated.
@@ -852,13 +856,13 @@ export class PacketAnonymizer {
         break;
       }
       default:
-        this.pimUnsafe(`PIM message type ${type} (its addresses are not rewritten)`);
+        this.leaveOut(`PIM message type ${type} (its addresses are not rewritten)`);
     }
     return this.pimChanged;
   }
 
-  /** Leaves the frame out: a PIM message holds addresses this cannot find. */
-  private pimUnsafe(reason: string): void {
+  /** Leaves the frame out: a message (PIM, OSPF) holds addresses this cannot find. */
+  private leaveOut(reason: string): void {
     this.unsafe = true;
     this.unsafeReason = reason;
   }
@@ -874,7 +878,7 @@ export class PacketAnonymizer {
     const family = buf[p], encoding = buf[p + 1];
     // Encoding 1: a source with join attributes after its address (RFC 5384), in Join/Prune messages.
     if ((family !== 1 && family !== 2) || (encoding !== 0 && (encoding !== 1 || header !== 4))) {
-      this.pimUnsafe(
+      this.leaveOut(
         `PIM address family ${family} or encoding ${encoding} (its addresses are not rewritten)`,
       );
       return -1;
@@ -891,7 +895,7 @@ export class PacketAnonymizer {
       if (type === 0 && len === n) this.pimChanged += this.address(next + 2, version, end);
       else if (type === 1 && len === 8 + n) this.pimChanged += this.address(next + 10, version, end);
       else {
-        this.pimUnsafe(`PIM join attribute ${type} (its addresses are not rewritten)`);
+        this.leaveOut(`PIM join attribute ${type} (its addresses are not rewritten)`);
         return -1;
       }
       next += 2 + len;
@@ -939,7 +943,14 @@ export class PacketAnonymizer {
       const len = (buf[p + 18] << 8) | buf[p + 19];
       if (len < 20) break;
       const lsaEnd = Math.min(stop, p + len);
-      const valid = p + len <= stop && fletcherValid(buf, p + 2, p + len);
+      const whole = p + len <= stop, valid = whole && fletcherValid(buf, p + 2, p + len);
+      // An LSA cut by the snapshot length: its checksum covers bytes never captured, as they were (zeroed).
+      if (!whole) {
+        for (let i = p + 16; i < p + 18 && i < stop; i++) {
+          this.record(i, buf[i], 0);
+          buf[i] = 0;
+        }
+      }
       changed += v3
         ? this.ospfAddress(p + 8, lsaEnd) + this.lsa3Body(p, (buf[p + 2] << 8) | buf[p + 3], lsaEnd)
         : this.lsaHeader(p, lsaEnd) + this.lsaBody(p, buf[p + 3], lsaEnd);
@@ -1012,6 +1023,11 @@ export class PacketAnonymizer {
             this.ospf3Prefixes(b + 12, (buf[b] << 8) | buf[b + 1], end);
         }
         break;
+      case 11: // grace: a period and a reason, no address
+        break;
+      default:
+        // Router information, extended (E-) LSAs and others: layouts of their own, prefixes among them.
+        this.leaveOut(`OSPFv3 LSA function ${type & 0x1fff} (its addresses are not rewritten)`);
     }
     return changed;
   }
@@ -1069,6 +1085,18 @@ export class PacketAnonymizer {
     } else if (type === 5 || type === 7) {
       // Mask, then entries of 12 bytes (metric, forwarding address, route tag), the first for TOS 0.
       for (let e = p + 24; e + 12 <= end; e += 12) changed += this.ospfAddress(e + 4, end);
+    } else if (type >= 9 && type <= 11 && buf[p + 4] === 3) {
+      // A grace LSA (RFC 3623): TLVs, of which the restarting router's interface address (3).
+      for (let t = p + 20; t + 4 <= end;) {
+        const tlv = (buf[t] << 8) | buf[t + 1], len = (buf[t + 2] << 8) | buf[t + 3];
+        if (tlv === 3 && len === 4) changed += this.ospfAddress(t + 4, end);
+        t += 4 + ((len + 3) & ~3);
+      }
+    } else if (type !== 3 && type !== 4) {
+      // Other opaque LSAs (traffic engineering, router information, extended links and prefixes) and group
+      // membership LSAs hold addresses in layouts of their own.
+      const opaque = type >= 9 && type <= 11 ? ` (opaque ${buf[p + 4]})` : "";
+      this.leaveOut(`OSPF LSA type ${type}${opaque} (its addresses are not rewritten)`);
     }
     return changed;
   }
@@ -1125,7 +1153,20 @@ export class PacketAnonymizer {
    */
   private prefix6(pos: number, n: number, end: number): number {
     if (n === 16) return this.address(pos, 6, end);
-    return pos < end ? this.cutAddress(pos, 6, Math.min(n, end - pos)) : 0;
+    if (pos >= end) return 0;
+    // Cut by the snapshot length: as a cut address. Whole, the prefix is an address of zeros after it: with
+    // --subnets one outside them stays as it is (a cut address is zeroed, not knowing its bytes after the cut).
+    if (pos + n > end) return this.cutAddress(pos, 6, end - pos);
+    const buf = this.buf, a = this.prefixScratch;
+    a.fill(0);
+    a.set(buf.subarray(pos, pos + n));
+    if (!this.anonymizer.bytes(a, 0, 6)) return 0;
+    for (let i = 0; i < n; i++) {
+      const old = buf[pos + i];
+      buf[pos + i] = a[i];
+      this.record(pos + i, old, a[i]);
+    }
+    return 1;
   }
 
   private gre(o: number, end: number, depth: number): number {
@@ -1285,7 +1326,31 @@ export class PacketAnonymizer {
     this.write16(pos, fold(((buf[pos] << 8) | buf[pos + 1]) + pseudoSum));
   }
 
-  private fixChecksums(L: IpLayer): void {
+  /**
+   * Whether layer `L` (the `index`th) was cut by the snapshot length where its message can hold addresses this
+   * rewrites: its checksum covers them as they were, and updated by the captured changes it would still tell
+   * 16 bits of them (a router id past the cut could be solved for). Such a checksum is zeroed. TCP and UDP
+   * hold addresses only as a tunnel; ICMP's echoes and timestamps none.
+   */
+  private cutOverAddresses(L: IpLayer, index: number): boolean {
+    if (L.capEnd >= L.ipEnd || L.l4Off < 0 || L.l4Off >= L.capEnd) return false;
+    const type = this.buf[L.l4Off];
+    switch (L.proto) {
+      case 6:
+      case 17:
+      case 136:
+      case 33:
+        return this.nLayers > index + 1 || this.cutInner;
+      case 1:
+        return type !== 0 && type !== 8 && type !== 13 && type !== 14;
+      case 58:
+        return type !== 128 && type !== 129;
+      default:
+        return true;
+    }
+  }
+
+  private fixChecksums(L: IpLayer, index: number): void {
     if (this.nCh === 0) return;
     const n = L.version === 4 ? 4 : 16;
     const o = L.l4Off;
@@ -1330,7 +1395,8 @@ export class PacketAnonymizer {
       if (L.proto === 132) this.fixSctpChecksum(o, L.ipEnd, L.capEnd);
       else if (at >= 0 && at + 2 <= L.capEnd) {
         const zeroUdp = udp && this.buf[at] === 0 && this.buf[at + 1] === 0;
-        if (!zeroUdp) {
+        if (!zeroUdp && this.cutOverAddresses(L, index)) this.write16(at, 0);
+        else if (!zeroUdp) {
           const pseudoSum = pseudo
             ? this.delta(L.pseudoSrcOff, L.pseudoSrcOff + n, L.pseudoSrcOff) +
               this.delta(L.pseudoDstOff, L.pseudoDstOff + n, L.pseudoDstOff)

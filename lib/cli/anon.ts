@@ -332,15 +332,16 @@ agent and prefix discovery, IGMP and multicast listener discovery (groups, sourc
 information (subjects, addresses), SCTP address parameters (INIT, INIT ACK, ASCONF, error causes; and
 wherever their bytes appear in state cookies and heartbeats), VRRP virtual addresses, OSPF v2 and v3
 (router ids, neighbours, LSA ids and advertising routers, LSAs' links, routers, prefixes and forwarding
-addresses; an LSA's checksum copied in database descriptions and acknowledgements stays as it was) and PIM
-messages (neighbours, groups, sources, RPs, BSR, a Register's packet, RPF vectors; DF election and PFM
-messages are left out); of an address the snapshot length cut short (an IP header's too, as in an ICMP
-error's quote), the bytes captured (as the whole address's first bytes; with --subnets, zeroed unless,
-padded with zeros, it lies inside one). Checksums (SCTP's CRC32c too) are updated incrementally, so a
-checksum that was wrong in the capture (corruption) stays wrong; one over bytes the snapshot length cut
-where addresses changed (SCTP's, a cut IPv4 header's) is zeroed, as it would tell of the uncaptured bytes;
-a TCP or UDP field holding only the pseudo-header's sum (checksum offload on the capturing host) becomes
-the new addresses' sum. A frame whose IP header is malformed or cut inside its options or extension
+addresses; grace LSAs' interface address; an LSA's checksum copied in database descriptions and
+acknowledgements stays as it was; other opaque LSAs are left out) and PIM messages (neighbours, groups,
+sources, RPs, BSR, a Register's packet, RPF vectors; DF election and PFM messages are left out); of an
+address the snapshot length cut short (an IP header's too, as in an ICMP error's quote), the bytes captured
+(as the whole address's first bytes; with --subnets, zeroed unless, padded with zeros, it lies inside one).
+Checksums (SCTP's CRC32c too) are updated incrementally, so a checksum that was wrong in the capture
+(corruption) stays wrong; one over bytes the snapshot length cut that can hold addresses (SCTP's, OSPF's,
+PIM's, an ICMP error's, a cut IPv4 header's, a tunnel's) is zeroed, as it would tell of the uncaptured
+addresses; a TCP or UDP field holding only the pseudo-header's sum (checksum offload on the capturing host)
+becomes the new addresses' sum. A frame whose IP header is malformed or cut inside its options or extension
 headers, or that nests more than 16 IP layers, pcapng options that can hold addresses (interface addresses,
 capture filters, comments, packet hashes), and name resolution, journal, decryption secrets, custom and
 unknown blocks are left out. Payloads are not touched, nor are MAC addresses (Ethernet, ARP, neighbour

@@ -319,7 +319,8 @@ export const tcpOptionsExtractor: FeatureExtractor<TcpOptionsState | null> = {
     if (s === null) return;
     const d = dir === 0 ? s.fwd : s.bwd;
     if (p.tcpHdrLen === 0) {
-      // A header the snapshot length cut before its 20 bytes (a later fragment has none): options unknown.
+      // A header cut before its 20 bytes (a snapshot length, a tiny first fragment; a later fragment has
+      // none): options unknown.
       if (!p.isFragment) d.cut++;
       return;
     }

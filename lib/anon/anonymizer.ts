@@ -239,14 +239,10 @@ const CERT_TEXT_FIELDS = new Set([
 ]);
 /** The address literals `textLiterals` changes (see there). */
 const TEXT_LITERAL_SOURCE = "(IP Address:)([0-9A-Fa-f:.]+)" +
-  "|(?<![0-9A-Za-z:.])((?:[0-9A-Fa-f]{0,4}:){2,6}\\d{1,3}(?:\\.\\d{1,3}){3})(?![\\d.])" +
+  "|(?<![0-9A-Za-z:.])((?:[0-9A-Fa-f]{0,4}:){2,6}\\d{1,3}(?:\\.\\d{1,3}){3})(?!\\d)(?!\\.\\d)" +
   "|(?<!\\d)(?<!\\d\\.)(\\d{1,3}(?:\\.\\d{1,3}){3})(?!\\d)(?!\\.\\d)" +
   "|(?<![0-9A-Za-z:.])([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})(?![0-9A-Za-z:])";
 const TEXT_LITERAL = new RegExp(TEXT_LITERAL_SOURCE, "g");
-const TEXT_LITERAL_JOY_REVERSE = new RegExp(
-  TEXT_LITERAL_SOURCE + "|(?<![0-9A-Za-z])([0-9a-f]{32})(?![0-9A-Za-z])",
-  "g",
-);
 /** Names that can be reverse-lookup names (a PTR query): a DNS query name, Joy's `qn` and `rn`. */
 const QUERY_NAME_FIELDS = new Set(["dns_query_name", "qn", "rn"]);
 /** IKE's NAT detection hashes (SHA-1 of the SPIs, an address and a port, all but the address in the record):
@@ -615,7 +611,7 @@ export class Anonymizer {
    */
   private joyText(obj: Record<string, unknown>, k: string, v: string): boolean {
     if (FORWARDED_FOR_HEADERS.test(k) || /^forwarded$/i.test(k) || CERT_TEXT_FIELDS.has(k)) {
-      obj[k] = this.textLiterals(v);
+      obj[k] = this.mode === "joy" && this.reverse ? this.joyTextBack(k, v) : this.textLiterals(v);
     } else if (URI_HEADERS.test(k)) obj[k] = this.uri(v);
     else if (k === "server_name" && HEX_BYTES.test(v)) obj[k] = this.serverNameExtension(v);
     else return false;
@@ -632,19 +628,34 @@ export class Anonymizer {
     const mapped = (a: string) => parseIp(a, scratch) === 0 ? a : this.ip(a);
     // One pass, each literal changed once: a subject alternative name's "IP Address:" (its colon no part of
     // the address), an IPv6 address ending in a dotted quad (::ffff:192.0.2.1, as dual-stack servers write
-    // clients in X-Forwarded-For), a dotted quad, an IPv6 address; reversing joy mode, its 32 hex digits.
-    const joyBack = this.mode === "joy" && this.reverse;
-    const pattern = joyBack ? TEXT_LITERAL_JOY_REVERSE : TEXT_LITERAL;
+    // clients in X-Forwarded-For), a dotted quad, an IPv6 address.
     return text.replace(
-      pattern,
-      (_m, label: string | undefined, san: string, v6v4: string, v4: string, v6: string, hex: unknown) =>
-        label !== undefined
-          ? label + (joyBack && /^[0-9a-f]{32}$/.test(san) ? this.ip(san) : mapped(san))
-          // Without the joy group the argument after the groups is the match's offset, a number.
-          : typeof hex === "string"
-          ? this.ip(hex)
-          : mapped(v6v4 ?? v4 ?? v6),
+      TEXT_LITERAL,
+      (_m, label: string | undefined, san: string, v6v4: string, v4: string, v6: string) =>
+        label !== undefined ? label + mapped(san) : mapped(v6v4 ?? v4 ?? v6),
     );
+  }
+
+  /**
+   * Joy mode reversed in a text field (see `textLiterals`): its 32 hex digits go back to the address only where
+   * an address stood, an alternative name's "IP Address:", an item of a forwarding list, Forwarded's `for=`
+   * and `by=`. Elsewhere 32 hex digits can be a name (a certificate's common name, an obfuscated node id), and
+   * stay; a common name that was an address stays encrypted.
+   */
+  private joyTextBack(k: string, text: string): string {
+    const hex = /^[0-9a-f]{32}$/;
+    if (FORWARDED_FOR_HEADERS.test(k)) {
+      return text.split(",").map((item) => item.replace(/\S+/, (x) => hex.test(x) ? this.ip(x) : x)).join(
+        ",",
+      );
+    }
+    if (/^forwarded$/i.test(k)) {
+      return text.replace(
+        /\b(for|by)=("?)(\[?)([0-9a-f]{32})(\]?)/gi,
+        (_m, key, q, open, x, close) => `${key}=${q}${open}${this.ip(x)}${close}`,
+      );
+    }
+    return text.replace(/(IP Address:)([0-9a-f]{32})(?![0-9A-Za-z])/g, (_m, label, x) => label + this.ip(x));
   }
 
   /**

@@ -203,30 +203,6 @@ export class PacketAnonymizer {
     return this.rewrite(packet, 0, packet.length, LINK_RAW);
   }
 
-  /**
-   * Rewrites a Joy initial data packet (`rewriteIp`). Joy writes the transport protocol into an IPv6 header's
-   * next header field, which then names the first extension header's bytes as the transport header: the
-   * first next header is found again (see `ipv6FirstNextHeader`) for the rewrite, and Joy's value put back.
-   *
-   * @example
-   * ```ts
-   * import { PacketAnonymizer } from "./pcap.ts";
-   * import { Anonymizer } from "./anonymizer.ts";
-   * const pa = new PacketAnonymizer(new Anonymizer(new Uint8Array(32).fill(1)));
-   * console.log(pa.rewriteJoyIdp(new Uint8Array(8))); // 0
-   * ```
-   */
-  rewriteJoyIdp(packet: Uint8Array): number {
-    if (packet.length < 48 || packet[0] >> 4 !== 6) return this.rewriteIp(packet);
-    const joy = packet[6], first = ipv6FirstNextHeader(packet, joy);
-    packet[6] = first;
-    try {
-      return this.rewriteIp(packet);
-    } finally {
-      packet[6] = joy;
-    }
-  }
-
   private record(pos: number, oldV: number, newV: number): void {
     if (oldV === newV) return;
     if (this.nCh >= this.chPos.length) {
@@ -1455,70 +1431,6 @@ export class PacketAnonymizer {
     }
     this.checksums++;
   }
-}
-
-/** IPv6 extension headers a chain can hold before the transport header: hop-by-hop, routing, fragment, destination
- * options, mobility's routing-like ones are not followed. */
-const IPV6_EXTENSIONS: readonly number[] = [0, 60, 43, 44];
-
-/**
- * The first next header of an IPv6 packet whose next header field holds its transport protocol `transport`
- * instead (Joy's initial data packets): an extension header type whose chain, from byte 40, reads exactly
- * (the options of hop-by-hop and destination options headers filling them to their ends) and ends in
- * `transport`; else `transport` itself (no extension headers, or none that can be told).
- */
-function ipv6FirstNextHeader(b: Uint8Array, transport: number): number {
-  // Hop-by-hop and destination options read alike: the options tell them apart (a home address is a
-  // destination option; a router alert, as MLD sends, hop-by-hop). The options headers are tried first, their
-  // exact filling being the strongest test; a routing or fragment header then.
-  const found: number[] = [];
-  for (const first of IPV6_EXTENSIONS) {
-    if (found.length > 0 && first !== 60) break;
-    let type = first, o = 40, ok = true;
-    for (let n = 0; n < 8 && IPV6_EXTENSIONS.includes(type); n++) {
-      if (o + 8 > b.length) {
-        ok = false;
-        break;
-      }
-      const next = b[o], len = type === 44 ? 8 : (b[o + 1] + 1) * 8;
-      if (o + len > b.length || (type === 44 && b[o + 1] !== 0)) {
-        ok = false;
-        break;
-      }
-      if ((type === 0 || type === 60) && !optionsFill(b, o + 2, o + len)) {
-        ok = false;
-        break;
-      }
-      type = next;
-      o += len;
-    }
-    if (ok && type === transport && o > 40) found.push(first);
-  }
-  if (found.length === 2) return hasOption(b, 42, 40 + (b[41] + 1) * 8, 0xc9) ? 60 : 0;
-  return found.length === 1 ? found[0] : transport;
-}
-
-/** Whether the IPv6 options in `b[from, to)` hold one of type `type`. */
-function hasOption(b: Uint8Array, from: number, to: number, type: number): boolean {
-  for (let o = from; o < to && o + 1 < b.length;) {
-    if (b[o] === type) return true;
-    o += b[o] === 0 ? 1 : 2 + b[o + 1];
-  }
-  return false;
-}
-
-/** Whether IPv6 options (Pad1, then type, length, data) fill `b[from, to)` exactly. */
-function optionsFill(b: Uint8Array, from: number, to: number): boolean {
-  let o = from;
-  while (o < to) {
-    if (b[o] === 0) {
-      o++;
-      continue;
-    }
-    if (o + 2 > to) return false;
-    o += 2 + b[o + 1];
-  }
-  return o === to;
 }
 
 /** An IPv6 address at `b[pos]` as a string key (eight 16-bit character codes). */

@@ -230,7 +230,7 @@ export async function runAnon(input: string | undefined, o: AnonCliOptions): Pro
   );
   const anonymizer = await anonymizerFromOptions(o);
   const packets = new PacketAnonymizer(anonymizer);
-  anonymizer.setPacketRewriter((packet) => packets.rewriteJoyIdp(packet) >= 0);
+  anonymizer.setPacketRewriter((packet) => packets.rewriteIp(packet) >= 0);
   // An input of no record gives the columns a default extract writes (a Parquet file needs some).
   const writer = await openRecordWriter(o.output ?? "-", o.format, null, {
     columnsWhenEmpty: planExtraction({}).features,
@@ -316,15 +316,16 @@ computed again from the new addresses, without a salt (null when the record lack
 Joy's records also: DNS answers (a, aaaa), DHCP addresses (ciaddr, yiaddr, siaddr, giaddr, and the options
 that hold addresses: router, server_id, address_request, name_server, ...), and the IP headers of the
 initial data packets (idp_out, idp_in), rewritten as --pcap rewrites packets (their payloads, a DHCP or DNS
-message, stay; an IPv6 packet's first extension header, whose type Joy replaces with the transport
-protocol's, is found again by its layout); in joy mode, whose hex strings do not fit in a packet, those are
-left out; the address literals of forwarding headers (X-Forwarded-For, Forwarded, ...), of Referer and
-Origin, of certificates' names and IP alternative names, and of the raw server_name extension.
-Reverse-lookup names (dns_query_name, Joy's qn and rn: 4.3.2.1.in-addr.arpa, ip6.arpa) are written for the
-new address. IKE's NAT detection hashes (of an address, SPIs and a port) are removed. Not changed:
-addresses in free text (TXT answers, an http_uri's query string, a host written in hex or as one number),
-MAC addresses (the mac group; an EUI-64 interface id shows its MAC), and with --subnets the IPv4 address
-inside Teredo, 6to4 and NAT64 addresses.
+message, stay; of an IPv6 packet with extension headers, whose first type Joy replaces with the transport
+protocol's, the addresses in them and past them are not found, and a checksum update can land in them); in
+joy mode, whose hex strings do not fit in a packet, those are left out; the address literals of forwarding
+headers (X-Forwarded-For, Forwarded, ...), of Referer and Origin, of certificates' names and IP alternative
+names (reversed in joy mode only where an address stood: a common name stays encrypted), and of the raw
+server_name extension. Reverse-lookup names (dns_query_name, Joy's qn and rn: 4.3.2.1.in-addr.arpa,
+ip6.arpa) are written for the new address. IKE's NAT detection hashes (of an address, SPIs and a port) are
+removed. Not changed: addresses in free text (TXT answers, an http_uri's query string, a host written in
+hex or as one number), MAC addresses (the mac group; an EUI-64 interface id shows its MAC), and with
+--subnets the IPv4 address inside Teredo, 6to4 and NAT64 addresses.
 
 --pcap rewrites the addresses of IP headers (tunnels and ICMP quotes included), IP options and routing
 headers, ARP, neighbour discovery (targets, prefixes, DNS servers, redirected packets), mobile IPv6 home
@@ -338,17 +339,17 @@ sources, RPs, BSR, a Register's packet, RPF vectors; DF election and PFM message
 address the snapshot length cut short (an IP header's too, as in an ICMP error's quote), the bytes captured
 (as the whole address's first bytes; with --subnets, zeroed unless, padded with zeros, it lies inside one).
 Checksums (SCTP's CRC32c too) are updated incrementally, so a checksum that was wrong in the capture
-(corruption) stays wrong; one over bytes the snapshot length cut that can hold addresses (SCTP's, OSPF's,
-PIM's, an ICMP error's, a cut IPv4 header's, a tunnel's) is zeroed, as it would tell of the uncaptured
-addresses; a TCP or UDP field holding only the pseudo-header's sum (checksum offload on the capturing host)
-becomes the new addresses' sum. A frame whose IP header is malformed or cut inside its options or extension
-headers, or that nests more than 16 IP layers, pcapng options that can hold addresses (interface addresses,
-capture filters, comments, packet hashes), and name resolution, journal, decryption secrets, custom and
-unknown blocks are left out. Payloads are not touched, nor are MAC addresses (Ethernet, ARP, neighbour
-discovery options, if_MACaddr), from which an EUI-64 interface id, a solicited-node target's low 24 bits
-and a multicast group's low 23 bits can be read; nor frames extract does not read as IP (LLDP, CDP, or IP
-in encapsulations it does not follow: MPLS over UDP, L2TP, PPP over version-0 GRE, VXLAN on other ports):
-they are copied as they are.
+(corruption) stays wrong; one over bytes not in the frame (cut by the snapshot length, or past what an ICMP
+error quotes) that can hold addresses (SCTP's, OSPF's, PIM's, an ICMP error's, a cut IPv4 header's, a
+tunnel's) is zeroed, as it would tell of the uncaptured addresses; a TCP or UDP field holding only the
+pseudo-header's sum (checksum offload on the capturing host) becomes the new addresses' sum. A frame whose
+IP header is malformed or cut inside its options or extension headers, or that nests more than 16 IP
+layers, pcapng options that can hold addresses (interface addresses, capture filters, comments, packet
+hashes), and name resolution, journal, decryption secrets, custom and unknown blocks are left out. Payloads
+are not touched, nor are MAC addresses (Ethernet, ARP, neighbour discovery options, if_MACaddr), from which
+an EUI-64 interface id, a solicited-node target's low 24 bits and a multicast group's low 23 bits can be
+read; nor frames extract does not read as IP (LLDP, CDP, or IP in encapsulations it does not follow: MPLS
+over UDP, L2TP, PPP over version-0 GRE, VXLAN on other ports): they are copied as they are.
 
 --reverse needs the same key, mode and --subnets file. With --subnets, cryptopan maps a network onto another
 network of the same size, which may hold real addresses left untouched (outside --subnets): --reverse cannot

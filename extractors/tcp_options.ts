@@ -294,13 +294,17 @@ const features: FeatureSpec[] = [
 ];
 
 /** The timestamp columns of one direction; a value the snapshot length cut is null. */
-function timestamps(d: TcpOptionsDirection, out: FlowRecord, dir: "fwd" | "bwd"): void {
+function timestamps(d: TcpOptionsDirection, out: FlowRecord, names: readonly string[]): void {
   if (d.tsN === 0) return;
-  if (d.tsFirst >= 0) out[`tcp_ts_${dir}_first`] = d.tsFirst;
-  if (d.tsLast >= 0) out[`tcp_ts_${dir}_last`] = d.tsLast;
-  if (d.tsFirst >= 0 && d.tsLast >= 0) out[`tcp_ts_${dir}_diff`] = (d.tsLast - d.tsFirst) >>> 0;
-  if (d.ecrFirst >= 0) out[`tcp_ts_ecr_${dir}_first`] = d.ecrFirst;
+  if (d.tsFirst >= 0) out[names[0]] = d.tsFirst;
+  if (d.tsLast >= 0) out[names[1]] = d.tsLast;
+  if (d.tsFirst >= 0 && d.tsLast >= 0) out[names[2]] = (d.tsLast - d.tsFirst) >>> 0;
+  if (d.ecrFirst >= 0) out[names[3]] = d.ecrFirst;
 }
+
+/** The columns `timestamps` writes, per direction (names made once, not per flow). */
+const TS_FWD = ["tcp_ts_fwd_first", "tcp_ts_fwd_last", "tcp_ts_fwd_diff", "tcp_ts_ecr_fwd_first"] as const;
+const TS_BWD = ["tcp_ts_bwd_first", "tcp_ts_bwd_last", "tcp_ts_bwd_diff", "tcp_ts_ecr_bwd_first"] as const;
 
 /**
  * The `tcp_options` group.
@@ -385,8 +389,8 @@ export const tcpOptionsExtractor: FeatureExtractor<TcpOptionsState | null> = {
     out.tcp_sack_blocks_total = s.sackBlocks;
     out.tcp_ts_fwd_present = f.tsN > 0 ? 1 : f.whole === 0 && f.cut > 0 ? null : 0;
     out.tcp_ts_bwd_present = b.tsN > 0 ? 1 : b.whole === 0 && b.cut > 0 ? null : 0;
-    timestamps(f, out, "fwd");
-    timestamps(b, out, "bwd");
+    timestamps(f, out, TS_FWD);
+    timestamps(b, out, TS_BWD);
     out.tcp_options_bitmap = s.bitmap;
     out.tcp_options_pkt_count = s.withOptions;
   },

@@ -696,34 +696,19 @@ export class Anonymizer {
    */
   private reverseName(name: string): string {
     const m4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(\.in-addr\.arpa\.?)$/i.exec(name);
-    const m6 = m4 === null ? /^((?:[0-9a-f]\.){32})(ip6\.arpa\.?)$/i.exec(name) : null;
+    const m6 = m4 === null ? /^((?:[0-9a-f]\.){31}[0-9a-f])(\.ip6\.arpa\.?)$/i.exec(name) : null;
     if (m4 === null && m6 === null) {
       // Joy mode's 32 hex digits in place of the address, reversed.
-      const joy = this.reverse ? /^([0-9a-f]{32})\.((in-addr|ip6)\.arpa\.?)$/i.exec(name) : null;
-      if (joy === null) return name;
-      const back = this.ip(joy[1]), bytes = new Uint8Array(16);
-      const v = parseIp(back, bytes);
-      if (v === 4) return `${back.split(".").reverse().join(".")}.${joy[2]}`;
-      if (v !== 6) return name;
-      const nibbles = [...bytes].map((x) => x.toString(16).padStart(2, "0")).join("");
-      return `${[...nibbles].reverse().join(".")}.${joy[2]}`;
+      const joy = this.reverse ? /^([0-9a-f]{32})(\.(?:in-addr|ip6)\.arpa\.?)$/i.exec(name) : null;
+      return joy === null ? name : reverseLookupName(this.ip(joy[1]), joy[2], /[A-Z]/.test(joy[2]));
     }
     const address = m4 !== null
       ? `${m4[4]}.${m4[3]}.${m4[2]}.${m4[1]}`
-      : m6![1].split(".").slice(0, 32).reverse().join("").replace(/(.{4})(?!$)/g, "$1:");
+      : m6![1].split(".").reverse().join("").replace(/(.{4})(?!$)/g, "$1:");
     const mapped = this.ip(address);
     if (mapped === address) return name;
     // The suffix as it was written (IN-ADDR.ARPA too), so that reversing gives the name back.
-    if (m4 !== null) {
-      return /^\d+\.\d+\.\d+\.\d+$/.test(mapped)
-        ? `${mapped.split(".").reverse().join(".")}${m4[5]}`
-        : `${mapped}${m4[5]}`;
-    }
-    const bytes = new Uint8Array(16);
-    if (!mapped.includes(":") || parseIp(mapped, bytes) !== 6) return `${mapped}.${m6![2]}`;
-    let nibbles = [...bytes].map((x) => x.toString(16).padStart(2, "0")).join("");
-    if (/[A-F]/.test(m6![1])) nibbles = nibbles.toUpperCase();
-    return `${[...nibbles].reverse().join(".")}.${m6![2]}`;
+    return reverseLookupName(mapped, m4 !== null ? m4[5] : m6![2], m6 !== null && /[A-F]/.test(m6[1]));
   }
 
   /**
@@ -740,6 +725,22 @@ export class Anonymizer {
     const nets = this.subnets === null ? "all addresses" : `${this.subnets.size} subnet(s)`;
     return `${this.reverse ? "reversing " : ""}${this.mode} on ${nets}`;
   }
+}
+
+/**
+ * The reverse-lookup name of `address` ending in `suffix` (`.in-addr.arpa`, `.ip6.arpa.`, as written; IPv6
+ * nibbles in capitals with `upper`); a text of another family, or no address (a hash, joy mode's hex), stands
+ * before the suffix as it is.
+ */
+function reverseLookupName(address: string, suffix: string, upper: boolean): string {
+  const bytes = new Uint8Array(16), version = parseIp(address, bytes);
+  if (version === 4 && /^\.in-addr/i.test(suffix)) {
+    return `${address.split(".").reverse().join(".")}${suffix}`;
+  }
+  if (version !== 6 || !/^\.ip6/i.test(suffix)) return `${address}${suffix}`;
+  let nibbles = [...bytes].map((x) => x.toString(16).padStart(2, "0")).join("");
+  if (upper) nibbles = nibbles.toUpperCase();
+  return `${[...nibbles].reverse().join(".")}${suffix}`;
 }
 
 /**

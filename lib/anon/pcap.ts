@@ -105,6 +105,9 @@ const MAX_LAYERS = 16;
  */
 const IP_CARRIERS: ReadonlySet<number> = new Set([0, 0x0800, 0x86dd, 0x8847, 0x8848, 0x8864, 0x88e7]);
 const LINK_ETHERNET = 1, LINK_PPP = 9, LINK_RAW = 101;
+/** What an SCTP type-length-value run holds (see `sctpTlvs`). */
+const SctpTlv = { CHUNK: 0, PARAMETER: 1, CAUSE: 2 } as const;
+type SctpTlv = typeof SctpTlv[keyof typeof SctpTlv];
 /** Addresses of each IP version remembered for SCTP's opaque bytes (see `sctpOpaque`); past it, no new ones. */
 const MAX_SCTP_ADDRESSES = 65536;
 
@@ -409,11 +412,7 @@ export class PacketAnonymizer {
         if (this.buf[cut] >> 4 === 6) return this.address(cut + 8, 6, end) + this.address(cut + 24, 6, end);
         // The header checksum covers the addresses' bytes past the cut as they were: its 16 bits of them (two
         // bytes of the destination could be solved for) are zeroed rather than updated.
-        const buf = this.buf;
-        for (let i = cut + 10; i < cut + 12 && i < end; i++) {
-          this.record(i, buf[i], 0);
-          buf[i] = 0;
-        }
+        this.zero(cut + 10, Math.min(cut + 12, end));
         return this.address(cut + 12, 4, end) + this.address(cut + 16, 4, end);
       }
       // A frame that carries IP (by its EtherType, or a link type without one) whose IP header is malformed, or
@@ -639,7 +638,7 @@ export class PacketAnonymizer {
    */
   private sctp(o: number, end: number): number {
     this.opaqueAt.length = 0;
-    let changed = this.sctpChunks(o + 12, end, 0);
+    let changed = this.sctpTlvs(o + 12, end, 0, SctpTlv.CHUNK);
     // After every address parameter of the packet was learnt: an INIT ACK lists its own after its cookie.
     for (let i = 0; i < this.opaqueAt.length; i += 2) {
       changed += this.sctpOpaque(this.opaqueAt[i], this.opaqueAt[i + 1]);
@@ -647,26 +646,41 @@ export class PacketAnonymizer {
     return changed;
   }
 
-  /** SCTP chunks from `c` (see `sctp`); also a chunk an ERROR quotes as unrecognized, at `depth` 1 or more. */
-  private sctpChunks(c: number, end: number, depth: number): number {
+  /**
+   * SCTP's type-length-value runs from `p` to `end`, each padded to 4 bytes: chunks (a 1-byte type), parameters
+   * or error causes (a 2-byte one); each goes to `sctpChunk`, `sctpParameter` or `sctpCause`.
+   */
+  private sctpTlvs(p: number, end: number, depth: number, kind: SctpTlv): number {
     const buf = this.buf;
     let changed = 0;
-    while (c + 4 <= end) {
-      const type = buf[c], len = (buf[c + 2] << 8) | buf[c + 3];
+    while (p + 4 <= end) {
+      const len = (buf[p + 2] << 8) | buf[p + 3];
       if (len < 4) break;
-      const stop = Math.min(end, c + len);
-      if (type === 1 || type === 2) changed += this.sctpParameters(c + 20, stop, depth);
-      // ASCONF and ASCONF ACK: parameters after the serial number.
-      else if (type === 0xc1 || type === 0x80) changed += this.sctpParameters(c + 8, stop, depth);
-      else if (type === 6 || type === 9) changed += this.sctpCauses(c + 4, stop, depth);
-      else if (type === 10) this.opaque(c + 4, stop);
-      // HEARTBEAT and HEARTBEAT ACK: the sender's heartbeat information (parameter 1), opaque too.
-      else if ((type === 4 || type === 5) && c + 8 <= stop && buf[c + 4] === 0 && buf[c + 5] === 1) {
-        this.opaque(c + 8, stop);
+      const stop = Math.min(end, p + len);
+      if (kind === SctpTlv.CHUNK) changed += this.sctpChunk(buf[p], p, stop, depth);
+      else {
+        const type = (buf[p] << 8) | buf[p + 1];
+        changed += kind === SctpTlv.PARAMETER
+          ? this.sctpParameter(type, len, p, stop, depth)
+          : this.sctpCause(type, p, stop, depth);
       }
-      c += (len + 3) & ~3;
+      p += (len + 3) & ~3;
     }
     return changed;
+  }
+
+  /** An SCTP chunk of `type` at `c` (also one an ERROR quotes as unrecognized, at `depth` 1 or more). */
+  private sctpChunk(type: number, c: number, stop: number, depth: number): number {
+    if (type === 1 || type === 2) return this.sctpTlvs(c + 20, stop, depth, SctpTlv.PARAMETER);
+    // ASCONF and ASCONF ACK: parameters after the serial number.
+    if (type === 0xc1 || type === 0x80) return this.sctpTlvs(c + 8, stop, depth, SctpTlv.PARAMETER);
+    if (type === 6 || type === 9) return this.sctpTlvs(c + 4, stop, depth, SctpTlv.CAUSE);
+    if (type === 10) this.opaque(c + 4, stop);
+    // HEARTBEAT and HEARTBEAT ACK: the sender's heartbeat information (parameter 1), opaque too.
+    else if ((type === 4 || type === 5) && c + 8 <= stop && this.buf[c + 4] === 0 && this.buf[c + 5] === 1) {
+      this.opaque(c + 8, stop);
+    }
+    return 0;
   }
 
   /** Notes opaque bytes at `[from, to)` for `sctp` to look through. */
@@ -715,52 +729,36 @@ export class PacketAnonymizer {
   }
 
   /**
-   * SCTP parameters from `p`: IPv4 (5) and IPv6 (6) addresses, and what ASCONF's add (0xc001), delete (0xc002)
-   * and set-primary (0xc004) parameters hold after their correlation id; an error cause indication (0xc003)'s
-   * causes. Nesting is followed a few levels deep, as far as the RFCs nest them.
+   * An SCTP parameter of `type` and `len` at `p`: an IPv4 (5) or IPv6 (6) address; what ASCONF's add
+   * (0xc001), delete (0xc002) and set-primary (0xc004) parameters hold after their correlation id; an error
+   * cause indication (0xc003)'s causes; the parameter an INIT ACK's unrecognized parameter (8) quotes; a state
+   * cookie (7). Nesting is followed a few levels deep, as far as the RFCs nest them.
    */
-  private sctpParameters(p: number, end: number, depth: number): number {
-    const buf = this.buf;
-    let changed = 0;
-    while (p + 4 <= end) {
-      const type = (buf[p] << 8) | buf[p + 1], len = (buf[p + 2] << 8) | buf[p + 3];
-      if (len < 4) break;
-      const stop = Math.min(end, p + len);
-      if (type === 5 && len >= 8) {
-        this.learnSctpAddress(p + 4, 4, stop);
-        changed += this.address(p + 4, 4, stop);
-      } else if (type === 6 && len >= 20) {
-        this.learnSctpAddress(p + 4, 6, stop);
-        changed += this.address(p + 4, 6, stop);
-      } else if (type === 7 && depth === 0) this.opaque(p + 4, stop);
-      // An INIT ACK's unrecognized parameter quotes one of the INIT's.
-      else if (depth < 4 && type === 8) changed += this.sctpParameters(p + 4, stop, depth + 1);
-      else if (depth < 4 && (type === 0xc001 || type === 0xc002 || type === 0xc004)) {
-        changed += this.sctpParameters(p + 8, stop, depth + 1);
-      } else if (depth < 4 && type === 0xc003) changed += this.sctpCauses(p + 8, stop, depth + 1);
-      p += (len + 3) & ~3;
+  private sctpParameter(type: number, len: number, p: number, stop: number, depth: number): number {
+    if ((type === 5 && len >= 8) || (type === 6 && len >= 20)) {
+      const version = type === 5 ? 4 : 6;
+      this.learnSctpAddress(p + 4, version, stop);
+      return this.address(p + 4, version, stop);
     }
-    return changed;
+    if (type === 7 && depth === 0) this.opaque(p + 4, stop);
+    else if (depth < 4 && type === 8) return this.sctpTlvs(p + 4, stop, depth + 1, SctpTlv.PARAMETER);
+    else if (depth < 4 && (type === 0xc001 || type === 0xc002 || type === 0xc004)) {
+      return this.sctpTlvs(p + 8, stop, depth + 1, SctpTlv.PARAMETER);
+    } else if (depth < 4 && type === 0xc003) return this.sctpTlvs(p + 8, stop, depth + 1, SctpTlv.CAUSE);
+    return 0;
   }
 
   /**
-   * SCTP error causes from `c`: an unresolvable address (5) and a restart's new addresses (11) hold address
-   * parameters; ASCONF's errors (0x00a0 to 0x00a3) the ASCONF parameter they refuse; an unrecognized chunk
-   * type (6) the chunk.
+   * An SCTP error cause of `code` at `c`: an unresolvable address (5) and a restart's new addresses (11) hold
+   * address parameters; ASCONF's errors (0x00a0 to 0x00a3) the ASCONF parameter they refuse; an unrecognized
+   * chunk type (6) the chunk.
    */
-  private sctpCauses(c: number, end: number, depth: number): number {
-    const buf = this.buf;
-    let changed = 0;
-    while (c + 4 <= end) {
-      const code = (buf[c] << 8) | buf[c + 1], len = (buf[c + 2] << 8) | buf[c + 3];
-      if (len < 4) break;
-      const stop = Math.min(end, c + len);
-      if (depth < 4 && (code === 5 || code === 11 || (code >= 0xa0 && code <= 0xa3))) {
-        changed += this.sctpParameters(c + 4, stop, depth + 1);
-      } else if (depth < 4 && code === 6) changed += this.sctpChunks(c + 4, stop, depth + 1);
-      c += (len + 3) & ~3;
+  private sctpCause(code: number, c: number, stop: number, depth: number): number {
+    if (depth >= 4) return 0;
+    if (code === 5 || code === 11 || (code >= 0xa0 && code <= 0xa3)) {
+      return this.sctpTlvs(c + 4, stop, depth + 1, SctpTlv.PARAMETER);
     }
-    return changed;
+    return code === 6 ? this.sctpTlvs(c + 4, stop, depth + 1, SctpTlv.CHUNK) : 0;
   }
 
   /**
@@ -921,12 +919,7 @@ export class PacketAnonymizer {
       const lsaEnd = Math.min(stop, p + len);
       const whole = p + len <= stop, valid = whole && fletcherValid(buf, p + 2, p + len);
       // An LSA cut by the snapshot length: its checksum covers bytes never captured, as they were (zeroed).
-      if (!whole) {
-        for (let i = p + 16; i < p + 18 && i < stop; i++) {
-          this.record(i, buf[i], 0);
-          buf[i] = 0;
-        }
-      }
+      if (!whole) this.zero(p + 16, Math.min(p + 18, stop));
       changed += v3
         ? this.ospfAddress(p + 8, lsaEnd) + this.lsa3Body(p, (buf[p + 2] << 8) | buf[p + 3], lsaEnd)
         : this.lsaHeader(p, lsaEnd) + this.lsaBody(p, buf[p + 3], lsaEnd);
@@ -1083,11 +1076,7 @@ export class PacketAnonymizer {
     const old0 = buf[at], old1 = buf[at + 1];
     buf[at] = 0;
     buf[at + 1] = 0;
-    let c0 = 0, c1 = 0;
-    for (let i = p + 2; i < p + len; i++) {
-      c0 = (c0 + buf[i]) % 255;
-      c1 = (c1 + c0) % 255;
-    }
+    const sums = fletcherSums(buf, p + 2, p + len), c0 = sums >> 8, c1 = sums & 255;
     // The check bytes at position `at - (p + 2)` of the `len - 2` bytes summed, which make both sums zero.
     const n = len - 2, pos = at - (p + 2);
     let x = ((n - pos - 1) * c0 - c1) % 255;
@@ -1249,6 +1238,15 @@ export class PacketAnonymizer {
     this.checksums++;
   }
 
+  /** Zeroes the bytes `[from, to)` (a checksum), recording the changes. */
+  private zero(from: number, to: number): void {
+    const buf = this.buf;
+    for (let i = from; i < to; i++) {
+      this.record(i, buf[i], 0);
+      buf[i] = 0;
+    }
+  }
+
   /**
    * Whether the TCP or UDP checksum at `at` holds only the pseudo-header's sum: what a sender with checksum
    * offload hands its card, and a capture on that host records (Linux: the sum of the addresses, protocol and
@@ -1408,10 +1406,7 @@ export class PacketAnonymizer {
     if (capEnd < ipEnd) {
       // Cut by the snapshot length: updated by the captured changes, the CRC would hold the uncaptured bytes
       // as they were, and 32 bits of them (an address parameter past the cut) could be solved for. Zeroed.
-      for (let i = 0; i < 4; i++) {
-        this.record(at + i, buf[at + i], 0);
-        buf[at + i] = 0;
-      }
+      this.zero(at, at + 4);
       this.checksums++;
       return;
     }
@@ -1442,12 +1437,17 @@ function addressKey6(b: Uint8Array, pos: number): string {
 
 /** Whether the Fletcher checksum (ISO 8473) over `b[from, to)` verifies: both running sums are 0 modulo 255. */
 function fletcherValid(b: Uint8Array, from: number, to: number): boolean {
+  return fletcherSums(b, from, to) === 0;
+}
+
+/** The two running sums of the Fletcher checksum over `b[from, to)`, modulo 255, as `c0 << 8 | c1`. */
+function fletcherSums(b: Uint8Array, from: number, to: number): number {
   let c0 = 0, c1 = 0;
   for (let i = from; i < to; i++) {
     c0 = (c0 + b[i]) % 255;
     c1 = (c1 + c0) % 255;
   }
-  return c0 === 0 && c1 === 0;
+  return (c0 << 8) | c1;
 }
 
 /** A one's complement sum folded to 16 bits. */

@@ -305,6 +305,7 @@ function defer(s: DnsState, dir: number, seq: number, d: Uint8Array, off: number
 
 function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
   const n = p.payloadCapLen;
+  if (s.streams !== null && (p.tcpFlags & TCP.ACK) !== 0) s.streams[dir ^ 1].noteAck(p.tcpAck);
   if (s.streams === null) {
     if (p.tcpFlags & TCP.SYN) {
       if (dir === 0) s.isn0 = p.tcpSeq;
@@ -358,7 +359,7 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
         if (parseDnsMessage(d, off + 2, off + a, false) === null) s.mode = Mode.NOT_DNS;
         else s.partialPassed |= 1 << dir;
       }
-    } else if (used < 0 && st.nextSeq === nextBefore && st.buffered >= GAP_BYTES) {
+    } else if (used < 0 && st.nextSeq === nextBefore && st.buffered >= GAP_BYTES && !st.gapAwaited) {
       s.mode = Mode.NOT_DNS;
     }
     // Only a direction whose first message reads as DNS can make the flow DNS. When neither can, the flow ends

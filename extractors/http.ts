@@ -461,6 +461,7 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       s.isnKnown |= 1 << dir;
       if (p.tcpFlags & TCP.ACK) s.synAckDir = dir;
     }
+    if (p.tcpFlags & TCP.ACK) (dir === 0 ? s.stream1 : s.stream0)?.noteAck(p.tcpAck);
     if (n === 0 || dirState(s, dir) === Dir.DONE) return;
     const b = p.buf, o = p.payloadOff, seq = payloadSeq(p.tcpSeq, p.tcpFlags);
     if (dirState(s, dir) === Dir.SEEK) {
@@ -513,9 +514,10 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       const a = st.available;
       if (a > 0) st.consume(process(s, dir, st.data, st.offset, a, false));
       if (dirState(s, dir) === Dir.H2 && st.hasGap) skipGapInPayload(s, dir, st);
-      else if (a === 0 && dirState(s, dir) === Dir.NEW && st.buffered >= GAP_BYTES) {
+      else if (a === 0 && dirState(s, dir) === Dir.NEW && st.buffered >= GAP_BYTES && !st.gapAwaited) {
         // Its first bytes were lost before the capture saw them: it cannot be classified, and would otherwise
-        // be buffered up to STREAM_CAP for nothing.
+        // be buffered up to STREAM_CAP for nothing. (Not when its receiver waits for them too: they will come,
+        // and were held back on purpose, to hide the request.)
         setDirState(s, dir, Dir.DONE);
       }
     }

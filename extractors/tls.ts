@@ -318,7 +318,7 @@ export const tlsExtractor: FeatureExtractor<TlsState> = {
       if (s.synKnown & 2) a.onSegment(1, s.syn1, p.buf, 0, 0, TCP.SYN);
       s.analyzer = a;
     }
-    a.onSegment(dir, p.tcpSeq, p.buf, p.payloadOff, p.payloadCapLen, p.tcpFlags);
+    a.onSegment(dir, p.tcpSeq, p.buf, p.payloadOff, p.payloadCapLen, p.tcpFlags, p.tcpAck);
     if (a.done) {
       s.done = true;
       if (!a.detected) s.analyzer = null; // nothing to report: let it go now

@@ -399,7 +399,7 @@ Deno.test("dns: specific corpus values", { ignore: !HAVE_CAPTURES }, async () =>
 
 function drive(
   proto: 6 | 17,
-  segs: { dir: 0 | 1; seq: number; data: Uint8Array; flags?: number }[],
+  segs: { dir: 0 | 1; seq: number; data: Uint8Array; flags?: number; ack?: number }[],
 ): FlowRecord {
   const flow = new FlowState();
   flow.protocol = proto;
@@ -413,6 +413,7 @@ function drive(
     p.tcpHdrLen = proto === 6 ? 20 : 0;
     p.tcpSeq = s.seq;
     p.tcpFlags = s.flags ?? 0x10;
+    p.tcpAck = s.ack ?? 0;
     p.buf = s.data;
     p.payloadOff = 0;
     p.payloadCapLen = s.data.length;
@@ -427,6 +428,35 @@ function drive(
 function framed(m: Uint8Array): Uint8Array {
   return new Uint8Array([...u16(m.length), ...m]);
 }
+
+Deno.test("dns: TCP queries held back behind their first one, which the server waits for, are still DNS", () => {
+  // 26 KB of pipelined queries sent before the first one (whose segment comes last): the flow was taken as
+  // not DNS once 24 KiB waited behind the hole, though the server's acknowledgements stopped at it.
+  const long = `${"a".repeat(60)}.${"b".repeat(60)}.${"c".repeat(60)}.example`;
+  const queries = Array.from(
+    { length: 120 },
+    (_, i) => framed(message(i, 0x0100, { name: `q${i}.${long}`, type: 1 }, [])),
+  );
+  const segs: { dir: 0 | 1; seq: number; data: Uint8Array; flags?: number; ack?: number }[] = [
+    { dir: 0, seq: 999, data: new Uint8Array(0), flags: 0x02 },
+    { dir: 1, seq: 4999, data: new Uint8Array(0), flags: 0x12, ack: 1000 },
+    { dir: 0, seq: 1000, data: new Uint8Array(0), ack: 5000 },
+  ];
+  let seq = 1000 + queries[0].length;
+  for (let i = 1; i < queries.length; i++) {
+    segs.push({ dir: 0, seq, data: queries[i], flags: 0x18, ack: 5000 });
+    segs.push({ dir: 1, seq: 5000, data: new Uint8Array(0), ack: 1000 }); // a duplicate ACK
+    seq += queries[i].length;
+  }
+  assert.ok(seq - 1000 > 24576);
+  segs.push({ dir: 0, seq: 1000, data: queries[0], flags: 0x18, ack: 5000 });
+  const r = drive(6, segs);
+  assert.equal(r.dns_detected, true);
+  assert.equal(r.dns_query_name, `q0.${long}`);
+  // Without the server's acknowledgements nothing tells that the hole will fill: given up on, as before.
+  const r2 = drive(6, segs.filter((s) => s.dir === 0 || s.flags === 0x12));
+  assert.notEqual(r2.dns_query_name, `q0.${long}`);
+});
 
 Deno.test("dns: TCP messages split anywhere, two per segment, or out of order", () => {
   const q = framed(message(9, 0x0100, { name: "a.example", type: 28 }, []));

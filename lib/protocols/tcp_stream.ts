@@ -1,10 +1,14 @@
 /**
  * Bounded reassembly of one direction of a TCP connection.
  *
- * Segments may arrive in any order; bytes already received (retransmissions, overlaps) are dropped and the first
- * copy wins. Out-of-order bytes are kept until the gap before them fills. The contiguous prefix is exposed to a
- * consumer, which consumes what it has used. Memory is bounded: no more than `maxBytes` bytes past the first
- * unconsumed byte are ever stored, so a direction that never yields a parsable message cannot grow.
+ * Segments may arrive in any order. Where copies of a byte differ (a retransmission with other data, overlapping
+ * segments: traffic crafted to show a monitor other bytes than the receiver reads), the one kept is the one a
+ * Linux receiver delivers: bytes of the contiguous prefix are never replaced; among out-of-order bytes, those of
+ * the segment that starts first win, and of two that start at the same byte, the later one when it is at least as
+ * long (Linux's out-of-order queue keeps segments that way). Out-of-order bytes are kept until the gap before them
+ * fills. The contiguous prefix is exposed to a consumer, which consumes what it has used. Memory is bounded: no
+ * more than `maxBytes` bytes past the first unconsumed byte are ever stored, so a direction that never yields a
+ * parsable message cannot grow.
  *
  * Sequence numbers are 32-bit and wrap; all positions are computed as signed 32-bit differences.
  *
@@ -52,8 +56,12 @@ export function notStreamStart(isnKnown: number, dir: number, isn: number, seq: 
   return (isnKnown & (1 << dir)) !== 0 && seq !== ((isn + 1) >>> 0);
 }
 
-/** Most separate out-of-order ranges kept; further disjoint segments are dropped. */
-const MAX_RANGES = 32;
+/**
+ * Most separate out-of-order ranges kept; further disjoint segments are dropped. A receiver keeps far more (a
+ * ClientHello sent as every other 4-byte segment first leaves 40 holes, and Linux reads it whole): the bound only
+ * keeps the work per segment (a walk of the ranges) bounded.
+ */
+const MAX_RANGES = 1024;
 
 /** Initial storage size; grows by doubling up to the cap. */
 const INITIAL_STORE = 256;
@@ -101,6 +109,9 @@ export class TcpStreamBuffer {
   /** Out-of-order `[start, end)` pairs; the shared empty list until the first one (never written to). */
   private ranges: number[] = NO_RANGES;
   private started = false;
+  /** The peer's highest acknowledgement number, once one was seen (`ackSeen`). */
+  private ack = 0;
+  private ackSeen = false;
 
   /** Creates an empty stream that buffers at most `maxBytes` bytes. */
   constructor(maxBytes: number = DEFAULT_STREAM_CAP) {
@@ -146,6 +157,38 @@ export class TcpStreamBuffer {
   /** True when out-of-order bytes wait for a gap to fill. */
   get hasGap(): boolean {
     return this.ranges.length > 0;
+  }
+
+  /**
+   * Takes note of an acknowledgement number from the other direction (a segment with ACK set): what the receiver
+   * has of this direction's bytes.
+   *
+   * @example
+   * ```ts
+   * import { TcpStreamBuffer } from "./tcp_stream.ts";
+   * const s = new TcpStreamBuffer(1024);
+   * s.setInitialSeq(1000);
+   * s.push(1010, new Uint8Array(5), 0, 5); // bytes 1000-1009 not seen yet
+   * s.noteAck(1000);
+   * console.log(s.gapAwaited); // true: the receiver waits for them too
+   * s.noteAck(1015);
+   * console.log(s.gapAwaited); // false: it had them, the capture missed them
+   * ```
+   */
+  noteAck(ack: number): void {
+    if (!this.ackSeen || ((ack - this.ack) | 0) > 0) this.ack = ack >>> 0;
+    this.ackSeen = true;
+  }
+
+  /**
+   * True when the gap before the out-of-order bytes is one the receiver waits for as well (its acknowledgements
+   * do not pass the gap's start): the sender will send its bytes again, so they are to be waited for rather than
+   * given up on, however much arrives after it (a sender can send out of order on purpose, to have a monitor
+   * take a later message for the first). False without a gap, or without an acknowledgement to tell (a capture of
+   * one direction).
+   */
+  get gapAwaited(): boolean {
+    return this.ranges.length > 0 && this.ackSeen && ((this.ack - this.base - this.tail) | 0) <= 0;
   }
 
   /**
@@ -238,15 +281,18 @@ export class TcpStreamBuffer {
       }
       if (e > this.store.length) this.grow(e);
     }
-    // Write only the parts of [s, e) not already filled by an out-of-order range (first copy wins).
+    // Write [s, e) but for the bytes of out-of-order ranges that keep theirs: those that start before it, or at
+    // the same byte and end after it (see the module's documentation).
     let pos = s;
     for (let i = 0; i < ranges.length && pos < e; i += 2) {
       const rs = ranges[i];
       const re = ranges[i + 1];
       if (re <= pos) continue;
       if (rs >= e) break;
-      if (rs > pos) this.store.set(src.subarray(off + (pos - s), off + (rs - s)), pos);
-      pos = re;
+      if (rs < s || (rs === s && re > e)) {
+        if (rs > pos) this.store.set(src.subarray(off + (pos - s), off + (rs - s)), pos);
+        pos = re;
+      }
     }
     if (pos < e) this.store.set(src.subarray(off + (pos - s), off + (e - s)), pos);
     if (s === this.tail && ranges.length === 0) {

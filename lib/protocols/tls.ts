@@ -1094,6 +1094,7 @@ const PLAIN_POP3 = 3;
 const PLAIN_HTTP = 4;
 
 const SYN = 0x02;
+const ACK = 0x10;
 
 /** State of one direction. */
 class DirState {
@@ -1327,10 +1328,20 @@ export class TlsFlowAnalyzer {
 
   /**
    * Feeds one TCP segment: `dir` 0 from the initiator, 1 from the responder; payload `buf[off .. off + len)`;
-   * `flags` the TCP flags (a SYN fixes the initial sequence number).
+   * `flags` the TCP flags (a SYN fixes the initial sequence number); `ack` the acknowledgement number, read when
+   * `flags` has ACK (it tells whether a gap in the other direction is one its receiver waits for too).
    */
-  onSegment(dir: number, seq: number, buf: Uint8Array, off: number, len: number, flags: number): void {
+  onSegment(
+    dir: number,
+    seq: number,
+    buf: Uint8Array,
+    off: number,
+    len: number,
+    flags: number,
+    ack = 0,
+  ): void {
     if (this.done) return;
+    if ((flags & ACK) !== 0) this.dirs[dir === 0 ? 1 : 0].stream.noteAck(ack);
     const d = this.dirs[dir === 0 ? 0 : 1];
     if (d.mode === MODE_DONE) return;
     const st = d.stream;
@@ -1372,8 +1383,9 @@ export class TlsFlowAnalyzer {
         remember(d, at, at + len);
       }
       this.drain(d, dir);
-      if (st.hasGap && st.buffered >= (st.maxBytes * 3) >> 2) {
-        // A hole that does not fill: give up on it and resynchronise after it.
+      if (st.hasGap && st.buffered >= (st.maxBytes * 3) >> 2 && !st.gapAwaited) {
+        // A hole that does not fill (the receiver had its bytes, or nothing tells): give up on it and
+        // resynchronise after it.
         this.resync(d, st.skipGap());
         this.drain(d, dir);
       }

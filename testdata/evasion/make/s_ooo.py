@@ -1,0 +1,2 @@
+R=open(DIR + '/ch_real.bin','rb').read(); F=open(DIR + '/ch_fake.bin','rb').read()
+run(4431,[{'off':50,'data':F[50:300]},{'off':50,'data':R[50:340]},{'off':0,'data':R[:50]}],dmac=DMAC)

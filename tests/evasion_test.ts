@@ -93,6 +93,21 @@ Deno.test("evasion: a ClientHello sent as every other 4-byte segment first (43 h
   }
 });
 
+Deno.test("evasion: a ClientHello in a record of version 0x0305 or 0x03ff (OpenSSL answers it) is read", async () => {
+  // tshark passes such a record over, and so did jj: no server name, JA3 or JA4, a one-byte way to hide them.
+  const [plain] = (await collect(`${dir}/ranges.pcap`, { features: ["tls"] })).records;
+  for (const [file, version] of [["recver_0305.pcap", 0x0305], ["recver_03ff.pcap", 0x03ff]] as const) {
+    const { records } = await collect(`${dir}/${file}`, { features: ["tls"] });
+    assert.equal(records.length, 1, file);
+    const r = records[0];
+    assert.deepEqual(
+      [r.tls_sni, r.tls_record_version, r.ja3_hash, r.ja4, r.tls_cipher_suite],
+      ["real.example.com", version, plain.ja3_hash, plain.ja4, 0x1302],
+      file,
+    );
+  }
+});
+
 /** The bytes in order after segments `[seq, length, fill]` pushed in turn into a stream starting at 0. */
 function delivered(...segments: [number, number, number][]): number[] {
   const s = new TcpStreamBuffer(1024);

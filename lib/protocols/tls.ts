@@ -1849,7 +1849,7 @@ export class TlsFlowAnalyzer {
           hp = 0;
         }
         d.recHdrLen = 0;
-        if (!recordHeaderOk(h, hp)) {
+        if (!recordHeaderOk(h, hp, d.firstRecordVersion < 0 && h[hp] === TlsContentType.HANDSHAKE)) {
           d.mode = MODE_DONE; // lost sync, or not TLS after all
           return;
         }
@@ -2288,11 +2288,14 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
-/** Sanity of a record header at `p` (5 bytes present). */
-function recordHeaderOk(b: Uint8Array, p: number): boolean {
+/**
+ * Sanity of a record header at `p` (5 bytes present). Versions 0x0300 (SSL 3.0) to 0x0304, as tshark takes them;
+ * any 0x03xx when `anyMinor` (a direction's first record, a handshake: OpenSSL reads a ClientHello in a record of
+ * version 0x0305 to 0x03ff, which tshark passes over, so that such a version hid the hello from a monitor).
+ */
+function recordHeaderOk(b: Uint8Array, p: number, anyMinor = false): boolean {
   const t = b[p];
-  // Versions 0x0300 (SSL 3.0) to 0x0304, as tshark takes them.
-  if (t < 20 || t > 24 || b[p + 1] !== 3 || b[p + 2] > 4) return false;
+  if (t < 20 || t > 24 || b[p + 1] !== 3 || (b[p + 2] > 4 && !anyMinor)) return false;
   const n = u16(b, p + 3);
   return n <= MAX_RECORD_LENGTH && (n > 0 || t === TlsContentType.APPLICATION_DATA);
 }
@@ -2302,7 +2305,7 @@ function recordHeaderOk(b: Uint8Array, p: number): boolean {
  * record types than handshake only when `anyType`.
  */
 function recordStartOk(b: Uint8Array, p: number, anyType = true): boolean {
-  if (b[p] > 23 || !recordHeaderOk(b, p)) return false;
+  if (b[p] > 23 || !recordHeaderOk(b, p, b[p] === TlsContentType.HANDSHAKE && b[p + 5] === 1)) return false;
   if (b[p] === TlsContentType.HANDSHAKE) return HANDSHAKE_TYPE_VALID[b[p + 5]] === 1;
   if (!anyType) return false;
   if (b[p] === TlsContentType.CHANGE_CIPHER_SPEC) return u16(b, p + 3) === 1;

@@ -132,6 +132,22 @@ Deno.test("fingerprint: Tor and DoH scores do not depend on which side's packet 
   assert.deepEqual([c.src_port, c.dst_port, c.tor_confidence], [9001, 443, 0.8]);
 });
 
+Deno.test("fingerprint: HTTPS to sites whose names look like Tor's is not Tor (nDPI calls it TLS)", async () => {
+  // curl to www.w3schools.com, www.y2mate.com, www.bet365.com, www.4shared.com (a digit 2-7 in the name) and
+  // www.google.com: 0.5 from the name alone made them "tor", as it did www.google.com over a path of MTU 600,
+  // whose 548-byte payloads read as Tor cells (0.2 + 0.3).
+  for (const name of ["https_tor_like_names", "https_mtu600"]) {
+    const { records } = await collect(`${DIR}/${name}.pcap`, { features: ["tls", "fingerprint", "padding"] });
+    assert.ok(records.length >= 1, name);
+    for (const r of records) {
+      assert.deepEqual([r.likely_tor, r.traffic_type], [false, "encrypted"], `${name} ${r.tls_sni}`);
+      assert.ok((r.tls_alpn_offered as string[]).length > 0);
+    }
+    if (name === "https_mtu600") assert.ok((records[0].tor_cell_count as number) >= 70);
+  }
+  // Tor's own links (the corpus' tor.pcap) offer no ALPN, and stay Tor whatever their names: see groups_test.
+});
+
 Deno.test("padding: Tor cells are TCP payloads (a ping or UDP of 560 bytes is none); no constant rate out of order", async () => {
   // The same sizes over ICMP and UDP counted as cells: is_tor_like true, padding_score up by 0.3.
   for (const name of ["ping560", "udp550"]) {

@@ -1020,16 +1020,18 @@ async function* walkCapture(
             // Nanosecond ticks pass 2^53: split into whole seconds and remainder exactly (2^32 = 65536^2 keeps
             // every product below 2^53), then add, as libpcap does with its seconds and fraction.
             const rem = (((tsHigh % div) * 65536 % div) * 65536 % div + tsLow % div) % div;
-            const sec = Math.round((tsHigh * 4294967296 + tsLow - rem) / div);
+            // The offset joins the whole seconds before the fraction is added, as libpcap adds it: added after,
+            // it rounded the time again (an offset of -1000 gave 0.0005129999999553547 for 0.000513).
+            const sec = Math.round((tsHigh * 4294967296 + tsLow - rem) / div) + ifOffset[ifId];
             ts = sec + rem / div;
-            packetTimeval[0] = sec + ifOffset[ifId];
+            packetTimeval[0] = sec;
             packetTimeval[1] = Math.floor(rem * (1e6 / div));
           } else {
             ts = (tsHigh * 4294967296 + tsLow) * ifScale[ifId];
             packetTimeval[0] = Math.floor(ts) + ifOffset[ifId];
             packetTimeval[1] = Math.floor((ts - Math.floor(ts)) * 1e6);
+            ts += ifOffset[ifId];
           }
-          ts += ifOffset[ifId];
           lastTs = ts;
           result.packets++;
           onPacket(ts, rb.buf, b + 28, capLen, wireLen, ifLink[ifId]);

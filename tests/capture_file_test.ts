@@ -327,6 +327,10 @@ Deno.test("built-in reader: if_tsoffset, the link type's FCS flags, a simple pac
     cat(ngHeader(), ngInterface(1_000_000_000n), ngPacket(0, 700_000_000.5, frame(0))),
   );
   assert.deepEqual(seen.map((s) => s[0]), [1_700_000_000.5]);
+  // To the whole seconds, before the fraction (libpcap's order): added after, it rounded the time once more
+  // (0.0005129999999553547 for libpcap's and tshark's 0.000513).
+  ({ r, seen } = await readBytes(cat(ngHeader(), ngInterface(-1000n), ngPacket(0, 1000.000513, frame(0)))));
+  assert.deepEqual(seen.map((s) => s[0]), [0.000513]);
   // A simple packet block has no time: it takes the packet's before it (it was 0, a flow of its own).
   ({ r, seen } = await readBytes(
     cat(

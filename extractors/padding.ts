@@ -8,7 +8,7 @@
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import { atLeastFrom, type FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { ratio } from "../lib/stats.ts";
+import { integerVariance, ratio } from "../lib/stats.ts";
 import { randomMultiplier } from "../lib/hash.ts";
 import { DEFAULT_TIMING_OPTIONS } from "./timing.ts";
 
@@ -42,15 +42,17 @@ const CONSTANT_SIZE_RATIO = 0.95;
 /** Coefficient of variation of the gaps at or below which a flow counts as constant-rate (JoyfulJay's 0.1). */
 const CONSTANT_RATE_CV = 0.1;
 
-/** Per-flow state of `padding`. Sizes and gaps keep running moments (Welford's, as `RunningStats`, of which
- * only these three fields are needed). */
+/** Per-flow state of `padding`. Sizes keep exact integer sums (first size, sum, squared differences from the
+ * first: see `integerVariance`), gaps running moments (Welford's, as `RunningStats`, of which only these three
+ * fields are needed). */
 export class PaddingState {
   /** Gaps at least this long (seconds) end a burst: the run's burst threshold less the time slack
    * (`atLeastFrom`), as in `timing`. */
   burstFrom = atLeastFrom(DEFAULT_TIMING_OPTIONS.burstThreshold);
   n = 0;
-  sizeMean = 0;
-  sizeM2 = 0;
+  sizeX0 = 0;
+  sizeSum = 0;
+  sizeSq = 0;
   iatN = 0;
   iatMean = 0;
   iatM2 = 0;
@@ -261,9 +263,10 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
   init: (): PaddingState => new PaddingState(),
   update(s: PaddingState, p: PacketView, _flow: FlowState, _dir: 0 | 1): void {
     const len = p.wireLen, pay = p.payloadLen;
-    const n = ++s.n, d = len - s.sizeMean;
-    s.sizeMean += d / n;
-    s.sizeM2 += d * (len - s.sizeMean);
+    if (++s.n === 1) s.sizeX0 = len;
+    const d = len - s.sizeX0;
+    s.sizeSum += len;
+    s.sizeSq += d * d;
     // Consecutive packets often have the same size.
     const a = s.pairs, i = s.hit;
     if (i < a.length && a[i] === len) a[i + 1]++;
@@ -291,9 +294,9 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
     closeBurst(s);
     const n = s.n;
     if (n === 0) return;
-    const variance = Math.max(0, s.sizeM2 / n);
+    const variance = integerVariance(n, s.sizeX0, s.sizeSum, s.sizeSq)!;
     out.pkt_size_variance = variance;
-    out.pkt_size_cv = ratio(Math.sqrt(variance), s.sizeMean);
+    out.pkt_size_cv = ratio(Math.sqrt(variance), s.sizeSum / n);
     let mode = -1, modeCount = 0, entropy = 0;
     // Sizes in order of first appearance (the order of the entropy sum).
     const a = s.pairs;

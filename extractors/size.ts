@@ -8,38 +8,45 @@
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
 import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
-import { IntegerCounts, ratio, SeriesLog, type SeriesSample, welfordStd as std } from "../lib/stats.ts";
+import { IntegerCounts, integerVariance, ratio, SeriesLog, type SeriesSample } from "../lib/stats.ts";
 
 /**
- * Per-flow state of `size`. The running moments (Welford's method, as `RunningStats` computes it) are fields
- * here rather than six objects, so that a packet's update touches one object (see `TimingState`).
+ * Per-flow state of `size`. Each series keeps exact integer sums (see `integerVariance`): its first value, the
+ * sum, and the sum of squared differences from the first value; fields here rather than six objects, so that a
+ * packet's update touches one object (see `TimingState`).
  */
 export class SizeState {
-  /** Packet lengths: count, mean, sum of squared deviations, min, max; then per direction. */
+  /** Packet lengths: count, first, sum, squared differences from the first, min, max; then per direction. */
   n = 0;
-  mean = 0;
-  m2 = 0;
+  x0 = 0;
+  sum = 0;
+  sq = 0;
   min = Infinity;
   max = -Infinity;
   fn = 0;
-  fmean = 0;
-  fm2 = 0;
+  fx0 = 0;
+  fsum = 0;
+  fsq = 0;
   fmin = Infinity;
   fmax = -Infinity;
   bn = 0;
-  bmean = 0;
-  bm2 = 0;
+  bx0 = 0;
+  bsum = 0;
+  bsq = 0;
   bmin = Infinity;
   bmax = -Infinity;
-  /** Payload lengths: mean, sum of squared deviations, min, max (the count is `n`); then per direction. */
-  pmean = 0;
-  pm2 = 0;
+  /** Payload lengths: first, sum, squared differences, min, max (the count is `n`); then per direction. */
+  px0 = 0;
+  psum = 0;
+  psq = 0;
   pmin = Infinity;
   pmax = -Infinity;
-  pfmean = 0;
-  pfm2 = 0;
-  pbmean = 0;
-  pbm2 = 0;
+  pfx0 = 0;
+  pfsum = 0;
+  pfsq = 0;
+  pbx0 = 0;
+  pbsum = 0;
+  pbsq = 0;
   /** Packet lengths, responder lengths as -1 - length, for their medians, percentiles and mode (`lengthSeries`). */
   logHead = -1;
   logTail = -1;
@@ -55,6 +62,9 @@ export class SizeState {
   l7Max0 = 0;
   l7Max1 = 0;
 }
+
+/** The standard deviation of a variance (null when there is none). */
+const std = (variance: number | null): number | null => variance === null ? null : Math.sqrt(variance);
 
 const f = (name: string, type: "int" | "float", description: string): FeatureSpec => ({
   name,
@@ -146,45 +156,54 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
   update(s: SizeState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     const len = p.wireLen, pay = p.payloadLen;
     lengthSeries.append(s, dir === 0 ? len : -1 - len);
-    const n = ++s.n;
-    let d = len - s.mean;
-    s.mean += d / n;
-    s.m2 += d * (len - s.mean);
+    if (++s.n === 1) {
+      s.x0 = len;
+      s.px0 = pay;
+    }
+    s.sum += len;
+    let d = len - s.x0;
+    s.sq += d * d;
     if (len < s.min) s.min = len;
     if (len > s.max) s.max = len;
     if (s.allSample !== null) s.allSample.add(len);
-    d = pay - s.pmean;
-    s.pmean += d / n;
-    s.pm2 += d * (pay - s.pmean);
+    s.psum += pay;
+    d = pay - s.px0;
+    s.psq += d * d;
     if (pay < s.pmin) s.pmin = pay;
     if (pay > s.pmax) s.pmax = pay;
     if (dir === 0) {
-      const k = ++s.fn;
-      d = len - s.fmean;
-      s.fmean += d / k;
-      s.fm2 += d * (len - s.fmean);
+      if (++s.fn === 1) {
+        s.fx0 = len;
+        s.pfx0 = pay;
+      }
+      s.fsum += len;
+      d = len - s.fx0;
+      s.fsq += d * d;
       if (len < s.fmin) s.fmin = len;
       if (len > s.fmax) s.fmax = len;
       if (s.fwdSample !== null) s.fwdSample.add(len);
-      d = pay - s.pfmean;
-      s.pfmean += d / k;
-      s.pfm2 += d * (pay - s.pfmean);
+      s.pfsum += pay;
+      d = pay - s.pfx0;
+      s.pfsq += d * d;
       if (pay > 0) {
         s.withPayload0++;
         if (pay < s.l7Min0) s.l7Min0 = pay;
         if (pay > s.l7Max0) s.l7Max0 = pay;
       }
     } else {
-      const k = ++s.bn;
-      d = len - s.bmean;
-      s.bmean += d / k;
-      s.bm2 += d * (len - s.bmean);
+      if (++s.bn === 1) {
+        s.bx0 = len;
+        s.pbx0 = pay;
+      }
+      s.bsum += len;
+      d = len - s.bx0;
+      s.bsq += d * d;
       if (len < s.bmin) s.bmin = len;
       if (len > s.bmax) s.bmax = len;
       if (s.bwdSample !== null) s.bwdSample.add(len);
-      d = pay - s.pbmean;
-      s.pbmean += d / k;
-      s.pbm2 += d * (pay - s.pbmean);
+      s.pbsum += pay;
+      d = pay - s.pbx0;
+      s.pbsq += d * d;
       if (pay > 0) {
         s.withPayload1++;
         if (pay < s.l7Min1) s.l7Min1 = pay;
@@ -199,36 +218,37 @@ export const sizeExtractor: FeatureExtractor<SizeState> = {
     const mode = all.mode();
     out.pkt_len_min = n > 0 ? s.min : null;
     out.pkt_len_max = n > 0 ? s.max : null;
-    out.pkt_len_mean = n > 0 ? s.mean : null;
-    out.pkt_len_std = std(s.m2, n);
+    const variance = integerVariance(n, s.x0, s.sum, s.sq);
+    out.pkt_len_mean = n > 0 ? s.sum / n : null;
+    out.pkt_len_std = std(variance);
     out.pkt_len_median = all.quantile(0.5);
     out.pkt_len_p25 = all.quantile(0.25);
     out.pkt_len_p75 = all.quantile(0.75);
     out.pkt_len_p90 = all.quantile(0.9);
     out.pkt_len_fwd_min = fn > 0 ? s.fmin : null;
     out.pkt_len_fwd_max = fn > 0 ? s.fmax : null;
-    out.pkt_len_fwd_mean = fn > 0 ? s.fmean : null;
-    out.pkt_len_fwd_std = std(s.fm2, fn);
+    out.pkt_len_fwd_mean = fn > 0 ? s.fsum / fn : null;
+    out.pkt_len_fwd_std = std(integerVariance(fn, s.fx0, s.fsum, s.fsq));
     out.pkt_len_fwd_median = fwd.quantile(0.5);
     out.pkt_len_bwd_min = bn > 0 ? s.bmin : null;
     out.pkt_len_bwd_max = bn > 0 ? s.bmax : null;
-    out.pkt_len_bwd_mean = bn > 0 ? s.bmean : null;
-    out.pkt_len_bwd_std = std(s.bm2, bn);
+    out.pkt_len_bwd_mean = bn > 0 ? s.bsum / bn : null;
+    out.pkt_len_bwd_std = std(integerVariance(bn, s.bx0, s.bsum, s.bsq));
     out.pkt_len_bwd_median = bwd.quantile(0.5);
     out.payload_len_min = n > 0 ? s.pmin : null;
     out.payload_len_max = n > 0 ? s.pmax : null;
-    out.payload_len_mean = n > 0 ? s.pmean : null;
-    out.payload_len_std = std(s.pm2, n);
-    out.payload_len_fwd_mean = fn > 0 ? s.pfmean : null;
-    out.payload_len_fwd_std = std(s.pfm2, fn);
-    out.payload_len_bwd_mean = bn > 0 ? s.pbmean : null;
-    out.payload_len_bwd_std = std(s.pbm2, bn);
+    out.payload_len_mean = n > 0 ? s.psum / n : null;
+    out.payload_len_std = std(integerVariance(n, s.px0, s.psum, s.psq));
+    out.payload_len_fwd_mean = fn > 0 ? s.pfsum / fn : null;
+    out.payload_len_fwd_std = std(integerVariance(fn, s.pfx0, s.pfsum, s.pfsq));
+    out.payload_len_bwd_mean = bn > 0 ? s.pbsum / bn : null;
+    out.payload_len_bwd_std = std(integerVariance(bn, s.pbx0, s.pbsum, s.pbsq));
     const wp = s.withPayload0 + s.withPayload1;
     out.packets_with_payload = wp;
     out.packets_with_payload_fwd = s.withPayload0;
     out.packets_with_payload_bwd = s.withPayload1;
     out.header_only_ratio = ratio(n - wp, n);
-    out.pkt_len_variance = n > 0 ? Math.max(0, s.m2 / n) : null;
+    out.pkt_len_variance = variance;
     out.dominant_pkt_size = mode ? mode.value : null;
     out.dominant_pkt_ratio = mode ? mode.ratio : null;
     out.l7_bytes_fwd = flow.payloadBytes[0];

@@ -1,7 +1,8 @@
 /**
  * `timing`: inter-arrival times overall and per direction, burstiness, bursts and idle periods, first response.
- * Moments are exact for any flow; medians and percentiles are exact up to the sample capacity (4096 gaps), a
- * uniform sample beyond.
+ * Means and deviations are running moments (Welford's, of gaps that are differences of double times: accurate
+ * to their rounding, at any flow length); medians and percentiles are exact up to the sample capacity (4096
+ * gaps), a uniform sample beyond.
  *
  * @module
  */

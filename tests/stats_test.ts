@@ -3,7 +3,9 @@
  * chunks and get new ones must never see each other's values, and quantiles must stay numpy's.
  */
 import assert from "node:assert/strict";
-import { BoundedSample, IntegerCounts, RunningStats, SortedValues } from "../lib/stats.ts";
+import { BoundedSample, IntegerCounts, integerVariance, RunningStats, SortedValues } from "../lib/stats.ts";
+import { readCapture } from "../lib/capture_file.ts";
+import { collect, ROOT } from "./helpers.ts";
 
 /** numpy.quantile with linear interpolation, on a copy. */
 /** numpy.percentile's linear method as numpy computes it (`_lerp`: from the nearer end of the interval). */
@@ -184,4 +186,39 @@ Deno.test("RunningStats: Welford's moments worked by hand", () => {
   assert.equal(s.maxOrNull, 9);
   assert.equal(s.sum, 40);
   assert.equal(new RunningStats().std, null);
+});
+
+Deno.test("integerVariance: the exact variance rounded once, also for values near 2^32 and past 2^53", () => {
+  // 1..4: 1.25; the same shifted by 2^32 - 8 (Welford's lost 9 digits there).
+  assert.equal(integerVariance(4, 1, 10, 14), 1.25);
+  const big = 2 ** 32 - 8;
+  assert.equal(integerVariance(4, big + 1, 4 * big + 10, 14), 1.25);
+  // n * squares past 2^53: computed in big integers (1e6 values alternating 0 and 2^26: variance 2^50).
+  assert.equal(integerVariance(1e6, 0, 5e5 * 2 ** 26, 5e5 * 2 ** 52), 2 ** 50);
+  assert.equal(integerVariance(0, 0, 0, 0), null);
+});
+
+Deno.test("size: length means and variances are exact on real flows (the mean is total_bytes / total_packets)", async () => {
+  // Real TCP flows of 1000 and 1500 packets: Welford's running mean ended at 853.4039999999995 for 853.404.
+  for (const file of ["spurious_rst.pcap", "fastrt_nots.pcap", "rtt50_sender.pcap"]) {
+    const path = `${ROOT}/testdata/tcp_loss/${file}`;
+    // The wire lengths, as the reader gives them (one flow per capture).
+    const lengths: number[] = [];
+    const input = await Deno.open(path);
+    await readCapture(input, (_ts, _buf, _off, _cap, wireLen) => void lengths.push(wireLen));
+    input.close();
+    const n = BigInt(lengths.length);
+    const sum = lengths.reduce((a, x) => a + BigInt(x), 0n);
+    const squares = lengths.reduce((a, x) => a + BigInt(x) * BigInt(x), 0n);
+    const { records } = await collect(path, { features: ["flow_meta", "size", "padding"] });
+    assert.equal(records.length, 1, file);
+    const r = records[0];
+    assert.equal(r.total_packets, lengths.length, file);
+    assert.equal(r.pkt_len_mean, Number(sum) / Number(n), file);
+    assert.equal(r.pkt_len_mean, r.avg_packet_size, file);
+    const variance = Number(n * squares - sum * sum) / Number(n * n); // both below 2^53: rounded once
+    assert.equal(r.pkt_len_variance, variance, file);
+    assert.equal(r.pkt_size_variance, variance, file);
+    assert.equal(r.pkt_len_std, Math.sqrt(variance), file);
+  }
 });

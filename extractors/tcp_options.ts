@@ -38,7 +38,8 @@ export class TcpOptionView {
    * segment), and their number. */
   mptcpSubtypes = 0;
   mptcpCount = 0;
-  /** TCP Fast Open cookie (kind 34). */
+  /** TCP Fast Open cookie (kind 34, or its experimental form before RFC 7413: kind 254 with the experiment id
+   * 0xF989, which Linux sends when the kind 34 SYN got no cookie back). */
   fastOpen = false;
   /** Some other option kind. */
   other = false;
@@ -124,9 +125,10 @@ export class TcpOptionView {
       } else if (kind === 30 && len >= 3) {
         this.mptcpSubtypes |= 1 << (b[o + 2] >> 4);
         this.mptcpCount++;
-      } else if (kind === 34) this.fastOpen = true;
-      // A kind above with a length it cannot have is malformed, not another kind.
-      else if (kind !== 2 && kind !== 3 && kind !== 4 && kind !== 8 && kind !== 30) this.other = true;
+      } else if (kind === 34 || (kind === 254 && len >= 4 && isFastOpenExperiment(b, o))) {
+        this.fastOpen = true;
+        // A kind above with a length it cannot have is malformed, not another kind.
+      } else if (kind !== 2 && kind !== 3 && kind !== 4 && kind !== 8 && kind !== 30) this.other = true;
       o += len;
     }
   }
@@ -151,11 +153,17 @@ export class TcpOptionView {
         this.mptcpCount++;
       }
     } else if (kind === 34) this.fastOpen = true;
+    else if (kind === 254 && len >= 4 && o + 4 <= end && isFastOpenExperiment(b, o)) this.fastOpen = true;
     else if (kind !== 5) this.other = true;
   }
 }
 
 const shared = new TcpOptionView();
+
+/** An experimental option (RFC 6994) at `o` whose experiment id is TCP Fast Open's, 0xF989. */
+function isFastOpenExperiment(b: Uint8Array, o: number): boolean {
+  return b[o + 2] === 0xf9 && b[o + 3] === 0x89;
+}
 
 /**
  * The options of `p`'s TCP header, read once per packet however many groups ask (the view is shared and
@@ -189,19 +197,34 @@ export function tcpOptionKinds(p: PacketView): string {
   if (p.tcpHdrLen <= 20) return "";
   const b = p.buf;
   let o = p.l4Off + 20;
-  const end = Math.min(p.l4Off + p.tcpHdrLen, p.l4End);
+  const hdrEnd = p.l4Off + p.tcpHdrLen;
+  const end = Math.min(hdrEnd, p.l4End);
   const kinds: number[] = [];
+  let ended = false;
   while (o < end) {
     const kind = b[o];
-    kinds.push(kind);
-    if (kind === 0 || kind === 1) {
+    // What follows the end of the list is padding: zeros, each listed as an end of list again (macOS pads with
+    // them), up to a byte that is not (tshark's "non-zero header padding"); an option that claims more than the
+    // header holds ends the list too. The kinds tshark lists (tcp.option_kind), which JA4T is made of.
+    if (kind === 0) {
+      kinds.push(0);
+      ended = true;
       o++;
       continue;
     }
-    if (o + 1 >= end) break;
-    const len = b[o + 1];
-    if (len < 2) break;
-    o += len;
+    if (ended) break;
+    if (kind === 1) {
+      kinds.push(1);
+      o++;
+      continue;
+    }
+    if (o + 1 < end) {
+      const len = b[o + 1];
+      if (len < 2 || o + len > hdrEnd) break;
+      o += len;
+    } else if (end === hdrEnd) break;
+    else o = end;
+    kinds.push(kind);
   }
   return kinds.join("-");
 }
@@ -288,7 +311,7 @@ const features: FeatureSpec[] = [
     "tcp_options_bitmap",
     "int",
     "Options seen in either direction: 1 MSS, 2 window scale, 4 SACK-permitted, 8 timestamps, 16 SACK blocks, " +
-      "32 MPTCP, 64 Fast Open, 128 other kinds (of options a snapshot length cut, those whose kind was captured).",
+      "32 MPTCP, 64 Fast Open (kind 34, or 254 with its experiment id), 128 other kinds (of options a snapshot length cut, those whose kind was captured).",
   ),
   f("tcp_options_pkt_count", "int", "Packets carrying at least one option other than NOP / end-of-list."),
 ];

@@ -126,7 +126,7 @@ const features: FeatureSpec[] = [
     "tcp_rtt_ack_min",
     "float",
     "Smallest data-to-ACK RTT sample, seconds: from a new data segment to the other side's first ACK of " +
-      "exactly its last byte, not for a retransmitted one (Karn's rule); up to 256 segments await their ACK " +
+      "exactly its last byte (its FIN, when it carries one), not for a retransmitted one (Karn's rule); up to 256 segments await their ACK " +
       "per side.",
   ),
   f("tcp_rtt_ack_max", "float", "Largest data-to-ACK RTT sample."),
@@ -235,9 +235,13 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
       }
     }
     const len = p.payloadLen;
-    // A SYN takes the first sequence number: a Fast Open SYN's data ends one past its length. (A FIN comes
-    // after the data, whose last byte an ACK of the FIN passes: no exact match, as the column says.)
-    if (len > 0) segment(me, (p.tcpSeq + len + (p.tcpFlags & TCP.SYN ? 1 : 0)) >>> 0, t);
+    // A SYN takes the first sequence number: a Fast Open SYN's data ends one past its length. A FIN takes the
+    // one after the data: the ACK of a segment with data and FIN is one past its last byte (as tshark's
+    // ack_rtt and tcptrace time it; without the FIN, no ACK matched it and it gave no sample).
+    if (len > 0) {
+      const fl = p.tcpFlags;
+      segment(me, (p.tcpSeq + len + (fl & TCP.SYN ? 1 : 0) + (fl & TCP.FIN ? 1 : 0)) >>> 0, t);
+    }
   },
   finish(s: TcpRttState | null, _flow: FlowState, out): void {
     if (s === null) return;

@@ -75,7 +75,9 @@ const features: FeatureSpec[] = [
   f(
     "tcp_seq_fwd_bytes_sent",
     "int",
-    "Payload bytes the initiator sent, retransmitted segments, keep-alives and zero-window probes excluded.",
+    "Payload bytes the initiator sent, each once: the sequence space its data covered (tcptrace's unique bytes " +
+      "sent), bytes the capture missed included; retransmissions and duplicates of them, keep-alives and " +
+      "zero-window probes not counted.",
   ),
   f("tcp_seq_fwd_retrans", "int", "The initiator's retransmissions (as tcp.analysis.retransmission)."),
   f("tcp_seq_fwd_gaps", "int", "Sequence gaps in the initiator's data (as tcp.analysis.lost_segment)."),
@@ -83,7 +85,7 @@ const features: FeatureSpec[] = [
   f(
     "tcp_seq_bwd_bytes_sent",
     "int",
-    "Payload bytes the responder sent, retransmitted segments, keep-alives and zero-window probes excluded.",
+    "Payload bytes the responder sent, each once (as tcp_seq_fwd_bytes_sent).",
   ),
   f("tcp_seq_bwd_retrans", "int", "The responder's retransmissions."),
   f("tcp_seq_bwd_gaps", "int", "Sequence gaps in the responder's data."),
@@ -189,10 +191,14 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
       }
     }
     if (retrans) me.retrans++;
-    // A keep-alive's byte is an old one sent again; a zero-window probe's is sent again once the window opens
-    // (the probe does not move the next expected byte).
-    else if (!zeroWindowProbe && !keepAlive) me.bytes += len;
     if (gt(end, next) && !zeroWindowProbe) {
+      // Bytes sent: the sequence space new data covers, each byte once whichever copies came (a duplicate that
+      // tshark calls out of order, a first copy it calls a retransmission because it came late), a hole before
+      // it included (bytes the capture missed or has yet to see). Not a keep-alive's old byte, nor a zero-window
+      // probe's (sent again once the window opens), nor a reset's jump.
+      if (!keepAlive && (!(fl & TCP.RST) || !gt(seq, next))) {
+        me.bytes += Math.max(0, ((end - next) | 0) - (synFin ? 1 : 0));
+      }
       me.nextseq = end;
       me.nextseqTime = ts;
     }

@@ -199,13 +199,14 @@ Deno.test("tcp_sequence: a new connection on the same ports starts the analysis 
 
 Deno.test({
   name:
-    "tcp_rtt: a Fast Open SYN's data is timed to the ACK one past it, and its retransmission is not (tshark's ack_rtt)",
+    "tcp_rtt: a Fast Open SYN's data and a segment with data and FIN are timed to the ACK one past them (tshark's ack_rtt)",
   ignore: !HAVE_TSHARK,
   async fn() {
     // A review's, real (Linux, tcp_fastopen): a SYN carrying 10 bytes accepted, and one refused (the server
     // without Fast Open acknowledges the SYN only; the client sends the 10 bytes again). The SYN's data was
-    // taken to end one byte short: its sample was lost, and the refused one's retransmission was timed.
-    for (const capture of ["tfo_rtt.pcap", "tfo_refused_rtt.pcap"]) {
+    // taken to end one byte short: its sample was lost, and the refused one's retransmission was timed. The same
+    // for data sent with a FIN (data_fin_rtt.pcap, both sides corked: no sample at all).
+    for (const capture of ["tfo_rtt.pcap", "tfo_refused_rtt.pcap", "data_fin_rtt.pcap"]) {
       const path = `${DIR}/${capture}`;
       const rows = tsharkRows([
         "-r",
@@ -283,4 +284,35 @@ Deno.test({
     const lines = parseJsonl(fp.stdout).filter((l) => l.type === "tcp_syn");
     assert.deepEqual(lines.map((l) => [l.src_ip, l.window]), syns.map((s) => [s[0], Number(s[1])]));
   },
+});
+
+Deno.test("tcp_options: Linux's experimental Fast Open option (kind 254, id 0xF989) is Fast Open, not another kind", async () => {
+  // A review's, real (Linux 6.18, sendto with MSG_FASTOPEN to a server without Fast Open, twice): the first SYN
+  // asks for a cookie with kind 34; getting none, the second asks with the experimental form.
+  const { records } = await collect(`${DIR}/tfo_experimental.pcap`, {
+    features: ["flow_meta", "tcp_options"],
+  });
+  assert.deepEqual(records.map((r) => [r.src_port, r.tcp_options_bitmap]), [[40011, 79], [40012, 79]]);
+});
+
+Deno.test("tcp_fingerprint: the option kinds end at the end of the list and at an option longer than the header (tshark)", async () => {
+  // Hand-built SYNs: padding after the end of the list (03 03 05) was read as three more options, and an option
+  // whose length passes the header, or is below 2, was listed (JA4T's kinds are tshark's tcp.option_kind).
+  const path = `${DIR}/syn_option_layouts.pcap`;
+  const want = new Map([[50010, "2"], [50011, "2-1"], [50002, "2-4-8-1-3-0"], [50007, "2"]]);
+  if (HAVE_TSHARK) {
+    const rows = tsharkRows(["-r", path, "-T", "fields", "-e", "tcp.srcport", "-e", "tcp.option_kind"]);
+    assert.deepEqual(new Map(rows.map(([port, kinds]) => [Number(port), kinds.replaceAll(",", "-")])), want);
+  }
+  const { records } = await collect(path, { features: ["flow_meta", "tcp_fingerprint"] });
+  assert.equal(records.length, 4);
+  for (const r of records) {
+    assert.equal((r.tcp_fp_fwd as string).split("_")[1], want.get(r.src_port as number), String(r.src_port));
+  }
+  const fp = await runCli(["fingerprint", path]);
+  assert.equal(fp.code, 0);
+  assert.deepEqual(
+    [...fp.stdout.matchAll(/"ja4t":"[^_]*_([^_]*)_/g)].map((m) => m[1]),
+    ["2", "2-1", "2-4-8-1-3-0", "2"],
+  );
 });

@@ -217,7 +217,7 @@ function parseFrame(row: string[]): Frame {
 type Flow = ModelFlow<DirFrame<Frame>>;
 type Value = number | string | boolean | string[] | null;
 
-const SYN = 0x02, ACK = 0x10;
+const FIN = 0x01, SYN = 0x02, ACK = 0x10;
 
 /** Signed difference of two sequence numbers. */
 const seqDiff = (a: number, b: number): number => (a - b) | 0;
@@ -300,7 +300,7 @@ function tcpRtt(fl: Flow, out: Map<string, Value>, cap = MAX_OUTSTANDING): numbe
       }
     }
     if (fr.pay > 0) {
-      const end = (fr.seq + fr.pay) >>> 0;
+      const end = (fr.seq + fr.pay + (fr.flags & FIN ? 1 : 0)) >>> 0;
       const m = maxEnd[dir];
       if (m === null || seqDiff(end, m) > 0) {
         maxEnd[dir] = end;

@@ -47,6 +47,7 @@
 import assert from "node:assert/strict";
 import {
   CAPTURES,
+  collect,
   concat,
   ethernet,
   flowsByKey,
@@ -55,6 +56,7 @@ import {
   HAVE_TSHARK,
   ipv4,
   pcapFile,
+  tsharkRows,
 } from "./helpers.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
 import {
@@ -382,8 +384,10 @@ function tcpSequence(fl: Flow, out: Map<string, Value>, r: SeqReading = {}): Seq
       else m.retrans = true;
     }
     if (m.retrans) me.retrans++;
-    // Bytes sent: not a keep-alive's old byte, nor a zero-window probe's (sent again once the window opens).
-    else if (!probe && !m.keepAlive) me.bytes += len;
+    // Bytes sent: the new sequence space, each byte once (not a keep-alive's, a probe's or a reset's jump).
+    if (!probe && !m.keepAlive && seqDiff(end, me.next) > 0 && (!rst || seqDiff(fr.seq, me.next) <= 0)) {
+      me.bytes += Math.max(0, seqDiff(end, me.next) - (syn || fin ? 1 : 0));
+    }
     if (m.ooo) me.ooo++;
     if (!probe && seqDiff(end, me.next) > 0) {
       me.next = end;
@@ -937,6 +941,45 @@ Deno.test({
           `${file} rtt mean ${r.tcp_rtt_mean} ${mean}`,
         );
       }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "tcp_sequence: bytes sent are each byte of the stream once (tshark's highest sequence number), on real loss",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // Summed over the segments not taken as retransmissions, they passed the stream's length where a duplicate
+    // was called out of order (852,640 for 846,800), and fell short where a first copy came late.
+    for (const file of ["fastrt_nots.pcap", "spurious_rst.pcap", "rtt50_sender.pcap"]) {
+      const path = `testdata/tcp_loss/${file}`;
+      const highest = new Map<number, number>();
+      for (
+        const [port, seq, len] of tsharkRows([
+          "-r",
+          path,
+          "-Y",
+          "tcp.len > 0",
+          "-T",
+          "fields",
+          "-e",
+          "tcp.srcport",
+          "-e",
+          "tcp.seq",
+          "-e",
+          "tcp.len",
+        ])
+      ) {
+        // Relative sequence numbers: the first data byte is 1.
+        highest.set(Number(port), Math.max(highest.get(Number(port)) ?? 0, Number(seq) + Number(len) - 1));
+      }
+      const [r] = (await collect(path, { features: ["flow_meta", "tcp_sequence"] })).records;
+      assert.deepEqual(
+        [r.tcp_seq_fwd_bytes_sent, r.tcp_seq_bwd_bytes_sent],
+        [highest.get(r.src_port as number) ?? 0, highest.get(r.dst_port as number) ?? 0],
+        file,
+      );
     }
   },
 });

@@ -74,8 +74,8 @@ const features: FeatureSpec[] = [
   f(
     "tor_confidence",
     "float",
-    "0-1, 0 when the tls group found the flow is not TLS: Tor-style TLS server name www.<base32>.com|net (+0.4, " +
-      "+0.1 without a digit) and no ALPN offered with it (+0.1), at least 3 Tor-cell-sized TCP payloads (not IP fragments) making >= 30% of the payloads (+0.3), " +
+    "0-1, 0 when the tls group found the flow is not TLS: Tor-style TLS server name www.<base32>.com|net in a " +
+      "ClientHello offering no ALPN, as Tor's (+0.5, +0.2 without a digit; +0.1 when ALPN is offered), at least 3 Tor-cell-sized TCP payloads (not IP fragments) making >= 30% of the payloads (+0.3), " +
       "Tor port 9001/9030/9050/9051/9150 on the responder's side, or on either side without the SYN (+0.2).",
   ),
   f("likely_vpn", "bool", "vpn_confidence is at least 0.5."),
@@ -294,11 +294,11 @@ function torConfidence(s: FingerprintState, flow: FlowState, out: FlowRecord): n
   let c = 0;
   const sni = str(out.tls_sni)?.toLowerCase() ?? null;
   if (sni !== null && TOR_SNI.test(sni)) {
-    // Real sites have such names too (www.w3schools.com, www.bet365.com, www.google.com): the name alone stays
-    // below the threshold. Tor's ClientHello offers no ALPN, where browsers and HTTP clients offer one.
-    c += /[2-7]/.test(sni) ? 0.4 : 0.1;
+    // Real sites have such names too (www.w3schools.com, www.bet365.com, www.google.com). Tor's ClientHello
+    // offers no ALPN, where browsers and curl offer one: such a client's name counts little.
     const alpn = out.tls_alpn_offered;
-    if (!Array.isArray(alpn) || alpn.length === 0) c += 0.1;
+    if (Array.isArray(alpn) && alpn.length > 0) c += 0.1;
+    else c += /[2-7]/.test(sni) ? 0.5 : 0.2;
   }
   const pay = s.payloadPacketsFwd + s.payloadPacketsBwd;
   if (s.torCells >= 3 && s.torCells >= 0.3 * pay) c += 0.3;

@@ -43,7 +43,13 @@ class TcpSequenceDirection {
   lastackTime = 0;
   dupacknum = 0;
   keepAlive = false;
+  /** Unique payload bytes captured (see `countBytes`). */
   bytes = 0;
+  /** One past the highest payload byte captured (a pure ACK's sequence number, captured before the data it
+   * follows, does not move it). */
+  dataEnd = 0;
+  /** Sequence ranges `[start, end)` passed over by a gap and not yet captured, oldest first (null without). */
+  holes: number[] | null = null;
   retrans = 0;
   gaps = 0;
   ooo = 0;
@@ -75,9 +81,9 @@ const features: FeatureSpec[] = [
   f(
     "tcp_seq_fwd_bytes_sent",
     "int",
-    "Payload bytes the initiator sent, each once: the sequence space its data covered (tcptrace's unique bytes " +
-      "sent), bytes the capture missed included; retransmissions and duplicates of them, keep-alives and " +
-      "zero-window probes not counted.",
+    "Payload bytes the initiator sent that the capture holds, each once (tcptrace's unique bytes sent): " +
+      "retransmissions and duplicates of captured bytes, keep-alives and zero-window probes not counted, and a " +
+      "first copy counted when it comes late. Past 16 holes at once, bytes filling the oldest are not counted.",
   ),
   f("tcp_seq_fwd_retrans", "int", "The initiator's retransmissions (as tcp.analysis.retransmission)."),
   f("tcp_seq_fwd_gaps", "int", "Sequence gaps in the initiator's data (as tcp.analysis.lost_segment)."),
@@ -85,7 +91,7 @@ const features: FeatureSpec[] = [
   f(
     "tcp_seq_bwd_bytes_sent",
     "int",
-    "Payload bytes the responder sent, each once (as tcp_seq_fwd_bytes_sent).",
+    "Payload bytes the responder sent that the capture holds, each once (as tcp_seq_fwd_bytes_sent).",
   ),
   f("tcp_seq_bwd_retrans", "int", "The responder's retransmissions."),
   f("tcp_seq_bwd_gaps", "int", "Sequence gaps in the responder's data."),
@@ -102,8 +108,61 @@ const features: FeatureSpec[] = [
 
 /** a < b modulo 2^32. */
 const lt = (a: number, b: number): boolean => ((a - b) | 0) < 0;
+
 /** a > b modulo 2^32. */
 const gt = (a: number, b: number): boolean => ((a - b) | 0) > 0;
+
+/** Holes remembered per direction; past them, the oldest is forgotten (its bytes, if they come, not counted). */
+const MAX_HOLES = 16;
+
+/** The sequence number of a segment's first payload byte (a SYN takes one of its own). */
+const payloadStart = (seq: number, flags: number): number => (flags & TCP.SYN ? seq + 1 : seq) >>> 0;
+
+/**
+ * Counts the payload bytes `[ps, ps + len)` not captured before, as tcptrace's unique bytes: those past the
+ * highest captured before (`dataEnd`), a gap before them remembered as a hole (a reset's jump is no gap), and those that
+ * fill a remembered hole. A duplicate, a retransmission of captured bytes, or a first copy that comes late
+ * (reordered, which tshark calls a retransmission) is then counted once.
+ */
+function countBytes(me: TcpSequenceDirection, ps: number, len: number, flags: number): void {
+  const pe = (ps + len) >>> 0, next = me.dataEnd;
+  if (gt(pe, next)) {
+    me.dataEnd = pe;
+    const from = gt(ps, next) ? ps : next;
+    me.bytes += (pe - from) | 0;
+    if (gt(ps, next) && (flags & TCP.RST) === 0) {
+      const h = me.holes ??= [];
+      if (h.length >= 2 * MAX_HOLES) h.splice(0, 2);
+      h.push(next, ps);
+    }
+  }
+  const h = me.holes;
+  if (h === null || !lt(ps, next)) return;
+  // The part behind `next`: what of it falls in holes is new.
+  const e = gt(pe, next) ? next : pe;
+  for (let i = 0; i < h.length;) {
+    const hs = h[i], he = h[i + 1];
+    const s = gt(ps, hs) ? ps : hs, t = lt(e, he) ? e : he;
+    if (!gt(t, s)) {
+      i += 2;
+      continue;
+    }
+    me.bytes += (t - s) | 0;
+    // What is left of the hole: before the bytes, after them, both or neither.
+    const before = gt(s, hs), after = lt(t, he);
+    if (before && after) {
+      h.splice(i, 2, hs, s, t, he);
+      i += 4;
+    } else if (before) {
+      h[i + 1] = s;
+      i += 2;
+    } else if (after) {
+      h[i] = t;
+      i += 2;
+    } else h.splice(i, 2);
+  }
+  if (h.length === 0) me.holes = null;
+}
 
 /**
  * The `tcp_sequence` group.
@@ -153,6 +212,8 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
       me.nextseq = end;
       me.nextseqTime = ts;
       me.bytes += len;
+      me.dataEnd = (payloadStart(seq, fl) + len) >>> 0;
+      me.holes = null;
       me.window = win;
       me.lastack = ack;
       me.lastackTime = ts;
@@ -191,14 +252,9 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
       }
     }
     if (retrans) me.retrans++;
+    // Not a keep-alive's old byte, nor a zero-window probe's (sent again once the window opens).
+    if (len > 0 && !zeroWindowProbe && !keepAlive) countBytes(me, payloadStart(seq, fl), len, fl);
     if (gt(end, next) && !zeroWindowProbe) {
-      // Bytes sent: the sequence space new data covers, each byte once whichever copies came (a duplicate that
-      // tshark calls out of order, a first copy it calls a retransmission because it came late), a hole before
-      // it included (bytes the capture missed or has yet to see). Not a keep-alive's old byte, nor a zero-window
-      // probe's (sent again once the window opens), nor a reset's jump.
-      if (!keepAlive && (!(fl & TCP.RST) || !gt(seq, next))) {
-        me.bytes += Math.max(0, ((end - next) | 0) - (synFin ? 1 : 0));
-      }
       me.nextseq = end;
       me.nextseqTime = ts;
     }

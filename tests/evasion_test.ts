@@ -15,7 +15,7 @@ const dir = `${ROOT}/testdata/evasion`;
 /** The capture's bytes hold both names: each test can tell which one jj took. */
 async function holdsBoth(path: string): Promise<void> {
   const text = new TextDecoder("latin1").decode(await Deno.readFile(path));
-  assert.ok(text.includes("real.example.com") && text.includes("fake.example.com"), path);
+  assert.ok(/real\.ex/.test(text) && /fake\.ex/.test(text), path);
 }
 
 /** tshark's server name and JA3 of each ClientHello, with its reassembly of out-of-order segments on. */
@@ -69,7 +69,14 @@ Deno.test("evasion: overlapping out-of-order segments: the bytes a Linux receive
   // ooo2: fake [100, 300), then real [50, 340) covering it, then [0, 50). ooo: fake [50, 300), then real
   // [50, 340), the same start and longer. httpooo: fake [30, 50), then real [20, end), then [0, 20). Linux's
   // out-of-order queue drops a segment that a later one starting no later covers; the first copy was kept.
-  const cases: [string, string][] = [["ooo2.pcap", "tls"], ["ooo.pcap", "tls"], ["httpooo.pcap", "http2"]];
+  // ooo3: fake [30, 40), real [20, 30), real [25, 45), the rest: Linux does not join [20, 30) to the segment
+  // after it, so [25, 45) starts before the fake one and replaces it.
+  const cases: [string, string][] = [
+    ["ooo2.pcap", "tls"],
+    ["ooo.pcap", "tls"],
+    ["httpooo.pcap", "http2"],
+    ["ooo3.pcap", "http2"],
+  ];
   for (const [file, group] of cases) {
     const r = await record(file, [group]);
     assert.equal(r.tls_sni ?? r.http_host, "real.example.com", file);
@@ -130,6 +137,12 @@ Deno.test("tcp_stream: overlapping copies keep the bytes a Linux receiver delive
   assert.deepEqual(
     delivered([10, 10, 1], [15, 10, 2], [0, 10, 4]),
     [...run(10, 4), ...run(10, 1), ...run(5, 2)],
+  );
+  // A segment that ends where an earlier-sent one starts stays apart from it: which bytes win depends on the
+  // start of the segment that wrote them.
+  assert.deepEqual(
+    delivered([30, 10, 1], [20, 10, 2], [25, 20, 3], [0, 20, 4]),
+    [...run(20, 4), ...run(10, 2), ...run(15, 3)],
   );
   // Bytes already in order are never replaced; past them the new copy wins over waiting ones.
   assert.deepEqual(delivered([0, 10, 1], [12, 4, 2], [5, 10, 3]), [...run(10, 1), ...run(5, 3), 2]);

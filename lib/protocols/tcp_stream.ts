@@ -57,11 +57,11 @@ export function notStreamStart(isnKnown: number, dir: number, isn: number, seq: 
 }
 
 /**
- * Most separate out-of-order ranges kept; further disjoint segments are dropped. A receiver keeps far more (a
- * ClientHello sent as every other 4-byte segment first leaves 40 holes, and Linux reads it whole): the bound only
- * keeps the work per segment (a walk of the ranges) bounded.
+ * Most separate out-of-order ranges kept; further disjoint segments are dropped. A receiver keeps more (a
+ * ClientHello sent as every other 4-byte segment first leaves 40 holes, and Linux reads it whole): the bound
+ * keeps the work per segment (a walk of the ranges: 1,024 made crafted traffic five times slower) bounded.
  */
-const MAX_RANGES = 1024;
+const MAX_RANGES = 256;
 
 /** Initial storage size; grows by doubling up to the cap. */
 const INITIAL_STORE = 256;
@@ -395,9 +395,11 @@ export class TcpStreamBuffer {
     if (r === NO_RANGES) this.ranges = r = [];
     let i = 0;
     while (i < r.length && r[i + 1] < s) i += 2;
-    // r[i] is the first range that may overlap or touch [s, e).
+    // r[i] is the first range that may overlap [s, e) or end where it starts (which it continues).
+    // A range that starts where the segment ends stays apart: Linux joins a segment only to the one it continues,
+    // and which bytes win an overlap depends on where each segment started (see push).
     let j = i;
-    while (j < r.length && r[j] <= e) {
+    while (j < r.length && r[j] < e) {
       if (r[j] < s) s = r[j];
       if (r[j + 1] > e) e = r[j + 1];
       j += 2;

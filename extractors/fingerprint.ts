@@ -75,7 +75,8 @@ const features: FeatureSpec[] = [
     "tor_confidence",
     "float",
     "0-1, 0 when the tls group found the flow is not TLS: Tor-style TLS server name www.<base32>.com|net in a " +
-      "ClientHello offering no ALPN, as Tor's (+0.5, +0.2 without a digit; +0.1 when ALPN is offered), at least 3 Tor-cell-sized TCP payloads (not IP fragments) making >= 30% of the payloads (+0.3), " +
+      "ClientHello offering no ALPN, as Tor's (+0.5, +0.2 without a digit; +0.1 when ALPN is offered), at " +
+      "least 3 Tor-cell-sized TCP payloads (not IP fragments) making >= 30% of the payloads (+0.3), " +
       "Tor port 9001/9030/9050/9051/9150 on the responder's side, or on either side without the SYN (+0.2).",
   ),
   f("likely_vpn", "bool", "vpn_confidence is at least 0.5."),

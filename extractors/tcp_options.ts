@@ -127,8 +127,10 @@ export class TcpOptionView {
         this.mptcpCount++;
       } else if (kind === 34 || (kind === 254 && len >= 4 && isFastOpenExperiment(b, o))) {
         this.fastOpen = true;
+      } else if (kind !== 2 && kind !== 3 && kind !== 4 && kind !== 8 && kind !== 30) {
         // A kind above with a length it cannot have is malformed, not another kind.
-      } else if (kind !== 2 && kind !== 3 && kind !== 4 && kind !== 8 && kind !== 30) this.other = true;
+        this.other = true;
+      }
       o += len;
     }
   }
@@ -311,7 +313,8 @@ const features: FeatureSpec[] = [
     "tcp_options_bitmap",
     "int",
     "Options seen in either direction: 1 MSS, 2 window scale, 4 SACK-permitted, 8 timestamps, 16 SACK blocks, " +
-      "32 MPTCP, 64 Fast Open (kind 34, or 254 with its experiment id), 128 other kinds (of options a snapshot length cut, those whose kind was captured).",
+      "32 MPTCP, 64 Fast Open (kind 34, or 254 with its experiment id), 128 other kinds (of options a " +
+      "snapshot length cut, those whose kind was captured).",
   ),
   f("tcp_options_pkt_count", "int", "Packets carrying at least one option other than NOP / end-of-list."),
 ];

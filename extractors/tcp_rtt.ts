@@ -126,8 +126,8 @@ const features: FeatureSpec[] = [
     "tcp_rtt_ack_min",
     "float",
     "Smallest data-to-ACK RTT sample, seconds: from a new data segment to the other side's first ACK of " +
-      "exactly its last byte (its FIN, when it carries one), not for a retransmitted one (Karn's rule); up to 256 segments await their ACK " +
-      "per side.",
+      "exactly its last byte (its FIN, when it carries one), not for a retransmitted one (Karn's rule); up to " +
+      "256 segments await their ACK per side.",
   ),
   f("tcp_rtt_ack_max", "float", "Largest data-to-ACK RTT sample."),
   f("tcp_rtt_ack_mean", "float", "Mean data-to-ACK RTT sample."),

@@ -120,8 +120,8 @@ const payloadStart = (seq: number, flags: number): number => (flags & TCP.SYN ? 
 
 /**
  * Counts the payload bytes `[ps, ps + len)` not captured before, as tcptrace's unique bytes: those past the
- * highest captured before (`dataEnd`), a gap before them remembered as a hole (a reset's jump is no gap), and those that
- * fill a remembered hole. A duplicate, a retransmission of captured bytes, or a first copy that comes late
+ * highest captured before (`dataEnd`), a gap before them remembered as a hole (a reset's jump is no gap), and
+ * those that fill a remembered hole. A duplicate, a retransmission of captured bytes, or a first copy that comes late
  * (reordered, which tshark calls a retransmission) is then counted once.
  */
 function countBytes(me: TcpSequenceDirection, ps: number, len: number, flags: number): void {

@@ -15,6 +15,7 @@ import type { PacketCallback } from "./source.ts";
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import { configureGroups, isRegistered, selectExtractors } from "./registry.ts";
 import { guardExtractor } from "./user_extractor.ts";
+import { withSequences } from "./options.ts";
 import type { CaptureMetrics } from "./metrics.ts";
 import { PcapDumper, PcapError, PcapLive, type PcapStats } from "../ffi/libpcap.ts";
 import { describeLinkType, SUPPORTED_LINK_TYPES } from "./decode.ts";
@@ -46,6 +47,14 @@ export interface LiveOptions extends FlowPipelineOptions {
   extractors?: FeatureExtractor<unknown>[];
   /** Burst threshold in milliseconds (default 50). */
   burstThresholdMs?: number;
+  /** Add `iat_sequence`, `timestamp_sequence` and `pkt_len_sequence` (as `extractFlows`' option). */
+  includeSequences?: boolean;
+  /** Add `splt`, `splt_lengths`, `splt_times` and `splt_directions`. */
+  includeSplt?: boolean;
+  /** Packets per flow in the sequences (default 50). */
+  maxSequenceLength?: number;
+  /** Payload bytes per direction sampled by `entropy` (default 256). */
+  entropySampleBytes?: number;
   /** Stops the capture (e.g. from a SIGINT handler); every flow is then flushed. */
   signal?: AbortSignal;
   /** How often flows are expired by the wall clock, ms (default 1000). */
@@ -193,6 +202,26 @@ function saveError(e: PcapError): string {
 }
 
 /**
+ * The groups a capture with these options runs, in record order: `features` (default all) and the extra
+ * extractors, configured with the run's settings, then `sequences` when asked for. Their declared features are
+ * the records' columns (a writer's schema).
+ *
+ * @example
+ * ```ts
+ * import { liveExtractors } from "./live.ts";
+ * const groups = liveExtractors({ iface: "lo", features: ["timing"], includeSplt: true });
+ * console.log(groups.map((g) => g.name)); // ["flow_meta", "timing", "sequences"]
+ * ```
+ */
+export function liveExtractors(opts: LiveOptions): FeatureExtractor<unknown>[] {
+  // User extractors run guarded, as in extractFlows (see lib/user_extractor.ts).
+  const groups = configureGroups(selectExtractors(opts.features, opts.extractors), opts).map((e) =>
+    opts.extractors?.includes(e) || isRegistered(e) ? guardExtractor(e) : e
+  );
+  return withSequences(groups, opts);
+}
+
+/**
  * Captures on an interface and yields one record per flow as flows end; returns the totals. Stops on
  * `signal`, `duration` or `count` (or a capture error), then flushes every flow still held.
  *
@@ -218,10 +247,7 @@ function saveError(e: PcapError): string {
  * ```
  */
 export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecord, LiveSummary, void> {
-  // User extractors run guarded, as in extractFlows (see lib/user_extractor.ts).
-  const extractors = configureGroups(selectExtractors(opts.features, opts.extractors), opts).map((e) =>
-    opts.extractors?.includes(e) || isRegistered(e) ? guardExtractor(e) : e
-  );
+  const extractors = liveExtractors(opts);
   const live = PcapLive.open({
     iface: opts.iface,
     snaplen: opts.snaplen,

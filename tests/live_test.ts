@@ -1106,3 +1106,51 @@ captureTest(
     }
   },
 );
+
+Deno.test({
+  name:
+    "live: --include-splt, --include-sequences, --max-sequence-length and --entropy-sample-bytes, as extract" +
+    (CAN_CAPTURE ? "" : " (skipped: needs root and libpcap)"),
+  ignore: !CAN_CAPTURE,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // live had none of them (a review's find): a researcher's SPLT came only from extract of a saved capture.
+    const dir = await Deno.makeTempDir({ prefix: "jj-live-" });
+    const port = freePort();
+    const shape = ["--include-splt", "--include-sequences", "--max-sequence-length", "5"];
+    const sample = ["--entropy-sample-bytes", "4"];
+    const live = jj([
+      ...["live", "-i", "lo", "--filter", `udp port ${port}`, "--count", "12", ...shape, ...sample],
+      ...["--save-pcap", `${dir}/saved.pcap`, "-o", `${dir}/flows.csv`],
+    ]);
+    try {
+      assert.ok(await live.waitErr(/capturing on lo/), live.err());
+      await sendUdp(port, 12);
+      assert.equal(await live.done(), 0, live.err());
+      const csv = await Deno.readTextFile(`${dir}/flows.csv`);
+      const r = await runCli([
+        "extract",
+        "-q",
+        ...shape,
+        ...sample,
+        "-o",
+        `${dir}/extract.csv`,
+        `${dir}/saved.pcap`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      const header = csv.split("\n")[0].split(",");
+      for (const c of ["splt", "splt_lengths", "iat_sequence", "pkt_len_sequence"]) {
+        assert.ok(header.includes(c), c);
+      }
+      // The same records as extract of the packets it saved, column for column (the SPLT, the sequences cut at
+      // 5 packets, entropy over 4 bytes).
+      assert.equal(csv, await Deno.readTextFile(`${dir}/extract.csv`));
+      const [rec] = parseJsonl((await runCli(["extract", "-q", ...shape, `${dir}/saved.pcap`])).stdout);
+      assert.deepEqual([(rec.pkt_len_sequence as number[]).length, (rec.splt as unknown[]).length], [5, 5]);
+    } finally {
+      signal(live, "SIGKILL");
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -141,7 +141,7 @@ export interface FeatureCliOptions {
  * ```
  */
 export function addFeatureOptions(cmd: Command): Command {
-  return cmd
+  const shaped = cmd
     .option(
       "--specific-features <names>",
       "write only these columns (comma-separated feature names, see `jj features`)",
@@ -157,7 +157,25 @@ export function addFeatureOptions(cmd: Command): Command {
       "--anonymization-salt <salt>",
       "salt for --anonymize-ips and flow_id (default none, as JoyfulJay: unsalted hashes of IPv4 addresses are " +
         "undone by hashing all 2^32; give a secret one)",
-    )
+    );
+  return addSequenceOptions(shaped)
+    .option("--extractor <file>", "load feature extractors from a module (repeatable)", collect);
+}
+
+/**
+ * Adds `--include-sequences`, `--include-splt`, `--max-sequence-length` and `--entropy-sample-bytes` to a
+ * command (`extract` has them among {@linkcode addFeatureOptions}, `live` alone).
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { addSequenceOptions } from "./flow_options.ts";
+ * const cmd = addSequenceOptions(new Command("x"));
+ * console.log(cmd.options.map((o) => o.long).includes("--max-sequence-length")); // true
+ * ```
+ */
+export function addSequenceOptions(cmd: Command): Command {
+  return cmd
     .option("--include-sequences", "add iat_sequence, timestamp_sequence and pkt_len_sequence")
     .option("--include-splt", "add splt, splt_lengths, splt_times, splt_directions")
     .option(
@@ -169,8 +187,7 @@ export function addFeatureOptions(cmd: Command): Command {
       "--entropy-sample-bytes <n>",
       "payload bytes per direction sampled for entropy (0-1048576, default 256)",
       integerInRange("--entropy-sample-bytes", 0, 1048576),
-    )
-    .option("--extractor <file>", "load feature extractors from a module (repeatable)", collect);
+    );
 }
 
 /**

@@ -6,14 +6,9 @@
  */
 import { type Command, Option } from "commander";
 import type { FeatureExtractor, FlowRecord } from "../extractor.ts";
-import { captureFlows, type LiveOptions, type LiveSummary } from "../live.ts";
+import { captureFlows, liveExtractors, type LiveOptions, type LiveSummary } from "../live.ts";
 import { CaptureMetrics, type MetricsServer, serveMetrics } from "../metrics.ts";
-import {
-  type OpenedRecordWriter,
-  openRecordWriter,
-  OUTPUT_FORMATS,
-  recordFeatures,
-} from "../../outputs/mod.ts";
+import { type OpenedRecordWriter, openRecordWriter, OUTPUT_FORMATS } from "../../outputs/mod.ts";
 import {
   DEFAULT_IDP_BYTES,
   idpExtractor,
@@ -46,6 +41,8 @@ import {
 } from "./common.ts";
 import {
   addFlowOptions,
+  addSequenceOptions,
+  type FeatureCliOptions,
   type FlowCliOptions,
   flowOptionsFrom,
   refuseIgnoredSettings,
@@ -234,7 +231,11 @@ export async function withIpfix(
 // live
 
 /** Options of `jj live` as commander parses them. */
-export interface LiveCliOptions extends IpfixCliOptions, FlowCliOptions {
+export interface LiveCliOptions
+  extends
+    IpfixCliOptions,
+    FlowCliOptions,
+    Pick<FeatureCliOptions, "includeSequences" | "includeSplt" | "maxSequenceLength" | "entropySampleBytes"> {
   interface?: string;
   list?: boolean;
   filter?: string;
@@ -379,6 +380,10 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
       savePcap: o.savePcap,
       features,
       ...flowOptionsFrom(o),
+      includeSequences: o.includeSequences,
+      includeSplt: o.includeSplt,
+      maxSequenceLength: o.maxSequenceLength,
+      entropySampleBytes: o.entropySampleBytes,
       signal: AbortSignal.any([stop.signal, outputFailed.signal]),
       metrics,
       onWarning: (m) => console.error(`jj: warning: ${m}`),
@@ -396,7 +401,7 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
       ? []
       : [...ipfixCountersExtractor().features, ...(o.ipfixTemplate === "idp" ? idpExtractor().features : [])];
     const base = await openRecordWriter(o.output ?? "-", o.format, [
-      ...recordFeatures(features),
+      ...liveExtractors({ ...opts, extractors: undefined }).flatMap((e) => e.features),
       ...ipfixColumns,
     ], { onFailure: () => outputFailed.abort() });
     const inner = await withIpfix(base, o, opts).catch(async (e) => {
@@ -504,7 +509,7 @@ export function addLiveCommand(program: Command, setResult: (p: Promise<number>)
       "--features <groups>",
       "comma-separated feature groups (default: all; not connection, which needs the whole input: use extract)",
     );
-  const cmd = addFlowOptions(base)
+  const cmd = addSequenceOptions(addFlowOptions(base))
     .option(
       "--metrics <port>",
       "serve Prometheus metrics on http://127.0.0.1:PORT/metrics (0: any free port)",

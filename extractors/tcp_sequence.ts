@@ -46,8 +46,10 @@ class TcpSequenceDirection {
   /** Unique payload bytes captured (see `countBytes`). */
   bytes = 0;
   /** One past the highest payload byte captured (a pure ACK's sequence number, captured before the data it
-   * follows, does not move it). */
+   * follows, does not move it), and the lowest sequence number seen: data before it (a capture that began
+   * inside the connection, with a segment sent again or reordered) is new too. */
   dataEnd = 0;
+  dataStart = 0;
   /** Sequence ranges `[start, end)` passed over by a gap and not yet captured, oldest first (null without). */
   holes: number[] | null = null;
   retrans = 0;
@@ -115,6 +117,13 @@ const gt = (a: number, b: number): boolean => ((a - b) | 0) > 0;
 /** Holes remembered per direction; past them, the oldest is forgotten (its bytes, if they come, not counted). */
 const MAX_HOLES = 16;
 
+/** Remembers `[s, e)` as a hole, forgetting the oldest past `MAX_HOLES`. */
+function addHole(me: TcpSequenceDirection, s: number, e: number): void {
+  const h = me.holes ??= [];
+  if (h.length >= 2 * MAX_HOLES) h.splice(0, 2);
+  h.push(s, e);
+}
+
 /** The sequence number of a segment's first payload byte (a SYN takes one of its own). */
 const payloadStart = (seq: number, flags: number): number => (flags & TCP.SYN ? seq + 1 : seq) >>> 0;
 
@@ -125,20 +134,23 @@ const payloadStart = (seq: number, flags: number): number => (flags & TCP.SYN ? 
  * (reordered, which tshark calls a retransmission) is then counted once.
  */
 function countBytes(me: TcpSequenceDirection, ps: number, len: number, flags: number): void {
-  const pe = (ps + len) >>> 0, next = me.dataEnd;
+  const pe = (ps + len) >>> 0, next = me.dataEnd, first = me.dataStart;
+  if (lt(ps, first) && (flags & TCP.RST) === 0) {
+    // Before everything seen so far: new, and what lies between it and that, a hole.
+    const top = lt(pe, first) ? pe : first;
+    me.bytes += (top - ps) | 0;
+    me.dataStart = ps;
+    if (lt(pe, first)) addHole(me, pe, first);
+  }
   if (gt(pe, next)) {
     me.dataEnd = pe;
     const from = gt(ps, next) ? ps : next;
     me.bytes += (pe - from) | 0;
-    if (gt(ps, next) && (flags & TCP.RST) === 0) {
-      const h = me.holes ??= [];
-      if (h.length >= 2 * MAX_HOLES) h.splice(0, 2);
-      h.push(next, ps);
-    }
+    if (gt(ps, next) && (flags & TCP.RST) === 0) addHole(me, next, ps);
   }
   const h = me.holes;
   if (h === null || !lt(ps, next)) return;
-  // The part behind `next`: what of it falls in holes is new.
+  // The part behind `next` and from the lowest seen before: what of it falls in holes is new.
   const e = gt(pe, next) ? next : pe;
   for (let i = 0; i < h.length;) {
     const hs = h[i], he = h[i + 1];
@@ -212,7 +224,8 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
       me.nextseq = end;
       me.nextseqTime = ts;
       me.bytes += len;
-      me.dataEnd = (payloadStart(seq, fl) + len) >>> 0;
+      me.dataStart = payloadStart(seq, fl);
+      me.dataEnd = (me.dataStart + len) >>> 0;
       me.holes = null;
       me.window = win;
       me.lastack = ack;

@@ -1253,3 +1253,24 @@ Deno.test({
     }
   },
 });
+
+Deno.test("tcp_sequence: bytes sent before a direction's first captured packet count (a capture begun mid-connection)", async () => {
+  // A review's: a pure ACK whose sequence number is past data that comes after it, and data sent again below
+  // the first captured: 0 and 1,000 bytes, where the capture holds 1,000 and 2,000 (tcptrace's unique bytes).
+  const C = "10.0.0.3", D = "10.0.0.4";
+  const seg = (ts: number, seq: number, len: number) => ({
+    ts: T0 + ts,
+    data: eth(
+      ip4(C, D, 6, tcpSeg(50000, 80, FL.ACK | (len > 0 ? FL.PSH : 0), { seq, ack: 1, len, win: 1000 })),
+    ),
+  });
+  const [ackFirst] = await extract([seg(0, 3000, 0), seg(0.01, 2000, 1000)], ["tcp_sequence"]);
+  assert.equal(ackFirst.tcp_seq_fwd_bytes_sent, 1000);
+  const [lower] = await extract([seg(0, 2000, 1000), seg(0.01, 1000, 1000)], ["tcp_sequence"]);
+  assert.equal(lower.tcp_seq_fwd_bytes_sent, 2000);
+  // And what lies between: a hole, counted when it comes.
+  const [gap] = await extract([seg(0, 3000, 100), seg(0.01, 1000, 100), seg(0.02, 2000, 100)], [
+    "tcp_sequence",
+  ]);
+  assert.equal(gap.tcp_seq_fwd_bytes_sent, 300);
+});

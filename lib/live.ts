@@ -13,15 +13,13 @@
 import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
 import type { PacketCallback } from "./source.ts";
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
-import { configureGroups, isRegistered, selectExtractors } from "./registry.ts";
-import { guardExtractor } from "./user_extractor.ts";
-import { withSequences } from "./options.ts";
+import { type ExtractionPlan, type FeatureOptions, OptionError, planExtraction } from "./options.ts";
 import type { CaptureMetrics } from "./metrics.ts";
 import { PcapDumper, PcapError, PcapLive, type PcapStats } from "../ffi/libpcap.ts";
 import { describeLinkType, SUPPORTED_LINK_TYPES } from "./decode.ts";
 
 /** Options of {@linkcode captureFlows}. */
-export interface LiveOptions extends FlowPipelineOptions {
+export interface LiveOptions extends FlowPipelineOptions, FeatureOptions {
   /** Interface to capture on (`lo`, `eth0`, `any`). */
   iface: string;
   /** BPF filter. */
@@ -47,14 +45,6 @@ export interface LiveOptions extends FlowPipelineOptions {
   extractors?: FeatureExtractor<unknown>[];
   /** Burst threshold in milliseconds (default 50). */
   burstThresholdMs?: number;
-  /** Add `iat_sequence`, `timestamp_sequence` and `pkt_len_sequence` (as `extractFlows`' option). */
-  includeSequences?: boolean;
-  /** Add `splt`, `splt_lengths`, `splt_times` and `splt_directions`. */
-  includeSplt?: boolean;
-  /** Packets per flow in the sequences (default 50). */
-  maxSequenceLength?: number;
-  /** Payload bytes per direction sampled by `entropy` (default 256). */
-  entropySampleBytes?: number;
   /** Stops the capture (e.g. from a SIGINT handler); every flow is then flushed. */
   signal?: AbortSignal;
   /** How often flows are expired by the wall clock, ms (default 1000). */
@@ -202,23 +192,30 @@ function saveError(e: PcapError): string {
 }
 
 /**
- * The groups a capture with these options runs, in record order: `features` (default all) and the extra
- * extractors, configured with the run's settings, then `sequences` when asked for. Their declared features are
- * the records' columns (a writer's schema).
+ * What a capture with these options runs and writes (as `extractFlows` plans it): the groups, `features`
+ * (default all) and the extra extractors, with `sequences` when asked for; the records' columns (a writer's
+ * schema); the transform each record goes through (`specificFeatures`, `bidirectionalSplit`, `anonymizeIps`).
+ * A group that needs every flow first (`connection`) is refused: a capture never reaches the end of its input.
  *
  * @example
  * ```ts
- * import { liveExtractors } from "./live.ts";
- * const groups = liveExtractors({ iface: "lo", features: ["timing"], includeSplt: true });
- * console.log(groups.map((g) => g.name)); // ["flow_meta", "timing", "sequences"]
+ * import { livePlan } from "./live.ts";
+ * const plan = livePlan({ iface: "lo", features: ["timing"], includeSplt: true });
+ * console.log(plan.extractors.map((g) => g.name)); // ["flow_meta", "timing", "sequences"]
  * ```
  */
-export function liveExtractors(opts: LiveOptions): FeatureExtractor<unknown>[] {
-  // User extractors run guarded, as in extractFlows (see lib/user_extractor.ts).
-  const groups = configureGroups(selectExtractors(opts.features, opts.extractors), opts).map((e) =>
-    opts.extractors?.includes(e) || isRegistered(e) ? guardExtractor(e) : e
-  );
-  return withSequences(groups, opts);
+export function livePlan(opts: LiveOptions): ExtractionPlan {
+  const plan = planExtraction(opts);
+  if (plan.hold) {
+    const names = plan.extractors.filter((e) => e.finalize !== undefined).map((e) => e.name).join(", ");
+    throw new OptionError(
+      "features",
+      "--features",
+      `groups a capture can write as flows end (not ${names})`,
+      names,
+    );
+  }
+  return plan;
 }
 
 /**
@@ -247,7 +244,7 @@ export function liveExtractors(opts: LiveOptions): FeatureExtractor<unknown>[] {
  * ```
  */
 export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecord, LiveSummary, void> {
-  const extractors = liveExtractors(opts);
+  const plan = livePlan(opts);
   const live = PcapLive.open({
     iface: opts.iface,
     snaplen: opts.snaplen,
@@ -295,8 +292,9 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
     waitMode: waiter.mode,
   };
   let pending: FlowRecord[] = [];
-  const pipeline = new FlowPipeline(extractors, opts, (rec, flow) => {
-    pending.push(rec);
+  const output = plan.output;
+  const pipeline = new FlowPipeline(plan.extractors, opts, (rec, flow) => {
+    pending.push(output(rec));
     metrics?.flowEnded(flow.endReason);
   });
   const pipe = pipeline.packet;

@@ -1107,6 +1107,35 @@ captureTest(
   },
 );
 
+/**
+ * Captures `count` UDP datagrams on lo with `options`, writing `-o live.EXT` and saving the packets, then extracts
+ * the saved packets with the same options to `extract.EXT`; hands the directory, with both files, to `check`.
+ */
+async function liveAsExtract(
+  options: string[],
+  count: number,
+  ext: string,
+  check: (dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "jj-live-" });
+  const port = freePort();
+  const live = jj([
+    ...["live", "-i", "lo", "--filter", `udp port ${port}`, "--count", String(count), ...options],
+    ...["--save-pcap", `${dir}/saved.pcap`, "-o", `${dir}/live.${ext}`],
+  ]);
+  try {
+    assert.ok(await live.waitErr(/capturing on lo/), live.err());
+    await sendUdp(port, count);
+    assert.equal(await live.done(), 0, live.err());
+    const r = await runCli(["extract", "-q", ...options, "-o", `${dir}/extract.${ext}`, `${dir}/saved.pcap`]);
+    assert.equal(r.code, 0, r.stderr);
+    await check(dir);
+  } finally {
+    signal(live, "SIGKILL");
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
 Deno.test({
   name:
     "live: --include-splt, --include-sequences, --max-sequence-length and --entropy-sample-bytes, as extract" +
@@ -1116,29 +1145,9 @@ Deno.test({
   sanitizeOps: false,
   fn: async () => {
     // live had none of them (a review's find): a researcher's SPLT came only from extract of a saved capture.
-    const dir = await Deno.makeTempDir({ prefix: "jj-live-" });
-    const port = freePort();
     const shape = ["--include-splt", "--include-sequences", "--max-sequence-length", "5"];
-    const sample = ["--entropy-sample-bytes", "4"];
-    const live = jj([
-      ...["live", "-i", "lo", "--filter", `udp port ${port}`, "--count", "12", ...shape, ...sample],
-      ...["--save-pcap", `${dir}/saved.pcap`, "-o", `${dir}/flows.csv`],
-    ]);
-    try {
-      assert.ok(await live.waitErr(/capturing on lo/), live.err());
-      await sendUdp(port, 12);
-      assert.equal(await live.done(), 0, live.err());
-      const csv = await Deno.readTextFile(`${dir}/flows.csv`);
-      const r = await runCli([
-        "extract",
-        "-q",
-        ...shape,
-        ...sample,
-        "-o",
-        `${dir}/extract.csv`,
-        `${dir}/saved.pcap`,
-      ]);
-      assert.equal(r.code, 0, r.stderr);
+    await liveAsExtract([...shape, "--entropy-sample-bytes", "4"], 12, "csv", async (dir) => {
+      const csv = await Deno.readTextFile(`${dir}/live.csv`);
       const header = csv.split("\n")[0].split(",");
       for (const c of ["splt", "splt_lengths", "iat_sequence", "pkt_len_sequence"]) {
         assert.ok(header.includes(c), c);
@@ -1148,9 +1157,35 @@ Deno.test({
       assert.equal(csv, await Deno.readTextFile(`${dir}/extract.csv`));
       const [rec] = parseJsonl((await runCli(["extract", "-q", ...shape, `${dir}/saved.pcap`])).stdout);
       assert.deepEqual([(rec.pkt_len_sequence as number[]).length, (rec.splt as unknown[]).length], [5, 5]);
-    } finally {
-      signal(live, "SIGKILL");
-      await Deno.remove(dir, { recursive: true });
-    }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "live: --specific-features, --bidirectional-split, --include-flow-id and --anonymize-ips, as extract" +
+    (CAN_CAPTURE ? "" : " (skipped: needs root and libpcap)"),
+  ignore: !CAN_CAPTURE,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const shape = [
+      ...["--specific-features", "flow_id,src_ip,dst_ip,packets_fwd,total_total_bytes"],
+      ...["--bidirectional-split", "--anonymize-ips", "--anonymization-salt", "pepper"],
+    ];
+    await liveAsExtract(shape, 6, "parquet", async (dir) => {
+      // The same file, byte for byte, as extract writes from the packets it saved (Parquet: the schema too).
+      assert.deepEqual(
+        await Deno.readFile(`${dir}/live.parquet`),
+        await Deno.readFile(`${dir}/extract.parquet`),
+      );
+      const [rec] = parseJsonl((await runCli(["extract", "-q", ...shape, `${dir}/saved.pcap`])).stdout);
+      assert.deepEqual(Object.keys(rec), ["flow_id", "src_ip", "dst_ip", "packets_fwd", "total_total_bytes"]);
+      assert.match(rec.src_ip as string, /^[0-9a-f]{16}$/);
+    });
+    // The export reads the records' own columns: with them reshaped, --ipfix is refused.
+    const bad = await runCli(["live", "-i", "lo", "--bidirectional-split", "--ipfix", "127.0.0.1:4739"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--ipfix cannot be used with --bidirectional-split/);
   },
 });

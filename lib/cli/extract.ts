@@ -147,20 +147,6 @@ function checkConflicts(o: ExtractCliOptions, given: readonly string[]): void {
   }
   if (o.joyConfig !== undefined) throw new UsageError("--joy-config needs --format joy");
   refuseIdleIpfixOptions(o, given);
-  if (o.ipfix !== undefined) {
-    const reshaping = [
-      o.anonymizeIps ? "--anonymize-ips" : "",
-      o.specificFeatures !== undefined ? "--specific-features" : "",
-      o.bidirectionalSplit ? "--bidirectional-split" : "",
-    ].filter(Boolean);
-    if (reshaping.length > 0) {
-      const names = reshaping.join(", ");
-      throw new UsageError(
-        `--ipfix cannot be used with ${names}: the IPFIX export needs each flow's own addresses and counters, ` +
-          "which these options replace, drop or rename in the written records",
-      );
-    }
-  }
   if (o.label !== undefined && o.anonymizeIps) {
     throw new UsageError(
       "--label cannot be used with --anonymize-ips: labels match the flows' real addresses, which " +

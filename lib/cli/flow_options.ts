@@ -141,7 +141,24 @@ export interface FeatureCliOptions {
  * ```
  */
 export function addFeatureOptions(cmd: Command): Command {
-  const shaped = cmd
+  return addSequenceOptions(addShapeOptions(cmd))
+    .option("--extractor <file>", "load feature extractors from a module (repeatable)", collect);
+}
+
+/**
+ * Adds `--specific-features`, `--bidirectional-split`, `--include-flow-id`, `--anonymize-ips` and
+ * `--anonymization-salt` to a command (`extract` has them among {@linkcode addFeatureOptions}, `live` alone).
+ *
+ * @example
+ * ```ts
+ * import { Command } from "commander";
+ * import { addShapeOptions } from "./flow_options.ts";
+ * const cmd = addShapeOptions(new Command("x"));
+ * console.log(cmd.options.map((o) => o.long).includes("--bidirectional-split")); // true
+ * ```
+ */
+export function addShapeOptions(cmd: Command): Command {
+  return cmd
     .option(
       "--specific-features <names>",
       "write only these columns (comma-separated feature names, see `jj features`)",
@@ -158,8 +175,6 @@ export function addFeatureOptions(cmd: Command): Command {
       "salt for --anonymize-ips and flow_id (default none, as JoyfulJay: unsalted hashes of IPv4 addresses are " +
         "undone by hashing all 2^32; give a secret one)",
     );
-  return addSequenceOptions(shaped)
-    .option("--extractor <file>", "load feature extractors from a module (repeatable)", collect);
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { type Command, Option } from "commander";
 import type { FeatureExtractor, FlowRecord } from "../extractor.ts";
-import { captureFlows, liveExtractors, type LiveOptions, type LiveSummary } from "../live.ts";
+import { captureFlows, type LiveOptions, livePlan, type LiveSummary } from "../live.ts";
 import { CaptureMetrics, type MetricsServer, serveMetrics } from "../metrics.ts";
 import { type OpenedRecordWriter, openRecordWriter, OUTPUT_FORMATS } from "../../outputs/mod.ts";
 import {
@@ -42,7 +42,9 @@ import {
 import {
   addFlowOptions,
   addSequenceOptions,
+  addShapeOptions,
   type FeatureCliOptions,
+  featureOptionsFrom,
   type FlowCliOptions,
   flowOptionsFrom,
   refuseIgnoredSettings,
@@ -110,8 +112,9 @@ export function addIpfixOptions(cmd: Command): Command {
 }
 
 /**
- * Refuses, as usage errors, IPFIX options that would change nothing: the export's options without `--ipfix`,
- * `--idp-bytes` without the idp template, `--ipfix-refresh` over TCP (templates go once per connection).
+ * Refuses, as usage errors, `--ipfix` with options that reshape or hash the records it reads, and IPFIX options
+ * that would change nothing: the export's options without `--ipfix`, `--idp-bytes` without the idp template,
+ * `--ipfix-refresh` over TCP (templates go once per connection).
  * `given`: the long flags given on the command line (see `givenOptions`).
  *
  * @example
@@ -120,7 +123,24 @@ export function addIpfixOptions(cmd: Command): Command {
  * refuseIdleIpfixOptions({ ipfix: "127.0.0.1:4739" }, ["--ipfix"]); // nothing idle: returns
  * ```
  */
-export function refuseIdleIpfixOptions(o: IpfixCliOptions, given: readonly string[]): void {
+export function refuseIdleIpfixOptions(
+  o: IpfixCliOptions & Pick<FeatureCliOptions, "anonymizeIps" | "specificFeatures" | "bidirectionalSplit">,
+  given: readonly string[],
+): void {
+  if (o.ipfix !== undefined) {
+    const reshaping = [
+      o.anonymizeIps ? "--anonymize-ips" : "",
+      o.specificFeatures !== undefined ? "--specific-features" : "",
+      o.bidirectionalSplit ? "--bidirectional-split" : "",
+    ].filter(Boolean);
+    if (reshaping.length > 0) {
+      const names = reshaping.join(", ");
+      throw new UsageError(
+        `--ipfix cannot be used with ${names}: the IPFIX export needs each flow's own addresses and counters, ` +
+          "which these options replace, drop or rename in the written records",
+      );
+    }
+  }
   const exportOnly = given.filter((f) => f.startsWith("--ipfix-") || f === "--idp-bytes");
   if (o.ipfix === undefined && exportOnly.length > 0) {
     throw new UsageError(
@@ -232,10 +252,7 @@ export async function withIpfix(
 
 /** Options of `jj live` as commander parses them. */
 export interface LiveCliOptions
-  extends
-    IpfixCliOptions,
-    FlowCliOptions,
-    Pick<FeatureCliOptions, "includeSequences" | "includeSplt" | "maxSequenceLength" | "entropySampleBytes"> {
+  extends IpfixCliOptions, FlowCliOptions, Omit<FeatureCliOptions, "extractor"> {
   interface?: string;
   list?: boolean;
   filter?: string;
@@ -380,10 +397,7 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
       savePcap: o.savePcap,
       features,
       ...flowOptionsFrom(o),
-      includeSequences: o.includeSequences,
-      includeSplt: o.includeSplt,
-      maxSequenceLength: o.maxSequenceLength,
-      entropySampleBytes: o.entropySampleBytes,
+      ...featureOptionsFrom(o),
       signal: AbortSignal.any([stop.signal, outputFailed.signal]),
       metrics,
       onWarning: (m) => console.error(`jj: warning: ${m}`),
@@ -401,7 +415,7 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
       ? []
       : [...ipfixCountersExtractor().features, ...(o.ipfixTemplate === "idp" ? idpExtractor().features : [])];
     const base = await openRecordWriter(o.output ?? "-", o.format, [
-      ...liveExtractors({ ...opts, extractors: undefined }).flatMap((e) => e.features),
+      ...livePlan({ ...opts, extractors: undefined }).features,
       ...ipfixColumns,
     ], { onFailure: () => outputFailed.abort() });
     const inner = await withIpfix(base, o, opts).catch(async (e) => {
@@ -509,7 +523,7 @@ export function addLiveCommand(program: Command, setResult: (p: Promise<number>)
       "--features <groups>",
       "comma-separated feature groups (default: all; not connection, which needs the whole input: use extract)",
     );
-  const cmd = addSequenceOptions(addFlowOptions(base))
+  const cmd = addSequenceOptions(addShapeOptions(addFlowOptions(base)))
     .option(
       "--metrics <port>",
       "serve Prometheus metrics on http://127.0.0.1:PORT/metrics (0: any free port)",

@@ -125,7 +125,7 @@ export class TcpOptionView {
       } else if (kind === 30 && len >= 3) {
         this.mptcpSubtypes |= 1 << (b[o + 2] >> 4);
         this.mptcpCount++;
-      } else if (kind === 34 || (kind === 254 && len >= 4 && isFastOpenExperiment(b, o))) {
+      } else if (kind === 34 || (kind === 254 && isFastOpenExperiment(b, o, len, o + len))) {
         this.fastOpen = true;
       } else if (kind !== 2 && kind !== 3 && kind !== 4 && kind !== 8 && kind !== 30) {
         // A kind above with a length it cannot have is malformed, not another kind.
@@ -155,16 +155,19 @@ export class TcpOptionView {
         this.mptcpCount++;
       }
     } else if (kind === 34) this.fastOpen = true;
-    else if (kind === 254 && len >= 4 && o + 4 <= end && isFastOpenExperiment(b, o)) this.fastOpen = true;
+    else if (kind === 254 && isFastOpenExperiment(b, o, len, end)) this.fastOpen = true;
     else if (kind !== 5) this.other = true;
   }
 }
 
 const shared = new TcpOptionView();
 
-/** An experimental option (RFC 6994) at `o` whose experiment id is TCP Fast Open's, 0xF989. */
-function isFastOpenExperiment(b: Uint8Array, o: number): boolean {
-  return b[o + 2] === 0xf9 && b[o + 3] === 0x89;
+/**
+ * An experimental option (RFC 6994) at `o`, of length `len`, whose experiment id, captured before `end`, is TCP
+ * Fast Open's, 0xF989.
+ */
+function isFastOpenExperiment(b: Uint8Array, o: number, len: number, end: number): boolean {
+  return len >= 4 && o + 4 <= end && b[o + 2] === 0xf9 && b[o + 3] === 0x89;
 }
 
 /**

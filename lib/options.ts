@@ -587,34 +587,6 @@ export interface ExtractionPlan {
 }
 
 /**
- * The groups with the `sequences` group added after `timing` when `includeSequences` or `includeSplt` asks for
- * it (the same list otherwise).
- *
- * @example
- * ```ts
- * import { withSequences } from "./options.ts";
- * import { selectExtractors } from "./registry.ts";
- * const groups = withSequences(selectExtractors(["timing"]), { includeSplt: true });
- * console.log(groups.map((g) => g.name)); // ["flow_meta", "timing", "sequences"]
- * ```
- */
-export function withSequences(
-  extractors: FeatureExtractor<unknown>[],
-  o: Pick<FeatureOptions, "includeSequences" | "includeSplt" | "maxSequenceLength">,
-): FeatureExtractor<unknown>[] {
-  if (!o.includeSequences && !o.includeSplt) return extractors;
-  const seq = sequencesExtractor({
-    includeSequences: o.includeSequences ?? false,
-    includeSplt: o.includeSplt ?? false,
-    maxSequenceLength: o.maxSequenceLength ?? OPTION_DEFAULTS.maxSequenceLength,
-  }) as FeatureExtractor<unknown>;
-  const at = extractors.findIndex((e) => e.name === "timing");
-  const out = [...extractors];
-  out.splice(at >= 0 ? at + 1 : 1, 0, seq);
-  return out;
-}
-
-/**
  * Validates `options` and works out the groups, the columns and the record transform of a run.
  *
  * @example
@@ -677,7 +649,15 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
   }
   // User extractors run guarded (their errors named, their values checked: see lib/user_extractor.ts).
   extractors = extractors.map((e) => extra.includes(e) || isRegistered(e) ? guardExtractor(e) : e);
-  extractors = withSequences(extractors, o);
+  if (o.includeSequences || o.includeSplt) {
+    const seq = sequencesExtractor({
+      includeSequences: o.includeSequences ?? false,
+      includeSplt: o.includeSplt ?? false,
+      maxSequenceLength: o.maxSequenceLength ?? OPTION_DEFAULTS.maxSequenceLength,
+    }) as FeatureExtractor<unknown>;
+    const at = extractors.findIndex((e) => e.name === "timing");
+    extractors.splice(at >= 0 ? at + 1 : 1, 0, seq);
+  }
   if (o.includeFlowId) {
     extractors.unshift(flowIdExtractor(o.anonymizationSalt ?? "") as FeatureExtractor<unknown>);
   }

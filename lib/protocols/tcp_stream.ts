@@ -281,18 +281,15 @@ export class TcpStreamBuffer {
       }
       if (e > this.store.length) this.grow(e);
     }
-    // Write [s, e) but for the bytes of out-of-order ranges that keep theirs: those that start before it, or at
-    // the same byte and end after it (see the module's documentation).
+    // Write [s, e) but for the bytes of an out-of-order range that keeps its own: one that starts before the
+    // segment, or at the same byte and ends after it (see the module's documentation). Ranges are sorted and do
+    // not overlap, so only the first one past `s` can; those after it start after the segment and lose to it.
     let pos = s;
-    for (let i = 0; i < ranges.length && pos < e; i += 2) {
-      const rs = ranges[i];
-      const re = ranges[i + 1];
-      if (re <= pos) continue;
-      if (rs >= e) break;
-      if (rs < s || (rs === s && re > e)) {
-        if (rs > pos) this.store.set(src.subarray(off + (pos - s), off + (rs - s)), pos);
-        pos = re;
-      }
+    for (let i = 0; i < ranges.length; i += 2) {
+      const rs = ranges[i], re = ranges[i + 1];
+      if (re <= s) continue;
+      if (rs < s || (rs === s && re > e)) pos = re;
+      break;
     }
     if (pos < e) this.store.set(src.subarray(off + (pos - s), off + (e - s)), pos);
     if (s === this.tail && ranges.length === 0) {

@@ -25,6 +25,8 @@ import {
   sleep,
   spawn,
   startTcpdump,
+  toHex,
+  writeCountFlowsPlugin,
 } from "./helpers.ts";
 
 const dec = new TextDecoder();
@@ -1187,5 +1189,41 @@ Deno.test({
     const bad = await runCli(["live", "-i", "lo", "--bidirectional-split", "--ipfix", "127.0.0.1:4739"]);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /--ipfix cannot be used with --bidirectional-split/);
+  },
+});
+
+Deno.test({
+  name: "live: --extractor loads user extractors, as extract" +
+    (CAN_CAPTURE ? "" : " (skipped: needs root and libpcap)"),
+  ignore: !CAN_CAPTURE,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // live had no --extractor (left alone last stop): a plugin's columns came only from extract of a saved capture.
+    const options = ["--features", "timing", "--extractor", "docs/example_extractor.ts"];
+    await liveAsExtract(options, 4, "csv", async (dir) => {
+      const csv = await Deno.readTextFile(`${dir}/live.csv`);
+      assert.equal(csv, await Deno.readTextFile(`${dir}/extract.csv`));
+      const [rec] = parseJsonl((await runCli(["extract", "-q", ...options, `${dir}/saved.pcap`])).stdout);
+      // sendUdp's first datagram is "datagram 0": its first 8 bytes, in hex.
+      assert.equal(rec.first_bytes_fwd, toHex(new TextEncoder().encode("datagram")));
+      assert.ok(csv.split("\n")[0].split(",").includes("first_bytes_fwd"));
+    });
+    const dir = await Deno.makeTempDir();
+    try {
+      // A plugin that needs every flow is refused, naming the module (--features was not given).
+      const plugin = await writeCountFlowsPlugin(dir);
+      const whole = await runCli(["live", "-i", "lo", "--extractor", plugin]);
+      assert.equal(whole.code, 2, whole.stderr);
+      assert.match(whole.stderr, /^jj: error: --extractor .*count_flows\.ts: count_flows needs every flow/);
+      const missing = await runCli(["live", "-i", "lo", "--extractor", `${dir}/nope.ts`]);
+      assert.equal(missing.code, 2, missing.stderr);
+      assert.match(missing.stderr, /^jj: error: --extractor .*nope\.ts/);
+      // -o may not overwrite a module it loads.
+      const over = await runCli(["live", "-i", "lo", "--extractor", plugin, "-o", plugin]);
+      assert.equal(over.code, 2, over.stderr);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   },
 });

@@ -82,6 +82,24 @@ export async function loadUserExtractors(files: string[] | undefined): Promise<s
 }
 
 /**
+ * The groups a run extracts when `--extractor` loaded the groups `plugins`: those `features` names (all by
+ * default) and every loaded one, which runs whatever `--features` names (`all` leaves out registered groups with
+ * `finalize`, such as a plugin that needs every flow).
+ *
+ * @example
+ * ```ts
+ * import { withUserExtractors } from "./extract.ts";
+ * console.log(withUserExtractors(["timing"], ["first_bytes"])); // ["timing", "first_bytes"]
+ * console.log(withUserExtractors(undefined, [])); // undefined
+ * ```
+ */
+export function withUserExtractors(features: string[] | undefined, plugins: string[]): string[] | undefined {
+  if (plugins.length === 0) return features;
+  const named = features ?? ["all"];
+  return [...named, ...plugins.filter((n) => !named.includes(n))];
+}
+
+/**
  * Prints the one-line summary of a run on stderr.
  *
  * @example
@@ -189,14 +207,7 @@ export async function runExtract(
     return runJoyExtract(inputs, { output: o.output, reader: o.reader, quiet: o.quiet, config });
   }
   const started = performance.now();
-  const plugins = await loadUserExtractors(o.extractor);
-  let features = parseFeatureList(o.features);
-  // Loaded extractors run whatever groups --features names, also by default and with `all` (which leaves out
-  // registered groups with `finalize`, such as a plugin that needs every flow).
-  if (plugins.length > 0) {
-    const named = features ?? ["all"];
-    features = [...named, ...plugins.filter((n) => !named.includes(n))];
-  }
+  const features = withUserExtractors(parseFeatureList(o.features), await loadUserExtractors(o.extractor));
   const labeler = await labelerFromOptions(o.label);
   // Records on stdout reach a terminal too, at once or through a pipe (jq): the bar's redraws would cut into
   // their lines there. It is shown when they go to a file.

@@ -130,7 +130,7 @@ export interface FeatureCliOptions {
 /**
  * Adds `--specific-features`, `--bidirectional-split`, `--include-flow-id`, `--anonymize-ips`,
  * `--anonymization-salt`, `--include-sequences`, `--include-splt`, `--max-sequence-length`,
- * `--entropy-sample-bytes` and `--extractor` to a command, in that order.
+ * `--entropy-sample-bytes` and `--extractor` to a command (`extract` and `live`), in that order.
  *
  * @example
  * ```ts
@@ -141,23 +141,6 @@ export interface FeatureCliOptions {
  * ```
  */
 export function addFeatureOptions(cmd: Command): Command {
-  return addSequenceOptions(addShapeOptions(cmd))
-    .option("--extractor <file>", "load feature extractors from a module (repeatable)", collect);
-}
-
-/**
- * Adds `--specific-features`, `--bidirectional-split`, `--include-flow-id`, `--anonymize-ips` and
- * `--anonymization-salt` to a command (`extract` has them among {@linkcode addFeatureOptions}, `live` alone).
- *
- * @example
- * ```ts
- * import { Command } from "commander";
- * import { addShapeOptions } from "./flow_options.ts";
- * const cmd = addShapeOptions(new Command("x"));
- * console.log(cmd.options.map((o) => o.long).includes("--bidirectional-split")); // true
- * ```
- */
-export function addShapeOptions(cmd: Command): Command {
   return cmd
     .option(
       "--specific-features <names>",
@@ -174,23 +157,7 @@ export function addShapeOptions(cmd: Command): Command {
       "--anonymization-salt <salt>",
       "salt for --anonymize-ips and flow_id (default none, as JoyfulJay: unsalted hashes of IPv4 addresses are " +
         "undone by hashing all 2^32; give a secret one)",
-    );
-}
-
-/**
- * Adds `--include-sequences`, `--include-splt`, `--max-sequence-length` and `--entropy-sample-bytes` to a
- * command (`extract` has them among {@linkcode addFeatureOptions}, `live` alone).
- *
- * @example
- * ```ts
- * import { Command } from "commander";
- * import { addSequenceOptions } from "./flow_options.ts";
- * const cmd = addSequenceOptions(new Command("x"));
- * console.log(cmd.options.map((o) => o.long).includes("--max-sequence-length")); // true
- * ```
- */
-export function addSequenceOptions(cmd: Command): Command {
-  return cmd
+    )
     .option("--include-sequences", "add iat_sequence, timestamp_sequence and pkt_len_sequence")
     .option("--include-splt", "add splt, splt_lengths, splt_times, splt_directions")
     .option(
@@ -202,7 +169,8 @@ export function addSequenceOptions(cmd: Command): Command {
       "--entropy-sample-bytes <n>",
       "payload bytes per direction sampled for entropy (0-1048576, default 256)",
       integerInRange("--entropy-sample-bytes", 0, 1048576),
-    );
+    )
+    .option("--extractor <file>", "load feature extractors from a module (repeatable)", collect);
 }
 
 /**

@@ -22,7 +22,7 @@ import {
 import { findAllDevs, MAX_SNAPLEN } from "../../ffi/libpcap.ts";
 import { InputError } from "../extract.ts";
 import { allExtractors } from "../registry.ts";
-import { parseFeatureList } from "./extract.ts";
+import { loadUserExtractors, parseFeatureList, withUserExtractors } from "./extract.ts";
 import {
   drain,
   fmtRate,
@@ -40,9 +40,8 @@ import {
   UsageError,
 } from "./common.ts";
 import {
+  addFeatureOptions,
   addFlowOptions,
-  addSequenceOptions,
-  addShapeOptions,
   type FeatureCliOptions,
   featureOptionsFrom,
   type FlowCliOptions,
@@ -251,8 +250,7 @@ export async function withIpfix(
 // live
 
 /** Options of `jj live` as commander parses them. */
-export interface LiveCliOptions
-  extends IpfixCliOptions, FlowCliOptions, Omit<FeatureCliOptions, "extractor"> {
+export interface LiveCliOptions extends IpfixCliOptions, FlowCliOptions, FeatureCliOptions {
   interface?: string;
   list?: boolean;
   filter?: string;
@@ -342,7 +340,8 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
   if (o.interface === undefined || o.interface === "") {
     throw new UsageError("live needs -i IFACE (jj live --list shows the interfaces)");
   }
-  refuseOutputAsInput([], o.output);
+  // Extractor modules are read: -o must not overwrite them.
+  refuseOutputAsInput(o.extractor ?? [], o.output);
   if (
     o.savePcap !== undefined && o.output !== undefined && o.output !== "-" && sameFile(o.savePcap, o.output)
   ) {
@@ -365,16 +364,20 @@ export async function runLive(o: LiveCliOptions, given: readonly string[] = []):
       );
     }
   }
-  const features = parseFeatureList(o.features);
+  const plugins = await loadUserExtractors(o.extractor);
+  const features = withUserExtractors(parseFeatureList(o.features), plugins);
   refuseIgnoredSettings(o, given, features);
-  // A group with `finalize` (connection) needs every flow before it can write one; live never reaches the end
-  // of its input, so its columns would stay null.
+  // A group with `finalize` (connection, or a plugin's) needs every flow before it can write one; live never
+  // reaches the end of its input, so its columns would stay null.
   const whole = allExtractors().filter((e) => e.finalize !== undefined && features?.includes(e.name));
   if (whole.length > 0) {
     const names = whole.map((e) => e.name).join(", ");
+    const loaded = whole.some((e) => plugins.includes(e.name));
     throw new UsageError(
-      `--features ${names}: ${names} needs every flow of the whole input before it can write one, so it works ` +
-        "with jj extract only",
+      `${
+        loaded ? `--extractor ${o.extractor!.join(", ")}` : `--features ${names}`
+      }: ${names} needs every flow ` +
+        "of the whole input before it can write one, so it works with jj extract only",
     );
   }
   const stop = stopOnSignals(o.quiet ? "" : STOPPING);
@@ -523,7 +526,7 @@ export function addLiveCommand(program: Command, setResult: (p: Promise<number>)
       "--features <groups>",
       "comma-separated feature groups (default: all; not connection, which needs the whole input: use extract)",
     );
-  const cmd = addSequenceOptions(addShapeOptions(addFlowOptions(base)))
+  const cmd = addFeatureOptions(addFlowOptions(base))
     .option(
       "--metrics <port>",
       "serve Prometheus metrics on http://127.0.0.1:PORT/metrics (0: any free port)",

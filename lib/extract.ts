@@ -88,6 +88,7 @@ const EXTRACT_OPTION_KEYS: readonly string[] = Object.keys(
     reader: true,
     burstThresholdMs: true,
     reuseRecords: true,
+    oneCapture: true,
     onFlowEnd: true,
     onWarning: true,
     onSummary: true,
@@ -138,6 +139,14 @@ export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
    * (`connection`) are not reused.
    */
   reuseRecords?: boolean;
+  /**
+   * Reads the inputs as one capture, in the order given (a directory's captures by name): a flow goes on from one
+   * input into the next, as in captures that `tcpdump -G` or `-C` rotated, and the flows held end only after the
+   * last input (default false: each input is a capture of its own, whose flows end with it). An input that fails
+   * part way (a cut capture) ends no flow either. Packet numbers (in a user extractor's error) count over every
+   * input. A clock that steps back between inputs (inputs out of order) ends the flows after it, as within one.
+   */
+  oneCapture?: boolean;
   /**
    * Called as each flow ends, with its state and the number of packets read so far over every input (so, the
    * packet during which it ended), before its record is yielded; records are yielded in the same order, except
@@ -307,8 +316,53 @@ export function refuseBadFilter(filter: string): void {
   }
 }
 
+/** A pipeline's counts, to take an input's share of them (see `addCounts`). */
+interface PipelineCounts {
+  read: number;
+  decoded: number;
+  sampledOut: number;
+  flows: number;
+  skipped: Record<string, number>;
+}
+
+/** The counts of `pipeline` so far. */
+function countsOf(pipeline: FlowPipeline): PipelineCounts {
+  const st = pipeline.summary();
+  return {
+    read: st.read,
+    decoded: st.decoded,
+    sampledOut: st.sampledOut,
+    flows: st.flows,
+    skipped: { ...st.skipped },
+  };
+}
+
+/** Adds what `pipeline` counted since `before` to `summary`, and returns that share. */
+function addCounts(summary: ExtractSummary, pipeline: FlowPipeline, before: PipelineCounts): PipelineCounts {
+  const st = pipeline.summary();
+  const share: PipelineCounts = {
+    read: st.read - before.read,
+    decoded: st.decoded - before.decoded,
+    sampledOut: st.sampledOut - before.sampledOut,
+    flows: st.flows - before.flows,
+    skipped: {},
+  };
+  for (const [k, v] of Object.entries(st.skipped)) {
+    const n = v - (before.skipped[k] ?? 0);
+    if (n > 0) share.skipped[k] = n;
+  }
+  summary.packetsRead += share.read;
+  summary.packetsDecoded += share.decoded;
+  summary.packetsSampledOut += share.sampledOut;
+  summary.flows += share.flows;
+  for (const [k, v] of Object.entries(share.skipped)) {
+    summary.packetsSkipped[k] = (summary.packetsSkipped[k] ?? 0) + v;
+  }
+  return share;
+}
+
 /**
- * The options object itself, its callbacks and `reuseRecords`: checked before any input is read (a callback
+ * The options object itself, its callbacks, `reuseRecords` and `oneCapture`: checked before any input is read (a callback
  * that is not a function failed only when first called, part way through the run or after its last record).
  */
 function checkCallOptions(options: ExtractOptions): void {
@@ -321,6 +375,9 @@ function checkCallOptions(options: ExtractOptions): void {
   }
   if (options.reuseRecords !== undefined && typeof options.reuseRecords !== "boolean") {
     throw new OptionError("reuseRecords", "reuseRecords", "true or false", options.reuseRecords);
+  }
+  if (options.oneCapture !== undefined && typeof options.oneCapture !== "boolean") {
+    throw new OptionError("oneCapture", "oneCapture", "true or false", options.oneCapture);
   }
   if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) {
     throw new OptionError("signal", "signal", "an AbortSignal", options.signal);
@@ -445,7 +502,13 @@ export async function* extractFlows(
 
   /** Which reader read each input (see `ExtractSummary.reader`). */
   const readersUsed = new Set<string>();
-  for (const input of inputs) {
+  const oneCapture = options.oneCapture === true;
+  /** With `oneCapture`, the pipeline every input feeds, and where it hands each ended flow: the current input's
+   * (its pending records, its packet numbers). */
+  let shared: FlowPipeline | null = null;
+  let sharedEmit: (rec: FlowRecord, flow: FlowState) => void = () => {};
+  for (let index = 0; index < inputs.length; index++) {
+    const input = inputs[index];
     if (options.signal?.aborted) {
       summary.stopped = true;
       break;
@@ -475,16 +538,18 @@ export async function* extractFlows(
       /** Packets of this input a filter left out so far: they are read, and count in the packet numbers. */
       let filteredSoFar = (): number => 0;
       /** Packets of this input read so far, and of every input so far. */
-      const inputPackets = () => pipeline.stats.read + filteredSoFar();
+      const inputPackets = () => pipeline.stats.read - before.read + filteredSoFar();
       const packetsSoFar = () => summary.packetsRead + inputPackets();
-      const pipeline = new FlowPipeline(
-        extractors,
-        options,
-        onFlowEnd === undefined ? keep : (rec, flow) => {
-          onFlowEnd(flow, packetsSoFar());
-          keep(rec);
-        },
-      );
+      const emit = onFlowEnd === undefined ? keep : (rec: FlowRecord, flow: FlowState) => {
+        onFlowEnd(flow, packetsSoFar());
+        keep(rec);
+      };
+      const pipeline = !oneCapture
+        ? new FlowPipeline(extractors, options, emit)
+        : (shared ??= new FlowPipeline(extractors, options, (rec, flow) => sharedEmit(rec, flow)));
+      sharedEmit = emit;
+      /** The pipeline's counts before this input (zero, but with `oneCapture`). */
+      const before = countsOf(pipeline);
       // Records the consumer is done with once it asks for the next (see `reuseRecords`).
       const recycleYielded = reuse && !plan.hold && !plan.copies;
       const emitBatch = function* (batch: FlowRecord[]): Generator<FlowRecord, void, void> {
@@ -718,17 +783,11 @@ export async function* extractFlows(
         if (e instanceof InputError) readEnded = true;
         throw e;
       } finally {
-        if (readEnded) pipeline.flush();
-        else pipeline.discard();
-        const st = pipeline.summary();
-        summary.packetsRead += st.read;
-        summary.packetsDecoded += st.decoded;
-        summary.packetsSampledOut += st.sampledOut;
-        summary.flows += st.flows;
-        for (const [k, v] of Object.entries(st.skipped)) {
-          summary.packetsSkipped[k] = (summary.packetsSkipped[k] ?? 0) + v;
-        }
-        for (const lt of pipeline.unsupportedLinkTypes) {
+        // One capture's flows go on into the next input; its last (or a run stopped, below the loop) ends them.
+        if (!readEnded) pipeline.discard();
+        else if (!oneCapture || index === inputs.length - 1) pipeline.flush();
+        const st = addCounts(summary, pipeline, before);
+        for (const lt of pipeline.takeUnsupportedLinkTypes()) {
           const m = `${name}: unsupported link type ${describeLinkType(lt)}; its packets are skipped`;
           // A failure only when every packet of the input was of a link type not read: a pcapng of an Ethernet
           // interface and, say, a USB one (dumpcap on both) is a warning, also when the Ethernet one carried no
@@ -756,6 +815,23 @@ export async function* extractFlows(
       summary.failures.push(e.message);
       options.onWarning?.(e.message);
     }
+  }
+  if (shared !== null && shared.table.size > 0) {
+    // One capture stopped before its last input (a signal): the flows held end here, as at its end.
+    const ended: FlowRecord[] = [];
+    const before = countsOf(shared);
+    const table = shared;
+    sharedEmit = (rec, flow) => {
+      options.onFlowEnd?.(flow, summary.packetsRead);
+      if (plan.hold) held.push(rec);
+      else {
+        ended.push(output(rec));
+        if (plan.copies) table.recycle(rec);
+      }
+    };
+    shared.flush();
+    addCounts(summary, shared, before);
+    for (let i = 0; i < ended.length; i++) yield ended[i];
   }
   if (plan.hold) {
     plan.finalize(held);

@@ -138,9 +138,22 @@ export class FlowPipeline {
     if (n === this.columnCount) this.spareRecords.push(record);
   }
 
-  /** Link types seen that the decoder does not read. */
-  get unsupportedLinkTypes(): number[] {
-    return [...this.unsupportedLinks];
+  /**
+   * Link types seen that the decoder does not read, since the last call (an input's, when one pipeline reads
+   * several: see `ExtractOptions.oneCapture`).
+   *
+   * @example
+   * ```ts
+   * import { FlowPipeline } from "./pipeline.ts";
+   * const p = new FlowPipeline([], {}, () => {});
+   * p.packet(0, new Uint8Array(8), 0, 8, 8, 147);
+   * console.log(p.takeUnsupportedLinkTypes(), p.takeUnsupportedLinkTypes()); // [147] []
+   * ```
+   */
+  takeUnsupportedLinkTypes(): number[] {
+    const seen = [...this.unsupportedLinks];
+    this.unsupportedLinks.clear();
+    return seen;
   }
 
   /** Feeds one packet (a {@linkcode PacketCallback}). */

@@ -535,3 +535,112 @@ Deno.test("progress: a gzip input has no total (its bytes read are the decompres
     }
   }
 });
+
+/** testdata/rotated: one capture on lo that tcpdump -G 1 rotated into five files (the first holds no packet). */
+const ROTATED = [...Deno.readDirSync(`${ROOT}/testdata/rotated`)].map((e) => e.name)
+  .filter((n) => n.endsWith(".pcap")).sort().map((n) => `${ROOT}/testdata/rotated/${n}`);
+
+/** The rotated files as one pcap: the first one's header, then every file's records in order. */
+async function rotatedWhole(dir: string): Promise<string> {
+  const parts = await Promise.all(ROTATED.map((f) => Deno.readFile(f)));
+  const whole = new Uint8Array(parts.reduce((n, p, i) => n + p.length - (i === 0 ? 0 : 24), 0));
+  let at = 0;
+  for (const [i, p] of parts.entries()) {
+    whole.set(i === 0 ? p : p.subarray(24), at);
+    at += i === 0 ? p.length : p.length - 24;
+  }
+  await Deno.writeFile(`${dir}/whole.pcap`, whole);
+  return `${dir}/whole.pcap`;
+}
+
+Deno.test("--one-capture: flows go on across rotated captures, as in the capture they were cut from", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    assert.equal(ROTATED.length, 5);
+    const whole = await runCli(["extract", await rotatedWhole(dir)]);
+    assert.equal(whole.code, 0, whole.stderr);
+    // tshark's conversations of the whole capture: TCP 43 packets (3,062 bytes), UDP 10 (495).
+    const recs = parseJsonl(whole.stdout);
+    assert.deepEqual(recs.map((r) => [r.protocol, r.total_packets, r.total_bytes]), [[17, 10, 495], [
+      6,
+      43,
+      3062,
+    ]]);
+    for (const extra of [[], ["--workers", "2"]]) {
+      const one = await runCli(["extract", "--one-capture", ...extra, ...ROTATED]);
+      assert.equal(one.code, 0, one.stderr);
+      assert.equal(one.stdout, whole.stdout, extra.join(" "));
+      assert.match(one.stderr, /53 packets read, 53 decoded, 0 skipped, 2 flows written; 5 input\(s\)/);
+    }
+    // A directory's captures, by name (here, time) order.
+    const byDir = await runCli(["extract", "-q", "--one-capture", `${ROOT}/testdata/rotated`]);
+    assert.equal(byDir.stdout, whole.stdout);
+    // By default each file is a capture of its own: both connections cut at every file's end.
+    const apart = parseJsonl((await runCli(["extract", "-q", ...ROTATED])).stdout);
+    assert.equal(apart.length, 8);
+    assert.equal(apart.reduce((n, r) => n + (r.total_packets as number), 0), 53);
+    // Joy's format reads each input as Joy does: the option is refused, not ignored.
+    const joy = await runCli(["extract", "--format", "joy", "--one-capture", ...ROTATED]);
+    assert.equal(joy.code, 2);
+    assert.match(joy.stderr, /--one-capture cannot be used with --format joy/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("oneCapture: an input that is not a capture among them is passed over; a stop ends the flows held", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/notes.pcap`, "not a capture");
+    const warnings: string[] = [];
+    const ends: number[] = [];
+    const recs = [];
+    const inputs = [...ROTATED.slice(0, 3), `${dir}/notes.pcap`, ...ROTATED.slice(3)];
+    const it = extractFlows(inputs, {
+      features: ["flow_meta"],
+      oneCapture: true,
+      onWarning: (m) => warnings.push(m),
+      onFlowEnd: (_, n) => ends.push(n),
+    });
+    let r = await it.next();
+    while (!r.done) {
+      recs.push(r.value);
+      r = await it.next();
+    }
+    assert.deepEqual(recs.map((x) => x.total_packets), [10, 43]);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /notes\.pcap/);
+    assert.deepEqual(r.value.failures, warnings);
+    // Packet numbers count over every input: both flows end at the end of the last.
+    assert.deepEqual(ends, [53, 53]);
+
+    // Stopped after the second file (the first with packets): its flows are written, ended there.
+    const stop = new AbortController();
+    const parts = [];
+    let packets = 0;
+    for await (
+      const x of extractFlows(ROTATED, {
+        features: ["flow_meta"],
+        oneCapture: true,
+        signal: stop.signal,
+        onProgress: (_, n) => {
+          packets = n;
+          if (n > 0) stop.abort();
+        },
+        onSummary: (s) => assert.equal(s.stopped, true),
+      })
+    ) parts.push(x);
+    assert.ok(packets > 0);
+    assert.equal(parts.length, 2);
+    assert.equal(parts.reduce((n, x) => n + (x.total_packets as number), 0), packets);
+    assert.deepEqual(parts.map((x) => x.flow_end_reason), ["end", "end"]);
+    await assert.rejects(
+      async () => {
+        for await (const _ of extractFlows(ROTATED, { oneCapture: 1 as unknown as boolean }));
+      },
+      /oneCapture/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -54,6 +54,8 @@ export interface ExtractCliOptions extends IpfixCliOptions, FlowCliOptions, Feat
   workers?: number | "auto";
   /** Joy options for `--format joy` (`dhcp=1,ike=1,...`). */
   joyConfig?: string;
+  /** Read the inputs as one capture (see `ExtractOptions.oneCapture`). */
+  oneCapture?: boolean;
 }
 
 /**
@@ -216,6 +218,7 @@ export async function runExtract(
     features,
     filter: o.filter,
     reader: o.reader,
+    oneCapture: o.oneCapture,
     ...flowOptionsFrom(o),
     ...featureOptionsFrom(o),
     onWarning: (m) => console.error(`jj: warning: ${m}`),
@@ -536,6 +539,11 @@ export function addExtractCommand(program: Command, setResult: (p: Promise<numbe
         .default(
           "auto",
         ),
+    )
+    .option(
+      "--one-capture",
+      "read the inputs as one capture, in the order given: flows go on from one input into the next (captures " +
+        "rotated by tcpdump -G or -C); by default each input's flows end with it",
     );
   const cmd = addFeatureOptions(addFlowOptions(base))
     .option(
@@ -557,7 +565,8 @@ Examples:
   jj extract capture.pcap | jq .
   jj extract --features timing,size --filter 'tcp port 443' captures/ -o flows.jsonl
   jj extract --format joy --joy-config dhcp=1,ike=1,ppi=1 capture.pcap -o flows.json.gz
-  tcpdump -i eth0 -w - | jj extract -`,
+  tcpdump -i eth0 -w - | jj extract -
+  jj extract --one-capture $(ls -tr rotated-*.pcap)`,
     )
     .action((inputs: string[], o: ExtractCliOptions, cmd: Command) =>
       setResult(runExtract(inputs, o, givenOptions(cmd)))

@@ -405,15 +405,26 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     return s;
   },
   update(s: DnsState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
-    if (s === null || s.mode === Mode.NOT_DNS || p.isFragment) return;
+    if (s === null || s.mode === Mode.NOT_DNS) return;
     if (s.tcp) {
-      if (p.tcpHdrLen === 0) return;
+      if (p.tcpHdrLen === 0 || p.isFragment) return;
       updateTcp(s, p, dir);
       return;
     }
-    const n = p.payloadCapLen;
-    if (n === 0 || p.proto !== 17) return;
-    const b = p.buf, o = p.payloadOff;
+    if (p.proto !== 17) return;
+    let b = p.buf, o = p.payloadOff, n = p.payloadCapLen;
+    if (p.datagram !== null) {
+      // A fragmented datagram's message is read once, whole, at the fragment that completes it, as tshark reads
+      // it; its other fragments wait for it (a datagram that never completes is not read). A first fragment
+      // that can never be reassembled (cut by the snapshot length) is read as far as it goes, as tshark does.
+      const d = p.datagram;
+      if (d.length < 8) return;
+      b = d;
+      o = 8;
+      const udpLen = (d[4] << 8) | d[5];
+      n = (udpLen >= 8 && udpLen <= d.length ? udpLen : d.length) - 8;
+    } else if (p.heldForReassembly || p.isFragment) return;
+    if (n === 0) return;
     if (s.mode === Mode.DNS) {
       onMessage(s, b, o, o + n);
       return;

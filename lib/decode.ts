@@ -114,6 +114,24 @@ interface FragmentPorts {
   inner: InnerFlow | null;
 }
 
+/** A UDP datagram being put together from its fragments (see `PacketView.datagram`). */
+interface DatagramParts {
+  /** Its bytes from the transport header on, as far as fragments came (grown as they come). */
+  data: Uint8Array;
+  /** The byte ranges held, [start, end) pairs, sorted and apart. */
+  ranges: number[];
+  /** Its length, once the last fragment (no more to come) was seen; -1 before. */
+  total: number;
+  /** When its first fragment to come was seen. */
+  ts: number;
+}
+
+/** Datagrams being reassembled at once, and the bytes they may hold in all (the oldest is dropped past them). */
+const MAX_REASSEMBLING = 1024;
+const MAX_REASSEMBLY_BYTES = 16 << 20;
+/** Fragments of one datagram held apart at most (a datagram of more is not reassembled). */
+const MAX_PARTS = 64;
+
 /** The inner packet of a tunnel's outer datagram, as its first fragment carried it. */
 interface InnerFlow {
   tunnelType: number;
@@ -152,6 +170,16 @@ export class PacketDecoder {
   private reportedEnd = 0;
   /** The protocol that keys the current IP layer's fragments: IPv4's, or the IPv6 Fragment header's next header. */
   private fragNext = 0;
+  /** UDP datagrams whose fragments are being put together, by the key of `fragments`. */
+  private readonly datagrams = new Map<string, DatagramParts>();
+  /** Bytes `datagrams` holds. */
+  private reassemblyBytes = 0;
+  /**
+   * The current IP layer's fragment data (after the IPv4 header or the IPv6 Fragment header): where it starts in
+   * the frame, and whether the frame holds all of it (no snapshot length cut, no IP length past the frame).
+   */
+  private fragDataOff = 0;
+  private fragDataWhole = false;
   /** The keys of the tunnels' outer datagrams that are first fragments (see `enterTunnel`): empty mostly. */
   private readonly outerKeys: string[] = [];
   /** The EtherType being read follows the Ethernet header at `macOff`: its tags and type are the view's. */
@@ -457,6 +485,8 @@ export class PacketDecoder {
     const ipEnd = Math.min(end, off + total);
     if (off + total < this.reportedEnd) this.reportedEnd = off + total;
     const l4Len = this.reportedEnd - off - ihl;
+    this.fragDataOff = l4;
+    this.fragDataWhole = ipEnd === off + total && this.reportedEnd === off + total;
     if (p.fragOffset !== 0) {
       p.isFragment = true;
       p.l4Off = l4;
@@ -492,10 +522,94 @@ export class PacketDecoder {
   private fragment(): void {
     const p = this.packet;
     const n = p.ipVersion === 4 ? 4 : 16;
+    if (this.fragNext === PROTO_UDP) this.reassemble(n);
     if (p.isFragment) this.laterFragment(n);
     // Every protocol's first fragment: its later ones take its protocol too, which differs from their own
     // header's when an extension header (IPv6 destination options, AH) comes before the transport header.
     else if (p.fragOffset === 0) this.firstFragment(n);
+  }
+
+  /**
+   * Adds a UDP datagram's fragment to what was held of it, and hands the whole datagram on (`datagram`) when this
+   * fragment completes it. A fragment cut by the snapshot length, or whose bytes differ where it overlaps one
+   * held (Linux drops such a datagram), leaves its datagram unread; so do more than `MAX_PARTS` pieces. A
+   * tunnel's outer datagram is left to `laterFragment` (its later fragments join the inner packet's flow).
+   */
+  private reassemble(n: number): void {
+    const p = this.packet;
+    const key = this.fragmentKey(n);
+    const all = this.datagrams;
+    let d = all.get(key);
+    if (d !== undefined && Math.abs(p.ts - d.ts) > FRAGMENT_TIMEOUT) {
+      this.dropDatagram(key, d);
+      d = undefined;
+    }
+    if (!this.fragDataWhole || this.fragments.get(key)?.inner) {
+      if (d !== undefined) this.dropDatagram(key, d);
+      return;
+    }
+    const b = p.buf, from = this.fragDataOff, len = p.l4End - from;
+    const start = p.fragOffset * 8, end = start + len;
+    const last = (p.ipFlags & 1) === 0;
+    // A length past IP's, or fragments that disagree on where the datagram ends.
+    if (end > 65535 || (d !== undefined && d.total >= 0 && (last ? d.total !== end : end > d.total))) {
+      if (d !== undefined) this.dropDatagram(key, d);
+      return;
+    }
+    if (d === undefined) {
+      while (
+        all.size > 0 && (all.size >= MAX_REASSEMBLING || this.reassemblyBytes + end > MAX_REASSEMBLY_BYTES)
+      ) {
+        const [oldKey, old] = all.entries().next().value!;
+        this.dropDatagram(oldKey, old);
+      }
+      d = { data: new Uint8Array(Math.max(end, 1024)), ranges: [], total: -1, ts: p.ts };
+      all.set(key, d);
+      this.reassemblyBytes += d.data.length;
+    } else if (end > d.data.length) {
+      const bigger = new Uint8Array(Math.min(65535, Math.max(end, 2 * d.data.length)));
+      bigger.set(d.data);
+      this.reassemblyBytes += bigger.length - d.data.length;
+      d.data = bigger;
+    }
+    const r = d.ranges;
+    // Bytes already held where this fragment overlaps must be the same (a retransmitted fragment).
+    for (let i = 0; i < r.length; i += 2) {
+      const lo = Math.max(start, r[i]), hi = Math.min(end, r[i + 1]);
+      for (let j = lo; j < hi; j++) {
+        if (d.data[j] !== b[from + j - start]) {
+          this.dropDatagram(key, d);
+          return;
+        }
+      }
+    }
+    d.data.set(b.subarray(from, from + len), start);
+    if (last) d.total = end;
+    // Merge [start, end) into the sorted ranges.
+    let i = 0;
+    while (i < r.length && r[i + 1] < start) i += 2;
+    let j = i;
+    let lo = start, hi = end;
+    while (j < r.length && r[j] <= end) {
+      lo = Math.min(lo, r[j]);
+      hi = Math.max(hi, r[j + 1]);
+      j += 2;
+    }
+    r.splice(i, j - i, lo, hi);
+    if (r.length > 2 * MAX_PARTS) {
+      this.dropDatagram(key, d);
+      return;
+    }
+    if (d.total >= 0 && r.length === 2 && r[0] === 0 && r[1] === d.total) {
+      this.dropDatagram(key, d);
+      p.datagram = d.data.subarray(0, d.total);
+    } else p.heldForReassembly = true;
+  }
+
+  /** Forgets a datagram being reassembled. */
+  private dropDatagram(key: string, d: DatagramParts): void {
+    this.datagrams.delete(key);
+    this.reassemblyBytes -= d.data.length;
   }
 
   /** A first fragment decoded to its transport header: its ports are remembered. */
@@ -607,6 +721,8 @@ export class PacketDecoder {
         p.ipId = ((buf[o + 4] << 24) | (buf[o + 5] << 16) | (buf[o + 6] << 8) | buf[o + 7]) >>> 0;
         if (buf[o + 3] & 1) p.ipFlags |= 1;
         o += 8;
+        this.fragDataOff = o;
+        this.fragDataWhole = ipEnd === off + total && this.reportedEnd === off + total;
         if (fo !== 0) {
           p.ip6ExtMask = mask;
           p.ipHdrLen = o - off;

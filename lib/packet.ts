@@ -204,6 +204,18 @@ export class PacketView {
   fragOffset = 0;
   /** True for a non-first fragment (no transport header). */
   isFragment = false;
+  /**
+   * The UDP datagram (its header, then its payload) that this fragment completed, put together from every
+   * fragment as tshark reassembles it, for the protocol groups (null on every other packet; valid until the next
+   * packet is decoded). The packet's own fields stay the fragment's.
+   */
+  datagram: Uint8Array | null = null;
+  /**
+   * True for a fragment of a UDP datagram that is held for reassembly and did not complete it: the protocol
+   * groups read its datagram when `datagram` comes. A fragment not held (cut by the snapshot length, or an IP
+   * length past the frame: it can never be reassembled) is read as far as it goes, as tshark reads it.
+   */
+  heldForReassembly = false;
 
   /** True for any IP fragment: a first one with more to come (MF), or a later one. */
   get fragmented(): boolean {
@@ -302,6 +314,8 @@ export class PacketView {
     this.payloadCapLen = 0;
     this.tunnelType = 0;
     this.isFragment = false;
+    this.datagram = null;
+    this.heldForReassembly = false;
     this.ip6ExtMask = 0;
     this.ah = false;
     this.flowLabel = 0;

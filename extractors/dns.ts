@@ -22,6 +22,7 @@ import {
   type DnsMessage,
   dnsRcodeName,
   dnsTypeName,
+  isCutDnsMessage,
   parseDnsMessage,
 } from "../lib/protocols/dns.ts";
 import { notStreamStart, payloadSeq, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
@@ -64,6 +65,10 @@ export class DnsState {
   tcp = false;
   /** A side of the flow is on port 137, NetBIOS name service's. */
   netbiosPort = false;
+  /** A side of the flow is on a DNS port (53, mDNS's 5353, LLMNR's 5355). */
+  dnsPort = false;
+  /** TCP: directions (bit per direction) whose messages can no longer be found (see `cutTcpMessage`). */
+  lostDirs = 0;
   /** UDP: datagrams examined while probing. */
   probes0 = 0;
   /** TCP: directions (bit per direction) whose first message cannot be DNS. */
@@ -168,6 +173,19 @@ function countHeader(s: DnsState, buf: Uint8Array, off: number): void {
     s.queryHeader ??= buf.slice(off, off + 12);
   }
   if (flags & 0x0200) s.truncated = true;
+}
+
+/** DNS's port, mDNS's and LLMNR's. */
+function isDnsPort(port: number): boolean {
+  return port === 53 || port === 5353 || port === 5355;
+}
+
+/** Counts the datagrams that did not read as DNS before the flow was found to be (see `DnsState.pending`). */
+function countPending(s: DnsState): void {
+  const pending = s.pending;
+  if (pending === null) return;
+  for (const header of pending) countHeader(s, header, 0);
+  s.pending = null;
 }
 
 /** Keeps what the columns need of a parsed message (its header is counted by `countHeader`). */
@@ -386,6 +404,49 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
 }
 
 /**
+ * After a segment the snapshot length cut (its bytes captured up to `cutFrom`, sent up to `cutTo`): the message
+ * the cut fell in, when the stream reached it, is counted by its header (its answers unknown) if the header was
+ * captured, and passed over by its length, as tshark reads the captured part of such a segment. When a message
+ * starts in bytes not captured, its length is unknown: the direction's later messages cannot be found, and are
+ * not read.
+ */
+function cutTcpMessage(s: DnsState, st: TcpStreamBuffer, dir: number, cutFrom: number, cutTo: number): void {
+  // Out of order (the stream waits for bytes before the cut): left to the stream.
+  if (st.nextSeq !== cutFrom) return;
+  const a = st.available, o = st.offset, d = st.data;
+  if (a < 2) {
+    loseDirection(s, dir);
+    return;
+  }
+  const len = (d[o] << 8) | d[o + 1];
+  const headSeq = (cutFrom - a) >>> 0;
+  if (a >= 14 && len >= 12) {
+    // Read as far as it was captured: the question and the answers that fit, as in a datagram the cut ended.
+    const end = o + Math.min(a, 2 + len);
+    const m = s.messages < MAX_PARSED ? parseDnsMessage(d, o + 2, end, s.firstQuery === null) : null;
+    if (s.mode === Mode.UNKNOWN) {
+      if (!s.dnsPort || (s.hopeless & (1 << dir)) !== 0 || (m === null && !isCutDnsMessage(d, o + 2, end))) {
+        return;
+      }
+      s.mode = Mode.DNS;
+    }
+    countHeader(s, d, o + 2);
+    if (m !== null) addMessage(s, m);
+    else if ((d[o + 4] & 0x80) !== 0) s.answersUnread = true;
+  } else if (s.mode === Mode.UNKNOWN) return;
+  st.skip(2 + len);
+  // A message starts among the bytes not captured: its length is not known.
+  if (((cutTo - ((headSeq + 2 + len) >>> 0)) | 0) > 0) loseDirection(s, dir);
+}
+
+/** A direction whose message boundaries were lost (see `cutTcpMessage`): its later segments are not read. */
+function loseDirection(s: DnsState, dir: number): void {
+  s.lostDirs |= 1 << dir;
+  // Responses may be among what is not read: their answers are unknown.
+  s.answersUnread = true;
+}
+
+/**
  * The `dns` group.
  *
  * @example
@@ -402,13 +463,23 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     const s = new DnsState();
     s.tcp = flow.protocol === 6;
     s.netbiosPort = flow.srcPort === 137 || flow.dstPort === 137;
+    s.dnsPort = isDnsPort(flow.srcPort) || isDnsPort(flow.dstPort);
     return s;
   },
   update(s: DnsState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     if (s === null || s.mode === Mode.NOT_DNS) return;
     if (s.tcp) {
-      if (p.tcpHdrLen === 0 || p.isFragment) return;
+      if (p.tcpHdrLen === 0 || p.isFragment || (s.lostDirs & (1 << dir)) !== 0) return;
       updateTcp(s, p, dir);
+      // The snapshot length cut the segment: the message it cut is counted by its header, and passed over.
+      const n = p.payloadCapLen;
+      if (
+        n < p.payloadLen && s.streams !== null && (s.mode as Mode) !== Mode.NOT_DNS &&
+        (s.deferred & (1 << dir)) === 0
+      ) {
+        const seq = payloadSeq(p.tcpSeq, p.tcpFlags);
+        cutTcpMessage(s, s.streams[dir], dir, (seq + n) >>> 0, (seq + p.payloadLen) >>> 0);
+      }
       return;
     }
     if (p.proto !== 17) return;
@@ -425,13 +496,24 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
       n = (udpLen >= 8 && udpLen <= d.length ? udpLen : d.length) - 8;
     } else if (p.heldForReassembly || p.isFragment) return;
     if (n === 0) return;
+    // The snapshot length cut the datagram, or this is a first fragment that nothing can reassemble: a message
+    // cut inside its question is counted by its header, its answers unknown, on a DNS port or in a flow already
+    // DNS (tshark reads it by its port).
+    const cut = p.datagram === null && (n < p.payloadLen || (p.ipFlags & 1) !== 0);
     if (s.mode === Mode.DNS) {
-      onMessage(s, b, o, o + n);
+      if (onMessage(s, b, o, o + n) && cut && (b[o + 2] & 0x80) !== 0) s.answersUnread = true;
       return;
     }
     // One bad datagram first (a probe, a malformed query) does not make the flow not DNS: a few are examined,
     // and once one reads as DNS the ones before it are counted by their header, in their order.
     const m = isNetbiosName(s, b, o, o + n) ? null : parseDnsMessage(b, o, o + n, true);
+    if (m === null && cut && s.dnsPort && isCutDnsMessage(b, o, o + n)) {
+      s.mode = Mode.DNS;
+      countPending(s);
+      countHeader(s, b, o);
+      if ((b[o + 2] & 0x80) !== 0) s.answersUnread = true;
+      return;
+    }
     if (m === null) {
       if (++s.probes0 >= UDP_PROBES) {
         s.mode = Mode.NOT_DNS;
@@ -440,11 +522,7 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
       return;
     }
     s.mode = Mode.DNS;
-    const pending = s.pending;
-    if (pending !== null) {
-      for (const header of pending) countHeader(s, header, 0);
-      s.pending = null;
-    }
+    countPending(s);
     countHeader(s, b, o);
     addMessage(s, m);
   },

@@ -872,3 +872,53 @@ Deno.test("dns over fragmented UDP: the datagram is read whole once its last fra
     [true, "NXDOMAIN", "phl1sprt108.ad.dla.mil"],
   );
 });
+
+Deno.test({
+  name: "dns: messages the snapshot length cut are counted by their header, as tshark counts them (UDP, TCP)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // A review's: dig against dnsmasq on lo (UDP and TCP, one and several queries per connection) through
+    // `editcap -s 64` and `-s 200`, and dig between network namespaces captured with `tcpdump -s 80` and `-s 160`.
+    // UDP messages cut inside their question made the flow not DNS (13 of 15 flows at -s 64); a TCP segment cut
+    // short held its message unfinished for ever, and every later message of its direction unread (no response
+    // counted in a flow of three).
+    let compared = 0;
+    for (const file of ["lo_snap64.pcap", "lo_snap200.pcap", "ns_snap80.pcap", "ns_snap160.pcap"]) {
+      const path = `testdata/dns_edge/${file}`;
+      const got = await records(path, ["dns"]);
+      for (const [k, w] of tsharkDns(path)) {
+        const rs = got.get(k);
+        assert.ok(rs && rs.length === 1, `${file}: no single record for ${k}`);
+        const r = rs[0], label = `${file} ${k}`;
+        assert.equal(r.dns_detected, true, label);
+        assert.equal(r.dns_responses, w.responses, `${label} responses`);
+        assert.equal(r.dns_response_code, w.rcode, `${label} rcode`);
+        if (w.counts) {
+          assert.deepEqual(
+            [r.dns_answer_count, r.dns_authority_count, r.dns_additional_count],
+            w.counts,
+            label,
+          );
+        }
+        assert.equal(r.dns_recursion_available, w.ra, `${label} ra`);
+        compared++;
+        // tshark reads the captured part of each TCP segment the cut left as a message of its own: the tail of
+        // a long query or response became a "query" there. Each connection here sent one query per message.
+        if (k.startsWith("17|")) assert.equal(r.dns_queries, w.queries, `${label} queries`);
+        else assert.ok((r.dns_queries as number) >= 1 && (r.dns_queries as number) <= w.queries, label);
+        // The answers the cut left are listed; when it left none of them, they are unknown (null), not none. (Of
+        // the first 32 messages: see the window's own test.)
+        if (w.queries + w.responses > 32) continue;
+        if (w.answers.length > 0) assert.deepEqual(r.dns_answers, w.answers.slice(0, 64), `${label} answers`);
+        else if (w.responses > 0 && w.counts !== null && w.counts[0] > 0) {
+          assert.equal(r.dns_answers, null, `${label} answers`);
+        }
+      }
+    }
+    assert.ok(compared >= 25, `compared ${compared}`);
+    // lo_snap200, three queries on one connection: two answers cut (30 and 60 records), then NXDOMAIN whole.
+    const [three] = [...(await records("testdata/dns_edge/lo_snap200.pcap", ["dns"])).values()].flat()
+      .filter((r) => r.src_port === 40008 || r.dst_port === 40008);
+    assert.deepEqual([three.dns_queries, three.dns_responses, three.dns_answer_count], [3, 3, 30]);
+  },
+});

@@ -414,6 +414,41 @@ function classOk(c: number): boolean {
 }
 
 /**
+ * True when `buf[off, end)`, a message that the snapshot length cut at `end` inside its question, reads as DNS as
+ * far as it goes: a sane header (known opcode; a query with a question and rcode 0; at most 64 questions) and
+ * the first question's labels well formed up to the cut. What a cut message can show of being DNS, for a flow on
+ * a DNS port (tshark reads such a message by its port, header first).
+ *
+ * @example
+ * ```ts
+ * import { isCutDnsMessage } from "./dns.ts";
+ * // A query for "example.com" cut after "exa".
+ * const q = new Uint8Array([0, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 7, 0x65, 0x78, 0x61]);
+ * console.log(isCutDnsMessage(q, 0, q.length)); // true
+ * ```
+ */
+export function isCutDnsMessage(buf: Uint8Array, off: number, end: number): boolean {
+  if (end > buf.length) end = buf.length;
+  if (off < 0 || end - off < 12) return false;
+  const flags = u16(buf, off + 2);
+  const opcode = (flags >> 11) & 0xf;
+  const qdCount = u16(buf, off + 4);
+  if (opcode === 3 || opcode > 6 || qdCount === 0 || qdCount > 64) return false;
+  if ((flags & 0x8000) === 0 && (flags & 0xf) !== 0) return false;
+  let p = off + 12;
+  while (p < end) {
+    const c = buf[p];
+    // The name ends (a zero, or a pointer) before the cut: the cut falls in the type and class, or the question
+    // was whole and something else made the message unreadable.
+    if (c === 0) return end - (p + 1) < 4;
+    if (c >= 0xc0) return end - (p + 2) < 4;
+    if (c > 63) return false;
+    p += c + 1;
+  }
+  return true;
+}
+
+/**
  * Parses the DNS message in `buf[off, end)`. Returns null unless the header is sane (known opcode) and every
  * question is readable with a known class (the content-based detection test). A message cut short (snap length,
  * IP fragment) still yields the header, question and the answers that fit. With `wantQName` false the first

@@ -88,7 +88,12 @@ const features: FeatureSpec[] = [
       "first copy counted when it comes late. Past 16 holes at once, bytes filling the oldest are not counted.",
   ),
   f("tcp_seq_fwd_retrans", "int", "The initiator's retransmissions (as tcp.analysis.retransmission)."),
-  f("tcp_seq_fwd_gaps", "int", "Sequence gaps in the initiator's data (as tcp.analysis.lost_segment)."),
+  f(
+    "tcp_seq_fwd_gaps",
+    "int",
+    "Sequence gaps in the initiator's data (as tcp.analysis.lost_segment; a segment cut into IP fragments " +
+      "counts its first fragment's bytes, and the rest is a gap).",
+  ),
   f("tcp_seq_fwd_ooo", "int", "The initiator's out-of-order segments (as tcp.analysis.out_of_order)."),
   f(
     "tcp_seq_bwd_bytes_sent",
@@ -99,7 +104,12 @@ const features: FeatureSpec[] = [
   f("tcp_seq_bwd_gaps", "int", "Sequence gaps in the responder's data."),
   f("tcp_seq_bwd_ooo", "int", "The responder's out-of-order segments."),
   f("tcp_ack_fwd_count", "int", "The initiator's packets with the ACK flag."),
-  f("tcp_ack_fwd_dup", "int", "The initiator's duplicate ACKs (as tcp.analysis.duplicate_ack)."),
+  f(
+    "tcp_ack_fwd_dup",
+    "int",
+    "The initiator's duplicate ACKs (as tcp.analysis.duplicate_ack, but on MPTCP connections too, which " +
+      "tshark 4.0 excuses when MPTCP options changed).",
+  ),
   f("tcp_ack_bwd_count", "int", "The responder's packets with the ACK flag."),
   f("tcp_ack_bwd_dup", "int", "The responder's duplicate ACKs."),
   f("tcp_total_retrans", "int", "Retransmissions in both directions."),

@@ -316,3 +316,54 @@ Deno.test("tcp_fingerprint: the option kinds end at the end of the list and at a
     ["2", "2-1", "2-4-8-1-3-0", "2"],
   );
 });
+
+Deno.test("tcp_window: a port pair reused by a connection of other options scales each connection's windows by its own SYNs", async () => {
+  // A review's, between network namespaces: client port 40070 to 5070 four times in a row; before the second
+  // connection the server turned window scaling off (its SYN-ACK carries none). The scaled maxima took every
+  // connection's window fields shifted by the first connection's scale (65535 << 10 = 67107840), and the
+  // responder's scale came from a later connection's SYN-ACK when the first one had none.
+  const want: Record<string, [number, number | null, number, number]> = {
+    // capture: tcp_win_scale_fwd, tcp_win_scale_bwd, scaled maxima (tshark's, below, when it runs)
+    "reuse_ws_scale_first.pcap": [10, 10, 549888, 532480],
+    "reuse_ws_noscale_first.pcap": [10, null, 80896, 137216],
+  };
+  for (const [file, [wsF, wsB, maxF, maxB]] of Object.entries(want)) {
+    const path = `testdata/tcp_edge/${file}`;
+    const { records } = await collect(path, { features: ["tcp_window"] });
+    assert.equal(records.length, 1, file);
+    const r = records[0];
+    assert.deepEqual(
+      [r.tcp_win_scale_fwd, r.tcp_win_scale_bwd, r.tcp_scaled_win_fwd_max, r.tcp_scaled_win_bwd_max],
+      [wsF, wsB, maxF, maxB],
+      file,
+    );
+    if (!HAVE_TSHARK) continue;
+    // tshark scales each connection (tcp.stream) by its own handshake: the largest window in bytes per side,
+    // a SYN's as sent.
+    const out = new Deno.Command("tshark", {
+      args: [
+        "-r",
+        path,
+        "-T",
+        "fields",
+        "-e",
+        "tcp.srcport",
+        "-e",
+        "tcp.flags.syn",
+        "-e",
+        "tcp.window_size_value",
+        "-e",
+        "tcp.window_size",
+      ],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    const most = new Map<string, number>();
+    for (const line of new TextDecoder().decode(out.stdout).trim().split("\n")) {
+      const [port, syn, raw, scaled] = line.split("\t");
+      const w = syn === "1" ? Number(raw) : Number(scaled);
+      most.set(port, Math.max(most.get(port) ?? -1, w));
+    }
+    assert.deepEqual([most.get("40070"), most.get("5070")], [maxF, maxB], `${file}: tshark`);
+  }
+});

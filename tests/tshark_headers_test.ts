@@ -405,8 +405,9 @@ function tcpWindow(fl: Flow, out: Map<string, Value>): void {
   const side = (dir: 0 | 1) => {
     const a = t.filter((x) => x.dir === dir);
     const w = a.map((x) => x.fr.win);
-    // The window scale shift from the side's first SYN carrying one (shifts above 14 count as 14, RFC 7323).
-    const synWs = a.find((x) => (x.fr.flags & SYN) !== 0 && (x.fr.opts?.ws ?? -1) >= 0)?.fr.opts?.ws;
+    // The window scale shift from the side's first SYN (shifts above 14 count as 14, RFC 7323). A port pair
+    // reused by connections of other options is its own test (tcp_window's, against tshark's scaled windows).
+    const synWs = a.find((x) => (x.fr.flags & SYN) !== 0)?.fr.opts?.ws;
     return {
       a,
       w,

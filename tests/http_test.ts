@@ -967,3 +967,37 @@ Deno.test({
     assert.deepEqual([r.http_method, r.http_version], ["GET", null]);
   },
 });
+
+Deno.test("http: a request line the snapshot length cut inside its version keeps its target, as tshark reads it", async () => {
+  const enc = new TextEncoder();
+  const head = (s: string) => {
+    const b = enc.encode(s);
+    return parseHttp1Head(b, 0, b.length);
+  };
+  assert.equal(head("GET http://abs.example/a.txt HTTP/")?.uri, "http://abs.example/a.txt");
+  assert.equal(head("GET /x HTTP/1.")?.uri, "/x");
+  assert.equal(head("GET /x HTTP/1.")?.version, null);
+  // Cut inside the target, or before a version could begin: the target is not known whole.
+  assert.equal(head("GET /partial-targ")?.uri, null);
+  assert.equal(head("GET /x Y")?.uri, null);
+  // A review's: curl and python's http.server on lo through `editcap -s 100`; the flow on port 41006 asked for an
+  // absolute URI whose request line the cut ended at "HTTP/".
+  const path = "testdata/http_edge/lo_snap100.pcap";
+  const r = (await collect(path, { features: ["http2"] })).records.find((x) => x.src_port === 41006);
+  assert.deepEqual([r?.http_method, r?.http_uri, r?.http_version], ["GET", "http://abs.example/a.txt", null]);
+  if (HAVE_TSHARK) {
+    assert.deepEqual(
+      tsharkRows([
+        "-r",
+        path,
+        "-Y",
+        "tcp.srcport == 41006 && http.request",
+        "-T",
+        "fields",
+        "-e",
+        "http.request.uri",
+      ]),
+      [["http://abs.example/a.txt"]],
+    );
+  }
+});

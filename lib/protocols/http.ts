@@ -231,6 +231,16 @@ export function findHeadEnd(buf: Uint8Array, off: number, end: number): number {
   return -1;
 }
 
+/** True when `buf[off, end)` (cut short) could begin an HTTP version: "HTTP/" then digits and dots. */
+function isVersionStart(buf: Uint8Array, off: number, end: number): boolean {
+  if (end <= off) return false;
+  for (let i = off; i < end; i++) {
+    const c = buf[i], k = i - off;
+    if (k < 5 ? c !== "HTTP/".charCodeAt(k) : !(isDigit(c) || c === 0x2e)) return false;
+  }
+  return true;
+}
+
 /** A parsed HTTP/1.x message head. */
 export interface Http1Head {
   /** True for a request, false for a response. */
@@ -321,9 +331,13 @@ export function parseHttp1Head(buf: Uint8Array, off: number, end: number): Http1
     const vOff = sp;
     if (vOff <= off + ml + 1 || lineEnd - vOff < 8) {
       if (eol >= end && lineEnd - off < 2048) {
-        // The request line itself is cut short: keep what is known.
+        // The request line itself is cut short: keep what is known (the target too, when what follows its space
+        // is the start of a version: tshark reads it).
         head.isRequest = true;
         head.method = text(buf, off, off + ml);
+        if (vOff > off + ml + 1 && isVersionStart(buf, vOff, lineEnd)) {
+          head.uri = text(buf, off + ml + 1, vOff - 1);
+        }
         return head;
       }
       return null;

@@ -29,7 +29,9 @@ import sys
 
 import networkx as nx
 
-BETWEENNESS_MAX_WORK = 2e8
+# jj's bound (extractors/connection.ts): the work of every weakly connected part, hosts x (hosts + edges), summed
+# over the parts taken smallest first; the hosts of the parts past it have no betweenness (null).
+BETWEENNESS_MAX_WORK = 3e8
 
 
 def oracle(graph):
@@ -49,10 +51,19 @@ def oracle(graph):
         undirected.add_edge(src, dst, weight=w + 1)
 
     between = nx.betweenness_centrality(digraph, normalized=True)
+    parts = []
     for part in nx.weakly_connected_components(digraph):
-        if len(part) * digraph.subgraph(part).number_of_edges() > BETWEENNESS_MAX_WORK:
+        hosts = len(part)
+        parts.append((hosts * (hosts + digraph.subgraph(part).number_of_edges()), part))
+    budget = BETWEENNESS_MAX_WORK
+    for work, part in sorted(parts, key=lambda p: p[0]):
+        if len(part) < 3:
+            continue
+        if work > budget:
             for v in part:
                 between[v] = None
+        else:
+            budget -= work
     clustering = nx.clustering(undirected)
 
     def started(h, a, b):

@@ -458,6 +458,7 @@ function loseDirection(s: DnsState, dir: number): void {
 export const dnsExtractor: FeatureExtractor<DnsState | null> = {
   name: "dns",
   features,
+  datagrams: true,
   init: (flow: FlowState): DnsState | null => {
     if (flow.protocol !== 6 && flow.protocol !== 17) return null;
     const s = new DnsState();

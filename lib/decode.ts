@@ -116,8 +116,11 @@ interface FragmentPorts {
 
 /** A UDP datagram being put together from its fragments (see `PacketView.datagram`). */
 interface DatagramParts {
-  /** Its bytes from the transport header on, as far as fragments came (grown as they come). */
-  data: Uint8Array;
+  /** Each fragment's bytes (a copy), and where it starts in the datagram (from the transport header on). */
+  pieces: Uint8Array[];
+  starts: number[];
+  /** Bytes of `pieces`. */
+  bytes: number;
   /** The byte ranges held, [start, end) pairs, sorted and apart. */
   ranges: number[];
   /** Its length, once the last fragment (no more to come) was seen; -1 before. */
@@ -129,7 +132,7 @@ interface DatagramParts {
 /** Datagrams being reassembled at once, and the bytes they may hold in all (the oldest is dropped past them). */
 const MAX_REASSEMBLING = 1024;
 const MAX_REASSEMBLY_BYTES = 16 << 20;
-/** Fragments of one datagram held apart at most (a datagram of more is not reassembled). */
+/** Fragments of one datagram held at most (a datagram of more is not reassembled). */
 const MAX_PARTS = 64;
 
 /** The inner packet of a tunnel's outer datagram, as its first fragment carried it. */
@@ -157,6 +160,11 @@ export class PacketDecoder {
   /** Decapsulate tunnels (default) or keep the outer flow. */
   decap = true;
   /**
+   * Reassemble fragmented UDP datagrams into `PacketView.datagram` (default false): set when a group reads it
+   * (`FeatureExtractor.datagrams`); otherwise their fragments would be held for nothing.
+   */
+  reassembleUdp = false;
+  /**
    * The ports of datagrams whose first fragment was seen, by addresses, IP id and protocol: the fragments after
    * it carry no transport header, and take the first one's ports so that they count in its flow (a fragment
    * that comes before its first one keeps ports 0). Only fragmented datagrams allocate.
@@ -174,6 +182,11 @@ export class PacketDecoder {
   private readonly datagrams = new Map<string, DatagramParts>();
   /** Bytes `datagrams` holds. */
   private reassemblyBytes = 0;
+
+  /** Bytes of fragments held for reassembly (see `reassembleUdp`): at most 16 MiB. */
+  get heldFragmentBytes(): number {
+    return this.reassemblyBytes;
+  }
   /**
    * The current IP layer's fragment data (after the IPv4 header or the IPv6 Fragment header): where it starts in
    * the frame, and whether the frame holds all of it (no snapshot length cut, no IP length past the frame).
@@ -522,7 +535,7 @@ export class PacketDecoder {
   private fragment(): void {
     const p = this.packet;
     const n = p.ipVersion === 4 ? 4 : 16;
-    if (this.fragNext === PROTO_UDP) this.reassemble(n);
+    if (this.reassembleUdp && this.fragNext === PROTO_UDP) this.reassemble(n);
     if (p.isFragment) this.laterFragment(n);
     // Every protocol's first fragment: its later ones take its protocol too, which differs from their own
     // header's when an extension header (IPv6 destination options, AH) comes before the transport header.
@@ -556,35 +569,44 @@ export class PacketDecoder {
       if (d !== undefined) this.dropDatagram(key, d);
       return;
     }
-    if (d === undefined) {
-      while (
-        all.size > 0 && (all.size >= MAX_REASSEMBLING || this.reassemblyBytes + end > MAX_REASSEMBLY_BYTES)
-      ) {
-        const [oldKey, old] = all.entries().next().value!;
-        this.dropDatagram(oldKey, old);
-      }
-      d = { data: new Uint8Array(Math.max(end, 1024)), ranges: [], total: -1, ts: p.ts };
-      all.set(key, d);
-      this.reassemblyBytes += d.data.length;
-    } else if (end > d.data.length) {
-      const bigger = new Uint8Array(Math.min(65535, Math.max(end, 2 * d.data.length)));
-      bigger.set(d.data);
-      this.reassemblyBytes += bigger.length - d.data.length;
-      d.data = bigger;
-    }
-    const r = d.ranges;
-    // Bytes already held where this fragment overlaps must be the same (a retransmitted fragment).
-    for (let i = 0; i < r.length; i += 2) {
-      const lo = Math.max(start, r[i]), hi = Math.min(end, r[i + 1]);
-      for (let j = lo; j < hi; j++) {
-        if (d.data[j] !== b[from + j - start]) {
-          this.dropDatagram(key, d);
-          return;
+    if (d !== undefined) {
+      // Bytes already held where this fragment overlaps must be the same (a fragment sent or captured twice).
+      for (let k = 0; k < d.pieces.length; k++) {
+        const q = d.pieces[k], qs = d.starts[k];
+        const lo = Math.max(start, qs), hi = Math.min(end, qs + q.length);
+        for (let j = lo; j < hi; j++) {
+          if (q[j - qs] !== b[from + j - start]) {
+            this.dropDatagram(key, d);
+            return;
+          }
         }
       }
+    } else {
+      d = { pieces: [], starts: [], bytes: 0, ranges: [], total: -1, ts: p.ts };
+      all.set(key, d);
     }
-    d.data.set(b.subarray(from, from + len), start);
+    const r = d.ranges;
     if (last) d.total = end;
+    // A fragment held already (captured twice) adds nothing.
+    let held = false;
+    for (let k = 0; k < r.length && !held; k += 2) held = r[k] <= start && end <= r[k + 1];
+    if (!held) {
+      if (d.pieces.length >= MAX_PARTS) {
+        this.dropDatagram(key, d);
+        return;
+      }
+      // The oldest datagrams go to make room (never this one).
+      while (all.size > MAX_REASSEMBLING || this.reassemblyBytes + len > MAX_REASSEMBLY_BYTES) {
+        const [oldKey, old] = all.entries().next().value!;
+        if (old === d) break;
+        this.dropDatagram(oldKey, old);
+      }
+      // Only this fragment's bytes are copied: a far offset costs no more than a near one.
+      d.pieces.push(b.slice(from, from + len));
+      d.starts.push(start);
+      d.bytes += len;
+      this.reassemblyBytes += len;
+    }
     // Merge [start, end) into the sorted ranges.
     let i = 0;
     while (i < r.length && r[i + 1] < start) i += 2;
@@ -596,20 +618,18 @@ export class PacketDecoder {
       j += 2;
     }
     r.splice(i, j - i, lo, hi);
-    if (r.length > 2 * MAX_PARTS) {
-      this.dropDatagram(key, d);
-      return;
-    }
     if (d.total >= 0 && r.length === 2 && r[0] === 0 && r[1] === d.total) {
       this.dropDatagram(key, d);
-      p.datagram = d.data.subarray(0, d.total);
+      const whole = new Uint8Array(d.total);
+      for (let k = 0; k < d.pieces.length; k++) whole.set(d.pieces[k], d.starts[k]);
+      p.datagram = whole;
     } else p.heldForReassembly = true;
   }
 
   /** Forgets a datagram being reassembled. */
   private dropDatagram(key: string, d: DatagramParts): void {
     this.datagrams.delete(key);
-    this.reassemblyBytes -= d.data.length;
+    this.reassemblyBytes -= d.bytes;
   }
 
   /** A first fragment decoded to its transport header: its ports are remembered. */

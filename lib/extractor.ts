@@ -123,6 +123,11 @@ export interface FeatureExtractor<S = unknown> {
   readonly name: string;
   /** The features this group writes, in output order. */
   readonly features: readonly FeatureSpec[];
+  /**
+   * Optional: true when `update` reads `PacketView.datagram`, the UDP datagrams that IP fragmentation split,
+   * put together. The decoder reassembles them only when a group of the run asks (it holds fragments to do so).
+   */
+  readonly datagrams?: boolean;
   /** Creates the group's state for a new flow; `flow` has its addresses, ports, protocol and first time set. */
   init(flow: FlowState): S;
   /** Folds one packet of the flow into the state. `pkt` is only valid during the call; `dir` 0 is the

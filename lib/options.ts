@@ -243,6 +243,7 @@ export function checkExtractor(e: unknown, where: string): asserts e is FeatureE
       bad(`${fn} must be a plain synchronous function (it is an ${kind}: its work would come too late)`);
     }
   }
+  if (x.datagrams !== undefined && typeof x.datagrams !== "boolean") bad("datagrams must be true or false");
   if (!Array.isArray(x.features) || x.features.length === 0) bad("features must be a non-empty array");
   // Each column once, also under --bidirectional-split's names (q_initiator and fwd_q would both be fwd_q).
   const columns = new Map<string, string>();

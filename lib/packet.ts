@@ -206,8 +206,8 @@ export class PacketView {
   isFragment = false;
   /**
    * The UDP datagram (its header, then its payload) that this fragment completed, put together from every
-   * fragment as tshark reassembles it, for the protocol groups (null on every other packet; valid until the next
-   * packet is decoded). The packet's own fields stay the fragment's.
+   * fragment as tshark reassembles it, for the protocol groups (null on every other packet, and when no group of
+   * the run reads it: see `FeatureExtractor.datagrams`). The packet's own fields stay the fragment's.
    */
   datagram: Uint8Array | null = null;
   /**

@@ -103,6 +103,7 @@ export class FlowPipeline {
     private readonly emit: (record: FlowRecord, flow: FlowState) => void,
   ) {
     this.decoder.decap = options.decap ?? true;
+    this.decoder.reassembleUdp = extractors.some((e) => e.datagrams === true);
     this.table = new FlowTable(options, (f) => this.finishFlow(f), (f) => this.initFlow(f));
     const records = makeRecordFactory(extractors);
     this.newRecord = records.newRecord;

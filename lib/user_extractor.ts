@@ -176,6 +176,7 @@ export function guardExtractor<S>(e: FeatureExtractor<S>): FeatureExtractor<S> {
   const guarded: FeatureExtractor<S> = {
     name,
     features,
+    datagrams: e.datagrams,
     init(flow: FlowState): S {
       let s: S;
       try {

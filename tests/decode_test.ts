@@ -768,3 +768,26 @@ Deno.test({
     assert.equal(records.reduce((a, r) => a + (r.total_packets as number), 0), 12);
   },
 });
+
+Deno.test("reassembly: fragments that never complete are held within 16 MiB, a far offset costing only its bytes", () => {
+  // A review's flood: later fragments at offset 64,000, each of a new datagram. Each held one cost a 64 KB buffer
+  // (ten to nineteen times slower); now only its own bytes, and the oldest go past the bound.
+  const d = new PacketDecoder();
+  d.reassembleUdp = true;
+  const data = new Uint8Array(200);
+  let most = 0;
+  for (let id = 0; id < 100000; id++) {
+    const frame = ethernet(
+      ipv4("10.0.0.1", "10.0.0.2", 17, data, { id: id & 0xffff, mf: true, fragOffset: 8000 }),
+    );
+    d.decode(id * 1e-3, frame, 0, frame.length, frame.length, 1);
+    most = Math.max(most, d.heldFragmentBytes);
+  }
+  assert.ok(most <= 16 << 20, `${most}`);
+  assert.ok(most >= 200 * 1000, `${most}`);
+  // Without a group that reads datagrams, nothing is held.
+  const off = new PacketDecoder();
+  const frame = ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, data, { mf: true, fragOffset: 8000 }));
+  off.decode(0, frame, 0, frame.length, frame.length, 1);
+  assert.equal(off.heldFragmentBytes, 0);
+});

@@ -69,6 +69,9 @@ export class DnsState {
   dnsPort = false;
   /** TCP: directions (bit per direction) whose messages can no longer be found (see `cutTcpMessage`). */
   lostDirs = 0;
+  /** TCP: where the snapshot length cut each direction's segments, [captured end, sent end) pairs (`reachCuts`). */
+  cuts0: number[] | null = null;
+  cuts1: number[] | null = null;
   /** UDP: datagrams examined while probing. */
   probes0 = 0;
   /** TCP: directions (bit per direction) whose first message cannot be DNS. */
@@ -162,17 +165,43 @@ const features: FeatureSpec[] = [
 
 /** Counts the message at `buf[off]` (12 header bytes present) by its header, as tshark counts one it cannot read
  * further: QR and TC, and the first query's and response's header is kept. */
-function countHeader(s: DnsState, buf: Uint8Array, off: number): void {
+function countHeader(s: DnsState, buf: Uint8Array, off: number, have = 12): void {
   s.messages++;
   const flags = (buf[off + 2] << 8) | buf[off + 3];
   if (flags & 0x8000) {
     s.responses++;
-    s.responseHeader ??= buf.slice(off, off + 12);
+    if (s.responseHeader === null) s.responseHeader = headerOf(buf, off, have);
   } else {
     s.queries++;
-    s.queryHeader ??= buf.slice(off, off + 12);
+    if (s.queryHeader === null) s.queryHeader = headerOf(buf, off, have);
   }
   if (flags & 0x0200) s.truncated = true;
+}
+
+/**
+ * The 12 header bytes of the message at `buf[off]`, of which `have` (4 to 12) were captured; the byte after them
+ * (a 13th) is how many, so that counts a cut left out are unknown.
+ */
+function headerOf(buf: Uint8Array, off: number, have: number): Uint8Array {
+  const h = new Uint8Array(13);
+  h.set(buf.subarray(off, off + Math.min(have, 12)));
+  h[12] = Math.min(have, 12);
+  return h;
+}
+
+/**
+ * True when the first `have` bytes (4 to 11) of a message the snapshot length cut inside its header read as a DNS
+ * header as far as they go: a known opcode, a query's rcode 0, and at most 64 questions (a query at least one).
+ */
+function isCutDnsHeader(buf: Uint8Array, off: number, have: number): boolean {
+  const flags = (buf[off + 2] << 8) | buf[off + 3];
+  const opcode = (flags >> 11) & 0xf;
+  if (opcode === 3 || opcode > 6) return false;
+  const query = (flags & 0x8000) === 0;
+  if (query && (flags & 0xf) !== 0) return false;
+  if (have < 6) return true;
+  const qd = (buf[off + 4] << 8) | buf[off + 5];
+  return qd <= 64 && (!query || qd >= 1);
 }
 
 /** DNS's port, mDNS's and LLMNR's. */
@@ -411,8 +440,6 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
  * not read.
  */
 function cutTcpMessage(s: DnsState, st: TcpStreamBuffer, dir: number, cutFrom: number, cutTo: number): void {
-  // Out of order (the stream waits for bytes before the cut): left to the stream.
-  if (st.nextSeq !== cutFrom) return;
   const a = st.available, o = st.offset, d = st.data;
   if (a < 2) {
     loseDirection(s, dir);
@@ -433,10 +460,45 @@ function cutTcpMessage(s: DnsState, st: TcpStreamBuffer, dir: number, cutFrom: n
     countHeader(s, d, o + 2);
     if (m !== null) addMessage(s, m);
     else if ((d[o + 4] & 0x80) !== 0) s.answersUnread = true;
+  } else if (a >= 6 && len >= 12 && isCutDnsHeader(d, o + 2, a - 2)) {
+    // Cut inside the header: counted by its flags, its counts unknown.
+    if (s.mode === Mode.UNKNOWN) {
+      if (!s.dnsPort || (s.hopeless & (1 << dir)) !== 0) return;
+      s.mode = Mode.DNS;
+    }
+    countHeader(s, d, o + 2, a - 2);
+    if ((d[o + 4] & 0x80) !== 0) s.answersUnread = true;
   } else if (s.mode === Mode.UNKNOWN) return;
   st.skip(2 + len);
   // A message starts among the bytes not captured: its length is not known.
   if (((cutTo - ((headSeq + 2 + len) >>> 0)) | 0) > 0) loseDirection(s, dir);
+}
+
+/** Cuts held per direction until the stream reaches them (see `reachCuts`). */
+const MAX_CUTS = 16;
+
+/**
+ * Passes over each message a cut fell in that the direction's stream has reached (`cutTcpMessage`), then reads
+ * the messages after it that were held, in order.
+ */
+function reachCuts(s: DnsState, dir: number): void {
+  const cuts = dir === 0 ? s.cuts0 : s.cuts1;
+  if (cuts === null || cuts.length === 0 || s.streams === null || (s.deferred & (1 << dir)) !== 0) return;
+  const st = s.streams[dir];
+  for (let i = 0; i < cuts.length;) {
+    // A cut the stream already passed (a retransmission's, or inside a message it skipped) is dropped.
+    const ahead = (cuts[i] - st.nextSeq) | 0;
+    if (ahead > 0) {
+      i += 2;
+      continue;
+    }
+    const [from, to] = cuts.splice(i, 2);
+    if (ahead < 0 || (s.lostDirs & (1 << dir)) !== 0) continue;
+    cutTcpMessage(s, st, dir, from, to);
+    if (s.mode !== Mode.DNS || (s.lostDirs & (1 << dir)) !== 0) return;
+    drainTcp(s, st, dir);
+    i = 0;
+  }
 }
 
 /** A direction whose message boundaries were lost (see `cutTcpMessage`): its later segments are not read. */
@@ -472,15 +534,15 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     if (s.tcp) {
       if (p.tcpHdrLen === 0 || p.isFragment || (s.lostDirs & (1 << dir)) !== 0) return;
       updateTcp(s, p, dir);
-      // The snapshot length cut the segment: the message it cut is counted by its header, and passed over.
+      // The snapshot length cut the segment: the message it cut is counted by its header, and passed over, once
+      // the stream reaches the cut (a segment before it may come later).
       const n = p.payloadCapLen;
-      if (
-        n < p.payloadLen && s.streams !== null && (s.mode as Mode) !== Mode.NOT_DNS &&
-        (s.deferred & (1 << dir)) === 0
-      ) {
+      if (n < p.payloadLen && s.streams !== null && (s.mode as Mode) !== Mode.NOT_DNS) {
         const seq = payloadSeq(p.tcpSeq, p.tcpFlags);
-        cutTcpMessage(s, s.streams[dir], dir, (seq + n) >>> 0, (seq + p.payloadLen) >>> 0);
+        const cuts = dir === 0 ? (s.cuts0 ??= []) : (s.cuts1 ??= []);
+        if (cuts.length < 2 * MAX_CUTS) cuts.push((seq + n) >>> 0, (seq + p.payloadLen) >>> 0);
       }
+      reachCuts(s, dir);
       return;
     }
     if (p.proto !== 17) return;
@@ -502,12 +564,25 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     // DNS (tshark reads it by its port).
     const cut = p.datagram === null && (n < p.payloadLen || (p.ipFlags & 1) !== 0);
     if (s.mode === Mode.DNS) {
-      if (onMessage(s, b, o, o + n) && cut && (b[o + 2] & 0x80) !== 0) s.answersUnread = true;
+      if (onMessage(s, b, o, o + n)) {
+        if (cut && (b[o + 2] & 0x80) !== 0) s.answersUnread = true;
+      } else if (cut && n >= 4 && n < 12 && isCutDnsHeader(b, o, n)) {
+        countHeader(s, b, o, n);
+        if ((b[o + 2] & 0x80) !== 0) s.answersUnread = true;
+      }
       return;
     }
     // One bad datagram first (a probe, a malformed query) does not make the flow not DNS: a few are examined,
     // and once one reads as DNS the ones before it are counted by their header, in their order.
     const m = isNetbiosName(s, b, o, o + n) ? null : parseDnsMessage(b, o, o + n, true);
+    if (m === null && cut && s.dnsPort && n >= 4 && n < 12 && isCutDnsHeader(b, o, n)) {
+      // Cut inside the header itself: counted by its flags (tshark reads them), its counts unknown.
+      s.mode = Mode.DNS;
+      countPending(s);
+      countHeader(s, b, o, n);
+      if ((b[o + 2] & 0x80) !== 0) s.answersUnread = true;
+      return;
+    }
     if (m === null && cut && s.dnsPort && isCutDnsMessage(b, o, o + n)) {
       s.mode = Mode.DNS;
       countPending(s);
@@ -553,9 +628,11 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     if (q !== null || r !== null) out.dns_recursion_desired = ((q ?? r)![2] & 0x01) !== 0;
     const counts = r ?? q;
     if (counts !== null) {
-      out.dns_answer_count = (counts[6] << 8) | counts[7];
-      out.dns_authority_count = (counts[8] << 8) | counts[9];
-      out.dns_additional_count = (counts[10] << 8) | counts[11];
+      // Those a snapshot length cut from the header are unknown.
+      const have = counts[12];
+      out.dns_answer_count = have >= 8 ? (counts[6] << 8) | counts[7] : null;
+      out.dns_authority_count = have >= 10 ? (counts[8] << 8) | counts[9] : null;
+      out.dns_additional_count = have >= 12 ? (counts[10] << 8) | counts[11] : null;
     }
     if (r !== null) {
       out.dns_response_code = r[3] & 0xf;

@@ -883,7 +883,13 @@ Deno.test({
     // short held its message unfinished for ever, and every later message of its direction unread (no response
     // counted in a flow of three).
     let compared = 0;
-    for (const file of ["lo_snap64.pcap", "lo_snap200.pcap", "ns_snap80.pcap", "ns_snap160.pcap"]) {
+    // Mends of that change (its review's): a cut segment that came out of order stopped its direction as before
+    // (tcp_reordered_snap80: two of dig's six queries on one connection swapped, then cut), and a message cut
+    // inside its 12-byte header made the flow not DNS (lo6_snap68, tcpdump's old default on IPv6: 6 bytes;
+    // lo_snap50: 8 bytes), where tshark reads its flags.
+    const files = ["lo_snap64.pcap", "lo_snap200.pcap", "ns_snap80.pcap", "ns_snap160.pcap"];
+    files.push("tcp_reordered_snap80.pcap", "lo6_snap68.pcap", "lo_snap50.pcap");
+    for (const file of files) {
       const path = `testdata/dns_edge/${file}`;
       const got = await records(path, ["dns"]);
       for (const [k, w] of tsharkDns(path)) {
@@ -894,9 +900,10 @@ Deno.test({
         assert.equal(r.dns_responses, w.responses, `${label} responses`);
         assert.equal(r.dns_response_code, w.rcode, `${label} rcode`);
         if (w.counts) {
+          // A count the cut left out of the header is unknown to both (tshark has no field).
           assert.deepEqual(
             [r.dns_answer_count, r.dns_authority_count, r.dns_additional_count],
-            w.counts,
+            w.counts.map((c) => Number.isNaN(c) ? null : c),
             label,
           );
         }
@@ -915,7 +922,7 @@ Deno.test({
         }
       }
     }
-    assert.ok(compared >= 25, `compared ${compared}`);
+    assert.ok(compared >= 40, `compared ${compared}`);
     // lo_snap200, three queries on one connection: two answers cut (30 and 60 records), then NXDOMAIN whole.
     const [three] = [...(await records("testdata/dns_edge/lo_snap200.pcap", ["dns"])).values()].flat()
       .filter((r) => r.src_port === 40008 || r.dst_port === 40008);

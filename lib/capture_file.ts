@@ -448,8 +448,33 @@ export interface CaptureReadResult {
 /** Notes on skipped blocks kept at most: a damaged capture could have one per block. */
 export const MAX_NOTES = 5;
 
-/** File names that `extract` and the progress bar take for captures inside a directory. */
-export const CAPTURE_EXT: RegExp = /\.(pcap|pcapng|cap|dmp)(\.gz)?$/i;
+/**
+ * File names that `extract` and the progress bar take for captures inside a directory: also the numbered ones
+ * `tcpdump -C` rotates into (`x.pcap1`, `x.pcap2`, ...).
+ */
+export const CAPTURE_EXT: RegExp = /\.(pcap|pcapng|cap|dmp)\d*(\.gz)?$/i;
+
+/** A capture name's part before a `tcpdump -C` number, and the number (-1 for none). */
+const ROTATED_NAME = /^(.*\.(?:pcap|pcapng|cap|dmp))(\d*)((?:\.gz)?)$/i;
+
+/**
+ * The order of names in a directory: by name, but the files `tcpdump -C` numbered after one capture in their
+ * number's order (`x.pcap`, `x.pcap1`, `x.pcap2`, ..., `x.pcap10`), as it wrote them.
+ *
+ * @example
+ * ```ts
+ * import { compareCaptureNames } from "./capture_file.ts";
+ * console.log(["x.pcap10", "x.pcap2", "x.pcap", "a.pcap"].sort(compareCaptureNames));
+ * // ["a.pcap", "x.pcap", "x.pcap2", "x.pcap10"]
+ * ```
+ */
+export function compareCaptureNames(a: string, b: string): number {
+  const x = ROTATED_NAME.exec(a), y = ROTATED_NAME.exec(b);
+  if (x !== null && y !== null && x[1] === y[1] && x[3] === y[3]) {
+    return (x[2] === "" ? -1 : Number(x[2])) - (y[2] === "" ? -1 : Number(y[2]));
+  }
+  return a < b ? -1 : a > b ? 1 : 0;
+}
 
 /**
  * The error of a directory input with no capture inside (one message for every output format).
@@ -465,7 +490,8 @@ export function noCapturesIn(dir: string): string {
 }
 
 /**
- * The captures inside a directory and its subdirectories ({@linkcode CAPTURE_EXT}), sorted by name at each
+ * The captures inside a directory and its subdirectories ({@linkcode CAPTURE_EXT}), in name order
+ * ({@linkcode compareCaptureNames}) at each
  * level: the files a directory input stands for (see {@linkcode walkCaptureTree}). A directory that cannot be
  * listed throws when it is `dir` itself; a subdirectory that cannot be is handed to `onUnreadable` (by default
  * thrown too), and the captures beside it are still found.
@@ -494,7 +520,7 @@ export function captureFilesIn(
 
 /**
  * Walks a directory as its reading as an input does, the one walk for what reads it, counts it (progress) and
- * guards it (`-o`): `onCapture` gets each capture file ({@linkcode CAPTURE_EXT}), sorted by name at each level.
+ * guards it (`-o`): `onCapture` gets each capture file ({@linkcode CAPTURE_EXT}), in name order at each level.
  * Only regular files (or links to them) count: a FIFO or a device with a capture's name would wait for a writer,
  * or never end. Links to directories are followed, each directory once (a link back up does not loop); a broken
  * link with a capture's name is handed to `onUnreadable`, and any other passed over. A directory that cannot be
@@ -527,7 +553,7 @@ export function walkCaptureTree(
       onUnreadable(dir, e);
       return;
     }
-    entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+    entries.sort((a, b) => compareCaptureNames(a.name, b.name));
     for (const e of entries) {
       const path = dir === "/" ? `/${e.name}` : `${dir}/${e.name}`;
       let isDirectory = e.isDirectory, isFile = e.isFile;

@@ -22,7 +22,7 @@ import {
 } from "./helpers.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
 import { extractFlows } from "../lib/extract.ts";
-import { captureFilesIn } from "../lib/capture_file.ts";
+import { captureFilesIn, compareCaptureNames } from "../lib/capture_file.ts";
 import { inputBytes } from "../lib/progress.ts";
 
 Deno.test("a directory holding a file that is not a capture: the other captures are read, exit 1", async () => {
@@ -640,6 +640,47 @@ Deno.test("oneCapture: an input that is not a capture among them is passed over;
       },
       /oneCapture/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("--one-capture of a directory of tcpdump -C files: x.pcap, x.pcap1, ..., x.pcap11 read in their order", async () => {
+  // A review's find: tcpdump -C names the files after the first x.pcap1, x.pcap2, ...: a directory input passed
+  // them over without a word (the capture names ended in .pcap), and x.pcap10 would sort before x.pcap2.
+  assert.deepEqual(
+    ["x.pcap10", "x.pcap2", "x.pcap", "x.pcap1.gz", "a.pcap", "x.pcap1"].sort(compareCaptureNames),
+    ["a.pcap", "x.pcap", "x.pcap1", "x.pcap1.gz", "x.pcap2", "x.pcap10"],
+  );
+  const dir = await Deno.makeTempDir();
+  try {
+    // The rotated capture's records cut into 12 files, as tcpdump -C would have written them.
+    const whole = await Deno.readFile(await rotatedWhole(dir));
+    const view = new DataView(whole.buffer);
+    const records: Uint8Array[] = [];
+    for (let at = 24; at < whole.length;) {
+      const end = at + 16 + view.getUint32(at + 8, true);
+      records.push(whole.subarray(at, end));
+      at = end;
+    }
+    await Deno.mkdir(`${dir}/parts`);
+    const per = Math.ceil(records.length / 12);
+    for (let i = 0; i < 12; i++) {
+      const part = records.slice(i * per, (i + 1) * per);
+      const bytes = new Uint8Array(24 + part.reduce((n, r) => n + r.length, 0));
+      bytes.set(whole.subarray(0, 24));
+      let at = 24;
+      for (const r of part) {
+        bytes.set(r, at);
+        at += r.length;
+      }
+      await Deno.writeFile(`${dir}/parts/x.pcap${i === 0 ? "" : i}`, bytes);
+    }
+    const want = await runCli(["extract", "-q", `${dir}/whole.pcap`]);
+    const got = await runCli(["extract", "--one-capture", `${dir}/parts`]);
+    assert.equal(got.code, 0, got.stderr);
+    assert.match(got.stderr, /53 packets read, .*2 flows written; 12 input\(s\)/);
+    assert.equal(got.stdout, want.stdout);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -566,7 +566,7 @@ Examples:
   jj extract --features timing,size --filter 'tcp port 443' captures/ -o flows.jsonl
   jj extract --format joy --joy-config dhcp=1,ike=1,ppi=1 capture.pcap -o flows.json.gz
   tcpdump -i eth0 -w - | jj extract -
-  jj extract --one-capture $(ls -tr rotated-*.pcap)`,
+  jj extract --one-capture captures/   (tcpdump -G or -C rotated files, in their order)`,
     )
     .action((inputs: string[], o: ExtractCliOptions, cmd: Command) =>
       setResult(runExtract(inputs, o, givenOptions(cmd)))

@@ -548,6 +548,8 @@ export async function* extractFlows(
         ? new FlowPipeline(extractors, options, emit)
         : (shared ??= new FlowPipeline(extractors, options, (rec, flow) => sharedEmit(rec, flow)));
       sharedEmit = emit;
+      // What becomes of the flows held when this input is cut short: written, or (one capture) read on.
+      const goOn = oneCapture && index < inputs.length - 1 ? "go on with the next input" : "are written";
       /** The pipeline's counts before this input (zero, but with `oneCapture`). */
       const before = countsOf(pipeline);
       // Records the consumer is done with once it asks for the next (see `reuseRecords`).
@@ -628,7 +630,7 @@ export async function* extractFlows(
                 warn(
                   `${name}: ${r.error} (after packet ${inputPackets()}${
                     where === null ? "" : `; ${where}`
-                  }); flows read so far are written`,
+                  }); flows read so far ${goOn}`,
                 );
                 break;
               }
@@ -755,7 +757,7 @@ export async function* extractFlows(
             if (result?.warning) {
               // A gzip input's offsets count its decompressed bytes (they can pass the file's size).
               const what = opened?.gzip === true ? decompressedOffsets(result.warning) : result.warning;
-              warn(`${name}: ${what}; flows read before it are written`);
+              warn(`${name}: ${what}; flows read before it ${goOn}`);
             }
             ended = true;
           } finally {

@@ -685,3 +685,21 @@ Deno.test("--one-capture of a directory of tcpdump -C files: x.pcap, x.pcap1, ..
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("--one-capture: a cut input among them says its flows go on with the next input", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // The second rotated file cut in its last record: its flows are not written there, they go on.
+    const cut = await Deno.readFile(ROTATED[1]);
+    await Deno.writeFile(`${dir}/b.pcap`, cut.subarray(0, cut.length - 10));
+    const r = await runCli(["extract", "--one-capture", ROTATED[0], `${dir}/b.pcap`, ...ROTATED.slice(2)]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /b\.pcap: .*; flows read before it go on with the next input$/m);
+    assert.equal(parseJsonl(r.stdout).length, 2);
+    // The last input's flows are written at its end.
+    const last = await runCli(["extract", "--one-capture", ROTATED[0], `${dir}/b.pcap`]);
+    assert.match(last.stderr, /b\.pcap: .*; flows read before it are written$/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

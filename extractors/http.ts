@@ -184,8 +184,8 @@ const features: FeatureSpec[] = [
   f(
     "http_content_type",
     "str",
-    "Content-Type of the HTTP/1 response of http_status_code (of the first request when that response has " +
-      "none); HTTP/2 headers are not read.",
+    "Content-Type of the HTTP/1 response of http_status_code (of the first request when that response's head, " +
+      "read whole, has none; null when a snapshot length cut it before one); HTTP/2 headers are not read.",
   ),
 ];
 
@@ -579,6 +579,10 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       out.http_uri = rq.uri;
     }
     if (rs !== null) out.http_status_code = rs.statusCode;
-    out.http_content_type = rs?.contentType ?? rq?.contentType ?? null;
+    // A response head cut short (the snapshot length) may hold its Content-Type in what was not captured: the
+    // request's stands in only for a head read whole without one.
+    out.http_content_type = rs !== null && !rs.complete
+      ? rs.contentType
+      : rs?.contentType ?? rq?.contentType ?? null;
   },
 };

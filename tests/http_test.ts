@@ -1001,3 +1001,23 @@ Deno.test("http: a request line the snapshot length cut inside its version keeps
     );
   }
 });
+
+Deno.test("http: a response head the snapshot length cut before its Content-Type has none known, not the request's", async () => {
+  // A review's: curl POSTs application/json to a Python server whose response has 200 bytes of headers before
+  // its text/plain; through `editcap -s 250` the request's type was written for the response's.
+  const pick = async (file: string) =>
+    (await collect(`testdata/http_edge/${file}`, { features: ["http2"] })).records.find((x) =>
+      x.src_port === 41900
+    );
+  assert.equal((await pick("content_type.pcap"))?.http_content_type, "text/plain");
+  const cut = await pick("content_type_snap250.pcap");
+  assert.deepEqual([cut?.http_method, cut?.http_status_code, cut?.http_content_type], ["POST", 200, null]);
+  if (HAVE_TSHARK) {
+    // tshark reads the request's type and none in the response.
+    const rows = tsharkRows([
+      ...["-r", "testdata/http_edge/content_type_snap250.pcap", "-Y", "tcp.port == 41900 && http"],
+      ...["-T", "fields", "-e", "http.response.code", "-e", "http.content_type"],
+    ]);
+    assert.deepEqual(rows, [["", "application/json"], ["200", ""]]);
+  }
+});

@@ -106,7 +106,8 @@ const features: readonly FeatureSpec[] = [
     "tls_session_resumed",
     "bool",
     "The session was resumed (TLS 1.3 PSK accepted, or an abbreviated handshake); null without a ServerHello, " +
-      "or when a ChangeCipherSpec without a Certificate before it followed bytes never captured.",
+      "when a ChangeCipherSpec without a Certificate before it followed bytes never captured, or when neither " +
+      "the server's ChangeCipherSpec nor a full handshake's message (Certificate to ClientKeyExchange) was seen.",
   ),
   f("tls_psk_ext", "bool", "ClientHello carries the pre_shared_key extension."),
   f("tls_early_data_ext", "bool", "ClientHello carries the early_data extension (0-RTT)."),

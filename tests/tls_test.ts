@@ -21,6 +21,7 @@ import { tlsExtractor } from "../extractors/tls.ts";
 import {
   canonicalKey,
   CAPTURES_URL,
+  collect,
   concat,
   exists,
   EXPECTED_URL,
@@ -963,4 +964,28 @@ Deno.test("fuzz: truncated and mutated real handshakes never throw", () => {
     ),
     { numRuns: 1500 },
   );
+});
+
+Deno.test("tls_session_resumed: null when the capture kept neither the server's CCS nor a full handshake's messages", async () => {
+  // A review's, openssl s_server and s_client between network namespaces (TLS 1.2 full, resumed by session id,
+  // DHE, TLS 1.3). Through `editcap -s 156` the resumed one (client port 51800) keeps its ServerHello whole but
+  // not the server's CCS, nor the ClientHello's session id: it was written false (not resumed), as a full
+  // handshake would be; it cannot be told.
+  const resumed = async (file: string) => {
+    const recs = (await collect(`testdata/tls_edge/${file}`, { features: ["tls"] })).records;
+    return Object.fromEntries(
+      recs.filter((r) => r.tls_detected).map((r) => [r.src_port, r.tls_session_resumed]),
+    );
+  };
+  assert.deepEqual(await resumed("resumed_ns.pcap"), {
+    51784: false,
+    51800: true,
+    52336: false,
+    52342: false,
+    52354: false,
+  });
+  const cut = await resumed("resumed_ns_snap156.pcap");
+  assert.equal(cut[51800], null);
+  // Where the cut kept a full handshake's message header (the server's Certificate), it is not resumed.
+  assert.equal(cut[51784], false);
 });

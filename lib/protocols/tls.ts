@@ -1236,6 +1236,8 @@ export class TlsFlowAnalyzer {
   skeKeyBits: number | null = null;
   /** The server sent ChangeCipherSpec without a Certificate first (abbreviated TLS <= 1.2 handshake). */
   abbreviatedHandshake = false;
+  /** A message of a full handshake (Certificate to ClientKeyExchange) began (see `sessionResumed`). */
+  fullHandshakeBegun = false;
   /**
    * The server's ServerHelloDone was seen: a full TLS <= 1.2 handshake, in which the server sent no Certificate
    * when none came before it (a certificate-less cipher: PSK, anonymous).
@@ -1308,8 +1310,12 @@ export class TlsFlowAnalyzer {
     if (ch !== null && sh.sessionId.length > 0 && sameBytes(ch.sessionId, sh.sessionId)) return true;
     // A CCS without a Certificate before it says resumed only when no bytes before it went uncaptured (a
     // snapshot length, a loss): the Certificate and ClientKeyExchange may have been in them.
-    if (this.abbreviatedHandshake && this.gapSkipped) return null;
-    return this.abbreviatedHandshake;
+    if (this.abbreviatedHandshake) return this.gapSkipped ? null : true;
+    // Neither the server's CCS nor a full handshake's messages were seen (the capture ended, or a snapshot length
+    // cut it, after the ServerHello): it cannot be told.
+    const full = this.fullHandshake || this.fullHandshakeBegun || this.certCount !== null ||
+      this.clientKeyExchange || this.skeGroup !== null || this.skeKeyBits !== null;
+    return full ? false : null;
   }
 
   /** Key exchange group: TLS 1.3 key_share of the ServerHello, else the ServerKeyExchange curve. */
@@ -2006,6 +2012,11 @@ export class TlsFlowAnalyzer {
   }
 
   private startMessage(d: DirState, type: number, n: number, hdr: Uint8Array, hp: number): void {
+    // A full handshake's message began (its header read, in clear before TLS 1.3): no resumption, whether or
+    // not the rest of it was captured.
+    if (type >= TlsHandshakeType.CERTIFICATE && type <= TlsHandshakeType.CLIENT_KEY_EXCHANGE && !this.tls13) {
+      this.fullHandshakeBegun = true;
+    }
     d.hsInBody = true;
     d.hsType = type;
     d.hsLeft = n;

@@ -10,7 +10,9 @@
  *
  * Each direction is reassembled from its SYN's sequence number (segments out of order or sent again, the first
  * copy kept), also before the banner has come. A gap that is never filled (a segment not captured) ends that
- * direction's reading: its messages after the gap, and its encrypted packets, are not counted.
+ * direction's reading: its messages after the gap, and its encrypted packets, are not counted. The bytes a
+ * snapshot length cut from a segment in order are passed over (a message by its length, a banner line taken to
+ * end with its segment), and reading goes on after them.
  *
  * @module
  */
@@ -81,7 +83,12 @@ const f = (name: string, type: "int" | "str" | "bool", description: string): Fea
 const features: FeatureSpec[] = [
   f("ssh_detected", "bool", "True when an SSH identification string was seen."),
   f("ssh_version", "str", 'SSH protocol version in use, e.g. "2.0" (the client\'s unless it is "1.99").'),
-  f("ssh_client_software", "str", 'Client software version from its banner, e.g. "OpenSSH_8.9p1".'),
+  f(
+    "ssh_client_software",
+    "str",
+    'Client software version from its banner, e.g. "OpenSSH_8.9p1" (null when a snapshot length cut the banner ' +
+      "before its end was seen).",
+  ),
   f("ssh_server_software", "str", 'Server software version from its banner, e.g. "OpenSSH_9.1".'),
   f("ssh_client_version", "str", "The client's full identification string (without CR LF)."),
   f("ssh_server_version", "str", "The server's full identification string (without CR LF)."),
@@ -275,7 +282,11 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
     if (st.isNext(seq)) {
       if (starts.length < MAX_STARTS) starts.push(at);
       sess.feed(role, p.buf, p.payloadOff, p.payloadOff + n, at);
-      st.advanceDirect(seq, n);
+      // A segment the snapshot length cut: its bytes not captured are passed over (see SshSession.cut), and the
+      // stream goes on after them. (One that comes out of order leaves a gap, which ends the direction.)
+      const sent = Math.max(n, p.payloadLen);
+      if (sent > n) sess.cut(role, sent - n);
+      st.advanceDirect(seq, sent);
     } else {
       const dropped = st.droppedBytes;
       st.push(seq, p.buf, p.payloadOff, n);

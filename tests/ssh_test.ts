@@ -794,3 +794,44 @@ Deno.test({
     assert.equal(lost.ssh_kex_packets, (await theirs(`${dir}/kex_reply_lost.pcap`, 2200))[2]);
   },
 });
+
+Deno.test("ssh: segments the snapshot length cut are passed over by their packets' lengths, and reading goes on", async () => {
+  // A review's: ssh to a local sshd between network namespaces, captured with tcpdump -s 200 and -s 96. A cut
+  // KEXINIT stopped its direction (ssh_kex_packets and ssh_encrypted_packets 0, where NEWKEYS and 9 packets
+  // after it are in the capture: tshark reads the client's NEWKEYS), and a banner cut before its CR LF made the
+  // flow not SSH (tshark reads "SSH-2.0-OpenSSH_9.2p1 Debian-" at -s 96).
+  const read = async (file: string) =>
+    (await collect(file, { features: ["ssh"] })).records.filter((r) => r.ssh_detected).map((r) => [
+      r.ssh_kex_packets,
+      r.ssh_encrypted_packets,
+      r.ssh_version,
+      r.ssh_client_software,
+      r.ssh_server_software,
+    ]);
+  // Per flow: the KEXINITs and the client's ECDH_INIT and NEWKEYS counted by the message number captured (the
+  // server's NEWKEYS came in the bytes the cut left out), and the client's 9 packets after its NEWKEYS.
+  const both = [5, 9, "2.0", "OpenSSH_9.2p1", "OpenSSH_9.2p1"];
+  assert.deepEqual(await read("testdata/ssh_edge/live_snap200.pcap"), [both, both]);
+  assert.deepEqual(await read("testdata/ssh_edge/live_snap96.pcap"), [both, both]);
+  // At -s 80 the banner is cut inside the software version ("SSH-2.0-OpenSS"): the version is known, the
+  // software not.
+  const [cut] = (await collect("testdata/dns_edge/ns_snap80.pcap", { features: ["ssh"] })).records
+    .filter((r) => r.ssh_detected);
+  assert.deepEqual([cut.ssh_version, cut.ssh_client_software, cut.ssh_server_software], ["2.0", null, null]);
+  if (HAVE_TSHARK) {
+    const banners = tsharkRows([
+      ...[
+        "-r",
+        "testdata/ssh_edge/live_snap96.pcap",
+        "-Y",
+        "ssh.protocol",
+        "-T",
+        "fields",
+        "-e",
+        "ssh.protocol",
+      ],
+    ]);
+    assert.equal(banners.length, 4);
+    for (const [b] of banners) assert.match(b, /^SSH-2\.0-OpenSSH_9\.2p1 /);
+  }
+});

@@ -37,8 +37,8 @@ export interface SshBanner {
   raw: string;
   /** Protocol version, e.g. "2.0", "1.99", "1.5". */
   protoVersion: string;
-  /** Software version, e.g. "OpenSSH_8.9p1". */
-  software: string;
+  /** Software version, e.g. "OpenSSH_8.9p1"; null when a snapshot length cut the line before its end was seen. */
+  software: string | null;
   /** Comments after the first space, or null. */
   comments: string | null;
 }
@@ -342,6 +342,42 @@ export class SshDirectionParser {
     }
   }
 
+  /**
+   * The direction's next `n` bytes were sent but not captured, and end their segment (a snapshot length cut
+   * it). A packet they fall in is passed over by its length, its message counted by its number (tshark reads it
+   * from the bytes captured; a KEXINIT so cut has no HASSH); a banner line they cut is taken to end with the
+   * segment. Where they hide a packet's start (its length unknown), reading stops.
+   */
+  cut(n: number): void {
+    if (n <= 0) return;
+    switch (this.st) {
+      case St.BANNER: {
+        if (this.lineLen === 0 || this.skipLen >= 0) return this.fail();
+        this.endLine(this.line!, 0, this.lineLen);
+        this.lineLen = 0;
+        // The software version is whole only when the space after it was captured.
+        const b = this.banner;
+        if (b !== null && b.comments === null) this.banner = { ...b, software: null };
+        return;
+      }
+      case St.BODY:
+        if (n > this.remaining) {
+          // The next packet starts in the bytes not captured; this one's message number was read.
+          if (this.msg >= 20 && this.msg <= 49) this.kexMessages++;
+          return this.fail();
+        }
+        this.body = null;
+        this.remaining -= n;
+        if (this.remaining === 0) this.endPacket();
+        return;
+      case St.ENCRYPTED:
+      case St.FAILED:
+        return;
+      default:
+        return this.fail();
+    }
+  }
+
   private fail(): void {
     this.st = St.FAILED;
     this.failed = true;
@@ -569,6 +605,22 @@ export class SshSession {
       }
     } else {
       this.server.feed(buf, off, end, pos);
+    }
+  }
+
+  /**
+   * A direction's next `n` bytes were not captured and end their segment (see
+   * {@linkcode SshDirectionParser.cut}).
+   */
+  cut(fromServer: 0 | 1, n: number): void {
+    if (fromServer === 1) {
+      this.server.cut(n);
+      return;
+    }
+    this.client.cut(n);
+    const b = this.client.banner;
+    if (b !== null) {
+      this.server.peerMajor = b.protoVersion.startsWith("1.") && b.protoVersion !== "1.99" ? 1 : 2;
     }
   }
 

@@ -179,7 +179,7 @@ function countHeader(s: DnsState, buf: Uint8Array, off: number, have = 12): void
 }
 
 /**
- * The 12 header bytes of the message at `buf[off]`, of which `have` (4 to 12) were captured; the byte after them
+ * The 12 header bytes of the message at `buf[off]`, of which `have` (6 to 12) were captured; the byte after them
  * (a 13th) is how many, so that counts a cut left out are unknown.
  */
 function headerOf(buf: Uint8Array, off: number, have: number): Uint8Array {
@@ -190,16 +190,17 @@ function headerOf(buf: Uint8Array, off: number, have: number): Uint8Array {
 }
 
 /**
- * True when the first `have` bytes (4 to 11) of a message the snapshot length cut inside its header read as a DNS
+ * True when the first `have` bytes (6 to 11) of a message the snapshot length cut inside its header read as a DNS
  * header as far as they go: a known opcode, a query's rcode 0, and at most 64 questions (a query at least one).
+ * With fewer than 6 (no question count) too much passes: "GET / " reads as flags of opcode 5.
  */
 function isCutDnsHeader(buf: Uint8Array, off: number, have: number): boolean {
+  if (have < 6) return false;
   const flags = (buf[off + 2] << 8) | buf[off + 3];
   const opcode = (flags >> 11) & 0xf;
   if (opcode === 3 || opcode > 6) return false;
   const query = (flags & 0x8000) === 0;
   if (query && (flags & 0xf) !== 0) return false;
-  if (have < 6) return true;
   const qd = (buf[off + 4] << 8) | buf[off + 5];
   return qd <= 64 && (!query || qd >= 1);
 }
@@ -566,7 +567,7 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     if (s.mode === Mode.DNS) {
       if (onMessage(s, b, o, o + n)) {
         if (cut && (b[o + 2] & 0x80) !== 0) s.answersUnread = true;
-      } else if (cut && n >= 4 && n < 12 && isCutDnsHeader(b, o, n)) {
+      } else if (cut && n >= 6 && n < 12 && isCutDnsHeader(b, o, n)) {
         countHeader(s, b, o, n);
         if ((b[o + 2] & 0x80) !== 0) s.answersUnread = true;
       }
@@ -575,8 +576,9 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     // One bad datagram first (a probe, a malformed query) does not make the flow not DNS: a few are examined,
     // and once one reads as DNS the ones before it are counted by their header, in their order.
     const m = isNetbiosName(s, b, o, o + n) ? null : parseDnsMessage(b, o, o + n, true);
-    if (m === null && cut && s.dnsPort && n >= 4 && n < 12 && isCutDnsHeader(b, o, n)) {
-      // Cut inside the header itself: counted by its flags (tshark reads them), its counts unknown.
+    if (m === null && cut && s.dnsPort && n >= 6 && n < 12 && isCutDnsHeader(b, o, n)) {
+      // Cut inside the header itself (6 bytes or more kept): counted by its flags (tshark reads them), its counts
+      // unknown.
       s.mode = Mode.DNS;
       countPending(s);
       countHeader(s, b, o, n);

@@ -356,6 +356,9 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
           setDirState(s, dir, Dir.DONE);
           return n;
         }
+        // A head read up to HEAD_CAP without its end is as whole as this group reads heads: the capture did not
+        // cut it (see http_content_type).
+        if (he < 0 && left >= HEAD_CAP) h.complete = true;
         setHead(s, h);
         if (h.isRequest && h.upgrade !== null && /\bh2c\b/i.test(h.upgrade)) {
           s.upgradeH2c = true;

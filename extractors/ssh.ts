@@ -89,9 +89,19 @@ const features: FeatureSpec[] = [
     'Client software version from its banner, e.g. "OpenSSH_8.9p1" (null when a snapshot length cut the banner ' +
       "before its end was seen).",
   ),
-  f("ssh_server_software", "str", 'Server software version from its banner, e.g. "OpenSSH_9.1".'),
-  f("ssh_client_version", "str", "The client's full identification string (without CR LF)."),
-  f("ssh_server_version", "str", "The server's full identification string (without CR LF)."),
+  f(
+    "ssh_server_software",
+    "str",
+    'Server software version from its banner, e.g. "OpenSSH_9.1" (null when a snapshot length cut the banner ' +
+      "before its end was seen).",
+  ),
+  f(
+    "ssh_client_version",
+    "str",
+    "The client's full identification string (without CR LF; as far as it was captured when a snapshot length " +
+      "cut it, as tshark shows it).",
+  ),
+  f("ssh_server_version", "str", "The server's full identification string (the same way)."),
   f("ssh_hassh", "str", "HASSH: MD5 of kex;enc_c2s;mac_c2s;comp_c2s from the client's KEXINIT."),
   f(
     "ssh_hassh_server",

@@ -469,11 +469,16 @@ const ROTATED_NAME = /^(.*\.(?:pcap|pcapng|cap|dmp))(\d*)((?:\.gz)?)$/i;
  * ```
  */
 export function compareCaptureNames(a: string, b: string): number {
+  // By (name before the number, number, what follows): a total order, whatever mix of .gz names a directory
+  // holds (tcpdump -C -z gzip compresses all but the file it writes).
   const x = ROTATED_NAME.exec(a), y = ROTATED_NAME.exec(b);
-  if (x !== null && y !== null && x[1] === y[1] && x[3] === y[3]) {
-    return (x[2] === "" ? -1 : Number(x[2])) - (y[2] === "" ? -1 : Number(y[2]));
-  }
-  return a < b ? -1 : a > b ? 1 : 0;
+  const baseA = x === null ? a : x[1], baseB = y === null ? b : y[1];
+  if (baseA !== baseB) return baseA < baseB ? -1 : 1;
+  const numA = x === null || x[2] === "" ? -1 : Number(x[2]),
+    numB = y === null || y[2] === "" ? -1 : Number(y[2]);
+  if (numA !== numB) return numA < numB ? -1 : 1;
+  const restA = x === null ? "" : x[3], restB = y === null ? "" : y[3];
+  return restA < restB ? -1 : restA > restB ? 1 : a < b ? -1 : a > b ? 1 : 0;
 }
 
 /**

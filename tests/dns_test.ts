@@ -929,3 +929,21 @@ Deno.test({
     assert.deepEqual([three.dns_queries, three.dns_responses, three.dns_answer_count], [3, 3, 30]);
   },
 });
+
+Deno.test("dns: a datagram of 73 fragments is read whole; HTTP on port 53 cut 4 bytes into its request is not DNS", async () => {
+  // Mends of this stop's change, a second review's: a 40,029-byte answer (2,500 A records) that a link of MTU 576
+  // cut into 73 fragments vanished (at most 64 pieces were held: the answer was never read), and the 4 bytes
+  // "GET " kept of a request to port 53 passed for a DNS header's flags (opcode 5).
+  const [big] = [...(await records("testdata/dns_edge/frag_mtu576.pcap", ["dns"])).values()].flat()
+    .filter((r) => r.dns_detected);
+  assert.deepEqual([big.dns_responses, big.dns_answer_count, big.dns_min_ttl === null], [1, 2500, false]);
+  if (HAVE_TSHARK) {
+    for (const [k, w] of tsharkDns("testdata/dns_edge/frag_mtu576.pcap")) {
+      const r = (await records("testdata/dns_edge/frag_mtu576.pcap", ["dns"])).get(k)![0];
+      compareFlow(`frag_mtu576 ${k}`, r, w);
+    }
+  }
+  const http = [...(await records("testdata/dns_edge/http_port53_snap72.pcap", ["dns"])).values()].flat();
+  assert.ok(http.length >= 3);
+  for (const r of http) assert.equal(r.dns_detected, false);
+});

@@ -1021,3 +1021,13 @@ Deno.test("http: a response head the snapshot length cut before its Content-Type
     assert.deepEqual(rows, [["", "application/json"], ["200", ""]]);
   }
 });
+
+Deno.test("http_content_type: a response head longer than the group reads (32 KB) is no cut one: the request's type stands in", async () => {
+  // A second review's: a response of 40 KB of headers and no Content-Type, captured whole, got null (taken for a
+  // head a snapshot length cut) where the request's type stands in.
+  const recs = (await collect("testdata/http_edge/big_head.pcap", { features: ["http2"] })).records;
+  assert.deepEqual(recs.map((r) => [r.http_uri, r.http_content_type]), [
+    ["/big", "application/json"],
+    ["/small", "application/json"],
+  ]);
+});

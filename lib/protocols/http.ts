@@ -258,7 +258,10 @@ export interface Http1Head {
   upgrade: string | null;
   /** The first Content-Length value when it is a decimal number, else null. */
   contentLength: number | null;
-  /** True when the blank line ending the head was inside the bytes parsed. */
+  /**
+   * True when the blank line ending the head was inside the bytes parsed (the `http2` group also sets it for a
+   * head it read up to its own cap, which no capture cut).
+   */
   complete: boolean;
   /** Offset just past the head when complete, else the end of the bytes parsed. */
   headEnd: number;

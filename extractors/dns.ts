@@ -567,7 +567,7 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     if (s.mode === Mode.DNS) {
       if (onMessage(s, b, o, o + n)) {
         if (cut && (b[o + 2] & 0x80) !== 0) s.answersUnread = true;
-      } else if (cut && n >= 6 && n < 12 && isCutDnsHeader(b, o, n)) {
+      } else if (cut && n < 12 && isCutDnsHeader(b, o, n)) {
         countHeader(s, b, o, n);
         if ((b[o + 2] & 0x80) !== 0) s.answersUnread = true;
       }
@@ -576,19 +576,11 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
     // One bad datagram first (a probe, a malformed query) does not make the flow not DNS: a few are examined,
     // and once one reads as DNS the ones before it are counted by their header, in their order.
     const m = isNetbiosName(s, b, o, o + n) ? null : parseDnsMessage(b, o, o + n, true);
-    if (m === null && cut && s.dnsPort && n >= 6 && n < 12 && isCutDnsHeader(b, o, n)) {
-      // Cut inside the header itself (6 bytes or more kept): counted by its flags (tshark reads them), its counts
-      // unknown.
+    // Cut inside its question, or inside the header itself (by the flags and counts it kept, 6 bytes or more).
+    if (m === null && cut && s.dnsPort && (n < 12 ? isCutDnsHeader(b, o, n) : isCutDnsMessage(b, o, o + n))) {
       s.mode = Mode.DNS;
       countPending(s);
-      countHeader(s, b, o, n);
-      if ((b[o + 2] & 0x80) !== 0) s.answersUnread = true;
-      return;
-    }
-    if (m === null && cut && s.dnsPort && isCutDnsMessage(b, o, o + n)) {
-      s.mode = Mode.DNS;
-      countPending(s);
-      countHeader(s, b, o);
+      countHeader(s, b, o, Math.min(n, 12));
       if ((b[o + 2] & 0x80) !== 0) s.answersUnread = true;
       return;
     }

@@ -11,8 +11,8 @@
  * Each direction is reassembled from its SYN's sequence number (segments out of order or sent again, the first
  * copy kept), also before the banner has come. A gap that is never filled (a segment not captured) ends that
  * direction's reading: its messages after the gap, and its encrypted packets, are not counted. The bytes a
- * snapshot length cut from a segment in order are passed over (a message by its length, a banner line taken to
- * end with its segment), and reading goes on after them.
+ * snapshot length cut from a segment are passed over once the stream reaches them (a message by its length, a
+ * banner line taken to end with its segment), and reading goes on after them.
  *
  * @module
  */
@@ -70,6 +70,11 @@ export class SshState {
    * waiting behind a hole were read in one go, and counted as one).
    */
   starts: [number[], number[]] | null = null;
+  /**
+   * Per direction, where the snapshot length cut segments that came out of order: [captured end, sent end)
+   * pairs, passed over once the stream reaches them (see `reachCuts`).
+   */
+  cuts: [number[], number[]] | null = null;
   /** Both directions settled (encrypted or unparsable): only counting remains. */
   done = false;
 }
@@ -192,6 +197,41 @@ function encryptedBefore(starts: number[], sess: SshSession, role: 0 | 1): numbe
   return n;
 }
 
+/** Cuts out of order held per direction at most (past them, the direction stops at the cut, as before). */
+const MAX_CUTS = 16;
+
+/** Reads the direction's bytes held in order. */
+function feedHeld(sess: SshSession, role: 0 | 1, st: TcpStreamBuffer): void {
+  const a = st.available;
+  if (a > 0) {
+    sess.feed(role, st.data, st.offset, st.offset + a, st.consumedBytes);
+    st.consume(a);
+  }
+}
+
+/**
+ * Passes over the bytes a snapshot length cut from each held segment the stream has reached (as a segment in
+ * order has them passed over: see SshSession.cut), then reads the bytes held after them.
+ */
+function reachCuts(s: SshState, sess: SshSession, role: 0 | 1, st: TcpStreamBuffer, dir: number): void {
+  const cuts = s.cuts?.[dir];
+  if (cuts === undefined) return;
+  for (let i = 0; i < cuts.length;) {
+    const ahead = (cuts[i] - st.nextSeq) | 0;
+    if (ahead > 0) {
+      i += 2;
+      continue;
+    }
+    const [from, to] = cuts.splice(i, 2);
+    // One the stream passed already (a copy sent again) is dropped.
+    if (ahead < 0) continue;
+    sess.cut(role, (to - from) | 0);
+    st.skip((to - from) | 0);
+    feedHeld(sess, role, st);
+    i = 0;
+  }
+}
+
 function settle(s: SshState): void {
   const sess = s.session!;
   if (sess.client.settled && sess.server.settled) {
@@ -293,7 +333,7 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
       if (starts.length < MAX_STARTS) starts.push(at);
       sess.feed(role, p.buf, p.payloadOff, p.payloadOff + n, at);
       // A segment the snapshot length cut: its bytes not captured are passed over (see SshSession.cut), and the
-      // stream goes on after them. (One that comes out of order leaves a gap, which ends the direction.)
+      // stream goes on after them. (One that comes out of order waits for the stream to reach it: reachCuts.)
       const sent = Math.max(n, p.payloadLen);
       if (sent > n) sess.cut(role, sent - n);
       st.advanceDirect(seq, sent);
@@ -305,11 +345,12 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
         at + n > st.consumedBytes && st.droppedBytes - dropped < n && starts.length < MAX_STARTS &&
         !starts.includes(at)
       ) starts.push(at);
-      const a = st.available;
-      if (a > 0) {
-        sess.feed(role, st.data, st.offset, st.offset + a, st.consumedBytes);
-        st.consume(a);
+      if (p.payloadLen > n) {
+        const cuts = (s.cuts ??= [[], []])[dir];
+        if (cuts.length < 2 * MAX_CUTS) cuts.push((seq + n) >>> 0, (seq + p.payloadLen) >>> 0);
       }
+      feedHeld(sess, role, st);
+      reachCuts(s, sess, role, st, dir);
     }
     if (parser.settled) {
       s.streams![dir].release();

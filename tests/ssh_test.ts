@@ -813,6 +813,9 @@ Deno.test("ssh: segments the snapshot length cut are passed over by their packet
   const both = [5, 9, "2.0", "OpenSSH_9.2p1", "OpenSSH_9.2p1"];
   assert.deepEqual(await read("testdata/ssh_edge/live_snap200.pcap"), [both, both]);
   assert.deepEqual(await read("testdata/ssh_edge/live_snap96.pcap"), [both, both]);
+  // The same capture with each side's cut KEXINIT segments swapped (the second first): the cuts are passed over
+  // once the stream reaches them (the direction stopped at the first one, 0 and 0).
+  assert.deepEqual(await read("testdata/ssh_edge/live_snap200_reordered.pcap"), [both, both]);
   // At -s 80 the banner is cut inside the software version ("SSH-2.0-OpenSS"): the version is known, the
   // software not.
   const [cut] = (await collect("testdata/dns_edge/ns_snap80.pcap", { features: ["ssh"] })).records

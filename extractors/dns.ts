@@ -25,7 +25,7 @@ import {
   isCutDnsMessage,
   parseDnsMessage,
 } from "../lib/protocols/dns.ts";
-import { notStreamStart, payloadSeq, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
+import { notStreamStart, payloadSeq, takeReachedCut, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
 
 /** Messages parsed in full per flow; later ones only have their header counted. */
 const MAX_PARSED = 32;
@@ -486,19 +486,11 @@ function reachCuts(s: DnsState, dir: number): void {
   const cuts = dir === 0 ? s.cuts0 : s.cuts1;
   if (cuts === null || cuts.length === 0 || s.streams === null || (s.deferred & (1 << dir)) !== 0) return;
   const st = s.streams[dir];
-  for (let i = 0; i < cuts.length;) {
-    // A cut the stream already passed (a retransmission's, or inside a message it skipped) is dropped.
-    const ahead = (cuts[i] - st.nextSeq) | 0;
-    if (ahead > 0) {
-      i += 2;
-      continue;
-    }
-    const [from, to] = cuts.splice(i, 2);
-    if (ahead < 0 || (s.lostDirs & (1 << dir)) !== 0) continue;
-    cutTcpMessage(s, st, dir, from, to);
+  for (let c = takeReachedCut(cuts, st.nextSeq); c !== null; c = takeReachedCut(cuts, st.nextSeq)) {
+    if ((s.lostDirs & (1 << dir)) !== 0) return;
+    cutTcpMessage(s, st, dir, c[0], c[1]);
     if (s.mode !== Mode.DNS || (s.lostDirs & (1 << dir)) !== 0) return;
     drainTcp(s, st, dir);
-    i = 0;
   }
 }
 

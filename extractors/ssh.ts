@@ -21,7 +21,7 @@ import type { FlowState } from "../lib/flow.ts";
 import { type PacketView, TCP } from "../lib/packet.ts";
 import { isHttpConnect } from "../lib/protocols/http.ts";
 import { hassh, hasshString, SshSession } from "../lib/protocols/ssh.ts";
-import { payloadSeq, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
+import { payloadSeq, takeReachedCut, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
 
 /** Bytes of out-of-order data kept per direction while the handshake is parsed. */
 const STREAM_CAP = 65536;
@@ -216,19 +216,10 @@ function feedHeld(sess: SshSession, role: 0 | 1, st: TcpStreamBuffer): void {
 function reachCuts(s: SshState, sess: SshSession, role: 0 | 1, st: TcpStreamBuffer, dir: number): void {
   const cuts = s.cuts?.[dir];
   if (cuts === undefined) return;
-  for (let i = 0; i < cuts.length;) {
-    const ahead = (cuts[i] - st.nextSeq) | 0;
-    if (ahead > 0) {
-      i += 2;
-      continue;
-    }
-    const [from, to] = cuts.splice(i, 2);
-    // One the stream passed already (a copy sent again) is dropped.
-    if (ahead < 0) continue;
-    sess.cut(role, (to - from) | 0);
-    st.skip((to - from) | 0);
+  for (let c = takeReachedCut(cuts, st.nextSeq); c !== null; c = takeReachedCut(cuts, st.nextSeq)) {
+    sess.cut(role, (c[1] - c[0]) | 0);
+    st.skip((c[1] - c[0]) | 0);
     feedHeld(sess, role, st);
-    i = 0;
   }
 }
 

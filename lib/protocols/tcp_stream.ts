@@ -430,3 +430,30 @@ export class TcpStreamBuffer {
 
 const EMPTY = new Uint8Array(0);
 const NO_RANGES: number[] = [];
+
+/**
+ * The next of `cuts` (the [captured end, sent end) sequence numbers of segments a snapshot length cut, held until
+ * their direction's stream reaches them) that the stream has reached: its captured end is the stream's next
+ * byte. It is taken out of `cuts`, and so are those the stream already passed (a copy sent again). Null when none
+ * is reached.
+ *
+ * @example
+ * ```ts
+ * import { takeReachedCut } from "./tcp_stream.ts";
+ * const cuts = [500, 900, 100, 300];
+ * console.log(takeReachedCut(cuts, 100), cuts); // [100, 300] [500, 900]
+ * console.log(takeReachedCut(cuts, 300)); // null
+ * ```
+ */
+export function takeReachedCut(cuts: number[], nextSeq: number): [number, number] | null {
+  for (let i = 0; i < cuts.length;) {
+    const ahead = (cuts[i] - nextSeq) | 0;
+    if (ahead > 0) {
+      i += 2;
+      continue;
+    }
+    const [from, to] = cuts.splice(i, 2);
+    if (ahead === 0) return [from, to];
+  }
+  return null;
+}

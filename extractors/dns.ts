@@ -25,7 +25,7 @@ import {
   isCutDnsMessage,
   parseDnsMessage,
 } from "../lib/protocols/dns.ts";
-import { notStreamStart, payloadSeq, takeReachedCut, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
+import { notStreamStart, payloadSeq, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
 
 /** Messages parsed in full per flow; later ones only have their header counted. */
 const MAX_PARSED = 32;
@@ -69,9 +69,6 @@ export class DnsState {
   dnsPort = false;
   /** TCP: directions (bit per direction) whose messages can no longer be found (see `cutTcpMessage`). */
   lostDirs = 0;
-  /** TCP: where the snapshot length cut each direction's segments, [captured end, sent end) pairs (`reachCuts`). */
-  cuts0: number[] | null = null;
-  cuts1: number[] | null = null;
   /** UDP: datagrams examined while probing. */
   probes0 = 0;
   /** TCP: directions (bit per direction) whose first message cannot be DNS. */
@@ -434,20 +431,19 @@ function updateTcp(s: DnsState, p: PacketView, dir: 0 | 1): void {
 }
 
 /**
- * After a segment the snapshot length cut (its bytes captured up to `cutFrom`, sent up to `cutTo`): the message
- * the cut fell in, when the stream reached it, is counted by its header (its answers unknown) if the header was
+ * The stream reached `missing` bytes a snapshot length cut from a segment (see `TcpStreamBuffer.noteCut`): the
+ * message the cut fell in is counted by its header (its answers unknown) if the header was
  * captured, and passed over by its length, as tshark reads the captured part of such a segment. When a message
  * starts in bytes not captured, its length is unknown: the direction's later messages cannot be found, and are
  * not read.
  */
-function cutTcpMessage(s: DnsState, st: TcpStreamBuffer, dir: number, cutFrom: number, cutTo: number): void {
+function cutTcpMessage(s: DnsState, st: TcpStreamBuffer, dir: number, missing: number): void {
   const a = st.available, o = st.offset, d = st.data;
   if (a < 2) {
     loseDirection(s, dir);
     return;
   }
   const len = (d[o] << 8) | d[o + 1];
-  const headSeq = (cutFrom - a) >>> 0;
   if (a >= 14 && len >= 12) {
     // Read as far as it was captured: the question and the answers that fit, as in a datagram the cut ended.
     const end = o + Math.min(a, 2 + len);
@@ -472,23 +468,19 @@ function cutTcpMessage(s: DnsState, st: TcpStreamBuffer, dir: number, cutFrom: n
   } else if (s.mode === Mode.UNKNOWN) return;
   st.skip(2 + len);
   // A message starts among the bytes not captured: its length is not known.
-  if (((cutTo - ((headSeq + 2 + len) >>> 0)) | 0) > 0) loseDirection(s, dir);
+  if (a + missing > 2 + len) loseDirection(s, dir);
 }
-
-/** Cuts held per direction until the stream reaches them (see `reachCuts`). */
-const MAX_CUTS = 16;
 
 /**
  * Passes over each message a cut fell in that the direction's stream has reached (`cutTcpMessage`), then reads
  * the messages after it that were held, in order.
  */
 function reachCuts(s: DnsState, dir: number): void {
-  const cuts = dir === 0 ? s.cuts0 : s.cuts1;
-  if (cuts === null || cuts.length === 0 || s.streams === null || (s.deferred & (1 << dir)) !== 0) return;
+  if (s.streams === null || (s.deferred & (1 << dir)) !== 0) return;
   const st = s.streams[dir];
-  for (let c = takeReachedCut(cuts, st.nextSeq); c !== null; c = takeReachedCut(cuts, st.nextSeq)) {
+  for (let missing = st.takeReachedCut(); missing > 0; missing = st.takeReachedCut()) {
     if ((s.lostDirs & (1 << dir)) !== 0) return;
-    cutTcpMessage(s, st, dir, c[0], c[1]);
+    cutTcpMessage(s, st, dir, missing);
     if (s.mode !== Mode.DNS || (s.lostDirs & (1 << dir)) !== 0) return;
     drainTcp(s, st, dir);
   }
@@ -532,8 +524,7 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
       const n = p.payloadCapLen;
       if (n < p.payloadLen && s.streams !== null && (s.mode as Mode) !== Mode.NOT_DNS) {
         const seq = payloadSeq(p.tcpSeq, p.tcpFlags);
-        const cuts = dir === 0 ? (s.cuts0 ??= []) : (s.cuts1 ??= []);
-        if (cuts.length < 2 * MAX_CUTS) cuts.push((seq + n) >>> 0, (seq + p.payloadLen) >>> 0);
+        s.streams[dir].noteCut(seq + n, seq + p.payloadLen);
       }
       reachCuts(s, dir);
       return;

@@ -21,7 +21,7 @@ import type { FlowState } from "../lib/flow.ts";
 import { type PacketView, TCP } from "../lib/packet.ts";
 import { isHttpConnect } from "../lib/protocols/http.ts";
 import { hassh, hasshString, SshSession } from "../lib/protocols/ssh.ts";
-import { payloadSeq, takeReachedCut, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
+import { payloadSeq, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
 
 /** Bytes of out-of-order data kept per direction while the handshake is parsed. */
 const STREAM_CAP = 65536;
@@ -70,11 +70,6 @@ export class SshState {
    * waiting behind a hole were read in one go, and counted as one).
    */
   starts: [number[], number[]] | null = null;
-  /**
-   * Per direction, where the snapshot length cut segments that came out of order: [captured end, sent end)
-   * pairs, passed over once the stream reaches them (see `reachCuts`).
-   */
-  cuts: [number[], number[]] | null = null;
   /** Both directions settled (encrypted or unparsable): only counting remains. */
   done = false;
 }
@@ -197,9 +192,6 @@ function encryptedBefore(starts: number[], sess: SshSession, role: 0 | 1): numbe
   return n;
 }
 
-/** Cuts out of order held per direction at most (past them, the direction stops at the cut, as before). */
-const MAX_CUTS = 16;
-
 /** Reads the direction's bytes held in order. */
 function feedHeld(sess: SshSession, role: 0 | 1, st: TcpStreamBuffer): void {
   const a = st.available;
@@ -213,12 +205,10 @@ function feedHeld(sess: SshSession, role: 0 | 1, st: TcpStreamBuffer): void {
  * Passes over the bytes a snapshot length cut from each held segment the stream has reached (as a segment in
  * order has them passed over: see SshSession.cut), then reads the bytes held after them.
  */
-function reachCuts(s: SshState, sess: SshSession, role: 0 | 1, st: TcpStreamBuffer, dir: number): void {
-  const cuts = s.cuts?.[dir];
-  if (cuts === undefined) return;
-  for (let c = takeReachedCut(cuts, st.nextSeq); c !== null; c = takeReachedCut(cuts, st.nextSeq)) {
-    sess.cut(role, (c[1] - c[0]) | 0);
-    st.skip((c[1] - c[0]) | 0);
+function reachCuts(sess: SshSession, role: 0 | 1, st: TcpStreamBuffer): void {
+  for (let missing = st.takeReachedCut(); missing > 0; missing = st.takeReachedCut()) {
+    sess.cut(role, missing);
+    st.skip(missing);
     feedHeld(sess, role, st);
   }
 }
@@ -336,12 +326,9 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
         at + n > st.consumedBytes && st.droppedBytes - dropped < n && starts.length < MAX_STARTS &&
         !starts.includes(at)
       ) starts.push(at);
-      if (p.payloadLen > n) {
-        const cuts = (s.cuts ??= [[], []])[dir];
-        if (cuts.length < 2 * MAX_CUTS) cuts.push((seq + n) >>> 0, (seq + p.payloadLen) >>> 0);
-      }
+      if (p.payloadLen > n) st.noteCut(seq + n, seq + p.payloadLen);
       feedHeld(sess, role, st);
-      reachCuts(s, sess, role, st, dir);
+      reachCuts(sess, role, st);
     }
     if (parser.settled) {
       s.streams![dir].release();

@@ -538,12 +538,16 @@ export class PacketDecoder {
    */
   private fragment(): void {
     const p = this.packet;
-    const n = p.ipVersion === 4 ? 4 : 16;
-    if (this.reassembleUdp && this.fragNext === PROTO_UDP) this.reassemble(n);
-    if (p.isFragment) this.laterFragment(n);
+    const reassemble = this.reassembleUdp && this.fragNext === PROTO_UDP;
+    // A later fragment with no first one remembered, and not reassembled, needs no key.
+    if (!reassemble && (p.isFragment ? this.fragments.size === 0 : p.fragOffset !== 0)) return;
+    // One key for both tables (built once: a capture can be mostly fragments).
+    const key = this.fragmentKey(p.ipVersion === 4 ? 4 : 16);
+    if (reassemble) this.reassemble(key);
+    if (p.isFragment) this.laterFragment(key);
     // Every protocol's first fragment: its later ones take its protocol too, which differs from their own
     // header's when an extension header (IPv6 destination options, AH) comes before the transport header.
-    else if (p.fragOffset === 0) this.firstFragment(n);
+    else if (p.fragOffset === 0) this.remember(key, null);
   }
 
   /**
@@ -552,9 +556,8 @@ export class PacketDecoder {
    * held (Linux drops such a datagram), leaves its datagram unread; so do more than `MAX_PARTS` pieces. A
    * tunnel's outer datagram is left to `laterFragment` (its later fragments join the inner packet's flow).
    */
-  private reassemble(n: number): void {
+  private reassemble(key: string): void {
     const p = this.packet;
-    const key = this.fragmentKey(n);
     const all = this.datagrams;
     let d = all.get(key);
     if (d !== undefined && Math.abs(p.ts - d.ts) > FRAGMENT_TIMEOUT) {
@@ -636,11 +639,6 @@ export class PacketDecoder {
     this.reassemblyBytes -= d.bytes;
   }
 
-  /** A first fragment decoded to its transport header: its ports are remembered. */
-  private firstFragment(n: number): void {
-    this.remember(this.fragmentKey(n), null);
-  }
-
   /** Remembers the current packet's ports and protocol (and `inner`) for the later fragments of datagram `key`. */
   private remember(key: string, inner: InnerFlow | null): void {
     const p = this.packet;
@@ -667,11 +665,10 @@ export class PacketDecoder {
    * A later fragment: the ports of its first one, when seen. The last one does not forget them: fragments can
    * come out of order, after the last one (the datagram's ports stay until its timeout or the table's bound).
    */
-  private laterFragment(n: number): void {
+  private laterFragment(key: string): void {
     const f = this.fragments;
     if (f.size === 0) return;
     const p = this.packet;
-    const key = this.fragmentKey(n);
     const first = f.get(key);
     if (first === undefined) return;
     if (Math.abs(p.ts - first.ts) > FRAGMENT_TIMEOUT) {

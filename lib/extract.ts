@@ -500,6 +500,27 @@ export async function* extractFlows(
     }
   }
 
+  /**
+   * Where ended flows go: `onFlowEnd` told (`packetsSoFar` the packet number), then the record held for a group's
+   * `finalize`, or through the plan's output to `push` (the record given back to `pipeline` when output copied it).
+   */
+  const recordSink = (
+    push: (rec: FlowRecord) => void,
+    pipeline: () => FlowPipeline,
+    packetsSoFar: () => number,
+  ): (rec: FlowRecord, flow: FlowState) => void => {
+    const keep = plan.hold ? (rec: FlowRecord) => void held.push(rec) : plan.copies
+      ? (rec: FlowRecord) => {
+        push(output(rec));
+        pipeline().recycle(rec);
+      }
+      : (rec: FlowRecord) => push(output(rec));
+    const onFlowEnd = options.onFlowEnd;
+    return onFlowEnd === undefined ? keep : (rec, flow) => {
+      onFlowEnd(flow, packetsSoFar());
+      keep(rec);
+    };
+  };
   /** Which reader read each input (see `ExtractSummary.reader`). */
   const readersUsed = new Set<string>();
   const oneCapture = options.oneCapture === true;
@@ -528,22 +549,12 @@ export async function* extractFlows(
           libpcapReader?.stop();
         }
       };
-      const keep = plan.hold ? (rec: FlowRecord) => held.push(rec) : plan.copies
-        ? (rec: FlowRecord) => {
-          queue(output(rec));
-          pipeline.recycle(rec);
-        }
-        : (rec: FlowRecord) => queue(output(rec));
-      const onFlowEnd = options.onFlowEnd;
       /** Packets of this input a filter left out so far: they are read, and count in the packet numbers. */
       let filteredSoFar = (): number => 0;
       /** Packets of this input read so far, and of every input so far. */
       const inputPackets = () => pipeline.stats.read - before.read + filteredSoFar();
       const packetsSoFar = () => summary.packetsRead + inputPackets();
-      const emit = onFlowEnd === undefined ? keep : (rec: FlowRecord, flow: FlowState) => {
-        onFlowEnd(flow, packetsSoFar());
-        keep(rec);
-      };
+      const emit = recordSink(queue, () => pipeline, packetsSoFar);
       const pipeline = !oneCapture
         ? new FlowPipeline(extractors, options, emit)
         : (shared ??= new FlowPipeline(extractors, options, (rec, flow) => sharedEmit(rec, flow)));
@@ -823,14 +834,7 @@ export async function* extractFlows(
     const ended: FlowRecord[] = [];
     const before = countsOf(shared);
     const table = shared;
-    sharedEmit = (rec, flow) => {
-      options.onFlowEnd?.(flow, summary.packetsRead);
-      if (plan.hold) held.push(rec);
-      else {
-        ended.push(output(rec));
-        if (plan.copies) table.recycle(rec);
-      }
-    };
+    sharedEmit = recordSink((rec) => ended.push(rec), () => table, () => summary.packetsRead);
     shared.flush();
     addCounts(summary, shared, before);
     for (let i = 0; i < ended.length; i++) yield ended[i];

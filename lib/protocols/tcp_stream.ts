@@ -63,6 +63,9 @@ export function notStreamStart(isnKnown: number, dir: number, isn: number, seq: 
  */
 const MAX_RANGES = 256;
 
+/** Cuts held at once (see `TcpStreamBuffer.noteCut`). */
+const MAX_CUTS = 16;
+
 /** Initial storage size; grows by doubling up to the cap. */
 const INITIAL_STORE = 256;
 
@@ -109,6 +112,8 @@ export class TcpStreamBuffer {
   /** Out-of-order `[start, end)` pairs; the shared empty list until the first one (never written to). */
   private ranges: number[] = NO_RANGES;
   private started = false;
+  /** Segments a snapshot length cut: [captured end, sent end) pairs (see `noteCut`). */
+  private cuts: number[] | null = null;
   /** The peer's highest acknowledgement number, once one was seen (`ackSeen`). */
   private ack = 0;
   private ackSeen = false;
@@ -353,6 +358,49 @@ export class TcpStreamBuffer {
     return skipped;
   }
 
+  /**
+   * Notes that a snapshot length cut a segment: its bytes from `capturedEnd` to `sentEnd` (sequence numbers)
+   * were sent but not captured. Its consumer passes over them once the stream reaches them
+   * ({@linkcode TcpStreamBuffer.takeReachedCut}); at most 16 are held (past them, the stream waits at the cut
+   * as at any gap).
+   */
+  noteCut(capturedEnd: number, sentEnd: number): void {
+    const cuts = this.cuts ??= [];
+    if (cuts.length < 2 * MAX_CUTS) cuts.push(capturedEnd >>> 0, sentEnd >>> 0);
+  }
+
+  /**
+   * The length of the bytes not captured (see {@linkcode TcpStreamBuffer.noteCut}) that start at the stream's
+   * next byte, 0 when none do; the cut is forgotten, and so are those the stream already passed (a copy sent
+   * again). The consumer passes over them (`skip`).
+   *
+   * @example
+   * ```ts
+   * import { TcpStreamBuffer } from "./tcp_stream.ts";
+   * const s = new TcpStreamBuffer(1024);
+   * s.setInitialSeq(0);
+   * s.push(0, new Uint8Array(10), 0, 10); // a 30-byte segment of which 10 were captured
+   * s.noteCut(10, 30);
+   * s.consume(10);
+   * console.log(s.takeReachedCut(), s.takeReachedCut()); // 20 0
+   * ```
+   */
+  takeReachedCut(): number {
+    const cuts = this.cuts;
+    if (cuts === null) return 0;
+    const next = this.nextSeq;
+    for (let i = 0; i < cuts.length;) {
+      const ahead = (cuts[i] - next) | 0;
+      if (ahead > 0) {
+        i += 2;
+        continue;
+      }
+      const [from, to] = cuts.splice(i, 2);
+      if (ahead === 0) return (to - from) | 0;
+    }
+    return 0;
+  }
+
   /** Drops everything and releases the storage; later segments are ignored until re-initialised. */
   release(): void {
     this.store = EMPTY;
@@ -430,30 +478,3 @@ export class TcpStreamBuffer {
 
 const EMPTY = new Uint8Array(0);
 const NO_RANGES: number[] = [];
-
-/**
- * The next of `cuts` (the [captured end, sent end) sequence numbers of segments a snapshot length cut, held until
- * their direction's stream reaches them) that the stream has reached: its captured end is the stream's next
- * byte. It is taken out of `cuts`, and so are those the stream already passed (a copy sent again). Null when none
- * is reached.
- *
- * @example
- * ```ts
- * import { takeReachedCut } from "./tcp_stream.ts";
- * const cuts = [500, 900, 100, 300];
- * console.log(takeReachedCut(cuts, 100), cuts); // [100, 300] [500, 900]
- * console.log(takeReachedCut(cuts, 300)); // null
- * ```
- */
-export function takeReachedCut(cuts: number[], nextSeq: number): [number, number] | null {
-  for (let i = 0; i < cuts.length;) {
-    const ahead = (cuts[i] - nextSeq) | 0;
-    if (ahead > 0) {
-      i += 2;
-      continue;
-    }
-    const [from, to] = cuts.splice(i, 2);
-    if (ahead === 0) return [from, to];
-  }
-  return null;
-}

@@ -149,7 +149,8 @@ export interface TlsServerEvent extends EventBase {
 /** The ClientHello of a QUIC connection (decrypted from the client Initial packets), or a gQUIC CHLO. */
 export interface QuicClientEvent extends EventBase {
   type: "quic_client";
-  /** QUIC version of the connection ("v1", "draft-29", "Q046"...), or null. */
+  /** QUIC version ("v1", "draft-29", "Q046"...) of the packets that carried the ClientHello (after a Version
+   * Negotiation, the version the client went on in), or null. */
   quic_version: string | null;
   /** JA4 (`q` prefix), JA4_r, JA3 and its string; null for Google QUIC, whose CHLO is not TLS. */
   ja4: string | null;
@@ -165,7 +166,8 @@ export interface QuicClientEvent extends EventBase {
 /** The ServerHello of a QUIC connection (decrypted from the server Initial packets). */
 export interface QuicServerEvent extends EventBase {
   type: "quic_server";
-  /** QUIC version of the connection, or null. */
+  /** QUIC version of the packets that carried the ServerHello (a v1 connection answered in v2, RFC 9368: v2),
+   * or null. */
   quic_version: string | null;
   /** JA3S and its string as Wireshark computes them for QUIC; null for a ServerHello cut short. */
   ja3s: string | null;
@@ -601,13 +603,17 @@ function tlsServerEvent(
   };
 }
 
+function versionOf(v: number | null): string | null {
+  return v === null ? null : quicVersionString(v);
+}
+
 function quicClientEvent(q: QuicFlowAnalyzer, ts: number, flow: FlowState): QuicClientEvent | null {
   const ch = q.clientHello !== null ? parseClientHello(q.clientHello, 0, q.clientHello.length) : null;
   if (ch === null && q.chlo === null) return null;
   return {
     ...base("quic_client", ts, flow, q.clientDir !== 1),
     type: "quic_client",
-    quic_version: q.version === null ? null : quicVersionString(q.version),
+    quic_version: versionOf(q.clientHelloVersion ?? q.version),
     ja4: ch === null ? null : ja4(ch, "q"),
     ja4_r: ch === null ? null : ja4Raw(ch, "q"),
     ja3: ch === null || ch.truncated ? null : ja3Hash(ch),
@@ -628,7 +634,7 @@ function quicServerEvent(
   return {
     ...base("quic_server", ts, flow, q.clientDir === 1),
     type: "quic_server",
-    quic_version: q.version === null ? null : quicVersionString(q.version),
+    quic_version: versionOf(q.serverHelloVersion ?? q.version),
     ja3s: sh.truncated ? null : ja3sHash(sh),
     ja3s_string: sh.truncated ? null : ja3sString(sh),
     version: tlsVersionName(sh.selectedVersion ?? sh.version),

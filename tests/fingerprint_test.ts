@@ -276,6 +276,20 @@ function ja4FromTshark(
   return [`${a}_${sha12(b)}_${sha12(cs)}`, `${a}_${b}_${cs}`];
 }
 
+/**
+ * The signature_algorithms extension's list (13) out of every list tshark prints as `sig_hash_alg`: also those of
+ * signature_algorithms_cert (50) and delegated_credentials (34, Firefox's), in the extensions' order.
+ */
+function signatureAlgorithms(exts: number[], lengths: number[], sigs: number[]): number[] {
+  let at = 0;
+  for (const [i, type] of exts.filter((t) => t === 13 || t === 34 || t === 50).entries()) {
+    const n = lengths[i] / 2;
+    if (type === 13) return sigs.slice(at, at + n);
+    at += n;
+  }
+  return [];
+}
+
 const QUIC_CAPTURES = [
   "chrome-cloudflare-quic-with-secrets.pcapng",
   "quic-29.pcap",
@@ -286,45 +300,65 @@ const QUIC_CAPTURES = [
   "quic_frags_ch_in_multiple_packets.pcapng",
 ];
 
+/** Checks each QUIC connection's first ClientHello against tshark's; returns how many were checked. */
+async function checkQuicClientHellos(path: string): Promise<number> {
+  let checked = 0;
+  const rows = await tsharkFields(path, [
+    "udp.srcport",
+    "udp.dstport",
+    "tls.handshake.ciphersuite",
+    "tls.handshake.extension.type",
+    "tls.handshake.sig_hash_alg",
+    "tls.handshake.extensions.supported_version",
+    "tls.handshake.extensions_alpn_str",
+    "tls.handshake.extensions_server_name",
+    "tls.handshake.ja3",
+    "tls.handshake.sig_hash_alg_len",
+  ], ["-Y", "quic && tls.handshake.type == 1"]);
+  const evs = ofType<QuicClientEvent>(await events(path), "quic_client");
+  const seen = new Set<string>();
+  for (const r of rows) {
+    const flow = [r[0], r[1]].sort().join(",");
+    if (seen.has(flow)) continue; // the first ClientHello of each connection
+    seen.add(flow);
+    const nums = (s: string) => s === "" ? [] : s.split("|").map((v) => Number(v));
+    const alpn = r[6].split("|")[0] ?? "";
+    const sigs = signatureAlgorithms(nums(r[3]), nums(r[9]), nums(r[4]));
+    const [want, wantRaw] = ja4FromTshark("q", nums(r[2]), nums(r[3]), sigs, nums(r[5]), alpn);
+    const ev = evs.find((e) => [String(e.src_port), String(e.dst_port)].sort().join(",") === flow);
+    assert.ok(ev, `${path} ${flow}: no quic_client event`);
+    assert.equal(ev.ja4, want, `${path} ${flow}`);
+    assert.equal(ev.ja4_r, wantRaw, `${path} ${flow}`);
+    assert.ok(ev.ja4!.startsWith("q")); // "q00" for a draft TLS version in supported_versions
+    assert.equal(ev.ja3, r[8].split("|")[0], `${path} ${flow} ja3`);
+    assert.equal(ev.sni ?? "", r[7].split("|")[0], `${path} ${flow} sni`);
+    assert.equal(ev.src_port, Number(r[0]), `${path} ${flow}: the client is the sender`);
+    checked++;
+  }
+  assert.equal(evs.length, seen.size, `${path}: quic_client events`);
+  return checked;
+}
+
 Deno.test({
   name: "fingerprint: QUIC JA4 (q prefix), JA4_r, JA3 and SNI agree with tshark's decrypted ClientHello",
   ignore: !HAVE_SHARED || !HAVE_TSHARK,
   async fn() {
     let checked = 0;
-    for (const name of QUIC_CAPTURES) {
-      const rows = await tsharkFields(cap(name), [
-        "udp.srcport",
-        "udp.dstport",
-        "tls.handshake.ciphersuite",
-        "tls.handshake.extension.type",
-        "tls.handshake.sig_hash_alg",
-        "tls.handshake.extensions.supported_version",
-        "tls.handshake.extensions_alpn_str",
-        "tls.handshake.extensions_server_name",
-        "tls.handshake.ja3",
-      ], ["-Y", "quic && tls.handshake.type == 1"]);
-      const evs = ofType<QuicClientEvent>(await events(cap(name)), "quic_client");
-      const seen = new Set<string>();
-      for (const r of rows) {
-        const flow = [r[0], r[1]].sort().join(",");
-        if (seen.has(flow)) continue; // the first ClientHello of each connection
-        seen.add(flow);
-        const nums = (s: string) => s === "" ? [] : s.split("|").map((v) => Number(v));
-        const alpn = r[6].split("|")[0] ?? "";
-        const [want, wantRaw] = ja4FromTshark("q", nums(r[2]), nums(r[3]), nums(r[4]), nums(r[5]), alpn);
-        const ev = evs.find((e) => [String(e.src_port), String(e.dst_port)].sort().join(",") === flow);
-        assert.ok(ev, `${name} ${flow}: no quic_client event`);
-        assert.equal(ev.ja4, want, `${name} ${flow}`);
-        assert.equal(ev.ja4_r, wantRaw, `${name} ${flow}`);
-        assert.ok(ev.ja4!.startsWith("q")); // "q00" for a draft TLS version in supported_versions
-        assert.equal(ev.ja3, r[8].split("|")[0], `${name} ${flow} ja3`);
-        assert.equal(ev.sni ?? "", r[7].split("|")[0], `${name} ${flow} sni`);
-        assert.equal(ev.src_port, Number(r[0]), `${name} ${flow}: the client is the sender`);
-        checked++;
-      }
-      assert.equal(evs.length, seen.size, `${name}: quic_client events`);
-    }
+    for (const name of QUIC_CAPTURES) checked += await checkQuicClientHellos(cap(name));
     assert.ok(checked >= 8, `only ${checked} QUIC ClientHellos checked`);
+  },
+});
+
+Deno.test({
+  name:
+    "fingerprint: browsers' QUIC ClientHellos over two Initials (ML-KEM key share, CRYPTO frames shuffled) " +
+    "agree with tshark",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // Chromium 156 and Firefox 153 (see testdata/README.md, quic_edge/): each ClientHello spans two Initials.
+    for (const name of ["chromium156.pcap", "firefox153.pcap"]) {
+      assert.ok(await checkQuicClientHellos(`${ROOT}/testdata/quic_edge/${name}`) >= 1, name);
+    }
   },
 });
 
@@ -1098,6 +1132,42 @@ Deno.test({
     assert.equal(tls.length, 1);
     assert.equal(tls[0].ts.toFixed(6), Number(retry[0][0]).toFixed(6));
     assert.equal(tls[0].hello_retry, true);
+  },
+});
+
+Deno.test({
+  name: "fingerprint: a QUIC hello's version is the one of the packets that carried it (compatible version " +
+    "negotiation to v2, a Version Negotiation before v1), as tshark reads them",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    const names: Record<string, string> = { "0x00000001": "v1", "0x6b3343cf": "v2" };
+    for (
+      const path of [`${EDGE}/quic_compat_v2.pcap`, `${ROOT}/testdata/quic_edge/vn_then_v1.pcap`]
+    ) {
+      const rows = await tsharkFields(path, ["quic.version", "tls.handshake.type"], [
+        "-Y",
+        "tls.handshake.type",
+      ]);
+      const evs = await events(path);
+      for (const [type, hello] of [["quic_client", "1"], ["quic_server", "2"]] as const) {
+        const row = rows.find((r) => r[1] === hello);
+        const ev = evs.find((e) => e.type === type) as QuicClientEvent | QuicServerEvent | undefined;
+        if (row === undefined) {
+          assert.equal(ev, undefined, `${path}: ${type}`);
+          continue;
+        }
+        assert.equal(ev?.quic_version, names[row[0].split("|")[0]], `${path}: ${type}`);
+      }
+    }
+    // The compatible negotiation's server line is v2 (its client's v1); after the Version Negotiation, v1.
+    const compat = await events(`${EDGE}/quic_compat_v2.pcap`);
+    assert.deepEqual(
+      compat.filter((e) => e.type.startsWith("quic_")).map((e) => (e as QuicServerEvent).quic_version),
+      [
+        "v1",
+        "v2",
+      ],
+    );
   },
 });
 

@@ -767,6 +767,13 @@ export class QuicFlowAnalyzer {
   clientHello: Uint8Array | null = null;
   /** The server's complete ServerHello (or HelloRetryRequest) handshake message, or null. */
   serverHello: Uint8Array | null = null;
+  /**
+   * The QUIC version of the Initial packets that completed `clientHello` (or the CHLO) and `serverHello`, or
+   * null: not the flow's first version after a Version Negotiation or a compatible one (RFC 9368: a v1 Initial
+   * answered in v2).
+   */
+  clientHelloVersion: number | null = null;
+  serverHelloVersion: number | null = null;
   /** The Google QUIC CHLO, parsed, or null. */
   chlo: ChloInfo | null = null;
 
@@ -980,6 +987,9 @@ export class QuicFlowAnalyzer {
       this.frames(pt, 0, pt.length, crypto);
     }
     this.checkClient(cl);
+    if (this.clientHelloVersion === null && (this.clientHello !== null || this.chlo !== null)) {
+      this.clientHelloVersion = v;
+    }
   }
 
   private serverInitial(buf: Uint8Array, h: QuicHeader, sv: Side): void {
@@ -1011,6 +1021,7 @@ export class QuicFlowAnalyzer {
       // The message: type, 3-byte length, version, then the random.
       const next = isHelloRetryRandom(msg, 6) ? crypto.messageAt(msg.length) : msg;
       this.serverHello = next ?? msg;
+      this.serverHelloVersion = h.version;
       if (next !== null) sv.finish();
     } else if (crypto.failed) {
       sv.finish();

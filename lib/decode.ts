@@ -132,6 +132,9 @@ interface DatagramParts {
 /** Datagrams being reassembled at once, and the bytes they may hold in all (the oldest is dropped past them). */
 const MAX_REASSEMBLING = 1024;
 const MAX_REASSEMBLY_BYTES = 16 << 20;
+/** Fragments held in all: each is an array of its own (a few hundred bytes besides its data), so that a flood of
+ * 8-byte fragments, a million within the bytes' bound, cannot hold half a gigabyte. */
+const MAX_REASSEMBLY_PIECES = 65536;
 /**
  * Fragments of one datagram held at most (a datagram of more is not reassembled): a 64 KB datagram on a link of
  * MTU 576 comes in 119; the bound stops a flood of tiny fragments of one datagram, the bytes held being bound
@@ -184,12 +187,18 @@ export class PacketDecoder {
   private fragNext = 0;
   /** UDP datagrams whose fragments are being put together, by the key of `fragments`. */
   private readonly datagrams = new Map<string, DatagramParts>();
-  /** Bytes `datagrams` holds. */
+  /** Bytes and fragments `datagrams` holds. */
   private reassemblyBytes = 0;
+  private reassemblyPieces = 0;
 
   /** Bytes of fragments held for reassembly (see `reassembleUdp`): at most 16 MiB. */
   get heldFragmentBytes(): number {
     return this.reassemblyBytes;
+  }
+
+  /** Fragments held for reassembly: at most 65,536 (besides its bytes, each costs an array of its own). */
+  get heldFragments(): number {
+    return this.reassemblyPieces;
   }
   /**
    * The current IP layer's fragment data (after the IPv4 header or the IPv6 Fragment header): where it starts in
@@ -576,9 +585,22 @@ export class PacketDecoder {
       if (d !== undefined) this.dropDatagram(key, d);
       return;
     }
+    // The first range that ends at or after this fragment's start (the ranges are sorted: a binary search, as a
+    // datagram can come in a thousand fragments).
+    let i = 0;
     if (d !== undefined) {
+      const held = d.ranges;
+      let below = 0, above = held.length >> 1;
+      while (below < above) {
+        const mid = (below + above) >> 1;
+        if (held[2 * mid + 1] < start) below = mid + 1;
+        else above = mid;
+      }
+      i = 2 * below;
       // Bytes already held where this fragment overlaps must be the same (a fragment sent or captured twice).
-      for (let k = 0; k < d.pieces.length; k++) {
+      let overlaps = false;
+      for (let k = i; k < held.length && held[k] < end && !overlaps; k += 2) overlaps = held[k + 1] > start;
+      for (let k = 0; overlaps && k < d.pieces.length; k++) {
         const q = d.pieces[k], qs = d.starts[k];
         const lo = Math.max(start, qs), hi = Math.min(end, qs + q.length);
         for (let j = lo; j < hi; j++) {
@@ -594,29 +616,30 @@ export class PacketDecoder {
     }
     const r = d.ranges;
     if (last) d.total = end;
-    // A fragment held already (captured twice) adds nothing.
-    let held = false;
-    for (let k = 0; k < r.length && !held; k += 2) held = r[k] <= start && end <= r[k + 1];
-    if (!held) {
+    // A fragment held already (captured twice) adds nothing: only the first range past its start can hold it.
+    if (!(i < r.length && r[i] <= start && end <= r[i + 1])) {
       if (d.pieces.length >= MAX_PARTS) {
         this.dropDatagram(key, d);
         return;
       }
-      // The oldest datagrams go to make room (never this one).
-      while (all.size > MAX_REASSEMBLING || this.reassemblyBytes + len > MAX_REASSEMBLY_BYTES) {
-        const [oldKey, old] = all.entries().next().value!;
-        if (old === d) break;
-        this.dropDatagram(oldKey, old);
+      // The oldest datagrams go to make room (never this one, wherever it stands).
+      const room = () =>
+        all.size <= MAX_REASSEMBLING && this.reassemblyBytes + len <= MAX_REASSEMBLY_BYTES &&
+        this.reassemblyPieces < MAX_REASSEMBLY_PIECES;
+      if (!room()) {
+        for (const [oldKey, old] of all) {
+          if (old !== d) this.dropDatagram(oldKey, old);
+          if (room()) break;
+        }
       }
       // Only this fragment's bytes are copied: a far offset costs no more than a near one.
       d.pieces.push(b.slice(from, from + len));
       d.starts.push(start);
       d.bytes += len;
       this.reassemblyBytes += len;
+      this.reassemblyPieces++;
     }
     // Merge [start, end) into the sorted ranges.
-    let i = 0;
-    while (i < r.length && r[i + 1] < start) i += 2;
     let j = i;
     let lo = start, hi = end;
     while (j < r.length && r[j] <= end) {
@@ -637,6 +660,7 @@ export class PacketDecoder {
   private dropDatagram(key: string, d: DatagramParts): void {
     this.datagrams.delete(key);
     this.reassemblyBytes -= d.bytes;
+    this.reassemblyPieces -= d.pieces.length;
   }
 
   /** Remembers the current packet's ports and protocol (and `inner`) for the later fragments of datagram `key`. */

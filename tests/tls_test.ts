@@ -622,6 +622,33 @@ Deno.test("tcp_stream: sequence numbers wrap at 2^32", () => {
   assert.equal(s.nextSeq, 0x19);
 });
 
+Deno.test("tcp_stream: a byte far beyond a hole costs its own storage, not the hole's; an emptied store is let go", () => {
+  // A review's flood: per direction one byte at offset 1 and one at 65,000, the first byte never sent. Each held
+  // 64 KiB (in each of the TLS, HTTP and DNS groups: 1.5 GB for 4,000 flows of 2.4 MB).
+  const s = new TcpStreamBuffer();
+  s.setInitialSeq(0);
+  s.push(1, new Uint8Array([7]), 0, 1);
+  s.push(65000, new Uint8Array([8]), 0, 1);
+  assert.ok(s.capacity <= 64, `capacity ${s.capacity}`);
+  assert.equal(s.buffered, 65001, "what it spans, as before");
+  // Given up on, the range after the hole is the stream: still its own bytes only.
+  assert.equal(s.skipGap(), 1);
+  assert.deepEqual([s.available, s.data[s.offset]], [1, 7]);
+  s.consume(1);
+  assert.equal(s.skipGap(), 64998);
+  assert.deepEqual([s.available, s.data[s.offset]], [1, 8]);
+  assert.ok(s.capacity <= 512, `capacity ${s.capacity}`);
+  // A 20 KB message held, then read: the store goes with it.
+  const t = new TcpStreamBuffer();
+  t.setInitialSeq(0);
+  t.push(1000, new Uint8Array(19000), 0, 19000);
+  t.push(0, new Uint8Array(1000), 0, 1000);
+  assert.equal(t.available, 20000);
+  assert.ok(t.capacity >= 20000);
+  t.consume(20000);
+  assert.equal(t.capacity, 0);
+});
+
 Deno.test("tcp_stream: the cap bounds memory; a gap can be given up", () => {
   const s = new TcpStreamBuffer(4096);
   s.setInitialSeq(1);
@@ -831,6 +858,35 @@ Deno.test("analyzer: STARTTLS (SMTP) and a SOCKS5 preamble", () => {
   b.onSegment(1, 3, new Uint8Array([5, 0, 0, 1, 0, 0, 0, 0, 0, 0]), 0, 10, PSH_ACK);
   b.onSegment(0, 4 + req.length, ch, 0, ch.length, PSH_ACK);
   assert.equal(b.clientHello?.sni, "example.com");
+});
+
+Deno.test("analyzer: a handshake header claiming 16 MB holds what came of its body, not 64 KiB", () => {
+  // A review's flood: a ClientHello header announcing 0xffffff bytes, then 10 bytes (each such flow held 64 KiB).
+  const a = new TlsFlowAnalyzer();
+  const hello = record(22, concat([1, ...be24(0xffffff)], new Uint8Array(10).fill(3)));
+  a.onSegment(0, 1, hello, 0, hello.length, PSH_ACK);
+  assert.ok(a.memoryBytes <= 4096, `memory ${a.memoryBytes}`);
+  // A whole large ClientHello (40 KB of extensions over many records) is still read whole.
+  const ext = new Uint8Array(40000);
+  const body = concat(
+    [3, 3],
+    new Uint8Array(32),
+    [0, 0, 2, 0x13, 0x01, 1, 0],
+    [(ext.length + 4) >> 8, (ext.length + 4) & 0xff, 0xff, 0x99, ext.length >> 8, ext.length & 0xff],
+    ext,
+  );
+  const msg = concat([1, ...be24(body.length)], body);
+  const b = new TlsFlowAnalyzer();
+  let seq = 1;
+  for (let o = 0; o < msg.length; o += 16000) {
+    const rec = record(22, msg.subarray(o, Math.min(msg.length, o + 16000)));
+    b.onSegment(0, seq, rec, 0, rec.length, PSH_ACK);
+    seq += rec.length;
+  }
+  assert.equal(b.clientHellos.length, 1);
+  assert.deepEqual(b.clientHellos[0].ciphers, [0x1301]);
+  assert.deepEqual(b.clientHellos[0].extensions, [0xff99]);
+  assert.equal(b.clientHellos[0].truncated, false);
 });
 
 Deno.test("analyzer: a never-ending stream stays within the byte cap, and non-TLS gives up", () => {

@@ -14,6 +14,7 @@
 import { createDecipheriv } from "node:crypto";
 import { aes128EncryptBlock, aes128Key, type HmacKey, hmacKey, hmacSha256 } from "./quic_crypto.ts";
 import { isHelloRetryRandom } from "./tls.ts";
+import { withRoom } from "./tcp_stream.ts";
 
 /** QUIC version 1 (RFC 9000). */
 export const QUIC_V1 = 0x00000001;
@@ -456,7 +457,7 @@ const MAX_RANGES = 64;
 
 /**
  * Collects the first message of a CRYPTO stream (or of gQUIC's crypto stream 1) from fragments arriving in any
- * order, in a buffer that grows to at most {@linkcode QUIC_MAX_CRYPTO_BUFFER} bytes.
+ * order, each range received in a buffer of its own (offsets up to {@linkcode QUIC_MAX_CRYPTO_BUFFER}).
  *
  * @example
  * ```ts
@@ -470,9 +471,12 @@ const MAX_RANGES = 64;
 export class CryptoReassembler {
   /** The message kind ({@linkcode CryptoMessage}). */
   readonly kind: number;
+  /** The bytes received from offset 0 on (the first range's array), or null. */
   private buf: Uint8Array | null = null;
   /** Sorted, disjoint, non-adjacent [start, end) ranges received. */
   private ranges: number[] = [];
+  /** The bytes of each range, from its start (arrays may be longer: room to grow). */
+  private chunks: Uint8Array[] = [];
   /** True once the stream cannot yield the message (wrong type, too large, too fragmented). */
   failed = false;
 
@@ -491,42 +495,49 @@ export class CryptoReassembler {
     if (offset >= QUIC_MAX_CRYPTO_BUFFER) return;
     if (offset + len > QUIC_MAX_CRYPTO_BUFFER) len = QUIC_MAX_CRYPTO_BUFFER - offset;
     const need = offset + len;
-    let b = this.buf;
-    if (b === null || b.length < need) {
-      let size = b === null ? 2048 : b.length;
-      while (size < need) size *= 2;
-      if (size > QUIC_MAX_CRYPTO_BUFFER) size = QUIC_MAX_CRYPTO_BUFFER;
-      const nb = new Uint8Array(size);
-      if (b !== null) nb.set(b);
-      this.buf = b = nb;
+    // The ranges [offset, need) overlaps or touches join into one, whose bytes are in one array: each range has
+    // its own (a CRYPTO frame far from offset 0 costs its own length, not its offset).
+    const r = this.ranges, chunks = this.chunks;
+    let i = 0;
+    while (i < r.length && r[i + 1] < offset) i += 2;
+    let start = offset, end = need, j = i;
+    while (j < r.length && r[j] <= need) {
+      if (r[j] < start) start = r[j];
+      if (r[j + 1] > end) end = r[j + 1];
+      j += 2;
+    }
+    let chunk: Uint8Array;
+    if (j === i + 2 && r[i] === start) {
+      chunk = withRoom(chunks[i >> 1], r[i + 1] - start, end - start, QUIC_MAX_CRYPTO_BUFFER - start);
+    } else {
+      // A first piece at offset 0 gets room for a browser's ClientHello.
+      chunk = new Uint8Array(
+        start === 0 && j === i ? Math.max(end, Math.min(2048, QUIC_MAX_CRYPTO_BUFFER)) : end - start,
+      );
+      for (let k = i; k < j; k += 2) chunk.set(chunks[k >> 1].subarray(0, r[k + 1] - r[k]), r[k] - start);
     }
     // The first copy wins: only bytes not yet received are written, as a receiver may (RFC 9000 section 2.2:
     // data at an offset must not change, and what was received can be discarded) and as jj's TCP reassembly
     // does. A later copy that rewrote the SNI reported a ClientHello the server never read. (tshark keeps the
     // copy of lower offset, the same when that one came first.)
-    const r = this.ranges;
     let at = offset;
-    for (let i = 0; i < r.length && at < need && r[i] < need; i += 2) {
-      if (r[i + 1] <= at) continue;
-      if (r[i] > at) b.set(data.subarray(dOff + at - offset, dOff + r[i] - offset), at);
-      at = r[i + 1];
+    for (let k = i; k < j && at < need; k += 2) {
+      if (r[k + 1] <= at) continue;
+      if (r[k] > at) chunk.set(data.subarray(dOff + at - offset, dOff + r[k] - offset), at - start);
+      at = r[k + 1];
     }
-    if (at < need) b.set(data.subarray(dOff + at - offset, dOff + need - offset), at);
-    this.insert(offset, need);
+    if (at < need) chunk.set(data.subarray(dOff + at - offset, dOff + need - offset), at - start);
+    r.splice(i, j - i, start, end);
+    chunks.splice(i >> 1, (j - i) >> 1, chunk);
+    this.buf = r[0] === 0 ? chunks[0] : null;
+    if (r.length > MAX_RANGES * 2) this.failed = true;
   }
 
-  private insert(s: number, e: number): void {
-    const r = this.ranges;
-    let i = 0;
-    while (i < r.length && r[i + 1] < s) i += 2;
-    let j = i;
-    while (j < r.length && r[j] <= e) {
-      if (r[j] < s) s = r[j];
-      if (r[j + 1] > e) e = r[j + 1];
-      j += 2;
-    }
-    r.splice(i, j - i, s, e);
-    if (r.length > MAX_RANGES * 2) this.failed = true;
+  /** Bytes of storage allocated for the ranges received (room to grow included). */
+  get capacity(): number {
+    let n = 0;
+    for (const c of this.chunks) n += c.length;
+    return n;
   }
 
   /** Length of the contiguous prefix received from offset 0. */
@@ -587,6 +598,7 @@ export class CryptoReassembler {
   release(): void {
     this.buf = null;
     this.ranges.length = 0;
+    this.chunks.length = 0;
   }
 }
 

@@ -8,7 +8,8 @@
  * long (Linux's out-of-order queue keeps segments that way). Out-of-order bytes are kept until the gap before them
  * fills. The contiguous prefix is exposed to a consumer, which consumes what it has used. Memory is bounded: no
  * more than `maxBytes` bytes past the first unconsumed byte are ever stored, so a direction that never yields a
- * parsable message cannot grow.
+ * parsable message cannot grow; and it is the bytes held that take memory, not where they lie (each out-of-order
+ * range has storage of its own), so a byte far beyond a hole costs a byte, not the hole.
  *
  * Sequence numbers are 32-bit and wrap; all positions are computed as signed 32-bit differences.
  *
@@ -41,6 +42,27 @@ export function payloadSeq(seq: number, flags: number): number {
 }
 
 /**
+ * `bytes` itself when it holds `need` bytes, else a larger copy of its first `kept` bytes: twice as long, as often
+ * as needed, but at most `cap` (at least `need`). How a range's array grows as segments continue it.
+ *
+ * @example
+ * ```ts
+ * import { withRoom } from "./tcp_stream.ts";
+ * const a = new Uint8Array([1, 2, 3]);
+ * const b = withRoom(a, 3, 5, 1024);
+ * console.log(b.length, b[2], withRoom(b, 5, 6, 1024) === b); // 6 3 true
+ * ```
+ */
+export function withRoom(bytes: Uint8Array, kept: number, need: number, cap: number): Uint8Array {
+  if (bytes.length >= need) return bytes;
+  let size = bytes.length || 1;
+  while (size < need) size *= 2;
+  const next = new Uint8Array(Math.max(need, Math.min(size, cap)));
+  next.set(bytes.subarray(0, kept));
+  return next;
+}
+
+/**
  * Whether a direction's payload at `seq` is known not to be its first bytes: its SYN was seen (bit `dir` of
  * `isnKnown`, sequence number `isn`) and the payload starts elsewhere (an out-of-order segment). A test on a
  * direction's first bytes must not be made on such a segment; without the SYN, the first segment seen is taken
@@ -69,12 +91,15 @@ const MAX_CUTS = 16;
 /** Initial storage size; grows by doubling up to the cap. */
 const INITIAL_STORE = 256;
 
+/** A store larger than this is let go when the stream has nothing left to hold (see `rebaseWhenEmpty`). */
+const KEEP_STORE = 4096;
+
 /**
  * One direction's byte stream.
  *
- * Positions are indices into the internal store: `store[i]` holds the byte with sequence number `base + i`.
- * `head` is the first unconsumed byte, `tail` one past the contiguous prefix; out-of-order ranges lie beyond
- * `tail` and are recorded as flat `[start, end)` pairs.
+ * Positions count from sequence number `base`: `store[i]` holds the contiguous byte at position `i`. `head` is
+ * the first unconsumed byte, `tail` one past the contiguous prefix; out-of-order ranges lie beyond `tail` and are
+ * recorded as flat `[start, end)` pairs, each with its bytes in its own array of `chunks`.
  *
  * @example
  * ```ts
@@ -111,6 +136,9 @@ export class TcpStreamBuffer {
   private tail = 0;
   /** Out-of-order `[start, end)` pairs; the shared empty list until the first one (never written to). */
   private ranges: number[] = NO_RANGES;
+  /** The bytes of each out-of-order range (the `k`th of `ranges[2k] .. ranges[2k + 1]` from its index 0), in
+   * arrays that may be longer (room to grow at their end). */
+  private chunks: Uint8Array[] = NO_CHUNKS;
   private started = false;
   /** Segments a snapshot length cut: [captured end, sent end) pairs (see `noteCut`). */
   private cuts: number[] | null = null;
@@ -148,15 +176,19 @@ export class TcpStreamBuffer {
     return this.head;
   }
 
-  /** Bytes held in memory (contiguous and out of order). */
+  /** Bytes from the first unconsumed one to the last one held (contiguous, out of order, and the holes
+   * between). */
   get buffered(): number {
     const n = this.ranges.length;
     return (n > 0 ? this.ranges[n - 1] : this.tail) - this.head + this.held;
   }
 
-  /** Bytes of storage currently allocated (never more than {@linkcode TcpStreamBuffer.maxBytes}). */
+  /** Bytes of storage currently allocated: the contiguous prefix's and the out-of-order ranges' (about twice
+   * {@linkcode TcpStreamBuffer.maxBytes} at most, room to grow included). */
   get capacity(): number {
-    return this.store.length;
+    let n = this.store.length;
+    for (const c of this.chunks) n += c.length;
+    return n;
   }
 
   /** True when out-of-order bytes wait for a gap to fill. */
@@ -277,32 +309,17 @@ export class TcpStreamBuffer {
       this.droppedBytes += e - s;
       return;
     }
-    if (e > this.store.length) {
-      const shift = this.head;
-      if (shift > 0) {
-        this.compact();
-        s -= shift;
-        e -= shift;
-      }
-      if (e > this.store.length) this.grow(e);
-    }
-    // Write [s, e) but for the bytes of an out-of-order range that keeps its own: one that starts before the
-    // segment, or at the same byte and ends after it (see the module's documentation). Ranges are sorted and do
-    // not overlap, so only the first one past `s` can; those after it start after the segment and lose to it.
-    let pos = s;
-    for (let i = 0; i < ranges.length; i += 2) {
-      const rs = ranges[i], re = ranges[i + 1];
-      if (re <= s) continue;
-      if (rs < s || (rs === s && re > e)) pos = re;
-      break;
-    }
-    if (pos < e) this.store.set(src.subarray(off + (pos - s), off + (e - s)), pos);
-    if (s === this.tail && ranges.length === 0) {
+    if (s === this.tail) {
+      // In order: its bytes win over the out-of-order ones it covers (it starts before them).
+      const shift = this.makeRoom(e);
+      s -= shift;
+      e -= shift;
+      this.store.set(src.subarray(off, off + (e - s)), s);
       this.tail = e;
+      if (ranges.length > 0) this.absorbRanges();
       return;
     }
-    this.insertRange(s, e);
-    this.absorbRanges();
+    this.insertSegment(s, e, src, off);
   }
 
   /** Marks `n` contiguous bytes as used by the consumer. */
@@ -405,25 +422,75 @@ export class TcpStreamBuffer {
   release(): void {
     this.store = EMPTY;
     this.ranges = NO_RANGES;
+    this.chunks = NO_CHUNKS;
     this.head = 0;
     this.tail = 0;
   }
 
-  /** Out-of-order ranges that the contiguous prefix now reaches join it. */
+  /**
+   * Stores an out-of-order segment's bytes `[s, e)` (positions, `s` past the contiguous prefix), joined with the
+   * ranges it overlaps or continues. Of the bytes of a range it overlaps, those of one that starts before it, or
+   * at the same byte and ends after it, are kept; the segment's win over the others (see the module's
+   * documentation).
+   */
+  private insertSegment(s: number, e: number, src: Uint8Array, off: number): void {
+    let r = this.ranges;
+    if (r === NO_RANGES) {
+      this.ranges = r = [];
+      this.chunks = [];
+    }
+    const chunks = this.chunks;
+    let i = 0;
+    while (i < r.length && r[i + 1] < s) i += 2;
+    // r[i] is the first range that may overlap [s, e) or end where it starts (which it continues).
+    // A range that starts where the segment ends stays apart: Linux joins a segment only to the one it continues,
+    // and which bytes win an overlap depends on where each segment started.
+    let pos = s;
+    if (i < r.length && r[i + 1] > s && (r[i] < s || (r[i] === s && r[i + 1] > e))) pos = r[i + 1];
+    let start = s, end = e, j = i;
+    while (j < r.length && r[j] < e) {
+      if (r[j] < start) start = r[j];
+      if (r[j + 1] > end) end = r[j + 1];
+      j += 2;
+    }
+    let chunk: Uint8Array;
+    if (j === i + 2 && r[i] === start) {
+      // One range grows (most often a segment that continues it): its own array, with room to grow.
+      chunk = withRoom(chunks[i >> 1], r[i + 1] - start, end - start, this.maxBytes);
+    } else {
+      chunk = new Uint8Array(end - start);
+      for (let k = i; k < j; k += 2) chunk.set(chunks[k >> 1].subarray(0, r[k + 1] - r[k]), r[k] - start);
+    }
+    if (pos < e) chunk.set(src.subarray(off + (pos - s), off + (e - s)), pos - start);
+    r.splice(i, j - i, start, end);
+    chunks.splice(i >> 1, (j - i) >> 1, chunk);
+  }
+
+  /** Out-of-order ranges that the contiguous prefix now reaches join it (their bytes past it are copied). */
   private absorbRanges(): void {
-    const r = this.ranges;
+    const r = this.ranges, chunks = this.chunks;
     while (r.length > 0 && r[0] <= this.tail) {
-      if (r[1] > this.tail) this.tail = r[1];
+      if (r[1] > this.tail) {
+        this.makeRoom(r[1]);
+        const from = this.tail - r[0];
+        this.store.set(chunks[0].subarray(from, r[1] - r[0]), this.tail);
+        this.tail = r[1];
+      }
       r.splice(0, 2);
+      chunks.shift();
     }
   }
 
-  /** Everything read and nothing waiting: positions start again from the next byte. */
+  /**
+   * Everything read and nothing waiting: positions start again from the next byte, and a large store is let go
+   * (a stream that held a message once need not keep its room for the connection's life).
+   */
   private rebaseWhenEmpty(): void {
     if (this.head >= this.tail && this.ranges.length === 0) {
       this.base = (this.base + this.head) >>> 0;
       this.head = 0;
       this.tail = 0;
+      if (this.store.length > KEEP_STORE) this.store = EMPTY;
     }
   }
 
@@ -435,46 +502,35 @@ export class TcpStreamBuffer {
     return false;
   }
 
-  private insertRange(s: number, e: number): void {
-    let r = this.ranges;
-    if (r === NO_RANGES) this.ranges = r = [];
-    let i = 0;
-    while (i < r.length && r[i + 1] < s) i += 2;
-    // r[i] is the first range that may overlap [s, e) or end where it starts (which it continues).
-    // A range that starts where the segment ends stays apart: Linux joins a segment only to the one it continues,
-    // and which bytes win an overlap depends on where each segment started (see push).
-    let j = i;
-    while (j < r.length && r[j] < e) {
-      if (r[j] < s) s = r[j];
-      if (r[j + 1] > e) e = r[j + 1];
-      j += 2;
-    }
-    r.splice(i, j - i, s, e);
-  }
-
-  private compact(): void {
+  /**
+   * Room in the store for the contiguous prefix to reach position `need`: the consumed bytes before `head` are
+   * dropped first (every position moves back by as many, the number returned), then the store grows.
+   */
+  private makeRoom(need: number): number {
+    if (need <= this.store.length) return 0;
     const shift = this.head;
-    const n = this.ranges.length;
-    const used = n > 0 ? this.ranges[n - 1] : this.tail;
-    if (used > shift) this.store.copyWithin(0, shift, used);
-    this.base = (this.base + shift) >>> 0;
-    this.head = 0;
-    this.tail -= shift;
-    for (let i = 0; i < n; i++) this.ranges[i] -= shift;
-  }
-
-  private grow(need: number): void {
-    let size = this.store.length || INITIAL_STORE;
-    while (size < need) size *= 2;
-    if (size > this.maxBytes) size = this.maxBytes;
-    if (size < need) size = need;
-    const next = new Uint8Array(size);
-    const n = this.ranges.length;
-    const used = n > 0 ? this.ranges[n - 1] : this.tail;
-    if (used > 0) next.set(this.store.subarray(0, used));
-    this.store = next;
+    if (shift > 0) {
+      const n = this.ranges.length;
+      if (this.tail > shift) this.store.copyWithin(0, shift, this.tail);
+      this.base = (this.base + shift) >>> 0;
+      this.head = 0;
+      this.tail -= shift;
+      for (let i = 0; i < n; i++) this.ranges[i] -= shift;
+      need -= shift;
+    }
+    if (need > this.store.length) {
+      let size = this.store.length || INITIAL_STORE;
+      while (size < need) size *= 2;
+      if (size > this.maxBytes) size = this.maxBytes;
+      if (size < need) size = need;
+      const next = new Uint8Array(size);
+      if (this.tail > 0) next.set(this.store.subarray(0, this.tail));
+      this.store = next;
+    }
+    return shift;
   }
 }
 
 const EMPTY = new Uint8Array(0);
 const NO_RANGES: number[] = [];
+const NO_CHUNKS: Uint8Array[] = [];

@@ -68,6 +68,18 @@ export const MAX_RECORD_LENGTH = 16384 + 2048;
 
 /** Largest handshake message buffered for parsing (longer ones are parsed truncated). */
 const MAX_HANDSHAKE_BUFFER = 65536;
+/** A buffered handshake message's first allocation (a ClientHello of a browser fits). */
+const HANDSHAKE_BUFFER_START = 2048;
+
+/** Room in `d.hsBuf` for `take` more bytes, doubling, within the message's claimed length (`hsBufCap`). */
+function growHandshakeBuffer(d: DirState, take: number): void {
+  const old = d.hsBuf!;
+  let size = old.length;
+  while (size < d.hsBufLen + take && size < d.hsBufCap) size *= 2;
+  const next = new Uint8Array(Math.min(size, d.hsBufCap));
+  next.set(old.subarray(0, d.hsBufLen));
+  d.hsBuf = next;
+}
 /** ClientHellos / ServerHellos kept per flow (a HelloRetryRequest makes two). */
 const MAX_HELLOS = 4;
 /** Waiting packets per direction whose payload `handshakePackets` can match to handshake records. */
@@ -1156,6 +1168,8 @@ class DirState {
   hsLeft = 0;
   hsBuf: Uint8Array | null = null;
   hsBufLen = 0;
+  /** Bytes `hsBuf` may grow to: the message's length as its header claims it, within the cap. */
+  hsBufCap = 0;
   // Certificate message, parsed as it streams by.
   certActive = false;
   certPhase = 0;
@@ -1991,6 +2005,7 @@ export class TlsFlowAnalyzer {
       }
       const take = Math.min(d.hsLeft, end - p);
       if (d.hsBuf !== null) {
+        if (d.hsBufLen + take > d.hsBuf.length && d.hsBuf.length < d.hsBufCap) growHandshakeBuffer(d, take);
         const room = Math.min(take, d.hsBuf.length - d.hsBufLen);
         if (room > 0) {
           d.hsBuf.set(buf.subarray(p, p + room), d.hsBufLen);
@@ -2026,7 +2041,9 @@ export class TlsFlowAnalyzer {
       type === TlsHandshakeType.CLIENT_HELLO || type === TlsHandshakeType.SERVER_HELLO ||
       type === TlsHandshakeType.SERVER_KEY_EXCHANGE
     ) {
-      d.hsBuf = new Uint8Array(Math.min(4 + n, MAX_HANDSHAKE_BUFFER));
+      // Grown as the body comes (growHandshakeBuffer): a header can claim 16 MB and nothing follow it.
+      d.hsBufCap = Math.min(4 + n, MAX_HANDSHAKE_BUFFER);
+      d.hsBuf = new Uint8Array(Math.min(d.hsBufCap, HANDSHAKE_BUFFER_START));
       d.hsBuf.set(hdr.subarray(hp, hp + 4));
       d.hsBufLen = 4;
     }

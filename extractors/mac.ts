@@ -42,8 +42,13 @@ const f = (name: string, type: "int" | "str", description: string): FeatureSpec 
 });
 
 const features: FeatureSpec[] = [
-  f("mac_src", "str", "Source MAC address of the first packet (the initiator's side), aa:bb:cc:dd:ee:ff."),
-  f("mac_dst", "str", "Destination MAC address of the first packet."),
+  f(
+    "mac_src",
+    "str",
+    "Source MAC address of the first packet (the initiator's side), aa:bb:cc:dd:ee:ff (with anonymize_ips, " +
+      "16 hex digits of SHA-256(salt + address), as the IP addresses).",
+  ),
+  f("mac_dst", "str", "Destination MAC address of the first packet (hashed as mac_src with anonymize_ips)."),
   f(
     "mac_eth_type",
     "int",

@@ -44,8 +44,9 @@ export interface FeatureOptions {
   includeFlowId?: boolean;
   /**
    * Replace addresses by 16 hex digits of SHA-256(salt + address) (`anonymize_ips`): the endpoints', the tunnel
-   * endpoints', DNS answers, and an address literal as HTTP host, SNI or host of the request target (CONNECT's
-   * authority, an absolute URI's host; the port kept).
+   * endpoints', the MAC addresses (`mac_src`, `mac_dst`: an IPv6 address made from a MAC gives its hash back
+   * otherwise), DNS answers, and an address literal as HTTP host, SNI, DNS query name or host of the request
+   * target (CONNECT's authority, an absolute URI's host; the port kept).
    */
   anonymizeIps?: boolean;
   /** Salt for `anonymizeIps` and `flow_id` (`anonymization_salt`, default ""). */
@@ -723,7 +724,8 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
   }
   const output = (r: FlowRecord): FlowRecord => {
     if (anonymize) {
-      for (const k of ["src_ip", "dst_ip", "tunnel_src_ip", "tunnel_dst_ip"]) {
+      // MAC addresses too: an IPv6 address made from one (EUI-64) is its MAC's, and would give the hash back.
+      for (const k of ["src_ip", "dst_ip", "tunnel_src_ip", "tunnel_dst_ip", "mac_src", "mac_dst"]) {
         const v = r[k];
         if (typeof v === "string") r[k] = flatString(anonymizeIp(v, salt)); // see lib/record.ts
       }
@@ -732,7 +734,7 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
       if (Array.isArray(answers)) {
         r.dns_answers = answers.map((a) => typeof a === "string" ? anonymizeLiteral(a, salt) : a);
       }
-      for (const k of ["http_host", "tls_sni", "quic_sni"]) {
+      for (const k of ["http_host", "tls_sni", "quic_sni", "dns_query_name"]) {
         const v = r[k];
         if (typeof v === "string") r[k] = anonymizeLiteral(v, salt);
       }

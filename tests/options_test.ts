@@ -255,6 +255,39 @@ Deno.test("anonymizeIps: addresses in DNS answers and address literals as host o
   }
 });
 
+Deno.test("anonymizeIps: MAC addresses are hashed (an IPv6 address made from one gave its hash back) and so is an address as DNS query name", async () => {
+  // Real Linux traffic whose link-local addresses are made from their MACs (modified EUI-64, RFC 4291).
+  const file = `${ROOT}/testdata/anon_edge/mld_linux.pcap`;
+  const clear = (await collect(file, { features: ["flow_meta", "mac"] })).records;
+  const anon = (await collect(file, { features: ["flow_meta", "mac"], anonymizeIps: true })).records;
+  const eui64 = (mac: string) => {
+    const b = mac.split(":").map((x) => parseInt(x, 16));
+    b[0] ^= 2;
+    const w = (hi: number, lo: number) => ((hi << 8) | lo).toString(16);
+    return `fe80::${w(b[0], b[1])}:${w(b[2], 0xff)}:${w(0xfe, b[3])}:${w(b[4], b[5])}`;
+  };
+  let fromMac = 0;
+  for (let i = 0; i < clear.length; i++) {
+    for (const k of ["mac_src", "mac_dst"]) {
+      assert.equal(anon[i][k], sha(clear[i][k] as string).slice(0, 16), k);
+    }
+    if (clear[i].src_ip === eui64(clear[i].mac_src as string)) fromMac++;
+    assert.doesNotMatch(JSON.stringify(anon[i]), /[0-9a-f]{2}(:[0-9a-f]{2}){5}/, "no MAC left in clear");
+  }
+  assert.ok(fromMac > 0, "the capture has addresses made from MACs");
+  // Real traffic: `dig @10.9.0.1 10.9.0.5 A` against dnsmasq (an address as the name asked for).
+  const dns = (await collect(`${ROOT}/testdata/dns_edge/query_literal.pcap`, {
+    features: ["dns"],
+    anonymizeIps: true,
+    anonymizationSalt: "s",
+  })).records;
+  const names = dns.map((r) => r.dns_query_name);
+  assert.ok(names.includes(sha("s10.9.0.5").slice(0, 16)), String(names));
+  assert.ok(!names.includes("10.9.0.5"));
+  // A reverse-lookup name stays (documented).
+  assert.ok(names.some((n) => typeof n === "string" && n.endsWith(".ip6.arpa")));
+});
+
 Deno.test({
   name: "anonymizeIps: tunnel endpoints are anonymized too, and the connection graph is unchanged",
   ignore: !HAVE_SHARED,

@@ -229,7 +229,7 @@ export async function runExtract(
   if (opts.anonymizeIps === true && opts.anonymizationSalt === undefined) {
     console.error(
       "jj: warning: --anonymize-ips without --anonymization-salt hashes addresses unsalted (as JoyfulJay does): " +
-        "anyone can hash every IPv4 address and undo them; give a secret salt",
+        "anyone can hash every IPv4 address (or every IPv6 one made from a MAC) and undo them; give a secret salt",
     );
   }
   const labels = labelStep(labeler, opts);

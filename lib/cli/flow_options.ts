@@ -150,13 +150,14 @@ export function addFeatureOptions(cmd: Command): Command {
     .option("--include-flow-id", "add flow_id: a 32-hex hash of the canonical 5-tuple")
     .option(
       "--anonymize-ips",
-      "replace addresses (endpoints, tunnel endpoints, DNS answers, address literals as host, SNI or request " +
-        "target host) by 16 hex digits of SHA-256(salt + address); reverse-lookup names (in-addr.arpa) stay",
+      "replace addresses (endpoints, tunnel endpoints, MACs, DNS answers, address literals as host, SNI, query " +
+        "name or request target host) by 16 hex digits of SHA-256(salt + address); reverse-lookup names " +
+        "(in-addr.arpa) stay",
     )
     .option(
       "--anonymization-salt <salt>",
       "salt for --anonymize-ips and flow_id (default none, as JoyfulJay: unsalted hashes of IPv4 addresses are " +
-        "undone by hashing all 2^32; give a secret one)",
+        "undone by hashing all 2^32, of IPv6 ones made from a MAC by hashing its vendor's 2^24; give a secret one)",
     )
     .option("--include-sequences", "add iat_sequence, timestamp_sequence and pkt_len_sequence")
     .option("--include-splt", "add splt, splt_lengths, splt_times, splt_directions")

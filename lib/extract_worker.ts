@@ -14,6 +14,7 @@ import { loadExtractorModule, OptionError } from "./options.ts";
 import { refuseUnshardable } from "./parallel.ts";
 import { registerExtractor } from "./registry.ts";
 import { END_ORDER_WIDTH, flowEndOrder } from "./flow_table.ts";
+import { jsonLine } from "../outputs/jsonl.ts";
 
 /** The message that starts a worker. */
 export interface WorkerStart {
@@ -159,7 +160,7 @@ scope.onmessage = async (e: MessageEvent) => {
         post({ type: "done", summary: r.value, otherShard: 0 });
         break;
       }
-      const line = JSON.stringify(r.value);
+      const line = jsonLine(r.value);
       let w = encoder.encodeInto(line, bytes.subarray(size));
       if (w.read < line.length || size + w.written >= bytes.length) {
         await flush();

@@ -45,8 +45,9 @@ export interface FeatureOptions {
   /**
    * Replace addresses by 16 hex digits of SHA-256(salt + address) (`anonymize_ips`): the endpoints', the tunnel
    * endpoints', the MAC addresses (`mac_src`, `mac_dst`: an IPv6 address made from a MAC gives its hash back
-   * otherwise), DNS answers, and an address literal as HTTP host, SNI, DNS query name or host of the request
-   * target (CONNECT's authority, an absolute URI's host; the port kept).
+   * otherwise), the DNS answers that are addresses (a TXT answer's text is kept), and an address literal as HTTP
+   * host, SNI, DNS query name or host of the request target (CONNECT's authority, an absolute URI's host; the
+   * port kept).
    */
   anonymizeIps?: boolean;
   /** Salt for `anonymizeIps` and `flow_id` (`anonymization_salt`, default ""). */

@@ -6,6 +6,25 @@
 import type { FlowRecord } from "../lib/extractor.ts";
 
 /**
+ * A record as one line of JSON Lines: `JSON.stringify`'s text, with the line breaks it leaves raw in strings
+ * escaped (NEL U+0085 and the line and paragraph separators U+2028 and U+2029, which a DNS name can hold, as
+ * tshark writes it), so that a reader splitting lines at every Unicode line break (Python's `str.splitlines`)
+ * still reads one record per line.
+ *
+ * @example
+ * ```ts
+ * import { jsonLine } from "./jsonl.ts";
+ * console.log(jsonLine({ dns_query_name: "a\u2028b.test" })); // {"dns_query_name":"a\u2028b.test"}
+ * ```
+ */
+export function jsonLine(record: unknown): string {
+  const line = JSON.stringify(record);
+  // Mostly no-op: a line of one-byte characters cannot hold the separators, and indexOf knows it at once.
+  if (line.indexOf("\u0085") < 0 && line.indexOf("\u2028") < 0 && line.indexOf("\u2029") < 0) return line;
+  return line.replace(/[\u0085\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+/**
  * Where records go.
  *
  * @example
@@ -187,7 +206,7 @@ export class JsonlWriter extends BatchWriter implements RecordWriter {
 
   /** Queues a record; writes the batch when it is large. */
   write(record: FlowRecord): Promise<void> {
-    const line = JSON.stringify(record);
+    const line = jsonLine(record);
     // At most 3 bytes per UTF-16 unit, and the newline. A batch goes out at 256 KiB, but records keep coming
     // while a timer's flush waits for the write before it: the buffer then grows.
     const need = this.size + 3 * line.length + 1;

@@ -150,9 +150,9 @@ export function addFeatureOptions(cmd: Command): Command {
     .option("--include-flow-id", "add flow_id: a 32-hex hash of the canonical 5-tuple")
     .option(
       "--anonymize-ips",
-      "replace addresses (endpoints, tunnel endpoints, MACs, DNS answers, address literals as host, SNI, query " +
-        "name or request target host) by 16 hex digits of SHA-256(salt + address); reverse-lookup names " +
-        "(in-addr.arpa) stay",
+      "replace addresses (endpoints, tunnel endpoints, MACs, DNS address answers, address literals as host, " +
+        "SNI, query name or request target host) by 16 hex digits of SHA-256(salt + address); reverse-lookup " +
+        "names (in-addr.arpa) and TXT text stay",
     )
     .option(
       "--anonymization-salt <salt>",

@@ -159,7 +159,7 @@ Deno.test("TCP options cut by the snapshot length: what was captured is read, wh
   );
 });
 
-Deno.test("an IP length of 0 (segmentation offload) in a cut capture counts the payload by the frame's length on the wire, as tshark", async () => {
+Deno.test("an IP length of 0 (segmentation offload) in a cut capture counts the payload by the frame's length on the wire (as tshark for IPv4; tshark 4.0 reads no TCP in the IPv6 one)", async () => {
   // 1514-byte frames captured at 96 bytes: IPv4 with total length 0, IPv6 with payload length 0, and IPv4 with
   // its length (the control), three of each.
   const flows = await snaplenRecords("tso_trunc.pcap", "flow_meta");

@@ -40,6 +40,15 @@ export {
   type FlowTableOptions,
 } from "./lib/flow_table.ts";
 export { extractJsonlParallel, type ParallelOptions, shardingConflicts } from "./lib/parallel.ts";
+export { CaptureMetrics } from "./lib/metrics.ts";
+export {
+  captureFlows,
+  DEFAULT_LIVE_BUFFER,
+  type LiveOptions,
+  type LiveStartInfo,
+  type LiveStopReason,
+  type LiveSummary,
+} from "./lib/live.ts";
 export { FlowPipeline, type FlowPipelineOptions, type PacketStats } from "./lib/pipeline.ts";
 export { PacketDecoder, SkipReason } from "./lib/decode.ts";
 export { Layer, PacketView, TCP } from "./lib/packet.ts";

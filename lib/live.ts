@@ -78,18 +78,23 @@ export type LiveStopReason = "signal" | "duration" | "count" | "error";
 export interface LiveSummary {
   /** Interface captured on. */
   iface: string;
-  /** Packets read, decoded, skipped by reason, sampled out. */
+  /** Packets read. */
   packetsRead: number;
+  /** Packets decoded. */
   packetsDecoded: number;
+  /** Packets skipped, by reason. */
   packetsSkipped: Record<string, number>;
+  /** Packets left out by `samplingRate`. */
   packetsSampledOut: number;
   /** Bytes on the wire of the packets read. */
   bytes: number;
   /** Flow records yielded. */
   flows: number;
-  /** `pcap_stats` at the end: received by the filter, dropped by the kernel, dropped by the interface. */
+  /** `pcap_stats` at the end: packets received by the filter. */
   received: number;
+  /** `pcap_stats`: packets the kernel dropped (its buffer full). */
   dropped: number;
+  /** `pcap_stats`: packets the interface dropped. */
   ifDropped: number;
   /** Packets written to `savePcap`. */
   savedPackets: number;

@@ -48,8 +48,9 @@ export class CaptureMetrics {
   dropped = 0;
   /** Packets dropped by the interface or driver (`pcap_stats` ps_ifdrop). */
   ifDropped = 0;
-  /** IPFIX data records sent, and lost to send errors. */
+  /** IPFIX data records sent. */
   ipfixRecords = 0;
+  /** IPFIX data records lost to send errors. */
   ipfixLost = 0;
   /** Flows ended, by reason. */
   readonly flowsByReason: Map<string, number> = new Map(END_REASONS.map((r) => [r, 0]));

@@ -230,8 +230,9 @@ export function checkExtractor(e: unknown, where: string): asserts e is FeatureE
   };
   if (typeof e !== "object" || e === null) bad("not an object");
   const x = e as Record<string, unknown>;
-  if (typeof x.name !== "string" || !/^[A-Za-z][A-Za-z0-9_]*$/.test(x.name)) {
-    bad("name must be letters, digits and _");
+  // Lower case: --features names groups as written, and every built-in group's name is.
+  if (typeof x.name !== "string" || !/^[a-z][a-z0-9_]*$/.test(x.name)) {
+    bad("name must be lower-case letters, digits and _, starting with a letter");
   }
   // `features: ["all"]` names every group: a group of that name could not be named alone.
   if (x.name === "all") bad('name "all" stands for every group in --features');
@@ -253,6 +254,11 @@ export function checkExtractor(e: unknown, where: string): asserts e is FeatureE
     const s = f as Partial<FeatureSpec>;
     if (typeof s !== "object" || s === null || typeof s.name !== "string" || s.name === "") {
       bad("every feature needs a name");
+    }
+    // A name of digits would come first in a JSON object, whatever the declared order; a comma or a line break
+    // could not be given to --specific-features.
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(s.name!)) {
+      bad(`feature ${JSON.stringify(s.name)}: name must be letters, digits and _, not starting with a digit`);
     }
     if (!FEATURE_TYPES.has(s.type as FeatureType)) {
       bad(`feature ${s.name}: type must be one of ${[...FEATURE_TYPES].join(", ")}`);

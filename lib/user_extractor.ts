@@ -1,9 +1,11 @@
 /**
  * User extractors (`registerExtractor`, the `extractors` option, `--extractor` modules) run inside a guard that
  * the built-in groups do without: an error they throw names the extractor, the call and the flow, and what their
- * `finish` writes is checked against the declared types, so that every output format carries the same values
- * (a string in an int column was kept by JSON Lines and made null by Parquet; a BigInt stopped JSON Lines;
- * `undefined` dropped the key from JSON Lines).
+ * `finish` and `finalize` write is checked against the declared types, so that every output format carries the
+ * same values (a string in an int column was kept by JSON Lines and made null by Parquet; a BigInt stopped JSON
+ * Lines; `undefined` dropped the key from JSON Lines; an integer past 2^53 is not exact in JSON Lines, and past
+ * 2^63 Parquet made it null; a string with a lone surrogate was U+FFFD in CSV and Parquet only), and a column of
+ * another group is theirs to write, not its.
  *
  * @module
  */
@@ -51,7 +53,9 @@ function thrown(e: unknown): string {
 function shortValue(v: unknown): string {
   switch (typeof v) {
     case "string":
-      return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}`;
+      return `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v)}${
+        v.isWellFormed() ? "" : " (a lone surrogate: not Unicode text)"
+      }`;
     case "number":
     case "boolean":
       return `the ${typeof v} ${v}`;
@@ -76,11 +80,11 @@ function shortValue(v: unknown): string {
 function fits(t: FeatureType, v: unknown): boolean {
   switch (t) {
     case "int":
-      return typeof v === "number" && (Number.isInteger(v) || !Number.isFinite(v));
+      return typeof v === "number" && (Number.isSafeInteger(v) || !Number.isFinite(v));
     case "float":
       return typeof v === "number";
     case "str":
-      return typeof v === "string";
+      return typeof v === "string" && v.isWellFormed();
     case "bool":
       return typeof v === "boolean";
     case "list":
@@ -97,7 +101,8 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
 }
 
 /**
- * A value inside a list or dict that no output can write (a bigint, a function, a symbol, an object of a class),
+ * A value inside a list or dict that no output can write (a bigint, a function, a symbol, an object of a class, a
+ * string with a lone surrogate),
  * or the text "a cycle" for a list or dict that holds itself, or null when every one can (JSON Lines stopped at
  * a bigint or a cycle, naming no extractor). Undefined passes: JSON writes it as null in a list and leaves it
  * out of a dict. Walked with a stack of its own, each list or dict once, so that depth and shared parts cost
@@ -120,7 +125,8 @@ function unwritable(top: unknown): unknown {
     for (let i = 0; i < children.length; i++) {
       const c = children[i];
       if (
-        c === null || c === undefined || typeof c === "string" || typeof c === "number" ||
+        c === null || c === undefined || (typeof c === "string" && c.isWellFormed()) ||
+        typeof c === "number" ||
         typeof c === "boolean"
       ) continue;
       if (Array.isArray(c) || isPlainObject(c)) {
@@ -149,6 +155,43 @@ function flowAt(flow: FlowState): string {
   }, from packet ${flow.firstPacket})`;
 }
 
+/** Where a record is, for a message of `finalize`: its endpoints. */
+function recordAt(r: FlowRecord): string {
+  const at = (ip: unknown, port: unknown) =>
+    typeof ip === "string" && ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
+  return `(flow ${at(r.src_ip, r.src_port)} > ${at(r.dst_ip, r.dst_port)})`;
+}
+
+/**
+ * A view of record `r` for extractor `name`, whose declared columns are `mine`: reads and new keys go through,
+ * a write to (or delete of) a column the record already has and `name` did not declare throws: another group's
+ * value (`total_packets = "lots"` was kept by JSON Lines and made null by Parquet).
+ */
+function ownColumnsOnly(name: string, call: string, mine: ReadonlySet<string>, r: FlowRecord): FlowRecord {
+  const refuse = (key: string | symbol): never => {
+    throw new ExtractorError(
+      name,
+      call,
+      `wrote ${String(key)}, a column of another group (declare a column of its own) ${recordAt(r)}`,
+    );
+  };
+  return new Proxy(r, {
+    set(target, key, value) {
+      if (typeof key !== "string" || (!mine.has(key) && key in target)) refuse(key);
+      target[key as string] = value;
+      return true;
+    },
+    defineProperty(target, key, desc) {
+      if (typeof key !== "string" || (!mine.has(key) && key in target)) refuse(key);
+      return Reflect.defineProperty(target, key, desc);
+    },
+    deleteProperty(target, key) {
+      if (typeof key !== "string" || (!mine.has(key) && key in target)) refuse(key);
+      return Reflect.deleteProperty(target, key);
+    },
+  });
+}
+
 /**
  * `e` wrapped in the guard (see the module documentation): the same name, features and calls, with `finalize`
  * only when `e` has one.
@@ -173,6 +216,7 @@ function flowAt(flow: FlowState): string {
  */
 export function guardExtractor<S>(e: FeatureExtractor<S>): FeatureExtractor<S> {
   const name = e.name, features: readonly FeatureSpec[] = e.features;
+  const mine = new Set(features.map((f) => f.name));
   const guarded: FeatureExtractor<S> = {
     name,
     features,
@@ -199,21 +243,24 @@ export function guardExtractor<S>(e: FeatureExtractor<S>): FeatureExtractor<S> {
     finish(s: S, flow: FlowState, out: FlowRecord): void {
       let r: unknown;
       try {
-        r = e.finish(s, flow, out);
+        r = e.finish(s, flow, ownColumnsOnly(name, "finish", mine, out));
       } catch (err) {
+        if (err instanceof ExtractorError) throw err;
         throw threwIn(name, "finish", err, flow);
       }
       if (r !== undefined) refusePromise(name, "finish", r, flow);
-      checkValues(name, features, out, flow);
+      checkValues(name, "finish", features, out, flowAt(flow));
     },
   };
   if (e.finalize !== undefined) {
     guarded.finalize = (records: FlowRecord[]): void => {
       try {
-        e.finalize!(records);
+        e.finalize!(records.map((r) => ownColumnsOnly(name, "finalize", mine, r)));
       } catch (err) {
+        if (err instanceof ExtractorError) throw err;
         throw threwIn(name, "finalize", err, null);
       }
+      for (const r of records) checkValues(name, "finalize", features, r, recordAt(r));
     };
   }
   return guarded;
@@ -232,9 +279,15 @@ function refusePromise(name: string, call: string, r: unknown, flow: FlowState):
   }
 }
 
-/** Each declared column `finish` wrote is null or of its declared type, with nothing inside a list or dict
- * that no output can write; `undefined` becomes null. */
-function checkValues(name: string, features: readonly FeatureSpec[], out: FlowRecord, flow: FlowState): void {
+/** Each declared column `call` wrote is null or of its declared type, with nothing inside a list or dict that
+ * no output can write; `undefined` becomes null. `where` says which flow, for a message. */
+function checkValues(
+  name: string,
+  call: string,
+  features: readonly FeatureSpec[],
+  out: FlowRecord,
+  where: string,
+): void {
   for (let i = 0; i < features.length; i++) {
     const f = features[i];
     const v = out[f.name] as unknown;
@@ -242,10 +295,11 @@ function checkValues(name: string, features: readonly FeatureSpec[], out: FlowRe
     // `out.x = list[0]` of an empty list: no value, as the record's null already says.
     if (v === undefined) out[f.name] = null;
     else if (!fits(f.type, v)) {
+      const exact = f.type === "int" && Number.isInteger(v) ? " (an integer within 2^53, exact in JSON)" : "";
       throw new ExtractorError(
         name,
-        "finish",
-        `wrote ${shortValue(v)} to ${f.name}, declared ${f.type} ${flowAt(flow)}`,
+        call,
+        `wrote ${shortValue(v)} to ${f.name}, declared ${f.type}${exact} ${where}`,
       );
     } else if (typeof v === "object") {
       const bad = unwritable(v);
@@ -253,8 +307,8 @@ function checkValues(name: string, features: readonly FeatureSpec[], out: FlowRe
         const what = bad === "a cycle" ? "a list or dict that holds itself" : shortValue(bad);
         throw new ExtractorError(
           name,
-          "finish",
-          `wrote ${what} inside ${f.name}, which no output can write ${flowAt(flow)}`,
+          call,
+          `wrote ${what} inside ${f.name}, which no output can write ${where}`,
         );
       }
     }

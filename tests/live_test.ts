@@ -9,7 +9,8 @@ import dgram from "node:dgram";
 import { decodeIpfixMessage, type IpfixTemplate } from "../outputs/ipfix.ts";
 import { findAllDevs, tryLoadLibpcap } from "../ffi/libpcap.ts";
 import type { FlowRecord } from "../lib/extractor.ts";
-import { captureFlows } from "../lib/live.ts";
+// The library entry point, as docs/extractors.md names it (it was missing there).
+import { captureFlows } from "../mod.ts";
 import {
   CLI,
   DENO,

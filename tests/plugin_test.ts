@@ -519,6 +519,87 @@ Deno.test("user extractors: values are checked against the declared types, so ev
   assert.deepEqual(frozen.records[0].typed_v, names);
 });
 
+Deno.test("user extractors: finalize's values are checked too; integers past 2^53, lone surrogates and other groups' columns are refused", async () => {
+  // A review's plugins: each was kept by JSON Lines and CSV and written otherwise (or not at all) by Parquet.
+  const mk = (
+    type: "int" | "str" | "list",
+    finish: (out: Record<string, unknown>) => void,
+    finalize?: (records: Record<string, unknown>[]) => void,
+  ) => ({
+    name: "typed",
+    features: [{ name: "typed_v", type, description: "x" }],
+    init: () => ({}),
+    update: () => {},
+    finish: (_s: unknown, _f: unknown, out: Record<string, unknown>) => finish(out),
+    ...(finalize === undefined ? {} : { finalize }),
+  });
+  const run = (e: ReturnType<typeof mk>) =>
+    collect("testdata/http.pcap", { extractors: [e], features: ["flow_meta"] });
+  for (
+    const [type, value, shown] of [
+      ["int", 1e20, "the number 100000000000000000000"],
+      ["int", 2 ** 53, "the number 9007199254740992"],
+      ["str", "a\ud800b", 'the string "a\\ud800b" (a lone surrogate: not Unicode text)'],
+    ] as const
+  ) {
+    await assert.rejects(
+      run(mk(type, (out) => void (out.typed_v = value))),
+      (e: Error) =>
+        e.message.startsWith(`extractor typed: finish wrote ${shown} to typed_v, declared ${type}`),
+    );
+  }
+  await assert.rejects(
+    run(mk("list", (out) => void (out.typed_v = ["ok", "\udc00"]))),
+    /finish wrote the string "\\udc00" \(a lone surrogate: not Unicode text\) inside typed_v/,
+  );
+  // finalize: a value of another type, a bigint, undefined (the key was dropped from JSON Lines).
+  const fin = (v: unknown) =>
+    mk("int", (out) => void (out.typed_v = 0), (rs) => rs.forEach((r) => r.typed_v = v));
+  await assert.rejects(
+    run(fin("12")),
+    /^ExtractorError: extractor typed: finalize wrote the string "12" to typed_v, declared int \(flow /,
+  );
+  await assert.rejects(run(fin(5n)), /finalize wrote the bigint 5n to typed_v/);
+  const undef = await run(fin(undefined));
+  assert.ok(undef.records.every((r) => "typed_v" in r && r.typed_v === null));
+  const ok = await run(fin(7));
+  assert.ok(ok.records.length > 0 && ok.records.every((r) => r.typed_v === 7));
+  // Another group's column, in finish or finalize: refused, naming it (its value was lost).
+  await assert.rejects(
+    run(mk("int", (out) => void (out.total_packets = "lots"))),
+    /^ExtractorError: extractor typed: finish wrote total_packets, a column of another group/,
+  );
+  await assert.rejects(
+    run(mk("int", () => {}, (rs) => void delete rs[0].src_ip)),
+    /^ExtractorError: extractor typed: finalize wrote src_ip, a column of another group/,
+  );
+  // Reading them, and keys of its own it did not declare, stay allowed.
+  const reads = await run(mk("int", (out) => {
+    out.typed_v = out.total_packets as number;
+    out.typed_scratch = 1;
+  }));
+  assert.ok(reads.records.every((r) => r.typed_v === r.total_packets));
+});
+
+Deno.test("user extractors: group names are lower case and column names letters, digits and _ (a name of digits came first in JSON)", () => {
+  const base = {
+    name: "mine",
+    features: [{ name: "mine_n", type: "int" as const, description: "x" }],
+    init: () => ({}),
+    update: () => {},
+    finish: () => {},
+  };
+  assert.throws(() => checkExtractor({ ...base, name: "Mine" }, "m.ts"), /name must be lower-case letters/);
+  for (const bad of ["0", "a,b", "new\nline", "9lives"]) {
+    assert.throws(
+      () => checkExtractor({ ...base, features: [{ name: bad, type: "int", description: "x" }] }, "m.ts"),
+      /name must be letters, digits and _, not starting with a digit/,
+      bad,
+    );
+  }
+  checkExtractor(base, "m.ts");
+});
+
 Deno.test("registerExtractor: the same object twice registers it once; extractJsonlParallel refuses a registered one", async () => {
   // In a process of its own: a registration stays for every later extraction of the process.
   const dir = await Deno.makeTempDir();

@@ -146,6 +146,30 @@ Deno.test("tcp_stream: overlapping copies keep the bytes a Linux receiver delive
   );
   // Bytes already in order are never replaced; past them the new copy wins over waiting ones.
   assert.deepEqual(delivered([0, 10, 1], [12, 4, 2], [5, 10, 3]), [...run(10, 1), ...run(5, 3), 2]);
+  // A shorter copy at the first byte of a range that follows another one it touches: dropped (a review of this
+  // stop's change found it written over the range, looking at the range before only).
+  assert.deepEqual(
+    delivered([20, 10, 1], [10, 10, 2], [20, 5, 3], [0, 10, 4]),
+    [...run(10, 4), ...run(10, 2), ...run(10, 1)],
+  );
+});
+
+Deno.test("evasion: a shorter copy at the start of an out-of-order range that touches another: the server's bytes", async () => {
+  // A review's, on a Linux server in a network namespace (a raw client's segments, the server and its
+  // handshake real): [20, 30) out of order, then [10, 20), then a shorter [20, 25) with other bytes. The TLS
+  // server's SNI callback saw realname.example (tshark too); the HTTP server logged the request's AAAAA.
+  const only = async (file: string, group: string) => {
+    const { records } = await collect(`${dir}/${file}`, { features: ["flow_meta", group] });
+    const r = records.filter((x) => (x.total_packets as number) > 1);
+    assert.equal(r.length, 1, file);
+    return r[0];
+  };
+  assert.equal((await only("adjacent_tls.pcap", "tls")).tls_sni, "realname.example");
+  const http = await only("adjacent_http.pcap", "http2");
+  assert.equal(http.http_uri, "/abcdefghijklmnoAAAAAAAAAAzabcdefghijklmn");
+  if (HAVE_TSHARK) {
+    assert.deepEqual(tsharkHellos(`${dir}/adjacent_tls.pcap`).map((x) => x[0]), ["realname.example"]);
+  }
 });
 
 Deno.test("tcp_stream: a gap is awaited while the receiver's acknowledgements stop at it", () => {

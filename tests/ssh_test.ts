@@ -153,6 +153,23 @@ Deno.test("SshDirectionParser: byte-at-a-time feeding equals one-shot, NEWKEYS s
   assert.equal(bytes.encryptedSegments, 7);
 });
 
+Deno.test("SshDirectionParser: a KEXINIT header claiming 64 KiB holds what came of it; a large one is still read whole", () => {
+  // A review's flood: each flow's KEXINIT header claimed 65,000 bytes and 10 followed (44 KB held per flow).
+  const claim = concat(enc.encode("SSH-2.0-Test_1.0 c\r\n"), new Uint8Array([0, 0, 0xfd, 0xe8, 4, 20]));
+  const p = new SshDirectionParser();
+  p.feed(claim, 0, claim.length);
+  p.feed(new Uint8Array(10), 0, 10);
+  assert.ok(p.heldBytes <= 2048, `held ${p.heldBytes}`);
+  // A real-sized KEXINIT with 30 KB of algorithm names, fed 100 bytes at a time: parsed as before.
+  const names = Array.from({ length: 1500 }, (_, i) => `algo-${i}@example.com`).join(",");
+  const payload = kexInitPayload([names, ...LISTS.slice(1)]);
+  const stream = concat(enc.encode("SSH-2.0-Test_1.0 c\r\n"), sshPacket(payload));
+  const q = new SshDirectionParser();
+  for (let i = 0; i < stream.length; i += 100) q.feed(stream, i, Math.min(stream.length, i + 100));
+  assert.equal(q.kexInit?.kex, names);
+  assert.equal(q.heldBytes, 0);
+});
+
 Deno.test("SshDirectionParser: pre-banner lines, garbage and oversize lines", () => {
   const p = new SshDirectionParser();
   const s = enc.encode("hello there\r\nSSH-2.0-X\r\n");

@@ -10,6 +10,7 @@
  */
 import { md5Hex } from "./hash.ts";
 import { byteString, isAscii } from "./text.ts";
+import { withRoom } from "./tcp_stream.ts";
 
 /** Largest KEXINIT payload that is buffered for parsing; larger ones are skipped. */
 export const SSH_MAX_KEXINIT = 65536;
@@ -286,6 +287,8 @@ export class SshDirectionParser {
   private msg = 0;
   /** KEXINIT body being collected. */
   private body: Uint8Array | null = null;
+  /** Bytes `body` may grow to: the KEXINIT payload's length as its packet header claims it. */
+  private bodyCap = 0;
   private bodyLen = 0;
 
   /** True once this direction is encrypted (after NEWKEYS) or parsing gave up. */
@@ -294,6 +297,11 @@ export class SshDirectionParser {
   }
 
   /** True once this direction switched to encryption. */
+  /** Bytes held for a KEXINIT being read (grown as its packet comes: at most its claimed length, 64 KiB). */
+  get heldBytes(): number {
+    return this.body === null ? 0 : this.body.length;
+  }
+
   get encrypted(): boolean {
     return this.st === St.ENCRYPTED;
   }
@@ -504,7 +512,9 @@ export class SshDirectionParser {
           this.st = St.HEADER;
           return p;
         }
-        this.body = new Uint8Array(payloadLen);
+        // Grown as the packet comes (withRoom): a header can claim 64 KiB and nothing follow it.
+        this.bodyCap = payloadLen;
+        this.body = new Uint8Array(Math.min(payloadLen, 2048));
         this.body[0] = this.msg;
         this.bodyLen = 1;
       }
@@ -516,9 +526,15 @@ export class SshDirectionParser {
 
   private feedBody(buf: Uint8Array, p: number, end: number): number {
     const n = Math.min(this.remaining, end - p);
-    const body = this.body;
-    if (body !== null && this.bodyLen < body.length) {
-      const take = Math.min(n, body.length - this.bodyLen);
+    let body = this.body;
+    if (body !== null && this.bodyLen < this.bodyCap) {
+      const take = Math.min(n, this.bodyCap - this.bodyLen);
+      body = this.body = withRoom(
+        body,
+        this.bodyLen,
+        Math.min(this.bodyLen + take, this.bodyCap),
+        this.bodyCap,
+      );
       body.set(buf.subarray(p, p + take), this.bodyLen);
       this.bodyLen += take;
     }

@@ -43,7 +43,8 @@ export function payloadSeq(seq: number, flags: number): number {
 
 /**
  * `bytes` itself when it holds `need` bytes, else a larger copy of its first `kept` bytes: twice as long, as often
- * as needed, but at most `cap` (at least `need`). How a range's array grows as segments continue it.
+ * as needed, but at most `cap` (at least `need`). How a buffer grows that a message fills as it comes (QUIC's
+ * CRYPTO ranges, an SSH KEXINIT), rather than to the length a header claims.
  *
  * @example
  * ```ts
@@ -99,7 +100,8 @@ const KEEP_STORE = 4096;
  *
  * Positions count from sequence number `base`: `store[i]` holds the contiguous byte at position `i`. `head` is
  * the first unconsumed byte, `tail` one past the contiguous prefix; out-of-order ranges lie beyond `tail` and are
- * recorded as flat `[start, end)` pairs, each with its bytes in its own array of `chunks`.
+ * recorded as flat `[start, end)` pairs, each with its bytes in its own array of `chunks`, whose first element
+ * is the byte at position `origins[k]` (an array may have room before and after its range, to grow either way).
  *
  * @example
  * ```ts
@@ -139,6 +141,7 @@ export class TcpStreamBuffer {
   /** The bytes of each out-of-order range (the `k`th of `ranges[2k] .. ranges[2k + 1]` from its index 0), in
    * arrays that may be longer (room to grow at their end). */
   private chunks: Uint8Array[] = NO_CHUNKS;
+  private origins: number[] = NO_RANGES;
   private started = false;
   /** Segments a snapshot length cut: [captured end, sent end) pairs (see `noteCut`). */
   private cuts: number[] | null = null;
@@ -183,8 +186,9 @@ export class TcpStreamBuffer {
     return (n > 0 ? this.ranges[n - 1] : this.tail) - this.head + this.held;
   }
 
-  /** Bytes of storage currently allocated: the contiguous prefix's and the out-of-order ranges' (about twice
-   * {@linkcode TcpStreamBuffer.maxBytes} at most, room to grow included). */
+  /** Bytes of storage currently allocated: the contiguous prefix's and the out-of-order ranges' (at most about
+   * two and a quarter times {@linkcode TcpStreamBuffer.maxBytes}, room to grow included; about what they hold,
+   * mostly). */
   get capacity(): number {
     let n = this.store.length;
     for (const c of this.chunks) n += c.length;
@@ -423,6 +427,7 @@ export class TcpStreamBuffer {
     this.store = EMPTY;
     this.ranges = NO_RANGES;
     this.chunks = NO_CHUNKS;
+    this.origins = NO_RANGES;
     this.head = 0;
     this.tail = 0;
   }
@@ -438,32 +443,63 @@ export class TcpStreamBuffer {
     if (r === NO_RANGES) {
       this.ranges = r = [];
       this.chunks = [];
+      this.origins = [];
     }
-    const chunks = this.chunks;
+    const chunks = this.chunks, origins = this.origins;
     let i = 0;
     while (i < r.length && r[i + 1] < s) i += 2;
     // r[i] is the first range that may overlap [s, e) or end where it starts (which it continues).
     // A range that starts where the segment ends stays apart: Linux joins a segment only to the one it continues,
     // and which bytes win an overlap depends on where each segment started.
+    // The first range past s (not one that ends at s, which the segment continues) may keep its own bytes.
     let pos = s;
-    if (i < r.length && r[i + 1] > s && (r[i] < s || (r[i] === s && r[i + 1] > e))) pos = r[i + 1];
-    let start = s, end = e, j = i;
+    const k = i < r.length && r[i + 1] === s ? i + 2 : i;
+    if (k < r.length && (r[k] < s || (r[k] === s && r[k + 1] > e))) pos = r[k + 1];
+    let start = s, end = e, j = i, largest = -1;
     while (j < r.length && r[j] < e) {
       if (r[j] < start) start = r[j];
       if (r[j + 1] > end) end = r[j + 1];
+      if (largest < 0 || r[j + 1] - r[j] > r[largest + 1] - r[largest]) largest = j;
       j += 2;
     }
-    let chunk: Uint8Array;
-    if (j === i + 2 && r[i] === start) {
-      // One range grows (most often a segment that continues it): its own array, with room to grow.
-      chunk = withRoom(chunks[i >> 1], r[i + 1] - start, end - start, this.maxBytes);
+    // The largest range joined keeps its array when it has room for the whole (it grows by doubling, toward
+    // the side it lacks); only the others' bytes are copied: a segment that joins a small range to a large one,
+    // again and again, costs its own bytes, not the large one's.
+    let chunk: Uint8Array, origin: number;
+    if (largest < 0) {
+      chunk = new Uint8Array(e - s);
+      origin = s;
     } else {
-      chunk = new Uint8Array(end - start);
-      for (let k = i; k < j; k += 2) chunk.set(chunks[k >> 1].subarray(0, r[k + 1] - r[k]), r[k] - start);
+      chunk = chunks[largest >> 1];
+      origin = origins[largest >> 1];
+      if (origin > start || origin + chunk.length < end) {
+        // Twice as long while small, a quarter longer past 4 KiB: little room held (a range of 60 KB holds at
+        // most 15 KB more), and a range grown a byte at a time is copied a bounded number of times per byte.
+        const grown = Math.max(
+          end - start,
+          chunk.length < 4096 ? 2 * chunk.length : Math.ceil(1.25 * chunk.length),
+        );
+        const size = Math.min(grown, this.maxBytes);
+        // Room on the side it grows to: before when it grows forward of its start, after otherwise.
+        const at = origin > start ? end - size : start;
+        const next = new Uint8Array(size);
+        next.set(chunk.subarray(r[largest] - origin, r[largest + 1] - origin), r[largest] - at);
+        chunk = next;
+        origin = at;
+      }
+      for (let k = i; k < j; k += 2) {
+        if (k !== largest) {
+          chunk.set(
+            chunks[k >> 1].subarray(r[k] - origins[k >> 1], r[k + 1] - origins[k >> 1]),
+            r[k] - origin,
+          );
+        }
+      }
     }
-    if (pos < e) chunk.set(src.subarray(off + (pos - s), off + (e - s)), pos - start);
+    if (pos < e) chunk.set(src.subarray(off + (pos - s), off + (e - s)), pos - origin);
     r.splice(i, j - i, start, end);
     chunks.splice(i >> 1, (j - i) >> 1, chunk);
+    origins.splice(i >> 1, (j - i) >> 1, origin);
   }
 
   /** Out-of-order ranges that the contiguous prefix now reaches join it (their bytes past it are copied). */
@@ -472,12 +508,13 @@ export class TcpStreamBuffer {
     while (r.length > 0 && r[0] <= this.tail) {
       if (r[1] > this.tail) {
         this.makeRoom(r[1]);
-        const from = this.tail - r[0];
-        this.store.set(chunks[0].subarray(from, r[1] - r[0]), this.tail);
+        const origin = this.origins[0];
+        this.store.set(chunks[0].subarray(this.tail - origin, r[1] - origin), this.tail);
         this.tail = r[1];
       }
       r.splice(0, 2);
       chunks.shift();
+      this.origins.shift();
     }
   }
 
@@ -516,6 +553,7 @@ export class TcpStreamBuffer {
       this.head = 0;
       this.tail -= shift;
       for (let i = 0; i < n; i++) this.ranges[i] -= shift;
+      for (let i = 0; i < this.origins.length; i++) this.origins[i] -= shift;
       need -= shift;
     }
     if (need > this.store.length) {

@@ -4,8 +4,8 @@
  * `finish` and `finalize` write is checked against the declared types, so that every output format carries the
  * same values (a string in an int column was kept by JSON Lines and made null by Parquet; a BigInt stopped JSON
  * Lines; `undefined` dropped the key from JSON Lines; an integer past 2^53 is not exact in JSON Lines, and past
- * 2^63 Parquet made it null; a string with a lone surrogate was U+FFFD in CSV and Parquet only), and a column of
- * another group is theirs to write, not its.
+ * 2^63 Parquet made it null; a string with a lone surrogate was U+FFFD in CSV and Parquet only), and `finish`
+ * may not change a column of another group.
  *
  * @module
  */
@@ -163,33 +163,37 @@ function recordAt(r: FlowRecord): string {
 }
 
 /**
- * A view of record `r` for extractor `name`, whose declared columns are `mine`: reads and new keys go through,
- * a write to (or delete of) a column the record already has and `name` did not declare throws: another group's
- * value (`total_packets = "lots"` was kept by JSON Lines and made null by Parquet).
+ * The values of the columns of a record that extractor `name` did not declare, taken before its `finish` and
+ * compared after it: a changed one is another group's value it wrote over (`total_packets = "lots"` was kept by
+ * JSON Lines and made null by Parquet). Keys it adds stay allowed, and the record stays the same object (a
+ * plugin may key its own state by it). The column names are taken once per kind of record.
  */
-function ownColumnsOnly(name: string, call: string, mine: ReadonlySet<string>, r: FlowRecord): FlowRecord {
-  const refuse = (key: string | symbol): never => {
-    throw new ExtractorError(
-      name,
-      call,
-      `wrote ${String(key)}, a column of another group (declare a column of its own) ${recordAt(r)}`,
-    );
-  };
-  return new Proxy(r, {
-    set(target, key, value) {
-      if (typeof key !== "string" || (!mine.has(key) && key in target)) refuse(key);
-      target[key as string] = value;
-      return true;
-    },
-    defineProperty(target, key, desc) {
-      if (typeof key !== "string" || (!mine.has(key) && key in target)) refuse(key);
-      return Reflect.defineProperty(target, key, desc);
-    },
-    deleteProperty(target, key) {
-      if (typeof key !== "string" || (!mine.has(key) && key in target)) refuse(key);
-      return Reflect.deleteProperty(target, key);
-    },
-  });
+class OtherColumns {
+  private shape: unknown = null;
+  private keys: string[] = [];
+  private readonly values: unknown[] = [];
+  constructor(private readonly mine: ReadonlySet<string>) {}
+
+  /** Takes the values of `r`'s other columns. */
+  take(r: FlowRecord): void {
+    const shape = Object.getPrototypeOf(r);
+    if (shape !== this.shape || shape === Object.prototype) {
+      this.shape = shape;
+      this.keys = Object.keys(r).filter((k) => !this.mine.has(k));
+    }
+    const keys = this.keys, values = this.values;
+    values.length = keys.length;
+    for (let i = 0; i < keys.length; i++) values[i] = r[keys[i]];
+  }
+
+  /** The first column whose value is not the one taken, or null. */
+  changed(r: FlowRecord): string | null {
+    const keys = this.keys, values = this.values;
+    for (let i = 0; i < keys.length; i++) {
+      if (!Object.is(r[keys[i]], values[i]) || !(keys[i] in r)) return keys[i];
+    }
+    return null;
+  }
 }
 
 /**
@@ -216,7 +220,7 @@ function ownColumnsOnly(name: string, call: string, mine: ReadonlySet<string>, r
  */
 export function guardExtractor<S>(e: FeatureExtractor<S>): FeatureExtractor<S> {
   const name = e.name, features: readonly FeatureSpec[] = e.features;
-  const mine = new Set(features.map((f) => f.name));
+  const others = new OtherColumns(new Set(features.map((f) => f.name)));
   const guarded: FeatureExtractor<S> = {
     name,
     features,
@@ -243,21 +247,28 @@ export function guardExtractor<S>(e: FeatureExtractor<S>): FeatureExtractor<S> {
     finish(s: S, flow: FlowState, out: FlowRecord): void {
       let r: unknown;
       try {
-        r = e.finish(s, flow, ownColumnsOnly(name, "finish", mine, out));
+        others.take(out);
+        r = e.finish(s, flow, out);
       } catch (err) {
-        if (err instanceof ExtractorError) throw err;
         throw threwIn(name, "finish", err, flow);
       }
       if (r !== undefined) refusePromise(name, "finish", r, flow);
+      const overwritten = others.changed(out);
+      if (overwritten !== null) {
+        throw new ExtractorError(
+          name,
+          "finish",
+          `changed ${overwritten}, a column of another group (declare a column of its own) ${flowAt(flow)}`,
+        );
+      }
       checkValues(name, "finish", features, out, flowAt(flow));
     },
   };
   if (e.finalize !== undefined) {
     guarded.finalize = (records: FlowRecord[]): void => {
       try {
-        e.finalize!(records.map((r) => ownColumnsOnly(name, "finalize", mine, r)));
+        e.finalize!(records);
       } catch (err) {
-        if (err instanceof ExtractorError) throw err;
         throw threwIn(name, "finalize", err, null);
       }
       for (const r of records) checkValues(name, "finalize", features, r, recordAt(r));

@@ -187,8 +187,8 @@ export class TcpStreamBuffer {
   }
 
   /** Bytes of storage currently allocated: the contiguous prefix's and the out-of-order ranges' (at most about
-   * two and a quarter times {@linkcode TcpStreamBuffer.maxBytes}, room to grow included; about what they hold,
-   * mostly). */
+   * two and a quarter times {@linkcode TcpStreamBuffer.maxBytes}, room to grow included: the store's, and a
+   * quarter more than the ranges hold). */
   get capacity(): number {
     let n = this.store.length;
     for (const c of this.chunks) n += c.length;
@@ -473,15 +473,13 @@ export class TcpStreamBuffer {
       chunk = chunks[largest >> 1];
       origin = origins[largest >> 1];
       if (origin > start || origin + chunk.length < end) {
-        // Twice as long while small, a quarter longer past 4 KiB: little room held (a range of 60 KB holds at
-        // most 15 KB more), and a range grown a byte at a time is copied a bounded number of times per byte.
-        const grown = Math.max(
-          end - start,
-          chunk.length < 4096 ? 2 * chunk.length : Math.ceil(1.25 * chunk.length),
-        );
-        const size = Math.min(grown, this.maxBytes);
-        // Room on the side it grows to: before when it grows forward of its start, after otherwise.
-        const at = origin > start ? end - size : start;
+        // A quarter longer (or what it needs), most of the room on the side it grows to, a quarter on the other:
+        // little room held, a range grown a byte at a time is copied a bounded number of times per byte, and one
+        // grown on both sides by turns is moved a few times, not once per segment (a review's crafted sequences).
+        const size = Math.min(Math.max(end - start, Math.ceil(1.25 * chunk.length)), this.maxBytes);
+        const room = size - (end - start);
+        const forward = end > origin + chunk.length, backward = start < origin;
+        const at = start - (backward && forward ? room >> 1 : backward ? room - (room >> 2) : room >> 2);
         const next = new Uint8Array(size);
         next.set(chunk.subarray(r[largest] - origin, r[largest + 1] - origin), r[largest] - at);
         chunk = next;
@@ -534,7 +532,9 @@ export class TcpStreamBuffer {
   private touchesRange(s: number, e: number): boolean {
     const r = this.ranges;
     for (let i = 0; i < r.length; i += 2) {
-      if (s <= r[i + 1] && e >= r[i]) return true;
+      // What insertSegment joins: a range the segment overlaps or continues (not one it ends at, which stays
+      // apart; counting those let segments sent backwards make ranges without bound).
+      if (s <= r[i + 1] && e > r[i]) return true;
     }
     return false;
   }

@@ -9,6 +9,8 @@ import { joyProcessFile } from "../lib/joy/offline.ts";
 import { configLine, defaultJoyConfig, type JoyConfig, parseJoyConfigList } from "../lib/joy/config.ts";
 import { cfmtG } from "../lib/joy/json.ts";
 import { JoyIke } from "../lib/joy/ike.ts";
+import { JoySsh } from "../lib/joy/ssh.ts";
+import { JoyTls, tlsPrintJson } from "../lib/joy/tls.ts";
 import { cap, HAVE_CAPTURES, HAVE_TSHARK, ROOT, runCli, tsharkFields } from "./helpers.ts";
 
 const CORPUS = HAVE_CAPTURES && HAVE_TSHARK;
@@ -894,4 +896,25 @@ Deno.test("--format joy: a UTF-8 server name is written as its bytes, as Joy's %
   // The same text as the tls group's column.
   const flat = await runCli(["extract", "-q", "--features", "tls", file]);
   deepEqual(flat.stdout.trim().split("\n").map((l) => JSON.parse(l).tls_sni).sort(), names);
+});
+
+Deno.test("joy: an SSH flow captured mid-session holds 64 KiB and stops; a TLS extension claiming 65,535 bytes keeps none", () => {
+  // A review's: a capture begun after the key exchange (no banner, no packet to parse) kept 256 KiB per
+  // direction and copied all of it for every packet (4.3 s for 22,000 packets, 0.6 s now).
+  const ssh = new JoySsh();
+  const seg = new Uint8Array(1400).map((_, i) => (i * 7 + 1) & 0xff);
+  for (let i = 0; i < 300; i++) ssh.update(seg, 0, seg.length);
+  equal(ssh.heldBytes, 65536);
+  equal(ssh.unencrypted, 300, "every packet still counted");
+  // A ClientHello whose one extension claims 65,535 bytes of which 10 came: Joy prints it as "" (longer than
+  // 1024); it held a zero-filled 64 KiB array until the flow was printed.
+  const ext = [0, 0, 0xff, 0xff, ...new Array(10).fill(0)];
+  const body = [3, 3, ...new Array(32).fill(0), 0, 0, 2, 0x13, 0x01, 1, 0, 0, ext.length, ...ext];
+  const hs = [1, 0, (body.length >> 8) & 0xff, body.length & 0xff, ...body];
+  const t = new JoyTls();
+  t.update(0, new Uint8Array([22, 3, 1, hs.length >> 8, hs.length & 0xff, ...hs]), 0, 5 + hs.length);
+  t.finish();
+  equal(t.extensions.length, 1);
+  deepEqual([t.extensions[0].length, t.extensions[0].data.length], [65535, 0]);
+  ok(tlsPrintJson(t, null).includes('"c_extensions":[{"server_name":""}]'), tlsPrintJson(t, null));
 });

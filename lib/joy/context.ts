@@ -116,6 +116,13 @@ export class JoyContext {
   private readonly keyHash = new KeyHash(10);
   private readonly keyWords = new Int32Array(10);
   private chronoFirst: JoyFlowRecord | null = null;
+  /**
+   * At most the earliest start or end time of a record on the chronological list (microseconds): while the
+   * inactive timeout has not passed since it, no record can have expired, and `printFlows(true)`, which Joy's
+   * reading loop calls every 10 packets, need not walk them all (40,000 flows opened within a second took 21 s
+   * of such walks).
+   */
+  private earliestTime = Infinity;
   private chronoLast: JoyFlowRecord | null = null;
 
   /**
@@ -278,6 +285,7 @@ export class JoyContext {
     // Joy: `if (timerisset(&record->start)) end = ts; else start = end = ts;`.
     if (rec.start !== 0) rec.end = ts;
     else rec.start = rec.end = ts;
+    if (ts < this.earliestTime) this.earliestTime = ts;
     const idpMax = this.config.idp;
     if (idpMax > 0 && rec.op > 0 && rec.idp === null) {
       const len = Math.min(ipLen, idpMax);
@@ -822,14 +830,18 @@ export class JoyContext {
    */
   printFlows(expiredOnly: boolean, out: (line: string) => void): number {
     let n = this.flushPending(out);
+    // None can have expired (see `earliestTime`): the walk would print nothing.
+    if (expiredOnly && this.globalTime - this.config.inactiveTimeout * 1e6 <= this.earliestTime) return n;
+    let earliest = Infinity;
     for (let r = this.chronoFirst; r !== null;) {
       const next = r.timeNext;
       if (!expiredOnly || this.isExpired(r)) {
         this.printAndDelete(r, out);
         n++;
-      }
+      } else earliest = Math.min(earliest, r.start, r.end);
       r = next;
     }
+    this.earliestTime = earliest;
     return n;
   }
 

@@ -13,7 +13,7 @@ const MAX_SSH_STRING_LEN = 512;
 const MAX_SSH_KEX_MESSAGES = 2;
 const MAX_SSH_PAYLOAD_LEN = 32768;
 /** Bound on bytes kept while waiting for the rest of a packet (Joy keeps everything until NEWKEYS). */
-const MAX_SSH_BUFFER = 262144;
+const MAX_SSH_BUFFER = 65536;
 
 const LISTS = [
   "kex_algos",
@@ -115,10 +115,18 @@ export class JoySsh {
   private buffer: Uint8Array | null = null;
   private processed = false;
 
+  /** Bytes held waiting for the rest of a packet (at most 64 KiB). */
+  get heldBytes(): number {
+    return this.buffer === null ? 0 : this.buffer.length;
+  }
+
   /** `ssh_update`: one TCP payload. */
   update(buf: Uint8Array, off: number, len: number): void {
     if (len <= 0 || this.newkeys) return;
     this.unencrypted++;
+    // A full buffer that parsing could not consume (a capture begun mid-session, a lost segment) stays as it is:
+    // nothing more would be added or read (each packet copied the whole of it).
+    if (this.buffer !== null && this.buffer.length >= MAX_SSH_BUFFER) return;
     let d: Uint8Array;
     if (this.buffer === null) d = buf.slice(off, off + len);
     else {
@@ -157,7 +165,7 @@ export class JoySsh {
       rem -= total;
       p += total;
     }
-    this.buffer = rem > 0 ? d.slice(p, p + rem) : null;
+    this.buffer = rem > 0 ? (p === 0 ? d : d.slice(p, p + rem)) : null;
   }
 
   /** The first KEXINIT's payload at `d[off]` of `len` bytes: cookie and name lists (later ones are ignored). */

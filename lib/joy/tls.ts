@@ -61,8 +61,10 @@ function versionToInternal(major: number, minor: number): number {
 export interface JoyTlsExtension {
   /** Extension type. */
   type: number;
-  /** Raw extension data. */
+  /** Raw extension data (empty when longer than Joy prints, 1024 bytes: see `length`). */
   data: Uint8Array;
+  /** Its length as the extension's header gives it. */
+  length: number;
 }
 
 /**
@@ -372,7 +374,7 @@ export class JoyTls {
         const z = name.indexOf(0);
         this.sni = SNI_DECODER.decode(z >= 0 ? name.subarray(0, z) : name);
       }
-      this.extensions.push({ type, data: sliceZ(d, y + 4, elen) });
+      this.extensions.push(extension(type, d, y + 4, elen));
       len -= 4 + elen;
       y += 4 + elen;
     }
@@ -420,12 +422,24 @@ export class JoyTls {
     while (len > 0 && this.serverExtensions.length < MAX_EXTENSIONS) {
       const elen = u16(y + 2);
       if (elen > 256) break;
-      this.serverExtensions.push({ type: u16(y), data: sliceZ(d, y + 4, elen) });
+      this.serverExtensions.push(extension(u16(y), d, y + 4, elen));
       len -= 4 + elen;
       y += 4 + elen;
     }
   }
 }
+
+/**
+ * An extension of `len` bytes at `d[off]`. Its bytes are kept only when Joy prints them (1024 at most): a
+ * header can claim 65,535 bytes that were never sent (a 64 KiB array per flow held until it was printed).
+ */
+function extension(type: number, d: Uint8Array, off: number, len: number): JoyTlsExtension {
+  return { type, data: len > MAX_PRINTED_EXTENSION ? EMPTY_DATA : sliceZ(d, off, len), length: len };
+}
+
+/** Longest extension data Joy prints (longer ones print as ""). */
+const MAX_PRINTED_EXTENSION = 1024;
+const EMPTY_DATA = new Uint8Array(0);
 
 function sliceZ(d: Uint8Array, off: number, len: number): Uint8Array {
   const out = new Uint8Array(Math.max(0, len));
@@ -435,7 +449,7 @@ function sliceZ(d: Uint8Array, off: number, len: number): Uint8Array {
 }
 
 function rawHex(data: Uint8Array | null, len: number): string {
-  if (len > 1024 || data === null) return '""';
+  if (len > MAX_PRINTED_EXTENSION || data === null) return '""';
   return `"${hex(data, 0, len)}"`;
 }
 
@@ -443,8 +457,8 @@ function extensionsJson(name: string, exts: JoyTlsExtension[]): string {
   const parts = exts.map((e) => {
     const n = EXT_NAMES[e.type];
     return n !== undefined
-      ? `{"${n}":${rawHex(e.data, e.data.length)}}`
-      : `{"kind":${e.type},"data":${rawHex(e.data, e.data.length)}}`;
+      ? `{"${n}":${rawHex(e.data, e.length)}}`
+      : `{"kind":${e.type},"data":${rawHex(e.data, e.length)}}`;
   });
   return `,"${name}":[${parts.join(",")}]`;
 }

@@ -462,9 +462,9 @@ export class TcpStreamBuffer {
       if (largest < 0 || r[j + 1] - r[j] > r[largest + 1] - r[largest]) largest = j;
       j += 2;
     }
-    // The largest range joined keeps its array when it has room for the whole (it grows by doubling, toward
-    // the side it lacks); only the others' bytes are copied: a segment that joins a small range to a large one,
-    // again and again, costs its own bytes, not the large one's.
+    // The largest range joined keeps its array when it has room for the whole (else the array grows, below);
+    // only the others' bytes are copied: a segment that joins a small range to a large one, again and again,
+    // costs its own bytes, not the large one's.
     let chunk: Uint8Array, origin: number;
     if (largest < 0) {
       chunk = new Uint8Array(e - s);

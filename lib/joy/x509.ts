@@ -272,12 +272,38 @@ function nameOneline(d: Uint8Array, name: Tlv): string | null {
   if (rdns === null) return null;
   let s = "";
   for (const rdn of rdns) {
+    // OpenSSL 3.0 (which `openssl x509 -text` here is): the attributes of one RDN joined by "+".
+    let first = true;
     for (const ava of children(d, rdn) ?? []) {
       const f = children(d, ava);
       if (f === null || f.length < 2) return null;
       const oid = oidText(d, f[0]);
-      s += `/${attrName(oid)}=${cString(d, f[1].start, f[1].end)}`;
+      s += `${first ? "/" : "+"}${attrName(oid)}=${onelineValue(d, f[1])}`;
+      first = false;
     }
+  }
+  return s;
+}
+
+/**
+ * A name's value as `X509_NAME_oneline` (OpenSSL 3.0) writes it: each byte that does not print as `\xHH`
+ * (upper-case hex), `/` and `+` after a backslash; a GeneralString whose length is a multiple of 4 and whose
+ * bytes are zero but every fourth (a universal string) by those fourth bytes only.
+ */
+function onelineValue(d: Uint8Array, v: Tlv): string {
+  const n = v.end - v.start;
+  const keep = [true, true, true, true];
+  if (v.tag === 0x1b && n % 4 === 0) {
+    const nonzero = [false, false, false, false];
+    for (let j = 0; j < n; j++) if (d[v.start + j] !== 0) nonzero[j & 3] = true;
+    if (!nonzero[0] && !nonzero[1] && !nonzero[2]) keep[0] = keep[1] = keep[2] = false;
+  }
+  let s = "";
+  for (let j = 0; j < n; j++) {
+    if (!keep[j & 3]) continue;
+    const c = d[v.start + j];
+    if (c < 0x20 || c > 0x7e) s += `\\x${c.toString(16).toUpperCase().padStart(2, "0")}`;
+    else s += (c === 0x2f || c === 0x2b ? "\\" : "") + String.fromCharCode(c);
   }
   return s;
 }

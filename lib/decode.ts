@@ -623,13 +623,10 @@ export class PacketDecoder {
         return;
       }
       // The oldest datagrams go to make room (never this one, wherever it stands).
-      const room = () =>
-        all.size <= MAX_REASSEMBLING && this.reassemblyBytes + len <= MAX_REASSEMBLY_BYTES &&
-        this.reassemblyPieces < MAX_REASSEMBLY_PIECES;
-      if (!room()) {
+      if (!this.reassemblyRoom(len)) {
         for (const [oldKey, old] of all) {
           if (old !== d) this.dropDatagram(oldKey, old);
-          if (room()) break;
+          if (this.reassemblyRoom(len)) break;
         }
       }
       // Only this fragment's bytes are copied: a far offset costs no more than a near one.
@@ -654,6 +651,12 @@ export class PacketDecoder {
       for (let k = 0; k < d.pieces.length; k++) whole.set(d.pieces[k], d.starts[k]);
       p.datagram = whole;
     } else p.heldForReassembly = true;
+  }
+
+  /** Whether a fragment of `len` bytes can be held within the bounds on datagrams, bytes and fragments. */
+  private reassemblyRoom(len: number): boolean {
+    return this.datagrams.size <= MAX_REASSEMBLING && this.reassemblyBytes + len <= MAX_REASSEMBLY_BYTES &&
+      this.reassemblyPieces < MAX_REASSEMBLY_PIECES;
   }
 
   /** Forgets a datagram being reassembled. */

@@ -147,19 +147,21 @@ function isThenable(v: unknown): boolean {
   return typeof (v as { then?: unknown } | null)?.then === "function";
 }
 
+/** An endpoint for a message: `10.0.0.1:80`, `[2001:db8::1]:80`. */
+function endpoint(ip: unknown, port: unknown): string {
+  return typeof ip === "string" && ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
 /** Where a flow is, for a message: its endpoints and the number of its first packet. */
 function flowAt(flow: FlowState): string {
-  const at = (ip: string, port: number) => ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
-  return `(flow ${at(flow.srcIp, flow.srcPort)} > ${
-    at(flow.dstIp, flow.dstPort)
+  return `(flow ${endpoint(flow.srcIp, flow.srcPort)} > ${
+    endpoint(flow.dstIp, flow.dstPort)
   }, from packet ${flow.firstPacket})`;
 }
 
 /** Where a record is, for a message of `finalize`: its endpoints. */
 function recordAt(r: FlowRecord): string {
-  const at = (ip: unknown, port: unknown) =>
-    typeof ip === "string" && ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
-  return `(flow ${at(r.src_ip, r.src_port)} > ${at(r.dst_ip, r.dst_port)})`;
+  return `(flow ${endpoint(r.src_ip, r.src_port)} > ${endpoint(r.dst_ip, r.dst_port)})`;
 }
 
 /**

@@ -14,7 +14,7 @@
 import { createDecipheriv } from "node:crypto";
 import { aes128EncryptBlock, aes128Key, type HmacKey, hmacKey, hmacSha256 } from "./quic_crypto.ts";
 import { isHelloRetryRandom } from "./tls.ts";
-import { withRoom } from "./tcp_stream.ts";
+import { withRoom } from "./buffers.ts";
 
 /** QUIC version 1 (RFC 9000). */
 export const QUIC_V1 = 0x00000001;

@@ -10,7 +10,7 @@
  */
 import { md5Hex } from "./hash.ts";
 import { byteString, isAscii } from "./text.ts";
-import { withRoom } from "./tcp_stream.ts";
+import { withRoom } from "./buffers.ts";
 
 /** Largest KEXINIT payload that is buffered for parsing; larger ones are skipped. */
 export const SSH_MAX_KEXINIT = 65536;

@@ -42,28 +42,6 @@ export function payloadSeq(seq: number, flags: number): number {
 }
 
 /**
- * `bytes` itself when it holds `need` bytes, else a larger copy of its first `kept` bytes: twice as long, as often
- * as needed, but at most `cap` (at least `need`). How a buffer grows that a message fills as it comes (QUIC's
- * CRYPTO ranges, an SSH KEXINIT), rather than to the length a header claims.
- *
- * @example
- * ```ts
- * import { withRoom } from "./tcp_stream.ts";
- * const a = new Uint8Array([1, 2, 3]);
- * const b = withRoom(a, 3, 5, 1024);
- * console.log(b.length, b[2], withRoom(b, 5, 6, 1024) === b); // 6 3 true
- * ```
- */
-export function withRoom(bytes: Uint8Array, kept: number, need: number, cap: number): Uint8Array {
-  if (bytes.length >= need) return bytes;
-  let size = bytes.length || 1;
-  while (size < need) size *= 2;
-  const next = new Uint8Array(Math.max(need, Math.min(size, cap)));
-  next.set(bytes.subarray(0, kept));
-  return next;
-}
-
-/**
  * Whether a direction's payload at `seq` is known not to be its first bytes: its SYN was seen (bit `dir` of
  * `isnKnown`, sequence number `isn`) and the payload starts elsewhere (an out-of-order segment). A test on a
  * direction's first bytes must not be made on such a segment; without the SYN, the first segment seen is taken

@@ -12,6 +12,7 @@
 import { md5Hex, sha256Hex12 } from "./hash.ts";
 import { isHttpConnect } from "./http.ts";
 import { byteString } from "./text.ts";
+import { withRoom } from "./buffers.ts";
 import { DEFAULT_STREAM_CAP, TcpStreamBuffer } from "./tcp_stream.ts";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -71,15 +72,6 @@ const MAX_HANDSHAKE_BUFFER = 65536;
 /** A buffered handshake message's first allocation (a ClientHello of a browser fits). */
 const HANDSHAKE_BUFFER_START = 2048;
 
-/** Room in `d.hsBuf` for `take` more bytes, doubling, within the message's claimed length (`hsBufCap`). */
-function growHandshakeBuffer(d: DirState, take: number): void {
-  const old = d.hsBuf!;
-  let size = old.length;
-  while (size < d.hsBufLen + take && size < d.hsBufCap) size *= 2;
-  const next = new Uint8Array(Math.min(size, d.hsBufCap));
-  next.set(old.subarray(0, d.hsBufLen));
-  d.hsBuf = next;
-}
 /** ClientHellos / ServerHellos kept per flow (a HelloRetryRequest makes two). */
 const MAX_HELLOS = 4;
 /** Waiting packets per direction whose payload `handshakePackets` can match to handshake records. */
@@ -2005,7 +1997,7 @@ export class TlsFlowAnalyzer {
       }
       const take = Math.min(d.hsLeft, end - p);
       if (d.hsBuf !== null) {
-        if (d.hsBufLen + take > d.hsBuf.length && d.hsBuf.length < d.hsBufCap) growHandshakeBuffer(d, take);
+        d.hsBuf = withRoom(d.hsBuf, d.hsBufLen, Math.min(d.hsBufLen + take, d.hsBufCap), d.hsBufCap);
         const room = Math.min(take, d.hsBuf.length - d.hsBufLen);
         if (room > 0) {
           d.hsBuf.set(buf.subarray(p, p + room), d.hsBufLen);
@@ -2041,7 +2033,7 @@ export class TlsFlowAnalyzer {
       type === TlsHandshakeType.CLIENT_HELLO || type === TlsHandshakeType.SERVER_HELLO ||
       type === TlsHandshakeType.SERVER_KEY_EXCHANGE
     ) {
-      // Grown as the body comes (growHandshakeBuffer): a header can claim 16 MB and nothing follow it.
+      // Grown as the body comes (withRoom): a header can claim 16 MB and nothing follow it.
       d.hsBufCap = Math.min(4 + n, MAX_HANDSHAKE_BUFFER);
       d.hsBuf = new Uint8Array(Math.min(d.hsBufCap, HANDSHAKE_BUFFER_START));
       d.hsBuf.set(hdr.subarray(hp, hp + 4));

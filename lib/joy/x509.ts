@@ -308,22 +308,198 @@ function onelineValue(d: Uint8Array, v: Tlv): string {
   return s;
 }
 
-/** `X509_NAME_print_ex(.., XN_FLAG_ONELINE)`: `C = US, O = Org, CN = name`. */
-function nameOnelineEx(d: Uint8Array, name: Tlv): string | null {
-  const rdns = children(d, name);
-  if (rdns === null) return null;
-  const parts: string[] = [];
+/**
+ * Universal tags an attribute's value may have in OpenSSL's names (`B_ASN1_PRINTABLE`: the string types, BIT
+ * STRING, SEQUENCE and the tags it calls unknown); another tag fails the name's decoding, and with it the
+ * certificate or extension holding it.
+ */
+const NAME_VALUE_TAGS = new Set([3, 7, 8, 9, 11, 12, 13, 14, 15, 16, 18, 19, 20, 22, 28, 29, 30]);
+
+/** An attribute value as OpenSSL holds it once decoded: its universal tag number and its content octets. */
+interface NameValue {
+  tag: number;
+  bytes: Uint8Array;
+}
+
+/**
+ * An attribute value as OpenSSL 3.0 decodes it in a name (`X509_NAME_ENTRY`'s `ASN1_PRINTABLE`), or null when
+ * the decoding fails: a tag outside {@linkcode NAME_VALUE_TAGS}, a SEQUENCE not constructed, a BMPString or
+ * UniversalString of a length that is not a whole number of characters, a BIT STRING without its count of unused
+ * bits (0 to 7). A constructed string is the concatenation of its parts (any tag; five levels at most). With
+ * `canonical` (a whole name, whose decoding also builds its canonical form), a UTF8String that is not UTF-8
+ * (overlong forms, surrogates, past U+10FFFF, cut) and a BMPString or UniversalString holding a surrogate or a
+ * value past U+10FFFF fail too.
+ */
+function nameValue(d: Uint8Array, v: Tlv, canonical: boolean): NameValue | null {
+  const tag = v.tag & 0x1f;
+  if ((v.tag & 0xc0) !== 0 || tag === 0x1f || !NAME_VALUE_TAGS.has(tag)) return null;
+  const constructed = (v.tag & 0x20) !== 0;
+  let bytes: Uint8Array;
+  if (tag === 16) {
+    // Kept encoded, as OpenSSL keeps a SEQUENCE (with the length written again in DER's shortest form).
+    if (!constructed) return null;
+    bytes = Uint8Array.from([0x30, ...derLength(v.end - v.start), ...d.subarray(v.start, v.end)]);
+  } else if (constructed) {
+    const parts: number[] = [];
+    if (!collectParts(d, v, parts, 0)) return null;
+    bytes = Uint8Array.from(parts);
+  } else bytes = d.subarray(v.start, v.end);
+  if (tag === 3) {
+    if (bytes.length === 0 || bytes[0] > 7) return null;
+    // The unused bits are cleared, and written again as 0 when no byte follows.
+    const b = Uint8Array.from(bytes);
+    if (b.length === 1) b[0] = 0;
+    else b[b.length - 1] &= 0xff << b[0];
+    bytes = b;
+  }
+  if ((tag === 30 && bytes.length % 2 !== 0) || (tag === 28 && bytes.length % 4 !== 0)) return null;
+  if (canonical && !canonicalForm(tag, bytes)) return null;
+  return { tag, bytes };
+}
+
+/** A constructed string's parts, appended in order; false when a part is not a whole TLV or nests too deep. */
+function collectParts(d: Uint8Array, t: Tlv, out: number[], depth: number): boolean {
+  if (depth >= 5) return false;
+  for (const part of children(d, t) ?? [null]) {
+    if (part === null) return false;
+    if (part.tag & 0x20) {
+      if (!collectParts(d, part, out, depth + 1)) return false;
+    } else for (let i = part.start; i < part.end; i++) out.push(d[i]);
+  }
+  return true;
+}
+
+/** DER's length octets for a content of `n` bytes. */
+function derLength(n: number): number[] {
+  if (n < 0x80) return [n];
+  const b: number[] = [];
+  for (let x = n; x > 0; x = Math.floor(x / 256)) b.unshift(x & 0xff);
+  return [0x80 | b.length, ...b];
+}
+
+/** Whether OpenSSL can convert a string to UTF-8 for a name's canonical form (`ASN1_STRING_to_UTF8`). */
+function canonicalForm(tag: number, b: Uint8Array): boolean {
+  const valid = (c: number) => c <= 0x10ffff && (c < 0xd800 || c > 0xdfff);
+  if (tag === 30) {
+    for (let i = 0; i < b.length; i += 2) if (!valid((b[i] << 8) | b[i + 1])) return false;
+  } else if (tag === 28) {
+    for (let i = 0; i < b.length; i += 4) {
+      if (!valid(b[i] * 0x1000000 + ((b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]))) return false;
+    }
+  } else if (tag === 12) {
+    for (let i = 0; i < b.length;) {
+      const n = utf8Char(b, i);
+      if (n < 0) return false;
+      i += n;
+    }
+  }
+  return true;
+}
+
+/**
+ * The length of the UTF-8 character at `i` as OpenSSL's `UTF8_getc` reads it (1 to 4), or -1 when it is cut,
+ * overlong, a surrogate, past U+10FFFF or not UTF-8.
+ */
+function utf8Char(b: Uint8Array, i: number): number {
+  const c = b[i];
+  const n = c < 0x80 ? 1 : (c & 0xe0) === 0xc0 ? 2 : (c & 0xf0) === 0xe0 ? 3 : (c & 0xf8) === 0xf0 ? 4 : -1;
+  if (n <= 1) return n;
+  if (i + n > b.length) return -1;
+  let v = c & (0xff >> (n + 1));
+  for (let k = 1; k < n; k++) {
+    if ((b[i + k] & 0xc0) !== 0x80) return -1;
+    v = (v << 6) | (b[i + k] & 0x3f);
+  }
+  const least = n === 2 ? 0x80 : n === 3 ? 0x800 : 0x10000;
+  return v < least || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff) ? -1 : n;
+}
+
+/** Whether every attribute value of a name decodes as OpenSSL decodes a whole name (see {@linkcode nameValue}). */
+function nameDecodes(d: Uint8Array, name: Tlv): boolean {
+  for (const rdn of children(d, name) ?? [null]) {
+    if (rdn === null || rdn.tag !== 0x31) return false;
+    for (const ava of children(d, rdn) ?? [null]) {
+      const f = ava?.tag === 0x30 ? children(d, ava) : null;
+      if (f === null || f.length !== 2 || f[0].tag !== 0x06 || nameValue(d, f[1], true) === null) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+/** `, + ; < >` (and a space first or last, a # first): characters RFC 2253 escapes, which OpenSSL quotes. */
+const QUOTED = new Set([0x2c, 0x2b, 0x3b, 0x3c, 0x3e]);
+
+/**
+ * A value as `X509_NAME_print_ex(.., XN_FLAG_ONELINE)` prints it (ASN1_STRFLGS_RFC2253 and ESC_QUOTE), or null
+ * when OpenSSL's printing fails (a character UTF-8 cannot hold). A type that is not a string is dumped, `#` and
+ * the hex of its DER encoding; a string's characters go to UTF-8 (a UTF8String's bytes are taken as they are),
+ * a byte past 0x7f or a control byte is written `\XX`, `"` and `\` get a backslash, and a value holding one of
+ * {@linkcode QUOTED} (or beginning with a space or #, or ending with a space) is put in double quotes.
+ */
+function printExValue(v: NameValue): string | null {
+  const hexByte = (c: number) => c.toString(16).toUpperCase().padStart(2, "0");
+  if (
+    v.tag !== 12 && v.tag !== 18 && v.tag !== 19 && v.tag !== 20 && v.tag !== 22 && v.tag !== 28 &&
+    v.tag !== 30
+  ) {
+    const der = v.tag === 16 ? v.bytes : [v.tag, ...derLength(v.bytes.length), ...v.bytes];
+    let s = "#";
+    for (const c of der) s += hexByte(c);
+    return s;
+  }
+  const width = v.tag === 28 ? 4 : v.tag === 30 ? 2 : 1;
+  const b = v.bytes;
+  let s = "", quote = false;
+  for (let i = 0; i < b.length; i += width) {
+    let c = 0;
+    for (let k = 0; k < width; k++) c = c * 256 + b[i + k];
+    const first = i === 0, last = i + width === b.length;
+    const utf8: number[] = v.tag === 12 || c < 0x80
+      ? [c]
+      : c < 0x800
+      ? [0xc0 | (c >> 6), 0x80 | (c & 0x3f)]
+      : c < 0x10000
+      ? [0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f)]
+      : [0xf0 | (c >> 18), 0x80 | ((c >> 12) & 0x3f), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f)];
+    if ((c >= 0xd800 && c <= 0xdfff && v.tag !== 12) || c > 0x10ffff) return null;
+    for (const u of utf8) {
+      if (u > 0x7e || u < 0x20) s += `\\${hexByte(u)}`;
+      else if (QUOTED.has(u) || (u === 0x20 && (last || first)) || (u === 0x23 && first && !last)) {
+        quote = true;
+        s += String.fromCharCode(u);
+      } else s += (u === 0x22 || u === 0x5c ? "\\" : "") + String.fromCharCode(u);
+    }
+  }
+  return quote ? `"${s}"` : s;
+}
+
+/**
+ * `X509_NAME_print_ex(.., XN_FLAG_ONELINE)`: `C = US, O = Org + OU = Unit, CN = name` (the attributes of one RDN
+ * joined by ` + `), or null when the name does not decode (which fails the whole extension). `relative`: an RDN
+ * given alone (a CRL distribution point's relative name), whose attributes OpenSSL prints as one RDN and decodes
+ * without a canonical form. When a value's printing fails, the text ends where OpenSSL's stops (after its ` = `).
+ */
+function nameOnelineEx(d: Uint8Array, name: Tlv, relative: boolean): string | null {
+  if (!relative && !nameDecodes(d, name)) return null;
+  const rdns = relative ? [name] : children(d, name) ?? [];
+  let s = "";
   for (const rdn of rdns) {
-    const avas: string[] = [];
+    let first = true;
     for (const ava of children(d, rdn) ?? []) {
       const f = children(d, ava);
-      if (f === null || f.length < 2) return null;
-      const oid = oidText(d, f[0]);
-      avas.push(`${attrName(oid)} = ${cString(d, f[1].start, f[1].end)}`);
+      if (f === null || f.length !== 2 || f[0].tag !== 0x06) return null;
+      const v = nameValue(d, f[1], !relative);
+      if (v === null) return null;
+      s += `${s === "" ? "" : first ? ", " : " + "}${attrName(oidText(d, f[0]))} = `;
+      first = false;
+      const text = printExValue(v);
+      if (text === null) return relative ? s : null;
+      s += text;
     }
-    parts.push(avas.join(" + "));
   }
-  return parts.join(", ");
+  return s;
 }
 
 /** Issuer or subject attributes: `{name: value}` pairs, at most 12. */
@@ -370,7 +546,11 @@ function generalName(d: Uint8Array, g: Tlv, forPrint: boolean): [string, string]
     case 0xa4: {
       const inner = tlv(d, g.start, g.end);
       if (inner === null) return null;
-      const n = forPrint ? nameOnelineEx(d, inner) : nameOneline(d, inner);
+      const n = forPrint
+        ? nameOnelineEx(d, inner, false)
+        : nameDecodes(d, inner)
+        ? nameOneline(d, inner)
+        : null;
       return n === null ? null : ["DirName", n];
     }
     case 0xa5:
@@ -543,7 +723,9 @@ function crlDistributionPoints(d: Uint8Array, t: Tlv): string | null {
           s += "Full Name:\n" + g;
         } else if (name.tag === 0xa1) {
           // The relative name is one RDN (a SET of attributes): printed as a one-RDN name.
-          s += `Relative Name:\n  ${nameOnelineEx(d, { tag: 0x30, start: f.start, end: f.end }) ?? ""}\n`;
+          const rdn = nameOnelineEx(d, { tag: 0x31, start: name.start, end: name.end }, true);
+          if (rdn === null) return null;
+          s += `Relative Name:\n  ${rdn}\n`;
         }
       } else if (f.tag === 0xa2) {
         const g = printGens(d, f, 0);
@@ -962,7 +1144,7 @@ export function certificateJson(d: Uint8Array, off: number, len: number): string
     spki = tbs[i + 4];
   if (
     serial?.tag !== 0x02 || issuer?.tag !== 0x30 || validity?.tag !== 0x30 || subject?.tag !== 0x30 ||
-    spki?.tag !== 0x30
+    spki?.tag !== 0x30 || !nameDecodes(d, issuer) || !nameDecodes(d, subject)
   ) {
     return s + "}";
   }

@@ -48,13 +48,22 @@ export function streamReader(
       if (left === null) {
         const { value, done } = await r.read();
         if (done) return null;
-        // A stream of ArrayBuffers, or of other views, is read as their bytes.
+        // A stream of ArrayBuffers, or of other views, is read as their bytes; anything else is not a capture
+        // (a string was read as no bytes at all: "empty input").
         const chunk: unknown = value;
-        left = chunk instanceof Uint8Array
-          ? chunk
-          : ArrayBuffer.isView(chunk)
-          ? new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-          : new Uint8Array(chunk as ArrayBuffer);
+        if (chunk instanceof Uint8Array) left = chunk;
+        else if (ArrayBuffer.isView(chunk)) {
+          left = new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+        } else if (chunk instanceof ArrayBuffer) left = new Uint8Array(chunk);
+        else {
+          throw new CaptureFormatError(
+            `the stream gave ${
+              typeof chunk === "object" ? Object.prototype.toString.call(chunk) : `a ${typeof chunk}`
+            }` +
+              " where bytes were expected (a ReadableStream of Uint8Array chunks)",
+            0,
+          );
+        }
       }
       const n = Math.min(p.length, left.length);
       p.set(left.subarray(0, n));
@@ -231,6 +240,22 @@ export async function openCapture(path: string): Promise<OpenedCapture> {
     close();
     throw e;
   }
+}
+
+/**
+ * A capture given as a stream or a {@linkcode ByteReader} (not a path) for {@linkcode readCapture}: its first
+ * bytes are read to tell gzip by its magic number, as a path's are, and the capture is read through its
+ * decompression when they are. `close` does nothing: the caller owns the source.
+ *
+ * @example
+ * ```ts
+ * import { openCaptureReader, streamReader } from "./capture_file.ts";
+ * const gz = new Blob([new Uint8Array([1, 2])]).stream().pipeThrough(new CompressionStream("gzip"));
+ * console.log((await openCaptureReader(streamReader(gz))).gzip); // true
+ * ```
+ */
+export function openCaptureReader(source: ByteReader): Promise<OpenedCapture> {
+  return sniffedPipe(source, false, () => {});
 }
 
 /**

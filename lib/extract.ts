@@ -17,6 +17,7 @@ import {
   isPlainCaptureFile,
   noCapturesIn,
   openCapture,
+  openCaptureReader,
   type OpenedCapture,
   readCaptureChunks,
   streamReader,
@@ -26,7 +27,13 @@ import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import { describeLinkType, SKIP_REASON_NAMES, SkipReason, SUPPORTED_LINK_TYPES } from "./decode.ts";
 import { whyUnreadable } from "./why_unreadable.ts";
 
-import { type FeatureOptions, OptionError, planExtraction, refuseUnknownOptions } from "./options.ts";
+import {
+  type FeatureOptions,
+  OptionError,
+  planExtraction,
+  refuseUnknownOptions,
+  RUN_OPTION_KEYS,
+} from "./options.ts";
 import {
   BpfPacketFilter,
   filterError,
@@ -65,28 +72,12 @@ const MAX_PENDING_RECORDS = 1024;
  */
 const EXTRACT_OPTION_KEYS: readonly string[] = Object.keys(
   {
-    idleTimeout: true,
-    activeTimeout: true,
-    tcpEnd: true,
-    maxFlows: true,
-    evictionStrategy: true,
-    samplingRate: true,
-    shard: true,
-    decap: true,
-    specificFeatures: true,
-    bidirectionalSplit: true,
-    includeFlowId: true,
-    anonymizeIps: true,
-    anonymizationSalt: true,
-    includeSequences: true,
-    includeSplt: true,
-    maxSequenceLength: true,
-    entropySampleBytes: true,
+    ...RUN_OPTION_KEYS,
     features: true,
     extractors: true,
+    burstThresholdMs: true,
     filter: true,
     reader: true,
-    burstThresholdMs: true,
     reuseRecords: true,
     oneCapture: true,
     onFlowEnd: true,
@@ -686,8 +677,7 @@ export async function* extractFlows(
               throw new InputError(`cannot read ${input}: ${whyUnreadable(e)}`);
             }
             byteReader = opened.reader;
-          } else if (input instanceof ReadableStream) byteReader = stream = streamReader(input);
-          else byteReader = input;
+          } else byteReader = input instanceof ReadableStream ? (stream = streamReader(input)) : input;
           const bpf = filterHere ? new BpfPacketFilter(options.filter!) : null;
           let filtered = 0;
           filteredSoFar = () => filtered;
@@ -702,6 +692,15 @@ export async function* extractFlows(
               } else filtered++;
             };
           try {
+            if (opened === null) {
+              // A stream or ByteReader: gzip is told by its first bytes, as a path's is.
+              try {
+                opened = await openCaptureReader(byteReader);
+              } catch (e) {
+                throw e instanceof CaptureFormatError ? new InputError(`${name}: ${e.message}`) : e;
+              }
+              byteReader = opened.reader;
+            }
             const it = readCaptureChunks(
               byteReader,
               onPacket,

@@ -1153,7 +1153,7 @@ export interface FingerprintOptions {
 }
 
 /** `options` without the keys of {@linkcode FingerprintOptions}. */
-function omitFingerprintOptions(options: ExtractOptions & FingerprintOptions): ExtractOptions {
+function omitFingerprintOptions<O extends object>(options: O & FingerprintOptions): Omit<O, "db" | "types"> {
   const { db: _db, types: _types, ...rest } = options;
   return rest;
 }
@@ -1270,7 +1270,8 @@ export function fingerprintLive(
   return drive(
     (observer) =>
       captureFlows({
-        ...options,
+        // The capture's options, without the fingerprint ones (captureFlows refuses what it does not know).
+        ...omitFingerprintOptions(options),
         tcpEnd: options.tcpEnd ?? true,
         features: [...HANDSHAKE_GROUPS],
         extractors: [observer as FeatureExtractor<unknown>],

@@ -13,7 +13,14 @@
 import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
 import type { PacketCallback } from "./source.ts";
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
-import { type ExtractionPlan, type FeatureOptions, OptionError, planExtraction } from "./options.ts";
+import {
+  type ExtractionPlan,
+  type FeatureOptions,
+  OptionError,
+  planExtraction,
+  refuseUnknownOptions,
+  RUN_OPTION_KEYS,
+} from "./options.ts";
 import type { CaptureMetrics } from "./metrics.ts";
 import { PcapDumper, PcapError, PcapLive, type PcapStats } from "../ffi/libpcap.ts";
 import { describeLinkType, SUPPORTED_LINK_TYPES } from "./decode.ts";
@@ -197,6 +204,80 @@ function saveError(e: PcapError): string {
 }
 
 /**
+ * Every key of {@linkcode LiveOptions} (the type checker holds this list to the interface, both ways): another one
+ * is refused rather than ignored, as `extractFlows` refuses it (a misspelt `durration` captured for ever, a
+ * JoyfulJay `bpf_filter` captured everything).
+ */
+const LIVE_OPTION_KEYS: readonly string[] = Object.keys(
+  {
+    iface: true,
+    filter: true,
+    snaplen: true,
+    promisc: true,
+    bufferSize: true,
+    duration: true,
+    count: true,
+    savePcap: true,
+    signal: true,
+    expireIntervalMs: true,
+    pollTimeoutMs: true,
+    batch: true,
+    metrics: true,
+    onStart: true,
+    onWarning: true,
+    ...RUN_OPTION_KEYS,
+    features: true,
+    extractors: true,
+    burstThresholdMs: true,
+  } satisfies Record<keyof LiveOptions, true>,
+);
+
+/** Largest snapshot length libpcap takes (as `jj live --snaplen`). */
+const MAX_LIVE_SNAPLEN = 262144;
+
+/**
+ * The capture's own options, checked as `jj live` checks its flags (the flow and feature options are
+ * `planExtraction`'s): before, `count: 0.5` stopped after one packet, `duration: -1` never stopped, `promisc:
+ * "no"` was promiscuous and `bufferSize: NaN` failed inside the FFI call without naming the option.
+ */
+function checkLiveOptions(opts: LiveOptions): void {
+  if (opts === null || typeof opts !== "object" || Array.isArray(opts)) {
+    throw new OptionError("options", "options", "an object of options", opts);
+  }
+  refuseUnknownOptions(opts, LIVE_OPTION_KEYS);
+  const o = opts as unknown as Record<string, unknown>;
+  const want = (key: string, flag: string, accepted: string, ok: (v: unknown) => boolean) => {
+    if (o[key] !== undefined && !ok(o[key])) throw new OptionError(key, flag, accepted, o[key]);
+  };
+  const intIn = (min: number, max: number) => (v: unknown) =>
+    typeof v === "number" && Number.isInteger(v) && v >= min && v <= max;
+  const positive = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v > 0;
+  const isFunction = (v: unknown) => typeof v === "function";
+  if (typeof opts.iface !== "string" || opts.iface === "") {
+    throw new OptionError(
+      "iface",
+      "--interface",
+      "an interface name (jj live --list lists them)",
+      opts.iface,
+    );
+  }
+  want("filter", "--filter", "a BPF filter string", (v) => typeof v === "string");
+  want("snaplen", "--snaplen", `an integer from 1 to ${MAX_LIVE_SNAPLEN}`, intIn(1, MAX_LIVE_SNAPLEN));
+  want("promisc", "--promisc", "true or false", (v) => typeof v === "boolean");
+  want("bufferSize", "--buffer-size", "an integer from 65536 to 2^31 - 1", intIn(65536, 2 ** 31 - 1));
+  want("duration", "--duration", "a positive number of seconds", positive);
+  want("count", "--count", "an integer from 1 to 2^53 - 1", intIn(1, Number.MAX_SAFE_INTEGER));
+  want("savePcap", "--save-pcap", "a path", (v) => typeof v === "string" && v !== "");
+  want("expireIntervalMs", "expireIntervalMs", "a positive number of milliseconds", positive);
+  want("pollTimeoutMs", "pollTimeoutMs", "a positive number of milliseconds", positive);
+  want("batch", "batch", "an integer from 1 to 2^31 - 1", intIn(1, 2 ** 31 - 1));
+  want("signal", "signal", "an AbortSignal", (v) => v instanceof AbortSignal);
+  want("onStart", "onStart", "a function", isFunction);
+  want("onWarning", "onWarning", "a function", isFunction);
+  want("metrics", "--metrics", "a CaptureMetrics", (v) => v !== null && typeof v === "object");
+}
+
+/**
  * What a capture with these options runs and writes (as `extractFlows` plans it): the groups, `features`
  * (default all) and the extra extractors, with `sequences` when asked for; the records' columns (a writer's
  * schema); the transform each record goes through (`specificFeatures`, `bidirectionalSplit`, `anonymizeIps`).
@@ -210,6 +291,7 @@ function saveError(e: PcapError): string {
  * ```
  */
 export function livePlan(opts: LiveOptions): ExtractionPlan {
+  checkLiveOptions(opts);
   const plan = planExtraction(opts);
   if (plan.hold) {
     const names = plan.extractors.filter((e) => e.finalize !== undefined).map((e) => e.name).join(", ");

@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import type { FeatureExtractor, FeatureSpec, FeatureType, FlowRecord } from "./extractor.ts";
 import type { FlowState } from "./flow.ts";
+import type { FlowPipelineOptions } from "./pipeline.ts";
 import {
   allExtractors,
   configureGroups,
@@ -77,6 +78,37 @@ export interface CheckedOptions extends FeatureOptions {
 }
 
 /**
+ * The keys of the options every run takes, a file's (`extractFlows`) or a capture's (`captureFlows`): the flow
+ * table's and the records' (the type checker holds the list to the two interfaces, both ways). Each entry point
+ * adds its own and refuses any other key with {@linkcode refuseUnknownOptions}.
+ *
+ * @example
+ * ```ts
+ * import { RUN_OPTION_KEYS } from "./options.ts";
+ * console.log("idleTimeout" in RUN_OPTION_KEYS, "reader" in RUN_OPTION_KEYS); // true false
+ * ```
+ */
+export const RUN_OPTION_KEYS = {
+  idleTimeout: true,
+  activeTimeout: true,
+  tcpEnd: true,
+  maxFlows: true,
+  evictionStrategy: true,
+  samplingRate: true,
+  shard: true,
+  decap: true,
+  specificFeatures: true,
+  bidirectionalSplit: true,
+  includeFlowId: true,
+  anonymizeIps: true,
+  anonymizationSalt: true,
+  includeSequences: true,
+  includeSplt: true,
+  maxSequenceLength: true,
+  entropySampleBytes: true,
+} as const satisfies Record<keyof FlowPipelineOptions | keyof FeatureOptions, true>;
+
+/**
  * An invalid option value. The message names the option (library and CLI spelling) and what it accepts; the CLI
  * prints it and exits 2.
  *
@@ -137,7 +169,8 @@ const JOYFULJAY_NAMES: Readonly<Record<string, string>> = {
 export function refuseUnknownOptions(options: object, known: readonly string[]): void {
   for (const key of Object.keys(options)) {
     if (known.includes(key)) continue;
-    const jj = JOYFULJAY_NAMES[key];
+    // Own keys only: `toString` is not a JoyfulJay name because every object has one.
+    const jj = Object.hasOwn(JOYFULJAY_NAMES, key) ? JOYFULJAY_NAMES[key] : undefined;
     const folded = key.replace(/_/g, "").toLowerCase();
     const near = known.find((k) => k.toLowerCase() === folded);
     const hint = jj !== undefined

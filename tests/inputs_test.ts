@@ -481,6 +481,50 @@ Deno.test("a stream source is released when read to its end, and cancelled when 
   assert.deepEqual([early.stream.locked, early.state.cancelled], [false, true]);
 });
 
+Deno.test("a gzip capture given as a stream or a ByteReader is read as its path is; a stream of other things than bytes is named", async () => {
+  // testdata/http.pcap (curl and python's http.server on lo), gzip-compressed in memory.
+  const plain = await Deno.readFile(`${ROOT}/testdata/http.pcap`);
+  const gz = new Uint8Array(
+    await new Response(new Blob([plain]).stream().pipeThrough(new CompressionStream("gzip"))).arrayBuffer(),
+  );
+  const records = async (source: Parameters<typeof extractFlows>[0]) => {
+    const out: string[] = [];
+    for await (const r of extractFlows(source)) out.push(JSON.stringify(r));
+    return out;
+  };
+  const expected = await records(`${ROOT}/testdata/http.pcap`);
+  assert.equal(expected.length, 3);
+  assert.deepEqual(await records(new Blob([gz]).stream()), expected);
+  // A ByteReader giving 7 bytes at a time.
+  let at = 0;
+  const reader = {
+    read(p: Uint8Array): Promise<number | null> {
+      if (at >= gz.length) return Promise.resolve(null);
+      const n = Math.min(7, p.length, gz.length - at);
+      p.set(gz.subarray(at, at + n));
+      at += n;
+      return Promise.resolve(n);
+    },
+  };
+  assert.deepEqual(await records(reader), expected);
+  // Stopped early, the compressed stream is released as a plain one is (and the test's sanitizers find no
+  // decompression left running).
+  const stream = new Blob([gz]).stream();
+  for await (const _ of extractFlows(stream)) break;
+  assert.equal(stream.locked, false);
+  // Before, a string was read as no bytes: "empty input".
+  const strings = new ReadableStream({
+    start(c) {
+      c.enqueue("abc");
+      c.close();
+    },
+  });
+  await assert.rejects(
+    records(strings as unknown as ReadableStream<Uint8Array>),
+    /^InputError: <stream>: the stream gave a string where bytes were expected/,
+  );
+});
+
 Deno.test("inputBytes (progress, --workers auto) counts what a directory input reads: links followed, each directory once", async () => {
   const dir = await Deno.makeTempDir();
   try {

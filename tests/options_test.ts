@@ -17,6 +17,7 @@ import {
   validateOptions,
 } from "../lib/options.ts";
 import { tryLoadLibpcap } from "../ffi/libpcap.ts";
+import { captureFlows, type LiveOptions } from "../lib/live.ts";
 import {
   byteStream,
   cap,
@@ -460,11 +461,44 @@ Deno.test("extractFlows refuses an option it does not know, naming the one meant
   await assert.rejects(run({ flow_timeout: 5 }), /JoyfulJay's flow_timeout is idleTimeout/);
   await assert.rejects(run({ idleTimeOut: 3 }), /unknown option idleTimeOut \(did you mean idleTimeout\?\)/);
   await assert.rejects(run({ colour: "red" }), /unknown option colour \(known: idleTimeout, /);
+  // Names every object has are not JoyfulJay's ("JoyfulJay's toString is function toString() ...").
+  for (const key of ["toString", "constructor", "hasOwnProperty", "valueOf"]) {
+    await assert.rejects(
+      run({ [key]: 1 }),
+      new RegExp(`^SettingsError: unknown option ${key} \\(known: idleTimeout, `),
+    );
+  }
   // Every documented option is known.
   const it = extractFlows("testdata/http.pcap", { includeSplt: true, idleTimeout: 5, samplingRate: 1 });
   let n = 0;
   for await (const r of it) n += r.splt === undefined ? 0 : 1;
   assert.equal(n, 3);
+});
+
+Deno.test("captureFlows checks its options before it opens a capture, as jj live checks its flags", async () => {
+  // No capture is opened (no libpcap or privilege needed): each is refused at the first next().
+  const run = (options: Record<string, unknown>) =>
+    captureFlows({ iface: "lo", duration: 1, ...options } as unknown as LiveOptions).next();
+  await assert.rejects(
+    run({ bpf_filter: "tcp" }),
+    /^SettingsError: unknown option bpf_filter \(JoyfulJay's bpf_filter is filter\)/,
+  );
+  await assert.rejects(run({ durration: 1 }), /^SettingsError: unknown option durration \(known: iface, /);
+  await assert.rejects(run({ flow_timeout: 5 }), /JoyfulJay's flow_timeout is idleTimeout/);
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ duration: -1 }, /^OptionError: duration \(--duration\) must be a positive number of seconds; got -1/],
+    [{ duration: NaN }, /duration \(--duration\)/],
+    [{ duration: "1" }, /duration \(--duration\)/],
+    [{ count: 0.5 }, /^OptionError: count \(--count\) must be an integer from 1 to 2\^53 - 1; got 0.5/],
+    [{ count: -3 }, /count \(--count\)/],
+    [{ snaplen: 0 }, /^OptionError: snaplen \(--snaplen\) must be an integer from 1 to 262144; got 0/],
+    [{ promisc: "no" }, /^OptionError: promisc \(--promisc\) must be true or false/],
+    [{ bufferSize: NaN }, /^OptionError: bufferSize \(--buffer-size\)/],
+    [{ iface: undefined }, /^OptionError: iface \(--interface\) must be an interface name/],
+    [{ signal: "stop" }, /^OptionError: signal \(signal\) must be an AbortSignal/],
+    [{ idleTimeout: -5 }, /idleTimeout \(--idle-timeout\)/],
+  ];
+  for (const [options, message] of bad) await assert.rejects(run(options), message, JSON.stringify(options));
 });
 
 Deno.test("extractFlows checks the options object, its callbacks and its sources before any input is read", async () => {

@@ -339,7 +339,16 @@ export function refuseOutputAsInput(inputs: readonly string[], output: string | 
   if (output === undefined || output === "-") return;
   refuseOptionAsFileName("-o", output);
   for (const input of inputs) {
-    if (input === "-") continue;
+    if (input === "-") {
+      // Stdin redirected from the output file (`-o F < F`): truncating F emptied the input part way.
+      if (sameFile("/dev/stdin", output)) {
+        throw new UsageError(
+          `-o ${output} is also an input (stdin is redirected from it), which it would overwrite; write to ` +
+            "another file",
+        );
+      }
+      continue;
+    }
     if (sameFile(input, output)) {
       throw new UsageError(
         `-o ${output} is also an input (${input}), which it would overwrite; write to another file`,

@@ -17,9 +17,11 @@
  *   same ACK and window as the direction's previous one, whose sequence number is the direction's next expected
  *   one, and that does not answer a keep-alive. Unlike tshark 4.0, MPTCP connections are not excused.
  *
- * Sequence numbers compare modulo 2^32. A SYN without ACK whose sequence number is not its direction's first
- * (ports reused by a new connection, which tshark makes a new tcp.stream) starts the analysis again in both
- * directions; the counts go on adding up. For flows that are not TCP every value is null.
+ * Sequence numbers compare modulo 2^32, as Wireshark's LT_SEQ and GT_SEQ (2^31 apart, a number is both below and
+ * above another). A SYN without ACK whose sequence number is not its direction's first, or, before that
+ * direction's first packet, not the one the peer acknowledged (ports reused by a new connection, which tshark
+ * makes a new tcp.stream) starts the analysis again in both directions; the counts go on adding up. For flows
+ * that are not TCP every value is null.
  *
  * @module
  */
@@ -45,12 +47,21 @@ class TcpSequenceDirection {
   keepAlive = false;
   /** Unique payload bytes captured (see `countBytes`). */
   bytes = 0;
-  /** One past the highest payload byte captured (a pure ACK's sequence number, captured before the data it
+  /** Wireshark's base_seq taken from the peer's ACK (its number less one) before this direction's first
+   * packet, or -1: a SYN with another sequence number opens a new connection on the same ports. */
+  ackBase = -1;
+  /**
+   * One past the highest payload byte captured (a pure ACK's sequence number, captured before the data it
    * follows, does not move it), and the lowest sequence number seen: data before it (a capture that began
-   * inside the connection, with a segment sent again or reordered) is new too. */
+   * inside the connection, with a segment sent again or reordered) is new too. Both are unwrapped: counted on
+   * from the first sequence number without the modulo (a connection of more than 2 GiB, or a segment 2^31 away,
+   * compared below everything before), and `dataEndSeq` is `dataEnd` modulo 2^32, against which a segment's
+   * sequence number is unwrapped.
+   */
   dataEnd = 0;
   dataStart = 0;
-  /** Sequence ranges `[start, end)` passed over by a gap and not yet captured, oldest first (null without). */
+  dataEndSeq = 0;
+  /** Unwrapped ranges `[start, end)` passed over by a gap and not yet captured, oldest first (null without). */
   holes: number[] | null = null;
   retrans = 0;
   gaps = 0;
@@ -69,6 +80,9 @@ export class TcpSequenceState {
   synTime = NaN;
   synAckSeen = false;
   irtt = NaN;
+  /** The direction of the last SYN: the client's (the initiator's, unless the capture began with a segment of
+   * the server's, as one of an earlier connection on the same ports). */
+  synDir: 0 | 1 = 0;
 }
 
 const f = (name: string, type: "int" | "float", description: string): FeatureSpec => ({
@@ -85,7 +99,8 @@ const features: FeatureSpec[] = [
     "int",
     "Payload bytes the initiator sent that the capture holds, each once (tcptrace's unique bytes sent): " +
       "retransmissions and duplicates of captured bytes, keep-alives and zero-window probes not counted, and a " +
-      "first copy counted when it comes late. Past 16 holes at once, bytes filling the oldest are not counted.",
+      "first copy counted when it comes late. Past 16 holes at once, bytes filling the oldest are not counted; " +
+      "a segment farther than a window (2^30) from the bytes seen (a damaged sequence number) counts its own.",
   ),
   f("tcp_seq_fwd_retrans", "int", "The initiator's retransmissions (as tcp.analysis.retransmission)."),
   f(
@@ -121,8 +136,12 @@ const features: FeatureSpec[] = [
 /** a < b modulo 2^32. */
 const lt = (a: number, b: number): boolean => ((a - b) | 0) < 0;
 
-/** a > b modulo 2^32. */
-const gt = (a: number, b: number): boolean => ((a - b) | 0) > 0;
+/** a > b modulo 2^32, as Wireshark's GT_SEQ: at exactly 2^31 apart a is both below and above b (a segment whose
+ * top bit was flipped on the way is then a gap, as tshark's lost_segment). */
+const gt = (a: number, b: number): boolean => ((b - a) | 0) < 0;
+
+/** The largest window TCP can offer (65,535 scaled by 2^14): no segment lies farther beyond the bytes seen. */
+const MAX_WINDOW = 2 ** 30;
 
 /** Holes remembered per direction; past them, the oldest is forgotten (its bytes, if they come, not counted). */
 const MAX_HOLES = 16;
@@ -141,37 +160,46 @@ const payloadStart = (seq: number, flags: number): number => (flags & TCP.SYN ? 
  * Counts the payload bytes `[ps, ps + len)` not captured before, as tcptrace's unique bytes: those past the
  * highest captured before (`dataEnd`), a gap before them remembered as a hole (a reset's jump is no gap), and
  * those that fill a remembered hole. A duplicate, a retransmission of captured bytes, or a first copy that comes late
- * (reordered, which tshark calls a retransmission) is then counted once.
+ * (reordered, which tshark calls a retransmission) is then counted once. `seq` is unwrapped to the position
+ * nearest the highest byte (within 2^31 below to 2^31 above it); a segment more than a window away from the
+ * bytes seen counts its own bytes only.
  */
-function countBytes(me: TcpSequenceDirection, ps: number, len: number, flags: number): void {
-  const pe = (ps + len) >>> 0, next = me.dataEnd, first = me.dataStart;
-  if (lt(ps, first) && (flags & TCP.RST) === 0) {
-    // Before everything seen so far: new, and what lies between it and that, a hole.
-    const top = lt(pe, first) ? pe : first;
-    me.bytes += (top - ps) | 0;
-    me.dataStart = ps;
-    if (lt(pe, first)) addHole(me, pe, first);
+function countBytes(me: TcpSequenceDirection, seq: number, len: number, flags: number): void {
+  const next = me.dataEnd, first = me.dataStart;
+  const ps = next + ((seq - me.dataEndSeq) | 0), pe = ps + len;
+  if (ps > next + MAX_WINDOW || pe < first - MAX_WINDOW) {
+    // Farther from every byte seen than any window reaches (a sequence number damaged on the way): its bytes
+    // are new, but nothing is measured from it (it moved the highest byte 2^31 on, and every later segment was
+    // then counted again).
+    me.bytes += len;
+    return;
   }
-  if (gt(pe, next)) {
+  if (ps < first && (flags & TCP.RST) === 0) {
+    // Before everything seen so far: new, and what lies between it and that, a hole.
+    me.bytes += Math.min(pe, first) - ps;
+    me.dataStart = ps;
+    if (pe < first) addHole(me, pe, first);
+  }
+  if (pe > next) {
     me.dataEnd = pe;
-    const from = gt(ps, next) ? ps : next;
-    me.bytes += (pe - from) | 0;
-    if (gt(ps, next) && (flags & TCP.RST) === 0) addHole(me, next, ps);
+    me.dataEndSeq = pe % 4294967296;
+    me.bytes += pe - Math.max(ps, next);
+    if (ps > next && (flags & TCP.RST) === 0) addHole(me, next, ps);
   }
   const h = me.holes;
-  if (h === null || !lt(ps, next)) return;
+  if (h === null || ps >= next) return;
   // The part behind `next` and from the lowest seen before: what of it falls in holes is new.
-  const e = gt(pe, next) ? next : pe;
+  const e = Math.min(pe, next);
   for (let i = 0; i < h.length;) {
     const hs = h[i], he = h[i + 1];
-    const s = gt(ps, hs) ? ps : hs, t = lt(e, he) ? e : he;
-    if (!gt(t, s)) {
+    const s = Math.max(ps, hs), t = Math.min(e, he);
+    if (t <= s) {
       i += 2;
       continue;
     }
-    me.bytes += (t - s) | 0;
+    me.bytes += t - s;
     // What is left of the hole: before the bytes, after them, both or neither.
-    const before = gt(s, hs), after = lt(t, he);
+    const before = s > hs, after = t < he;
     if (before && after) {
       h.splice(i, 2, hs, s, t, he);
       i += 4;
@@ -211,19 +239,33 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
     // out-of-order threshold).
     if (fl & TCP.SYN) {
       if (!(fl & TCP.ACK)) {
-        if (!(s.irtt >= 0)) s.synTime = ts;
-      } else if (dir === 1) s.synAckSeen = true;
-    } else if (dir === 0 && (fl & TCP.ACK) && s.synAckSeen && s.synTime === s.synTime && !(s.irtt >= 0)) {
+        if (!(s.irtt >= 0)) {
+          s.synTime = ts;
+          s.synDir = dir;
+        }
+      } else if (dir !== s.synDir) s.synAckSeen = true;
+    } else if (
+      dir === s.synDir && (fl & TCP.ACK) && s.synAckSeen && s.synTime === s.synTime && !(s.irtt >= 0)
+    ) {
       s.irtt = ts - s.synTime;
     }
     const end = (seq + len + (synFin ? 1 : 0)) >>> 0;
-    if (me.seen && (fl & (TCP.SYN | TCP.ACK)) === TCP.SYN && seq !== me.base) {
-      // A new connection on the same ports: nothing of the old one's sequence state applies to it.
+    if (
+      (fl & (TCP.SYN | TCP.ACK)) === TCP.SYN &&
+      (me.seen ? seq !== me.base : me.ackBase >= 0 && seq !== me.ackBase)
+    ) {
+      // A new connection on the same ports: nothing of the old one's sequence state applies to it. Also when
+      // this side sent nothing yet, but the peer acknowledged other numbers (a capture that began with the old
+      // connection's last segments), as tshark starts a new tcp.stream then.
       me.seen = other.seen = false;
+      me.ackBase = other.ackBase = -1;
       s.synAckSeen = false;
       s.irtt = NaN;
       s.synTime = ts;
+      s.synDir = dir;
     }
+    // Before the peer's first packet its base is what this one acknowledges, as Wireshark takes it.
+    if ((fl & TCP.ACK) && !other.seen && other.ackBase < 0) other.ackBase = (ack - 1) >>> 0;
     if (!me.seen) {
       me.seen = true;
       me.base = seq;
@@ -235,7 +277,8 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
       me.nextseqTime = ts;
       me.bytes += len;
       me.dataStart = payloadStart(seq, fl);
-      me.dataEnd = (me.dataStart + len) >>> 0;
+      me.dataEnd = me.dataStart + len;
+      me.dataEndSeq = me.dataEnd % 4294967296;
       me.holes = null;
       me.window = win;
       me.lastack = ack;

@@ -181,7 +181,8 @@ export interface ExtractOptions extends FlowPipelineOptions, FeatureOptions {
  * ```
  */
 export interface ExtractSummary {
-  /** Inputs read. */
+  /** Inputs read (of which a packet at least was read, or a capture of none); one that could not be, which
+   * `failures` names, is not counted. */
   inputs: number;
   /** Packets read, decoded, skipped by reason. */
   packetsRead: number;
@@ -530,6 +531,7 @@ export async function* extractFlows(
     // that fails part way (a filter that does not compile for its second link type) still hands on the records
     // of the flows it ended, which the summary counts (see the catch).
     let pending: FlowRecord[] = [];
+    const packetsBefore = summary.packetsRead;
     try {
       const name = typeof input === "string" ? (input === "-" ? "<stdin>" : input) : "<stream>";
       const pause = new Uint8Array(1);
@@ -824,6 +826,8 @@ export async function* extractFlows(
       // One input that cannot be read at all (not a capture, ...) among several: the others are still read;
       // the run ends as failed (exit code 1), as with an unsupported link type.
       if (!(e instanceof InputError) || singleInput) throw e;
+      // Not read, when not a packet of it was (not a capture, a file that cannot be opened), as a missing one.
+      if (summary.packetsRead === packetsBefore) summary.inputs--;
       summary.failures.push(e.message);
       options.onWarning?.(e.message);
     }

@@ -552,6 +552,8 @@ export async function* extractFlows(
         ? new FlowPipeline(extractors, options, emit)
         : (shared ??= new FlowPipeline(extractors, options, (rec, flow) => sharedEmit(rec, flow)));
       sharedEmit = emit;
+      pipeline.frameOf = inputPackets;
+      pipeline.inputName = name;
       // What becomes of the flows held when this input is cut short: written, or (one capture) read on.
       const goOn = oneCapture && index < inputs.length - 1 ? "go on with the next input" : "are written";
       /** The pipeline's counts before this input (zero, but with `oneCapture`). */

@@ -123,6 +123,11 @@ export class FlowState {
   firstPacket = 0;
   /** Position of the flow's last packet among the packets read. */
   lastPacket = 0;
+  /** The number of the flow's first packet in its input (the packets a filter left out counted too): where a
+   * user extractor's error points. */
+  firstFrame = 0;
+  /** The name of the input the flow began in (empty in a live capture). */
+  firstInput = "";
   /** Tunnel the flow was carried in (0 none), and its outer endpoints as text. */
   tunnelType = 0;
   /** Outer source address of the tunnel, as text. */

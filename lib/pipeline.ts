@@ -74,6 +74,11 @@ export class FlowPipeline {
   readonly stats: PacketStats = { read: 0, decoded: 0, skipped: {}, flows: 0, sampledOut: 0, otherShard: 0 };
   /** The flow table (exposed for progress: active flows). */
   readonly table: FlowTable;
+  /** The number of the packet being read in its input, counting those a filter left out (null: `stats.read`):
+   * a new flow's `firstFrame`, set by the reader of each input. */
+  frameOf: (() => number) | null = null;
+  /** The name of the input being read: a new flow's `firstInput`. */
+  inputName = "";
   private readonly decoder = new PacketDecoder();
   private readonly skipCounts: number[] = new Array(SKIP_REASON_NAMES.length).fill(0);
   private readonly unsupportedLinks = new Set<number>();
@@ -231,6 +236,8 @@ export class FlowPipeline {
   /** Stamps a new flow with its first packet's number and gives it each group's initial state. */
   private initFlow(f: FlowState): void {
     f.firstPacket = this.stats.read;
+    f.firstFrame = this.frameOf !== null ? this.frameOf() : this.stats.read;
+    f.firstInput = this.inputName;
     const ex = this.extractors;
     const st = f.groupState;
     for (let i = 0; i < ex.length; i++) st.push(ex[i].init(f));

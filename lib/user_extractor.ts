@@ -152,11 +152,11 @@ function endpoint(ip: unknown, port: unknown): string {
   return typeof ip === "string" && ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
-/** Where a flow is, for a message: its endpoints and the number of its first packet. */
+/** Where a flow is, for a message: its endpoints, and the number of its first packet in its input (named). */
 function flowAt(flow: FlowState): string {
-  return `(flow ${endpoint(flow.srcIp, flow.srcPort)} > ${
-    endpoint(flow.dstIp, flow.dstPort)
-  }, from packet ${flow.firstPacket})`;
+  return `(flow ${endpoint(flow.srcIp, flow.srcPort)} > ${endpoint(flow.dstIp, flow.dstPort)}, from packet ${
+    flow.firstFrame || flow.firstPacket
+  }${flow.firstInput === "" ? "" : ` of ${flow.firstInput}`})`;
 }
 
 /** Where a record is, for a message of `finalize`: its endpoints. */

@@ -226,7 +226,7 @@ Deno.test("an error with line breaks (a user extractor's) is written on one line
     assertError(
       await runCli(["extract", "--extractor", plugin, "testdata/http.pcap"]),
       1,
-      /extractor throws: update threw Error: kaboom second line \(flow 127\.0\.0\.1:33902 > 127\.0\.0\.1:8080, from packet 1\)$/,
+      /extractor throws: update threw Error: kaboom second line \(flow 127\.0\.0\.1:33902 > 127\.0\.0\.1:8080, from packet 1 of testdata\/http\.pcap\)$/,
     );
   });
 });

@@ -615,6 +615,6 @@ Deno.test("an error of a user extractor is the error thrown, not one of a finish
   const pkts = [{ ts: 1, data: ethernet(ipv4("10.0.0.1", "10.0.0.2", 17, udp(1, 53))) }];
   await assert.rejects(
     collect(byteStream(pcapFile(1, pkts)), { extractors: [breaks] }),
-    /^ExtractorError: extractor breaks: init threw Error: init boom \(flow 10\.0\.0\.1:1 > 10\.0\.0\.2:53, from packet 1\)$/,
+    /^ExtractorError: extractor breaks: init threw Error: init boom \(flow 10\.0\.0\.1:1 > 10\.0\.0\.2:53, from packet 1 of <stream>\)$/,
   );
 });

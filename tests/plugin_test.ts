@@ -431,9 +431,32 @@ Deno.test("user extractors: an error names the extractor, the call and the flow;
     assert.equal(r.code, 1, r.stderr);
     assert.equal(
       r.stderr.trim(),
-      "jj: error: extractor late: finish threw TypeError: no third (flow 127.0.0.1:33908 > 127.0.0.1:8080, from packet 25)",
+      "jj: error: extractor late: finish threw TypeError: no third (flow 127.0.0.1:33908 > 127.0.0.1:8080, from packet 25 of testdata/http.pcap)",
     );
     assert.deepEqual(parseJsonl(await Deno.readTextFile(out)).map((x) => x.late_k), [1, 2]);
+    // With a filter, the flow's first packet is numbered in its capture as Wireshark numbers it (frame 25, where
+    // it said the filter's 1st); of two inputs, the one the flow began in is named.
+    await Deno.writeTextFile(
+      `${dir}/where.ts`,
+      pluginSource("where", [["where_n", "int"]], {
+        update: "(s, _p, flow) => { if (flow.srcPort === 33908) throw new Error('here'); s.n++; }",
+      }),
+    );
+    for (
+      const args of [
+        ["--filter", "tcp port 33908", "testdata/http.pcap"],
+        ["testdata/sll2.pcap", "testdata/http.pcap"],
+        ["--workers", "2", "testdata/sll2.pcap", "testdata/http.pcap"],
+      ]
+    ) {
+      const again = await runCli(["extract", "-q", "--extractor", `${dir}/where.ts`, ...args], { cwd: ROOT });
+      assert.equal(again.code, 1, again.stderr);
+      assert.match(
+        again.stderr,
+        /\(flow 127\.0\.0\.1:33908 > 127\.0\.0\.1:8080, from packet 25 of testdata\/http\.pcap\)$/m,
+        args.join(" "),
+      );
+    }
     // A thrown value that is not an Error is named too (it said "jj: error: undefined").
     await Deno.writeTextFile(
       `${dir}/undef.ts`,

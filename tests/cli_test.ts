@@ -1009,7 +1009,9 @@ Deno.test("extract: an option that only changes another one is a usage error alo
     assertError(
       await runCli(["extract", "--features", "flow_meta", ...setting, http]),
       2,
-      new RegExp(`${setting[0]} only applies with the .*group's columns, which this run leaves out`),
+      new RegExp(
+        `${setting[0]} only applies with the .*(group's|burst and idle) columns.*, which this run leaves out`,
+      ),
     );
     const ok = await runCli(["extract", "-q", "--features", groups, ...setting, http]);
     assert.equal(ok.code, 0, ok.stderr);
@@ -1041,11 +1043,17 @@ Deno.test("extract: an option that only changes another one is a usage error alo
   ) {
     assertError(await runCli(["extract", "--specific-features", "src_ip", ...args, http]), 2, message);
   }
+  // Columns of the timing group that no threshold changes: the option changes nothing (it was taken as used).
+  assertError(
+    await runCli(["extract", "--specific-features", "src_ip,iat_min", "--burst-threshold-ms", "5", http]),
+    2,
+    /--burst-threshold-ms only applies with the burst and idle columns/,
+  );
   const kept = await runCli([
     "extract",
     "-q",
     "--specific-features",
-    "src_ip,splt,iat_mean",
+    "src_ip,splt,idle_count",
     "--include-splt",
     "--max-sequence-length",
     "3",

@@ -198,6 +198,19 @@ export function featureOptionsFrom(o: FeatureCliOptions): FeatureOptions {
   };
 }
 
+/** The columns the burst threshold changes (the timing group's bursts and idle periods, padding's burst
+ * efficiency): with none of them written, `--burst-threshold-ms` changes nothing. */
+const BURST_COLUMNS = [
+  "burst_count",
+  "avg_burst_packets",
+  "avg_burst_duration",
+  "max_burst_packets",
+  "idle_count",
+  "avg_idle_duration",
+  "max_idle_duration",
+  "avg_burst_payload_efficiency",
+];
+
 /**
  * Refuses (a {@linkcode UsageError}) a setting given for something the run does not do: it would be ignored
  * without a word (a salt given alone could pass for anonymization). What the run does is its extraction plan:
@@ -250,8 +263,8 @@ export function refuseIgnoredSettings(
     ["--eviction-strategy", () => (o.maxFlows ?? 0) > 0, only("--eviction-strategy", "--max-flows N")],
     [
       "--burst-threshold-ms",
-      (p) => writes(p, "timing", "padding"),
-      only("--burst-threshold-ms", `the timing or padding group's columns, ${leftOut}`),
+      (p) => BURST_COLUMNS.some((c) => has(p, c)),
+      only("--burst-threshold-ms", `the burst and idle columns (${BURST_COLUMNS.join(", ")}), ${leftOut}`),
     ],
     [
       "--entropy-sample-bytes",

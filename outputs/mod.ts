@@ -231,7 +231,15 @@ class SinkWriter implements RecordWriter {
   }
 
   async close(): Promise<void> {
-    if (this.inner === null) await this.openHeld();
+    if (this.inner === null) {
+      try {
+        await this.openHeld();
+      } catch (e) {
+        // A held record the output cannot hold: the ones before it are written, as when it comes later.
+        await this.abort(e).catch(() => {});
+        throw e;
+      }
+    }
     await this.inner!.close();
     await this.done();
   }

@@ -102,6 +102,12 @@ export function parquetValue(type: FeatureType, v: unknown): bigint | number | b
   }
 }
 
+/** A value in a few characters of JSON, for a message. */
+function shortJson(v: unknown): string {
+  const text = JSON.stringify(v) ?? String(v);
+  return text.length > 40 ? `${text.slice(0, 40)}...` : text;
+}
+
 /** Options of {@linkcode ParquetRecordWriter}. */
 export interface ParquetWriterOptions {
   /** Rows per row group (default 10 000). */
@@ -135,6 +141,10 @@ export class ParquetRecordWriter implements RecordWriter {
   private readonly closeStream: boolean;
   /** Row groups written so far. */
   rowGroups = 0;
+  /** Rows in the row groups written so far. */
+  private written = 0;
+  /** One record's values, checked before they are taken. */
+  private readonly row: (bigint | number | boolean | string | null)[] = [];
 
   constructor(
     stream: WritableStream<Uint8Array>,
@@ -163,10 +173,31 @@ export class ParquetRecordWriter implements RecordWriter {
     this.columns = features.map(() => []);
   }
 
-  /** Adds a record; writes a row group when `rowGroupSize` records are buffered. */
+  /**
+   * Adds a record; writes a row group when `rowGroupSize` records are buffered. A value its column's type cannot
+   * hold (a string or 12.5 in an int column, an object in a float one: records read back, whose columns' types
+   * are declared or guessed from the first records) is an error naming it, as CSV refuses a record of other
+   * columns: it was written null without a word, where JSON Lines and CSV keep it. A number that is not finite
+   * is null, as JSON writes it.
+   */
   async write(record: FlowRecord): Promise<void> {
-    const f = this.features;
-    for (let i = 0; i < f.length; i++) this.columns[i].push(parquetValue(f[i].type, record[f[i].name]));
+    const f = this.features, row = this.row;
+    for (let i = 0; i < f.length; i++) {
+      const v = record[f[i].name];
+      const value = parquetValue(f[i].type, v);
+      if (value === null && v !== null && v !== undefined && !(typeof v === "number" && !isFinite(v))) {
+        // Before any of the record is taken: the rows before it stay whole, and are written at close.
+        const at = this.written + this.rows + 1;
+        throw new Error(
+          `record ${at}: column ${f[i].name} is ${
+            f[i].type
+          } in this Parquet file (declared, or taken from the ` +
+            `first records) and cannot hold ${shortJson(v)}; JSON Lines and CSV keep every value`,
+        );
+      }
+      row[i] = value;
+    }
+    for (let i = 0; i < f.length; i++) this.columns[i].push(row[i]);
     if (++this.rows >= this.rowGroupSize) await this.flushGroup();
   }
 
@@ -176,6 +207,7 @@ export class ParquetRecordWriter implements RecordWriter {
     this.columns = this.features.map(() => []);
     const n = this.rows;
     this.rows = 0;
+    this.written += n;
     await this.pw.write({ columnData, rowGroupSize: n });
     this.rowGroups++;
   }

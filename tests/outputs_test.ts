@@ -535,6 +535,40 @@ Deno.test("records read back of two shapes: CSV and Parquet fail on the first co
       `${dir}/late.jsonl`,
       [...narrow, JSON.stringify({ src_ip: "127.0.0.1", n: 1000, late: 1 })].join("\n") + "\n",
     );
+    // A value the column's type cannot hold: guessed from the first 1000 (a number), or declared (total_packets
+    // is int). It was written null without a word.
+    await Deno.writeTextFile(
+      `${dir}/typed.jsonl`,
+      [...narrow, JSON.stringify({ src_ip: "127.0.0.1", n: { text: "not a number" } })].join("\n") + "\n",
+    );
+    const flows = meta.stdout.trim().split("\n");
+    const edited = JSON.parse(flows[1]);
+    edited.total_packets = 12.5;
+    await Deno.writeTextFile(
+      `${dir}/declared.jsonl`,
+      [flows[0], JSON.stringify(edited), flows[2]].join("\n") + "\n",
+    );
+    for (
+      const [input, message, kept] of [
+        ["typed.jsonl", /record 1001: column n is float .* cannot hold \{"text":"not a number"\}/, 1000],
+        ["declared.jsonl", /record 2: column total_packets is int .* cannot hold 12\.5/, 1],
+      ] as const
+    ) {
+      for (
+        const args of [["label-subnets", "-q", "--label", "lo:127.0.0.0/8"], [
+          "anon",
+          "-q",
+          "--key",
+          `${dir}/k`,
+        ]]
+      ) {
+        const r = await runCli([...args, `${dir}/${input}`, "-o", `${dir}/t.parquet`]);
+        assert.equal(r.code, 1, `${args[0]} ${input}: ${r.stderr}`);
+        assert.match(r.stderr, message);
+        const rows = await parquetReadObjects({ file: (await Deno.readFile(`${dir}/t.parquet`)).buffer });
+        assert.equal(rows.length, kept, `${args[0]} ${input}: the rows before it`);
+      }
+    }
     for (
       const [input, out, label] of [
         ["mixed.jsonl", "o.csv", "label-subnets"],

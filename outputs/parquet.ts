@@ -49,7 +49,77 @@ class StreamByteWriter extends ByteWriter {
   }
 
   override finish(): Promise<void> {
+    // A file of no row group is whole in the buffer here (only a row group flushes it).
+    if (this.noRowGroup) markEmptyRowGroupList(new Uint8Array(this.buffer, 0, this.index));
     return this.flush();
+  }
+
+  /** Set when the file has no row group: see {@linkcode markEmptyRowGroupList}. */
+  noRowGroup = false;
+}
+
+/**
+ * Gives the empty `row_groups` list of a file without rows its element type, STRUCT, in place. hyparquet-writer
+ * 0.17 writes an empty list's header as 0x00 (element type 0), which Thrift's compact protocol does not define:
+ * arrow-rs's readers (polars, DataFusion, parquet-wasm) refuse the file ("Expected list element type of Struct
+ * but got Byte"), where DuckDB and hyparquet read it. `file` is the whole file; FileMetaData's fields 1 to 3
+ * (version, schema, num_rows) are skipped to reach field 4. Leaves the bytes alone when they are not as expected.
+ */
+function markEmptyRowGroupList(file: Uint8Array): void {
+  const n = file.length;
+  if (n < 12) return;
+  const metaLen = file[n - 8] | (file[n - 7] << 8) | (file[n - 6] << 16) | (file[n - 5] << 24);
+  let p = n - 8 - metaLen;
+  if (p < 4) return;
+  const varint = (): number => {
+    let v = 0, shift = 0;
+    while (p < n) {
+      const b = file[p++];
+      v += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return v;
+      shift += 7;
+    }
+    throw new RangeError("cut");
+  };
+  // Skips one value of compact type `t` (lists' elements: booleans take a byte each).
+  const skip = (t: number): void => {
+    if (t === 1 || t === 2) return;
+    if (t === 3) p++;
+    else if (t === 4 || t === 5 || t === 6) varint();
+    else if (t === 7) p += 8;
+    else if (t === 8) {
+      const len = varint();
+      p += len;
+    } else if (t === 9 || t === 10) {
+      const h = file[p++];
+      const size = h >> 4 === 15 ? varint() : h >> 4, e = h & 0x0f;
+      for (let i = 0; i < size; i++) e === 1 || e === 2 ? p++ : skip(e);
+    } else if (t === 12) {
+      for (;;) {
+        const h = file[p++];
+        if (h === 0) return;
+        if ((h >> 4) === 0) varint();
+        skip(h & 0x0f);
+      }
+    } else throw new RangeError(`compact type ${t}`);
+  };
+  try {
+    let field = 0;
+    while (p < n - 8) {
+      const h = file[p];
+      if (h === 0) return;
+      field = (h >> 4) === 0 ? NaN : field + (h >> 4);
+      p++;
+      if (Number.isNaN(field)) return;
+      if (field === 4 && (h & 0x0f) === 9) {
+        if (file[p] === 0x00) file[p] = 0x0c;
+        return;
+      }
+      if (field > 4) return;
+      skip(h & 0x0f);
+    }
+  } catch {
+    // Not the layout expected: left as written.
   }
 }
 
@@ -134,6 +204,7 @@ export interface ParquetWriterOptions {
 export class ParquetRecordWriter implements RecordWriter {
   private readonly out: WritableStreamDefaultWriter<Uint8Array>;
   private readonly pw: ParquetWriter;
+  private readonly bytes: StreamByteWriter;
   private readonly features: readonly FeatureSpec[];
   private columns: (bigint | number | boolean | string | null)[][];
   private rows = 0;
@@ -159,8 +230,9 @@ export class ParquetRecordWriter implements RecordWriter {
       { name: "root", num_children: features.length },
       ...features.map(schemaElement),
     ];
+    this.bytes = new StreamByteWriter(this.out);
     this.pw = new ParquetWriter({
-      writer: new StreamByteWriter(this.out),
+      writer: this.bytes,
       schema,
       createdBy: "jj",
       kvMetadata: [{
@@ -223,6 +295,7 @@ export class ParquetRecordWriter implements RecordWriter {
   /** Writes the last row group and the footer, then releases (or closes) the stream. */
   async close(): Promise<void> {
     await this.flushGroup();
+    this.bytes.noRowGroup = this.rowGroups === 0;
     await this.pw.finish();
     if (this.closeStream) await this.out.close();
     else this.out.releaseLock();

@@ -218,7 +218,7 @@ Deno.test("Parquet row groups are written as records stream in (memory bounded b
   assert.equal(parquetMetadata(all.buffer).row_groups.length, 5);
 });
 
-Deno.test("wrong-typed values become null instead of failing; empty outputs are valid", async () => {
+Deno.test("Parquet: a value its column's type cannot hold is an error naming it (it was null without a word); empty outputs are valid", async () => {
   const dir = await Deno.makeTempDir();
   const features: FeatureSpec[] = [
     { name: "i", type: "int", description: "" },
@@ -226,25 +226,62 @@ Deno.test("wrong-typed values become null instead of failing; empty outputs are 
     { name: "b", type: "bool", description: "" },
     { name: "s", type: "str", description: "" },
   ];
+  for (
+    const [record, message] of [
+      [{ i: 1.5, f: 1, b: true, s: "" }, /^Error: record 2: column i is int .* cannot hold 1\.5;/],
+      [{ i: 1, f: "x", b: true, s: "" }, /^Error: record 2: column f is float .* cannot hold "x";/],
+      [{ i: 1, f: 1, b: 1, s: "" }, /^Error: record 2: column b is bool .* cannot hold 1;/],
+      // Past INT64 (an integer past 2^53 but within it is written, as JSON Lines and CSV write it).
+      [
+        { i: 2 ** 64, f: 1, b: true, s: "" },
+        /^Error: record 2: column i is int .* cannot hold 18446744073709552000;/,
+      ],
+    ] as const
+  ) {
+    const w = await openRecordWriter(`${dir}/x.parquet`, undefined, features);
+    await w.write({ i: 7, f: 0.5, b: false, s: "first" });
+    await assert.rejects(w.write(record), message);
+    await w.abort();
+    // The record before it is whole.
+    const rows = await parquetReadObjects({ file: (await Deno.readFile(`${dir}/x.parquet`)).buffer });
+    assert.deepEqual(rows, [{ i: 7n, f: 0.5, b: false, s: "first" }]);
+  }
   const w = await openRecordWriter(`${dir}/x.parquet`, undefined, features);
-  await w.write({ i: 1.5, f: "x", b: 1, s: 42 });
-  // Past INT64 (an integer past 2^53 but within it is written, as JSON Lines and CSV write it).
-  await w.write({ i: 2 ** 64, f: 1, b: true, s: { a: 1 } });
-  // As in JSON Lines and CSV, never NaN or Infinity.
+  // A string column takes any value as text.
+  await w.write({ i: 1, f: 1, b: true, s: { a: 1 } });
+  await w.write({ i: 2, f: 1, b: true, s: 42 });
+  // As in JSON Lines and CSV, never NaN or Infinity: null.
   await w.write({ i: 3, f: 0 / 0, b: false, s: "" });
   await w.write({ i: 4, f: -1 / 0, b: false, s: "" });
   await w.close();
   const rows = await parquetReadObjects({ file: (await Deno.readFile(`${dir}/x.parquet`)).buffer });
   assert.deepEqual(rows, [
-    { i: null, f: null, b: null, s: "42" },
-    { i: null, f: 1, b: true, s: '{"a":1}' },
+    { i: 1n, f: 1, b: true, s: '{"a":1}' },
+    { i: 2n, f: 1, b: true, s: "42" },
     { i: 3n, f: null, b: false, s: "" },
     { i: 4n, f: null, b: false, s: "" },
   ]);
   const e = await openRecordWriter(`${dir}/empty.parquet`, undefined, features);
   await e.close();
-  const meta = parquetMetadata((await Deno.readFile(`${dir}/empty.parquet`)).buffer);
+  const empty = await Deno.readFile(`${dir}/empty.parquet`);
+  const meta = parquetMetadata(empty.buffer);
   assert.equal(Number(meta.num_rows), 0);
+  // The empty row_groups list (field 4, after num_rows 0: 16 00) is a list of structs, header 0x0C: hyparquet
+  // reads a header of element type 0 too, arrow-rs (polars, DataFusion, parquet-wasm) refused the file.
+  const footer = empty.subarray(
+    empty.length - 8 - new DataView(empty.buffer).getUint32(empty.length - 8, true),
+  );
+  assert.ok(
+    footer.some((_, i) =>
+      footer[i] === 0x16 && footer[i + 1] === 0x00 && footer[i + 2] === 0x19 && footer[i + 3] === 0x0c
+    ),
+    "row_groups: an empty list of structs",
+  );
+  assert.ok(
+    !footer.some((_, i) =>
+      footer[i] === 0x16 && footer[i + 1] === 0x00 && footer[i + 2] === 0x19 && footer[i + 3] === 0x00
+    ),
+  );
   const c = await openRecordWriter(`${dir}/empty.csv`, undefined, features);
   await c.close();
   assert.equal(await Deno.readTextFile(`${dir}/empty.csv`), "i,f,b,s\n");

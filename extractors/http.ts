@@ -164,7 +164,8 @@ const features: FeatureSpec[] = [
     "http_version",
     "str",
     '"HTTP/1.0", "HTTP/1.1" from the request (else, when no request was seen, status) line, or "HTTP/2" for h2c; ' +
-      "null when the request line was cut before its version.",
+      "null when the request line was cut before its version (also by the head's 32 KB: a target longer than " +
+      "that keeps its method only).",
   ),
   f("http_method", "str", "Method of the first HTTP/1 request."),
   f(
@@ -180,7 +181,11 @@ const features: FeatureSpec[] = [
     "Status code of the first final HTTP/1 response: interim ones (100 Continue, 103 Early Hints) are passed " +
       "over, and given only when no final one came; 101 Switching Protocols is final.",
   ),
-  f("http_uri", "str", "Request target of the first HTTP/1 request."),
+  f(
+    "http_uri",
+    "str",
+    "Request target of the first HTTP/1 request (whitespace around it, which servers take, left out).",
+  ),
   f(
     "http_content_type",
     "str",

@@ -95,6 +95,28 @@ Deno.test("parseHttp1Head: requests, responses, bare LF, case-insensitive names,
 // ---------------------------------------------------------------------------------------------------------
 // HTTP/2 frames
 
+Deno.test("http2 extractor: request lines real servers take, with whitespace to spare or a 40 KB target", async () => {
+  // A review's captures between namespaces (testdata/http_edge/README): the values are what the servers logged.
+  // "GET /index.html HTTP/1.1 " (a space after the version) to nginx, python's http.server and busybox httpd:
+  // every column was null, and http_version the status line's (HTTP/1.0 from python's server).
+  const at = (name: string) => new URL(`../testdata/http_edge/${name}`, import.meta.url).pathname;
+  const cols = (r: FlowRecord) => [r.http_method, r.http_uri, r.http_version, r.http_host];
+  const trailing = (await collect(at("reqline_trailing_space.pcap"), { features: ["http2"] })).records;
+  assert.equal(trailing.length, 3);
+  for (const r of trailing) {
+    assert.deepEqual(cols(r), ["GET", "/index.html", "HTTP/1.1", "trailsp"], `${r.dst_port}`);
+  }
+  // "GET  /index.html  HTTP/1.1" to nginx (200, /index.html served): the target was " /index.html ".
+  const [spaces] = (await collect(at("reqline_double_space.pcap"), { features: ["http2"] })).records;
+  assert.deepEqual(cols(spaces), ["GET", "/index.html", "HTTP/1.1", "spaces"]);
+  // A GET of a 40,000-byte target to nginx (414), lighttpd (431) and a Python server (200): past the head's
+  // 32 KB the method is kept, the target and version unknown (the version was the status line's).
+  const long = (await collect(at("reqline_40k_target.pcap"), { features: ["http2"] })).records;
+  assert.equal(long.length, 3);
+  for (const r of long) assert.deepEqual(cols(r), ["GET", null, null, null], `${r.dst_port}`);
+  assert.deepEqual(long.map((r) => r.http_status_code).sort(), [200, 414, 431]);
+});
+
 Deno.test("Http2Connection: counts frames split at every byte, follows streams, push and multiplexing", () => {
   const client = concat(
     frame(H2Frame.SETTINGS, 0, 0, new Array(12).fill(0)),

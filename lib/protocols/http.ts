@@ -241,6 +241,11 @@ function isVersionStart(buf: Uint8Array, off: number, end: number): boolean {
   return true;
 }
 
+/** Whether `c` can begin a request target: `/` (origin form), `*`, or a letter (absolute or authority form). */
+function isTargetStart(c: number): boolean {
+  return c === 0x2f || c === 0x2a || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x7a);
+}
+
 /** A parsed HTTP/1.x message head. */
 export interface Http1Head {
   /** True for a request, false for a response. */
@@ -325,22 +330,30 @@ export function parseHttp1Head(buf: Uint8Array, off: number, end: number): Http1
   let eol = off;
   while (eol < end && buf[eol] !== 0x0a) eol++;
   let lineEnd = eol;
-  if (lineEnd > off && buf[lineEnd - 1] === 0x0d) lineEnd--;
   const ml = httpMethodLength(buf, off, end);
+  // Whitespace (and a stray CR) ending the line is not the version's: servers take "GET / HTTP/1.1 \r\n" and
+  // "...HTTP/1.1\r\r\n" (RFC 9112 section 3 lets a recipient ignore it).
+  const ws = (c: number) => c === 0x20 || c === 0x09 || c === 0x0d;
   if (ml > 0) {
-    // METHOD SP URI SP HTTP/x.y
+    while (lineEnd > off && ws(buf[lineEnd - 1])) lineEnd--;
+  } else if (lineEnd > off && buf[lineEnd - 1] === 0x0d) lineEnd--;
+  if (ml > 0) {
+    // METHOD SP URI SP HTTP/x.y; runs of whitespace between them are one separator (as nginx and python read
+    // "GET  /index.html  HTTP/1.1").
     let sp = lineEnd;
-    while (sp > off + ml + 1 && buf[sp - 1] !== 0x20) sp--;
+    while (sp > off + ml + 1 && buf[sp - 1] !== 0x20 && buf[sp - 1] !== 0x09) sp--;
     const vOff = sp;
+    let uriStart = off + ml + 1, uriEnd = vOff - 1;
+    while (uriStart < uriEnd && (buf[uriStart] === 0x20 || buf[uriStart] === 0x09)) uriStart++;
+    while (uriEnd > uriStart && (buf[uriEnd - 1] === 0x20 || buf[uriEnd - 1] === 0x09)) uriEnd--;
     if (vOff <= off + ml + 1 || lineEnd - vOff < 8) {
-      if (eol >= end && lineEnd - off < 2048) {
-        // The request line itself is cut short: keep what is known (the target too, when what follows its space
-        // is the start of a version: tshark reads it).
+      // The request line itself is cut short (by the capture, or by the head's 32 KB cap: a long query): keep what
+      // is known (the target too, when what follows its space is the start of a version: tshark reads it). A long
+      // line is taken when what follows the method is a request target's start.
+      if (eol >= end && (lineEnd - off < 2048 || isTargetStart(buf[off + ml + 1]))) {
         head.isRequest = true;
         head.method = text(buf, off, off + ml);
-        if (vOff > off + ml + 1 && isVersionStart(buf, vOff, lineEnd)) {
-          head.uri = text(buf, off + ml + 1, vOff - 1);
-        }
+        if (vOff > off + ml + 1 && isVersionStart(buf, vOff, lineEnd)) head.uri = text(buf, uriStart, uriEnd);
         return head;
       }
       return null;
@@ -350,7 +363,7 @@ export function parseHttp1Head(buf: Uint8Array, off: number, end: number): Http1
     }
     head.isRequest = true;
     head.method = text(buf, off, off + ml);
-    head.uri = text(buf, off + ml + 1, vOff - 1);
+    head.uri = text(buf, uriStart, uriEnd);
     head.version = text(buf, vOff, lineEnd);
   } else if (isHttpStatusStart(buf, off, end)) {
     head.version = text(buf, off, off + 8);

@@ -61,6 +61,10 @@ class TcpSequenceDirection {
   dataEnd = 0;
   dataStart = 0;
   dataEndSeq = 0;
+  /** The last segment farther than a window from the bytes seen (unwrapped like them; NaN when none since): a
+   * damaged sequence number, unless the next far one follows it. */
+  farStart = NaN;
+  farEnd = NaN;
   /** Unwrapped ranges `[start, end)` passed over by a gap and not yet captured, oldest first (null without). */
   holes: number[] | null = null;
   retrans = 0;
@@ -162,18 +166,36 @@ const payloadStart = (seq: number, flags: number): number => (flags & TCP.SYN ? 
  * those that fill a remembered hole. A duplicate, a retransmission of captured bytes, or a first copy that comes late
  * (reordered, which tshark calls a retransmission) is then counted once. `seq` is unwrapped to the position
  * nearest the highest byte (within 2^31 below to 2^31 above it); a segment more than a window away from the
- * bytes seen counts its own bytes only.
+ * bytes seen counts its own bytes only, unless the next such segment is near it: then the capture jumped, and
+ * the bytes are measured from there.
  */
 function countBytes(me: TcpSequenceDirection, seq: number, len: number, flags: number): void {
-  const next = me.dataEnd, first = me.dataStart;
-  const ps = next + ((seq - me.dataEndSeq) | 0), pe = ps + len;
+  let next = me.dataEnd, first = me.dataStart;
+  let ps = next + ((seq - me.dataEndSeq) | 0), pe = ps + len;
   if (ps > next + MAX_WINDOW || pe < first - MAX_WINDOW) {
-    // Farther from every byte seen than any window reaches (a sequence number damaged on the way): its bytes
-    // are new, but nothing is measured from it (it moved the highest byte 2^31 on, and every later segment was
-    // then counted again).
-    me.bytes += len;
-    return;
+    const fs = me.farStart;
+    if (!(fs === fs && ps <= me.farEnd + MAX_WINDOW && pe >= fs - MAX_WINDOW)) {
+      // Farther from every byte seen than any window reaches: a sequence number damaged on the way (it moved
+      // the highest byte 2^31 on, and every later segment was then counted again), or the capture jumped. Its
+      // bytes are new; nothing is measured from it unless the next one far away follows it.
+      me.bytes += len;
+      me.farStart = ps;
+      me.farEnd = pe;
+      return;
+    }
+    // A second segment far from the bytes seen and near the first: the capture jumped (the files of a rotation
+    // left out, a long stop), and the bytes are measured from there on (or every retransmission after the jump
+    // was counted again).
+    me.dataStart = fs;
+    me.dataEnd = me.farEnd;
+    me.dataEndSeq = me.farEnd % 4294967296;
+    me.holes = null;
+    next = me.dataEnd;
+    first = me.dataStart;
+    ps = next + ((seq - me.dataEndSeq) | 0);
+    pe = ps + len;
   }
+  me.farStart = NaN;
   if (ps < first && (flags & TCP.RST) === 0) {
     // Before everything seen so far: new, and what lies between it and that, a hole.
     me.bytes += Math.min(pe, first) - ps;
@@ -280,6 +302,7 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
       me.dataEnd = me.dataStart + len;
       me.dataEndSeq = me.dataEnd % 4294967296;
       me.holes = null;
+      me.farStart = me.farEnd = NaN;
       me.window = win;
       me.lastack = ack;
       me.lastackTime = ts;

@@ -984,6 +984,43 @@ Deno.test("tcp_sequence: a connection of more than 2 GiB counts each byte once (
 
 Deno.test({
   name:
+    "tcp_sequence: a capture that jumps more than 2^30 on (files of a rotation left out) counts each byte once after it",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // A review's 1.4 GB download between namespaces, 0.2% dropped past the capture point, tcpdump -C 4: the last
+    // 2000 packets of the first file and the fifth file, read as one capture (the server's sequence numbers jump
+    // 1.1e9). Its retransmissions after the jump were each counted again (44,740 bytes too many).
+    const files = ["jump_part0.pcap", "jump_part4.pcap"].map((f) => `${ROOT}/testdata/tcp_loss/${f}`);
+    // tcptrace's unique bytes: the union of the server's segments on the 2^32 circle of sequence numbers.
+    const ranges: [number, number][] = [];
+    for (const file of files) {
+      for (
+        const [, seqText, lenText] of await tsharkFields(file, ["tcp.srcport", "tcp.seq_raw", "tcp.len"], [
+          "-Y",
+          "tcp.srcport == 9090",
+        ])
+      ) {
+        const seq = Number(seqText), end = seq + Number(lenText);
+        if (end === seq) continue;
+        if (end <= 2 ** 32) ranges.push([seq, end]);
+        else ranges.push([seq, 2 ** 32], [0, end - 2 ** 32]);
+      }
+    }
+    ranges.sort((a, b) => a[0] - b[0]);
+    let union = 0, top = -1;
+    for (const [a, b] of ranges) {
+      if (b > top) union += b - Math.max(a, top);
+      top = Math.max(top, b);
+    }
+    const [flow] = (await collect(files, { features: ["tcp_sequence"], oneCapture: true })).records;
+    assert.equal(flow.src_port, 9090, "the capture begins inside the download: the server is the initiator");
+    assert.equal(flow.tcp_seq_fwd_bytes_sent, union);
+    assert.ok(union > 2 ** 25);
+  },
+});
+
+Deno.test({
+  name:
     "tcp_sequence: a download through a link that flips header bits agrees with tshark (a segment 2^31 away, an old connection's segments first)",
   ignore: !HAVE_TSHARK,
   async fn() {

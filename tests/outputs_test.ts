@@ -478,6 +478,13 @@ Deno.test("CLI: -o naming one of the inputs is a usage error, and the input is l
       assert.equal(r.code, 2, `${cmd}: ${stderr}`);
       assert.match(stderr, /is also an input \(stdin is redirected from it\)/);
     }
+    // A device both ways is not emptied by writing: /dev/null read is an empty input, not the output's.
+    const device = await new Deno.Command("sh", {
+      args: ["-c", `"${DENO}" run -A "${CLI}" extract - -o /dev/null < /dev/null`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.match(new TextDecoder().decode(device.stderr), /empty input/);
     assert.deepEqual(await Deno.readFile(pcap), before);
     assert.equal(await Deno.readTextFile(jsonl), text);
     // The files options name are inputs too: a label list, an extractor module, a fingerprint database.

@@ -340,8 +340,9 @@ export function refuseOutputAsInput(inputs: readonly string[], output: string | 
   refuseOptionAsFileName("-o", output);
   for (const input of inputs) {
     if (input === "-") {
-      // Stdin redirected from the output file (`-o F < F`): truncating F emptied the input part way.
-      if (sameFile("/dev/stdin", output)) {
+      // Stdin redirected from the output file (`-o F < F`): truncating F emptied the input part way. A device
+      // (`-o /dev/null < /dev/null`) is not emptied.
+      if (sameFile("/dev/stdin", output) && isFileSync(output)) {
         throw new UsageError(
           `-o ${output} is also an input (stdin is redirected from it), which it would overwrite; write to ` +
             "another file",
@@ -452,6 +453,15 @@ function isInside(path: string, dir: string): boolean {
   // A directory input's reading follows links to directories: the directories they reach are inside it too.
   try {
     return walkCaptureTree(dir, () => {}, () => {}).has(parent);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `path` is a regular file (not a device, a FIFO or a directory; false when it cannot be read). */
+function isFileSync(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
   } catch {
     return false;
   }

@@ -170,7 +170,7 @@ export class FlowTable {
       ) {
         this.expire(ts);
       } else clock[0] = ts;
-    } else if (ts < clock[0] - this.idle) this.stepBack(ts);
+    } else if (ts < clock[0] - this.idleDue) this.stepBack(ts); // to the microsecond, as gaps are
     const k = this.scratch;
     const buf = p.addrBuf ?? p.buf;
     const v6 = p.ipVersion === 6;
@@ -240,12 +240,11 @@ export class FlowTable {
         f = null;
       } else if (
         this.tcpEnd && p.proto === 6 && (p.tcpFlags & TCP.SYN) !== 0 &&
-        (f.finSeen === 3 ||
-          ((p.tcpFlags & TCP.ACK) === 0 && (f.finSeen & (1 << (srcFirst === f.srcIsA ? 0 : 1))) !== 0))
+        (f.finSeen === 3 || (f.finSeen & (1 << (srcFirst === f.srcIsA ? 0 : 1))) !== 0)
       ) {
         // A SYN after both FINs opens a new connection on the same ports (the last ACK was not captured): the
-        // closed one ends first. So does a SYN from a side whose own FIN was seen: in a capture of one direction
-        // (asymmetric routing) the other side's FIN never is.
+        // closed one ends first. So does a SYN (or a server's SYN-ACK) from a side whose own FIN was seen: in a
+        // capture of one direction (asymmetric routing) the other side's FIN never is.
         this.end(f, "fin");
         f = null;
       }

@@ -218,5 +218,26 @@ Deno.test({
     assert.deepEqual(parseJsonl(ended.stdout).map((r) => r.total_packets), [17, 18, 18]);
     const whole = await runCli(["extract", "-q", "--features", "flow_meta", path]);
     assert.deepEqual(parseJsonl(whole.stdout).map((r) => r.total_packets), [53]);
+    // The server's side only (a review's, on lo): each connection opens with the server's SYN-ACK after its FIN
+    // of the last one, which ended the flow only without ACK (one flow of 15 packets).
+    const server = `${ROOT}/testdata/flow_edge/port_reuse_server_side.pcap`;
+    // tshark keeps them one stream, but flags each later SYN-ACK "port numbers reused".
+    const reused = tsharkRows([
+      "-r",
+      server,
+      "-Y",
+      "tcp.analysis.reused_ports",
+      "-T",
+      "fields",
+      "-e",
+      "frame.number",
+    ]);
+    assert.deepEqual(reused.map((r) => r[0]), ["6", "11"]);
+    const split = await runCli(["extract", "-q", "--tcp-end", "--features", "flow_meta", server]);
+    assert.deepEqual(parseJsonl(split.stdout).map((r) => [r.total_packets, r.flow_end_reason]), [
+      [5, "fin"],
+      [5, "fin"],
+      [5, "end"],
+    ]);
   },
 });

@@ -263,6 +263,20 @@ Deno.test("a packet far in the future does not stop the timeouts: the clock step
   feed(t, view(1450, "10.0.0.3", 7, "10.0.0.4", 7, { proto: 17 }));
   assert.equal(ended.length, 6);
   assert.equal(t.size, 2);
+  // A step back of exactly the idle timeout (microsecond times as the readers make them, seconds + us / 1e6) is
+  // not more than it: it ended the flows after the new time at some times of day (25 of 60 fractions of a
+  // second, a review's hand-made captures) and not at others.
+  for (let k = 0; k < 60; k++) {
+    const us = Math.round((k / 60) * 1e6), at = (d: number) => 1795624920 + (us + d) / 1e6;
+    const s = table({ idleTimeout: 0.1 });
+    feed(s.t, view(at(0), "10.5.0.1", 3002, "10.5.0.2", 53, { proto: 17 }));
+    feed(s.t, view(at(100000), "10.5.0.1", 4002, "10.5.0.2", 53, { proto: 17 }));
+    feed(s.t, view(at(0), "10.5.0.1", 5002, "10.5.0.2", 53, { proto: 17 }));
+    feed(s.t, view(at(150000), "10.5.0.1", 4002, "10.5.0.2", 53, { proto: 17 }));
+    s.t.flushAll();
+    const b = s.ended.filter((f) => f.srcPort === 4002);
+    assert.deepEqual(b.map((f) => f.packets[0]), [2], `fraction ${us} us`);
+  }
   // Packets alternating between two clocks 4000 s apart (two flows on the earlier one): every switch back ends
   // the later clock's flow, every switch forward expires the earlier clock's flows; a step back ends only the
   // flows after the new time, found from the end of the list.

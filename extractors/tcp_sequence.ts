@@ -104,7 +104,8 @@ const features: FeatureSpec[] = [
     "Payload bytes the initiator sent that the capture holds, each once (tcptrace's unique bytes sent): " +
       "retransmissions and duplicates of captured bytes, keep-alives and zero-window probes not counted, and a " +
       "first copy counted when it comes late. Past 16 holes at once, bytes filling the oldest are not counted; " +
-      "a segment farther than a window (2^30) from the bytes seen (a damaged sequence number) counts its own.",
+      "a segment farther than a window (2^30) from the bytes seen (a damaged sequence number) counts its own, " +
+      "and when the next one follows it (the capture jumped), the bytes are measured from there.",
   ),
   f("tcp_seq_fwd_retrans", "int", "The initiator's retransmissions (as tcp.analysis.retransmission)."),
   f(

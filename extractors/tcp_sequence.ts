@@ -61,10 +61,11 @@ class TcpSequenceDirection {
   dataEnd = 0;
   dataStart = 0;
   dataEndSeq = 0;
-  /** The last segment farther than a window from the bytes seen (unwrapped like them; NaN when none since): a
-   * damaged sequence number, unless the next far one follows it. */
+  /** The run of segments farther than a window from the bytes seen, each near the ones before it (unwrapped
+   * like them; NaN when none since), and how many: damaged sequence numbers, unless JUMP_SEGMENTS of them. */
   farStart = NaN;
   farEnd = NaN;
+  farCount = 0;
   /** Unwrapped ranges `[start, end)` passed over by a gap and not yet captured, oldest first (null without). */
   holes: number[] | null = null;
   retrans = 0;
@@ -105,7 +106,7 @@ const features: FeatureSpec[] = [
       "retransmissions and duplicates of captured bytes, keep-alives and zero-window probes not counted, and a " +
       "first copy counted when it comes late. Past 16 holes at once, bytes filling the oldest are not counted; " +
       "a segment farther than a window (2^30) from the bytes seen (a damaged sequence number) counts its own, " +
-      "and when the next one follows it (the capture jumped), the bytes are measured from there.",
+      "and after 8 such segments in a row (the capture jumped), the bytes are measured from there.",
   ),
   f("tcp_seq_fwd_retrans", "int", "The initiator's retransmissions (as tcp.analysis.retransmission)."),
   f(
@@ -148,6 +149,10 @@ const gt = (a: number, b: number): boolean => ((b - a) | 0) < 0;
 /** The largest window TCP can offer (65,535 scaled by 2^14): no segment lies farther beyond the bytes seen. */
 const MAX_WINDOW = 2 ** 30;
 
+/** Segments in a row, each farther than a window from the bytes seen and near the ones before it, that are taken
+ * for a jump of the capture rather than damaged sequence numbers. */
+const JUMP_SEGMENTS = 8;
+
 /** Holes remembered per direction; past them, the oldest is forgotten (its bytes, if they come, not counted). */
 const MAX_HOLES = 16;
 
@@ -167,34 +172,36 @@ const payloadStart = (seq: number, flags: number): number => (flags & TCP.SYN ? 
  * those that fill a remembered hole. A duplicate, a retransmission of captured bytes, or a first copy that comes late
  * (reordered, which tshark calls a retransmission) is then counted once. `seq` is unwrapped to the position
  * nearest the highest byte (within 2^31 below to 2^31 above it); a segment more than a window away from the
- * bytes seen counts its own bytes only, unless the next such segment is near it: then the capture jumped, and
- * the bytes are measured from there.
+ * bytes seen counts its own bytes only, unless it is one of JUMP_SEGMENTS such segments in a row near each other:
+ * then the capture jumped, and the bytes are measured from there.
  */
 function countBytes(me: TcpSequenceDirection, seq: number, len: number, flags: number): void {
-  let next = me.dataEnd, first = me.dataStart;
-  let ps = next + ((seq - me.dataEndSeq) | 0), pe = ps + len;
+  const next = me.dataEnd, first = me.dataStart;
+  const ps = next + ((seq - me.dataEndSeq) | 0), pe = ps + len;
   if (ps > next + MAX_WINDOW || pe < first - MAX_WINDOW) {
+    // Farther from every byte seen than any window reaches: a sequence number damaged on the way (it moved the
+    // highest byte 2^31 on, and every later segment was then counted again), or the capture jumped. Its bytes
+    // are new. Only a run of JUMP_SEGMENTS such segments, each near the ones before it, is taken for a jump (the
+    // files of a rotation left out, a long stop), and the bytes are measured from there on (or every
+    // retransmission after it was counted again); a damaged one or two are left alone.
     const fs = me.farStart;
-    if (!(fs === fs && ps <= me.farEnd + MAX_WINDOW && pe >= fs - MAX_WINDOW)) {
-      // Farther from every byte seen than any window reaches: a sequence number damaged on the way (it moved
-      // the highest byte 2^31 on, and every later segment was then counted again), or the capture jumped. Its
-      // bytes are new; nothing is measured from it unless the next one far away follows it.
-      me.bytes += len;
+    if (fs === fs && ps <= me.farEnd + MAX_WINDOW && pe >= fs - MAX_WINDOW) {
+      me.farStart = Math.min(fs, ps);
+      me.farEnd = Math.max(me.farEnd, pe);
+      me.farCount++;
+    } else {
       me.farStart = ps;
       me.farEnd = pe;
-      return;
+      me.farCount = 1;
     }
-    // A second segment far from the bytes seen and near the first: the capture jumped (the files of a rotation
-    // left out, a long stop), and the bytes are measured from there on (or every retransmission after the jump
-    // was counted again).
-    me.dataStart = fs;
+    me.bytes += len;
+    if (me.farCount < JUMP_SEGMENTS) return;
+    me.dataStart = me.farStart;
     me.dataEnd = me.farEnd;
     me.dataEndSeq = me.farEnd % 4294967296;
     me.holes = null;
-    next = me.dataEnd;
-    first = me.dataStart;
-    ps = next + ((seq - me.dataEndSeq) | 0);
-    pe = ps + len;
+    me.farStart = NaN;
+    return;
   }
   me.farStart = NaN;
   if (ps < first && (flags & TCP.RST) === 0) {

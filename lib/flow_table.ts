@@ -240,11 +240,12 @@ export class FlowTable {
         f = null;
       } else if (
         this.tcpEnd && p.proto === 6 && (p.tcpFlags & TCP.SYN) !== 0 &&
-        (f.finSeen === 3 || (f.finSeen & (1 << (srcFirst === f.srcIsA ? 0 : 1))) !== 0)
+        (f.finSeen === 3 || ((f.finSeen & (1 << (srcFirst === f.srcIsA ? 0 : 1))) !== 0 &&
+          ((p.tcpFlags & TCP.ACK) === 0 || newSynAck(f, srcFirst === f.srcIsA ? 0 : 1, p.tcpSeq))))
       ) {
         // A SYN after both FINs opens a new connection on the same ports (the last ACK was not captured): the
-        // closed one ends first. So does a SYN (or a server's SYN-ACK) from a side whose own FIN was seen: in a
-        // capture of one direction (asymmetric routing) the other side's FIN never is.
+        // closed one ends first. So does a SYN from a side whose own FIN was seen: in a capture of one direction
+        // (asymmetric routing) the other side's FIN never is; of the server's side, its SYN-ACK (see newSynAck).
         this.end(f, "fin");
         f = null;
       }
@@ -553,4 +554,16 @@ export function compareEndOrder(
     if (x !== y) return x < y ? -1 : 1;
   }
   return 0;
+}
+
+/**
+ * Whether a SYN-ACK from side `side`, whose FIN was seen, opens a new connection: in a capture of that side only
+ * (the other sent nothing in the flow), with a sequence number not within a window below its FIN's (a SYN-ACK
+ * sent again, after a TCP Fast Open server's data and FIN, is the same connection's). In a capture of both sides,
+ * the client's SYN tells a new connection.
+ */
+function newSynAck(f: FlowState, side: 0 | 1, seq: number): boolean {
+  if (f.packets[side ^ 1] !== 0) return false;
+  const below = ((side === 0 ? f.finEnd0 : f.finEnd1) - seq) | 0;
+  return !(below > 0 && below <= 2 ** 30);
 }

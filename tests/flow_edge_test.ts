@@ -239,5 +239,15 @@ Deno.test({
       [5, "fin"],
       [5, "end"],
     ]);
+    // Not a SYN-ACK sent again after the server's FIN (a review's, between namespaces: a TCP Fast Open server
+    // sends its data and FIN before the client's ACK, which iptables held back): one connection, one tcp.stream,
+    // where it was cut in two, the server the second part's initiator. Nor any SYN-ACK once the client spoke.
+    const tfo = `${ROOT}/testdata/flow_edge/tfo_synack_after_fin.pcap`;
+    assert.equal(
+      new Set(tsharkRows(["-r", tfo, "-T", "fields", "-e", "tcp.stream"]).map((r) => r[0])).size,
+      1,
+    );
+    const one = await runCli(["extract", "-q", "--tcp-end", "--features", "flow_meta", tfo]);
+    assert.deepEqual(parseJsonl(one.stdout).map((r) => r.total_packets), [7]);
   },
 });

@@ -115,6 +115,9 @@ Deno.test("http2 extractor: request lines real servers take, with whitespace to 
   assert.equal(long.length, 3);
   for (const r of long) assert.deepEqual(cols(r), ["GET", null, null, null], `${r.dst_port}`);
   assert.deepEqual(long.map((r) => r.http_status_code).sort(), [200, 414, 431]);
+  // So is a long one after two spaces (the review of the later commits: the method was lost).
+  const cut = new TextEncoder().encode(`GET  /${"a".repeat(40000)}`);
+  assert.equal(parseHttp1Head(cut, 0, 32768)?.method, "GET");
 });
 
 Deno.test("Http2Connection: counts frames split at every byte, follows streams, push and multiplexing", () => {

@@ -346,19 +346,20 @@ export function parseHttp1Head(buf: Uint8Array, off: number, end: number): Http1
     let uriStart = off + ml + 1, uriEnd = vOff - 1;
     while (uriStart < uriEnd && (buf[uriStart] === 0x20 || buf[uriStart] === 0x09)) uriStart++;
     while (uriEnd > uriStart && (buf[uriEnd - 1] === 0x20 || buf[uriEnd - 1] === 0x09)) uriEnd--;
-    if (vOff <= off + ml + 1 || lineEnd - vOff < 8) {
+    const isHttp = buf[vOff] === 0x48 && buf[vOff + 1] === 0x54 && buf[vOff + 2] === 0x54 &&
+      buf[vOff + 3] === 0x50;
+    if (vOff <= off + ml + 1 || lineEnd - vOff < 8 || !isHttp) {
       // The request line itself is cut short (by the capture, or by the head's 32 KB cap: a long query): keep what
       // is known (the target too, when what follows its space is the start of a version: tshark reads it). A long
       // line is taken when what follows the method is a request target's start.
-      if (eol >= end && (lineEnd - off < 2048 || isTargetStart(buf[off + ml + 1]))) {
+      let target = off + ml + 1;
+      while (target < lineEnd && (buf[target] === 0x20 || buf[target] === 0x09)) target++;
+      if (eol >= end && (lineEnd - off < 2048 || isTargetStart(buf[target]))) {
         head.isRequest = true;
         head.method = text(buf, off, off + ml);
         if (vOff > off + ml + 1 && isVersionStart(buf, vOff, lineEnd)) head.uri = text(buf, uriStart, uriEnd);
         return head;
       }
-      return null;
-    }
-    if (!(buf[vOff] === 0x48 && buf[vOff + 1] === 0x54 && buf[vOff + 2] === 0x54 && buf[vOff + 3] === 0x50)) {
       return null;
     }
     head.isRequest = true;

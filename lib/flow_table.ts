@@ -558,12 +558,13 @@ export function compareEndOrder(
 
 /**
  * Whether a SYN-ACK from side `side`, whose FIN was seen, opens a new connection: in a capture of that side only
- * (the other sent nothing in the flow), with a sequence number not within a window below its FIN's (a SYN-ACK
- * sent again, after a TCP Fast Open server's data and FIN, is the same connection's). In a capture of both sides,
- * the client's SYN tells a new connection.
+ * (the other sent nothing in the flow), with a sequence number other than its connection's first (a SYN-ACK sent
+ * again, after a TCP Fast Open server's data and FIN, lies its data and two below its FIN's end; the payload
+ * bytes counted, retransmissions included, bound that). In a capture of both sides, the client's SYN tells a new
+ * connection.
  */
 function newSynAck(f: FlowState, side: 0 | 1, seq: number): boolean {
   if (f.packets[side ^ 1] !== 0) return false;
   const below = ((side === 0 ? f.finEnd0 : f.finEnd1) - seq) | 0;
-  return !(below > 0 && below <= 2 ** 30);
+  return !(below > 0 && below <= f.payloadBytes[side] + 2);
 }

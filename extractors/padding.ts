@@ -89,6 +89,17 @@ const f = (name: string, type: "int" | "float" | "bool", description: string): F
   description,
 });
 
+/**
+ * The padding group's column the burst threshold (`burstThresholdMs`) changes.
+ *
+ * @example
+ * ```ts
+ * import { PADDING_BURST_COLUMNS } from "./padding.ts";
+ * console.log(PADDING_BURST_COLUMNS); // ["avg_burst_payload_efficiency"]
+ * ```
+ */
+export const PADDING_BURST_COLUMNS: readonly string[] = ["avg_burst_payload_efficiency"];
+
 const features: FeatureSpec[] = [
   f("pkt_size_variance", "float", "Population variance of packet lengths (wire)."),
   f("pkt_size_cv", "float", "Coefficient of variation (std / mean) of packet lengths."),

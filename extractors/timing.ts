@@ -85,6 +85,25 @@ const f = (name: string, type: "int" | "float", description: string): FeatureSpe
   description,
 });
 
+/**
+ * The columns the burst threshold (`burstThresholdMs`) changes: bursts and the idle periods between them.
+ *
+ * @example
+ * ```ts
+ * import { TIMING_BURST_COLUMNS } from "./timing.ts";
+ * console.log(TIMING_BURST_COLUMNS.includes("idle_count")); // true
+ * ```
+ */
+export const TIMING_BURST_COLUMNS: readonly string[] = [
+  "burst_count",
+  "avg_burst_packets",
+  "avg_burst_duration",
+  "max_burst_packets",
+  "idle_count",
+  "avg_idle_duration",
+  "max_idle_duration",
+];
+
 const features: FeatureSpec[] = [
   f("iat_min", "float", "Smallest gap between consecutive packets of the flow, seconds."),
   f("iat_max", "float", "Largest gap between consecutive packets, seconds."),

@@ -14,6 +14,8 @@ import type { FeatureExtractor, FlowRecord } from "./extractor.ts";
 import type { PacketCallback } from "./source.ts";
 import { FlowPipeline, type FlowPipelineOptions } from "./pipeline.ts";
 import {
+  checkBoolean,
+  checkNumber,
   type ExtractionPlan,
   type FeatureOptions,
   OptionError,
@@ -249,9 +251,8 @@ function checkLiveOptions(opts: LiveOptions): void {
   const want = (key: string, flag: string, accepted: string, ok: (v: unknown) => boolean) => {
     if (o[key] !== undefined && !ok(o[key])) throw new OptionError(key, flag, accepted, o[key]);
   };
-  const intIn = (min: number, max: number) => (v: unknown) =>
-    typeof v === "number" && Number.isInteger(v) && v >= min && v <= max;
-  const positive = (v: unknown) => typeof v === "number" && Number.isFinite(v) && v > 0;
+  const intIn = (min: number, max: number) => (n: number) => Number.isInteger(n) && n >= min && n <= max;
+  const positive = (n: number) => n > 0;
   const isFunction = (v: unknown) => typeof v === "function";
   if (typeof opts.iface !== "string" || opts.iface === "") {
     throw new OptionError(
@@ -262,15 +263,27 @@ function checkLiveOptions(opts: LiveOptions): void {
     );
   }
   want("filter", "--filter", "a BPF filter string", (v) => typeof v === "string");
-  want("snaplen", "--snaplen", `an integer from 1 to ${MAX_LIVE_SNAPLEN}`, intIn(1, MAX_LIVE_SNAPLEN));
-  want("promisc", "--promisc", "true or false", (v) => typeof v === "boolean");
-  want("bufferSize", "--buffer-size", "an integer from 65536 to 2^31 - 1", intIn(65536, 2 ** 31 - 1));
-  want("duration", "--duration", "a positive number of seconds", positive);
-  want("count", "--count", "an integer from 1 to 2^53 - 1", intIn(1, Number.MAX_SAFE_INTEGER));
+  checkNumber(
+    o,
+    "snaplen",
+    "--snaplen",
+    intIn(1, MAX_LIVE_SNAPLEN),
+    `an integer from 1 to ${MAX_LIVE_SNAPLEN}`,
+  );
+  checkBoolean(o, "promisc", "--promisc");
+  checkNumber(
+    o,
+    "bufferSize",
+    "--buffer-size",
+    intIn(65536, 2 ** 31 - 1),
+    "an integer from 65536 to 2^31 - 1",
+  );
+  checkNumber(o, "duration", "--duration", positive, "a positive number of seconds");
+  checkNumber(o, "count", "--count", intIn(1, Number.MAX_SAFE_INTEGER), "an integer from 1 to 2^53 - 1");
   want("savePcap", "--save-pcap", "a path", (v) => typeof v === "string" && v !== "");
-  want("expireIntervalMs", "expireIntervalMs", "a positive number of milliseconds", positive);
-  want("pollTimeoutMs", "pollTimeoutMs", "a positive number of milliseconds", positive);
-  want("batch", "batch", "an integer from 1 to 2^31 - 1", intIn(1, 2 ** 31 - 1));
+  checkNumber(o, "expireIntervalMs", "expireIntervalMs", positive, "a positive number of milliseconds");
+  checkNumber(o, "pollTimeoutMs", "pollTimeoutMs", positive, "a positive number of milliseconds");
+  checkNumber(o, "batch", "batch", intIn(1, 2 ** 31 - 1), "an integer from 1 to 2^31 - 1");
   want("signal", "signal", "an AbortSignal", (v) => v instanceof AbortSignal);
   want("onStart", "onStart", "a function", isFunction);
   want("onWarning", "onWarning", "a function", isFunction);

@@ -219,7 +219,17 @@ const FEATURE_TYPES: ReadonlySet<FeatureType> = new Set(["int", "float", "str", 
 /** Defaults of the numeric options. */
 export const OPTION_DEFAULTS = { maxSequenceLength: 50 } as const;
 
-function checkNumber(
+/**
+ * Throws an {@linkcode OptionError} when option `key` of `o` is given and is not a finite number that `ok`
+ * accepts.
+ *
+ * @example
+ * ```ts
+ * import { checkNumber } from "./options.ts";
+ * checkNumber({ count: 3 }, "count", "--count", (n) => n >= 1, "at least 1"); // returns
+ * ```
+ */
+export function checkNumber(
   o: Record<string, unknown>,
   key: string,
   flag: string,
@@ -231,7 +241,16 @@ function checkNumber(
   if (typeof v !== "number" || !Number.isFinite(v) || !ok(v)) throw new OptionError(key, flag, accepted, v);
 }
 
-function checkBoolean(o: Record<string, unknown>, key: string, flag: string): void {
+/**
+ * Throws an {@linkcode OptionError} when option `key` of `o` is given and is not a boolean.
+ *
+ * @example
+ * ```ts
+ * import { checkBoolean } from "./options.ts";
+ * checkBoolean({ promisc: true }, "promisc", "--promisc"); // returns
+ * ```
+ */
+export function checkBoolean(o: Record<string, unknown>, key: string, flag: string): void {
   const v = o[key];
   if (v !== undefined && typeof v !== "boolean") throw new OptionError(key, flag, "true or false", v);
 }

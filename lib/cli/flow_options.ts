@@ -11,6 +11,8 @@ import type { FlowPipelineOptions } from "../pipeline.ts";
 import { collect } from "./label_subnets.ts";
 import { fraction, integer, integerInRange, positiveNumber, UsageError } from "./common.ts";
 import { type FeatureOptions, planExtraction, splitName } from "../options.ts";
+import { TIMING_BURST_COLUMNS } from "../../extractors/timing.ts";
+import { PADDING_BURST_COLUMNS } from "../../extractors/padding.ts";
 
 /** The flow-table options as commander parses them (see {@linkcode addFlowOptions}). */
 export interface FlowCliOptions {
@@ -198,18 +200,8 @@ export function featureOptionsFrom(o: FeatureCliOptions): FeatureOptions {
   };
 }
 
-/** The columns the burst threshold changes (the timing group's bursts and idle periods, padding's burst
- * efficiency): with none of them written, `--burst-threshold-ms` changes nothing. */
-const BURST_COLUMNS = [
-  "burst_count",
-  "avg_burst_packets",
-  "avg_burst_duration",
-  "max_burst_packets",
-  "idle_count",
-  "avg_idle_duration",
-  "max_idle_duration",
-  "avg_burst_payload_efficiency",
-];
+/** The columns the burst threshold changes: with none of them written, `--burst-threshold-ms` changes nothing. */
+const BURST_COLUMNS = [...TIMING_BURST_COLUMNS, ...PADDING_BURST_COLUMNS];
 
 /**
  * Refuses (a {@linkcode UsageError}) a setting given for something the run does not do: it would be ignored

@@ -377,41 +377,33 @@ function derLength(n: number): number[] {
   return [0x80 | b.length, ...b];
 }
 
-/** Whether OpenSSL can convert a string to UTF-8 for a name's canonical form (`ASN1_STRING_to_UTF8`). */
-function canonicalForm(tag: number, b: Uint8Array): boolean {
-  const valid = (c: number) => c <= 0x10ffff && (c < 0xd800 || c > 0xdfff);
-  if (tag === 30) {
-    for (let i = 0; i < b.length; i += 2) if (!valid((b[i] << 8) | b[i + 1])) return false;
-  } else if (tag === 28) {
-    for (let i = 0; i < b.length; i += 4) {
-      if (!valid(b[i] * 0x1000000 + ((b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]))) return false;
-    }
-  } else if (tag === 12) {
-    for (let i = 0; i < b.length;) {
-      const n = utf8Char(b, i);
-      if (n < 0) return false;
-      i += n;
-    }
+/** The characters of a BMPString (2 bytes each), UniversalString (4) or a string of bytes (1, Latin-1). */
+function codePoints(tag: number, b: Uint8Array): number[] {
+  const width = tag === 28 ? 4 : tag === 30 ? 2 : 1, out: number[] = [];
+  for (let i = 0; i < b.length; i += width) {
+    let c = 0;
+    for (let k = 0; k < width; k++) c = c * 256 + b[i + k];
+    out.push(c);
   }
-  return true;
+  return out;
 }
 
-/**
- * The length of the UTF-8 character at `i` as OpenSSL's `UTF8_getc` reads it (1 to 4), or -1 when it is cut,
- * overlong, a surrogate, past U+10FFFF or not UTF-8.
- */
-function utf8Char(b: Uint8Array, i: number): number {
-  const c = b[i];
-  const n = c < 0x80 ? 1 : (c & 0xe0) === 0xc0 ? 2 : (c & 0xf0) === 0xe0 ? 3 : (c & 0xf8) === 0xf0 ? 4 : -1;
-  if (n <= 1) return n;
-  if (i + n > b.length) return -1;
-  let v = c & (0xff >> (n + 1));
-  for (let k = 1; k < n; k++) {
-    if ((b[i + k] & 0xc0) !== 0x80) return -1;
-    v = (v << 6) | (b[i + k] & 0x3f);
+/** A character UTF-8 can hold: not past U+10FFFF, not a surrogate. */
+const isScalar = (c: number): boolean => c <= 0x10ffff && (c < 0xd800 || c > 0xdfff);
+
+/** Fails on what is not UTF-8 as OpenSSL's `UTF8_getc` does: cut, overlong, a surrogate, past U+10FFFF. */
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/** Whether OpenSSL can convert a string to UTF-8 for a name's canonical form (`ASN1_STRING_to_UTF8`). */
+function canonicalForm(tag: number, b: Uint8Array): boolean {
+  if (tag === 28 || tag === 30) return codePoints(tag, b).every(isScalar);
+  if (tag !== 12) return true;
+  try {
+    strictUtf8.decode(b);
+    return true;
+  } catch {
+    return false;
   }
-  const least = n === 2 ? 0x80 : n === 3 ? 0x800 : 0x10000;
-  return v < least || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff) ? -1 : n;
 }
 
 /** Whether every attribute value of a name decodes as OpenSSL decodes a whole name (see {@linkcode nameValue}). */
@@ -449,28 +441,22 @@ function printExValue(v: NameValue): string | null {
     for (const c of der) s += hexByte(c);
     return s;
   }
-  const width = v.tag === 28 ? 4 : v.tag === 30 ? 2 : 1;
-  const b = v.bytes;
+  // A UTF8String's bytes are taken as they are; another string's characters go to UTF-8. Only a one-byte
+  // character can be the quoted space or # at either end, so the ends are the bytes'.
+  let b = v.bytes;
+  if (v.tag !== 12) {
+    const cps = codePoints(v.tag, b);
+    if (!cps.every(isScalar)) return null;
+    b = new TextEncoder().encode(String.fromCodePoint(...cps));
+  }
   let s = "", quote = false;
-  for (let i = 0; i < b.length; i += width) {
-    let c = 0;
-    for (let k = 0; k < width; k++) c = c * 256 + b[i + k];
-    const first = i === 0, last = i + width === b.length;
-    const utf8: number[] = v.tag === 12 || c < 0x80
-      ? [c]
-      : c < 0x800
-      ? [0xc0 | (c >> 6), 0x80 | (c & 0x3f)]
-      : c < 0x10000
-      ? [0xe0 | (c >> 12), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f)]
-      : [0xf0 | (c >> 18), 0x80 | ((c >> 12) & 0x3f), 0x80 | ((c >> 6) & 0x3f), 0x80 | (c & 0x3f)];
-    if ((c >= 0xd800 && c <= 0xdfff && v.tag !== 12) || c > 0x10ffff) return null;
-    for (const u of utf8) {
-      if (u > 0x7e || u < 0x20) s += `\\${hexByte(u)}`;
-      else if (QUOTED.has(u) || (u === 0x20 && (last || first)) || (u === 0x23 && first && !last)) {
-        quote = true;
-        s += String.fromCharCode(u);
-      } else s += (u === 0x22 || u === 0x5c ? "\\" : "") + String.fromCharCode(u);
-    }
+  for (let i = 0; i < b.length; i++) {
+    const u = b[i], first = i === 0, last = i === b.length - 1;
+    if (u > 0x7e || u < 0x20) s += `\\${hexByte(u)}`;
+    else if (QUOTED.has(u) || (u === 0x20 && (last || first)) || (u === 0x23 && first && !last)) {
+      quote = true;
+      s += String.fromCharCode(u);
+    } else s += (u === 0x22 || u === 0x5c ? "\\" : "") + String.fromCharCode(u);
   }
   return quote ? `"${s}"` : s;
 }
@@ -482,13 +468,15 @@ function printExValue(v: NameValue): string | null {
  * without a canonical form. When a value's printing fails, the text ends where OpenSSL's stops (after its ` = `).
  */
 function nameOnelineEx(d: Uint8Array, name: Tlv, relative: boolean): string | null {
-  if (!relative && !nameDecodes(d, name)) return null;
-  const rdns = relative ? [name] : children(d, name) ?? [];
+  // One walk decodes the name (as nameDecodes) and prints it: a value that fails fails the whole name.
+  const rdns = relative ? [name] : children(d, name);
+  if (rdns === null) return null;
   let s = "";
   for (const rdn of rdns) {
+    if (!relative && rdn.tag !== 0x31) return null;
     let first = true;
-    for (const ava of children(d, rdn) ?? []) {
-      const f = children(d, ava);
+    for (const ava of children(d, rdn) ?? [null]) {
+      const f = ava?.tag === 0x30 ? children(d, ava) : null;
       if (f === null || f.length !== 2 || f[0].tag !== 0x06) return null;
       const v = nameValue(d, f[1], !relative);
       if (v === null) return null;

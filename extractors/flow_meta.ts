@@ -144,7 +144,7 @@ export const flowMetaExtractor: FeatureExtractor<FlowMetaState> = {
     const pf = f.packets[0], pb = f.packets[1], bf = f.bytes[0], bb = f.bytes[1];
     const total = pf + pb, bytes = bf + bb;
     // From the first packet to the last, in the order they came (JoyfulJay's last_seen - start_time).
-    const duration = f.lastPacketTs - f.firstTs;
+    const duration = (f.lastPacketNs - f.firstNs) / 1e9;
     const cls = portClass(f.dstPort);
     out.src_ip = f.srcIp;
     out.dst_ip = f.dstIp;

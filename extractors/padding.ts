@@ -6,7 +6,7 @@
  * @module
  */
 import type { FeatureExtractor, FeatureSpec } from "../lib/extractor.ts";
-import { atLeastFrom, type FlowState } from "../lib/flow.ts";
+import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 import { integerVariance, ratio } from "../lib/stats.ts";
 import { randomMultiplier } from "../lib/hash.ts";
@@ -46,9 +46,8 @@ const CONSTANT_RATE_CV = 0.1;
  * first: see `integerVariance`), gaps running moments (Welford's, as `RunningStats`, of which only these three
  * fields are needed). */
 export class PaddingState {
-  /** Gaps at least this long (seconds) end a burst: the run's burst threshold less the time slack
-   * (`atLeastFrom`), as in `timing`. */
-  burstFrom = atLeastFrom(DEFAULT_TIMING_OPTIONS.burstThreshold);
+  /** Gaps at least this long (nanoseconds, exact) end a burst: the run's burst threshold, as in `timing`. */
+  burstFromNs = Math.round(DEFAULT_TIMING_OPTIONS.burstThreshold * 1e9);
   n = 0;
   sizeX0 = 0;
   sizeSum = 0;
@@ -70,7 +69,7 @@ export class PaddingState {
    * of a flow whose dominant size first came late (after offloading changed its lengths) is found there.
    */
   late: number[] | null = null;
-  /** The last packet's time; NaN before the first (a time can be negative: before 1970). */
+  /** The last packet's time (`tsNs`); NaN before the first (a time can be negative: stamped out of order). */
   last = NaN;
   torCells = 0;
   withPayload = 0;
@@ -282,13 +281,13 @@ export const paddingExtractor: FeatureExtractor<PaddingState> = {
     const a = s.pairs, i = s.hit;
     if (i < a.length && a[i] === len) a[i + 1]++;
     else countSize(s, len);
-    const ts = p.ts;
+    const ts = p.tsNs;
     if (s.last === s.last) {
-      const gap = ts - s.last;
+      const gapNs = ts - s.last, gap = gapNs / 1e9;
       const k = ++s.iatN, e = gap - s.iatMean;
       s.iatMean += e / k;
       s.iatM2 += e * (gap - s.iatMean);
-      if (gap >= s.burstFrom) closeBurst(s);
+      if (gapNs >= s.burstFromNs) closeBurst(s);
     }
     s.last = ts;
     if (pay > 0) {
@@ -381,7 +380,7 @@ export function paddingExtractorWith(options: { burstThreshold?: number }): Feat
     ...paddingExtractor,
     init: (): PaddingState => {
       const s = new PaddingState();
-      s.burstFrom = atLeastFrom(burst);
+      s.burstFromNs = Math.round(burst * 1e9);
       return s;
     },
   };

@@ -100,7 +100,7 @@ export function sequencesExtractor(o: SequenceOptions): FeatureExtractor<Sequenc
     init: (): SequenceState => new SequenceState(),
     update(s: SequenceState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
       if (s.times.length >= keep) return;
-      s.times.push(p.ts);
+      s.times.push(p.tsNs);
       s.lengths.push(p.wireLen);
       s.dirs.push(dir === 0 ? 1 : -1);
     },
@@ -108,8 +108,8 @@ export function sequencesExtractor(o: SequenceOptions): FeatureExtractor<Sequenc
       const t = s.times, n = Math.min(t.length, max);
       if (o.includeSequences) {
         const iat: number[] = new Array(max).fill(0), rel: number[] = new Array(max).fill(0);
-        for (let i = 0; i + 1 < t.length && i < max; i++) iat[i] = t[i + 1] - t[i];
-        for (let i = 0; i < n; i++) rel[i] = t[i] - flow.firstTs;
+        for (let i = 0; i + 1 < t.length && i < max; i++) iat[i] = (t[i + 1] - t[i]) / 1e9;
+        for (let i = 0; i < n; i++) rel[i] = (t[i] - flow.firstNs) / 1e9;
         const lengths: number[] = new Array(max).fill(0);
         for (let i = 0; i < n; i++) lengths[i] = s.dirs[i] * s.lengths[i];
         out.iat_sequence = iat;
@@ -119,7 +119,7 @@ export function sequencesExtractor(o: SequenceOptions): FeatureExtractor<Sequenc
       if (o.includeSplt) {
         const splt: number[][] = [], times: number[] = [];
         for (let i = 0; i < n; i++) {
-          const gap = i === 0 ? 0 : t[i] - t[i - 1];
+          const gap = i === 0 ? 0 : (t[i] - t[i - 1]) / 1e9;
           times.push(gap);
           splt.push([s.lengths[i], gap, s.dirs[i]]);
         }

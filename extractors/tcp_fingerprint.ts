@@ -145,7 +145,7 @@ const CLOCK_RATES: readonly number[] = [10, 100, 250, 1000];
 function uptime(first: number, firstTime: number, last: number, lastTime: number): number | null {
   if (first < 0) return null;
   let hz = 1000;
-  const dt = lastTime - firstTime;
+  const dt = (lastTime - firstTime) / 1e9;
   if (dt >= 1) {
     const rate = ((last - first) >>> 0) / dt;
     for (const h of CLOCK_RATES) {
@@ -196,17 +196,17 @@ export const tcpFingerprintExtractor: FeatureExtractor<TcpFingerprintState | nul
         if (dir === 0) {
           if (s.tsFirstFwd < 0) {
             s.tsFirstFwd = tsVal;
-            s.tsFirstTimeFwd = p.ts;
+            s.tsFirstTimeFwd = p.tsNs;
           }
           s.tsLastFwd = tsVal;
-          s.tsLastTimeFwd = p.ts;
+          s.tsLastTimeFwd = p.tsNs;
         } else {
           if (s.tsFirstBwd < 0) {
             s.tsFirstBwd = tsVal;
-            s.tsFirstTimeBwd = p.ts;
+            s.tsFirstTimeBwd = p.tsNs;
           }
           s.tsLastBwd = tsVal;
-          s.tsLastTimeBwd = p.ts;
+          s.tsLastTimeBwd = p.tsNs;
         }
       }
     }

@@ -7,7 +7,7 @@
  * - ACKs: from a data segment to the other side's ACK of exactly its last byte (Karn's rule: retransmitted
  *   segments give no sample).
  *
- * Samples of 60 s or more are dropped. Each side's outstanding data segments and TSvals are kept in send
+ * Samples of 0 (both packets stamped alike) and of 60 s or more are dropped. Each side's outstanding data segments and TSvals are kept in send
  * order, up to 256 of each per direction (so memory per flow is bounded, a few kilobytes, also when the other
  * direction is not captured and nothing is ever retired): an ACK retires the segments it covers, an echo the
  * TSvals up to the one it echoes. Past 256 outstanding, a new one is not kept (it gives no sample), so that the
@@ -115,7 +115,8 @@ const features: FeatureSpec[] = [
     "float",
     "Smallest timestamp-echo RTT sample, seconds: from the first packet carrying a TSval (one newer than the " +
       "side sent before) to the first packet of the other side echoing it; an echo also retires the older " +
-      "TSvals still waiting, and up to 256 wait per side (a newer one past them is not kept).",
+      "TSvals still waiting, and up to 256 wait per side (a newer one past them is not kept). A sample of 0 " +
+      "(the echo stamped with the packet it echoes) or of 60 s or more is left out.",
   ),
   f("tcp_rtt_max", "float", "Largest timestamp-echo RTT sample."),
   f("tcp_rtt_mean", "float", "Mean timestamp-echo RTT sample."),
@@ -127,7 +128,8 @@ const features: FeatureSpec[] = [
     "float",
     "Smallest data-to-ACK RTT sample, seconds: from a new data segment to the other side's first ACK of " +
       "exactly its last byte (its FIN, when it carries one), not for a retransmitted one (Karn's rule); up to " +
-      "256 segments await their ACK per side.",
+      "256 segments await their ACK per side. A sample of 0 or of 60 s or more is left out, as tshark's ack_rtt " +
+      "has no 0.",
   ),
   f("tcp_rtt_ack_max", "float", "Largest data-to-ACK RTT sample."),
   f("tcp_rtt_ack_mean", "float", "Mean data-to-ACK RTT sample."),
@@ -155,7 +157,7 @@ function timestamps(
     while (vals.size > 0 && diff(vals.values[vals.head], tsEcr) < 0) vals.shift();
     if (vals.size > 0 && vals.values[vals.head] === tsEcr) {
       me.lastEcr = tsEcr; // only a found echo: one sent before its TSval was seen must not hide the real one
-      const rtt = t - vals.times[vals.head];
+      const rtt = (t - vals.times[vals.head]) / 1e9;
       if (rtt > 0 && rtt < MAX_RTT) tsSample(s, rtt);
       vals.shift(); // the first echo only
     }
@@ -201,7 +203,7 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
   init: (flow: FlowState): TcpRttState | null => flow.protocol === 6 ? new TcpRttState() : null,
   update(s: TcpRttState | null, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
     if (s === null || p.tcpHdrLen === 0) return;
-    const fl = p.tcpFlags, t = p.ts;
+    const fl = p.tcpFlags, t = p.tsNs;
     const me = dir === 0 ? s.fwd : s.bwd, other = dir === 0 ? s.bwd : s.fwd;
     if (fl & TCP.SYN) {
       if (!(fl & TCP.ACK)) {
@@ -209,7 +211,7 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
         if (dir === 0 && s.synTime !== s.synTime) s.synTime = t;
       } else if (dir === 1 && s.synAckTime !== s.synAckTime && s.synTime === s.synTime) s.synAckTime = t;
     } else if (dir === 0 && (fl & TCP.ACK) && s.synAckTime === s.synAckTime && !(s.handshake >= 0)) {
-      s.handshake = t - s.synTime;
+      s.handshake = (t - s.synTime) / 1e9;
     }
     // Timestamp echoes.
     if (p.tcpHdrLen > 20) {
@@ -227,7 +229,7 @@ export const tcpRttExtractor: FeatureExtractor<TcpRttState | null> = {
         if (d === 0) {
           const sent = segs.times[segs.head];
           if (sent === sent) {
-            const rtt = t - sent;
+            const rtt = (t - sent) / 1e9;
             if (rtt > 0 && rtt < MAX_RTT) s.ack.add(rtt);
           }
         }

@@ -261,7 +261,7 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
     if (s === null || p.tcpHdrLen === 0) return;
     s.packets++;
     const me = dir === 0 ? s.fwd : s.bwd, other = dir === 0 ? s.bwd : s.fwd;
-    const seq = p.tcpSeq, ack = p.tcpAck, win = p.tcpWindow, fl = p.tcpFlags, len = p.payloadLen, ts = p.ts;
+    const seq = p.tcpSeq, ack = p.tcpAck, win = p.tcpWindow, fl = p.tcpFlags, len = p.payloadLen, ts = p.tsNs;
     const synFin = (fl & (TCP.SYN | TCP.FIN)) !== 0;
     const ctl = (fl & (TCP.SYN | TCP.FIN | TCP.RST)) !== 0;
     if (fl & TCP.ACK) me.acks++;
@@ -277,7 +277,7 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
     } else if (
       dir === s.synDir && (fl & TCP.ACK) && s.synAckSeen && s.synTime === s.synTime && !(s.irtt >= 0)
     ) {
-      s.irtt = ts - s.synTime;
+      s.irtt = (ts - s.synTime) / 1e9;
     }
     const end = (seq + len + (synFin ? 1 : 0)) >>> 0;
     if (
@@ -340,8 +340,8 @@ export const tcpSequenceExtractor: FeatureExtractor<TcpSequenceState | null> = {
       const notAdvanced = lt(seq, next) && !(len > 1 && ((next - 1) >>> 0) === seq);
       if (len > 0 && other.lastack > 0 && !gt((seq + len) >>> 0, other.lastack)) retrans = true;
       else if (notAdvanced) {
-        const sinceDupAck = ts - other.lastackTime;
-        const sinceNext = ts - me.nextseqTime;
+        const sinceDupAck = (ts - other.lastackTime) / 1e9;
+        const sinceNext = (ts - me.nextseqTime) / 1e9;
         const oooThreshold = s.irtt > 0 ? s.irtt : 0.003;
         if (other.dupacknum >= 2 && other.lastack === seq && sinceDupAck < 0.02) retrans = true;
         else if (sinceNext < oooThreshold && next !== end) me.ooo++;

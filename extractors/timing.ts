@@ -1,13 +1,13 @@
 /**
  * `timing`: inter-arrival times overall and per direction, burstiness, bursts and idle periods, first response.
- * Means and deviations are running moments (Welford's, of gaps that are differences of double times: accurate
- * to their rounding, at any flow length); medians and percentiles are exact up to the sample capacity (4096
- * gaps), a uniform sample beyond.
+ * Gaps are differences of exact nanosecond times (`PacketView.tsNs`), as tshark's `frame.time_delta`; means and
+ * deviations are their running moments (Welford's), durations exact sums; medians and percentiles are exact up
+ * to the sample capacity (4096 gaps), a uniform sample beyond.
  *
  * @module
  */
 import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor.ts";
-import { atLeastFrom, type FlowState } from "../lib/flow.ts";
+import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 import { num, ratio, SeriesLog, type SeriesSample, welfordStd } from "../lib/stats.ts";
 
@@ -29,22 +29,21 @@ export const DEFAULT_TIMING_OPTIONS: Readonly<TimingOptions> = { burstThreshold:
  * update on one or two cache lines (the flows of a busy capture interleave, so each object is a cache miss).
  */
 export class TimingState {
-  /** Gaps below this join a burst: this run's threshold (kept per flow so that two pipelines in one process
-   * never share it) less the time slack (`atLeastFrom`), so that a gap equal to it to the microsecond ends a
-   * burst whatever the rounding of the packets' times. */
-  burstBelow = atLeastFrom(DEFAULT_TIMING_OPTIONS.burstThreshold);
-  /** The last packet's time, overall and per direction; NaN before the first (a time can be negative: before
-   * 1970, or a capture's offset). */
+  /** Gaps below this (nanoseconds) join a burst: this run's threshold, kept per flow so that two pipelines in
+   * one process never share it. Gaps are exact: one equal to it ends a burst. */
+  burstBelowNs = Math.round(DEFAULT_TIMING_OPTIONS.burstThreshold * 1e9);
+  /** The last packet's time (`tsNs`), overall and per direction; NaN before the first (a time can be negative:
+   * before the first packet's second, stamped out of order). */
   last = NaN;
   last0 = NaN;
   last1 = NaN;
-  /** All gaps: count, mean, sum of squared deviations, min, max, sum. */
+  /** All gaps (seconds): count, mean, sum of squared deviations, min, max. Their sum is the last packet's time
+   * less the first's. */
   n = 0;
   mean = 0;
   m2 = 0;
   min = Infinity;
   max = -Infinity;
-  sum = 0;
   /** Initiator gaps. */
   fn = 0;
   fmean = 0;
@@ -69,13 +68,15 @@ export class TimingState {
   allSample: SeriesSample | null = null;
   fwdSample: SeriesSample | null = null;
   bwdSample: SeriesSample | null = null;
-  /** Current run: packets and start time. Bursts are the idle gaps plus one, and hold every packet. */
+  /** Current run: packets and start time (`tsNs`). Bursts are the idle gaps plus one, and hold every packet. Their
+   * durations' sum in nanoseconds (exact). */
   runPackets = 0;
   runStart = 0;
-  burstDuration = 0;
+  burstDurationNs = 0;
   maxBurst = 0;
   /** NaN until the responder's first packet (its time can be before the first packet's, stamped out of order). */
   firstResponse = NaN;
+  /** The flow's first packet's `tsNs`. */
   first = 0;
 }
 
@@ -148,8 +149,8 @@ const features: FeatureSpec[] = [
 ];
 
 /**
- * The gaps' three series, from each flow's first 4096 packet times (as the samples' capacity): the same values
- * (each the same subtraction) in the same order as adding them per packet.
+ * The gaps' three series, from each flow's first 4096 packet times (`tsNs`, as the samples' capacity): the same
+ * values (each the same subtraction and division) in the same order as adding them per packet.
  */
 const gapSeries = new SeriesLog(4096, (log, n, all, fwd, bwd) => {
   let last = NaN, last0 = NaN, last1 = NaN;
@@ -158,20 +159,20 @@ const gapSeries = new SeriesLog(4096, (log, n, all, fwd, bwd) => {
     // Responder times are negated; a time of 0 is told apart by its sign bit.
     const responder = x < 0 || (x === 0 && 1 / x < 0);
     const ts = responder ? -x : x;
-    if (last === last) all.add(ts - last);
+    if (last === last) all.add((ts - last) / 1e9);
     last = ts;
     if (responder) {
-      if (last1 === last1) bwd.add(ts - last1);
+      if (last1 === last1) bwd.add((ts - last1) / 1e9);
       last1 = ts;
     } else {
-      if (last0 === last0) fwd.add(ts - last0);
+      if (last0 === last0) fwd.add((ts - last0) / 1e9);
       last0 = ts;
     }
   }
 });
 
 function closeRun(s: TimingState): void {
-  s.burstDuration += s.last - s.runStart;
+  s.burstDurationNs += s.last - s.runStart;
   if (s.runPackets > s.maxBurst) s.maxBurst = s.runPackets;
 }
 
@@ -195,26 +196,25 @@ const timingGroup = {
   features,
   init(flow: FlowState, burst: number): TimingState {
     const s = new TimingState();
-    s.burstBelow = atLeastFrom(burst);
-    s.first = flow.firstTs;
+    s.burstBelowNs = Math.round(burst * 1e9);
+    s.first = flow.firstNs;
     return s;
   },
   update(s: TimingState, p: PacketView, _flow: FlowState, dir: 0 | 1): void {
-    const ts = p.ts;
+    const ts = p.tsNs;
     if (ts >= 0) gapSeries.append(s, dir === 0 ? ts : -ts);
     else gapSeries.toSamples(s);
     // NaN before the first packet (x === x is false only for NaN).
     if (s.last === s.last) {
-      const gap = ts - s.last;
+      const gapNs = ts - s.last, gap = gapNs / 1e9;
       const n = ++s.n;
       const d = gap - s.mean;
       s.mean += d / n;
       s.m2 += d * (gap - s.mean);
       if (gap < s.min) s.min = gap;
       if (gap > s.max) s.max = gap;
-      s.sum += gap;
       if (s.allSample !== null) s.allSample.add(gap);
-      if (gap < s.burstBelow) {
+      if (gapNs < s.burstBelowNs) {
         s.runPackets++;
       } else {
         // The gap between two bursts is an idle period.
@@ -232,7 +232,7 @@ const timingGroup = {
     if (dir === 0) {
       const ld = s.last0;
       if (ld === ld) {
-        const gap = ts - ld;
+        const gap = (ts - ld) / 1e9;
         const n = ++s.fn;
         const d = gap - s.fmean;
         s.fmean += d / n;
@@ -245,7 +245,7 @@ const timingGroup = {
     } else {
       const ld = s.last1;
       if (ld === ld) {
-        const gap = ts - ld;
+        const gap = (ts - ld) / 1e9;
         const n = ++s.bn;
         const d = gap - s.bmean;
         s.bmean += d / n;
@@ -255,7 +255,7 @@ const timingGroup = {
         if (s.bwdSample !== null) s.bwdSample.add(gap);
       }
       s.last1 = ts;
-      if (s.firstResponse !== s.firstResponse) s.firstResponse = ts - s.first;
+      if (s.firstResponse !== s.firstResponse) s.firstResponse = (ts - s.first) / 1e9;
     }
   },
   finish(s: TimingState, _flow: FlowState, out: FlowRecord): void {
@@ -271,7 +271,7 @@ const timingGroup = {
     out.iat_mean = s.n > 0 ? s.mean : null;
     out.iat_std = std;
     out.iat_median = all.quantile(0.5);
-    out.iat_sum = s.n > 0 ? s.sum : null;
+    out.iat_sum = s.n > 0 ? (s.last - s.first) / 1e9 : null;
     out.iat_p25 = all.quantile(0.25);
     out.iat_p75 = all.quantile(0.75);
     out.iat_p90 = all.quantile(0.9);
@@ -293,7 +293,7 @@ const timingGroup = {
     const bursts = s.n > 0 ? s.idleN + 1 : 0;
     out.burst_count = bursts;
     out.avg_burst_packets = ratio(s.n + 1, bursts);
-    out.avg_burst_duration = ratio(s.burstDuration, bursts);
+    out.avg_burst_duration = ratio(s.burstDurationNs / 1e9, bursts);
     out.max_burst_packets = s.maxBurst;
     out.idle_count = s.idleN;
     out.avg_idle_duration = s.idleN > 0 ? s.idleMean : null;

@@ -634,6 +634,8 @@ class NextExPump {
   ts = 0;
   tsSec = 0;
   tsFrac = 0;
+  /** `tsFrac` in nanoseconds (out of range when the header's field is: the consumer then takes `ts`). */
+  tsNsec = 0;
   capLen = 0;
   wireLen = 0;
   /**
@@ -714,6 +716,7 @@ class NextExPump {
       this.tsSec = sec;
       this.tsFrac = frac;
       this.ts = sec + frac / this.fracDiv;
+      this.tsNsec = this.fracDiv === 1e9 ? frac : frac * 1000;
     }
     if (cap > this.scratch.length) this.#growScratch(cap);
     if (cap === 0) return 1;
@@ -940,7 +943,7 @@ export class PcapOfflineReader {
         break; // PCAP_ERROR_BREAK: end of file
       }
       n++;
-      cb(pump.ts, pump.scratch, 0, pump.capLen, pump.wireLen, lt);
+      cb(pump.ts, pump.scratch, 0, pump.capLen, pump.wireLen, lt, pump.tsNsec);
     }
     return { packets: n, error };
   }
@@ -1202,7 +1205,7 @@ export class PcapLive {
       const r = pump.next();
       if (r === 1) {
         n++;
-        cb(pump.ts, pump.scratch, 0, pump.capLen, pump.wireLen, lt);
+        cb(pump.ts, pump.scratch, 0, pump.capLen, pump.wireLen, lt, pump.tsNsec);
         continue;
       }
       if (r === PCAP_ERROR) {

@@ -962,6 +962,22 @@ export async function* readCaptureChunks(
 }
 
 /** The walk of {@linkcode readCaptureChunks} over the records `rb` reads. */
+/**
+ * The nanoseconds after the whole second of a pcapng time stamp whose interface counts in units finer than a
+ * nanosecond or in powers of two (`resol`, the if_tsresol byte), cut to whole nanoseconds as libpcap and tshark
+ * cut them. Such interfaces are rare: this is out of the common path, exact with bigints (tshark 4.0's product
+ * overflows for picoseconds).
+ */
+function pcapngNsec(tsHigh: number, tsLow: number, resol: number): number {
+  const t = (BigInt(tsHigh) << 32n) | BigInt(tsLow);
+  if (resol & 0x80) {
+    const bits = BigInt(resol & 0x7f);
+    return Number(((t & ((1n << bits) - 1n)) * 1_000_000_000n) >> bits);
+  }
+  const unit = 10n ** BigInt(resol);
+  return Number(((t % unit) * 1_000_000_000n) / unit);
+}
+
 async function* walkCapture(
   rb: ReadBuffer,
   onPacket: PacketCallback,
@@ -997,12 +1013,14 @@ async function* walkCapture(
     let ifLink: number[] = [];
     let ifScale: number[] = [];
     let ifDiv: number[] = [];
+    /** Interfaces' if_tsresol byte (6 when absent: microseconds). */
+    let ifResol: number[] = [];
     /** Interfaces' if_tsoffset, seconds added to their packets' times. */
     let ifOffset: number[] = [];
     /** Interfaces' snapshot lengths (0: none), which bound a simple packet block's data short of its padding. */
     let ifSnapLen: number[] = [];
-    /** The last packet's time, for simple packet blocks, which have none. */
-    let lastTs = 0;
+    /** The last packet's time, for simple packet blocks, which have none, and its nanoseconds (-1: not known). */
+    let lastTs = 0, lastNsec = 0;
     for (;;) {
       if (rb.end - rb.start < 12 && !await rb.fill(12)) {
         if (rb.offset === 0) throw new CaptureFormatError("truncated pcapng section header", 0);
@@ -1027,6 +1045,7 @@ async function* walkCapture(
         ifLink = [];
         ifScale = [];
         ifDiv = [];
+        ifResol = [];
         ifOffset = [];
         ifSnapLen = [];
       }
@@ -1071,7 +1090,7 @@ async function* walkCapture(
         // the file damaged there).
         if (ifId < ifLink.length && 32 + capLen <= blockLen) {
           const div = ifDiv[ifId];
-          let ts: number;
+          let ts: number, nsec = -1;
           if (div !== 1) {
             // Nanosecond ticks pass 2^53: split into whole seconds and remainder exactly (2^32 = 65536^2 keeps
             // every product below 2^53), then add, as libpcap does with its seconds and fraction.
@@ -1080,17 +1099,20 @@ async function* walkCapture(
             // it rounded the time again (an offset of -1000 gave 0.0005129999999553547 for 0.000513).
             const sec = Math.round((tsHigh * 4294967296 + tsLow - rem) / div) + ifOffset[ifId];
             ts = sec + rem / div;
+            nsec = div <= 1e9 ? rem * (1e9 / div) : pcapngNsec(tsHigh, tsLow, ifResol[ifId]);
             packetTimeval[0] = sec;
             packetTimeval[1] = Math.floor(rem * (1e6 / div));
           } else {
             ts = (tsHigh * 4294967296 + tsLow) * ifScale[ifId];
+            nsec = pcapngNsec(tsHigh, tsLow, ifResol[ifId]);
             packetTimeval[0] = Math.floor(ts) + ifOffset[ifId];
             packetTimeval[1] = Math.floor((ts - Math.floor(ts)) * 1e6);
             ts += ifOffset[ifId];
           }
           lastTs = ts;
+          lastNsec = nsec;
           result.packets++;
-          onPacket(ts, rb.buf, b + 28, capLen, wireLen, ifLink[ifId]);
+          onPacket(ts, rb.buf, b + 28, capLen, wireLen, ifLink[ifId], nsec);
         } else {
           skip(
             ifId >= ifLink.length
@@ -1108,11 +1130,11 @@ async function* walkCapture(
           const snapLen = ifSnapLen[0];
           const capLen = Math.min(wireLen, blockLen - 16, snapLen === 0 ? Infinity : snapLen);
           result.packets++;
-          onPacket(lastTs, rb.buf, b + 12, capLen, wireLen, ifLink[0]);
+          onPacket(lastTs, rb.buf, b + 12, capLen, wireLen, ifLink[0], lastNsec);
         } else skip(`simple packet block before any interface block, at byte offset ${rb.offset}`);
       } else if (type === 1) {
         const link = rb.dv.getUint16(b + 8, le);
-        let scale = 1e-6, div = 1e6, offset = 0, haveResolution = false;
+        let scale = 1e-6, div = 1e6, offset = 0, haveResolution = false, resol = 6;
         // Options start at 16; look for if_tsresol (9).
         let o = b + 16;
         const limit = b + blockLen - 4;
@@ -1123,7 +1145,7 @@ async function* walkCapture(
           if (code === 9 && len >= 1 && !haveResolution) {
             // The option may appear once; of a repeated one, the first counts, as in tshark.
             haveResolution = true;
-            const v = rb.buf[o + 4];
+            const v = resol = rb.buf[o + 4];
             if (v & 0x80) {
               scale = Math.pow(2, -(v & 0x7f));
               div = 1;
@@ -1141,6 +1163,7 @@ async function* walkCapture(
         ifLink.push(link);
         ifScale.push(scale);
         ifDiv.push(div);
+        ifResol.push(resol);
         ifOffset.push(offset);
         ifSnapLen.push(rb.dv.getUint32(b + 12, le));
         if (!linkTypesSeen.has(link)) {
@@ -1205,7 +1228,8 @@ async function* walkCapture(
       result.packets++;
       packetTimeval[0] = sec;
       packetTimeval[1] = div === 1e6 ? frac : Math.floor(frac / 1000);
-      onPacket(sec + frac / div, rb.buf, rb.start + hdrLen, capLen, wireLen, link);
+      const nsec = div === 1e6 ? frac * 1000 : frac;
+      onPacket(sec + frac / div, rb.buf, rb.start + hdrLen, capLen, wireLen, link, nsec);
       rb.start += hdrLen + capLen;
       if (pause[0] !== 0) {
         pause[0] = 0;

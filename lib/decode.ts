@@ -215,7 +215,8 @@ export class PacketDecoder {
    * Decodes a frame; returns a {@linkcode SkipReason} (0 when the packet is usable). A tunnel whose inner packet
    * cannot be read (not IP, such as ARP in VXLAN or PPP control in PPTP; cut by the snapshot length; or a
    * datagram on a tunnel's port that is not the tunnel) leaves the packet in its outer flow, as tshark's
-   * conversations do, rather than skipped.
+   * conversations do, rather than skipped. `nsec` is the time's nanoseconds within its second where the source
+   * has them (see `PacketCallback`); without them, or out of range, they are had from `ts`.
    */
   decode(
     ts: number,
@@ -224,13 +225,32 @@ export class PacketDecoder {
     capLen: number,
     wireLen: number,
     linkType: number,
+    nsec?: number,
   ): number {
-    const r = this.decodeFrame(ts, buf, off, capLen, wireLen, linkType);
     const p = this.packet;
+    this.setTime(p, ts, nsec);
+    const r = this.decodeFrame(ts, buf, off, capLen, wireLen, linkType);
     if (r === SkipReason.NONE && !p.fragmented && this.outerKeys.length === 0) return r;
     // The rare cases out of line: calls in the common path, even rarely taken ones, made the decode up to a
     // quarter slower (measured with bench/stages.ts).
     return this.afterDecode(r);
+  }
+
+  /** The packet's exact time (`tsSec`, `tsNsec`): from `nsec` where the source gives it, else from `ts`. */
+  private setTime(p: PacketView, ts: number, nsec: number | undefined): void {
+    if (nsec !== undefined && nsec >= 0 && nsec < 1e9 && Math.floor(nsec) === nsec) {
+      // ts is within half a unit of its last place (well below half a second) of sec + nsec / 1e9.
+      p.tsSec = Math.round(ts - nsec / 1e9);
+      p.tsNsec = nsec;
+    } else {
+      let sec = Math.floor(ts), ns = Math.round((ts - sec) * 1e9);
+      if (ns === 1e9) {
+        sec++;
+        ns = 0;
+      }
+      p.tsSec = sec;
+      p.tsNsec = ns;
+    }
   }
 
   /**

@@ -687,12 +687,12 @@ export async function* extractFlows(
           filteredSoFar = () => filtered;
           const onPacket: PacketCallback = bpf === null
             ? pipeline.packet
-            : (ts, buf, off, capLen, wireLen, linkType) => {
+            : (ts, buf, off, capLen, wireLen, linkType, nsec) => {
               // A link type the decoder does not read goes on to be counted as such, unfiltered: libpcap cannot
               // compile most filters for it (DLT 147: "link-layer type filtering not implemented"), which failed a
               // pcapng with such an interface beside an Ethernet one.
               if (!SUPPORTED_LINK_TYPES.has(linkType) || bpf.matches(buf, off, capLen, wireLen, linkType)) {
-                pipeline.packet(ts, buf, off, capLen, wireLen, linkType);
+                pipeline.packet(ts, buf, off, capLen, wireLen, linkType, nsec);
               } else filtered++;
             };
           try {

@@ -23,12 +23,11 @@
 export type EndReason = "idle" | "active" | "fin" | "rst" | "evicted" | "end";
 
 /**
- * How much a gap may differ from a time limit and still count as equal to it, in seconds: how much longer than a
- * timeout a gap must be to pass it, and how much shorter than the burst threshold a gap may be and still end a
- * burst. Packet times are doubles of the epoch second (steps of 0.24 us in 2026), so a gap of exactly the limit
- * came out a little over or under it depending on the times' fractions (a gap of 0.1 s split a flow at some
- * times and not at others). Half a microsecond is above that error and below a microsecond capture's step:
- * limits are compared to the microsecond.
+ * How much longer than a timeout a gap must be to pass it, in seconds. The flow table keeps times as doubles of
+ * the epoch second (steps of 0.24 us in 2026), so a gap of exactly the timeout came out a little over or under it
+ * depending on the times' fractions (a gap of 0.1 s split a flow at some times and not at others). Half a
+ * microsecond is above that error and below a microsecond capture's step: timeouts are compared to the
+ * microsecond. (Gaps the groups measure are exact: see `PacketView.tsNs`.)
  *
  * @example
  * ```ts
@@ -38,21 +37,6 @@ export type EndReason = "idle" | "active" | "fin" | "rst" | "evicted" | "end";
  * ```
  */
 export const TIME_SLACK = 5e-7;
-
-/**
- * The least gap that counts as at least `limit` seconds, compared to the microsecond: `limit` less
- * {@linkcode TIME_SLACK}, or less half of it when it is under a microsecond (a gap of 0 is never at least a
- * positive limit).
- *
- * @example
- * ```ts
- * import { atLeastFrom } from "./flow.ts";
- * console.log(atLeastFrom(0.05), atLeastFrom(4e-7)); // 0.0499995 2e-7
- * ```
- */
-export function atLeastFrom(limit: number): number {
-  return limit - Math.min(TIME_SLACK, limit / 2);
-}
 
 /**
  * One bidirectional flow. The initiator (direction 0) is the sender of the flow's first packet.
@@ -94,6 +78,12 @@ export class FlowState {
    * packets are stamped out of order.
    */
   lastPacketTs = 0;
+  /** The first packet's whole second: what its packets' `PacketView.tsNs` count from. */
+  originSec = 0;
+  /** The first and the last packet's `PacketView.tsNs`: exact nanoseconds, for the duration. */
+  firstNs = 0;
+  /** The last packet's `PacketView.tsNs`. */
+  lastPacketNs = 0;
   /** Packets and wire bytes per direction. */
   packets: number[] = [0, 0];
   /** Wire bytes per direction. */

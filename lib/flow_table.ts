@@ -267,6 +267,8 @@ export class FlowTable {
       f.firstTs = ts;
       f.lastTs = ts;
       f.lastPacketTs = ts;
+      f.originSec = p.tsSec;
+      f.firstNs = f.lastPacketNs = p.tsNs = p.tsNsec;
       if (p.tunnelType !== 0) setTunnel(f, p);
       const b = h >>> this.shift;
       f.bucketNext = this.buckets[b];
@@ -298,6 +300,8 @@ export class FlowTable {
       if (p.tunnelType !== 0 && f.tunnelType === 0) setTunnel(f, p);
       if (ts > f.lastTs) f.lastTs = ts;
       f.lastPacketTs = ts;
+      // Exact for 104 days from the flow's first second (2^53 ns).
+      f.lastPacketNs = p.tsNs = (p.tsSec - f.originSec) * 1e9 + p.tsNsec;
       // Move to its place by last activity: the tail, unless its time is behind.
       if (this.lruTail !== f) {
         const prev = f.lruPrev, next = f.lruNext!;

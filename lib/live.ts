@@ -399,9 +399,9 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
   });
   const pipe = pipeline.packet;
   let bytes = 0, saved = 0;
-  let cb: PacketCallback = (ts, buf, off, cap, wire, lt) => {
+  let cb: PacketCallback = (ts, buf, off, cap, wire, lt, nsec) => {
     bytes += wire;
-    pipe(ts, buf, off, cap, wire, lt);
+    pipe(ts, buf, off, cap, wire, lt, nsec);
   };
   const updateStats = () => {
     let st: PcapStats | null = null;
@@ -442,12 +442,12 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
         throw new PcapError(saveError(e), e.status);
       }
       const d = dumper;
-      cb = (ts, buf, off, cap, wire, lt) => {
+      cb = (ts, buf, off, cap, wire, lt, nsec) => {
         bytes += wire;
         saved++;
         // the kernel's seconds and nanoseconds as they came: `ts`, a double, would round them to ~0.24 µs
         d.writeParts(live.tsSec, live.tsFrac, buf, off, cap, wire);
-        pipe(ts, buf, off, cap, wire, lt);
+        pipe(ts, buf, off, cap, wire, lt, nsec);
       };
     }
     opts.onStart?.({ iface: opts.iface, linkType: live.linkType, waitMode: waiter.mode });

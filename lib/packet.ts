@@ -132,6 +132,17 @@ export function layerName(layer: number, proto: number): string {
 export class PacketView {
   /** Capture timestamp in seconds since the epoch. */
   ts = 0;
+  /** The same time exactly: its whole seconds since the epoch, and the nanoseconds after them (0 to 1e9 - 1). */
+  tsSec = 0;
+  /** The nanoseconds of the time after {@linkcode tsSec}. */
+  tsNsec = 0;
+  /**
+   * The time in whole nanoseconds from the whole second of its flow's first packet (set when the packet joins
+   * its flow, before the groups see it): exact where `ts` is not (a double of epoch seconds keeps about 0.24
+   * us), for 104 days from it. Gaps and durations are differences of it, divided by 1e9 once, so that a gap of
+   * 3 us is 3e-6, as tshark's `frame.time_delta`.
+   */
+  tsNs = 0;
   /** Original length on the wire (the frame length tshark shows). */
   wireLen = 0;
   /** Captured length. */

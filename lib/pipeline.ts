@@ -170,9 +170,10 @@ export class FlowPipeline {
     capLen: number,
     wireLen: number,
     linkType: number,
+    nsec?: number,
   ): void => {
     this.stats.read++;
-    const r = this.decoder.decode(ts, buf, off, capLen, wireLen, linkType);
+    const r = this.decoder.decode(ts, buf, off, capLen, wireLen, linkType, nsec);
     if (r !== SkipReason.NONE) {
       this.skipCounts[r]++;
       if (r === SkipReason.UNSUPPORTED_LINK) this.unsupportedLinks.add(linkType);

@@ -7,7 +7,10 @@
 
 /**
  * Called once per packet. `buf[off .. off + capLen)` holds the captured bytes and is only valid during the call.
- * `ts` is seconds since the epoch (fractional), `wireLen` the original length on the wire.
+ * `ts` is seconds since the epoch (fractional), `wireLen` the original length on the wire. `nsec`, when the source
+ * knows it, is the time stamp's fraction of its second in whole nanoseconds, exactly as the capture holds it:
+ * `ts`, a double of some 1.7e9 seconds, keeps only about 0.24 us of it, and gaps between packets are taken from
+ * `nsec` (see `PacketView.tsNs`). A source that leaves it out has its times taken from `ts`.
  *
  * @example
  * ```ts
@@ -26,4 +29,5 @@ export type PacketCallback = (
   capLen: number,
   wireLen: number,
   linkType: number,
+  nsec?: number,
 ) => void;

@@ -656,16 +656,18 @@ Deno.test({
           usec %= 1e6;
         }
         const ts = sec + usec / 1e6;
+        // Gaps are exact: of nanosecond times, as the groups take them.
+        const ns = sec * 1e9 + usec * 1000;
         const dir = i === 0 ? 0 : n === 3 || rnd() < 0.5 ? 1 : 0;
         const payload = new Uint8Array(Math.floor(rnd() * 40));
         const data = dir === 0
           ? ethernet(ipv4(A, B, 17, udp(1000, 2000, payload)))
           : ethernet(ipv4(B, A, 17, udp(2000, 1000, payload)));
         pkts.push({ ts, data });
-        if (last >= 0) oracle.all.add(ts - last);
-        last = ts;
-        if (lastDir[dir] >= 0) (dir === 0 ? oracle.fwd : oracle.bwd).add(ts - lastDir[dir]);
-        lastDir[dir] = ts;
+        if (last >= 0) oracle.all.add((ns - last) / 1e9);
+        last = ns;
+        if (lastDir[dir] >= 0) (dir === 0 ? oracle.fwd : oracle.bwd).add((ns - lastDir[dir]) / 1e9);
+        lastDir[dir] = ns;
         oracle.len.add(data.length);
         (dir === 0 ? oracle.lenFwd : oracle.lenBwd).add(data.length);
       }

@@ -1043,6 +1043,10 @@ export interface CapPacket {
   wireLen?: number;
   /** In {@linkcode pcapngFile}: a simple packet block, which has no time (`ts` is not written). */
   simple?: boolean;
+  /** In {@linkcode pcapFile}: the exact time in nanoseconds since the epoch, written instead of `ts`. */
+  ns?: bigint;
+  /** In {@linkcode pcapngFile}: the time stamp in the interface's units (its `tsresol`), written instead of `ts`. */
+  ticks?: bigint;
 }
 
 /**
@@ -1076,6 +1080,10 @@ export function pcapFile(
       sec++;
       frac -= div;
     }
+    if (p.ns !== undefined) {
+      sec = Number(p.ns / 1_000_000_000n);
+      frac = Number(p.ns % 1_000_000_000n) / (1e9 / div);
+    }
     dv.setUint32(o, sec, true);
     dv.setUint32(o + 4, frac, true);
     dv.setUint32(o + 8, p.data.length, true);
@@ -1088,7 +1096,8 @@ export function pcapFile(
 
 /**
  * A pcapng file with one section and one interface (microsecond timestamps; with `tsOffset`, the interface's
- * `if_tsoffset` in seconds, which the packets' times are written relative to).
+ * `if_tsoffset` in seconds, which the packets' times are written relative to; with `tsresol`, its
+ * `if_tsresol` byte, for packets that give their `ticks`).
  *
  * @example
  * ```ts
@@ -1099,7 +1108,7 @@ export function pcapFile(
 export function pcapngFile(
   linkType: number,
   packets: CapPacket[],
-  opts: { tsOffset?: number } = {},
+  opts: { tsOffset?: number; tsresol?: number } = {},
 ): Uint8Array {
   const blocks: Uint8Array[] = [];
   const block = (type: number, body: Uint8Array) => {
@@ -1120,15 +1129,23 @@ export function pcapngFile(
   sdv.setBigInt64(8, -1n, true);
   block(0x0a0d0d0a, shb);
   const offset = opts.tsOffset ?? 0;
-  // if_tsoffset (option 14, 8 bytes) and the end of options.
-  const idb = new Uint8Array(offset === 0 ? 8 : 24);
+  // if_tsoffset (option 14, 8 bytes), if_tsresol (9, 1 byte padded to 4), then the end of options.
+  const options = (offset === 0 ? 0 : 12) + (opts.tsresol === undefined ? 0 : 8);
+  const idb = new Uint8Array(options === 0 ? 8 : 8 + options + 4);
   const idv = new DataView(idb.buffer);
   idv.setUint16(0, linkType, true);
   idv.setUint32(4, 262144, true);
+  let o = 8;
   if (offset !== 0) {
-    idv.setUint16(8, 14, true);
-    idv.setUint16(10, 8, true);
-    idv.setBigInt64(12, BigInt(offset), true);
+    idv.setUint16(o, 14, true);
+    idv.setUint16(o + 2, 8, true);
+    idv.setBigInt64(o + 4, BigInt(offset), true);
+    o += 12;
+  }
+  if (opts.tsresol !== undefined) {
+    idv.setUint16(o, 9, true);
+    idv.setUint16(o + 2, 1, true);
+    idb[o + 4] = opts.tsresol;
   }
   block(1, idb);
   for (const p of packets) {
@@ -1141,10 +1158,10 @@ export function pcapngFile(
     }
     const body = new Uint8Array(20 + p.data.length);
     const dv = new DataView(body.buffer);
-    const ticks = Math.round((p.ts - offset) * 1e6);
+    const ticks = p.ticks ?? BigInt(Math.round((p.ts - offset) * 1e6));
     dv.setUint32(0, 0, true);
-    dv.setUint32(4, Math.floor(ticks / 4294967296), true);
-    dv.setUint32(8, ticks % 4294967296, true);
+    dv.setUint32(4, Number(ticks >> 32n), true);
+    dv.setUint32(8, Number(ticks & 0xffffffffn), true);
     dv.setUint32(12, p.data.length, true);
     dv.setUint32(16, p.wireLen ?? p.data.length, true);
     body.set(p.data, 20);

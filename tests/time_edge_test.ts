@@ -11,12 +11,14 @@ import type { FlowRecord } from "../lib/extractor.ts";
 import {
   type CapPacket,
   ethernet,
+  HAVE_TSHARK,
   ipv4,
   parseJsonl,
   pcapFile,
   pcapngFile,
   runCli,
   tcp,
+  tsharkFields,
   udp,
   withTempDir,
 } from "./helpers.ts";
@@ -207,4 +209,116 @@ Deno.test("a burst threshold under a microsecond: packets at the same time are o
     assert.equal(records[0].idle_count, 1);
     assert.equal(records[0].max_burst_packets, 3);
   });
+});
+
+/** UDP packets of flow `n` at exact nanosecond times (since the epoch), alternately from each side. */
+function exactPackets(n: number, times: bigint[]): CapPacket[] {
+  return times.map((ns, i) => ({ ...udpPacket(0, n, 10, i % 2 === 1), ns }));
+}
+
+Deno.test({
+  name: "gaps and durations are exact in a nanosecond capture, also eleven years after its first packet",
+  fn: async () => {
+    // Packets 500 ns apart: the doubles of epoch seconds (steps of 0.24 us) made the gaps 0.477 and 0.596 us,
+    // a variance where there is none, and no constant rate. Flow 2 comes 11 years after flow 1 (the corpus's
+    // dns.pcap is such a merge): times counted from the capture's first packet would pass 2^53 ns there.
+    const t1 = 1_112_172_654_366_527_001n, t2 = 1_484_673_025_972_667_123n;
+    const steps = [0n, 500n, 1000n, 1500n, 2000n];
+    const packets = [
+      ...exactPackets(1, steps.map((d) => t1 + d)),
+      ...exactPackets(2, [t2, t2 + 3_477_000n, t2 + 3_477_500n]),
+    ];
+    const bytes = pcapFile(1, packets, { nano: true });
+    await withTempDir(async (dir) => {
+      for (const reader of HAVE_LIBPCAP ? ["builtin", "libpcap"] : ["builtin"]) {
+        const [a, b] = await extract(dir, "nano.pcap", bytes, [
+          "--reader",
+          reader,
+          "--features",
+          "timing,padding,tcp_rtt",
+          "--include-splt",
+          "--include-sequences",
+          "--max-sequence-length",
+          "3",
+        ]);
+        const want = {
+          duration: 2e-6,
+          iat_min: 5e-7,
+          iat_max: 5e-7,
+          iat_mean: 5e-7,
+          iat_std: 0,
+          iat_median: 5e-7,
+          iat_sum: 2e-6,
+          iat_fwd_mean: 1e-6,
+          iat_bwd_mean: 1e-6,
+          first_response_time: 5e-7,
+          iat_variance: 0,
+          is_constant_rate: true,
+          splt_times: [0, 5e-7, 5e-7],
+          iat_sequence: [5e-7, 5e-7, 5e-7],
+          timestamp_sequence: [0, 5e-7, 1e-6],
+        };
+        for (const [k, v] of Object.entries(want)) assert.deepEqual(a[k], v, `${reader}: ${k}`);
+        assert.deepEqual(
+          [b.start_time, b.duration, b.iat_min, b.iat_max, b.first_response_time, b.splt_times],
+          [1484673025.972667123, 0.0034775, 5e-7, 0.003477, 0.003477, [0, 0.003477, 5e-7]],
+          reader,
+        );
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "pcapng interfaces counting in powers of two and in picoseconds: gaps cut to the nanosecond, as tshark",
+  fn: async () => {
+    // Units of 2^-32 and 2^-30 s: each time is cut to its nanosecond, as tshark and libpcap cut it, and gaps are
+    // differences of those. Picoseconds (with an if_tsoffset, 64 bits of them reach only 213 days): the same,
+    // where tshark 4.0's product overflows. The times used to come from the double of the seconds (0.24 us).
+    const cases: [number, bigint, bigint, number][] = [[0xa0, 32n, 2048n, 0], [0x9e, 30n, 2048n, 0], [
+      12,
+      0n,
+      500_000n,
+      1764000000,
+    ]];
+    await withTempDir(async (dir) => {
+      for (const [resol, bits, step, offset] of cases) {
+        const units = bits > 0n ? 1n << bits : 10n ** BigInt(resol);
+        const base = (1764000000n - BigInt(offset)) * units + units / 3n;
+        const ticks = [0n, 1n, 2n, 3n, 4n].map((k) => base + k * step + k * k * 7n);
+        const file = `${dir}/resol${resol}.pcapng`;
+        await Deno.writeFile(
+          file,
+          pcapngFile(1, ticks.map((t, i) => ({ ...udpPacket(0, 1, 10, i % 2 === 1), ticks: t })), {
+            tsresol: resol,
+            tsOffset: offset,
+          }),
+        );
+        // Each time's nanoseconds, cut; the gaps between them.
+        const ns = ticks.map((t) => ((t % units) * 1_000_000_000n) / units);
+        const gaps = [0, ...ns.slice(1).map((x, i) => Number(x - ns[i]) / 1e9)];
+        if (HAVE_TSHARK && bits > 0n) {
+          const delta = (await tsharkFields(file, ["frame.time_delta"])).map((r) => Number(r[0]));
+          assert.deepEqual(delta, gaps, "the model is tshark's");
+        }
+        for (const reader of HAVE_LIBPCAP ? ["builtin", "libpcap"] : ["builtin"]) {
+          const r = await runCli([
+            "extract",
+            "-q",
+            "--reader",
+            reader,
+            "--features",
+            "timing",
+            "--include-splt",
+            file,
+          ]);
+          assert.equal(r.code, 0, r.stderr);
+          const [rec] = parseJsonl(r.stdout);
+          assert.deepEqual(rec.splt_times, gaps, `${resol} ${reader}`);
+          assert.equal(rec.duration, Number(ns[4] - ns[0]) / 1e9);
+        }
+      }
+    });
+  },
 });

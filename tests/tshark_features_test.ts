@@ -42,6 +42,7 @@ import {
   parseFlowFrame,
   pool,
   sameValue,
+  secondsBetween,
   sum,
   triage,
   tsharkRowsOf,
@@ -78,6 +79,8 @@ function parseFrame(row: string[]): FlowFrame {
 /** A packet of a flow: time, wire length, transport payload length, direction, TCP flags (-1: none). */
 interface Pkt {
   ts: number;
+  /** The time in exact nanoseconds: gaps and durations are exact, as tshark's `frame.time_delta`. */
+  ns: bigint;
   len: number;
   pay: number;
   dir: 0 | 1;
@@ -86,6 +89,7 @@ interface Pkt {
 
 const pktOf = (fr: FlowFrame, dir: 0 | 1): Pkt => ({
   ts: fr.ts,
+  ns: fr.ns,
   len: fr.len,
   pay: fr.pay,
   dir,
@@ -156,17 +160,17 @@ function features(fl: ModelFlow<Pkt>, skipped: (col: string) => void): Map<strin
   out.set("payload_bytes_total", sum(p.map((x) => x.pay)));
   out.set("start_time", p[0].ts);
   out.set("end_time", max(p.map((x) => x.ts)));
-  out.set("duration", max(p.map((x) => x.ts))! - p[0].ts);
+  out.set("duration", secondsBetween(p[p.length - 1].ns, p[0].ns));
   // timing: gaps between consecutive packets in capture order
   const gaps: number[] = [];
-  for (let i = 1; i < p.length; i++) gaps.push(p[i].ts - p[i - 1].ts);
-  const dirGaps = (a: typeof p) => a.slice(1).map((x, i) => x.ts - a[i].ts);
+  for (let i = 1; i < p.length; i++) gaps.push(secondsBetween(p[i].ns, p[i - 1].ns));
+  const dirGaps = (a: typeof p) => a.slice(1).map((x, i) => secondsBetween(x.ns, a[i].ns));
   const gf = dirGaps(fwd), gb = dirGaps(bwd);
   out.set("iat_min", min(gaps));
   out.set("iat_max", max(gaps));
   out.set("iat_mean", mean(gaps));
   out.set("iat_std", std(gaps));
-  out.set("iat_sum", gaps.length ? sum(gaps) : null);
+  out.set("iat_sum", gaps.length ? secondsBetween(p[p.length - 1].ns, p[0].ns) : null);
   q("iat_median", gaps, 0.5);
   q("iat_p25", gaps, 0.25);
   q("iat_p75", gaps, 0.75);
@@ -181,14 +185,14 @@ function features(fl: ModelFlow<Pkt>, skipped: (col: string) => void): Map<strin
   }
   out.set("burstiness_index", gaps.length ? ratioOf(std(gaps)!, mean(gaps)!) : null);
   // Bursts: the maximal runs of packets whose gaps are all below the threshold, one packet or more (JoyfulJay's
-  // definition); a one-packet flow has none. The gaps between them are the idle periods. Gaps are compared to
-  // the microsecond, as documented (the corpus has gaps of exactly 50 ms, which doubles give as 49.99995 ms).
-  const idleGap = (g: number) => Math.round(g * 1e6) >= BURST_THRESHOLD * 1e6;
+  // definition); a one-packet flow has none. The gaps between them are the idle periods. Gaps are exact: one of
+  // the threshold ends a burst (the corpus has gaps of exactly 50 ms).
+  const idleGap = (g: number) => g >= BURST_THRESHOLD;
   const bursts: { n: number; dur: number }[] = [];
   let runStart = 0;
   for (let i = 1; i <= p.length && p.length >= 2; i++) {
     if (i === p.length || idleGap(gaps[i - 1])) {
-      bursts.push({ n: i - runStart, dur: p[i - 1].ts - p[runStart].ts });
+      bursts.push({ n: i - runStart, dur: secondsBetween(p[i - 1].ns, p[runStart].ns) });
       runStart = i;
     }
   }
@@ -200,7 +204,7 @@ function features(fl: ModelFlow<Pkt>, skipped: (col: string) => void): Map<strin
   out.set("idle_count", idle.length);
   out.set("avg_idle_duration", mean(idle));
   out.set("max_idle_duration", max(idle));
-  out.set("first_response_time", bwd.length ? bwd[0].ts - p[0].ts : null);
+  out.set("first_response_time", bwd.length ? secondsBetween(bwd[0].ns, p[0].ns) : null);
   // size
   const len = p.map((x) => x.len), lf = fwd.map((x) => x.len), lb = bwd.map((x) => x.len);
   out.set("pkt_len_min", min(len));

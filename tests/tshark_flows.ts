@@ -91,6 +91,39 @@ export function parseEpoch(text: string): number {
   return Number(text.slice(0, dot)) + Number(frac) / 10 ** frac.length;
 }
 
+/**
+ * tshark's `frame.time_epoch` as exact nanoseconds since the epoch (tshark's own `nstime`), so that gaps are
+ * exact as tshark's `frame.time_delta` is; {@linkcode secondsBetween} makes seconds of two.
+ *
+ * @example
+ * ```ts
+ * import { parseEpochNs } from "./tshark_flows.ts";
+ * console.log(parseEpochNs("1700000000.000003000") - parseEpochNs("1700000000.000000000")); // 3000n
+ * ```
+ */
+export function parseEpochNs(text: string): bigint {
+  const negative = text.startsWith("-");
+  const t = negative ? text.slice(1) : text;
+  const dot = t.indexOf(".");
+  const whole = BigInt(dot < 0 ? t : t.slice(0, dot) || "0");
+  const frac = dot < 0 ? "" : t.slice(dot + 1, dot + 10).padEnd(9, "0");
+  const ns = whole * 1_000_000_000n + BigInt(frac || "0");
+  return negative ? -ns : ns;
+}
+
+/**
+ * Seconds from exact time `b` to exact time `a` (nanoseconds), as one division of an exact difference.
+ *
+ * @example
+ * ```ts
+ * import { secondsBetween } from "./tshark_flows.ts";
+ * console.log(secondsBetween(1_700_000_000_000_003_000n, 1_700_000_000_000_000_000n)); // 0.000003
+ * ```
+ */
+export function secondsBetween(a: bigint, b: bigint): number {
+  return Number(a - b) / 1e9;
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // tshark
 
@@ -538,6 +571,8 @@ export function tcpHeader(
 /** One frame as the flow model reads it. */
 export interface FlowFrame {
   ts: number;
+  /** The same time in exact nanoseconds ({@linkcode parseEpochNs}). */
+  ns: bigint;
   /** Wire length. */
   len: number;
   /** Canonical key; null for frames without IP and for tunnelled frames. */
@@ -584,6 +619,7 @@ export interface FrameDetail {
 export function parseFlowFrame(f: FieldReader<FlowField>): { frame: FlowFrame; detail: FrameDetail | null } {
   const frame: FlowFrame = {
     ts: parseEpoch(f("frame.time_epoch")[0]),
+    ns: parseEpochNs(f("frame.time_epoch")[0]),
     len: Number(f("frame.len")[0]),
     key: null,
     taint: [],

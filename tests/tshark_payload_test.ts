@@ -62,6 +62,7 @@ import {
   parseFlowFrame,
   pool,
   sameValue,
+  secondsBetween,
   splitRows,
   sum,
   triage,
@@ -322,7 +323,8 @@ function parseFrame(row: string[], raw: RawLayers): Frame {
 
 /** A packet of a flow: time, wire length, transport payload length, direction, captured payload (hex). */
 interface Pkt {
-  ts: number;
+  /** The time in exact nanoseconds: gaps are exact, as tshark's `frame.time_delta`. */
+  ns: bigint;
   len: number;
   pay: number;
   dir: 0 | 1;
@@ -334,7 +336,7 @@ interface Pkt {
 type Flow = ModelFlow<Pkt>;
 
 const pktOf = (fr: Frame, dir: 0 | 1): Pkt => ({
-  ts: fr.ts,
+  ns: fr.ns,
   len: fr.len,
   pay: fr.pay,
   dir,
@@ -407,7 +409,7 @@ function paddingFeatures(fl: Flow, cfg: Config, out: Map<string, Value>): void {
   out.set("dominant_size_ratio", modeRatio);
   out.set("unique_size_count", counts.size);
   out.set("size_entropy", counts.size > 1 ? shannon(counts.values(), n) / Math.log2(counts.size) : 0);
-  const gaps = p.slice(1).map((x, i) => x.ts - p[i].ts);
+  const gaps = p.slice(1).map((x, i) => secondsBetween(x.ns, p[i].ns));
   let constantRate: boolean | null = null;
   if (gaps.length === 0) {
     out.set("iat_variance", null);
@@ -434,12 +436,11 @@ function paddingFeatures(fl: Flow, cfg: Config, out: Map<string, Value>): void {
   const wire = sum(len);
   out.set("burst_padding_ratio", wire !== 0 ? sum(over) / wire : null);
   out.set("burst_overhead_bytes", sum(over));
-  // Bursts: runs of packets split at gaps of cfg.burst or more, to the microsecond (single packets are bursts
-  // too).
+  // Bursts: runs of packets split at gaps of cfg.burst or more, gaps being exact (single packets are bursts too).
   const eff: number[] = [];
   let bp = 0, bw = 0;
   for (let i = 0; i <= n; i++) {
-    if (i === n || (i > 0 && Math.round(gaps[i - 1] * 1e6) >= Math.round(cfg.burst * 1e6))) {
+    if (i === n || (i > 0 && gaps[i - 1] >= cfg.burst)) {
       if (bw > 0) eff.push(bp / bw);
       bp = bw = 0;
     }
@@ -458,15 +459,15 @@ function paddingFeatures(fl: Flow, cfg: Config, out: Map<string, Value>): void {
 function sequenceFeatures(fl: Flow, cfg: Config, out: Map<string, Value>): void {
   const max = cfg.maxSequence, p = fl.pkts, k = Math.min(p.length, max);
   const iat = new Array<number>(max).fill(0), rel = new Array<number>(max).fill(0);
-  for (let i = 0; i < max && i + 1 < p.length; i++) iat[i] = p[i + 1].ts - p[i].ts;
-  for (let i = 0; i < k; i++) rel[i] = p[i].ts - fl.firstTs;
+  for (let i = 0; i < max && i + 1 < p.length; i++) iat[i] = secondsBetween(p[i + 1].ns, p[i].ns);
+  for (let i = 0; i < k; i++) rel[i] = secondsBetween(p[i].ns, p[0].ns);
   out.set("iat_sequence", iat);
   out.set("timestamp_sequence", rel);
   const lens = new Array<number>(max).fill(0);
   for (let i = 0; i < k; i++) lens[i] = (p[i].dir === 0 ? 1 : -1) * p[i].len;
   out.set("pkt_len_sequence", lens);
   const first = p.slice(0, k);
-  const times = first.map((x, i) => (i === 0 ? 0 : x.ts - p[i - 1].ts));
+  const times = first.map((x, i) => (i === 0 ? 0 : secondsBetween(x.ns, p[i - 1].ns)));
   out.set("splt", first.map((x, i) => [x.len, times[i], x.dir === 0 ? 1 : -1]));
   out.set("splt_lengths", first.map((x) => x.len));
   out.set("splt_times", times);

@@ -245,13 +245,17 @@ function tcpRtt(fl: Flow, out: Map<string, Value>, cap = MAX_OUTSTANDING): numbe
   const p = fl.pkts.filter((x) => x.fr.flags >= 0);
   // Handshake: the initiator's first SYN, the responder's first SYN-ACK after it, the initiator's first ACK
   // (without SYN) after that.
-  let syn = -1, synAck = -1, hs: number | null = null, tsharkHs = NaN;
+  // Times are exact nanoseconds from the flow's first packet, as tshark's `nstime`; an RTT is one division of
+  // an exact difference.
+  const origin = p.length > 0 ? p[0].fr.ns : 0n;
+  const nsOf = (fr: Frame) => Number(fr.ns - origin);
+  let syn: number | null = null, synAck: number | null = null, hs: number | null = null, tsharkHs = NaN;
   for (const { fr, dir } of p) {
     const s = (fr.flags & SYN) !== 0, a = (fr.flags & ACK) !== 0;
-    if (dir === 0 && s && !a && syn < 0) syn = fr.ts;
-    else if (dir === 1 && s && a && syn >= 0 && synAck < 0) synAck = fr.ts;
-    else if (dir === 0 && !s && a && synAck >= 0 && hs === null) {
-      hs = fr.ts - syn;
+    if (dir === 0 && s && !a && syn === null) syn = nsOf(fr);
+    else if (dir === 1 && s && a && syn !== null && synAck === null) synAck = nsOf(fr);
+    else if (dir === 0 && !s && a && synAck !== null && hs === null) {
+      hs = (nsOf(fr) - syn!) / 1e9;
       tsharkHs = fr.initialRtt;
     }
   }
@@ -279,7 +283,7 @@ function tcpRtt(fl: Flow, out: Map<string, Value>, cap = MAX_OUTSTANDING): numbe
         while (waiting.length > 0 && seqDiff(waiting[0].v, fr.tsEcr) < 0) waiting.shift();
         if (waiting.length > 0 && waiting[0].v === fr.tsEcr) {
           lastEcr[dir] = fr.tsEcr;
-          const rtt = fr.ts - waiting[0].t;
+          const rtt = (nsOf(fr) - waiting[0].t) / 1e9;
           if (rtt > 0 && rtt < MAX_RTT) samples.push(rtt);
           waiting.shift();
         }
@@ -287,7 +291,7 @@ function tcpRtt(fl: Flow, out: Map<string, Value>, cap = MAX_OUTSTANDING): numbe
       const last = lastVal[dir];
       if (last === null || seqDiff(fr.tsVal, last) > 0) {
         lastVal[dir] = fr.tsVal;
-        if (tsv[dir].length < cap) tsv[dir].push({ v: fr.tsVal, t: fr.ts });
+        if (tsv[dir].length < cap) tsv[dir].push({ v: fr.tsVal, t: nsOf(fr) });
       }
     }
     if ((fr.flags & ACK) !== 0 && fr.ack !== lastAck[dir] && segs[other].length > 0) {
@@ -295,7 +299,7 @@ function tcpRtt(fl: Flow, out: Map<string, Value>, cap = MAX_OUTSTANDING): numbe
       const open = segs[other];
       while (open.length > 0 && seqDiff(open[0].end, fr.ack) <= 0) {
         const s = open.shift()!;
-        const rtt = fr.ts - s.t;
+        const rtt = (nsOf(fr) - s.t) / 1e9;
         if (s.end === fr.ack && !s.spoiled && rtt > 0 && rtt < MAX_RTT) ackSamples.push(rtt);
       }
     }
@@ -304,7 +308,7 @@ function tcpRtt(fl: Flow, out: Map<string, Value>, cap = MAX_OUTSTANDING): numbe
       const m = maxEnd[dir];
       if (m === null || seqDiff(end, m) > 0) {
         maxEnd[dir] = end;
-        if (segs[dir].length < cap) segs[dir].push({ end, t: fr.ts, spoiled: false });
+        if (segs[dir].length < cap) segs[dir].push({ end, t: nsOf(fr), spoiled: false });
       } else {
         const e = segs[dir].find((s) => s.end === end);
         if (e) e.spoiled = true;

@@ -918,3 +918,29 @@ Deno.test("joy: an SSH flow captured mid-session holds 64 KiB and stops; a TLS e
   deepEqual([t.extensions[0].length, t.extensions[0].data.length], [65535, 0]);
   ok(tlsPrintJson(t, null).includes('"c_extensions":[{"server_name":""}]'), tlsPrintJson(t, null));
 });
+
+Deno.test("--format joy: DNS messages with long names and malformed records as Joy 4.5's dns.c prints them", async () => {
+  // Real traffic (testdata/README.md): dig against bind and unbound. The expected arrays are what Joy 4.5's own
+  // printers (src/dns.c, compiled in a harness) print for each direction's UDP payloads. Names of 126
+  // characters or more were {"malformed":N} (the written length was counted twice against Joy's 255), and a
+  // record whose header or data length could not be read had no "DEBUG" note.
+  const file = `${ROOT}/testdata/dns_edge/joy_names_unbound.pcap`;
+  const want: Record<string, unknown[]> = JSON.parse(
+    await Deno.readTextFile(`${ROOT}/testdata/dns_edge/joy_names_unbound.joy_dns.json`),
+  );
+  const r = await runCli(["extract", "-q", "--format", "joy", file]);
+  equal(r.code, 0, r.stderr);
+  let compared = 0, longNames = 0, notes = 0;
+  for (const line of r.stdout.trim().split("\n").slice(1)) {
+    const f: Flow = JSON.parse(line);
+    if (f.dns === undefined) continue;
+    // A flow with both directions prints its twin's (the responses), as Joy does.
+    const expected = want[`${f.da}|${f.dp}|${f.sa}|${f.sp}`] ?? want[`${f.sa}|${f.sp}|${f.da}|${f.dp}`];
+    deepEqual(f.dns, expected, `${f.sa}:${f.sp}`);
+    compared++;
+    const text = JSON.stringify(f.dns);
+    if (/"(qn|rn)":"[^"]{126,}"/.test(text)) longNames++;
+    if (text.includes('"DEBUG":"rr ')) notes++;
+  }
+  deepEqual([compared, longNames > 5, notes > 0], [13, true, true]);
+});

@@ -8,7 +8,8 @@
  */
 
 const MAX_NUM_DNS_PKT = 200;
-const OUTNAME_LEN = 255;
+/** Joy's DNS_OUTNAME_LEN: names are read into a buffer of 256 bytes, of which 255 may be written. */
+const OUTNAME_LEN = 256;
 
 /**
  * DNS messages kept for one direction of a flow.
@@ -44,7 +45,10 @@ function printable(c: number): string {
   return c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : "*";
 }
 
-/** Joy's name parser; `st.p`/`st.len` advance as in C. Returns [err, name]. */
+/**
+ * Joy's name parser; `st.p`/`st.len` advance as in C. Returns [err, name]. Reading stops once `outLen`
+ * characters are written (Joy's fixed `terminus`); a pointer's name is read with what is left of it.
+ */
 function parseName(
   m: Uint8Array,
   st: { p: number; len: number },
@@ -73,7 +77,6 @@ function parseName(
         }
         out += ".";
         for (let i = 1; i <= l; i++) out += printable(c + i < m.length ? m[c + i] : 0);
-        outLen -= l + 1;
         st.len -= l + 1;
         c += l + 1;
         st.p += l + 1;
@@ -85,7 +88,7 @@ function parseName(
       st.len -= 2;
       offsetLen -= o;
       const sub = { p: o, len: offsetLen };
-      const [e, rest] = parseName(m, sub, outLen, false, depth + 1);
+      const [e, rest] = parseName(m, sub, outLen - out.length, false, depth + 1);
       return [e, out + rest];
     } else return [5, out];
   }
@@ -176,6 +179,11 @@ function ip6(m: Uint8Array, p: number): string {
   return parts.join(":");
 }
 
+/** The end of a message whose record header cannot be read (Joy's `dns_rr_parse` error), with its note. */
+function rrMalformed(section: string, left: number, err: number, len: number): string {
+  return `"malformed":${len},"DEBUG": "rr ${section}=${left}; err=${err}; len=${len}"}]}`;
+}
+
 /** One message as Joy's `dns_print_packet`. */
 function packetJson(m: Uint8Array): string {
   let s = "{";
@@ -186,11 +194,13 @@ function packetJson(m: Uint8Array): string {
   const qr = flags >> 15 ? "r" : "q";
   const st = { p: 12, len: pktLen - 12 };
   let qd = (m[4] << 8) | m[5];
-  if (qd > 1) return s + `"malformed":${st.len}}`;
+  // Joy 4.5 adds a debug note (zprintf_debug, with a space after its colon) to each malformed message but one
+  // whose record data cannot be read.
+  if (qd > 1) return s + `"malformed":${st.len},"DEBUG": "qdcount=${qd}; err=8"}`;
   while (qd-- > 0) {
     const [e, name] = parseName(m, st, OUTNAME_LEN - 1, false);
-    if (e !== ERR_OK) return s + `"malformed":${st.len}}`;
-    if (st.len < 4) return s + `"malformed":${st.len}}`;
+    if (e !== ERR_OK) return s + `"malformed":${st.len},"DEBUG": "question name err=${e}; len=${st.len}"}`;
+    if (st.len < 4) return s + `"malformed":${st.len},"DEBUG": "question err=4; len=${st.len}"}`;
     st.p += 4;
     st.len -= 4;
     s += `"${qr}n":${JSON.stringify(name.slice(1))},`;
@@ -208,17 +218,16 @@ function packetJson(m: Uint8Array): string {
       s += "{";
       const [e] = parseName(m, st, OUTNAME_LEN - 1, false);
       if (e !== ERR_OK) {
-        // Joy 4.5 adds its debug note when a record's name cannot be read (with a space after its colon).
         return s +
           `"malformed":${st.len},"DEBUG": "rr name ${countNames[sec]}=${n}; err=${e}; len=${st.len}"}]}`;
       }
-      if (st.len < 10) return s + `"malformed":${st.len}}]}`;
+      if (st.len < 10) return s + rrMalformed(countNames[sec], n, 4, st.len);
       const p = st.p;
       const type = (m[p] << 8) | m[p + 1];
       const cls = (m[p + 2] << 8) | m[p + 3];
       const ttl = ((m[p + 4] << 24) | (m[p + 5] << 16) | (m[p + 6] << 8) | m[p + 7]) >>> 0;
       const rdl = (m[p + 8] << 8) | m[p + 9];
-      if (st.len < rdl) return s + `"malformed":${st.len}}]}`;
+      if (st.len < rdl) return s + rrMalformed(countNames[sec], n, 10, st.len);
       rdlength = rdl;
       st.p += 10;
       st.len -= 10;

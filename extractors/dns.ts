@@ -108,6 +108,9 @@ export class DnsState {
    */
   queryHeader: Uint8Array | null = null;
   responseHeader: Uint8Array | null = null;
+  /** Which message (its count) the first response was, and its RCODE's upper bits when it was parsed. */
+  responseAt = 0;
+  responseExtendedRcode = 0;
   /**
    * UDP: headers of the datagrams that did not read as DNS while the flow was undecided (at most
    * UDP_PROBES - 1, their 12 header bytes): counted once a later one decides the flow is DNS (a dig
@@ -136,8 +139,13 @@ const features: FeatureSpec[] = [
   f("dns_query_name", "str", "Name of the first question (Wireshark rendering, <Root> for the root)."),
   f("dns_query_type", "int", "Type of the first question (1 A, 28 AAAA, ...)."),
   f("dns_query_type_str", "str", 'Mnemonic of the query type ("A", "AAAA", ...).'),
-  f("dns_response_code", "int", "RCODE of the first response."),
-  f("dns_response_code_str", "str", 'Mnemonic of the RCODE ("NOERROR", "NXDOMAIN", ...).'),
+  f(
+    "dns_response_code",
+    "int",
+    "RCODE of the first response: the header's 4 bits, with an OPT record's upper 8 bits above them " +
+      "(RFC 6891: 16 BADVERS, 23 BADCOOKIE).",
+  ),
+  f("dns_response_code_str", "str", 'Mnemonic of the RCODE ("NOERROR", "NXDOMAIN", "BADCOOKIE", ...).'),
   f("dns_answer_count", "int", "ANCOUNT of the first response (of the query when there is none)."),
   f("dns_authority_count", "int", "NSCOUNT of the first response (of the query when there is none)."),
   f("dns_additional_count", "int", "ARCOUNT of the first response (of the query when there is none)."),
@@ -167,7 +175,10 @@ function countHeader(s: DnsState, buf: Uint8Array, off: number, have = 12): void
   const flags = (buf[off + 2] << 8) | buf[off + 3];
   if (flags & 0x8000) {
     s.responses++;
-    if (s.responseHeader === null) s.responseHeader = headerOf(buf, off, have);
+    if (s.responseHeader === null) {
+      s.responseHeader = headerOf(buf, off, have);
+      s.responseAt = s.messages;
+    }
   } else {
     s.queries++;
     if (s.queryHeader === null) s.queryHeader = headerOf(buf, off, have);
@@ -218,6 +229,8 @@ function countPending(s: DnsState): void {
 /** Keeps what the columns need of a parsed message (its header is counted by `countHeader`). */
 function addMessage(s: DnsState, m: DnsMessage): void {
   if (m.qr) {
+    // Its header was just counted: the first response's RCODE takes an OPT record's extended bits.
+    if (s.responseAt === s.messages) s.responseExtendedRcode = m.extendedRcode;
     if (s.firstResponse === null) s.firstResponse = m;
     if (m.minTtl !== null && (s.minTtl === null || m.minTtl < s.minTtl)) s.minTtl = m.minTtl;
     if (m.maxTtl !== null && (s.maxTtl === null || m.maxTtl > s.maxTtl)) s.maxTtl = m.maxTtl;
@@ -612,8 +625,9 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
       out.dns_additional_count = have >= 12 ? (counts[10] << 8) | counts[11] : null;
     }
     if (r !== null) {
-      out.dns_response_code = r[3] & 0xf;
-      out.dns_response_code_str = dnsRcodeName(r[3] & 0xf);
+      const rcode = (s.responseExtendedRcode << 4) | (r[3] & 0xf);
+      out.dns_response_code = rcode;
+      out.dns_response_code_str = dnsRcodeName(rcode);
       out.dns_recursion_available = (r[3] & 0x80) !== 0;
     }
     out.dns_min_ttl = s.minTtl;

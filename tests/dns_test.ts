@@ -271,7 +271,12 @@ function tsharkDns(path: string, extra: string[] = []): Map<string, Want> {
       if (isResp) {
         w.responses++;
         if (w.responses === 1) {
-          w.rcode = Number(fl["dns.flags.rcode"]);
+          // An OPT record's extended RCODE bits go above the header's four (RFC 6891).
+          const opt = Object.values(dns["Additional records"] ?? {}).flatMap((v) => asList(v as object))
+            .find((rr) => (rr as Record<string, string>)["dns.resp.ext_rcode"] !== undefined) as
+              | Record<string, string>
+              | undefined;
+          w.rcode = (Number(opt?.["dns.resp.ext_rcode"] ?? 0) << 4) | Number(fl["dns.flags.rcode"]);
           w.counts = counts;
           w.ra = fl["dns.flags.recavail"] === "1";
           if (w.queries === 0) {
@@ -689,7 +694,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "dns: crafted UDP exchanges and dig against dnsmasq agree with tshark, header-only messages included",
+  name:
+    "dns: crafted UDP exchanges, dig against dnsmasq and BIND's extended RCODEs agree with tshark, header-only messages included",
   ignore: !HAVE_TSHARK,
   async fn() {
     // Captured on lo: crafted messages sent over real UDP sockets (40 queries before the one response, a first
@@ -699,6 +705,8 @@ Deno.test({
     const cases: [string, string[], number][] = [
       ["crafted_udp.pcap", [], 30],
       ["dig_dnsmasq.pcap", ["-d", "udp.port==5300,dns", "-d", "tcp.port==5300,dns"], 26],
+      // BIND's BADCOOKIE (23) and BADVERS (16) answers: RCODEs an OPT record extends past four bits.
+      ["ext_rcode_bind.pcap", [], 5],
     ];
     for (const [file, extra, floor] of cases) {
       const path = `testdata/dns_edge/${file}`;

@@ -112,21 +112,29 @@ const TYPE_NAMES: Record<number, string> = {
   32769: "DLV",
 };
 
-/** Names of the 4-bit header RCODEs (RFC 1035, 2136, 6895, 8490). */
-const RCODE_NAMES: readonly string[] = [
-  "NOERROR",
-  "FORMERR",
-  "SERVFAIL",
-  "NXDOMAIN",
-  "NOTIMP",
-  "REFUSED",
-  "YXDOMAIN",
-  "YXRRSET",
-  "NXRRSET",
-  "NOTAUTH",
-  "NOTZONE",
-  "DSOTYPENI",
-];
+/** Names of the RCODEs (RFC 1035, 2136, 6895, 8490; 16 and up extended by an OPT record, RFC 6891, 7873). */
+const RCODE_NAMES: Readonly<Record<number, string>> = {
+  0: "NOERROR",
+  1: "FORMERR",
+  2: "SERVFAIL",
+  3: "NXDOMAIN",
+  4: "NOTIMP",
+  5: "REFUSED",
+  6: "YXDOMAIN",
+  7: "YXRRSET",
+  8: "NXRRSET",
+  9: "NOTAUTH",
+  10: "NOTZONE",
+  11: "DSOTYPENI",
+  16: "BADVERS",
+  17: "BADKEY",
+  18: "BADTIME",
+  19: "BADMODE",
+  20: "BADNAME",
+  21: "BADALG",
+  22: "BADTRUNC",
+  23: "BADCOOKIE",
+};
 
 /**
  * Mnemonic of an RR type, e.g. 28 → "AAAA"; unknown types as "TYPE<n>" (RFC 3597).
@@ -142,7 +150,7 @@ export function dnsTypeName(t: number): string {
 }
 
 /**
- * Mnemonic of a header RCODE, e.g. 3 → "NXDOMAIN"; unknown codes as "RCODE<n>".
+ * Mnemonic of an RCODE, e.g. 3 → "NXDOMAIN", 23 → "BADCOOKIE"; unknown codes as "RCODE<n>".
  *
  * @example
  * ```ts
@@ -182,6 +190,11 @@ export interface DnsMessage {
   maxTtl: number | null;
   /** Answer RRs read whole (fewer than anCount when the message or the capture is cut). */
   answersRead: number;
+  /**
+   * The upper 8 bits of the extended RCODE, from the OPT record's TTL (RFC 6891 6.1.3): the RCODE is
+   * `extendedRcode << 4 | rcode`; 0 without an OPT record or when the records before it could not be read.
+   */
+  extendedRcode: number;
 }
 
 /** Result of {@linkcode readDnsName}: rendered name and the offset just past the name's wire form. */
@@ -501,6 +514,7 @@ export function parseDnsMessage(
     minTtl: null,
     maxTtl: null,
     answersRead: 0,
+    extendedRcode: 0,
   };
   let p = off + 12;
   let qName: string | null = null;
@@ -543,5 +557,28 @@ export function parseDnsMessage(
     }
     p = rd + rdLen;
   }
+  if (qr && msg.answersRead === anCount) {
+    msg.extendedRcode = optExtendedRcode(buf, off, p, end, nsCount, arCount);
+  }
   return msg;
+}
+
+/** The OPT record's extended RCODE bits among the authority and additional records from `p` (0: none read). */
+function optExtendedRcode(
+  buf: Uint8Array,
+  off: number,
+  p: number,
+  end: number,
+  nsCount: number,
+  arCount: number,
+): number {
+  for (let i = 0; i < nsCount + arCount; i++) {
+    const next = nameEnd(buf, off, p, end);
+    if (next < 0 || next + 10 > end) return 0;
+    const rd = next + 10 + u16(buf, next + 8);
+    if (rd > end) return 0;
+    if (i >= nsCount && u16(buf, next) === 41) return buf[next + 4];
+    p = rd;
+  }
+  return 0;
 }

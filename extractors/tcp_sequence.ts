@@ -104,7 +104,7 @@ const features: FeatureSpec[] = [
     "int",
     "Payload bytes the initiator sent that the capture holds, each once (tcptrace's unique bytes sent): " +
       "retransmissions and duplicates of captured bytes, keep-alives and zero-window probes not counted, and a " +
-      "first copy counted when it comes late. Past 16 holes at once, bytes filling the oldest are not counted; " +
+      "first copy counted when it comes late. Past 256 holes at once, bytes filling the oldest are not counted; " +
       "a segment farther than a window (2^30) from the bytes seen (a damaged sequence number) counts its own, " +
       "and after 8 such segments in a row (the capture jumped), the bytes are measured from there.",
   ),
@@ -153,8 +153,9 @@ const MAX_WINDOW = 2 ** 30;
  * for a jump of the capture rather than damaged sequence numbers. */
 const JUMP_SEGMENTS = 8;
 
-/** Holes remembered per direction; past them, the oldest is forgotten (its bytes, if they come, not counted). */
-const MAX_HOLES = 16;
+/** Holes remembered per direction; past them, the oldest is forgotten (its bytes, if they come, not counted). A
+ * download through a lossy link holds 20 to 41 at once; the list grows only as holes open (4 KiB at most). */
+const MAX_HOLES = 256;
 
 /** Remembers `[s, e)` as a hole, forgetting the oldest past `MAX_HOLES`. */
 function addHole(me: TcpSequenceDirection, s: number, e: number): void {

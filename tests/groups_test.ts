@@ -1085,7 +1085,7 @@ Deno.test({
       r.src_port === 38916
     );
     const sent = flow.tcp_seq_bwd_bytes_sent as number;
-    // One segment less: the two segments 2^29 back each leave a hole behind them, and past 16 holes at once a
+    // One segment less: the two segments 2^29 back each leave a hole behind them, and past 256 holes at once a
     // fill of the oldest is not counted (as documented).
     assert.ok(sent <= union && sent >= union - 1448, `${sent} unique bytes, the union ${union}`);
     assert.ok(

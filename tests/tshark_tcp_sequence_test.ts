@@ -968,7 +968,11 @@ Deno.test({
   async fn() {
     // Summed over the segments not taken as retransmissions, they passed the stream's length where a duplicate
     // was called out of order (852,640 for 846,800), and fell short where a first copy came late.
-    for (const file of ["fastrt_nots.pcap", "spurious_rst.pcap", "rtt50_sender.pcap"]) {
+    // congest_bridge.pcap holds 20 holes at once in its download: past 16 remembered, a fill of the oldest was
+    // not counted (2,994,413 for 3,000,205).
+    for (
+      const file of ["fastrt_nots.pcap", "spurious_rst.pcap", "rtt50_sender.pcap", "congest_bridge.pcap"]
+    ) {
       const path = `testdata/tcp_loss/${file}`;
       const spans = new Map<number, [number, number][]>();
       const fields = ["tcp.srcport", "tcp.seq", "tcp.len"].flatMap((f) => ["-e", f]);

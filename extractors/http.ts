@@ -2,9 +2,10 @@
  * `http2`: HTTP/1.x and cleartext HTTP/2 on any port, detected by content. HTTP/1: the first request line
  * (method, URI, version), Host, User-Agent and Content-Type, and the first status line. HTTP/2: the client
  * preface (prior knowledge) or an `Upgrade: h2c` exchange, then frame headers by type across segments (payloads
- * are skipped, nothing is buffered beyond a frame header), stream ids, server push and multiplexing; a sequence
- * gap that is never filled (a segment not captured) ends the frame counts, as frames after it cannot be
- * delimited. HTTP/2 over
+ * are skipped, nothing is buffered beyond a frame header), stream ids, server push and multiplexing. Bytes lost
+ * for good where a frame header lay (a segment the capture missed or the snapshot length cut, which the receiver
+ * acknowledged; one whose retransmission came behind more than 64 KiB; the end of the capture) lose the frames
+ * they held: reading resumes at the next frame header that the one after it confirms. HTTP/2 over
  * TLS is encrypted and not seen. `http3_detected` is true for a UDP flow that starts with a QUIC v1/v2/draft long
  * header (HTTP/3 is QUIC's usual payload; the ALPN is not visible here).
  *
@@ -141,7 +142,13 @@ const features: FeatureSpec[] = [
       "datagram of 1200 bytes or more, as a client's Initial is) (HTTP/3 transport); false for every other flow.",
   ),
   f("http2_preface_seen", "bool", "The HTTP/2 client connection preface was seen."),
-  f("http2_frame_count", "int", "HTTP/2 frames seen, both directions."),
+  f(
+    "http2_frame_count",
+    "int",
+    "HTTP/2 frames seen, both directions. Where bytes holding a frame header were lost (not captured, cut by the " +
+      "snapshot length, or retransmitted behind more than 64 KiB), the frames they held are not counted, and " +
+      "counting resumes at the next header that the one after it confirms.",
+  ),
   f("http2_data_frames", "int", "HTTP/2 DATA frames."),
   f("http2_headers_frames", "int", "HTTP/2 HEADERS frames."),
   f("http2_settings_frames", "int", "HTTP/2 SETTINGS frames."),
@@ -323,6 +330,31 @@ function skipGapInPayload(s: HttpState, dir: 0 | 1, st: TcpStreamBuffer): void {
   }
 }
 
+/**
+ * Gives up on a gap over a frame header that will not be filled: the receiver acknowledged its bytes (the
+ * capture missed them: not captured, cut by the snapshot length), or (`full`) more than STREAM_CAP would wait
+ * behind it, and bytes past the cap would be dropped, or the capture ended. Waiting for it ended the frame counts
+ * for the rest of the connection (430 frames of 1,310 in a 20 MB download where one header's retransmission
+ * came 71 KB late); the frames resume at the next header the one after it confirms (`Http2Connection.resync`),
+ * and only those in the gap are lost.
+ */
+function resyncPastLoss(s: HttpState, dir: 0 | 1, st: TcpStreamBuffer, full: boolean): void {
+  const h2 = s.h2!;
+  const role: 0 | 1 = dir === s.clientDir ? 0 : 1;
+  // Given up for `full`: the first gap (what the cap needs); then each the receiver acknowledged.
+  let force = full;
+  while (
+    dirState(s, dir) === Dir.H2 && st.hasGap && h2.skippable(role) === 0 && (force || st.gapMissed)
+  ) {
+    force = false;
+    st.skipGap();
+    h2.resync(role);
+    const a = st.available;
+    if (a > 0) st.consume(process(s, dir, st.data, st.offset, a, false));
+    skipGapInPayload(s, dir, st);
+  }
+}
+
 /** Processes the contiguous bytes `b[o, o + n)` of direction `dir`; returns how many were consumed. */
 function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, final: boolean): number {
   let used = 0;
@@ -416,9 +448,12 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
       case Dir.H2: {
         const h2 = s.h2!;
         const role: 0 | 1 = dir === s.clientDir ? 0 : 1;
-        h2.feed(role, b, p, p + left);
-        if (h2.failed(role)) setDirState(s, dir, Dir.DONE);
-        return n;
+        const took = h2.feed(role, b, p, p + left);
+        if (h2.failed(role)) {
+          setDirState(s, dir, Dir.DONE);
+          return n;
+        }
+        return used + took;
       }
       default:
         return n;
@@ -518,11 +553,15 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
         st.push((seq + used) >>> 0, b, o + used, n - used);
       }
     } else {
+      // Bytes past the cap would be dropped while a lost frame header is waited for: give it up first.
+      if (dirState(s, dir) === Dir.H2 && st.wouldDrop(seq, n)) resyncPastLoss(s, dir, st, true);
       st.push(seq, b, o, n);
       const a = st.available;
       if (a > 0) st.consume(process(s, dir, st.data, st.offset, a, false));
-      if (dirState(s, dir) === Dir.H2 && st.hasGap) skipGapInPayload(s, dir, st);
-      else if (a === 0 && dirState(s, dir) === Dir.NEW && st.buffered >= GAP_BYTES && !st.gapAwaited) {
+      if (dirState(s, dir) === Dir.H2 && st.hasGap) {
+        skipGapInPayload(s, dir, st);
+        resyncPastLoss(s, dir, st, false);
+      } else if (a === 0 && dirState(s, dir) === Dir.NEW && st.buffered >= GAP_BYTES && !st.gapAwaited) {
         // Its first bytes were lost before the capture saw them: it cannot be classified, and would otherwise
         // be buffered up to STREAM_CAP for nothing. (Not when its receiver waits for them too: they will come,
         // and were held back on purpose, to hide the request.)
@@ -546,6 +585,11 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
           (s.seeked & (1 << d)) === 0
         ) {
           process(s, d as 0 | 1, st.data, st.offset, st.available, true);
+        }
+        // HTTP/2 frames held behind gaps the capture never filled (no acknowledgement told they were missed).
+        for (let k = 0; st !== null && k < 256 && st.hasGap && dirState(s, d) === Dir.H2; k++) {
+          skipGapInPayload(s, d as 0 | 1, st);
+          resyncPastLoss(s, d as 0 | 1, st, true);
         }
       }
     }

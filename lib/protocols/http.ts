@@ -456,6 +456,45 @@ class H2Dir {
   failed = false;
   /** Frames read in this direction. */
   frames = 0;
+  /** False after bytes were lost (see `Http2Connection.resync`) until a frame header is found again. */
+  inSync = true;
+}
+
+/**
+ * The 9 bytes at `b[o]` can be a frame header as senders write them: a frame of at most 16 KiB (the size
+ * every peer accepts without a SETTINGS change), a known type with only its defined flags, the reserved bit 0,
+ * and a stream and length its type allows. Two such headers in a row, the second where the first's frame ends,
+ * happen by chance in other bytes about once in 10^12 places.
+ */
+function plausibleFrameHeader(b: Uint8Array, o: number): boolean {
+  const len = (b[o] << 16) | (b[o + 1] << 8) | b[o + 2];
+  const type = b[o + 3], fl = b[o + 4];
+  if (len > 16384 || (b[o + 5] & 0x80) !== 0) return false;
+  const sid = (b[o + 5] << 24) | (b[o + 6] << 16) | (b[o + 7] << 8) | b[o + 8];
+  switch (type) {
+    case H2Frame.DATA:
+      return sid !== 0 && (fl & ~0x09) === 0;
+    case H2Frame.HEADERS:
+      return sid !== 0 && (fl & ~0x2d) === 0;
+    case H2Frame.PRIORITY:
+      return sid !== 0 && fl === 0 && len === 5;
+    case H2Frame.RST_STREAM:
+      return sid !== 0 && fl === 0 && len === 4;
+    case H2Frame.SETTINGS:
+      return sid === 0 && (fl & ~1) === 0 && len % 6 === 0 && ((fl & 1) === 0 || len === 0);
+    case H2Frame.PUSH_PROMISE:
+      return sid !== 0 && (fl & ~0x0c) === 0 && len >= 4;
+    case H2Frame.PING:
+      return sid === 0 && (fl & ~1) === 0 && len === 8;
+    case H2Frame.GOAWAY:
+      return sid === 0 && fl === 0 && len >= 8;
+    case H2Frame.WINDOW_UPDATE:
+      return fl === 0 && len === 4;
+    case H2Frame.CONTINUATION:
+      return sid !== 0 && (fl & ~0x04) === 0;
+    default:
+      return false;
+  }
 }
 
 /** Most streams tracked as open at once; beyond it the connection is multiplexed anyway. */
@@ -538,11 +577,21 @@ export class Http2Connection {
     return this.dirs[dir].failed;
   }
 
-  /** Consumes `buf[off, end)` from the client (`dir` 0) or the server (1). Never throws. */
-  feed(dir: 0 | 1, buf: Uint8Array, off: number, end: number): void {
+  /**
+   * Consumes `buf[off, end)` from the client (`dir` 0) or the server (1); returns how many bytes it took: all
+   * of them, but after a {@linkcode Http2Connection.resync}, where the bytes from a frame header not yet
+   * confirmed on are left to be given again with more. Never throws.
+   */
+  feed(dir: 0 | 1, buf: Uint8Array, off: number, end: number): number {
     if (end > buf.length) end = buf.length;
     const d = this.dirs[dir];
     let p = off;
+    if (!d.inSync) {
+      const at = this.findFrameHeader(buf, off, end);
+      if (at < 0) return -at - 1 - off;
+      d.inSync = true;
+      p = at;
+    }
     while (p < end && !d.failed) {
       if (d.remaining > 0) {
         if (d.peekLen < d.peekNeed) {
@@ -559,7 +608,7 @@ export class Http2Connection {
         continue;
       }
       while (d.hdrLen < 9 && p < end) d.hdr[d.hdrLen++] = buf[p++];
-      if (d.hdrLen < 9) return;
+      if (d.hdrLen < 9) return end - off;
       d.hdrLen = 0;
       const h = d.hdr;
       const len = (h[0] << 16) | (h[1] << 8) | h[2];
@@ -568,7 +617,7 @@ export class Http2Connection {
       d.stream = ((h[5] & 0x7f) << 24 | (h[6] << 16) | (h[7] << 8) | h[8]) >>> 0;
       if (!this.onFrame(dir, d, len)) {
         d.failed = true;
-        return;
+        return end - off;
       }
       d.remaining = len;
       d.peekLen = 0;
@@ -578,6 +627,50 @@ export class Http2Connection {
         if (d.peekNeed < 4) d.peekNeed = 0;
       }
     }
+    return end - off;
+  }
+
+  /**
+   * Bytes of `dir` were lost where a frame header lay (not captured, or more than a stream buffer holds before
+   * their retransmission): the frame being read is given up, and reading resumes at the next frame header that
+   * the one after it confirms (see {@linkcode plausibleFrameHeader}); the frames in between are not counted.
+   * Streams whose end was among them would stay open for ever: none is taken as open any more, so that
+   * multiplexing is not inferred from them.
+   *
+   * @example
+   * ```ts
+   * import { Http2Connection } from "./http.ts";
+   * const c = new Http2Connection();
+   * c.resync(1);
+   * const ping = [0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+   * console.log(c.feed(1, new Uint8Array([9, 9, 9, ...ping, ...ping]), 0, 37), c.ping); // 37 2
+   * ```
+   */
+  resync(dir: 0 | 1): void {
+    const d = this.dirs[dir];
+    if (d.failed) return;
+    d.inSync = false;
+    d.hdrLen = 0;
+    d.remaining = 0;
+    d.peekLen = 0;
+    d.peekNeed = 0;
+    this.open.clear();
+  }
+
+  /**
+   * Where in `b[off, end)` a frame header begins that the next one confirms; when none is found, -(k + 1) for the
+   * position k from which the bytes must be given again (a header whose frame ends past `end`, or the last 8
+   * bytes, which may begin one).
+   */
+  private findFrameHeader(b: Uint8Array, off: number, end: number): number {
+    for (let x = off; x + 9 <= end; x++) {
+      if (!plausibleFrameHeader(b, x)) continue;
+      const y = x + 9 + ((b[x] << 16) | (b[x + 1] << 8) | b[x + 2]);
+      // Its frame (16 KiB at most) ends past `end`: wait for those bytes.
+      if (y + 9 > end) return -(x + 1);
+      if (plausibleFrameHeader(b, y)) return x;
+    }
+    return -(Math.max(off, end - 8) + 1);
   }
 
   /**

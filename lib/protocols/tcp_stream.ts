@@ -211,6 +211,25 @@ export class TcpStreamBuffer {
   }
 
   /**
+   * True when the receiver acknowledged bytes of the gap before the out-of-order bytes: it had them and the
+   * capture did not (or not all: a snapshot length cut them, or they came when more than the cap waited), so
+   * they will not come again.
+   *
+   * @example
+   * ```ts
+   * import { TcpStreamBuffer } from "./tcp_stream.ts";
+   * const s = new TcpStreamBuffer(1024);
+   * s.setInitialSeq(1000);
+   * s.push(1010, new Uint8Array(5), 0, 5);
+   * s.noteAck(1015);
+   * console.log(s.gapMissed); // true
+   * ```
+   */
+  get gapMissed(): boolean {
+    return this.ranges.length > 0 && this.ackSeen && ((this.ack - this.base - this.tail) | 0) > 0;
+  }
+
+  /**
    * The stream offset of sequence number `seq`: bytes from the stream's first (0 before the stream starts: the
    * first segment seen begins it). Valid within 2 GiB of the first unconsumed byte.
    *
@@ -261,6 +280,25 @@ export class TcpStreamBuffer {
     this.tail = 0;
     this.started = true;
     this.consumedBytes += n;
+  }
+
+  /**
+   * True when a segment of `len` bytes at `seq` lies past the gap (filling none of it) and would have bytes
+   * dropped by the cap: a consumer that can give up on the gap may do so first, and lose nothing more.
+   *
+   * @example
+   * ```ts
+   * import { TcpStreamBuffer } from "./tcp_stream.ts";
+   * const s = new TcpStreamBuffer(100);
+   * s.setInitialSeq(0);
+   * s.push(10, new Uint8Array(80), 0, 80);
+   * console.log(s.wouldDrop(90, 20), s.wouldDrop(0, 20)); // true false
+   * ```
+   */
+  wouldDrop(seq: number, len: number): boolean {
+    if (this.ranges.length === 0 || !this.started) return false;
+    const s = (seq - this.base) | 0;
+    return s > this.tail && s + len > this.head + this.maxBytes - this.held;
   }
 
   /**

@@ -48,7 +48,12 @@ const features: FeatureSpec[] = [
     description: "Time of the last packet (the last to come, also when packets are stamped out of order), " +
       "seconds since the epoch.",
   },
-  { name: "duration", type: "float", description: "end_time - start_time, seconds." },
+  {
+    name: "duration",
+    type: "float",
+    description:
+      "end_time - start_time, seconds, exact: of the packets' own nanoseconds, not of the two doubles.",
+  },
   { name: "total_packets", type: "int", description: "Packets in both directions." },
   { name: "packets_fwd", type: "int", description: "Packets from the initiator." },
   { name: "packets_bwd", type: "int", description: "Packets from the responder." },

@@ -10,7 +10,7 @@ import type { FlowState } from "../lib/flow.ts";
 import type { PacketView } from "../lib/packet.ts";
 import { integerVariance, ratio } from "../lib/stats.ts";
 import { randomMultiplier } from "../lib/hash.ts";
-import { DEFAULT_TIMING_OPTIONS } from "./timing.ts";
+import { burstThresholdNs, DEFAULT_TIMING_OPTIONS } from "./timing.ts";
 
 /** Smallest and largest transport payload counted as one Tor cell in a TLS record (514-byte cell plus TLS 1.3,
  * TLS 1.2 GCM or TLS 1.0 CBC record overhead: 536, 543, 586). */
@@ -47,7 +47,7 @@ const CONSTANT_RATE_CV = 0.1;
  * fields are needed). */
 export class PaddingState {
   /** Gaps at least this long (nanoseconds, exact) end a burst: the run's burst threshold, as in `timing`. */
-  burstFromNs = Math.round(DEFAULT_TIMING_OPTIONS.burstThreshold * 1e9);
+  burstFromNs = burstThresholdNs(DEFAULT_TIMING_OPTIONS.burstThreshold);
   n = 0;
   sizeX0 = 0;
   sizeSum = 0;
@@ -380,7 +380,7 @@ export function paddingExtractorWith(options: { burstThreshold?: number }): Feat
     ...paddingExtractor,
     init: (): PaddingState => {
       const s = new PaddingState();
-      s.burstFromNs = Math.round(burst * 1e9);
+      s.burstFromNs = burstThresholdNs(burst);
       return s;
     },
   };

@@ -24,6 +24,22 @@ export interface TimingOptions {
 export const DEFAULT_TIMING_OPTIONS: Readonly<TimingOptions> = { burstThreshold: 0.05 };
 
 /**
+ * The burst threshold in nanoseconds, as gaps (whole nanoseconds) compare with it: a gap below `seconds` is below
+ * this. A threshold of whole nanoseconds is that number (0.3 ms, which doubles give as 300000.00000000006 ns, is
+ * 300000: a gap equal to it ends a burst); a finer one is rounded up (2.4 ns: gaps of 2 ns join a burst).
+ *
+ * @example
+ * ```ts
+ * import { burstThresholdNs } from "./timing.ts";
+ * console.log(burstThresholdNs(0.0003), burstThresholdNs(2.4e-9)); // 300000 3
+ * ```
+ */
+export function burstThresholdNs(seconds: number): number {
+  const x = seconds * 1e9, whole = Math.round(x);
+  return Math.abs(x - whole) <= Math.max(1e-6, Math.abs(x) * 4e-16) ? whole : Math.ceil(x);
+}
+
+/**
  * Per-flow state of `timing`. The running moments of the gaps (all, per direction, idle) are Welford's method
  * as `RunningStats` computes it, with the fields held here: one object per flow instead of five keeps a packet's
  * update on one or two cache lines (the flows of a busy capture interleave, so each object is a cache miss).
@@ -31,7 +47,7 @@ export const DEFAULT_TIMING_OPTIONS: Readonly<TimingOptions> = { burstThreshold:
 export class TimingState {
   /** Gaps below this (nanoseconds) join a burst: this run's threshold, kept per flow so that two pipelines in
    * one process never share it. Gaps are exact: one equal to it ends a burst. */
-  burstBelowNs = Math.round(DEFAULT_TIMING_OPTIONS.burstThreshold * 1e9);
+  burstBelowNs = burstThresholdNs(DEFAULT_TIMING_OPTIONS.burstThreshold);
   /** The last packet's time (`tsNs`), overall and per direction; NaN before the first (a time can be negative:
    * before the first packet's second, stamped out of order). */
   last = NaN;
@@ -136,7 +152,7 @@ const features: FeatureSpec[] = [
   f(
     "burst_count",
     "int",
-    "Bursts: the runs of packets that gaps of at least burst_threshold_ms (to the microsecond) split the flow " +
+    "Bursts: the runs of packets that gaps of at least burst_threshold_ms (exact gaps) split the flow " +
       "into (a lone packet is a burst too, as in JoyfulJay; 0 for a one-packet flow).",
   ),
   f("avg_burst_packets", "float", "Mean packets per burst."),
@@ -196,7 +212,7 @@ const timingGroup = {
   features,
   init(flow: FlowState, burst: number): TimingState {
     const s = new TimingState();
-    s.burstBelowNs = Math.round(burst * 1e9);
+    s.burstBelowNs = burstThresholdNs(burst);
     s.first = flow.firstNs;
     return s;
   },

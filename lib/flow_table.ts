@@ -170,7 +170,7 @@ export class FlowTable {
       ) {
         this.expire(ts);
       } else clock[0] = ts;
-    } else if (ts < clock[0] - this.idleDue) this.stepBack(ts); // to the microsecond, as gaps are
+    } else if (ts < clock[0] - this.idleDue) this.stepBack(ts); // to the microsecond, as timeouts are
     const k = this.scratch;
     const buf = p.addrBuf ?? p.buf;
     const v6 = p.ipVersion === 6;

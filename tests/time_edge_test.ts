@@ -322,3 +322,21 @@ Deno.test({
     });
   },
 });
+
+Deno.test("a burst threshold of a fraction of a nanosecond: a gap below it joins a burst, one at it or above ends one", async () => {
+  // Gaps of 0, 0, 2, 0 and 2 ns. The threshold was rounded to whole nanoseconds: 2.4 ns became 2, so that gaps of
+  // 2 ns (below it) ended bursts, and 0.4 ns became 0, so that gaps of 0 did.
+  const t = 1_764_000_000_000_000_000n;
+  const bytes = pcapFile(1, exactPackets(1, [t, t, t, t + 2n, t + 2n, t + 4n]), { nano: true });
+  await withTempDir(async (dir) => {
+    for (const [ms, bursts] of [["0.0000024", 1], ["0.0000004", 3], ["0.000002", 3]] as const) {
+      const [r] = await extract(dir, "subns.pcap", bytes, [
+        "--burst-threshold-ms",
+        ms,
+        "--features",
+        "timing",
+      ]);
+      assert.equal(r.burst_count, bursts, ms);
+    }
+  });
+});

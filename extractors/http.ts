@@ -1,7 +1,8 @@
 /**
  * `http2`: HTTP/1.x and cleartext HTTP/2 on any port, detected by content. HTTP/1: the first request line
  * (method, URI, version), Host, User-Agent and Content-Type, and the first status line. HTTP/2: the client
- * preface (prior knowledge) or an `Upgrade: h2c` exchange, then frame headers by type across segments (payloads
+ * preface (prior knowledge) or an `Upgrade: h2c` exchange (on any request of the connection once either side
+ * named h2c: a later request's head, or the 101, begins a segment), then frame headers by type across segments (payloads
  * are skipped, nothing is buffered beyond a frame header), stream ids, server push and multiplexing. Bytes lost
  * for good where a frame header lay (a segment the capture missed or the snapshot length cut, which the receiver
  * acknowledged; one whose retransmission came behind more than 64 KiB; the end of the capture) lose the frames
@@ -86,6 +87,14 @@ export class HttpState {
   seeked = 0;
   /** Body bytes of the h2c upgrade request still to come before the client preface (by its Content-Length). */
   bodyLeft = 0;
+  /**
+   * An Upgrade header of either side named h2c: a later request of the connection may upgrade it (curl asks on
+   * the next request when the first had a body, or when the server's response offered h2c), so a direction
+   * whose first message was read looks on for the next head (SEEK) rather than stopping (see `headEnded`).
+   */
+  h2cOffered = false;
+  /** Directions (bits) that stopped after a final head of theirs, which an h2c offer starts again. */
+  headEnded = 0;
   /**
    * Bytes of each direction's unfinished head already searched for its end: the next segment's search resumes
    * there, rather than from the head's start (a 32 KB head sent a byte at a time was searched 32,000 times).
@@ -355,6 +364,19 @@ function resyncPastLoss(s: HttpState, dir: 0 | 1, st: TcpStreamBuffer, full: boo
   }
 }
 
+/** An Upgrade header named h2c: a direction that stopped after its first head looks on (see `h2cOffered`). */
+function offerH2c(s: HttpState): void {
+  s.h2cOffered = true;
+  for (let d = 0; d < 2; d++) {
+    if ((s.headEnded & (1 << d)) !== 0 && dirState(s, d) === Dir.DONE) {
+      setDirState(s, d, Dir.SEEK);
+      setStream(s, d, null);
+    }
+  }
+  s.headEnded = 0;
+  s.done = false;
+}
+
 /** Processes the contiguous bytes `b[o, o + n)` of direction `dir`; returns how many were consumed. */
 function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, final: boolean): number {
   let used = 0;
@@ -397,10 +419,12 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
         // cut it (see http_content_type).
         if (he < 0 && left >= HEAD_CAP) h.complete = true;
         setHead(s, h);
-        if (h.isRequest && h.upgrade !== null && /\bh2c\b/i.test(h.upgrade)) {
+        const h2c = h.upgrade !== null && /\bh2c\b/i.test(h.upgrade);
+        if (h.isRequest && h2c) {
           s.upgradeH2c = true;
           s.clientDir = dir;
         }
+        if (h2c && !s.h2cOffered) offerH2c(s);
         if (
           !h.isRequest && h.statusCode === 101 && he >= 0 &&
           (s.upgradeH2c || (h.upgrade !== null && /\bh2c\b/i.test(h.upgrade)))
@@ -424,6 +448,13 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
           used = he - o;
           break;
         }
+        // Its head read, the direction is done, unless h2c was offered: the connection may upgrade on a later
+        // request, whose head (or 101) begins a later segment.
+        if (he >= 0 && s.h2cOffered && s.seeks < SEEK_SEGMENTS) {
+          setDirState(s, dir, Dir.SEEK);
+          return n;
+        }
+        if (he >= 0) s.headEnded |= 1 << dir;
         setDirState(s, dir, Dir.DONE);
         return n;
       }
@@ -436,6 +467,11 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
           break;
         }
         if (left < PREFACE_LEN && !final && httpStartPrefix(b, p, p + left) && b[p] === 0x50) return used;
+        // The upgrade was refused: the client's next request, which may ask again.
+        if (httpMethodLength(b, p, p + left) > 0 && !isHttp2Preface(b, p, p + left)) {
+          setDirState(s, dir, Dir.HEAD);
+          break;
+        }
         if (left >= PREFACE_LEN && isHttp2Preface(b, p, p + left)) {
           s.prefaceSeen = true;
           ensureH2(s);
@@ -517,6 +553,10 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       }
       setDirState(s, dir, Dir.NEW);
       s.seeked |= 1 << dir;
+      // The stream starts over at this segment (the SYN's number, when known, is far behind it).
+      const st = new TcpStreamBuffer(STREAM_CAP);
+      st.setInitialSeq(seq);
+      setStream(s, dir, st);
     }
     if (
       dirState(s, dir) === Dir.NEW && (dir === 0 ? s.stream0 : s.stream1) === null &&

@@ -638,17 +638,23 @@ Deno.test("http2 extractor: an h2c upgrade whose request body spans many segment
 });
 
 Deno.test({
-  name: "http2 extractor: h2c after 100 Continue, and a server SETTINGS split in two, agree with tshark",
+  name:
+    "http2 extractor: h2c after 100 Continue or on a later request, and a server SETTINGS split in two, agree with tshark",
   ignore: !HAVE_TSHARK,
   async fn() {
     // Captured on lo: curl --http2 with Expect: 100-continue against nghttpx (port 31337) in front of nghttpd
     // (100, then 101, then HTTP/2); nghttp against nghttpd --push (port 18080) with the server's first
     // SETTINGS re-cut into 7 + 8 bytes (the same bytes).
+    // And Apache (mod_http2) with curl, which asks to upgrade on a later request of the connection: after a first
+    // GET with --http1.1, whose 200 offers h2c, and after a POST (a request with a body is not upgraded). Each
+    // stopped after its first message: the later 101 and the server's frames were never read.
     for (
-      const [file, decodeAs] of [["h2c_expect_100.pcap", "31337,http"], [
-        "h2_settings_split.pcap",
-        "18080,http2",
-      ]]
+      const [file, decodeAs] of [
+        ["h2c_expect_100.pcap", "31337,http"],
+        ["h2_settings_split.pcap", "18080,http2"],
+        ["h2c_upgrade_second_get.pcap", "31802,http"],
+        ["h2c_upgrade_after_post.pcap", "31802,http"],
+      ]
     ) {
       const path = `testdata/http_edge/${file}`;
       const types = tsharkRows([

@@ -2,12 +2,12 @@
  * `http2`: HTTP/1.x and cleartext HTTP/2 on any port, detected by content. HTTP/1: the first request line
  * (method, URI, version), Host, User-Agent and Content-Type, and the first status line. HTTP/2: the client
  * preface (prior knowledge) or an `Upgrade: h2c` exchange (on any request of the connection once either side
- * named h2c: a later request's head, or the 101, begins a segment), then frame headers by type across segments (payloads
- * are skipped, nothing is buffered beyond a frame header), stream ids, server push and multiplexing. Bytes lost
- * for good where a frame header lay (a segment the capture missed or the snapshot length cut, which the receiver
- * acknowledged; one whose retransmission came behind more than 64 KiB; the end of the capture) lose the frames
- * they held: reading resumes at the next frame header that the one after it confirms. HTTP/2 over
- * TLS is encrypted and not seen. `http3_detected` is true for a UDP flow that starts with a QUIC v1/v2/draft long
+ * named h2c: a later request's head, or the 101, begins a segment), then frame headers by type across segments
+ * (payloads are skipped, nothing is buffered beyond a frame header), stream ids, server push and multiplexing.
+ * Bytes lost for good where a frame header lay (a segment the capture missed or the snapshot length cut, which
+ * the receiver acknowledged; one whose retransmission came behind more than 64 KiB; the end of the capture) lose
+ * the frames they held: reading resumes at the next frame header that the one after it confirms. HTTP/2 over TLS
+ * is encrypted and not seen. `http3_detected` is true for a UDP flow that starts with a QUIC v1/v2/draft long
  * header (HTTP/3 is QUIC's usual payload; the ALPN is not visible here).
  *
  * @module

@@ -7,12 +7,13 @@
  * - ACKs: from a data segment to the other side's ACK of exactly its last byte (Karn's rule: retransmitted
  *   segments give no sample).
  *
- * Samples of 0 (both packets stamped alike) and of 60 s or more are dropped. Each side's outstanding data segments and TSvals are kept in send
- * order, up to 256 of each per direction (so memory per flow is bounded, a few kilobytes, also when the other
- * direction is not captured and nothing is ever retired): an ACK retires the segments it covers, an echo the
- * TSvals up to the one it echoes. Past 256 outstanding, a new one is not kept (it gives no sample), so that the
- * samples stay spread over the flow: dropping the oldest instead kept only the first segments and the quiet
- * moments, and under load the RTT looked smaller than it was. For flows that are not TCP every value is null.
+ * Samples of 0 (both packets stamped alike) and of 60 s or more are dropped. Each side's outstanding data
+ * segments and TSvals are kept in send order, up to 256 of each per direction (so memory per flow is bounded, a
+ * few kilobytes, also when the other direction is not captured and nothing is ever retired): an ACK retires the
+ * segments it covers, an echo the TSvals up to the one it echoes. Past 256 outstanding, a new one is not kept
+ * (it gives no sample), so that the samples stay spread over the flow: dropping the oldest instead kept only the
+ * first segments and the quiet moments, and under load the RTT looked smaller than it was. For flows that are
+ * not TCP every value is null.
  *
  * @module
  */

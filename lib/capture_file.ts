@@ -961,7 +961,6 @@ export async function* readCaptureChunks(
   }
 }
 
-/** The walk of {@linkcode readCaptureChunks} over the records `rb` reads. */
 /**
  * The nanoseconds after the whole second of a pcapng time stamp whose interface counts in units finer than a
  * nanosecond or in powers of two (`resol`, the if_tsresol byte), cut to whole nanoseconds as libpcap and tshark
@@ -978,6 +977,7 @@ function pcapngNsec(tsHigh: number, tsLow: number, resol: number): number {
   return Number(((t % unit) * 1_000_000_000n) / unit);
 }
 
+/** The walk of {@linkcode readCaptureChunks} over the records `rb` reads. */
 async function* walkCapture(
   rb: ReadBuffer,
   onPacket: PacketCallback,

@@ -65,6 +65,13 @@ export class SshState {
   /** Payload packets seen after their direction switched to encryption. */
   encPackets = 0;
   /**
+   * Per direction, once it switched: how far past the end of its NEWKEYS the highest payload packet since began
+   * (bytes), and that packet's sequence number. A packet starting before that end (a retransmission of the
+   * segment that held NEWKEYS) is not an encrypted one.
+   */
+  encAhead: [number, number] = [0, 0];
+  encAheadSeq: [number, number] = [0, 0];
+  /**
    * Stream offsets of each direction's payload packets read before it settled (MAX_STARTS at most): those
    * starting at or after the end of NEWKEYS are encrypted ones, whatever the order they came in (segments
    * waiting behind a hole were read in one go, and counted as one).
@@ -118,7 +125,8 @@ const features: FeatureSpec[] = [
     "ssh_encrypted_packets",
     "int",
     "Payload packets sent after their direction switched to encryption (those starting after its NEWKEYS, " +
-      "whatever the order they came in), up to such a gap.",
+      "whatever the order they came in, a retransmitted copy too; not a copy of the segment that held NEWKEYS), " +
+      "up to such a gap.",
   ),
   f("ssh_hassh_string", "str", "The HASSH input string of the client."),
   f("ssh_hassh_server_string", "str", "The HASSH-server input string of the server."),
@@ -303,7 +311,16 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
     }
     const parser = role === 1 ? sess.server : sess.client;
     if (parser.settled) {
-      if (parser.encrypted) s.encPackets++;
+      if (parser.encrypted) {
+        // Unwrapped from the highest packet since the switch, so that a flow of any length compares right.
+        const seq = payloadSeq(p.tcpSeq, p.tcpFlags);
+        const ahead = s.encAhead[dir] + ((seq - s.encAheadSeq[dir]) | 0);
+        if (ahead >= 0) s.encPackets++;
+        if (ahead > s.encAhead[dir]) {
+          s.encAhead[dir] = ahead;
+          s.encAheadSeq[dir] = seq;
+        }
+      }
       if (!s.done) settle(s);
       return;
     }
@@ -331,6 +348,10 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
       reachCuts(sess, role, st);
     }
     if (parser.settled) {
+      if (parser.encrypted) {
+        if (parser.encryptedAt >= 0) s.encAheadSeq[dir] = st.seqOf(parser.encryptedAt);
+        else s.encAhead[dir] = 2 ** 52; // where it switched is not known: every packet counts
+      }
       s.streams![dir].release();
       settle(s);
     }

@@ -26,6 +26,7 @@ import {
   HAVE_TSHARK,
   hex,
   IS_ROOT,
+  pcapRecords,
   rng,
   ROOT,
   startTcpdump,
@@ -853,5 +854,38 @@ Deno.test("ssh: segments the snapshot length cut are passed over by their packet
     ]);
     assert.equal(banners.length, 4);
     for (const [b] of banners) assert.match(b, /^SSH-2\.0-OpenSSH_9\.2p1 /);
+  }
+});
+
+Deno.test("ssh: a segment holding NEWKEYS sent again is not an encrypted packet (client's and server's)", async () => {
+  // A real session with one frame repeated (testdata/README.md). The copy starts before the end of NEWKEYS, as
+  // the first did: it was counted as encrypted once the direction had switched (18 for 17). The capture with the
+  // copy taken out is the reference.
+  for (const name of ["newkeys_sent_again_client.pcap", "newkeys_sent_again_server.pcap"]) {
+    const file = `testdata/ssh_edge/${name}`;
+    const bytes = await Deno.readFile(file);
+    const recs = pcapRecords(bytes);
+    const body = (i: number) => bytes.subarray(recs[i].offset + 16, recs[i].offset + 16 + recs[i].capLen);
+    const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, k) => x === b[k]);
+    const copy = recs.findIndex((_, i) => i > 0 && same(body(i), body(i - 1)));
+    assert.ok(copy > 0, `${name}: the repeated frame`);
+    const without = concat(
+      bytes.subarray(0, recs[copy].offset),
+      bytes.subarray(recs[copy].offset + 16 + recs[copy].capLen),
+    );
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeFile(`${dir}/without.pcap`, without);
+      const [want] = (await collect(`${dir}/without.pcap`, { features: ["ssh"] })).records;
+      const [got] = (await collect(file, { features: ["ssh"] })).records;
+      assert.ok((want.ssh_encrypted_packets as number) > 10, name);
+      assert.deepEqual(
+        [got.ssh_encrypted_packets, got.ssh_kex_packets],
+        [want.ssh_encrypted_packets, want.ssh_kex_packets],
+        name,
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
   }
 });

@@ -348,6 +348,8 @@ export class SshDirectionParser {
           return;
       }
     }
+    // NEWKEYS ended these bytes: the encrypted ones begin right after them.
+    if (this.st === St.ENCRYPTED && this.encryptedAt < 0 && pos >= 0) this.encryptedAt = pos + (end - off);
   }
 
   /**

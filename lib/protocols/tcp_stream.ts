@@ -247,6 +247,22 @@ export class TcpStreamBuffer {
   }
 
   /**
+   * The sequence number of stream offset `offset` ({@linkcode TcpStreamBuffer.offsetOf}'s inverse), within 2 GiB
+   * of the first unconsumed byte.
+   *
+   * @example
+   * ```ts
+   * import { TcpStreamBuffer } from "./tcp_stream.ts";
+   * const s = new TcpStreamBuffer();
+   * s.setInitialSeq(1000);
+   * console.log(s.seqOf(500)); // 1500
+   * ```
+   */
+  seqOf(offset: number): number {
+    return (this.base + this.head + (offset - this.consumedBytes)) >>> 0;
+  }
+
+  /**
    * Sets the sequence number of the first data byte (SYN sequence + 1). Ignored once data has been seen.
    */
   setInitialSeq(seq: number): void {

@@ -4,9 +4,9 @@
  * preface (prior knowledge) or an `Upgrade: h2c` exchange (on any request of the connection once either side
  * named h2c: a later request's head, or the 101, begins a segment), then frame headers by type across segments
  * (payloads are skipped, nothing is buffered beyond a frame header), stream ids, server push and multiplexing.
- * Bytes lost for good where a frame header lay (a segment the capture missed or the snapshot length cut, which
- * the receiver acknowledged; one whose retransmission came behind more than 64 KiB; the end of the capture) lose
- * the frames they held: reading resumes at the next frame header that the one after it confirms. HTTP/2 over TLS
+ * Bytes lost for good where a frame header lay (a segment the capture missed, which the receiver acknowledged;
+ * one whose retransmission came behind more than 64 KiB; a hole larger than that; the end of the capture) lose
+ * the frames they held: reading resumes at the next frame header that the two after it confirm. HTTP/2 over TLS
  * is encrypted and not seen. `http3_detected` is true for a UDP flow that starts with a QUIC v1/v2/draft long
  * header (HTTP/3 is QUIC's usual payload; the ALPN is not visible here).
  *
@@ -154,9 +154,11 @@ const features: FeatureSpec[] = [
   f(
     "http2_frame_count",
     "int",
-    "HTTP/2 frames seen, both directions. Where bytes holding a frame header were lost (not captured, cut by the " +
-      "snapshot length, or retransmitted behind more than 64 KiB), the frames they held are not counted, and " +
-      "counting resumes at the next header that the one after it confirms.",
+    "HTTP/2 frames seen, both directions. Where bytes holding a frame header were lost (not captured, or " +
+      "retransmitted behind more than 64 KiB), the frames they held are not counted, and counting resumes at the " +
+      "next header that the two after it confirm, in bytes captured in a row (frames of at most 16 KiB, streams " +
+      "at most 200 past the highest seen): where a snapshot length cuts every segment short, counting ends at the " +
+      "first header it cut.",
   ),
   f("http2_data_frames", "int", "HTTP/2 DATA frames."),
   f("http2_headers_frames", "int", "HTTP/2 HEADERS frames."),
@@ -484,7 +486,7 @@ function process(s: HttpState, dir: 0 | 1, b: Uint8Array, o: number, n: number, 
       case Dir.H2: {
         const h2 = s.h2!;
         const role: 0 | 1 = dir === s.clientDir ? 0 : 1;
-        const took = h2.feed(role, b, p, p + left);
+        const took = h2.feed(role, b, p, p + left, final);
         if (h2.failed(role)) {
           setDirState(s, dir, Dir.DONE);
           return n;
@@ -593,8 +595,15 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
         st.push((seq + used) >>> 0, b, o + used, n - used);
       }
     } else {
-      // Bytes past the cap would be dropped while a lost frame header is waited for: give it up first.
-      if (dirState(s, dir) === Dir.H2 && st.wouldDrop(seq, n)) resyncPastLoss(s, dir, st, true);
+      // Bytes past the cap would be dropped while a lost frame header is waited for: give it up first; a hole
+      // larger than the cap (a capture's drops), with nothing held before the segment, is passed over to it.
+      if (dirState(s, dir) === Dir.H2 && st.wouldDrop(seq, n)) {
+        resyncPastLoss(s, dir, st, true);
+        if (dirState(s, dir) === Dir.H2 && st.wouldDrop(seq, n)) {
+          st.skip(st.offsetOf(seq) - st.consumedBytes);
+          s.h2!.resync(dir === s.clientDir ? 0 : 1);
+        }
+      }
       st.push(seq, b, o, n);
       const a = st.available;
       if (a > 0) st.consume(process(s, dir, st.data, st.offset, a, false));
@@ -626,10 +635,14 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
         ) {
           process(s, d as 0 | 1, st.data, st.offset, st.available, true);
         }
-        // HTTP/2 frames held behind gaps the capture never filled (no acknowledgement told they were missed).
+        // HTTP/2 frames held behind gaps the capture never filled (no acknowledgement told they were missed), and
+        // those held after a resync for want of the frames that would confirm them: the capture ended.
         for (let k = 0; st !== null && k < 256 && st.hasGap && dirState(s, d) === Dir.H2; k++) {
           skipGapInPayload(s, d as 0 | 1, st);
           resyncPastLoss(s, d as 0 | 1, st, true);
+        }
+        if (st !== null && st.available > 0 && dirState(s, d) === Dir.H2) {
+          process(s, d as 0 | 1, st.data, st.offset, st.available, true);
         }
       }
     }

@@ -460,22 +460,27 @@ class H2Dir {
   inSync = true;
 }
 
+/** Streams a resync allows past the highest seen: those the lost bytes may have opened. */
+const RESYNC_NEW_STREAMS = 200;
+
 /**
  * The 9 bytes at `b[o]` can be a frame header as senders write them: a frame of at most 16 KiB (the size
  * every peer accepts without a SETTINGS change), a known type with only its defined flags, the reserved bit 0,
- * and a stream and length its type allows. Two such headers in a row, the second where the first's frame ends,
- * happen by chance in other bytes about once in 10^12 places.
+ * a length its type allows (DATA and HEADERS not empty, but a DATA that ends its stream), and a stream its type
+ * allows, at most `maxStream` (zero-heavy binaries hold pairs of such headers by the thousand per megabyte when
+ * any stream number and empty DATA frames pass: a review's ELF and font downloads).
  */
-function plausibleFrameHeader(b: Uint8Array, o: number): boolean {
+function plausibleFrameHeader(b: Uint8Array, o: number, maxStream: number): boolean {
   const len = (b[o] << 16) | (b[o + 1] << 8) | b[o + 2];
   const type = b[o + 3], fl = b[o + 4];
   if (len > 16384 || (b[o + 5] & 0x80) !== 0) return false;
   const sid = (b[o + 5] << 24) | (b[o + 6] << 16) | (b[o + 7] << 8) | b[o + 8];
+  if (sid > maxStream) return false;
   switch (type) {
     case H2Frame.DATA:
-      return sid !== 0 && (fl & ~0x09) === 0;
+      return sid !== 0 && (fl & ~0x09) === 0 && (len > 0 || (fl & 1) !== 0);
     case H2Frame.HEADERS:
-      return sid !== 0 && (fl & ~0x2d) === 0;
+      return sid !== 0 && (fl & ~0x2d) === 0 && len > 0;
     case H2Frame.PRIORITY:
       return sid !== 0 && fl === 0 && len === 5;
     case H2Frame.RST_STREAM:
@@ -491,7 +496,7 @@ function plausibleFrameHeader(b: Uint8Array, o: number): boolean {
     case H2Frame.WINDOW_UPDATE:
       return fl === 0 && len === 4;
     case H2Frame.CONTINUATION:
-      return sid !== 0 && (fl & ~0x04) === 0;
+      return sid !== 0 && (fl & ~0x04) === 0 && len > 0;
     default:
       return false;
   }
@@ -582,12 +587,12 @@ export class Http2Connection {
    * of them, but after a {@linkcode Http2Connection.resync}, where the bytes from a frame header not yet
    * confirmed on are left to be given again with more. Never throws.
    */
-  feed(dir: 0 | 1, buf: Uint8Array, off: number, end: number): number {
+  feed(dir: 0 | 1, buf: Uint8Array, off: number, end: number, final = false): number {
     if (end > buf.length) end = buf.length;
     const d = this.dirs[dir];
     let p = off;
     if (!d.inSync) {
-      const at = this.findFrameHeader(buf, off, end);
+      const at = this.findFrameHeader(buf, off, end, final);
       if (at < 0) return -at - 1 - off;
       d.inSync = true;
       p = at;
@@ -633,7 +638,7 @@ export class Http2Connection {
   /**
    * Bytes of `dir` were lost where a frame header lay (not captured, or more than a stream buffer holds before
    * their retransmission): the frame being read is given up, and reading resumes at the next frame header that
-   * the one after it confirms (see {@linkcode plausibleFrameHeader}); the frames in between are not counted.
+   * the two after it confirm (see {@linkcode plausibleFrameHeader}); the frames in between are not counted.
    * Streams whose end was among them would stay open for ever: none is taken as open any more, so that
    * multiplexing is not inferred from them.
    *
@@ -643,7 +648,7 @@ export class Http2Connection {
    * const c = new Http2Connection();
    * c.resync(1);
    * const ping = [0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
-   * console.log(c.feed(1, new Uint8Array([9, 9, 9, ...ping, ...ping]), 0, 37), c.ping); // 37 2
+   * console.log(c.feed(1, new Uint8Array([9, 9, 9, ...ping, ...ping, ...ping]), 0, 54), c.ping); // 54 3
    * ```
    */
   resync(dir: 0 | 1): void {
@@ -658,17 +663,28 @@ export class Http2Connection {
   }
 
   /**
-   * Where in `b[off, end)` a frame header begins that the next one confirms; when none is found, -(k + 1) for the
-   * position k from which the bytes must be given again (a header whose frame ends past `end`, or the last 8
-   * bytes, which may begin one).
+   * Where in `b[off, end)` a frame header begins that the two after it confirm (each where the one before ends),
+   * or, when these are the last bytes (`final`), whose frames end exactly at `end`; when none is found, -(k + 1)
+   * for the position k from which the bytes must be given again (a header whose next two frames end past
+   * `end`, or the last 8 bytes, which may begin one).
    */
-  private findFrameHeader(b: Uint8Array, off: number, end: number): number {
+  private findFrameHeader(b: Uint8Array, off: number, end: number, final: boolean): number {
+    const maxStream = Math.max(this.maxId[0], this.maxId[1]) + RESYNC_NEW_STREAMS;
     for (let x = off; x + 9 <= end; x++) {
-      if (!plausibleFrameHeader(b, x)) continue;
+      if (!plausibleFrameHeader(b, x, maxStream)) continue;
       const y = x + 9 + ((b[x] << 16) | (b[x + 1] << 8) | b[x + 2]);
-      // Its frame (16 KiB at most) ends past `end`: wait for those bytes.
-      if (y + 9 > end) return -(x + 1);
-      if (plausibleFrameHeader(b, y)) return x;
+      // Its frames (16 KiB at most each) end past `end`: wait for those bytes.
+      if (y + 9 > end) {
+        if (final && y === end) return x;
+        return -(x + 1);
+      }
+      if (!plausibleFrameHeader(b, y, maxStream)) continue;
+      const z = y + 9 + ((b[y] << 16) | (b[y + 1] << 8) | b[y + 2]);
+      if (z + 9 > end) {
+        if (final && z === end) return x;
+        return -(x + 1);
+      }
+      if (plausibleFrameHeader(b, z, maxStream)) return x;
     }
     return -(Math.max(off, end - 8) + 1);
   }

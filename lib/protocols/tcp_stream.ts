@@ -299,8 +299,9 @@ export class TcpStreamBuffer {
   }
 
   /**
-   * True when a segment of `len` bytes at `seq` lies past the gap (filling none of it) and would have bytes
-   * dropped by the cap: a consumer that can give up on the gap may do so first, and lose nothing more.
+   * True when a segment of `len` bytes at `seq` lies past the bytes held in order (filling no gap before it) and
+   * would have bytes dropped by the cap: a consumer that can give up on the gap may do so first (or, with nothing
+   * held to give up, `skip` to it), and lose nothing more.
    *
    * @example
    * ```ts
@@ -312,7 +313,7 @@ export class TcpStreamBuffer {
    * ```
    */
   wouldDrop(seq: number, len: number): boolean {
-    if (this.ranges.length === 0 || !this.started) return false;
+    if (!this.started) return false;
     const s = (seq - this.base) | 0;
     return s > this.tail && s + len > this.head + this.maxBytes - this.held;
   }

@@ -366,6 +366,38 @@ function resyncPastLoss(s: HttpState, dir: 0 | 1, st: TcpStreamBuffer, full: boo
   }
 }
 
+/**
+ * The direction's first bytes were missed by the capture, not lost on the way: the receiver acknowledged them,
+ * and they will not come again. It is read on from what came after, as a capture that began there is (it gave
+ * up after 24 KiB held: the other requests of a keep-alive connection, an HTTP/2 side's frames, were lost): its
+ * first segment held that begins a head, or, where the other side is HTTP/2, the next confirmed frame header.
+ */
+function startMissed(s: HttpState, dir: 0 | 1, st: TcpStreamBuffer): void {
+  st.skipGap();
+  if (s.h2 !== null && s.clientDir >= 0) {
+    setDirState(s, dir, Dir.H2);
+    s.h2.resync(dir === s.clientDir ? 0 : 1);
+  } else if (st.available === 0 || !startsHead(st.data, st.offset, st.available)) {
+    // Look on at later segments' starts, as a capture without the SYN does.
+    if (s.seeks >= SEEK_SEGMENTS) setDirState(s, dir, Dir.DONE);
+    else setDirState(s, dir, Dir.SEEK);
+    setStream(s, dir, null);
+    checkDone(s);
+    return;
+  }
+  s.seeked |= 1 << dir;
+  const a = st.available;
+  if (a > 0) st.consume(process(s, dir, st.data, st.offset, a, false));
+  if (dirState(s, dir) === Dir.H2 && st.hasGap) {
+    skipGapInPayload(s, dir, st);
+    resyncPastLoss(s, dir, st, false);
+  }
+  if (dirState(s, dir) === Dir.DONE) {
+    setStream(s, dir, null);
+    checkDone(s);
+  }
+}
+
 /** An Upgrade header named h2c: a direction that stopped after its first head looks on (see `h2cOffered`). */
 function offerH2c(s: HttpState): void {
   s.h2cOffered = true;
@@ -542,7 +574,15 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       s.isnKnown |= 1 << dir;
       if (p.tcpFlags & TCP.ACK) s.synAckDir = dir;
     }
-    if (p.tcpFlags & TCP.ACK) (dir === 0 ? s.stream1 : s.stream0)?.noteAck(p.tcpAck);
+    if (p.tcpFlags & TCP.ACK) {
+      const other = dir === 0 ? s.stream1 : s.stream0;
+      if (other !== null) {
+        other.noteAck(p.tcpAck);
+        if (dirState(s, dir ^ 1) === Dir.NEW && other.available === 0 && other.gapMissed) {
+          startMissed(s, (dir ^ 1) as 0 | 1, other);
+        }
+      }
+    }
     if (n === 0 || dirState(s, dir) === Dir.DONE) return;
     const b = p.buf, o = p.payloadOff, seq = payloadSeq(p.tcpSeq, p.tcpFlags);
     if (dirState(s, dir) === Dir.SEEK) {
@@ -610,7 +650,8 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       if (dirState(s, dir) === Dir.H2 && st.hasGap) {
         skipGapInPayload(s, dir, st);
         resyncPastLoss(s, dir, st, false);
-      } else if (a === 0 && dirState(s, dir) === Dir.NEW && st.buffered >= GAP_BYTES && !st.gapAwaited) {
+      } else if (a === 0 && dirState(s, dir) === Dir.NEW && st.gapMissed) startMissed(s, dir, st);
+      else if (a === 0 && dirState(s, dir) === Dir.NEW && st.buffered >= GAP_BYTES && !st.gapAwaited) {
         // Its first bytes were lost before the capture saw them: it cannot be classified, and would otherwise
         // be buffered up to STREAM_CAP for nothing. (Not when its receiver waits for them too: they will come,
         // and were held back on purpose, to hide the request.)

@@ -10,7 +10,8 @@
  *
  * Each direction is reassembled from its SYN's sequence number (segments out of order or sent again, the first
  * copy kept), also before the banner has come. A gap that is never filled (a segment not captured) ends that
- * direction's reading: its messages after the gap, and its encrypted packets, are not counted. The bytes a
+ * direction's reading: its messages after the gap, and its encrypted packets, are not counted (once the direction
+ * switched to encryption, nothing is read, and each packet captured counts: a gap then loses its own). The bytes a
  * snapshot length cut from a segment are passed over once the stream reaches them (a message by its length, a
  * banner line taken to end with its segment), and reading goes on after them.
  *
@@ -125,8 +126,9 @@ const features: FeatureSpec[] = [
     "ssh_encrypted_packets",
     "int",
     "Payload packets sent after their direction switched to encryption (those starting after its NEWKEYS, " +
-      "whatever the order they came in, a retransmitted copy too; not a copy of the segment that held NEWKEYS), " +
-      "up to such a gap.",
+      "whatever the order they came in, a retransmitted copy too; not a copy of the segment that held NEWKEYS). " +
+      "A gap never filled before the switch ends its direction's reading (none of them counted); after the " +
+      "switch, a packet the capture missed is one less.",
   ),
   f("ssh_hassh_string", "str", "The HASSH input string of the client."),
   f("ssh_hassh_server_string", "str", "The HASSH-server input string of the server."),

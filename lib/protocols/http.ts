@@ -659,6 +659,8 @@ export class Http2Connection {
     d.remaining = 0;
     d.peekLen = 0;
     d.peekNeed = 0;
+    // Its first frame, the SETTINGS that must open a direction, may have been among the bytes lost.
+    if (d.frames === 0) d.frames = 1;
     this.open.clear();
   }
 

@@ -156,8 +156,14 @@ const features: FeatureSpec[] = [
   f("dns_truncated", "bool", "A message had the TC bit set."),
   f("dns_recursion_desired", "bool", "RD bit of the first query (of the first response when there is none)."),
   f("dns_recursion_available", "bool", "RA bit of the first response."),
-  f("dns_queries", "int", "Query messages (QR 0) seen."),
-  f("dns_responses", "int", "Response messages (QR 1) seen."),
+  f(
+    "dns_queries",
+    "int",
+    "Query messages (QR 0) seen. Over TCP, a direction's messages are read up to a gap in its stream that is " +
+      "never filled (a segment the capture missed): those after it cannot be delimited and are not counted " +
+      "(tshark, reading each segment's start, may count them).",
+  ),
+  f("dns_responses", "int", "Response messages (QR 1) seen (over TCP, up to such a gap)."),
   f(
     "dns_answers",
     "list",

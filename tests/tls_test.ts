@@ -1055,3 +1055,15 @@ Deno.test("tls_session_resumed: null when the capture kept neither the server's 
   // Where the cut kept a full handshake's message header (the server's Certificate), it is not resumed.
   assert.equal(cut[51784], false);
 });
+
+Deno.test("tls: a resumed session whose client CCS and Finished the capture missed still sent no Certificate", async () => {
+  // A review's (testdata/README.md): nginx and curl resuming by session id, and the same capture with the client's
+  // CCS/Finished segment taken out. The gap in the client's bytes made the server's Certificate count unknown
+  // (null), though no server byte was missed.
+  const cols = async (file: string) => {
+    const [r] = (await collect(`testdata/tls_edge/${file}`, { features: ["tls"] })).records;
+    return [r.tls_session_resumed, r.tls_cert_count, r.tls_cert_chain_length, r.tls_cert_total_length];
+  };
+  assert.deepEqual(await cols("resumed_req.pcap"), [true, 0, 0, 0]);
+  assert.deepEqual(await cols("resumed_req_client_finished_missed.pcap"), await cols("resumed_req.pcap"));
+});

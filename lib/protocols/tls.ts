@@ -1232,8 +1232,10 @@ export class TlsFlowAnalyzer {
   alertCount = 0;
   /** Server Certificate message: number of certificates, their total and first lengths (null when not seen). */
   certCount: number | null = null;
-  /** Bytes a direction waited for never came, and it went on after them (see `endOfFlow`): a message may be
-   * missing, so the absence of one (a Certificate) says nothing. */
+  /** Bytes a direction that is not the client's waited for never came, and it went on after them (see
+   * `endOfFlow`): a server message may be missing, so the absence of one (a Certificate) says nothing. A gap in
+   * the client's bytes hides no server message (a resumed session whose client Finished was not captured is
+   * still known to have sent no Certificate). */
   gapSkipped = false;
   certTotalLength: number | null = null;
   certFirstLength: number | null = null;
@@ -1470,7 +1472,7 @@ export class TlsFlowAnalyzer {
   private resync(d: DirState, skipped: number): void {
     d.lineLen = 0; // a partial text line before the gap is dropped with the bytes it was in
     d.stream.held = 0;
-    if (skipped > 0) this.gapSkipped = true;
+    if (skipped > 0 && d.role !== ROLE_CLIENT) this.gapSkipped = true;
     const inRecord = d.mode === MODE_TLS && d.recHdrLen === 0 && d.recLeft > skipped;
     if (
       d.mode === MODE_TLS && d.recHdrLen === 0 && d.recType === TlsContentType.HANDSHAKE && !d.recSkip &&

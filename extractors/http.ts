@@ -95,6 +95,12 @@ export class HttpState {
   h2cOffered = false;
   /** Directions (bits) that stopped after a final head of theirs, which an h2c offer starts again. */
   headEnded = 0;
+  /** The highest acknowledgement each direction's bytes got before its stream existed (bit set in `ackKnown`),
+   * given to the stream when it is made: the one that passes a missed first segment may come before the
+   * segment after it. */
+  ack0 = 0;
+  ack1 = 0;
+  ackKnown = 0;
   /**
    * Bytes of each direction's unfinished head already searched for its end: the next segment's search resumes
    * there, rather than from the head's start (a 32 KB head sent a byte at a time was searched 32,000 times).
@@ -157,8 +163,10 @@ const features: FeatureSpec[] = [
     "HTTP/2 frames seen, both directions. Where bytes holding a frame header were lost (not captured, or " +
       "retransmitted behind more than 64 KiB), the frames they held are not counted, and counting resumes at the " +
       "next header that the two after it confirm, in bytes captured in a row (frames of at most 16 KiB, streams " +
-      "at most 200 past the highest seen): where a snapshot length cuts every segment short, counting ends at the " +
-      "first header it cut.",
+      "at most 200 past the highest seen until 17 KB pass without one; at the end of the capture, a header whose " +
+      "frames end at its last byte): where a snapshot length cuts every segment short, counting ends at the " +
+      "first header it cut. A segment far ahead is jumped to only when the receiver acknowledged the bytes " +
+      "before it.",
   ),
   f("http2_data_frames", "int", "HTTP/2 DATA frames."),
   f("http2_headers_frames", "int", "HTTP/2 HEADERS frames."),
@@ -316,6 +324,7 @@ function stream(s: HttpState, dir: 0 | 1): TcpStreamBuffer {
   if (st === null) {
     st = new TcpStreamBuffer(STREAM_CAP);
     if (s.isnKnown & (1 << dir)) st.setInitialSeq(((dir === 0 ? s.isn0 : s.isn1) + 1) >>> 0);
+    if (s.ackKnown & (1 << dir)) st.noteAck(dir === 0 ? s.ack0 : s.ack1);
     setStream(s, dir, st);
   }
   return st;
@@ -576,6 +585,12 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
     }
     if (p.tcpFlags & TCP.ACK) {
       const other = dir === 0 ? s.stream1 : s.stream0;
+      const od = dir ^ 1, last = od === 0 ? s.ack0 : s.ack1;
+      if ((s.ackKnown & (1 << od)) === 0 || ((p.tcpAck - last) | 0) > 0) {
+        if (od === 0) s.ack0 = p.tcpAck;
+        else s.ack1 = p.tcpAck;
+        s.ackKnown |= 1 << od;
+      }
       if (other !== null) {
         other.noteAck(p.tcpAck);
         if (dirState(s, dir ^ 1) === Dir.NEW && other.available === 0 && other.gapMissed) {
@@ -639,7 +654,9 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
       // larger than the cap (a capture's drops), with nothing held before the segment, is passed over to it.
       if (dirState(s, dir) === Dir.H2 && st.wouldDrop(seq, n)) {
         resyncPastLoss(s, dir, st, true);
-        if (dirState(s, dir) === Dir.H2 && st.wouldDrop(seq, n)) {
+        // Only where the receiver's acknowledgements passed the bytes held (or none were captured to tell): a
+        // stray segment far ahead, which the receiver never took, is not jumped to.
+        if (dirState(s, dir) === Dir.H2 && st.wouldDrop(seq, n) && (!st.ackKnown || st.ackPassesHeld)) {
           st.skip(st.offsetOf(seq) - st.consumedBytes);
           s.h2!.resync(dir === s.clientDir ? 0 : 1);
         }

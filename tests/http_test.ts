@@ -24,6 +24,7 @@ import {
   HAVE_TSHARK,
   ipv4,
   pcapFile,
+  pcapRecords,
   rng,
   tcp,
   tsharkFields,
@@ -838,7 +839,7 @@ function h2Download(
     segments.splice(
       late + by,
       0,
-      c(0x10, new Uint8Array(0), 1001 + client.length, 5001 + (late + by) * 1448),
+      c(0x10, new Uint8Array(0), 1001 + client.length, 5001 + (late + Math.max(by, lostSegments)) * 1448),
     );
   }
   frames.push(...segments);
@@ -918,12 +919,12 @@ Deno.test("http2: a segment inside a DATA frame retransmitted after more than 64
 });
 
 Deno.test("http2: a hole of 72 KB the capture missed, more than the stream buffer holds, loses only its frames", async () => {
-  // 50 segments in a row not captured (a capture's drops): the segments after them started past the 64 KiB cap,
-  // nothing was held to give up, and the counts ended there (6 frames of 18).
+  // 50 segments in a row not captured (a capture's drops), the client's ACK of them captured: the segments after
+  // them started past the 64 KiB cap, nothing was held to give up, and the counts ended there (6 frames of 18).
   const dir = await Deno.makeTempDir();
   try {
     const file = `${dir}/h2.pcap`;
-    const { pcap, serverBytes } = h2Download(12, 22, 30, "end", 50);
+    const { pcap, serverBytes } = h2Download(12, 22, 0, "acked", 50);
     await Deno.writeFile(file, pcap);
     // The frame headers in the bytes lost: DATA frames start at 27 + 16393 k in the server's bytes.
     const lost = Array.from({ length: 12 }, (_, k) =>
@@ -935,6 +936,30 @@ Deno.test("http2: a hole of 72 KB the capture missed, more than the stream buffe
       12 - lost,
       1,
     ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("http2: a stray segment far ahead, which the receiver never acknowledged, is not jumped to", async () => {
+  // A copy of a server segment 300 KB ahead of its place (a review's, hand-made): the stream skipped to it, and the
+  // real segments after were behind it (35 frames of 60 on a real capture).
+  const { pcap } = h2Download(12, 0, 0);
+  const recs = pcapRecords(pcap);
+  const body = (i: number) => pcap.subarray(recs[i].offset + 16, recs[i].offset + 16 + recs[i].capLen);
+  // Frame 12 of the capture (a server segment), again, its sequence number 300,000 on.
+  const stray = body(12).slice();
+  const dv = new DataView(stray.buffer);
+  dv.setUint32(38, (dv.getUint32(38) + 300000) >>> 0);
+  const at = recs[13].offset;
+  const head = new Uint8Array(16);
+  head.set(pcap.subarray(recs[12].offset, recs[12].offset + 16));
+  const file = concat(pcap.subarray(0, at), head, stray, pcap.subarray(at));
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeFile(`${dir}/stray.pcap`, file);
+    const [r] = (await collect(`${dir}/stray.pcap`, { features: ["http2"] })).records;
+    assert.deepEqual([r.http2_frame_count, r.http2_data_frames, r.http2_goaway_frames], [18, 12, 1]);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -976,7 +1001,13 @@ Deno.test({
     // A review's captures between network namespaces (testdata/README.md), one frame taken out. With the SYN
     // in the capture the direction waited for its first bytes, then gave up: every HTTP column of it null, and
     // an h2c server's frames not counted (27 of 59).
-    for (const name of ["missed_first_request.pcap", "missed_first_response.pcap"]) {
+    for (
+      const name of [
+        "missed_first_request.pcap",
+        "missed_first_response.pcap",
+        "missed_first_response_26k.pcap",
+      ]
+    ) {
       const path = `testdata/http_edge/${name}`;
       const req =
         (await tsharkFields(path, ["http.request.method", "http.request.uri"], ["-Y", "http.request"]))[0];

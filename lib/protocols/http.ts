@@ -458,10 +458,18 @@ class H2Dir {
   frames = 0;
   /** False after bytes were lost (see `Http2Connection.resync`) until a frame header is found again. */
   inSync = true;
+  /** Bytes passed over since the resync began, without a frame header found. */
+  resyncPassed = 0;
 }
 
 /** Streams a resync allows past the highest seen: those the lost bytes may have opened. */
 const RESYNC_NEW_STREAMS = 200;
+/**
+ * Bytes a resync passes over before it allows any stream: a DATA frame's (16 KiB) and some. Where frames are on
+ * streams that bound allows, the next real header comes within that; where none comes, the lost bytes opened more
+ * streams (a burst of requests the capture missed), and counting resumes rather than never.
+ */
+const RESYNC_WIDEN_AFTER = 16384 + 1024;
 
 /**
  * The 9 bytes at `b[o]` can be a frame header as senders write them: a frame of at most 16 KiB (the size
@@ -592,9 +600,15 @@ export class Http2Connection {
     const d = this.dirs[dir];
     let p = off;
     if (!d.inSync) {
-      const at = this.findFrameHeader(buf, off, end, final);
-      if (at < 0) return -at - 1 - off;
+      const wide = d.resyncPassed > RESYNC_WIDEN_AFTER;
+      const at = this.findFrameHeader(buf, off, end, final, wide);
+      if (at < 0) {
+        const took = -at - 1 - off;
+        d.resyncPassed += took;
+        return took;
+      }
       d.inSync = true;
+      d.resyncPassed = 0;
       p = at;
     }
     while (p < end && !d.failed) {
@@ -659,6 +673,7 @@ export class Http2Connection {
     d.remaining = 0;
     d.peekLen = 0;
     d.peekNeed = 0;
+    d.resyncPassed = 0;
     // Its first frame, the SETTINGS that must open a direction, may have been among the bytes lost.
     if (d.frames === 0) d.frames = 1;
     this.open.clear();
@@ -670,8 +685,8 @@ export class Http2Connection {
    * for the position k from which the bytes must be given again (a header whose next two frames end past
    * `end`, or the last 8 bytes, which may begin one).
    */
-  private findFrameHeader(b: Uint8Array, off: number, end: number, final: boolean): number {
-    const maxStream = Math.max(this.maxId[0], this.maxId[1]) + RESYNC_NEW_STREAMS;
+  private findFrameHeader(b: Uint8Array, off: number, end: number, final: boolean, wide: boolean): number {
+    const maxStream = wide ? 0x7fffffff : Math.max(this.maxId[0], this.maxId[1]) + RESYNC_NEW_STREAMS;
     for (let x = off; x + 9 <= end; x++) {
       if (!plausibleFrameHeader(b, x, maxStream)) continue;
       const y = x + 9 + ((b[x] << 16) | (b[x + 1] << 8) | b[x + 2]);

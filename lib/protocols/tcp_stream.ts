@@ -226,7 +226,29 @@ export class TcpStreamBuffer {
    * ```
    */
   get gapMissed(): boolean {
-    return this.ranges.length > 0 && this.ackSeen && ((this.ack - this.base - this.tail) | 0) > 0;
+    return this.ranges.length > 0 && this.ackPassesHeld;
+  }
+
+  /**
+   * True when the receiver acknowledged bytes past those held in order (whether or not any are held after
+   * them); false also without an acknowledgement to tell.
+   *
+   * @example
+   * ```ts
+   * import { TcpStreamBuffer } from "./tcp_stream.ts";
+   * const s = new TcpStreamBuffer(1024);
+   * s.setInitialSeq(1000);
+   * s.noteAck(1500);
+   * console.log(s.ackPassesHeld, s.ackKnown); // true true
+   * ```
+   */
+  get ackPassesHeld(): boolean {
+    return this.ackSeen && ((this.ack - this.base - this.tail) | 0) > 0;
+  }
+
+  /** True once an acknowledgement of this direction's bytes was noted (a capture of one direction has none). */
+  get ackKnown(): boolean {
+    return this.ackSeen;
   }
 
   /**

@@ -95,9 +95,9 @@ export class HttpState {
   h2cOffered = false;
   /** Directions (bits) that stopped after a final head of theirs, which an h2c offer starts again. */
   headEnded = 0;
-  /** The highest acknowledgement each direction's bytes got before its stream existed (bit set in `ackKnown`),
-   * given to the stream when it is made: the one that passes a missed first segment may come before the
-   * segment after it. */
+  /** The highest acknowledgement each direction's bytes got (bit set in `ackKnown`), given to its stream when
+   * one is made: the acknowledgement that passes a missed first segment may come before the direction has a
+   * stream. */
   ack0 = 0;
   ack1 = 0;
   ackKnown = 0;

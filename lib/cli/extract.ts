@@ -253,6 +253,9 @@ export async function runExtract(
   } catch (e) {
     // Ctrl-C reaches the whole pipeline: the consumer is gone too when the flows held are written. The run was
     // still stopped by a signal, not complete (it exited 0, as a consumer that stops early leaves it).
+    // The consumer may have died of the signal before jj saw it: the producer, gone too, ended the input, and
+    // the flows held met the closed pipe first. The signal is waited for a moment (exit 0 there was a race).
+    if (e instanceof Deno.errors.BrokenPipe && !stop.signal.aborted) await signalGrace(stop.signal);
     if (e instanceof Deno.errors.BrokenPipe && stop.signal.aborted) {
       if (!o.quiet) {
         console.error(
@@ -270,6 +273,19 @@ export async function runExtract(
   if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
   if (summary.stopped) return 130;
   return summary.failures.length > 0 ? 1 : 0;
+}
+
+/** Resolves when `signal` aborts, or after 200 ms. */
+function signalGrace(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, 200);
+    signal.addEventListener("abort", done);
+  });
 }
 
 /** What `--label` does to the records of a run (see {@linkcode labelStep}). */

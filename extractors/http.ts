@@ -395,12 +395,26 @@ function startMissed(s: HttpState, dir: 0 | 1, st: TcpStreamBuffer): void {
     return;
   }
   s.seeked |= 1 << dir;
+  readHeld(s, dir, st);
+  releaseIfDone(s, dir);
+}
+
+/**
+ * Reads the direction's bytes held in order; an HTTP/2 direction then passes over a gap inside a frame's payload,
+ * or gives up one over a header that will not be filled. Returns how many bytes were held to read.
+ */
+function readHeld(s: HttpState, dir: 0 | 1, st: TcpStreamBuffer): number {
   const a = st.available;
   if (a > 0) st.consume(process(s, dir, st.data, st.offset, a, false));
   if (dirState(s, dir) === Dir.H2 && st.hasGap) {
     skipGapInPayload(s, dir, st);
     resyncPastLoss(s, dir, st, false);
   }
+  return a;
+}
+
+/** A direction done lets its stream go, and the flow is done when both are. */
+function releaseIfDone(s: HttpState, dir: number): void {
   if (dirState(s, dir) === Dir.DONE) {
     setStream(s, dir, null);
     checkDone(s);
@@ -662,12 +676,8 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
         }
       }
       st.push(seq, b, o, n);
-      const a = st.available;
-      if (a > 0) st.consume(process(s, dir, st.data, st.offset, a, false));
-      if (dirState(s, dir) === Dir.H2 && st.hasGap) {
-        skipGapInPayload(s, dir, st);
-        resyncPastLoss(s, dir, st, false);
-      } else if (a === 0 && dirState(s, dir) === Dir.NEW && st.gapMissed) startMissed(s, dir, st);
+      const a = readHeld(s, dir, st);
+      if (a === 0 && dirState(s, dir) === Dir.NEW && st.gapMissed) startMissed(s, dir, st);
       else if (a === 0 && dirState(s, dir) === Dir.NEW && st.buffered >= GAP_BYTES && !st.gapAwaited) {
         // Its first bytes were lost before the capture saw them: it cannot be classified, and would otherwise
         // be buffered up to STREAM_CAP for nothing. (Not when its receiver waits for them too: they will come,
@@ -675,10 +685,7 @@ export const httpExtractor: FeatureExtractor<HttpState | null> = {
         setDirState(s, dir, Dir.DONE);
       }
     }
-    if (dirState(s, dir) === Dir.DONE) {
-      setStream(s, dir, null);
-      checkDone(s);
-    }
+    releaseIfDone(s, dir);
   },
   finish(s: HttpState | null, _flow: FlowState, out: FlowRecord): void {
     if (s !== null && !s.udp) {

@@ -23,22 +23,6 @@
 export type EndReason = "idle" | "active" | "fin" | "rst" | "evicted" | "end";
 
 /**
- * How much longer than a timeout a gap must be to pass it, in seconds. The flow table keeps times as doubles of
- * the epoch second (steps of 0.24 us in 2026), so a gap of exactly the timeout came out a little over or under it
- * depending on the times' fractions (a gap of 0.1 s split a flow at some times and not at others). Half a
- * microsecond is above that error and below a microsecond capture's step: timeouts are compared to the
- * microsecond. (Gaps the groups measure are exact: see `PacketView.tsNs`.)
- *
- * @example
- * ```ts
- * import { TIME_SLACK } from "./flow.ts";
- * const gap = 1700000000.25 - 1700000000.2; // 0.05 s, as doubles give it: 0.04999995...
- * console.log(gap < 0.05, gap < 0.05 - TIME_SLACK); // true false
- * ```
- */
-export const TIME_SLACK = 5e-7;
-
-/**
  * One bidirectional flow. The initiator (direction 0) is the sender of the flow's first packet.
  *
  * @example
@@ -82,6 +66,8 @@ export class FlowState {
   originSec = 0;
   /** The first and the last packet's `PacketView.tsNs`: exact nanoseconds, for the duration. */
   firstNs = 0;
+  /** The latest packet time as `PacketView.tsNs`: what timeouts count from, exactly (`lastTs` as a double). */
+  lastNs = 0;
   /** The last packet's `PacketView.tsNs`. */
   lastPacketNs = 0;
   /** Packets and wire bytes per direction. */

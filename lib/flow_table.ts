@@ -10,7 +10,7 @@
  * @module
  */
 import { formatIp } from "./addr.ts";
-import { type EndReason, FlowState, TIME_SLACK } from "./flow.ts";
+import { type EndReason, FlowState } from "./flow.ts";
 import type { PacketView } from "./packet.ts";
 import { TCP } from "./packet.ts";
 import { int32At, KeyHash } from "./hash.ts";
@@ -28,7 +28,7 @@ import { int32At, KeyHash } from "./hash.ts";
  */
 export interface FlowTableOptions {
   /** Seconds without a packet after which a flow ends (default 60, JoyfulJay's `flow_timeout`): a gap longer
-   * than this by a microsecond or more (times are compared to the microsecond). */
+   * than this, by a nanosecond or more, ends it. */
   idleTimeout?: number;
   /** Seconds after its first packet at which a flow ends even if still active (default 1800; 0 = never). */
   activeTimeout?: number;
@@ -83,9 +83,12 @@ export class FlowTable {
 
   private readonly idle: number;
   private readonly active: number;
-  /** The timeouts as compared with a gap: longer by TIME_SLACK (see there). */
-  private readonly idleDue: number;
-  private readonly activeDue: number;
+  /** The timeouts in nanoseconds, which gaps are compared with exactly (see `over`). */
+  private readonly idleNs: number;
+  private readonly activeNs: number;
+  /** The timeouts less `NEAR`: a gap of doubles below these is not over the timeout, whatever the rounding. */
+  private readonly idleNear: number;
+  private readonly activeNear: number;
   private readonly tcpEnd: boolean;
   private readonly maxFlows: number;
   private readonly evictOldest: boolean;
@@ -105,9 +108,10 @@ export class FlowTable {
   private ageHead: FlowState | null = null;
   private ageTail: FlowState | null = null;
   private readonly scratch = new Int32Array(10);
-  /** The latest packet time seen, in a typed array: stored as a field it cost a heap number per packet (measured:
-   * 16 bytes allocated per packet), as a typed-array element it is stored in place. */
-  private readonly clock = new Float64Array([-Infinity]);
+  /** The latest packet time seen (as a double, then exactly: its second and nanoseconds), in a typed array:
+   * stored as a field it cost a heap number per packet (measured: 16 bytes allocated per packet), as a
+   * typed-array element it is stored in place. */
+  private readonly clock = new Float64Array([-Infinity, 0, 0]);
 
   /**
    * Creates an empty table with the given timeouts, limits, sampling and shard.
@@ -122,8 +126,10 @@ export class FlowTable {
   ) {
     this.idle = options.idleTimeout ?? 60;
     this.active = options.activeTimeout ?? 1800;
-    this.idleDue = this.idle + TIME_SLACK;
-    this.activeDue = this.active + TIME_SLACK;
+    this.idleNs = Math.round(this.idle * 1e9);
+    this.activeNs = Math.round(this.active * 1e9);
+    this.idleNear = this.idle - NEAR;
+    this.activeNear = this.active - NEAR;
     this.tcpEnd = options.tcpEnd ?? false;
     this.maxFlows = options.maxFlows ?? 0;
     this.evictOldest = options.evictionStrategy === "oldest";
@@ -133,24 +139,33 @@ export class FlowTable {
     this.shardIndex = options.shard?.index ?? 0;
   }
 
-  /** Ends every flow whose timeout passed by time `ts`, oldest expiry first. */
-  expire(ts: number): void {
+  /**
+   * Ends every flow whose timeout passed by time `ts` (seconds since the epoch; to the nanosecond when its exact
+   * whole second `sec` and nanoseconds `nsec` are given), oldest expiry first.
+   */
+  expire(ts: number, sec?: number, nsec?: number): void {
+    if (sec === undefined || nsec === undefined) {
+      sec = Math.floor(ts);
+      nsec = Math.min(Math.round((ts - sec) * 1e9), 999999999);
+    }
     const clock = this.clock;
-    if (ts > clock[0]) clock[0] = ts;
-    const idle = this.idleDue, active = this.active > 0 ? this.activeDue : 0;
+    if (ts > clock[0] || (ts === clock[0] && (sec - clock[1]) * 1e9 + (nsec - clock[2]) > 0)) {
+      clock[0] = ts;
+      clock[1] = sec;
+      clock[2] = nsec;
+    }
+    const active = this.active > 0;
     for (;;) {
       const a = this.lruHead;
       if (a === null) return;
-      const ea = a.lastTs + idle;
-      const b = active > 0 ? this.ageHead : null;
-      const eb = b !== null ? b.firstTs + active : Infinity;
-      if (ea <= eb) {
-        if (ea >= ts) return;
-        this.end(a, "idle");
-      } else {
-        if (eb >= ts) return;
-        this.end(b!, "active");
-      }
+      const b = active ? this.ageHead! : null;
+      // The heads are the first due, as the doubles order them; which of two due first, too (their order in the
+      // output). Whether one is due is exact.
+      const aDue = over(a, sec, nsec, a.lastNs, this.idleNs);
+      const bDue = b !== null && over(b, sec, nsec, b.firstNs, this.activeNs);
+      if (aDue && (!bDue || a.lastTs + this.idle <= b!.firstTs + this.active)) this.end(a, "idle");
+      else if (bDue) this.end(b!, "active");
+      else return;
     }
   }
 
@@ -166,11 +181,22 @@ export class FlowTable {
       // allocation per packet).
       const a = this.lruHead, b = this.ageHead;
       if (
-        a !== null && (a.lastTs + this.idleDue < ts || (this.active > 0 && b!.firstTs + this.activeDue < ts))
+        a !== null &&
+        (a.lastTs + this.idleNear < ts || (this.active > 0 && b!.firstTs + this.activeNear < ts))
       ) {
-        this.expire(ts);
-      } else clock[0] = ts;
-    } else if (ts < clock[0] - this.idleDue) this.stepBack(ts); // to the microsecond, as timeouts are
+        this.expire(ts, p.tsSec, p.tsNsec);
+      } else {
+        clock[0] = ts;
+        clock[1] = p.tsSec;
+        clock[2] = p.tsNsec;
+      }
+    } else if (ts === clock[0]) {
+      // Within a double's step of the latest time (0.24 us): later by a few nanoseconds, maybe, and past a
+      // timeout by them.
+      if ((p.tsSec - clock[1]) * 1e9 + (p.tsNsec - clock[2]) > 0) this.expire(ts, p.tsSec, p.tsNsec);
+    } else if (
+      ts < clock[0] - this.idleNear && (clock[1] - p.tsSec) * 1e9 + (clock[2] - p.tsNsec) > this.idleNs
+    ) this.stepBack(ts, p.tsSec, p.tsNsec);
     const k = this.scratch;
     const buf = p.addrBuf ?? p.buf;
     const v6 = p.ipVersion === 6;
@@ -234,9 +260,11 @@ export class FlowTable {
     if (f !== null) {
       // The table-wide expiry runs only when time moves forward; in a capture whose clock steps back (merged
       // captures) a flow's own packet can come after its timeout without any packet raising the latest time.
-      const ea = f.lastTs + this.idleDue, eb = this.active > 0 ? f.firstTs + this.activeDue : Infinity;
-      if (ea < ts || eb < ts) {
-        this.end(f, ea <= eb ? "idle" : "active");
+      const idleOver = over(f, p.tsSec, p.tsNsec, f.lastNs, this.idleNs);
+      const activeOver = this.active > 0 && over(f, p.tsSec, p.tsNsec, f.firstNs, this.activeNs);
+      if (idleOver || activeOver) {
+        const idleFirst = idleOver && (!activeOver || f.lastTs + this.idle <= f.firstTs + this.active);
+        this.end(f, idleFirst ? "idle" : "active");
         f = null;
       } else if (
         this.tcpEnd && p.proto === 6 && (p.tcpFlags & TCP.SYN) !== 0 &&
@@ -268,7 +296,11 @@ export class FlowTable {
       f.lastTs = ts;
       f.lastPacketTs = ts;
       f.originSec = p.tsSec;
-      f.firstNs = f.lastPacketNs = p.tsNs = p.tsNsec;
+      f.firstNs =
+        f.lastNs =
+        f.lastPacketNs =
+        p.tsNs =
+          p.tsNsec;
       if (p.tunnelType !== 0) setTunnel(f, p);
       const b = h >>> this.shift;
       f.bucketNext = this.buckets[b];
@@ -298,10 +330,14 @@ export class FlowTable {
       // The tunnel columns are the first tunnelled packet's, also when packets outside it came first (a span
       // port that sees both sides of a tunnel router).
       if (p.tunnelType !== 0 && f.tunnelType === 0) setTunnel(f, p);
-      if (ts > f.lastTs) f.lastTs = ts;
       f.lastPacketTs = ts;
       // Exact for 104 days from the flow's first second (2^53 ns).
-      f.lastPacketNs = p.tsNs = (p.tsSec - f.originSec) * 1e9 + p.tsNsec;
+      const ns = f.lastPacketNs = p.tsNs = (p.tsSec - f.originSec) * 1e9 + p.tsNsec;
+      if (ns > f.lastNs) {
+        f.lastNs = ns;
+        // A later time is never a smaller double (the rounding is monotonic).
+        f.lastTs = ts;
+      }
       // Move to its place by last activity: the tail, unless its time is behind.
       if (this.lruTail !== f) {
         const prev = f.lruPrev, next = f.lruNext!;
@@ -385,9 +421,9 @@ export class FlowTable {
    * the workers' merge rely on. They are the end of the LRU list (it is in order of last activity), found from
    * its tail and ended in its order, so a step back costs only the flows it ends.
    */
-  private stepBack(ts: number): void {
+  private stepBack(ts: number, sec: number, nsec: number): void {
     let f = this.lruTail;
-    while (f !== null && f.lastTs > ts) f = f.lruPrev;
+    while (f !== null && isAfter(f, sec, nsec)) f = f.lruPrev;
     for (let g = f === null ? this.lruHead : f.lruNext; g !== null;) {
       const next = g.lruNext;
       g.endedByStepBack = true;
@@ -395,6 +431,8 @@ export class FlowTable {
       g = next;
     }
     this.clock[0] = ts;
+    this.clock[1] = sec;
+    this.clock[2] = nsec;
   }
 
   /** Doubles the bucket array and rechains every flow (walking the LRU list, which holds them all). */
@@ -459,6 +497,27 @@ function setTunnel(f: FlowState, p: PacketView): void {
   f.tunnelSrc = formatIp(p.tunnelSrc, 0, p.tunnelVersion);
   f.tunnelDst = formatIp(p.tunnelDst, 0, p.tunnelVersion);
 }
+
+/**
+ * Whether the time `sec` and `nsec` is later than a flow's time `ns` (nanoseconds from its first second) by more
+ * than `limitNs`: exact while both are within 104 days of its first second (2^53 ns), and beyond, by far more
+ * than any rounding.
+ */
+function over(f: FlowState, sec: number, nsec: number, ns: number, limitNs: number): boolean {
+  return (sec - f.originSec) * 1e9 + (nsec - ns) > limitNs;
+}
+
+/** Whether a flow's latest packet time is after the time `sec` and `nsec`. */
+function isAfter(f: FlowState, sec: number, nsec: number): boolean {
+  return (f.originSec - sec) * 1e9 + (f.lastNs - nsec) > 0;
+}
+
+/**
+ * A bound on how far a difference of two times as doubles of epoch seconds, less a timeout, can be from the exact
+ * one: a few of their steps (0.24 us until 2038, 0.95 us until 2242). Gaps of doubles within it of a timeout are
+ * compared exactly.
+ */
+const NEAR = 1e-5;
 
 /** Flows a packet whose time is behind is moved back past at most, to keep the lists in time order. */
 const MAX_REORDER = 64;

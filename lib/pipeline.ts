@@ -177,7 +177,8 @@ export class FlowPipeline {
     if (r !== SkipReason.NONE) {
       this.skipCounts[r]++;
       if (r === SkipReason.UNSUPPORTED_LINK) this.unsupportedLinks.add(linkType);
-      this.table.expire(ts);
+      const p = this.decoder.packet;
+      this.table.expire(ts, p.tsSec, p.tsNsec);
       return;
     }
     const p = this.decoder.packet;

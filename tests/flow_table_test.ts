@@ -39,6 +39,8 @@ function view(
     payloadLen?: number;
     seq?: number;
     ack?: number;
+    /** The exact time, whole seconds and nanoseconds, as a reader gives it with `ts`. */
+    exact?: [number, number];
   } = {},
 ): PacketView {
   const p = new PacketView();
@@ -52,6 +54,9 @@ function view(
   p.srcPort = sport;
   p.dstPort = dport;
   p.ts = ts;
+  // Its exact time; without one, as the decoder takes it from a time without nanoseconds.
+  p.tsSec = opts.exact?.[0] ?? Math.floor(ts);
+  p.tsNsec = opts.exact?.[1] ?? Math.min(Math.round((ts - p.tsSec) * 1e9), 999999999);
   p.wireLen = opts.wireLen ?? 60;
   p.payloadLen = opts.payloadLen ?? 0;
   p.tcpFlags = opts.flags ?? F.ACK;
@@ -268,14 +273,32 @@ Deno.test("a packet far in the future does not stop the timeouts: the clock step
   // second, a review's hand-made captures) and not at others.
   for (let k = 0; k < 60; k++) {
     const us = Math.round((k / 60) * 1e6), at = (d: number) => 1795624920 + (us + d) / 1e6;
+    const udp = (d: number) => ({
+      proto: 17,
+      exact: [1795624920 + Math.floor((us + d) / 1e6), ((us + d) % 1e6) * 1000] as [number, number],
+    });
     const s = table({ idleTimeout: 0.1 });
-    feed(s.t, view(at(0), "10.5.0.1", 3002, "10.5.0.2", 53, { proto: 17 }));
-    feed(s.t, view(at(100000), "10.5.0.1", 4002, "10.5.0.2", 53, { proto: 17 }));
-    feed(s.t, view(at(0), "10.5.0.1", 5002, "10.5.0.2", 53, { proto: 17 }));
-    feed(s.t, view(at(150000), "10.5.0.1", 4002, "10.5.0.2", 53, { proto: 17 }));
+    feed(s.t, view(at(0), "10.5.0.1", 3002, "10.5.0.2", 53, udp(0)));
+    feed(s.t, view(at(100000), "10.5.0.1", 4002, "10.5.0.2", 53, udp(100000)));
+    feed(s.t, view(at(0), "10.5.0.1", 5002, "10.5.0.2", 53, udp(0)));
+    feed(s.t, view(at(150000), "10.5.0.1", 4002, "10.5.0.2", 53, udp(150000)));
     s.t.flushAll();
     const b = s.ended.filter((f) => f.srcPort === 4002);
     assert.deepEqual(b.map((f) => f.packets[0]), [2], `fraction ${us} us`);
+  }
+  // To the nanosecond: a step back of exactly the idle timeout ends nothing, one a nanosecond more ends the flows
+  // after the new time.
+  for (const [back, ends] of [[0, 0], [1, 1]]) {
+    const s = table({ idleTimeout: 0.1 });
+    const at = (ns: number) => ({ proto: 17, exact: [1795624920, 300_000_000 + ns] as [number, number] });
+    feed(s.t, view(1795624920.3, "10.6.0.1", 1, "10.6.0.2", 53, at(0)));
+    feed(s.t, view(1795624920.4, "10.6.0.1", 2, "10.6.0.2", 53, at(100_000_000)));
+    feed(s.t, view(1795624920.3, "10.6.0.1", 3, "10.6.0.2", 53, at(-back)));
+    assert.deepEqual(
+      s.ended.map((f) => [f.srcPort, f.endReason]),
+      ends ? [[1, "end"], [2, "end"]] : [],
+      `${back}`,
+    );
   }
   // Packets alternating between two clocks 4000 s apart (two flows on the earlier one): every switch back ends
   // the later clock's flow, every switch forward expires the earlier clock's flows; a step back ends only the

@@ -22,6 +22,14 @@ import {
   udp,
   withTempDir,
 } from "./helpers.ts";
+import {
+  columnsOf,
+  fieldReader,
+  FLOW_FIELDS,
+  modelFlows,
+  parseFlowFrame,
+  tsharkRowsOf,
+} from "./tshark_flows.ts";
 
 const HAVE_LIBPCAP = tryLoadLibpcap() !== null;
 
@@ -264,6 +272,79 @@ Deno.test({
           [1484673025.972667123, 0.0034775, 5e-7, 0.003477, 0.003477, [0, 0.003477, 5e-7]],
           reader,
         );
+      }
+    });
+  },
+});
+
+Deno.test({
+  name:
+    "timeouts to the nanosecond: a gap of a timeout keeps a flow, one a nanosecond longer ends it, at any time",
+  fn: async () => {
+    // 60 flows whose times have different fractions, in two captures. With an idle timeout of 1 s: packets at
+    // t, t + 1 s (kept) and t + 2 s + 1 ns (a new flow). With an active timeout of 3 s: packets 0.9 s apart, then
+    // at t + 3 s (kept) and t + 3 s + 1 ns (a new flow). The table compared its timeouts on doubles of epoch
+    // seconds with half a microsecond of slack: it kept both at every time of day. A clock flow (port 9) has a
+    // packet at each flow's t + 2 s + 1 ns and + 3 s + 1 ns too, before the flow's own: the timeouts pass by
+    // the table's clock as by the flow's own packet.
+    const base = 1_764_000_000_000_000_000n;
+    const idle: CapPacket[] = [], active: CapPacket[] = [];
+    for (let n = 0; n < 60; n++) {
+      const t = base + BigInt(n) * 5_013_000_137n + BigInt(n * n * 7919);
+      idle.push(...exactPackets(n, [t, t + 1_000_000_000n, t + 2_000_000_001n]));
+      active.push(...exactPackets(n, [0n, 900n, 1800n, 2700n].map((ms) => t + ms * 1_000_000n)));
+      active.push(...exactPackets(n, [t + 3_000_000_000n, t + 3_000_000_001n]));
+      if (n % 2 === 0) {
+        // Before the flow's own packets at the same times (stable sort below).
+        idle.splice(idle.length - 1, 0, exactPackets(9000, [t + 2_000_000_001n])[0]);
+        active.splice(active.length - 1, 0, exactPackets(9000, [t + 3_000_000_001n])[0]);
+      }
+    }
+    const byTime = (a: CapPacket, b: CapPacket) => (a.ns! < b.ns! ? -1 : a.ns! > b.ns! ? 1 : 0);
+    idle.sort(byTime);
+    active.sort(byTime);
+    const runs: [string, CapPacket[], string[], number[]][] = [
+      ["idle", idle, ["--idle-timeout", "1"], [2, 1]],
+      ["active", active, ["--idle-timeout", "1", "--active-timeout", "3"], [5, 1]],
+    ];
+    await withTempDir(async (dir) => {
+      for (const [name, packets, timeouts, want] of runs) {
+        const file = `${dir}/${name}.pcap`;
+        const ways = [["--reader", "builtin"], ["--reader", "builtin", "--workers", "2"]];
+        if (HAVE_LIBPCAP) ways.push(["--reader", "libpcap"]);
+        let first: string | undefined;
+        for (const way of ways) {
+          const records = await extract(dir, `${name}.pcap`, pcapFile(1, packets, { nano: true }), [
+            ...way,
+            ...timeouts,
+            "--features",
+            "flow_meta",
+          ]);
+          const parts = new Map<number, number[]>();
+          for (const r of records) {
+            const port = r.src_port === 53 ? r.dst_port as number : r.src_port as number;
+            if (port !== 19000) parts.set(port, [...parts.get(port) ?? [], r.total_packets as number]);
+          }
+          assert.equal(parts.size, 60, `${name} ${way}`);
+          for (const [port, got] of parts) {
+            assert.deepEqual(got, want, `${name} ${way}: flow ${port - 10000}`);
+          }
+          const text = JSON.stringify(records);
+          if (first === undefined) first = text;
+          else assert.equal(text, first, `${name} ${way}: the same records as one table's`);
+        }
+        if (!HAVE_TSHARK) continue;
+        // tshark's times, split by the same timeouts in exact nanoseconds, give the same flows.
+        const rows = (await tsharkRowsOf(file, FLOW_FIELDS))!;
+        const cols = columnsOf(FLOW_FIELDS);
+        const frames = rows.map((row) => parseFlowFrame(fieldReader(row, cols)).frame);
+        const { model } = modelFlows(frames, () => 0, {
+          idle: 1,
+          active: name === "active" ? 3 : 1800,
+        });
+        const split = [...model.values()].filter((f) => f[0].sport !== 19000 && f[0].sport !== 53);
+        assert.equal(split.length, 60);
+        for (const flows of split) assert.deepEqual(flows.map((f) => f.pkts.length), want, `tshark ${name}`);
       }
     });
   },

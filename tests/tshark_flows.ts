@@ -677,6 +677,8 @@ export function parseFlowFrame(f: FieldReader<FlowField>): { frame: FlowFrame; d
 /** What {@linkcode buildFlows} needs of a frame. */
 export interface KeyedFrame {
   ts: number;
+  /** The same time in exact nanoseconds: timeouts are then compared to the nanosecond, as jj's table does. */
+  ns?: bigint;
   /** Canonical key; null for frames that belong to no flow. */
   key: string | null;
   src: string;
@@ -702,14 +704,18 @@ export interface ModelFlow<P> {
   proto: number;
   firstTs: number;
   lastTs: number;
+  /** The first and the latest time in exact nanoseconds, when the frames have them. */
+  firstNs?: bigint;
+  lastNs?: bigint;
   /** Index of the flow's last frame. */
   lastIdx: number;
   pkts: P[];
 }
 
 /**
- * Splits a capture's frames into flows, applying the idle and active timeouts as the flow table does;
- * `pkt` makes a flow's packet of a frame and its direction (0: from the initiator).
+ * Splits a capture's frames into flows, applying the idle and active timeouts (seconds; jj's defaults unless
+ * given) as the flow table does, to the nanosecond where the frames have exact times; `pkt` makes a flow's
+ * packet of a frame and its direction (0: from the initiator).
  *
  * @example
  * ```ts
@@ -722,24 +728,37 @@ export interface ModelFlow<P> {
 export function buildFlows<F extends KeyedFrame, P>(
   frames: readonly F[],
   pkt: (fr: F, dir: 0 | 1) => P,
+  timeouts: { idle: number; active: number } = { idle: IDLE_TIMEOUT, active: ACTIVE_TIMEOUT },
 ): Map<string, ModelFlow<P>[]> {
   const byKey = new Map<string, ModelFlow<P>[]>();
   const open = new Map<string, ModelFlow<P>>();
-  let now = -Infinity, raisedAt = -1;
+  const idleNs = BigInt(Math.round(timeouts.idle * 1e9)),
+    activeNs = BigInt(Math.round(timeouts.active * 1e9));
+  let now = -Infinity, nowNs = 0n, raisedAt = -1;
+  // Whether a time is past the flow's deadline: exactly with nanoseconds, else on the doubles.
+  const past = (flow: ModelFlow<P>, ts: number, ns: bigint | undefined) =>
+    ns !== undefined && flow.lastNs !== undefined && flow.firstNs !== undefined
+      ? ns - flow.lastNs > idleNs || ns - flow.firstNs > activeNs
+      : Math.min(flow.lastTs + timeouts.idle, flow.firstTs + timeouts.active) < ts;
   for (let i = 0; i < frames.length; i++) {
     const fr = frames[i];
-    if (fr.ts > now) {
+    if (fr.ns !== undefined ? raisedAt < 0 || fr.ns > nowNs : fr.ts > now) {
       now = fr.ts;
+      nowNs = fr.ns ?? 0n;
       raisedAt = i;
     }
     if (fr.key === null) continue;
     let flow = open.get(fr.key);
     if (flow) {
-      const deadline = Math.min(flow.lastTs + IDLE_TIMEOUT, flow.firstTs + ACTIVE_TIMEOUT);
       // The table ends a flow when the capture's clock (its latest timestamp), advanced since the flow's last
       // packet, passes the deadline; and a flow's own packet past the deadline starts a new flow, whatever
       // the clock (captures whose time goes backwards, e.g. merged ones).
-      if ((raisedAt > flow.lastIdx && deadline < now) || deadline < fr.ts) flow = undefined;
+      if (
+        (raisedAt > flow.lastIdx && past(flow, now, fr.ns === undefined ? undefined : nowNs)) ||
+        past(flow, fr.ts, fr.ns)
+      ) {
+        flow = undefined;
+      }
     }
     if (!flow) {
       flow = {
@@ -749,6 +768,8 @@ export function buildFlows<F extends KeyedFrame, P>(
         proto: Number(fr.key.split("|")[0]),
         firstTs: fr.ts,
         lastTs: fr.ts,
+        firstNs: fr.ns,
+        lastNs: fr.ns,
         lastIdx: i,
         pkts: [],
       };
@@ -758,6 +779,7 @@ export function buildFlows<F extends KeyedFrame, P>(
       else byKey.set(fr.key, [flow]);
     }
     if (fr.ts > flow.lastTs) flow.lastTs = fr.ts;
+    if (fr.ns !== undefined && flow.lastNs !== undefined && fr.ns > flow.lastNs) flow.lastNs = fr.ns;
     flow.lastIdx = i;
     const dir = fr.src === flow.src && fr.sport === flow.sport ? 0 : 1;
     flow.pkts.push(pkt(fr, dir));
@@ -779,12 +801,14 @@ export function buildFlows<F extends KeyedFrame, P>(
 export function modelFlows<F extends KeyedFrame, P>(
   frames: readonly F[],
   pkt: (fr: F, dir: 0 | 1) => P,
+  timeouts?: { idle: number; active: number },
 ): { taint: Map<string, string>; model: Map<string, ModelFlow<P>[]> } {
   const taint = new Map<string, string>();
   for (const fr of frames) for (const [k, why] of fr.taint) if (!taint.has(k)) taint.set(k, why);
   const model = buildFlows(
     fragmentsKeyed(frames).filter((fr) => fr.key === null || !taint.has(fr.key)),
     pkt,
+    timeouts,
   );
   return { taint, model };
 }

@@ -48,7 +48,7 @@ export function addFlowOptions(cmd: Command): Command {
   return cmd
     .option(
       "--idle-timeout <seconds>",
-      "end a flow at a gap longer than this without packets (compared to the microsecond)",
+      "end a flow at a gap longer than this without packets (compared to the nanosecond)",
       positiveNumber("--idle-timeout"),
       60,
     )

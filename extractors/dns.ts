@@ -9,8 +9,9 @@
  * A message that does not read as DNS (a query without a question) is counted by its header once the flow is
  * DNS: over UDP when a later datagram reads as DNS; over TCP, where a direction's first message decides, when
  * the other direction's first message does. A 32-letter NetBIOS-encoded first name makes a flow on port 137 NetBIOS (as tshark
- * decides by that port), not DNS. `dns_queries` / `dns_responses` count every message by its QR bit. Over TCP, a sequence gap
- * that is never filled (a segment not captured) ends the counting: messages after it cannot be delimited.
+ * decides by that port), not DNS. `dns_queries` / `dns_responses` count every message by its QR bit. Over TCP, after a sequence
+ * gap that is never filled (a segment not captured), messages are read again from the next segment that starts
+ * one; one that starts inside a message ends the counting, as later messages cannot be delimited.
  *
  * @module
  */
@@ -159,11 +160,12 @@ const features: FeatureSpec[] = [
   f(
     "dns_queries",
     "int",
-    "Query messages (QR 0) seen. Over TCP, a direction's messages are read up to a gap in its stream that is " +
-      "never filled (a segment the capture missed): those after it cannot be delimited and are not counted " +
-      "(tshark, reading each segment's start, may count them).",
+    "Query messages (QR 0) seen. Over TCP, the messages a gap in a direction's stream that is never filled " +
+      "(segments the capture missed) holds are not counted; those after it are, from the next segment that " +
+      "starts with a message, as tshark reads a segment after a lost one. When that segment starts inside a " +
+      "message, the direction's later messages cannot be delimited and are not counted.",
   ),
-  f("dns_responses", "int", "Response messages (QR 1) seen (over TCP, up to such a gap)."),
+  f("dns_responses", "int", "Response messages (QR 1) seen (over TCP, as dns_queries past a gap)."),
   f(
     "dns_answers",
     "list",
@@ -505,6 +507,36 @@ function reachCuts(s: DnsState, dir: number): void {
   }
 }
 
+/**
+ * Goes on past a gap in a direction's stream that will not fill: the receiver acknowledged bytes after it (the
+ * capture missed them), or the flow ended (`ended`). The direction continues at the segment held after the gap
+ * when that segment starts with a message that reads as DNS, as tshark reads a segment after a lost one from
+ * its start; the messages lost in the gap are not counted (how many is unknown), and their answers are unknown.
+ * When the segment starts inside a message, the direction's later messages cannot be found: it is not read
+ * further. A flow not yet DNS goes on so on a DNS port (its first message lost), where tshark reads it by port.
+ */
+function resyncMissed(s: DnsState, dir: number, ended: boolean): void {
+  if (s.streams === null || (s.lostDirs & (1 << dir)) !== 0 || (s.deferred & (1 << dir)) !== 0) return;
+  const st = s.streams[dir];
+  while (st.hasGap && (ended || st.gapMissed)) {
+    if (s.mode !== Mode.DNS && !(s.mode === Mode.UNKNOWN && s.dnsPort)) return;
+    const v = st.firstRange!;
+    const len = v.length >= 2 ? (v[0] << 8) | v[1] : 0;
+    // Enough of it to tell: the whole message, or its header and a longest question, or all there will be.
+    if (!ended && v.length < 2 + len && v.length < PARTIAL_TEST) return;
+    if (
+      v.length < 14 || len < 12 || hopelessStart(v, 0) ||
+      parseDnsMessage(v, 2, Math.min(v.length, 2 + len), false) === null
+    ) {
+      loseDirection(s, dir);
+      return;
+    }
+    st.skipGap();
+    s.answersUnread = true;
+    drainTcp(s, st, dir);
+  }
+}
+
 /** A direction whose message boundaries were lost (see `cutTcpMessage`): its later segments are not read. */
 function loseDirection(s: DnsState, dir: number): void {
   s.lostDirs |= 1 << dir;
@@ -546,6 +578,9 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
         s.streams[dir].noteCut(seq + n, seq + p.payloadLen);
       }
       reachCuts(s, dir);
+      // A gap this packet's bytes, or its acknowledgement of the other direction's, showed to be missed.
+      if (s.streams !== null && s.streams[dir].hasGap) resyncMissed(s, dir, false);
+      if (s.streams !== null && s.streams[dir ^ 1].hasGap) resyncMissed(s, dir ^ 1, false);
       return;
     }
     if (p.proto !== 17) return;
@@ -603,6 +638,8 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
       for (let d = 0; d < 2; d++) {
         // Whole messages still held are read; an unfinished one is not (a deferred first message is one).
         drainTcp(s, s.streams[d], d);
+        // Then those after gaps that were never filled.
+        resyncMissed(s, d, true);
       }
       s.streams = null;
     }

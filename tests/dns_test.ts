@@ -823,6 +823,35 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "dns over TCP: after segments the capture missed, messages are read again from the next segment that starts one (tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // dig +tcp +keepopen against BIND, five queries on one connection (a review's capture), each message in a
+    // segment of its own; editcap removed two responses in the middle, or the first query and response. The
+    // messages after a gap the capture never filled were not read: 1 response of 3, and a flow whose first
+    // messages were missed was not DNS at all. The receiver's acknowledgements show the bytes were sent.
+    for (
+      const [file, queries, responses] of [
+        ["tcp_keepopen_responses_missed.pcap", 5, 3],
+        ["tcp_keepopen_first_missed.pcap", 4, 4],
+      ] as const
+    ) {
+      const path = `testdata/dns_edge/${file}`;
+      const want = tsharkDns(path);
+      assert.equal(want.size, 1, path);
+      const got = await records(path, ["dns"]);
+      for (const [k, w] of want) {
+        const rs = got.get(k);
+        assert.ok(rs && rs.length === 1, `no single record for ${k}`);
+        compareFlow(k, rs[0], w);
+        assert.deepEqual([rs[0].dns_queries, rs[0].dns_responses], [queries, responses], file);
+      }
+    }
+  },
+});
+
 Deno.test("dns: answers a snapshot length cut are unknown (null), not none ([])", async () => {
   // A review's: dig's A query and dnsmasq's answer between namespaces, whole and through editcap -s 80 (the
   // answer record is cut). The cut response still says 1 answer: the list was [], as if there were none.

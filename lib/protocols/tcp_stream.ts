@@ -179,6 +179,27 @@ export class TcpStreamBuffer {
   }
 
   /**
+   * The out-of-order bytes just after the first gap, as a view (valid until the stream changes); null without a
+   * gap. They begin with the first byte of a segment after the gap: where a consumer can try to go on when the
+   * gap will not fill (see {@linkcode TcpStreamBuffer.skipGap}).
+   *
+   * @example
+   * ```ts
+   * import { TcpStreamBuffer } from "./tcp_stream.ts";
+   * const s = new TcpStreamBuffer(1024);
+   * s.setInitialSeq(1000);
+   * s.push(1010, new Uint8Array([7, 8, 9]), 0, 3);
+   * console.log([...s.firstRange!]); // [7, 8, 9]
+   * ```
+   */
+  get firstRange(): Uint8Array | null {
+    const r = this.ranges;
+    if (r.length === 0) return null;
+    const origin = this.origins[0];
+    return this.chunks[0].subarray(r[0] - origin, r[1] - origin);
+  }
+
+  /**
    * Takes note of an acknowledgement number from the other direction (a segment with ACK set): what the receiver
    * has of this direction's bytes.
    *

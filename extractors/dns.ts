@@ -509,7 +509,7 @@ function reachCuts(s: DnsState, dir: number): void {
 
 /**
  * Goes on past a gap in a direction's stream that will not fill: the receiver acknowledged bytes after it (the
- * capture missed them), or the flow ended (`ended`). The direction continues at the segment held after the gap
+ * capture missed them; a few packets later, see `TcpStreamBuffer.gapMissedSettled`), or the flow ended (`ended`). The direction continues at the segment held after the gap
  * when that segment starts with a message that reads as DNS, as tshark reads a segment after a lost one from
  * its start; the messages lost in the gap are not counted (how many is unknown), and their answers are unknown.
  * When the segment starts inside a message, the direction's later messages cannot be found: it is not read
@@ -518,7 +518,7 @@ function reachCuts(s: DnsState, dir: number): void {
 function resyncMissed(s: DnsState, dir: number, ended: boolean): void {
   if (s.streams === null || (s.lostDirs & (1 << dir)) !== 0 || (s.deferred & (1 << dir)) !== 0) return;
   const st = s.streams[dir];
-  while (st.hasGap && (ended || st.gapMissed)) {
+  while (st.hasGap && (ended || st.gapMissedSettled())) {
     if (s.mode !== Mode.DNS && !(s.mode === Mode.UNKNOWN && s.dnsPort)) return;
     const v = st.firstRange!;
     const len = v.length >= 2 ? (v[0] << 8) | v[1] : 0;

@@ -9,8 +9,10 @@
  * both directions are encrypted (or unparsable) only a counter runs.
  *
  * Each direction is reassembled from its SYN's sequence number (segments out of order or sent again, the first
- * copy kept), also before the banner has come. A gap that is never filled (a segment not captured) ends that
- * direction's reading: its messages after the gap, and its encrypted packets, are not counted (once the direction
+ * copy kept), also before the banner has come. After a gap that is never filled (a segment not captured), reading
+ * goes on at the next packet: where the packet the gap cut ends, when its header was read (that packet is not
+ * counted), else at the first segment after the gap that starts a cleartext key-exchange packet. When none does
+ * (the gap held NEWKEYS), the direction's later messages and encrypted packets are not counted (once the direction
  * switched to encryption, nothing is read, and each packet captured counts: a gap then loses its own). The bytes a
  * snapshot length cut from a segment are passed over once the stream reaches them (a message by its length, a
  * banner line taken to end with its segment), and reading goes on after them.
@@ -21,7 +23,13 @@ import type { FeatureExtractor, FeatureSpec, FlowRecord } from "../lib/extractor
 import type { FlowState } from "../lib/flow.ts";
 import { type PacketView, TCP } from "../lib/packet.ts";
 import { isHttpConnect } from "../lib/protocols/http.ts";
-import { hassh, hasshString, SshSession } from "../lib/protocols/ssh.ts";
+import {
+  hassh,
+  hasshString,
+  type SshDirectionParser,
+  SshSession,
+  startsSsh2Packet,
+} from "../lib/protocols/ssh.ts";
 import { payloadSeq, TcpStreamBuffer } from "../lib/protocols/tcp_stream.ts";
 
 /** Bytes of out-of-order data kept per direction while the handshake is parsed. */
@@ -120,15 +128,17 @@ const features: FeatureSpec[] = [
     "ssh_kex_packets",
     "int",
     "Cleartext key-exchange messages (SSH-2 numbers 20-49, read whole; SSH-1 key messages, by their type " +
-      "byte), up to a gap in their direction's stream that is never filled (a segment not captured).",
+      "byte). After a gap in a direction's stream that is never filled (a segment not captured), from the next " +
+      "packet on: where the one the gap cut ends (not counted), else at the first segment that starts one; " +
+      "none when no segment does.",
   ),
   f(
     "ssh_encrypted_packets",
     "int",
     "Payload packets sent after their direction switched to encryption (those starting after its NEWKEYS, " +
       "whatever the order they came in, a retransmitted copy too; not a copy of the segment that held NEWKEYS). " +
-      "A gap never filled before the switch ends its direction's reading (none of them counted); after the " +
-      "switch, a packet the capture missed is one less.",
+      "When a gap never filled before the switch hides where packets start, none of the direction's are " +
+      "counted (see ssh_kex_packets); after the switch, a packet the capture missed is one less.",
   ),
   f("ssh_hassh_string", "str", "The HASSH input string of the client."),
   f("ssh_hassh_server_string", "str", "The HASSH-server input string of the server."),
@@ -223,6 +233,61 @@ function reachCuts(sess: SshSession, role: 0 | 1, st: TcpStreamBuffer): void {
   }
 }
 
+/** A direction's parser settled: encrypted packets are counted from the end of its NEWKEYS on. */
+function settleDirection(s: SshState, dir: 0 | 1, parser: SshDirectionParser, st: TcpStreamBuffer): void {
+  if (parser.encrypted) {
+    if (parser.encryptedAt >= 0) s.encAheadSeq[dir] = st.seqOf(parser.encryptedAt);
+    else s.encAhead[dir] = 2 ** 52; // where it switched is not known: every packet counts
+  }
+  st.release();
+  settle(s);
+}
+
+/**
+ * Goes on past a gap in a direction's stream that will not fill: the receiver acknowledged bytes after it (the
+ * capture missed them; a few packets later, see `TcpStreamBuffer.gapMissedSettled`), or the flow ended (`ended`). When the gap lies within a packet whose header was read,
+ * the next packet starts where its length says (`SshDirectionParser.skipLost`; the cut packet is not counted,
+ * as tshark counts none it could not reassemble). Otherwise reading resumes at the first segment held after the
+ * gap that starts a cleartext key-exchange packet (`SshDirectionParser.resync`): a server's KEXINIT behind its
+ * lost banner still gives HASSH-server, and the messages after a lost one are counted. When no segment held
+ * starts one, the direction waits, unread, as before.
+ */
+function resyncMissed(s: SshState, dir: 0 | 1, ended: boolean): void {
+  const sess = s.session, streams = s.streams;
+  if (sess === null || streams === null || s.done) return;
+  const role = dir === s.serverDir ? 1 : 0,
+    parser = role === 1 ? sess.server : sess.client,
+    st = streams[dir];
+  if (parser.settled) return;
+  while (!parser.settled && st.hasGap && (ended || st.gapMissedSettled())) {
+    const v = st.firstRange!, at = st.firstRangeOffset;
+    // Lost bytes within the packet being read: the next one starts where its length says.
+    if (st.available === 0 && parser.skipLost(at - st.consumedBytes)) {
+      st.skipGap();
+      feedHeld(sess, role, st);
+      reachCuts(sess, role, st);
+      continue;
+    }
+    if (!ended && v.length < 6) return;
+    // The bytes held after the gap begin with a segment; those of the later segments joined to them begin at
+    // offsets in `starts`. The first that starts a packet is where reading goes on.
+    let from = 0;
+    if (!startsSsh2Packet(v, 0, v.length)) {
+      from = v.length;
+      for (const x of s.starts?.[dir] ?? []) {
+        const k = x - at;
+        if (k > 0 && k < from && startsSsh2Packet(v, k, v.length)) from = k;
+      }
+    }
+    if (from === v.length || !parser.resync(v, from, v.length)) return;
+    st.skipGap();
+    st.skip(from);
+    feedHeld(sess, role, st);
+    reachCuts(sess, role, st);
+  }
+  if (parser.settled) settleDirection(s, dir, parser, st);
+}
+
 function settle(s: SshState): void {
   const sess = s.session!;
   if (sess.client.settled && sess.server.settled) {
@@ -247,6 +312,12 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
   update(s: SshState | null, p: PacketView, flow: FlowState, dir: 0 | 1): void {
     if (s === null || s.notSsh || p.tcpHdrLen === 0 || p.isFragment) return;
     const n = p.payloadCapLen;
+    // What the receiver has of the other direction: a gap there it acknowledged was missed by the capture.
+    if (s.streams !== null && (p.tcpFlags & TCP.ACK) !== 0) {
+      const other = s.streams[dir ^ 1];
+      other.noteAck(p.tcpAck);
+      if (other.hasGap) resyncMissed(s, (dir ^ 1) as 0 | 1, false);
+    }
     if (s.session === null) {
       const fl = p.tcpFlags;
       if (fl & TCP.SYN) {
@@ -349,16 +420,12 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
       feedHeld(sess, role, st);
       reachCuts(sess, role, st);
     }
-    if (parser.settled) {
-      if (parser.encrypted) {
-        if (parser.encryptedAt >= 0) s.encAheadSeq[dir] = st.seqOf(parser.encryptedAt);
-        else s.encAhead[dir] = 2 ** 52; // where it switched is not known: every packet counts
-      }
-      s.streams![dir].release();
-      settle(s);
-    }
+    if (!parser.settled && st.hasGap) resyncMissed(s, dir, false);
+    else if (parser.settled) settleDirection(s, dir, parser, st);
   },
   finish(s: SshState | null, _flow: FlowState, out: FlowRecord): void {
+    // The bytes held after gaps that were never filled.
+    if (s !== null) { for (const d of [0, 1] as const) resyncMissed(s, d, true); }
     const sess = s?.session ?? null;
     const c = sess?.client.banner ?? null;
     const v = sess?.server.banner ?? null;

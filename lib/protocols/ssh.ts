@@ -290,6 +290,8 @@ export class SshDirectionParser {
   /** Bytes `body` may grow to: the KEXINIT payload's length as its packet header claims it. */
   private bodyCap = 0;
   private bodyLen = 0;
+  /** False when bytes of the packet being read were lost (see `skipLost`): its message is not counted. */
+  private whole = true;
 
   /** True once this direction is encrypted (after NEWKEYS) or parsing gave up. */
   get settled(): boolean {
@@ -386,6 +388,45 @@ export class SshDirectionParser {
       default:
         return this.fail();
     }
+  }
+
+  /**
+   * Bytes of this direction were lost (a gap the capture never filled), and reading goes on at `buf[off, end)`
+   * when they start a cleartext SSH-2 binary packet (see {@linkcode startsSsh2Packet}): what was being read is
+   * dropped (a banner not seen stays unknown) and the parser expects that packet's header. Returns false,
+   * changing nothing, when they do not start one, or when the direction is not reading SSH-2 packets (settled,
+   * or an SSH-1 session).
+   */
+  resync(buf: Uint8Array, off: number, end: number): boolean {
+    if (this.settled || this.peerMajor === 1 || this.banner?.protoVersion.startsWith("1.") === true) {
+      return false;
+    }
+    if (!startsSsh2Packet(buf, off, end)) return false;
+    this.st = St.HEADER;
+    this.line = null;
+    this.lineLen = 0;
+    this.skipLen = -1;
+    this.hdrLen = 0;
+    this.remaining = 0;
+    this.body = null;
+    this.bodyLen = 0;
+    this.whole = true;
+    return true;
+  }
+
+  /**
+   * The direction's next `n` bytes were lost (a gap the capture never filled). When they lie within the packet
+   * being read, it is passed over by its length, its message not counted (as tshark counts none it could not
+   * reassemble; a KEXINIT so cut has no HASSH), and reading goes on with the next packet. Returns false,
+   * changing nothing, when they do not: the next packet starts among them, at a place unknown.
+   */
+  skipLost(n: number): boolean {
+    if (this.st !== St.BODY || n > this.remaining) return false;
+    this.body = null;
+    this.whole = false;
+    this.remaining -= n;
+    if (this.remaining === 0) this.endPacket();
+    return true;
   }
 
   private fail(): void {
@@ -548,7 +589,8 @@ export class SshDirectionParser {
 
   /** A whole packet was read: a key-exchange message counts only then (one cut by a gap never read is not). */
   private endPacket(): void {
-    if (this.msg >= 20 && this.msg <= 49) this.kexMessages++;
+    if (this.msg >= 20 && this.msg <= 49 && this.whole) this.kexMessages++;
+    this.whole = true;
     if (this.body !== null) {
       this.kexInit = parseSshKexInit(this.body, 0, this.bodyLen);
       this.body = null;
@@ -656,6 +698,25 @@ export class SshSession {
     return (this.client.kexInit !== null || this.client.settled) &&
       (this.server.kexInit !== null || this.server.settled);
   }
+}
+
+/**
+ * True when `buf[off, end)` starts like a cleartext SSH-2 binary packet of the key exchange (RFC 4253 section
+ * 6): a length within bounds that, with its own 4 bytes, is a multiple of 8 (the block size without a cipher),
+ * 4 to 255 bytes of padding within it, and a key-exchange message number (20 to 49).
+ *
+ * @example
+ * ```ts
+ * import { startsSsh2Packet } from "./ssh.ts";
+ * // A NEWKEYS packet: length 12, padding 10, message 21.
+ * console.log(startsSsh2Packet(new Uint8Array([0, 0, 0, 12, 10, 21]), 0, 6)); // true
+ * ```
+ */
+export function startsSsh2Packet(buf: Uint8Array, off: number, end: number): boolean {
+  if (end - off < 6) return false;
+  const len = ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
+  const pad = buf[off + 4], msg = buf[off + 5];
+  return len <= SSH_MAX_PACKET && (len + 4) % 8 === 0 && pad >= 4 && len >= pad + 2 && msg >= 20 && msg <= 49;
 }
 
 /** True when `buf[off, end)` starts with "SSH-". */

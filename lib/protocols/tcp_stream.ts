@@ -64,6 +64,13 @@ export function notStreamStart(isnKnown: number, dir: number, isn: number, seq: 
  */
 const MAX_RANGES = 256;
 
+/**
+ * Packets of the flow seen while a gap is known missed before it is taken as lost for good (see
+ * `TcpStreamBuffer.gapMissedSettled`): a capture that stamps a segment after its acknowledgement (capturing on
+ * several queues, interfaces merged) brings it within a few packets.
+ */
+const MISSED_SETTLE = 4;
+
 /** Cuts held at once (see `TcpStreamBuffer.noteCut`). */
 const MAX_CUTS = 16;
 
@@ -126,6 +133,9 @@ export class TcpStreamBuffer {
   /** The peer's highest acknowledgement number, once one was seen (`ackSeen`). */
   private ack = 0;
   private ackSeen = false;
+  /** Calls of `gapMissedSettled` since the gap starting at sequence number `missedSeq` was known missed. */
+  private missedCount = 0;
+  private missedSeq = 0;
 
   /** Creates an empty stream that buffers at most `maxBytes` bytes. */
   constructor(maxBytes: number = DEFAULT_STREAM_CAP) {
@@ -199,6 +209,11 @@ export class TcpStreamBuffer {
     return this.chunks[0].subarray(r[0] - origin, r[1] - origin);
   }
 
+  /** The stream offset of {@linkcode TcpStreamBuffer.firstRange}'s first byte; -1 without a gap. */
+  get firstRangeOffset(): number {
+    return this.ranges.length === 0 ? -1 : this.consumedBytes + (this.ranges[0] - this.head);
+  }
+
   /**
    * Takes note of an acknowledgement number from the other direction (a segment with ACK set): what the receiver
    * has of this direction's bytes.
@@ -248,6 +263,35 @@ export class TcpStreamBuffer {
    */
   get gapMissed(): boolean {
     return this.ranges.length > 0 && this.ackPassesHeld;
+  }
+
+  /**
+   * Counts one more packet of the flow seen while {@linkcode TcpStreamBuffer.gapMissed} holds (a consumer calls
+   * it once a packet), and returns true once a few have been: the gap's bytes will not come. The count starts
+   * again for another gap, without a missed one, and after {@linkcode TcpStreamBuffer.skipGap}.
+   *
+   * @example
+   * ```ts
+   * import { TcpStreamBuffer } from "./tcp_stream.ts";
+   * const s = new TcpStreamBuffer(1024);
+   * s.setInitialSeq(1000);
+   * s.push(1010, new Uint8Array(5), 0, 5);
+   * s.noteAck(1015);
+   * console.log([1, 2, 3, 4].map(() => s.gapMissedSettled())); // [false, false, false, true]
+   * ```
+   */
+  gapMissedSettled(): boolean {
+    if (!this.gapMissed) {
+      this.missedCount = 0;
+      return false;
+    }
+    // Another gap than the one counted (that one filled): counted from the start.
+    const seq = (this.base + this.tail) >>> 0;
+    if (this.missedCount === 0 || seq !== this.missedSeq) {
+      this.missedSeq = seq;
+      this.missedCount = 0;
+    }
+    return ++this.missedCount >= MISSED_SETTLE;
   }
 
   /**
@@ -448,6 +492,7 @@ export class TcpStreamBuffer {
   skipGap(): number {
     if (this.ranges.length === 0) return 0;
     const skipped = this.ranges[0] - this.head;
+    this.missedCount = 0;
     this.consumedBytes += skipped;
     this.skippedBytes += this.ranges[0] - this.tail;
     this.head = this.tail = this.ranges[0];

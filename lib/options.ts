@@ -474,6 +474,28 @@ const SPLIT_TOTALS: ReadonlySet<string> = new Set([
   "high_byte_ratio",
 ]);
 
+/** The columns `anonymizeIps` replaces whole: addresses. */
+const ADDRESS_COLUMNS = ["src_ip", "dst_ip", "tunnel_src_ip", "tunnel_dst_ip", "mac_src", "mac_dst"];
+/** The columns where `anonymizeIps` replaces an address given as a host or server name. */
+const LITERAL_COLUMNS = ["http_host", "tls_sni", "quic_sni", "dns_query_name"];
+
+/**
+ * Every column `anonymizeIps` can change: addresses, DNS answers, names given as address literals, and the
+ * request target's host.
+ *
+ * @example
+ * ```ts
+ * import { ANONYMIZED_COLUMNS } from "./options.ts";
+ * console.log(ANONYMIZED_COLUMNS.includes("src_ip"), ANONYMIZED_COLUMNS.includes("total_packets")); // true false
+ * ```
+ */
+export const ANONYMIZED_COLUMNS: readonly string[] = [
+  ...ADDRESS_COLUMNS,
+  "dns_answers",
+  ...LITERAL_COLUMNS,
+  "http_uri",
+];
+
 /**
  * A column's name under `bidirectional_split`.
  *
@@ -784,7 +806,7 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
   const output = (r: FlowRecord): FlowRecord => {
     if (anonymize) {
       // MAC addresses too: an IPv6 address made from one (EUI-64) is its MAC's, and would give the hash back.
-      for (const k of ["src_ip", "dst_ip", "tunnel_src_ip", "tunnel_dst_ip", "mac_src", "mac_dst"]) {
+      for (const k of ADDRESS_COLUMNS) {
         const v = r[k];
         if (typeof v === "string") r[k] = flatString(anonymizeIp(v, salt)); // see lib/record.ts
       }
@@ -793,7 +815,7 @@ export function planExtraction(options: CheckedOptions): ExtractionPlan {
       if (Array.isArray(answers)) {
         r.dns_answers = answers.map((a) => typeof a === "string" ? anonymizeLiteral(a, salt) : a);
       }
-      for (const k of ["http_host", "tls_sni", "quic_sni", "dns_query_name"]) {
+      for (const k of LITERAL_COLUMNS) {
         const v = r[k];
         if (typeof v === "string") r[k] = anonymizeLiteral(v, salt);
       }

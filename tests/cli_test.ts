@@ -241,6 +241,13 @@ Deno.test("unsupported link type (105, IEEE 802.11): exit 1, the message names t
     assert.match(r.stderr, /link type 105/);
     assert.match(r.stderr, /802\.11/);
     assert.ok(!/^\s+at /m.test(r.stderr), r.stderr);
+    // The run ends on an error line saying why it failed (it ended on the summary, a docs review found), also
+    // with -q, which leaves the summary out.
+    for (const quiet of [[], ["-q"]]) {
+      const q = await runCli(["extract", ...quiet, `${dir}/wifi.pcap`]);
+      const last = q.stderr.trimEnd().split("\n").at(-1)!;
+      assert.match(last, /^jj: error: .*wifi\.pcap: unsupported link type 105 \(IEEE 802\.11\)/, q.stderr);
+    }
   });
 });
 
@@ -1039,9 +1046,35 @@ Deno.test("extract: an option that only changes another one is a usage error alo
       [["--features", "timing", "--burst-threshold-ms", "5"], /--burst-threshold-ms only applies with/],
       // --label was dropped without a word (exit 0, no label columns).
       [["--label", "lo:127.0.0.0/8"], /--label adds the src_labels and dst_labels columns, which --specific/],
+      // Both were taken and did nothing (exit 0): no column renamed, no address written (a docs review's).
+      [["--bidirectional-split"], /--bidirectional-split renames the directional columns/],
     ] as const
   ) {
     assertError(await runCli(["extract", "--specific-features", "src_ip", ...args, http]), 2, message);
+  }
+  assertError(
+    await runCli([
+      "extract",
+      "--specific-features",
+      "total_packets",
+      "--anonymize-ips",
+      "--anonymization-salt",
+      "s",
+      http,
+    ]),
+    2,
+    /--anonymize-ips changes the address columns \(src_ip, .*\), which --specific-features leaves out/,
+  );
+  for (
+    const args of [["total_total_bytes", "--bidirectional-split"], [
+      "dst_ip",
+      "--anonymize-ips",
+      "--anonymization-salt",
+      "s",
+    ]]
+  ) {
+    const r = await runCli(["extract", "-q", "--specific-features", ...args, http]);
+    assert.equal(r.code, 0, r.stderr);
   }
   // Columns of the timing group that no threshold changes: the option changes nothing (it was taken as used).
   assertError(

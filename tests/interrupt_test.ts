@@ -31,6 +31,23 @@ function catches(pid: number, signal: number): boolean {
   }
 }
 
+/** Starts jj with `args`, its stdin a pipe that `bytes` are written to and that stays open (as tcpdump's). */
+async function startOnPipe(
+  args: string[],
+  bytes: Uint8Array,
+): Promise<{ child: Deno.ChildProcess; w: WritableStreamDefaultWriter<Uint8Array> }> {
+  const child = new Deno.Command(DENO, {
+    args: ["run", "-A", CLI, ...args],
+    cwd: ROOT,
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(bytes);
+  return { child, w };
+}
+
 // SIGHUP: the terminal closed, or an SSH session dropped (it killed jj, and the flows held were lost).
 for (const [name, number] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as const) {
   Deno.test({
@@ -39,15 +56,7 @@ for (const [name, number] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as 
     async fn() {
       await withTempDir(async (dir) => {
         const capture = await Deno.readFile(`${ROOT}/testdata/http.pcap`);
-        const child = new Deno.Command(DENO, {
-          args: ["run", "-A", CLI, "extract", "-", "-o", `${dir}/flows.jsonl`],
-          cwd: ROOT,
-          stdin: "piped",
-          stdout: "null",
-          stderr: "piped",
-        }).spawn();
-        const w = child.stdin.getWriter();
-        await w.write(capture);
+        const { child, w } = await startOnPipe(["extract", "-", "-o", `${dir}/flows.jsonl`], capture);
         // The writer keeps the pipe open, as tcpdump does until it is stopped.
         for (let i = 0; i < 200 && !catches(child.pid, number); i++) await sleep(50);
         assert.ok(catches(child.pid, number), `jj does not catch ${name}`);
@@ -68,6 +77,38 @@ for (const [name, number] of [["SIGINT", 2], ["SIGTERM", 15], ["SIGHUP", 1]] as 
     },
   });
 }
+
+Deno.test({
+  name: "fingerprint - : SIGINT while the pipe is still open writes the handshakes held, says so, exit 130",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    // The first 10 packets of an OpenSSH session (handshakes, then both banners): the banners' lines wait for
+    // their KEXINITs, or for the flow's end. The signal killed jj, and they were lost with the summary.
+    const whole = await Deno.readFile(`${ROOT}/testdata/ssh_edge/loss_full.pcap`);
+    const dv = new DataView(whole.buffer);
+    let end = 24;
+    for (let i = 0; i < 10; i++) end += 16 + dv.getUint32(end + 8, true);
+    await withTempDir(async (dir) => {
+      const { child, w } = await startOnPipe(
+        ["fingerprint", "-", "-o", `${dir}/lines.jsonl`],
+        whole.subarray(0, end),
+      );
+      for (let i = 0; i < 200 && !catches(child.pid, 2); i++) await sleep(50);
+      assert.ok(catches(child.pid, 2), "jj fingerprint does not catch SIGINT");
+      await sleep(1500);
+      child.kill("SIGINT");
+      const out = await child.output();
+      await w.close().catch(() => {});
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 130, stderr);
+      assert.match(stderr, /stopping; writing the handshakes still held/);
+      assert.match(stderr, /10 packets read, 10 decoded, 0 skipped/);
+      assert.match(stderr, /4 handshakes \(ssh_client 1, ssh_server 1, tcp_syn 1, tcp_synack 1\)/);
+      const lines = parseJsonl(await Deno.readTextFile(`${dir}/lines.jsonl`));
+      assert.deepEqual(lines.map((l) => l.type), ["tcp_syn", "tcp_synack", "ssh_client", "ssh_server"]);
+    });
+  },
+});
 
 Deno.test({
   name:

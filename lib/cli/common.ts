@@ -164,6 +164,23 @@ export function packetCountParts(s: PacketCounts, verb: string): string[] {
   return parts;
 }
 
+/**
+ * The error line of a run that read its inputs but failed (exit code 1), after its summary: the first reason
+ * (an input none of whose packets could be read, one that is not a capture among several, records an export
+ * lost), which a warning gave too, so that the run does not end on a summary alone.
+ *
+ * @example
+ * ```ts
+ * import { failureLine } from "./common.ts";
+ * console.log(failureLine(["x.pcap: unsupported link type 147; its packets are skipped"]));
+ * // jj: error: x.pcap: unsupported link type 147; its packets are skipped
+ * ```
+ */
+export function failureLine(failures: readonly string[]): string {
+  const more = failures.length > 1 ? ` (and ${failures.length - 1} more, in the warnings above)` : "";
+  return `jj: error: ${failures[0]}${more}`;
+}
+
 /** What a run says on stderr when its first signal stops it (see {@linkcode stopOnSignals}). */
 export const STOPPING = "jj: stopping; writing the flows still held (signal again to quit at once)";
 

@@ -16,6 +16,7 @@ import { createProgress, inputBytes } from "../progress.ts";
 import { collect, LABEL_OPTION_HELP, labelerFromOptions, labelSources } from "./label_subnets.ts";
 import {
   drain,
+  failureLine,
   fmtRate,
   givenOptions,
   integerInRange,
@@ -272,7 +273,9 @@ export async function runExtract(
   }
   if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
   if (summary.stopped) return 130;
-  return summary.failures.length > 0 ? 1 : 0;
+  if (summary.failures.length === 0) return 0;
+  console.error(failureLine(summary.failures));
+  return 1;
 }
 
 /** Resolves when `signal` aborts, or after 200 ms. */

@@ -20,6 +20,7 @@ import {
 } from "../fingerprint.ts";
 import {
   drain,
+  failureLine,
   integer,
   integerInRange,
   packetCountParts,
@@ -171,13 +172,25 @@ export async function runFingerprint(
 
   try {
     if (!o.live) {
-      const it = fingerprintCapture(inputs, {
-        db,
-        types,
-        filter: o.filter,
-        onWarning: (m) => console.error(`jj: warning: ${m}`),
-      });
-      const summary: ExtractSummary = await drain(it, write);
+      // Ctrl-C ends the input where it is (a capture on a pipe has no other end), and the handshakes held until
+      // their flow ends (an SSH banner without a KEXINIT, a lone HelloRetryRequest) are written, as extract
+      // writes its flows.
+      const stop = stopOnSignals(
+        o.quiet ? "" : "jj: stopping; writing the handshakes still held (signal again to quit at once)",
+      );
+      let summary: ExtractSummary;
+      try {
+        const it = fingerprintCapture(inputs, {
+          db,
+          types,
+          filter: o.filter,
+          signal: stop.signal,
+          onWarning: (m) => console.error(`jj: warning: ${m}`),
+        });
+        summary = await drain(it, write);
+      } finally {
+        stop.dispose();
+      }
       await end(false);
       if (!o.quiet) {
         // Every packet accounted for, as extract does; the fingerprints have their own line below.
@@ -186,7 +199,10 @@ export async function runFingerprint(
         );
         console.error(fingerprintSummaryLine(tally, db !== null));
       }
-      return summary.failures.length > 0 ? 1 : 0;
+      if (summary.stopped) return 130;
+      if (summary.failures.length === 0) return 0;
+      console.error(failureLine(summary.failures));
+      return 1;
     }
 
     const stop = stopOnSignals("");

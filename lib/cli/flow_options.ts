@@ -10,7 +10,7 @@ import { type Command, Option } from "commander";
 import type { FlowPipelineOptions } from "../pipeline.ts";
 import { collect } from "./label_subnets.ts";
 import { fraction, integer, integerInRange, positiveNumber, UsageError } from "./common.ts";
-import { type FeatureOptions, planExtraction, splitName } from "../options.ts";
+import { ANONYMIZED_COLUMNS, type FeatureOptions, planExtraction, splitName } from "../options.ts";
 import { TIMING_BURST_COLUMNS } from "../../extractors/timing.ts";
 import { PADDING_BURST_COLUMNS } from "../../extractors/padding.ts";
 
@@ -277,6 +277,20 @@ export function refuseIgnoredSettings(
       "--include-splt",
       (p) => p.columns.some((c) => c.startsWith("splt")),
       `--include-splt adds the splt columns, ${leftOutBySpecific}`,
+    ],
+    [
+      "--anonymize-ips",
+      (p) => ANONYMIZED_COLUMNS.some((c) => has(p, c)),
+      `--anonymize-ips changes the address columns (${ANONYMIZED_COLUMNS.join(", ")}), ${leftOutBySpecific}`,
+    ],
+    [
+      "--bidirectional-split",
+      (p) =>
+        p.extractors.some((e) =>
+          e.features.some((f) => splitName(f.name) !== f.name && p.columns.includes(splitName(f.name)))
+        ),
+      `--bidirectional-split renames the directional columns (*_initiator, *_responder, total_bytes and the ` +
+      `like), ${leftOutBySpecific}`,
     ],
   ];
   const asked = settings.filter(([flag]) => given.includes(flag));

@@ -208,6 +208,11 @@ export class PacketDecoder {
   private fragDataWhole = false;
   /** The keys of the tunnels' outer datagrams that are first fragments (see `enterTunnel`): empty mostly. */
   private readonly outerKeys: string[] = [];
+  /** Tunnels followed inside each other at most in this decode: MAX_DEPTH, less to read a skipped packet's
+   * innermost readable one (see afterDecode). */
+  private depthLimit = MAX_DEPTH;
+  /** Tunnels entered in this decode of the frame. */
+  private tunnelsEntered = 0;
   /** The EtherType being read follows the Ethernet header at `macOff`: its tags and type are the view's. */
   private macTags = false;
 
@@ -254,18 +259,23 @@ export class PacketDecoder {
   }
 
   /**
-   * A skipped packet inside a tunnel decoded again without decapsulation (the frame is the view's, which
-   * `decodeFrame` keeps); a fragment's ports.
+   * A skipped packet inside a tunnel decoded again, one tunnel less each time, down to none (the frame is the
+   * view's, which `decodeFrame` keeps): its flow is the innermost packet that can be read, as tshark's
+   * conversations have it (of nested tunnels, the one around the packet that cannot be read, not the
+   * outermost); a fragment's ports.
    */
   private afterDecode(r: number): number {
     const p = this.packet;
     if (r !== SkipReason.NONE) {
       if (p.tunnelType === 0 || !this.decap) return r;
-      this.decap = false;
       try {
-        r = this.decodeFrame(p.ts, p.buf, p.frameOff, p.capLen, p.wireLen, p.linkType);
+        for (let limit = this.tunnelsEntered - 1; limit >= 0; limit--) {
+          this.depthLimit = limit;
+          r = this.decodeFrame(p.ts, p.buf, p.frameOff, p.capLen, p.wireLen, p.linkType);
+          if (r === SkipReason.NONE) break;
+        }
       } finally {
-        this.decap = true;
+        this.depthLimit = MAX_DEPTH;
       }
       if (r !== SkipReason.NONE) return r;
     }
@@ -288,6 +298,7 @@ export class PacketDecoder {
     p.ts = ts;
     p.buf = buf;
     if (this.outerKeys.length !== 0) this.outerKeys.length = 0;
+    this.tunnelsEntered = 0;
     this.macTags = false;
     p.frameOff = off;
     p.end = off + capLen;
@@ -477,6 +488,7 @@ export class PacketDecoder {
   /** Remembers the current IP layer's endpoints as the tunnel's outer endpoints before decoding an inner one. */
   private enterTunnel(type: number): void {
     const p = this.packet;
+    this.tunnelsEntered++;
     // The inner packet has its own ports (or none, e.g. ICMP): the outer UDP ports must not leak into its key.
     p.srcPort = 0;
     p.dstPort = 0;
@@ -868,7 +880,7 @@ export class PacketDecoder {
       const r = udpLen >= 8 && udpLen < l4Len
         ? this.payload(o + 8, Math.min(end, o + udpLen), udpLen - 8)
         : this.payload(o + 8, end, l4Len - 8);
-      if (this.decap && depth < MAX_DEPTH && p.payloadCapLen > 0) {
+      if (this.decap && depth < this.depthLimit && p.payloadCapLen > 0) {
         // The datagram's end by the lengths (the capture may hold less): a first fragment's UDP length runs
         // past its IP length, and says where the datagram ends.
         const firstFragment = (p.ipFlags & 1) !== 0 && p.fragOffset === 0;
@@ -928,7 +940,7 @@ export class PacketDecoder {
         return this.transport(buf, o + ah, end, l4Len - ah, buf[o], depth);
       }
     }
-    if (this.decap && depth < MAX_DEPTH) {
+    if (this.decap && depth < this.depthLimit) {
       if (proto === 4) {
         this.enterTunnel(4);
         return this.ip4(buf, o, end, depth + 1);

@@ -1,6 +1,7 @@
 /**
  * Tunnels the decoder cannot take to an inner IP packet (captures in `testdata/tunnel_edge/`, built by its
- * `make.py`): the packet stays in its outer flow, as tshark's conversations keep it, instead of being skipped.
+ * `make.py`): the packet stays in its outer flow, as tshark's conversations keep it, instead of being skipped;
+ * of nested tunnels, in the flow of the tunnel around it (a real capture).
  * Also ERSPAN type I (no ERSPAN header), a Teredo packet cut by the snapshot length, and plain UDP on VXLAN's
  * port. The protocol stacks are checked against tshark's when it is installed.
  *
@@ -98,6 +99,57 @@ Deno.test({
       const rows = tsharkRows(["-r", `${DIR}/${c.capture}`, "-T", "fields", "-e", "frame.protocols"]);
       assert.deepEqual(rows.map((r) => r[0]), c.stacks, c.capture);
     }
+  },
+});
+
+Deno.test({
+  name:
+    "nested tunnels: a packet whose innermost header was cut is in the flow of the tunnel around it (tshark)",
+  ignore: !HAVE_TSHARK,
+  async fn() {
+    // A review's, real kernel VXLAN (VNI 70) inside VXLAN (VNI 42), MTUs 1500, 1450 and 1400, both levels
+    // fragmented, captured on the underlay and cut with `editcap -s 120`: the innermost IP header is cut. Those
+    // packets went to the outermost flows (10.0.0.1:39386 > 10.0.0.2:4789, 322 packets), where tshark's
+    // innermost readable packet is the VXLAN datagram between the middle tunnel's endpoints.
+    const path = `${DIR}/vxlan_nested_snap120.pcap`;
+    const rows = tsharkRows([
+      "-r",
+      path,
+      "-T",
+      "fields",
+      "-e",
+      "frame.len",
+      "-e",
+      "ip.src",
+      "-e",
+      "ip.dst",
+      "-e",
+      "udp.srcport",
+      "-e",
+      "udp.dstport",
+      "-o",
+      "ip.defragment:FALSE",
+    ]);
+    // Per frame with two UDP headers: the second one's 5-tuple, frames and bytes.
+    const middle = new Map<string, [number, number]>();
+    for (const [len, src, dst, sp, dp] of rows) {
+      const [ips, dsts, sps, dps] = [src, dst, sp, dp].map((f) => f.split(","));
+      if (sps.length !== 2 || ips.length !== 2) continue;
+      const key = `${ips[1]}:${sps[1]} > ${dsts[1]}:${dps[1]}`;
+      const t = middle.get(key) ?? [0, 0];
+      middle.set(key, [t[0] + 1, t[1] + Number(len)]);
+    }
+    const { records } = await collect(path, { features: ["flow_meta"] });
+    assert.ok(records.length >= 10);
+    for (const r of records) {
+      assert.equal(r.tunnel_type, "udp", `${r.src_ip}:${r.src_port} > ${r.dst_ip}:${r.dst_port}`);
+      assert.match(r.src_ip as string, /^192\.168\.42\./);
+    }
+    const big = records.find((r) => r.src_port === 39386)!;
+    assert.deepEqual(
+      [big.total_packets, big.total_bytes],
+      middle.get("192.168.42.1:39386 > 192.168.42.2:4789"),
+    );
   },
 });
 

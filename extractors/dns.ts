@@ -509,16 +509,19 @@ function reachCuts(s: DnsState, dir: number): void {
 
 /**
  * Goes on past a gap in a direction's stream that will not fill: the receiver acknowledged bytes after it (the
- * capture missed them; a few packets later, see `TcpStreamBuffer.gapMissedSettled`), or the flow ended (`ended`). The direction continues at the segment held after the gap
+ * capture missed them), for a second of capture time or with half the cap waiting behind it (see
+ * `TcpStreamBuffer.gapMissedSettled`; `now` is the packet's time: a segment stamped after its acknowledgement
+ * comes sooner), or the flow ended (`now` Infinity). The direction continues at the segment held after the gap
  * when that segment starts with a message that reads as DNS, as tshark reads a segment after a lost one from
  * its start; the messages lost in the gap are not counted (how many is unknown), and their answers are unknown.
  * When the segment starts inside a message, the direction's later messages cannot be found: it is not read
  * further. A flow not yet DNS goes on so on a DNS port (its first message lost), where tshark reads it by port.
  */
-function resyncMissed(s: DnsState, dir: number, ended: boolean): void {
+function resyncMissed(s: DnsState, dir: number, now: number): void {
+  const ended = now === Infinity;
   if (s.streams === null || (s.lostDirs & (1 << dir)) !== 0 || (s.deferred & (1 << dir)) !== 0) return;
   const st = s.streams[dir];
-  while (st.hasGap && (ended || st.gapMissedSettled())) {
+  while (st.hasGap && (ended || st.gapMissedSettled(now))) {
     if (s.mode !== Mode.DNS && !(s.mode === Mode.UNKNOWN && s.dnsPort)) return;
     const v = st.firstRange!;
     const len = v.length >= 2 ? (v[0] << 8) | v[1] : 0;
@@ -579,8 +582,8 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
       }
       reachCuts(s, dir);
       // A gap this packet's bytes, or its acknowledgement of the other direction's, showed to be missed.
-      if (s.streams !== null && s.streams[dir].hasGap) resyncMissed(s, dir, false);
-      if (s.streams !== null && s.streams[dir ^ 1].hasGap) resyncMissed(s, dir ^ 1, false);
+      if (s.streams !== null && s.streams[dir].hasGap) resyncMissed(s, dir, p.ts);
+      if (s.streams !== null && s.streams[dir ^ 1].hasGap) resyncMissed(s, dir ^ 1, p.ts);
       return;
     }
     if (p.proto !== 17) return;
@@ -639,7 +642,7 @@ export const dnsExtractor: FeatureExtractor<DnsState | null> = {
         // Whole messages still held are read; an unfinished one is not (a deferred first message is one).
         drainTcp(s, s.streams[d], d);
         // Then those after gaps that were never filled.
-        resyncMissed(s, d, true);
+        resyncMissed(s, d, Infinity);
       }
       s.streams = null;
     }

@@ -245,21 +245,24 @@ function settleDirection(s: SshState, dir: 0 | 1, parser: SshDirectionParser, st
 
 /**
  * Goes on past a gap in a direction's stream that will not fill: the receiver acknowledged bytes after it (the
- * capture missed them; a few packets later, see `TcpStreamBuffer.gapMissedSettled`), or the flow ended (`ended`). When the gap lies within a packet whose header was read,
+ * capture missed them), for a second of capture time or with half the cap waiting behind it (see
+ * `TcpStreamBuffer.gapMissedSettled`; `now` is the packet's time: a segment stamped after its acknowledgement
+ * comes sooner), or the flow ended (`now` Infinity). When the gap lies within a packet whose header was read,
  * the next packet starts where its length says (`SshDirectionParser.skipLost`; the cut packet is not counted,
  * as tshark counts none it could not reassemble). Otherwise reading resumes at the first segment held after the
  * gap that starts a cleartext key-exchange packet (`SshDirectionParser.resync`): a server's KEXINIT behind its
  * lost banner still gives HASSH-server, and the messages after a lost one are counted. When no segment held
  * starts one, the direction waits, unread, as before.
  */
-function resyncMissed(s: SshState, dir: 0 | 1, ended: boolean): void {
+function resyncMissed(s: SshState, dir: 0 | 1, now: number): void {
+  const ended = now === Infinity;
   const sess = s.session, streams = s.streams;
   if (sess === null || streams === null || s.done) return;
   const role = dir === s.serverDir ? 1 : 0,
     parser = role === 1 ? sess.server : sess.client,
     st = streams[dir];
   if (parser.settled) return;
-  while (!parser.settled && st.hasGap && (ended || st.gapMissedSettled())) {
+  while (!parser.settled && st.hasGap && (ended || st.gapMissedSettled(now))) {
     const v = st.firstRange!, at = st.firstRangeOffset;
     // Lost bytes within the packet being read: the next one starts where its length says.
     if (st.available === 0 && parser.skipLost(at - st.consumedBytes)) {
@@ -316,7 +319,7 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
     if (s.streams !== null && (p.tcpFlags & TCP.ACK) !== 0) {
       const other = s.streams[dir ^ 1];
       other.noteAck(p.tcpAck);
-      if (other.hasGap) resyncMissed(s, (dir ^ 1) as 0 | 1, false);
+      if (other.hasGap) resyncMissed(s, (dir ^ 1) as 0 | 1, p.ts);
     }
     if (s.session === null) {
       const fl = p.tcpFlags;
@@ -420,12 +423,12 @@ export const sshExtractor: FeatureExtractor<SshState | null> = {
       feedHeld(sess, role, st);
       reachCuts(sess, role, st);
     }
-    if (!parser.settled && st.hasGap) resyncMissed(s, dir, false);
+    if (!parser.settled && st.hasGap) resyncMissed(s, dir, p.ts);
     else if (parser.settled) settleDirection(s, dir, parser, st);
   },
   finish(s: SshState | null, _flow: FlowState, out: FlowRecord): void {
     // The bytes held after gaps that were never filled.
-    if (s !== null) { for (const d of [0, 1] as const) resyncMissed(s, d, true); }
+    if (s !== null) { for (const d of [0, 1] as const) resyncMissed(s, d, Infinity); }
     const sess = s?.session ?? null;
     const c = sess?.client.banner ?? null;
     const v = sess?.server.banner ?? null;

@@ -860,6 +860,21 @@ Deno.test({
   },
 });
 
+Deno.test("ssh: a segment the capture stamps after its acknowledgement is waited for, not given up", async () => {
+  // A review's: OpenSSH's client to dropbear on a link of MTU 400, and the same capture with a segment of the
+  // client's KEXINIT moved to the 4th frame after the server's ACK of it (as capturing on two queues can stamp
+  // it), no byte removed. Giving the gap up 4 packets after the acknowledgement lost the HASSH and a message.
+  const read = async (file: string) => {
+    const r = (await collect(`${ROOT}/testdata/ssh_edge/${file}`, { features: ["ssh"] })).records.find((r) =>
+      r.ssh_detected
+    )!;
+    return [r.ssh_hassh, r.ssh_hassh_server, r.ssh_kex_packets, r.ssh_encrypted_packets];
+  };
+  const whole = await read("dropbear_mtu400.pcap");
+  assert.equal(typeof whole[0], "string");
+  assert.deepEqual(await read("dropbear_mtu400_kexinit_late.pcap"), whole);
+});
+
 Deno.test("ssh: segments the snapshot length cut are passed over by their packets' lengths, and reading goes on", async () => {
   // A review's: ssh to a local sshd between network namespaces, captured with tcpdump -s 200 and -s 96. A cut
   // KEXINIT stopped its direction (ssh_kex_packets and ssh_encrypted_packets 0, where NEWKEYS and 9 packets

@@ -65,11 +65,12 @@ export function notStreamStart(isnKnown: number, dir: number, isn: number, seq: 
 const MAX_RANGES = 256;
 
 /**
- * Packets of the flow seen while a gap is known missed before it is taken as lost for good (see
+ * Seconds of capture time a gap stays known missed before it is taken as lost for good (see
  * `TcpStreamBuffer.gapMissedSettled`): a capture that stamps a segment after its acknowledgement (capturing on
- * several queues, interfaces merged) brings it within a few packets.
+ * several queues or interfaces, merged captures) brings it far sooner. Counting packets was not enough: in a
+ * bulk transfer five frames pass in 12 us.
  */
-const MISSED_SETTLE = 4;
+const MISSED_SETTLE_SECONDS = 1;
 
 /** Cuts held at once (see `TcpStreamBuffer.noteCut`). */
 const MAX_CUTS = 16;
@@ -133,8 +134,9 @@ export class TcpStreamBuffer {
   /** The peer's highest acknowledgement number, once one was seen (`ackSeen`). */
   private ack = 0;
   private ackSeen = false;
-  /** Calls of `gapMissedSettled` since the gap starting at sequence number `missedSeq` was known missed. */
-  private missedCount = 0;
+  /** When (capture time, seconds) the gap starting at sequence number `missedSeq` was first known missed; NaN
+   * while none is. */
+  private missedSince = NaN;
   private missedSeq = 0;
 
   /** Creates an empty stream that buffers at most `maxBytes` bytes. */
@@ -266,9 +268,11 @@ export class TcpStreamBuffer {
   }
 
   /**
-   * Counts one more packet of the flow seen while {@linkcode TcpStreamBuffer.gapMissed} holds (a consumer calls
-   * it once a packet), and returns true once a few have been: the gap's bytes will not come. The count starts
-   * again for another gap, without a missed one, and after {@linkcode TcpStreamBuffer.skipGap}.
+   * True when the gap's bytes will not come: {@linkcode TcpStreamBuffer.gapMissed} has held for a second of
+   * capture time (`now`, the current packet's time in seconds; a consumer calls this as packets come), or the
+   * bytes waiting behind the gap fill half the cap (more would be dropped). Until then a segment stamped after
+   * its acknowledgement is waited for. The wait starts again for another gap, and after
+   * {@linkcode TcpStreamBuffer.skipGap}.
    *
    * @example
    * ```ts
@@ -277,21 +281,21 @@ export class TcpStreamBuffer {
    * s.setInitialSeq(1000);
    * s.push(1010, new Uint8Array(5), 0, 5);
    * s.noteAck(1015);
-   * console.log([1, 2, 3, 4].map(() => s.gapMissedSettled())); // [false, false, false, true]
+   * console.log([100, 100.5, 101].map((t) => s.gapMissedSettled(t))); // [false, false, true]
    * ```
    */
-  gapMissedSettled(): boolean {
+  gapMissedSettled(now: number): boolean {
     if (!this.gapMissed) {
-      this.missedCount = 0;
+      this.missedSince = NaN;
       return false;
     }
-    // Another gap than the one counted (that one filled): counted from the start.
+    // Another gap than the one waited for (that one filled): the wait starts again.
     const seq = (this.base + this.tail) >>> 0;
-    if (this.missedCount === 0 || seq !== this.missedSeq) {
+    if (Number.isNaN(this.missedSince) || seq !== this.missedSeq) {
       this.missedSeq = seq;
-      this.missedCount = 0;
+      this.missedSince = now;
     }
-    return ++this.missedCount >= MISSED_SETTLE;
+    return now - this.missedSince >= MISSED_SETTLE_SECONDS || 2 * this.buffered >= this.maxBytes;
   }
 
   /**
@@ -492,7 +496,7 @@ export class TcpStreamBuffer {
   skipGap(): number {
     if (this.ranges.length === 0) return 0;
     const skipped = this.ranges[0] - this.head;
-    this.missedCount = 0;
+    this.missedSince = NaN;
     this.consumedBytes += skipped;
     this.skippedBytes += this.ranges[0] - this.tail;
     this.head = this.tail = this.ranges[0];

@@ -308,7 +308,7 @@ export class FlowTable {
       this.insertLru(f);
       // The creation list, in order of first packet time (see insertLru).
       let after = this.ageTail;
-      for (let steps = 0; after !== null && after.firstTs > ts; steps++) {
+      for (let steps = 0; after !== null && startsAfter(after, f); steps++) {
         if (steps === MAX_REORDER) {
           after = this.ageTail;
           break;
@@ -382,9 +382,8 @@ export class FlowTable {
    * bounded (a capture whose clock steps back is ordered only approximately).
    */
   private insertLru(f: FlowState): void {
-    const t = f.lastTs;
     let after = this.lruTail;
-    for (let steps = 0; after !== null && after.lastTs > t; steps++) {
+    for (let steps = 0; after !== null && activeAfter(after, f); steps++) {
       if (steps === MAX_REORDER) {
         after = this.lruTail;
         break;
@@ -507,6 +506,21 @@ function over(f: FlowState, sec: number, nsec: number, ns: number, limitNs: numb
   return (sec - f.originSec) * 1e9 + (nsec - ns) > limitNs;
 }
 
+/**
+ * Whether flow `a` was last active after flow `b`: by their times as doubles, and exactly where the doubles are
+ * equal (within 0.24 us): the LRU list is then in exact order, and the flow due first is at its head.
+ */
+function activeAfter(a: FlowState, b: FlowState): boolean {
+  return a.lastTs > b.lastTs ||
+    (a.lastTs === b.lastTs && (a.originSec - b.originSec) * 1e9 + (a.lastNs - b.lastNs) > 0);
+}
+
+/** Whether flow `a` began after flow `b` (as {@linkcode activeAfter}, for the creation list). */
+function startsAfter(a: FlowState, b: FlowState): boolean {
+  return a.firstTs > b.firstTs ||
+    (a.firstTs === b.firstTs && (a.originSec - b.originSec) * 1e9 + (a.firstNs - b.firstNs) > 0);
+}
+
 /** Whether a flow's latest packet time is after the time `sec` and `nsec`. */
 function isAfter(f: FlowState, sec: number, nsec: number): boolean {
   return (f.originSec - sec) * 1e9 + (f.lastNs - nsec) > 0;
@@ -551,15 +565,16 @@ function stableHash(k: Int32Array): number {
  * console.log(compareEndOrder(keys, 0, keys, END_ORDER_WIDTH) < 0); // true: a ended first
  * ```
  */
-export const END_ORDER_WIDTH = 5;
+export const END_ORDER_WIDTH = 6;
 
 /**
- * Writes, at `out[at..at+5)`, a key that orders an ended flow as one table over every flow would have ended it:
+ * Writes, at `out[at..at+6)`, a key that orders an ended flow as one table over every flow would have ended it:
  * by the packet during which it ended (`packetIndex`, counted over every packet read, so the same in every
  * shard); then by the time its timeout fell due (the end of input and FIN/RST/eviction have none; a step back
  * of the clock, which ends flows before its packet is counted, comes first); then idle
  * before active before FIN/RST/eviction before the end of input; then in the order of the table's lists (last
- * activity for idle flows and the end of input, creation for active ones): time, then packet number. Shards
+ * activity for idle flows and the end of input, creation for active ones): time (exact: whole seconds, then
+ * nanoseconds, as the lists order flows whose times are equal doubles), then packet number. Shards
  * merged by this key (ties kept in each shard's order) give exactly one table's order while the capture's clock
  * is in order or out of order by less than the lists' reordering reach (see `FlowTable.insertLru`), and, when
  * it steps back further, whenever the shards end the same flows at the same packet.
@@ -571,11 +586,13 @@ export const END_ORDER_WIDTH = 5;
  * const f = new FlowState();
  * f.endReason = "idle";
  * f.endTime = 61;
- * f.lastTs = 1;
  * f.lastPacket = 7;
- * const key = new Float64Array(5);
+ * // Last active at 1.000000250 s (its first packet's second, and nanoseconds from it).
+ * f.originSec = 1;
+ * f.lastNs = 250;
+ * const key = new Float64Array(6);
  * flowEndOrder(f, 9, key, 0);
- * console.log([...key]); // [9, 61, 0, 1, 7]
+ * console.log([...key]); // [9, 61, 0, 1, 250, 7]
  * ```
  */
 export function flowEndOrder(
@@ -591,8 +608,11 @@ export function flowEndOrder(
   out[at + 1] = f.endedByStepBack ? -Infinity : f.endTime;
   out[at + 2] = r === "idle" ? 0 : r === "active" ? 1 : r === "end" ? 3 : 2;
   const byCreation = r === "active", none = r === "fin" || r === "rst" || r === "evicted";
-  out[at + 3] = none ? 0 : byCreation ? f.firstTs : f.lastTs;
-  out[at + 4] = none ? 0 : byCreation ? f.firstPacket : f.lastPacket;
+  // Nanoseconds from the flow's first second: whole seconds and the rest, exactly (below 2^53).
+  const ns = none ? 0 : byCreation ? f.firstNs : f.lastNs, nsec = ns % 1e9;
+  out[at + 3] = none ? 0 : f.originSec + (ns - nsec) / 1e9;
+  out[at + 4] = nsec;
+  out[at + 5] = none ? 0 : byCreation ? f.firstPacket : f.lastPacket;
 }
 
 /**
@@ -601,8 +621,8 @@ export function flowEndOrder(
  * @example
  * ```ts
  * import { compareEndOrder } from "./flow_table.ts";
- * console.log(compareEndOrder([9, 61, 0, 1, 7], 0, [9, 61, 1, 1, 2], 0) < 0); // true: idle before active
- * console.log(compareEndOrder([9, 61, 0, 1, 7], 0, [9, 61, 0, 1, 8], 0) < 0); // true: by last activity
+ * console.log(compareEndOrder([9, 61, 0, 1, 0, 7], 0, [9, 61, 1, 1, 0, 2], 0) < 0); // true: idle before active
+ * console.log(compareEndOrder([9, 61, 0, 1, 0, 7], 0, [9, 61, 0, 1, 0, 8], 0) < 0); // true: by last activity
  * ```
  */
 export function compareEndOrder(

@@ -495,6 +495,29 @@ Deno.test("flows leave in time order of their expiry (idle and active timeouts m
   }
 });
 
+Deno.test("flows whose last times are one double are ordered exactly: the one due first ends first", () => {
+  // A review's case: flow 2's packet is stamped 50 ns before flow 1's but comes after it; both times are the
+  // same double. The lists kept arrival order there, and a packet 60 s + 1 ns after flow 2's found flow 1 (not
+  // due) at the head: flow 2 waited (it ended at the end of input), where one table per shard ended it idle.
+  const T = 1795624920;
+  const at = (ns: number) => ({ proto: 17, exact: [T + Math.floor(ns / 1e9), ns % 1e9] as [number, number] });
+  const ts = (ns: number) => T + ns / 1e9;
+  assert.equal(ts(1000), ts(950), "the test needs the two times to be one double");
+  const { t, ended } = table({ idleTimeout: 60 });
+  feed(t, view(ts(1000), "10.1.0.1", 1, "10.1.0.2", 9, at(1000)));
+  feed(t, view(ts(950), "10.1.0.1", 2, "10.1.0.2", 9, at(950)));
+  feed(t, view(ts(60e9 + 951), "10.1.0.1", 3, "10.1.0.2", 9, at(60e9 + 951)));
+  assert.deepEqual(ended.map((f) => [f.srcPort, f.endReason]), [[2, "idle"]]);
+  // The same for the creation list and the active timeout.
+  const a = table({ idleTimeout: 600, activeTimeout: 60 });
+  feed(a.t, view(ts(1000), "10.1.0.1", 1, "10.1.0.2", 9, at(1000)));
+  feed(a.t, view(ts(950), "10.1.0.1", 2, "10.1.0.2", 9, at(950)));
+  feed(a.t, view(ts(30e9), "10.1.0.1", 1, "10.1.0.2", 9, at(30e9)));
+  feed(a.t, view(ts(30e9), "10.1.0.1", 2, "10.1.0.2", 9, at(30e9)));
+  feed(a.t, view(ts(60e9 + 951), "10.1.0.1", 3, "10.1.0.2", 9, at(60e9 + 951)));
+  assert.deepEqual(a.ended.map((f) => [f.srcPort, f.endReason]), [[2, "active"]]);
+});
+
 Deno.test("at the end of input, the remaining flows are written in order of last activity", () => {
   const { t, ended } = table({});
   feed(t, view(1, "10.0.0.1", 1, "10.0.0.2", 2));

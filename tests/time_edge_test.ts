@@ -350,6 +350,28 @@ Deno.test({
   },
 });
 
+Deno.test("flows whose last times are one double end in exact order, in one table and in shards", async () => {
+  // A review's case: flow 2's packet stamped 50 ns before flow 1's, after it; flow 3 60 s + 1 ns after flow 2.
+  // One table ended flow 2 at the end of input, 3 and 4 workers idle (the lists ordered them by the doubles).
+  const t = 1_795_624_920_000_000_000n;
+  const packets = [
+    ...exactPackets(1, [t + 1000n]),
+    ...exactPackets(2, [t + 950n]),
+    ...exactPackets(3, [t + 60_000_000_951n]),
+  ];
+  await withTempDir(async (dir) => {
+    const bytes = pcapFile(1, packets, { nano: true });
+    for (const way of [[], ["--workers", "3"], ["--workers", "4"]]) {
+      const records = await extract(dir, "tie.pcap", bytes, [...way, "--features", "flow_meta"]);
+      assert.deepEqual(
+        records.map((r) => [r.src_port, r.flow_end_reason]),
+        [[10002, "idle"], [10001, "end"], [10003, "end"]],
+        `${way}`,
+      );
+    }
+  });
+});
+
 Deno.test({
   name:
     "pcapng interfaces counting in powers of two and in picoseconds: gaps cut to the nanosecond, as tshark",

@@ -9,7 +9,9 @@
  * both directions are encrypted (or unparsable) only a counter runs.
  *
  * Each direction is reassembled from its SYN's sequence number (segments out of order or sent again, the first
- * copy kept), also before the banner has come. After a gap that is never filled (a segment not captured), reading
+ * copy kept), also before the banner has come. A direction whose first bytes seen are a KEXINIT packet (its
+ * banner not captured: the capture, or the flow part, began after it) is read from there, once the other side's
+ * banner made the flow SSH. After a gap that is never filled (a segment not captured), reading
  * goes on at the next packet: where the packet the gap cut ends, when its header was read (that packet is not
  * counted), else at the first segment after the gap that starts a cleartext key-exchange packet. When none does
  * (the gap held NEWKEYS), the direction's later messages and encrypted packets are not counted (once the direction

@@ -316,6 +316,17 @@ export class SshDirectionParser {
     while (p < end) {
       switch (this.st) {
         case St.BANNER:
+          // A capture that began after this side's identification string (no SYN, the banner's segment not
+          // seen), once the other side's made the session: the direction's first bytes are its KEXINIT packet,
+          // read as tshark reads it.
+          if (
+            p === off && this.banner === null && this.lineLen === 0 && this.skipLen < 0 &&
+            this.preLines === 0 &&
+            startsSsh2Packet(buf, p, end) && buf[p + 5] === SshMsg.KEXINIT
+          ) {
+            this.st = St.HEADER;
+            break;
+          }
           p = this.feedLine(buf, p, end);
           break;
         case St.HEADER:

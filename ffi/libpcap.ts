@@ -1565,7 +1565,9 @@ export class PcapDumper {
   }
 
   #writeError(): PcapError {
-    return new PcapError(`cannot write ${this.#path}: packets were lost (is the disk full?)`);
+    return new PcapError(
+      `cannot write ${this.#path}: packets were lost (a full disk, or a pipe whose reader stopped)`,
+    );
   }
 
   /**

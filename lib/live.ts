@@ -132,8 +132,8 @@ export const DEFAULT_LIVE_BUFFER = 64 * 1024 * 1024;
 
 /** The kernel's read timeout: packets reach the loop this long after their capture, at most. */
 const LIVE_TIMEOUT_MS = 50;
-/** Longest the packets waiting at the stop are read for. */
-const DRAIN_MS = 1000;
+/** Longest the packets captured before the stop are read for, after it (traffic faster than jj reads). */
+const DRAIN_MS = 30000;
 
 /** Largest snaplen captured in immediate mode (64 MiB of 4 KiB slots: 16,000 packets). */
 const IMMEDIATE_MAX_SNAPLEN = 4096;
@@ -512,14 +512,28 @@ export async function* captureFlows(opts: LiveOptions): AsyncGenerator<FlowRecor
     // Packets already captured still count (not after --count was reached): the kernel hands on its last
     // block once it is a timeout old, then everything waiting is read.
     if (summary.stoppedBy !== "count" && summary.stoppedBy !== "error") {
+      const stopTs = Date.now() / 1000;
       await new Promise((r) => setTimeout(r, 2 * LIVE_TIMEOUT_MS));
-      // Bounded: packets that keep coming faster than they are read would otherwise hold the stop forever.
+      // Every packet captured before the stop is read (the loop may be seconds behind: the records' reader slow,
+      // a burst of new flows), not only a second's worth: those left were in no record and in no count. The
+      // drain ends at the first batch that reaches packets stamped after the stop, or when none are waiting;
+      // bounded, for traffic faster than jj reads. (`pcap_stats` cannot tell: on lo it counts each packet twice.)
       const drainUntil = performance.now() + DRAIN_MS;
+      let lastTs = -Infinity;
+      const drainCb: PacketCallback = (ts, buf, off, cap, wire, lt, nsec) => {
+        lastTs = ts;
+        cb(ts, buf, off, cap, wire, lt, nsec);
+      };
       try {
-        while (
-          pipeline.stats.read < count && performance.now() < drainUntil &&
-          live.dispatch(cb, Math.min(batch, count - pipeline.stats.read)) > 0
-        );
+        for (
+          let empty = 0;
+          pipeline.stats.read < count && performance.now() < drainUntil && lastTs <= stopTs;
+        ) {
+          if (live.dispatch(drainCb, Math.min(batch, count - pipeline.stats.read)) > 0) empty = 0;
+          // Nothing waiting: the kernel hands on a block a timeout after its first packet; then done.
+          else if (++empty > 2) break;
+          else await new Promise((r) => setTimeout(r, LIVE_TIMEOUT_MS));
+        }
       } catch { /* the capture is ending anyway */ }
     }
     updateStats();

@@ -65,12 +65,15 @@ export function notStreamStart(isnKnown: number, dir: number, isn: number, seq: 
 const MAX_RANGES = 256;
 
 /**
- * Seconds of capture time a gap stays known missed before it is taken as lost for good (see
- * `TcpStreamBuffer.gapMissedSettled`): a capture that stamps a segment after its acknowledgement (capturing on
- * several queues or interfaces, merged captures) brings it far sooner. Counting packets was not enough: in a
- * bulk transfer five frames pass in 12 us.
+ * How long a gap stays known missed before it is taken as lost for good (see `TcpStreamBuffer.gapMissedSettled`):
+ * a second of capture time, or this many packets of the flow, whichever comes first. A capture that stamps a
+ * segment after its acknowledgement (capturing on several queues or interfaces, merged captures) brings it
+ * within a few packets (4 were not enough: the mend32 review's reorders reached 10), and waiting longer than it
+ * must costs too: what the other direction reads meanwhile comes first (DNS's first 32 messages), and the
+ * segments held meanwhile (SSH keeps where 256 start).
  */
 const MISSED_SETTLE_SECONDS = 1;
+const MISSED_SETTLE_PACKETS = 16;
 
 /** Cuts held at once (see `TcpStreamBuffer.noteCut`). */
 const MAX_CUTS = 16;
@@ -138,6 +141,8 @@ export class TcpStreamBuffer {
    * while none is. */
   private missedSince = NaN;
   private missedSeq = 0;
+  /** Calls of `gapMissedSettled` since then. */
+  private missedCalls = 0;
 
   /** Creates an empty stream that buffers at most `maxBytes` bytes. */
   constructor(maxBytes: number = DEFAULT_STREAM_CAP) {
@@ -269,9 +274,9 @@ export class TcpStreamBuffer {
 
   /**
    * True when the gap's bytes will not come: {@linkcode TcpStreamBuffer.gapMissed} has held for a second of
-   * capture time (`now`, the current packet's time in seconds; a consumer calls this as packets come), or the
-   * bytes waiting behind the gap fill half the cap (more would be dropped). Until then a segment stamped after
-   * its acknowledgement is waited for. The wait starts again for another gap, and after
+   * capture time (`now`, the current packet's time in seconds) or 16 calls (a consumer calls this once a packet
+   * of the flow), or the bytes waiting behind the gap fill half the cap (more would be dropped). Until then a
+   * segment stamped after its acknowledgement is waited for. The wait starts again for another gap, and after
    * {@linkcode TcpStreamBuffer.skipGap}.
    *
    * @example
@@ -294,8 +299,10 @@ export class TcpStreamBuffer {
     if (Number.isNaN(this.missedSince) || seq !== this.missedSeq) {
       this.missedSeq = seq;
       this.missedSince = now;
+      this.missedCalls = 0;
     }
-    return now - this.missedSince >= MISSED_SETTLE_SECONDS || 2 * this.buffered >= this.maxBytes;
+    return ++this.missedCalls >= MISSED_SETTLE_PACKETS || now - this.missedSince >= MISSED_SETTLE_SECONDS ||
+      2 * this.buffered >= this.maxBytes;
   }
 
   /**

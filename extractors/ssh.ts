@@ -266,25 +266,21 @@ function resyncMissed(s: SshState, dir: 0 | 1, now: number): void {
   if (parser.settled) return;
   while (!parser.settled && st.hasGap && (ended || st.gapMissedSettled(now))) {
     const v = st.firstRange!, at = st.firstRangeOffset;
-    // Lost bytes within the packet being read: the next one starts where its length says.
-    if (st.available === 0 && parser.skipLost(at - st.consumedBytes)) {
-      st.skipGap();
-      feedHeld(sess, role, st);
-      reachCuts(sess, role, st);
-      continue;
-    }
-    if (!ended && v.length < 6) return;
-    // The bytes held after the gap begin with a segment; those of the later segments joined to them begin at
-    // offsets in `starts`. The first that starts a packet is where reading goes on.
+    // Lost bytes within the packet being read: the next one starts where its length says. Else the bytes held
+    // after the gap begin with a segment, those of the later segments joined to them at offsets in `starts`: the
+    // first that starts a packet is where reading goes on.
     let from = 0;
-    if (!startsSsh2Packet(v, 0, v.length)) {
-      from = v.length;
-      for (const x of s.starts?.[dir] ?? []) {
-        const k = x - at;
-        if (k > 0 && k < from && startsSsh2Packet(v, k, v.length)) from = k;
+    if (st.available !== 0 || !parser.skipLost(at - st.consumedBytes)) {
+      if (!ended && v.length < 6) return;
+      if (!startsSsh2Packet(v, 0, v.length)) {
+        from = v.length;
+        for (const x of s.starts?.[dir] ?? []) {
+          const k = x - at;
+          if (k > 0 && k < from && startsSsh2Packet(v, k, v.length)) from = k;
+        }
       }
+      if (from === v.length || !parser.resync(v, from, v.length)) return;
     }
-    if (from === v.length || !parser.resync(v, from, v.length)) return;
     st.skipGap();
     st.skip(from);
     feedHeld(sess, role, st);

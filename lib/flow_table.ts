@@ -145,11 +145,16 @@ export class FlowTable {
    */
   expire(ts: number, sec?: number, nsec?: number): void {
     if (sec === undefined || nsec === undefined) {
+      // As the decoder takes a time given without nanoseconds (PacketDecoder's setTime).
       sec = Math.floor(ts);
-      nsec = Math.min(Math.round((ts - sec) * 1e9), 999999999);
+      nsec = Math.round((ts - sec) * 1e9);
+      if (nsec === 1e9) {
+        sec++;
+        nsec = 0;
+      }
     }
     const clock = this.clock;
-    if (ts > clock[0] || (ts === clock[0] && (sec - clock[1]) * 1e9 + (nsec - clock[2]) > 0)) {
+    if (ts > clock[0] || (ts === clock[0] && nsBetween(sec, nsec, clock[1], clock[2]) > 0)) {
       clock[0] = ts;
       clock[1] = sec;
       clock[2] = nsec;
@@ -193,9 +198,9 @@ export class FlowTable {
     } else if (ts === clock[0]) {
       // Within a double's step of the latest time (0.24 us): later by a few nanoseconds, maybe, and past a
       // timeout by them.
-      if ((p.tsSec - clock[1]) * 1e9 + (p.tsNsec - clock[2]) > 0) this.expire(ts, p.tsSec, p.tsNsec);
+      if (nsBetween(p.tsSec, p.tsNsec, clock[1], clock[2]) > 0) this.expire(ts, p.tsSec, p.tsNsec);
     } else if (
-      ts < clock[0] - this.idleNear && (clock[1] - p.tsSec) * 1e9 + (clock[2] - p.tsNsec) > this.idleNs
+      ts < clock[0] - this.idleNear && nsBetween(clock[1], clock[2], p.tsSec, p.tsNsec) > this.idleNs
     ) this.stepBack(ts, p.tsSec, p.tsNsec);
     const k = this.scratch;
     const buf = p.addrBuf ?? p.buf;
@@ -422,7 +427,7 @@ export class FlowTable {
    */
   private stepBack(ts: number, sec: number, nsec: number): void {
     let f = this.lruTail;
-    while (f !== null && isAfter(f, sec, nsec)) f = f.lruPrev;
+    while (f !== null && nsBetween(f.originSec, f.lastNs, sec, nsec) > 0) f = f.lruPrev;
     for (let g = f === null ? this.lruHead : f.lruNext; g !== null;) {
       const next = g.lruNext;
       g.endedByStepBack = true;
@@ -498,12 +503,17 @@ function setTunnel(f: FlowState, p: PacketView): void {
 }
 
 /**
- * Whether the time `sec` and `nsec` is later than a flow's time `ns` (nanoseconds from its first second) by more
- * than `limitNs`: exact while both are within 104 days of its first second (2^53 ns), and beyond, by far more
- * than any rounding.
+ * Time `a` less time `b` in nanoseconds, each given as whole seconds and nanoseconds from them (a flow's times
+ * are nanoseconds from its first second): exact while the difference is under 104 days (2^53 ns), and beyond,
+ * off by far less than any timeout.
  */
+function nsBetween(aSec: number, aNs: number, bSec: number, bNs: number): number {
+  return (aSec - bSec) * 1e9 + (aNs - bNs);
+}
+
+/** Whether the time `sec` and `nsec` is later than a flow's time `ns` by more than `limitNs`. */
 function over(f: FlowState, sec: number, nsec: number, ns: number, limitNs: number): boolean {
-  return (sec - f.originSec) * 1e9 + (nsec - ns) > limitNs;
+  return nsBetween(sec, nsec, f.originSec, ns) > limitNs;
 }
 
 /**
@@ -512,18 +522,13 @@ function over(f: FlowState, sec: number, nsec: number, ns: number, limitNs: numb
  */
 function activeAfter(a: FlowState, b: FlowState): boolean {
   return a.lastTs > b.lastTs ||
-    (a.lastTs === b.lastTs && (a.originSec - b.originSec) * 1e9 + (a.lastNs - b.lastNs) > 0);
+    (a.lastTs === b.lastTs && nsBetween(a.originSec, a.lastNs, b.originSec, b.lastNs) > 0);
 }
 
 /** Whether flow `a` began after flow `b` (as {@linkcode activeAfter}, for the creation list). */
 function startsAfter(a: FlowState, b: FlowState): boolean {
   return a.firstTs > b.firstTs ||
-    (a.firstTs === b.firstTs && (a.originSec - b.originSec) * 1e9 + (a.firstNs - b.firstNs) > 0);
-}
-
-/** Whether a flow's latest packet time is after the time `sec` and `nsec`. */
-function isAfter(f: FlowState, sec: number, nsec: number): boolean {
-  return (f.originSec - sec) * 1e9 + (f.lastNs - nsec) > 0;
+    (a.firstTs === b.firstTs && nsBetween(a.originSec, a.firstNs, b.originSec, b.firstNs) > 0);
 }
 
 /**

@@ -18,6 +18,7 @@ import {
   tsharkRows,
   tsharkTotals,
 } from "./helpers.ts";
+import { tsharkRowsOf } from "./tshark_flows.ts";
 
 const DIR = `${ROOT}/testdata/tunnel_edge`;
 
@@ -112,28 +113,11 @@ Deno.test({
     // packets went to the outermost flows (10.0.0.1:39386 > 10.0.0.2:4789, 322 packets), where tshark's
     // innermost readable packet is the VXLAN datagram between the middle tunnel's endpoints.
     const path = `${DIR}/vxlan_nested_snap120.pcap`;
-    const rows = tsharkRows([
-      "-r",
-      path,
-      "-T",
-      "fields",
-      "-e",
-      "frame.len",
-      "-e",
-      "ip.src",
-      "-e",
-      "ip.dst",
-      "-e",
-      "udp.srcport",
-      "-e",
-      "udp.dstport",
-      "-o",
-      "ip.defragment:FALSE",
-    ]);
+    const rows = (await tsharkRowsOf(path, ["frame.len", "ip.src", "ip.dst", "udp.srcport", "udp.dstport"]))!;
     // Per frame with two UDP headers: the second one's 5-tuple, frames and bytes.
     const middle = new Map<string, [number, number]>();
     for (const [len, src, dst, sp, dp] of rows) {
-      const [ips, dsts, sps, dps] = [src, dst, sp, dp].map((f) => f.split(","));
+      const [ips, dsts, sps, dps] = [src, dst, sp, dp].map((f) => f.split("|"));
       if (sps.length !== 2 || ips.length !== 2) continue;
       const key = `${ips[1]}:${sps[1]} > ${dsts[1]}:${dps[1]}`;
       const t = middle.get(key) ?? [0, 0];

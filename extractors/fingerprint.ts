@@ -320,7 +320,7 @@ function vpn(s: FingerprintState, flow: FlowState): { c: number; type: string | 
   const sig = fwd | bwd;
   const dp = flow.dstPort, sp = flow.srcPort, udp = flow.protocol === 17;
   let c = 0, type: string | null = null, weakSignature = false;
-  const total = flow.packets[0] + flow.packets[1], payloads = s.payloadPacketsFwd + s.payloadPacketsBwd;
+  const total = flow.packets0 + flow.packets1, payloads = s.payloadPacketsFwd + s.payloadPacketsBwd;
   // Both OpenVPN hard resets, the server's acknowledging the client's or both laid out as resets: OpenVPN, also
   // on port 4500, where its packets read as ESP in UDP too.
   const openvpnBoth = (fwd & Sig.OVPN_CLIENT_RESET) !== 0 && (bwd & Sig.OVPN_SERVER_RESET) !== 0 &&

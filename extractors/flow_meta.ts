@@ -146,7 +146,7 @@ export const flowMetaExtractor: FeatureExtractor<FlowMetaState> = {
     }
   },
   finish(s: FlowMetaState, f: FlowState, out): void {
-    const pf = f.packets[0], pb = f.packets[1], bf = f.bytes[0], bb = f.bytes[1];
+    const pf = f.packets0, pb = f.packets1, bf = f.bytes0, bb = f.bytes1;
     const total = pf + pb, bytes = bf + bb;
     // From the first packet to the last, in the order they came (JoyfulJay's last_seen - start_time).
     const duration = (f.lastPacketNs - f.firstNs) / 1e9;
@@ -167,9 +167,9 @@ export const flowMetaExtractor: FeatureExtractor<FlowMetaState> = {
     out.total_bytes = bytes;
     out.bytes_fwd = bf;
     out.bytes_bwd = bb;
-    out.payload_bytes_fwd = f.payloadBytes[0];
-    out.payload_bytes_bwd = f.payloadBytes[1];
-    out.payload_bytes_total = f.payloadBytes[0] + f.payloadBytes[1];
+    out.payload_bytes_fwd = f.payloadBytes0;
+    out.payload_bytes_bwd = f.payloadBytes1;
+    out.payload_bytes_total = f.payloadBytes0 + f.payloadBytes1;
     out.packets_ratio = ratio(pf, pb);
     out.bytes_ratio = ratio(bf, bb);
     // A negative duration (the last packet stamped before the first) gives no rate.

@@ -153,7 +153,7 @@ export const icmpExtractor: FeatureExtractor<IcmpState | null> = {
     }
   },
   finish(s: IcmpState | null, flow: FlowState, out): void {
-    const total = flow.packets[0] + flow.packets[1];
+    const total = flow.packets0 + flow.packets1;
     const n = s === null ? 0 : s.packets;
     out.icmp_packet_count = n;
     out.icmp_echo_request_count = s === null ? 0 : s.requests;

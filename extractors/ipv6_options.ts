@@ -91,7 +91,7 @@ export const ipv6OptionsExtractor: FeatureExtractor<Ipv6OptionsState | null> = {
   },
   finish(s: Ipv6OptionsState | null, flow: FlowState, out): void {
     if (s === null) {
-      const v4 = flow.ipVersion === 4 ? flow.packets[0] + flow.packets[1] : 0;
+      const v4 = flow.ipVersion === 4 ? flow.packets0 + flow.packets1 : 0;
       out.ipv6_packet_count = 0;
       out.ipv4_packet_count = v4;
       out.ipv6_flow_label_unique_count = 0;

@@ -206,6 +206,8 @@ export class PacketDecoder {
    */
   private fragDataOff = 0;
   private fragDataWhole = false;
+  /** The character codes of an IPv6 datagram's fragment key (see `fragmentKey`). */
+  private readonly keyCodes: number[] = new Array(19).fill(0);
   /** The keys of the tunnels' outer datagrams that are first fragments (see `enterTunnel`): empty mostly. */
   private readonly outerKeys: string[] = [];
   /** Tunnels followed inside each other at most in this decode: MAX_DEPTH, less to read a skipped packet's
@@ -565,11 +567,27 @@ export class PacketDecoder {
   private fragmentKey(n: number): string {
     const p = this.packet, b = p.buf, sa = p.srcAddrOff, da = p.dstAddrOff;
     const id = p.ipId;
-    let key = String.fromCharCode(this.fragNext, id >>> 16, id & 0xffff);
-    for (let i = 0; i < n; i += 2) {
-      key += String.fromCharCode((b[sa + i] << 8) | b[sa + i + 1], (b[da + i] << 8) | b[da + i + 1]);
+    // One call: a flat string, where appending each pair made a rope, flattened again by every Map lookup.
+    if (n === 4) {
+      return String.fromCharCode(
+        this.fragNext,
+        id >>> 16,
+        id & 0xffff,
+        (b[sa] << 8) | b[sa + 1],
+        (b[da] << 8) | b[da + 1],
+        (b[sa + 2] << 8) | b[sa + 3],
+        (b[da + 2] << 8) | b[da + 3],
+      );
     }
-    return key;
+    const codes = this.keyCodes;
+    codes[0] = this.fragNext;
+    codes[1] = id >>> 16;
+    codes[2] = id & 0xffff;
+    for (let i = 0; i < n; i += 2) {
+      codes[3 + i] = (b[sa + i] << 8) | b[sa + i + 1];
+      codes[4 + i] = (b[da + i] << 8) | b[da + i + 1];
+    }
+    return String.fromCharCode.apply(null, codes);
   }
 
   /**

@@ -253,11 +253,9 @@ export class FlowTable {
     const h = this.keyHash.hash(k, 10);
     let f = this.buckets[h >>> this.shift];
     while (f !== null) {
-      const fk = f.key;
       if (
-        f.hash === h && fk[0] === k[0] && fk[1] === k[1] && fk[5] === k[5] && fk[9] === k[9] &&
-        fk[2] === k[2] &&
-        fk[3] === k[3] && fk[4] === k[4] && fk[6] === k[6] && fk[7] === k[7] && fk[8] === k[8]
+        f.hash === h && f.k0 === k[0] && f.k1 === k[1] && f.k5 === k[5] && f.k9 === k[9] &&
+        f.k2 === k[2] && f.k3 === k[3] && f.k4 === k[4] && f.k6 === k[6] && f.k7 === k[7] && f.k8 === k[8]
       ) break;
       this.chainSteps++;
       f = f.bucketNext;
@@ -288,7 +286,16 @@ export class FlowTable {
         this.end(this.evictOldest ? this.ageHead! : this.lruHead, "evicted");
       }
       f = new FlowState();
-      f.key = [k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7], k[8], k[9]];
+      f.k0 = k[0];
+      f.k1 = k[1];
+      f.k2 = k[2];
+      f.k3 = k[3];
+      f.k4 = k[4];
+      f.k5 = k[5];
+      f.k6 = k[6];
+      f.k7 = k[7];
+      f.k8 = k[8];
+      f.k9 = k[9];
       f.hash = h;
       f.ipVersion = p.ipVersion;
       f.protocol = p.proto;
@@ -354,9 +361,15 @@ export class FlowTable {
     }
     const dir: 0 | 1 = srcFirst === f.srcIsA ? 0 : 1;
     this.lastDir = dir;
-    f.packets[dir]++;
-    f.bytes[dir] += p.wireLen;
-    f.payloadBytes[dir] += p.payloadLen;
+    if (dir === 0) {
+      f.packets0++;
+      f.bytes0 += p.wireLen;
+      f.payloadBytes0 += p.payloadLen;
+    } else {
+      f.packets1++;
+      f.bytes1 += p.wireLen;
+      f.payloadBytes1 += p.payloadLen;
+    }
     // FIN and RST bookkeeping serves only the end on FIN/RST: no work per packet without it.
     if (this.tcpEnd && p.proto === 6) {
       const fl = p.tcpFlags;
@@ -652,7 +665,7 @@ export function compareEndOrder(
  * connection.
  */
 function newSynAck(f: FlowState, side: 0 | 1, seq: number): boolean {
-  if (f.packets[side ^ 1] !== 0) return false;
+  if ((side === 0 ? f.packets1 : f.packets0) !== 0) return false;
   const below = ((side === 0 ? f.finEnd0 : f.finEnd1) - seq) | 0;
-  return !(below > 0 && below <= f.payloadBytes[side] + 2);
+  return !(below > 0 && below <= (side === 0 ? f.payloadBytes0 : f.payloadBytes1) + 2);
 }

@@ -354,8 +354,10 @@ export function isGzipFileSync(path: string): boolean {
 
 /**
  * Where a capture that libpcap stopped reading is cut or corrupt, as the built-in reader sees it (what, and at
- * which byte offset), or null: libpcap's errors name no offset. Read again only for this, once, and only a
- * regular file can be (stdin or a FIFO is gone; opening a FIFO again would wait for a writer forever).
+ * which byte offset): libpcap's errors name no offset. Null when the built-in reader reads it to its end (the
+ * failure is libpcap's alone: a later pcapng section of the other byte order, which it reads as a corrupt
+ * block), undefined when it cannot be read again. Read again only for this, once, and only a regular file can be
+ * (stdin or a FIFO is gone; opening a FIFO again would wait for a writer forever).
  *
  * @example
  * ```ts
@@ -363,9 +365,9 @@ export function isGzipFileSync(path: string): boolean {
  * console.log(await whereCaptureEnds("testdata/http.pcap")); // null: read to its end
  * ```
  */
-export async function whereCaptureEnds(path: string): Promise<string | null> {
+export async function whereCaptureEnds(path: string): Promise<string | null | undefined> {
   try {
-    if (path === "-" || !(await Deno.stat(path)).isFile) return null;
+    if (path === "-" || !(await Deno.stat(path)).isFile) return undefined;
     const opened = await openCapture(path);
     try {
       return (await readCapture(opened.reader, () => {})).warning;
@@ -373,7 +375,7 @@ export async function whereCaptureEnds(path: string): Promise<string | null> {
       opened.close();
     }
   } catch {
-    return null;
+    return undefined;
   }
 }
 
@@ -453,7 +455,9 @@ export interface CaptureReadResult {
   packets: number;
   /** Bytes of the input consumed. */
   bytes: number;
-  /** "pcap", "pcap-ns", "pcap-modified" (Kuznetzov's, with longer record headers) or "pcapng". */
+  /** "pcap", "pcap-ns", "pcap-modified" (Kuznetzov's, with longer record headers), "pcap-nokia",
+   * "pcap-redhat61", "pcap-suse63" (other variants with longer record headers: see `pcapRecordHeaderLength`) or
+   * "pcapng". */
   format: string;
   /** Set when the capture ended early (truncated or corrupt): what was wrong and at which byte offset. */
   warning: string | null;
@@ -655,6 +659,18 @@ function takeBuffer(): Uint8Array {
 function giveBuffer(b: Uint8Array): void {
   if (b.length === READ_AT + CHUNK && freeBuffers.length < 2 && !freeBuffers.includes(b)) freeBuffers.push(b);
 }
+/** Bytes of records read ahead before the first is read, to tell pcap variants apart by their headers. */
+const PROBE_BYTES = 65536;
+/** The `format` of a classic pcap: by its record header length, or that plus 1 where its magic names another
+ * length (0 for nanoseconds). */
+const PCAP_VARIANTS: Record<number, string> = {
+  0: "pcap-ns",
+  16: "pcap",
+  24: "pcap-modified",
+  21: "pcap-nokia",
+  25: "pcap-redhat61",
+  29: "pcap-suse63",
+};
 /** Records larger than this are treated as corruption (libpcap's own bound is 256 KiB for most link types). */
 const MAX_RECORD = 16 << 20;
 /**
@@ -694,6 +710,79 @@ const PCAP_FORMATS: ReadonlyMap<number, PcapFormat> = new Map([
  */
 export function pcapFormat(magic: number): PcapFormat | null {
   return PCAP_FORMATS.get(magic) ?? null;
+}
+
+/**
+ * The record header length of a classic pcap, told by its first records, as tshark tells the variants apart
+ * that share a magic number: the magic's own (16, or 24 for the modified one) unless the records do not follow
+ * each other with it and they do with a longer one: 20 (Nokia's, the usual magic), 24 (Red Hat 6.1's, the
+ * usual magic) or 28 (SuSE 6.3's, the modified magic), as `editcap -F nokiapcap`, `rh6_1pcap` and
+ * `suse6_3pcap` write them. Read with 16 bytes, their first record was a packet of wrong bytes and the second a
+ * corrupt record. `rb` is at the first record, after the file header. Nothing is read ahead for a capture whose
+ * records fit the magic's length as far as the bytes at hand tell (a live pipe is not held back); only one that
+ * does not is read ahead (64 KiB, or to its end) to tell which it is.
+ *
+ * @example
+ * ```ts
+ * import { pcapFormat, pcapRecordHeaderLength, ReadBuffer, streamReader } from "./capture_file.ts";
+ * // Two records of 4 bytes with 20-byte headers (Nokia's), then the input ends.
+ * const bytes = new Uint8Array(48);
+ * const dv = new DataView(bytes.buffer);
+ * for (const at of [0, 24]) {
+ *   dv.setUint32(at + 8, 4, true);
+ *   dv.setUint32(at + 12, 4, true);
+ * }
+ * const rb = new ReadBuffer(streamReader(new Blob([bytes]).stream()));
+ * await rb.fill(1);
+ * console.log(await pcapRecordHeaderLength(rb, pcapFormat(0xd4c3b2a1)!, 262144)); // 20
+ * rb.release();
+ * ```
+ */
+export async function pcapRecordHeaderLength(
+  rb: ReadBuffer,
+  fmt: PcapFormat,
+  maxCapLen: number,
+): Promise<number> {
+  for (;;) {
+    const own = recordsFollow(rb.dv, rb.start, rb.end, rb.eof, fmt, maxCapLen, fmt.hdrLen);
+    if (own === 1 || (own === -1 && (rb.eof || rb.end - rb.start >= PROBE_BYTES))) return fmt.hdrLen;
+    if (own === 0) break;
+    // Two records are not at hand yet (a pipe): the first is read once the second's header came.
+    if (!await rb.fill(rb.end - rb.start + 1)) continue;
+  }
+  while (!rb.eof && rb.end - rb.start < PROBE_BYTES && await rb.fill(rb.end - rb.start + 1));
+  for (const h of fmt.hdrLen === 16 ? [20, 24] : [28]) {
+    if (recordsFollow(rb.dv, rb.start, rb.end, rb.eof, fmt, maxCapLen, h) > 0) return h;
+  }
+  return fmt.hdrLen;
+}
+
+/**
+ * Whether the first records from `at` follow each other with headers of `h` bytes: 0 when they cannot (a length
+ * or fraction out of range, or a record that does not end where the input does), 1 when they do (the first
+ * two, up to four, or the input's end right after one), -1 when the bytes at hand cannot tell yet.
+ */
+function recordsFollow(
+  dv: DataView,
+  at: number,
+  end: number,
+  eof: boolean,
+  fmt: PcapFormat,
+  maxCapLen: number,
+  h: number,
+): number {
+  let o = at;
+  for (let i = 0; i < 4; i++) {
+    if (o === end && eof) return i > 0 ? 1 : -1;
+    if (o + h > end) return eof ? 0 : i >= 2 ? 1 : -1;
+    const capLen = dv.getUint32(o + 8, fmt.le), wireLen = dv.getUint32(o + 12, fmt.le);
+    if (capLen > maxCapLen || dv.getUint32(o + 4, fmt.le) >= (fmt.nano ? 1e9 : 1e6)) return 0;
+    // Old files may swap the two lengths (see pcapLengthOrder): either may be the larger.
+    if (capLen > wireLen && wireLen > maxCapLen) return 0;
+    o += h + capLen;
+    if (o > end) return eof ? 0 : i >= 1 ? 1 : -1;
+  }
+  return 1;
 }
 
 /**
@@ -1101,12 +1190,17 @@ async function* walkCapture(
             ts = sec + rem / div;
             nsec = div <= 1e9 ? rem * (1e9 / div) : pcapngNsec(tsHigh, tsLow, ifResol[ifId]);
             packetTimeval[0] = sec;
-            packetTimeval[1] = Math.floor(rem * (1e6 / div));
+            // From the exact nanoseconds: a product of doubles (rem * 1e-6 for picoseconds) can fall below a
+            // whole microsecond it should reach.
+            packetTimeval[1] = Math.floor(nsec / 1000);
           } else {
             ts = (tsHigh * 4294967296 + tsLow) * ifScale[ifId];
             nsec = pcapngNsec(tsHigh, tsLow, ifResol[ifId]);
-            packetTimeval[0] = Math.floor(ts) + ifOffset[ifId];
-            packetTimeval[1] = Math.floor((ts - Math.floor(ts)) * 1e6);
+            // Whole seconds and microseconds from the exact nanoseconds, as libpcap cuts them: the double's
+            // fraction is off by up to 0.24 us, a microsecond either way where it lies near a whole one (a
+            // resolution of 2^-30 s: 6 packets of 82 in a real capture).
+            packetTimeval[0] = Math.round(ts - nsec / 1e9) + ifOffset[ifId];
+            packetTimeval[1] = Math.floor(nsec / 1000);
             ts += ifOffset[ifId];
           }
           lastTs = ts;
@@ -1185,8 +1279,7 @@ async function* walkCapture(
         0,
       );
     }
-    const { le, nano, hdrLen } = fmt;
-    result.format = hdrLen === 24 ? "pcap-modified" : nano ? "pcap-ns" : "pcap";
+    const { le, nano } = fmt;
     if (!await rb.fill(24)) throw new CaptureFormatError("truncated pcap file header", 0);
     // The link type is the low 16 bits; above them, flags (an FCS length) that name no other link type.
     const link = rb.dv.getUint32(rb.start + 20, le) & 0xffff;
@@ -1197,6 +1290,8 @@ async function* walkCapture(
     const div = nano ? 1e9 : 1e6;
     const swap = pcapLengthOrder(rb.dv.getUint16(rb.start + 4, le), rb.dv.getUint16(rb.start + 6, le));
     rb.start += 24;
+    const hdrLen = await pcapRecordHeaderLength(rb, fmt, maxCapLen);
+    result.format = PCAP_VARIANTS[hdrLen === fmt.hdrLen ? (nano ? 0 : hdrLen) : hdrLen + 1];
     for (;;) {
       if (rb.end - rb.start < hdrLen && !await rb.fill(hdrLen)) {
         if (rb.end - rb.start > 0) {

@@ -619,11 +619,18 @@ export async function* extractFlows(
               summary.bytesRead = bytesBefore + reader.bytesRead();
               if (r.error) {
                 progress();
-                if (refusesMixedInterfaces(r.error)) {
+                // Read again by the built-in reader, for where the capture is cut (libpcap names no offset), and
+                // whether it is at all.
+                const where = refusesMixedInterfaces(r.error) ? null : await whereCaptureEnds(input);
+                if (where === null) {
                   // Not a cut capture: libpcap refuses a pcapng whose interfaces have different link types or
-                  // snapshot lengths (captures merged), which the built-in reader reads. The rest of the input is
-                  // lost: a failure, with the way out.
-                  const m = `${name}: libpcap cannot read it (${r.error}, after packet ${inputPackets()}); ` +
+                  // snapshot lengths (captures merged), and reads a later section of the other byte order as a
+                  // corrupt block (its length in the first section's order), where the built-in reader reads
+                  // the file to its end. The rest of the input is lost: a failure, with the way out.
+                  const m = `${name}: libpcap cannot read it (${r.error}, after packet ${inputPackets()})` +
+                    `${
+                      refusesMixedInterfaces(r.error) ? "" : ", where the built-in reader reads it to its end"
+                    }; ` +
                     "read it with --reader builtin";
                   // Nothing read of the only input: an error, as for any input that cannot be read at all (it
                   // was a warning, with exit code 1).
@@ -632,10 +639,9 @@ export async function* extractFlows(
                   options.onWarning?.(m);
                   break;
                 }
-                const where = await whereCaptureEnds(input);
                 warn(
                   `${name}: ${r.error} (after packet ${inputPackets()}${
-                    where === null ? "" : `; ${where}`
+                    where === undefined ? "" : `; ${where}`
                   }); flows read so far ${goOn}`,
                 );
                 break;

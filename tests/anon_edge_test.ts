@@ -359,7 +359,10 @@ Deno.test("anon --pcap: an interface statistics block is copied whole when it ha
   });
 });
 
-Deno.test("anon --pcap: Kuznetzov's modified pcap, a link type with FCS flags and format 2.2's swapped lengths", async () => {
+/** The addresses of testdata/http.pcap. */
+const HTTP_ADDRESSES = ["127.0.0.1"];
+
+Deno.test("anon --pcap: Kuznetzov's modified pcap, a link type with FCS flags, format 2.2's swapped lengths and other variants' longer record headers", async () => {
   await withTempDir(async (dir) => {
     const cases: [string, string[]][] = [
       // Refused as "not a pcap or pcapng capture"; the capture reader and libpcap read it.
@@ -368,6 +371,11 @@ Deno.test("anon --pcap: Kuznetzov's modified pcap, a link type with FCS flags an
       ["fcs_flag.pcap", ["10.0.1.1", "10.0.1.2"]],
       // Version 2.2 with 100-byte frames cut at 68: the original length was taken for the captured one.
       ["v22_cut.pcap", ["10.0.3.1", "10.0.3.2"]],
+      // Nokia's, Red Hat 6.1's and SuSE 6.3's pcap (longer record headers): read with 16-byte headers, a record
+      // of wrong bytes was copied, then the rest dropped as corrupt.
+      ["http_nokia.pcap", HTTP_ADDRESSES],
+      ["http_redhat61.pcap", HTTP_ADDRESSES],
+      ["http_suse63.pcap", HTTP_ADDRESSES],
     ];
     for (const [name, addresses] of cases) {
       const input = `${ROOT}/testdata/reader_edge/${name}`;

@@ -8,7 +8,7 @@
  */
 import * as assert from "node:assert/strict";
 import * as fc from "fast-check";
-import { type ByteReader, readCapture } from "../lib/capture_file.ts";
+import { type ByteReader, packetTimeval, readCapture } from "../lib/capture_file.ts";
 import { PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
 import {
   type CapPacket,
@@ -403,6 +403,87 @@ Deno.test({
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
+  },
+});
+
+Deno.test({
+  name:
+    "built-in reader: the timeval of a pcapng interface counting in 2^-30 s is the exact time cut to the " +
+    "microsecond, as tshark's time and libpcap's",
+  ignore: !hasCommand("tshark"),
+  async fn() {
+    // A real tcpdump capture (nanosecond) written again with if_tsresol 0x80|30 (the pcapng review): the
+    // microseconds came from the time as a double, a microsecond off either way near a whole one (6 of 82).
+    const path = `${ROOT}/testdata/reader_edge/tsresol_2p30.pcapng`;
+    const ours: string[] = [];
+    const file = await Deno.open(path);
+    try {
+      await readCapture(
+        file,
+        () => void ours.push(`${packetTimeval[0]}.${String(packetTimeval[1]).padStart(6, "0")}`),
+      );
+    } finally {
+      file.close();
+    }
+    // tshark's time to the nanosecond, cut to the microsecond as text.
+    const want = (await tsharkFields(path, ["frame.time_epoch"])).map(([t]) =>
+      t.slice(0, t.indexOf(".") + 7)
+    );
+    assert.equal(want.length, 82);
+    assert.deepEqual(ours, want);
+    const pcap = tryLoadLibpcap();
+    if (pcap === null) return;
+    // libpcap's own, cut to the microsecond as Joy's reading through it cuts them.
+    const libpcapTimes: string[] = [];
+    const reader = PcapOfflineReader.open(path);
+    try {
+      reader.run((ts, _b, _o, _c, _w, _l, nsec = 0) => {
+        libpcapTimes.push(
+          `${Math.round(ts - nsec / 1e9)}.${String(Math.floor(nsec / 1000)).padStart(6, "0")}`,
+        );
+      }, 1000);
+    } finally {
+      reader.close();
+    }
+    assert.deepEqual(libpcapTimes, want);
+  },
+});
+
+Deno.test({
+  name:
+    "built-in reader: Nokia's, Red Hat 6.1's and SuSE 6.3's pcap (longer record headers) read as tshark " +
+    "reads them",
+  ignore: !hasCommand("tshark"),
+  async fn() {
+    // testdata/http.pcap written by editcap -F nokiapcap, rh6_1pcap and suse6_3pcap (the pcapng review): read
+    // with 16-byte record headers, the first record was a packet of wrong bytes and the second a corrupt record
+    // (one packet read, a warning, exit 0), where tshark reads all 36.
+    const want = (await readEdge("../http.pcap")).rows;
+    assert.equal(want.length, 36);
+    for (
+      const [name, format] of [["nokia", "pcap-nokia"], ["redhat61", "pcap-redhat61"], [
+        "suse63",
+        "pcap-suse63",
+      ]]
+    ) {
+      const ours = await readEdge(`http_${name}.pcap`);
+      assert.equal(ours.format, format, name);
+      assert.deepEqual(ours.rows, want, name);
+      const theirs = await tsharkFields(`${ROOT}/testdata/reader_edge/http_${name}.pcap`, [
+        "frame.len",
+        "frame.cap_len",
+      ]);
+      assert.deepEqual(ours.rows.map((r) => r.slice(1)), theirs.map((row) => row.map(Number)), name);
+    }
+    // The same bytes read through a pipe in small pieces (only the first record at hand): told apart too.
+    const bytes = await Deno.readFile(`${ROOT}/testdata/reader_edge/http_nokia.pcap`);
+    const rows: number[][] = [];
+    const r = await readCapture(
+      chunkedReader(bytes, [7]),
+      (ts, _b, _o, cap, wire) => void rows.push([ts, wire, cap]),
+    );
+    assert.equal(r.warning, null);
+    assert.deepEqual(rows, want);
   },
 });
 

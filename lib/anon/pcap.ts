@@ -27,7 +27,14 @@
  *
  * @module
  */
-import { type ByteReader, pcapFormat, pcapLengthOrder, ReadBuffer, streamReader } from "../capture_file.ts";
+import {
+  type ByteReader,
+  pcapFormat,
+  pcapLengthOrder,
+  pcapRecordHeaderLength,
+  ReadBuffer,
+  streamReader,
+} from "../capture_file.ts";
 import { describeLinkType, PacketDecoder, SkipReason, SUPPORTED_LINK_TYPES } from "../decode.ts";
 import type { Anonymizer } from "./anonymizer.ts";
 import { Layer, type PacketView } from "../packet.ts";
@@ -1725,13 +1732,17 @@ export async function anonymizeCapture(
       if (fmt === null) {
         throw new RangeError(`not a pcap or pcapng capture (magic 0x${magic.toString(16).padStart(8, "0")})`);
       }
-      const { le, hdrLen } = fmt;
+      const { le } = fmt;
       result.format = "pcap";
       if (!await inp.fill(24)) throw new RangeError("truncated pcap file header");
       const link = inp.dv.getUint32(inp.start + 20, le) & 0xffff;
       const swap = pcapLengthOrder(inp.dv.getUint16(inp.start + 4, le), inp.dv.getUint16(inp.start + 6, le));
+      const maxCapLen = Math.min(Math.max(inp.dv.getUint32(inp.start + 16, le), 262144), MAX_RECORD);
       await out.write(inp.buf.subarray(inp.start, inp.start + 24));
       inp.start += 24;
+      // Its records' header length, as the extraction's reader tells it (Nokia's and other variants' are longer):
+      // copied as they are, they keep the variant.
+      const hdrLen = await pcapRecordHeaderLength(inp, fmt, maxCapLen);
       for (;;) {
         if (!await inp.fill(hdrLen)) {
           if (inp.end > inp.start) {

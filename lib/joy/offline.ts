@@ -115,14 +115,20 @@ export async function joyProcessFile(
         const error = rc === -1 ? r.lastError() : "";
         // Not a cut capture: a pcapng whose interfaces differ in link type or snapshot length (captures merged),
         // which libpcap refuses and the built-in reader reads.
-        if (refusesMixedInterfaces(error)) {
-          throw new InputError(`${path}: libpcap cannot read it (${error}); read it with --reader builtin`);
+        // libpcap's message names no offset: the built-in reader's, read again for it, does. Where that reads
+        // the file to its end, the failure is libpcap's alone (as extract's, see lib/extract.ts).
+        const where = rc !== -1 || refusesMixedInterfaces(error) ? null : await whereCaptureEnds(path);
+        if (rc === -1 && where === null) {
+          const whole = refusesMixedInterfaces(error)
+            ? ""
+            : ", where the built-in reader reads it to its end";
+          throw new InputError(
+            `${path}: libpcap cannot read it (${error})${whole}; read it with --reader builtin`,
+          );
         }
         if (rc === -1 && options.onWarning !== undefined) {
-          // libpcap's message names no offset: the built-in reader's, read again for it, does.
-          const where = await whereCaptureEnds(path);
           options.onWarning(
-            `${path}: ${error}${where === null ? "" : ` (${where})`}; flows read before it are written`,
+            `${path}: ${error}${where === undefined ? "" : ` (${where})`}; flows read before it are written`,
           );
         }
       } finally {

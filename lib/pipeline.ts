@@ -241,8 +241,10 @@ export class FlowPipeline {
     f.firstFrame = this.frameOf !== null ? this.frameOf() : this.stats.read;
     f.firstInput = this.inputName;
     const ex = this.extractors;
-    const st = f.groupState;
-    for (let i = 0; i < ex.length; i++) st.push(ex[i].init(f));
+    // Of its final size at once, after the states: the array and its store lie next to them in memory.
+    const st: unknown[] = new Array(ex.length);
+    for (let i = 0; i < ex.length; i++) st[i] = ex[i].init(f);
+    f.groupState = st;
   }
 
   /** Builds the record of an ended flow (a spare one when there is one), releases its state, and emits it. */

@@ -241,10 +241,11 @@ export class FlowPipeline {
     f.firstFrame = this.frameOf !== null ? this.frameOf() : this.stats.read;
     f.firstInput = this.inputName;
     const ex = this.extractors;
-    // Of its final size at once, after the states: the array and its store lie next to them in memory.
-    const st: unknown[] = new Array(ex.length);
+    // Of its final size at once (it grew by push from empty, its store moved apart). The flow holds it while
+    // the states are made: a group's init may read the states of the groups before it (the fingerprint
+    // observer finds the tls, quic and ssh analyzers there).
+    const st: unknown[] = f.groupState = new Array(ex.length);
     for (let i = 0; i < ex.length; i++) st[i] = ex[i].init(f);
-    f.groupState = st;
   }
 
   /** Builds the record of an ended flow (a spare one when there is one), releases its state, and emits it. */

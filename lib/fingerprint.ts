@@ -159,8 +159,8 @@ export interface QuicClientEvent extends EventBase {
   ja3_string: string | null;
   /** Server name (ClientHello or gQUIC CHLO). */
   sni: string | null;
-  /** ALPN protocols offered. */
-  alpn: string[];
+  /** ALPN protocols offered; null for Google QUIC (a CHLO has none, as the `quic` group's column). */
+  alpn: string[] | null;
 }
 
 /** The ServerHello of a QUIC connection (decrypted from the server Initial packets). */
@@ -619,7 +619,7 @@ function quicClientEvent(q: QuicFlowAnalyzer, ts: number, flow: FlowState): Quic
     ja3: ch === null || ch.truncated ? null : ja3Hash(ch),
     ja3_string: ch === null || ch.truncated ? null : ja3String(ch),
     sni: ch !== null ? text(ch.sni) : q.chlo?.sni ?? null,
-    alpn: ch !== null ? ch.alpn.map(alpnText) : [],
+    alpn: ch !== null ? ch.alpn.map(alpnText) : null,
   };
 }
 
@@ -824,8 +824,9 @@ export function handshakeObserver(emit: HandshakeSink): FeatureExtractor<Handsha
             }
           }
         }
-        // A SYN's own data (TCP Fast Open) still leaves the SYN+ACK to come.
-        if (p.payloadLen > 0 && (p.tcpFlags & TCP.SYN) === 0) s.payloadSeen = true;
+        // A SYN's own data (TCP Fast Open) still leaves the SYN+ACK to come; so do the later fragments of a
+        // fragmented SYN (no TCP header, their bytes its options and data).
+        if (p.payloadLen > 0 && (p.tcpFlags & TCP.SYN) === 0 && !p.isFragment) s.payloadSeen = true;
         checkTls(s, ts, flow, dir, emit);
         checkSsh(s, ts, flow, emit, false);
         const tls = s.tls;
@@ -938,10 +939,13 @@ function signatureParts(sig: string): string[] | null {
   return [f[0], f[1], f[2], f[3], f[4].slice(0, comma), f[4].slice(comma + 1), f[5], f[6], f[7]];
 }
 
-/** The initial TTL of a signature's TTL field: "64", "52+12" (= 64). */
+/** The initial TTL of a signature's TTL field: "64", "52+12" (= 64), "89+?" (a distance past `MAX_DIST`: the
+ * initial TTL guessed as the signature's own, 128). */
 function ittlOf(field: string): number {
-  const m = /^(\d+)(?:\+(\d+))?$/.exec(field);
-  return m === null ? NaN : Number(m[1]) + (m[2] !== undefined ? Number(m[2]) : 0);
+  const m = /^(\d+)(?:\+(\d+|\?))?$/.exec(field);
+  if (m === null) return NaN;
+  if (m[2] === "?") return guessIttl(Number(m[1]));
+  return Number(m[1]) + (m[2] !== undefined ? Number(m[2]) : 0);
 }
 
 /**

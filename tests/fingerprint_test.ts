@@ -379,6 +379,8 @@ Deno.test({
       assert.equal(ev.sni, sni);
       assert.equal(ev.ja4, null);
       assert.equal(ev.ja3, null);
+      // A CHLO offers no ALPN: null, as the quic group's quic_alpn_offered (it was an empty list).
+      assert.equal(ev.alpn, null);
       assert.match(ev.quic_version ?? "", /^Q0\d\d$/);
     }
   },
@@ -725,6 +727,12 @@ Deno.test("fingerprint: TCP signature patterns: wildcards, TTL forms, window for
   assert.ok(!tcpSignatureMatches("4:64:0:*:*,*:mss,nop,ws:df,id+:0", sig));
   assert.ok(!tcpSignatureMatches("4:64:0:*:*,*:mss,sok,ts,nop,ws:df,id+:+", sig));
   assert.ok(!tcpSignatureMatches("nonsense", sig));
+  // A p0f_raw pasted as is, of a SYN+ACK whose distance is past 35 (TTL 89, tls_2_reasms.pcapng): "+?" stands
+  // for the initial TTL the signature guessed (128). It matched nothing.
+  const far = "4:128:0:1392:65535,8:mss,sok,ts,nop,ws:df:0";
+  assert.ok(tcpSignatureMatches("4:89+?:0:1392:65535,8:mss,sok,ts,nop,ws:df:0", far));
+  assert.ok(!tcpSignatureMatches("4:89+?:0:1392:65535,8:mss,sok,ts,nop,ws:df:0", sig));
+  assert.ok(!tcpSignatureMatches("4:x+?:0:1392:65535,8:mss,sok,ts,nop,ws:df:0", far));
 });
 
 Deno.test("fingerprint: the database format is checked, entry by entry", () => {
@@ -1212,6 +1220,31 @@ Deno.test({
     assert.ok(records.some((r) => r.tcp_fp_fwd === "5744_2-4-8-1-3_1436_00"));
     assert.equal(ja4t({ window: 8192, ttl: 64, mss: 9, ws: -1, kinds: "2" }), "8192_2_09_00");
     assert.equal(ja4t({ window: 8192, ttl: 64, mss: -1, ws: -1, kinds: "" }), "8192_00_00_00");
+  },
+});
+
+Deno.test({
+  name: "fingerprint: a SYN sent in IP fragments leaves the SYN+ACK's line (its later fragments are no data)",
+  async fn() {
+    // A real loopback TLS connection with the client's SYN cut into three 24-byte IPv4 fragments (the fpcmd
+    // review, with scapy): the later fragments, counted as payload, ended the wait for SYNs, and the intact
+    // SYN+ACK got no line. The SYN itself has none (its options are not in its first fragment), as p0f.
+    const file = `${ROOT}/testdata/fingerprint_edge/fragmented_syn.pcap`;
+    const evs = await events(file);
+    const tcp = evs.filter((e): e is TcpEvent => e.type === "tcp_syn" || e.type === "tcp_synack");
+    assert.deepEqual(tcp.map((e) => e.type), ["tcp_synack"]);
+    const { records } = await collect(file, { features: ["tcp_fingerprint"] });
+    assert.equal(records.length, 1);
+    assert.equal(tcp[0].ja4t, records[0].tcp_fp_bwd);
+    assert.equal(tcp[0].ja4t, "65483_2-4-8-1-3_65495_10");
+    if (HAVE_TSHARK) {
+      const synack = await tsharkFields(file, ["tcp.window_size_value", "tcp.options.mss_val", "ip.ttl"], [
+        "-Y",
+        "tcp.flags.syn==1 && tcp.flags.ack==1",
+      ]);
+      assert.deepEqual(synack, [[String(tcp[0].window), String(tcp[0].mss), String(tcp[0].ttl)]]);
+    }
+    assert.ok(evs.some((e) => e.type === "tls_client"));
   },
 });
 

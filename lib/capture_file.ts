@@ -354,10 +354,11 @@ export function isGzipFileSync(path: string): boolean {
 
 /**
  * Where a capture that libpcap stopped reading is cut or corrupt, as the built-in reader sees it (what, and at
- * which byte offset): libpcap's errors name no offset. Null when the built-in reader reads it to its end (the
- * failure is libpcap's alone: a later pcapng section of the other byte order, which it reads as a corrupt
- * block), undefined when it cannot be read again. Read again only for this, once, and only a regular file can be
- * (stdin or a FIFO is gone; opening a FIFO again would wait for a writer forever).
+ * which byte offset; or the first block it skipped): libpcap's errors name no offset. Null when the built-in
+ * reader reads it to its end, skipping nothing (the failure is libpcap's alone: a later pcapng section of the
+ * other byte order, which it reads as a corrupt block), undefined when it cannot be read again. Read again only
+ * for this, once, and only a regular file can be (stdin or a FIFO is gone; opening a FIFO again would wait for a
+ * writer forever).
  *
  * @example
  * ```ts
@@ -370,7 +371,13 @@ export async function whereCaptureEnds(path: string): Promise<string | null | un
     if (path === "-" || !(await Deno.stat(path)).isFile) return undefined;
     const opened = await openCapture(path);
     try {
-      return (await readCapture(opened.reader, () => {})).warning;
+      const r = await readCapture(opened.reader, () => {});
+      // A block it skipped (a packet block past its end, of an undescribed interface) is damage too: the file
+      // is not read whole, whichever reader reads it.
+      return r.warning ??
+        (r.skippedBlocks > 0
+          ? `the built-in reader skips ${r.skippedBlocks} damaged block(s): ${r.notes[0]}`
+          : null);
     } finally {
       opened.close();
     }
@@ -718,7 +725,8 @@ export function pcapFormat(magic: number): PcapFormat | null {
  * each other with it and they do with a longer one: 20 (Nokia's, the usual magic), 24 (Red Hat 6.1's, the
  * usual magic) or 28 (SuSE 6.3's, the modified magic), as `editcap -F nokiapcap`, `rh6_1pcap` and
  * `suse6_3pcap` write them. Read with 16 bytes, their first record was a packet of wrong bytes and the second a
- * corrupt record. `rb` is at the first record, after the file header. Nothing is read ahead for a capture whose
+ * corrupt record. `rb` is at the first record, after the file header; `swap` is the lengths' order (see
+ * {@linkcode pcapLengthOrder}). Nothing is read ahead for a capture whose
  * records fit the magic's length as far as the bytes at hand tell (a live pipe is not held back); only one that
  * does not is read ahead (64 KiB, or to its end) to tell which it is.
  *
@@ -742,25 +750,30 @@ export async function pcapRecordHeaderLength(
   rb: ReadBuffer,
   fmt: PcapFormat,
   maxCapLen: number,
+  swap = 0,
 ): Promise<number> {
   for (;;) {
-    const own = recordsFollow(rb.dv, rb.start, rb.end, rb.eof, fmt, maxCapLen, fmt.hdrLen);
+    const own = recordsFollow(rb.dv, rb.start, rb.end, rb.eof, fmt, maxCapLen, swap, fmt.hdrLen, false);
     if (own === 1 || (own === -1 && (rb.eof || rb.end - rb.start >= PROBE_BYTES))) return fmt.hdrLen;
     if (own === 0) break;
-    // Two records are not at hand yet (a pipe): the first is read once the second's header came.
+    // Two records are not at hand yet (a pipe): the first is read once the second came, or the input ended.
     if (!await rb.fill(rb.end - rb.start + 1)) continue;
   }
   while (!rb.eof && rb.end - rb.start < PROBE_BYTES && await rb.fill(rb.end - rb.start + 1));
   for (const h of fmt.hdrLen === 16 ? [20, 24] : [28]) {
-    if (recordsFollow(rb.dv, rb.start, rb.end, rb.eof, fmt, maxCapLen, h) > 0) return h;
+    if (recordsFollow(rb.dv, rb.start, rb.end, rb.eof, fmt, maxCapLen, swap, h, true) > 0) return h;
   }
   return fmt.hdrLen;
 }
 
 /**
- * Whether the first records from `at` follow each other with headers of `h` bytes: 0 when they cannot (a length
- * or fraction out of range, or a record that does not end where the input does), 1 when they do (the first
- * two, up to four, or the input's end right after one), -1 when the bytes at hand cannot tell yet.
+ * Whether the first records from `at` follow each other with headers of `h` bytes, their lengths read in the
+ * order `swap` says (see {@linkcode pcapLengthOrder}): 0 when they cannot (a length or fraction out of range,
+ * or a record that does not end where the input does), 1 when they do, -1 when the bytes at hand cannot tell
+ * yet. Leniently for the magic's own length (two whole records, or the input's end right after one, are
+ * enough), `strictly` for another: every record at hand (up to 64) must follow, two of them at least, so
+ * that a classic capture cut a few bytes into its second record, or one with bytes inserted, is not taken for
+ * a variant.
  */
 function recordsFollow(
   dv: DataView,
@@ -769,20 +782,30 @@ function recordsFollow(
   eof: boolean,
   fmt: PcapFormat,
   maxCapLen: number,
+  swap: number,
   h: number,
+  strictly: boolean,
 ): number {
-  let o = at;
-  for (let i = 0; i < 4; i++) {
-    if (o === end && eof) return i > 0 ? 1 : -1;
-    if (o + h > end) return eof ? 0 : i >= 2 ? 1 : -1;
-    const capLen = dv.getUint32(o + 8, fmt.le), wireLen = dv.getUint32(o + 12, fmt.le);
+  const limit = strictly ? 64 : 2;
+  let o = at, whole = 0;
+  while (whole < limit) {
+    if (o === end && eof) break;
+    if (o + h > end) {
+      if (eof) return 0;
+      break;
+    }
+    const first = dv.getUint32(o + 8, fmt.le), second = dv.getUint32(o + 12, fmt.le);
+    const capLen = swap === 1 || (swap === 2 && first > second) ? second : first;
     if (capLen > maxCapLen || dv.getUint32(o + 4, fmt.le) >= (fmt.nano ? 1e9 : 1e6)) return 0;
-    // Old files may swap the two lengths (see pcapLengthOrder): either may be the larger.
-    if (capLen > wireLen && wireLen > maxCapLen) return 0;
     o += h + capLen;
-    if (o > end) return eof ? 0 : i >= 1 ? 1 : -1;
+    if (o > end) {
+      if (eof) return 0;
+      break;
+    }
+    whole++;
   }
-  return 1;
+  if (strictly) return whole >= 2 ? 1 : 0;
+  return whole >= 2 || (whole === 1 && o === end && eof) ? 1 : -1;
 }
 
 /**
@@ -1290,7 +1313,7 @@ async function* walkCapture(
     const div = nano ? 1e9 : 1e6;
     const swap = pcapLengthOrder(rb.dv.getUint16(rb.start + 4, le), rb.dv.getUint16(rb.start + 6, le));
     rb.start += 24;
-    const hdrLen = await pcapRecordHeaderLength(rb, fmt, maxCapLen);
+    const hdrLen = await pcapRecordHeaderLength(rb, fmt, maxCapLen, swap);
     result.format = PCAP_VARIANTS[hdrLen === fmt.hdrLen ? (nano ? 0 : hdrLen) : hdrLen + 1];
     for (;;) {
       if (rb.end - rb.start < hdrLen && !await rb.fill(hdrLen)) {

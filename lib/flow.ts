@@ -102,17 +102,22 @@ export class FlowState {
   /** The responder's transport payload bytes. */
   payloadBytes1 = 0;
 
-  /** Packets per direction (a new array, of `packets0` and `packets1`). */
-  get packets(): [number, number] {
+  /** Packets per direction: a new array of `packets0` and `packets1` at each read (the counts then, not kept up
+   * to date; the table's counts are not written through it). */
+  get packets(): readonly [number, number] {
     return [this.packets0, this.packets1];
   }
-  /** Wire bytes per direction (a new array). */
-  get bytes(): [number, number] {
+  /** Wire bytes per direction (a new array at each read, as `packets`). */
+  get bytes(): readonly [number, number] {
     return [this.bytes0, this.bytes1];
   }
-  /** Transport payload bytes per direction (a new array). */
-  get payloadBytes(): [number, number] {
+  /** Transport payload bytes per direction (a new array at each read, as `packets`). */
+  get payloadBytes(): readonly [number, number] {
     return [this.payloadBytes0, this.payloadBytes1];
+  }
+  /** The canonical key words `k0` to `k9` (a new array at each read). */
+  get key(): readonly number[] {
+    return [this.k0, this.k1, this.k2, this.k3, this.k4, this.k5, this.k6, this.k7, this.k8, this.k9];
   }
   /** FIN seen per direction, RST seen; used for the optional end on FIN/RST. */
   finSeen = 0;

@@ -475,6 +475,21 @@ Deno.test({
       ]);
       assert.deepEqual(ours.rows.map((r) => r.slice(1)), theirs.map((row) => row.map(Number)), name);
     }
+    // A classic pcap cut 4 or 8 bytes into its second record (the mend33 review): its one whole record fits
+    // Nokia's or Red Hat's headers to the end of the input, and was read as one, 4 or 8 bytes off (no flow, no
+    // warning). It is a classic one cut, as libpcap and 6392832 read it: a variant needs two records.
+    const http = await Deno.readFile(`${ROOT}/testdata/http.pcap`);
+    const second = 24 + 16 + new DataView(http.buffer).getUint32(24 + 8, true);
+    for (const cut of [4, 8]) {
+      const rows: number[][] = [];
+      const r = await readCapture(
+        chunkedReader(http.subarray(0, second + cut), [65536]),
+        (ts, _b, _o, cap, wire) => void rows.push([ts, wire, cap]),
+      );
+      assert.equal(r.format, "pcap", `cut ${cut}`);
+      assert.deepEqual(rows, want.slice(0, 1), `cut ${cut}`);
+      assert.match(r.warning ?? "", /truncated pcap record header at byte offset 114/, `cut ${cut}`);
+    }
     // The same bytes read through a pipe in small pieces (only the first record at hand): told apart too.
     const bytes = await Deno.readFile(`${ROOT}/testdata/reader_edge/http_nokia.pcap`);
     const rows: number[][] = [];

@@ -41,6 +41,35 @@ Deno.test("the example extractor follows the contract and loads from its module"
   ]);
 });
 
+Deno.test("a user extractor reads the flow's counts and key (fields of the flow, also as arrays)", async () => {
+  // The table keeps them as fields of the flow (the mend33 review: `key` was gone, undefined to a plugin).
+  const seen: string[] = [];
+  const counts: FeatureExtractor<null> = {
+    name: "counts_probe",
+    features: [{ name: "counts_probe", type: "str", description: "the flow's counts and key, as read" }],
+    init: () => null,
+    update() {},
+    finish(_s, flow, out) {
+      const key = flow.key;
+      seen.push(key.length === 10 && key.every((k) => Number.isInteger(k)) ? "key" : "no key");
+      out.counts_probe = [flow.packets, flow.bytes, flow.payloadBytes].map((a) => `${a[0]},${a[1]}`).join(
+        " ",
+      );
+    },
+  };
+  const { records } = await collect("testdata/http.pcap", { features: ["flow_meta"], extractors: [counts] });
+  assert.ok(records.length > 0);
+  for (const r of records) {
+    const want = [
+      [r.packets_fwd, r.packets_bwd],
+      [r.bytes_fwd, r.bytes_bwd],
+      [r.payload_bytes_fwd, r.payload_bytes_bwd],
+    ].map((a) => `${a[0]},${a[1]}`).join(" ");
+    assert.equal(r.counts_probe, want);
+  }
+  assert.deepEqual(seen, records.map(() => "key"));
+});
+
 Deno.test("library: the extractors option runs a plugin after the selected groups", async () => {
   const { records } = await collect("testdata/http.pcap", { features: ["flow_meta"], extractors: [example] });
   const web = records.find((r) => r.dst_port === 8080 && r.protocol === 6)!;

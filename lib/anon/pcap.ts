@@ -1742,7 +1742,7 @@ export async function anonymizeCapture(
       inp.start += 24;
       // Its records' header length, as the extraction's reader tells it (Nokia's and other variants' are longer):
       // copied as they are, they keep the variant.
-      const hdrLen = await pcapRecordHeaderLength(inp, fmt, maxCapLen);
+      const hdrLen = await pcapRecordHeaderLength(inp, fmt, maxCapLen, swap);
       for (;;) {
         if (!await inp.fill(hdrLen)) {
           if (inp.end > inp.start) {

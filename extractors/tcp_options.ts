@@ -23,8 +23,10 @@ export class TcpOptionView {
   ws = -1;
   /** SACK permitted (kind 4). */
   sackPermitted = false;
-  /** SACK blocks (kind 5). */
+  /** SACK blocks (kind 5): of one the snapshot length cut, those captured whole. */
   sackBlocks = 0;
+  /** A SACK option was cut by the snapshot length after its kind (its blocks may all be past the cut). */
+  sackCut = false;
   /** Timestamps (kind 8): value and echo reply, -1 when absent or cut. */
   tsVal = -1;
   tsEcr = -1;
@@ -64,6 +66,7 @@ export class TcpOptionView {
     this.ws = -1;
     this.sackPermitted = false;
     this.sackBlocks = 0;
+    this.sackCut = false;
     this.tsVal = -1;
     this.tsEcr = -1;
     this.mptcpSubtypes = 0;
@@ -154,9 +157,13 @@ export class TcpOptionView {
         this.mptcpSubtypes |= 1 << (b[o + 2] >> 4);
         this.mptcpCount++;
       }
+    } else if (kind === 5) {
+      // The blocks whose two edges were captured, as tshark reads them (all were dropped, the kind too).
+      this.sackCut = true;
+      if (len > 1) this.sackBlocks += Math.min((len - 2) >> 3, Math.max(0, (end - o - 2) >> 3));
     } else if (kind === 34) this.fastOpen = true;
     else if (kind === 254 && isFastOpenExperiment(b, o, len, end)) this.fastOpen = true;
-    else if (kind !== 5) this.other = true;
+    else this.other = true;
   }
 }
 
@@ -295,7 +302,12 @@ const features: FeatureSpec[] = [
       "length cut its SYN's options before it was seen, or every packet's.",
   ),
   f("tcp_sack_permitted_bwd", "int", "1 when the responder sent SACK-permitted, else 0."),
-  f("tcp_sack_blocks_total", "int", "SACK blocks in all packets of both directions."),
+  f(
+    "tcp_sack_blocks_total",
+    "int",
+    "SACK blocks in all packets of both directions (of an option a snapshot length cut, the blocks captured " +
+      "whole, as tshark reads them).",
+  ),
   f(
     "tcp_ts_fwd_present",
     "int",
@@ -395,7 +407,7 @@ export const tcpOptionsExtractor: FeatureExtractor<TcpOptionsState | null> = {
       }
       d.tsLast = o.tsVal;
     }
-    if (o.sackBlocks > 0) {
+    if (o.sackBlocks > 0 || o.sackCut) {
       bits |= 16;
       s.sackBlocks += o.sackBlocks;
     }

@@ -128,6 +128,38 @@ Deno.test("a TCP header cut by the snapshot length: the payload still counts fro
   }
 });
 
+Deno.test("SACK options cut by the snapshot length: the blocks captured whole count, and the kind is seen (-s 78, -s 74)", async () => {
+  // Real plain TCP with losses between namespaces (the mptcpreal review): the client's SYN and its 159 ACKs
+  // carrying SACK blocks (397 in all), through editcap -s 78 (24 bytes of options: timestamps, then SACK
+  // blocks cut) and -s 74 (no block whole). Every block of a cut option was dropped, and its kind with them.
+  const s78 = await snaplenRecords("sack_s78.pcap", "tcp_options");
+  const s74 = await snaplenRecords("sack_s74.pcap", "tcp_options");
+  const [a] = [...s78.values()], [b] = [...s74.values()];
+  assert.equal(s78.size, 1);
+  assert.equal(a.tcp_sack_blocks_total, 159);
+  assert.equal(b.tcp_sack_blocks_total, 0);
+  assert.equal((a.tcp_options_bitmap as number) & 16, 16);
+  assert.equal((b.tcp_options_bitmap as number) & 16, 16);
+  if (HAVE_TSHARK) {
+    // tshark's blocks whose right edge was captured (the left one comes first), and packets with the kind.
+    for (const [name, record] of [["sack_s78.pcap", a], ["sack_s74.pcap", b]] as const) {
+      const rows = tsharkRows([
+        "-r",
+        `${ROOT}/testdata/snaplen_edge/${name}`,
+        "-T",
+        "fields",
+        "-e",
+        "tcp.options.sack_re",
+        "-e",
+        "tcp.option_kind",
+      ]);
+      const whole = rows.reduce((n, r) => n + (r[0] === "" ? 0 : r[0].split(",").length), 0);
+      assert.equal(record.tcp_sack_blocks_total, whole, name);
+      assert.equal(rows.filter((r) => r[1].split(",").includes("5")).length, 159, name);
+    }
+  }
+});
+
 Deno.test("TCP options cut by the snapshot length: what was captured is read, what was not is null (-s 64, -s 68)", async () => {
   // The IPv4 session of full.pcap through editcap -s 64 and -s 68: 10 and 14 bytes of options. A timestamp
   // option cut part-way was taken as malformed: the timestamps read as never sent at -s 64, their first value

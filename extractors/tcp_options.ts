@@ -100,7 +100,8 @@ export class TcpOptionView {
         continue;
       }
       if (o + 1 >= end) {
-        // Only its kind was captured (a snapshot length): seen, its value unknown, as tshark reads it.
+        // Only its kind was captured (a snapshot length): seen, its value unknown (tshark 4.0 shows no option
+        // without its length byte; the column counts kinds captured, as documented).
         if (this.cut) this.seenCut(kind, 1, b, o, end);
         else this.malformed = true;
         break;

@@ -353,31 +353,50 @@ export function isGzipFileSync(path: string): boolean {
 }
 
 /**
- * Where a capture that libpcap stopped reading is cut or corrupt, as the built-in reader sees it (what, and at
- * which byte offset; or the first block it skipped): libpcap's errors name no offset. Null when the built-in
- * reader reads it to its end, skipping nothing (the failure is libpcap's alone: a later pcapng section of the
- * other byte order, which it reads as a corrupt block), undefined when it cannot be read again. Read again only
- * for this, once, and only a regular file can be (stdin or a FIFO is gone; opening a FIFO again would wait for a
- * writer forever).
+ * What the built-in reader reads of a capture file that libpcap stopped reading (see
+ * {@linkcode whereCaptureEnds}).
+ *
+ * @example
+ * ```ts
+ * import type { BuiltinReading } from "./capture_file.ts";
+ * const whole: BuiltinReading = { damage: null, packetsBeforeDamage: 36, packets: 36 };
+ * console.log(whole.damage === null); // true
+ * ```
+ */
+export interface BuiltinReading {
+  /** Where it is cut or corrupt, or the first block it skipped as damaged (what, and at which byte offset);
+   * null when neither. */
+  damage: string | null;
+  /** Packets read before that damage (all of them when there is none). */
+  packetsBeforeDamage: number;
+  /** Packets read in all. */
+  packets: number;
+}
+
+/**
+ * How the built-in reader reads a capture file that libpcap stopped reading: where it is cut or corrupt (what,
+ * and at which byte offset: libpcap's errors name none), and how many packets come before. Where they are more
+ * than libpcap read, the failure is libpcap's alone (a later pcapng section of the other byte order, which it
+ * takes for a corrupt block; Nokia's and other pcap variants). Undefined when the file cannot be read again:
+ * only a regular file can be (stdin or a FIFO is gone; opening a FIFO again would wait for a writer forever).
  *
  * @example
  * ```ts
  * import { whereCaptureEnds } from "./capture_file.ts";
- * console.log(await whereCaptureEnds("testdata/http.pcap")); // null: read to its end
+ * console.log(await whereCaptureEnds("testdata/http.pcap")); // { damage: null, packetsBeforeDamage: 36, packets: 36 }
  * ```
  */
-export async function whereCaptureEnds(path: string): Promise<string | null | undefined> {
+export async function whereCaptureEnds(path: string): Promise<BuiltinReading | undefined> {
   try {
     if (path === "-" || !(await Deno.stat(path)).isFile) return undefined;
     const opened = await openCapture(path);
     try {
       const r = await readCapture(opened.reader, () => {});
-      // A block it skipped (a packet block past its end, of an undescribed interface) is damage too: the file
-      // is not read whole, whichever reader reads it.
-      return r.warning ??
-        (r.skippedBlocks > 0
-          ? `the built-in reader skips ${r.skippedBlocks} damaged block(s): ${r.notes[0]}`
-          : null);
+      const skipped = r.skippedBlocks > 0
+        ? `the built-in reader skips ${r.skippedBlocks} damaged block(s): ${r.notes[0]}`
+        : null;
+      // The first damage: a block skipped comes before the record that ended reading.
+      return { damage: skipped ?? r.warning, packetsBeforeDamage: r.packetsBeforeDamage, packets: r.packets };
     } finally {
       opened.close();
     }
@@ -475,6 +494,9 @@ export interface CaptureReadResult {
   skippedBlocks: number;
   /** What was wrong with the skipped blocks and where (the first {@linkcode MAX_NOTES}). */
   notes: string[];
+  /** Packets handed over before the first damage: a skipped block, or the cut or corrupt record `warning`
+   * names (then all of them); all of them when there was none. */
+  packetsBeforeDamage: number;
   /** Link types seen. */
   linkTypes: number[];
   /** The reading was stopped (`stop` aborted) before the input's end: no warning is given for a record it cut. */
@@ -771,9 +793,10 @@ export async function pcapRecordHeaderLength(
  * order `swap` says (see {@linkcode pcapLengthOrder}): 0 when they cannot (a length or fraction out of range,
  * or a record that does not end where the input does), 1 when they do, -1 when the bytes at hand cannot tell
  * yet. Leniently for the magic's own length (two whole records, or the input's end right after one, are
- * enough), `strictly` for another: every record at hand (up to 64) must follow, two of them at least, so
- * that a classic capture cut a few bytes into its second record, or one with bytes inserted, is not taken for
- * a variant.
+ * enough), `strictly` for another: every record at hand (up to 64) must follow, none empty or longer than on
+ * the wire, all stamped within ten days of the first, two whole ones at least (the input may end inside the
+ * next), so that a classic capture cut a few bytes into its second record, or one with bytes inserted, is not
+ * taken for a variant.
  */
 function recordsFollow(
   dv: DataView,
@@ -787,19 +810,28 @@ function recordsFollow(
   strictly: boolean,
 ): number {
   const limit = strictly ? 64 : 2;
-  let o = at, whole = 0;
+  let o = at, whole = 0, firstSec = -1;
   while (whole < limit) {
     if (o === end && eof) break;
     if (o + h > end) {
-      if (eof) return 0;
+      // Cut by the input's end: a variant's capture cut short is still one, past two whole records.
+      if (eof) return strictly && whole >= 2 ? 1 : 0;
       break;
     }
     const first = dv.getUint32(o + 8, fmt.le), second = dv.getUint32(o + 12, fmt.le);
-    const capLen = swap === 1 || (swap === 2 && first > second) ? second : first;
+    const swapped = swap === 1 || (swap === 2 && first > second);
+    const capLen = swapped ? second : first, wireLen = swapped ? first : second;
     if (capLen > maxCapLen || dv.getUint32(o + 4, fmt.le) >= (fmt.nano ? 1e9 : 1e6)) return 0;
+    // A variant's records are not empty, nor longer than on the wire, and lie within days of each other: bytes
+    // of another record read as a header are seldom all three.
+    if (strictly) {
+      const sec = dv.getUint32(o, fmt.le);
+      if (firstSec < 0) firstSec = sec;
+      if (capLen === 0 || capLen > wireLen || Math.abs(sec - firstSec) > 864000) return 0;
+    }
     o += h + capLen;
     if (o > end) {
-      if (eof) return 0;
+      if (eof) return strictly && whole >= 2 ? 1 : 0;
       break;
     }
     whole++;
@@ -1065,6 +1097,7 @@ export async function* readCaptureChunks(
       warning: null,
       skippedBlocks: 0,
       notes: [],
+      packetsBeforeDamage: 0,
       linkTypes: [],
       stopped: true,
     };
@@ -1102,6 +1135,7 @@ async function* walkCapture(
     warning: null,
     skippedBlocks: 0,
     notes: [],
+    packetsBeforeDamage: -1,
     linkTypes: [],
     stopped: false,
   };
@@ -1109,6 +1143,7 @@ async function* walkCapture(
    * quadratic). */
   const linkTypesSeen = new Set<number>();
   const skip = (note: string): void => {
+    if (result.skippedBlocks === 0) result.packetsBeforeDamage = result.packets;
     result.skippedBlocks++;
     if (result.notes.length < MAX_NOTES) result.notes.push(note);
   };
@@ -1365,5 +1400,6 @@ async function* walkCapture(
   result.bytes = rb.offset;
   result.warning = rb.stopped ? null : rb.endWarning(result.warning);
   result.stopped = rb.stopped;
+  if (result.packetsBeforeDamage < 0) result.packetsBeforeDamage = result.packets;
   return result;
 }

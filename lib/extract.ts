@@ -620,17 +620,17 @@ export async function* extractFlows(
               if (r.error) {
                 progress();
                 // Read again by the built-in reader, for where the capture is cut (libpcap names no offset), and
-                // whether it is at all.
-                const where = refusesMixedInterfaces(r.error) ? null : await whereCaptureEnds(input);
-                if (where === null) {
+                // whether libpcap stopped before it.
+                const mixed = refusesMixedInterfaces(r.error);
+                const seen = mixed ? undefined : await whereCaptureEnds(input);
+                if (mixed || (seen !== undefined && seen.packetsBeforeDamage > inputPackets())) {
                   // Not a cut capture: libpcap refuses a pcapng whose interfaces have different link types or
-                  // snapshot lengths (captures merged), and reads a later section of the other byte order as a
-                  // corrupt block (its length in the first section's order), where the built-in reader reads
-                  // the file to its end. The rest of the input is lost: a failure, with the way out.
+                  // snapshot lengths (captures merged), and takes a later section of the other byte order for a
+                  // corrupt block (its length in the first section's order), and Nokia's and other variants'
+                  // longer record headers for corrupt records, where the built-in reader reads on. The rest of
+                  // the input is lost: a failure, with the way out.
                   const m = `${name}: libpcap cannot read it (${r.error}, after packet ${inputPackets()})` +
-                    `${
-                      refusesMixedInterfaces(r.error) ? "" : ", where the built-in reader reads it to its end"
-                    }; ` +
+                    `${mixed ? "" : `, where the built-in reader reads ${seen!.packets} packets`}; ` +
                     "read it with --reader builtin";
                   // Nothing read of the only input: an error, as for any input that cannot be read at all (it
                   // was a warning, with exit code 1).
@@ -639,9 +639,10 @@ export async function* extractFlows(
                   options.onWarning?.(m);
                   break;
                 }
+                const where = seen?.damage ?? null;
                 warn(
                   `${name}: ${r.error} (after packet ${inputPackets()}${
-                    where === undefined ? "" : `; ${where}`
+                    where === null ? "" : `; ${where}`
                   }); flows read so far ${goOn}`,
                 );
                 break;

@@ -339,7 +339,9 @@ function readU32(b: Uint8Array, o: number): number {
  * ```
  */
 export function tcpSignature(p: PacketView, synMss: number): TcpSignature | null {
-  if (p.proto !== 6 || p.tcpHdrLen < 20 || p.isFragment) return null;
+  // Fragments are left out, as p0f leaves them: a first fragment's options and payload may go on in the next
+  // (IPv6's Fragment header too: its SYN was fingerprinted with the options cut at the fragment's end).
+  if (p.proto !== 6 || p.tcpHdrLen < 20 || p.fragmented) return null;
   const b = p.buf, t = p.l4Off;
   if (t + 20 > p.end || t + 20 > b.length) return null;
   const flags = b[t + 13];
@@ -349,7 +351,6 @@ export function tcpSignature(p: PacketView, synMss: number): TcpSignature | null
   let quirks = 0;
   let olen = 0;
   if (v === 4) {
-    if ((p.ipFlags & 1) !== 0 || p.fragOffset !== 0) return null; // fragments are left out, as p0f does
     olen = Math.max(0, p.ipHdrLen - 20);
     if ((p.tos & 0x03) !== 0) quirks |= Q.ECN;
     if ((p.ipFlags & 4) !== 0) quirks |= Q.NZ_MBZ;

@@ -1245,6 +1245,21 @@ Deno.test({
       assert.deepEqual(synack, [[String(tcp[0].window), String(tcp[0].mss), String(tcp[0].ttl)]]);
     }
     assert.ok(evs.some((e) => e.type === "tls_client"));
+    // IPv6 (the mend33b review: a real curl connection between namespaces, the SYN or the SYN+ACK cut into
+    // fragments by a Fragment header): the fragmented one was fingerprinted, its options cut at the first
+    // fragment's end (window scale 0, `bad`); it is left out, as in IPv4, and the other side's line stays.
+    for (
+      const [name, kept] of [["fragmented_syn_v6.pcap", "tcp_synack"], [
+        "fragmented_synack_v6.pcap",
+        "tcp_syn",
+      ]]
+    ) {
+      const v6 = (await events(`${ROOT}/testdata/fingerprint_edge/${name}`)).filter((e): e is TcpEvent =>
+        e.type === "tcp_syn" || e.type === "tcp_synack"
+      );
+      assert.deepEqual(v6.map((e) => e.type), [kept], name);
+      assert.equal(v6[0].tcp_signature, "6:64:0:1440:mss*45,10:mss,sok,ts,nop,ws,?34,nop,nop:flow:0", name);
+    }
   },
 });
 

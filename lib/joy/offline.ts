@@ -58,6 +58,17 @@ export interface JoyFileOptions {
   onWarning?: (message: string) => void;
 }
 
+/** Packets libpcap reads of `path` before its error (the whole file's without one): Joy's own reading filters
+ * them, and counts only what passes. */
+function libpcapPacketsBeforeError(path: string): number {
+  const r = PcapOfflineReader.open(path);
+  try {
+    return r.run(() => {}).packets;
+  } finally {
+    r.close();
+  }
+}
+
 /**
  * Processes one capture file and calls `onLine` with each Joy JSON flow line, in Joy's output order. Returns
  * the number of flows written.
@@ -113,22 +124,22 @@ export async function joyProcessFile(
         let rc: number;
         while ((rc = dispatch(r.handle, NUM_PACKETS_IN_LOOP, cb.pointer, 0)) > 0) ctx.printFlows(true, out);
         const error = rc === -1 ? r.lastError() : "";
-        // Not a cut capture: a pcapng whose interfaces differ in link type or snapshot length (captures merged),
-        // which libpcap refuses and the built-in reader reads.
-        // libpcap's message names no offset: the built-in reader's, read again for it, does. Where that reads
-        // the file to its end, the failure is libpcap's alone (as extract's, see lib/extract.ts).
-        const where = rc !== -1 || refusesMixedInterfaces(error) ? null : await whereCaptureEnds(path);
-        if (rc === -1 && where === null) {
-          const whole = refusesMixedInterfaces(error)
-            ? ""
-            : ", where the built-in reader reads it to its end";
-          throw new InputError(
-            `${path}: libpcap cannot read it (${error})${whole}; read it with --reader builtin`,
-          );
-        }
-        if (rc === -1 && options.onWarning !== undefined) {
-          options.onWarning(
-            `${path}: ${error}${where === undefined ? "" : ` (${where})`}; flows read before it are written`,
+        if (rc === -1) {
+          // Not a cut capture: a pcapng whose interfaces differ in link type or snapshot length (captures
+          // merged), or one that the built-in reader reads on past where libpcap stopped (a later section of the
+          // other byte order, a pcap variant): a failure naming the way out, as extract's (lib/extract.ts).
+          // Otherwise a warning with where the built-in reader finds the capture cut (libpcap names no offset).
+          const mixed = refusesMixedInterfaces(error);
+          const seen = mixed ? undefined : await whereCaptureEnds(path);
+          if (mixed || (seen !== undefined && seen.packetsBeforeDamage > libpcapPacketsBeforeError(path))) {
+            const more = mixed ? "" : `, where the built-in reader reads ${seen!.packets} packets`;
+            throw new InputError(
+              `${path}: libpcap cannot read it (${error})${more}; read it with --reader builtin`,
+            );
+          }
+          const where = seen?.damage ?? null;
+          options.onWarning?.(
+            `${path}: ${error}${where === null ? "" : ` (${where})`}; flows read before it are written`,
           );
         }
       } finally {

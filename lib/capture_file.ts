@@ -794,9 +794,8 @@ export async function pcapRecordHeaderLength(
  * or a record that does not end where the input does), 1 when they do, -1 when the bytes at hand cannot tell
  * yet. Leniently for the magic's own length (two whole records, or the input's end right after one, are
  * enough), `strictly` for another: every record at hand (up to 64) must follow, none empty or longer than on
- * the wire, all stamped within ten days of the first, two whole ones at least (the input may end inside the
- * next), so that a classic capture cut a few bytes into its second record, or one with bytes inserted, is not
- * taken for a variant.
+ * the wire, two whole ones at least, three where the input ends inside the next, so that a classic capture cut
+ * inside its second record, or one with bytes inserted, is not taken for a variant.
  */
 function recordsFollow(
   dv: DataView,
@@ -810,28 +809,25 @@ function recordsFollow(
   strictly: boolean,
 ): number {
   const limit = strictly ? 64 : 2;
-  let o = at, whole = 0, firstSec = -1;
+  let o = at, whole = 0;
   while (whole < limit) {
     if (o === end && eof) break;
     if (o + h > end) {
-      // Cut by the input's end: a variant's capture cut short is still one, past two whole records.
-      if (eof) return strictly && whole >= 2 ? 1 : 0;
+      // Cut by the input's end: a variant's capture cut short is still one, past three whole records (two,
+      // and a classic capture cut inside its second record could pass for one).
+      if (eof) return strictly && whole >= 3 ? 1 : 0;
       break;
     }
     const first = dv.getUint32(o + 8, fmt.le), second = dv.getUint32(o + 12, fmt.le);
     const swapped = swap === 1 || (swap === 2 && first > second);
     const capLen = swapped ? second : first, wireLen = swapped ? first : second;
     if (capLen > maxCapLen || dv.getUint32(o + 4, fmt.le) >= (fmt.nano ? 1e9 : 1e6)) return 0;
-    // A variant's records are not empty, nor longer than on the wire, and lie within days of each other: bytes
-    // of another record read as a header are seldom all three.
-    if (strictly) {
-      const sec = dv.getUint32(o, fmt.le);
-      if (firstSec < 0) firstSec = sec;
-      if (capLen === 0 || capLen > wireLen || Math.abs(sec - firstSec) > 864000) return 0;
-    }
+    // A variant's records are not empty, nor longer than on the wire: bytes of another record read as a header
+    // often are.
+    if (strictly && (capLen === 0 || capLen > wireLen)) return 0;
     o += h + capLen;
     if (o > end) {
-      if (eof) return strictly && whole >= 2 ? 1 : 0;
+      if (eof) return strictly && whole >= 3 ? 1 : 0;
       break;
     }
     whole++;

@@ -379,6 +379,8 @@ export interface BuiltinReading {
  * than libpcap read, the failure is libpcap's alone (a later pcapng section of the other byte order, which it
  * takes for a corrupt block; Nokia's and other pcap variants). Undefined when the file cannot be read again:
  * only a regular file can be (stdin or a FIFO is gone; opening a FIFO again would wait for a writer forever).
+ * `size`: the file's size when libpcap began reading it, read no further: a capture still being written grows
+ * meanwhile, and its truncated end, read later, looked like more packets than libpcap read.
  *
  * @example
  * ```ts
@@ -386,12 +388,15 @@ export interface BuiltinReading {
  * console.log(await whereCaptureEnds("testdata/http.pcap")); // { damage: null, packetsBeforeDamage: 36, packets: 36 }
  * ```
  */
-export async function whereCaptureEnds(path: string): Promise<BuiltinReading | undefined> {
+export async function whereCaptureEnds(path: string, size = Infinity): Promise<BuiltinReading | undefined> {
   try {
     if (path === "-" || !(await Deno.stat(path)).isFile) return undefined;
     const opened = await openCapture(path);
     try {
-      const r = await readCapture(opened.reader, () => {});
+      const r = await readCapture(
+        size === Infinity ? opened.reader : firstBytes(opened.reader, size),
+        () => {},
+      );
       const skipped = r.skippedBlocks > 0
         ? `the built-in reader skips ${r.skippedBlocks} damaged block(s): ${r.notes[0]}`
         : null;
@@ -403,6 +408,19 @@ export async function whereCaptureEnds(path: string): Promise<BuiltinReading | u
   } catch {
     return undefined;
   }
+}
+
+/** The first `size` bytes of `reader`. */
+function firstBytes(reader: ByteReader, size: number): ByteReader {
+  let left = size;
+  return {
+    async read(p: Uint8Array): Promise<number | null> {
+      if (left <= 0) return null;
+      const n = await reader.read(p.length > left ? p.subarray(0, left) : p);
+      if (n !== null) left -= n;
+      return n;
+    },
+  };
 }
 
 /** `head`, then the rest of `reader`. */
@@ -793,9 +811,9 @@ export async function pcapRecordHeaderLength(
  * order `swap` says (see {@linkcode pcapLengthOrder}): 0 when they cannot (a length or fraction out of range,
  * or a record that does not end where the input does), 1 when they do, -1 when the bytes at hand cannot tell
  * yet. Leniently for the magic's own length (two whole records, or the input's end right after one, are
- * enough), `strictly` for another: every record at hand (up to 64) must follow, none empty or longer than on
- * the wire, two whole ones at least, three where the input ends inside the next, so that a classic capture cut
- * inside its second record, or one with bytes inserted, is not taken for a variant.
+ * enough), `strictly` for another: three whole records from the first (none empty or longer than on the
+ * wire), or two that end where the input does, so that a classic capture cut inside its second record, or one
+ * with bytes inserted, is not taken for a variant, and a variant's capture damaged further on still is one.
  */
 function recordsFollow(
   dv: DataView,
@@ -808,31 +826,40 @@ function recordsFollow(
   h: number,
   strictly: boolean,
 ): number {
-  const limit = strictly ? 64 : 2;
   let o = at, whole = 0;
-  while (whole < limit) {
+  if (strictly) {
+    // Whole records from the first on, up to a record that cannot be one or the bytes at hand: what follows
+    // them may be damage, which the reading then reports where it lies.
+    for (; whole < 64; whole++) {
+      if (o + h > end) break;
+      const first = dv.getUint32(o + 8, fmt.le), second = dv.getUint32(o + 12, fmt.le);
+      const swapped = swap === 1 || (swap === 2 && first > second);
+      const capLen = swapped ? second : first, wireLen = swapped ? first : second;
+      // Not empty, nor longer than on the wire: bytes of another record read as a header often are.
+      if (capLen === 0 || capLen > wireLen || capLen > maxCapLen) break;
+      if (dv.getUint32(o + 4, fmt.le) >= (fmt.nano ? 1e9 : 1e6) || o + h + capLen > end) break;
+      o += h + capLen;
+    }
+    // Three (two, and a classic capture cut inside its second record could pass for one), or two that end
+    // where the input does.
+    return whole >= 3 || (whole === 2 && o === end && eof) ? 1 : 0;
+  }
+  while (whole < 2) {
     if (o === end && eof) break;
     if (o + h > end) {
-      // Cut by the input's end: a variant's capture cut short is still one, past three whole records (two,
-      // and a classic capture cut inside its second record could pass for one).
-      if (eof) return strictly && whole >= 3 ? 1 : 0;
+      if (eof) return 0;
       break;
     }
     const first = dv.getUint32(o + 8, fmt.le), second = dv.getUint32(o + 12, fmt.le);
-    const swapped = swap === 1 || (swap === 2 && first > second);
-    const capLen = swapped ? second : first, wireLen = swapped ? first : second;
+    const capLen = swap === 1 || (swap === 2 && first > second) ? second : first;
     if (capLen > maxCapLen || dv.getUint32(o + 4, fmt.le) >= (fmt.nano ? 1e9 : 1e6)) return 0;
-    // A variant's records are not empty, nor longer than on the wire: bytes of another record read as a header
-    // often are.
-    if (strictly && (capLen === 0 || capLen > wireLen)) return 0;
     o += h + capLen;
     if (o > end) {
-      if (eof) return strictly && whole >= 3 ? 1 : 0;
+      if (eof) return 0;
       break;
     }
     whole++;
   }
-  if (strictly) return whole >= 2 ? 1 : 0;
   return whole >= 2 || (whole === 1 && o === end && eof) ? 1 : -1;
 }
 

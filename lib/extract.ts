@@ -600,6 +600,8 @@ export async function* extractFlows(
                 "--reader libpcap (--filter alone reads it)",
             );
           }
+          // Its size now: a capture still being written is read again only as far (see whereCaptureEnds).
+          const sizeAtOpen = (await Deno.stat(input)).size;
           let reader: PcapOfflineReader;
           try {
             reader = PcapOfflineReader.open(input, options.filter, { countFiltered: true });
@@ -622,7 +624,7 @@ export async function* extractFlows(
                 // Read again by the built-in reader, for where the capture is cut (libpcap names no offset), and
                 // whether libpcap stopped before it.
                 const mixed = refusesMixedInterfaces(r.error);
-                const seen = mixed ? undefined : await whereCaptureEnds(input);
+                const seen = mixed ? undefined : await whereCaptureEnds(input, sizeAtOpen);
                 if (mixed || (seen !== undefined && seen.packetsBeforeDamage > inputPackets())) {
                   // Not a cut capture: libpcap refuses a pcapng whose interfaces have different link types or
                   // snapshot lengths (captures merged), and takes a later section of the other byte order for a

@@ -8,7 +8,7 @@
  */
 import * as assert from "node:assert/strict";
 import * as fc from "fast-check";
-import { type ByteReader, packetTimeval, readCapture } from "../lib/capture_file.ts";
+import { type ByteReader, packetTimeval, readCapture, whereCaptureEnds } from "../lib/capture_file.ts";
 import { PcapOfflineReader, tryLoadLibpcap } from "../ffi/libpcap.ts";
 import {
   type CapPacket,
@@ -503,6 +503,20 @@ Deno.test({
       assert.deepEqual(rows, want.slice(0, 35), name);
       assert.match(r.warning ?? "", /truncated pcap record \(66 bytes declared, 56 present\)/, name);
     }
+    // A variant's capture damaged further on is still one (the mend33c review: with garbage appended, or a
+    // record's length corrupt, it was read as classic, one record of wrong bytes): its records up to the damage
+    // are read, as tshark reads them, and the damage is warned of where it lies.
+    const nokia = await Deno.readFile(`${ROOT}/testdata/reader_edge/http_nokia.pcap`);
+    const garbage = new Uint8Array(nokia.length + 300);
+    garbage.set(nokia);
+    for (let i = nokia.length; i < garbage.length; i++) garbage[i] = (i * 7919) & 255;
+    const damaged: number[][] = [];
+    const g = await readCapture(chunkedReader(garbage, [65536]), (ts, _b, _o, cap, wire) => {
+      damaged.push([ts, wire, cap]);
+    });
+    assert.equal(g.format, "pcap-nokia");
+    assert.deepEqual(damaged, want);
+    assert.match(g.warning ?? "", new RegExp(`at byte offset ${nokia.length}$`));
     // The same bytes read through a pipe in small pieces (only the first record at hand): told apart too.
     const bytes = await Deno.readFile(`${ROOT}/testdata/reader_edge/http_nokia.pcap`);
     const rows: number[][] = [];
@@ -513,6 +527,21 @@ Deno.test({
     assert.equal(r.warning, null);
     assert.deepEqual(rows, want);
   },
+});
+
+Deno.test("whereCaptureEnds reads no further than the size libpcap began with (a capture still being written)", async () => {
+  // The mend33c review: a file growing while libpcap read it (tcpdump -w running) was read again later, longer,
+  // and its cut end looked like more packets than libpcap read: a failure naming --reader builtin, exit 1,
+  // where it is a cut capture (a warning, exit 0).
+  const path = `${ROOT}/testdata/http.pcap`;
+  assert.deepEqual(await whereCaptureEnds(path), { damage: null, packetsBeforeDamage: 36, packets: 36 });
+  const cut = await whereCaptureEnds(path, 2000);
+  assert.ok(cut !== undefined);
+  assert.ok(cut.packets > 0 && cut.packets < 36, `${cut.packets}`);
+  assert.equal(cut.packetsBeforeDamage, cut.packets);
+  assert.match(cut.damage ?? "", /^truncated pcap record/);
+  const size = (await Deno.stat(path)).size;
+  assert.deepEqual(await whereCaptureEnds(path, size), await whereCaptureEnds(path));
 });
 
 /** What the built-in reader hands over for a capture of testdata/reader_edge: [time, length, captured length]. */

@@ -99,6 +99,8 @@ export async function joyProcessFile(
     // frames that pass. Where the filter does not compile (link types without VLANs), Joy gives up on the
     // file and prints no flows.
     PcapOfflineReader.open(path).close();
+    // Its size now: a capture still being written is read again only as far (see whereCaptureEnds).
+    const sizeAtOpen = (await Deno.stat(path)).size;
     let r: PcapOfflineReader | null = null;
     try {
       r = PcapOfflineReader.open(path, JOY_BPF_FILTER);
@@ -130,7 +132,7 @@ export async function joyProcessFile(
           // other byte order, a pcap variant): a failure naming the way out, as extract's (lib/extract.ts).
           // Otherwise a warning with where the built-in reader finds the capture cut (libpcap names no offset).
           const mixed = refusesMixedInterfaces(error);
-          const seen = mixed ? undefined : await whereCaptureEnds(path);
+          const seen = mixed ? undefined : await whereCaptureEnds(path, sizeAtOpen);
           if (mixed || (seen !== undefined && seen.packetsBeforeDamage > libpcapPacketsBeforeError(path))) {
             const more = mixed ? "" : `, where the built-in reader reads ${seen!.packets} packets`;
             throw new InputError(

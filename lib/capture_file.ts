@@ -393,8 +393,9 @@ export async function whereCaptureEnds(path: string, size = Infinity): Promise<B
     if (path === "-" || !(await Deno.stat(path)).isFile) return undefined;
     const opened = await openCapture(path);
     try {
+      // The size is the file's: a decompressed stream is not cut by it (libpcap reads no gzip anyway).
       const r = await readCapture(
-        size === Infinity ? opened.reader : firstBytes(opened.reader, size),
+        size === Infinity || opened.gzip ? opened.reader : firstBytes(opened.reader, size),
         () => {},
       );
       const skipped = r.skippedBlocks > 0
@@ -766,9 +767,9 @@ export function pcapFormat(magic: number): PcapFormat | null {
  * usual magic) or 28 (SuSE 6.3's, the modified magic), as `editcap -F nokiapcap`, `rh6_1pcap` and
  * `suse6_3pcap` write them. Read with 16 bytes, their first record was a packet of wrong bytes and the second a
  * corrupt record. `rb` is at the first record, after the file header; `swap` is the lengths' order (see
- * {@linkcode pcapLengthOrder}). Nothing is read ahead for a capture whose
- * records fit the magic's length as far as the bytes at hand tell (a live pipe is not held back); only one that
- * does not is read ahead (64 KiB, or to its end) to tell which it is.
+ * {@linkcode pcapLengthOrder}). A capture whose first two records fit the magic's length is read at once (a
+ * live pipe is held back only until its second record); only one whose records do not is read ahead (64 KiB,
+ * or to its end) to tell which it is.
  *
  * @example
  * ```ts
@@ -797,7 +798,7 @@ export async function pcapRecordHeaderLength(
     if (own === 1 || (own === -1 && (rb.eof || rb.end - rb.start >= PROBE_BYTES))) return fmt.hdrLen;
     if (own === 0) break;
     // Two records are not at hand yet (a pipe): the first is read once the second came, or the input ended.
-    if (!await rb.fill(rb.end - rb.start + 1)) continue;
+    await rb.fill(rb.end - rb.start + 1);
   }
   while (!rb.eof && rb.end - rb.start < PROBE_BYTES && await rb.fill(rb.end - rb.start + 1));
   for (const h of fmt.hdrLen === 16 ? [20, 24] : [28]) {

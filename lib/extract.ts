@@ -601,7 +601,7 @@ export async function* extractFlows(
             );
           }
           // Its size now: a capture still being written is read again only as far (see whereCaptureEnds).
-          const sizeAtOpen = (await Deno.stat(input)).size;
+          const sizeAtOpen = await Deno.stat(input).then((s) => s.size, () => Infinity);
           let reader: PcapOfflineReader;
           try {
             reader = PcapOfflineReader.open(input, options.filter, { countFiltered: true });

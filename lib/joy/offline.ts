@@ -100,7 +100,7 @@ export async function joyProcessFile(
     // file and prints no flows.
     PcapOfflineReader.open(path).close();
     // Its size now: a capture still being written is read again only as far (see whereCaptureEnds).
-    const sizeAtOpen = (await Deno.stat(path)).size;
+    const sizeAtOpen = await Deno.stat(path).then((s) => s.size, () => Infinity);
     let r: PcapOfflineReader | null = null;
     try {
       r = PcapOfflineReader.open(path, JOY_BPF_FILTER);

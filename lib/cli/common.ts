@@ -165,20 +165,24 @@ export function packetCountParts(s: PacketCounts, verb: string): string[] {
 }
 
 /**
- * The error line of a run that read its inputs but failed (exit code 1), after its summary: the first reason
- * (an input none of whose packets could be read, one that is not a capture among several, records an export
- * lost), which a warning gave too, so that the run does not end on a summary alone.
+ * The exit code of a run over capture files, once its summary is written: 130 when a signal stopped it, 1 when
+ * it failed (an input none of whose packets could be read, one that is not a capture among several, records an
+ * export lost), after an error line giving the first reason (a warning gave it too), so that the run does not
+ * end on a summary alone; else 0.
  *
  * @example
  * ```ts
- * import { failureLine } from "./common.ts";
- * console.log(failureLine(["x.pcap: unsupported link type 147; its packets are skipped"]));
- * // jj: error: x.pcap: unsupported link type 147; its packets are skipped
+ * import { runExitCode } from "./common.ts";
+ * console.log(runExitCode({ stopped: false, failures: [] })); // 0
  * ```
  */
-export function failureLine(failures: readonly string[]): string {
+export function runExitCode(summary: { stopped: boolean; failures: readonly string[] }): number {
+  if (summary.stopped) return 130;
+  const failures = summary.failures;
+  if (failures.length === 0) return 0;
   const more = failures.length > 1 ? ` (and ${failures.length - 1} more, in the warnings above)` : "";
-  return `jj: error: ${failures[0]}${more}`;
+  console.error(`jj: error: ${failures[0]}${more}`);
+  return 1;
 }
 
 /** What a run says on stderr when its first signal stops it (see {@linkcode stopOnSignals}). */

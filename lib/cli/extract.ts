@@ -16,7 +16,6 @@ import { createProgress, inputBytes } from "../progress.ts";
 import { collect, LABEL_OPTION_HELP, labelerFromOptions, labelSources } from "./label_subnets.ts";
 import {
   drain,
-  failureLine,
   fmtRate,
   givenOptions,
   integerInRange,
@@ -24,6 +23,7 @@ import {
   packetCountParts,
   refuseOutputAsInput,
   refuseStdinTwice,
+  runExitCode,
   stopOnSignals,
   STOPPING,
   UsageError,
@@ -272,10 +272,7 @@ export async function runExtract(
     progress?.stop();
   }
   if (!o.quiet) printSummary(summary, (performance.now() - started) / 1000);
-  if (summary.stopped) return 130;
-  if (summary.failures.length === 0) return 0;
-  console.error(failureLine(summary.failures));
-  return 1;
+  return runExitCode(summary);
 }
 
 /** Resolves when `signal` aborts, or after 200 ms. */

@@ -20,13 +20,13 @@ import {
 } from "../fingerprint.ts";
 import {
   drain,
-  failureLine,
   integer,
   integerInRange,
   packetCountParts,
   positiveNumber,
   refuseOutputAsInput,
   refuseStdinTwice,
+  runExitCode,
   stopOnSignals,
   UsageError,
 } from "./common.ts";
@@ -199,10 +199,7 @@ export async function runFingerprint(
         );
         console.error(fingerprintSummaryLine(tally, db !== null));
       }
-      if (summary.stopped) return 130;
-      if (summary.failures.length === 0) return 0;
-      console.error(failureLine(summary.failures));
-      return 1;
+      return runExitCode(summary);
     }
 
     const stop = stopOnSignals("");

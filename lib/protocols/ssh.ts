@@ -106,10 +106,15 @@ export function parseSshBanner(buf: Uint8Array, off: number, end: number): SshBa
   return { raw, protoVersion, software, comments };
 }
 
+/** The big-endian `uint32` at `buf[off]` (RFC 4251 section 5). */
+function u32(buf: Uint8Array, off: number): number {
+  return ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
+}
+
 /** Reads one SSH `string` at `off`; returns its end offset or -1 when it does not fit before `end`. */
 function stringEnd(buf: Uint8Array, off: number, end: number): number {
   if (off + 4 > end) return -1;
-  const n = ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
+  const n = u32(buf, off);
   if (n > end - off - 4) return -1;
   return off + 4 + n;
 }
@@ -543,7 +548,7 @@ export class SshDirectionParser {
     while (this.hdrLen < 6 && p < end) this.hdr[this.hdrLen++] = buf[p++];
     if (this.hdrLen < 6) return p;
     const h = this.hdr;
-    const len = ((h[0] << 24) | (h[1] << 16) | (h[2] << 8) | h[3]) >>> 0;
+    const len = u32(h, 0);
     const pad = h[4];
     if (len > SSH_MAX_PACKET || len < pad + 2) {
       this.fail();
@@ -615,7 +620,7 @@ export class SshDirectionParser {
     while (this.hdrLen < 4 && p < end) this.hdr[this.hdrLen++] = buf[p++];
     if (this.hdrLen < 4) return p;
     const h = this.hdr;
-    const len = ((h[0] << 24) | (h[1] << 16) | (h[2] << 8) | h[3]) >>> 0;
+    const len = u32(h, 0);
     if (len < 5 || len > SSH_MAX_PACKET) {
       this.fail();
       return end;
@@ -725,7 +730,7 @@ export class SshSession {
  */
 export function startsSsh2Packet(buf: Uint8Array, off: number, end: number): boolean {
   if (end - off < 6) return false;
-  const len = ((buf[off] << 24) | (buf[off + 1] << 16) | (buf[off + 2] << 8) | buf[off + 3]) >>> 0;
+  const len = u32(buf, off);
   const pad = buf[off + 4], msg = buf[off + 5];
   return len <= SSH_MAX_PACKET && (len + 4) % 8 === 0 && pad >= 4 && len >= pad + 2 && msg >= 20 && msg <= 49;
 }
